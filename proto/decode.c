@@ -1,0 +1,342 @@
+/*
+ * decode.c: bytes to structs.  Every length is checked against what is
+ * really there before it is used, and against the frame limit before any
+ * allocation.  No I/O.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bytes.h"
+#include "frame.h"
+
+static const char *errors[] = {
+	[0] = "no error",
+	[PS_E_TOO_LARGE] = "frame larger than the limit",
+	[PS_E_BAD_HEADER] = "reserved header bits set",
+	[PS_E_UNKNOWN_TYPE] = "unknown frame type",
+	[PS_E_BAD_LENGTH] = "frame length wrong for its type",
+	[PS_E_BAD_VALUE] = "field value out of range",
+	[PS_E_BAD_STATE] = "frame not allowed in this role or state",
+	[PS_E_VERSION] = "protocol version not supported",
+	[PS_E_DEMAND] = "demand over the consumer's max_demand",
+	[PS_E_NOMEM] = "out of memory",
+};
+
+const char *
+ps_strerror(int code)
+{
+	if (code < 0)
+		code = -code;
+	if (code > PS_E_MAX)
+		return "unknown error";
+	return errors[code];
+}
+
+static const char *types[] = {
+	[PS_HELLO] = "HELLO",
+	[PS_WELCOME] = "WELCOME",
+	[PS_ENQUEUE] = "ENQUEUE",
+	[PS_ENQUEUED] = "ENQUEUED",
+	[PS_DEMAND] = "DEMAND",
+	[PS_EVENT] = "EVENT",
+	[PS_STATS] = "STATS",
+	[PS_STATS_REPLY] = "STATS_REPLY",
+	[PS_ERROR] = "ERROR",
+};
+
+const char *
+ps_type_name(int type)
+{
+	if (type < 1 || type > PS_TYPE_MAX)
+		return "UNKNOWN";
+	return types[type];
+}
+
+/* A whole frame's size from its header; 0 if n < PS_HDR_LEN; or -PS_E_*. */
+long
+ps_frame_size(const uint8_t *p, size_t n, uint32_t max)
+{
+	uint32_t	 len;
+
+	if (n < PS_HDR_LEN)
+		return 0;
+	len = get32(p);
+	if (len > max)
+		return -PS_E_TOO_LARGE;
+	if (p[4] < 1 || p[4] > PS_TYPE_MAX)
+		return -PS_E_UNKNOWN_TYPE;
+	if (p[5] != 0 || get16(p + 6) != 0)
+		return -PS_E_BAD_HEADER;
+	return (long)(PS_HDR_LEN + (size_t)len);
+}
+
+long
+ps_frame_parse(const uint8_t *p, size_t n, uint32_t max, struct ps_frame *f)
+{
+	long	 size;
+
+	if ((size = ps_frame_size(p, n, max)) <= 0 || (size_t)size > n)
+		return size > 0 ? 0 : size;
+	f->type = p[4];
+	f->len = (uint32_t)size - PS_HDR_LEN;
+	f->body = p + PS_HDR_LEN;
+	return size;
+}
+
+int
+ps_get_hello(const struct ps_frame *f, struct ps_hello *h)
+{
+	const uint8_t	*p = f->body;
+
+	if (f->type != PS_HELLO || f->len < 13 || f->len != 13u + p[12])
+		return -PS_E_BAD_LENGTH;
+	if (p[3] != 0)
+		return -PS_E_BAD_VALUE;
+	h->version = get16(p);
+	h->role = p[2];
+	h->max_demand = get32(p + 4);
+	h->min_demand = get32(p + 8);
+	h->name_len = p[12];
+	h->name = (const char *)p + 13;
+	return 0;
+}
+
+int
+ps_get_welcome(const struct ps_frame *f, struct ps_welcome *w)
+{
+	if (f->type != PS_WELCOME || f->len != 8)
+		return -PS_E_BAD_LENGTH;
+	if (get16(f->body + 2) != 0)
+		return -PS_E_BAD_VALUE;
+	w->version = get16(f->body);
+	w->max_frame = get32(f->body + 4);
+	return 0;
+}
+
+/*
+ * Check the whole batch before anything is taken from it, so a bad ENQUEUE
+ * is refused whole and never half accepted.
+ */
+int
+ps_get_enqueue(const struct ps_frame *f, struct ps_enqueue_iter *it,
+    uint32_t *count)
+{
+	const uint8_t	*p, *end;
+	uint32_t	 n, i, len;
+
+	if (f->type != PS_ENQUEUE || f->len < 4)
+		return -PS_E_BAD_LENGTH;
+	n = get32(f->body);
+	if (n == 0)
+		return -PS_E_BAD_VALUE;
+	/* Each event takes at least its 4-byte length. */
+	if (n > (f->len - 4) / 4)
+		return -PS_E_BAD_LENGTH;
+	p = f->body + 4;
+	end = f->body + f->len;
+	for (i = 0; i < n; i++) {
+		if ((size_t)(end - p) < 4)
+			return -PS_E_BAD_LENGTH;
+		len = get32(p);
+		p += 4;
+		if ((size_t)(end - p) < len)
+			return -PS_E_BAD_LENGTH;
+		p += len;
+	}
+	if (p != end)
+		return -PS_E_BAD_LENGTH;
+	it->p = f->body + 4;
+	it->left = n;
+	*count = n;
+	return 0;
+}
+
+/* Only on an iterator from ps_get_enqueue: 1 and an event, or 0 at the end. */
+int
+ps_enqueue_next(struct ps_enqueue_iter *it, const uint8_t **data,
+    uint32_t *len)
+{
+	if (it->left == 0)
+		return 0;
+	*len = get32(it->p);
+	*data = it->p + 4;
+	it->p += 4 + (size_t)*len;
+	it->left--;
+	return 1;
+}
+
+int
+ps_get_enqueued(const struct ps_frame *f, struct ps_enqueued *e)
+{
+	if (f->type != PS_ENQUEUED || f->len != 12)
+		return -PS_E_BAD_LENGTH;
+	e->first_id = get64(f->body);
+	e->accepted = get32(f->body + 8);
+	return 0;
+}
+
+int
+ps_get_demand(const struct ps_frame *f, uint32_t *n)
+{
+	if (f->type != PS_DEMAND || f->len != 4)
+		return -PS_E_BAD_LENGTH;
+	*n = get32(f->body);
+	if (*n == 0)
+		return -PS_E_BAD_VALUE;
+	return 0;
+}
+
+int
+ps_get_event(const struct ps_frame *f, struct ps_event *e)
+{
+	if (f->type != PS_EVENT || f->len < 8)
+		return -PS_E_BAD_LENGTH;
+	e->id = get64(f->body);
+	e->len = f->len - 8;
+	e->data = f->body + 8;
+	return 0;
+}
+
+int
+ps_get_stats(const struct ps_frame *f)
+{
+	if (f->type != PS_STATS || f->len != 0)
+		return -PS_E_BAD_LENGTH;
+	return 0;
+}
+
+int
+ps_get_error(const struct ps_frame *f, struct ps_error *e)
+{
+	if (f->type != PS_ERROR || f->len < 2)
+		return -PS_E_BAD_LENGTH;
+	e->code = get16(f->body);
+	e->msg_len = f->len - 2;
+	e->msg = (const char *)f->body + 2;
+	return 0;
+}
+
+/* A cursor over a body; any read past the end sets bad and yields zeros. */
+struct cursor {
+	const uint8_t	*p;
+	size_t		 left;
+	int		 bad;
+};
+
+static const uint8_t *
+take(struct cursor *c, size_t n)
+{
+	const uint8_t	*p;
+
+	if (c->bad || c->left < n) {
+		c->bad = 1;
+		return NULL;
+	}
+	p = c->p;
+	c->p += n;
+	c->left -= n;
+	return p;
+}
+
+static int
+take_name(struct cursor *c, char out[PS_NAME_MAX + 1])
+{
+	const uint8_t	*p;
+	uint8_t		 n;
+
+	if ((p = take(c, 1)) == NULL)
+		return -1;
+	n = *p;
+	if (n == 0 || (p = take(c, n)) == NULL) {
+		c->bad = 1;
+		return -1;
+	}
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return 0;
+}
+
+static int
+take_stat(struct cursor *c, struct ps_stat *s)
+{
+	const uint8_t	*p;
+
+	if (take_name(c, s->name) != 0 || (p = take(c, 8)) == NULL)
+		return -1;
+	s->value = get64(p);
+	return 0;
+}
+
+/* Smallest encoding of one stat: a 1-byte name plus its length and value. */
+#define STAT_MIN	10
+
+int
+ps_get_stats_reply(const struct ps_frame *f, struct ps_stats *st)
+{
+	struct cursor		 c = { f->body, f->len, 0 };
+	const uint8_t		*p;
+	struct ps_stats_consumer *sc;
+	uint32_t		 i, j;
+
+	memset(st, 0, sizeof *st);
+	if (f->type != PS_STATS_REPLY || (p = take(&c, 2)) == NULL)
+		return -PS_E_BAD_LENGTH;
+	st->ncounters = get16(p);
+	if (st->ncounters > c.left / STAT_MIN)
+		return -PS_E_BAD_LENGTH;
+	if (st->ncounters != 0 &&
+	    (st->counters = calloc(st->ncounters, sizeof *st->counters)) == NULL)
+		return -PS_E_NOMEM;
+	for (i = 0; i < st->ncounters; i++) {
+		if (take_stat(&c, &st->counters[i]) != 0)
+			goto bad;
+	}
+	if ((p = take(&c, 4)) == NULL)
+		goto bad;
+	st->nconsumers = get32(p);
+	/* Each consumer takes at least a 1-byte id, its length and nfields. */
+	if (st->nconsumers > c.left / 3)
+		goto bad;
+	if (st->nconsumers != 0 && (st->consumers = calloc(st->nconsumers,
+	    sizeof *st->consumers)) == NULL) {
+		ps_stats_free(st);
+		return -PS_E_NOMEM;
+	}
+	for (i = 0; i < st->nconsumers; i++) {
+		sc = &st->consumers[i];
+		if (take_name(&c, sc->id) != 0 || (p = take(&c, 1)) == NULL)
+			goto bad;
+		sc->nfields = *p;
+		if (sc->nfields > c.left / STAT_MIN)
+			goto bad;
+		if (sc->nfields != 0 && (sc->fields = calloc(sc->nfields,
+		    sizeof *sc->fields)) == NULL) {
+			ps_stats_free(st);
+			return -PS_E_NOMEM;
+		}
+		for (j = 0; j < sc->nfields; j++) {
+			if (take_stat(&c, &sc->fields[j]) != 0)
+				goto bad;
+		}
+	}
+	if (c.left != 0)
+		goto bad;
+	return 0;
+bad:
+	ps_stats_free(st);
+	return -PS_E_BAD_LENGTH;
+}
+
+void
+ps_stats_free(struct ps_stats *st)
+{
+	uint32_t	 i;
+
+	if (st->consumers != NULL) {
+		for (i = 0; i < st->nconsumers; i++)
+			free(st->consumers[i].fields);
+	}
+	free(st->consumers);
+	free(st->counters);
+	memset(st, 0, sizeof *st);
+}

@@ -1,0 +1,239 @@
+/* encode.c: structs to bytes, appended to a ps_buf.  No I/O. */
+#include <string.h>
+
+#include "bytes.h"
+#include "frame.h"
+
+/* Append a header for a body of len bytes and return where the body goes. */
+static uint8_t *
+header(struct ps_buf *b, uint8_t type, uint32_t len)
+{
+	uint8_t	*p;
+
+	if (ps_buf_reserve(b, PS_HDR_LEN + (size_t)len) != 0)
+		return NULL;
+	p = b->data + b->len;
+	put32(p, len);
+	p[4] = type;
+	p[5] = 0;
+	put16(p + 6, 0);
+	b->len += PS_HDR_LEN + (size_t)len;
+	return p + PS_HDR_LEN;
+}
+
+int
+ps_put_hello(struct ps_buf *b, const struct ps_hello *h)
+{
+	uint8_t	*p;
+
+	if (h->name_len != 0 && h->name == NULL)
+		return -PS_E_BAD_VALUE;
+	if ((p = header(b, PS_HELLO, 13 + h->name_len)) == NULL)
+		return -PS_E_NOMEM;
+	put16(p, h->version);
+	p[2] = h->role;
+	p[3] = 0;
+	put32(p + 4, h->max_demand);
+	put32(p + 8, h->min_demand);
+	p[12] = h->name_len;
+	if (h->name_len != 0)
+		memcpy(p + 13, h->name, h->name_len);
+	return 0;
+}
+
+int
+ps_put_welcome(struct ps_buf *b, const struct ps_welcome *w)
+{
+	uint8_t	*p;
+
+	if ((p = header(b, PS_WELCOME, 8)) == NULL)
+		return -PS_E_NOMEM;
+	put16(p, w->version);
+	put16(p + 2, 0);
+	put32(p + 4, w->max_frame);
+	return 0;
+}
+
+/* Body size of an ENQUEUE holding n events of bytes payload in all. */
+size_t
+ps_enqueue_size(size_t n, size_t bytes)
+{
+	return 4 + n * PS_ENQUEUE_PER_EVENT + bytes;
+}
+
+/*
+ * An ENQUEUE is built in three steps so that a caller can fill it from a
+ * stream: begin records where the frame starts, add appends one event, end
+ * patches the count and length in.
+ */
+int
+ps_put_enqueue_begin(struct ps_buf *b, size_t *start)
+{
+	*start = b->len;
+	if (header(b, PS_ENQUEUE, 4) == NULL)
+		return -PS_E_NOMEM;
+	return 0;
+}
+
+int
+ps_put_enqueue_add(struct ps_buf *b, const void *data, uint32_t len)
+{
+	uint8_t	*p;
+
+	if (ps_buf_reserve(b, 4 + (size_t)len) != 0)
+		return -PS_E_NOMEM;
+	p = b->data + b->len;
+	put32(p, len);
+	if (len != 0)
+		memcpy(p + 4, data, len);
+	b->len += 4 + (size_t)len;
+	return 0;
+}
+
+void
+ps_put_enqueue_end(struct ps_buf *b, size_t start, uint32_t count)
+{
+	uint8_t	*p = b->data + start;
+
+	put32(p, (uint32_t)(b->len - start - PS_HDR_LEN));
+	put32(p + PS_HDR_LEN, count);
+}
+
+int
+ps_put_enqueued(struct ps_buf *b, const struct ps_enqueued *e)
+{
+	uint8_t	*p;
+
+	if ((p = header(b, PS_ENQUEUED, 12)) == NULL)
+		return -PS_E_NOMEM;
+	put64(p, e->first_id);
+	put32(p + 8, e->accepted);
+	return 0;
+}
+
+int
+ps_put_demand(struct ps_buf *b, uint32_t n)
+{
+	uint8_t	*p;
+
+	if ((p = header(b, PS_DEMAND, 4)) == NULL)
+		return -PS_E_NOMEM;
+	put32(p, n);
+	return 0;
+}
+
+/* The header and id of an EVENT, so the payload can follow from elsewhere. */
+void
+ps_event_prefix(uint8_t out[PS_EVENT_PREFIX], uint64_t id, uint32_t len)
+{
+	put32(out, 8 + len);
+	out[4] = PS_EVENT;
+	out[5] = 0;
+	put16(out + 6, 0);
+	put64(out + 8, id);
+}
+
+int
+ps_put_event(struct ps_buf *b, uint64_t id, const void *data, uint32_t len)
+{
+	if (ps_buf_reserve(b, PS_EVENT_PREFIX + (size_t)len) != 0)
+		return -PS_E_NOMEM;
+	ps_event_prefix(b->data + b->len, id, len);
+	if (len != 0)
+		memcpy(b->data + b->len + PS_EVENT_PREFIX, data, len);
+	b->len += PS_EVENT_PREFIX + (size_t)len;
+	return 0;
+}
+
+int
+ps_put_stats(struct ps_buf *b)
+{
+	if (header(b, PS_STATS, 0) == NULL)
+		return -PS_E_NOMEM;
+	return 0;
+}
+
+int
+ps_put_error(struct ps_buf *b, uint16_t code, const char *msg)
+{
+	uint8_t	*p;
+	size_t	 n = strlen(msg);
+
+	if (n > 1024)
+		n = 1024;
+	if ((p = header(b, PS_ERROR, 2 + (uint32_t)n)) == NULL)
+		return -PS_E_NOMEM;
+	put16(p, code);
+	memcpy(p + 2, msg, n);
+	return 0;
+}
+
+/*
+ * STATS_REPLY: begin, then ps_put_stat per counter, ps_put_stats_consumers,
+ * per consumer ps_put_stats_consumer and its ps_put_stat fields, then end.
+ */
+int
+ps_put_stats_begin(struct ps_buf *b, size_t *start)
+{
+	*start = b->len;
+	if (header(b, PS_STATS_REPLY, 2) == NULL)
+		return -PS_E_NOMEM;
+	return 0;
+}
+
+static int
+put_name(struct ps_buf *b, const char *name, size_t len)
+{
+	uint8_t	 n;
+
+	if (len == 0 || len > PS_NAME_MAX)
+		return -PS_E_BAD_VALUE;
+	n = (uint8_t)len;
+	if (ps_buf_add(b, &n, 1) != 0 || ps_buf_add(b, name, len) != 0)
+		return -PS_E_NOMEM;
+	return 0;
+}
+
+int
+ps_put_stat(struct ps_buf *b, const char *name, uint64_t value)
+{
+	uint8_t	 v[8];
+	int	 error;
+
+	if ((error = put_name(b, name, strlen(name))) != 0)
+		return error;
+	put64(v, value);
+	return ps_buf_add(b, v, 8);
+}
+
+/* The consumer count goes in at ps_put_stats_end; *at marks its place. */
+int
+ps_put_stats_consumers(struct ps_buf *b, size_t *at)
+{
+	uint8_t	 v[4] = { 0, 0, 0, 0 };
+
+	*at = b->len;
+	return ps_buf_add(b, v, 4);
+}
+
+int
+ps_put_stats_consumer(struct ps_buf *b, const char *id, size_t len,
+    uint8_t nfields)
+{
+	int	 error;
+
+	if ((error = put_name(b, id, len)) != 0)
+		return error;
+	return ps_buf_add(b, &nfields, 1);
+}
+
+void
+ps_put_stats_end(struct ps_buf *b, size_t start, uint16_t ncounters,
+    size_t at, uint32_t nconsumers)
+{
+	uint8_t	*p = b->data + start;
+
+	put32(p, (uint32_t)(b->len - start - PS_HDR_LEN));
+	put16(p + PS_HDR_LEN, ncounters);
+	put32(b->data + at, nconsumers);
+}
