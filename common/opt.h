@@ -1,0 +1,10 @@
+/* opt.h: option value parsing with errors that name the option and value. */
+#ifndef PS_OPT_H
+#define PS_OPT_H
+
+#include <stdint.h>
+
+int	 opt_u32(const char *, const char *, uint32_t, uint32_t, uint32_t *);
+int	 opt_range(const char *, const char *, uint32_t *, uint32_t *);
+
+#endif
