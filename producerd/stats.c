@@ -1,0 +1,65 @@
+/* stats.c: the daemon's counters as a STATS_REPLY frame. */
+#include <string.h>
+#include <time.h>
+
+#include "producerd.h"
+
+/* The largest one consumer's entry can be: id, and six 1..16-byte names. */
+#define CONSUMER_ENTRY_MAX	(2 + PS_NAME_MAX + 6 * (1 + 16 + 8))
+
+int
+stats_encode(struct server *srv, struct ps_buf *b)
+{
+	struct dispatch	*d = &srv->dispatch;
+	struct conn	*c;
+	size_t		 start, at;
+	uint16_t	 ncounters = 0;
+	uint32_t	 nconsumers = 0;
+
+#define COUNTER(name, value) do {					\
+	if (ps_put_stat(b, name, value) != 0)				\
+		return -1;						\
+	ncounters++;							\
+} while (0)
+#define FIELD(name, value) do {						\
+	if (ps_put_stat(b, name, value) != 0)				\
+		return -1;						\
+} while (0)
+
+	if (ps_put_stats_begin(b, &start) != 0)
+		return -1;
+	COUNTER("queued", d->queue.count);
+	COUNTER("queued_bytes", d->queue.bytes);
+	COUNTER("enqueued_total", d->enqueued_total);
+	COUNTER("delivered_total", d->delivered_total);
+	COUNTER("consumers_connected", srv->nconsumers);
+	COUNTER("clients_connected", srv->nclients);
+	COUNTER("connections_total", srv->connections_total);
+	COUNTER("protocol_errors_total", srv->protocol_errors_total);
+	COUNTER("uptime_seconds", (uint64_t)(time(NULL) - srv->started));
+	COUNTER("max_frame", srv->max_frame);
+
+	/* As many consumers as fit in one frame; "consumers" has them all. */
+	if (ps_put_stats_consumers(b, &at) != 0)
+		return -1;
+	TAILQ_FOREACH(c, &srv->conns, entry) {
+		if (c->role != ROLE_CONSUMER || c->state != CONN_ACTIVE)
+			continue;
+		if (b->len - start - PS_HDR_LEN + CONSUMER_ENTRY_MAX >
+		    srv->max_frame)
+			break;
+		if (ps_put_stats_consumer(b, c->name, strlen(c->name), 6) != 0)
+			return -1;
+		FIELD("demand", c->dc.demand);
+		FIELD("in_flight", dispatch_in_flight(&c->dc));
+		FIELD("delivered", c->dc.delivered);
+		FIELD("max_demand", c->dc.max_demand);
+		FIELD("min_demand", c->dc.min_demand);
+		FIELD("pid", c->pid < 0 ? 0 : (uint64_t)c->pid);
+		nconsumers++;
+	}
+	ps_put_stats_end(b, start, ncounters, at, nconsumers);
+	return 0;
+#undef COUNTER
+#undef FIELD
+}
