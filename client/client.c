@@ -1,0 +1,234 @@
+/* client.c: connect, handshake, and the request/reply steps of a client. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "net.h"
+
+/* Each read asks the kernel for at least this much. */
+#define READ_CHUNK	(64u * 1024)
+
+static int
+fail(struct psc *c, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+fail(struct psc *c, int status, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->err, sizeof c->err, fmt, ap);
+	va_end(ap);
+	return status;
+}
+
+int
+psc_connect(struct psc *c, const char *path, const struct ps_hello *h)
+{
+	struct ps_frame		 f;
+	struct ps_welcome	 w;
+	int			 error;
+
+	memset(c, 0, sizeof *c);
+	c->path = path;
+	ps_decoder_init(&c->in, PS_MAX_FRAME_LIMIT);
+	if ((c->fd = net_connect_unix(path)) == -1)
+		return fail(c, PSC_E_CONNECT, "no producerd at %s: %s", path,
+		    strerror(errno));
+	if (ps_put_hello(&c->out, h) != 0)
+		return fail(c, PSC_E_NOMEM, "out of memory");
+	if ((error = psc_flush(c)) != 0 || (error = psc_wait(c, &f)) != 0)
+		return error;
+	if (f.type != PS_WELCOME || ps_get_welcome(&f, &w) != 0)
+		return fail(c, PSC_E_PROTO, "producerd at %s answered HELLO "
+		    "with %s, not WELCOME", path, ps_type_name(f.type));
+	if (w.version != h->version)
+		return fail(c, PSC_E_PROTO, "producerd at %s speaks protocol "
+		    "version %u, not %u", path, w.version, h->version);
+	c->max_frame = w.max_frame;
+	c->in.max_frame = w.max_frame;
+	return PSC_OK;
+}
+
+void
+psc_close(struct psc *c)
+{
+	if (c->fd != -1)
+		close(c->fd);
+	c->fd = -1;
+	ps_decoder_free(&c->in);
+	ps_buf_free(&c->out);
+}
+
+/* Write everything queued in out, however many writes it takes. */
+int
+psc_flush(struct psc *c)
+{
+	size_t	 done = 0;
+	ssize_t	 n;
+
+	while (done < c->out.len) {
+		n = write(c->fd, c->out.data + done, c->out.len - done);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return fail(c, PSC_E_IO, "writing to producerd at %s: "
+			    "%s", c->path, strerror(errno));
+		}
+		done += (size_t)n;
+	}
+	c->out.len = 0;
+	return PSC_OK;
+}
+
+/* One read of whatever has arrived; interrupted, it reads nothing. */
+int
+psc_read(struct psc *c)
+{
+	uint8_t	*p;
+	size_t	 room;
+	ssize_t	 n;
+
+	if ((p = ps_decoder_space(&c->in, READ_CHUNK, &room)) == NULL)
+		return fail(c, PSC_E_NOMEM, "out of memory");
+	if ((n = read(c->fd, p, room)) == -1) {
+		if (errno == EINTR)
+			return PSC_OK;
+		return fail(c, PSC_E_IO, "reading from producerd at %s: %s",
+		    c->path, strerror(errno));
+	}
+	if (n == 0)
+		return fail(c, PSC_E_IO, "producerd at %s closed the "
+		    "connection", c->path);
+	ps_decoder_commit(&c->in, (size_t)n);
+	return PSC_OK;
+}
+
+/* 1 and a frame, 0 if none is whole yet; an ERROR frame is an error. */
+int
+psc_next(struct psc *c, struct ps_frame *f)
+{
+	struct ps_error	 e;
+	int		 r;
+
+	if ((r = ps_decoder_next(&c->in, f)) < 0)
+		return fail(c, PSC_E_PROTO, "bad frame from producerd at %s: "
+		    "%s", c->path, ps_strerror(r));
+	if (r == 1 && f->type == PS_ERROR) {
+		if (ps_get_error(f, &e) != 0)
+			return fail(c, PSC_E_PROTO, "bad ERROR frame from "
+			    "producerd at %s", c->path);
+		return fail(c, PSC_E_PROTO, "producerd at %s: %.*s (error %u)",
+		    c->path, (int)e.msg_len, e.msg, e.code);
+	}
+	return r;
+}
+
+/* Block until a whole frame is there. */
+int
+psc_wait(struct psc *c, struct ps_frame *f)
+{
+	int	 r;
+
+	for (;;) {
+		if ((r = psc_next(c, f)) != 0)
+			return r == 1 ? PSC_OK : r;
+		if ((r = psc_read(c)) != 0)
+			return r;
+	}
+}
+
+/* Can an event of len bytes go in an ENQUEUE at all? */
+int
+psc_event_fits(const struct psc *c, size_t len)
+{
+	return ps_enqueue_size(1, len) <= c->max_frame;
+}
+
+/* Can it go in the batch being filled without passing the frame limit? */
+int
+psc_batch_fits(const struct psc *c, size_t len)
+{
+	size_t	 body;
+
+	if (c->batch_count == 0)
+		return psc_event_fits(c, len);
+	body = c->out.len - c->batch_start - PS_HDR_LEN;
+	return body + PS_ENQUEUE_PER_EVENT + len <= c->max_frame;
+}
+
+int
+psc_batch_add(struct psc *c, const void *data, uint32_t len)
+{
+	if (!psc_batch_fits(c, len))
+		return fail(c, PSC_E_TOO_BIG, "an event of %u bytes does not "
+		    "fit in a frame of %u bytes (producerd --max-frame)", len,
+		    c->max_frame);
+	if (c->batch_count == 0 && ps_put_enqueue_begin(&c->out,
+	    &c->batch_start) != 0)
+		return fail(c, PSC_E_NOMEM, "out of memory");
+	if (ps_put_enqueue_add(&c->out, data, len) != 0)
+		return fail(c, PSC_E_NOMEM, "out of memory");
+	c->batch_count++;
+	return PSC_OK;
+}
+
+uint32_t
+psc_batch_count(const struct psc *c)
+{
+	return c->batch_count;
+}
+
+/* Send the batch as one ENQUEUE and wait for the daemon's ENQUEUED. */
+int
+psc_batch_send(struct psc *c, struct ps_enqueued *r)
+{
+	struct ps_frame	 f;
+	uint32_t	 n = c->batch_count;
+	int		 error;
+
+	if (n == 0)
+		return fail(c, PSC_E_PROTO, "empty batch");
+	ps_put_enqueue_end(&c->out, c->batch_start, n);
+	c->batch_count = 0;
+	if ((error = psc_flush(c)) != 0 || (error = psc_wait(c, &f)) != 0)
+		return error;
+	if (ps_get_enqueued(&f, r) != 0)
+		return fail(c, PSC_E_PROTO, "producerd at %s answered ENQUEUE "
+		    "with %s", c->path, ps_type_name(f.type));
+	if (r->accepted != n)
+		return fail(c, PSC_E_PROTO, "producerd at %s took %u of %u "
+		    "events", c->path, r->accepted, n);
+	return PSC_OK;
+}
+
+int
+psc_demand(struct psc *c, uint32_t n)
+{
+	if (ps_put_demand(&c->out, n) != 0)
+		return fail(c, PSC_E_NOMEM, "out of memory");
+	return psc_flush(c);
+}
+
+int
+psc_stats(struct psc *c, struct ps_stats *st)
+{
+	struct ps_frame	 f;
+	int		 error;
+
+	if (ps_put_stats(&c->out) != 0)
+		return fail(c, PSC_E_NOMEM, "out of memory");
+	if ((error = psc_flush(c)) != 0 || (error = psc_wait(c, &f)) != 0)
+		return error;
+	if (f.type != PS_STATS_REPLY)
+		return fail(c, PSC_E_PROTO, "producerd at %s answered STATS "
+		    "with %s", c->path, ps_type_name(f.type));
+	if ((error = ps_get_stats_reply(&f, st)) != 0)
+		return fail(c, PSC_E_PROTO, "bad STATS_REPLY from producerd at "
+		    "%s: %s", c->path, ps_strerror(error));
+	return PSC_OK;
+}

@@ -1,0 +1,52 @@
+/*
+ * client.h: the client side of the protocol, shared by consumer, pushctl
+ * and every later tool: connect and handshake, enqueue batches, send
+ * demand, receive events, ask for stats.  Blocking I/O on one socket.
+ */
+#ifndef PS_CLIENT_H
+#define PS_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frame.h"
+
+/* What went wrong, so that programs can choose their exit status. */
+enum psc_status {
+	PSC_OK = 0,
+	PSC_E_CONNECT = -1,	/* no daemon answers at the path */
+	PSC_E_PROTO = -2,	/* the daemon refused us, or spoke nonsense */
+	PSC_E_IO = -3,		/* the connection broke or closed */
+	PSC_E_NOMEM = -4,
+	PSC_E_TOO_BIG = -5,	/* an event larger than the daemon takes */
+};
+
+struct psc {
+	int			 fd;
+	const char		*path;
+	uint32_t		 max_frame;	/* the daemon's, from WELCOME */
+	struct ps_decoder	 in;
+	struct ps_buf		 out;
+	size_t			 batch_start;	/* ENQUEUE being filled */
+	uint32_t		 batch_count;
+	char			 err[512];	/* the last error, for humans */
+};
+
+/* psc_close must follow psc_connect, whether it succeeded or not. */
+int	 psc_connect(struct psc *, const char *, const struct ps_hello *);
+void	 psc_close(struct psc *);
+int	 psc_flush(struct psc *);
+int	 psc_read(struct psc *);
+int	 psc_next(struct psc *, struct ps_frame *);
+int	 psc_wait(struct psc *, struct ps_frame *);
+
+int	 psc_event_fits(const struct psc *, size_t);
+int	 psc_batch_fits(const struct psc *, size_t);
+int	 psc_batch_add(struct psc *, const void *, uint32_t);
+uint32_t psc_batch_count(const struct psc *);
+int	 psc_batch_send(struct psc *, struct ps_enqueued *);
+
+int	 psc_demand(struct psc *, uint32_t);
+int	 psc_stats(struct psc *, struct ps_stats *);
+
+#endif
