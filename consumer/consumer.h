@@ -1,0 +1,28 @@
+/* consumer.h: what consumer's main loop and its work share. */
+#ifndef PS_CONSUMER_H
+#define PS_CONSUMER_H
+
+#include <stdint.h>
+
+/* How handling an event ended. */
+enum work_result {
+	WORK_DONE,
+	WORK_STOP,		/* SIGTERM or SIGINT came: exit */
+	WORK_FAILED,		/* could not run the command at all */
+};
+
+struct work {
+	const char	*id;
+	const char	*exec;		/* --exec CMD, or NULL */
+	uint32_t	 min_ms;	/* --work-ms MIN-MAX */
+	uint32_t	 max_ms;
+	int		 sigfd;		/* read end of the signal pipe */
+};
+
+/* work.c */
+int	 signals_init(void);
+int	 signals_take(int);
+int	 work_handle(const struct work *, uint64_t, const uint8_t *,
+	     uint32_t);
+
+#endif

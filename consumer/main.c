@@ -1,0 +1,267 @@
+/*
+ * main.c: consumer: a worker with an id.  It asks producerd for up to
+ * max-demand events, handles each (print, sleep, or run a command), and
+ * tops its demand back up as GenStage does when it falls to min-demand.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "consumer.h"
+#include "escape.h"
+#include "log.h"
+#include "opt.h"
+#include "sockpath.h"
+
+#define EX_UNAVAILABLE	69
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: consumer --id ID [--socket PATH] [--max-demand N] [--min-demand N]\n"
+"                [--work-ms MIN-MAX | --exec CMD] [--log-level LEVEL]\n"
+"\n"
+"A pushstage worker.  Registers demand with producerd, handles each event\n"
+"it is pushed, and asks for more.  Prints, one line each:\n"
+"  ID: received EVENT      when an event arrives\n"
+"  ID: finished EVENT      when its handling is done\n"
+"with non-printable bytes of EVENT escaped C-style (\\n, \\xHH).\n"
+"\n"
+"  -i, --id ID            this worker's id (1..255 printable bytes)\n"
+"  -s, --socket PATH      producerd's socket (default: $PUSHSTAGE_SOCKET,\n"
+"                         else $XDG_RUNTIME_DIR/pushstage.sock,\n"
+"                         else /tmp/pushstage-$UID.sock)\n"
+"  -M, --max-demand N     events asked for at once (default 1, at most %u)\n"
+"  -m, --min-demand N     ask again when held events fall to N (default 0,\n"
+"                         below max-demand)\n"
+"  -w, --work-ms MIN-MAX  sleep a random MIN..MAX ms per event (default 0)\n"
+"  -e, --exec CMD         run sh -c CMD per event, the payload on its stdin,\n"
+"                         PUSHSTAGE_EVENT_ID and PUSHSTAGE_CONSUMER_ID set\n"
+"  -l, --log-level LEVEL  error, warning, info or debug (default info)\n"
+"  -h, --help             this help\n"
+"  -V, --version          the version\n"
+"\n"
+"Exit status: 0 on SIGTERM or SIGINT; 1 on bad options, a protocol error,\n"
+"or when producerd goes away; 69 when no producerd answers at the start.\n",
+	    PS_DEMAND_LIMIT);
+}
+
+/* One line, "ID: what EVENT", written whole. */
+static void
+say(const char *id, const char *what, const uint8_t *data, uint32_t len)
+{
+	static char	*buf;
+	static size_t	 size;
+	size_t		 need = (size_t)len * 4 + 1;	/* \xHH at worst */
+
+	if (need > size) {
+		if ((buf = realloc(buf, need)) == NULL)
+			fatal("realloc");
+		size = need;
+	}
+	escape_c(buf, size, data, len);
+	printf("%s: %s %s\n", id, what, buf);
+}
+
+/* Events of one read, handled in order once they are all announced. */
+struct batch {
+	struct ps_event	*ev;
+	size_t		 n;
+	size_t		 cap;
+};
+
+static void
+batch_add(struct batch *b, const struct ps_event *e)
+{
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 64;
+		if ((b->ev = reallocarray(b->ev, b->cap, sizeof *b->ev)) ==
+		    NULL)
+			fatal("reallocarray");
+	}
+	b->ev[b->n++] = *e;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "id",		required_argument,	NULL, 'i' },
+		{ "socket",	required_argument,	NULL, 's' },
+		{ "max-demand",	required_argument,	NULL, 'M' },
+		{ "min-demand",	required_argument,	NULL, 'm' },
+		{ "work-ms",	required_argument,	NULL, 'w' },
+		{ "exec",	required_argument,	NULL, 'e' },
+		{ "log-level",	required_argument,	NULL, 'l' },
+		{ "help",	no_argument,		NULL, 'h' },
+		{ "version",	no_argument,		NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct work	 w = { .sigfd = -1 };
+	struct psc	 c;
+	struct ps_hello	 h;
+	struct ps_frame	 f;
+	struct ps_event	 e;
+	struct batch	 b = { NULL, 0, 0 };
+	struct pollfd	 pfd[2];
+	char		 pathbuf[4096];
+	const char	*path = NULL;
+	uint32_t	 max = 1, min = 0, pending;
+	size_t		 i;
+	int		 ch, r, level, status;
+
+	log_init("consumer", PS_LOG_INFO);
+	while ((ch = getopt_long(argc, argv, "i:s:M:m:w:e:l:hV", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'i':
+			w.id = optarg;
+			break;
+		case 's':
+			path = optarg;
+			break;
+		case 'M':
+			if (opt_u32("--max-demand", optarg, 1, PS_DEMAND_LIMIT,
+			    &max) != 0)
+				return 1;
+			break;
+		case 'm':
+			if (opt_u32("--min-demand", optarg, 0,
+			    PS_DEMAND_LIMIT - 1, &min) != 0)
+				return 1;
+			break;
+		case 'w':
+			if (opt_range("--work-ms", optarg, &w.min_ms,
+			    &w.max_ms) != 0)
+				return 1;
+			break;
+		case 'e':
+			w.exec = optarg;
+			break;
+		case 'l':
+			if ((level = log_level_parse(optarg)) == -1) {
+				log_errorx("--log-level: \"%s\" is not error, "
+				    "warning, info or debug", optarg);
+				return 1;
+			}
+			log_init("consumer", level);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("consumer %s (protocol %d)\n", PUSHSTAGE_VERSION,
+			    PS_PROTO_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (optind != argc) {
+		log_errorx("unexpected argument \"%s\"", argv[optind]);
+		return 1;
+	}
+	if (w.id == NULL) {
+		log_errorx("--id is required");
+		usage(stderr);
+		return 1;
+	}
+	if (w.id[0] == '\0' || strlen(w.id) > PS_NAME_MAX) {
+		log_errorx("--id: must be 1 to %d bytes", PS_NAME_MAX);
+		return 1;
+	}
+	if (min >= max) {
+		log_errorx("--min-demand %u must be below --max-demand %u", min,
+		    max);
+		return 1;
+	}
+	if (w.exec != NULL && w.max_ms != 0) {
+		log_errorx("--exec and --work-ms do not go together");
+		return 1;
+	}
+	if (path == NULL)
+		path = sockpath_default(pathbuf, sizeof pathbuf);
+	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if ((w.sigfd = signals_init()) == -1)
+		fatal("signal set-up");
+
+	memset(&h, 0, sizeof h);
+	h.version = PS_PROTO_VERSION;
+	h.role = PS_ROLE_CONSUMER;
+	h.max_demand = max;
+	h.min_demand = min;
+	h.name = w.id;
+	h.name_len = (uint8_t)strlen(w.id);
+	if ((r = psc_connect(&c, path, &h)) != 0) {
+		log_errorx("%s", c.err);
+		psc_close(&c);
+		return r == PSC_E_CONNECT ? EX_UNAVAILABLE : 1;
+	}
+	/* pending: events asked for and not yet finished. */
+	pending = max;
+	if ((r = psc_demand(&c, max)) != 0)
+		goto fail;
+
+	for (;;) {
+		pfd[0].fd = w.sigfd;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = c.fd;
+		pfd[1].events = POLLIN;
+		if (poll(pfd, 2, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			fatal("poll");
+		}
+		if ((pfd[0].revents & POLLIN) && signals_take(w.sigfd))
+			goto stop;
+		if (!(pfd[1].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		if ((r = psc_read(&c)) != 0)
+			goto fail;
+		b.n = 0;
+		while ((r = psc_next(&c, &f)) == 1) {
+			if (ps_get_event(&f, &e) != 0) {
+				log_errorx("unexpected %s frame from producerd "
+				    "at %s", ps_type_name(f.type), path);
+				r = PSC_E_PROTO;
+				goto fail;
+			}
+			say(w.id, "received", e.data, e.len);
+			batch_add(&b, &e);
+		}
+		if (r < 0)
+			goto fail;
+		for (i = 0; i < b.n; i++) {
+			status = work_handle(&w, b.ev[i].id, b.ev[i].data,
+			    b.ev[i].len);
+			if (status == WORK_STOP)
+				goto stop;
+			say(w.id, "finished", b.ev[i].data, b.ev[i].len);
+			if (--pending <= min) {
+				if ((r = psc_demand(&c, max - pending)) != 0)
+					goto fail;
+				pending = max;
+			}
+		}
+	}
+stop:
+	log_debug("id %s: stopping on a signal", w.id);
+	psc_close(&c);
+	free(b.ev);
+	return 0;
+fail:
+	if (r != 0 && c.err[0] != '\0')
+		log_errorx("id %s: %s", w.id, c.err);
+	psc_close(&c);
+	free(b.ev);
+	return 1;
+}

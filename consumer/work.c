@@ -1,0 +1,212 @@
+/*
+ * work.c: handling one event: sleep a while, or run a command with the
+ * payload on its stdin.  Signals arrive through a self-pipe so that every
+ * wait here is one poll() that a SIGTERM can end.
+ */
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "consumer.h"
+#include "log.h"
+#include "net.h"
+
+static int	sigpipe_w = -1;
+
+static void
+on_signal(int sig)
+{
+	unsigned char	 b = (unsigned char)sig;
+	int		 saved = errno;
+	ssize_t		 n;
+
+	/* A full pipe already holds a wake-up; losing this byte is fine. */
+	n = write(sigpipe_w, &b, 1);
+	(void)n;
+	errno = saved;
+}
+
+/* Route SIGTERM, SIGINT and SIGCHLD to a pipe; its read end, or -1. */
+int
+signals_init(void)
+{
+	struct sigaction	 sa;
+	int			 p[2];
+
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) == -1)
+		return -1;
+	sigpipe_w = p[1];
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	if (sigaction(SIGTERM, &sa, NULL) == -1 ||
+	    sigaction(SIGINT, &sa, NULL) == -1 ||
+	    sigaction(SIGCHLD, &sa, NULL) == -1)
+		return -1;
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		return -1;
+	return p[0];
+}
+
+/* Drain the pipe: 1 if a SIGTERM or SIGINT was among what came. */
+int
+signals_take(int fd)
+{
+	unsigned char	 buf[64];
+	ssize_t		 n, i;
+	int		 stop = 0;
+
+	while ((n = read(fd, buf, sizeof buf)) > 0) {
+		for (i = 0; i < n; i++) {
+			if (buf[i] == SIGTERM || buf[i] == SIGINT)
+				stop = 1;
+		}
+	}
+	return stop;
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sleep ms milliseconds unless told to stop. */
+static int
+work_sleep(const struct work *w, uint32_t ms)
+{
+	struct pollfd	 pfd = { w->sigfd, POLLIN, 0 };
+	int64_t		 end = now_ms() + ms, left;
+
+	while ((left = end - now_ms()) > 0) {
+		if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR)
+			fatal("poll");
+		if ((pfd.revents & POLLIN) && signals_take(w->sigfd))
+			return WORK_STOP;
+	}
+	return WORK_DONE;
+}
+
+static void
+child(const struct work *w, uint64_t id, int in)
+{
+	char	 buf[32];
+
+	if (dup2(in, STDIN_FILENO) == -1)
+		_exit(127);
+	close(in);
+	snprintf(buf, sizeof buf, "%llu", (unsigned long long)id);
+	if (setenv("PUSHSTAGE_EVENT_ID", buf, 1) != 0 ||
+	    setenv("PUSHSTAGE_CONSUMER_ID", w->id, 1) != 0)
+		_exit(127);
+	signal(SIGPIPE, SIG_DFL);
+	execl("/bin/sh", "sh", "-c", w->exec, (char *)NULL);
+	_exit(127);
+}
+
+/*
+ * Run sh -c CMD with the payload on its stdin.  The payload is written as
+ * the command takes it, while signals are watched; a command that never
+ * reads its stdin simply gets EOF-less silence until it exits.
+ */
+static int
+work_exec(const struct work *w, uint64_t id, const uint8_t *data,
+    uint32_t len)
+{
+	struct pollfd	 pfd[2];
+	size_t		 done = 0;
+	ssize_t		 n;
+	pid_t		 pid, r;
+	int		 p[2], status, stop = 0;
+
+	if (pipe2(p, O_CLOEXEC) == -1) {
+		log_warn("event %llu: pipe", (unsigned long long)id);
+		return WORK_FAILED;
+	}
+	fflush(stdout);
+	if ((pid = fork()) == -1) {
+		log_warn("event %llu: fork", (unsigned long long)id);
+		close(p[0]);
+		close(p[1]);
+		return WORK_FAILED;
+	}
+	if (pid == 0) {
+		close(p[1]);
+		child(w, id, p[0]);
+	}
+	close(p[0]);
+	if (net_nonblock(p[1]) == -1)
+		fatal("fcntl");
+	if (len == 0) {
+		close(p[1]);
+		p[1] = -1;
+	}
+	for (;;) {
+		if ((r = waitpid(pid, &status, WNOHANG)) == -1)
+			fatal("waitpid");
+		if (r == pid)
+			break;
+		pfd[0].fd = w->sigfd;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = p[1];
+		pfd[1].events = POLLOUT;
+		if (poll(pfd, p[1] != -1 ? 2 : 1, -1) == -1 && errno != EINTR)
+			fatal("poll");
+		if ((pfd[0].revents & POLLIN) && signals_take(w->sigfd) &&
+		    !stop) {
+			/* Stop the command too, then wait for it below. */
+			stop = 1;
+			kill(pid, SIGTERM);
+		}
+		if (p[1] != -1 && (pfd[1].revents & (POLLOUT | POLLERR))) {
+			n = write(p[1], data + done, len - done);
+			if (n > 0)
+				done += (size_t)n;
+			if ((n == -1 && errno != EAGAIN && errno != EINTR) ||
+			    done == len) {
+				close(p[1]);
+				p[1] = -1;
+			}
+		}
+	}
+	if (p[1] != -1)
+		close(p[1]);
+	if (stop)
+		return WORK_STOP;
+	if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+		log_warnx("event %llu: command exited with status %d",
+		    (unsigned long long)id, WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		log_warnx("event %llu: command killed by signal %d",
+		    (unsigned long long)id, WTERMSIG(status));
+	return WORK_DONE;
+}
+
+int
+work_handle(const struct work *w, uint64_t id, const uint8_t *data,
+    uint32_t len)
+{
+	uint32_t	 ms;
+
+	if (w->exec != NULL)
+		return work_exec(w, id, data, len);
+	if (w->max_ms == 0)
+		return WORK_DONE;
+	ms = w->min_ms;
+	if (w->max_ms > w->min_ms)
+		ms += (uint32_t)(random() % (w->max_ms - w->min_ms + 1));
+	return work_sleep(w, ms);
+}
