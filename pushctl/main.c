@@ -1,0 +1,119 @@
+/* main.c: pushctl: global options, then one verb. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "client.h"
+#include "log.h"
+#include "pushctl.h"
+#include "sockpath.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: pushctl [--socket PATH] enqueue [-0] EVENT... | -\n"
+"       pushctl [--socket PATH] stats [--json]\n"
+"\n"
+"Talk to producerd, the pushstage daemon.\n"
+"\n"
+"  enqueue EVENT...   enqueue the arguments as one batch (one ENQUEUE frame)\n"
+"  enqueue -          enqueue the lines of stdin, sent in batches; with -0,\n"
+"                     NUL-separated records instead of lines\n"
+"  stats              the daemon's counters and consumers; --json for one\n"
+"                     JSON object\n"
+"\n"
+"  -s, --socket PATH  producerd's socket (default: $PUSHSTAGE_SOCKET,\n"
+"                     else $XDG_RUNTIME_DIR/pushstage.sock,\n"
+"                     else /tmp/pushstage-$UID.sock)\n"
+"  -h, --help         this help\n"
+"  -V, --version      the version\n"
+"\n"
+"Exit status: 0 done; 1 bad usage or a protocol error; 69 no producerd\n"
+"answers at the socket or it went away.  enqueue exits 0 only once the\n"
+"daemon has confirmed every event.\n");
+}
+
+/* The exit status for a client error. */
+int
+exit_status(int r)
+{
+	if (r == PSC_E_CONNECT || r == PSC_E_IO)
+		return EXIT_UNAVAILABLE;
+	return EXIT_USAGE;
+}
+
+/* Connect as a client; on failure say why and return the exit status. */
+int
+client_connect(struct psc *c, const char *path)
+{
+	struct ps_hello	 h;
+	int		 r;
+
+	memset(&h, 0, sizeof h);
+	h.version = PS_PROTO_VERSION;
+	h.role = PS_ROLE_CLIENT;
+	h.name = "pushctl";
+	h.name_len = (uint8_t)strlen(h.name);
+	if ((r = psc_connect(c, path, &h)) != 0) {
+		log_errorx("%s", c->err);
+		psc_close(c);
+		return exit_status(r);
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "socket",	required_argument,	NULL, 's' },
+		{ "help",	no_argument,		NULL, 'h' },
+		{ "version",	no_argument,		NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	char		 pathbuf[4096];
+	const char	*path = NULL, *verb;
+	int		 ch;
+
+	log_init("pushctl", PS_LOG_INFO);
+	/* "+": stop at the verb; what follows it is the verb's. */
+	while ((ch = getopt_long(argc, argv, "+s:hV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 's':
+			path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("pushctl %s (protocol %d)\n", PUSHSTAGE_VERSION,
+			    PS_PROTO_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind == argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (path == NULL)
+		path = sockpath_default(pathbuf, sizeof pathbuf);
+	verb = argv[optind];
+	argc -= optind;
+	argv += optind;
+	optind = 0;	/* glibc: 0 re-initialises getopt for the verb */
+	if (strcmp(verb, "enqueue") == 0)
+		return cmd_enqueue(path, argc, argv);
+	if (strcmp(verb, "stats") == 0)
+		return cmd_stats(path, argc, argv);
+	if (strcmp(verb, "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	log_errorx("unknown command \"%s\"", verb);
+	usage(stderr);
+	return EXIT_USAGE;
+}

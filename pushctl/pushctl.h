@@ -1,0 +1,19 @@
+/* pushctl.h: the verbs of pushctl and the exit statuses they share. */
+#ifndef PS_PUSHCTL_H
+#define PS_PUSHCTL_H
+
+#define EXIT_USAGE		1	/* bad arguments or a protocol error */
+#define EXIT_UNAVAILABLE	69	/* no daemon answers (EX_UNAVAILABLE) */
+
+struct psc;
+
+int	 exit_status(int);
+int	 client_connect(struct psc *, const char *);
+
+/* enqueue.c */
+int	 cmd_enqueue(const char *, int, char **);
+
+/* stats.c */
+int	 cmd_stats(const char *, int, char **);
+
+#endif

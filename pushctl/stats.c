@@ -1,0 +1,126 @@
+/* stats.c: pushctl stats: the daemon's counters as a table or as JSON. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "client.h"
+#include "log.h"
+#include "pushctl.h"
+
+static void
+json_string(const char *s)
+{
+	putchar('"');
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", (unsigned char)*s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+static void
+print_json(const struct ps_stats *st)
+{
+	const struct ps_stats_consumer	*sc;
+	uint32_t			 i, j;
+
+	putchar('{');
+	for (i = 0; i < st->ncounters; i++) {
+		json_string(st->counters[i].name);
+		printf(":%llu,", (unsigned long long)st->counters[i].value);
+	}
+	printf("\"consumers\":[");
+	for (i = 0; i < st->nconsumers; i++) {
+		sc = &st->consumers[i];
+		printf("%s{\"id\":", i ? "," : "");
+		json_string(sc->id);
+		for (j = 0; j < sc->nfields; j++) {
+			putchar(',');
+			json_string(sc->fields[j].name);
+			printf(":%llu", (unsigned long long)
+			    sc->fields[j].value);
+		}
+		putchar('}');
+	}
+	printf("]}\n");
+}
+
+static void
+print_table(const struct ps_stats *st)
+{
+	const struct ps_stats_consumer	*sc;
+	uint32_t			 i, j;
+	int				 w = 2;
+
+	for (i = 0; i < st->ncounters; i++)
+		printf("%-24s %llu\n", st->counters[i].name,
+		    (unsigned long long)st->counters[i].value);
+	if (st->nconsumers == 0)
+		return;
+	for (i = 0; i < st->nconsumers; i++) {
+		if ((int)strlen(st->consumers[i].id) > w)
+			w = (int)strlen(st->consumers[i].id);
+	}
+	/* Every consumer carries the same fields; the first names them. */
+	printf("\n%-*s", w, "ID");
+	for (j = 0; j < st->consumers[0].nfields; j++)
+		printf("  %12s", st->consumers[0].fields[j].name);
+	putchar('\n');
+	for (i = 0; i < st->nconsumers; i++) {
+		sc = &st->consumers[i];
+		printf("%-*s", w, sc->id);
+		for (j = 0; j < sc->nfields; j++)
+			printf("  %12llu", (unsigned long long)
+			    sc->fields[j].value);
+		putchar('\n');
+	}
+}
+
+int
+cmd_stats(const char *path, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json",	no_argument,	NULL, 'j' },
+		{ "help",	no_argument,	NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct ps_stats	 st;
+	struct psc	 c;
+	int		 ch, json = 0, r, status;
+
+	while ((ch = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			printf("usage: pushctl stats [--json]\n");
+			return 0;
+		default:
+			fprintf(stderr, "usage: pushctl stats [--json]\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		log_errorx("stats: unexpected argument \"%s\"", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if ((status = client_connect(&c, path)) != 0)
+		return status;
+	if ((r = psc_stats(&c, &st)) != 0) {
+		log_errorx("%s", c.err);
+		psc_close(&c);
+		return exit_status(r);
+	}
+	if (json)
+		print_json(&st);
+	else
+		print_table(&st);
+	ps_stats_free(&st);
+	psc_close(&c);
+	return 0;
+}
