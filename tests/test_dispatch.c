@@ -1,0 +1,430 @@
+/*
+ * test_dispatch.c: the dispatcher driven directly, no sockets: stored
+ * demand, buffering, the DemandDispatcher spreading rule, and the
+ * invariant that a consumer never gets more than it asked for.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatch.h"
+
+#define MAXC	16
+#define MAXE	4096
+
+/* Everything emitted, in order: which consumer got which payload. */
+struct record {
+	int		 n;
+	int		 who[MAXE];
+	uint64_t	 id[MAXE];
+	char		 data[MAXE][16];
+};
+
+struct world {
+	struct dispatch		 d;
+	struct dconsumer	 c[MAXC];
+	int			 name[MAXC];
+	struct record		 r;
+};
+
+static void
+record_emit(void *arg, struct dconsumer *dc, struct qevent *ev)
+{
+	struct record	*r = arg;
+
+	ck_assert_int_lt(r->n, MAXE);
+	r->who[r->n] = *(int *)dc->owner;
+	r->id[r->n] = ev->id;
+	ck_assert_uint_lt(ev->len, sizeof r->data[0]);
+	memcpy(r->data[r->n], ev->data, ev->len);
+	r->data[r->n][ev->len] = '\0';
+	r->n++;
+	free(ev);
+}
+
+static struct world *
+world_new(void)
+{
+	struct world	*w;
+	int		 i;
+
+	ck_assert_ptr_nonnull(w = calloc(1, sizeof *w));
+	dispatch_init(&w->d, record_emit, &w->r);
+	for (i = 0; i < MAXC; i++)
+		w->name[i] = i;
+	return w;
+}
+
+static void
+world_free(struct world *w)
+{
+	dispatch_free(&w->d);
+	free(w);
+}
+
+static void
+attach(struct world *w, int i, uint32_t max)
+{
+	dispatch_attach(&w->d, &w->c[i], max, 0, &w->name[i]);
+}
+
+static void
+demand(struct world *w, int i, uint32_t n)
+{
+	ck_assert_int_eq(dispatch_demand(&w->d, &w->c[i], n), 0);
+	dispatch_run(&w->d);
+}
+
+/* One ENQUEUE of the given payloads, then a dispatch, as conn.c does. */
+static void
+enqueue(struct world *w, const char **ev, int n)
+{
+	int	 i;
+
+	ck_assert_int_eq(dispatch_reserve(&w->d, (uint32_t)n), 0);
+	for (i = 0; i < n; i++)
+		ck_assert_uint_ne(dispatch_push(&w->d, ev[i],
+		    (uint32_t)strlen(ev[i])), 0);
+	dispatch_run(&w->d);
+}
+
+#define ENQ(w, ...) do {						\
+	const char *evs_[] = { __VA_ARGS__ };				\
+	enqueue(w, evs_, (int)(sizeof evs_ / sizeof evs_[0]));		\
+} while (0)
+
+static void
+expect(struct world *w, int at, int who, const char *data)
+{
+	ck_assert_int_gt(w->r.n, at);
+	ck_assert_int_eq(w->r.who[at], who);
+	ck_assert_str_eq(w->r.data[at], data);
+}
+
+START_TEST(stored_demand_takes_the_next_enqueue_at_once)
+{
+	struct world	*w = world_new();
+
+	attach(w, 0, 5);
+	demand(w, 0, 2);
+	ck_assert_int_eq(w->r.n, 0);
+	ck_assert_uint_eq(w->c[0].demand, 2);
+	ENQ(w, "x");
+	ck_assert_int_eq(w->r.n, 1);
+	expect(w, 0, 0, "x");
+	ck_assert_uint_eq(w->c[0].demand, 1);
+	ck_assert_uint_eq(w->d.queue.count, 0);
+	world_free(w);
+}
+END_TEST
+
+START_TEST(events_wait_for_demand_and_go_out_in_order)
+{
+	struct world	*w = world_new();
+
+	ENQ(w, "a", "b", "c", "d", "e");
+	ck_assert_uint_eq(w->d.queue.count, 5);
+	attach(w, 0, 10);
+	demand(w, 0, 3);
+	ck_assert_int_eq(w->r.n, 3);
+	expect(w, 0, 0, "a");
+	expect(w, 1, 0, "b");
+	expect(w, 2, 0, "c");
+	ck_assert_uint_eq(w->d.queue.count, 2);
+	ck_assert_uint_eq(w->c[0].demand, 0);
+	ck_assert_uint_eq(w->r.id[0] + 1, w->r.id[1]);
+	world_free(w);
+}
+END_TEST
+
+START_TEST(batch_larger_than_all_demand_leaves_the_rest_in_order)
+{
+	struct world	*w = world_new();
+
+	attach(w, 0, 10);
+	attach(w, 1, 10);
+	demand(w, 0, 2);
+	demand(w, 1, 1);
+	ENQ(w, "1", "2", "3", "4", "5", "6");
+	ck_assert_int_eq(w->r.n, 3);
+	expect(w, 0, 0, "1");
+	expect(w, 1, 0, "2");
+	expect(w, 2, 1, "3");
+	ck_assert_uint_eq(w->d.queue.count, 3);
+	/* New demand later takes the rest from where it stopped. */
+	demand(w, 1, 5);
+	ck_assert_int_eq(w->r.n, 6);
+	expect(w, 3, 1, "4");
+	expect(w, 4, 1, "5");
+	expect(w, 5, 1, "6");
+	ck_assert_uint_eq(w->c[1].demand, 2);
+	world_free(w);
+}
+END_TEST
+
+/* The issue's own example, which is GenStage's DemandDispatcher. */
+START_TEST(demand_dispatcher_example)
+{
+	struct world	*w = world_new();
+
+	attach(w, 0, 3);	/* A */
+	attach(w, 1, 3);	/* B */
+	demand(w, 0, 3);
+	demand(w, 1, 3);
+	ENQ(w, "a", "b");
+	ck_assert_int_eq(w->r.n, 2);
+	expect(w, 0, 0, "a");
+	expect(w, 1, 0, "b");
+	ENQ(w, "c", "d");
+	ck_assert_int_eq(w->r.n, 4);
+	expect(w, 2, 1, "c");
+	expect(w, 3, 1, "d");
+	ENQ(w, "e", "f", "g");
+	ck_assert_int_eq(w->r.n, 6);
+	expect(w, 4, 0, "e");
+	expect(w, 5, 1, "f");
+	ck_assert_uint_eq(w->d.queue.count, 1);
+	ck_assert_uint_eq(w->c[0].demand, 0);
+	ck_assert_uint_eq(w->c[1].demand, 0);
+	world_free(w);
+}
+END_TEST
+
+START_TEST(largest_demand_goes_first)
+{
+	struct world	*w = world_new();
+
+	attach(w, 0, 10);
+	attach(w, 1, 10);
+	attach(w, 2, 10);
+	demand(w, 0, 1);
+	demand(w, 1, 5);
+	demand(w, 2, 3);
+	ENQ(w, "1", "2", "3", "4", "5", "6", "7");
+	/* B (5) takes 5, then C (3) has the most: 2 left for it. */
+	ck_assert_int_eq(w->r.n, 7);
+	expect(w, 0, 1, "1");
+	expect(w, 4, 1, "5");
+	expect(w, 5, 2, "6");
+	expect(w, 6, 2, "7");
+	ck_assert_uint_eq(w->c[0].demand, 1);
+	ck_assert_uint_eq(w->c[2].demand, 1);
+	/* Equal at 1 now: A got there first (at its DEMAND), C later. */
+	ENQ(w, "8");
+	expect(w, 7, 0, "8");
+	world_free(w);
+}
+END_TEST
+
+START_TEST(max_demand_one_consumers_take_turns)
+{
+	struct world	*w = world_new();
+	int		 i;
+
+	for (i = 0; i < 3; i++) {
+		attach(w, i, 1);
+		demand(w, i, 1);
+	}
+	ENQ(w, "m1", "m2", "m3", "m4", "m5");
+	ck_assert_int_eq(w->r.n, 3);
+	expect(w, 0, 0, "m1");
+	expect(w, 1, 1, "m2");
+	expect(w, 2, 2, "m3");
+	/* Whoever finishes first and asks again gets the next one. */
+	demand(w, 2, 1);
+	expect(w, 3, 2, "m4");
+	demand(w, 0, 1);
+	expect(w, 4, 0, "m5");
+	ck_assert_uint_eq(w->d.queue.count, 0);
+	world_free(w);
+}
+END_TEST
+
+START_TEST(demand_over_max_is_refused_and_changes_nothing)
+{
+	struct world	*w = world_new();
+
+	attach(w, 0, 4);
+	ck_assert_int_eq(dispatch_demand(&w->d, &w->c[0], 3), 0);
+	ck_assert_int_eq(dispatch_demand(&w->d, &w->c[0], 2), -1);
+	ck_assert_uint_eq(w->c[0].demand, 3);
+	ck_assert_int_eq(dispatch_demand(&w->d, &w->c[0], 1), 0);
+	ck_assert_int_eq(dispatch_demand(&w->d, &w->c[0], 0xffffffffu), -1);
+	ck_assert_uint_eq(w->c[0].demand, 4);
+	world_free(w);
+}
+END_TEST
+
+START_TEST(a_departed_consumer_strands_nothing)
+{
+	struct world	*w = world_new();
+
+	attach(w, 0, 5);
+	attach(w, 1, 5);
+	demand(w, 0, 5);
+	dispatch_detach(&w->d, &w->c[0]);
+	ck_assert_uint_eq(w->d.nconsumers, 1);
+	ENQ(w, "p", "q");
+	ck_assert_int_eq(w->r.n, 0);
+	ck_assert_uint_eq(w->d.queue.count, 2);
+	demand(w, 1, 1);
+	ck_assert_int_eq(w->r.n, 1);
+	expect(w, 0, 1, "p");
+	demand(w, 1, 1);
+	expect(w, 1, 1, "q");
+	world_free(w);
+}
+END_TEST
+
+START_TEST(in_flight_follows_the_demand_window)
+{
+	struct world	*w = world_new();
+	int		 i;
+
+	attach(w, 0, 100);
+	demand(w, 0, 100);
+	ck_assert_uint_eq(dispatch_in_flight(&w->c[0]), 0);
+	for (i = 0; i < 100; i++)
+		ENQ(w, "e");
+	ck_assert_uint_eq(dispatch_in_flight(&w->c[0]), 100);
+	/* Half done: it asks for 50 more; it still holds 50. */
+	demand(w, 0, 50);
+	ck_assert_uint_eq(dispatch_in_flight(&w->c[0]), 50);
+	world_free(w);
+}
+END_TEST
+
+/*
+ * Random operations against a model: every event goes out exactly once,
+ * in FIFO order, only to a consumer with credit, and events wait only
+ * when no consumer has any.
+ */
+START_TEST(random_operations_keep_every_invariant)
+{
+	struct world	*w = world_new();
+	uint64_t	 asked[MAXC] = { 0 }, got[MAXC] = { 0 };
+	int		 live[MAXC] = { 0 };
+	int		 round, i, k, n, seen = 0, pushed = 0;
+
+	srandom(7);
+	for (round = 0; round < 3000 && pushed < MAXE - 8; round++) {
+		i = (int)(random() % MAXC);
+		switch (random() % 4) {
+		case 0:
+			if (!live[i]) {
+				attach(w, i, 8);
+				live[i] = 1;
+				asked[i] = got[i] = 0;
+			}
+			break;
+		case 1:
+			if (live[i] && w->c[i].demand < 8) {
+				n = 1 + (int)(random() % (8 - w->c[i].demand));
+				demand(w, i, (uint32_t)n);
+				asked[i] += (uint64_t)n;
+			}
+			break;
+		case 2:
+			n = 1 + (int)(random() % 5);
+			for (k = 0; k < n; k++) {
+				ck_assert_int_eq(dispatch_reserve(&w->d, 1), 0);
+				dispatch_push(&w->d, "z", 1);
+				pushed++;
+			}
+			dispatch_run(&w->d);
+			break;
+		case 3:
+			if (live[i]) {
+				dispatch_detach(&w->d, &w->c[i]);
+				live[i] = 0;
+			}
+			break;
+		}
+		for (; seen < w->r.n; seen++) {
+			k = w->r.who[seen];
+			ck_assert(live[k]);
+			got[k]++;
+			ck_assert_uint_le(got[k], asked[k]);
+			if (seen > 0)
+				ck_assert_uint_eq(w->r.id[seen],
+				    w->r.id[seen - 1] + 1);
+		}
+		if (w->d.queue.count != 0) {
+			for (k = 0; k < MAXC; k++)
+				ck_assert(!live[k] || w->c[k].demand == 0);
+		}
+	}
+	ck_assert_int_eq(w->r.n + (int)w->d.queue.count, pushed);
+	world_free(w);
+}
+END_TEST
+
+/* Growing a ring whose head has moved keeps the order. */
+START_TEST(queue_grows_across_the_wrap)
+{
+	struct queue	 q;
+	struct qevent	*ev;
+	uint64_t	 id, next = 0;
+
+	queue_init(&q);
+	for (id = 0; id < 64; id++) {
+		ck_assert_int_eq(queue_reserve(&q, 1), 0);
+		queue_push(&q, qevent_new(id, "abc", 3));
+	}
+	ck_assert_uint_eq(q.cap, 64);
+	for (; next < 10; next++) {
+		ck_assert_ptr_nonnull(ev = queue_pop(&q));
+		ck_assert_uint_eq(ev->id, next);
+		free(ev);
+	}
+	for (; id < 94; id++) {
+		ck_assert_int_eq(queue_reserve(&q, 1), 0);
+		queue_push(&q, qevent_new(id, "abc", 3));
+	}
+	ck_assert_uint_eq(q.count, 84);
+	ck_assert_uint_eq(q.bytes, 84 * 3);
+	while ((ev = queue_pop(&q)) != NULL) {
+		ck_assert_uint_eq(ev->id, next++);
+		free(ev);
+	}
+	ck_assert_uint_eq(next, 94);
+	ck_assert_uint_eq(q.bytes, 0);
+	queue_free(&q);
+}
+END_TEST
+
+static Suite *
+dispatch_suite(void)
+{
+	Suite	*s = suite_create("dispatch");
+	TCase	*tc = tcase_create("dispatch");
+
+	tcase_add_test(tc, stored_demand_takes_the_next_enqueue_at_once);
+	tcase_add_test(tc, events_wait_for_demand_and_go_out_in_order);
+	tcase_add_test(tc,
+	    batch_larger_than_all_demand_leaves_the_rest_in_order);
+	tcase_add_test(tc, demand_dispatcher_example);
+	tcase_add_test(tc, largest_demand_goes_first);
+	tcase_add_test(tc, max_demand_one_consumers_take_turns);
+	tcase_add_test(tc, demand_over_max_is_refused_and_changes_nothing);
+	tcase_add_test(tc, a_departed_consumer_strands_nothing);
+	tcase_add_test(tc, in_flight_follows_the_demand_window);
+	tcase_add_test(tc, random_operations_keep_every_invariant);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("queue");
+	tcase_add_test(tc, queue_grows_across_the_wrap);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(dispatch_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}

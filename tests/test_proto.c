@@ -1,0 +1,508 @@
+/* test_proto.c: proto/ alone: round trips, stream splits, and bad input. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frame.h"
+
+#define MAX	PS_MAX_FRAME_DEFAULT
+
+/* Parse exactly one whole frame out of b. */
+static struct ps_frame
+one(const struct ps_buf *b)
+{
+	struct ps_frame	 f;
+
+	ck_assert_int_eq(ps_frame_parse(b->data, b->len, MAX, &f),
+	    (long)b->len);
+	return f;
+}
+
+START_TEST(hello_round_trip)
+{
+	struct ps_buf	 b = { 0 };
+	struct ps_hello	 in = { PS_PROTO_VERSION, PS_ROLE_CONSUMER, 100, 50,
+			     3, "w-1" }, out;
+	struct ps_frame	 f;
+
+	ck_assert_int_eq(ps_put_hello(&b, &in), 0);
+	ck_assert_uint_eq(b.len, PS_HDR_LEN + 13 + 3);
+	f = one(&b);
+	ck_assert_uint_eq(f.type, PS_HELLO);
+	ck_assert_int_eq(ps_get_hello(&f, &out), 0);
+	ck_assert_uint_eq(out.version, PS_PROTO_VERSION);
+	ck_assert_uint_eq(out.role, PS_ROLE_CONSUMER);
+	ck_assert_uint_eq(out.max_demand, 100);
+	ck_assert_uint_eq(out.min_demand, 50);
+	ck_assert_uint_eq(out.name_len, 3);
+	ck_assert_mem_eq(out.name, "w-1", 3);
+	ps_buf_free(&b);
+}
+END_TEST
+
+START_TEST(hello_client_no_name)
+{
+	struct ps_buf	 b = { 0 };
+	struct ps_hello	 in = { 1, PS_ROLE_CLIENT, 0, 0, 0, NULL }, out;
+	struct ps_frame	 f;
+
+	ck_assert_int_eq(ps_put_hello(&b, &in), 0);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_hello(&f, &out), 0);
+	ck_assert_uint_eq(out.role, PS_ROLE_CLIENT);
+	ck_assert_uint_eq(out.name_len, 0);
+	ps_buf_free(&b);
+}
+END_TEST
+
+/* The exact bytes of docs/protocol.md's first example. */
+START_TEST(hello_bytes_match_the_doc)
+{
+	static const uint8_t want[] = {
+		0x00, 0x00, 0x00, 0x0e, 0x01, 0x00, 0x00, 0x00,
+		0x00, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x01,
+		0x00, 0x00, 0x00, 0x00, 0x01, 0x31,
+	};
+	struct ps_buf	 b = { 0 };
+	struct ps_hello	 h = { 1, PS_ROLE_CONSUMER, 1, 0, 1, "1" };
+
+	ck_assert_int_eq(ps_put_hello(&b, &h), 0);
+	ck_assert_uint_eq(b.len, sizeof want);
+	ck_assert_mem_eq(b.data, want, sizeof want);
+	ps_buf_free(&b);
+}
+END_TEST
+
+START_TEST(welcome_round_trip)
+{
+	struct ps_buf		 b = { 0 };
+	struct ps_welcome	 in = { 1, 4096 }, out;
+	struct ps_frame		 f;
+
+	ck_assert_int_eq(ps_put_welcome(&b, &in), 0);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_welcome(&f, &out), 0);
+	ck_assert_uint_eq(out.version, 1);
+	ck_assert_uint_eq(out.max_frame, 4096);
+	ps_buf_free(&b);
+}
+END_TEST
+
+START_TEST(enqueue_round_trip)
+{
+	static const uint8_t bin[] = { 0, 0xff, '\n', 7 };
+	struct ps_buf		 b = { 0 };
+	struct ps_enqueue_iter	 it;
+	struct ps_frame		 f;
+	const uint8_t		*data;
+	uint32_t		 n, len;
+	size_t			 start;
+
+	ck_assert_int_eq(ps_put_enqueue_begin(&b, &start), 0);
+	ck_assert_int_eq(ps_put_enqueue_add(&b, "hello", 5), 0);
+	ck_assert_int_eq(ps_put_enqueue_add(&b, "", 0), 0);
+	ck_assert_int_eq(ps_put_enqueue_add(&b, bin, sizeof bin), 0);
+	ps_put_enqueue_end(&b, start, 3);
+	ck_assert_uint_eq(b.len - PS_HDR_LEN, ps_enqueue_size(3, 9));
+
+	f = one(&b);
+	ck_assert_int_eq(ps_get_enqueue(&f, &it, &n), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_int_eq(ps_enqueue_next(&it, &data, &len), 1);
+	ck_assert_uint_eq(len, 5);
+	ck_assert_mem_eq(data, "hello", 5);
+	ck_assert_int_eq(ps_enqueue_next(&it, &data, &len), 1);
+	ck_assert_uint_eq(len, 0);
+	ck_assert_int_eq(ps_enqueue_next(&it, &data, &len), 1);
+	ck_assert_uint_eq(len, sizeof bin);
+	ck_assert_mem_eq(data, bin, sizeof bin);
+	ck_assert_int_eq(ps_enqueue_next(&it, &data, &len), 0);
+	ps_buf_free(&b);
+}
+END_TEST
+
+START_TEST(small_frames_round_trip)
+{
+	struct ps_buf		 b = { 0 };
+	struct ps_enqueued	 q = { 1ull << 40, 7 }, qo;
+	struct ps_event		 e;
+	struct ps_error		 err;
+	struct ps_frame		 f;
+	uint32_t		 n;
+	long			 used;
+	size_t			 off = 0;
+
+	ck_assert_int_eq(ps_put_enqueued(&b, &q), 0);
+	ck_assert_int_eq(ps_put_demand(&b, 42), 0);
+	ck_assert_int_eq(ps_put_event(&b, 99, "payload", 7), 0);
+	ck_assert_int_eq(ps_put_stats(&b), 0);
+	ck_assert_int_eq(ps_put_error(&b, PS_E_BAD_STATE, "nope"), 0);
+
+#define NEXT() do {							\
+	used = ps_frame_parse(b.data + off, b.len - off, MAX, &f);	\
+	ck_assert_int_gt(used, 0);					\
+	off += (size_t)used;						\
+} while (0)
+	NEXT();
+	ck_assert_int_eq(ps_get_enqueued(&f, &qo), 0);
+	ck_assert_uint_eq(qo.first_id, 1ull << 40);
+	ck_assert_uint_eq(qo.accepted, 7);
+	NEXT();
+	ck_assert_int_eq(ps_get_demand(&f, &n), 0);
+	ck_assert_uint_eq(n, 42);
+	NEXT();
+	ck_assert_int_eq(ps_get_event(&f, &e), 0);
+	ck_assert_uint_eq(e.id, 99);
+	ck_assert_uint_eq(e.len, 7);
+	ck_assert_mem_eq(e.data, "payload", 7);
+	NEXT();
+	ck_assert_int_eq(ps_get_stats(&f), 0);
+	NEXT();
+	ck_assert_int_eq(ps_get_error(&f, &err), 0);
+	ck_assert_uint_eq(err.code, PS_E_BAD_STATE);
+	ck_assert_uint_eq(err.msg_len, 4);
+	ck_assert_mem_eq(err.msg, "nope", 4);
+	ck_assert_uint_eq(off, b.len);
+#undef NEXT
+	ps_buf_free(&b);
+}
+END_TEST
+
+START_TEST(event_prefix_matches_put_event)
+{
+	struct ps_buf	 b = { 0 };
+	uint8_t		 p[PS_EVENT_PREFIX];
+
+	ck_assert_int_eq(ps_put_event(&b, 0x0102030405060708ull, "xy", 2), 0);
+	ps_event_prefix(p, 0x0102030405060708ull, 2);
+	ck_assert_mem_eq(p, b.data, PS_EVENT_PREFIX);
+	ps_buf_free(&b);
+}
+END_TEST
+
+START_TEST(stats_reply_round_trip)
+{
+	struct ps_buf	 b = { 0 };
+	struct ps_stats	 st;
+	struct ps_frame	 f;
+	size_t		 start, at;
+
+	ck_assert_int_eq(ps_put_stats_begin(&b, &start), 0);
+	ck_assert_int_eq(ps_put_stat(&b, "queued", 12), 0);
+	ck_assert_int_eq(ps_put_stat(&b, "enqueued_total", 1ull << 50), 0);
+	ck_assert_int_eq(ps_put_stats_consumers(&b, &at), 0);
+	ck_assert_int_eq(ps_put_stats_consumer(&b, "c1", 2, 2), 0);
+	ck_assert_int_eq(ps_put_stat(&b, "demand", 3), 0);
+	ck_assert_int_eq(ps_put_stat(&b, "delivered", 4), 0);
+	ck_assert_int_eq(ps_put_stats_consumer(&b, "c2", 2, 0), 0);
+	ps_put_stats_end(&b, start, 2, at, 2);
+
+	f = one(&b);
+	ck_assert_int_eq(ps_get_stats_reply(&f, &st), 0);
+	ck_assert_uint_eq(st.ncounters, 2);
+	ck_assert_str_eq(st.counters[0].name, "queued");
+	ck_assert_uint_eq(st.counters[0].value, 12);
+	ck_assert_uint_eq(st.counters[1].value, 1ull << 50);
+	ck_assert_uint_eq(st.nconsumers, 2);
+	ck_assert_str_eq(st.consumers[0].id, "c1");
+	ck_assert_uint_eq(st.consumers[0].nfields, 2);
+	ck_assert_str_eq(st.consumers[0].fields[1].name, "delivered");
+	ck_assert_uint_eq(st.consumers[0].fields[1].value, 4);
+	ck_assert_str_eq(st.consumers[1].id, "c2");
+	ck_assert_uint_eq(st.consumers[1].nfields, 0);
+	ps_stats_free(&st);
+	ps_buf_free(&b);
+}
+END_TEST
+
+/* A stream holding one of every frame, with its frames' sizes. */
+static void
+stream(struct ps_buf *b)
+{
+	struct ps_hello		 h = { 1, PS_ROLE_CONSUMER, 8, 2, 2, "c9" };
+	struct ps_welcome	 w = { 1, MAX };
+	struct ps_enqueued	 q = { 5, 2 };
+	size_t			 start;
+
+	ck_assert_int_eq(ps_put_hello(b, &h), 0);
+	ck_assert_int_eq(ps_put_welcome(b, &w), 0);
+	ck_assert_int_eq(ps_put_enqueue_begin(b, &start), 0);
+	ck_assert_int_eq(ps_put_enqueue_add(b, "first", 5), 0);
+	ck_assert_int_eq(ps_put_enqueue_add(b, "second", 6), 0);
+	ps_put_enqueue_end(b, start, 2);
+	ck_assert_int_eq(ps_put_enqueued(b, &q), 0);
+	ck_assert_int_eq(ps_put_demand(b, 8), 0);
+	ck_assert_int_eq(ps_put_event(b, 5, "first", 5), 0);
+	ck_assert_int_eq(ps_put_event(b, 6, "", 0), 0);
+	ck_assert_int_eq(ps_put_stats(b), 0);
+	ck_assert_int_eq(ps_put_error(b, 3, "bye"), 0);
+}
+
+/* Decode all of s fed in the pieces cut at cuts[]; record each frame. */
+static int
+decode_split(const struct ps_buf *s, const size_t *cuts, size_t ncuts,
+    struct ps_buf *got)
+{
+	struct ps_decoder	 d;
+	struct ps_frame		 f;
+	size_t			 from = 0, to, i;
+	int			 r, frames = 0;
+
+	ps_decoder_init(&d, MAX);
+	for (i = 0; i <= ncuts; i++) {
+		to = i < ncuts ? cuts[i] : s->len;
+		ck_assert_int_eq(ps_decoder_feed(&d, s->data + from,
+		    to - from), 0);
+		from = to;
+		while ((r = ps_decoder_next(&d, &f)) == 1) {
+			/* Re-encode what came out: type, length, body. */
+			ck_assert_int_eq(ps_buf_add(got, &f.type, 1), 0);
+			ck_assert_int_eq(ps_buf_add(got, &f.len, 4), 0);
+			ck_assert_int_eq(ps_buf_add(got, f.body, f.len), 0);
+			frames++;
+		}
+		ck_assert_int_eq(r, 0);
+	}
+	ck_assert_uint_eq(ps_decoder_pending(&d), 0);
+	ps_decoder_free(&d);
+	return frames;
+}
+
+START_TEST(every_two_way_split_gives_the_same_frames)
+{
+	struct ps_buf	 s = { 0 }, whole = { 0 }, got = { 0 };
+	size_t		 k;
+	int		 n;
+
+	stream(&s);
+	n = decode_split(&s, NULL, 0, &whole);
+	ck_assert_int_eq(n, 9);
+	for (k = 0; k <= s.len; k++) {
+		got.len = 0;
+		ck_assert_int_eq(decode_split(&s, &k, 1, &got), 9);
+		ck_assert_uint_eq(got.len, whole.len);
+		ck_assert_mem_eq(got.data, whole.data, whole.len);
+	}
+	ps_buf_free(&s);
+	ps_buf_free(&whole);
+	ps_buf_free(&got);
+}
+END_TEST
+
+static int
+cmp_size(const void *a, const void *b)
+{
+	size_t	 x = *(const size_t *)a, y = *(const size_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+START_TEST(random_splits_give_the_same_frames)
+{
+	struct ps_buf	 s = { 0 }, whole = { 0 }, got = { 0 };
+	size_t		 cuts[40], n, i;
+	int		 round;
+
+	stream(&s);
+	decode_split(&s, NULL, 0, &whole);
+	srandom(20261124);
+	for (round = 0; round < 2000; round++) {
+		n = (size_t)(random() % 40);
+		for (i = 0; i < n; i++)
+			cuts[i] = (size_t)random() % (s.len + 1);
+		qsort(cuts, n, sizeof cuts[0], cmp_size);
+		got.len = 0;
+		ck_assert_int_eq(decode_split(&s, cuts, n, &got), 9);
+		ck_assert_mem_eq(got.data, whole.data, whole.len);
+	}
+	ps_buf_free(&s);
+	ps_buf_free(&whole);
+	ps_buf_free(&got);
+}
+END_TEST
+
+/* A header alone, to test what is known before any body arrives. */
+static void
+header(uint8_t *p, uint32_t len, uint8_t type, uint8_t flags)
+{
+	p[0] = len >> 24;
+	p[1] = len >> 16;
+	p[2] = len >> 8;
+	p[3] = len;
+	p[4] = type;
+	p[5] = flags;
+	p[6] = p[7] = 0;
+}
+
+START_TEST(oversized_frame_is_refused_from_its_header)
+{
+	struct ps_decoder	 d;
+	struct ps_frame		 f;
+	uint8_t			 h[PS_HDR_LEN];
+
+	header(h, 4096 + 1, PS_ENQUEUE, 0);
+	ck_assert_int_eq(ps_frame_parse(h, sizeof h, 4096, &f),
+	    -PS_E_TOO_LARGE);
+	/* A 4 GiB length, through the stream decoder: no body awaited. */
+	header(h, 0xffffffffu, PS_ENQUEUE, 0);
+	ps_decoder_init(&d, MAX);
+	ck_assert_int_eq(ps_decoder_feed(&d, h, sizeof h), 0);
+	ck_assert_int_eq(ps_decoder_next(&d, &f), -PS_E_TOO_LARGE);
+	ps_decoder_free(&d);
+	/* Exactly at the limit is fine, and waits for its body. */
+	header(h, 4096, PS_ENQUEUE, 0);
+	ck_assert_int_eq(ps_frame_parse(h, sizeof h, 4096, &f), 0);
+	ck_assert_int_eq(ps_frame_size(h, sizeof h, 4096), PS_HDR_LEN + 4096);
+}
+END_TEST
+
+START_TEST(unknown_types_and_bad_headers)
+{
+	struct ps_frame	 f;
+	uint8_t		 h[PS_HDR_LEN];
+
+	header(h, 0, 0, 0);
+	ck_assert_int_eq(ps_frame_parse(h, sizeof h, MAX, &f),
+	    -PS_E_UNKNOWN_TYPE);
+	header(h, 0, PS_TYPE_MAX + 1, 0);
+	ck_assert_int_eq(ps_frame_parse(h, sizeof h, MAX, &f),
+	    -PS_E_UNKNOWN_TYPE);
+	header(h, 0, 0xff, 0);
+	ck_assert_int_eq(ps_frame_parse(h, sizeof h, MAX, &f),
+	    -PS_E_UNKNOWN_TYPE);
+	header(h, 0, PS_STATS, 1);
+	ck_assert_int_eq(ps_frame_parse(h, sizeof h, MAX, &f),
+	    -PS_E_BAD_HEADER);
+	header(h, 0, PS_STATS, 0);
+	h[7] = 1;
+	ck_assert_int_eq(ps_frame_parse(h, sizeof h, MAX, &f),
+	    -PS_E_BAD_HEADER);
+	/* Fewer bytes than a header: just "need more". */
+	ck_assert_int_eq(ps_frame_parse(h, 7, MAX, &f), 0);
+}
+END_TEST
+
+/* A frame of type t whose body is body[0..n). */
+static struct ps_frame
+raw(uint8_t t, const void *body, uint32_t n)
+{
+	struct ps_frame	 f = { t, n, body };
+
+	return f;
+}
+
+START_TEST(truncated_and_inconsistent_bodies)
+{
+	static const uint8_t	 hello_short[12] = { 0 };
+	/* name_len says 5, only 2 name bytes follow. */
+	static const uint8_t	 hello_bad[15] = { 0, 1, 1, 0, 0, 0, 0, 1,
+				     0, 0, 0, 0, 5, 'a', 'b' };
+	/* count 2, one event of 1 byte. */
+	static const uint8_t	 enq_short[9] = { 0, 0, 0, 2, 0, 0, 0, 1,
+				     'x' };
+	/* count 1, event length past the end. */
+	static const uint8_t	 enq_over[9] = { 0, 0, 0, 1, 0, 0, 0, 9,
+				     'x' };
+	/* count 1 and a stray byte after the event. */
+	static const uint8_t	 enq_tail[10] = { 0, 0, 0, 1, 0, 0, 0, 1,
+				     'x', 'y' };
+	/* count 4 billion in a tiny body. */
+	static const uint8_t	 enq_huge[8] = { 0xff, 0xff, 0xff, 0xff, 0,
+				     0, 0, 0 };
+	static const uint8_t	 enq_zero[4] = { 0, 0, 0, 0 };
+	static const uint8_t	 three[3] = { 0 };
+	static const uint8_t	 zero4[4] = { 0 };
+	/* ncounters 1000 in a 2-byte body. */
+	static const uint8_t	 st_lie[2] = { 0x03, 0xe8 };
+	struct ps_enqueue_iter	 it;
+	struct ps_hello		 h;
+	struct ps_frame		 f;
+	struct ps_stats		 st;
+	struct ps_event		 e;
+	struct ps_error		 er;
+	uint32_t		 n;
+
+	f = raw(PS_HELLO, hello_short, sizeof hello_short);
+	ck_assert_int_eq(ps_get_hello(&f, &h), -PS_E_BAD_LENGTH);
+	f = raw(PS_HELLO, hello_bad, sizeof hello_bad);
+	ck_assert_int_eq(ps_get_hello(&f, &h), -PS_E_BAD_LENGTH);
+	f = raw(PS_ENQUEUE, enq_short, sizeof enq_short);
+	ck_assert_int_eq(ps_get_enqueue(&f, &it, &n), -PS_E_BAD_LENGTH);
+	f = raw(PS_ENQUEUE, enq_over, sizeof enq_over);
+	ck_assert_int_eq(ps_get_enqueue(&f, &it, &n), -PS_E_BAD_LENGTH);
+	f = raw(PS_ENQUEUE, enq_tail, sizeof enq_tail);
+	ck_assert_int_eq(ps_get_enqueue(&f, &it, &n), -PS_E_BAD_LENGTH);
+	f = raw(PS_ENQUEUE, enq_huge, sizeof enq_huge);
+	ck_assert_int_eq(ps_get_enqueue(&f, &it, &n), -PS_E_BAD_LENGTH);
+	f = raw(PS_ENQUEUE, enq_zero, sizeof enq_zero);
+	ck_assert_int_eq(ps_get_enqueue(&f, &it, &n), -PS_E_BAD_VALUE);
+	f = raw(PS_DEMAND, three, sizeof three);
+	ck_assert_int_eq(ps_get_demand(&f, &n), -PS_E_BAD_LENGTH);
+	f = raw(PS_DEMAND, zero4, sizeof zero4);
+	ck_assert_int_eq(ps_get_demand(&f, &n), -PS_E_BAD_VALUE);
+	f = raw(PS_EVENT, three, sizeof three);
+	ck_assert_int_eq(ps_get_event(&f, &e), -PS_E_BAD_LENGTH);
+	f = raw(PS_ERROR, three, 1);
+	ck_assert_int_eq(ps_get_error(&f, &er), -PS_E_BAD_LENGTH);
+	f = raw(PS_STATS, three, 1);
+	ck_assert_int_eq(ps_get_stats(&f), -PS_E_BAD_LENGTH);
+	f = raw(PS_STATS_REPLY, st_lie, sizeof st_lie);
+	ck_assert_int_eq(ps_get_stats_reply(&f, &st), -PS_E_BAD_LENGTH);
+	/* A decoder asked for the wrong type refuses, never misreads. */
+	f = raw(PS_EVENT, zero4, sizeof zero4);
+	ck_assert_int_eq(ps_get_demand(&f, &n), -PS_E_BAD_LENGTH);
+}
+END_TEST
+
+START_TEST(every_error_code_has_a_message)
+{
+	int	 i, j;
+
+	for (i = 1; i <= PS_E_MAX; i++) {
+		ck_assert_ptr_nonnull(ps_strerror(i));
+		ck_assert_str_eq(ps_strerror(i), ps_strerror(-i));
+		for (j = 1; j < i; j++)
+			ck_assert_str_ne(ps_strerror(i), ps_strerror(j));
+	}
+	ck_assert_str_eq(ps_strerror(PS_E_MAX + 1), "unknown error");
+	for (i = 1; i <= PS_TYPE_MAX; i++)
+		ck_assert_str_ne(ps_type_name(i), "UNKNOWN");
+	ck_assert_str_eq(ps_type_name(0), "UNKNOWN");
+}
+END_TEST
+
+static Suite *
+proto_suite(void)
+{
+	Suite	*s = suite_create("proto");
+	TCase	*tc = tcase_create("frames");
+
+	tcase_add_test(tc, hello_round_trip);
+	tcase_add_test(tc, hello_client_no_name);
+	tcase_add_test(tc, hello_bytes_match_the_doc);
+	tcase_add_test(tc, welcome_round_trip);
+	tcase_add_test(tc, enqueue_round_trip);
+	tcase_add_test(tc, small_frames_round_trip);
+	tcase_add_test(tc, event_prefix_matches_put_event);
+	tcase_add_test(tc, stats_reply_round_trip);
+	tcase_add_test(tc, every_two_way_split_gives_the_same_frames);
+	tcase_add_test(tc, random_splits_give_the_same_frames);
+	tcase_add_test(tc, oversized_frame_is_refused_from_its_header);
+	tcase_add_test(tc, unknown_types_and_bad_headers);
+	tcase_add_test(tc, truncated_and_inconsistent_bodies);
+	tcase_add_test(tc, every_error_code_has_a_message);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(proto_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
