@@ -1,0 +1,658 @@
+#!/usr/bin/env python3
+"""integration.py: pushstage's programs run as a user runs them.
+
+Each case starts its own producerd on a socket in a fresh temporary
+directory, drives it with real consumer and pushctl processes and with raw
+protocol peers, and stops every process it started.
+
+usage: integration.py CASE   (PRODUCERD, CONSUMER, PUSHCTL name the binaries)
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+PRODUCERD = os.environ.get("PRODUCERD", "build/producerd/producerd")
+CONSUMER = os.environ.get("CONSUMER", "build/consumer/consumer")
+PUSHCTL = os.environ.get("PUSHCTL", "build/pushctl/pushctl")
+
+# Frame types and error codes, from docs/protocol.md.
+HELLO, WELCOME, ENQUEUE, ENQUEUED, DEMAND, EVENT, STATS, STATS_REPLY, ERROR = range(1, 10)
+CONSUMER_ROLE, CLIENT_ROLE = 1, 2
+E_TOO_LARGE, E_BAD_HEADER, E_UNKNOWN_TYPE, E_BAD_LENGTH, E_BAD_VALUE = 1, 2, 3, 4, 5
+E_BAD_STATE, E_VERSION, E_DEMAND = 6, 7, 8
+HDR = struct.Struct(">IBBH")
+
+
+def frame(ftype, body=b""):
+    return HDR.pack(len(body), ftype, 0, 0) + body
+
+
+def hello(role, max_demand=0, min_demand=0, name=b"", version=1):
+    return frame(HELLO, struct.pack(">HBBIIB", version, role, 0, max_demand,
+                                    min_demand, len(name)) + name)
+
+
+def enqueue(*events):
+    body = struct.pack(">I", len(events))
+    for e in events:
+        body += struct.pack(">I", len(e)) + e
+    return frame(ENQUEUE, body)
+
+
+def demand(n):
+    return frame(DEMAND, struct.pack(">I", n))
+
+
+class Raw:
+    """A peer that speaks the protocol byte by byte, as a test needs."""
+
+    def __init__(self, path):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.settimeout(5)
+        self.s.connect(path)
+        self.buf = b""
+
+    def send(self, data):
+        self.s.sendall(data)
+
+    def recv(self, timeout=5):
+        """The next (type, body), or None at EOF or when nothing comes."""
+        self.s.settimeout(timeout)
+        while True:
+            if len(self.buf) >= HDR.size:
+                length, ftype, _, _ = HDR.unpack_from(self.buf)
+                if len(self.buf) >= HDR.size + length:
+                    body = self.buf[HDR.size:HDR.size + length]
+                    self.buf = self.buf[HDR.size + length:]
+                    return ftype, body
+            try:
+                chunk = self.s.recv(65536)
+            except socket.timeout:
+                return None
+            except ConnectionResetError:
+                return None
+            if not chunk:
+                return None
+            self.buf += chunk
+
+    def expect(self, ftype):
+        got = self.recv()
+        assert got is not None, "expected %d, got nothing" % ftype
+        if got[0] == ERROR:
+            raise AssertionError("daemon error %d: %s" % (
+                struct.unpack(">H", got[1][:2])[0], got[1][2:].decode()))
+        assert got[0] == ftype, "expected frame %d, got %d" % (ftype, got[0])
+        return got[1]
+
+    def expect_error(self, code):
+        got = self.recv()
+        while got is not None and got[0] == WELCOME:
+            got = self.recv()
+        assert got is not None, "no ERROR frame before close"
+        assert got[0] == ERROR, "expected ERROR, got frame %d" % got[0]
+        (got_code,) = struct.unpack(">H", got[1][:2])
+        assert got_code == code, "error code %d, wanted %d (%s)" % (
+            got_code, code, got[1][2:].decode(errors="replace"))
+        assert self.recv() is None, "connection not closed after ERROR"
+        return got[1][2:].decode()
+
+    def events(self, timeout=0.3):
+        """Every EVENT that arrives before the line goes quiet."""
+        out = []
+        while True:
+            got = self.recv(timeout)
+            if got is None:
+                return out
+            assert got[0] == EVENT, "expected EVENT, got %d" % got[0]
+            out.append(got[1][8:])
+
+    def close(self):
+        self.s.close()
+
+
+def consumer_hello(raw, name, max_demand, min_demand=0):
+    raw.send(hello(CONSUMER_ROLE, max_demand, min_demand, name))
+    raw.expect(WELCOME)
+
+
+def client_hello(raw):
+    raw.send(hello(CLIENT_ROLE))
+    raw.expect(WELCOME)
+
+
+class Harness:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="pushstage-test-")
+        self.sock = os.path.join(self.dir, "ps.sock")
+        self.procs = []
+        self.daemon = None
+
+    def spawn(self, argv, out=None, **kw):
+        f = open(out, "wb") if out else subprocess.DEVNULL
+        p = subprocess.Popen(argv, stdout=f, stderr=subprocess.PIPE, **kw)
+        self.procs.append(p)
+        return p
+
+    def start_daemon(self, *args, wait=True):
+        errlog = os.path.join(self.dir, "producerd.log")
+        with open(errlog, "ab") as log:
+            p = subprocess.Popen([PRODUCERD, "--socket", self.sock] + list(args),
+                                 stdout=subprocess.DEVNULL, stderr=log)
+        self.procs.append(p)
+        if wait:
+            self.wait_for(self.connectable, what="producerd to listen")
+        self.daemon = p
+        return p
+
+    def connectable(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(self.sock)
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
+
+    def consumer(self, cid, *args):
+        out = os.path.join(self.dir, "consumer-%s.out" % cid)
+        p = self.spawn([CONSUMER, "--socket", self.sock, "--id", str(cid)]
+                       + list(args), out=out)
+        return p, out
+
+    def pushctl(self, *args, input=None, sock=None):
+        return subprocess.run([PUSHCTL, "--socket", sock or self.sock]
+                              + list(args), input=input, capture_output=True,
+                              timeout=60)
+
+    def stats(self):
+        r = self.pushctl("stats", "--json")
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    def wait_consumers(self, n, total_demand=None):
+        def ready():
+            st = self.stats()
+            if st["consumers_connected"] != n:
+                return False
+            return total_demand is None or \
+                sum(c["demand"] for c in st["consumers"]) == total_demand
+        self.wait_for(ready, what="%d consumers" % n)
+
+    @staticmethod
+    def wait_for(pred, timeout=20, what="condition"):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if pred():
+                return
+            time.sleep(0.02)
+        raise AssertionError("timed out waiting for " + what)
+
+    def cleanup(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            if p.stderr:
+                p.stderr.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def lines(path):
+    """The complete lines so far: a line still being written is left out."""
+    with open(path, "rb") as f:
+        data = f.read()
+    return data[:data.rfind(b"\n") + 1].decode("utf-8", "replace").splitlines()
+
+
+def received(path):
+    """(id, what, event) for each line a consumer printed."""
+    out = []
+    for line in lines(path):
+        cid, rest = line.split(": ", 1)
+        what, event = rest.split(" ", 1) if " " in rest else (rest, "")
+        out.append((cid, what, event))
+    return out
+
+
+def check_window(path, max_demand):
+    """A consumer never holds more events than it asked for."""
+    held = 0
+    for _, what, _ in received(path):
+        held += 1 if what == "received" else -1
+        assert 0 <= held <= max_demand, "%s held %d > %d" % (path, held, max_demand)
+
+
+# ---------------------------------------------------------------- the cases
+
+
+def case_seed_demo(h):
+    """The seed's demo: 3 consumers of max-demand 1, hello, then 5 messages."""
+    h.start_daemon()
+    outs = [h.consumer(i, "--work-ms", "20-60")[1] for i in (1, 2, 3)]
+    h.wait_consumers(3, total_demand=3)
+    assert h.pushctl("enqueue", "hello").returncode == 0
+
+    def finished(n):
+        return sum(1 for o in outs for r in received(o) if r[1] == "finished") == n
+    h.wait_for(lambda: finished(1), what="hello to be finished")
+    h.wait_consumers(3, total_demand=3)
+    msgs = ["message %d" % i for i in range(1, 6)]
+    r = h.pushctl("enqueue", *msgs)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"enqueued 5 events: ids 2-6\n", r.stdout
+    h.wait_for(lambda: finished(6), what="all 6 events to be finished")
+
+    got = {}
+    for o in outs:
+        check_window(o, 1)
+        for cid, what, ev in received(o):
+            if what == "received":
+                assert ev not in got, "%s delivered twice" % ev
+                got[ev] = cid
+    assert sorted(got) == sorted(["hello"] + msgs), got
+    # Each consumer holds one at a time, so the first three spread out.
+    assert len({got[m] for m in msgs[:3]}) == 3, got
+    st = h.stats()
+    assert st["delivered_total"] == 6 and st["queued"] == 0, st
+
+
+def many(h, args, max_demand):
+    h.start_daemon()
+    outs = [h.consumer(i, *args)[1] for i in range(1, 5)]
+    h.wait_consumers(4)
+    r = h.pushctl("enqueue", "-", input="".join("%d\n" % i for i in range(1, 10001)).encode())
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"enqueued 10000 events: ids 1-10000\n", r.stdout
+
+    def done():
+        return sum(1 for o in outs for r in received(o) if r[1] == "finished") == 10000
+    h.wait_for(done, timeout=60, what="10,000 events to be finished")
+    seen = []
+    for o in outs:
+        check_window(o, max_demand)
+        mine = [int(ev) for _, what, ev in received(o) if what == "received"]
+        assert mine == sorted(mine), "%s: not in FIFO order" % o
+        assert mine, "%s got nothing" % o
+        seen += mine
+    assert sorted(seen) == list(range(1, 10001)), "not exactly once"
+    st = h.stats()
+    assert st["delivered_total"] == 10000 and st["queued"] == 0, st
+
+
+def case_many_max_demand_1(h):
+    """10,000 events across 4 consumers of max-demand 1: each exactly once."""
+    many(h, [], 1)
+
+
+def case_many_max_demand_100(h):
+    """10,000 events across 4 consumers of max-demand 100, min-demand 50."""
+    many(h, ["--max-demand", "100", "--min-demand", "50"], 100)
+
+
+def case_events_before_consumers(h):
+    """Events enqueued with no consumer wait, then go out in order."""
+    h.start_daemon()
+    r = h.pushctl("enqueue", "-", input=b"".join(b"%d\n" % i for i in range(1, 101)))
+    assert r.returncode == 0, r.stderr
+    st = h.stats()
+    assert st["queued"] == 100 and st["consumers"] == [], st
+    assert st["queued_bytes"] == sum(len(str(i)) for i in range(1, 101)), st
+    _, out = h.consumer("late", "--max-demand", "10", "--min-demand", "5")
+    h.wait_for(lambda: len(received(out)) == 200, what="100 events")
+    evs = [int(e) for _, w, e in received(out) if w == "received"]
+    assert evs == list(range(1, 101)), evs
+    check_window(out, 10)
+    assert h.stats()["queued"] == 0
+
+
+def case_dispatch_rule(h):
+    """The DemandDispatcher example through the daemon, with raw consumers."""
+    h.start_daemon()
+    a, b, c = Raw(h.sock), Raw(h.sock), Raw(h.sock)
+    for raw, name in ((a, b"A"), (b, b"B")):
+        consumer_hello(raw, name, 3)
+        raw.send(demand(3) + frame(STATS))  # the reply orders A before B
+        raw.expect(STATS_REPLY)
+    client_hello(c)
+    c.send(enqueue(b"a", b"b"))
+    c.expect(ENQUEUED)
+    assert a.events() == [b"a", b"b"]
+    c.send(enqueue(b"c", b"d"))
+    c.expect(ENQUEUED)
+    assert b.events() == [b"c", b"d"]
+    c.send(enqueue(b"e", b"f", b"g"))
+    body = c.expect(ENQUEUED)
+    assert struct.unpack(">QI", body) == (5, 3), body
+    assert a.events() == [b"e"]
+    assert b.events() == [b"f"]
+    st = h.stats()
+    assert st["queued"] == 1, st
+    # g is not stranded: new demand from anyone takes it at once.
+    a.send(demand(1))
+    assert a.events() == [b"g"]
+
+
+def case_departed_consumer_strands_nothing(h):
+    """Demand leaves with its consumer; buffered events go to new demand."""
+    h.start_daemon()
+    a = Raw(h.sock)
+    consumer_hello(a, b"gone", 5)
+    a.send(demand(5) + frame(STATS))
+    a.expect(STATS_REPLY)
+    a.close()
+    h.wait_for(lambda: h.stats()["consumers_connected"] == 0, what="A to go")
+    assert h.pushctl("enqueue", "x", "y").returncode == 0
+    assert h.stats()["queued"] == 2
+    b = Raw(h.sock)
+    consumer_hello(b, b"new", 2)
+    b.send(demand(2))
+    assert b.events() == [b"x", b"y"]
+
+
+BAD_CASES = [
+    # (what a peer sends, the error code it must get)
+    (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", E_TOO_LARGE),
+    (b"\xff\xff\xff\xff" + b"\x03\x00\x00\x00", E_TOO_LARGE),
+    (frame(0x42), E_UNKNOWN_TYPE),
+    (HDR.pack(0, STATS, 1, 0), E_BAD_HEADER),
+    (enqueue(b"early"), E_BAD_STATE),
+    (hello(CLIENT_ROLE, version=99), E_VERSION),
+    (hello(CLIENT_ROLE) + demand(1), E_BAD_STATE),
+    (hello(CLIENT_ROLE) + hello(CLIENT_ROLE), E_BAD_STATE),
+    (hello(CLIENT_ROLE) + frame(EVENT, b"\0" * 8), E_BAD_STATE),
+    (hello(CLIENT_ROLE, 5, 0), E_BAD_VALUE),
+    (hello(CLIENT_ROLE) + frame(ENQUEUE, struct.pack(">II", 2, 0)), E_BAD_LENGTH),
+    (hello(CLIENT_ROLE) + frame(ENQUEUE, struct.pack(">I", 0)), E_BAD_VALUE),
+    (hello(CONSUMER_ROLE, 1, 0, b"c") + enqueue(b"x"), E_BAD_STATE),
+    (hello(CONSUMER_ROLE, 0, 0, b"c"), E_BAD_VALUE),
+    (hello(CONSUMER_ROLE, 2, 2, b"c"), E_BAD_VALUE),
+    (hello(CONSUMER_ROLE, 1, 0, b""), E_BAD_VALUE),
+    (hello(CONSUMER_ROLE, 1, 0, b"a\nb"), E_BAD_VALUE),
+    (hello(CONSUMER_ROLE, 2, 0, b"c") + demand(3), E_DEMAND),
+    (hello(CONSUMER_ROLE, 2, 0, b"c") + demand(0), E_BAD_VALUE),
+    (hello(CONSUMER_ROLE, 2, 0, b"c") + frame(DEMAND, b"\0\0\1"), E_BAD_LENGTH),
+    (frame(HELLO, b"\0\1\2"), E_BAD_LENGTH),
+    (frame(STATS, b"x"), E_BAD_STATE),
+]
+
+
+def case_bad_input_is_refused_and_harms_no_one(h):
+    """Every bad frame gets its ERROR and a close; other work carries on."""
+    h.start_daemon()
+    outs = [h.consumer(i, "--max-demand", "10", "--min-demand", "5")[1] for i in (1, 2)]
+    h.wait_consumers(2)
+    good = Raw(h.sock)
+    client_hello(good)
+    sent = 0
+    for data, code in BAD_CASES:
+        good.send(enqueue(*[b"%d" % (sent + i) for i in range(50)]))
+        sent += 50
+        bad = Raw(h.sock)
+        bad.send(data)
+        msg = bad.expect_error(code)
+        assert msg, "ERROR frame without a message"
+        bad.close()
+        good.expect(ENQUEUED)
+    # A frame cut short by the peer's close: no reply possible, no harm.
+    bad = Raw(h.sock)
+    bad.send(hello(CLIENT_ROLE) + enqueue(b"whole")[:-3])
+    bad.close()
+    good.send(enqueue(b"last"))
+    good.expect(ENQUEUED)
+    sent += 1
+
+    def done():
+        return sum(1 for o in outs for r in received(o) if r[1] == "finished") == sent
+    h.wait_for(done, what="the good client's events")
+    evs = sorted(e for o in outs for _, w, e in received(o) if w == "received")
+    assert evs == sorted([str(i) for i in range(sent - 1)] + ["last"]), "events lost"
+    st = h.stats()
+    assert st["protocol_errors_total"] == len(BAD_CASES), st
+    assert st["enqueued_total"] == sent, st
+    assert h.daemon.poll() is None, "producerd died"
+
+
+def case_no_daemon(h):
+    """No daemon: pushctl and consumer exit 69 and name the socket."""
+    for args in (["stats"], ["enqueue", "x"]):
+        r = h.pushctl(*args)
+        assert r.returncode == 69, r
+        assert h.sock.encode() in r.stderr, r.stderr
+    p = subprocess.run([CONSUMER, "--socket", h.sock, "--id", "1"],
+                       capture_output=True, timeout=10)
+    assert p.returncode == 69, p
+    assert h.sock.encode() in p.stderr, p.stderr
+
+
+def case_daemon_lifecycle(h):
+    """One daemon per socket; stale files replaced; clean exit on signals."""
+    d = h.start_daemon()
+    r = subprocess.run([PRODUCERD, "--socket", h.sock], capture_output=True,
+                       timeout=10)
+    assert r.returncode == 1, r
+    assert b"already listening" in r.stderr and h.sock.encode() in r.stderr, r.stderr
+    assert h.stats()["queued"] == 0, "first daemon disturbed"
+    d.send_signal(signal.SIGTERM)
+    assert d.wait(timeout=10) == 0
+    assert not os.path.exists(h.sock), "socket left behind"
+
+    # A socket file nobody listens on: stale, replaced.
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(h.sock)
+    s.close()
+    assert os.path.exists(h.sock)
+    d = h.start_daemon()
+    assert h.pushctl("enqueue", "after-stale").returncode == 0
+    d.send_signal(signal.SIGINT)
+    assert d.wait(timeout=10) == 0
+    assert not os.path.exists(h.sock)
+
+    # Something that is not a socket is never removed.
+    with open(h.sock, "w") as f:
+        f.write("keep me")
+    r = subprocess.run([PRODUCERD, "--socket", h.sock], capture_output=True,
+                       timeout=10)
+    assert r.returncode == 1 and b"not a socket" in r.stderr, r
+    with open(h.sock) as f:
+        assert f.read() == "keep me"
+    os.unlink(h.sock)
+
+    long_path = os.path.join(h.dir, "x" * 120)
+    r = subprocess.run([PRODUCERD, "--socket", long_path], capture_output=True,
+                       timeout=10)
+    assert r.returncode == 1 and b"too long" in r.stderr, r
+
+
+def case_consumer_exit(h):
+    """consumer: 0 on SIGTERM, even mid-work; non-zero when the daemon goes."""
+    d = h.start_daemon()
+    p1, _ = h.consumer(1, "--work-ms", "60000")
+    h.wait_consumers(1)
+    assert h.pushctl("enqueue", "slow").returncode == 0
+    h.wait_for(lambda: any(c["in_flight"] for c in h.stats()["consumers"]),
+               what="the slow event to be taken")
+    p2, _ = h.consumer(2)
+    h.wait_consumers(2)
+    p1.send_signal(signal.SIGTERM)
+    assert p1.wait(timeout=5) == 0
+    d.send_signal(signal.SIGTERM)
+    assert d.wait(timeout=10) == 0
+    assert p2.wait(timeout=5) == 1
+    err = p2.stderr.read()
+    assert b"closed the connection" in err and h.sock.encode() in err, err
+
+
+def case_exec(h):
+    """--exec: payload on stdin, ids in the environment; failures go on."""
+    h.start_daemon()
+    cmd = ('cat > "$OUT/$PUSHSTAGE_EVENT_ID.in"; '
+           'echo "$PUSHSTAGE_CONSUMER_ID" > "$OUT/$PUSHSTAGE_EVENT_ID.who"; '
+           'test "$(cat "$OUT/$PUSHSTAGE_EVENT_ID.in")" != fail')
+    out = os.path.join(h.dir, "consumer-x.out")
+    h.spawn([CONSUMER, "--socket", h.sock, "--id", "worker-7", "--exec", cmd],
+            out=out, env=dict(os.environ, OUT=h.dir))
+    h.wait_consumers(1)
+    big = b"B" * 300000
+    r = h.pushctl("enqueue", "-0", "-", input=b"line one\nline two\0fail\0" + big)
+    assert r.returncode == 0, r.stderr
+    h.wait_for(lambda: sum(1 for x in received(out) if x[1] == "finished") == 3,
+               what="three commands")
+    with open(os.path.join(h.dir, "1.in"), "rb") as f:
+        assert f.read() == b"line one\nline two"
+    with open(os.path.join(h.dir, "1.who")) as f:
+        assert f.read() == "worker-7\n"
+    with open(os.path.join(h.dir, "3.in"), "rb") as f:
+        assert f.read() == big
+    assert ("worker-7", "received", "line one\\nline two") in received(out)
+
+
+def case_escaping(h):
+    """One event prints as one line, bytes escaped C-style."""
+    h.start_daemon()
+    _, out = h.consumer(1)
+    h.wait_consumers(1)
+    r = h.pushctl("enqueue", "-0", "-", input=b"a\nb\tc\x01\\\xff\0plain\0")
+    assert r.returncode == 0, r.stderr
+    h.wait_for(lambda: len(lines(out)) == 4, what="two events")
+    assert lines(out) == ["1: received a\\nb\\tc\\x01\\\\\\xff",
+                          "1: finished a\\nb\\tc\\x01\\\\\\xff",
+                          "1: received plain", "1: finished plain"], lines(out)
+
+
+def case_stats(h):
+    """stats: a table for people, one JSON object for scripts."""
+    h.start_daemon()
+    h.consumer("s1", "--max-demand", "4", "--min-demand", "1", "--work-ms", "60000")
+    h.wait_consumers(1)
+    assert h.pushctl("enqueue", "a", "b", "c", "d", "e", "f").returncode == 0
+    st = h.stats()
+    for key in ("queued", "enqueued_total", "delivered_total", "queued_bytes"):
+        assert isinstance(st[key], int), key
+    assert st["enqueued_total"] == 6 and st["delivered_total"] == 4, st
+    assert st["queued"] == 2, st
+    (c,) = st["consumers"]
+    assert c["id"] == "s1" and c["demand"] == 0 and c["delivered"] == 4, c
+    assert c["in_flight"] == 4 and c["max_demand"] == 4, c
+    r = h.pushctl("stats")
+    assert r.returncode == 0
+    text = r.stdout.decode()
+    assert "enqueued_total" in text and "s1" in text and "in_flight" in text, text
+    assert h.pushctl("stats", "--bogus").returncode == 1
+
+
+def case_slow_consumer_does_not_hold_others_up(h):
+    """A stuck consumer holds only what it asked for; the rest flows on."""
+    h.start_daemon()
+    h.consumer("slow", "--work-ms", "60000")
+    h.wait_consumers(1, total_demand=1)
+    assert h.pushctl("enqueue", "stuck").returncode == 0
+    _, fast = h.consumer("fast", "--max-demand", "8", "--min-demand", "4")
+    h.wait_consumers(2)
+    r = h.pushctl("enqueue", "-", input=b"".join(b"%d\n" % i for i in range(500)))
+    assert r.returncode == 0
+    h.wait_for(lambda: len(received(fast)) == 1000, what="the fast consumer")
+    st = h.stats()
+    slow = [c for c in st["consumers"] if c["id"] == "slow"][0]
+    assert slow["delivered"] == 1, slow
+
+
+def case_frame_limit(h):
+    """--max-frame bounds events; big inputs are split into batches."""
+    h.start_daemon("--max-frame", "256")
+    r = h.pushctl("enqueue", "x" * 300)
+    assert r.returncode == 1 and b"--max-frame" in r.stderr, r
+    r = h.pushctl("enqueue", "-", input=b"".join(b"event-%03d\n" % i for i in range(100)))
+    assert r.returncode == 0, r.stderr
+    assert h.stats()["queued"] == 100
+    # A raw peer's frame over the limit is refused from its header.
+    raw = Raw(h.sock)
+    raw.send(hello(CLIENT_ROLE) + enqueue(b"y" * 300))
+    raw.expect(WELCOME)
+    raw.expect_error(E_TOO_LARGE)
+
+
+def case_cli(h):
+    """--help and --version everywhere; usage errors exit 1 and say why."""
+    for prog in (PRODUCERD, CONSUMER, PUSHCTL):
+        r = subprocess.run([prog, "--help"], capture_output=True, timeout=10)
+        assert r.returncode == 0 and r.stdout.startswith(b"usage:"), (prog, r)
+        r = subprocess.run([prog, "--version"], capture_output=True, timeout=10)
+        assert r.returncode == 0 and b"0." in r.stdout, (prog, r)
+    bad = [
+        ([PUSHCTL], b"usage"),
+        ([PUSHCTL, "frobnicate"], b"unknown command"),
+        ([PUSHCTL, "enqueue"], b"give the events"),
+        ([PUSHCTL, "enqueue", "-0", "a"], b"-0 goes with -"),
+        ([CONSUMER], b"--id is required"),
+        ([CONSUMER, "--id", "1", "--max-demand", "0"], b"--max-demand"),
+        ([CONSUMER, "--id", "1", "--max-demand", "5", "--min-demand", "5"], b"below"),
+        ([CONSUMER, "--id", "1", "--work-ms", "9-3"], b"--work-ms"),
+        ([CONSUMER, "--id", "1", "--max-demand", "12x"], b"12x"),
+        ([PRODUCERD, "--max-frame", "abc"], b"--max-frame"),
+        ([PRODUCERD, "--log-level", "loud"], b"--log-level"),
+        ([PRODUCERD, "stray"], b"stray"),
+    ]
+    for argv, what in bad:
+        r = subprocess.run(argv, capture_output=True, timeout=10,
+                           env=dict(os.environ, PUSHSTAGE_SOCKET=h.sock))
+        assert r.returncode == 1, (argv, r)
+        assert what in r.stderr, (argv, r.stderr)
+
+
+def case_default_socket(h):
+    """No --socket: $PUSHSTAGE_SOCKET, then $XDG_RUNTIME_DIR/pushstage.sock."""
+    env = dict(os.environ, PUSHSTAGE_SOCKET=h.sock)
+    d = subprocess.Popen([PRODUCERD], env=env, stderr=subprocess.DEVNULL)
+    h.procs.append(d)
+    h.wait_for(h.connectable, what="producerd on $PUSHSTAGE_SOCKET")
+    r = subprocess.run([PUSHCTL, "enqueue", "via-env"], env=env,
+                       capture_output=True, timeout=10)
+    assert r.returncode == 0, r
+    d.send_signal(signal.SIGTERM)
+    assert d.wait(timeout=10) == 0
+    env = {k: v for k, v in os.environ.items() if k != "PUSHSTAGE_SOCKET"}
+    env["XDG_RUNTIME_DIR"] = h.dir
+    d = subprocess.Popen([PRODUCERD], env=env, stderr=subprocess.DEVNULL)
+    h.procs.append(d)
+    h.sock = os.path.join(h.dir, "pushstage.sock")
+    h.wait_for(h.connectable, what="producerd in $XDG_RUNTIME_DIR")
+    r = subprocess.run([PUSHCTL, "stats", "--json"], env=env,
+                       capture_output=True, timeout=10)
+    assert r.returncode == 0 and json.loads(r.stdout)["queued"] == 0, r
+
+
+def main():
+    if len(sys.argv) != 2 or "case_" + sys.argv[1] not in globals():
+        names = sorted(k[5:] for k in globals() if k.startswith("case_"))
+        print("usage: integration.py CASE\ncases: " + " ".join(names))
+        return 2
+    h = Harness()
+    try:
+        globals()["case_" + sys.argv[1]](h)
+    except Exception:
+        log = os.path.join(h.dir, "producerd.log")
+        if os.path.exists(log):
+            sys.stderr.write("--- producerd's log:\n" + open(log).read())
+        raise
+    finally:
+        h.cleanup()
+    print("ok " + sys.argv[1])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
