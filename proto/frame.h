@@ -16,7 +16,7 @@
 
 /* Limits on the body length of one frame. */
 #define PS_MAX_FRAME_DEFAULT	(1024u * 1024u)
-#define PS_MAX_FRAME_MIN	256u
+#define PS_MAX_FRAME_MIN	4096u
 #define PS_MAX_FRAME_LIMIT	(256u * 1024u * 1024u)
 
 #define PS_NAME_MAX		255	/* consumer id / client name bytes */

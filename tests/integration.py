@@ -572,15 +572,17 @@ def case_slow_consumer_does_not_hold_others_up(h):
 
 def case_frame_limit(h):
     """--max-frame bounds events; big inputs are split into batches."""
-    h.start_daemon("--max-frame", "256")
-    r = h.pushctl("enqueue", "x" * 300)
+    h.start_daemon("--max-frame", "4096")
+    r = h.pushctl("enqueue", "x" * 4089)
     assert r.returncode == 1 and b"--max-frame" in r.stderr, r
-    r = h.pushctl("enqueue", "-", input=b"".join(b"event-%03d\n" % i for i in range(100)))
+    assert h.pushctl("enqueue", "x" * 4088).returncode == 0
+    r = h.pushctl("enqueue", "-", input=b"".join(b"event-%04d\n" % i for i in range(1000)))
     assert r.returncode == 0, r.stderr
-    assert h.stats()["queued"] == 100
+    assert r.stdout == b"enqueued 1000 events: ids 2-1001\n", r.stdout
+    assert h.stats()["queued"] == 1001
     # A raw peer's frame over the limit is refused from its header.
     raw = Raw(h.sock)
-    raw.send(hello(CLIENT_ROLE) + enqueue(b"y" * 300))
+    raw.send(hello(CLIENT_ROLE) + enqueue(b"y" * 4089))
     raw.expect(WELCOME)
     raw.expect_error(E_TOO_LARGE)
 
@@ -633,6 +635,50 @@ def case_default_socket(h):
     r = subprocess.run([PUSHCTL, "stats", "--json"], env=env,
                        capture_output=True, timeout=10)
     assert r.returncode == 0 and json.loads(r.stdout)["queued"] == 0, r
+
+
+DOC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs",
+                   "protocol.md")
+
+
+def doc_exchange():
+    """(peer, direction, bytes) for each line of protocol.md's exchange."""
+    with open(DOC) as f:
+        text = f.read()
+    start = text.index("```exchange\n") + len("```exchange\n")
+    steps = []
+    for line in text[start:text.index("```", start)].splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        head, hexes = line.split(None, 1)
+        steps.append((head[:-1], head[-1], bytes.fromhex(hexes)))
+    return steps
+
+
+def case_protocol_doc_example(h):
+    """docs/protocol.md's hex exchange, replayed: the daemon answers it exactly."""
+    h.start_daemon()
+    steps = doc_exchange()
+    assert len(steps) >= 10, steps
+    peers = {}
+    for who, way, data in steps:
+        if who not in peers:
+            peers[who] = Raw(h.sock)
+        peer = peers[who]
+        if way == ">":
+            peer.send(data)
+            continue
+        want_len = HDR.unpack_from(data)[0] + HDR.size
+        assert want_len == len(data), "doc frame length wrong: %s" % data.hex()
+        got = peer.recv()
+        assert got is not None, "%s: nothing where the doc shows %s" % (who, data.hex())
+        got = HDR.pack(len(got[1]), got[0], 0, 0) + got[1]
+        assert got == data, "%s got\n  %s\nthe doc shows\n  %s" % (
+            who, got.hex(" "), data.hex(" "))
+    assert peers["client"].recv() is None, "client not closed after ERROR"
+    assert peers["consumer"].events() == [], "the consumer was sent more"
+    st = h.stats()
+    assert st["consumers"][0]["demand"] == 1, st
 
 
 def main():

@@ -55,21 +55,53 @@ START_TEST(hello_client_no_name)
 }
 END_TEST
 
-/* The exact bytes of docs/protocol.md's first example. */
+/* The exact bytes of the first frame in docs/protocol.md's exchange. */
 START_TEST(hello_bytes_match_the_doc)
 {
 	static const uint8_t want[] = {
-		0x00, 0x00, 0x00, 0x0e, 0x01, 0x00, 0x00, 0x00,
-		0x00, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x01,
-		0x00, 0x00, 0x00, 0x00, 0x01, 0x31,
+		0x00, 0x00, 0x00, 0x0f, 0x01, 0x00, 0x00, 0x00,
+		0x00, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x02,
+		0x00, 0x00, 0x00, 0x00, 0x02, 0x77, 0x31,
 	};
 	struct ps_buf	 b = { 0 };
-	struct ps_hello	 h = { 1, PS_ROLE_CONSUMER, 1, 0, 1, "1" };
+	struct ps_hello	 h = { 1, PS_ROLE_CONSUMER, 2, 0, 2, "w1" };
 
 	ck_assert_int_eq(ps_put_hello(&b, &h), 0);
 	ck_assert_uint_eq(b.len, sizeof want);
 	ck_assert_mem_eq(b.data, want, sizeof want);
 	ps_buf_free(&b);
+}
+END_TEST
+
+/* docs/protocol.md's STATS_REPLY example decodes as the page says. */
+START_TEST(stats_reply_bytes_match_the_doc)
+{
+	static const uint8_t doc[] = {
+		0x00, 0x00, 0x00, 0x28, 0x08, 0x00, 0x00, 0x00,
+		0x00, 0x01,
+		0x06, 'q', 'u', 'e', 'u', 'e', 'd',
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05,
+		0x00, 0x00, 0x00, 0x01,
+		0x02, 'w', '1',
+		0x01,
+		0x06, 'd', 'e', 'm', 'a', 'n', 'd',
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,
+	};
+	struct ps_frame	 f;
+	struct ps_stats	 st;
+
+	ck_assert_int_eq(ps_frame_parse(doc, sizeof doc, MAX, &f),
+	    (long)sizeof doc);
+	ck_assert_int_eq(ps_get_stats_reply(&f, &st), 0);
+	ck_assert_uint_eq(st.ncounters, 1);
+	ck_assert_str_eq(st.counters[0].name, "queued");
+	ck_assert_uint_eq(st.counters[0].value, 5);
+	ck_assert_uint_eq(st.nconsumers, 1);
+	ck_assert_str_eq(st.consumers[0].id, "w1");
+	ck_assert_uint_eq(st.consumers[0].nfields, 1);
+	ck_assert_str_eq(st.consumers[0].fields[0].name, "demand");
+	ck_assert_uint_eq(st.consumers[0].fields[0].value, 1);
+	ps_stats_free(&st);
 }
 END_TEST
 
@@ -480,6 +512,7 @@ proto_suite(void)
 	tcase_add_test(tc, hello_round_trip);
 	tcase_add_test(tc, hello_client_no_name);
 	tcase_add_test(tc, hello_bytes_match_the_doc);
+	tcase_add_test(tc, stats_reply_bytes_match_the_doc);
 	tcase_add_test(tc, welcome_round_trip);
 	tcase_add_test(tc, enqueue_round_trip);
 	tcase_add_test(tc, small_frames_round_trip);
