@@ -197,18 +197,32 @@ class Harness:
         raise AssertionError("timed out waiting for " + what)
 
     def cleanup(self):
-        for p in self.procs:
-            if p.poll() is None:
+        """Stop every process; those still running must exit 0 on SIGTERM
+        (under the sanitizers, a leak or error report fails the test)."""
+        running = [p for p in self.procs if p.poll() is None]
+        bad = []
+        # Workers first, so that none sees its daemon go away.
+        daemons = [p for p in self.procs if p.args[0] == PRODUCERD]
+        for p in sorted(self.procs, key=lambda p: p in daemons):
+            if p in running:
                 p.send_signal(signal.SIGTERM)
-        for p in self.procs:
             try:
                 p.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+                bad.append("%s did not stop on SIGTERM" % p.args[0])
+            if p in running and p.returncode != 0:
+                err = p.stderr.read().decode(errors="replace") if p.stderr else ""
+                bad.append("%s exited %d on SIGTERM%s" % (p.args[0], p.returncode,
+                                                          err and ":\n" + err))
             if p.stderr:
                 p.stderr.close()
+        log = os.path.join(self.dir, "producerd.log")
+        if bad and os.path.exists(log):
+            bad.append("producerd's log:\n" + open(log).read())
         shutil.rmtree(self.dir, ignore_errors=True)
+        return bad
 
 
 def lines(path):
@@ -695,7 +709,10 @@ def main():
             sys.stderr.write("--- producerd's log:\n" + open(log).read())
         raise
     finally:
-        h.cleanup()
+        bad = h.cleanup()
+    if bad:
+        sys.stderr.write("\n".join(bad) + "\n")
+        return 1
     print("ok " + sys.argv[1])
     return 0
 

@@ -1,0 +1,60 @@
+#!/bin/sh
+# test.sh: install what is missing, build with warnings as errors, and run
+# every test twice: plain, then under AddressSanitizer and
+# UndefinedBehaviorSanitizer.  Ends with "N passed, N failed"; exits 0 only
+# when nothing failed.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+
+sh scripts/deps.sh || exit 1
+
+passed=0
+failed=0
+
+# suite NAME MESON-OPTIONS...: build in build-NAME and run its tests.
+suite() {
+	name=$1
+	shift
+	dir="build-$name"
+	log="$dir.out"
+	echo "== $name: building in $dir"
+	if [ -d "$dir" ]; then
+		set -- --reconfigure "$@"
+	fi
+	if ! meson setup "$dir" --werror "$@" >"$log" 2>&1 ||
+	    ! ninja -C "$dir" >>"$log" 2>&1; then
+		cat "$log"
+		echo "== $name: the build failed"
+		failed=$((failed + 1))
+		return
+	fi
+	echo "== $name: testing"
+	meson test -C "$dir" --print-errorlogs >"$log" 2>&1
+	grep -E '^ *[0-9]+/[0-9]+ ' "$log"
+	grep -q '^Ok:' "$log" || cat "$log"
+	ok=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$log")
+	bad=0
+	for kind in Fail Timeout 'Unexpected Pass'; do
+		n=$(sed -n "s/^$kind: *\([0-9]*\).*/\1/p" "$log")
+		bad=$((bad + ${n:-0}))
+	done
+	if [ -z "$ok" ]; then
+		echo "== $name: meson test did not finish"
+		bad=$((bad + 1))
+	fi
+	if [ "$bad" -ne 0 ]; then
+		sed -n '/^Summary of Failures/,$p' "$log"
+	fi
+	passed=$((passed + ${ok:-0}))
+	failed=$((failed + bad))
+}
+
+suite plain -Dbuildtype=debugoptimized
+# Any report fails the program that made it, and so its test.
+export ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+suite sanitize -Dbuildtype=debug -Db_sanitize=address,undefined \
+    -Db_lundef=false -Dc_args=-fno-sanitize-recover=all
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
