@@ -59,3 +59,18 @@ bad:
 	    "(0 to 86400000, MIN <= MAX)", option, arg);
 	return -1;
 }
+
+/* --log-level: set prog's log level by name, or -1 and a message. */
+int
+opt_log_level(const char *prog, const char *arg)
+{
+	int	 level;
+
+	if ((level = log_level_parse(arg)) == -1) {
+		log_errorx("--log-level: \"%s\" is not error, warning, info or "
+		    "debug", arg);
+		return -1;
+	}
+	log_init(prog, level);
+	return 0;
+}

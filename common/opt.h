@@ -6,5 +6,6 @@
 
 int	 opt_u32(const char *, const char *, uint32_t, uint32_t, uint32_t *);
 int	 opt_range(const char *, const char *, uint32_t *, uint32_t *);
+int	 opt_log_level(const char *, const char *);
 
 #endif

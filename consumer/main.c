@@ -115,7 +115,7 @@ main(int argc, char **argv)
 	const char	*path = NULL;
 	uint32_t	 max = 1, min = 0, pending;
 	size_t		 i;
-	int		 ch, r, level, status;
+	int		 ch, r, status;
 
 	log_init("consumer", PS_LOG_INFO);
 	while ((ch = getopt_long(argc, argv, "i:s:M:m:w:e:l:hV", longopts,
@@ -146,12 +146,8 @@ main(int argc, char **argv)
 			w.exec = optarg;
 			break;
 		case 'l':
-			if ((level = log_level_parse(optarg)) == -1) {
-				log_errorx("--log-level: \"%s\" is not error, "
-				    "warning, info or debug", optarg);
+			if (opt_log_level("consumer", optarg) != 0)
 				return 1;
-			}
-			log_init("consumer", level);
 			break;
 		case 'h':
 			usage(stdout);

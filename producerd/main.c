@@ -81,9 +81,9 @@ main(int argc, char **argv)
 	struct stat	 made;
 	char		 pathbuf[4096], err[512];
 	const char	*path = NULL;
-	int		 ch, fd, level = PS_LOG_INFO;
+	int		 ch, fd;
 
-	log_init("producerd", level);
+	log_init("producerd", PS_LOG_INFO);
 	memset(&srv, 0, sizeof srv);
 	srv.max_frame = PS_MAX_FRAME_DEFAULT;
 	while ((ch = getopt_long(argc, argv, "s:m:l:hV", longopts,
@@ -98,12 +98,8 @@ main(int argc, char **argv)
 				return 1;
 			break;
 		case 'l':
-			if ((level = log_level_parse(optarg)) == -1) {
-				log_errorx("--log-level: \"%s\" is not error, "
-				    "warning, info or debug", optarg);
+			if (opt_log_level("producerd", optarg) != 0)
 				return 1;
-			}
-			log_init("producerd", level);
 			break;
 		case 'h':
 			usage(stdout);
