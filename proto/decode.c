@@ -20,6 +20,11 @@ static const char *errors[] = {
 	[PS_E_VERSION] = "protocol version not supported",
 	[PS_E_DEMAND] = "demand over the consumer's max_demand",
 	[PS_E_NOMEM] = "out of memory",
+	[PS_E_DRAINING] = "the daemon is draining",
+	[PS_E_NOT_IN_FLIGHT] = "id not in flight on this connection",
+	[PS_E_FORBIDDEN] = "not allowed to connect",
+	[PS_E_TOO_MANY] = "too many connections",
+	[PS_E_TIMEOUT] = "no HELLO in time",
 };
 
 const char *
@@ -42,6 +47,14 @@ static const char *types[] = {
 	[PS_STATS] = "STATS",
 	[PS_STATS_REPLY] = "STATS_REPLY",
 	[PS_ERROR] = "ERROR",
+	[PS_ACK] = "ACK",
+	[PS_NACK] = "NACK",
+	[PS_TOUCH] = "TOUCH",
+	[PS_DEAD_LIST] = "DEAD_LIST",
+	[PS_DEAD_LIST_REPLY] = "DEAD_LIST_REPLY",
+	[PS_DEAD_RETRY] = "DEAD_RETRY",
+	[PS_DEAD_DROP] = "DEAD_DROP",
+	[PS_DEAD_DONE] = "DEAD_DONE",
 };
 
 const char *
@@ -104,12 +117,27 @@ ps_get_hello(const struct ps_frame *f, struct ps_hello *h)
 int
 ps_get_welcome(const struct ps_frame *f, struct ps_welcome *w)
 {
-	if (f->type != PS_WELCOME || f->len != 8)
+	const uint8_t	*p = f->body;
+
+	memset(w, 0, sizeof *w);
+	if (f->type != PS_WELCOME || f->len < 8)
 		return -PS_E_BAD_LENGTH;
-	if (get16(f->body + 2) != 0)
+	w->version = get16(p);
+	if (f->len != (w->version < 2 ? 8u : 16u))
+		return -PS_E_BAD_LENGTH;
+	if (get16(p + 2) != 0)
 		return -PS_E_BAD_VALUE;
-	w->version = get16(f->body);
-	w->max_frame = get32(f->body + 4);
+	w->max_frame = get32(p + 4);
+	if (w->version < 2) {
+		w->delivery = PS_AT_MOST_ONCE;
+		return 0;
+	}
+	if (p[15] != 0 || (p[14] != PS_AT_LEAST_ONCE &&
+	    p[14] != PS_AT_MOST_ONCE))
+		return -PS_E_BAD_VALUE;
+	w->ack_timeout_ms = get32(p + 8);
+	w->max_attempts = get16(p + 12);
+	w->delivery = p[14];
 	return 0;
 }
 
@@ -187,13 +215,107 @@ ps_get_demand(const struct ps_frame *f, uint32_t *n)
 }
 
 int
-ps_get_event(const struct ps_frame *f, struct ps_event *e)
+ps_get_event(const struct ps_frame *f, int version, struct ps_event *e)
 {
-	if (f->type != PS_EVENT || f->len < 8)
+	uint32_t	 n = version < 2 ? 8 : 12;
+
+	if (f->type != PS_EVENT || f->len < n)
 		return -PS_E_BAD_LENGTH;
 	e->id = get64(f->body);
-	e->len = f->len - 8;
-	e->data = f->body + 8;
+	e->attempt = version < 2 ? 1 : get32(f->body + 8);
+	e->len = f->len - n;
+	e->data = f->body + n;
+	return 0;
+}
+
+/* ACK, NACK, TOUCH need one id at least; DEAD_RETRY and DEAD_DROP not. */
+int
+ps_get_ids(const struct ps_frame *f, struct ps_ids *ids)
+{
+	if (f->type != PS_ACK && f->type != PS_NACK && f->type != PS_TOUCH &&
+	    f->type != PS_DEAD_RETRY && f->type != PS_DEAD_DROP)
+		return -PS_E_BAD_LENGTH;
+	if (f->len < 4 || (f->len - 4) % 8 != 0 ||
+	    get32(f->body) != (f->len - 4) / 8)
+		return -PS_E_BAD_LENGTH;
+	ids->count = get32(f->body);
+	ids->p = f->body + 4;
+	if (ids->count == 0 && f->type != PS_DEAD_RETRY &&
+	    f->type != PS_DEAD_DROP)
+		return -PS_E_BAD_VALUE;
+	return 0;
+}
+
+uint64_t
+ps_ids_at(const struct ps_ids *ids, uint32_t i)
+{
+	return get64(ids->p + 8 * (size_t)i);
+}
+
+int
+ps_get_dead_list(const struct ps_frame *f, uint32_t *preview)
+{
+	if (f->type != PS_DEAD_LIST || f->len != 4)
+		return -PS_E_BAD_LENGTH;
+	*preview = get32(f->body);
+	if (*preview > PS_PREVIEW_MAX)
+		return -PS_E_BAD_VALUE;
+	return 0;
+}
+
+/* Checks every entry, so that ps_dead_next cannot run off the end. */
+int
+ps_get_dead_reply(const struct ps_frame *f, struct ps_dead_reply *r)
+{
+	const uint8_t	*p, *end;
+	uint32_t	 i;
+
+	if (f->type != PS_DEAD_LIST_REPLY || f->len < 8)
+		return -PS_E_BAD_LENGTH;
+	r->total = get32(f->body);
+	r->count = get32(f->body + 4);
+	if (r->count > r->total || r->count > (f->len - 8) / PS_DEAD_ENTRY)
+		return -PS_E_BAD_LENGTH;
+	p = r->p = f->body + 8;
+	end = f->body + f->len;
+	for (i = 0; i < r->count; i++) {
+		if ((size_t)(end - p) < PS_DEAD_ENTRY ||
+		    (size_t)(end - p - PS_DEAD_ENTRY) < get16(p + 18))
+			return -PS_E_BAD_LENGTH;
+		if (get16(p + 18) > PS_PREVIEW_MAX)
+			return -PS_E_BAD_VALUE;
+		p += PS_DEAD_ENTRY + get16(p + 18);
+	}
+	if (p != end)
+		return -PS_E_BAD_LENGTH;
+	return 0;
+}
+
+/* Only on a reply from ps_get_dead_reply: 1 and an entry, or 0 at the end. */
+int
+ps_dead_next(struct ps_dead_reply *r, struct ps_dead *d)
+{
+	const uint8_t	*p = r->p;
+
+	if (r->count == 0)
+		return 0;
+	d->id = get64(p);
+	d->attempts = get32(p + 8);
+	d->reason = p[12];
+	d->len = get32(p + 14);
+	d->preview_len = get16(p + 18);
+	d->preview = p + PS_DEAD_ENTRY;
+	r->p = p + PS_DEAD_ENTRY + d->preview_len;
+	r->count--;
+	return 1;
+}
+
+int
+ps_get_dead_done(const struct ps_frame *f, uint32_t *n)
+{
+	if (f->type != PS_DEAD_DONE || f->len != 4)
+		return -PS_E_BAD_LENGTH;
+	*n = get32(f->body);
 	return 0;
 }
 

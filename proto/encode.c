@@ -46,11 +46,17 @@ ps_put_welcome(struct ps_buf *b, const struct ps_welcome *w)
 {
 	uint8_t	*p;
 
-	if ((p = header(b, PS_WELCOME, 8)) == NULL)
+	if ((p = header(b, PS_WELCOME, w->version < 2 ? 8 : 16)) == NULL)
 		return -PS_E_NOMEM;
 	put16(p, w->version);
 	put16(p + 2, 0);
 	put32(p + 4, w->max_frame);
+	if (w->version >= 2) {
+		put32(p + 8, w->ack_timeout_ms);
+		put16(p + 12, w->max_attempts);
+		p[14] = w->delivery;
+		p[15] = 0;
+	}
 	return 0;
 }
 
@@ -122,26 +128,118 @@ ps_put_demand(struct ps_buf *b, uint32_t n)
 	return 0;
 }
 
-/* The header and id of an EVENT, so the payload can follow from elsewhere. */
-void
-ps_event_prefix(uint8_t out[PS_EVENT_PREFIX], uint64_t id, uint32_t len)
+/*
+ * The header, id and (from version 2) attempt of an EVENT, so that the
+ * payload can follow from elsewhere.  Returns the prefix's size.
+ */
+size_t
+ps_event_prefix(uint8_t out[PS_EVENT_PREFIX], int version, uint64_t id,
+    uint32_t attempt, uint32_t len)
 {
-	put32(out, 8 + len);
+	size_t	 n = version < 2 ? PS_EVENT_PREFIX_V1 : PS_EVENT_PREFIX;
+
+	put32(out, (uint32_t)(n - PS_HDR_LEN) + len);
 	out[4] = PS_EVENT;
 	out[5] = 0;
 	put16(out + 6, 0);
 	put64(out + 8, id);
+	if (version >= 2)
+		put32(out + 16, attempt);
+	return n;
 }
 
 int
-ps_put_event(struct ps_buf *b, uint64_t id, const void *data, uint32_t len)
+ps_put_event(struct ps_buf *b, int version, const struct ps_event *e)
 {
-	if (ps_buf_reserve(b, PS_EVENT_PREFIX + (size_t)len) != 0)
+	size_t	 n;
+
+	if (ps_buf_reserve(b, PS_EVENT_PREFIX + (size_t)e->len) != 0)
 		return -PS_E_NOMEM;
-	ps_event_prefix(b->data + b->len, id, len);
-	if (len != 0)
-		memcpy(b->data + b->len + PS_EVENT_PREFIX, data, len);
-	b->len += PS_EVENT_PREFIX + (size_t)len;
+	n = ps_event_prefix(b->data + b->len, version, e->id, e->attempt,
+	    e->len);
+	if (e->len != 0)
+		memcpy(b->data + b->len + n, e->data, e->len);
+	b->len += n + (size_t)e->len;
+	return 0;
+}
+
+/* ACK, NACK, TOUCH, DEAD_RETRY, DEAD_DROP: a count and that many ids. */
+int
+ps_put_ids(struct ps_buf *b, uint8_t type, const uint64_t *ids, uint32_t n)
+{
+	uint8_t		*p;
+	uint32_t	 i;
+
+	if (n > (UINT32_MAX - 4) / 8)
+		return -PS_E_BAD_VALUE;
+	if ((p = header(b, type, 4 + 8 * n)) == NULL)
+		return -PS_E_NOMEM;
+	put32(p, n);
+	for (i = 0; i < n; i++)
+		put64(p + 4 + 8 * (size_t)i, ids[i]);
+	return 0;
+}
+
+int
+ps_put_dead_list(struct ps_buf *b, uint32_t preview)
+{
+	uint8_t	*p;
+
+	if ((p = header(b, PS_DEAD_LIST, 4)) == NULL)
+		return -PS_E_NOMEM;
+	put32(p, preview);
+	return 0;
+}
+
+/* A DEAD_LIST_REPLY is built like an ENQUEUE: begin, entries, end. */
+int
+ps_put_dead_begin(struct ps_buf *b, size_t *start)
+{
+	*start = b->len;
+	if (header(b, PS_DEAD_LIST_REPLY, 8) == NULL)
+		return -PS_E_NOMEM;
+	return 0;
+}
+
+int
+ps_put_dead(struct ps_buf *b, const struct ps_dead *d)
+{
+	uint8_t	*p;
+
+	if (ps_buf_reserve(b, PS_DEAD_ENTRY + (size_t)d->preview_len) != 0)
+		return -PS_E_NOMEM;
+	p = b->data + b->len;
+	put64(p, d->id);
+	put32(p + 8, d->attempts);
+	p[12] = d->reason;
+	p[13] = 0;
+	put32(p + 14, d->len);
+	put16(p + 18, d->preview_len);
+	if (d->preview_len != 0)
+		memcpy(p + PS_DEAD_ENTRY, d->preview, d->preview_len);
+	b->len += PS_DEAD_ENTRY + (size_t)d->preview_len;
+	return 0;
+}
+
+void
+ps_put_dead_end(struct ps_buf *b, size_t start, uint32_t total,
+    uint32_t count)
+{
+	uint8_t	*p = b->data + start;
+
+	put32(p, (uint32_t)(b->len - start - PS_HDR_LEN));
+	put32(p + PS_HDR_LEN, total);
+	put32(p + PS_HDR_LEN + 4, count);
+}
+
+int
+ps_put_dead_done(struct ps_buf *b, uint32_t n)
+{
+	uint8_t	*p;
+
+	if ((p = header(b, PS_DEAD_DONE, 4)) == NULL)
+		return -PS_E_NOMEM;
+	put32(p, n);
 	return 0;
 }
 

@@ -9,7 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PS_PROTO_VERSION	1
+#define PS_PROTO_VERSION	2	/* the version this code speaks best */
+#define PS_PROTO_MIN_VERSION	1	/* the oldest a daemon still answers */
 
 /* Header: u32 body length, u8 type, u8 flags, u16 reserved; big-endian. */
 #define PS_HDR_LEN		8
@@ -25,7 +26,24 @@
 /* Bytes an ENQUEUE adds around its events, and one EVENT frame's prefix. */
 #define PS_ENQUEUE_OVERHEAD	(PS_HDR_LEN + 4)
 #define PS_ENQUEUE_PER_EVENT	4
-#define PS_EVENT_PREFIX		(PS_HDR_LEN + 8)
+#define PS_EVENT_PREFIX_V1	(PS_HDR_LEN + 8)	/* id */
+#define PS_EVENT_PREFIX		(PS_HDR_LEN + 12)	/* id, attempt */
+
+#define PS_PREVIEW_MAX		1024	/* DEAD_LIST payload preview bytes */
+#define PS_DEAD_ENTRY		20	/* a DEAD_LIST_REPLY entry's fixed part */
+
+/* WELCOME's delivery field. */
+enum ps_delivery {
+	PS_AT_LEAST_ONCE = 1,
+	PS_AT_MOST_ONCE = 2,
+};
+
+/* Why an event went to the dead-letter list. */
+enum ps_dead_reason {
+	PS_DEAD_NACK = 1,
+	PS_DEAD_TIMEOUT = 2,
+	PS_DEAD_DISCONNECT = 3,
+};
 
 enum ps_type {
 	PS_HELLO = 1,		/* peer -> daemon */
@@ -37,8 +55,18 @@ enum ps_type {
 	PS_STATS = 7,		/* peer -> daemon */
 	PS_STATS_REPLY = 8,	/* daemon -> peer */
 	PS_ERROR = 9,		/* daemon -> peer, then close */
+	/* Version 2. */
+	PS_ACK = 10,		/* consumer -> daemon */
+	PS_NACK = 11,		/* consumer -> daemon */
+	PS_TOUCH = 12,		/* consumer -> daemon */
+	PS_DEAD_LIST = 13,	/* client -> daemon */
+	PS_DEAD_LIST_REPLY = 14,	/* daemon -> client */
+	PS_DEAD_RETRY = 15,	/* client -> daemon */
+	PS_DEAD_DROP = 16,	/* client -> daemon */
+	PS_DEAD_DONE = 17,	/* daemon -> client */
 };
-#define PS_TYPE_MAX	PS_ERROR
+#define PS_TYPE_MAX	PS_DEAD_DONE
+#define PS_TYPE_MAX_V1	PS_ERROR
 
 enum ps_role {
 	PS_ROLE_CONSUMER = 1,
@@ -59,8 +87,14 @@ enum ps_err {
 	PS_E_VERSION = 7,	/* protocol version not spoken */
 	PS_E_DEMAND = 8,	/* demand over the consumer's max_demand */
 	PS_E_NOMEM = 9,		/* the receiver could not allocate */
+	/* Version 2. */
+	PS_E_DRAINING = 10,	/* the daemon is shutting down */
+	PS_E_NOT_IN_FLIGHT = 11, /* ACK/NACK/TOUCH of an id this peer lacks */
+	PS_E_FORBIDDEN = 12,	/* the peer's uid/gid is not allowed */
+	PS_E_TOO_MANY = 13,	/* the daemon's connection limit is reached */
+	PS_E_TIMEOUT = 14,	/* no HELLO in time */
 };
-#define PS_E_MAX	PS_E_NOMEM
+#define PS_E_MAX	PS_E_TIMEOUT
 
 const char	*ps_strerror(int);
 const char	*ps_type_name(int);
@@ -84,6 +118,10 @@ struct ps_hello {
 struct ps_welcome {
 	uint16_t	 version;
 	uint32_t	 max_frame;
+	/* Version 2 on. */
+	uint32_t	 ack_timeout_ms;	/* 0: none */
+	uint16_t	 max_attempts;
+	uint8_t		 delivery;		/* enum ps_delivery */
 };
 
 struct ps_enqueued {
@@ -93,8 +131,31 @@ struct ps_enqueued {
 
 struct ps_event {
 	uint64_t	 id;
+	uint32_t	 attempt;	/* 1 on first delivery; version 1: 1 */
 	uint32_t	 len;
 	const uint8_t	*data;
+};
+
+/* The ids of an ACK, NACK, TOUCH, DEAD_RETRY or DEAD_DROP, in place. */
+struct ps_ids {
+	uint32_t	 count;
+	const uint8_t	*p;
+};
+
+/* One DEAD_LIST_REPLY entry. */
+struct ps_dead {
+	uint64_t	 id;
+	uint32_t	 attempts;
+	uint8_t		 reason;	/* enum ps_dead_reason */
+	uint32_t	 len;		/* the whole payload's length */
+	uint16_t	 preview_len;
+	const uint8_t	*preview;
+};
+
+struct ps_dead_reply {
+	uint32_t	 total;		/* events on the dead list */
+	uint32_t	 count;		/* entries in this frame */
+	const uint8_t	*p;		/* the entries, checked */
 };
 
 struct ps_error {
@@ -148,8 +209,15 @@ int	 ps_put_enqueue_add(struct ps_buf *, const void *, uint32_t);
 void	 ps_put_enqueue_end(struct ps_buf *, size_t, uint32_t);
 int	 ps_put_enqueued(struct ps_buf *, const struct ps_enqueued *);
 int	 ps_put_demand(struct ps_buf *, uint32_t);
-int	 ps_put_event(struct ps_buf *, uint64_t, const void *, uint32_t);
-void	 ps_event_prefix(uint8_t [PS_EVENT_PREFIX], uint64_t, uint32_t);
+int	 ps_put_event(struct ps_buf *, int, const struct ps_event *);
+size_t	 ps_event_prefix(uint8_t [PS_EVENT_PREFIX], int, uint64_t, uint32_t,
+	     uint32_t);
+int	 ps_put_ids(struct ps_buf *, uint8_t, const uint64_t *, uint32_t);
+int	 ps_put_dead_list(struct ps_buf *, uint32_t);
+int	 ps_put_dead_begin(struct ps_buf *, size_t *);
+int	 ps_put_dead(struct ps_buf *, const struct ps_dead *);
+void	 ps_put_dead_end(struct ps_buf *, size_t, uint32_t, uint32_t);
+int	 ps_put_dead_done(struct ps_buf *, uint32_t);
 int	 ps_put_stats(struct ps_buf *);
 int	 ps_put_error(struct ps_buf *, uint16_t, const char *);
 int	 ps_put_stats_begin(struct ps_buf *, size_t *);
@@ -176,7 +244,13 @@ int	 ps_enqueue_next(struct ps_enqueue_iter *, const uint8_t **,
 	     uint32_t *);
 int	 ps_get_enqueued(const struct ps_frame *, struct ps_enqueued *);
 int	 ps_get_demand(const struct ps_frame *, uint32_t *);
-int	 ps_get_event(const struct ps_frame *, struct ps_event *);
+int	 ps_get_event(const struct ps_frame *, int, struct ps_event *);
+int	 ps_get_ids(const struct ps_frame *, struct ps_ids *);
+uint64_t ps_ids_at(const struct ps_ids *, uint32_t);
+int	 ps_get_dead_list(const struct ps_frame *, uint32_t *);
+int	 ps_get_dead_reply(const struct ps_frame *, struct ps_dead_reply *);
+int	 ps_dead_next(struct ps_dead_reply *, struct ps_dead *);
+int	 ps_get_dead_done(const struct ps_frame *, uint32_t *);
 int	 ps_get_stats(const struct ps_frame *);
 int	 ps_get_stats_reply(const struct ps_frame *, struct ps_stats *);
 void	 ps_stats_free(struct ps_stats *);

@@ -108,14 +108,157 @@ END_TEST
 START_TEST(welcome_round_trip)
 {
 	struct ps_buf		 b = { 0 };
-	struct ps_welcome	 in = { 1, 4096 }, out;
+	struct ps_welcome	 in = { 2, 4096, 1500, 7, PS_AT_LEAST_ONCE }, out;
 	struct ps_frame		 f;
 
 	ck_assert_int_eq(ps_put_welcome(&b, &in), 0);
+	ck_assert_uint_eq(b.len, PS_HDR_LEN + 16);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_welcome(&f, &out), 0);
+	ck_assert_uint_eq(out.version, 2);
+	ck_assert_uint_eq(out.max_frame, 4096);
+	ck_assert_uint_eq(out.ack_timeout_ms, 1500);
+	ck_assert_uint_eq(out.max_attempts, 7);
+	ck_assert_uint_eq(out.delivery, PS_AT_LEAST_ONCE);
+	ps_buf_free(&b);
+}
+END_TEST
+
+/* Version 1 peers get version 1's 8-byte WELCOME and 8-byte EVENT prefix. */
+START_TEST(version_1_layouts)
+{
+	struct ps_buf		 b = { 0 };
+	struct ps_welcome	 in = { 1, 4096, 1500, 7, PS_AT_LEAST_ONCE }, out;
+	struct ps_event		 ev = { 9, 3, 2, (const uint8_t *)"hi" }, got;
+	struct ps_frame		 f;
+
+	ck_assert_int_eq(ps_put_welcome(&b, &in), 0);
+	ck_assert_uint_eq(b.len, PS_HDR_LEN + 8);
 	f = one(&b);
 	ck_assert_int_eq(ps_get_welcome(&f, &out), 0);
 	ck_assert_uint_eq(out.version, 1);
-	ck_assert_uint_eq(out.max_frame, 4096);
+	ck_assert_uint_eq(out.delivery, PS_AT_MOST_ONCE);
+	b.len = 0;
+	ck_assert_int_eq(ps_put_event(&b, 1, &ev), 0);
+	ck_assert_uint_eq(b.len, PS_HDR_LEN + 8 + 2);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_event(&f, 1, &got), 0);
+	ck_assert_uint_eq(got.id, 9);
+	ck_assert_uint_eq(got.attempt, 1);
+	ck_assert_mem_eq(got.data, "hi", 2);
+	ps_buf_free(&b);
+}
+END_TEST
+
+START_TEST(ids_round_trip)
+{
+	static const uint64_t	 ids[] = { 1, 1ull << 40, UINT64_MAX };
+	static const uint8_t	 types[] = { PS_ACK, PS_NACK, PS_TOUCH,
+				     PS_DEAD_RETRY, PS_DEAD_DROP };
+	struct ps_buf		 b = { 0 };
+	struct ps_ids		 got;
+	struct ps_frame		 f;
+	size_t			 t;
+
+	for (t = 0; t < sizeof types; t++) {
+		b.len = 0;
+		ck_assert_int_eq(ps_put_ids(&b, types[t], ids, 3), 0);
+		ck_assert_uint_eq(b.len, PS_HDR_LEN + 4 + 3 * 8);
+		f = one(&b);
+		ck_assert_uint_eq(f.type, types[t]);
+		ck_assert_int_eq(ps_get_ids(&f, &got), 0);
+		ck_assert_uint_eq(got.count, 3);
+		ck_assert_uint_eq(ps_ids_at(&got, 0), 1);
+		ck_assert_uint_eq(ps_ids_at(&got, 1), 1ull << 40);
+		ck_assert_uint_eq(ps_ids_at(&got, 2), UINT64_MAX);
+		/* No ids: "all" for the dead-letter verbs, an error else. */
+		b.len = 0;
+		ck_assert_int_eq(ps_put_ids(&b, types[t], NULL, 0), 0);
+		f = one(&b);
+		ck_assert_int_eq(ps_get_ids(&f, &got),
+		    types[t] == PS_DEAD_RETRY || types[t] == PS_DEAD_DROP ?
+		    0 : -PS_E_BAD_VALUE);
+	}
+	ps_buf_free(&b);
+}
+END_TEST
+
+START_TEST(ids_bad_lengths)
+{
+	/* count 2 with one id; count 1 with a stray byte; count 0 with one. */
+	static const uint8_t	 short2[] = { 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1 };
+	static const uint8_t	 stray[] = { 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1,
+				     9 };
+	static const uint8_t	 zero1[] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+	struct ps_frame		 f = { PS_ACK, 0, NULL };
+	struct ps_ids		 got;
+
+	f.body = short2;
+	f.len = sizeof short2;
+	ck_assert_int_eq(ps_get_ids(&f, &got), -PS_E_BAD_LENGTH);
+	f.body = stray;
+	f.len = sizeof stray;
+	ck_assert_int_eq(ps_get_ids(&f, &got), -PS_E_BAD_LENGTH);
+	f.body = zero1;
+	f.len = sizeof zero1;
+	ck_assert_int_eq(ps_get_ids(&f, &got), -PS_E_BAD_LENGTH);
+	f.len = 3;
+	ck_assert_int_eq(ps_get_ids(&f, &got), -PS_E_BAD_LENGTH);
+}
+END_TEST
+
+START_TEST(dead_list_round_trip)
+{
+	struct ps_buf		 b = { 0 };
+	struct ps_dead		 in[2] = {
+		{ 7, 5, PS_DEAD_NACK, 300, 3, (const uint8_t *)"abc" },
+		{ 9, 1, PS_DEAD_TIMEOUT, 0, 0, NULL },
+	}, out;
+	struct ps_dead_reply	 r;
+	struct ps_frame		 f;
+	uint32_t		 preview;
+	size_t			 start;
+
+	ck_assert_int_eq(ps_put_dead_list(&b, 64), 0);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_dead_list(&f, &preview), 0);
+	ck_assert_uint_eq(preview, 64);
+	b.len = 0;
+	ck_assert_int_eq(ps_put_dead_list(&b, PS_PREVIEW_MAX + 1), 0);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_dead_list(&f, &preview), -PS_E_BAD_VALUE);
+
+	b.len = 0;
+	ck_assert_int_eq(ps_put_dead_begin(&b, &start), 0);
+	ck_assert_int_eq(ps_put_dead(&b, &in[0]), 0);
+	ck_assert_int_eq(ps_put_dead(&b, &in[1]), 0);
+	ps_put_dead_end(&b, start, 10, 2);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_dead_reply(&f, &r), 0);
+	ck_assert_uint_eq(r.total, 10);
+	ck_assert_uint_eq(r.count, 2);
+	ck_assert_int_eq(ps_dead_next(&r, &out), 1);
+	ck_assert_uint_eq(out.id, 7);
+	ck_assert_uint_eq(out.attempts, 5);
+	ck_assert_uint_eq(out.reason, PS_DEAD_NACK);
+	ck_assert_uint_eq(out.len, 300);
+	ck_assert_uint_eq(out.preview_len, 3);
+	ck_assert_mem_eq(out.preview, "abc", 3);
+	ck_assert_int_eq(ps_dead_next(&r, &out), 1);
+	ck_assert_uint_eq(out.id, 9);
+	ck_assert_uint_eq(out.preview_len, 0);
+	ck_assert_int_eq(ps_dead_next(&r, &out), 0);
+
+	/* A preview running past the end is refused before it is read. */
+	b.data[b.len - PS_DEAD_ENTRY + 18] = 0x10;	/* the last preview_len */
+	f = one(&b);
+	ck_assert_int_eq(ps_get_dead_reply(&f, &r), -PS_E_BAD_LENGTH);
+
+	b.len = 0;
+	ck_assert_int_eq(ps_put_dead_done(&b, 4), 0);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_dead_done(&f, &preview), 0);
+	ck_assert_uint_eq(preview, 4);
 	ps_buf_free(&b);
 }
 END_TEST
@@ -157,7 +300,7 @@ START_TEST(small_frames_round_trip)
 {
 	struct ps_buf		 b = { 0 };
 	struct ps_enqueued	 q = { 1ull << 40, 7 }, qo;
-	struct ps_event		 e;
+	struct ps_event		 e, evin = { 99, 4, 7, (const uint8_t *)"payload" };
 	struct ps_error		 err;
 	struct ps_frame		 f;
 	uint32_t		 n;
@@ -166,7 +309,7 @@ START_TEST(small_frames_round_trip)
 
 	ck_assert_int_eq(ps_put_enqueued(&b, &q), 0);
 	ck_assert_int_eq(ps_put_demand(&b, 42), 0);
-	ck_assert_int_eq(ps_put_event(&b, 99, "payload", 7), 0);
+	ck_assert_int_eq(ps_put_event(&b, 2, &evin), 0);
 	ck_assert_int_eq(ps_put_stats(&b), 0);
 	ck_assert_int_eq(ps_put_error(&b, PS_E_BAD_STATE, "nope"), 0);
 
@@ -183,8 +326,9 @@ START_TEST(small_frames_round_trip)
 	ck_assert_int_eq(ps_get_demand(&f, &n), 0);
 	ck_assert_uint_eq(n, 42);
 	NEXT();
-	ck_assert_int_eq(ps_get_event(&f, &e), 0);
+	ck_assert_int_eq(ps_get_event(&f, 2, &e), 0);
 	ck_assert_uint_eq(e.id, 99);
+	ck_assert_uint_eq(e.attempt, 4);
 	ck_assert_uint_eq(e.len, 7);
 	ck_assert_mem_eq(e.data, "payload", 7);
 	NEXT();
@@ -203,10 +347,12 @@ END_TEST
 START_TEST(event_prefix_matches_put_event)
 {
 	struct ps_buf	 b = { 0 };
+	struct ps_event	 e = { 0x0102030405060708ull, 3, 2,
+			     (const uint8_t *)"xy" };
 	uint8_t		 p[PS_EVENT_PREFIX];
 
-	ck_assert_int_eq(ps_put_event(&b, 0x0102030405060708ull, "xy", 2), 0);
-	ps_event_prefix(p, 0x0102030405060708ull, 2);
+	ck_assert_int_eq(ps_put_event(&b, 2, &e), 0);
+	ck_assert_uint_eq(ps_event_prefix(p, 2, e.id, 3, 2), PS_EVENT_PREFIX);
 	ck_assert_mem_eq(p, b.data, PS_EVENT_PREFIX);
 	ps_buf_free(&b);
 }
@@ -252,8 +398,11 @@ static void
 stream(struct ps_buf *b)
 {
 	struct ps_hello		 h = { 1, PS_ROLE_CONSUMER, 8, 2, 2, "c9" };
-	struct ps_welcome	 w = { 1, MAX };
+	struct ps_welcome	 w = { 2, MAX, 0, 5, PS_AT_LEAST_ONCE };
 	struct ps_enqueued	 q = { 5, 2 };
+	struct ps_event		 e1 = { 5, 1, 5, (const uint8_t *)"first" };
+	struct ps_event		 e2 = { 6, 2, 0, NULL };
+	static const uint64_t	 acked[] = { 5, 6 };
 	size_t			 start;
 
 	ck_assert_int_eq(ps_put_hello(b, &h), 0);
@@ -264,8 +413,9 @@ stream(struct ps_buf *b)
 	ps_put_enqueue_end(b, start, 2);
 	ck_assert_int_eq(ps_put_enqueued(b, &q), 0);
 	ck_assert_int_eq(ps_put_demand(b, 8), 0);
-	ck_assert_int_eq(ps_put_event(b, 5, "first", 5), 0);
-	ck_assert_int_eq(ps_put_event(b, 6, "", 0), 0);
+	ck_assert_int_eq(ps_put_event(b, 2, &e1), 0);
+	ck_assert_int_eq(ps_put_event(b, 2, &e2), 0);
+	ck_assert_int_eq(ps_put_ids(b, PS_ACK, acked, 2), 0);
 	ck_assert_int_eq(ps_put_stats(b), 0);
 	ck_assert_int_eq(ps_put_error(b, 3, "bye"), 0);
 }
@@ -308,10 +458,10 @@ START_TEST(every_two_way_split_gives_the_same_frames)
 
 	stream(&s);
 	n = decode_split(&s, NULL, 0, &whole);
-	ck_assert_int_eq(n, 9);
+	ck_assert_int_eq(n, 10);
 	for (k = 0; k <= s.len; k++) {
 		got.len = 0;
-		ck_assert_int_eq(decode_split(&s, &k, 1, &got), 9);
+		ck_assert_int_eq(decode_split(&s, &k, 1, &got), 10);
 		ck_assert_uint_eq(got.len, whole.len);
 		ck_assert_mem_eq(got.data, whole.data, whole.len);
 	}
@@ -344,7 +494,7 @@ START_TEST(random_splits_give_the_same_frames)
 			cuts[i] = (size_t)random() % (s.len + 1);
 		qsort(cuts, n, sizeof cuts[0], cmp_size);
 		got.len = 0;
-		ck_assert_int_eq(decode_split(&s, cuts, n, &got), 9);
+		ck_assert_int_eq(decode_split(&s, cuts, n, &got), 10);
 		ck_assert_mem_eq(got.data, whole.data, whole.len);
 	}
 	ps_buf_free(&s);
@@ -473,7 +623,7 @@ START_TEST(truncated_and_inconsistent_bodies)
 	f = raw(PS_DEMAND, zero4, sizeof zero4);
 	ck_assert_int_eq(ps_get_demand(&f, &n), -PS_E_BAD_VALUE);
 	f = raw(PS_EVENT, three, sizeof three);
-	ck_assert_int_eq(ps_get_event(&f, &e), -PS_E_BAD_LENGTH);
+	ck_assert_int_eq(ps_get_event(&f, 2, &e), -PS_E_BAD_LENGTH);
 	f = raw(PS_ERROR, three, 1);
 	ck_assert_int_eq(ps_get_error(&f, &er), -PS_E_BAD_LENGTH);
 	f = raw(PS_STATS, three, 1);
@@ -514,6 +664,10 @@ proto_suite(void)
 	tcase_add_test(tc, hello_bytes_match_the_doc);
 	tcase_add_test(tc, stats_reply_bytes_match_the_doc);
 	tcase_add_test(tc, welcome_round_trip);
+	tcase_add_test(tc, version_1_layouts);
+	tcase_add_test(tc, ids_round_trip);
+	tcase_add_test(tc, ids_bad_lengths);
+	tcase_add_test(tc, dead_list_round_trip);
 	tcase_add_test(tc, enqueue_round_trip);
 	tcase_add_test(tc, small_frames_round_trip);
 	tcase_add_test(tc, event_prefix_matches_put_event);
