@@ -1,15 +1,24 @@
 /*
- * dispatch.c: GenStage's DemandDispatcher over a FIFO buffer.  Consumers
- * with demand wait on a list ordered by outstanding demand, largest first,
- * and among equals the one that reached that level first.  The head takes
- * up to its whole demand from the buffer, then goes back in order; this
- * repeats until the buffer or the demand runs out.  Unlike GenStage, the
- * buffer is always offered to new demand, so no event is stranded.
+ * dispatch.c: GenStage's DemandDispatcher over a FIFO buffer, and the
+ * bookkeeping of at-least-once delivery.
+ *
+ * Consumers with demand wait on a list ordered by outstanding demand,
+ * largest first, and among equals the one that reached that level first.
+ * The head takes up to its whole demand from the buffer, then goes back in
+ * order; this repeats until the buffer or the demand runs out.  Unlike
+ * GenStage, the buffer is always offered to new demand, so no event is
+ * stranded.
+ *
+ * A consumer that acks keeps what it was sent in flight until it acks, and
+ * never holds more than max_demand unacked.  What comes back (NACK, ack
+ * timeout, disconnect) goes to the front of the buffer in id order, or to
+ * the dead list once it has been tried max_attempts times.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "dispatch.h"
+#include "frame.h"
 
 void
 dispatch_init(struct dispatch *d, dispatch_emit_fn emit, void *arg)
@@ -17,7 +26,10 @@ dispatch_init(struct dispatch *d, dispatch_emit_fn emit, void *arg)
 	memset(d, 0, sizeof *d);
 	queue_init(&d->queue);
 	TAILQ_INIT(&d->ready);
+	TAILQ_INIT(&d->deadlines);
+	TAILQ_INIT(&d->dead);
 	d->next_id = 1;
+	d->max_attempts = 5;
 	d->emit = emit;
 	d->arg = arg;
 }
@@ -25,28 +37,95 @@ dispatch_init(struct dispatch *d, dispatch_emit_fn emit, void *arg)
 void
 dispatch_free(struct dispatch *d)
 {
+	struct qevent	*ev;
+
+	while ((ev = TAILQ_FIRST(&d->dead)) != NULL) {
+		TAILQ_REMOVE(&d->dead, ev, entry);
+		free(ev);
+	}
 	queue_free(&d->queue);
+	free(d->hash);
+	free(d->tmp);
 }
 
-void
-dispatch_attach(struct dispatch *d, struct dconsumer *dc, uint32_t max,
-    uint32_t min, void *owner)
+/* The id hash: ids are sequential, so the low bits spread them evenly. */
+static int
+hash_grow(struct dispatch *d)
 {
-	memset(dc, 0, sizeof *dc);
-	dc->max_demand = max;
-	dc->min_demand = min;
-	dc->owner = owner;
-	d->nconsumers++;
+	struct qevent	**h, *ev, *next;
+	uint64_t	  cap = d->hash ? (d->hmask + 1) * 2 : 1024, i;
+
+	if ((h = calloc(cap, sizeof *h)) == NULL)
+		return -1;
+	for (i = 0; d->hash != NULL && i <= d->hmask; i++) {
+		for (ev = d->hash[i]; ev != NULL; ev = next) {
+			next = ev->hnext;
+			ev->hnext = h[ev->id & (cap - 1)];
+			h[ev->id & (cap - 1)] = ev;
+		}
+	}
+	free(d->hash);
+	d->hash = h;
+	d->hmask = cap - 1;
+	return 0;
 }
 
-void
-dispatch_detach(struct dispatch *d, struct dconsumer *dc)
+static int
+hash_put(struct dispatch *d, struct qevent *ev)
 {
-	if (dc->ready)
-		TAILQ_REMOVE(&d->ready, dc, entry);
-	dc->ready = 0;
-	dc->demand = 0;
-	d->nconsumers--;
+	struct qevent	**b;
+
+	if ((d->hash == NULL || d->hcount > d->hmask) && hash_grow(d) != 0 &&
+	    d->hash == NULL)
+		return -1;
+	b = &d->hash[ev->id & d->hmask];
+	ev->hnext = *b;
+	*b = ev;
+	d->hcount++;
+	return 0;
+}
+
+static struct qevent *
+hash_get(const struct dispatch *d, uint64_t id)
+{
+	struct qevent	*ev;
+
+	if (d->hash == NULL)
+		return NULL;
+	for (ev = d->hash[id & d->hmask]; ev != NULL; ev = ev->hnext) {
+		if (ev->id == id)
+			return ev;
+	}
+	return NULL;
+}
+
+static void
+hash_del(struct dispatch *d, struct qevent *ev)
+{
+	struct qevent	**p;
+
+	if (d->hash == NULL)
+		return;
+	for (p = &d->hash[ev->id & d->hmask]; *p != NULL; p = &(*p)->hnext) {
+		if (*p == ev) {
+			*p = ev->hnext;
+			d->hcount--;
+			return;
+		}
+	}
+}
+
+/* Events a consumer may still be sent now. */
+static uint32_t
+avail(const struct dconsumer *dc)
+{
+	uint32_t	 room;
+
+	if (!dc->acks)
+		return dc->demand;
+	room = dc->max_demand > dc->ninflight ?
+	    dc->max_demand - dc->ninflight : 0;
+	return dc->demand < room ? dc->demand : room;
 }
 
 /* Behind every consumer with as much demand or more: from the tail. */
@@ -64,6 +143,139 @@ insert(struct dispatch *d, struct dconsumer *dc)
 	else
 		TAILQ_INSERT_AFTER(&d->ready, at, dc, entry);
 	dc->ready = 1;
+}
+
+/* Put dc where its demand and in-flight count now say it belongs. */
+static void
+requeue_consumer(struct dispatch *d, struct dconsumer *dc)
+{
+	if (dc->ready) {
+		TAILQ_REMOVE(&d->ready, dc, entry);
+		dc->ready = 0;
+	}
+	if (avail(dc) != 0)
+		insert(d, dc);
+}
+
+void
+dispatch_attach(struct dispatch *d, struct dconsumer *dc, uint32_t max,
+    uint32_t min, int acks, void *owner)
+{
+	memset(dc, 0, sizeof *dc);
+	dc->max_demand = max;
+	dc->min_demand = min;
+	dc->acks = acks;
+	dc->owner = owner;
+	TAILQ_INIT(&dc->inflight);
+	d->nconsumers++;
+}
+
+/* Take ev off its consumer: it is no longer in flight. */
+static void
+unfly(struct dispatch *d, struct qevent *ev)
+{
+	struct dconsumer	*dc = ev->owner;
+
+	TAILQ_REMOVE(&dc->inflight, ev, entry);
+	dc->ninflight--;
+	if (ev->deadline != 0)
+		TAILQ_REMOVE(&d->deadlines, ev, tentry);
+	ev->deadline = 0;
+	ev->owner = NULL;
+	hash_del(d, ev);
+	d->in_flight--;
+}
+
+static void
+bury(struct dispatch *d, struct qevent *ev, uint8_t reason)
+{
+	ev->reason = reason;
+	/* Without a hash entry it cannot be retried by id, but is listed. */
+	(void)hash_put(d, ev);
+	TAILQ_INSERT_TAIL(&d->dead, ev, entry);
+	d->ndead++;
+	d->dead_total++;
+}
+
+static int
+by_id(const void *a, const void *b)
+{
+	uint64_t	 x = (*(struct qevent * const *)a)->id;
+	uint64_t	 y = (*(struct qevent * const *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Events off their consumer come back: to the dead list when they have
+ * had all their attempts, else to the front of the buffer, in id order.
+ * Without memory to sort, they go back in the order given; without memory
+ * to buffer them, to the dead list: never lost.
+ */
+static void
+give_back(struct dispatch *d, struct qevent **evs, size_t n, uint8_t reason)
+{
+	size_t	 i, live = 0;
+
+	qsort(evs, n, sizeof *evs, by_id);
+	for (i = 0; i < n; i++) {
+		if (evs[i]->attempts >= d->max_attempts)
+			bury(d, evs[i], reason);
+		else
+			evs[live++] = evs[i];
+	}
+	if (live != 0 && queue_reserve(&d->queue, live) != 0) {
+		for (i = 0; i < live; i++)
+			bury(d, evs[i], reason);
+		return;
+	}
+	for (i = live; i-- > 0; ) {
+		queue_push_front(&d->queue, evs[i]);
+		d->redelivered_total++;
+	}
+}
+
+static struct qevent **
+tmp_room(struct dispatch *d, size_t n)
+{
+	struct qevent	**t;
+
+	if (n <= d->tmpcap)
+		return d->tmp;
+	if ((t = realloc(d->tmp, n * sizeof *t)) == NULL)
+		return NULL;
+	d->tmp = t;
+	d->tmpcap = n;
+	return t;
+}
+
+/* Everything dc holds comes back; returns how many events that was. */
+int
+dispatch_detach(struct dispatch *d, struct dconsumer *dc)
+{
+	struct qevent	*ev, **evs;
+	size_t		 n = 0;
+	int		 back = (int)dc->ninflight;
+
+	if (dc->ready)
+		TAILQ_REMOVE(&d->ready, dc, entry);
+	dc->ready = 0;
+	dc->demand = 0;
+	d->nconsumers--;
+	evs = tmp_room(d, dc->ninflight);
+	while ((ev = TAILQ_FIRST(&dc->inflight)) != NULL) {
+		unfly(d, ev);
+		if (evs != NULL)
+			evs[n++] = ev;
+		else
+			give_back(d, &ev, 1, PS_DEAD_DISCONNECT);
+	}
+	if (n != 0)
+		give_back(d, evs, n, PS_DEAD_DISCONNECT);
+	free(dc->expired);
+	dc->expired = NULL;
+	dc->nexpired = 0;
+	return back;
 }
 
 /* Room for n more events, so a batch is taken whole or not at all. */
@@ -92,50 +304,231 @@ dispatch_demand(struct dispatch *d, struct dconsumer *dc, uint32_t n)
 {
 	if (n > dc->max_demand || dc->demand > dc->max_demand - n)
 		return -1;
-	if (dc->ready)
-		TAILQ_REMOVE(&d->ready, dc, entry);
 	dc->demand += n;
 	dc->demanded += n;
-	insert(d, dc);
+	requeue_consumer(d, dc);
 	return 0;
+}
+
+/* ev goes out to dc: tracked until acked, or done with at once. */
+static void
+send_one(struct dispatch *d, struct dconsumer *dc, struct qevent *ev)
+{
+	ev->attempts++;
+	d->emit(d->arg, dc, ev);
+	if (!dc->acks || hash_put(d, ev) != 0) {
+		free(ev);
+		return;
+	}
+	ev->owner = dc;
+	TAILQ_INSERT_TAIL(&dc->inflight, ev, entry);
+	dc->ninflight++;
+	d->in_flight++;
+	if (d->ack_timeout != 0) {
+		ev->deadline = d->now + d->ack_timeout;
+		TAILQ_INSERT_TAIL(&d->deadlines, ev, tentry);
+	}
 }
 
 void
 dispatch_run(struct dispatch *d)
 {
 	struct dconsumer	*dc;
-	struct qevent		*ev;
 	uint32_t		 n;
 
+	if (d->paused)
+		return;
 	while (d->queue.count != 0 && (dc = TAILQ_FIRST(&d->ready)) != NULL) {
 		TAILQ_REMOVE(&d->ready, dc, entry);
 		dc->ready = 0;
-		n = dc->demand;
+		n = avail(dc);
 		if (n > d->queue.count)
 			n = (uint32_t)d->queue.count;
 		dc->demand -= n;
 		dc->delivered += n;
 		d->delivered_total += n;
-		while (n-- != 0) {
-			ev = queue_pop(&d->queue);
-			d->emit(d->arg, dc, ev);
-		}
-		if (dc->demand != 0)
+		while (n-- != 0)
+			send_one(d, dc, queue_pop(&d->queue));
+		if (avail(dc) != 0)
 			insert(d, dc);
 	}
 }
 
 /*
- * Events delivered that later demand has not replaced.  A consumer asks
- * max_demand at first and then tops its window back up as it finishes, so
- * credit asked beyond max_demand marks events done; the rest it still holds.
+ * Events dc still holds.  With acks, exactly those not acked.  Without,
+ * an estimate from its demand: a consumer asks max_demand at first and
+ * then tops its window back up as it finishes, so credit asked beyond
+ * max_demand marks events done.
  */
 uint64_t
 dispatch_in_flight(const struct dconsumer *dc)
 {
 	uint64_t	 renewed = 0;
 
+	if (dc->acks)
+		return dc->ninflight;
 	if (dc->demanded > dc->max_demand)
 		renewed = dc->demanded - dc->max_demand;
 	return dc->delivered > renewed ? dc->delivered - renewed : 0;
+}
+
+/* ev if it is in flight on dc; else whether it timed out there before. */
+static struct qevent *
+lookup(struct dispatch *d, struct dconsumer *dc, uint64_t id, int *late)
+{
+	struct qevent	*ev;
+	uint32_t	 i;
+
+	*late = 0;
+	if ((ev = hash_get(d, id)) != NULL && ev->owner == dc)
+		return ev;
+	for (i = 0; i < dc->nexpired; i++) {
+		if (dc->expired[i] == id) {
+			/* Once only: the next answer for it is unknown. */
+			dc->expired[i] = 0;
+			d->late_acks_total++;
+			*late = 1;
+			break;
+		}
+	}
+	return NULL;
+}
+
+int
+dispatch_ack(struct dispatch *d, struct dconsumer *dc, uint64_t id)
+{
+	struct qevent	*ev;
+	int		 late;
+
+	if ((ev = lookup(d, dc, id, &late)) == NULL)
+		return late ? DISPATCH_LATE : DISPATCH_UNKNOWN;
+	unfly(d, ev);
+	free(ev);
+	d->acked_total++;
+	requeue_consumer(d, dc);
+	return DISPATCH_DONE;
+}
+
+int
+dispatch_nack(struct dispatch *d, struct dconsumer *dc, uint64_t id)
+{
+	struct qevent	*ev;
+	int		 late;
+
+	if ((ev = lookup(d, dc, id, &late)) == NULL)
+		return late ? DISPATCH_LATE : DISPATCH_UNKNOWN;
+	unfly(d, ev);
+	d->nacked_total++;
+	give_back(d, &ev, 1, PS_DEAD_NACK);
+	requeue_consumer(d, dc);
+	return DISPATCH_DONE;
+}
+
+int
+dispatch_touch(struct dispatch *d, struct dconsumer *dc, uint64_t id)
+{
+	struct qevent	*ev;
+	int		 late;
+
+	if ((ev = lookup(d, dc, id, &late)) == NULL)
+		return late ? DISPATCH_LATE : DISPATCH_UNKNOWN;
+	if (ev->deadline != 0) {
+		TAILQ_REMOVE(&d->deadlines, ev, tentry);
+		ev->deadline = d->now + d->ack_timeout;
+		TAILQ_INSERT_TAIL(&d->deadlines, ev, tentry);
+	}
+	return DISPATCH_DONE;
+}
+
+static void
+remember_expired(struct dconsumer *dc, uint64_t id)
+{
+	if (dc->expired == NULL && (dc->expired = calloc(DISPATCH_EXPIRED_MAX,
+	    sizeof *dc->expired)) == NULL)
+		return;
+	dc->expired[dc->expired_at] = id;
+	dc->expired_at = (dc->expired_at + 1) % DISPATCH_EXPIRED_MAX;
+	if (dc->nexpired < DISPATCH_EXPIRED_MAX)
+		dc->nexpired++;
+}
+
+/* Take back every event whose deadline has passed; how many there were. */
+int
+dispatch_expire(struct dispatch *d)
+{
+	struct qevent		*ev, **evs;
+	struct dconsumer	*dc;
+	size_t			 n = 0, due = 0;
+
+	TAILQ_FOREACH(ev, &d->deadlines, tentry) {
+		if (ev->deadline > d->now)
+			break;
+		due++;
+	}
+	evs = tmp_room(d, due);
+	while ((ev = TAILQ_FIRST(&d->deadlines)) != NULL &&
+	    ev->deadline <= d->now) {
+		dc = ev->owner;
+		unfly(d, ev);
+		remember_expired(dc, ev->id);
+		requeue_consumer(d, dc);
+		d->timed_out_total++;
+		if (evs != NULL)
+			evs[n++] = ev;
+		else
+			give_back(d, &ev, 1, PS_DEAD_TIMEOUT);
+	}
+	if (n != 0)
+		give_back(d, evs, n, PS_DEAD_TIMEOUT);
+	return (int)due;
+}
+
+/* When the next ack deadline falls, if there is one. */
+int
+dispatch_next_deadline(const struct dispatch *d, uint64_t *when)
+{
+	struct qevent	*ev;
+
+	if ((ev = TAILQ_FIRST(&d->deadlines)) == NULL)
+		return 0;
+	*when = ev->deadline;
+	return 1;
+}
+
+struct qevent *
+dispatch_dead_find(const struct dispatch *d, uint64_t id)
+{
+	struct qevent	*ev;
+
+	if ((ev = hash_get(d, id)) != NULL && ev->owner == NULL)
+		return ev;
+	return NULL;
+}
+
+static void
+unbury(struct dispatch *d, struct qevent *ev)
+{
+	TAILQ_REMOVE(&d->dead, ev, entry);
+	hash_del(d, ev);
+	d->ndead--;
+	ev->reason = 0;
+}
+
+/* To the back of the buffer with its attempts reset; -1: no memory. */
+int
+dispatch_dead_retry(struct dispatch *d, struct qevent *ev)
+{
+	if (queue_reserve(&d->queue, 1) != 0)
+		return -1;
+	unbury(d, ev);
+	ev->attempts = 0;
+	queue_push(&d->queue, ev);
+	return 0;
+}
+
+void
+dispatch_dead_drop(struct dispatch *d, struct qevent *ev)
+{
+	unbury(d, ev);
+	free(ev);
 }

@@ -1,6 +1,8 @@
 /*
- * dispatch.h: buffered events, consumers' demand, and which consumer gets
- * which event.  Plain C with no I/O: events leave through the emit callback.
+ * dispatch.h: buffered events, consumers' demand, which consumer gets
+ * which event, and (at-least-once) what each consumer holds until it acks.
+ * Plain C with no I/O and no clock of its own: events leave through the
+ * emit callback, and the caller sets now before each call.
  */
 #ifndef PS_DISPATCH_H
 #define PS_DISPATCH_H
@@ -11,43 +13,88 @@
 
 #include "queue.h"
 
+/* Late ACKs are recognised for this many timed-out ids per consumer. */
+#define DISPATCH_EXPIRED_MAX	1024
+
 /* What the dispatcher knows of one consumer. */
 struct dconsumer {
 	TAILQ_ENTRY(dconsumer)	 entry;	/* on ready while demand > 0 */
 	int			 ready;
+	int			 acks;		/* holds events until acked */
 	uint32_t		 demand;	/* outstanding credit */
 	uint32_t		 max_demand;
 	uint32_t		 min_demand;
 	uint64_t		 demanded;	/* credit asked in all */
 	uint64_t		 delivered;
+	struct qevents		 inflight;	/* acks: sent, not acked */
+	uint32_t		 ninflight;
+	uint64_t		*expired;	/* ring of timed-out ids */
+	uint32_t		 nexpired;
+	uint32_t		 expired_at;
 	void			*owner;
 };
 TAILQ_HEAD(dconsumers, dconsumer);
 
-/* Hands an event to a consumer; owns ev; must not call back into dispatch. */
+/* Hands an event to a consumer; must not free it or call into dispatch. */
 typedef void (*dispatch_emit_fn)(void *, struct dconsumer *,
-    struct qevent *);
+    const struct qevent *);
 
 struct dispatch {
 	struct queue		 queue;
 	struct dconsumers	 ready;	/* largest demand first, then oldest */
+	struct qevents		 deadlines;	/* in flight, soonest first */
+	struct qevents		 dead;		/* oldest death first */
+	struct qevent		**hash;		/* id -> in flight or dead */
+	uint64_t		 hmask;
+	uint64_t		 hcount;
+	struct qevent		**tmp;		/* events being put back */
+	size_t			 tmpcap;
+	uint64_t		 now;		/* ms, set by the caller */
+	uint32_t		 ack_timeout;	/* ms; 0: none */
+	uint32_t		 max_attempts;
+	int			 paused;	/* draining: nothing goes out */
 	uint64_t		 next_id;
+	uint32_t		 nconsumers;
+	uint64_t		 in_flight;
+	uint64_t		 ndead;
 	uint64_t		 enqueued_total;
 	uint64_t		 delivered_total;
-	uint32_t		 nconsumers;
+	uint64_t		 acked_total;
+	uint64_t		 nacked_total;
+	uint64_t		 redelivered_total;
+	uint64_t		 timed_out_total;
+	uint64_t		 late_acks_total;
+	uint64_t		 dead_total;
 	dispatch_emit_fn	 emit;
 	void			*arg;
+};
+
+/* What an ACK, NACK or TOUCH found. */
+enum {
+	DISPATCH_DONE = 0,
+	DISPATCH_LATE = 1,		/* timed out here before: ignored */
+	DISPATCH_UNKNOWN = -1,		/* not in flight on this consumer */
 };
 
 void	 dispatch_init(struct dispatch *, dispatch_emit_fn, void *);
 void	 dispatch_free(struct dispatch *);
 void	 dispatch_attach(struct dispatch *, struct dconsumer *, uint32_t,
-	     uint32_t, void *);
-void	 dispatch_detach(struct dispatch *, struct dconsumer *);
+	     uint32_t, int, void *);
+int	 dispatch_detach(struct dispatch *, struct dconsumer *);
 int	 dispatch_reserve(struct dispatch *, uint32_t);
 uint64_t dispatch_push(struct dispatch *, const void *, uint32_t);
 int	 dispatch_demand(struct dispatch *, struct dconsumer *, uint32_t);
 void	 dispatch_run(struct dispatch *);
 uint64_t dispatch_in_flight(const struct dconsumer *);
+
+int	 dispatch_ack(struct dispatch *, struct dconsumer *, uint64_t);
+int	 dispatch_nack(struct dispatch *, struct dconsumer *, uint64_t);
+int	 dispatch_touch(struct dispatch *, struct dconsumer *, uint64_t);
+int	 dispatch_expire(struct dispatch *);
+int	 dispatch_next_deadline(const struct dispatch *, uint64_t *);
+
+struct qevent *dispatch_dead_find(const struct dispatch *, uint64_t);
+int	 dispatch_dead_retry(struct dispatch *, struct qevent *);
+void	 dispatch_dead_drop(struct dispatch *, struct qevent *);
 
 #endif

@@ -11,6 +11,7 @@ qevent_new(uint64_t id, const void *data, uint32_t len)
 
 	if ((ev = malloc(sizeof *ev + len)) == NULL)
 		return NULL;
+	memset(ev, 0, sizeof *ev);
 	ev->id = id;
 	ev->len = len;
 	if (len != 0)
@@ -73,6 +74,16 @@ void
 queue_push(struct queue *q, struct qevent *ev)
 {
 	q->ring[(q->head + q->count) & (q->cap - 1)] = ev;
+	q->count++;
+	q->bytes += ev->len;
+}
+
+/* Ahead of everything buffered; only after queue_reserve made room. */
+void
+queue_push_front(struct queue *q, struct qevent *ev)
+{
+	q->head = (q->head - 1) & (q->cap - 1);
+	q->ring[q->head] = ev;
 	q->count++;
 	q->bytes += ev->len;
 }

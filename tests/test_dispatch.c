@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "dispatch.h"
+#include "frame.h"
 
 #define MAXC	16
 #define MAXE	4096
@@ -17,6 +18,7 @@ struct record {
 	int		 n;
 	int		 who[MAXE];
 	uint64_t	 id[MAXE];
+	uint32_t	 attempt[MAXE];
 	char		 data[MAXE][16];
 };
 
@@ -28,18 +30,18 @@ struct world {
 };
 
 static void
-record_emit(void *arg, struct dconsumer *dc, struct qevent *ev)
+record_emit(void *arg, struct dconsumer *dc, const struct qevent *ev)
 {
 	struct record	*r = arg;
 
 	ck_assert_int_lt(r->n, MAXE);
 	r->who[r->n] = *(int *)dc->owner;
 	r->id[r->n] = ev->id;
+	r->attempt[r->n] = ev->attempts;
 	ck_assert_uint_lt(ev->len, sizeof r->data[0]);
 	memcpy(r->data[r->n], ev->data, ev->len);
 	r->data[r->n][ev->len] = '\0';
 	r->n++;
-	free(ev);
 }
 
 static struct world *
@@ -65,7 +67,14 @@ world_free(struct world *w)
 static void
 attach(struct world *w, int i, uint32_t max)
 {
-	dispatch_attach(&w->d, &w->c[i], max, 0, &w->name[i]);
+	dispatch_attach(&w->d, &w->c[i], max, 0, 0, &w->name[i]);
+}
+
+/* A consumer that acks: at-least-once. */
+static void
+attach_acks(struct world *w, int i, uint32_t max)
+{
+	dispatch_attach(&w->d, &w->c[i], max, 0, 1, &w->name[i]);
 }
 
 static void
@@ -359,6 +368,189 @@ START_TEST(random_operations_keep_every_invariant)
 }
 END_TEST
 
+START_TEST(acked_events_leave_flight_and_unknown_ids_are_refused)
+{
+	struct world	*w = world_new();
+
+	attach_acks(w, 0, 3);
+	attach_acks(w, 1, 3);
+	demand(w, 0, 3);
+	ENQ(w, "a", "b");
+	ck_assert_uint_eq(w->d.in_flight, 2);
+	ck_assert_uint_eq(dispatch_in_flight(&w->c[0]), 2);
+	ck_assert_int_eq(dispatch_ack(&w->d, &w->c[0], 1), DISPATCH_DONE);
+	ck_assert_uint_eq(dispatch_in_flight(&w->c[0]), 1);
+	/* Twice, by the wrong consumer, or never sent: all unknown. */
+	ck_assert_int_eq(dispatch_ack(&w->d, &w->c[0], 1), DISPATCH_UNKNOWN);
+	ck_assert_int_eq(dispatch_ack(&w->d, &w->c[1], 2), DISPATCH_UNKNOWN);
+	ck_assert_int_eq(dispatch_nack(&w->d, &w->c[0], 99),
+	    DISPATCH_UNKNOWN);
+	ck_assert_int_eq(dispatch_touch(&w->d, &w->c[0], 0), DISPATCH_UNKNOWN);
+	ck_assert_int_eq(dispatch_ack(&w->d, &w->c[0], 2), DISPATCH_DONE);
+	ck_assert_uint_eq(w->d.in_flight, 0);
+	ck_assert_uint_eq(w->d.acked_total, 2);
+	world_free(w);
+}
+END_TEST
+
+/* A departed consumer's events go first, in id order, to the next one. */
+START_TEST(a_departed_consumers_events_come_back_first_in_order)
+{
+	struct world	*w = world_new();
+	int		 i;
+
+	attach_acks(w, 0, 100);
+	demand(w, 0, 100);
+	for (i = 0; i < 100; i++)
+		ENQ(w, "x");
+	ENQ(w, "new1", "new2");
+	ck_assert_uint_eq(w->d.in_flight, 100);
+	ck_assert_uint_eq(w->d.queue.count, 2);
+	/* Ack a few from the middle; the rest come back. */
+	ck_assert_int_eq(dispatch_ack(&w->d, &w->c[0], 50), DISPATCH_DONE);
+	ck_assert_int_eq(dispatch_ack(&w->d, &w->c[0], 7), DISPATCH_DONE);
+	ck_assert_int_eq(dispatch_detach(&w->d, &w->c[0]), 98);
+	ck_assert_uint_eq(w->d.in_flight, 0);
+	ck_assert_uint_eq(w->d.queue.count, 100);
+	ck_assert_uint_eq(w->d.redelivered_total, 98);
+	attach_acks(w, 1, 200);
+	demand(w, 1, 200);
+	ck_assert_int_eq(w->r.n, 200);
+	for (i = 100; i < 198; i++) {
+		ck_assert_int_eq(w->r.who[i], 1);
+		ck_assert_uint_eq(w->r.attempt[i], 2);
+		if (i > 100)
+			ck_assert_uint_gt(w->r.id[i], w->r.id[i - 1]);
+		ck_assert_uint_ne(w->r.id[i], 50);
+		ck_assert_uint_ne(w->r.id[i], 7);
+	}
+	expect(w, 198, 1, "new1");
+	expect(w, 199, 1, "new2");
+	ck_assert_uint_eq(w->r.attempt[198], 1);
+	world_free(w);
+}
+END_TEST
+
+START_TEST(nack_redelivers_then_buries_then_retry_and_drop)
+{
+	struct world	*w = world_new();
+	struct qevent	*ev;
+	int		 i;
+
+	w->d.max_attempts = 3;
+	attach_acks(w, 0, 1);
+	ENQ(w, "poison", "fine");
+	for (i = 0; i < 3; i++) {
+		demand(w, 0, 1);
+		expect(w, i, 0, "poison");
+		ck_assert_uint_eq(w->r.attempt[i], (uint32_t)i + 1);
+		ck_assert_int_eq(dispatch_nack(&w->d, &w->c[0], 1),
+		    DISPATCH_DONE);
+	}
+	ck_assert_uint_eq(w->d.ndead, 1);
+	ck_assert_uint_eq(w->d.nacked_total, 3);
+	demand(w, 0, 1);
+	expect(w, 3, 0, "fine");
+	ck_assert_int_eq(dispatch_ack(&w->d, &w->c[0], 2), DISPATCH_DONE);
+
+	ck_assert_ptr_null(dispatch_dead_find(&w->d, 2));
+	ck_assert_ptr_nonnull(ev = dispatch_dead_find(&w->d, 1));
+	ck_assert_uint_eq(ev->reason, PS_DEAD_NACK);
+	ck_assert_uint_eq(ev->attempts, 3);
+	ck_assert_int_eq(dispatch_dead_retry(&w->d, ev), 0);
+	ck_assert_uint_eq(w->d.ndead, 0);
+	ck_assert_ptr_null(dispatch_dead_find(&w->d, 1));
+	demand(w, 0, 1);
+	expect(w, 4, 0, "poison");
+	ck_assert_uint_eq(w->r.attempt[4], 1);
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(dispatch_nack(&w->d, &w->c[0], 1),
+		    DISPATCH_DONE);
+		if (i < 2)
+			demand(w, 0, 1);
+	}
+	ck_assert_ptr_nonnull(ev = dispatch_dead_find(&w->d, 1));
+	dispatch_dead_drop(&w->d, ev);
+	ck_assert_uint_eq(w->d.ndead, 0);
+	ck_assert_uint_eq(w->d.dead_total, 2);
+	ck_assert_uint_eq(w->d.queue.count, 0);
+	world_free(w);
+}
+END_TEST
+
+START_TEST(ack_timeout_takes_back_touch_keeps_late_ack_is_counted)
+{
+	struct world	*w = world_new();
+	uint64_t	 when;
+
+	w->d.ack_timeout = 1000;
+	w->d.now = 5000;
+	attach_acks(w, 0, 2);
+	attach_acks(w, 1, 2);
+	demand(w, 0, 2);
+	ENQ(w, "slow", "kept");
+	ck_assert_int_eq(dispatch_next_deadline(&w->d, &when), 1);
+	ck_assert_uint_eq(when, 6000);
+	w->d.now = 5900;
+	ck_assert_int_eq(dispatch_touch(&w->d, &w->c[0], 2), DISPATCH_DONE);
+	w->d.now = 6000;
+	ck_assert_int_eq(dispatch_expire(&w->d), 1);
+	ck_assert_uint_eq(w->d.timed_out_total, 1);
+	ck_assert_uint_eq(dispatch_in_flight(&w->c[0]), 1);
+	ck_assert_uint_eq(w->d.queue.count, 1);
+	ck_assert_int_eq(dispatch_next_deadline(&w->d, &when), 1);
+	ck_assert_uint_eq(when, 6900);
+	demand(w, 1, 1);
+	expect(w, 2, 1, "slow");
+	ck_assert_uint_eq(w->r.attempt[2], 2);
+	/* The first consumer finishes after all: its ack is late. */
+	ck_assert_int_eq(dispatch_ack(&w->d, &w->c[0], 1), DISPATCH_LATE);
+	ck_assert_uint_eq(w->d.late_acks_total, 1);
+	ck_assert_int_eq(dispatch_ack(&w->d, &w->c[0], 1), DISPATCH_UNKNOWN);
+	ck_assert_int_eq(dispatch_ack(&w->d, &w->c[1], 1), DISPATCH_DONE);
+	ck_assert_int_eq(dispatch_ack(&w->d, &w->c[0], 2), DISPATCH_DONE);
+	ck_assert_int_eq(dispatch_next_deadline(&w->d, &when), 0);
+	world_free(w);
+}
+END_TEST
+
+/* Demand without acks never puts more than max_demand in its hands. */
+START_TEST(unacked_events_cap_what_a_consumer_is_sent)
+{
+	struct world	*w = world_new();
+	int		 i;
+
+	attach_acks(w, 0, 4);
+	for (i = 0; i < 20; i++)
+		ENQ(w, "e");
+	demand(w, 0, 4);
+	demand(w, 0, 4);	/* credit again, but four are unacked */
+	ck_assert_int_eq(w->r.n, 4);
+	ck_assert_uint_eq(w->c[0].demand, 4);
+	ck_assert_uint_eq(w->d.queue.count, 16);
+	ck_assert_int_eq(dispatch_ack(&w->d, &w->c[0], 1), DISPATCH_DONE);
+	dispatch_run(&w->d);
+	ck_assert_int_eq(w->r.n, 5);
+	world_free(w);
+}
+END_TEST
+
+START_TEST(paused_sends_nothing)
+{
+	struct world	*w = world_new();
+
+	attach(w, 0, 5);
+	w->d.paused = 1;
+	demand(w, 0, 5);
+	ENQ(w, "a");
+	ck_assert_int_eq(w->r.n, 0);
+	w->d.paused = 0;
+	dispatch_run(&w->d);
+	ck_assert_int_eq(w->r.n, 1);
+	world_free(w);
+}
+END_TEST
+
 /* Growing a ring whose head has moved keeps the order. */
 START_TEST(queue_grows_across_the_wrap)
 {
@@ -410,6 +602,15 @@ dispatch_suite(void)
 	tcase_add_test(tc, a_departed_consumer_strands_nothing);
 	tcase_add_test(tc, in_flight_follows_the_demand_window);
 	tcase_add_test(tc, random_operations_keep_every_invariant);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("acks");
+	tcase_add_test(tc, acked_events_leave_flight_and_unknown_ids_are_refused);
+	tcase_add_test(tc, a_departed_consumers_events_come_back_first_in_order);
+	tcase_add_test(tc, nack_redelivers_then_buries_then_retry_and_drop);
+	tcase_add_test(tc,
+	    ack_timeout_takes_back_touch_keeps_late_ack_is_counted);
+	tcase_add_test(tc, unacked_events_cap_what_a_consumer_is_sent);
+	tcase_add_test(tc, paused_sends_nothing);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("queue");
 	tcase_add_test(tc, queue_grows_across_the_wrap);
