@@ -47,16 +47,19 @@ net_connect_unix(const char *path)
 }
 
 /*
- * A non-blocking listening socket at path.  A socket file nobody answers
- * on is stale and replaced; a live one, or a file that is not a socket, is
- * left alone and reported in err.
+ * A non-blocking listening socket at path, with file mode mode and, unless
+ * gid is -1, that group.  A socket file nobody answers on is stale and
+ * replaced; a live one, or a file that is not a socket, is left alone and
+ * reported in err.
  */
 int
-net_listen_unix(const char *path, int backlog, char *err, size_t errlen)
+net_listen_unix(const char *path, int backlog, mode_t mode, gid_t gid,
+    char *err, size_t errlen)
 {
 	struct sockaddr_un	 sun;
 	struct stat		 st;
-	int			 fd;
+	mode_t			 old;
+	int			 fd, error;
 
 	if (unix_addr(&sun, path) != 0) {
 		snprintf(err, errlen, "socket path too long (%zu bytes, at "
@@ -95,18 +98,33 @@ net_listen_unix(const char *path, int backlog, char *err, size_t errlen)
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		return -1;
 	}
-	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+	/* Never wider than mode, even for the moment before chmod. */
+	old = umask(~mode & 0777);
+	error = bind(fd, (struct sockaddr *)&sun, sizeof sun);
+	umask(old);
+	if (error == -1) {
 		snprintf(err, errlen, "bind %s: %s", path, strerror(errno));
 		close(fd);
 		return -1;
 	}
+	if (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) == -1) {
+		snprintf(err, errlen, "chown %s to group %lu: %s", path,
+		    (unsigned long)gid, strerror(errno));
+		goto fail;
+	}
+	if (chmod(path, mode) == -1) {
+		snprintf(err, errlen, "chmod %s: %s", path, strerror(errno));
+		goto fail;
+	}
 	if (listen(fd, backlog) == -1) {
 		snprintf(err, errlen, "listen %s: %s", path, strerror(errno));
-		close(fd);
-		unlink(path);
-		return -1;
+		goto fail;
 	}
 	return fd;
+fail:
+	close(fd);
+	unlink(path);
+	return -1;
 }
 
 int

@@ -1,6 +1,7 @@
 /* opt.c: parse option values strictly; say which option and value are bad. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "log.h"
 #include "opt.h"
@@ -72,5 +73,59 @@ opt_log_level(const char *prog, const char *arg)
 		return -1;
 	}
 	log_init(prog, level);
+	return 0;
+}
+
+/*
+ * Seconds, with up to three decimals ("30", "0.25"), as milliseconds from
+ * 0 to max_ms; none_ok also takes "none" (as 0).
+ */
+int
+opt_seconds(const char *option, const char *arg, uint32_t max_ms,
+    int none_ok, uint32_t *ms)
+{
+	const char	*end;
+	uint32_t	 whole, frac = 0, scale = 100;
+
+	if (none_ok && strcmp(arg, "none") == 0) {
+		*ms = 0;
+		return 0;
+	}
+	if (parse(arg, &end, 0, max_ms / 1000, &whole) != 0)
+		goto bad;
+	if (*end == '.') {
+		for (end++; *end >= '0' && *end <= '9' && scale != 0; end++) {
+			frac += (uint32_t)(*end - '0') * scale;
+			scale /= 10;
+		}
+		if (end[-1] == '.')
+			goto bad;
+	}
+	if (*end != '\0' || (uint64_t)whole * 1000 + frac > max_ms)
+		goto bad;
+	*ms = whole * 1000 + frac;
+	return 0;
+bad:
+	log_errorx("%s: \"%s\" is not a number of seconds from 0 to %u%s",
+	    option, arg, max_ms / 1000, none_ok ? ", or none" : "");
+	return -1;
+}
+
+/* A file mode in octal, such as 0660. */
+int
+opt_mode(const char *option, const char *arg, unsigned int *mode)
+{
+	unsigned long	 v;
+	char		*end;
+
+	errno = 0;
+	v = strtoul(arg, &end, 8);
+	if (*arg < '0' || *arg > '7' || errno != 0 || *end != '\0' ||
+	    v > 0777) {
+		log_errorx("%s: \"%s\" is not an octal file mode such as 0660",
+		    option, arg);
+		return -1;
+	}
+	*mode = (unsigned int)v;
 	return 0;
 }

@@ -24,6 +24,8 @@
 /* One read from the socket takes up to this much. */
 #define READ_CHUNK		(256u * 1024)
 
+static void	conn_fail(struct conn *, int, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
 static void	conn_readcb(struct bufferevent *, void *);
 static void	conn_writecb(struct bufferevent *, void *);
 static void	conn_eventcb(struct bufferevent *, short, void *);
@@ -55,53 +57,132 @@ conn_label(struct conn *c)
 	return buf;
 }
 
+/*
+ * Turn a peer away before it has a connection struct: one ERROR frame,
+ * written if the socket takes it at once, then close.  Refusals are logged
+ * at most once a second, so a flood cannot flood the log.
+ */
+static void
+refuse(struct server *srv, int fd, int code, const char *why, pid_t pid,
+    uid_t uid)
+{
+	struct ps_buf	 b = { 0 };
+	time_t		 now = time(NULL);
+
+	srv->refused_total++;
+	if (ps_put_error(&b, (uint16_t)code, why) == 0 &&
+	    write(fd, b.data, b.len) == -1)
+		log_debug("refused peer: write: %s", strerror(errno));
+	ps_buf_free(&b);
+	close(fd);
+	if (now == srv->refused_logged) {
+		srv->refused_unlogged++;
+		return;
+	}
+	log_warnx("refused pid %ld, uid %lu: %s%s", (long)pid,
+	    (unsigned long)uid, why, srv->refused_unlogged ? " (and more "
+	    "refusals not logged)" : "");
+	srv->refused_logged = now;
+	srv->refused_unlogged = 0;
+}
+
 void
 conn_accept(struct server *srv, int fd)
 {
+	struct bufferevent	*bev;
+	struct ucred		 uc = { -1, (uid_t)-1, (gid_t)-1 };
+	socklen_t		 len = sizeof uc;
+	char			 why[128];
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == -1)
+		log_warn("getsockopt SO_PEERCRED");
+	if (srv->draining) {
+		refuse(srv, fd, PS_E_DRAINING, "producerd is draining for "
+		    "shutdown and takes no new connections", uc.pid, uc.uid);
+		return;
+	}
+	if (!access_allowed(&srv->allow, fd, uc.uid, uc.gid)) {
+		snprintf(why, sizeof why, "uid %lu, gid %lu may not connect "
+		    "(producerd --allow-uid, --allow-gid)",
+		    (unsigned long)uc.uid, (unsigned long)uc.gid);
+		refuse(srv, fd, PS_E_FORBIDDEN, why, uc.pid, uc.uid);
+		return;
+	}
+	if (srv->nconns >= srv->max_connections) {
+		snprintf(why, sizeof why, "producerd has %u connections, its "
+		    "limit (--max-connections)", srv->nconns);
+		refuse(srv, fd, PS_E_TOO_MANY, why, uc.pid, uc.uid);
+		return;
+	}
+	if ((bev = bufferevent_socket_new(srv->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		log_warnx("accept: bufferevent_socket_new failed");
+		close(fd);
+		return;
+	}
+	if (conn_new(srv, bev, uc.pid, uc.uid, uc.gid) == NULL)
+		bufferevent_free(bev);
+}
+
+static void
+conn_hello_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	(void)fd;
+	(void)what;
+	conn_fail(c, PS_E_TIMEOUT, "no HELLO within %u ms "
+	    "(--handshake-timeout)", c->srv->handshake_ms);
+}
+
+/* A connection on bev, which it owns from here if it returns non-NULL. */
+struct conn *
+conn_new(struct server *srv, struct bufferevent *bev, pid_t pid, uid_t uid,
+    gid_t gid)
+{
 	struct conn	*c;
-	struct ucred	 uc;
-	socklen_t	 len = sizeof uc;
+	struct timeval	 tv = { srv->handshake_ms / 1000,
+	    (suseconds_t)(srv->handshake_ms % 1000) * 1000 };
 	size_t		 high;
 
 	if ((c = calloc(1, sizeof *c)) == NULL) {
 		log_warn("accept: calloc");
-		close(fd);
-		return;
+		return NULL;
 	}
 	c->srv = srv;
-	c->pid = -1;
-	c->uid = (uid_t)-1;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0) {
-		c->pid = uc.pid;
-		c->uid = uc.uid;
-	} else
-		log_warn("getsockopt SO_PEERCRED");
-	if ((c->bev = bufferevent_socket_new(srv->base, fd,
-	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
-		log_warnx("accept: bufferevent_socket_new failed");
-		close(fd);
+	c->bev = bev;
+	c->pid = pid;
+	c->uid = uid;
+	c->gid = gid;
+	if ((c->hello_timer = evtimer_new(srv->base, conn_hello_timeout,
+	    c)) == NULL || evtimer_add(c->hello_timer, &tv) != 0) {
+		log_warnx("accept: cannot set the handshake timer");
+		if (c->hello_timer != NULL)
+			event_free(c->hello_timer);
 		free(c);
-		return;
+		return NULL;
 	}
 	/* Room for one whole frame at the largest; no more is read ahead. */
 	high = PS_HDR_LEN + (size_t)srv->max_frame;
 	if (high < READ_CHUNK)
 		high = READ_CHUNK;
-	bufferevent_setwatermark(c->bev, EV_READ, 0, high);
-	bufferevent_set_max_single_read(c->bev, READ_CHUNK);
-	bufferevent_setcb(c->bev, conn_readcb, conn_writecb, conn_eventcb, c);
-	if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) != 0) {
+	bufferevent_setwatermark(bev, EV_READ, 0, high);
+	bufferevent_set_max_single_read(bev, READ_CHUNK);
+	bufferevent_setcb(bev, conn_readcb, conn_writecb, conn_eventcb, c);
+	if (bufferevent_enable(bev, EV_READ | EV_WRITE) != 0) {
 		log_warnx("accept: bufferevent_enable failed");
-		bufferevent_free(c->bev);
+		event_free(c->hello_timer);
 		free(c);
-		return;
+		return NULL;
 	}
 	c->state = CONN_HELLO;
 	c->serial = ++srv->next_serial;
 	c->since = time(NULL);
 	srv->connections_total++;
+	srv->nconns++;
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
 	log_debug("%s connected", conn_label(c));
+	return c;
 }
 
 /* Take the connection out of the dispatcher and the role counts, once. */
@@ -110,11 +191,20 @@ conn_leave(struct conn *c)
 {
 	struct server	*srv = c->srv;
 
+	int		 back;
+
+	if (c->hello_timer != NULL) {
+		event_free(c->hello_timer);
+		c->hello_timer = NULL;
+	}
 	if (c->role == ROLE_CONSUMER) {
-		dispatch_detach(&srv->dispatch, &c->dc);
+		server_tick(srv);
+		back = dispatch_detach(&srv->dispatch, &c->dc);
 		srv->nconsumers--;
-		log_info("%s left: %llu delivered", conn_label(c),
-		    (unsigned long long)c->dc.delivered);
+		log_info("%s left: %llu delivered, %d unacked put back",
+		    conn_label(c), (unsigned long long)c->dc.delivered, back);
+		dispatch_run(&srv->dispatch);
+		server_settle(srv);
 	} else if (c->role == ROLE_CLIENT)
 		srv->nclients--;
 	c->role = ROLE_NONE;
@@ -127,6 +217,7 @@ conn_close(struct conn *c)
 
 	log_debug("%s closed", conn_label(c));
 	conn_leave(c);
+	srv->nconns--;
 	TAILQ_REMOVE(&srv->conns, c, entry);
 	bufferevent_free(c->bev);
 	free(c);
@@ -159,10 +250,6 @@ conn_send(struct conn *c)
 }
 
 /* Answer a protocol error with an ERROR frame, then close. */
-static void
-conn_fail(struct conn *c, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 static void
 conn_fail(struct conn *c, int code, const char *fmt, ...)
 {
@@ -209,10 +296,10 @@ conn_hello(struct conn *c, const struct ps_frame *f)
 		conn_fail(c, -error, "bad HELLO: %s", ps_strerror(error));
 		return;
 	}
-	if (h.version != PS_PROTO_VERSION) {
+	if (h.version < PS_PROTO_MIN_VERSION || h.version > PS_PROTO_VERSION) {
 		conn_fail(c, PS_E_VERSION, "protocol version %u is not "
-		    "supported; this daemon speaks version %u", h.version,
-		    PS_PROTO_VERSION);
+		    "supported; this daemon speaks versions %u to %u",
+		    h.version, PS_PROTO_MIN_VERSION, PS_PROTO_VERSION);
 		return;
 	}
 	if (!printable(h.name, h.name_len)) {
@@ -236,8 +323,9 @@ conn_hello(struct conn *c, const struct ps_frame *f)
 			    "below max_demand %u", h.min_demand, h.max_demand);
 			return;
 		}
+		/* A version 1 consumer cannot ack: at most once for it. */
 		dispatch_attach(&srv->dispatch, &c->dc, h.max_demand,
-		    h.min_demand, c);
+		    h.min_demand, srv->acks && h.version >= 2, c);
 		srv->nconsumers++;
 		break;
 	case PS_ROLE_CLIENT:
@@ -255,15 +343,22 @@ conn_hello(struct conn *c, const struct ps_frame *f)
 	memcpy(c->name, h.name, h.name_len);
 	c->name[h.name_len] = '\0';
 	c->role = h.role;
+	c->version = h.version;
 	c->state = CONN_ACTIVE;
+	event_free(c->hello_timer);
+	c->hello_timer = NULL;
 	if (c->role == ROLE_CONSUMER)
 		log_info("%s joined: max_demand %u, min_demand %u",
 		    conn_label(c), h.max_demand, h.min_demand);
 	else
 		log_debug("%s joined", conn_label(c));
 
-	w.version = PS_PROTO_VERSION;
+	w.version = (uint16_t)c->version;
 	w.max_frame = srv->max_frame;
+	w.ack_timeout_ms = srv->dispatch.ack_timeout;
+	w.max_attempts = (uint16_t)srv->dispatch.max_attempts;
+	w.delivery = c->role == ROLE_CONSUMER && !c->dc.acks ?
+	    PS_AT_MOST_ONCE : srv->acks ? PS_AT_LEAST_ONCE : PS_AT_MOST_ONCE;
 	if (ps_put_welcome(&srv->scratch, &w) == 0)
 		conn_send(c);
 }
@@ -281,6 +376,11 @@ conn_enqueue(struct conn *c, const struct ps_frame *f)
 
 	if ((error = ps_get_enqueue(f, &it, &n)) != 0) {
 		conn_fail(c, -error, "bad ENQUEUE: %s", ps_strerror(error));
+		return;
+	}
+	if (c->srv->draining) {
+		conn_fail(c, PS_E_DRAINING, "producerd is draining for "
+		    "shutdown and takes no new events");
 		return;
 	}
 	if (dispatch_reserve(d, n) != 0) {
@@ -338,6 +438,141 @@ conn_stats(struct conn *c, const struct ps_frame *f)
 	conn_send(c);
 }
 
+/* ACK, NACK or TOUCH: each id must be in flight on this consumer. */
+static void
+conn_ids(struct conn *c, const struct ps_frame *f)
+{
+	struct dispatch	*d = &c->srv->dispatch;
+	struct ps_ids	 ids;
+	uint64_t	 id;
+	uint32_t	 i;
+	int		 error, r;
+
+	if ((error = ps_get_ids(f, &ids)) != 0) {
+		conn_fail(c, -error, "bad %s: %s", ps_type_name(f->type),
+		    ps_strerror(error));
+		return;
+	}
+	if (!c->dc.acks) {
+		conn_fail(c, PS_E_BAD_STATE, "%s on a connection without "
+		    "acknowledgements (delivery is at most once)",
+		    ps_type_name(f->type));
+		return;
+	}
+	for (i = 0; i < ids.count; i++) {
+		id = ps_ids_at(&ids, i);
+		if (f->type == PS_ACK)
+			r = dispatch_ack(d, &c->dc, id);
+		else if (f->type == PS_NACK)
+			r = dispatch_nack(d, &c->dc, id);
+		else
+			r = dispatch_touch(d, &c->dc, id);
+		if (r == DISPATCH_LATE)
+			log_debug("%s: %s %llu after it timed out: ignored",
+			    conn_label(c), ps_type_name(f->type),
+			    (unsigned long long)id);
+		else if (r == DISPATCH_UNKNOWN) {
+			conn_fail(c, PS_E_NOT_IN_FLIGHT, "%s of event %llu, "
+			    "which is not in flight on this connection",
+			    ps_type_name(f->type), (unsigned long long)id);
+			break;
+		}
+	}
+	if (f->type != PS_TOUCH)
+		dispatch_run(d);
+}
+
+/* Up to the frame limit, the oldest dead events first. */
+static void
+conn_dead_list(struct conn *c, const struct ps_frame *f)
+{
+	struct server	*srv = c->srv;
+	struct ps_buf	*b = &srv->scratch;
+	struct qevent	*ev;
+	struct ps_dead	 e;
+	uint32_t	 preview, n = 0;
+	size_t		 start;
+	int		 error;
+
+	if ((error = ps_get_dead_list(f, &preview)) != 0) {
+		conn_fail(c, -error, "bad DEAD_LIST: %s", ps_strerror(error));
+		return;
+	}
+	if (ps_put_dead_begin(b, &start) != 0)
+		goto nomem;
+	TAILQ_FOREACH(ev, &srv->dispatch.dead, entry) {
+		e.id = ev->id;
+		e.attempts = ev->attempts;
+		e.reason = ev->reason;
+		e.len = ev->len;
+		e.preview_len = (uint16_t)(ev->len < preview ? ev->len :
+		    preview);
+		e.preview = ev->data;
+		if (b->len - start - PS_HDR_LEN + PS_DEAD_ENTRY +
+		    e.preview_len > srv->max_frame)
+			break;
+		if (ps_put_dead(b, &e) != 0)
+			goto nomem;
+		n++;
+	}
+	ps_put_dead_end(b, start, (uint32_t)srv->dispatch.ndead, n);
+	conn_send(c);
+	return;
+nomem:
+	b->len = 0;
+	conn_fail(c, PS_E_NOMEM, "no memory for the dead-letter list");
+}
+
+/* Retry or drop one dead event; -1 when out of memory to retry it. */
+static int
+dead_act(struct dispatch *d, uint8_t type, struct qevent *ev)
+{
+	if (type == PS_DEAD_DROP) {
+		dispatch_dead_drop(d, ev);
+		return 0;
+	}
+	return dispatch_dead_retry(d, ev);
+}
+
+/* DEAD_RETRY or DEAD_DROP of the ids given, or of every dead event. */
+static void
+conn_dead_act(struct conn *c, const struct ps_frame *f)
+{
+	struct dispatch	*d = &c->srv->dispatch;
+	struct ps_ids	 ids;
+	struct qevent	*ev;
+	uint32_t	 i, done = 0;
+	int		 error = 0;
+
+	if ((error = ps_get_ids(f, &ids)) != 0) {
+		conn_fail(c, -error, "bad %s: %s", ps_type_name(f->type),
+		    ps_strerror(error));
+		return;
+	}
+	if (ids.count == 0) {
+		while (error == 0 && (ev = TAILQ_FIRST(&d->dead)) != NULL)
+			if ((error = dead_act(d, f->type, ev)) == 0)
+				done++;
+	}
+	for (i = 0; error == 0 && i < ids.count; i++) {
+		if ((ev = dispatch_dead_find(d, ps_ids_at(&ids, i))) != NULL &&
+		    (error = dead_act(d, f->type, ev)) == 0)
+			done++;
+	}
+	if (error != 0) {
+		conn_fail(c, PS_E_NOMEM, "no memory to retry more than %u "
+		    "dead events", done);
+		return;
+	}
+	if (done != 0)
+		log_info("%s: %s %u dead event%s", conn_label(c),
+		    f->type == PS_DEAD_DROP ? "dropped" : "retried", done,
+		    done == 1 ? "" : "s");
+	if (ps_put_dead_done(&c->srv->scratch, done) == 0)
+		conn_send(c);
+	dispatch_run(d);
+}
+
 /* The protocol state machine: every (state, role, type) is decided here. */
 static void
 conn_frame(struct conn *c, const struct ps_frame *f)
@@ -350,7 +585,34 @@ conn_frame(struct conn *c, const struct ps_frame *f)
 			    ps_type_name(f->type));
 		return;
 	}
+	if (c->version < 2 && f->type > PS_TYPE_MAX_V1) {
+		conn_fail(c, PS_E_BAD_STATE, "%s is not in protocol version %d",
+		    ps_type_name(f->type), c->version);
+		return;
+	}
 	switch (f->type) {
+	case PS_ACK:
+	case PS_NACK:
+	case PS_TOUCH:
+		if (c->role == ROLE_CONSUMER)
+			conn_ids(c, f);
+		else
+			conn_fail(c, PS_E_BAD_STATE, "%s from a %s; only "
+			    "consumers acknowledge events",
+			    ps_type_name(f->type), role_name(c->role));
+		break;
+	case PS_DEAD_LIST:
+	case PS_DEAD_RETRY:
+	case PS_DEAD_DROP:
+		if (c->role != ROLE_CLIENT)
+			conn_fail(c, PS_E_BAD_STATE, "%s from a %s; only "
+			    "clients manage dead letters",
+			    ps_type_name(f->type), role_name(c->role));
+		else if (f->type == PS_DEAD_LIST)
+			conn_dead_list(c, f);
+		else
+			conn_dead_act(c, f);
+		break;
 	case PS_ENQUEUE:
 		if (c->role == ROLE_CLIENT)
 			conn_enqueue(c, f);
@@ -390,6 +652,7 @@ conn_input(struct conn *c)
 	size_t		 avail;
 	long		 size;
 
+	server_tick(c->srv);
 	while (c->state != CONN_CLOSING && !c->paused) {
 		avail = evbuffer_get_length(in);
 		if (avail < PS_HDR_LEN)
@@ -428,6 +691,7 @@ conn_input(struct conn *c)
 			    CONN_OUT_HIGH / 2, 0);
 		}
 	}
+	server_settle(c->srv);
 }
 
 static void
@@ -475,17 +739,19 @@ conn_eventcb(struct bufferevent *bev, short what, void *arg)
 
 /* dispatch's emit callback: an EVENT frame onto the consumer's output. */
 void
-conn_emit(void *arg, struct dconsumer *dc, struct qevent *ev)
+conn_emit(void *arg, struct dconsumer *dc, const struct qevent *ev)
 {
 	struct conn	*c = dc->owner;
 	struct evbuffer	*out = bufferevent_get_output(c->bev);
 	uint8_t		 prefix[PS_EVENT_PREFIX];
+	size_t		 n;
 
 	(void)arg;
-	ps_event_prefix(prefix, ev->id, ev->len);
-	if (evbuffer_add(out, prefix, sizeof prefix) != 0 ||
+	n = ps_event_prefix(prefix, c->version, ev->id, ev->attempts,
+	    ev->len);
+	if (evbuffer_add(out, prefix, n) != 0 ||
 	    evbuffer_add(out, ev->data, ev->len) != 0)
-		log_warnx("%s: out of memory: event %llu lost", conn_label(c),
-		    (unsigned long long)ev->id);
-	free(ev);
+		log_warnx("%s: out of memory sending event %llu%s",
+		    conn_label(c), (unsigned long long)ev->id, dc->acks ?
+		    "; it comes back when the consumer goes" : ": lost");
 }

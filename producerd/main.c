@@ -1,4 +1,5 @@
 /* main.c: producerd's options, start-up, signals and shutdown. */
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <getopt.h>
@@ -16,13 +17,27 @@
 #include "producerd.h"
 #include "sockpath.h"
 
-#define LISTEN_BACKLOG	128
+#define LISTEN_BACKLOG		128
+#define DAY_MS			86400000u
+#define DEFAULT_DRAIN_MS	30000u
+#define DEFAULT_HANDSHAKE_MS	5000u
+#define DEFAULT_MAX_CONNS	1024u
+#define DEFAULT_MAX_ATTEMPTS	5u
+#define DEFAULT_SOCKET_MODE	0660u
+/* Descriptors kept for the listener, logs and the like. */
+#define SPARE_FDS		16u
 
 static void
 usage(FILE *f)
 {
 	fprintf(f,
 "usage: producerd [--socket PATH] [--max-frame BYTES] [--log-level LEVEL]\n"
+"                 [--delivery at-least-once|at-most-once]\n"
+"                 [--ack-timeout SECONDS] [--max-attempts N]\n"
+"                 [--drain-timeout SECONDS] [--handshake-timeout SECONDS]\n"
+"                 [--max-connections N] [--socket-mode MODE]\n"
+"                 [--socket-group GROUP] [--allow-uid USERS]\n"
+"                 [--allow-gid GROUPS]\n"
 "\n"
 "The pushstage daemon: buffers events that clients enqueue and pushes them\n"
 "to consumers as soon as they ask for them (docs/protocol.md).\n"
@@ -34,13 +49,41 @@ usage(FILE *f)
 "                         from %u to %u); bounds one event and one\n"
 "                         ENQUEUE batch\n"
 "  -l, --log-level LEVEL  error, warning, info or debug (default info)\n"
+"\n"
+"Delivery:\n"
+"  --delivery MODE        at-least-once (default): consumers ack each event\n"
+"                         and what they do not ack is delivered again;\n"
+"                         at-most-once: an event is done once sent\n"
+"  --ack-timeout SECONDS  take back an event not acked (or touched) in\n"
+"                         this long and deliver it again (default none)\n"
+"  --max-attempts N       deliveries before an event goes to the dead\n"
+"                         letters (default %u, 1 to 65535)\n"
+"  --drain-timeout SECONDS  on SIGTERM, wait this long for in-flight\n"
+"                         events to be acked (default %u)\n"
+"\n"
+"Connections and access:\n"
+"  --handshake-timeout SECONDS  drop a connection without HELLO after\n"
+"                         this long (default %u)\n"
+"  --max-connections N    refuse connections past N (default %u)\n"
+"  --socket-mode MODE     the socket file's mode, octal (default 0%o)\n"
+"  --socket-group GROUP   the socket file's group, a name or number\n"
+"  --allow-uid USERS      only these users may connect: names or numbers,\n"
+"                         comma-separated; may be repeated\n"
+"  --allow-gid GROUPS     only members of these groups may connect; with\n"
+"                         --allow-uid, either list admits\n"
+"\n"
 "  -h, --help             this help\n"
 "  -V, --version          the version\n"
 "\n"
-"Stops on SIGTERM or SIGINT with exit status 0 and removes its socket.\n"
+"SIGTERM or SIGINT: drain (refuse new connections and events, send nothing\n"
+"new, wait for acks up to --drain-timeout), then exit 0 and remove the\n"
+"socket.  A second SIGTERM or SIGINT exits at once.\n"
 "Exit status 1: bad options, or the socket could not be set up (for\n"
 "example another producerd already listens on it).\n",
-	    PS_MAX_FRAME_DEFAULT, PS_MAX_FRAME_MIN, PS_MAX_FRAME_LIMIT);
+	    PS_MAX_FRAME_DEFAULT, PS_MAX_FRAME_MIN, PS_MAX_FRAME_LIMIT,
+	    DEFAULT_MAX_ATTEMPTS, DEFAULT_DRAIN_MS / 1000,
+	    DEFAULT_HANDSHAKE_MS / 1000, DEFAULT_MAX_CONNS,
+	    DEFAULT_SOCKET_MODE);
 }
 
 static void
@@ -49,8 +92,13 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	struct server	*srv = arg;
 
 	(void)what;
+	if (srv->draining) {
+		log_info("%s again: stopping now", strsignal((int)sig));
+		event_base_loopbreak(srv->base);
+		return;
+	}
 	log_info("%s: shutting down", strsignal((int)sig));
-	event_base_loopbreak(srv->base);
+	server_drain(srv);
 }
 
 /* Remove the socket file if it is still the one this daemon made. */
@@ -64,28 +112,73 @@ unlink_socket(const char *path, const struct stat *made)
 		log_warn("unlink %s", path);
 }
 
+/* Take every descriptor the hard limit allows; say if it is too few. */
+static void
+raise_fd_limit(uint32_t max_connections)
+{
+	struct rlimit	 rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_warn("getrlimit");
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("setrlimit");
+	}
+	if (rl.rlim_cur < (rlim_t)max_connections + SPARE_FDS)
+		log_warnx("--max-connections %u is over what the descriptor "
+		    "limit (%llu) allows; raise it with ulimit -n",
+		    max_connections, (unsigned long long)rl.rlim_cur);
+}
+
 int
 main(int argc, char **argv)
 {
+	enum {
+		OPT_DELIVERY = 256, OPT_ACK_TIMEOUT, OPT_MAX_ATTEMPTS,
+		OPT_DRAIN_TIMEOUT, OPT_HANDSHAKE_TIMEOUT, OPT_MAX_CONNS,
+		OPT_SOCKET_MODE, OPT_SOCKET_GROUP, OPT_ALLOW_UID,
+		OPT_ALLOW_GID,
+	};
 	static const struct option longopts[] = {
 		{ "socket",	required_argument,	NULL, 's' },
 		{ "max-frame",	required_argument,	NULL, 'm' },
 		{ "log-level",	required_argument,	NULL, 'l' },
+		{ "delivery",	required_argument,	NULL, OPT_DELIVERY },
+		{ "ack-timeout", required_argument,	NULL, OPT_ACK_TIMEOUT },
+		{ "max-attempts", required_argument,	NULL, OPT_MAX_ATTEMPTS },
+		{ "drain-timeout", required_argument,	NULL, OPT_DRAIN_TIMEOUT },
+		{ "handshake-timeout", required_argument, NULL,
+		    OPT_HANDSHAKE_TIMEOUT },
+		{ "max-connections", required_argument,	NULL, OPT_MAX_CONNS },
+		{ "socket-mode", required_argument,	NULL, OPT_SOCKET_MODE },
+		{ "socket-group", required_argument,	NULL, OPT_SOCKET_GROUP },
+		{ "allow-uid",	required_argument,	NULL, OPT_ALLOW_UID },
+		{ "allow-gid",	required_argument,	NULL, OPT_ALLOW_GID },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ "version",	no_argument,		NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct server	 srv;
-	struct event	*sigterm, *sigint;
-	struct conn	*c;
-	struct stat	 made;
-	char		 pathbuf[4096], err[512];
-	const char	*path = NULL;
-	int		 ch, fd;
+	struct server		 srv;
+	struct event_base	*base;
+	struct event		*sigterm, *sigint;
+	struct stat		 made;
+	char			 pathbuf[4096], err[512];
+	const char		*path = NULL;
+	uint32_t		 ack_timeout = 0, attempts = DEFAULT_MAX_ATTEMPTS;
+	unsigned int		 mode = DEFAULT_SOCKET_MODE;
+	gid_t			 group = (gid_t)-1;
+	int			 ch, fd;
 
 	log_init("producerd", PS_LOG_INFO);
 	memset(&srv, 0, sizeof srv);
 	srv.max_frame = PS_MAX_FRAME_DEFAULT;
+	srv.acks = 1;
+	srv.drain_ms = DEFAULT_DRAIN_MS;
+	srv.handshake_ms = DEFAULT_HANDSHAKE_MS;
+	srv.max_connections = DEFAULT_MAX_CONNS;
 	while ((ch = getopt_long(argc, argv, "s:m:l:hV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
@@ -101,11 +194,69 @@ main(int argc, char **argv)
 			if (opt_log_level("producerd", optarg) != 0)
 				return 1;
 			break;
+		case OPT_DELIVERY:
+			if (strcmp(optarg, "at-least-once") == 0)
+				srv.acks = 1;
+			else if (strcmp(optarg, "at-most-once") == 0)
+				srv.acks = 0;
+			else {
+				log_errorx("--delivery: \"%s\" is not "
+				    "at-least-once or at-most-once", optarg);
+				return 1;
+			}
+			break;
+		case OPT_ACK_TIMEOUT:
+			if (opt_seconds("--ack-timeout", optarg, DAY_MS, 1,
+			    &ack_timeout) != 0)
+				return 1;
+			break;
+		case OPT_MAX_ATTEMPTS:
+			if (opt_u32("--max-attempts", optarg, 1, 65535,
+			    &attempts) != 0)
+				return 1;
+			break;
+		case OPT_DRAIN_TIMEOUT:
+			if (opt_seconds("--drain-timeout", optarg, DAY_MS, 0,
+			    &srv.drain_ms) != 0)
+				return 1;
+			break;
+		case OPT_HANDSHAKE_TIMEOUT:
+			if (opt_seconds("--handshake-timeout", optarg, DAY_MS,
+			    0, &srv.handshake_ms) != 0)
+				return 1;
+			if (srv.handshake_ms == 0) {
+				log_errorx("--handshake-timeout: must be more "
+				    "than 0");
+				return 1;
+			}
+			break;
+		case OPT_MAX_CONNS:
+			if (opt_u32("--max-connections", optarg, 1, 1000000,
+			    &srv.max_connections) != 0)
+				return 1;
+			break;
+		case OPT_SOCKET_MODE:
+			if (opt_mode("--socket-mode", optarg, &mode) != 0)
+				return 1;
+			break;
+		case OPT_SOCKET_GROUP:
+			if (access_group("--socket-group", optarg, &group) != 0)
+				return 1;
+			break;
+		case OPT_ALLOW_UID:
+			if (access_add_uids(&srv.allow, optarg) != 0)
+				return 1;
+			break;
+		case OPT_ALLOW_GID:
+			if (access_add_gids(&srv.allow, optarg) != 0)
+				return 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
 		case 'V':
-			printf("producerd %s (protocol %d)\n", PUSHSTAGE_VERSION,
+			printf("producerd %s (protocol %d to %d)\n",
+			    PUSHSTAGE_VERSION, PS_PROTO_MIN_VERSION,
 			    PS_PROTO_VERSION);
 			return 0;
 		default:
@@ -118,48 +269,52 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 1;
 	}
+	if (!srv.acks && ack_timeout != 0) {
+		log_errorx("--ack-timeout needs --delivery at-least-once");
+		return 1;
+	}
 	if (path == NULL)
 		path = sockpath_default(pathbuf, sizeof pathbuf);
 
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
 		fatal("signal");
-	if ((srv.base = event_base_new()) == NULL)
+	raise_fd_limit(srv.max_connections);
+	if ((base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
-	if ((fd = net_listen_unix(path, LISTEN_BACKLOG, err, sizeof err)) == -1)
+	dispatch_init(&srv.dispatch, conn_emit, &srv);
+	srv.dispatch.ack_timeout = ack_timeout;
+	srv.dispatch.max_attempts = attempts;
+	if (server_init(&srv, base) != 0)
+		fatalx("cannot set up timers");
+	if ((fd = net_listen_unix(path, LISTEN_BACKLOG, (mode_t)mode, group,
+	    err, sizeof err)) == -1)
 		fatalx("%s", err);
 	if (fstat(fd, &made) == -1 || lstat(path, &made) == -1)
 		fatal("stat %s", path);
 	srv.socket_path = path;
-	srv.started = time(NULL);
-	TAILQ_INIT(&srv.conns);
-	dispatch_init(&srv.dispatch, conn_emit, &srv);
 	if (listener_start(&srv, fd) != 0) {
 		unlink_socket(path, &made);
 		fatalx("cannot listen on %s", path);
 	}
-	sigterm = evsignal_new(srv.base, SIGTERM, on_signal, &srv);
-	sigint = evsignal_new(srv.base, SIGINT, on_signal, &srv);
+	sigterm = evsignal_new(base, SIGTERM, on_signal, &srv);
+	sigint = evsignal_new(base, SIGINT, on_signal, &srv);
 	if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm,
 	    NULL) != 0 || evsignal_add(sigint, NULL) != 0) {
 		unlink_socket(path, &made);
 		fatalx("cannot set up signal handling");
 	}
-	log_info("listening on %s (max frame %u bytes)", path, srv.max_frame);
+	log_info("listening on %s (max frame %u bytes, %s)", path,
+	    srv.max_frame, srv.acks ? "at-least-once" : "at-most-once");
 
-	if (event_base_dispatch(srv.base) == -1)
+	if (event_base_dispatch(base) == -1)
 		log_warnx("event loop failed");
 
 	listener_stop(&srv);
 	unlink_socket(path, &made);
-	while ((c = TAILQ_FIRST(&srv.conns)) != NULL)
-		conn_close(c);
-	if (srv.dispatch.queue.count != 0)
-		log_warnx("%zu buffered events discarded at exit",
-		    srv.dispatch.queue.count);
-	dispatch_free(&srv.dispatch);
-	ps_buf_free(&srv.scratch);
+	server_report(&srv);
+	server_free(&srv);
 	event_free(sigterm);
 	event_free(sigint);
-	event_base_free(srv.base);
+	event_base_free(base);
 	return 0;
 }

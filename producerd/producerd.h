@@ -14,20 +14,44 @@
 struct conn;
 TAILQ_HEAD(conns, conn);
 
+/* Who may connect: uids and gids from --allow-uid and --allow-gid. */
+struct allow {
+	unsigned long		*uids;
+	size_t			 nuids;
+	unsigned long		*gids;
+	size_t			 ngids;
+};
+
 struct server {
 	struct event_base	*base;
 	struct evconnlistener	*listener;
 	struct event		*accept_retry;
+	struct event		*expiry;	/* the next ack deadline */
+	struct event		*drain_timer;
 	struct dispatch		 dispatch;
 	struct conns		 conns;
 	struct ps_buf		 scratch;	/* one reply being encoded */
 	const char		*socket_path;
+	struct allow		 allow;
+
+	/* Settings. */
 	uint32_t		 max_frame;
+	int			 acks;		/* at-least-once delivery */
+	uint32_t		 handshake_ms;
+	uint32_t		 drain_ms;
+	uint32_t		 max_connections;
+
+	/* State. */
+	int			 draining;
+	uint32_t		 nconns;
 	uint32_t		 nconsumers;
 	uint32_t		 nclients;
 	uint64_t		 next_serial;
 	uint64_t		 connections_total;
 	uint64_t		 protocol_errors_total;
+	uint64_t		 refused_total;
+	uint64_t		 refused_unlogged;
+	time_t			 refused_logged;
 	time_t			 started;
 };
 
@@ -47,12 +71,15 @@ struct conn {
 	TAILQ_ENTRY(conn)	 entry;
 	struct server		*srv;
 	struct bufferevent	*bev;
+	struct event		*hello_timer;	/* until HELLO */
 	enum conn_state		 state;
 	enum conn_role		 role;
+	int			 version;	/* from HELLO */
 	int			 paused;	/* reading stopped: output full */
 	uint64_t		 serial;	/* for log lines */
 	pid_t			 pid;
 	uid_t			 uid;
+	gid_t			 gid;
 	time_t			 since;
 	char			 name[PS_NAME_MAX + 1];
 	struct dconsumer	 dc;		/* ROLE_CONSUMER only */
@@ -63,8 +90,18 @@ struct conn {
 
 /* conn.c */
 void	 conn_accept(struct server *, int);
+struct conn *conn_new(struct server *, struct bufferevent *, pid_t, uid_t,
+	     gid_t);
 void	 conn_close(struct conn *);
-void	 conn_emit(void *, struct dconsumer *, struct qevent *);
+void	 conn_emit(void *, struct dconsumer *, const struct qevent *);
+
+/* server.c */
+int	 server_init(struct server *, struct event_base *);
+void	 server_free(struct server *);
+void	 server_tick(struct server *);
+void	 server_settle(struct server *);
+void	 server_drain(struct server *);
+void	 server_report(struct server *);
 
 /* listener.c */
 int	 listener_start(struct server *, int);
@@ -72,5 +109,12 @@ void	 listener_stop(struct server *);
 
 /* stats.c */
 int	 stats_encode(struct server *, struct ps_buf *);
+
+/* access.c */
+int	 access_add_uids(struct allow *, const char *);
+int	 access_add_gids(struct allow *, const char *);
+int	 access_group(const char *, const char *, gid_t *);
+int	 access_allowed(const struct allow *, int, uid_t, gid_t);
+void	 access_free(struct allow *);
 
 #endif

@@ -38,6 +38,16 @@ stats_encode(struct server *srv, struct ps_buf *b)
 	COUNTER("protocol_errors_total", srv->protocol_errors_total);
 	COUNTER("uptime_seconds", (uint64_t)(time(NULL) - srv->started));
 	COUNTER("max_frame", srv->max_frame);
+	COUNTER("in_flight", d->in_flight);
+	COUNTER("acked_total", d->acked_total);
+	COUNTER("nacked_total", d->nacked_total);
+	COUNTER("redelivered_total", d->redelivered_total);
+	COUNTER("timed_out_total", d->timed_out_total);
+	COUNTER("late_acks_total", d->late_acks_total);
+	COUNTER("dead", d->ndead);
+	COUNTER("dead_total", d->dead_total);
+	COUNTER("refused_total", srv->refused_total);
+	COUNTER("draining", (uint64_t)srv->draining);
 
 	/* As many consumers as fit in one frame; "consumers" has them all. */
 	if (ps_put_stats_consumers(b, &at) != 0)

@@ -1,0 +1,141 @@
+/*
+ * server.c: what the daemon does as a whole rather than per connection:
+ * its clock, the ack-deadline timer, and the graceful drain.
+ */
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "log.h"
+#include "producerd.h"
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec	 ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
+		fatal("clock_gettime");
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+expiry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+	int		 n;
+
+	(void)fd;
+	(void)what;
+	server_tick(srv);
+	if ((n = dispatch_expire(&srv->dispatch)) != 0) {
+		log_info("%d event%s not acked within %u ms: taken back", n,
+		    n == 1 ? "" : "s", srv->dispatch.ack_timeout);
+		dispatch_run(&srv->dispatch);
+	}
+	server_settle(srv);
+}
+
+static void
+drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+
+	(void)fd;
+	(void)what;
+	log_warnx("drain: %u ms passed with events still in flight",
+	    srv->drain_ms);
+	event_base_loopbreak(srv->base);
+}
+
+int
+server_init(struct server *srv, struct event_base *base)
+{
+	srv->base = base;
+	TAILQ_INIT(&srv->conns);
+	srv->started = time(NULL);
+	srv->expiry = evtimer_new(base, expiry_cb, srv);
+	srv->drain_timer = evtimer_new(base, drain_timeout_cb, srv);
+	if (srv->expiry == NULL || srv->drain_timer == NULL)
+		return -1;
+	server_tick(srv);
+	return 0;
+}
+
+void
+server_free(struct server *srv)
+{
+	struct conn	*c;
+
+	srv->dispatch.paused = 1;
+	while ((c = TAILQ_FIRST(&srv->conns)) != NULL)
+		conn_close(c);
+	dispatch_free(&srv->dispatch);
+	ps_buf_free(&srv->scratch);
+	if (srv->expiry != NULL)
+		event_free(srv->expiry);
+	if (srv->drain_timer != NULL)
+		event_free(srv->drain_timer);
+	access_free(&srv->allow);
+}
+
+/* Set the dispatcher's clock; before anything that may send or expire. */
+void
+server_tick(struct server *srv)
+{
+	srv->dispatch.now = now_ms();
+}
+
+/*
+ * After anything that changed what is in flight: aim the timer at the
+ * next ack deadline, and end a drain once nothing is left in flight.
+ */
+void
+server_settle(struct server *srv)
+{
+	struct timeval	 tv;
+	uint64_t	 when, wait;
+
+	if (dispatch_next_deadline(&srv->dispatch, &when)) {
+		wait = when > srv->dispatch.now ? when - srv->dispatch.now : 0;
+		tv.tv_sec = (time_t)(wait / 1000);
+		tv.tv_usec = (suseconds_t)(wait % 1000) * 1000;
+		evtimer_add(srv->expiry, &tv);
+	} else
+		evtimer_del(srv->expiry);
+	if (srv->draining && srv->dispatch.in_flight == 0)
+		event_base_loopbreak(srv->base);
+}
+
+/* The first SIGTERM: take no new work, wait for what is out to be acked. */
+void
+server_drain(struct server *srv)
+{
+	struct timeval	 tv = { srv->drain_ms / 1000,
+	    (suseconds_t)(srv->drain_ms % 1000) * 1000 };
+
+	srv->draining = 1;
+	srv->dispatch.paused = 1;
+	log_info("draining: no new connections, events or ENQUEUEs; waiting "
+	    "up to %u ms for %llu in-flight event%s to be acked",
+	    srv->drain_ms, (unsigned long long)srv->dispatch.in_flight,
+	    srv->dispatch.in_flight == 1 ? "" : "s");
+	evtimer_add(srv->drain_timer, &tv);
+	server_settle(srv);
+}
+
+/* What is left at exit; nothing survives the process yet. */
+void
+server_report(struct server *srv)
+{
+	struct dispatch	*d = &srv->dispatch;
+
+	if (d->in_flight == 0 && d->queue.count == 0 && d->ndead == 0) {
+		log_info("stopped with nothing in flight, buffered or dead");
+		return;
+	}
+	log_warnx("stopped with %llu event%s in flight (not acked), %zu "
+	    "buffered and %llu dead; they are discarded",
+	    (unsigned long long)d->in_flight, d->in_flight == 1 ? "" : "s",
+	    d->queue.count, (unsigned long long)d->ndead);
+}
