@@ -49,6 +49,7 @@ psc_connect(struct psc *c, const char *path, const struct ps_hello *h)
 	if (w.version != h->version)
 		return fail(c, PSC_E_PROTO, "producerd at %s speaks protocol "
 		    "version %u, not %u", path, w.version, h->version);
+	c->welcome = w;
 	c->max_frame = w.max_frame;
 	c->in.max_frame = w.max_frame;
 	return PSC_OK;
@@ -206,12 +207,58 @@ psc_batch_send(struct psc *c, struct ps_enqueued *r)
 	return PSC_OK;
 }
 
+/* Queue a DEMAND; psc_flush sends it, with whatever else is queued. */
 int
 psc_demand(struct psc *c, uint32_t n)
 {
 	if (ps_put_demand(&c->out, n) != 0)
 		return fail(c, PSC_E_NOMEM, "out of memory");
-	return psc_flush(c);
+	return PSC_OK;
+}
+
+/* Queue an ACK, NACK or TOUCH of n ids; psc_flush sends it. */
+int
+psc_ids(struct psc *c, uint8_t type, const uint64_t *ids, uint32_t n)
+{
+	if (ps_put_ids(&c->out, type, ids, n) != 0)
+		return fail(c, PSC_E_NOMEM, "out of memory");
+	return PSC_OK;
+}
+
+/* The dead-letter list; r points into c's buffer until the next read. */
+int
+psc_dead_list(struct psc *c, uint32_t preview, struct ps_dead_reply *r)
+{
+	struct ps_frame	 f;
+	int		 error;
+
+	if (ps_put_dead_list(&c->out, preview) != 0)
+		return fail(c, PSC_E_NOMEM, "out of memory");
+	if ((error = psc_flush(c)) != 0 || (error = psc_wait(c, &f)) != 0)
+		return error;
+	if ((error = ps_get_dead_reply(&f, r)) != 0)
+		return fail(c, PSC_E_PROTO, "bad answer to DEAD_LIST from "
+		    "producerd at %s: %s %s", c->path, ps_type_name(f.type),
+		    ps_strerror(error));
+	return PSC_OK;
+}
+
+/* DEAD_RETRY or DEAD_DROP of n ids (0: all); *done: how many it found. */
+int
+psc_dead_act(struct psc *c, uint8_t type, const uint64_t *ids, uint32_t n,
+    uint32_t *done)
+{
+	struct ps_frame	 f;
+	int		 error;
+
+	if (ps_put_ids(&c->out, type, ids, n) != 0)
+		return fail(c, PSC_E_NOMEM, "out of memory");
+	if ((error = psc_flush(c)) != 0 || (error = psc_wait(c, &f)) != 0)
+		return error;
+	if (ps_get_dead_done(&f, done) != 0)
+		return fail(c, PSC_E_PROTO, "producerd at %s answered %s with "
+		    "%s", c->path, ps_type_name(type), ps_type_name(f.type));
+	return PSC_OK;
 }
 
 int

@@ -25,6 +25,7 @@ struct psc {
 	int			 fd;
 	const char		*path;
 	uint32_t		 max_frame;	/* the daemon's, from WELCOME */
+	struct ps_welcome	 welcome;
 	struct ps_decoder	 in;
 	struct ps_buf		 out;
 	size_t			 batch_start;	/* ENQUEUE being filled */
@@ -47,6 +48,10 @@ uint32_t psc_batch_count(const struct psc *);
 int	 psc_batch_send(struct psc *, struct ps_enqueued *);
 
 int	 psc_demand(struct psc *, uint32_t);
+int	 psc_ids(struct psc *, uint8_t, const uint64_t *, uint32_t);
+int	 psc_dead_list(struct psc *, uint32_t, struct ps_dead_reply *);
+int	 psc_dead_act(struct psc *, uint8_t, const uint64_t *, uint32_t,
+	     uint32_t *);
 int	 psc_stats(struct psc *, struct ps_stats *);
 
 #endif

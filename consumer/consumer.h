@@ -4,11 +4,13 @@
 
 #include <stdint.h>
 
+#include "frame.h"
+
 /* How handling an event ended. */
 enum work_result {
 	WORK_DONE,
 	WORK_STOP,		/* SIGTERM or SIGINT came: exit */
-	WORK_FAILED,		/* could not run the command at all */
+	WORK_FAILED,		/* the command failed, or could not run */
 };
 
 struct work {
@@ -22,7 +24,6 @@ struct work {
 /* work.c */
 int	 signals_init(void);
 int	 signals_take(int);
-int	 work_handle(const struct work *, uint64_t, const uint8_t *,
-	     uint32_t);
+int	 work_handle(const struct work *, const struct ps_event *);
 
 #endif

@@ -33,6 +33,9 @@ usage(FILE *f)
 "  ID: received EVENT      when an event arrives\n"
 "  ID: finished EVENT      when its handling is done\n"
 "with non-printable bytes of EVENT escaped C-style (\\n, \\xHH).\n"
+"When producerd delivers at least once, each handled event is acked; one\n"
+"whose --exec command fails (non-zero exit, or a signal) is nacked, and\n"
+"producerd delivers it again, up to its --max-attempts.\n"
 "\n"
 "  -i, --id ID            this worker's id (1..255 printable bytes)\n"
 "  -s, --socket PATH      producerd's socket (default: $PUSHSTAGE_SOCKET,\n"
@@ -43,7 +46,8 @@ usage(FILE *f)
 "                         below max-demand)\n"
 "  -w, --work-ms MIN-MAX  sleep a random MIN..MAX ms per event (default 0)\n"
 "  -e, --exec CMD         run sh -c CMD per event, the payload on its stdin,\n"
-"                         PUSHSTAGE_EVENT_ID and PUSHSTAGE_CONSUMER_ID set\n"
+"                         PUSHSTAGE_EVENT_ID, PUSHSTAGE_ATTEMPT (1 on first\n"
+"                         delivery) and PUSHSTAGE_CONSUMER_ID set\n"
 "  -l, --log-level LEVEL  error, warning, info or debug (default info)\n"
 "  -h, --help             this help\n"
 "  -V, --version          the version\n"
@@ -114,6 +118,7 @@ main(int argc, char **argv)
 	char		 pathbuf[4096];
 	const char	*path = NULL;
 	uint32_t	 max = 1, min = 0, pending;
+	int		 acks, slow;
 	size_t		 i;
 	int		 ch, r, status;
 
@@ -202,9 +207,12 @@ main(int argc, char **argv)
 		psc_close(&c);
 		return r == PSC_E_CONNECT ? EX_UNAVAILABLE : 1;
 	}
+	acks = c.welcome.delivery == PS_AT_LEAST_ONCE;
+	/* Slow handling sends each answer at once; fast, one per read. */
+	slow = w.exec != NULL || w.max_ms != 0;
 	/* pending: events asked for and not yet finished. */
 	pending = max;
-	if ((r = psc_demand(&c, max)) != 0)
+	if ((r = psc_demand(&c, max)) != 0 || (r = psc_flush(&c)) != 0)
 		goto fail;
 
 	for (;;) {
@@ -225,7 +233,7 @@ main(int argc, char **argv)
 			goto fail;
 		b.n = 0;
 		while ((r = psc_next(&c, &f)) == 1) {
-			if (ps_get_event(&f, &e) != 0) {
+			if (ps_get_event(&f, c.welcome.version, &e) != 0) {
 				log_errorx("unexpected %s frame from producerd "
 				    "at %s", ps_type_name(f.type), path);
 				r = PSC_E_PROTO;
@@ -237,17 +245,23 @@ main(int argc, char **argv)
 		if (r < 0)
 			goto fail;
 		for (i = 0; i < b.n; i++) {
-			status = work_handle(&w, b.ev[i].id, b.ev[i].data,
-			    b.ev[i].len);
+			status = work_handle(&w, &b.ev[i]);
 			if (status == WORK_STOP)
 				goto stop;
 			say(w.id, "finished", b.ev[i].data, b.ev[i].len);
+			if (acks && (r = psc_ids(&c, status == WORK_DONE ?
+			    PS_ACK : PS_NACK, &b.ev[i].id, 1)) != 0)
+				goto fail;
 			if (--pending <= min) {
 				if ((r = psc_demand(&c, max - pending)) != 0)
 					goto fail;
 				pending = max;
 			}
+			if (slow && (r = psc_flush(&c)) != 0)
+				goto fail;
 		}
+		if ((r = psc_flush(&c)) != 0)
+			goto fail;
 	}
 stop:
 	log_debug("id %s: stopping on a signal", w.id);

@@ -101,15 +101,17 @@ work_sleep(const struct work *w, uint32_t ms)
 }
 
 static void
-child(const struct work *w, uint64_t id, int in)
+child(const struct work *w, const struct ps_event *e, int in)
 {
-	char	 buf[32];
+	char	 id[32], attempt[16];
 
 	if (dup2(in, STDIN_FILENO) == -1)
 		_exit(127);
 	close(in);
-	snprintf(buf, sizeof buf, "%llu", (unsigned long long)id);
-	if (setenv("PUSHSTAGE_EVENT_ID", buf, 1) != 0 ||
+	snprintf(id, sizeof id, "%llu", (unsigned long long)e->id);
+	snprintf(attempt, sizeof attempt, "%u", e->attempt);
+	if (setenv("PUSHSTAGE_EVENT_ID", id, 1) != 0 ||
+	    setenv("PUSHSTAGE_ATTEMPT", attempt, 1) != 0 ||
 	    setenv("PUSHSTAGE_CONSUMER_ID", w->id, 1) != 0)
 		_exit(127);
 	signal(SIGPIPE, SIG_DFL);
@@ -123,29 +125,31 @@ child(const struct work *w, uint64_t id, int in)
  * reads its stdin simply gets EOF-less silence until it exits.
  */
 static int
-work_exec(const struct work *w, uint64_t id, const uint8_t *data,
-    uint32_t len)
+work_exec(const struct work *w, const struct ps_event *e)
 {
 	struct pollfd	 pfd[2];
+	const uint8_t	*data = e->data;
+	uint32_t	 len = e->len;
+	unsigned long long id = e->id;
 	size_t		 done = 0;
 	ssize_t		 n;
 	pid_t		 pid, r;
 	int		 p[2], status, stop = 0;
 
 	if (pipe2(p, O_CLOEXEC) == -1) {
-		log_warn("event %llu: pipe", (unsigned long long)id);
+		log_warn("event %llu: pipe", id);
 		return WORK_FAILED;
 	}
 	fflush(stdout);
 	if ((pid = fork()) == -1) {
-		log_warn("event %llu: fork", (unsigned long long)id);
+		log_warn("event %llu: fork", id);
 		close(p[0]);
 		close(p[1]);
 		return WORK_FAILED;
 	}
 	if (pid == 0) {
 		close(p[1]);
-		child(w, id, p[0]);
+		child(w, e, p[0]);
 	}
 	close(p[0]);
 	if (net_nonblock(p[1]) == -1)
@@ -186,23 +190,26 @@ work_exec(const struct work *w, uint64_t id, const uint8_t *data,
 		close(p[1]);
 	if (stop)
 		return WORK_STOP;
-	if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
-		log_warnx("event %llu: command exited with status %d",
-		    (unsigned long long)id, WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
-		log_warnx("event %llu: command killed by signal %d",
-		    (unsigned long long)id, WTERMSIG(status));
+	if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+		log_warnx("event %llu (attempt %u): command exited with "
+		    "status %d", id, e->attempt, WEXITSTATUS(status));
+		return WORK_FAILED;
+	}
+	if (WIFSIGNALED(status)) {
+		log_warnx("event %llu (attempt %u): command killed by signal "
+		    "%d", id, e->attempt, WTERMSIG(status));
+		return WORK_FAILED;
+	}
 	return WORK_DONE;
 }
 
 int
-work_handle(const struct work *w, uint64_t id, const uint8_t *data,
-    uint32_t len)
+work_handle(const struct work *w, const struct ps_event *e)
 {
 	uint32_t	 ms;
 
 	if (w->exec != NULL)
-		return work_exec(w, id, data, len);
+		return work_exec(w, e);
 	if (w->max_ms == 0)
 		return WORK_DONE;
 	ms = w->min_ms;
