@@ -14,6 +14,8 @@ usage(FILE *f)
 	fprintf(f,
 "usage: pushctl [--socket PATH] enqueue [-0] EVENT... | -\n"
 "       pushctl [--socket PATH] stats [--json]\n"
+"       pushctl [--socket PATH] dead list [--json] [--preview BYTES]\n"
+"       pushctl [--socket PATH] dead retry|drop [ID...]\n"
 "\n"
 "Talk to producerd, the pushstage daemon.\n"
 "\n"
@@ -22,6 +24,11 @@ usage(FILE *f)
 "                     NUL-separated records instead of lines\n"
 "  stats              the daemon's counters and consumers; --json for one\n"
 "                     JSON object\n"
+"  dead list          events that failed --max-attempts times: id,\n"
+"                     attempts, why, size and the first BYTES (default 40)\n"
+"  dead retry [ID...] put dead events back on the queue, attempts reset;\n"
+"                     with no ID, all of them\n"
+"  dead drop [ID...]  discard dead events; with no ID, all of them\n"
 "\n"
 "  -s, --socket PATH  producerd's socket (default: $PUSHSTAGE_SOCKET,\n"
 "                     else $XDG_RUNTIME_DIR/pushstage.sock,\n"
@@ -109,6 +116,8 @@ main(int argc, char **argv)
 		return cmd_enqueue(path, argc, argv);
 	if (strcmp(verb, "stats") == 0)
 		return cmd_stats(path, argc, argv);
+	if (strcmp(verb, "dead") == 0)
+		return cmd_dead(path, argc, argv);
 	if (strcmp(verb, "help") == 0) {
 		usage(stdout);
 		return 0;

@@ -16,4 +16,10 @@ int	 cmd_enqueue(const char *, int, char **);
 /* stats.c */
 int	 cmd_stats(const char *, int, char **);
 
+/* dead.c */
+int	 cmd_dead(const char *, int, char **);
+
+/* json.c */
+void	 json_string(const char *);
+
 #endif

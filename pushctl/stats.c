@@ -8,21 +8,6 @@
 #include "pushctl.h"
 
 static void
-json_string(const char *s)
-{
-	putchar('"');
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", (unsigned char)*s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
-static void
 print_json(const struct ps_stats *st)
 {
 	const struct ps_stats_consumer	*sc;

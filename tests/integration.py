@@ -512,9 +512,9 @@ def case_consumer_exit(h):
 
 def case_exec(h):
     """--exec: payload on stdin, ids in the environment; failures go on."""
-    h.start_daemon()
+    h.start_daemon("--max-attempts", "1")
     cmd = ('cat > "$OUT/$PUSHSTAGE_EVENT_ID.in"; '
-           'echo "$PUSHSTAGE_CONSUMER_ID" > "$OUT/$PUSHSTAGE_EVENT_ID.who"; '
+           'echo "$PUSHSTAGE_CONSUMER_ID $PUSHSTAGE_ATTEMPT" > "$OUT/$PUSHSTAGE_EVENT_ID.who"; '
            'test "$(cat "$OUT/$PUSHSTAGE_EVENT_ID.in")" != fail')
     out = os.path.join(h.dir, "consumer-x.out")
     h.spawn([CONSUMER, "--socket", h.sock, "--id", "worker-7", "--exec", cmd],
@@ -528,7 +528,7 @@ def case_exec(h):
     with open(os.path.join(h.dir, "1.in"), "rb") as f:
         assert f.read() == b"line one\nline two"
     with open(os.path.join(h.dir, "1.who")) as f:
-        assert f.read() == "worker-7\n"
+        assert f.read() == "worker-7 1\n"
     with open(os.path.join(h.dir, "3.in"), "rb") as f:
         assert f.read() == big
     assert ("worker-7", "received", "line one\\nline two") in received(out)
