@@ -1,4 +1,6 @@
 /* client.c: connect, handshake, and the request/reply steps of a client. */
+#include <sys/socket.h>
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -65,6 +67,26 @@ psc_close(struct psc *c)
 	ps_buf_free(&c->out);
 }
 
+/*
+ * The daemon closed while we wrote.  It says why in an ERROR frame before
+ * it closes (a refusal, say), so read what it left and report that.
+ */
+static int
+closed_early(struct psc *c, int error)
+{
+	struct ps_frame	 f;
+	int		 r;
+
+	while ((r = psc_next(c, &f)) == 0) {
+		if (psc_read(c) != 0)
+			break;
+	}
+	if (r == PSC_E_PROTO)
+		return r;		/* c->err has the daemon's words */
+	return fail(c, PSC_E_IO, "writing to producerd at %s: %s", c->path,
+	    strerror(error));
+}
+
 /* Write everything queued in out, however many writes it takes. */
 int
 psc_flush(struct psc *c)
@@ -73,10 +95,14 @@ psc_flush(struct psc *c)
 	ssize_t	 n;
 
 	while (done < c->out.len) {
-		n = write(c->fd, c->out.data + done, c->out.len - done);
+		/* MSG_NOSIGNAL: a closed peer is an error, not a SIGPIPE. */
+		n = send(c->fd, c->out.data + done, c->out.len - done,
+		    MSG_NOSIGNAL);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
+			if (errno == EPIPE || errno == ECONNRESET)
+				return closed_early(c, errno);
 			return fail(c, PSC_E_IO, "writing to producerd at %s: "
 			    "%s", c->path, strerror(errno));
 		}
