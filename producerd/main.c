@@ -17,7 +17,7 @@
 #include "producerd.h"
 #include "sockpath.h"
 
-#define LISTEN_BACKLOG		128
+#define LISTEN_BACKLOG		1024
 #define DAY_MS			86400000u
 #define DEFAULT_DRAIN_MS	30000u
 #define DEFAULT_HANDSHAKE_MS	5000u

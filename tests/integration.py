@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -25,9 +26,11 @@ PUSHCTL = os.environ.get("PUSHCTL", "build/pushctl/pushctl")
 
 # Frame types and error codes, from docs/protocol.md.
 HELLO, WELCOME, ENQUEUE, ENQUEUED, DEMAND, EVENT, STATS, STATS_REPLY, ERROR = range(1, 10)
+ACK, NACK, TOUCH, DEAD_LIST, DEAD_LIST_REPLY, DEAD_RETRY, DEAD_DROP, DEAD_DONE = range(10, 18)
 CONSUMER_ROLE, CLIENT_ROLE = 1, 2
 E_TOO_LARGE, E_BAD_HEADER, E_UNKNOWN_TYPE, E_BAD_LENGTH, E_BAD_VALUE = 1, 2, 3, 4, 5
-E_BAD_STATE, E_VERSION, E_DEMAND = 6, 7, 8
+E_BAD_STATE, E_VERSION, E_DEMAND, E_NOMEM, E_DRAINING = 6, 7, 8, 9, 10
+E_NOT_IN_FLIGHT, E_FORBIDDEN, E_TOO_MANY, E_TIMEOUT = 11, 12, 13, 14
 HDR = struct.Struct(">IBBH")
 
 
@@ -35,7 +38,7 @@ def frame(ftype, body=b""):
     return HDR.pack(len(body), ftype, 0, 0) + body
 
 
-def hello(role, max_demand=0, min_demand=0, name=b"", version=1):
+def hello(role, max_demand=0, min_demand=0, name=b"", version=2):
     return frame(HELLO, struct.pack(">HBBIIB", version, role, 0, max_demand,
                                     min_demand, len(name)) + name)
 
@@ -51,14 +54,27 @@ def demand(n):
     return frame(DEMAND, struct.pack(">I", n))
 
 
+def ids(ftype, *idlist):
+    return frame(ftype, struct.pack(">I", len(idlist)) +
+                 b"".join(struct.pack(">Q", i) for i in idlist))
+
+
 class Raw:
     """A peer that speaks the protocol byte by byte, as a test needs."""
 
-    def __init__(self, path):
+    def __init__(self, path, version=2):
         self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.s.settimeout(5)
-        self.s.connect(path)
+        for _ in range(500):
+            try:
+                self.s.connect(path)
+                break
+            except BlockingIOError:          # the listen backlog is full
+                time.sleep(0.01)
+        else:
+            raise AssertionError("cannot connect: the backlog stays full")
         self.buf = b""
+        self.version = version
 
     def send(self, data):
         self.s.sendall(data)
@@ -105,27 +121,36 @@ class Raw:
         return got[1][2:].decode()
 
     def events(self, timeout=0.3):
-        """Every EVENT that arrives before the line goes quiet."""
+        """Every EVENT payload that arrives before the line goes quiet."""
+        return [p for _, _, p in self.events_full(timeout)]
+
+    def events_full(self, timeout=0.3, want=None):
+        """(id, attempt, payload) of each EVENT until quiet, or until want."""
         out = []
-        while True:
+        while want is None or len(out) < want:
             got = self.recv(timeout)
             if got is None:
-                return out
+                break
             assert got[0] == EVENT, "expected EVENT, got %d" % got[0]
-            out.append(got[1][8:])
+            if self.version < 2:
+                out.append((struct.unpack(">Q", got[1][:8])[0], 1, got[1][8:]))
+            else:
+                i, a = struct.unpack(">QI", got[1][:12])
+                out.append((i, a, got[1][12:]))
+        return out
 
     def close(self):
         self.s.close()
 
 
 def consumer_hello(raw, name, max_demand, min_demand=0):
-    raw.send(hello(CONSUMER_ROLE, max_demand, min_demand, name))
-    raw.expect(WELCOME)
+    raw.send(hello(CONSUMER_ROLE, max_demand, min_demand, name, raw.version))
+    return raw.expect(WELCOME)
 
 
 def client_hello(raw):
-    raw.send(hello(CLIENT_ROLE))
-    raw.expect(WELCOME)
+    raw.send(hello(CLIENT_ROLE, version=raw.version))
+    return raw.expect(WELCOME)
 
 
 class Harness:
@@ -355,8 +380,9 @@ def case_dispatch_rule(h):
     assert b.events() == [b"f"]
     st = h.stats()
     assert st["queued"] == 1, st
-    # g is not stranded: new demand from anyone takes it at once.
-    a.send(demand(1))
+    # g is not stranded: new demand from anyone takes it at once.  (A acks
+    # what it holds first: with acks, no consumer holds over max_demand.)
+    a.send(ids(ACK, 1, 2, 5) + demand(1))
     assert a.events() == [b"g"]
 
 
@@ -649,6 +675,405 @@ def case_default_socket(h):
     r = subprocess.run([PUSHCTL, "stats", "--json"], env=env,
                        capture_output=True, timeout=10)
     assert r.returncode == 0 and json.loads(r.stdout)["queued"] == 0, r
+
+
+# ------------------------------------------------- at-least-once delivery
+
+
+def stats_of(h, cid):
+    return [c for c in h.stats()["consumers"] if c["id"] == cid][0]
+
+
+def case_kill9_mid_event_is_finished_by_another(h):
+    """kill -9 a consumer mid-event: another consumer finishes it."""
+    h.start_daemon()
+    a, out_a = h.consumer("a", "--work-ms", "60000")
+    h.wait_consumers(1)
+    assert h.pushctl("enqueue", "precious").returncode == 0
+    h.wait_for(lambda: ("a", "received", "precious") in received(out_a),
+               what="a to take the event")
+    a.kill()
+    a.wait()
+    _, out_b = h.consumer("b", "--exec", 'echo "$PUSHSTAGE_ATTEMPT" > "$OUT/attempt"')
+    h.wait_for(lambda: ("b", "finished", "precious") in received(out_b),
+               what="b to finish the event")
+    st = h.stats()
+    assert st["redelivered_total"] == 1 and st["acked_total"] == 1, st
+    assert st["in_flight"] == 0 and st["queued"] == 0, st
+
+
+def case_hundred_in_flight_come_back_in_order(h):
+    """A consumer killed with 100 events in flight: all 100 redelivered, in
+    order, ahead of newer events."""
+    h.start_daemon()
+    a, out_a = h.consumer("a", "--max-demand", "100", "--work-ms", "60000")
+    h.wait_consumers(1, total_demand=100)
+    r = h.pushctl("enqueue", "-", input=b"".join(b"%d\n" % i for i in range(1, 151)))
+    assert r.returncode == 0, r.stderr
+    h.wait_for(lambda: len(received(out_a)) >= 100, what="a to take 100")
+    assert stats_of(h, "a")["in_flight"] == 100
+    a.kill()
+    a.wait()
+    b = Raw(h.sock)
+    consumer_hello(b, b"b", 200)
+    b.send(demand(200))
+    got = b.events_full(want=150)
+    assert [i for i, _, _ in got] == list(range(1, 151)), [i for i, _, _ in got]
+    assert all(att == 2 for _, att, _ in got[:100]), got[:3]
+    assert all(att == 1 for _, att, _ in got[100:]), got[100:103]
+    assert [p for _, _, p in got] == [b"%d" % i for i in range(1, 151)]
+    st = h.stats()
+    assert st["redelivered_total"] == 100 and st["in_flight"] == 150, st
+
+
+def case_ack_timeout_redelivers_and_late_ack_is_counted(h):
+    """--ack-timeout: an event not acked in time goes to another consumer;
+    the late ACK is ignored and counted, and the connection stays."""
+    h.start_daemon("--ack-timeout", "0.5")
+    a = Raw(h.sock)
+    w = consumer_hello(a, b"a", 1)
+    assert struct.unpack(">HHIIHBB", w)[3] == 500, w
+    a.send(demand(1))
+    assert h.pushctl("enqueue", "slow").returncode == 0
+    assert [(i, att) for i, att, _ in a.events_full(want=1)] == [(1, 1)]
+    b = Raw(h.sock)
+    consumer_hello(b, b"b", 1)
+    b.send(demand(1))
+    t0 = time.monotonic()
+    got = b.events_full(timeout=3, want=1)
+    assert [(i, att, p) for i, att, p in got] == [(1, 2, b"slow")], got
+    assert time.monotonic() - t0 < 2
+    a.send(ids(ACK, 1) + frame(STATS))
+    a.expect(STATS_REPLY)
+    b.send(ids(ACK, 1))
+    h.wait_for(lambda: h.stats()["acked_total"] == 1, what="b's ack")
+    st = h.stats()
+    assert st["timed_out_total"] == 1 and st["late_acks_total"] == 1, st
+    assert st["in_flight"] == 0, st
+
+
+def case_touch_keeps_an_event(h):
+    """TOUCH pushes an event's deadline on; it is not taken back."""
+    h.start_daemon("--ack-timeout", "0.6")
+    a = Raw(h.sock)
+    consumer_hello(a, b"a", 1)
+    a.send(demand(1))
+    b = Raw(h.sock)
+    consumer_hello(b, b"b", 1)
+    assert h.pushctl("enqueue", "long job").returncode == 0
+    assert len(a.events_full(want=1)) == 1
+    b.send(demand(1))
+    end = time.monotonic() + 1.8
+    while time.monotonic() < end:
+        a.send(ids(TOUCH, 1))
+        time.sleep(0.2)
+    assert b.events(timeout=0.2) == [], "the touched event was taken back"
+    a.send(ids(ACK, 1))
+    h.wait_for(lambda: h.stats()["acked_total"] == 1, what="the ack")
+    assert h.stats()["timed_out_total"] == 0
+
+
+def case_nack_to_dead_letter_then_retry(h):
+    """A failing command nacks; after --max-attempts the event is dead;
+    dead list shows it; dead retry sends it round again."""
+    h.start_daemon("--max-attempts", "3")
+    cmd = 'echo "$PUSHSTAGE_ATTEMPT" >> "$OUT/attempts"; test -e "$OUT/fixed"'
+    out = os.path.join(h.dir, "consumer-n.out")
+    h.spawn([CONSUMER, "--socket", h.sock, "--id", "n", "--exec", cmd],
+            out=out, env=dict(os.environ, OUT=h.dir))
+    h.wait_consumers(1)
+    assert h.pushctl("enqueue", "poison\x01pill").returncode == 0
+    h.wait_for(lambda: h.stats()["dead"] == 1, what="the event to die")
+    with open(os.path.join(h.dir, "attempts")) as f:
+        assert f.read().split() == ["1", "2", "3"]
+    r = h.pushctl("dead", "list", "--json")
+    assert r.returncode == 0, r.stderr
+    dl = json.loads(r.stdout)
+    assert dl == {"dead": 1, "events": [{"id": 1, "attempts": 3, "reason": "nack",
+                                         "bytes": 11, "preview": "poison\\x01pill"}]}, dl
+    r = h.pushctl("dead", "list")
+    assert b"poison\\x01pill" in r.stdout and b"nack" in r.stdout, r.stdout
+    r = h.pushctl("dead", "retry", "77")
+    assert r.returncode == 1 and b"not a dead event" in r.stderr, r
+    open(os.path.join(h.dir, "fixed"), "w").close()
+    r = h.pushctl("dead", "retry", "1")
+    assert r.returncode == 0 and r.stdout == b"retried 1 dead event\n", r
+    h.wait_for(lambda: h.stats()["acked_total"] == 1, what="the retried event")
+    st = h.stats()
+    assert st["dead"] == 0 and st["nacked_total"] == 3 and st["dead_total"] == 1, st
+    with open(os.path.join(h.dir, "attempts")) as f:
+        assert f.read().split() == ["1", "2", "3", "1"]
+    # drop: by id, and all at once.
+    os.unlink(os.path.join(h.dir, "fixed"))
+    assert h.pushctl("enqueue", "x", "y").returncode == 0
+    h.wait_for(lambda: h.stats()["dead"] == 2, what="two more dead")
+    r = h.pushctl("dead", "drop", "2")
+    assert r.returncode == 0 and h.stats()["dead"] == 1, r
+    r = h.pushctl("dead", "drop")
+    assert r.returncode == 0 and r.stdout == b"dropped 1 dead event\n", r
+    assert h.pushctl("dead", "list").stdout == b"no dead events\n"
+
+
+def case_at_most_once_keeps_genstage_semantics(h):
+    """--delivery at-most-once: no acks; a killed consumer's event is gone."""
+    h.start_daemon("--delivery", "at-most-once")
+    a = Raw(h.sock)
+    w = consumer_hello(a, b"a", 1)
+    assert struct.unpack(">HHIIHBB", w)[5] == 2, w   # delivery: at-most-once
+    a.send(demand(1))
+    assert h.pushctl("enqueue", "once").returncode == 0
+    assert a.events() == [b"once"]
+    a.close()
+    b = Raw(h.sock)
+    consumer_hello(b, b"b", 1)
+    b.send(demand(1))
+    assert b.events() == []
+    b.send(ids(ACK, 1))
+    b.expect_error(E_BAD_STATE)
+    st = h.stats()
+    assert st["redelivered_total"] == 0 and st["in_flight"] == 0, st
+
+
+def case_version_1_peers_still_work(h):
+    """A version 1 consumer gets version 1 frames and at-most-once."""
+    h.start_daemon()
+    a = Raw(h.sock, version=1)
+    w = consumer_hello(a, b"old", 2)
+    assert len(w) == 8, w
+    a.send(demand(2))
+    assert h.pushctl("enqueue", "p", "q").returncode == 0
+    assert a.events_full() == [(1, 1, b"p"), (2, 1, b"q")]
+    a.send(ids(ACK, 1))
+    msg = a.expect_error(E_BAD_STATE)
+    assert "version 1" in msg, msg
+
+
+def case_sigterm_drains(h):
+    """SIGTERM: no new connections or events, wait for acks, exit 0."""
+    d = h.start_daemon()
+    a = Raw(h.sock)
+    consumer_hello(a, b"a", 2)
+    a.send(demand(2))
+    c = Raw(h.sock)
+    client_hello(c)
+    c.send(enqueue(b"one", b"two", b"three"))
+    c.expect(ENQUEUED)
+    assert len(a.events_full(want=2)) == 2
+    d.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    assert d.poll() is None, "exited with events in flight"
+    late = Raw(h.sock)
+    assert "draining" in late.expect_error(E_DRAINING)
+    c.send(enqueue(b"four"))
+    assert "draining" in c.expect_error(E_DRAINING)
+    # Acks and new demand: nothing new goes out while draining.
+    a.send(ids(ACK, 1) + demand(1))
+    assert a.events(timeout=0.3) == []
+    assert d.poll() is None
+    a.send(ids(ACK, 2))
+    assert d.wait(timeout=5) == 0
+    assert not os.path.exists(h.sock)
+    with open(os.path.join(h.dir, "producerd.log")) as f:
+        log = f.read()
+    assert "1 buffered" in log, log
+
+
+def case_drain_timeout_and_second_signal(h):
+    """--drain-timeout bounds the wait; a second signal ends it at once."""
+    d = h.start_daemon("--drain-timeout", "0.5")
+    a = Raw(h.sock)
+    consumer_hello(a, b"a", 1)
+    a.send(demand(1))
+    assert h.pushctl("enqueue", "held").returncode == 0
+    assert a.events() == [b"held"]
+    t0 = time.monotonic()
+    d.send_signal(signal.SIGTERM)
+    assert d.wait(timeout=5) == 0
+    assert 0.4 < time.monotonic() - t0 < 3
+    with open(os.path.join(h.dir, "producerd.log")) as f:
+        assert "1 event in flight" in f.read()
+    d = h.start_daemon()
+    a = Raw(h.sock)
+    consumer_hello(a, b"a", 1)
+    a.send(demand(1))
+    assert h.pushctl("enqueue", "held").returncode == 0
+    assert a.events() == [b"held"]
+    d.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    assert d.poll() is None
+    d.send_signal(signal.SIGINT)
+    assert d.wait(timeout=3) == 0
+
+
+# ------------------------------------------------ hostile and broken peers
+
+
+HOSTILE_CASES = [
+    (hello(CONSUMER_ROLE, 2, 0, b"c") + ids(ACK, 1), E_NOT_IN_FLIGHT),
+    (hello(CONSUMER_ROLE, 2, 0, b"c") + ids(NACK, 12345), E_NOT_IN_FLIGHT),
+    (hello(CONSUMER_ROLE, 2, 0, b"c") + ids(TOUCH, 2 ** 64 - 1), E_NOT_IN_FLIGHT),
+    (hello(CONSUMER_ROLE, 2, 0, b"c") + frame(ACK, struct.pack(">I", 0)), E_BAD_VALUE),
+    (hello(CONSUMER_ROLE, 2, 0, b"c") + frame(ACK, struct.pack(">IQ", 2, 1)), E_BAD_LENGTH),
+    (hello(CONSUMER_ROLE, 2, 0, b"c") + demand(1) + demand(2 ** 32 - 1), E_DEMAND),
+    (hello(CONSUMER_ROLE, 2, 0, b"c") + frame(DEAD_LIST, struct.pack(">I", 0)), E_BAD_STATE),
+    (hello(CLIENT_ROLE) + ids(ACK, 1), E_BAD_STATE),
+    (hello(CLIENT_ROLE) + frame(DEAD_LIST, struct.pack(">I", 5000)), E_BAD_VALUE),
+    (hello(CLIENT_ROLE) + frame(DEAD_DONE, struct.pack(">I", 0)), E_BAD_STATE),
+    (hello(CLIENT_ROLE, version=1) + frame(DEAD_LIST, struct.pack(">I", 0)), E_BAD_STATE),
+    (b"\x00\x00\x00\x00\x63\x00\x00\x00", E_UNKNOWN_TYPE),
+    (os.urandom(0) + b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", E_TOO_LARGE),
+]
+
+
+def case_hostile_peers_harm_no_one(h):
+    """Bad acks, overflowing demand, wrong-version frames: each gets its
+    ERROR; the daemon logs the peer and goes on serving others."""
+    h.start_daemon()
+    _, out = h.consumer("w", "--max-demand", "4")
+    h.wait_consumers(1)
+    for data, code in HOSTILE_CASES:
+        bad = Raw(h.sock)
+        bad.send(data)
+        bad.expect_error(code)
+        bad.close()
+        assert h.pushctl("enqueue", "ok").returncode == 0
+    h.wait_for(lambda: sum(1 for r in received(out) if r[1] == "finished")
+               == len(HOSTILE_CASES), what="the good events")
+    # Random garbage, many times: never a crash.
+    for i in range(200):
+        bad = Raw(h.sock)
+        try:
+            bad.send(os.urandom(1 + i % 64))
+        except OSError:
+            pass
+        bad.close()
+    assert h.pushctl("enqueue", "still").returncode == 0
+    h.wait_for(lambda: ("w", "finished", "still") in received(out), what="still")
+    assert h.daemon.poll() is None
+    with open(os.path.join(h.dir, "producerd.log")) as f:
+        log = f.read()
+    assert "(pid %d, uid %d)" % (os.getpid(), os.getuid()) in log, log
+
+
+def case_handshake_timeout(h):
+    """A connection without HELLO is dropped after --handshake-timeout."""
+    h.start_daemon("--handshake-timeout", "0.3")
+    idle = Raw(h.sock)
+    slow = Raw(h.sock)
+    slow.send(hello(CLIENT_ROLE)[:5])        # a HELLO that never ends
+    t0 = time.monotonic()
+    assert "HELLO" in idle.expect_error(E_TIMEOUT)
+    slow.expect_error(E_TIMEOUT)
+    assert time.monotonic() - t0 < 2
+    ok = Raw(h.sock)
+    client_hello(ok)
+    time.sleep(0.5)                          # past the timeout: still open
+    ok.send(frame(STATS))
+    ok.expect(STATS_REPLY)
+
+
+def case_consumer_that_stops_reading_gets_only_its_demand(h):
+    """A consumer that never reads holds what it asked for and no more;
+    the others get the rest."""
+    h.start_daemon()
+    stuck = Raw(h.sock)
+    consumer_hello(stuck, b"stuck", 10)
+    stuck.send(demand(10))
+    _, out = h.consumer("busy", "--max-demand", "50", "--min-demand", "25")
+    h.wait_consumers(2, total_demand=60)
+    payload = b"z" * 65536
+    c = Raw(h.sock)
+    client_hello(c)
+    for i in range(20):                      # 200 events, 13 MB in all
+        c.send(enqueue(*[payload] * 10))
+        c.expect(ENQUEUED)
+    h.wait_for(lambda: sum(1 for r in received(out) if r[1] == "finished") == 190,
+               timeout=60, what="busy to take the rest")
+    s = stats_of(h, "stuck")
+    assert s["delivered"] == 10 and s["in_flight"] == 10, s
+    st = h.stats()
+    assert st["queued"] == 0 and st["delivered_total"] == 200, st
+
+
+def raise_fd_limit(n):
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < n:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(n, hard), hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= n
+
+
+def case_two_thousand_connections(h):
+    """2,000 idle connections at once; work goes on; past the limit, a
+    clear refusal."""
+    assert raise_fd_limit(2200), "need 2200 descriptors"
+    h.start_daemon("--max-connections", "2010")
+    conns = []
+    for i in range(2000):
+        r = Raw(h.sock)
+        r.send(hello(CLIENT_ROLE))
+        conns.append(r)
+    for r in conns:
+        r.expect(WELCOME)
+    _, out = h.consumer("w")
+    h.wait_for(lambda: h.stats()["clients_connected"] >= 2000, what="2000 clients")
+    assert h.pushctl("enqueue", "through").returncode == 0
+    h.wait_for(lambda: ("w", "finished", "through") in received(out), what="the event")
+    extra = [Raw(h.sock) for _ in range(12)]
+    codes = []
+    for r in extra:
+        try:
+            r.send(hello(CLIENT_ROLE))
+        except OSError:
+            pass                             # refused and closed already
+        got = r.recv(timeout=2)
+        assert got is not None, "neither WELCOME nor ERROR"
+        if got[0] == ERROR:
+            codes.append(struct.unpack(">H", got[1][:2])[0])
+        else:
+            assert got[0] == WELCOME, got
+    assert codes and set(codes) == {E_TOO_MANY}, codes
+    r = h.pushctl("stats")
+    assert r.returncode == 1 and b"connections" in r.stderr, r
+    for r in conns + extra:
+        r.close()
+    h.wait_for(lambda: h.connectable() and h.stats()["clients_connected"] == 1,
+               what="the connections to go")
+    assert h.stats()["refused_total"] >= len(codes)
+
+
+def case_access_control(h):
+    """Socket mode and group; --allow-uid and --allow-gid."""
+    d = h.start_daemon()
+    assert stat.S_IMODE(os.stat(h.sock).st_mode) == 0o660
+    d.send_signal(signal.SIGTERM)
+    d.wait(timeout=5)
+    gid = os.getgroups()[-1] if os.getgroups() else os.getgid()
+    d = h.start_daemon("--socket-mode", "0600", "--socket-group", str(gid))
+    st = os.stat(h.sock)
+    assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_gid == gid, st
+    d.send_signal(signal.SIGTERM)
+    d.wait(timeout=5)
+    other = 54321 if os.getuid() != 54321 else 54322
+    d = h.start_daemon("--allow-uid", str(other))
+    r = h.pushctl("stats")
+    assert r.returncode == 1 and b"may not connect" in r.stderr, r
+    raw = Raw(h.sock)
+    raw.expect_error(E_FORBIDDEN)
+    d.send_signal(signal.SIGTERM)
+    d.wait(timeout=5)
+    d = h.start_daemon("--allow-uid", "%d,%d" % (other, os.getuid()))
+    assert h.pushctl("stats").returncode == 0
+    d.send_signal(signal.SIGTERM)
+    d.wait(timeout=5)
+    d = h.start_daemon("--allow-uid", str(other), "--allow-gid", str(os.getgid()))
+    assert h.pushctl("stats").returncode == 0
+    for bad in (["--socket-mode", "999"], ["--allow-uid", "no-such-user-x"],
+                ["--socket-group", "no-such-group-x"], ["--ack-timeout", "-1"],
+                ["--delivery", "sometimes"], ["--max-connections", "0"]):
+        r = subprocess.run([PRODUCERD, "--socket", h.sock + ".2"] + bad,
+                           capture_output=True, timeout=10)
+        assert r.returncode == 1 and bad[0].encode() in r.stderr, (bad, r)
 
 
 DOC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs",
