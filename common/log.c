@@ -42,6 +42,10 @@ log_enabled(int lvl)
 
 static void
 vlog(int lvl, int err, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void
+vlog(int lvl, int err, const char *fmt, va_list ap)
 {
 	char	 msg[1024];
 

@@ -4,7 +4,8 @@
 # package is absent, so a second run changes nothing.
 set -eu
 
-pkgs="gcc libc6-dev libevent-dev check meson ninja-build pkg-config python3"
+# Arguments name more packages to have (test.sh: clang for the fuzzers).
+pkgs="gcc libc6-dev libevent-dev check meson ninja-build pkg-config python3 $*"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -1,0 +1,102 @@
+/*
+ * fuzz_conn.c: libFuzzer over a producerd connection's state machine, with
+ * no sockets: three connections on in-memory bufferevent pairs, driven by
+ * the input, with the real dispatcher, timers and stats behind them.
+ *
+ * The input is a list of steps: u8 op, u8 len, then len bytes.
+ *   op % 4 == 0..2: the bytes arrive on connection op % 4 (if still open)
+ *   op % 4 == 3:    the clock moves on by len * 100 ms (ack timeouts)
+ * A step with the high bit of op set closes that connection's peer.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "log.h"
+#include "producerd.h"
+
+#define NCONN	3
+
+int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+static void
+run(struct event_base *base)
+{
+	int	 i;
+
+	for (i = 0; i < 4; i++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct event_base	*base;
+	struct server		 srv;
+	struct bufferevent	*pair[NCONN][2];
+	size_t			 off = 0;
+	uint8_t			 op, len;
+	int			 i, k;
+
+	log_init("fuzz", PS_LOG_ERROR);
+	if ((base = event_base_new()) == NULL)
+		abort();
+	memset(&srv, 0, sizeof srv);
+	srv.max_frame = PS_MAX_FRAME_MIN;
+	srv.acks = 1;
+	srv.handshake_ms = 5000;
+	srv.drain_ms = 1000;
+	srv.max_connections = 16;
+	dispatch_init(&srv.dispatch, conn_emit, &srv);
+	srv.dispatch.ack_timeout = 1000;
+	srv.dispatch.max_attempts = 3;
+	if (server_init(&srv, base) != 0)
+		abort();
+	for (i = 0; i < NCONN; i++) {
+		if (bufferevent_pair_new(base, 0, pair[i]) != 0 ||
+		    conn_new(&srv, pair[i][0], -1, 0, 0) == NULL)
+			abort();
+		bufferevent_enable(pair[i][1], EV_READ | EV_WRITE);
+	}
+
+	while (off + 2 <= size) {
+		op = data[off];
+		len = data[off + 1];
+		off += 2;
+		if (len > size - off)
+			len = (uint8_t)(size - off);
+		k = op & 3;
+		if (k == 3) {
+			srv.dispatch.now += (uint64_t)len * 100;
+			if (dispatch_expire(&srv.dispatch) != 0)
+				dispatch_run(&srv.dispatch);
+			server_settle(&srv);
+		} else if (pair[k][1] != NULL) {
+			bufferevent_write(pair[k][1], data + off, len);
+			if (op & 0x80) {
+				bufferevent_free(pair[k][1]);
+				pair[k][1] = NULL;
+			}
+		}
+		off += len;
+		run(base);
+		/* The peers read everything; the daemon's output drains. */
+		for (i = 0; i < NCONN; i++) {
+			if (pair[i][1] != NULL)
+				evbuffer_drain(bufferevent_get_input(
+				    pair[i][1]), (size_t)-1);
+		}
+	}
+	run(base);
+	server_free(&srv);
+	for (i = 0; i < NCONN; i++) {
+		if (pair[i][1] != NULL)
+			bufferevent_free(pair[i][1]);
+	}
+	event_base_free(base);
+	return 0;
+}

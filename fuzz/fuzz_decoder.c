@@ -1,0 +1,118 @@
+/*
+ * fuzz_decoder.c: libFuzzer over proto/: the input, fed to the incremental
+ * decoder in pieces whose sizes its first bytes choose, and every frame
+ * that comes out through the decoder for its type, as both versions.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frame.h"
+
+int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+static void
+decode(const struct ps_frame *f)
+{
+	struct ps_hello		 h;
+	struct ps_welcome	 w;
+	struct ps_enqueue_iter	 it;
+	struct ps_enqueued	 q;
+	struct ps_event		 e;
+	struct ps_ids		 ids;
+	struct ps_dead_reply	 dr;
+	struct ps_dead		 d;
+	struct ps_stats		 st;
+	struct ps_error		 err;
+	const uint8_t		*data;
+	uint32_t		 n, len, i;
+	volatile uint64_t	 sink = 0;
+
+	switch (f->type) {
+	case PS_HELLO:
+		if (ps_get_hello(f, &h) == 0)
+			sink += h.name_len ? (uint8_t)h.name[h.name_len - 1] : 0;
+		break;
+	case PS_WELCOME:
+		(void)ps_get_welcome(f, &w);
+		break;
+	case PS_ENQUEUE:
+		if (ps_get_enqueue(f, &it, &n) == 0) {
+			while (ps_enqueue_next(&it, &data, &len))
+				sink += len ? data[len - 1] : 0;
+		}
+		break;
+	case PS_ENQUEUED:
+		(void)ps_get_enqueued(f, &q);
+		break;
+	case PS_DEMAND:
+		(void)ps_get_demand(f, &n);
+		break;
+	case PS_EVENT:
+		if (ps_get_event(f, 1, &e) == 0 && e.len != 0)
+			sink += e.data[e.len - 1];
+		if (ps_get_event(f, 2, &e) == 0 && e.len != 0)
+			sink += e.data[e.len - 1];
+		break;
+	case PS_STATS:
+		(void)ps_get_stats(f);
+		break;
+	case PS_STATS_REPLY:
+		if (ps_get_stats_reply(f, &st) == 0)
+			ps_stats_free(&st);
+		break;
+	case PS_ERROR:
+		if (ps_get_error(f, &err) == 0 && err.msg_len != 0)
+			sink += (uint8_t)err.msg[err.msg_len - 1];
+		break;
+	case PS_ACK:
+	case PS_NACK:
+	case PS_TOUCH:
+	case PS_DEAD_RETRY:
+	case PS_DEAD_DROP:
+		if (ps_get_ids(f, &ids) == 0) {
+			for (i = 0; i < ids.count; i++)
+				sink += ps_ids_at(&ids, i);
+		}
+		break;
+	case PS_DEAD_LIST:
+		(void)ps_get_dead_list(f, &n);
+		break;
+	case PS_DEAD_LIST_REPLY:
+		if (ps_get_dead_reply(f, &dr) == 0) {
+			while (ps_dead_next(&dr, &d))
+				sink += d.preview_len ?
+				    d.preview[d.preview_len - 1] : 0;
+		}
+		break;
+	case PS_DEAD_DONE:
+		(void)ps_get_dead_done(f, &n);
+		break;
+	}
+	(void)sink;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct ps_decoder	 dec;
+	struct ps_frame		 f;
+	size_t			 piece, off;
+	int			 r = 0;
+
+	if (size < 1)
+		return 0;
+	/* The first byte picks the piece size, 1..256 bytes. */
+	piece = (size_t)data[0] + 1;
+	data++;
+	size--;
+	ps_decoder_init(&dec, PS_MAX_FRAME_MIN);
+	for (off = 0; off < size && r >= 0; off += piece) {
+		if (ps_decoder_feed(&dec, data + off, size - off < piece ?
+		    size - off : piece) != 0)
+			break;
+		while ((r = ps_decoder_next(&dec, &f)) == 1)
+			decode(&f);
+	}
+	ps_decoder_free(&dec);
+	return 0;
+}
