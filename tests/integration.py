@@ -1117,7 +1117,9 @@ def case_protocol_doc_example(h):
     assert peers["client"].recv() is None, "client not closed after ERROR"
     assert peers["consumer"].events() == [], "the consumer was sent more"
     st = h.stats()
-    assert st["consumers"][0]["demand"] == 1, st
+    assert st["consumers"][0]["demand"] == 0, st
+    assert st["acked_total"] == 3 and st["redelivered_total"] == 1, st
+    assert st["in_flight"] == 0, st
 
 
 def main():
