@@ -57,6 +57,18 @@ usage(FILE *f)
 	    PS_DEMAND_LIMIT);
 }
 
+/*
+ * Lines go out once per read, not once per event, when handling is fast;
+ * before and after each slow event otherwise.  A full disk or a closed
+ * pipe on stdout is not a reason to stop handling events.
+ */
+static void
+flush_out(void)
+{
+	if (fflush(stdout) == EOF)
+		clearerr(stdout);
+}
+
 /* One line, "ID: what EVENT", written whole. */
 static void
 say(const char *id, const char *what, const uint8_t *data, uint32_t len)
@@ -74,11 +86,19 @@ say(const char *id, const char *what, const uint8_t *data, uint32_t len)
 	printf("%s: %s %s\n", id, what, buf);
 }
 
-/* Events of one read, handled in order once they are all announced. */
+/*
+ * Events of one read, handled in order once they are all announced, and
+ * the answers owed for them: ids to ack and to nack, and demand to ask.
+ */
 struct batch {
 	struct ps_event	*ev;
 	size_t		 n;
 	size_t		 cap;
+	uint64_t	*ack;		/* done, not yet acked */
+	uint64_t	*nack;		/* failed, not yet nacked */
+	uint32_t	 nack_n;
+	uint32_t	 ack_n;
+	uint32_t	 ask;		/* demand not yet asked */
 };
 
 static void
@@ -89,8 +109,51 @@ batch_add(struct batch *b, const struct ps_event *e)
 		if ((b->ev = reallocarray(b->ev, b->cap, sizeof *b->ev)) ==
 		    NULL)
 			fatal("reallocarray");
+		/* The answer lists grow with it, on their next use. */
+		free(b->ack);
+		free(b->nack);
+		b->ack = b->nack = NULL;
 	}
 	b->ev[b->n++] = *e;
+}
+
+/* Owe an ACK (done) or NACK for the event just handled. */
+static void
+batch_answer(struct batch *b, uint64_t id, int done)
+{
+	/* At most one answer per event of the batch: room for all. */
+	if (b->ack == NULL && ((b->ack = calloc(b->cap, sizeof *b->ack)) ==
+	    NULL || (b->nack = calloc(b->cap, sizeof *b->nack)) == NULL))
+		fatal("calloc");
+	if (done)
+		b->ack[b->ack_n++] = id;
+	else
+		b->nack[b->nack_n++] = id;
+}
+
+/* Send what is owed in one write: ACK, NACK, then DEMAND. */
+static int
+batch_send(struct batch *b, struct psc *c)
+{
+	int	 r;
+
+	if (b->ack_n != 0 && (r = psc_ids(c, PS_ACK, b->ack, b->ack_n)) != 0)
+		return r;
+	if (b->nack_n != 0 && (r = psc_ids(c, PS_NACK, b->nack,
+	    b->nack_n)) != 0)
+		return r;
+	if (b->ask != 0 && (r = psc_demand(c, b->ask)) != 0)
+		return r;
+	b->ack_n = b->nack_n = b->ask = 0;
+	return psc_flush(c);
+}
+
+static void
+batch_free(struct batch *b)
+{
+	free(b->ev);
+	free(b->ack);
+	free(b->nack);
 }
 
 int
@@ -113,7 +176,7 @@ main(int argc, char **argv)
 	struct ps_hello	 h;
 	struct ps_frame	 f;
 	struct ps_event	 e;
-	struct batch	 b = { NULL, 0, 0 };
+	struct batch	 b;
 	struct pollfd	 pfd[2];
 	char		 pathbuf[4096];
 	const char	*path = NULL;
@@ -122,6 +185,7 @@ main(int argc, char **argv)
 	size_t		 i;
 	int		 ch, r, status;
 
+	memset(&b, 0, sizeof b);
 	log_init("consumer", PS_LOG_INFO);
 	while ((ch = getopt_long(argc, argv, "i:s:M:m:w:e:l:hV", longopts,
 	    NULL)) != -1) {
@@ -191,7 +255,8 @@ main(int argc, char **argv)
 	if (path == NULL)
 		path = sockpath_default(pathbuf, sizeof pathbuf);
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
-	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* Whole lines, flushed once per read or per slow event: see flush_out. */
+	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 	if ((w.sigfd = signals_init()) == -1)
 		fatal("signal set-up");
 
@@ -244,34 +309,38 @@ main(int argc, char **argv)
 		}
 		if (r < 0)
 			goto fail;
+		flush_out();
 		for (i = 0; i < b.n; i++) {
 			status = work_handle(&w, &b.ev[i]);
 			if (status == WORK_STOP)
 				goto stop;
 			say(w.id, "finished", b.ev[i].data, b.ev[i].len);
-			if (acks && (r = psc_ids(&c, status == WORK_DONE ?
-			    PS_ACK : PS_NACK, &b.ev[i].id, 1)) != 0)
-				goto fail;
+			if (acks)
+				batch_answer(&b, b.ev[i].id,
+				    status == WORK_DONE);
 			if (--pending <= min) {
-				if ((r = psc_demand(&c, max - pending)) != 0)
-					goto fail;
+				b.ask += max - pending;
 				pending = max;
 			}
-			if (slow && (r = psc_flush(&c)) != 0)
-				goto fail;
+			if (slow) {
+				flush_out();
+				if ((r = batch_send(&b, &c)) != 0)
+					goto fail;
+			}
 		}
-		if ((r = psc_flush(&c)) != 0)
+		flush_out();
+		if ((r = batch_send(&b, &c)) != 0)
 			goto fail;
 	}
 stop:
 	log_debug("id %s: stopping on a signal", w.id);
 	psc_close(&c);
-	free(b.ev);
+	batch_free(&b);
 	return 0;
 fail:
 	if (r != 0 && c.err[0] != '\0')
 		log_errorx("id %s: %s", w.id, c.err);
 	psc_close(&c);
-	free(b.ev);
+	batch_free(&b);
 	return 1;
 }
