@@ -255,7 +255,7 @@ main(int argc, char **argv)
 	if (path == NULL)
 		path = sockpath_default(pathbuf, sizeof pathbuf);
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
-	/* Whole lines, flushed once per read or per slow event: see flush_out. */
+	/* Whole lines, flushed once per read or slow event: flush_out. */
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 	if ((w.sigfd = signals_init()) == -1)
 		fatal("signal set-up");

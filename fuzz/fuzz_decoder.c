@@ -29,8 +29,8 @@ decode(const struct ps_frame *f)
 
 	switch (f->type) {
 	case PS_HELLO:
-		if (ps_get_hello(f, &h) == 0)
-			sink += h.name_len ? (uint8_t)h.name[h.name_len - 1] : 0;
+		if (ps_get_hello(f, &h) == 0 && h.name_len != 0)
+			sink += (uint8_t)h.name[h.name_len - 1];
 		break;
 	case PS_WELCOME:
 		(void)ps_get_welcome(f, &w);

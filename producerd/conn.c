@@ -5,7 +5,7 @@
  */
 #include <sys/socket.h>
 
-#include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -461,12 +461,7 @@ conn_ids(struct conn *c, const struct ps_frame *f)
 	}
 	for (i = 0; i < ids.count; i++) {
 		id = ps_ids_at(&ids, i);
-		if (f->type == PS_ACK)
-			r = dispatch_ack(d, &c->dc, id);
-		else if (f->type == PS_NACK)
-			r = dispatch_nack(d, &c->dc, id);
-		else
-			r = dispatch_touch(d, &c->dc, id);
+		r = dispatch_answer(d, &c->dc, id, f->type);
 		if (r == DISPATCH_LATE)
 			log_debug("%s: %s %llu after it timed out: ignored",
 			    conn_label(c), ps_type_name(f->type),

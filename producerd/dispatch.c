@@ -394,49 +394,40 @@ lookup(struct dispatch *d, struct dconsumer *dc, uint64_t id, int *late)
 	return NULL;
 }
 
+/*
+ * A consumer's ACK, NACK or TOUCH (what: PS_ACK, PS_NACK, PS_TOUCH) of
+ * one event.  ACK forgets it; NACK gives it back for another delivery or
+ * to the dead list; TOUCH restarts its ack deadline.
+ */
 int
-dispatch_ack(struct dispatch *d, struct dconsumer *dc, uint64_t id)
+dispatch_answer(struct dispatch *d, struct dconsumer *dc, uint64_t id,
+    int what)
 {
 	struct qevent	*ev;
 	int		 late;
 
 	if ((ev = lookup(d, dc, id, &late)) == NULL)
 		return late ? DISPATCH_LATE : DISPATCH_UNKNOWN;
-	unfly(d, ev);
-	free(ev);
-	d->acked_total++;
-	requeue_consumer(d, dc);
-	return DISPATCH_DONE;
-}
-
-int
-dispatch_nack(struct dispatch *d, struct dconsumer *dc, uint64_t id)
-{
-	struct qevent	*ev;
-	int		 late;
-
-	if ((ev = lookup(d, dc, id, &late)) == NULL)
-		return late ? DISPATCH_LATE : DISPATCH_UNKNOWN;
-	unfly(d, ev);
-	d->nacked_total++;
-	give_back(d, &ev, 1, PS_DEAD_NACK);
-	requeue_consumer(d, dc);
-	return DISPATCH_DONE;
-}
-
-int
-dispatch_touch(struct dispatch *d, struct dconsumer *dc, uint64_t id)
-{
-	struct qevent	*ev;
-	int		 late;
-
-	if ((ev = lookup(d, dc, id, &late)) == NULL)
-		return late ? DISPATCH_LATE : DISPATCH_UNKNOWN;
-	if (ev->deadline != 0) {
-		TAILQ_REMOVE(&d->deadlines, ev, tentry);
-		ev->deadline = d->now + d->ack_timeout;
-		TAILQ_INSERT_TAIL(&d->deadlines, ev, tentry);
+	switch (what) {
+	case PS_ACK:
+		unfly(d, ev);
+		free(ev);
+		d->acked_total++;
+		break;
+	case PS_NACK:
+		unfly(d, ev);
+		d->nacked_total++;
+		give_back(d, &ev, 1, PS_DEAD_NACK);
+		break;
+	default:
+		if (ev->deadline != 0) {
+			TAILQ_REMOVE(&d->deadlines, ev, tentry);
+			ev->deadline = d->now + d->ack_timeout;
+			TAILQ_INSERT_TAIL(&d->deadlines, ev, tentry);
+		}
+		return DISPATCH_DONE;
 	}
+	requeue_consumer(d, dc);
 	return DISPATCH_DONE;
 }
 

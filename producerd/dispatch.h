@@ -87,9 +87,8 @@ int	 dispatch_demand(struct dispatch *, struct dconsumer *, uint32_t);
 void	 dispatch_run(struct dispatch *);
 uint64_t dispatch_in_flight(const struct dconsumer *);
 
-int	 dispatch_ack(struct dispatch *, struct dconsumer *, uint64_t);
-int	 dispatch_nack(struct dispatch *, struct dconsumer *, uint64_t);
-int	 dispatch_touch(struct dispatch *, struct dconsumer *, uint64_t);
+int	 dispatch_answer(struct dispatch *, struct dconsumer *, uint64_t,
+	     int);
 int	 dispatch_expire(struct dispatch *);
 int	 dispatch_next_deadline(const struct dispatch *, uint64_t *);
 

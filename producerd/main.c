@@ -42,8 +42,9 @@ usage(FILE *f)
 "The pushstage daemon: buffers events that clients enqueue and pushes them\n"
 "to consumers as soon as they ask for them (docs/protocol.md).\n"
 "\n"
-"  -s, --socket PATH      Unix socket to listen on (default: $PUSHSTAGE_SOCKET,\n"
-"                         else $XDG_RUNTIME_DIR/pushstage.sock,\n"
+"  -s, --socket PATH      Unix socket to listen on (default:\n"
+"                         $PUSHSTAGE_SOCKET, else\n"
+"                         $XDG_RUNTIME_DIR/pushstage.sock,\n"
 "                         else /tmp/pushstage-$UID.sock)\n"
 "  -m, --max-frame BYTES  largest frame body accepted (default %u,\n"
 "                         from %u to %u); bounds one event and one\n"
@@ -148,13 +149,13 @@ main(int argc, char **argv)
 		{ "log-level",	required_argument,	NULL, 'l' },
 		{ "delivery",	required_argument,	NULL, OPT_DELIVERY },
 		{ "ack-timeout", required_argument,	NULL, OPT_ACK_TIMEOUT },
-		{ "max-attempts", required_argument,	NULL, OPT_MAX_ATTEMPTS },
-		{ "drain-timeout", required_argument,	NULL, OPT_DRAIN_TIMEOUT },
+		{ "max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS },
+		{ "drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT },
 		{ "handshake-timeout", required_argument, NULL,
 		    OPT_HANDSHAKE_TIMEOUT },
 		{ "max-connections", required_argument,	NULL, OPT_MAX_CONNS },
 		{ "socket-mode", required_argument,	NULL, OPT_SOCKET_MODE },
-		{ "socket-group", required_argument,	NULL, OPT_SOCKET_GROUP },
+		{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
 		{ "allow-uid",	required_argument,	NULL, OPT_ALLOW_UID },
 		{ "allow-gid",	required_argument,	NULL, OPT_ALLOW_GID },
 		{ "help",	no_argument,		NULL, 'h' },
@@ -167,7 +168,8 @@ main(int argc, char **argv)
 	struct stat		 made;
 	char			 pathbuf[4096], err[512];
 	const char		*path = NULL;
-	uint32_t		 ack_timeout = 0, attempts = DEFAULT_MAX_ATTEMPTS;
+	uint32_t		 ack_timeout = 0;
+	uint32_t		 attempts = DEFAULT_MAX_ATTEMPTS;
 	unsigned int		 mode = DEFAULT_SOCKET_MODE;
 	gid_t			 group = (gid_t)-1;
 	int			 ch, fd;

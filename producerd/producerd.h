@@ -75,7 +75,7 @@ struct conn {
 	enum conn_state		 state;
 	enum conn_role		 role;
 	int			 version;	/* from HELLO */
-	int			 paused;	/* reading stopped: output full */
+	int			 paused;	/* output full: not read */
 	uint64_t		 serial;	/* for log lines */
 	pid_t			 pid;
 	uid_t			 uid;

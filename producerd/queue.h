@@ -15,8 +15,8 @@ struct dconsumer;
  * a consumer's in-flight list (and the deadline list), or the dead list.
  */
 struct qevent {
-	TAILQ_ENTRY(qevent)	 entry;		/* in flight on owner, or dead */
-	TAILQ_ENTRY(qevent)	 tentry;	/* by deadline, while in flight */
+	TAILQ_ENTRY(qevent)	 entry;		/* owner's in flight, or dead */
+	TAILQ_ENTRY(qevent)	 tentry;	/* by deadline, in flight */
 	struct qevent		*hnext;		/* id hash: in flight or dead */
 	struct dconsumer	*owner;		/* in flight on it, else NULL */
 	uint64_t		 id;

@@ -406,8 +406,8 @@ ps_get_stats_reply(const struct ps_frame *f, struct ps_stats *st)
 	st->ncounters = get16(p);
 	if (st->ncounters > c.left / STAT_MIN)
 		return -PS_E_BAD_LENGTH;
-	if (st->ncounters != 0 &&
-	    (st->counters = calloc(st->ncounters, sizeof *st->counters)) == NULL)
+	if (st->ncounters != 0 && (st->counters = calloc(st->ncounters,
+	    sizeof *st->counters)) == NULL)
 		return -PS_E_NOMEM;
 	for (i = 0; i < st->ncounters; i++) {
 		if (take_stat(&c, &st->counters[i]) != 0)

@@ -30,7 +30,7 @@
 #define PS_EVENT_PREFIX		(PS_HDR_LEN + 12)	/* id, attempt */
 
 #define PS_PREVIEW_MAX		1024	/* DEAD_LIST payload preview bytes */
-#define PS_DEAD_ENTRY		20	/* a DEAD_LIST_REPLY entry's fixed part */
+#define PS_DEAD_ENTRY		20	/* DEAD_LIST_REPLY entry, fixed part */
 
 /* WELCOME's delivery field. */
 enum ps_delivery {

@@ -90,8 +90,9 @@ dead_list(const char *path, int argc, char **argv)
 	while (ps_dead_next(&r, &d)) {
 		escape_c(text, sizeof text, d.preview, d.preview_len);
 		if (json) {
-			printf("%s{\"id\":%llu,\"attempts\":%u,\"reason\":\"%s\","
-			    "\"bytes\":%u,\"preview\":", n ? "," : "",
+			printf("%s{\"id\":%llu,\"attempts\":%u,"
+			    "\"reason\":\"%s\",\"bytes\":%u,\"preview\":",
+			    n ? "," : "",
 			    (unsigned long long)d.id, d.attempts,
 			    reason_name(d.reason), d.len);
 			json_string(text);

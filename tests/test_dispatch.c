@@ -86,6 +86,12 @@ detach(struct world *w, int i)
 	return dispatch_detach(&w->d, &w->c[i]);
 }
 
+static int
+answer(struct world *w, int i, uint64_t id, int what)
+{
+	return dispatch_answer(&w->d, &w->c[i], id, what);
+}
+
 /* A consumer that acks: at-least-once. */
 static void
 attach_acks(struct world *w, int i, uint32_t max)
@@ -395,15 +401,15 @@ START_TEST(acked_events_leave_flight_and_unknown_ids_are_refused)
 	ENQ(w, "a", "b");
 	ck_assert_uint_eq(w->d.in_flight, 2);
 	ck_assert_uint_eq(dispatch_in_flight(&w->c[0]), 2);
-	ck_assert_int_eq(dispatch_ack(&w->d, &w->c[0], 1), DISPATCH_DONE);
+	ck_assert_int_eq(answer(w, 0, 1, PS_ACK), DISPATCH_DONE);
 	ck_assert_uint_eq(dispatch_in_flight(&w->c[0]), 1);
 	/* Twice, by the wrong consumer, or never sent: all unknown. */
-	ck_assert_int_eq(dispatch_ack(&w->d, &w->c[0], 1), DISPATCH_UNKNOWN);
-	ck_assert_int_eq(dispatch_ack(&w->d, &w->c[1], 2), DISPATCH_UNKNOWN);
-	ck_assert_int_eq(dispatch_nack(&w->d, &w->c[0], 99),
+	ck_assert_int_eq(answer(w, 0, 1, PS_ACK), DISPATCH_UNKNOWN);
+	ck_assert_int_eq(answer(w, 1, 2, PS_ACK), DISPATCH_UNKNOWN);
+	ck_assert_int_eq(answer(w, 0, 99, PS_NACK),
 	    DISPATCH_UNKNOWN);
-	ck_assert_int_eq(dispatch_touch(&w->d, &w->c[0], 0), DISPATCH_UNKNOWN);
-	ck_assert_int_eq(dispatch_ack(&w->d, &w->c[0], 2), DISPATCH_DONE);
+	ck_assert_int_eq(answer(w, 0, 0, PS_TOUCH), DISPATCH_UNKNOWN);
+	ck_assert_int_eq(answer(w, 0, 2, PS_ACK), DISPATCH_DONE);
 	ck_assert_uint_eq(w->d.in_flight, 0);
 	ck_assert_uint_eq(w->d.acked_total, 2);
 	world_free(w);
@@ -424,8 +430,8 @@ START_TEST(a_departed_consumers_events_come_back_first_in_order)
 	ck_assert_uint_eq(w->d.in_flight, 100);
 	ck_assert_uint_eq(w->d.queue.count, 2);
 	/* Ack a few from the middle; the rest come back. */
-	ck_assert_int_eq(dispatch_ack(&w->d, &w->c[0], 50), DISPATCH_DONE);
-	ck_assert_int_eq(dispatch_ack(&w->d, &w->c[0], 7), DISPATCH_DONE);
+	ck_assert_int_eq(answer(w, 0, 50, PS_ACK), DISPATCH_DONE);
+	ck_assert_int_eq(answer(w, 0, 7, PS_ACK), DISPATCH_DONE);
 	ck_assert_int_eq(detach(w, 0), 98);
 	ck_assert_uint_eq(w->d.in_flight, 0);
 	ck_assert_uint_eq(w->d.queue.count, 100);
@@ -461,14 +467,14 @@ START_TEST(nack_redelivers_then_buries_then_retry_and_drop)
 		demand(w, 0, 1);
 		expect(w, i, 0, "poison");
 		ck_assert_uint_eq(w->r.attempt[i], (uint32_t)i + 1);
-		ck_assert_int_eq(dispatch_nack(&w->d, &w->c[0], 1),
+		ck_assert_int_eq(answer(w, 0, 1, PS_NACK),
 		    DISPATCH_DONE);
 	}
 	ck_assert_uint_eq(w->d.ndead, 1);
 	ck_assert_uint_eq(w->d.nacked_total, 3);
 	demand(w, 0, 1);
 	expect(w, 3, 0, "fine");
-	ck_assert_int_eq(dispatch_ack(&w->d, &w->c[0], 2), DISPATCH_DONE);
+	ck_assert_int_eq(answer(w, 0, 2, PS_ACK), DISPATCH_DONE);
 
 	ck_assert_ptr_null(dispatch_dead_find(&w->d, 2));
 	ck_assert_ptr_nonnull(ev = dispatch_dead_find(&w->d, 1));
@@ -481,7 +487,7 @@ START_TEST(nack_redelivers_then_buries_then_retry_and_drop)
 	expect(w, 4, 0, "poison");
 	ck_assert_uint_eq(w->r.attempt[4], 1);
 	for (i = 0; i < 3; i++) {
-		ck_assert_int_eq(dispatch_nack(&w->d, &w->c[0], 1),
+		ck_assert_int_eq(answer(w, 0, 1, PS_NACK),
 		    DISPATCH_DONE);
 		if (i < 2)
 			demand(w, 0, 1);
@@ -509,7 +515,7 @@ START_TEST(ack_timeout_takes_back_touch_keeps_late_ack_is_counted)
 	ck_assert_int_eq(dispatch_next_deadline(&w->d, &when), 1);
 	ck_assert_uint_eq(when, 6000);
 	w->d.now = 5900;
-	ck_assert_int_eq(dispatch_touch(&w->d, &w->c[0], 2), DISPATCH_DONE);
+	ck_assert_int_eq(answer(w, 0, 2, PS_TOUCH), DISPATCH_DONE);
 	w->d.now = 6000;
 	ck_assert_int_eq(dispatch_expire(&w->d), 1);
 	ck_assert_uint_eq(w->d.timed_out_total, 1);
@@ -521,11 +527,11 @@ START_TEST(ack_timeout_takes_back_touch_keeps_late_ack_is_counted)
 	expect(w, 2, 1, "slow");
 	ck_assert_uint_eq(w->r.attempt[2], 2);
 	/* The first consumer finishes after all: its ack is late. */
-	ck_assert_int_eq(dispatch_ack(&w->d, &w->c[0], 1), DISPATCH_LATE);
+	ck_assert_int_eq(answer(w, 0, 1, PS_ACK), DISPATCH_LATE);
 	ck_assert_uint_eq(w->d.late_acks_total, 1);
-	ck_assert_int_eq(dispatch_ack(&w->d, &w->c[0], 1), DISPATCH_UNKNOWN);
-	ck_assert_int_eq(dispatch_ack(&w->d, &w->c[1], 1), DISPATCH_DONE);
-	ck_assert_int_eq(dispatch_ack(&w->d, &w->c[0], 2), DISPATCH_DONE);
+	ck_assert_int_eq(answer(w, 0, 1, PS_ACK), DISPATCH_UNKNOWN);
+	ck_assert_int_eq(answer(w, 1, 1, PS_ACK), DISPATCH_DONE);
+	ck_assert_int_eq(answer(w, 0, 2, PS_ACK), DISPATCH_DONE);
 	ck_assert_int_eq(dispatch_next_deadline(&w->d, &when), 0);
 	world_free(w);
 }
@@ -545,7 +551,7 @@ START_TEST(unacked_events_cap_what_a_consumer_is_sent)
 	ck_assert_int_eq(w->r.n, 4);
 	ck_assert_uint_eq(w->c[0].demand, 4);
 	ck_assert_uint_eq(w->d.queue.count, 16);
-	ck_assert_int_eq(dispatch_ack(&w->d, &w->c[0], 1), DISPATCH_DONE);
+	ck_assert_int_eq(answer(w, 0, 1, PS_ACK), DISPATCH_DONE);
 	dispatch_run(&w->d);
 	ck_assert_int_eq(w->r.n, 5);
 	world_free(w);
@@ -621,8 +627,10 @@ dispatch_suite(void)
 	tcase_add_test(tc, random_operations_keep_every_invariant);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("acks");
-	tcase_add_test(tc, acked_events_leave_flight_and_unknown_ids_are_refused);
-	tcase_add_test(tc, a_departed_consumers_events_come_back_first_in_order);
+	tcase_add_test(tc,
+	    acked_events_leave_flight_and_unknown_ids_are_refused);
+	tcase_add_test(tc,
+	    a_departed_consumers_events_come_back_first_in_order);
 	tcase_add_test(tc, nack_redelivers_then_buries_then_retry_and_drop);
 	tcase_add_test(tc,
 	    ack_timeout_takes_back_touch_keeps_late_ack_is_counted);

@@ -108,7 +108,8 @@ END_TEST
 START_TEST(welcome_round_trip)
 {
 	struct ps_buf		 b = { 0 };
-	struct ps_welcome	 in = { 2, 4096, 1500, 7, PS_AT_LEAST_ONCE }, out;
+	struct ps_welcome	 in = { 2, 4096, 1500, 7, PS_AT_LEAST_ONCE };
+	struct ps_welcome	 out;
 	struct ps_frame		 f;
 
 	ck_assert_int_eq(ps_put_welcome(&b, &in), 0);
@@ -128,7 +129,8 @@ END_TEST
 START_TEST(version_1_layouts)
 {
 	struct ps_buf		 b = { 0 };
-	struct ps_welcome	 in = { 1, 4096, 1500, 7, PS_AT_LEAST_ONCE }, out;
+	struct ps_welcome	 in = { 1, 4096, 1500, 7, PS_AT_LEAST_ONCE };
+	struct ps_welcome	 out;
 	struct ps_event		 ev = { 9, 3, 2, (const uint8_t *)"hi" }, got;
 	struct ps_frame		 f;
 
@@ -250,7 +252,8 @@ START_TEST(dead_list_round_trip)
 	ck_assert_int_eq(ps_dead_next(&r, &out), 0);
 
 	/* A preview running past the end is refused before it is read. */
-	b.data[b.len - PS_DEAD_ENTRY + 18] = 0x10;	/* the last preview_len */
+	/* The last entry's preview_len. */
+	b.data[b.len - PS_DEAD_ENTRY + 18] = 0x10;
 	f = one(&b);
 	ck_assert_int_eq(ps_get_dead_reply(&f, &r), -PS_E_BAD_LENGTH);
 
@@ -300,7 +303,8 @@ START_TEST(small_frames_round_trip)
 {
 	struct ps_buf		 b = { 0 };
 	struct ps_enqueued	 q = { 1ull << 40, 7 }, qo;
-	struct ps_event		 e, evin = { 99, 4, 7, (const uint8_t *)"payload" };
+	struct ps_event		 e;
+	struct ps_event		 evin = { 99, 4, 7, (const uint8_t *)"payload" };
 	struct ps_error		 err;
 	struct ps_frame		 f;
 	uint32_t		 n;
