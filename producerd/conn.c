@@ -190,7 +190,6 @@ static void
 conn_leave(struct conn *c)
 {
 	struct server	*srv = c->srv;
-
 	int		 back;
 
 	if (c->hello_timer != NULL) {

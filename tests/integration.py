@@ -694,9 +694,14 @@ def case_kill9_mid_event_is_finished_by_another(h):
                what="a to take the event")
     a.kill()
     a.wait()
-    _, out_b = h.consumer("b", "--exec", 'echo "$PUSHSTAGE_ATTEMPT" > "$OUT/attempt"')
+    out_b = os.path.join(h.dir, "consumer-b.out")
+    h.spawn([CONSUMER, "--socket", h.sock, "--id", "b", "--exec",
+             'echo "$PUSHSTAGE_EVENT_ID $PUSHSTAGE_ATTEMPT $(cat)" > "$OUT/b"'],
+            out=out_b, env=dict(os.environ, OUT=h.dir))
     h.wait_for(lambda: ("b", "finished", "precious") in received(out_b),
                what="b to finish the event")
+    with open(os.path.join(h.dir, "b")) as f:
+        assert f.read() == "1 2 precious\n"
     st = h.stats()
     assert st["redelivered_total"] == 1 and st["acked_total"] == 1, st
     assert st["in_flight"] == 0 and st["queued"] == 0, st
