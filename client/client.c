@@ -13,9 +13,9 @@
 /* Each read asks the kernel for at least this much. */
 #define READ_CHUNK	(64u * 1024)
 
-static int
-fail(struct psc *c, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static int	send_all(struct psc *);
+static int	fail(struct psc *, int, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
 
 static int
 fail(struct psc *c, int status, const char *fmt, ...)
@@ -91,6 +91,17 @@ closed_early(struct psc *c, int error)
 int
 psc_flush(struct psc *c)
 {
+	int	 r;
+
+	if ((r = send_all(c)) == PSC_OK)
+		c->out.len = 0;
+	return r;
+}
+
+/* Write out, and keep it (a batch may be sent again in part). */
+static int
+send_all(struct psc *c)
+{
 	size_t	 done = 0;
 	ssize_t	 n;
 
@@ -108,7 +119,6 @@ psc_flush(struct psc *c)
 		}
 		done += (size_t)n;
 	}
-	c->out.len = 0;
 	return PSC_OK;
 }
 
@@ -210,7 +220,11 @@ psc_batch_count(const struct psc *c)
 	return c->batch_count;
 }
 
-/* Send the batch as one ENQUEUE and wait for the daemon's ENQUEUED. */
+/*
+ * Send the batch as one ENQUEUE and wait for the daemon's ENQUEUED.  When
+ * its queue was full the reply says how many it refused: the batch is
+ * kept, and psc_batch_refused makes an ENQUEUE of just those.
+ */
 int
 psc_batch_send(struct psc *c, struct ps_enqueued *r)
 {
@@ -221,16 +235,46 @@ psc_batch_send(struct psc *c, struct ps_enqueued *r)
 	if (n == 0)
 		return fail(c, PSC_E_PROTO, "empty batch");
 	ps_put_enqueue_end(&c->out, c->batch_start, n);
-	c->batch_count = 0;
-	if ((error = psc_flush(c)) != 0 || (error = psc_wait(c, &f)) != 0)
+	if ((error = send_all(c)) != 0 || (error = psc_wait(c, &f)) != 0)
 		return error;
 	if (ps_get_enqueued(&f, r) != 0)
 		return fail(c, PSC_E_PROTO, "producerd at %s answered ENQUEUE "
 		    "with %s", c->path, ps_type_name(f.type));
-	if (r->accepted != n)
+	if ((uint64_t)r->accepted + r->refused + r->shed_new != n ||
+	    (c->welcome.version < 2 && r->accepted != n))
 		return fail(c, PSC_E_PROTO, "producerd at %s took %u of %u "
 		    "events", c->path, r->accepted, n);
+	if (r->refused == 0) {
+		c->out.len = 0;
+		c->batch_count = 0;
+	}
 	return PSC_OK;
+}
+
+/*
+ * After a reply with refused events: turn the batch just sent into one of
+ * its last `refused` events (those the daemon did not take), in place.
+ */
+void
+psc_batch_refused(struct psc *c, uint32_t refused)
+{
+	struct ps_enqueue_iter	 it;
+	struct ps_frame		 f;
+	const uint8_t		*data, *tail;
+	uint32_t		 n, len, skip;
+	size_t			 body;
+
+	ps_frame_parse(c->out.data + c->batch_start, c->out.len -
+	    c->batch_start, PS_MAX_FRAME_LIMIT, &f);
+	ps_get_enqueue(&f, &it, &n);
+	for (skip = n - refused; skip != 0; skip--)
+		ps_enqueue_next(&it, &data, &len);
+	tail = it.p;
+	body = (size_t)(f.body + f.len - tail);
+	memmove(c->out.data + c->batch_start + PS_HDR_LEN + 4, tail, body);
+	c->out.len = c->batch_start + PS_HDR_LEN + 4 + body;
+	c->batch_count = refused;
+	ps_put_enqueue_end(&c->out, c->batch_start, refused);
 }
 
 /* Queue a DEMAND; psc_flush sends it, with whatever else is queued. */

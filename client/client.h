@@ -19,6 +19,7 @@ enum psc_status {
 	PSC_E_IO = -3,		/* the connection broke or closed */
 	PSC_E_NOMEM = -4,
 	PSC_E_TOO_BIG = -5,	/* an event larger than the daemon takes */
+	PSC_E_FULL = -6,	/* the daemon's queue refused events */
 };
 
 struct psc {
@@ -46,6 +47,7 @@ int	 psc_batch_fits(const struct psc *, size_t);
 int	 psc_batch_add(struct psc *, const void *, uint32_t);
 uint32_t psc_batch_count(const struct psc *);
 int	 psc_batch_send(struct psc *, struct ps_enqueued *);
+void	 psc_batch_refused(struct psc *, uint32_t);
 
 int	 psc_demand(struct psc *, uint32_t);
 int	 psc_ids(struct psc *, uint8_t, const uint64_t *, uint32_t);

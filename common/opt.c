@@ -26,16 +26,34 @@ parse(const char *arg, const char **end, uint32_t min, uint32_t max,
 
 /* A whole number from min to max, or -1 and a message naming option. */
 int
+opt_u64(const char *option, const char *arg, uint64_t min, uint64_t max,
+    uint64_t *out)
+{
+	unsigned long long	 v;
+	char			*ep;
+
+	errno = 0;
+	v = strtoull(arg, &ep, 10);
+	if (*arg < '0' || *arg > '9' || errno != 0 || *ep != '\0' ||
+	    v < min || v > max) {
+		log_errorx("%s: \"%s\" is not a whole number from %llu to "
+		    "%llu", option, arg, (unsigned long long)min,
+		    (unsigned long long)max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int
 opt_u32(const char *option, const char *arg, uint32_t min, uint32_t max,
     uint32_t *out)
 {
-	const char	*end;
+	uint64_t	 v;
 
-	if (parse(arg, &end, min, max, out) != 0 || *end != '\0') {
-		log_errorx("%s: \"%s\" is not a whole number from %u to %u",
-		    option, arg, min, max);
+	if (opt_u64(option, arg, min, max, &v) != 0)
 		return -1;
-	}
+	*out = (uint32_t)v;
 	return 0;
 }
 

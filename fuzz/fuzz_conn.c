@@ -6,7 +6,8 @@
  * The input is a list of steps: u8 op, u8 len, then len bytes.
  *   op % 4 == 0..2: the bytes arrive on connection op % 4 (if still open)
  *   op % 4 == 3:    the clock moves on by len * 100 ms (ack timeouts)
- * A step with the high bit of op set closes that connection's peer.
+ * A step with the high bit of op set closes that connection's peer.  The
+ * last byte chooses the overflow policy.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -54,6 +55,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	dispatch_init(&srv.dispatch, conn_emit, &srv);
 	srv.dispatch.ack_timeout = 1000;
 	srv.dispatch.max_attempts = 3;
+	/* A small buffer, so that every overflow policy is reached. */
+	srv.dispatch.max_queue = 4;
+	srv.dispatch.max_queue_bytes = 64;
+	srv.dispatch.overflow = size != 0 ? data[size - 1] & 3 :
+	    OVERFLOW_REJECT;
 	if (server_init(&srv, base) != 0)
 		abort();
 	for (i = 0; i < NCONN; i++) {

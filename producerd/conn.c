@@ -196,6 +196,11 @@ conn_leave(struct conn *c)
 		event_free(c->hello_timer);
 		c->hello_timer = NULL;
 	}
+	if (c->blocked) {
+		TAILQ_REMOVE(&srv->blocked, c, bentry);
+		srv->nblocked--;
+		c->blocked = 0;
+	}
 	if (c->role == ROLE_CONSUMER) {
 		server_tick(srv);
 		back = dispatch_detach(&srv->dispatch, &c->dc);
@@ -362,31 +367,69 @@ conn_hello(struct conn *c, const struct ps_frame *f)
 		conn_send(c);
 }
 
+/* At most one line a second about shedding and refusing, with counts. */
 static void
+overflow_log(struct server *srv, struct conn *c, uint32_t shed,
+    uint32_t refused)
+{
+	time_t	 now = time(NULL);
+
+	srv->overflow_shed += shed;
+	srv->overflow_refused += refused;
+	if (now == srv->overflow_logged ||
+	    srv->overflow_shed + srv->overflow_refused == 0)
+		return;
+	log_warnx("buffer full (%zu events, %llu bytes): %llu events shed, "
+	    "%llu refused since the last report; last by %s",
+	    srv->dispatch.queue.count,
+	    (unsigned long long)srv->dispatch.queue.bytes,
+	    (unsigned long long)srv->overflow_shed,
+	    (unsigned long long)srv->overflow_refused, conn_label(c));
+	srv->overflow_logged = now;
+	srv->overflow_shed = srv->overflow_refused = 0;
+}
+
+/*
+ * Buffer what the overflow policy lets in and answer ENQUEUED.  Returns 1,
+ * touching nothing, when the batch must wait for room (--overflow block).
+ */
+static int
 conn_enqueue(struct conn *c, const struct ps_frame *f)
 {
 	struct dispatch		*d = &c->srv->dispatch;
+	struct dispatch_plan	 plan;
 	struct ps_enqueue_iter	 it;
-	struct ps_enqueued	 r = { 0, 0 };
+	struct ps_enqueued	 r;
 	const uint8_t		*data;
-	uint32_t		 n, len;
+	uint32_t		 n, len, i = 0;
 	uint64_t		 id;
 	int			 error;
 
 	if ((error = ps_get_enqueue(f, &it, &n)) != 0) {
 		conn_fail(c, -error, "bad ENQUEUE: %s", ps_strerror(error));
-		return;
+		return 0;
 	}
 	if (c->srv->draining) {
 		conn_fail(c, PS_E_DRAINING, "producerd is draining for "
 		    "shutdown and takes no new events");
-		return;
+		return 0;
 	}
-	if (dispatch_reserve(d, n) != 0) {
+	if (dispatch_plan(d, &it, n, &plan) != 0) {
+		c->need_events = n;
+		c->need_bytes = plan.bytes;
+		return 1;
+	}
+	if (dispatch_reserve(d, plan.take) != 0) {
 		conn_fail(c, PS_E_NOMEM, "no memory for %u more events", n);
-		return;
+		return 0;
 	}
-	while (ps_enqueue_next(&it, &data, &len)) {
+	memset(&r, 0, sizeof r);
+	while (ps_enqueue_next(&it, &data, &len) &&
+	    i++ < plan.skip + plan.take) {
+		if (i <= plan.skip)
+			continue;
+		if (d->overflow == OVERFLOW_DROP_OLDEST)
+			r.shed_old += dispatch_make_room(d, len);
 		if ((id = dispatch_push(d, data, len)) == 0) {
 			log_warnx("%s: out of memory: %u of %u events taken",
 			    conn_label(c), r.accepted, n);
@@ -395,9 +438,18 @@ conn_enqueue(struct conn *c, const struct ps_frame *f)
 		if (r.accepted++ == 0)
 			r.first_id = id;
 	}
-	if (ps_put_enqueued(&c->srv->scratch, &r) == 0)
+	r.shed_new = plan.skip;
+	if (d->overflow == OVERFLOW_DROP_NEWEST)
+		r.shed_new += plan.rest;
+	r.refused = n - r.accepted - r.shed_new;
+	d->shed_total += r.shed_new;
+	d->rejected_total += r.refused;
+	if (r.shed_new + r.shed_old + r.refused != 0)
+		overflow_log(c->srv, c, r.shed_new + r.shed_old, r.refused);
+	if (ps_put_enqueued(&c->srv->scratch, c->version, &r) == 0)
 		conn_send(c);
 	dispatch_run(d);
+	return 0;
 }
 
 static void
@@ -567,8 +619,11 @@ conn_dead_act(struct conn *c, const struct ps_frame *f)
 	dispatch_run(d);
 }
 
-/* The protocol state machine: every (state, role, type) is decided here. */
-static void
+/*
+ * The protocol state machine: every (state, role, type) is decided here.
+ * Returns 1 when the frame must wait (a blocked ENQUEUE), else 0.
+ */
+static int
 conn_frame(struct conn *c, const struct ps_frame *f)
 {
 	if (c->state == CONN_HELLO) {
@@ -577,12 +632,12 @@ conn_frame(struct conn *c, const struct ps_frame *f)
 		else
 			conn_fail(c, PS_E_BAD_STATE, "%s before HELLO",
 			    ps_type_name(f->type));
-		return;
+		return 0;
 	}
 	if (c->version < 2 && f->type > PS_TYPE_MAX_V1) {
 		conn_fail(c, PS_E_BAD_STATE, "%s is not in protocol version %d",
 		    ps_type_name(f->type), c->version);
-		return;
+		return 0;
 	}
 	switch (f->type) {
 	case PS_ACK:
@@ -609,7 +664,7 @@ conn_frame(struct conn *c, const struct ps_frame *f)
 		break;
 	case PS_ENQUEUE:
 		if (c->role == ROLE_CLIENT)
-			conn_enqueue(c, f);
+			return conn_enqueue(c, f);
 		else
 			conn_fail(c, PS_E_BAD_STATE, "ENQUEUE from a %s; "
 			    "only clients enqueue", role_name(c->role));
@@ -632,6 +687,44 @@ conn_frame(struct conn *c, const struct ps_frame *f)
 		    "never to it", ps_type_name(f->type));
 		break;
 	}
+	return 0;
+}
+
+/* Read from c again if nothing holds it back. */
+static void
+conn_reading(struct conn *c)
+{
+	if (c->state != CONN_CLOSING && !c->paused && !c->blocked)
+		bufferevent_enable(c->bev, EV_READ);
+}
+
+/* Its ENQUEUE waits for room: stop reading c, and queue it for room. */
+static void
+conn_block(struct conn *c)
+{
+	struct server	*srv = c->srv;
+
+	c->blocked = 1;
+	bufferevent_disable(c->bev, EV_READ);
+	TAILQ_INSERT_TAIL(&srv->blocked, c, bentry);
+	srv->nblocked++;
+	log_debug("%s: ENQUEUE of %u events waits for room", conn_label(c),
+	    c->need_events);
+}
+
+/* server.c says there is room: take the waiting ENQUEUE, read on. */
+void
+conn_unblock(struct conn *c)
+{
+	struct server	*srv = c->srv;
+
+	if (!c->blocked)
+		return;
+	TAILQ_REMOVE(&srv->blocked, c, bentry);
+	srv->nblocked--;
+	c->blocked = 0;
+	conn_reading(c);
+	conn_input(c);
 }
 
 /* Take every whole frame that has arrived; leave a partial one for later. */
@@ -647,7 +740,7 @@ conn_input(struct conn *c)
 	long		 size;
 
 	server_tick(c->srv);
-	while (c->state != CONN_CLOSING && !c->paused) {
+	while (c->state != CONN_CLOSING && !c->paused && !c->blocked) {
 		avail = evbuffer_get_length(in);
 		if (avail < PS_HDR_LEN)
 			break;
@@ -673,7 +766,10 @@ conn_input(struct conn *c)
 			break;
 		}
 		ps_frame_parse(p, (size_t)size, max, &f);
-		conn_frame(c, &f);
+		if (conn_frame(c, &f) != 0) {
+			conn_block(c);	/* the frame stays, to be taken later */
+			break;
+		}
 		evbuffer_drain(in, (size_t)size);
 
 		/* A peer that does not read its replies stops being read. */
@@ -708,7 +804,7 @@ conn_writecb(struct bufferevent *bev, void *arg)
 	if (c->paused) {
 		c->paused = 0;
 		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-		bufferevent_enable(bev, EV_READ);
+		conn_reading(c);
 		conn_input(c);
 	}
 }

@@ -486,6 +486,92 @@ dispatch_next_deadline(const struct dispatch *d, uint64_t *when)
 	return 1;
 }
 
+/* Would n more events of bytes in all stay within the buffer's limits? */
+int
+dispatch_fits(const struct dispatch *d, uint64_t n, uint64_t bytes)
+{
+	if (d->max_queue != 0 && (n > d->max_queue ||
+	    d->queue.count > d->max_queue - n))
+		return 0;
+	if (d->max_queue_bytes != 0 && (bytes > d->max_queue_bytes ||
+	    d->queue.bytes > d->max_queue_bytes - bytes))
+		return 0;
+	return 1;
+}
+
+/*
+ * How much of an ENQUEUE of n events the buffer takes, by the overflow
+ * policy.  reject and drop-newest take the longest prefix that fits;
+ * drop-oldest takes the longest suffix that fits an empty buffer (older
+ * buffered events make room for it); block takes all or, unless the buffer
+ * is empty, nothing yet: 1 means wait.
+ */
+int
+dispatch_plan(const struct dispatch *d, const struct ps_enqueue_iter *batch,
+    uint32_t n, struct dispatch_plan *p)
+{
+	struct ps_enqueue_iter	 it;
+	const uint8_t		*data;
+	uint64_t		 total = 0, sum = 0, cnt, left;
+	uint32_t		 len;
+
+	memset(p, 0, sizeof *p);
+	it = *batch;
+	while (ps_enqueue_next(&it, &data, &len))
+		total += len;
+	p->bytes = total;
+	if (dispatch_fits(d, n, total)) {
+		p->take = n;
+		return 0;
+	}
+	switch (d->overflow) {
+	case OVERFLOW_BLOCK:
+		if (d->queue.count != 0)
+			return 1;
+		p->take = n;	/* alone, it may pass the limit once */
+		break;
+	case OVERFLOW_DROP_OLDEST:
+		/* Skip from the front until the rest fits in an empty buffer. */
+		it = *batch;
+		left = total;
+		for (cnt = n; cnt != 0; cnt--) {
+			if ((d->max_queue == 0 || cnt <= d->max_queue) &&
+			    (d->max_queue_bytes == 0 ||
+			    left <= d->max_queue_bytes))
+				break;
+			ps_enqueue_next(&it, &data, &len);
+			left -= len;
+			p->skip++;
+		}
+		p->take = n - p->skip;
+		break;
+	default:
+		it = *batch;
+		while (ps_enqueue_next(&it, &data, &len) &&
+		    dispatch_fits(d, (uint64_t)p->take + 1, sum + len)) {
+			sum += len;
+			p->take++;
+		}
+		p->rest = n - p->take;
+		break;
+	}
+	return 0;
+}
+
+/* drop-oldest: shed buffered events until one of len bytes fits. */
+uint32_t
+dispatch_make_room(struct dispatch *d, uint32_t len)
+{
+	uint32_t	 shed = 0;
+
+	while (d->queue.count != 0 && !dispatch_fits(d, 1, len)) {
+		free(queue_pop(&d->queue));
+		shed++;
+	}
+	d->shed_total += shed;
+	return shed;
+}
+
 struct qevent *
 dispatch_dead_find(const struct dispatch *d, uint64_t id)
 {

@@ -11,7 +11,24 @@
 
 #include <stdint.h>
 
+#include "frame.h"
 #include "queue.h"
+
+/* What happens to an ENQUEUE that does not fit (docs/overflow.md). */
+enum overflow {
+	OVERFLOW_REJECT,	/* take what fits, refuse the rest */
+	OVERFLOW_DROP_OLDEST,	/* take it all, shed the oldest buffered */
+	OVERFLOW_DROP_NEWEST,	/* take what fits, shed the rest */
+	OVERFLOW_BLOCK,		/* wait until it fits */
+};
+
+/* How an ENQUEUE of n events meets the limits: skip + take + rest = n. */
+struct dispatch_plan {
+	uint32_t	 skip;	/* leading events shed (drop-oldest) */
+	uint32_t	 take;	/* then these are buffered */
+	uint32_t	 rest;	/* refused (reject) or shed (drop-newest) */
+	uint64_t	 bytes;	/* the whole batch's payload */
+};
 
 /* Late ACKs are recognised for this many timed-out ids per consumer. */
 #define DISPATCH_EXPIRED_MAX	1024
@@ -52,6 +69,9 @@ struct dispatch {
 	uint64_t		 now;		/* ms, set by the caller */
 	uint32_t		 ack_timeout;	/* ms; 0: none */
 	uint32_t		 max_attempts;
+	uint64_t		 max_queue;	/* buffered events; 0: none */
+	uint64_t		 max_queue_bytes; /* their bytes; 0: none */
+	enum overflow		 overflow;
 	int			 paused;	/* draining: nothing goes out */
 	uint64_t		 next_id;
 	uint32_t		 nconsumers;
@@ -65,6 +85,8 @@ struct dispatch {
 	uint64_t		 timed_out_total;
 	uint64_t		 late_acks_total;
 	uint64_t		 dead_total;
+	uint64_t		 shed_total;
+	uint64_t		 rejected_total;
 	dispatch_emit_fn	 emit;
 	void			*arg;
 };
@@ -91,6 +113,11 @@ int	 dispatch_answer(struct dispatch *, struct dconsumer *, uint64_t,
 	     int);
 int	 dispatch_expire(struct dispatch *);
 int	 dispatch_next_deadline(const struct dispatch *, uint64_t *);
+
+int	 dispatch_fits(const struct dispatch *, uint64_t, uint64_t);
+int	 dispatch_plan(const struct dispatch *, const struct ps_enqueue_iter *,
+	     uint32_t, struct dispatch_plan *);
+uint32_t dispatch_make_room(struct dispatch *, uint32_t);
 
 struct qevent *dispatch_dead_find(const struct dispatch *, uint64_t);
 int	 dispatch_dead_retry(struct dispatch *, struct qevent *);

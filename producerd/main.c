@@ -24,6 +24,7 @@
 #define DEFAULT_MAX_CONNS	1024u
 #define DEFAULT_MAX_ATTEMPTS	5u
 #define DEFAULT_SOCKET_MODE	0660u
+#define DEFAULT_MAX_QUEUE	1000000u
 /* Descriptors kept for the listener, logs and the like. */
 #define SPARE_FDS		16u
 
@@ -37,7 +38,8 @@ usage(FILE *f)
 "                 [--drain-timeout SECONDS] [--handshake-timeout SECONDS]\n"
 "                 [--max-connections N] [--socket-mode MODE]\n"
 "                 [--socket-group GROUP] [--allow-uid USERS]\n"
-"                 [--allow-gid GROUPS]\n"
+"                 [--allow-gid GROUPS] [--max-queue N]\n"
+"                 [--max-queue-bytes BYTES] [--overflow POLICY]\n"
 "\n"
 "The pushstage daemon: buffers events that clients enqueue and pushes them\n"
 "to consumers as soon as they ask for them (docs/protocol.md).\n"
@@ -50,6 +52,15 @@ usage(FILE *f)
 "                         from %u to %u); bounds one event and one\n"
 "                         ENQUEUE batch\n"
 "  -l, --log-level LEVEL  error, warning, info or debug (default info)\n"
+"\n"
+"The buffer (docs/overflow.md):\n"
+"  --max-queue N          events buffered at most (default %u; 0: no limit);\n"
+"                         events in flight do not count\n"
+"  --max-queue-bytes BYTES  their payload bytes at most (default 0: no limit)\n"
+"  --overflow POLICY      when an ENQUEUE does not fit: reject (default; the\n"
+"                         rest is refused, to be sent again), drop-oldest,\n"
+"                         drop-newest, or block (stop reading the client\n"
+"                         until there is room)\n"
 "\n"
 "Delivery:\n"
 "  --delivery MODE        at-least-once (default): consumers ack each event\n"
@@ -82,7 +93,7 @@ usage(FILE *f)
 "Exit status 1: bad options, or the socket could not be set up (for\n"
 "example another producerd already listens on it).\n",
 	    PS_MAX_FRAME_DEFAULT, PS_MAX_FRAME_MIN, PS_MAX_FRAME_LIMIT,
-	    DEFAULT_MAX_ATTEMPTS, DEFAULT_DRAIN_MS / 1000,
+	    DEFAULT_MAX_QUEUE, DEFAULT_MAX_ATTEMPTS, DEFAULT_DRAIN_MS / 1000,
 	    DEFAULT_HANDSHAKE_MS / 1000, DEFAULT_MAX_CONNS,
 	    DEFAULT_SOCKET_MODE);
 }
@@ -113,6 +124,31 @@ unlink_socket(const char *path, const struct stat *made)
 		log_warn("unlink %s", path);
 }
 
+static int
+parse_overflow(const char *arg, enum overflow *o)
+{
+	static const struct {
+		const char	*name;
+		enum overflow	 policy;
+	} policies[] = {
+		{ "reject", OVERFLOW_REJECT },
+		{ "drop-oldest", OVERFLOW_DROP_OLDEST },
+		{ "drop-newest", OVERFLOW_DROP_NEWEST },
+		{ "block", OVERFLOW_BLOCK },
+	};
+	size_t	 i;
+
+	for (i = 0; i < sizeof policies / sizeof policies[0]; i++) {
+		if (strcmp(arg, policies[i].name) == 0) {
+			*o = policies[i].policy;
+			return 0;
+		}
+	}
+	log_errorx("--overflow: \"%s\" is not reject, drop-oldest, "
+	    "drop-newest or block", arg);
+	return -1;
+}
+
 /* Take every descriptor the hard limit allows; say if it is too few. */
 static void
 raise_fd_limit(uint32_t max_connections)
@@ -141,7 +177,7 @@ main(int argc, char **argv)
 		OPT_DELIVERY = 256, OPT_ACK_TIMEOUT, OPT_MAX_ATTEMPTS,
 		OPT_DRAIN_TIMEOUT, OPT_HANDSHAKE_TIMEOUT, OPT_MAX_CONNS,
 		OPT_SOCKET_MODE, OPT_SOCKET_GROUP, OPT_ALLOW_UID,
-		OPT_ALLOW_GID,
+		OPT_ALLOW_GID, OPT_MAX_QUEUE, OPT_MAX_QUEUE_BYTES, OPT_OVERFLOW,
 	};
 	static const struct option longopts[] = {
 		{ "socket",	required_argument,	NULL, 's' },
@@ -158,6 +194,10 @@ main(int argc, char **argv)
 		{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
 		{ "allow-uid",	required_argument,	NULL, OPT_ALLOW_UID },
 		{ "allow-gid",	required_argument,	NULL, OPT_ALLOW_GID },
+		{ "max-queue",	required_argument,	NULL, OPT_MAX_QUEUE },
+		{ "max-queue-bytes", required_argument, NULL,
+		    OPT_MAX_QUEUE_BYTES },
+		{ "overflow",	required_argument,	NULL, OPT_OVERFLOW },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ "version",	no_argument,		NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -170,6 +210,9 @@ main(int argc, char **argv)
 	const char		*path = NULL;
 	uint32_t		 ack_timeout = 0;
 	uint32_t		 attempts = DEFAULT_MAX_ATTEMPTS;
+	uint64_t		 max_queue = DEFAULT_MAX_QUEUE;
+	uint64_t		 max_queue_bytes = 0;
+	enum overflow		 overflow = OVERFLOW_REJECT;
 	unsigned int		 mode = DEFAULT_SOCKET_MODE;
 	gid_t			 group = (gid_t)-1;
 	int			 ch, fd;
@@ -253,6 +296,20 @@ main(int argc, char **argv)
 			if (access_add_gids(&srv.allow, optarg) != 0)
 				return 1;
 			break;
+		case OPT_MAX_QUEUE:
+			if (opt_u64("--max-queue", optarg, 0,
+			    UINT64_C(1) << 40, &max_queue) != 0)
+				return 1;
+			break;
+		case OPT_MAX_QUEUE_BYTES:
+			if (opt_u64("--max-queue-bytes", optarg, 0,
+			    UINT64_C(1) << 50, &max_queue_bytes) != 0)
+				return 1;
+			break;
+		case OPT_OVERFLOW:
+			if (parse_overflow(optarg, &overflow) != 0)
+				return 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -286,6 +343,9 @@ main(int argc, char **argv)
 	dispatch_init(&srv.dispatch, conn_emit, &srv);
 	srv.dispatch.ack_timeout = ack_timeout;
 	srv.dispatch.max_attempts = attempts;
+	srv.dispatch.max_queue = max_queue;
+	srv.dispatch.max_queue_bytes = max_queue_bytes;
+	srv.dispatch.overflow = overflow;
 	if (server_init(&srv, base) != 0)
 		fatalx("cannot set up timers");
 	if ((fd = net_listen_unix(path, LISTEN_BACKLOG, (mode_t)mode, group,

@@ -28,8 +28,10 @@ struct server {
 	struct event		*accept_retry;
 	struct event		*expiry;	/* the next ack deadline */
 	struct event		*drain_timer;
+	struct event		*unblock;	/* a blocked client may go */
 	struct dispatch		 dispatch;
 	struct conns		 conns;
+	struct conns		 blocked;	/* waiting for room, in order */
 	struct ps_buf		 scratch;	/* one reply being encoded */
 	const char		*socket_path;
 	struct allow		 allow;
@@ -52,6 +54,10 @@ struct server {
 	uint64_t		 refused_total;
 	uint64_t		 refused_unlogged;
 	time_t			 refused_logged;
+	uint32_t		 nblocked;
+	uint64_t		 overflow_shed;		/* since overflow_logged */
+	uint64_t		 overflow_refused;
+	time_t			 overflow_logged;
 	time_t			 started;
 };
 
@@ -69,6 +75,7 @@ enum conn_role {
 
 struct conn {
 	TAILQ_ENTRY(conn)	 entry;
+	TAILQ_ENTRY(conn)	 bentry;	/* on blocked while blocked */
 	struct server		*srv;
 	struct bufferevent	*bev;
 	struct event		*hello_timer;	/* until HELLO */
@@ -76,6 +83,9 @@ struct conn {
 	enum conn_role		 role;
 	int			 version;	/* from HELLO */
 	int			 paused;	/* output full: not read */
+	int			 blocked;	/* ENQUEUE waits for room */
+	uint32_t		 need_events;	/* while blocked: its ENQUEUE */
+	uint64_t		 need_bytes;
 	uint64_t		 serial;	/* for log lines */
 	pid_t			 pid;
 	uid_t			 uid;
@@ -94,6 +104,7 @@ struct conn *conn_new(struct server *, struct bufferevent *, pid_t, uid_t,
 	     gid_t);
 void	 conn_close(struct conn *);
 void	 conn_emit(void *, struct dconsumer *, const struct qevent *);
+void	 conn_unblock(struct conn *);
 
 /* server.c */
 int	 server_init(struct server *, struct event_base *);

@@ -1,9 +1,15 @@
 /*
  * server.c: what the daemon does as a whole rather than per connection:
- * its clock, the ack-deadline timer, and the graceful drain.
+ * its clock, the ack-deadline timer, letting blocked clients go, the
+ * graceful drain, and the end.
  */
+#include <errno.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "log.h"
@@ -36,6 +42,29 @@ expiry_cb(evutil_socket_t fd, short what, void *arg)
 	server_settle(srv);
 }
 
+/* Can the first blocked client's ENQUEUE go in now? */
+static int
+room_for_head(struct server *srv)
+{
+	struct conn	*c = TAILQ_FIRST(&srv->blocked);
+
+	return c != NULL && (srv->draining || srv->dispatch.queue.count == 0 ||
+	    dispatch_fits(&srv->dispatch, c->need_events, c->need_bytes));
+}
+
+/* Blocked clients go in the order they blocked, while there is room. */
+static void
+unblock_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+
+	(void)fd;
+	(void)what;
+	if (room_for_head(srv))
+		conn_unblock(TAILQ_FIRST(&srv->blocked));
+	server_settle(srv);
+}
+
 static void
 drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -53,13 +82,35 @@ server_init(struct server *srv, struct event_base *base)
 {
 	srv->base = base;
 	TAILQ_INIT(&srv->conns);
+	TAILQ_INIT(&srv->blocked);
 	srv->started = time(NULL);
 	srv->expiry = evtimer_new(base, expiry_cb, srv);
 	srv->drain_timer = evtimer_new(base, drain_timeout_cb, srv);
-	if (srv->expiry == NULL || srv->drain_timer == NULL)
+	srv->unblock = event_new(base, -1, 0, unblock_cb, srv);
+	if (srv->expiry == NULL || srv->drain_timer == NULL ||
+	    srv->unblock == NULL)
 		return -1;
 	server_tick(srv);
 	return 0;
+}
+
+/*
+ * At exit, what a connection still has to say (an ERROR, say) goes out if
+ * its socket takes it at once.  (The bufferevent keeps its output's start
+ * frozen, so this reads it in place rather than with evbuffer_write.)
+ */
+static void
+last_words(struct conn *c)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	size_t		 n = evbuffer_get_length(out);
+	unsigned char	*p;
+	int		 fd = bufferevent_getfd(c->bev);
+
+	if (n == 0 || fd == -1 || (p = evbuffer_pullup(out, -1)) == NULL)
+		return;
+	if (write(fd, p, n) == -1)
+		log_debug("last words: write: %s", strerror(errno));
 }
 
 void
@@ -68,14 +119,18 @@ server_free(struct server *srv)
 	struct conn	*c;
 
 	srv->dispatch.paused = 1;
-	while ((c = TAILQ_FIRST(&srv->conns)) != NULL)
+	while ((c = TAILQ_FIRST(&srv->conns)) != NULL) {
+		last_words(c);
 		conn_close(c);
+	}
 	dispatch_free(&srv->dispatch);
 	ps_buf_free(&srv->scratch);
 	if (srv->expiry != NULL)
 		event_free(srv->expiry);
 	if (srv->drain_timer != NULL)
 		event_free(srv->drain_timer);
+	if (srv->unblock != NULL)
+		event_free(srv->unblock);
 	access_free(&srv->allow);
 }
 
@@ -87,8 +142,10 @@ server_tick(struct server *srv)
 }
 
 /*
- * After anything that changed what is in flight: aim the timer at the
- * next ack deadline, and end a drain once nothing is left in flight.
+ * After anything that changed what is buffered or in flight: aim the
+ * timer at the next ack deadline, let a blocked client go if there is room
+ * for it (from the event loop, not from here, so nothing nests), and end
+ * a drain once nothing is left in flight.
  */
 void
 server_settle(struct server *srv)
@@ -103,6 +160,8 @@ server_settle(struct server *srv)
 		evtimer_add(srv->expiry, &tv);
 	} else
 		evtimer_del(srv->expiry);
+	if (room_for_head(srv))
+		event_active(srv->unblock, EV_TIMEOUT, 0);
 	if (srv->draining && srv->dispatch.in_flight == 0)
 		event_base_loopbreak(srv->base);
 }
@@ -116,6 +175,9 @@ server_drain(struct server *srv)
 
 	srv->draining = 1;
 	srv->dispatch.paused = 1;
+	/* Blocked clients' ENQUEUEs are answered now: with ERROR 10. */
+	while (!TAILQ_EMPTY(&srv->blocked))
+		conn_unblock(TAILQ_FIRST(&srv->blocked));
 	log_info("draining: no new connections, events or ENQUEUEs; waiting "
 	    "up to %u ms for %llu in-flight event%s to be acked",
 	    srv->drain_ms, (unsigned long long)srv->dispatch.in_flight,

@@ -47,6 +47,11 @@ stats_encode(struct server *srv, struct ps_buf *b)
 	COUNTER("dead", d->ndead);
 	COUNTER("dead_total", d->dead_total);
 	COUNTER("refused_total", srv->refused_total);
+	COUNTER("max_queue", d->max_queue);
+	COUNTER("max_queue_bytes", d->max_queue_bytes);
+	COUNTER("shed_total", d->shed_total);
+	COUNTER("rejected_total", d->rejected_total);
+	COUNTER("blocked_clients", srv->nblocked);
 	COUNTER("draining", (uint64_t)srv->draining);
 
 	/* As many consumers as fit in one frame; "consumers" has them all. */

@@ -196,10 +196,16 @@ ps_enqueue_next(struct ps_enqueue_iter *it, const uint8_t **data,
 int
 ps_get_enqueued(const struct ps_frame *f, struct ps_enqueued *e)
 {
-	if (f->type != PS_ENQUEUED || f->len != 12)
+	if (f->type != PS_ENQUEUED || (f->len != 12 && f->len != 24))
 		return -PS_E_BAD_LENGTH;
+	memset(e, 0, sizeof *e);
 	e->first_id = get64(f->body);
 	e->accepted = get32(f->body + 8);
+	if (f->len == 24) {
+		e->refused = get32(f->body + 12);
+		e->shed_new = get32(f->body + 16);
+		e->shed_old = get32(f->body + 20);
+	}
 	return 0;
 }
 

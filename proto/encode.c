@@ -106,14 +106,19 @@ ps_put_enqueue_end(struct ps_buf *b, size_t start, uint32_t count)
 }
 
 int
-ps_put_enqueued(struct ps_buf *b, const struct ps_enqueued *e)
+ps_put_enqueued(struct ps_buf *b, int version, const struct ps_enqueued *e)
 {
 	uint8_t	*p;
 
-	if ((p = header(b, PS_ENQUEUED, 12)) == NULL)
+	if ((p = header(b, PS_ENQUEUED, version < 2 ? 12 : 24)) == NULL)
 		return -PS_E_NOMEM;
 	put64(p, e->first_id);
 	put32(p + 8, e->accepted);
+	if (version >= 2) {
+		put32(p + 12, e->refused);
+		put32(p + 16, e->shed_new);
+		put32(p + 20, e->shed_old);
+	}
 	return 0;
 }
 

@@ -127,6 +127,10 @@ struct ps_welcome {
 struct ps_enqueued {
 	uint64_t	 first_id;
 	uint32_t	 accepted;
+	/* Version 2 on: what the queue limit did (docs/overflow.md). */
+	uint32_t	 refused;	/* not taken; send again later */
+	uint32_t	 shed_new;	/* of this ENQUEUE, dropped */
+	uint32_t	 shed_old;	/* buffered events dropped for room */
 };
 
 struct ps_event {
@@ -207,7 +211,7 @@ int	 ps_put_welcome(struct ps_buf *, const struct ps_welcome *);
 int	 ps_put_enqueue_begin(struct ps_buf *, size_t *);
 int	 ps_put_enqueue_add(struct ps_buf *, const void *, uint32_t);
 void	 ps_put_enqueue_end(struct ps_buf *, size_t, uint32_t);
-int	 ps_put_enqueued(struct ps_buf *, const struct ps_enqueued *);
+int	 ps_put_enqueued(struct ps_buf *, int, const struct ps_enqueued *);
 int	 ps_put_demand(struct ps_buf *, uint32_t);
 int	 ps_put_event(struct ps_buf *, int, const struct ps_event *);
 size_t	 ps_event_prefix(uint8_t [PS_EVENT_PREFIX], int, uint64_t, uint32_t,

@@ -6,37 +6,96 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "client.h"
 #include "log.h"
+#include "opt.h"
 #include "pushctl.h"
 
-/* What the daemon confirmed, for the closing line. */
+/* --retry: the first wait, and the longest, between attempts. */
+#define RETRY_FIRST_MS	10
+#define RETRY_MAX_MS	1000
+
+/* What the daemon confirmed, for the closing lines. */
 struct tally {
 	uint64_t	 events;
 	uint64_t	 first_id;
 	uint64_t	 last_id;
 	int		 contiguous;
+	uint64_t	 refused;	/* and given up on */
+	uint64_t	 shed_new;
+	uint64_t	 shed_old;
+	uint32_t	 retry_ms;	/* --retry; 0: none */
 };
 
+static uint64_t
+now_ms(void)
+{
+	struct timespec	 ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
+		fatal("clock_gettime");
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+sleep_ms(uint64_t ms)
+{
+	struct timespec	 ts = { (time_t)(ms / 1000),
+	    (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) == -1)
+		continue;
+}
+
+static void
+count(struct tally *t, const struct ps_enqueued *r)
+{
+	t->shed_new += r->shed_new;
+	t->shed_old += r->shed_old;
+	if (r->accepted == 0)
+		return;
+	if (t->events == 0) {
+		t->first_id = r->first_id;
+		t->contiguous = 1;
+	} else if (r->first_id != t->last_id + 1)
+		t->contiguous = 0;
+	t->last_id = r->first_id + r->accepted - 1;
+	t->events += r->accepted;
+}
+
+/*
+ * Send the batch.  What a full queue refuses is sent again, after waits
+ * that double from 10 ms to 1 s, until --retry's time is up; then the
+ * refusal stands and enqueue stops (PSC_E_FULL).
+ */
 static int
 send_batch(struct psc *c, struct tally *t)
 {
 	struct ps_enqueued	 r;
+	uint64_t		 end = now_ms() + t->retry_ms, wait, now;
+	uint32_t		 pause = RETRY_FIRST_MS;
 	int			 error;
 
-	if ((error = psc_batch_send(c, &r)) != 0) {
-		log_errorx("%s", c->err);
-		return error;
+	for (;;) {
+		if ((error = psc_batch_send(c, &r)) != 0) {
+			log_errorx("%s", c->err);
+			return error;
+		}
+		count(t, &r);
+		if (r.refused == 0)
+			return 0;
+		if ((now = now_ms()) >= end) {
+			t->refused += r.refused;
+			return PSC_E_FULL;
+		}
+		wait = end - now < pause ? end - now : pause;
+		sleep_ms(wait);
+		if (pause < RETRY_MAX_MS)
+			pause *= 2;
+		psc_batch_refused(c, r.refused);
 	}
-	if (t->events == 0) {
-		t->first_id = r.first_id;
-		t->contiguous = 1;
-	} else if (r.first_id != t->last_id + 1)
-		t->contiguous = 0;
-	t->last_id = r.first_id + r.accepted - 1;
-	t->events += r.accepted;
-	return 0;
 }
 
 /* Add one event, sending the batch first if the event would not fit. */
@@ -79,6 +138,9 @@ from_stdin(struct psc *c, struct tally *t, int delim)
 		    "line" : "record", lineno)) != 0)
 			break;
 	}
+	if (error == PSC_E_FULL)
+		log_errorx("stopped at %s %llu of stdin; what follows it was "
+		    "not read", delim == '\n' ? "line" : "record", lineno);
 	if (error == 0 && ferror(stdin)) {
 		log_warn("reading stdin");
 		error = PSC_E_IO;
@@ -90,27 +152,38 @@ from_stdin(struct psc *c, struct tally *t, int delim)
 static void
 enqueue_usage(FILE *f)
 {
-	fprintf(f, "usage: pushctl enqueue EVENT...\n"
-	    "       pushctl enqueue [-0] -     (lines, or with -0 "
-	    "NUL-separated records, of stdin)\n");
+	fprintf(f, "usage: pushctl enqueue [--retry SECONDS] EVENT...\n"
+	    "       pushctl enqueue [--retry SECONDS] [-0] -     (lines, or "
+	    "with -0\n"
+	    "           NUL-separated records, of stdin)\n"
+	    "When producerd's queue is full (--overflow reject), the events "
+	    "it refuses\nare sent again with backoff for up to --retry "
+	    "SECONDS; still refused,\nenqueue stops and exits 75.\n");
 }
 
 int
 cmd_enqueue(const char *path, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "null",	no_argument,	NULL, '0' },
-		{ "help",	no_argument,	NULL, 'h' },
+		{ "null",	no_argument,		NULL, '0' },
+		{ "retry",	required_argument,	NULL, 'r' },
+		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct tally	 t = { 0, 0, 0, 0 };
+	struct tally	 t;
 	struct psc	 c;
 	int		 ch, i, nul = 0, error = 0, status;
 
-	while ((ch = getopt_long(argc, argv, "+0h", longopts, NULL)) != -1) {
+	memset(&t, 0, sizeof t);
+	while ((ch = getopt_long(argc, argv, "+0r:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case '0':
 			nul = 1;
+			break;
+		case 'r':
+			if (opt_seconds("--retry", optarg, 86400000, 0,
+			    &t.retry_ms) != 0)
+				return EXIT_USAGE;
 			break;
 		case 'h':
 			enqueue_usage(stdout);
@@ -157,8 +230,24 @@ cmd_enqueue(const char *path, int argc, char **argv)
 		    (unsigned long long)t.events,
 		    (unsigned long long)t.first_id,
 		    (unsigned long long)t.last_id);
-	else if (error == 0)
+	else if (error == 0 || error == PSC_E_FULL)
 		printf("enqueued 0 events\n");
+	if (t.shed_new != 0)
+		log_warnx("producerd at %s shed %llu of the events sent: its "
+		    "queue was full (--overflow drop-newest)", path,
+		    (unsigned long long)t.shed_new);
+	if (t.shed_old != 0)
+		log_warnx("producerd at %s shed %llu older buffered events to "
+		    "make room (--overflow drop-oldest)", path,
+		    (unsigned long long)t.shed_old);
+	if (error == PSC_E_FULL)
+		log_errorx("producerd at %s refused %llu events: its queue is "
+		    "full (--max-queue); %s", path,
+		    (unsigned long long)t.refused, t.retry_ms ?
+		    "still full when --retry ran out" :
+		    "send them again later, or use --retry SECONDS");
 	psc_close(&c);
+	if (error == PSC_E_FULL)
+		return EXIT_TEMPFAIL;
 	return error == 0 ? 0 : exit_status(error);
 }

@@ -12,14 +12,15 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: pushctl [--socket PATH] enqueue [-0] EVENT... | -\n"
+"usage: pushctl [--socket PATH] enqueue [--retry SECONDS] [-0] EVENT... | -\n"
 "       pushctl [--socket PATH] stats [--json]\n"
 "       pushctl [--socket PATH] dead list [--json] [--preview BYTES]\n"
 "       pushctl [--socket PATH] dead retry|drop [ID...]\n"
 "\n"
 "Talk to producerd, the pushstage daemon.\n"
 "\n"
-"  enqueue EVENT...   enqueue the arguments as one batch (one ENQUEUE frame)\n"
+"  enqueue EVENT...   enqueue the arguments as one batch (one ENQUEUE frame);\n"
+"                     --retry SECONDS retries what a full queue refuses\n"
 "  enqueue -          enqueue the lines of stdin, sent in batches; with -0,\n"
 "                     NUL-separated records instead of lines\n"
 "  stats              the daemon's counters and consumers; --json for one\n"
@@ -37,8 +38,9 @@ usage(FILE *f)
 "  -V, --version      the version\n"
 "\n"
 "Exit status: 0 done; 1 bad usage or a protocol error; 69 no producerd\n"
-"answers at the socket or it went away.  enqueue exits 0 only once the\n"
-"daemon has confirmed every event.\n");
+"answers at the socket or it went away; 75 the queue was full and refused\n"
+"events.  enqueue exits 0 only once the daemon has confirmed every event\n"
+"(or shed it by its --overflow policy, which it then says on stderr).\n");
 }
 
 /* The exit status for a client error. */

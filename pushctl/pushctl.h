@@ -4,6 +4,7 @@
 
 #define EXIT_USAGE		1	/* bad arguments or a protocol error */
 #define EXIT_UNAVAILABLE	69	/* no daemon answers (EX_UNAVAILABLE) */
+#define EXIT_TEMPFAIL		75	/* queue full: try later (EX_TEMPFAIL) */
 
 struct psc;
 

@@ -375,7 +375,7 @@ def case_dispatch_rule(h):
     assert b.events() == [b"c", b"d"]
     c.send(enqueue(b"e", b"f", b"g"))
     body = c.expect(ENQUEUED)
-    assert struct.unpack(">QI", body) == (5, 3), body
+    assert struct.unpack(">QIIII", body) == (5, 3, 0, 0, 0), body
     assert a.events() == [b"e"]
     assert b.events() == [b"f"]
     st = h.stats()
@@ -1079,6 +1079,162 @@ def case_access_control(h):
         r = subprocess.run([PRODUCERD, "--socket", h.sock + ".2"] + bad,
                            capture_output=True, timeout=10)
         assert r.returncode == 1 and bad[0].encode() in r.stderr, (bad, r)
+
+
+# ----------------------------------------------- bounded buffer, overflow
+
+
+def take_all(h, n):
+    """Connect a consumer, take up to n buffered events, ack them."""
+    r = Raw(h.sock)
+    consumer_hello(r, b"taker", max(n, 1))
+    r.send(demand(max(n, 1)))
+    got = r.events_full(timeout=0.5)
+    if got:
+        r.send(ids(ACK, *[i for i, _, _ in got]))
+    r.send(frame(STATS))
+    while r.recv()[0] != STATS_REPLY:
+        pass
+    r.close()
+    return [p.decode() for _, _, p in got]
+
+
+def case_overflow_reject(h):
+    """reject: what fits is taken in order, the rest refused; exit 75."""
+    h.start_daemon("--max-queue", "5")
+    assert h.pushctl("enqueue", "1", "2", "3").returncode == 0
+    r = h.pushctl("enqueue", "a", "b", "c", "d")
+    assert r.returncode == 75, r
+    assert r.stdout == b"enqueued 2 events: ids 4-5\n", r.stdout
+    assert b"refused 2 events" in r.stderr and b"--max-queue" in r.stderr, r.stderr
+    st = h.stats()
+    assert st["queued"] == 5 and st["rejected_total"] == 2, st
+    assert st["shed_total"] == 0, st
+    # A batch larger than the whole limit, into an empty buffer.
+    assert take_all(h, 10) == ["1", "2", "3", "a", "b"]
+    r = h.pushctl("enqueue", "-", input=b"".join(b"x%d\n" % i for i in range(7)))
+    assert r.returncode == 75, r
+    assert r.stdout == b"enqueued 5 events: ids 6-10\n", r.stdout
+    assert b"refused 2 events" in r.stderr, r.stderr
+    assert take_all(h, 10) == ["x0", "x1", "x2", "x3", "x4"]
+    with open(os.path.join(h.dir, "producerd.log")) as f:
+        assert "refused since the last report" in f.read()
+
+
+def case_overflow_reject_retry(h):
+    """pushctl enqueue --retry: the refused rest goes in once there is room."""
+    h.start_daemon("--max-queue", "3")
+    assert h.pushctl("enqueue", "1", "2", "3").returncode == 0
+    p = subprocess.Popen([PUSHCTL, "--socket", h.sock, "enqueue", "--retry", "20",
+                          "a", "b"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(0.5)
+    assert p.poll() is None, "gave up while retrying"
+    assert take_all(h, 2) == ["1", "2"]
+    out, err = p.communicate(timeout=20)
+    assert p.returncode == 0, (out, err)
+    assert out.startswith(b"enqueued 2 events"), out
+    assert take_all(h, 10) == ["3", "a", "b"]
+    # Time up, still full: 75.
+    assert h.pushctl("enqueue", "1", "2", "3").returncode == 0
+    t0 = time.monotonic()
+    r = h.pushctl("enqueue", "--retry", "0.3", "late")
+    assert r.returncode == 75 and b"--retry ran out" in r.stderr, r
+    assert 0.25 < time.monotonic() - t0 < 5
+
+
+def case_overflow_drop_oldest(h):
+    """drop-oldest: new events go in, the oldest buffered are shed."""
+    h.start_daemon("--max-queue", "5", "--overflow", "drop-oldest")
+    assert h.pushctl("enqueue", "1", "2", "3").returncode == 0
+    r = h.pushctl("enqueue", "a", "b", "c", "d")
+    assert r.returncode == 0, r
+    assert r.stdout == b"enqueued 4 events: ids 4-7\n", r.stdout
+    assert b"shed 2 older" in r.stderr, r.stderr
+    assert h.stats()["shed_total"] == 2
+    assert take_all(h, 10) == ["3", "a", "b", "c", "d"]
+    # Larger than the limit: its newest five survive, and nothing older.
+    assert h.pushctl("enqueue", "old").returncode == 0
+    r = h.pushctl("enqueue", "p1", "p2", "p3", "p4", "p5", "p6", "p7")
+    assert r.returncode == 0, r
+    # The two shed from its front were never given ids.
+    assert r.stdout == b"enqueued 5 events: ids 9-13\n", r.stdout
+    assert b"shed 2 of the events sent" in r.stderr, r.stderr
+    assert take_all(h, 10) == ["p3", "p4", "p5", "p6", "p7"]
+    assert h.stats()["shed_total"] == 2 + 1 + 2
+    with open(os.path.join(h.dir, "producerd.log")) as f:
+        assert "shed" in f.read()
+
+
+def case_overflow_drop_newest(h):
+    """drop-newest: what is buffered stays, the new that do not fit are shed."""
+    h.start_daemon("--max-queue", "5", "--overflow", "drop-newest")
+    assert h.pushctl("enqueue", "1", "2", "3").returncode == 0
+    r = h.pushctl("enqueue", "a", "b", "c", "d")
+    assert r.returncode == 0, r
+    assert r.stdout == b"enqueued 2 events: ids 4-5\n", r.stdout
+    assert b"shed 2 of the events sent" in r.stderr, r.stderr
+    st = h.stats()
+    assert st["shed_total"] == 2 and st["rejected_total"] == 0, st
+    assert take_all(h, 10) == ["1", "2", "3", "a", "b"]
+    # The reply says it, byte for byte, to a raw client.
+    c = Raw(h.sock)
+    client_hello(c)
+    c.send(enqueue(*[b"%d" % i for i in range(8)]))
+    assert struct.unpack(">QIIII", c.expect(ENQUEUED)) == (6, 5, 0, 3, 0)
+
+
+def case_overflow_block(h):
+    """block: a full buffer stops reading the client, which waits; room
+    lets it go on, in order; others are not held up."""
+    h.start_daemon("--max-queue", "5", "--max-queue-bytes", "1000",
+                   "--overflow", "block")
+    assert h.pushctl("enqueue", "1", "2", "3", "4", "5").returncode == 0
+    p = subprocess.Popen([PUSHCTL, "--socket", h.sock, "enqueue", "a", "b"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    h.wait_for(lambda: h.stats()["blocked_clients"] == 1, what="the client to block")
+    time.sleep(0.3)
+    assert p.poll() is None, "the blocked client finished"
+    assert take_all(h, 1) == ["1"]
+    time.sleep(0.3)
+    assert p.poll() is None, "one free slot let a batch of two in"
+    assert take_all(h, 1) == ["2"]
+    out, err = p.communicate(timeout=10)
+    assert p.returncode == 0 and out == b"enqueued 2 events: ids 6-7\n", (out, err)
+    st = h.stats()
+    assert st["blocked_clients"] == 0 and st["rejected_total"] == 0, st
+    assert st["shed_total"] == 0, st
+    assert take_all(h, 10) == ["3", "4", "5", "a", "b"]
+    # Larger than the limit: it waits for an empty buffer, then goes in whole.
+    assert h.pushctl("enqueue", "x").returncode == 0
+    p = subprocess.Popen([PUSHCTL, "--socket", h.sock, "enqueue", "-"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    p.stdin.write(b"".join(b"y%d\n" % i for i in range(7)))
+    p.stdin.close()
+    h.wait_for(lambda: h.stats()["blocked_clients"] == 1, what="the big batch to block")
+    assert take_all(h, 1) == ["x"]
+    assert p.wait(timeout=10) == 0
+    assert take_all(h, 10) == ["y%d" % i for i in range(7)]
+    # Draining: a blocked client is told, not left hanging.
+    assert h.pushctl("enqueue", "1", "2", "3", "4", "5").returncode == 0
+    c = Raw(h.sock)
+    client_hello(c)
+    c.send(enqueue(b"waits"))
+    h.wait_for(lambda: h.stats()["blocked_clients"] == 1, what="c to block")
+    h.daemon.send_signal(signal.SIGTERM)
+    assert "draining" in c.expect_error(E_DRAINING)
+    assert h.daemon.wait(timeout=10) == 0
+
+
+def case_overflow_options(h):
+    """Bad limits and policies are refused with the option named."""
+    for bad in (["--overflow", "sometimes"], ["--max-queue", "-1"],
+                ["--max-queue-bytes", "lots"]):
+        r = subprocess.run([PRODUCERD, "--socket", h.sock] + bad,
+                           capture_output=True, timeout=10)
+        assert r.returncode == 1 and bad[0].encode() in r.stderr, (bad, r)
+    h.start_daemon()
+    st = h.stats()
+    assert st["max_queue"] == 1000000 and st["max_queue_bytes"] == 0, st
 
 
 DOC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs",

@@ -574,6 +574,114 @@ START_TEST(paused_sends_nothing)
 }
 END_TEST
 
+/* An ENQUEUE of the given payloads, as the daemon sees it. */
+static void
+batch(struct ps_buf *b, struct ps_enqueue_iter *it, uint32_t *n,
+    const char **ev, int count)
+{
+	struct ps_frame	 f;
+	size_t		 start;
+	int		 i;
+
+	b->len = 0;
+	ck_assert_int_eq(ps_put_enqueue_begin(b, &start), 0);
+	for (i = 0; i < count; i++)
+		ck_assert_int_eq(ps_put_enqueue_add(b, ev[i],
+		    (uint32_t)strlen(ev[i])), 0);
+	ps_put_enqueue_end(b, start, (uint32_t)count);
+	ck_assert_int_gt(ps_frame_parse(b->data, b->len, 1 << 20, &f), 0);
+	ck_assert_int_eq(ps_get_enqueue(&f, it, n), 0);
+}
+
+#define PLAN(w, p, ...) do {						\
+	const char *evs_[] = { __VA_ARGS__ };				\
+	struct ps_enqueue_iter it_;					\
+	uint32_t n_;							\
+	batch(&pb, &it_, &n_, evs_, (int)(sizeof evs_ / sizeof evs_[0])); \
+	waits = dispatch_plan(&(w)->d, &it_, n_, (p));			\
+} while (0)
+
+START_TEST(overflow_plans_follow_each_policy)
+{
+	struct world		*w = world_new();
+	struct dispatch_plan	 p;
+	struct ps_buf		 pb = { 0 };
+	int			 waits;
+
+	w->d.max_queue = 4;
+	ENQ(w, "1", "2", "3");		/* three buffered, room for one */
+
+	w->d.overflow = OVERFLOW_REJECT;
+	PLAN(w, &p, "a", "b", "c");
+	ck_assert_int_eq(waits, 0);
+	ck_assert_uint_eq(p.skip, 0);
+	ck_assert_uint_eq(p.take, 1);
+	ck_assert_uint_eq(p.rest, 2);
+
+	w->d.overflow = OVERFLOW_DROP_NEWEST;
+	PLAN(w, &p, "a", "b", "c");
+	ck_assert_uint_eq(p.take, 1);
+	ck_assert_uint_eq(p.rest, 2);
+
+	/* drop-oldest keeps the newest: the last four of six. */
+	w->d.overflow = OVERFLOW_DROP_OLDEST;
+	PLAN(w, &p, "a", "b", "c", "d", "e", "f");
+	ck_assert_uint_eq(p.skip, 2);
+	ck_assert_uint_eq(p.take, 4);
+	ck_assert_uint_eq(p.rest, 0);
+
+	/* block waits for room for the whole batch... */
+	w->d.overflow = OVERFLOW_BLOCK;
+	PLAN(w, &p, "a", "b");
+	ck_assert_int_eq(waits, 1);
+	PLAN(w, &p, "a");
+	ck_assert_int_eq(waits, 0);
+	ck_assert_uint_eq(p.take, 1);
+	/* ...but takes one larger than the limit into an empty buffer. */
+	attach(w, 0, 10);
+	demand(w, 0, 10);
+	ck_assert_uint_eq(w->d.queue.count, 0);
+	PLAN(w, &p, "a", "b", "c", "d", "e", "f");
+	ck_assert_int_eq(waits, 0);
+	ck_assert_uint_eq(p.take, 6);
+
+	/* A byte limit counts payload bytes. */
+	detach(w, 0);
+	w->d.max_queue = 0;
+	w->d.max_queue_bytes = 10;
+	w->d.overflow = OVERFLOW_REJECT;
+	ENQ(w, "12345678");
+	PLAN(w, &p, "ab", "c");
+	ck_assert_uint_eq(p.take, 1);
+	ck_assert_uint_eq(p.rest, 1);
+	ck_assert_uint_eq(p.bytes, 3);
+	w->d.overflow = OVERFLOW_DROP_OLDEST;
+	PLAN(w, &p, "0123456789", "abcd", "efgh");
+	ck_assert_uint_eq(p.skip, 1);
+	ck_assert_uint_eq(p.take, 2);
+	ps_buf_free(&pb);
+	world_free(w);
+}
+END_TEST
+
+START_TEST(make_room_sheds_the_oldest)
+{
+	struct world	*w = world_new();
+
+	w->d.max_queue = 3;
+	w->d.overflow = OVERFLOW_DROP_OLDEST;
+	ENQ(w, "1", "2", "3");
+	ck_assert_uint_eq(dispatch_make_room(&w->d, 1), 1);
+	ck_assert_uint_eq(w->d.queue.count, 2);
+	ck_assert_uint_eq(w->d.shed_total, 1);
+	attach(w, 0, 5);
+	demand(w, 0, 5);
+	expect(w, 0, 0, "2");
+	expect(w, 1, 0, "3");
+	world_free(w);
+}
+END_TEST
+
 /* Growing a ring whose head has moved keeps the order. */
 START_TEST(queue_grows_across_the_wrap)
 {
@@ -636,6 +744,10 @@ dispatch_suite(void)
 	    ack_timeout_takes_back_touch_keeps_late_ack_is_counted);
 	tcase_add_test(tc, unacked_events_cap_what_a_consumer_is_sent);
 	tcase_add_test(tc, paused_sends_nothing);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("overflow");
+	tcase_add_test(tc, overflow_plans_follow_each_policy);
+	tcase_add_test(tc, make_room_sheds_the_oldest);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("queue");
 	tcase_add_test(tc, queue_grows_across_the_wrap);

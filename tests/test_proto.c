@@ -132,6 +132,7 @@ START_TEST(version_1_layouts)
 	struct ps_welcome	 in = { 1, 4096, 1500, 7, PS_AT_LEAST_ONCE };
 	struct ps_welcome	 out;
 	struct ps_event		 ev = { 9, 3, 2, (const uint8_t *)"hi" }, got;
+	struct ps_enqueued	 q = { 1, 4, 5, 6, 7 }, qo;
 	struct ps_frame		 f;
 
 	ck_assert_int_eq(ps_put_welcome(&b, &in), 0);
@@ -148,6 +149,13 @@ START_TEST(version_1_layouts)
 	ck_assert_uint_eq(got.id, 9);
 	ck_assert_uint_eq(got.attempt, 1);
 	ck_assert_mem_eq(got.data, "hi", 2);
+	b.len = 0;
+	ck_assert_int_eq(ps_put_enqueued(&b, 1, &q), 0);
+	ck_assert_uint_eq(b.len, PS_HDR_LEN + 12);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_enqueued(&f, &qo), 0);
+	ck_assert_uint_eq(qo.accepted, 4);
+	ck_assert_uint_eq(qo.refused, 0);
 	ps_buf_free(&b);
 }
 END_TEST
@@ -302,7 +310,7 @@ END_TEST
 START_TEST(small_frames_round_trip)
 {
 	struct ps_buf		 b = { 0 };
-	struct ps_enqueued	 q = { 1ull << 40, 7 }, qo;
+	struct ps_enqueued	 q = { 1ull << 40, 7, 3, 2, 9 }, qo;
 	struct ps_event		 e;
 	struct ps_event		 evin = { 99, 4, 7, (const uint8_t *)"payload" };
 	struct ps_error		 err;
@@ -311,7 +319,7 @@ START_TEST(small_frames_round_trip)
 	long			 used;
 	size_t			 off = 0;
 
-	ck_assert_int_eq(ps_put_enqueued(&b, &q), 0);
+	ck_assert_int_eq(ps_put_enqueued(&b, 2, &q), 0);
 	ck_assert_int_eq(ps_put_demand(&b, 42), 0);
 	ck_assert_int_eq(ps_put_event(&b, 2, &evin), 0);
 	ck_assert_int_eq(ps_put_stats(&b), 0);
@@ -326,6 +334,9 @@ START_TEST(small_frames_round_trip)
 	ck_assert_int_eq(ps_get_enqueued(&f, &qo), 0);
 	ck_assert_uint_eq(qo.first_id, 1ull << 40);
 	ck_assert_uint_eq(qo.accepted, 7);
+	ck_assert_uint_eq(qo.refused, 3);
+	ck_assert_uint_eq(qo.shed_new, 2);
+	ck_assert_uint_eq(qo.shed_old, 9);
 	NEXT();
 	ck_assert_int_eq(ps_get_demand(&f, &n), 0);
 	ck_assert_uint_eq(n, 42);
@@ -403,7 +414,7 @@ stream(struct ps_buf *b)
 {
 	struct ps_hello		 h = { 1, PS_ROLE_CONSUMER, 8, 2, 2, "c9" };
 	struct ps_welcome	 w = { 2, MAX, 0, 5, PS_AT_LEAST_ONCE };
-	struct ps_enqueued	 q = { 5, 2 };
+	struct ps_enqueued	 q = { 5, 2, 0, 0, 0 };
 	struct ps_event		 e1 = { 5, 1, 5, (const uint8_t *)"first" };
 	struct ps_event		 e2 = { 6, 2, 0, NULL };
 	static const uint64_t	 acked[] = { 5, 6 };
@@ -415,7 +426,7 @@ stream(struct ps_buf *b)
 	ck_assert_int_eq(ps_put_enqueue_add(b, "first", 5), 0);
 	ck_assert_int_eq(ps_put_enqueue_add(b, "second", 6), 0);
 	ps_put_enqueue_end(b, start, 2);
-	ck_assert_int_eq(ps_put_enqueued(b, &q), 0);
+	ck_assert_int_eq(ps_put_enqueued(b, 2, &q), 0);
 	ck_assert_int_eq(ps_put_demand(b, 8), 0);
 	ck_assert_int_eq(ps_put_event(b, 2, &e1), 0);
 	ck_assert_int_eq(ps_put_event(b, 2, &e2), 0);
