@@ -252,6 +252,40 @@ psc_batch_send(struct psc *c, struct ps_enqueued *r)
 }
 
 /*
+ * Pipelining: psc_batch_post closes the batch as an ENQUEUE frame without
+ * sending it; psc_batch_reply sends what is queued and takes the reply to
+ * the oldest ENQUEUE posted.  A client keeps a few in flight so the daemon
+ * always has the next batch to read.  (Refusals are the caller's to count:
+ * nothing is kept to send again.)
+ */
+void
+psc_batch_post(struct psc *c)
+{
+	if (c->batch_count == 0)
+		return;
+	ps_put_enqueue_end(&c->out, c->batch_start, c->batch_count);
+	c->batch_count = 0;
+	c->posted++;
+}
+
+int
+psc_batch_reply(struct psc *c, struct ps_enqueued *r)
+{
+	struct ps_frame	 f;
+	int		 error;
+
+	if (c->posted == 0)
+		return fail(c, PSC_E_PROTO, "no ENQUEUE awaits a reply");
+	if ((error = psc_flush(c)) != 0 || (error = psc_wait(c, &f)) != 0)
+		return error;
+	c->posted--;
+	if (ps_get_enqueued(&f, r) != 0)
+		return fail(c, PSC_E_PROTO, "producerd at %s answered ENQUEUE "
+		    "with %s", c->path, ps_type_name(f.type));
+	return PSC_OK;
+}
+
+/*
  * After a reply with refused events: turn the batch just sent into one of
  * its last `refused` events (those the daemon did not take), in place.
  */

@@ -31,6 +31,7 @@ struct psc {
 	struct ps_buf		 out;
 	size_t			 batch_start;	/* ENQUEUE being filled */
 	uint32_t		 batch_count;
+	uint32_t		 posted;	/* ENQUEUEs awaiting replies */
 	char			 err[512];	/* the last error, for humans */
 };
 
@@ -48,6 +49,8 @@ int	 psc_batch_add(struct psc *, const void *, uint32_t);
 uint32_t psc_batch_count(const struct psc *);
 int	 psc_batch_send(struct psc *, struct ps_enqueued *);
 void	 psc_batch_refused(struct psc *, uint32_t);
+void	 psc_batch_post(struct psc *);
+int	 psc_batch_reply(struct psc *, struct ps_enqueued *);
 
 int	 psc_demand(struct psc *, uint32_t);
 int	 psc_ids(struct psc *, uint8_t, const uint64_t *, uint32_t);

@@ -1,0 +1,91 @@
+/* bench.h: what pushbench's parts share: settings, results, the board. */
+#ifndef PS_BENCH_H
+#define PS_BENCH_H
+
+#include <sys/types.h>
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Every payload starts with its sequence number and its send time. */
+#define STAMP_LEN	16
+
+struct settings {
+	const char	*producerd;	/* binary to start */
+	const char	*socket;	/* or a daemon already running */
+	size_t		 size;		/* payload bytes */
+	int		 consumers;
+	int		 runs;
+	int		 quick;
+	int		 json;
+	uint64_t	 events;	/* 0: each workload's own count */
+	const char	*only;		/* one workload, or NULL */
+	const char	*delivery;	/* one mode, or NULL for both */
+	int		 compare;	/* raw socket and Redis too */
+};
+
+/* One measured run. */
+struct result {
+	char		 workload[32];
+	char		 mode[32];
+	uint64_t	 events;
+	double		 rate;		/* events/s, first enqueue to last receipt */
+	double		 enq_rate;	/* W4: enqueue alone */
+	double		 lat[4];	/* W3: p50, p99, p99.9, max, in µs */
+	double		 cpu;		/* daemon CPU seconds */
+	uint64_t	 rss_peak_kb;
+	double		 per_event;	/* W4: daemon bytes per queued event */
+	int		 exact;		/* each event arrived exactly once */
+	int		 has_lat;
+};
+
+/*
+ * Shared by every process of a run (mmap'd before fork): who received
+ * which event, and when.
+ */
+struct board {
+	_Atomic uint64_t	 received;
+	_Atomic uint64_t	 dups;
+	_Atomic uint64_t	 last_ns;
+	uint64_t		 total;
+	int			 done_fd;	/* a byte when all arrived */
+	int			 wait_fd;	/* the parent polls it */
+	int			 latency;	/* record lat_ns */
+	_Atomic uint8_t		*seen;		/* total bytes */
+	uint32_t		*lat_ns;	/* total entries */
+	size_t			 mapped;
+};
+
+/* One process's receipts not yet added to the board. */
+struct tally {
+	uint64_t	 n;
+};
+
+/* board.c */
+uint64_t	 now_ns(void);
+struct board	*board_new(uint64_t, int);
+void		 board_free(struct board *);
+void		 board_mark(struct board *, const uint8_t *, size_t,
+		     struct tally *);
+void		 board_commit(struct board *, struct tally *);
+int		 board_wait(struct board *, int);
+int		 board_exact(const struct board *);
+void		 board_latency(const struct board *, double [4]);
+void		 stamp(uint8_t *, size_t, uint64_t);
+pid_t		 spawn(void (*)(void *), void *);
+void		 reap(pid_t *, int);
+
+/* work.c: pushstage's workloads */
+int	 work_run(const struct settings *, const char *, const char *,
+	     struct result *);
+
+/* baseline.c: the raw Unix-socket limits */
+int	 baseline_stream(const struct settings *, uint64_t, struct result *);
+int	 baseline_relay(const struct settings *, double, struct result *);
+
+/* redis.c: the same workloads on Redis, when built with hiredis */
+int	 redis_available(void);
+int	 redis_run(const struct settings *, const char *, struct result *);
+
+#endif

@@ -1,0 +1,211 @@
+/*
+ * board.c: the shared record of a run.  Each receiving process marks the
+ * events it gets by their sequence number; the parent checks that each
+ * arrived exactly once and reads the latencies.
+ */
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "log.h"
+
+uint64_t
+now_ns(void)
+{
+	struct timespec	 ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
+		fatal("clock_gettime");
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A payload of len bytes for event seq, stamped now. */
+void
+stamp(uint8_t *p, size_t len, uint64_t seq)
+{
+	uint64_t	 t = now_ns();
+
+	memcpy(p, &seq, 8);
+	memcpy(p + 8, &t, 8);
+	(void)len;
+}
+
+struct board *
+board_new(uint64_t total, int latency)
+{
+	struct board	*b;
+	size_t		 head, size;
+	uint8_t		*p;
+	int		 fds[2];
+
+	/* The struct, the latencies (4-byte aligned), then the counts. */
+	head = (sizeof *b + 7) & ~(size_t)7;
+	size = head + (latency ? total * sizeof(uint32_t) : 0) + total;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+	    -1, 0);
+	if (p == MAP_FAILED)
+		fatal("mmap %zu bytes", size);
+	if (pipe(fds) == -1)
+		fatal("pipe");
+	b = (struct board *)(void *)p;
+	memset(b, 0, sizeof *b);
+	b->total = total;
+	b->latency = latency;
+	b->lat_ns = latency ? (uint32_t *)(void *)(p + head) : NULL;
+	b->seen = (_Atomic uint8_t *)(p + head + (latency ? total *
+	    sizeof(uint32_t) : 0));
+	b->wait_fd = fds[0];
+	b->done_fd = fds[1];
+	b->mapped = size;
+	return b;
+}
+
+void
+board_free(struct board *b)
+{
+	close(b->wait_fd);
+	close(b->done_fd);
+	munmap(b, b->mapped);
+}
+
+/*
+ * One event arrived: mark it seen (and its latency).  The counts go to the
+ * shared counters once per read, in board_commit, not once per event:
+ * processes hammering one shared cache line would measure the benchmark.
+ */
+void
+board_mark(struct board *b, const uint8_t *p, size_t len, struct tally *t)
+{
+	uint64_t	 seq, sent, now;
+
+	if (len < STAMP_LEN)
+		return;
+	memcpy(&seq, p, 8);
+	if (seq >= b->total)
+		return;
+	if (atomic_fetch_add_explicit(&b->seen[seq], 1,
+	    memory_order_relaxed) != 0)
+		atomic_fetch_add(&b->dups, 1);
+	if (b->latency) {
+		memcpy(&sent, p + 8, 8);
+		now = now_ns();
+		b->lat_ns[seq] = now - sent > UINT32_MAX ? UINT32_MAX :
+		    (uint32_t)(now - sent);
+	}
+	t->n++;
+}
+
+/* What one read brought: add it up, and say so when it is the last. */
+void
+board_commit(struct board *b, struct tally *t)
+{
+	uint64_t	 now = now_ns(), last, n;
+	char		 c = 1;
+
+	if (t->n == 0)
+		return;
+	last = atomic_load(&b->last_ns);
+	while (last < now && !atomic_compare_exchange_weak(&b->last_ns,
+	    &last, now))
+		continue;
+	n = atomic_fetch_add(&b->received, t->n) + t->n;
+	t->n = 0;
+	if (n == b->total && write(b->done_fd, &c, 1) == -1)
+		fatal("write");
+}
+
+/* Wait for the last event, up to ms; 0 when it came. */
+int
+board_wait(struct board *b, int ms)
+{
+	struct pollfd	 pfd = { b->wait_fd, POLLIN, 0 };
+	int		 r;
+
+	while ((r = poll(&pfd, 1, ms)) == -1 && errno == EINTR)
+		continue;
+	return r == 1 ? 0 : -1;
+}
+
+int
+board_exact(const struct board *b)
+{
+	uint64_t	 i;
+
+	if (atomic_load(&b->dups) != 0)
+		return 0;
+	for (i = 0; i < b->total; i++) {
+		if (atomic_load(&b->seen[i]) != 1)
+			return 0;
+	}
+	return 1;
+}
+
+static int
+by_value(const void *a, const void *b)
+{
+	uint32_t	 x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* p50, p99, p99.9 and max of the latencies, in microseconds. */
+void
+board_latency(const struct board *b, double out[4])
+{
+	static const double	 q[3] = { 0.50, 0.99, 0.999 };
+	uint32_t		*v;
+	size_t			 i;
+
+	memset(out, 0, 4 * sizeof out[0]);
+	if (b->total == 0 || b->lat_ns == NULL)
+		return;
+	if ((v = malloc(b->total * sizeof *v)) == NULL)
+		fatal("malloc");
+	memcpy(v, b->lat_ns, b->total * sizeof *v);
+	qsort(v, b->total, sizeof *v, by_value);
+	for (i = 0; i < 3; i++)
+		out[i] = v[(size_t)(q[i] * (double)(b->total - 1))] / 1000.0;
+	out[3] = v[b->total - 1] / 1000.0;
+	free(v);
+}
+
+/* Run fn(arg) in a child process, which exits when it returns. */
+pid_t
+spawn(void (*fn)(void *), void *arg)
+{
+	pid_t	 pid;
+
+	if ((pid = fork()) == -1)
+		fatal("fork");
+	if (pid == 0) {
+		fn(arg);
+		_exit(0);
+	}
+	return pid;
+}
+
+/* Stop and collect n children. */
+void
+reap(pid_t *pids, int n)
+{
+	int	 i;
+
+	for (i = 0; i < n; i++) {
+		if (pids[i] > 0)
+			kill(pids[i], SIGTERM);
+	}
+	for (i = 0; i < n; i++) {
+		if (pids[i] > 0)
+			while (waitpid(pids[i], NULL, 0) == -1 && errno == EINTR)
+				continue;
+		pids[i] = 0;
+	}
+}

@@ -1,0 +1,277 @@
+/*
+ * pushbench.c: pushstage's benchmark: options, the runs, and the report
+ * (docs/performance.md).  Each workload runs --runs times on a fresh
+ * daemon; the report gives the median and the range, and whether every
+ * event arrived exactly once.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "frame.h"
+#include "log.h"
+#include "opt.h"
+
+#define MAX_RUNS	15
+
+static const char *workloads[] = { "W1", "W2", "W3", "W4" };
+static const char *modes[] = { "at-least-once", "at-most-once" };
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: pushbench [--workload W1|W2|W3|W4] [--delivery MODE] [--size BYTES]\n"
+"                 [--consumers N] [--events N] [--runs N] [--compare]\n"
+"                 [--quick] [--json] [--producerd PATH | --socket PATH]\n"
+"\n"
+"Measures pushstage: starts a private producerd for each run, consumer\n"
+"processes and an enqueuing client built on the client module, and\n"
+"reports events/s, latency, the daemon's CPU and peak memory, and whether\n"
+"each event arrived exactly once (docs/performance.md).\n"
+"\n"
+"  W1  batched throughput: 1,000,000 events in batches of 256, consumers\n"
+"      with max-demand 256 / min-demand 128\n"
+"  W2  one at a time: 200,000 events, consumers with max-demand 1\n"
+"  W3  latency: one event every 100 us for 5 s, one consumer\n"
+"  W4  backlog: 1,000,000 events with no consumer, then they drain\n"
+"\n"
+"  --workload W        only this one (default: all)\n"
+"  --delivery MODE     at-least-once or at-most-once (default: both)\n"
+"  --size BYTES        payload size, 16 to 1048000 (default 64)\n"
+"  --consumers N       consumer processes for W1, W2, W4 (default 4)\n"
+"  --events N          events per run instead of the workload's own\n"
+"  --runs N            runs of each (default 3; median and range)\n"
+"  --compare           also the raw Unix-socket stream and relay, and\n"
+"                      Redis (W1, W2) when redis-server is installed\n"
+"  --quick             small counts, one run: for the test suite\n"
+"  --json              one JSON object per line instead of the table\n"
+"  --producerd PATH    the daemon to start (default: the one built with it)\n"
+"  --socket PATH       use a running daemon instead (no CPU or memory\n"
+"                      figures)\n"
+"\n"
+"Exit status: 0 when every run finished with each event exactly once.\n");
+}
+
+static int
+by_rate(const void *a, const void *b)
+{
+	double	 x = ((const struct result *)a)->rate;
+	double	 y = ((const struct result *)b)->rate;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+json_result(const struct result *r, const struct result *lo,
+    const struct result *hi, int runs)
+{
+	printf("{\"workload\":\"%s\",\"mode\":\"%s\",\"events\":%llu,"
+	    "\"runs\":%d,\"events_per_s\":%.0f,\"events_per_s_min\":%.0f,"
+	    "\"events_per_s_max\":%.0f,\"daemon_cpu_s\":%.3f,"
+	    "\"daemon_peak_rss_kib\":%llu,\"exactly_once\":%s",
+	    r->workload, r->mode, (unsigned long long)r->events, runs, r->rate,
+	    lo->rate, hi->rate, r->cpu, (unsigned long long)r->rss_peak_kb,
+	    r->exact ? "true" : "false");
+	if (r->has_lat)
+		printf(",\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,"
+		    "\"p99_9\":%.1f,\"max\":%.1f}", r->lat[0], r->lat[1],
+		    r->lat[2], r->lat[3]);
+	if (r->enq_rate != 0)
+		printf(",\"enqueue_per_s\":%.0f,\"daemon_bytes_per_event\":%.1f",
+		    r->enq_rate, r->per_event);
+	printf("}\n");
+}
+
+static void
+table_result(const struct result *r, const struct result *lo,
+    const struct result *hi)
+{
+	char	 extra[128] = "";
+
+	if (r->has_lat)
+		snprintf(extra, sizeof extra, "p50 %.1f p99 %.1f p99.9 %.1f "
+		    "max %.1f us", r->lat[0], r->lat[1], r->lat[2], r->lat[3]);
+	else if (r->enq_rate != 0)
+		snprintf(extra, sizeof extra, "enqueue %.0f/s, %.1f B/event "
+		    "over payload", r->enq_rate, r->per_event);
+	printf("%-10s %-16s %9llu %11.0f %11.0f-%-11.0f %7.2f %9llu  %-5s %s\n",
+	    r->workload, r->mode, (unsigned long long)r->events, r->rate,
+	    lo->rate, hi->rate, r->cpu, (unsigned long long)r->rss_peak_kb,
+	    r->exact ? "yes" : "NO", extra);
+}
+
+/* Median of runs by rate; the range alongside. */
+static int
+report(const struct settings *s, struct result *rs, int n)
+{
+	struct result	*mid;
+
+	if (n == 0)
+		return -1;
+	qsort(rs, (size_t)n, sizeof *rs, by_rate);
+	mid = &rs[n / 2];
+	if (s->json)
+		json_result(mid, &rs[0], &rs[n - 1], n);
+	else
+		table_result(mid, &rs[0], &rs[n - 1]);
+	fflush(stdout);
+	for (int i = 0; i < n; i++) {
+		if (!rs[i].exact)
+			return -1;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "workload",	required_argument,	NULL, 'w' },
+		{ "delivery",	required_argument,	NULL, 'd' },
+		{ "size",	required_argument,	NULL, 's' },
+		{ "consumers",	required_argument,	NULL, 'c' },
+		{ "events",	required_argument,	NULL, 'e' },
+		{ "runs",	required_argument,	NULL, 'r' },
+		{ "compare",	no_argument,		NULL, 'C' },
+		{ "quick",	no_argument,		NULL, 'q' },
+		{ "json",	no_argument,		NULL, 'j' },
+		{ "producerd",	required_argument,	NULL, 'p' },
+		{ "socket",	required_argument,	NULL, 'S' },
+		{ "help",	no_argument,		NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct settings	 s;
+	struct result	 rs[MAX_RUNS];
+	uint32_t	 v;
+	size_t		 w, m;
+	int		 ch, i, n, failed = 0;
+
+	log_init("pushbench", PS_LOG_WARN);
+	memset(&s, 0, sizeof s);
+	s.producerd = PRODUCERD_PATH;
+	s.size = 64;
+	s.consumers = 4;
+	s.runs = 3;
+	while ((ch = getopt_long(argc, argv, "w:d:s:c:e:r:Cqjp:S:h", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'w':
+			s.only = optarg;
+			break;
+		case 'd':
+			if (strcmp(optarg, modes[0]) != 0 &&
+			    strcmp(optarg, modes[1]) != 0) {
+				log_errorx("--delivery: \"%s\" is not %s or %s",
+				    optarg, modes[0], modes[1]);
+				return 1;
+			}
+			s.delivery = optarg;
+			break;
+		case 's':
+			if (opt_u32("--size", optarg, STAMP_LEN, 1048000,
+			    &v) != 0)
+				return 1;
+			s.size = v;
+			break;
+		case 'c':
+			if (opt_u32("--consumers", optarg, 1, 64, &v) != 0)
+				return 1;
+			s.consumers = (int)v;
+			break;
+		case 'e':
+			if (opt_u64("--events", optarg, 1, 100000000,
+			    &s.events) != 0)
+				return 1;
+			break;
+		case 'r':
+			if (opt_u32("--runs", optarg, 1, MAX_RUNS, &v) != 0)
+				return 1;
+			s.runs = (int)v;
+			break;
+		case 'C':
+			s.compare = 1;
+			break;
+		case 'q':
+			s.quick = 1;
+			break;
+		case 'j':
+			s.json = 1;
+			break;
+		case 'p':
+			s.producerd = optarg;
+			break;
+		case 'S':
+			s.socket = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (optind != argc) {
+		log_errorx("unexpected argument \"%s\"", argv[optind]);
+		return 1;
+	}
+	if (s.only != NULL && strcmp(s.only, "W1") != 0 &&
+	    strcmp(s.only, "W2") != 0 && strcmp(s.only, "W3") != 0 &&
+	    strcmp(s.only, "W4") != 0) {
+		log_errorx("--workload: \"%s\" is not W1, W2, W3 or W4", s.only);
+		return 1;
+	}
+	if (s.quick)
+		s.runs = 1;
+	signal(SIGPIPE, SIG_IGN);
+	if (!s.json)
+		printf("%-10s %-16s %9s %11s %23s %7s %9s  %-5s %s\n",
+		    "workload", "mode", "events", "events/s", "range",
+		    "cpu s", "peak KiB", "once", "");
+
+	for (w = 0; w < sizeof workloads / sizeof workloads[0]; w++) {
+		if (s.only != NULL && strcmp(s.only, workloads[w]) != 0)
+			continue;
+		for (m = 0; m < 2; m++) {
+			if (s.delivery != NULL &&
+			    strcmp(s.delivery, modes[m]) != 0)
+				continue;
+			for (i = n = 0; i < s.runs; i++)
+				if (work_run(&s, workloads[w], modes[m],
+				    &rs[n]) == 0)
+					n++;
+			if (n < s.runs || report(&s, rs, n) != 0)
+				failed++;
+		}
+#ifdef HAVE_HIREDIS
+		if (s.compare && w < 2 && redis_available()) {
+			for (i = n = 0; i < s.runs; i++)
+				if (redis_run(&s, workloads[w], &rs[n]) == 0)
+					n++;
+			if (n < s.runs || report(&s, rs, n) != 0)
+				failed++;
+		}
+#endif
+	}
+	if (s.compare) {
+		for (i = n = 0; i < s.runs; i++)
+			if (baseline_stream(&s, s.quick ? 20000 : 10000000,
+			    &rs[n]) == 0)
+				n++;
+		if (n < s.runs || report(&s, rs, n) != 0)
+			failed++;
+		for (i = n = 0; i < s.runs; i++)
+			if (baseline_relay(&s, s.quick ? 0.2 : 5.0, &rs[n]) == 0)
+				n++;
+		if (n < s.runs || report(&s, rs, n) != 0)
+			failed++;
+	}
+	if (failed != 0)
+		log_errorx("%d measurement%s failed or lost events", failed,
+		    failed == 1 ? "" : "s");
+	return failed == 0 ? 0 : 1;
+}

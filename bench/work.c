@@ -1,0 +1,438 @@
+/*
+ * work.c: the workloads on pushstage.  Each run starts a private producerd
+ * (unless --socket names one), consumer processes built on the client
+ * module, and enqueues from this process; the board says when the last
+ * event arrived and whether each came exactly once.
+ */
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "client.h"
+#include "log.h"
+#include "net.h"
+
+#define MAX_CONSUMERS	64
+#define WAIT_MS		300000	/* for the last event, at the most */
+
+struct daemon {
+	pid_t		 pid;		/* 0: not ours */
+	char		 dir[64];
+	char		 sock[128];
+	const char	*path;
+};
+
+struct consumer_args {
+	const char	*sock;
+	uint32_t	 max;
+	uint32_t	 min;
+	struct board	*b;
+	int		 idx;
+};
+
+static int
+daemon_start(const struct settings *s, const char *mode, struct daemon *d)
+{
+	int	 fd, i;
+
+	memset(d, 0, sizeof *d);
+	if (s->socket != NULL) {
+		d->path = s->socket;
+		return 0;
+	}
+	snprintf(d->dir, sizeof d->dir, "/tmp/pushbench.XXXXXX");
+	if (mkdtemp(d->dir) == NULL)
+		fatal("mkdtemp");
+	snprintf(d->sock, sizeof d->sock, "%s/ps.sock", d->dir);
+	d->path = d->sock;
+	if ((d->pid = fork()) == -1)
+		fatal("fork");
+	if (d->pid == 0) {
+		execl(s->producerd, "producerd", "--socket", d->sock,
+		    "--log-level", "error", "--max-queue", "0", "--delivery",
+		    mode, (char *)NULL);
+		fatal("exec %s", s->producerd);
+	}
+	for (i = 0; i < 500; i++) {
+		if ((fd = net_connect_unix(d->sock)) != -1) {
+			close(fd);
+			return 0;
+		}
+		usleep(10000);
+	}
+	log_errorx("producerd (%s) did not start", s->producerd);
+	return -1;
+}
+
+static void
+daemon_stop(struct daemon *d)
+{
+	int	 i;
+
+	if (d->pid > 0) {
+		/* Twice: the first drains, the second ends it at once. */
+		kill(d->pid, SIGTERM);
+		for (i = 0; i < 50 && waitpid(d->pid, NULL, WNOHANG) == 0; i++) {
+			if (i == 5)
+				kill(d->pid, SIGTERM);
+			usleep(20000);
+		}
+		if (i == 50) {
+			kill(d->pid, SIGKILL);
+			waitpid(d->pid, NULL, 0);
+		}
+	}
+	if (d->dir[0] != '\0') {
+		unlink(d->sock);
+		rmdir(d->dir);
+	}
+}
+
+/* The daemon's CPU seconds so far, and its resident and peak memory. */
+static void
+daemon_usage(const struct daemon *d, double *cpu, uint64_t *rss_kb,
+    uint64_t *hwm_kb)
+{
+	char			 path[64], buf[1024], *p;
+	unsigned long long	 ut, st;
+	FILE			*f;
+	int			 i;
+
+	*cpu = 0;
+	*rss_kb = *hwm_kb = 0;
+	if (d->pid <= 0)
+		return;
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)d->pid);
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fgets(buf, sizeof buf, f) != NULL &&
+		    (p = strrchr(buf, ')')) != NULL) {
+			/* After ")": fields 3 on; utime and stime are 14, 15. */
+			for (i = 3; i < 14 && p != NULL; i++)
+				p = strchr(p + 1, ' ');
+			if (p != NULL && sscanf(p, " %llu %llu", &ut, &st) == 2)
+				*cpu = (double)(ut + st) /
+				    (double)sysconf(_SC_CLK_TCK);
+		}
+		fclose(f);
+	}
+	snprintf(path, sizeof path, "/proc/%ld/status", (long)d->pid);
+	if ((f = fopen(path, "r")) != NULL) {
+		while (fgets(buf, sizeof buf, f) != NULL) {
+			if (sscanf(buf, "VmRSS: %llu", &ut) == 1)
+				*rss_kb = ut;
+			else if (sscanf(buf, "VmHWM: %llu", &ut) == 1)
+				*hwm_kb = ut;
+		}
+		fclose(f);
+	}
+}
+
+/*
+ * A consumer process: GenStage's demand, every event marked on the board,
+ * and for each read one write with its ACK and DEMAND.
+ */
+static void
+consumer_main(void *arg)
+{
+	struct consumer_args	*a = arg;
+	struct ps_hello		 h;
+	struct ps_frame		 f;
+	struct ps_event		 e;
+	struct psc		 c;
+	struct tally		 t = { 0 };
+	uint64_t		*ids;
+	uint32_t		 n, pending, ask;
+	char			 name[32];
+	int			 acks;
+
+	signal(SIGTERM, SIG_DFL);
+	snprintf(name, sizeof name, "bench-%d", a->idx);
+	memset(&h, 0, sizeof h);
+	h.version = PS_PROTO_VERSION;
+	h.role = PS_ROLE_CONSUMER;
+	h.max_demand = a->max;
+	h.min_demand = a->min;
+	h.name = name;
+	h.name_len = (uint8_t)strlen(name);
+	if (psc_connect(&c, a->sock, &h) != 0)
+		fatalx("consumer %d: %s", a->idx, c.err);
+	if ((ids = calloc(a->max, sizeof *ids)) == NULL)
+		fatal("calloc");
+	acks = c.welcome.delivery == PS_AT_LEAST_ONCE;
+	pending = a->max;
+	if (psc_demand(&c, a->max) != 0 || psc_flush(&c) != 0)
+		fatalx("consumer %d: %s", a->idx, c.err);
+	for (;;) {
+		if (psc_read(&c) != 0)
+			_exit(0);	/* the daemon went: the run is over */
+		n = ask = 0;
+		while (psc_next(&c, &f) == 1) {
+			if (ps_get_event(&f, c.welcome.version, &e) != 0)
+				fatalx("consumer %d: a %s frame", a->idx,
+				    ps_type_name(f.type));
+			board_mark(a->b, e.data, e.len, &t);
+			if (acks) {
+				ids[n++] = e.id;
+				if (n == a->max) {
+					(void)psc_ids(&c, PS_ACK, ids, n);
+					n = 0;
+				}
+			}
+			if (--pending <= a->min) {
+				ask += a->max - pending;
+				pending = a->max;
+			}
+		}
+		board_commit(a->b, &t);
+		if ((n != 0 && psc_ids(&c, PS_ACK, ids, n) != 0) ||
+		    (ask != 0 && psc_demand(&c, ask) != 0) ||
+		    psc_flush(&c) != 0)
+			_exit(0);
+	}
+}
+
+static int
+client_open(struct psc *c, const char *sock)
+{
+	struct ps_hello	 h;
+
+	memset(&h, 0, sizeof h);
+	h.version = PS_PROTO_VERSION;
+	h.role = PS_ROLE_CLIENT;
+	if (psc_connect(c, sock, &h) != 0) {
+		log_errorx("%s", c->err);
+		psc_close(c);
+		return -1;
+	}
+	return 0;
+}
+
+static uint64_t
+counter(const struct ps_stats *st, const char *name)
+{
+	uint16_t	 i;
+
+	for (i = 0; i < st->ncounters; i++) {
+		if (strcmp(st->counters[i].name, name) == 0)
+			return st->counters[i].value;
+	}
+	return 0;
+}
+
+/* Until n consumers are connected and have asked for their demand. */
+static int
+wait_consumers(struct psc *c, uint64_t n, uint64_t demand)
+{
+	struct ps_stats	 st;
+	uint64_t	 have, asked;
+	uint32_t	 i, j;
+	int		 tries;
+
+	for (tries = 0; tries < 1000; tries++) {
+		if (psc_stats(c, &st) != 0) {
+			log_errorx("%s", c->err);
+			return -1;
+		}
+		have = counter(&st, "consumers_connected");
+		asked = 0;
+		for (i = 0; i < st.nconsumers; i++)
+			for (j = 0; j < st.consumers[i].nfields; j++)
+				if (strcmp(st.consumers[i].fields[j].name,
+				    "demand") == 0)
+					asked += st.consumers[i].fields[j].value;
+		ps_stats_free(&st);
+		if (have >= n && asked >= demand)
+			return 0;
+		usleep(5000);
+	}
+	log_errorx("the consumers did not connect");
+	return -1;
+}
+
+/* Batches the client keeps in flight: posted, reply not yet taken. */
+#define WINDOW	4
+
+static int
+take_reply(struct psc *c)
+{
+	struct ps_enqueued	 r;
+
+	if (psc_batch_reply(c, &r) != 0) {
+		log_errorx("%s", c->err);
+		return -1;
+	}
+	if (r.refused != 0 || r.shed_new != 0) {
+		log_errorx("producerd refused events");
+		return -1;
+	}
+	return 0;
+}
+
+/* Enqueue events first..first+n-1 in batches; 0, or -1 said. */
+static int
+enqueue_n(struct psc *c, uint64_t first, uint64_t n, size_t size,
+    uint32_t batch)
+{
+	uint8_t		*p;
+	uint64_t	 seq;
+	int		 error = 0;
+
+	if ((p = calloc(1, size)) == NULL)
+		fatal("calloc");
+	for (seq = first; seq < first + n && error == 0; seq++) {
+		stamp(p, size, seq);
+		if (psc_batch_add(c, p, (uint32_t)size) != 0) {
+			log_errorx("%s", c->err);
+			error = -1;
+		} else if (psc_batch_count(c) == batch) {
+			psc_batch_post(c);
+			if (c->posted >= WINDOW)
+				error = take_reply(c);
+		}
+	}
+	psc_batch_post(c);
+	while (error == 0 && c->posted != 0)
+		error = take_reply(c);
+	free(p);
+	return error;
+}
+
+static void
+sleep_until(uint64_t ns)
+{
+	struct timespec	 ts = { (time_t)(ns / 1000000000u),
+	    (long)(ns % 1000000000u) };
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
+	    EINTR)
+		continue;
+}
+
+/* W3: one event every 100 µs, each its own ENQUEUE. */
+static int
+paced(struct psc *c, uint64_t n, size_t size)
+{
+	uint64_t	 seq, next = now_ns();
+
+	for (seq = 0; seq < n; seq++) {
+		sleep_until(next);
+		if (enqueue_n(c, seq, 1, size, 1) != 0)
+			return -1;
+		next += 100000;
+	}
+	return 0;
+}
+
+static void
+start_consumers(struct consumer_args *a, pid_t *pids, int n)
+{
+	int	 i;
+
+	for (i = 0; i < n; i++) {
+		a[i].idx = i;
+		pids[i] = spawn(consumer_main, &a[i]);
+	}
+}
+
+int
+work_run(const struct settings *s, const char *workload, const char *mode,
+    struct result *r)
+{
+	struct consumer_args	 a[MAX_CONSUMERS];
+	pid_t			 pids[MAX_CONSUMERS] = { 0 };
+	struct daemon		 d;
+	struct board		*b;
+	struct psc		 c;
+	uint64_t		 total, t0, t1 = 0, rss0, rss1, hwm;
+	uint32_t		 max = 256, min = 128;
+	int			 n = s->consumers, error = -1, w4 = 0;
+	double			 cpu;
+
+	memset(r, 0, sizeof *r);
+	snprintf(r->workload, sizeof r->workload, "%s", workload);
+	snprintf(r->mode, sizeof r->mode, "%s", mode);
+	if (strcmp(workload, "W1") == 0)
+		total = s->quick ? 20000 : 1000000;
+	else if (strcmp(workload, "W2") == 0) {
+		total = s->quick ? 2000 : 200000;
+		max = 1;
+		min = 0;
+	} else if (strcmp(workload, "W3") == 0) {
+		total = s->quick ? 2000 : 50000;	/* 5 s at 100 µs */
+		n = 1;
+		max = 1;
+		min = 0;
+	} else {
+		total = s->quick ? 20000 : 1000000;
+		w4 = 1;
+	}
+	if (s->events != 0)
+		total = s->events;
+	if (n > MAX_CONSUMERS)
+		n = MAX_CONSUMERS;
+	r->events = total;
+	b = board_new(total, strcmp(workload, "W3") == 0);
+	if (daemon_start(s, mode, &d) != 0)
+		goto out;
+	if (client_open(&c, d.path) != 0)
+		goto out;
+	for (int i = 0; i < n; i++) {
+		a[i].sock = d.path;
+		a[i].max = max;
+		a[i].min = min;
+		a[i].b = b;
+	}
+
+	if (w4) {
+		/* The backlog: enqueue with nobody to take, then drain. */
+		daemon_usage(&d, &cpu, &rss0, &hwm);
+		t0 = now_ns();
+		if (enqueue_n(&c, 0, total, s->size, 256) != 0)
+			goto close;
+		t1 = now_ns();
+		r->enq_rate = (double)total * 1e9 / (double)(t1 - t0);
+		daemon_usage(&d, &cpu, &rss1, &hwm);
+		r->per_event = ((double)rss1 - (double)rss0) * 1024.0 /
+		    (double)total - (double)s->size;
+		start_consumers(a, pids, n);
+		t0 = now_ns();
+	} else {
+		start_consumers(a, pids, n);
+		if (wait_consumers(&c, (uint64_t)n, (uint64_t)n * max) != 0)
+			goto close;
+		t0 = now_ns();
+		if ((strcmp(workload, "W3") == 0 ? paced(&c, total, s->size) :
+		    enqueue_n(&c, 0, total, s->size, 256)) != 0)
+			goto close;
+	}
+	if (board_wait(b, WAIT_MS) != 0) {
+		log_errorx("%s %s: %llu of %llu events arrived", workload, mode,
+		    (unsigned long long)atomic_load(&b->received),
+		    (unsigned long long)total);
+		goto close;
+	}
+	r->rate = (double)total * 1e9 / (double)(atomic_load(&b->last_ns) -
+	    t0);
+	daemon_usage(&d, &r->cpu, &rss1, &r->rss_peak_kb);
+	r->exact = board_exact(b);
+	if (b->latency) {
+		board_latency(b, r->lat);
+		r->has_lat = 1;
+	}
+	error = 0;
+close:
+	psc_close(&c);
+out:
+	reap(pids, n);
+	daemon_stop(&d);
+	board_free(b);
+	return error;
+}
