@@ -1,20 +1,19 @@
 /*
  * fuzz_conn.c: libFuzzer over a producerd connection's state machine, with
- * no sockets: three connections on in-memory bufferevent pairs, driven by
- * the input, with the real dispatcher, timers and stats behind them.
+ * no sockets: three connections without a socket (fd -1), fed bytes as if
+ * read, with the real dispatcher, timers and stats behind them; what they
+ * would write is dropped.
  *
  * The input is a list of steps: u8 op, u8 len, then len bytes.
  *   op % 4 == 0..2: the bytes arrive on connection op % 4 (if still open)
  *   op % 4 == 3:    the clock moves on by len * 100 ms (ack timeouts)
- * A step with the high bit of op set closes that connection's peer.  The
- * last byte chooses the overflow policy.
+ * A step with the high bit of op set then closes that connection, as a
+ * peer's EOF would.  The last byte chooses the overflow policy.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "log.h"
@@ -33,12 +32,25 @@ run(struct event_base *base)
 		event_base_loop(base, EVLOOP_NONBLOCK);
 }
 
+/* c, if the daemon has not closed it. */
+static struct conn *
+alive(struct server *srv, struct conn *c)
+{
+	struct conn	*x;
+
+	TAILQ_FOREACH(x, &srv->conns, entry) {
+		if (x == c)
+			return c;
+	}
+	return NULL;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct event_base	*base;
 	struct server		 srv;
-	struct bufferevent	*pair[NCONN][2];
+	struct conn		*conn[NCONN];
 	size_t			 off = 0;
 	uint8_t			 op, len;
 	int			 i, k;
@@ -63,10 +75,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (server_init(&srv, base) != 0)
 		abort();
 	for (i = 0; i < NCONN; i++) {
-		if (bufferevent_pair_new(base, 0, pair[i]) != 0 ||
-		    conn_new(&srv, pair[i][0], -1, 0, 0) == NULL)
+		if ((conn[i] = conn_new(&srv, -1, -1, 0, 0)) == NULL)
 			abort();
-		bufferevent_enable(pair[i][1], EV_READ | EV_WRITE);
 	}
 
 	while (off + 2 <= size) {
@@ -81,28 +91,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (dispatch_expire(&srv.dispatch) != 0)
 				dispatch_run(&srv.dispatch);
 			server_settle(&srv);
-		} else if (pair[k][1] != NULL) {
-			bufferevent_write(pair[k][1], data + off, len);
-			if (op & 0x80) {
-				bufferevent_free(pair[k][1]);
-				pair[k][1] = NULL;
-			}
+		} else if ((conn[k] = alive(&srv, conn[k])) != NULL) {
+			if (io_feed(conn[k], data + off, len) != 0)
+				abort();
+			if ((op & 0x80) && alive(&srv, conn[k]) != NULL)
+				conn_eof(conn[k]);
 		}
 		off += len;
 		run(base);
-		/* The peers read everything; the daemon's output drains. */
-		for (i = 0; i < NCONN; i++) {
-			if (pair[i][1] != NULL)
-				evbuffer_drain(bufferevent_get_input(
-				    pair[i][1]), (size_t)-1);
-		}
 	}
 	run(base);
 	server_free(&srv);
-	for (i = 0; i < NCONN; i++) {
-		if (pair[i][1] != NULL)
-			bufferevent_free(pair[i][1]);
-	}
 	event_base_free(base);
 	return 0;
 }

@@ -1,7 +1,8 @@
 /*
- * conn.c: one connection's life: the HELLO handshake, frames in, replies
- * and events out, and closing.  A connection is freed only from its own
- * libevent callbacks, never while its input is being parsed.
+ * conn.c: one connection's life: the HELLO handshake, the protocol state
+ * machine over the frames that arrive, replies and events out, and
+ * closing.  The bytes themselves move in io.c.  A connection is freed only
+ * from its own event callbacks, never while its input is being parsed.
  */
 #include <sys/socket.h>
 
@@ -13,7 +14,6 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "log.h"
@@ -21,15 +21,10 @@
 
 /* How long a closing connection may take to accept its last bytes. */
 #define CLOSE_FLUSH_SEC		5
-/* One read from the socket takes up to this much. */
-#define READ_CHUNK		(256u * 1024)
 
 static void	conn_fail(struct conn *, int, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
-static void	conn_readcb(struct bufferevent *, void *);
-static void	conn_writecb(struct bufferevent *, void *);
-static void	conn_eventcb(struct bufferevent *, short, void *);
-static void	conn_input(struct conn *);
+static void	conn_reading(struct conn *);
 
 static const char *
 role_name(enum conn_role role)
@@ -89,7 +84,6 @@ refuse(struct server *srv, int fd, int code, const char *why, pid_t pid,
 void
 conn_accept(struct server *srv, int fd)
 {
-	struct bufferevent	*bev;
 	struct ucred		 uc = { -1, (uid_t)-1, (gid_t)-1 };
 	socklen_t		 len = sizeof uc;
 	char			 why[128];
@@ -114,14 +108,8 @@ conn_accept(struct server *srv, int fd)
 		refuse(srv, fd, PS_E_TOO_MANY, why, uc.pid, uc.uid);
 		return;
 	}
-	if ((bev = bufferevent_socket_new(srv->base, fd,
-	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
-		log_warnx("accept: bufferevent_socket_new failed");
+	if (conn_new(srv, fd, uc.pid, uc.uid, uc.gid) == NULL)
 		close(fd);
-		return;
-	}
-	if (conn_new(srv, bev, uc.pid, uc.uid, uc.gid) == NULL)
-		bufferevent_free(bev);
 }
 
 static void
@@ -135,43 +123,31 @@ conn_hello_timeout(evutil_socket_t fd, short what, void *arg)
 	    "(--handshake-timeout)", c->srv->handshake_ms);
 }
 
-/* A connection on bev, which it owns from here if it returns non-NULL. */
+/* A connection on fd (-1: none), which it owns if it returns non-NULL. */
 struct conn *
-conn_new(struct server *srv, struct bufferevent *bev, pid_t pid, uid_t uid,
-    gid_t gid)
+conn_new(struct server *srv, int fd, pid_t pid, uid_t uid, gid_t gid)
 {
 	struct conn	*c;
 	struct timeval	 tv = { srv->handshake_ms / 1000,
 	    (suseconds_t)(srv->handshake_ms % 1000) * 1000 };
-	size_t		 high;
 
 	if ((c = calloc(1, sizeof *c)) == NULL) {
 		log_warn("accept: calloc");
 		return NULL;
 	}
 	c->srv = srv;
-	c->bev = bev;
+	c->fd = fd;
 	c->pid = pid;
 	c->uid = uid;
 	c->gid = gid;
-	if ((c->hello_timer = evtimer_new(srv->base, conn_hello_timeout,
-	    c)) == NULL || evtimer_add(c->hello_timer, &tv) != 0) {
-		log_warnx("accept: cannot set the handshake timer");
+	if (io_start(c) != 0 || (c->hello_timer = evtimer_new(srv->base,
+	    conn_hello_timeout, c)) == NULL || evtimer_add(c->hello_timer,
+	    &tv) != 0) {
+		log_warnx("accept: cannot set the connection up");
 		if (c->hello_timer != NULL)
 			event_free(c->hello_timer);
-		free(c);
-		return NULL;
-	}
-	/* Room for one whole frame at the largest; no more is read ahead. */
-	high = PS_HDR_LEN + (size_t)srv->max_frame;
-	if (high < READ_CHUNK)
-		high = READ_CHUNK;
-	bufferevent_setwatermark(bev, EV_READ, 0, high);
-	bufferevent_set_max_single_read(bev, READ_CHUNK);
-	bufferevent_setcb(bev, conn_readcb, conn_writecb, conn_eventcb, c);
-	if (bufferevent_enable(bev, EV_READ | EV_WRITE) != 0) {
-		log_warnx("accept: bufferevent_enable failed");
-		event_free(c->hello_timer);
+		c->fd = -1;		/* the caller closes it */
+		io_stop(c);
 		free(c);
 		return NULL;
 	}
@@ -223,8 +199,21 @@ conn_close(struct conn *c)
 	conn_leave(c);
 	srv->nconns--;
 	TAILQ_REMOVE(&srv->conns, c, entry);
-	bufferevent_free(c->bev);
+	if (c->close_timer != NULL)
+		event_free(c->close_timer);
+	io_stop(c);
 	free(c);
+}
+
+static void
+conn_close_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	(void)fd;
+	(void)what;
+	log_warnx("%s: not reading; dropped", conn_label(c));
+	conn_close(c);
 }
 
 /* Stop reading and close once what is queued for the peer has gone out. */
@@ -237,9 +226,50 @@ conn_closing(struct conn *c)
 		return;
 	c->state = CONN_CLOSING;
 	conn_leave(c);
-	bufferevent_disable(c->bev, EV_READ);
-	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-	bufferevent_set_timeouts(c->bev, NULL, &tv);
+	io_reading(c, 0);
+	if ((c->close_timer = evtimer_new(c->srv->base, conn_close_timeout,
+	    c)) != NULL)
+		evtimer_add(c->close_timer, &tv);
+	/* The flush closes it once its output is gone, or at once if none. */
+	io_dirty(c);
+}
+
+/*
+ * io.c wrote what it could: a closing connection with nothing left goes,
+ * and one paused for a full output reads again once it has half drained.
+ */
+void
+conn_flushed(struct conn *c)
+{
+	size_t	 left = evbuffer_get_length(c->out);
+
+	if (c->state == CONN_CLOSING) {
+		if (left == 0)
+			conn_close(c);
+		return;
+	}
+	if (c->paused && left <= CONN_OUT_HIGH / 2) {
+		c->paused = 0;
+		conn_reading(c);
+		conn_input(c);
+	}
+}
+
+/* The peer closed its side: answer what it sent, then close. */
+void
+conn_eof(struct conn *c)
+{
+	if (c->state != CONN_CLOSING && evbuffer_get_length(c->out) == 0) {
+		conn_close(c);
+		return;
+	}
+	conn_closing(c);
+}
+
+void
+conn_nomem(struct conn *c)
+{
+	conn_fail(c, PS_E_NOMEM, "no memory to read a frame");
 }
 
 /* Queue the encoded frames in the server's scratch buffer for the peer. */
@@ -248,9 +278,10 @@ conn_send(struct conn *c)
 {
 	struct ps_buf	*b = &c->srv->scratch;
 
-	if (evbuffer_add(bufferevent_get_output(c->bev), b->data, b->len) != 0)
+	if (evbuffer_add(c->out, b->data, b->len) != 0)
 		log_warnx("%s: out of memory queueing a reply", conn_label(c));
 	b->len = 0;
+	io_dirty(c);
 }
 
 /* Answer a protocol error with an ERROR frame, then close. */
@@ -270,10 +301,6 @@ conn_fail(struct conn *c, int code, const char *fmt, ...)
 	if (ps_put_error(&srv->scratch, (uint16_t)code, msg) == 0)
 		conn_send(c);
 	conn_closing(c);
-	/* Nothing queued means no write will come to close it: close soon. */
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-		bufferevent_trigger(c->bev, EV_WRITE,
-		    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
 static int
@@ -695,7 +722,7 @@ static void
 conn_reading(struct conn *c)
 {
 	if (c->state != CONN_CLOSING && !c->paused && !c->blocked)
-		bufferevent_enable(c->bev, EV_READ);
+		io_reading(c, 1);
 }
 
 /* Its ENQUEUE waits for room: stop reading c, and queue it for room. */
@@ -705,7 +732,7 @@ conn_block(struct conn *c)
 	struct server	*srv = c->srv;
 
 	c->blocked = 1;
-	bufferevent_disable(c->bev, EV_READ);
+	io_reading(c, 0);
 	TAILQ_INSERT_TAIL(&srv->blocked, c, bentry);
 	srv->nblocked++;
 	log_debug("%s: ENQUEUE of %u events waits for room", conn_label(c),
@@ -728,23 +755,22 @@ conn_unblock(struct conn *c)
 }
 
 /* Take every whole frame that has arrived; leave a partial one for later. */
-static void
+void
 conn_input(struct conn *c)
 {
-	struct evbuffer	*in = bufferevent_get_input(c->bev);
-	struct evbuffer	*out = bufferevent_get_output(c->bev);
-	uint32_t	 max = c->srv->max_frame;
-	struct ps_frame	 f;
-	unsigned char	*p;
-	size_t		 avail;
-	long		 size;
+	struct ps_decoder	*in = &c->in;
+	uint32_t		 max = c->srv->max_frame;
+	struct ps_frame		 f;
+	const uint8_t		*p;
+	size_t			 avail;
+	long			 size;
 
 	server_tick(c->srv);
 	while (c->state != CONN_CLOSING && !c->paused && !c->blocked) {
-		avail = evbuffer_get_length(in);
+		avail = in->in.len - in->off;
 		if (avail < PS_HDR_LEN)
 			break;
-		p = evbuffer_pullup(in, PS_HDR_LEN);
+		p = in->in.data + in->off;
 		if ((size = ps_frame_size(p, PS_HDR_LEN, max)) < 0) {
 			if (size == -PS_E_TOO_LARGE)
 				conn_fail(c, PS_E_TOO_LARGE, "frame body of %u "
@@ -761,70 +787,21 @@ conn_input(struct conn *c)
 		}
 		if ((size_t)size > avail)
 			break;
-		if ((p = evbuffer_pullup(in, size)) == NULL) {
-			conn_fail(c, PS_E_NOMEM, "no memory to read a frame");
-			break;
-		}
 		ps_frame_parse(p, (size_t)size, max, &f);
 		if (conn_frame(c, &f) != 0) {
 			conn_block(c);	/* the frame stays, to be taken later */
 			break;
 		}
-		evbuffer_drain(in, (size_t)size);
+		in->off += (size_t)size;
 
 		/* A peer that does not read its replies stops being read. */
 		if (c->state != CONN_CLOSING &&
-		    evbuffer_get_length(out) > CONN_OUT_HIGH) {
+		    evbuffer_get_length(c->out) > CONN_OUT_HIGH) {
 			c->paused = 1;
-			bufferevent_disable(c->bev, EV_READ);
-			bufferevent_setwatermark(c->bev, EV_WRITE,
-			    CONN_OUT_HIGH / 2, 0);
+			io_reading(c, 0);
 		}
 	}
 	server_settle(c->srv);
-}
-
-static void
-conn_readcb(struct bufferevent *bev, void *arg)
-{
-	(void)bev;
-	conn_input(arg);
-}
-
-static void
-conn_writecb(struct bufferevent *bev, void *arg)
-{
-	struct conn	*c = arg;
-
-	if (c->state == CONN_CLOSING) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-			conn_close(c);
-		return;
-	}
-	if (c->paused) {
-		c->paused = 0;
-		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-		conn_reading(c);
-		conn_input(c);
-	}
-}
-
-static void
-conn_eventcb(struct bufferevent *bev, short what, void *arg)
-{
-	struct conn	*c = arg;
-
-	if (what & BEV_EVENT_EOF) {
-		/* The peer may have only shut its side: flush, then close. */
-		if (evbuffer_get_length(bufferevent_get_output(bev)) != 0) {
-			conn_closing(c);
-			return;
-		}
-	} else if (what & BEV_EVENT_ERROR)
-		log_debug("%s: socket error", conn_label(c));
-	else if (what & BEV_EVENT_TIMEOUT)
-		log_warnx("%s: not reading; dropped", conn_label(c));
-	conn_close(c);
 }
 
 /* dispatch's emit callback: an EVENT frame onto the consumer's output. */
@@ -832,11 +809,12 @@ void
 conn_emit(void *arg, struct dconsumer *dc, const struct qevent *ev)
 {
 	struct conn	*c = dc->owner;
-	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	struct evbuffer	*out = c->out;
 	uint8_t		 prefix[PS_EVENT_PREFIX];
 	size_t		 n;
 
 	(void)arg;
+	io_dirty(c);
 	n = ps_event_prefix(prefix, c->version, ev->id, ev->attempts,
 	    ev->len);
 	if (evbuffer_add(out, prefix, n) != 0 ||

@@ -29,6 +29,8 @@ struct server {
 	struct event		*expiry;	/* the next ack deadline */
 	struct event		*drain_timer;
 	struct event		*unblock;	/* a blocked client may go */
+	struct event		*flush;		/* io.c: write the dirty */
+	struct conns		 dirty;		/* written to, not flushed */
 	struct dispatch		 dispatch;
 	struct conns		 conns;
 	struct conns		 blocked;	/* waiting for room, in order */
@@ -76,9 +78,16 @@ enum conn_role {
 struct conn {
 	TAILQ_ENTRY(conn)	 entry;
 	TAILQ_ENTRY(conn)	 bentry;	/* on blocked while blocked */
+	TAILQ_ENTRY(conn)	 dentry;	/* on dirty while dirty */
 	struct server		*srv;
-	struct bufferevent	*bev;
+	int			 fd;		/* -1: none (the fuzzer) */
+	struct event		*rev;
+	struct event		*wev;		/* added while output waits */
+	struct ps_decoder	 in;		/* bytes read, not yet taken */
+	struct evbuffer		*out;		/* bytes to write */
+	int			 dirty;
 	struct event		*hello_timer;	/* until HELLO */
+	struct event		*close_timer;	/* while CLOSING */
 	enum conn_state		 state;
 	enum conn_role		 role;
 	int			 version;	/* from HELLO */
@@ -100,11 +109,24 @@ struct conn {
 
 /* conn.c */
 void	 conn_accept(struct server *, int);
-struct conn *conn_new(struct server *, struct bufferevent *, pid_t, uid_t,
-	     gid_t);
+struct conn *conn_new(struct server *, int, pid_t, uid_t, gid_t);
 void	 conn_close(struct conn *);
+void	 conn_input(struct conn *);
+void	 conn_eof(struct conn *);
+void	 conn_flushed(struct conn *);
+void	 conn_nomem(struct conn *);
 void	 conn_emit(void *, struct dconsumer *, const struct qevent *);
 void	 conn_unblock(struct conn *);
+
+/* io.c */
+int	 io_init(struct server *);
+void	 io_free(struct server *);
+int	 io_start(struct conn *);
+void	 io_stop(struct conn *);
+void	 io_reading(struct conn *, int);
+void	 io_dirty(struct conn *);
+void	 io_flush(struct conn *);
+int	 io_feed(struct conn *, const void *, size_t);
 
 /* server.c */
 int	 server_init(struct server *, struct event_base *);

@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "log.h"
@@ -88,7 +87,7 @@ server_init(struct server *srv, struct event_base *base)
 	srv->drain_timer = evtimer_new(base, drain_timeout_cb, srv);
 	srv->unblock = event_new(base, -1, 0, unblock_cb, srv);
 	if (srv->expiry == NULL || srv->drain_timer == NULL ||
-	    srv->unblock == NULL)
+	    srv->unblock == NULL || io_init(srv) != 0)
 		return -1;
 	server_tick(srv);
 	return 0;
@@ -96,20 +95,13 @@ server_init(struct server *srv, struct event_base *base)
 
 /*
  * At exit, what a connection still has to say (an ERROR, say) goes out if
- * its socket takes it at once.  (The bufferevent keeps its output's start
- * frozen, so this reads it in place rather than with evbuffer_write.)
+ * its socket takes it at once.
  */
 static void
 last_words(struct conn *c)
 {
-	struct evbuffer	*out = bufferevent_get_output(c->bev);
-	size_t		 n = evbuffer_get_length(out);
-	unsigned char	*p;
-	int		 fd = bufferevent_getfd(c->bev);
-
-	if (n == 0 || fd == -1 || (p = evbuffer_pullup(out, -1)) == NULL)
-		return;
-	if (write(fd, p, n) == -1)
+	if (c->fd != -1 && evbuffer_get_length(c->out) != 0 &&
+	    evbuffer_write(c->out, c->fd) == -1)
 		log_debug("last words: write: %s", strerror(errno));
 }
 
@@ -131,6 +123,7 @@ server_free(struct server *srv)
 		event_free(srv->drain_timer);
 	if (srv->unblock != NULL)
 		event_free(srv->unblock);
+	io_free(srv);
 	access_free(&srv->allow);
 }
 

@@ -1,0 +1,198 @@
+/*
+ * io.c: a connection's bytes.  One read per wake-up takes up to READ_CHUNK
+ * into the connection's decoder; what the daemon says goes into its output
+ * evbuffer, and every connection written to in a loop iteration is flushed
+ * once, at the end of it, with one writev: no write waits for a
+ * writability event unless the socket is full.  (Measured with pushbench
+ * W2: bufferevents cost two epoll_ctl, an ioctl and an extra epoll_wait
+ * per message; see docs/performance.md.)
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "log.h"
+#include "producerd.h"
+
+/* One read from the socket takes up to this much. */
+#define READ_CHUNK	(256u * 1024)
+
+static void
+io_readcb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	uint8_t		*p;
+	size_t		 room;
+	ssize_t		 n;
+
+	(void)what;
+	if ((p = ps_decoder_space(&c->in, READ_CHUNK, &room)) == NULL) {
+		conn_nomem(c);
+		return;
+	}
+	if ((n = read(fd, p, room)) == -1) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return;
+		log_debug("read: %s", strerror(errno));
+		conn_close(c);
+		return;
+	}
+	if (n == 0) {
+		conn_eof(c);
+		return;
+	}
+	ps_decoder_commit(&c->in, (size_t)n);
+	conn_input(c);
+}
+
+static void
+io_writecb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	io_flush(arg);
+}
+
+/* The end of a loop iteration's work: flush every connection written to. */
+static void
+io_flush_all(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+	struct conn	*c;
+
+	(void)fd;
+	(void)what;
+	while ((c = TAILQ_FIRST(&srv->dirty)) != NULL) {
+		TAILQ_REMOVE(&srv->dirty, c, dentry);
+		c->dirty = 0;
+		io_flush(c);
+	}
+}
+
+int
+io_init(struct server *srv)
+{
+	TAILQ_INIT(&srv->dirty);
+	srv->flush = event_new(srv->base, -1, 0, io_flush_all, srv);
+	return srv->flush == NULL ? -1 : 0;
+}
+
+void
+io_free(struct server *srv)
+{
+	if (srv->flush != NULL)
+		event_free(srv->flush);
+	srv->flush = NULL;
+}
+
+/* Set up c's events (none when it has no socket: the fuzzer's). */
+int
+io_start(struct conn *c)
+{
+	struct server	*srv = c->srv;
+
+	ps_decoder_init(&c->in, srv->max_frame);
+	if ((c->out = evbuffer_new()) == NULL)
+		return -1;
+	if (c->fd == -1)
+		return 0;
+	c->rev = event_new(srv->base, c->fd, EV_READ | EV_PERSIST, io_readcb,
+	    c);
+	c->wev = event_new(srv->base, c->fd, EV_WRITE | EV_PERSIST,
+	    io_writecb, c);
+	if (c->rev == NULL || c->wev == NULL || event_add(c->rev, NULL) != 0)
+		return -1;
+	return 0;
+}
+
+void
+io_stop(struct conn *c)
+{
+	if (c->dirty) {
+		TAILQ_REMOVE(&c->srv->dirty, c, dentry);
+		c->dirty = 0;
+	}
+	if (c->rev != NULL)
+		event_free(c->rev);
+	if (c->wev != NULL)
+		event_free(c->wev);
+	c->rev = c->wev = NULL;
+	if (c->out != NULL)
+		evbuffer_free(c->out);
+	c->out = NULL;
+	ps_decoder_free(&c->in);
+	if (c->fd != -1)
+		close(c->fd);
+	c->fd = -1;
+}
+
+/* Read from c, or stop, as conn.c's state says. */
+void
+io_reading(struct conn *c, int on)
+{
+	if (c->rev == NULL)
+		return;
+	if (on)
+		event_add(c->rev, NULL);
+	else
+		event_del(c->rev);
+}
+
+/* c has output: flush it at the end of this loop iteration. */
+void
+io_dirty(struct conn *c)
+{
+	if (c->dirty)
+		return;
+	c->dirty = 1;
+	TAILQ_INSERT_TAIL(&c->srv->dirty, c, dentry);
+	event_active(c->srv->flush, EV_TIMEOUT, 0);
+}
+
+/*
+ * Write what c has, as far as the socket takes it; wait for writability
+ * only for the rest.  May close c (conn_flushed).
+ */
+void
+io_flush(struct conn *c)
+{
+	int	 n;
+
+	while (evbuffer_get_length(c->out) != 0) {
+		if (c->fd == -1) {
+			evbuffer_drain(c->out, evbuffer_get_length(c->out));
+			break;
+		}
+		if ((n = evbuffer_write(c->out, c->fd)) == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			log_debug("write: %s", strerror(errno));
+			conn_close(c);
+			return;
+		}
+		if (n == 0)
+			break;
+	}
+	if (c->wev != NULL) {
+		if (evbuffer_get_length(c->out) != 0)
+			event_add(c->wev, NULL);
+		else
+			event_del(c->wev);
+	}
+	conn_flushed(c);
+}
+
+/* Bytes as if they had been read from c's socket (the fuzzer's way in). */
+int
+io_feed(struct conn *c, const void *p, size_t n)
+{
+	if (ps_decoder_feed(&c->in, p, n) != 0)
+		return -1;
+	conn_input(c);
+	return 0;
+}
