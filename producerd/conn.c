@@ -446,10 +446,6 @@ conn_enqueue(struct conn *c, const struct ps_frame *f)
 		c->need_bytes = plan.bytes;
 		return 1;
 	}
-	if (dispatch_reserve(d, plan.take) != 0) {
-		conn_fail(c, PS_E_NOMEM, "no memory for %u more events", n);
-		return 0;
-	}
 	memset(&r, 0, sizeof r);
 	while (ps_enqueue_next(&it, &data, &len) &&
 	    i++ < plan.skip + plan.take) {

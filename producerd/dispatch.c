@@ -41,7 +41,7 @@ dispatch_free(struct dispatch *d)
 
 	while ((ev = TAILQ_FIRST(&d->dead)) != NULL) {
 		TAILQ_REMOVE(&d->dead, ev, entry);
-		free(ev);
+		queue_release(&d->queue, ev);
 	}
 	queue_free(&d->queue);
 	free(d->hash);
@@ -189,6 +189,8 @@ unfly(struct dispatch *d, struct qevent *ev)
 static void
 bury(struct dispatch *d, struct qevent *ev, uint8_t reason)
 {
+	/* Out of memory, it keeps its chunk: still listed, just heavier. */
+	(void)queue_own(&d->queue, ev);
 	ev->reason = reason;
 	/* Without a hash entry it cannot be retried by id, but is listed. */
 	(void)hash_put(d, ev);
@@ -209,8 +211,7 @@ by_id(const void *a, const void *b)
 /*
  * Events off their consumer come back: to the dead list when they have
  * had all their attempts, else to the front of the buffer, in id order.
- * Without memory to sort, they go back in the order given; without memory
- * to buffer them, to the dead list: never lost.
+ * (Without memory to sort, dispatch_detach gives them back one by one.)
  */
 static void
 give_back(struct dispatch *d, struct qevent **evs, size_t n, uint8_t reason)
@@ -224,15 +225,8 @@ give_back(struct dispatch *d, struct qevent **evs, size_t n, uint8_t reason)
 		else
 			evs[live++] = evs[i];
 	}
-	if (live != 0 && queue_reserve(&d->queue, live) != 0) {
-		for (i = 0; i < live; i++)
-			bury(d, evs[i], reason);
-		return;
-	}
-	for (i = live; i-- > 0; ) {
-		queue_push_front(&d->queue, evs[i]);
-		d->redelivered_total++;
-	}
+	queue_push_front(&d->queue, evs, live);
+	d->redelivered_total += live;
 }
 
 static struct qevent **
@@ -278,22 +272,12 @@ dispatch_detach(struct dispatch *d, struct dconsumer *dc)
 	return back;
 }
 
-/* Room for n more events, so a batch is taken whole or not at all. */
-int
-dispatch_reserve(struct dispatch *d, uint32_t n)
-{
-	return queue_reserve(&d->queue, n);
-}
-
-/* Buffer one event after dispatch_reserve; its id, or 0 out of memory. */
+/* Buffer one event; its id, or 0 out of memory. */
 uint64_t
 dispatch_push(struct dispatch *d, const void *data, uint32_t len)
 {
-	struct qevent	*ev;
-
-	if ((ev = qevent_new(d->next_id, data, len)) == NULL)
+	if (queue_push(&d->queue, d->next_id, 0, data, len) != 0)
 		return 0;
-	queue_push(&d->queue, ev);
 	d->enqueued_total++;
 	return d->next_id++;
 }
@@ -317,7 +301,7 @@ send_one(struct dispatch *d, struct dconsumer *dc, struct qevent *ev)
 	ev->attempts++;
 	d->emit(d->arg, dc, ev);
 	if (!dc->acks || hash_put(d, ev) != 0) {
-		free(ev);
+		queue_release(&d->queue, ev);
 		return;
 	}
 	ev->owner = dc;
@@ -334,6 +318,7 @@ void
 dispatch_run(struct dispatch *d)
 {
 	struct dconsumer	*dc;
+	struct qevent		*ev;
 	uint32_t		 n;
 
 	if (d->paused)
@@ -347,8 +332,8 @@ dispatch_run(struct dispatch *d)
 		dc->demand -= n;
 		dc->delivered += n;
 		d->delivered_total += n;
-		while (n-- != 0)
-			send_one(d, dc, queue_pop(&d->queue));
+		while (n-- != 0 && (ev = queue_pop(&d->queue)) != NULL)
+			send_one(d, dc, ev);
 		if (avail(dc) != 0)
 			insert(d, dc);
 	}
@@ -411,7 +396,7 @@ dispatch_answer(struct dispatch *d, struct dconsumer *dc, uint64_t id,
 	switch (what) {
 	case PS_ACK:
 		unfly(d, ev);
-		free(ev);
+		queue_release(&d->queue, ev);
 		d->acked_total++;
 		break;
 	case PS_NACK:
@@ -565,7 +550,7 @@ dispatch_make_room(struct dispatch *d, uint32_t len)
 	uint32_t	 shed = 0;
 
 	while (d->queue.count != 0 && !dispatch_fits(d, 1, len)) {
-		free(queue_pop(&d->queue));
+		queue_drop(&d->queue);
 		shed++;
 	}
 	d->shed_total += shed;
@@ -595,11 +580,9 @@ unbury(struct dispatch *d, struct qevent *ev)
 int
 dispatch_dead_retry(struct dispatch *d, struct qevent *ev)
 {
-	if (queue_reserve(&d->queue, 1) != 0)
+	if (queue_push(&d->queue, ev->id, 0, ev->data, ev->len) != 0)
 		return -1;
-	unbury(d, ev);
-	ev->attempts = 0;
-	queue_push(&d->queue, ev);
+	dispatch_dead_drop(d, ev);
 	return 0;
 }
 
@@ -607,5 +590,5 @@ void
 dispatch_dead_drop(struct dispatch *d, struct qevent *ev)
 {
 	unbury(d, ev);
-	free(ev);
+	queue_release(&d->queue, ev);
 }

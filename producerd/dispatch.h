@@ -103,7 +103,6 @@ void	 dispatch_free(struct dispatch *);
 void	 dispatch_attach(struct dispatch *, struct dconsumer *, uint32_t,
 	     uint32_t, int, void *);
 int	 dispatch_detach(struct dispatch *, struct dconsumer *);
-int	 dispatch_reserve(struct dispatch *, uint32_t);
 uint64_t dispatch_push(struct dispatch *, const void *, uint32_t);
 int	 dispatch_demand(struct dispatch *, struct dconsumer *, uint32_t);
 void	 dispatch_run(struct dispatch *);

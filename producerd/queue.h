@@ -1,4 +1,7 @@
-/* queue.h: the daemon's FIFO of buffered events, and the event itself. */
+/*
+ * queue.h: the daemon's FIFO of buffered events, and the handle by which
+ * the dispatcher holds an event once it leaves the FIFO.
+ */
 #ifndef PS_QUEUE_H
 #define PS_QUEUE_H
 
@@ -8,14 +11,17 @@
 #include <stdint.h>
 
 struct dconsumer;
+struct chunk;
 
 /*
- * One event: its payload, stored once, in one allocation with what the
- * dispatcher keeps of it.  An event is in exactly one place: the queue,
- * a consumer's in-flight list (and the deadline list), or the dead list.
+ * An event out of the arena: in flight, given back, or dead.  Its payload
+ * stays where it was stored (a chunk, which it keeps alive) or, dead, in
+ * an allocation of its own.  Handles come from a pool: no malloc per
+ * event once it is warm.
  */
 struct qevent {
-	TAILQ_ENTRY(qevent)	 entry;		/* owner's in flight, or dead */
+	TAILQ_ENTRY(qevent)	 entry;		/* owner's in flight, given
+						   back, dead, or the pool */
 	TAILQ_ENTRY(qevent)	 tentry;	/* by deadline, in flight */
 	struct qevent		*hnext;		/* id hash: in flight or dead */
 	struct dconsumer	*owner;		/* in flight on it, else NULL */
@@ -24,25 +30,34 @@ struct qevent {
 	uint32_t		 attempts;	/* deliveries so far */
 	uint32_t		 len;
 	uint8_t			 reason;	/* dead: enum ps_dead_reason */
-	unsigned char		 data[];
+	struct chunk		*chunk;		/* holds data; NULL: its own */
+	const unsigned char	*data;
 };
 TAILQ_HEAD(qevents, qevent);
+TAILQ_HEAD(chunks, chunk);
 
-/* A ring of event pointers; cap is a power of two. */
+/*
+ * Events wait either in front, given back and first out, or in the arena:
+ * chunks of records laid end to end, 16 bytes of header each.
+ */
 struct queue {
-	struct qevent	**ring;
-	size_t		  cap;
-	size_t		  head;
-	size_t		  count;
-	uint64_t	  bytes;	/* payload bytes buffered */
+	struct qevents	 front;
+	struct chunks	 chunks;	/* oldest first; the last takes pushes */
+	struct qevents	 pool;		/* spare handles */
+	void		**slabs;	/* the pool's allocations */
+	size_t		 nslabs;
+	size_t		 count;		/* both parts */
+	uint64_t	 bytes;		/* their payload bytes */
 };
 
-struct qevent	*qevent_new(uint64_t, const void *, uint32_t);
 void		 queue_init(struct queue *);
 void		 queue_free(struct queue *);
-int		 queue_reserve(struct queue *, size_t);
-void		 queue_push(struct queue *, struct qevent *);
-void		 queue_push_front(struct queue *, struct qevent *);
+int		 queue_push(struct queue *, uint64_t, uint32_t, const void *,
+		     uint32_t);
+void		 queue_push_front(struct queue *, struct qevent **, size_t);
 struct qevent	*queue_pop(struct queue *);
+void		 queue_drop(struct queue *);
+int		 queue_own(struct queue *, struct qevent *);
+void		 queue_release(struct queue *, struct qevent *);
 
 #endif

@@ -113,7 +113,6 @@ enqueue(struct world *w, const char **ev, int n)
 {
 	int	 i;
 
-	ck_assert_int_eq(dispatch_reserve(&w->d, (uint32_t)n), 0);
 	for (i = 0; i < n; i++)
 		ck_assert_uint_ne(dispatch_push(&w->d, ev[i],
 		    (uint32_t)strlen(ev[i])), 0);
@@ -359,7 +358,6 @@ START_TEST(random_operations_keep_every_invariant)
 		case 2:
 			n = 1 + (int)(random() % 5);
 			for (k = 0; k < n; k++) {
-				ck_assert_int_eq(dispatch_reserve(&w->d, 1), 0);
 				dispatch_push(&w->d, "z", 1);
 				pushed++;
 			}
@@ -682,36 +680,55 @@ START_TEST(make_room_sheds_the_oldest)
 }
 END_TEST
 
-/* Growing a ring whose head has moved keeps the order. */
-START_TEST(queue_grows_across_the_wrap)
+/*
+ * The arena: records across many chunks come out in order, with their
+ * payloads; chunks go once every record has left and no handle holds one;
+ * given-back events come first.
+ */
+START_TEST(queue_keeps_order_across_chunks)
 {
 	struct queue	 q;
-	struct qevent	*ev;
+	struct qevent	*ev, *held, *back[2];
+	char		 buf[2000];
 	uint64_t	 id, next = 0;
+	size_t		 len;
 
 	queue_init(&q);
-	for (id = 0; id < 64; id++) {
-		ck_assert_int_eq(queue_reserve(&q, 1), 0);
-		queue_push(&q, qevent_new(id, "abc", 3));
+	memset(buf, 'x', sizeof buf);
+	for (id = 0; id < 1000; id++) {
+		len = id % 2000;
+		ck_assert_int_eq(queue_push(&q, id, 0, buf, (uint32_t)len), 0);
 	}
-	ck_assert_uint_eq(q.cap, 64);
-	for (; next < 10; next++) {
+	ck_assert_uint_eq(q.count, 1000);
+	ck_assert_ptr_ne(TAILQ_FIRST(&q.chunks), TAILQ_LAST(&q.chunks, chunks));
+	ck_assert_ptr_nonnull(held = queue_pop(&q));	/* pins chunk one */
+	next++;
+	for (; next < 600; next++) {
 		ck_assert_ptr_nonnull(ev = queue_pop(&q));
 		ck_assert_uint_eq(ev->id, next);
-		free(ev);
+		ck_assert_uint_eq(ev->len, next % 2000);
+		ck_assert(ev->len == 0 || ev->data[ev->len - 1] == 'x');
+		queue_release(&q, ev);
 	}
-	for (; id < 94; id++) {
-		ck_assert_int_eq(queue_reserve(&q, 1), 0);
-		queue_push(&q, qevent_new(id, "abc", 3));
+	ck_assert_uint_eq(held->id, 0);
+	queue_release(&q, held);
+	/* Given back: ahead of everything, in the order given. */
+	ck_assert_ptr_nonnull(back[0] = queue_pop(&q));
+	ck_assert_ptr_nonnull(back[1] = queue_pop(&q));
+	queue_push_front(&q, back, 2);
+	ck_assert_uint_eq(queue_pop(&q)->id, 600);
+	ck_assert_uint_eq(queue_pop(&q)->id, 601);
+	queue_release(&q, back[0]);
+	queue_release(&q, back[1]);
+	for (next = 602; (ev = queue_pop(&q)) != NULL; next++) {
+		ck_assert_uint_eq(ev->id, next);
+		queue_release(&q, ev);
 	}
-	ck_assert_uint_eq(q.count, 84);
-	ck_assert_uint_eq(q.bytes, 84 * 3);
-	while ((ev = queue_pop(&q)) != NULL) {
-		ck_assert_uint_eq(ev->id, next++);
-		free(ev);
-	}
-	ck_assert_uint_eq(next, 94);
+	ck_assert_uint_eq(next, 1000);
+	ck_assert_uint_eq(q.count, 0);
 	ck_assert_uint_eq(q.bytes, 0);
+	/* Everything left: only the chunk being filled stays. */
+	ck_assert_ptr_eq(TAILQ_FIRST(&q.chunks), TAILQ_LAST(&q.chunks, chunks));
 	queue_free(&q);
 }
 END_TEST
@@ -750,7 +767,7 @@ dispatch_suite(void)
 	tcase_add_test(tc, make_room_sheds_the_oldest);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("queue");
-	tcase_add_test(tc, queue_grows_across_the_wrap);
+	tcase_add_test(tc, queue_keeps_order_across_chunks);
 	suite_add_tcase(s, tc);
 	return s;
 }
