@@ -52,13 +52,14 @@ static size_t
 fill(uint8_t *buf, size_t cap, uint64_t first, uint64_t left, size_t size,
     size_t *len)
 {
-	size_t	 frame = PS_EVENT_PREFIX + size, n = 0;
+	size_t		 frame = PS_EVENT_PREFIX + size, n = 0;
+	uint64_t	 t = now_ns();
 
 	*len = 0;
 	while (n < left && *len + frame <= cap) {
 		ps_event_prefix(buf + *len, PS_PROTO_VERSION, first + n + 1, 1,
 		    (uint32_t)size);
-		stamp(buf + *len + PS_EVENT_PREFIX, size, first + n);
+		stamp(buf + *len + PS_EVENT_PREFIX, first + n, t);
 		*len += frame;
 		n++;
 	}

@@ -72,7 +72,7 @@ void		 board_commit(struct board *, struct tally *);
 int		 board_wait(struct board *, int);
 int		 board_exact(const struct board *);
 void		 board_latency(const struct board *, double [4]);
-void		 stamp(uint8_t *, size_t, uint64_t);
+void		 stamp(uint8_t *, uint64_t, uint64_t);
 pid_t		 spawn(void (*)(void *), void *);
 void		 reap(pid_t *, int);
 

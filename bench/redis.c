@@ -92,7 +92,7 @@ redis_run(const struct settings *s, const char *workload, struct result *r)
 	redisContext		*rc;
 	redisReply		*rep;
 	struct board		*b;
-	uint64_t		 total, seq, t0;
+	uint64_t		 total, seq, t0, t;
 	int			 i, n = s->consumers, k, error = -1;
 
 	memset(r, 0, sizeof *r);
@@ -139,9 +139,10 @@ redis_run(const struct settings *s, const char *workload, struct result *r)
 	lens[1] = strlen(KEY);
 	t0 = now_ns();
 	for (seq = 0; seq < total; seq += (uint64_t)k) {
+		t = now_ns();
 		for (k = 0; k < BATCH && seq + (uint64_t)k < total; k++) {
-			stamp(payloads + (size_t)k * s->size, s->size,
-			    seq + (uint64_t)k);
+			stamp(payloads + (size_t)k * s->size,
+			    seq + (uint64_t)k, t);
 			argv[2 + k] = (const char *)payloads + (size_t)k *
 			    s->size;
 			lens[2 + k] = s->size;

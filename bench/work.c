@@ -282,13 +282,21 @@ enqueue_n(struct psc *c, uint64_t first, uint64_t n, size_t size,
     uint32_t batch)
 {
 	uint8_t		*p;
-	uint64_t	 seq;
+	uint64_t	 seq, t = 0;
 	int		 error = 0;
 
 	if ((p = calloc(1, size)) == NULL)
 		fatal("calloc");
 	for (seq = first; seq < first + n && error == 0; seq++) {
-		stamp(p, size, seq);
+		/* A batch ends at `batch` events or at the frame limit. */
+		if (psc_batch_count(c) != 0 && !psc_batch_fits(c, size)) {
+			psc_batch_post(c);
+			if (c->posted >= WINDOW && (error = take_reply(c)) != 0)
+				break;
+		}
+		if (psc_batch_count(c) == 0)
+			t = now_ns();
+		stamp(p, seq, t);
 		if (psc_batch_add(c, p, (uint32_t)size) != 0) {
 			log_errorx("%s", c->err);
 			error = -1;

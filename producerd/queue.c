@@ -101,6 +101,8 @@ chunk_done(struct queue *q, struct chunk *ch)
 		ch->head = ch->tail = 0;	/* reuse the one being filled */
 		return;
 	}
+	if (q->next == ch)
+		q->next = NULL;
 	TAILQ_REMOVE(&q->chunks, ch, entry);
 	free(ch);
 }
@@ -143,17 +145,22 @@ queue_push_front(struct queue *q, struct qevent **evs, size_t n)
 	}
 }
 
-/* The first arena chunk with a record left in it, or NULL. */
+/*
+ * The first arena chunk with a record left in it, or NULL.  Chunks before
+ * it are empty but kept by handles in flight; q->next skips them.
+ */
 static struct chunk *
 arena_head(struct queue *q)
 {
-	struct chunk	*ch;
+	struct chunk	*ch = q->next != NULL ? q->next :
+			    TAILQ_FIRST(&q->chunks);
 
-	TAILQ_FOREACH(ch, &q->chunks, entry) {
+	for (; ch != NULL; ch = TAILQ_NEXT(ch, entry)) {
 		if (ch->head != ch->tail)
-			return ch;
+			break;
 	}
-	return NULL;
+	q->next = ch;
+	return ch;
 }
 
 /* The next event out, as a handle; NULL if none (or out of memory). */

@@ -43,6 +43,7 @@ TAILQ_HEAD(chunks, chunk);
 struct queue {
 	struct qevents	 front;
 	struct chunks	 chunks;	/* oldest first; the last takes pushes */
+	struct chunk	*next;		/* where arena_head starts looking */
 	struct qevents	 pool;		/* spare handles */
 	void		**slabs;	/* the pool's allocations */
 	size_t		 nslabs;
