@@ -53,7 +53,7 @@ fill(uint8_t *buf, size_t cap, uint64_t first, uint64_t left, size_t size,
     size_t *len)
 {
 	size_t		 frame = PS_EVENT_PREFIX + size, n = 0;
-	uint64_t	 t = now_ns();
+	uint64_t	 t = clock_ns();
 
 	*len = 0;
 	while (n < left && *len + frame <= cap) {
@@ -85,18 +85,41 @@ stream_writer(void *arg)
 	free(buf);
 }
 
-int
-baseline_stream(const struct settings *s, uint64_t n, struct result *r)
+/* Read frames from fd, chunk bytes at a time, until all n have come. */
+static void
+receive(int fd, size_t chunk, struct board *b)
 {
-	struct stream_args	 a;
 	struct ps_decoder	 dec;
 	struct ps_frame		 f;
 	struct ps_event		 e;
-	struct board		*b;
 	struct tally		 t = { 0 };
 	uint8_t			*p;
 	size_t			 room;
 	ssize_t			 got;
+
+	ps_decoder_init(&dec, PS_MAX_FRAME_LIMIT);
+	while (atomic_load(&b->received) < b->total) {
+		if ((p = ps_decoder_space(&dec, chunk, &room)) == NULL)
+			fatal("decoder");
+		if ((got = read(fd, p, room)) <= 0) {
+			if (got == -1 && errno == EINTR)
+				continue;
+			break;
+		}
+		ps_decoder_commit(&dec, (size_t)got);
+		while (ps_decoder_next(&dec, &f) == 1 &&
+		    ps_get_event(&f, PS_PROTO_VERSION, &e) == 0)
+			board_mark(b, e.data, e.len, &t);
+		board_commit(b, &t);
+	}
+	ps_decoder_free(&dec);
+}
+
+int
+baseline_stream(const struct settings *s, uint64_t n, struct result *r)
+{
+	struct stream_args	 a;
+	struct board		*b;
 	uint64_t		 t0;
 	pid_t			 pid;
 	int			 sv[2];
@@ -108,32 +131,17 @@ baseline_stream(const struct settings *s, uint64_t n, struct result *r)
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
 		fatal("socketpair");
 	b = board_new(n, 0);
-	ps_decoder_init(&dec, PS_MAX_FRAME_LIMIT);
 	a.fd = sv[1];
 	a.n = n;
 	a.size = s->size;
-	t0 = now_ns();
+	t0 = clock_ns();
 	pid = spawn(stream_writer, &a);
 	close(sv[1]);
-	while (atomic_load(&b->received) < n) {
-		if ((p = ps_decoder_space(&dec, CHUNK, &room)) == NULL)
-			fatal("decoder");
-		if ((got = read(sv[0], p, room)) <= 0) {
-			if (got == -1 && errno == EINTR)
-				continue;
-			break;
-		}
-		ps_decoder_commit(&dec, (size_t)got);
-		while (ps_decoder_next(&dec, &f) == 1 &&
-		    ps_get_event(&f, PS_PROTO_VERSION, &e) == 0)
-			board_mark(b, e.data, e.len, &t);
-		board_commit(b, &t);
-	}
+	receive(sv[0], CHUNK, b);
 	r->rate = (double)n * 1e9 / (double)(atomic_load(&b->last_ns) - t0);
 	r->exact = board_exact(b);
 	close(sv[0]);
 	reap(&pid, 1);
-	ps_decoder_free(&dec);
 	board_free(b);
 	return r->exact ? 0 : -1;
 }
@@ -169,7 +177,7 @@ sender_main(void *arg)
 	struct relay_args	*a = arg;
 	struct timespec		 ts;
 	uint8_t			*buf;
-	uint64_t		 seq, next = now_ns();
+	uint64_t		 seq, next = clock_ns();
 	size_t			 len;
 
 	if ((buf = malloc(PS_EVENT_PREFIX + a->size)) == NULL)
@@ -191,14 +199,7 @@ int
 baseline_relay(const struct settings *s, double seconds, struct result *r)
 {
 	struct relay_args	 ra, sa;
-	struct ps_decoder	 dec;
-	struct ps_frame		 f;
-	struct ps_event		 e;
 	struct board		*b;
-	struct tally		 t = { 0 };
-	uint8_t			*p;
-	size_t			 room;
-	ssize_t			 got;
 	uint64_t		 n = (uint64_t)(seconds * 10000), t0;
 	pid_t			 pids[2];
 	int			 s1[2], s2[2];
@@ -211,39 +212,24 @@ baseline_relay(const struct settings *s, double seconds, struct result *r)
 	    socketpair(AF_UNIX, SOCK_STREAM, 0, s2) == -1)
 		fatal("socketpair");
 	b = board_new(n, 1);
-	ps_decoder_init(&dec, PS_MAX_FRAME_LIMIT);
 	ra.in = s1[0];
 	ra.out = s2[1];
 	sa.out = s1[1];
 	sa.n = n;
 	sa.size = s->size;
-	t0 = now_ns();
+	t0 = clock_ns();
 	pids[0] = spawn(relay_main, &ra);
 	pids[1] = spawn(sender_main, &sa);
 	close(s1[0]);
 	close(s1[1]);
 	close(s2[1]);
-	while (atomic_load(&b->received) < n) {
-		if ((p = ps_decoder_space(&dec, 65536, &room)) == NULL)
-			fatal("decoder");
-		if ((got = read(s2[0], p, room)) <= 0) {
-			if (got == -1 && errno == EINTR)
-				continue;
-			break;
-		}
-		ps_decoder_commit(&dec, (size_t)got);
-		while (ps_decoder_next(&dec, &f) == 1 &&
-		    ps_get_event(&f, PS_PROTO_VERSION, &e) == 0)
-			board_mark(b, e.data, e.len, &t);
-		board_commit(b, &t);
-	}
+	receive(s2[0], 65536, b);
 	r->rate = (double)n * 1e9 / (double)(atomic_load(&b->last_ns) - t0);
 	r->exact = board_exact(b);
 	board_latency(b, r->lat);
 	r->has_lat = 1;
 	close(s2[0]);
 	reap(pids, 2);
-	ps_decoder_free(&dec);
 	board_free(b);
 	return r->exact ? 0 : -1;
 }

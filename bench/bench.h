@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clock.h"
+
 /* Every payload starts with its sequence number and its send time. */
 #define STAMP_LEN	16
 
@@ -63,7 +65,6 @@ struct tally {
 };
 
 /* board.c */
-uint64_t	 now_ns(void);
 struct board	*board_new(uint64_t, int);
 void		 board_free(struct board *);
 void		 board_mark(struct board *, const uint8_t *, size_t,

@@ -17,16 +17,6 @@
 #include "bench.h"
 #include "log.h"
 
-uint64_t
-now_ns(void)
-{
-	struct timespec	 ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
-		fatal("clock_gettime");
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * A payload for event seq sent at time t.  Senders take the time once per
  * batch: a clock read per event would be most of what a batch costs.
@@ -96,7 +86,7 @@ board_mark(struct board *b, const uint8_t *p, size_t len, struct tally *t)
 		atomic_fetch_add(&b->dups, 1);
 	if (b->latency) {
 		memcpy(&sent, p + 8, 8);
-		now = now_ns();
+		now = clock_ns();
 		b->lat_ns[seq] = now - sent > UINT32_MAX ? UINT32_MAX :
 		    (uint32_t)(now - sent);
 	}
@@ -107,7 +97,7 @@ board_mark(struct board *b, const uint8_t *p, size_t len, struct tally *t)
 void
 board_commit(struct board *b, struct tally *t)
 {
-	uint64_t	 now = now_ns(), last, n;
+	uint64_t	 now = clock_ns(), last, n;
 	char		 c = 1;
 
 	if (t->n == 0)

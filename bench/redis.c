@@ -137,9 +137,9 @@ redis_run(const struct settings *s, const char *workload, struct result *r)
 	lens[0] = 5;
 	argv[1] = KEY;
 	lens[1] = strlen(KEY);
-	t0 = now_ns();
+	t0 = clock_ns();
 	for (seq = 0; seq < total; seq += (uint64_t)k) {
-		t = now_ns();
+		t = clock_ns();
 		for (k = 0; k < BATCH && seq + (uint64_t)k < total; k++) {
 			stamp(payloads + (size_t)k * s->size,
 			    seq + (uint64_t)k, t);

@@ -295,7 +295,7 @@ enqueue_n(struct psc *c, uint64_t first, uint64_t n, size_t size,
 				break;
 		}
 		if (psc_batch_count(c) == 0)
-			t = now_ns();
+			t = clock_ns();
 		stamp(p, seq, t);
 		if (psc_batch_add(c, p, (uint32_t)size) != 0) {
 			log_errorx("%s", c->err);
@@ -328,7 +328,7 @@ sleep_until(uint64_t ns)
 static int
 paced(struct psc *c, uint64_t n, size_t size)
 {
-	uint64_t	 seq, next = now_ns();
+	uint64_t	 seq, next = clock_ns();
 
 	for (seq = 0; seq < n; seq++) {
 		sleep_until(next);
@@ -402,21 +402,21 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 	if (w4) {
 		/* The backlog: enqueue with nobody to take, then drain. */
 		daemon_usage(&d, &cpu, &rss0, &hwm);
-		t0 = now_ns();
+		t0 = clock_ns();
 		if (enqueue_n(&c, 0, total, s->size, 256) != 0)
 			goto close;
-		t1 = now_ns();
+		t1 = clock_ns();
 		r->enq_rate = (double)total * 1e9 / (double)(t1 - t0);
 		daemon_usage(&d, &cpu, &rss1, &hwm);
 		r->per_event = ((double)rss1 - (double)rss0) * 1024.0 /
 		    (double)total - (double)s->size;
 		start_consumers(a, pids, n);
-		t0 = now_ns();
+		t0 = clock_ns();
 	} else {
 		start_consumers(a, pids, n);
 		if (wait_consumers(&c, (uint64_t)n, (uint64_t)n * max) != 0)
 			goto close;
-		t0 = now_ns();
+		t0 = clock_ns();
 		if ((strcmp(workload, "W3") == 0 ? paced(&c, total, s->size) :
 		    enqueue_n(&c, 0, total, s->size, 256)) != 0)
 			goto close;

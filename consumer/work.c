@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "consumer.h"
 #include "log.h"
 #include "net.h"
@@ -75,23 +76,14 @@ signals_take(int fd)
 	return stop;
 }
 
-static int64_t
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Sleep ms milliseconds unless told to stop. */
 static int
 work_sleep(const struct work *w, uint32_t ms)
 {
 	struct pollfd	 pfd = { w->sigfd, POLLIN, 0 };
-	int64_t		 end = now_ms() + ms, left;
+	int64_t		 end = (int64_t)clock_ms() + ms, left;
 
-	while ((left = end - now_ms()) > 0) {
+	while ((left = end - (int64_t)clock_ms()) > 0) {
 		if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR)
 			fatal("poll");
 		if ((pfd.revents & POLLIN) && signals_take(w->sigfd))

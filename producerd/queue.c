@@ -163,6 +163,29 @@ arena_head(struct queue *q)
 	return ch;
 }
 
+static struct qevent *
+front_take(struct queue *q)
+{
+	struct qevent	*ev;
+
+	if ((ev = TAILQ_FIRST(&q->front)) != NULL) {
+		TAILQ_REMOVE(&q->front, ev, entry);
+		q->count--;
+		q->bytes -= ev->len;
+	}
+	return ev;
+}
+
+/* Take the record at ch's head out of the arena; r is its header. */
+static void
+arena_take(struct queue *q, struct chunk *ch, struct rec *r)
+{
+	memcpy(r, ch->data + ch->head, sizeof *r);
+	ch->head += ALIGN8(REC_HEAD + (size_t)r->len);
+	q->count--;
+	q->bytes -= r->len;
+}
+
 /* The next event out, as a handle; NULL if none (or out of memory). */
 struct qevent *
 queue_pop(struct queue *q)
@@ -171,24 +194,17 @@ queue_pop(struct queue *q)
 	struct chunk	*ch;
 	struct rec	 r;
 
-	if ((ev = TAILQ_FIRST(&q->front)) != NULL) {
-		TAILQ_REMOVE(&q->front, ev, entry);
-		q->count--;
-		q->bytes -= ev->len;
+	if ((ev = front_take(q)) != NULL)
 		return ev;
-	}
 	if ((ch = arena_head(q)) == NULL || (ev = handle(q)) == NULL)
 		return NULL;
-	memcpy(&r, ch->data + ch->head, sizeof r);
+	ev->data = ch->data + ch->head + REC_HEAD;
+	arena_take(q, ch, &r);
 	ev->id = r.id;
 	ev->len = r.len;
 	ev->attempts = r.attempts;
-	ev->data = ch->data + ch->head + REC_HEAD;
 	ev->chunk = ch;
 	ch->refs++;
-	ch->head += ALIGN8(REC_HEAD + (size_t)r.len);
-	q->count--;
-	q->bytes -= r.len;
 	return ev;
 }
 
@@ -200,19 +216,13 @@ queue_drop(struct queue *q)
 	struct chunk	*ch;
 	struct rec	 r;
 
-	if ((ev = TAILQ_FIRST(&q->front)) != NULL) {
-		TAILQ_REMOVE(&q->front, ev, entry);
-		q->count--;
-		q->bytes -= ev->len;
+	if ((ev = front_take(q)) != NULL) {
 		queue_release(q, ev);
 		return;
 	}
 	if ((ch = arena_head(q)) == NULL)
 		return;
-	memcpy(&r, ch->data + ch->head, sizeof r);
-	ch->head += ALIGN8(REC_HEAD + (size_t)r.len);
-	q->count--;
-	q->bytes -= r.len;
+	arena_take(q, ch, &r);
 	chunk_done(q, ch);
 }
 

@@ -11,18 +11,9 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "clock.h"
 #include "log.h"
 #include "producerd.h"
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
-		fatal("clock_gettime");
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void
 expiry_cb(evutil_socket_t fd, short what, void *arg)
@@ -131,7 +122,7 @@ server_free(struct server *srv)
 void
 server_tick(struct server *srv)
 {
-	srv->dispatch.now = now_ms();
+	srv->dispatch.now = clock_ms();
 }
 
 /*

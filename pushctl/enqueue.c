@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "client.h"
+#include "clock.h"
 #include "log.h"
 #include "opt.h"
 #include "pushctl.h"
@@ -28,16 +29,6 @@ struct tally {
 	uint64_t	 shed_old;
 	uint32_t	 retry_ms;	/* --retry; 0: none */
 };
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
-		fatal("clock_gettime");
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void
 sleep_ms(uint64_t ms)
@@ -74,7 +65,7 @@ static int
 send_batch(struct psc *c, struct tally *t)
 {
 	struct ps_enqueued	 r;
-	uint64_t		 end = now_ms() + t->retry_ms, wait, now;
+	uint64_t		 end = clock_ms() + t->retry_ms, wait, now;
 	uint32_t		 pause = RETRY_FIRST_MS;
 	int			 error;
 
@@ -86,7 +77,7 @@ send_batch(struct psc *c, struct tally *t)
 		count(t, &r);
 		if (r.refused == 0)
 			return 0;
-		if ((now = now_ms()) >= end) {
+		if ((now = clock_ms()) >= end) {
 			t->refused += r.refused;
 			return PSC_E_FULL;
 		}

@@ -1,0 +1,21 @@
+/* clock.c: CLOCK_MONOTONIC, which never jumps with the wall clock. */
+#include <time.h>
+
+#include "clock.h"
+#include "log.h"
+
+uint64_t
+clock_ns(void)
+{
+	struct timespec	 ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
+		fatal("clock_gettime");
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t
+clock_ms(void)
+{
+	return clock_ns() / 1000000u;
+}

@@ -1,0 +1,10 @@
+/* clock.h: the monotonic clock, in the units its users count in. */
+#ifndef PS_CLOCK_H
+#define PS_CLOCK_H
+
+#include <stdint.h>
+
+uint64_t	 clock_ns(void);
+uint64_t	 clock_ms(void);
+
+#endif
