@@ -23,6 +23,7 @@ import time
 PRODUCERD = os.environ.get("PRODUCERD", "build/producerd/producerd")
 CONSUMER = os.environ.get("CONSUMER", "build/consumer/consumer")
 PUSHCTL = os.environ.get("PUSHCTL", "build/pushctl/pushctl")
+PUSHBENCH = os.environ.get("PUSHBENCH", "build/bench/pushbench")
 
 # Frame types and error codes, from docs/protocol.md.
 HELLO, WELCOME, ENQUEUE, ENQUEUED, DEMAND, EVENT, STATS, STATS_REPLY, ERROR = range(1, 10)
@@ -647,7 +648,19 @@ def case_cli(h):
         ([PRODUCERD, "--max-frame", "abc"], b"--max-frame"),
         ([PRODUCERD, "--log-level", "loud"], b"--log-level"),
         ([PRODUCERD, "stray"], b"stray"),
+        ([PUSHCTL, "enqueue", "--retry", "soon", "x"], b"--retry"),
+        ([PUSHCTL, "dead"], b"usage"),
+        ([PUSHCTL, "dead", "bury"], b"unknown command"),
+        ([PUSHCTL, "dead", "retry", "abc"], b"not an event id"),
+        ([PUSHCTL, "dead", "drop", "0"], b"not an event id"),
+        ([PUSHCTL, "dead", "list", "--preview", "5000"], b"--preview"),
+        ([PUSHBENCH, "--workload", "W9"], b"--workload"),
+        ([PUSHBENCH, "--size", "8"], b"--size"),
+        ([PUSHBENCH, "--delivery", "maybe"], b"--delivery"),
+        ([PUSHBENCH, "--runs", "0"], b"--runs"),
     ]
+    r = subprocess.run([PUSHBENCH, "--help"], capture_output=True, timeout=10)
+    assert r.returncode == 0 and r.stdout.startswith(b"usage:"), r
     for argv, what in bad:
         r = subprocess.run(argv, capture_output=True, timeout=10,
                            env=dict(os.environ, PUSHSTAGE_SOCKET=h.sock))
