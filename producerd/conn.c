@@ -34,6 +34,8 @@ role_name(enum conn_role role)
 		return "consumer";
 	case ROLE_CLIENT:
 		return "client";
+	case ROLE_UPSTREAM:
+		return "upstream";
 	default:
 		return "peer";
 	}
@@ -119,8 +121,12 @@ conn_hello_timeout(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	conn_fail(c, PS_E_TIMEOUT, "no HELLO within %u ms "
-	    "(--handshake-timeout)", c->srv->handshake_ms);
+	if (c->role == ROLE_UPSTREAM)
+		conn_fail(c, PS_E_TIMEOUT, "no WELCOME within %u ms",
+		    c->srv->handshake_ms);
+	else
+		conn_fail(c, PS_E_TIMEOUT, "no HELLO within %u ms "
+		    "(--handshake-timeout)", c->srv->handshake_ms);
 }
 
 /* A connection on fd (-1: none), which it owns if it returns non-NULL. */
@@ -187,6 +193,8 @@ conn_leave(struct conn *c)
 		server_settle(srv);
 	} else if (c->role == ROLE_CLIENT)
 		srv->nclients--;
+	else if (c->role == ROLE_UPSTREAM)
+		upstream_closed(srv);
 	c->role = ROLE_NONE;
 }
 
@@ -255,6 +263,13 @@ conn_flushed(struct conn *c)
 	}
 }
 
+/* Close c once its output is out, without an ERROR (the upstream link). */
+void
+conn_drop(struct conn *c)
+{
+	conn_closing(c);
+}
+
 /* The peer closed its side: answer what it sent, then close. */
 void
 conn_eof(struct conn *c)
@@ -296,10 +311,13 @@ conn_fail(struct conn *c, int code, const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	log_warnx("%s: %s", conn_label(c), msg);
-	srv->protocol_errors_total++;
 	srv->scratch.len = 0;
-	if (ps_put_error(&srv->scratch, (uint16_t)code, msg) == 0)
-		conn_send(c);
+	/* The link upstream is ours: we drop it, and say nothing there. */
+	if (c->role != ROLE_UPSTREAM) {
+		srv->protocol_errors_total++;
+		if (ps_put_error(&srv->scratch, (uint16_t)code, msg) == 0)
+			conn_send(c);
+	}
 	conn_closing(c);
 }
 
@@ -453,7 +471,7 @@ conn_enqueue(struct conn *c, const struct ps_frame *f)
 			continue;
 		if (d->overflow == OVERFLOW_DROP_OLDEST)
 			r.shed_old += dispatch_make_room(d, len);
-		if ((id = dispatch_push(d, data, len)) == 0) {
+		if ((id = dispatch_push(d, data, len, 0)) == 0) {
 			log_warnx("%s: out of memory: %u of %u events taken",
 			    conn_label(c), r.accepted, n);
 			break;
@@ -504,7 +522,7 @@ conn_stats(struct conn *c, const struct ps_frame *f)
 		conn_fail(c, -error, "bad STATS: %s", ps_strerror(error));
 		return;
 	}
-	if (stats_encode(c->srv, &c->srv->scratch) != 0) {
+	if (stats_encode(c->srv, &c->srv->scratch, c->version) != 0) {
 		c->srv->scratch.len = 0;
 		conn_fail(c, PS_E_NOMEM, "no memory for the stats reply");
 		return;
@@ -649,6 +667,8 @@ conn_dead_act(struct conn *c, const struct ps_frame *f)
 static int
 conn_frame(struct conn *c, const struct ps_frame *f)
 {
+	if (c->role == ROLE_UPSTREAM)
+		return upstream_frame(c, f);
 	if (c->state == CONN_HELLO) {
 		if (f->type == PS_HELLO)
 			conn_hello(c, f);

@@ -186,9 +186,23 @@ unfly(struct dispatch *d, struct qevent *ev)
 	d->in_flight--;
 }
 
+/* ev came from upstream (a stage): its origin learns how it ended. */
+static void
+finish(struct dispatch *d, struct qevent *ev, int how)
+{
+	if (ev->origin != 0 && d->done != NULL)
+		d->done(d->arg, ev->origin, how);
+}
+
 static void
 bury(struct dispatch *d, struct qevent *ev, uint8_t reason)
 {
+	/* A stage's dead letters are its origin's: it gets them back. */
+	if (ev->origin != 0 && d->done != NULL) {
+		finish(d, ev, PS_NACK);
+		queue_release(&d->queue, ev);
+		return;
+	}
 	/* Out of memory, it keeps its chunk: still listed, just heavier. */
 	(void)queue_own(&d->queue, ev);
 	ev->reason = reason;
@@ -254,6 +268,7 @@ dispatch_detach(struct dispatch *d, struct dconsumer *dc)
 	if (dc->ready)
 		TAILQ_REMOVE(&d->ready, dc, entry);
 	dc->ready = 0;
+	d->demand_total -= dc->demand;
 	dc->demand = 0;
 	d->nconsumers--;
 	evs = tmp_room(d, dc->ninflight);
@@ -272,11 +287,12 @@ dispatch_detach(struct dispatch *d, struct dconsumer *dc)
 	return back;
 }
 
-/* Buffer one event; its id, or 0 out of memory. */
+/* Buffer one event (from origin upstream, or 0); its id, or 0 no memory. */
 uint64_t
-dispatch_push(struct dispatch *d, const void *data, uint32_t len)
+dispatch_push(struct dispatch *d, const void *data, uint32_t len,
+    uint64_t origin)
 {
-	if (queue_push(&d->queue, d->next_id, 0, data, len) != 0)
+	if (queue_push(&d->queue, d->next_id, 0, origin, data, len) != 0)
 		return 0;
 	d->enqueued_total++;
 	return d->next_id++;
@@ -290,6 +306,7 @@ dispatch_demand(struct dispatch *d, struct dconsumer *dc, uint32_t n)
 		return -1;
 	dc->demand += n;
 	dc->demanded += n;
+	d->demand_total += n;
 	requeue_consumer(d, dc);
 	return 0;
 }
@@ -301,6 +318,7 @@ send_one(struct dispatch *d, struct dconsumer *dc, struct qevent *ev)
 	ev->attempts++;
 	d->emit(d->arg, dc, ev);
 	if (!dc->acks || hash_put(d, ev) != 0) {
+		finish(d, ev, PS_ACK);
 		queue_release(&d->queue, ev);
 		return;
 	}
@@ -330,6 +348,7 @@ dispatch_run(struct dispatch *d)
 		if (n > d->queue.count)
 			n = (uint32_t)d->queue.count;
 		dc->demand -= n;
+		d->demand_total -= n;
 		dc->delivered += n;
 		d->delivered_total += n;
 		while (n-- != 0 && (ev = queue_pop(&d->queue)) != NULL)
@@ -396,6 +415,7 @@ dispatch_answer(struct dispatch *d, struct dconsumer *dc, uint64_t id,
 	switch (what) {
 	case PS_ACK:
 		unfly(d, ev);
+		finish(d, ev, PS_ACK);
 		queue_release(&d->queue, ev);
 		d->acked_total++;
 		break;
@@ -547,10 +567,13 @@ dispatch_plan(const struct dispatch *d, const struct ps_enqueue_iter *batch,
 uint32_t
 dispatch_make_room(struct dispatch *d, uint32_t len)
 {
+	struct qevent	*ev;
 	uint32_t	 shed = 0;
 
-	while (d->queue.count != 0 && !dispatch_fits(d, 1, len)) {
-		queue_drop(&d->queue);
+	while (d->queue.count != 0 && !dispatch_fits(d, 1, len) &&
+	    (ev = queue_pop(&d->queue)) != NULL) {
+		finish(d, ev, PS_ACK);	/* shed by policy: done with */
+		queue_release(&d->queue, ev);
 		shed++;
 	}
 	d->shed_total += shed;
@@ -580,7 +603,7 @@ unbury(struct dispatch *d, struct qevent *ev)
 int
 dispatch_dead_retry(struct dispatch *d, struct qevent *ev)
 {
-	if (queue_push(&d->queue, ev->id, 0, ev->data, ev->len) != 0)
+	if (queue_push(&d->queue, ev->id, 0, 0, ev->data, ev->len) != 0)
 		return -1;
 	dispatch_dead_drop(d, ev);
 	return 0;

@@ -55,6 +55,11 @@ TAILQ_HEAD(dconsumers, dconsumer);
 /* Hands an event to a consumer; must not free it or call into dispatch. */
 typedef void (*dispatch_emit_fn)(void *, struct dconsumer *,
     const struct qevent *);
+/*
+ * A stage's event is finished here (PS_ACK) or failed for good (PS_NACK):
+ * tell its origin upstream.  Must not call into dispatch.
+ */
+typedef void (*dispatch_done_fn)(void *, uint64_t, int);
 
 struct dispatch {
 	struct queue		 queue;
@@ -87,7 +92,9 @@ struct dispatch {
 	uint64_t		 dead_total;
 	uint64_t		 shed_total;
 	uint64_t		 rejected_total;
+	uint64_t		 demand_total;	/* all consumers' credit */
 	dispatch_emit_fn	 emit;
+	dispatch_done_fn	 done;		/* NULL unless a stage */
 	void			*arg;
 };
 
@@ -103,7 +110,7 @@ void	 dispatch_free(struct dispatch *);
 void	 dispatch_attach(struct dispatch *, struct dconsumer *, uint32_t,
 	     uint32_t, int, void *);
 int	 dispatch_detach(struct dispatch *, struct dconsumer *);
-uint64_t dispatch_push(struct dispatch *, const void *, uint32_t);
+uint64_t dispatch_push(struct dispatch *, const void *, uint32_t, uint64_t);
 int	 dispatch_demand(struct dispatch *, struct dconsumer *, uint32_t);
 void	 dispatch_run(struct dispatch *);
 uint64_t dispatch_in_flight(const struct dconsumer *);

@@ -25,6 +25,7 @@
 #define DEFAULT_MAX_ATTEMPTS	5u
 #define DEFAULT_SOCKET_MODE	0660u
 #define DEFAULT_MAX_QUEUE	1000000u
+#define DEFAULT_UPSTREAM_DEMAND	1000u
 /* Descriptors kept for the listener, logs and the like. */
 #define SPARE_FDS		16u
 
@@ -40,6 +41,8 @@ usage(FILE *f)
 "                 [--socket-group GROUP] [--allow-uid USERS]\n"
 "                 [--allow-gid GROUPS] [--max-queue N]\n"
 "                 [--max-queue-bytes BYTES] [--overflow POLICY]\n"
+"                 [--upstream PATH [--upstream-max-demand N]\n"
+"                  [--map CMD | --map0 CMD]]\n"
 "\n"
 "The pushstage daemon: buffers events that clients enqueue and pushes them\n"
 "to consumers as soon as they ask for them (docs/protocol.md).\n"
@@ -61,6 +64,15 @@ usage(FILE *f)
 "                         rest is refused, to be sent again), drop-oldest,\n"
 "                         drop-newest, or block (stop reading the client\n"
 "                         until there is room)\n"
+"\n"
+"A stage of a pipeline (docs/pipeline.md):\n"
+"  --upstream PATH        also be a consumer of the producerd at PATH, asking\n"
+"                         it only for what this daemon's consumers ask and it\n"
+"                         does not hold; ack there once acked here\n"
+"  --upstream-max-demand N  the most asked of upstream at once (default %u)\n"
+"  --map CMD              pass each event from upstream through a long-lived\n"
+"                         sh -c CMD, one line in, one line out; an empty\n"
+"                         answer drops the event.  --map0: NUL-separated\n"
 "\n"
 "Delivery:\n"
 "  --delivery MODE        at-least-once (default): consumers ack each event\n"
@@ -93,7 +105,7 @@ usage(FILE *f)
 "Exit status 1: bad options, or the socket could not be set up (for\n"
 "example another producerd already listens on it).\n",
 	    PS_MAX_FRAME_DEFAULT, PS_MAX_FRAME_MIN, PS_MAX_FRAME_LIMIT,
-	    DEFAULT_MAX_QUEUE, DEFAULT_MAX_ATTEMPTS, DEFAULT_DRAIN_MS / 1000,
+	    DEFAULT_MAX_QUEUE, DEFAULT_UPSTREAM_DEMAND, DEFAULT_MAX_ATTEMPTS, DEFAULT_DRAIN_MS / 1000,
 	    DEFAULT_HANDSHAKE_MS / 1000, DEFAULT_MAX_CONNS,
 	    DEFAULT_SOCKET_MODE);
 }
@@ -178,6 +190,7 @@ main(int argc, char **argv)
 		OPT_DRAIN_TIMEOUT, OPT_HANDSHAKE_TIMEOUT, OPT_MAX_CONNS,
 		OPT_SOCKET_MODE, OPT_SOCKET_GROUP, OPT_ALLOW_UID,
 		OPT_ALLOW_GID, OPT_MAX_QUEUE, OPT_MAX_QUEUE_BYTES, OPT_OVERFLOW,
+		OPT_UPSTREAM, OPT_UPSTREAM_MAX_DEMAND, OPT_MAP, OPT_MAP0,
 	};
 	static const struct option longopts[] = {
 		{ "socket",	required_argument,	NULL, 's' },
@@ -198,6 +211,11 @@ main(int argc, char **argv)
 		{ "max-queue-bytes", required_argument, NULL,
 		    OPT_MAX_QUEUE_BYTES },
 		{ "overflow",	required_argument,	NULL, OPT_OVERFLOW },
+		{ "upstream",	required_argument,	NULL, OPT_UPSTREAM },
+		{ "upstream-max-demand", required_argument, NULL,
+		    OPT_UPSTREAM_MAX_DEMAND },
+		{ "map",	required_argument,	NULL, OPT_MAP },
+		{ "map0",	required_argument,	NULL, OPT_MAP0 },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ "version",	no_argument,		NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -224,6 +242,7 @@ main(int argc, char **argv)
 	srv.drain_ms = DEFAULT_DRAIN_MS;
 	srv.handshake_ms = DEFAULT_HANDSHAKE_MS;
 	srv.max_connections = DEFAULT_MAX_CONNS;
+	srv.up.max_demand = DEFAULT_UPSTREAM_DEMAND;
 	while ((ch = getopt_long(argc, argv, "s:m:l:hV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
@@ -310,6 +329,25 @@ main(int argc, char **argv)
 			if (parse_overflow(optarg, &overflow) != 0)
 				return 1;
 			break;
+		case OPT_UPSTREAM:
+			srv.up.path = optarg;
+			break;
+		case OPT_UPSTREAM_MAX_DEMAND:
+			if (opt_u32("--upstream-max-demand", optarg, 1,
+			    PS_DEMAND_LIMIT, &srv.up.max_demand) != 0)
+				return 1;
+			break;
+		case OPT_MAP:
+		case OPT_MAP0:
+			if (strlen(optarg) == 0 ||
+			    strlen(optarg) > PS_STAT_TEXT_MAX) {
+				log_errorx("--map: give a command of 1 to %d "
+				    "bytes", PS_STAT_TEXT_MAX);
+				return 1;
+			}
+			srv.map.cmd = optarg;
+			srv.map.nul = ch == OPT_MAP0;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -326,6 +364,15 @@ main(int argc, char **argv)
 	if (optind != argc) {
 		log_errorx("unexpected argument \"%s\"", argv[optind]);
 		usage(stderr);
+		return 1;
+	}
+	if (srv.map.cmd != NULL && srv.up.path == NULL) {
+		log_errorx("--map transforms events from --upstream; give "
+		    "--upstream PATH too");
+		return 1;
+	}
+	if (srv.up.path != NULL && strlen(srv.up.path) > PS_STAT_TEXT_MAX) {
+		log_errorx("--upstream: path too long: %s", srv.up.path);
 		return 1;
 	}
 	if (!srv.acks && ack_timeout != 0) {
@@ -346,6 +393,8 @@ main(int argc, char **argv)
 	srv.dispatch.max_queue = max_queue;
 	srv.dispatch.max_queue_bytes = max_queue_bytes;
 	srv.dispatch.overflow = overflow;
+	if (srv.up.path != NULL)
+		srv.dispatch.done = upstream_done;
 	if (server_init(&srv, base) != 0)
 		fatalx("cannot set up timers");
 	if ((fd = net_listen_unix(path, LISTEN_BACKLOG, (mode_t)mode, group,

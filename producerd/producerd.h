@@ -12,7 +12,53 @@
 #include "frame.h"
 
 struct conn;
+struct mapreq;
 TAILQ_HEAD(conns, conn);
+TAILQ_HEAD(mapreqs, mapreq);
+
+/* A stage's link to the daemon before it (upstream.c). */
+struct upstream {
+	const char		*path;		/* --upstream, or NULL */
+	uint32_t		 max_demand;	/* --upstream-max-demand */
+	struct conn		*conn;		/* NULL while not linked */
+	struct event		*retry;
+	uint32_t		 backoff_ms;
+	uint32_t		 failures;
+	uint16_t		 epoch;		/* of the current link */
+	int			 connected;	/* WELCOME seen */
+	int			 acks;		/* upstream wants ACKs */
+	uint32_t		 credit;	/* asked, not yet received */
+	uint64_t		 received_total;
+	uint64_t		 acked_total;
+	uint64_t		 nacked_total;
+	uint64_t		*ack_ids;	/* to send this iteration */
+	size_t			 n_ack;
+	size_t			 cap_ack;
+	uint64_t		*nack_ids;
+	size_t			 n_nack;
+	size_t			 cap_nack;
+};
+
+/* A stage's --map process (map.c). */
+struct map {
+	const char		*cmd;		/* --map or --map0, or NULL */
+	int			 nul;		/* --map0 */
+	pid_t			 pid;		/* 0: not running */
+	int			 to;		/* its stdin */
+	int			 from;		/* its stdout */
+	struct event		*rev;
+	struct event		*wev;
+	struct event		*restart;
+	struct event		*sigchld;
+	struct evbuffer		*out;
+	struct evbuffer		*in;
+	struct mapreqs		 pending;	/* sent, not answered */
+	size_t			 npending;
+	uint32_t		 backoff_ms;
+	uint64_t		 mapped_total;
+	uint64_t		 dropped_total;
+	uint64_t		 restarts_total;
+};
 
 /* Who may connect: uids and gids from --allow-uid and --allow-gid. */
 struct allow {
@@ -37,6 +83,8 @@ struct server {
 	struct ps_buf		 scratch;	/* one reply being encoded */
 	const char		*socket_path;
 	struct allow		 allow;
+	struct upstream		 up;
+	struct map		 map;
 
 	/* Settings. */
 	uint32_t		 max_frame;
@@ -73,6 +121,7 @@ enum conn_role {
 	ROLE_NONE = 0,
 	ROLE_CONSUMER = PS_ROLE_CONSUMER,
 	ROLE_CLIENT = PS_ROLE_CLIENT,
+	ROLE_UPSTREAM = 100,	/* this daemon is the consumer: a stage */
 };
 
 struct conn {
@@ -115,6 +164,7 @@ void	 conn_input(struct conn *);
 void	 conn_eof(struct conn *);
 void	 conn_flushed(struct conn *);
 void	 conn_nomem(struct conn *);
+void	 conn_drop(struct conn *);
 void	 conn_emit(void *, struct dconsumer *, const struct qevent *);
 void	 conn_unblock(struct conn *);
 
@@ -141,7 +191,22 @@ int	 listener_start(struct server *, int);
 void	 listener_stop(struct server *);
 
 /* stats.c */
-int	 stats_encode(struct server *, struct ps_buf *);
+int	 stats_encode(struct server *, struct ps_buf *, int);
+
+/* upstream.c */
+int	 upstream_init(struct server *);
+void	 upstream_free(struct server *);
+void	 upstream_closed(struct server *);
+int	 upstream_frame(struct conn *, const struct ps_frame *);
+void	 upstream_take(struct server *, uint64_t, const void *, uint32_t);
+void	 upstream_done(void *, uint64_t, int);
+void	 upstream_settle(struct server *);
+
+/* map.c */
+int	 map_init(struct server *);
+void	 map_free(struct server *);
+void	 map_event(struct server *, uint64_t, const void *, uint32_t);
+size_t	 map_pending(const struct server *);
 
 /* access.c */
 int	 access_add_uids(struct allow *, const char *);

@@ -17,6 +17,7 @@
 
 #define CHUNK_SIZE	(256u * 1024)
 #define REC_HEAD	16			/* id, len, attempts */
+#define REC_ORIGIN	0x80000000u		/* attempts: an origin follows */
 #define POOL_SLAB	256			/* handles per allocation */
 #define ALIGN8(n)	(((n) + 7) & ~(size_t)7)
 
@@ -29,12 +30,22 @@ struct chunk {
 	unsigned char		 data[];
 };
 
-/* A record's header, in place at the start of each record. */
+/*
+ * A record's header, in place at the start of each record.  Events a
+ * stage took from upstream carry their origin in 8 more bytes after it.
+ */
 struct rec {
 	uint64_t	 id;
 	uint32_t	 len;
-	uint32_t	 attempts;
+	uint32_t	 attempts;	/* | REC_ORIGIN */
 };
+
+/* Header bytes of a record, origin included. */
+static size_t
+rec_head(const struct rec *r)
+{
+	return REC_HEAD + ((r->attempts & REC_ORIGIN) ? 8 : 0);
+}
 
 void
 queue_init(struct queue *q)
@@ -109,12 +120,13 @@ chunk_done(struct queue *q, struct chunk *ch)
 
 /* Copy one event into the arena, behind the others; -1 out of memory. */
 int
-queue_push(struct queue *q, uint64_t id, uint32_t attempts, const void *data,
-    uint32_t len)
+queue_push(struct queue *q, uint64_t id, uint32_t attempts, uint64_t origin,
+    const void *data, uint32_t len)
 {
 	struct chunk	*ch = TAILQ_LAST(&q->chunks, chunks);
-	struct rec	 r = { id, len, attempts };
-	size_t		 need = ALIGN8(REC_HEAD + (size_t)len), size;
+	struct rec	 r = { id, len, attempts | (origin ? REC_ORIGIN : 0) };
+	size_t		 head = rec_head(&r), size;
+	size_t		 need = ALIGN8(head + (size_t)len);
 
 	if (ch == NULL || ch->size - ch->tail < need) {
 		size = need > CHUNK_SIZE / 4 ? need : CHUNK_SIZE;
@@ -126,8 +138,10 @@ queue_push(struct queue *q, uint64_t id, uint32_t attempts, const void *data,
 		TAILQ_INSERT_TAIL(&q->chunks, ch, entry);
 	}
 	memcpy(ch->data + ch->tail, &r, sizeof r);
+	if (origin != 0)
+		memcpy(ch->data + ch->tail + REC_HEAD, &origin, 8);
 	if (len != 0)
-		memcpy(ch->data + ch->tail + REC_HEAD, data, len);
+		memcpy(ch->data + ch->tail + head, data, len);
 	ch->tail += need;
 	q->count++;
 	q->bytes += len;
@@ -181,7 +195,7 @@ static void
 arena_take(struct queue *q, struct chunk *ch, struct rec *r)
 {
 	memcpy(r, ch->data + ch->head, sizeof *r);
-	ch->head += ALIGN8(REC_HEAD + (size_t)r->len);
+	ch->head += ALIGN8(rec_head(r) + (size_t)r->len);
 	q->count--;
 	q->bytes -= r->len;
 }
@@ -193,37 +207,23 @@ queue_pop(struct queue *q)
 	struct qevent	*ev;
 	struct chunk	*ch;
 	struct rec	 r;
+	unsigned char	*at;
 
 	if ((ev = front_take(q)) != NULL)
 		return ev;
 	if ((ch = arena_head(q)) == NULL || (ev = handle(q)) == NULL)
 		return NULL;
-	ev->data = ch->data + ch->head + REC_HEAD;
+	at = ch->data + ch->head;
 	arena_take(q, ch, &r);
 	ev->id = r.id;
 	ev->len = r.len;
-	ev->attempts = r.attempts;
+	ev->attempts = r.attempts & ~REC_ORIGIN;
+	if (r.attempts & REC_ORIGIN)
+		memcpy(&ev->origin, at + REC_HEAD, 8);
+	ev->data = at + rec_head(&r);
 	ev->chunk = ch;
 	ch->refs++;
 	return ev;
-}
-
-/* Discard the next event out (drop-oldest). */
-void
-queue_drop(struct queue *q)
-{
-	struct qevent	*ev;
-	struct chunk	*ch;
-	struct rec	 r;
-
-	if ((ev = front_take(q)) != NULL) {
-		queue_release(q, ev);
-		return;
-	}
-	if ((ch = arena_head(q)) == NULL)
-		return;
-	arena_take(q, ch, &r);
-	chunk_done(q, ch);
 }
 
 /*

@@ -30,6 +30,7 @@ struct qevent {
 	uint32_t		 attempts;	/* deliveries so far */
 	uint32_t		 len;
 	uint8_t			 reason;	/* dead: enum ps_dead_reason */
+	uint64_t		 origin;	/* a stage's upstream event, or 0 */
 	struct chunk		*chunk;		/* holds data; NULL: its own */
 	const unsigned char	*data;
 };
@@ -53,11 +54,10 @@ struct queue {
 
 void		 queue_init(struct queue *);
 void		 queue_free(struct queue *);
-int		 queue_push(struct queue *, uint64_t, uint32_t, const void *,
-		     uint32_t);
+int		 queue_push(struct queue *, uint64_t, uint32_t, uint64_t,
+		     const void *, uint32_t);
 void		 queue_push_front(struct queue *, struct qevent **, size_t);
 struct qevent	*queue_pop(struct queue *);
-void		 queue_drop(struct queue *);
 int		 queue_own(struct queue *, struct qevent *);
 void		 queue_release(struct queue *, struct qevent *);
 

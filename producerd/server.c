@@ -78,7 +78,8 @@ server_init(struct server *srv, struct event_base *base)
 	srv->drain_timer = evtimer_new(base, drain_timeout_cb, srv);
 	srv->unblock = event_new(base, -1, 0, unblock_cb, srv);
 	if (srv->expiry == NULL || srv->drain_timer == NULL ||
-	    srv->unblock == NULL || io_init(srv) != 0)
+	    srv->unblock == NULL || io_init(srv) != 0 ||
+	    upstream_init(srv) != 0 || map_init(srv) != 0)
 		return -1;
 	server_tick(srv);
 	return 0;
@@ -114,6 +115,8 @@ server_free(struct server *srv)
 		event_free(srv->drain_timer);
 	if (srv->unblock != NULL)
 		event_free(srv->unblock);
+	upstream_free(srv);
+	map_free(srv);
 	io_free(srv);
 	access_free(&srv->allow);
 }
@@ -146,6 +149,7 @@ server_settle(struct server *srv)
 		evtimer_del(srv->expiry);
 	if (room_for_head(srv))
 		event_active(srv->unblock, EV_TIMEOUT, 0);
+	upstream_settle(srv);
 	if (srv->draining && srv->dispatch.in_flight == 0)
 		event_base_loopbreak(srv->base);
 }

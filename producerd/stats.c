@@ -6,14 +6,17 @@
 
 /* The largest one consumer's entry can be: id, and six 1..16-byte names. */
 #define CONSUMER_ENTRY_MAX	(2 + PS_NAME_MAX + 6 * (1 + 16 + 8))
+/* The texts after the consumers: "upstream" and "map", at their longest. */
+#define TEXTS_MAX		(2 + 2 * (3 + 8 + PS_STAT_TEXT_MAX))
 
 int
-stats_encode(struct server *srv, struct ps_buf *b)
+stats_encode(struct server *srv, struct ps_buf *b, int version)
 {
 	struct dispatch	*d = &srv->dispatch;
 	struct conn	*c;
 	size_t		 start, at;
-	uint16_t	 ncounters = 0;
+	uint16_t	 ncounters = 0, ntexts = 0;
+	size_t		 texts;
 	uint32_t	 nconsumers = 0;
 
 #define COUNTER(name, value) do {					\
@@ -52,6 +55,19 @@ stats_encode(struct server *srv, struct ps_buf *b)
 	COUNTER("shed_total", d->shed_total);
 	COUNTER("rejected_total", d->rejected_total);
 	COUNTER("blocked_clients", srv->nblocked);
+	if (srv->up.path != NULL) {
+		COUNTER("upstream_connected", (uint64_t)srv->up.connected);
+		COUNTER("upstream_demand", srv->up.credit);
+		COUNTER("upstream_received_total", srv->up.received_total);
+		COUNTER("upstream_acked_total", srv->up.acked_total);
+		COUNTER("upstream_nacked_total", srv->up.nacked_total);
+	}
+	if (srv->map.cmd != NULL) {
+		COUNTER("map_pending", srv->map.npending);
+		COUNTER("map_mapped_total", srv->map.mapped_total);
+		COUNTER("map_dropped_total", srv->map.dropped_total);
+		COUNTER("map_restarts_total", srv->map.restarts_total);
+	}
 	COUNTER("draining", (uint64_t)srv->draining);
 
 	/* As many consumers as fit in one frame; "consumers" has them all. */
@@ -60,8 +76,8 @@ stats_encode(struct server *srv, struct ps_buf *b)
 	TAILQ_FOREACH(c, &srv->conns, entry) {
 		if (c->role != ROLE_CONSUMER || c->state != CONN_ACTIVE)
 			continue;
-		if (b->len - start - PS_HDR_LEN + CONSUMER_ENTRY_MAX >
-		    srv->max_frame)
+		if (b->len - start - PS_HDR_LEN + CONSUMER_ENTRY_MAX +
+		    TEXTS_MAX > srv->max_frame)
 			break;
 		if (ps_put_stats_consumer(b, c->name, strlen(c->name), 6) != 0)
 			return -1;
@@ -74,6 +90,21 @@ stats_encode(struct server *srv, struct ps_buf *b)
 		nconsumers++;
 	}
 	ps_put_stats_end(b, start, ncounters, at, nconsumers);
+	if (version < 2)
+		return 0;
+	if (ps_put_stats_texts(b, &texts) != 0)
+		return -1;
+	if (srv->up.path != NULL) {
+		if (ps_put_stat_text(b, "upstream", srv->up.path) != 0)
+			return -1;
+		ntexts++;
+	}
+	if (srv->map.cmd != NULL) {
+		if (ps_put_stat_text(b, "map", srv->map.cmd) != 0)
+			return -1;
+		ntexts++;
+	}
+	ps_put_stats_texts_end(b, start, texts, ntexts);
 	return 0;
 #undef COUNTER
 #undef FIELD

@@ -405,6 +405,7 @@ ps_get_stats_reply(const struct ps_frame *f, struct ps_stats *st)
 	const uint8_t		*p;
 	struct ps_stats_consumer *sc;
 	uint32_t		 i, j;
+	uint16_t		 vlen;
 
 	memset(st, 0, sizeof *st);
 	if (f->type != PS_STATS_REPLY || (p = take(&c, 2)) == NULL)
@@ -447,6 +448,30 @@ ps_get_stats_reply(const struct ps_frame *f, struct ps_stats *st)
 				goto bad;
 		}
 	}
+	/* Version 2: named texts follow; version 1 ends here. */
+	if (c.left != 0) {
+		if ((p = take(&c, 2)) == NULL)
+			goto bad;
+		st->ntexts = get16(p);
+		if (st->ntexts > c.left / 4)
+			goto bad;
+		if (st->ntexts != 0 && (st->texts = calloc(st->ntexts,
+		    sizeof *st->texts)) == NULL) {
+			ps_stats_free(st);
+			return -PS_E_NOMEM;
+		}
+		for (i = 0; i < st->ntexts; i++) {
+			if (take_name(&c, st->texts[i].name) != 0 ||
+			    (p = take(&c, 2)) == NULL)
+				goto bad;
+			vlen = get16(p);
+			if (vlen > PS_STAT_TEXT_MAX ||
+			    (p = take(&c, vlen)) == NULL)
+				goto bad;
+			memcpy(st->texts[i].value, p, vlen);
+			st->texts[i].value[vlen] = '\0';
+		}
+	}
 	if (c.left != 0)
 		goto bad;
 	return 0;
@@ -466,5 +491,6 @@ ps_stats_free(struct ps_stats *st)
 	}
 	free(st->consumers);
 	free(st->counters);
+	free(st->texts);
 	memset(st, 0, sizeof *st);
 }

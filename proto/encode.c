@@ -309,6 +309,49 @@ ps_put_stat(struct ps_buf *b, const char *name, uint64_t value)
 	return ps_buf_add(b, v, 8);
 }
 
+/*
+ * Version 2: after the consumers, named texts.  ps_put_stats_texts marks
+ * where their count goes; ps_put_stats_texts_end patches it and the
+ * frame's length (after ps_put_stats_end).
+ */
+int
+ps_put_stats_texts(struct ps_buf *b, size_t *at)
+{
+	*at = b->len;
+	if (ps_buf_reserve(b, 2) != 0)
+		return -PS_E_NOMEM;
+	put16(b->data + b->len, 0);
+	b->len += 2;
+	return 0;
+}
+
+int
+ps_put_stat_text(struct ps_buf *b, const char *name, const char *value)
+{
+	size_t	 n = strlen(name), v = strlen(value);
+	uint8_t	*p;
+
+	if (n == 0 || n > PS_NAME_MAX || v > PS_STAT_TEXT_MAX)
+		return -PS_E_BAD_VALUE;
+	if (ps_buf_reserve(b, 3 + n + v) != 0)
+		return -PS_E_NOMEM;
+	p = b->data + b->len;
+	p[0] = (uint8_t)n;
+	memcpy(p + 1, name, n);
+	put16(p + 1 + n, (uint16_t)v);
+	memcpy(p + 3 + n, value, v);
+	b->len += 3 + n + v;
+	return 0;
+}
+
+void
+ps_put_stats_texts_end(struct ps_buf *b, size_t start, size_t at,
+    uint16_t ntexts)
+{
+	put32(b->data + start, (uint32_t)(b->len - start - PS_HDR_LEN));
+	put16(b->data + at, ntexts);
+}
+
 /* The consumer count goes in at ps_put_stats_end; *at marks its place. */
 int
 ps_put_stats_consumers(struct ps_buf *b, size_t *at)

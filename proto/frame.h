@@ -186,11 +186,20 @@ struct ps_stats_consumer {
 	struct ps_stat	*fields;
 };
 
+/* One named text value of a STATS_REPLY (version 2), such as a path. */
+#define PS_STAT_TEXT_MAX	1024
+struct ps_stat_text {
+	char		 name[PS_NAME_MAX + 1];
+	char		 value[PS_STAT_TEXT_MAX + 1];
+};
+
 struct ps_stats {
 	uint16_t			 ncounters;
 	struct ps_stat			*counters;
 	uint32_t			 nconsumers;
 	struct ps_stats_consumer	*consumers;
+	uint16_t			 ntexts;
+	struct ps_stat_text		*texts;
 };
 
 /* A growable byte buffer that the encoders append to. */
@@ -231,6 +240,9 @@ int	 ps_put_stats_consumer(struct ps_buf *, const char *, size_t, uint8_t);
 void	 ps_put_stats_end(struct ps_buf *, size_t, uint16_t, size_t,
 	     uint32_t);
 size_t	 ps_enqueue_size(size_t, size_t);
+int	 ps_put_stats_texts(struct ps_buf *, size_t *);
+int	 ps_put_stat_text(struct ps_buf *, const char *, const char *);
+void	 ps_put_stats_texts_end(struct ps_buf *, size_t, size_t, uint16_t);
 
 /*
  * decode.c.  ps_frame_parse looks at n bytes: it returns the frame's total

@@ -18,6 +18,12 @@ print_json(const struct ps_stats *st)
 		json_string(st->counters[i].name);
 		printf(":%llu,", (unsigned long long)st->counters[i].value);
 	}
+	for (i = 0; i < st->ntexts; i++) {
+		json_string(st->texts[i].name);
+		putchar(':');
+		json_string(st->texts[i].value);
+		putchar(',');
+	}
 	printf("\"consumers\":[");
 	for (i = 0; i < st->nconsumers; i++) {
 		sc = &st->consumers[i];
@@ -41,6 +47,8 @@ print_table(const struct ps_stats *st)
 	uint32_t			 i, j;
 	int				 w = 2;
 
+	for (i = 0; i < st->ntexts; i++)
+		printf("%-24s %s\n", st->texts[i].name, st->texts[i].value);
 	for (i = 0; i < st->ncounters; i++)
 		printf("%-24s %llu\n", st->counters[i].name,
 		    (unsigned long long)st->counters[i].value);

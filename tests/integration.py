@@ -179,9 +179,13 @@ class Harness:
         return p
 
     def connectable(self):
+        return self.connectable_at(self.sock)
+
+    @staticmethod
+    def connectable_at(path):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            s.connect(self.sock)
+            s.connect(path)
             return True
         except OSError:
             return False
@@ -227,9 +231,12 @@ class Harness:
         (under the sanitizers, a leak or error report fails the test)."""
         running = [p for p in self.procs if p.poll() is None]
         bad = []
-        # Workers first, so that none sees its daemon go away.
+        # Workers first, so that none sees its daemon go away; then the
+        # daemons, the last started first (a pipeline's end before its
+        # head, so that no stage drains waiting for the one after it).
         daemons = [p for p in self.procs if p.args[0] == PRODUCERD]
-        for p in sorted(self.procs, key=lambda p: p in daemons):
+        workers = [p for p in self.procs if p not in daemons]
+        for p in workers + daemons[::-1]:
             if p in running:
                 p.send_signal(signal.SIGTERM)
             try:
@@ -1248,6 +1255,171 @@ def case_overflow_options(h):
     h.start_daemon()
     st = h.stats()
     assert st["max_queue"] == 1000000 and st["max_queue_bytes"] == 0, st
+
+
+# ------------------------------------------------------------ pipelines
+
+
+def stage(h, name, *args):
+    """A producerd of its own socket in the test's directory."""
+    sock = os.path.join(h.dir, name + ".sock")
+    errlog = os.path.join(h.dir, name + ".log")
+    with open(errlog, "ab") as log:
+        p = subprocess.Popen([PRODUCERD, "--socket", sock] + list(args),
+                             stdout=subprocess.DEVNULL, stderr=log)
+    h.procs.append(p)
+    h.wait_for(lambda: h.connectable_at(sock), what=name + " to listen")
+    return p, sock
+
+
+def stats_at(h, sock):
+    r = h.pushctl("stats", "--json", sock=sock)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def consumers_at(h, sock, n, *args):
+    outs = []
+    for i in range(n):
+        out = os.path.join(h.dir, "end-%d-%s.out" % (i, os.path.basename(sock)))
+        h.spawn([CONSUMER, "--socket", sock, "--id", "end%d" % i] + list(args), out=out)
+        outs.append(out)
+    return outs
+
+
+def got(outs):
+    return [e for o in outs for _, w, e in received(o) if w == "finished"]
+
+
+def chain(h):
+    _, a = stage(h, "a")
+    _, b = stage(h, "b", "--upstream", a)
+    _, c = stage(h, "c", "--upstream", b)
+    h.wait_for(lambda: stats_at(h, b)["upstream_connected"] == 1 and
+               stats_at(h, c)["upstream_connected"] == 1, what="the chain")
+    return a, b, c
+
+
+def case_pipeline_backlog_stays_upstream(h):
+    """Slow ends: the backlog waits in the first daemon; the middle and the
+    last hold no more than their consumers asked for."""
+    a, b, c = chain(h)
+    consumers_at(h, c, 2, "--max-demand", "2", "--work-ms", "100")
+    h.wait_for(lambda: stats_at(h, c)["consumers_connected"] == 2, what="ends")
+    r = h.pushctl("enqueue", "-", input=b"".join(b"%d\n" % i for i in range(300)), sock=a)
+    assert r.returncode == 0, r.stderr
+    time.sleep(1.5)
+    sa, sb, sc = stats_at(h, a), stats_at(h, b), stats_at(h, c)
+    assert sb["upstream"] == a and sc["upstream"] == b, (sb, sc)
+    # The ends hold 4 at most; each stage holds what the next asked for.
+    assert sc["queued"] + sc["in_flight"] <= 4, sc
+    assert sb["queued"] + sb["in_flight"] <= 4 + 4, sb
+    assert sc["upstream_demand"] + sc["queued"] + sc["in_flight"] <= 4 + 4, sc
+    assert sa["queued"] >= 300 - 40, sa
+    assert sa["queued"] + sa["in_flight"] + sa["acked_total"] == 300, sa
+
+
+def case_pipeline_ten_thousand_exactly_once(h):
+    """10,000 events through three stages, each exactly once at the end,
+    and acked all the way back."""
+    a, b, c = chain(h)
+    outs = consumers_at(h, c, 4, "--max-demand", "100", "--min-demand", "50")
+    h.wait_for(lambda: stats_at(h, c)["consumers_connected"] == 4, what="ends")
+    r = h.pushctl("enqueue", "-", input=b"".join(b"e%d\n" % i for i in range(10000)), sock=a)
+    assert r.returncode == 0, r.stderr
+    h.wait_for(lambda: len(got(outs)) >= 10000, timeout=60, what="10,000 events")
+    assert sorted(got(outs)) == sorted("e%d" % i for i in range(10000))
+    h.wait_for(lambda: stats_at(h, a)["acked_total"] == 10000, what="acks upstream")
+    for sock in (a, b, c):
+        st = stats_at(h, sock)
+        assert st["queued"] == 0 and st["in_flight"] == 0, (sock, st)
+    assert stats_at(h, b)["upstream_received_total"] == 10000
+
+
+def case_pipeline_middle_killed(h):
+    """kill -9 the middle stage mid-stream and start it again: every event
+    still arrives (at least once)."""
+    _, a = stage(h, "a")
+    mid, b = stage(h, "b", "--upstream", a)
+    _, c = stage(h, "c", "--upstream", b)
+    outs = consumers_at(h, c, 2, "--max-demand", "10", "--work-ms", "1")
+    h.wait_for(lambda: stats_at(h, c)["consumers_connected"] == 2, what="ends")
+    r = h.pushctl("enqueue", "-", input=b"".join(b"k%d\n" % i for i in range(2000)), sock=a)
+    assert r.returncode == 0, r.stderr
+    h.wait_for(lambda: len(got(outs)) >= 200, what="some to arrive")
+    mid.kill()
+    mid.wait()
+    h.procs.remove(mid)
+    stage(h, "b", "--upstream", a)
+    h.wait_for(lambda: set(got(outs)) >= {"k%d" % i for i in range(2000)},
+               timeout=90, what="all 2,000 after the restart")
+    h.wait_for(lambda: stats_at(h, a)["in_flight"] == 0 and
+               stats_at(h, a)["queued"] == 0, what="the first stage to empty")
+
+
+def case_pipeline_upstream_restarts(h):
+    """The upstream daemon goes away: the stage serves what it holds, takes
+    direct ENQUEUEs, and reconnects when upstream is back."""
+    first, a = stage(h, "a")
+    _, b = stage(h, "b", "--upstream", a)
+    outs = consumers_at(h, b, 1, "--max-demand", "5")
+    h.wait_for(lambda: stats_at(h, b)["upstream_connected"] == 1, what="the link")
+    assert h.pushctl("enqueue", "u1", "u2", sock=a).returncode == 0
+    h.wait_for(lambda: set(got(outs)) >= {"u1", "u2"}, what="u1, u2")
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=10) == 0
+    h.procs.remove(first)
+    h.wait_for(lambda: stats_at(h, b)["upstream_connected"] == 0, what="the link to drop")
+    assert h.pushctl("enqueue", "direct", sock=b).returncode == 0
+    h.wait_for(lambda: "direct" in got(outs), what="a direct event")
+    stage(h, "a")
+    h.wait_for(lambda: stats_at(h, b)["upstream_connected"] == 1, timeout=15,
+               what="the link to come back")
+    assert h.pushctl("enqueue", "u3", sock=a).returncode == 0
+    h.wait_for(lambda: "u3" in got(outs), what="u3")
+    with open(os.path.join(h.dir, "b.log")) as f:
+        assert "connection lost" in f.read()
+
+
+MAP_FILTER = "sed -u -e 's/^drop.*$//' -e 's/^keep/KEEP/'"
+
+
+def case_pipeline_map_transform_and_filter(h):
+    """--map: answers replace events; empty answers drop them; both count
+    as done upstream."""
+    _, a = stage(h, "a")
+    _, b = stage(h, "b", "--upstream", a, "--map", MAP_FILTER)
+    outs = consumers_at(h, b, 1, "--max-demand", "10")
+    h.wait_for(lambda: stats_at(h, b)["upstream_connected"] == 1, what="the link")
+    events = [b"keep-%d" % i if i % 3 else b"drop-%d" % i for i in range(300)]
+    assert h.pushctl("enqueue", *[e.decode() for e in events], sock=a).returncode == 0
+    want = sorted(e.decode().replace("keep", "KEEP") for e in events
+                  if e.startswith(b"keep"))
+    h.wait_for(lambda: sorted(got(outs)) == want, what="the mapped events")
+    h.wait_for(lambda: stats_at(h, a)["acked_total"] == 300, what="acks upstream")
+    sb = stats_at(h, b)
+    assert sb["map"] == MAP_FILTER, sb
+    assert sb["map_dropped_total"] == 100 and sb["map_mapped_total"] == 200, sb
+    # A newline cannot go through a line map: it goes back upstream.
+    assert h.pushctl("enqueue", "-0", "-", input=b"two\nlines\0", sock=a).returncode == 0
+    h.wait_for(lambda: stats_at(h, b)["upstream_nacked_total"] >= 1, what="a NACK")
+
+
+def case_pipeline_map_killed(h):
+    """The map process killed mid-stream: restarted, nothing lost."""
+    _, a = stage(h, "a")
+    cmd = 'sed -u "s/^/m:/"'
+    mid, b = stage(h, "b", "--upstream", a, "--map", cmd)
+    outs = consumers_at(h, b, 2, "--max-demand", "5", "--work-ms", "2")
+    h.wait_for(lambda: stats_at(h, b)["consumers_connected"] == 2, what="ends")
+    r = h.pushctl("enqueue", "-", input=b"".join(b"v%d\n" % i for i in range(1000)), sock=a)
+    assert r.returncode == 0, r.stderr
+    h.wait_for(lambda: len(got(outs)) >= 100, what="some to arrive")
+    # The map's sh is the stage's one child.
+    assert subprocess.run(["pkill", "-9", "-P", str(mid.pid)]).returncode == 0
+    h.wait_for(lambda: set(got(outs)) >= {"m:v%d" % i for i in range(1000)},
+               timeout=60, what="all 1,000 after the map died")
+    assert stats_at(h, b)["map_restarts_total"] >= 1
 
 
 DOC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs",

@@ -115,7 +115,7 @@ enqueue(struct world *w, const char **ev, int n)
 
 	for (i = 0; i < n; i++)
 		ck_assert_uint_ne(dispatch_push(&w->d, ev[i],
-		    (uint32_t)strlen(ev[i])), 0);
+		    (uint32_t)strlen(ev[i]), 0), 0);
 	dispatch_run(&w->d);
 }
 
@@ -358,7 +358,7 @@ START_TEST(random_operations_keep_every_invariant)
 		case 2:
 			n = 1 + (int)(random() % 5);
 			for (k = 0; k < n; k++) {
-				dispatch_push(&w->d, "z", 1);
+				dispatch_push(&w->d, "z", 1, 0);
 				pushed++;
 			}
 			dispatch_run(&w->d);
@@ -697,7 +697,8 @@ START_TEST(queue_keeps_order_across_chunks)
 	memset(buf, 'x', sizeof buf);
 	for (id = 0; id < 1000; id++) {
 		len = id % 2000;
-		ck_assert_int_eq(queue_push(&q, id, 0, buf, (uint32_t)len), 0);
+		ck_assert_int_eq(queue_push(&q, id, 0, id % 3 == 0 ? id + 7 :
+		    0, buf, (uint32_t)len), 0);
 	}
 	ck_assert_uint_eq(q.count, 1000);
 	ck_assert_ptr_ne(TAILQ_FIRST(&q.chunks), TAILQ_LAST(&q.chunks, chunks));
@@ -706,6 +707,7 @@ START_TEST(queue_keeps_order_across_chunks)
 	for (; next < 600; next++) {
 		ck_assert_ptr_nonnull(ev = queue_pop(&q));
 		ck_assert_uint_eq(ev->id, next);
+		ck_assert_uint_eq(ev->origin, next % 3 == 0 ? next + 7 : 0);
 		ck_assert_uint_eq(ev->len, next % 2000);
 		ck_assert(ev->len == 0 || ev->data[ev->len - 1] == 'x');
 		queue_release(&q, ev);
