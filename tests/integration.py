@@ -1405,6 +1405,18 @@ def case_pipeline_map_transform_and_filter(h):
     h.wait_for(lambda: stats_at(h, b)["upstream_nacked_total"] >= 1, what="a NACK")
 
 
+def case_pipeline_map0(h):
+    """--map0: NUL-separated, so payloads may hold newlines."""
+    _, a = stage(h, "a")
+    _, b = stage(h, "b", "--upstream", a, "--map0", 'sed -u -z "s/^/z:/"')
+    outs = consumers_at(h, b, 1)
+    h.wait_for(lambda: stats_at(h, b)["upstream_connected"] == 1, what="the link")
+    assert h.pushctl("enqueue", "-0", "-", input=b"two\nlines\0plain\0",
+                     sock=a).returncode == 0
+    h.wait_for(lambda: sorted(got(outs)) == ["z:plain", "z:two\\nlines"],
+               what="the mapped events")
+
+
 def case_pipeline_map_killed(h):
     """The map process killed mid-stream: restarted, nothing lost."""
     _, a = stage(h, "a")

@@ -403,7 +403,27 @@ START_TEST(stats_reply_round_trip)
 	ck_assert_uint_eq(st.consumers[0].fields[1].value, 4);
 	ck_assert_str_eq(st.consumers[1].id, "c2");
 	ck_assert_uint_eq(st.consumers[1].nfields, 0);
+	ck_assert_uint_eq(st.ntexts, 0);
 	ps_stats_free(&st);
+
+	/* Version 2: named texts after the consumers. */
+	ck_assert_int_eq(ps_put_stats_texts(&b, &at), 0);
+	ck_assert_int_eq(ps_put_stat_text(&b, "upstream", "/run/a.sock"), 0);
+	ck_assert_int_eq(ps_put_stat_text(&b, "map", ""), 0);
+	ps_put_stats_texts_end(&b, start, at, 2);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_stats_reply(&f, &st), 0);
+	ck_assert_uint_eq(st.nconsumers, 2);
+	ck_assert_uint_eq(st.ntexts, 2);
+	ck_assert_str_eq(st.texts[0].name, "upstream");
+	ck_assert_str_eq(st.texts[0].value, "/run/a.sock");
+	ck_assert_str_eq(st.texts[1].name, "map");
+	ck_assert_str_eq(st.texts[1].value, "");
+	ps_stats_free(&st);
+	/* A text running past the end is refused. */
+	b.data[b.len - 6] = 0x7f;
+	f = one(&b);
+	ck_assert_int_eq(ps_get_stats_reply(&f, &st), -PS_E_BAD_LENGTH);
 	ps_buf_free(&b);
 }
 END_TEST
