@@ -104,7 +104,6 @@ map_died(struct server *srv, int reaped)
 	m->to = m->from = -1;
 	evbuffer_drain(m->out, evbuffer_get_length(m->out));
 	evbuffer_drain(m->in, evbuffer_get_length(m->in));
-	m->restarts_total++;
 	evtimer_add(m->restart, &tv);
 	if ((m->backoff_ms *= 2) > BACKOFF_MAX_MS)
 		m->backoff_ms = BACKOFF_MAX_MS;
@@ -203,7 +202,9 @@ map_spawn(evutil_socket_t fd, short what, void *arg)
 	int		 in[2], out[2];
 
 	(void)fd;
-	(void)what;
+	/* From the restart timer, not from map_init: a restart. */
+	if (what != 0)
+		m->restarts_total++;
 	if (pipe2(in, O_CLOEXEC) == -1) {
 		log_warn("map: pipe");
 		map_died(srv, 0);
@@ -272,7 +273,6 @@ map_init(struct server *srv)
 	    srv)) == NULL || evsignal_add(m->sigchld, NULL) != 0)
 		return -1;
 	map_spawn(-1, 0, srv);
-	m->restarts_total = 0;		/* a failed first start counts none */
 	return 0;
 }
 
