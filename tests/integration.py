@@ -1247,11 +1247,17 @@ def case_overflow_block(h):
 
 def case_overflow_options(h):
     """Bad limits and policies are refused with the option named."""
-    for bad in (["--overflow", "sometimes"], ["--max-queue", "-1"],
-                ["--max-queue-bytes", "lots"]):
+    for bad, what in ((["--overflow", "sometimes"], b"--overflow"),
+                      (["--max-queue", "-1"], b"--max-queue"),
+                      (["--max-queue-bytes", "lots"], b"--max-queue-bytes"),
+                      (["--map", "cat"], b"--upstream"),
+                      (["--upstream", "/x", "--map", ""], b"--map"),
+                      (["--upstream", "/x", "--upstream-max-demand", "0"],
+                       b"--upstream-max-demand"),
+                      (["--upstream", "/" + "x" * 1100], b"too long")):
         r = subprocess.run([PRODUCERD, "--socket", h.sock] + bad,
                            capture_output=True, timeout=10)
-        assert r.returncode == 1 and bad[0].encode() in r.stderr, (bad, r)
+        assert r.returncode == 1 and what in r.stderr, (bad, r)
     h.start_daemon()
     st = h.stats()
     assert st["max_queue"] == 1000000 and st["max_queue_bytes"] == 0, st
