@@ -149,7 +149,8 @@ consumer_main(void *arg)
 	struct psc		 c;
 	struct tally		 t = { 0 };
 	uint64_t		*ids;
-	uint32_t		 n, pending, ask;
+	struct psc_window	 win;
+	uint32_t		 n, ask;
 	char			 name[32];
 	int			 acks;
 
@@ -167,7 +168,7 @@ consumer_main(void *arg)
 	if ((ids = calloc(a->max, sizeof *ids)) == NULL)
 		fatal("calloc");
 	acks = c.welcome.delivery == PS_AT_LEAST_ONCE;
-	pending = a->max;
+	psc_window_init(&win, a->max, a->min);
 	if (psc_demand(&c, a->max) != 0 || psc_flush(&c) != 0)
 		fatalx("consumer %d: %s", a->idx, c.err);
 	for (;;) {
@@ -186,10 +187,7 @@ consumer_main(void *arg)
 					n = 0;
 				}
 			}
-			if (--pending <= a->min) {
-				ask += a->max - pending;
-				pending = a->max;
-			}
+			ask += psc_window_done(&win);
 		}
 		board_commit(a->b, &t);
 		if ((n != 0 && psc_ids(&c, PS_ACK, ids, n) != 0) ||

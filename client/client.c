@@ -383,3 +383,25 @@ psc_stats(struct psc *c, struct ps_stats *st)
 		    "%s: %s", c->path, ps_strerror(error));
 	return PSC_OK;
 }
+
+/* The window starts full: ask max at first. */
+void
+psc_window_init(struct psc_window *w, uint32_t max, uint32_t min)
+{
+	w->max = max;
+	w->min = min;
+	w->pending = max;
+}
+
+/* One event finished: the demand to ask for now, or 0. */
+uint32_t
+psc_window_done(struct psc_window *w)
+{
+	uint32_t	 ask;
+
+	if (--w->pending > w->min)
+		return 0;
+	ask = w->max - w->pending;
+	w->pending = w->max;
+	return ask;
+}

@@ -35,6 +35,19 @@ struct psc {
 	char			 err[512];	/* the last error, for humans */
 };
 
+/*
+ * A consumer's demand window, as GenStage keeps it (docs/protocol.md,
+ * "Topping up"): pending counts events asked for and not yet finished.
+ */
+struct psc_window {
+	uint32_t	 max;
+	uint32_t	 min;
+	uint32_t	 pending;
+};
+
+void	 psc_window_init(struct psc_window *, uint32_t, uint32_t);
+uint32_t psc_window_done(struct psc_window *);
+
 /* psc_close must follow psc_connect, whether it succeeded or not. */
 int	 psc_connect(struct psc *, const char *, const struct ps_hello *);
 void	 psc_close(struct psc *);

@@ -180,7 +180,8 @@ main(int argc, char **argv)
 	struct pollfd	 pfd[2];
 	char		 pathbuf[4096];
 	const char	*path = NULL;
-	uint32_t	 max = 1, min = 0, pending;
+	uint32_t	 max = 1, min = 0;
+	struct psc_window win;
 	int		 acks, slow;
 	size_t		 i;
 	int		 ch, r, status;
@@ -275,8 +276,7 @@ main(int argc, char **argv)
 	acks = c.welcome.delivery == PS_AT_LEAST_ONCE;
 	/* Slow handling sends each answer at once; fast, one per read. */
 	slow = w.exec != NULL || w.max_ms != 0;
-	/* pending: events asked for and not yet finished. */
-	pending = max;
+	psc_window_init(&win, max, min);
 	if ((r = psc_demand(&c, max)) != 0 || (r = psc_flush(&c)) != 0)
 		goto fail;
 
@@ -318,10 +318,7 @@ main(int argc, char **argv)
 			if (acks)
 				batch_answer(&b, b.ev[i].id,
 				    status == WORK_DONE);
-			if (--pending <= min) {
-				b.ask += max - pending;
-				pending = max;
-			}
+			b.ask += psc_window_done(&win);
 			if (slow) {
 				flush_out();
 				if ((r = batch_send(&b, &c)) != 0)
