@@ -809,6 +809,10 @@ conn_input(struct conn *c)
 			break;
 		}
 		in->off += (size_t)size;
+		/* --fsync always: each frame's records on disk before more. */
+		if (c->srv->data_dir != NULL &&
+		    c->srv->journal.fsync == JOURNAL_ALWAYS)
+			server_commit(c->srv);
 
 		/* A peer that does not read its replies stops being read. */
 		if (c->state != CONN_CLOSING &&

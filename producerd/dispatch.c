@@ -186,6 +186,15 @@ unfly(struct dispatch *d, struct qevent *ev)
 	d->in_flight--;
 }
 
+/* The journal, if there is one, hears of what happened to ev. */
+static void
+changed(struct dispatch *d, enum dispatch_change what,
+    const struct qevent *ev)
+{
+	if (d->change != NULL)
+		d->change(d->change_arg, what, ev);
+}
+
 /* ev came from upstream (a stage): its origin learns how it ended. */
 static void
 finish(struct dispatch *d, struct qevent *ev, int how)
@@ -200,12 +209,14 @@ bury(struct dispatch *d, struct qevent *ev, uint8_t reason)
 	/* A stage's dead letters are its origin's: it gets them back. */
 	if (ev->origin != 0 && d->done != NULL) {
 		finish(d, ev, PS_NACK);
+		changed(d, DISPATCH_GONE, ev);
 		queue_release(&d->queue, ev);
 		return;
 	}
 	/* Out of memory, it keeps its chunk: still listed, just heavier. */
 	(void)queue_own(&d->queue, ev);
 	ev->reason = reason;
+	changed(d, DISPATCH_BURIED, ev);
 	/* Without a hash entry it cannot be retried by id, but is listed. */
 	(void)hash_put(d, ev);
 	TAILQ_INSERT_TAIL(&d->dead, ev, entry);
@@ -292,10 +303,55 @@ uint64_t
 dispatch_push(struct dispatch *d, const void *data, uint32_t len,
     uint64_t origin)
 {
+	struct qevent	 ev;
+
 	if (queue_push(&d->queue, d->next_id, 0, origin, data, len) != 0)
 		return 0;
 	d->enqueued_total++;
+	if (d->change != NULL) {
+		memset(&ev, 0, sizeof ev);
+		ev.id = d->next_id;
+		ev.data = data;
+		ev.len = len;
+		changed(d, DISPATCH_PUSHED, &ev);
+	}
 	return d->next_id++;
+}
+
+/*
+ * A pending event read back from the journal, behind those restored
+ * before it (callers go in id order); -1 out of memory.
+ */
+int
+dispatch_restore(struct dispatch *d, uint64_t id, uint32_t attempts,
+    const void *data, uint32_t len)
+{
+	if (queue_push(&d->queue, id, attempts, 0, data, len) != 0)
+		return -1;
+	if (id >= d->next_id)
+		d->next_id = id + 1;
+	return 0;
+}
+
+/* A dead letter read back from the journal; -1 out of memory. */
+int
+dispatch_restore_dead(struct dispatch *d, uint64_t id, uint32_t attempts,
+    uint8_t reason, const void *data, uint32_t len)
+{
+	struct qevent	*ev;
+
+	if ((ev = queue_copy(&d->queue, id, attempts, data, len)) == NULL)
+		return -1;
+	if (hash_put(d, ev) != 0) {
+		queue_release(&d->queue, ev);
+		return -1;
+	}
+	ev->reason = reason;
+	TAILQ_INSERT_TAIL(&d->dead, ev, entry);
+	d->ndead++;
+	if (id >= d->next_id)
+		d->next_id = id + 1;
+	return 0;
 }
 
 /* Add n to dc's credit; -1 if that would pass its max_demand. */
@@ -319,9 +375,11 @@ send_one(struct dispatch *d, struct dconsumer *dc, struct qevent *ev)
 	d->emit(d->arg, dc, ev);
 	if (!dc->acks || hash_put(d, ev) != 0) {
 		finish(d, ev, PS_ACK);
+		changed(d, DISPATCH_GONE, ev);
 		queue_release(&d->queue, ev);
 		return;
 	}
+	changed(d, DISPATCH_SENT, ev);
 	ev->owner = dc;
 	TAILQ_INSERT_TAIL(&dc->inflight, ev, entry);
 	dc->ninflight++;
@@ -416,6 +474,7 @@ dispatch_answer(struct dispatch *d, struct dconsumer *dc, uint64_t id,
 	case PS_ACK:
 		unfly(d, ev);
 		finish(d, ev, PS_ACK);
+		changed(d, DISPATCH_GONE, ev);
 		queue_release(&d->queue, ev);
 		d->acked_total++;
 		break;
@@ -573,6 +632,7 @@ dispatch_make_room(struct dispatch *d, uint32_t len)
 	while (d->queue.count != 0 && !dispatch_fits(d, 1, len) &&
 	    (ev = queue_pop(&d->queue)) != NULL) {
 		finish(d, ev, PS_ACK);	/* shed by policy: done with */
+		changed(d, DISPATCH_GONE, ev);
 		queue_release(&d->queue, ev);
 		shed++;
 	}
@@ -605,13 +665,16 @@ dispatch_dead_retry(struct dispatch *d, struct qevent *ev)
 {
 	if (queue_push(&d->queue, ev->id, 0, 0, ev->data, ev->len) != 0)
 		return -1;
-	dispatch_dead_drop(d, ev);
+	changed(d, DISPATCH_REVIVED, ev);
+	unbury(d, ev);
+	queue_release(&d->queue, ev);
 	return 0;
 }
 
 void
 dispatch_dead_drop(struct dispatch *d, struct qevent *ev)
 {
+	changed(d, DISPATCH_GONE, ev);
 	unbury(d, ev);
 	queue_release(&d->queue, ev);
 }

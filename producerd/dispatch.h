@@ -61,6 +61,18 @@ typedef void (*dispatch_emit_fn)(void *, struct dconsumer *,
  */
 typedef void (*dispatch_done_fn)(void *, uint64_t, int);
 
+/* A change to an event's fate, for the journal (journal.c). */
+enum dispatch_change {
+	DISPATCH_PUSHED,	/* buffered, a new id */
+	DISPATCH_SENT,		/* delivered once more, held until acked */
+	DISPATCH_GONE,		/* acked, shed, dropped, or sent at most once */
+	DISPATCH_BURIED,	/* to the dead list (attempts, reason) */
+	DISPATCH_REVIVED,	/* a dead letter back to the buffer */
+};
+/* Hears of ev's change (for PUSHED, a handle made up for the call). */
+typedef void (*dispatch_change_fn)(void *, enum dispatch_change,
+    const struct qevent *);
+
 struct dispatch {
 	struct queue		 queue;
 	struct dconsumers	 ready;	/* largest demand first, then oldest */
@@ -96,6 +108,8 @@ struct dispatch {
 	dispatch_emit_fn	 emit;
 	dispatch_done_fn	 done;		/* NULL unless a stage */
 	void			*arg;
+	dispatch_change_fn	 change;	/* NULL unless journaled */
+	void			*change_arg;
 };
 
 /* What an ACK, NACK or TOUCH found. */
@@ -111,6 +125,10 @@ void	 dispatch_attach(struct dispatch *, struct dconsumer *, uint32_t,
 	     uint32_t, int, void *);
 int	 dispatch_detach(struct dispatch *, struct dconsumer *);
 uint64_t dispatch_push(struct dispatch *, const void *, uint32_t, uint64_t);
+int	 dispatch_restore(struct dispatch *, uint64_t, uint32_t, const void *,
+	     uint32_t);
+int	 dispatch_restore_dead(struct dispatch *, uint64_t, uint32_t, uint8_t,
+	     const void *, uint32_t);
 int	 dispatch_demand(struct dispatch *, struct dconsumer *, uint32_t);
 void	 dispatch_run(struct dispatch *);
 uint64_t dispatch_in_flight(const struct dconsumer *);

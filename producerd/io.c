@@ -65,6 +65,7 @@ io_flush_all(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	server_commit(srv);
 	while ((c = TAILQ_FIRST(&srv->dirty)) != NULL) {
 		TAILQ_REMOVE(&srv->dirty, c, dentry);
 		c->dirty = 0;
@@ -161,6 +162,7 @@ io_flush(struct conn *c)
 {
 	int	 n;
 
+	server_commit(c->srv);	/* records first, then what speaks of them */
 	while (evbuffer_get_length(c->out) != 0) {
 		if (c->fd == -1) {
 			evbuffer_drain(c->out, evbuffer_get_length(c->out));

@@ -43,6 +43,8 @@ usage(FILE *f)
 "                 [--max-queue-bytes BYTES] [--overflow POLICY]\n"
 "                 [--upstream PATH [--upstream-max-demand N]\n"
 "                  [--map CMD | --map0 CMD]]\n"
+"                 [--data-dir DIR [--fsync MODE] [--segment-size BYTES]\n"
+"                  [--repair]]\n"
 "\n"
 "The pushstage daemon: buffers events that clients enqueue and pushes them\n"
 "to consumers as soon as they ask for them (docs/protocol.md).\n"
@@ -74,6 +76,20 @@ usage(FILE *f)
 "                         sh -c CMD, one line in, one line out; an empty\n"
 "                         answer drops the event.  --map0: NUL-separated\n"
 "\n"
+"Durability (docs/journal.md):\n"
+"  --data-dir DIR         journal every accepted event, ack and dead letter\n"
+"                         to segment files in DIR (made if missing) and\n"
+"                         read them back at start; without it, the buffer\n"
+"                         lives in memory only\n"
+"  --fsync MODE           batch (default): one fsync per loop iteration\n"
+"                         before anything is answered; always: one per\n"
+"                         frame; interval:MS: every MS ms, answering before\n"
+"                         (a power loss may lose the last MS ms); never\n"
+"  --segment-size BYTES   start a new segment file past this size (default\n"
+"                         %llu, at least %llu)\n"
+"  --repair               start even if the journal has bad records: keep\n"
+"                         every intact one, drop and report the rest\n"
+"\n"
 "Delivery:\n"
 "  --delivery MODE        at-least-once (default): consumers ack each event\n"
 "                         and what they do not ack is delivered again;\n"
@@ -102,10 +118,14 @@ usage(FILE *f)
 "SIGTERM or SIGINT: drain (refuse new connections and events, send nothing\n"
 "new, wait for acks up to --drain-timeout), then exit 0 and remove the\n"
 "socket.  A second SIGTERM or SIGINT exits at once.\n"
-"Exit status 1: bad options, or the socket could not be set up (for\n"
-"example another producerd already listens on it).\n",
+"Exit status 1: bad options, the socket could not be set up (for\n"
+"example another producerd already listens on it), the journal could not\n"
+"be read back or written.\n",
 	    PS_MAX_FRAME_DEFAULT, PS_MAX_FRAME_MIN, PS_MAX_FRAME_LIMIT,
-	    DEFAULT_MAX_QUEUE, DEFAULT_UPSTREAM_DEMAND, DEFAULT_MAX_ATTEMPTS, DEFAULT_DRAIN_MS / 1000,
+	    DEFAULT_MAX_QUEUE, DEFAULT_UPSTREAM_DEMAND,
+	    (unsigned long long)JOURNAL_SEGMENT_SIZE,
+	    (unsigned long long)JOURNAL_SEGMENT_MIN,
+	    DEFAULT_MAX_ATTEMPTS, DEFAULT_DRAIN_MS / 1000,
 	    DEFAULT_HANDSHAKE_MS / 1000, DEFAULT_MAX_CONNS,
 	    DEFAULT_SOCKET_MODE);
 }
@@ -161,6 +181,28 @@ parse_overflow(const char *arg, enum overflow *o)
 	return -1;
 }
 
+/* --fsync always|batch|never|interval:MS */
+static int
+parse_fsync(const char *arg, struct journal *j)
+{
+	if (strcmp(arg, "batch") == 0)
+		j->fsync = JOURNAL_BATCH;
+	else if (strcmp(arg, "always") == 0)
+		j->fsync = JOURNAL_ALWAYS;
+	else if (strcmp(arg, "never") == 0)
+		j->fsync = JOURNAL_NEVER;
+	else if (strncmp(arg, "interval:", 9) == 0) {
+		j->fsync = JOURNAL_INTERVAL;
+		return opt_u32("--fsync interval:MS", arg + 9, 1, 3600000,
+		    &j->interval_ms);
+	} else {
+		log_errorx("--fsync: \"%s\" is not always, batch, never or "
+		    "interval:MS", arg);
+		return -1;
+	}
+	return 0;
+}
+
 /* Take every descriptor the hard limit allows; say if it is too few. */
 static void
 raise_fd_limit(uint32_t max_connections)
@@ -191,6 +233,7 @@ main(int argc, char **argv)
 		OPT_SOCKET_MODE, OPT_SOCKET_GROUP, OPT_ALLOW_UID,
 		OPT_ALLOW_GID, OPT_MAX_QUEUE, OPT_MAX_QUEUE_BYTES, OPT_OVERFLOW,
 		OPT_UPSTREAM, OPT_UPSTREAM_MAX_DEMAND, OPT_MAP, OPT_MAP0,
+		OPT_DATA_DIR, OPT_FSYNC, OPT_SEGMENT_SIZE, OPT_REPAIR,
 	};
 	static const struct option longopts[] = {
 		{ "socket",	required_argument,	NULL, 's' },
@@ -216,6 +259,10 @@ main(int argc, char **argv)
 		    OPT_UPSTREAM_MAX_DEMAND },
 		{ "map",	required_argument,	NULL, OPT_MAP },
 		{ "map0",	required_argument,	NULL, OPT_MAP0 },
+		{ "data-dir",	required_argument,	NULL, OPT_DATA_DIR },
+		{ "fsync",	required_argument,	NULL, OPT_FSYNC },
+		{ "segment-size", required_argument, NULL, OPT_SEGMENT_SIZE },
+		{ "repair",	no_argument,		NULL, OPT_REPAIR },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ "version",	no_argument,		NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -233,7 +280,7 @@ main(int argc, char **argv)
 	enum overflow		 overflow = OVERFLOW_REJECT;
 	unsigned int		 mode = DEFAULT_SOCKET_MODE;
 	gid_t			 group = (gid_t)-1;
-	int			 ch, fd;
+	int			 ch, fd, journal_opts = 0;
 
 	log_init("producerd", PS_LOG_INFO);
 	memset(&srv, 0, sizeof srv);
@@ -243,6 +290,7 @@ main(int argc, char **argv)
 	srv.handshake_ms = DEFAULT_HANDSHAKE_MS;
 	srv.max_connections = DEFAULT_MAX_CONNS;
 	srv.up.max_demand = DEFAULT_UPSTREAM_DEMAND;
+	srv.journal.segment_size = JOURNAL_SEGMENT_SIZE;
 	while ((ch = getopt_long(argc, argv, "s:m:l:hV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
@@ -348,6 +396,29 @@ main(int argc, char **argv)
 			srv.map.cmd = optarg;
 			srv.map.nul = ch == OPT_MAP0;
 			break;
+		case OPT_DATA_DIR:
+			if (*optarg == '\0') {
+				log_errorx("--data-dir: give a directory");
+				return 1;
+			}
+			srv.data_dir = optarg;
+			break;
+		case OPT_FSYNC:
+			if (parse_fsync(optarg, &srv.journal) != 0)
+				return 1;
+			journal_opts = 1;
+			break;
+		case OPT_SEGMENT_SIZE:
+			if (opt_u64("--segment-size", optarg,
+			    JOURNAL_SEGMENT_MIN, UINT64_C(1) << 40,
+			    &srv.journal.segment_size) != 0)
+				return 1;
+			journal_opts = 1;
+			break;
+		case OPT_REPAIR:
+			srv.journal.repair = 1;
+			journal_opts = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -375,6 +446,17 @@ main(int argc, char **argv)
 		log_errorx("--upstream: path too long: %s", srv.up.path);
 		return 1;
 	}
+	if (journal_opts && srv.data_dir == NULL) {
+		log_errorx("--fsync, --segment-size and --repair are for the "
+		    "journal; give --data-dir DIR too");
+		return 1;
+	}
+	if (srv.data_dir != NULL && srv.up.path != NULL) {
+		log_errorx("--data-dir with --upstream: a stage's events are "
+		    "kept by the daemon upstream until acked; journal that "
+		    "one");
+		return 1;
+	}
 	if (!srv.acks && ack_timeout != 0) {
 		log_errorx("--ack-timeout needs --delivery at-least-once");
 		return 1;
@@ -397,6 +479,10 @@ main(int argc, char **argv)
 		srv.dispatch.done = upstream_done;
 	if (server_init(&srv, base) != 0)
 		fatalx("cannot set up timers");
+	if (srv.data_dir != NULL && server_journal_open(&srv) != 0) {
+		server_free(&srv);
+		return 1;
+	}
 	if ((fd = net_listen_unix(path, LISTEN_BACKLOG, (mode_t)mode, group,
 	    err, sizeof err)) == -1)
 		fatalx("%s", err);

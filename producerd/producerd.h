@@ -10,6 +10,7 @@
 
 #include "dispatch.h"
 #include "frame.h"
+#include "journal.h"
 
 struct conn;
 struct mapreq;
@@ -85,6 +86,9 @@ struct server {
 	struct allow		 allow;
 	struct upstream		 up;
 	struct map		 map;
+	const char		*data_dir;	/* --data-dir, or NULL */
+	struct journal		 journal;	/* open while data_dir */
+	struct event		*fsync_timer;	/* --fsync interval:MS */
 
 	/* Settings. */
 	uint32_t		 max_frame;
@@ -185,6 +189,8 @@ void	 server_tick(struct server *);
 void	 server_settle(struct server *);
 void	 server_drain(struct server *);
 void	 server_report(struct server *);
+int	 server_journal_open(struct server *);
+void	 server_commit(struct server *);
 
 /* listener.c */
 int	 listener_start(struct server *, int);

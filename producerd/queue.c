@@ -249,6 +249,32 @@ queue_own(struct queue *q, struct qevent *ev)
 	return 0;
 }
 
+/*
+ * A handle to a copy of data of its own, in no buffer: a dead letter read
+ * back from the journal.  NULL out of memory.
+ */
+struct qevent *
+queue_copy(struct queue *q, uint64_t id, uint32_t attempts, const void *data,
+    uint32_t len)
+{
+	struct qevent	*ev;
+	unsigned char	*p;
+
+	if ((p = malloc(len ? len : 1)) == NULL)
+		return NULL;
+	if ((ev = handle(q)) == NULL) {
+		free(p);
+		return NULL;
+	}
+	if (len != 0)
+		memcpy(p, data, len);
+	ev->id = id;
+	ev->attempts = attempts;
+	ev->len = len;
+	ev->data = p;
+	return ev;
+}
+
 /* The dispatcher is done with ev: its payload's memory may go. */
 void
 queue_release(struct queue *q, struct qevent *ev)

@@ -58,6 +58,8 @@ int		 queue_push(struct queue *, uint64_t, uint32_t, uint64_t,
 		     const void *, uint32_t);
 void		 queue_push_front(struct queue *, struct qevent **, size_t);
 struct qevent	*queue_pop(struct queue *);
+struct qevent	*queue_copy(struct queue *, uint64_t, uint32_t, const void *,
+		     uint32_t);
 int		 queue_own(struct queue *, struct qevent *);
 void		 queue_release(struct queue *, struct qevent *);
 

@@ -103,6 +103,8 @@ server_free(struct server *srv)
 	struct conn	*c;
 
 	srv->dispatch.paused = 1;
+	/* What is in flight now stays pending in the journal. */
+	srv->dispatch.change = NULL;
 	while ((c = TAILQ_FIRST(&srv->conns)) != NULL) {
 		last_words(c);
 		conn_close(c);
@@ -115,6 +117,10 @@ server_free(struct server *srv)
 		event_free(srv->drain_timer);
 	if (srv->unblock != NULL)
 		event_free(srv->unblock);
+	if (srv->fsync_timer != NULL)
+		event_free(srv->fsync_timer);
+	if (srv->data_dir != NULL)
+		journal_close(&srv->journal);
 	upstream_free(srv);
 	map_free(srv);
 	io_free(srv);
@@ -174,7 +180,7 @@ server_drain(struct server *srv)
 	server_settle(srv);
 }
 
-/* What is left at exit; nothing survives the process yet. */
+/* What is left at exit: in the journal, or lost with the process. */
 void
 server_report(struct server *srv)
 {
@@ -184,8 +190,79 @@ server_report(struct server *srv)
 		log_info("stopped with nothing in flight, buffered or dead");
 		return;
 	}
+	if (srv->data_dir != NULL) {
+		log_info("stopped with %llu event%s in flight (not acked), %zu "
+		    "buffered and %llu dead, kept in %s for the next start",
+		    (unsigned long long)d->in_flight,
+		    d->in_flight == 1 ? "" : "s", d->queue.count,
+		    (unsigned long long)d->ndead, srv->data_dir);
+		return;
+	}
 	log_warnx("stopped with %llu event%s in flight (not acked), %zu "
-	    "buffered and %llu dead; they are discarded",
+	    "buffered and %llu dead; they are discarded (see --data-dir)",
 	    (unsigned long long)d->in_flight, d->in_flight == 1 ? "" : "s",
 	    d->queue.count, (unsigned long long)d->ndead);
+}
+
+/*
+ * Write (and, as --fsync says, sync) the journal's records: called before
+ * any byte goes out, so no reply or event leaves before the records that
+ * it speaks of.  A journal that cannot be written stops the daemon: it
+ * must not acknowledge what it cannot keep.
+ */
+void
+server_commit(struct server *srv)
+{
+	if (srv->data_dir == NULL || !journal_dirty(&srv->journal))
+		return;
+	if (journal_commit(&srv->journal) != 0)
+		fatalx("%s: the journal cannot be written; stopping before "
+		    "anything not on disk is acknowledged", srv->data_dir);
+}
+
+static void
+fsync_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+
+	(void)fd;
+	(void)what;
+	server_commit(srv);
+	if (journal_sync(&srv->journal) != 0)
+		fatalx("%s: the journal cannot be synced; stopping",
+		    srv->data_dir);
+}
+
+/* The journal's hook in dispatch: record, and make sure a flush comes. */
+static void
+journal_hook(void *arg, enum dispatch_change what, const struct qevent *ev)
+{
+	struct server	*srv = arg;
+
+	if (!journal_dirty(&srv->journal))
+		event_active(srv->flush, EV_TIMEOUT, 0);
+	journal_change(&srv->journal, what, ev);
+}
+
+/* Replay --data-dir's journal into the dispatcher and keep journaling. */
+int
+server_journal_open(struct server *srv)
+{
+	struct timeval	 tv;
+
+	if (journal_open(&srv->journal, srv->data_dir, &srv->dispatch) != 0)
+		return -1;
+	srv->dispatch.change = journal_hook;
+	srv->dispatch.change_arg = srv;
+	if (srv->journal.fsync == JOURNAL_INTERVAL) {
+		tv.tv_sec = srv->journal.interval_ms / 1000;
+		tv.tv_usec = (suseconds_t)(srv->journal.interval_ms % 1000) *
+		    1000;
+		srv->fsync_timer = event_new(srv->base, -1, EV_PERSIST,
+		    fsync_cb, srv);
+		if (srv->fsync_timer == NULL ||
+		    event_add(srv->fsync_timer, &tv) != 0)
+			return -1;
+	}
+	return 0;
 }

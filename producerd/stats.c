@@ -68,6 +68,13 @@ stats_encode(struct server *srv, struct ps_buf *b, int version)
 		COUNTER("map_dropped_total", srv->map.dropped_total);
 		COUNTER("map_restarts_total", srv->map.restarts_total);
 	}
+	if (srv->data_dir != NULL) {
+		COUNTER("journal_bytes", srv->journal.bytes);
+		COUNTER("segments", srv->journal.nsegs);
+		COUNTER("fsyncs_total", srv->journal.fsyncs_total);
+		COUNTER("last_fsync_us", srv->journal.last_fsync_us);
+		COUNTER("journal_replayed", srv->journal.replayed);
+	}
 	COUNTER("draining", (uint64_t)srv->draining);
 
 	/* As many consumers as fit in one frame; "consumers" has them all. */

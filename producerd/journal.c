@@ -1,0 +1,497 @@
+/*
+ * journal.c: writing the journal.  Changes become records in a buffer as
+ * they happen; journal_commit writes the buffer with one write and, as
+ * --fsync says, one fdatasync, before anything the daemon says about them
+ * leaves it (io.c).  Segments roll at --segment-size; the oldest goes
+ * once no live event's copy is in it.
+ *
+ * Each live event is charged to the one segment holding its latest full
+ * copy: its ENQUEUE's (found from the ids each segment starts at) or, once
+ * moved, the segment of its DEAD record (the moved map).  Only the oldest
+ * segments are deleted, so a DONE or DEAD record never outlives the older
+ * record it cancels and no event comes back from the dead on replay.
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bytes.h"
+#include "clock.h"
+#include "crc32c.h"
+#include "journal.h"
+#include "log.h"
+
+int
+journal_seg_path(const struct journal *j, uint64_t seq, char *p, size_t n)
+{
+	int	 r;
+
+	r = snprintf(p, n, "%s/%08" PRIu64 ".seg", j->dir, seq);
+	return r < 0 || (size_t)r >= n ? -1 : 0;
+}
+
+int
+journal_seg_add(struct journal *j, uint64_t seq, uint64_t first_id,
+    uint64_t bytes)
+{
+	struct jsegment	*s;
+	size_t		 cap;
+
+	if (j->nsegs == j->capsegs) {
+		cap = j->capsegs ? j->capsegs * 2 : 16;
+		if ((s = reallocarray(j->segs, cap, sizeof *s)) == NULL)
+			return -1;
+		j->segs = s;
+		j->capsegs = cap;
+	}
+	s = &j->segs[j->nsegs++];
+	s->seq = seq;
+	s->first_id = first_id;
+	s->bytes = bytes;
+	s->live = 0;
+	j->bytes += bytes;
+	return 0;
+}
+
+/* The segment charged with id: where its copy is. */
+size_t
+journal_seg_of(const struct journal *j, uint64_t id)
+{
+	uint64_t	 seq;
+	size_t		 lo = 0, hi = j->nsegs, mid;
+
+	if (idmap_get(&j->moved, id, &seq)) {
+		while (lo + 1 < hi) {
+			mid = (lo + hi) / 2;
+			if (j->segs[mid].seq <= seq)
+				lo = mid;
+			else
+				hi = mid;
+		}
+		return lo;
+	}
+	/* The last segment whose ids start at or before id. */
+	while (lo + 1 < hi) {
+		mid = (lo + hi) / 2;
+		if (j->segs[mid].first_id <= id)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void
+uncharge(struct journal *j, uint64_t id)
+{
+	struct jsegment	*s = &j->segs[journal_seg_of(j, id)];
+
+	if (s->live != 0)
+		s->live--;
+	idmap_del(&j->moved, id);
+}
+
+/* Close the open record: its length and checksums. */
+static void
+rec_close(struct journal *j)
+{
+	uint8_t		*h;
+	uint32_t	 len;
+
+	if (j->rec_type == 0)
+		return;
+	h = j->buf.data + j->rec;
+	len = (uint32_t)(j->buf.len - j->rec - JOURNAL_REC_HEAD);
+	put32(h, len);
+	h[4] = (uint8_t)j->rec_type;
+	h[5] = 0;
+	put16(h + 6, 0);
+	put32(h + 8, crc32c(0, h + JOURNAL_REC_HEAD, len));
+	put32(h + 12, crc32c(0, h, 12));
+	j->rec_type = 0;
+}
+
+/*
+ * Room for n more body bytes in an open record of type; 1 if a new record
+ * was opened, 0 if the open one goes on, -1 out of memory.
+ */
+static int
+rec_room(struct journal *j, int type, size_t n, int fresh)
+{
+	if (j->rec_type == type && !fresh && j->buf.len - j->rec -
+	    JOURNAL_REC_HEAD + n <= JOURNAL_REC_SOFT)
+		return ps_buf_reserve(&j->buf, n) == 0 ? 0 : -1;
+	rec_close(j);
+	if (ps_buf_reserve(&j->buf, JOURNAL_REC_HEAD + n) != 0)
+		return -1;
+	j->rec = j->buf.len;
+	j->buf.len += JOURNAL_REC_HEAD;
+	j->rec_type = type;
+	return 1;
+}
+
+static void
+add64(struct journal *j, uint64_t v)
+{
+	put64(j->buf.data + j->buf.len, v);
+	j->buf.len += 8;
+}
+
+static void
+add32(struct journal *j, uint32_t v)
+{
+	put32(j->buf.data + j->buf.len, v);
+	j->buf.len += 4;
+}
+
+static void
+add_bytes(struct journal *j, const void *p, size_t n)
+{
+	if (n != 0)
+		memcpy(j->buf.data + j->buf.len, p, n);
+	j->buf.len += n;
+}
+
+static int
+rec_ids(struct journal *j, int type, uint64_t id)
+{
+	if (rec_room(j, type, 8, 0) < 0)
+		return -1;
+	add64(j, id);
+	return 0;
+}
+
+static int
+rec_enqueue(struct journal *j, const struct qevent *ev)
+{
+	int	 r;
+
+	r = rec_room(j, JREC_ENQUEUE, 12 + (size_t)ev->len,
+	    j->rec_type == JREC_ENQUEUE && ev->id != j->rec_next_id);
+	if (r < 0)
+		return -1;
+	if (r == 1)
+		add64(j, ev->id);
+	add32(j, ev->len);
+	add_bytes(j, ev->data, ev->len);
+	j->rec_next_id = ev->id + 1;
+	return 0;
+}
+
+static int
+rec_dead(struct journal *j, const struct qevent *ev)
+{
+	if (rec_room(j, JREC_DEAD, 17 + (size_t)ev->len, 0) < 0)
+		return -1;
+	add64(j, ev->id);
+	add32(j, ev->attempts);
+	add32(j, ev->len);
+	j->buf.data[j->buf.len++] = ev->reason;
+	add_bytes(j, ev->data, ev->len);
+	return 0;
+}
+
+/* dispatch's change hook: the record, and who is charged for the event. */
+void
+journal_change(void *arg, enum dispatch_change what, const struct qevent *ev)
+{
+	struct journal	*j = arg;
+	struct jsegment	*cur = &j->segs[j->nsegs - 1];
+	int		 r = 0;
+
+	switch (what) {
+	case DISPATCH_PUSHED:
+		cur->live++;
+		r = rec_enqueue(j, ev);
+		break;
+	case DISPATCH_SENT:
+		r = rec_ids(j, JREC_DELIVER, ev->id);
+		break;
+	case DISPATCH_GONE:
+		uncharge(j, ev->id);
+		r = rec_ids(j, JREC_DONE, ev->id);
+		break;
+	case DISPATCH_BURIED:
+		/* Its copy moves here, so its old segment may go. */
+		uncharge(j, ev->id);
+		if (idmap_put(&j->moved, ev->id, cur->seq) != 0)
+			r = -1;
+		cur->live++;
+		if (rec_dead(j, ev) != 0)
+			r = -1;
+		break;
+	case DISPATCH_REVIVED:
+		r = rec_ids(j, JREC_RETRY, ev->id);
+		break;
+	}
+	if (r != 0)
+		j->failed = 1;
+}
+
+/* Records wait to be written. */
+int
+journal_dirty(const struct journal *j)
+{
+	return j->buf.len != 0 || j->failed;
+}
+
+static int
+write_all(int fd, const void *p, size_t n)
+{
+	const uint8_t	*at = p;
+	ssize_t		 w;
+
+	while (n != 0) {
+		if ((w = write(fd, at, n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		at += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int
+datasync(struct journal *j, int fd)
+{
+	uint64_t	 t0 = clock_ns();
+
+	if (fdatasync(fd) != 0)
+		return -1;
+	j->fsyncs_total++;
+	j->last_fsync_us = (clock_ns() - t0) / 1000;
+	return 0;
+}
+
+/* fsync what was written: the interval timer's job, and rolling's. */
+int
+journal_sync(struct journal *j)
+{
+	if (!j->unsynced)
+		return 0;
+	if (datasync(j, j->fd) != 0) {
+		log_warn("%s: fdatasync", j->dir);
+		return -1;
+	}
+	j->unsynced = 0;
+	return 0;
+}
+
+/* A new segment to append to, its header on disk, its name in DIR. */
+static int
+seg_create(struct journal *j, uint64_t seq, uint64_t first_id)
+{
+	uint8_t	 h[JOURNAL_SEG_HEAD];
+	char	 path[4096];
+	int	 fd;
+
+	if (journal_seg_path(j, seq, path, sizeof path) != 0) {
+		errno = ENAMETOOLONG;
+		log_warn("%s", j->dir);
+		return -1;
+	}
+	memset(h, 0, sizeof h);
+	memcpy(h, JOURNAL_MAGIC, 8);
+	put32(h + 8, JOURNAL_VERSION);
+	put64(h + 16, seq);
+	put64(h + 24, first_id);
+	put32(h + 32, crc32c(0, h, 32));
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND |
+	    O_CLOEXEC, 0600)) == -1) {
+		log_warn("%s", path);
+		return -1;
+	}
+	if (write_all(fd, h, sizeof h) != 0 || (j->fsync != JOURNAL_NEVER &&
+	    (datasync(j, fd) != 0 || fsync(j->dirfd) != 0))) {
+		log_warn("%s", path);
+		close(fd);
+		return -1;
+	}
+	if (journal_seg_add(j, seq, first_id, sizeof h) != 0) {
+		log_warnx("%s: out of memory", path);
+		close(fd);
+		return -1;
+	}
+	if (j->fd != -1)
+		close(j->fd);
+	j->fd = fd;
+	return 0;
+}
+
+/* Delete the oldest segments while nothing live is left in them. */
+static void
+seg_trim(struct journal *j)
+{
+	char	 path[4096];
+	size_t	 n = 0;
+
+	while (n + 1 < j->nsegs && j->segs[n].live == 0) {
+		if (journal_seg_path(j, j->segs[n].seq, path,
+		    sizeof path) != 0 || unlink(path) != 0) {
+			log_warn("%s: cannot delete segment %" PRIu64, j->dir,
+			    j->segs[n].seq);
+			break;
+		}
+		log_debug("%s: deleted, all its events done", path);
+		j->bytes -= j->segs[n].bytes;
+		n++;
+	}
+	if (n == 0)
+		return;
+	memmove(j->segs, j->segs + n, (j->nsegs - n) * sizeof *j->segs);
+	j->nsegs -= n;
+}
+
+/*
+ * Write the records buffered so far, and fsync them unless --fsync says
+ * to wait; then roll and trim.  -1 (errno set, logged) if they could not
+ * be written: the caller must not say anything about them.
+ */
+int
+journal_commit(struct journal *j)
+{
+	struct jsegment	*cur = &j->segs[j->nsegs - 1];
+
+	if (j->failed) {
+		errno = ENOMEM;
+		log_warnx("%s: out of memory for a record", j->dir);
+		return -1;
+	}
+	if (j->buf.len == 0)
+		return 0;
+	rec_close(j);
+	if (write_all(j->fd, j->buf.data, j->buf.len) != 0) {
+		log_warn("%s: write segment %" PRIu64, j->dir, cur->seq);
+		return -1;
+	}
+	cur->bytes += j->buf.len;
+	j->bytes += j->buf.len;
+	j->buf.len = 0;
+	j->unsynced = 1;
+	if (j->fsync == JOURNAL_BATCH || j->fsync == JOURNAL_ALWAYS) {
+		if (journal_sync(j) != 0)
+			return -1;
+	}
+	if (cur->bytes >= j->segment_size) {
+		/* The full segment is on disk before its successor exists. */
+		if (j->fsync != JOURNAL_NEVER && journal_sync(j) != 0)
+			return -1;
+		j->unsynced = 0;
+		if (seg_create(j, cur->seq + 1, j->d->next_id) != 0)
+			return -1;
+	}
+	seg_trim(j);
+	return 0;
+}
+
+/* Take DIR for this daemon alone: flock a lock file holding our pid. */
+static int
+lock_dir(struct journal *j)
+{
+	char	 path[4096], pid[32];
+	ssize_t	 n;
+
+	if (snprintf(path, sizeof path, "%s/lock", j->dir) >= (int)sizeof path) {
+		log_errorx("%s: path too long", j->dir);
+		return -1;
+	}
+	if ((j->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) ==
+	    -1) {
+		log_errorx("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(j->lockfd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno != EWOULDBLOCK) {
+			log_errorx("%s: flock: %s", path, strerror(errno));
+			return -1;
+		}
+		n = pread(j->lockfd, pid, sizeof pid - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		log_errorx("%s: in use by another producerd (pid %s); one "
+		    "daemon per data directory", j->dir, *pid ? pid : "?");
+		return -1;
+	}
+	n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	if (ftruncate(j->lockfd, 0) != 0 ||
+	    pwrite(j->lockfd, pid, (size_t)n, 0) != n) {
+		log_errorx("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Take DIR (made if missing), replay its journal into d, and start a new
+ * segment.  -1 after saying why.
+ */
+int
+journal_open(struct journal *j, const char *dir, struct dispatch *d)
+{
+	struct qevent	*ev;
+	size_t		 i;
+
+	j->d = d;
+	j->fd = j->dirfd = j->lockfd = -1;
+	idmap_init(&j->moved);
+	if ((j->dir = strdup(dir)) == NULL) {
+		log_errorx("out of memory");
+		return -1;
+	}
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		log_errorx("--data-dir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if ((j->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		log_errorx("--data-dir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (lock_dir(j) != 0 || replay_run(j, d) != 0)
+		return -1;
+	if (seg_create(j, j->nsegs ? j->segs[j->nsegs - 1].seq + 1 : 1,
+	    d->next_id) != 0)
+		return -1;
+	/*
+	 * Events that were on their last attempt when the daemon stopped
+	 * were buried by replay: their DEAD records go in the new segment.
+	 */
+	for (i = 0; i < j->nreburied; i++) {
+		if ((ev = dispatch_dead_find(d, j->reburied[i])) != NULL)
+			journal_change(j, DISPATCH_BURIED, ev);
+	}
+	free(j->reburied);
+	j->reburied = NULL;
+	d->change = journal_change;
+	d->change_arg = j;
+	return journal_commit(j);
+}
+
+void
+journal_close(struct journal *j)
+{
+	if (j->buf.len != 0 && journal_commit(j) != 0)
+		log_warnx("%s: records of the last moments not written", j->dir);
+	else if (j->unsynced)
+		(void)journal_sync(j);
+	if (j->fd != -1)
+		close(j->fd);
+	if (j->dirfd != -1)
+		close(j->dirfd);
+	if (j->lockfd != -1)
+		close(j->lockfd);
+	ps_buf_free(&j->buf);
+	idmap_free(&j->moved);
+	free(j->segs);
+	free(j->dir);
+	memset(j, 0, sizeof *j);
+	j->fd = j->dirfd = j->lockfd = -1;
+}

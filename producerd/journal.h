@@ -1,0 +1,96 @@
+/*
+ * journal.h: the durable queue.  Every change to an event's fate is a
+ * record appended to a segment file in --data-dir; on start the records
+ * are read back (replay.c) to rebuild the buffer and the dead letters.
+ * The format is in docs/journal.md.
+ */
+#ifndef PS_JOURNAL_H
+#define PS_JOURNAL_H
+
+#include <stdint.h>
+
+#include "dispatch.h"
+#include "frame.h"
+#include "idmap.h"
+
+#define JOURNAL_MAGIC		"pushstgj"
+#define JOURNAL_VERSION		1
+#define JOURNAL_SEG_HEAD	40	/* a segment file's header */
+#define JOURNAL_REC_HEAD	16	/* a record's header */
+#define JOURNAL_REC_SOFT	(1u << 20) /* records grow to about this */
+#define JOURNAL_SEGMENT_SIZE	(64ull << 20)	/* --segment-size */
+#define JOURNAL_SEGMENT_MIN	4096ull
+
+/* Record types. */
+enum {
+	JREC_ENQUEUE = 1,	/* u64 first id, then { u32 len, bytes }... */
+	JREC_DELIVER = 2,	/* u64 id...: each sent once more */
+	JREC_DONE = 3,		/* u64 id...: acked, shed or dropped */
+	JREC_DEAD = 4,		/* { u64 id, u32 attempts, u32 len, u8
+				   reason, bytes }...: to the dead list */
+	JREC_RETRY = 5,		/* u64 id...: dead letters back, attempts 0 */
+};
+
+enum journal_fsync {
+	JOURNAL_BATCH,		/* one fsync per loop iteration */
+	JOURNAL_ALWAYS,		/* one fsync per frame that changed anything */
+	JOURNAL_INTERVAL,	/* fsync on a timer */
+	JOURNAL_NEVER,		/* the OS decides */
+};
+
+/* One segment file, oldest first; the last takes the appends. */
+struct jsegment {
+	uint64_t	 seq;		/* its file name, in decimal */
+	uint64_t	 first_id;	/* ids enqueued here start at this */
+	uint64_t	 bytes;		/* the file's size */
+	uint64_t	 live;		/* events whose copy is here */
+};
+
+struct journal {
+	struct dispatch		*d;
+	char			*dir;
+	int			 dirfd;
+	int			 lockfd;
+	int			 fd;		/* the last segment, appending */
+	enum journal_fsync	 fsync;
+	uint32_t		 interval_ms;
+	uint64_t		 segment_size;
+	int			 repair;
+
+	struct jsegment		*segs;
+	size_t			 nsegs;
+	size_t			 capsegs;
+	/* Events whose copy is not in their ENQUEUE's segment: id -> seq. */
+	struct idmap		 moved;
+
+	struct ps_buf		 buf;		/* records not yet written */
+	size_t			 rec;		/* the open record's offset */
+	int			 rec_type;	/* 0: none open */
+	uint64_t		 rec_next_id;	/* ENQUEUE: the id that fits */
+	int			 failed;	/* out of memory: a record lost */
+	int			 unsynced;	/* written, not fsynced */
+
+	uint64_t		 bytes;		/* every segment's */
+	uint64_t		 fsyncs_total;
+	uint64_t		 last_fsync_us;
+	uint64_t		 replayed;	/* events read back at start */
+	uint64_t		*reburied;	/* replay buried these */
+	size_t			 nreburied;
+};
+
+int	 journal_open(struct journal *, const char *, struct dispatch *);
+void	 journal_close(struct journal *);
+void	 journal_change(void *, enum dispatch_change, const struct qevent *);
+int	 journal_commit(struct journal *);
+int	 journal_sync(struct journal *);
+int	 journal_dirty(const struct journal *);
+
+/* Shared with replay.c. */
+int	 journal_seg_add(struct journal *, uint64_t, uint64_t, uint64_t);
+size_t	 journal_seg_of(const struct journal *, uint64_t);
+int	 journal_seg_path(const struct journal *, uint64_t, char *, size_t);
+
+/* replay.c */
+int	 replay_run(struct journal *, struct dispatch *);
+
+#endif

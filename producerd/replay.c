@@ -1,0 +1,643 @@
+/*
+ * replay.c: reading the journal back at start.  Every segment is read
+ * whole and its records applied in order to a table of events by id;
+ * what is left pending goes back into the buffer in id order with its
+ * attempts, and the dead go back on the dead list in the order they died.
+ *
+ * A record cut short at the very end of the newest segment is a crash
+ * during a write: it is cut off with a warning.  Any other bad record
+ * stops the start, naming file and offset, unless --repair, which keeps
+ * every intact record, drops the rest and rewrites the segment.
+ */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bytes.h"
+#include "crc32c.h"
+#include "journal.h"
+#include "log.h"
+
+enum { R_PENDING, R_DEAD, R_GONE };
+
+/* One event as the records so far leave it. */
+struct rentry {
+	uint64_t	 id;
+	const uint8_t	*data;		/* into its file's bytes */
+	uint32_t	 len;
+	uint32_t	 attempts;
+	uint64_t	 died;		/* dead: order of its death */
+	size_t		 file;		/* holds its latest copy */
+	uint8_t		 state;
+	uint8_t		 reason;
+};
+
+struct rrange {
+	size_t		 off;
+	size_t		 len;
+};
+
+struct rfile {
+	uint64_t	 seq;
+	char		 path[4096];
+	uint8_t		*data;
+	size_t		 size;
+	uint64_t	 first_id;
+	int		 dropped;	/* --repair: the whole file goes */
+	int		 damaged;	/* --repair: rewrite with keep */
+	struct rrange	*keep;		/* intact records, merged */
+	size_t		 nkeep;
+	size_t		 seg;		/* its index in the journal */
+};
+
+struct replay {
+	struct journal	*j;
+	struct rfile	*files;
+	size_t		 nfiles;
+	struct rentry	*e;
+	size_t		 n;
+	size_t		 cap;
+	struct idmap	 index;		/* id -> e[] */
+	uint64_t	 max_id;
+	uint64_t	 deaths;
+	uint64_t	 dropped_bytes;
+	uint64_t	 dropped_places;
+};
+
+static int
+by_seq(const void *a, const void *b)
+{
+	const struct rfile	*x = a, *y = b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The segment files in DIR, oldest first. */
+static int
+list_files(struct replay *r)
+{
+	struct journal	*j = r->j;
+	struct dirent	*de;
+	struct rfile	*f;
+	DIR		*dp;
+	char		*end;
+	unsigned long long seq;
+	size_t		 cap = 0;
+
+	if ((dp = opendir(j->dir)) == NULL) {
+		log_errorx("%s: %s", j->dir, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(dp)) != NULL) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		errno = 0;
+		seq = strtoull(de->d_name, &end, 10);
+		if (errno != 0 || strcmp(end, ".seg") != 0)
+			continue;
+		if (r->nfiles == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((f = reallocarray(r->files, cap, sizeof *f)) ==
+			    NULL) {
+				closedir(dp);
+				log_errorx("out of memory");
+				return -1;
+			}
+			r->files = f;
+		}
+		f = &r->files[r->nfiles++];
+		memset(f, 0, sizeof *f);
+		f->seq = seq;
+		if (journal_seg_path(j, seq, f->path, sizeof f->path) != 0 ||
+		    strcmp(strrchr(f->path, '/') + 1, de->d_name) != 0) {
+			/* 1.seg and 00000001.seg: only ours are read. */
+			log_warnx("%s/%s: not a name the journal writes; "
+			    "ignored", j->dir, de->d_name);
+			r->nfiles--;
+		}
+	}
+	closedir(dp);
+	qsort(r->files, r->nfiles, sizeof *r->files, by_seq);
+	return 0;
+}
+
+static int
+read_file(struct rfile *f)
+{
+	struct stat	 st;
+	ssize_t		 n;
+	size_t		 got = 0;
+	int		 fd;
+
+	if ((fd = open(f->path, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    fstat(fd, &st) != 0) {
+		log_errorx("%s: %s", f->path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	f->size = (size_t)st.st_size;
+	if ((f->data = malloc(f->size ? f->size : 1)) == NULL) {
+		log_errorx("%s: out of memory for %zu bytes", f->path,
+		    f->size);
+		close(fd);
+		return -1;
+	}
+	while (got < f->size) {
+		if ((n = read(fd, f->data + got, f->size - got)) == -1) {
+			if (errno == EINTR)
+				continue;
+			log_errorx("%s: %s", f->path, strerror(errno));
+			close(fd);
+			return -1;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	f->size = got;
+	close(fd);
+	return 0;
+}
+
+static int
+keep(struct rfile *f, size_t off, size_t len)
+{
+	struct rrange	*k;
+
+	if (f->nkeep != 0 && f->keep[f->nkeep - 1].off +
+	    f->keep[f->nkeep - 1].len == off) {
+		f->keep[f->nkeep - 1].len += len;
+		return 0;
+	}
+	if ((k = reallocarray(f->keep, f->nkeep + 1, sizeof *k)) == NULL)
+		return -1;
+	f->keep = k;
+	f->keep[f->nkeep].off = off;
+	f->keep[f->nkeep++].len = len;
+	return 0;
+}
+
+/* Is the record at off whole: its header, its length, its body's CRC? */
+static const char *
+check_record(const struct rfile *f, size_t off, uint32_t *len)
+{
+	const uint8_t	*h = f->data + off;
+	size_t		 rem = f->size - off;
+
+	if (rem < JOURNAL_REC_HEAD)
+		return "a record header cut short";
+	if (crc32c(0, h, 12) != get32(h + 12))
+		return "bad header checksum";
+	if (h[4] < JREC_ENQUEUE || h[4] > JREC_RETRY || h[5] != 0 ||
+	    get16(h + 6) != 0)
+		return "unknown record type";
+	*len = get32(h);
+	if (*len > rem - JOURNAL_REC_HEAD)
+		return "a record cut short";
+	if (crc32c(0, h + JOURNAL_REC_HEAD, *len) != get32(h + 8))
+		return "bad checksum";
+	return NULL;
+}
+
+/* Nothing but zero bytes from off on (what a lost write may leave). */
+static int
+zero_from(const struct rfile *f, size_t off)
+{
+	for (; off < f->size; off++) {
+		if (f->data[off] != 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* A body whose lengths add up; NULL, or what is wrong. */
+static const char *
+check_body(int type, const uint8_t *p, uint32_t len)
+{
+	uint32_t	 off, l;
+
+	switch (type) {
+	case JREC_ENQUEUE:
+		if (len < 8)
+			return "ENQUEUE record without its first id";
+		for (off = 8; off < len; off += 4 + l) {
+			if (len - off < 4 || (l = get32(p + off)) > len -
+			    off - 4)
+				return "ENQUEUE record's lengths do not add up";
+		}
+		if (get64(p) == 0)
+			return "event id 0";
+		return NULL;
+	case JREC_DEAD:
+		for (off = 0; off < len; off += 17 + l) {
+			if (len - off < 17 || (l = get32(p + off + 12)) >
+			    len - off - 17)
+				return "DEAD record's lengths do not add up";
+			if (get64(p + off) == 0)
+				return "event id 0";
+		}
+		return NULL;
+	default:
+		return len % 8 == 0 ? NULL : "id list not a multiple of 8";
+	}
+}
+
+static struct rentry *
+find(struct replay *r, uint64_t id)
+{
+	uint64_t	 i;
+
+	return idmap_get(&r->index, id, &i) ? &r->e[i] : NULL;
+}
+
+static struct rentry *
+add(struct replay *r, uint64_t id)
+{
+	struct rentry	*e;
+	size_t		 cap;
+
+	if ((e = find(r, id)) != NULL)
+		return e;
+	if (r->n == r->cap) {
+		cap = r->cap ? r->cap * 2 : 1024;
+		if ((e = reallocarray(r->e, cap, sizeof *e)) == NULL)
+			return NULL;
+		r->e = e;
+		r->cap = cap;
+	}
+	if (idmap_put(&r->index, id, r->n) != 0)
+		return NULL;
+	e = &r->e[r->n++];
+	memset(e, 0, sizeof *e);
+	e->id = id;
+	if (id > r->max_id)
+		r->max_id = id;
+	return e;
+}
+
+static int
+apply(struct replay *r, size_t file, int type, const uint8_t *p,
+    uint32_t len)
+{
+	struct rentry	*e;
+	uint64_t	 id;
+	uint32_t	 off, l;
+
+	switch (type) {
+	case JREC_ENQUEUE:
+		id = get64(p);
+		for (off = 8; off < len; off += 4 + l, id++) {
+			l = get32(p + off);
+			if ((e = add(r, id)) == NULL)
+				return -1;
+			e->state = R_PENDING;
+			e->attempts = 0;
+			e->data = p + off + 4;
+			e->len = l;
+			e->file = file;
+		}
+		break;
+	case JREC_DEAD:
+		for (off = 0; off < len; off += 17 + l) {
+			l = get32(p + off + 12);
+			if ((e = add(r, get64(p + off))) == NULL)
+				return -1;
+			e->state = R_DEAD;
+			e->attempts = get32(p + off + 8);
+			e->reason = p[off + 16];
+			e->data = p + off + 17;
+			e->len = l;
+			e->file = file;
+			e->died = r->deaths++;
+		}
+		break;
+	default:
+		for (off = 0; off < len; off += 8) {
+			id = get64(p + off);
+			if ((e = find(r, id)) == NULL)
+				continue;	/* its segment went before */
+			if (type == JREC_DELIVER && e->state == R_PENDING)
+				e->attempts++;
+			else if (type == JREC_RETRY && e->state == R_DEAD) {
+				e->state = R_PENDING;
+				e->attempts = 0;
+			} else if (type == JREC_DONE) {
+				e->state = R_GONE;
+				idmap_del(&r->index, id);
+			}
+		}
+		break;
+	}
+	return 0;
+}
+
+/* --repair: the next offset after off where a whole record starts. */
+static size_t
+resync(const struct rfile *f, size_t off)
+{
+	uint32_t	 len;
+
+	for (off++; off + JOURNAL_REC_HEAD <= f->size; off++) {
+		if (check_record(f, off, &len) == NULL &&
+		    check_body(f->data[off + 4], f->data + off +
+		    JOURNAL_REC_HEAD, len) == NULL)
+			return off;
+	}
+	return f->size;
+}
+
+static int
+cut_torn(struct rfile *f, size_t off, const char *why)
+{
+	int	 fd;
+
+	log_warnx("%s: cut %zu bytes at offset %zu (%s): the daemon stopped "
+	    "during a write", f->path, f->size - off, off, why);
+	if ((fd = open(f->path, O_WRONLY | O_CLOEXEC)) == -1 ||
+	    ftruncate(fd, (off_t)off) != 0 || fsync(fd) != 0) {
+		log_errorx("%s: %s", f->path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	f->size = off;
+	return 0;
+}
+
+static int
+bad(struct replay *r, struct rfile *f, size_t off, const char *why)
+{
+	if (!r->j->repair) {
+		log_errorx("%s: bad record at offset %zu: %s; nothing was "
+		    "changed (start with --repair to keep every intact "
+		    "record and drop the bad ones)", f->path, off, why);
+		return -1;
+	}
+	f->damaged = 1;
+	return 0;
+}
+
+/* Read one segment file and apply its records. */
+static int
+walk(struct replay *r, size_t i)
+{
+	struct rfile	*f = &r->files[i];
+	const uint8_t	*h;
+	const char	*why;
+	uint32_t	 len;
+	size_t		 off, next;
+	int		 newest = i + 1 == r->nfiles;
+
+	if (read_file(f) != 0)
+		return -1;
+	h = f->data;
+	if (f->size < JOURNAL_SEG_HEAD && newest) {
+		/* Made, then the daemon stopped before the header was in. */
+		log_warnx("%s: removed, a segment without a whole header "
+		    "(%zu bytes)", f->path, f->size);
+		f->dropped = 1;
+		return 0;
+	}
+	why = NULL;
+	if (f->size < JOURNAL_SEG_HEAD)
+		why = "segment header cut short";
+	else if (memcmp(h, JOURNAL_MAGIC, 8) != 0)
+		why = "not a pushstage journal segment";
+	else if (crc32c(0, h, 32) != get32(h + 32))
+		why = "bad segment header checksum";
+	else if (get32(h + 8) != JOURNAL_VERSION)
+		why = "a journal format this producerd does not know";
+	else if (get64(h + 16) != f->seq)
+		why = "segment number differs from the file name";
+	if (why != NULL) {
+		if (bad(r, f, 0, why) != 0)
+			return -1;
+		log_warnx("%s: --repair dropped the whole segment (%s, %zu "
+		    "bytes)", f->path, why, f->size);
+		r->dropped_bytes += f->size;
+		r->dropped_places++;
+		f->dropped = 1;
+		return 0;
+	}
+	f->first_id = get64(h + 24);
+	if (f->first_id > r->max_id + 1)
+		r->max_id = f->first_id - 1;
+	if (keep(f, 0, JOURNAL_SEG_HEAD) != 0)
+		goto nomem;
+	for (off = JOURNAL_SEG_HEAD; off < f->size; off = next) {
+		if ((why = check_record(f, off, &len)) == NULL &&
+		    (why = check_body(f->data[off + 4], f->data + off +
+		    JOURNAL_REC_HEAD, len)) == NULL) {
+			next = off + JOURNAL_REC_HEAD + len;
+			if (apply(r, i, f->data[off + 4], f->data + off +
+			    JOURNAL_REC_HEAD, len) != 0 ||
+			    keep(f, off, next - off) != 0)
+				goto nomem;
+			continue;
+		}
+		/*
+		 * Torn: the newest segment's last write, cut short or not
+		 * all there (nothing whole follows, only zeros or the end).
+		 */
+		if (newest && !f->damaged && (f->size - off <
+		    JOURNAL_REC_HEAD || zero_from(f, off + JOURNAL_REC_HEAD) ||
+		    (crc32c(0, f->data + off, 12) == get32(f->data + off + 12) &&
+		    (get32(f->data + off) > f->size - off - JOURNAL_REC_HEAD ||
+		    zero_from(f, off + JOURNAL_REC_HEAD +
+		    get32(f->data + off))))))
+			return cut_torn(f, off, why);
+		if (bad(r, f, off, why) != 0)
+			return -1;
+		next = resync(f, off);
+		log_warnx("%s: --repair dropped %zu bytes at offset %zu (%s)",
+		    f->path, next - off, off, why);
+		r->dropped_bytes += next - off;
+		r->dropped_places++;
+	}
+	return 0;
+nomem:
+	log_errorx("%s: out of memory replaying the journal", f->path);
+	return -1;
+}
+
+/* --repair: the segment again, its intact records only. */
+static int
+rewrite(struct replay *r, struct rfile *f)
+{
+	char	 tmp[4200];
+	size_t	 i, size = 0;
+	ssize_t	 w;
+	int	 fd;
+
+	(void)snprintf(tmp, sizeof tmp, "%s.tmp", f->path);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) == -1)
+		goto fail;
+	for (i = 0; i < f->nkeep; i++) {
+		w = pwrite(fd, f->data + f->keep[i].off, f->keep[i].len,
+		    (off_t)size);
+		if (w != (ssize_t)f->keep[i].len) {
+			if (w >= 0)
+				errno = EIO;
+			goto fail;
+		}
+		size += f->keep[i].len;
+	}
+	if (fsync(fd) != 0 || close(fd) != 0) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, f->path) != 0 || fsync(r->j->dirfd) != 0)
+		goto fail;
+	log_warnx("%s: rewritten by --repair with its intact records (%zu "
+	    "of %zu bytes)", f->path, size, f->size);
+	f->size = size;
+	return 0;
+fail:
+	log_errorx("%s: %s", tmp, strerror(errno));
+	if (fd != -1)
+		close(fd);
+	return -1;
+}
+
+static int
+by_id(const void *a, const void *b)
+{
+	const struct rentry	*x = *(struct rentry * const *)a;
+	const struct rentry	*y = *(struct rentry * const *)b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int
+by_death(const void *a, const void *b)
+{
+	const struct rentry	*x = *(struct rentry * const *)a;
+	const struct rentry	*y = *(struct rentry * const *)b;
+
+	return x->died < y->died ? -1 : x->died > y->died;
+}
+
+/* What replay found, into the dispatcher and the journal's accounts. */
+static int
+restore(struct replay *r, struct dispatch *d)
+{
+	struct journal	 *j = r->j;
+	struct rentry	**live, *e;
+	size_t		  i, nlive = 0, ndead = 0, s;
+	uint64_t	  npending = 0;
+
+	if ((live = calloc(r->n ? r->n : 1, sizeof *live)) == NULL ||
+	    (j->reburied = calloc(r->n ? r->n : 1, sizeof *j->reburied)) ==
+	    NULL) {
+		free(live);
+		return -1;
+	}
+	for (i = 0; i < r->n; i++) {
+		if (r->e[i].state == R_DEAD)
+			live[nlive++] = &r->e[i];
+	}
+	ndead = nlive;
+	qsort(live, ndead, sizeof *live, by_death);
+	for (i = 0; i < r->n; i++) {
+		if (r->e[i].state == R_PENDING)
+			live[nlive++] = &r->e[i];
+	}
+	qsort(live + ndead, nlive - ndead, sizeof *live, by_id);
+	for (i = 0; i < nlive; i++) {
+		e = live[i];
+		if (e->state == R_DEAD || e->attempts >= d->max_attempts) {
+			if (dispatch_restore_dead(d, e->id, e->attempts,
+			    e->state == R_DEAD ? e->reason : PS_DEAD_DISCONNECT,
+			    e->data, e->len) != 0)
+				goto nomem;
+			if (e->state == R_PENDING)
+				j->reburied[j->nreburied++] = e->id;
+		} else {
+			if (dispatch_restore(d, e->id, e->attempts, e->data,
+			    e->len) != 0)
+				goto nomem;
+			npending++;
+		}
+		/* Charged to the file with its copy; moved if not its own. */
+		s = r->files[e->file].seg;
+		j->segs[s].live++;
+		if (journal_seg_of(j, e->id) != s &&
+		    idmap_put(&j->moved, e->id, j->segs[s].seq) != 0)
+			goto nomem;
+	}
+	if (r->max_id + 1 > d->next_id)
+		d->next_id = r->max_id + 1;
+	j->replayed = nlive;
+	if (nlive != 0 || r->nfiles != 0)
+		log_info("%s: %" PRIu64 " pending and %zu dead events read "
+		    "back from %zu segments", j->dir, npending,
+		    nlive - (size_t)npending, r->nfiles);
+	free(live);
+	return 0;
+nomem:
+	free(live);
+	log_errorx("%s: out of memory restoring the journal", j->dir);
+	return -1;
+}
+
+int
+replay_run(struct journal *j, struct dispatch *d)
+{
+	struct replay	 r;
+	struct rfile	*f;
+	size_t		 i;
+	int		 rc = -1;
+
+	memset(&r, 0, sizeof r);
+	r.j = j;
+	idmap_init(&r.index);
+	if (list_files(&r) != 0)
+		goto out;
+	for (i = 0; i < r.nfiles; i++) {
+		if (walk(&r, i) != 0)
+			goto out;
+	}
+	for (i = 0; i < r.nfiles; i++) {
+		f = &r.files[i];
+		if (f->dropped) {
+			if (unlink(f->path) != 0) {
+				log_errorx("%s: %s", f->path, strerror(errno));
+				goto out;
+			}
+			continue;
+		}
+		if (f->damaged && rewrite(&r, f) != 0)
+			goto out;
+		f->seg = j->nsegs;
+		if (journal_seg_add(j, f->seq, f->first_id, f->size) != 0) {
+			log_errorx("out of memory");
+			goto out;
+		}
+	}
+	if (r.dropped_places != 0)
+		log_warnx("%s: --repair dropped %" PRIu64 " bytes in %" PRIu64
+		    " places; events enqueued in them are lost and events "
+		    "acked in them may be delivered again", j->dir,
+		    r.dropped_bytes, r.dropped_places);
+	rc = restore(&r, d);
+out:
+	for (i = 0; i < r.nfiles; i++) {
+		free(r.files[i].data);
+		free(r.files[i].keep);
+	}
+	free(r.files);
+	free(r.e);
+	idmap_free(&r.index);
+	return rc;
+}
