@@ -366,8 +366,10 @@ journal_commit(struct journal *j)
 		log_warnx("%s: out of memory for a record", j->dir);
 		return -1;
 	}
-	if (j->buf.len == 0)
+	if (j->buf.len == 0) {
+		seg_trim(j);
 		return 0;
+	}
 	rec_close(j);
 	if (write_all(j->fd, j->buf.data, j->buf.len) != 0) {
 		log_warn("%s: write segment %" PRIu64, j->dir, cur->seq);

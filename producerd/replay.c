@@ -124,7 +124,8 @@ list_files(struct replay *r)
 		}
 	}
 	closedir(dp);
-	qsort(r->files, r->nfiles, sizeof *r->files, by_seq);
+	if (r->nfiles > 1)
+		qsort(r->files, r->nfiles, sizeof *r->files, by_seq);
 	return 0;
 }
 

@@ -1,0 +1,600 @@
+/*
+ * test_journal.c: the journal driven directly with the dispatcher, in a
+ * temporary directory: what a restart brings back (order, ids, attempts,
+ * dead letters), segment deletion, torn tails, corruption with and
+ * without --repair, the lock, and the checksum and id map beneath.
+ */
+#include <sys/stat.h>
+
+#include <check.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "dispatch.h"
+#include "frame.h"
+#include "idmap.h"
+#include "journal.h"
+#include "log.h"
+
+#define MAXE	4096
+
+struct got {
+	int		 n;
+	uint64_t	 id[MAXE];
+	uint32_t	 attempt[MAXE];
+	char		 data[MAXE][128];
+};
+
+/* A daemon's worth: dispatcher, journal, one consumer. */
+struct node {
+	struct dispatch		 d;
+	struct journal		 j;
+	struct dconsumer	 c;
+	int			 attached;
+	struct got		 got;
+};
+
+static char	 dir[256];
+
+static void
+emit(void *arg, struct dconsumer *dc, const struct qevent *ev)
+{
+	struct got	*g = arg;
+
+	(void)dc;
+	ck_assert_int_lt(g->n, MAXE);
+	ck_assert_uint_lt(ev->len, sizeof g->data[0]);
+	g->id[g->n] = ev->id;
+	g->attempt[g->n] = ev->attempts;
+	memcpy(g->data[g->n], ev->data, ev->len);
+	g->data[g->n][ev->len] = '\0';
+	g->n++;
+}
+
+static void
+setup(void)
+{
+	strcpy(dir, "/tmp/test_journal.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void
+teardown(void)
+{
+	char	 cmd[300];
+
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Open a node on dir; the journal's result. */
+static int
+node_open(struct node *n, uint32_t max_attempts, uint64_t segsize,
+    int repair)
+{
+	memset(n, 0, sizeof *n);
+	dispatch_init(&n->d, emit, &n->got);
+	n->d.max_attempts = max_attempts;
+	n->j.segment_size = segsize;
+	n->j.repair = repair;
+	n->j.fsync = JOURNAL_BATCH;
+	return journal_open(&n->j, dir, &n->d);
+}
+
+static struct node *
+node_new(uint32_t max_attempts, uint64_t segsize)
+{
+	struct node	*n;
+
+	ck_assert_ptr_nonnull(n = calloc(1, sizeof *n));
+	ck_assert_int_eq(node_open(n, max_attempts, segsize, 0), 0);
+	return n;
+}
+
+/*
+ * Stop as a kill -9 would: what is in flight stays in flight in the
+ * journal (the records are written, nothing more).
+ */
+static void
+node_crash(struct node *n)
+{
+	ck_assert_int_eq(journal_commit(&n->j), 0);
+	n->d.change = NULL;
+	if (n->attached)
+		dispatch_detach(&n->d, &n->c);
+	journal_close(&n->j);
+	dispatch_free(&n->d);
+	free(n);
+}
+
+/* Event "e<i>", padded with dots to pad bytes. */
+static void
+push_pad(struct node *n, int i, int pad)
+{
+	char	 buf[128];
+	int	 len = snprintf(buf, sizeof buf, "e%d", i);
+
+	for (; len < pad && len < (int)sizeof buf - 1; len++)
+		buf[len] = '.';
+	ck_assert_uint_ne(dispatch_push(&n->d, buf, (uint32_t)len, 0), 0);
+}
+
+static void
+push(struct node *n, int i)
+{
+	char	 buf[128];
+	int	 len = snprintf(buf, sizeof buf, "e%d", i);
+
+	ck_assert_uint_ne(dispatch_push(&n->d, buf, (uint32_t)len, 0), 0);
+}
+
+/* A consumer with acks asks for k; they are sent. */
+static void
+take(struct node *n, uint32_t k)
+{
+	if (!n->attached) {
+		dispatch_attach(&n->d, &n->c, 1000, 0, 1, n);
+		n->attached = 1;
+	}
+	ck_assert_int_eq(dispatch_demand(&n->d, &n->c, k), 0);
+	dispatch_run(&n->d);
+}
+
+static void
+answer(struct node *n, uint64_t id, int what)
+{
+	ck_assert_int_eq(dispatch_answer(&n->d, &n->c, id, what),
+	    DISPATCH_DONE);
+}
+
+static int
+nsegments(void)
+{
+	DIR		*dp;
+	struct dirent	*de;
+	int		 k = 0;
+
+	ck_assert_ptr_nonnull(dp = opendir(dir));
+	while ((de = readdir(dp)) != NULL)
+		k += strstr(de->d_name, ".seg") != NULL;
+	closedir(dp);
+	return k;
+}
+
+/* What the segment files in dir add up to. */
+static uint64_t
+seg_bytes(void)
+{
+	DIR		*dp;
+	struct dirent	*de;
+	struct stat	 st;
+	uint64_t	 sum = 0;
+
+	ck_assert_ptr_nonnull(dp = opendir(dir));
+	while ((de = readdir(dp)) != NULL) {
+		if (strstr(de->d_name, ".seg") == NULL)
+			continue;
+		ck_assert_int_eq(fstatat(dirfd(dp), de->d_name, &st, 0), 0);
+		sum += (uint64_t)st.st_size;
+	}
+	closedir(dp);
+	return sum;
+}
+
+static void
+seg_path(uint64_t seq, char *p, size_t len)
+{
+	snprintf(p, len, "%s/%08llu.seg", dir, (unsigned long long)seq);
+}
+
+static off_t
+file_size(const char *p)
+{
+	struct stat	 st;
+
+	ck_assert_int_eq(stat(p, &st), 0);
+	return st.st_size;
+}
+
+START_TEST(crc32c_known_values)
+{
+	/* The check value of CRC-32C, and RFC 3720's 32 zero bytes. */
+	static const unsigned char zeros[32];
+
+	ck_assert_uint_eq(crc32c(0, "123456789", 9), 0xe3069283u);
+	ck_assert_uint_eq(crc32c(0, zeros, 32), 0x8a9136aau);
+	ck_assert_uint_eq(crc32c(crc32c(0, "1234", 4), "56789", 5),
+	    0xe3069283u);
+	ck_assert_uint_eq(crc32c(0, "", 0), 0);
+}
+END_TEST
+
+START_TEST(idmap_matches_a_plain_array)
+{
+	struct idmap	 m;
+	static uint64_t	 shadow[20000];
+	uint64_t	 v, id;
+	int		 i;
+
+	idmap_init(&m);
+	srandom(7);
+	for (i = 0; i < 200000; i++) {
+		id = 1 + (uint64_t)(random() % 20000);
+		if (random() % 3 == 0) {
+			ck_assert_int_eq(idmap_del(&m, id), shadow[id - 1] != 0);
+			shadow[id - 1] = 0;
+		} else {
+			ck_assert_int_eq(idmap_put(&m, id, (uint64_t)i + 1), 0);
+			shadow[id - 1] = (uint64_t)i + 1;
+		}
+	}
+	for (id = 1; id <= 20000; id++) {
+		if (shadow[id - 1] == 0)
+			ck_assert_int_eq(idmap_get(&m, id, &v), 0);
+		else {
+			ck_assert_int_eq(idmap_get(&m, id, &v), 1);
+			ck_assert_uint_eq(v, shadow[id - 1]);
+		}
+	}
+	idmap_free(&m);
+}
+END_TEST
+
+START_TEST(restart_keeps_pending_in_order_and_drops_acked)
+{
+	struct node	*n = node_new(5, JOURNAL_SEGMENT_SIZE);
+	int		 i;
+
+	for (i = 1; i <= 10; i++)
+		push(n, i);
+	take(n, 4);				/* 1-4 in flight */
+	answer(n, 1, PS_ACK);
+	answer(n, 3, PS_ACK);
+	node_crash(n);
+
+	n = node_new(5, JOURNAL_SEGMENT_SIZE);
+	ck_assert_uint_eq(n->d.queue.count, 8);
+	ck_assert_uint_eq(n->j.replayed, 8);
+	take(n, 100);
+	ck_assert_int_eq(n->got.n, 8);
+	for (i = 0; i < 8; i++) {
+		static const uint64_t want[] = { 2, 4, 5, 6, 7, 8, 9, 10 };
+		char	 data[16];
+
+		ck_assert_uint_eq(n->got.id[i], want[i]);
+		snprintf(data, sizeof data, "e%llu",
+		    (unsigned long long)want[i]);
+		ck_assert_str_eq(n->got.data[i], data);
+		/* 2 and 4 were out once before the crash: this is their 2nd. */
+		ck_assert_uint_eq(n->got.attempt[i], want[i] <= 4 ? 2 : 1);
+	}
+	/* New ids follow the old. */
+	push(n, 11);
+	ck_assert_uint_eq(n->d.next_id, 12);
+	node_crash(n);
+}
+END_TEST
+
+START_TEST(ids_go_on_after_everything_was_acked)
+{
+	struct node	*n = node_new(5, 4096);
+	int		 i;
+
+	for (i = 1; i <= 5; i++)
+		push(n, i);
+	take(n, 5);
+	for (i = 1; i <= 5; i++)
+		answer(n, (uint64_t)i, PS_ACK);
+	node_crash(n);
+	n = node_new(5, 4096);
+	ck_assert_uint_eq(n->d.queue.count, 0);
+	ck_assert_uint_eq(n->d.next_id, 6);
+	/* Only the segment just started is left. */
+	ck_assert_int_eq(nsegments(), 1);
+	node_crash(n);
+}
+END_TEST
+
+START_TEST(dead_letters_come_back_and_last_attempts_are_buried)
+{
+	struct node	*n = node_new(2, JOURNAL_SEGMENT_SIZE);
+	struct qevent	*ev;
+	int		 i;
+
+	for (i = 1; i <= 4; i++)
+		push(n, i);
+	take(n, 4);
+	answer(n, 1, PS_NACK);		/* back, attempt 1 of 2 */
+	answer(n, 2, PS_NACK);
+	take(n, 2);			/* 1 and 2 again: attempt 2 */
+	answer(n, 1, PS_NACK);		/* dead */
+	/* 2 is in flight on its last attempt; 3, 4 on their first. */
+	node_crash(n);
+
+	n = node_new(2, JOURNAL_SEGMENT_SIZE);
+	ck_assert_uint_eq(n->d.ndead, 2);
+	ev = TAILQ_FIRST(&n->d.dead);
+	ck_assert_uint_eq(ev->id, 1);
+	ck_assert_uint_eq(ev->reason, PS_DEAD_NACK);
+	ck_assert_uint_eq(ev->attempts, 2);
+	ck_assert_int_eq(memcmp(ev->data, "e1", 2), 0);
+	ev = TAILQ_NEXT(ev, entry);
+	ck_assert_uint_eq(ev->id, 2);
+	ck_assert_uint_eq(ev->reason, PS_DEAD_DISCONNECT);
+	ck_assert_uint_eq(n->d.queue.count, 2);
+
+	/* Retry 1, drop 2: after another restart 1 is pending, 2 gone. */
+	ck_assert_int_eq(dispatch_dead_retry(&n->d,
+	    dispatch_dead_find(&n->d, 1)), 0);
+	dispatch_dead_drop(&n->d, dispatch_dead_find(&n->d, 2));
+	node_crash(n);
+
+	n = node_new(2, JOURNAL_SEGMENT_SIZE);
+	ck_assert_uint_eq(n->d.ndead, 0);
+	take(n, 10);
+	ck_assert_int_eq(n->got.n, 3);
+	ck_assert_uint_eq(n->got.id[0], 1);
+	ck_assert_uint_eq(n->got.attempt[0], 1);	/* reset by retry */
+	ck_assert_uint_eq(n->got.id[1], 3);
+	ck_assert_uint_eq(n->got.attempt[1], 2);
+	ck_assert_uint_eq(n->got.id[2], 4);
+	node_crash(n);
+}
+END_TEST
+
+START_TEST(segments_go_once_their_events_are_done)
+{
+	struct node	*n = node_new(1, 4096);
+	int		 i, k;
+
+	for (i = 1; i <= 400; i++) {
+		push_pad(n, i, 80);
+		if (i % 20 == 0)	/* twenty events a loop iteration */
+			ck_assert_int_eq(journal_commit(&n->j), 0);
+	}
+	k = nsegments();
+	ck_assert_int_ge(k, 5);
+	ck_assert_uint_eq(n->j.nsegs, (size_t)k);
+	/* The first goes dead (its copy moves), the rest are acked. */
+	take(n, 400);
+	answer(n, 1, PS_NACK);
+	for (i = 2; i <= 400; i++)
+		answer(n, (uint64_t)i, PS_ACK);
+	ck_assert_int_eq(journal_commit(&n->j), 0);
+	/* What is left: the segment holding the DEAD record, and newer. */
+	ck_assert_int_le(nsegments(), 2);
+	ck_assert_uint_eq(n->j.bytes, seg_bytes());
+	node_crash(n);
+
+	n = node_new(1, 4096);
+	ck_assert_uint_eq(n->d.ndead, 1);
+	ck_assert_uint_eq(TAILQ_FIRST(&n->d.dead)->id, 1);
+	ck_assert_uint_eq(n->d.queue.count, 0);
+	/* Dropping the dead letter frees its segment too. */
+	dispatch_dead_drop(&n->d, dispatch_dead_find(&n->d, 1));
+	ck_assert_int_eq(journal_commit(&n->j), 0);
+	ck_assert_int_eq(nsegments(), 1);
+	node_crash(n);
+}
+END_TEST
+
+START_TEST(an_old_pending_event_keeps_newer_segments)
+{
+	struct node	*n = node_new(5, 4096);
+	int		 i;
+
+	for (i = 1; i <= 300; i++) {
+		push_pad(n, i, 50);
+		if (i % 10 == 0)
+			ck_assert_int_eq(journal_commit(&n->j), 0);
+	}
+	take(n, 300);
+	for (i = 2; i <= 300; i++)
+		answer(n, (uint64_t)i, PS_ACK);
+	ck_assert_int_eq(journal_commit(&n->j), 0);
+	/* 1 is still in flight: its segment and every newer one stay. */
+	ck_assert_int_ge(nsegments(), 4);
+	node_crash(n);
+	n = node_new(5, 4096);
+	ck_assert_uint_eq(n->d.queue.count, 1);
+	take(n, 1);
+	ck_assert_uint_eq(n->got.id[0], 1);
+	answer(n, 1, PS_ACK);
+	ck_assert_int_eq(journal_commit(&n->j), 0);
+	ck_assert_int_eq(nsegments(), 1);
+	node_crash(n);
+}
+END_TEST
+
+/* Ten events in three records in segment 1: e1-e3, e4-e6, e7-e10. */
+static void
+three_records(void)
+{
+	struct node	*n = node_new(5, JOURNAL_SEGMENT_SIZE);
+	int		 i;
+
+	for (i = 1; i <= 10; i++) {
+		push(n, i);
+		if (i == 3 || i == 6)
+			ck_assert_int_eq(journal_commit(&n->j), 0);
+	}
+	node_crash(n);
+}
+
+START_TEST(a_torn_last_record_is_cut)
+{
+	struct node	*n;
+	char		 p[300];
+	off_t		 size;
+	int		 fd;
+
+	three_records();
+	seg_path(1, p, sizeof p);
+	size = file_size(p);
+	/* The last record loses its last bytes, as a crash mid-write. */
+	ck_assert_int_eq(truncate(p, size - 3), 0);
+	n = node_new(5, JOURNAL_SEGMENT_SIZE);
+	ck_assert_uint_eq(n->d.queue.count, 6);
+	take(n, 100);
+	ck_assert_uint_eq(n->got.id[5], 6);
+	ck_assert_uint_lt(file_size(p), size - 3);
+	node_crash(n);
+
+	/* Zeros where a write never landed: cut too. */
+	seg_path(2, p, sizeof p);
+	ck_assert_int_ge(fd = open(p, O_WRONLY | O_APPEND), 0);
+	ck_assert_int_eq(write(fd, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+	    "\0\0\0\0\0", 24), 24);
+	close(fd);
+	n = node_new(5, JOURNAL_SEGMENT_SIZE);
+	ck_assert_uint_eq(n->d.queue.count, 6);
+	node_crash(n);
+}
+END_TEST
+
+/* Flip one byte of segment 1 at off. */
+static void
+flip(off_t off)
+{
+	char	 p[300];
+	char	 c;
+	int	 fd;
+
+	seg_path(1, p, sizeof p);
+	ck_assert_int_ge(fd = open(p, O_RDWR), 0);
+	ck_assert_int_eq(pread(fd, &c, 1, off), 1);
+	c ^= 0x20;
+	ck_assert_int_eq(pwrite(fd, &c, 1, off), 1);
+	close(fd);
+}
+
+START_TEST(a_bad_record_in_the_middle_stops_the_start)
+{
+	struct node	*n;
+	char		 p[300];
+	off_t		 size;
+
+	three_records();
+	seg_path(1, p, sizeof p);
+	size = file_size(p);
+	/* Segment header 40, record 1 is 16 + 8 + 3 * 6: record 2's body. */
+	flip(40 + 42 + 20);
+	ck_assert_ptr_nonnull(n = calloc(1, sizeof *n));
+	ck_assert_int_eq(node_open(n, 5, JOURNAL_SEGMENT_SIZE, 0), -1);
+	journal_close(&n->j);
+	dispatch_free(&n->d);
+	/* Nothing was changed, and it says so again. */
+	ck_assert_int_eq(file_size(p), size);
+	ck_assert_int_eq(node_open(n, 5, JOURNAL_SEGMENT_SIZE, 0), -1);
+	journal_close(&n->j);
+	dispatch_free(&n->d);
+	free(n);
+
+	/* --repair keeps records 1 and 3: e1-e3 and e7-e10. */
+	ck_assert_ptr_nonnull(n = calloc(1, sizeof *n));
+	ck_assert_int_eq(node_open(n, 5, JOURNAL_SEGMENT_SIZE, 1), 0);
+	ck_assert_uint_eq(n->d.queue.count, 7);
+	take(n, 100);
+	ck_assert_uint_eq(n->got.id[2], 3);
+	ck_assert_uint_eq(n->got.id[3], 7);
+	ck_assert_str_eq(n->got.data[6], "e10");
+	node_crash(n);
+	/* The segment was rewritten: a plain start works now. */
+	n = node_new(5, JOURNAL_SEGMENT_SIZE);
+	ck_assert_uint_eq(n->d.queue.count, 7);
+	node_crash(n);
+}
+END_TEST
+
+START_TEST(a_bad_record_header_is_skipped_by_repair)
+{
+	struct node	*n;
+
+	three_records();
+	flip(40 + 42 + 2);		/* record 2's length */
+	ck_assert_ptr_nonnull(n = calloc(1, sizeof *n));
+	ck_assert_int_eq(node_open(n, 5, JOURNAL_SEGMENT_SIZE, 0), -1);
+	journal_close(&n->j);
+	dispatch_free(&n->d);
+	ck_assert_int_eq(node_open(n, 5, JOURNAL_SEGMENT_SIZE, 1), 0);
+	ck_assert_uint_eq(n->d.queue.count, 7);
+	node_crash(n);
+}
+END_TEST
+
+START_TEST(one_daemon_per_directory)
+{
+	struct node	*a = node_new(5, JOURNAL_SEGMENT_SIZE), *b;
+
+	ck_assert_ptr_nonnull(b = calloc(1, sizeof *b));
+	ck_assert_int_eq(node_open(b, 5, JOURNAL_SEGMENT_SIZE, 0), -1);
+	journal_close(&b->j);
+	dispatch_free(&b->d);
+	free(b);
+	node_crash(a);
+	/* Once the first has let go, the directory is free. */
+	a = node_new(5, JOURNAL_SEGMENT_SIZE);
+	node_crash(a);
+}
+END_TEST
+
+START_TEST(batch_syncs_once_per_commit_never_not_at_all)
+{
+	struct node	*n = node_new(5, JOURNAL_SEGMENT_SIZE);
+	uint64_t	 before = n->j.fsyncs_total;
+	int		 i;
+
+	for (i = 1; i <= 100; i++)
+		push(n, i);
+	ck_assert_int_eq(journal_commit(&n->j), 0);
+	ck_assert_uint_eq(n->j.fsyncs_total, before + 1);
+	n->j.fsync = JOURNAL_NEVER;
+	push(n, 101);
+	ck_assert_int_eq(journal_commit(&n->j), 0);
+	ck_assert_uint_eq(n->j.fsyncs_total, before + 1);
+	ck_assert_int_eq(n->j.unsynced, 1);
+	node_crash(n);
+}
+END_TEST
+
+static Suite *
+journal_suite(void)
+{
+	Suite	*s = suite_create("journal");
+	TCase	*tc = tcase_create("journal");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, crc32c_known_values);
+	tcase_add_test(tc, idmap_matches_a_plain_array);
+	tcase_add_test(tc, restart_keeps_pending_in_order_and_drops_acked);
+	tcase_add_test(tc, ids_go_on_after_everything_was_acked);
+	tcase_add_test(tc, dead_letters_come_back_and_last_attempts_are_buried);
+	tcase_add_test(tc, segments_go_once_their_events_are_done);
+	tcase_add_test(tc, an_old_pending_event_keeps_newer_segments);
+	tcase_add_test(tc, a_torn_last_record_is_cut);
+	tcase_add_test(tc, a_bad_record_in_the_middle_stops_the_start);
+	tcase_add_test(tc, a_bad_record_header_is_skipped_by_repair);
+	tcase_add_test(tc, one_daemon_per_directory);
+	tcase_add_test(tc, batch_syncs_once_per_commit_never_not_at_all);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(journal_suite());
+	int	 failed;
+
+	log_init("test_journal", PS_LOG_ERROR);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
