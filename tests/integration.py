@@ -1444,6 +1444,182 @@ DOC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs",
                    "protocol.md")
 
 
+# ---------------------------------------------------------------- the journal
+
+
+def segments(data):
+    return sorted(f for f in os.listdir(data) if f.endswith(".seg"))
+
+
+def restart(h, *args):
+    """SIGTERM the daemon (it must exit 0) and start it again with args."""
+    h.daemon.send_signal(signal.SIGTERM)
+    assert h.daemon.wait(timeout=10) == 0
+    return h.start_daemon(*args)
+
+
+def crash(h):
+    h.daemon.kill()
+    h.daemon.wait()
+
+
+def case_journal_restart_keeps_pending_in_order(h):
+    """kill -9 with events buffered and in flight: after the restart the
+    unacked ones come back in id order with their attempts, the acked do
+    not, and ids go on where they were."""
+    data = os.path.join(h.dir, "data")
+    args = ("--data-dir", data, "--drain-timeout", "0")
+    h.start_daemon(*args)
+    r = h.pushctl("enqueue", "-", input=b"".join(b"e%d\n" % i for i in range(1, 21)))
+    assert r.returncode == 0 and r.stdout == b"enqueued 20 events: ids 1-20\n", r
+    a = Raw(h.sock)
+    consumer_hello(a, b"a", 5)
+    a.send(demand(5))
+    assert [i for i, _, _ in a.events_full(want=5)] == [1, 2, 3, 4, 5]
+    a.send(ids(ACK, 1, 3))
+    h.wait_for(lambda: h.stats()["acked_total"] == 2, what="two acks")
+    crash(h)
+    a.close()
+
+    h.start_daemon(*args)
+    st = h.stats()
+    assert st["queued"] == 18 and st["journal_replayed"] == 18, st
+    b = Raw(h.sock)
+    consumer_hello(b, b"b", 100)
+    b.send(demand(100))
+    got = b.events_full(want=18)
+    assert [i for i, _, _ in got] == [2, 4] + list(range(5, 21)), got
+    assert [p for _, _, p in got] == [b"e%d" % i for i in [2, 4] + list(range(5, 21))]
+    assert [att for _, att, _ in got] == [2, 2, 2] + [1] * 15, got
+    b.send(ids(ACK, *[i for i, _, _ in got]))
+    h.wait_for(lambda: h.stats()["acked_total"] == 18, what="18 acks")
+    b.close()
+    restart(h, *args)
+    st = h.stats()
+    assert st["queued"] == 0 and st["journal_replayed"] == 0, st
+    r = h.pushctl("enqueue", "next")
+    assert r.stdout == b"enqueued 1 event: id 21\n", r
+    assert segments(data) == ["00000003.seg"], segments(data)
+
+
+def case_journal_dead_letters_survive(h):
+    """Dead letters are kept across a restart, payload and all, and can be
+    retried after it."""
+    data = os.path.join(h.dir, "data")
+    h.start_daemon("--data-dir", data, "--max-attempts", "1")
+    assert h.pushctl("enqueue", "poison").returncode == 0
+    a = Raw(h.sock)
+    consumer_hello(a, b"a", 1)
+    a.send(demand(1))
+    assert a.events() == [b"poison"]
+    a.send(ids(NACK, 1))
+    h.wait_for(lambda: h.stats()["dead"] == 1, what="the event to die")
+    a.close()
+    restart(h, "--data-dir", data, "--max-attempts", "1")
+    r = h.pushctl("dead", "list", "--json")
+    assert json.loads(r.stdout)["events"] == [
+        {"id": 1, "attempts": 1, "reason": "nack", "bytes": 6,
+         "preview": "poison"}], r.stdout
+    assert h.pushctl("dead", "retry", "1").returncode == 0
+    restart(h, "--data-dir", data, "--max-attempts", "1")
+    st = h.stats()
+    assert st["dead"] == 0 and st["queued"] == 1, st
+
+
+def case_journal_torn_tail_and_corruption(h):
+    """A record cut short at the end is cut off with a warning; a bad
+    record in the middle stops the start naming file and offset, and
+    --repair keeps the intact records."""
+    data = os.path.join(h.dir, "data")
+    h.start_daemon("--data-dir", data)
+    for e in ("one", "two", "three"):      # a record each
+        assert h.pushctl("enqueue", e).returncode == 0
+    crash(h)
+    seg = os.path.join(data, "00000001.seg")
+    size = os.path.getsize(seg)
+    os.truncate(seg, size - 2)
+    h.start_daemon("--data-dir", data)
+    st = h.stats()
+    assert st["queued"] == 2, st
+    log = open(os.path.join(h.dir, "producerd.log")).read()
+    assert "00000001.seg: cut 31 bytes at offset %d" % (size - 33) in log, log
+    crash(h)
+
+    with open(seg, "r+b") as f:              # the first record's payload
+        f.seek(40 + 16 + 8 + 4)
+        f.write(b"X")
+    r = subprocess.run([PRODUCERD, "--socket", h.sock, "--data-dir", data],
+                       capture_output=True, timeout=10)
+    assert r.returncode == 1, r
+    assert (seg + ": bad record at offset 40: bad checksum").encode() in r.stderr, r.stderr
+    assert b"--repair" in r.stderr, r.stderr
+    h.start_daemon("--data-dir", data, "--repair")
+    st = h.stats()
+    assert st["queued"] == 1, st
+    b = Raw(h.sock)
+    consumer_hello(b, b"b", 10)
+    b.send(demand(10))
+    assert b.events() == [b"two"]
+    log = open(os.path.join(h.dir, "producerd.log")).read()
+    assert "--repair dropped 31 bytes at offset 40 (bad checksum)" in log, log
+    b.close()
+
+
+def case_journal_segments_are_deleted(h):
+    """Segments roll at --segment-size and go once their events are acked:
+    disk use follows live data."""
+    data = os.path.join(h.dir, "data")
+    h.start_daemon("--data-dir", data, "--segment-size", "4096")
+    for k in range(10):
+        r = h.pushctl("enqueue", "-", input=b"".join(
+            b"%d-%s\n" % (k * 50 + i, b"x" * 90) for i in range(50)))
+        assert r.returncode == 0, r
+    st = h.stats()
+    assert st["segments"] >= 5 and st["segments"] == len(segments(data)), st
+    sizes = sum(os.path.getsize(os.path.join(data, f)) for f in segments(data))
+    assert st["journal_bytes"] == sizes, (st, sizes)
+    h.consumer("a", "--max-demand", "100")
+    h.wait_for(lambda: h.stats()["acked_total"] == 500, what="500 acks")
+    h.wait_for(lambda: len(segments(data)) == 1, what="old segments to go")
+    st = h.stats()
+    assert st["segments"] == 1 and st["fsyncs_total"] > 0, st
+    assert st["journal_bytes"] == os.path.getsize(
+        os.path.join(data, segments(data)[0])), st
+
+
+def case_journal_options_and_lock(h):
+    """One daemon per data directory; bad journal options are refused with
+    the value at fault; --fsync never syncs nothing."""
+    data = os.path.join(h.dir, "data")
+    h.start_daemon("--data-dir", data)
+    r = subprocess.run([PRODUCERD, "--socket", h.sock + "2", "--data-dir", data],
+                       capture_output=True, timeout=10)
+    assert r.returncode == 1 and b"in use by another producerd (pid %d)" % \
+        h.daemon.pid in r.stderr, r
+    for args, msg in [
+            (["--repair"], b"give --data-dir DIR too"),
+            (["--data-dir", data, "--fsync", "sometimes"], b'"sometimes" is not'),
+            (["--data-dir", data, "--fsync", "interval:0"], b"interval:MS"),
+            (["--data-dir", data, "--segment-size", "100"], b"--segment-size"),
+            (["--data-dir", "/etc/passwd"], b"/etc/passwd"),
+            (["--data-dir", data, "--upstream", h.sock], b"--upstream"),
+            (["--data-dir", ""], b"--data-dir")]:
+        r = subprocess.run([PRODUCERD, "--socket", h.sock + "3"] + args,
+                           capture_output=True, timeout=10)
+        assert r.returncode == 1 and msg in r.stderr, (args, r)
+    assert h.pushctl("enqueue", "a").returncode == 0
+    st = h.stats()
+    assert st["fsyncs_total"] >= 2 and st["journal_bytes"] > 40, st
+    restart(h, "--data-dir", data, "--fsync", "never")
+    assert h.pushctl("enqueue", "b").returncode == 0
+    st = h.stats()
+    assert st["fsyncs_total"] == 0 and st["queued"] == 2, st
+    restart(h, "--data-dir", data, "--fsync", "always")
+    assert h.pushctl("enqueue", "c", "d").returncode == 0
+    st = h.stats()
+    assert st["fsyncs_total"] >= 2 and st["queued"] == 4, st
+
+
 def doc_exchange():
     """(peer, direction, bytes) for each line of protocol.md's exchange."""
     with open(DOC) as f:
