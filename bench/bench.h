@@ -25,6 +25,7 @@ struct settings {
 	const char	*only;		/* one workload, or NULL */
 	const char	*delivery;	/* one mode, or NULL for both */
 	int		 compare;	/* raw socket and Redis too */
+	const char	*fsync;		/* --data-dir with this; NULL: none */
 };
 
 /* One measured run. */
@@ -76,6 +77,7 @@ void		 board_latency(const struct board *, double [4]);
 void		 stamp(uint8_t *, uint64_t, uint64_t);
 pid_t		 spawn(void (*)(void *), void *);
 void		 reap(pid_t *, int);
+void		 rmtree(const char *);
 
 /* work.c: pushstage's workloads */
 int	 work_run(const struct settings *, const char *, const char *,
@@ -88,5 +90,9 @@ int	 baseline_relay(const struct settings *, double, struct result *);
 /* redis.c: the same workloads on Redis, when built with hiredis */
 int	 redis_available(void);
 int	 redis_run(const struct settings *, const char *, struct result *);
+
+/* beanstalk.c: W1 and W2 on beanstalkd */
+int	 beanstalk_available(void);
+int	 beanstalk_run(const struct settings *, const char *, struct result *);
 
 #endif

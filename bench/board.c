@@ -6,9 +6,12 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
+
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -198,4 +201,25 @@ reap(pid_t *pids, int n)
 				continue;
 		pids[i] = 0;
 	}
+}
+
+/* A temporary directory and what is in it, one level of subdirectories. */
+void
+rmtree(const char *dir)
+{
+	char		 p[512];
+	struct dirent	*de;
+	DIR		*dp;
+
+	if ((dp = opendir(dir)) != NULL) {
+		while ((de = readdir(dp)) != NULL) {
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+			if (unlink(p) != 0)
+				rmtree(p);
+		}
+		closedir(dp);
+	}
+	rmdir(dir);
 }

@@ -27,6 +27,7 @@ usage(FILE *f)
 "usage: pushbench [--workload W1|W2|W3|W4] [--delivery MODE] [--size BYTES]\n"
 "                 [--consumers N] [--events N] [--runs N] [--compare]\n"
 "                 [--quick] [--json] [--producerd PATH | --socket PATH]\n"
+"                 [--fsync MODE]\n"
 "\n"
 "Measures pushstage: starts a private producerd for each run, consumer\n"
 "processes and an enqueuing client built on the client module, and\n"
@@ -46,10 +47,15 @@ usage(FILE *f)
 "  --events N          events per run instead of the workload's own\n"
 "  --runs N            runs of each (default 3; median and range)\n"
 "  --compare           also the raw Unix-socket stream and relay, and\n"
+"                      beanstalkd (W1, W2) when it is installed, and\n"
 "                      Redis (W1, W2) when redis-server is installed\n"
 "  --quick             small counts, one run: for the test suite\n"
 "  --json              one JSON object per line instead of the table\n"
 "  --producerd PATH    the daemon to start (default: the one built with it)\n"
+"  --fsync MODE        journal the daemon: --data-dir in a temporary\n"
+"                      directory with --fsync MODE (docs/journal.md);\n"
+"                      with --compare, Redis with its append-only file\n"
+"                      and beanstalkd with its binlog, fsynced alike\n"
 "  --socket PATH       use a running daemon instead (no CPU or memory\n"
 "                      figures)\n"
 "\n"
@@ -141,6 +147,7 @@ main(int argc, char **argv)
 		{ "json",	no_argument,		NULL, 'j' },
 		{ "producerd",	required_argument,	NULL, 'p' },
 		{ "socket",	required_argument,	NULL, 'S' },
+		{ "fsync",	required_argument,	NULL, 'F' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -156,7 +163,7 @@ main(int argc, char **argv)
 	s.size = 64;
 	s.consumers = 4;
 	s.runs = 3;
-	while ((ch = getopt_long(argc, argv, "w:d:s:c:e:r:Cqjp:S:h", longopts,
+	while ((ch = getopt_long(argc, argv, "w:d:s:c:e:r:Cqjp:S:F:h", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'w':
@@ -207,6 +214,17 @@ main(int argc, char **argv)
 		case 'S':
 			s.socket = optarg;
 			break;
+		case 'F':
+			if (strcmp(optarg, "always") != 0 &&
+			    strcmp(optarg, "batch") != 0 &&
+			    strcmp(optarg, "never") != 0 &&
+			    strncmp(optarg, "interval:", 9) != 0) {
+				log_errorx("--fsync: \"%s\" is not always, "
+				    "batch, never or interval:MS", optarg);
+				return 1;
+			}
+			s.fsync = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -256,8 +274,15 @@ main(int argc, char **argv)
 				failed++;
 		}
 #endif
+		if (s.compare && w < 2 && beanstalk_available()) {
+			for (i = n = 0; i < s.runs; i++)
+				if (beanstalk_run(&s, workloads[w], &rs[n]) == 0)
+					n++;
+			if (n < s.runs || report(&s, rs, n) != 0)
+				failed++;
+		}
 	}
-	if (s.compare) {
+	if (s.compare && s.fsync == NULL) {
 		for (i = n = 0; i < s.runs; i++)
 			if (baseline_stream(&s, s.quick ? 20000 : 10000000,
 			    &rs[n]) == 0)

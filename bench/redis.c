@@ -98,8 +98,8 @@ redis_run(const struct settings *s, const char *workload, struct result *r)
 	memset(r, 0, sizeof *r);
 	snprintf(r->workload, sizeof r->workload, "%s", workload);
 	a.one = strcmp(workload, "W2") == 0;
-	snprintf(r->mode, sizeof r->mode, "redis %s", a.one ? "BRPOP" :
-	    "BLMPOP");
+	snprintf(r->mode, sizeof r->mode, "redis %s%s", a.one ? "BRPOP" :
+	    "BLMPOP", s->fsync == NULL ? "" : " aof");
 	total = a.one ? (s->quick ? 2000 : 200000) :
 	    (s->quick ? 20000 : 1000000);
 	if (s->events != 0)
@@ -117,9 +117,14 @@ redis_run(const struct settings *s, const char *workload, struct result *r)
 	if (server == 0) {
 		if (freopen("/dev/null", "w", stdout) == NULL)
 			_exit(127);
+		/* --fsync: the append-only file, fsynced as alike as it goes. */
 		execlp("redis-server", "redis-server", "--port", "0",
 		    "--unixsocket", sock, "--unixsocketperm", "700", "--save",
-		    "", "--appendonly", "no", "--dir", dir, (char *)NULL);
+		    "", "--appendonly", s->fsync == NULL ? "no" : "yes",
+		    "--appendfsync", s->fsync == NULL ? "no" :
+		    strcmp(s->fsync, "never") == 0 ? "no" :
+		    strncmp(s->fsync, "interval:", 9) == 0 ? "everysec" :
+		    "always", "--dir", dir, (char *)NULL);
 		_exit(127);
 	}
 	for (i = 0; i < 500 && access(sock, F_OK) != 0; i++)
@@ -163,8 +168,7 @@ redis_run(const struct settings *s, const char *workload, struct result *r)
 	reap(pids, n);
 	kill(server, SIGTERM);
 	waitpid(server, NULL, 0);
-	unlink(sock);
-	rmdir(dir);
+	rmtree(dir);
 	board_free(b);
 	return error;
 }

@@ -27,6 +27,7 @@ struct daemon {
 	pid_t		 pid;		/* 0: not ours */
 	char		 dir[64];
 	char		 sock[128];
+	char		 data[128];	/* --fsync: the journal */
 	const char	*path;
 };
 
@@ -52,13 +53,20 @@ daemon_start(const struct settings *s, const char *mode, struct daemon *d)
 	if (mkdtemp(d->dir) == NULL)
 		fatal("mkdtemp");
 	snprintf(d->sock, sizeof d->sock, "%s/ps.sock", d->dir);
+	snprintf(d->data, sizeof d->data, "%s/data", d->dir);
 	d->path = d->sock;
 	if ((d->pid = fork()) == -1)
 		fatal("fork");
 	if (d->pid == 0) {
-		execl(s->producerd, "producerd", "--socket", d->sock,
-		    "--log-level", "error", "--max-queue", "0", "--delivery",
-		    mode, (char *)NULL);
+		if (s->fsync != NULL)
+			execl(s->producerd, "producerd", "--socket", d->sock,
+			    "--log-level", "error", "--max-queue", "0",
+			    "--delivery", mode, "--data-dir", d->data,
+			    "--fsync", s->fsync, (char *)NULL);
+		else
+			execl(s->producerd, "producerd", "--socket", d->sock,
+			    "--log-level", "error", "--max-queue", "0",
+			    "--delivery", mode, (char *)NULL);
 		fatal("exec %s", s->producerd);
 	}
 	for (i = 0; i < 500; i++) {
@@ -90,10 +98,8 @@ daemon_stop(struct daemon *d)
 			waitpid(d->pid, NULL, 0);
 		}
 	}
-	if (d->dir[0] != '\0') {
-		unlink(d->sock);
-		rmdir(d->dir);
-	}
+	if (d->dir[0] != '\0')
+		rmtree(d->dir);
 }
 
 /* The daemon's CPU seconds so far, and its resident and peak memory. */
@@ -364,7 +370,8 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 
 	memset(r, 0, sizeof *r);
 	snprintf(r->workload, sizeof r->workload, "%s", workload);
-	snprintf(r->mode, sizeof r->mode, "%s", mode);
+	snprintf(r->mode, sizeof r->mode, "%s%s%s", mode,
+	    s->fsync ? " " : "", s->fsync ? s->fsync : "");
 	if (strcmp(workload, "W1") == 0)
 		total = s->quick ? 20000 : 1000000;
 	else if (strcmp(workload, "W2") == 0) {
