@@ -215,7 +215,9 @@ rmtree(const char *dir)
 		while ((de = readdir(dp)) != NULL) {
 			if (de->d_name[0] == '.')
 				continue;
-			snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+			if (snprintf(p, sizeof p, "%s/%s", dir, de->d_name) >=
+			    (int)sizeof p)
+				continue;	/* not one of ours */
 			if (unlink(p) != 0)
 				rmtree(p);
 		}
