@@ -209,6 +209,7 @@ journal_change(void *arg, enum dispatch_change what, const struct qevent *ev)
 	switch (what) {
 	case DISPATCH_PUSHED:
 		cur->live++;
+		j->must_sync = 1;	/* its ENQUEUED waits for the disk */
 		r = rec_enqueue(j, ev);
 		break;
 	case DISPATCH_SENT:
@@ -335,6 +336,9 @@ seg_trim(struct journal *j)
 	size_t	 n = 0;
 
 	while (n + 1 < j->nsegs && j->segs[n].live == 0) {
+		/* The DEAD records that moved its events out are on disk. */
+		if (n == 0 && j->fsync != JOURNAL_NEVER && journal_sync(j) != 0)
+			break;
 		if (journal_seg_path(j, j->segs[n].seq, path,
 		    sizeof path) != 0 || unlink(path) != 0) {
 			log_warn("%s: cannot delete segment %" PRIu64, j->dir,
@@ -379,10 +383,17 @@ journal_commit(struct journal *j)
 	j->bytes += j->buf.len;
 	j->buf.len = 0;
 	j->unsynced = 1;
-	if (j->fsync == JOURNAL_BATCH || j->fsync == JOURNAL_ALWAYS) {
+	/*
+	 * batch syncs what an ENQUEUED reply waits for; acks and deliveries
+	 * alone are written (a crash of the daemon keeps them) and synced
+	 * with the next enqueue: a power loss may deliver them again.
+	 */
+	if (j->fsync == JOURNAL_ALWAYS ||
+	    (j->fsync == JOURNAL_BATCH && j->must_sync)) {
 		if (journal_sync(j) != 0)
 			return -1;
 	}
+	j->must_sync = 0;
 	if (cur->bytes >= j->segment_size) {
 		/* The full segment is on disk before its successor exists. */
 		if (j->fsync != JOURNAL_NEVER && journal_sync(j) != 0)

@@ -69,6 +69,7 @@ struct journal {
 	uint64_t		 rec_next_id;	/* ENQUEUE: the id that fits */
 	int			 failed;	/* out of memory: a record lost */
 	int			 unsynced;	/* written, not fsynced */
+	int			 must_sync;	/* an ENQUEUE since the last */
 
 	uint64_t		 bytes;		/* every segment's */
 	uint64_t		 fsyncs_total;
