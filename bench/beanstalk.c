@@ -155,10 +155,7 @@ beanstalk_run(const struct settings *s, const char *workload,
 	snprintf(r->mode, sizeof r->mode, "beanstalkd %s", s->fsync == NULL ?
 	    "memory" : strcmp(s->fsync, "never") == 0 ? "-F" :
 	    strncmp(s->fsync, "interval:", 9) == 0 ? "-f MS" : "-f0");
-	total = strcmp(workload, "W2") == 0 ? (s->quick ? 2000 : 200000) :
-	    (s->quick ? 20000 : 1000000);
-	if (s->events != 0)
-		total = s->events;
+	total = workload_events(s, workload);
 	if (n > MAX_CONSUMERS)
 		n = MAX_CONSUMERS;
 	r->events = total;

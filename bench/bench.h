@@ -78,6 +78,7 @@ void		 stamp(uint8_t *, uint64_t, uint64_t);
 pid_t		 spawn(void (*)(void *), void *);
 void		 reap(pid_t *, int);
 void		 rmtree(const char *);
+uint64_t	 workload_events(const struct settings *, const char *);
 
 /* work.c: pushstage's workloads */
 int	 work_run(const struct settings *, const char *, const char *,

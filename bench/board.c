@@ -225,3 +225,15 @@ rmtree(const char *dir)
 	}
 	rmdir(dir);
 }
+
+/* Events in a run of workload: its own count, --quick's, or --events. */
+uint64_t
+workload_events(const struct settings *s, const char *workload)
+{
+	if (s->events != 0)
+		return s->events;
+	if (strcmp(workload, "W2") == 0 || strcmp(workload, "W3") == 0)
+		return s->quick ? 2000 : strcmp(workload, "W2") == 0 ?
+		    200000 : 50000;		/* W3: 5 s at 100 µs */
+	return s->quick ? 20000 : 1000000;
+}

@@ -100,10 +100,7 @@ redis_run(const struct settings *s, const char *workload, struct result *r)
 	a.one = strcmp(workload, "W2") == 0;
 	snprintf(r->mode, sizeof r->mode, "redis %s%s", a.one ? "BRPOP" :
 	    "BLMPOP", s->fsync == NULL ? "" : " aof");
-	total = a.one ? (s->quick ? 2000 : 200000) :
-	    (s->quick ? 20000 : 1000000);
-	if (s->events != 0)
-		total = s->events;
+	total = workload_events(s, workload);
 	if (n > MAX_CONSUMERS)
 		n = MAX_CONSUMERS;
 	r->events = total;

@@ -372,23 +372,16 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 	snprintf(r->workload, sizeof r->workload, "%s", workload);
 	snprintf(r->mode, sizeof r->mode, "%s%s%s", mode,
 	    s->fsync ? " " : "", s->fsync ? s->fsync : "");
-	if (strcmp(workload, "W1") == 0)
-		total = s->quick ? 20000 : 1000000;
-	else if (strcmp(workload, "W2") == 0) {
-		total = s->quick ? 2000 : 200000;
+	total = workload_events(s, workload);
+	if (strcmp(workload, "W2") == 0) {
 		max = 1;
 		min = 0;
 	} else if (strcmp(workload, "W3") == 0) {
-		total = s->quick ? 2000 : 50000;	/* 5 s at 100 µs */
 		n = 1;
 		max = 1;
 		min = 0;
-	} else {
-		total = s->quick ? 20000 : 1000000;
+	} else if (strcmp(workload, "W4") == 0)
 		w4 = 1;
-	}
-	if (s->events != 0)
-		total = s->events;
 	if (n > MAX_CONSUMERS)
 		n = MAX_CONSUMERS;
 	r->events = total;
