@@ -219,6 +219,28 @@ zero_from(const struct rfile *f, size_t off)
 	return 1;
 }
 
+/*
+ * Is the bad record at off the newest segment's last write, cut short or
+ * not all there?  So if nothing whole can follow it: the header is cut
+ * short, or only zeros follow the header, or the header is good and its
+ * length runs past the end or only zeros follow the body.
+ */
+static int
+torn(const struct rfile *f, size_t off)
+{
+	const uint8_t	*h = f->data + off;
+	size_t		 rem = f->size - off;
+	uint32_t	 len;
+
+	if (rem < JOURNAL_REC_HEAD || zero_from(f, off + JOURNAL_REC_HEAD))
+		return 1;
+	if (crc32c(0, h, 12) != get32(h + 12))
+		return 0;
+	len = get32(h);
+	return len > rem - JOURNAL_REC_HEAD ||
+	    zero_from(f, off + JOURNAL_REC_HEAD + len);
+}
+
 /* A body whose lengths add up; NULL, or what is wrong. */
 static const char *
 check_body(int type, const uint8_t *p, uint32_t len)
@@ -445,16 +467,7 @@ walk(struct replay *r, size_t i)
 				goto nomem;
 			continue;
 		}
-		/*
-		 * Torn: the newest segment's last write, cut short or not
-		 * all there (nothing whole follows, only zeros or the end).
-		 */
-		if (newest && !f->damaged && (f->size - off <
-		    JOURNAL_REC_HEAD || zero_from(f, off + JOURNAL_REC_HEAD) ||
-		    (crc32c(0, f->data + off, 12) == get32(f->data + off + 12) &&
-		    (get32(f->data + off) > f->size - off - JOURNAL_REC_HEAD ||
-		    zero_from(f, off + JOURNAL_REC_HEAD +
-		    get32(f->data + off))))))
+		if (newest && !f->damaged && torn(f, off))
 			return cut_torn(f, off, why);
 		if (bad(r, f, off, why) != 0)
 			return -1;
