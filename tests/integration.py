@@ -665,6 +665,7 @@ def case_cli(h):
         ([PUSHBENCH, "--size", "8"], b"--size"),
         ([PUSHBENCH, "--delivery", "maybe"], b"--delivery"),
         ([PUSHBENCH, "--runs", "0"], b"--runs"),
+        ([PUSHBENCH, "--fsync", "sometimes"], b"--fsync"),
     ]
     r = subprocess.run([PUSHBENCH, "--help"], capture_output=True, timeout=10)
     assert r.returncode == 0 and r.stdout.startswith(b"usage:"), r
