@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-#include "frame.h"
+#include "pushstage.h"
 
 /* How handling an event ended. */
 enum work_result {
@@ -24,6 +24,6 @@ struct work {
 /* work.c */
 int	 signals_init(void);
 int	 signals_take(int);
-int	 work_handle(const struct work *, const struct ps_event *);
+int	 work_handle(const struct work *, const struct pushstage_event *);
 
 #endif

@@ -12,12 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client.h"
 #include "consumer.h"
 #include "escape.h"
 #include "log.h"
 #include "opt.h"
-#include "sockpath.h"
+#include "pushstage.h"
 
 #define EX_UNAVAILABLE	69
 
@@ -54,7 +53,7 @@ usage(FILE *f)
 "\n"
 "Exit status: 0 on SIGTERM or SIGINT; 1 on bad options, a protocol error,\n"
 "or when producerd goes away; 69 when no producerd answers at the start.\n",
-	    PS_DEMAND_LIMIT);
+	    PUSHSTAGE_DEMAND_MAX);
 }
 
 /*
@@ -71,11 +70,11 @@ flush_out(void)
 
 /* One line, "ID: what EVENT", written whole. */
 static void
-say(const char *id, const char *what, const uint8_t *data, uint32_t len)
+say(const char *id, const char *what, const void *data, size_t len)
 {
 	static char	*buf;
 	static size_t	 size;
-	size_t		 need = (size_t)len * 4 + 1;	/* \xHH at worst */
+	size_t		 need = len * 4 + 1;	/* \xHH at worst */
 
 	if (need > size) {
 		if ((buf = realloc(buf, need)) == NULL)
@@ -91,7 +90,7 @@ say(const char *id, const char *what, const uint8_t *data, uint32_t len)
  * the answers owed for them: ids to ack and to nack, and demand to ask.
  */
 struct batch {
-	struct ps_event	*ev;
+	struct pushstage_event *ev;
 	size_t		 n;
 	size_t		 cap;
 	uint64_t	*ack;		/* done, not yet acked */
@@ -102,7 +101,7 @@ struct batch {
 };
 
 static void
-batch_add(struct batch *b, const struct ps_event *e)
+batch_add(struct batch *b, const struct pushstage_event *e)
 {
 	if (b->n == b->cap) {
 		b->cap = b->cap ? b->cap * 2 : 64;
@@ -133,19 +132,17 @@ batch_answer(struct batch *b, uint64_t id, int done)
 
 /* Send what is owed in one write: ACK, NACK, then DEMAND. */
 static int
-batch_send(struct batch *b, struct psc *c)
+batch_send(struct batch *b, struct pushstage *p)
 {
 	int	 r;
 
-	if (b->ack_n != 0 && (r = psc_ids(c, PS_ACK, b->ack, b->ack_n)) != 0)
+	if ((r = pushstage_ack(p, b->ack, b->ack_n)) != 0 ||
+	    (r = pushstage_nack(p, b->nack, b->nack_n)) != 0)
 		return r;
-	if (b->nack_n != 0 && (r = psc_ids(c, PS_NACK, b->nack,
-	    b->nack_n)) != 0)
-		return r;
-	if (b->ask != 0 && (r = psc_demand(c, b->ask)) != 0)
+	if (b->ask != 0 && (r = pushstage_demand(p, b->ask)) != 0)
 		return r;
 	b->ack_n = b->nack_n = b->ask = 0;
-	return psc_flush(c);
+	return pushstage_flush(p);
 }
 
 static void
@@ -171,20 +168,17 @@ main(int argc, char **argv)
 		{ "version",	no_argument,		NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct work	 w = { .sigfd = -1 };
-	struct psc	 c;
-	struct ps_hello	 h;
-	struct ps_frame	 f;
-	struct ps_event	 e;
-	struct batch	 b;
-	struct pollfd	 pfd[2];
-	char		 pathbuf[4096];
-	const char	*path = NULL;
-	uint32_t	 max = 1, min = 0;
-	struct psc_window win;
-	int		 acks, slow;
-	size_t		 i;
-	int		 ch, r, status;
+	struct work		 w = { .sigfd = -1 };
+	struct pushstage	*p;
+	struct pushstage_event	 e;
+	struct batch		 b;
+	struct pollfd		 pfd[2];
+	char			 pathbuf[4096];
+	const char		*path = NULL;
+	uint32_t		 max = 1, min = 0;
+	int			 acks, slow;
+	size_t			 i;
+	int			 ch, r, status;
 
 	memset(&b, 0, sizeof b);
 	log_init("consumer", PS_LOG_INFO);
@@ -198,13 +192,13 @@ main(int argc, char **argv)
 			path = optarg;
 			break;
 		case 'M':
-			if (opt_u32("--max-demand", optarg, 1, PS_DEMAND_LIMIT,
+			if (opt_u32("--max-demand", optarg, 1, PUSHSTAGE_DEMAND_MAX,
 			    &max) != 0)
 				return 1;
 			break;
 		case 'm':
 			if (opt_u32("--min-demand", optarg, 0,
-			    PS_DEMAND_LIMIT - 1, &min) != 0)
+			    PUSHSTAGE_DEMAND_MAX - 1, &min) != 0)
 				return 1;
 			break;
 		case 'w':
@@ -223,8 +217,9 @@ main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case 'V':
-			printf("consumer %s (protocol %d)\n", PUSHSTAGE_VERSION,
-			    PS_PROTO_VERSION);
+			printf("consumer %s (protocol %d, libpushstage %s)\n",
+			    PUSHSTAGE_VERSION, PUSHSTAGE_PROTOCOL,
+			    pushstage_version());
 			return 0;
 		default:
 			usage(stderr);
@@ -240,8 +235,8 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 1;
 	}
-	if (w.id[0] == '\0' || strlen(w.id) > PS_NAME_MAX) {
-		log_errorx("--id: must be 1 to %d bytes", PS_NAME_MAX);
+	if (w.id[0] == '\0' || strlen(w.id) > PUSHSTAGE_ID_MAX) {
+		log_errorx("--id: must be 1 to %d bytes", PUSHSTAGE_ID_MAX);
 		return 1;
 	}
 	if (min >= max) {
@@ -254,36 +249,31 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (path == NULL)
-		path = sockpath_default(pathbuf, sizeof pathbuf);
+		path = pushstage_default_socket(pathbuf, sizeof pathbuf);
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	/* Whole lines, flushed once per read or slow event: flush_out. */
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 	if ((w.sigfd = signals_init()) == -1)
 		fatal("signal set-up");
 
-	memset(&h, 0, sizeof h);
-	h.version = PS_PROTO_VERSION;
-	h.role = PS_ROLE_CONSUMER;
-	h.max_demand = max;
-	h.min_demand = min;
-	h.name = w.id;
-	h.name_len = (uint8_t)strlen(w.id);
-	if ((r = psc_connect(&c, path, &h)) != 0) {
-		log_errorx("%s", c.err);
-		psc_close(&c);
-		return r == PSC_E_CONNECT ? EX_UNAVAILABLE : 1;
+	if ((p = pushstage_new()) == NULL)
+		fatal("pushstage_new");
+	if ((r = pushstage_connect_consumer(p, path, w.id, max, min)) != 0) {
+		log_errorx("%s", pushstage_error(p));
+		pushstage_free(p);
+		return r == PUSHSTAGE_ECONNECT ? EX_UNAVAILABLE : 1;
 	}
-	acks = c.welcome.delivery == PS_AT_LEAST_ONCE;
+	acks = pushstage_acks(p);
 	/* Slow handling sends each answer at once; fast, one per read. */
 	slow = w.exec != NULL || w.max_ms != 0;
-	psc_window_init(&win, max, min);
-	if ((r = psc_demand(&c, max)) != 0 || (r = psc_flush(&c)) != 0)
+	if ((r = pushstage_demand(p, max)) != 0 ||
+	    (r = pushstage_flush(p)) != 0)
 		goto fail;
 
 	for (;;) {
 		pfd[0].fd = w.sigfd;
 		pfd[0].events = POLLIN;
-		pfd[1].fd = c.fd;
+		pfd[1].fd = pushstage_fd(p);
 		pfd[1].events = POLLIN;
 		if (poll(pfd, 2, -1) == -1) {
 			if (errno == EINTR)
@@ -294,16 +284,10 @@ main(int argc, char **argv)
 			goto stop;
 		if (!(pfd[1].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
-		if ((r = psc_read(&c)) != 0)
+		if ((r = pushstage_read(p)) != 0)
 			goto fail;
 		b.n = 0;
-		while ((r = psc_next(&c, &f)) == 1) {
-			if (ps_get_event(&f, c.welcome.version, &e) != 0) {
-				log_errorx("unexpected %s frame from producerd "
-				    "at %s", ps_type_name(f.type), path);
-				r = PSC_E_PROTO;
-				goto fail;
-			}
+		while ((r = pushstage_poll_event(p, &e)) == 1) {
 			say(w.id, "received", e.data, e.len);
 			batch_add(&b, &e);
 		}
@@ -318,26 +302,25 @@ main(int argc, char **argv)
 			if (acks)
 				batch_answer(&b, b.ev[i].id,
 				    status == WORK_DONE);
-			b.ask += psc_window_done(&win);
+			b.ask += pushstage_done(p);
 			if (slow) {
 				flush_out();
-				if ((r = batch_send(&b, &c)) != 0)
+				if ((r = batch_send(&b, p)) != 0)
 					goto fail;
 			}
 		}
 		flush_out();
-		if ((r = batch_send(&b, &c)) != 0)
+		if ((r = batch_send(&b, p)) != 0)
 			goto fail;
 	}
 stop:
 	log_debug("id %s: stopping on a signal", w.id);
-	psc_close(&c);
+	pushstage_free(p);
 	batch_free(&b);
 	return 0;
 fail:
-	if (r != 0 && c.err[0] != '\0')
-		log_errorx("id %s: %s", w.id, c.err);
-	psc_close(&c);
+	log_errorx("id %s: %s", w.id, pushstage_error(p));
+	pushstage_free(p);
 	batch_free(&b);
 	return 1;
 }

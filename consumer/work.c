@@ -93,7 +93,7 @@ work_sleep(const struct work *w, uint32_t ms)
 }
 
 static void
-child(const struct work *w, const struct ps_event *e, int in)
+child(const struct work *w, const struct pushstage_event *e, int in)
 {
 	char	 id[32], attempt[16];
 
@@ -117,11 +117,11 @@ child(const struct work *w, const struct ps_event *e, int in)
  * reads its stdin simply gets EOF-less silence until it exits.
  */
 static int
-work_exec(const struct work *w, const struct ps_event *e)
+work_exec(const struct work *w, const struct pushstage_event *e)
 {
 	struct pollfd	 pfd[2];
 	const uint8_t	*data = e->data;
-	uint32_t	 len = e->len;
+	size_t		 len = e->len;
 	unsigned long long id = e->id;
 	size_t		 done = 0;
 	ssize_t		 n;
@@ -196,7 +196,7 @@ work_exec(const struct work *w, const struct ps_event *e)
 }
 
 int
-work_handle(const struct work *w, const struct ps_event *e)
+work_handle(const struct work *w, const struct pushstage_event *e)
 {
 	uint32_t	 ms;
 

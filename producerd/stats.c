@@ -4,8 +4,9 @@
 
 #include "producerd.h"
 
-/* The largest one consumer's entry can be: id, and six 1..16-byte names. */
-#define CONSUMER_ENTRY_MAX	(2 + PS_NAME_MAX + 6 * (1 + 16 + 8))
+/* The largest one consumer's entry can be: id, and its 1..16-byte names. */
+#define CONSUMER_FIELDS		8
+#define CONSUMER_ENTRY_MAX	(2 + PS_NAME_MAX + CONSUMER_FIELDS * (1 + 16 + 8))
 /* The texts after the consumers: "upstream" and "map", at their longest. */
 #define TEXTS_MAX		(2 + 2 * (3 + 8 + PS_STAT_TEXT_MAX))
 
@@ -86,7 +87,8 @@ stats_encode(struct server *srv, struct ps_buf *b, int version)
 		if (b->len - start - PS_HDR_LEN + CONSUMER_ENTRY_MAX +
 		    TEXTS_MAX > srv->max_frame)
 			break;
-		if (ps_put_stats_consumer(b, c->name, strlen(c->name), 6) != 0)
+		if (ps_put_stats_consumer(b, c->name, strlen(c->name),
+		    CONSUMER_FIELDS) != 0)
 			return -1;
 		FIELD("demand", c->dc.demand);
 		FIELD("in_flight", dispatch_in_flight(&c->dc));
@@ -94,6 +96,9 @@ stats_encode(struct server *srv, struct ps_buf *b, int version)
 		FIELD("max_demand", c->dc.max_demand);
 		FIELD("min_demand", c->dc.min_demand);
 		FIELD("pid", c->pid < 0 ? 0 : (uint64_t)c->pid);
+		FIELD("uid", c->uid == (uid_t)-1 ? UINT32_MAX :
+		    (uint64_t)c->uid);
+		FIELD("connected_since", c->since < 0 ? 0 : (uint64_t)c->since);
 		nconsumers++;
 	}
 	ps_put_stats_end(b, start, ncounters, at, nconsumers);

@@ -5,23 +5,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client.h"
 #include "escape.h"
 #include "log.h"
 #include "opt.h"
 #include "pushctl.h"
+#include "pushstage.h"
 
 #define PREVIEW_DEFAULT	40
 
 static const char *
-reason_name(uint8_t reason)
+reason_name(int reason)
 {
 	switch (reason) {
-	case PS_DEAD_NACK:
+	case PUSHSTAGE_DEAD_NACK:
 		return "nack";
-	case PS_DEAD_TIMEOUT:
+	case PUSHSTAGE_DEAD_TIMEOUT:
 		return "timeout";
-	case PS_DEAD_DISCONNECT:
+	case PUSHSTAGE_DEAD_DISCONNECT:
 		return "disconnect";
 	default:
 		return "unknown";
@@ -45,12 +45,12 @@ dead_list(const char *path, int argc, char **argv)
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct ps_dead_reply	 r;
-	struct ps_dead		 d;
-	struct psc		 c;
-	char			 text[PS_PREVIEW_MAX * 4 + 1];
-	uint32_t		 preview = PREVIEW_DEFAULT, n = 0;
-	int			 ch, json = 0, status;
+	const struct pushstage_dead	*dead, *d;
+	struct pushstage		*p;
+	char				 text[PUSHSTAGE_PREVIEW_MAX * 4 + 1];
+	uint32_t			 preview = PREVIEW_DEFAULT, total;
+	size_t				 i, n;
+	int				 ch, json = 0, r, status;
 
 	while ((ch = getopt_long(argc, argv, "jp:h", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -58,7 +58,7 @@ dead_list(const char *path, int argc, char **argv)
 			json = 1;
 			break;
 		case 'p':
-			if (opt_u32("--preview", optarg, 0, PS_PREVIEW_MAX,
+			if (opt_u32("--preview", optarg, 0, PUSHSTAGE_PREVIEW_MAX,
 			    &preview) != 0)
 				return EXIT_USAGE;
 			break;
@@ -75,56 +75,56 @@ dead_list(const char *path, int argc, char **argv)
 		    argv[optind]);
 		return EXIT_USAGE;
 	}
-	if ((status = client_connect(&c, path)) != 0)
+	if ((status = client_connect(path, &p)) != 0)
 		return status;
-	if ((status = psc_dead_list(&c, preview, &r)) != 0) {
-		log_errorx("%s", c.err);
-		psc_close(&c);
-		return exit_status(status);
+	if ((r = pushstage_dead_list(p, preview, &dead, &n, &total)) != 0) {
+		status = client_fail(p, r);
+		pushstage_free(p);
+		return status;
 	}
 	if (json)
-		printf("{\"dead\":%u,\"events\":[", r.total);
-	else if (r.total != 0)
+		printf("{\"dead\":%u,\"events\":[", total);
+	else if (total != 0)
 		printf("%-20s %8s  %-10s %10s  %s\n", "ID", "ATTEMPTS",
 		    "REASON", "BYTES", "PREVIEW");
-	while (ps_dead_next(&r, &d)) {
-		escape_c(text, sizeof text, d.preview, d.preview_len);
+	for (i = 0; i < n; i++) {
+		d = &dead[i];
+		escape_c(text, sizeof text, d->preview, d->preview_len);
 		if (json) {
 			printf("%s{\"id\":%llu,\"attempts\":%u,"
-			    "\"reason\":\"%s\",\"bytes\":%u,\"preview\":",
-			    n ? "," : "",
-			    (unsigned long long)d.id, d.attempts,
-			    reason_name(d.reason), d.len);
+			    "\"reason\":\"%s\",\"bytes\":%zu,\"preview\":",
+			    i ? "," : "",
+			    (unsigned long long)d->id, d->attempts,
+			    reason_name(d->reason), d->len);
 			json_string(text);
 			putchar('}');
 		} else
-			printf("%-20llu %8u  %-10s %10u  %s%s\n",
-			    (unsigned long long)d.id, d.attempts,
-			    reason_name(d.reason), d.len, text,
-			    d.preview_len < d.len ? "..." : "");
-		n++;
+			printf("%-20llu %8u  %-10s %10zu  %s%s\n",
+			    (unsigned long long)d->id, d->attempts,
+			    reason_name(d->reason), d->len, text,
+			    d->preview_len < d->len ? "..." : "");
 	}
 	if (json)
 		printf("]}\n");
-	else if (n < r.total)
-		printf("(%u more not shown: the reply is limited to one "
-		    "frame)\n", r.total - n);
-	else if (r.total == 0)
+	else if (n < total)
+		printf("(%zu more not shown: the reply is limited to one "
+		    "frame)\n", total - n);
+	else if (total == 0)
 		printf("no dead events\n");
-	psc_close(&c);
+	pushstage_free(p);
 	return 0;
 }
 
 /* retry or drop: the ids given, or all. */
 static int
-dead_act(const char *path, uint8_t type, const char *verb, int argc,
+dead_act(const char *path, int retry, const char *verb, int argc,
     char **argv)
 {
-	struct psc	 c;
-	uint64_t	*ids = NULL;
-	uint32_t	 n, done;
-	char		*end;
-	int		 i, status;
+	struct pushstage	*p;
+	uint64_t		*ids = NULL;
+	uint32_t		 n, done;
+	char			*end;
+	int			 i, r, status;
 
 	if (argc > 1 && (strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "--help") == 0)) {
@@ -145,19 +145,20 @@ dead_act(const char *path, uint8_t type, const char *verb, int argc,
 			return EXIT_USAGE;
 		}
 	}
-	if ((status = client_connect(&c, path)) != 0) {
+	if ((status = client_connect(path, &p)) != 0) {
 		free(ids);
 		return status;
 	}
-	if ((status = psc_dead_act(&c, type, ids, n, &done)) != 0) {
-		log_errorx("%s", c.err);
-		psc_close(&c);
-		free(ids);
-		return exit_status(status);
-	}
-	psc_close(&c);
+	r = retry ? pushstage_dead_retry(p, ids, n, &done) :
+	    pushstage_dead_drop(p, ids, n, &done);
 	free(ids);
-	printf("%s %u dead event%s\n", type == PS_DEAD_RETRY ? "retried" :
+	if (r != 0) {
+		status = client_fail(p, r);
+		pushstage_free(p);
+		return status;
+	}
+	pushstage_free(p);
+	printf("%s %u dead event%s\n", retry ? "retried" :
 	    "dropped", done, done == 1 ? "" : "s");
 	if (n != 0 && done < n) {
 		log_errorx("%u of the ids given %s", n - done, n - done == 1 ?
@@ -177,10 +178,10 @@ cmd_dead(const char *path, int argc, char **argv)
 	if (strcmp(argv[1], "list") == 0)
 		return dead_list(path, argc - 1, argv + 1);
 	if (strcmp(argv[1], "retry") == 0)
-		return dead_act(path, PS_DEAD_RETRY, "retry", argc - 1,
+		return dead_act(path, 1, "retry", argc - 1,
 		    argv + 1);
 	if (strcmp(argv[1], "drop") == 0)
-		return dead_act(path, PS_DEAD_DROP, "drop", argc - 1,
+		return dead_act(path, 0, "drop", argc - 1,
 		    argv + 1);
 	log_errorx("dead: unknown command \"%s\"", argv[1]);
 	dead_usage(stderr);

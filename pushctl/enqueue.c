@@ -8,11 +8,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "client.h"
 #include "clock.h"
 #include "log.h"
 #include "opt.h"
 #include "pushctl.h"
+#include "pushstage.h"
+
+/* The queue stayed full: what enqueue returns then (not a library code). */
+#define FULL		1
 
 /* --retry: the first wait, and the longest, between attempts. */
 #define RETRY_FIRST_MS	10
@@ -41,7 +44,7 @@ sleep_ms(uint64_t ms)
 }
 
 static void
-count(struct tally *t, const struct ps_enqueued *r)
+count(struct tally *t, const struct pushstage_enqueued *r)
 {
 	t->shed_new += r->shed_new;
 	t->shed_old += r->shed_old;
@@ -59,19 +62,20 @@ count(struct tally *t, const struct ps_enqueued *r)
 /*
  * Send the batch.  What a full queue refuses is sent again, after waits
  * that double from 10 ms to 1 s, until --retry's time is up; then the
- * refusal stands and enqueue stops (PSC_E_FULL).
+ * refusal stands and enqueue stops (FULL).
  */
 static int
-send_batch(struct psc *c, struct tally *t)
+send_batch(struct pushstage *p, struct tally *t)
 {
-	struct ps_enqueued	 r;
-	uint64_t		 end = clock_ms() + t->retry_ms, wait, now;
-	uint32_t		 pause = RETRY_FIRST_MS;
-	int			 error;
+	struct pushstage_enqueued	 r;
+	uint64_t			 end, wait, now;
+	uint32_t			 pause = RETRY_FIRST_MS;
+	int				 error;
 
+	end = clock_ms() + t->retry_ms;
 	for (;;) {
-		if ((error = psc_batch_send(c, &r)) != 0) {
-			log_errorx("%s", c->err);
+		if ((error = pushstage_send(p, &r)) != 0) {
+			log_errorx("%s", pushstage_error(p));
 			return error;
 		}
 		count(t, &r);
@@ -79,41 +83,41 @@ send_batch(struct psc *c, struct tally *t)
 			return 0;
 		if ((now = clock_ms()) >= end) {
 			t->refused += r.refused;
-			return PSC_E_FULL;
+			pushstage_clear(p);
+			return FULL;
 		}
 		wait = end - now < pause ? end - now : pause;
 		sleep_ms(wait);
 		if (pause < RETRY_MAX_MS)
 			pause *= 2;
-		psc_batch_refused(c, r.refused);
 	}
 }
 
 /* Add one event, sending the batch first if the event would not fit. */
 static int
-add(struct psc *c, struct tally *t, const void *data, size_t len,
+add(struct pushstage *p, struct tally *t, const void *data, size_t len,
     const char *what, unsigned long long which)
 {
 	int	 error;
 
-	if (!psc_event_fits(c, len)) {
-		log_errorx("%s %llu is %zu bytes; producerd at %s takes events "
-		    "of at most %zu bytes (its --max-frame is %u)", what,
-		    which, len, c->path, (size_t)c->max_frame -
-		    ps_enqueue_size(1, 0), c->max_frame);
-		return PSC_E_TOO_BIG;
+	if (len > pushstage_max_event(p)) {
+		log_errorx("%s %llu is %zu bytes; producerd takes events of at "
+		    "most %u bytes (its --max-frame)", what, which, len,
+		    pushstage_max_event(p));
+		return PUSHSTAGE_ETOOBIG;
 	}
-	if (!psc_batch_fits(c, len) && (error = send_batch(c, t)) != 0)
-		return error;
-	if ((error = psc_batch_add(c, data, (uint32_t)len)) != 0) {
-		log_errorx("%s", c->err);
-		return error;
+	if ((error = pushstage_add(p, data, len)) == PUSHSTAGE_ETOOBIG) {
+		if ((error = send_batch(p, t)) != 0)
+			return error;
+		error = pushstage_add(p, data, len);
 	}
-	return 0;
+	if (error != 0)
+		log_errorx("%s", pushstage_error(p));
+	return error;
 }
 
 static int
-from_stdin(struct psc *c, struct tally *t, int delim)
+from_stdin(struct pushstage *p, struct tally *t, int delim)
 {
 	char			*line = NULL;
 	size_t			 cap = 0;
@@ -125,16 +129,16 @@ from_stdin(struct psc *c, struct tally *t, int delim)
 		lineno++;
 		if (n > 0 && line[n - 1] == delim)
 			n--;
-		if ((error = add(c, t, line, (size_t)n, delim == '\n' ?
+		if ((error = add(p, t, line, (size_t)n, delim == '\n' ?
 		    "line" : "record", lineno)) != 0)
 			break;
 	}
-	if (error == PSC_E_FULL)
+	if (error == FULL)
 		log_errorx("stopped at %s %llu of stdin; what follows it was "
 		    "not read", delim == '\n' ? "line" : "record", lineno);
 	if (error == 0 && ferror(stdin)) {
 		log_warn("reading stdin");
-		error = PSC_E_IO;
+		error = PUSHSTAGE_EIO;
 	}
 	free(line);
 	return error;
@@ -161,9 +165,9 @@ cmd_enqueue(const char *path, int argc, char **argv)
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct tally	 t;
-	struct psc	 c;
-	int		 ch, i, nul = 0, error = 0, status;
+	struct tally		 t;
+	struct pushstage	*p;
+	int			 ch, i, nul = 0, error = 0, status;
 
 	memset(&t, 0, sizeof t);
 	while ((ch = getopt_long(argc, argv, "+0r:h", longopts, NULL)) != -1) {
@@ -195,18 +199,18 @@ cmd_enqueue(const char *path, int argc, char **argv)
 		log_errorx("enqueue: -0 goes with -, to read stdin");
 		return EXIT_USAGE;
 	}
-	if ((status = client_connect(&c, path)) != 0)
+	if ((status = client_connect(path, &p)) != 0)
 		return status;
 
 	if (argc == 1 && strcmp(argv[0], "-") == 0)
-		error = from_stdin(&c, &t, nul ? '\0' : '\n');
+		error = from_stdin(p, &t, nul ? '\0' : '\n');
 	else {
 		for (i = 0; i < argc && error == 0; i++)
-			error = add(&c, &t, argv[i], strlen(argv[i]),
+			error = add(p, &t, argv[i], strlen(argv[i]),
 			    "argument", (unsigned long long)i + 1);
 	}
-	if (error == 0 && psc_batch_count(&c) != 0)
-		error = send_batch(&c, &t);
+	if (error == 0 && pushstage_batch_count(p) != 0)
+		error = send_batch(p, &t);
 
 	if (t.events == 1)
 		printf("enqueued 1 event: id %llu\n",
@@ -221,7 +225,7 @@ cmd_enqueue(const char *path, int argc, char **argv)
 		    (unsigned long long)t.events,
 		    (unsigned long long)t.first_id,
 		    (unsigned long long)t.last_id);
-	else if (error == 0 || error == PSC_E_FULL)
+	else if (error == 0 || error == FULL)
 		printf("enqueued 0 events\n");
 	if (t.shed_new != 0)
 		log_warnx("producerd at %s shed %llu of the events sent: its "
@@ -231,14 +235,14 @@ cmd_enqueue(const char *path, int argc, char **argv)
 		log_warnx("producerd at %s shed %llu older buffered events to "
 		    "make room (--overflow drop-oldest)", path,
 		    (unsigned long long)t.shed_old);
-	if (error == PSC_E_FULL)
+	if (error == FULL)
 		log_errorx("producerd at %s refused %llu events: its queue is "
 		    "full (--max-queue); %s", path,
 		    (unsigned long long)t.refused, t.retry_ms ?
 		    "still full when --retry ran out" :
 		    "send them again later, or use --retry SECONDS");
-	psc_close(&c);
-	if (error == PSC_E_FULL)
+	pushstage_free(p);
+	if (error == FULL)
 		return EXIT_TEMPFAIL;
 	return error == 0 ? 0 : exit_status(error);
 }

@@ -3,10 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "client.h"
 #include "log.h"
 #include "pushctl.h"
-#include "sockpath.h"
+#include "pushstage.h"
 
 static void
 usage(FILE *f)
@@ -43,32 +42,38 @@ usage(FILE *f)
 "(or shed it by its --overflow policy, which it then says on stderr).\n");
 }
 
-/* The exit status for a client error. */
+/* The exit status for a library error. */
 int
 exit_status(int r)
 {
-	if (r == PSC_E_CONNECT || r == PSC_E_IO)
+	if (r == PUSHSTAGE_ECONNECT || r == PUSHSTAGE_EIO)
 		return EXIT_UNAVAILABLE;
 	return EXIT_USAGE;
 }
 
+/* Say what a failed call said and return the exit status for it. */
+int
+client_fail(struct pushstage *p, int r)
+{
+	log_errorx("%s", pushstage_error(p));
+	return exit_status(r);
+}
+
 /* Connect as a client; on failure say why and return the exit status. */
 int
-client_connect(struct psc *c, const char *path)
+client_connect(const char *path, struct pushstage **out)
 {
-	struct ps_hello	 h;
-	int		 r;
+	struct pushstage	*p;
+	int			 r;
 
-	memset(&h, 0, sizeof h);
-	h.version = PS_PROTO_VERSION;
-	h.role = PS_ROLE_CLIENT;
-	h.name = "pushctl";
-	h.name_len = (uint8_t)strlen(h.name);
-	if ((r = psc_connect(c, path, &h)) != 0) {
-		log_errorx("%s", c->err);
-		psc_close(c);
-		return exit_status(r);
+	if ((p = pushstage_new()) == NULL)
+		fatal("pushstage_new");
+	if ((r = pushstage_connect(p, path, "pushctl")) != 0) {
+		r = client_fail(p, r);
+		pushstage_free(p);
+		return r;
 	}
+	*out = p;
 	return 0;
 }
 
@@ -96,8 +101,9 @@ main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case 'V':
-			printf("pushctl %s (protocol %d)\n", PUSHSTAGE_VERSION,
-			    PS_PROTO_VERSION);
+			printf("pushctl %s (protocol %d, libpushstage %s)\n",
+			    PUSHSTAGE_VERSION, PUSHSTAGE_PROTOCOL,
+			    pushstage_version());
 			return 0;
 		default:
 			usage(stderr);
@@ -109,7 +115,7 @@ main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (path == NULL)
-		path = sockpath_default(pathbuf, sizeof pathbuf);
+		path = pushstage_default_socket(pathbuf, sizeof pathbuf);
 	verb = argv[optind];
 	argc -= optind;
 	argv += optind;

@@ -6,10 +6,11 @@
 #define EXIT_UNAVAILABLE	69	/* no daemon answers (EX_UNAVAILABLE) */
 #define EXIT_TEMPFAIL		75	/* queue full: try later (EX_TEMPFAIL) */
 
-struct psc;
+struct pushstage;
 
 int	 exit_status(int);
-int	 client_connect(struct psc *, const char *);
+int	 client_fail(struct pushstage *, int);
+int	 client_connect(const char *, struct pushstage **);
 
 /* enqueue.c */
 int	 cmd_enqueue(const char *, int, char **);

@@ -3,15 +3,15 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "client.h"
 #include "log.h"
 #include "pushctl.h"
+#include "pushstage.h"
 
 static void
-print_json(const struct ps_stats *st)
+print_json(const struct pushstage_stats *st)
 {
-	const struct ps_stats_consumer	*sc;
-	uint32_t			 i, j;
+	const struct pushstage_consumer	*sc;
+	size_t				 i, j;
 
 	putchar('{');
 	for (i = 0; i < st->ncounters; i++) {
@@ -41,10 +41,10 @@ print_json(const struct ps_stats *st)
 }
 
 static void
-print_table(const struct ps_stats *st)
+print_table(const struct pushstage_stats *st)
 {
-	const struct ps_stats_consumer	*sc;
-	uint32_t			 i, j;
+	const struct pushstage_consumer	*sc;
+	size_t				 i, j;
 	int				 w = 2;
 
 	for (i = 0; i < st->ntexts; i++)
@@ -81,9 +81,9 @@ cmd_stats(const char *path, int argc, char **argv)
 		{ "help",	no_argument,	NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct ps_stats	 st;
-	struct psc	 c;
-	int		 ch, json = 0, r, status;
+	const struct pushstage_stats	*st;
+	struct pushstage		*p;
+	int				 ch, json = 0, r, status;
 
 	while ((ch = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -102,18 +102,17 @@ cmd_stats(const char *path, int argc, char **argv)
 		log_errorx("stats: unexpected argument \"%s\"", argv[optind]);
 		return EXIT_USAGE;
 	}
-	if ((status = client_connect(&c, path)) != 0)
+	if ((status = client_connect(path, &p)) != 0)
 		return status;
-	if ((r = psc_stats(&c, &st)) != 0) {
-		log_errorx("%s", c.err);
-		psc_close(&c);
-		return exit_status(r);
+	if ((r = pushstage_stats(p, &st)) != 0) {
+		status = client_fail(p, r);
+		pushstage_free(p);
+		return status;
 	}
 	if (json)
-		print_json(&st);
+		print_json(st);
 	else
-		print_table(&st);
-	ps_stats_free(&st);
-	psc_close(&c);
+		print_table(st);
+	pushstage_free(p);
 	return 0;
 }

@@ -1,0 +1,595 @@
+/*
+ * pushstage.c: libpushstage, the public face of the client (client/):
+ * a handle per connection, its replies kept in the handle, and the
+ * protocol's structures turned into the stable ones of pushstage.h.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "pushstage.h"
+#include "sockpath.h"
+
+#define PATH_BYTES	4096
+
+_Static_assert(PUSHSTAGE_PROTOCOL == PS_PROTO_VERSION, "protocol version");
+_Static_assert(PUSHSTAGE_ID_MAX == PS_NAME_MAX, "id length");
+_Static_assert(PUSHSTAGE_DEMAND_MAX == PS_DEMAND_LIMIT, "demand limit");
+_Static_assert(PUSHSTAGE_PREVIEW_MAX == PS_PREVIEW_MAX, "preview limit");
+_Static_assert((int)PUSHSTAGE_DEAD_NACK == (int)PS_DEAD_NACK &&
+    (int)PUSHSTAGE_DEAD_TIMEOUT == (int)PS_DEAD_TIMEOUT &&
+    (int)PUSHSTAGE_DEAD_DISCONNECT == (int)PS_DEAD_DISCONNECT,
+    "dead reasons");
+
+struct pushstage {
+	struct psc			 c;
+	int				 open;		/* c needs psc_close */
+	int				 consumer;
+	struct psc_window		 win;
+	char				 path[PATH_BYTES];
+
+	/* The last stats reply, in public form. */
+	struct ps_stats			 st;
+	int				 have_st;
+	struct pushstage_stats		 pub;
+	struct pushstage_stat		*counters;
+	struct pushstage_consumer	*consumers;
+	struct pushstage_stat		*fields;
+	struct pushstage_text		*texts;
+
+	/* The last dead-letter list, copied out of the read buffer. */
+	struct pushstage_dead		*dead;
+	uint8_t				*previews;
+};
+
+static int
+invalid(struct pushstage *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int
+invalid(struct pushstage *p, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->c.err, sizeof p->c.err, fmt, ap);
+	va_end(ap);
+	return PUSHSTAGE_EINVAL;
+}
+
+/* The client's codes are the library's; anything else is a protocol one. */
+static int
+status(int r)
+{
+	if (r >= PUSHSTAGE_EINVAL && r <= PUSHSTAGE_OK)
+		return r;
+	return PUSHSTAGE_EPROTO;
+}
+
+const char *
+pushstage_version(void)
+{
+	return PUSHSTAGE_VERSION;
+}
+
+const char *
+pushstage_default_socket(char *buf, size_t len)
+{
+	return sockpath_default(buf, len);
+}
+
+const char *
+pushstage_strerror(int r)
+{
+	switch (r) {
+	case PUSHSTAGE_OK:
+		return "no error";
+	case PUSHSTAGE_ECONNECT:
+		return "no producerd answers at the socket";
+	case PUSHSTAGE_EPROTO:
+		return "producerd refused the request or sent nonsense";
+	case PUSHSTAGE_EIO:
+		return "the connection to producerd broke";
+	case PUSHSTAGE_ENOMEM:
+		return "out of memory";
+	case PUSHSTAGE_ETOOBIG:
+		return "the event does not fit in a frame";
+	case PUSHSTAGE_EINVAL:
+		return "invalid argument";
+	default:
+		return "unknown error";
+	}
+}
+
+struct pushstage *
+pushstage_new(void)
+{
+	struct pushstage	*p;
+
+	if ((p = calloc(1, sizeof *p)) == NULL)
+		return NULL;
+	p->c.fd = -1;
+	return p;
+}
+
+static void
+forget_stats(struct pushstage *p)
+{
+	if (p->have_st)
+		ps_stats_free(&p->st);
+	p->have_st = 0;
+	free(p->counters);
+	free(p->consumers);
+	free(p->fields);
+	free(p->texts);
+	p->counters = NULL;
+	p->consumers = NULL;
+	p->fields = NULL;
+	p->texts = NULL;
+}
+
+void
+pushstage_free(struct pushstage *p)
+{
+	if (p == NULL)
+		return;
+	if (p->open)
+		psc_close(&p->c);
+	forget_stats(p);
+	free(p->dead);
+	free(p->previews);
+	free(p);
+}
+
+const char *
+pushstage_error(const struct pushstage *p)
+{
+	return p->c.err;
+}
+
+int
+pushstage_fd(const struct pushstage *p)
+{
+	return p->c.fd;
+}
+
+static int
+connect_as(struct pushstage *p, const char *path, const struct ps_hello *h)
+{
+	int	 r;
+
+	if (p->open)
+		return invalid(p, "this handle is already connected");
+	if (path == NULL)
+		pushstage_default_socket(p->path, sizeof p->path);
+	else if (strlen(path) >= sizeof p->path)
+		return invalid(p, "socket path too long: %s", path);
+	else
+		memcpy(p->path, path, strlen(path) + 1);
+	if ((r = psc_connect(&p->c, p->path, h)) != 0) {
+		psc_close(&p->c);	/* keeps c.err */
+		return status(r);
+	}
+	p->open = 1;
+	return PUSHSTAGE_OK;
+}
+
+int
+pushstage_connect(struct pushstage *p, const char *path, const char *name)
+{
+	struct ps_hello	 h;
+
+	if (name == NULL)
+		name = "libpushstage";
+	if (strlen(name) > PS_NAME_MAX)
+		return invalid(p, "client name longer than %d bytes",
+		    PS_NAME_MAX);
+	memset(&h, 0, sizeof h);
+	h.version = PS_PROTO_VERSION;
+	h.role = PS_ROLE_CLIENT;
+	h.name = name;
+	h.name_len = (uint8_t)strlen(name);
+	p->consumer = 0;
+	return connect_as(p, path, &h);
+}
+
+int
+pushstage_connect_consumer(struct pushstage *p, const char *path,
+    const char *id, uint32_t max, uint32_t min)
+{
+	struct ps_hello	 h;
+
+	if (id == NULL || *id == '\0' || strlen(id) > PS_NAME_MAX)
+		return invalid(p, "a consumer id is 1 to %d bytes",
+		    PS_NAME_MAX);
+	if (max < 1 || max > PS_DEMAND_LIMIT || min >= max)
+		return invalid(p, "demand: need 0 <= min (%u) < max (%u) <= "
+		    "%u", min, max, PS_DEMAND_LIMIT);
+	memset(&h, 0, sizeof h);
+	h.version = PS_PROTO_VERSION;
+	h.role = PS_ROLE_CONSUMER;
+	h.max_demand = max;
+	h.min_demand = min;
+	h.name = id;
+	h.name_len = (uint8_t)strlen(id);
+	p->consumer = 1;
+	psc_window_init(&p->win, max, min);
+	return connect_as(p, path, &h);
+}
+
+/* Calls past connect need a live connection in the right role. */
+static int
+ready(struct pushstage *p, int consumer)
+{
+	if (!p->open || p->c.fd == -1)
+		return invalid(p, "not connected");
+	if (consumer != -1 && consumer != p->consumer)
+		return invalid(p, "this call is for a %s connection",
+		    consumer ? "consumer" : "client");
+	return PUSHSTAGE_OK;
+}
+
+uint32_t
+pushstage_max_event(const struct pushstage *p)
+{
+	size_t	 over = ps_enqueue_size(1, 0);
+
+	return p->c.max_frame > over ? (uint32_t)(p->c.max_frame - over) : 0;
+}
+
+int
+pushstage_acks(const struct pushstage *p)
+{
+	return p->c.welcome.version >= 2 &&
+	    p->c.welcome.delivery == PS_AT_LEAST_ONCE;
+}
+
+uint32_t
+pushstage_ack_timeout_ms(const struct pushstage *p)
+{
+	return p->c.welcome.ack_timeout_ms;
+}
+
+uint32_t
+pushstage_max_attempts(const struct pushstage *p)
+{
+	return p->c.welcome.max_attempts;
+}
+
+/* ETOOBIG: over the daemon's limit (batch empty), or the batch is full. */
+int
+pushstage_add(struct pushstage *p, const void *data, size_t len)
+{
+	int	 r;
+
+	if ((r = ready(p, 0)) != 0)
+		return r;
+	if (len > pushstage_max_event(p)) {
+		snprintf(p->c.err, sizeof p->c.err, "an event of %zu bytes is "
+		    "over the %u that producerd at %s takes (its --max-frame)",
+		    len, pushstage_max_event(p), p->c.path);
+		return PUSHSTAGE_ETOOBIG;
+	}
+	if (!psc_batch_fits(&p->c, len)) {
+		snprintf(p->c.err, sizeof p->c.err, "the batch is full: send "
+		    "it, then add the event again");
+		return PUSHSTAGE_ETOOBIG;
+	}
+	return status(psc_batch_add(&p->c, data, (uint32_t)len));
+}
+
+size_t
+pushstage_batch_count(const struct pushstage *p)
+{
+	return psc_batch_count(&p->c);
+}
+
+int
+pushstage_send(struct pushstage *p, struct pushstage_enqueued *out)
+{
+	struct ps_enqueued	 e;
+	int			 r;
+
+	if ((r = ready(p, 0)) != 0)
+		return r;
+	if ((r = psc_batch_send(&p->c, &e)) != 0)
+		return status(r);
+	out->first_id = e.first_id;
+	out->accepted = e.accepted;
+	out->refused = e.refused;
+	out->shed_new = e.shed_new;
+	out->shed_old = e.shed_old;
+	if (e.refused != 0)
+		psc_batch_refused(&p->c, e.refused);
+	return PUSHSTAGE_OK;
+}
+
+void
+pushstage_clear(struct pushstage *p)
+{
+	p->c.out.len = 0;
+	p->c.batch_count = 0;
+}
+
+int
+pushstage_demand(struct pushstage *p, uint32_t n)
+{
+	int	 r;
+
+	if ((r = ready(p, 1)) != 0)
+		return r;
+	if (n == 0 || n > p->win.max)
+		return invalid(p, "demand %u: give 1 to max_demand (%u)", n,
+		    p->win.max);
+	return status(psc_demand(&p->c, n));
+}
+
+static int
+ids(struct pushstage *p, uint8_t type, const uint64_t *v, size_t n)
+{
+	int	 r;
+
+	if ((r = ready(p, 1)) != 0)
+		return r;
+	if (n == 0)
+		return PUSHSTAGE_OK;
+	if (!pushstage_acks(p))
+		return invalid(p, "producerd at %s delivers at most once: "
+		    "nothing to %s", p->c.path, ps_type_name(type));
+	/* One frame of ids must stay under the frame limit. */
+	if (n > (p->c.max_frame - 4) / 8)
+		return invalid(p, "%zu ids in one %s: at most %u", n,
+		    ps_type_name(type), (p->c.max_frame - 4) / 8);
+	return status(psc_ids(&p->c, type, v, (uint32_t)n));
+}
+
+int
+pushstage_ack(struct pushstage *p, const uint64_t *v, size_t n)
+{
+	return ids(p, PS_ACK, v, n);
+}
+
+int
+pushstage_nack(struct pushstage *p, const uint64_t *v, size_t n)
+{
+	return ids(p, PS_NACK, v, n);
+}
+
+int
+pushstage_touch(struct pushstage *p, const uint64_t *v, size_t n)
+{
+	return ids(p, PS_TOUCH, v, n);
+}
+
+int
+pushstage_flush(struct pushstage *p)
+{
+	int	 r;
+
+	if ((r = ready(p, -1)) != 0)
+		return r;
+	return status(psc_flush(&p->c));
+}
+
+uint32_t
+pushstage_done(struct pushstage *p)
+{
+	if (!p->consumer || p->win.pending == 0)
+		return 0;
+	return psc_window_done(&p->win);
+}
+
+int
+pushstage_read(struct pushstage *p)
+{
+	int	 r;
+
+	if ((r = ready(p, -1)) != 0)
+		return r;
+	return status(psc_read(&p->c));
+}
+
+static int
+take_event(struct pushstage *p, const struct ps_frame *f,
+    struct pushstage_event *ev)
+{
+	struct ps_event	 e;
+
+	if (ps_get_event(f, p->c.welcome.version, &e) != 0) {
+		snprintf(p->c.err, sizeof p->c.err, "unexpected %s frame "
+		    "from producerd at %s", ps_type_name(f->type), p->c.path);
+		return PUSHSTAGE_EPROTO;
+	}
+	ev->id = e.id;
+	ev->attempt = e.attempt;
+	ev->len = e.len;
+	ev->data = e.data;
+	return 1;
+}
+
+int
+pushstage_poll_event(struct pushstage *p, struct pushstage_event *ev)
+{
+	struct ps_frame	 f;
+	int		 r;
+
+	if ((r = ready(p, 1)) != 0)
+		return r;
+	if ((r = psc_next(&p->c, &f)) != 1)
+		return status(r);
+	return take_event(p, &f, ev);
+}
+
+int
+pushstage_next_event(struct pushstage *p, struct pushstage_event *ev)
+{
+	struct ps_frame	 f;
+	int		 r;
+
+	if ((r = ready(p, 1)) != 0)
+		return r;
+	if ((r = psc_wait(&p->c, &f)) != 0)
+		return status(r);
+	return take_event(p, &f, ev) == 1 ? PUSHSTAGE_OK : PUSHSTAGE_EPROTO;
+}
+
+/* Point the public structures at the decoded reply. */
+static int
+publish_stats(struct pushstage *p)
+{
+	struct ps_stats			*st = &p->st;
+	struct pushstage_consumer	*pc;
+	size_t				 i, j, nfields = 0, at = 0;
+
+	for (i = 0; i < st->nconsumers; i++)
+		nfields += st->consumers[i].nfields;
+	if ((st->ncounters && (p->counters = calloc(st->ncounters,
+	    sizeof *p->counters)) == NULL) ||
+	    (st->nconsumers && (p->consumers = calloc(st->nconsumers,
+	    sizeof *p->consumers)) == NULL) ||
+	    (nfields && (p->fields = calloc(nfields,
+	    sizeof *p->fields)) == NULL) ||
+	    (st->ntexts && (p->texts = calloc(st->ntexts,
+	    sizeof *p->texts)) == NULL))
+		return PUSHSTAGE_ENOMEM;
+	for (i = 0; i < st->ncounters; i++) {
+		p->counters[i].name = st->counters[i].name;
+		p->counters[i].value = st->counters[i].value;
+	}
+	for (i = 0; i < st->nconsumers; i++) {
+		pc = &p->consumers[i];
+		pc->id = st->consumers[i].id;
+		pc->nfields = st->consumers[i].nfields;
+		pc->fields = p->fields + at;
+		for (j = 0; j < pc->nfields; j++) {
+			p->fields[at].name = st->consumers[i].fields[j].name;
+			p->fields[at].value = st->consumers[i].fields[j].value;
+			at++;
+		}
+	}
+	for (i = 0; i < st->ntexts; i++) {
+		p->texts[i].name = st->texts[i].name;
+		p->texts[i].value = st->texts[i].value;
+	}
+	p->pub.ncounters = st->ncounters;
+	p->pub.counters = p->counters;
+	p->pub.nconsumers = st->nconsumers;
+	p->pub.consumers = p->consumers;
+	p->pub.ntexts = st->ntexts;
+	p->pub.texts = p->texts;
+	return PUSHSTAGE_OK;
+}
+
+int
+pushstage_stats(struct pushstage *p, const struct pushstage_stats **out)
+{
+	int	 r;
+
+	if ((r = ready(p, -1)) != 0)
+		return r;
+	forget_stats(p);
+	if ((r = psc_stats(&p->c, &p->st)) != 0)
+		return status(r);
+	p->have_st = 1;
+	if ((r = publish_stats(p)) != 0) {
+		forget_stats(p);
+		snprintf(p->c.err, sizeof p->c.err, "out of memory");
+		return r;
+	}
+	*out = &p->pub;
+	return PUSHSTAGE_OK;
+}
+
+int
+pushstage_stat(const struct pushstage_stat *v, size_t n, const char *name,
+    uint64_t *value)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(v[i].name, name) == 0) {
+			*value = v[i].value;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int
+pushstage_dead_list(struct pushstage *p, uint32_t preview,
+    const struct pushstage_dead **out, size_t *n, uint32_t *total)
+{
+	struct ps_dead_reply	 r, walk;
+	struct ps_dead		 d;
+	size_t			 i = 0, bytes = 0;
+	uint8_t			*at;
+	int			 error;
+
+	if ((error = ready(p, 0)) != 0)
+		return error;
+	if (preview > PS_PREVIEW_MAX)
+		return invalid(p, "preview %u: at most %d bytes", preview,
+		    PS_PREVIEW_MAX);
+	if ((error = psc_dead_list(&p->c, preview, &r)) != 0)
+		return status(error);
+	free(p->dead);
+	free(p->previews);
+	p->dead = NULL;
+	p->previews = NULL;
+	walk = r;
+	while (ps_dead_next(&walk, &d))
+		bytes += d.preview_len;
+	if ((r.count != 0 && (p->dead = calloc(r.count,
+	    sizeof *p->dead)) == NULL) ||
+	    (bytes != 0 && (p->previews = malloc(bytes)) == NULL)) {
+		snprintf(p->c.err, sizeof p->c.err, "out of memory");
+		return PUSHSTAGE_ENOMEM;
+	}
+	at = p->previews;
+	while (ps_dead_next(&r, &d)) {
+		p->dead[i].id = d.id;
+		p->dead[i].attempts = d.attempts;
+		p->dead[i].reason = d.reason;
+		p->dead[i].len = d.len;
+		p->dead[i].preview_len = d.preview_len;
+		p->dead[i].preview = at;
+		if (d.preview_len != 0)
+			memcpy(at, d.preview, d.preview_len);
+		at += d.preview_len;
+		i++;
+	}
+	*out = p->dead;
+	*n = i;
+	*total = r.total;
+	return PUSHSTAGE_OK;
+}
+
+static int
+dead_act(struct pushstage *p, uint8_t type, const uint64_t *v, size_t n,
+    uint32_t *found)
+{
+	int	 r;
+
+	if ((r = ready(p, 0)) != 0)
+		return r;
+	if (n > (p->c.max_frame - 4) / 8)
+		return invalid(p, "%zu ids in one %s: at most %u", n,
+		    ps_type_name(type), (p->c.max_frame - 4) / 8);
+	return status(psc_dead_act(&p->c, type, v, (uint32_t)n, found));
+}
+
+int
+pushstage_dead_retry(struct pushstage *p, const uint64_t *v, size_t n,
+    uint32_t *found)
+{
+	return dead_act(p, PS_DEAD_RETRY, v, n, found);
+}
+
+int
+pushstage_dead_drop(struct pushstage *p, const uint64_t *v, size_t n,
+    uint32_t *found)
+{
+	return dead_act(p, PS_DEAD_DROP, v, n, found);
+}

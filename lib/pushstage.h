@@ -1,0 +1,206 @@
+/*
+ * pushstage.h: libpushstage, the C client of producerd.
+ *
+ * One handle is one connection, as a client (enqueue, stats, dead
+ * letters) or as a consumer (demand, events, acks).  Every call blocks
+ * until it is done; pushstage_fd gives the socket for poll(2).  A call
+ * returns PUSHSTAGE_OK (0) or a negative PUSHSTAGE_E* code, and
+ * pushstage_error says what went wrong in words.  A handle is not safe to
+ * share between threads; two handles are independent.
+ *
+ * Stable API: names here keep their meaning within a major version (the
+ * library's soname).  Structures filled by the library may grow at the end
+ * only; those the caller passes in do not change.  See docs/libpushstage.md.
+ */
+#ifndef PUSHSTAGE_H
+#define PUSHSTAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PUSHSTAGE_API_VERSION	1
+#define PUSHSTAGE_PROTOCOL	2	/* the wire protocol spoken */
+#define PUSHSTAGE_ID_MAX	255	/* bytes of a consumer id */
+#define PUSHSTAGE_DEMAND_MAX	1048576	/* the largest max_demand */
+#define PUSHSTAGE_PREVIEW_MAX	1024	/* dead-letter preview bytes */
+
+enum pushstage_status {
+	PUSHSTAGE_OK = 0,
+	PUSHSTAGE_ECONNECT = -1,	/* no producerd answers at the path */
+	PUSHSTAGE_EPROTO = -2,	/* it refused us, or sent nonsense */
+	PUSHSTAGE_EIO = -3,	/* the connection broke or closed */
+	PUSHSTAGE_ENOMEM = -4,
+	PUSHSTAGE_ETOOBIG = -5,	/* an event over the daemon's frame limit */
+	PUSHSTAGE_EINVAL = -6,	/* a bad argument, or the wrong role */
+};
+
+struct pushstage;
+
+/* The library's version, such as "0.2.0". */
+const char	*pushstage_version(void);
+
+/*
+ * The socket path the tools use when none is given: $PUSHSTAGE_SOCKET,
+ * else $XDG_RUNTIME_DIR/pushstage.sock, else /tmp/pushstage-UID.sock.
+ * Written to buf (len bytes); returns buf.
+ */
+const char	*pushstage_default_socket(char *buf, size_t len);
+
+/*
+ * Connecting.  pushstage_new returns a handle, NULL only when out of
+ * memory.  A NULL path means pushstage_default_socket.  As a client, name
+ * tells the daemon's logs who is talking (NULL: "libpushstage").  As a
+ * consumer, id names it (1 to 255 bytes) and max_demand / min_demand are
+ * GenStage's: it holds at most max_demand events and asks for more once it
+ * holds min_demand or fewer (0 <= min_demand < max_demand <= 1048576).
+ * A failed connect leaves the handle to be freed; pushstage_error says why.
+ */
+struct pushstage *pushstage_new(void);
+int		 pushstage_connect(struct pushstage *, const char *path,
+		     const char *name);
+int		 pushstage_connect_consumer(struct pushstage *,
+		     const char *path, const char *id, uint32_t max_demand,
+		     uint32_t min_demand);
+void		 pushstage_free(struct pushstage *);
+const char	*pushstage_error(const struct pushstage *);
+const char	*pushstage_strerror(int status);
+int		 pushstage_fd(const struct pushstage *);
+
+/* What the daemon said when we connected. */
+uint32_t	 pushstage_max_event(const struct pushstage *);
+int		 pushstage_acks(const struct pushstage *);	/* 1: ack */
+uint32_t	 pushstage_ack_timeout_ms(const struct pushstage *);
+uint32_t	 pushstage_max_attempts(const struct pushstage *);
+
+/*
+ * Enqueueing.  Events are added to a batch and sent as one frame.
+ * pushstage_add fails with PUSHSTAGE_ETOOBIG when the event would not
+ * fit in the batch: send it, then add again (when the batch is empty the
+ * event is simply too big for the daemon).  pushstage_send sends the
+ * batch and waits for the answer.  When the daemon's queue is full it may
+ * refuse the batch's last events (pushstage_enqueued.refused): they stay
+ * in the batch, alone, to be sent again; pushstage_clear gives them up.
+ */
+struct pushstage_enqueued {
+	uint64_t	 first_id;	/* ids first_id .. first_id+accepted-1 */
+	uint32_t	 accepted;	/* taken, in order */
+	uint32_t	 refused;	/* the queue was full: send again */
+	uint32_t	 shed_new;	/* taken and dropped (--overflow) */
+	uint32_t	 shed_old;	/* older events dropped to make room */
+};
+
+int		 pushstage_add(struct pushstage *, const void *, size_t);
+size_t		 pushstage_batch_count(const struct pushstage *);
+int		 pushstage_send(struct pushstage *,
+		     struct pushstage_enqueued *);
+void		 pushstage_clear(struct pushstage *);
+
+/*
+ * Consuming.  After connecting, ask for max_demand events with
+ * pushstage_demand.  pushstage_next_event waits for the next event; its
+ * data stays valid until the next call that reads (pushstage_next_event,
+ * pushstage_read).  With acks (pushstage_acks), ack each event done, or
+ * nack it to have it delivered again, or touch it to keep it past the ack
+ * timeout.  pushstage_done counts one event finished and returns the
+ * demand to ask for now (0 until the held events fall to min_demand).
+ * pushstage_demand, _ack, _nack and _touch only queue their frames;
+ * pushstage_flush sends all queued in one write.
+ *
+ * To wait for the socket along with other things: poll pushstage_fd for
+ * input, call pushstage_read once, then pushstage_poll_event until it
+ * returns 0.  Events already read are not seen by poll; take them all.
+ */
+struct pushstage_event {
+	uint64_t	 id;
+	uint32_t	 attempt;	/* 1 on the first delivery */
+	size_t		 len;
+	const void	*data;
+};
+
+int		 pushstage_demand(struct pushstage *, uint32_t);
+int		 pushstage_ack(struct pushstage *, const uint64_t *, size_t);
+int		 pushstage_nack(struct pushstage *, const uint64_t *, size_t);
+int		 pushstage_touch(struct pushstage *, const uint64_t *, size_t);
+int		 pushstage_flush(struct pushstage *);
+uint32_t	 pushstage_done(struct pushstage *);
+int		 pushstage_next_event(struct pushstage *,
+		     struct pushstage_event *);
+int		 pushstage_read(struct pushstage *);
+int		 pushstage_poll_event(struct pushstage *,
+		     struct pushstage_event *);
+
+/*
+ * Stats: the daemon's counters (docs/protocol.md, STATS_REPLY) and one
+ * entry per consumer.  The reply belongs to the handle and stays valid
+ * until the next pushstage_stats or pushstage_free.  pushstage_stat finds
+ * a value by name: 0 and *value, or -1 when there is no such name.
+ */
+struct pushstage_stat {
+	const char	*name;
+	uint64_t	 value;
+};
+
+struct pushstage_consumer {
+	const char			*id;
+	size_t				 nfields;
+	const struct pushstage_stat	*fields;
+};
+
+struct pushstage_text {
+	const char	*name;
+	const char	*value;
+};
+
+struct pushstage_stats {
+	size_t				 ncounters;
+	const struct pushstage_stat	*counters;
+	size_t				 nconsumers;
+	const struct pushstage_consumer	*consumers;
+	size_t				 ntexts;
+	const struct pushstage_text	*texts;
+};
+
+int		 pushstage_stats(struct pushstage *,
+		     const struct pushstage_stats **);
+int		 pushstage_stat(const struct pushstage_stat *, size_t,
+		     const char *, uint64_t *);
+
+/*
+ * Dead letters: events that failed max_attempts times.  The list belongs
+ * to the handle, like stats; total counts them all, n those that fit in
+ * one reply, each with the first preview bytes of its payload (at most
+ * 1024).  retry and drop act on the ids given, or on all when n is 0;
+ * *found says how many they found.
+ */
+enum pushstage_dead_reason {
+	PUSHSTAGE_DEAD_NACK = 1,
+	PUSHSTAGE_DEAD_TIMEOUT = 2,
+	PUSHSTAGE_DEAD_DISCONNECT = 3,
+};
+
+struct pushstage_dead {
+	uint64_t	 id;
+	uint32_t	 attempts;
+	int		 reason;	/* enum pushstage_dead_reason */
+	size_t		 len;		/* the whole payload's */
+	size_t		 preview_len;
+	const void	*preview;
+};
+
+int		 pushstage_dead_list(struct pushstage *, uint32_t preview,
+		     const struct pushstage_dead **, size_t *n,
+		     uint32_t *total);
+int		 pushstage_dead_retry(struct pushstage *, const uint64_t *,
+		     size_t n, uint32_t *found);
+int		 pushstage_dead_drop(struct pushstage *, const uint64_t *,
+		     size_t n, uint32_t *found);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
