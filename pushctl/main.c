@@ -15,6 +15,8 @@ usage(FILE *f)
 "       pushctl [--socket PATH] stats [--json]\n"
 "       pushctl [--socket PATH] dead list [--json] [--preview BYTES]\n"
 "       pushctl [--socket PATH] dead retry|drop [ID...]\n"
+"       pushctl [--socket PATH] consumers [--json]\n"
+"       pushctl [--socket PATH] watch [--interval SECONDS] [--count N]\n"
 "\n"
 "Talk to producerd, the pushstage daemon.\n"
 "\n"
@@ -29,6 +31,10 @@ usage(FILE *f)
 "  dead retry [ID...] put dead events back on the queue, attempts reset;\n"
 "                     with no ID, all of them\n"
 "  dead drop [ID...]  discard dead events; with no ID, all of them\n"
+"  consumers          connected consumers: id, pid, uid, demand, in flight,\n"
+"                     delivered, connected since; --json for JSON\n"
+"  watch              a live view, redrawn every second (--interval):\n"
+"                     queue, rates, consumers; q or Ctrl-C quits\n"
 "\n"
 "  -s, --socket PATH  producerd's socket (default: $PUSHSTAGE_SOCKET,\n"
 "                     else $XDG_RUNTIME_DIR/pushstage.sock,\n"
@@ -126,6 +132,10 @@ main(int argc, char **argv)
 		return cmd_stats(path, argc, argv);
 	if (strcmp(verb, "dead") == 0)
 		return cmd_dead(path, argc, argv);
+	if (strcmp(verb, "consumers") == 0)
+		return cmd_consumers(path, argc, argv);
+	if (strcmp(verb, "watch") == 0)
+		return cmd_watch(path, argc, argv);
 	if (strcmp(verb, "help") == 0) {
 		usage(stdout);
 		return 0;

@@ -2,6 +2,9 @@
 #ifndef PS_PUSHCTL_H
 #define PS_PUSHCTL_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #define EXIT_USAGE		1	/* bad arguments or a protocol error */
 #define EXIT_UNAVAILABLE	69	/* no daemon answers (EX_UNAVAILABLE) */
 #define EXIT_TEMPFAIL		75	/* queue full: try later (EX_TEMPFAIL) */
@@ -20,6 +23,15 @@ int	 cmd_stats(const char *, int, char **);
 
 /* dead.c */
 int	 cmd_dead(const char *, int, char **);
+
+/* consumers.c */
+struct pushstage_consumer;
+int		 cmd_consumers(const char *, int, char **);
+uint64_t	 consumer_field(const struct pushstage_consumer *, const char *);
+const char	*time_text(uint64_t, char *, size_t);
+
+/* watch.c */
+int	 cmd_watch(const char *, int, char **);
 
 /* json.c */
 void	 json_string(const char *);

@@ -10,6 +10,7 @@ usage: integration.py CASE   (PRODUCERD, CONSUMER, PUSHCTL name the binaries)
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -1619,6 +1620,128 @@ def case_journal_options_and_lock(h):
     assert h.pushctl("enqueue", "c", "d").returncode == 0
     st = h.stats()
     assert st["fsyncs_total"] >= 2 and st["queued"] == 4, st
+
+
+def case_pushctl_consumers(h):
+    """consumers: who is connected, with pid, uid and since when."""
+    h.start_daemon()
+    r = h.pushctl("consumers")
+    assert r.returncode == 0 and r.stdout == b"no consumers connected\n", r
+    before = int(time.time())
+    p1, _ = h.consumer("alpha", "--max-demand", "3", "--work-ms", "60000")
+    p2, _ = h.consumer("beta-worker")
+    h.wait_consumers(2, total_demand=4)
+    assert h.pushctl("enqueue", "x").returncode == 0
+    h.wait_for(lambda: h.stats()["in_flight"] == 1, what="one in flight")
+    r = h.pushctl("consumers", "--json")
+    assert r.returncode == 0, r
+    doc = json.loads(r.stdout)
+    assert doc["consumers_connected"] == 2, doc
+    by = {c["id"]: c for c in doc["consumers"]}
+    assert set(by) == {"alpha", "beta-worker"}, doc
+    assert by["alpha"]["pid"] == p1.pid and by["beta-worker"]["pid"] == p2.pid
+    for c in by.values():
+        assert c["uid"] == os.getuid(), c
+        assert before - 2 <= c["connected_since"] <= time.time() + 2, c
+    assert sum(c["in_flight"] for c in by.values()) == 1, doc
+    assert sum(c["delivered"] for c in by.values()) == 1, doc
+    assert sum(c["demand"] for c in by.values()) == 3, doc
+    r = h.pushctl("consumers")
+    text = r.stdout.decode()
+    head, *rows = text.splitlines()
+    assert head.split() == ["ID", "PID", "UID", "DEMAND", "IN_FLIGHT",
+                            "DELIVERED", "CONNECTED", "SINCE"], text
+    row = next(x for x in rows if x.startswith("alpha "))
+    assert row.split()[1] == str(p1.pid), text
+    assert time.strftime("%Y-%m-%d", time.localtime(by["alpha"]["connected_since"])) in row
+    assert h.pushctl("consumers", "extra").returncode == 1
+    assert h.pushctl("--socket", os.path.join(h.dir, "none"), "consumers").returncode == 69
+
+
+def watch_pty(h, *args):
+    """pushctl watch on a pseudo-terminal: (pid, master fd)."""
+    import pty
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ["TERM"] = "xterm"
+        os.execv(PUSHCTL, [PUSHCTL, "--socket", h.sock, "watch"] + list(args))
+    return pid, fd
+
+
+def read_until(fd, needle, timeout=10):
+    import select
+    out = b""
+    end = time.monotonic() + timeout
+    while needle not in out and time.monotonic() < end:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                out += os.read(fd, 65536)
+            except OSError:
+                break
+    assert needle in out, "no %r in %r" % (needle, out[-2000:])
+    return out
+
+
+def wait_exit(pid, timeout=5):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        got, status = os.waitpid(pid, os.WNOHANG)
+        if got == pid:
+            return status
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    raise AssertionError("pushctl watch did not exit")
+
+
+def case_pushctl_watch(h):
+    """watch: redraws every interval with rates; q and Ctrl-C quit."""
+    h.start_daemon()
+    h.consumer("slowpoke", "--max-demand", "2", "--work-ms", "60000")
+    h.wait_consumers(1, total_demand=2)
+    assert h.pushctl("enqueue", *["e%d" % i for i in range(7)]).returncode == 0
+    # Not a terminal: one plain block per interval, --count of them.
+    r = subprocess.run([PUSHCTL, "--socket", h.sock, "watch", "--interval",
+                        "0.2", "--count", "3"], capture_output=True, timeout=20)
+    assert r.returncode == 0, r
+    out = r.stdout.decode()
+    assert "\033" not in out, out
+    assert out.count("producerd at " + h.sock) == 3, out
+    assert "queued 5 (10 B)   in flight 2   dead 0" in out, out
+    assert "enqueue 0/s   deliver 0/s   ack 0/s" in out, out
+    assert re.search(r"^slowpoke +0 +2 +2 +0$", out, re.M), out
+    # A terminal: the screen is cleared and redrawn; q quits at once.
+    pid, fd = watch_pty(h, "--interval", "0.2")
+    screen = read_until(fd, b"slowpoke")
+    assert screen.startswith(b"\033[H\033[2J"), screen[:40]
+    read_until(fd, b"\033[H\033[2J")          # a second screen came
+    os.write(fd, b"q")
+    status = wait_exit(pid)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+    os.close(fd)
+    # Ctrl-C (the terminal's interrupt character) quits too, with 0.
+    pid, fd = watch_pty(h)
+    read_until(fd, b"slowpoke")
+    os.write(fd, b"\x03")
+    status = wait_exit(pid)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+    os.close(fd)
+    # Rates: 1000 events enqueued between two screens are 1000/interval.
+    pid, fd = watch_pty(h, "--interval", "1")
+    read_until(fd, b"slowpoke")
+    assert h.pushctl("enqueue", *["r%d" % i for i in range(1000)]).returncode == 0
+    screen = b""
+    while not re.search(rb"enqueue [1-9]\d*/s", screen):
+        screen += read_until(fd, b"\033[H\033[2J", timeout=5)
+    rate = int(re.findall(rb"enqueue ([1-9]\d*)/s", screen)[0])
+    assert 500 <= rate <= 1000, screen[-600:]
+    os.write(fd, b"Q")
+    assert wait_exit(pid) == 0
+    os.close(fd)
+    r = subprocess.run([PUSHCTL, "--socket", h.sock, "watch", "--interval",
+                        "0.01"], capture_output=True, timeout=20)
+    assert r.returncode == 1 and b"--interval" in r.stderr, r
 
 
 def doc_exchange():

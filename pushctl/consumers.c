@@ -1,0 +1,131 @@
+/* consumers.c: pushctl consumers: who is connected, as a table or JSON. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "pushctl.h"
+#include "pushstage.h"
+
+/* A consumer's field, or 0 when an older daemon does not send it. */
+uint64_t
+consumer_field(const struct pushstage_consumer *c, const char *name)
+{
+	uint64_t	 v;
+
+	if (pushstage_stat(c->fields, c->nfields, name, &v) != 0)
+		return 0;
+	return v;
+}
+
+/* "2026-11-24 10:22:01", local time, or "-" when unknown. */
+const char *
+time_text(uint64_t t, char *buf, size_t len)
+{
+	struct tm	 tm;
+	time_t		 tt = (time_t)t;
+
+	if (t == 0 || localtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		return "-";
+	return buf;
+}
+
+static void
+consumers_usage(FILE *f)
+{
+	fprintf(f, "usage: pushctl consumers [--json]\n");
+}
+
+int
+cmd_consumers(const char *path, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json",	no_argument,	NULL, 'j' },
+		{ "help",	no_argument,	NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const struct pushstage_stats	*st;
+	const struct pushstage_consumer	*c;
+	struct pushstage		*p;
+	char				 since[32];
+	uint64_t			 connected = 0;
+	size_t				 i;
+	int				 ch, json = 0, r, w = 2, status;
+
+	while ((ch = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			consumers_usage(stdout);
+			return 0;
+		default:
+			consumers_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		log_errorx("consumers: unexpected argument \"%s\"",
+		    argv[optind]);
+		return EXIT_USAGE;
+	}
+	if ((status = client_connect(path, &p)) != 0)
+		return status;
+	if ((r = pushstage_stats(p, &st)) != 0) {
+		status = client_fail(p, r);
+		pushstage_free(p);
+		return status;
+	}
+	pushstage_stat(st->counters, st->ncounters, "consumers_connected",
+	    &connected);
+	for (i = 0; i < st->nconsumers; i++) {
+		if ((int)strlen(st->consumers[i].id) > w)
+			w = (int)strlen(st->consumers[i].id);
+	}
+	if (json)
+		printf("{\"consumers_connected\":%llu,\"consumers\":[",
+		    (unsigned long long)connected);
+	else if (st->nconsumers != 0)
+		printf("%-*s %8s %10s %8s %10s %12s  %s\n", w, "ID", "PID",
+		    "UID", "DEMAND", "IN_FLIGHT", "DELIVERED",
+		    "CONNECTED SINCE");
+	for (i = 0; i < st->nconsumers; i++) {
+		c = &st->consumers[i];
+		if (json) {
+			printf("%s{\"id\":", i ? "," : "");
+			json_string(c->id);
+			printf(",\"pid\":%llu,\"uid\":%llu,\"demand\":%llu,"
+			    "\"in_flight\":%llu,\"delivered\":%llu,"
+			    "\"connected_since\":%llu}",
+			    (unsigned long long)consumer_field(c, "pid"),
+			    (unsigned long long)consumer_field(c, "uid"),
+			    (unsigned long long)consumer_field(c, "demand"),
+			    (unsigned long long)consumer_field(c, "in_flight"),
+			    (unsigned long long)consumer_field(c, "delivered"),
+			    (unsigned long long)consumer_field(c,
+			    "connected_since"));
+			continue;
+		}
+		printf("%-*s %8llu %10llu %8llu %10llu %12llu  %s\n", w, c->id,
+		    (unsigned long long)consumer_field(c, "pid"),
+		    (unsigned long long)consumer_field(c, "uid"),
+		    (unsigned long long)consumer_field(c, "demand"),
+		    (unsigned long long)consumer_field(c, "in_flight"),
+		    (unsigned long long)consumer_field(c, "delivered"),
+		    time_text(consumer_field(c, "connected_since"), since,
+		    sizeof since));
+	}
+	if (json)
+		printf("]}\n");
+	else if (st->nconsumers == 0)
+		printf("no consumers connected\n");
+	else if (st->nconsumers < connected)
+		printf("(%llu more not shown: the reply is limited to one "
+		    "frame)\n", (unsigned long long)(connected -
+		    st->nconsumers));
+	pushstage_free(p);
+	return 0;
+}
