@@ -1,22 +1,104 @@
-/* log.c: one line per message on stderr, prefixed with the program name. */
+/*
+ * log.c: one line per message, made in a buffer and written with one
+ * write(2), so lines from several processes appending to one file do not
+ * interleave.
+ */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 
+#define LINE_MAX_BYTES	4096
+
 static const char	*prog = "pushstage";
 static int		 level = PS_LOG_INFO;
+static int		 format = PS_LOG_PLAIN;
+static int		 fd = STDERR_FILENO;
+static const char	*file;		/* --log-file, or NULL: stderr */
 
 static const char *names[] = { "error", "warning", "info", "debug" };
+static const char *formats[] = { "plain", "text", "json" };
 
 void
 log_init(const char *name, int lvl)
 {
 	prog = name;
 	level = lvl;
+}
+
+void
+log_set_level(int lvl)
+{
+	level = lvl;
+}
+
+void
+log_set_format(int f)
+{
+	format = f;
+}
+
+/* The format named by s, or -1; "plain" is the tools', not offered. */
+int
+log_format_parse(const char *s)
+{
+	int	 i;
+
+	for (i = PS_LOG_TEXT; i <= PS_LOG_JSON; i++) {
+		if (strcmp(s, formats[i]) == 0)
+			return i;
+	}
+	return -1;
+}
+
+static int
+open_file(const char *path)
+{
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+}
+
+/* Log to path from now on; -1 and errno if it cannot be opened. */
+int
+log_open(const char *path)
+{
+	int	 nfd;
+
+	if ((nfd = open_file(path)) == -1)
+		return -1;
+	if (fd != STDERR_FILENO)
+		close(fd);
+	fd = nfd;
+	file = path;
+	return 0;
+}
+
+/*
+ * Open the log file again, by name: after logrotate moved it, lines go
+ * to a new file.  If that fails the old one is kept, and the failure is
+ * the first line written to it.
+ */
+int
+log_reopen(void)
+{
+	int	 nfd;
+
+	if (file == NULL)
+		return 0;
+	if ((nfd = open_file(file)) == -1) {
+		log_warn("cannot reopen log file %s; still writing to the "
+		    "old one", file);
+		return -1;
+	}
+	close(fd);
+	fd = nfd;
+	log_info("log file %s reopened", file);
+	return 0;
 }
 
 /* The level named by s, or -1. */
@@ -40,6 +122,46 @@ log_enabled(int lvl)
 	return lvl <= level;
 }
 
+/* Append s to b (at *n, of LINE_MAX_BYTES), escaped for a quoted value. */
+static void
+put_quoted(char *b, size_t *n, const char *s, int json)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	unsigned char		 ch;
+	char			 e[7];
+	size_t			 len;
+
+	for (; *s != '\0'; s++) {
+		ch = (unsigned char)*s;
+		len = 0;
+		if (ch == '"' || ch == '\\') {
+			e[len++] = '\\';
+			e[len++] = (char)ch;
+		} else if (ch == '\n') {
+			e[len++] = '\\';
+			e[len++] = 'n';
+		} else if (ch == '\t') {
+			e[len++] = '\\';
+			e[len++] = 't';
+		} else if (ch < 0x20 || ch == 0x7f) {
+			e[len++] = '\\';
+			if (json) {
+				memcpy(e + len, "u00", 3);
+				len += 3;
+			} else
+				e[len++] = 'x';
+			e[len++] = hex[ch >> 4];
+			e[len++] = hex[ch & 15];
+		} else
+			e[len++] = (char)ch;
+		/* Keep room for the closing quote, brace and newline. */
+		if (*n + len + 3 > LINE_MAX_BYTES)
+			return;
+		memcpy(b + *n, e, len);
+		*n += len;
+	}
+}
+
 static void
 vlog(int lvl, int err, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
@@ -47,16 +169,49 @@ vlog(int lvl, int err, const char *fmt, va_list ap)
 static void
 vlog(int lvl, int err, const char *fmt, va_list ap)
 {
-	char	 msg[1024];
+	struct timespec	 ts;
+	struct tm	 tm;
+	char		 msg[2048], stamp[40], line[LINE_MAX_BYTES];
+	size_t		 n = 0, len;
+	int		 r;
 
 	if (lvl > level)
 		return;
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	if (err != 0)
-		fprintf(stderr, "%s: %s: %s: %s\n", prog, names[lvl], msg,
+	r = vsnprintf(msg, sizeof msg, fmt, ap);
+	if (err != 0 && r >= 0 && (size_t)r < sizeof msg)
+		snprintf(msg + r, sizeof msg - (size_t)r, ": %s",
 		    strerror(err));
-	else
-		fprintf(stderr, "%s: %s: %s\n", prog, names[lvl], msg);
+	if (format == PS_LOG_PLAIN) {
+		if ((r = snprintf(line, sizeof line, "%s: %s: %s\n", prog,
+		    names[lvl], msg)) <= 0)
+			return;
+		n = (size_t)r < sizeof line ? (size_t)r : sizeof line - 1;
+		line[n - 1] = '\n';	/* a line cut short still ends */
+	} else {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		len = strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(stamp + len, sizeof stamp - len, ".%03ldZ",
+		    ts.tv_nsec / 1000000);
+		if (format == PS_LOG_JSON)
+			r = snprintf(line, sizeof line, "{\"time\":\"%s\","
+			    "\"level\":\"%s\",\"prog\":\"%s\",\"pid\":%ld,"
+			    "\"msg\":\"", stamp, names[lvl], prog,
+			    (long)getpid());
+		else
+			r = snprintf(line, sizeof line, "time=%s level=%s "
+			    "prog=%s pid=%ld msg=\"", stamp, names[lvl], prog,
+			    (long)getpid());
+		n = r < 0 ? 0 : (size_t)r;
+		put_quoted(line, &n, msg, format == PS_LOG_JSON);
+		line[n++] = '"';
+		if (format == PS_LOG_JSON)
+			line[n++] = '}';
+		line[n++] = '\n';
+	}
+	/* One write; a short one or a failure has nowhere to be told. */
+	while (write(fd, line, n) == -1 && errno == EINTR)
+		continue;
 }
 
 void

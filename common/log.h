@@ -1,4 +1,9 @@
-/* log.h: levelled logging to stderr, and fatal exits. */
+/*
+ * log.h: levelled logging, one line per message written whole, and fatal
+ * exits.  Daemons log key=value (text) or JSON lines, to stderr or to a
+ * --log-file that log_reopen opens again (SIGHUP, after rotation); the
+ * command-line tools log plain "prog: level: message" lines.
+ */
 #ifndef PS_LOG_H
 #define PS_LOG_H
 
@@ -11,8 +16,19 @@ enum log_level {
 	PS_LOG_DEBUG,
 };
 
+enum log_format {
+	PS_LOG_PLAIN = 0,	/* prog: level: message */
+	PS_LOG_TEXT,		/* time=... level=... prog=... msg="..." */
+	PS_LOG_JSON,		/* {"time":...,"msg":"..."} */
+};
+
 void		 log_init(const char *, int);
+void		 log_set_level(int);
+void		 log_set_format(int);
 int		 log_level_parse(const char *);
+int		 log_format_parse(const char *);
+int		 log_open(const char *);
+int		 log_reopen(void);
 int		 log_enabled(int);
 void		 log_errorx(const char *, ...)
 		     __attribute__((format(printf, 1, 2)));

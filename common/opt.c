@@ -79,9 +79,9 @@ bad:
 	return -1;
 }
 
-/* --log-level: set prog's log level by name, or -1 and a message. */
+/* --log-level: set the log level by name, or -1 and a message. */
 int
-opt_log_level(const char *prog, const char *arg)
+opt_log_level(const char *arg)
 {
 	int	 level;
 
@@ -90,7 +90,21 @@ opt_log_level(const char *prog, const char *arg)
 		    "debug", arg);
 		return -1;
 	}
-	log_init(prog, level);
+	log_set_level(level);
+	return 0;
+}
+
+/* --log-format: text or json, or -1 and a message. */
+int
+opt_log_format(const char *arg)
+{
+	int	 f;
+
+	if ((f = log_format_parse(arg)) == -1) {
+		log_errorx("--log-format: \"%s\" is not text or json", arg);
+		return -1;
+	}
+	log_set_format(f);
 	return 0;
 }
 

@@ -7,7 +7,8 @@
 int	 opt_u32(const char *, const char *, uint32_t, uint32_t, uint32_t *);
 int	 opt_u64(const char *, const char *, uint64_t, uint64_t, uint64_t *);
 int	 opt_range(const char *, const char *, uint32_t *, uint32_t *);
-int	 opt_log_level(const char *, const char *);
+int	 opt_log_level(const char *);
+int	 opt_log_format(const char *);
 int	 opt_seconds(const char *, const char *, uint32_t, int, uint32_t *);
 int	 opt_mode(const char *, const char *, unsigned int *);
 

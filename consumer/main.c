@@ -26,6 +26,7 @@ usage(FILE *f)
 	fprintf(f,
 "usage: consumer --id ID [--socket PATH] [--max-demand N] [--min-demand N]\n"
 "                [--work-ms MIN-MAX | --exec CMD] [--log-level LEVEL]\n"
+"                [--log-format text|json] [--log-file PATH]\n"
 "\n"
 "A pushstage worker.  Registers demand with producerd, handles each event\n"
 "it is pushed, and asks for more.  Prints, one line each:\n"
@@ -48,9 +49,14 @@ usage(FILE *f)
 "                         PUSHSTAGE_EVENT_ID, PUSHSTAGE_ATTEMPT (1 on first\n"
 "                         delivery) and PUSHSTAGE_CONSUMER_ID set\n"
 "  -l, --log-level LEVEL  error, warning, info or debug (default info)\n"
+"  --log-format FORMAT    text (default: time=... level=... msg=\"...\") or\n"
+"                         json (one object per line)\n"
+"  --log-file PATH        log to PATH (appended) instead of stderr; SIGHUP\n"
+"                         opens it again, for log rotation\n"
 "  -h, --help             this help\n"
 "  -V, --version          the version\n"
 "\n"
+"Event lines go to stdout, log lines to stderr (or --log-file).\n"
 "Exit status: 0 on SIGTERM or SIGINT; 1 on bad options, a protocol error,\n"
 "or when producerd goes away; 69 when no producerd answers at the start.\n",
 	    PUSHSTAGE_DEMAND_MAX);
@@ -156,6 +162,7 @@ batch_free(struct batch *b)
 int
 main(int argc, char **argv)
 {
+	enum { OPT_LOG_FORMAT = 256, OPT_LOG_FILE };
 	static const struct option longopts[] = {
 		{ "id",		required_argument,	NULL, 'i' },
 		{ "socket",	required_argument,	NULL, 's' },
@@ -164,6 +171,8 @@ main(int argc, char **argv)
 		{ "work-ms",	required_argument,	NULL, 'w' },
 		{ "exec",	required_argument,	NULL, 'e' },
 		{ "log-level",	required_argument,	NULL, 'l' },
+		{ "log-format",	required_argument,	NULL, OPT_LOG_FORMAT },
+		{ "log-file",	required_argument,	NULL, OPT_LOG_FILE },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ "version",	no_argument,		NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -174,7 +183,7 @@ main(int argc, char **argv)
 	struct batch		 b;
 	struct pollfd		 pfd[2];
 	char			 pathbuf[4096];
-	const char		*path = NULL;
+	const char		*path = NULL, *log_file = NULL;
 	uint32_t		 max = 1, min = 0;
 	int			 acks, slow;
 	size_t			 i;
@@ -182,6 +191,7 @@ main(int argc, char **argv)
 
 	memset(&b, 0, sizeof b);
 	log_init("consumer", PS_LOG_INFO);
+	log_set_format(PS_LOG_TEXT);
 	while ((ch = getopt_long(argc, argv, "i:s:M:m:w:e:l:hV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
@@ -210,8 +220,15 @@ main(int argc, char **argv)
 			w.exec = optarg;
 			break;
 		case 'l':
-			if (opt_log_level("consumer", optarg) != 0)
+			if (opt_log_level(optarg) != 0)
 				return 1;
+			break;
+		case OPT_LOG_FORMAT:
+			if (opt_log_format(optarg) != 0)
+				return 1;
+			break;
+		case OPT_LOG_FILE:
+			log_file = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -250,6 +267,8 @@ main(int argc, char **argv)
 	}
 	if (path == NULL)
 		path = pushstage_default_socket(pathbuf, sizeof pathbuf);
+	if (log_file != NULL && log_open(log_file) == -1)
+		fatal("--log-file: cannot open %s", log_file);
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	/* Whole lines, flushed once per read or slow event: flush_out. */
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);

@@ -52,6 +52,7 @@ signals_init(void)
 	sa.sa_flags = SA_RESTART;
 	if (sigaction(SIGTERM, &sa, NULL) == -1 ||
 	    sigaction(SIGINT, &sa, NULL) == -1 ||
+	    sigaction(SIGHUP, &sa, NULL) == -1 ||
 	    sigaction(SIGCHLD, &sa, NULL) == -1)
 		return -1;
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
@@ -59,7 +60,10 @@ signals_init(void)
 	return p[0];
 }
 
-/* Drain the pipe: 1 if a SIGTERM or SIGINT was among what came. */
+/*
+ * Drain the pipe: 1 if a SIGTERM or SIGINT was among what came.  A SIGHUP
+ * reopens --log-file.
+ */
 int
 signals_take(int fd)
 {
@@ -71,6 +75,8 @@ signals_take(int fd)
 		for (i = 0; i < n; i++) {
 			if (buf[i] == SIGTERM || buf[i] == SIGINT)
 				stop = 1;
+			else if (buf[i] == SIGHUP)
+				log_reopen();
 		}
 	}
 	return stop;

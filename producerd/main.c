@@ -34,6 +34,8 @@ usage(FILE *f)
 {
 	fprintf(f,
 "usage: producerd [--socket PATH] [--max-frame BYTES] [--log-level LEVEL]\n"
+"                 [--log-format text|json] [--log-file PATH]\n"
+"                 [--metrics ADDRESS:PORT]\n"
 "                 [--delivery at-least-once|at-most-once]\n"
 "                 [--ack-timeout SECONDS] [--max-attempts N]\n"
 "                 [--drain-timeout SECONDS] [--handshake-timeout SECONDS]\n"
@@ -57,6 +59,15 @@ usage(FILE *f)
 "                         from %u to %u); bounds one event and one\n"
 "                         ENQUEUE batch\n"
 "  -l, --log-level LEVEL  error, warning, info or debug (default info)\n"
+"  --log-format FORMAT    text (default: time=... level=... msg=\"...\") or\n"
+"                         json (one object per line)\n"
+"  --log-file PATH        log to PATH (appended) instead of stderr; SIGHUP\n"
+"                         opens it again, for log rotation\n"
+"  --metrics ADDRESS:PORT serve Prometheus metrics over HTTP at\n"
+"                         /metrics (off by default; 127.0.0.1:9464, say)\n"
+"\n"
+"With a listening socket passed by systemd (LISTEN_FDS, socket\n"
+"activation), producerd serves that socket and --socket only names it.\n"
 "\n"
 "The buffer (docs/overflow.md):\n"
 "  --max-queue N          events buffered at most (default %u; 0: no limit);\n"
@@ -117,7 +128,8 @@ usage(FILE *f)
 "\n"
 "SIGTERM or SIGINT: drain (refuse new connections and events, send nothing\n"
 "new, wait for acks up to --drain-timeout), then exit 0 and remove the\n"
-"socket.  A second SIGTERM or SIGINT exits at once.\n"
+"socket.  A second SIGTERM or SIGINT exits at once.  SIGHUP: reopen\n"
+"--log-file.\n"
 "Exit status 1: bad options, the socket could not be set up (for\n"
 "example another producerd already listens on it), the journal could not\n"
 "be read back or written.\n",
@@ -142,16 +154,29 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	log_info("%s: shutting down", strsignal((int)sig));
+	systemd_notify("STOPPING=1");
 	server_drain(srv);
 }
 
-/* Remove the socket file if it is still the one this daemon made. */
+static void
+on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	(void)arg;
+	log_reopen();
+}
+
+/*
+ * Remove the socket file if it is still the one this daemon made (never
+ * one systemd made: made is NULL then).
+ */
 static void
 unlink_socket(const char *path, const struct stat *made)
 {
 	struct stat	 st;
 
-	if (lstat(path, &st) == 0 && st.st_dev == made->st_dev &&
+	if (made != NULL && lstat(path, &st) == 0 && st.st_dev == made->st_dev &&
 	    st.st_ino == made->st_ino && unlink(path) == -1)
 		log_warn("unlink %s", path);
 }
@@ -234,11 +259,15 @@ main(int argc, char **argv)
 		OPT_ALLOW_GID, OPT_MAX_QUEUE, OPT_MAX_QUEUE_BYTES, OPT_OVERFLOW,
 		OPT_UPSTREAM, OPT_UPSTREAM_MAX_DEMAND, OPT_MAP, OPT_MAP0,
 		OPT_DATA_DIR, OPT_FSYNC, OPT_SEGMENT_SIZE, OPT_REPAIR,
+		OPT_LOG_FORMAT, OPT_LOG_FILE, OPT_METRICS,
 	};
 	static const struct option longopts[] = {
 		{ "socket",	required_argument,	NULL, 's' },
 		{ "max-frame",	required_argument,	NULL, 'm' },
 		{ "log-level",	required_argument,	NULL, 'l' },
+		{ "log-format",	required_argument,	NULL, OPT_LOG_FORMAT },
+		{ "log-file",	required_argument,	NULL, OPT_LOG_FILE },
+		{ "metrics",	required_argument,	NULL, OPT_METRICS },
 		{ "delivery",	required_argument,	NULL, OPT_DELIVERY },
 		{ "ack-timeout", required_argument,	NULL, OPT_ACK_TIMEOUT },
 		{ "max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS },
@@ -269,10 +298,11 @@ main(int argc, char **argv)
 	};
 	struct server		 srv;
 	struct event_base	*base;
-	struct event		*sigterm, *sigint;
-	struct stat		 made;
-	char			 pathbuf[4096], err[512];
-	const char		*path = NULL;
+	struct event		*sigterm, *sigint, *sighup;
+	struct stat		 made, *own = NULL;
+	char			 pathbuf[4096], actpath[4096], err[512];
+	const char		*path = NULL, *log_file = NULL;
+	const char		*metrics = NULL;
 	uint32_t		 ack_timeout = 0;
 	uint32_t		 attempts = DEFAULT_MAX_ATTEMPTS;
 	uint64_t		 max_queue = DEFAULT_MAX_QUEUE;
@@ -283,6 +313,7 @@ main(int argc, char **argv)
 	int			 ch, fd, journal_opts = 0;
 
 	log_init("producerd", PS_LOG_INFO);
+	log_set_format(PS_LOG_TEXT);
 	memset(&srv, 0, sizeof srv);
 	srv.max_frame = PS_MAX_FRAME_DEFAULT;
 	srv.acks = 1;
@@ -303,8 +334,18 @@ main(int argc, char **argv)
 				return 1;
 			break;
 		case 'l':
-			if (opt_log_level("producerd", optarg) != 0)
+			if (opt_log_level(optarg) != 0)
 				return 1;
+			break;
+		case OPT_LOG_FORMAT:
+			if (opt_log_format(optarg) != 0)
+				return 1;
+			break;
+		case OPT_LOG_FILE:
+			log_file = optarg;
+			break;
+		case OPT_METRICS:
+			metrics = optarg;
 			break;
 		case OPT_DELIVERY:
 			if (strcmp(optarg, "at-least-once") == 0)
@@ -463,6 +504,8 @@ main(int argc, char **argv)
 	}
 	if (path == NULL)
 		path = sockpath_default(pathbuf, sizeof pathbuf);
+	if (log_file != NULL && log_open(log_file) == -1)
+		fatal("--log-file: cannot open %s", log_file);
 
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
 		fatal("signal");
@@ -483,35 +526,59 @@ main(int argc, char **argv)
 		server_free(&srv);
 		return 1;
 	}
-	if ((fd = net_listen_unix(path, LISTEN_BACKLOG, (mode_t)mode, group,
-	    err, sizeof err)) == -1)
+	/* systemd's socket, if it passed one; else a socket of our own. */
+	if ((fd = systemd_listen_fd(actpath, sizeof actpath, err,
+	    sizeof err)) == -2)
 		fatalx("%s", err);
-	if (fstat(fd, &made) == -1 || lstat(path, &made) == -1)
-		fatal("stat %s", path);
+	if (fd >= 0) {
+		path = actpath;
+		if (mode != DEFAULT_SOCKET_MODE || group != (gid_t)-1)
+			log_warnx("--socket-mode and --socket-group do not "
+			    "apply to a socket from systemd: set SocketMode= "
+			    "and SocketGroup= in the .socket unit");
+	} else {
+		if ((fd = net_listen_unix(path, LISTEN_BACKLOG, (mode_t)mode,
+		    group, err, sizeof err)) == -1)
+			fatalx("%s", err);
+		if (fstat(fd, &made) == -1 || lstat(path, &made) == -1)
+			fatal("stat %s", path);
+		own = &made;
+	}
 	srv.socket_path = path;
 	if (listener_start(&srv, fd) != 0) {
-		unlink_socket(path, &made);
+		unlink_socket(path, own);
 		fatalx("cannot listen on %s", path);
+	}
+	if (metrics != NULL && metrics_start(&srv, metrics, err,
+	    sizeof err) != 0) {
+		unlink_socket(path, own);
+		fatalx("%s", err);
 	}
 	sigterm = evsignal_new(base, SIGTERM, on_signal, &srv);
 	sigint = evsignal_new(base, SIGINT, on_signal, &srv);
-	if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm,
-	    NULL) != 0 || evsignal_add(sigint, NULL) != 0) {
-		unlink_socket(path, &made);
+	sighup = evsignal_new(base, SIGHUP, on_sighup, NULL);
+	if (sigterm == NULL || sigint == NULL || sighup == NULL ||
+	    evsignal_add(sigterm, NULL) != 0 || evsignal_add(sigint,
+	    NULL) != 0 || evsignal_add(sighup, NULL) != 0) {
+		unlink_socket(path, own);
 		fatalx("cannot set up signal handling");
 	}
-	log_info("listening on %s (max frame %u bytes, %s)", path,
-	    srv.max_frame, srv.acks ? "at-least-once" : "at-most-once");
+	log_info("listening on %s%s (max frame %u bytes, %s)", path,
+	    own == NULL ? " (from systemd)" : "", srv.max_frame,
+	    srv.acks ? "at-least-once" : "at-most-once");
+	systemd_notify("READY=1");
 
 	if (event_base_dispatch(base) == -1)
 		log_warnx("event loop failed");
 
 	listener_stop(&srv);
-	unlink_socket(path, &made);
+	metrics_stop(&srv);
+	unlink_socket(path, own);
 	server_report(&srv);
 	server_free(&srv);
 	event_free(sigterm);
 	event_free(sigint);
+	event_free(sighup);
 	event_base_free(base);
 	return 0;
 }

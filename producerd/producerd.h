@@ -72,6 +72,7 @@ struct allow {
 struct server {
 	struct event_base	*base;
 	struct evconnlistener	*listener;
+	struct evhttp		*metrics;	/* --metrics, or NULL */
 	struct event		*accept_retry;
 	struct event		*expiry;	/* the next ack deadline */
 	struct event		*drain_timer;
@@ -191,6 +192,14 @@ void	 server_drain(struct server *);
 void	 server_report(struct server *);
 int	 server_journal_open(struct server *);
 void	 server_commit(struct server *);
+
+/* systemd.c */
+int	 systemd_listen_fd(char *, size_t, char *, size_t);
+void	 systemd_notify(const char *);
+
+/* metrics.c */
+int	 metrics_start(struct server *, const char *, char *, size_t);
+void	 metrics_stop(struct server *);
 
 /* listener.c */
 int	 listener_start(struct server *, int);

@@ -1600,7 +1600,7 @@ def case_journal_options_and_lock(h):
         h.daemon.pid in r.stderr, r
     for args, msg in [
             (["--repair"], b"give --data-dir DIR too"),
-            (["--data-dir", data, "--fsync", "sometimes"], b'"sometimes" is not'),
+            (["--data-dir", data, "--fsync", "sometimes"], b'sometimes\\" is not'),
             (["--data-dir", data, "--fsync", "interval:0"], b"interval:MS"),
             (["--data-dir", data, "--segment-size", "100"], b"--segment-size"),
             (["--data-dir", "/etc/passwd"], b"/etc/passwd"),
@@ -1742,6 +1742,176 @@ def case_pushctl_watch(h):
     r = subprocess.run([PUSHCTL, "--socket", h.sock, "watch", "--interval",
                         "0.01"], capture_output=True, timeout=20)
     assert r.returncode == 1 and b"--interval" in r.stderr, r
+
+
+def case_socket_activation(h):
+    """systemd-socket-activate -l PATH producerd: it serves that socket."""
+    activate = shutil.which("systemd-socket-activate")
+    assert activate, "systemd-socket-activate is missing (apt-get install systemd)"
+    log = os.path.join(h.dir, "producerd.log")
+    with open(log, "ab") as f:
+        p = subprocess.Popen([activate, "-l", h.sock, PRODUCERD, "--socket",
+                              os.path.join(h.dir, "ignored.sock")],
+                             stdout=subprocess.DEVNULL, stderr=f)
+    h.procs.append(p)
+    h.wait_for(lambda: os.path.exists(h.sock), what="the activation socket")
+    # The first connection starts producerd on the socket it was given.
+    r = h.pushctl("enqueue", "via", "systemd")
+    assert r.returncode == 0 and b"ids 1-2" in r.stdout, r
+    out = os.path.join(h.dir, "c.out")
+    h.spawn([CONSUMER, "--socket", h.sock, "--id", "a", "--max-demand", "5"], out=out)
+    h.wait_for(lambda: len(lines(out)) == 4, what="both events handled")
+    assert [e for _, w, e in received(out) if w == "finished"] == ["via", "systemd"]
+    text = open(log).read()
+    assert "listening on %s (from systemd)" % h.sock in text, text
+    assert not os.path.exists(os.path.join(h.dir, "ignored.sock"))
+    for q in h.procs[1:]:
+        q.send_signal(signal.SIGTERM)
+        q.wait(timeout=10)
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=10) == 0
+    # systemd made the socket file; producerd leaves it to systemd.
+    assert stat.S_ISSOCK(os.stat(h.sock).st_mode)
+    # LISTEN_FDS meant for another process is not ours.
+    env = dict(os.environ, LISTEN_PID="1", LISTEN_FDS="1")
+    d = subprocess.Popen([PRODUCERD, "--socket", h.sock + "2"], env=env,
+                         stderr=subprocess.PIPE)
+    h.procs.append(d)
+    h.wait_for(lambda: h.connectable_at(h.sock + "2"), what="own socket")
+    d.send_signal(signal.SIGTERM)
+    assert d.wait(timeout=10) == 0
+
+
+def case_socket_activation_two_sockets(h):
+    """Two sockets from systemd: a clear refusal, exit 1."""
+    activate = shutil.which("systemd-socket-activate")
+    assert activate, "systemd-socket-activate is missing (apt-get install systemd)"
+    p = subprocess.Popen([activate, "-l", h.sock, "-l", h.sock + "b", PRODUCERD],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    h.wait_for(lambda: os.path.exists(h.sock + "b"), what="the sockets")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(h.sock)
+    assert p.wait(timeout=10) == 1
+    err = p.stderr.read()
+    p.stderr.close()
+    s.close()
+    assert b"LISTEN_FDS=2" in err and b"exactly one socket" in err, err
+
+
+def case_log_formats_and_reopen(h):
+    """--log-format text|json, --log-file, and SIGHUP to reopen it."""
+    logfile = os.path.join(h.dir, "d.log")
+    p = subprocess.Popen([PRODUCERD, "--socket", h.sock, "--log-file", logfile,
+                          "--log-format", "json", "--log-level", "debug"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    h.procs.append(p)
+    h.wait_for(h.connectable, what="producerd")
+    assert h.pushctl("enqueue", 'a "quoted"\nevent').returncode == 0
+    h.wait_for(lambda: os.path.exists(logfile) and b"closed" in open(logfile, "rb").read(),
+               what="log lines")
+    recs = [json.loads(x) for x in open(logfile)]
+    assert all(set(r) == {"time", "level", "prog", "pid", "msg"} for r in recs), recs
+    assert recs[0]["level"] == "info" and recs[0]["prog"] == "producerd"
+    assert recs[0]["pid"] == p.pid and "listening on " + h.sock in recs[0]["msg"]
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", recs[0]["time"])
+    assert any(r["level"] == "debug" for r in recs), recs
+    # logrotate moves the file, then sends SIGHUP: new lines, new file.
+    os.rename(logfile, logfile + ".1")
+    p.send_signal(signal.SIGHUP)
+    h.wait_for(lambda: os.path.exists(logfile), what="the reopened log")
+    assert h.pushctl("stats").returncode == 0
+    h.wait_for(lambda: b"closed" in open(logfile, "rb").read(), what="lines in the new file")
+    first = json.loads(open(logfile).readline())
+    assert first["msg"] == "log file %s reopened" % logfile, first
+    old = open(logfile + ".1").read()
+    assert "reopened" not in old
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=10) == 0
+    assert p.stderr.read() == b""          # everything went to the file
+    p.stderr.close()
+    # text: key=value, the message quoted with \" and \n escaped.
+    p = h.start_daemon("--log-format", "text", "--log-level", "debug")
+    h.consumer("k", "--log-format", "json")
+    h.wait_consumers(1)
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=10) == 0
+    text = open(os.path.join(h.dir, "producerd.log")).read().splitlines()
+    for line in text:
+        assert re.match(r'^time=\S+ level=(error|warning|info|debug) '
+                        r'prog=producerd pid=%d msg=".*"$' % p.pid, line), line
+    assert any('msg="#' in x and "consumer k " in x for x in text), text
+    bad = subprocess.run([PRODUCERD, "--log-format", "xml"], capture_output=True)
+    assert bad.returncode == 1 and b"--log-format" in bad.stderr, bad
+    bad = subprocess.run([PRODUCERD, "--socket", h.sock, "--log-file",
+                          "/nonexistent/dir/log"], capture_output=True)
+    assert bad.returncode == 1 and b"/nonexistent/dir/log" in bad.stderr, bad
+    bad = subprocess.run([CONSUMER, "--id", "x", "--log-file", "/nonexistent/x.log"],
+                         capture_output=True)
+    assert bad.returncode == 1 and b"/nonexistent/x.log" in bad.stderr, bad
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def case_metrics(h):
+    """--metrics serves /metrics in Prometheus text format."""
+    import urllib.error
+    import urllib.request
+    port = free_port()
+    h.start_daemon("--metrics", "127.0.0.1:%d" % port, "--max-queue", "3")
+    h.consumer('odd"id', "--max-demand", "2", "--work-ms", "60000")
+    h.wait_consumers(1, total_demand=2)
+    assert h.pushctl("enqueue", "a", "b", "c", "d", "e", "f").returncode == 75
+    url = "http://127.0.0.1:%d/metrics" % port
+    with urllib.request.urlopen(url, timeout=5) as r:
+        assert r.status == 200
+        assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        body = r.read().decode()
+    values = {}
+    for line in body.splitlines():
+        if line.startswith("#"):
+            assert re.match(r"^# (HELP|TYPE) pushstage_\w+ ", line), line
+            continue
+        name, value = line.rsplit(" ", 1)
+        values[name] = int(value)
+    # The batch is checked against the limit before any goes out: 3 taken.
+    assert values["pushstage_enqueued_total"] == 3, body
+    assert values["pushstage_queued"] == 1 and values["pushstage_in_flight"] == 2, body
+    assert values["pushstage_rejected_total"] == 3, body
+    assert values["pushstage_delivered_total"] == 2, body
+    for n in ("acked_total", "redelivered_total", "shed_total", "dead_total",
+              "dead", "consumers"):
+        assert "pushstage_" + n in values, n
+    assert values["pushstage_consumers"] == 1
+    (k,) = [k for k in values if k.startswith("pushstage_consumer_in_flight{")]
+    assert k.startswith('pushstage_consumer_in_flight{consumer="odd\\"id",conn="'), k
+    assert values[k] == 2
+    assert "# TYPE pushstage_enqueued_total counter" in body
+    assert "# TYPE pushstage_queued gauge" in body
+    for path, code in (("/", 404), ("/metricsx", 404)):
+        try:
+            urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5)
+            raise AssertionError("no error for " + path)
+        except urllib.error.HTTPError as e:
+            assert e.code == code, (path, e.code)
+    # A junk request harms nothing: the daemon still answers.
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"\x00\xff" * 5000 + b"\r\n\r\n")
+    s.close()
+    assert h.stats()["queued"] == 1
+    for bad in ("9464", "localhost:", "127.0.0.1:99999", "[::1:80"):
+        r = subprocess.run([PRODUCERD, "--socket", h.sock + "2", "--metrics", bad],
+                           capture_output=True, timeout=10)
+        assert r.returncode == 1 and b"--metrics" in r.stderr, (bad, r)
+    r = subprocess.run([PRODUCERD, "--socket", h.sock + "2", "--metrics",
+                        "127.0.0.1:%d" % port], capture_output=True, timeout=10)
+    assert r.returncode == 1 and b"cannot listen" in r.stderr, r
+    assert not os.path.exists(h.sock + "2")
 
 
 def doc_exchange():
