@@ -9,8 +9,10 @@
  * share between threads; two handles are independent.
  *
  * Stable API: names here keep their meaning within a major version (the
- * library's soname).  Structures filled by the library may grow at the end
- * only; those the caller passes in do not change.  See docs/libpushstage.md.
+ * library's soname).  Structures the library allocates (stats, dead
+ * letters) may grow at the end only; those the caller allocates
+ * (pushstage_enqueued, pushstage_event) do not change.  See
+ * docs/libpushstage.md.
  */
 #ifndef PUSHSTAGE_H
 #define PUSHSTAGE_H
