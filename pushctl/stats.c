@@ -40,6 +40,13 @@ print_json(const struct pushstage_stats *st)
 	printf("]}\n");
 }
 
+/* A column as wide as its name, and at least 10. */
+static int
+col(const char *name)
+{
+	return strlen(name) > 10 ? (int)strlen(name) : 10;
+}
+
 static void
 print_table(const struct pushstage_stats *st)
 {
@@ -61,14 +68,15 @@ print_table(const struct pushstage_stats *st)
 	/* Every consumer carries the same fields; the first names them. */
 	printf("\n%-*s", w, "ID");
 	for (j = 0; j < st->consumers[0].nfields; j++)
-		printf("  %12s", st->consumers[0].fields[j].name);
+		printf("  %*s", col(st->consumers[0].fields[j].name),
+		    st->consumers[0].fields[j].name);
 	putchar('\n');
 	for (i = 0; i < st->nconsumers; i++) {
 		sc = &st->consumers[i];
 		printf("%-*s", w, sc->id);
 		for (j = 0; j < sc->nfields; j++)
-			printf("  %12llu", (unsigned long long)
-			    sc->fields[j].value);
+			printf("  %*llu", col(sc->fields[j].name),
+			    (unsigned long long)sc->fields[j].value);
 		putchar('\n');
 	}
 }
