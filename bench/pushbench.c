@@ -58,6 +58,8 @@ usage(FILE *f)
 "                      and beanstalkd with its binlog, fsynced alike\n"
 "  --socket PATH       use a running daemon instead (no CPU or memory\n"
 "                      figures)\n"
+"  -h, --help          this help\n"
+"  -V, --version       the version\n"
 "\n"
 "Exit status: 0 when every run finished with each event exactly once.\n");
 }
@@ -149,6 +151,7 @@ main(int argc, char **argv)
 		{ "socket",	required_argument,	NULL, 'S' },
 		{ "fsync",	required_argument,	NULL, 'F' },
 		{ "help",	no_argument,		NULL, 'h' },
+		{ "version",	no_argument,		NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct settings	 s;
@@ -163,7 +166,7 @@ main(int argc, char **argv)
 	s.size = 64;
 	s.consumers = 4;
 	s.runs = 3;
-	while ((ch = getopt_long(argc, argv, "w:d:s:c:e:r:Cqjp:S:F:h", longopts,
+	while ((ch = getopt_long(argc, argv, "w:d:s:c:e:r:Cqjp:S:F:hV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'w':
@@ -227,6 +230,10 @@ main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("pushbench %s (protocol %d)\n", PUSHSTAGE_VERSION,
+			    PS_PROTO_VERSION);
 			return 0;
 		default:
 			usage(stderr);

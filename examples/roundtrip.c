@@ -10,6 +10,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <pushstage.h>
 
@@ -35,6 +36,11 @@ main(int argc, char **argv)
 	long				 i, n = argc > 2 ? atol(argv[2]) : 10;
 	int				 len;
 
+	if (path != NULL && (strcmp(path, "-h") == 0 ||
+	    strcmp(path, "--help") == 0)) {
+		printf("usage: roundtrip [SOCKET [N (1-100000)]]\n");
+		return 0;
+	}
 	if (n < 1 || n > 100000) {
 		fprintf(stderr, "usage: roundtrip [SOCKET [N (1-100000)]]\n");
 		return 1;

@@ -175,6 +175,10 @@ cmd_dead(const char *path, int argc, char **argv)
 		dead_usage(stderr);
 		return EXIT_USAGE;
 	}
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+		dead_usage(stdout);
+		return 0;
+	}
 	if (strcmp(argv[1], "list") == 0)
 		return dead_list(path, argc - 1, argv + 1);
 	if (strcmp(argv[1], "retry") == 0)

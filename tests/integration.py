@@ -638,11 +638,14 @@ def case_frame_limit(h):
 
 def case_cli(h):
     """--help and --version everywhere; usage errors exit 1 and say why."""
-    for prog in (PRODUCERD, CONSUMER, PUSHCTL):
+    for prog in (PRODUCERD, CONSUMER, PUSHCTL, PUSHBENCH):
         r = subprocess.run([prog, "--help"], capture_output=True, timeout=10)
         assert r.returncode == 0 and r.stdout.startswith(b"usage:"), (prog, r)
         r = subprocess.run([prog, "--version"], capture_output=True, timeout=10)
         assert r.returncode == 0 and b"0." in r.stdout, (prog, r)
+    for verb in ("enqueue", "stats", "consumers", "watch", "dead"):
+        r = subprocess.run([PUSHCTL, verb, "--help"], capture_output=True, timeout=10)
+        assert r.returncode == 0 and r.stdout.startswith(b"usage:"), (verb, r)
     bad = [
         ([PUSHCTL], b"usage"),
         ([PUSHCTL, "frobnicate"], b"unknown command"),
@@ -1840,6 +1843,25 @@ def case_log_formats_and_reopen(h):
         assert re.match(r'^time=\S+ level=(error|warning|info|debug) '
                         r'prog=producerd pid=%d msg=".*"$' % p.pid, line), line
     assert any('msg="#' in x and "consumer k " in x for x in text), text
+    # The consumer: its log lines to the file, SIGHUP reopens it there too.
+    h.start_daemon()
+    clog = os.path.join(h.dir, "c.log")
+    c = h.spawn([CONSUMER, "--socket", h.sock, "--id", "c", "--log-file", clog,
+                 "--exec", "exit 3"], out=os.path.join(h.dir, "c.out"))
+    h.wait_consumers(1)
+    assert h.pushctl("enqueue", "x").returncode == 0
+    h.wait_for(lambda: os.path.exists(clog) and b"status 3" in open(clog, "rb").read(),
+               what="the consumer's warning")
+    assert re.match(r'^time=\S+ level=warning prog=consumer pid=%d msg="event 1 '
+                    r'\(attempt 1\): command exited with status 3"$' % c.pid,
+                    open(clog).readline()), open(clog).read()
+    os.rename(clog, clog + ".1")
+    c.send_signal(signal.SIGHUP)
+    h.wait_for(lambda: os.path.exists(clog), what="the consumer's new log")
+    assert "log file %s reopened" % clog in open(clog).read()
+    c.send_signal(signal.SIGTERM)
+    assert c.wait(timeout=10) == 0
+    assert c.stderr.read() == b""
     bad = subprocess.run([PRODUCERD, "--log-format", "xml"], capture_output=True)
     assert bad.returncode == 1 and b"--log-format" in bad.stderr, bad
     bad = subprocess.run([PRODUCERD, "--socket", h.sock, "--log-file",
