@@ -326,6 +326,18 @@ pushstage_demand(struct pushstage *p, uint32_t n)
 	return status(psc_demand(&p->c, n));
 }
 
+/* One frame of ids (a u32 count, u64 each) must fit the frame limit. */
+static int
+ids_fit(struct pushstage *p, uint8_t type, size_t n)
+{
+	uint32_t	 most = (p->c.max_frame - 4) / 8;
+
+	if (n > most)
+		return invalid(p, "%zu ids in one %s: at most %u", n,
+		    ps_type_name(type), most);
+	return PUSHSTAGE_OK;
+}
+
 static int
 ids(struct pushstage *p, uint8_t type, const uint64_t *v, size_t n)
 {
@@ -338,10 +350,8 @@ ids(struct pushstage *p, uint8_t type, const uint64_t *v, size_t n)
 	if (!pushstage_acks(p))
 		return invalid(p, "producerd at %s delivers at most once: "
 		    "nothing to %s", p->c.path, ps_type_name(type));
-	/* One frame of ids must stay under the frame limit. */
-	if (n > (p->c.max_frame - 4) / 8)
-		return invalid(p, "%zu ids in one %s: at most %u", n,
-		    ps_type_name(type), (p->c.max_frame - 4) / 8);
+	if ((r = ids_fit(p, type, n)) != 0)
+		return r;
 	return status(psc_ids(&p->c, type, v, (uint32_t)n));
 }
 
@@ -572,11 +582,8 @@ dead_act(struct pushstage *p, uint8_t type, const uint64_t *v, size_t n,
 {
 	int	 r;
 
-	if ((r = ready(p, 0)) != 0)
+	if ((r = ready(p, 0)) != 0 || (r = ids_fit(p, type, n)) != 0)
 		return r;
-	if (n > (p->c.max_frame - 4) / 8)
-		return invalid(p, "%zu ids in one %s: at most %u", n,
-		    ps_type_name(type), (p->c.max_frame - 4) / 8);
 	return status(psc_dead_act(&p->c, type, v, (uint32_t)n, found));
 }
 

@@ -1,10 +1,8 @@
 /* consumers.c: pushctl consumers: who is connected, as a table or JSON. */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
 #include "pushctl.h"
 #include "pushstage.h"
 
@@ -32,53 +30,21 @@ time_text(uint64_t t, char *buf, size_t len)
 	return buf;
 }
 
-static void
-consumers_usage(FILE *f)
-{
-	fprintf(f, "usage: pushctl consumers [--json]\n");
-}
-
 int
 cmd_consumers(const char *path, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json",	no_argument,	NULL, 'j' },
-		{ "help",	no_argument,	NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
 	const struct pushstage_stats	*st;
 	const struct pushstage_consumer	*c;
 	struct pushstage		*p;
 	char				 since[32];
 	uint64_t			 connected = 0;
 	size_t				 i;
-	int				 ch, json = 0, r, w = 2, status;
+	int				 json, w = 2, status;
 
-	while ((ch = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'j':
-			json = 1;
-			break;
-		case 'h':
-			consumers_usage(stdout);
-			return 0;
-		default:
-			consumers_usage(stderr);
-			return EXIT_USAGE;
-		}
-	}
-	if (optind != argc) {
-		log_errorx("consumers: unexpected argument \"%s\"",
-		    argv[optind]);
-		return EXIT_USAGE;
-	}
-	if ((status = client_connect(path, &p)) != 0)
+	if ((status = json_option("consumers", argc, argv, &json)) != 0)
+		return status == -1 ? 0 : status;
+	if ((status = stats_fetch(path, &p, &st)) != 0)
 		return status;
-	if ((r = pushstage_stats(p, &st)) != 0) {
-		status = client_fail(p, r);
-		pushstage_free(p);
-		return status;
-	}
 	pushstage_stat(st->counters, st->ncounters, "consumers_connected",
 	    &connected);
 	for (i = 0; i < st->nconsumers; i++) {

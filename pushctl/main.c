@@ -83,6 +83,60 @@ client_connect(const char *path, struct pushstage **out)
 	return 0;
 }
 
+/*
+ * The arguments of a verb whose one option is --json: 0 and *json; -1
+ * after --help (exit 0); or EXIT_USAGE, said.
+ */
+int
+json_option(const char *verb, int argc, char **argv, int *json)
+{
+	static const struct option longopts[] = {
+		{ "json",	no_argument,	NULL, 'j' },
+		{ "help",	no_argument,	NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int	 ch;
+
+	*json = 0;
+	while ((ch = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			*json = 1;
+			break;
+		case 'h':
+			printf("usage: pushctl %s [--json]\n", verb);
+			return -1;
+		default:
+			fprintf(stderr, "usage: pushctl %s [--json]\n", verb);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		log_errorx("%s: unexpected argument \"%s\"", verb,
+		    argv[optind]);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Connect and take one STATS reply: 0, or the exit status, said. */
+int
+stats_fetch(const char *path, struct pushstage **out,
+    const struct pushstage_stats **st)
+{
+	int	 r, status;
+
+	if ((status = client_connect(path, out)) != 0)
+		return status;
+	if ((r = pushstage_stats(*out, st)) != 0) {
+		status = client_fail(*out, r);
+		pushstage_free(*out);
+		*out = NULL;
+		return status;
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {

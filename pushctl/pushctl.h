@@ -10,10 +10,14 @@
 #define EXIT_TEMPFAIL		75	/* queue full: try later (EX_TEMPFAIL) */
 
 struct pushstage;
+struct pushstage_stats;
 
 int	 exit_status(int);
 int	 client_fail(struct pushstage *, int);
 int	 client_connect(const char *, struct pushstage **);
+int	 json_option(const char *, int, char **, int *);
+int	 stats_fetch(const char *, struct pushstage **,
+	     const struct pushstage_stats **);
 
 /* enqueue.c */
 int	 cmd_enqueue(const char *, int, char **);

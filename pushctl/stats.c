@@ -1,9 +1,7 @@
 /* stats.c: pushctl stats: the daemon's counters as a table or as JSON. */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "log.h"
 #include "pushctl.h"
 #include "pushstage.h"
 
@@ -84,39 +82,14 @@ print_table(const struct pushstage_stats *st)
 int
 cmd_stats(const char *path, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json",	no_argument,	NULL, 'j' },
-		{ "help",	no_argument,	NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
 	const struct pushstage_stats	*st;
 	struct pushstage		*p;
-	int				 ch, json = 0, r, status;
+	int				 json, status;
 
-	while ((ch = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'j':
-			json = 1;
-			break;
-		case 'h':
-			printf("usage: pushctl stats [--json]\n");
-			return 0;
-		default:
-			fprintf(stderr, "usage: pushctl stats [--json]\n");
-			return EXIT_USAGE;
-		}
-	}
-	if (optind != argc) {
-		log_errorx("stats: unexpected argument \"%s\"", argv[optind]);
-		return EXIT_USAGE;
-	}
-	if ((status = client_connect(path, &p)) != 0)
+	if ((status = json_option("stats", argc, argv, &json)) != 0)
+		return status == -1 ? 0 : status;
+	if ((status = stats_fetch(path, &p, &st)) != 0)
 		return status;
-	if ((r = pushstage_stats(p, &st)) != 0) {
-		status = client_fail(p, r);
-		pushstage_free(p);
-		return status;
-	}
 	if (json)
 		print_json(st);
 	else
