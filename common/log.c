@@ -172,7 +172,8 @@ vlog(int lvl, int err, const char *fmt, va_list ap)
 	struct timespec	 ts;
 	struct tm	 tm;
 	char		 msg[2048], stamp[40], line[LINE_MAX_BYTES];
-	size_t		 n = 0, len;
+	size_t		 n = 0, len, off;
+	ssize_t		 w;
 	int		 r;
 
 	if (lvl > level)
@@ -209,9 +210,19 @@ vlog(int lvl, int err, const char *fmt, va_list ap)
 			line[n++] = '}';
 		line[n++] = '\n';
 	}
-	/* One write; a short one or a failure has nowhere to be told. */
-	while (write(fd, line, n) == -1 && errno == EINTR)
-		continue;
+	/*
+	 * One write, whole unless the kernel cuts it short; a failure has
+	 * nowhere to be told.
+	 */
+	for (off = 0; off < n; off += (size_t)w) {
+		if ((w = write(fd, line + off, n - off)) == -1) {
+			if (errno == EINTR) {
+				w = 0;
+				continue;
+			}
+			break;
+		}
+	}
 }
 
 void

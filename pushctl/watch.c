@@ -215,8 +215,10 @@ wait_key(int keys, uint64_t ms)
 		return stop;
 	}
 	if (keys && (pfd.revents & (POLLIN | POLLHUP))) {
-		if ((n = read(STDIN_FILENO, buf, sizeof buf)) == 0)
-			return 0;	/* stdin closed: keep watching */
+		/* The terminal went away: nobody is watching. */
+		n = read(STDIN_FILENO, buf, sizeof buf);
+		if (n == 0 || (n == -1 && errno != EINTR && errno != EAGAIN))
+			return 1;
 		for (i = 0; i < n; i++) {
 			if (buf[i] == 'q' || buf[i] == 'Q')
 				return 1;
