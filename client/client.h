@@ -19,7 +19,6 @@ enum psc_status {
 	PSC_E_IO = -3,		/* the connection broke or closed */
 	PSC_E_NOMEM = -4,
 	PSC_E_TOO_BIG = -5,	/* an event larger than the daemon takes */
-	PSC_E_FULL = -6,	/* the daemon's queue refused events */
 };
 
 struct psc {
