@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "opt.h"
 #include "pushctl.h"
 #include "pushstage.h"
 
@@ -11,12 +12,12 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: pushctl [--socket PATH] enqueue [--retry SECONDS] [-0] EVENT... | -\n"
-"       pushctl [--socket PATH] stats [--json]\n"
-"       pushctl [--socket PATH] dead list [--json] [--preview BYTES]\n"
-"       pushctl [--socket PATH] dead retry|drop [ID...]\n"
-"       pushctl [--socket PATH] consumers [--json]\n"
-"       pushctl [--socket PATH] watch [--interval SECONDS] [--count N]\n"
+"usage: pushctl [global options] enqueue [--retry SECONDS] [-0] EVENT... | -\n"
+"       pushctl [global options] stats [--json]\n"
+"       pushctl [global options] dead list [--json] [--preview BYTES]\n"
+"       pushctl [global options] dead retry|drop [ID...]\n"
+"       pushctl [global options] consumers [--json]\n"
+"       pushctl [global options] watch [--interval SECONDS] [--count N]\n"
 "\n"
 "Talk to producerd, the pushstage daemon.\n"
 "\n"
@@ -36,9 +37,14 @@ usage(FILE *f)
 "  watch              a live view, redrawn every second (--interval):\n"
 "                     queue, rates, consumers; q or Ctrl-C quits\n"
 "\n"
+"Global options, before the command:\n"
 "  -s, --socket PATH  producerd's socket (default: $PUSHSTAGE_SOCKET,\n"
 "                     else $XDG_RUNTIME_DIR/pushstage.sock,\n"
 "                     else /tmp/pushstage-$UID.sock)\n"
+"  --log-level LEVEL  error, warning, info (default) or debug: the least\n"
+"                     severe message said\n"
+"  --log-format F     errors and warnings on stderr as text (key=value) or\n"
+"                     json lines (default: plain \"pushctl: message\")\n"
 "  -h, --help         this help\n"
 "  -V, --version      the version\n"
 "\n"
@@ -144,6 +150,8 @@ main(int argc, char **argv)
 		{ "socket",	required_argument,	NULL, 's' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ "version",	no_argument,		NULL, 'V' },
+		{ "log-level",	required_argument,	NULL, 'L' },
+		{ "log-format",	required_argument,	NULL, 'F' },
 		{ NULL, 0, NULL, 0 }
 	};
 	char		 pathbuf[4096];
@@ -156,6 +164,14 @@ main(int argc, char **argv)
 		switch (ch) {
 		case 's':
 			path = optarg;
+			break;
+		case 'L':
+			if (opt_log_level(optarg) == -1)
+				return EXIT_USAGE;
+			break;
+		case 'F':
+			if (opt_log_format(optarg) == -1)
+				return EXIT_USAGE;
 			break;
 		case 'h':
 			usage(stdout);

@@ -1206,6 +1206,17 @@ def case_overflow_drop_newest(h):
     client_hello(c)
     c.send(enqueue(*[b"%d" % i for i in range(8)]))
     assert struct.unpack(">QIIII", c.expect(ENQUEUED)) == (6, 5, 0, 3, 0)
+    # The queue is full again: pushctl's warning as a JSON line, or, at
+    # --log-level error, not at all.
+    r = h.pushctl("--log-format", "json", "enqueue", "x")
+    assert r.returncode == 0 and r.stdout == b"enqueued 0 events\n", r
+    rec = json.loads(r.stderr)
+    assert rec["level"] == "warning" and rec["prog"] == "pushctl", rec
+    assert rec["msg"].endswith("shed 1 of the events sent: its queue was full "
+                               "(--overflow drop-newest)"), rec
+    r = h.pushctl("--log-level", "error", "enqueue", "x")
+    assert r.returncode == 0 and r.stderr == b"", r
+    assert h.stats()["shed_total"] == 2 + 3 + 2
 
 
 def case_overflow_block(h):
@@ -1862,8 +1873,13 @@ def case_log_formats_and_reopen(h):
     c.send_signal(signal.SIGTERM)
     assert c.wait(timeout=10) == 0
     assert c.stderr.read() == b""
-    bad = subprocess.run([PRODUCERD, "--log-format", "xml"], capture_output=True)
-    assert bad.returncode == 1 and b"--log-format" in bad.stderr, bad
+    for prog in (PRODUCERD, CONSUMER, PUSHCTL):
+        bad = subprocess.run([prog, "--log-format", "xml"], capture_output=True)
+        assert bad.returncode == 1 and b"--log-format: " in bad.stderr, bad
+        assert b"xml" in bad.stderr, bad
+        bad = subprocess.run([prog, "--log-level", "loud"], capture_output=True)
+        assert bad.returncode == 1 and b"--log-level: " in bad.stderr, bad
+        assert b"loud" in bad.stderr, bad
     bad = subprocess.run([PRODUCERD, "--socket", h.sock, "--log-file",
                           "/nonexistent/dir/log"], capture_output=True)
     assert bad.returncode == 1 and b"/nonexistent/dir/log" in bad.stderr, bad
