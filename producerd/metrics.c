@@ -5,13 +5,19 @@
  * Read-only: a scrape changes nothing and costs one pass over consumers.
  */
 #include <sys/types.h>
+#include <sys/socket.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 
 #include "log.h"
@@ -135,6 +141,29 @@ render(struct server *srv, struct evbuffer *b)
 	    "a consumer on this connection.", 2);
 }
 
+/*
+ * A reply larger than one bufferevent write (16 KiB: about 80 consumers)
+ * goes out in two; with Nagle on, the second waits for the client's
+ * delayed ACK, and a keep-alive scrape (Prometheus') took 44 ms instead of
+ * 0.3.  So no Nagle on a scrape's connection; the setsockopt is once per
+ * scrape, not on the event path.
+ */
+static void
+nodelay(struct evhttp_request *req)
+{
+	struct evhttp_connection	*evcon;
+	struct bufferevent		*bev;
+	evutil_socket_t			 fd;
+	int				 on = 1;
+
+	if ((evcon = evhttp_request_get_connection(req)) == NULL ||
+	    (bev = evhttp_connection_get_bufferevent(evcon)) == NULL ||
+	    (fd = bufferevent_getfd(bev)) == -1)
+		return;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) == -1)
+		log_debug("metrics: TCP_NODELAY: %s", strerror(errno));
+}
+
 static void
 on_request(struct evhttp_request *req, void *arg)
 {
@@ -152,6 +181,7 @@ on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	render(srv, b);
+	nodelay(req);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
 	evhttp_send_reply(req, HTTP_OK, "OK", b);
