@@ -144,8 +144,8 @@ render(struct server *srv, struct evbuffer *b)
 /*
  * A reply larger than one bufferevent write (16 KiB: about 80 consumers)
  * goes out in two; with Nagle on, the second waits for the client's
- * delayed ACK, and a keep-alive scrape (Prometheus') took 44 ms instead of
- * 0.3.  So no Nagle on a scrape's connection; the setsockopt is once per
+ * delayed ACK: a keep-alive scrape (Prometheus') of 100 consumers took
+ * 44 ms, and takes 0.14 ms without Nagle.  The setsockopt is once per
  * scrape, not on the event path.
  */
 static void

@@ -146,12 +146,13 @@ stats_fetch(const char *path, struct pushstage **out,
 int
 main(int argc, char **argv)
 {
+	enum { OPT_LOG_LEVEL = 256, OPT_LOG_FORMAT };
 	static const struct option longopts[] = {
 		{ "socket",	required_argument,	NULL, 's' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ "version",	no_argument,		NULL, 'V' },
-		{ "log-level",	required_argument,	NULL, 'L' },
-		{ "log-format",	required_argument,	NULL, 'F' },
+		{ "log-level",	required_argument,	NULL, OPT_LOG_LEVEL },
+		{ "log-format",	required_argument,	NULL, OPT_LOG_FORMAT },
 		{ NULL, 0, NULL, 0 }
 	};
 	char		 pathbuf[4096];
@@ -165,11 +166,11 @@ main(int argc, char **argv)
 		case 's':
 			path = optarg;
 			break;
-		case 'L':
+		case OPT_LOG_LEVEL:
 			if (opt_log_level(optarg) == -1)
 				return EXIT_USAGE;
 			break;
-		case 'F':
+		case OPT_LOG_FORMAT:
 			if (opt_log_format(optarg) == -1)
 				return EXIT_USAGE;
 			break;
