@@ -1,6 +1,7 @@
 /*
- * roundtrip.c: libpushstage from both ends.  Enqueues N events as one
- * batch, then takes them back as a consumer with demand 10 (topped up at
+ * roundtrip.c: libpushstage from both ends.  Enqueues N events in
+ * batches (one ENQUEUE frame each, as many events as a frame holds), then
+ * takes them back as a consumer with demand 10 (topped up at
  * 5), acks each, and prints the daemon's queue depth at the end.
  *
  *	cc roundtrip.c $(pkg-config --cflags --libs libpushstage)
@@ -22,19 +23,42 @@ fail(struct pushstage *p, const char *what)
 	return 1;
 }
 
+/*
+ * Send the batch; every event must be taken (a full queue refuses some).
+ * On failure, say why and free p.
+ */
+static int
+send_batch(struct pushstage *p, uint64_t *first, long *taken)
+{
+	struct pushstage_enqueued	 r;
+
+	if (pushstage_send(p, &r) != 0)
+		return fail(p, "send");
+	if (r.refused != 0) {
+		fprintf(stderr, "roundtrip: producerd's queue is full: it "
+		    "refused %u events\n", r.refused);
+		pushstage_free(p);
+		return 1;
+	}
+	if (*taken == 0)
+		*first = r.first_id;
+	*taken += r.accepted;
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	const struct pushstage_stats	*st;
-	struct pushstage_enqueued	 r;
 	struct pushstage_event		 ev;
 	struct pushstage		*client, *consumer;
 	const char			*path = argc > 1 ? argv[1] : NULL;
 	char				 text[32];
-	uint64_t			 queued;
+	uint64_t			 first = 0, queued;
 	uint32_t			 ask;
 	long				 i, n = argc > 2 ? atol(argv[2]) : 10;
-	int				 len;
+	long				 taken = 0;
+	int				 len, r;
 
 	if (path != NULL && (strcmp(path, "-h") == 0 ||
 	    strcmp(path, "--help") == 0)) {
@@ -46,27 +70,30 @@ main(int argc, char **argv)
 		return 1;
 	}
 
-	/* A client: one batch of n events, one ENQUEUE frame. */
+	/*
+	 * A client: events go into a batch; when the next does not fit
+	 * (PUSHSTAGE_ETOOBIG with events in the batch), send, then add it.
+	 */
 	if ((client = pushstage_new()) == NULL)
 		return 1;
 	if (pushstage_connect(client, path, "roundtrip") != 0)
 		return fail(client, "connect");
 	for (i = 1; i <= n; i++) {
 		len = snprintf(text, sizeof text, "event %ld", i);
-		if (pushstage_add(client, text, (size_t)len) != 0)
+		r = pushstage_add(client, text, (size_t)len);
+		if (r == PUSHSTAGE_ETOOBIG && pushstage_batch_count(client)) {
+			if (send_batch(client, &first, &taken) != 0)
+				return 1;
+			r = pushstage_add(client, text, (size_t)len);
+		}
+		if (r != 0)
 			return fail(client, "add");
 	}
-	if (pushstage_send(client, &r) != 0)
-		return fail(client, "send");
-	if (r.accepted != n) {
-		fprintf(stderr, "roundtrip: producerd took %u of %ld events\n",
-		    r.accepted, n);
-		pushstage_free(client);
+	if (send_batch(client, &first, &taken) != 0)
 		return 1;
-	}
-	printf("enqueued %u events, ids %llu-%llu\n", r.accepted,
-	    (unsigned long long)r.first_id,
-	    (unsigned long long)(r.first_id + r.accepted - 1));
+	printf("enqueued %ld events, ids %llu-%llu\n", taken,
+	    (unsigned long long)first,
+	    (unsigned long long)(first + (uint64_t)taken - 1));
 
 	/* A consumer: ask for 10, take each event, ack it, ask again. */
 	if ((consumer = pushstage_new()) == NULL)

@@ -113,8 +113,10 @@ def main():
              os.path.join(source, "examples", "roundtrip.c")] + flags +
             os.environ.get("EXAMPLE_CFLAGS", "").split())
         sock = os.path.join(dest, "ps.sock")
+        # Frames of 4 KiB: 2,000 events take several batches.
         daemon = subprocess.Popen([at(d["SBINDIR"], "producerd"), "--socket",
-                                   sock, "--log-level", "warning"], env=env)
+                                   sock, "--log-level", "warning",
+                                   "--max-frame", "4096"], env=env)
         for _ in range(500):
             if os.path.exists(sock):
                 break
@@ -124,6 +126,12 @@ def main():
         assert out[0] == "enqueued 25 events, ids 1-25", out
         assert out[1:26] == ["got %d: event %d" % (i, i) for i in range(1, 26)], out
         assert out[26] == "queued now: 0", out
+        r = run([exe, sock, "2000"], env=env)
+        out = r.stdout.decode().splitlines()
+        assert out[0] == "enqueued 2000 events, ids 26-2025", out
+        assert out[1:2001] == ["got %d: event %d" % (i + 25, i)
+                               for i in range(1, 2001)], out[:5]
+        assert out[2001:] == ["queued now: 0"], out[2001:]
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=10) == 0
         daemon = None
