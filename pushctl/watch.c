@@ -131,7 +131,7 @@ render(FILE *f, const char *path, const struct pushstage_stats *st,
 					     prev->at_ms : 0;
 	time_t				 now = time(NULL);
 	size_t				 i, shown;
-	int				 w = 8;
+	int				 w = 8, room;
 
 	cur->enqueued = counter(st, "enqueued_total");
 	cur->delivered = counter(st, "delivered_total");
@@ -169,10 +169,11 @@ render(FILE *f, const char *path, const struct pushstage_stats *st,
 	}
 	fprintf(f, "%-*s %8s %10s %12s %10s\n", w, "CONSUMER", "DEMAND",
 	    "IN_FLIGHT", "DELIVERED", "RATE/s");
+	/* On a terminal, the rows that fit, and a last one for "(N more)". */
 	shown = st->nconsumers;
-	if (rows > 0 && shown > (size_t)(rows - HEADER_LINES - 1))
-		shown = rows > HEADER_LINES + 1 ? (size_t)(rows -
-		    HEADER_LINES - 2) : 0;
+	room = rows - HEADER_LINES - 1;
+	if (rows > 0 && (room < 0 || shown > (size_t)room))
+		shown = room > 1 ? (size_t)(room - 1) : 0;
 	for (i = 0; i < st->nconsumers; i++) {
 		c = &st->consumers[i];
 		snprintf(cur->consumers[i].id, sizeof cur->consumers[i].id,

@@ -1672,12 +1672,16 @@ def case_pushctl_consumers(h):
     assert h.pushctl("--socket", os.path.join(h.dir, "none"), "consumers").returncode == 69
 
 
-def watch_pty(h, *args):
+def watch_pty(h, *args, rows=None):
     """pushctl watch on a pseudo-terminal: (pid, master fd)."""
+    import fcntl
     import pty
+    import termios
     pid, fd = pty.fork()
     if pid == 0:
         os.environ["TERM"] = "xterm"
+        if rows is not None:
+            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, 80, 0, 0))
         os.execv(PUSHCTL, [PUSHCTL, "--socket", h.sock, "watch"] + list(args))
     return pid, fd
 
@@ -1756,6 +1760,25 @@ def case_pushctl_watch(h):
     r = subprocess.run([PUSHCTL, "--socket", h.sock, "watch", "--interval",
                         "0.01"], capture_output=True, timeout=20)
     assert r.returncode == 1 and b"--interval" in r.stderr, r
+    # A short terminal: the consumers that fit, then how many did not.
+    for i in range(4):
+        h.consumer("c%d" % i)
+    h.wait_consumers(5)
+    pid, fd = watch_pty(h, rows=12)
+    screen = read_until(fd, b"more)")
+    screen = screen[screen.rindex(b"\033[H\033[2J") + 7:].decode()
+    lines = screen.replace("\r", "").splitlines()
+    assert len(lines) <= 12 and lines[-1] == "(3 more)", lines
+    assert len([x for x in lines if re.match(r"^(slowpoke|c\d) ", x)]) == 2, lines
+    os.write(fd, b"q")
+    assert wait_exit(pid) == 0
+    os.close(fd)
+    pid, fd = watch_pty(h, rows=6)              # not even the header fits
+    screen = read_until(fd, b"more)")
+    assert b"(5 more)" in screen and not re.search(rb"\nc\d ", screen), screen
+    os.write(fd, b"q")
+    assert wait_exit(pid) == 0
+    os.close(fd)
 
 
 def case_socket_activation(h):
