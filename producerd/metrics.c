@@ -50,10 +50,12 @@ label(struct evbuffer *b, const char *s)
 	}
 }
 
+enum per_consumer { DEMAND, IN_FLIGHT, DELIVERED };
+
 /* One per-consumer family: HELP and TYPE once, a line per consumer. */
 static void
 per_consumer(struct evbuffer *b, struct server *srv, const char *name,
-    const char *type, const char *help, int which)
+    const char *type, const char *help, enum per_consumer which)
 {
 	struct conn	*c;
 	uint64_t	 v;
@@ -64,12 +66,13 @@ per_consumer(struct evbuffer *b, struct server *srv, const char *name,
 		if (c->role != ROLE_CONSUMER || c->state != CONN_ACTIVE)
 			continue;
 		switch (which) {
-		case 0:
+		case DEMAND:
 			v = c->dc.demand;
 			break;
-		case 1:
+		case IN_FLIGHT:
 			v = dispatch_in_flight(&c->dc);
 			break;
+		case DELIVERED:
 		default:
 			v = c->dc.delivered;
 			break;
@@ -134,11 +137,11 @@ render(struct server *srv, struct evbuffer *b)
 		    "journal.", srv->journal.fsyncs_total);
 	}
 	per_consumer(b, srv, "demand", "gauge", "Events a consumer may "
-	    "still be sent.", 0);
+	    "still be sent.", DEMAND);
 	per_consumer(b, srv, "in_flight", "gauge", "Events sent to a "
-	    "consumer and not acked.", 1);
+	    "consumer and not acked.", IN_FLIGHT);
 	per_consumer(b, srv, "delivered_total", "counter", "Events sent to "
-	    "a consumer on this connection.", 2);
+	    "a consumer on this connection.", DELIVERED);
 }
 
 /*
