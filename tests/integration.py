@@ -1760,6 +1760,9 @@ def case_pushctl_watch(h):
     r = subprocess.run([PUSHCTL, "--socket", h.sock, "watch", "--interval",
                         "0.01"], capture_output=True, timeout=20)
     assert r.returncode == 1 and b"--interval" in r.stderr, r
+    r = subprocess.run([PUSHCTL, "--socket", h.sock, "watch", "--count", "0"],
+                       capture_output=True, timeout=20)
+    assert r.returncode == 1 and b"--count" in r.stderr, r
     # A short terminal: the consumers that fit, then how many did not.
     for i in range(4):
         h.consumer("c%d" % i)
@@ -1820,7 +1823,7 @@ def case_socket_activation(h):
 
 
 def case_socket_activation_two_sockets(h):
-    """Two sockets from systemd: a clear refusal, exit 1."""
+    """Two sockets, or a datagram one, from systemd: a clear refusal, exit 1."""
     activate = shutil.which("systemd-socket-activate")
     assert activate, "systemd-socket-activate is missing (apt-get install systemd)"
     p = subprocess.Popen([activate, "-l", h.sock, "-l", h.sock + "b", PRODUCERD],
@@ -1833,6 +1836,18 @@ def case_socket_activation_two_sockets(h):
     p.stderr.close()
     s.close()
     assert b"LISTEN_FDS=2" in err and b"exactly one socket" in err, err
+    # A datagram socket is not one producerd can serve.
+    dg = h.sock + "d"
+    p = subprocess.Popen([activate, "--datagram", "-l", dg, PRODUCERD],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    h.wait_for(lambda: os.path.exists(dg), what="the datagram socket")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.sendto(b"hello", dg)
+    assert p.wait(timeout=10) == 1
+    err = p.stderr.read()
+    p.stderr.close()
+    s.close()
+    assert b"not a listening Unix stream socket" in err, err
 
 
 def case_log_formats_and_reopen(h):
