@@ -19,3 +19,12 @@ clock_ms(void)
 {
 	return clock_ns() / 1000000u;
 }
+
+/* ms milliseconds as the timeval libevent's timers take; returns tv. */
+struct timeval *
+ms_timeval(uint64_t ms, struct timeval *tv)
+{
+	tv->tv_sec = (time_t)(ms / 1000);
+	tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	return tv;
+}

@@ -2,9 +2,12 @@
 #ifndef PS_CLOCK_H
 #define PS_CLOCK_H
 
+#include <sys/time.h>
+
 #include <stdint.h>
 
 uint64_t	 clock_ns(void);
 uint64_t	 clock_ms(void);
+struct timeval	*ms_timeval(uint64_t, struct timeval *);
 
 #endif

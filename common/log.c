@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fdio.h"
 #include "log.h"
 
 #define LINE_MAX_BYTES	4096
@@ -116,10 +117,16 @@ log_level_parse(const char *s)
 	return -1;
 }
 
+/* 1: log now (then clear held once logged); 0: counted in held. */
 int
-log_enabled(int lvl)
+log_throttle(struct log_throttle *t, time_t now)
 {
-	return lvl <= level;
+	if (now == t->last) {
+		t->held++;
+		return 0;
+	}
+	t->last = now;
+	return 1;
 }
 
 /* Append s to b (at *n, of LINE_MAX_BYTES), escaped for a quoted value. */
@@ -172,8 +179,7 @@ vlog(int lvl, int err, const char *fmt, va_list ap)
 	struct timespec	 ts;
 	struct tm	 tm;
 	char		 msg[2048], stamp[40], line[LINE_MAX_BYTES];
-	size_t		 n = 0, len, off;
-	ssize_t		 w;
+	size_t		 n = 0, len;
 	int		 r;
 
 	if (lvl > level)
@@ -210,19 +216,8 @@ vlog(int lvl, int err, const char *fmt, va_list ap)
 			line[n++] = '}';
 		line[n++] = '\n';
 	}
-	/*
-	 * One write, whole unless the kernel cuts it short; a failure has
-	 * nowhere to be told.
-	 */
-	for (off = 0; off < n; off += (size_t)w) {
-		if ((w = write(fd, line + off, n - off)) == -1) {
-			if (errno == EINTR) {
-				w = 0;
-				continue;
-			}
-			break;
-		}
-	}
+	/* One write, whole; a failure has nowhere to be told. */
+	(void)write_all(fd, line, n);
 }
 
 void

@@ -7,7 +7,9 @@
 #ifndef PS_LOG_H
 #define PS_LOG_H
 
+#include <stdint.h>
 #include <stdnoreturn.h>
+#include <time.h>
 
 enum log_level {
 	PS_LOG_ERROR = 0,
@@ -29,7 +31,17 @@ int		 log_level_parse(const char *);
 int		 log_format_parse(const char *);
 int		 log_open(const char *);
 int		 log_reopen(void);
-int		 log_enabled(int);
+
+/*
+ * At most one line a second about something that can happen in floods:
+ * log_throttle says whether to log now; held counts those not logged
+ * since, for the line to mention.
+ */
+struct log_throttle {
+	time_t		 last;
+	uint64_t	 held;
+};
+int		 log_throttle(struct log_throttle *, time_t);
 void		 log_errorx(const char *, ...)
 		     __attribute__((format(printf, 1, 2)));
 void		 log_warn(const char *, ...)

@@ -90,7 +90,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			srv.dispatch.now += (uint64_t)len * 100;
 			if (dispatch_expire(&srv.dispatch) != 0)
 				dispatch_run(&srv.dispatch);
-			server_settle(&srv);
+			server_wake(&srv);
 		} else if ((conn[k] = alive(&srv, conn[k])) != NULL) {
 			if (io_feed(conn[k], data + off, len) != 0)
 				abort();

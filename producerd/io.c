@@ -2,7 +2,7 @@
  * io.c: a connection's bytes.  One read per wake-up takes up to READ_CHUNK
  * into the connection's decoder; what the daemon says goes into its output
  * evbuffer, and every connection written to in a loop iteration is flushed
- * once, at the end of it, with one writev: no write waits for a
+ * once, at the end of it (server.c), with one writev: no write waits for a
  * writability event unless the socket is full.  (Measured with pushbench
  * W2: bufferevents cost two epoll_ctl, an ioctl and an extra epoll_wait
  * per message; see docs/performance.md.)
@@ -56,37 +56,17 @@ io_writecb(evutil_socket_t fd, short what, void *arg)
 	io_flush(arg);
 }
 
-/* The end of a loop iteration's work: flush every connection written to. */
-static void
-io_flush_all(evutil_socket_t fd, short what, void *arg)
+/* Flush every connection written to: server.c's end of each iteration. */
+void
+io_flush_all(struct server *srv)
 {
-	struct server	*srv = arg;
 	struct conn	*c;
 
-	(void)fd;
-	(void)what;
-	server_commit(srv);
 	while ((c = TAILQ_FIRST(&srv->dirty)) != NULL) {
 		TAILQ_REMOVE(&srv->dirty, c, dentry);
 		c->dirty = 0;
 		io_flush(c);
 	}
-}
-
-int
-io_init(struct server *srv)
-{
-	TAILQ_INIT(&srv->dirty);
-	srv->flush = event_new(srv->base, -1, 0, io_flush_all, srv);
-	return srv->flush == NULL ? -1 : 0;
-}
-
-void
-io_free(struct server *srv)
-{
-	if (srv->flush != NULL)
-		event_free(srv->flush);
-	srv->flush = NULL;
 }
 
 /* Set up c's events (none when it has no socket: the fuzzer's). */
@@ -150,7 +130,7 @@ io_dirty(struct conn *c)
 		return;
 	c->dirty = 1;
 	TAILQ_INSERT_TAIL(&c->srv->dirty, c, dentry);
-	event_active(c->srv->flush, EV_TIMEOUT, 0);
+	server_wake(c->srv);
 }
 
 /*

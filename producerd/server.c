@@ -15,6 +15,8 @@
 #include "log.h"
 #include "producerd.h"
 
+static void	loop_end_cb(evutil_socket_t, short, void *);
+
 static void
 expiry_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -29,17 +31,20 @@ expiry_cb(evutil_socket_t fd, short what, void *arg)
 		    n == 1 ? "" : "s", srv->dispatch.ack_timeout);
 		dispatch_run(&srv->dispatch);
 	}
-	server_settle(srv);
+	server_wake(srv);
 }
 
-/* Can the first blocked client's ENQUEUE go in now? */
+/*
+ * May the first waiting client go on?  One waiting behind others may,
+ * now first; one whose batch is under way once its next event fits.
+ */
 static int
 room_for_head(struct server *srv)
 {
 	struct conn	*c = TAILQ_FIRST(&srv->blocked);
 
-	return c != NULL && (srv->draining || srv->dispatch.queue.count == 0 ||
-	    dispatch_fits(&srv->dispatch, c->need_events, c->need_bytes));
+	return c != NULL && (srv->draining || !c->enq_started ||
+	    dispatch_room(&srv->dispatch, &c->enq_it));
 }
 
 /* Blocked clients go in the order they blocked, while there is room. */
@@ -52,7 +57,7 @@ unblock_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (room_for_head(srv))
 		conn_unblock(TAILQ_FIRST(&srv->blocked));
-	server_settle(srv);
+	server_wake(srv);
 }
 
 static void
@@ -73,12 +78,14 @@ server_init(struct server *srv, struct event_base *base)
 	srv->base = base;
 	TAILQ_INIT(&srv->conns);
 	TAILQ_INIT(&srv->blocked);
+	TAILQ_INIT(&srv->dirty);
 	srv->started = time(NULL);
 	srv->expiry = evtimer_new(base, expiry_cb, srv);
 	srv->drain_timer = evtimer_new(base, drain_timeout_cb, srv);
 	srv->unblock = event_new(base, -1, 0, unblock_cb, srv);
+	srv->loop_end = event_new(base, -1, 0, loop_end_cb, srv);
 	if (srv->expiry == NULL || srv->drain_timer == NULL ||
-	    srv->unblock == NULL || io_init(srv) != 0 ||
+	    srv->unblock == NULL || srv->loop_end == NULL ||
 	    upstream_init(srv) != 0 || map_init(srv) != 0)
 		return -1;
 	server_tick(srv);
@@ -117,13 +124,14 @@ server_free(struct server *srv)
 		event_free(srv->drain_timer);
 	if (srv->unblock != NULL)
 		event_free(srv->unblock);
+	if (srv->loop_end != NULL)
+		event_free(srv->loop_end);
 	if (srv->fsync_timer != NULL)
 		event_free(srv->fsync_timer);
 	if (srv->data_dir != NULL)
 		journal_close(&srv->journal);
 	upstream_free(srv);
 	map_free(srv);
-	io_free(srv);
 	access_free(&srv->allow);
 }
 
@@ -137,19 +145,18 @@ server_tick(struct server *srv)
 /*
  * After anything that changed what is buffered or in flight: aim the
  * timer at the next ack deadline, let a blocked client go if there is room
- * for it (from the event loop, not from here, so nothing nests), and end
- * a drain once nothing is left in flight.
+ * for it (from the event loop, not from here, so nothing nests), answer
+ * upstream, and end a drain once nothing is left in flight.
  */
-void
-server_settle(struct server *srv)
+static void
+settle(struct server *srv)
 {
 	struct timeval	 tv;
-	uint64_t	 when, wait;
+	uint64_t	 when;
 
 	if (dispatch_next_deadline(&srv->dispatch, &when)) {
-		wait = when > srv->dispatch.now ? when - srv->dispatch.now : 0;
-		tv.tv_sec = (time_t)(wait / 1000);
-		tv.tv_usec = (suseconds_t)(wait % 1000) * 1000;
+		ms_timeval(when > srv->dispatch.now ? when - srv->dispatch.now :
+		    0, &tv);
 		evtimer_add(srv->expiry, &tv);
 	} else
 		evtimer_del(srv->expiry);
@@ -158,6 +165,34 @@ server_settle(struct server *srv)
 	upstream_settle(srv);
 	if (srv->draining && srv->dispatch.in_flight == 0)
 		event_base_loopbreak(srv->base);
+}
+
+/*
+ * The end of a loop iteration's work, once however many callbacks ran
+ * (redis' beforeSleep): settle, write the journal's records, then flush
+ * every connection written to.  Records go first, so that nothing the
+ * daemon says leaves before what it speaks of is in the journal.
+ */
+static void
+loop_end_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+
+	(void)fd;
+	(void)what;
+	srv->settling = 1;
+	settle(srv);
+	srv->settling = 0;
+	server_commit(srv);
+	io_flush_all(srv);
+}
+
+/* Something changed: the end of this loop iteration settles it. */
+void
+server_wake(struct server *srv)
+{
+	if (!srv->settling)
+		event_active(srv->loop_end, EV_TIMEOUT, 0);
 }
 
 /* The first SIGTERM: take no new work, wait for what is out to be acked. */
@@ -177,7 +212,7 @@ server_drain(struct server *srv)
 	    srv->drain_ms, (unsigned long long)srv->dispatch.in_flight,
 	    srv->dispatch.in_flight == 1 ? "" : "s");
 	evtimer_add(srv->drain_timer, &tv);
-	server_settle(srv);
+	server_wake(srv);
 }
 
 /* What is left at exit: in the journal, or lost with the process. */
@@ -240,7 +275,7 @@ journal_hook(void *arg, enum dispatch_change what, const struct qevent *ev)
 	struct server	*srv = arg;
 
 	if (!journal_dirty(&srv->journal))
-		event_active(srv->flush, EV_TIMEOUT, 0);
+		server_wake(srv);
 	journal_change(&srv->journal, what, ev);
 }
 

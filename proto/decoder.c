@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "bytes.h"
 #include "frame.h"
 
 void
@@ -57,20 +58,44 @@ ps_decoder_commit(struct ps_decoder *d, size_t n)
 	d->in.len += n;
 }
 
+/*
+ * 1 and the next frame, left in place until ps_decoder_skip; 0 when more
+ * bytes are needed; or -PS_E_* for a bad header, with f's type and len
+ * as the header gave them, for the error message.
+ */
+int
+ps_decoder_peek(const struct ps_decoder *d, struct ps_frame *f)
+{
+	const uint8_t	*p = d->in.data + d->off;
+	size_t		 n = d->in.len - d->off;
+	long		 r;
+
+	if (d->in.data == NULL || n < PS_HDR_LEN)
+		return 0;
+	if ((r = ps_frame_parse(p, n, d->max_frame, f)) >= 0)
+		return r > 0;
+	f->type = p[4];
+	f->len = get32(p);
+	f->body = NULL;
+	return (int)r;
+}
+
+/* Consume the frame ps_decoder_peek returned. */
+void
+ps_decoder_skip(struct ps_decoder *d, const struct ps_frame *f)
+{
+	d->off += PS_HDR_LEN + (size_t)f->len;
+}
+
 /* 1 and a frame, 0 when more bytes are needed, or -PS_E_*. */
 int
 ps_decoder_next(struct ps_decoder *d, struct ps_frame *f)
 {
-	long	 n;
+	int	 r;
 
-	if (d->in.data == NULL)
-		return 0;
-	n = ps_frame_parse(d->in.data + d->off, d->in.len - d->off,
-	    d->max_frame, f);
-	if (n <= 0)
-		return (int)n;
-	d->off += (size_t)n;
-	return 1;
+	if ((r = ps_decoder_peek(d, f)) == 1)
+		ps_decoder_skip(d, f);
+	return r;
 }
 
 size_t

@@ -287,6 +287,8 @@ void	 ps_decoder_free(struct ps_decoder *);
 int	 ps_decoder_feed(struct ps_decoder *, const void *, size_t);
 uint8_t	*ps_decoder_space(struct ps_decoder *, size_t, size_t *);
 void	 ps_decoder_commit(struct ps_decoder *, size_t);
+int	 ps_decoder_peek(const struct ps_decoder *, struct ps_frame *);
+void	 ps_decoder_skip(struct ps_decoder *, const struct ps_frame *);
 int	 ps_decoder_next(struct ps_decoder *, struct ps_frame *);
 size_t	 ps_decoder_pending(const struct ps_decoder *);
 
