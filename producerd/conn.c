@@ -64,7 +64,6 @@ refuse(struct server *srv, int fd, int code, const char *why, pid_t pid,
     uid_t uid)
 {
 	struct ps_buf	 b = { 0 };
-	time_t		 now = time(NULL);
 
 	srv->refused_total++;
 	if (ps_put_error(&b, (uint16_t)code, why) == 0 &&
@@ -72,15 +71,12 @@ refuse(struct server *srv, int fd, int code, const char *why, pid_t pid,
 		log_debug("refused peer: write: %s", strerror(errno));
 	ps_buf_free(&b);
 	close(fd);
-	if (now == srv->refused_logged) {
-		srv->refused_unlogged++;
+	if (!log_throttle(&srv->refused_log, time(NULL)))
 		return;
-	}
 	log_warnx("refused pid %ld, uid %lu: %s%s", (long)pid,
-	    (unsigned long)uid, why, srv->refused_unlogged ? " (and more "
+	    (unsigned long)uid, why, srv->refused_log.held ? " (and more "
 	    "refusals not logged)" : "");
-	srv->refused_logged = now;
-	srv->refused_unlogged = 0;
+	srv->refused_log.held = 0;
 }
 
 void
@@ -190,7 +186,7 @@ conn_leave(struct conn *c)
 		log_info("%s left: %llu delivered, %d unacked put back",
 		    conn_label(c), (unsigned long long)c->dc.delivered, back);
 		dispatch_run(&srv->dispatch);
-		server_settle(srv);
+		server_wake(srv);
 	} else if (c->role == ROLE_CLIENT)
 		srv->nclients--;
 	else if (c->role == ROLE_UPSTREAM)
@@ -414,15 +410,12 @@ conn_hello(struct conn *c, const struct ps_frame *f)
 
 /* At most one line a second about shedding and refusing, with counts. */
 static void
-overflow_log(struct server *srv, struct conn *c, uint32_t shed,
-    uint32_t refused)
+overflow_log(struct server *srv, struct conn *c, const struct ps_enqueued *r)
 {
-	time_t	 now = time(NULL);
-
-	srv->overflow_shed += shed;
-	srv->overflow_refused += refused;
-	if (now == srv->overflow_logged ||
-	    srv->overflow_shed + srv->overflow_refused == 0)
+	srv->overflow_shed += r->shed_new + r->shed_old;
+	srv->overflow_refused += r->refused;
+	if (srv->overflow_shed + srv->overflow_refused == 0 ||
+	    !log_throttle(&srv->overflow_log, time(NULL)))
 		return;
 	log_warnx("buffer full (%zu events, %llu bytes): %llu events shed, "
 	    "%llu refused since the last report; last by %s",
@@ -430,66 +423,57 @@ overflow_log(struct server *srv, struct conn *c, uint32_t shed,
 	    (unsigned long long)srv->dispatch.queue.bytes,
 	    (unsigned long long)srv->overflow_shed,
 	    (unsigned long long)srv->overflow_refused, conn_label(c));
-	srv->overflow_logged = now;
 	srv->overflow_shed = srv->overflow_refused = 0;
 }
 
 /*
- * Buffer what the overflow policy lets in and answer ENQUEUED.  Returns 1,
- * touching nothing, when the batch must wait for room (--overflow block).
+ * An ENQUEUE: dispatch.c applies the overflow policy; this answers it.
+ * Returns 1, the frame kept, when it must wait: for room (--overflow
+ * block), or behind clients already waiting, so that batches go in the
+ * order they came and each keeps sequential ids.
  */
 static int
 conn_enqueue(struct conn *c, const struct ps_frame *f)
 {
-	struct dispatch		*d = &c->srv->dispatch;
-	struct dispatch_plan	 plan;
-	struct ps_enqueue_iter	 it;
-	struct ps_enqueued	 r;
-	const uint8_t		*data;
-	uint32_t		 n, len, i = 0;
-	uint64_t		 id;
-	int			 error;
+	struct server	*srv = c->srv;
+	struct ps_enqueued *r = &c->enq_reply;
+	int		 error, rc;
 
-	if ((error = ps_get_enqueue(f, &it, &n)) != 0) {
-		conn_fail(c, -error, "bad ENQUEUE: %s", ps_strerror(error));
-		return 0;
+	if (!c->enq_started) {
+		if ((error = ps_get_enqueue(f, &c->enq_it, &c->enq_it.left)) !=
+		    0) {
+			conn_fail(c, -error, "bad ENQUEUE: %s",
+			    ps_strerror(error));
+			return 0;
+		}
+		memset(r, 0, sizeof *r);
 	}
-	if (c->srv->draining) {
+	/* Nothing taken yet: refused whole; else the rest, in the reply. */
+	if (srv->draining && r->accepted == 0) {
+		c->enq_started = 0;
 		conn_fail(c, PS_E_DRAINING, "producerd is draining for "
 		    "shutdown and takes no new events");
 		return 0;
 	}
-	if (dispatch_plan(d, &it, n, &plan) != 0) {
-		c->need_events = n;
-		c->need_bytes = plan.bytes;
+	if (!c->enq_started) {
+		if (!c->turn && !TAILQ_EMPTY(&srv->blocked))
+			return 1;
+		c->enq_started = 1;
+	}
+	if (srv->draining)
+		dispatch_refuse(&srv->dispatch, &c->enq_it, r);
+	else if ((rc = dispatch_enqueue(&srv->dispatch, &c->enq_it, r)) ==
+	    DISPATCH_WAIT)
 		return 1;
-	}
-	memset(&r, 0, sizeof r);
-	while (ps_enqueue_next(&it, &data, &len) &&
-	    i++ < plan.skip + plan.take) {
-		if (i <= plan.skip)
-			continue;
-		if (d->overflow == OVERFLOW_DROP_OLDEST)
-			r.shed_old += dispatch_make_room(d, len);
-		if ((id = dispatch_push(d, data, len, 0)) == 0) {
-			log_warnx("%s: out of memory: %u of %u events taken",
-			    conn_label(c), r.accepted, n);
-			break;
-		}
-		if (r.accepted++ == 0)
-			r.first_id = id;
-	}
-	r.shed_new = plan.skip;
-	if (d->overflow == OVERFLOW_DROP_NEWEST)
-		r.shed_new += plan.rest;
-	r.refused = n - r.accepted - r.shed_new;
-	d->shed_total += r.shed_new;
-	d->rejected_total += r.refused;
-	if (r.shed_new + r.shed_old + r.refused != 0)
-		overflow_log(c->srv, c, r.shed_new + r.shed_old, r.refused);
-	if (ps_put_enqueued(&c->srv->scratch, c->version, &r) == 0)
+	else if (rc == DISPATCH_NOMEM)
+		log_warnx("%s: out of memory: %u events taken, %u refused",
+		    conn_label(c), r->accepted, r->refused);
+	c->enq_started = 0;
+	c->turn = 0;
+	if (r->shed_new + r->shed_old + r->refused != 0)
+		overflow_log(srv, c, r);
+	if (ps_put_enqueued(&srv->scratch, c->version, r) == 0)
 		conn_send(c);
-	dispatch_run(d);
 	return 0;
 }
 
@@ -741,7 +725,10 @@ conn_reading(struct conn *c)
 		io_reading(c, 1);
 }
 
-/* Its ENQUEUE waits for room: stop reading c, and queue it for room. */
+/*
+ * Its ENQUEUE waits: stop reading c, and queue it.  A batch already
+ * begun waits first in line, so that its ids stay sequential.
+ */
 static void
 conn_block(struct conn *c)
 {
@@ -749,13 +736,16 @@ conn_block(struct conn *c)
 
 	c->blocked = 1;
 	io_reading(c, 0);
-	TAILQ_INSERT_TAIL(&srv->blocked, c, bentry);
+	if (c->enq_started)
+		TAILQ_INSERT_HEAD(&srv->blocked, c, bentry);
+	else
+		TAILQ_INSERT_TAIL(&srv->blocked, c, bentry);
 	srv->nblocked++;
-	log_debug("%s: ENQUEUE of %u events waits for room", conn_label(c),
-	    c->need_events);
+	log_debug("%s: ENQUEUE waits, %u events to go", conn_label(c),
+	    c->enq_it.left);
 }
 
-/* server.c says there is room: take the waiting ENQUEUE, read on. */
+/* server.c says it is c's turn: take the waiting ENQUEUE, read on. */
 void
 conn_unblock(struct conn *c)
 {
@@ -766,6 +756,7 @@ conn_unblock(struct conn *c)
 	TAILQ_REMOVE(&srv->blocked, c, bentry);
 	srv->nblocked--;
 	c->blocked = 0;
+	c->turn = 1;
 	conn_reading(c);
 	conn_input(c);
 }
@@ -774,41 +765,30 @@ conn_unblock(struct conn *c)
 void
 conn_input(struct conn *c)
 {
-	struct ps_decoder	*in = &c->in;
-	uint32_t		 max = c->srv->max_frame;
-	struct ps_frame		 f;
-	const uint8_t		*p;
-	size_t			 avail;
-	long			 size;
+	struct ps_frame	 f;
+	int		 r;
 
 	server_tick(c->srv);
 	while (c->state != CONN_CLOSING && !c->paused && !c->blocked) {
-		avail = in->in.len - in->off;
-		if (avail < PS_HDR_LEN)
+		if ((r = ps_decoder_peek(&c->in, &f)) == 0)
 			break;
-		p = in->in.data + in->off;
-		if ((size = ps_frame_size(p, PS_HDR_LEN, max)) < 0) {
-			if (size == -PS_E_TOO_LARGE)
+		if (r < 0) {
+			if (r == -PS_E_TOO_LARGE)
 				conn_fail(c, PS_E_TOO_LARGE, "frame body of %u "
 				    "bytes is over the limit of %u bytes",
-				    (unsigned)p[0] << 24 | p[1] << 16 |
-				    p[2] << 8 | p[3], max);
-			else if (size == -PS_E_UNKNOWN_TYPE)
+				    f.len, c->srv->max_frame);
+			else if (r == -PS_E_UNKNOWN_TYPE)
 				conn_fail(c, PS_E_UNKNOWN_TYPE, "unknown frame "
-				    "type %u", p[4]);
+				    "type %u", f.type);
 			else
-				conn_fail(c, (int)-size, "%s",
-				    ps_strerror((int)size));
+				conn_fail(c, -r, "%s", ps_strerror(r));
 			break;
 		}
-		if ((size_t)size > avail)
-			break;
-		ps_frame_parse(p, (size_t)size, max, &f);
 		if (conn_frame(c, &f) != 0) {
 			conn_block(c);	/* the frame stays, to be taken later */
 			break;
 		}
-		in->off += (size_t)size;
+		ps_decoder_skip(&c->in, &f);
 		/* --fsync always: each frame's records on disk before more. */
 		if (c->srv->data_dir != NULL &&
 		    c->srv->journal.fsync == JOURNAL_ALWAYS)
@@ -821,7 +801,9 @@ conn_input(struct conn *c)
 			io_reading(c, 0);
 		}
 	}
-	server_settle(c->srv);
+	if (c->role == ROLE_UPSTREAM)
+		dispatch_run(&c->srv->dispatch);	/* what this read took */
+	server_wake(c->srv);
 }
 
 /* dispatch's emit callback: an EVENT frame onto the consumer's output. */

@@ -563,68 +563,9 @@ dispatch_fits(const struct dispatch *d, uint64_t n, uint64_t bytes)
 	return 1;
 }
 
-/*
- * How much of an ENQUEUE of n events the buffer takes, by the overflow
- * policy.  reject and drop-newest take the longest prefix that fits;
- * drop-oldest takes the longest suffix that fits an empty buffer (older
- * buffered events make room for it); block takes all or, unless the buffer
- * is empty, nothing yet: 1 means wait.
- */
-int
-dispatch_plan(const struct dispatch *d, const struct ps_enqueue_iter *batch,
-    uint32_t n, struct dispatch_plan *p)
-{
-	struct ps_enqueue_iter	 it;
-	const uint8_t		*data;
-	uint64_t		 total = 0, sum = 0, cnt, left;
-	uint32_t		 len;
-
-	memset(p, 0, sizeof *p);
-	it = *batch;
-	while (ps_enqueue_next(&it, &data, &len))
-		total += len;
-	p->bytes = total;
-	if (dispatch_fits(d, n, total)) {
-		p->take = n;
-		return 0;
-	}
-	switch (d->overflow) {
-	case OVERFLOW_BLOCK:
-		if (d->queue.count != 0)
-			return 1;
-		p->take = n;	/* alone, it may pass the limit once */
-		break;
-	case OVERFLOW_DROP_OLDEST:
-		/* Skip from the front until the rest fits in an empty buffer. */
-		it = *batch;
-		left = total;
-		for (cnt = n; cnt != 0; cnt--) {
-			if ((d->max_queue == 0 || cnt <= d->max_queue) &&
-			    (d->max_queue_bytes == 0 ||
-			    left <= d->max_queue_bytes))
-				break;
-			ps_enqueue_next(&it, &data, &len);
-			left -= len;
-			p->skip++;
-		}
-		p->take = n - p->skip;
-		break;
-	default:
-		it = *batch;
-		while (ps_enqueue_next(&it, &data, &len) &&
-		    dispatch_fits(d, (uint64_t)p->take + 1, sum + len)) {
-			sum += len;
-			p->take++;
-		}
-		p->rest = n - p->take;
-		break;
-	}
-	return 0;
-}
-
 /* drop-oldest: shed buffered events until one of len bytes fits. */
-uint32_t
-dispatch_make_room(struct dispatch *d, uint32_t len)
+static uint32_t
+make_room(struct dispatch *d, uint32_t len)
 {
 	struct qevent	*ev;
 	uint32_t	 shed = 0;
@@ -638,6 +579,148 @@ dispatch_make_room(struct dispatch *d, uint32_t len)
 	}
 	d->shed_total += shed;
 	return shed;
+}
+
+/*
+ * Events that consumers waiting now would take at once, counted up to n.
+ * After dispatch_run either the buffer is empty or no consumer waits, so
+ * only into an empty buffer does anything go straight out.
+ */
+static uint32_t
+ready_room(const struct dispatch *d, uint32_t n)
+{
+	const struct dconsumer	*dc;
+	uint64_t		 room = 0;
+
+	if (d->paused || d->queue.count != 0)
+		return 0;
+	TAILQ_FOREACH(dc, &d->ready, entry) {
+		if ((room += avail(dc)) >= n)
+			return n;
+	}
+	return (uint32_t)room;
+}
+
+/* One event of an ENQUEUE into the buffer, counted in its reply. */
+static int
+take(struct dispatch *d, const uint8_t *data, uint32_t len,
+    struct ps_enqueued *r)
+{
+	uint64_t	 id;
+
+	if ((id = dispatch_push(d, data, len, 0)) == 0)
+		return -1;
+	if (r->accepted++ == 0)
+		r->first_id = id;
+	return 0;
+}
+
+/* Would the next event of it be taken now (or is it the last)? */
+int
+dispatch_room(const struct dispatch *d, const struct ps_enqueue_iter *it)
+{
+	struct ps_enqueue_iter	 at = *it;
+	const uint8_t		*data;
+	uint32_t		 len;
+
+	if (!ps_enqueue_next(&at, &data, &len) || d->queue.count == 0)
+		return 1;
+	return dispatch_fits(d, 1, len);
+}
+
+/*
+ * The whole overflow rule (docs/overflow.md), for the events of one
+ * ENQUEUE left in it, adding to its reply r.  Demand is served first:
+ * events that waiting consumers take at once never count against the
+ * buffer's limits.  What is left then meets the policy:
+ *   reject       the longest prefix that fits is taken, the rest refused;
+ *   drop-newest  the same, the rest shed;
+ *   drop-oldest  all taken, buffered events shed to make room; events
+ *                that could not fit even an empty buffer shed first;
+ *   block        the longest prefix that fits is taken (one event into
+ *                an empty buffer always); DISPATCH_WAIT says the rest
+ *                waits, in it, for dispatch_room.
+ * A batch taken in parts keeps sequential ids: if another event took an
+ * id in between, the rest is refused.  DISPATCH_NOMEM: out of memory,
+ * the rest refused.  DISPATCH_TAKEN: r is final.
+ */
+int
+dispatch_enqueue(struct dispatch *d, struct ps_enqueue_iter *it,
+    struct ps_enqueued *r)
+{
+	struct ps_enqueue_iter	 at;
+	const uint8_t		*data;
+	uint32_t		 len, served;
+	uint64_t		 bytes = 0;
+	int			 rc = DISPATCH_TAKEN;
+
+	if (r->accepted != 0 && d->next_id != r->first_id + r->accepted)
+		goto rest;
+	for (served = ready_room(d, it->left); served != 0; served--) {
+		ps_enqueue_next(it, &data, &len);
+		if (take(d, data, len, r) != 0)
+			goto nomem;
+	}
+	dispatch_run(d);
+
+	switch (d->overflow) {
+	case OVERFLOW_DROP_OLDEST:
+		at = *it;
+		while (ps_enqueue_next(&at, &data, &len))
+			bytes += len;
+		while (it->left != 0 && ((d->max_queue != 0 &&
+		    it->left > d->max_queue) || (d->max_queue_bytes != 0 &&
+		    bytes > d->max_queue_bytes))) {
+			ps_enqueue_next(it, &data, &len);
+			bytes -= len;
+			r->shed_new++;
+			d->shed_total++;
+		}
+		while (ps_enqueue_next(it, &data, &len)) {
+			r->shed_old += make_room(d, len);
+			if (take(d, data, len, r) != 0)
+				goto nomem;
+		}
+		return DISPATCH_TAKEN;
+	default:
+		while (it->left != 0) {
+			at = *it;
+			ps_enqueue_next(&at, &data, &len);
+			if (!dispatch_fits(d, 1, len) &&
+			    (d->overflow != OVERFLOW_BLOCK ||
+			    d->queue.count != 0))
+				break;
+			*it = at;
+			if (take(d, data, len, r) != 0)
+				goto nomem;
+		}
+		if (it->left != 0 && d->overflow == OVERFLOW_BLOCK)
+			return DISPATCH_WAIT;
+		break;
+	}
+	goto rest;
+nomem:
+	rc = DISPATCH_NOMEM;
+rest:
+	if (d->overflow == OVERFLOW_DROP_NEWEST && rc == DISPATCH_TAKEN) {
+		r->shed_new += it->left;
+		d->shed_total += it->left;
+	} else {
+		r->refused += it->left;
+		d->rejected_total += it->left;
+	}
+	it->left = 0;
+	return rc;
+}
+
+/* A batch waiting for room will not get it (the daemon drains). */
+void
+dispatch_refuse(struct dispatch *d, struct ps_enqueue_iter *it,
+    struct ps_enqueued *r)
+{
+	r->refused += it->left;
+	d->rejected_total += it->left;
+	it->left = 0;
 }
 
 struct qevent *

@@ -22,14 +22,6 @@ enum overflow {
 	OVERFLOW_BLOCK,		/* wait until it fits */
 };
 
-/* How an ENQUEUE of n events meets the limits: skip + take + rest = n. */
-struct dispatch_plan {
-	uint32_t	 skip;	/* leading events shed (drop-oldest) */
-	uint32_t	 take;	/* then these are buffered */
-	uint32_t	 rest;	/* refused (reject) or shed (drop-newest) */
-	uint64_t	 bytes;	/* the whole batch's payload */
-};
-
 /* Late ACKs are recognised for this many timed-out ids per consumer. */
 #define DISPATCH_EXPIRED_MAX	1024
 
@@ -112,6 +104,13 @@ struct dispatch {
 	void			*change_arg;
 };
 
+/* What dispatch_enqueue did with a batch. */
+enum {
+	DISPATCH_TAKEN = 0,		/* all of it, by the policy */
+	DISPATCH_WAIT = 1,		/* block: the rest waits for room */
+	DISPATCH_NOMEM = 2,		/* out of memory: the rest refused */
+};
+
 /* What an ACK, NACK or TOUCH found. */
 enum {
 	DISPATCH_DONE = 0,
@@ -139,9 +138,12 @@ int	 dispatch_expire(struct dispatch *);
 int	 dispatch_next_deadline(const struct dispatch *, uint64_t *);
 
 int	 dispatch_fits(const struct dispatch *, uint64_t, uint64_t);
-int	 dispatch_plan(const struct dispatch *, const struct ps_enqueue_iter *,
-	     uint32_t, struct dispatch_plan *);
-uint32_t dispatch_make_room(struct dispatch *, uint32_t);
+int	 dispatch_enqueue(struct dispatch *, struct ps_enqueue_iter *,
+	     struct ps_enqueued *);
+int	 dispatch_room(const struct dispatch *,
+	     const struct ps_enqueue_iter *);
+void	 dispatch_refuse(struct dispatch *, struct ps_enqueue_iter *,
+	     struct ps_enqueued *);
 
 struct qevent *dispatch_dead_find(const struct dispatch *, uint64_t);
 int	 dispatch_dead_retry(struct dispatch *, struct qevent *);

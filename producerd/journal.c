@@ -25,6 +25,7 @@
 #include "bytes.h"
 #include "clock.h"
 #include "crc32c.h"
+#include "fdio.h"
 #include "journal.h"
 #include "log.h"
 
@@ -241,24 +242,6 @@ int
 journal_dirty(const struct journal *j)
 {
 	return j->buf.len != 0 || j->failed;
-}
-
-static int
-write_all(int fd, const void *p, size_t n)
-{
-	const uint8_t	*at = p;
-	ssize_t		 w;
-
-	while (n != 0) {
-		if ((w = write(fd, at, n)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		at += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 static int

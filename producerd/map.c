@@ -149,7 +149,7 @@ map_readcb(evutil_socket_t fd, short what, void *arg)
 		if (n == -1 && (errno == EAGAIN || errno == EINTR))
 			return;
 		map_died(srv, 0);
-		server_settle(srv);
+		server_wake(srv);
 		return;
 	}
 	for (;;) {
@@ -165,7 +165,8 @@ map_readcb(evutil_socket_t fd, short what, void *arg)
 		    srv->max_frame - 8 : len);
 		evbuffer_drain(m->in, len + 1);
 	}
-	server_settle(srv);
+	dispatch_run(&srv->dispatch);	/* once for all this read answered */
+	server_wake(srv);
 }
 
 /* SIGCHLD: the map's sh may have died while what it started lives on. */
@@ -181,7 +182,7 @@ map_sigchld(evutil_socket_t fd, short what, void *arg)
 	if (m->pid != 0 && waitpid(m->pid, &status, WNOHANG) == m->pid) {
 		server_tick(srv);
 		map_died(srv, 1);
-		server_settle(srv);
+		server_wake(srv);
 	}
 }
 

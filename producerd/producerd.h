@@ -11,6 +11,7 @@
 #include "dispatch.h"
 #include "frame.h"
 #include "journal.h"
+#include "log.h"
 
 struct conn;
 struct mapreq;
@@ -77,7 +78,8 @@ struct server {
 	struct event		*expiry;	/* the next ack deadline */
 	struct event		*drain_timer;
 	struct event		*unblock;	/* a blocked client may go */
-	struct event		*flush;		/* io.c: write the dirty */
+	struct event		*loop_end;	/* settle, commit, flush */
+	int			 settling;
 	struct conns		 dirty;		/* written to, not flushed */
 	struct dispatch		 dispatch;
 	struct conns		 conns;
@@ -107,12 +109,11 @@ struct server {
 	uint64_t		 connections_total;
 	uint64_t		 protocol_errors_total;
 	uint64_t		 refused_total;
-	uint64_t		 refused_unlogged;
-	time_t			 refused_logged;
+	struct log_throttle	 refused_log;
 	uint32_t		 nblocked;
-	uint64_t		 overflow_shed;		/* since overflow_logged */
+	uint64_t		 overflow_shed;		/* since the last line */
 	uint64_t		 overflow_refused;
-	time_t			 overflow_logged;
+	struct log_throttle	 overflow_log;
 	time_t			 started;
 };
 
@@ -146,9 +147,11 @@ struct conn {
 	enum conn_role		 role;
 	int			 version;	/* from HELLO */
 	int			 paused;	/* output full: not read */
-	int			 blocked;	/* ENQUEUE waits for room */
-	uint32_t		 need_events;	/* while blocked: its ENQUEUE */
-	uint64_t		 need_bytes;
+	int			 blocked;	/* its ENQUEUE waits */
+	int			 turn;		/* unblocked: may go first */
+	int			 enq_started;	/* a batch taken in parts */
+	struct ps_enqueue_iter	 enq_it;	/* its events still to go */
+	struct ps_enqueued	 enq_reply;	/* its answer so far */
 	uint64_t		 serial;	/* for log lines */
 	pid_t			 pid;
 	uid_t			 uid;
@@ -174,20 +177,19 @@ void	 conn_emit(void *, struct dconsumer *, const struct qevent *);
 void	 conn_unblock(struct conn *);
 
 /* io.c */
-int	 io_init(struct server *);
-void	 io_free(struct server *);
 int	 io_start(struct conn *);
 void	 io_stop(struct conn *);
 void	 io_reading(struct conn *, int);
 void	 io_dirty(struct conn *);
 void	 io_flush(struct conn *);
+void	 io_flush_all(struct server *);
 int	 io_feed(struct conn *, const void *, size_t);
 
 /* server.c */
 int	 server_init(struct server *, struct event_base *);
 void	 server_free(struct server *);
 void	 server_tick(struct server *);
-void	 server_settle(struct server *);
+void	 server_wake(struct server *);
 void	 server_drain(struct server *);
 void	 server_report(struct server *);
 int	 server_journal_open(struct server *);

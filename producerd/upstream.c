@@ -159,7 +159,12 @@ upstream_event(struct conn *c, const struct ps_frame *f)
 		upstream_take(srv, origin, e.data, e.len);
 }
 
-/* An event (mapped, or as it came) joins this stage's buffer. */
+/*
+ * An event (mapped, or as it came) joins this stage's buffer.  The
+ * caller dispatches once for all it read, as a single daemon does with
+ * one ENQUEUE: an upstream batch spreads by the demand rule, not one
+ * event at a time.
+ */
 void
 upstream_take(struct server *srv, uint64_t origin, const void *data,
     uint32_t len)
@@ -167,9 +172,7 @@ upstream_take(struct server *srv, uint64_t origin, const void *data,
 	if (dispatch_push(&srv->dispatch, data, len, origin) == 0) {
 		log_warnx("out of memory: event from upstream given back");
 		upstream_done(srv, origin, PS_NACK);
-		return;
 	}
-	dispatch_run(&srv->dispatch);
 }
 
 /* conn_frame, for the link: what the upstream daemon says to us. */

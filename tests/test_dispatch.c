@@ -4,6 +4,7 @@
  * invariant that a consumer never gets more than it asked for.
  */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,16 +108,38 @@ demand(struct world *w, int i, uint32_t n)
 	dispatch_run(&w->d);
 }
 
-/* One ENQUEUE of the given payloads, then a dispatch, as conn.c does. */
+/* An ENQUEUE of the given payloads, as the daemon sees it. */
+static void
+batch(struct ps_buf *b, struct ps_enqueue_iter *it, uint32_t *n,
+    const char **ev, int count)
+{
+	struct ps_frame	 f;
+	size_t		 start;
+	int		 i;
+
+	b->len = 0;
+	ck_assert_int_eq(ps_put_enqueue_begin(b, &start), 0);
+	for (i = 0; i < count; i++)
+		ck_assert_int_eq(ps_put_enqueue_add(b, ev[i],
+		    (uint32_t)strlen(ev[i])), 0);
+	ps_put_enqueue_end(b, start, (uint32_t)count);
+	ck_assert_int_gt(ps_frame_parse(b->data, b->len, 1 << 20, &f), 0);
+	ck_assert_int_eq(ps_get_enqueue(&f, it, n), 0);
+}
+
+/* One ENQUEUE of the given payloads, all taken, as conn.c does it. */
 static void
 enqueue(struct world *w, const char **ev, int n)
 {
-	int	 i;
+	struct ps_buf		 b = { 0 };
+	struct ps_enqueue_iter	 it;
+	struct ps_enqueued	 r = { 0 };
+	uint32_t		 count;
 
-	for (i = 0; i < n; i++)
-		ck_assert_uint_ne(dispatch_push(&w->d, ev[i],
-		    (uint32_t)strlen(ev[i]), 0), 0);
-	dispatch_run(&w->d);
+	batch(&b, &it, &count, ev, n);
+	ck_assert_int_eq(dispatch_enqueue(&w->d, &it, &r), DISPATCH_TAKEN);
+	ck_assert_uint_eq(r.accepted, (uint32_t)n);
+	ps_buf_free(&b);
 }
 
 #define ENQ(w, ...) do {						\
@@ -572,110 +595,185 @@ START_TEST(paused_sends_nothing)
 }
 END_TEST
 
-/* An ENQUEUE of the given payloads, as the daemon sees it. */
-static void
-batch(struct ps_buf *b, struct ps_enqueue_iter *it, uint32_t *n,
-    const char **ev, int count)
-{
-	struct ps_frame	 f;
-	size_t		 start;
-	int		 i;
-
-	b->len = 0;
-	ck_assert_int_eq(ps_put_enqueue_begin(b, &start), 0);
-	for (i = 0; i < count; i++)
-		ck_assert_int_eq(ps_put_enqueue_add(b, ev[i],
-		    (uint32_t)strlen(ev[i])), 0);
-	ps_put_enqueue_end(b, start, (uint32_t)count);
-	ck_assert_int_gt(ps_frame_parse(b->data, b->len, 1 << 20, &f), 0);
-	ck_assert_int_eq(ps_get_enqueue(&f, it, n), 0);
-}
-
-#define PLAN(w, p, ...) do {						\
+/* One ENQUEUE through the overflow rule; its reply in r, and the result. */
+#define OFFER(w, r, ...) do {						\
 	const char *evs_[] = { __VA_ARGS__ };				\
-	struct ps_enqueue_iter it_;					\
 	uint32_t n_;							\
-	batch(&pb, &it_, &n_, evs_, (int)(sizeof evs_ / sizeof evs_[0])); \
-	waits = dispatch_plan(&(w)->d, &it_, n_, (p));			\
+	memset((r), 0, sizeof *(r));					\
+	batch(&pb, &it, &n_, evs_, (int)(sizeof evs_ / sizeof evs_[0]));	\
+	rc = dispatch_enqueue(&(w)->d, &it, (r));			\
 } while (0)
 
-START_TEST(overflow_plans_follow_each_policy)
+#define REPLY(r, first, acc, ref, snew, sold) do {			\
+	ck_assert_uint_eq((r)->first_id, (first));			\
+	ck_assert_uint_eq((r)->accepted, (acc));			\
+	ck_assert_uint_eq((r)->refused, (ref));				\
+	ck_assert_uint_eq((r)->shed_new, (snew));			\
+	ck_assert_uint_eq((r)->shed_old, (sold));			\
+} while (0)
+
+START_TEST(overflow_follows_each_policy)
 {
 	struct world		*w = world_new();
-	struct dispatch_plan	 p;
+	struct ps_enqueue_iter	 it;
+	struct ps_enqueued	 r;
 	struct ps_buf		 pb = { 0 };
-	int			 waits;
+	int			 rc;
 
 	w->d.max_queue = 4;
-	ENQ(w, "1", "2", "3");		/* three buffered, room for one */
+	ENQ(w, "1", "2", "3");		/* ids 1-3; room for one */
 
 	w->d.overflow = OVERFLOW_REJECT;
-	PLAN(w, &p, "a", "b", "c");
-	ck_assert_int_eq(waits, 0);
-	ck_assert_uint_eq(p.skip, 0);
-	ck_assert_uint_eq(p.take, 1);
-	ck_assert_uint_eq(p.rest, 2);
+	OFFER(w, &r, "a", "b", "c");
+	ck_assert_int_eq(rc, DISPATCH_TAKEN);
+	REPLY(&r, 4, 1, 2, 0, 0);
+	ck_assert_uint_eq(w->d.rejected_total, 2);
 
 	w->d.overflow = OVERFLOW_DROP_NEWEST;
-	PLAN(w, &p, "a", "b", "c");
-	ck_assert_uint_eq(p.take, 1);
-	ck_assert_uint_eq(p.rest, 2);
+	OFFER(w, &r, "a", "b");		/* full: both shed */
+	REPLY(&r, 0, 0, 0, 2, 0);
+	ck_assert_uint_eq(w->d.shed_total, 2);
 
-	/* drop-oldest keeps the newest: the last four of six. */
+	/* drop-oldest keeps the newest: the last four of six, none old. */
 	w->d.overflow = OVERFLOW_DROP_OLDEST;
-	PLAN(w, &p, "a", "b", "c", "d", "e", "f");
-	ck_assert_uint_eq(p.skip, 2);
-	ck_assert_uint_eq(p.take, 4);
-	ck_assert_uint_eq(p.rest, 0);
-
-	/* block waits for room for the whole batch... */
-	w->d.overflow = OVERFLOW_BLOCK;
-	PLAN(w, &p, "a", "b");
-	ck_assert_int_eq(waits, 1);
-	PLAN(w, &p, "a");
-	ck_assert_int_eq(waits, 0);
-	ck_assert_uint_eq(p.take, 1);
-	/* ...but takes one larger than the limit into an empty buffer. */
+	OFFER(w, &r, "a", "b", "c", "d", "e", "f");
+	REPLY(&r, 5, 4, 0, 2, 4);
+	ck_assert_uint_eq(w->d.queue.count, 4);
 	attach(w, 0, 10);
 	demand(w, 0, 10);
-	ck_assert_uint_eq(w->d.queue.count, 0);
-	PLAN(w, &p, "a", "b", "c", "d", "e", "f");
-	ck_assert_int_eq(waits, 0);
-	ck_assert_uint_eq(p.take, 6);
+	expect(w, 0, 0, "c");
+	expect(w, 3, 0, "f");
+	detach(w, 0);
 
 	/* A byte limit counts payload bytes. */
-	detach(w, 0);
 	w->d.max_queue = 0;
 	w->d.max_queue_bytes = 10;
 	w->d.overflow = OVERFLOW_REJECT;
 	ENQ(w, "12345678");
-	PLAN(w, &p, "ab", "c");
-	ck_assert_uint_eq(p.take, 1);
-	ck_assert_uint_eq(p.rest, 1);
-	ck_assert_uint_eq(p.bytes, 3);
+	OFFER(w, &r, "ab", "c");
+	REPLY(&r, 10, 1, 1, 0, 0);
 	w->d.overflow = OVERFLOW_DROP_OLDEST;
-	PLAN(w, &p, "0123456789", "abcd", "efgh");
-	ck_assert_uint_eq(p.skip, 1);
-	ck_assert_uint_eq(p.take, 2);
+	OFFER(w, &r, "0123456789", "abcd", "efgh");
+	REPLY(&r, 11, 2, 0, 1, 1);
 	ps_buf_free(&pb);
 	world_free(w);
 }
 END_TEST
 
-START_TEST(make_room_sheds_the_oldest)
+/*
+ * Events that waiting consumers take at once do not count against the
+ * limit, under every policy: --max-queue 2 and a consumer waiting for 3
+ * take a batch of 3 whole, and the buffer is left empty.
+ */
+START_TEST(overflow_serves_demand_first)
 {
-	struct world	*w = world_new();
+	static const enum overflow policies[] = { OVERFLOW_REJECT,
+	    OVERFLOW_DROP_OLDEST, OVERFLOW_DROP_NEWEST, OVERFLOW_BLOCK };
+	struct world		*w;
+	struct ps_enqueue_iter	 it;
+	struct ps_enqueued	 r;
+	struct ps_buf		 pb = { 0 };
+	size_t			 i;
+	int			 rc;
 
-	w->d.max_queue = 3;
-	w->d.overflow = OVERFLOW_DROP_OLDEST;
-	ENQ(w, "1", "2", "3");
-	ck_assert_uint_eq(dispatch_make_room(&w->d, 1), 1);
-	ck_assert_uint_eq(w->d.queue.count, 2);
-	ck_assert_uint_eq(w->d.shed_total, 1);
-	attach(w, 0, 5);
+	for (i = 0; i < sizeof policies / sizeof policies[0]; i++) {
+		w = world_new();
+		w->d.max_queue = 2;
+		w->d.overflow = policies[i];
+		attach(w, 0, 3);
+		demand(w, 0, 3);
+		OFFER(w, &r, "a", "b", "c");
+		ck_assert_int_eq(rc, DISPATCH_TAKEN);
+		REPLY(&r, 1, 3, 0, 0, 0);
+		ck_assert_int_eq(w->r.n, 3);
+		ck_assert_uint_eq(w->c[0].demand, 0);
+		ck_assert_uint_eq(w->d.queue.count, 0);
+
+		/* Served first, then the limit applies to the rest. */
+		detach(w, 0);
+		attach(w, 1, 1);
+		demand(w, 1, 1);
+		OFFER(w, &r, "d", "e", "f", "g");
+		REPLY(&r, 4, 3, policies[i] == OVERFLOW_REJECT ? 1 : 0,
+		    policies[i] == OVERFLOW_DROP_NEWEST ||
+		    policies[i] == OVERFLOW_DROP_OLDEST ? 1 : 0, 0);
+		ck_assert_int_eq(rc, policies[i] == OVERFLOW_BLOCK ?
+		    DISPATCH_WAIT : DISPATCH_TAKEN);
+		expect(w, 3, 1, "d");
+		ck_assert_uint_eq(w->d.queue.count, 2);
+		world_free(w);
+	}
+	ps_buf_free(&pb);
+}
+END_TEST
+
+/*
+ * block takes what fits and holds the rest until there is room, so the
+ * limit holds: --max-queue 10 and one ENQUEUE of 40 into an empty buffer.
+ */
+START_TEST(overflow_block_holds_the_rest)
+{
+	struct world		*w = world_new();
+	struct ps_enqueue_iter	 it;
+	struct ps_enqueued	 r;
+	struct ps_buf		 pb = { 0 };
+	const char		*evs[40];
+	char			 names[40][4];
+	uint32_t		 n;
+	int			 i, rc, rounds = 0;
+
+	for (i = 0; i < 40; i++) {
+		snprintf(names[i], sizeof names[i], "%d", i + 1);
+		evs[i] = names[i];
+	}
+	w->d.max_queue = 10;
+	w->d.overflow = OVERFLOW_BLOCK;
+	batch(&pb, &it, &n, evs, 40);
+	memset(&r, 0, sizeof r);
+	ck_assert_int_eq(dispatch_enqueue(&w->d, &it, &r), DISPATCH_WAIT);
+	ck_assert_uint_eq(r.accepted, 10);
+	ck_assert_uint_eq(it.left, 30);
+	ck_assert_uint_eq(w->d.queue.count, 10);
+	ck_assert_int_eq(dispatch_room(&w->d, &it), 0);
+
+	/* A consumer takes 7: 7 more go in, never more than 10 buffered. */
+	attach(w, 0, 100);
+	demand(w, 0, 7);
+	ck_assert_int_eq(dispatch_room(&w->d, &it), 1);
+	ck_assert_int_eq(dispatch_enqueue(&w->d, &it, &r), DISPATCH_WAIT);
+	ck_assert_uint_eq(r.accepted, 17);
+	ck_assert_uint_eq(w->d.queue.count, 10);
+	while (dispatch_enqueue(&w->d, &it, &r) == DISPATCH_WAIT) {
+		ck_assert_uint_le(w->d.queue.count, 10);
+		demand(w, 0, 3);
+		rounds++;
+	}
+	ck_assert_int_gt(rounds, 0);
+	/* One answer for the whole batch, its ids sequential. */
+	REPLY(&r, 1, 40, 0, 0, 0);
+	ck_assert_uint_le(w->d.queue.count, 10);
+
+	/* An event pushed between two parts: the rest is refused. */
+	batch(&pb, &it, &n, evs, 40);
+	memset(&r, 0, sizeof r);
+	ck_assert_int_eq(dispatch_enqueue(&w->d, &it, &r), DISPATCH_WAIT);
+	ck_assert_uint_ne(dispatch_push(&w->d, "x", 1, 0), 0);
 	demand(w, 0, 5);
-	expect(w, 0, 0, "2");
-	expect(w, 1, 0, "3");
+	ck_assert_int_eq(dispatch_enqueue(&w->d, &it, &r), DISPATCH_TAKEN);
+	ck_assert_uint_eq(r.accepted + r.refused, 40);
+	ck_assert_uint_gt(r.refused, 0);
+
+	/* One event larger than the limit goes into an empty buffer alone. */
+	detach(w, 0);
+	world_free(w);
+	w = world_new();
+	w->d.max_queue_bytes = 2;
+	w->d.overflow = OVERFLOW_BLOCK;
+	OFFER(w, &r, "abc", "d");
+	ck_assert_int_eq(rc, DISPATCH_WAIT);
+	ck_assert_uint_eq(r.accepted, 1);
+	ck_assert_uint_eq(w->d.queue.bytes, 3);
+	ps_buf_free(&pb);
 	world_free(w);
 }
 END_TEST
@@ -765,8 +863,9 @@ dispatch_suite(void)
 	tcase_add_test(tc, paused_sends_nothing);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("overflow");
-	tcase_add_test(tc, overflow_plans_follow_each_policy);
-	tcase_add_test(tc, make_room_sheds_the_oldest);
+	tcase_add_test(tc, overflow_follows_each_policy);
+	tcase_add_test(tc, overflow_serves_demand_first);
+	tcase_add_test(tc, overflow_block_holds_the_rest);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("queue");
 	tcase_add_test(tc, queue_keeps_order_across_chunks);
