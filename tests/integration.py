@@ -321,7 +321,9 @@ def case_seed_demo(h):
 def many(h, args, max_demand):
     h.start_daemon()
     outs = [h.consumer(i, *args)[1] for i in range(1, 5)]
-    h.wait_consumers(4)
+    # Their demand, not just their connections: a consumer that has not
+    # asked yet could find the 10,000 all taken by the other three.
+    h.wait_consumers(4, total_demand=4 * max_demand)
     r = h.pushctl("enqueue", "-", input="".join("%d\n" % i for i in range(1, 10001)).encode())
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"enqueued 10000 events: ids 1-10000\n", r.stdout
@@ -1328,6 +1330,26 @@ def chain(h):
     h.wait_for(lambda: stats_at(h, b)["upstream_connected"] == 1 and
                stats_at(h, c)["upstream_connected"] == 1, what="the chain")
     return a, b, c
+
+
+def case_pipeline_upstream_batch_spreads_as_one(h):
+    """A stage spreads one upstream batch as one ENQUEUE: A (demand 3)
+    gets a, b, c and B (demand 2) gets d, e, as a single daemon gives."""
+    a_sock = os.path.join(h.dir, "a.sock")
+    _, b_sock = stage(h, "b", "--upstream", a_sock)
+    a, b = Raw(b_sock), Raw(b_sock)
+    for raw, name, n in ((a, b"A", 3), (b, b"B", 2)):
+        consumer_hello(raw, name, n)
+        raw.send(demand(n) + frame(STATS))
+        raw.expect(STATS_REPLY)
+    _, a_sock = stage(h, "a")
+    assert h.pushctl("enqueue", "a", "b", "c", "d", "e", sock=a_sock).returncode == 0
+    for raw, want in ((a, [b"a", b"b", b"c"]), (b, [b"d", b"e"])):
+        evs = raw.events_full(want=len(want), timeout=10)
+        assert [p for _, _, p in evs] == want, evs
+        raw.send(ids(ACK, *[i for i, _, _ in evs]))
+    # Acked here, so acked upstream: nothing is left in flight anywhere.
+    h.wait_for(lambda: stats_at(h, a_sock)["acked_total"] == 5, what="acks upstream")
 
 
 def case_pipeline_backlog_stays_upstream(h):
