@@ -39,22 +39,22 @@ psc_connect(struct psc *c, const char *path, const struct ps_hello *h)
 	c->path = path;
 	ps_decoder_init(&c->in, PS_MAX_FRAME_LIMIT);
 	if ((c->fd = net_connect_unix(path)) == -1)
-		return fail(c, PSC_E_CONNECT, "no producerd at %s: %s", path,
+		return fail(c, PUSHSTAGE_ECONNECT, "no producerd at %s: %s", path,
 		    strerror(errno));
 	if (ps_put_hello(&c->out, h) != 0)
-		return fail(c, PSC_E_NOMEM, "out of memory");
+		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
 	if ((error = psc_flush(c)) != 0 || (error = psc_wait(c, &f)) != 0)
 		return error;
 	if (f.type != PS_WELCOME || ps_get_welcome(&f, &w) != 0)
-		return fail(c, PSC_E_PROTO, "producerd at %s answered HELLO "
+		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s answered HELLO "
 		    "with %s, not WELCOME", path, ps_type_name(f.type));
 	if (w.version != h->version)
-		return fail(c, PSC_E_PROTO, "producerd at %s speaks protocol "
+		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s speaks protocol "
 		    "version %u, not %u", path, w.version, h->version);
 	c->welcome = w;
 	c->max_frame = w.max_frame;
 	c->in.max_frame = w.max_frame;
-	return PSC_OK;
+	return PUSHSTAGE_OK;
 }
 
 void
@@ -81,9 +81,9 @@ closed_early(struct psc *c, int error)
 		if (psc_read(c) != 0)
 			break;
 	}
-	if (r == PSC_E_PROTO)
+	if (r == PUSHSTAGE_EPROTO)
 		return r;		/* c->err has the daemon's words */
-	return fail(c, PSC_E_IO, "writing to producerd at %s: %s", c->path,
+	return fail(c, PUSHSTAGE_EIO, "writing to producerd at %s: %s", c->path,
 	    strerror(error));
 }
 
@@ -93,7 +93,7 @@ psc_flush(struct psc *c)
 {
 	int	 r;
 
-	if ((r = send_all(c)) == PSC_OK)
+	if ((r = send_all(c)) == PUSHSTAGE_OK)
 		c->out.len = 0;
 	return r;
 }
@@ -114,12 +114,12 @@ send_all(struct psc *c)
 				continue;
 			if (errno == EPIPE || errno == ECONNRESET)
 				return closed_early(c, errno);
-			return fail(c, PSC_E_IO, "writing to producerd at %s: "
+			return fail(c, PUSHSTAGE_EIO, "writing to producerd at %s: "
 			    "%s", c->path, strerror(errno));
 		}
 		done += (size_t)n;
 	}
-	return PSC_OK;
+	return PUSHSTAGE_OK;
 }
 
 /* One read of whatever has arrived; interrupted, it reads nothing. */
@@ -131,18 +131,18 @@ psc_read(struct psc *c)
 	ssize_t	 n;
 
 	if ((p = ps_decoder_space(&c->in, READ_CHUNK, &room)) == NULL)
-		return fail(c, PSC_E_NOMEM, "out of memory");
+		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
 	if ((n = read(c->fd, p, room)) == -1) {
 		if (errno == EINTR)
-			return PSC_OK;
-		return fail(c, PSC_E_IO, "reading from producerd at %s: %s",
+			return PUSHSTAGE_OK;
+		return fail(c, PUSHSTAGE_EIO, "reading from producerd at %s: %s",
 		    c->path, strerror(errno));
 	}
 	if (n == 0)
-		return fail(c, PSC_E_IO, "producerd at %s closed the "
+		return fail(c, PUSHSTAGE_EIO, "producerd at %s closed the "
 		    "connection", c->path);
 	ps_decoder_commit(&c->in, (size_t)n);
-	return PSC_OK;
+	return PUSHSTAGE_OK;
 }
 
 /* 1 and a frame, 0 if none is whole yet; an ERROR frame is an error. */
@@ -153,13 +153,13 @@ psc_next(struct psc *c, struct ps_frame *f)
 	int		 r;
 
 	if ((r = ps_decoder_next(&c->in, f)) < 0)
-		return fail(c, PSC_E_PROTO, "bad frame from producerd at %s: "
+		return fail(c, PUSHSTAGE_EPROTO, "bad frame from producerd at %s: "
 		    "%s", c->path, ps_strerror(r));
 	if (r == 1 && f->type == PS_ERROR) {
 		if (ps_get_error(f, &e) != 0)
-			return fail(c, PSC_E_PROTO, "bad ERROR frame from "
+			return fail(c, PUSHSTAGE_EPROTO, "bad ERROR frame from "
 			    "producerd at %s", c->path);
-		return fail(c, PSC_E_PROTO, "producerd at %s: %.*s (error %u)",
+		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s: %.*s (error %u)",
 		    c->path, (int)e.msg_len, e.msg, e.code);
 	}
 	return r;
@@ -173,7 +173,7 @@ psc_wait(struct psc *c, struct ps_frame *f)
 
 	for (;;) {
 		if ((r = psc_next(c, f)) != 0)
-			return r == 1 ? PSC_OK : r;
+			return r == 1 ? PUSHSTAGE_OK : r;
 		if ((r = psc_read(c)) != 0)
 			return r;
 	}
@@ -202,16 +202,16 @@ int
 psc_batch_add(struct psc *c, const void *data, uint32_t len)
 {
 	if (!psc_batch_fits(c, len))
-		return fail(c, PSC_E_TOO_BIG, "an event of %u bytes does not "
+		return fail(c, PUSHSTAGE_ETOOBIG, "an event of %u bytes does not "
 		    "fit in a frame of %u bytes (producerd --max-frame)", len,
 		    c->max_frame);
 	if (c->batch_count == 0 && ps_put_enqueue_begin(&c->out,
 	    &c->batch_start) != 0)
-		return fail(c, PSC_E_NOMEM, "out of memory");
+		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
 	if (ps_put_enqueue_add(&c->out, data, len) != 0)
-		return fail(c, PSC_E_NOMEM, "out of memory");
+		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
 	c->batch_count++;
-	return PSC_OK;
+	return PUSHSTAGE_OK;
 }
 
 uint32_t
@@ -233,22 +233,22 @@ psc_batch_send(struct psc *c, struct ps_enqueued *r)
 	int		 error;
 
 	if (n == 0)
-		return fail(c, PSC_E_PROTO, "empty batch");
+		return fail(c, PUSHSTAGE_EPROTO, "empty batch");
 	ps_put_enqueue_end(&c->out, c->batch_start, n);
 	if ((error = send_all(c)) != 0 || (error = psc_wait(c, &f)) != 0)
 		return error;
 	if (ps_get_enqueued(&f, r) != 0)
-		return fail(c, PSC_E_PROTO, "producerd at %s answered ENQUEUE "
+		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s answered ENQUEUE "
 		    "with %s", c->path, ps_type_name(f.type));
 	if ((uint64_t)r->accepted + r->refused + r->shed_new != n ||
 	    (c->welcome.version < 2 && r->accepted != n))
-		return fail(c, PSC_E_PROTO, "producerd at %s took %u of %u "
+		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s took %u of %u "
 		    "events", c->path, r->accepted, n);
 	if (r->refused == 0) {
 		c->out.len = 0;
 		c->batch_count = 0;
 	}
-	return PSC_OK;
+	return PUSHSTAGE_OK;
 }
 
 /*
@@ -275,14 +275,14 @@ psc_batch_reply(struct psc *c, struct ps_enqueued *r)
 	int		 error;
 
 	if (c->posted == 0)
-		return fail(c, PSC_E_PROTO, "no ENQUEUE awaits a reply");
+		return fail(c, PUSHSTAGE_EPROTO, "no ENQUEUE awaits a reply");
 	if ((error = psc_flush(c)) != 0 || (error = psc_wait(c, &f)) != 0)
 		return error;
 	c->posted--;
 	if (ps_get_enqueued(&f, r) != 0)
-		return fail(c, PSC_E_PROTO, "producerd at %s answered ENQUEUE "
+		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s answered ENQUEUE "
 		    "with %s", c->path, ps_type_name(f.type));
-	return PSC_OK;
+	return PUSHSTAGE_OK;
 }
 
 /*
@@ -316,8 +316,8 @@ int
 psc_demand(struct psc *c, uint32_t n)
 {
 	if (ps_put_demand(&c->out, n) != 0)
-		return fail(c, PSC_E_NOMEM, "out of memory");
-	return PSC_OK;
+		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
+	return PUSHSTAGE_OK;
 }
 
 /* Queue an ACK, NACK or TOUCH of n ids; psc_flush sends it. */
@@ -325,8 +325,8 @@ int
 psc_ids(struct psc *c, uint8_t type, const uint64_t *ids, uint32_t n)
 {
 	if (ps_put_ids(&c->out, type, ids, n) != 0)
-		return fail(c, PSC_E_NOMEM, "out of memory");
-	return PSC_OK;
+		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
+	return PUSHSTAGE_OK;
 }
 
 /* The dead-letter list; r points into c's buffer until the next read. */
@@ -337,14 +337,14 @@ psc_dead_list(struct psc *c, uint32_t preview, struct ps_dead_reply *r)
 	int		 error;
 
 	if (ps_put_dead_list(&c->out, preview) != 0)
-		return fail(c, PSC_E_NOMEM, "out of memory");
+		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
 	if ((error = psc_flush(c)) != 0 || (error = psc_wait(c, &f)) != 0)
 		return error;
 	if ((error = ps_get_dead_reply(&f, r)) != 0)
-		return fail(c, PSC_E_PROTO, "bad answer to DEAD_LIST from "
+		return fail(c, PUSHSTAGE_EPROTO, "bad answer to DEAD_LIST from "
 		    "producerd at %s: %s %s", c->path, ps_type_name(f.type),
 		    ps_strerror(error));
-	return PSC_OK;
+	return PUSHSTAGE_OK;
 }
 
 /* DEAD_RETRY or DEAD_DROP of n ids (0: all); *done: how many it found. */
@@ -356,13 +356,13 @@ psc_dead_act(struct psc *c, uint8_t type, const uint64_t *ids, uint32_t n,
 	int		 error;
 
 	if (ps_put_ids(&c->out, type, ids, n) != 0)
-		return fail(c, PSC_E_NOMEM, "out of memory");
+		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
 	if ((error = psc_flush(c)) != 0 || (error = psc_wait(c, &f)) != 0)
 		return error;
 	if (ps_get_dead_done(&f, done) != 0)
-		return fail(c, PSC_E_PROTO, "producerd at %s answered %s with "
+		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s answered %s with "
 		    "%s", c->path, ps_type_name(type), ps_type_name(f.type));
-	return PSC_OK;
+	return PUSHSTAGE_OK;
 }
 
 int
@@ -372,16 +372,16 @@ psc_stats(struct psc *c, struct ps_stats *st)
 	int		 error;
 
 	if (ps_put_stats(&c->out) != 0)
-		return fail(c, PSC_E_NOMEM, "out of memory");
+		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
 	if ((error = psc_flush(c)) != 0 || (error = psc_wait(c, &f)) != 0)
 		return error;
 	if (f.type != PS_STATS_REPLY)
-		return fail(c, PSC_E_PROTO, "producerd at %s answered STATS "
+		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s answered STATS "
 		    "with %s", c->path, ps_type_name(f.type));
 	if ((error = ps_get_stats_reply(&f, st)) != 0)
-		return fail(c, PSC_E_PROTO, "bad STATS_REPLY from producerd at "
+		return fail(c, PUSHSTAGE_EPROTO, "bad STATS_REPLY from producerd at "
 		    "%s: %s", c->path, ps_strerror(error));
-	return PSC_OK;
+	return PUSHSTAGE_OK;
 }
 
 /* The window starts full: ask max at first. */

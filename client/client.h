@@ -1,7 +1,8 @@
 /*
- * client.h: the client side of the protocol, shared by consumer, pushctl
- * and every later tool: connect and handshake, enqueue batches, send
- * demand, receive events, ask for stats.  Blocking I/O on one socket.
+ * client.h: libpushstage's private half: connect and handshake, enqueue
+ * batches, send demand, receive events, ask for stats, with blocking I/O
+ * on one socket.  Its calls return pushstage.h's codes (PUSHSTAGE_OK or a
+ * PUSHSTAGE_E*), one error space for the library and its tools.
  */
 #ifndef PS_CLIENT_H
 #define PS_CLIENT_H
@@ -10,16 +11,7 @@
 #include <stdint.h>
 
 #include "frame.h"
-
-/* What went wrong, so that programs can choose their exit status. */
-enum psc_status {
-	PSC_OK = 0,
-	PSC_E_CONNECT = -1,	/* no daemon answers at the path */
-	PSC_E_PROTO = -2,	/* the daemon refused us, or spoke nonsense */
-	PSC_E_IO = -3,		/* the connection broke or closed */
-	PSC_E_NOMEM = -4,
-	PSC_E_TOO_BIG = -5,	/* an event larger than the daemon takes */
-};
+#include "pushstage.h"
 
 struct psc {
 	int			 fd;

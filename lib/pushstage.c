@@ -59,15 +59,6 @@ invalid(struct pushstage *p, const char *fmt, ...)
 	return PUSHSTAGE_EINVAL;
 }
 
-/* The client's codes are the library's; anything else is a protocol one. */
-static int
-status(int r)
-{
-	if (r >= PUSHSTAGE_EINVAL && r <= PUSHSTAGE_OK)
-		return r;
-	return PUSHSTAGE_EPROTO;
-}
-
 const char *
 pushstage_version(void)
 {
@@ -170,7 +161,7 @@ connect_as(struct pushstage *p, const char *path, const struct ps_hello *h)
 		memcpy(p->path, path, strlen(path) + 1);
 	if ((r = psc_connect(&p->c, p->path, h)) != 0) {
 		psc_close(&p->c);	/* keeps c.err */
-		return status(r);
+		return r;
 	}
 	p->open = 1;
 	return PUSHSTAGE_OK;
@@ -277,7 +268,7 @@ pushstage_add(struct pushstage *p, const void *data, size_t len)
 		    "it, then add the event again");
 		return PUSHSTAGE_ETOOBIG;
 	}
-	return status(psc_batch_add(&p->c, data, (uint32_t)len));
+	return psc_batch_add(&p->c, data, (uint32_t)len);
 }
 
 size_t
@@ -295,7 +286,7 @@ pushstage_send(struct pushstage *p, struct pushstage_enqueued *out)
 	if ((r = ready(p, 0)) != 0)
 		return r;
 	if ((r = psc_batch_send(&p->c, &e)) != 0)
-		return status(r);
+		return r;
 	out->first_id = e.first_id;
 	out->accepted = e.accepted;
 	out->refused = e.refused;
@@ -323,7 +314,7 @@ pushstage_demand(struct pushstage *p, uint32_t n)
 	if (n == 0 || n > p->win.max)
 		return invalid(p, "demand %u: give 1 to max_demand (%u)", n,
 		    p->win.max);
-	return status(psc_demand(&p->c, n));
+	return psc_demand(&p->c, n);
 }
 
 /* One frame of ids (a u32 count, u64 each) must fit the frame limit. */
@@ -352,7 +343,7 @@ ids(struct pushstage *p, uint8_t type, const uint64_t *v, size_t n)
 		    "nothing to %s", p->c.path, ps_type_name(type));
 	if ((r = ids_fit(p, type, n)) != 0)
 		return r;
-	return status(psc_ids(&p->c, type, v, (uint32_t)n));
+	return psc_ids(&p->c, type, v, (uint32_t)n);
 }
 
 int
@@ -380,7 +371,7 @@ pushstage_flush(struct pushstage *p)
 
 	if ((r = ready(p, -1)) != 0)
 		return r;
-	return status(psc_flush(&p->c));
+	return psc_flush(&p->c);
 }
 
 uint32_t
@@ -398,7 +389,7 @@ pushstage_read(struct pushstage *p)
 
 	if ((r = ready(p, -1)) != 0)
 		return r;
-	return status(psc_read(&p->c));
+	return psc_read(&p->c);
 }
 
 static int
@@ -428,7 +419,7 @@ pushstage_poll_event(struct pushstage *p, struct pushstage_event *ev)
 	if ((r = ready(p, 1)) != 0)
 		return r;
 	if ((r = psc_next(&p->c, &f)) != 1)
-		return status(r);
+		return r;
 	return take_event(p, &f, ev);
 }
 
@@ -441,7 +432,7 @@ pushstage_next_event(struct pushstage *p, struct pushstage_event *ev)
 	if ((r = ready(p, 1)) != 0)
 		return r;
 	if ((r = psc_wait(&p->c, &f)) != 0)
-		return status(r);
+		return r;
 	return take_event(p, &f, ev) == 1 ? PUSHSTAGE_OK : PUSHSTAGE_EPROTO;
 }
 
@@ -501,7 +492,7 @@ pushstage_stats(struct pushstage *p, const struct pushstage_stats **out)
 		return r;
 	forget_stats(p);
 	if ((r = psc_stats(&p->c, &p->st)) != 0)
-		return status(r);
+		return r;
 	p->have_st = 1;
 	if ((r = publish_stats(p)) != 0) {
 		forget_stats(p);
@@ -543,7 +534,7 @@ pushstage_dead_list(struct pushstage *p, uint32_t preview,
 		return invalid(p, "preview %u: at most %d bytes", preview,
 		    PS_PREVIEW_MAX);
 	if ((error = psc_dead_list(&p->c, preview, &r)) != 0)
-		return status(error);
+		return error;
 	free(p->dead);
 	free(p->previews);
 	p->dead = NULL;
@@ -584,7 +575,7 @@ dead_act(struct pushstage *p, uint8_t type, const uint64_t *v, size_t n,
 
 	if ((r = ready(p, 0)) != 0 || (r = ids_fit(p, type, n)) != 0)
 		return r;
-	return status(psc_dead_act(&p->c, type, v, (uint32_t)n, found));
+	return psc_dead_act(&p->c, type, v, (uint32_t)n, found);
 }
 
 int

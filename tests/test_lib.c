@@ -171,6 +171,63 @@ START_TEST(roundtrip_in_order_with_acks)
 }
 END_TEST
 
+/* The ack timeout as WELCOME gave it; TOUCH of a held and an unheld id. */
+START_TEST(touch_and_ack_timeout)
+{
+	struct pushstage_enqueued r;
+	struct pushstage_event	 ev;
+	struct pushstage	*c, *w;
+	uint64_t		 bogus = 999;
+
+	start("--ack-timeout", "60", NULL);
+	c = client();
+	ck_assert_int_eq(pushstage_add(c, "x", 1), PUSHSTAGE_OK);
+	ck_assert_int_eq(pushstage_send(c, &r), PUSHSTAGE_OK);
+	w = consumer("toucher", 1, 0);
+	ck_assert_uint_eq(pushstage_ack_timeout_ms(w), 60000);
+	ck_assert_int_eq(pushstage_demand(w, 1), PUSHSTAGE_OK);
+	ck_assert_int_eq(pushstage_flush(w), PUSHSTAGE_OK);
+	ck_assert_int_eq(pushstage_next_event(w, &ev), PUSHSTAGE_OK);
+	/* Touching what it holds is taken; the event stays in flight. */
+	ck_assert_int_eq(pushstage_touch(w, &ev.id, 1), PUSHSTAGE_OK);
+	ck_assert_int_eq(pushstage_flush(w), PUSHSTAGE_OK);
+	ck_assert_uint_eq(counter(c, "in_flight"), 1);
+	ck_assert_int_eq(pushstage_ack(w, &ev.id, 1), PUSHSTAGE_OK);
+	ck_assert_int_eq(pushstage_flush(w), PUSHSTAGE_OK);
+	ck_assert_uint_eq(counter(c, "in_flight"), 0);
+	ck_assert_uint_eq(counter(c, "acked_total"), 1);
+	/* Touching what it does not hold: the daemon says so, and closes. */
+	ck_assert_int_eq(pushstage_touch(w, &bogus, 1), PUSHSTAGE_OK);
+	ck_assert_int_eq(pushstage_flush(w), PUSHSTAGE_OK);
+	ck_assert_int_eq(pushstage_next_event(w, &ev), PUSHSTAGE_EPROTO);
+	ck_assert_ptr_nonnull(strstr(pushstage_error(w), "not in flight"));
+	/* A client has nothing to touch. */
+	ck_assert_int_eq(pushstage_touch(c, &bogus, 1), PUSHSTAGE_EINVAL);
+	pushstage_free(w);
+	pushstage_free(c);
+	stop();
+}
+END_TEST
+
+/* Every status has its own words; an unknown one says so. */
+START_TEST(strerror_names_every_status)
+{
+	int	 a, b;
+
+	for (a = PUSHSTAGE_EINVAL; a <= PUSHSTAGE_OK; a++) {
+		ck_assert_str_ne(pushstage_strerror(a), "unknown error");
+		for (b = PUSHSTAGE_EINVAL; b < a; b++)
+			ck_assert_str_ne(pushstage_strerror(a),
+			    pushstage_strerror(b));
+	}
+	ck_assert_str_eq(pushstage_strerror(PUSHSTAGE_EINVAL - 1),
+	    "unknown error");
+	ck_assert_str_eq(pushstage_strerror(1), "unknown error");
+	ck_assert_str_eq(pushstage_strerror(PUSHSTAGE_ETOOBIG),
+	    "the event does not fit in a frame");
+}
+END_TEST
+
 START_TEST(consumer_entry_names_the_process)
 {
 	const struct pushstage_stats	*st;
@@ -367,6 +424,8 @@ lib_suite(void)
 	tcase_add_checked_fixture(tc, NULL, stop);
 	tcase_add_test(tc, no_daemon);
 	tcase_add_test(tc, roundtrip_in_order_with_acks);
+	tcase_add_test(tc, touch_and_ack_timeout);
+	tcase_add_test(tc, strerror_names_every_status);
 	tcase_add_test(tc, consumer_entry_names_the_process);
 	tcase_add_test(tc, batch_limits);
 	tcase_add_test(tc, full_queue_keeps_the_refused);
