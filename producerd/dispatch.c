@@ -551,7 +551,7 @@ dispatch_next_deadline(const struct dispatch *d, uint64_t *when)
 }
 
 /* Would n more events of bytes in all stay within the buffer's limits? */
-int
+static int
 dispatch_fits(const struct dispatch *d, uint64_t n, uint64_t bytes)
 {
 	if (d->max_queue != 0 && (n > d->max_queue ||

@@ -137,7 +137,6 @@ int	 dispatch_answer(struct dispatch *, struct dconsumer *, uint64_t,
 int	 dispatch_expire(struct dispatch *);
 int	 dispatch_next_deadline(const struct dispatch *, uint64_t *);
 
-int	 dispatch_fits(const struct dispatch *, uint64_t, uint64_t);
 int	 dispatch_enqueue(struct dispatch *, struct ps_enqueue_iter *,
 	     struct ps_enqueued *);
 int	 dispatch_room(const struct dispatch *,

@@ -20,6 +20,7 @@
 #include <event2/bufferevent.h>
 #include <event2/http.h>
 
+#include "counters.h"
 #include "log.h"
 #include "producerd.h"
 
@@ -27,13 +28,10 @@
 #define BODY_MAX	4096	/* a GET has none; refuse more */
 #define TIMEOUT_S	10	/* a slow client is dropped */
 
-static void
-metric(struct evbuffer *b, const char *name, const char *type,
-    const char *help, uint64_t value)
+static const char *
+kind_name(enum counter_kind kind)
 {
-	evbuffer_add_printf(b, "# HELP pushstage_%s %s\n# TYPE pushstage_%s "
-	    "%s\npushstage_%s %llu\n", name, help, name, type, name,
-	    (unsigned long long)value);
+	return kind == COUNTER_TOTAL ? "counter" : "gauge";
 }
 
 /* A label value, escaped as the format wants: \\, \" and \n. */
@@ -50,98 +48,50 @@ label(struct evbuffer *b, const char *s)
 	}
 }
 
-enum per_consumer { DEMAND, IN_FLIGHT, DELIVERED };
-
 /* One per-consumer family: HELP and TYPE once, a line per consumer. */
 static void
-per_consumer(struct evbuffer *b, struct server *srv, const char *name,
-    const char *type, const char *help, enum per_consumer which)
+per_consumer(struct evbuffer *b, struct server *srv,
+    const struct consumer_counter *k)
 {
 	struct conn	*c;
-	uint64_t	 v;
 
 	evbuffer_add_printf(b, "# HELP pushstage_consumer_%s %s\n# TYPE "
-	    "pushstage_consumer_%s %s\n", name, help, name, type);
+	    "pushstage_consumer_%s %s\n", k->metric, k->help, k->metric,
+	    kind_name(k->kind));
 	TAILQ_FOREACH(c, &srv->conns, entry) {
 		if (c->role != ROLE_CONSUMER || c->state != CONN_ACTIVE)
 			continue;
-		switch (which) {
-		case DEMAND:
-			v = c->dc.demand;
-			break;
-		case IN_FLIGHT:
-			v = dispatch_in_flight(&c->dc);
-			break;
-		case DELIVERED:
-		default:
-			v = c->dc.delivered;
-			break;
-		}
 		evbuffer_add_printf(b, "pushstage_consumer_%s{consumer=\"",
-		    name);
+		    k->metric);
 		label(b, c->name);
 		evbuffer_add_printf(b, "\",conn=\"%llu\"} %llu\n",
-		    (unsigned long long)c->serial, (unsigned long long)v);
+		    (unsigned long long)c->serial,
+		    (unsigned long long)consumer_value(c, k));
 	}
 }
 
+/* The counter table, less the settings, then the consumers'. */
 static void
 render(struct server *srv, struct evbuffer *b)
 {
-	struct dispatch	*d = &srv->dispatch;
+	const struct counter	*k;
+	const char		*name;
+	size_t			 i;
 
-	metric(b, "queued", "gauge", "Events buffered, waiting for demand.",
-	    d->queue.count);
-	metric(b, "queued_bytes", "gauge", "Payload bytes buffered.",
-	    d->queue.bytes);
-	metric(b, "in_flight", "gauge", "Events sent to consumers and not "
-	    "yet acked.", d->in_flight);
-	metric(b, "dead", "gauge", "Events on the dead-letter list.",
-	    d->ndead);
-	metric(b, "consumers", "gauge", "Consumers connected.",
-	    srv->nconsumers);
-	metric(b, "clients", "gauge", "Clients connected.", srv->nclients);
-	metric(b, "blocked_clients", "gauge", "Clients waiting for room "
-	    "(--overflow block).", srv->nblocked);
-	metric(b, "draining", "gauge", "1 while the daemon drains to stop.",
-	    (uint64_t)srv->draining);
-	metric(b, "enqueued_total", "counter", "Events accepted from "
-	    "clients.", d->enqueued_total);
-	metric(b, "delivered_total", "counter", "Events sent to consumers, "
-	    "redeliveries included.", d->delivered_total);
-	metric(b, "acked_total", "counter", "ACKs taken.", d->acked_total);
-	metric(b, "nacked_total", "counter", "NACKs taken.",
-	    d->nacked_total);
-	metric(b, "redelivered_total", "counter", "Events put back to be "
-	    "sent again.", d->redelivered_total);
-	metric(b, "timed_out_total", "counter", "Events taken back after "
-	    "--ack-timeout.", d->timed_out_total);
-	metric(b, "shed_total", "counter", "Events dropped by --overflow "
-	    "drop-oldest or drop-newest.", d->shed_total);
-	metric(b, "rejected_total", "counter", "Events refused by "
-	    "--overflow reject.", d->rejected_total);
-	metric(b, "dead_total", "counter", "Events moved to the dead-letter "
-	    "list.", d->dead_total);
-	metric(b, "connections_total", "counter", "Connections accepted.",
-	    srv->connections_total);
-	metric(b, "refused_connections_total", "counter", "Connections "
-	    "refused at connect (drain, access, limit).", srv->refused_total);
-	metric(b, "protocol_errors_total", "counter", "ERROR frames sent.",
-	    srv->protocol_errors_total);
-	metric(b, "uptime_seconds", "gauge", "Seconds since start.",
-	    (uint64_t)(time(NULL) - srv->started));
-	if (srv->data_dir != NULL) {
-		metric(b, "journal_bytes", "gauge", "Bytes in the journal's "
-		    "segments.", srv->journal.bytes);
-		metric(b, "journal_fsyncs_total", "counter", "fsyncs of the "
-		    "journal.", srv->journal.fsyncs_total);
+	for (i = 0; i < ncounters; i++) {
+		k = &counters[i];
+		if (k->kind == COUNTER_SETTING || !counter_shown(srv, k))
+			continue;
+		name = k->metric != NULL ? k->metric : k->name;
+		evbuffer_add_printf(b, "# HELP pushstage_%s %s\n# TYPE "
+		    "pushstage_%s %s\npushstage_%s %llu\n", name, k->help,
+		    name, kind_name(k->kind), name,
+		    (unsigned long long)counter_value(srv, k));
 	}
-	per_consumer(b, srv, "demand", "gauge", "Events a consumer may "
-	    "still be sent.", DEMAND);
-	per_consumer(b, srv, "in_flight", "gauge", "Events sent to a "
-	    "consumer and not acked.", IN_FLIGHT);
-	per_consumer(b, srv, "delivered_total", "counter", "Events sent to "
-	    "a consumer on this connection.", DELIVERED);
+	for (i = 0; i < nconsumer_counters; i++) {
+		if (consumer_counters[i].metric != NULL)
+			per_consumer(b, srv, &consumer_counters[i]);
+	}
 }
 
 /*

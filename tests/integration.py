@@ -1994,6 +1994,13 @@ def case_metrics(h):
               "dead", "consumers"):
         assert "pushstage_" + n in values, n
     assert values["pushstage_consumers"] == 1
+    # One table feeds both: every counter but the settings is a metric.
+    renamed = {"consumers_connected": "consumers", "clients_connected": "clients",
+               "refused_total": "refused_connections_total"}
+    for name, value in h.stats().items():
+        if isinstance(value, int) and name not in ("max_frame", "max_queue",
+                                                   "max_queue_bytes", "uptime_seconds"):
+            assert "pushstage_" + renamed.get(name, name) in values, name
     (k,) = [k for k in values if k.startswith("pushstage_consumer_in_flight{")]
     assert k.startswith('pushstage_consumer_in_flight{consumer="odd\\"id",conn="'), k
     assert values[k] == 2

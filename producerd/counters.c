@@ -1,0 +1,184 @@
+/*
+ * counters.c: the table of every counter (counters.h).  Rows are in the
+ * order STATS_REPLY has always sent them; new ones go at the end of their
+ * part.  A counter that is not a plain field of struct server (uptime)
+ * has size 0 and is computed in counter_value.
+ */
+#include <stddef.h>
+#include <string.h>
+#include <time.h>
+
+#include "counters.h"
+#include "producerd.h"
+
+#define F(field)	offsetof(struct server, field), \
+			sizeof(((struct server *)0)->field)
+#define COMPUTED	0, 0
+
+const struct counter counters[] = {
+	{ "queued", NULL, COUNTER_GAUGE, PART_ALWAYS,
+	  "Events buffered, waiting for demand.", F(dispatch.queue.count) },
+	{ "queued_bytes", NULL, COUNTER_GAUGE, PART_ALWAYS,
+	  "Payload bytes buffered.", F(dispatch.queue.bytes) },
+	{ "enqueued_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
+	  "Events accepted from clients.", F(dispatch.enqueued_total) },
+	{ "delivered_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
+	  "Events sent to consumers, redeliveries included.",
+	  F(dispatch.delivered_total) },
+	{ "consumers_connected", "consumers", COUNTER_GAUGE, PART_ALWAYS,
+	  "Consumers connected.", F(nconsumers) },
+	{ "clients_connected", "clients", COUNTER_GAUGE, PART_ALWAYS,
+	  "Clients connected.", F(nclients) },
+	{ "connections_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
+	  "Connections accepted.", F(connections_total) },
+	{ "protocol_errors_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
+	  "ERROR frames sent.", F(protocol_errors_total) },
+	{ "uptime_seconds", NULL, COUNTER_GAUGE, PART_ALWAYS,
+	  "Seconds since start.", COMPUTED },
+	{ "max_frame", NULL, COUNTER_SETTING, PART_ALWAYS,
+	  "The largest frame body taken (--max-frame).", F(max_frame) },
+	{ "in_flight", NULL, COUNTER_GAUGE, PART_ALWAYS,
+	  "Events sent to consumers and not yet acked.",
+	  F(dispatch.in_flight) },
+	{ "acked_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
+	  "ACKs taken.", F(dispatch.acked_total) },
+	{ "nacked_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
+	  "NACKs taken.", F(dispatch.nacked_total) },
+	{ "redelivered_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
+	  "Events put back to be sent again.",
+	  F(dispatch.redelivered_total) },
+	{ "timed_out_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
+	  "Events taken back after --ack-timeout.",
+	  F(dispatch.timed_out_total) },
+	{ "late_acks_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
+	  "Answers to events already taken back: ignored.",
+	  F(dispatch.late_acks_total) },
+	{ "dead", NULL, COUNTER_GAUGE, PART_ALWAYS,
+	  "Events on the dead-letter list.", F(dispatch.ndead) },
+	{ "dead_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
+	  "Events moved to the dead-letter list.", F(dispatch.dead_total) },
+	{ "refused_total", "refused_connections_total", COUNTER_TOTAL,
+	  PART_ALWAYS, "Connections refused at connect (drain, access, "
+	  "limit).", F(refused_total) },
+	{ "max_queue", NULL, COUNTER_SETTING, PART_ALWAYS,
+	  "Events buffered at most (--max-queue; 0: no limit).",
+	  F(dispatch.max_queue) },
+	{ "max_queue_bytes", NULL, COUNTER_SETTING, PART_ALWAYS,
+	  "Payload bytes buffered at most (--max-queue-bytes; 0: no "
+	  "limit).", F(dispatch.max_queue_bytes) },
+	{ "shed_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
+	  "Events dropped by --overflow drop-oldest or drop-newest.",
+	  F(dispatch.shed_total) },
+	{ "rejected_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
+	  "Events refused: --overflow reject, a drain, or the journal.",
+	  F(dispatch.rejected_total) },
+	{ "blocked_clients", NULL, COUNTER_GAUGE, PART_ALWAYS,
+	  "Clients waiting for room (--overflow block).", F(nblocked) },
+	{ "upstream_connected", NULL, COUNTER_GAUGE, PART_UPSTREAM,
+	  "1 while the link upstream is up.", F(up.connected) },
+	{ "upstream_demand", NULL, COUNTER_GAUGE, PART_UPSTREAM,
+	  "Events asked of upstream and not yet received.", F(up.credit) },
+	{ "upstream_received_total", NULL, COUNTER_TOTAL, PART_UPSTREAM,
+	  "Events received from upstream.", F(up.received_total) },
+	{ "upstream_acked_total", NULL, COUNTER_TOTAL, PART_UPSTREAM,
+	  "Events acked upstream.", F(up.acked_total) },
+	{ "upstream_nacked_total", NULL, COUNTER_TOTAL, PART_UPSTREAM,
+	  "Events nacked back upstream.", F(up.nacked_total) },
+	{ "map_pending", NULL, COUNTER_GAUGE, PART_MAP,
+	  "Events sent to --map and not yet answered.", F(map.npending) },
+	{ "map_mapped_total", NULL, COUNTER_TOTAL, PART_MAP,
+	  "Events --map answered.", F(map.mapped_total) },
+	{ "map_dropped_total", NULL, COUNTER_TOTAL, PART_MAP,
+	  "Events --map dropped (an empty answer).", F(map.dropped_total) },
+	{ "map_restarts_total", NULL, COUNTER_TOTAL, PART_MAP,
+	  "Times the --map process was started again.",
+	  F(map.restarts_total) },
+	{ "journal_bytes", NULL, COUNTER_GAUGE, PART_JOURNAL,
+	  "Bytes in the journal's segments.", F(journal.bytes) },
+	{ "segments", "journal_segments", COUNTER_GAUGE, PART_JOURNAL,
+	  "Segment files in the journal.", F(journal.nsegs) },
+	{ "fsyncs_total", "journal_fsyncs_total", COUNTER_TOTAL,
+	  PART_JOURNAL, "fsyncs of the journal.", F(journal.fsyncs_total) },
+	{ "last_fsync_us", "journal_last_fsync_us", COUNTER_GAUGE,
+	  PART_JOURNAL, "How long the last fsync took, in microseconds.",
+	  F(journal.last_fsync_us) },
+	{ "journal_replayed", NULL, COUNTER_GAUGE, PART_JOURNAL,
+	  "Events read back from the journal at start.",
+	  F(journal.replayed) },
+	{ "draining", NULL, COUNTER_GAUGE, PART_ALWAYS,
+	  "1 while the daemon drains to stop.", F(draining) },
+};
+const size_t ncounters = sizeof counters / sizeof counters[0];
+
+const struct consumer_counter consumer_counters[] = {
+	{ "demand", "demand", COUNTER_GAUGE,
+	  "Events a consumer may still be sent.", CF_DEMAND },
+	{ "in_flight", "in_flight", COUNTER_GAUGE,
+	  "Events sent to a consumer and not acked.", CF_IN_FLIGHT },
+	{ "delivered", "delivered_total", COUNTER_TOTAL,
+	  "Events sent to a consumer on this connection.", CF_DELIVERED },
+	{ "max_demand", NULL, COUNTER_SETTING, NULL, CF_MAX_DEMAND },
+	{ "min_demand", NULL, COUNTER_SETTING, NULL, CF_MIN_DEMAND },
+	{ "pid", NULL, COUNTER_SETTING, NULL, CF_PID },
+	{ "uid", NULL, COUNTER_SETTING, NULL, CF_UID },
+	{ "connected_since", NULL, COUNTER_SETTING, NULL, CF_SINCE },
+};
+const size_t nconsumer_counters =
+    sizeof consumer_counters / sizeof consumer_counters[0];
+
+int
+counter_shown(const struct server *srv, const struct counter *k)
+{
+	switch (k->part) {
+	case PART_UPSTREAM:
+		return srv->up.path != NULL;
+	case PART_MAP:
+		return srv->map.cmd != NULL;
+	case PART_JOURNAL:
+		return srv->data_dir != NULL;
+	default:
+		return 1;
+	}
+}
+
+uint64_t
+counter_value(const struct server *srv, const struct counter *k)
+{
+	const char	*p = (const char *)srv + k->off;
+	uint64_t	 v64;
+	uint32_t	 v32;
+
+	switch (k->size) {
+	case sizeof v64:
+		memcpy(&v64, p, sizeof v64);
+		return v64;
+	case sizeof v32:
+		memcpy(&v32, p, sizeof v32);
+		return v32;
+	default:
+		return (uint64_t)(time(NULL) - srv->started);
+	}
+}
+
+uint64_t
+consumer_value(const struct conn *c, const struct consumer_counter *k)
+{
+	switch (k->field) {
+	case CF_DEMAND:
+		return c->dc.demand;
+	case CF_IN_FLIGHT:
+		return dispatch_in_flight(&c->dc);
+	case CF_DELIVERED:
+		return c->dc.delivered;
+	case CF_MAX_DEMAND:
+		return c->dc.max_demand;
+	case CF_MIN_DEMAND:
+		return c->dc.min_demand;
+	case CF_PID:
+		return c->pid < 0 ? 0 : (uint64_t)c->pid;
+	case CF_UID:
+		return c->uid == (uid_t)-1 ? UINT32_MAX : (uint64_t)c->uid;
+	default:
+		return c->since < 0 ? 0 : (uint64_t)c->since;
+	}
+}

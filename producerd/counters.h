@@ -1,0 +1,66 @@
+/*
+ * counters.h: every number the daemon reports, in one table (like tmux's
+ * options-table.c): its name in STATS_REPLY, its Prometheus name, kind
+ * and help, where it lives, and when it is shown.  STATS_REPLY (stats.c),
+ * /metrics (metrics.c), and through them pushctl stats and watch, all
+ * read this table, so they cannot drift apart.
+ */
+#ifndef PS_COUNTERS_H
+#define PS_COUNTERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct server;
+struct conn;
+
+enum counter_kind {
+	COUNTER_GAUGE,		/* goes up and down */
+	COUNTER_TOTAL,		/* only goes up */
+	COUNTER_SETTING,	/* fixed at start: in STATS_REPLY only */
+};
+
+/* Shown only when the daemon has that part. */
+enum counter_part {
+	PART_ALWAYS,
+	PART_UPSTREAM,		/* --upstream */
+	PART_MAP,		/* --map */
+	PART_JOURNAL,		/* --data-dir */
+};
+
+struct counter {
+	const char		*name;		/* in STATS_REPLY */
+	const char		*metric;	/* pushstage_NAME; NULL: name */
+	enum counter_kind	 kind;
+	enum counter_part	 part;
+	const char		*help;
+	size_t			 off;		/* in struct server ... */
+	size_t			 size;		/* ... of this width */
+};
+
+/* One field of a consumer's entry in STATS_REPLY, and maybe a metric. */
+enum consumer_field {
+	CF_DEMAND, CF_IN_FLIGHT, CF_DELIVERED, CF_MAX_DEMAND, CF_MIN_DEMAND,
+	CF_PID, CF_UID, CF_SINCE,
+};
+
+struct consumer_counter {
+	const char		*name;
+	const char		*metric;	/* pushstage_consumer_NAME, or
+						   NULL: not in /metrics */
+	enum counter_kind	 kind;
+	const char		*help;
+	enum consumer_field	 field;
+};
+
+extern const struct counter		 counters[];
+extern const size_t			 ncounters;
+extern const struct consumer_counter	 consumer_counters[];
+extern const size_t			 nconsumer_counters;
+
+int		 counter_shown(const struct server *, const struct counter *);
+uint64_t	 counter_value(const struct server *, const struct counter *);
+uint64_t	 consumer_value(const struct conn *,
+		     const struct consumer_counter *);
+
+#endif
