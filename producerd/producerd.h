@@ -117,6 +117,45 @@ struct server {
 	time_t			 started;
 };
 
+/* Defaults (config.c, and producerd --help). */
+#define CONFIG_DRAIN_MS		30000u
+#define CONFIG_HANDSHAKE_MS	5000u
+#define CONFIG_MAX_CONNS	1024u
+#define CONFIG_MAX_ATTEMPTS	5u
+#define CONFIG_SOCKET_MODE	0660u
+#define CONFIG_MAX_QUEUE	1000000u
+#define CONFIG_UPSTREAM_DEMAND	1000u
+
+/* The command line, checked (config.c); main wires the modules with it. */
+struct config {
+	const char		*socket;	/* NULL: the default path */
+	const char		*log_file;
+	const char		*metrics;	/* ADDRESS:PORT, or NULL */
+	uint32_t		 max_frame;
+	int			 acks;
+	uint32_t		 ack_timeout;	/* ms; 0: none */
+	uint32_t		 max_attempts;
+	uint32_t		 drain_ms;
+	uint32_t		 handshake_ms;
+	uint32_t		 max_connections;
+	unsigned int		 socket_mode;
+	gid_t			 socket_group;	/* -1: leave it */
+	struct allow		 allow;
+	uint64_t		 max_queue;
+	uint64_t		 max_queue_bytes;
+	int			 max_queue_bytes_set;	/* given, not the default */
+	enum overflow		 overflow;
+	const char		*upstream;
+	uint32_t		 upstream_max_demand;
+	const char		*map;
+	int			 map_nul;
+	const char		*data_dir;
+	enum journal_fsync	 fsync;
+	uint32_t		 fsync_interval_ms;
+	uint64_t		 segment_size;
+	int			 repair;
+};
+
 enum conn_state {
 	CONN_HELLO,		/* waiting for HELLO */
 	CONN_ACTIVE,		/* handshake done */
@@ -185,7 +224,13 @@ void	 io_flush(struct conn *);
 void	 io_flush_all(struct server *);
 int	 io_feed(struct conn *, const void *, size_t);
 
+/* config.c */
+void	 config_init(struct config *);
+int	 config_parse(struct config *, int, char **);
+void	 config_free(struct config *);
+
 /* server.c */
+void	 server_configure(struct server *, struct config *);
 int	 server_init(struct server *, struct event_base *);
 void	 server_free(struct server *);
 void	 server_tick(struct server *);

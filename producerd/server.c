@@ -72,6 +72,37 @@ drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(srv->base);
 }
 
+/* Settings from cfg; the allow lists move to srv. */
+void
+server_configure(struct server *srv, struct config *cfg)
+{
+	memset(srv, 0, sizeof *srv);
+	srv->max_frame = cfg->max_frame;
+	srv->acks = cfg->acks;
+	srv->drain_ms = cfg->drain_ms;
+	srv->handshake_ms = cfg->handshake_ms;
+	srv->max_connections = cfg->max_connections;
+	srv->allow = cfg->allow;
+	memset(&cfg->allow, 0, sizeof cfg->allow);
+	srv->up.path = cfg->upstream;
+	srv->up.max_demand = cfg->upstream_max_demand;
+	srv->map.cmd = cfg->map;
+	srv->map.nul = cfg->map_nul;
+	srv->data_dir = cfg->data_dir;
+	srv->journal.fsync = cfg->fsync;
+	srv->journal.interval_ms = cfg->fsync_interval_ms;
+	srv->journal.segment_size = cfg->segment_size;
+	srv->journal.repair = cfg->repair;
+	dispatch_init(&srv->dispatch, conn_emit, srv);
+	srv->dispatch.ack_timeout = cfg->ack_timeout;
+	srv->dispatch.max_attempts = cfg->max_attempts;
+	srv->dispatch.max_queue = cfg->max_queue;
+	srv->dispatch.max_queue_bytes = cfg->max_queue_bytes;
+	srv->dispatch.overflow = cfg->overflow;
+	if (srv->up.path != NULL)
+		srv->dispatch.done = upstream_done;
+}
+
 int
 server_init(struct server *srv, struct event_base *base)
 {

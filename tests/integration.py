@@ -1284,9 +1284,18 @@ def case_overflow_options(h):
         r = subprocess.run([PRODUCERD, "--socket", h.sock] + bad,
                            capture_output=True, timeout=10)
         assert r.returncode == 1 and what in r.stderr, (bad, r)
+    # The byte limit defaults to a quarter of physical memory, said at start.
     h.start_daemon()
+    quarter = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
     st = h.stats()
-    assert st["max_queue"] == 1000000 and st["max_queue_bytes"] == 0, st
+    assert st["max_queue"] == 1000000 and st["max_queue_bytes"] == quarter, st
+    with open(os.path.join(h.dir, "producerd.log")) as f:
+        assert "%d payload bytes (a quarter of physical memory" % quarter in f.read()
+    h.daemon.send_signal(signal.SIGTERM)
+    assert h.daemon.wait(timeout=10) == 0
+    h.start_daemon("--max-queue-bytes", "0", "--max-queue", "0")
+    st = h.stats()
+    assert st["max_queue"] == 0 and st["max_queue_bytes"] == 0, st
 
 
 # ------------------------------------------------------------ pipelines

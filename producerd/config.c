@@ -1,0 +1,457 @@
+/*
+ * config.c: producerd's command line into a struct config, every value
+ * checked and every default set here, so that main only wires modules.
+ */
+#include <sys/stat.h>
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "opt.h"
+#include "producerd.h"
+
+#define DAY_MS			86400000u
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: producerd [--socket PATH] [--max-frame BYTES] [--log-level LEVEL]\n"
+"                 [--log-format text|json] [--log-file PATH]\n"
+"                 [--metrics ADDRESS:PORT]\n"
+"                 [--delivery at-least-once|at-most-once]\n"
+"                 [--ack-timeout SECONDS] [--max-attempts N]\n"
+"                 [--drain-timeout SECONDS] [--handshake-timeout SECONDS]\n"
+"                 [--max-connections N] [--socket-mode MODE]\n"
+"                 [--socket-group GROUP] [--allow-uid USERS]\n"
+"                 [--allow-gid GROUPS] [--max-queue N]\n"
+"                 [--max-queue-bytes BYTES] [--overflow POLICY]\n"
+"                 [--upstream PATH [--upstream-max-demand N]\n"
+"                  [--map CMD | --map0 CMD]]\n"
+"                 [--data-dir DIR [--fsync MODE] [--segment-size BYTES]\n"
+"                  [--repair]]\n"
+"\n"
+"The pushstage daemon: buffers events that clients enqueue and pushes them\n"
+"to consumers as soon as they ask for them (docs/protocol.md).\n"
+"\n"
+"  -s, --socket PATH      Unix socket to listen on (default:\n"
+"                         $PUSHSTAGE_SOCKET, else\n"
+"                         $XDG_RUNTIME_DIR/pushstage.sock,\n"
+"                         else /tmp/pushstage-$UID.sock)\n"
+"  -m, --max-frame BYTES  largest frame body accepted (default %u,\n"
+"                         from %u to %u); bounds one event and one\n"
+"                         ENQUEUE batch\n"
+"  -l, --log-level LEVEL  error, warning, info or debug (default info)\n"
+"  --log-format FORMAT    text (default: time=... level=... msg=\"...\") or\n"
+"                         json (one object per line)\n"
+"  --log-file PATH        log to PATH (appended) instead of stderr; SIGHUP\n"
+"                         opens it again, for log rotation\n"
+"  --metrics ADDRESS:PORT serve Prometheus metrics over HTTP at\n"
+"                         /metrics (off by default; 127.0.0.1:9464, say)\n"
+"\n"
+"With a listening socket passed by systemd (LISTEN_FDS, socket\n"
+"activation), producerd serves that socket and --socket only names it.\n"
+"\n"
+"The buffer (docs/overflow.md):\n"
+"  --max-queue N          events buffered at most (default %u; 0: no limit);\n"
+"                         events in flight do not count\n"
+"  --max-queue-bytes BYTES  their payload bytes at most (default: a quarter\n"
+"                         of physical memory; 0: no limit)\n"
+"  --overflow POLICY      when an ENQUEUE does not fit: reject (default; the\n"
+"                         rest is refused, to be sent again), drop-oldest,\n"
+"                         drop-newest, or block (stop reading the client\n"
+"                         until there is room)\n"
+"\n"
+"A stage of a pipeline (docs/pipeline.md):\n"
+"  --upstream PATH        also be a consumer of the producerd at PATH, asking\n"
+"                         it only for what this daemon's consumers ask and it\n"
+"                         does not hold; ack there once acked here\n"
+"  --upstream-max-demand N  the most asked of upstream at once (default %u)\n"
+"  --map CMD              pass each event from upstream through a long-lived\n"
+"                         sh -c CMD, one line in, one line out; an empty\n"
+"                         answer drops the event.  --map0: NUL-separated\n"
+"\n"
+"Durability (docs/journal.md):\n"
+"  --data-dir DIR         journal every accepted event, ack and dead letter\n"
+"                         to segment files in DIR (made if missing) and\n"
+"                         read them back at start; without it, the buffer\n"
+"                         lives in memory only\n"
+"  --fsync MODE           batch (default): one fsync per loop iteration\n"
+"                         before anything is answered; always: one per\n"
+"                         frame; interval:MS: every MS ms, answering before\n"
+"                         (a power loss may lose the last MS ms); never\n"
+"  --segment-size BYTES   start a new segment file past this size (default\n"
+"                         %llu, at least %llu)\n"
+"  --repair               start even if the journal has bad records: keep\n"
+"                         every intact one, drop and report the rest\n"
+"\n"
+"Delivery:\n"
+"  --delivery MODE        at-least-once (default): consumers ack each event\n"
+"                         and what they do not ack is delivered again;\n"
+"                         at-most-once: an event is done once sent\n"
+"  --ack-timeout SECONDS  take back an event not acked (or touched) in\n"
+"                         this long and deliver it again (default none)\n"
+"  --max-attempts N       deliveries before an event goes to the dead\n"
+"                         letters (default %u, 1 to 65535)\n"
+"  --drain-timeout SECONDS  on SIGTERM, wait this long for in-flight\n"
+"                         events to be acked (default %u)\n"
+"\n"
+"Connections and access:\n"
+"  --handshake-timeout SECONDS  drop a connection without HELLO after\n"
+"                         this long (default %u)\n"
+"  --max-connections N    refuse connections past N (default %u)\n"
+"  --socket-mode MODE     the socket file's mode, octal (default 0%o)\n"
+"  --socket-group GROUP   the socket file's group, a name or number\n"
+"  --allow-uid USERS      only these users may connect: names or numbers,\n"
+"                         comma-separated; may be repeated\n"
+"  --allow-gid GROUPS     only members of these groups may connect; with\n"
+"                         --allow-uid, either list admits\n"
+"\n"
+"  -h, --help             this help\n"
+"  -V, --version          the version\n"
+"\n"
+"SIGTERM or SIGINT: drain (refuse new connections and events, send nothing\n"
+"new, wait for acks up to --drain-timeout), then exit 0 and remove the\n"
+"socket.  A second SIGTERM or SIGINT exits at once.  SIGHUP: reopen\n"
+"--log-file.\n"
+"Exit status 1: bad options, the socket could not be set up (for\n"
+"example another producerd already listens on it), the journal could not\n"
+"be read back or written.\n",
+	    PS_MAX_FRAME_DEFAULT, PS_MAX_FRAME_MIN, PS_MAX_FRAME_LIMIT,
+	    CONFIG_MAX_QUEUE, CONFIG_UPSTREAM_DEMAND,
+	    (unsigned long long)JOURNAL_SEGMENT_SIZE,
+	    (unsigned long long)JOURNAL_SEGMENT_MIN,
+	    CONFIG_MAX_ATTEMPTS, CONFIG_DRAIN_MS / 1000,
+	    CONFIG_HANDSHAKE_MS / 1000, CONFIG_MAX_CONNS,
+	    CONFIG_SOCKET_MODE);
+}
+
+static int
+parse_overflow(const char *arg, enum overflow *o)
+{
+	static const struct {
+		const char	*name;
+		enum overflow	 policy;
+	} policies[] = {
+		{ "reject", OVERFLOW_REJECT },
+		{ "drop-oldest", OVERFLOW_DROP_OLDEST },
+		{ "drop-newest", OVERFLOW_DROP_NEWEST },
+		{ "block", OVERFLOW_BLOCK },
+	};
+	size_t	 i;
+
+	for (i = 0; i < sizeof policies / sizeof policies[0]; i++) {
+		if (strcmp(arg, policies[i].name) == 0) {
+			*o = policies[i].policy;
+			return 0;
+		}
+	}
+	log_errorx("--overflow: \"%s\" is not reject, drop-oldest, "
+	    "drop-newest or block", arg);
+	return -1;
+}
+
+/* --fsync always|batch|never|interval:MS */
+static int
+parse_fsync(const char *arg, struct config *cfg)
+{
+	if (strcmp(arg, "batch") == 0)
+		cfg->fsync = JOURNAL_BATCH;
+	else if (strcmp(arg, "always") == 0)
+		cfg->fsync = JOURNAL_ALWAYS;
+	else if (strcmp(arg, "never") == 0)
+		cfg->fsync = JOURNAL_NEVER;
+	else if (strncmp(arg, "interval:", 9) == 0) {
+		cfg->fsync = JOURNAL_INTERVAL;
+		return opt_u32("--fsync interval:MS", arg + 9, 1, 3600000,
+		    &cfg->fsync_interval_ms);
+	} else {
+		log_errorx("--fsync: \"%s\" is not always, batch, never or "
+		    "interval:MS", arg);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The default byte limit of the buffer: a quarter of physical memory, so
+ * that a flood with no consumer cannot take the machine (one client
+ * pushed 3 GiB in 15 s when there was none).  0 if it cannot be known.
+ */
+static uint64_t
+default_max_queue_bytes(void)
+{
+	long	 pages = sysconf(_SC_PHYS_PAGES);
+	long	 size = sysconf(_SC_PAGESIZE);
+
+	if (pages <= 0 || size <= 0)
+		return 0;
+	return (uint64_t)pages * (uint64_t)size / 4;
+}
+
+void
+config_init(struct config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->max_frame = PS_MAX_FRAME_DEFAULT;
+	cfg->acks = 1;
+	cfg->max_attempts = CONFIG_MAX_ATTEMPTS;
+	cfg->drain_ms = CONFIG_DRAIN_MS;
+	cfg->handshake_ms = CONFIG_HANDSHAKE_MS;
+	cfg->max_connections = CONFIG_MAX_CONNS;
+	cfg->socket_mode = CONFIG_SOCKET_MODE;
+	cfg->socket_group = (gid_t)-1;
+	cfg->max_queue = CONFIG_MAX_QUEUE;
+	cfg->max_queue_bytes = default_max_queue_bytes();
+	cfg->overflow = OVERFLOW_REJECT;
+	cfg->upstream_max_demand = CONFIG_UPSTREAM_DEMAND;
+	cfg->fsync = JOURNAL_BATCH;
+	cfg->segment_size = JOURNAL_SEGMENT_SIZE;
+}
+
+void
+config_free(struct config *cfg)
+{
+	access_free(&cfg->allow);
+}
+
+/*
+ * Parse argv into cfg: 0 to run, 1 to exit 0 (--help, --version), -1 to
+ * exit 1 after saying what is wrong.
+ */
+int
+config_parse(struct config *cfg, int argc, char **argv)
+{
+	enum {
+		OPT_DELIVERY = 256, OPT_ACK_TIMEOUT, OPT_MAX_ATTEMPTS,
+		OPT_DRAIN_TIMEOUT, OPT_HANDSHAKE_TIMEOUT, OPT_MAX_CONNS,
+		OPT_SOCKET_MODE, OPT_SOCKET_GROUP, OPT_ALLOW_UID,
+		OPT_ALLOW_GID, OPT_MAX_QUEUE, OPT_MAX_QUEUE_BYTES, OPT_OVERFLOW,
+		OPT_UPSTREAM, OPT_UPSTREAM_MAX_DEMAND, OPT_MAP, OPT_MAP0,
+		OPT_DATA_DIR, OPT_FSYNC, OPT_SEGMENT_SIZE, OPT_REPAIR,
+		OPT_LOG_FORMAT, OPT_LOG_FILE, OPT_METRICS,
+	};
+	static const struct option longopts[] = {
+		{ "socket",	required_argument,	NULL, 's' },
+		{ "max-frame",	required_argument,	NULL, 'm' },
+		{ "log-level",	required_argument,	NULL, 'l' },
+		{ "log-format",	required_argument,	NULL, OPT_LOG_FORMAT },
+		{ "log-file",	required_argument,	NULL, OPT_LOG_FILE },
+		{ "metrics",	required_argument,	NULL, OPT_METRICS },
+		{ "delivery",	required_argument,	NULL, OPT_DELIVERY },
+		{ "ack-timeout", required_argument,	NULL, OPT_ACK_TIMEOUT },
+		{ "max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS },
+		{ "drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT },
+		{ "handshake-timeout", required_argument, NULL,
+		    OPT_HANDSHAKE_TIMEOUT },
+		{ "max-connections", required_argument,	NULL, OPT_MAX_CONNS },
+		{ "socket-mode", required_argument,	NULL, OPT_SOCKET_MODE },
+		{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
+		{ "allow-uid",	required_argument,	NULL, OPT_ALLOW_UID },
+		{ "allow-gid",	required_argument,	NULL, OPT_ALLOW_GID },
+		{ "max-queue",	required_argument,	NULL, OPT_MAX_QUEUE },
+		{ "max-queue-bytes", required_argument, NULL,
+		    OPT_MAX_QUEUE_BYTES },
+		{ "overflow",	required_argument,	NULL, OPT_OVERFLOW },
+		{ "upstream",	required_argument,	NULL, OPT_UPSTREAM },
+		{ "upstream-max-demand", required_argument, NULL,
+		    OPT_UPSTREAM_MAX_DEMAND },
+		{ "map",	required_argument,	NULL, OPT_MAP },
+		{ "map0",	required_argument,	NULL, OPT_MAP0 },
+		{ "data-dir",	required_argument,	NULL, OPT_DATA_DIR },
+		{ "fsync",	required_argument,	NULL, OPT_FSYNC },
+		{ "segment-size", required_argument, NULL, OPT_SEGMENT_SIZE },
+		{ "repair",	no_argument,		NULL, OPT_REPAIR },
+		{ "help",	no_argument,		NULL, 'h' },
+		{ "version",	no_argument,		NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int	 ch, journal_opts = 0;
+
+	while ((ch = getopt_long(argc, argv, "s:m:l:hV", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 's':
+			cfg->socket = optarg;
+			break;
+		case 'm':
+			if (opt_u32("--max-frame", optarg, PS_MAX_FRAME_MIN,
+			    PS_MAX_FRAME_LIMIT, &cfg->max_frame) != 0)
+				return -1;
+			break;
+		case 'l':
+			if (opt_log_level(optarg) != 0)
+				return -1;
+			break;
+		case OPT_LOG_FORMAT:
+			if (opt_log_format(optarg) != 0)
+				return -1;
+			break;
+		case OPT_LOG_FILE:
+			cfg->log_file = optarg;
+			break;
+		case OPT_METRICS:
+			cfg->metrics = optarg;
+			break;
+		case OPT_DELIVERY:
+			if (strcmp(optarg, "at-least-once") == 0)
+				cfg->acks = 1;
+			else if (strcmp(optarg, "at-most-once") == 0)
+				cfg->acks = 0;
+			else {
+				log_errorx("--delivery: \"%s\" is not "
+				    "at-least-once or at-most-once", optarg);
+				return -1;
+			}
+			break;
+		case OPT_ACK_TIMEOUT:
+			if (opt_seconds("--ack-timeout", optarg, DAY_MS, 1,
+			    &cfg->ack_timeout) != 0)
+				return -1;
+			break;
+		case OPT_MAX_ATTEMPTS:
+			if (opt_u32("--max-attempts", optarg, 1, 65535,
+			    &cfg->max_attempts) != 0)
+				return -1;
+			break;
+		case OPT_DRAIN_TIMEOUT:
+			if (opt_seconds("--drain-timeout", optarg, DAY_MS, 0,
+			    &cfg->drain_ms) != 0)
+				return -1;
+			break;
+		case OPT_HANDSHAKE_TIMEOUT:
+			if (opt_seconds("--handshake-timeout", optarg, DAY_MS,
+			    0, &cfg->handshake_ms) != 0)
+				return -1;
+			if (cfg->handshake_ms == 0) {
+				log_errorx("--handshake-timeout: must be more "
+				    "than 0");
+				return -1;
+			}
+			break;
+		case OPT_MAX_CONNS:
+			if (opt_u32("--max-connections", optarg, 1, 1000000,
+			    &cfg->max_connections) != 0)
+				return -1;
+			break;
+		case OPT_SOCKET_MODE:
+			if (opt_mode("--socket-mode", optarg, &cfg->socket_mode) != 0)
+				return -1;
+			break;
+		case OPT_SOCKET_GROUP:
+			if (access_group("--socket-group", optarg, &cfg->socket_group) != 0)
+				return -1;
+			break;
+		case OPT_ALLOW_UID:
+			if (access_add_uids(&cfg->allow, optarg) != 0)
+				return -1;
+			break;
+		case OPT_ALLOW_GID:
+			if (access_add_gids(&cfg->allow, optarg) != 0)
+				return -1;
+			break;
+		case OPT_MAX_QUEUE:
+			if (opt_u64("--max-queue", optarg, 0,
+			    UINT64_C(1) << 40, &cfg->max_queue) != 0)
+				return -1;
+			break;
+		case OPT_MAX_QUEUE_BYTES:
+			if (opt_u64("--max-queue-bytes", optarg, 0,
+			    UINT64_C(1) << 50, &cfg->max_queue_bytes) != 0)
+				return -1;
+			cfg->max_queue_bytes_set = 1;
+			break;
+		case OPT_OVERFLOW:
+			if (parse_overflow(optarg, &cfg->overflow) != 0)
+				return -1;
+			break;
+		case OPT_UPSTREAM:
+			cfg->upstream = optarg;
+			break;
+		case OPT_UPSTREAM_MAX_DEMAND:
+			if (opt_u32("--upstream-max-demand", optarg, 1,
+			    PS_DEMAND_LIMIT, &cfg->upstream_max_demand) != 0)
+				return -1;
+			break;
+		case OPT_MAP:
+		case OPT_MAP0:
+			if (strlen(optarg) == 0 ||
+			    strlen(optarg) > PS_STAT_TEXT_MAX) {
+				log_errorx("--map: give a command of 1 to %d "
+				    "bytes", PS_STAT_TEXT_MAX);
+				return -1;
+			}
+			cfg->map = optarg;
+			cfg->map_nul = ch == OPT_MAP0;
+			break;
+		case OPT_DATA_DIR:
+			if (*optarg == '\0') {
+				log_errorx("--data-dir: give a directory");
+				return -1;
+			}
+			cfg->data_dir = optarg;
+			break;
+		case OPT_FSYNC:
+			if (parse_fsync(optarg, cfg) != 0)
+				return -1;
+			journal_opts = 1;
+			break;
+		case OPT_SEGMENT_SIZE:
+			if (opt_u64("--segment-size", optarg,
+			    JOURNAL_SEGMENT_MIN, UINT64_C(1) << 40,
+			    &cfg->segment_size) != 0)
+				return -1;
+			journal_opts = 1;
+			break;
+		case OPT_REPAIR:
+			cfg->repair = 1;
+			journal_opts = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 1;
+		case 'V':
+			printf("producerd %s (protocol %d to %d)\n",
+			    PUSHSTAGE_VERSION, PS_PROTO_MIN_VERSION,
+			    PS_PROTO_VERSION);
+			return 1;
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind != argc) {
+		log_errorx("unexpected argument \"%s\"", argv[optind]);
+		usage(stderr);
+		return -1;
+	}
+	if (cfg->map != NULL && cfg->upstream == NULL) {
+		log_errorx("--map transforms events from --upstream; give "
+		    "--upstream PATH too");
+		return -1;
+	}
+	if (cfg->upstream != NULL && strlen(cfg->upstream) > PS_STAT_TEXT_MAX) {
+		log_errorx("--upstream: path too long: %s", cfg->upstream);
+		return -1;
+	}
+	if (journal_opts && cfg->data_dir == NULL) {
+		log_errorx("--fsync, --segment-size and --repair are for the "
+		    "journal; give --data-dir DIR too");
+		return -1;
+	}
+	if (cfg->data_dir != NULL && cfg->upstream != NULL) {
+		log_errorx("--data-dir with --upstream: a stage's events are "
+		    "kept by the daemon upstream until acked; journal that "
+		    "one");
+		return -1;
+	}
+	if (!cfg->acks && cfg->ack_timeout != 0) {
+		log_errorx("--ack-timeout needs --delivery at-least-once");
+		return -1;
+	}
+	return 0;
+}
