@@ -22,7 +22,7 @@ usage(FILE *f)
 	fprintf(f,
 "usage: producerd [--socket PATH] [--max-frame BYTES] [--log-level LEVEL]\n"
 "                 [--log-format text|json] [--log-file PATH]\n"
-"                 [--metrics ADDRESS:PORT]\n"
+"                 [--metrics ADDRESS:PORT [--metrics-max-connections N]]\n"
 "                 [--delivery at-least-once|at-most-once]\n"
 "                 [--ack-timeout SECONDS] [--max-attempts N]\n"
 "                 [--drain-timeout SECONDS] [--handshake-timeout SECONDS]\n"
@@ -52,6 +52,8 @@ usage(FILE *f)
 "                         opens it again, for log rotation\n"
 "  --metrics ADDRESS:PORT serve Prometheus metrics over HTTP at\n"
 "                         /metrics (off by default; 127.0.0.1:9464, say)\n"
+"  --metrics-max-connections N  HTTP connections at once (default %u);\n"
+"                         more wait to be accepted\n"
 "\n"
 "With a listening socket passed by systemd (LISTEN_FDS, socket\n"
 "activation), producerd serves that socket and --socket only names it.\n"
@@ -122,6 +124,7 @@ usage(FILE *f)
 "example another producerd already listens on it), the journal could not\n"
 "be read back or written.\n",
 	    PS_MAX_FRAME_DEFAULT, PS_MAX_FRAME_MIN, PS_MAX_FRAME_LIMIT,
+	    CONFIG_METRICS_CONNS,
 	    CONFIG_MAX_QUEUE, CONFIG_UPSTREAM_DEMAND,
 	    (unsigned long long)JOURNAL_SEGMENT_SIZE,
 	    (unsigned long long)JOURNAL_SEGMENT_MIN,
@@ -203,6 +206,7 @@ config_init(struct config *cfg)
 	cfg->drain_ms = CONFIG_DRAIN_MS;
 	cfg->handshake_ms = CONFIG_HANDSHAKE_MS;
 	cfg->max_connections = CONFIG_MAX_CONNS;
+	cfg->metrics_max_connections = CONFIG_METRICS_CONNS;
 	cfg->socket_mode = CONFIG_SOCKET_MODE;
 	cfg->socket_group = (gid_t)-1;
 	cfg->max_queue = CONFIG_MAX_QUEUE;
@@ -233,7 +237,7 @@ config_parse(struct config *cfg, int argc, char **argv)
 		OPT_ALLOW_GID, OPT_MAX_QUEUE, OPT_MAX_QUEUE_BYTES, OPT_OVERFLOW,
 		OPT_UPSTREAM, OPT_UPSTREAM_MAX_DEMAND, OPT_MAP, OPT_MAP0,
 		OPT_DATA_DIR, OPT_FSYNC, OPT_SEGMENT_SIZE, OPT_REPAIR,
-		OPT_LOG_FORMAT, OPT_LOG_FILE, OPT_METRICS,
+		OPT_LOG_FORMAT, OPT_LOG_FILE, OPT_METRICS, OPT_METRICS_CONNS,
 	};
 	static const struct option longopts[] = {
 		{ "socket",	required_argument,	NULL, 's' },
@@ -242,6 +246,8 @@ config_parse(struct config *cfg, int argc, char **argv)
 		{ "log-format",	required_argument,	NULL, OPT_LOG_FORMAT },
 		{ "log-file",	required_argument,	NULL, OPT_LOG_FILE },
 		{ "metrics",	required_argument,	NULL, OPT_METRICS },
+		{ "metrics-max-connections", required_argument, NULL,
+		    OPT_METRICS_CONNS },
 		{ "delivery",	required_argument,	NULL, OPT_DELIVERY },
 		{ "ack-timeout", required_argument,	NULL, OPT_ACK_TIMEOUT },
 		{ "max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS },
@@ -296,6 +302,11 @@ config_parse(struct config *cfg, int argc, char **argv)
 			break;
 		case OPT_METRICS:
 			cfg->metrics = optarg;
+			break;
+		case OPT_METRICS_CONNS:
+			if (opt_u32("--metrics-max-connections", optarg, 1,
+			    100000, &cfg->metrics_max_connections) != 0)
+				return -1;
 			break;
 		case OPT_DELIVERY:
 			if (strcmp(optarg, "at-least-once") == 0)

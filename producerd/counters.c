@@ -107,6 +107,11 @@ const struct counter counters[] = {
 	  F(journal.replayed) },
 	{ "draining", NULL, COUNTER_GAUGE, PART_ALWAYS,
 	  "1 while the daemon drains to stop.", F(draining) },
+	{ "shed_connections_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
+	  "Peers accepted and closed at once: out of descriptors.",
+	  F(shed_connections_total) },
+	{ "metrics_connections", NULL, COUNTER_GAUGE, PART_METRICS,
+	  "HTTP connections to --metrics now.", F(http_conns) },
 };
 const size_t ncounters = sizeof counters / sizeof counters[0];
 
@@ -136,6 +141,8 @@ counter_shown(const struct server *srv, const struct counter *k)
 		return srv->map.cmd != NULL;
 	case PART_JOURNAL:
 		return srv->data_dir != NULL;
+	case PART_METRICS:
+		return srv->metrics != NULL;
 	default:
 		return 1;
 	}

@@ -26,6 +26,7 @@ enum counter_part {
 	PART_UPSTREAM,		/* --upstream */
 	PART_MAP,		/* --map */
 	PART_JOURNAL,		/* --data-dir */
+	PART_METRICS,		/* --metrics */
 };
 
 struct counter {

@@ -19,6 +19,30 @@
 /* Descriptors kept for the listener, logs and the like. */
 #define SPARE_FDS		16u
 
+/* libevent's own messages, in the daemon's log and its format. */
+static void
+libevent_log(int severity, const char *msg)
+{
+	static struct log_throttle	 warned;
+
+	switch (severity) {
+	case EVENT_LOG_DEBUG:
+		log_debug("libevent: %s", msg);
+		break;
+	case EVENT_LOG_MSG:
+		log_info("libevent: %s", msg);
+		break;
+	default:
+		/* A warning can come once per event: a line a second. */
+		if (!log_throttle(&warned, time(NULL)))
+			break;
+		log_warnx("libevent: %s%s", msg, warned.held ? " (and more "
+		    "not logged)" : "");
+		warned.held = 0;
+		break;
+	}
+}
+
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -106,6 +130,7 @@ main(int argc, char **argv)
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
 		fatal("signal");
 	raise_fd_limit(cfg.max_connections);
+	event_set_log_callback(libevent_log);
 	if ((base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	server_configure(&srv, &cfg);

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
@@ -15,10 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/http.h>
+#include <event2/listener.h>
 
 #include "counters.h"
 #include "log.h"
@@ -171,18 +174,149 @@ split(const char *arg, char *host, size_t len, unsigned short *port)
 	return 0;
 }
 
+/*
+ * Connections are counted here, since evhttp keeps no count: each one's
+ * bufferevent is made by http_newconn, held by one extra reference until
+ * the end of the loop iteration, when its evhttp connection (the
+ * bufferevent's callback argument) gets a close callback.  One that evhttp
+ * already freed has no callbacks left and is counted out at once.  At the
+ * limit the listener stops accepting: peers wait in the backlog.
+ */
+static void
+http_closed(struct server *srv)
+{
+	srv->http_conns--;
+	if (srv->http_conns + 1 == srv->http_max &&
+	    !evtimer_pending(srv->http.retry, NULL))
+		evconnlistener_enable(srv->http.l);
+}
+
+static void
+on_close(struct evhttp_connection *evcon, void *arg)
+{
+	(void)evcon;
+	http_closed(arg);
+}
+
+static void
+http_adopt(evutil_socket_t fd, short what, void *arg)
+{
+	struct server		*srv = arg;
+	struct bufferevent	*bev;
+	void			*evcon;
+	size_t			 i;
+
+	(void)fd;
+	(void)what;
+	for (i = 0; i < srv->nhttp_new; i++) {
+		bev = srv->http_new[i];
+		bufferevent_getcb(bev, NULL, NULL, NULL, &evcon);
+		if (evcon != NULL)
+			evhttp_connection_set_closecb(evcon, on_close, srv);
+		else
+			http_closed(srv);
+		bufferevent_decref(bev);
+	}
+	srv->nhttp_new = 0;
+}
+
+static struct bufferevent *
+http_newconn(struct event_base *base, void *arg)
+{
+	struct server		*srv = arg;
+	struct bufferevent	*bev, **grown;
+	size_t			 cap;
+
+	if ((bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE)) ==
+	    NULL)
+		return NULL;
+	if (srv->nhttp_new == srv->caphttp_new) {
+		cap = srv->caphttp_new ? srv->caphttp_new * 2 : 16;
+		if ((grown = reallocarray(srv->http_new, cap,
+		    sizeof *grown)) == NULL)
+			return bev;	/* not counted: no memory to */
+		srv->http_new = grown;
+		srv->caphttp_new = cap;
+	}
+	bufferevent_incref(bev);
+	srv->http_new[srv->nhttp_new++] = bev;
+	event_active(srv->http_adopt, EV_TIMEOUT, 0);
+	if (++srv->http_conns >= srv->http_max)
+		evconnlistener_disable(srv->http.l);
+	return bev;
+}
+
+static int
+http_may_accept(struct server *srv)
+{
+	return srv->http_conns < srv->http_max;
+}
+
+/*
+ * evhttp's listener calls back with the evhttp as argument, so the one
+ * metrics listener of the process is found here.
+ */
+static struct acceptor	*http_acceptor;
+
+static void
+http_error(struct evconnlistener *l, void *arg)
+{
+	(void)l;
+	(void)arg;
+	listener_failed(http_acceptor);
+}
+
+/* A listening TCP socket on host:port; -1 and err if none. */
+static int
+bind_tcp(const char *host, unsigned short port, char *err, size_t len)
+{
+	struct addrinfo	 hints, *res;
+	char		 serv[8];
+	int		 fd, on = 1, error;
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(serv, sizeof serv, "%u", port);
+	if ((error = getaddrinfo(host, serv, &hints, &res)) != 0) {
+		snprintf(err, len, "--metrics: %s: %s", host,
+		    gai_strerror(error));
+		return -1;
+	}
+	fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, res->ai_protocol);
+	if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on,
+	    sizeof on) == -1 || bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
+	    listen(fd, 128) == -1) {
+		snprintf(err, len, "--metrics: cannot listen on %s:%u: %s",
+		    host, port, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
 int
 metrics_start(struct server *srv, const char *arg, char *err, size_t len)
 {
 	char		 host[256];
 	unsigned short	 port;
+	int		 fd;
 
 	if (split(arg, host, sizeof host, &port) != 0) {
 		snprintf(err, len, "--metrics: \"%s\" is not ADDRESS:PORT "
 		    "(127.0.0.1:9464, [::1]:9464)", arg);
 		return -1;
 	}
-	if ((srv->metrics = evhttp_new(srv->base)) == NULL) {
+	if ((fd = bind_tcp(host, port, err, len)) == -1)
+		return -1;
+	if ((srv->metrics = evhttp_new(srv->base)) == NULL ||
+	    (srv->http_adopt = event_new(srv->base, -1, 0, http_adopt,
+	    srv)) == NULL) {
+		close(fd);
 		snprintf(err, len, "--metrics: cannot set up HTTP");
 		return -1;
 	}
@@ -192,21 +326,37 @@ metrics_start(struct server *srv, const char *arg, char *err, size_t len)
 	evhttp_set_max_body_size(srv->metrics, BODY_MAX);
 	evhttp_set_timeout(srv->metrics, TIMEOUT_S);
 	evhttp_set_gencb(srv->metrics, on_request, srv);
-	if (evhttp_bind_socket(srv->metrics, host, port) != 0) {
-		snprintf(err, len, "--metrics: cannot listen on %s: the "
-		    "address is taken or not this host's", arg);
-		evhttp_free(srv->metrics);
-		srv->metrics = NULL;
+	evhttp_set_bevcb(srv->metrics, http_newconn, srv);
+	if (listener_open(srv, &srv->http, "metrics", fd, NULL, NULL,
+	    http_may_accept) != 0 ||
+	    evhttp_bind_listener(srv->metrics, srv->http.l) == NULL) {
+		snprintf(err, len, "--metrics: cannot set up HTTP");
 		return -1;
 	}
-	log_info("serving metrics at http://%s/metrics", arg);
+	http_acceptor = &srv->http;
+	evconnlistener_set_error_cb(srv->http.l, http_error);
+	log_info("serving metrics at http://%s/metrics (at most %u "
+	    "connections)", arg, srv->http_max);
 	return 0;
 }
 
 void
 metrics_stop(struct server *srv)
 {
+	size_t	 i;
+
+	/* evhttp_free frees the listener it was given. */
 	if (srv->metrics != NULL)
 		evhttp_free(srv->metrics);
 	srv->metrics = NULL;
+	srv->http.l = NULL;
+	listener_close(&srv->http);
+	for (i = 0; i < srv->nhttp_new; i++)
+		bufferevent_decref(srv->http_new[i]);
+	free(srv->http_new);
+	srv->http_new = NULL;
+	srv->nhttp_new = 0;
+	if (srv->http_adopt != NULL)
+		event_free(srv->http_adopt);
+	srv->http_adopt = NULL;
 }

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <event2/listener.h>
+
 #include "dispatch.h"
 #include "frame.h"
 #include "journal.h"
@@ -70,11 +72,29 @@ struct allow {
 	size_t			 ngids;
 };
 
+/* A listening socket that backs off when accept fails (listener.c). */
+struct acceptor {
+	struct server		*srv;
+	struct evconnlistener	*l;
+	struct event		*retry;
+	const char		*what;		/* for log lines */
+	int			(*may_accept)(struct server *);
+	struct log_throttle	 log;
+};
+
 struct server {
 	struct event_base	*base;
-	struct evconnlistener	*listener;
+	struct acceptor		 listener;
+	int			 spare_fd;	/* shed peers at EMFILE */
+	uint64_t		 shed_connections_total;
 	struct evhttp		*metrics;	/* --metrics, or NULL */
-	struct event		*accept_retry;
+	struct acceptor		 http;		/* its listener */
+	uint32_t		 http_conns;	/* its connections now */
+	uint32_t		 http_max;	/* --metrics-max-connections */
+	struct bufferevent	**http_new;	/* made, not yet counted */
+	size_t			 nhttp_new;
+	size_t			 caphttp_new;
+	struct event		*http_adopt;
 	struct event		*expiry;	/* the next ack deadline */
 	struct event		*drain_timer;
 	struct event		*unblock;	/* a blocked client may go */
@@ -121,6 +141,7 @@ struct server {
 #define CONFIG_DRAIN_MS		30000u
 #define CONFIG_HANDSHAKE_MS	5000u
 #define CONFIG_MAX_CONNS	1024u
+#define CONFIG_METRICS_CONNS	16u
 #define CONFIG_MAX_ATTEMPTS	5u
 #define CONFIG_SOCKET_MODE	0660u
 #define CONFIG_MAX_QUEUE	1000000u
@@ -131,6 +152,7 @@ struct config {
 	const char		*socket;	/* NULL: the default path */
 	const char		*log_file;
 	const char		*metrics;	/* ADDRESS:PORT, or NULL */
+	uint32_t		 metrics_max_connections;
 	uint32_t		 max_frame;
 	int			 acks;
 	uint32_t		 ack_timeout;	/* ms; 0: none */
@@ -249,6 +271,10 @@ int	 metrics_start(struct server *, const char *, char *, size_t);
 void	 metrics_stop(struct server *);
 
 /* listener.c */
+int	 listener_open(struct server *, struct acceptor *, const char *, int,
+	     evconnlistener_cb, void *, int (*)(struct server *));
+void	 listener_close(struct acceptor *);
+void	 listener_failed(struct acceptor *);
 int	 listener_start(struct server *, int);
 void	 listener_stop(struct server *);
 

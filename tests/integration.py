@@ -2036,6 +2036,79 @@ def case_metrics(h):
     assert not os.path.exists(h.sock + "2")
 
 
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def case_out_of_descriptors(h):
+    """At EMFILE the daemon sheds waiting peers and backs off: it does not
+    spin, floods no log, and serves again once descriptors come back."""
+    import resource
+    import select
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (40, 40))
+    errlog = os.path.join(h.dir, "producerd.log")
+    with open(errlog, "ab") as log:
+        p = subprocess.Popen([PRODUCERD, "--socket", h.sock], stdout=subprocess.DEVNULL,
+                             stderr=log, preexec_fn=low_limit)
+    h.procs.append(p)
+    h.daemon = p
+    h.wait_for(h.connectable, what="producerd to listen")
+    raws = [Raw(h.sock) for _ in range(60)]
+
+    def closed():
+        r, _, _ = select.select([x.s for x in raws], [], [], 0)
+        return [x for x in raws if x.s in r and x.recv(0.1) is None]
+    h.wait_for(lambda: len(closed()) >= 1, what="a peer to be shed")
+    t0, c0 = time.monotonic(), cpu_seconds(p.pid)
+    h.wait_for(lambda: len(closed()) >= 3, what="three peers to be shed")
+    t1, c1 = time.monotonic(), cpu_seconds(p.pid)
+    # Spinning on accept took a whole core; backing off takes next to none.
+    assert c1 - c0 < 0.3 * (t1 - t0) + 0.05, (c1 - c0, t1 - t0)
+    for x in raws:
+        x.close()
+    h.wait_for(lambda: h.pushctl("stats").returncode == 0, what="service again")
+    st = h.stats()
+    assert st["shed_connections_total"] >= 3, st
+    with open(errlog) as f:
+        warnings = [l for l in f if "accept: Too many open files" in l]
+    assert 1 <= len(warnings) <= t1 - t0 + 3, len(warnings)
+    assert "refusing connections for 100 ms" in warnings[0], warnings[0]
+
+
+def case_metrics_connection_limit(h):
+    """--metrics-max-connections: idle HTTP connections cannot hold more;
+    a scrape waits for one to close, then is served."""
+    import threading
+    import urllib.request
+    port = free_port()
+    h.start_daemon("--metrics", "127.0.0.1:%d" % port, "--metrics-max-connections", "2")
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+    h.wait_for(lambda: h.stats()["metrics_connections"] == 2, what="2 HTTP connections")
+    done = []
+
+    def scrape():
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=30) as r:
+            done.append(r.status)
+    t = threading.Thread(target=scrape)
+    t.start()
+    assert h.stats()["metrics_connections"] == 2
+    assert not done
+    idle[0].close()
+    t.join(timeout=30)
+    assert done == [200], done
+    idle[1].close()
+    h.wait_for(lambda: h.stats()["metrics_connections"] == 0, what="all HTTP connections closed")
+    with open(os.path.join(h.dir, "producerd.log")) as f:
+        assert "at most 2 connections" in f.read()
+    r = subprocess.run([PRODUCERD, "--socket", h.sock + "2", "--metrics-max-connections", "0"],
+                       capture_output=True, timeout=10)
+    assert r.returncode == 1 and b"--metrics-max-connections" in r.stderr, r
+
+
 def doc_exchange():
     """(peer, direction, bytes) for each line of protocol.md's exchange."""
     with open(DOC) as f:
