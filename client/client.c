@@ -9,6 +9,7 @@
 
 #include "client.h"
 #include "net.h"
+#include "sockpath.h"
 
 /* Each read asks the kernel for at least this much. */
 #define READ_CHUNK	(64u * 1024)
@@ -38,9 +39,15 @@ psc_connect(struct psc *c, const char *path, const struct ps_hello *h)
 	memset(c, 0, sizeof *c);
 	c->path = path;
 	ps_decoder_init(&c->in, PS_MAX_FRAME_LIMIT);
+	if (sockpath_private(path) && sockpath_dir_check(path, 0, c->err,
+	    sizeof c->err) != 0)
+		return PUSHSTAGE_ECONNECT;
 	if ((c->fd = net_connect_unix(path)) == -1)
 		return fail(c, PUSHSTAGE_ECONNECT, "no producerd at %s: %s", path,
 		    strerror(errno));
+	if (sockpath_private(path) && sockpath_peer_check(c->fd, path, c->err,
+	    sizeof c->err) != 0)
+		return PUSHSTAGE_ECONNECT;
 	if (ps_put_hello(&c->out, h) != 0)
 		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
 	if ((error = psc_flush(c)) != 0 || (error = psc_wait(c, &f)) != 0)

@@ -47,8 +47,11 @@ const char	*pushstage_version(void);
 
 /*
  * The socket path the tools use when none is given: $PUSHSTAGE_SOCKET,
- * else $XDG_RUNTIME_DIR/pushstage.sock, else /tmp/pushstage-UID.sock.
- * Written to buf (len bytes); returns buf.
+ * else $XDG_RUNTIME_DIR/pushstage.sock, else
+ * ${TMPDIR:-/tmp}/pushstage-UID/pushstage.sock.  Written to buf (len
+ * bytes); returns buf.  Connecting to either of the last two, the
+ * library checks that the directory is the user's alone and that the
+ * daemon answering runs as the user or root, and refuses otherwise.
  */
 const char	*pushstage_default_socket(char *buf, size_t len);
 

@@ -152,6 +152,11 @@ main(int argc, char **argv)
 			    "apply to a socket from systemd: set SocketMode= "
 			    "and SocketGroup= in the .socket unit");
 	} else {
+		if (sockpath_private(path)) {
+			if (sockpath_dir_check(path, 1, err, sizeof err) != 0)
+				fatalx("%s", err);
+		} else if (sockpath_dir_open(path, err, sizeof err))
+			log_warnx("%s", err);
 		if ((fd = net_listen_unix(path, LISTEN_BACKLOG,
 		    (mode_t)cfg.socket_mode, cfg.socket_group, err, sizeof err)) == -1)
 			fatalx("%s", err);

@@ -704,6 +704,74 @@ def case_default_socket(h):
     assert r.returncode == 0 and json.loads(r.stdout)["queued"] == 0, r
 
 
+def case_socket_squatting(h):
+    """The default per-user directory must be the user's alone, and the
+    daemon answering there the user or root: another user can neither
+    stand in for producerd nor keep it from starting unnoticed."""
+    if os.geteuid() != 0:
+        sys.exit(77)        # needs another uid to play the other user
+    os.chmod(h.dir, 0o755)          # the other user must reach tmp
+    tmp = os.path.join(h.dir, "tmp")
+    os.mkdir(tmp)
+    os.chmod(tmp, 0o1777)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PUSHSTAGE_SOCKET", "XDG_RUNTIME_DIR")}
+    env["TMPDIR"] = tmp
+    d = os.path.join(tmp, "pushstage-0")
+    path = os.path.join(d, "pushstage.sock")
+
+    def both_refuse(what):
+        r = subprocess.run([PRODUCERD], env=env, capture_output=True, timeout=10)
+        assert r.returncode == 1 and what in r.stderr, r
+        r = subprocess.run([PUSHCTL, "stats"], env=env, capture_output=True, timeout=10)
+        assert r.returncode == 69 and what in r.stderr, r
+    os.mkdir(d)
+    os.chown(d, 65534, 65534)
+    both_refuse(b"belongs to uid 65534, not to you (uid 0)")
+    os.chown(d, 0, 0)
+    os.chmod(d, 0o777)
+    both_refuse(b"has mode 0777: others may enter it")
+    os.rmdir(d)
+    open(d, "w").close()
+    both_refuse(b"is not a directory")
+    os.unlink(d)
+
+    # Missing: producerd makes it, 0700; the tools find it.
+    p = subprocess.Popen([PRODUCERD], env=env, stderr=subprocess.DEVNULL)
+    h.procs.append(p)
+    h.wait_for(lambda: h.connectable_at(path), what="producerd at the default")
+    assert stat.S_IMODE(os.lstat(d).st_mode) == 0o700
+    r = subprocess.run([PUSHCTL, "enqueue", "mine"], env=env, capture_output=True, timeout=10)
+    assert r.returncode == 0, r
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=10) == 0
+
+    # Another user listening there: refused, and named; it hears nothing.
+    os.chmod(d, 0o777)
+    impostor = subprocess.Popen([sys.executable, "-c", """
+import os, socket, sys
+os.setgid(65534); os.setuid(65534)
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(5)
+print("listening", flush=True)
+c, _ = s.accept()
+print(len(c.recv(100)), flush=True)
+""", path], stdout=subprocess.PIPE)
+    h.procs.append(impostor)
+    assert impostor.stdout.readline() == b"listening\n"
+    os.chmod(d, 0o700)
+    r = subprocess.run([PUSHCTL, "enqueue", "secret"], env=env, capture_output=True, timeout=10)
+    assert r.returncode == 69, r
+    assert b"answered by pid %d of uid 65534" % impostor.pid in r.stderr, r.stderr
+    assert impostor.stdout.readline() == b"0\n"
+    assert impostor.wait(timeout=10) == 0
+
+    # A --socket in a directory others can write: a warning at start.
+    h.sock = os.path.join(tmp, "shared.sock")
+    h.start_daemon()
+    with open(os.path.join(h.dir, "producerd.log")) as f:
+        assert "the socket's directory %s can be written by others (mode 1777)" % tmp in f.read()
+
+
 # ------------------------------------------------- at-least-once delivery
 
 
