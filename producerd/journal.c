@@ -389,28 +389,33 @@ journal_commit(struct journal *j)
 	return 0;
 }
 
-/* Take DIR for this daemon alone: flock a lock file holding our pid. */
+/*
+ * Take DIR for this daemon alone: flock the directory itself, which
+ * nobody can delete from under us as they could a lock file (two daemons
+ * on one journal hand out the same ids).  DIR/lock holds our pid, to name
+ * the holder to a second daemon; it carries no lock.
+ */
 static int
 lock_dir(struct journal *j)
 {
 	char	 path[4096], pid[32];
 	ssize_t	 n;
+	int	 fd;
 
 	if (snprintf(path, sizeof path, "%s/lock", j->dir) >= (int)sizeof path) {
 		log_errorx("%s: path too long", j->dir);
 		return -1;
 	}
-	if ((j->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) ==
-	    -1) {
-		log_errorx("%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (flock(j->lockfd, LOCK_EX | LOCK_NB) != 0) {
+	if (flock(j->dirfd, LOCK_EX | LOCK_NB) != 0) {
 		if (errno != EWOULDBLOCK) {
-			log_errorx("%s: flock: %s", path, strerror(errno));
+			log_errorx("%s: flock: %s", j->dir, strerror(errno));
 			return -1;
 		}
-		n = pread(j->lockfd, pid, sizeof pid - 1, 0);
+		n = -1;
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
+			n = read(fd, pid, sizeof pid - 1);
+			close(fd);
+		}
 		pid[n > 0 ? n : 0] = '\0';
 		pid[strcspn(pid, "\n")] = '\0';
 		log_errorx("%s: in use by another producerd (pid %s); one "
@@ -418,11 +423,14 @@ lock_dir(struct journal *j)
 		return -1;
 	}
 	n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-	if (ftruncate(j->lockfd, 0) != 0 ||
-	    pwrite(j->lockfd, pid, (size_t)n, 0) != n) {
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) == -1 || write_all(fd, pid, (size_t)n) != 0) {
 		log_errorx("%s: %s", path, strerror(errno));
+		if (fd != -1)
+			close(fd);
 		return -1;
 	}
+	close(fd);
 	return 0;
 }
 
@@ -437,7 +445,7 @@ journal_open(struct journal *j, const char *dir, struct dispatch *d)
 	size_t		 i;
 
 	j->d = d;
-	j->fd = j->dirfd = j->lockfd = -1;
+	j->fd = j->dirfd = -1;
 	idmap_init(&j->moved);
 	if ((j->dir = strdup(dir)) == NULL) {
 		log_errorx("out of memory");
@@ -482,12 +490,10 @@ journal_close(struct journal *j)
 		close(j->fd);
 	if (j->dirfd != -1)
 		close(j->dirfd);
-	if (j->lockfd != -1)
-		close(j->lockfd);
 	ps_buf_free(&j->buf);
 	idmap_free(&j->moved);
 	free(j->segs);
 	free(j->dir);
 	memset(j, 0, sizeof *j);
-	j->fd = j->dirfd = j->lockfd = -1;
+	j->fd = j->dirfd = -1;
 }

@@ -49,8 +49,7 @@ struct jsegment {
 struct journal {
 	struct dispatch		*d;
 	char			*dir;
-	int			 dirfd;
-	int			 lockfd;
+	int			 dirfd;		/* flocked: ours alone */
 	int			 fd;		/* the last segment, appending */
 	enum journal_fsync	 fsync;
 	uint32_t		 interval_ms;

@@ -4,10 +4,11 @@
  * what is left pending goes back into the buffer in id order with its
  * attempts, and the dead go back on the dead list in the order they died.
  *
- * A record cut short at the very end of the newest segment is a crash
- * during a write: it is cut off with a warning.  Any other bad record
- * stops the start, naming file and offset, unless --repair, which keeps
- * every intact record, drops the rest and rewrites the segment.
+ * A record at the very end of the newest segment that a write did not
+ * finish (torn, below) is cut off with a warning.  Any other bad record,
+ * a corrupt whole one at the end included, stops the start, naming file
+ * and offset, unless --repair, which keeps every intact record, drops the
+ * rest and rewrites the segment.
  */
 #include <sys/stat.h>
 
@@ -26,6 +27,9 @@
 #include "log.h"
 
 enum { R_PENDING, R_DEAD, R_GONE };
+
+/* The unit a power loss leaves unwritten: the smallest disk sector. */
+#define TORN_SECTOR	512
 
 /* One event as the records so far leave it. */
 struct rentry {
@@ -50,6 +54,7 @@ struct rfile {
 	uint8_t		*data;
 	size_t		 size;
 	uint64_t	 first_id;
+	uint64_t	 last_id;	/* the last enqueued here, or 0 */
 	int		 dropped;	/* --repair: the whole file goes */
 	int		 damaged;	/* --repair: rewrite with keep */
 	struct rrange	*keep;		/* intact records, merged */
@@ -77,6 +82,57 @@ by_seq(const void *a, const void *b)
 	const struct rfile	*x = a, *y = b;
 
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/*
+ * Only the oldest segments are ever deleted, so the files left are
+ * consecutive: a missing one in the middle held acknowledged events.
+ * Refuse to start, unless --repair, which goes on (replay_run says then
+ * which events were lost).
+ */
+static int
+check_gaps(struct replay *r)
+{
+	size_t	 i;
+
+	for (i = 1; i < r->nfiles; i++) {
+		if (r->files[i].seq == r->files[i - 1].seq + 1)
+			continue;
+		if (r->j->repair)
+			continue;
+		log_errorx("%s: segment %08" PRIu64 ".seg%s is missing (between "
+		    "%08" PRIu64 ".seg and %08" PRIu64 ".seg): the events and "
+		    "acks recorded there would be lost; nothing was changed "
+		    "(start with --repair to go on without it)", r->j->dir,
+		    r->files[i - 1].seq + 1, r->files[i].seq >
+		    r->files[i - 1].seq + 2 ? " and more" : "",
+		    r->files[i - 1].seq, r->files[i].seq);
+		return -1;
+	}
+	return 0;
+}
+
+/* --repair, past a gap: what was lost with the missing segments. */
+static void
+report_gaps(const struct replay *r)
+{
+	const struct rfile	*a, *b;
+	uint64_t		 from;
+	size_t			 i;
+
+	for (i = 1; i < r->nfiles; i++) {
+		a = &r->files[i - 1];
+		b = &r->files[i];
+		if (b->seq == a->seq + 1 || a->dropped || b->dropped)
+			continue;
+		from = a->last_id != 0 ? a->last_id + 1 : a->first_id;
+		log_warnx("%s: --repair went on without segments %08" PRIu64
+		    " to %08" PRIu64 ", which are missing: events with ids %"
+		    PRIu64 " to %" PRIu64 " enqueued while they were written "
+		    "are lost, and events acked or buried there may be "
+		    "delivered again", r->j->dir, a->seq + 1, b->seq - 1, from,
+		    b->first_id - 1);
+	}
 }
 
 /* The segment files in DIR, oldest first. */
@@ -126,7 +182,7 @@ list_files(struct replay *r)
 	closedir(dp);
 	if (r->nfiles > 1)
 		qsort(r->files, r->nfiles, sizeof *r->files, by_seq);
-	return 0;
+	return check_gaps(r);
 }
 
 static int
@@ -208,37 +264,46 @@ check_record(const struct rfile *f, size_t off, uint32_t *len)
 	return NULL;
 }
 
-/* Nothing but zero bytes from off on (what a lost write may leave). */
-static int
-zero_from(const struct rfile *f, size_t off)
+/* Where the run of zero bytes that ends the file starts. */
+static size_t
+zero_from(const struct rfile *f)
 {
-	for (; off < f->size; off++) {
-		if (f->data[off] != 0)
-			return 0;
-	}
-	return 1;
+	size_t	 z = f->size;
+
+	while (z > 0 && f->data[z - 1] == 0)
+		z--;
+	return z;
 }
 
 /*
- * Is the bad record at off the newest segment's last write, cut short or
- * not all there?  So if nothing whole can follow it: the header is cut
- * short, or only zeros follow the header, or the header is good and its
- * length runs past the end or only zeros follow the body.
+ * Is the bad record at off, in the newest segment, a write that did not
+ * finish, rather than a record that was whole and then went bad?  A power
+ * loss can leave a file longer than what reached the disk, the rest
+ * reading as zeros: from where the last synced write ended (a record's
+ * start) or from a sector boundary.  So it is torn if the file ends
+ * inside its header, or inside its body by the length in a header whose
+ * own checksum holds, or if the zeros that end the file start at the
+ * record or at a sector boundary within the part that fails its checksum.
+ * A record whole by its length, with no such zeros, that fails its
+ * checksum is corrupt: a flipped byte in an acknowledged, synced record
+ * is never cut silently.
  */
 static int
 torn(const struct rfile *f, size_t off)
 {
 	const uint8_t	*h = f->data + off;
-	size_t		 rem = f->size - off;
+	size_t		 rem = f->size - off, z = zero_from(f), bad;
 	uint32_t	 len;
 
-	if (rem < JOURNAL_REC_HEAD || zero_from(f, off + JOURNAL_REC_HEAD))
+	if (rem < JOURNAL_REC_HEAD || z <= off)
 		return 1;
 	if (crc32c(0, h, 12) != get32(h + 12))
-		return 0;
-	len = get32(h);
-	return len > rem - JOURNAL_REC_HEAD ||
-	    zero_from(f, off + JOURNAL_REC_HEAD + len);
+		bad = off + JOURNAL_REC_HEAD;
+	else if ((len = get32(h)) > rem - JOURNAL_REC_HEAD)
+		return 1;
+	else
+		bad = off + JOURNAL_REC_HEAD + len;
+	return (z + TORN_SECTOR - 1) / TORN_SECTOR * TORN_SECTOR < bad;
 }
 
 /* A body whose lengths add up; NULL, or what is wrong. */
@@ -326,6 +391,7 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
 			e->data = p + off + 4;
 			e->len = l;
 			e->file = file;
+			r->files[file].last_id = id;
 		}
 		break;
 	case JREC_DEAD:
@@ -622,6 +688,7 @@ replay_run(struct journal *j, struct dispatch *d)
 		if (walk(&r, i) != 0)
 			goto out;
 	}
+	report_gaps(&r);
 	for (i = 0; i < r.nfiles; i++) {
 		f = &r.files[i];
 		if (f->dropped) {

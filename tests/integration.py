@@ -1687,6 +1687,46 @@ def case_journal_torn_tail_and_corruption(h):
     assert "--repair dropped 31 bytes at offset 40 (bad checksum)" in log, log
     b.close()
 
+    # A flipped byte in the last record of the newest segment: corrupt,
+    # not torn; an acknowledged event is never cut with a warning.
+    crash(h)
+    h.start_daemon("--data-dir", data)
+    assert h.pushctl("enqueue", "last").returncode == 0
+    crash(h)
+    newest = os.path.join(data, sorted(f for f in os.listdir(data) if f.endswith(".seg"))[-1])
+    with open(newest, "r+b") as f:
+        f.seek(-1, os.SEEK_END)
+        f.write(b"X")
+    r = subprocess.run([PRODUCERD, "--socket", h.sock, "--data-dir", data],
+                       capture_output=True, timeout=10)
+    assert r.returncode == 1 and b"bad checksum" in r.stderr, r
+
+
+def case_journal_missing_segment(h):
+    """A segment missing from the middle stops the start, naming it;
+    --repair goes on and says which events were lost."""
+    data = os.path.join(h.dir, "data")
+    h.start_daemon("--data-dir", data, "--segment-size", "4096")
+    for i in range(30):
+        r = h.pushctl("enqueue", "-", input=b"".join(b"%d-%s\n" % (i, b"x" * 200) for _ in range(5)))
+        assert r.returncode == 0, r
+    crash(h)
+    segs = sorted(f for f in os.listdir(data) if f.endswith(".seg"))
+    assert len(segs) >= 4, segs
+    os.unlink(os.path.join(data, segs[1]))
+    r = subprocess.run([PRODUCERD, "--socket", h.sock, "--data-dir", data],
+                       capture_output=True, timeout=10)
+    assert r.returncode == 1, r
+    assert ("segment %s is missing (between %s and %s)" % (segs[1], segs[0], segs[2])).encode() \
+        in r.stderr, r.stderr
+    assert b"--repair" in r.stderr
+    h.start_daemon("--data-dir", data, "--repair")
+    st = h.stats()
+    assert 0 < st["queued"] < 150, st
+    log = open(os.path.join(h.dir, "producerd.log")).read()
+    assert "--repair went on without segments %s to %s, which are missing: events with ids" % (
+        segs[1][:-4], segs[1][:-4]) in log, log
+
 
 def case_journal_segments_are_deleted(h):
     """Segments roll at --segment-size and go once their events are acked:
@@ -1719,6 +1759,11 @@ def case_journal_options_and_lock(h):
                        capture_output=True, timeout=10)
     assert r.returncode == 1 and b"in use by another producerd (pid %d)" % \
         h.daemon.pid in r.stderr, r
+    # The lock is the directory's: deleting DIR/lock frees nothing.
+    os.unlink(os.path.join(data, "lock"))
+    r = subprocess.run([PRODUCERD, "--socket", h.sock + "2", "--data-dir", data],
+                       capture_output=True, timeout=10)
+    assert r.returncode == 1 and b"in use by another producerd" in r.stderr, r
     for args, msg in [
             (["--repair"], b"give --data-dir DIR too"),
             (["--data-dir", data, "--fsync", "sometimes"], b'sometimes\\" is not'),

@@ -543,6 +543,107 @@ START_TEST(one_daemon_per_directory)
 }
 END_TEST
 
+/* The lock is the directory's own: deleting DIR/lock frees nothing. */
+START_TEST(deleting_the_lock_file_frees_nothing)
+{
+	struct node	*a = node_new(5, JOURNAL_SEGMENT_SIZE), *b;
+	char		 p[300];
+
+	snprintf(p, sizeof p, "%s/lock", dir);
+	ck_assert_int_eq(unlink(p), 0);
+	ck_assert_ptr_nonnull(b = calloc(1, sizeof *b));
+	ck_assert_int_eq(node_open(b, 5, JOURNAL_SEGMENT_SIZE, 0), -1);
+	journal_close(&b->j);
+	dispatch_free(&b->d);
+	free(b);
+	node_crash(a);
+}
+END_TEST
+
+/* Only the oldest segments go: one missing in the middle is an error. */
+START_TEST(a_missing_middle_segment_stops_the_start)
+{
+	struct node	*n = node_new(5, 4096);
+	char		 p[300];
+	int		 i;
+
+	for (i = 1; i <= 300; i++) {
+		push_pad(n, i, 50);
+		if (i % 10 == 0)
+			ck_assert_int_eq(journal_commit(&n->j), 0);
+	}
+	node_crash(n);
+	ck_assert_int_ge(nsegments(), 4);
+	seg_path(2, p, sizeof p);
+	ck_assert_int_eq(unlink(p), 0);
+	ck_assert_ptr_nonnull(n = calloc(1, sizeof *n));
+	ck_assert_int_eq(node_open(n, 5, 4096, 0), -1);
+	journal_close(&n->j);
+	dispatch_free(&n->d);
+	/* --repair goes on without it: its events are lost, the rest kept. */
+	ck_assert_int_eq(node_open(n, 5, 4096, 1), 0);
+	ck_assert_uint_gt(n->d.queue.count, 0);
+	ck_assert_uint_lt(n->d.queue.count, 300);
+	ck_assert_uint_eq(n->d.next_id, 301);
+	node_crash(n);
+}
+END_TEST
+
+/*
+ * A flipped byte in the last record of the newest segment is corruption,
+ * not a torn write: the start stops.  Zeros from a sector boundary inside
+ * the last record are a write a power loss cut: cut off.
+ */
+START_TEST(a_corrupt_last_record_is_not_cut_as_torn)
+{
+	struct node	*n;
+	char		 p[300], zeros[4096];
+	off_t		 size;
+	int		 i, fd;
+
+	three_records();
+	seg_path(1, p, sizeof p);
+	size = file_size(p);
+	flip(size - 2);			/* in e10, the last record's body */
+	ck_assert_ptr_nonnull(n = calloc(1, sizeof *n));
+	ck_assert_int_eq(node_open(n, 5, JOURNAL_SEGMENT_SIZE, 0), -1);
+	journal_close(&n->j);
+	dispatch_free(&n->d);
+	ck_assert_int_eq(file_size(p), size);
+	ck_assert_int_eq(node_open(n, 5, JOURNAL_SEGMENT_SIZE, 1), 0);
+	ck_assert_uint_eq(n->d.queue.count, 6);	/* e7-e10 dropped */
+	node_crash(n);
+	teardown();
+	setup();
+
+	/* One record of 10 x 100 bytes from offset 40: it spans 512-1024. */
+	n = node_new(5, JOURNAL_SEGMENT_SIZE);
+	for (i = 1; i <= 10; i++)
+		push_pad(n, i, 100);
+	node_crash(n);
+	seg_path(1, p, sizeof p);
+	memset(zeros, 0, sizeof zeros);
+	ck_assert_int_ge(fd = open(p, O_WRONLY), 0);
+	ck_assert_int_eq(pwrite(fd, zeros, (size_t)(file_size(p) - 1030),
+	    1030), file_size(p) - 1030);
+	close(fd);
+	/* Zeros from 1030, not a sector boundary: corrupt, not torn. */
+	ck_assert_ptr_nonnull(n = calloc(1, sizeof *n));
+	ck_assert_int_eq(node_open(n, 5, JOURNAL_SEGMENT_SIZE, 0), -1);
+	journal_close(&n->j);
+	dispatch_free(&n->d);
+	free(n);
+	/* Zeros from 1024: the tail of a write that never landed. */
+	ck_assert_int_ge(fd = open(p, O_WRONLY), 0);
+	ck_assert_int_eq(pwrite(fd, zeros, 6, 1024), 6);
+	close(fd);
+	n = node_new(5, JOURNAL_SEGMENT_SIZE);
+	ck_assert_uint_eq(n->d.queue.count, 0);
+	ck_assert_uint_eq(n->d.next_id, 1);	/* the cut ids were never given */
+	node_crash(n);
+}
+END_TEST
+
 START_TEST(batch_syncs_once_per_commit_never_not_at_all)
 {
 	struct node	*n = node_new(5, JOURNAL_SEGMENT_SIZE);
@@ -581,6 +682,9 @@ journal_suite(void)
 	tcase_add_test(tc, a_bad_record_in_the_middle_stops_the_start);
 	tcase_add_test(tc, a_bad_record_header_is_skipped_by_repair);
 	tcase_add_test(tc, one_daemon_per_directory);
+	tcase_add_test(tc, deleting_the_lock_file_frees_nothing);
+	tcase_add_test(tc, a_missing_middle_segment_stops_the_start);
+	tcase_add_test(tc, a_corrupt_last_record_is_not_cut_as_torn);
 	tcase_add_test(tc, batch_syncs_once_per_commit_never_not_at_all);
 	suite_add_tcase(s, tc);
 	return s;
