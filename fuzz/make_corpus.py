@@ -69,3 +69,55 @@ write("conn", "version-1-and-errors", steps(
     (0, hello(CONSUMER_ROLE, 3, 0, b"old", version=1) + demand(3)),
     (1, hello(CLIENT_ROLE, version=1) + enqueue(b"p") + ids(ACK, 1)),
     (2, b"GET / HTTP/1.1\r\n\r\n")))
+
+
+# ------------------------------------------------ journal segments (replay)
+
+def crc32c(data, crc=0):
+    crc ^= 0xffffffff
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82f63b78 if crc & 1 else 0)
+    return crc ^ 0xffffffff
+
+
+assert crc32c(b"123456789") == 0xe3069283
+
+
+def segment(seq, first_id, *records):
+    """A segment as docs/journal.md lays it out: header, then records."""
+    head = b"pushstgj" + struct.pack(">II", 1, 0) + struct.pack(">QQ", seq, first_id)
+    out = head + struct.pack(">I", crc32c(head)) + b"\0" * 4
+    for rtype, body in records:
+        h = struct.pack(">IBBHI", len(body), rtype, 0, 0, crc32c(body))
+        out += h + struct.pack(">I", crc32c(h)) + body
+    return out
+
+
+def rec_enqueue(first, *events):
+    return 1, struct.pack(">Q", first) + b"".join(struct.pack(">I", len(e)) + e for e in events)
+
+
+def rec_ids(rtype, *idlist):
+    return rtype, b"".join(struct.pack(">Q", i) for i in idlist)
+
+
+def rec_dead(*entries):
+    return 4, b"".join(struct.pack(">QIIB", i, a, len(e), r) + e for i, a, r, e in entries)
+
+
+def files(flags, *segs):
+    return bytes([flags]) + b"".join(struct.pack(">H", len(s)) + s for s in segs)
+
+
+DELIVER, DONE, RETRY = 2, 3, 5
+seg1 = segment(1, 1, rec_enqueue(1, b"a", b"bb", b"ccc"), rec_ids(DELIVER, 1, 2),
+               rec_ids(DONE, 1), rec_dead((2, 5, 1, b"bb")))
+seg2 = segment(2, 4, rec_enqueue(4, b"d" * 40), rec_ids(RETRY, 2), rec_ids(DELIVER, 3, 3, 3))
+seg3 = segment(3, 5, rec_enqueue(5, b"e", b"f"), rec_ids(DONE, 4))
+write("replay", "three-segments", files(0, seg1, seg2, seg3))
+write("replay", "three-segments-repair-fixed", files(3, seg1, seg2, seg3))
+write("replay", "gap", files(5, seg1, seg2, seg3))
+write("replay", "torn-tail", files(0, seg1, seg2[:-5]))
+write("replay", "flipped-byte", files(1, seg1[:50] + b"X" + seg1[51:], seg2))

@@ -435,18 +435,23 @@ overflow_log(struct server *srv, struct conn *c, const struct ps_enqueued *r)
 static int
 conn_enqueue(struct conn *c, const struct ps_frame *f)
 {
-	struct server	*srv = c->srv;
-	struct ps_enqueued *r = &c->enq_reply;
-	int		 error, rc;
+	struct server		*srv = c->srv;
+	struct ps_enqueued	*r = &c->enq_reply;
+	struct ps_enqueue_iter	 it, at;
+	const uint8_t		*data;
+	int			 error, rc;
 
 	if (!c->enq_started) {
-		if ((error = ps_get_enqueue(f, &c->enq_it, &c->enq_it.left)) !=
-		    0) {
+		if ((error = ps_get_enqueue(f, &it, &it.left)) != 0) {
 			conn_fail(c, -error, "bad ENQUEUE: %s",
 			    ps_strerror(error));
 			return 0;
 		}
 		memset(r, 0, sizeof *r);
+	} else {
+		/* The frame may have moved in the decoder: by offset. */
+		it.p = f->body + c->enq_pos;
+		it.left = c->enq_left;
 	}
 	/* Nothing taken yet: refused whole; else the rest, in the reply. */
 	if (srv->draining && r->accepted == 0) {
@@ -461,11 +466,15 @@ conn_enqueue(struct conn *c, const struct ps_frame *f)
 		c->enq_started = 1;
 	}
 	if (srv->draining)
-		dispatch_refuse(&srv->dispatch, &c->enq_it, r);
-	else if ((rc = dispatch_enqueue(&srv->dispatch, &c->enq_it, r)) ==
-	    DISPATCH_WAIT)
+		dispatch_refuse(&srv->dispatch, &it, r);
+	else if ((rc = dispatch_enqueue(&srv->dispatch, &it, r)) ==
+	    DISPATCH_WAIT) {
+		c->enq_pos = (uint32_t)(it.p - f->body);
+		c->enq_left = it.left;
+		at = it;
+		(void)ps_enqueue_next(&at, &data, &c->enq_need);
 		return 1;
-	else if (rc == DISPATCH_NOMEM)
+	} else if (rc == DISPATCH_NOMEM)
 		log_warnx("%s: out of memory: %u events taken, %u refused",
 		    conn_label(c), r->accepted, r->refused);
 	c->enq_started = 0;
@@ -742,7 +751,7 @@ conn_block(struct conn *c)
 		TAILQ_INSERT_TAIL(&srv->blocked, c, bentry);
 	srv->nblocked++;
 	log_debug("%s: ENQUEUE waits, %u events to go", conn_label(c),
-	    c->enq_it.left);
+	    c->enq_started ? c->enq_left : 0);
 }
 
 /* server.c says it is c's turn: take the waiting ENQUEUE, read on. */

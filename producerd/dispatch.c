@@ -615,17 +615,11 @@ take(struct dispatch *d, const uint8_t *data, uint32_t len,
 	return 0;
 }
 
-/* Would the next event of it be taken now (or is it the last)? */
+/* Would a waiting batch's next event, of len bytes, be taken now? */
 int
-dispatch_room(const struct dispatch *d, const struct ps_enqueue_iter *it)
+dispatch_room(const struct dispatch *d, uint32_t len)
 {
-	struct ps_enqueue_iter	 at = *it;
-	const uint8_t		*data;
-	uint32_t		 len;
-
-	if (!ps_enqueue_next(&at, &data, &len) || d->queue.count == 0)
-		return 1;
-	return dispatch_fits(d, 1, len);
+	return d->queue.count == 0 || dispatch_fits(d, 1, len);
 }
 
 /*
@@ -639,7 +633,8 @@ dispatch_room(const struct dispatch *d, const struct ps_enqueue_iter *it)
  *                that could not fit even an empty buffer shed first;
  *   block        the longest prefix that fits is taken (one event into
  *                an empty buffer always); DISPATCH_WAIT says the rest
- *                waits, in it, for dispatch_room.
+ *                waits, in it, until dispatch_room says its next event
+ *                fits.
  * A batch taken in parts keeps sequential ids: if another event took an
  * id in between, the rest is refused.  DISPATCH_NOMEM: out of memory,
  * the rest refused.  DISPATCH_TAKEN: r is final.

@@ -139,8 +139,7 @@ int	 dispatch_next_deadline(const struct dispatch *, uint64_t *);
 
 int	 dispatch_enqueue(struct dispatch *, struct ps_enqueue_iter *,
 	     struct ps_enqueued *);
-int	 dispatch_room(const struct dispatch *,
-	     const struct ps_enqueue_iter *);
+int	 dispatch_room(const struct dispatch *, uint32_t);
 void	 dispatch_refuse(struct dispatch *, struct ps_enqueue_iter *,
 	     struct ps_enqueued *);
 

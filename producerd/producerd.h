@@ -211,7 +211,9 @@ struct conn {
 	int			 blocked;	/* its ENQUEUE waits */
 	int			 turn;		/* unblocked: may go first */
 	int			 enq_started;	/* a batch taken in parts */
-	struct ps_enqueue_iter	 enq_it;	/* its events still to go */
+	uint32_t		 enq_pos;	/* its next event, in its body */
+	uint32_t		 enq_left;	/* events still to go */
+	uint32_t		 enq_need;	/* the next one's length */
 	struct ps_enqueued	 enq_reply;	/* its answer so far */
 	uint64_t		 serial;	/* for log lines */
 	pid_t			 pid;

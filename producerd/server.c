@@ -44,7 +44,7 @@ room_for_head(struct server *srv)
 	struct conn	*c = TAILQ_FIRST(&srv->blocked);
 
 	return c != NULL && (srv->draining || !c->enq_started ||
-	    dispatch_room(&srv->dispatch, &c->enq_it));
+	    dispatch_room(&srv->dispatch, c->enq_need));
 }
 
 /* Blocked clients go in the order they blocked, while there is room. */

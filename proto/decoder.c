@@ -66,12 +66,13 @@ ps_decoder_commit(struct ps_decoder *d, size_t n)
 int
 ps_decoder_peek(const struct ps_decoder *d, struct ps_frame *f)
 {
-	const uint8_t	*p = d->in.data + d->off;
+	const uint8_t	*p;
 	size_t		 n = d->in.len - d->off;
 	long		 r;
 
 	if (d->in.data == NULL || n < PS_HDR_LEN)
 		return 0;
+	p = d->in.data + d->off;
 	if ((r = ps_frame_parse(p, n, d->max_frame, f)) >= 0)
 		return r > 0;
 	f->type = p[4];

@@ -91,6 +91,7 @@ if CC=clang meson setup build-fuzz $fuzzre --werror -Dtests=false \
     ninja -C build-fuzz >>build-fuzz.out 2>&1; then
 	fuzz decoder
 	fuzz conn
+	fuzz replay
 else
 	cat build-fuzz.out
 	echo "== fuzz: the build failed"

@@ -1,0 +1,140 @@
+/*
+ * fuzz_replay.c: libFuzzer over the journal's replay: the input becomes
+ * segment files in a private directory, which journal_open reads back
+ * into a real dispatcher, with and without --repair.
+ *
+ * The input: u8 flags, then files, each a u16 big-endian length and that
+ * many bytes, named 00000001.seg, 00000002.seg, ... in order.
+ *   flags & 1: --repair
+ *   flags & 2: fix each segment's and record's checksums first, so that
+ *              mutations reach the record bodies and their replay
+ *   flags & 4: leave out the second file (a gap)
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bytes.h"
+#include "crc32c.h"
+#include "journal.h"
+#include "log.h"
+
+int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+static char	 dir[64];
+
+static void
+emit(void *arg, struct dconsumer *dc, const struct qevent *ev)
+{
+	(void)arg;
+	(void)dc;
+	(void)ev;
+}
+
+/* Empty the directory between runs. */
+static void
+clean(void)
+{
+	struct dirent	*de;
+	DIR		*dp;
+	char		 p[512];
+
+	if ((dp = opendir(dir)) == NULL)
+		abort();
+	while ((de = readdir(dp)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+		unlink(p);
+	}
+	closedir(dp);
+}
+
+/* The checksums as the journal writes them, wherever lengths allow. */
+static void
+fix(uint8_t *p, size_t n)
+{
+	size_t		 off;
+	uint32_t	 len;
+
+	if (n < JOURNAL_SEG_HEAD)
+		return;
+	put32(p + 32, crc32c(0, p, 32));
+	for (off = JOURNAL_SEG_HEAD; n - off >= JOURNAL_REC_HEAD;
+	    off += JOURNAL_REC_HEAD + len) {
+		len = get32(p + off);
+		if (len > n - off - JOURNAL_REC_HEAD)
+			break;
+		put32(p + off + 8, crc32c(0, p + off + JOURNAL_REC_HEAD, len));
+		put32(p + off + 12, crc32c(0, p + off, 12));
+	}
+}
+
+static void
+put_file(int seq, const uint8_t *data, size_t n, int fixed)
+{
+	uint8_t	*copy;
+	char	 p[512];
+	int	 fd;
+
+	if ((copy = malloc(n ? n : 1)) == NULL)
+		abort();
+	memcpy(copy, data, n);
+	if (fixed)
+		fix(copy, n);
+	snprintf(p, sizeof p, "%s/%08d.seg", dir, seq);
+	if ((fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600)) == -1 ||
+	    write(fd, copy, n) != (ssize_t)n)
+		abort();
+	close(fd);
+	free(copy);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct dispatch	 d;
+	struct journal	 j;
+	size_t		 off = 1, n;
+	uint8_t		 flags;
+	int		 seq = 0;
+
+	log_init("fuzz", -1);		/* not even errors: they are expected */
+	if (dir[0] == '\0') {
+		strcpy(dir, "/tmp/pushstage-fuzz-replay.XXXXXX");
+		if (mkdtemp(dir) == NULL)
+			abort();
+	}
+	clean();
+	if (size == 0)
+		return 0;
+	flags = data[0];
+	while (size - off >= 2 && seq < 8) {
+		n = (size_t)data[off] << 8 | data[off + 1];
+		off += 2;
+		if (n > size - off)
+			n = size - off;
+		if (++seq != 2 || !(flags & 4))
+			put_file(seq, data + off, n, flags & 2);
+		off += n;
+	}
+
+	memset(&j, 0, sizeof j);
+	dispatch_init(&d, emit, NULL);
+	d.max_attempts = 3;
+	j.segment_size = JOURNAL_SEGMENT_MIN;
+	j.repair = flags & 1;
+	j.fsync = JOURNAL_NEVER;
+	if (journal_open(&j, dir, &d) == 0) {
+		/* What came back can be served and journaled again. */
+		d.change = NULL;
+		(void)journal_commit(&j);
+	}
+	journal_close(&j);
+	dispatch_free(&d);
+	return 0;
+}
