@@ -166,8 +166,11 @@ psc_next(struct psc *c, struct ps_frame *f)
 		if (ps_get_error(f, &e) != 0)
 			return fail(c, PUSHSTAGE_EPROTO, "bad ERROR frame from "
 			    "producerd at %s", c->path);
-		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s: %.*s (error %u)",
-		    c->path, (int)e.msg_len, e.msg, e.code);
+		/* Refusals that pass: try again later. */
+		return fail(c, e.code == PS_E_DRAINING || e.code ==
+		    PS_E_STORAGE ? PUSHSTAGE_EAGAIN : PUSHSTAGE_EPROTO,
+		    "producerd at %s: %.*s (error %u)", c->path,
+		    (int)e.msg_len, e.msg, e.code);
 	}
 	return r;
 }

@@ -89,6 +89,8 @@ pushstage_strerror(int r)
 		return "the event does not fit in a frame";
 	case PUSHSTAGE_EINVAL:
 		return "invalid argument";
+	case PUSHSTAGE_EAGAIN:
+		return "producerd takes no events now; try again later";
 	default:
 		return "unknown error";
 	}

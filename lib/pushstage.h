@@ -38,6 +38,8 @@ enum pushstage_status {
 	PUSHSTAGE_ENOMEM = -4,
 	PUSHSTAGE_ETOOBIG = -5,	/* an event over the daemon's frame limit */
 	PUSHSTAGE_EINVAL = -6,	/* a bad argument, or the wrong role */
+	PUSHSTAGE_EAGAIN = -7,	/* it takes nothing now (draining, or its
+				   journal's disk is full): try later */
 };
 
 struct pushstage;

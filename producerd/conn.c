@@ -439,7 +439,7 @@ conn_enqueue(struct conn *c, const struct ps_frame *f)
 	struct ps_enqueued	*r = &c->enq_reply;
 	struct ps_enqueue_iter	 it, at;
 	const uint8_t		*data;
-	int			 error, rc;
+	int			 error, rc, full;
 
 	if (!c->enq_started) {
 		if ((error = ps_get_enqueue(f, &it, &it.left)) != 0) {
@@ -453,11 +453,20 @@ conn_enqueue(struct conn *c, const struct ps_frame *f)
 		it.p = f->body + c->enq_pos;
 		it.left = c->enq_left;
 	}
-	/* Nothing taken yet: refused whole; else the rest, in the reply. */
-	if (srv->draining && r->accepted == 0) {
+	/*
+	 * Draining, or the journal's disk full: nothing taken yet, the
+	 * batch is refused whole with an ERROR; else the rest in the reply.
+	 */
+	full = srv->data_dir != NULL && srv->journal.full;
+	if ((srv->draining || full) && r->accepted == 0) {
 		c->enq_started = 0;
-		conn_fail(c, PS_E_DRAINING, "producerd is draining for "
-		    "shutdown and takes no new events");
+		if (srv->draining)
+			conn_fail(c, PS_E_DRAINING, "producerd is draining for "
+			    "shutdown and takes no new events");
+		else
+			conn_fail(c, PS_E_STORAGE, "journal: no space left on "
+			    "device in %s; events are refused until there is "
+			    "room (consumers are still served)", srv->data_dir);
 		return 0;
 	}
 	if (!c->enq_started) {
@@ -465,7 +474,7 @@ conn_enqueue(struct conn *c, const struct ps_frame *f)
 			return 1;
 		c->enq_started = 1;
 	}
-	if (srv->draining)
+	if (srv->draining || full)
 		dispatch_refuse(&srv->dispatch, &it, r);
 	else if ((rc = dispatch_enqueue(&srv->dispatch, &it, r)) ==
 	    DISPATCH_WAIT) {
@@ -798,9 +807,14 @@ conn_input(struct conn *c)
 			break;
 		}
 		ps_decoder_skip(&c->in, &f);
-		/* --fsync always: each frame's records on disk before more. */
+		/*
+		 * --fsync always: each frame's records on disk before more.
+		 * Else they go at the end of the loop iteration, or sooner
+		 * past JOURNAL_WRITE_AT: what waits stays within the reserve.
+		 */
 		if (c->srv->data_dir != NULL &&
-		    c->srv->journal.fsync == JOURNAL_ALWAYS)
+		    (c->srv->journal.fsync == JOURNAL_ALWAYS ||
+		    c->srv->journal.buf.len > JOURNAL_WRITE_AT))
 			server_commit(c->srv);
 
 		/* A peer that does not read its replies stops being read. */

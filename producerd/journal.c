@@ -183,6 +183,7 @@ rec_enqueue(struct journal *j, const struct qevent *ev)
 	add32(j, ev->len);
 	add_bytes(j, ev->data, ev->len);
 	j->rec_next_id = ev->id + 1;
+	j->enqueued = 1;
 	return 0;
 }
 
@@ -338,15 +339,91 @@ seg_trim(struct journal *j)
 	j->nsegs -= n;
 }
 
+/* A write that failed for want of room, rather than a broken disk. */
+static int
+no_room(int error)
+{
+	return error == ENOSPC || error == EDQUOT;
+}
+
+/* DIR/reserve into p. */
+static void
+reserve_path(const struct journal *j, char *p, size_t n)
+{
+	snprintf(p, n, "%s/reserve", j->dir);
+}
+
+/*
+ * Take the reserve: a file of j->reserve bytes of disk, given back when
+ * the disk fills so that the records of what was already accepted, and
+ * then acks, can still be written.  0, or an errno.
+ */
+static int
+reserve_take(struct journal *j)
+{
+	char	 p[4200];
+	int	 fd, error;
+
+	if (j->reserve == 0)
+		return 0;
+	reserve_path(j, p, sizeof p);
+	if ((fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) == -1)
+		return errno;
+	error = posix_fallocate(fd, 0, (off_t)j->reserve);
+	close(fd);
+	if (error != 0)
+		(void)unlink(p);
+	return error;
+}
+
+/* The disk is full: give the reserve back and refuse events from now. */
+static void
+reserve_give(struct journal *j)
+{
+	char	 p[4200];
+
+	reserve_path(j, p, sizeof p);
+	if (unlink(p) != 0 && errno != ENOENT)
+		log_warn("%s", p);
+	j->full = 1;
+	j->full_total++;
+	log_warnx("%s: journal: no space left on device; ENQUEUEs are "
+	    "refused until there is room again (consumers are still "
+	    "served; the %llu-byte reserve takes their acks)", j->dir,
+	    (unsigned long long)j->reserve);
+}
+
+/*
+ * The buffered records onto the end of the current segment, whole or
+ * not at all (a part written is cut off again).  0, or an errno.
+ */
+static int
+append(struct journal *j)
+{
+	struct jsegment	*cur = &j->segs[j->nsegs - 1];
+	int		 error;
+
+	if (write_all(j->fd, j->buf.data, j->buf.len) == 0)
+		return 0;
+	error = errno;
+	if (ftruncate(j->fd, (off_t)cur->bytes) != 0)
+		log_warn("%s: cutting a part-written record", j->dir);
+	return error;
+}
+
 /*
  * Write the records buffered so far, and fsync them unless --fsync says
- * to wait; then roll and trim.  -1 (errno set, logged) if they could not
- * be written: the caller must not say anything about them.
+ * to wait; then roll and trim.  When the disk is full the reserve is
+ * given back and the write tried again; records that still find no room
+ * wait in memory for journal_room, unless they hold accepted events.
+ * -1 (logged) if they could not be written and must be: the caller must
+ * say nothing about them.
  */
 int
 journal_commit(struct journal *j)
 {
 	struct jsegment	*cur = &j->segs[j->nsegs - 1];
+	int		 error;
 
 	if (j->failed) {
 		errno = ENOMEM;
@@ -358,13 +435,23 @@ journal_commit(struct journal *j)
 		return 0;
 	}
 	rec_close(j);
-	if (write_all(j->fd, j->buf.data, j->buf.len) != 0) {
-		log_warn("%s: write segment %" PRIu64, j->dir, cur->seq);
-		return -1;
+	if ((error = append(j)) != 0 && no_room(error) && !j->full) {
+		reserve_give(j);
+		error = append(j);
+	}
+	if (error != 0) {
+		errno = error;
+		if (!no_room(error) || j->enqueued) {
+			log_warn("%s: write segment %" PRIu64, j->dir, cur->seq);
+			return -1;
+		}
+		/* Only deliveries, acks, deaths: kept until there is room. */
+		return 0;
 	}
 	cur->bytes += j->buf.len;
 	j->bytes += j->buf.len;
 	j->buf.len = 0;
+	j->enqueued = 0;
 	j->unsynced = 1;
 	/*
 	 * batch syncs what an ENQUEUED reply waits for; acks and deliveries
@@ -377,7 +464,8 @@ journal_commit(struct journal *j)
 			return -1;
 	}
 	j->must_sync = 0;
-	if (cur->bytes >= j->segment_size) {
+	/* Full, the segment grows on: a new file would need room too. */
+	if (cur->bytes >= j->segment_size && !j->full) {
 		/* The full segment is on disk before its successor exists. */
 		if (j->fsync != JOURNAL_NEVER && journal_sync(j) != 0)
 			return -1;
@@ -387,6 +475,26 @@ journal_commit(struct journal *j)
 	}
 	seg_trim(j);
 	return 0;
+}
+
+/*
+ * While full: write what waits, then take the reserve again.  1 when
+ * there is room again (events are taken), 0 while there is not, -1 if the
+ * records cannot be written at all.
+ */
+int
+journal_room(struct journal *j)
+{
+	if (!j->full)
+		return 1;
+	if (journal_commit(j) != 0)
+		return -1;
+	if (j->buf.len != 0 || reserve_take(j) != 0)
+		return 0;
+	j->full = 0;
+	log_info("%s: journal: room again (reserve of %llu bytes taken); "
+	    "ENQUEUEs are taken", j->dir, (unsigned long long)j->reserve);
+	return 1;
 }
 
 /*
@@ -443,6 +551,7 @@ journal_open(struct journal *j, const char *dir, struct dispatch *d)
 {
 	struct qevent	*ev;
 	size_t		 i;
+	int		 error;
 
 	j->d = d;
 	j->fd = j->dirfd = -1;
@@ -461,6 +570,19 @@ journal_open(struct journal *j, const char *dir, struct dispatch *d)
 	}
 	if (lock_dir(j) != 0 || replay_run(j, d) != 0)
 		return -1;
+	if ((error = reserve_take(j)) != 0) {
+		if (!no_room(error)) {
+			log_errorx("%s/reserve: %s", dir, strerror(error));
+			return -1;
+		}
+		/* Started on a full disk: serve what is kept, take nothing. */
+		j->full = 1;
+		j->full_total++;
+		log_warnx("%s: journal: no space left on device for the "
+		    "%llu-byte reserve; ENQUEUEs are refused until there is "
+		    "room (consumers are served)", dir,
+		    (unsigned long long)j->reserve);
+	}
 	if (seg_create(j, j->nsegs ? j->segs[j->nsegs - 1].seq + 1 : 1,
 	    d->next_id) != 0)
 		return -1;

@@ -20,6 +20,8 @@
 #define JOURNAL_REC_SOFT	(1u << 20) /* records grow to about this */
 #define JOURNAL_SEGMENT_SIZE	(64ull << 20)	/* --segment-size */
 #define JOURNAL_SEGMENT_MIN	4096ull
+#define JOURNAL_WRITE_AT	(1u << 20) /* written early past this */
+#define JOURNAL_RESERVE_MIN	(4ull << 20)
 
 /* Record types. */
 enum {
@@ -69,6 +71,10 @@ struct journal {
 	int			 failed;	/* out of memory: a record lost */
 	int			 unsynced;	/* written, not fsynced */
 	int			 must_sync;	/* an ENQUEUE since the last */
+	int			 enqueued;	/* ENQUEUE records unwritten */
+	uint64_t		 reserve;	/* bytes held back in DIR/reserve */
+	int			 full;		/* no room: take no events */
+	uint64_t		 full_total;	/* times it filled */
 
 	uint64_t		 bytes;		/* every segment's */
 	uint64_t		 fsyncs_total;
@@ -84,6 +90,7 @@ void	 journal_change(void *, enum dispatch_change, const struct qevent *);
 int	 journal_commit(struct journal *);
 int	 journal_sync(struct journal *);
 int	 journal_dirty(const struct journal *);
+int	 journal_room(struct journal *);
 
 /* Shared with replay.c. */
 int	 journal_seg_add(struct journal *, uint64_t, uint64_t, uint64_t);

@@ -112,6 +112,7 @@ struct server {
 	const char		*data_dir;	/* --data-dir, or NULL */
 	struct journal		 journal;	/* open while data_dir */
 	struct event		*fsync_timer;	/* --fsync interval:MS */
+	struct event		*room_timer;	/* while the journal is full */
 
 	/* Settings. */
 	uint32_t		 max_frame;

@@ -15,6 +15,9 @@
 #include "log.h"
 #include "producerd.h"
 
+/* While the journal's disk is full, look for room this often. */
+#define ROOM_CHECK_MS	1000
+
 static void	loop_end_cb(evutil_socket_t, short, void *);
 
 static void
@@ -94,6 +97,10 @@ server_configure(struct server *srv, struct config *cfg)
 	srv->journal.interval_ms = cfg->fsync_interval_ms;
 	srv->journal.segment_size = cfg->segment_size;
 	srv->journal.repair = cfg->repair;
+	/* Room for the records of what one loop iteration may accept. */
+	srv->journal.reserve = 2 * (uint64_t)cfg->max_frame + JOURNAL_WRITE_AT;
+	if (srv->journal.reserve < JOURNAL_RESERVE_MIN)
+		srv->journal.reserve = JOURNAL_RESERVE_MIN;
 	dispatch_init(&srv->dispatch, conn_emit, srv);
 	srv->dispatch.ack_timeout = cfg->ack_timeout;
 	srv->dispatch.max_attempts = cfg->max_attempts;
@@ -160,6 +167,8 @@ server_free(struct server *srv)
 		event_free(srv->loop_end);
 	if (srv->fsync_timer != NULL)
 		event_free(srv->fsync_timer);
+	if (srv->room_timer != NULL)
+		event_free(srv->room_timer);
 	if (srv->data_dir != NULL)
 		journal_close(&srv->journal);
 	upstream_free(srv);
@@ -275,16 +284,41 @@ server_report(struct server *srv)
  * Write (and, as --fsync says, sync) the journal's records: called before
  * any byte goes out, so no reply or event leaves before the records that
  * it speaks of.  A journal that cannot be written stops the daemon: it
- * must not acknowledge what it cannot keep.
+ * must not acknowledge what it cannot keep.  While the disk is full the
+ * records of deliveries and acks wait for room_cb, once a second.
  */
 void
 server_commit(struct server *srv)
 {
-	if (srv->data_dir == NULL || !journal_dirty(&srv->journal))
+	struct journal	*j = &srv->journal;
+	struct timeval	 tv;
+
+	if (srv->data_dir == NULL || !journal_dirty(j) ||
+	    (j->full && !j->enqueued && !j->failed))
 		return;
-	if (journal_commit(&srv->journal) != 0)
+	if (journal_commit(j) != 0)
 		fatalx("%s: the journal cannot be written; stopping before "
 		    "anything not on disk is acknowledged", srv->data_dir);
+	if (j->full && !evtimer_pending(srv->room_timer, NULL))
+		evtimer_add(srv->room_timer, ms_timeval(ROOM_CHECK_MS, &tv));
+}
+
+/* While the journal is full: is there room again? */
+static void
+room_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+	struct timeval	 tv;
+	int		 r;
+
+	(void)fd;
+	(void)what;
+	if ((r = journal_room(&srv->journal)) < 0)
+		fatalx("%s: the journal cannot be written; stopping",
+		    srv->data_dir);
+	if (r == 0)
+		evtimer_add(srv->room_timer, ms_timeval(ROOM_CHECK_MS, &tv));
+	server_wake(srv);
 }
 
 static void
@@ -317,8 +351,11 @@ server_journal_open(struct server *srv)
 {
 	struct timeval	 tv;
 
-	if (journal_open(&srv->journal, srv->data_dir, &srv->dispatch) != 0)
+	if ((srv->room_timer = evtimer_new(srv->base, room_cb, srv)) == NULL ||
+	    journal_open(&srv->journal, srv->data_dir, &srv->dispatch) != 0)
 		return -1;
+	if (srv->journal.full)
+		evtimer_add(srv->room_timer, ms_timeval(ROOM_CHECK_MS, &tv));
 	srv->dispatch.change = journal_hook;
 	srv->dispatch.change_arg = srv;
 	if (srv->journal.fsync == JOURNAL_INTERVAL) {

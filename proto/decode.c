@@ -25,6 +25,7 @@ static const char *errors[] = {
 	[PS_E_FORBIDDEN] = "not allowed to connect",
 	[PS_E_TOO_MANY] = "too many connections",
 	[PS_E_TIMEOUT] = "no HELLO in time",
+	[PS_E_STORAGE] = "no room to store events now",
 };
 
 const char *

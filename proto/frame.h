@@ -93,8 +93,9 @@ enum ps_err {
 	PS_E_FORBIDDEN = 12,	/* the peer's uid/gid is not allowed */
 	PS_E_TOO_MANY = 13,	/* the daemon's connection limit is reached */
 	PS_E_TIMEOUT = 14,	/* no HELLO in time */
+	PS_E_STORAGE = 15,	/* the journal has no room: try later */
 };
-#define PS_E_MAX	PS_E_TIMEOUT
+#define PS_E_MAX	PS_E_STORAGE
 
 const char	*ps_strerror(int);
 const char	*ps_type_name(int);

@@ -52,7 +52,8 @@ usage(FILE *f)
 "\n"
 "Exit status: 0 done; 1 bad usage or a protocol error; 69 no producerd\n"
 "answers at the socket or it went away; 75 the queue was full and refused\n"
-"events.  enqueue exits 0 only once the daemon has confirmed every event\n"
+"events, or producerd takes none now (it drains, or its journal's disk is\n"
+"full): try again later.  enqueue exits 0 only once the daemon has confirmed every event\n"
 "(or shed it by its --overflow policy, which it then says on stderr).\n");
 }
 
@@ -62,6 +63,8 @@ exit_status(int r)
 {
 	if (r == PUSHSTAGE_ECONNECT || r == PUSHSTAGE_EIO)
 		return EXIT_UNAVAILABLE;
+	if (r == PUSHSTAGE_EAGAIN)
+		return EXIT_TEMPFAIL;
 	return EXIT_USAGE;
 }
 

@@ -161,6 +161,7 @@ class Harness:
         self.sock = os.path.join(self.dir, "ps.sock")
         self.procs = []
         self.daemon = None
+        self.mounts = []
 
     def spawn(self, argv, out=None, **kw):
         f = open(out, "wb") if out else subprocess.DEVNULL
@@ -255,8 +256,19 @@ class Harness:
         log = os.path.join(self.dir, "producerd.log")
         if bad and os.path.exists(log):
             bad.append("producerd's log:\n" + open(log).read())
+        for m in self.mounts:
+            subprocess.run(["umount", m], check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
         return bad
+
+    def mount_tmpfs(self, name, size):
+        """A small file system of its own (root only), unmounted at the end."""
+        path = os.path.join(self.dir, name)
+        os.mkdir(path)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % size, "tmpfs", path],
+                       check=True)
+        self.mounts.append(path)
+        return path
 
 
 def lines(path):
@@ -1700,6 +1712,75 @@ def case_journal_torn_tail_and_corruption(h):
     r = subprocess.run([PRODUCERD, "--socket", h.sock, "--data-dir", data],
                        capture_output=True, timeout=10)
     assert r.returncode == 1 and b"bad checksum" in r.stderr, r
+
+
+def fill(path):
+    """Take every free byte of path's file system with one file."""
+    filler = os.path.join(path, "filler")
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            st = os.statvfs(path)
+            free = st.f_bavail * st.f_frsize
+            if free == 0:
+                break
+            try:
+                os.posix_fallocate(fd, os.fstat(fd).st_size, free)
+            except OSError:
+                os.posix_fallocate(fd, os.fstat(fd).st_size, st.f_frsize)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+def case_journal_disk_full(h):
+    """A full disk: the daemon keeps serving, refuses ENQUEUEs with an
+    ERROR naming the cause, takes acks, restarts in that state, and takes
+    events again by itself once there is room."""
+    if os.geteuid() != 0:
+        sys.exit(77)        # mounting a small file system needs root
+    disk = h.mount_tmpfs("disk", "16m")
+    data = os.path.join(disk, "data")
+    h.start_daemon("--data-dir", data)
+    assert os.path.getsize(os.path.join(data, "reserve")) == 4 << 20
+    filler = fill(disk)
+    # The write (past the segment's last page) fails, the reserve is
+    # given back, and x is kept: exit 0.
+    r = h.pushctl("enqueue", "x" * 10000)
+    assert r.returncode == 0, r
+    st = h.stats()
+    assert st["journal_full"] == 1 and st["journal_full_total"] == 1, st
+    assert not os.path.exists(os.path.join(data, "reserve"))
+    r = h.pushctl("enqueue", "y")
+    assert r.returncode == 75, r
+    assert b"journal: no space left on device in %s" % data.encode() in r.stderr, r.stderr
+    assert h.stats()["rejected_total"] == 0
+    # Consumers are served, and their acks are kept.
+    c = Raw(h.sock)
+    consumer_hello(c, b"drain", 10)
+    c.send(demand(10))
+    (eid, _, payload), = c.events_full(want=1, timeout=10)
+    assert payload == b"x" * 10000
+    c.send(ids(ACK, eid))
+    h.wait_for(lambda: h.stats()["acked_total"] == 1, what="the ack")
+    c.close()
+    # Stopped and started while full: it starts, refusing events.
+    h.daemon.send_signal(signal.SIGTERM)
+    assert h.daemon.wait(timeout=10) == 0
+    h.start_daemon("--data-dir", data)
+    st = h.stats()
+    assert st["journal_full"] == 1 and st["queued"] == 0, st
+    assert h.pushctl("enqueue", "z").returncode == 75
+    # Room again: the reserve is taken back and events go in.
+    os.unlink(filler)
+    h.wait_for(lambda: h.stats()["journal_full"] == 0, what="room again")
+    assert os.path.getsize(os.path.join(data, "reserve")) == 4 << 20
+    r = h.pushctl("enqueue", "after")
+    assert r.returncode == 0, r
+    log = open(os.path.join(h.dir, "producerd.log")).read()
+    assert "journal: room again" in log, log
 
 
 def case_journal_missing_segment(h):
