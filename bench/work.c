@@ -193,6 +193,8 @@ consumer_main(void *arg)
 					n = 0;
 				}
 			}
+			if (psc_window_received(&win, !psc_more(&c)) != 0)
+				fatalx("consumer %d: out of memory", a->idx);
 			ask += psc_window_done(&win);
 		}
 		board_commit(a->b, &t);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -60,7 +61,7 @@ psc_connect(struct psc *c, const char *path, const struct ps_hello *h)
 		    "version %u, not %u", path, w.version, h->version);
 	c->welcome = w;
 	c->max_frame = w.max_frame;
-	c->in.max_frame = w.max_frame;
+	c->in.max_frame = w.max_frame + PS_FRAME_OVER;
 	return PUSHSTAGE_OK;
 }
 
@@ -173,6 +174,15 @@ psc_next(struct psc *c, struct ps_frame *f)
 		    (int)e.msg_len, e.msg, e.code);
 	}
 	return r;
+}
+
+/* Is another whole frame (or a bad one) already read? */
+int
+psc_more(const struct psc *c)
+{
+	struct ps_frame	 f;
+
+	return ps_decoder_peek(&c->in, &f) != 0;
 }
 
 /* Block until a whole frame is there. */
@@ -398,20 +408,77 @@ psc_stats(struct psc *c, struct ps_stats *st)
 void
 psc_window_init(struct psc_window *w, uint32_t max, uint32_t min)
 {
+	memset(w, 0, sizeof *w);
 	w->max = max;
 	w->min = min;
 	w->pending = max;
+}
+
+void
+psc_window_free(struct psc_window *w)
+{
+	free(w->chunks);
+	w->chunks = NULL;
+	w->cap = w->nchunks = 0;
+}
+
+/* The open chunk is closed: to the ring.  -1 out of memory. */
+static int
+window_close(struct psc_window *w)
+{
+	uint32_t	*grown;
+	size_t		 cap, i;
+
+	if (w->open == 0)
+		return 0;
+	if (w->nchunks == w->cap) {
+		cap = w->cap ? w->cap * 2 : 16;
+		if ((grown = calloc(cap, sizeof *grown)) == NULL)
+			return -1;
+		for (i = 0; i < w->nchunks; i++)
+			grown[i] = w->chunks[(w->head + i) % w->cap];
+		free(w->chunks);
+		w->chunks = grown;
+		w->cap = cap;
+		w->head = 0;
+	}
+	w->chunks[(w->head + w->nchunks++) % w->cap] = w->open;
+	w->open = 0;
+	return 0;
+}
+
+/*
+ * One event received; last says no other whole frame is buffered behind
+ * it, which ends the delivery.  -1 out of memory.
+ */
+int
+psc_window_received(struct psc_window *w, int last)
+{
+	w->held++;
+	if (++w->open == w->max - w->min || last)
+		return window_close(w);
+	return 0;
 }
 
 /* One event finished: the demand to ask for now, or 0. */
 uint32_t
 psc_window_done(struct psc_window *w)
 {
-	uint32_t	 ask;
+	uint32_t	 ask = 0, size;
 
-	if (--w->pending > w->min)
+	if (w->held == 0)
 		return 0;
-	ask = w->max - w->pending;
-	w->pending = w->max;
+	w->held--;
+	w->done++;
+	while (w->nchunks != 0 && w->done >= (size = w->chunks[w->head])) {
+		w->done -= size;
+		w->head = (w->head + 1) % w->cap;
+		w->nchunks--;
+		w->pending = w->pending > size ? w->pending - size : 0;
+		if (w->pending <= w->min) {
+			ask += w->max - w->pending;
+			w->pending = w->max;
+		}
+	}
 	return ask;
 }

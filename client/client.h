@@ -27,16 +27,29 @@ struct psc {
 };
 
 /*
- * A consumer's demand window, as GenStage keeps it (docs/protocol.md,
- * "Topping up"): pending counts events asked for and not yet finished.
+ * A consumer's demand window, by GenStage's code (its consumer's
+ * split_batches; docs/protocol.md, "Topping up"): the events of one
+ * delivery are cut into chunks of at most max - min, and when a chunk is
+ * finished its size comes off pending; once pending is at min or below,
+ * max - pending is asked and pending is max again.  A delivery is what
+ * arrived together: a chunk also ends where the events read so far end.
  */
 struct psc_window {
 	uint32_t	 max;
 	uint32_t	 min;
-	uint32_t	 pending;
+	uint32_t	 pending;	/* asked and not yet accounted */
+	uint32_t	 open;		/* events in the chunk being filled */
+	uint32_t	*chunks;	/* closed, not all done: a ring */
+	size_t		 head;
+	size_t		 nchunks;
+	size_t		 cap;
+	uint32_t	 done;		/* events done of the oldest chunk */
+	uint32_t	 held;		/* received, not done */
 };
 
 void	 psc_window_init(struct psc_window *, uint32_t, uint32_t);
+void	 psc_window_free(struct psc_window *);
+int	 psc_window_received(struct psc_window *, int);
 uint32_t psc_window_done(struct psc_window *);
 
 /* psc_close must follow psc_connect, whether it succeeded or not. */
@@ -45,6 +58,7 @@ void	 psc_close(struct psc *);
 int	 psc_flush(struct psc *);
 int	 psc_read(struct psc *);
 int	 psc_next(struct psc *, struct ps_frame *);
+int	 psc_more(const struct psc *);
 int	 psc_wait(struct psc *, struct ps_frame *);
 
 int	 psc_event_fits(const struct psc *, size_t);

@@ -131,6 +131,7 @@ pushstage_free(struct pushstage *p)
 	if (p->open)
 		psc_close(&p->c);
 	forget_stats(p);
+	psc_window_free(&p->win);
 	free(p->dead);
 	free(p->previews);
 	free(p);
@@ -379,7 +380,7 @@ pushstage_flush(struct pushstage *p)
 uint32_t
 pushstage_done(struct pushstage *p)
 {
-	if (!p->consumer || p->win.pending == 0)
+	if (!p->consumer)
 		return 0;
 	return psc_window_done(&p->win);
 }
@@ -409,6 +410,11 @@ take_event(struct pushstage *p, const struct ps_frame *f,
 	ev->attempt = e.attempt;
 	ev->len = e.len;
 	ev->data = e.data;
+	/* The delivery ends where the bytes read so far end. */
+	if (psc_window_received(&p->win, !psc_more(&p->c)) != 0) {
+		snprintf(p->c.err, sizeof p->c.err, "out of memory");
+		return PUSHSTAGE_ENOMEM;
+	}
 	return 1;
 }
 
@@ -435,7 +441,7 @@ pushstage_next_event(struct pushstage *p, struct pushstage_event *ev)
 		return r;
 	if ((r = psc_wait(&p->c, &f)) != 0)
 		return r;
-	return take_event(p, &f, ev) == 1 ? PUSHSTAGE_OK : PUSHSTAGE_EPROTO;
+	return (r = take_event(p, &f, ev)) == 1 ? PUSHSTAGE_OK : r;
 }
 
 /* Point the public structures at the decoded reply. */

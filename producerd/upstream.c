@@ -194,6 +194,8 @@ upstream_frame(struct conn *c, const struct ps_frame *f)
 		c->state = CONN_ACTIVE;
 		event_free(c->hello_timer);
 		c->hello_timer = NULL;
+		/* Its EVENTs may pass its max_frame; ours does not bound them. */
+		c->in.max_frame = w.max_frame + PS_FRAME_OVER;
 		up->connected = 1;
 		up->acks = w.delivery == PS_AT_LEAST_ONCE;
 		up->failures = 0;

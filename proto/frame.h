@@ -29,6 +29,12 @@
 #define PS_EVENT_PREFIX_V1	(PS_HDR_LEN + 8)	/* id */
 #define PS_EVENT_PREFIX		(PS_HDR_LEN + 12)	/* id, attempt */
 
+/*
+ * The daemon's frames may pass max_frame by this much: an EVENT carries
+ * 12 bytes before the payload where an ENQUEUE spends 4 + 4 on the
+ * largest event, max_frame - 8 bytes.
+ */
+#define PS_FRAME_OVER		4
 #define PS_PREVIEW_MAX		1024	/* DEAD_LIST payload preview bytes */
 #define PS_DEAD_ENTRY		20	/* DEAD_LIST_REPLY entry, fixed part */
 

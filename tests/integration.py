@@ -648,6 +648,24 @@ def case_frame_limit(h):
     raw.send(hello(CLIENT_ROLE) + enqueue(b"y" * 4089))
     raw.expect(WELCOME)
     raw.expect_error(E_TOO_LARGE)
+    # The largest event reaches a consumer: its EVENT is max_frame + 4.
+    p, out = h.consumer("big", "--max-demand", "10")
+    h.wait_for(lambda: len(received(out)) >= 2, what="the largest event")
+    assert received(out)[0] == ("big", "received", "x" * 4088), received(out)[0][:2]
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=10) == 0
+    # And a stage whose upstream sends it passes it on.
+    _, a_sock = stage(h, "a", "--max-frame", "4096")
+    _, b_sock = stage(h, "b", "--upstream", a_sock, "--max-frame", "4096")
+    end = Raw(b_sock)
+    consumer_hello(end, b"end", 1)
+    end.send(demand(1))
+    assert h.pushctl("enqueue", "z" * 4088, sock=a_sock).returncode == 0
+    (eid, _, payload), = end.events_full(want=1, timeout=10)
+    assert payload == b"z" * 4088
+    end.send(ids(ACK, eid))
+    h.wait_for(lambda: stats_at(h, a_sock)["acked_total"] == 1, what="the ack upstream")
+    end.close()
 
 
 def case_cli(h):

@@ -3,6 +3,8 @@
  * PRODUCERD environment variable), on a private socket per test.
  */
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -228,6 +230,199 @@ START_TEST(strerror_names_every_status)
 }
 END_TEST
 
+/*
+ * A scripted fake daemon for the demand top-up: it speaks the protocol
+ * byte by byte on a socket of its own, sends deliveries when told (a
+ * byte on a pipe from the test), and checks every DEMAND it gets.
+ */
+static void
+put_frame(int fd, uint8_t type, const void *body, uint32_t len)
+{
+	uint8_t	 h[8] = { len >> 24, len >> 16, len >> 8, len, type, 0, 0, 0 };
+
+	if (write(fd, h, 8) != 8 || (len && write(fd, body, len) !=
+	    (ssize_t)len))
+		_exit(10);
+}
+
+static int
+read_full(int fd, void *p, size_t n)
+{
+	size_t	 got = 0;
+	ssize_t	 r;
+
+	while (got < n) {
+		if ((r = read(fd, (char *)p + got, n - got)) <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+/* The next frame must be DEMAND n, else exit 20 + the frame's type. */
+static void
+want_demand(int fd, uint32_t n)
+{
+	uint8_t	 h[8], b[4];
+
+	if (read_full(fd, h, 8) != 0)
+		_exit(19);
+	if (h[4] != 5 || read_full(fd, b, 4) != 0)
+		_exit(20 + h[4]);
+	if (((uint32_t)b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3]) != n)
+		_exit(40);
+}
+
+/* n EVENT frames in one write, ids from *id on. */
+static void
+deliver(int fd, uint64_t *id, uint32_t n)
+{
+	uint8_t		 buf[64 * 1024], *p = buf;
+	uint32_t	 i;
+	int		 k;
+
+	for (i = 0; i < n; i++, (*id)++) {
+		static const uint8_t h[8] = { 0, 0, 0, 13, 6, 0, 0, 0 };
+
+		memcpy(p, h, 8);
+		for (k = 0; k < 8; k++)
+			p[8 + k] = (uint8_t)(*id >> (56 - 8 * k));
+		memcpy(p + 16, "\0\0\0\1x", 5);
+		p += 21;
+	}
+	if (write(fd, buf, (size_t)(p - buf)) != p - buf)
+		_exit(11);
+}
+
+/*
+ * script[i]: events in delivery i, sent after the test's i-th byte on
+ * go; asks[i]: the DEMAND expected before delivery i (0: none).
+ */
+static pid_t
+fake_daemon(int go, const uint32_t *script, const uint32_t *asks, int n)
+{
+	struct sockaddr_un	 sun;
+	uint8_t			 hdr[8], body[300], tick;
+	uint8_t			 w[16] = { 0, 2, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0,
+				    0, 5, 2, 0 };	/* at-most-once */
+	uint64_t		 id = 1;
+	pid_t			 pid;
+	int			 l, c, i;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(sock, sizeof sock, "%s/sock", dir);
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	ck_assert_uint_lt(strlen(sock), sizeof sun.sun_path);
+	memcpy(sun.sun_path, sock, strlen(sock) + 1);
+	ck_assert_int_ge(l = socket(AF_UNIX, SOCK_STREAM, 0), 0);
+	ck_assert_int_eq(bind(l, (struct sockaddr *)&sun, sizeof sun), 0);
+	ck_assert_int_eq(listen(l, 1), 0);
+	if ((pid = fork()) != 0) {
+		close(l);
+		return pid;
+	}
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if ((c = accept(l, NULL, NULL)) == -1 || read_full(c, hdr, 8) != 0 ||
+	    hdr[4] != 1 || read_full(c, body, hdr[3]) != 0)
+		_exit(12);
+	put_frame(c, 2, w, sizeof w);
+	for (i = 0; i < n; i++) {
+		if (asks[i] != 0)
+			want_demand(c, asks[i]);
+		if (read(go, &tick, 1) != 1)
+			_exit(13);
+		deliver(c, &id, script[i]);
+	}
+	if (asks[n] != 0)
+		want_demand(c, asks[n]);
+	_exit(0);
+}
+
+/*
+ * Take events as they come, finishing each, and send what pushstage_done
+ * says to ask; after each delivery of the script, tell the fake daemon to
+ * send the next.  Records (events finished, demand asked) for each ask.
+ */
+static int
+consume(struct pushstage *w, int go, const uint32_t *script, int n,
+    uint32_t at[][2])
+{
+	struct pushstage_event	 ev;
+	uint32_t		 finished = 0, left, ask;
+	int			 i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		ck_assert_int_eq(write(go, "", 1), 1);
+		for (left = script[i]; left != 0; left--) {
+			ck_assert_int_eq(pushstage_next_event(w, &ev),
+			    PUSHSTAGE_OK);
+			finished++;
+			if ((ask = pushstage_done(w)) != 0) {
+				at[k][0] = finished;
+				at[k++][1] = ask;
+				ck_assert_int_eq(pushstage_demand(w, ask), 0);
+				ck_assert_int_eq(pushstage_flush(w), 0);
+			}
+		}
+	}
+	return k;
+}
+
+static void
+topup(uint32_t max, uint32_t min, const uint32_t *script,
+    const uint32_t *asks, int n, uint32_t want[][2], int nwant)
+{
+	struct pushstage	*w;
+	uint32_t		 at[16][2];
+	pid_t			 pid;
+	int			 go[2], status, k, i;
+
+	ck_assert_int_eq(pipe(go), 0);
+	pid = fake_daemon(go[0], script, asks, n);
+	w = consumer("topup", max, min);
+	ck_assert_int_eq(pushstage_demand(w, max), 0);
+	ck_assert_int_eq(pushstage_flush(w), 0);
+	k = consume(w, go[1], script, n, at);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "the fake daemon exited %d", WEXITSTATUS(status));
+	ck_assert_int_eq(k, nwant);
+	for (i = 0; i < k; i++) {
+		ck_assert_uint_eq(at[i][0], want[i][0]);
+		ck_assert_uint_eq(at[i][1], want[i][1]);
+	}
+	pushstage_free(w);
+	close(go[0]);
+	close(go[1]);
+	unlink(sock);
+	rmdir(dir);
+	strcpy(dir, "/tmp/pushstage-lib.XXXXXX");
+}
+
+/*
+ * GenStage's code, not its docs: each delivery is cut into chunks of at
+ * most max - min, and demand is counted per chunk.  max 100 / min 20 asks
+ * 80 after 80 and 100 after 180 (a top-up "every 80" would ask 80 after
+ * 160); max 1000 / min 750 with three deliveries of 100 asks 300 after
+ * 300 (not 250 after 250).
+ */
+START_TEST(demand_tops_up_as_genstage_does)
+{
+	static const uint32_t	 s1[] = { 100, 80 }, a1[] = { 100, 80, 100 };
+	static uint32_t		 w1[][2] = { { 80, 80 }, { 180, 100 } };
+	static const uint32_t	 s2[] = { 100, 100, 100 },
+				 a2[] = { 1000, 0, 0, 300 };
+	static uint32_t		 w2[][2] = { { 300, 300 } };
+	static const uint32_t	 s3[] = { 1, 1, 1 }, a3[] = { 1, 1, 1, 1 };
+	static uint32_t		 w3[][2] = { { 1, 1 }, { 2, 1 }, { 3, 1 } };
+
+	topup(100, 20, s1, a1, 2, w1, 2);
+	topup(1000, 750, s2, a2, 3, w2, 1);
+	topup(1, 0, s3, a3, 3, w3, 3);	/* the seed's consumer */
+}
+END_TEST
+
 START_TEST(consumer_entry_names_the_process)
 {
 	const struct pushstage_stats	*st;
@@ -426,6 +621,7 @@ lib_suite(void)
 	tcase_add_test(tc, roundtrip_in_order_with_acks);
 	tcase_add_test(tc, touch_and_ack_timeout);
 	tcase_add_test(tc, strerror_names_every_status);
+	tcase_add_test(tc, demand_tops_up_as_genstage_does);
 	tcase_add_test(tc, consumer_entry_names_the_process);
 	tcase_add_test(tc, batch_limits);
 	tcase_add_test(tc, full_queue_keeps_the_refused);
