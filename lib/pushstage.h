@@ -113,7 +113,9 @@ void		 pushstage_clear(struct pushstage *);
  * pushstage_read).  With acks (pushstage_acks), ack each event done, or
  * nack it to have it delivered again, or touch it to keep it past the ack
  * timeout.  pushstage_done counts one event finished and returns the
- * demand to ask for now (0 until the held events fall to min_demand).
+ * demand to ask for now, or 0, by GenStage's rule: the events of one read
+ * are cut into chunks of at most max_demand - min_demand, and a finished
+ * chunk asks again once the credit it leaves falls to min_demand.
  * pushstage_demand, _ack, _nack and _touch only queue their frames;
  * pushstage_flush sends all queued in one write.
  *
