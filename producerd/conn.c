@@ -16,6 +16,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "clock.h"
 #include "log.h"
 #include "producerd.h"
 
@@ -130,8 +131,7 @@ struct conn *
 conn_new(struct server *srv, int fd, pid_t pid, uid_t uid, gid_t gid)
 {
 	struct conn	*c;
-	struct timeval	 tv = { srv->handshake_ms / 1000,
-	    (suseconds_t)(srv->handshake_ms % 1000) * 1000 };
+	struct timeval	 tv;
 
 	if ((c = calloc(1, sizeof *c)) == NULL) {
 		log_warn("accept: calloc");
@@ -144,7 +144,7 @@ conn_new(struct server *srv, int fd, pid_t pid, uid_t uid, gid_t gid)
 	c->gid = gid;
 	if (io_start(c) != 0 || (c->hello_timer = evtimer_new(srv->base,
 	    conn_hello_timeout, c)) == NULL || evtimer_add(c->hello_timer,
-	    &tv) != 0) {
+	    ms_timeval(srv->handshake_ms, &tv)) != 0) {
 		log_warnx("accept: cannot set the connection up");
 		if (c->hello_timer != NULL)
 			event_free(c->hello_timer);

@@ -137,7 +137,9 @@ main(int argc, char **argv)
 	if (server_init(&srv, base) != 0)
 		fatalx("cannot set up timers");
 	if (srv.data_dir != NULL && server_journal_open(&srv) != 0) {
+		/* Said why; free all, so a leak check has nothing to say. */
 		server_free(&srv);
+		event_base_free(base);
 		return 1;
 	}
 	/* systemd's socket, if it passed one; else a socket of our own. */

@@ -27,6 +27,8 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "backoff.h"
+#include "clock.h"
 #include "log.h"
 #include "net.h"
 #include "producerd.h"
@@ -78,8 +80,7 @@ static void
 map_died(struct server *srv, int reaped)
 {
 	struct map	*m = &srv->map;
-	struct timeval	 tv = { m->backoff_ms / 1000,
-	    (suseconds_t)(m->backoff_ms % 1000) * 1000 };
+	struct timeval	 tv;
 	int		 status;
 
 	if (m->pid != 0) {
@@ -104,9 +105,7 @@ map_died(struct server *srv, int reaped)
 	m->to = m->from = -1;
 	evbuffer_drain(m->out, evbuffer_get_length(m->out));
 	evbuffer_drain(m->in, evbuffer_get_length(m->in));
-	evtimer_add(m->restart, &tv);
-	if ((m->backoff_ms *= 2) > BACKOFF_MAX_MS)
-		m->backoff_ms = BACKOFF_MAX_MS;
+	evtimer_add(m->restart, ms_timeval(backoff_next(&m->backoff), &tv));
 }
 
 /* One answer: the event it belongs to goes on, or is dropped. */
@@ -122,7 +121,7 @@ map_answer(struct server *srv, const char *p, size_t n)
 	}
 	TAILQ_REMOVE(&m->pending, r, entry);
 	m->npending--;
-	m->backoff_ms = BACKOFF_FIRST_MS;
+	backoff_reset(&m->backoff);
 	if (n == 0) {
 		m->dropped_total++;
 		upstream_done(srv, r->origin, PS_ACK);
@@ -266,7 +265,7 @@ map_init(struct server *srv)
 	m->to = m->from = -1;
 	if (m->cmd == NULL)
 		return 0;
-	m->backoff_ms = BACKOFF_FIRST_MS;
+	backoff_init(&m->backoff, BACKOFF_FIRST_MS, BACKOFF_MAX_MS);
 	if ((m->out = evbuffer_new()) == NULL ||
 	    (m->in = evbuffer_new()) == NULL ||
 	    (m->restart = evtimer_new(srv->base, map_spawn, srv)) == NULL ||

@@ -10,6 +10,7 @@
 
 #include <event2/listener.h>
 
+#include "backoff.h"
 #include "dispatch.h"
 #include "frame.h"
 #include "journal.h"
@@ -26,7 +27,7 @@ struct upstream {
 	uint32_t		 max_demand;	/* --upstream-max-demand */
 	struct conn		*conn;		/* NULL while not linked */
 	struct event		*retry;
-	uint32_t		 backoff_ms;
+	struct backoff		 backoff;
 	uint32_t		 failures;
 	uint16_t		 epoch;		/* of the current link */
 	int			 connected;	/* WELCOME seen */
@@ -58,7 +59,7 @@ struct map {
 	struct evbuffer		*in;
 	struct mapreqs		 pending;	/* sent, not answered */
 	size_t			 npending;
-	uint32_t		 backoff_ms;
+	struct backoff		 backoff;
 	uint64_t		 mapped_total;
 	uint64_t		 dropped_total;
 	uint64_t		 restarts_total;

@@ -240,8 +240,7 @@ server_wake(struct server *srv)
 void
 server_drain(struct server *srv)
 {
-	struct timeval	 tv = { srv->drain_ms / 1000,
-	    (suseconds_t)(srv->drain_ms % 1000) * 1000 };
+	struct timeval	 tv;
 
 	srv->draining = 1;
 	srv->dispatch.paused = 1;
@@ -252,7 +251,7 @@ server_drain(struct server *srv)
 	    "up to %u ms for %llu in-flight event%s to be acked",
 	    srv->drain_ms, (unsigned long long)srv->dispatch.in_flight,
 	    srv->dispatch.in_flight == 1 ? "" : "s");
-	evtimer_add(srv->drain_timer, &tv);
+	evtimer_add(srv->drain_timer, ms_timeval(srv->drain_ms, &tv));
 	server_wake(srv);
 }
 
@@ -359,9 +358,7 @@ server_journal_open(struct server *srv)
 	srv->dispatch.change = journal_hook;
 	srv->dispatch.change_arg = srv;
 	if (srv->journal.fsync == JOURNAL_INTERVAL) {
-		tv.tv_sec = srv->journal.interval_ms / 1000;
-		tv.tv_usec = (suseconds_t)(srv->journal.interval_ms % 1000) *
-		    1000;
+		ms_timeval(srv->journal.interval_ms, &tv);
 		srv->fsync_timer = event_new(srv->base, -1, EV_PERSIST,
 		    fsync_cb, srv);
 		if (srv->fsync_timer == NULL ||

@@ -19,6 +19,8 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "backoff.h"
+#include "clock.h"
 #include "log.h"
 #include "net.h"
 #include "producerd.h"
@@ -33,12 +35,9 @@
 static void
 retry_later(struct upstream *up)
 {
-	struct timeval	 tv = { up->backoff_ms / 1000,
-	    (suseconds_t)(up->backoff_ms % 1000) * 1000 };
+	struct timeval	 tv;
 
-	evtimer_add(up->retry, &tv);
-	if ((up->backoff_ms *= 2) > BACKOFF_MAX_MS)
-		up->backoff_ms = BACKOFF_MAX_MS;
+	evtimer_add(up->retry, ms_timeval(backoff_next(&up->backoff), &tv));
 }
 
 static void
@@ -96,7 +95,7 @@ upstream_init(struct server *srv)
 
 	if (up->path == NULL)
 		return 0;
-	up->backoff_ms = BACKOFF_FIRST_MS;
+	backoff_init(&up->backoff, BACKOFF_FIRST_MS, BACKOFF_MAX_MS);
 	if ((up->retry = evtimer_new(srv->base, upstream_connect, srv)) ==
 	    NULL)
 		return -1;
@@ -199,7 +198,7 @@ upstream_frame(struct conn *c, const struct ps_frame *f)
 		up->connected = 1;
 		up->acks = w.delivery == PS_AT_LEAST_ONCE;
 		up->failures = 0;
-		up->backoff_ms = BACKOFF_FIRST_MS;
+		backoff_reset(&up->backoff);
 		log_info("upstream %s: connected (%s)", up->path, up->acks ?
 		    "at-least-once" : "at-most-once");
 		return 0;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backoff.h"
 #include "clock.h"
 #include "log.h"
 #include "opt.h"
@@ -68,10 +69,11 @@ static int
 send_batch(struct pushstage *p, struct tally *t)
 {
 	struct pushstage_enqueued	 r;
-	uint64_t			 end, wait, now;
-	uint32_t			 pause = RETRY_FIRST_MS;
+	struct backoff			 b;
+	uint64_t			 end, wait, now, pause;
 	int				 error;
 
+	backoff_init(&b, RETRY_FIRST_MS, RETRY_MAX_MS);
 	end = clock_ms() + t->retry_ms;
 	for (;;) {
 		if ((error = pushstage_send(p, &r)) != 0) {
@@ -86,10 +88,9 @@ send_batch(struct pushstage *p, struct tally *t)
 			pushstage_clear(p);
 			return FULL;
 		}
+		pause = backoff_next(&b);
 		wait = end - now < pause ? end - now : pause;
 		sleep_ms(wait);
-		if (pause < RETRY_MAX_MS)
-			pause *= 2;
 	}
 }
 
