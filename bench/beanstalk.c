@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "fdio.h"
 #include "log.h"
 #include "net.h"
 
@@ -45,18 +46,8 @@ beanstalk_available(void)
 static void
 bs_write(int fd, const void *p, size_t n)
 {
-	const char	*at = p;
-	ssize_t		 w;
-
-	while (n != 0) {
-		if ((w = write(fd, at, n)) == -1) {
-			if (errno == EINTR)
-				continue;
-			fatal("beanstalkd: write");
-		}
-		at += w;
-		n -= (size_t)w;
-	}
+	if (write_all(fd, p, n) != 0)
+		fatal("beanstalkd: write");
 }
 
 /* Read until buf holds at least n bytes; 0 at EOF. */

@@ -96,6 +96,19 @@ node_new(uint32_t max_attempts, uint64_t segsize)
 	return n;
 }
 
+/* Opening a node on dir must fail; nothing is left open. */
+static void
+node_refused(uint32_t max_attempts, uint64_t segsize, int repair)
+{
+	struct node	*n;
+
+	ck_assert_ptr_nonnull(n = calloc(1, sizeof *n));
+	ck_assert_int_eq(node_open(n, max_attempts, segsize, repair), -1);
+	journal_close(&n->j);
+	dispatch_free(&n->d);
+	free(n);
+}
+
 /*
  * Stop as a kill -9 would: what is in flight stays in flight in the
  * journal (the records are written, nothing more).
@@ -529,13 +542,9 @@ END_TEST
 
 START_TEST(one_daemon_per_directory)
 {
-	struct node	*a = node_new(5, JOURNAL_SEGMENT_SIZE), *b;
+	struct node	*a = node_new(5, JOURNAL_SEGMENT_SIZE);
 
-	ck_assert_ptr_nonnull(b = calloc(1, sizeof *b));
-	ck_assert_int_eq(node_open(b, 5, JOURNAL_SEGMENT_SIZE, 0), -1);
-	journal_close(&b->j);
-	dispatch_free(&b->d);
-	free(b);
+	node_refused(5, JOURNAL_SEGMENT_SIZE, 0);
 	node_crash(a);
 	/* Once the first has let go, the directory is free. */
 	a = node_new(5, JOURNAL_SEGMENT_SIZE);
@@ -546,16 +555,12 @@ END_TEST
 /* The lock is the directory's own: deleting DIR/lock frees nothing. */
 START_TEST(deleting_the_lock_file_frees_nothing)
 {
-	struct node	*a = node_new(5, JOURNAL_SEGMENT_SIZE), *b;
+	struct node	*a = node_new(5, JOURNAL_SEGMENT_SIZE);
 	char		 p[300];
 
 	snprintf(p, sizeof p, "%s/lock", dir);
 	ck_assert_int_eq(unlink(p), 0);
-	ck_assert_ptr_nonnull(b = calloc(1, sizeof *b));
-	ck_assert_int_eq(node_open(b, 5, JOURNAL_SEGMENT_SIZE, 0), -1);
-	journal_close(&b->j);
-	dispatch_free(&b->d);
-	free(b);
+	node_refused(5, JOURNAL_SEGMENT_SIZE, 0);
 	node_crash(a);
 }
 END_TEST
@@ -628,11 +633,7 @@ START_TEST(a_corrupt_last_record_is_not_cut_as_torn)
 	    1030), file_size(p) - 1030);
 	close(fd);
 	/* Zeros from 1030, not a sector boundary: corrupt, not torn. */
-	ck_assert_ptr_nonnull(n = calloc(1, sizeof *n));
-	ck_assert_int_eq(node_open(n, 5, JOURNAL_SEGMENT_SIZE, 0), -1);
-	journal_close(&n->j);
-	dispatch_free(&n->d);
-	free(n);
+	node_refused(5, JOURNAL_SEGMENT_SIZE, 0);
 	/* Zeros from 1024: the tail of a write that never landed. */
 	ck_assert_int_ge(fd = open(p, O_WRONLY), 0);
 	ck_assert_int_eq(pwrite(fd, zeros, 6, 1024), 6);
