@@ -226,7 +226,7 @@ baseline_relay(const struct settings *s, double seconds, struct result *r)
 	receive(s2[0], 65536, b);
 	r->rate = (double)n * 1e9 / (double)(atomic_load(&b->last_ns) - t0);
 	r->exact = board_exact(b);
-	board_latency(b, r->lat);
+	board_latency(b, r->lat, r->lat_sent);
 	r->has_lat = 1;
 	close(s2[0]);
 	reap(pids, 2);

@@ -35,7 +35,9 @@ struct result {
 	uint64_t	 events;
 	double		 rate;		/* events/s, first enqueue to last receipt */
 	double		 enq_rate;	/* W4: enqueue alone */
-	double		 lat[4];	/* W3: p50, p99, p99.9, max, in µs */
+	double		 lat[4];	/* W3: p50, p99, p99.9, max, in µs,
+					   from when each was due */
+	double		 lat_sent[4];	/* the same from when each went */
 	double		 cpu;		/* daemon CPU seconds */
 	uint64_t	 rss_peak_kb;
 	double		 per_event;	/* W4: daemon bytes per queued event */
@@ -56,7 +58,9 @@ struct board {
 	int			 wait_fd;	/* the parent polls it */
 	int			 latency;	/* record lat_ns */
 	_Atomic uint8_t		*seen;		/* total bytes */
-	uint32_t		*lat_ns;	/* total entries */
+	uint64_t		*sent_ns;	/* total: when each went */
+	uint32_t		*lat_ns;	/* total: from when it was due */
+	uint32_t		*lat_sent_ns;	/* total: from when it went */
 	size_t			 mapped;
 };
 
@@ -73,7 +77,8 @@ void		 board_mark(struct board *, const uint8_t *, size_t,
 void		 board_commit(struct board *, struct tally *);
 int		 board_wait(struct board *, int);
 int		 board_exact(const struct board *);
-void		 board_latency(const struct board *, double [4]);
+void		 board_latency(const struct board *, double [4], double [4]);
+void		 board_sent(struct board *, uint64_t, uint64_t);
 void		 stamp(uint8_t *, uint64_t, uint64_t);
 pid_t		 spawn(void (*)(void *), void *);
 void		 reap(pid_t *, int);

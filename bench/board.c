@@ -39,9 +39,13 @@ board_new(uint64_t total, int latency)
 	uint8_t		*p;
 	int		 fds[2];
 
-	/* The struct, the latencies (4-byte aligned), then the counts. */
+	/*
+	 * The struct, then with latencies the send times (8-byte aligned)
+	 * and two latencies an event, then the counts.
+	 */
 	head = (sizeof *b + 7) & ~(size_t)7;
-	size = head + (latency ? total * sizeof(uint32_t) : 0) + total;
+	size = head + (latency ? total * (sizeof(uint64_t) +
+	    2 * sizeof(uint32_t)) : 0) + total;
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 	    -1, 0);
 	if (p == MAP_FAILED)
@@ -52,9 +56,13 @@ board_new(uint64_t total, int latency)
 	memset(b, 0, sizeof *b);
 	b->total = total;
 	b->latency = latency;
-	b->lat_ns = latency ? (uint32_t *)(void *)(p + head) : NULL;
-	b->seen = (_Atomic uint8_t *)(p + head + (latency ? total *
-	    sizeof(uint32_t) : 0));
+	if (latency) {
+		b->sent_ns = (uint64_t *)(void *)(p + head);
+		b->lat_ns = (uint32_t *)(void *)(b->sent_ns + total);
+		b->lat_sent_ns = b->lat_ns + total;
+		b->seen = (_Atomic uint8_t *)(void *)(b->lat_sent_ns + total);
+	} else
+		b->seen = (_Atomic uint8_t *)(p + head);
 	b->wait_fd = fds[0];
 	b->done_fd = fds[1];
 	b->mapped = size;
@@ -67,6 +75,21 @@ board_free(struct board *b)
 	close(b->wait_fd);
 	close(b->done_fd);
 	munmap(b, b->mapped);
+}
+
+/* ns from a to b, saturated to 32 bits. */
+static uint32_t
+span(uint64_t a, uint64_t b)
+{
+	return b < a ? 0 : b - a > UINT32_MAX ? UINT32_MAX : (uint32_t)(b - a);
+}
+
+/* The sender: event seq really went at t (it may have been due earlier). */
+void
+board_sent(struct board *b, uint64_t seq, uint64_t t)
+{
+	if (b->latency && seq < b->total)
+		b->sent_ns[seq] = t;
 }
 
 /*
@@ -90,8 +113,9 @@ board_mark(struct board *b, const uint8_t *p, size_t len, struct tally *t)
 	if (b->latency) {
 		memcpy(&sent, p + 8, 8);
 		now = clock_ns();
-		b->lat_ns[seq] = now - sent > UINT32_MAX ? UINT32_MAX :
-		    (uint32_t)(now - sent);
+		b->lat_ns[seq] = span(sent, now);
+		b->lat_sent_ns[seq] = span(b->sent_ns[seq] != 0 ?
+		    b->sent_ns[seq] : sent, now);
 	}
 	t->n++;
 }
@@ -149,25 +173,36 @@ by_value(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* p50, p99, p99.9 and max of the latencies, in microseconds. */
-void
-board_latency(const struct board *b, double out[4])
+/* p50, p99, p99.9 and max of n latencies in ns, in microseconds. */
+static void
+quantiles(const uint32_t *lat, uint64_t n, double out[4])
 {
 	static const double	 q[3] = { 0.50, 0.99, 0.999 };
 	uint32_t		*v;
 	size_t			 i;
 
 	memset(out, 0, 4 * sizeof out[0]);
-	if (b->total == 0 || b->lat_ns == NULL)
+	if (n == 0 || lat == NULL)
 		return;
-	if ((v = malloc(b->total * sizeof *v)) == NULL)
+	if ((v = malloc(n * sizeof *v)) == NULL)
 		fatal("malloc");
-	memcpy(v, b->lat_ns, b->total * sizeof *v);
-	qsort(v, b->total, sizeof *v, by_value);
+	memcpy(v, lat, n * sizeof *v);
+	qsort(v, n, sizeof *v, by_value);
 	for (i = 0; i < 3; i++)
-		out[i] = v[(size_t)(q[i] * (double)(b->total - 1))] / 1000.0;
-	out[3] = v[b->total - 1] / 1000.0;
+		out[i] = v[(size_t)(q[i] * (double)(n - 1))] / 1000.0;
+	out[3] = v[n - 1] / 1000.0;
 	free(v);
+}
+
+/*
+ * The latencies: from the time each event was due (its stamp) and from
+ * the time it really went (board_sent; the stamp when not said).
+ */
+void
+board_latency(const struct board *b, double due[4], double sent[4])
+{
+	quantiles(b->lat_ns, b->total, due);
+	quantiles(b->lat_sent_ns, b->total, sent);
 }
 
 /* Run fn(arg) in a child process, which exits when it returns. */

@@ -86,8 +86,10 @@ json_result(const struct result *r, const struct result *lo,
 	    r->exact ? "true" : "false");
 	if (r->has_lat)
 		printf(",\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,"
-		    "\"p99_9\":%.1f,\"max\":%.1f}", r->lat[0], r->lat[1],
-		    r->lat[2], r->lat[3]);
+		    "\"p99_9\":%.1f,\"max\":%.1f},\"latency_from_send_us\":"
+		    "{\"p50\":%.1f,\"p99\":%.1f,\"p99_9\":%.1f,\"max\":%.1f}",
+		    r->lat[0], r->lat[1], r->lat[2], r->lat[3], r->lat_sent[0],
+		    r->lat_sent[1], r->lat_sent[2], r->lat_sent[3]);
 	if (r->enq_rate != 0)
 		printf(",\"enqueue_per_s\":%.0f,\"daemon_bytes_per_event\":%.1f",
 		    r->enq_rate, r->per_event);
@@ -98,11 +100,13 @@ static void
 table_result(const struct result *r, const struct result *lo,
     const struct result *hi)
 {
-	char	 extra[128] = "";
+	char	 extra[256] = "";
 
 	if (r->has_lat)
 		snprintf(extra, sizeof extra, "p50 %.1f p99 %.1f p99.9 %.1f "
-		    "max %.1f us", r->lat[0], r->lat[1], r->lat[2], r->lat[3]);
+		    "max %.1f us from due; p50 %.1f p99 %.1f from sent",
+		    r->lat[0], r->lat[1], r->lat[2], r->lat[3], r->lat_sent[0],
+		    r->lat_sent[1]);
 	else if (r->enq_rate != 0)
 		snprintf(extra, sizeof extra, "enqueue %.0f/s, %.1f B/event "
 		    "over payload", r->enq_rate, r->per_event);

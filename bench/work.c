@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,11 +17,12 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "client.h"
 #include "log.h"
 #include "net.h"
+#include "pushstage.h"
 
 #define MAX_CONSUMERS	64
+#define WINDOW		4	/* batches in flight, W1 and W4 */
 #define WAIT_MS		300000	/* for the last event, at the most */
 
 struct daemon {
@@ -142,119 +144,94 @@ daemon_usage(const struct daemon *d, double *cpu, uint64_t *rss_kb,
 }
 
 /*
- * A consumer process: GenStage's demand, every event marked on the board,
- * and for each read one write with its ACK and DEMAND.
+ * A consumer process, on the public API as a user's would be: one read
+ * per wake-up, every event marked on the board, and one write with its
+ * ACK and the DEMAND that GenStage's window asks for.
  */
 static void
 consumer_main(void *arg)
 {
 	struct consumer_args	*a = arg;
-	struct ps_hello		 h;
-	struct ps_frame		 f;
-	struct ps_event		 e;
-	struct psc		 c;
+	struct pushstage_event	 e;
+	struct pushstage	*p;
 	struct tally		 t = { 0 };
 	uint64_t		*ids;
-	struct psc_window	 win;
 	uint32_t		 n, ask;
 	char			 name[32];
-	int			 acks;
+	int			 acks, r;
 
 	signal(SIGTERM, SIG_DFL);
 	snprintf(name, sizeof name, "bench-%d", a->idx);
-	memset(&h, 0, sizeof h);
-	h.version = PS_PROTO_VERSION;
-	h.role = PS_ROLE_CONSUMER;
-	h.max_demand = a->max;
-	h.min_demand = a->min;
-	h.name = name;
-	h.name_len = (uint8_t)strlen(name);
-	if (psc_connect(&c, a->sock, &h) != 0)
-		fatalx("consumer %d: %s", a->idx, c.err);
+	if ((p = pushstage_new()) == NULL)
+		fatal("pushstage_new");
+	if (pushstage_connect_consumer(p, a->sock, name, a->max, a->min) != 0)
+		fatalx("consumer %d: %s", a->idx, pushstage_error(p));
 	if ((ids = calloc(a->max, sizeof *ids)) == NULL)
 		fatal("calloc");
-	acks = c.welcome.delivery == PS_AT_LEAST_ONCE;
-	psc_window_init(&win, a->max, a->min);
-	if (psc_demand(&c, a->max) != 0 || psc_flush(&c) != 0)
-		fatalx("consumer %d: %s", a->idx, c.err);
+	acks = pushstage_acks(p);
+	if (pushstage_demand(p, a->max) != 0 || pushstage_flush(p) != 0)
+		fatalx("consumer %d: %s", a->idx, pushstage_error(p));
 	for (;;) {
-		if (psc_read(&c) != 0)
+		if (pushstage_read(p) != 0)
 			_exit(0);	/* the daemon went: the run is over */
 		n = ask = 0;
-		while (psc_next(&c, &f) == 1) {
-			if (ps_get_event(&f, c.welcome.version, &e) != 0)
-				fatalx("consumer %d: a %s frame", a->idx,
-				    ps_type_name(f.type));
+		while ((r = pushstage_poll_event(p, &e)) == 1) {
 			board_mark(a->b, e.data, e.len, &t);
 			if (acks) {
 				ids[n++] = e.id;
 				if (n == a->max) {
-					(void)psc_ids(&c, PS_ACK, ids, n);
+					(void)pushstage_ack(p, ids, n);
 					n = 0;
 				}
 			}
-			if (psc_window_received(&win, !psc_more(&c)) != 0)
-				fatalx("consumer %d: out of memory", a->idx);
-			ask += psc_window_done(&win);
+			ask += pushstage_done(p);
 		}
+		if (r < 0)
+			fatalx("consumer %d: %s", a->idx, pushstage_error(p));
 		board_commit(a->b, &t);
-		if ((n != 0 && psc_ids(&c, PS_ACK, ids, n) != 0) ||
-		    (ask != 0 && psc_demand(&c, ask) != 0) ||
-		    psc_flush(&c) != 0)
+		if ((n != 0 && pushstage_ack(p, ids, n) != 0) ||
+		    (ask != 0 && pushstage_demand(p, ask) != 0) ||
+		    pushstage_flush(p) != 0)
 			_exit(0);
 	}
 }
 
-static int
-client_open(struct psc *c, const char *sock)
+static struct pushstage *
+client_open(const char *sock)
 {
-	struct ps_hello	 h;
+	struct pushstage	*p;
 
-	memset(&h, 0, sizeof h);
-	h.version = PS_PROTO_VERSION;
-	h.role = PS_ROLE_CLIENT;
-	if (psc_connect(c, sock, &h) != 0) {
-		log_errorx("%s", c->err);
-		psc_close(c);
-		return -1;
+	if ((p = pushstage_new()) == NULL)
+		fatal("pushstage_new");
+	if (pushstage_connect(p, sock, "pushbench") != 0) {
+		log_errorx("%s", pushstage_error(p));
+		pushstage_free(p);
+		return NULL;
 	}
-	return 0;
-}
-
-static uint64_t
-counter(const struct ps_stats *st, const char *name)
-{
-	uint16_t	 i;
-
-	for (i = 0; i < st->ncounters; i++) {
-		if (strcmp(st->counters[i].name, name) == 0)
-			return st->counters[i].value;
-	}
-	return 0;
+	return p;
 }
 
 /* Until n consumers are connected and have asked for their demand. */
 static int
-wait_consumers(struct psc *c, uint64_t n, uint64_t demand)
+wait_consumers(struct pushstage *p, uint64_t n, uint64_t demand)
 {
-	struct ps_stats	 st;
-	uint64_t	 have, asked;
-	uint32_t	 i, j;
-	int		 tries;
+	const struct pushstage_stats	*st;
+	uint64_t			 have, asked, v;
+	size_t				 i;
+	int				 tries;
 
 	for (tries = 0; tries < 1000; tries++) {
-		if (psc_stats(c, &st) != 0) {
-			log_errorx("%s", c->err);
+		if (pushstage_stats(p, &st) != 0) {
+			log_errorx("%s", pushstage_error(p));
 			return -1;
 		}
-		have = counter(&st, "consumers_connected");
-		asked = 0;
-		for (i = 0; i < st.nconsumers; i++)
-			for (j = 0; j < st.consumers[i].nfields; j++)
-				if (strcmp(st.consumers[i].fields[j].name,
-				    "demand") == 0)
-					asked += st.consumers[i].fields[j].value;
-		ps_stats_free(&st);
+		have = asked = 0;
+		(void)pushstage_stat(st->counters, st->ncounters,
+		    "consumers_connected", &have);
+		for (i = 0; i < st->nconsumers; i++)
+			if (pushstage_stat(st->consumers[i].fields,
+			    st->consumers[i].nfields, "demand", &v) == 0)
+				asked += v;
 		if (have >= n && asked >= demand)
 			return 0;
 		usleep(5000);
@@ -263,60 +240,57 @@ wait_consumers(struct psc *c, uint64_t n, uint64_t demand)
 	return -1;
 }
 
-/* Batches the client keeps in flight: posted, reply not yet taken. */
-#define WINDOW	4
-
-static int
-take_reply(struct psc *c)
+/* Every answer: nothing may be refused or shed (the daemon has no limit). */
+static void
+on_answer(void *arg, uint64_t seq, const struct pushstage_enqueued *r)
 {
-	struct ps_enqueued	 r;
+	int	*refused = arg;
 
-	if (psc_batch_reply(c, &r) != 0) {
-		log_errorx("%s", c->err);
-		return -1;
-	}
-	if (r.refused != 0 || r.shed_new != 0) {
-		log_errorx("producerd refused events");
-		return -1;
-	}
-	return 0;
+	(void)seq;
+	if (r->refused != 0 || r->shed_new != 0)
+		*refused = 1;
 }
 
-/* Enqueue events first..first+n-1 in batches; 0, or -1 said. */
+/*
+ * Enqueue events first..first+n-1 in batches of `batch`, WINDOW of them
+ * in flight; 0, or -1 said.
+ */
 static int
-enqueue_n(struct psc *c, uint64_t first, uint64_t n, size_t size,
+enqueue_n(struct pushstage *p, uint64_t first, uint64_t n, size_t size,
     uint32_t batch)
 {
-	uint8_t		*p;
+	uint8_t		*buf;
 	uint64_t	 seq, t = 0;
-	int		 error = 0;
+	int		 error = 0, refused = 0;
 
-	if ((p = calloc(1, size)) == NULL)
+	if ((buf = calloc(1, size)) == NULL)
 		fatal("calloc");
+	if (pushstage_pipeline(p, WINDOW, on_answer, &refused) != 0)
+		fatalx("%s", pushstage_error(p));
 	for (seq = first; seq < first + n && error == 0; seq++) {
-		/* A batch ends at `batch` events or at the frame limit. */
-		if (psc_batch_count(c) != 0 && !psc_batch_fits(c, size)) {
-			psc_batch_post(c);
-			if (c->posted >= WINDOW && (error = take_reply(c)) != 0)
-				break;
-		}
-		if (psc_batch_count(c) == 0)
+		if (pushstage_batch_count(p) == 0)
 			t = clock_ns();
-		stamp(p, seq, t);
-		if (psc_batch_add(c, p, (uint32_t)size) != 0) {
-			log_errorx("%s", c->err);
-			error = -1;
-		} else if (psc_batch_count(c) == batch) {
-			psc_batch_post(c);
-			if (c->posted >= WINDOW)
-				error = take_reply(c);
-		}
+		stamp(buf, seq, t);
+		/* A batch ends at `batch` events or at the frame limit. */
+		if ((error = pushstage_add(p, buf, size)) == PUSHSTAGE_ETOOBIG &&
+		    pushstage_batch_count(p) != 0 &&
+		    (error = pushstage_post(p, NULL)) == 0)
+			error = pushstage_add(p, buf, size);
+		if (error == 0 && pushstage_batch_count(p) == batch)
+			error = pushstage_post(p, NULL);
 	}
-	psc_batch_post(c);
-	while (error == 0 && c->posted != 0)
-		error = take_reply(c);
-	free(p);
-	return error;
+	if (error == 0 && pushstage_batch_count(p) != 0)
+		error = pushstage_post(p, NULL);
+	if (error == 0)
+		error = pushstage_wait(p);
+	if (error != 0)
+		log_errorx("%s", pushstage_error(p));
+	else if (refused) {
+		log_errorx("producerd refused events");
+		error = -1;
+	}
+	free(buf);
+	return error == 0 ? 0 : -1;
 }
 
 static void
@@ -330,19 +304,46 @@ sleep_until(uint64_t ns)
 		continue;
 }
 
-/* W3: one event every 100 µs, each its own ENQUEUE. */
+/*
+ * W3: one event every 100 µs, each its own ENQUEUE, posted without
+ * waiting for its answer (answers are taken when they have come), so the
+ * producer keeps its rate.  The payload carries the time it was due; the
+ * board keeps the time it really went, for both latencies.
+ */
 static int
-paced(struct psc *c, uint64_t n, size_t size)
+paced(struct pushstage *p, struct board *b, uint64_t n, size_t size)
 {
-	uint64_t	 seq, next = clock_ns();
+	struct pollfd	 pfd;
+	uint8_t		*buf;
+	uint64_t	 seq, due = clock_ns();
+	int		 error = 0, refused = 0;
 
-	for (seq = 0; seq < n; seq++) {
-		sleep_until(next);
-		if (enqueue_n(c, seq, 1, size, 1) != 0)
-			return -1;
-		next += 100000;
+	if ((buf = calloc(1, size)) == NULL)
+		fatal("calloc");
+	if (pushstage_pipeline(p, PUSHSTAGE_WINDOW_MAX, on_answer,
+	    &refused) != 0)
+		fatalx("%s", pushstage_error(p));
+	pfd.fd = pushstage_fd(p);
+	pfd.events = POLLIN;
+	for (seq = 0; seq < n && error == 0; seq++) {
+		sleep_until(due);
+		stamp(buf, seq, due);
+		board_sent(b, seq, clock_ns());
+		if ((error = pushstage_add(p, buf, size)) == 0)
+			error = pushstage_post(p, NULL);
+		/* Answers that have come: taken without waiting. */
+		while (error == 0 && poll(&pfd, 1, 0) == 1 &&
+		    (error = pushstage_read(p)) == 0 &&
+		    (error = pushstage_answers(p)) >= 0)
+			error = 0;
+		due += 100000;
 	}
-	return 0;
+	if (error == 0)
+		error = pushstage_wait(p);
+	if (error != 0)
+		log_errorx("%s", pushstage_error(p));
+	free(buf);
+	return error != 0 || refused ? -1 : 0;
 }
 
 static void
@@ -364,7 +365,7 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 	pid_t			 pids[MAX_CONSUMERS] = { 0 };
 	struct daemon		 d;
 	struct board		*b;
-	struct psc		 c;
+	struct pushstage	*c = NULL;
 	uint64_t		 total, t0, t1 = 0, rss0, rss1, hwm;
 	uint32_t		 max = 256, min = 128;
 	int			 n = s->consumers, error = -1, w4 = 0;
@@ -390,7 +391,7 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 	b = board_new(total, strcmp(workload, "W3") == 0);
 	if (daemon_start(s, mode, &d) != 0)
 		goto out;
-	if (client_open(&c, d.path) != 0)
+	if ((c = client_open(d.path)) == NULL)
 		goto out;
 	for (int i = 0; i < n; i++) {
 		a[i].sock = d.path;
@@ -403,7 +404,7 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 		/* The backlog: enqueue with nobody to take, then drain. */
 		daemon_usage(&d, &cpu, &rss0, &hwm);
 		t0 = clock_ns();
-		if (enqueue_n(&c, 0, total, s->size, 256) != 0)
+		if (enqueue_n(c, 0, total, s->size, 256) != 0)
 			goto close;
 		t1 = clock_ns();
 		r->enq_rate = (double)total * 1e9 / (double)(t1 - t0);
@@ -414,11 +415,11 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 		t0 = clock_ns();
 	} else {
 		start_consumers(a, pids, n);
-		if (wait_consumers(&c, (uint64_t)n, (uint64_t)n * max) != 0)
+		if (wait_consumers(c, (uint64_t)n, (uint64_t)n * max) != 0)
 			goto close;
 		t0 = clock_ns();
-		if ((strcmp(workload, "W3") == 0 ? paced(&c, total, s->size) :
-		    enqueue_n(&c, 0, total, s->size, 256)) != 0)
+		if ((strcmp(workload, "W3") == 0 ? paced(c, b, total, s->size) :
+		    enqueue_n(c, 0, total, s->size, 256)) != 0)
 			goto close;
 	}
 	if (board_wait(b, WAIT_MS) != 0) {
@@ -432,12 +433,12 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 	daemon_usage(&d, &r->cpu, &rss1, &r->rss_peak_kb);
 	r->exact = board_exact(b);
 	if (b->latency) {
-		board_latency(b, r->lat);
+		board_latency(b, r->lat, r->lat_sent);
 		r->has_lat = 1;
 	}
 	error = 0;
 close:
-	psc_close(&c);
+	pushstage_free(c);
 out:
 	reap(pids, n);
 	daemon_stop(&d);

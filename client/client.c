@@ -16,6 +16,7 @@
 #define READ_CHUNK	(64u * 1024)
 
 static int	send_all(struct psc *);
+static void	out_compact(struct psc *);
 static int	fail(struct psc *, int, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 
@@ -73,6 +74,9 @@ psc_close(struct psc *c)
 	c->fd = -1;
 	ps_decoder_free(&c->in);
 	ps_buf_free(&c->out);
+	free(c->posts);
+	c->posts = NULL;
+	c->nposts = c->capposts = 0;
 }
 
 /*
@@ -95,28 +99,38 @@ closed_early(struct psc *c, int error)
 	    strerror(error));
 }
 
-/* Write everything queued in out, however many writes it takes. */
+/*
+ * Nothing posted waits for an answer and no batch is being filled: the
+ * buffer starts over.  (What it held stays readable until written over.)
+ */
+static void
+out_reset(struct psc *c)
+{
+	if (c->nposts == 0 && c->batch_count == 0 && c->flushed == c->out.len)
+		c->out.len = c->flushed = c->base = 0;
+}
+
+/* Write everything queued in out and not yet written. */
 int
 psc_flush(struct psc *c)
 {
 	int	 r;
 
 	if ((r = send_all(c)) == PUSHSTAGE_OK)
-		c->out.len = 0;
+		out_reset(c);
 	return r;
 }
 
-/* Write out, and keep it (a batch may be sent again in part). */
+/* Write out from where the last write ended, however many writes it takes. */
 static int
 send_all(struct psc *c)
 {
-	size_t	 done = 0;
 	ssize_t	 n;
 
-	while (done < c->out.len) {
+	while (c->flushed < c->out.len) {
 		/* MSG_NOSIGNAL: a closed peer is an error, not a SIGPIPE. */
-		n = send(c->fd, c->out.data + done, c->out.len - done,
-		    MSG_NOSIGNAL);
+		n = send(c->fd, c->out.data + c->flushed, c->out.len -
+		    c->flushed, MSG_NOSIGNAL);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -125,7 +139,7 @@ send_all(struct psc *c)
 			return fail(c, PUSHSTAGE_EIO, "writing to producerd at %s: "
 			    "%s", c->path, strerror(errno));
 		}
-		done += (size_t)n;
+		c->flushed += (size_t)n;
 	}
 	return PUSHSTAGE_OK;
 }
@@ -225,6 +239,8 @@ psc_batch_add(struct psc *c, const void *data, uint32_t len)
 		return fail(c, PUSHSTAGE_ETOOBIG, "an event of %u bytes does not "
 		    "fit in a frame of %u bytes (producerd --max-frame)", len,
 		    c->max_frame);
+	if (c->batch_count == 0)
+		out_compact(c);
 	if (c->batch_count == 0 && ps_put_enqueue_begin(&c->out,
 	    &c->batch_start) != 0)
 		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
@@ -243,7 +259,8 @@ psc_batch_count(const struct psc *c)
 /*
  * Send the batch as one ENQUEUE and wait for the daemon's ENQUEUED.  When
  * its queue was full the reply says how many it refused: the batch is
- * kept, and psc_batch_refused makes an ENQUEUE of just those.
+ * kept, and psc_batch_refused makes an ENQUEUE of just those.  Nothing
+ * posted may wait for an answer (psc_answer first).
  */
 int
 psc_batch_send(struct psc *c, struct ps_enqueued *r)
@@ -255,6 +272,7 @@ psc_batch_send(struct psc *c, struct ps_enqueued *r)
 	if (n == 0)
 		return fail(c, PUSHSTAGE_EPROTO, "empty batch");
 	ps_put_enqueue_end(&c->out, c->batch_start, n);
+	c->flushed = c->batch_start;
 	if ((error = send_all(c)) != 0 || (error = psc_wait(c, &f)) != 0)
 		return error;
 	if (ps_get_enqueued(&f, r) != 0)
@@ -265,44 +283,105 @@ psc_batch_send(struct psc *c, struct ps_enqueued *r)
 		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s took %u of %u "
 		    "events", c->path, r->accepted, n);
 	if (r->refused == 0) {
-		c->out.len = 0;
 		c->batch_count = 0;
+		out_reset(c);
 	}
 	return PUSHSTAGE_OK;
 }
 
 /*
- * Pipelining: psc_batch_post closes the batch as an ENQUEUE frame without
- * sending it; psc_batch_reply sends what is queued and takes the reply to
- * the oldest ENQUEUE posted.  A client keeps a few in flight so the daemon
- * always has the next batch to read.  (Refusals are the caller's to count:
- * nothing is kept to send again.)
+ * Pipelining.  psc_post closes the batch as an ENQUEUE frame, to go out
+ * with the next psc_flush, and keeps it (in out, unmoved) until its
+ * answer; psc_answer takes the answer to the oldest posted.  A client
+ * keeps several in flight so the daemon always has the next batch to read.
  */
-void
-psc_batch_post(struct psc *c)
+int
+psc_post(struct psc *c, uint64_t *seq)
 {
+	struct psc_post	*grown;
+	size_t		 cap, i, at;
+
 	if (c->batch_count == 0)
-		return;
+		return fail(c, PUSHSTAGE_EINVAL, "nothing to post: the batch "
+		    "is empty");
+	if (c->nposts == c->capposts) {
+		cap = c->capposts ? c->capposts * 2 : 8;
+		if ((grown = calloc(cap, sizeof *grown)) == NULL)
+			return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
+		for (i = 0; i < c->nposts; i++)
+			grown[i] = c->posts[(c->headpost + i) % c->capposts];
+		free(c->posts);
+		c->posts = grown;
+		c->capposts = cap;
+		c->headpost = 0;
+	}
 	ps_put_enqueue_end(&c->out, c->batch_start, c->batch_count);
+	at = (c->headpost + c->nposts++) % c->capposts;
+	c->posts[at].off = c->batch_start;
+	c->posts[at].count = c->batch_count;
+	c->posts[at].seq = ++c->seq;
 	c->batch_count = 0;
-	c->posted++;
+	if (seq != NULL)
+		*seq = c->seq;
+	return PUSHSTAGE_OK;
 }
 
+/*
+ * Drop what answered frames took at the front of out, once that is half
+ * of it: before a new batch starts, so an answer's frame stays readable
+ * until then.
+ */
+static void
+out_compact(struct psc *c)
+{
+	size_t	 i, n = c->base;
+
+	if (n == 0 || n < c->out.len / 2 || c->batch_count != 0)
+		return;
+	memmove(c->out.data, c->out.data + n, c->out.len - n);
+	c->out.len -= n;
+	c->flushed -= n;
+	for (i = 0; i < c->nposts; i++)
+		c->posts[(c->headpost + i) % c->capposts].off -= n;
+	c->base = 0;
+}
+
+/*
+ * The answer to the oldest ENQUEUE posted: 1 with it in *a (its frame
+ * stays readable until the next call that adds or posts), 0 when none has
+ * arrived and block is 0, or an error.  With block, what is posted is
+ * written first.
+ */
 int
-psc_batch_reply(struct psc *c, struct ps_enqueued *r)
+psc_answer(struct psc *c, int block, struct psc_answer *a)
 {
 	struct ps_frame	 f;
-	int		 error;
+	struct psc_post	*p;
+	int		 r;
 
-	if (c->posted == 0)
-		return fail(c, PUSHSTAGE_EPROTO, "no ENQUEUE awaits a reply");
-	if ((error = psc_flush(c)) != 0 || (error = psc_wait(c, &f)) != 0)
-		return error;
-	c->posted--;
-	if (ps_get_enqueued(&f, r) != 0)
+	if (c->nposts == 0)
+		return 0;
+	if (block) {
+		if ((r = send_all(c)) != 0 || (r = psc_wait(c, &f)) != 0)
+			return r;
+	} else if ((r = psc_next(c, &f)) != 1)
+		return r;
+	p = &c->posts[c->headpost];
+	if (ps_get_enqueued(&f, &a->r) != 0)
 		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s answered ENQUEUE "
 		    "with %s", c->path, ps_type_name(f.type));
-	return PUSHSTAGE_OK;
+	if ((uint64_t)a->r.accepted + a->r.refused + a->r.shed_new != p->count)
+		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s took %u of %u "
+		    "events", c->path, a->r.accepted, p->count);
+	a->seq = p->seq;
+	a->count = p->count;
+	a->frame = c->out.data + p->off;
+	c->headpost = (c->headpost + 1) % c->capposts;
+	c->nposts--;
+	c->base = c->nposts != 0 ? c->posts[c->headpost].off :
+	    c->batch_count != 0 ? c->batch_start : c->flushed;
+	out_reset(c);
+	return 1;
 }
 
 /*
@@ -327,6 +406,7 @@ psc_batch_refused(struct psc *c, uint32_t refused)
 	body = (size_t)(f.body + f.len - tail);
 	memmove(c->out.data + c->batch_start + PS_HDR_LEN + 4, tail, body);
 	c->out.len = c->batch_start + PS_HDR_LEN + 4 + body;
+	c->flushed = c->batch_start;
 	c->batch_count = refused;
 	ps_put_enqueue_end(&c->out, c->batch_start, refused);
 }

@@ -13,6 +13,21 @@
 #include "frame.h"
 #include "pushstage.h"
 
+/* An ENQUEUE posted and not yet answered: its frame, kept in out. */
+struct psc_post {
+	size_t			 off;
+	uint32_t		 count;
+	uint64_t		 seq;
+};
+
+/* The answer to a posted ENQUEUE. */
+struct psc_answer {
+	uint64_t		 seq;		/* from psc_post */
+	uint32_t		 count;		/* events it held */
+	struct ps_enqueued	 r;
+	const uint8_t		*frame;		/* the ENQUEUE, for refusals */
+};
+
 struct psc {
 	int			 fd;
 	const char		*path;
@@ -20,9 +35,15 @@ struct psc {
 	struct ps_welcome	 welcome;
 	struct ps_decoder	 in;
 	struct ps_buf		 out;
+	size_t			 flushed;	/* out's bytes written */
+	size_t			 base;		/* out's bytes no longer kept */
 	size_t			 batch_start;	/* ENQUEUE being filled */
 	uint32_t		 batch_count;
-	uint32_t		 posted;	/* ENQUEUEs awaiting replies */
+	struct psc_post		*posts;		/* a ring, oldest first */
+	size_t			 headpost;
+	size_t			 nposts;
+	size_t			 capposts;
+	uint64_t		 seq;		/* the last posted */
 	char			 err[512];	/* the last error, for humans */
 };
 
@@ -67,8 +88,8 @@ int	 psc_batch_add(struct psc *, const void *, uint32_t);
 uint32_t psc_batch_count(const struct psc *);
 int	 psc_batch_send(struct psc *, struct ps_enqueued *);
 void	 psc_batch_refused(struct psc *, uint32_t);
-void	 psc_batch_post(struct psc *);
-int	 psc_batch_reply(struct psc *, struct ps_enqueued *);
+int	 psc_post(struct psc *, uint64_t *);
+int	 psc_answer(struct psc *, int, struct psc_answer *);
 
 int	 psc_demand(struct psc *, uint32_t);
 int	 psc_ids(struct psc *, uint8_t, const uint64_t *, uint32_t);

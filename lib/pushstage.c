@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "client.h"
 #include "pushstage.h"
 #include "sockpath.h"
@@ -38,6 +39,12 @@ struct pushstage {
 	struct pushstage_consumer	*consumers;
 	struct pushstage_stat		*fields;
 	struct pushstage_text		*texts;
+
+	/* Pipelining: batches in flight at most, and who hears answers. */
+	unsigned int			 window;
+	pushstage_answer_fn		 answer_fn;
+	void				*answer_arg;
+	const struct psc_answer		*answering;	/* while in fn */
 
 	/* The last dead-letter list, copied out of the read buffer. */
 	struct pushstage_dead		*dead;
@@ -104,6 +111,7 @@ pushstage_new(void)
 	if ((p = calloc(1, sizeof *p)) == NULL)
 		return NULL;
 	p->c.fd = -1;
+	p->window = 1;
 	return p;
 }
 
@@ -280,6 +288,130 @@ pushstage_batch_count(const struct pushstage *p)
 	return psc_batch_count(&p->c);
 }
 
+static void
+public_enqueued(const struct ps_enqueued *e, struct pushstage_enqueued *out)
+{
+	out->first_id = e->first_id;
+	out->accepted = e->accepted;
+	out->refused = e->refused;
+	out->shed_new = e->shed_new;
+	out->shed_old = e->shed_old;
+}
+
+/* Hand the oldest posted batch's answer to fn: 1, 0 none yet, or < 0. */
+static int
+answer(struct pushstage *p, int block)
+{
+	struct pushstage_enqueued	 pub;
+	struct psc_answer		 a;
+	int				 r;
+
+	if ((r = psc_answer(&p->c, block, &a)) != 1)
+		return r;
+	if (p->answer_fn != NULL) {
+		public_enqueued(&a.r, &pub);
+		p->answering = &a;
+		p->answer_fn(p->answer_arg, a.seq, &pub);
+		p->answering = NULL;
+	}
+	return 1;
+}
+
+int
+pushstage_pipeline(struct pushstage *p, unsigned int window,
+    pushstage_answer_fn fn, void *arg)
+{
+	int	 r;
+
+	if ((r = ready(p, 0)) != 0)
+		return r;
+	if (window < 1 || window > PUSHSTAGE_WINDOW_MAX)
+		return invalid(p, "window %u is not from 1 to %d", window,
+		    PUSHSTAGE_WINDOW_MAX);
+	p->window = window;
+	p->answer_fn = fn;
+	p->answer_arg = arg;
+	return PUSHSTAGE_OK;
+}
+
+int
+pushstage_post(struct pushstage *p, uint64_t *seq)
+{
+	int	 r;
+
+	if ((r = ready(p, 0)) != 0)
+		return r;
+	if (p->answering != NULL)
+		return invalid(p, "pushstage_post from an answer callback");
+	if ((r = psc_post(&p->c, seq)) != 0 || (r = psc_flush(&p->c)) != 0)
+		return r;
+	while (p->c.nposts > p->window) {
+		if ((r = answer(p, 1)) < 0)
+			return r;
+	}
+	return PUSHSTAGE_OK;
+}
+
+/* The answers already read, to fn; how many, or < 0. */
+int
+pushstage_answers(struct pushstage *p)
+{
+	int	 r, n = 0;
+
+	if ((r = ready(p, 0)) != 0)
+		return r;
+	while ((r = answer(p, 0)) == 1)
+		n++;
+	return r < 0 ? r : n;
+}
+
+/* Every batch posted answered, to fn. */
+int
+pushstage_wait(struct pushstage *p)
+{
+	int	 r;
+
+	if ((r = ready(p, 0)) != 0)
+		return r;
+	if (p->answering != NULL)
+		return invalid(p, "pushstage_wait from an answer callback");
+	while (p->c.nposts != 0) {
+		if ((r = answer(p, 1)) < 0)
+			return r;
+	}
+	return PUSHSTAGE_OK;
+}
+
+size_t
+pushstage_posted(const struct pushstage *p)
+{
+	return p->c.nposts;
+}
+
+/* In an answer callback: the i-th event the daemon refused of that batch. */
+int
+pushstage_refused(const struct pushstage *p, size_t i, const void **data,
+    size_t *len)
+{
+	const struct psc_answer	*a = p->answering;
+	struct ps_enqueue_iter	 it;
+	struct ps_frame		 f;
+	const uint8_t		*d;
+	uint32_t		 n, l, skip;
+
+	if (a == NULL || i >= a->r.refused)
+		return PUSHSTAGE_EINVAL;
+	ps_frame_parse(a->frame, PS_HDR_LEN + (size_t)get32(a->frame),
+	    PS_MAX_FRAME_LIMIT, &f);
+	ps_get_enqueue(&f, &it, &n);
+	for (skip = n - a->r.refused + (uint32_t)i; skip != 0; skip--)
+		ps_enqueue_next(&it, &d, &l);
+	ps_enqueue_next(&it, &d, &l);
+	*data = d;
+	*len = l;
+	return PUSHSTAGE_OK;
+}
+
 int
 pushstage_send(struct pushstage *p, struct pushstage_enqueued *out)
 {
@@ -288,7 +420,8 @@ pushstage_send(struct pushstage *p, struct pushstage_enqueued *out)
 
 	if ((r = ready(p, 0)) != 0)
 		return r;
-	if ((r = psc_batch_send(&p->c, &e)) != 0)
+	if ((r = pushstage_wait(p)) != 0 ||
+	    (r = psc_batch_send(&p->c, &e)) != 0)
 		return r;
 	out->first_id = e.first_id;
 	out->accepted = e.accepted;

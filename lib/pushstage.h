@@ -29,6 +29,7 @@ extern "C" {
 #define PUSHSTAGE_ID_MAX	255	/* bytes of a consumer id */
 #define PUSHSTAGE_DEMAND_MAX	1048576	/* the largest max_demand */
 #define PUSHSTAGE_PREVIEW_MAX	1024	/* dead-letter preview bytes */
+#define PUSHSTAGE_WINDOW_MAX	1024	/* batches in flight at most */
 
 enum pushstage_status {
 	PUSHSTAGE_OK = 0,
@@ -105,6 +106,35 @@ size_t		 pushstage_batch_count(const struct pushstage *);
 int		 pushstage_send(struct pushstage *,
 		     struct pushstage_enqueued *);
 void		 pushstage_clear(struct pushstage *);
+
+/*
+ * Pipelining.  pushstage_pipeline lets up to window batches (1 to 1024)
+ * wait for their answers at once, so the daemon always has the next batch
+ * to read.  pushstage_post sends the batch as one frame and returns
+ * without its answer, with the batch's number in *seq (1, 2, ...); when
+ * that makes more than window batches wait, it then waits for the oldest
+ * answer.
+ * Each answer is given to fn, in posting order, from inside the call
+ * that took it: pushstage_post, pushstage_answers (the answers already
+ * read; nothing blocks: after poll, pushstage_read then pushstage_answers)
+ * or pushstage_wait (blocks until every batch posted is answered).  In
+ * fn, pushstage_refused gives the refused events of that batch (its last
+ * r->refused), to copy and send again; fn may not call anything else on
+ * the handle.  pushstage_send, stats and dead letters first wait for what
+ * is posted.  Without pushstage_pipeline the window is 1 and answers are
+ * dropped: pushstage_send is the simple way.
+ */
+typedef void	(*pushstage_answer_fn)(void *arg, uint64_t seq,
+		     const struct pushstage_enqueued *r);
+
+int		 pushstage_pipeline(struct pushstage *, unsigned int window,
+		     pushstage_answer_fn fn, void *arg);
+int		 pushstage_post(struct pushstage *, uint64_t *seq);
+int		 pushstage_answers(struct pushstage *);
+int		 pushstage_wait(struct pushstage *);
+size_t		 pushstage_posted(const struct pushstage *);
+int		 pushstage_refused(const struct pushstage *, size_t i,
+		     const void **data, size_t *len);
 
 /*
  * Consuming.  After connecting, ask for max_demand events with
