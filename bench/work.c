@@ -329,8 +329,10 @@ paced(struct pushstage *p, struct board *b, uint64_t n, size_t size)
 		sleep_until(due);
 		stamp(buf, seq, due);
 		board_sent(b, seq, clock_ns());
-		if ((error = pushstage_add(p, buf, size)) == 0)
-			error = pushstage_post(p, NULL);
+		if ((error = pushstage_add(p, buf, size)) == 0 &&
+		    (error = pushstage_post(p, NULL)) == 0 &&
+		    (error = pushstage_answers(p)) >= 0)
+			error = 0;
 		/* Answers that have come: taken without waiting. */
 		while (error == 0 && poll(&pfd, 1, 0) == 1 &&
 		    (error = pushstage_read(p)) == 0 &&

@@ -16,6 +16,7 @@
 #define READ_CHUNK	(64u * 1024)
 
 static int	send_all(struct psc *);
+static int	send_upto(struct psc *, size_t);
 static void	out_compact(struct psc *);
 static int	fail(struct psc *, int, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
@@ -121,16 +122,24 @@ psc_flush(struct psc *c)
 	return r;
 }
 
-/* Write out from where the last write ended, however many writes it takes. */
+/* What is queued and whole: all of out but a batch being filled. */
 static int
 send_all(struct psc *c)
 {
+	return send_upto(c, c->batch_count != 0 ? c->batch_start :
+	    c->out.len);
+}
+
+/* Write out from where the last write ended up to end, however many writes. */
+static int
+send_upto(struct psc *c, size_t end)
+{
 	ssize_t	 n;
 
-	while (c->flushed < c->out.len) {
+	while (c->flushed < end) {
 		/* MSG_NOSIGNAL: a closed peer is an error, not a SIGPIPE. */
-		n = send(c->fd, c->out.data + c->flushed, c->out.len -
-		    c->flushed, MSG_NOSIGNAL);
+		n = send(c->fd, c->out.data + c->flushed, end - c->flushed,
+		    MSG_NOSIGNAL);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -273,7 +282,8 @@ psc_batch_send(struct psc *c, struct ps_enqueued *r)
 		return fail(c, PUSHSTAGE_EPROTO, "empty batch");
 	ps_put_enqueue_end(&c->out, c->batch_start, n);
 	c->flushed = c->batch_start;
-	if ((error = send_all(c)) != 0 || (error = psc_wait(c, &f)) != 0)
+	if ((error = send_upto(c, c->out.len)) != 0 ||
+	    (error = psc_wait(c, &f)) != 0)
 		return error;
 	if (ps_get_enqueued(&f, r) != 0)
 		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s answered ENQUEUE "

@@ -116,8 +116,9 @@ void		 pushstage_clear(struct pushstage *);
  * answer.
  * Each answer is given to fn, in posting order, from inside the call
  * that took it: pushstage_post, pushstage_answers (the answers already
- * read; nothing blocks: after poll, pushstage_read then pushstage_answers)
- * or pushstage_wait (blocks until every batch posted is answered).  In
+ * read; nothing blocks: call it after pushstage_post, whose wait may read
+ * more than one, and after poll and pushstage_read) or pushstage_wait
+ * (blocks until every batch posted is answered).  In
  * fn, pushstage_refused gives the refused events of that batch (its last
  * r->refused), to copy and send again; fn may not call anything else on
  * the handle.  pushstage_send, stats and dead letters first wait for what

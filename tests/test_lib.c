@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include <check.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -423,6 +424,130 @@ START_TEST(demand_tops_up_as_genstage_does)
 }
 END_TEST
 
+/* What the answer callback saw. */
+struct answers {
+	int		 n;
+	uint64_t	 seq[8];
+	uint64_t	 first[8];
+	uint32_t	 accepted[8];
+	uint32_t	 refused[8];
+	char		 again[8][8];	/* the refused events, copied */
+	int		 bad;		/* pushstage_refused misbehaved */
+	struct pushstage *p;
+};
+
+static void
+on_answer(void *arg, uint64_t seq, const struct pushstage_enqueued *r)
+{
+	struct answers	*a = arg;
+	const void	*data;
+	size_t		 len, i;
+
+	ck_assert_int_lt(a->n, 8);
+	a->seq[a->n] = seq;
+	a->first[a->n] = r->first_id;
+	a->accepted[a->n] = r->accepted;
+	a->refused[a->n] = r->refused;
+	for (i = 0; i < r->refused && i < 7; i++) {
+		if (pushstage_refused(a->p, i, &data, &len) != PUSHSTAGE_OK ||
+		    len != 1)
+			a->bad = 1;
+		else
+			a->again[a->n][i] = *(const char *)data;
+	}
+	if (pushstage_refused(a->p, r->refused, &data, &len) !=
+	    PUSHSTAGE_EINVAL || pushstage_post(a->p, NULL) != PUSHSTAGE_EINVAL)
+		a->bad = 1;
+	a->n++;
+}
+
+/* Several batches in flight; answers in order; refusals readable. */
+START_TEST(pipelined_batches)
+{
+	struct pushstage_enqueued r;
+	struct answers		 a;
+	struct pushstage	*c, *w;
+	struct pollfd		 pfd;
+	const void		*data;
+	size_t			 len;
+	uint64_t		 seq;
+	const char		*ev = "abcdefg";
+	int			 i;
+
+	memset(&a, 0, sizeof a);
+	start("--max-queue", "5", NULL);
+	c = client();
+	a.p = c;
+	ck_assert_int_eq(pushstage_pipeline(c, 0, on_answer, &a),
+	    PUSHSTAGE_EINVAL);
+	ck_assert_int_eq(pushstage_pipeline(c, PUSHSTAGE_WINDOW_MAX + 1,
+	    on_answer, &a), PUSHSTAGE_EINVAL);
+	ck_assert_int_eq(pushstage_pipeline(c, 3, on_answer, &a), 0);
+	ck_assert_int_eq(pushstage_post(c, &seq), PUSHSTAGE_EINVAL);
+	/* Three batches, none waited for: a b | c d | e f g. */
+	for (i = 0; i < 7; i++) {
+		ck_assert_int_eq(pushstage_add(c, ev + i, 1), 0);
+		if (i == 1 || i == 3 || i == 6) {
+			ck_assert_int_eq(pushstage_post(c, &seq), 0);
+			ck_assert_uint_eq(seq, i == 1 ? 1 : i == 3 ? 2 : 3);
+		}
+	}
+	ck_assert_uint_eq(pushstage_posted(c), 3);
+	ck_assert_int_eq(a.n, 0);
+	ck_assert_int_eq(pushstage_refused(c, 0, &data, &len),
+	    PUSHSTAGE_EINVAL);
+	ck_assert_int_eq(pushstage_wait(c), 0);
+	ck_assert_uint_eq(pushstage_posted(c), 0);
+	ck_assert_int_eq(a.n, 3);
+	ck_assert_int_eq(a.bad, 0);
+	for (i = 0; i < 3; i++)
+		ck_assert_uint_eq(a.seq[i], (uint64_t)i + 1);
+	ck_assert_uint_eq(a.first[0], 1);
+	ck_assert_uint_eq(a.accepted[0], 2);
+	ck_assert_uint_eq(a.first[1], 3);
+	ck_assert_uint_eq(a.accepted[2], 1);
+	ck_assert_uint_eq(a.refused[2], 2);
+	ck_assert_str_eq(a.again[2], "fg");
+
+	/* A fourth with the window full of three waits for the oldest. */
+	w = consumer("taker", 10, 0);
+	ck_assert_int_eq(pushstage_demand(w, 10), 0);
+	ck_assert_int_eq(pushstage_flush(w), 0);
+	a.n = 0;
+	for (i = 0; i < 4; i++) {
+		ck_assert_int_eq(pushstage_add(c, "x", 1), 0);
+		ck_assert_int_eq(pushstage_post(c, NULL), 0);
+		ck_assert_uint_le(pushstage_posted(c), 3);
+	}
+	ck_assert_int_ge(a.n, 1);
+	/* Answers already come are taken without blocking, after poll. */
+	pfd.fd = pushstage_fd(c);
+	pfd.events = POLLIN;
+	ck_assert_int_ge(pushstage_answers(c), 0);	/* read while posting */
+	while (pushstage_posted(c) != 0) {
+		ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+		ck_assert_int_eq(pushstage_read(c), 0);
+		ck_assert_int_ge(pushstage_answers(c), 0);
+	}
+	ck_assert_int_eq(a.n, 4);
+	ck_assert_int_eq(pushstage_answers(c), 0);
+	/* pushstage_send after posts: they are answered first. */
+	ck_assert_int_eq(pushstage_add(c, "y", 1), 0);
+	ck_assert_int_eq(pushstage_post(c, NULL), 0);
+	ck_assert_int_eq(pushstage_add(c, "z", 1), 0);
+	ck_assert_msg(pushstage_send(c, &r) == 0, "%s", pushstage_error(c));
+	ck_assert_int_eq(a.n, 5);
+	ck_assert_uint_eq(r.accepted, 1);
+	/* A consumer has no batches. */
+	ck_assert_int_eq(pushstage_post(w, NULL), PUSHSTAGE_EINVAL);
+	ck_assert_int_eq(pushstage_pipeline(w, 2, NULL, NULL),
+	    PUSHSTAGE_EINVAL);
+	pushstage_free(w);
+	pushstage_free(c);
+	stop();
+}
+END_TEST
+
 START_TEST(consumer_entry_names_the_process)
 {
 	const struct pushstage_stats	*st;
@@ -622,6 +747,7 @@ lib_suite(void)
 	tcase_add_test(tc, touch_and_ack_timeout);
 	tcase_add_test(tc, strerror_names_every_status);
 	tcase_add_test(tc, demand_tops_up_as_genstage_does);
+	tcase_add_test(tc, pipelined_batches);
 	tcase_add_test(tc, consumer_entry_names_the_process);
 	tcase_add_test(tc, batch_limits);
 	tcase_add_test(tc, full_queue_keeps_the_refused);
