@@ -22,6 +22,13 @@
 #define RETRY_FIRST_MS	10
 #define RETRY_MAX_MS	1000
 
+/*
+ * Batches in flight without --retry: the daemon always has the next to
+ * read (docs/libpushstage.md, "Pipelining").  With --retry a refused rest
+ * is sent again before anything after it, so one batch at a time.
+ */
+#define WINDOW		4
+
 /* What the daemon confirmed, for the closing lines. */
 struct tally {
 	uint64_t	 events;
@@ -32,6 +39,7 @@ struct tally {
 	uint64_t	 shed_new;
 	uint64_t	 shed_old;
 	uint32_t	 retry_ms;	/* --retry; 0: none */
+	int		 full;		/* a batch was refused: stop */
 };
 
 static void
@@ -60,10 +68,25 @@ count(struct tally *t, const struct pushstage_enqueued *r)
 	t->events += r->accepted;
 }
 
+/* A pipelined batch's answer (no --retry): a refusal stands. */
+static void
+answered(void *arg, uint64_t seq, const struct pushstage_enqueued *r)
+{
+	struct tally	*t = arg;
+
+	(void)seq;
+	count(t, r);
+	if (r->refused != 0) {
+		t->refused += r->refused;
+		t->full = 1;
+	}
+}
+
 /*
- * Send the batch.  What a full queue refuses is sent again, after waits
- * that double from 10 ms to 1 s, until --retry's time is up; then the
- * refusal stands and enqueue stops (FULL).
+ * Send the batch.  Without --retry it is posted, not waited for, and a
+ * refusal stops enqueue (FULL).  With --retry what a full queue refuses
+ * is sent again, after waits that double from 10 ms to 1 s, until
+ * --retry's time is up; then the refusal stands (FULL).
  */
 static int
 send_batch(struct pushstage *p, struct tally *t)
@@ -73,6 +96,14 @@ send_batch(struct pushstage *p, struct tally *t)
 	uint64_t			 end, wait, now, pause;
 	int				 error;
 
+	if (t->retry_ms == 0) {
+		if ((error = pushstage_post(p, NULL)) != 0 ||
+		    (error = pushstage_answers(p)) < 0) {
+			log_errorx("%s", pushstage_error(p));
+			return error;
+		}
+		return t->full ? FULL : 0;
+	}
 	backoff_init(&b, RETRY_FIRST_MS, RETRY_MAX_MS);
 	end = clock_ms() + t->retry_ms;
 	for (;;) {
@@ -168,7 +199,7 @@ cmd_enqueue(const char *path, int argc, char **argv)
 	};
 	struct tally		 t;
 	struct pushstage	*p;
-	int			 ch, i, nul = 0, error = 0, status;
+	int			 ch, i, nul = 0, error = 0, status, wait;
 
 	memset(&t, 0, sizeof t);
 	while ((ch = getopt_long(argc, argv, "+0r:h", longopts, NULL)) != -1) {
@@ -202,6 +233,11 @@ cmd_enqueue(const char *path, int argc, char **argv)
 	}
 	if ((status = client_connect(path, &p)) != 0)
 		return status;
+	if (t.retry_ms == 0 && pushstage_pipeline(p, WINDOW, answered, &t) != 0) {
+		log_errorx("%s", pushstage_error(p));
+		pushstage_free(p);
+		return EXIT_USAGE;
+	}
 
 	if (argc == 1 && strcmp(argv[0], "-") == 0)
 		error = from_stdin(p, &t, nul ? '\0' : '\n');
@@ -212,6 +248,13 @@ cmd_enqueue(const char *path, int argc, char **argv)
 	}
 	if (error == 0 && pushstage_batch_count(p) != 0)
 		error = send_batch(p, &t);
+	/* What is still in flight is answered before the closing lines. */
+	if ((error == 0 || error == FULL) && (wait = pushstage_wait(p)) != 0) {
+		log_errorx("%s", pushstage_error(p));
+		error = wait;
+	}
+	if (error == 0 && t.full)
+		error = FULL;
 
 	if (t.events == 1)
 		printf("enqueued 1 event: id %llu\n",
