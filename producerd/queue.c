@@ -1,9 +1,13 @@
 /*
  * queue.c: the buffer.  New events are copied once into an arena of
- * chunks, records end to end (16 bytes of header, the payload, padding to
- * 8), so a buffered event costs its payload and about 20 bytes, not a
- * malloc and a pointer each.  (pushbench W4: 105 bytes over the payload
- * before, 16 after; docs/performance.md.)
+ * chunks, records end to end with no padding.  An event that was never
+ * delivered and came in order needs no id (ids are consecutive: the
+ * chunk counts them), no attempt count (0) and no pointer of its own, so
+ * its record is its length as a varint, then its payload: 1 byte over a
+ * payload under 64 bytes, 2 under 8 KiB (pushbench W4: 16.1 bytes over
+ * the payload with 16-byte headers; docs/performance.md).  Any other
+ * event (restored with attempts, given back to the end, from upstream)
+ * carries its id, attempts and origin in a full record.
  *
  * An event leaves the arena through a handle (struct qevent) from a pool;
  * the handle keeps the chunk alive (refs) until the dispatcher releases
@@ -16,35 +20,48 @@
 #include "queue.h"
 
 #define CHUNK_SIZE	(256u * 1024)
-#define REC_HEAD	16			/* id, len, attempts */
-#define REC_ORIGIN	0x80000000u		/* attempts: an origin follows */
+#define VARINT_MAX	5			/* a u32 in 7-bit groups */
+#define FULL_HEAD	20			/* id, attempts, origin */
 #define POOL_SLAB	256			/* handles per allocation */
-#define ALIGN8(n)	(((n) + 7) & ~(size_t)7)
 
 struct chunk {
 	TAILQ_ENTRY(chunk)	 entry;
 	size_t			 size;		/* bytes of data */
 	size_t			 head;		/* the next record out */
 	size_t			 tail;		/* where the next one goes */
+	uint64_t		 fresh_in;	/* id the next compact record
+						   pushed must have */
+	uint64_t		 fresh_out;	/* id of the next one out */
 	uint32_t		 refs;		/* handles into data */
 	unsigned char		 data[];
 };
 
-/*
- * A record's header, in place at the start of each record.  Events a
- * stage took from upstream carry their origin in 8 more bytes after it.
- */
-struct rec {
-	uint64_t	 id;
-	uint32_t	 len;
-	uint32_t	 attempts;	/* | REC_ORIGIN */
-};
-
-/* Header bytes of a record, origin included. */
+/* A record's first bytes: (len << 1 | full) in 7-bit groups, low first. */
 static size_t
-rec_head(const struct rec *r)
+put_varint(unsigned char *p, uint64_t v)
 {
-	return REC_HEAD + ((r->attempts & REC_ORIGIN) ? 8 : 0);
+	size_t	 n = 0;
+
+	while (v >= 0x80) {
+		p[n++] = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (unsigned char)v;
+	return n;
+}
+
+static size_t
+get_varint(const unsigned char *p, uint64_t *v)
+{
+	size_t	 n = 0;
+	int	 shift = 0;
+
+	*v = 0;
+	do {
+		*v |= (uint64_t)(p[n] & 0x7f) << shift;
+		shift += 7;
+	} while (p[n++] & 0x80);
+	return n;
 }
 
 void
@@ -109,7 +126,9 @@ chunk_done(struct queue *q, struct chunk *ch)
 	if (ch->refs != 0 || ch->head != ch->tail)
 		return;
 	if (ch == TAILQ_LAST(&q->chunks, chunks)) {
-		ch->head = ch->tail = 0;	/* reuse the one being filled */
+		/* Reuse the one being filled; compact ids follow on. */
+		ch->head = ch->tail = 0;
+		ch->fresh_out = ch->fresh_in;
 		return;
 	}
 	if (q->next == ch)
@@ -124,25 +143,40 @@ queue_push(struct queue *q, uint64_t id, uint32_t attempts, uint64_t origin,
     const void *data, uint32_t len)
 {
 	struct chunk	*ch = TAILQ_LAST(&q->chunks, chunks);
-	struct rec	 r = { id, len, attempts | (origin ? REC_ORIGIN : 0) };
-	size_t		 head = rec_head(&r), size;
-	size_t		 need = ALIGN8(head + (size_t)len);
+	unsigned char	*at;
+	size_t		 need, size;
+	int		 full;
 
+	/* Compact only what follows the chunk's last compact record in id. */
+	full = attempts != 0 || origin != 0 || (ch != NULL &&
+	    ch->fresh_in != 0 && id != ch->fresh_in);
+	need = VARINT_MAX + (full ? FULL_HEAD : 0) + (size_t)len;
 	if (ch == NULL || ch->size - ch->tail < need) {
 		size = need > CHUNK_SIZE / 4 ? need : CHUNK_SIZE;
 		if ((ch = malloc(sizeof *ch + size)) == NULL)
 			return -1;
 		ch->size = size;
 		ch->head = ch->tail = 0;
+		ch->fresh_in = ch->fresh_out = 0;
 		ch->refs = 0;
 		TAILQ_INSERT_TAIL(&q->chunks, ch, entry);
+		full = attempts != 0 || origin != 0;
 	}
-	memcpy(ch->data + ch->tail, &r, sizeof r);
-	if (origin != 0)
-		memcpy(ch->data + ch->tail + REC_HEAD, &origin, 8);
+	at = ch->data + ch->tail;
+	at += put_varint(at, (uint64_t)len << 1 | (full ? 1 : 0));
+	if (full) {
+		memcpy(at, &id, 8);
+		memcpy(at + 8, &attempts, 4);
+		memcpy(at + 12, &origin, 8);
+		at += FULL_HEAD;
+	} else {
+		if (ch->fresh_in == 0)
+			ch->fresh_out = id;
+		ch->fresh_in = id + 1;
+	}
 	if (len != 0)
-		memcpy(ch->data + ch->tail + head, data, len);
-	ch->tail += need;
+		memcpy(at, data, len);
+	ch->tail = (size_t)(at - ch->data) + len;
 	q->count++;
 	q->bytes += len;
 	return 0;
@@ -190,39 +224,35 @@ front_take(struct queue *q)
 	return ev;
 }
 
-/* Take the record at ch's head out of the arena; r is its header. */
-static void
-arena_take(struct queue *q, struct chunk *ch, struct rec *r)
-{
-	memcpy(r, ch->data + ch->head, sizeof *r);
-	ch->head += ALIGN8(rec_head(r) + (size_t)r->len);
-	q->count--;
-	q->bytes -= r->len;
-}
-
 /* The next event out, as a handle; NULL if none (or out of memory). */
 struct qevent *
 queue_pop(struct queue *q)
 {
 	struct qevent	*ev;
 	struct chunk	*ch;
-	struct rec	 r;
 	unsigned char	*at;
+	uint64_t	 v;
 
 	if ((ev = front_take(q)) != NULL)
 		return ev;
 	if ((ch = arena_head(q)) == NULL || (ev = handle(q)) == NULL)
 		return NULL;
 	at = ch->data + ch->head;
-	arena_take(q, ch, &r);
-	ev->id = r.id;
-	ev->len = r.len;
-	ev->attempts = r.attempts & ~REC_ORIGIN;
-	if (r.attempts & REC_ORIGIN)
-		memcpy(&ev->origin, at + REC_HEAD, 8);
-	ev->data = at + rec_head(&r);
+	at += get_varint(at, &v);
+	ev->len = (uint32_t)(v >> 1);
+	if (v & 1) {
+		memcpy(&ev->id, at, 8);
+		memcpy(&ev->attempts, at + 8, 4);
+		memcpy(&ev->origin, at + 12, 8);
+		at += FULL_HEAD;
+	} else
+		ev->id = ch->fresh_out++;
+	ev->data = at;
 	ev->chunk = ch;
+	ch->head = (size_t)(at - ch->data) + ev->len;
 	ch->refs++;
+	q->count--;
+	q->bytes -= ev->len;
 	return ev;
 }
 

@@ -39,7 +39,8 @@ TAILQ_HEAD(chunks, chunk);
 
 /*
  * Events wait either in front, given back and first out, or in the arena:
- * chunks of records laid end to end, 16 bytes of header each.
+ * chunks of records laid end to end, a varint length and the payload for
+ * an event never delivered (queue.c).
  */
 struct queue {
 	struct qevents	 front;

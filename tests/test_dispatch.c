@@ -795,6 +795,54 @@ END_TEST
  * payloads; chunks go once every record has left and no handle holds one;
  * given-back events come first.
  */
+/*
+ * Compact records (a length and the payload: never delivered, ids in a
+ * row) and full ones (an id out of turn, attempts, an origin) mix in one
+ * chunk and come out as they went in.
+ */
+START_TEST(queue_compact_and_full_records)
+{
+	static const struct {
+		uint64_t	 id;
+		uint32_t	 attempts;
+		uint64_t	 origin;
+	} in[] = {
+		{ 1, 0, 0 }, { 2, 0, 0 }, { 3, 0, 0 }, { 10, 2, 0 }, { 4, 0, 0 },
+		{ 7, 0, 0 }, { 5, 0, 0 }, { 6, 0, 99 }, { 6, 0, 0 }, { 7, 1, 0 },
+	};
+	struct queue	 q;
+	struct qevent	*ev;
+	char		 buf[300];
+	size_t		 i;
+
+	queue_init(&q);
+	for (i = 0; i < sizeof in / sizeof in[0]; i++) {
+		memset(buf, 'a' + (int)i, sizeof buf);
+		ck_assert_int_eq(queue_push(&q, in[i].id, in[i].attempts,
+		    in[i].origin, buf, (uint32_t)(i * 30)), 0);
+	}
+	for (i = 0; i < sizeof in / sizeof in[0]; i++) {
+		ck_assert_ptr_nonnull(ev = queue_pop(&q));
+		ck_assert_uint_eq(ev->id, in[i].id);
+		ck_assert_uint_eq(ev->attempts, in[i].attempts);
+		ck_assert_uint_eq(ev->origin, in[i].origin);
+		ck_assert_uint_eq(ev->len, i * 30);
+		ck_assert(ev->len == 0 || (ev->data[0] == 'a' + (int)i &&
+		    ev->data[ev->len - 1] == 'a' + (int)i));
+		queue_release(&q, ev);
+	}
+	ck_assert_ptr_null(queue_pop(&q));
+	/* The emptied chunk is reused: ids go on from where they were. */
+	ck_assert_int_eq(queue_push(&q, 8, 0, 0, "x", 1), 0);
+	ck_assert_int_eq(queue_push(&q, 9, 0, 0, "y", 1), 0);
+	ck_assert_uint_eq((ev = queue_pop(&q))->id, 8);
+	queue_release(&q, ev);
+	ck_assert_uint_eq((ev = queue_pop(&q))->id, 9);
+	queue_release(&q, ev);
+	queue_free(&q);
+}
+END_TEST
+
 START_TEST(queue_keeps_order_across_chunks)
 {
 	struct queue	 q;
@@ -881,6 +929,7 @@ dispatch_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("queue");
 	tcase_add_test(tc, queue_keeps_order_across_chunks);
+	tcase_add_test(tc, queue_compact_and_full_records);
 	suite_add_tcase(s, tc);
 	return s;
 }
