@@ -2,8 +2,10 @@
  * beanstalk.c: W1 and W2 on beanstalkd, the durable work queue users know:
  * a private beanstalkd on a Unix socket (with --fsync, its binlog in a
  * temporary directory: -f0 for always and batch, -f MS for interval:MS,
- * -F for never).  One client pipelines puts, 256 at a time, and reads
- * their INSERTED replies; each consumer reserves, marks the board and
+ * -F for never).  One client pipelines puts, --batch at a time, with
+ * --window such batches in flight, as pushstage's client keeps its
+ * batches, and reads their INSERTED replies; each consumer reserves,
+ * marks the board and
  * deletes, one job at a time (beanstalkd has no batch reserve), sending
  * its delete and its next reserve in one write.
  */
@@ -23,7 +25,6 @@
 #include "net.h"
 
 #define MAX_CONSUMERS	64
-#define BATCH		256
 
 struct bs_args {
 	const char	*sock;
@@ -137,7 +138,7 @@ beanstalk_run(const struct settings *s, const char *workload,
 	char		 line[128], head[64];
 	uint8_t		*out, *payload;
 	struct board	*b;
-	uint64_t	 total, seq, t0, t;
+	uint64_t	 total, seq, t0, t, inflight = 0;
 	size_t		 at, need;
 	int		 i, n = s->consumers, k, error = -1, hl;
 
@@ -150,6 +151,9 @@ beanstalk_run(const struct settings *s, const char *workload,
 	if (n > MAX_CONSUMERS)
 		n = MAX_CONSUMERS;
 	r->events = total;
+	r->depth = s->window;
+	r->batch = s->batch;
+	r->acks = 1;		/* a delete per job */
 
 	snprintf(dir, sizeof dir, "/tmp/pushbench-bs.XXXXXX");
 	if (mkdtemp(dir) == NULL)
@@ -186,7 +190,7 @@ beanstalk_run(const struct settings *s, const char *workload,
 	for (i = 0; i < n; i++)
 		pids[i] = spawn(bs_consumer, &a);
 	hl = snprintf(head, sizeof head, "put 0 0 60 %zu\r\n", s->size);
-	need = (size_t)BATCH * ((size_t)hl + s->size + 2);
+	need = (size_t)s->batch * ((size_t)hl + s->size + 2);
 	if ((out = malloc(need)) == NULL)
 		fatal("malloc");
 	usleep(200000);		/* the consumers wait in their reserve */
@@ -194,7 +198,8 @@ beanstalk_run(const struct settings *s, const char *workload,
 	for (seq = 0; seq < total; seq += (uint64_t)k) {
 		t = clock_ns();
 		at = 0;
-		for (k = 0; k < BATCH && seq + (uint64_t)k < total; k++) {
+		for (k = 0; k < (int)s->batch && seq + (uint64_t)k < total;
+		    k++) {
 			memcpy(out + at, head, (size_t)hl);
 			at += (size_t)hl;
 			payload = out + at;
@@ -205,10 +210,14 @@ beanstalk_run(const struct settings *s, const char *workload,
 			at += 2;
 		}
 		bs_write(c.fd, out, at);
-		for (i = 0; i < k; i++) {
+		/* window batches in flight: read the oldest batch's replies. */
+		inflight += (uint64_t)k;
+		while (inflight > (uint64_t)(s->window - 1) * s->batch ||
+		    (seq + (uint64_t)k >= total && inflight != 0)) {
 			if (!bs_line(&c, line, sizeof line) ||
 			    strncmp(line, "INSERTED ", 9) != 0)
 				fatalx("beanstalkd put: %s", line);
+			inflight--;
 		}
 	}
 	if (board_wait(b, 300000) == 0) {

@@ -26,6 +26,8 @@ struct settings {
 	const char	*delivery;	/* one mode, or NULL for both */
 	int		 compare;	/* raw socket and Redis too */
 	const char	*fsync;		/* --data-dir with this; NULL: none */
+	uint32_t	 window;	/* batches in flight, every system */
+	uint32_t	 batch;		/* events a batch, and a pop's COUNT */
 };
 
 /* One measured run. */
@@ -43,6 +45,9 @@ struct result {
 	double		 per_event;	/* W4: daemon bytes per queued event */
 	int		 exact;		/* each event arrived exactly once */
 	int		 has_lat;
+	uint32_t	 depth;		/* batches in flight its client kept */
+	uint32_t	 batch;		/* events a batch */
+	int		 acks;		/* consumers acknowledge each event */
 };
 
 /*
@@ -89,9 +94,11 @@ uint64_t	 workload_events(const struct settings *, const char *);
 int	 work_run(const struct settings *, const char *, const char *,
 	     struct result *);
 
-/* baseline.c: the raw Unix-socket limits */
-int	 baseline_stream(const struct settings *, uint64_t, struct result *);
+/* baseline.c: the floors, what the kernel allows each workload */
+int	 baseline_stream(const struct settings *, const char *, uint64_t,
+	     struct result *);
 int	 baseline_relay(const struct settings *, double, struct result *);
+int	 baseline_rr(const struct settings *, uint64_t, struct result *);
 
 /* redis.c: the same workloads on Redis, when built with hiredis */
 int	 redis_available(void);

@@ -1,8 +1,11 @@
 /*
- * redis.c: W1 and W2 on Redis, the closest thing users would pick instead:
- * a private redis-server on a Unix socket, no persistence; one client
- * LPUSHes batches of 256; consumers take with BLMPOP ... COUNT 256 (W1) or
- * BRPOP (W2).  The same board checks each event arrived exactly once.
+ * redis.c: W1, W2 and W4 on Redis, the closest thing users would pick
+ * instead: a private redis-server on a Unix socket, no persistence.  One
+ * client LPUSHes batches of --batch, pipelined to --window batches in
+ * flight, as pushstage's client posts its batches; consumers take with
+ * BLMPOP ... COUNT --batch (W1, W4) or BRPOP (W2).  W4 fills the list
+ * with no consumer first and measures the server's memory per event.
+ * The same board checks each event arrived exactly once.
  */
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -20,13 +23,13 @@
 #include "log.h"
 
 #define MAX_CONSUMERS	64
-#define BATCH		256
 #define KEY		"pushbench"
 
 struct redis_args {
 	const char	*sock;
 	struct board	*b;
-	int		 one;		/* BRPOP, else BLMPOP COUNT 256 */
+	int		 one;		/* BRPOP, else BLMPOP COUNT batch */
+	uint32_t	 batch;
 };
 
 int
@@ -59,8 +62,8 @@ redis_consumer(void *arg)
 		if (a->one)
 			r = redisCommand(rc, "BRPOP " KEY " 1");
 		else
-			r = redisCommand(rc, "BLMPOP 1 1 " KEY " RIGHT COUNT %d",
-			    BATCH);
+			r = redisCommand(rc, "BLMPOP 1 1 " KEY " RIGHT COUNT %u",
+			    a->batch);
 		if (r == NULL)
 			_exit(0);
 		if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
@@ -80,30 +83,107 @@ redis_consumer(void *arg)
 	}
 }
 
+/* The server's resident memory, KiB. */
+static uint64_t
+rss_kb(pid_t pid)
+{
+	char			 path[64], buf[256];
+	unsigned long long	 v = 0;
+	FILE			*f;
+
+	snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(buf, sizeof buf, f) != NULL)
+		if (sscanf(buf, "VmRSS: %llu", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+static void
+get_reply(redisContext *rc)
+{
+	redisReply	*rep;
+
+	if (redisGetReply(rc, (void **)&rep) != REDIS_OK || rep == NULL ||
+	    rep->type == REDIS_REPLY_ERROR)
+		fatalx("LPUSH: %s", rep ? rep->str : rc->errstr);
+	freeReplyObject(rep);
+}
+
+/* LPUSH events 0..total-1 in batches, window batches in flight. */
+static void
+push_all(const struct settings *s, redisContext *rc, uint64_t total)
+{
+	const char	**argv;
+	size_t		 *lens;
+	uint8_t		 *payloads;
+	uint64_t	  seq, t, inflight = 0;
+	uint32_t	  k;
+	int		  done;
+
+	if ((argv = calloc(s->batch + 2, sizeof *argv)) == NULL ||
+	    (lens = calloc(s->batch + 2, sizeof *lens)) == NULL ||
+	    (payloads = calloc(s->batch, s->size)) == NULL)
+		fatal("calloc");
+	argv[0] = "LPUSH";
+	lens[0] = 5;
+	argv[1] = KEY;
+	lens[1] = strlen(KEY);
+	for (seq = 0; seq < total; seq += k) {
+		t = clock_ns();
+		for (k = 0; k < s->batch && seq + k < total; k++) {
+			stamp(payloads + (size_t)k * s->size, seq + k, t);
+			argv[2 + k] = (const char *)payloads + (size_t)k *
+			    s->size;
+			lens[2 + k] = s->size;
+		}
+		/* Sent at once, answered later: pipelined. */
+		if (redisAppendCommandArgv(rc, 2 + (int)k, argv, lens) !=
+		    REDIS_OK)
+			fatalx("LPUSH: %s", rc->errstr);
+		do {
+			if (redisBufferWrite(rc, &done) != REDIS_OK)
+				fatalx("LPUSH: %s", rc->errstr);
+		} while (!done);
+		if (++inflight > s->window) {
+			get_reply(rc);
+			inflight--;
+		}
+	}
+	while (inflight-- != 0)
+		get_reply(rc);
+	free(argv);
+	free(lens);
+	free(payloads);
+}
+
 int
 redis_run(const struct settings *s, const char *workload, struct result *r)
 {
 	struct redis_args	 a;
 	pid_t			 server, pids[MAX_CONSUMERS] = { 0 };
 	char			 dir[64], sock[128];
-	const char		*argv[BATCH + 2];
-	size_t			 lens[BATCH + 2];
-	uint8_t			*payloads;
 	redisContext		*rc;
-	redisReply		*rep;
 	struct board		*b;
-	uint64_t		 total, seq, t0, t;
-	int			 i, n = s->consumers, k, error = -1;
+	uint64_t		 total, t0, t1, rss0;
+	int			 i, n = s->consumers, error = -1;
+	int			 w4 = strcmp(workload, "W4") == 0;
 
 	memset(r, 0, sizeof *r);
 	snprintf(r->workload, sizeof r->workload, "%s", workload);
 	a.one = strcmp(workload, "W2") == 0;
+	a.batch = s->batch;
 	snprintf(r->mode, sizeof r->mode, "redis %s%s", a.one ? "BRPOP" :
 	    "BLMPOP", s->fsync == NULL ? "" : " aof");
 	total = workload_events(s, workload);
 	if (n > MAX_CONSUMERS)
 		n = MAX_CONSUMERS;
 	r->events = total;
+	r->depth = s->window;
+	r->batch = s->batch;
+	r->acks = 0;		/* a pop takes it: nothing comes back */
 
 	snprintf(dir, sizeof dir, "/tmp/pushbench-redis.XXXXXX");
 	if (mkdtemp(dir) == NULL)
@@ -129,30 +209,26 @@ redis_run(const struct settings *s, const char *workload, struct result *r)
 	b = board_new(total, 0);
 	a.sock = sock;
 	a.b = b;
-	for (i = 0; i < n; i++)
-		pids[i] = spawn(redis_consumer, &a);
 	rc = connect_to(sock);
-	if ((payloads = calloc(BATCH, s->size)) == NULL)
-		fatal("calloc");
-	usleep(200000);		/* the consumers block in their first pop */
-	argv[0] = "LPUSH";
-	lens[0] = 5;
-	argv[1] = KEY;
-	lens[1] = strlen(KEY);
-	t0 = clock_ns();
-	for (seq = 0; seq < total; seq += (uint64_t)k) {
-		t = clock_ns();
-		for (k = 0; k < BATCH && seq + (uint64_t)k < total; k++) {
-			stamp(payloads + (size_t)k * s->size,
-			    seq + (uint64_t)k, t);
-			argv[2 + k] = (const char *)payloads + (size_t)k *
-			    s->size;
-			lens[2 + k] = s->size;
-		}
-		rep = redisCommandArgv(rc, 2 + k, argv, lens);
-		if (rep == NULL || rep->type == REDIS_REPLY_ERROR)
-			fatalx("LPUSH: %s", rep ? rep->str : rc->errstr);
-		freeReplyObject(rep);
+	if (w4) {
+		/* The backlog: pushed with nobody to take, then drained. */
+		usleep(100000);
+		rss0 = rss_kb(server);
+		t0 = clock_ns();
+		push_all(s, rc, total);
+		t1 = clock_ns();
+		r->enq_rate = (double)total * 1e9 / (double)(t1 - t0);
+		r->per_event = ((double)rss_kb(server) - (double)rss0) *
+		    1024.0 / (double)total - (double)s->size;
+		t0 = clock_ns();
+		for (i = 0; i < n; i++)
+			pids[i] = spawn(redis_consumer, &a);
+	} else {
+		for (i = 0; i < n; i++)
+			pids[i] = spawn(redis_consumer, &a);
+		usleep(200000);	/* the consumers block in their first pop */
+		t0 = clock_ns();
+		push_all(s, rc, total);
 	}
 	if (board_wait(b, 300000) == 0) {
 		r->rate = (double)total * 1e9 /
@@ -161,7 +237,6 @@ redis_run(const struct settings *s, const char *workload, struct result *r)
 		error = 0;
 	}
 	redisFree(rc);
-	free(payloads);
 	reap(pids, n);
 	kill(server, SIGTERM);
 	waitpid(server, NULL, 0);

@@ -22,7 +22,6 @@
 #include "pushstage.h"
 
 #define MAX_CONSUMERS	64
-#define WINDOW		4	/* batches in flight, W1 and W4 */
 #define WAIT_MS		300000	/* for the last event, at the most */
 
 struct daemon {
@@ -252,12 +251,12 @@ on_answer(void *arg, uint64_t seq, const struct pushstage_enqueued *r)
 }
 
 /*
- * Enqueue events first..first+n-1 in batches of `batch`, WINDOW of them
- * in flight; 0, or -1 said.
+ * Enqueue events first..first+n-1 in batches of `batch`, `window` of
+ * them in flight; 0, or -1 said.
  */
 static int
 enqueue_n(struct pushstage *p, uint64_t first, uint64_t n, size_t size,
-    uint32_t batch)
+    uint32_t batch, uint32_t window)
 {
 	uint8_t		*buf;
 	uint64_t	 seq, t = 0;
@@ -265,7 +264,7 @@ enqueue_n(struct pushstage *p, uint64_t first, uint64_t n, size_t size,
 
 	if ((buf = calloc(1, size)) == NULL)
 		fatal("calloc");
-	if (pushstage_pipeline(p, WINDOW, on_answer, &refused) != 0)
+	if (pushstage_pipeline(p, window, on_answer, &refused) != 0)
 		fatalx("%s", pushstage_error(p));
 	for (seq = first; seq < first + n && error == 0; seq++) {
 		if (pushstage_batch_count(p) == 0)
@@ -369,7 +368,7 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 	struct board		*b;
 	struct pushstage	*c = NULL;
 	uint64_t		 total, t0, t1 = 0, rss0, rss1, hwm;
-	uint32_t		 max = 256, min = 128;
+	uint32_t		 max = s->batch, min = s->batch / 2;
 	int			 n = s->consumers, error = -1, w4 = 0;
 	double			 cpu;
 
@@ -390,6 +389,13 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 	if (n > MAX_CONSUMERS)
 		n = MAX_CONSUMERS;
 	r->events = total;
+	r->depth = s->window;
+	r->batch = s->batch;
+	r->acks = strcmp(mode, "at-least-once") == 0;
+	if (strcmp(workload, "W3") == 0) {
+		r->depth = PUSHSTAGE_WINDOW_MAX;	/* never waits */
+		r->batch = 1;
+	}
 	b = board_new(total, strcmp(workload, "W3") == 0);
 	if (daemon_start(s, mode, &d) != 0)
 		goto out;
@@ -406,7 +412,7 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 		/* The backlog: enqueue with nobody to take, then drain. */
 		daemon_usage(&d, &cpu, &rss0, &hwm);
 		t0 = clock_ns();
-		if (enqueue_n(c, 0, total, s->size, 256) != 0)
+		if (enqueue_n(c, 0, total, s->size, s->batch, s->window) != 0)
 			goto close;
 		t1 = clock_ns();
 		r->enq_rate = (double)total * 1e9 / (double)(t1 - t0);
@@ -421,7 +427,7 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 			goto close;
 		t0 = clock_ns();
 		if ((strcmp(workload, "W3") == 0 ? paced(c, b, total, s->size) :
-		    enqueue_n(c, 0, total, s->size, 256)) != 0)
+		    enqueue_n(c, 0, total, s->size, s->batch, s->window)) != 0)
 			goto close;
 	}
 	if (board_wait(b, WAIT_MS) != 0) {
