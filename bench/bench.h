@@ -28,6 +28,7 @@ struct settings {
 	const char	*fsync;		/* --data-dir with this; NULL: none */
 	uint32_t	 window;	/* batches in flight, every system */
 	uint32_t	 batch;		/* events a batch, and a pop's COUNT */
+	const char	*system;	/* only this one, or NULL */
 };
 
 /* One measured run. */

@@ -26,7 +26,8 @@ usage(FILE *f)
 	fprintf(f,
 "usage: pushbench [--workload W1|W2|W3|W4] [--delivery MODE] [--size BYTES]\n"
 "                 [--consumers N] [--events N] [--runs N] [--compare]\n"
-"                 [--window N] [--batch N] [--quick] [--json]\n"
+"                 [--window N] [--batch N] [--system NAME] [--quick]\n"
+"                 [--json]\n"
 "                 [--producerd PATH | --socket PATH] [--fsync MODE]\n"
 "\n"
 "Measures pushstage: starts a private producerd for each run, consumer\n"
@@ -53,6 +54,8 @@ usage(FILE *f)
 "                      redis-server is installed, and beanstalkd (W1,\n"
 "                      W2) when it is; every system with the same\n"
 "                      --window and --batch\n"
+"  --system NAME       only pushstage, redis, beanstalkd or floor (with\n"
+"                      --compare's settings): to profile one alone\n"
 "  --window N          batches in flight from the client (default 4)\n"
 "  --batch N           events a batch, and a pop's COUNT (default 256)\n"
 "  --quick             small counts, one run: for the test suite\n"
@@ -146,6 +149,13 @@ report(const struct settings *s, struct result *rs, int n)
 	return 0;
 }
 
+/* Is this system measured (--system, or all)? */
+static int
+system_on(const struct settings *s, const char *name)
+{
+	return s->system == NULL || strcmp(s->system, name) == 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -164,6 +174,7 @@ main(int argc, char **argv)
 		{ "fsync",	required_argument,	NULL, 'F' },
 		{ "window",	required_argument,	NULL, 'W' },
 		{ "batch",	required_argument,	NULL, 'B' },
+		{ "system",	required_argument,	NULL, 'Y' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ "version",	no_argument,		NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -253,6 +264,18 @@ main(int argc, char **argv)
 			if (opt_u32("--batch", optarg, 1, 4096, &s.batch) != 0)
 				return 1;
 			break;
+		case 'Y':
+			if (strcmp(optarg, "pushstage") != 0 &&
+			    strcmp(optarg, "redis") != 0 &&
+			    strcmp(optarg, "beanstalkd") != 0 &&
+			    strcmp(optarg, "floor") != 0) {
+				log_errorx("--system: \"%s\" is not pushstage, "
+				    "redis, beanstalkd or floor", optarg);
+				return 1;
+			}
+			s.system = optarg;
+			s.compare = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -287,8 +310,9 @@ main(int argc, char **argv)
 		if (s.only != NULL && strcmp(s.only, workloads[w]) != 0)
 			continue;
 		for (m = 0; m < 2; m++) {
-			if (s.delivery != NULL &&
-			    strcmp(s.delivery, modes[m]) != 0)
+			if ((s.delivery != NULL &&
+			    strcmp(s.delivery, modes[m]) != 0) ||
+			    !system_on(&s, "pushstage"))
 				continue;
 			for (i = n = 0; i < s.runs; i++)
 				if (work_run(&s, workloads[w], modes[m],
@@ -298,7 +322,8 @@ main(int argc, char **argv)
 				failed++;
 		}
 #ifdef HAVE_HIREDIS
-		if (s.compare && w != 2 && redis_available()) {
+		if (s.compare && w != 2 && system_on(&s, "redis") &&
+		    redis_available()) {
 			for (i = n = 0; i < s.runs; i++)
 				if (redis_run(&s, workloads[w], &rs[n]) == 0)
 					n++;
@@ -306,7 +331,8 @@ main(int argc, char **argv)
 				failed++;
 		}
 #endif
-		if (s.compare && w < 2 && beanstalk_available()) {
+		if (s.compare && w < 2 && system_on(&s, "beanstalkd") &&
+		    beanstalk_available()) {
 			for (i = n = 0; i < s.runs; i++)
 				if (beanstalk_run(&s, workloads[w], &rs[n]) == 0)
 					n++;
@@ -314,7 +340,7 @@ main(int argc, char **argv)
 				failed++;
 		}
 		/* The floor each workload is judged by. */
-		if (!s.compare || s.fsync != NULL)
+		if (!s.compare || s.fsync != NULL || !system_on(&s, "floor"))
 			continue;
 		for (i = n = 0; i < s.runs; i++) {
 			if ((w == 0 || w == 3 ? baseline_stream(&s,
