@@ -305,6 +305,7 @@ main(int argc, char **argv)
 		printf("%-10s %-16s %9s %11s %23s %7s %9s  %-5s %s\n",
 		    "workload", "mode", "events", "events/s", "range",
 		    "cpu s", "peak KiB", "once", "");
+	fflush(stdout);		/* before any fork, or children print it again */
 
 	for (w = 0; w < sizeof workloads / sizeof workloads[0]; w++) {
 		if (s.only != NULL && strcmp(s.only, workloads[w]) != 0)
