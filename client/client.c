@@ -17,6 +17,7 @@
 
 static int	send_all(struct psc *);
 static int	send_upto(struct psc *, size_t);
+static int	send_bytes(struct psc *, const uint8_t *, size_t);
 static void	out_compact(struct psc *);
 static int	fail(struct psc *, int, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
@@ -75,6 +76,7 @@ psc_close(struct psc *c)
 	c->fd = -1;
 	ps_decoder_free(&c->in);
 	ps_buf_free(&c->out);
+	ps_buf_free(&c->req);
 	free(c->posts);
 	c->posts = NULL;
 	c->nposts = c->capposts = 0;
@@ -130,17 +132,29 @@ send_all(struct psc *c)
 	    c->out.len);
 }
 
-/* Write out from where the last write ended up to end, however many writes. */
+/* Write out from where the last write ended up to end. */
 static int
 send_upto(struct psc *c, size_t end)
 {
-	ssize_t	 n;
+	int	 r;
 
-	while (c->flushed < end) {
+	if (c->flushed >= end)
+		return PUSHSTAGE_OK;
+	if ((r = send_bytes(c, c->out.data + c->flushed, end - c->flushed)) ==
+	    PUSHSTAGE_OK)
+		c->flushed = end;
+	return r;
+}
+
+/* All n bytes at p, however many writes it takes. */
+static int
+send_bytes(struct psc *c, const uint8_t *p, size_t n)
+{
+	ssize_t	 w;
+
+	while (n != 0) {
 		/* MSG_NOSIGNAL: a closed peer is an error, not a SIGPIPE. */
-		n = send(c->fd, c->out.data + c->flushed, end - c->flushed,
-		    MSG_NOSIGNAL);
-		if (n == -1) {
+		if ((w = send(c->fd, p, n, MSG_NOSIGNAL)) == -1) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EPIPE || errno == ECONNRESET)
@@ -148,7 +162,8 @@ send_upto(struct psc *c, size_t end)
 			return fail(c, PUSHSTAGE_EIO, "writing to producerd at %s: "
 			    "%s", c->path, strerror(errno));
 		}
-		c->flushed += (size_t)n;
+		p += w;
+		n -= (size_t)w;
 	}
 	return PUSHSTAGE_OK;
 }
@@ -421,6 +436,23 @@ psc_batch_refused(struct psc *c, uint32_t refused)
 	ps_put_enqueue_end(&c->out, c->batch_start, refused);
 }
 
+/*
+ * Send the request built in req, after every whole frame queued in out:
+ * a batch being filled stays where it is, to go on being filled.
+ */
+static int
+request(struct psc *c)
+{
+	int	 r;
+
+	if ((r = send_all(c)) == PUSHSTAGE_OK)
+		r = send_bytes(c, c->req.data, c->req.len);
+	c->req.len = 0;
+	if (r == PUSHSTAGE_OK)
+		out_reset(c);
+	return r;
+}
+
 /* Queue a DEMAND; psc_flush sends it, with whatever else is queued. */
 int
 psc_demand(struct psc *c, uint32_t n)
@@ -446,9 +478,9 @@ psc_dead_list(struct psc *c, uint32_t preview, struct ps_dead_reply *r)
 	struct ps_frame	 f;
 	int		 error;
 
-	if (ps_put_dead_list(&c->out, preview) != 0)
+	if (ps_put_dead_list(&c->req, preview) != 0)
 		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
-	if ((error = psc_flush(c)) != 0 || (error = psc_wait(c, &f)) != 0)
+	if ((error = request(c)) != 0 || (error = psc_wait(c, &f)) != 0)
 		return error;
 	if ((error = ps_get_dead_reply(&f, r)) != 0)
 		return fail(c, PUSHSTAGE_EPROTO, "bad answer to DEAD_LIST from "
@@ -465,9 +497,9 @@ psc_dead_act(struct psc *c, uint8_t type, const uint64_t *ids, uint32_t n,
 	struct ps_frame	 f;
 	int		 error;
 
-	if (ps_put_ids(&c->out, type, ids, n) != 0)
+	if (ps_put_ids(&c->req, type, ids, n) != 0)
 		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
-	if ((error = psc_flush(c)) != 0 || (error = psc_wait(c, &f)) != 0)
+	if ((error = request(c)) != 0 || (error = psc_wait(c, &f)) != 0)
 		return error;
 	if (ps_get_dead_done(&f, done) != 0)
 		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s answered %s with "
@@ -481,9 +513,9 @@ psc_stats(struct psc *c, struct ps_stats *st)
 	struct ps_frame	 f;
 	int		 error;
 
-	if (ps_put_stats(&c->out) != 0)
+	if (ps_put_stats(&c->req) != 0)
 		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
-	if ((error = psc_flush(c)) != 0 || (error = psc_wait(c, &f)) != 0)
+	if ((error = request(c)) != 0 || (error = psc_wait(c, &f)) != 0)
 		return error;
 	if (f.type != PS_STATS_REPLY)
 		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s answered STATS "

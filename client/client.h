@@ -35,6 +35,7 @@ struct psc {
 	struct ps_welcome	 welcome;
 	struct ps_decoder	 in;
 	struct ps_buf		 out;
+	struct ps_buf		 req;		/* a request, sent past a batch */
 	size_t			 flushed;	/* out's bytes written */
 	size_t			 base;		/* out's bytes no longer kept */
 	size_t			 batch_start;	/* ENQUEUE being filled */

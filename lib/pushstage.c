@@ -629,7 +629,8 @@ pushstage_stats(struct pushstage *p, const struct pushstage_stats **out)
 {
 	int	 r;
 
-	if ((r = ready(p, -1)) != 0)
+	if ((r = ready(p, -1)) != 0 ||
+	    (!p->consumer && (r = pushstage_wait(p)) != 0))
 		return r;
 	forget_stats(p);
 	if ((r = psc_stats(&p->c, &p->st)) != 0)
@@ -669,7 +670,7 @@ pushstage_dead_list(struct pushstage *p, uint32_t preview,
 	uint8_t			*at;
 	int			 error;
 
-	if ((error = ready(p, 0)) != 0)
+	if ((error = ready(p, 0)) != 0 || (error = pushstage_wait(p)) != 0)
 		return error;
 	if (preview > PS_PREVIEW_MAX)
 		return invalid(p, "preview %u: at most %d bytes", preview,
@@ -714,7 +715,8 @@ dead_act(struct pushstage *p, uint8_t type, const uint64_t *v, size_t n,
 {
 	int	 r;
 
-	if ((r = ready(p, 0)) != 0 || (r = ids_fit(p, type, n)) != 0)
+	if ((r = ready(p, 0)) != 0 || (r = ids_fit(p, type, n)) != 0 ||
+	    (r = pushstage_wait(p)) != 0)
 		return r;
 	return psc_dead_act(&p->c, type, v, (uint32_t)n, found);
 }
