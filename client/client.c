@@ -16,6 +16,7 @@
 #define READ_CHUNK	(64u * 1024)
 
 static int	send_all(struct psc *);
+static void	*ring_grow(const void *, size_t, size_t, size_t, size_t, size_t);
 static int	send_upto(struct psc *, size_t);
 static int	send_bytes(struct psc *, const uint8_t *, size_t);
 static void	out_compact(struct psc *);
@@ -324,17 +325,16 @@ int
 psc_post(struct psc *c, uint64_t *seq)
 {
 	struct psc_post	*grown;
-	size_t		 cap, i, at;
+	size_t		 cap, at;
 
 	if (c->batch_count == 0)
 		return fail(c, PUSHSTAGE_EINVAL, "nothing to post: the batch "
 		    "is empty");
 	if (c->nposts == c->capposts) {
 		cap = c->capposts ? c->capposts * 2 : 8;
-		if ((grown = calloc(cap, sizeof *grown)) == NULL)
+		if ((grown = ring_grow(c->posts, c->headpost, c->nposts,
+		    c->capposts, cap, sizeof *grown)) == NULL)
 			return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
-		for (i = 0; i < c->nposts; i++)
-			grown[i] = c->posts[(c->headpost + i) % c->capposts];
 		free(c->posts);
 		c->posts = grown;
 		c->capposts = cap;
@@ -544,21 +544,39 @@ psc_window_free(struct psc_window *w)
 	w->cap = w->nchunks = 0;
 }
 
+/*
+ * A ring of n elements of size bytes, the first at head of cap, in order
+ * at the start of a new array of newcap; NULL out of memory.
+ */
+static void *
+ring_grow(const void *ring, size_t head, size_t n, size_t cap, size_t newcap,
+    size_t size)
+{
+	unsigned char	*grown;
+	size_t		 i;
+
+	if ((grown = calloc(newcap, size)) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++)
+		memcpy(grown + i * size, (const unsigned char *)ring +
+		    (head + i) % cap * size, size);
+	return grown;
+}
+
 /* The open chunk is closed: to the ring.  -1 out of memory. */
 static int
 window_close(struct psc_window *w)
 {
 	uint32_t	*grown;
-	size_t		 cap, i;
+	size_t		 cap;
 
 	if (w->open == 0)
 		return 0;
 	if (w->nchunks == w->cap) {
 		cap = w->cap ? w->cap * 2 : 16;
-		if ((grown = calloc(cap, sizeof *grown)) == NULL)
+		if ((grown = ring_grow(w->chunks, w->head, w->nchunks, w->cap,
+		    cap, sizeof *grown)) == NULL)
 			return -1;
-		for (i = 0; i < w->nchunks; i++)
-			grown[i] = w->chunks[(w->head + i) % w->cap];
 		free(w->chunks);
 		w->chunks = grown;
 		w->cap = cap;
