@@ -702,6 +702,9 @@ def case_cli(h):
         ([PUSHBENCH, "--delivery", "maybe"], b"--delivery"),
         ([PUSHBENCH, "--runs", "0"], b"--runs"),
         ([PUSHBENCH, "--fsync", "sometimes"], b"--fsync"),
+        ([PUSHBENCH, "--window", "0"], b"--window"),
+        ([PUSHBENCH, "--batch", "5000"], b"--batch"),
+        ([PUSHBENCH, "--system", "kafka"], b"--system"),
     ]
     r = subprocess.run([PUSHBENCH, "--help"], capture_output=True, timeout=10)
     assert r.returncode == 0 and r.stdout.startswith(b"usage:"), r
