@@ -275,6 +275,19 @@ psc_batch_add(struct psc *c, const void *data, uint32_t len)
 	return PUSHSTAGE_OK;
 }
 
+/* Give up the batch being filled; what is posted stays. */
+void
+psc_batch_clear(struct psc *c)
+{
+	if (c->batch_count == 0)
+		return;
+	c->out.len = c->batch_start;
+	c->batch_count = 0;
+	if (c->flushed > c->out.len)
+		c->flushed = c->out.len;
+	out_reset(c);
+}
+
 uint32_t
 psc_batch_count(const struct psc *c)
 {

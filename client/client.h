@@ -87,6 +87,7 @@ int	 psc_event_fits(const struct psc *, size_t);
 int	 psc_batch_fits(const struct psc *, size_t);
 int	 psc_batch_add(struct psc *, const void *, uint32_t);
 uint32_t psc_batch_count(const struct psc *);
+void	 psc_batch_clear(struct psc *);
 int	 psc_batch_send(struct psc *, struct ps_enqueued *);
 void	 psc_batch_refused(struct psc *, uint32_t);
 int	 psc_post(struct psc *, uint64_t *);

@@ -436,8 +436,7 @@ pushstage_send(struct pushstage *p, struct pushstage_enqueued *out)
 void
 pushstage_clear(struct pushstage *p)
 {
-	p->c.out.len = 0;
-	p->c.batch_count = 0;
+	psc_batch_clear(&p->c);
 }
 
 int

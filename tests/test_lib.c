@@ -538,13 +538,22 @@ START_TEST(pipelined_batches)
 	ck_assert_msg(pushstage_send(c, &r) == 0, "%s", pushstage_error(c));
 	ck_assert_int_eq(a.n, 5);
 	ck_assert_uint_eq(r.accepted, 1);
+	/* Clearing the batch being filled leaves what is posted alone. */
+	ck_assert_int_eq(pushstage_add(c, "p", 1), 0);
+	ck_assert_int_eq(pushstage_post(c, NULL), 0);
+	ck_assert_int_eq(pushstage_add(c, "gone", 4), 0);
+	pushstage_clear(c);
+	ck_assert_uint_eq(pushstage_batch_count(c), 0);
+	ck_assert_int_eq(pushstage_wait(c), 0);
+	ck_assert_int_eq(a.n, 6);
+	ck_assert_uint_eq(a.accepted[5], 1);
 	/* Stats while a batch is being filled: the batch stays, unsent. */
 	ck_assert_int_eq(pushstage_add(c, "q", 1), 0);
-	ck_assert_uint_eq(counter(c, "enqueued_total"), 11);
+	ck_assert_uint_eq(counter(c, "enqueued_total"), 12);
 	ck_assert_uint_eq(pushstage_batch_count(c), 1);
 	ck_assert_int_eq(pushstage_send(c, &r), 0);
 	ck_assert_uint_eq(r.accepted, 1);
-	ck_assert_uint_eq(counter(c, "enqueued_total"), 12);
+	ck_assert_uint_eq(counter(c, "enqueued_total"), 13);
 	/* A consumer has no batches. */
 	ck_assert_int_eq(pushstage_post(w, NULL), PUSHSTAGE_EINVAL);
 	ck_assert_int_eq(pushstage_pipeline(w, 2, NULL, NULL),
