@@ -111,7 +111,7 @@ static void
 out_reset(struct psc *c)
 {
 	if (c->nposts == 0 && c->batch_count == 0 && c->flushed == c->out.len)
-		c->out.len = c->flushed = c->base = 0;
+		c->out.len = c->flushed = 0;
 }
 
 /* Write everything queued in out and not yet written. */
@@ -294,6 +294,21 @@ psc_batch_count(const struct psc *c)
 	return c->batch_count;
 }
 
+/* f must be the ENQUEUED for an ENQUEUE of n events: into *r, or an error. */
+static int
+enqueued(struct psc *c, const struct ps_frame *f, uint32_t n,
+    struct ps_enqueued *r)
+{
+	if (ps_get_enqueued(f, r) != 0)
+		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s answered ENQUEUE "
+		    "with %s", c->path, ps_type_name(f->type));
+	if ((uint64_t)r->accepted + r->refused + r->shed_new != n ||
+	    (c->welcome.version < 2 && r->accepted != n))
+		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s took %u of %u "
+		    "events", c->path, r->accepted, n);
+	return PUSHSTAGE_OK;
+}
+
 /*
  * Send the batch as one ENQUEUE and wait for the daemon's ENQUEUED.  When
  * its queue was full the reply says how many it refused: the batch is
@@ -312,15 +327,9 @@ psc_batch_send(struct psc *c, struct ps_enqueued *r)
 	ps_put_enqueue_end(&c->out, c->batch_start, n);
 	c->flushed = c->batch_start;
 	if ((error = send_upto(c, c->out.len)) != 0 ||
-	    (error = psc_wait(c, &f)) != 0)
+	    (error = psc_wait(c, &f)) != 0 ||
+	    (error = enqueued(c, &f, n, r)) != 0)
 		return error;
-	if (ps_get_enqueued(&f, r) != 0)
-		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s answered ENQUEUE "
-		    "with %s", c->path, ps_type_name(f.type));
-	if ((uint64_t)r->accepted + r->refused + r->shed_new != n ||
-	    (c->welcome.version < 2 && r->accepted != n))
-		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s took %u of %u "
-		    "events", c->path, r->accepted, n);
 	if (r->refused == 0) {
 		c->batch_count = 0;
 		out_reset(c);
@@ -372,16 +381,19 @@ psc_post(struct psc *c, uint64_t *seq)
 static void
 out_compact(struct psc *c)
 {
-	size_t	 i, n = c->base;
+	size_t	 i, n;
 
-	if (n == 0 || n < c->out.len / 2 || c->batch_count != 0)
+	if (c->batch_count != 0)
+		return;
+	/* Before the oldest posted frame, or what is written, nothing is kept. */
+	n = c->nposts != 0 ? c->posts[c->headpost].off : c->flushed;
+	if (n == 0 || n < c->out.len / 2)
 		return;
 	memmove(c->out.data, c->out.data + n, c->out.len - n);
 	c->out.len -= n;
 	c->flushed -= n;
 	for (i = 0; i < c->nposts; i++)
 		c->posts[(c->headpost + i) % c->capposts].off -= n;
-	c->base = 0;
 }
 
 /*
@@ -405,19 +417,13 @@ psc_answer(struct psc *c, int block, struct psc_answer *a)
 	} else if ((r = psc_next(c, &f)) != 1)
 		return r;
 	p = &c->posts[c->headpost];
-	if (ps_get_enqueued(&f, &a->r) != 0)
-		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s answered ENQUEUE "
-		    "with %s", c->path, ps_type_name(f.type));
-	if ((uint64_t)a->r.accepted + a->r.refused + a->r.shed_new != p->count)
-		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s took %u of %u "
-		    "events", c->path, a->r.accepted, p->count);
+	if ((r = enqueued(c, &f, p->count, &a->r)) != 0)
+		return r;
 	a->seq = p->seq;
 	a->count = p->count;
 	a->frame = c->out.data + p->off;
 	c->headpost = (c->headpost + 1) % c->capposts;
 	c->nposts--;
-	c->base = c->nposts != 0 ? c->posts[c->headpost].off :
-	    c->batch_count != 0 ? c->batch_start : c->flushed;
 	out_reset(c);
 	return 1;
 }

@@ -37,7 +37,6 @@ struct psc {
 	struct ps_buf		 out;
 	struct ps_buf		 req;		/* a request, sent past a batch */
 	size_t			 flushed;	/* out's bytes written */
-	size_t			 base;		/* out's bytes no longer kept */
 	size_t			 batch_start;	/* ENQUEUE being filled */
 	uint32_t		 batch_count;
 	struct psc_post		*posts;		/* a ring, oldest first */
