@@ -376,7 +376,18 @@ reserve_take(struct journal *j)
 	return error;
 }
 
-/* The disk is full: give the reserve back and refuse events from now. */
+/* No room: refuse events from now on, and say so once. */
+static void
+go_full(struct journal *j, const char *how)
+{
+	j->full = 1;
+	j->full_total++;
+	log_warnx("%s: journal: no space left on device%s; ENQUEUEs are "
+	    "refused until there is room again (consumers are still served)",
+	    j->dir, how);
+}
+
+/* The disk is full: give the reserve back for acks and what is accepted. */
 static void
 reserve_give(struct journal *j)
 {
@@ -385,12 +396,7 @@ reserve_give(struct journal *j)
 	reserve_path(j, p, sizeof p);
 	if (unlink(p) != 0 && errno != ENOENT)
 		log_warn("%s", p);
-	j->full = 1;
-	j->full_total++;
-	log_warnx("%s: journal: no space left on device; ENQUEUEs are "
-	    "refused until there is room again (consumers are still "
-	    "served; the %llu-byte reserve takes their acks)", j->dir,
-	    (unsigned long long)j->reserve);
+	go_full(j, ", the reserve given back for acks");
 }
 
 /*
@@ -576,12 +582,7 @@ journal_open(struct journal *j, const char *dir, struct dispatch *d)
 			return -1;
 		}
 		/* Started on a full disk: serve what is kept, take nothing. */
-		j->full = 1;
-		j->full_total++;
-		log_warnx("%s: journal: no space left on device for the "
-		    "%llu-byte reserve; ENQUEUEs are refused until there is "
-		    "room (consumers are served)", dir,
-		    (unsigned long long)j->reserve);
+		go_full(j, " for the reserve at start");
 	}
 	if (seg_create(j, j->nsegs ? j->segs[j->nsegs - 1].seq + 1 : 1,
 	    d->next_id) != 0)
