@@ -38,7 +38,10 @@ listener_accept(struct evconnlistener *l, evutil_socket_t fd,
 	conn_accept(a->srv, fd);
 }
 
-/* Shed one waiting peer with the spare descriptor; take the spare back. */
+/*
+ * Shed one waiting peer with the spare descriptor (server_init takes
+ * it); take the spare back.
+ */
 static void
 shed_one(struct server *srv, int lfd)
 {
@@ -109,9 +112,6 @@ listener_open(struct server *srv, struct acceptor *a, const char *what,
 	a->srv = srv;
 	a->what = what;
 	a->may_accept = may_accept;
-	if (srv->spare_fd == 0 && (srv->spare_fd = open("/dev/null",
-	    O_RDONLY | O_CLOEXEC)) == -1)
-		log_warn("a spare descriptor");
 	a->retry = evtimer_new(srv->base, listener_retry, a);
 	a->l = evconnlistener_new(srv->base, cb, arg,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
@@ -149,7 +149,4 @@ void
 listener_stop(struct server *srv)
 {
 	listener_close(&srv->listener);
-	if (srv->spare_fd > 0)
-		close(srv->spare_fd);
-	srv->spare_fd = 0;	/* 0: none taken yet (stdin is never ours) */
 }

@@ -4,6 +4,7 @@
  * graceful drain, and the end.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -80,6 +81,7 @@ void
 server_configure(struct server *srv, struct config *cfg)
 {
 	memset(srv, 0, sizeof *srv);
+	srv->spare_fd = -1;
 	srv->max_frame = cfg->max_frame;
 	srv->acks = cfg->acks;
 	srv->drain_ms = cfg->drain_ms;
@@ -123,6 +125,9 @@ server_init(struct server *srv, struct event_base *base)
 	srv->drain_timer = evtimer_new(base, drain_timeout_cb, srv);
 	srv->unblock = event_new(base, -1, 0, unblock_cb, srv);
 	srv->loop_end = event_new(base, -1, 0, loop_end_cb, srv);
+	/* Kept for shedding a peer when descriptors run out (listener.c). */
+	if ((srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1)
+		log_warn("a spare descriptor");
 	if (srv->expiry == NULL || srv->drain_timer == NULL ||
 	    srv->unblock == NULL || srv->loop_end == NULL ||
 	    upstream_init(srv) != 0 || map_init(srv) != 0)
@@ -169,6 +174,9 @@ server_free(struct server *srv)
 		event_free(srv->fsync_timer);
 	if (srv->room_timer != NULL)
 		event_free(srv->room_timer);
+	if (srv->spare_fd != -1)
+		close(srv->spare_fd);
+	srv->spare_fd = -1;
 	if (srv->data_dir != NULL)
 		journal_close(&srv->journal);
 	upstream_free(srv);
