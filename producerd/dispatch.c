@@ -700,15 +700,13 @@ rest:
 	if (d->overflow == OVERFLOW_DROP_NEWEST && rc == DISPATCH_TAKEN) {
 		r->shed_new += it->left;
 		d->shed_total += it->left;
-	} else {
-		r->refused += it->left;
-		d->rejected_total += it->left;
-	}
-	it->left = 0;
+		it->left = 0;
+	} else
+		dispatch_refuse(d, it, r);
 	return rc;
 }
 
-/* A batch waiting for room will not get it (the daemon drains). */
+/* The rest of a batch is refused (no room for it, or no taking now). */
 void
 dispatch_refuse(struct dispatch *d, struct ps_enqueue_iter *it,
     struct ps_enqueued *r)
