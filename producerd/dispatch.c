@@ -24,11 +24,12 @@ void
 dispatch_init(struct dispatch *d, dispatch_emit_fn emit, void *arg)
 {
 	memset(d, 0, sizeof *d);
-	queue_init(&d->queue);
+	queue_init(&d->queue, NULL);
 	TAILQ_INIT(&d->ready);
 	TAILQ_INIT(&d->deadlines);
 	TAILQ_INIT(&d->dead);
 	d->next_id = 1;
+	d->ids = &d->next_id;
 	d->max_attempts = 5;
 	d->emit = emit;
 	d->arg = arg;
@@ -53,7 +54,7 @@ static int
 hash_grow(struct dispatch *d)
 {
 	struct qevent	**h, *ev, *next;
-	uint64_t	  cap = d->hash ? (d->hmask + 1) * 2 : 1024, i;
+	uint64_t	  cap = d->hash ? (d->hmask + 1) * 2 : 16, i;
 
 	if ((h = calloc(cap, sizeof *h)) == NULL)
 		return -1;
@@ -305,17 +306,17 @@ dispatch_push(struct dispatch *d, const void *data, uint32_t len,
 {
 	struct qevent	 ev;
 
-	if (queue_push(&d->queue, d->next_id, 0, origin, data, len) != 0)
+	if (queue_push(&d->queue, *d->ids, 0, origin, data, len) != 0)
 		return 0;
 	d->enqueued_total++;
 	if (d->change != NULL) {
 		memset(&ev, 0, sizeof ev);
-		ev.id = d->next_id;
+		ev.id = *d->ids;
 		ev.data = data;
 		ev.len = len;
 		changed(d, DISPATCH_PUSHED, &ev);
 	}
-	return d->next_id++;
+	return (*d->ids)++;
 }
 
 /*
@@ -328,8 +329,8 @@ dispatch_restore(struct dispatch *d, uint64_t id, uint32_t attempts,
 {
 	if (queue_push(&d->queue, id, attempts, 0, data, len) != 0)
 		return -1;
-	if (id >= d->next_id)
-		d->next_id = id + 1;
+	if (id >= *d->ids)
+		*d->ids = id + 1;
 	return 0;
 }
 
@@ -349,8 +350,8 @@ dispatch_restore_dead(struct dispatch *d, uint64_t id, uint32_t attempts,
 	ev->reason = reason;
 	TAILQ_INSERT_TAIL(&d->dead, ev, entry);
 	d->ndead++;
-	if (id >= d->next_id)
-		d->next_id = id + 1;
+	if (id >= *d->ids)
+		*d->ids = id + 1;
 	return 0;
 }
 
@@ -649,7 +650,7 @@ dispatch_enqueue(struct dispatch *d, struct ps_enqueue_iter *it,
 	uint64_t		 bytes = 0;
 	int			 rc = DISPATCH_TAKEN;
 
-	if (r->accepted != 0 && d->next_id != r->first_id + r->accepted)
+	if (r->accepted != 0 && *d->ids != r->first_id + r->accepted)
 		goto rest;
 	for (served = ready_room(d, it->left); served != 0; served--) {
 		ps_enqueue_next(it, &data, &len);

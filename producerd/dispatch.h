@@ -83,6 +83,8 @@ struct dispatch {
 	enum overflow		 overflow;
 	int			 paused;	/* draining: nothing goes out */
 	uint64_t		 next_id;
+	uint64_t		*ids;		/* the next id: next_id, or a
+						   counter queues share */
 	uint32_t		 nconsumers;
 	uint64_t		 in_flight;
 	uint64_t		 ndead;

@@ -12,17 +12,20 @@
  * An event leaves the arena through a handle (struct qevent) from a pool;
  * the handle keeps the chunk alive (refs) until the dispatcher releases
  * it, so an event in flight or given back is never copied.  A chunk goes
- * once every record in it has left and no handle points into it.
+ * once every record in it has left and no handle points into it: to the
+ * store's spares if it is of the largest size, else back to malloc.  So an
+ * empty queue holds nothing but its struct; a queue's chunks start small
+ * and double as it fills them, up to QUEUE_CHUNK.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "queue.h"
 
-#define CHUNK_SIZE	(256u * 1024)
 #define VARINT_MAX	5			/* a u32 in 7-bit groups */
 #define FULL_HEAD	20			/* id, attempts, origin */
 #define POOL_SLAB	256			/* handles per allocation */
+#define SPARE_MAX	4			/* chunks a store keeps */
 
 struct chunk {
 	TAILQ_ENTRY(chunk)	 entry;
@@ -65,56 +68,102 @@ get_varint(const unsigned char *p, uint64_t *v)
 }
 
 void
-queue_init(struct queue *q)
+qstore_init(struct qstore *st)
+{
+	memset(st, 0, sizeof *st);
+	TAILQ_INIT(&st->pool);
+	TAILQ_INIT(&st->spare);
+}
+
+/* Every queue using st is freed first. */
+void
+qstore_free(struct qstore *st)
+{
+	struct chunk	*ch;
+	size_t		 i;
+
+	while ((ch = TAILQ_FIRST(&st->spare)) != NULL) {
+		TAILQ_REMOVE(&st->spare, ch, entry);
+		free(ch);
+	}
+	for (i = 0; i < st->nslabs; i++)
+		free(st->slabs[i]);
+	free(st->slabs);
+	qstore_init(st);
+}
+
+/* A queue on store st, or on a store of its own when st is NULL. */
+void
+queue_init(struct queue *q, struct qstore *st)
 {
 	memset(q, 0, sizeof *q);
 	TAILQ_INIT(&q->front);
 	TAILQ_INIT(&q->chunks);
-	TAILQ_INIT(&q->pool);
+	qstore_init(&q->own);
+	q->store = st != NULL ? st : &q->own;
+	q->grow = QUEUE_CHUNK_MIN;
 }
 
+static void
+chunk_free(struct queue *q, struct chunk *ch)
+{
+	struct qstore	*st = q->store;
+
+	if (ch->size == QUEUE_CHUNK && st->nspare < SPARE_MAX) {
+		TAILQ_INSERT_HEAD(&st->spare, ch, entry);
+		st->nspare++;
+	} else
+		free(ch);
+}
+
+static void
+handle_free(struct queue *q, struct qevent *ev)
+{
+	TAILQ_INSERT_HEAD(&q->store->pool, ev, entry);
+}
+
+/* Handles still out (in flight, dead) are the caller's to release first. */
 void
 queue_free(struct queue *q)
 {
 	struct qevent	*ev;
 	struct chunk	*ch;
-	size_t		 i;
 
 	while ((ev = TAILQ_FIRST(&q->front)) != NULL) {
 		TAILQ_REMOVE(&q->front, ev, entry);
 		if (ev->chunk == NULL)
 			free((void *)ev->data);
+		handle_free(q, ev);
 	}
 	while ((ch = TAILQ_FIRST(&q->chunks)) != NULL) {
 		TAILQ_REMOVE(&q->chunks, ch, entry);
-		free(ch);
+		chunk_free(q, ch);
 	}
-	for (i = 0; i < q->nslabs; i++)
-		free(q->slabs[i]);
-	free(q->slabs);
-	queue_init(q);
+	qstore_free(&q->own);
+	queue_init(q, q->store == &q->own ? NULL : q->store);
 }
 
 static struct qevent *
 handle(struct queue *q)
 {
+	struct qstore	*st = q->store;
 	struct qevent	*slab, *ev;
 	void		**slabs;
 	size_t		 i;
 
-	if ((ev = TAILQ_FIRST(&q->pool)) == NULL) {
-		if ((slabs = reallocarray(q->slabs, q->nslabs + 1,
+	if ((ev = TAILQ_FIRST(&st->pool)) == NULL) {
+		if ((slabs = reallocarray(st->slabs, st->nslabs + 1,
 		    sizeof *slabs)) == NULL)
 			return NULL;
-		q->slabs = slabs;
+		st->slabs = slabs;
 		if ((slab = calloc(POOL_SLAB, sizeof *slab)) == NULL)
 			return NULL;
-		q->slabs[q->nslabs++] = slab;
+		st->slabs[st->nslabs++] = slab;
 		for (i = 0; i < POOL_SLAB; i++)
-			TAILQ_INSERT_TAIL(&q->pool, &slab[i], entry);
-		ev = TAILQ_FIRST(&q->pool);
+			TAILQ_INSERT_TAIL(&st->pool, &slab[i], entry);
+		ev = TAILQ_FIRST(&st->pool);
 	}
-	TAILQ_REMOVE(&q->pool, ev, entry);
+	TAILQ_REMOVE(&st->pool, ev, entry);
 	memset(ev, 0, sizeof *ev);
 	return ev;
 }
@@ -125,16 +174,37 @@ chunk_done(struct queue *q, struct chunk *ch)
 {
 	if (ch->refs != 0 || ch->head != ch->tail)
 		return;
-	if (ch == TAILQ_LAST(&q->chunks, chunks)) {
-		/* Reuse the one being filled; compact ids follow on. */
-		ch->head = ch->tail = 0;
-		ch->fresh_out = ch->fresh_in;
-		return;
-	}
 	if (q->next == ch)
 		q->next = NULL;
 	TAILQ_REMOVE(&q->chunks, ch, entry);
-	free(ch);
+	chunk_free(q, ch);
+}
+
+/* A chunk with room for need bytes, behind the others; NULL: no memory. */
+static struct chunk *
+chunk_new(struct queue *q, size_t need)
+{
+	struct qstore	*st = q->store;
+	struct chunk	*ch;
+	size_t		 size;
+
+	/* A queue that fills chunks gets larger ones, up to QUEUE_CHUNK. */
+	if (!TAILQ_EMPTY(&q->chunks) && q->grow < QUEUE_CHUNK)
+		q->grow *= 2;
+	size = need > QUEUE_CHUNK / 4 ? need : q->grow;
+	if (size < need)
+		size = need;
+	if (size == QUEUE_CHUNK && (ch = TAILQ_FIRST(&st->spare)) != NULL) {
+		TAILQ_REMOVE(&st->spare, ch, entry);
+		st->nspare--;
+	} else if ((ch = malloc(sizeof *ch + size)) == NULL)
+		return NULL;
+	ch->size = size;
+	ch->head = ch->tail = 0;
+	ch->fresh_in = ch->fresh_out = 0;
+	ch->refs = 0;
+	TAILQ_INSERT_TAIL(&q->chunks, ch, entry);
+	return ch;
 }
 
 /* Copy one event into the arena, behind the others; -1 out of memory. */
@@ -144,7 +214,7 @@ queue_push(struct queue *q, uint64_t id, uint32_t attempts, uint64_t origin,
 {
 	struct chunk	*ch = TAILQ_LAST(&q->chunks, chunks);
 	unsigned char	*at;
-	size_t		 need, size;
+	size_t		 need;
 	int		 full;
 
 	/* Compact only what follows the chunk's last compact record in id. */
@@ -152,14 +222,8 @@ queue_push(struct queue *q, uint64_t id, uint32_t attempts, uint64_t origin,
 	    ch->fresh_in != 0 && id != ch->fresh_in);
 	need = VARINT_MAX + (full ? FULL_HEAD : 0) + (size_t)len;
 	if (ch == NULL || ch->size - ch->tail < need) {
-		size = need > CHUNK_SIZE / 4 ? need : CHUNK_SIZE;
-		if ((ch = malloc(sizeof *ch + size)) == NULL)
+		if ((ch = chunk_new(q, need)) == NULL)
 			return -1;
-		ch->size = size;
-		ch->head = ch->tail = 0;
-		ch->fresh_in = ch->fresh_out = 0;
-		ch->refs = 0;
-		TAILQ_INSERT_TAIL(&q->chunks, ch, entry);
 		full = attempts != 0 || origin != 0;
 	}
 	at = ch->data + ch->tail;
@@ -316,5 +380,5 @@ queue_release(struct queue *q, struct qevent *ev)
 		chunk_done(q, ch);
 	} else
 		free((void *)ev->data);
-	TAILQ_INSERT_HEAD(&q->pool, ev, entry);
+	handle_free(q, ev);
 }

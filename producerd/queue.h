@@ -38,6 +38,22 @@ TAILQ_HEAD(qevents, qevent);
 TAILQ_HEAD(chunks, chunk);
 
 /*
+ * What the buffers of many queues share: the handle pool and a few spare
+ * chunks of the largest size, so that an empty queue holds no memory but
+ * its struct, and a busy one takes chunks without malloc.
+ */
+struct qstore {
+	struct qevents	 pool;		/* spare handles */
+	void		**slabs;	/* the pool's allocations */
+	size_t		 nslabs;
+	struct chunks	 spare;		/* emptied chunks of QUEUE_CHUNK */
+	size_t		 nspare;
+};
+
+#define QUEUE_CHUNK	(256u * 1024)	/* a busy queue's chunk size */
+#define QUEUE_CHUNK_MIN	(4u * 1024)	/* a new queue's first chunks */
+
+/*
  * Events wait either in front, given back and first out, or in the arena:
  * chunks of records laid end to end, a varint length and the payload for
  * an event never delivered (queue.c).
@@ -46,14 +62,16 @@ struct queue {
 	struct qevents	 front;
 	struct chunks	 chunks;	/* oldest first; the last takes pushes */
 	struct chunk	*next;		/* where arena_head starts looking */
-	struct qevents	 pool;		/* spare handles */
-	void		**slabs;	/* the pool's allocations */
-	size_t		 nslabs;
+	struct qstore	*store;		/* own, or shared by queues */
+	struct qstore	 own;
+	uint32_t	 grow;		/* the next chunk's size */
 	size_t		 count;		/* both parts */
 	uint64_t	 bytes;		/* their payload bytes */
 };
 
-void		 queue_init(struct queue *);
+void		 qstore_init(struct qstore *);
+void		 qstore_free(struct qstore *);
+void		 queue_init(struct queue *, struct qstore *);
 void		 queue_free(struct queue *);
 int		 queue_push(struct queue *, uint64_t, uint32_t, uint64_t,
 		     const void *, uint32_t);

@@ -815,7 +815,7 @@ START_TEST(queue_compact_and_full_records)
 	char		 buf[300];
 	size_t		 i;
 
-	queue_init(&q);
+	queue_init(&q, NULL);
 	for (i = 0; i < sizeof in / sizeof in[0]; i++) {
 		memset(buf, 'a' + (int)i, sizeof buf);
 		ck_assert_int_eq(queue_push(&q, in[i].id, in[i].attempts,
@@ -832,7 +832,8 @@ START_TEST(queue_compact_and_full_records)
 		queue_release(&q, ev);
 	}
 	ck_assert_ptr_null(queue_pop(&q));
-	/* The emptied chunk is reused: ids go on from where they were. */
+	/* Empty, the queue holds no chunk; ids go on where they were. */
+	ck_assert(TAILQ_EMPTY(&q.chunks));
 	ck_assert_int_eq(queue_push(&q, 8, 0, 0, "x", 1), 0);
 	ck_assert_int_eq(queue_push(&q, 9, 0, 0, "y", 1), 0);
 	ck_assert_uint_eq((ev = queue_pop(&q))->id, 8);
@@ -851,7 +852,7 @@ START_TEST(queue_keeps_order_across_chunks)
 	uint64_t	 id, next = 0;
 	size_t		 len;
 
-	queue_init(&q);
+	queue_init(&q, NULL);
 	memset(buf, 'x', sizeof buf);
 	for (id = 0; id < 1000; id++) {
 		len = id % 2000;
@@ -887,9 +888,52 @@ START_TEST(queue_keeps_order_across_chunks)
 	ck_assert_uint_eq(next, 1000);
 	ck_assert_uint_eq(q.count, 0);
 	ck_assert_uint_eq(q.bytes, 0);
-	/* Everything left: only the chunk being filled stays. */
-	ck_assert_ptr_eq(TAILQ_FIRST(&q.chunks), TAILQ_LAST(&q.chunks, chunks));
+	/* Everything left: no chunk stays; the largest went to spares. */
+	ck_assert(TAILQ_EMPTY(&q.chunks));
+	ck_assert_uint_gt(q.own.nspare, 0);
 	queue_free(&q);
+}
+END_TEST
+
+/*
+ * Queues sharing a store: a new queue's chunks start small and double as
+ * it fills them; emptied, a queue holds nothing, and the largest chunks
+ * wait in the store for whichever queue needs one next.
+ */
+START_TEST(queue_store_shared)
+{
+	struct qstore	 st;
+	struct queue	 a, b;
+	struct qevent	*ev;
+	char		 buf[1000];
+	uint64_t	 id;
+
+	qstore_init(&st);
+	queue_init(&a, &st);
+	queue_init(&b, &st);
+	memset(buf, 'z', sizeof buf);
+	ck_assert_int_eq(queue_push(&a, 1, 0, 0, "one", 3), 0);
+	ck_assert_uint_eq(a.grow, QUEUE_CHUNK_MIN);
+	for (id = 1; id <= 2000; id++)
+		ck_assert_int_eq(queue_push(&b, id, 0, 0, buf, sizeof buf), 0);
+	ck_assert_uint_eq(b.grow, QUEUE_CHUNK);
+	for (id = 1; (ev = queue_pop(&b)) != NULL; id++) {
+		ck_assert_uint_eq(ev->id, id);
+		queue_release(&b, ev);
+	}
+	ck_assert_uint_eq(id, 2001);
+	ck_assert(TAILQ_EMPTY(&b.chunks));
+	ck_assert_uint_gt(st.nspare, 0);
+	ck_assert_uint_le(st.nspare, 4);
+	/* a was never more than its first small chunk. */
+	ck_assert_ptr_eq(TAILQ_FIRST(&a.chunks), TAILQ_LAST(&a.chunks, chunks));
+	ck_assert_uint_eq((ev = queue_pop(&a))->id, 1);
+	queue_release(&a, ev);
+	ck_assert(TAILQ_EMPTY(&a.chunks));
+	ck_assert(!TAILQ_EMPTY(&st.pool));
+	queue_free(&a);
+	queue_free(&b);
+	qstore_free(&st);
 }
 END_TEST
 
@@ -929,6 +973,7 @@ dispatch_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("queue");
 	tcase_add_test(tc, queue_keeps_order_across_chunks);
+	tcase_add_test(tc, queue_store_shared);
 	tcase_add_test(tc, queue_compact_and_full_records);
 	suite_add_tcase(s, tc);
 	return s;
