@@ -43,6 +43,7 @@ psc_connect(struct psc *c, const char *path, const struct ps_hello *h)
 
 	memset(c, 0, sizeof *c);
 	c->path = path;
+	snprintf(c->queue, sizeof c->queue, "%s", PS_QUEUE_DEFAULT);
 	ps_decoder_init(&c->in, PS_MAX_FRAME_LIMIT);
 	if (sockpath_private(path) && sockpath_dir_check(path, 0, c->err,
 	    sizeof c->err) != 0)
@@ -64,6 +65,7 @@ psc_connect(struct psc *c, const char *path, const struct ps_hello *h)
 		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s speaks protocol "
 		    "version %u, not %u", path, w.version, h->version);
 	c->welcome = w;
+	c->version = w.version;
 	c->max_frame = w.max_frame;
 	c->in.max_frame = w.max_frame + PS_FRAME_OVER;
 	return PUSHSTAGE_OK;
@@ -238,11 +240,40 @@ psc_wait(struct psc *c, struct ps_frame *f)
 	}
 }
 
+/*
+ * The queue the next batches, dead-letter requests and (with a name)
+ * stats go to.  Only between batches: the one being filled is sent first.
+ */
+int
+psc_set_queue(struct psc *c, const char *name)
+{
+	if (!ps_queue_name_ok(name, strlen(name)))
+		return fail(c, PUSHSTAGE_EINVAL, "queue name \"%s\" is not 1 to "
+		    "%d bytes of A-Z a-z 0-9 . _ : -", name, PS_QUEUE_MAX);
+	if (c->batch_count != 0)
+		return fail(c, PUSHSTAGE_EINVAL, "a batch for queue %s is being "
+		    "filled; send it before naming another queue", c->queue);
+	if (c->version != 0 && c->version < 3 &&
+	    strcmp(name, PS_QUEUE_DEFAULT) != 0)
+		return fail(c, PUSHSTAGE_EINVAL, "producerd at %s speaks "
+		    "protocol %d, which has only the queue %s", c->path,
+		    c->version, PS_QUEUE_DEFAULT);
+	snprintf(c->queue, sizeof c->queue, "%s", name);
+	return PUSHSTAGE_OK;
+}
+
+/* Body bytes of an ENQUEUE before its events: count and queue. */
+static size_t
+batch_head(const struct psc *c)
+{
+	return 4 + (c->version >= 3 ? 1 + strlen(c->queue) : 0);
+}
+
 /* Can an event of len bytes go in an ENQUEUE at all? */
 int
 psc_event_fits(const struct psc *c, size_t len)
 {
-	return ps_enqueue_size(1, len) <= c->max_frame;
+	return ps_enqueue_size(1, len) - 4 + batch_head(c) <= c->max_frame;
 }
 
 /* Can it go in the batch being filled without passing the frame limit? */
@@ -266,8 +297,8 @@ psc_batch_add(struct psc *c, const void *data, uint32_t len)
 		    c->max_frame);
 	if (c->batch_count == 0)
 		out_compact(c);
-	if (c->batch_count == 0 && ps_put_enqueue_begin(&c->out,
-	    &c->batch_start) != 0)
+	if (c->batch_count == 0 && ps_put_enqueue_begin(&c->out, c->version,
+	    c->queue, strlen(c->queue), &c->batch_start) != 0)
 		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
 	if (ps_put_enqueue_add(&c->out, data, len) != 0)
 		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
@@ -437,19 +468,20 @@ psc_batch_refused(struct psc *c, uint32_t refused)
 {
 	struct ps_enqueue_iter	 it;
 	struct ps_frame		 f;
+	struct ps_queue		 q;
 	const uint8_t		*data, *tail;
 	uint32_t		 n, len, skip;
-	size_t			 body;
+	size_t			 body, head = batch_head(c);
 
 	ps_frame_parse(c->out.data + c->batch_start, c->out.len -
 	    c->batch_start, PS_MAX_FRAME_LIMIT, &f);
-	ps_get_enqueue(&f, &it, &n);
+	ps_get_enqueue(&f, c->version, &q, &it, &n);
 	for (skip = n - refused; skip != 0; skip--)
 		ps_enqueue_next(&it, &data, &len);
 	tail = it.p;
 	body = (size_t)(f.body + f.len - tail);
-	memmove(c->out.data + c->batch_start + PS_HDR_LEN + 4, tail, body);
-	c->out.len = c->batch_start + PS_HDR_LEN + 4 + body;
+	memmove(c->out.data + c->batch_start + PS_HDR_LEN + head, tail, body);
+	c->out.len = c->batch_start + PS_HDR_LEN + head + body;
 	c->flushed = c->batch_start;
 	c->batch_count = refused;
 	ps_put_enqueue_end(&c->out, c->batch_start, refused);
@@ -497,7 +529,7 @@ psc_dead_list(struct psc *c, uint32_t preview, struct ps_dead_reply *r)
 	struct ps_frame	 f;
 	int		 error;
 
-	if (ps_put_dead_list(&c->req, preview) != 0)
+	if (ps_put_dead_list(&c->req, c->version, c->queue, preview) != 0)
 		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
 	if ((error = request(c)) != 0 || (error = psc_wait(c, &f)) != 0)
 		return error;
@@ -516,7 +548,7 @@ psc_dead_act(struct psc *c, uint8_t type, const uint64_t *ids, uint32_t n,
 	struct ps_frame	 f;
 	int		 error;
 
-	if (ps_put_ids(&c->req, type, ids, n) != 0)
+	if (ps_put_dead_ids(&c->req, type, c->version, c->queue, ids, n) != 0)
 		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
 	if ((error = request(c)) != 0 || (error = psc_wait(c, &f)) != 0)
 		return error;
@@ -526,13 +558,20 @@ psc_dead_act(struct psc *c, uint8_t type, const uint64_t *ids, uint32_t n,
 	return PUSHSTAGE_OK;
 }
 
+/* The whole daemon's (queue NULL), or one queue's and its consumers. */
 int
-psc_stats(struct psc *c, struct ps_stats *st)
+psc_stats(struct psc *c, const char *queue, struct ps_stats *st)
 {
 	struct ps_frame	 f;
 	int		 error;
 
-	if (ps_put_stats(&c->req) != 0)
+	if (queue != NULL && c->version < 3)
+		return fail(c, PUSHSTAGE_EINVAL, "producerd at %s speaks "
+		    "protocol %d, which has no queues", c->path, c->version);
+	if (queue != NULL && !ps_queue_name_ok(queue, strlen(queue)))
+		return fail(c, PUSHSTAGE_EINVAL, "queue name \"%s\" is not 1 to "
+		    "%d bytes of A-Z a-z 0-9 . _ : -", queue, PS_QUEUE_MAX);
+	if (ps_put_stats(&c->req, c->version, queue) != 0)
 		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
 	if ((error = request(c)) != 0 || (error = psc_wait(c, &f)) != 0)
 		return error;
@@ -542,6 +581,58 @@ psc_stats(struct psc *c, struct ps_stats *st)
 	if ((error = ps_get_stats_reply(&f, st)) != 0)
 		return fail(c, PUSHSTAGE_EPROTO, "bad STATS_REPLY from producerd at "
 		    "%s: %s", c->path, ps_strerror(error));
+	return PUSHSTAGE_OK;
+}
+
+/*
+ * The queues from the start-th (in the order they were made) on, as many
+ * as one frame holds, with their counters; qs is the caller's to free.
+ */
+int
+psc_queues(struct psc *c, uint32_t start, struct ps_queues *qs)
+{
+	struct ps_frame	 f;
+	int		 error;
+
+	if (c->version < 3)
+		return fail(c, PUSHSTAGE_EINVAL, "producerd at %s speaks "
+		    "protocol %d, which has no queues", c->path, c->version);
+	if (ps_put_queues(&c->req, start) != 0)
+		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
+	if ((error = request(c)) != 0 || (error = psc_wait(c, &f)) != 0)
+		return error;
+	if (f.type != PS_QUEUES_REPLY)
+		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s answered QUEUES "
+		    "with %s", c->path, ps_type_name(f.type));
+	if ((error = ps_get_queues_reply(&f, qs)) != 0)
+		return fail(c, PUSHSTAGE_EPROTO, "bad QUEUES_REPLY from producerd "
+		    "at %s: %s", c->path, ps_strerror(error));
+	return PUSHSTAGE_OK;
+}
+
+/* A QUEUE_ADMIN; *n: what QUEUE_DONE counts (events purged). */
+int
+psc_queue_admin(struct psc *c, uint8_t op, uint8_t flags, const char *queue,
+    const char * const *settings, uint16_t nsettings, uint64_t *n)
+{
+	struct ps_frame	 f;
+	int		 error;
+
+	if (c->version < 3)
+		return fail(c, PUSHSTAGE_EINVAL, "producerd at %s speaks "
+		    "protocol %d, which has no queues", c->path, c->version);
+	if (!ps_queue_name_ok(queue, strlen(queue)))
+		return fail(c, PUSHSTAGE_EINVAL, "queue name \"%s\" is not 1 to "
+		    "%d bytes of A-Z a-z 0-9 . _ : -", queue, PS_QUEUE_MAX);
+	if ((error = ps_put_queue_admin(&c->req, op, flags, queue, settings,
+	    nsettings)) != 0)
+		return fail(c, error == -PS_E_NOMEM ? PUSHSTAGE_ENOMEM :
+		    PUSHSTAGE_EINVAL, "QUEUE_ADMIN: %s", ps_strerror(error));
+	if ((error = request(c)) != 0 || (error = psc_wait(c, &f)) != 0)
+		return error;
+	if (ps_get_queue_done(&f, n) != 0)
+		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s answered "
+		    "QUEUE_ADMIN with %s", c->path, ps_type_name(f.type));
 	return PUSHSTAGE_OK;
 }
 

@@ -44,6 +44,8 @@ struct psc {
 	size_t			 nposts;
 	size_t			 capposts;
 	uint64_t		 seq;		/* the last posted */
+	int			 version;	/* spoken, from WELCOME */
+	char			 queue[PS_QUEUE_MAX + 1]; /* batches go to */
 	char			 err[512];	/* the last error, for humans */
 };
 
@@ -82,6 +84,7 @@ int	 psc_next(struct psc *, struct ps_frame *);
 int	 psc_more(const struct psc *);
 int	 psc_wait(struct psc *, struct ps_frame *);
 
+int	 psc_set_queue(struct psc *, const char *);
 int	 psc_event_fits(const struct psc *, size_t);
 int	 psc_batch_fits(const struct psc *, size_t);
 int	 psc_batch_add(struct psc *, const void *, uint32_t);
@@ -97,6 +100,9 @@ int	 psc_ids(struct psc *, uint8_t, const uint64_t *, uint32_t);
 int	 psc_dead_list(struct psc *, uint32_t, struct ps_dead_reply *);
 int	 psc_dead_act(struct psc *, uint8_t, const uint64_t *, uint32_t,
 	     uint32_t *);
-int	 psc_stats(struct psc *, struct ps_stats *);
+int	 psc_stats(struct psc *, const char *, struct ps_stats *);
+int	 psc_queues(struct psc *, uint32_t, struct ps_queues *);
+int	 psc_queue_admin(struct psc *, uint8_t, uint8_t, const char *,
+	     const char * const *, uint16_t, uint64_t *);
 
 #endif

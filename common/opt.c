@@ -24,10 +24,9 @@ parse(const char *arg, const char **end, uint32_t min, uint32_t max,
 	return 0;
 }
 
-/* A whole number from min to max, or -1 and a message naming option. */
+/* A whole number from min to max; -1 and nothing said if not. */
 int
-opt_u64(const char *option, const char *arg, uint64_t min, uint64_t max,
-    uint64_t *out)
+opt_parse_u64(const char *arg, uint64_t min, uint64_t max, uint64_t *out)
 {
 	unsigned long long	 v;
 	char			*ep;
@@ -35,13 +34,23 @@ opt_u64(const char *option, const char *arg, uint64_t min, uint64_t max,
 	errno = 0;
 	v = strtoull(arg, &ep, 10);
 	if (*arg < '0' || *arg > '9' || errno != 0 || *ep != '\0' ||
-	    v < min || v > max) {
+	    v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* A whole number from min to max, or -1 and a message naming option. */
+int
+opt_u64(const char *option, const char *arg, uint64_t min, uint64_t max,
+    uint64_t *out)
+{
+	if (opt_parse_u64(arg, min, max, out) != 0) {
 		log_errorx("%s: \"%s\" is not a whole number from %llu to "
 		    "%llu", option, arg, (unsigned long long)min,
 		    (unsigned long long)max);
 		return -1;
 	}
-	*out = v;
 	return 0;
 }
 
@@ -110,11 +119,12 @@ opt_log_format(const char *arg)
 
 /*
  * Seconds, with up to three decimals ("30", "0.25"), as milliseconds from
- * 0 to max_ms; none_ok also takes "none" (as 0).
+ * 0 to max_ms; none_ok also takes "none" (as 0).  -1 and nothing said if
+ * not.
  */
 int
-opt_seconds(const char *option, const char *arg, uint32_t max_ms,
-    int none_ok, uint32_t *ms)
+opt_parse_seconds(const char *arg, uint32_t max_ms, int none_ok,
+    uint32_t *ms)
 {
 	const char	*end;
 	uint32_t	 whole, frac = 0, scale = 100;
@@ -138,9 +148,20 @@ opt_seconds(const char *option, const char *arg, uint32_t max_ms,
 	*ms = whole * 1000 + frac;
 	return 0;
 bad:
-	log_errorx("%s: \"%s\" is not a number of seconds from 0 to %u%s",
-	    option, arg, max_ms / 1000, none_ok ? ", or none" : "");
 	return -1;
+}
+
+int
+opt_seconds(const char *option, const char *arg, uint32_t max_ms,
+    int none_ok, uint32_t *ms)
+{
+	if (opt_parse_seconds(arg, max_ms, none_ok, ms) != 0) {
+		log_errorx("%s: \"%s\" is not a number of seconds from 0 to "
+		    "%u%s", option, arg, max_ms / 1000, none_ok ? ", or none" :
+		    "");
+		return -1;
+	}
+	return 0;
 }
 
 /* A file mode in octal, such as 0660. */

@@ -10,6 +10,8 @@ int	 opt_range(const char *, const char *, uint32_t *, uint32_t *);
 int	 opt_log_level(const char *);
 int	 opt_log_format(const char *);
 int	 opt_seconds(const char *, const char *, uint32_t, int, uint32_t *);
+int	 opt_parse_u64(const char *, uint64_t, uint64_t, uint64_t *);
+int	 opt_parse_seconds(const char *, uint32_t, int, uint32_t *);
 int	 opt_mode(const char *, const char *, unsigned int *);
 
 #endif

@@ -94,6 +94,15 @@ put_file(int seq, const uint8_t *data, size_t n, int fixed)
 	free(copy);
 }
 
+/* Every queue a journal names is the one dispatcher. */
+static struct dispatch *
+find(void *arg, const char *name, size_t len)
+{
+	(void)name;
+	(void)len;
+	return arg;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -129,7 +138,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	j.segment_size = JOURNAL_SEGMENT_MIN;
 	j.repair = flags & 1;
 	j.fsync = JOURNAL_NEVER;
-	if (journal_open(&j, dir, &d) == 0) {
+	j.next_id = &d.next_id;
+	if (journal_open(&j, dir, find, &d) == 0) {
 		/* What came back can be served and journaled again. */
 		d.change = NULL;
 		(void)journal_commit(&j);

@@ -49,6 +49,14 @@ struct pushstage {
 	/* The last dead-letter list, copied out of the read buffer. */
 	struct pushstage_dead		*dead;
 	uint8_t				*previews;
+
+	/* The queue: a consumer's, or where a client's batches go. */
+	char				 queue[PS_QUEUE_MAX + 1];
+
+	/* The last queue list, in public form. */
+	struct ps_queues		 qs;
+	struct pushstage_queue		*queues;
+	struct pushstage_stat		*qfields;
 };
 
 static int
@@ -112,7 +120,18 @@ pushstage_new(void)
 		return NULL;
 	p->c.fd = -1;
 	p->window = 1;
+	snprintf(p->queue, sizeof p->queue, "%s", PS_QUEUE_DEFAULT);
 	return p;
+}
+
+static void
+forget_queues(struct pushstage *p)
+{
+	ps_queues_free(&p->qs);
+	free(p->queues);
+	free(p->qfields);
+	p->queues = NULL;
+	p->qfields = NULL;
 }
 
 static void
@@ -139,6 +158,7 @@ pushstage_free(struct pushstage *p)
 	if (p->open)
 		psc_close(&p->c);
 	forget_stats(p);
+	forget_queues(p);
 	psc_window_free(&p->win);
 	free(p->dead);
 	free(p->previews);
@@ -170,12 +190,38 @@ connect_as(struct pushstage *p, const char *path, const struct ps_hello *h)
 		return invalid(p, "socket path too long: %s", path);
 	else
 		memcpy(p->path, path, strlen(path) + 1);
-	if ((r = psc_connect(&p->c, p->path, h)) != 0) {
+	if ((r = psc_connect(&p->c, p->path, h)) != 0 ||
+	    (r = psc_set_queue(&p->c, p->queue)) != 0) {
 		psc_close(&p->c);	/* keeps c.err */
 		return r;
 	}
 	p->open = 1;
 	return PUSHSTAGE_OK;
+}
+
+int
+pushstage_queue(struct pushstage *p, const char *name)
+{
+	int	 r;
+
+	if (name == NULL)
+		name = PS_QUEUE_DEFAULT;
+	if (p->open && p->consumer)
+		return invalid(p, "a consumer's queue is named before it "
+		    "connects");
+	if (!ps_queue_name_ok(name, strlen(name)))
+		return invalid(p, "queue name \"%s\" is not 1 to %d bytes of "
+		    "A-Z a-z 0-9 . _ : -", name, PS_QUEUE_MAX);
+	if (p->open && (r = psc_set_queue(&p->c, name)) != 0)
+		return r;
+	snprintf(p->queue, sizeof p->queue, "%s", name);
+	return PUSHSTAGE_OK;
+}
+
+const char *
+pushstage_queue_name(const struct pushstage *p)
+{
+	return p->queue;
 }
 
 int
@@ -216,6 +262,8 @@ pushstage_connect_consumer(struct pushstage *p, const char *path,
 	h.min_demand = min;
 	h.name = id;
 	h.name_len = (uint8_t)strlen(id);
+	h.queue = p->queue;
+	h.queue_len = (uint8_t)strlen(p->queue);
 	p->consumer = 1;
 	psc_window_init(&p->win, max, min);
 	return connect_as(p, path, &h);
@@ -236,7 +284,8 @@ ready(struct pushstage *p, int consumer)
 uint32_t
 pushstage_max_event(const struct pushstage *p)
 {
-	size_t	 over = ps_enqueue_size(1, 0);
+	size_t	 over = ps_enqueue_size(1, 0) + (p->c.version >= 3 ?
+		    1 + strlen(p->queue) : 0);
 
 	return p->c.max_frame > over ? (uint32_t)(p->c.max_frame - over) : 0;
 }
@@ -396,6 +445,7 @@ pushstage_refused(const struct pushstage *p, size_t i, const void **data,
 	const struct psc_answer	*a = p->answering;
 	struct ps_enqueue_iter	 it;
 	struct ps_frame		 f;
+	struct ps_queue		 q;
 	const uint8_t		*d;
 	uint32_t		 n, l, skip;
 
@@ -403,7 +453,7 @@ pushstage_refused(const struct pushstage *p, size_t i, const void **data,
 		return PUSHSTAGE_EINVAL;
 	ps_frame_parse(a->frame, PS_HDR_LEN + (size_t)get32(a->frame),
 	    PS_MAX_FRAME_LIMIT, &f);
-	ps_get_enqueue(&f, &it, &n);
+	ps_get_enqueue(&f, p->c.version, &q, &it, &n);
 	for (skip = n - a->r.refused + (uint32_t)i; skip != 0; skip--)
 		ps_enqueue_next(&it, &d, &l);
 	ps_enqueue_next(&it, &d, &l);
@@ -623,8 +673,9 @@ publish_stats(struct pushstage *p)
 	return PUSHSTAGE_OK;
 }
 
-int
-pushstage_stats(struct pushstage *p, const struct pushstage_stats **out)
+static int
+stats(struct pushstage *p, const char *queue,
+    const struct pushstage_stats **out)
 {
 	int	 r;
 
@@ -632,7 +683,7 @@ pushstage_stats(struct pushstage *p, const struct pushstage_stats **out)
 	    (!p->consumer && (r = pushstage_wait(p)) != 0))
 		return r;
 	forget_stats(p);
-	if ((r = psc_stats(&p->c, &p->st)) != 0)
+	if ((r = psc_stats(&p->c, queue, &p->st)) != 0)
 		return r;
 	p->have_st = 1;
 	if ((r = publish_stats(p)) != 0) {
@@ -642,6 +693,107 @@ pushstage_stats(struct pushstage *p, const struct pushstage_stats **out)
 	}
 	*out = &p->pub;
 	return PUSHSTAGE_OK;
+}
+
+int
+pushstage_stats(struct pushstage *p, const struct pushstage_stats **out)
+{
+	return stats(p, NULL, out);
+}
+
+int
+pushstage_queue_stats(struct pushstage *p, const char *queue,
+    const struct pushstage_stats **out)
+{
+	if (queue == NULL)
+		return invalid(p, "name the queue");
+	return stats(p, queue, out);
+}
+
+int
+pushstage_queues(struct pushstage *p, uint32_t start,
+    const struct pushstage_queue **out, size_t *n, uint32_t *total)
+{
+	size_t	 i, j, nfields = 0, at = 0;
+	int	 r;
+
+	if ((r = ready(p, 0)) != 0 || (r = pushstage_wait(p)) != 0)
+		return r;
+	forget_queues(p);
+	if ((r = psc_queues(&p->c, start, &p->qs)) != 0)
+		return r;
+	for (i = 0; i < p->qs.count; i++)
+		nfields += p->qs.queues[i].nfields;
+	if ((p->qs.count && (p->queues = calloc(p->qs.count,
+	    sizeof *p->queues)) == NULL) ||
+	    (nfields && (p->qfields = calloc(nfields,
+	    sizeof *p->qfields)) == NULL)) {
+		forget_queues(p);
+		snprintf(p->c.err, sizeof p->c.err, "out of memory");
+		return PUSHSTAGE_ENOMEM;
+	}
+	for (i = 0; i < p->qs.count; i++) {
+		p->queues[i].name = p->qs.queues[i].name;
+		p->queues[i].nfields = p->qs.queues[i].nfields;
+		p->queues[i].fields = p->qfields + at;
+		for (j = 0; j < p->qs.queues[i].nfields; j++) {
+			p->qfields[at].name = p->qs.queues[i].fields[j].name;
+			p->qfields[at].value = p->qs.queues[i].fields[j].value;
+			at++;
+		}
+	}
+	*out = p->queues;
+	*n = p->qs.count;
+	*total = p->qs.total;
+	return PUSHSTAGE_OK;
+}
+
+static int
+queue_admin(struct pushstage *p, uint8_t op, uint8_t flags, const char *queue,
+    const char * const *settings, size_t n, uint64_t *count)
+{
+	uint64_t	 ignored;
+	int		 r;
+
+	if ((r = ready(p, 0)) != 0 || (r = pushstage_wait(p)) != 0)
+		return r;
+	if (queue == NULL)
+		return invalid(p, "name the queue");
+	if (n > UINT16_MAX)
+		return invalid(p, "%zu settings: at most %u at once", n,
+		    UINT16_MAX);
+	return psc_queue_admin(&p->c, op, flags, queue, settings, (uint16_t)n,
+	    count != NULL ? count : &ignored);
+}
+
+int
+pushstage_queue_create(struct pushstage *p, const char *queue,
+    const char * const *settings, size_t n)
+{
+	return queue_admin(p, PS_QUEUE_CREATE, 0, queue, settings, n, NULL);
+}
+
+int
+pushstage_queue_set(struct pushstage *p, const char *queue,
+    const char * const *settings, size_t n)
+{
+	if (n == 0)
+		return invalid(p, "no settings given");
+	return queue_admin(p, PS_QUEUE_SET, 0, queue, settings, n, NULL);
+}
+
+int
+pushstage_queue_purge(struct pushstage *p, const char *queue,
+    uint64_t *purged)
+{
+	return queue_admin(p, PS_QUEUE_PURGE, 0, queue, NULL, 0, purged);
+}
+
+int
+pushstage_queue_delete(struct pushstage *p, const char *queue, int force)
+{
+	return queue_admin(p, PS_QUEUE_DELETE, force ? PS_QUEUE_FORCE : 0,
+	    queue, NULL, 0, NULL);
 }
 
 int

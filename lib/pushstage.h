@@ -25,7 +25,8 @@ extern "C" {
 #endif
 
 #define PUSHSTAGE_API_VERSION	1
-#define PUSHSTAGE_PROTOCOL	2	/* the wire protocol spoken */
+#define PUSHSTAGE_PROTOCOL	3	/* the wire protocol spoken */
+#define PUSHSTAGE_QUEUE_MAX	64	/* bytes of a queue name */
 #define PUSHSTAGE_ID_MAX	255	/* bytes of a consumer id */
 #define PUSHSTAGE_DEMAND_MAX	1048576	/* the largest max_demand */
 #define PUSHSTAGE_PREVIEW_MAX	1024	/* dead-letter preview bytes */
@@ -77,6 +78,18 @@ void		 pushstage_free(struct pushstage *);
 const char	*pushstage_error(const struct pushstage *);
 const char	*pushstage_strerror(int status);
 int		 pushstage_fd(const struct pushstage *);
+
+/*
+ * Queues (docs/protocol.md).  A daemon holds many named queues: 1 to 64
+ * bytes of A-Z a-z 0-9 . _ : -.  pushstage_queue names the queue of a
+ * handle (default "default"): for a consumer, the queue it subscribes to,
+ * before pushstage_connect_consumer; for a client, where the next batches
+ * and the dead-letter calls go, at any time between batches (a batch
+ * being filled must be sent first).  A queue the daemon does not have
+ * springs into being on first use, unless the daemon says otherwise.
+ */
+int		 pushstage_queue(struct pushstage *, const char *name);
+const char	*pushstage_queue_name(const struct pushstage *);
 
 /* What the daemon said when we connected. */
 uint32_t	 pushstage_max_event(const struct pushstage *);
@@ -206,6 +219,8 @@ struct pushstage_stats {
 
 int		 pushstage_stats(struct pushstage *,
 		     const struct pushstage_stats **);
+int		 pushstage_queue_stats(struct pushstage *, const char *queue,
+		     const struct pushstage_stats **);
 int		 pushstage_stat(const struct pushstage_stat *, size_t,
 		     const char *, uint64_t *);
 
@@ -238,6 +253,38 @@ int		 pushstage_dead_retry(struct pushstage *, const uint64_t *,
 		     size_t n, uint32_t *found);
 int		 pushstage_dead_drop(struct pushstage *, const uint64_t *,
 		     size_t n, uint32_t *found);
+
+/*
+ * Managing queues (a client's calls).  pushstage_queues lists the queues
+ * from the start-th on (0 first, in the order they were made), as many as
+ * one reply holds, with their counters by name (queued, in_flight, dead,
+ * consumers, enqueued_total, delivered_total, enqueue_rate, deliver_rate,
+ * ...); *total counts them all: call again from start + *n for the rest.
+ * The list belongs to the handle until the next call.  Settings are
+ * "KEY=VALUE" strings with producerd's option names: max-queue,
+ * max-queue-bytes, overflow, delivery, ack-timeout, max-attempts.
+ * create makes a queue now (with settings, or none); set changes a
+ * queue's settings (making it if it may); purge drops what it buffers
+ * (*purged: how many); delete forgets it, its events and dead letters,
+ * refused while consumers are subscribed unless force.
+ */
+struct pushstage_queue {
+	const char			*name;
+	size_t				 nfields;
+	const struct pushstage_stat	*fields;
+};
+
+int		 pushstage_queues(struct pushstage *, uint32_t start,
+		     const struct pushstage_queue **, size_t *n,
+		     uint32_t *total);
+int		 pushstage_queue_create(struct pushstage *, const char *queue,
+		     const char * const *settings, size_t n);
+int		 pushstage_queue_set(struct pushstage *, const char *queue,
+		     const char * const *settings, size_t n);
+int		 pushstage_queue_purge(struct pushstage *, const char *queue,
+		     uint64_t *purged);
+int		 pushstage_queue_delete(struct pushstage *, const char *queue,
+		     int force);
 
 #ifdef __cplusplus
 }

@@ -30,7 +30,9 @@ usage(FILE *f)
 "                 [--socket-group GROUP] [--allow-uid USERS]\n"
 "                 [--allow-gid GROUPS] [--max-queue N]\n"
 "                 [--max-queue-bytes BYTES] [--overflow POLICY]\n"
+"                 [--queue NAME]... [--no-auto-create] [--max-queues N]\n"
 "                 [--upstream PATH [--upstream-max-demand N]\n"
+"                  [--upstream-queue NAME] [--local-queue NAME]\n"
 "                  [--map CMD | --map0 CMD]]\n"
 "                 [--data-dir DIR [--fsync MODE] [--segment-size BYTES]\n"
 "                  [--repair]]\n"
@@ -60,6 +62,18 @@ usage(FILE *f)
 "With a listening socket passed by systemd (LISTEN_FDS, socket\n"
 "activation), producerd serves that socket and --socket only names it.\n"
 "\n"
+"Queues (docs/protocol.md): a queue is named by 1 to 64 bytes of\n"
+"A-Z a-z 0-9 . _ : -; peers of protocol 1 and 2 use the queue default.\n"
+"  -q, --queue NAME       make this queue at start (repeatable)\n"
+"  --no-auto-create       only the queues named with --queue (and made\n"
+"                         with pushctl queue create) exist; others are\n"
+"                         refused (default: a queue is made on first use)\n"
+"  --max-queues N         queues at most (default %u)\n"
+"\n"
+"Each queue's buffer, delivery and dead letters follow the options below;\n"
+"they are every queue's defaults, and pushctl queue set NAME KEY=VALUE\n"
+"changes one queue's at run time (kept in --data-dir's DIR/queues).\n"
+"\n"
 "The buffer (docs/overflow.md):\n"
 "  --max-queue N          events buffered at most (default %u; 0: no limit);\n"
 "                         events in flight do not count\n"
@@ -75,6 +89,9 @@ usage(FILE *f)
 "                         it only for what this daemon's consumers ask and it\n"
 "                         does not hold; ack there once acked here\n"
 "  --upstream-max-demand N  the most asked of upstream at once (default %u)\n"
+"  --upstream-queue NAME  the queue to consume upstream (default default)\n"
+"  --local-queue NAME     the queue here that takes its events (default\n"
+"                         default)\n"
 "  --map CMD              pass each event from upstream through a long-lived\n"
 "                         sh -c CMD, one line in, one line out; an empty\n"
 "                         answer drops the event.  --map0: NUL-separated\n"
@@ -126,7 +143,7 @@ usage(FILE *f)
 "example another producerd already listens on it), the journal could not\n"
 "be read back or written.\n",
 	    PS_MAX_FRAME_DEFAULT, PS_MAX_FRAME_MIN, PS_MAX_FRAME_LIMIT,
-	    CONFIG_METRICS_CONNS,
+	    CONFIG_METRICS_CONNS, CONFIG_MAX_QUEUES,
 	    CONFIG_MAX_QUEUE, CONFIG_UPSTREAM_DEMAND,
 	    (unsigned long long)JOURNAL_SEGMENT_SIZE,
 	    (unsigned long long)JOURNAL_SEGMENT_MIN,
@@ -135,29 +152,17 @@ usage(FILE *f)
 	    CONFIG_SOCKET_MODE);
 }
 
+/* A queue setting given as a flag: through settings.c, as at run time. */
 static int
-parse_overflow(const char *arg, enum overflow *o)
+queue_flag(struct config *cfg, const char *option, const char *arg)
 {
-	static const struct {
-		const char	*name;
-		enum overflow	 policy;
-	} policies[] = {
-		{ "reject", OVERFLOW_REJECT },
-		{ "drop-oldest", OVERFLOW_DROP_OLDEST },
-		{ "drop-newest", OVERFLOW_DROP_NEWEST },
-		{ "block", OVERFLOW_BLOCK },
-	};
-	size_t	 i;
+	char	 err[256];
 
-	for (i = 0; i < sizeof policies / sizeof policies[0]; i++) {
-		if (strcmp(arg, policies[i].name) == 0) {
-			*o = policies[i].policy;
-			return 0;
-		}
+	if (settings_set(&cfg->queue, option + 2, arg, err, sizeof err) < 0) {
+		log_errorx("--%s", err);
+		return -1;
 	}
-	log_errorx("--overflow: \"%s\" is not reject, drop-oldest, "
-	    "drop-newest or block", arg);
-	return -1;
+	return 0;
 }
 
 /* --fsync always|batch|never|interval:MS */
@@ -203,17 +208,19 @@ config_init(struct config *cfg)
 {
 	memset(cfg, 0, sizeof *cfg);
 	cfg->max_frame = PS_MAX_FRAME_DEFAULT;
-	cfg->acks = 1;
-	cfg->max_attempts = CONFIG_MAX_ATTEMPTS;
+	cfg->queue.acks = 1;
+	cfg->queue.max_attempts = CONFIG_MAX_ATTEMPTS;
 	cfg->drain_ms = CONFIG_DRAIN_MS;
 	cfg->handshake_ms = CONFIG_HANDSHAKE_MS;
 	cfg->max_connections = CONFIG_MAX_CONNS;
 	cfg->metrics_max_connections = CONFIG_METRICS_CONNS;
 	cfg->socket_mode = CONFIG_SOCKET_MODE;
 	cfg->socket_group = (gid_t)-1;
-	cfg->max_queue = CONFIG_MAX_QUEUE;
-	cfg->max_queue_bytes = default_max_queue_bytes();
-	cfg->overflow = OVERFLOW_REJECT;
+	cfg->queue.max_queue = CONFIG_MAX_QUEUE;
+	cfg->queue.max_queue_bytes = default_max_queue_bytes();
+	cfg->queue.overflow = OVERFLOW_REJECT;
+	cfg->max_queues = CONFIG_MAX_QUEUES;
+	cfg->auto_create = 1;
 	cfg->upstream_max_demand = CONFIG_UPSTREAM_DEMAND;
 	cfg->fsync = JOURNAL_BATCH;
 	cfg->segment_size = JOURNAL_SEGMENT_SIZE;
@@ -223,6 +230,8 @@ void
 config_free(struct config *cfg)
 {
 	access_free(&cfg->allow);
+	free(cfg->queue_names);
+	cfg->queue_names = NULL;
 }
 
 /*
@@ -240,6 +249,8 @@ config_parse(struct config *cfg, int argc, char **argv)
 		OPT_UPSTREAM, OPT_UPSTREAM_MAX_DEMAND, OPT_MAP, OPT_MAP0,
 		OPT_DATA_DIR, OPT_FSYNC, OPT_SEGMENT_SIZE, OPT_REPAIR,
 		OPT_LOG_FORMAT, OPT_LOG_FILE, OPT_METRICS, OPT_METRICS_CONNS,
+		OPT_MAX_QUEUES, OPT_NO_AUTO_CREATE, OPT_UPSTREAM_QUEUE,
+		OPT_LOCAL_QUEUE,
 	};
 	static const struct option longopts[] = {
 		{ "socket",	required_argument,	NULL, 's' },
@@ -265,6 +276,12 @@ config_parse(struct config *cfg, int argc, char **argv)
 		{ "max-queue-bytes", required_argument, NULL,
 		    OPT_MAX_QUEUE_BYTES },
 		{ "overflow",	required_argument,	NULL, OPT_OVERFLOW },
+		{ "queue",	required_argument,	NULL, 'q' },
+		{ "max-queues",	required_argument,	NULL, OPT_MAX_QUEUES },
+		{ "no-auto-create", no_argument,	NULL, OPT_NO_AUTO_CREATE },
+		{ "upstream-queue", required_argument, NULL,
+		    OPT_UPSTREAM_QUEUE },
+		{ "local-queue", required_argument,	NULL, OPT_LOCAL_QUEUE },
 		{ "upstream",	required_argument,	NULL, OPT_UPSTREAM },
 		{ "upstream-max-demand", required_argument, NULL,
 		    OPT_UPSTREAM_MAX_DEMAND },
@@ -278,9 +295,11 @@ config_parse(struct config *cfg, int argc, char **argv)
 		{ "version",	no_argument,		NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
-	int	 ch, journal_opts = 0;
+	const char	**names;
+	char		  err[256];
+	int		  ch, journal_opts = 0;
 
-	while ((ch = getopt_long(argc, argv, "s:m:l:hV", longopts,
+	while ((ch = getopt_long(argc, argv, "s:m:l:q:hV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 's':
@@ -311,24 +330,15 @@ config_parse(struct config *cfg, int argc, char **argv)
 				return -1;
 			break;
 		case OPT_DELIVERY:
-			if (strcmp(optarg, "at-least-once") == 0)
-				cfg->acks = 1;
-			else if (strcmp(optarg, "at-most-once") == 0)
-				cfg->acks = 0;
-			else {
-				log_errorx("--delivery: \"%s\" is not "
-				    "at-least-once or at-most-once", optarg);
+			if (queue_flag(cfg, "--delivery", optarg) != 0)
 				return -1;
-			}
 			break;
 		case OPT_ACK_TIMEOUT:
-			if (opt_seconds("--ack-timeout", optarg, DAY_MS, 1,
-			    &cfg->ack_timeout) != 0)
+			if (queue_flag(cfg, "--ack-timeout", optarg) != 0)
 				return -1;
 			break;
 		case OPT_MAX_ATTEMPTS:
-			if (opt_u32("--max-attempts", optarg, 1, 65535,
-			    &cfg->max_attempts) != 0)
+			if (queue_flag(cfg, "--max-attempts", optarg) != 0)
 				return -1;
 			break;
 		case OPT_DRAIN_TIMEOUT:
@@ -368,19 +378,55 @@ config_parse(struct config *cfg, int argc, char **argv)
 				return -1;
 			break;
 		case OPT_MAX_QUEUE:
-			if (opt_u64("--max-queue", optarg, 0,
-			    UINT64_C(1) << 40, &cfg->max_queue) != 0)
+			if (queue_flag(cfg, "--max-queue", optarg) != 0)
 				return -1;
 			break;
 		case OPT_MAX_QUEUE_BYTES:
-			if (opt_u64("--max-queue-bytes", optarg, 0,
-			    UINT64_C(1) << 50, &cfg->max_queue_bytes) != 0)
+			if (queue_flag(cfg, "--max-queue-bytes", optarg) != 0)
 				return -1;
 			cfg->max_queue_bytes_set = 1;
 			break;
 		case OPT_OVERFLOW:
-			if (parse_overflow(optarg, &cfg->overflow) != 0)
+			if (queue_flag(cfg, "--overflow", optarg) != 0)
 				return -1;
+			break;
+		case OPT_MAX_QUEUES:
+			if (opt_u32("--max-queues", optarg, 1, 10000000,
+			    &cfg->max_queues) != 0)
+				return -1;
+			break;
+		case OPT_NO_AUTO_CREATE:
+			cfg->auto_create = 0;
+			break;
+		case 'q':
+			if (!ps_queue_name_ok(optarg, strlen(optarg))) {
+				log_errorx("--queue: \"%s\" is not 1 to %d "
+				    "bytes of A-Z a-z 0-9 . _ : -", optarg,
+				    PS_QUEUE_MAX);
+				return -1;
+			}
+			names = reallocarray(cfg->queue_names,
+			    cfg->nqueue_names + 1, sizeof *names);
+			if (names == NULL) {
+				log_errorx("out of memory");
+				return -1;
+			}
+			names[cfg->nqueue_names++] = optarg;
+			cfg->queue_names = names;
+			break;
+		case OPT_UPSTREAM_QUEUE:
+		case OPT_LOCAL_QUEUE:
+			if (!ps_queue_name_ok(optarg, strlen(optarg))) {
+				log_errorx("--%s: \"%s\" is not 1 to %d bytes "
+				    "of A-Z a-z 0-9 . _ : -", ch ==
+				    OPT_UPSTREAM_QUEUE ? "upstream-queue" :
+				    "local-queue", optarg, PS_QUEUE_MAX);
+				return -1;
+			}
+			if (ch == OPT_UPSTREAM_QUEUE)
+				cfg->upstream_queue = optarg;
+			else
+				cfg->local_queue = optarg;
 			break;
 		case OPT_UPSTREAM:
 			cfg->upstream = optarg;
@@ -462,8 +508,24 @@ config_parse(struct config *cfg, int argc, char **argv)
 		    "one");
 		return -1;
 	}
-	if (!cfg->acks && cfg->ack_timeout != 0) {
-		log_errorx("--ack-timeout needs --delivery at-least-once");
+	if (settings_check(&cfg->queue, err, sizeof err) != 0) {
+		log_errorx("--%s", err);
+		return -1;
+	}
+	if ((cfg->upstream_queue != NULL || cfg->local_queue != NULL) &&
+	    cfg->upstream == NULL) {
+		log_errorx("--upstream-queue and --local-queue are for a stage; "
+		    "give --upstream PATH too");
+		return -1;
+	}
+	if (!cfg->auto_create && cfg->nqueue_names == 0) {
+		log_errorx("--no-auto-create: name the queues that exist with "
+		    "--queue NAME (repeatable)");
+		return -1;
+	}
+	if (cfg->nqueue_names > cfg->max_queues) {
+		log_errorx("--queue: %zu queues named, over --max-queues %u",
+		    cfg->nqueue_names, cfg->max_queues);
 		return -1;
 	}
 	return 0;

@@ -175,18 +175,21 @@ conn_leave(struct conn *c)
 		c->hello_timer = NULL;
 	}
 	if (c->blocked) {
-		TAILQ_REMOVE(&srv->blocked, c, bentry);
+		TAILQ_REMOVE(&c->enq_q->blocked, c, bentry);
+		c->enq_q->nblocked--;
 		srv->nblocked--;
 		c->blocked = 0;
 	}
 	if (c->role == ROLE_CONSUMER) {
 		server_tick(srv);
-		back = dispatch_detach(&srv->dispatch, &c->dc);
+		back = dispatch_detach(&c->q->d, &c->dc);
 		srv->nconsumers--;
-		log_info("%s left: %llu delivered, %d unacked put back",
-		    conn_label(c), (unsigned long long)c->dc.delivered, back);
-		dispatch_run(&srv->dispatch);
-		server_wake(srv);
+		c->q->nconsumers--;
+		log_info("%s left queue %s: %llu delivered, %d unacked put back",
+		    conn_label(c), c->q->name,
+		    (unsigned long long)c->dc.delivered, back);
+		dispatch_run(&c->q->d);
+		queues_touch(c->q);
 	} else if (c->role == ROLE_CLIENT)
 		srv->nclients--;
 	else if (c->role == ROLE_UPSTREAM)
@@ -335,7 +338,9 @@ conn_hello(struct conn *c, const struct ps_frame *f)
 	struct server	*srv = c->srv;
 	struct ps_hello	 h;
 	struct ps_welcome w;
-	int		 error;
+	struct nqueue	*q = NULL;
+	char		 why[256];
+	int		 error, code;
 
 	if ((error = ps_get_hello(f, &h)) != 0) {
 		conn_fail(c, -error, "bad HELLO: %s", ps_strerror(error));
@@ -345,6 +350,12 @@ conn_hello(struct conn *c, const struct ps_frame *f)
 		conn_fail(c, PS_E_VERSION, "protocol version %u is not "
 		    "supported; this daemon speaks versions %u to %u",
 		    h.version, PS_PROTO_MIN_VERSION, PS_PROTO_VERSION);
+		return;
+	}
+	if (h.version >= 3 && h.queue == NULL) {
+		conn_fail(c, PS_E_BAD_LENGTH, "bad HELLO: a version %u HELLO "
+		    "ends with its queue (u8 length, then the name)",
+		    h.version);
 		return;
 	}
 	if (!printable(h.name, h.name_len)) {
@@ -368,15 +379,32 @@ conn_hello(struct conn *c, const struct ps_frame *f)
 			    "below max_demand %u", h.min_demand, h.max_demand);
 			return;
 		}
+		if (h.queue_len == 0) {
+			h.queue = PS_QUEUE_DEFAULT;
+			h.queue_len = sizeof PS_QUEUE_DEFAULT - 1;
+		}
+		if ((q = queues_get(srv, h.queue, h.queue_len, &code, why,
+		    sizeof why)) == NULL) {
+			conn_fail(c, code, "%s", why);
+			return;
+		}
 		/* A version 1 consumer cannot ack: at most once for it. */
-		dispatch_attach(&srv->dispatch, &c->dc, h.max_demand,
-		    h.min_demand, srv->acks && h.version >= 2, c);
+		dispatch_attach(&q->d, &c->dc, h.max_demand, h.min_demand,
+		    q->s.acks && h.version >= 2, c);
+		c->q = q;
+		q->nconsumers++;
 		srv->nconsumers++;
+		queues_touch(q);
 		break;
 	case PS_ROLE_CLIENT:
 		if (h.max_demand != 0 || h.min_demand != 0) {
 			conn_fail(c, PS_E_BAD_VALUE, "a client has no demand: "
 			    "max_demand and min_demand must be 0");
+			return;
+		}
+		if (h.queue_len != 0) {
+			conn_fail(c, PS_E_BAD_VALUE, "a client's HELLO names "
+			    "no queue: each of its frames does");
 			return;
 		}
 		srv->nclients++;
@@ -393,34 +421,43 @@ conn_hello(struct conn *c, const struct ps_frame *f)
 	event_free(c->hello_timer);
 	c->hello_timer = NULL;
 	if (c->role == ROLE_CONSUMER)
-		log_info("%s joined: max_demand %u, min_demand %u",
-		    conn_label(c), h.max_demand, h.min_demand);
+		log_info("%s joined queue %s: max_demand %u, min_demand %u",
+		    conn_label(c), q->name, h.max_demand, h.min_demand);
 	else
 		log_debug("%s joined", conn_label(c));
 
+	/* A consumer hears its queue's settings; a client the defaults. */
 	w.version = (uint16_t)c->version;
 	w.max_frame = srv->max_frame;
-	w.ack_timeout_ms = srv->dispatch.ack_timeout;
-	w.max_attempts = (uint16_t)srv->dispatch.max_attempts;
-	w.delivery = c->role == ROLE_CONSUMER && !c->dc.acks ?
-	    PS_AT_MOST_ONCE : srv->acks ? PS_AT_LEAST_ONCE : PS_AT_MOST_ONCE;
+	if (q != NULL) {
+		w.ack_timeout_ms = q->d.ack_timeout;
+		w.max_attempts = (uint16_t)q->d.max_attempts;
+		w.delivery = c->dc.acks ? PS_AT_LEAST_ONCE : PS_AT_MOST_ONCE;
+	} else {
+		w.ack_timeout_ms = srv->qdefault.acks ?
+		    srv->qdefault.ack_timeout : 0;
+		w.max_attempts = (uint16_t)srv->qdefault.max_attempts;
+		w.delivery = srv->qdefault.acks ? PS_AT_LEAST_ONCE :
+		    PS_AT_MOST_ONCE;
+	}
 	if (ps_put_welcome(&srv->scratch, &w) == 0)
 		conn_send(c);
 }
 
 /* At most one line a second about shedding and refusing, with counts. */
 static void
-overflow_log(struct server *srv, struct conn *c, const struct ps_enqueued *r)
+overflow_log(struct nqueue *q, struct conn *c, const struct ps_enqueued *r)
 {
+	struct server	*srv = q->srv;
+
 	srv->overflow_shed += r->shed_new + r->shed_old;
 	srv->overflow_refused += r->refused;
 	if (srv->overflow_shed + srv->overflow_refused == 0 ||
 	    !log_throttle(&srv->overflow_log, time(NULL)))
 		return;
-	log_warnx("buffer full (%zu events, %llu bytes): %llu events shed, "
-	    "%llu refused since the last report; last by %s",
-	    srv->dispatch.queue.count,
-	    (unsigned long long)srv->dispatch.queue.bytes,
+	log_warnx("queue %s full (%zu events, %llu bytes): %llu events shed, "
+	    "%llu refused since the last report; last by %s", q->name,
+	    q->d.queue.count, (unsigned long long)q->d.queue.bytes,
 	    (unsigned long long)srv->overflow_shed,
 	    (unsigned long long)srv->overflow_refused, conn_label(c));
 	srv->overflow_shed = srv->overflow_refused = 0;
@@ -438,15 +475,25 @@ conn_enqueue(struct conn *c, const struct ps_frame *f)
 	struct server		*srv = c->srv;
 	struct ps_enqueued	*r = &c->enq_reply;
 	struct ps_enqueue_iter	 it, at;
+	struct ps_queue		 pq;
+	struct nqueue		*q;
 	const uint8_t		*data;
-	int			 error, rc, full;
+	char			 why[256];
+	int			 error, rc, full, code;
 
 	if (!c->enq_started) {
-		if ((error = ps_get_enqueue(f, &it, &it.left)) != 0) {
+		if ((error = ps_get_enqueue(f, c->version, &pq, &it,
+		    &it.left)) != 0) {
 			conn_fail(c, -error, "bad ENQUEUE: %s",
 			    ps_strerror(error));
 			return 0;
 		}
+		if ((q = queues_get(srv, pq.name, pq.len, &code, why,
+		    sizeof why)) == NULL) {
+			conn_fail(c, code, "%s", why);
+			return 0;
+		}
+		c->enq_q = q;
 		memset(r, 0, sizeof *r);
 	} else {
 		/* The frame may have moved in the decoder: by offset. */
@@ -469,15 +516,16 @@ conn_enqueue(struct conn *c, const struct ps_frame *f)
 			    "room (consumers are still served)", srv->data_dir);
 		return 0;
 	}
+	q = c->enq_q;
+	queues_touch(q);
 	if (!c->enq_started) {
-		if (!c->turn && !TAILQ_EMPTY(&srv->blocked))
+		if (!c->turn && !TAILQ_EMPTY(&q->blocked))
 			return 1;
 		c->enq_started = 1;
 	}
 	if (srv->draining || full)
-		dispatch_refuse(&srv->dispatch, &it, r);
-	else if ((rc = dispatch_enqueue(&srv->dispatch, &it, r)) ==
-	    DISPATCH_WAIT) {
+		dispatch_refuse(&q->d, &it, r);
+	else if ((rc = dispatch_enqueue(&q->d, &it, r)) == DISPATCH_WAIT) {
 		c->enq_pos = (uint32_t)(it.p - f->body);
 		c->enq_left = it.left;
 		at = it;
@@ -489,7 +537,7 @@ conn_enqueue(struct conn *c, const struct ps_frame *f)
 	c->enq_started = 0;
 	c->turn = 0;
 	if (r->shed_new + r->shed_old + r->refused != 0)
-		overflow_log(srv, c, r);
+		overflow_log(q, c, r);
 	if (ps_put_enqueued(&srv->scratch, c->version, r) == 0)
 		conn_send(c);
 	return 0;
@@ -498,7 +546,7 @@ conn_enqueue(struct conn *c, const struct ps_frame *f)
 static void
 conn_demand(struct conn *c, const struct ps_frame *f)
 {
-	struct dispatch	*d = &c->srv->dispatch;
+	struct dispatch	*d = &c->q->d;
 	uint32_t	 n;
 	int		 error;
 
@@ -513,18 +561,44 @@ conn_demand(struct conn *c, const struct ps_frame *f)
 		return;
 	}
 	dispatch_run(d);
+	queues_touch(c->q);
+}
+
+/*
+ * The queue a client's request names; NULL after failing the connection
+ * when there is no such queue (a request never makes one).
+ */
+static struct nqueue *
+conn_queue(struct conn *c, const struct ps_queue *pq, const char *what)
+{
+	struct nqueue	*q;
+
+	if (!ps_queue_name_ok(pq->name, pq->len)) {
+		conn_fail(c, PS_E_BAD_VALUE, "%s: queue name \"%.*s\" is not 1 "
+		    "to %d bytes of A-Z a-z 0-9 . _ : -", what, (int)pq->len,
+		    pq->name, PS_QUEUE_MAX);
+		return NULL;
+	}
+	if ((q = queues_find(c->srv, pq->name, pq->len)) == NULL)
+		conn_fail(c, PS_E_NO_QUEUE, "%s: no queue %.*s", what,
+		    (int)pq->len, pq->name);
+	return q;
 }
 
 static void
 conn_stats(struct conn *c, const struct ps_frame *f)
 {
-	int	 error;
+	struct ps_queue	 pq;
+	struct nqueue	*q = NULL;
+	int		 error;
 
-	if ((error = ps_get_stats(f)) != 0) {
+	if ((error = ps_get_stats(f, c->version, &pq)) != 0) {
 		conn_fail(c, -error, "bad STATS: %s", ps_strerror(error));
 		return;
 	}
-	if (stats_encode(c->srv, &c->srv->scratch, c->version) != 0) {
+	if (pq.len != 0 && (q = conn_queue(c, &pq, "STATS")) == NULL)
+		return;
+	if (stats_encode(c->srv, q, &c->srv->scratch, c->version) != 0) {
 		c->srv->scratch.len = 0;
 		conn_fail(c, PS_E_NOMEM, "no memory for the stats reply");
 		return;
@@ -536,7 +610,7 @@ conn_stats(struct conn *c, const struct ps_frame *f)
 static void
 conn_ids(struct conn *c, const struct ps_frame *f)
 {
-	struct dispatch	*d = &c->srv->dispatch;
+	struct dispatch	*d = &c->q->d;
 	struct ps_ids	 ids;
 	uint64_t	 id;
 	uint32_t	 i;
@@ -569,6 +643,7 @@ conn_ids(struct conn *c, const struct ps_frame *f)
 	}
 	if (f->type != PS_TOUCH)
 		dispatch_run(d);
+	queues_touch(c->q);
 }
 
 /* Up to the frame limit, the oldest dead events first. */
@@ -577,19 +652,23 @@ conn_dead_list(struct conn *c, const struct ps_frame *f)
 {
 	struct server	*srv = c->srv;
 	struct ps_buf	*b = &srv->scratch;
+	struct ps_queue	 pq;
+	struct nqueue	*q;
 	struct qevent	*ev;
 	struct ps_dead	 e;
 	uint32_t	 preview, n = 0;
 	size_t		 start;
 	int		 error;
 
-	if ((error = ps_get_dead_list(f, &preview)) != 0) {
+	if ((error = ps_get_dead_list(f, c->version, &pq, &preview)) != 0) {
 		conn_fail(c, -error, "bad DEAD_LIST: %s", ps_strerror(error));
 		return;
 	}
+	if ((q = conn_queue(c, &pq, "DEAD_LIST")) == NULL)
+		return;
 	if (ps_put_dead_begin(b, &start) != 0)
 		goto nomem;
-	TAILQ_FOREACH(ev, &srv->dispatch.dead, entry) {
+	TAILQ_FOREACH(ev, &q->d.dead, entry) {
 		e.id = ev->id;
 		e.attempts = ev->attempts;
 		e.reason = ev->reason;
@@ -604,7 +683,7 @@ conn_dead_list(struct conn *c, const struct ps_frame *f)
 			goto nomem;
 		n++;
 	}
-	ps_put_dead_end(b, start, (uint32_t)srv->dispatch.ndead, n);
+	ps_put_dead_end(b, start, (uint32_t)q->d.ndead, n);
 	conn_send(c);
 	return;
 nomem:
@@ -627,17 +706,22 @@ dead_act(struct dispatch *d, uint8_t type, struct qevent *ev)
 static void
 conn_dead_act(struct conn *c, const struct ps_frame *f)
 {
-	struct dispatch	*d = &c->srv->dispatch;
+	struct dispatch	*d;
+	struct ps_queue	 pq;
+	struct nqueue	*q;
 	struct ps_ids	 ids;
 	struct qevent	*ev;
 	uint32_t	 i, done = 0;
 	int		 error = 0;
 
-	if ((error = ps_get_ids(f, &ids)) != 0) {
+	if ((error = ps_get_dead_ids(f, c->version, &pq, &ids)) != 0) {
 		conn_fail(c, -error, "bad %s: %s", ps_type_name(f->type),
 		    ps_strerror(error));
 		return;
 	}
+	if ((q = conn_queue(c, &pq, ps_type_name(f->type))) == NULL)
+		return;
+	d = &q->d;
 	if (ids.count == 0) {
 		while (error == 0 && (ev = TAILQ_FIRST(&d->dead)) != NULL)
 			if ((error = dead_act(d, f->type, ev)) == 0)
@@ -654,12 +738,168 @@ conn_dead_act(struct conn *c, const struct ps_frame *f)
 		return;
 	}
 	if (done != 0)
-		log_info("%s: %s %u dead event%s", conn_label(c),
+		log_info("%s: %s %u dead event%s of queue %s", conn_label(c),
 		    f->type == PS_DEAD_DROP ? "dropped" : "retried", done,
-		    done == 1 ? "" : "s");
+		    done == 1 ? "" : "s", q->name);
 	if (ps_put_dead_done(&c->srv->scratch, done) == 0)
 		conn_send(c);
 	dispatch_run(d);
+	queues_touch(q);
+}
+
+static void
+conn_queues(struct conn *c, const struct ps_frame *f)
+{
+	uint32_t	 start;
+	int		 error;
+
+	if ((error = ps_get_queues(f, &start)) != 0) {
+		conn_fail(c, -error, "bad QUEUES: %s", ps_strerror(error));
+		return;
+	}
+	if (stats_queues(c->srv, &c->srv->scratch, start) != 0) {
+		c->srv->scratch.len = 0;
+		conn_fail(c, PS_E_NOMEM, "no memory for the queue list");
+		return;
+	}
+	conn_send(c);
+}
+
+/* QUEUE_ADMIN's SET and CREATE: every setting checked before any applies. */
+static int
+queue_settings(struct conn *c, struct nqueue *q, struct ps_queue_admin *a)
+{
+	struct qsettings s = q->s;
+	const char	*kv;
+	char		 key[64], value[256], err[256], *eq;
+	size_t		 len;
+	unsigned int	 set = 0;
+	int		 bit;
+
+	while (ps_queue_admin_next(a, &kv, &len)) {
+		if (len >= sizeof key + sizeof value ||
+		    (eq = memchr(kv, '=', len)) == NULL ||
+		    (size_t)(eq - kv) >= sizeof key ||
+		    len - (size_t)(eq - kv) - 1 >= sizeof value) {
+			conn_fail(c, PS_E_BAD_VALUE, "queue %s: \"%.*s\" is not "
+			    "KEY=VALUE", q->name, (int)(len > 80 ? 80 : len),
+			    kv);
+			return -1;
+		}
+		memcpy(key, kv, (size_t)(eq - kv));
+		key[eq - kv] = '\0';
+		memcpy(value, eq + 1, len - (size_t)(eq - kv) - 1);
+		value[len - (size_t)(eq - kv) - 1] = '\0';
+		if ((bit = settings_set(&s, key, value, err, sizeof err)) < 0) {
+			conn_fail(c, PS_E_BAD_VALUE, "queue %s: %s", q->name,
+			    err);
+			return -1;
+		}
+		set |= (unsigned int)bit;
+	}
+	if (settings_check(&s, err, sizeof err) != 0) {
+		conn_fail(c, PS_E_BAD_VALUE, "queue %s: %s", q->name, err);
+		return -1;
+	}
+	(void)queues_apply(q, &s, set);
+	if (set != 0) {
+		settings_format(&q->s, set, err, sizeof err);
+		log_info("%s: queue %s: %s", conn_label(c), q->name, err);
+	}
+	return 0;
+}
+
+/* Delete q: its consumers (with force) and waiting clients go first. */
+static int
+queue_delete(struct conn *c, struct nqueue *q, int force)
+{
+	struct server	*srv = c->srv;
+	struct conn	*o, *next;
+
+	if (srv->up.into == q) {
+		conn_fail(c, PS_E_QUEUE_BUSY, "queue %s takes this stage's "
+		    "events from upstream (--local-queue): not deleted",
+		    q->name);
+		return -1;
+	}
+	if (q->nconsumers != 0 && !force) {
+		conn_fail(c, PS_E_QUEUE_BUSY, "queue %s has %u consumer%s; "
+		    "delete with force (pushctl queue delete --force) to "
+		    "disconnect them", q->name, q->nconsumers,
+		    q->nconsumers == 1 ? "" : "s");
+		return -1;
+	}
+	for (o = TAILQ_FIRST(&srv->conns); o != NULL; o = next) {
+		next = TAILQ_NEXT(o, entry);
+		if (o != c && o->state != CONN_CLOSING && ((o->role ==
+		    ROLE_CONSUMER && o->q == q) || (o->blocked &&
+		    o->enq_q == q)))
+			conn_fail(o, PS_E_NO_QUEUE, "queue %s was deleted",
+			    q->name);
+	}
+	queues_delete(q);
+	return 0;
+}
+
+static void
+conn_queue_admin(struct conn *c, const struct ps_frame *f)
+{
+	struct server		*srv = c->srv;
+	struct ps_queue_admin	 a;
+	struct nqueue		*q;
+	uint64_t		 n = 0;
+	char			 why[256];
+	int			 error, code;
+
+	if ((error = ps_get_queue_admin(f, &a)) != 0) {
+		conn_fail(c, -error, "bad QUEUE_ADMIN: %s", ps_strerror(error));
+		return;
+	}
+	switch (a.op) {
+	case PS_QUEUE_CREATE:
+	case PS_QUEUE_SET:
+		q = queues_find(srv, a.queue.name, a.queue.len);
+		if (q == NULL && a.op == PS_QUEUE_CREATE &&
+		    ps_queue_name_ok(a.queue.name, a.queue.len) &&
+		    srv->nqueues < srv->max_queues &&
+		    (q = queues_create(srv, a.queue.name, a.queue.len)) ==
+		    NULL) {
+			conn_fail(c, PS_E_NOMEM, "out of memory making a "
+			    "queue");
+			return;
+		}
+		if (q == NULL && (q = queues_get(srv, a.queue.name,
+		    a.queue.len, &code, why, sizeof why)) == NULL) {
+			conn_fail(c, code, "%s", why);
+			return;
+		}
+		if (queue_settings(c, q, &a) != 0)
+			return;
+		if (a.op == PS_QUEUE_CREATE)
+			q->declared = 1;
+		queues_touch(q);
+		if (queues_save(srv) != 0)
+			log_warnx("queue %s: its settings are not saved in %s",
+			    q->name, srv->data_dir);
+		break;
+	case PS_QUEUE_PURGE:
+		if ((q = conn_queue(c, &a.queue, "purge")) == NULL)
+			return;
+		n = dispatch_purge(&q->d);
+		log_info("%s: queue %s purged: %llu events dropped",
+		    conn_label(c), q->name, (unsigned long long)n);
+		queues_touch(q);
+		break;
+	default:
+		if ((q = conn_queue(c, &a.queue, "delete")) == NULL)
+			return;
+		n = q->d.queue.count;
+		if (queue_delete(c, q, a.flags & PS_QUEUE_FORCE) != 0)
+			return;
+		break;
+	}
+	if (ps_put_queue_done(&srv->scratch, n) == 0)
+		conn_send(c);
 }
 
 /*
@@ -679,7 +919,8 @@ conn_frame(struct conn *c, const struct ps_frame *f)
 			    ps_type_name(f->type));
 		return 0;
 	}
-	if (c->version < 2 && f->type > PS_TYPE_MAX_V1) {
+	if ((c->version < 2 && f->type > PS_TYPE_MAX_V1) ||
+	    (c->version < 3 && f->type > PS_TYPE_MAX_V2)) {
 		conn_fail(c, PS_E_BAD_STATE, "%s is not in protocol version %d",
 		    ps_type_name(f->type), c->version);
 		return 0;
@@ -724,6 +965,17 @@ conn_frame(struct conn *c, const struct ps_frame *f)
 	case PS_STATS:
 		conn_stats(c, f);
 		break;
+	case PS_QUEUES:
+	case PS_QUEUE_ADMIN:
+		if (c->role != ROLE_CLIENT)
+			conn_fail(c, PS_E_BAD_STATE, "%s from a %s; only "
+			    "clients manage queues", ps_type_name(f->type),
+			    role_name(c->role));
+		else if (f->type == PS_QUEUES)
+			conn_queues(c, f);
+		else
+			conn_queue_admin(c, f);
+		break;
 	case PS_HELLO:
 		conn_fail(c, PS_E_BAD_STATE, "second HELLO");
 		break;
@@ -751,13 +1003,15 @@ static void
 conn_block(struct conn *c)
 {
 	struct server	*srv = c->srv;
+	struct nqueue	*q = c->enq_q;
 
 	c->blocked = 1;
 	io_reading(c, 0);
 	if (c->enq_started)
-		TAILQ_INSERT_HEAD(&srv->blocked, c, bentry);
+		TAILQ_INSERT_HEAD(&q->blocked, c, bentry);
 	else
-		TAILQ_INSERT_TAIL(&srv->blocked, c, bentry);
+		TAILQ_INSERT_TAIL(&q->blocked, c, bentry);
+	q->nblocked++;
 	srv->nblocked++;
 	log_debug("%s: ENQUEUE waits, %u events to go", conn_label(c),
 	    c->enq_started ? c->enq_left : 0);
@@ -771,7 +1025,8 @@ conn_unblock(struct conn *c)
 
 	if (!c->blocked)
 		return;
-	TAILQ_REMOVE(&srv->blocked, c, bentry);
+	TAILQ_REMOVE(&c->enq_q->blocked, c, bentry);
+	c->enq_q->nblocked--;
 	srv->nblocked--;
 	c->blocked = 0;
 	c->turn = 1;
@@ -825,7 +1080,7 @@ conn_input(struct conn *c)
 		}
 	}
 	if (c->role == ROLE_UPSTREAM)
-		dispatch_run(&c->srv->dispatch);	/* what this read took */
+		upstream_dispatch(c->srv);	/* what this read took */
 	server_wake(c->srv);
 }
 

@@ -11,20 +11,22 @@
 #include "counters.h"
 #include "producerd.h"
 
-#define F(field)	offsetof(struct server, field), \
+#define F(field)	SCOPE_SERVER, offsetof(struct server, field), \
 			sizeof(((struct server *)0)->field)
-#define COMPUTED	0, 0
+#define Q(field)	SCOPE_QUEUE, offsetof(struct nqueue, field), \
+			sizeof(((struct nqueue *)0)->field)
+#define COMPUTED	SCOPE_SERVER, 0, 0
 
 const struct counter counters[] = {
 	{ "queued", NULL, COUNTER_GAUGE, PART_ALWAYS,
-	  "Events buffered, waiting for demand.", F(dispatch.queue.count) },
+	  "Events buffered, waiting for demand.", Q(d.queue.count) },
 	{ "queued_bytes", NULL, COUNTER_GAUGE, PART_ALWAYS,
-	  "Payload bytes buffered.", F(dispatch.queue.bytes) },
+	  "Payload bytes buffered.", Q(d.queue.bytes) },
 	{ "enqueued_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
-	  "Events accepted from clients.", F(dispatch.enqueued_total) },
+	  "Events accepted from clients.", Q(d.enqueued_total) },
 	{ "delivered_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
 	  "Events sent to consumers, redeliveries included.",
-	  F(dispatch.delivered_total) },
+	  Q(d.delivered_total) },
 	{ "consumers_connected", "consumers", COUNTER_GAUGE, PART_ALWAYS,
 	  "Consumers connected.", F(nconsumers) },
 	{ "clients_connected", "clients", COUNTER_GAUGE, PART_ALWAYS,
@@ -39,39 +41,39 @@ const struct counter counters[] = {
 	  "The largest frame body taken (--max-frame).", F(max_frame) },
 	{ "in_flight", NULL, COUNTER_GAUGE, PART_ALWAYS,
 	  "Events sent to consumers and not yet acked.",
-	  F(dispatch.in_flight) },
+	  Q(d.in_flight) },
 	{ "acked_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
-	  "ACKs taken.", F(dispatch.acked_total) },
+	  "ACKs taken.", Q(d.acked_total) },
 	{ "nacked_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
-	  "NACKs taken.", F(dispatch.nacked_total) },
+	  "NACKs taken.", Q(d.nacked_total) },
 	{ "redelivered_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
 	  "Events put back to be sent again.",
-	  F(dispatch.redelivered_total) },
+	  Q(d.redelivered_total) },
 	{ "timed_out_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
 	  "Events taken back after --ack-timeout.",
-	  F(dispatch.timed_out_total) },
+	  Q(d.timed_out_total) },
 	{ "late_acks_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
 	  "Answers to events already taken back: ignored.",
-	  F(dispatch.late_acks_total) },
+	  Q(d.late_acks_total) },
 	{ "dead", NULL, COUNTER_GAUGE, PART_ALWAYS,
-	  "Events on the dead-letter list.", F(dispatch.ndead) },
+	  "Events on the dead-letter list.", Q(d.ndead) },
 	{ "dead_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
-	  "Events moved to the dead-letter list.", F(dispatch.dead_total) },
+	  "Events moved to the dead-letter list.", Q(d.dead_total) },
 	{ "refused_total", "refused_connections_total", COUNTER_TOTAL,
 	  PART_ALWAYS, "Connections refused at connect (drain, access, "
 	  "limit).", F(refused_total) },
 	{ "max_queue", NULL, COUNTER_SETTING, PART_ALWAYS,
 	  "Events buffered at most (--max-queue; 0: no limit).",
-	  F(dispatch.max_queue) },
+	  Q(s.max_queue) },
 	{ "max_queue_bytes", NULL, COUNTER_SETTING, PART_ALWAYS,
 	  "Payload bytes buffered at most (--max-queue-bytes; 0: no "
-	  "limit).", F(dispatch.max_queue_bytes) },
+	  "limit).", Q(s.max_queue_bytes) },
 	{ "shed_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
 	  "Events dropped by --overflow drop-oldest or drop-newest.",
-	  F(dispatch.shed_total) },
+	  Q(d.shed_total) },
 	{ "rejected_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
 	  "Events refused: --overflow reject, a drain, or the journal.",
-	  F(dispatch.rejected_total) },
+	  Q(d.rejected_total) },
 	{ "blocked_clients", NULL, COUNTER_GAUGE, PART_ALWAYS,
 	  "Clients waiting for room (--overflow block).", F(nblocked) },
 	{ "upstream_connected", NULL, COUNTER_GAUGE, PART_UPSTREAM,
@@ -120,6 +122,28 @@ const struct counter counters[] = {
 	  F(shed_connections_total) },
 	{ "metrics_connections", NULL, COUNTER_GAUGE, PART_METRICS,
 	  "HTTP connections to --metrics now.", F(http_conns) },
+	{ "queues", NULL, COUNTER_GAUGE, PART_ALWAYS,
+	  "Queues in the daemon.", F(nqueues) },
+	{ "max_queues", NULL, COUNTER_SETTING, PART_ALWAYS,
+	  "Queues at most (--max-queues).", F(max_queues) },
+	{ "queues_created_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
+	  "Queues made.", F(queues_created_total) },
+	{ "queues_deleted_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
+	  "Queues deleted.", F(queues_deleted_total) },
+	{ "consumers", "queue_consumers", COUNTER_GAUGE, PART_QUEUE,
+	  "Consumers subscribed to the queue.", Q(nconsumers) },
+	{ "enqueue_rate", NULL, COUNTER_GAUGE, PART_QUEUE,
+	  "Events enqueued in the last second.", Q(enqueue_rate) },
+	{ "deliver_rate", NULL, COUNTER_GAUGE, PART_QUEUE,
+	  "Events delivered in the last second.", Q(deliver_rate) },
+	{ "blocked", "queue_blocked_clients", COUNTER_GAUGE, PART_QUEUE,
+	  "Clients waiting for room in the queue.", Q(nblocked) },
+	{ "ack_timeout_ms", NULL, COUNTER_SETTING, PART_QUEUE,
+	  "The queue's ack timeout in ms (0: none).", Q(d.ack_timeout) },
+	{ "max_attempts", NULL, COUNTER_SETTING, PART_QUEUE,
+	  "Deliveries before an event dies.", Q(d.max_attempts) },
+	{ "at_least_once", NULL, COUNTER_SETTING, PART_QUEUE,
+	  "1: consumers ack (at-least-once), 0: at-most-once.", Q(s.acks) },
 };
 const size_t ncounters = sizeof counters / sizeof counters[0];
 
@@ -140,9 +164,14 @@ const size_t nconsumer_counters =
     sizeof consumer_counters / sizeof consumer_counters[0];
 
 int
-counter_shown(const struct server *srv, const struct counter *k)
+counter_shown(const struct server *srv, const struct nqueue *q,
+    const struct counter *k)
 {
+	if (q != NULL)
+		return k->scope == SCOPE_QUEUE;
 	switch (k->part) {
+	case PART_QUEUE:
+		return 0;
 	case PART_UPSTREAM:
 		return srv->up.path != NULL;
 	case PART_MAP:
@@ -156,23 +185,44 @@ counter_shown(const struct server *srv, const struct counter *k)
 	}
 }
 
-uint64_t
-counter_value(const struct server *srv, const struct counter *k)
+static uint64_t
+field(const char *p, size_t size)
 {
-	const char	*p = (const char *)srv + k->off;
 	uint64_t	 v64;
 	uint32_t	 v32;
 
-	switch (k->size) {
-	case sizeof v64:
+	if (size == sizeof v64) {
 		memcpy(&v64, p, sizeof v64);
 		return v64;
-	case sizeof v32:
-		memcpy(&v32, p, sizeof v32);
-		return v32;
-	default:
-		return (uint64_t)(time(NULL) - srv->started);
 	}
+	memcpy(&v32, p, sizeof v32);
+	return v32;
+}
+
+/*
+ * k's value: of q, or of the daemon (q NULL): a queue's counter summed
+ * over the queues, a queue's setting the default every queue starts with.
+ */
+uint64_t
+counter_value(const struct server *srv, const struct nqueue *q,
+    const struct counter *k)
+{
+	const struct nqueue	*each;
+	uint64_t		 sum = 0;
+
+	if (k->scope == SCOPE_SERVER) {
+		if (k->size == 0)
+			return (uint64_t)(time(NULL) - srv->started);
+		return field((const char *)srv + k->off, k->size);
+	}
+	if (q != NULL)
+		return field((const char *)q + k->off, k->size);
+	if (k->kind == COUNTER_SETTING)
+		return field((const char *)&srv->qdefault + k->off -
+		    offsetof(struct nqueue, s), k->size);
+	TAILQ_FOREACH(each, &srv->queues, entry)
+		sum += field((const char *)each + k->off, k->size);
+	return sum;
 }
 
 uint64_t

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 struct server;
+struct nqueue;
 struct conn;
 
 enum counter_kind {
@@ -23,10 +24,20 @@ enum counter_kind {
 /* Shown only when the daemon has that part. */
 enum counter_part {
 	PART_ALWAYS,
+	PART_QUEUE,		/* a queue's view only (not the daemon's) */
 	PART_UPSTREAM,		/* --upstream */
 	PART_MAP,		/* --map */
 	PART_JOURNAL,		/* --data-dir */
 	PART_METRICS,		/* --metrics */
+};
+
+/*
+ * A queue's counter lives in struct nqueue: a queue's view shows that
+ * queue's, the daemon's the sum over its queues (a setting: the default).
+ */
+enum counter_scope {
+	SCOPE_SERVER,
+	SCOPE_QUEUE,
 };
 
 struct counter {
@@ -35,7 +46,8 @@ struct counter {
 	enum counter_kind	 kind;
 	enum counter_part	 part;
 	const char		*help;
-	size_t			 off;		/* in struct server ... */
+	enum counter_scope	 scope;
+	size_t			 off;		/* in struct server or nqueue */
 	size_t			 size;		/* ... of this width */
 };
 
@@ -59,8 +71,10 @@ extern const size_t			 ncounters;
 extern const struct consumer_counter	 consumer_counters[];
 extern const size_t			 nconsumer_counters;
 
-int		 counter_shown(const struct server *, const struct counter *);
-uint64_t	 counter_value(const struct server *, const struct counter *);
+int		 counter_shown(const struct server *, const struct nqueue *,
+		     const struct counter *);
+uint64_t	 counter_value(const struct server *, const struct nqueue *,
+		     const struct counter *);
 uint64_t	 consumer_value(const struct conn *,
 		     const struct consumer_counter *);
 

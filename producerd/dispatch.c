@@ -30,6 +30,8 @@ dispatch_init(struct dispatch *d, dispatch_emit_fn emit, void *arg)
 	TAILQ_INIT(&d->dead);
 	d->next_id = 1;
 	d->ids = &d->next_id;
+	d->clock = &d->now;
+	d->name = PS_QUEUE_DEFAULT;
 	d->max_attempts = 5;
 	d->emit = emit;
 	d->arg = arg;
@@ -386,7 +388,7 @@ send_one(struct dispatch *d, struct dconsumer *dc, struct qevent *ev)
 	dc->ninflight++;
 	d->in_flight++;
 	if (d->ack_timeout != 0) {
-		ev->deadline = d->now + d->ack_timeout;
+		ev->deadline = *d->clock + d->ack_timeout;
 		TAILQ_INSERT_TAIL(&d->deadlines, ev, tentry);
 	}
 }
@@ -487,7 +489,7 @@ dispatch_answer(struct dispatch *d, struct dconsumer *dc, uint64_t id,
 	default:
 		if (ev->deadline != 0) {
 			TAILQ_REMOVE(&d->deadlines, ev, tentry);
-			ev->deadline = d->now + d->ack_timeout;
+			ev->deadline = *d->clock + d->ack_timeout;
 			TAILQ_INSERT_TAIL(&d->deadlines, ev, tentry);
 		}
 		return DISPATCH_DONE;
@@ -517,13 +519,13 @@ dispatch_expire(struct dispatch *d)
 	size_t			 n = 0, due = 0;
 
 	TAILQ_FOREACH(ev, &d->deadlines, tentry) {
-		if (ev->deadline > d->now)
+		if (ev->deadline > *d->clock)
 			break;
 		due++;
 	}
 	evs = tmp_room(d, due);
 	while ((ev = TAILQ_FIRST(&d->deadlines)) != NULL &&
-	    ev->deadline <= d->now) {
+	    ev->deadline <= *d->clock) {
 		dc = ev->owner;
 		unfly(d, ev);
 		remember_expired(dc, ev->id);
@@ -562,6 +564,22 @@ dispatch_fits(const struct dispatch *d, uint64_t n, uint64_t bytes)
 	    d->queue.bytes > d->max_queue_bytes - bytes))
 		return 0;
 	return 1;
+}
+
+/* Drop every buffered event (pushctl queue purge); how many went. */
+uint64_t
+dispatch_purge(struct dispatch *d)
+{
+	struct qevent	*ev;
+	uint64_t	 n = 0;
+
+	while ((ev = queue_pop(&d->queue)) != NULL) {
+		finish(d, ev, PS_ACK);
+		changed(d, DISPATCH_GONE, ev);
+		queue_release(&d->queue, ev);
+		n++;
+	}
+	return n;
 }
 
 /* drop-oldest: shed buffered events until one of len bytes fits. */

@@ -76,6 +76,7 @@ struct dispatch {
 	struct qevent		**tmp;		/* events being put back */
 	size_t			 tmpcap;
 	uint64_t		 now;		/* ms, set by the caller */
+	const uint64_t		*clock;		/* now, or a clock shared */
 	uint32_t		 ack_timeout;	/* ms; 0: none */
 	uint32_t		 max_attempts;
 	uint64_t		 max_queue;	/* buffered events; 0: none */
@@ -83,6 +84,7 @@ struct dispatch {
 	enum overflow		 overflow;
 	int			 paused;	/* draining: nothing goes out */
 	uint64_t		 next_id;
+	const char		*name;		/* its queue's, for the journal */
 	uint64_t		*ids;		/* the next id: next_id, or a
 						   counter queues share */
 	uint32_t		 nconsumers;
@@ -132,6 +134,7 @@ int	 dispatch_restore_dead(struct dispatch *, uint64_t, uint32_t, uint8_t,
 	     const void *, uint32_t);
 int	 dispatch_demand(struct dispatch *, struct dconsumer *, uint32_t);
 void	 dispatch_run(struct dispatch *);
+uint64_t dispatch_purge(struct dispatch *);
 uint64_t dispatch_in_flight(const struct dconsumer *);
 
 int	 dispatch_answer(struct dispatch *, struct dconsumer *, uint64_t,

@@ -169,17 +169,42 @@ rec_ids(struct journal *j, int type, uint64_t id)
 	return 0;
 }
 
+/*
+ * The default queue's events go in the records of version 1's journal;
+ * another queue's in records that name it first.  A record holds events
+ * of one queue only.
+ */
 static int
-rec_enqueue(struct journal *j, const struct qevent *ev)
+named(const char *queue)
 {
-	int	 r;
+	return strcmp(queue, PS_QUEUE_DEFAULT) != 0;
+}
 
-	r = rec_room(j, JREC_ENQUEUE, 12 + (size_t)ev->len,
-	    j->rec_type == JREC_ENQUEUE && ev->id != j->rec_next_id);
+static void
+add_queue(struct journal *j, const char *queue)
+{
+	size_t	 n = strlen(queue);
+
+	j->buf.data[j->buf.len++] = (uint8_t)n;
+	add_bytes(j, queue, n);
+}
+
+static int
+rec_enqueue(struct journal *j, const char *queue, const struct qevent *ev)
+{
+	int	 type = named(queue) ? JREC_QENQUEUE : JREC_ENQUEUE, r;
+
+	r = rec_room(j, type, 12 + (size_t)ev->len + 1 + PS_QUEUE_MAX,
+	    j->rec_type == type && (ev->id != j->rec_next_id ||
+	    strcmp(j->rec_queue, queue) != 0));
 	if (r < 0)
 		return -1;
-	if (r == 1)
+	if (r == 1 && type == JREC_QENQUEUE)
+		add_queue(j, queue);
+	if (r == 1) {
+		snprintf(j->rec_queue, sizeof j->rec_queue, "%s", queue);
 		add64(j, ev->id);
+	}
 	add32(j, ev->len);
 	add_bytes(j, ev->data, ev->len);
 	j->rec_next_id = ev->id + 1;
@@ -188,10 +213,18 @@ rec_enqueue(struct journal *j, const struct qevent *ev)
 }
 
 static int
-rec_dead(struct journal *j, const struct qevent *ev)
+rec_dead(struct journal *j, const char *queue, const struct qevent *ev)
 {
-	if (rec_room(j, JREC_DEAD, 17 + (size_t)ev->len, 0) < 0)
+	int	 type = named(queue) ? JREC_QDEAD : JREC_DEAD, r;
+
+	r = rec_room(j, type, 17 + (size_t)ev->len + 1 + PS_QUEUE_MAX,
+	    j->rec_type == type && strcmp(j->rec_queue, queue) != 0);
+	if (r < 0)
 		return -1;
+	if (r == 1 && type == JREC_QDEAD)
+		add_queue(j, queue);
+	if (r == 1)
+		snprintf(j->rec_queue, sizeof j->rec_queue, "%s", queue);
 	add64(j, ev->id);
 	add32(j, ev->attempts);
 	add32(j, ev->len);
@@ -200,11 +233,11 @@ rec_dead(struct journal *j, const struct qevent *ev)
 	return 0;
 }
 
-/* dispatch's change hook: the record, and who is charged for the event. */
+/* A queue's change: the record, and who is charged for the event. */
 void
-journal_change(void *arg, enum dispatch_change what, const struct qevent *ev)
+journal_change(struct journal *j, const char *queue, enum dispatch_change what,
+    const struct qevent *ev)
 {
-	struct journal	*j = arg;
 	struct jsegment	*cur = &j->segs[j->nsegs - 1];
 	int		 r = 0;
 
@@ -212,7 +245,7 @@ journal_change(void *arg, enum dispatch_change what, const struct qevent *ev)
 	case DISPATCH_PUSHED:
 		cur->live++;
 		j->must_sync = 1;	/* its ENQUEUED waits for the disk */
-		r = rec_enqueue(j, ev);
+		r = rec_enqueue(j, queue, ev);
 		break;
 	case DISPATCH_SENT:
 		r = rec_ids(j, JREC_DELIVER, ev->id);
@@ -227,7 +260,7 @@ journal_change(void *arg, enum dispatch_change what, const struct qevent *ev)
 		if (idmap_put(&j->moved, ev->id, cur->seq) != 0)
 			r = -1;
 		cur->live++;
-		if (rec_dead(j, ev) != 0)
+		if (rec_dead(j, queue, ev) != 0)
 			r = -1;
 		break;
 	case DISPATCH_REVIVED:
@@ -476,7 +509,7 @@ journal_commit(struct journal *j)
 		if (j->fsync != JOURNAL_NEVER && journal_sync(j) != 0)
 			return -1;
 		j->unsynced = 0;
-		if (seg_create(j, cur->seq + 1, j->d->next_id) != 0)
+		if (seg_create(j, cur->seq + 1, *j->next_id) != 0)
 			return -1;
 	}
 	seg_trim(j);
@@ -549,17 +582,18 @@ lock_dir(struct journal *j)
 }
 
 /*
- * Take DIR (made if missing), replay its journal into d, and start a new
- * segment.  -1 after saying why.
+ * Take DIR (made if missing), replay its journal into the queues find
+ * gives, and start a new segment.  -1 after saying why.
  */
 int
-journal_open(struct journal *j, const char *dir, struct dispatch *d)
+journal_open(struct journal *j, const char *dir, journal_queue_fn find,
+    void *arg)
 {
 	struct qevent	*ev;
+	struct dispatch	*d;
 	size_t		 i;
 	int		 error;
 
-	j->d = d;
 	j->fd = j->dirfd = -1;
 	idmap_init(&j->moved);
 	if ((j->dir = strdup(dir)) == NULL) {
@@ -574,7 +608,7 @@ journal_open(struct journal *j, const char *dir, struct dispatch *d)
 		log_errorx("--data-dir %s: %s", dir, strerror(errno));
 		return -1;
 	}
-	if (lock_dir(j) != 0 || replay_run(j, d) != 0)
+	if (lock_dir(j) != 0 || replay_run(j, find, arg) != 0)
 		return -1;
 	if ((error = reserve_take(j)) != 0) {
 		if (!no_room(error)) {
@@ -585,20 +619,21 @@ journal_open(struct journal *j, const char *dir, struct dispatch *d)
 		go_full(j, " for the reserve at start");
 	}
 	if (seg_create(j, j->nsegs ? j->segs[j->nsegs - 1].seq + 1 : 1,
-	    d->next_id) != 0)
+	    *j->next_id) != 0)
 		return -1;
 	/*
 	 * Events that were on their last attempt when the daemon stopped
 	 * were buried by replay: their DEAD records go in the new segment.
 	 */
 	for (i = 0; i < j->nreburied; i++) {
+		d = j->reburied_in[i];
 		if ((ev = dispatch_dead_find(d, j->reburied[i])) != NULL)
-			journal_change(j, DISPATCH_BURIED, ev);
+			journal_change(j, d->name, DISPATCH_BURIED, ev);
 	}
 	free(j->reburied);
+	free(j->reburied_in);
 	j->reburied = NULL;
-	d->change = journal_change;
-	d->change_arg = j;
+	j->reburied_in = NULL;
 	return journal_commit(j);
 }
 

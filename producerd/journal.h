@@ -31,7 +31,13 @@ enum {
 	JREC_DEAD = 4,		/* { u64 id, u32 attempts, u32 len, u8
 				   reason, bytes }...: to the dead list */
 	JREC_RETRY = 5,		/* u64 id...: dead letters back, attempts 0 */
+	JREC_QENQUEUE = 6,	/* u8 len, queue, then as ENQUEUE */
+	JREC_QDEAD = 7,		/* u8 len, queue, then as DEAD */
 };
+#define JREC_MAX	JREC_QDEAD
+
+/* replay.c finds (or makes) the queue an event belongs to by its name. */
+typedef struct dispatch *(*journal_queue_fn)(void *, const char *, size_t);
 
 enum journal_fsync {
 	JOURNAL_BATCH,		/* one fsync per loop iteration */
@@ -49,7 +55,7 @@ struct jsegment {
 };
 
 struct journal {
-	struct dispatch		*d;
+	uint64_t		*next_id;	/* the daemon's ids */
 	char			*dir;
 	int			 dirfd;		/* flocked: ours alone */
 	int			 fd;		/* the last segment, appending */
@@ -67,6 +73,7 @@ struct journal {
 	struct ps_buf		 buf;		/* records not yet written */
 	size_t			 rec;		/* the open record's offset */
 	int			 rec_type;	/* 0: none open */
+	char			 rec_queue[PS_QUEUE_MAX + 1]; /* its queue */
 	uint64_t		 rec_next_id;	/* ENQUEUE: the id that fits */
 	int			 failed;	/* out of memory: a record lost */
 	int			 unsynced;	/* written, not fsynced */
@@ -81,12 +88,15 @@ struct journal {
 	uint64_t		 last_fsync_us;
 	uint64_t		 replayed;	/* events read back at start */
 	uint64_t		*reburied;	/* replay buried these */
+	struct dispatch		**reburied_in;	/* in these queues */
 	size_t			 nreburied;
 };
 
-int	 journal_open(struct journal *, const char *, struct dispatch *);
+int	 journal_open(struct journal *, const char *, journal_queue_fn,
+	     void *);
 void	 journal_close(struct journal *);
-void	 journal_change(void *, enum dispatch_change, const struct qevent *);
+void	 journal_change(struct journal *, const char *, enum dispatch_change,
+	     const struct qevent *);
 int	 journal_commit(struct journal *);
 int	 journal_sync(struct journal *);
 int	 journal_dirty(const struct journal *);
@@ -98,6 +108,6 @@ size_t	 journal_seg_of(const struct journal *, uint64_t);
 int	 journal_seg_path(const struct journal *, uint64_t, char *, size_t);
 
 /* replay.c */
-int	 replay_run(struct journal *, struct dispatch *);
+int	 replay_run(struct journal *, journal_queue_fn, void *);
 
 #endif

@@ -136,7 +136,8 @@ main(int argc, char **argv)
 	server_configure(&srv, &cfg);
 	if (server_init(&srv, base) != 0)
 		fatalx("cannot set up timers");
-	if (srv.data_dir != NULL && server_journal_open(&srv) != 0) {
+	if (server_queues(&srv, cfg.queue_names, cfg.nqueue_names) != 0 ||
+	    (srv.data_dir != NULL && server_journal_open(&srv) != 0)) {
 		/* Said why; free all, so a leak check has nothing to say. */
 		server_free(&srv);
 		event_base_free(base);
@@ -187,13 +188,16 @@ main(int argc, char **argv)
 	}
 	log_info("listening on %s%s (max frame %u bytes, %s)", path,
 	    own == NULL ? " (from systemd)" : "", srv.max_frame,
-	    srv.acks ? "at-least-once" : "at-most-once");
-	log_info("buffer: at most %llu events%s and %llu payload bytes%s",
-	    (unsigned long long)cfg.max_queue, cfg.max_queue ? "" :
-	    " (no limit)", (unsigned long long)cfg.max_queue_bytes,
-	    cfg.max_queue_bytes == 0 ? " (no limit)" :
+	    srv.qdefault.acks ? "at-least-once" : "at-most-once");
+	log_info("each queue's buffer: at most %llu events%s and %llu payload "
+	    "bytes%s; %u queue%s now, at most %u%s",
+	    (unsigned long long)cfg.queue.max_queue, cfg.queue.max_queue ? "" :
+	    " (no limit)", (unsigned long long)cfg.queue.max_queue_bytes,
+	    cfg.queue.max_queue_bytes == 0 ? " (no limit)" :
 	    cfg.max_queue_bytes_set ? "" : " (a quarter of physical memory; "
-	    "--max-queue-bytes)");
+	    "--max-queue-bytes)", srv.nqueues, srv.nqueues == 1 ? "" : "s",
+	    srv.max_queues, srv.auto_create ? ", made on first use" :
+	    " (--no-auto-create)");
 	systemd_notify("READY=1");
 
 	if (event_base_dispatch(base) == -1)

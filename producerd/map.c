@@ -164,7 +164,7 @@ map_readcb(evutil_socket_t fd, short what, void *arg)
 		    srv->max_frame - 8 : len);
 		evbuffer_drain(m->in, len + 1);
 	}
-	dispatch_run(&srv->dispatch);	/* once for all this read answered */
+	upstream_dispatch(srv);		/* once for all this read answered */
 	server_wake(srv);
 }
 

@@ -64,8 +64,8 @@ per_consumer(struct evbuffer *b, struct server *srv,
 	TAILQ_FOREACH(c, &srv->conns, entry) {
 		if (c->role != ROLE_CONSUMER || c->state != CONN_ACTIVE)
 			continue;
-		evbuffer_add_printf(b, "pushstage_consumer_%s{consumer=\"",
-		    k->metric);
+		evbuffer_add_printf(b, "pushstage_consumer_%s{queue=\"%s\","
+		    "consumer=\"", k->metric, c->q->name);
 		label(b, c->name);
 		evbuffer_add_printf(b, "\",conn=\"%llu\"} %llu\n",
 		    (unsigned long long)c->serial,
@@ -73,23 +73,37 @@ per_consumer(struct evbuffer *b, struct server *srv,
 	}
 }
 
-/* The counter table, less the settings, then the consumers'. */
+/*
+ * The counter table, less the settings: the daemon's once, a queue's a
+ * line per queue with its name as the label queue (queue names need no
+ * escaping); then the consumers'.
+ */
 static void
 render(struct server *srv, struct evbuffer *b)
 {
 	const struct counter	*k;
+	const struct nqueue	*q;
 	const char		*name;
 	size_t			 i;
 
 	for (i = 0; i < ncounters; i++) {
 		k = &counters[i];
-		if (k->kind == COUNTER_SETTING || !counter_shown(srv, k))
+		if (k->kind == COUNTER_SETTING || (k->scope == SCOPE_SERVER &&
+		    !counter_shown(srv, NULL, k)))
 			continue;
 		name = k->metric != NULL ? k->metric : k->name;
 		evbuffer_add_printf(b, "# HELP pushstage_%s %s\n# TYPE "
-		    "pushstage_%s %s\npushstage_%s %llu\n", name, k->help,
-		    name, kind_name(k->kind), name,
-		    (unsigned long long)counter_value(srv, k));
+		    "pushstage_%s %s\n", name, k->help, name,
+		    kind_name(k->kind));
+		if (k->scope == SCOPE_SERVER) {
+			evbuffer_add_printf(b, "pushstage_%s %llu\n", name,
+			    (unsigned long long)counter_value(srv, NULL, k));
+			continue;
+		}
+		TAILQ_FOREACH(q, &srv->queues, entry)
+			evbuffer_add_printf(b, "pushstage_%s{queue=\"%s\"} "
+			    "%llu\n", name, q->name,
+			    (unsigned long long)counter_value(srv, q, k));
 	}
 	for (i = 0; i < nconsumer_counters; i++) {
 		if (consumer_counters[i].metric != NULL)

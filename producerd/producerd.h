@@ -21,10 +21,57 @@ struct mapreq;
 TAILQ_HEAD(conns, conn);
 TAILQ_HEAD(mapreqs, mapreq);
 
+/* A queue's settings (settings.c); the command line gives the defaults. */
+struct qsettings {
+	uint64_t		 max_queue;	/* buffered events; 0: none */
+	uint64_t		 max_queue_bytes; /* their bytes; 0: none */
+	enum overflow		 overflow;
+	int			 acks;		/* at-least-once delivery */
+	uint32_t		 ack_timeout;	/* ms; 0: none */
+	uint32_t		 max_attempts;
+};
+/* Which settings a queue was given of its own (and DIR/queues keeps). */
+#define QS_MAX_QUEUE		0x01
+#define QS_MAX_QUEUE_BYTES	0x02
+#define QS_OVERFLOW		0x04
+#define QS_DELIVERY		0x08
+#define QS_ACK_TIMEOUT		0x10
+#define QS_MAX_ATTEMPTS		0x20
+
+/* A named queue (queues.c): its own buffer, consumers and dead letters. */
+struct nqueue {
+	TAILQ_ENTRY(nqueue)	 entry;		/* srv->queues, oldest first */
+	TAILQ_ENTRY(nqueue)	 tentry;	/* srv->touched */
+	TAILQ_ENTRY(nqueue)	 aentry;	/* srv->active */
+	TAILQ_ENTRY(nqueue)	 uentry;	/* srv->unblocking */
+	struct nqueue		*hnext;		/* by name */
+	struct server		*srv;
+	struct dispatch		 d;
+	struct qsettings	 s;
+	unsigned int		 set;		/* QS_*: its own settings */
+	int			 declared;	/* --queue: never deleted */
+	int			 touched;
+	int			 active;	/* events in flight */
+	int			 unblocking;	/* its first blocked may go */
+	struct conns		 blocked;	/* clients waiting for room */
+	uint32_t		 nblocked;
+	uint32_t		 nconsumers;
+	uint64_t		 enqueue_rate;	/* events/s, the last second */
+	uint64_t		 deliver_rate;
+	uint64_t		 enqueued_then;	/* totals at the last tick */
+	uint64_t		 delivered_then;
+	uint8_t			 len;
+	char			 name[PS_QUEUE_MAX + 1];
+};
+TAILQ_HEAD(nqueues, nqueue);
+
 /* A stage's link to the daemon before it (upstream.c). */
 struct upstream {
 	const char		*path;		/* --upstream, or NULL */
 	uint32_t		 max_demand;	/* --upstream-max-demand */
+	const char		*queue;		/* --upstream-queue */
+	const char		*local;		/* --local-queue */
+	struct nqueue		*into;		/* that queue here */
 	struct conn		*conn;		/* NULL while not linked */
 	struct event		*retry;
 	struct backoff		 backoff;
@@ -100,11 +147,28 @@ struct server {
 	struct event		*drain_timer;
 	struct event		*unblock;	/* a blocked client may go */
 	struct event		*loop_end;	/* settle, commit, flush */
+	struct event		*rate_timer;	/* the queues' rates */
 	int			 settling;
 	struct conns		 dirty;		/* written to, not flushed */
-	struct dispatch		 dispatch;
 	struct conns		 conns;
-	struct conns		 blocked;	/* waiting for room, in order */
+
+	/* The queues (queues.c). */
+	struct nqueues		 queues;	/* oldest first */
+	struct nqueue		**qhash;
+	size_t			 qhmask;
+	uint32_t		 nqueues;
+	uint32_t		 max_queues;	/* --max-queues */
+	int			 auto_create;	/* not --no-auto-create */
+	struct nqueues		 touched;	/* used this iteration */
+	struct nqueues		 active;	/* with events in flight */
+	struct nqueues		 unblocking;	/* a blocked client may go */
+	struct qsettings	 qdefault;	/* a new queue's settings */
+	struct qstore		 store;		/* their buffers' memory */
+	uint64_t		 next_id;	/* ids are the daemon's */
+	uint64_t		 now;		/* ms, the queues' clock */
+	int			 journaling;	/* queues' changes recorded */
+	uint64_t		 queues_created_total;
+	uint64_t		 queues_deleted_total;
 	struct ps_buf		 scratch;	/* one reply being encoded */
 	const char		*socket_path;
 	struct allow		 allow;
@@ -117,7 +181,6 @@ struct server {
 
 	/* Settings. */
 	uint32_t		 max_frame;
-	int			 acks;		/* at-least-once delivery */
 	uint32_t		 handshake_ms;
 	uint32_t		 drain_ms;
 	uint32_t		 max_connections;
@@ -140,6 +203,7 @@ struct server {
 };
 
 /* Defaults (config.c, and producerd --help). */
+#define CONFIG_MAX_QUEUES	10000u
 #define CONFIG_DRAIN_MS		30000u
 #define CONFIG_HANDSHAKE_MS	5000u
 #define CONFIG_MAX_CONNS	1024u
@@ -156,20 +220,21 @@ struct config {
 	const char		*metrics;	/* ADDRESS:PORT, or NULL */
 	uint32_t		 metrics_max_connections;
 	uint32_t		 max_frame;
-	int			 acks;
-	uint32_t		 ack_timeout;	/* ms; 0: none */
-	uint32_t		 max_attempts;
 	uint32_t		 drain_ms;
 	uint32_t		 handshake_ms;
 	uint32_t		 max_connections;
 	unsigned int		 socket_mode;
 	gid_t			 socket_group;	/* -1: leave it */
 	struct allow		 allow;
-	uint64_t		 max_queue;
-	uint64_t		 max_queue_bytes;
+	struct qsettings	 queue;		/* every queue's defaults */
 	int			 max_queue_bytes_set;	/* given, not the default */
-	enum overflow		 overflow;
+	uint32_t		 max_queues;
+	int			 auto_create;
+	const char		**queue_names;	/* --queue */
+	size_t			 nqueue_names;
 	const char		*upstream;
+	const char		*upstream_queue;
+	const char		*local_queue;
 	uint32_t		 upstream_max_demand;
 	const char		*map;
 	int			 map_nul;
@@ -217,6 +282,8 @@ struct conn {
 	uint32_t		 enq_left;	/* events still to go */
 	uint32_t		 enq_need;	/* the next one's length */
 	struct ps_enqueued	 enq_reply;	/* its answer so far */
+	struct nqueue		*enq_q;		/* its queue */
+	struct nqueue		*q;		/* a consumer's queue */
 	uint64_t		 serial;	/* for log lines */
 	pid_t			 pid;
 	uid_t			 uid;
@@ -264,7 +331,32 @@ void	 server_wake(struct server *);
 void	 server_drain(struct server *);
 void	 server_report(struct server *);
 int	 server_journal_open(struct server *);
+void	 server_journal_queue(struct server *, struct nqueue *);
+int	 server_queues(struct server *, const char * const *, size_t);
 void	 server_commit(struct server *);
+
+/* settings.c */
+int	 settings_set(struct qsettings *, const char *, const char *, char *,
+	     size_t);
+int	 settings_check(const struct qsettings *, char *, size_t);
+size_t	 settings_format(const struct qsettings *, unsigned int, char *,
+	     size_t);
+
+/* queues.c */
+void	 queues_init(struct server *);
+void	 queues_free(struct server *);
+struct nqueue *queues_find(struct server *, const char *, size_t);
+struct nqueue *queues_get(struct server *, const char *, size_t, int *,
+	     char *, size_t);
+struct nqueue *queues_create(struct server *, const char *, size_t);
+void	 queues_delete(struct nqueue *);
+void	 queues_touch(struct nqueue *);
+void	 queues_settle(struct server *);
+int	 queues_apply(struct nqueue *, const struct qsettings *, unsigned int);
+int	 queues_save(struct server *);
+int	 queues_load(struct server *);
+uint64_t queues_in_flight(const struct server *);
+void	 queues_pause(struct server *);
 
 /* systemd.c */
 int	 systemd_listen_fd(char *, size_t, char *, size_t);
@@ -283,7 +375,8 @@ int	 listener_start(struct server *, int);
 void	 listener_stop(struct server *);
 
 /* stats.c */
-int	 stats_encode(struct server *, struct ps_buf *, int);
+int	 stats_encode(struct server *, struct nqueue *, struct ps_buf *, int);
+int	 stats_queues(struct server *, struct ps_buf *, uint32_t);
 
 /* upstream.c */
 int	 upstream_init(struct server *);
@@ -293,6 +386,7 @@ int	 upstream_frame(struct conn *, const struct ps_frame *);
 void	 upstream_take(struct server *, uint64_t, const void *, uint32_t);
 void	 upstream_done(void *, uint64_t, int);
 void	 upstream_settle(struct server *);
+void	 upstream_dispatch(struct server *);
 
 /* map.c */
 int	 map_init(struct server *);

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,8 @@ enum { R_PENDING, R_DEAD, R_GONE };
 /* One event as the records so far leave it. */
 struct rentry {
 	uint64_t	 id;
+	const char	*queue;		/* its queue's name, in place */
+	uint8_t		 qlen;
 	const uint8_t	*data;		/* into its file's bytes */
 	uint32_t	 len;
 	uint32_t	 attempts;
@@ -253,7 +256,7 @@ check_record(const struct rfile *f, size_t off, uint32_t *len)
 		return "a record header cut short";
 	if (crc32c(0, h, 12) != get32(h + 12))
 		return "bad header checksum";
-	if (h[4] < JREC_ENQUEUE || h[4] > JREC_RETRY || h[5] != 0 ||
+	if (h[4] < JREC_ENQUEUE || h[4] > JREC_MAX || h[5] != 0 ||
 	    get16(h + 6) != 0)
 		return "unknown record type";
 	*len = get32(h);
@@ -306,12 +309,50 @@ torn(const struct rfile *f, size_t off)
 	return (z + TORN_SECTOR - 1) / TORN_SECTOR * TORN_SECTOR < bad;
 }
 
+/*
+ * The queue a QENQUEUE or QDEAD record names: its length, and the body
+ * after it in *p and *len; 0 when the name is bad.  Other records: the
+ * default queue, and 0 bytes taken.
+ */
+static size_t
+rec_queue(int type, const uint8_t **p, uint32_t *len, const char **queue,
+    uint8_t *qlen)
+{
+	size_t	 n;
+
+	if (type != JREC_QENQUEUE && type != JREC_QDEAD) {
+		*queue = PS_QUEUE_DEFAULT;
+		*qlen = sizeof PS_QUEUE_DEFAULT - 1;
+		return 0;
+	}
+	if (*len < 1 || (n = (*p)[0]) > *len - 1 ||
+	    !ps_queue_name_ok((const char *)*p + 1, n))
+		return SIZE_MAX;
+	*queue = (const char *)*p + 1;
+	*qlen = (uint8_t)n;
+	*p += 1 + n;
+	*len -= 1 + (uint32_t)n;
+	return 1 + n;
+}
+
 /* A body whose lengths add up; NULL, or what is wrong. */
 static const char *
 check_body(int type, const uint8_t *p, uint32_t len)
 {
+	const char	*queue;
 	uint32_t	 off, l;
+	uint8_t		 qlen;
 
+	if (rec_queue(type, &p, &len, &queue, &qlen) == SIZE_MAX)
+		return "record's queue name is bad";
+	switch (type) {
+	case JREC_QENQUEUE:
+		type = JREC_ENQUEUE;
+		break;
+	case JREC_QDEAD:
+		type = JREC_DEAD;
+		break;
+	}
 	switch (type) {
 	case JREC_ENQUEUE:
 		if (len < 8)
@@ -376,11 +417,15 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
     uint32_t len)
 {
 	struct rentry	*e;
+	const char	*queue;
 	uint64_t	 id;
 	uint32_t	 off, l;
+	uint8_t		 qlen;
 
+	(void)rec_queue(type, &p, &len, &queue, &qlen);	/* checked */
 	switch (type) {
 	case JREC_ENQUEUE:
+	case JREC_QENQUEUE:
 		id = get64(p);
 		for (off = 8; off < len; off += 4 + l, id++) {
 			l = get32(p + off);
@@ -388,6 +433,8 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
 				return -1;
 			e->state = R_PENDING;
 			e->attempts = 0;
+			e->queue = queue;
+			e->qlen = qlen;
 			e->data = p + off + 4;
 			e->len = l;
 			e->file = file;
@@ -395,11 +442,14 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
 		}
 		break;
 	case JREC_DEAD:
+	case JREC_QDEAD:
 		for (off = 0; off < len; off += 17 + l) {
 			l = get32(p + off + 12);
 			if ((e = add(r, get64(p + off))) == NULL)
 				return -1;
 			e->state = R_DEAD;
+			e->queue = queue;
+			e->qlen = qlen;
 			e->attempts = get32(p + off + 8);
 			e->reason = p[off + 16];
 			e->data = p + off + 17;
@@ -608,18 +658,20 @@ by_death(const void *a, const void *b)
 	return x->died < y->died ? -1 : x->died > y->died;
 }
 
-/* What replay found, into the dispatcher and the journal's accounts. */
+/* What replay found, into the queues and the journal's accounts. */
 static int
-restore(struct replay *r, struct dispatch *d)
+restore(struct replay *r, journal_queue_fn find, void *arg)
 {
 	struct journal	 *j = r->j;
 	struct rentry	**live, *e;
+	struct dispatch	 *d;
 	size_t		  i, nlive = 0, ndead = 0, s;
 	uint64_t	  npending = 0;
 
 	if ((live = calloc(r->n ? r->n : 1, sizeof *live)) == NULL ||
 	    (j->reburied = calloc(r->n ? r->n : 1, sizeof *j->reburied)) ==
-	    NULL) {
+	    NULL || (j->reburied_in = calloc(r->n ? r->n : 1,
+	    sizeof *j->reburied_in)) == NULL) {
 		free(live);
 		return -1;
 	}
@@ -636,13 +688,17 @@ restore(struct replay *r, struct dispatch *d)
 	qsort(live + ndead, nlive - ndead, sizeof *live, by_id);
 	for (i = 0; i < nlive; i++) {
 		e = live[i];
+		if ((d = find(arg, e->queue, e->qlen)) == NULL)
+			goto nomem;
 		if (e->state == R_DEAD || e->attempts >= d->max_attempts) {
 			if (dispatch_restore_dead(d, e->id, e->attempts,
 			    e->state == R_DEAD ? e->reason : PS_DEAD_DISCONNECT,
 			    e->data, e->len) != 0)
 				goto nomem;
-			if (e->state == R_PENDING)
+			if (e->state == R_PENDING) {
+				j->reburied_in[j->nreburied] = d;
 				j->reburied[j->nreburied++] = e->id;
+			}
 		} else {
 			if (dispatch_restore(d, e->id, e->attempts, e->data,
 			    e->len) != 0)
@@ -656,8 +712,8 @@ restore(struct replay *r, struct dispatch *d)
 		    idmap_put(&j->moved, e->id, j->segs[s].seq) != 0)
 			goto nomem;
 	}
-	if (r->max_id + 1 > d->next_id)
-		d->next_id = r->max_id + 1;
+	if (r->max_id + 1 > *j->next_id)
+		*j->next_id = r->max_id + 1;
 	j->replayed = nlive;
 	if (nlive != 0 || r->nfiles != 0)
 		log_info("%s: %" PRIu64 " pending and %zu dead events read "
@@ -672,7 +728,7 @@ nomem:
 }
 
 int
-replay_run(struct journal *j, struct dispatch *d)
+replay_run(struct journal *j, journal_queue_fn find, void *arg)
 {
 	struct replay	 r;
 	struct rfile	*f;
@@ -711,7 +767,7 @@ replay_run(struct journal *j, struct dispatch *d)
 		    " places; events enqueued in them are lost and events "
 		    "acked in them may be delivered again", j->dir,
 		    r.dropped_bytes, r.dropped_places);
-	rc = restore(&r, d);
+	rc = restore(&r, find, arg);
 out:
 	for (i = 0; i < r.nfiles; i++) {
 		free(r.files[i].data);

@@ -25,42 +25,42 @@ static void
 expiry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server	*srv = arg;
+	struct nqueue	*q;
 	int		 n;
 
 	(void)fd;
 	(void)what;
 	server_tick(srv);
-	if ((n = dispatch_expire(&srv->dispatch)) != 0) {
-		log_info("%d event%s not acked within %u ms: taken back", n,
-		    n == 1 ? "" : "s", srv->dispatch.ack_timeout);
-		dispatch_run(&srv->dispatch);
+	TAILQ_FOREACH(q, &srv->active, aentry) {
+		if ((n = dispatch_expire(&q->d)) == 0)
+			continue;
+		log_info("queue %s: %d event%s not acked within %u ms: taken "
+		    "back", q->name, n, n == 1 ? "" : "s", q->d.ack_timeout);
+		dispatch_run(&q->d);
+		queues_touch(q);
 	}
 	server_wake(srv);
 }
 
 /*
- * May the first waiting client go on?  One waiting behind others may,
- * now first; one whose batch is under way once its next event fits.
+ * Blocked clients of each queue go in the order they blocked, while
+ * there is room (queues.c puts the queues with room on unblocking).
  */
-static int
-room_for_head(struct server *srv)
-{
-	struct conn	*c = TAILQ_FIRST(&srv->blocked);
-
-	return c != NULL && (srv->draining || !c->enq_started ||
-	    dispatch_room(&srv->dispatch, c->enq_need));
-}
-
-/* Blocked clients go in the order they blocked, while there is room. */
 static void
 unblock_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server	*srv = arg;
+	struct nqueue	*q;
 
 	(void)fd;
 	(void)what;
-	if (room_for_head(srv))
-		conn_unblock(TAILQ_FIRST(&srv->blocked));
+	while ((q = TAILQ_FIRST(&srv->unblocking)) != NULL) {
+		TAILQ_REMOVE(&srv->unblocking, q, uentry);
+		q->unblocking = 0;
+		if (!TAILQ_EMPTY(&q->blocked))
+			conn_unblock(TAILQ_FIRST(&q->blocked));
+		queues_touch(q);
+	}
 	server_wake(srv);
 }
 
@@ -83,7 +83,13 @@ server_configure(struct server *srv, struct config *cfg)
 	memset(srv, 0, sizeof *srv);
 	srv->spare_fd = -1;
 	srv->max_frame = cfg->max_frame;
-	srv->acks = cfg->acks;
+	srv->qdefault = cfg->queue;
+	srv->max_queues = cfg->max_queues;
+	srv->auto_create = cfg->auto_create;
+	srv->up.queue = cfg->upstream_queue != NULL ? cfg->upstream_queue :
+	    PS_QUEUE_DEFAULT;
+	srv->up.local = cfg->local_queue != NULL ? cfg->local_queue :
+	    PS_QUEUE_DEFAULT;
 	srv->drain_ms = cfg->drain_ms;
 	srv->handshake_ms = cfg->handshake_ms;
 	srv->max_connections = cfg->max_connections;
@@ -103,14 +109,50 @@ server_configure(struct server *srv, struct config *cfg)
 	srv->journal.reserve = 2 * (uint64_t)cfg->max_frame + JOURNAL_WRITE_AT;
 	if (srv->journal.reserve < JOURNAL_RESERVE_MIN)
 		srv->journal.reserve = JOURNAL_RESERVE_MIN;
-	dispatch_init(&srv->dispatch, conn_emit, srv);
-	srv->dispatch.ack_timeout = cfg->ack_timeout;
-	srv->dispatch.max_attempts = cfg->max_attempts;
-	srv->dispatch.max_queue = cfg->max_queue;
-	srv->dispatch.max_queue_bytes = cfg->max_queue_bytes;
-	srv->dispatch.overflow = cfg->overflow;
-	if (srv->up.path != NULL)
-		srv->dispatch.done = upstream_done;
+	queues_init(srv);
+}
+
+/*
+ * The queues that exist from the start: --queue's, DIR/queues', and the
+ * stage's own; -1 after saying why.
+ */
+int
+server_queues(struct server *srv, const char * const *names, size_t n)
+{
+	struct nqueue	*q;
+	size_t		 i;
+
+	if (queues_load(srv) != 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if ((q = queues_find(srv, names[i], strlen(names[i]))) ==
+		    NULL && (q = queues_create(srv, names[i],
+		    strlen(names[i]))) == NULL) {
+			log_errorx("out of memory");
+			return -1;
+		}
+		q->declared = 1;
+	}
+	if (srv->up.path != NULL && queues_find(srv, srv->up.local,
+	    strlen(srv->up.local)) == NULL) {
+		if (!srv->auto_create) {
+			log_errorx("--local-queue %s: not among the queues "
+			    "named with --queue (--no-auto-create)",
+			    srv->up.local);
+			return -1;
+		}
+		if (queues_create(srv, srv->up.local,
+		    strlen(srv->up.local)) == NULL) {
+			log_errorx("out of memory");
+			return -1;
+		}
+	}
+	if (srv->up.path != NULL) {
+		srv->up.into = queues_find(srv, srv->up.local,
+		    strlen(srv->up.local));
+		srv->up.into->declared = 1;	/* never deleted */
+	}
+	return 0;
 }
 
 int
@@ -118,7 +160,7 @@ server_init(struct server *srv, struct event_base *base)
 {
 	srv->base = base;
 	TAILQ_INIT(&srv->conns);
-	TAILQ_INIT(&srv->blocked);
+	TAILQ_INIT(&srv->unblocking);
 	TAILQ_INIT(&srv->dirty);
 	srv->started = time(NULL);
 	srv->expiry = evtimer_new(base, expiry_cb, srv);
@@ -152,15 +194,17 @@ void
 server_free(struct server *srv)
 {
 	struct conn	*c;
+	struct nqueue	*q;
 
-	srv->dispatch.paused = 1;
+	queues_pause(srv);
 	/* What is in flight now stays pending in the journal. */
-	srv->dispatch.change = NULL;
+	TAILQ_FOREACH(q, &srv->queues, entry)
+		q->d.change = NULL;
 	while ((c = TAILQ_FIRST(&srv->conns)) != NULL) {
 		last_words(c);
 		conn_close(c);
 	}
-	dispatch_free(&srv->dispatch);
+	queues_free(srv);
 	ps_buf_free(&srv->scratch);
 	if (srv->expiry != NULL)
 		event_free(srv->expiry);
@@ -184,11 +228,11 @@ server_free(struct server *srv)
 	access_free(&srv->allow);
 }
 
-/* Set the dispatcher's clock; before anything that may send or expire. */
+/* Set the queues' clock; before anything that may send or expire. */
 void
 server_tick(struct server *srv)
 {
-	srv->dispatch.now = clock_ms();
+	srv->now = clock_ms();
 }
 
 /*
@@ -200,19 +244,24 @@ server_tick(struct server *srv)
 static void
 settle(struct server *srv)
 {
+	struct nqueue	*q;
 	struct timeval	 tv;
-	uint64_t	 when;
+	uint64_t	 when, next = UINT64_MAX;
 
-	if (dispatch_next_deadline(&srv->dispatch, &when)) {
-		ms_timeval(when > srv->dispatch.now ? when - srv->dispatch.now :
-		    0, &tv);
+	queues_settle(srv);
+	TAILQ_FOREACH(q, &srv->active, aentry) {
+		if (dispatch_next_deadline(&q->d, &when) && when < next)
+			next = when;
+	}
+	if (next != UINT64_MAX) {
+		ms_timeval(next > srv->now ? next - srv->now : 0, &tv);
 		evtimer_add(srv->expiry, &tv);
 	} else
 		evtimer_del(srv->expiry);
-	if (room_for_head(srv))
+	if (!TAILQ_EMPTY(&srv->unblocking))
 		event_active(srv->unblock, EV_TIMEOUT, 0);
 	upstream_settle(srv);
-	if (srv->draining && srv->dispatch.in_flight == 0)
+	if (srv->draining && TAILQ_EMPTY(&srv->active))
 		event_base_loopbreak(srv->base);
 }
 
@@ -250,15 +299,19 @@ server_drain(struct server *srv)
 {
 	struct timeval	 tv;
 
+	struct nqueue	*q;
+	uint64_t	 n = queues_in_flight(srv);
+
 	srv->draining = 1;
-	srv->dispatch.paused = 1;
+	queues_pause(srv);
 	/* Blocked clients' ENQUEUEs are answered now: with ERROR 10. */
-	while (!TAILQ_EMPTY(&srv->blocked))
-		conn_unblock(TAILQ_FIRST(&srv->blocked));
+	TAILQ_FOREACH(q, &srv->queues, entry) {
+		while (!TAILQ_EMPTY(&q->blocked))
+			conn_unblock(TAILQ_FIRST(&q->blocked));
+	}
 	log_info("draining: no new connections, events or ENQUEUEs; waiting "
 	    "up to %u ms for %llu in-flight event%s to be acked",
-	    srv->drain_ms, (unsigned long long)srv->dispatch.in_flight,
-	    srv->dispatch.in_flight == 1 ? "" : "s");
+	    srv->drain_ms, (unsigned long long)n, n == 1 ? "" : "s");
 	evtimer_add(srv->drain_timer, ms_timeval(srv->drain_ms, &tv));
 	server_wake(srv);
 }
@@ -267,24 +320,29 @@ server_drain(struct server *srv)
 void
 server_report(struct server *srv)
 {
-	struct dispatch	*d = &srv->dispatch;
+	struct nqueue		*q;
+	unsigned long long	 fly = 0, buffered = 0, dead = 0;
 
-	if (d->in_flight == 0 && d->queue.count == 0 && d->ndead == 0) {
+	TAILQ_FOREACH(q, &srv->queues, entry) {
+		fly += q->d.in_flight;
+		buffered += q->d.queue.count;
+		dead += q->d.ndead;
+	}
+	if (fly == 0 && buffered == 0 && dead == 0) {
 		log_info("stopped with nothing in flight, buffered or dead");
 		return;
 	}
 	if (srv->data_dir != NULL) {
-		log_info("stopped with %llu event%s in flight (not acked), %zu "
-		    "buffered and %llu dead, kept in %s for the next start",
-		    (unsigned long long)d->in_flight,
-		    d->in_flight == 1 ? "" : "s", d->queue.count,
-		    (unsigned long long)d->ndead, srv->data_dir);
+		log_info("stopped with %llu event%s in flight (not acked), %llu "
+		    "buffered and %llu dead in %u queue%s, kept in %s for the "
+		    "next start", fly, fly == 1 ? "" : "s", buffered, dead,
+		    srv->nqueues, srv->nqueues == 1 ? "" : "s", srv->data_dir);
 		return;
 	}
-	log_warnx("stopped with %llu event%s in flight (not acked), %zu "
-	    "buffered and %llu dead; they are discarded (see --data-dir)",
-	    (unsigned long long)d->in_flight, d->in_flight == 1 ? "" : "s",
-	    d->queue.count, (unsigned long long)d->ndead);
+	log_warnx("stopped with %llu event%s in flight (not acked), %llu "
+	    "buffered and %llu dead in %u queue%s; they are discarded (see "
+	    "--data-dir)", fly, fly == 1 ? "" : "s", buffered, dead,
+	    srv->nqueues, srv->nqueues == 1 ? "" : "s");
 }
 
 /*
@@ -341,30 +399,58 @@ fsync_cb(evutil_socket_t fd, short what, void *arg)
 		    srv->data_dir);
 }
 
-/* The journal's hook in dispatch: record, and make sure a flush comes. */
+/* The journal's hook in a queue: record, and make sure a flush comes. */
 static void
 journal_hook(void *arg, enum dispatch_change what, const struct qevent *ev)
 {
-	struct server	*srv = arg;
+	struct nqueue	*q = arg;
+	struct server	*srv = q->srv;
 
 	if (!journal_dirty(&srv->journal))
 		server_wake(srv);
-	journal_change(&srv->journal, what, ev);
+	journal_change(&srv->journal, q->name, what, ev);
 }
 
-/* Replay --data-dir's journal into the dispatcher and keep journaling. */
+/* Journal q's changes from now on. */
+void
+server_journal_queue(struct server *srv, struct nqueue *q)
+{
+	if (!srv->journaling)
+		return;
+	q->d.change = journal_hook;
+	q->d.change_arg = q;
+}
+
+/* replay.c's way to the queue an event read back belongs to. */
+static struct dispatch *
+replay_queue(void *arg, const char *name, size_t len)
+{
+	struct server	*srv = arg;
+	struct nqueue	*q;
+
+	if ((q = queues_find(srv, name, len)) == NULL &&
+	    (q = queues_create(srv, name, len)) == NULL)
+		return NULL;
+	return &q->d;
+}
+
+/* Replay --data-dir's journal into the queues and keep journaling. */
 int
 server_journal_open(struct server *srv)
 {
+	struct nqueue	*q;
 	struct timeval	 tv;
 
+	srv->journal.next_id = &srv->next_id;
 	if ((srv->room_timer = evtimer_new(srv->base, room_cb, srv)) == NULL ||
-	    journal_open(&srv->journal, srv->data_dir, &srv->dispatch) != 0)
+	    journal_open(&srv->journal, srv->data_dir, replay_queue,
+	    srv) != 0)
 		return -1;
 	if (srv->journal.full)
 		evtimer_add(srv->room_timer, ms_timeval(ROOM_CHECK_MS, &tv));
-	srv->dispatch.change = journal_hook;
-	srv->dispatch.change_arg = srv;
+	srv->journaling = 1;
+	TAILQ_FOREACH(q, &srv->queues, entry)
+		server_journal_queue(srv, q);
 	if (srv->journal.fsync == JOURNAL_INTERVAL) {
 		ms_timeval(srv->journal.interval_ms, &tv);
 		srv->fsync_timer = event_new(srv->base, -1, EV_PERSIST,

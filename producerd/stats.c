@@ -1,4 +1,7 @@
-/* stats.c: the counter table (counters.c) as a STATS_REPLY frame. */
+/*
+ * stats.c: the counter table (counters.c) as a STATS_REPLY frame, for the
+ * daemon or one queue, and as a QUEUES_REPLY.
+ */
 #include <string.h>
 #include <time.h>
 
@@ -7,11 +10,13 @@
 
 /* The largest one consumer's entry can be: id, and its 1..16-byte names. */
 #define CONSUMER_ENTRY_MAX	(2 + PS_NAME_MAX + 8 * (1 + 16 + 8))
-/* The texts after the consumers: "upstream" and "map", at their longest. */
-#define TEXTS_MAX		(2 + 2 * (3 + 8 + PS_STAT_TEXT_MAX))
+/* The texts after the consumers: "upstream", "map", "queue". */
+#define TEXTS_MAX		(2 + 3 * (3 + 8 + PS_STAT_TEXT_MAX))
 
+/* The daemon's counters and consumers (q NULL), or q's and its consumers. */
 int
-stats_encode(struct server *srv, struct ps_buf *b, int version)
+stats_encode(struct server *srv, struct nqueue *q, struct ps_buf *b,
+    int version)
 {
 	const struct counter		*k;
 	const struct consumer_counter	*f;
@@ -24,9 +29,9 @@ stats_encode(struct server *srv, struct ps_buf *b, int version)
 		return -1;
 	for (i = 0; i < ncounters; i++) {
 		k = &counters[i];
-		if (!counter_shown(srv, k))
+		if (!counter_shown(srv, q, k))
 			continue;
-		if (ps_put_stat(b, k->name, counter_value(srv, k)) != 0)
+		if (ps_put_stat(b, k->name, counter_value(srv, q, k)) != 0)
 			return -1;
 		n++;
 	}
@@ -35,7 +40,8 @@ stats_encode(struct server *srv, struct ps_buf *b, int version)
 	if (ps_put_stats_consumers(b, &at) != 0)
 		return -1;
 	TAILQ_FOREACH(c, &srv->conns, entry) {
-		if (c->role != ROLE_CONSUMER || c->state != CONN_ACTIVE)
+		if (c->role != ROLE_CONSUMER || c->state != CONN_ACTIVE ||
+		    (q != NULL && c->q != q))
 			continue;
 		if (b->len - start - PS_HDR_LEN + CONSUMER_ENTRY_MAX +
 		    TEXTS_MAX > srv->max_frame)
@@ -65,6 +71,59 @@ stats_encode(struct server *srv, struct ps_buf *b, int version)
 			return -1;
 		ntexts++;
 	}
+	if (q != NULL) {
+		if (ps_put_stat_text(b, "queue", q->name) != 0)
+			return -1;
+		ntexts++;
+	}
 	ps_put_stats_texts_end(b, start, texts, ntexts);
+	return 0;
+}
+
+/* The queue rows a queue's entry carries, and the room they take. */
+static size_t
+queue_rows(void)
+{
+	size_t	 i, n = 0;
+
+	for (i = 0; i < ncounters; i++) {
+		if (counters[i].scope == SCOPE_QUEUE)
+			n++;
+	}
+	return n;
+}
+
+/*
+ * QUEUES_REPLY: from the start-th queue (oldest first) as many as fit in
+ * one frame, each with its counters.
+ */
+int
+stats_queues(struct server *srv, struct ps_buf *b, uint32_t from)
+{
+	const struct counter	*k;
+	struct nqueue		*q;
+	size_t			 start, i, rows = queue_rows(), entry;
+	uint32_t		 at = 0, n = 0;
+
+	/* An entry: its name, nfields, and each row's name and value. */
+	entry = 2 + PS_QUEUE_MAX + rows * (1 + 32 + 8);
+	if (ps_put_queues_begin(b, &start) != 0)
+		return -1;
+	TAILQ_FOREACH(q, &srv->queues, entry) {
+		if (at++ < from)
+			continue;
+		if (b->len - start - PS_HDR_LEN + entry > srv->max_frame)
+			break;
+		if (ps_put_queue_entry(b, q->name, q->len, (uint8_t)rows) != 0)
+			return -1;
+		for (i = 0; i < ncounters; i++) {
+			k = &counters[i];
+			if (k->scope == SCOPE_QUEUE && ps_put_stat(b, k->name,
+			    counter_value(srv, q, k)) != 0)
+				return -1;
+		}
+		n++;
+	}
+	ps_put_queues_end(b, start, srv->nqueues, n);
 	return 0;
 }

@@ -79,6 +79,8 @@ upstream_connect(evutil_socket_t fd, short what, void *arg)
 	h.max_demand = up->max_demand;
 	h.name = name;
 	h.name_len = (uint8_t)strlen(name);
+	h.queue = up->queue;
+	h.queue_len = (uint8_t)strlen(up->queue);
 	srv->scratch.len = 0;
 	if (ps_put_hello(&srv->scratch, &h) == 0) {
 		evbuffer_add(up->conn->out, srv->scratch.data,
@@ -125,7 +127,7 @@ upstream_closed(struct server *srv)
 	if (up->connected)
 		log_warnx("upstream %s: connection lost; %llu events held "
 		    "here go on being served", up->path,
-		    (unsigned long long)srv->dispatch.queue.count);
+		    (unsigned long long)up->into->d.queue.count);
 	up->conn = NULL;
 	up->connected = 0;
 	up->credit = 0;
@@ -168,10 +170,18 @@ void
 upstream_take(struct server *srv, uint64_t origin, const void *data,
     uint32_t len)
 {
-	if (dispatch_push(&srv->dispatch, data, len, origin) == 0) {
+	if (dispatch_push(&srv->up.into->d, data, len, origin) == 0) {
 		log_warnx("out of memory: event from upstream given back");
 		upstream_done(srv, origin, PS_NACK);
 	}
+}
+
+/* Dispatch what the last read (or --map's answers) brought. */
+void
+upstream_dispatch(struct server *srv)
+{
+	dispatch_run(&srv->up.into->d);
+	queues_touch(srv->up.into);
 }
 
 /* conn_frame, for the link: what the upstream daemon says to us. */
@@ -286,9 +296,9 @@ upstream_settle(struct server *srv)
 		    (uint32_t)up->n_nack);
 	up->n_ack = up->n_nack = 0;
 
-	held = srv->dispatch.queue.count + up->credit + map_pending(srv);
-	want = srv->dispatch.demand_total > held ?
-	    srv->dispatch.demand_total - held : 0;
+	held = up->into->d.queue.count + up->credit + map_pending(srv);
+	want = up->into->d.demand_total > held ?
+	    up->into->d.demand_total - held : 0;
 	if (want > up->max_demand - up->credit)
 		want = up->max_demand - up->credit;
 	if (want != 0 && !srv->draining &&

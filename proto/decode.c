@@ -26,6 +26,9 @@ static const char *errors[] = {
 	[PS_E_TOO_MANY] = "too many connections",
 	[PS_E_TIMEOUT] = "no HELLO in time",
 	[PS_E_STORAGE] = "no room to store events now",
+	[PS_E_NO_QUEUE] = "no such queue",
+	[PS_E_QUEUE_LIMIT] = "too many queues",
+	[PS_E_QUEUE_BUSY] = "the queue has consumers",
 };
 
 const char *
@@ -56,6 +59,10 @@ static const char *types[] = {
 	[PS_DEAD_RETRY] = "DEAD_RETRY",
 	[PS_DEAD_DROP] = "DEAD_DROP",
 	[PS_DEAD_DONE] = "DEAD_DONE",
+	[PS_QUEUES] = "QUEUES",
+	[PS_QUEUES_REPLY] = "QUEUES_REPLY",
+	[PS_QUEUE_ADMIN] = "QUEUE_ADMIN",
+	[PS_QUEUE_DONE] = "QUEUE_DONE",
 };
 
 const char *
@@ -97,22 +104,78 @@ ps_frame_parse(const uint8_t *p, size_t n, uint32_t max, struct ps_frame *f)
 	return size;
 }
 
+/* 1 to 64 bytes of A-Z a-z 0-9 . _ : - */
+int
+ps_queue_name_ok(const char *s, size_t n)
+{
+	size_t	 i;
+	char	 c;
+
+	if (n == 0 || n > PS_QUEUE_MAX)
+		return 0;
+	for (i = 0; i < n; i++) {
+		c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		    c == ':' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+/* Version 3 on: the HELLO's layout depends on its own version field. */
 int
 ps_get_hello(const struct ps_frame *f, struct ps_hello *h)
 {
 	const uint8_t	*p = f->body;
+	uint32_t	 n;
 
-	if (f->type != PS_HELLO || f->len < 13 || f->len != 13u + p[12])
+	if (f->type != PS_HELLO || f->len < 13)
+		return -PS_E_BAD_LENGTH;
+	h->version = get16(p);
+	n = 13u + p[12];
+	/*
+	 * From version 3 a queue follows the name.  A version this code
+	 * does not know may have any layout: the shape of version 2 is taken
+	 * too, so that the daemon can say which versions it speaks.
+	 */
+	if (h->version >= 3 && f->len > n && f->len == n + 1 + p[n]) {
+		h->queue_len = p[n];
+		h->queue = (const char *)p + n + 1;
+	} else if (f->len == n) {
+		h->queue_len = 0;
+		h->queue = NULL;
+	} else
 		return -PS_E_BAD_LENGTH;
 	if (p[3] != 0)
 		return -PS_E_BAD_VALUE;
-	h->version = get16(p);
 	h->role = p[2];
 	h->max_demand = get32(p + 4);
 	h->min_demand = get32(p + 8);
 	h->name_len = p[12];
 	h->name = (const char *)p + 13;
 	return 0;
+}
+
+/*
+ * A version 3 body's leading queue name (u8 length, 1 to 64 bytes; its
+ * characters are the daemon's to check); before 3, PS_QUEUE_DEFAULT.
+ * The bytes after it, or NULL when the body is too short.
+ */
+static const uint8_t *
+get_queue(const struct ps_frame *f, int version, struct ps_queue *q)
+{
+	if (version < 3) {
+		q->len = sizeof PS_QUEUE_DEFAULT - 1;
+		q->name = PS_QUEUE_DEFAULT;
+		return f->body;
+	}
+	if (f->len < 1 || f->body[0] == 0 || f->body[0] > PS_QUEUE_MAX ||
+	    f->len < 1u + f->body[0])
+		return NULL;
+	q->len = f->body[0];
+	q->name = (const char *)f->body + 1;
+	return f->body + 1 + q->len;
 }
 
 int
@@ -147,22 +210,29 @@ ps_get_welcome(const struct ps_frame *f, struct ps_welcome *w)
  * is refused whole and never half accepted.
  */
 int
-ps_get_enqueue(const struct ps_frame *f, struct ps_enqueue_iter *it,
-    uint32_t *count)
+ps_get_enqueue(const struct ps_frame *f, int version, struct ps_queue *q,
+    struct ps_enqueue_iter *it, uint32_t *count)
 {
+	struct ps_frame	 rest;
 	const uint8_t	*p, *end;
 	uint32_t	 n, i, len;
 
+	/* The count, then (version 3) the queue, then the events. */
 	if (f->type != PS_ENQUEUE || f->len < 4)
 		return -PS_E_BAD_LENGTH;
+	rest.type = f->type;
+	rest.body = f->body + 4;
+	rest.len = f->len - 4;
+	if ((p = get_queue(&rest, version, q)) == NULL)
+		return -PS_E_BAD_LENGTH;
+	end = f->body + f->len;
 	n = get32(f->body);
 	if (n == 0)
 		return -PS_E_BAD_VALUE;
 	/* Each event takes at least its 4-byte length. */
-	if (n > (f->len - 4) / 4)
+	if (n > (size_t)(end - p) / 4)
 		return -PS_E_BAD_LENGTH;
-	p = f->body + 4;
-	end = f->body + f->len;
+	it->p = p;
 	for (i = 0; i < n; i++) {
 		if ((size_t)(end - p) < 4)
 			return -PS_E_BAD_LENGTH;
@@ -174,7 +244,6 @@ ps_get_enqueue(const struct ps_frame *f, struct ps_enqueue_iter *it,
 	}
 	if (p != end)
 		return -PS_E_BAD_LENGTH;
-	it->p = f->body + 4;
 	it->left = n;
 	*count = n;
 	return 0;
@@ -253,6 +322,23 @@ ps_get_ids(const struct ps_frame *f, struct ps_ids *ids)
 	return 0;
 }
 
+/* DEAD_RETRY and DEAD_DROP: from version 3, the queue, then the ids. */
+int
+ps_get_dead_ids(const struct ps_frame *f, int version, struct ps_queue *q,
+    struct ps_ids *ids)
+{
+	struct ps_frame	 rest;
+	const uint8_t	*p;
+
+	if ((f->type != PS_DEAD_RETRY && f->type != PS_DEAD_DROP) ||
+	    (p = get_queue(f, version, q)) == NULL)
+		return -PS_E_BAD_LENGTH;
+	rest.type = f->type;
+	rest.body = p;
+	rest.len = f->len - (uint32_t)(p - f->body);
+	return ps_get_ids(&rest, ids);
+}
+
 uint64_t
 ps_ids_at(const struct ps_ids *ids, uint32_t i)
 {
@@ -260,11 +346,15 @@ ps_ids_at(const struct ps_ids *ids, uint32_t i)
 }
 
 int
-ps_get_dead_list(const struct ps_frame *f, uint32_t *preview)
+ps_get_dead_list(const struct ps_frame *f, int version, struct ps_queue *q,
+    uint32_t *preview)
 {
-	if (f->type != PS_DEAD_LIST || f->len != 4)
+	const uint8_t	*p;
+
+	if (f->type != PS_DEAD_LIST || (p = get_queue(f, version, q)) == NULL ||
+	    f->len - (size_t)(p - f->body) != 4)
 		return -PS_E_BAD_LENGTH;
-	*preview = get32(f->body);
+	*preview = get32(p);
 	if (*preview > PS_PREVIEW_MAX)
 		return -PS_E_BAD_VALUE;
 	return 0;
@@ -326,11 +416,90 @@ ps_get_dead_done(const struct ps_frame *f, uint32_t *n)
 	return 0;
 }
 
+/* Version 3: an empty body is the whole daemon; else one queue (q->len). */
 int
-ps_get_stats(const struct ps_frame *f)
+ps_get_stats(const struct ps_frame *f, int version, struct ps_queue *q)
 {
-	if (f->type != PS_STATS || f->len != 0)
+	const uint8_t	*p;
+
+	q->len = 0;
+	q->name = NULL;
+	if (f->type != PS_STATS)
 		return -PS_E_BAD_LENGTH;
+	if (f->len == 0)
+		return 0;
+	if (version < 3 || (p = get_queue(f, version, q)) == NULL ||
+	    p != f->body + f->len)
+		return -PS_E_BAD_LENGTH;
+	return 0;
+}
+
+int
+ps_get_queues(const struct ps_frame *f, uint32_t *start)
+{
+	if (f->type != PS_QUEUES || f->len != 4)
+		return -PS_E_BAD_LENGTH;
+	*start = get32(f->body);
+	return 0;
+}
+
+/* Checks every setting's length, so ps_queue_admin_next cannot overrun. */
+int
+ps_get_queue_admin(const struct ps_frame *f, struct ps_queue_admin *a)
+{
+	struct ps_frame	 rest;
+	const uint8_t	*p, *end;
+	uint16_t	 i;
+
+	if (f->type != PS_QUEUE_ADMIN || f->len < 2)
+		return -PS_E_BAD_LENGTH;
+	a->op = f->body[0];
+	a->flags = f->body[1];
+	rest.type = f->type;
+	rest.body = f->body + 2;
+	rest.len = f->len - 2;
+	if ((p = get_queue(&rest, 3, &a->queue)) == NULL)
+		return -PS_E_BAD_LENGTH;
+	end = f->body + f->len;
+	if (end - p < 2)
+		return -PS_E_BAD_LENGTH;
+	a->nsettings = get16(p);
+	p += 2;
+	a->p = p;
+	for (i = 0; i < a->nsettings; i++) {
+		if (end - p < 2 || (size_t)(end - p - 2) < get16(p))
+			return -PS_E_BAD_LENGTH;
+		p += 2 + get16(p);
+	}
+	if (p != end)
+		return -PS_E_BAD_LENGTH;
+	if (a->op < PS_QUEUE_SET || a->op > PS_QUEUE_CREATE ||
+	    (a->flags & ~PS_QUEUE_FORCE) != 0 ||
+	    (a->nsettings != 0 && a->op != PS_QUEUE_SET &&
+	    a->op != PS_QUEUE_CREATE))
+		return -PS_E_BAD_VALUE;
+	return 0;
+}
+
+/* Only after ps_get_queue_admin: 1 and a "KEY=VALUE", or 0 at the end. */
+int
+ps_queue_admin_next(struct ps_queue_admin *a, const char **s, size_t *len)
+{
+	if (a->nsettings == 0)
+		return 0;
+	*len = get16(a->p);
+	*s = (const char *)a->p + 2;
+	a->p += 2 + *len;
+	a->nsettings--;
+	return 1;
+}
+
+int
+ps_get_queue_done(const struct ps_frame *f, uint64_t *n)
+{
+	if (f->type != PS_QUEUE_DONE || f->len != 8)
+		return -PS_E_BAD_LENGTH;
+	*n = get64(f->body);
 	return 0;
 }
 
@@ -479,6 +648,68 @@ ps_get_stats_reply(const struct ps_frame *f, struct ps_stats *st)
 bad:
 	ps_stats_free(st);
 	return -PS_E_BAD_LENGTH;
+}
+
+int
+ps_get_queues_reply(const struct ps_frame *f, struct ps_queues *qs)
+{
+	struct cursor		 c = { f->body, f->len, 0 };
+	struct ps_queue_entry	*e;
+	const uint8_t		*p;
+	uint32_t		 i, j;
+
+	memset(qs, 0, sizeof *qs);
+	if (f->type != PS_QUEUES_REPLY || (p = take(&c, 8)) == NULL)
+		return -PS_E_BAD_LENGTH;
+	qs->total = get32(p);
+	qs->count = get32(p + 4);
+	/* Each entry takes at least a 1-byte name, its length and nfields. */
+	if (qs->count > qs->total || qs->count > c.left / 3)
+		return -PS_E_BAD_LENGTH;
+	if (qs->count != 0 && (qs->queues = calloc(qs->count,
+	    sizeof *qs->queues)) == NULL)
+		return -PS_E_NOMEM;
+	for (i = 0; i < qs->count; i++) {
+		e = &qs->queues[i];
+		if ((p = take(&c, 1)) == NULL || *p == 0 ||
+		    *p > PS_QUEUE_MAX || (p = take(&c, *p)) == NULL)
+			goto bad;
+		memcpy(e->name, p, p[-1]);
+		e->name[p[-1]] = '\0';
+		if ((p = take(&c, 1)) == NULL)
+			goto bad;
+		e->nfields = *p;
+		if (e->nfields > c.left / STAT_MIN)
+			goto bad;
+		if (e->nfields != 0 && (e->fields = calloc(e->nfields,
+		    sizeof *e->fields)) == NULL) {
+			ps_queues_free(qs);
+			return -PS_E_NOMEM;
+		}
+		for (j = 0; j < e->nfields; j++) {
+			if (take_stat(&c, &e->fields[j]) != 0)
+				goto bad;
+		}
+	}
+	if (c.left != 0)
+		goto bad;
+	return 0;
+bad:
+	ps_queues_free(qs);
+	return -PS_E_BAD_LENGTH;
+}
+
+void
+ps_queues_free(struct ps_queues *qs)
+{
+	uint32_t	 i;
+
+	if (qs->queues != NULL) {
+		for (i = 0; i < qs->count; i++)
+			free(qs->queues[i].fields);
+	}
+	free(qs->queues);
+	memset(qs, 0, sizeof *qs);
 }
 
 void

@@ -26,9 +26,12 @@ ps_put_hello(struct ps_buf *b, const struct ps_hello *h)
 {
 	uint8_t	*p;
 
-	if (h->name_len != 0 && h->name == NULL)
+	size_t	 q = h->version >= 3 ? 1 + (size_t)h->queue_len : 0;
+
+	if ((h->name_len != 0 && h->name == NULL) || (h->queue_len != 0 &&
+	    h->queue == NULL))
 		return -PS_E_BAD_VALUE;
-	if ((p = header(b, PS_HELLO, 13 + h->name_len)) == NULL)
+	if ((p = header(b, PS_HELLO, 13 + h->name_len + (uint32_t)q)) == NULL)
 		return -PS_E_NOMEM;
 	put16(p, h->version);
 	p[2] = h->role;
@@ -38,7 +41,35 @@ ps_put_hello(struct ps_buf *b, const struct ps_hello *h)
 	p[12] = h->name_len;
 	if (h->name_len != 0)
 		memcpy(p + 13, h->name, h->name_len);
+	if (h->version >= 3) {
+		p[13 + h->name_len] = h->queue_len;
+		if (h->queue_len != 0)
+			memcpy(p + 14 + h->name_len, h->queue, h->queue_len);
+	}
 	return 0;
+}
+
+/* From version 3 a frame may name a queue: u8 length, then its bytes. */
+static int
+put_queue(struct ps_buf *b, int version, const char *queue, size_t len)
+{
+	uint8_t	 n;
+
+	if (version < 3)
+		return 0;
+	if (len == 0 || len > PS_QUEUE_MAX)
+		return -PS_E_BAD_VALUE;
+	n = (uint8_t)len;
+	if (ps_buf_add(b, &n, 1) != 0 || ps_buf_add(b, queue, len) != 0)
+		return -PS_E_NOMEM;
+	return 0;
+}
+
+/* Patch the length of the frame at start to what follows it now. */
+static void
+patch_len(struct ps_buf *b, size_t start)
+{
+	put32(b->data + start, (uint32_t)(b->len - start - PS_HDR_LEN));
 }
 
 int
@@ -60,7 +91,10 @@ ps_put_welcome(struct ps_buf *b, const struct ps_welcome *w)
 	return 0;
 }
 
-/* Body size of an ENQUEUE holding n events of bytes payload in all. */
+/*
+ * Body size of an ENQUEUE holding n events of bytes payload in all,
+ * without the queue name (version 3: 1 + its length more).
+ */
 size_t
 ps_enqueue_size(size_t n, size_t bytes)
 {
@@ -73,11 +107,18 @@ ps_enqueue_size(size_t n, size_t bytes)
  * patches the count and length in.
  */
 int
-ps_put_enqueue_begin(struct ps_buf *b, size_t *start)
+ps_put_enqueue_begin(struct ps_buf *b, int version, const char *queue,
+    size_t len, size_t *start)
 {
+	int	 error;
+
 	*start = b->len;
 	if (header(b, PS_ENQUEUE, 4) == NULL)
 		return -PS_E_NOMEM;
+	if ((error = put_queue(b, version, queue, len)) != 0) {
+		b->len = *start;
+		return error;
+	}
 	return 0;
 }
 
@@ -185,14 +226,55 @@ ps_put_ids(struct ps_buf *b, uint8_t type, const uint64_t *ids, uint32_t n)
 	return 0;
 }
 
+/* DEAD_RETRY, DEAD_DROP: from version 3 the queue, then the ids. */
 int
-ps_put_dead_list(struct ps_buf *b, uint32_t preview)
+ps_put_dead_ids(struct ps_buf *b, uint8_t type, int version,
+    const char *queue, const uint64_t *ids, uint32_t n)
 {
-	uint8_t	*p;
+	size_t	 start = b->len;
+	uint8_t	 v[4];
+	uint32_t i;
+	int	 error;
 
-	if ((p = header(b, PS_DEAD_LIST, 4)) == NULL)
+	if (n > (UINT32_MAX - 70) / 8)
+		return -PS_E_BAD_VALUE;
+	if (header(b, type, 0) == NULL)
 		return -PS_E_NOMEM;
-	put32(p, preview);
+	if ((error = put_queue(b, version, queue, strlen(queue))) != 0) {
+		b->len = start;
+		return error;
+	}
+	if (ps_buf_reserve(b, 4 + 8 * (size_t)n) != 0) {
+		b->len = start;
+		return -PS_E_NOMEM;
+	}
+	put32(v, n);
+	(void)ps_buf_add(b, v, 4);
+	for (i = 0; i < n; i++) {
+		put64(b->data + b->len, ids[i]);
+		b->len += 8;
+	}
+	patch_len(b, start);
+	return 0;
+}
+
+int
+ps_put_dead_list(struct ps_buf *b, int version, const char *queue,
+    uint32_t preview)
+{
+	size_t	 start = b->len;
+	uint8_t	 v[4];
+	int	 error;
+
+	if (header(b, PS_DEAD_LIST, 0) == NULL)
+		return -PS_E_NOMEM;
+	put32(v, preview);
+	if ((error = put_queue(b, version, queue, strlen(queue))) != 0 ||
+	    (error = ps_buf_add(b, v, 4)) != 0) {
+		b->len = start;
+		return error;
+	}
+	patch_len(b, start);
 	return 0;
 }
 
@@ -248,11 +330,111 @@ ps_put_dead_done(struct ps_buf *b, uint32_t n)
 	return 0;
 }
 
+/* queue NULL: the whole daemon; else (version 3) that queue. */
 int
-ps_put_stats(struct ps_buf *b)
+ps_put_stats(struct ps_buf *b, int version, const char *queue)
 {
+	size_t	 start = b->len;
+	int	 error;
+
+	if (queue != NULL && version < 3)
+		return -PS_E_BAD_VALUE;
 	if (header(b, PS_STATS, 0) == NULL)
 		return -PS_E_NOMEM;
+	if (queue != NULL &&
+	    (error = put_queue(b, version, queue, strlen(queue))) != 0) {
+		b->len = start;
+		return error;
+	}
+	patch_len(b, start);
+	return 0;
+}
+
+int
+ps_put_queues(struct ps_buf *b, uint32_t start)
+{
+	uint8_t	*p;
+
+	if ((p = header(b, PS_QUEUES, 4)) == NULL)
+		return -PS_E_NOMEM;
+	put32(p, start);
+	return 0;
+}
+
+/* QUEUES_REPLY: begin, per queue an entry and its ps_put_stat, end. */
+int
+ps_put_queues_begin(struct ps_buf *b, size_t *start)
+{
+	*start = b->len;
+	if (header(b, PS_QUEUES_REPLY, 8) == NULL)
+		return -PS_E_NOMEM;
+	return 0;
+}
+
+int
+ps_put_queue_entry(struct ps_buf *b, const char *name, size_t len,
+    uint8_t nfields)
+{
+	int	 error;
+
+	if ((error = put_queue(b, 3, name, len)) != 0)
+		return error;
+	return ps_buf_add(b, &nfields, 1);
+}
+
+void
+ps_put_queues_end(struct ps_buf *b, size_t start, uint32_t total,
+    uint32_t count)
+{
+	patch_len(b, start);
+	put32(b->data + start + PS_HDR_LEN, total);
+	put32(b->data + start + PS_HDR_LEN + 4, count);
+}
+
+/* settings: n "KEY=VALUE" strings, for PS_QUEUE_SET and _CREATE. */
+int
+ps_put_queue_admin(struct ps_buf *b, uint8_t op, uint8_t flags,
+    const char *queue, const char * const *settings, uint16_t n)
+{
+	size_t	 start = b->len, len;
+	uint8_t	*p, v[2];
+	uint16_t i;
+	int	 error;
+
+	if ((p = header(b, PS_QUEUE_ADMIN, 2)) == NULL)
+		return -PS_E_NOMEM;
+	p[0] = op;
+	p[1] = flags;
+	if ((error = put_queue(b, 3, queue, strlen(queue))) != 0)
+		goto fail;
+	put16(v, n);
+	if ((error = ps_buf_add(b, v, 2)) != 0)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		if ((len = strlen(settings[i])) > UINT16_MAX) {
+			error = -PS_E_BAD_VALUE;
+			goto fail;
+		}
+		put16(v, (uint16_t)len);
+		if ((error = ps_buf_add(b, v, 2)) != 0 ||
+		    (error = ps_buf_add(b, settings[i], len)) != 0)
+			goto fail;
+	}
+	patch_len(b, start);
+	return 0;
+fail:
+	b->len = start;
+	return error;
+}
+
+int
+ps_put_queue_done(struct ps_buf *b, uint64_t n)
+{
+	uint8_t	*p;
+
+	if ((p = header(b, PS_QUEUE_DONE, 8)) == NULL)
+		return -PS_E_NOMEM;
+	put64(p, n);
 	return 0;
 }
 

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PS_PROTO_VERSION	2	/* the version this code speaks best */
+#define PS_PROTO_VERSION	3	/* the version this code speaks best */
 #define PS_PROTO_MIN_VERSION	1	/* the oldest a daemon still answers */
 
 /* Header: u32 body length, u8 type, u8 flags, u16 reserved; big-endian. */
@@ -21,6 +21,8 @@
 #define PS_MAX_FRAME_LIMIT	(256u * 1024u * 1024u)
 
 #define PS_NAME_MAX		255	/* consumer id / client name bytes */
+#define PS_QUEUE_MAX		64	/* a queue name's bytes */
+#define PS_QUEUE_DEFAULT	"default"	/* versions 1 and 2 use it */
 #define PS_DEMAND_LIMIT		1048576u	/* largest max_demand */
 
 /* Bytes an ENQUEUE adds around its events, and one EVENT frame's prefix. */
@@ -70,8 +72,14 @@ enum ps_type {
 	PS_DEAD_RETRY = 15,	/* client -> daemon */
 	PS_DEAD_DROP = 16,	/* client -> daemon */
 	PS_DEAD_DONE = 17,	/* daemon -> client */
+	/* Version 3. */
+	PS_QUEUES = 18,		/* client -> daemon */
+	PS_QUEUES_REPLY = 19,	/* daemon -> client */
+	PS_QUEUE_ADMIN = 20,	/* client -> daemon */
+	PS_QUEUE_DONE = 21,	/* daemon -> client */
 };
-#define PS_TYPE_MAX	PS_DEAD_DONE
+#define PS_TYPE_MAX	PS_QUEUE_DONE
+#define PS_TYPE_MAX_V2	PS_DEAD_DONE
 #define PS_TYPE_MAX_V1	PS_ERROR
 
 enum ps_role {
@@ -100,8 +108,21 @@ enum ps_err {
 	PS_E_TOO_MANY = 13,	/* the daemon's connection limit is reached */
 	PS_E_TIMEOUT = 14,	/* no HELLO in time */
 	PS_E_STORAGE = 15,	/* the journal has no room: try later */
+	/* Version 3. */
+	PS_E_NO_QUEUE = 16,	/* no such queue, and it may not be made */
+	PS_E_QUEUE_LIMIT = 17,	/* --max-queues queues exist already */
+	PS_E_QUEUE_BUSY = 18,	/* consumers are subscribed to it */
 };
-#define PS_E_MAX	PS_E_STORAGE
+#define PS_E_MAX	PS_E_QUEUE_BUSY
+
+/* QUEUE_ADMIN's op. */
+enum ps_queue_op {
+	PS_QUEUE_SET = 1,	/* settings KEY=VALUE */
+	PS_QUEUE_PURGE = 2,	/* drop what is buffered */
+	PS_QUEUE_DELETE = 3,	/* forget the queue */
+	PS_QUEUE_CREATE = 4,	/* make it now, with settings */
+};
+#define PS_QUEUE_FORCE	0x01	/* QUEUE_ADMIN flag: delete despite consumers */
 
 const char	*ps_strerror(int);
 const char	*ps_type_name(int);
@@ -120,6 +141,24 @@ struct ps_hello {
 	uint32_t	 min_demand;	/* consumer: < max_demand; client: 0 */
 	uint8_t		 name_len;	/* consumer: >= 1 (its id) */
 	const char	*name;
+	/* Version 3 on; decoded, queue is NULL when the body has none. */
+	uint8_t		 queue_len;	/* consumer: 0..64; client: 0 */
+	const char	*queue;
+};
+
+/* A queue named by a frame, in place; version 1 and 2: PS_QUEUE_DEFAULT. */
+struct ps_queue {
+	uint8_t		 len;
+	const char	*name;
+};
+
+/* A QUEUE_ADMIN: op, flags, queue, then "KEY=VALUE" texts for SET. */
+struct ps_queue_admin {
+	uint8_t		 op;		/* enum ps_queue_op */
+	uint8_t		 flags;		/* PS_QUEUE_FORCE */
+	struct ps_queue	 queue;
+	uint16_t	 nsettings;
+	const uint8_t	*p;		/* the settings, checked */
 };
 
 struct ps_welcome {
@@ -216,6 +255,19 @@ struct ps_buf {
 	size_t		 cap;
 };
 
+/* One QUEUES_REPLY entry: a queue and its named values. */
+struct ps_queue_entry {
+	char		 name[PS_QUEUE_MAX + 1];
+	uint8_t		 nfields;
+	struct ps_stat	*fields;
+};
+
+struct ps_queues {
+	uint32_t		 total;		/* queues in the daemon */
+	uint32_t		 count;		/* entries here */
+	struct ps_queue_entry	*queues;
+};
+
 /* buf.c */
 int	 ps_buf_reserve(struct ps_buf *, size_t);
 int	 ps_buf_add(struct ps_buf *, const void *, size_t);
@@ -224,7 +276,8 @@ void	 ps_buf_free(struct ps_buf *);
 /* encode.c: each returns 0, or -PS_E_NOMEM / -PS_E_BAD_VALUE. */
 int	 ps_put_hello(struct ps_buf *, const struct ps_hello *);
 int	 ps_put_welcome(struct ps_buf *, const struct ps_welcome *);
-int	 ps_put_enqueue_begin(struct ps_buf *, size_t *);
+int	 ps_put_enqueue_begin(struct ps_buf *, int, const char *, size_t,
+	     size_t *);
 int	 ps_put_enqueue_add(struct ps_buf *, const void *, uint32_t);
 void	 ps_put_enqueue_end(struct ps_buf *, size_t, uint32_t);
 int	 ps_put_enqueued(struct ps_buf *, int, const struct ps_enqueued *);
@@ -233,12 +286,21 @@ int	 ps_put_event(struct ps_buf *, int, const struct ps_event *);
 size_t	 ps_event_prefix(uint8_t [PS_EVENT_PREFIX], int, uint64_t, uint32_t,
 	     uint32_t);
 int	 ps_put_ids(struct ps_buf *, uint8_t, const uint64_t *, uint32_t);
-int	 ps_put_dead_list(struct ps_buf *, uint32_t);
+int	 ps_put_dead_ids(struct ps_buf *, uint8_t, int, const char *,
+	     const uint64_t *, uint32_t);
+int	 ps_put_dead_list(struct ps_buf *, int, const char *, uint32_t);
 int	 ps_put_dead_begin(struct ps_buf *, size_t *);
 int	 ps_put_dead(struct ps_buf *, const struct ps_dead *);
 void	 ps_put_dead_end(struct ps_buf *, size_t, uint32_t, uint32_t);
 int	 ps_put_dead_done(struct ps_buf *, uint32_t);
-int	 ps_put_stats(struct ps_buf *);
+int	 ps_put_stats(struct ps_buf *, int, const char *);
+int	 ps_put_queues(struct ps_buf *, uint32_t);
+int	 ps_put_queues_begin(struct ps_buf *, size_t *);
+int	 ps_put_queue_entry(struct ps_buf *, const char *, size_t, uint8_t);
+void	 ps_put_queues_end(struct ps_buf *, size_t, uint32_t, uint32_t);
+int	 ps_put_queue_admin(struct ps_buf *, uint8_t, uint8_t, const char *,
+	     const char * const *, uint16_t);
+int	 ps_put_queue_done(struct ps_buf *, uint64_t);
 int	 ps_put_error(struct ps_buf *, uint16_t, const char *);
 int	 ps_put_stats_begin(struct ps_buf *, size_t *);
 int	 ps_put_stat(struct ps_buf *, const char *, uint64_t);
@@ -261,20 +323,31 @@ long	 ps_frame_size(const uint8_t *, size_t, uint32_t);
 long	 ps_frame_parse(const uint8_t *, size_t, uint32_t, struct ps_frame *);
 int	 ps_get_hello(const struct ps_frame *, struct ps_hello *);
 int	 ps_get_welcome(const struct ps_frame *, struct ps_welcome *);
-int	 ps_get_enqueue(const struct ps_frame *, struct ps_enqueue_iter *,
-	     uint32_t *);
+int	 ps_queue_name_ok(const char *, size_t);
+int	 ps_get_enqueue(const struct ps_frame *, int, struct ps_queue *,
+	     struct ps_enqueue_iter *, uint32_t *);
 int	 ps_enqueue_next(struct ps_enqueue_iter *, const uint8_t **,
 	     uint32_t *);
 int	 ps_get_enqueued(const struct ps_frame *, struct ps_enqueued *);
 int	 ps_get_demand(const struct ps_frame *, uint32_t *);
 int	 ps_get_event(const struct ps_frame *, int, struct ps_event *);
 int	 ps_get_ids(const struct ps_frame *, struct ps_ids *);
+int	 ps_get_dead_ids(const struct ps_frame *, int, struct ps_queue *,
+	     struct ps_ids *);
 uint64_t ps_ids_at(const struct ps_ids *, uint32_t);
-int	 ps_get_dead_list(const struct ps_frame *, uint32_t *);
+int	 ps_get_dead_list(const struct ps_frame *, int, struct ps_queue *,
+	     uint32_t *);
 int	 ps_get_dead_reply(const struct ps_frame *, struct ps_dead_reply *);
 int	 ps_dead_next(struct ps_dead_reply *, struct ps_dead *);
 int	 ps_get_dead_done(const struct ps_frame *, uint32_t *);
-int	 ps_get_stats(const struct ps_frame *);
+int	 ps_get_stats(const struct ps_frame *, int, struct ps_queue *);
+int	 ps_get_queues(const struct ps_frame *, uint32_t *);
+int	 ps_get_queues_reply(const struct ps_frame *, struct ps_queues *);
+void	 ps_queues_free(struct ps_queues *);
+int	 ps_get_queue_admin(const struct ps_frame *, struct ps_queue_admin *);
+int	 ps_queue_admin_next(struct ps_queue_admin *, const char **,
+	     size_t *);
+int	 ps_get_queue_done(const struct ps_frame *, uint64_t *);
 int	 ps_get_stats_reply(const struct ps_frame *, struct ps_stats *);
 void	 ps_stats_free(struct ps_stats *);
 int	 ps_get_error(const struct ps_frame *, struct ps_error *);

@@ -636,9 +636,10 @@ def case_slow_consumer_does_not_hold_others_up(h):
 def case_frame_limit(h):
     """--max-frame bounds events; big inputs are split into batches."""
     h.start_daemon("--max-frame", "4096")
-    r = h.pushctl("enqueue", "x" * 4089)
+    # The frame holds the count, the queue's name ("default") and the length.
+    r = h.pushctl("enqueue", "x" * 4081)
     assert r.returncode == 1 and b"--max-frame" in r.stderr, r
-    assert h.pushctl("enqueue", "x" * 4088).returncode == 0
+    assert h.pushctl("enqueue", "x" * 4080).returncode == 0
     r = h.pushctl("enqueue", "-", input=b"".join(b"event-%04d\n" % i for i in range(1000)))
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"enqueued 1000 events: ids 2-1001\n", r.stdout
@@ -651,7 +652,7 @@ def case_frame_limit(h):
     # The largest event reaches a consumer: its EVENT is max_frame + 4.
     p, out = h.consumer("big", "--max-demand", "10")
     h.wait_for(lambda: len(received(out)) >= 2, what="the largest event")
-    assert received(out)[0] == ("big", "received", "x" * 4088), received(out)[0][:2]
+    assert received(out)[0] == ("big", "received", "x" * 4080), received(out)[0][:2]
     p.send_signal(signal.SIGTERM)
     assert p.wait(timeout=10) == 0
     # And a stage whose upstream sends it passes it on.
@@ -660,7 +661,11 @@ def case_frame_limit(h):
     end = Raw(b_sock)
     consumer_hello(end, b"end", 1)
     end.send(demand(1))
-    assert h.pushctl("enqueue", "z" * 4088, sock=a_sock).returncode == 0
+    # A version 2 client may send 8 bytes more: no queue name.
+    v2 = Raw(a_sock)
+    v2.send(hello(CLIENT_ROLE) + enqueue(b"z" * 4088))
+    v2.expect(WELCOME)
+    v2.expect(ENQUEUED)
     (eid, _, payload), = end.events_full(want=1, timeout=10)
     assert payload == b"z" * 4088
     end.send(ids(ACK, eid))
@@ -2214,23 +2219,27 @@ def case_metrics(h):
         name, value = line.rsplit(" ", 1)
         values[name] = int(value)
     # Demand is served first (2 go out), then 3 fill the buffer; 1 refused.
-    assert values["pushstage_enqueued_total"] == 5, body
-    assert values["pushstage_queued"] == 3 and values["pushstage_in_flight"] == 2, body
-    assert values["pushstage_rejected_total"] == 1, body
-    assert values["pushstage_delivered_total"] == 2, body
-    for n in ("acked_total", "redelivered_total", "shed_total", "dead_total",
-              "dead", "consumers"):
-        assert "pushstage_" + n in values, n
+    # A queue's counters carry its name; the daemon's have no label.
+    q = '{queue="default"}'
+    assert values["pushstage_enqueued_total" + q] == 5, body
+    assert values["pushstage_queued" + q] == 3 and values["pushstage_in_flight" + q] == 2, body
+    assert values["pushstage_rejected_total" + q] == 1, body
+    assert values["pushstage_delivered_total" + q] == 2, body
+    for n in ("acked_total", "redelivered_total", "shed_total", "dead_total", "dead"):
+        assert "pushstage_" + n + q in values, n
     assert values["pushstage_consumers"] == 1
+    assert values["pushstage_queue_consumers" + q] == 1
+    assert values["pushstage_queues"] == 1
     # One table feeds both: every counter but the settings is a metric.
     renamed = {"consumers_connected": "consumers", "clients_connected": "clients",
                "refused_total": "refused_connections_total"}
     for name, value in h.stats().items():
-        if isinstance(value, int) and name not in ("max_frame", "max_queue",
+        if isinstance(value, int) and name not in ("max_frame", "max_queue", "max_queues",
                                                    "max_queue_bytes", "uptime_seconds"):
-            assert "pushstage_" + renamed.get(name, name) in values, name
+            m = "pushstage_" + renamed.get(name, name)
+            assert m in values or m + q in values, name
     (k,) = [k for k in values if k.startswith("pushstage_consumer_in_flight{")]
-    assert k.startswith('pushstage_consumer_in_flight{consumer="odd\\"id",conn="'), k
+    assert k.startswith('pushstage_consumer_in_flight{queue="default",consumer="odd\\"id",conn="'), k
     assert values[k] == 2
     assert "# TYPE pushstage_enqueued_total counter" in body
     assert "# TYPE pushstage_queued gauge" in body

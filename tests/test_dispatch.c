@@ -114,17 +114,18 @@ batch(struct ps_buf *b, struct ps_enqueue_iter *it, uint32_t *n,
     const char **ev, int count)
 {
 	struct ps_frame	 f;
+	struct ps_queue	 q;
 	size_t		 start;
 	int		 i;
 
 	b->len = 0;
-	ck_assert_int_eq(ps_put_enqueue_begin(b, &start), 0);
+	ck_assert_int_eq(ps_put_enqueue_begin(b, 2, NULL, 0, &start), 0);
 	for (i = 0; i < count; i++)
 		ck_assert_int_eq(ps_put_enqueue_add(b, ev[i],
 		    (uint32_t)strlen(ev[i])), 0);
 	ps_put_enqueue_end(b, start, (uint32_t)count);
 	ck_assert_int_gt(ps_frame_parse(b->data, b->len, 1 << 20, &f), 0);
-	ck_assert_int_eq(ps_get_enqueue(&f, it, n), 0);
+	ck_assert_int_eq(ps_get_enqueue(&f, 2, &q, it, n), 0);
 }
 
 /* One ENQUEUE of the given payloads, all taken, as conn.c does it. */

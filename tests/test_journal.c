@@ -41,6 +41,26 @@ struct node {
 
 static char	 dir[256];
 
+/* Every queue the journal names is the node's one dispatcher. */
+static struct dispatch *
+find(void *arg, const char *name, size_t len)
+{
+	struct node	*n = arg;
+
+	(void)name;
+	(void)len;
+	return &n->d;
+}
+
+/* The node's dispatcher records its changes, as server.c's queues do. */
+static void
+hook(void *arg, enum dispatch_change what, const struct qevent *ev)
+{
+	struct node	*n = arg;
+
+	journal_change(&n->j, n->d.name, what, ev);
+}
+
 static void
 emit(void *arg, struct dconsumer *dc, const struct qevent *ev)
 {
@@ -83,7 +103,12 @@ node_open(struct node *n, uint32_t max_attempts, uint64_t segsize,
 	n->j.segment_size = segsize;
 	n->j.repair = repair;
 	n->j.fsync = JOURNAL_BATCH;
-	return journal_open(&n->j, dir, &n->d);
+	n->j.next_id = &n->d.next_id;
+	if (journal_open(&n->j, dir, find, n) != 0)
+		return -1;
+	n->d.change = hook;
+	n->d.change_arg = n;
+	return 0;
 }
 
 static struct node *

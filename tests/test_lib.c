@@ -304,7 +304,7 @@ fake_daemon(int go, const uint32_t *script, const uint32_t *asks, int n)
 {
 	struct sockaddr_un	 sun;
 	uint8_t			 hdr[8], body[300], tick;
-	uint8_t			 w[16] = { 0, 2, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0,
+	uint8_t			 w[16] = { 0, 3, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0,
 				    0, 5, 2, 0 };	/* at-most-once */
 	uint64_t		 id = 1;
 	pid_t			 pid;
@@ -611,7 +611,8 @@ START_TEST(batch_limits)
 
 	start("--max-frame", "4096", NULL);
 	c = client();
-	ck_assert_uint_eq(pushstage_max_event(c), 4096 - 8);
+	/* The frame less the count, the queue's name, and the length. */
+	ck_assert_uint_eq(pushstage_max_event(c), 4096 - 4 - 8 - 4);
 	/* Too big for the daemon: refused before anything is sent. */
 	ck_assert_int_eq(pushstage_add(c, big, 4096), PUSHSTAGE_ETOOBIG);
 	ck_assert_ptr_nonnull(strstr(pushstage_error(c), "--max-frame"));

@@ -18,11 +18,14 @@ one(const struct ps_buf *b)
 	return f;
 }
 
+/* The queue a decoder found: not looked at by the version 2 tests. */
+static struct ps_queue	 pq;
+
 START_TEST(hello_round_trip)
 {
 	struct ps_buf	 b = { 0 };
-	struct ps_hello	 in = { PS_PROTO_VERSION, PS_ROLE_CONSUMER, 100, 50,
-			     3, "w-1" }, out;
+	struct ps_hello	 in = { 2, PS_ROLE_CONSUMER, 100, 50, 3, "w-1", 0,
+			     NULL }, out;
 	struct ps_frame	 f;
 
 	ck_assert_int_eq(ps_put_hello(&b, &in), 0);
@@ -30,7 +33,7 @@ START_TEST(hello_round_trip)
 	f = one(&b);
 	ck_assert_uint_eq(f.type, PS_HELLO);
 	ck_assert_int_eq(ps_get_hello(&f, &out), 0);
-	ck_assert_uint_eq(out.version, PS_PROTO_VERSION);
+	ck_assert_uint_eq(out.version, 2);
 	ck_assert_uint_eq(out.role, PS_ROLE_CONSUMER);
 	ck_assert_uint_eq(out.max_demand, 100);
 	ck_assert_uint_eq(out.min_demand, 50);
@@ -43,7 +46,7 @@ END_TEST
 START_TEST(hello_client_no_name)
 {
 	struct ps_buf	 b = { 0 };
-	struct ps_hello	 in = { 1, PS_ROLE_CLIENT, 0, 0, 0, NULL }, out;
+	struct ps_hello	 in = { 1, PS_ROLE_CLIENT, 0, 0, 0, NULL, 0, NULL }, out;
 	struct ps_frame	 f;
 
 	ck_assert_int_eq(ps_put_hello(&b, &in), 0);
@@ -64,7 +67,7 @@ START_TEST(hello_bytes_match_the_doc)
 		0x00, 0x00, 0x00, 0x00, 0x02, 0x77, 0x31,
 	};
 	struct ps_buf	 b = { 0 };
-	struct ps_hello	 h = { 2, PS_ROLE_CONSUMER, 2, 0, 2, "w1" };
+	struct ps_hello	 h = { 2, PS_ROLE_CONSUMER, 2, 0, 2, "w1", 0, NULL };
 
 	ck_assert_int_eq(ps_put_hello(&b, &h), 0);
 	ck_assert_uint_eq(b.len, sizeof want);
@@ -229,14 +232,14 @@ START_TEST(dead_list_round_trip)
 	uint32_t		 preview;
 	size_t			 start;
 
-	ck_assert_int_eq(ps_put_dead_list(&b, 64), 0);
+	ck_assert_int_eq(ps_put_dead_list(&b, 2, PS_QUEUE_DEFAULT, 64), 0);
 	f = one(&b);
-	ck_assert_int_eq(ps_get_dead_list(&f, &preview), 0);
+	ck_assert_int_eq(ps_get_dead_list(&f, 2, &pq, &preview), 0);
 	ck_assert_uint_eq(preview, 64);
 	b.len = 0;
-	ck_assert_int_eq(ps_put_dead_list(&b, PS_PREVIEW_MAX + 1), 0);
+	ck_assert_int_eq(ps_put_dead_list(&b, 2, PS_QUEUE_DEFAULT, PS_PREVIEW_MAX + 1), 0);
 	f = one(&b);
-	ck_assert_int_eq(ps_get_dead_list(&f, &preview), -PS_E_BAD_VALUE);
+	ck_assert_int_eq(ps_get_dead_list(&f, 2, &pq, &preview), -PS_E_BAD_VALUE);
 
 	b.len = 0;
 	ck_assert_int_eq(ps_put_dead_begin(&b, &start), 0);
@@ -284,7 +287,7 @@ START_TEST(enqueue_round_trip)
 	uint32_t		 n, len;
 	size_t			 start;
 
-	ck_assert_int_eq(ps_put_enqueue_begin(&b, &start), 0);
+	ck_assert_int_eq(ps_put_enqueue_begin(&b, 2, NULL, 0, &start), 0);
 	ck_assert_int_eq(ps_put_enqueue_add(&b, "hello", 5), 0);
 	ck_assert_int_eq(ps_put_enqueue_add(&b, "", 0), 0);
 	ck_assert_int_eq(ps_put_enqueue_add(&b, bin, sizeof bin), 0);
@@ -292,7 +295,7 @@ START_TEST(enqueue_round_trip)
 	ck_assert_uint_eq(b.len - PS_HDR_LEN, ps_enqueue_size(3, 9));
 
 	f = one(&b);
-	ck_assert_int_eq(ps_get_enqueue(&f, &it, &n), 0);
+	ck_assert_int_eq(ps_get_enqueue(&f, 2, &pq, &it, &n), 0);
 	ck_assert_uint_eq(n, 3);
 	ck_assert_int_eq(ps_enqueue_next(&it, &data, &len), 1);
 	ck_assert_uint_eq(len, 5);
@@ -322,7 +325,7 @@ START_TEST(small_frames_round_trip)
 	ck_assert_int_eq(ps_put_enqueued(&b, 2, &q), 0);
 	ck_assert_int_eq(ps_put_demand(&b, 42), 0);
 	ck_assert_int_eq(ps_put_event(&b, 2, &evin), 0);
-	ck_assert_int_eq(ps_put_stats(&b), 0);
+	ck_assert_int_eq(ps_put_stats(&b, 2, NULL), 0);
 	ck_assert_int_eq(ps_put_error(&b, PS_E_BAD_STATE, "nope"), 0);
 
 #define NEXT() do {							\
@@ -347,7 +350,7 @@ START_TEST(small_frames_round_trip)
 	ck_assert_uint_eq(e.len, 7);
 	ck_assert_mem_eq(e.data, "payload", 7);
 	NEXT();
-	ck_assert_int_eq(ps_get_stats(&f), 0);
+	ck_assert_int_eq(ps_get_stats(&f, 2, &pq), 0);
 	NEXT();
 	ck_assert_int_eq(ps_get_error(&f, &err), 0);
 	ck_assert_uint_eq(err.code, PS_E_BAD_STATE);
@@ -432,7 +435,8 @@ END_TEST
 static void
 stream(struct ps_buf *b)
 {
-	struct ps_hello		 h = { 1, PS_ROLE_CONSUMER, 8, 2, 2, "c9" };
+	struct ps_hello		 h = { 1, PS_ROLE_CONSUMER, 8, 2, 2, "c9", 0,
+				     NULL };
 	struct ps_welcome	 w = { 2, MAX, 0, 5, PS_AT_LEAST_ONCE };
 	struct ps_enqueued	 q = { 5, 2, 0, 0, 0 };
 	struct ps_event		 e1 = { 5, 1, 5, (const uint8_t *)"first" };
@@ -442,7 +446,7 @@ stream(struct ps_buf *b)
 
 	ck_assert_int_eq(ps_put_hello(b, &h), 0);
 	ck_assert_int_eq(ps_put_welcome(b, &w), 0);
-	ck_assert_int_eq(ps_put_enqueue_begin(b, &start), 0);
+	ck_assert_int_eq(ps_put_enqueue_begin(b, 2, NULL, 0, &start), 0);
 	ck_assert_int_eq(ps_put_enqueue_add(b, "first", 5), 0);
 	ck_assert_int_eq(ps_put_enqueue_add(b, "second", 6), 0);
 	ps_put_enqueue_end(b, start, 2);
@@ -451,7 +455,7 @@ stream(struct ps_buf *b)
 	ck_assert_int_eq(ps_put_event(b, 2, &e1), 0);
 	ck_assert_int_eq(ps_put_event(b, 2, &e2), 0);
 	ck_assert_int_eq(ps_put_ids(b, PS_ACK, acked, 2), 0);
-	ck_assert_int_eq(ps_put_stats(b), 0);
+	ck_assert_int_eq(ps_put_stats(b, 2, NULL), 0);
 	ck_assert_int_eq(ps_put_error(b, 3, "bye"), 0);
 }
 
@@ -644,15 +648,15 @@ START_TEST(truncated_and_inconsistent_bodies)
 	f = raw(PS_HELLO, hello_bad, sizeof hello_bad);
 	ck_assert_int_eq(ps_get_hello(&f, &h), -PS_E_BAD_LENGTH);
 	f = raw(PS_ENQUEUE, enq_short, sizeof enq_short);
-	ck_assert_int_eq(ps_get_enqueue(&f, &it, &n), -PS_E_BAD_LENGTH);
+	ck_assert_int_eq(ps_get_enqueue(&f, 2, &pq, &it, &n), -PS_E_BAD_LENGTH);
 	f = raw(PS_ENQUEUE, enq_over, sizeof enq_over);
-	ck_assert_int_eq(ps_get_enqueue(&f, &it, &n), -PS_E_BAD_LENGTH);
+	ck_assert_int_eq(ps_get_enqueue(&f, 2, &pq, &it, &n), -PS_E_BAD_LENGTH);
 	f = raw(PS_ENQUEUE, enq_tail, sizeof enq_tail);
-	ck_assert_int_eq(ps_get_enqueue(&f, &it, &n), -PS_E_BAD_LENGTH);
+	ck_assert_int_eq(ps_get_enqueue(&f, 2, &pq, &it, &n), -PS_E_BAD_LENGTH);
 	f = raw(PS_ENQUEUE, enq_huge, sizeof enq_huge);
-	ck_assert_int_eq(ps_get_enqueue(&f, &it, &n), -PS_E_BAD_LENGTH);
+	ck_assert_int_eq(ps_get_enqueue(&f, 2, &pq, &it, &n), -PS_E_BAD_LENGTH);
 	f = raw(PS_ENQUEUE, enq_zero, sizeof enq_zero);
-	ck_assert_int_eq(ps_get_enqueue(&f, &it, &n), -PS_E_BAD_VALUE);
+	ck_assert_int_eq(ps_get_enqueue(&f, 2, &pq, &it, &n), -PS_E_BAD_VALUE);
 	f = raw(PS_DEMAND, three, sizeof three);
 	ck_assert_int_eq(ps_get_demand(&f, &n), -PS_E_BAD_LENGTH);
 	f = raw(PS_DEMAND, zero4, sizeof zero4);
@@ -662,7 +666,7 @@ START_TEST(truncated_and_inconsistent_bodies)
 	f = raw(PS_ERROR, three, 1);
 	ck_assert_int_eq(ps_get_error(&f, &er), -PS_E_BAD_LENGTH);
 	f = raw(PS_STATS, three, 1);
-	ck_assert_int_eq(ps_get_stats(&f), -PS_E_BAD_LENGTH);
+	ck_assert_int_eq(ps_get_stats(&f, 2, &pq), -PS_E_BAD_LENGTH);
 	f = raw(PS_STATS_REPLY, st_lie, sizeof st_lie);
 	ck_assert_int_eq(ps_get_stats_reply(&f, &st), -PS_E_BAD_LENGTH);
 	/* A decoder asked for the wrong type refuses, never misreads. */

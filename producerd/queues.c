@@ -1,0 +1,476 @@
+/*
+ * queues.c: the daemon's named queues.  Each has its own dispatcher (its
+ * buffer, consumers, in-flight set and dead letters) and settings; ids
+ * are the daemon's, shared by all, so the journal names an event by its id
+ * alone.  A queue is found by name through a hash, made on first use
+ * (unless --no-auto-create) up to --max-queues, and kept on three short
+ * lists so that the end of a loop iteration never walks every queue:
+ * touched (used in this iteration), active (events in flight: their
+ * deadlines and the drain), and through them the blocked clients.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "clock.h"
+#include "fdio.h"
+#include "log.h"
+#include "producerd.h"
+
+#define QUEUES_FILE	"queues"
+#define RATE_MS		1000
+
+static uint64_t
+name_hash(const char *s, size_t n)
+{
+	uint64_t	 h = 14695981039346656037ull;	/* FNV-1a */
+	size_t		 i;
+
+	for (i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static void
+rate_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+	struct nqueue	*q;
+	struct timeval	 tv;
+	int		 moving = 0;
+
+	(void)fd;
+	(void)what;
+	TAILQ_FOREACH(q, &srv->queues, entry) {
+		q->enqueue_rate = q->d.enqueued_total - q->enqueued_then;
+		q->deliver_rate = q->d.delivered_total - q->delivered_then;
+		q->enqueued_then = q->d.enqueued_total;
+		q->delivered_then = q->d.delivered_total;
+		if (q->enqueue_rate != 0 || q->deliver_rate != 0)
+			moving = 1;
+	}
+	/* Once more after the last movement, to show the rates at 0. */
+	if (moving)
+		evtimer_add(srv->rate_timer, ms_timeval(RATE_MS, &tv));
+}
+
+void
+queues_init(struct server *srv)
+{
+	TAILQ_INIT(&srv->queues);
+	TAILQ_INIT(&srv->touched);
+	TAILQ_INIT(&srv->active);
+	qstore_init(&srv->store);
+	srv->next_id = 1;
+}
+
+static void
+nqueue_free(struct nqueue *q)
+{
+	struct server	*srv = q->srv;
+	struct nqueue	**pp;
+
+	for (pp = &srv->qhash[name_hash(q->name, q->len) & srv->qhmask];
+	    *pp != q; pp = &(*pp)->hnext)
+		;
+	*pp = q->hnext;
+	TAILQ_REMOVE(&srv->queues, q, entry);
+	if (q->touched)
+		TAILQ_REMOVE(&srv->touched, q, tentry);
+	if (q->active)
+		TAILQ_REMOVE(&srv->active, q, aentry);
+	if (q->unblocking)
+		TAILQ_REMOVE(&srv->unblocking, q, uentry);
+	dispatch_free(&q->d);
+	srv->nqueues--;
+	free(q);
+}
+
+/* Consumers are gone first (server_free closes every connection). */
+void
+queues_free(struct server *srv)
+{
+	struct nqueue	*q;
+
+	while ((q = TAILQ_FIRST(&srv->queues)) != NULL)
+		nqueue_free(q);
+	free(srv->qhash);
+	srv->qhash = NULL;
+	qstore_free(&srv->store);
+	if (srv->rate_timer != NULL)
+		event_free(srv->rate_timer);
+	srv->rate_timer = NULL;
+}
+
+struct nqueue *
+queues_find(struct server *srv, const char *name, size_t len)
+{
+	struct nqueue	*q;
+
+	if (srv->qhash == NULL)
+		return NULL;
+	for (q = srv->qhash[name_hash(name, len) & srv->qhmask]; q != NULL;
+	    q = q->hnext) {
+		if (q->len == len && memcmp(q->name, name, len) == 0)
+			return q;
+	}
+	return NULL;
+}
+
+static int
+hash_grow(struct server *srv)
+{
+	struct nqueue	**h, *q;
+	size_t		  cap = srv->qhash ? (srv->qhmask + 1) * 2 : 64, i;
+
+	if ((h = calloc(cap, sizeof *h)) == NULL)
+		return -1;
+	TAILQ_FOREACH(q, &srv->queues, entry) {
+		i = name_hash(q->name, q->len) & (cap - 1);
+		q->hnext = h[i];
+		h[i] = q;
+	}
+	free(srv->qhash);
+	srv->qhash = h;
+	srv->qhmask = cap - 1;
+	return 0;
+}
+
+/* A new queue with the default settings; NULL out of memory. */
+struct nqueue *
+queues_create(struct server *srv, const char *name, size_t len)
+{
+	struct nqueue	*q;
+	size_t		 i;
+
+	if ((srv->qhash == NULL || srv->nqueues >= srv->qhmask + 1) &&
+	    hash_grow(srv) != 0)
+		return NULL;
+	if ((q = calloc(1, sizeof *q)) == NULL)
+		return NULL;
+	q->srv = srv;
+	memcpy(q->name, name, len);
+	q->name[len] = '\0';
+	q->len = (uint8_t)len;
+	TAILQ_INIT(&q->blocked);
+	dispatch_init(&q->d, conn_emit, srv);
+	queue_init(&q->d.queue, &srv->store);
+	q->d.ids = &srv->next_id;
+	q->d.name = q->name;
+	q->d.clock = &srv->now;
+	if (srv->up.path != NULL)
+		q->d.done = upstream_done;
+	(void)queues_apply(q, &srv->qdefault, 0);
+	if (srv->data_dir != NULL)
+		server_journal_queue(srv, q);
+	if (srv->draining)
+		q->d.paused = 1;
+	i = name_hash(name, len) & srv->qhmask;
+	q->hnext = srv->qhash[i];
+	srv->qhash[i] = q;
+	TAILQ_INSERT_TAIL(&srv->queues, q, entry);
+	srv->nqueues++;
+	srv->queues_created_total++;
+	log_debug("queue %s made", q->name);
+	return q;
+}
+
+/*
+ * The queue a peer names, made if it may be: NULL with *code (PS_E_*) and
+ * err saying why otherwise.
+ */
+struct nqueue *
+queues_get(struct server *srv, const char *name, size_t len, int *code,
+    char *err, size_t errlen)
+{
+	struct nqueue	*q;
+
+	if (!ps_queue_name_ok(name, len)) {
+		*code = PS_E_BAD_VALUE;
+		snprintf(err, errlen, "queue name \"%.*s\" is not 1 to %d bytes "
+		    "of A-Z a-z 0-9 . _ : -", (int)(len > 80 ? 80 : len), name,
+		    PS_QUEUE_MAX);
+		return NULL;
+	}
+	if ((q = queues_find(srv, name, len)) != NULL)
+		return q;
+	if (!srv->auto_create) {
+		*code = PS_E_NO_QUEUE;
+		snprintf(err, errlen, "no queue %.*s (producerd "
+		    "--no-auto-create: queues are made with --queue or pushctl "
+		    "queue create)", (int)len, name);
+		return NULL;
+	}
+	if (srv->nqueues >= srv->max_queues) {
+		*code = PS_E_QUEUE_LIMIT;
+		snprintf(err, errlen, "no queue %.*s, and %u queues exist "
+		    "already (producerd --max-queues)", (int)len, name,
+		    srv->max_queues);
+		return NULL;
+	}
+	if ((q = queues_create(srv, name, len)) == NULL) {
+		*code = PS_E_NOMEM;
+		snprintf(err, errlen, "out of memory making queue %.*s",
+		    (int)len, name);
+	}
+	return q;
+}
+
+/* Forget q: its buffer and dead letters go; no consumer is left on it. */
+void
+queues_delete(struct nqueue *q)
+{
+	struct server	*srv = q->srv;
+	struct qevent	*ev;
+	int		 saved = q->declared || q->set != 0;
+
+	log_info("queue %s deleted with %zu buffered and %llu dead events",
+	    q->name, q->d.queue.count, (unsigned long long)q->d.ndead);
+	(void)dispatch_purge(&q->d);
+	while ((ev = TAILQ_FIRST(&q->d.dead)) != NULL)
+		dispatch_dead_drop(&q->d, ev);
+	srv->queues_deleted_total++;
+	nqueue_free(q);
+	if (saved)
+		(void)queues_save(srv);
+}
+
+/* q changed in this loop iteration: the end of it settles q. */
+void
+queues_touch(struct nqueue *q)
+{
+	if (q->touched)
+		return;
+	q->touched = 1;
+	TAILQ_INSERT_TAIL(&q->srv->touched, q, tentry);
+	server_wake(q->srv);
+}
+
+/*
+ * May q's first waiting client go on?  One waiting behind others may, now
+ * first; one whose batch is under way once its next event fits.
+ */
+static int
+room_for_head(struct nqueue *q)
+{
+	struct conn	*c = TAILQ_FIRST(&q->blocked);
+
+	return c != NULL && (q->srv->draining || !c->enq_started ||
+	    dispatch_room(&q->d, c->enq_need));
+}
+
+/*
+ * Once per loop iteration, for the queues used in it: which have events
+ * in flight (for the ack timer and the drain), which may let a blocked
+ * client go, and the rates' timer.
+ */
+void
+queues_settle(struct server *srv)
+{
+	struct nqueue	*q;
+	struct timeval	 tv;
+
+	if (TAILQ_EMPTY(&srv->touched))
+		return;
+	while ((q = TAILQ_FIRST(&srv->touched)) != NULL) {
+		TAILQ_REMOVE(&srv->touched, q, tentry);
+		q->touched = 0;
+		if (q->d.in_flight != 0 && !q->active) {
+			TAILQ_INSERT_TAIL(&srv->active, q, aentry);
+			q->active = 1;
+		} else if (q->d.in_flight == 0 && q->active) {
+			TAILQ_REMOVE(&srv->active, q, aentry);
+			q->active = 0;
+		}
+		if (!q->unblocking && room_for_head(q)) {
+			TAILQ_INSERT_TAIL(&srv->unblocking, q, uentry);
+			q->unblocking = 1;
+		}
+	}
+	if (srv->rate_timer == NULL)
+		srv->rate_timer = evtimer_new(srv->base, rate_cb, srv);
+	if (srv->rate_timer != NULL &&
+	    !evtimer_pending(srv->rate_timer, NULL))
+		evtimer_add(srv->rate_timer, ms_timeval(RATE_MS, &tv));
+}
+
+/* Settings s for q (set: those of its own); -1 if they do not go together. */
+int
+queues_apply(struct nqueue *q, const struct qsettings *s, unsigned int set)
+{
+	q->s = *s;
+	q->set |= set;
+	q->d.max_queue = s->max_queue;
+	q->d.max_queue_bytes = s->max_queue_bytes;
+	q->d.overflow = s->overflow;
+	q->d.ack_timeout = s->acks ? s->ack_timeout : 0;
+	q->d.max_attempts = s->max_attempts;
+	return 0;
+}
+
+/* Events in flight in every queue. */
+uint64_t
+queues_in_flight(const struct server *srv)
+{
+	const struct nqueue	*q;
+	uint64_t		 n = 0;
+
+	TAILQ_FOREACH(q, &srv->active, aentry)
+		n += q->d.in_flight;
+	return n;
+}
+
+/* The drain, and the end: nothing more goes out of any queue. */
+void
+queues_pause(struct server *srv)
+{
+	struct nqueue	*q;
+
+	TAILQ_FOREACH(q, &srv->queues, entry)
+		q->d.paused = 1;
+}
+
+/*
+ * DIR/queues: each queue made with --queue, pushctl queue create or set,
+ * with its own settings, one a line ("NAME key=value ..."), written to a
+ * temporary file, synced and renamed over the old, so that a crash leaves
+ * the old or the new.
+ */
+int
+queues_save(struct server *srv)
+{
+	struct nqueue	*q;
+	char		 path[4096], tmp[4096], line[512];
+	size_t		 n;
+	int		 fd;
+
+	if (srv->data_dir == NULL)
+		return 0;
+	if (snprintf(path, sizeof path, "%s/%s", srv->data_dir,
+	    QUEUES_FILE) >= (int)sizeof path ||
+	    snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+		log_warnx("%s: path too long", srv->data_dir);
+		return -1;
+	}
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) == -1) {
+		log_warn("%s", tmp);
+		return -1;
+	}
+	TAILQ_FOREACH(q, &srv->queues, entry) {
+		if (!q->declared && q->set == 0)
+			continue;
+		n = (size_t)snprintf(line, sizeof line, "%s", q->name);
+		if (q->set != 0) {
+			line[n++] = ' ';
+			n += settings_format(&q->s, q->set, line + n,
+			    sizeof line - n - 1);
+		}
+		line[n++] = '\n';
+		if (write_all(fd, line, n) != 0)
+			goto fail;
+	}
+	if (fsync(fd) != 0)
+		goto fail;
+	if (close(fd) != 0) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0)
+		goto fail;
+	if (fsync(srv->journal.dirfd) != 0)
+		log_warn("%s: fsync", srv->data_dir);
+	return 0;
+fail:
+	log_warn("%s", tmp);
+	if (fd != -1)
+		close(fd);
+	(void)unlink(tmp);
+	return -1;
+}
+
+/*
+ * At start, before the journal is read back: the queues DIR/queues names,
+ * with their settings.  A line that does not parse stops the start,
+ * naming the file, the line and what is wrong.
+ */
+int
+queues_load(struct server *srv)
+{
+	struct qsettings s;
+	struct nqueue	*q;
+	FILE		*f;
+	char		 path[4096], line[1024], err[256], *p, *word, *eq;
+	unsigned int	 set;
+	int		 lineno = 0, bit;
+
+	if (srv->data_dir == NULL)
+		return 0;
+	snprintf(path, sizeof path, "%s/%s", srv->data_dir, QUEUES_FILE);
+	if ((f = fopen(path, "re")) == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		log_errorx("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof line, f) != NULL) {
+		lineno++;
+		line[strcspn(line, "\n")] = '\0';
+		p = line;
+		if ((word = strsep(&p, " ")) == NULL || *word == '\0')
+			continue;
+		if (!ps_queue_name_ok(word, strlen(word))) {
+			log_errorx("%s:%d: \"%s\" is not a queue name", path,
+			    lineno, word);
+			goto fail;
+		}
+		if ((q = queues_find(srv, word, strlen(word))) == NULL &&
+		    (q = queues_create(srv, word, strlen(word))) == NULL) {
+			log_errorx("%s:%d: out of memory", path, lineno);
+			goto fail;
+		}
+		s = q->s;
+		set = 0;
+		while ((word = strsep(&p, " ")) != NULL) {
+			if (*word == '\0')
+				continue;
+			if ((eq = strchr(word, '=')) == NULL) {
+				log_errorx("%s:%d: \"%s\" is not KEY=VALUE",
+				    path, lineno, word);
+				goto fail;
+			}
+			*eq = '\0';
+			if ((bit = settings_set(&s, word, eq + 1, err,
+			    sizeof err)) < 0) {
+				log_errorx("%s:%d: %s", path, lineno, err);
+				goto fail;
+			}
+			set |= (unsigned int)bit;
+		}
+		if (settings_check(&s, err, sizeof err) != 0) {
+			log_errorx("%s:%d: %s", path, lineno, err);
+			goto fail;
+		}
+		q->declared = 1;
+		(void)queues_apply(q, &s, set);
+	}
+	if (ferror(f)) {
+		log_errorx("%s: read error", path);
+		goto fail;
+	}
+	fclose(f);
+	return 0;
+fail:
+	fclose(f);
+	return -1;
+}

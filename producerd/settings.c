@@ -1,0 +1,154 @@
+/*
+ * settings.c: a queue's settings by name, one table for the command line
+ * (every queue's defaults), `pushctl queue set NAME KEY=VALUE` and the
+ * saved file DIR/queues, so that each value has one parser and one
+ * message.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "opt.h"
+#include "producerd.h"
+
+#define DAY_MS		86400000u
+
+static const struct {
+	const char	*name;
+	enum overflow	 policy;
+} policies[] = {
+	{ "reject", OVERFLOW_REJECT },
+	{ "drop-oldest", OVERFLOW_DROP_OLDEST },
+	{ "drop-newest", OVERFLOW_DROP_NEWEST },
+	{ "block", OVERFLOW_BLOCK },
+};
+
+static const char *
+policy_name(enum overflow o)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof policies / sizeof policies[0]; i++) {
+		if (policies[i].policy == o)
+			return policies[i].name;
+	}
+	return "reject";
+}
+
+/*
+ * KEY=VALUE into s: the setting's bit (QS_*), or -1 with err saying what
+ * is wrong, naming the key and the value.
+ */
+int
+settings_set(struct qsettings *s, const char *key, const char *value,
+    char *err, size_t len)
+{
+	size_t	 i;
+
+	if (strcmp(key, "max-queue") == 0) {
+		if (opt_parse_u64(value, 0, UINT64_C(1) << 40,
+		    &s->max_queue) != 0)
+			goto number;
+		return QS_MAX_QUEUE;
+	}
+	if (strcmp(key, "max-queue-bytes") == 0) {
+		if (opt_parse_u64(value, 0, UINT64_C(1) << 50,
+		    &s->max_queue_bytes) != 0)
+			goto number;
+		return QS_MAX_QUEUE_BYTES;
+	}
+	if (strcmp(key, "overflow") == 0) {
+		for (i = 0; i < sizeof policies / sizeof policies[0]; i++) {
+			if (strcmp(value, policies[i].name) == 0) {
+				s->overflow = policies[i].policy;
+				return QS_OVERFLOW;
+			}
+		}
+		snprintf(err, len, "overflow: \"%s\" is not reject, "
+		    "drop-oldest, drop-newest or block", value);
+		return -1;
+	}
+	if (strcmp(key, "delivery") == 0) {
+		if (strcmp(value, "at-least-once") == 0)
+			s->acks = 1;
+		else if (strcmp(value, "at-most-once") == 0)
+			s->acks = 0;
+		else {
+			snprintf(err, len, "delivery: \"%s\" is not "
+			    "at-least-once or at-most-once", value);
+			return -1;
+		}
+		return QS_DELIVERY;
+	}
+	if (strcmp(key, "ack-timeout") == 0) {
+		if (opt_parse_seconds(value, DAY_MS, 1, &s->ack_timeout) != 0) {
+			snprintf(err, len, "ack-timeout: \"%s\" is not a "
+			    "number of seconds from 0 to %u, or none", value,
+			    DAY_MS / 1000);
+			return -1;
+		}
+		return QS_ACK_TIMEOUT;
+	}
+	if (strcmp(key, "max-attempts") == 0) {
+		uint64_t	 v;
+
+		if (opt_parse_u64(value, 1, 65535, &v) != 0)
+			goto number;
+		s->max_attempts = (uint32_t)v;
+		return QS_MAX_ATTEMPTS;
+	}
+	snprintf(err, len, "\"%s\" is not a queue setting (max-queue, "
+	    "max-queue-bytes, overflow, delivery, ack-timeout, max-attempts)",
+	    key);
+	return -1;
+number:
+	snprintf(err, len, "%s: \"%s\" is not a whole number in its range "
+	    "(max-queue 0 to 2^40, max-queue-bytes 0 to 2^50, max-attempts "
+	    "1 to 65535)", key, value);
+	return -1;
+}
+
+/* Settings that cannot go together; -1 and err. */
+int
+settings_check(const struct qsettings *s, char *err, size_t len)
+{
+	if (!s->acks && s->ack_timeout != 0) {
+		snprintf(err, len, "ack-timeout needs delivery at-least-once");
+		return -1;
+	}
+	return 0;
+}
+
+/* The settings in set as "key=value ..." into buf; its length. */
+size_t
+settings_format(const struct qsettings *s, unsigned int set, char *buf,
+    size_t len)
+{
+	size_t	 n = 0;
+
+	buf[0] = '\0';
+#define ADD(...)	do {						\
+	if (n < len)							\
+		n += (size_t)snprintf(buf + n, len - n, __VA_ARGS__);	\
+} while (0)
+	if (set & QS_MAX_QUEUE)
+		ADD(" max-queue=%llu", (unsigned long long)s->max_queue);
+	if (set & QS_MAX_QUEUE_BYTES)
+		ADD(" max-queue-bytes=%llu",
+		    (unsigned long long)s->max_queue_bytes);
+	if (set & QS_OVERFLOW)
+		ADD(" overflow=%s", policy_name(s->overflow));
+	if (set & QS_DELIVERY)
+		ADD(" delivery=%s", s->acks ? "at-least-once" :
+		    "at-most-once");
+	if (set & QS_ACK_TIMEOUT)
+		ADD(" ack-timeout=%u.%03u", s->ack_timeout / 1000,
+		    s->ack_timeout % 1000);
+	if (set & QS_MAX_ATTEMPTS)
+		ADD(" max-attempts=%u", s->max_attempts);
+#undef ADD
+	if (n >= len)
+		n = len - 1;
+	if (n != 0)
+		memmove(buf, buf + 1, n--);	/* the first space */
+	return n;
+}
