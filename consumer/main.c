@@ -24,7 +24,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: consumer --id ID [--socket PATH] [--max-demand N] [--min-demand N]\n"
+"usage: consumer --id ID [--socket PATH] [--queue NAME] [--max-demand N]\n"
+"                [--min-demand N]\n"
 "                [--work-ms MIN-MAX | --exec CMD] [--log-level LEVEL]\n"
 "                [--log-format text|json] [--log-file PATH]\n"
 "\n"
@@ -43,6 +44,8 @@ usage(FILE *f)
 "                         else ${TMPDIR:-/tmp}/pushstage-$UID/\n"
 "                             pushstage.sock, a directory of\n"
 "                             this user's alone)\n"
+"  -q, --queue NAME       the queue to take events from (default: default;\n"
+"                         made on first use unless producerd says not)\n"
 "  -M, --max-demand N     events asked for at once (default 1, at most %u)\n"
 "  -m, --min-demand N     ask again when held events fall to N (default 0,\n"
 "                         below max-demand)\n"
@@ -168,6 +171,7 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "id",		required_argument,	NULL, 'i' },
 		{ "socket",	required_argument,	NULL, 's' },
+		{ "queue",	required_argument,	NULL, 'q' },
 		{ "max-demand",	required_argument,	NULL, 'M' },
 		{ "min-demand",	required_argument,	NULL, 'm' },
 		{ "work-ms",	required_argument,	NULL, 'w' },
@@ -185,7 +189,7 @@ main(int argc, char **argv)
 	struct batch		 b;
 	struct pollfd		 pfd[2];
 	char			 pathbuf[4096];
-	const char		*path = NULL, *log_file = NULL;
+	const char		*path = NULL, *log_file = NULL, *queue = NULL;
 	uint32_t		 max = 1, min = 0;
 	int			 acks, slow;
 	size_t			 i;
@@ -194,7 +198,7 @@ main(int argc, char **argv)
 	memset(&b, 0, sizeof b);
 	log_init("consumer", PS_LOG_INFO);
 	log_set_format(PS_LOG_TEXT);
-	while ((ch = getopt_long(argc, argv, "i:s:M:m:w:e:l:hV", longopts,
+	while ((ch = getopt_long(argc, argv, "i:s:q:M:m:w:e:l:hV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'i':
@@ -202,6 +206,9 @@ main(int argc, char **argv)
 			break;
 		case 's':
 			path = optarg;
+			break;
+		case 'q':
+			queue = optarg;
 			break;
 		case 'M':
 			if (opt_u32("--max-demand", optarg, 1, PUSHSTAGE_DEMAND_MAX,
@@ -279,6 +286,11 @@ main(int argc, char **argv)
 
 	if ((p = pushstage_new()) == NULL)
 		fatal("pushstage_new");
+	if (queue != NULL && pushstage_queue(p, queue) != 0) {
+		log_errorx("--queue: %s", pushstage_error(p));
+		pushstage_free(p);
+		return 1;
+	}
 	if ((r = pushstage_connect_consumer(p, path, w.id, max, min)) != 0) {
 		log_errorx("%s", pushstage_error(p));
 		pushstage_free(p);

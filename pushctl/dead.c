@@ -31,9 +31,14 @@ reason_name(int reason)
 static void
 dead_usage(FILE *f)
 {
-	fprintf(f, "usage: pushctl dead list [--json] [--preview BYTES]\n"
-	    "       pushctl dead retry [ID...]   (no ID: every dead event)\n"
-	    "       pushctl dead drop [ID...]    (no ID: every dead event)\n");
+	fprintf(f, "usage: pushctl dead list [-q QUEUE] [--json] [--preview "
+	    "BYTES]\n"
+	    "       pushctl dead retry [-q QUEUE] [ID...]   (no ID: every "
+	    "dead event)\n"
+	    "       pushctl dead drop [-q QUEUE] [ID...]    (no ID: every "
+	    "dead event)\n"
+	    "The dead letters of one queue (-q; default: the queue "
+	    "default).\n");
 }
 
 static int
@@ -42,6 +47,7 @@ dead_list(const char *path, int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "json",	no_argument,		NULL, 'j' },
 		{ "preview",	required_argument,	NULL, 'p' },
+		{ "queue",	required_argument,	NULL, 'q' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -52,8 +58,12 @@ dead_list(const char *path, int argc, char **argv)
 	size_t				 i, n;
 	int				 ch, json = 0, r, status;
 
-	while ((ch = getopt_long(argc, argv, "jp:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "jp:q:h", longopts, NULL)) != -1) {
 		switch (ch) {
+		case 'q':
+			if (queue_option(optarg) != 0)
+				return EXIT_USAGE;
+			break;
 		case 'j':
 			json = 1;
 			break;
@@ -130,6 +140,13 @@ dead_act(const char *path, int retry, const char *verb, int argc,
 	    strcmp(argv[1], "--help") == 0)) {
 		dead_usage(stdout);
 		return 0;
+	}
+	if (argc > 2 && (strcmp(argv[1], "-q") == 0 ||
+	    strcmp(argv[1], "--queue") == 0)) {
+		if (queue_option(argv[2]) != 0)
+			return EXIT_USAGE;
+		argc -= 2;
+		argv += 2;
 	}
 	n = (uint32_t)(argc - 1);
 	if (n != 0 && (ids = calloc(n, sizeof *ids)) == NULL)

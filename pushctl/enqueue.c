@@ -179,10 +179,13 @@ from_stdin(struct pushstage *p, struct tally *t, int delim)
 static void
 enqueue_usage(FILE *f)
 {
-	fprintf(f, "usage: pushctl enqueue [--retry SECONDS] EVENT...\n"
-	    "       pushctl enqueue [--retry SECONDS] [-0] -     (lines, or "
-	    "with -0\n"
-	    "           NUL-separated records, of stdin)\n"
+	fprintf(f, "usage: pushctl enqueue [-q QUEUE] [--retry SECONDS] "
+	    "EVENT...\n"
+	    "       pushctl enqueue [-q QUEUE] [--retry SECONDS] [-0] -     "
+	    "(lines, or\n"
+	    "           with -0 NUL-separated records, of stdin)\n"
+	    "The events go to QUEUE (default: the queue default), made on "
+	    "first use\nunless producerd says otherwise.\n"
 	    "When producerd's queue is full (--overflow reject), the events "
 	    "it refuses\nare sent again with backoff for up to --retry "
 	    "SECONDS; still refused,\nenqueue stops and exits 75.\n");
@@ -194,6 +197,7 @@ cmd_enqueue(const char *path, int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "null",	no_argument,		NULL, '0' },
 		{ "retry",	required_argument,	NULL, 'r' },
+		{ "queue",	required_argument,	NULL, 'q' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -202,8 +206,12 @@ cmd_enqueue(const char *path, int argc, char **argv)
 	int			 ch, i, nul = 0, error = 0, status, wait;
 
 	memset(&t, 0, sizeof t);
-	while ((ch = getopt_long(argc, argv, "+0r:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+0r:q:h", longopts, NULL)) != -1) {
 		switch (ch) {
+		case 'q':
+			if (queue_option(optarg) != 0)
+				return EXIT_USAGE;
+			break;
 		case '0':
 			nul = 1;
 			break;

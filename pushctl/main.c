@@ -8,18 +8,31 @@
 #include "pushctl.h"
 #include "pushstage.h"
 
+const char	*ctl_queue;
+
 static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: pushctl [global options] enqueue [--retry SECONDS] [-0] EVENT... | -\n"
-"       pushctl [global options] stats [--json]\n"
-"       pushctl [global options] dead list [--json] [--preview BYTES]\n"
-"       pushctl [global options] dead retry|drop [ID...]\n"
-"       pushctl [global options] consumers [--json]\n"
-"       pushctl [global options] watch [--interval SECONDS] [--count N]\n"
+"usage: pushctl [global options] enqueue [-q QUEUE] [--retry SECONDS] [-0]\n"
+"                                        EVENT... | -\n"
+"       pushctl [global options] stats [-q QUEUE] [--json]\n"
+"       pushctl [global options] dead list [-q QUEUE] [--json]\n"
+"                                          [--preview BYTES]\n"
+"       pushctl [global options] dead retry|drop [-q QUEUE] [ID...]\n"
+"       pushctl [global options] consumers [-q QUEUE] [--json]\n"
+"       pushctl [global options] watch [-q QUEUE] [--interval SECONDS]\n"
+"                                      [--count N]\n"
+"       pushctl [global options] queues [--json]\n"
+"       pushctl [global options] queue create NAME [KEY=VALUE...]\n"
+"       pushctl [global options] queue set NAME KEY=VALUE...\n"
+"       pushctl [global options] queue purge NAME\n"
+"       pushctl [global options] queue delete [--force] NAME\n"
 "\n"
-"Talk to producerd, the pushstage daemon.\n"
+"Talk to producerd, the pushstage daemon.  A daemon holds many queues,\n"
+"each named by 1 to 64 bytes of A-Z a-z 0-9 . _ : -; -q QUEUE picks one\n"
+"(default: the queue \"default\"; for stats, consumers and watch, the\n"
+"whole daemon).\n"
 "\n"
 "  enqueue EVENT...   enqueue the arguments as one batch (one ENQUEUE frame);\n"
 "                     --retry SECONDS retries what a full queue refuses\n"
@@ -36,8 +49,21 @@ usage(FILE *f)
 "                     delivered, connected since; --json for JSON\n"
 "  watch              a live view, redrawn every second (--interval):\n"
 "                     queue, rates, consumers; q or Ctrl-C quits\n"
+"  queues             every queue: queued, in flight, dead, consumers,\n"
+"                     enqueue and delivery rates (events/s); --json\n"
+"  queue create NAME [KEY=VALUE...]  make a queue now (it stays, even\n"
+"                     empty, and under producerd --no-auto-create)\n"
+"  queue set NAME KEY=VALUE...  change a queue's settings at run time:\n"
+"                     max-queue, max-queue-bytes, overflow, delivery,\n"
+"                     ack-timeout, max-attempts (producerd's options);\n"
+"                     kept across restarts with --data-dir\n"
+"  queue purge NAME   drop the events it buffers (not those in flight)\n"
+"  queue delete [--force] NAME  forget a queue, its events and dead\n"
+"                     letters; refused while consumers are subscribed,\n"
+"                     unless --force, which disconnects them\n"
 "\n"
 "Global options, before the command:\n"
+"  -q, --queue QUEUE  the queue, for every command that takes -q\n"
 "  -s, --socket PATH  producerd's socket (default: $PUSHSTAGE_SOCKET,\n"
 "                     else $XDG_RUNTIME_DIR/pushstage.sock,\n"
 "                     else ${TMPDIR:-/tmp}/pushstage-$UID/\n"
@@ -55,6 +81,35 @@ usage(FILE *f)
 "events, or producerd takes none now (it drains, or its journal's disk is\n"
 "full): try again later.  enqueue exits 0 only once the daemon has confirmed every event\n"
 "(or shed it by its --overflow policy, which it then says on stderr).\n");
+}
+
+/* -q NAME: checked here, so that every verb says the same. */
+int
+queue_option(const char *name)
+{
+	size_t	 i, n = strlen(name);
+
+	for (i = 0; i < n; i++) {
+		if (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "0123456789._:-", name[i]) == NULL)
+			break;
+	}
+	if (n == 0 || n > PUSHSTAGE_QUEUE_MAX || i != n) {
+		log_errorx("-q: \"%s\" is not a queue name: 1 to %d bytes of "
+		    "A-Z a-z 0-9 . _ : -", name, PUSHSTAGE_QUEUE_MAX);
+		return -1;
+	}
+	ctl_queue = name;
+	return 0;
+}
+
+/* The stats of -q's queue, or of the whole daemon. */
+int
+ctl_stats(struct pushstage *p, const struct pushstage_stats **st)
+{
+	if (ctl_queue != NULL)
+		return pushstage_queue_stats(p, ctl_queue, st);
+	return pushstage_stats(p, st);
 }
 
 /* The exit status for a library error. */
@@ -85,7 +140,8 @@ client_connect(const char *path, struct pushstage **out)
 
 	if ((p = pushstage_new()) == NULL)
 		fatal("pushstage_new");
-	if ((r = pushstage_connect(p, path, "pushctl")) != 0) {
+	if ((r = pushstage_connect(p, path, "pushctl")) != 0 ||
+	    (ctl_queue != NULL && (r = pushstage_queue(p, ctl_queue)) != 0)) {
 		r = client_fail(p, r);
 		pushstage_free(p);
 		return r;
@@ -102,23 +158,29 @@ int
 json_option(const char *verb, int argc, char **argv, int *json)
 {
 	static const struct option longopts[] = {
-		{ "json",	no_argument,	NULL, 'j' },
-		{ "help",	no_argument,	NULL, 'h' },
+		{ "json",	no_argument,		NULL, 'j' },
+		{ "queue",	required_argument,	NULL, 'q' },
+		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	int	 ch;
 
 	*json = 0;
-	while ((ch = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "jq:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'j':
 			*json = 1;
 			break;
+		case 'q':
+			if (queue_option(optarg) != 0)
+				return EXIT_USAGE;
+			break;
 		case 'h':
-			printf("usage: pushctl %s [--json]\n", verb);
+			printf("usage: pushctl %s [-q QUEUE] [--json]\n", verb);
 			return -1;
 		default:
-			fprintf(stderr, "usage: pushctl %s [--json]\n", verb);
+			fprintf(stderr, "usage: pushctl %s [-q QUEUE] [--json]\n",
+			    verb);
 			return EXIT_USAGE;
 		}
 	}
@@ -139,7 +201,7 @@ stats_fetch(const char *path, struct pushstage **out,
 
 	if ((status = client_connect(path, out)) != 0)
 		return status;
-	if ((r = pushstage_stats(*out, st)) != 0) {
+	if ((r = ctl_stats(*out, st)) != 0) {
 		status = client_fail(*out, r);
 		pushstage_free(*out);
 		*out = NULL;
@@ -154,6 +216,7 @@ main(int argc, char **argv)
 	enum { OPT_LOG_LEVEL = 256, OPT_LOG_FORMAT };
 	static const struct option longopts[] = {
 		{ "socket",	required_argument,	NULL, 's' },
+		{ "queue",	required_argument,	NULL, 'q' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ "version",	no_argument,		NULL, 'V' },
 		{ "log-level",	required_argument,	NULL, OPT_LOG_LEVEL },
@@ -166,10 +229,14 @@ main(int argc, char **argv)
 
 	log_init("pushctl", PS_LOG_INFO);
 	/* "+": stop at the verb; what follows it is the verb's. */
-	while ((ch = getopt_long(argc, argv, "+s:hV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+s:q:hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 's':
 			path = optarg;
+			break;
+		case 'q':
+			if (queue_option(optarg) != 0)
+				return EXIT_USAGE;
 			break;
 		case OPT_LOG_LEVEL:
 			if (opt_log_level(optarg) == -1)
@@ -212,6 +279,10 @@ main(int argc, char **argv)
 		return cmd_consumers(path, argc, argv);
 	if (strcmp(verb, "watch") == 0)
 		return cmd_watch(path, argc, argv);
+	if (strcmp(verb, "queues") == 0)
+		return cmd_queues(path, argc, argv);
+	if (strcmp(verb, "queue") == 0)
+		return cmd_queue(path, argc, argv);
 	if (strcmp(verb, "help") == 0) {
 		usage(stdout);
 		return 0;

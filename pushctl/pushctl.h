@@ -12,6 +12,11 @@
 struct pushstage;
 struct pushstage_stats;
 
+/* -q NAME, before the verb or among its options: the queue, or NULL. */
+extern const char	*ctl_queue;
+
+int	 queue_option(const char *);
+int	 ctl_stats(struct pushstage *, const struct pushstage_stats **);
 int	 exit_status(int);
 int	 client_fail(struct pushstage *, int);
 int	 client_connect(const char *, struct pushstage **);
@@ -33,6 +38,10 @@ struct pushstage_consumer;
 int		 cmd_consumers(const char *, int, char **);
 uint64_t	 consumer_field(const struct pushstage_consumer *, const char *);
 const char	*time_text(uint64_t, char *, size_t);
+
+/* queues.c */
+int	 cmd_queues(const char *, int, char **);
+int	 cmd_queue(const char *, int, char **);
 
 /* watch.c */
 int	 cmd_watch(const char *, int, char **);

@@ -231,9 +231,11 @@ wait_key(int keys, uint64_t ms)
 static void
 watch_usage(FILE *f)
 {
-	fprintf(f, "usage: pushctl watch [--interval SECONDS] [--count N]\n"
-	    "A live view of producerd, redrawn every interval (default 1 "
-	    "s); q or Ctrl-C\nquits.  --count N stops after N screens.\n");
+	fprintf(f, "usage: pushctl watch [-q QUEUE] [--interval SECONDS] "
+	    "[--count N]\n"
+	    "A live view of producerd (or of one queue, -q), redrawn every "
+	    "interval\n(default 1 s); q or Ctrl-C quits.  --count N stops "
+	    "after N screens.\n");
 }
 
 int
@@ -242,6 +244,7 @@ cmd_watch(const char *path, int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "interval",	required_argument,	NULL, 'i' },
 		{ "count",	required_argument,	NULL, 'n' },
+		{ "queue",	required_argument,	NULL, 'q' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -259,9 +262,13 @@ cmd_watch(const char *path, int argc, char **argv)
 	int				 ch, r, status = 0, keys, tty, rows;
 	const char			*term = getenv("TERM");
 
-	while ((ch = getopt_long(argc, argv, "i:n:h", longopts,
+	while ((ch = getopt_long(argc, argv, "i:n:q:h", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
+		case 'q':
+			if (queue_option(optarg) != 0)
+				return EXIT_USAGE;
+			break;
 		case 'i':
 			if (opt_seconds("--interval", optarg, 3600000, 0,
 			    &interval) != 0)
@@ -314,7 +321,7 @@ cmd_watch(const char *path, int argc, char **argv)
 	memset(&b, 0, sizeof b);
 	next = clock_ms();
 	while (!stop) {
-		if ((r = pushstage_stats(p, &st)) != 0) {
+		if ((r = ctl_stats(p, &st)) != 0) {
 			status = client_fail(p, r);
 			break;
 		}

@@ -1,0 +1,185 @@
+/* queues.c: pushctl queues (the list) and pushctl queue (create, set, ...). */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "pushctl.h"
+#include "pushstage.h"
+
+/* The columns of the table; --json has every field the daemon sends. */
+static const struct {
+	const char	*field;
+	const char	*title;
+} columns[] = {
+	{ "queued", "QUEUED" },
+	{ "in_flight", "IN FLIGHT" },
+	{ "dead", "DEAD" },
+	{ "consumers", "CONSUMERS" },
+	{ "enqueue_rate", "ENQ/S" },
+	{ "deliver_rate", "DELIV/S" },
+};
+
+static uint64_t
+field(const struct pushstage_queue *q, const char *name)
+{
+	uint64_t	 v = 0;
+
+	(void)pushstage_stat(q->fields, q->nfields, name, &v);
+	return v;
+}
+
+static void
+print_json(const struct pushstage_queue *q)
+{
+	size_t	 i;
+
+	printf("{\"name\":");
+	json_string(q->name);
+	for (i = 0; i < q->nfields; i++) {
+		putchar(',');
+		json_string(q->fields[i].name);
+		printf(":%llu", (unsigned long long)q->fields[i].value);
+	}
+	printf("}\n");
+}
+
+static void
+print_row(const struct pushstage_queue *q)
+{
+	size_t	 i;
+
+	printf("%-24s", q->name);
+	for (i = 0; i < sizeof columns / sizeof columns[0]; i++)
+		printf(" %10llu", (unsigned long long)field(q,
+		    columns[i].field));
+	putchar('\n');
+}
+
+/* Every queue, one reply after another; one JSON object a line. */
+int
+cmd_queues(const char *path, int argc, char **argv)
+{
+	const struct pushstage_queue	*qs;
+	struct pushstage		*p;
+	uint32_t			 start = 0, total;
+	size_t				 i, n;
+	int				 json, r, status;
+
+	if ((status = json_option("queues", argc, argv, &json)) != 0)
+		return status < 0 ? 0 : status;
+	if ((status = client_connect(path, &p)) != 0)
+		return status;
+	if (!json) {
+		printf("%-24s", "QUEUE");
+		for (i = 0; i < sizeof columns / sizeof columns[0]; i++)
+			printf(" %10s", columns[i].title);
+		putchar('\n');
+	}
+	do {
+		if ((r = pushstage_queues(p, start, &qs, &n, &total)) != 0) {
+			status = client_fail(p, r);
+			pushstage_free(p);
+			return status;
+		}
+		for (i = 0; i < n; i++) {
+			if (json)
+				print_json(&qs[i]);
+			else
+				print_row(&qs[i]);
+		}
+		start += (uint32_t)n;
+	} while (n != 0 && start < total);
+	pushstage_free(p);
+	return 0;
+}
+
+static void
+queue_usage(FILE *f)
+{
+	fprintf(f,
+"usage: pushctl queue create NAME [KEY=VALUE...]\n"
+"       pushctl queue set NAME KEY=VALUE...\n"
+"       pushctl queue purge NAME\n"
+"       pushctl queue delete [--force] NAME\n"
+"Settings (producerd's options of the same names): max-queue=N,\n"
+"max-queue-bytes=BYTES, overflow=reject|drop-oldest|drop-newest|block,\n"
+"delivery=at-least-once|at-most-once, ack-timeout=SECONDS|none,\n"
+"max-attempts=N.  A change applies to what comes next (delivery: to\n"
+"consumers that subscribe from now on); with --data-dir it is kept.\n");
+}
+
+int
+cmd_queue(const char *path, int argc, char **argv)
+{
+	struct pushstage	*p;
+	const char		*op, *name;
+	uint64_t		 n = 0;
+	int			 force = 0, r, status;
+
+	if (argc < 2 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "--help") == 0) {
+		queue_usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	op = argv[1];
+	argc -= 2;
+	argv += 2;
+	if (strcmp(op, "delete") == 0 && argc != 0 &&
+	    strcmp(argv[0], "--force") == 0) {
+		force = 1;
+		argc--;
+		argv++;
+	}
+	if (argc == 0) {
+		log_errorx("queue %s: name the queue", op);
+		queue_usage(stderr);
+		return EXIT_USAGE;
+	}
+	name = argv[0];
+	if (queue_option(name) != 0)
+		return EXIT_USAGE;
+	argc--;
+	argv++;
+	if ((strcmp(op, "purge") == 0 || strcmp(op, "delete") == 0) &&
+	    argc != 0) {
+		log_errorx("queue %s: unexpected argument \"%s\"", op, argv[0]);
+		return EXIT_USAGE;
+	}
+	if (strcmp(op, "set") == 0 && argc == 0) {
+		log_errorx("queue set: give KEY=VALUE settings");
+		return EXIT_USAGE;
+	}
+	if (strcmp(op, "create") != 0 && strcmp(op, "set") != 0 &&
+	    strcmp(op, "purge") != 0 && strcmp(op, "delete") != 0) {
+		log_errorx("queue: \"%s\" is not create, set, purge or delete",
+		    op);
+		queue_usage(stderr);
+		return EXIT_USAGE;
+	}
+	if ((status = client_connect(path, &p)) != 0)
+		return status;
+	if (strcmp(op, "create") == 0)
+		r = pushstage_queue_create(p, name,
+		    (const char * const *)argv, (size_t)argc);
+	else if (strcmp(op, "set") == 0)
+		r = pushstage_queue_set(p, name, (const char * const *)argv,
+		    (size_t)argc);
+	else if (strcmp(op, "purge") == 0)
+		r = pushstage_queue_purge(p, name, &n);
+	else
+		r = pushstage_queue_delete(p, name, force);
+	if (r != 0) {
+		status = client_fail(p, r);
+		pushstage_free(p);
+		return status;
+	}
+	pushstage_free(p);
+	if (strcmp(op, "purge") == 0)
+		printf("purged %llu event%s from %s\n", (unsigned long long)n,
+		    n == 1 ? "" : "s", name);
+	else
+		printf("queue %s %s\n", name, strcmp(op, "create") == 0 ?
+		    "created" : strcmp(op, "set") == 0 ? "set" : "deleted");
+	return 0;
+}
