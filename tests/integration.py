@@ -33,6 +33,8 @@ CONSUMER_ROLE, CLIENT_ROLE = 1, 2
 E_TOO_LARGE, E_BAD_HEADER, E_UNKNOWN_TYPE, E_BAD_LENGTH, E_BAD_VALUE = 1, 2, 3, 4, 5
 E_BAD_STATE, E_VERSION, E_DEMAND, E_NOMEM, E_DRAINING = 6, 7, 8, 9, 10
 E_NOT_IN_FLIGHT, E_FORBIDDEN, E_TOO_MANY, E_TIMEOUT = 11, 12, 13, 14
+E_STORAGE, E_NO_QUEUE, E_QUEUE_LIMIT, E_QUEUE_BUSY = 15, 16, 17, 18
+QUEUES, QUEUES_REPLY, QUEUE_ADMIN, QUEUE_DONE = range(18, 22)
 HDR = struct.Struct(">IBBH")
 
 
@@ -47,6 +49,20 @@ def hello(role, max_demand=0, min_demand=0, name=b"", version=2):
 
 def enqueue(*events):
     body = struct.pack(">I", len(events))
+    for e in events:
+        body += struct.pack(">I", len(e)) + e
+    return frame(ENQUEUE, body)
+
+
+def hello3(role, queue=b"", max_demand=0, min_demand=0, name=b""):
+    """A version 3 HELLO: version 2's, then the queue (u8 length, bytes)."""
+    return frame(HELLO, struct.pack(">HBBIIB", 3, role, 0, max_demand, min_demand,
+                                    len(name)) + name + bytes([len(queue)]) + queue)
+
+
+def enqueue3(queue, *events):
+    """A version 3 ENQUEUE: the count, the queue, then the events."""
+    body = struct.pack(">I", len(events)) + bytes([len(queue)]) + queue
     for e in events:
         body += struct.pack(">I", len(e)) + e
     return frame(ENQUEUE, body)
@@ -984,6 +1000,196 @@ def case_version_1_peers_still_work(h):
     a.send(ids(ACK, 1))
     msg = a.expect_error(E_BAD_STATE)
     assert "version 1" in msg, msg
+
+
+def queue_list(h, sock=None):
+    r = h.pushctl("queues", "--json", sock=sock)
+    assert r.returncode == 0, r.stderr
+    return {q["name"]: q for q in map(json.loads, r.stdout.decode().splitlines())}
+
+
+def case_queues_never_mix(h):
+    """Two queues, a consumer on each: each gets its queue's events only."""
+    h.start_daemon()
+    _, a = h.consumer("wa", "--queue", "jobs.a", "--max-demand", "10")
+    _, b = h.consumer("wb", "-q", "jobs:b", "--max-demand", "10")
+    h.wait_consumers(2, total_demand=20)
+    assert h.pushctl("enqueue", "-q", "jobs.a", "a1", "a2").returncode == 0
+    assert h.pushctl("-q", "jobs:b", "enqueue", "b1").returncode == 0
+    assert h.pushctl("enqueue", "d1").returncode == 0       # the queue default
+    h.wait_for(lambda: len(received(a)) == 4 and len(received(b)) == 2,
+               what="both consumers")
+    assert [e for _, w, e in received(a) if w == "received"] == ["a1", "a2"]
+    assert [e for _, w, e in received(b) if w == "received"] == ["b1"]
+    qs = queue_list(h)
+    assert set(qs) == {"jobs.a", "jobs:b", "default"}, qs
+    assert qs["jobs.a"]["enqueued_total"] == 2 and qs["jobs.a"]["consumers"] == 1
+    assert qs["default"]["queued"] == 1 and qs["default"]["consumers"] == 0
+    r = h.pushctl("stats", "-q", "jobs:b", "--json")
+    st = json.loads(r.stdout)
+    assert st["queue"] == "jobs:b" and st["enqueued_total"] == 1, st
+    assert [c["id"] for c in st["consumers"]] == ["wb"], st
+    whole = h.stats()
+    assert whole["enqueued_total"] == 4 and whole["queues"] == 3, whole
+    assert len(whole["consumers"]) == 2
+    r = h.pushctl("consumers", "-q", "jobs.a")
+    assert r.returncode == 0 and b"wa" in r.stdout and b"wb" not in r.stdout, r
+    # The rates: events of the last second, for each queue.
+    h.wait_for(lambda: queue_list(h)["jobs.a"]["deliver_rate"] == 2 or
+               queue_list(h)["jobs.a"]["delivered_total"] == 2, what="rates")
+    # A queue that does not exist has no stats; a bad name is refused.
+    r = h.pushctl("stats", "-q", "nope")
+    assert r.returncode == 1 and b"no queue nope" in r.stderr, r
+    r = h.pushctl("enqueue", "-q", "a b", "x")
+    assert r.returncode == 1 and b'"a b" is not a queue name' in r.stderr, r
+    r = h.pushctl("enqueue", "-q", "x" * 65, "x")
+    assert r.returncode == 1, r
+    raw = Raw(h.sock, version=3)
+    raw.send(hello3(CLIENT_ROLE) + enqueue3(b"bad/name", b"x"))
+    raw.expect(WELCOME)
+    msg = raw.expect_error(E_BAD_VALUE)
+    assert "bad/name" in msg, msg
+    assert h.stats()["queues"] == 3
+
+
+def case_queue_limits_and_settings(h):
+    """Per-queue limits and overflow; --max-queues; --no-auto-create."""
+    h.start_daemon("--max-queues", "3")
+    r = h.pushctl("queue", "set", "small", "max-queue=2", "overflow=reject")
+    assert r.returncode == 0 and r.stdout == b"queue small set\n", r
+    r = h.pushctl("enqueue", "-q", "small", "1", "2", "3")
+    assert r.returncode == 75 and b"refused" in r.stderr, r
+    assert h.pushctl("enqueue", "-q", "big", "1", "2", "3").returncode == 0
+    qs = queue_list(h)
+    assert qs["small"]["queued"] == 2 and qs["small"]["rejected_total"] == 1
+    assert qs["small"]["max_queue"] == 2 and qs["big"]["max_queue"] == 1000000
+    r = h.pushctl("queue", "set", "small", "overflow=drop-oldest")
+    assert r.returncode == 0, r
+    assert h.pushctl("enqueue", "-q", "small", "4").returncode == 0
+    assert queue_list(h)["small"]["shed_total"] == 1
+    # Bad settings name the key and the value; nothing changes.
+    for kv, what in (("overflow=sideways", b'overflow: "sideways"'),
+                     ("max-queue=-1", b'max-queue: "-1"'),
+                     ("colour=red", b'"colour" is not a queue setting'),
+                     ("novalue", b'"novalue" is not KEY=VALUE'),
+                     ("delivery=at-most-once", None)):
+        r = h.pushctl("queue", "set", "small", kv, "ack-timeout=5")
+        assert r.returncode == 1, (kv, r)
+        if what:
+            assert what in r.stderr, (kv, r.stderr)
+        else:
+            assert b"ack-timeout needs delivery at-least-once" in r.stderr, r
+    assert queue_list(h)["small"]["max_queue"] == 2
+    # A fourth queue is one too many: refused, and nothing else changes.
+    assert h.pushctl("enqueue", "-q", "third", "x").returncode == 0
+    r = h.pushctl("enqueue", "-q", "fourth", "x")
+    assert r.returncode == 1 and b"--max-queues" in r.stderr, r
+    assert set(queue_list(h)) == {"small", "big", "third"}
+    raw = Raw(h.sock, version=3)
+    raw.send(hello3(CONSUMER_ROLE, b"fifth", 1, 0, b"w"))
+    raw.expect_error(E_QUEUE_LIMIT)
+    # Under --no-auto-create only the queues named exist.
+    sock2 = h.sock + "2"
+    h.spawn([PRODUCERD, "--socket", sock2, "--no-auto-create", "--queue", "only"])
+    h.wait_for(lambda: h.connectable_at(sock2), what="the second daemon")
+    assert h.pushctl("enqueue", "-q", "only", "x", sock=sock2).returncode == 0
+    r = h.pushctl("enqueue", "-q", "other", "x", sock=sock2)
+    assert r.returncode == 1 and b"no queue other" in r.stderr and \
+        b"--no-auto-create" in r.stderr, r
+    r = h.pushctl("enqueue", "x", sock=sock2)     # default does not exist either
+    assert r.returncode == 1 and b"no queue default" in r.stderr, r
+    assert h.pushctl("queue", "create", "later", sock=sock2).returncode == 0
+    assert h.pushctl("enqueue", "-q", "later", "y", sock=sock2).returncode == 0
+    assert set(queue_list(h, sock=sock2)) == {"only", "later"}
+    r = subprocess.run([PRODUCERD, "--socket", sock2 + "x", "--no-auto-create"],
+                       capture_output=True, timeout=10)
+    assert r.returncode == 1 and b"--queue NAME" in r.stderr, r
+    r = subprocess.run([PRODUCERD, "--socket", sock2 + "x", "--queue", "no way"],
+                       capture_output=True, timeout=10)
+    assert r.returncode == 1 and b'--queue: \\"no way\\"' in r.stderr, r
+
+
+def case_queue_purge_and_delete(h):
+    """purge drops what is buffered; delete waits for no consumers or --force."""
+    h.start_daemon()
+    assert h.pushctl("enqueue", "-q", "q1", "a", "b", "c").returncode == 0
+    r = h.pushctl("queue", "purge", "q1")
+    assert r.returncode == 0 and r.stdout == b"purged 3 events from q1\n", r
+    p, out = h.consumer("w", "--queue", "q1")
+    h.wait_consumers(1, total_demand=1)
+    r = h.pushctl("queue", "delete", "q1")
+    assert r.returncode == 1 and b"has 1 consumer" in r.stderr, r
+    r = h.pushctl("queue", "delete", "--force", "q1")
+    assert r.returncode == 0, r
+    assert p.wait(timeout=10) != 0            # told its queue was deleted
+    assert "q1" not in queue_list(h)
+    r = h.pushctl("queue", "purge", "q1")
+    assert r.returncode == 1 and b"no queue q1" in r.stderr, r
+    h.procs.remove(p)
+
+
+def case_queues_survive_a_restart(h):
+    """With --data-dir, queues, their settings and their events come back."""
+    data = os.path.join(h.dir, "data")
+    d = h.start_daemon("--data-dir", data, "--max-attempts", "1")
+    assert h.pushctl("queue", "create", "kept", "max-queue=7").returncode == 0
+    assert h.pushctl("enqueue", "-q", "mail", "m1", "m2").returncode == 0
+    assert h.pushctl("enqueue", "d1").returncode == 0
+    # A dead letter in a queue of its own.
+    raw = Raw(h.sock, version=3)
+    raw.send(hello3(CONSUMER_ROLE, b"jobs", 1, 0, b"w"))
+    raw.expect(WELCOME)
+    raw.send(demand(1))
+    assert h.pushctl("enqueue", "-q", "jobs", "j1").returncode == 0
+    ((eid, _, payload),) = raw.events_full(want=1, timeout=10)
+    assert payload == b"j1"
+    raw.send(ids(NACK, eid))
+    h.wait_for(lambda: queue_list(h)["jobs"]["dead"] == 1, what="the dead letter")
+    raw.close()
+    d.kill()
+    d.wait()
+    h.procs.remove(d)
+    h.start_daemon("--data-dir", data, "--max-attempts", "1")
+    qs = queue_list(h)
+    assert set(qs) == {"kept", "mail", "default", "jobs"}, qs
+    assert qs["kept"]["max_queue"] == 7 and qs["mail"]["max_queue"] == 1000000
+    assert qs["mail"]["queued"] == 2 and qs["default"]["queued"] == 1
+    assert qs["jobs"]["dead"] == 1 and qs["jobs"]["queued"] == 0
+    r = h.pushctl("dead", "list", "-q", "jobs", "--json")
+    assert r.returncode == 0 and b'"j1"' in r.stdout, r
+    assert h.pushctl("dead", "retry", "-q", "jobs").returncode == 0
+    assert queue_list(h)["jobs"]["queued"] == 1
+    _, out = h.consumer("wm", "-q", "mail", "--max-demand", "5")
+    h.wait_for(lambda: len(received(out)) == 4, what="mail's events")
+    assert [e for _, w, e in received(out) if w == "received"] == ["m1", "m2"]
+    # Ids go on after the highest seen (j1's, 4), whatever the queue.
+    r = h.pushctl("enqueue", "-q", "kept", "k")
+    assert r.returncode == 0 and r.stdout == b"enqueued 1 event: id 5\n", r.stdout
+
+
+def case_version_2_peers_use_default(h):
+    """Version 2 clients and consumers share the queue default with v3."""
+    h.start_daemon()
+    old = Raw(h.sock)                         # version 2
+    consumer_hello(old, b"old", 4)
+    old.send(demand(4))
+    h.wait_consumers(1, total_demand=4)
+    assert h.pushctl("enqueue", "-q", "default", "from-v3").returncode == 0
+    v2 = Raw(h.sock)
+    client_hello(v2)
+    v2.send(enqueue(b"from-v2"))
+    v2.expect(ENQUEUED)
+    got = old.events_full(want=2, timeout=10)
+    assert [p for _, _, p in got] == [b"from-v3", b"from-v2"], got
+    _, out = h.consumer("new", "--max-demand", "2")
+    h.wait_consumers(2)
+    v2.send(enqueue(b"x", b"y", b"z"))
+    v2.expect(ENQUEUED)
+    h.wait_for(lambda: h.stats()["delivered_total"] == 5, what="delivery")
+    assert queue_list(h).keys() == {"default"}
+    # A version 2 peer has no queue frames.
+    v2.send(frame(QUEUES, struct.pack(">I", 0)))
+    assert "not in protocol version 2" in v2.expect_error(E_BAD_STATE)
 
 
 def case_sigterm_drains(h):

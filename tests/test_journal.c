@@ -318,6 +318,109 @@ START_TEST(restart_keeps_pending_in_order_and_drops_acked)
 }
 END_TEST
 
+/* Two queues' worth on one journal: "default" and "jobs", one id space. */
+struct pair {
+	struct dispatch		 def, jobs;
+	struct journal		 j;
+	struct dconsumer	 c;
+	struct got		 got;
+};
+
+static struct dispatch *
+find_pair(void *arg, const char *name, size_t len)
+{
+	struct pair	*p = arg;
+
+	return len == 4 && memcmp(name, "jobs", 4) == 0 ? &p->jobs : &p->def;
+}
+
+static void
+hook_def(void *arg, enum dispatch_change what, const struct qevent *ev)
+{
+	struct pair	*p = arg;
+
+	journal_change(&p->j, p->def.name, what, ev);
+}
+
+static void
+hook_jobs(void *arg, enum dispatch_change what, const struct qevent *ev)
+{
+	struct pair	*p = arg;
+
+	journal_change(&p->j, p->jobs.name, what, ev);
+}
+
+static struct pair *
+pair_open(void)
+{
+	struct pair	*p;
+
+	ck_assert_ptr_nonnull(p = calloc(1, sizeof *p));
+	dispatch_init(&p->def, emit, &p->got);
+	dispatch_init(&p->jobs, emit, &p->got);
+	p->jobs.name = "jobs";
+	p->jobs.ids = &p->def.next_id;
+	p->jobs.max_attempts = 1;
+	p->j.segment_size = JOURNAL_SEGMENT_SIZE;
+	p->j.fsync = JOURNAL_BATCH;
+	p->j.next_id = &p->def.next_id;
+	ck_assert_int_eq(journal_open(&p->j, dir, find_pair, p), 0);
+	p->def.change = hook_def;
+	p->jobs.change = hook_jobs;
+	p->def.change_arg = p->jobs.change_arg = p;
+	return p;
+}
+
+static void
+pair_crash(struct pair *p)
+{
+	ck_assert_int_eq(journal_commit(&p->j), 0);
+	p->def.change = p->jobs.change = NULL;
+	journal_close(&p->j);
+	dispatch_free(&p->def);
+	dispatch_free(&p->jobs);
+	free(p);
+}
+
+/*
+ * A named queue's events and dead letters are journaled with its name
+ * (records 6 and 7) and come back to it; the default queue's records are
+ * version 1's; ids are one space for both.
+ */
+START_TEST(events_come_back_to_their_queue)
+{
+	struct pair	*p = pair_open();
+	uint64_t	 id;
+
+	ck_assert_uint_eq(dispatch_push(&p->def, "d1", 2, 0), 1);
+	ck_assert_uint_eq(dispatch_push(&p->jobs, "j2", 2, 0), 2);
+	ck_assert_uint_eq(dispatch_push(&p->jobs, "j3", 2, 0), 3);
+	ck_assert_uint_eq(dispatch_push(&p->def, "d4", 2, 0), 4);
+	/* j2 fails on its only attempt: dead, in jobs. */
+	dispatch_attach(&p->jobs, &p->c, 10, 0, 1, p);
+	ck_assert_int_eq(dispatch_demand(&p->jobs, &p->c, 1), 0);
+	dispatch_run(&p->jobs);
+	ck_assert_int_eq(p->got.n, 1);
+	id = p->got.id[0];
+	ck_assert_uint_eq(id, 2);
+	ck_assert_int_eq(dispatch_answer(&p->jobs, &p->c, id, PS_NACK),
+	    DISPATCH_DONE);
+	ck_assert_uint_eq(p->jobs.ndead, 1);
+	dispatch_detach(&p->jobs, &p->c);
+	pair_crash(p);
+
+	p = pair_open();
+	ck_assert_uint_eq(p->def.queue.count, 2);
+	ck_assert_uint_eq(p->jobs.queue.count, 1);
+	ck_assert_uint_eq(p->jobs.ndead, 1);
+	ck_assert_ptr_nonnull(dispatch_dead_find(&p->jobs, 2));
+	ck_assert_ptr_null(dispatch_dead_find(&p->def, 2));
+	ck_assert_uint_eq(p->def.next_id, 5);
+	ck_assert_uint_eq(dispatch_push(&p->jobs, "j5", 2, 0), 5);
+	pair_crash(p);
+}
+END_TEST
+
 START_TEST(ids_go_on_after_everything_was_acked)
 {
 	struct node	*n = node_new(5, 4096);
@@ -701,6 +804,7 @@ journal_suite(void)
 	tcase_add_test(tc, idmap_matches_a_plain_array);
 	tcase_add_test(tc, restart_keeps_pending_in_order_and_drops_acked);
 	tcase_add_test(tc, ids_go_on_after_everything_was_acked);
+	tcase_add_test(tc, events_come_back_to_their_queue);
 	tcase_add_test(tc, dead_letters_come_back_and_last_attempts_are_buried);
 	tcase_add_test(tc, segments_go_once_their_events_are_done);
 	tcase_add_test(tc, an_old_pending_event_keeps_newer_segments);

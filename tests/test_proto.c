@@ -692,6 +692,160 @@ START_TEST(every_error_code_has_a_message)
 }
 END_TEST
 
+/* Version 3: the queue in HELLO, ENQUEUE, STATS and the dead-letter frames. */
+START_TEST(version_3_names_queues)
+{
+	static const uint64_t	 some[] = { 7, 9 };
+	struct ps_buf		 b = { 0 };
+	struct ps_hello		 in = { 3, PS_ROLE_CONSUMER, 4, 1, 2, "w1", 4,
+				     "jobs" }, out;
+	struct ps_frame		 f;
+	struct ps_enqueue_iter	 it;
+	struct ps_ids		 ids;
+	struct ps_queue		 q;
+	const uint8_t		*data;
+	uint32_t		 n, len, preview;
+	size_t			 start;
+
+	ck_assert_int_eq(ps_put_hello(&b, &in), 0);
+	ck_assert_uint_eq(b.len, PS_HDR_LEN + 13 + 2 + 1 + 4);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_hello(&f, &out), 0);
+	ck_assert_uint_eq(out.queue_len, 4);
+	ck_assert_mem_eq(out.queue, "jobs", 4);
+	/* A version 3 HELLO without its queue byte is left for the daemon. */
+	f.len--;
+	b.data[PS_HDR_LEN + 15] = 0;
+	ck_assert_int_eq(ps_get_hello(&f, &out), -PS_E_BAD_LENGTH);
+
+	b.len = 0;
+	ck_assert_int_eq(ps_put_enqueue_begin(&b, 3, "mail.out", 8, &start), 0);
+	ck_assert_int_eq(ps_put_enqueue_add(&b, "hi", 2), 0);
+	ps_put_enqueue_end(&b, start, 1);
+	ck_assert_uint_eq(b.len, PS_HDR_LEN + 4 + 1 + 8 + 4 + 2);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_enqueue(&f, 3, &q, &it, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(q.len, 8);
+	ck_assert_mem_eq(q.name, "mail.out", 8);
+	ck_assert_int_eq(ps_enqueue_next(&it, &data, &len), 1);
+	ck_assert_uint_eq(len, 2);
+	/* Read as version 2 the same bytes do not add up. */
+	ck_assert_int_eq(ps_get_enqueue(&f, 2, &q, &it, &n), -PS_E_BAD_LENGTH);
+	ck_assert_int_eq(ps_put_enqueue_begin(&b, 3, "", 0, &start),
+	    -PS_E_BAD_VALUE);
+
+	b.len = 0;
+	ck_assert_int_eq(ps_put_stats(&b, 3, NULL), 0);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_stats(&f, 3, &q), 0);
+	ck_assert_uint_eq(q.len, 0);
+	b.len = 0;
+	ck_assert_int_eq(ps_put_stats(&b, 2, "q"), -PS_E_BAD_VALUE);
+	ck_assert_int_eq(ps_put_stats(&b, 3, "q"), 0);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_stats(&f, 3, &q), 0);
+	ck_assert_uint_eq(q.len, 1);
+	ck_assert_int_eq(ps_get_stats(&f, 2, &q), -PS_E_BAD_LENGTH);
+	b.len = 0;
+	ck_assert_int_eq(ps_put_dead_list(&b, 3, "dq", 40), 0);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_dead_list(&f, 3, &q, &preview), 0);
+	ck_assert_uint_eq(preview, 40);
+	ck_assert_mem_eq(q.name, "dq", 2);
+	b.len = 0;
+	ck_assert_int_eq(ps_put_dead_ids(&b, PS_DEAD_RETRY, 3, "dq", some, 2), 0);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_dead_ids(&f, 3, &q, &ids), 0);
+	ck_assert_uint_eq(ids.count, 2);
+	ck_assert_uint_eq(ps_ids_at(&ids, 1), 9);
+	ck_assert_int_eq(ps_get_dead_ids(&f, 2, &q, &ids), -PS_E_BAD_LENGTH);
+	ps_buf_free(&b);
+}
+END_TEST
+
+START_TEST(queue_frames_round_trip)
+{
+	static const char * const kv[] = { "max-queue=5", "overflow=block" };
+	struct ps_buf		 b = { 0 };
+	struct ps_frame		 f;
+	struct ps_queue_admin	 a;
+	struct ps_queues	 qs;
+	const char		*s;
+	size_t			 start, len;
+	uint32_t		 from;
+	uint64_t		 n;
+
+	ck_assert_int_eq(ps_put_queues(&b, 3), 0);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_queues(&f, &from), 0);
+	ck_assert_uint_eq(from, 3);
+
+	b.len = 0;
+	ck_assert_int_eq(ps_put_queues_begin(&b, &start), 0);
+	ck_assert_int_eq(ps_put_queue_entry(&b, "a", 1, 2), 0);
+	ck_assert_int_eq(ps_put_stat(&b, "queued", 5), 0);
+	ck_assert_int_eq(ps_put_stat(&b, "dead", 1), 0);
+	ck_assert_int_eq(ps_put_queue_entry(&b, "b.c", 3, 0), 0);
+	ps_put_queues_end(&b, start, 9, 2);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_queues_reply(&f, &qs), 0);
+	ck_assert_uint_eq(qs.total, 9);
+	ck_assert_uint_eq(qs.count, 2);
+	ck_assert_str_eq(qs.queues[0].name, "a");
+	ck_assert_uint_eq(qs.queues[0].fields[1].value, 1);
+	ck_assert_str_eq(qs.queues[1].name, "b.c");
+	ps_queues_free(&qs);
+	f.len--;
+	ck_assert_int_eq(ps_get_queues_reply(&f, &qs), -PS_E_BAD_LENGTH);
+
+	b.len = 0;
+	ck_assert_int_eq(ps_put_queue_admin(&b, PS_QUEUE_SET, 0, "jobs", kv, 2),
+	    0);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_queue_admin(&f, &a), 0);
+	ck_assert_uint_eq(a.op, PS_QUEUE_SET);
+	ck_assert_mem_eq(a.queue.name, "jobs", 4);
+	ck_assert_int_eq(ps_queue_admin_next(&a, &s, &len), 1);
+	ck_assert_uint_eq(len, 11);
+	ck_assert_mem_eq(s, "max-queue=5", 11);
+	ck_assert_int_eq(ps_queue_admin_next(&a, &s, &len), 1);
+	ck_assert_int_eq(ps_queue_admin_next(&a, &s, &len), 0);
+	/* A setting's length past the end; settings on a purge; an op 9. */
+	f.len -= 1;
+	ck_assert_int_eq(ps_get_queue_admin(&f, &a), -PS_E_BAD_LENGTH);
+	b.len = 0;
+	ck_assert_int_eq(ps_put_queue_admin(&b, PS_QUEUE_PURGE, 0, "jobs", kv,
+	    1), 0);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_queue_admin(&f, &a), -PS_E_BAD_VALUE);
+	b.data[PS_HDR_LEN] = 9;
+	ck_assert_int_eq(ps_get_queue_admin(&f, &a), -PS_E_BAD_VALUE);
+
+	b.len = 0;
+	ck_assert_int_eq(ps_put_queue_done(&b, 12), 0);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_queue_done(&f, &n), 0);
+	ck_assert_uint_eq(n, 12);
+	ps_buf_free(&b);
+}
+END_TEST
+
+START_TEST(queue_names)
+{
+	ck_assert(ps_queue_name_ok("default", 7));
+	ck_assert(ps_queue_name_ok("a.b_c:d-9", 9));
+	ck_assert(!ps_queue_name_ok("", 0));
+	ck_assert(!ps_queue_name_ok("a b", 3));
+	ck_assert(!ps_queue_name_ok("a/b", 3));
+	ck_assert(!ps_queue_name_ok("\xc3\xa9", 2));
+	ck_assert(ps_queue_name_ok("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	    "xxxxxxxxxxxxxxxxxxxxxxxx", 64));
+	ck_assert(!ps_queue_name_ok("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	    "xxxxxxxxxxxxxxxxxxxxxxxxx", 65));
+}
+END_TEST
+
 static Suite *
 proto_suite(void)
 {
@@ -717,6 +871,9 @@ proto_suite(void)
 	tcase_add_test(tc, unknown_types_and_bad_headers);
 	tcase_add_test(tc, truncated_and_inconsistent_bodies);
 	tcase_add_test(tc, every_error_code_has_a_message);
+	tcase_add_test(tc, version_3_names_queues);
+	tcase_add_test(tc, queue_frames_round_trip);
+	tcase_add_test(tc, queue_names);
 	suite_add_tcase(s, tc);
 	return s;
 }
