@@ -50,6 +50,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct event_base	*base;
 	struct server		 srv;
+	struct config		 cfg;
+	struct nqueue		*q;
 	struct conn		*conn[NCONN];
 	size_t			 off = 0;
 	uint8_t			 op, len;
@@ -58,21 +60,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	log_init("fuzz", PS_LOG_ERROR);
 	if ((base = event_base_new()) == NULL)
 		abort();
-	memset(&srv, 0, sizeof srv);
-	srv.max_frame = PS_MAX_FRAME_MIN;
-	srv.acks = 1;
-	srv.handshake_ms = 5000;
-	srv.drain_ms = 1000;
-	srv.max_connections = 16;
-	dispatch_init(&srv.dispatch, conn_emit, &srv);
-	srv.dispatch.ack_timeout = 1000;
-	srv.dispatch.max_attempts = 3;
-	/* A small buffer, so that every overflow policy is reached. */
-	srv.dispatch.max_queue = 4;
-	srv.dispatch.max_queue_bytes = 64;
-	srv.dispatch.overflow = size != 0 ? data[size - 1] & 3 :
-	    OVERFLOW_REJECT;
-	if (server_init(&srv, base) != 0)
+	config_init(&cfg);
+	cfg.max_frame = PS_MAX_FRAME_MIN;
+	cfg.handshake_ms = 5000;
+	cfg.drain_ms = 1000;
+	cfg.max_connections = 16;
+	cfg.queue.ack_timeout = 1000;
+	cfg.queue.max_attempts = 3;
+	/* Small buffers and few queues, so that every limit is reached. */
+	cfg.queue.max_queue = 4;
+	cfg.queue.max_queue_bytes = 64;
+	cfg.queue.overflow = size != 0 ? data[size - 1] & 3 : OVERFLOW_REJECT;
+	cfg.max_queues = 3;
+	server_configure(&srv, &cfg);
+	if (server_init(&srv, base) != 0 || server_queues(&srv, NULL, 0) != 0)
 		abort();
 	for (i = 0; i < NCONN; i++) {
 		if ((conn[i] = conn_new(&srv, -1, -1, 0, 0)) == NULL)
@@ -87,9 +88,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			len = (uint8_t)(size - off);
 		k = op & 3;
 		if (k == 3) {
-			srv.dispatch.now += (uint64_t)len * 100;
-			if (dispatch_expire(&srv.dispatch) != 0)
-				dispatch_run(&srv.dispatch);
+			srv.now += (uint64_t)len * 100;
+			TAILQ_FOREACH(q, &srv.active, aentry) {
+				if (dispatch_expire(&q->d) != 0) {
+					dispatch_run(&q->d);
+					queues_touch(q);
+				}
+			}
 			server_wake(&srv);
 		} else if ((conn[k] = alive(&srv, conn[k])) != NULL) {
 			if (io_feed(conn[k], data + off, len) != 0)
@@ -102,6 +107,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	run(base);
 	server_free(&srv);
+	config_free(&cfg);
 	event_base_free(base);
 	return 0;
 }

@@ -23,20 +23,34 @@ decode(const struct ps_frame *f)
 	struct ps_dead		 d;
 	struct ps_stats		 st;
 	struct ps_error		 err;
+	struct ps_queue		 pq;
+	struct ps_queues	 qs;
+	struct ps_queue_admin	 qa;
 	const uint8_t		*data;
+	const char		*kv;
+	size_t			 kvlen;
+	uint64_t		 u64;
 	uint32_t		 n, len, i;
+	int			 v;
 	volatile uint64_t	 sink = 0;
 
 	switch (f->type) {
 	case PS_HELLO:
-		if (ps_get_hello(f, &h) == 0 && h.name_len != 0)
+		if (ps_get_hello(f, &h) != 0)
+			break;
+		if (h.name_len != 0)
 			sink += (uint8_t)h.name[h.name_len - 1];
+		if (h.queue != NULL && h.queue_len != 0)
+			sink += (uint8_t)h.queue[h.queue_len - 1];
 		break;
 	case PS_WELCOME:
 		(void)ps_get_welcome(f, &w);
 		break;
 	case PS_ENQUEUE:
-		if (ps_get_enqueue(f, &it, &n) == 0) {
+		for (v = 2; v <= 3; v++) {
+			if (ps_get_enqueue(f, v, &pq, &it, &n) != 0)
+				continue;
+			sink += (uint8_t)pq.name[pq.len - 1];
 			while (ps_enqueue_next(&it, &data, &len))
 				sink += len ? data[len - 1] : 0;
 		}
@@ -54,7 +68,25 @@ decode(const struct ps_frame *f)
 			sink += e.data[e.len - 1];
 		break;
 	case PS_STATS:
-		(void)ps_get_stats(f);
+		(void)ps_get_stats(f, 2, &pq);
+		if (ps_get_stats(f, 3, &pq) == 0 && pq.len != 0)
+			sink += (uint8_t)pq.name[pq.len - 1];
+		break;
+	case PS_QUEUES:
+		(void)ps_get_queues(f, &n);
+		break;
+	case PS_QUEUES_REPLY:
+		if (ps_get_queues_reply(f, &qs) == 0)
+			ps_queues_free(&qs);
+		break;
+	case PS_QUEUE_ADMIN:
+		if (ps_get_queue_admin(f, &qa) == 0) {
+			while (ps_queue_admin_next(&qa, &kv, &kvlen))
+				sink += kvlen ? (uint8_t)kv[kvlen - 1] : 0;
+		}
+		break;
+	case PS_QUEUE_DONE:
+		(void)ps_get_queue_done(f, &u64);
 		break;
 	case PS_STATS_REPLY:
 		if (ps_get_stats_reply(f, &st) == 0)
@@ -73,9 +105,14 @@ decode(const struct ps_frame *f)
 			for (i = 0; i < ids.count; i++)
 				sink += ps_ids_at(&ids, i);
 		}
+		if (ps_get_dead_ids(f, 3, &pq, &ids) == 0) {
+			for (i = 0; i < ids.count; i++)
+				sink += ps_ids_at(&ids, i);
+		}
 		break;
 	case PS_DEAD_LIST:
-		(void)ps_get_dead_list(f, &n);
+		(void)ps_get_dead_list(f, 2, &pq, &n);
+		(void)ps_get_dead_list(f, 3, &pq, &n);
 		break;
 	case PS_DEAD_LIST_REPLY:
 		if (ps_get_dead_reply(f, &dr) == 0) {

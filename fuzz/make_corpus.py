@@ -11,8 +11,9 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 from integration import (ACK, CLIENT_ROLE, CONSUMER_ROLE, DEAD_DROP,  # noqa: E402
-                         DEAD_LIST, DEAD_RETRY, EVENT, NACK, STATS, TOUCH,
-                         WELCOME, demand, enqueue, frame, hello, ids)
+                         DEAD_LIST, DEAD_RETRY, EVENT, NACK, QUEUE_ADMIN, QUEUES,
+                         STATS, TOUCH, WELCOME, demand, enqueue, enqueue3, frame,
+                         hello, hello3, ids)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -41,6 +42,9 @@ stream = (consumer + frame(WELCOME, struct.pack(">HHIIHBB", 2, 0, 4096, 1000, 5,
           frame(EVENT, struct.pack(">QI", 1, 1) + b"a") + ids(ACK, 1, 2) +
           ids(NACK, 3) + ids(TOUCH, 4) + frame(STATS) +
           frame(DEAD_LIST, struct.pack(">I", 40)) + ids(DEAD_RETRY) + ids(DEAD_DROP, 9))
+stream += (hello3(CONSUMER_ROLE, b"q", 1, 0, b"c3") + enqueue3(b"q", b"x") +
+           frame(STATS, b"\x01q") + frame(QUEUES, b"\0\0\0\0") +
+           frame(QUEUE_ADMIN, b"\x01\0\x01q\0\x01\0\x0bmax-queue=1"))
 write("decoder", "all-frames-whole", bytes([255]) + stream)
 write("decoder", "all-frames-bytewise", bytes([0]) + stream)
 write("decoder", "all-frames-by-7", bytes([6]) + stream)
@@ -65,6 +69,27 @@ write("conn", "dead-letters", steps(
     (0, ids(NACK, 1) + demand(1)),
     (1, frame(DEAD_LIST, struct.pack(">I", 8)) + ids(DEAD_RETRY, 1)),
     (1, ids(DEAD_DROP))))
+def admin(op, queue, *settings, flags=0):
+    body = bytes([op, flags, len(queue)]) + queue + struct.pack(">H", len(settings))
+    for kv in settings:
+        body += struct.pack(">H", len(kv)) + kv
+    return frame(QUEUE_ADMIN, body)
+
+
+def qbody(queue, rest=b""):
+    return bytes([len(queue)]) + queue + rest
+
+
+write("conn", "version-3-queues", steps(
+    (0, hello3(CONSUMER_ROLE, b"jobs", 2, 0, b"w") + demand(2)),
+    (1, hello3(CLIENT_ROLE) + enqueue3(b"jobs", b"j1", b"j2") + enqueue3(b"mail", b"m")),
+    (0, ids(NACK, 1) + ids(ACK, 2) + demand(2)),
+    (1, frame(STATS, qbody(b"jobs")) + frame(QUEUES, struct.pack(">I", 0)) +
+     admin(1, b"mail", b"max-queue=1", b"overflow=drop-oldest") + enqueue3(b"mail", b"m2")),
+    (2, hello3(CLIENT_ROLE) + frame(DEAD_LIST, qbody(b"jobs", struct.pack(">I", 8))) +
+     frame(DEAD_RETRY, qbody(b"jobs", struct.pack(">I", 0))) + admin(2, b"mail") +
+     admin(3, b"jobs", flags=1) + admin(4, b"new", b"delivery=at-most-once")),
+    (3, b"\0" * 20)))
 write("conn", "version-1-and-errors", steps(
     (0, hello(CONSUMER_ROLE, 3, 0, b"old", version=1) + demand(3)),
     (1, hello(CLIENT_ROLE, version=1) + enqueue(b"p") + ids(ACK, 1)),
@@ -121,3 +146,8 @@ write("replay", "three-segments-repair-fixed", files(3, seg1, seg2, seg3))
 write("replay", "gap", files(5, seg1, seg2, seg3))
 write("replay", "torn-tail", files(0, seg1, seg2[:-5]))
 write("replay", "flipped-byte", files(1, seg1[:50] + b"X" + seg1[51:], seg2))
+QENQUEUE, QDEAD = 6, 7
+seg4 = segment(4, 7, (QENQUEUE, b"\x04jobs" + rec_enqueue(7, b"j", b"k")[1]),
+               rec_ids(DELIVER, 7), (QDEAD, b"\x04jobs" + rec_dead((7, 1, 1, b"j"))[1]),
+               rec_enqueue(9, b"d"))
+write("replay", "named-queues", files(0, seg1, seg2, seg3, seg4))
