@@ -582,11 +582,11 @@ lock_dir(struct journal *j)
 }
 
 /*
- * Take DIR (made if missing), replay its journal into the queues find
- * gives, and start a new segment.  -1 after saying why.
+ * Take DIR (made if missing), replay its journal into the queues that
+ * queue_of gives, and start a new segment.  -1 after saying why.
  */
 int
-journal_open(struct journal *j, const char *dir, journal_queue_fn find,
+journal_open(struct journal *j, const char *dir, journal_queue_fn queue_of,
     void *arg)
 {
 	struct qevent	*ev;
@@ -608,7 +608,7 @@ journal_open(struct journal *j, const char *dir, journal_queue_fn find,
 		log_errorx("--data-dir %s: %s", dir, strerror(errno));
 		return -1;
 	}
-	if (lock_dir(j) != 0 || replay_run(j, find, arg) != 0)
+	if (lock_dir(j) != 0 || replay_run(j, queue_of, arg) != 0)
 		return -1;
 	if ((error = reserve_take(j)) != 0) {
 		if (!no_room(error)) {

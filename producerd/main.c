@@ -136,8 +136,9 @@ main(int argc, char **argv)
 	server_configure(&srv, &cfg);
 	if (server_init(&srv, base) != 0)
 		fatalx("cannot set up timers");
-	if (server_queues(&srv, cfg.queue_names, cfg.nqueue_names) != 0 ||
-	    (srv.data_dir != NULL && server_journal_open(&srv) != 0)) {
+	r = server_queues(&srv, cfg.queue_names, cfg.nqueue_names);
+	config_free(&cfg);		/* what the server keeps, it took */
+	if (r != 0 || (srv.data_dir != NULL && server_journal_open(&srv) != 0)) {
 		/* Said why; free all, so a leak check has nothing to say. */
 		server_free(&srv);
 		event_base_free(base);

@@ -417,10 +417,10 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
     uint32_t len)
 {
 	struct rentry	*e;
-	const char	*queue;
+	const char	*queue = PS_QUEUE_DEFAULT;
 	uint64_t	 id;
 	uint32_t	 off, l;
-	uint8_t		 qlen;
+	uint8_t		 qlen = 0;
 
 	(void)rec_queue(type, &p, &len, &queue, &qlen);	/* checked */
 	switch (type) {
@@ -660,7 +660,7 @@ by_death(const void *a, const void *b)
 
 /* What replay found, into the queues and the journal's accounts. */
 static int
-restore(struct replay *r, journal_queue_fn find, void *arg)
+restore(struct replay *r, journal_queue_fn queue_of, void *arg)
 {
 	struct journal	 *j = r->j;
 	struct rentry	**live, *e;
@@ -688,7 +688,7 @@ restore(struct replay *r, journal_queue_fn find, void *arg)
 	qsort(live + ndead, nlive - ndead, sizeof *live, by_id);
 	for (i = 0; i < nlive; i++) {
 		e = live[i];
-		if ((d = find(arg, e->queue, e->qlen)) == NULL)
+		if ((d = queue_of(arg, e->queue, e->qlen)) == NULL)
 			goto nomem;
 		if (e->state == R_DEAD || e->attempts >= d->max_attempts) {
 			if (dispatch_restore_dead(d, e->id, e->attempts,
@@ -728,7 +728,7 @@ nomem:
 }
 
 int
-replay_run(struct journal *j, journal_queue_fn find, void *arg)
+replay_run(struct journal *j, journal_queue_fn queue_of, void *arg)
 {
 	struct replay	 r;
 	struct rfile	*f;
@@ -767,7 +767,7 @@ replay_run(struct journal *j, journal_queue_fn find, void *arg)
 		    " places; events enqueued in them are lost and events "
 		    "acked in them may be delivered again", j->dir,
 		    r.dropped_bytes, r.dropped_places);
-	rc = restore(&r, find, arg);
+	rc = restore(&r, queue_of, arg);
 out:
 	for (i = 0; i < r.nfiles; i++) {
 		free(r.files[i].data);
