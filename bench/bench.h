@@ -43,7 +43,9 @@ struct result {
 	double		 lat_sent[4];	/* the same from when each went */
 	double		 cpu;		/* daemon CPU seconds */
 	uint64_t	 rss_peak_kb;
-	double		 per_event;	/* W4: daemon bytes per queued event */
+	double		 per_event;	/* W4: daemon bytes per queued event;
+					   W7: per queue with one event */
+	double		 per_queue;	/* W7: daemon bytes per empty queue */
 	int		 exact;		/* each event arrived exactly once */
 	int		 has_lat;
 	uint32_t	 depth;		/* batches in flight its client kept */
@@ -91,9 +93,27 @@ void		 reap(pid_t *, int);
 void		 rmtree(const char *);
 uint64_t	 workload_events(const struct settings *, const char *);
 
+/* A producerd of the run's own (or --socket's). */
+struct daemon {
+	pid_t		 pid;		/* 0: not ours */
+	char		 dir[64];
+	char		 sock[128];
+	char		 data[128];	/* --fsync: the journal */
+	const char	*path;
+};
+
 /* work.c: pushstage's workloads */
+struct pushstage;
 int	 work_run(const struct settings *, const char *, const char *,
 	     struct result *);
+int	 daemon_start(const struct settings *, const char *, struct daemon *);
+void	 daemon_stop(struct daemon *);
+void	 daemon_usage(const struct daemon *, double *, uint64_t *,
+	     uint64_t *);
+struct pushstage *client_open(const char *);
+
+/* many.c: W7, many queues */
+int	 many_run(const struct settings *, const char *, struct result *);
 
 /* baseline.c: the floors, what the kernel allows each workload */
 int	 baseline_stream(const struct settings *, const char *, uint64_t,

@@ -17,14 +17,15 @@
 
 #define MAX_RUNS	15
 
-static const char *workloads[] = { "W1", "W2", "W3", "W4" };
+static const char *workloads[] = { "W1", "W2", "W3", "W4", "W7" };
 static const char *modes[] = { "at-least-once", "at-most-once" };
 
 static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: pushbench [--workload W1|W2|W3|W4] [--delivery MODE] [--size BYTES]\n"
+"usage: pushbench [--workload W1|W2|W3|W4|W7] [--delivery MODE]\n"
+"                 [--size BYTES]\n"
 "                 [--consumers N] [--events N] [--runs N] [--compare]\n"
 "                 [--window N] [--batch N] [--system NAME] [--quick]\n"
 "                 [--json]\n"
@@ -41,6 +42,10 @@ usage(FILE *f)
 "  W2  one at a time: 200,000 events, consumers with max-demand 1\n"
 "  W3  latency: one event every 100 us for 5 s, one consumer\n"
 "  W4  backlog: 1,000,000 events with no consumer, then they drain\n"
+"  W7  many queues: 10,000 queues made empty (memory per empty queue),\n"
+"      one event into each (memory per such queue), then 4 consumers\n"
+"      drain them, each subscribing to its share in turn (--events: the\n"
+"      number of queues)\n"
 "\n"
 "  --workload W        only this one (default: all)\n"
 "  --delivery MODE     at-least-once or at-most-once (default: both)\n"
@@ -101,7 +106,12 @@ json_result(const struct result *r, const struct result *lo,
 		    "{\"p50\":%.1f,\"p99\":%.1f,\"p99_9\":%.1f,\"max\":%.1f}",
 		    r->lat[0], r->lat[1], r->lat[2], r->lat[3], r->lat_sent[0],
 		    r->lat_sent[1], r->lat_sent[2], r->lat_sent[3]);
-	if (r->enq_rate != 0)
+	if (r->per_queue != 0)
+		printf(",\"enqueue_per_s\":%.0f,"
+		    "\"daemon_bytes_per_empty_queue\":%.0f,"
+		    "\"daemon_bytes_per_queue_with_one_event\":%.0f",
+		    r->enq_rate, r->per_queue, r->per_event);
+	else if (r->enq_rate != 0)
 		printf(",\"enqueue_per_s\":%.0f,\"daemon_bytes_per_event\":%.1f",
 		    r->enq_rate, r->per_event);
 	printf("}\n");
@@ -118,6 +128,10 @@ table_result(const struct result *r, const struct result *lo,
 		    "max %.1f us from due; p50 %.1f p99 %.1f from sent",
 		    r->lat[0], r->lat[1], r->lat[2], r->lat[3], r->lat_sent[0],
 		    r->lat_sent[1]);
+	else if (r->per_queue != 0)
+		snprintf(extra, sizeof extra, "%.0f B per empty queue, %.0f B "
+		    "per queue with one event over its payload; enqueue "
+		    "%.0f/s", r->per_queue, r->per_event, r->enq_rate);
 	else if (r->enq_rate != 0)
 		snprintf(extra, sizeof extra, "enqueue %.0f/s, %.1f B/event "
 		    "over payload", r->enq_rate, r->per_event);
@@ -292,10 +306,14 @@ main(int argc, char **argv)
 		log_errorx("unexpected argument \"%s\"", argv[optind]);
 		return 1;
 	}
-	if (s.only != NULL && strcmp(s.only, "W1") != 0 &&
-	    strcmp(s.only, "W2") != 0 && strcmp(s.only, "W3") != 0 &&
-	    strcmp(s.only, "W4") != 0) {
-		log_errorx("--workload: \"%s\" is not W1, W2, W3 or W4", s.only);
+	for (w = 0; s.only != NULL && w < sizeof workloads /
+	    sizeof workloads[0]; w++) {
+		if (strcmp(s.only, workloads[w]) == 0)
+			break;
+	}
+	if (s.only != NULL && w == sizeof workloads / sizeof workloads[0]) {
+		log_errorx("--workload: \"%s\" is not W1, W2, W3, W4 or W7",
+		    s.only);
 		return 1;
 	}
 	if (s.quick)
@@ -316,14 +334,16 @@ main(int argc, char **argv)
 			    !system_on(&s, "pushstage"))
 				continue;
 			for (i = n = 0; i < s.runs; i++)
-				if (work_run(&s, workloads[w], modes[m],
-				    &rs[n]) == 0)
+				if ((strcmp(workloads[w], "W7") == 0 ?
+				    many_run(&s, modes[m], &rs[n]) :
+				    work_run(&s, workloads[w], modes[m],
+				    &rs[n])) == 0)
 					n++;
 			if (n < s.runs || report(&s, rs, n) != 0)
 				failed++;
 		}
 #ifdef HAVE_HIREDIS
-		if (s.compare && w != 2 && system_on(&s, "redis") &&
+		if (s.compare && w != 2 && w != 4 && system_on(&s, "redis") &&
 		    redis_available()) {
 			for (i = n = 0; i < s.runs; i++)
 				if (redis_run(&s, workloads[w], &rs[n]) == 0)
@@ -341,7 +361,8 @@ main(int argc, char **argv)
 				failed++;
 		}
 		/* The floor each workload is judged by. */
-		if (!s.compare || s.fsync != NULL || !system_on(&s, "floor"))
+		if (!s.compare || s.fsync != NULL || w == 4 ||
+		    !system_on(&s, "floor"))
 			continue;
 		for (i = n = 0; i < s.runs; i++) {
 			if ((w == 0 || w == 3 ? baseline_stream(&s,

@@ -24,14 +24,6 @@
 #define MAX_CONSUMERS	64
 #define WAIT_MS		300000	/* for the last event, at the most */
 
-struct daemon {
-	pid_t		 pid;		/* 0: not ours */
-	char		 dir[64];
-	char		 sock[128];
-	char		 data[128];	/* --fsync: the journal */
-	const char	*path;
-};
-
 struct consumer_args {
 	const char	*sock;
 	uint32_t	 max;
@@ -40,7 +32,7 @@ struct consumer_args {
 	int		 idx;
 };
 
-static int
+int
 daemon_start(const struct settings *s, const char *mode, struct daemon *d)
 {
 	int	 fd, i;
@@ -81,7 +73,7 @@ daemon_start(const struct settings *s, const char *mode, struct daemon *d)
 	return -1;
 }
 
-static void
+void
 daemon_stop(struct daemon *d)
 {
 	int	 i;
@@ -104,7 +96,7 @@ daemon_stop(struct daemon *d)
 }
 
 /* The daemon's CPU seconds so far, and its resident and peak memory. */
-static void
+void
 daemon_usage(const struct daemon *d, double *cpu, uint64_t *rss_kb,
     uint64_t *hwm_kb)
 {
@@ -195,7 +187,7 @@ consumer_main(void *arg)
 	}
 }
 
-static struct pushstage *
+struct pushstage *
 client_open(const char *sock)
 {
 	struct pushstage	*p;

@@ -878,9 +878,7 @@ conn_queue_admin(struct conn *c, const struct ps_frame *f)
 		if (a.op == PS_QUEUE_CREATE)
 			q->declared = 1;
 		queues_touch(q);
-		if (queues_save(srv) != 0)
-			log_warnx("queue %s: its settings are not saved in %s",
-			    q->name, srv->data_dir);
+		srv->queues_unsaved = 1;	/* before the reply goes */
 		break;
 	case PS_QUEUE_PURGE:
 		if ((q = conn_queue(c, &a.queue, "purge")) == NULL)

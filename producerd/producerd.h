@@ -167,6 +167,7 @@ struct server {
 	uint64_t		 next_id;	/* ids are the daemon's */
 	uint64_t		 now;		/* ms, the queues' clock */
 	int			 journaling;	/* queues' changes recorded */
+	int			 queues_unsaved;	/* DIR/queues is behind */
 	uint64_t		 queues_created_total;
 	uint64_t		 queues_deleted_total;
 	struct ps_buf		 scratch;	/* one reply being encoded */

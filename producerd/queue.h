@@ -51,7 +51,7 @@ struct qstore {
 };
 
 #define QUEUE_CHUNK	(256u * 1024)	/* a busy queue's chunk size */
-#define QUEUE_CHUNK_MIN	(4u * 1024)	/* a new queue's first chunks */
+#define QUEUE_CHUNK_MIN	512u		/* a new queue's first chunk */
 
 /*
  * Events wait either in front, given back and first out, or in the arena:

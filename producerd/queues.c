@@ -231,7 +231,6 @@ queues_delete(struct nqueue *q)
 {
 	struct server	*srv = q->srv;
 	struct qevent	*ev;
-	int		 saved = q->declared || q->set != 0;
 
 	log_info("queue %s deleted with %zu buffered and %llu dead events",
 	    q->name, q->d.queue.count, (unsigned long long)q->d.ndead);
@@ -239,9 +238,9 @@ queues_delete(struct nqueue *q)
 	while ((ev = TAILQ_FIRST(&q->d.dead)) != NULL)
 		dispatch_dead_drop(&q->d, ev);
 	srv->queues_deleted_total++;
+	if (q->declared || q->set != 0)
+		srv->queues_unsaved = 1;
 	nqueue_free(q);
-	if (saved)
-		(void)queues_save(srv);
 }
 
 /* q changed in this loop iteration: the end of it settles q. */
@@ -343,7 +342,8 @@ queues_pause(struct server *srv)
  * DIR/queues: each queue made with --queue, pushctl queue create or set,
  * with its own settings, one a line ("NAME key=value ..."), written to a
  * temporary file, synced and renamed over the old, so that a crash leaves
- * the old or the new.
+ * the old or the new.  Once per loop iteration that changed any (the end
+ * of the iteration, before the replies go), however many changed.
  */
 int
 queues_save(struct server *srv)
@@ -353,6 +353,7 @@ queues_save(struct server *srv)
 	size_t		 n;
 	int		 fd;
 
+	srv->queues_unsaved = 0;
 	if (srv->data_dir == NULL)
 		return 0;
 	if (snprintf(path, sizeof path, "%s/%s", srv->data_dir,

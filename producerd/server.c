@@ -281,6 +281,9 @@ loop_end_cb(evutil_socket_t fd, short what, void *arg)
 	srv->settling = 1;
 	settle(srv);
 	srv->settling = 0;
+	if (srv->queues_unsaved && queues_save(srv) != 0)
+		log_warnx("%s/queues: the queues' settings are not saved",
+		    srv->data_dir);
 	server_commit(srv);
 	io_flush_all(srv);
 }
