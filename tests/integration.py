@@ -1126,6 +1126,19 @@ def case_queue_purge_and_delete(h):
     r = h.pushctl("queue", "purge", "q1")
     assert r.returncode == 1 and b"no queue q1" in r.stderr, r
     h.procs.remove(p)
+    # A client waiting for room in a queue that goes is told so.
+    assert h.pushctl("queue", "create", "full", "max-queue=1",
+                     "overflow=block").returncode == 0
+    assert h.pushctl("enqueue", "-q", "full", "one").returncode == 0
+    waiting = subprocess.Popen([PUSHCTL, "--socket", h.sock, "enqueue", "-q", "full",
+                                "two"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    h.procs.append(waiting)
+    h.wait_for(lambda: queue_list(h)["full"]["blocked"] == 1, what="the client to wait")
+    assert h.pushctl("queue", "delete", "full").returncode == 0   # no consumers
+    out, err = waiting.communicate(timeout=10)
+    assert waiting.returncode == 1 and b"queue full was deleted" in err, (out, err)
+    h.procs.remove(waiting)
+    assert h.stats()["blocked_clients"] == 0
 
 
 def case_queues_survive_a_restart(h):
@@ -1190,6 +1203,36 @@ def case_version_2_peers_use_default(h):
     # A version 2 peer has no queue frames.
     v2.send(frame(QUEUES, struct.pack(">I", 0)))
     assert "not in protocol version 2" in v2.expect_error(E_BAD_STATE)
+
+
+def case_pipeline_between_named_queues(h):
+    """A stage takes one queue upstream into one of its own."""
+    _, a = stage(h, "a")
+    _, b = stage(h, "b", "--upstream", a, "--upstream-queue", "raw",
+                 "--local-queue", "cooked")
+    h.wait_for(lambda: stats_at(h, b)["upstream_connected"] == 1, what="the link")
+    outs = consumers_at(h, b, 2, "--queue", "cooked", "--max-demand", "5")
+    assert h.pushctl("enqueue", "-q", "raw", *["e%d" % i for i in range(20)],
+                     sock=a).returncode == 0
+    assert h.pushctl("enqueue", "-q", "other", "stays", sock=a).returncode == 0
+    h.wait_for(lambda: len(got(outs)) == 20, what="the events through the stage")
+    assert sorted(got(outs)) == sorted("e%d" % i for i in range(20))
+    h.wait_for(lambda: queue_list(h, sock=a)["raw"]["acked_total"] == 20,
+               what="the acks upstream")
+    qa = queue_list(h, sock=a)
+    assert qa["other"]["queued"] == 1 and qa["raw"]["consumers"] == 1, qa
+    qb = queue_list(h, sock=b)
+    assert set(qb) == {"cooked"}, qb                  # nothing else was made
+    # The stage's own queue is never deleted.
+    r = h.pushctl("queue", "delete", "--force", "cooked", sock=b)
+    assert r.returncode == 1 and b"--local-queue" in r.stderr, r
+    for bad in (["--upstream-queue", "x"], ["--local-queue", "x"]):
+        r = subprocess.run([PRODUCERD, "--socket", h.sock + "z"] + bad,
+                           capture_output=True, timeout=10)
+        assert r.returncode == 1 and b"give --upstream PATH too" in r.stderr, r
+    r = subprocess.run([PRODUCERD, "--socket", h.sock + "z", "--upstream", a,
+                        "--upstream-queue", "a b"], capture_output=True, timeout=10)
+    assert r.returncode == 1 and b"--upstream-queue" in r.stderr, r
 
 
 def case_sigterm_drains(h):
