@@ -46,6 +46,7 @@ struct nqueue {
 	TAILQ_ENTRY(nqueue)	 uentry;	/* srv->unblocking */
 	struct nqueue		*hnext;		/* by name */
 	struct server		*srv;
+	struct qlog		 log;		/* its events, stored once */
 	struct dispatch		 d;
 	struct qsettings	 s;
 	unsigned int		 set;		/* QS_*: its own settings */

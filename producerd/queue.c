@@ -1,20 +1,23 @@
 /*
- * queue.c: the buffer.  New events are copied once into an arena of
- * chunks, records end to end with no padding.  An event that was never
- * delivered and came in order needs no id (ids are consecutive: the
- * chunk counts them), no attempt count (0) and no pointer of its own, so
- * its record is its length as a varint, then its payload: 1 byte over a
- * payload under 64 bytes, 2 under 8 KiB (pushbench W4: 16.1 bytes over
- * the payload with 16-byte headers; docs/performance.md).  Any other
- * event (restored with attempts, given back to the end, from upstream)
- * carries its id, attempts and origin in a full record.
+ * queue.c: the buffer.  New events are copied once into a log of chunks,
+ * records end to end with no padding.  An event that was never delivered
+ * and came in order needs no id (ids are consecutive: a reader counts
+ * them from the chunk's first), no attempt count (0) and no pointer of
+ * its own, so its record is its length as a varint, then its payload: 1
+ * byte over a payload under 64 bytes, 2 under 8 KiB (pushbench W4; docs/
+ * performance.md).  Any other event (restored with attempts, given back
+ * to the end, from upstream) carries its id, attempts and origin in a
+ * full record.
  *
- * An event leaves the arena through a handle (struct qevent) from a pool;
- * the handle keeps the chunk alive (refs) until the dispatcher releases
- * it, so an event in flight or given back is never copied.  A chunk goes
- * once every record in it has left and no handle points into it: to the
- * store's spares if it is of the largest size, else back to malloc.  So an
- * empty queue holds nothing but its struct; a queue's chunks start small
+ * A log has one reader per group of consumers (struct queue), each at its
+ * own place: an event is stored once however many groups read it.  An
+ * event leaves the log through a handle (struct qevent) from a pool; the
+ * handle keeps its chunk alive (refs) until the dispatcher releases it, so
+ * an event in flight or given back is never copied.  A chunk goes once
+ * every reader has passed it (pending) and no handle points into it: to
+ * the store's spares if it is of the largest size, else back to malloc.
+ * A reader that has read everything lets go of the last chunk too, so an
+ * empty queue holds nothing but its struct.  A log's chunks start small
  * and double as it fills them, up to QUEUE_CHUNK.
  */
 #include <stdlib.h>
@@ -30,12 +33,12 @@
 struct chunk {
 	TAILQ_ENTRY(chunk)	 entry;
 	size_t			 size;		/* bytes of data */
-	size_t			 head;		/* the next record out */
-	size_t			 tail;		/* where the next one goes */
+	size_t			 tail;		/* where the next record goes */
 	uint64_t		 fresh_in;	/* id the next compact record
-						   pushed must have */
-	uint64_t		 fresh_out;	/* id of the next one out */
+						   pushed must have; 0: none */
+	uint64_t		 fresh_first;	/* its first compact record's */
 	uint32_t		 refs;		/* handles into data */
+	uint32_t		 pending;	/* readers not past it */
 	unsigned char		 data[];
 };
 
@@ -92,23 +95,22 @@ qstore_free(struct qstore *st)
 	qstore_init(st);
 }
 
-/* A queue on store st, or on a store of its own when st is NULL. */
 void
-queue_init(struct queue *q, struct qstore *st)
+qlog_init(struct qlog *log, struct qstore *st)
 {
-	memset(q, 0, sizeof *q);
-	TAILQ_INIT(&q->front);
-	TAILQ_INIT(&q->chunks);
-	qstore_init(&q->own);
-	q->store = st != NULL ? st : &q->own;
-	q->grow = QUEUE_CHUNK_MIN;
+	memset(log, 0, sizeof *log);
+	TAILQ_INIT(&log->chunks);
+	TAILQ_INIT(&log->readers);
+	log->store = st;
+	log->grow = QUEUE_CHUNK_MIN;
 }
 
 static void
-chunk_free(struct queue *q, struct chunk *ch)
+chunk_free(struct qlog *log, struct chunk *ch)
 {
-	struct qstore	*st = q->store;
+	struct qstore	*st = log->store;
 
+	TAILQ_REMOVE(&log->chunks, ch, entry);
 	if (ch->size == QUEUE_CHUNK && st->nspare < SPARE_MAX) {
 		TAILQ_INSERT_HEAD(&st->spare, ch, entry);
 		st->nspare++;
@@ -116,37 +118,100 @@ chunk_free(struct queue *q, struct chunk *ch)
 		free(ch);
 }
 
+/* Free ch if every reader has passed it and nothing points into it. */
+static void
+chunk_done(struct qlog *log, struct chunk *ch)
+{
+	if (ch->refs == 0 && ch->pending == 0)
+		chunk_free(log, ch);
+}
+
+/* A reader is past ch: it may go. */
+static void
+passed(struct qlog *log, struct chunk *ch)
+{
+	ch->pending--;
+	chunk_done(log, ch);
+}
+
+/* Every reader gone first.  What is left in the log goes. */
+void
+qlog_free(struct qlog *log)
+{
+	struct chunk	*ch;
+
+	while ((ch = TAILQ_FIRST(&log->chunks)) != NULL) {
+		ch->refs = ch->pending = 0;
+		chunk_free(log, ch);
+	}
+}
+
+/*
+ * A reader of log, from its end on (it reads what is pushed from now);
+ * with log NULL, a queue alone, with a log and a store of its own.
+ */
+void
+queue_init(struct queue *q, struct qlog *log)
+{
+	memset(q, 0, sizeof *q);
+	TAILQ_INIT(&q->front);
+	if (log == NULL) {
+		qstore_init(&q->own_store);
+		qlog_init(&q->own_log, &q->own_store);
+		log = &q->own_log;
+	}
+	q->log = log;
+	TAILQ_INSERT_TAIL(&log->readers, q, rentry);
+	log->nreaders++;
+}
+
 static void
 handle_free(struct queue *q, struct qevent *ev)
 {
-	TAILQ_INSERT_HEAD(&q->store->pool, ev, entry);
+	TAILQ_INSERT_HEAD(&q->log->store->pool, ev, entry);
 }
 
-/* Handles still out (in flight, dead) are the caller's to release first. */
+/*
+ * The reader leaves its log: what it had given back goes, and it passes
+ * every chunk it had not.  Handles still out (in flight, dead) are the
+ * caller's to release first.  A queue alone frees its log and store.
+ */
 void
 queue_free(struct queue *q)
 {
+	struct qlog	*log = q->log;
 	struct qevent	*ev;
-	struct chunk	*ch;
+	struct chunk	*ch, *next;
 
 	while ((ev = TAILQ_FIRST(&q->front)) != NULL) {
 		TAILQ_REMOVE(&q->front, ev, entry);
 		if (ev->chunk == NULL)
 			free((void *)ev->data);
+		else {
+			ev->chunk->refs--;
+			chunk_done(log, ev->chunk);
+		}
 		handle_free(q, ev);
 	}
-	while ((ch = TAILQ_FIRST(&q->chunks)) != NULL) {
-		TAILQ_REMOVE(&q->chunks, ch, entry);
-		chunk_free(q, ch);
+	for (ch = q->at; ch != NULL; ch = next) {
+		next = TAILQ_NEXT(ch, entry);
+		passed(log, ch);
 	}
-	qstore_free(&q->own);
-	queue_init(q, q->store == &q->own ? NULL : q->store);
+	TAILQ_REMOVE(&log->readers, q, rentry);
+	log->nreaders--;
+	if (log == &q->own_log) {
+		qlog_free(log);
+		qstore_free(&q->own_store);
+	}
+	q->at = NULL;
+	q->count = 0;
+	q->bytes = 0;
 }
 
 static struct qevent *
 handle(struct queue *q)
 {
-	struct qstore	*st = q->store;
+	struct qstore	*st = q->log->store;
 	struct qevent	*slab, *ev;
 	void		**slabs;
 	size_t		 i;
@@ -168,30 +233,18 @@ handle(struct queue *q)
 	return ev;
 }
 
-/* Free ch if nothing is left in it and nothing points into it. */
-static void
-chunk_done(struct queue *q, struct chunk *ch)
-{
-	if (ch->refs != 0 || ch->head != ch->tail)
-		return;
-	if (q->next == ch)
-		q->next = NULL;
-	TAILQ_REMOVE(&q->chunks, ch, entry);
-	chunk_free(q, ch);
-}
-
 /* A chunk with room for need bytes, behind the others; NULL: no memory. */
 static struct chunk *
-chunk_new(struct queue *q, size_t need)
+chunk_new(struct qlog *log, size_t need)
 {
-	struct qstore	*st = q->store;
+	struct qstore	*st = log->store;
 	struct chunk	*ch;
 	size_t		 size;
 
-	/* A queue that fills chunks gets larger ones, up to QUEUE_CHUNK. */
-	if (!TAILQ_EMPTY(&q->chunks) && q->grow < QUEUE_CHUNK)
-		q->grow *= 2;
-	size = need > QUEUE_CHUNK / 4 ? need : q->grow;
+	/* A log that fills chunks gets larger ones, up to QUEUE_CHUNK. */
+	if (!TAILQ_EMPTY(&log->chunks) && log->grow < QUEUE_CHUNK)
+		log->grow *= 2;
+	size = need > QUEUE_CHUNK / 4 ? need : log->grow;
 	if (size < need)
 		size = need;
 	if (size == QUEUE_CHUNK && (ch = TAILQ_FIRST(&st->spare)) != NULL) {
@@ -200,33 +253,53 @@ chunk_new(struct queue *q, size_t need)
 	} else if ((ch = malloc(sizeof *ch + size)) == NULL)
 		return NULL;
 	ch->size = size;
-	ch->head = ch->tail = 0;
-	ch->fresh_in = ch->fresh_out = 0;
+	ch->tail = 0;
+	ch->fresh_in = ch->fresh_first = 0;
 	ch->refs = 0;
-	TAILQ_INSERT_TAIL(&q->chunks, ch, entry);
+	ch->pending = log->nreaders;	/* every reader is before it */
+	TAILQ_INSERT_TAIL(&log->chunks, ch, entry);
 	return ch;
 }
 
-/* Copy one event into the arena, behind the others; -1 out of memory. */
+/*
+ * Copy one event into q's log, behind the others: every reader of the log
+ * has it to read.  -1 out of memory.
+ */
 int
 queue_push(struct queue *q, uint64_t id, uint32_t attempts, uint64_t origin,
     const void *data, uint32_t len)
 {
-	struct chunk	*ch = TAILQ_LAST(&q->chunks, chunks);
+	struct qlog	*log = q->log;
+	struct chunk	*ch = TAILQ_LAST(&log->chunks, chunks);
+	struct queue	*r;
 	unsigned char	*at;
-	size_t		 need;
-	int		 full;
+	size_t		 need, off;
+	int		 full, fresh = 0;
 
 	/* Compact only what follows the chunk's last compact record in id. */
 	full = attempts != 0 || origin != 0 || (ch != NULL &&
 	    ch->fresh_in != 0 && id != ch->fresh_in);
 	need = VARINT_MAX + (full ? FULL_HEAD : 0) + (size_t)len;
 	if (ch == NULL || ch->size - ch->tail < need) {
-		if ((ch = chunk_new(q, need)) == NULL)
+		if ((ch = chunk_new(log, need)) == NULL)
 			return -1;
+		fresh = 1;
 		full = attempts != 0 || origin != 0;
 	}
-	at = ch->data + ch->tail;
+	off = ch->tail;
+	/* Readers at the end start here; a new chunk counted them already. */
+	TAILQ_FOREACH(r, &log->readers, rentry) {
+		if (r->at == NULL) {
+			r->at = ch;
+			r->off = off;
+			r->fresh = ch->fresh_in;
+			if (!fresh)
+				ch->pending++;
+		}
+		r->count++;
+		r->bytes += len;
+	}
+	at = ch->data + off;
 	at += put_varint(at, (uint64_t)len << 1 | (full ? 1 : 0));
 	if (full) {
 		memcpy(at, &id, 8);
@@ -235,14 +308,12 @@ queue_push(struct queue *q, uint64_t id, uint32_t attempts, uint64_t origin,
 		at += FULL_HEAD;
 	} else {
 		if (ch->fresh_in == 0)
-			ch->fresh_out = id;
+			ch->fresh_first = id;
 		ch->fresh_in = id + 1;
 	}
 	if (len != 0)
 		memcpy(at, data, len);
 	ch->tail = (size_t)(at - ch->data) + len;
-	q->count++;
-	q->bytes += len;
 	return 0;
 }
 
@@ -255,24 +326,6 @@ queue_push_front(struct queue *q, struct qevent **evs, size_t n)
 		q->count++;
 		q->bytes += evs[n]->len;
 	}
-}
-
-/*
- * The first arena chunk with a record left in it, or NULL.  Chunks before
- * it are empty but kept by handles in flight; q->next skips them.
- */
-static struct chunk *
-arena_head(struct queue *q)
-{
-	struct chunk	*ch = q->next != NULL ? q->next :
-			    TAILQ_FIRST(&q->chunks);
-
-	for (; ch != NULL; ch = TAILQ_NEXT(ch, entry)) {
-		if (ch->head != ch->tail)
-			break;
-	}
-	q->next = ch;
-	return ch;
 }
 
 static struct qevent *
@@ -288,6 +341,25 @@ front_take(struct queue *q)
 	return ev;
 }
 
+/*
+ * Where q reads, a record not yet read, or NULL when it has read the
+ * whole log: a reader at the end of its last chunk lets go of it.
+ */
+static struct chunk *
+reader_chunk(struct queue *q)
+{
+	struct chunk	*ch, *next;
+
+	while ((ch = q->at) != NULL && q->off == ch->tail) {
+		next = TAILQ_NEXT(ch, entry);
+		q->at = next;
+		q->off = 0;
+		q->fresh = 0;
+		passed(q->log, ch);
+	}
+	return ch;
+}
+
 /* The next event out, as a handle; NULL if none (or out of memory). */
 struct qevent *
 queue_pop(struct queue *q)
@@ -299,9 +371,9 @@ queue_pop(struct queue *q)
 
 	if ((ev = front_take(q)) != NULL)
 		return ev;
-	if ((ch = arena_head(q)) == NULL || (ev = handle(q)) == NULL)
+	if ((ch = reader_chunk(q)) == NULL || (ev = handle(q)) == NULL)
 		return NULL;
-	at = ch->data + ch->head;
+	at = ch->data + q->off;
 	at += get_varint(at, &v);
 	ev->len = (uint32_t)(v >> 1);
 	if (v & 1) {
@@ -309,14 +381,18 @@ queue_pop(struct queue *q)
 		memcpy(&ev->attempts, at + 8, 4);
 		memcpy(&ev->origin, at + 12, 8);
 		at += FULL_HEAD;
-	} else
-		ev->id = ch->fresh_out++;
+	} else {
+		ev->id = q->fresh != 0 ? q->fresh : ch->fresh_first;
+		q->fresh = ev->id + 1;
+	}
 	ev->data = at;
 	ev->chunk = ch;
-	ch->head = (size_t)(at - ch->data) + ev->len;
 	ch->refs++;
+	q->off = (size_t)(at - ch->data) + ev->len;
 	q->count--;
 	q->bytes -= ev->len;
+	if (q->off == ch->tail)
+		(void)reader_chunk(q);	/* lets go of a chunk read whole */
 	return ev;
 }
 
@@ -339,7 +415,7 @@ queue_own(struct queue *q, struct qevent *ev)
 	ev->chunk = NULL;
 	ev->data = p;
 	ch->refs--;
-	chunk_done(q, ch);
+	chunk_done(q->log, ch);
 	return 0;
 }
 
@@ -377,7 +453,7 @@ queue_release(struct queue *q, struct qevent *ev)
 
 	if (ch != NULL) {
 		ch->refs--;
-		chunk_done(q, ch);
+		chunk_done(q->log, ch);
 	} else
 		free((void *)ev->data);
 	handle_free(q, ev);

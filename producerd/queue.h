@@ -54,24 +54,45 @@ struct qstore {
 #define QUEUE_CHUNK_MIN	512u		/* a new queue's first chunk */
 
 /*
- * Events wait either in front, given back and first out, or in the arena:
- * chunks of records laid end to end, a varint length and the payload for
- * an event never delivered (queue.c).
+ * A log: chunks of records laid end to end, a varint length and the
+ * payload for an event never delivered (queue.c), that one or more
+ * readers (struct queue, one per group of consumers) read each at its own
+ * place.  Every event appended is every reader's to read; its record goes
+ * once no reader is at or before it and no handle points into it.
+ */
+TAILQ_HEAD(qreaders, queue);
+struct qlog {
+	struct chunks	 chunks;	/* oldest first; the last takes pushes */
+	struct qstore	*store;
+	struct qreaders	 readers;
+	uint32_t	 nreaders;
+	uint32_t	 grow;		/* the next chunk's size */
+};
+
+/*
+ * A reader's buffer: events given back wait in front, first out; then
+ * the log from where this reader is.  A queue made alone has a log (and
+ * a store) of its own.
  */
 struct queue {
 	struct qevents	 front;
-	struct chunks	 chunks;	/* oldest first; the last takes pushes */
-	struct chunk	*next;		/* where arena_head starts looking */
-	struct qstore	*store;		/* own, or shared by queues */
-	struct qstore	 own;
-	uint32_t	 grow;		/* the next chunk's size */
+	struct qlog	*log;
+	TAILQ_ENTRY(queue) rentry;	/* on its log's readers */
+	struct chunk	*at;		/* where it reads; NULL: at the end */
+	size_t		 off;
+	uint64_t	 fresh;		/* the next compact record's id, or
+					   0: its chunk's first compact id */
 	size_t		 count;		/* both parts */
 	uint64_t	 bytes;		/* their payload bytes */
+	struct qlog	 own_log;
+	struct qstore	 own_store;
 };
 
+void		 qlog_init(struct qlog *, struct qstore *);
+void		 qlog_free(struct qlog *);
 void		 qstore_init(struct qstore *);
 void		 qstore_free(struct qstore *);
-void		 queue_init(struct queue *, struct qstore *);
+void		 queue_init(struct queue *, struct qlog *);
 void		 queue_free(struct queue *);
 int		 queue_push(struct queue *, uint64_t, uint32_t, uint64_t,
 		     const void *, uint32_t);

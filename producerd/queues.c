@@ -91,6 +91,7 @@ nqueue_free(struct nqueue *q)
 	if (q->unblocking)
 		TAILQ_REMOVE(&srv->unblocking, q, uentry);
 	dispatch_free(&q->d);
+	qlog_free(&q->log);
 	srv->nqueues--;
 	free(q);
 }
@@ -163,7 +164,9 @@ queues_create(struct server *srv, const char *name, size_t len)
 	q->len = (uint8_t)len;
 	TAILQ_INIT(&q->blocked);
 	dispatch_init(&q->d, conn_emit, srv);
-	queue_init(&q->d.queue, &srv->store);
+	queue_free(&q->d.queue);	/* its own log: a reader of q's */
+	qlog_init(&q->log, &srv->store);
+	queue_init(&q->d.queue, &q->log);
 	q->d.ids = &srv->next_id;
 	q->d.name = q->name;
 	q->d.clock = &srv->now;

@@ -834,7 +834,7 @@ START_TEST(queue_compact_and_full_records)
 	}
 	ck_assert_ptr_null(queue_pop(&q));
 	/* Empty, the queue holds no chunk; ids go on where they were. */
-	ck_assert(TAILQ_EMPTY(&q.chunks));
+	ck_assert(TAILQ_EMPTY(&q.own_log.chunks));
 	ck_assert_int_eq(queue_push(&q, 8, 0, 0, "x", 1), 0);
 	ck_assert_int_eq(queue_push(&q, 9, 0, 0, "y", 1), 0);
 	ck_assert_uint_eq((ev = queue_pop(&q))->id, 8);
@@ -861,7 +861,8 @@ START_TEST(queue_keeps_order_across_chunks)
 		    0, buf, (uint32_t)len), 0);
 	}
 	ck_assert_uint_eq(q.count, 1000);
-	ck_assert_ptr_ne(TAILQ_FIRST(&q.chunks), TAILQ_LAST(&q.chunks, chunks));
+	ck_assert_ptr_ne(TAILQ_FIRST(&q.own_log.chunks),
+	    TAILQ_LAST(&q.own_log.chunks, chunks));
 	ck_assert_ptr_nonnull(held = queue_pop(&q));	/* pins chunk one */
 	next++;
 	for (; next < 600; next++) {
@@ -890,50 +891,123 @@ START_TEST(queue_keeps_order_across_chunks)
 	ck_assert_uint_eq(q.count, 0);
 	ck_assert_uint_eq(q.bytes, 0);
 	/* Everything left: no chunk stays; the largest went to spares. */
-	ck_assert(TAILQ_EMPTY(&q.chunks));
-	ck_assert_uint_gt(q.own.nspare, 0);
+	ck_assert(TAILQ_EMPTY(&q.own_log.chunks));
+	ck_assert_uint_gt(q.own_store.nspare, 0);
 	queue_free(&q);
 }
 END_TEST
 
 /*
- * Queues sharing a store: a new queue's chunks start small and double as
- * it fills them; emptied, a queue holds nothing, and the largest chunks
- * wait in the store for whichever queue needs one next.
+ * Logs sharing a store: a new log's chunks start small and double as it
+ * fills them; emptied, a log holds nothing, and the largest chunks wait
+ * in the store for whichever log needs one next.
  */
 START_TEST(queue_store_shared)
 {
 	struct qstore	 st;
+	struct qlog	 la, lb;
 	struct queue	 a, b;
 	struct qevent	*ev;
 	char		 buf[1000];
 	uint64_t	 id;
 
 	qstore_init(&st);
-	queue_init(&a, &st);
-	queue_init(&b, &st);
+	qlog_init(&la, &st);
+	qlog_init(&lb, &st);
+	queue_init(&a, &la);
+	queue_init(&b, &lb);
 	memset(buf, 'z', sizeof buf);
 	ck_assert_int_eq(queue_push(&a, 1, 0, 0, "one", 3), 0);
-	ck_assert_uint_eq(a.grow, QUEUE_CHUNK_MIN);
+	ck_assert_uint_eq(la.grow, QUEUE_CHUNK_MIN);
 	for (id = 1; id <= 2000; id++)
 		ck_assert_int_eq(queue_push(&b, id, 0, 0, buf, sizeof buf), 0);
-	ck_assert_uint_eq(b.grow, QUEUE_CHUNK);
+	ck_assert_uint_eq(lb.grow, QUEUE_CHUNK);
 	for (id = 1; (ev = queue_pop(&b)) != NULL; id++) {
 		ck_assert_uint_eq(ev->id, id);
 		queue_release(&b, ev);
 	}
 	ck_assert_uint_eq(id, 2001);
-	ck_assert(TAILQ_EMPTY(&b.chunks));
+	ck_assert(TAILQ_EMPTY(&lb.chunks));
 	ck_assert_uint_gt(st.nspare, 0);
 	ck_assert_uint_le(st.nspare, 4);
 	/* a was never more than its first small chunk. */
-	ck_assert_ptr_eq(TAILQ_FIRST(&a.chunks), TAILQ_LAST(&a.chunks, chunks));
+	ck_assert_ptr_eq(TAILQ_FIRST(&la.chunks), TAILQ_LAST(&la.chunks, chunks));
 	ck_assert_uint_eq((ev = queue_pop(&a))->id, 1);
 	queue_release(&a, ev);
-	ck_assert(TAILQ_EMPTY(&a.chunks));
+	ck_assert(TAILQ_EMPTY(&la.chunks));
 	ck_assert(!TAILQ_EMPTY(&st.pool));
 	queue_free(&a);
 	queue_free(&b);
+	qlog_free(&la);
+	qlog_free(&lb);
+	qstore_free(&st);
+}
+END_TEST
+
+/*
+ * Readers of one log (groups): each reads every event pushed after it
+ * came, at its own pace; a record stays until the last reader has passed
+ * it and no handle points into it; a reader that leaves lets go of it.
+ */
+START_TEST(queue_log_readers)
+{
+	struct qstore	 st;
+	struct qlog	 log;
+	struct queue	 a, b, c;
+	struct qevent	*ev, *held;
+	char		 buf[3000];
+	uint64_t	 id, next;
+
+	qstore_init(&st);
+	qlog_init(&log, &st);
+	queue_init(&a, &log);
+	queue_init(&b, &log);
+	memset(buf, 'r', sizeof buf);
+	for (id = 1; id <= 500; id++)
+		ck_assert_int_eq(queue_push(&a, id, 0, id % 7 == 0 ? 9 : 0, buf,
+		    (uint32_t)(id * 5)), 0);
+	ck_assert_uint_eq(a.count, 500);
+	ck_assert_uint_eq(b.count, 500);
+	ck_assert_uint_eq(a.bytes, b.bytes);
+	/* c comes now: it sees only what is pushed from here. */
+	queue_init(&c, &log);
+	ck_assert_uint_eq(c.count, 0);
+	ck_assert_ptr_null(queue_pop(&c));
+	/* a reads everything; b nothing yet: every chunk stays for b. */
+	for (next = 1; (ev = queue_pop(&a)) != NULL; next++) {
+		ck_assert_uint_eq(ev->id, next);
+		ck_assert_uint_eq(ev->len, next * 5);
+		ck_assert_uint_eq(ev->origin, next % 7 == 0 ? 9 : 0);
+		queue_release(&a, ev);
+	}
+	ck_assert_uint_eq(next, 501);
+	ck_assert(!TAILQ_EMPTY(&log.chunks));
+	for (id = 501; id <= 510; id++)
+		ck_assert_int_eq(queue_push(&b, id, 0, 0, "x", 1), 0);
+	ck_assert_uint_eq(a.count, 10);
+	ck_assert_uint_eq(b.count, 510);
+	ck_assert_uint_eq(c.count, 10);
+	ck_assert_uint_eq((ev = queue_pop(&c))->id, 501);
+	queue_release(&c, ev);
+	/* b holds one event, reads on, and every chunk but that one goes. */
+	ck_assert_ptr_nonnull(held = queue_pop(&b));
+	ck_assert_uint_eq(held->id, 1);
+	for (next = 2; (ev = queue_pop(&b)) != NULL; next++) {
+		ck_assert_uint_eq(ev->id, next);
+		queue_release(&b, ev);
+	}
+	ck_assert_uint_eq(next, 511);
+	ck_assert_uint_eq(held->data[held->len - 1], 'r');
+	queue_release(&b, held);
+	/* c leaves with 9 unread: the rest goes once a has read it. */
+	queue_free(&c);
+	while ((ev = queue_pop(&a)) != NULL)
+		queue_release(&a, ev);
+	ck_assert(TAILQ_EMPTY(&log.chunks));
+	ck_assert_uint_eq(a.count + b.count, 0);
+	queue_free(&a);
+	queue_free(&b);
+	qlog_free(&log);
 	qstore_free(&st);
 }
 END_TEST
@@ -975,6 +1049,7 @@ dispatch_suite(void)
 	tc = tcase_create("queue");
 	tcase_add_test(tc, queue_keeps_order_across_chunks);
 	tcase_add_test(tc, queue_store_shared);
+	tcase_add_test(tc, queue_log_readers);
 	tcase_add_test(tc, queue_compact_and_full_records);
 	suite_add_tcase(s, tc);
 	return s;
