@@ -19,6 +19,7 @@
 
 #include "dispatch.h"
 #include "frame.h"
+#include "idmap.h"
 
 void
 dispatch_init(struct dispatch *d, dispatch_emit_fn emit, void *arg)
@@ -32,6 +33,7 @@ dispatch_init(struct dispatch *d, dispatch_emit_fn emit, void *arg)
 	d->ids = &d->next_id;
 	d->clock = &d->now;
 	d->name = PS_QUEUE_DEFAULT;
+	d->group = "";
 	d->max_attempts = 5;
 	d->emit = emit;
 	d->arg = arg;
@@ -47,8 +49,38 @@ dispatch_free(struct dispatch *d)
 		queue_release(&d->queue, ev);
 	}
 	queue_free(&d->queue);
+	if (d->restored != NULL) {
+		idmap_free(d->restored);
+		free(d->restored);
+	}
 	free(d->hash);
 	free(d->tmp);
+}
+
+/*
+ * The next event of d's buffer.  After a restart the events pending in a
+ * queue with groups are in its log once, in id order, and each group's
+ * map says which are its own and with what attempts.
+ */
+static struct qevent *
+pop(struct dispatch *d)
+{
+	struct qevent	*ev;
+	uint64_t	 v;
+
+	while ((ev = queue_pop(&d->queue)) != NULL && d->restored != NULL &&
+	    idmap_get(d->restored, ev->id, &v)) {
+		idmap_del(d->restored, ev->id);
+		if (v != 0) {
+			ev->attempts = (uint32_t)(v - 1);
+			break;
+		}
+		/* Not this group's: counted out at restore already. */
+		d->queue.count++;
+		d->queue.bytes += ev->len;
+		queue_release(&d->queue, ev);
+	}
+	return ev;
 }
 
 /* The id hash: ids are sequential, so the low bits spread them evenly. */
@@ -301,16 +333,21 @@ dispatch_detach(struct dispatch *d, struct dconsumer *dc)
 	return back;
 }
 
-/* Buffer one event (from origin upstream, or 0); its id, or 0 no memory. */
+/*
+ * Buffer one event (from origin upstream, or 0) for d and the groups
+ * after it; its id, or 0 no memory.  The journal hears of it once.
+ */
 uint64_t
 dispatch_push(struct dispatch *d, const void *data, uint32_t len,
     uint64_t origin)
 {
+	struct dispatch	*g;
 	struct qevent	 ev;
 
 	if (queue_push(&d->queue, *d->ids, 0, origin, data, len) != 0)
 		return 0;
-	d->enqueued_total++;
+	for (g = d; g != NULL; g = g->next_group)
+		g->enqueued_total++;
 	if (d->change != NULL) {
 		memset(&ev, 0, sizeof ev);
 		ev.id = *d->ids;
@@ -412,7 +449,7 @@ dispatch_run(struct dispatch *d)
 		d->demand_total -= n;
 		dc->delivered += n;
 		d->delivered_total += n;
-		while (n-- != 0 && (ev = queue_pop(&d->queue)) != NULL)
+		while (n-- != 0 && (ev = pop(d)) != NULL)
 			send_one(d, dc, ev);
 		if (avail(dc) != 0)
 			insert(d, dc);
@@ -573,13 +610,21 @@ dispatch_purge(struct dispatch *d)
 	struct qevent	*ev;
 	uint64_t	 n = 0;
 
-	while ((ev = queue_pop(&d->queue)) != NULL) {
+	while ((ev = pop(d)) != NULL) {
 		finish(d, ev, PS_ACK);
 		changed(d, DISPATCH_GONE, ev);
 		queue_release(&d->queue, ev);
 		n++;
 	}
 	return n;
+}
+
+/* Every group of the queue d leads sends what it can. */
+void
+dispatch_run_all(struct dispatch *d)
+{
+	for (; d != NULL; d = d->next_group)
+		dispatch_run(d);
 }
 
 /* drop-oldest: shed buffered events until one of len bytes fits. */
@@ -590,7 +635,7 @@ make_room(struct dispatch *d, uint32_t len)
 	uint32_t	 shed = 0;
 
 	while (d->queue.count != 0 && !dispatch_fits(d, 1, len) &&
-	    (ev = queue_pop(&d->queue)) != NULL) {
+	    (ev = pop(d)) != NULL) {
 		finish(d, ev, PS_ACK);	/* shed by policy: done with */
 		changed(d, DISPATCH_GONE, ev);
 		queue_release(&d->queue, ev);
@@ -634,11 +679,27 @@ take(struct dispatch *d, const uint8_t *data, uint32_t len,
 	return 0;
 }
 
+/* Does one more event of len bytes fit in every group (block: or empty)? */
+static int
+groups_fit(const struct dispatch *d, uint32_t len)
+{
+	for (; d != NULL; d = d->next_group) {
+		if (!dispatch_fits(d, 1, len) && (d->overflow !=
+		    OVERFLOW_BLOCK || d->queue.count != 0))
+			return 0;
+	}
+	return 1;
+}
+
 /* Would a waiting batch's next event, of len bytes, be taken now? */
 int
 dispatch_room(const struct dispatch *d, uint32_t len)
 {
-	return d->queue.count == 0 || dispatch_fits(d, 1, len);
+	for (; d != NULL; d = d->next_group) {
+		if (d->queue.count != 0 && !dispatch_fits(d, 1, len))
+			return 0;
+	}
+	return 1;
 }
 
 /*
@@ -657,25 +718,36 @@ dispatch_room(const struct dispatch *d, uint32_t len)
  * A batch taken in parts keeps sequential ids: if another event took an
  * id in between, the rest is refused.  DISPATCH_NOMEM: out of memory,
  * the rest refused.  DISPATCH_TAKEN: r is final.
+ *
+ * With groups (d the lead), an event is every group's: it is served at
+ * once only as far as every group's waiting consumers take it, it fits
+ * only if it fits every group, and drop-oldest makes room in each; the
+ * counts of the reply add up over the groups.
  */
 int
 dispatch_enqueue(struct dispatch *d, struct ps_enqueue_iter *it,
     struct ps_enqueued *r)
 {
 	struct ps_enqueue_iter	 at;
+	struct dispatch		*g;
 	const uint8_t		*data;
-	uint32_t		 len, served;
+	uint32_t		 len, served, n;
 	uint64_t		 bytes = 0;
 	int			 rc = DISPATCH_TAKEN;
 
 	if (r->accepted != 0 && *d->ids != r->first_id + r->accepted)
 		goto rest;
-	for (served = ready_room(d, it->left); served != 0; served--) {
+	served = it->left;
+	for (g = d; g != NULL; g = g->next_group) {
+		if ((n = ready_room(g, it->left)) < served)
+			served = n;
+	}
+	for (; served != 0; served--) {
 		ps_enqueue_next(it, &data, &len);
 		if (take(d, data, len, r) != 0)
 			goto nomem;
 	}
-	dispatch_run(d);
+	dispatch_run_all(d);
 
 	switch (d->overflow) {
 	case OVERFLOW_DROP_OLDEST:
@@ -688,26 +760,28 @@ dispatch_enqueue(struct dispatch *d, struct ps_enqueue_iter *it,
 			ps_enqueue_next(it, &data, &len);
 			bytes -= len;
 			r->shed_new++;
-			d->shed_total++;
+			for (g = d; g != NULL; g = g->next_group)
+				g->shed_total++;
 		}
 		while (ps_enqueue_next(it, &data, &len)) {
-			r->shed_old += make_room(d, len);
+			for (g = d; g != NULL; g = g->next_group)
+				r->shed_old += make_room(g, len);
 			if (take(d, data, len, r) != 0)
 				goto nomem;
 		}
+		dispatch_run_all(d);
 		return DISPATCH_TAKEN;
 	default:
 		while (it->left != 0) {
 			at = *it;
 			ps_enqueue_next(&at, &data, &len);
-			if (!dispatch_fits(d, 1, len) &&
-			    (d->overflow != OVERFLOW_BLOCK ||
-			    d->queue.count != 0))
+			if (!groups_fit(d, len))
 				break;
 			*it = at;
 			if (take(d, data, len, r) != 0)
 				goto nomem;
 		}
+		dispatch_run_all(d);
 		if (it->left != 0 && d->overflow == OVERFLOW_BLOCK)
 			return DISPATCH_WAIT;
 		break;
@@ -716,9 +790,11 @@ dispatch_enqueue(struct dispatch *d, struct ps_enqueue_iter *it,
 nomem:
 	rc = DISPATCH_NOMEM;
 rest:
+	dispatch_run_all(d);
 	if (d->overflow == OVERFLOW_DROP_NEWEST && rc == DISPATCH_TAKEN) {
 		r->shed_new += it->left;
-		d->shed_total += it->left;
+		for (g = d; g != NULL; g = g->next_group)
+			g->shed_total += it->left;
 		it->left = 0;
 	} else
 		dispatch_refuse(d, it, r);
@@ -731,7 +807,8 @@ dispatch_refuse(struct dispatch *d, struct ps_enqueue_iter *it,
     struct ps_enqueued *r)
 {
 	r->refused += it->left;
-	d->rejected_total += it->left;
+	for (; d != NULL; d = d->next_group)
+		d->rejected_total += it->left;
 	it->left = 0;
 }
 

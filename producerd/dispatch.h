@@ -3,6 +3,11 @@
  * which event, and (at-least-once) what each consumer holds until it acks.
  * Plain C with no I/O and no clock of its own: events leave through the
  * emit callback, and the caller sets now before each call.
+ *
+ * One dispatcher is one group of consumers.  The groups of a queue are
+ * chained (next_group) and read one log (queue.h): an event enqueued
+ * through the first, the lead, is every group's, stored once; each group
+ * has its own demand, events in flight, acks and dead letters.
  */
 #ifndef PS_DISPATCH_H
 #define PS_DISPATCH_H
@@ -13,6 +18,8 @@
 
 #include "frame.h"
 #include "queue.h"
+
+struct idmap;
 
 /* What happens to an ENQUEUE that does not fit (docs/overflow.md). */
 enum overflow {
@@ -85,6 +92,10 @@ struct dispatch {
 	int			 paused;	/* draining: nothing goes out */
 	uint64_t		 next_id;
 	const char		*name;		/* its queue's, for the journal */
+	const char		*group;		/* its group's; "": shared */
+	struct dispatch		*next_group;	/* the queue's next group */
+	struct idmap		*restored;	/* replay: id -> attempts + 1,
+						   or 0: not this group's */
 	uint64_t		*ids;		/* the next id: next_id, or a
 						   counter queues share */
 	uint32_t		 nconsumers;
@@ -134,6 +145,7 @@ int	 dispatch_restore_dead(struct dispatch *, uint64_t, uint32_t, uint8_t,
 	     const void *, uint32_t);
 int	 dispatch_demand(struct dispatch *, struct dconsumer *, uint32_t);
 void	 dispatch_run(struct dispatch *);
+void	 dispatch_run_all(struct dispatch *);
 uint64_t dispatch_purge(struct dispatch *);
 uint64_t dispatch_in_flight(const struct dconsumer *);
 

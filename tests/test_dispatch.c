@@ -1012,6 +1012,87 @@ START_TEST(queue_log_readers)
 }
 END_TEST
 
+/*
+ * Groups: two dispatchers reading one log (the daemon's fan-out).  Each
+ * group gets every event once, in order, by its own demand; one group's
+ * NACK and dead letter are its own; a group that is full refuses for all
+ * under reject, and drop-oldest sheds in the full group only.
+ */
+START_TEST(groups_share_one_log)
+{
+	struct world		*a = world_new(), *b = world_new();
+	struct ps_buf		 buf = { 0 };
+	struct ps_enqueue_iter	 it;
+	struct ps_enqueued	 r;
+	const char		*evs[] = { "p", "q", "r" };
+	uint32_t		 n;
+	int			 i;
+
+	/* b reads a's log, from its end: it is a's next group. */
+	queue_free(&b->d.queue);
+	queue_init(&b->d.queue, a->d.queue.log);
+	b->d.ids = a->d.ids;
+	a->d.next_group = &b->d;
+	a->d.max_attempts = b->d.max_attempts = 2;
+	attach_acks(a, 0, 10);
+	attach_acks(b, 0, 1);
+	ck_assert_int_eq(dispatch_demand(&a->d, &a->c[0], 10), 0);
+	ck_assert_int_eq(dispatch_demand(&b->d, &b->c[0], 1), 0);
+	ENQ(a, "x", "y", "z");
+	ck_assert_int_eq(a->r.n, 3);		/* a's consumer took all */
+	ck_assert_int_eq(b->r.n, 1);		/* b's, its one */
+	ck_assert_uint_eq(b->d.queue.count, 2);
+	ck_assert_uint_eq(a->d.enqueued_total, 3);
+	ck_assert_uint_eq(b->d.enqueued_total, 3);
+	/* b's NACK brings x back for b only; a's ACKs are a's only. */
+	ck_assert_int_eq(dispatch_answer(&b->d, &b->c[0], 1, PS_NACK),
+	    DISPATCH_DONE);
+	for (i = 1; i <= 3; i++)
+		ck_assert_int_eq(answer(a, 0, (uint64_t)i, PS_ACK),
+		    DISPATCH_DONE);
+	ck_assert_uint_eq(a->d.in_flight, 0);
+	ck_assert_int_eq(dispatch_demand(&b->d, &b->c[0], 1), 0);
+	dispatch_run(&b->d);
+	ck_assert_int_eq(b->r.n, 2);
+	ck_assert_str_eq(b->r.data[1], "x");
+	ck_assert_uint_eq(b->r.attempt[1], 2);
+	ck_assert_int_eq(dispatch_answer(&b->d, &b->c[0], 1, PS_NACK),
+	    DISPATCH_DONE);
+	ck_assert_uint_eq(b->d.ndead, 1);	/* x died in b */
+	ck_assert_uint_eq(a->d.ndead, 0);
+	/* y and z wait in b; a's buffer is empty. */
+	ck_assert_uint_eq(b->d.queue.count, 2);
+	ck_assert_uint_eq(a->d.queue.count, 0);
+	/* b is full at 2: under reject a new batch is refused for both. */
+	a->d.max_queue = b->d.max_queue = 2;
+	batch(&buf, &it, &n, evs, 3);
+	memset(&r, 0, sizeof r);
+	ck_assert_int_eq(dispatch_enqueue(&a->d, &it, &r), DISPATCH_TAKEN);
+	ck_assert_uint_eq(r.accepted, 0);
+	ck_assert_uint_eq(r.refused, 3);
+	ck_assert_uint_eq(a->d.rejected_total, 3);
+	ck_assert_uint_eq(b->d.rejected_total, 3);
+	ck_assert_int_eq(dispatch_room(&a->d, 1), 0);
+	/* drop-oldest: b sheds its oldest; a, with room, sheds nothing. */
+	a->d.overflow = b->d.overflow = OVERFLOW_DROP_OLDEST;
+	batch(&buf, &it, &n, evs, 1);
+	memset(&r, 0, sizeof r);
+	ck_assert_int_eq(dispatch_enqueue(&a->d, &it, &r), DISPATCH_TAKEN);
+	ck_assert_uint_eq(r.accepted, 1);
+	ck_assert_uint_eq(r.shed_old, 1);
+	ck_assert_uint_eq(b->d.shed_total, 1);
+	ck_assert_uint_eq(a->d.shed_total, 0);
+	ck_assert_uint_eq(a->d.queue.count, 0);	/* a's consumer took p */
+	ck_assert_str_eq(a->r.data[a->r.n - 1], "p");
+	ck_assert_uint_eq(b->d.queue.count, 2);	/* z and p */
+	ps_buf_free(&buf);
+	/* b goes first: it reads a's log. */
+	a->d.next_group = NULL;
+	world_free(b);
+	world_free(a);
+}
+END_TEST
+
 static Suite *
 dispatch_suite(void)
 {
@@ -1050,6 +1131,7 @@ dispatch_suite(void)
 	tcase_add_test(tc, queue_keeps_order_across_chunks);
 	tcase_add_test(tc, queue_store_shared);
 	tcase_add_test(tc, queue_log_readers);
+	tcase_add_test(tc, groups_share_one_log);
 	tcase_add_test(tc, queue_compact_and_full_records);
 	suite_add_tcase(s, tc);
 	return s;
