@@ -247,9 +247,10 @@ psc_wait(struct psc *c, struct ps_frame *f)
 int
 psc_set_queue(struct psc *c, const char *name)
 {
-	if (!ps_queue_name_ok(name, strlen(name)))
-		return fail(c, PUSHSTAGE_EINVAL, "queue name \"%s\" is not 1 to "
-		    "%d bytes of A-Z a-z 0-9 . _ : -", name, PS_QUEUE_MAX);
+	if (!ps_group_path_ok(name, strlen(name)))
+		return fail(c, PUSHSTAGE_EINVAL, "queue name \"%s\" is not "
+		    "QUEUE or QUEUE/GROUP, each 1 to %d bytes of A-Z a-z 0-9 "
+		    ". _ : -", name, PS_QUEUE_MAX);
 	if (c->batch_count != 0)
 		return fail(c, PUSHSTAGE_EINVAL, "a batch for queue %s is being "
 		    "filled; send it before naming another queue", c->queue);
@@ -262,11 +263,18 @@ psc_set_queue(struct psc *c, const char *name)
 	return PUSHSTAGE_OK;
 }
 
+/* The queue part of c->queue: where batches go, whatever the group. */
+static size_t
+queue_len(const struct psc *c)
+{
+	return strcspn(c->queue, "/");
+}
+
 /* Body bytes of an ENQUEUE before its events: count and queue. */
 static size_t
 batch_head(const struct psc *c)
 {
-	return 4 + (c->version >= 3 ? 1 + strlen(c->queue) : 0);
+	return 4 + (c->version >= 3 ? 1 + queue_len(c) : 0);
 }
 
 /* Can an event of len bytes go in an ENQUEUE at all? */
@@ -298,7 +306,7 @@ psc_batch_add(struct psc *c, const void *data, uint32_t len)
 	if (c->batch_count == 0)
 		out_compact(c);
 	if (c->batch_count == 0 && ps_put_enqueue_begin(&c->out, c->version,
-	    c->queue, strlen(c->queue), &c->batch_start) != 0)
+	    c->queue, queue_len(c), &c->batch_start) != 0)
 		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
 	if (ps_put_enqueue_add(&c->out, data, len) != 0)
 		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
@@ -568,9 +576,10 @@ psc_stats(struct psc *c, const char *queue, struct ps_stats *st)
 	if (queue != NULL && c->version < 3)
 		return fail(c, PUSHSTAGE_EINVAL, "producerd at %s speaks "
 		    "protocol %d, which has no queues", c->path, c->version);
-	if (queue != NULL && !ps_queue_name_ok(queue, strlen(queue)))
-		return fail(c, PUSHSTAGE_EINVAL, "queue name \"%s\" is not 1 to "
-		    "%d bytes of A-Z a-z 0-9 . _ : -", queue, PS_QUEUE_MAX);
+	if (queue != NULL && !ps_group_path_ok(queue, strlen(queue)))
+		return fail(c, PUSHSTAGE_EINVAL, "queue name \"%s\" is not "
+		    "QUEUE or QUEUE/GROUP, each 1 to %d bytes of A-Z a-z 0-9 "
+		    ". _ : -", queue, PS_QUEUE_MAX);
 	if (ps_put_stats(&c->req, c->version, queue) != 0)
 		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
 	if ((error = request(c)) != 0 || (error = psc_wait(c, &f)) != 0)
@@ -621,9 +630,12 @@ psc_queue_admin(struct psc *c, uint8_t op, uint8_t flags, const char *queue,
 	if (c->version < 3)
 		return fail(c, PUSHSTAGE_EINVAL, "producerd at %s speaks "
 		    "protocol %d, which has no queues", c->path, c->version);
-	if (!ps_queue_name_ok(queue, strlen(queue)))
-		return fail(c, PUSHSTAGE_EINVAL, "queue name \"%s\" is not 1 to "
-		    "%d bytes of A-Z a-z 0-9 . _ : -", queue, PS_QUEUE_MAX);
+	if (!ps_group_path_ok(queue, strlen(queue)) || (op != PS_QUEUE_DROP_GROUP &&
+	    strchr(queue, '/') != NULL))
+		return fail(c, PUSHSTAGE_EINVAL, "queue name \"%s\" is not "
+		    "%s, each 1 to %d bytes of A-Z a-z 0-9 . _ : -", queue,
+		    op == PS_QUEUE_DROP_GROUP ? "QUEUE/GROUP" : "a queue's name",
+		    PS_QUEUE_MAX);
 	if ((error = ps_put_queue_admin(&c->req, op, flags, queue, settings,
 	    nsettings)) != 0)
 		return fail(c, error == -PS_E_NOMEM ? PUSHSTAGE_ENOMEM :

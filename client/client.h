@@ -45,7 +45,8 @@ struct psc {
 	size_t			 capposts;
 	uint64_t		 seq;		/* the last posted */
 	int			 version;	/* spoken, from WELCOME */
-	char			 queue[PS_QUEUE_MAX + 1]; /* batches go to */
+	char			 queue[PS_PATH_MAX + 1]; /* QUEUE[/GROUP]: batches
+						   go to QUEUE */
 	char			 err[512];	/* the last error, for humans */
 };
 

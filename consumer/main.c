@@ -24,8 +24,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: consumer --id ID [--socket PATH] [--queue NAME] [--max-demand N]\n"
-"                [--min-demand N]\n"
+"usage: consumer --id ID [--socket PATH] [--queue NAME [--group NAME]]\n"
+"                [--max-demand N] [--min-demand N]\n"
 "                [--work-ms MIN-MAX | --exec CMD] [--log-level LEVEL]\n"
 "                [--log-format text|json] [--log-file PATH]\n"
 "\n"
@@ -46,6 +46,10 @@ usage(FILE *f)
 "                             this user's alone)\n"
 "  -q, --queue NAME       the queue to take events from (default: default;\n"
 "                         made on first use unless producerd says not)\n"
+"  -g, --group NAME       join this group of the queue's consumers (made on\n"
+"                         first use): every group gets every event of the\n"
+"                         queue, and its consumers share them (default:\n"
+"                         the queue's shared group)\n"
 "  -M, --max-demand N     events asked for at once (default 1, at most %u)\n"
 "  -m, --min-demand N     ask again when held events fall to N (default 0,\n"
 "                         below max-demand)\n"
@@ -172,6 +176,7 @@ main(int argc, char **argv)
 		{ "id",		required_argument,	NULL, 'i' },
 		{ "socket",	required_argument,	NULL, 's' },
 		{ "queue",	required_argument,	NULL, 'q' },
+		{ "group",	required_argument,	NULL, 'g' },
 		{ "max-demand",	required_argument,	NULL, 'M' },
 		{ "min-demand",	required_argument,	NULL, 'm' },
 		{ "work-ms",	required_argument,	NULL, 'w' },
@@ -190,6 +195,8 @@ main(int argc, char **argv)
 	struct pollfd		 pfd[2];
 	char			 pathbuf[4096];
 	const char		*path = NULL, *log_file = NULL, *queue = NULL;
+	const char		*group = NULL;
+	char			 qpath[2 * PUSHSTAGE_QUEUE_MAX + 2];
 	uint32_t		 max = 1, min = 0;
 	int			 acks, slow;
 	size_t			 i;
@@ -198,7 +205,7 @@ main(int argc, char **argv)
 	memset(&b, 0, sizeof b);
 	log_init("consumer", PS_LOG_INFO);
 	log_set_format(PS_LOG_TEXT);
-	while ((ch = getopt_long(argc, argv, "i:s:q:M:m:w:e:l:hV", longopts,
+	while ((ch = getopt_long(argc, argv, "i:s:q:g:M:m:w:e:l:hV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'i':
@@ -209,6 +216,9 @@ main(int argc, char **argv)
 			break;
 		case 'q':
 			queue = optarg;
+			break;
+		case 'g':
+			group = optarg;
 			break;
 		case 'M':
 			if (opt_u32("--max-demand", optarg, 1, PUSHSTAGE_DEMAND_MAX,
@@ -286,6 +296,17 @@ main(int argc, char **argv)
 
 	if ((p = pushstage_new()) == NULL)
 		fatal("pushstage_new");
+	if (group != NULL) {
+		if (strchr(group, '/') != NULL || *group == '\0' ||
+		    (size_t)snprintf(qpath, sizeof qpath, "%s/%s", queue != NULL ?
+		    queue : "default", group) >= sizeof qpath) {
+			log_errorx("--group: \"%s\" is not 1 to %d bytes of A-Z "
+			    "a-z 0-9 . _ : -", group, PUSHSTAGE_QUEUE_MAX);
+			pushstage_free(p);
+			return 1;
+		}
+		queue = qpath;
+	}
 	if (queue != NULL && pushstage_queue(p, queue) != 0) {
 		log_errorx("--queue: %s", pushstage_error(p));
 		pushstage_free(p);

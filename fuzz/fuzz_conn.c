@@ -52,6 +52,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct server		 srv;
 	struct config		 cfg;
 	struct nqueue		*q;
+	struct qgroup		*g;
 	struct conn		*conn[NCONN];
 	size_t			 off = 0;
 	uint8_t			 op, len;
@@ -90,9 +91,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (k == 3) {
 			srv.now += (uint64_t)len * 100;
 			TAILQ_FOREACH(q, &srv.active, aentry) {
-				if (dispatch_expire(&q->d) != 0) {
-					dispatch_run(&q->d);
-					queues_touch(q);
+				TAILQ_FOREACH(g, &q->groups, entry) {
+					if (dispatch_expire(&g->d) != 0) {
+						dispatch_run(&g->d);
+						queues_touch(q);
+					}
 				}
 			}
 			server_wake(&srv);

@@ -94,13 +94,48 @@ put_file(int seq, const uint8_t *data, size_t n, int fixed)
 	free(copy);
 }
 
-/* Every queue a journal names is the one dispatcher. */
-static struct dispatch *
-find(void *arg, const char *name, size_t len)
+/* Groups past a queue's first: dispatchers reading the first one's log. */
+#define EXTRA_MAX	64
+static struct dispatch	*extra[EXTRA_MAX];
+static size_t		 nextra;
+
+/*
+ * Every queue a journal names is the one dispatcher, for its first group;
+ * each other group is a dispatcher of its own on the same log.
+ */
+static int
+find(void *arg, const char *name, size_t len, size_t ng,
+    const char * const *groups, const uint64_t *from, struct dispatch **out)
 {
+	struct dispatch	*d = arg, *x;
+	size_t		 i;
+
 	(void)name;
 	(void)len;
-	return arg;
+	(void)groups;
+	(void)from;
+	out[0] = d;
+	for (i = 1; i < ng; i++) {
+		if (nextra == EXTRA_MAX || (x = calloc(1, sizeof *x)) == NULL)
+			return -1;
+		dispatch_init(x, emit, NULL);
+		queue_free(&x->queue);
+		queue_init(&x->queue, d->queue.log);
+		x->ids = d->ids;
+		x->max_attempts = d->max_attempts;
+		extra[nextra++] = x;
+		out[i] = x;
+	}
+	return 0;
+}
+
+static void
+extra_free(void)
+{
+	while (nextra != 0) {
+		dispatch_free(extra[--nextra]);
+		free(extra[nextra]);
+	}
 }
 
 int
@@ -145,6 +180,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)journal_commit(&j);
 	}
 	journal_close(&j);
+	extra_free();
 	dispatch_free(&d);
 	return 0;
 }

@@ -51,7 +51,7 @@ struct pushstage {
 	uint8_t				*previews;
 
 	/* The queue: a consumer's, or where a client's batches go. */
-	char				 queue[PS_QUEUE_MAX + 1];
+	char				 queue[PS_PATH_MAX + 1];
 
 	/* The last queue list, in public form. */
 	struct ps_queues		 qs;
@@ -209,9 +209,10 @@ pushstage_queue(struct pushstage *p, const char *name)
 	if (p->open && p->consumer)
 		return invalid(p, "a consumer's queue is named before it "
 		    "connects");
-	if (!ps_queue_name_ok(name, strlen(name)))
-		return invalid(p, "queue name \"%s\" is not 1 to %d bytes of "
-		    "A-Z a-z 0-9 . _ : -", name, PS_QUEUE_MAX);
+	if (!ps_group_path_ok(name, strlen(name)))
+		return invalid(p, "queue name \"%s\" is not QUEUE or "
+		    "QUEUE/GROUP, each 1 to %d bytes of A-Z a-z 0-9 . _ : -",
+		    name, PS_QUEUE_MAX);
 	if (p->open && (r = psc_set_queue(&p->c, name)) != 0)
 		return r;
 	snprintf(p->queue, sizeof p->queue, "%s", name);
@@ -285,7 +286,7 @@ uint32_t
 pushstage_max_event(const struct pushstage *p)
 {
 	size_t	 over = ps_enqueue_size(1, 0) + (p->c.version >= 3 ?
-		    1 + strlen(p->queue) : 0);
+		    1 + strcspn(p->queue, "/") : 0);
 
 	return p->c.max_frame > over ? (uint32_t)(p->c.max_frame - over) : 0;
 }
@@ -794,6 +795,22 @@ pushstage_queue_delete(struct pushstage *p, const char *queue, int force)
 {
 	return queue_admin(p, PS_QUEUE_DELETE, force ? PS_QUEUE_FORCE : 0,
 	    queue, NULL, 0, NULL);
+}
+
+int
+pushstage_group_drop(struct pushstage *p, const char *queue,
+    const char *group, int force)
+{
+	char	 path[PS_PATH_MAX + 2];
+
+	if (queue == NULL || group == NULL)
+		return invalid(p, "name the queue and the group (\"\": the "
+		    "shared one)");
+	if ((size_t)snprintf(path, sizeof path, "%s/%s", queue, group) >=
+	    sizeof path)
+		return invalid(p, "queue or group name too long");
+	return queue_admin(p, PS_QUEUE_DROP_GROUP, force ? PS_QUEUE_FORCE :
+	    0, path, NULL, 0, NULL);
 }
 
 int

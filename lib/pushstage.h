@@ -87,6 +87,13 @@ int		 pushstage_fd(const struct pushstage *);
  * and the dead-letter calls go, at any time between batches (a batch
  * being filled must be sent first).  A queue the daemon does not have
  * springs into being on first use, unless the daemon says otherwise.
+ *
+ * Groups: "QUEUE/GROUP" names a group of a queue's consumers.  A consumer
+ * subscribed so joins that group (made on first use); every group gets
+ * every event enqueued in the queue from when it was made, and its
+ * consumers share them.  "QUEUE" alone is the queue's shared group.  A
+ * client's batches go to QUEUE (all its groups); its dead-letter calls
+ * and pushstage_queue_stats act on the group named.
  */
 int		 pushstage_queue(struct pushstage *, const char *name);
 const char	*pushstage_queue_name(const struct pushstage *);
@@ -285,6 +292,8 @@ int		 pushstage_queue_purge(struct pushstage *, const char *queue,
 		     uint64_t *purged);
 int		 pushstage_queue_delete(struct pushstage *, const char *queue,
 		     int force);
+int		 pushstage_group_drop(struct pushstage *, const char *queue,
+		     const char *group, int force);
 
 #ifdef __cplusplus
 }

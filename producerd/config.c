@@ -31,6 +31,7 @@ usage(FILE *f)
 "                 [--allow-gid GROUPS] [--max-queue N]\n"
 "                 [--max-queue-bytes BYTES] [--overflow POLICY]\n"
 "                 [--queue NAME]... [--no-auto-create] [--max-queues N]\n"
+"                 [--max-groups N]\n"
 "                 [--upstream PATH [--upstream-max-demand N]\n"
 "                  [--upstream-queue NAME] [--local-queue NAME]\n"
 "                  [--map CMD | --map0 CMD]]\n"
@@ -69,6 +70,10 @@ usage(FILE *f)
 "                         with pushctl queue create) exist; others are\n"
 "                         refused (default: a queue is made on first use)\n"
 "  --max-queues N         queues at most (default %u)\n"
+"  --max-groups N         groups of consumers a queue may have at most\n"
+"                         (default %u, at most 255); a consumer naming\n"
+"                         QUEUE/GROUP joins a group, and every group gets\n"
+"                         every event of its queue\n"
 "\n"
 "Each queue's buffer, delivery and dead letters follow the options below;\n"
 "they are every queue's defaults, and pushctl queue set NAME KEY=VALUE\n"
@@ -143,7 +148,7 @@ usage(FILE *f)
 "example another producerd already listens on it), the journal could not\n"
 "be read back or written.\n",
 	    PS_MAX_FRAME_DEFAULT, PS_MAX_FRAME_MIN, PS_MAX_FRAME_LIMIT,
-	    CONFIG_METRICS_CONNS, CONFIG_MAX_QUEUES,
+	    CONFIG_METRICS_CONNS, CONFIG_MAX_QUEUES, CONFIG_MAX_GROUPS,
 	    CONFIG_MAX_QUEUE, CONFIG_UPSTREAM_DEMAND,
 	    (unsigned long long)JOURNAL_SEGMENT_SIZE,
 	    (unsigned long long)JOURNAL_SEGMENT_MIN,
@@ -220,6 +225,7 @@ config_init(struct config *cfg)
 	cfg->queue.max_queue_bytes = default_max_queue_bytes();
 	cfg->queue.overflow = OVERFLOW_REJECT;
 	cfg->max_queues = CONFIG_MAX_QUEUES;
+	cfg->max_groups = CONFIG_MAX_GROUPS;
 	cfg->auto_create = 1;
 	cfg->upstream_max_demand = CONFIG_UPSTREAM_DEMAND;
 	cfg->fsync = JOURNAL_BATCH;
@@ -250,7 +256,7 @@ config_parse(struct config *cfg, int argc, char **argv)
 		OPT_DATA_DIR, OPT_FSYNC, OPT_SEGMENT_SIZE, OPT_REPAIR,
 		OPT_LOG_FORMAT, OPT_LOG_FILE, OPT_METRICS, OPT_METRICS_CONNS,
 		OPT_MAX_QUEUES, OPT_NO_AUTO_CREATE, OPT_UPSTREAM_QUEUE,
-		OPT_LOCAL_QUEUE,
+		OPT_LOCAL_QUEUE, OPT_MAX_GROUPS,
 	};
 	static const struct option longopts[] = {
 		{ "socket",	required_argument,	NULL, 's' },
@@ -278,6 +284,7 @@ config_parse(struct config *cfg, int argc, char **argv)
 		{ "overflow",	required_argument,	NULL, OPT_OVERFLOW },
 		{ "queue",	required_argument,	NULL, 'q' },
 		{ "max-queues",	required_argument,	NULL, OPT_MAX_QUEUES },
+		{ "max-groups",	required_argument,	NULL, OPT_MAX_GROUPS },
 		{ "no-auto-create", no_argument,	NULL, OPT_NO_AUTO_CREATE },
 		{ "upstream-queue", required_argument, NULL,
 		    OPT_UPSTREAM_QUEUE },
@@ -393,6 +400,11 @@ config_parse(struct config *cfg, int argc, char **argv)
 		case OPT_MAX_QUEUES:
 			if (opt_u32("--max-queues", optarg, 1, 10000000,
 			    &cfg->max_queues) != 0)
+				return -1;
+			break;
+		case OPT_MAX_GROUPS:
+			if (opt_u32("--max-groups", optarg, 1, 255,
+			    &cfg->max_groups) != 0)
 				return -1;
 			break;
 		case OPT_NO_AUTO_CREATE:

@@ -182,13 +182,14 @@ conn_leave(struct conn *c)
 	}
 	if (c->role == ROLE_CONSUMER) {
 		server_tick(srv);
-		back = dispatch_detach(&c->q->d, &c->dc);
+		back = dispatch_detach(&c->g->d, &c->dc);
 		srv->nconsumers--;
 		c->q->nconsumers--;
+		c->g->nconsumers--;
 		log_info("%s left queue %s: %llu delivered, %d unacked put back",
-		    conn_label(c), c->q->name,
+		    conn_label(c), c->g->path,
 		    (unsigned long long)c->dc.delivered, back);
-		dispatch_run(&c->q->d);
+		dispatch_run(&c->g->d);
 		queues_touch(c->q);
 	} else if (c->role == ROLE_CLIENT)
 		srv->nclients--;
@@ -338,7 +339,7 @@ conn_hello(struct conn *c, const struct ps_frame *f)
 	struct server	*srv = c->srv;
 	struct ps_hello	 h;
 	struct ps_welcome w;
-	struct nqueue	*q = NULL;
+	struct qgroup	*g = NULL;
 	char		 why[256];
 	int		 error, code;
 
@@ -383,18 +384,21 @@ conn_hello(struct conn *c, const struct ps_frame *f)
 			h.queue = PS_QUEUE_DEFAULT;
 			h.queue_len = sizeof PS_QUEUE_DEFAULT - 1;
 		}
-		if ((q = queues_get(srv, h.queue, h.queue_len, &code, why,
-		    sizeof why)) == NULL) {
+		/* "QUEUE", or "QUEUE/GROUP": made if they may be. */
+		if ((g = groups_resolve(srv, h.queue, h.queue_len, 1, &code,
+		    why, sizeof why)) == NULL) {
 			conn_fail(c, code, "%s", why);
 			return;
 		}
 		/* A version 1 consumer cannot ack: at most once for it. */
-		dispatch_attach(&q->d, &c->dc, h.max_demand, h.min_demand,
-		    q->s.acks && h.version >= 2, c);
-		c->q = q;
-		q->nconsumers++;
+		dispatch_attach(&g->d, &c->dc, h.max_demand, h.min_demand,
+		    g->q->s.acks && h.version >= 2, c);
+		c->q = g->q;
+		c->g = g;
+		g->q->nconsumers++;
+		g->nconsumers++;
 		srv->nconsumers++;
-		queues_touch(q);
+		queues_touch(g->q);
 		break;
 	case PS_ROLE_CLIENT:
 		if (h.max_demand != 0 || h.min_demand != 0) {
@@ -422,16 +426,16 @@ conn_hello(struct conn *c, const struct ps_frame *f)
 	c->hello_timer = NULL;
 	if (c->role == ROLE_CONSUMER)
 		log_info("%s joined queue %s: max_demand %u, min_demand %u",
-		    conn_label(c), q->name, h.max_demand, h.min_demand);
+		    conn_label(c), g->path, h.max_demand, h.min_demand);
 	else
 		log_debug("%s joined", conn_label(c));
 
 	/* A consumer hears its queue's settings; a client the defaults. */
 	w.version = (uint16_t)c->version;
 	w.max_frame = srv->max_frame;
-	if (q != NULL) {
-		w.ack_timeout_ms = q->d.ack_timeout;
-		w.max_attempts = (uint16_t)q->d.max_attempts;
+	if (g != NULL) {
+		w.ack_timeout_ms = g->d.ack_timeout;
+		w.max_attempts = (uint16_t)g->d.max_attempts;
 		w.delivery = c->dc.acks ? PS_AT_LEAST_ONCE : PS_AT_MOST_ONCE;
 	} else {
 		w.ack_timeout_ms = srv->qdefault.acks ?
@@ -442,6 +446,19 @@ conn_hello(struct conn *c, const struct ps_frame *f)
 	}
 	if (ps_put_welcome(&srv->scratch, &w) == 0)
 		conn_send(c);
+}
+
+/* The group of q with the most buffered: the one that fills first. */
+static struct qgroup *
+fullest(struct nqueue *q)
+{
+	struct qgroup	*g, *most = TAILQ_FIRST(&q->groups);
+
+	TAILQ_FOREACH(g, &q->groups, entry) {
+		if (g->d.queue.count > most->d.queue.count)
+			most = g;
+	}
+	return most;
 }
 
 /* At most one line a second about shedding and refusing, with counts. */
@@ -455,9 +472,10 @@ overflow_log(struct nqueue *q, struct conn *c, const struct ps_enqueued *r)
 	if (srv->overflow_shed + srv->overflow_refused == 0 ||
 	    !log_throttle(&srv->overflow_log, time(NULL)))
 		return;
-	log_warnx("queue %s full (%zu events, %llu bytes): %llu events shed, "
-	    "%llu refused since the last report; last by %s", q->name,
-	    q->d.queue.count, (unsigned long long)q->d.queue.bytes,
+	log_warnx("queue %s full (%zu events, %llu bytes in its fullest "
+	    "group): %llu events shed, %llu refused since the last report; "
+	    "last by %s", q->name, fullest(q)->d.queue.count,
+	    (unsigned long long)fullest(q)->d.queue.bytes,
 	    (unsigned long long)srv->overflow_shed,
 	    (unsigned long long)srv->overflow_refused, conn_label(c));
 	srv->overflow_shed = srv->overflow_refused = 0;
@@ -477,6 +495,7 @@ conn_enqueue(struct conn *c, const struct ps_frame *f)
 	struct ps_enqueue_iter	 it, at;
 	struct ps_queue		 pq;
 	struct nqueue		*q;
+	struct qgroup		*lead;
 	const uint8_t		*data;
 	char			 why[256];
 	int			 error, rc, full, code;
@@ -490,7 +509,9 @@ conn_enqueue(struct conn *c, const struct ps_frame *f)
 		}
 		if ((q = queues_get(srv, pq.name, pq.len, &code, why,
 		    sizeof why)) == NULL) {
-			conn_fail(c, code, "%s", why);
+			conn_fail(c, code, "%s%s", why, memchr(pq.name, '/',
+			    pq.len) != NULL ? " (an ENQUEUE names a queue; "
+			    "every group of it gets the events)" : "");
 			return 0;
 		}
 		c->enq_q = q;
@@ -523,9 +544,15 @@ conn_enqueue(struct conn *c, const struct ps_frame *f)
 			return 1;
 		c->enq_started = 1;
 	}
+	if ((lead = groups_lead(q)) == NULL) {
+		c->enq_started = 0;
+		conn_fail(c, PS_E_NOMEM, "out of memory for queue %s's shared "
+		    "group", q->name);
+		return 0;
+	}
 	if (srv->draining || full)
-		dispatch_refuse(&q->d, &it, r);
-	else if ((rc = dispatch_enqueue(&q->d, &it, r)) == DISPATCH_WAIT) {
+		dispatch_refuse(&lead->d, &it, r);
+	else if ((rc = dispatch_enqueue(&lead->d, &it, r)) == DISPATCH_WAIT) {
 		c->enq_pos = (uint32_t)(it.p - f->body);
 		c->enq_left = it.left;
 		at = it;
@@ -546,7 +573,7 @@ conn_enqueue(struct conn *c, const struct ps_frame *f)
 static void
 conn_demand(struct conn *c, const struct ps_frame *f)
 {
-	struct dispatch	*d = &c->q->d;
+	struct dispatch	*d = &c->g->d;
 	uint32_t	 n;
 	int		 error;
 
@@ -565,9 +592,24 @@ conn_demand(struct conn *c, const struct ps_frame *f)
 }
 
 /*
- * The queue a client's request names; NULL after failing the connection
- * when there is no such queue (a request never makes one).
+ * The group a client's request names, "QUEUE" (its shared group) or
+ * "QUEUE/GROUP"; NULL after failing the connection when there is none (a
+ * request never makes one).
  */
+static struct qgroup *
+conn_group(struct conn *c, const struct ps_queue *pq, const char *what)
+{
+	struct qgroup	*g;
+	char		 why[256];
+	int		 code;
+
+	if ((g = groups_resolve(c->srv, pq->name, pq->len, 0, &code, why,
+	    sizeof why)) == NULL)
+		conn_fail(c, code, "%s: %s", what, why);
+	return g;
+}
+
+/* The queue a client's request names; NULL after failing, if none. */
 static struct nqueue *
 conn_queue(struct conn *c, const struct ps_queue *pq, const char *what)
 {
@@ -589,16 +631,16 @@ static void
 conn_stats(struct conn *c, const struct ps_frame *f)
 {
 	struct ps_queue	 pq;
-	struct nqueue	*q = NULL;
+	struct qgroup	*g = NULL;
 	int		 error;
 
 	if ((error = ps_get_stats(f, c->version, &pq)) != 0) {
 		conn_fail(c, -error, "bad STATS: %s", ps_strerror(error));
 		return;
 	}
-	if (pq.len != 0 && (q = conn_queue(c, &pq, "STATS")) == NULL)
+	if (pq.len != 0 && (g = conn_group(c, &pq, "STATS")) == NULL)
 		return;
-	if (stats_encode(c->srv, q, &c->srv->scratch, c->version) != 0) {
+	if (stats_encode(c->srv, g, &c->srv->scratch, c->version) != 0) {
 		c->srv->scratch.len = 0;
 		conn_fail(c, PS_E_NOMEM, "no memory for the stats reply");
 		return;
@@ -610,7 +652,7 @@ conn_stats(struct conn *c, const struct ps_frame *f)
 static void
 conn_ids(struct conn *c, const struct ps_frame *f)
 {
-	struct dispatch	*d = &c->q->d;
+	struct dispatch	*d = &c->g->d;
 	struct ps_ids	 ids;
 	uint64_t	 id;
 	uint32_t	 i;
@@ -653,7 +695,7 @@ conn_dead_list(struct conn *c, const struct ps_frame *f)
 	struct server	*srv = c->srv;
 	struct ps_buf	*b = &srv->scratch;
 	struct ps_queue	 pq;
-	struct nqueue	*q;
+	struct qgroup	*g;
 	struct qevent	*ev;
 	struct ps_dead	 e;
 	uint32_t	 preview, n = 0;
@@ -664,11 +706,11 @@ conn_dead_list(struct conn *c, const struct ps_frame *f)
 		conn_fail(c, -error, "bad DEAD_LIST: %s", ps_strerror(error));
 		return;
 	}
-	if ((q = conn_queue(c, &pq, "DEAD_LIST")) == NULL)
+	if ((g = conn_group(c, &pq, "DEAD_LIST")) == NULL)
 		return;
 	if (ps_put_dead_begin(b, &start) != 0)
 		goto nomem;
-	TAILQ_FOREACH(ev, &q->d.dead, entry) {
+	TAILQ_FOREACH(ev, &g->d.dead, entry) {
 		e.id = ev->id;
 		e.attempts = ev->attempts;
 		e.reason = ev->reason;
@@ -683,7 +725,7 @@ conn_dead_list(struct conn *c, const struct ps_frame *f)
 			goto nomem;
 		n++;
 	}
-	ps_put_dead_end(b, start, (uint32_t)q->d.ndead, n);
+	ps_put_dead_end(b, start, (uint32_t)g->d.ndead, n);
 	conn_send(c);
 	return;
 nomem:
@@ -708,7 +750,7 @@ conn_dead_act(struct conn *c, const struct ps_frame *f)
 {
 	struct dispatch	*d;
 	struct ps_queue	 pq;
-	struct nqueue	*q;
+	struct qgroup	*g;
 	struct ps_ids	 ids;
 	struct qevent	*ev;
 	uint32_t	 i, done = 0;
@@ -719,9 +761,9 @@ conn_dead_act(struct conn *c, const struct ps_frame *f)
 		    ps_strerror(error));
 		return;
 	}
-	if ((q = conn_queue(c, &pq, ps_type_name(f->type))) == NULL)
+	if ((g = conn_group(c, &pq, ps_type_name(f->type))) == NULL)
 		return;
-	d = &q->d;
+	d = &g->d;
 	if (ids.count == 0) {
 		while (error == 0 && (ev = TAILQ_FIRST(&d->dead)) != NULL)
 			if ((error = dead_act(d, f->type, ev)) == 0)
@@ -740,11 +782,11 @@ conn_dead_act(struct conn *c, const struct ps_frame *f)
 	if (done != 0)
 		log_info("%s: %s %u dead event%s of queue %s", conn_label(c),
 		    f->type == PS_DEAD_DROP ? "dropped" : "retried", done,
-		    done == 1 ? "" : "s", q->name);
+		    done == 1 ? "" : "s", g->path);
 	if (ps_put_dead_done(&c->srv->scratch, done) == 0)
 		conn_send(c);
 	dispatch_run(d);
-	queues_touch(q);
+	queues_touch(g->q);
 }
 
 static void
@@ -809,14 +851,68 @@ queue_settings(struct conn *c, struct nqueue *q, struct ps_queue_admin *a)
 	return 0;
 }
 
+/* Close q's consumers (of group g only, unless NULL), and those waiting. */
+static void
+queue_evict(struct conn *c, struct nqueue *q, struct qgroup *g)
+{
+	struct conn	*o, *next;
+
+	for (o = TAILQ_FIRST(&c->srv->conns); o != NULL; o = next) {
+		next = TAILQ_NEXT(o, entry);
+		if (o == c || o->state == CONN_CLOSING)
+			continue;
+		if (o->role == ROLE_CONSUMER && o->q == q && (g == NULL ||
+		    o->g == g))
+			conn_fail(o, PS_E_NO_QUEUE, "queue %s was deleted",
+			    g != NULL ? g->path : q->name);
+		else if (g == NULL && o->blocked && o->enq_q == q)
+			conn_fail(o, PS_E_NO_QUEUE, "queue %s was deleted",
+			    q->name);
+	}
+}
+
+/* Drop group g: its consumers go first (only with force). */
+static int
+group_drop(struct conn *c, struct qgroup *g, int force)
+{
+	if (g->nconsumers != 0 && !force) {
+		conn_fail(c, PS_E_QUEUE_BUSY, "group %s has %u consumer%s; "
+		    "drop it with force (pushctl queue drop-group --force) to "
+		    "disconnect them", g->path, g->nconsumers,
+		    g->nconsumers == 1 ? "" : "s");
+		return -1;
+	}
+	if (c->srv->up.into == g) {
+		conn_fail(c, PS_E_QUEUE_BUSY, "queue %s takes this stage's "
+		    "events from upstream (--local-queue): not dropped",
+		    g->q->name);
+		return -1;
+	}
+	queue_evict(c, g->q, g);
+	log_info("%s: dropping group %s", conn_label(c), g->path);
+	groups_drop(g);
+	return 0;
+}
+
+/* Buffered in all of q's groups. */
+static uint64_t
+queue_buffered(const struct nqueue *q)
+{
+	const struct qgroup	*g;
+	uint64_t		 n = 0;
+
+	TAILQ_FOREACH(g, &q->groups, entry)
+		n += g->d.queue.count;
+	return n;
+}
+
 /* Delete q: its consumers (with force) and waiting clients go first. */
 static int
 queue_delete(struct conn *c, struct nqueue *q, int force)
 {
 	struct server	*srv = c->srv;
-	struct conn	*o, *next;
 
-	if (srv->up.into == q) {
+	if (srv->up.into != NULL && srv->up.into->q == q) {
 		conn_fail(c, PS_E_QUEUE_BUSY, "queue %s takes this stage's "
 		    "events from upstream (--local-queue): not deleted",
 		    q->name);
@@ -829,14 +925,7 @@ queue_delete(struct conn *c, struct nqueue *q, int force)
 		    q->nconsumers == 1 ? "" : "s");
 		return -1;
 	}
-	for (o = TAILQ_FIRST(&srv->conns); o != NULL; o = next) {
-		next = TAILQ_NEXT(o, entry);
-		if (o != c && o->state != CONN_CLOSING && ((o->role ==
-		    ROLE_CONSUMER && o->q == q) || (o->blocked &&
-		    o->enq_q == q)))
-			conn_fail(o, PS_E_NO_QUEUE, "queue %s was deleted",
-			    q->name);
-	}
+	queue_evict(c, q, NULL);
 	queues_delete(q);
 	return 0;
 }
@@ -847,6 +936,7 @@ conn_queue_admin(struct conn *c, const struct ps_frame *f)
 	struct server		*srv = c->srv;
 	struct ps_queue_admin	 a;
 	struct nqueue		*q;
+	struct qgroup		*g;
 	uint64_t		 n = 0;
 	char			 why[256];
 	int			 error, code;
@@ -883,15 +973,30 @@ conn_queue_admin(struct conn *c, const struct ps_frame *f)
 	case PS_QUEUE_PURGE:
 		if ((q = conn_queue(c, &a.queue, "purge")) == NULL)
 			return;
-		n = dispatch_purge(&q->d);
+		TAILQ_FOREACH(g, &q->groups, entry)
+			n += dispatch_purge(&g->d);
 		log_info("%s: queue %s purged: %llu events dropped",
 		    conn_label(c), q->name, (unsigned long long)n);
+		queues_touch(q);
+		break;
+	case PS_QUEUE_DROP_GROUP:
+		if (memchr(a.queue.name, '/', a.queue.len) == NULL) {
+			conn_fail(c, PS_E_BAD_VALUE, "drop-group: name the "
+			    "group as QUEUE/GROUP (QUEUE/: the shared one)");
+			return;
+		}
+		if ((g = conn_group(c, &a.queue, "drop-group")) == NULL)
+			return;
+		q = g->q;
+		n = g->d.queue.count;
+		if (group_drop(c, g, a.flags & PS_QUEUE_FORCE) != 0)
+			return;
 		queues_touch(q);
 		break;
 	default:
 		if ((q = conn_queue(c, &a.queue, "delete")) == NULL)
 			return;
-		n = q->d.queue.count;
+		n = queue_buffered(q);
 		if (queue_delete(c, q, a.flags & PS_QUEUE_FORCE) != 0)
 			return;
 		break;

@@ -15,18 +15,20 @@
 			sizeof(((struct server *)0)->field)
 #define Q(field)	SCOPE_QUEUE, offsetof(struct nqueue, field), \
 			sizeof(((struct nqueue *)0)->field)
+#define G(field)	SCOPE_GROUP, offsetof(struct qgroup, field), \
+			sizeof(((struct qgroup *)0)->field)
 #define COMPUTED	SCOPE_SERVER, 0, 0
 
 const struct counter counters[] = {
 	{ "queued", NULL, COUNTER_GAUGE, PART_ALWAYS,
-	  "Events buffered, waiting for demand.", Q(d.queue.count) },
+	  "Events buffered, waiting for demand.", G(d.queue.count) },
 	{ "queued_bytes", NULL, COUNTER_GAUGE, PART_ALWAYS,
-	  "Payload bytes buffered.", Q(d.queue.bytes) },
+	  "Payload bytes buffered.", G(d.queue.bytes) },
 	{ "enqueued_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
-	  "Events accepted from clients.", Q(d.enqueued_total) },
+	  "Events accepted from clients.", G(d.enqueued_total) },
 	{ "delivered_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
 	  "Events sent to consumers, redeliveries included.",
-	  Q(d.delivered_total) },
+	  G(d.delivered_total) },
 	{ "consumers_connected", "consumers", COUNTER_GAUGE, PART_ALWAYS,
 	  "Consumers connected.", F(nconsumers) },
 	{ "clients_connected", "clients", COUNTER_GAUGE, PART_ALWAYS,
@@ -41,24 +43,24 @@ const struct counter counters[] = {
 	  "The largest frame body taken (--max-frame).", F(max_frame) },
 	{ "in_flight", NULL, COUNTER_GAUGE, PART_ALWAYS,
 	  "Events sent to consumers and not yet acked.",
-	  Q(d.in_flight) },
+	  G(d.in_flight) },
 	{ "acked_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
-	  "ACKs taken.", Q(d.acked_total) },
+	  "ACKs taken.", G(d.acked_total) },
 	{ "nacked_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
-	  "NACKs taken.", Q(d.nacked_total) },
+	  "NACKs taken.", G(d.nacked_total) },
 	{ "redelivered_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
 	  "Events put back to be sent again.",
-	  Q(d.redelivered_total) },
+	  G(d.redelivered_total) },
 	{ "timed_out_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
 	  "Events taken back after --ack-timeout.",
-	  Q(d.timed_out_total) },
+	  G(d.timed_out_total) },
 	{ "late_acks_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
 	  "Answers to events already taken back: ignored.",
-	  Q(d.late_acks_total) },
+	  G(d.late_acks_total) },
 	{ "dead", NULL, COUNTER_GAUGE, PART_ALWAYS,
-	  "Events on the dead-letter list.", Q(d.ndead) },
+	  "Events on the dead-letter list.", G(d.ndead) },
 	{ "dead_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
-	  "Events moved to the dead-letter list.", Q(d.dead_total) },
+	  "Events moved to the dead-letter list.", G(d.dead_total) },
 	{ "refused_total", "refused_connections_total", COUNTER_TOTAL,
 	  PART_ALWAYS, "Connections refused at connect (drain, access, "
 	  "limit).", F(refused_total) },
@@ -70,10 +72,10 @@ const struct counter counters[] = {
 	  "limit).", Q(s.max_queue_bytes) },
 	{ "shed_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
 	  "Events dropped by --overflow drop-oldest or drop-newest.",
-	  Q(d.shed_total) },
+	  G(d.shed_total) },
 	{ "rejected_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
 	  "Events refused: --overflow reject, a drain, or the journal.",
-	  Q(d.rejected_total) },
+	  G(d.rejected_total) },
 	{ "blocked_clients", NULL, COUNTER_GAUGE, PART_ALWAYS,
 	  "Clients waiting for room (--overflow block).", F(nblocked) },
 	{ "upstream_connected", NULL, COUNTER_GAUGE, PART_UPSTREAM,
@@ -131,17 +133,19 @@ const struct counter counters[] = {
 	{ "queues_deleted_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
 	  "Queues deleted.", F(queues_deleted_total) },
 	{ "consumers", "queue_consumers", COUNTER_GAUGE, PART_QUEUE,
-	  "Consumers subscribed to the queue.", Q(nconsumers) },
+	  "Consumers subscribed to the queue (the group).", G(nconsumers) },
+	{ "groups", "queue_groups", COUNTER_GAUGE, PART_QUEUE,
+	  "Groups of consumers of the queue.", Q(ngroups) },
 	{ "enqueue_rate", NULL, COUNTER_GAUGE, PART_QUEUE,
-	  "Events enqueued in the last second.", Q(enqueue_rate) },
+	  "Events enqueued in the last second.", G(enqueue_rate) },
 	{ "deliver_rate", NULL, COUNTER_GAUGE, PART_QUEUE,
-	  "Events delivered in the last second.", Q(deliver_rate) },
+	  "Events delivered in the last second.", G(deliver_rate) },
 	{ "blocked", "queue_blocked_clients", COUNTER_GAUGE, PART_QUEUE,
 	  "Clients waiting for room in the queue.", Q(nblocked) },
 	{ "ack_timeout_ms", NULL, COUNTER_SETTING, PART_QUEUE,
-	  "The queue's ack timeout in ms (0: none).", Q(d.ack_timeout) },
+	  "The queue's ack timeout in ms (0: none).", G(d.ack_timeout) },
 	{ "max_attempts", NULL, COUNTER_SETTING, PART_QUEUE,
-	  "Deliveries before an event dies.", Q(d.max_attempts) },
+	  "Deliveries before an event dies.", G(d.max_attempts) },
 	{ "at_least_once", NULL, COUNTER_SETTING, PART_QUEUE,
 	  "1: consumers ack (at-least-once), 0: at-most-once.", Q(s.acks) },
 };
@@ -164,11 +168,11 @@ const size_t nconsumer_counters =
     sizeof consumer_counters / sizeof consumer_counters[0];
 
 int
-counter_shown(const struct server *srv, const struct nqueue *q,
+counter_shown(const struct server *srv, const struct qgroup *g,
     const struct counter *k)
 {
-	if (q != NULL)
-		return k->scope == SCOPE_QUEUE;
+	if (g != NULL)
+		return k->scope != SCOPE_SERVER;
 	switch (k->part) {
 	case PART_QUEUE:
 		return 0;
@@ -200,29 +204,42 @@ field(const char *p, size_t size)
 }
 
 /*
- * k's value: of q, or of the daemon (q NULL): a queue's counter summed
- * over the queues, a queue's setting the default every queue starts with.
+ * k's value: of group g (and its queue), or of the daemon (g NULL): a
+ * queue's or group's counter summed over them all, a queue's setting the
+ * default every queue starts with.
  */
 uint64_t
-counter_value(const struct server *srv, const struct nqueue *q,
+counter_value(const struct server *srv, const struct qgroup *g,
     const struct counter *k)
 {
-	const struct nqueue	*each;
+	const struct nqueue	*q;
+	const struct qgroup	*each;
 	uint64_t		 sum = 0;
 
-	if (k->scope == SCOPE_SERVER) {
+	switch (k->scope) {
+	case SCOPE_SERVER:
 		if (k->size == 0)
 			return (uint64_t)(time(NULL) - srv->started);
 		return field((const char *)srv + k->off, k->size);
+	case SCOPE_QUEUE:
+		if (g != NULL)
+			return field((const char *)g->q + k->off, k->size);
+		if (k->kind == COUNTER_SETTING)
+			return field((const char *)&srv->qdefault + k->off -
+			    offsetof(struct nqueue, s), k->size);
+		TAILQ_FOREACH(q, &srv->queues, entry)
+			sum += field((const char *)q + k->off, k->size);
+		return sum;
+	default:
+		if (g != NULL)
+			return field((const char *)g + k->off, k->size);
+		TAILQ_FOREACH(q, &srv->queues, entry) {
+			TAILQ_FOREACH(each, &q->groups, entry)
+				sum += field((const char *)each + k->off,
+				    k->size);
+		}
+		return sum;
 	}
-	if (q != NULL)
-		return field((const char *)q + k->off, k->size);
-	if (k->kind == COUNTER_SETTING)
-		return field((const char *)&srv->qdefault + k->off -
-		    offsetof(struct nqueue, s), k->size);
-	TAILQ_FOREACH(each, &srv->queues, entry)
-		sum += field((const char *)each + k->off, k->size);
-	return sum;
 }
 
 uint64_t

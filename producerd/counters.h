@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 struct server;
-struct nqueue;
+struct qgroup;
 struct conn;
 
 enum counter_kind {
@@ -32,12 +32,15 @@ enum counter_part {
 };
 
 /*
- * A queue's counter lives in struct nqueue: a queue's view shows that
- * queue's, the daemon's the sum over its queues (a setting: the default).
+ * A queue's counter lives in struct nqueue, a group's in struct qgroup: a
+ * group's view (a queue's is its shared group's) shows those of the group
+ * and its queue, the daemon's the sums over them all (a queue's setting:
+ * the default).
  */
 enum counter_scope {
 	SCOPE_SERVER,
 	SCOPE_QUEUE,
+	SCOPE_GROUP,
 };
 
 struct counter {
@@ -71,9 +74,9 @@ extern const size_t			 ncounters;
 extern const struct consumer_counter	 consumer_counters[];
 extern const size_t			 nconsumer_counters;
 
-int		 counter_shown(const struct server *, const struct nqueue *,
+int		 counter_shown(const struct server *, const struct qgroup *,
 		     const struct counter *);
-uint64_t	 counter_value(const struct server *, const struct nqueue *,
+uint64_t	 counter_value(const struct server *, const struct qgroup *,
 		     const struct counter *);
 uint64_t	 consumer_value(const struct conn *,
 		     const struct consumer_counter *);

@@ -68,17 +68,24 @@ journal_seg_of(const struct journal *j, uint64_t id)
 	uint64_t	 seq;
 	size_t		 lo = 0, hi = j->nsegs, mid;
 
-	if (idmap_get(&j->moved, id, &seq)) {
-		while (lo + 1 < hi) {
-			mid = (lo + hi) / 2;
-			if (j->segs[mid].seq <= seq)
-				lo = mid;
-			else
-				hi = mid;
-		}
-		return lo;
+	if (!idmap_get(&j->moved, id, &seq))
+		return journal_seg_first(j, id);
+	while (lo + 1 < hi) {
+		mid = (lo + hi) / 2;
+		if (j->segs[mid].seq <= seq)
+			lo = mid;
+		else
+			hi = mid;
 	}
-	/* The last segment whose ids start at or before id. */
+	return lo;
+}
+
+/* The segment id was enqueued in: the last whose ids start at or before. */
+size_t
+journal_seg_first(const struct journal *j, uint64_t id)
+{
+	size_t		 lo = 0, hi = j->nsegs, mid;
+
 	while (lo + 1 < hi) {
 		mid = (lo + hi) / 2;
 		if (j->segs[mid].first_id <= id)
@@ -97,6 +104,19 @@ uncharge(struct journal *j, uint64_t id)
 	if (s->live != 0)
 		s->live--;
 	idmap_del(&j->moved, id);
+}
+
+/*
+ * A named group's copy of an event is always the one in its ENQUEUE's
+ * segment (its dead letters carry no payload): uncharge that one.
+ */
+static void
+uncharge_enqueued(struct journal *j, uint64_t id)
+{
+	struct jsegment	*s = &j->segs[journal_seg_first(j, id)];
+
+	if (s->live != 0)
+		s->live--;
 }
 
 /* Close the open record: its length and checksums. */
@@ -169,6 +189,85 @@ rec_ids(struct journal *j, int type, uint64_t id)
 	return 0;
 }
 
+static void
+add_name(struct journal *j, const char *name)
+{
+	size_t	 n = strlen(name);
+
+	j->buf.data[j->buf.len++] = (uint8_t)n;
+	add_bytes(j, name, n);
+}
+
+/*
+ * A named group's record of type, about id: it names the queue and the
+ * group first, and holds one group's entries only.  A GDEAD entry has
+ * the attempts and the reason after the id.
+ */
+static int
+rec_group_ids(struct journal *j, int type, const char *queue,
+    const char *group, const struct qevent *ev)
+{
+	int	 r;
+
+	r = rec_room(j, type, 2 + 2 * PS_QUEUE_MAX + 13, j->rec_type ==
+	    type && (strcmp(j->rec_queue, queue) != 0 ||
+	    strcmp(j->rec_group, group) != 0));
+	if (r < 0)
+		return -1;
+	if (r == 1) {
+		add_name(j, queue);
+		add_name(j, group);
+		snprintf(j->rec_queue, sizeof j->rec_queue, "%s", queue);
+		snprintf(j->rec_group, sizeof j->rec_group, "%s", group);
+	}
+	add64(j, ev->id);
+	if (type == JREC_GDEAD) {
+		add32(j, ev->attempts);
+		j->buf.data[j->buf.len++] = ev->reason;
+	}
+	return 0;
+}
+
+/* A group made (drop 0: from id on) or dropped: a record of its own. */
+int
+journal_group(struct journal *j, int drop, const char *queue,
+    const char *group, uint64_t from)
+{
+	if (rec_room(j, drop ? JREC_GROUP_DROP : JREC_GROUP, 2 + 2 *
+	    PS_QUEUE_MAX + 8, 1) < 0) {
+		j->failed = 1;
+		return -1;
+	}
+	add_name(j, queue);
+	add_name(j, group);
+	if (!drop)
+		add64(j, from);
+	rec_close(j);
+	return 0;
+}
+
+/* A queue's n groups, with where each started: at a segment's start. */
+int
+journal_groups(struct journal *j, const char *queue, uint8_t n,
+    const char * const *names, const uint64_t *from)
+{
+	uint8_t	 i;
+
+	if (rec_room(j, JREC_GROUPS, 2 + PS_QUEUE_MAX + (size_t)n *
+	    (1 + PS_QUEUE_MAX + 8), 1) < 0) {
+		j->failed = 1;
+		return -1;
+	}
+	add_name(j, queue);
+	j->buf.data[j->buf.len++] = n;
+	for (i = 0; i < n; i++) {
+		add_name(j, names[i]);
+		add64(j, from[i]);
+	}
+	rec_close(j);
+	return 0;
+}
+
 /*
  * The default queue's events go in the records of version 1's journal;
  * another queue's in records that name it first.  A record holds events
@@ -233,17 +332,44 @@ rec_dead(struct journal *j, const char *queue, const struct qevent *ev)
 	return 0;
 }
 
-/* A queue's change: the record, and who is charged for the event. */
+/*
+ * A change in a group of a queue: the record, and who is charged for the
+ * event.  An event enqueued is charged once for each of the queue's
+ * groups, and each group's end of it (done, or its dead letter dropped)
+ * takes one off; the shared group ("") uses the records of a journal
+ * without groups, so a queue without named groups writes what it always
+ * did.
+ */
 void
-journal_change(struct journal *j, const char *queue, enum dispatch_change what,
-    const struct qevent *ev)
+journal_change(struct journal *j, const char *queue, const char *group,
+    uint32_t groups, enum dispatch_change what, const struct qevent *ev)
 {
 	struct jsegment	*cur = &j->segs[j->nsegs - 1];
 	int		 r = 0;
 
+	if (*group != '\0' && what != DISPATCH_PUSHED) {
+		switch (what) {
+		case DISPATCH_SENT:
+			r = rec_group_ids(j, JREC_GDELIVER, queue, group, ev);
+			break;
+		case DISPATCH_GONE:
+			uncharge_enqueued(j, ev->id);
+			r = rec_group_ids(j, JREC_GDONE, queue, group, ev);
+			break;
+		case DISPATCH_BURIED:
+			r = rec_group_ids(j, JREC_GDEAD, queue, group, ev);
+			break;
+		default:
+			r = rec_group_ids(j, JREC_GRETRY, queue, group, ev);
+			break;
+		}
+		if (r != 0)
+			j->failed = 1;
+		return;
+	}
 	switch (what) {
 	case DISPATCH_PUSHED:
-		cur->live++;
+		cur->live += groups;
 		j->must_sync = 1;	/* its ENQUEUED waits for the disk */
 		r = rec_enqueue(j, queue, ev);
 		break;
@@ -451,6 +577,23 @@ append(struct journal *j)
 }
 
 /*
+ * A new segment starts with the groups of every queue that has other than
+ * the shared group alone: the segments that said how they came about may
+ * go before it.
+ */
+static int
+checkpoint(struct journal *j)
+{
+	if (j->groups == NULL)
+		return 0;
+	if (j->groups(j->groups_arg, j) != 0) {
+		log_warnx("%s: out of memory writing the queues' groups", j->dir);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Write the records buffered so far, and fsync them unless --fsync says
  * to wait; then roll and trim.  When the disk is full the reserve is
  * given back and the write tried again; records that still find no room
@@ -509,7 +652,8 @@ journal_commit(struct journal *j)
 		if (j->fsync != JOURNAL_NEVER && journal_sync(j) != 0)
 			return -1;
 		j->unsynced = 0;
-		if (seg_create(j, cur->seq + 1, *j->next_id) != 0)
+		if (seg_create(j, cur->seq + 1, *j->next_id) != 0 ||
+		    checkpoint(j) != 0)
 			return -1;
 	}
 	seg_trim(j);
@@ -619,7 +763,7 @@ journal_open(struct journal *j, const char *dir, journal_queue_fn queue_of,
 		go_full(j, " for the reserve at start");
 	}
 	if (seg_create(j, j->nsegs ? j->segs[j->nsegs - 1].seq + 1 : 1,
-	    *j->next_id) != 0)
+	    *j->next_id) != 0 || checkpoint(j) != 0)
 		return -1;
 	/*
 	 * Events that were on their last attempt when the daemon stopped
@@ -628,12 +772,14 @@ journal_open(struct journal *j, const char *dir, journal_queue_fn queue_of,
 	for (i = 0; i < j->nreburied; i++) {
 		d = j->reburied_in[i];
 		if ((ev = dispatch_dead_find(d, j->reburied[i])) != NULL)
-			journal_change(j, d->name, DISPATCH_BURIED, ev);
+			journal_change(j, d->name, d->group, 1,
+			    DISPATCH_BURIED, ev);
 	}
 	free(j->reburied);
 	free(j->reburied_in);
 	j->reburied = NULL;
 	j->reburied_in = NULL;
+	j->nreburied = j->capreburied = 0;
 	return journal_commit(j);
 }
 

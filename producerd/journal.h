@@ -33,11 +33,33 @@ enum {
 	JREC_RETRY = 5,		/* u64 id...: dead letters back, attempts 0 */
 	JREC_QENQUEUE = 6,	/* u8 len, queue, then as ENQUEUE */
 	JREC_QDEAD = 7,		/* u8 len, queue, then as DEAD */
+	/* A group: u8 len, queue, u8 len, group (0: the shared one), ... */
+	JREC_GROUP = 8,		/* ... u64 from: made, gets ids >= from */
+	JREC_GROUP_DROP = 9,	/* ...: dropped */
+	JREC_GROUPS = 10,	/* u8 len, queue, u8 n, then n x (u8 len,
+				   group, u64 from): its groups now */
+	JREC_GDELIVER = 11,	/* group as above, then as DELIVER */
+	JREC_GDONE = 12,	/* ... as DONE */
+	JREC_GRETRY = 13,	/* ... as RETRY */
+	JREC_GDEAD = 14,	/* ... then { u64 id, u32 attempts, u8
+				   reason }...: its payload stays where it was
+				   enqueued */
 };
-#define JREC_MAX	JREC_QDEAD
+#define JREC_MAX	JREC_GDEAD
 
-/* replay.c finds (or makes) the queue an event belongs to by its name. */
-typedef struct dispatch *(*journal_queue_fn)(void *, const char *, size_t);
+struct journal;
+
+/*
+ * replay's way to the daemon's queues: make the queue (name, length) have
+ * exactly the n groups named ("" the shared one), each getting the ids
+ * from from[i] on, and put their dispatchers in out[]; -1 only out of
+ * memory.  The first leads (dispatch.h).
+ */
+typedef int (*journal_queue_fn)(void *, const char *, size_t, size_t,
+    const char * const *, const uint64_t *, struct dispatch **);
+
+/* The groups to write at a new segment's start (JREC_GROUPS). */
+typedef int (*journal_groups_fn)(void *, struct journal *);
 
 enum journal_fsync {
 	JOURNAL_BATCH,		/* one fsync per loop iteration */
@@ -74,6 +96,9 @@ struct journal {
 	size_t			 rec;		/* the open record's offset */
 	int			 rec_type;	/* 0: none open */
 	char			 rec_queue[PS_QUEUE_MAX + 1]; /* its queue */
+	char			 rec_group[PS_QUEUE_MAX + 1]; /* its group */
+	journal_groups_fn	 groups;	/* NULL: no groups to write */
+	void			*groups_arg;
 	uint64_t		 rec_next_id;	/* ENQUEUE: the id that fits */
 	int			 failed;	/* out of memory: a record lost */
 	int			 unsynced;	/* written, not fsynced */
@@ -90,13 +115,18 @@ struct journal {
 	uint64_t		*reburied;	/* replay buried these */
 	struct dispatch		**reburied_in;	/* in these queues */
 	size_t			 nreburied;
+	size_t			 capreburied;
 };
 
 int	 journal_open(struct journal *, const char *, journal_queue_fn,
 	     void *);
 void	 journal_close(struct journal *);
-void	 journal_change(struct journal *, const char *, enum dispatch_change,
-	     const struct qevent *);
+void	 journal_change(struct journal *, const char *, const char *,
+	     uint32_t, enum dispatch_change, const struct qevent *);
+int	 journal_group(struct journal *, int, const char *, const char *,
+	     uint64_t);
+int	 journal_groups(struct journal *, const char *, uint8_t,
+	     const char * const *, const uint64_t *);
 int	 journal_commit(struct journal *);
 int	 journal_sync(struct journal *);
 int	 journal_dirty(const struct journal *);
@@ -105,6 +135,7 @@ int	 journal_room(struct journal *);
 /* Shared with replay.c. */
 int	 journal_seg_add(struct journal *, uint64_t, uint64_t, uint64_t);
 size_t	 journal_seg_of(const struct journal *, uint64_t);
+size_t	 journal_seg_first(const struct journal *, uint64_t);
 int	 journal_seg_path(const struct journal *, uint64_t, char *, size_t);
 
 /* replay.c */

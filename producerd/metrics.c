@@ -51,6 +51,15 @@ label(struct evbuffer *b, const char *s)
 	}
 }
 
+/* A group's labels: queue, and group unless it is the shared one. */
+static void
+labels(struct evbuffer *b, const struct qgroup *g)
+{
+	evbuffer_add_printf(b, "queue=\"%s\"", g->q->name);
+	if (g->len != 0)
+		evbuffer_add_printf(b, ",group=\"%s\"", g->name);
+}
+
 /* One per-consumer family: HELP and TYPE once, a line per consumer. */
 static void
 per_consumer(struct evbuffer *b, struct server *srv,
@@ -64,8 +73,9 @@ per_consumer(struct evbuffer *b, struct server *srv,
 	TAILQ_FOREACH(c, &srv->conns, entry) {
 		if (c->role != ROLE_CONSUMER || c->state != CONN_ACTIVE)
 			continue;
-		evbuffer_add_printf(b, "pushstage_consumer_%s{queue=\"%s\","
-		    "consumer=\"", k->metric, c->q->name);
+		evbuffer_add_printf(b, "pushstage_consumer_%s{", k->metric);
+		labels(b, c->g);
+		evbuffer_add(b, ",consumer=\"", 11);
 		label(b, c->name);
 		evbuffer_add_printf(b, "\",conn=\"%llu\"} %llu\n",
 		    (unsigned long long)c->serial,
@@ -75,14 +85,16 @@ per_consumer(struct evbuffer *b, struct server *srv,
 
 /*
  * The counter table, less the settings: the daemon's once, a queue's a
- * line per queue with its name as the label queue (queue names need no
- * escaping); then the consumers'.
+ * line per queue (label queue), a group's a line per group (labels queue
+ * and, but for a shared group, group; the names need no escaping); then
+ * the consumers'.
  */
 static void
 render(struct server *srv, struct evbuffer *b)
 {
 	const struct counter	*k;
 	const struct nqueue	*q;
+	const struct qgroup	*g;
 	const char		*name;
 	size_t			 i;
 
@@ -100,10 +112,24 @@ render(struct server *srv, struct evbuffer *b)
 			    (unsigned long long)counter_value(srv, NULL, k));
 			continue;
 		}
-		TAILQ_FOREACH(q, &srv->queues, entry)
-			evbuffer_add_printf(b, "pushstage_%s{queue=\"%s\"} "
-			    "%llu\n", name, q->name,
-			    (unsigned long long)counter_value(srv, q, k));
+		TAILQ_FOREACH(q, &srv->queues, entry) {
+			TAILQ_FOREACH(g, &q->groups, entry) {
+				/* A queue's own counter: once a queue. */
+				if (k->scope == SCOPE_QUEUE)
+					evbuffer_add_printf(b, "pushstage_%s{"
+					    "queue=\"%s\"", name, q->name);
+				else {
+					evbuffer_add_printf(b, "pushstage_%s{",
+					    name);
+					labels(b, g);
+				}
+				evbuffer_add_printf(b, "} %llu\n",
+				    (unsigned long long)counter_value(srv, g,
+				    k));
+				if (k->scope == SCOPE_QUEUE)
+					break;
+			}
+		}
 	}
 	for (i = 0; i < nconsumer_counters; i++) {
 		if (consumer_counters[i].metric != NULL)

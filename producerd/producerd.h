@@ -38,7 +38,29 @@ struct qsettings {
 #define QS_ACK_TIMEOUT		0x10
 #define QS_MAX_ATTEMPTS		0x20
 
-/* A named queue (queues.c): its own buffer, consumers and dead letters. */
+/*
+ * A group of a queue's consumers (groups.c): it gets every event enqueued
+ * in the queue from when it was made, shared among its consumers by the
+ * demand rule, with its own acks, redeliveries and dead letters.  The
+ * shared group, named "", is the one consumers naming no group join.
+ */
+struct qgroup {
+	TAILQ_ENTRY(qgroup)	 entry;		/* q->groups: the first leads */
+	struct nqueue		*q;
+	struct dispatch		 d;
+	uint64_t		 from_id;	/* it gets the ids from this on */
+	uint32_t		 nconsumers;
+	uint64_t		 enqueue_rate;	/* events/s, the last second */
+	uint64_t		 deliver_rate;
+	uint64_t		 enqueued_then;	/* totals at the last tick */
+	uint64_t		 delivered_then;
+	uint8_t			 len;
+	char			 name[PS_QUEUE_MAX + 1];
+	char			 path[2 * PS_QUEUE_MAX + 2]; /* queue[/group] */
+};
+TAILQ_HEAD(qgroups, qgroup);
+
+/* A named queue (queues.c): one log of events, read by its groups. */
 struct nqueue {
 	TAILQ_ENTRY(nqueue)	 entry;		/* srv->queues, oldest first */
 	TAILQ_ENTRY(nqueue)	 tentry;	/* srv->touched */
@@ -47,20 +69,18 @@ struct nqueue {
 	struct nqueue		*hnext;		/* by name */
 	struct server		*srv;
 	struct qlog		 log;		/* its events, stored once */
-	struct dispatch		 d;
+	struct qgroups		 groups;	/* oldest first */
+	uint32_t		 ngroups;
 	struct qsettings	 s;
 	unsigned int		 set;		/* QS_*: its own settings */
 	int			 declared;	/* --queue: never deleted */
+	int			 made;		/* its first group is made */
 	int			 touched;
 	int			 active;	/* events in flight */
 	int			 unblocking;	/* its first blocked may go */
 	struct conns		 blocked;	/* clients waiting for room */
 	uint32_t		 nblocked;
-	uint32_t		 nconsumers;
-	uint64_t		 enqueue_rate;	/* events/s, the last second */
-	uint64_t		 deliver_rate;
-	uint64_t		 enqueued_then;	/* totals at the last tick */
-	uint64_t		 delivered_then;
+	uint32_t		 nconsumers;	/* in all its groups */
 	uint8_t			 len;
 	char			 name[PS_QUEUE_MAX + 1];
 };
@@ -72,7 +92,7 @@ struct upstream {
 	uint32_t		 max_demand;	/* --upstream-max-demand */
 	const char		*queue;		/* --upstream-queue */
 	const char		*local;		/* --local-queue */
-	struct nqueue		*into;		/* that queue here */
+	struct qgroup		*into;		/* that queue's group here */
 	struct conn		*conn;		/* NULL while not linked */
 	struct event		*retry;
 	struct backoff		 backoff;
@@ -159,6 +179,7 @@ struct server {
 	size_t			 qhmask;
 	uint32_t		 nqueues;
 	uint32_t		 max_queues;	/* --max-queues */
+	uint32_t		 max_groups;	/* --max-groups, per queue */
 	int			 auto_create;	/* not --no-auto-create */
 	struct nqueues		 touched;	/* used this iteration */
 	struct nqueues		 active;	/* with events in flight */
@@ -206,6 +227,7 @@ struct server {
 
 /* Defaults (config.c, and producerd --help). */
 #define CONFIG_MAX_QUEUES	10000u
+#define CONFIG_MAX_GROUPS	100u
 #define CONFIG_DRAIN_MS		30000u
 #define CONFIG_HANDSHAKE_MS	5000u
 #define CONFIG_MAX_CONNS	1024u
@@ -231,6 +253,7 @@ struct config {
 	struct qsettings	 queue;		/* every queue's defaults */
 	int			 max_queue_bytes_set;	/* given, not the default */
 	uint32_t		 max_queues;
+	uint32_t		 max_groups;
 	int			 auto_create;
 	const char		**queue_names;	/* --queue */
 	size_t			 nqueue_names;
@@ -286,6 +309,7 @@ struct conn {
 	struct ps_enqueued	 enq_reply;	/* its answer so far */
 	struct nqueue		*enq_q;		/* its queue */
 	struct nqueue		*q;		/* a consumer's queue */
+	struct qgroup		*g;		/* and group */
 	uint64_t		 serial;	/* for log lines */
 	pid_t			 pid;
 	uid_t			 uid;
@@ -333,7 +357,8 @@ void	 server_wake(struct server *);
 void	 server_drain(struct server *);
 void	 server_report(struct server *);
 int	 server_journal_open(struct server *);
-void	 server_journal_queue(struct server *, struct nqueue *);
+void	 server_journal_group(struct server *, struct qgroup *, int);
+void	 server_journal_drop(struct server *, struct qgroup *);
 int	 server_queues(struct server *, const char * const *, size_t);
 void	 server_commit(struct server *);
 
@@ -343,6 +368,15 @@ int	 settings_set(struct qsettings *, const char *, const char *, char *,
 int	 settings_check(const struct qsettings *, char *, size_t);
 size_t	 settings_format(const struct qsettings *, unsigned int, char *,
 	     size_t);
+
+/* groups.c */
+struct qgroup *groups_find(struct nqueue *, const char *, size_t);
+struct qgroup *groups_add(struct nqueue *, const char *, size_t);
+void	 groups_drop(struct qgroup *);
+void	 groups_free(struct nqueue *);
+struct qgroup *groups_lead(struct nqueue *);
+struct qgroup *groups_resolve(struct server *, const char *, size_t, int,
+	     int *, char *, size_t);
 
 /* queues.c */
 void	 queues_init(struct server *);
@@ -357,6 +391,7 @@ void	 queues_settle(struct server *);
 int	 queues_apply(struct nqueue *, const struct qsettings *, unsigned int);
 int	 queues_save(struct server *);
 int	 queues_load(struct server *);
+uint64_t queue_in_flight(const struct nqueue *);
 uint64_t queues_in_flight(const struct server *);
 void	 queues_pause(struct server *);
 
@@ -377,7 +412,7 @@ int	 listener_start(struct server *, int);
 void	 listener_stop(struct server *);
 
 /* stats.c */
-int	 stats_encode(struct server *, struct nqueue *, struct ps_buf *, int);
+int	 stats_encode(struct server *, struct qgroup *, struct ps_buf *, int);
 int	 stats_queues(struct server *, struct ps_buf *, uint32_t);
 
 /* upstream.c */

@@ -1,8 +1,8 @@
 /*
- * queues.c: the daemon's named queues.  Each has its own dispatcher (its
- * buffer, consumers, in-flight set and dead letters) and settings; ids
- * are the daemon's, shared by all, so the journal names an event by its id
- * alone.  A queue is found by name through a hash, made on first use
+ * queues.c: the daemon's named queues.  Each has its own log of events and
+ * settings, and one or more groups of consumers (groups.c), each with its
+ * own dispatcher (demand, in-flight set, dead letters); ids are the
+ * daemon's, shared by all, so the journal names an event by its id alone.  A queue is found by name through a hash, made on first use
  * (unless --no-auto-create) up to --max-queues, and kept on three short
  * lists so that the end of a loop iteration never walks every queue:
  * touched (used in this iteration), active (events in flight: their
@@ -45,18 +45,23 @@ rate_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server	*srv = arg;
 	struct nqueue	*q;
+	struct qgroup	*g;
 	struct timeval	 tv;
 	int		 moving = 0;
 
 	(void)fd;
 	(void)what;
 	TAILQ_FOREACH(q, &srv->queues, entry) {
-		q->enqueue_rate = q->d.enqueued_total - q->enqueued_then;
-		q->deliver_rate = q->d.delivered_total - q->delivered_then;
-		q->enqueued_then = q->d.enqueued_total;
-		q->delivered_then = q->d.delivered_total;
-		if (q->enqueue_rate != 0 || q->deliver_rate != 0)
-			moving = 1;
+		TAILQ_FOREACH(g, &q->groups, entry) {
+			g->enqueue_rate = g->d.enqueued_total -
+			    g->enqueued_then;
+			g->deliver_rate = g->d.delivered_total -
+			    g->delivered_then;
+			g->enqueued_then = g->d.enqueued_total;
+			g->delivered_then = g->d.delivered_total;
+			if (g->enqueue_rate != 0 || g->deliver_rate != 0)
+				moving = 1;
+		}
 	}
 	/* Once more after the last movement, to show the rates at 0. */
 	if (moving)
@@ -90,7 +95,7 @@ nqueue_free(struct nqueue *q)
 		TAILQ_REMOVE(&srv->active, q, aentry);
 	if (q->unblocking)
 		TAILQ_REMOVE(&srv->unblocking, q, uentry);
-	dispatch_free(&q->d);
+	groups_free(q);
 	qlog_free(&q->log);
 	srv->nqueues--;
 	free(q);
@@ -163,20 +168,15 @@ queues_create(struct server *srv, const char *name, size_t len)
 	q->name[len] = '\0';
 	q->len = (uint8_t)len;
 	TAILQ_INIT(&q->blocked);
-	dispatch_init(&q->d, conn_emit, srv);
-	queue_free(&q->d.queue);	/* its own log: a reader of q's */
+	TAILQ_INIT(&q->groups);
 	qlog_init(&q->log, &srv->store);
-	queue_init(&q->d.queue, &q->log);
-	q->d.ids = &srv->next_id;
-	q->d.name = q->name;
-	q->d.clock = &srv->now;
-	if (srv->up.path != NULL)
-		q->d.done = upstream_done;
-	(void)queues_apply(q, &srv->qdefault, 0);
-	if (srv->data_dir != NULL)
-		server_journal_queue(srv, q);
-	if (srv->draining)
-		q->d.paused = 1;
+	q->s = srv->qdefault;
+	if (groups_add(q, "", 0) == NULL) {	/* its shared group */
+		qlog_free(&q->log);
+		free(q);
+		return NULL;
+	}
+	q->made = 1;
 	i = name_hash(name, len) & srv->qhmask;
 	q->hnext = srv->qhash[i];
 	srv->qhash[i] = q;
@@ -233,13 +233,12 @@ void
 queues_delete(struct nqueue *q)
 {
 	struct server	*srv = q->srv;
-	struct qevent	*ev;
+	struct qgroup	*g;
 
-	log_info("queue %s deleted with %zu buffered and %llu dead events",
-	    q->name, q->d.queue.count, (unsigned long long)q->d.ndead);
-	(void)dispatch_purge(&q->d);
-	while ((ev = TAILQ_FIRST(&q->d.dead)) != NULL)
-		dispatch_dead_drop(&q->d, ev);
+	log_info("queue %s deleted with %u group%s", q->name, q->ngroups,
+	    q->ngroups == 1 ? "" : "s");
+	while ((g = TAILQ_FIRST(&q->groups)) != NULL)
+		groups_drop(g);
 	srv->queues_deleted_total++;
 	if (q->declared || q->set != 0)
 		srv->queues_unsaved = 1;
@@ -265,9 +264,10 @@ static int
 room_for_head(struct nqueue *q)
 {
 	struct conn	*c = TAILQ_FIRST(&q->blocked);
+	struct qgroup	*g = TAILQ_FIRST(&q->groups);
 
 	return c != NULL && (q->srv->draining || !c->enq_started ||
-	    dispatch_room(&q->d, c->enq_need));
+	    g == NULL || dispatch_room(&g->d, c->enq_need));
 }
 
 /*
@@ -280,16 +280,18 @@ queues_settle(struct server *srv)
 {
 	struct nqueue	*q;
 	struct timeval	 tv;
+	uint64_t	 fly;
 
 	if (TAILQ_EMPTY(&srv->touched))
 		return;
 	while ((q = TAILQ_FIRST(&srv->touched)) != NULL) {
 		TAILQ_REMOVE(&srv->touched, q, tentry);
 		q->touched = 0;
-		if (q->d.in_flight != 0 && !q->active) {
+		fly = queue_in_flight(q);
+		if (fly != 0 && !q->active) {
 			TAILQ_INSERT_TAIL(&srv->active, q, aentry);
 			q->active = 1;
-		} else if (q->d.in_flight == 0 && q->active) {
+		} else if (fly == 0 && q->active) {
 			TAILQ_REMOVE(&srv->active, q, aentry);
 			q->active = 0;
 		}
@@ -305,18 +307,34 @@ queues_settle(struct server *srv)
 		evtimer_add(srv->rate_timer, ms_timeval(RATE_MS, &tv));
 }
 
-/* Settings s for q (set: those of its own); -1 if they do not go together. */
+/* Settings s for q and its groups (set: those of its own). */
 int
 queues_apply(struct nqueue *q, const struct qsettings *s, unsigned int set)
 {
+	struct qgroup	*g;
+
 	q->s = *s;
 	q->set |= set;
-	q->d.max_queue = s->max_queue;
-	q->d.max_queue_bytes = s->max_queue_bytes;
-	q->d.overflow = s->overflow;
-	q->d.ack_timeout = s->acks ? s->ack_timeout : 0;
-	q->d.max_attempts = s->max_attempts;
+	TAILQ_FOREACH(g, &q->groups, entry) {
+		g->d.max_queue = s->max_queue;
+		g->d.max_queue_bytes = s->max_queue_bytes;
+		g->d.overflow = s->overflow;
+		g->d.ack_timeout = s->acks ? s->ack_timeout : 0;
+		g->d.max_attempts = s->max_attempts;
+	}
 	return 0;
+}
+
+/* Events in flight in q's groups. */
+uint64_t
+queue_in_flight(const struct nqueue *q)
+{
+	const struct qgroup	*g;
+	uint64_t		 n = 0;
+
+	TAILQ_FOREACH(g, &q->groups, entry)
+		n += g->d.in_flight;
+	return n;
 }
 
 /* Events in flight in every queue. */
@@ -327,7 +345,7 @@ queues_in_flight(const struct server *srv)
 	uint64_t		 n = 0;
 
 	TAILQ_FOREACH(q, &srv->active, aentry)
-		n += q->d.in_flight;
+		n += queue_in_flight(q);
 	return n;
 }
 
@@ -336,9 +354,12 @@ void
 queues_pause(struct server *srv)
 {
 	struct nqueue	*q;
+	struct qgroup	*g;
 
-	TAILQ_FOREACH(q, &srv->queues, entry)
-		q->d.paused = 1;
+	TAILQ_FOREACH(q, &srv->queues, entry) {
+		TAILQ_FOREACH(g, &q->groups, entry)
+			g->d.paused = 1;
+	}
 }
 
 /*

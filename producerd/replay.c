@@ -26,58 +26,7 @@
 #include "crc32c.h"
 #include "journal.h"
 #include "log.h"
-
-enum { R_PENDING, R_DEAD, R_GONE };
-
-/* The unit a power loss leaves unwritten: the smallest disk sector. */
-#define TORN_SECTOR	512
-
-/* One event as the records so far leave it. */
-struct rentry {
-	uint64_t	 id;
-	const char	*queue;		/* its queue's name, in place */
-	uint8_t		 qlen;
-	const uint8_t	*data;		/* into its file's bytes */
-	uint32_t	 len;
-	uint32_t	 attempts;
-	uint64_t	 died;		/* dead: order of its death */
-	size_t		 file;		/* holds its latest copy */
-	uint8_t		 state;
-	uint8_t		 reason;
-};
-
-struct rrange {
-	size_t		 off;
-	size_t		 len;
-};
-
-struct rfile {
-	uint64_t	 seq;
-	char		 path[4096];
-	uint8_t		*data;
-	size_t		 size;
-	uint64_t	 first_id;
-	uint64_t	 last_id;	/* the last enqueued here, or 0 */
-	int		 dropped;	/* --repair: the whole file goes */
-	int		 damaged;	/* --repair: rewrite with keep */
-	struct rrange	*keep;		/* intact records, merged */
-	size_t		 nkeep;
-	size_t		 seg;		/* its index in the journal */
-};
-
-struct replay {
-	struct journal	*j;
-	struct rfile	*files;
-	size_t		 nfiles;
-	struct rentry	*e;
-	size_t		 n;
-	size_t		 cap;
-	struct idmap	 index;		/* id -> e[] */
-	uint64_t	 max_id;
-	uint64_t	 deaths;
-	uint64_t	 dropped_bytes;
-	uint64_t	 dropped_places;
-};
+#include "replay.h"
 
 static int
 by_seq(const void *a, const void *b)
@@ -343,6 +292,8 @@ check_body(int type, const uint8_t *p, uint32_t len)
 	uint32_t	 off, l;
 	uint8_t		 qlen;
 
+	if (type >= JREC_GROUP)
+		return rgroups_check(type, p, len);
 	if (rec_queue(type, &p, &len, &queue, &qlen) == SIZE_MAX)
 		return "record's queue name is bad";
 	switch (type) {
@@ -379,8 +330,35 @@ check_body(int type, const uint8_t *p, uint32_t len)
 	}
 }
 
-static struct rentry *
-find(struct replay *r, uint64_t id)
+/*
+ * An event read back that was on its last attempt when the daemon stopped
+ * is buried in d: journal_open writes its DEAD record in the new segment.
+ */
+int
+replay_rebury(struct journal *j, struct dispatch *d, uint64_t id)
+{
+	uint64_t	 *ids;
+	struct dispatch	**in;
+	size_t		  cap;
+
+	if (j->nreburied == j->capreburied) {
+		cap = j->capreburied ? j->capreburied * 2 : 64;
+		if ((ids = reallocarray(j->reburied, cap, sizeof *ids)) == NULL)
+			return -1;
+		j->reburied = ids;
+		if ((in = reallocarray(j->reburied_in, cap,
+		    sizeof *in)) == NULL)
+			return -1;
+		j->reburied_in = in;
+		j->capreburied = cap;
+	}
+	j->reburied_in[j->nreburied] = d;
+	j->reburied[j->nreburied++] = id;
+	return 0;
+}
+
+struct rentry *
+replay_find(struct replay *r, uint64_t id)
 {
 	uint64_t	 i;
 
@@ -393,7 +371,7 @@ add(struct replay *r, uint64_t id)
 	struct rentry	*e;
 	size_t		 cap;
 
-	if ((e = find(r, id)) != NULL)
+	if ((e = replay_find(r, id)) != NULL)
 		return e;
 	if (r->n == r->cap) {
 		cap = r->cap ? r->cap * 2 : 1024;
@@ -422,6 +400,8 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
 	uint32_t	 off, l;
 	uint8_t		 qlen = 0;
 
+	if (type >= JREC_GROUP)
+		return rgroups_apply(r, type, p, len);
 	(void)rec_queue(type, &p, &len, &queue, &qlen);	/* checked */
 	switch (type) {
 	case JREC_ENQUEUE:
@@ -437,7 +417,7 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
 			e->qlen = qlen;
 			e->data = p + off + 4;
 			e->len = l;
-			e->file = file;
+			e->file = e->efile = file;
 			r->files[file].last_id = id;
 		}
 		break;
@@ -447,6 +427,8 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
 			l = get32(p + off + 12);
 			if ((e = add(r, get64(p + off))) == NULL)
 				return -1;
+			if (e->data == NULL)
+				e->efile = file;	/* its ENQUEUE went */
 			e->state = R_DEAD;
 			e->queue = queue;
 			e->qlen = qlen;
@@ -461,17 +443,15 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
 	default:
 		for (off = 0; off < len; off += 8) {
 			id = get64(p + off);
-			if ((e = find(r, id)) == NULL)
+			if ((e = replay_find(r, id)) == NULL)
 				continue;	/* its segment went before */
 			if (type == JREC_DELIVER && e->state == R_PENDING)
 				e->attempts++;
 			else if (type == JREC_RETRY && e->state == R_DEAD) {
 				e->state = R_PENDING;
 				e->attempts = 0;
-			} else if (type == JREC_DONE) {
-				e->state = R_GONE;
-				idmap_del(&r->index, id);
-			}
+			} else if (type == JREC_DONE)
+				e->state = R_GONE;	/* in the shared group */
 		}
 		break;
 	}
@@ -658,47 +638,67 @@ by_death(const void *a, const void *b)
 	return x->died < y->died ? -1 : x->died > y->died;
 }
 
+/*
+ * The shared group of a queue whose groups no record names: the only one
+ * it has, from the first id.  The last one asked for is kept, since
+ * events of one queue come in runs.
+ */
+static struct dispatch *
+shared_group(journal_queue_fn queue_of, void *arg, const struct rentry *e,
+    struct dispatch **last, const struct rentry **last_e)
+{
+	static const char * const shared[] = { "" };
+	static const uint64_t	  zero[] = { 0 };
+
+	if (*last != NULL && (*last_e)->qlen == e->qlen &&
+	    memcmp((*last_e)->queue, e->queue, e->qlen) == 0)
+		return *last;
+	if (queue_of(arg, e->queue, e->qlen, 1, shared, zero, last) != 0)
+		return NULL;
+	*last_e = e;
+	return *last;
+}
+
 /* What replay found, into the queues and the journal's accounts. */
 static int
 restore(struct replay *r, journal_queue_fn queue_of, void *arg)
 {
 	struct journal	 *j = r->j;
 	struct rentry	**live, *e;
-	struct dispatch	 *d;
+	const struct rentry *last_e = NULL;
+	struct dispatch	 *d, *last = NULL;
 	size_t		  i, nlive = 0, ndead = 0, s;
-	uint64_t	  npending = 0;
+	uint64_t	  npending = 0, ngrouped = 0;
 
-	if ((live = calloc(r->n ? r->n : 1, sizeof *live)) == NULL ||
-	    (j->reburied = calloc(r->n ? r->n : 1, sizeof *j->reburied)) ==
-	    NULL || (j->reburied_in = calloc(r->n ? r->n : 1,
-	    sizeof *j->reburied_in)) == NULL) {
-		free(live);
+	if ((live = calloc(r->n ? r->n : 1, sizeof *live)) == NULL)
 		return -1;
-	}
+	/* Queues with recorded groups are rgroups.c's; these the rest. */
 	for (i = 0; i < r->n; i++) {
-		if (r->e[i].state == R_DEAD)
+		if (r->e[i].state == R_DEAD && rgroups_queue(r, r->e[i].queue,
+		    r->e[i].qlen) == NULL)
 			live[nlive++] = &r->e[i];
 	}
 	ndead = nlive;
 	qsort(live, ndead, sizeof *live, by_death);
 	for (i = 0; i < r->n; i++) {
-		if (r->e[i].state == R_PENDING)
+		if (r->e[i].state == R_PENDING && rgroups_queue(r,
+		    r->e[i].queue, r->e[i].qlen) == NULL)
 			live[nlive++] = &r->e[i];
 	}
 	qsort(live + ndead, nlive - ndead, sizeof *live, by_id);
 	for (i = 0; i < nlive; i++) {
 		e = live[i];
-		if ((d = queue_of(arg, e->queue, e->qlen)) == NULL)
+		if ((d = shared_group(queue_of, arg, e, &last, &last_e)) ==
+		    NULL)
 			goto nomem;
 		if (e->state == R_DEAD || e->attempts >= d->max_attempts) {
 			if (dispatch_restore_dead(d, e->id, e->attempts,
 			    e->state == R_DEAD ? e->reason : PS_DEAD_DISCONNECT,
 			    e->data, e->len) != 0)
 				goto nomem;
-			if (e->state == R_PENDING) {
-				j->reburied_in[j->nreburied] = d;
-				j->reburied[j->nreburied++] = e->id;
-			}
+			if (e->state == R_PENDING &&
+			    replay_rebury(j, d, e->id) != 0)
+				goto nomem;
 		} else {
 			if (dispatch_restore(d, e->id, e->attempts, e->data,
 			    e->len) != 0)
@@ -712,10 +712,17 @@ restore(struct replay *r, journal_queue_fn queue_of, void *arg)
 		    idmap_put(&j->moved, e->id, j->segs[s].seq) != 0)
 			goto nomem;
 	}
+	if (rgroups_restore(r, queue_of, arg, &ngrouped) != 0)
+		goto nomem;
 	if (r->max_id + 1 > *j->next_id)
 		*j->next_id = r->max_id + 1;
-	j->replayed = nlive;
-	if (nlive != 0 || r->nfiles != 0)
+	j->replayed = nlive + ngrouped;
+	if (ngrouped != 0)
+		log_info("%s: %" PRIu64 " pending and %zu dead events read "
+		    "back from %zu segments, and %" PRIu64 " pending or dead "
+		    "in the groups of queues with more than one", j->dir,
+		    npending, nlive - (size_t)npending, r->nfiles, ngrouped);
+	else if (nlive != 0 || r->nfiles != 0)
 		log_info("%s: %" PRIu64 " pending and %zu dead events read "
 		    "back from %zu segments", j->dir, npending,
 		    nlive - (size_t)npending, r->nfiles);
@@ -776,5 +783,6 @@ out:
 	free(r.files);
 	free(r.e);
 	idmap_free(&r.index);
+	rgroups_free(&r);
 	return rc;
 }

@@ -26,18 +26,22 @@ expiry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server	*srv = arg;
 	struct nqueue	*q;
+	struct qgroup	*g;
 	int		 n;
 
 	(void)fd;
 	(void)what;
 	server_tick(srv);
 	TAILQ_FOREACH(q, &srv->active, aentry) {
-		if ((n = dispatch_expire(&q->d)) == 0)
-			continue;
-		log_info("queue %s: %d event%s not acked within %u ms: taken "
-		    "back", q->name, n, n == 1 ? "" : "s", q->d.ack_timeout);
-		dispatch_run(&q->d);
-		queues_touch(q);
+		TAILQ_FOREACH(g, &q->groups, entry) {
+			if ((n = dispatch_expire(&g->d)) == 0)
+				continue;
+			log_info("queue %s: %d event%s not acked within %u ms: "
+			    "taken back", g->path, n, n == 1 ? "" : "s",
+			    g->d.ack_timeout);
+			dispatch_run(&g->d);
+			queues_touch(q);
+		}
 	}
 	server_wake(srv);
 }
@@ -85,6 +89,7 @@ server_configure(struct server *srv, struct config *cfg)
 	srv->max_frame = cfg->max_frame;
 	srv->qdefault = cfg->queue;
 	srv->max_queues = cfg->max_queues;
+	srv->max_groups = cfg->max_groups;
 	srv->auto_create = cfg->auto_create;
 	srv->up.queue = cfg->upstream_queue != NULL ? cfg->upstream_queue :
 	    PS_QUEUE_DEFAULT;
@@ -148,9 +153,12 @@ server_queues(struct server *srv, const char * const *names, size_t n)
 		}
 	}
 	if (srv->up.path != NULL) {
-		srv->up.into = queues_find(srv, srv->up.local,
-		    strlen(srv->up.local));
-		srv->up.into->declared = 1;	/* never deleted */
+		q = queues_find(srv, srv->up.local, strlen(srv->up.local));
+		q->declared = 1;		/* never deleted */
+		if ((srv->up.into = groups_lead(q)) == NULL) {
+			log_errorx("out of memory");
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -195,11 +203,15 @@ server_free(struct server *srv)
 {
 	struct conn	*c;
 	struct nqueue	*q;
+	struct qgroup	*g;
 
 	queues_pause(srv);
 	/* What is in flight now stays pending in the journal. */
-	TAILQ_FOREACH(q, &srv->queues, entry)
-		q->d.change = NULL;
+	srv->journaling = 0;
+	TAILQ_FOREACH(q, &srv->queues, entry) {
+		TAILQ_FOREACH(g, &q->groups, entry)
+			g->d.change = NULL;
+	}
 	while ((c = TAILQ_FIRST(&srv->conns)) != NULL) {
 		last_words(c);
 		conn_close(c);
@@ -245,13 +257,17 @@ static void
 settle(struct server *srv)
 {
 	struct nqueue	*q;
+	struct qgroup	*g;
 	struct timeval	 tv;
 	uint64_t	 when, next = UINT64_MAX;
 
 	queues_settle(srv);
 	TAILQ_FOREACH(q, &srv->active, aentry) {
-		if (dispatch_next_deadline(&q->d, &when) && when < next)
-			next = when;
+		TAILQ_FOREACH(g, &q->groups, entry) {
+			if (dispatch_next_deadline(&g->d, &when) &&
+			    when < next)
+				next = when;
+		}
 	}
 	if (next != UINT64_MAX) {
 		ms_timeval(next > srv->now ? next - srv->now : 0, &tv);
@@ -324,12 +340,15 @@ void
 server_report(struct server *srv)
 {
 	struct nqueue		*q;
+	struct qgroup		*g;
 	unsigned long long	 fly = 0, buffered = 0, dead = 0;
 
 	TAILQ_FOREACH(q, &srv->queues, entry) {
-		fly += q->d.in_flight;
-		buffered += q->d.queue.count;
-		dead += q->d.ndead;
+		TAILQ_FOREACH(g, &q->groups, entry) {
+			fly += g->d.in_flight;
+			buffered += g->d.queue.count;
+			dead += g->d.ndead;
+		}
 	}
 	if (fly == 0 && buffered == 0 && dead == 0) {
 		log_info("stopped with nothing in flight, buffered or dead");
@@ -402,39 +421,114 @@ fsync_cb(evutil_socket_t fd, short what, void *arg)
 		    srv->data_dir);
 }
 
-/* The journal's hook in a queue: record, and make sure a flush comes. */
+/* The journal's hook in a group: record, and make sure a flush comes. */
 static void
 journal_hook(void *arg, enum dispatch_change what, const struct qevent *ev)
 {
-	struct nqueue	*q = arg;
-	struct server	*srv = q->srv;
+	struct qgroup	*g = arg;
+	struct server	*srv = g->q->srv;
 
 	if (!journal_dirty(&srv->journal))
 		server_wake(srv);
-	journal_change(&srv->journal, q->name, what, ev);
+	journal_change(&srv->journal, g->q->name, g->name, g->q->ngroups,
+	    what, ev);
 }
 
-/* Journal q's changes from now on. */
+/*
+ * A group made: journal its changes from now on, and that it was made
+ * (record; not a queue's first, shared group, which gets every id).
+ */
 void
-server_journal_queue(struct server *srv, struct nqueue *q)
+server_journal_group(struct server *srv, struct qgroup *g, int record)
+{
+	g->from_id = record ? srv->next_id : 0;
+	if (!srv->journaling)
+		return;
+	g->d.change = journal_hook;
+	g->d.change_arg = g;
+	if (!record)
+		return;
+	if (!journal_dirty(&srv->journal))
+		server_wake(srv);
+	(void)journal_group(&srv->journal, 0, g->q->name, g->name,
+	    g->from_id);
+}
+
+/* A group dropped: the journal says so. */
+void
+server_journal_drop(struct server *srv, struct qgroup *g)
 {
 	if (!srv->journaling)
 		return;
-	q->d.change = journal_hook;
-	q->d.change_arg = q;
+	if (!journal_dirty(&srv->journal))
+		server_wake(srv);
+	(void)journal_group(&srv->journal, 1, g->q->name, g->name, 0);
 }
 
-/* replay.c's way to the queue an event read back belongs to. */
-static struct dispatch *
-replay_queue(void *arg, const char *name, size_t len)
+/*
+ * At a new segment's start, the groups of each queue that has other than
+ * its shared group from the first id alone (journal.c).
+ */
+static int
+journal_checkpoint(void *arg, struct journal *j)
 {
 	struct server	*srv = arg;
 	struct nqueue	*q;
+	struct qgroup	*g;
+	const char	*names[256];
+	uint64_t	 from[256];
+	uint8_t		 n;
+
+	TAILQ_FOREACH(q, &srv->queues, entry) {
+		g = TAILQ_FIRST(&q->groups);
+		if (q->ngroups == 1 && g->len == 0 && g->from_id <= 1)
+			continue;
+		n = 0;
+		TAILQ_FOREACH(g, &q->groups, entry) {
+			if (n == 255)
+				break;
+			names[n] = g->name;
+			from[n++] = g->from_id;
+		}
+		if (journal_groups(j, q->name, n, names, from) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * replay's way to the queues: q made if missing, with exactly the groups
+ * named (a group it has and the journal does not was made empty since:
+ * --queue's or DIR/queues' shared group), each getting ids from from[i].
+ */
+static int
+replay_queue(void *arg, const char *name, size_t len, size_t n,
+    const char * const *names, const uint64_t *from, struct dispatch **out)
+{
+	struct server	*srv = arg;
+	struct nqueue	*q;
+	struct qgroup	*g, *next;
+	size_t		 i;
+	int		 named;
 
 	if ((q = queues_find(srv, name, len)) == NULL &&
 	    (q = queues_create(srv, name, len)) == NULL)
-		return NULL;
-	return &q->d;
+		return -1;
+	for (g = TAILQ_FIRST(&q->groups); g != NULL; g = next) {
+		next = TAILQ_NEXT(g, entry);
+		for (named = 0, i = 0; i < n && !named; i++)
+			named = strcmp(g->name, names[i]) == 0;
+		if (!named)
+			groups_drop(g);
+	}
+	for (i = 0; i < n; i++) {
+		if ((g = groups_find(q, names[i], strlen(names[i]))) == NULL &&
+		    (g = groups_add(q, names[i], strlen(names[i]))) == NULL)
+			return -1;
+		g->from_id = from[i];
+		out[i] = &g->d;
+	}
+	return 0;
 }
 
 /* Replay --data-dir's journal into the queues and keep journaling. */
@@ -442,9 +536,12 @@ int
 server_journal_open(struct server *srv)
 {
 	struct nqueue	*q;
+	struct qgroup	*g;
 	struct timeval	 tv;
 
 	srv->journal.next_id = &srv->next_id;
+	srv->journal.groups = journal_checkpoint;
+	srv->journal.groups_arg = srv;
 	if ((srv->room_timer = evtimer_new(srv->base, room_cb, srv)) == NULL ||
 	    journal_open(&srv->journal, srv->data_dir, replay_queue,
 	    srv) != 0)
@@ -452,8 +549,12 @@ server_journal_open(struct server *srv)
 	if (srv->journal.full)
 		evtimer_add(srv->room_timer, ms_timeval(ROOM_CHECK_MS, &tv));
 	srv->journaling = 1;
-	TAILQ_FOREACH(q, &srv->queues, entry)
-		server_journal_queue(srv, q);
+	TAILQ_FOREACH(q, &srv->queues, entry) {
+		TAILQ_FOREACH(g, &q->groups, entry) {
+			g->d.change = journal_hook;
+			g->d.change_arg = g;
+		}
+	}
 	if (srv->journal.fsync == JOURNAL_INTERVAL) {
 		ms_timeval(srv->journal.interval_ms, &tv);
 		srv->fsync_timer = event_new(srv->base, -1, EV_PERSIST,

@@ -13,9 +13,12 @@
 /* The texts after the consumers: "upstream", "map", "queue". */
 #define TEXTS_MAX		(2 + 3 * (3 + 8 + PS_STAT_TEXT_MAX))
 
-/* The daemon's counters and consumers (q NULL), or q's and its consumers. */
+/*
+ * The daemon's counters and consumers (g NULL), or a group's (a queue's:
+ * its shared group's) with its queue's, and its consumers.
+ */
 int
-stats_encode(struct server *srv, struct nqueue *q, struct ps_buf *b,
+stats_encode(struct server *srv, struct qgroup *g, struct ps_buf *b,
     int version)
 {
 	const struct counter		*k;
@@ -29,9 +32,9 @@ stats_encode(struct server *srv, struct nqueue *q, struct ps_buf *b,
 		return -1;
 	for (i = 0; i < ncounters; i++) {
 		k = &counters[i];
-		if (!counter_shown(srv, q, k))
+		if (!counter_shown(srv, g, k))
 			continue;
-		if (ps_put_stat(b, k->name, counter_value(srv, q, k)) != 0)
+		if (ps_put_stat(b, k->name, counter_value(srv, g, k)) != 0)
 			return -1;
 		n++;
 	}
@@ -41,7 +44,7 @@ stats_encode(struct server *srv, struct nqueue *q, struct ps_buf *b,
 		return -1;
 	TAILQ_FOREACH(c, &srv->conns, entry) {
 		if (c->role != ROLE_CONSUMER || c->state != CONN_ACTIVE ||
-		    (q != NULL && c->q != q))
+		    (g != NULL && c->g != g))
 			continue;
 		if (b->len - start - PS_HDR_LEN + CONSUMER_ENTRY_MAX +
 		    TEXTS_MAX > srv->max_frame)
@@ -71,8 +74,8 @@ stats_encode(struct server *srv, struct nqueue *q, struct ps_buf *b,
 			return -1;
 		ntexts++;
 	}
-	if (q != NULL) {
-		if (ps_put_stat_text(b, "queue", q->name) != 0)
+	if (g != NULL) {
+		if (ps_put_stat_text(b, "queue", g->path) != 0)
 			return -1;
 		ntexts++;
 	}
@@ -80,50 +83,70 @@ stats_encode(struct server *srv, struct nqueue *q, struct ps_buf *b,
 	return 0;
 }
 
-/* The queue rows a queue's entry carries, and the room they take. */
+/* The rows a group's entry carries, and the room they take. */
 static size_t
-queue_rows(void)
+group_rows(void)
 {
 	size_t	 i, n = 0;
 
 	for (i = 0; i < ncounters; i++) {
-		if (counters[i].scope == SCOPE_QUEUE)
+		if (counters[i].scope != SCOPE_SERVER)
 			n++;
 	}
 	return n;
 }
 
+/* Groups in all the queues: QUEUES_REPLY's entries. */
+static uint32_t
+ngroups(const struct server *srv)
+{
+	const struct nqueue	*q;
+	uint32_t		 n = 0;
+
+	TAILQ_FOREACH(q, &srv->queues, entry)
+		n += q->ngroups;
+	return n;
+}
+
 /*
- * QUEUES_REPLY: from the start-th queue (oldest first) as many as fit in
- * one frame, each with its counters.
+ * QUEUES_REPLY: one entry per group of each queue ("QUEUE" for a shared
+ * group, "QUEUE/GROUP"), queues oldest first, from the start-th entry as
+ * many as fit in one frame, each with its counters and its queue's.
  */
 int
 stats_queues(struct server *srv, struct ps_buf *b, uint32_t from)
 {
 	const struct counter	*k;
 	struct nqueue		*q;
-	size_t			 start, i, rows = queue_rows(), entry;
+	struct qgroup		*g;
+	size_t			 start, i, rows = group_rows(), entry;
 	uint32_t		 at = 0, n = 0;
 
 	/* An entry: its name, nfields, and each row's name and value. */
-	entry = 2 + PS_QUEUE_MAX + rows * (1 + 32 + 8);
+	entry = 2 + PS_PATH_MAX + rows * (1 + 32 + 8);
 	if (ps_put_queues_begin(b, &start) != 0)
 		return -1;
 	TAILQ_FOREACH(q, &srv->queues, entry) {
-		if (at++ < from)
-			continue;
-		if (b->len - start - PS_HDR_LEN + entry > srv->max_frame)
-			break;
-		if (ps_put_queue_entry(b, q->name, q->len, (uint8_t)rows) != 0)
-			return -1;
-		for (i = 0; i < ncounters; i++) {
-			k = &counters[i];
-			if (k->scope == SCOPE_QUEUE && ps_put_stat(b, k->name,
-			    counter_value(srv, q, k)) != 0)
+		TAILQ_FOREACH(g, &q->groups, entry) {
+			if (at++ < from)
+				continue;
+			if (b->len - start - PS_HDR_LEN + entry >
+			    srv->max_frame)
+				goto end;
+			if (ps_put_queue_entry(b, g->path, strlen(g->path),
+			    (uint8_t)rows) != 0)
 				return -1;
+			for (i = 0; i < ncounters; i++) {
+				k = &counters[i];
+				if (k->scope != SCOPE_SERVER &&
+				    ps_put_stat(b, k->name,
+				    counter_value(srv, g, k)) != 0)
+					return -1;
+			}
+			n++;
 		}
-		n++;
 	}
-	ps_put_queues_end(b, start, srv->nqueues, n);
+end:
+	ps_put_queues_end(b, start, ngroups(srv), n);
 	return 0;
 }

@@ -181,7 +181,7 @@ void
 upstream_dispatch(struct server *srv)
 {
 	dispatch_run(&srv->up.into->d);
-	queues_touch(srv->up.into);
+	queues_touch(srv->up.into->q);
 }
 
 /* conn_frame, for the link: what the upstream daemon says to us. */

@@ -123,6 +123,23 @@ ps_queue_name_ok(const char *s, size_t n)
 	return 1;
 }
 
+/*
+ * "QUEUE", "QUEUE/" (its shared group) or "QUEUE/GROUP": a group of a
+ * queue, as consumers, STATS and the dead-letter frames name it.
+ */
+int
+ps_group_path_ok(const char *s, size_t n)
+{
+	const char	*slash;
+	size_t		 q;
+
+	if ((slash = memchr(s, '/', n)) == NULL)
+		return ps_queue_name_ok(s, n);
+	q = (size_t)(slash - s);
+	return ps_queue_name_ok(s, q) && (n == q + 1 ||
+	    ps_queue_name_ok(slash + 1, n - q - 1));
+}
+
 /* Version 3 on: the HELLO's layout depends on its own version field. */
 int
 ps_get_hello(const struct ps_frame *f, struct ps_hello *h)
@@ -170,7 +187,7 @@ get_queue(const struct ps_frame *f, int version, struct ps_queue *q)
 		q->name = PS_QUEUE_DEFAULT;
 		return f->body;
 	}
-	if (f->len < 1 || f->body[0] == 0 || f->body[0] > PS_QUEUE_MAX ||
+	if (f->len < 1 || f->body[0] == 0 || f->body[0] > PS_PATH_MAX ||
 	    f->len < 1u + f->body[0])
 		return NULL;
 	q->len = f->body[0];
@@ -473,7 +490,7 @@ ps_get_queue_admin(const struct ps_frame *f, struct ps_queue_admin *a)
 	}
 	if (p != end)
 		return -PS_E_BAD_LENGTH;
-	if (a->op < PS_QUEUE_SET || a->op > PS_QUEUE_CREATE ||
+	if (a->op < PS_QUEUE_SET || a->op > PS_QUEUE_DROP_GROUP ||
 	    (a->flags & ~PS_QUEUE_FORCE) != 0 ||
 	    (a->nsettings != 0 && a->op != PS_QUEUE_SET &&
 	    a->op != PS_QUEUE_CREATE))
@@ -672,7 +689,7 @@ ps_get_queues_reply(const struct ps_frame *f, struct ps_queues *qs)
 	for (i = 0; i < qs->count; i++) {
 		e = &qs->queues[i];
 		if ((p = take(&c, 1)) == NULL || *p == 0 ||
-		    *p > PS_QUEUE_MAX || (p = take(&c, *p)) == NULL)
+		    *p > PS_PATH_MAX || (p = take(&c, *p)) == NULL)
 			goto bad;
 		memcpy(e->name, p, p[-1]);
 		e->name[p[-1]] = '\0';

@@ -57,7 +57,7 @@ put_queue(struct ps_buf *b, int version, const char *queue, size_t len)
 
 	if (version < 3)
 		return 0;
-	if (len == 0 || len > PS_QUEUE_MAX)
+	if (len == 0 || len > PS_PATH_MAX)
 		return -PS_E_BAD_VALUE;
 	n = (uint8_t)len;
 	if (ps_buf_add(b, &n, 1) != 0 || ps_buf_add(b, queue, len) != 0)

@@ -22,6 +22,7 @@
 
 #define PS_NAME_MAX		255	/* consumer id / client name bytes */
 #define PS_QUEUE_MAX		64	/* a queue name's bytes */
+#define PS_PATH_MAX		(2 * PS_QUEUE_MAX + 1)	/* "QUEUE/GROUP" */
 #define PS_QUEUE_DEFAULT	"default"	/* versions 1 and 2 use it */
 #define PS_DEMAND_LIMIT		1048576u	/* largest max_demand */
 
@@ -121,6 +122,7 @@ enum ps_queue_op {
 	PS_QUEUE_PURGE = 2,	/* drop what is buffered */
 	PS_QUEUE_DELETE = 3,	/* forget the queue */
 	PS_QUEUE_CREATE = 4,	/* make it now, with settings */
+	PS_QUEUE_DROP_GROUP = 5, /* forget one group of it */
 };
 #define PS_QUEUE_FORCE	0x01	/* QUEUE_ADMIN flag: delete despite consumers */
 
@@ -257,7 +259,7 @@ struct ps_buf {
 
 /* One QUEUES_REPLY entry: a queue and its named values. */
 struct ps_queue_entry {
-	char		 name[PS_QUEUE_MAX + 1];
+	char		 name[PS_PATH_MAX + 1];	/* queue, or queue/group */
 	uint8_t		 nfields;
 	struct ps_stat	*fields;
 };
@@ -324,6 +326,7 @@ long	 ps_frame_parse(const uint8_t *, size_t, uint32_t, struct ps_frame *);
 int	 ps_get_hello(const struct ps_frame *, struct ps_hello *);
 int	 ps_get_welcome(const struct ps_frame *, struct ps_welcome *);
 int	 ps_queue_name_ok(const char *, size_t);
+int	 ps_group_path_ok(const char *, size_t);
 int	 ps_get_enqueue(const struct ps_frame *, int, struct ps_queue *,
 	     struct ps_enqueue_iter *, uint32_t *);
 int	 ps_enqueue_next(struct ps_enqueue_iter *, const uint8_t **,

@@ -239,6 +239,11 @@ cmd_enqueue(const char *path, int argc, char **argv)
 		log_errorx("enqueue: -0 goes with -, to read stdin");
 		return EXIT_USAGE;
 	}
+	if (ctl_queue != NULL && strchr(ctl_queue, '/') != NULL) {
+		log_errorx("enqueue: -q %s: events go to a queue, and every "
+		    "group of it gets them; name the queue alone", ctl_queue);
+		return EXIT_USAGE;
+	}
 	if ((status = client_connect(path, &p)) != 0)
 		return status;
 	if (t.retry_ms == 0 && pushstage_pipeline(p, WINDOW, answered, &t) != 0) {

@@ -28,6 +28,7 @@ usage(FILE *f)
 "       pushctl [global options] queue set NAME KEY=VALUE...\n"
 "       pushctl [global options] queue purge NAME\n"
 "       pushctl [global options] queue delete [--force] NAME\n"
+"       pushctl [global options] queue drop-group [--force] NAME GROUP|--shared\n"
 "\n"
 "Talk to producerd, the pushstage daemon.  A daemon holds many queues,\n"
 "each named by 1 to 64 bytes of A-Z a-z 0-9 . _ : -; -q QUEUE picks one\n"
@@ -61,6 +62,14 @@ usage(FILE *f)
 "  queue delete [--force] NAME  forget a queue, its events and dead\n"
 "                     letters; refused while consumers are subscribed,\n"
 "                     unless --force, which disconnects them\n"
+"  queue drop-group [--force] NAME GROUP  forget one group of a queue's\n"
+"                     consumers and what it holds (--shared: the shared\n"
+"                     group); with --force, even with consumers in it\n"
+"\n"
+"Groups: a consumer with --queue NAME/GROUP (or --group GROUP) joins a\n"
+"group; every group gets every event enqueued in the queue from when it\n"
+"was made, and its consumers share them.  -q NAME/GROUP shows, and acts\n"
+"on the dead letters of, one group; NAME alone is the shared group.\n"
 "\n"
 "Global options, before the command:\n"
 "  -q, --queue QUEUE  the queue, for every command that takes -q\n"
@@ -83,20 +92,37 @@ usage(FILE *f)
 "(or shed it by its --overflow policy, which it then says on stderr).\n");
 }
 
-/* -q NAME: checked here, so that every verb says the same. */
+/* 1 to 64 bytes of A-Z a-z 0-9 . _ : - */
+int
+name_ok(const char *s, size_t n)
+{
+	size_t	 i;
+
+	if (n == 0 || n > PUSHSTAGE_QUEUE_MAX)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (s[i] == '\0' || strchr("abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-", s[i]) == NULL)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * -q QUEUE, or QUEUE/GROUP (a group of its consumers; QUEUE/: the shared
+ * one): checked here, so that every verb says the same.
+ */
 int
 queue_option(const char *name)
 {
-	size_t	 i, n = strlen(name);
+	const char	*slash = strchr(name, '/');
+	size_t		 q = slash ? (size_t)(slash - name) : strlen(name);
 
-	for (i = 0; i < n; i++) {
-		if (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-		    "0123456789._:-", name[i]) == NULL)
-			break;
-	}
-	if (n == 0 || n > PUSHSTAGE_QUEUE_MAX || i != n) {
-		log_errorx("-q: \"%s\" is not a queue name: 1 to %d bytes of "
-		    "A-Z a-z 0-9 . _ : -", name, PUSHSTAGE_QUEUE_MAX);
+	if (!name_ok(name, q) || (slash != NULL && slash[1] != '\0' &&
+	    !name_ok(slash + 1, strlen(slash + 1)))) {
+		log_errorx("-q: \"%s\" is not a queue name: QUEUE or "
+		    "QUEUE/GROUP, each 1 to %d bytes of A-Z a-z 0-9 . _ : -",
+		    name, PUSHSTAGE_QUEUE_MAX);
 		return -1;
 	}
 	ctl_queue = name;

@@ -15,6 +15,7 @@ struct pushstage_stats;
 /* -q NAME, before the verb or among its options: the queue, or NULL. */
 extern const char	*ctl_queue;
 
+int	 name_ok(const char *, size_t);
 int	 queue_option(const char *);
 int	 ctl_stats(struct pushstage *, const struct pushstage_stats **);
 int	 exit_status(int);

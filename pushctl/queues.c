@@ -102,6 +102,7 @@ queue_usage(FILE *f)
 "       pushctl queue set NAME KEY=VALUE...\n"
 "       pushctl queue purge NAME\n"
 "       pushctl queue delete [--force] NAME\n"
+"       pushctl queue drop-group [--force] NAME GROUP|--shared\n"
 "Settings (producerd's options of the same names): max-queue=N,\n"
 "max-queue-bytes=BYTES, overflow=reject|drop-oldest|drop-newest|block,\n"
 "delivery=at-least-once|at-most-once, ack-timeout=SECONDS|none,\n"
@@ -113,7 +114,7 @@ int
 cmd_queue(const char *path, int argc, char **argv)
 {
 	struct pushstage	*p;
-	const char		*op, *name;
+	const char		*op, *name, *group = NULL;
 	uint64_t		 n = 0;
 	int			 force = 0, r, status;
 
@@ -125,8 +126,8 @@ cmd_queue(const char *path, int argc, char **argv)
 	op = argv[1];
 	argc -= 2;
 	argv += 2;
-	if (strcmp(op, "delete") == 0 && argc != 0 &&
-	    strcmp(argv[0], "--force") == 0) {
+	if ((strcmp(op, "delete") == 0 || strcmp(op, "drop-group") == 0) &&
+	    argc != 0 && strcmp(argv[0], "--force") == 0) {
 		force = 1;
 		argc--;
 		argv++;
@@ -139,8 +140,24 @@ cmd_queue(const char *path, int argc, char **argv)
 	name = argv[0];
 	if (queue_option(name) != 0)
 		return EXIT_USAGE;
+	if (strchr(name, '/') != NULL) {
+		log_errorx("queue %s: \"%s\": name the queue alone%s", op, name,
+		    strcmp(op, "drop-group") == 0 ? ", then the group" : "");
+		return EXIT_USAGE;
+	}
 	argc--;
 	argv++;
+	if (strcmp(op, "drop-group") == 0) {
+		if (argc != 1 || (strcmp(argv[0], "--shared") != 0 &&
+		    !name_ok(argv[0], strlen(argv[0])))) {
+			log_errorx("queue drop-group: give the group's name "
+			    "(1 to %d bytes of A-Z a-z 0-9 . _ : -), or "
+			    "--shared", PUSHSTAGE_QUEUE_MAX);
+			return EXIT_USAGE;
+		}
+		group = strcmp(argv[0], "--shared") == 0 ? "" : argv[0];
+		argc = 0;
+	}
 	if ((strcmp(op, "purge") == 0 || strcmp(op, "delete") == 0) &&
 	    argc != 0) {
 		log_errorx("queue %s: unexpected argument \"%s\"", op, argv[0]);
@@ -151,9 +168,10 @@ cmd_queue(const char *path, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (strcmp(op, "create") != 0 && strcmp(op, "set") != 0 &&
-	    strcmp(op, "purge") != 0 && strcmp(op, "delete") != 0) {
-		log_errorx("queue: \"%s\" is not create, set, purge or delete",
-		    op);
+	    strcmp(op, "purge") != 0 && strcmp(op, "delete") != 0 &&
+	    strcmp(op, "drop-group") != 0) {
+		log_errorx("queue: \"%s\" is not create, set, purge, delete or "
+		    "drop-group", op);
 		queue_usage(stderr);
 		return EXIT_USAGE;
 	}
@@ -167,6 +185,8 @@ cmd_queue(const char *path, int argc, char **argv)
 		    (size_t)argc);
 	else if (strcmp(op, "purge") == 0)
 		r = pushstage_queue_purge(p, name, &n);
+	else if (strcmp(op, "drop-group") == 0)
+		r = pushstage_group_drop(p, name, group, force);
 	else
 		r = pushstage_queue_delete(p, name, force);
 	if (r != 0) {
@@ -178,6 +198,8 @@ cmd_queue(const char *path, int argc, char **argv)
 	if (strcmp(op, "purge") == 0)
 		printf("purged %llu event%s from %s\n", (unsigned long long)n,
 		    n == 1 ? "" : "s", name);
+	else if (strcmp(op, "drop-group") == 0)
+		printf("group %s/%s dropped\n", name, group);
 	else
 		printf("queue %s %s\n", name, strcmp(op, "create") == 0 ?
 		    "created" : strcmp(op, "set") == 0 ? "set" : "deleted");

@@ -42,14 +42,19 @@ struct node {
 static char	 dir[256];
 
 /* Every queue the journal names is the node's one dispatcher. */
-static struct dispatch *
-find(void *arg, const char *name, size_t len)
+static int
+find(void *arg, const char *name, size_t len, size_t ng,
+    const char * const *groups, const uint64_t *from, struct dispatch **out)
 {
 	struct node	*n = arg;
 
 	(void)name;
 	(void)len;
-	return &n->d;
+	(void)groups;
+	(void)from;
+	ck_assert_uint_eq(ng, 1);
+	out[0] = &n->d;
+	return 0;
 }
 
 /* The node's dispatcher records its changes, as server.c's queues do. */
@@ -58,7 +63,7 @@ hook(void *arg, enum dispatch_change what, const struct qevent *ev)
 {
 	struct node	*n = arg;
 
-	journal_change(&n->j, n->d.name, what, ev);
+	journal_change(&n->j, n->d.name, "", 1, what, ev);
 }
 
 static void
@@ -326,12 +331,17 @@ struct pair {
 	struct got		 got;
 };
 
-static struct dispatch *
-find_pair(void *arg, const char *name, size_t len)
+static int
+find_pair(void *arg, const char *name, size_t len, size_t ng,
+    const char * const *groups, const uint64_t *from, struct dispatch **out)
 {
 	struct pair	*p = arg;
 
-	return len == 4 && memcmp(name, "jobs", 4) == 0 ? &p->jobs : &p->def;
+	(void)groups;
+	(void)from;
+	ck_assert_uint_eq(ng, 1);
+	out[0] = len == 4 && memcmp(name, "jobs", 4) == 0 ? &p->jobs : &p->def;
+	return 0;
 }
 
 static void
@@ -339,7 +349,7 @@ hook_def(void *arg, enum dispatch_change what, const struct qevent *ev)
 {
 	struct pair	*p = arg;
 
-	journal_change(&p->j, p->def.name, what, ev);
+	journal_change(&p->j, p->def.name, "", 1, what, ev);
 }
 
 static void
@@ -347,7 +357,7 @@ hook_jobs(void *arg, enum dispatch_change what, const struct qevent *ev)
 {
 	struct pair	*p = arg;
 
-	journal_change(&p->j, p->jobs.name, what, ev);
+	journal_change(&p->j, p->jobs.name, "", 1, what, ev);
 }
 
 static struct pair *

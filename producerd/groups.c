@@ -1,0 +1,205 @@
+/*
+ * groups.c: a queue's groups of consumers, GenStage's BroadcastDispatcher
+ * done the NSQ way.  A group is a dispatcher that reads the queue's log
+ * from where the log was when the group was made, so it gets every event
+ * enqueued from then on; inside it, its consumers share the events by the
+ * demand rule, with its own acks, redeliveries and dead letters.  The
+ * first group in a queue's list leads: an ENQUEUE goes through it to all
+ * (dispatch.c).  Peers name a group as "QUEUE/GROUP"; "QUEUE" alone (or
+ * "QUEUE/") is the shared group, which today's consumers join.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "producerd.h"
+
+/* The groups' dispatchers in list order: the first leads the rest. */
+static void
+chain(struct nqueue *q)
+{
+	struct qgroup	*g, *next;
+
+	TAILQ_FOREACH(g, &q->groups, entry) {
+		next = TAILQ_NEXT(g, entry);
+		g->d.next_group = next != NULL ? &next->d : NULL;
+	}
+}
+
+struct qgroup *
+groups_find(struct nqueue *q, const char *name, size_t len)
+{
+	struct qgroup	*g;
+
+	TAILQ_FOREACH(g, &q->groups, entry) {
+		if (g->len == len && memcmp(g->name, name, len) == 0)
+			return g;
+	}
+	return NULL;
+}
+
+/*
+ * A new group of q, reading from the log's end: it gets what is enqueued
+ * from now on.  A queue's first, shared group is not journaled (a journal
+ * without groups implies it); every other one is.  NULL out of memory.
+ */
+struct qgroup *
+groups_add(struct nqueue *q, const char *name, size_t len)
+{
+	int	 first = q->ngroups == 0 && len == 0 && !q->made;
+
+	struct server	*srv = q->srv;
+	struct qgroup	*g;
+
+	if ((g = calloc(1, sizeof *g)) == NULL)
+		return NULL;
+	g->q = q;
+	memcpy(g->name, name, len);
+	g->name[len] = '\0';
+	g->len = (uint8_t)len;
+	snprintf(g->path, sizeof g->path, "%s%s%s", q->name, len ? "/" : "",
+	    g->name);
+	dispatch_init(&g->d, conn_emit, srv);
+	queue_free(&g->d.queue);		/* a reader of q's log */
+	queue_init(&g->d.queue, &q->log);
+	g->d.ids = &srv->next_id;
+	g->d.clock = &srv->now;
+	g->d.name = q->name;
+	g->d.group = g->name;
+	if (srv->up.path != NULL)
+		g->d.done = upstream_done;
+	g->d.paused = srv->draining;
+	TAILQ_INSERT_TAIL(&q->groups, g, entry);
+	q->ngroups++;
+	chain(q);
+	(void)queues_apply(q, &q->s, 0);
+	server_journal_group(srv, g, !first);
+	if (len != 0 || q->ngroups > 1)
+		log_info("queue %s: group %s made", q->name, g->path);
+	return g;
+}
+
+static void
+group_free(struct qgroup *g)
+{
+	struct nqueue	*q = g->q;
+
+	TAILQ_REMOVE(&q->groups, g, entry);
+	q->ngroups--;
+	chain(q);
+	dispatch_free(&g->d);
+	free(g);
+}
+
+/*
+ * Forget g and what it holds: no consumer is left in it.  What it buffers
+ * and its dead letters are done with, for the journal as for a purge.
+ */
+void
+groups_drop(struct qgroup *g)
+{
+	struct qevent	*ev;
+	uint64_t	 n;
+
+	n = dispatch_purge(&g->d);
+	log_info("queue %s: group %s dropped with %llu buffered and %llu "
+	    "dead events", g->q->name, g->path, (unsigned long long)n,
+	    (unsigned long long)g->d.ndead);
+	while ((ev = TAILQ_FIRST(&g->d.dead)) != NULL)
+		dispatch_dead_drop(&g->d, ev);
+	server_journal_drop(g->q->srv, g);
+	group_free(g);
+}
+
+/* At the end, or with its queue: nothing is journaled. */
+void
+groups_free(struct nqueue *q)
+{
+	struct qgroup	*g;
+
+	while ((g = TAILQ_LAST(&q->groups, qgroups)) != NULL)
+		group_free(g);
+}
+
+/* The group an ENQUEUE goes through; a queue left with none gets back its
+ * shared group.  NULL out of memory. */
+struct qgroup *
+groups_lead(struct nqueue *q)
+{
+	struct qgroup	*g;
+
+	if ((g = TAILQ_FIRST(&q->groups)) != NULL)
+		return g;
+	return groups_add(q, "", 0);	/* q->made: journaled */
+}
+
+/*
+ * The group "QUEUE[/GROUP]" names.  With make (a consumer's HELLO), the
+ * queue and the group are made if they may be; without, they must exist.
+ * NULL with *code (PS_E_*) and err saying why otherwise.
+ */
+struct qgroup *
+groups_resolve(struct server *srv, const char *name, size_t len, int make,
+    int *code, char *err, size_t errlen)
+{
+	struct nqueue	*q;
+	struct qgroup	*g;
+	const char	*slash, *gname = "";
+	size_t		 qlen = len, glen = 0;
+
+	if ((slash = memchr(name, '/', len)) != NULL) {
+		qlen = (size_t)(slash - name);
+		gname = slash + 1;
+		glen = len - qlen - 1;
+		if (glen != 0 && !ps_queue_name_ok(gname, glen)) {
+			*code = PS_E_BAD_VALUE;
+			snprintf(err, errlen, "group name \"%.*s\" is not 1 to "
+			    "%d bytes of A-Z a-z 0-9 . _ : -",
+			    (int)(glen > 80 ? 80 : glen), gname, PS_QUEUE_MAX);
+			return NULL;
+		}
+	}
+	if (make)
+		q = queues_get(srv, name, qlen, code, err, errlen);
+	else if (!ps_queue_name_ok(name, qlen)) {
+		*code = PS_E_BAD_VALUE;
+		snprintf(err, errlen, "queue name \"%.*s\" is not 1 to %d bytes "
+		    "of A-Z a-z 0-9 . _ : -", (int)(qlen > 80 ? 80 : qlen), name,
+		    PS_QUEUE_MAX);
+		return NULL;
+	} else if ((q = queues_find(srv, name, qlen)) == NULL) {
+		*code = PS_E_NO_QUEUE;
+		snprintf(err, errlen, "no queue %.*s", (int)qlen, name);
+	}
+	if (q == NULL)
+		return NULL;
+	if ((g = groups_find(q, gname, glen)) != NULL)
+		return g;
+	if (!make) {
+		*code = PS_E_NO_QUEUE;
+		snprintf(err, errlen, "queue %s has no %s%.*s", q->name,
+		    glen ? "group " : "shared group", (int)glen, gname);
+		return NULL;
+	}
+	if (q->ngroups >= srv->max_groups) {
+		*code = PS_E_QUEUE_LIMIT;
+		snprintf(err, errlen, "no group %s/%.*s, and queue %s has %u "
+		    "groups already (producerd --max-groups)", q->name,
+		    (int)glen, gname, q->name, q->ngroups);
+		return NULL;
+	}
+	if (srv->up.into != NULL && srv->up.into->q == q) {
+		*code = PS_E_BAD_VALUE;
+		snprintf(err, errlen, "queue %s takes this stage's events from "
+		    "upstream (--local-queue): it has one group, whose acks go "
+		    "upstream", q->name);
+		return NULL;
+	}
+	if ((g = groups_add(q, gname, glen)) == NULL) {
+		*code = PS_E_NOMEM;
+		snprintf(err, errlen, "out of memory making group %s/%.*s",
+		    q->name, (int)glen, gname);
+	}
+	return g;
+}

@@ -1,0 +1,109 @@
+/*
+ * replay.h: what the two halves of reading the journal back share:
+ * replay.c reads the files and the records of events, rgroups.c the
+ * records of queues' groups and the restoring of queues that have other
+ * groups than the shared one.
+ */
+#ifndef PS_REPLAY_H
+#define PS_REPLAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "idmap.h"
+#include "journal.h"
+
+enum { R_PENDING, R_DEAD, R_GONE };
+
+/* The unit a power loss leaves unwritten: the smallest disk sector. */
+#define TORN_SECTOR	512
+
+/* One event as the records so far leave it (in its shared group). */
+struct rentry {
+	uint64_t	 id;
+	const char	*queue;		/* its queue's name, in place */
+	uint8_t		 qlen;
+	const uint8_t	*data;		/* into its file's bytes */
+	uint32_t	 len;
+	uint32_t	 attempts;
+	uint64_t	 died;		/* dead: order of its death */
+	size_t		 file;		/* holds its latest copy */
+	size_t		 efile;		/* holds its ENQUEUE record */
+	uint8_t		 state;
+	uint8_t		 reason;
+};
+
+struct rrange {
+	size_t		 off;
+	size_t		 len;
+};
+
+struct rfile {
+	uint64_t	 seq;
+	char		 path[4096];
+	uint8_t		*data;
+	size_t		 size;
+	uint64_t	 first_id;
+	uint64_t	 last_id;	/* the last enqueued here, or 0 */
+	int		 dropped;	/* --repair: the whole file goes */
+	int		 damaged;	/* --repair: rewrite with keep */
+	struct rrange	*keep;		/* intact records, merged */
+	size_t		 nkeep;
+	size_t		 seg;		/* its index in the journal */
+};
+
+struct replay {
+	struct journal	*j;
+	struct rfile	*files;
+	size_t		 nfiles;
+	struct rentry	*e;
+	size_t		 n;
+	size_t		 cap;
+	struct idmap	 index;		/* id -> e[] */
+	uint64_t	 max_id;
+	uint64_t	 deaths;
+	uint64_t	 dropped_bytes;
+	uint64_t	 dropped_places;
+	struct rqueue	*queues;	/* those whose groups were recorded */
+};
+
+/* A named group's state for one event, when not "pending, attempts 0". */
+struct rgstate {
+	uint64_t	 id;
+	uint64_t	 died;		/* dead: order of its death */
+	uint32_t	 attempts;
+	uint8_t		 state;
+	uint8_t		 reason;
+};
+
+/* A group as the records so far leave it. */
+struct rgroup {
+	char		 name[PS_QUEUE_MAX + 1];	/* "": the shared one */
+	uint64_t	 from;		/* it gets the ids from this one */
+	struct idmap	 index;		/* id -> st[], named groups only */
+	struct rgstate	*st;
+	size_t		 n;
+	size_t		 cap;
+	uint64_t	 deaths;
+};
+
+/* A queue whose groups the records say (others: the shared one, from 0). */
+struct rqueue {
+	struct rqueue	*next;
+	char		 name[PS_QUEUE_MAX + 1];
+	struct rgroup	*g;
+	size_t		 ng;
+};
+
+struct rentry	*replay_find(struct replay *, uint64_t);
+int		 replay_rebury(struct journal *, struct dispatch *, uint64_t);
+
+/* rgroups.c */
+const char	*rgroups_check(int, const uint8_t *, uint32_t);
+int		 rgroups_apply(struct replay *, int, const uint8_t *, uint32_t);
+struct rqueue	*rgroups_queue(const struct replay *, const char *, size_t);
+int		 rgroups_restore(struct replay *, journal_queue_fn, void *,
+		     uint64_t *);
+void		 rgroups_free(struct replay *);
+
+#endif
