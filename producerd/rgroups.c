@@ -440,7 +440,8 @@ restore_queue(struct replay *r, struct rqueue *q, const struct rentry **ev,
 		}
 	}
 	/* The dead, each group's in the order they died. */
-	qsort(dead, ndead, sizeof *dead, by_died);
+	if (ndead != 0)
+		qsort(dead, ndead, sizeof *dead, by_died);
 	for (i = 0; i < ndead; i++) {
 		k = dead[i].k;
 		if (dispatch_restore_dead(d[k], dead[i].e->id, dead[i].attempts,

@@ -1235,6 +1235,194 @@ def case_pipeline_between_named_queues(h):
     assert r.returncode == 1 and b"--upstream-queue" in r.stderr, r
 
 
+def group_got(outs):
+    """The events a group's consumers finished, over all of them."""
+    return sorted(e for o in outs for _, w, e in received(o) if w == "finished")
+
+
+def case_groups_fan_out(h):
+    """Every group gets every event once, shared among its consumers."""
+    h.start_daemon()
+    outs = {}
+    for g in ("mail", "audit", "index"):
+        outs[g] = [h.consumer("%s%d" % (g, i), "--queue", "jobs", "--group", g,
+                              "--max-demand", "3")[1] for i in range(2)]
+    h.wait_consumers(6, total_demand=18)
+    events = ["e%03d" % i for i in range(300)]
+    r = h.pushctl("enqueue", "-q", "jobs", "-", input="\n".join(events).encode() + b"\n")
+    assert r.returncode == 0, r.stderr
+    for g in outs:
+        h.wait_for(lambda: len(group_got(outs[g])) >= 300, what="group " + g)
+    for g in outs:
+        assert group_got(outs[g]) == sorted(events), g   # once each, none lost
+        # Shared among the group's two: both did some.
+        assert all(len(received(o)) > 0 for o in outs[g]), g
+    qs = queue_list(h)
+    assert set(qs) == {"jobs", "jobs/mail", "jobs/audit", "jobs/index"}, qs
+    for g in ("mail", "audit", "index"):
+        st = qs["jobs/" + g]
+        assert st["enqueued_total"] == 300 and st["acked_total"] == 300, st
+        assert st["consumers"] == 2 and st["groups"] == 4, st
+    # The shared group, with no consumer, holds them all.
+    assert qs["jobs"]["queued"] == 300, qs["jobs"]
+    r = h.pushctl("stats", "-q", "jobs/audit", "--json")
+    st = json.loads(r.stdout)
+    assert st["queue"] == "jobs/audit" and len(st["consumers"]) == 2, st
+    # An ENQUEUE names a queue, not a group; a group must exist to be asked.
+    r = h.pushctl("enqueue", "-q", "jobs/mail", "x")
+    assert r.returncode == 1 and b"name the queue alone" in r.stderr, r
+    raw = Raw(h.sock, version=3)
+    raw.send(hello3(CLIENT_ROLE) + enqueue3(b"jobs/mail", b"x"))
+    raw.expect(WELCOME)
+    assert "every group of it gets the events" in raw.expect_error(E_BAD_VALUE)
+    r = h.pushctl("stats", "-q", "jobs/nope")
+    assert r.returncode == 1 and b"queue jobs has no group nope" in r.stderr, r
+    r = h.pushctl("stats", "-q", "jobs/no pe")
+    assert r.returncode == 1 and b"is not a queue name" in r.stderr, r
+
+
+def case_groups_keep_their_backlog(h):
+    """A group with no consumer keeps its events; dropped, it is gone."""
+    h.start_daemon("--max-groups", "3")
+    p, _ = h.consumer("first", "--queue", "jobs", "--group", "late")
+    h.wait_consumers(1)
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=10) == 0
+    h.procs.remove(p)
+    h.wait_consumers(0)
+    assert h.pushctl("enqueue", "-q", "jobs", "a", "b", "c").returncode == 0
+    assert queue_list(h)["jobs/late"]["queued"] == 3
+    _, out = h.consumer("back", "--queue", "jobs", "--group", "late", "--max-demand", "5")
+    h.wait_for(lambda: len(group_got([out])) == 3, what="the backlog")
+    assert group_got([out]) == ["a", "b", "c"]
+    # A group made now gets only what comes after.
+    _, new = h.consumer("new", "--queue", "jobs", "--group", "new", "--max-demand", "5")
+    h.wait_consumers(2)
+    assert h.pushctl("enqueue", "-q", "jobs", "d").returncode == 0
+    h.wait_for(lambda: group_got([new]) == ["d"] and len(group_got([out])) == 4,
+               what="d in both groups")
+    # --max-groups: the shared, late and new are 3.
+    raw = Raw(h.sock, version=3)
+    raw.send(hello3(CONSUMER_ROLE, b"jobs/fourth", 1, 0, b"w"))
+    assert "--max-groups" in raw.expect_error(E_QUEUE_LIMIT)
+    # Dropping a group with consumers needs --force; the shared one too.
+    r = h.pushctl("queue", "drop-group", "jobs", "late")
+    assert r.returncode == 1 and b"has 1 consumer" in r.stderr, r
+    r = h.pushctl("queue", "drop-group", "--force", "jobs", "late")
+    assert r.returncode == 0 and r.stdout == b"group jobs/late dropped\n", r
+    r = h.pushctl("queue", "drop-group", "jobs", "--shared")
+    assert r.returncode == 0, r
+    assert set(queue_list(h)) == {"jobs/new"}
+    # With no shared group, events go to the groups there are.
+    assert h.pushctl("enqueue", "-q", "jobs", "e").returncode == 0
+    h.wait_for(lambda: group_got([new]) == ["d", "e"], what="e in new")
+    # A consumer of no group brings the shared group back, from now on.
+    _, shared = h.consumer("plain", "--queue", "jobs", "--max-demand", "5")
+    h.wait_consumers(2)
+    assert h.pushctl("enqueue", "-q", "jobs", "f").returncode == 0
+    h.wait_for(lambda: group_got([shared]) == ["f"], what="f in the shared group")
+    for p in [q for q in h.procs if q.args[0] == CONSUMER and q.poll() is not None]:
+        h.procs.remove(p)         # "back" was told its group went
+
+
+def case_groups_fail_alone(h):
+    """One group's NACKs and dead letters leave the others untouched."""
+    h.start_daemon("--max-attempts", "2")
+    _, bad = h.consumer("bad", "--queue", "jobs", "--group", "flaky", "--exec", "false",
+                        "--max-demand", "4")
+    _, good = h.consumer("good", "--queue", "jobs", "--group", "steady", "--max-demand", "4")
+    h.wait_consumers(2, total_demand=8)
+    assert h.pushctl("enqueue", "-q", "jobs", "x", "y").returncode == 0
+    h.wait_for(lambda: queue_list(h)["jobs/flaky"]["dead"] == 2, what="two dead letters")
+    qs = queue_list(h)
+    assert qs["jobs/flaky"]["nacked_total"] == 4, qs["jobs/flaky"]
+    assert qs["jobs/steady"]["acked_total"] == 2 and qs["jobs/steady"]["dead"] == 0
+    assert qs["jobs/steady"]["redelivered_total"] == 0
+    r = h.pushctl("dead", "list", "-q", "jobs/flaky", "--json")
+    assert r.returncode == 0 and r.stdout.count(b'"id"') == 2, r
+    r = h.pushctl("dead", "list", "-q", "jobs/steady", "--json")
+    assert r.returncode == 0 and b'"dead":0' in r.stdout, r
+    assert h.pushctl("dead", "drop", "-q", "jobs/flaky").returncode == 0
+    assert queue_list(h)["jobs/flaky"]["dead"] == 0
+    assert group_got([good]) == ["x", "y"]
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def case_groups_store_a_payload_once(h):
+    """Four groups holding 32 MiB of events: the daemon holds it once."""
+    d = h.start_daemon("--max-queue", "0")
+    for g in ("a", "b", "c"):                 # made, then left with no consumer
+        p, _ = h.consumer("w" + g, "--queue", "big", "--group", g)
+        h.wait_consumers(1)
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=10) == 0
+        h.procs.remove(p)
+        h.wait_consumers(0)
+    assert len(queue_list(h)) == 4
+    before = rss_kib(d.pid)
+    payload = b"z" * 65000 + b"\n"
+    r = h.pushctl("enqueue", "-q", "big", "-", input=payload * 512)
+    assert r.returncode == 0, r.stderr
+    grew = rss_kib(d.pid) - before
+    qs = queue_list(h)
+    assert all(q["queued"] == 512 for q in qs.values()), qs
+    # 32.5 MiB of payload: once, not four times.
+    assert 30000 < grew < 45000, grew
+
+
+def case_groups_survive_a_restart(h):
+    """Each group's events, attempts and dead letters come back."""
+    data = os.path.join(h.dir, "data")
+    d = h.start_daemon("--data-dir", data, "--max-attempts", "3")
+    mail = Raw(h.sock, version=3)
+    mail.send(hello3(CONSUMER_ROLE, b"jobs/mail", 2, 0, b"m"))
+    mail.expect(WELCOME)
+    audit = Raw(h.sock, version=3)
+    audit.send(hello3(CONSUMER_ROLE, b"jobs/audit", 1, 0, b"a"))
+    audit.expect(WELCOME)
+    h.wait_consumers(2)
+    assert h.pushctl("enqueue", "-q", "jobs", "e1", "e2", "e3", "e4").returncode == 0
+    mail.send(demand(2))
+    audit.send(demand(1))
+    got = mail.events_full(want=2, timeout=10)
+    assert [p for _, _, p in got] == [b"e1", b"e2"], got
+    assert audit.events_full(want=1, timeout=10)[0][2] == b"e1"
+    mail.send(ids(ACK, 1) + ids(NACK, 2))
+    h.wait_for(lambda: queue_list(h)["jobs/mail"]["acked_total"] == 1, what="the ack")
+    # The shared group is dropped: after the restart it stays so.
+    assert h.pushctl("queue", "drop-group", "jobs", "--shared").returncode == 0
+    d.kill()
+    d.wait()
+    h.procs.remove(d)
+    mail.close()
+    audit.close()
+    h.start_daemon("--data-dir", data, "--max-attempts", "3")
+    qs = queue_list(h)
+    assert set(qs) == {"jobs/mail", "jobs/audit"}, qs     # no shared group
+    assert qs["jobs/mail"]["queued"] == 3 and qs["jobs/audit"]["queued"] == 4, qs
+    m = Raw(h.sock, version=3)
+    m.send(hello3(CONSUMER_ROLE, b"jobs/mail", 10, 0, b"m") + demand(10))
+    m.expect(WELCOME)
+    assert m.events_full(want=3, timeout=10) == [(2, 2, b"e2"), (3, 1, b"e3"), (4, 1, b"e4")]
+    a = Raw(h.sock, version=3)
+    a.send(hello3(CONSUMER_ROLE, b"jobs/audit", 10, 0, b"a") + demand(10))
+    a.expect(WELCOME)
+    assert a.events_full(want=4, timeout=10) == [(1, 2, b"e1"), (2, 1, b"e2"),
+                                                  (3, 1, b"e3"), (4, 1, b"e4")]
+    # New events reach both; the shared group stays dropped.
+    assert h.pushctl("enqueue", "-q", "jobs", "e5").returncode == 0
+    assert m.events_full(want=1, timeout=10)[0][2] == b"e5"
+    assert a.events_full(want=1, timeout=10)[0][2] == b"e5"
+    assert "jobs" not in queue_list(h)
+
+
 def case_sigterm_drains(h):
     """SIGTERM: no new connections or events, wait for acks, exit 0."""
     d = h.start_daemon()
