@@ -90,6 +90,15 @@ write("conn", "version-3-queues", steps(
      frame(DEAD_RETRY, qbody(b"jobs", struct.pack(">I", 0))) + admin(2, b"mail") +
      admin(3, b"jobs", flags=1) + admin(4, b"new", b"delivery=at-most-once")),
     (3, b"\0" * 20)))
+write("conn", "groups", steps(
+    (0, hello3(CONSUMER_ROLE, b"jobs/mail", 2, 0, b"m") + demand(2)),
+    (2, hello3(CONSUMER_ROLE, b"jobs/audit", 1, 0, b"a") + demand(1)),
+    (1, hello3(CLIENT_ROLE) + enqueue3(b"jobs", b"x", b"y", b"z")),
+    (0, ids(ACK, 1) + ids(NACK, 2) + demand(2)),
+    (1, frame(STATS, qbody(b"jobs/mail")) + frame(DEAD_LIST, qbody(b"jobs/audit",
+     struct.pack(">I", 4))) + admin(5, b"jobs/", flags=1) + admin(5, b"jobs/mail")),
+    (3, b"\0" * 30),
+    (2, ids(ACK, 1))))
 write("conn", "version-1-and-errors", steps(
     (0, hello(CONSUMER_ROLE, 3, 0, b"old", version=1) + demand(3)),
     (1, hello(CLIENT_ROLE, version=1) + enqueue(b"p") + ids(ACK, 1)),
@@ -151,3 +160,20 @@ seg4 = segment(4, 7, (QENQUEUE, b"\x04jobs" + rec_enqueue(7, b"j", b"k")[1]),
                rec_ids(DELIVER, 7), (QDEAD, b"\x04jobs" + rec_dead((7, 1, 1, b"j"))[1]),
                rec_enqueue(9, b"d"))
 write("replay", "named-queues", files(0, seg1, seg2, seg3, seg4))
+
+
+def gname(queue, group):
+    return bytes([len(queue)]) + queue + bytes([len(group)]) + group
+
+
+GROUP, GROUP_DROP, GROUPS, GDELIVER, GDONE, GRETRY, GDEAD = range(8, 15)
+seg5 = segment(5, 10, (GROUP, gname(b"jobs", b"mail") + struct.pack(">Q", 10)),
+               (QENQUEUE, b"\x04jobs" + rec_enqueue(10, b"p", b"q", b"r")[1]),
+               (GDELIVER, gname(b"jobs", b"mail") + struct.pack(">QQ", 10, 11)),
+               (GDONE, gname(b"jobs", b"mail") + struct.pack(">Q", 10)),
+               (GDEAD, gname(b"jobs", b"mail") + struct.pack(">QIB", 11, 1, 1)),
+               (GRETRY, gname(b"jobs", b"mail") + struct.pack(">Q", 11)),
+               (GROUP_DROP, gname(b"jobs", b"")),
+               (GROUPS, b"\x04jobs\x02" + b"\x04mail" + struct.pack(">Q", 10) +
+                b"\x00" + struct.pack(">Q", 12)))
+write("replay", "groups", files(0, seg1, seg2, seg3, seg4, seg5))
