@@ -82,6 +82,8 @@ struct board	*board_new(uint64_t, int);
 void		 board_free(struct board *);
 void		 board_mark(struct board *, const uint8_t *, size_t,
 		     struct tally *);
+void		 board_mark_copy(struct board *, const uint8_t *, size_t,
+		     uint32_t, uint32_t, struct tally *);
 void		 board_commit(struct board *, struct tally *);
 int		 board_wait(struct board *, int);
 int		 board_exact(const struct board *);

@@ -100,11 +100,23 @@ board_sent(struct board *b, uint64_t seq, uint64_t t)
 void
 board_mark(struct board *b, const uint8_t *p, size_t len, struct tally *t)
 {
+	board_mark_copy(b, p, len, 0, 1, t);
+}
+
+/*
+ * The same, for a fan-out: the copy-th of copies each event arrives as
+ * (its group): the board has a place for each copy of each event.
+ */
+void
+board_mark_copy(struct board *b, const uint8_t *p, size_t len,
+    uint32_t copy, uint32_t copies, struct tally *t)
+{
 	uint64_t	 seq, sent, now;
 
 	if (len < STAMP_LEN)
 		return;
 	memcpy(&seq, p, 8);
+	seq = seq * copies + copy;
 	if (seq >= b->total)
 		return;
 	if (atomic_fetch_add_explicit(&b->seen[seq], 1,

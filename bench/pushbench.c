@@ -17,14 +17,28 @@
 
 #define MAX_RUNS	15
 
-static const char *workloads[] = { "W1", "W2", "W3", "W4", "W7" };
+static const char *workloads[] = { "W1", "W2", "W3", "W4", "W5", "W7" };
+
+/* Which peers and which floor a workload is measured against. */
+static int
+with_redis(const char *w)
+{
+	return strcmp(w, "W1") == 0 || strcmp(w, "W2") == 0 ||
+	    strcmp(w, "W4") == 0;
+}
+
+static int
+with_beanstalkd(const char *w)
+{
+	return strcmp(w, "W1") == 0 || strcmp(w, "W2") == 0;
+}
 static const char *modes[] = { "at-least-once", "at-most-once" };
 
 static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: pushbench [--workload W1|W2|W3|W4|W7] [--delivery MODE]\n"
+"usage: pushbench [--workload W1|W2|W3|W4|W5|W7] [--delivery MODE]\n"
 "                 [--size BYTES]\n"
 "                 [--consumers N] [--events N] [--runs N] [--compare]\n"
 "                 [--window N] [--batch N] [--system NAME] [--quick]\n"
@@ -42,6 +56,9 @@ usage(FILE *f)
 "  W2  one at a time: 200,000 events, consumers with max-demand 1\n"
 "  W3  latency: one event every 100 us for 5 s, one consumer\n"
 "  W4  backlog: 1,000,000 events with no consumer, then they drain\n"
+"  W5  fan-out: 4 groups of 2 consumers on one queue; 1,000,000 events\n"
+"      enqueued with no consumer (memory per event), then every group\n"
+"      drains its copy (events/s: deliveries, every group's)\n"
 "  W7  many queues: 10,000 queues made empty (memory per empty queue),\n"
 "      one event into each (memory per such queue), then 4 consumers\n"
 "      drain them, each subscribing to its share in turn (--events: the\n"
@@ -312,8 +329,8 @@ main(int argc, char **argv)
 			break;
 	}
 	if (s.only != NULL && w == sizeof workloads / sizeof workloads[0]) {
-		log_errorx("--workload: \"%s\" is not W1, W2, W3, W4 or W7",
-		    s.only);
+		log_errorx("--workload: \"%s\" is not W1, W2, W3, W4, W5 or "
+		    "W7", s.only);
 		return 1;
 	}
 	if (s.quick)
@@ -343,7 +360,8 @@ main(int argc, char **argv)
 				failed++;
 		}
 #ifdef HAVE_HIREDIS
-		if (s.compare && w != 2 && w != 4 && system_on(&s, "redis") &&
+		if (s.compare && with_redis(workloads[w]) &&
+		    system_on(&s, "redis") &&
 		    redis_available()) {
 			for (i = n = 0; i < s.runs; i++)
 				if (redis_run(&s, workloads[w], &rs[n]) == 0)
@@ -352,7 +370,8 @@ main(int argc, char **argv)
 				failed++;
 		}
 #endif
-		if (s.compare && w < 2 && system_on(&s, "beanstalkd") &&
+		if (s.compare && with_beanstalkd(workloads[w]) &&
+		    system_on(&s, "beanstalkd") &&
 		    beanstalk_available()) {
 			for (i = n = 0; i < s.runs; i++)
 				if (beanstalk_run(&s, workloads[w], &rs[n]) == 0)
@@ -361,7 +380,7 @@ main(int argc, char **argv)
 				failed++;
 		}
 		/* The floor each workload is judged by. */
-		if (!s.compare || s.fsync != NULL || w == 4 ||
+		if (!s.compare || s.fsync != NULL || w > 3 ||
 		    !system_on(&s, "floor"))
 			continue;
 		for (i = n = 0; i < s.runs; i++) {

@@ -30,7 +30,12 @@ struct consumer_args {
 	uint32_t	 min;
 	struct board	*b;
 	int		 idx;
+	char		 queue[64];	/* W5: its group; else "" */
+	uint32_t	 group;		/* W5: which copy it gets */
+	uint32_t	 groups;
 };
+
+#define W5_GROUPS	4
 
 int
 daemon_start(const struct settings *s, const char *mode, struct daemon *d)
@@ -155,7 +160,8 @@ consumer_main(void *arg)
 	snprintf(name, sizeof name, "bench-%d", a->idx);
 	if ((p = pushstage_new()) == NULL)
 		fatal("pushstage_new");
-	if (pushstage_connect_consumer(p, a->sock, name, a->max, a->min) != 0)
+	if ((a->queue[0] != '\0' && pushstage_queue(p, a->queue) != 0) ||
+	    pushstage_connect_consumer(p, a->sock, name, a->max, a->min) != 0)
 		fatalx("consumer %d: %s", a->idx, pushstage_error(p));
 	if ((ids = calloc(a->max, sizeof *ids)) == NULL)
 		fatal("calloc");
@@ -167,7 +173,8 @@ consumer_main(void *arg)
 			_exit(0);	/* the daemon went: the run is over */
 		n = ask = 0;
 		while ((r = pushstage_poll_event(p, &e)) == 1) {
-			board_mark(a->b, e.data, e.len, &t);
+			board_mark_copy(a->b, e.data, e.len, a->group,
+			    a->groups, &t);
 			if (acks) {
 				ids[n++] = e.id;
 				if (n == a->max) {
@@ -350,6 +357,27 @@ start_consumers(struct consumer_args *a, pid_t *pids, int n)
 	}
 }
 
+/* W5: each group made before anything is enqueued (a consumer that goes). */
+static int
+groups_make(const char *sock, const struct consumer_args *a, int n)
+{
+	struct pushstage	*p;
+	int			 i;
+
+	for (i = 0; i < n; i += 2) {
+		if ((p = pushstage_new()) == NULL)
+			fatal("pushstage_new");
+		if (pushstage_queue(p, a[i].queue) != 0 ||
+		    pushstage_connect_consumer(p, sock, "w5", 1, 0) != 0) {
+			log_errorx("%s", pushstage_error(p));
+			pushstage_free(p);
+			return -1;
+		}
+		pushstage_free(p);
+	}
+	return 0;
+}
+
 int
 work_run(const struct settings *s, const char *workload, const char *mode,
     struct result *r)
@@ -360,8 +388,8 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 	struct board		*b;
 	struct pushstage	*c = NULL;
 	uint64_t		 total, t0, t1 = 0, rss0, rss1, hwm;
-	uint32_t		 max = s->batch, min = s->batch / 2;
-	int			 n = s->consumers, error = -1, w4 = 0;
+	uint32_t		 max = s->batch, min = s->batch / 2, copies = 1;
+	int			 n = s->consumers, error = -1, w4 = 0, w5 = 0;
 	double			 cpu;
 
 	memset(r, 0, sizeof *r);
@@ -378,6 +406,12 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 		min = 0;
 	} else if (strcmp(workload, "W4") == 0)
 		w4 = 1;
+	else if (strcmp(workload, "W5") == 0) {
+		/* Fan-out: 4 groups of 2 consumers; a backlog, then drained. */
+		w4 = w5 = 1;
+		copies = W5_GROUPS;
+		n = 2 * W5_GROUPS;
+	}
 	if (n > MAX_CONSUMERS)
 		n = MAX_CONSUMERS;
 	r->events = total;
@@ -388,7 +422,7 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 		r->depth = PUSHSTAGE_WINDOW_MAX;	/* never waits */
 		r->batch = 1;
 	}
-	b = board_new(total, strcmp(workload, "W3") == 0);
+	b = board_new(total * copies, strcmp(workload, "W3") == 0);
 	if (daemon_start(s, mode, &d) != 0)
 		goto out;
 	if ((c = client_open(d.path)) == NULL)
@@ -398,6 +432,18 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 		a[i].max = max;
 		a[i].min = min;
 		a[i].b = b;
+		a[i].group = w5 ? (uint32_t)i / 2 : 0;
+		a[i].groups = copies;
+		a[i].queue[0] = '\0';
+		if (w5)
+			snprintf(a[i].queue, sizeof a[i].queue, "w5/g%d", i / 2);
+	}
+	/* W5's four groups, and no shared one to hold a fifth copy. */
+	if (w5 && (groups_make(d.path, a, n) != 0 ||
+	    pushstage_queue(c, "w5") != 0 ||
+	    pushstage_group_drop(c, "w5", "", 0) != 0)) {
+		log_errorx("%s", pushstage_error(c));
+		goto close;
 	}
 
 	if (w4) {
@@ -409,6 +455,7 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 		t1 = clock_ns();
 		r->enq_rate = (double)total * 1e9 / (double)(t1 - t0);
 		daemon_usage(&d, &cpu, &rss1, &hwm);
+		/* W5: every group holds each event; its payload is there once. */
 		r->per_event = ((double)rss1 - (double)rss0) * 1024.0 /
 		    (double)total - (double)s->size;
 		start_consumers(a, pids, n);
@@ -425,11 +472,12 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 	if (board_wait(b, WAIT_MS) != 0) {
 		log_errorx("%s %s: %llu of %llu events arrived", workload, mode,
 		    (unsigned long long)atomic_load(&b->received),
-		    (unsigned long long)total);
+		    (unsigned long long)(total * copies));
 		goto close;
 	}
-	r->rate = (double)total * 1e9 / (double)(atomic_load(&b->last_ns) -
-	    t0);
+	/* W5: the rate of deliveries, every group's. */
+	r->rate = (double)(total * copies) * 1e9 /
+	    (double)(atomic_load(&b->last_ns) - t0);
 	daemon_usage(&d, &r->cpu, &rss1, &r->rss_peak_kb);
 	r->exact = board_exact(b);
 	if (b->latency) {
