@@ -168,6 +168,7 @@ static void
 conn_leave(struct conn *c)
 {
 	struct server	*srv = c->srv;
+	struct gpath	 gp;
 	int		 back;
 
 	if (c->hello_timer != NULL) {
@@ -187,7 +188,7 @@ conn_leave(struct conn *c)
 		c->q->nconsumers--;
 		c->g->nconsumers--;
 		log_info("%s left queue %s: %llu delivered, %d unacked put back",
-		    conn_label(c), c->g->path,
+		    conn_label(c), groups_path(c->g, &gp),
 		    (unsigned long long)c->dc.delivered, back);
 		dispatch_run(&c->g->d);
 		queues_touch(c->q);
@@ -340,6 +341,7 @@ conn_hello(struct conn *c, const struct ps_frame *f)
 	struct ps_hello	 h;
 	struct ps_welcome w;
 	struct qgroup	*g = NULL;
+	struct gpath	 gp;
 	char		 why[256];
 	int		 error, code;
 
@@ -426,7 +428,8 @@ conn_hello(struct conn *c, const struct ps_frame *f)
 	c->hello_timer = NULL;
 	if (c->role == ROLE_CONSUMER)
 		log_info("%s joined queue %s: max_demand %u, min_demand %u",
-		    conn_label(c), g->path, h.max_demand, h.min_demand);
+		    conn_label(c), groups_path(g, &gp), h.max_demand,
+		    h.min_demand);
 	else
 		log_debug("%s joined", conn_label(c));
 
@@ -751,6 +754,7 @@ conn_dead_act(struct conn *c, const struct ps_frame *f)
 	struct dispatch	*d;
 	struct ps_queue	 pq;
 	struct qgroup	*g;
+	struct gpath	 gp;
 	struct ps_ids	 ids;
 	struct qevent	*ev;
 	uint32_t	 i, done = 0;
@@ -782,7 +786,7 @@ conn_dead_act(struct conn *c, const struct ps_frame *f)
 	if (done != 0)
 		log_info("%s: %s %u dead event%s of queue %s", conn_label(c),
 		    f->type == PS_DEAD_DROP ? "dropped" : "retried", done,
-		    done == 1 ? "" : "s", g->path);
+		    done == 1 ? "" : "s", groups_path(g, &gp));
 	if (ps_put_dead_done(&c->srv->scratch, done) == 0)
 		conn_send(c);
 	dispatch_run(d);
@@ -856,6 +860,7 @@ static void
 queue_evict(struct conn *c, struct nqueue *q, struct qgroup *g)
 {
 	struct conn	*o, *next;
+	struct gpath	 gp;
 
 	for (o = TAILQ_FIRST(&c->srv->conns); o != NULL; o = next) {
 		next = TAILQ_NEXT(o, entry);
@@ -864,7 +869,7 @@ queue_evict(struct conn *c, struct nqueue *q, struct qgroup *g)
 		if (o->role == ROLE_CONSUMER && o->q == q && (g == NULL ||
 		    o->g == g))
 			conn_fail(o, PS_E_NO_QUEUE, "queue %s was deleted",
-			    g != NULL ? g->path : q->name);
+			    g != NULL ? groups_path(g, &gp) : q->name);
 		else if (g == NULL && o->blocked && o->enq_q == q)
 			conn_fail(o, PS_E_NO_QUEUE, "queue %s was deleted",
 			    q->name);
@@ -875,10 +880,12 @@ queue_evict(struct conn *c, struct nqueue *q, struct qgroup *g)
 static int
 group_drop(struct conn *c, struct qgroup *g, int force)
 {
+	struct gpath	 gp;
+
 	if (g->nconsumers != 0 && !force) {
 		conn_fail(c, PS_E_QUEUE_BUSY, "group %s has %u consumer%s; "
 		    "drop it with force (pushctl queue drop-group --force) to "
-		    "disconnect them", g->path, g->nconsumers,
+		    "disconnect them", groups_path(g, &gp), g->nconsumers,
 		    g->nconsumers == 1 ? "" : "s");
 		return -1;
 	}
@@ -889,7 +896,7 @@ group_drop(struct conn *c, struct qgroup *g, int force)
 		return -1;
 	}
 	queue_evict(c, g->q, g);
-	log_info("%s: dropping group %s", conn_label(c), g->path);
+	log_info("%s: dropping group %s", conn_label(c), groups_path(g, &gp));
 	groups_drop(g);
 	return 0;
 }

@@ -15,6 +15,14 @@
 #include "log.h"
 #include "producerd.h"
 
+const char *
+groups_path(const struct qgroup *g, struct gpath *p)
+{
+	snprintf(p->s, sizeof p->s, "%s%s%s", g->q->name, g->len ? "/" : "",
+	    g->name);
+	return p->s;
+}
+
 /* The groups' dispatchers in list order: the first leads the rest. */
 static void
 chain(struct nqueue *q)
@@ -47,10 +55,10 @@ groups_find(struct nqueue *q, const char *name, size_t len)
 struct qgroup *
 groups_add(struct nqueue *q, const char *name, size_t len)
 {
-	int	 first = q->ngroups == 0 && len == 0 && !q->made;
-
 	struct server	*srv = q->srv;
 	struct qgroup	*g;
+	struct gpath	 p;
+	int		 first = q->ngroups == 0 && len == 0 && !q->made;
 
 	if ((g = calloc(1, sizeof *g)) == NULL)
 		return NULL;
@@ -58,8 +66,6 @@ groups_add(struct nqueue *q, const char *name, size_t len)
 	memcpy(g->name, name, len);
 	g->name[len] = '\0';
 	g->len = (uint8_t)len;
-	snprintf(g->path, sizeof g->path, "%s%s%s", q->name, len ? "/" : "",
-	    g->name);
 	dispatch_init(&g->d, conn_emit, srv);
 	queue_free(&g->d.queue);		/* a reader of q's log */
 	queue_init(&g->d.queue, &q->log);
@@ -76,7 +82,8 @@ groups_add(struct nqueue *q, const char *name, size_t len)
 	(void)queues_apply(q, &q->s, 0);
 	server_journal_group(srv, g, !first);
 	if (len != 0 || q->ngroups > 1)
-		log_info("queue %s: group %s made", q->name, g->path);
+		log_info("queue %s: group %s made", q->name,
+		    groups_path(g, &p));
 	return g;
 }
 
@@ -100,11 +107,13 @@ void
 groups_drop(struct qgroup *g)
 {
 	struct qevent	*ev;
+	struct gpath	 p;
 	uint64_t	 n;
 
 	n = dispatch_purge(&g->d);
 	log_info("queue %s: group %s dropped with %llu buffered and %llu "
-	    "dead events", g->q->name, g->path, (unsigned long long)n,
+	    "dead events", g->q->name, groups_path(g, &p),
+	    (unsigned long long)n,
 	    (unsigned long long)g->d.ndead);
 	while ((ev = TAILQ_FIRST(&g->d.dead)) != NULL)
 		dispatch_dead_drop(&g->d, ev);

@@ -56,9 +56,13 @@ struct qgroup {
 	uint64_t		 delivered_then;
 	uint8_t			 len;
 	char			 name[PS_QUEUE_MAX + 1];
-	char			 path[2 * PS_QUEUE_MAX + 2]; /* queue[/group] */
 };
 TAILQ_HEAD(qgroups, qgroup);
+
+/* "QUEUE" or "QUEUE/GROUP": how logs, stats and peers name a group. */
+struct gpath {
+	char			 s[PS_PATH_MAX + 1];
+};
 
 /* A named queue (queues.c): one log of events, read by its groups. */
 struct nqueue {
@@ -370,6 +374,7 @@ size_t	 settings_format(const struct qsettings *, unsigned int, char *,
 	     size_t);
 
 /* groups.c */
+const char	*groups_path(const struct qgroup *, struct gpath *);
 struct qgroup *groups_find(struct nqueue *, const char *, size_t);
 struct qgroup *groups_add(struct nqueue *, const char *, size_t);
 void	 groups_drop(struct qgroup *);

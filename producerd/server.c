@@ -27,6 +27,7 @@ expiry_cb(evutil_socket_t fd, short what, void *arg)
 	struct server	*srv = arg;
 	struct nqueue	*q;
 	struct qgroup	*g;
+	struct gpath	 gp;
 	int		 n;
 
 	(void)fd;
@@ -37,7 +38,8 @@ expiry_cb(evutil_socket_t fd, short what, void *arg)
 			if ((n = dispatch_expire(&g->d)) == 0)
 				continue;
 			log_info("queue %s: %d event%s not acked within %u ms: "
-			    "taken back", g->path, n, n == 1 ? "" : "s",
+			    "taken back", groups_path(g, &gp), n,
+			    n == 1 ? "" : "s",
 			    g->d.ack_timeout);
 			dispatch_run(&g->d);
 			queues_touch(q);

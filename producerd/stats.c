@@ -24,6 +24,7 @@ stats_encode(struct server *srv, struct qgroup *g, struct ps_buf *b,
 	const struct counter		*k;
 	const struct consumer_counter	*f;
 	struct conn			*c;
+	struct gpath			 gp;
 	size_t				 start, at, texts, i;
 	uint16_t			 n = 0, ntexts = 0;
 	uint32_t			 nconsumers = 0;
@@ -75,7 +76,7 @@ stats_encode(struct server *srv, struct qgroup *g, struct ps_buf *b,
 		ntexts++;
 	}
 	if (g != NULL) {
-		if (ps_put_stat_text(b, "queue", g->path) != 0)
+		if (ps_put_stat_text(b, "queue", groups_path(g, &gp)) != 0)
 			return -1;
 		ntexts++;
 	}
@@ -119,6 +120,7 @@ stats_queues(struct server *srv, struct ps_buf *b, uint32_t from)
 	const struct counter	*k;
 	struct nqueue		*q;
 	struct qgroup		*g;
+	struct gpath		 gp;
 	size_t			 start, i, rows = group_rows(), entry;
 	uint32_t		 at = 0, n = 0;
 
@@ -133,7 +135,8 @@ stats_queues(struct server *srv, struct ps_buf *b, uint32_t from)
 			if (b->len - start - PS_HDR_LEN + entry >
 			    srv->max_frame)
 				goto end;
-			if (ps_put_queue_entry(b, g->path, strlen(g->path),
+			if (ps_put_queue_entry(b, groups_path(g, &gp),
+			    strlen(gp.s),
 			    (uint8_t)rows) != 0)
 				return -1;
 			for (i = 0; i < ncounters; i++) {
