@@ -135,8 +135,8 @@ stats_queues(struct server *srv, struct ps_buf *b, uint32_t from)
 			if (b->len - start - PS_HDR_LEN + entry >
 			    srv->max_frame)
 				goto end;
-			if (ps_put_queue_entry(b, groups_path(g, &gp),
-			    strlen(gp.s),
+			(void)groups_path(g, &gp);
+			if (ps_put_queue_entry(b, gp.s, strlen(gp.s),
 			    (uint8_t)rows) != 0)
 				return -1;
 			for (i = 0; i < ncounters; i++) {
