@@ -34,9 +34,19 @@ dispatch_init(struct dispatch *d, dispatch_emit_fn emit, void *arg)
 	d->clock = &d->now;
 	d->name = PS_QUEUE_DEFAULT;
 	d->group = "";
+	d->lead = d;
 	d->max_attempts = 5;
 	d->emit = emit;
 	d->arg = arg;
+}
+
+/* keys_free's way to let an event waiting behind its key go. */
+static void
+release(void *arg, struct qevent *ev)
+{
+	struct dispatch	*d = arg;
+
+	queue_release(&d->queue, ev);
 }
 
 void
@@ -48,6 +58,7 @@ dispatch_free(struct dispatch *d)
 		TAILQ_REMOVE(&d->dead, ev, entry);
 		queue_release(&d->queue, ev);
 	}
+	keys_free(&d->keys, release, d);
 	queue_free(&d->queue);
 	if (d->restored != NULL) {
 		idmap_free(d->restored);
@@ -58,9 +69,26 @@ dispatch_free(struct dispatch *d)
 }
 
 /*
+ * id is in the log d reads, and not d's (v 0), or d's with v - 1
+ * attempts: d's map says so.  -1 out of memory.
+ */
+int
+dispatch_mark(struct dispatch *d, uint64_t id, uint64_t v)
+{
+	if (d->restored == NULL) {
+		if ((d->restored = malloc(sizeof *d->restored)) == NULL)
+			return -1;
+		idmap_init(d->restored);
+	}
+	return idmap_put(d->restored, id, v);
+}
+
+
+/*
  * The next event of d's buffer.  After a restart the events pending in a
  * queue with groups are in its log once, in id order, and each group's
- * map says which are its own and with what attempts.
+ * map says which are its own and with what attempts; so for a dead letter
+ * retried in one group.
  */
 static struct qevent *
 pop(struct dispatch *d)
@@ -238,6 +266,20 @@ finish(struct dispatch *d, struct qevent *ev, int how)
 		d->done(d->arg, ev->origin, how);
 }
 
+/*
+ * Key mode: ev, its key's event in flight, is done with; the next of its
+ * key that waited goes first in the buffer.
+ */
+static void
+key_done(struct dispatch *d, const struct qevent *ev)
+{
+	struct qevent	*next;
+
+	if (d->mode == DISPATCH_KEY && ev->key != NULL &&
+	    (next = keys_done(&d->keys, ev)) != NULL)
+		queue_push_front(&d->queue, &next, 1);
+}
+
 static void
 bury(struct dispatch *d, struct qevent *ev, uint8_t reason)
 {
@@ -280,10 +322,14 @@ give_back(struct dispatch *d, struct qevent **evs, size_t n, uint8_t reason)
 
 	qsort(evs, n, sizeof *evs, by_id);
 	for (i = 0; i < n; i++) {
-		if (evs[i]->attempts >= d->max_attempts)
+		if (evs[i]->attempts >= d->max_attempts) {
+			key_done(d, evs[i]);
 			bury(d, evs[i], reason);
-		else
+		} else {
+			if (d->mode == DISPATCH_KEY && evs[i]->key != NULL)
+				keys_back(&d->keys, evs[i]);
 			evs[live++] = evs[i];
+		}
 	}
 	queue_push_front(&d->queue, evs, live);
 	d->redelivered_total += live;
@@ -341,10 +387,19 @@ uint64_t
 dispatch_push(struct dispatch *d, const void *data, uint32_t len,
     uint64_t origin)
 {
+	return dispatch_push_key(d, NULL, -1, data, len, origin);
+}
+
+/* The same, with a key (klen -1: none; 0 to 255: a key). */
+uint64_t
+dispatch_push_key(struct dispatch *d, const void *key, int klen,
+    const void *data, uint32_t len, uint64_t origin)
+{
 	struct dispatch	*g;
 	struct qevent	 ev;
 
-	if (queue_push(&d->queue, *d->ids, 0, origin, data, len) != 0)
+	if (queue_push(&d->queue, *d->ids, 0, origin, key, klen, data,
+	    len) != 0)
 		return 0;
 	for (g = d; g != NULL; g = g->next_group)
 		g->enqueued_total++;
@@ -353,6 +408,8 @@ dispatch_push(struct dispatch *d, const void *data, uint32_t len,
 		ev.id = *d->ids;
 		ev.data = data;
 		ev.len = len;
+		ev.key = key;
+		ev.klen = klen < 0 ? 0 : (uint8_t)klen;
 		changed(d, DISPATCH_PUSHED, &ev);
 	}
 	return (*d->ids)++;
@@ -364,9 +421,9 @@ dispatch_push(struct dispatch *d, const void *data, uint32_t len,
  */
 int
 dispatch_restore(struct dispatch *d, uint64_t id, uint32_t attempts,
-    const void *data, uint32_t len)
+    const void *key, int klen, const void *data, uint32_t len)
 {
-	if (queue_push(&d->queue, id, attempts, 0, data, len) != 0)
+	if (queue_push(&d->queue, id, attempts, 0, key, klen, data, len) != 0)
 		return -1;
 	if (id >= *d->ids)
 		*d->ids = id + 1;
@@ -376,11 +433,12 @@ dispatch_restore(struct dispatch *d, uint64_t id, uint32_t attempts,
 /* A dead letter read back from the journal; -1 out of memory. */
 int
 dispatch_restore_dead(struct dispatch *d, uint64_t id, uint32_t attempts,
-    uint8_t reason, const void *data, uint32_t len)
+    uint8_t reason, const void *key, int klen, const void *data, uint32_t len)
 {
 	struct qevent	*ev;
 
-	if ((ev = queue_copy(&d->queue, id, attempts, data, len)) == NULL)
+	if ((ev = queue_copy(&d->queue, id, attempts, key, klen, data,
+	    len)) == NULL)
 		return -1;
 	if (hash_put(d, ev) != 0) {
 		queue_release(&d->queue, ev);
@@ -407,13 +465,41 @@ dispatch_demand(struct dispatch *d, struct dconsumer *dc, uint32_t n)
 	return 0;
 }
 
+/*
+ * The next event that may go out: in key mode, one whose key has an event
+ * in flight waits behind it instead (off the buffer), and the next is
+ * looked at.  NULL when none may go now.
+ */
+static struct qevent *
+next(struct dispatch *d)
+{
+	struct qevent	*ev;
+
+	while ((ev = pop(d)) != NULL && d->mode == DISPATCH_KEY &&
+	    ev->key != NULL && keys_busy(&d->keys, ev)) {
+		if (keys_wait(&d->keys, ev) != 0) {
+			queue_push_front(&d->queue, &ev, 1);
+			return NULL;	/* out of memory: later */
+		}
+	}
+	return ev;
+}
+
 /* ev goes out to dc: tracked until acked, or done with at once. */
 static void
 send_one(struct dispatch *d, struct dconsumer *dc, struct qevent *ev)
 {
+	int	 keyed = d->mode == DISPATCH_KEY && ev->key != NULL;
+
 	ev->attempts++;
 	d->emit(d->arg, dc, ev);
-	if (!dc->acks || hash_put(d, ev) != 0) {
+	/*
+	 * Without acks (or memory to follow it) it is done with now; in key
+	 * mode the next of its key may go then.
+	 */
+	if (!dc->acks || (keyed && keys_take(&d->keys, ev) != 0) ||
+	    hash_put(d, ev) != 0) {
+		key_done(d, ev);
 		finish(d, ev, PS_ACK);
 		changed(d, DISPATCH_GONE, ev);
 		queue_release(&d->queue, ev);
@@ -435,7 +521,7 @@ dispatch_run(struct dispatch *d)
 {
 	struct dconsumer	*dc;
 	struct qevent		*ev;
-	uint32_t		 n;
+	uint32_t		 n, sent;
 
 	if (d->paused)
 		return;
@@ -445,14 +531,17 @@ dispatch_run(struct dispatch *d)
 		n = avail(dc);
 		if (n > d->queue.count)
 			n = (uint32_t)d->queue.count;
-		dc->demand -= n;
-		d->demand_total -= n;
-		dc->delivered += n;
-		d->delivered_total += n;
-		while (n-- != 0 && (ev = pop(d)) != NULL)
+		for (sent = 0; sent < n && (ev = next(d)) != NULL; sent++) {
+			dc->demand--;
+			d->demand_total--;
+			dc->delivered++;
+			d->delivered_total++;
 			send_one(d, dc, ev);
+		}
 		if (avail(dc) != 0)
 			insert(d, dc);
+		if (sent < n)
+			break;		/* nothing left that may go now */
 	}
 }
 
@@ -513,6 +602,7 @@ dispatch_answer(struct dispatch *d, struct dconsumer *dc, uint64_t id,
 	switch (what) {
 	case PS_ACK:
 		unfly(d, ev);
+		key_done(d, ev);
 		finish(d, ev, PS_ACK);
 		changed(d, DISPATCH_GONE, ev);
 		queue_release(&d->queue, ev);
@@ -590,33 +680,51 @@ dispatch_next_deadline(const struct dispatch *d, uint64_t *when)
 	return 1;
 }
 
-/* Would n more events of bytes in all stay within the buffer's limits? */
+/*
+ * Would n more events of bytes in all stay within the buffer's limits?
+ * Events waiting behind their key are buffered too.
+ */
 static int
 dispatch_fits(const struct dispatch *d, uint64_t n, uint64_t bytes)
 {
+	uint64_t	 count = d->queue.count + d->keys.nwaiting;
+	uint64_t	 held = d->queue.bytes + d->keys.waiting_bytes;
+
 	if (d->max_queue != 0 && (n > d->max_queue ||
-	    d->queue.count > d->max_queue - n))
+	    count > d->max_queue - n))
 		return 0;
 	if (d->max_queue_bytes != 0 && (bytes > d->max_queue_bytes ||
-	    d->queue.bytes > d->max_queue_bytes - bytes))
+	    held > d->max_queue_bytes - bytes))
 		return 0;
 	return 1;
 }
 
-/* Drop every buffered event (pushctl queue purge); how many went. */
+/* keys_free's way to drop an event waiting behind its key (a purge). */
+static void
+drop(void *arg, struct qevent *ev)
+{
+	struct dispatch	*d = arg;
+
+	finish(d, ev, PS_ACK);
+	changed(d, DISPATCH_GONE, ev);
+	queue_release(&d->queue, ev);
+	d->purged++;
+}
+
+/*
+ * Drop every buffered event (pushctl queue purge), those waiting behind
+ * their key too; how many went.  Keys in flight stay so.
+ */
 uint64_t
 dispatch_purge(struct dispatch *d)
 {
 	struct qevent	*ev;
-	uint64_t	 n = 0;
 
-	while ((ev = pop(d)) != NULL) {
-		finish(d, ev, PS_ACK);
-		changed(d, DISPATCH_GONE, ev);
-		queue_release(&d->queue, ev);
-		n++;
-	}
-	return n;
+	d->purged = 0;
+	while ((ev = pop(d)) != NULL)
+		drop(d, ev);
+	keys_drain(&d->keys, drop, d);
+	return d->purged;
 }
 
 /* Every group of the queue d leads sends what it can. */
@@ -667,12 +775,13 @@ ready_room(const struct dispatch *d, uint32_t n)
 
 /* One event of an ENQUEUE into the buffer, counted in its reply. */
 static int
-take(struct dispatch *d, const uint8_t *data, uint32_t len,
-    struct ps_enqueued *r)
+take(struct dispatch *d, const struct ps_enqueue_iter *it,
+    const uint8_t *data, uint32_t len, struct ps_enqueued *r)
 {
 	uint64_t	 id;
 
-	if ((id = dispatch_push(d, data, len, 0)) == 0)
+	if ((id = dispatch_push_key(d, it->key, it->key != NULL ? it->klen :
+	    -1, data, len, 0)) == 0)
 		return -1;
 	if (r->accepted++ == 0)
 		r->first_id = id;
@@ -744,7 +853,7 @@ dispatch_enqueue(struct dispatch *d, struct ps_enqueue_iter *it,
 	}
 	for (; served != 0; served--) {
 		ps_enqueue_next(it, &data, &len);
-		if (take(d, data, len, r) != 0)
+		if (take(d, it, data, len, r) != 0)
 			goto nomem;
 	}
 	dispatch_run_all(d);
@@ -766,7 +875,7 @@ dispatch_enqueue(struct dispatch *d, struct ps_enqueue_iter *it,
 		while (ps_enqueue_next(it, &data, &len)) {
 			for (g = d; g != NULL; g = g->next_group)
 				r->shed_old += make_room(g, len);
-			if (take(d, data, len, r) != 0)
+			if (take(d, it, data, len, r) != 0)
 				goto nomem;
 		}
 		dispatch_run_all(d);
@@ -778,7 +887,7 @@ dispatch_enqueue(struct dispatch *d, struct ps_enqueue_iter *it,
 			if (!groups_fit(d, len))
 				break;
 			*it = at;
-			if (take(d, data, len, r) != 0)
+			if (take(d, it, data, len, r) != 0)
 				goto nomem;
 		}
 		dispatch_run_all(d);
@@ -831,12 +940,28 @@ unbury(struct dispatch *d, struct qevent *ev)
 	ev->reason = 0;
 }
 
-/* To the back of the buffer with its attempts reset; -1: no memory. */
+/*
+ * To the back of the buffer with its attempts reset; -1: no memory.  The
+ * buffer is a log its queue's groups share: the others skip it.
+ */
 int
 dispatch_dead_retry(struct dispatch *d, struct qevent *ev)
 {
-	if (queue_push(&d->queue, ev->id, 0, 0, ev->data, ev->len) != 0)
+	struct dispatch	*g;
+
+	for (g = d->lead; g != NULL; g = g->next_group) {
+		if (g != d && dispatch_mark(g, ev->id, 0) != 0)
+			return -1;
+	}
+	if (queue_push(&d->queue, ev->id, 0, 0, ev->key, ev->key != NULL ?
+	    ev->klen : -1, ev->data, ev->len) != 0)
 		return -1;
+	for (g = d->lead; g != NULL; g = g->next_group) {
+		if (g != d) {
+			g->queue.count--;
+			g->queue.bytes -= ev->len;
+		}
+	}
 	changed(d, DISPATCH_REVIVED, ev);
 	unbury(d, ev);
 	queue_release(&d->queue, ev);

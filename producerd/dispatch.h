@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "frame.h"
+#include "keys.h"
 #include "queue.h"
 
 struct idmap;
@@ -27,6 +28,17 @@ enum overflow {
 	OVERFLOW_DROP_OLDEST,	/* take it all, shed the oldest buffered */
 	OVERFLOW_DROP_NEWEST,	/* take what fits, shed the rest */
 	OVERFLOW_BLOCK,		/* wait until it fits */
+};
+
+/*
+ * Which consumer gets which event (docs/dispatch.md).  demand: the first
+ * with room, by the demand rule.  key: the same, but never two events of
+ * one key in flight at once, each key's in order; events of other keys go
+ * past a key that waits.
+ */
+enum dispatch_mode {
+	DISPATCH_DEMAND,
+	DISPATCH_KEY,
 };
 
 /* Late ACKs are recognised for this many timed-out ids per consumer. */
@@ -89,11 +101,14 @@ struct dispatch {
 	uint64_t		 max_queue;	/* buffered events; 0: none */
 	uint64_t		 max_queue_bytes; /* their bytes; 0: none */
 	enum overflow		 overflow;
+	enum dispatch_mode	 mode;
+	struct keys		 keys;		/* key mode: keys in flight */
 	int			 paused;	/* draining: nothing goes out */
 	uint64_t		 next_id;
 	const char		*name;		/* its queue's, for the journal */
 	const char		*group;		/* its group's; "": shared */
 	struct dispatch		*next_group;	/* the queue's next group */
+	struct dispatch		*lead;		/* its first, or itself */
 	struct idmap		*restored;	/* replay: id -> attempts + 1,
 						   or 0: not this group's */
 	uint64_t		*ids;		/* the next id: next_id, or a
@@ -111,6 +126,7 @@ struct dispatch {
 	uint64_t		 dead_total;
 	uint64_t		 shed_total;
 	uint64_t		 rejected_total;
+	uint64_t		 purged;	/* by the last dispatch_purge */
 	uint64_t		 demand_total;	/* all consumers' credit */
 	dispatch_emit_fn	 emit;
 	dispatch_done_fn	 done;		/* NULL unless a stage */
@@ -139,10 +155,13 @@ void	 dispatch_attach(struct dispatch *, struct dconsumer *, uint32_t,
 	     uint32_t, int, void *);
 int	 dispatch_detach(struct dispatch *, struct dconsumer *);
 uint64_t dispatch_push(struct dispatch *, const void *, uint32_t, uint64_t);
+uint64_t dispatch_push_key(struct dispatch *, const void *, int,
+	     const void *, uint32_t, uint64_t);
 int	 dispatch_restore(struct dispatch *, uint64_t, uint32_t, const void *,
-	     uint32_t);
+	     int, const void *, uint32_t);
 int	 dispatch_restore_dead(struct dispatch *, uint64_t, uint32_t, uint8_t,
-	     const void *, uint32_t);
+	     const void *, int, const void *, uint32_t);
+int	 dispatch_mark(struct dispatch *, uint64_t, uint64_t);
 int	 dispatch_demand(struct dispatch *, struct dconsumer *, uint32_t);
 void	 dispatch_run(struct dispatch *);
 void	 dispatch_run_all(struct dispatch *);

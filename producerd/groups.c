@@ -32,6 +32,7 @@ chain(struct nqueue *q)
 	TAILQ_FOREACH(g, &q->groups, entry) {
 		next = TAILQ_NEXT(g, entry);
 		g->d.next_group = next != NULL ? &next->d : NULL;
+		g->d.lead = &TAILQ_FIRST(&q->groups)->d;
 	}
 }
 

@@ -288,23 +288,36 @@ add_queue(struct journal *j, const char *queue)
 	add_bytes(j, queue, n);
 }
 
+/* An event's key as records have it: 0 for none, else its length + 1. */
+static void
+add_key(struct journal *j, const struct qevent *ev)
+{
+	j->buf.data[j->buf.len++] = ev->key != NULL ? ev->klen + 1 : 0;
+	if (ev->key != NULL)
+		add_bytes(j, ev->key, ev->klen);
+}
+
 static int
 rec_enqueue(struct journal *j, const char *queue, const struct qevent *ev)
 {
-	int	 type = named(queue) ? JREC_QENQUEUE : JREC_ENQUEUE, r;
+	int	 type, r;
 
-	r = rec_room(j, type, 12 + (size_t)ev->len + 1 + PS_QUEUE_MAX,
-	    j->rec_type == type && (ev->id != j->rec_next_id ||
+	type = ev->key != NULL ? JREC_KENQUEUE : named(queue) ?
+	    JREC_QENQUEUE : JREC_ENQUEUE;
+	r = rec_room(j, type, 13 + PS_KEY_MAX + (size_t)ev->len + 1 +
+	    PS_QUEUE_MAX, j->rec_type == type && (ev->id != j->rec_next_id ||
 	    strcmp(j->rec_queue, queue) != 0));
 	if (r < 0)
 		return -1;
-	if (r == 1 && type == JREC_QENQUEUE)
+	if (r == 1 && type != JREC_ENQUEUE)
 		add_queue(j, queue);
 	if (r == 1) {
 		snprintf(j->rec_queue, sizeof j->rec_queue, "%s", queue);
 		add64(j, ev->id);
 	}
 	add32(j, ev->len);
+	if (type == JREC_KENQUEUE)
+		add_key(j, ev);
 	add_bytes(j, ev->data, ev->len);
 	j->rec_next_id = ev->id + 1;
 	j->enqueued = 1;
@@ -314,13 +327,16 @@ rec_enqueue(struct journal *j, const char *queue, const struct qevent *ev)
 static int
 rec_dead(struct journal *j, const char *queue, const struct qevent *ev)
 {
-	int	 type = named(queue) ? JREC_QDEAD : JREC_DEAD, r;
+	int	 type, r;
 
-	r = rec_room(j, type, 17 + (size_t)ev->len + 1 + PS_QUEUE_MAX,
-	    j->rec_type == type && strcmp(j->rec_queue, queue) != 0);
+	type = ev->key != NULL ? JREC_KDEAD : named(queue) ? JREC_QDEAD :
+	    JREC_DEAD;
+	r = rec_room(j, type, 18 + PS_KEY_MAX + (size_t)ev->len + 1 +
+	    PS_QUEUE_MAX, j->rec_type == type &&
+	    strcmp(j->rec_queue, queue) != 0);
 	if (r < 0)
 		return -1;
-	if (r == 1 && type == JREC_QDEAD)
+	if (r == 1 && type != JREC_DEAD)
 		add_queue(j, queue);
 	if (r == 1)
 		snprintf(j->rec_queue, sizeof j->rec_queue, "%s", queue);
@@ -328,6 +344,8 @@ rec_dead(struct journal *j, const char *queue, const struct qevent *ev)
 	add32(j, ev->attempts);
 	add32(j, ev->len);
 	j->buf.data[j->buf.len++] = ev->reason;
+	if (type == JREC_KDEAD)
+		add_key(j, ev);
 	add_bytes(j, ev->data, ev->len);
 	return 0;
 }

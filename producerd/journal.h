@@ -44,8 +44,14 @@ enum {
 	JREC_GDEAD = 14,	/* ... then { u64 id, u32 attempts, u8
 				   reason }...: its payload stays where it was
 				   enqueued */
+	/* Events with keys (0 for none, else the key's length + 1). */
+	JREC_KENQUEUE = 15,	/* u8 len, queue, u64 first id, then { u32
+				   len, u8 k, key, bytes }... */
+	JREC_KDEAD = 16,	/* u8 len, queue, then { u64 id, u32
+				   attempts, u32 len, u8 reason, u8 k, key,
+				   bytes }... */
 };
-#define JREC_MAX	JREC_GDEAD
+#define JREC_MAX	JREC_KDEAD
 
 struct journal;
 

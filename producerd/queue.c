@@ -5,9 +5,10 @@
  * them from the chunk's first), no attempt count (0) and no pointer of
  * its own, so its record is its length as a varint, then its payload: 1
  * byte over a payload under 64 bytes, 2 under 8 KiB (pushbench W4; docs/
- * performance.md).  Any other event (restored with attempts, given back
- * to the end, from upstream) carries its id, attempts and origin in a
- * full record.
+ * performance.md).  An event with a key (key order, docs/dispatch.md) adds
+ * the key's length and the key.  Any other event (restored with attempts,
+ * given back to the end, from upstream) carries its id, attempts, origin
+ * and key in a full record.
  *
  * A log has one reader per group of consumers (struct queue), each at its
  * own place: an event is stored once however many groups read it.  An
@@ -26,7 +27,12 @@
 #include "queue.h"
 
 #define VARINT_MAX	5			/* a u32 in 7-bit groups */
-#define FULL_HEAD	20			/* id, attempts, origin */
+#define FULL_HEAD	21			/* id, attempts, origin,
+						   key length */
+/* A record's kind, in the low bits of its first varint. */
+#define R_COMPACT	0
+#define R_FULL		1
+#define R_KEYED		2			/* compact, with a key */
 #define POOL_SLAB	256			/* handles per allocation */
 #define SPARE_MAX	4			/* chunks a store keeps */
 
@@ -42,7 +48,7 @@ struct chunk {
 	unsigned char		 data[];
 };
 
-/* A record's first bytes: (len << 1 | full) in 7-bit groups, low first. */
+/* A record's first bytes: (len << 2 | kind) in 7-bit groups, low first. */
 static size_t
 put_varint(unsigned char *p, uint64_t v)
 {
@@ -267,19 +273,19 @@ chunk_new(struct qlog *log, size_t need)
  */
 int
 queue_push(struct queue *q, uint64_t id, uint32_t attempts, uint64_t origin,
-    const void *data, uint32_t len)
+    const void *key, int klen, const void *data, uint32_t len)
 {
 	struct qlog	*log = q->log;
 	struct chunk	*ch = TAILQ_LAST(&log->chunks, chunks);
 	struct queue	*r;
 	unsigned char	*at;
-	size_t		 need, off;
+	size_t		 need, off, kn = klen < 0 ? 0 : (size_t)klen;
 	int		 full, fresh = 0;
 
 	/* Compact only what follows the chunk's last compact record in id. */
 	full = attempts != 0 || origin != 0 || (ch != NULL &&
 	    ch->fresh_in != 0 && id != ch->fresh_in);
-	need = VARINT_MAX + (full ? FULL_HEAD : 0) + (size_t)len;
+	need = VARINT_MAX + (full ? FULL_HEAD : 1) + kn + (size_t)len;
 	if (ch == NULL || ch->size - ch->tail < need) {
 		if ((ch = chunk_new(log, need)) == NULL)
 			return -1;
@@ -300,16 +306,25 @@ queue_push(struct queue *q, uint64_t id, uint32_t attempts, uint64_t origin,
 		r->bytes += len;
 	}
 	at = ch->data + off;
-	at += put_varint(at, (uint64_t)len << 1 | (full ? 1 : 0));
+	at += put_varint(at, (uint64_t)len << 2 | (full ? R_FULL : klen >= 0 ?
+	    R_KEYED : R_COMPACT));
 	if (full) {
 		memcpy(at, &id, 8);
 		memcpy(at + 8, &attempts, 4);
 		memcpy(at + 12, &origin, 8);
+		/* 0 for none, else the key's length + 1. */
+		at[20] = klen < 0 ? 0 : (unsigned char)(klen + 1);
 		at += FULL_HEAD;
 	} else {
 		if (ch->fresh_in == 0)
 			ch->fresh_first = id;
 		ch->fresh_in = id + 1;
+		if (klen >= 0)
+			*at++ = (unsigned char)klen;
+	}
+	if (kn != 0) {
+		memcpy(at, key, kn);
+		at += kn;
 	}
 	if (len != 0)
 		memcpy(at, data, len);
@@ -375,15 +390,24 @@ queue_pop(struct queue *q)
 		return NULL;
 	at = ch->data + q->off;
 	at += get_varint(at, &v);
-	ev->len = (uint32_t)(v >> 1);
-	if (v & 1) {
+	ev->len = (uint32_t)(v >> 2);
+	if ((v & 3) == R_FULL) {
 		memcpy(&ev->id, at, 8);
 		memcpy(&ev->attempts, at + 8, 4);
 		memcpy(&ev->origin, at + 12, 8);
-		at += FULL_HEAD;
+		if (at[20] != 0) {
+			ev->klen = (uint8_t)(at[20] - 1);
+			ev->key = at + FULL_HEAD;
+		}
+		at += FULL_HEAD + (at[20] != 0 ? at[20] - 1 : 0);
 	} else {
 		ev->id = q->fresh != 0 ? q->fresh : ch->fresh_first;
 		q->fresh = ev->id + 1;
+		if ((v & 3) == R_KEYED) {
+			ev->klen = *at++;
+			ev->key = at;
+			at += ev->klen;
+		}
 	}
 	ev->data = at;
 	ev->chunk = ch;
@@ -409,9 +433,13 @@ queue_own(struct queue *q, struct qevent *ev)
 
 	if (ch == NULL)
 		return 0;
-	if ((p = malloc(ev->len ? ev->len : 1)) == NULL)
+	if ((p = malloc((size_t)ev->len + ev->klen + 1)) == NULL)
 		return -1;
 	memcpy(p, ev->data, ev->len);
+	if (ev->key != NULL) {
+		memcpy(p + ev->len, ev->key, ev->klen);
+		ev->key = p + ev->len;
+	}
 	ev->chunk = NULL;
 	ev->data = p;
 	ch->refs--;
@@ -424,13 +452,14 @@ queue_own(struct queue *q, struct qevent *ev)
  * back from the journal.  NULL out of memory.
  */
 struct qevent *
-queue_copy(struct queue *q, uint64_t id, uint32_t attempts, const void *data,
-    uint32_t len)
+queue_copy(struct queue *q, uint64_t id, uint32_t attempts, const void *key,
+    int klen, const void *data, uint32_t len)
 {
 	struct qevent	*ev;
 	unsigned char	*p;
+	size_t		 kn = klen < 0 ? 0 : (size_t)klen;
 
-	if ((p = malloc(len ? len : 1)) == NULL)
+	if ((p = malloc((size_t)len + kn + 1)) == NULL)
 		return NULL;
 	if ((ev = handle(q)) == NULL) {
 		free(p);
@@ -438,6 +467,12 @@ queue_copy(struct queue *q, uint64_t id, uint32_t attempts, const void *data,
 	}
 	if (len != 0)
 		memcpy(p, data, len);
+	if (klen >= 0) {
+		if (kn != 0)
+			memcpy(p + len, key, kn);
+		ev->key = p + len;
+		ev->klen = (uint8_t)kn;
+	}
 	ev->id = id;
 	ev->attempts = attempts;
 	ev->len = len;

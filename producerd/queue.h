@@ -30,9 +30,11 @@ struct qevent {
 	uint32_t		 attempts;	/* deliveries so far */
 	uint32_t		 len;
 	uint8_t			 reason;	/* dead: enum ps_dead_reason */
+	uint8_t			 klen;
 	uint64_t		 origin;	/* a stage's upstream event, or 0 */
 	struct chunk		*chunk;		/* holds data; NULL: its own */
 	const unsigned char	*data;
+	const unsigned char	*key;		/* NULL: none; else by data */
 };
 TAILQ_HEAD(qevents, qevent);
 TAILQ_HEAD(chunks, chunk);
@@ -95,11 +97,11 @@ void		 qstore_free(struct qstore *);
 void		 queue_init(struct queue *, struct qlog *);
 void		 queue_free(struct queue *);
 int		 queue_push(struct queue *, uint64_t, uint32_t, uint64_t,
-		     const void *, uint32_t);
+		     const void *, int, const void *, uint32_t);
 void		 queue_push_front(struct queue *, struct qevent **, size_t);
 struct qevent	*queue_pop(struct queue *);
 struct qevent	*queue_copy(struct queue *, uint64_t, uint32_t, const void *,
-		     uint32_t);
+		     int, const void *, uint32_t);
 int		 queue_own(struct queue *, struct qevent *);
 void		 queue_release(struct queue *, struct qevent *);
 

@@ -269,7 +269,8 @@ rec_queue(int type, const uint8_t **p, uint32_t *len, const char **queue,
 {
 	size_t	 n;
 
-	if (type != JREC_QENQUEUE && type != JREC_QDEAD) {
+	if (type != JREC_QENQUEUE && type != JREC_QDEAD &&
+	    type != JREC_KENQUEUE && type != JREC_KDEAD) {
 		*queue = PS_QUEUE_DEFAULT;
 		*qlen = sizeof PS_QUEUE_DEFAULT - 1;
 		return 0;
@@ -289,10 +290,10 @@ static const char *
 check_body(int type, const uint8_t *p, uint32_t len)
 {
 	const char	*queue;
-	uint32_t	 off, l;
+	uint32_t	 off, l, k;
 	uint8_t		 qlen;
 
-	if (type >= JREC_GROUP)
+	if (type >= JREC_GROUP && type <= JREC_GDEAD)
 		return rgroups_check(type, p, len);
 	if (rec_queue(type, &p, &len, &queue, &qlen) == SIZE_MAX)
 		return "record's queue name is bad";
@@ -303,6 +304,26 @@ check_body(int type, const uint8_t *p, uint32_t len)
 	case JREC_QDEAD:
 		type = JREC_DEAD;
 		break;
+	case JREC_KENQUEUE:
+		if (len < 8 || get64(p) == 0)
+			return "KENQUEUE record without its first id";
+		for (off = 8; off < len; off += 5 + k + l) {
+			if (len - off < 5 || (k = p[off + 4] ? p[off + 4] - 1u :
+			    0) > len - off - 5 || (l = get32(p + off)) >
+			    len - off - 5 - k)
+				return "KENQUEUE record's lengths do not add up";
+		}
+		return NULL;
+	case JREC_KDEAD:
+		for (off = 0; off < len; off += 18 + k + l) {
+			if (len - off < 18 || (k = p[off + 17] ?
+			    p[off + 17] - 1u : 0) > len - off - 18 ||
+			    (l = get32(p + off + 12)) > len - off - 18 - k)
+				return "KDEAD record's lengths do not add up";
+			if (get64(p + off) == 0)
+				return "event id 0";
+		}
+		return NULL;
 	}
 	switch (type) {
 	case JREC_ENQUEUE:
@@ -397,13 +418,53 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
 	struct rentry	*e;
 	const char	*queue = PS_QUEUE_DEFAULT;
 	uint64_t	 id;
-	uint32_t	 off, l;
+	uint32_t	 off, l, k;
 	uint8_t		 qlen = 0;
 
-	if (type >= JREC_GROUP)
+	if (type >= JREC_GROUP && type <= JREC_GDEAD)
 		return rgroups_apply(r, type, p, len);
 	(void)rec_queue(type, &p, &len, &queue, &qlen);	/* checked */
 	switch (type) {
+	case JREC_KENQUEUE:
+		id = get64(p);
+		for (off = 8; off < len; off += 5 + k + l, id++) {
+			l = get32(p + off);
+			k = p[off + 4] ? p[off + 4] - 1u : 0;
+			if ((e = add(r, id)) == NULL)
+				return -1;
+			e->state = R_PENDING;
+			e->attempts = 0;
+			e->queue = queue;
+			e->qlen = qlen;
+			e->klen = p[off + 4] ? (int)k : -1;
+			e->key = p + off + 5;
+			e->data = p + off + 5 + k;
+			e->len = l;
+			e->file = e->efile = file;
+			r->files[file].last_id = id;
+		}
+		break;
+	case JREC_KDEAD:
+		for (off = 0; off < len; off += 18 + k + l) {
+			l = get32(p + off + 12);
+			k = p[off + 17] ? p[off + 17] - 1u : 0;
+			if ((e = add(r, get64(p + off))) == NULL)
+				return -1;
+			if (e->data == NULL)
+				e->efile = file;	/* its ENQUEUE went */
+			e->state = R_DEAD;
+			e->queue = queue;
+			e->qlen = qlen;
+			e->attempts = get32(p + off + 8);
+			e->reason = p[off + 16];
+			e->klen = p[off + 17] ? (int)k : -1;
+			e->key = p + off + 18;
+			e->data = p + off + 18 + k;
+			e->len = l;
+			e->file = file;
+			e->died = r->deaths++;
+		}
+		break;
 	case JREC_ENQUEUE:
 	case JREC_QENQUEUE:
 		id = get64(p);
@@ -415,6 +476,7 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
 			e->attempts = 0;
 			e->queue = queue;
 			e->qlen = qlen;
+			e->klen = -1;
 			e->data = p + off + 4;
 			e->len = l;
 			e->file = e->efile = file;
@@ -434,6 +496,8 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
 			e->qlen = qlen;
 			e->attempts = get32(p + off + 8);
 			e->reason = p[off + 16];
+			e->klen = -1;
+			e->key = NULL;
 			e->data = p + off + 17;
 			e->len = l;
 			e->file = file;
@@ -694,14 +758,14 @@ restore(struct replay *r, journal_queue_fn queue_of, void *arg)
 		if (e->state == R_DEAD || e->attempts >= d->max_attempts) {
 			if (dispatch_restore_dead(d, e->id, e->attempts,
 			    e->state == R_DEAD ? e->reason : PS_DEAD_DISCONNECT,
-			    e->data, e->len) != 0)
+			    e->key, e->klen, e->data, e->len) != 0)
 				goto nomem;
 			if (e->state == R_PENDING &&
 			    replay_rebury(j, d, e->id) != 0)
 				goto nomem;
 		} else {
-			if (dispatch_restore(d, e->id, e->attempts, e->data,
-			    e->len) != 0)
+			if (dispatch_restore(d, e->id, e->attempts, e->key,
+			    e->klen, e->data, e->len) != 0)
 				goto nomem;
 			npending++;
 		}

@@ -25,6 +25,8 @@ struct rentry {
 	uint8_t		 qlen;
 	const uint8_t	*data;		/* into its file's bytes */
 	uint32_t	 len;
+	const uint8_t	*key;		/* the same; NULL: none */
+	int		 klen;		/* -1: none */
 	uint32_t	 attempts;
 	uint64_t	 died;		/* dead: order of its death */
 	size_t		 file;		/* holds its latest copy */

@@ -344,18 +344,6 @@ charge(struct replay *r, const struct rgroup *g, const struct rentry *e)
 	return 0;
 }
 
-/* A group's map of the events in the log not its own, or attempted. */
-static int
-mark(struct dispatch *d, uint64_t id, uint64_t v)
-{
-	if (d->restored == NULL) {
-		if ((d->restored = malloc(sizeof *d->restored)) == NULL)
-			return -1;
-		idmap_init(d->restored);
-	}
-	return idmap_put(d->restored, id, v);
-}
-
 /* The events of queue q (ev[0..n), in id order) into its groups. */
 static int
 restore_queue(struct replay *r, struct rqueue *q, const struct rentry **ev,
@@ -388,8 +376,8 @@ restore_queue(struct replay *r, struct rqueue *q, const struct rentry **ev,
 			f = fate(&q->g[k], ev[i], &attempts, &reason, &died);
 			any = f == R_PENDING && attempts < d[k]->max_attempts;
 		}
-		if (any && dispatch_restore(d[0], ev[i]->id, 0, ev[i]->data,
-		    ev[i]->len) != 0)
+		if (any && dispatch_restore(d[0], ev[i]->id, 0, ev[i]->key,
+		    ev[i]->klen, ev[i]->data, ev[i]->len) != 0)
 			goto out;
 		for (k = 0; k < q->ng; k++) {
 			f = fate(&q->g[k], ev[i], &attempts, &reason, &died);
@@ -402,7 +390,7 @@ restore_queue(struct replay *r, struct rqueue *q, const struct rentry **ev,
 					goto out;
 			}
 			if (f == R_GONE) {
-				if (any && (mark(d[k], ev[i]->id, 0) != 0))
+				if (any && (dispatch_mark(d[k], ev[i]->id, 0) != 0))
 					goto out;
 				if (any) {
 					d[k]->queue.count--;
@@ -414,13 +402,13 @@ restore_queue(struct replay *r, struct rqueue *q, const struct rentry **ev,
 				goto out;
 			(*count)++;
 			if (f == R_PENDING) {
-				if (attempts != 0 && mark(d[k], ev[i]->id,
+				if (attempts != 0 && dispatch_mark(d[k], ev[i]->id,
 				    (uint64_t)attempts + 1) != 0)
 					goto out;
 				continue;
 			}
 			/* Dead here: kept to be listed in death order. */
-			if (any && (mark(d[k], ev[i]->id, 0) != 0))
+			if (any && (dispatch_mark(d[k], ev[i]->id, 0) != 0))
 				goto out;
 			if (any) {
 				d[k]->queue.count--;
@@ -445,7 +433,8 @@ restore_queue(struct replay *r, struct rqueue *q, const struct rentry **ev,
 	for (i = 0; i < ndead; i++) {
 		k = dead[i].k;
 		if (dispatch_restore_dead(d[k], dead[i].e->id, dead[i].attempts,
-		    dead[i].reason, dead[i].e->data, dead[i].e->len) != 0)
+		    dead[i].reason, dead[i].e->key, dead[i].e->klen,
+		    dead[i].e->data, dead[i].e->len) != 0)
 			goto out;
 	}
 	rc = 0;

@@ -86,7 +86,8 @@ ps_frame_size(const uint8_t *p, size_t n, uint32_t max)
 		return -PS_E_TOO_LARGE;
 	if (p[4] < 1 || p[4] > PS_TYPE_MAX)
 		return -PS_E_UNKNOWN_TYPE;
-	if (p[5] != 0 || get16(p + 6) != 0)
+	if ((p[5] != 0 && (p[4] != PS_ENQUEUE || p[5] != PS_F_ATTRS)) ||
+	    get16(p + 6) != 0)
 		return -PS_E_BAD_HEADER;
 	return (long)(PS_HDR_LEN + (size_t)len);
 }
@@ -99,6 +100,7 @@ ps_frame_parse(const uint8_t *p, size_t n, uint32_t max, struct ps_frame *f)
 	if ((size = ps_frame_size(p, n, max)) <= 0 || (size_t)size > n)
 		return size > 0 ? 0 : size;
 	f->type = p[4];
+	f->flags = p[5];
 	f->len = (uint32_t)size - PS_HDR_LEN;
 	f->body = p + PS_HDR_LEN;
 	return size;
@@ -223,6 +225,26 @@ ps_get_welcome(const struct ps_frame *f, struct ps_welcome *w)
 }
 
 /*
+ * An event's attributes: tag, length, value, each known and once.  An
+ * attribute this code does not know is refused: a daemon must not drop
+ * what a client asked for (a delay, say) without saying so.
+ */
+static int
+check_attrs(const uint8_t *p, uint16_t n)
+{
+	uint16_t	 off;
+	int		 key = 0;
+
+	for (off = 0; off < n; off += 2 + p[off + 1]) {
+		if (n - off < 2 || p[off + 1] > n - off - 2)
+			return -PS_E_BAD_LENGTH;
+		if (p[off] != PS_ATTR_KEY || key++)
+			return -PS_E_BAD_VALUE;
+	}
+	return 0;
+}
+
+/*
  * Check the whole batch before anything is taken from it, so a bad ENQUEUE
  * is refused whole and never half accepted.
  */
@@ -232,7 +254,9 @@ ps_get_enqueue(const struct ps_frame *f, int version, struct ps_queue *q,
 {
 	struct ps_frame	 rest;
 	const uint8_t	*p, *end;
-	uint32_t	 n, i, len;
+	uint32_t	 n, i, len, head;
+	uint16_t	 alen;
+	int		 error;
 
 	/* The count, then (version 3) the queue, then the events. */
 	if (f->type != PS_ENQUEUE || f->len < 4)
@@ -246,15 +270,25 @@ ps_get_enqueue(const struct ps_frame *f, int version, struct ps_queue *q,
 	n = get32(f->body);
 	if (n == 0)
 		return -PS_E_BAD_VALUE;
-	/* Each event takes at least its 4-byte length. */
-	if (n > (size_t)(end - p) / 4)
+	/* Each event takes at least its length (and its attributes'). */
+	head = f->flags & PS_F_ATTRS ? 6 : 4;
+	if (n > (size_t)(end - p) / head)
 		return -PS_E_BAD_LENGTH;
 	it->p = p;
 	for (i = 0; i < n; i++) {
-		if ((size_t)(end - p) < 4)
+		if ((size_t)(end - p) < head)
 			return -PS_E_BAD_LENGTH;
 		len = get32(p);
 		p += 4;
+		if (head == 6) {
+			alen = get16(p);
+			p += 2;
+			if ((size_t)(end - p) < alen)
+				return -PS_E_BAD_LENGTH;
+			if ((error = check_attrs(p, alen)) != 0)
+				return error;
+			p += alen;
+		}
 		if ((size_t)(end - p) < len)
 			return -PS_E_BAD_LENGTH;
 		p += len;
@@ -262,6 +296,9 @@ ps_get_enqueue(const struct ps_frame *f, int version, struct ps_queue *q,
 	if (p != end)
 		return -PS_E_BAD_LENGTH;
 	it->left = n;
+	it->attrs = head == 6;
+	it->key = NULL;
+	it->klen = 0;
 	*count = n;
 	return 0;
 }
@@ -271,11 +308,28 @@ int
 ps_enqueue_next(struct ps_enqueue_iter *it, const uint8_t **data,
     uint32_t *len)
 {
+	const uint8_t	*a;
+	uint16_t	 alen, off;
+
 	if (it->left == 0)
 		return 0;
 	*len = get32(it->p);
-	*data = it->p + 4;
-	it->p += 4 + (size_t)*len;
+	it->p += 4;
+	it->key = NULL;
+	it->klen = 0;
+	if (it->attrs) {
+		alen = get16(it->p);
+		a = it->p + 2;
+		for (off = 0; off < alen; off += 2 + a[off + 1]) {
+			if (a[off] == PS_ATTR_KEY) {
+				it->key = a + off + 2;
+				it->klen = a[off + 1];
+			}
+		}
+		it->p += 2 + (size_t)alen;
+	}
+	*data = it->p;
+	it->p += *len;
 	it->left--;
 	return 1;
 }

@@ -76,6 +76,7 @@ ps_decoder_peek(const struct ps_decoder *d, struct ps_frame *f)
 	if ((r = ps_frame_parse(p, n, d->max_frame, f)) >= 0)
 		return r > 0;
 	f->type = p[4];
+	f->flags = p[5];
 	f->len = get32(p);
 	f->body = NULL;
 	return (int)r;

@@ -137,6 +137,38 @@ ps_put_enqueue_add(struct ps_buf *b, const void *data, uint32_t len)
 	return 0;
 }
 
+/*
+ * An event with a key, in a batch marked ps_put_enqueue_attrs: its
+ * attribute block holds the KEY attribute (a key of 0 bytes is a key).
+ */
+int
+ps_put_enqueue_add_key(struct ps_buf *b, const void *key, uint8_t klen,
+    const void *data, uint32_t len)
+{
+	uint8_t	*p;
+
+	if (ps_buf_reserve(b, 8 + (size_t)klen + len) != 0)
+		return -PS_E_NOMEM;
+	p = b->data + b->len;
+	put32(p, len);
+	put16(p + 4, (uint16_t)(2 + klen));
+	p[6] = PS_ATTR_KEY;
+	p[7] = klen;
+	if (klen != 0)
+		memcpy(p + 8, key, klen);
+	if (len != 0)
+		memcpy(p + 8 + klen, data, len);
+	b->len += 8 + (size_t)klen + len;
+	return 0;
+}
+
+/* The ENQUEUE at start: its events carry attributes (version 3). */
+void
+ps_put_enqueue_attrs(struct ps_buf *b, size_t start)
+{
+	b->data[start + 5] = PS_F_ATTRS;
+}
+
 void
 ps_put_enqueue_end(struct ps_buf *b, size_t start, uint32_t count)
 {

@@ -15,6 +15,14 @@
 /* Header: u32 body length, u8 type, u8 flags, u16 reserved; big-endian. */
 #define PS_HDR_LEN		8
 
+/*
+ * Header flags.  Only an ENQUEUE (version 3) may have one: its events
+ * carry an attribute block, u16 length then tag-length-value attributes.
+ */
+#define PS_F_ATTRS		0x01
+#define PS_ATTR_KEY		1	/* the event's key: 0 to 255 bytes */
+#define PS_KEY_MAX		255
+
 /* Limits on the body length of one frame. */
 #define PS_MAX_FRAME_DEFAULT	(1024u * 1024u)
 #define PS_MAX_FRAME_MIN	4096u
@@ -134,6 +142,7 @@ struct ps_frame {
 	uint8_t		 type;
 	uint32_t	 len;
 	const uint8_t	*body;
+	uint8_t		 flags;		/* PS_F_* */
 };
 
 struct ps_hello {
@@ -216,10 +225,16 @@ struct ps_error {
 	const char	*msg;
 };
 
-/* Walks the events of a validated ENQUEUE body. */
+/*
+ * Walks the events of a validated ENQUEUE body; after ps_enqueue_next,
+ * key and klen are the event's key (NULL: it has none).
+ */
 struct ps_enqueue_iter {
 	const uint8_t	*p;
 	uint32_t	 left;
+	int		 attrs;		/* events carry attributes */
+	const uint8_t	*key;
+	uint8_t		 klen;
 };
 
 /* One name/value pair of a STATS_REPLY. */
@@ -281,6 +296,9 @@ int	 ps_put_welcome(struct ps_buf *, const struct ps_welcome *);
 int	 ps_put_enqueue_begin(struct ps_buf *, int, const char *, size_t,
 	     size_t *);
 int	 ps_put_enqueue_add(struct ps_buf *, const void *, uint32_t);
+int	 ps_put_enqueue_add_key(struct ps_buf *, const void *, uint8_t,
+	     const void *, uint32_t);
+void	 ps_put_enqueue_attrs(struct ps_buf *, size_t);
 void	 ps_put_enqueue_end(struct ps_buf *, size_t, uint32_t);
 int	 ps_put_enqueued(struct ps_buf *, int, const struct ps_enqueued *);
 int	 ps_put_demand(struct ps_buf *, uint32_t);

@@ -820,7 +820,7 @@ START_TEST(queue_compact_and_full_records)
 	for (i = 0; i < sizeof in / sizeof in[0]; i++) {
 		memset(buf, 'a' + (int)i, sizeof buf);
 		ck_assert_int_eq(queue_push(&q, in[i].id, in[i].attempts,
-		    in[i].origin, buf, (uint32_t)(i * 30)), 0);
+		    in[i].origin, NULL, -1, buf, (uint32_t)(i * 30)), 0);
 	}
 	for (i = 0; i < sizeof in / sizeof in[0]; i++) {
 		ck_assert_ptr_nonnull(ev = queue_pop(&q));
@@ -835,8 +835,8 @@ START_TEST(queue_compact_and_full_records)
 	ck_assert_ptr_null(queue_pop(&q));
 	/* Empty, the queue holds no chunk; ids go on where they were. */
 	ck_assert(TAILQ_EMPTY(&q.own_log.chunks));
-	ck_assert_int_eq(queue_push(&q, 8, 0, 0, "x", 1), 0);
-	ck_assert_int_eq(queue_push(&q, 9, 0, 0, "y", 1), 0);
+	ck_assert_int_eq(queue_push(&q, 8, 0, 0, NULL, -1, "x", 1), 0);
+	ck_assert_int_eq(queue_push(&q, 9, 0, 0, NULL, -1, "y", 1), 0);
 	ck_assert_uint_eq((ev = queue_pop(&q))->id, 8);
 	queue_release(&q, ev);
 	ck_assert_uint_eq((ev = queue_pop(&q))->id, 9);
@@ -858,7 +858,7 @@ START_TEST(queue_keeps_order_across_chunks)
 	for (id = 0; id < 1000; id++) {
 		len = id % 2000;
 		ck_assert_int_eq(queue_push(&q, id, 0, id % 3 == 0 ? id + 7 :
-		    0, buf, (uint32_t)len), 0);
+		    0, NULL, -1, buf, (uint32_t)len), 0);
 	}
 	ck_assert_uint_eq(q.count, 1000);
 	ck_assert_ptr_ne(TAILQ_FIRST(&q.own_log.chunks),
@@ -917,10 +917,11 @@ START_TEST(queue_store_shared)
 	queue_init(&a, &la);
 	queue_init(&b, &lb);
 	memset(buf, 'z', sizeof buf);
-	ck_assert_int_eq(queue_push(&a, 1, 0, 0, "one", 3), 0);
+	ck_assert_int_eq(queue_push(&a, 1, 0, 0, NULL, -1, "one", 3), 0);
 	ck_assert_uint_eq(la.grow, QUEUE_CHUNK_MIN);
 	for (id = 1; id <= 2000; id++)
-		ck_assert_int_eq(queue_push(&b, id, 0, 0, buf, sizeof buf), 0);
+		ck_assert_int_eq(queue_push(&b, id, 0, 0, NULL, -1, buf,
+		    sizeof buf), 0);
 	ck_assert_uint_eq(lb.grow, QUEUE_CHUNK);
 	for (id = 1; (ev = queue_pop(&b)) != NULL; id++) {
 		ck_assert_uint_eq(ev->id, id);
@@ -964,8 +965,8 @@ START_TEST(queue_log_readers)
 	queue_init(&b, &log);
 	memset(buf, 'r', sizeof buf);
 	for (id = 1; id <= 500; id++)
-		ck_assert_int_eq(queue_push(&a, id, 0, id % 7 == 0 ? 9 : 0, buf,
-		    (uint32_t)(id * 5)), 0);
+		ck_assert_int_eq(queue_push(&a, id, 0, id % 7 == 0 ? 9 : 0, NULL,
+		    -1, buf, (uint32_t)(id * 5)), 0);
 	ck_assert_uint_eq(a.count, 500);
 	ck_assert_uint_eq(b.count, 500);
 	ck_assert_uint_eq(a.bytes, b.bytes);
@@ -983,7 +984,7 @@ START_TEST(queue_log_readers)
 	ck_assert_uint_eq(next, 501);
 	ck_assert(!TAILQ_EMPTY(&log.chunks));
 	for (id = 501; id <= 510; id++)
-		ck_assert_int_eq(queue_push(&b, id, 0, 0, "x", 1), 0);
+		ck_assert_int_eq(queue_push(&b, id, 0, 0, NULL, -1, "x", 1), 0);
 	ck_assert_uint_eq(a.count, 10);
 	ck_assert_uint_eq(b.count, 510);
 	ck_assert_uint_eq(c.count, 10);
@@ -1093,6 +1094,92 @@ START_TEST(groups_share_one_log)
 }
 END_TEST
 
+/* Push one keyed event (key NULL: none) and dispatch. */
+static void
+push_key(struct world *w, const char *key, const char *data)
+{
+	ck_assert_uint_ne(dispatch_push_key(&w->d, key, key != NULL ?
+	    (int)strlen(key) : -1, data, (uint32_t)strlen(data), 0), 0);
+	dispatch_run(&w->d);
+}
+
+/* What consumer i holds now: in flight on it, by payload. */
+static int
+holds(struct world *w, int i, const char *data)
+{
+	struct qevent	*ev;
+
+	TAILQ_FOREACH(ev, &w->c[i].inflight, entry) {
+		if (ev->len == strlen(data) &&
+		    memcmp(ev->data, data, ev->len) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Key mode: never two events of one key in flight; each key's in order,
+ * a redelivery first; other keys and keyless events go past a key that
+ * waits; a dead letter lets the next of its key go.
+ */
+START_TEST(key_order)
+{
+	struct world	*w = world_new();
+	int		 i;
+
+	w->d.mode = DISPATCH_KEY;
+	w->d.max_attempts = 2;
+	attach_acks(w, 0, 10);
+	attach_acks(w, 1, 10);
+	push_key(w, "A", "a1");
+	push_key(w, "A", "a2");
+	push_key(w, "B", "b1");
+	push_key(w, "A", "a3");
+	push_key(w, NULL, "n1");
+	push_key(w, "", "e1");		/* the empty key is a key */
+	push_key(w, "", "e2");
+	ck_assert_uint_eq(w->d.queue.count, 7);
+	demand(w, 0, 10);
+	demand(w, 1, 10);
+	/* a1, b1, n1, e1 go; a2, a3 and e2 wait behind their keys. */
+	ck_assert_int_eq(w->r.n, 4);
+	ck_assert(holds(w, 0, "a1") && holds(w, 0, "b1") && holds(w, 0, "n1") &&
+	    holds(w, 0, "e1"));
+	ck_assert_uint_eq(w->d.keys.nwaiting, 3);
+	ck_assert_uint_eq(w->d.queue.count, 0);
+	/* b1 done: nothing of B waits.  a1 done: a2 goes, to anyone. */
+	ck_assert_int_eq(answer(w, 0, 3, PS_ACK), DISPATCH_DONE);
+	ck_assert_int_eq(w->r.n, 4);
+	ck_assert_int_eq(answer(w, 0, 1, PS_ACK), DISPATCH_DONE);
+	dispatch_run(&w->d);
+	ck_assert_int_eq(w->r.n, 5);
+	ck_assert_str_eq(w->r.data[4], "a2");
+	/* a2 fails: back first, alone (a3 still waits), attempt 2. */
+	ck_assert_int_eq(answer(w, w->r.who[4], 2, PS_NACK), DISPATCH_DONE);
+	dispatch_run(&w->d);
+	ck_assert_int_eq(w->r.n, 6);
+	ck_assert_str_eq(w->r.data[5], "a2");
+	ck_assert_uint_eq(w->r.attempt[5], 2);
+	ck_assert_uint_eq(w->d.keys.nwaiting, 2);
+	/* It fails again and dies: a3 goes. */
+	ck_assert_int_eq(answer(w, w->r.who[5], 2, PS_NACK), DISPATCH_DONE);
+	dispatch_run(&w->d);
+	ck_assert_uint_eq(w->d.ndead, 1);
+	ck_assert_int_eq(w->r.n, 7);
+	ck_assert_str_eq(w->r.data[6], "a3");
+	/* Its consumer goes: a3 comes back and goes to the other. */
+	i = w->r.who[6];
+	ck_assert_int_eq(detach(w, i), i == 0 ? 3 : 1);
+	dispatch_run(&w->d);
+	ck_assert_str_eq(w->r.data[w->r.n - 1], i == 0 ? "e1" : "a3");
+	/* e2 still waits behind e1; a purge takes it too. */
+	ck_assert_uint_eq(w->d.keys.nwaiting, 1);
+	ck_assert_uint_eq(dispatch_purge(&w->d), 1);
+	ck_assert_uint_eq(w->d.keys.nwaiting, 0);
+	world_free(w);
+}
+END_TEST
+
 static Suite *
 dispatch_suite(void)
 {
@@ -1132,6 +1219,7 @@ dispatch_suite(void)
 	tcase_add_test(tc, queue_store_shared);
 	tcase_add_test(tc, queue_log_readers);
 	tcase_add_test(tc, groups_share_one_log);
+	tcase_add_test(tc, key_order);
 	tcase_add_test(tc, queue_compact_and_full_records);
 	suite_add_tcase(s, tc);
 	return s;

@@ -203,7 +203,7 @@ START_TEST(ids_bad_lengths)
 	static const uint8_t	 stray[] = { 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1,
 				     9 };
 	static const uint8_t	 zero1[] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
-	struct ps_frame		 f = { PS_ACK, 0, NULL };
+	struct ps_frame		 f = { PS_ACK, 0, NULL, 0 };
 	struct ps_ids		 got;
 
 	f.body = short2;
@@ -607,7 +607,7 @@ END_TEST
 static struct ps_frame
 raw(uint8_t t, const void *body, uint32_t n)
 {
-	struct ps_frame	 f = { t, n, body };
+	struct ps_frame	 f = { t, n, body, 0 };
 
 	return f;
 }

@@ -1,0 +1,231 @@
+/*
+ * keys.c: key order (docs/dispatch.md).  For a group in key mode: which
+ * keys have an event in flight, and, behind each, the events of that key
+ * taken off the buffer while it was busy, in order.  Plain C, no I/O: the
+ * dispatcher (dispatch.c) asks and tells; a key that has nothing in
+ * flight and nothing waiting is forgotten.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "keys.h"
+
+struct kslot {
+	struct kslot	*next;		/* hash chain */
+	struct qevents	 waiting;	/* behind the one in flight */
+	uint32_t	 nwaiting;
+	int		 busy;		/* one in flight */
+	uint8_t		 klen;
+	unsigned char	 key[];
+};
+
+void
+keys_init(struct keys *k)
+{
+	memset(k, 0, sizeof *k);
+}
+
+static uint64_t
+hash(const unsigned char *s, uint8_t n)
+{
+	uint64_t	 h = 14695981039346656037ull;	/* FNV-1a */
+	uint8_t		 i;
+
+	for (i = 0; i < n; i++) {
+		h ^= s[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static struct kslot **
+find(struct keys *k, const struct qevent *ev)
+{
+	struct kslot	**pp;
+
+	if (k->hash == NULL)
+		return NULL;
+	for (pp = &k->hash[hash(ev->key, ev->klen) & k->mask]; *pp != NULL;
+	    pp = &(*pp)->next) {
+		if ((*pp)->klen == ev->klen &&
+		    memcmp((*pp)->key, ev->key, ev->klen) == 0)
+			return pp;
+	}
+	return NULL;
+}
+
+static int
+grow(struct keys *k)
+{
+	struct kslot	**h, *s, *next;
+	uint64_t	  cap = k->hash ? (k->mask + 1) * 2 : 64, i;
+
+	if ((h = calloc(cap, sizeof *h)) == NULL)
+		return -1;
+	for (i = 0; k->hash != NULL && i <= k->mask; i++) {
+		for (s = k->hash[i]; s != NULL; s = next) {
+			next = s->next;
+			s->next = h[hash(s->key, s->klen) & (cap - 1)];
+			h[hash(s->key, s->klen) & (cap - 1)] = s;
+		}
+	}
+	free(k->hash);
+	k->hash = h;
+	k->mask = cap - 1;
+	return 0;
+}
+
+/* ev's key's slot, made if new; NULL out of memory. */
+static struct kslot *
+get(struct keys *k, const struct qevent *ev)
+{
+	struct kslot	**pp, *s;
+	uint64_t	  i;
+
+	if ((pp = find(k, ev)) != NULL)
+		return *pp;
+	if ((k->hash == NULL || k->n >= k->mask + 1) && grow(k) != 0)
+		return NULL;
+	if ((s = calloc(1, sizeof *s + ev->klen)) == NULL)
+		return NULL;
+	TAILQ_INIT(&s->waiting);
+	s->klen = ev->klen;
+	memcpy(s->key, ev->key, ev->klen);
+	i = hash(ev->key, ev->klen) & k->mask;
+	s->next = k->hash[i];
+	k->hash[i] = s;
+	k->n++;
+	return s;
+}
+
+/* Forget the slot pp points at when nothing holds it. */
+static void
+gc(struct keys *k, struct kslot **pp)
+{
+	struct kslot	*s = *pp;
+
+	if (s->busy || s->nwaiting != 0)
+		return;
+	*pp = s->next;
+	free(s);
+	k->n--;
+}
+
+/* Has ev's key an event in flight? */
+int
+keys_busy(struct keys *k, const struct qevent *ev)
+{
+	struct kslot	**pp;
+
+	return (pp = find(k, ev)) != NULL && (*pp)->busy;
+}
+
+/* ev waits behind its key's event in flight; -1 out of memory. */
+int
+keys_wait(struct keys *k, struct qevent *ev)
+{
+	struct kslot	*s;
+
+	if ((s = get(k, ev)) == NULL)
+		return -1;
+	TAILQ_INSERT_TAIL(&s->waiting, ev, entry);
+	s->nwaiting++;
+	k->nwaiting++;
+	k->waiting_bytes += ev->len;
+	return 0;
+}
+
+/* ev goes out: its key is in flight; -1 out of memory. */
+int
+keys_take(struct keys *k, const struct qevent *ev)
+{
+	struct kslot	*s;
+
+	if ((s = get(k, ev)) == NULL)
+		return -1;
+	s->busy = 1;
+	return 0;
+}
+
+/*
+ * ev, its key's event in flight, is done with (acked, dead, or sent at
+ * most once): the key's next waiting event, to go out next, or NULL.
+ */
+struct qevent *
+keys_done(struct keys *k, const struct qevent *ev)
+{
+	struct kslot	**pp, *s;
+	struct qevent	 *next;
+
+	if ((pp = find(k, ev)) == NULL)
+		return NULL;
+	s = *pp;
+	s->busy = 0;
+	if ((next = TAILQ_FIRST(&s->waiting)) != NULL) {
+		TAILQ_REMOVE(&s->waiting, next, entry);
+		s->nwaiting--;
+		k->nwaiting--;
+		k->waiting_bytes -= next->len;
+	}
+	gc(k, pp);
+	return next;
+}
+
+/* ev, its key's event in flight, came back to the buffer: it goes first. */
+void
+keys_back(struct keys *k, const struct qevent *ev)
+{
+	struct kslot	**pp;
+
+	if ((pp = find(k, ev)) == NULL)
+		return;
+	(*pp)->busy = 0;
+	gc(k, pp);
+}
+
+/* Every waiting event handed to fn, in no order; keys in flight stay. */
+void
+keys_drain(struct keys *k, void (*fn)(void *, struct qevent *), void *arg)
+{
+	struct kslot	**pp;
+	struct qevent	 *ev;
+	uint64_t	  i;
+
+	for (i = 0; k->hash != NULL && i <= k->mask; i++) {
+		for (pp = &k->hash[i]; *pp != NULL; ) {
+			while ((ev = TAILQ_FIRST(&(*pp)->waiting)) != NULL) {
+				TAILQ_REMOVE(&(*pp)->waiting, ev, entry);
+				(*pp)->nwaiting--;
+				k->nwaiting--;
+				k->waiting_bytes -= ev->len;
+				fn(arg, ev);
+			}
+			if ((*pp)->busy)
+				pp = &(*pp)->next;
+			else
+				gc(k, pp);
+		}
+	}
+}
+
+/* Every waiting event, handed to fn, in no order; the keys forgotten. */
+void
+keys_free(struct keys *k, void (*fn)(void *, struct qevent *), void *arg)
+{
+	struct kslot	*s, *next;
+	struct qevent	*ev;
+	uint64_t	 i;
+
+	for (i = 0; k->hash != NULL && i <= k->mask; i++) {
+		for (s = k->hash[i]; s != NULL; s = next) {
+			next = s->next;
+			while ((ev = TAILQ_FIRST(&s->waiting)) != NULL) {
+				TAILQ_REMOVE(&s->waiting, ev, entry);
+				fn(arg, ev);
+			}
+			free(s);
+		}
+	}
+	free(k->hash);
+	keys_init(k);
+}
