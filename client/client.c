@@ -288,27 +288,105 @@ psc_event_fits(const struct psc *c, size_t len)
 int
 psc_batch_fits(const struct psc *c, size_t len)
 {
-	size_t	 body;
+	return psc_batch_fits_key(c, -1, len);
+}
 
+/*
+ * The same for an event with a key (klen 0 to 255; -1: none): events
+ * with attributes take 2 bytes more, and a key 2 more than its length; a
+ * batch without them takes 2 bytes an event when a key comes into it.
+ */
+int
+psc_batch_fits_key(const struct psc *c, int klen, size_t len)
+{
+	size_t	 body, more;
+
+	more = PS_ENQUEUE_PER_EVENT + (klen >= 0 ? 4 + (size_t)klen :
+	    c->batch_attrs ? 2 : 0);
 	if (c->batch_count == 0)
-		return psc_event_fits(c, len);
-	body = c->out.len - c->batch_start - PS_HDR_LEN;
-	return body + PS_ENQUEUE_PER_EVENT + len <= c->max_frame;
+		body = batch_head(c);
+	else {
+		body = c->out.len - c->batch_start - PS_HDR_LEN;
+		if (klen >= 0 && !c->batch_attrs)
+			body += 2 * (size_t)c->batch_count;
+	}
+	return body + more + len <= c->max_frame;
+}
+
+/*
+ * The batch being filled becomes one whose events have attributes: an
+ * empty block (u16 0) goes after each event's length.
+ */
+static int
+batch_to_attrs(struct psc *c)
+{
+	struct ps_buf	 b = { NULL, 0, 0 };
+	size_t		 at, end = c->out.len, head = batch_head(c);
+	uint32_t	 len, i;
+	uint8_t		 zero[2] = { 0, 0 };
+
+	at = c->batch_start + PS_HDR_LEN + head;
+	for (i = 0; i < c->batch_count; i++) {
+		len = (uint32_t)c->out.data[at] << 24 |
+		    (uint32_t)c->out.data[at + 1] << 16 |
+		    (uint32_t)c->out.data[at + 2] << 8 | c->out.data[at + 3];
+		if (ps_buf_add(&b, c->out.data + at, 4) != 0 ||
+		    ps_buf_add(&b, zero, 2) != 0 ||
+		    ps_buf_add(&b, c->out.data + at + 4, len) != 0) {
+			ps_buf_free(&b);
+			return -1;
+		}
+		at += 4 + (size_t)len;
+	}
+	c->out.len = c->batch_start + PS_HDR_LEN + head;
+	if (ps_buf_add(&c->out, b.data, b.len) != 0) {
+		ps_buf_free(&b);
+		c->out.len = end;	/* as it was: the events are still there */
+		return -1;
+	}
+	ps_buf_free(&b);
+	ps_put_enqueue_attrs(&c->out, c->batch_start);
+	c->batch_attrs = 1;
+	return 0;
 }
 
 int
 psc_batch_add(struct psc *c, const void *data, uint32_t len)
 {
-	if (!psc_batch_fits(c, len))
+	return psc_batch_add_key(c, NULL, -1, data, len);
+}
+
+/* An event into the batch being filled, with a key unless klen is -1. */
+int
+psc_batch_add_key(struct psc *c, const void *key, int klen, const void *data,
+    uint32_t len)
+{
+	if (klen >= 0 && c->version < 3)
+		return fail(c, PUSHSTAGE_EINVAL, "producerd at %s speaks "
+		    "protocol %d, which has no keys", c->path, c->version);
+	if (klen > PS_KEY_MAX)
+		return fail(c, PUSHSTAGE_EINVAL, "a key of %d bytes: at most "
+		    "%d", klen, PS_KEY_MAX);
+	if (!psc_batch_fits_key(c, klen, len))
 		return fail(c, PUSHSTAGE_ETOOBIG, "an event of %u bytes does not "
 		    "fit in a frame of %u bytes (producerd --max-frame)", len,
 		    c->max_frame);
-	if (c->batch_count == 0)
+	if (c->batch_count == 0) {
 		out_compact(c);
-	if (c->batch_count == 0 && ps_put_enqueue_begin(&c->out, c->version,
-	    c->queue, queue_len(c), &c->batch_start) != 0)
-		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
-	if (ps_put_enqueue_add(&c->out, data, len) != 0)
+		if (ps_put_enqueue_begin(&c->out, c->version, c->queue,
+		    queue_len(c), &c->batch_start) != 0)
+			return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
+		c->batch_attrs = 0;
+	}
+	if (klen >= 0 && !c->batch_attrs) {
+		if (c->batch_count == 0) {
+			ps_put_enqueue_attrs(&c->out, c->batch_start);
+			c->batch_attrs = 1;
+		} else if (batch_to_attrs(c) != 0)
+			return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
+	}
+	if ((c->batch_attrs ? ps_put_enqueue_add_key(&c->out, key, klen, data,
+	    len) : ps_put_enqueue_add(&c->out, data, len)) != 0)
 		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
 	c->batch_count++;
 	return PUSHSTAGE_OK;

@@ -39,6 +39,7 @@ struct psc {
 	size_t			 flushed;	/* out's bytes written */
 	size_t			 batch_start;	/* ENQUEUE being filled */
 	uint32_t		 batch_count;
+	int			 batch_attrs;	/* its events have attributes */
 	struct psc_post		*posts;		/* a ring, oldest first */
 	size_t			 headpost;
 	size_t			 nposts;
@@ -89,6 +90,9 @@ int	 psc_set_queue(struct psc *, const char *);
 int	 psc_event_fits(const struct psc *, size_t);
 int	 psc_batch_fits(const struct psc *, size_t);
 int	 psc_batch_add(struct psc *, const void *, uint32_t);
+int	 psc_batch_fits_key(const struct psc *, int, size_t);
+int	 psc_batch_add_key(struct psc *, const void *, int, const void *,
+	     uint32_t);
 uint32_t psc_batch_count(const struct psc *);
 void	 psc_batch_clear(struct psc *);
 int	 psc_batch_send(struct psc *, struct ps_enqueued *);

@@ -17,6 +17,8 @@
 
 _Static_assert(PUSHSTAGE_PROTOCOL == PS_PROTO_VERSION, "protocol version");
 _Static_assert(PUSHSTAGE_ID_MAX == PS_NAME_MAX, "id length");
+_Static_assert(PUSHSTAGE_KEY_MAX == PS_KEY_MAX, "key length");
+_Static_assert(PUSHSTAGE_QUEUE_MAX == PS_QUEUE_MAX, "queue name length");
 _Static_assert(PUSHSTAGE_DEMAND_MAX == PS_DEMAND_LIMIT, "demand limit");
 _Static_assert(PUSHSTAGE_PREVIEW_MAX == PS_PREVIEW_MAX, "preview limit");
 _Static_assert((int)PUSHSTAGE_DEAD_NACK == (int)PS_DEAD_NACK &&
@@ -311,25 +313,46 @@ pushstage_max_attempts(const struct pushstage *p)
 }
 
 /* ETOOBIG: over the daemon's limit (batch empty), or the batch is full. */
-int
-pushstage_add(struct pushstage *p, const void *data, size_t len)
+/* An event into the batch being filled (klen -1: no key). */
+static int
+add(struct pushstage *p, const void *key, int klen, const void *data,
+    size_t len)
 {
 	int	 r;
 
 	if ((r = ready(p, 0)) != 0)
 		return r;
-	if (len > pushstage_max_event(p)) {
-		snprintf(p->c.err, sizeof p->c.err, "an event of %zu bytes is "
+	if (len + (klen >= 0 ? 4 + (size_t)klen : 0) > pushstage_max_event(p)) {
+		snprintf(p->c.err, sizeof p->c.err, "an event of %zu bytes%s is "
 		    "over the %u that producerd at %s takes (its --max-frame)",
-		    len, pushstage_max_event(p), p->c.path);
+		    len, klen >= 0 ? " and its key" : "",
+		    pushstage_max_event(p), p->c.path);
 		return PUSHSTAGE_ETOOBIG;
 	}
-	if (!psc_batch_fits(&p->c, len)) {
+	if (!psc_batch_fits_key(&p->c, klen, len)) {
 		snprintf(p->c.err, sizeof p->c.err, "the batch is full: send "
 		    "it, then add the event again");
 		return PUSHSTAGE_ETOOBIG;
 	}
-	return psc_batch_add(&p->c, data, (uint32_t)len);
+	return psc_batch_add_key(&p->c, key, klen, data, (uint32_t)len);
+}
+
+int
+pushstage_add(struct pushstage *p, const void *data, size_t len)
+{
+	return add(p, NULL, -1, data, len);
+}
+
+int
+pushstage_add_key(struct pushstage *p, const void *key, size_t klen,
+    const void *data, size_t len)
+{
+	if (klen > PUSHSTAGE_KEY_MAX)
+		return invalid(p, "a key of %zu bytes: at most %d", klen,
+		    PUSHSTAGE_KEY_MAX);
+	if (key == NULL && klen != 0)
+		return invalid(p, "no key, but a key length");
+	return add(p, key, (int)klen, data, len);
 }
 
 size_t
@@ -443,6 +466,18 @@ int
 pushstage_refused(const struct pushstage *p, size_t i, const void **data,
     size_t *len)
 {
+	const void	*key;
+	size_t		 klen;
+	int		 has;
+
+	return pushstage_refused_key(p, i, &key, &klen, &has, data, len);
+}
+
+/* The same, with its key: *has 0 when it has none. */
+int
+pushstage_refused_key(const struct pushstage *p, size_t i, const void **key,
+    size_t *klen, int *has, const void **data, size_t *len)
+{
 	const struct psc_answer	*a = p->answering;
 	struct ps_enqueue_iter	 it;
 	struct ps_frame		 f;
@@ -460,6 +495,9 @@ pushstage_refused(const struct pushstage *p, size_t i, const void **data,
 	ps_enqueue_next(&it, &d, &l);
 	*data = d;
 	*len = l;
+	*key = it.key;
+	*klen = it.klen;
+	*has = it.key != NULL;
 	return PUSHSTAGE_OK;
 }
 

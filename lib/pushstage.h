@@ -27,6 +27,7 @@ extern "C" {
 #define PUSHSTAGE_API_VERSION	1
 #define PUSHSTAGE_PROTOCOL	3	/* the wire protocol spoken */
 #define PUSHSTAGE_QUEUE_MAX	64	/* bytes of a queue name */
+#define PUSHSTAGE_KEY_MAX	255	/* bytes of an event's key */
 #define PUSHSTAGE_ID_MAX	255	/* bytes of a consumer id */
 #define PUSHSTAGE_DEMAND_MAX	1048576	/* the largest max_demand */
 #define PUSHSTAGE_PREVIEW_MAX	1024	/* dead-letter preview bytes */
@@ -112,6 +113,10 @@ uint32_t	 pushstage_max_attempts(const struct pushstage *);
  * batch and waits for the answer.  When the daemon's queue is full it may
  * refuse the batch's last events (pushstage_enqueued.refused): they stay
  * in the batch, alone, to be sent again; pushstage_clear gives them up.
+ * pushstage_add_key adds an event with a key (0 to 255 bytes): a queue
+ * that keeps key order (producerd --dispatch key) hands out each key's
+ * events one at a time, in order (docs/dispatch.md); other queues keep
+ * the key with the event and pay it no heed.
  */
 struct pushstage_enqueued {
 	uint64_t	 first_id;	/* ids first_id .. first_id+accepted-1 */
@@ -122,6 +127,8 @@ struct pushstage_enqueued {
 };
 
 int		 pushstage_add(struct pushstage *, const void *, size_t);
+int		 pushstage_add_key(struct pushstage *, const void *key,
+		     size_t klen, const void *data, size_t len);
 size_t		 pushstage_batch_count(const struct pushstage *);
 int		 pushstage_send(struct pushstage *,
 		     struct pushstage_enqueued *);
@@ -155,6 +162,9 @@ int		 pushstage_answers(struct pushstage *);
 int		 pushstage_wait(struct pushstage *);
 size_t		 pushstage_posted(const struct pushstage *);
 int		 pushstage_refused(const struct pushstage *, size_t i,
+		     const void **data, size_t *len);
+int		 pushstage_refused_key(const struct pushstage *, size_t i,
+		     const void **key, size_t *klen, int *has,
 		     const void **data, size_t *len);
 
 /*

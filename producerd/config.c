@@ -25,6 +25,7 @@ usage(FILE *f)
 "                 [--metrics ADDRESS:PORT [--metrics-max-connections N]]\n"
 "                 [--delivery at-least-once|at-most-once]\n"
 "                 [--ack-timeout SECONDS] [--max-attempts N]\n"
+"                 [--dispatch demand|key]\n"
 "                 [--drain-timeout SECONDS] [--handshake-timeout SECONDS]\n"
 "                 [--max-connections N] [--socket-mode MODE]\n"
 "                 [--socket-group GROUP] [--allow-uid USERS]\n"
@@ -123,6 +124,10 @@ usage(FILE *f)
 "                         this long and deliver it again (default none)\n"
 "  --max-attempts N       deliveries before an event goes to the dead\n"
 "                         letters (default %u, 1 to 65535)\n"
+"  --dispatch MODE        demand (default): each event to the consumer\n"
+"                         with the most demand; key: the same, but never\n"
+"                         two events of one key in flight at once, each\n"
+"                         key's in the order enqueued (docs/dispatch.md)\n"
 "  --drain-timeout SECONDS  on SIGTERM, wait this long for in-flight\n"
 "                         events to be acked (default %u)\n"
 "\n"
@@ -256,7 +261,7 @@ config_parse(struct config *cfg, int argc, char **argv)
 		OPT_DATA_DIR, OPT_FSYNC, OPT_SEGMENT_SIZE, OPT_REPAIR,
 		OPT_LOG_FORMAT, OPT_LOG_FILE, OPT_METRICS, OPT_METRICS_CONNS,
 		OPT_MAX_QUEUES, OPT_NO_AUTO_CREATE, OPT_UPSTREAM_QUEUE,
-		OPT_LOCAL_QUEUE, OPT_MAX_GROUPS,
+		OPT_LOCAL_QUEUE, OPT_MAX_GROUPS, OPT_DISPATCH,
 	};
 	static const struct option longopts[] = {
 		{ "socket",	required_argument,	NULL, 's' },
@@ -270,6 +275,7 @@ config_parse(struct config *cfg, int argc, char **argv)
 		{ "delivery",	required_argument,	NULL, OPT_DELIVERY },
 		{ "ack-timeout", required_argument,	NULL, OPT_ACK_TIMEOUT },
 		{ "max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS },
+		{ "dispatch",	required_argument,	NULL, OPT_DISPATCH },
 		{ "drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT },
 		{ "handshake-timeout", required_argument, NULL,
 		    OPT_HANDSHAKE_TIMEOUT },
@@ -346,6 +352,10 @@ config_parse(struct config *cfg, int argc, char **argv)
 			break;
 		case OPT_MAX_ATTEMPTS:
 			if (queue_flag(cfg, "--max-attempts", optarg) != 0)
+				return -1;
+			break;
+		case OPT_DISPATCH:
+			if (queue_flag(cfg, "--dispatch", optarg) != 0)
 				return -1;
 			break;
 		case OPT_DRAIN_TIMEOUT:

@@ -393,6 +393,12 @@ conn_hello(struct conn *c, const struct ps_frame *f)
 			return;
 		}
 		/* A version 1 consumer cannot ack: at most once for it. */
+		if (h.version < 2 && g->q->s.mode == DISPATCH_KEY) {
+			conn_fail(c, PS_E_BAD_VALUE, "queue %s keeps key order, "
+			    "which needs acks: protocol version 2 or later",
+			    g->q->name);
+			return;
+		}
 		dispatch_attach(&g->d, &c->dc, h.max_demand, h.min_demand,
 		    g->q->s.acks && h.version >= 2, c);
 		c->q = g->q;
@@ -504,6 +510,12 @@ conn_enqueue(struct conn *c, const struct ps_frame *f)
 	int			 error, rc, full, code;
 
 	if (!c->enq_started) {
+		if ((f->flags & PS_F_ATTRS) && c->version < 3) {
+			conn_fail(c, PS_E_BAD_HEADER, "ENQUEUE with attributes "
+			    "(flags 1) is protocol version 3's, not %d",
+			    c->version);
+			return 0;
+		}
 		if ((error = ps_get_enqueue(f, c->version, &pq, &it,
 		    &it.left)) != 0) {
 			conn_fail(c, -error, "bad ENQUEUE: %s",
@@ -845,6 +857,12 @@ queue_settings(struct conn *c, struct nqueue *q, struct ps_queue_admin *a)
 	}
 	if (settings_check(&s, err, sizeof err) != 0) {
 		conn_fail(c, PS_E_BAD_VALUE, "queue %s: %s", q->name, err);
+		return -1;
+	}
+	if (s.mode != q->s.mode && (queue_in_flight(q) != 0 ||
+	    queue_waiting(q) != 0)) {
+		conn_fail(c, PS_E_QUEUE_BUSY, "queue %s: dispatch changes only "
+		    "while no event of it is in flight", q->name);
 		return -1;
 	}
 	(void)queues_apply(q, &s, set);

@@ -148,6 +148,14 @@ const struct counter counters[] = {
 	  "Deliveries before an event dies.", G(d.max_attempts) },
 	{ "at_least_once", NULL, COUNTER_SETTING, PART_QUEUE,
 	  "1: consumers ack (at-least-once), 0: at-most-once.", Q(s.acks) },
+	{ "key_order", NULL, COUNTER_SETTING, PART_QUEUE,
+	  "1: dispatch key, each key's events one at a time, in order.",
+	  Q(s.mode) },
+	{ "key_waiting", NULL, COUNTER_GAUGE, PART_QUEUE,
+	  "Events waiting behind an event of their key in flight.",
+	  G(d.keys.nwaiting) },
+	{ "keys_in_flight", NULL, COUNTER_GAUGE, PART_QUEUE,
+	  "Keys with an event in flight, or waited on.", G(d.keys.n) },
 };
 const size_t ncounters = sizeof counters / sizeof counters[0];
 

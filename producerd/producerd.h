@@ -29,6 +29,7 @@ struct qsettings {
 	int			 acks;		/* at-least-once delivery */
 	uint32_t		 ack_timeout;	/* ms; 0: none */
 	uint32_t		 max_attempts;
+	enum dispatch_mode	 mode;		/* demand or key */
 };
 /* Which settings a queue was given of its own (and DIR/queues keeps). */
 #define QS_MAX_QUEUE		0x01
@@ -37,6 +38,7 @@ struct qsettings {
 #define QS_DELIVERY		0x08
 #define QS_ACK_TIMEOUT		0x10
 #define QS_MAX_ATTEMPTS		0x20
+#define QS_DISPATCH		0x40
 
 /*
  * A group of a queue's consumers (groups.c): it gets every event enqueued
@@ -397,6 +399,7 @@ int	 queues_apply(struct nqueue *, const struct qsettings *, unsigned int);
 int	 queues_save(struct server *);
 int	 queues_load(struct server *);
 uint64_t queue_in_flight(const struct nqueue *);
+uint64_t queue_waiting(const struct nqueue *);
 uint64_t queues_in_flight(const struct server *);
 void	 queues_pause(struct server *);
 

@@ -321,6 +321,7 @@ queues_apply(struct nqueue *q, const struct qsettings *s, unsigned int set)
 		g->d.overflow = s->overflow;
 		g->d.ack_timeout = s->acks ? s->ack_timeout : 0;
 		g->d.max_attempts = s->max_attempts;
+		g->d.mode = s->mode;
 	}
 	return 0;
 }
@@ -334,6 +335,18 @@ queue_in_flight(const struct nqueue *q)
 
 	TAILQ_FOREACH(g, &q->groups, entry)
 		n += g->d.in_flight;
+	return n;
+}
+
+/* Events of q's groups waiting behind their key. */
+uint64_t
+queue_waiting(const struct nqueue *q)
+{
+	const struct qgroup	*g;
+	uint64_t		 n = 0;
+
+	TAILQ_FOREACH(g, &q->groups, entry)
+		n += g->d.keys.nwaiting;
 	return n;
 }
 

@@ -96,9 +96,21 @@ settings_set(struct qsettings *s, const char *key, const char *value,
 		s->max_attempts = (uint32_t)v;
 		return QS_MAX_ATTEMPTS;
 	}
+	if (strcmp(key, "dispatch") == 0) {
+		if (strcmp(value, "demand") == 0)
+			s->mode = DISPATCH_DEMAND;
+		else if (strcmp(value, "key") == 0)
+			s->mode = DISPATCH_KEY;
+		else {
+			snprintf(err, len, "dispatch: \"%s\" is not demand or "
+			    "key", value);
+			return -1;
+		}
+		return QS_DISPATCH;
+	}
 	snprintf(err, len, "\"%s\" is not a queue setting (max-queue, "
-	    "max-queue-bytes, overflow, delivery, ack-timeout, max-attempts)",
-	    key);
+	    "max-queue-bytes, overflow, delivery, ack-timeout, max-attempts, "
+	    "dispatch)", key);
 	return -1;
 number:
 	snprintf(err, len, "%s: \"%s\" is not a whole number in its range "
@@ -113,6 +125,11 @@ settings_check(const struct qsettings *s, char *err, size_t len)
 {
 	if (!s->acks && s->ack_timeout != 0) {
 		snprintf(err, len, "ack-timeout needs delivery at-least-once");
+		return -1;
+	}
+	if (!s->acks && s->mode == DISPATCH_KEY) {
+		snprintf(err, len, "dispatch key needs delivery at-least-once: "
+		    "a key's next event waits for the ack of the one before");
 		return -1;
 	}
 	return 0;
@@ -145,6 +162,8 @@ settings_format(const struct qsettings *s, unsigned int set, char *buf,
 		    s->ack_timeout % 1000);
 	if (set & QS_MAX_ATTEMPTS)
 		ADD(" max-attempts=%u", s->max_attempts);
+	if (set & QS_DISPATCH)
+		ADD(" dispatch=%s", s->mode == DISPATCH_KEY ? "key" : "demand");
 #undef ADD
 	if (n >= len)
 		n = len - 1;

@@ -138,27 +138,33 @@ ps_put_enqueue_add(struct ps_buf *b, const void *data, uint32_t len)
 }
 
 /*
- * An event with a key, in a batch marked ps_put_enqueue_attrs: its
- * attribute block holds the KEY attribute (a key of 0 bytes is a key).
+ * An event in a batch marked ps_put_enqueue_attrs, with its attribute
+ * block: the KEY attribute when klen is 0 to 255 (0 bytes is a key too),
+ * nothing when it is -1.
  */
 int
-ps_put_enqueue_add_key(struct ps_buf *b, const void *key, uint8_t klen,
+ps_put_enqueue_add_key(struct ps_buf *b, const void *key, int klen,
     const void *data, uint32_t len)
 {
+	size_t	 a = klen < 0 ? 0 : 2 + (size_t)klen;
 	uint8_t	*p;
 
-	if (ps_buf_reserve(b, 8 + (size_t)klen + len) != 0)
+	if (klen > PS_KEY_MAX)
+		return -PS_E_BAD_VALUE;
+	if (ps_buf_reserve(b, 6 + a + len) != 0)
 		return -PS_E_NOMEM;
 	p = b->data + b->len;
 	put32(p, len);
-	put16(p + 4, (uint16_t)(2 + klen));
-	p[6] = PS_ATTR_KEY;
-	p[7] = klen;
-	if (klen != 0)
-		memcpy(p + 8, key, klen);
+	put16(p + 4, (uint16_t)a);
+	if (klen >= 0) {
+		p[6] = PS_ATTR_KEY;
+		p[7] = (uint8_t)klen;
+		if (klen != 0)
+			memcpy(p + 8, key, (size_t)klen);
+	}
 	if (len != 0)
-		memcpy(p + 8 + klen, data, len);
-	b->len += 8 + (size_t)klen + len;
+		memcpy(p + 6 + a, data, len);
+	b->len += 6 + a + len;
 	return 0;
 }
 

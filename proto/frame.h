@@ -296,7 +296,7 @@ int	 ps_put_welcome(struct ps_buf *, const struct ps_welcome *);
 int	 ps_put_enqueue_begin(struct ps_buf *, int, const char *, size_t,
 	     size_t *);
 int	 ps_put_enqueue_add(struct ps_buf *, const void *, uint32_t);
-int	 ps_put_enqueue_add_key(struct ps_buf *, const void *, uint8_t,
+int	 ps_put_enqueue_add_key(struct ps_buf *, const void *, int,
 	     const void *, uint32_t);
 void	 ps_put_enqueue_attrs(struct ps_buf *, size_t);
 void	 ps_put_enqueue_end(struct ps_buf *, size_t, uint32_t);

@@ -40,6 +40,7 @@ struct tally {
 	uint64_t	 shed_old;
 	uint32_t	 retry_ms;	/* --retry; 0: none */
 	int		 full;		/* a batch was refused: stop */
+	const char	*key;		/* --key, or NULL */
 };
 
 static void
@@ -125,6 +126,15 @@ send_batch(struct pushstage *p, struct tally *t)
 	}
 }
 
+static int
+add_one(struct pushstage *p, const struct tally *t, const void *data,
+    size_t len)
+{
+	if (t->key != NULL)
+		return pushstage_add_key(p, t->key, strlen(t->key), data, len);
+	return pushstage_add(p, data, len);
+}
+
 /* Add one event, sending the batch first if the event would not fit. */
 static int
 add(struct pushstage *p, struct tally *t, const void *data, size_t len,
@@ -138,10 +148,10 @@ add(struct pushstage *p, struct tally *t, const void *data, size_t len,
 		    pushstage_max_event(p));
 		return PUSHSTAGE_ETOOBIG;
 	}
-	if ((error = pushstage_add(p, data, len)) == PUSHSTAGE_ETOOBIG) {
+	if ((error = add_one(p, t, data, len)) == PUSHSTAGE_ETOOBIG) {
 		if ((error = send_batch(p, t)) != 0)
 			return error;
-		error = pushstage_add(p, data, len);
+		error = add_one(p, t, data, len);
 	}
 	if (error != 0)
 		log_errorx("%s", pushstage_error(p));
@@ -179,13 +189,15 @@ from_stdin(struct pushstage *p, struct tally *t, int delim)
 static void
 enqueue_usage(FILE *f)
 {
-	fprintf(f, "usage: pushctl enqueue [-q QUEUE] [--retry SECONDS] "
-	    "EVENT...\n"
-	    "       pushctl enqueue [-q QUEUE] [--retry SECONDS] [-0] -     "
-	    "(lines, or\n"
-	    "           with -0 NUL-separated records, of stdin)\n"
+	fprintf(f, "usage: pushctl enqueue [-q QUEUE] [--key KEY] [--retry "
+	    "SECONDS] EVENT...\n"
+	    "       pushctl enqueue [-q QUEUE] [--key KEY] [--retry SECONDS] "
+	    "[-0] -\n"
+	    "           (lines, or with -0 NUL-separated records, of stdin)\n"
 	    "The events go to QUEUE (default: the queue default), made on "
-	    "first use\nunless producerd says otherwise.\n"
+	    "first use\nunless producerd says otherwise; with --key, each "
+	    "with that key (a queue\nwith dispatch key hands out a key's "
+	    "events one at a time, in order).\n"
 	    "When producerd's queue is full (--overflow reject), the events "
 	    "it refuses\nare sent again with backoff for up to --retry "
 	    "SECONDS; still refused,\nenqueue stops and exits 75.\n");
@@ -198,6 +210,7 @@ cmd_enqueue(const char *path, int argc, char **argv)
 		{ "null",	no_argument,		NULL, '0' },
 		{ "retry",	required_argument,	NULL, 'r' },
 		{ "queue",	required_argument,	NULL, 'q' },
+		{ "key",	required_argument,	NULL, 'k' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -206,8 +219,16 @@ cmd_enqueue(const char *path, int argc, char **argv)
 	int			 ch, i, nul = 0, error = 0, status, wait;
 
 	memset(&t, 0, sizeof t);
-	while ((ch = getopt_long(argc, argv, "+0r:q:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+0r:q:k:h", longopts, NULL)) != -1) {
 		switch (ch) {
+		case 'k':
+			if (strlen(optarg) > PUSHSTAGE_KEY_MAX) {
+				log_errorx("--key: %zu bytes; a key is at most "
+				    "%d", strlen(optarg), PUSHSTAGE_KEY_MAX);
+				return EXIT_USAGE;
+			}
+			t.key = optarg;
+			break;
 		case 'q':
 			if (queue_option(optarg) != 0)
 				return EXIT_USAGE;

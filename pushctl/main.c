@@ -14,8 +14,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: pushctl [global options] enqueue [-q QUEUE] [--retry SECONDS] [-0]\n"
-"                                        EVENT... | -\n"
+"usage: pushctl [global options] enqueue [-q QUEUE] [--key KEY]\n"
+"                                        [--retry SECONDS] [-0] EVENT... | -\n"
 "       pushctl [global options] stats [-q QUEUE] [--json]\n"
 "       pushctl [global options] dead list [-q QUEUE] [--json]\n"
 "                                          [--preview BYTES]\n"
@@ -36,6 +36,7 @@ usage(FILE *f)
 "whole daemon).\n"
 "\n"
 "  enqueue EVENT...   enqueue the arguments as one batch (one ENQUEUE frame);\n"
+"                     --key KEY gives each that key (key order)\n"
 "                     --retry SECONDS retries what a full queue refuses\n"
 "  enqueue -          enqueue the lines of stdin, sent in batches; with -0,\n"
 "                     NUL-separated records instead of lines\n"

@@ -10,6 +10,7 @@ usage: integration.py CASE   (PRODUCERD, CONSUMER, PUSHCTL name the binaries)
 
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -1421,6 +1422,129 @@ def case_groups_survive_a_restart(h):
     assert m.events_full(want=1, timeout=10)[0][2] == b"e5"
     assert a.events_full(want=1, timeout=10)[0][2] == b"e5"
     assert "jobs" not in queue_list(h)
+
+
+KEY_WORKER = r'''
+import random, signal, struct, sys, time
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+sys.path.insert(0, sys.argv[1])
+from integration import *
+sock, queue, name, out = sys.argv[2], sys.argv[3].encode(), sys.argv[4].encode(), sys.argv[5]
+random.seed(name)
+raw = Raw(sock, version=3)
+raw.send(hello3(CONSUMER_ROLE, queue, 4, 0, name) + demand(4))
+raw.expect(WELCOME)
+with open(out, "w", buffering=1) as log:
+    while True:
+        got = raw.recv(timeout=30)
+        if got is None:
+            break
+        assert got[0] == EVENT, got
+        eid, attempt = struct.unpack(">QI", got[1][:12])
+        key, seq = got[1][12:].decode().split(":")
+        log.write("R %s %s %d %f\n" % (key, seq, eid, time.monotonic()))
+        time.sleep(random.random() * 0.002)
+        log.write("A %s %s %d %f\n" % (key, seq, eid, time.monotonic()))
+        raw.send(ids(ACK, eid) + demand(1))
+'''
+
+
+def case_key_order(h):
+    """--dispatch key: per key, one event in flight at a time and strict
+    order, across a kill -9; a slow key holds up only itself."""
+    h.start_daemon("--dispatch", "key", "--max-queue", "0")
+    worker = os.path.join(h.dir, "keyworker.py")
+    with open(worker, "w") as f:
+        f.write(KEY_WORKER)
+    here = os.path.dirname(os.path.abspath(__file__))
+    outs, procs = [], []
+    for i in range(4):
+        out = os.path.join(h.dir, "kw%d.log" % i)
+        procs.append(h.spawn([sys.executable, worker, here, h.sock, "keys",
+                              "kw%d" % i, out]))
+        outs.append(out)
+    h.wait_consumers(4, total_demand=16)
+    c = Raw(h.sock, version=3)
+    c.send(hello3(CLIENT_ROLE))
+    c.expect(WELCOME)
+    n, nkeys = 10000, 100
+    rnd, seqs = random.Random(7), [0] * nkeys     # keys at random: neighbours too
+    for start in range(0, n, 500):
+        body = struct.pack(">I", 500) + bytes([4]) + b"keys"
+        for i in range(start, start + 500):
+            k = rnd.randrange(nkeys)
+            key = b"k%d" % k
+            data = key + b":%d" % seqs[k]
+            seqs[k] += 1
+            body += struct.pack(">IHBB", len(data), 2 + len(key), 1, len(key)) + key + data
+        c.send(struct.pack(">IBBH", len(body), ENQUEUE, 1, 0) + body)
+        c.expect(ENQUEUED)
+
+    def log(o):
+        with open(o) as f:
+            return [l.split() for l in f.read().splitlines() if l.endswith(tuple("0123456789"))]
+    h.wait_for(lambda: sum(1 for o in outs for l in log(o) if l[0] == "A") > 2000,
+               what="work under way")
+    killed_at = time.monotonic()
+    procs[0].kill()                     # mid-event, as likely as not
+    procs[0].wait()
+    h.wait_for(lambda: len({(l[1], l[2]) for o in outs for l in log(o) if l[0] == "A"}) == n,
+               timeout=60, what="every event acked")
+    per_key = {}
+    for i, o in enumerate(outs):
+        open_r = {}
+        for kind, key, seq, eid, t in log(o):
+            if kind == "R":
+                open_r[eid] = float(t)
+            else:
+                per_key.setdefault(key, []).append((open_r.pop(eid), float(t), int(seq)))
+        for eid, t in open_r.items():      # the killed one's last events
+            assert i == 0, (o, eid)
+    for key, spans in per_key.items():
+        spans.sort()
+        for (r1, a1, s1), (r2, a2, s2) in zip(spans, spans[1:]):
+            assert r2 >= a1, "key %s: %s and %s in flight at once" % (key, s1, s2)
+            assert s2 >= s1, "key %s: %s after %s" % (key, s2, s1)
+        assert sorted({s for _, _, s in spans}) == list(range(seqs[int(key[1:])])), key
+    # The one killed held at most its window; its events came back first.
+    st = queue_list(h)["keys"]
+    assert st["redelivered_total"] <= 4 and st["key_waiting"] == 0, st
+    assert st["queued"] == 0 and st["in_flight"] == 0, st
+    h.procs.remove(procs[0])
+
+
+def case_key_order_slow_key(h):
+    """A key whose event is not acked holds up only its own key."""
+    h.start_daemon("--dispatch", "key")
+    slow = Raw(h.sock, version=3)
+    slow.send(hello3(CONSUMER_ROLE, b"k", 1, 0, b"slow") + demand(1))
+    slow.expect(WELCOME)
+    h.wait_consumers(1, total_demand=1)
+    assert h.pushctl("enqueue", "-q", "k", "--key", "stuck", "s1", "s2", "s3").returncode == 0
+    (sid, _, p), = slow.events_full(want=1, timeout=10)
+    assert p == b"s1"
+    _, out = h.consumer("fast", "--queue", "k", "--max-demand", "10")
+    assert h.pushctl("enqueue", "-q", "k", "--key", "free", "f1", "f2").returncode == 0
+    assert h.pushctl("enqueue", "-q", "k", "n1").returncode == 0
+    h.wait_for(lambda: group_got([out]) == ["f1", "f2", "n1"], what="the other keys")
+    st = queue_list(h)["k"]
+    assert st["key_waiting"] == 2 and st["in_flight"] == 1, st   # s2, s3 wait
+    slow.send(ids(ACK, sid))
+    h.wait_for(lambda: group_got([out]) == ["f1", "f2", "n1", "s2", "s3"],
+               what="the stuck key, in order, once freed")
+    # Settings: key order needs acks; a version 1 consumer is refused.
+    r = h.pushctl("queue", "set", "k", "delivery=at-most-once")
+    assert r.returncode == 1 and b"dispatch key needs delivery at-least-once" in r.stderr, r
+    old = Raw(h.sock, version=1)
+    old.send(hello(CONSUMER_ROLE, 1, 0, b"old", version=1))
+    assert "key order" in old.expect_error(E_BAD_VALUE)
+    r = h.pushctl("queue", "set", "k", "dispatch=sideways")
+    assert r.returncode == 1 and b'dispatch: "sideways" is not demand or key' in r.stderr, r
+    # A version 2 client may not send attributes.
+    v2 = Raw(h.sock)
+    v2.send(hello(CLIENT_ROLE) + struct.pack(">IBBH", 4, ENQUEUE, 1, 0) + b"\0\0\0\1")
+    v2.expect(WELCOME)
+    v2.expect_error(E_BAD_HEADER)
 
 
 def case_sigterm_drains(h):
