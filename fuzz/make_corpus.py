@@ -45,6 +45,8 @@ stream = (consumer + frame(WELCOME, struct.pack(">HHIIHBB", 2, 0, 4096, 1000, 5,
 stream += (hello3(CONSUMER_ROLE, b"q", 1, 0, b"c3") + enqueue3(b"q", b"x") +
            frame(STATS, b"\x01q") + frame(QUEUES, b"\0\0\0\0") +
            frame(QUEUE_ADMIN, b"\x01\0\x01q\0\x01\0\x0bmax-queue=1"))
+stream += bytes.fromhex("0000001303010000") + struct.pack(">I", 1) + b"\x01q" + \
+    struct.pack(">IH", 2, 5) + b"\x01\x03key" + b"hi"
 write("decoder", "all-frames-whole", bytes([255]) + stream)
 write("decoder", "all-frames-bytewise", bytes([0]) + stream)
 write("decoder", "all-frames-by-7", bytes([6]) + stream)
@@ -99,6 +101,23 @@ write("conn", "groups", steps(
      struct.pack(">I", 4))) + admin(5, b"jobs/", flags=1) + admin(5, b"jobs/mail")),
     (3, b"\0" * 30),
     (2, ids(ACK, 1))))
+def keyed(queue, *pairs):
+    """A version 3 ENQUEUE whose events carry attributes (flag 1)."""
+    body = struct.pack(">I", len(pairs)) + bytes([len(queue)]) + queue
+    for key, data in pairs:
+        attrs = b"" if key is None else bytes([1, len(key)]) + key
+        body += struct.pack(">IH", len(data), len(attrs)) + attrs + data
+    return struct.pack(">IBBH", len(body), 3, 1, 0) + body
+
+
+write("conn", "keys", steps(
+    (1, hello3(CLIENT_ROLE) + admin(4, b"k", b"dispatch=key")),
+    (0, hello3(CONSUMER_ROLE, b"k", 3, 0, b"w") + demand(3)),
+    (1, keyed(b"k", (b"a", b"1"), (b"a", b"2"), (None, b"3"), (b"", b"4"), (b"b", b"5"))),
+    (0, ids(NACK, 1) + ids(ACK, 3) + demand(2)),
+    (2, hello3(CONSUMER_ROLE, b"k", 2, 0, b"v") + demand(2)),
+    (3, b"\0" * 20),
+    (1, admin(2, b"k") + admin(1, b"k", b"dispatch=demand"))))
 write("conn", "version-1-and-errors", steps(
     (0, hello(CONSUMER_ROLE, 3, 0, b"old", version=1) + demand(3)),
     (1, hello(CLIENT_ROLE, version=1) + enqueue(b"p") + ids(ACK, 1)),
@@ -177,3 +196,10 @@ seg5 = segment(5, 10, (GROUP, gname(b"jobs", b"mail") + struct.pack(">Q", 10)),
                (GROUPS, b"\x04jobs\x02" + b"\x04mail" + struct.pack(">Q", 10) +
                 b"\x00" + struct.pack(">Q", 12)))
 write("replay", "groups", files(0, seg1, seg2, seg3, seg4, seg5))
+KENQUEUE, KDEAD = 15, 16
+seg6 = segment(6, 20, (KENQUEUE, b"\x01k" + struct.pack(">Q", 20) +
+                        struct.pack(">IB", 1, 2) + b"a" + b"x" +
+                        struct.pack(">IB", 1, 0) + b"y" + struct.pack(">IB", 1, 1) + b"z"),
+               rec_ids(DELIVER, 20),
+               (KDEAD, b"\x01k" + struct.pack(">QIIBB", 20, 1, 1, 1, 2) + b"a" + b"x"))
+write("replay", "keys", files(0, seg1, seg2, seg3, seg4, seg5, seg6))
