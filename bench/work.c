@@ -36,6 +36,7 @@ struct consumer_args {
 };
 
 #define W5_GROUPS	4
+#define W6_KEYS		10000
 
 int
 daemon_start(const struct settings *s, const char *mode, struct daemon *d)
@@ -249,14 +250,26 @@ on_answer(void *arg, uint64_t seq, const struct pushstage_enqueued *r)
 		*refused = 1;
 }
 
+/* One event, with a key unless key is NULL. */
+static int
+add(struct pushstage *p, const char *key, size_t klen, const void *data,
+    size_t len)
+{
+	if (key != NULL)
+		return pushstage_add_key(p, key, klen, data, len);
+	return pushstage_add(p, data, len);
+}
+
 /*
  * Enqueue events first..first+n-1 in batches of `batch`, `window` of
- * them in flight; 0, or -1 said.
+ * them in flight, each with one of `keys` keys unless 0; 0, or -1 said.
  */
 static int
 enqueue_n(struct pushstage *p, uint64_t first, uint64_t n, size_t size,
-    uint32_t batch, uint32_t window)
+    uint32_t batch, uint32_t window, uint32_t keys)
 {
+	char		 key[16];
+	size_t		 klen = 0;
 	uint8_t		*buf;
 	uint64_t	 seq, t = 0;
 	int		 error = 0, refused = 0;
@@ -269,11 +282,14 @@ enqueue_n(struct pushstage *p, uint64_t first, uint64_t n, size_t size,
 		if (pushstage_batch_count(p) == 0)
 			t = clock_ns();
 		stamp(buf, seq, t);
+		if (keys != 0)
+			klen = (size_t)snprintf(key, sizeof key, "k%05u",
+			    (unsigned)(seq % keys));
 		/* A batch ends at `batch` events or at the frame limit. */
-		if ((error = pushstage_add(p, buf, size)) == PUSHSTAGE_ETOOBIG &&
-		    pushstage_batch_count(p) != 0 &&
+		if ((error = add(p, keys ? key : NULL, klen, buf, size)) ==
+		    PUSHSTAGE_ETOOBIG && pushstage_batch_count(p) != 0 &&
 		    (error = pushstage_post(p, NULL)) == 0)
-			error = pushstage_add(p, buf, size);
+			error = add(p, keys ? key : NULL, klen, buf, size);
 		if (error == 0 && pushstage_batch_count(p) == batch)
 			error = pushstage_post(p, NULL);
 	}
@@ -390,6 +406,7 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 	uint64_t		 total, t0, t1 = 0, rss0, rss1, hwm;
 	uint32_t		 max = s->batch, min = s->batch / 2, copies = 1;
 	int			 n = s->consumers, error = -1, w4 = 0, w5 = 0;
+	int			 w6 = 0;
 	double			 cpu;
 
 	memset(r, 0, sizeof *r);
@@ -406,6 +423,8 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 		min = 0;
 	} else if (strcmp(workload, "W4") == 0)
 		w4 = 1;
+	else if (strcmp(workload, "W6") == 0)
+		w4 = w6 = 1;		/* key order: a backlog, then drained */
 	else if (strcmp(workload, "W5") == 0) {
 		/* Fan-out: 4 groups of 2 consumers; a backlog, then drained. */
 		w4 = w5 = 1;
@@ -437,6 +456,17 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 		a[i].queue[0] = '\0';
 		if (w5)
 			snprintf(a[i].queue, sizeof a[i].queue, "w5/g%d", i / 2);
+		if (w6)
+			snprintf(a[i].queue, sizeof a[i].queue, "w6");
+	}
+	if (w6) {
+		static const char * const key[] = { "dispatch=key" };
+
+		if (pushstage_queue_create(c, "w6", key, 1) != 0 ||
+		    pushstage_queue(c, "w6") != 0) {
+			log_errorx("%s", pushstage_error(c));
+			goto close;
+		}
 	}
 	/* W5's four groups, and no shared one to hold a fifth copy. */
 	if (w5 && (groups_make(d.path, a, n) != 0 ||
@@ -450,7 +480,8 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 		/* The backlog: enqueue with nobody to take, then drain. */
 		daemon_usage(&d, &cpu, &rss0, &hwm);
 		t0 = clock_ns();
-		if (enqueue_n(c, 0, total, s->size, s->batch, s->window) != 0)
+		if (enqueue_n(c, 0, total, s->size, s->batch, s->window,
+		    w6 ? W6_KEYS : 0) != 0)
 			goto close;
 		t1 = clock_ns();
 		r->enq_rate = (double)total * 1e9 / (double)(t1 - t0);
@@ -466,7 +497,7 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 			goto close;
 		t0 = clock_ns();
 		if ((strcmp(workload, "W3") == 0 ? paced(c, b, total, s->size) :
-		    enqueue_n(c, 0, total, s->size, s->batch, s->window)) != 0)
+		    enqueue_n(c, 0, total, s->size, s->batch, s->window, 0)) != 0)
 			goto close;
 	}
 	if (board_wait(b, WAIT_MS) != 0) {

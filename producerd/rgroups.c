@@ -350,12 +350,12 @@ restore_queue(struct replay *r, struct rqueue *q, const struct rentry **ev,
     size_t n, journal_queue_fn queue_of, void *arg, uint64_t *count)
 {
 	const char	**names;
-	uint64_t	 *from, died;
+	uint64_t	 *from, died = 0;
 	struct dispatch	**d;
 	struct dead	 *dead = NULL;
 	size_t		  i, k, ndead = 0, cap = 0;
-	uint32_t	  attempts;
-	uint8_t		  reason;
+	uint32_t	  attempts = 0;
+	uint8_t		  reason = 0;
 	int		  rc = -1, any, f;
 
 	names = calloc(q->ng ? q->ng : 1, sizeof *names);
