@@ -535,6 +535,9 @@ conn_enqueue(struct conn *c, const struct ps_frame *f)
 		/* The frame may have moved in the decoder: by offset. */
 		it.p = f->body + c->enq_pos;
 		it.left = c->enq_left;
+		it.attrs = (f->flags & PS_F_ATTRS) != 0;
+		it.key = NULL;
+		it.klen = 0;
 	}
 	/*
 	 * Draining, or the journal's disk full: nothing taken yet, the

@@ -1540,6 +1540,17 @@ def case_key_order_slow_key(h):
     assert "key order" in old.expect_error(E_BAD_VALUE)
     r = h.pushctl("queue", "set", "k", "dispatch=sideways")
     assert r.returncode == 1 and b'dispatch: "sideways" is not demand or key' in r.stderr, r
+    # A keyed batch that waits for room (block) goes on with its keys.
+    assert h.pushctl("queue", "create", "kb", "max-queue=2", "overflow=block",
+                     "dispatch=key").returncode == 0
+    p = subprocess.Popen([PUSHCTL, "--socket", h.sock, "enqueue", "-q", "kb", "--key",
+                          "K", "e1", "e2", "e3", "e4"], stdout=subprocess.PIPE)
+    h.wait_for(lambda: queue_list(h)["kb"]["blocked"] == 1, what="the batch to wait")
+    _, out = h.consumer("kbw", "--queue", "kb", "--max-demand", "3")
+    assert p.wait(timeout=10) == 0
+    h.wait_for(lambda: group_got([out]) == ["e1", "e2", "e3", "e4"], what="e1-e4")
+    assert [e for _, w, e in received(out) if w == "received"] == ["e1", "e2", "e3", "e4"]
+    assert queue_list(h)["kb"]["key_waiting"] == 0
     # A version 2 client may not send attributes.
     v2 = Raw(h.sock)
     v2.send(hello(CLIENT_ROLE) + struct.pack(">IBBH", 4, ENQUEUE, 1, 0) + b"\0\0\0\1")
