@@ -96,7 +96,9 @@ pop(struct dispatch *d)
 	struct qevent	*ev;
 	uint64_t	 v;
 
-	while ((ev = queue_pop(&d->queue)) != NULL && d->restored != NULL &&
+	if (d->restored == NULL)
+		return queue_pop(&d->queue);
+	while ((ev = queue_pop(&d->queue)) != NULL &&
 	    idmap_get(d->restored, ev->id, &v)) {
 		idmap_del(d->restored, ev->id);
 		if (v != 0) {
@@ -107,6 +109,11 @@ pop(struct dispatch *d)
 		d->queue.count++;
 		d->queue.bytes += ev->len;
 		queue_release(&d->queue, ev);
+	}
+	if (d->restored->count == 0) {
+		idmap_free(d->restored);	/* all read: the plain way on */
+		free(d->restored);
+		d->restored = NULL;
 	}
 	return ev;
 }
@@ -475,8 +482,10 @@ next(struct dispatch *d)
 {
 	struct qevent	*ev;
 
-	while ((ev = pop(d)) != NULL && d->mode == DISPATCH_KEY &&
-	    ev->key != NULL && keys_busy(&d->keys, ev)) {
+	if (d->mode != DISPATCH_KEY)
+		return pop(d);
+	while ((ev = pop(d)) != NULL && ev->key != NULL &&
+	    keys_busy(&d->keys, ev)) {
 		if (keys_wait(&d->keys, ev) != 0) {
 			queue_push_front(&d->queue, &ev, 1);
 			return NULL;	/* out of memory: later */
@@ -788,13 +797,16 @@ take(struct dispatch *d, const struct ps_enqueue_iter *it,
 	return 0;
 }
 
-/* Does one more event of len bytes fit in every group (block: or empty)? */
+/*
+ * Do n more events of bytes in all fit in every group?  Under block one
+ * event always goes into an empty buffer.
+ */
 static int
-groups_fit(const struct dispatch *d, uint32_t len)
+groups_fit(const struct dispatch *d, uint32_t n, uint64_t bytes)
 {
 	for (; d != NULL; d = d->next_group) {
-		if (!dispatch_fits(d, 1, len) && (d->overflow !=
-		    OVERFLOW_BLOCK || d->queue.count != 0))
+		if (!dispatch_fits(d, n, bytes) && (d->overflow !=
+		    OVERFLOW_BLOCK || d->queue.count != 0 || n != 1))
 			return 0;
 	}
 	return 1;
@@ -841,8 +853,8 @@ dispatch_enqueue(struct dispatch *d, struct ps_enqueue_iter *it,
 	struct dispatch		*g;
 	const uint8_t		*data;
 	uint32_t		 len, served, n;
-	uint64_t		 bytes = 0;
-	int			 rc = DISPATCH_TAKEN;
+	uint64_t		 bytes;
+	int			 all, rc = DISPATCH_TAKEN;
 
 	if (r->accepted != 0 && *d->ids != r->first_id + r->accepted)
 		goto rest;
@@ -860,9 +872,7 @@ dispatch_enqueue(struct dispatch *d, struct ps_enqueue_iter *it,
 
 	switch (d->overflow) {
 	case OVERFLOW_DROP_OLDEST:
-		at = *it;
-		while (ps_enqueue_next(&at, &data, &len))
-			bytes += len;
+		bytes = it->bytes;
 		while (it->left != 0 && ((d->max_queue != 0 &&
 		    it->left > d->max_queue) || (d->max_queue_bytes != 0 &&
 		    bytes > d->max_queue_bytes))) {
@@ -881,10 +891,12 @@ dispatch_enqueue(struct dispatch *d, struct ps_enqueue_iter *it,
 		dispatch_run_all(d);
 		return DISPATCH_TAKEN;
 	default:
+		/* The whole rest at once when it fits, else event by event. */
+		all = groups_fit(d, it->left, it->bytes);
 		while (it->left != 0) {
 			at = *it;
 			ps_enqueue_next(&at, &data, &len);
-			if (!groups_fit(d, len))
+			if (!all && !groups_fit(d, 1, len))
 				break;
 			*it = at;
 			if (take(d, it, data, len, r) != 0)

@@ -255,6 +255,7 @@ ps_get_enqueue(const struct ps_frame *f, int version, struct ps_queue *q,
 	struct ps_frame	 rest;
 	const uint8_t	*p, *end;
 	uint32_t	 n, i, len, head;
+	uint64_t	 bytes = 0;
 	uint16_t	 alen;
 	int		 error;
 
@@ -292,10 +293,12 @@ ps_get_enqueue(const struct ps_frame *f, int version, struct ps_queue *q,
 		if ((size_t)(end - p) < len)
 			return -PS_E_BAD_LENGTH;
 		p += len;
+		bytes += len;
 	}
 	if (p != end)
 		return -PS_E_BAD_LENGTH;
 	it->left = n;
+	it->bytes = bytes;
 	it->attrs = head == 6;
 	it->key = NULL;
 	it->klen = 0;
@@ -331,6 +334,7 @@ ps_enqueue_next(struct ps_enqueue_iter *it, const uint8_t **data,
 	*data = it->p;
 	it->p += *len;
 	it->left--;
+	it->bytes -= *len;
 	return 1;
 }
 

@@ -232,6 +232,7 @@ struct ps_error {
 struct ps_enqueue_iter {
 	const uint8_t	*p;
 	uint32_t	 left;
+	uint64_t	 bytes;		/* the payloads left, in bytes */
 	int		 attrs;		/* events carry attributes */
 	const uint8_t	*key;
 	uint8_t		 klen;
