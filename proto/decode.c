@@ -158,9 +158,19 @@ ps_get_hello(const struct ps_frame *f, struct ps_hello *h)
 	 * does not know may have any layout: the shape of version 2 is taken
 	 * too, so that the daemon can say which versions it speaks.
 	 */
-	if (h->version >= 3 && f->len > n && f->len == n + 1 + p[n]) {
+	h->has_partition = 0;
+	h->partition = 0;
+	if (h->version >= 3 && f->len > n && (f->len == n + 1 + p[n] ||
+	    f->len == n + 3 + p[n])) {
 		h->queue_len = p[n];
 		h->queue = (const char *)p + n + 1;
+		/* Then, from a consumer of a partition, its number. */
+		if (f->len == n + 3 + p[n]) {
+			h->has_partition = 1;
+			h->partition = get16(p + n + 1 + p[n]);
+			if (h->partition >= PS_PARTITIONS_MAX)
+				return -PS_E_BAD_VALUE;
+		}
 	} else if (f->len == n) {
 		h->queue_len = 0;
 		h->queue = NULL;

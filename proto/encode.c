@@ -27,10 +27,13 @@ ps_put_hello(struct ps_buf *b, const struct ps_hello *h)
 	uint8_t	*p;
 
 	size_t	 q = h->version >= 3 ? 1 + (size_t)h->queue_len : 0;
+	int	 part = h->version >= 3 && h->has_partition;
 
 	if ((h->name_len != 0 && h->name == NULL) || (h->queue_len != 0 &&
-	    h->queue == NULL))
+	    h->queue == NULL) || (part && h->partition >= PS_PARTITIONS_MAX))
 		return -PS_E_BAD_VALUE;
+	if (part)
+		q += 2;
 	if ((p = header(b, PS_HELLO, 13 + h->name_len + (uint32_t)q)) == NULL)
 		return -PS_E_NOMEM;
 	put16(p, h->version);
@@ -45,6 +48,9 @@ ps_put_hello(struct ps_buf *b, const struct ps_hello *h)
 		p[13 + h->name_len] = h->queue_len;
 		if (h->queue_len != 0)
 			memcpy(p + 14 + h->name_len, h->queue, h->queue_len);
+		if (part)
+			put16(p + 14 + h->name_len + h->queue_len,
+			    h->partition);
 	}
 	return 0;
 }

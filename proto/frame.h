@@ -31,6 +31,7 @@
 #define PS_NAME_MAX		255	/* consumer id / client name bytes */
 #define PS_QUEUE_MAX		64	/* a queue name's bytes */
 #define PS_PATH_MAX		(2 * PS_QUEUE_MAX + 1)	/* "QUEUE/GROUP" */
+#define PS_PARTITIONS_MAX	1024	/* a queue's partitions */
 #define PS_QUEUE_DEFAULT	"default"	/* versions 1 and 2 use it */
 #define PS_DEMAND_LIMIT		1048576u	/* largest max_demand */
 
@@ -155,6 +156,8 @@ struct ps_hello {
 	/* Version 3 on; decoded, queue is NULL when the body has none. */
 	uint8_t		 queue_len;	/* consumer: 0..64; client: 0 */
 	const char	*queue;
+	uint8_t		 has_partition;	/* consumer: of a partition */
+	uint16_t	 partition;	/* then which, < PS_PARTITIONS_MAX */
 };
 
 /* A queue named by a frame, in place; version 1 and 2: PS_QUEUE_DEFAULT. */
@@ -343,6 +346,7 @@ void	 ps_put_stats_texts_end(struct ps_buf *, size_t, size_t, uint16_t);
 long	 ps_frame_size(const uint8_t *, size_t, uint32_t);
 long	 ps_frame_parse(const uint8_t *, size_t, uint32_t, struct ps_frame *);
 int	 ps_get_hello(const struct ps_frame *, struct ps_hello *);
+uint32_t ps_partition(const void *, int, uint32_t);
 int	 ps_get_welcome(const struct ps_frame *, struct ps_welcome *);
 int	 ps_queue_name_ok(const char *, size_t);
 int	 ps_group_path_ok(const char *, size_t);

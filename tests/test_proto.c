@@ -25,7 +25,7 @@ START_TEST(hello_round_trip)
 {
 	struct ps_buf	 b = { 0 };
 	struct ps_hello	 in = { 2, PS_ROLE_CONSUMER, 100, 50, 3, "w-1", 0,
-			     NULL }, out;
+			     NULL, 0, 0 }, out;
 	struct ps_frame	 f;
 
 	ck_assert_int_eq(ps_put_hello(&b, &in), 0);
@@ -46,7 +46,8 @@ END_TEST
 START_TEST(hello_client_no_name)
 {
 	struct ps_buf	 b = { 0 };
-	struct ps_hello	 in = { 1, PS_ROLE_CLIENT, 0, 0, 0, NULL, 0, NULL }, out;
+	struct ps_hello	 in = { 1, PS_ROLE_CLIENT, 0, 0, 0, NULL, 0, NULL, 0, 0 },
+			     out;
 	struct ps_frame	 f;
 
 	ck_assert_int_eq(ps_put_hello(&b, &in), 0);
@@ -67,7 +68,8 @@ START_TEST(hello_bytes_match_the_doc)
 		0x00, 0x00, 0x00, 0x00, 0x02, 0x77, 0x31,
 	};
 	struct ps_buf	 b = { 0 };
-	struct ps_hello	 h = { 2, PS_ROLE_CONSUMER, 2, 0, 2, "w1", 0, NULL };
+	struct ps_hello	 h = { 2, PS_ROLE_CONSUMER, 2, 0, 2, "w1", 0, NULL, 0, 0
+			     };
 
 	ck_assert_int_eq(ps_put_hello(&b, &h), 0);
 	ck_assert_uint_eq(b.len, sizeof want);
@@ -436,7 +438,7 @@ static void
 stream(struct ps_buf *b)
 {
 	struct ps_hello		 h = { 1, PS_ROLE_CONSUMER, 8, 2, 2, "c9", 0,
-				     NULL };
+				     NULL, 0, 0 };
 	struct ps_welcome	 w = { 2, MAX, 0, 5, PS_AT_LEAST_ONCE };
 	struct ps_enqueued	 q = { 5, 2, 0, 0, 0 };
 	struct ps_event		 e1 = { 5, 1, 5, (const uint8_t *)"first" };
@@ -692,13 +694,57 @@ START_TEST(every_error_code_has_a_message)
 }
 END_TEST
 
+/*
+ * A version 3 consumer of a partition ends its HELLO with the partition
+ * (u16); 1024 or more is BAD_VALUE.  The partition function's values are
+ * those docs/dispatch.md gives.
+ */
+START_TEST(hello_names_a_partition)
+{
+	struct ps_buf		 b = { 0 };
+	struct ps_hello		 in = { 3, PS_ROLE_CONSUMER, 4, 1, 2, "w1", 4,
+				     "jobs", 1, 7 }, out;
+	struct ps_frame		 f;
+
+	ck_assert_int_eq(ps_put_hello(&b, &in), 0);
+	ck_assert_uint_eq(b.len, PS_HDR_LEN + 13 + 2 + 1 + 4 + 2);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_hello(&f, &out), 0);
+	ck_assert_uint_eq(out.has_partition, 1);
+	ck_assert_uint_eq(out.partition, 7);
+	ck_assert_uint_eq(out.queue_len, 4);
+	b.data[b.len - 2] = 0x04;		/* 1031 */
+	ck_assert_int_eq(ps_get_hello(&f, &out), -PS_E_BAD_VALUE);
+	/* One byte of it is no HELLO. */
+	f.len--;
+	ck_assert_int_eq(ps_get_hello(&f, &out), -PS_E_BAD_LENGTH);
+	in.partition = PS_PARTITIONS_MAX;
+	b.len = 0;
+	ck_assert_int_eq(ps_put_hello(&b, &in), -PS_E_BAD_VALUE);
+	/* Version 2 has no room for it: not sent. */
+	in.version = 2;
+	in.partition = 7;
+	ck_assert_int_eq(ps_put_hello(&b, &in), 0);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_hello(&f, &out), 0);
+	ck_assert_uint_eq(out.has_partition, 0);
+	free(b.data);
+
+	ck_assert_uint_eq(ps_partition("", 0, 8), 5);
+	ck_assert_uint_eq(ps_partition("a", 1, 8), 4);
+	ck_assert_uint_eq(ps_partition("user-42", 7, 8), 3);
+	ck_assert_uint_eq(ps_partition("order:1001", 10, 3), 2);
+	ck_assert_uint_eq(ps_partition(NULL, -1, 8), 0);
+}
+END_TEST
+
 /* Version 3: the queue in HELLO, ENQUEUE, STATS and the dead-letter frames. */
 START_TEST(version_3_names_queues)
 {
 	static const uint64_t	 some[] = { 7, 9 };
 	struct ps_buf		 b = { 0 };
 	struct ps_hello		 in = { 3, PS_ROLE_CONSUMER, 4, 1, 2, "w1", 4,
-				     "jobs" }, out;
+				     "jobs", 0, 0 }, out;
 	struct ps_frame		 f;
 	struct ps_enqueue_iter	 it;
 	struct ps_ids		 ids;
@@ -872,6 +918,7 @@ proto_suite(void)
 	tcase_add_test(tc, truncated_and_inconsistent_bodies);
 	tcase_add_test(tc, every_error_code_has_a_message);
 	tcase_add_test(tc, version_3_names_queues);
+	tcase_add_test(tc, hello_names_a_partition);
 	tcase_add_test(tc, queue_frames_round_trip);
 	tcase_add_test(tc, queue_names);
 	suite_add_tcase(s, tc);
