@@ -13,6 +13,11 @@
  * never holds more than max_demand unacked.  What comes back (NACK, ack
  * timeout, disconnect) goes to the front of the buffer in id order, or to
  * the dead list once it has been tried max_attempts times.
+ *
+ * In partition mode each consumer belongs to one partition and waits on
+ * its partition's ready list; an event goes to the head of its partition's
+ * list, or, when that is empty, off the buffer onto the partition's
+ * waiting list, which goes first once the partition has room again.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +25,9 @@
 #include "dispatch.h"
 #include "frame.h"
 #include "idmap.h"
+
+static void	parts_drain(struct dispatch *,
+		    void (*)(void *, struct qevent *));
 
 void
 dispatch_init(struct dispatch *d, dispatch_emit_fn emit, void *arg)
@@ -59,6 +67,8 @@ dispatch_free(struct dispatch *d)
 		queue_release(&d->queue, ev);
 	}
 	keys_free(&d->keys, release, d);
+	parts_drain(d, release);
+	free(d->parts);
 	queue_free(&d->queue);
 	if (d->restored != NULL) {
 		idmap_free(d->restored);
@@ -198,31 +208,49 @@ avail(const struct dconsumer *dc)
 	return dc->demand < room ? dc->demand : room;
 }
 
+/* The ready list dc waits on: its partition's in partition mode. */
+static struct dconsumers *
+ready_list(struct dispatch *d, const struct dconsumer *dc)
+{
+	return d->nparts != 0 ? &d->parts[dc->partition].ready : &d->ready;
+}
+
 /* Behind every consumer with as much demand or more: from the tail. */
 static void
 insert(struct dispatch *d, struct dconsumer *dc)
 {
+	struct dconsumers	*list = ready_list(d, dc);
 	struct dconsumer	*at;
 
-	TAILQ_FOREACH_REVERSE(at, &d->ready, dconsumers, entry) {
+	TAILQ_FOREACH_REVERSE(at, list, dconsumers, entry) {
 		if (at->demand >= dc->demand)
 			break;
 	}
 	if (at == NULL)
-		TAILQ_INSERT_HEAD(&d->ready, dc, entry);
+		TAILQ_INSERT_HEAD(list, dc, entry);
 	else
-		TAILQ_INSERT_AFTER(&d->ready, at, dc, entry);
+		TAILQ_INSERT_AFTER(list, at, dc, entry);
 	dc->ready = 1;
+	if (d->nparts != 0)
+		d->parts_ready++;
+}
+
+static void
+unready(struct dispatch *d, struct dconsumer *dc)
+{
+	if (!dc->ready)
+		return;
+	TAILQ_REMOVE(ready_list(d, dc), dc, entry);
+	dc->ready = 0;
+	if (d->nparts != 0)
+		d->parts_ready--;
 }
 
 /* Put dc where its demand and in-flight count now say it belongs. */
 static void
 requeue_consumer(struct dispatch *d, struct dconsumer *dc)
 {
-	if (dc->ready) {
-		TAILQ_REMOVE(&d->ready, dc, entry);
-		dc->ready = 0;
-	}
+	unready(d, dc);
 	if (avail(dc) != 0)
 		insert(d, dc);
 }
@@ -356,6 +384,70 @@ tmp_room(struct dispatch *d, size_t n)
 	return t;
 }
 
+/* Every event waiting for its partition goes to fn. */
+static void
+parts_drain(struct dispatch *d, void (*fn)(void *, struct qevent *))
+{
+	struct qevent	*ev;
+	uint32_t	 i;
+
+	for (i = 0; i < d->nparts; i++) {
+		while ((ev = TAILQ_FIRST(&d->parts[i].waiting)) != NULL) {
+			TAILQ_REMOVE(&d->parts[i].waiting, ev, entry);
+			fn(d, ev);
+		}
+	}
+	d->parts_waiting = d->parts_waiting_bytes = 0;
+}
+
+/*
+ * How d dispatches: mode, and for DISPATCH_PARTITION nparts partitions
+ * (1 to PS_PARTITIONS_MAX).  Only while no consumer is attached.  Events
+ * that waited for a partition go back to the front of the buffer in id
+ * order.  -1 out of memory, nothing changed.
+ */
+int
+dispatch_set_mode(struct dispatch *d, enum dispatch_mode mode,
+    uint32_t nparts)
+{
+	struct dpart	*parts = NULL;
+	struct qevent	**evs = d->tmp, *ev;
+	size_t		 n = 0;
+	uint32_t	 i;
+
+	if (mode != DISPATCH_PARTITION)
+		nparts = 0;
+	if (mode == d->mode && nparts == d->nparts)
+		return 0;
+	if (nparts != 0 && (parts = calloc(nparts, sizeof *parts)) == NULL)
+		return -1;
+	if (d->parts_waiting != 0 &&
+	    (evs = tmp_room(d, d->parts_waiting)) == NULL) {
+		free(parts);
+		return -1;
+	}
+	for (i = 0; i < nparts; i++) {
+		TAILQ_INIT(&parts[i].ready);
+		TAILQ_INIT(&parts[i].waiting);
+	}
+	for (i = 0; i < d->nparts; i++) {
+		while ((ev = TAILQ_FIRST(&d->parts[i].waiting)) != NULL) {
+			TAILQ_REMOVE(&d->parts[i].waiting, ev, entry);
+			evs[n++] = ev;
+		}
+	}
+	if (n != 0) {
+		qsort(evs, n, sizeof *evs, by_id);
+		queue_push_front(&d->queue, evs, n);
+	}
+	d->parts_waiting = d->parts_waiting_bytes = 0;
+	free(d->parts);
+	d->parts = parts;
+	d->nparts = nparts;
+	d->mode = mode;
+	return 0;
+}
+
 /* Everything dc holds comes back; returns how many events that was. */
 int
 dispatch_detach(struct dispatch *d, struct dconsumer *dc)
@@ -364,9 +456,7 @@ dispatch_detach(struct dispatch *d, struct dconsumer *dc)
 	size_t		 n = 0;
 	int		 back = (int)dc->ninflight;
 
-	if (dc->ready)
-		TAILQ_REMOVE(&d->ready, dc, entry);
-	dc->ready = 0;
+	unready(d, dc);
 	d->demand_total -= dc->demand;
 	dc->demand = 0;
 	d->nconsumers--;
@@ -525,6 +615,55 @@ send_one(struct dispatch *d, struct dconsumer *dc, struct qevent *ev)
 	}
 }
 
+/* ev goes to the head of its partition's ready list, which moves on. */
+static void
+give(struct dispatch *d, struct dpart *p, struct qevent *ev)
+{
+	struct dconsumer	*dc = TAILQ_FIRST(&p->ready);
+
+	dc->demand--;
+	d->demand_total--;
+	dc->delivered++;
+	d->delivered_total++;
+	send_one(d, dc, ev);
+	requeue_consumer(d, dc);	/* rule 1: behind those with more */
+}
+
+/*
+ * Partition mode: what waited for its partition goes first, then the
+ * buffer in order, each event to its partition, or onto its waiting list
+ * while that partition has no consumer with room.
+ */
+static void
+run_parts(struct dispatch *d)
+{
+	struct dpart	*p;
+	struct qevent	*ev;
+	uint32_t	 i;
+
+	for (i = 0; i < d->nparts && d->parts_waiting != 0; i++) {
+		p = &d->parts[i];
+		while (!TAILQ_EMPTY(&p->ready) &&
+		    (ev = TAILQ_FIRST(&p->waiting)) != NULL) {
+			TAILQ_REMOVE(&p->waiting, ev, entry);
+			d->parts_waiting--;
+			d->parts_waiting_bytes -= ev->len;
+			give(d, p, ev);
+		}
+	}
+	while (d->parts_ready != 0 && (ev = pop(d)) != NULL) {
+		p = &d->parts[ps_partition(ev->key, ev->key != NULL ?
+		    ev->klen : -1, d->nparts)];
+		if (!TAILQ_EMPTY(&p->ready)) {
+			give(d, p, ev);
+			continue;
+		}
+		TAILQ_INSERT_TAIL(&p->waiting, ev, entry);
+		d->parts_waiting++;
+		d->parts_waiting_bytes += ev->len;
+	}
+}
+
 void
 dispatch_run(struct dispatch *d)
 {
@@ -534,9 +673,12 @@ dispatch_run(struct dispatch *d)
 
 	if (d->paused)
 		return;
+	if (d->nparts != 0) {
+		run_parts(d);
+		return;
+	}
 	while (d->queue.count != 0 && (dc = TAILQ_FIRST(&d->ready)) != NULL) {
-		TAILQ_REMOVE(&d->ready, dc, entry);
-		dc->ready = 0;
+		unready(d, dc);
 		n = avail(dc);
 		if (n > d->queue.count)
 			n = (uint32_t)d->queue.count;
@@ -691,13 +833,15 @@ dispatch_next_deadline(const struct dispatch *d, uint64_t *when)
 
 /*
  * Would n more events of bytes in all stay within the buffer's limits?
- * Events waiting behind their key are buffered too.
+ * Events waiting behind their key or for their partition are buffered too.
  */
 static int
 dispatch_fits(const struct dispatch *d, uint64_t n, uint64_t bytes)
 {
-	uint64_t	 count = d->queue.count + d->keys.nwaiting;
-	uint64_t	 held = d->queue.bytes + d->keys.waiting_bytes;
+	uint64_t	 count = d->queue.count + d->keys.nwaiting +
+			     d->parts_waiting;
+	uint64_t	 held = d->queue.bytes + d->keys.waiting_bytes +
+			     d->parts_waiting_bytes;
 
 	if (d->max_queue != 0 && (n > d->max_queue ||
 	    count > d->max_queue - n))
@@ -722,7 +866,8 @@ drop(void *arg, struct qevent *ev)
 
 /*
  * Drop every buffered event (pushctl queue purge), those waiting behind
- * their key too; how many went.  Keys in flight stay so.
+ * their key or for their partition too; how many went.  Keys in flight
+ * stay so.
  */
 uint64_t
 dispatch_purge(struct dispatch *d)
@@ -733,6 +878,7 @@ dispatch_purge(struct dispatch *d)
 	while ((ev = pop(d)) != NULL)
 		drop(d, ev);
 	keys_drain(&d->keys, drop, d);
+	parts_drain(d, drop);
 	return d->purged;
 }
 
@@ -762,24 +908,49 @@ make_room(struct dispatch *d, uint32_t len)
 	return shed;
 }
 
-/*
- * Events that consumers waiting now would take at once, counted up to n.
- * After dispatch_run either the buffer is empty or no consumer waits, so
- * only into an empty buffer does anything go straight out.
- */
-static uint32_t
-ready_room(const struct dispatch *d, uint32_t n)
+/* Room on a ready list, counted up to n. */
+static uint64_t
+list_room(const struct dconsumers *list, uint64_t n)
 {
 	const struct dconsumer	*dc;
 	uint64_t		 room = 0;
 
-	if (d->paused || d->queue.count != 0)
-		return 0;
-	TAILQ_FOREACH(dc, &d->ready, entry) {
+	TAILQ_FOREACH(dc, list, entry) {
 		if ((room += avail(dc)) >= n)
 			return n;
 	}
-	return (uint32_t)room;
+	return room;
+}
+
+/*
+ * How many of the events left in it consumers waiting now would take at
+ * once.  After dispatch_run either the buffer is empty or no consumer
+ * waits, so only into an empty buffer does anything go straight out; in
+ * partition mode, the events up to the first whose partition has no room.
+ */
+static uint32_t
+ready_room(struct dispatch *d, const struct ps_enqueue_iter *it)
+{
+	struct ps_enqueue_iter	 at = *it;
+	struct dpart		*p;
+	const uint8_t		*data;
+	uint32_t		 len, i, n = 0;
+
+	if (d->paused || d->queue.count != 0)
+		return 0;
+	if (d->nparts == 0)
+		return (uint32_t)list_room(&d->ready, it->left);
+	for (i = 0; i < d->nparts; i++)
+		d->parts[i].room = list_room(&d->parts[i].ready, it->left);
+	while (ps_enqueue_next(&at, &data, &len)) {
+		p = &d->parts[ps_partition(at.key, at.key != NULL ? at.klen :
+		    -1, d->nparts)];
+		if (p->room == 0)
+			break;
+		p->room--;
+		n++;
+	}
+	return n;
 }
 
 /* One event of an ENQUEUE into the buffer, counted in its reply. */
@@ -860,7 +1031,7 @@ dispatch_enqueue(struct dispatch *d, struct ps_enqueue_iter *it,
 		goto rest;
 	served = it->left;
 	for (g = d; g != NULL; g = g->next_group) {
-		if ((n = ready_room(g, it->left)) < served)
+		if ((n = ready_room(g, it)) < served)
 			served = n;
 	}
 	for (; served != 0; served--) {

@@ -34,11 +34,14 @@ enum overflow {
  * Which consumer gets which event (docs/dispatch.md).  demand: the first
  * with room, by the demand rule.  key: the same, but never two events of
  * one key in flight at once, each key's in order; events of other keys go
- * past a key that waits.
+ * past a key that waits.  partition: each event belongs to one of N
+ * partitions by its key (ps_partition), and goes only to a consumer of
+ * that partition, by the demand rule among them.
  */
 enum dispatch_mode {
 	DISPATCH_DEMAND,
 	DISPATCH_KEY,
+	DISPATCH_PARTITION,
 };
 
 /* Late ACKs are recognised for this many timed-out ids per consumer. */
@@ -59,9 +62,20 @@ struct dconsumer {
 	uint64_t		*expired;	/* ring of timed-out ids */
 	uint32_t		 nexpired;
 	uint32_t		 expired_at;
+	uint32_t		 partition;	/* partition mode: its own */
 	void			*owner;
 };
 TAILQ_HEAD(dconsumers, dconsumer);
+
+/*
+ * One partition of a group in partition mode: its consumers with room, and
+ * its events taken off the buffer while none of them had room.
+ */
+struct dpart {
+	struct dconsumers	 ready;	/* as dispatch's ready */
+	struct qevents		 waiting;	/* oldest first */
+	uint64_t		 room;	/* scratch: what ready takes now */
+};
 
 /* Hands an event to a consumer; must not free it or call into dispatch. */
 typedef void (*dispatch_emit_fn)(void *, struct dconsumer *,
@@ -103,6 +117,11 @@ struct dispatch {
 	enum overflow		 overflow;
 	enum dispatch_mode	 mode;
 	struct keys		 keys;		/* key mode: keys in flight */
+	struct dpart		*parts;		/* partition mode: nparts */
+	uint32_t		 nparts;
+	uint32_t		 parts_ready;	/* consumers on their ready */
+	uint64_t		 parts_waiting;	/* events on their waiting */
+	uint64_t		 parts_waiting_bytes;
 	int			 paused;	/* draining: nothing goes out */
 	uint64_t		 next_id;
 	const char		*name;		/* its queue's, for the journal */
@@ -151,6 +170,7 @@ enum {
 
 void	 dispatch_init(struct dispatch *, dispatch_emit_fn, void *);
 void	 dispatch_free(struct dispatch *);
+int	 dispatch_set_mode(struct dispatch *, enum dispatch_mode, uint32_t);
 void	 dispatch_attach(struct dispatch *, struct dconsumer *, uint32_t,
 	     uint32_t, int, void *);
 int	 dispatch_detach(struct dispatch *, struct dconsumer *);

@@ -1180,6 +1180,228 @@ START_TEST(key_order)
 }
 END_TEST
 
+/* A key of partition p among n: "kP-I" for the first I that lands there. */
+static const char *
+key_in(uint32_t p, uint32_t n, char *buf, size_t len)
+{
+	int	 i;
+
+	for (i = 0;; i++) {
+		snprintf(buf, len, "k%u-%d", p, i);
+		if (ps_partition(buf, (int)strlen(buf), n) == p)
+			return buf;
+	}
+}
+
+static void
+attach_part(struct world *w, int i, uint32_t max, uint32_t part)
+{
+	attach_acks(w, i, max);
+	w->c[i].partition = part;
+}
+
+/*
+ * Partition mode: an event goes only to a consumer of its key's partition
+ * (keyless: partition 0), by the demand rule among them; a partition with
+ * no room holds its events aside while the others flow; those go first
+ * when it asks, are counted against the buffer, purged with it, and go
+ * back to the front of the buffer in id order when the mode changes.
+ */
+START_TEST(partition_mode)
+{
+	struct world	*w = world_new();
+	static const uint64_t order[] = { 1, 3, 5, 7, 9, 2, 4, 8 };
+	char		 k[3][16], big[3][16];
+	int		 i;
+
+	ck_assert_int_eq(dispatch_set_mode(&w->d, DISPATCH_PARTITION, 3), 0);
+	for (i = 0; i < 3; i++)
+		key_in((uint32_t)i, 3, k[i], sizeof k[i]);
+	attach_part(w, 0, 10, 0);
+	attach_part(w, 1, 1, 1);
+	attach_part(w, 2, 10, 1);
+	demand(w, 0, 10);
+	demand(w, 1, 1);
+	demand(w, 2, 10);
+	push_key(w, k[0], k[0]);	/* ids 1 to 5 */
+	push_key(w, k[1], k[1]);
+	push_key(w, k[2], k[2]);
+	push_key(w, k[1], k[1]);
+	push_key(w, NULL, "none");
+	/* Partition 1's largest demand first: consumer 2 takes both. */
+	ck_assert_int_eq(w->r.n, 4);
+	ck_assert(holds(w, 0, k[0]) && holds(w, 0, "none"));
+	ck_assert_uint_eq(w->c[2].ninflight, 2);
+	ck_assert_uint_eq(w->c[1].ninflight, 0);
+	/* Nobody reads partition 2: its event waits aside, counted. */
+	ck_assert_uint_eq(w->d.parts_waiting, 1);
+	ck_assert_uint_eq(w->d.queue.count, 0);
+	w->d.max_queue = 1;
+	ck_assert_int_eq(dispatch_room(&w->d, 1), 1);
+	push_key(w, k[2], "k2-again");
+	ck_assert_uint_eq(w->d.parts_waiting, 2);
+	w->d.max_queue = 0;
+	/* Its consumer comes: the oldest first. */
+	attach_part(w, 3, 1, 2);
+	demand(w, 3, 1);
+	ck_assert_int_eq(w->r.n, 5);
+	ck_assert_int_eq(w->r.who[4], 3);
+	ck_assert_uint_eq(w->r.id[4], 3);
+	ck_assert_uint_eq(w->d.parts_waiting, 1);
+	/* A NACK comes back to its own partition, first. */
+	ck_assert_int_eq(answer(w, 2, 2, PS_NACK), DISPATCH_DONE);
+	dispatch_run(&w->d);
+	ck_assert_int_eq(w->r.n, 6);
+	ck_assert_uint_eq(w->r.id[5], 2);
+	ck_assert(w->r.who[5] == 1 || w->r.who[5] == 2);
+	/* Purge takes what waits for a partition. */
+	ck_assert_uint_eq(dispatch_purge(&w->d), 1);
+	ck_assert_uint_eq(w->d.parts_waiting, 0);
+	/* Everyone leaves; what waited goes back in id order on a change. */
+	for (i = 0; i < 4; i++)
+		(void)detach(w, i);
+	for (i = 0; i < 3; i++) {
+		key_in((uint32_t)i, 3, big[i], sizeof big[i]);
+		push_key(w, big[i], big[i]);
+	}
+	/* Ids 1 to 5 and 7 to 9: partition 1's (2, 4, 8) go, 5 wait. */
+	attach_part(w, 0, 10, 1);
+	demand(w, 0, 10);
+	ck_assert_uint_eq(w->c[0].ninflight, 3);
+	ck_assert_uint_eq(w->d.parts_waiting, 5);
+	(void)detach(w, 0);
+	ck_assert_int_eq(dispatch_set_mode(&w->d, DISPATCH_DEMAND, 0), 0);
+	ck_assert_uint_eq(w->d.nparts, 0);
+	ck_assert_uint_eq(w->d.parts_waiting, 0);
+	ck_assert_uint_eq(w->d.queue.count, 8);
+	w->r.n = 0;
+	attach_acks(w, 4, 10);
+	demand(w, 4, 10);
+	/* Those that waited first, then those given back by consumer 0. */
+	ck_assert_int_eq(w->r.n, 8);
+	for (i = 0; i < 8; i++)
+		ck_assert_uint_eq(w->r.id[i], order[i]);
+	world_free(w);
+}
+END_TEST
+
+/*
+ * Partition mode under random attaches, demand, pushes, acks, NACKs and
+ * departures: every event goes to a consumer of its partition, within its
+ * demand; nothing is lost; a partition with events aside has no room.
+ */
+START_TEST(partition_mode_random)
+{
+	struct world	*w = world_new();
+	struct qevent	*ev;
+	char		 key[8];
+	uint64_t	 acked = 0, aside;
+	uint32_t	 p;
+	int		 round, i, k, n, seen = 0, pushed = 0;
+
+	ck_assert_int_eq(dispatch_set_mode(&w->d, DISPATCH_PARTITION, 4), 0);
+	srandom(11);
+	for (round = 0; round < 4000 && pushed < MAXE - 8; round++) {
+		i = (int)(random() % MAXC);
+		switch (random() % 5) {
+		case 0:
+			if (!w->live[i])
+				attach_part(w, i, 8, (uint32_t)(random() % 4));
+			break;
+		case 1:
+			if (w->live[i] && w->c[i].demand < 8)
+				demand(w, i, 1 + (uint32_t)(random() %
+				    (8 - w->c[i].demand)));
+			break;
+		case 2:
+			n = (int)(random() % 20);
+			snprintf(key, sizeof key, "%d", n);
+			push_key(w, n == 0 ? NULL : key, n == 0 ? "0" : key);
+			pushed++;
+			break;
+		case 3:
+			if (w->live[i] && (ev = TAILQ_FIRST(&w->c[i].inflight)) !=
+			    NULL) {
+				k = random() % 3 == 0 ? PS_NACK : PS_ACK;
+				acked += k == PS_ACK;
+				ck_assert_int_eq(answer(w, i, ev->id, k),
+				    DISPATCH_DONE);
+				dispatch_run(&w->d);
+			}
+			break;
+		case 4:
+			if (w->live[i])
+				(void)detach(w, i);
+			dispatch_run(&w->d);
+			break;
+		}
+		for (; seen < w->r.n; seen++) {
+			k = w->r.who[seen];
+			p = strcmp(w->r.data[seen], "0") == 0 ? 0 :
+			    ps_partition(w->r.data[seen],
+			    (int)strlen(w->r.data[seen]), 4);
+			ck_assert_uint_eq(w->c[k].partition, p);
+		}
+		for (p = 0; p < 4; p++) {
+			if (TAILQ_EMPTY(&w->d.parts[p].waiting))
+				continue;
+			for (k = 0; k < MAXC; k++)
+				ck_assert(!w->live[k] || w->c[k].partition != p ||
+				    w->c[k].demand == 0 || w->c[k].ninflight ==
+				    w->c[k].max_demand);
+		}
+	}
+	aside = w->d.parts_waiting;
+	ck_assert_uint_eq(acked + w->d.in_flight + w->d.queue.count + aside +
+	    w->d.ndead, (uint64_t)pushed);
+	world_free(w);
+}
+END_TEST
+
+/* docs/dispatch.md's partition table, step by step. */
+START_TEST(partition_doc_example)
+{
+	struct world	*w = world_new();
+	static const char *ev[][2] = { { "a", "a1" }, { "b", "b1" },
+	    { "c", "c1" }, { "x", "x1" }, { NULL, "n1" }, { "b", "b2" } };
+	size_t		 i;
+
+	ck_assert_uint_eq(ps_partition("a", 1, 2), 0);
+	ck_assert_uint_eq(ps_partition("c", 1, 2), 0);
+	ck_assert_uint_eq(ps_partition("b", 1, 2), 1);
+	ck_assert_uint_eq(ps_partition("x", 1, 2), 1);
+	ck_assert_uint_eq(ps_partition("", 0, 2), 1);
+	ck_assert_uint_eq(ps_partition("", 0, 8), 5);
+	ck_assert_uint_eq(ps_partition("a", 1, 3), 1);
+	ck_assert_uint_eq(ps_partition("user-42", 7, 4), 3);
+	ck_assert_uint_eq(ps_partition("order:1001", 10, 3), 2);
+	ck_assert_int_eq(dispatch_set_mode(&w->d, DISPATCH_PARTITION, 2), 0);
+	attach_part(w, 0, 2, 0);	/* P0 */
+	attach_part(w, 1, 1, 1);	/* P1a */
+	attach_part(w, 2, 1, 1);	/* P1b */
+	demand(w, 0, 2);
+	demand(w, 1, 1);
+	demand(w, 2, 1);
+	for (i = 0; i < 6; i++)
+		ck_assert_uint_ne(dispatch_push_key(&w->d, ev[i][0],
+		    ev[i][0] != NULL ? 1 : -1, ev[i][1], 2, 0), 0);
+	dispatch_run(&w->d);
+	ck_assert(holds(w, 0, "a1") && holds(w, 0, "c1"));
+	ck_assert(holds(w, 1, "b1") && holds(w, 2, "x1"));
+	/* Waiting: nobody has credit, so still in the buffer. */
+	ck_assert_uint_eq(w->d.queue.count + w->d.parts_waiting, 2);
+	ck_assert_int_eq(answer(w, 0, 1, PS_ACK), DISPATCH_DONE);
+	demand(w, 0, 1);
+	ck_assert(holds(w, 0, "n1"));
+	ck_assert_uint_eq(w->d.queue.count + w->d.parts_waiting, 1);
+	ck_assert_int_eq(answer(w, 2, 4, PS_ACK), DISPATCH_DONE);
+	demand(w, 2, 1);
+	ck_assert(holds(w, 2, "b2"));
+	ck_assert_uint_eq(w->d.parts_waiting, 0);
+	world_free(w);
+}
+END_TEST
+
 static Suite *
 dispatch_suite(void)
 {
@@ -1220,6 +1442,9 @@ dispatch_suite(void)
 	tcase_add_test(tc, queue_log_readers);
 	tcase_add_test(tc, groups_share_one_log);
 	tcase_add_test(tc, key_order);
+	tcase_add_test(tc, partition_mode);
+	tcase_add_test(tc, partition_mode_random);
+	tcase_add_test(tc, partition_doc_example);
 	tcase_add_test(tc, queue_compact_and_full_records);
 	suite_add_tcase(s, tc);
 	return s;
