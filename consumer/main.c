@@ -25,7 +25,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 "usage: consumer --id ID [--socket PATH] [--queue NAME [--group NAME]]\n"
-"                [--max-demand N] [--min-demand N]\n"
+"                [--partition K] [--max-demand N] [--min-demand N]\n"
 "                [--work-ms MIN-MAX | --exec CMD] [--log-level LEVEL]\n"
 "                [--log-format text|json] [--log-file PATH]\n"
 "\n"
@@ -50,6 +50,9 @@ usage(FILE *f)
 "                         first use): every group gets every event of the\n"
 "                         queue, and its consumers share them (default:\n"
 "                         the queue's shared group)\n"
+"  -k, --partition K      take the events of partition K (0 to N-1) of a\n"
+"                         queue with dispatch=partition:N: those whose key\n"
+"                         hashes to K (docs/dispatch.md)\n"
 "  -M, --max-demand N     events asked for at once (default 1, at most %u)\n"
 "  -m, --min-demand N     ask again when held events fall to N (default 0,\n"
 "                         below max-demand)\n"
@@ -177,6 +180,7 @@ main(int argc, char **argv)
 		{ "socket",	required_argument,	NULL, 's' },
 		{ "queue",	required_argument,	NULL, 'q' },
 		{ "group",	required_argument,	NULL, 'g' },
+		{ "partition",	required_argument,	NULL, 'k' },
 		{ "max-demand",	required_argument,	NULL, 'M' },
 		{ "min-demand",	required_argument,	NULL, 'm' },
 		{ "work-ms",	required_argument,	NULL, 'w' },
@@ -197,15 +201,15 @@ main(int argc, char **argv)
 	const char		*path = NULL, *log_file = NULL, *queue = NULL;
 	const char		*group = NULL;
 	char			 qpath[2 * PUSHSTAGE_QUEUE_MAX + 2];
-	uint32_t		 max = 1, min = 0;
-	int			 acks, slow;
+	uint32_t		 max = 1, min = 0, part;
+	int			 acks, slow, partition = -1;
 	size_t			 i;
 	int			 ch, r, status;
 
 	memset(&b, 0, sizeof b);
 	log_init("consumer", PS_LOG_INFO);
 	log_set_format(PS_LOG_TEXT);
-	while ((ch = getopt_long(argc, argv, "i:s:q:g:M:m:w:e:l:hV", longopts,
+	while ((ch = getopt_long(argc, argv, "i:s:q:g:k:M:m:w:e:l:hV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'i':
@@ -219,6 +223,12 @@ main(int argc, char **argv)
 			break;
 		case 'g':
 			group = optarg;
+			break;
+		case 'k':
+			if (opt_u32("--partition", optarg, 0,
+			    PUSHSTAGE_PARTITIONS_MAX - 1, &part) != 0)
+				return 1;
+			partition = (int)part;
 			break;
 		case 'M':
 			if (opt_u32("--max-demand", optarg, 1, PUSHSTAGE_DEMAND_MAX,
@@ -309,6 +319,11 @@ main(int argc, char **argv)
 	}
 	if (queue != NULL && pushstage_queue(p, queue) != 0) {
 		log_errorx("--queue: %s", pushstage_error(p));
+		pushstage_free(p);
+		return 1;
+	}
+	if (pushstage_partition(p, partition) != 0) {
+		log_errorx("--partition: %s", pushstage_error(p));
 		pushstage_free(p);
 		return 1;
 	}

@@ -54,6 +54,7 @@ struct pushstage {
 
 	/* The queue: a consumer's, or where a client's batches go. */
 	char				 queue[PS_PATH_MAX + 1];
+	int				 partition;	/* -1: none */
 
 	/* The last queue list, in public form. */
 	struct ps_queues		 qs;
@@ -123,6 +124,7 @@ pushstage_new(void)
 	p->c.fd = -1;
 	p->window = 1;
 	snprintf(p->queue, sizeof p->queue, "%s", PS_QUEUE_DEFAULT);
+	p->partition = -1;
 	return p;
 }
 
@@ -228,6 +230,27 @@ pushstage_queue_name(const struct pushstage *p)
 }
 
 int
+pushstage_partition(struct pushstage *p, int partition)
+{
+	if (p->open && p->consumer)
+		return invalid(p, "a consumer's partition is named before it "
+		    "connects");
+	if (partition < -1 || partition >= PS_PARTITIONS_MAX)
+		return invalid(p, "partition %d is not from 0 to %d (or -1: "
+		    "none)", partition, PS_PARTITIONS_MAX - 1);
+	p->partition = partition;
+	return PUSHSTAGE_OK;
+}
+
+uint32_t
+pushstage_partition_of(const void *key, size_t len, uint32_t n)
+{
+	if (key == NULL || len > PUSHSTAGE_KEY_MAX)
+		return 0;
+	return ps_partition(key, (int)len, n);
+}
+
+int
 pushstage_connect(struct pushstage *p, const char *path, const char *name)
 {
 	struct ps_hello	 h;
@@ -267,6 +290,8 @@ pushstage_connect_consumer(struct pushstage *p, const char *path,
 	h.name_len = (uint8_t)strlen(id);
 	h.queue = p->queue;
 	h.queue_len = (uint8_t)strlen(p->queue);
+	h.has_partition = p->partition >= 0;
+	h.partition = (uint16_t)(p->partition >= 0 ? p->partition : 0);
 	p->consumer = 1;
 	psc_window_init(&p->win, max, min);
 	return connect_as(p, path, &h);

@@ -27,6 +27,7 @@ extern "C" {
 #define PUSHSTAGE_API_VERSION	1
 #define PUSHSTAGE_PROTOCOL	3	/* the wire protocol spoken */
 #define PUSHSTAGE_QUEUE_MAX	64	/* bytes of a queue name */
+#define PUSHSTAGE_PARTITIONS_MAX 1024	/* partitions of a queue */
 #define PUSHSTAGE_KEY_MAX	255	/* bytes of an event's key */
 #define PUSHSTAGE_ID_MAX	255	/* bytes of a consumer id */
 #define PUSHSTAGE_DEMAND_MAX	1048576	/* the largest max_demand */
@@ -95,9 +96,18 @@ int		 pushstage_fd(const struct pushstage *);
  * consumers share them.  "QUEUE" alone is the queue's shared group.  A
  * client's batches go to QUEUE (all its groups); its dead-letter calls
  * and pushstage_queue_stats act on the group named.
+ *
+ * Partitions: a queue with dispatch=partition:N sends each event only to
+ * consumers of its key's partition, pushstage_partition_of(key, len, N)
+ * (keyless events: partition 0).  Each of its consumers names one,
+ * 0 to N-1, with pushstage_partition before pushstage_connect_consumer
+ * (-1, the default: none, for every other queue).
  */
 int		 pushstage_queue(struct pushstage *, const char *name);
 const char	*pushstage_queue_name(const struct pushstage *);
+int		 pushstage_partition(struct pushstage *, int partition);
+uint32_t	 pushstage_partition_of(const void *key, size_t len,
+		     uint32_t n);
 
 /* What the daemon said when we connected. */
 uint32_t	 pushstage_max_event(const struct pushstage *);

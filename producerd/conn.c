@@ -334,6 +334,37 @@ printable(const char *s, size_t n)
 	return 1;
 }
 
+/*
+ * A consumer of a queue in partition mode names one of its partitions;
+ * of any other queue, none.  0 and c failed otherwise.
+ */
+static int
+partition_ok(struct conn *c, const struct ps_hello *h,
+    const struct nqueue *q)
+{
+	if (q->s.mode != DISPATCH_PARTITION) {
+		if (!h->has_partition)
+			return 1;
+		conn_fail(c, PS_E_BAD_VALUE, "queue %s has no partitions "
+		    "(dispatch=%s): its consumers name none", q->name,
+		    q->s.mode == DISPATCH_KEY ? "key" : "demand");
+		return 0;
+	}
+	if (!h->has_partition) {
+		conn_fail(c, PS_E_BAD_VALUE, "queue %s has %u partitions: a "
+		    "consumer names one, 0 to %u (protocol version 3)",
+		    q->name, q->s.partitions, q->s.partitions - 1);
+		return 0;
+	}
+	if (h->partition >= q->s.partitions) {
+		conn_fail(c, PS_E_BAD_VALUE, "partition %u is not one of queue "
+		    "%s's %u (0 to %u)", h->partition, q->name,
+		    q->s.partitions, q->s.partitions - 1);
+		return 0;
+	}
+	return 1;
+}
+
 static void
 conn_hello(struct conn *c, const struct ps_frame *f)
 {
@@ -399,8 +430,12 @@ conn_hello(struct conn *c, const struct ps_frame *f)
 			    g->q->name);
 			return;
 		}
+		if (!partition_ok(c, &h, g->q))
+			return;
 		dispatch_attach(&g->d, &c->dc, h.max_demand, h.min_demand,
 		    g->q->s.acks && h.version >= 2, c);
+		/* None: UINT32_MAX, as STATS_REPLY shows it. */
+		c->dc.partition = h.has_partition ? h.partition : UINT32_MAX;
 		c->q = g->q;
 		c->g = g;
 		g->q->nconsumers++;
@@ -414,9 +449,9 @@ conn_hello(struct conn *c, const struct ps_frame *f)
 			    "max_demand and min_demand must be 0");
 			return;
 		}
-		if (h.queue_len != 0) {
+		if (h.queue_len != 0 || h.has_partition) {
 			conn_fail(c, PS_E_BAD_VALUE, "a client's HELLO names "
-			    "no queue: each of its frames does");
+			    "no queue or partition: each of its frames does");
 			return;
 		}
 		srv->nclients++;
@@ -432,7 +467,11 @@ conn_hello(struct conn *c, const struct ps_frame *f)
 	c->state = CONN_ACTIVE;
 	event_free(c->hello_timer);
 	c->hello_timer = NULL;
-	if (c->role == ROLE_CONSUMER)
+	if (c->role == ROLE_CONSUMER && h.has_partition)
+		log_info("%s joined queue %s, partition %u: max_demand %u, "
+		    "min_demand %u", conn_label(c), groups_path(g, &gp),
+		    h.partition, h.max_demand, h.min_demand);
+	else if (c->role == ROLE_CONSUMER)
 		log_info("%s joined queue %s: max_demand %u, min_demand %u",
 		    conn_label(c), groups_path(g, &gp), h.max_demand,
 		    h.min_demand);
@@ -835,7 +874,7 @@ queue_settings(struct conn *c, struct nqueue *q, struct ps_queue_admin *a)
 	char		 key[64], value[256], err[256], *eq;
 	size_t		 len;
 	unsigned int	 set = 0;
-	int		 bit;
+	int		 bit, change, parts;
 
 	while (ps_queue_admin_next(a, &kv, &len)) {
 		if (len >= sizeof key + sizeof value ||
@@ -862,13 +901,25 @@ queue_settings(struct conn *c, struct nqueue *q, struct ps_queue_admin *a)
 		conn_fail(c, PS_E_BAD_VALUE, "queue %s: %s", q->name, err);
 		return -1;
 	}
-	if (s.mode != q->s.mode && (queue_in_flight(q) != 0 ||
-	    queue_waiting(q) != 0)) {
+	change = s.mode != q->s.mode || s.partitions != q->s.partitions;
+	parts = s.mode == DISPATCH_PARTITION ||
+	    q->s.mode == DISPATCH_PARTITION;
+	if (change && (queue_in_flight(q) != 0 || queue_waiting(q) != 0)) {
 		conn_fail(c, PS_E_QUEUE_BUSY, "queue %s: dispatch changes only "
 		    "while no event of it is in flight", q->name);
 		return -1;
 	}
-	(void)queues_apply(q, &s, set);
+	if (change && parts && q->nconsumers != 0) {
+		conn_fail(c, PS_E_QUEUE_BUSY, "queue %s: partitions change only "
+		    "while no consumer is subscribed (%u are)", q->name,
+		    q->nconsumers);
+		return -1;
+	}
+	if (queues_apply(q, &s, set) != 0) {
+		conn_fail(c, PS_E_NOMEM, "queue %s: no memory for %u "
+		    "partitions", q->name, s.partitions);
+		return -1;
+	}
 	if (set != 0) {
 		settings_format(&q->s, set, err, sizeof err);
 		log_info("%s: queue %s: %s", conn_label(c), q->name, err);

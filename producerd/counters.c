@@ -148,14 +148,20 @@ const struct counter counters[] = {
 	  "Deliveries before an event dies.", G(d.max_attempts) },
 	{ "at_least_once", NULL, COUNTER_SETTING, PART_QUEUE,
 	  "1: consumers ack (at-least-once), 0: at-most-once.", Q(s.acks) },
-	{ "key_order", NULL, COUNTER_SETTING, PART_QUEUE,
-	  "1: dispatch key, each key's events one at a time, in order.",
+	{ "dispatch", "dispatch_mode", COUNTER_SETTING, PART_QUEUE,
+	  "The queue's dispatch: 0 demand, 1 key, 2 partition.",
 	  Q(s.mode) },
 	{ "key_waiting", NULL, COUNTER_GAUGE, PART_QUEUE,
 	  "Events waiting behind an event of their key in flight.",
 	  G(d.keys.nwaiting) },
 	{ "keys_in_flight", NULL, COUNTER_GAUGE, PART_QUEUE,
 	  "Keys with an event in flight, or waited on.", G(d.keys.n) },
+	{ "partitions", NULL, COUNTER_SETTING, PART_QUEUE,
+	  "The queue's partitions (dispatch partition:N), or 0.",
+	  Q(s.partitions) },
+	{ "partition_waiting", NULL, COUNTER_GAUGE, PART_QUEUE,
+	  "Events waiting for a consumer of their partition to ask.",
+	  G(d.parts_waiting) },
 };
 const size_t ncounters = sizeof counters / sizeof counters[0];
 
@@ -171,6 +177,7 @@ const struct consumer_counter consumer_counters[] = {
 	{ "pid", NULL, COUNTER_SETTING, NULL, CF_PID },
 	{ "uid", NULL, COUNTER_SETTING, NULL, CF_UID },
 	{ "connected_since", NULL, COUNTER_SETTING, NULL, CF_SINCE },
+	{ "partition", NULL, COUNTER_SETTING, NULL, CF_PARTITION },
 };
 const size_t nconsumer_counters =
     sizeof consumer_counters / sizeof consumer_counters[0];
@@ -268,6 +275,8 @@ consumer_value(const struct conn *c, const struct consumer_counter *k)
 		return c->pid < 0 ? 0 : (uint64_t)c->pid;
 	case CF_UID:
 		return c->uid == (uid_t)-1 ? UINT32_MAX : (uint64_t)c->uid;
+	case CF_PARTITION:
+		return c->dc.partition;
 	default:
 		return c->since < 0 ? 0 : (uint64_t)c->since;
 	}

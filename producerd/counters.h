@@ -57,7 +57,7 @@ struct counter {
 /* One field of a consumer's entry in STATS_REPLY, and maybe a metric. */
 enum consumer_field {
 	CF_DEMAND, CF_IN_FLIGHT, CF_DELIVERED, CF_MAX_DEMAND, CF_MIN_DEMAND,
-	CF_PID, CF_UID, CF_SINCE,
+	CF_PID, CF_UID, CF_SINCE, CF_PARTITION,
 };
 
 struct consumer_counter {

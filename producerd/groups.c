@@ -68,6 +68,11 @@ groups_add(struct nqueue *q, const char *name, size_t len)
 	g->name[len] = '\0';
 	g->len = (uint8_t)len;
 	dispatch_init(&g->d, conn_emit, srv);
+	if (dispatch_set_mode(&g->d, q->s.mode, q->s.partitions) != 0) {
+		dispatch_free(&g->d);
+		free(g);
+		return NULL;
+	}
 	queue_free(&g->d.queue);		/* a reader of q's log */
 	queue_init(&g->d.queue, &q->log);
 	g->d.ids = &srv->next_id;

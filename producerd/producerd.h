@@ -29,7 +29,8 @@ struct qsettings {
 	int			 acks;		/* at-least-once delivery */
 	uint32_t		 ack_timeout;	/* ms; 0: none */
 	uint32_t		 max_attempts;
-	enum dispatch_mode	 mode;		/* demand or key */
+	enum dispatch_mode	 mode;		/* demand, key or partition */
+	uint32_t		 partitions;	/* partition: how many */
 };
 /* Which settings a queue was given of its own (and DIR/queues keeps). */
 #define QS_MAX_QUEUE		0x01

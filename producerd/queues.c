@@ -307,11 +307,15 @@ queues_settle(struct server *srv)
 		evtimer_add(srv->rate_timer, ms_timeval(RATE_MS, &tv));
 }
 
-/* Settings s for q and its groups (set: those of its own). */
+/*
+ * Settings s for q and its groups (set: those of its own); -1 when a group
+ * had no memory for its partitions (it keeps dispatching as it did).
+ */
 int
 queues_apply(struct nqueue *q, const struct qsettings *s, unsigned int set)
 {
 	struct qgroup	*g;
+	int		 rc = 0;
 
 	q->s = *s;
 	q->set |= set;
@@ -321,9 +325,10 @@ queues_apply(struct nqueue *q, const struct qsettings *s, unsigned int set)
 		g->d.overflow = s->overflow;
 		g->d.ack_timeout = s->acks ? s->ack_timeout : 0;
 		g->d.max_attempts = s->max_attempts;
-		g->d.mode = s->mode;
+		if (dispatch_set_mode(&g->d, s->mode, s->partitions) != 0)
+			rc = -1;
 	}
-	return 0;
+	return rc;
 }
 
 /* Events in flight in q's groups. */
@@ -500,7 +505,11 @@ queues_load(struct server *srv)
 			goto fail;
 		}
 		q->declared = 1;
-		(void)queues_apply(q, &s, set);
+		if (queues_apply(q, &s, set) != 0) {
+			log_errorx("%s:%d: queue %s: out of memory", path,
+			    lineno, q->name);
+			goto fail;
+		}
 	}
 	if (ferror(f)) {
 		log_errorx("%s: read error", path);

@@ -97,13 +97,22 @@ settings_set(struct qsettings *s, const char *key, const char *value,
 		return QS_MAX_ATTEMPTS;
 	}
 	if (strcmp(key, "dispatch") == 0) {
-		if (strcmp(value, "demand") == 0)
+		uint64_t	 v;
+
+		if (strcmp(value, "demand") == 0) {
 			s->mode = DISPATCH_DEMAND;
-		else if (strcmp(value, "key") == 0)
+			s->partitions = 0;
+		} else if (strcmp(value, "key") == 0) {
 			s->mode = DISPATCH_KEY;
-		else {
-			snprintf(err, len, "dispatch: \"%s\" is not demand or "
-			    "key", value);
+			s->partitions = 0;
+		} else if (strncmp(value, "partition:", 10) == 0 &&
+		    opt_parse_u64(value + 10, 1, PS_PARTITIONS_MAX, &v) == 0) {
+			s->mode = DISPATCH_PARTITION;
+			s->partitions = (uint32_t)v;
+		} else {
+			snprintf(err, len, "dispatch: \"%s\" is not demand, key "
+			    "or partition:N (N from 1 to %u)", value,
+			    PS_PARTITIONS_MAX);
 			return -1;
 		}
 		return QS_DISPATCH;
@@ -162,7 +171,9 @@ settings_format(const struct qsettings *s, unsigned int set, char *buf,
 		    s->ack_timeout % 1000);
 	if (set & QS_MAX_ATTEMPTS)
 		ADD(" max-attempts=%u", s->max_attempts);
-	if (set & QS_DISPATCH)
+	if ((set & QS_DISPATCH) && s->mode == DISPATCH_PARTITION)
+		ADD(" dispatch=partition:%u", s->partitions);
+	else if (set & QS_DISPATCH)
 		ADD(" dispatch=%s", s->mode == DISPATCH_KEY ? "key" : "demand");
 #undef ADD
 	if (n >= len)

@@ -30,16 +30,28 @@ time_text(uint64_t t, char *buf, size_t len)
 	return buf;
 }
 
+/* c's partition of a partitioned queue; -1 none (or an older daemon). */
+static long
+partition_of(const struct pushstage_consumer *c)
+{
+	uint64_t	 v;
+
+	if (pushstage_stat(c->fields, c->nfields, "partition", &v) != 0 ||
+	    v >= PUSHSTAGE_PARTITIONS_MAX)
+		return -1;
+	return (long)v;
+}
+
 int
 cmd_consumers(const char *path, int argc, char **argv)
 {
 	const struct pushstage_stats	*st;
 	const struct pushstage_consumer	*c;
 	struct pushstage		*p;
-	char				 since[32];
+	char				 since[32], part[16];
 	uint64_t			 connected = 0;
 	size_t				 i;
-	int				 json, w = 2, status;
+	int				 json, w = 2, status, parts = 0;
 
 	if ((status = json_option("consumers", argc, argv, &json)) != 0)
 		return status == -1 ? 0 : status;
@@ -50,14 +62,16 @@ cmd_consumers(const char *path, int argc, char **argv)
 	for (i = 0; i < st->nconsumers; i++) {
 		if ((int)strlen(st->consumers[i].id) > w)
 			w = (int)strlen(st->consumers[i].id);
+		if (partition_of(&st->consumers[i]) >= 0)
+			parts = 1;
 	}
 	if (json)
 		printf("{\"consumers_connected\":%llu,\"consumers\":[",
 		    (unsigned long long)connected);
 	else if (st->nconsumers != 0)
-		printf("%-*s %8s %10s %8s %10s %12s  %s\n", w, "ID", "PID",
+		printf("%-*s %8s %10s %8s %10s %12s%s  %s\n", w, "ID", "PID",
 		    "UID", "DEMAND", "IN_FLIGHT", "DELIVERED",
-		    "CONNECTED SINCE");
+		    parts ? " PARTITION" : "", "CONNECTED SINCE");
 	for (i = 0; i < st->nconsumers; i++) {
 		c = &st->consumers[i];
 		if (json) {
@@ -65,7 +79,7 @@ cmd_consumers(const char *path, int argc, char **argv)
 			json_string(c->id);
 			printf(",\"pid\":%llu,\"uid\":%llu,\"demand\":%llu,"
 			    "\"in_flight\":%llu,\"delivered\":%llu,"
-			    "\"connected_since\":%llu}",
+			    "\"connected_since\":%llu",
 			    (unsigned long long)consumer_field(c, "pid"),
 			    (unsigned long long)consumer_field(c, "uid"),
 			    (unsigned long long)consumer_field(c, "demand"),
@@ -73,16 +87,24 @@ cmd_consumers(const char *path, int argc, char **argv)
 			    (unsigned long long)consumer_field(c, "delivered"),
 			    (unsigned long long)consumer_field(c,
 			    "connected_since"));
+			if (partition_of(c) >= 0)
+				printf(",\"partition\":%ld}", partition_of(c));
+			else
+				printf(",\"partition\":null}");
 			continue;
 		}
-		printf("%-*s %8llu %10llu %8llu %10llu %12llu  %s\n", w, c->id,
+		if (partition_of(c) >= 0)
+			snprintf(part, sizeof part, " %9ld", partition_of(c));
+		else
+			snprintf(part, sizeof part, " %9s", "-");
+		printf("%-*s %8llu %10llu %8llu %10llu %12llu%s  %s\n", w, c->id,
 		    (unsigned long long)consumer_field(c, "pid"),
 		    (unsigned long long)consumer_field(c, "uid"),
 		    (unsigned long long)consumer_field(c, "demand"),
 		    (unsigned long long)consumer_field(c, "in_flight"),
 		    (unsigned long long)consumer_field(c, "delivered"),
-		    time_text(consumer_field(c, "connected_since"), since,
-		    sizeof since));
+		    parts ? part : "", time_text(consumer_field(c,
+		    "connected_since"), since, sizeof since));
 	}
 	if (json)
 		printf("]}\n");

@@ -106,8 +106,10 @@ queue_usage(FILE *f)
 "Settings (producerd's options of the same names): max-queue=N,\n"
 "max-queue-bytes=BYTES, overflow=reject|drop-oldest|drop-newest|block,\n"
 "delivery=at-least-once|at-most-once, ack-timeout=SECONDS|none,\n"
-"max-attempts=N.  A change applies to what comes next (delivery: to\n"
-"consumers that subscribe from now on); with --data-dir it is kept.\n");
+"max-attempts=N, dispatch=demand|key|partition:N.  A change applies to\n"
+"what comes next (delivery: to consumers that subscribe from now on);\n"
+"partitions change only while no consumer is subscribed.  With\n"
+"--data-dir it is kept.\n");
 }
 
 int

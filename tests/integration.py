@@ -55,10 +55,12 @@ def enqueue(*events):
     return frame(ENQUEUE, body)
 
 
-def hello3(role, queue=b"", max_demand=0, min_demand=0, name=b""):
-    """A version 3 HELLO: version 2's, then the queue (u8 length, bytes)."""
+def hello3(role, queue=b"", max_demand=0, min_demand=0, name=b"", partition=None):
+    """A version 3 HELLO: version 2's, then the queue (u8 length, bytes),
+    then for a consumer of a partition its number (u16)."""
     return frame(HELLO, struct.pack(">HBBIIB", 3, role, 0, max_demand, min_demand,
-                                    len(name)) + name + bytes([len(queue)]) + queue)
+                                    len(name)) + name + bytes([len(queue)]) + queue +
+                 (b"" if partition is None else struct.pack(">H", partition)))
 
 
 def enqueue3(queue, *events):
@@ -1513,6 +1515,93 @@ def case_key_order(h):
     h.procs.remove(procs[0])
 
 
+def fnv_partition(key, n):
+    """docs/dispatch.md's partition of a key: 32-bit FNV-1a, modulo n."""
+    h = 2166136261
+    for b in key:
+        h = ((h ^ b) * 16777619) & 0xffffffff
+    return h % n
+
+
+def case_partitions(h):
+    """dispatch=partition:4: each key's events go only to consumers of its
+    partition, always; a partition nobody reads holds its events aside
+    while the others flow; the setting survives a restart."""
+    data = os.path.join(h.dir, "data")
+    h.start_daemon("--data-dir", data, "--max-queue", "0")
+    for bad in ("partition:0", "partition:1025", "partition:", "partition:x"):
+        r = h.pushctl("queue", "create", "parts", "dispatch=" + bad)
+        assert r.returncode == 1 and b"N from 1 to 1024" in r.stderr, r
+    r = h.pushctl("queue", "create", "parts", "dispatch=partition:4")
+    assert r.returncode == 0, r.stderr
+    # A consumer of it names a partition in range; of another queue, none.
+    for args, why in ((["--queue", "parts"], b"has 4 partitions: a consumer names one"),
+                      (["--queue", "parts", "--partition", "4"], b"partition 4 is not one of queue parts's 4"),
+                      (["--queue", "plain", "--partition", "1"], b"queue plain has no partitions")):
+        p, _ = h.consumer("bad", *args)
+        _, err = p.communicate(timeout=30)
+        assert p.returncode == 1 and why in err, (args, err)
+        h.procs.remove(p)
+    outs = {}
+    for cid, part in (("p0", 0), ("p1a", 1), ("p1b", 1), ("p2", 2)):
+        outs[cid] = (part, h.consumer(cid, "--queue", "parts", "--partition", str(part),
+                                      "--max-demand", "4")[1])
+    h.wait_consumers(4, total_demand=16)
+    c = Raw(h.sock, version=3)
+    c.send(hello3(CLIENT_ROLE))
+    c.expect(WELCOME)
+    n, nkeys = 2000, 200
+    rnd, sent = random.Random(11), {}
+    for start in range(0, n, 500):
+        body = struct.pack(">I", 500) + bytes([5]) + b"parts"
+        for i in range(start, start + 500):
+            key = b"k%d" % rnd.randrange(nkeys)
+            ev = key + b":%d" % i
+            sent[ev.decode()] = key
+            body += struct.pack(">IHBB", len(ev), 2 + len(key), 1, len(key)) + key + ev
+        c.send(struct.pack(">IBBH", len(body), ENQUEUE, 1, 0) + body)
+        c.expect(ENQUEUED)
+    # Keyless events are partition 0's; pushctl --key routes as the daemon does.
+    assert h.pushctl("enqueue", "-q", "parts", "keyless").returncode == 0
+    assert h.pushctl("enqueue", "-q", "parts", "--key", "user-42", "user-42:cli").returncode == 0
+    sent["keyless"], sent["user-42:cli"] = None, b"user-42"
+    aside = sorted(e for e, k in sent.items() if k is not None and fnv_partition(k, 4) == 3)
+    flowing = len(sent) - len(aside)
+
+    def got():
+        return {cid: [e for _, w, e in received(o) if w == "finished"]
+                for cid, (_, o) in outs.items()}
+    h.wait_for(lambda: sum(map(len, got().values())) == flowing, timeout=60,
+               what="partitions 0 to 2 done")
+    st = queue_list(h)["parts"]
+    assert st["partitions"] == 4 and st["dispatch"] == 2, st
+    assert st["partition_waiting"] == len(aside) and st["queued"] == 0, st
+    r = h.pushctl("consumers", "-q", "parts")
+    assert r.returncode == 0 and b"PARTITION" in r.stdout, r
+    outs["p3"] = (3, h.consumer("p3", "--queue", "parts", "--partition", "3",
+                                "--max-demand", "4")[1])
+    h.wait_for(lambda: sum(map(len, got().values())) == len(sent), timeout=60,
+               what="partition 3 done")
+    seen = {}
+    for cid, evs in got().items():
+        part = outs[cid][0]
+        for e in evs:
+            assert e not in seen, "%s twice" % e
+            seen[e] = cid
+            k = sent[e]
+            assert (0 if k is None else fnv_partition(k, 4)) == part, (e, cid)
+    assert sorted(seen) == sorted(sent)
+    assert sorted(e for e in got()["p3"]) == aside
+    # Both of partition 1's consumers took part: the demand rule inside it.
+    assert got()["p1a"] and got()["p1b"]
+    # Partitions change only while nobody is subscribed.
+    r = h.pushctl("queue", "set", "parts", "dispatch=partition:8")
+    assert r.returncode == 1 and b"partitions change only while no consumer" in r.stderr, r
+    restart(h, "--data-dir", data, "--max-queue", "0")
+    st = queue_list(h)["parts"]
+    assert st["partitions"] == 4 and st["dispatch"] == 2, st
+
+
 def case_key_order_slow_key(h):
     """A key whose event is not acked holds up only its own key."""
     h.start_daemon("--dispatch", "key")
@@ -1539,7 +1628,7 @@ def case_key_order_slow_key(h):
     old.send(hello(CONSUMER_ROLE, 1, 0, b"old", version=1))
     assert "key order" in old.expect_error(E_BAD_VALUE)
     r = h.pushctl("queue", "set", "k", "dispatch=sideways")
-    assert r.returncode == 1 and b'dispatch: "sideways" is not demand or key' in r.stderr, r
+    assert r.returncode == 1 and b'dispatch: "sideways" is not demand, key or partition:N' in r.stderr, r
     # A keyed batch that waits for room (block) goes on with its keys.
     assert h.pushctl("queue", "create", "kb", "max-queue=2", "overflow=block",
                      "dispatch=key").returncode == 0

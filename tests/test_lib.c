@@ -685,6 +685,67 @@ START_TEST(roles_are_checked)
 }
 END_TEST
 
+/*
+ * A consumer of a queue with partitions names one and gets only its keys'
+ * events; pushstage_partition_of says which those are.
+ */
+START_TEST(partitions)
+{
+	const struct pushstage_stats	*st;
+	struct pushstage_enqueued	 r;
+	struct pushstage_event		 ev;
+	struct pushstage		*c, *w;
+	char				 key[16];
+	uint64_t			 v;
+	int				 i, mine = 0;
+
+	start("--dispatch", "partition:2", NULL);
+	w = pushstage_new();
+	ck_assert_int_eq(pushstage_partition(w, 2 * 1024), PUSHSTAGE_EINVAL);
+	ck_assert_int_eq(pushstage_connect_consumer(w, sock, "none", 4, 0),
+	    PUSHSTAGE_EPROTO);
+	ck_assert_ptr_nonnull(strstr(pushstage_error(w), "has 2 partitions"));
+	pushstage_free(w);
+	w = pushstage_new();
+	ck_assert_int_eq(pushstage_partition(w, 1), PUSHSTAGE_OK);
+	ck_assert_int_eq(pushstage_connect_consumer(w, sock, "p1", 100, 0),
+	    PUSHSTAGE_OK);
+	ck_assert_int_eq(pushstage_partition(w, 0), PUSHSTAGE_EINVAL);
+	ck_assert_int_eq(pushstage_demand(w, 100), PUSHSTAGE_OK);
+	ck_assert_int_eq(pushstage_flush(w), PUSHSTAGE_OK);
+	c = client();
+	for (i = 0; i < 40; i++) {
+		snprintf(key, sizeof key, "key%d", i);
+		mine += pushstage_partition_of(key, strlen(key), 2) == 1;
+		ck_assert_int_eq(pushstage_add_key(c, key, strlen(key), key,
+		    strlen(key)), 0);
+	}
+	ck_assert_int_gt(mine, 0);
+	ck_assert_int_lt(mine, 40);
+	ck_assert_int_eq(pushstage_send(c, &r), PUSHSTAGE_OK);
+	ck_assert_uint_eq(r.accepted, 40);
+	for (i = 0; i < mine; i++) {
+		ck_assert_int_eq(pushstage_next_event(w, &ev), PUSHSTAGE_OK);
+		ck_assert_uint_eq(pushstage_partition_of(ev.data, ev.len, 2), 1);
+	}
+	ck_assert_int_eq(pushstage_stats(c, &st), PUSHSTAGE_OK);
+	ck_assert_uint_eq(st->nconsumers, 1);
+	ck_assert_int_eq(pushstage_stat(st->consumers[0].fields,
+	    st->consumers[0].nfields, "partition", &v), 0);
+	ck_assert_uint_eq(v, 1);
+	ck_assert_int_eq(pushstage_queue_stats(c, "default", &st),
+	    PUSHSTAGE_OK);
+	ck_assert_int_eq(pushstage_stat(st->counters, st->ncounters,
+	    "partition_waiting", &v), 0);
+	ck_assert_uint_eq(v, 40 - (uint64_t)mine);
+	ck_assert_uint_eq(pushstage_partition_of(NULL, 0, 2), 0);
+	ck_assert_uint_eq(pushstage_partition_of("user-42", 7, 8), 3);
+	pushstage_free(w);
+	pushstage_free(c);
+	stop();
+}
+END_TEST
+
 START_TEST(nack_dead_letter_and_retry)
 {
 	const struct pushstage_dead	*d;
@@ -769,6 +830,7 @@ lib_suite(void)
 	tcase_add_test(tc, batch_limits);
 	tcase_add_test(tc, full_queue_keeps_the_refused);
 	tcase_add_test(tc, roles_are_checked);
+	tcase_add_test(tc, partitions);
 	tcase_add_test(tc, nack_dead_letter_and_retry);
 	tcase_add_test(tc, daemon_going_away_is_eio);
 	suite_add_tcase(s, tc);
