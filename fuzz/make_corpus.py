@@ -42,7 +42,8 @@ stream = (consumer + frame(WELCOME, struct.pack(">HHIIHBB", 2, 0, 4096, 1000, 5,
           frame(EVENT, struct.pack(">QI", 1, 1) + b"a") + ids(ACK, 1, 2) +
           ids(NACK, 3) + ids(TOUCH, 4) + frame(STATS) +
           frame(DEAD_LIST, struct.pack(">I", 40)) + ids(DEAD_RETRY) + ids(DEAD_DROP, 9))
-stream += (hello3(CONSUMER_ROLE, b"q", 1, 0, b"c3") + enqueue3(b"q", b"x") +
+stream += (hello3(CONSUMER_ROLE, b"q", 1, 0, b"c3") +
+           hello3(CONSUMER_ROLE, b"q", 1, 0, b"c4", partition=2) + enqueue3(b"q", b"x") +
            frame(STATS, b"\x01q") + frame(QUEUES, b"\0\0\0\0") +
            frame(QUEUE_ADMIN, b"\x01\0\x01q\0\x01\0\x0bmax-queue=1"))
 stream += bytes.fromhex("0000001303010000") + struct.pack(">I", 1) + b"\x01q" + \
@@ -118,6 +119,16 @@ write("conn", "keys", steps(
     (2, hello3(CONSUMER_ROLE, b"k", 2, 0, b"v") + demand(2)),
     (3, b"\0" * 20),
     (1, admin(2, b"k") + admin(1, b"k", b"dispatch=demand"))))
+write("conn", "partitions", steps(
+    (1, hello3(CLIENT_ROLE) + admin(4, b"p", b"dispatch=partition:3")),
+    (0, hello3(CONSUMER_ROLE, b"p", 3, 0, b"w", partition=1) + demand(3)),
+    (2, hello3(CONSUMER_ROLE, b"p", 2, 0, b"v", partition=2) + demand(2)),
+    (1, keyed(b"p", (b"a", b"1"), (b"b", b"2"), (None, b"3"), (b"user-42", b"4"),
+              (b"c", b"5"))),
+    (0, ids(NACK, 1) + ids(ACK, 2) + demand(2)),
+    (3, b"\0" * 20),
+    (1, frame(STATS, qbody(b"p")) + admin(2, b"p") +
+     admin(1, b"p", b"dispatch=partition:2"))))
 write("conn", "version-1-and-errors", steps(
     (0, hello(CONSUMER_ROLE, 3, 0, b"old", version=1) + demand(3)),
     (1, hello(CLIENT_ROLE, version=1) + enqueue(b"p") + ids(ACK, 1)),
