@@ -95,19 +95,16 @@ dispatch_mark(struct dispatch *d, uint64_t id, uint64_t v)
 
 
 /*
- * The next event of d's buffer.  After a restart the events pending in a
- * queue with groups are in its log once, in id order, and each group's
- * map says which are its own and with what attempts; so for a dead letter
- * retried in one group.
+ * pop after a restart: the events pending in a queue with groups are in
+ * its log once, in id order, and each group's map says which are its own
+ * and with what attempts; so for a dead letter retried in one group.
  */
 static struct qevent *
-pop(struct dispatch *d)
+pop_restored(struct dispatch *d)
 {
 	struct qevent	*ev;
 	uint64_t	 v;
 
-	if (d->restored == NULL)
-		return queue_pop(&d->queue);
 	while ((ev = queue_pop(&d->queue)) != NULL &&
 	    idmap_get(d->restored, ev->id, &v)) {
 		idmap_del(d->restored, ev->id);
@@ -126,6 +123,15 @@ pop(struct dispatch *d)
 		d->restored = NULL;
 	}
 	return ev;
+}
+
+/* The next event of d's buffer. */
+static struct qevent *
+pop(struct dispatch *d)
+{
+	if (d->restored != NULL)
+		return pop_restored(d);
+	return queue_pop(&d->queue);
 }
 
 /* The id hash: ids are sequential, so the low bits spread them evenly. */
@@ -487,28 +493,37 @@ dispatch_push(struct dispatch *d, const void *data, uint32_t len,
 	return dispatch_push_key(d, NULL, -1, data, len, origin);
 }
 
+/* The journal hears of a new event, on a handle made up for it. */
+static void
+pushed(struct dispatch *d, const void *key, int klen, const void *data,
+    uint32_t len)
+{
+	struct qevent	 ev;
+
+	memset(&ev, 0, sizeof ev);
+	ev.id = *d->ids;
+	ev.data = data;
+	ev.len = len;
+	ev.key = key;
+	ev.klen = klen < 0 ? 0 : (uint8_t)klen;
+	changed(d, DISPATCH_PUSHED, &ev);
+}
+
 /* The same, with a key (klen -1: none; 0 to 255: a key). */
 uint64_t
 dispatch_push_key(struct dispatch *d, const void *key, int klen,
     const void *data, uint32_t len, uint64_t origin)
 {
 	struct dispatch	*g;
-	struct qevent	 ev;
 
 	if (queue_push(&d->queue, *d->ids, 0, origin, key, klen, data,
 	    len) != 0)
 		return 0;
-	for (g = d; g != NULL; g = g->next_group)
+	d->enqueued_total++;
+	for (g = d->next_group; g != NULL; g = g->next_group)
 		g->enqueued_total++;
-	if (d->change != NULL) {
-		memset(&ev, 0, sizeof ev);
-		ev.id = *d->ids;
-		ev.data = data;
-		ev.len = len;
-		ev.key = key;
-		ev.klen = klen < 0 ? 0 : (uint8_t)klen;
-		changed(d, DISPATCH_PUSHED, &ev);
-	}
+	if (d->change != NULL)
+		pushed(d, key, klen, data, len);
 	return (*d->ids)++;
 }
 

@@ -328,9 +328,9 @@ ps_enqueue_next(struct ps_enqueue_iter *it, const uint8_t **data,
 		return 0;
 	*len = get32(it->p);
 	it->p += 4;
-	it->key = NULL;
-	it->klen = 0;
 	if (it->attrs) {
+		it->key = NULL;
+		it->klen = 0;
 		alen = get16(it->p);
 		a = it->p + 2;
 		for (off = 0; off < alen; off += 2 + a[off + 1]) {
