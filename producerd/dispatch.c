@@ -126,7 +126,7 @@ pop_restored(struct dispatch *d)
 }
 
 /* The next event of d's buffer. */
-static struct qevent *
+static inline struct qevent *
 pop(struct dispatch *d)
 {
 	if (d->restored != NULL)
@@ -582,7 +582,7 @@ dispatch_demand(struct dispatch *d, struct dconsumer *dc, uint32_t n)
  * in flight waits behind it instead (off the buffer), and the next is
  * looked at.  NULL when none may go now.
  */
-static struct qevent *
+static inline struct qevent *
 next(struct dispatch *d)
 {
 	struct qevent	*ev;
@@ -600,7 +600,7 @@ next(struct dispatch *d)
 }
 
 /* ev goes out to dc: tracked until acked, or done with at once. */
-static void
+static inline void
 send_one(struct dispatch *d, struct dconsumer *dc, struct qevent *ev)
 {
 	int	 keyed = d->mode == DISPATCH_KEY && ev->key != NULL;
@@ -697,13 +697,13 @@ dispatch_run(struct dispatch *d)
 		n = avail(dc);
 		if (n > d->queue.count)
 			n = (uint32_t)d->queue.count;
-		for (sent = 0; sent < n && (ev = next(d)) != NULL; sent++) {
-			dc->demand--;
-			d->demand_total--;
-			dc->delivered++;
-			d->delivered_total++;
+		for (sent = 0; sent < n && (ev = next(d)) != NULL; sent++)
 			send_one(d, dc, ev);
-		}
+		/* Demand is spent only on events sent. */
+		dc->demand -= sent;
+		d->demand_total -= sent;
+		dc->delivered += sent;
+		d->delivered_total += sent;
 		if (avail(dc) != 0)
 			insert(d, dc);
 		if (sent < n)
