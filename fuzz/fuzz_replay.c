@@ -118,9 +118,10 @@ find(void *arg, const char *name, size_t len, size_t ng,
 	for (i = 1; i < ng; i++) {
 		if (nextra == EXTRA_MAX || (x = calloc(1, sizeof *x)) == NULL)
 			return -1;
-		dispatch_init(x, emit, NULL);
-		queue_free(&x->queue);
-		queue_init(&x->queue, d->queue.log);
+		if (dispatch_init(x, d->queue.log, emit, NULL) != 0) {
+			free(x);
+			return -1;
+		}
 		x->ids = d->ids;
 		x->max_attempts = d->max_attempts;
 		extra[nextra++] = x;
@@ -168,7 +169,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	memset(&j, 0, sizeof j);
-	dispatch_init(&d, emit, NULL);
+	if (dispatch_init(&d, NULL, emit, NULL) != 0)
+		return 0;
 	d.max_attempts = 3;
 	j.segment_size = JOURNAL_SEGMENT_MIN;
 	j.repair = flags & 1;

@@ -29,11 +29,17 @@
 static void	parts_drain(struct dispatch *,
 		    void (*)(void *, struct qevent *));
 
-void
-dispatch_init(struct dispatch *d, dispatch_emit_fn emit, void *arg)
+/*
+ * d reads log (another group's, a queue's), or with log NULL a buffer of
+ * its own; -1 no memory for that.
+ */
+int
+dispatch_init(struct dispatch *d, struct qlog *log, dispatch_emit_fn emit,
+    void *arg)
 {
 	memset(d, 0, sizeof *d);
-	queue_init(&d->queue, NULL);
+	if (queue_init(&d->queue, log) != 0)
+		return -1;
 	TAILQ_INIT(&d->ready);
 	TAILQ_INIT(&d->deadlines);
 	TAILQ_INIT(&d->dead);
@@ -46,6 +52,7 @@ dispatch_init(struct dispatch *d, dispatch_emit_fn emit, void *arg)
 	d->max_attempts = 5;
 	d->emit = emit;
 	d->arg = arg;
+	return 0;
 }
 
 /* keys_free's way to let an event waiting behind its key go. */

@@ -168,7 +168,8 @@ enum {
 	DISPATCH_UNKNOWN = -1,		/* not in flight on this consumer */
 };
 
-void	 dispatch_init(struct dispatch *, dispatch_emit_fn, void *);
+int	 dispatch_init(struct dispatch *, struct qlog *, dispatch_emit_fn,
+	     void *);
 void	 dispatch_free(struct dispatch *);
 int	 dispatch_set_mode(struct dispatch *, enum dispatch_mode, uint32_t);
 void	 dispatch_attach(struct dispatch *, struct dconsumer *, uint32_t,

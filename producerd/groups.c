@@ -61,20 +61,18 @@ groups_add(struct nqueue *q, const char *name, size_t len)
 	struct gpath	 p;
 	int		 first = q->ngroups == 0 && len == 0 && !q->made;
 
-	if ((g = calloc(1, sizeof *g)) == NULL)
+	if ((g = calloc(1, sizeof *g + len + 1)) == NULL)
 		return NULL;
 	g->q = q;
 	memcpy(g->name, name, len);
 	g->name[len] = '\0';
 	g->len = (uint8_t)len;
-	dispatch_init(&g->d, conn_emit, srv);
+	(void)dispatch_init(&g->d, &q->log, conn_emit, srv);	/* a reader */
 	if (dispatch_set_mode(&g->d, q->s.mode, q->s.partitions) != 0) {
 		dispatch_free(&g->d);
 		free(g);
 		return NULL;
 	}
-	queue_free(&g->d.queue);		/* a reader of q's log */
-	queue_init(&g->d.queue, &q->log);
 	g->d.ids = &srv->next_id;
 	g->d.clock = &srv->now;
 	g->d.name = q->name;

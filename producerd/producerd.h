@@ -58,7 +58,7 @@ struct qgroup {
 	uint64_t		 enqueued_then;	/* totals at the last tick */
 	uint64_t		 delivered_then;
 	uint8_t			 len;
-	char			 name[PS_QUEUE_MAX + 1];
+	char			 name[];	/* len bytes and a NUL */
 };
 TAILQ_HEAD(qgroups, qgroup);
 
@@ -89,7 +89,7 @@ struct nqueue {
 	uint32_t		 nblocked;
 	uint32_t		 nconsumers;	/* in all its groups */
 	uint8_t			 len;
-	char			 name[PS_QUEUE_MAX + 1];
+	char			 name[];	/* len bytes and a NUL */
 };
 TAILQ_HEAD(nqueues, nqueue);
 

@@ -154,21 +154,25 @@ qlog_free(struct qlog *log)
 
 /*
  * A reader of log, from its end on (it reads what is pushed from now);
- * with log NULL, a queue alone, with a log and a store of its own.
+ * with log NULL, a queue alone, with a log and a store of its own.  -1:
+ * no memory for them.
  */
-void
+int
 queue_init(struct queue *q, struct qlog *log)
 {
 	memset(q, 0, sizeof *q);
 	TAILQ_INIT(&q->front);
 	if (log == NULL) {
-		qstore_init(&q->own_store);
-		qlog_init(&q->own_log, &q->own_store);
-		log = &q->own_log;
+		if ((q->own = malloc(sizeof *q->own)) == NULL)
+			return -1;
+		qstore_init(&q->own->store);
+		qlog_init(&q->own->log, &q->own->store);
+		log = &q->own->log;
 	}
 	q->log = log;
 	TAILQ_INSERT_TAIL(&log->readers, q, rentry);
 	log->nreaders++;
+	return 0;
 }
 
 static void
@@ -205,9 +209,11 @@ queue_free(struct queue *q)
 	}
 	TAILQ_REMOVE(&log->readers, q, rentry);
 	log->nreaders--;
-	if (log == &q->own_log) {
+	if (q->own != NULL) {
 		qlog_free(log);
-		qstore_free(&q->own_store);
+		qstore_free(&q->own->store);
+		free(q->own);
+		q->own = NULL;
 	}
 	q->at = NULL;
 	q->count = 0;

@@ -86,15 +86,20 @@ struct queue {
 					   0: its chunk's first compact id */
 	size_t		 count;		/* both parts */
 	uint64_t	 bytes;		/* their payload bytes */
-	struct qlog	 own_log;
-	struct qstore	 own_store;
+	struct qown	*own;		/* a queue alone: its log and store */
+};
+
+/* The log and store of a queue alone (tests, fuzzers). */
+struct qown {
+	struct qlog	 log;
+	struct qstore	 store;
 };
 
 void		 qlog_init(struct qlog *, struct qstore *);
 void		 qlog_free(struct qlog *);
 void		 qstore_init(struct qstore *);
 void		 qstore_free(struct qstore *);
-void		 queue_init(struct queue *, struct qlog *);
+int		 queue_init(struct queue *, struct qlog *);
 void		 queue_free(struct queue *);
 int		 queue_push(struct queue *, uint64_t, uint32_t, uint64_t,
 		     const void *, int, const void *, uint32_t);

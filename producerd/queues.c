@@ -161,7 +161,7 @@ queues_create(struct server *srv, const char *name, size_t len)
 	if ((srv->qhash == NULL || srv->nqueues >= srv->qhmask + 1) &&
 	    hash_grow(srv) != 0)
 		return NULL;
-	if ((q = calloc(1, sizeof *q)) == NULL)
+	if ((q = calloc(1, sizeof *q + len + 1)) == NULL)
 		return NULL;
 	q->srv = srv;
 	memcpy(q->name, name, len);

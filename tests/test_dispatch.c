@@ -53,7 +53,7 @@ world_new(void)
 	int		 i;
 
 	ck_assert_ptr_nonnull(w = calloc(1, sizeof *w));
-	dispatch_init(&w->d, record_emit, &w->r);
+	ck_assert_int_eq(dispatch_init(&w->d, NULL, record_emit, &w->r), 0);
 	for (i = 0; i < MAXC; i++)
 		w->name[i] = i;
 	return w;
@@ -816,7 +816,7 @@ START_TEST(queue_compact_and_full_records)
 	char		 buf[300];
 	size_t		 i;
 
-	queue_init(&q, NULL);
+	ck_assert_int_eq(queue_init(&q, NULL), 0);
 	for (i = 0; i < sizeof in / sizeof in[0]; i++) {
 		memset(buf, 'a' + (int)i, sizeof buf);
 		ck_assert_int_eq(queue_push(&q, in[i].id, in[i].attempts,
@@ -834,7 +834,7 @@ START_TEST(queue_compact_and_full_records)
 	}
 	ck_assert_ptr_null(queue_pop(&q));
 	/* Empty, the queue holds no chunk; ids go on where they were. */
-	ck_assert(TAILQ_EMPTY(&q.own_log.chunks));
+	ck_assert(TAILQ_EMPTY(&q.own->log.chunks));
 	ck_assert_int_eq(queue_push(&q, 8, 0, 0, NULL, -1, "x", 1), 0);
 	ck_assert_int_eq(queue_push(&q, 9, 0, 0, NULL, -1, "y", 1), 0);
 	ck_assert_uint_eq((ev = queue_pop(&q))->id, 8);
@@ -853,7 +853,7 @@ START_TEST(queue_keeps_order_across_chunks)
 	uint64_t	 id, next = 0;
 	size_t		 len;
 
-	queue_init(&q, NULL);
+	ck_assert_int_eq(queue_init(&q, NULL), 0);
 	memset(buf, 'x', sizeof buf);
 	for (id = 0; id < 1000; id++) {
 		len = id % 2000;
@@ -861,8 +861,8 @@ START_TEST(queue_keeps_order_across_chunks)
 		    0, NULL, -1, buf, (uint32_t)len), 0);
 	}
 	ck_assert_uint_eq(q.count, 1000);
-	ck_assert_ptr_ne(TAILQ_FIRST(&q.own_log.chunks),
-	    TAILQ_LAST(&q.own_log.chunks, chunks));
+	ck_assert_ptr_ne(TAILQ_FIRST(&q.own->log.chunks),
+	    TAILQ_LAST(&q.own->log.chunks, chunks));
 	ck_assert_ptr_nonnull(held = queue_pop(&q));	/* pins chunk one */
 	next++;
 	for (; next < 600; next++) {
@@ -891,8 +891,8 @@ START_TEST(queue_keeps_order_across_chunks)
 	ck_assert_uint_eq(q.count, 0);
 	ck_assert_uint_eq(q.bytes, 0);
 	/* Everything left: no chunk stays; the largest went to spares. */
-	ck_assert(TAILQ_EMPTY(&q.own_log.chunks));
-	ck_assert_uint_gt(q.own_store.nspare, 0);
+	ck_assert(TAILQ_EMPTY(&q.own->log.chunks));
+	ck_assert_uint_gt(q.own->store.nspare, 0);
 	queue_free(&q);
 }
 END_TEST

@@ -103,7 +103,8 @@ node_open(struct node *n, uint32_t max_attempts, uint64_t segsize,
     int repair)
 {
 	memset(n, 0, sizeof *n);
-	dispatch_init(&n->d, emit, &n->got);
+	if (dispatch_init(&n->d, NULL, emit, &n->got) != 0)
+		return -1;
 	n->d.max_attempts = max_attempts;
 	n->j.segment_size = segsize;
 	n->j.repair = repair;
@@ -366,8 +367,8 @@ pair_open(void)
 	struct pair	*p;
 
 	ck_assert_ptr_nonnull(p = calloc(1, sizeof *p));
-	dispatch_init(&p->def, emit, &p->got);
-	dispatch_init(&p->jobs, emit, &p->got);
+	ck_assert_int_eq(dispatch_init(&p->def, NULL, emit, &p->got), 0);
+	ck_assert_int_eq(dispatch_init(&p->jobs, NULL, emit, &p->got), 0);
 	p->jobs.name = "jobs";
 	p->jobs.ids = &p->def.next_id;
 	p->jobs.max_attempts = 1;
