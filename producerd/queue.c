@@ -43,7 +43,12 @@ struct chunk {
 	uint64_t		 fresh_in;	/* id the next compact record
 						   pushed must have; 0: none */
 	uint64_t		 fresh_first;	/* its first compact record's */
-	uint32_t		 refs;		/* handles into data */
+	/*
+	 * Of different widths, so that the compiler does not test both
+	 * with one load just after a store to one: a stalled store
+	 * forward on every release.
+	 */
+	size_t			 refs;		/* handles into data */
 	uint32_t		 pending;	/* readers not past it */
 	unsigned char		 data[];
 };
