@@ -904,7 +904,8 @@ queue_settings(struct conn *c, struct nqueue *q, struct ps_queue_admin *a)
 	change = s.mode != q->s.mode || s.partitions != q->s.partitions;
 	parts = s.mode == DISPATCH_PARTITION ||
 	    q->s.mode == DISPATCH_PARTITION;
-	if (change && (queue_in_flight(q) != 0 || queue_waiting(q) != 0)) {
+	if (change && (queue_sum(q, QSUM_IN_FLIGHT) != 0 ||
+	    queue_sum(q, QSUM_WAITING) != 0)) {
 		conn_fail(c, PS_E_QUEUE_BUSY, "queue %s: dispatch changes only "
 		    "while no event of it is in flight", q->name);
 		return -1;
@@ -971,18 +972,6 @@ group_drop(struct conn *c, struct qgroup *g, int force)
 	log_info("%s: dropping group %s", conn_label(c), groups_path(g, &gp));
 	groups_drop(g);
 	return 0;
-}
-
-/* Buffered in all of q's groups. */
-static uint64_t
-queue_buffered(const struct nqueue *q)
-{
-	const struct qgroup	*g;
-	uint64_t		 n = 0;
-
-	TAILQ_FOREACH(g, &q->groups, entry)
-		n += g->d.queue.count;
-	return n;
 }
 
 /* Delete q: its consumers (with force) and waiting clients go first. */
@@ -1075,7 +1064,7 @@ conn_queue_admin(struct conn *c, const struct ps_frame *f)
 	default:
 		if ((q = conn_queue(c, &a.queue, "delete")) == NULL)
 			return;
-		n = queue_buffered(q);
+		n = queue_sum(q, QSUM_BUFFERED);
 		if (queue_delete(c, q, a.flags & PS_QUEUE_FORCE) != 0)
 			return;
 		break;

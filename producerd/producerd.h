@@ -399,8 +399,10 @@ void	 queues_settle(struct server *);
 int	 queues_apply(struct nqueue *, const struct qsettings *, unsigned int);
 int	 queues_save(struct server *);
 int	 queues_load(struct server *);
-uint64_t queue_in_flight(const struct nqueue *);
-uint64_t queue_waiting(const struct nqueue *);
+#define QSUM_BUFFERED	0
+#define QSUM_IN_FLIGHT	1
+#define QSUM_WAITING	2	/* behind their key */
+uint64_t queue_sum(const struct nqueue *, int);
 uint64_t queues_in_flight(const struct server *);
 void	 queues_pause(struct server *);
 

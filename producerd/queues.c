@@ -287,7 +287,7 @@ queues_settle(struct server *srv)
 	while ((q = TAILQ_FIRST(&srv->touched)) != NULL) {
 		TAILQ_REMOVE(&srv->touched, q, tentry);
 		q->touched = 0;
-		fly = queue_in_flight(q);
+		fly = queue_sum(q, QSUM_IN_FLIGHT);
 		if (fly != 0 && !q->active) {
 			TAILQ_INSERT_TAIL(&srv->active, q, aentry);
 			q->active = 1;
@@ -331,27 +331,24 @@ queues_apply(struct nqueue *q, const struct qsettings *s, unsigned int set)
 	return rc;
 }
 
-/* Events in flight in q's groups. */
+/*
+ * Events of q's groups, over them all: buffered, in flight, or waiting
+ * behind their key (QSUM_*).
+ */
 uint64_t
-queue_in_flight(const struct nqueue *q)
+queue_sum(const struct nqueue *q, int what)
 {
 	const struct qgroup	*g;
 	uint64_t		 n = 0;
 
-	TAILQ_FOREACH(g, &q->groups, entry)
-		n += g->d.in_flight;
-	return n;
-}
-
-/* Events of q's groups waiting behind their key. */
-uint64_t
-queue_waiting(const struct nqueue *q)
-{
-	const struct qgroup	*g;
-	uint64_t		 n = 0;
-
-	TAILQ_FOREACH(g, &q->groups, entry)
-		n += g->d.keys.nwaiting;
+	TAILQ_FOREACH(g, &q->groups, entry) {
+		if (what == QSUM_BUFFERED)
+			n += g->d.queue.count;
+		else if (what == QSUM_IN_FLIGHT)
+			n += g->d.in_flight;
+		else
+			n += g->d.keys.nwaiting;
+	}
 	return n;
 }
 
@@ -363,7 +360,7 @@ queues_in_flight(const struct server *srv)
 	uint64_t		 n = 0;
 
 	TAILQ_FOREACH(q, &srv->active, aentry)
-		n += queue_in_flight(q);
+		n += queue_sum(q, QSUM_IN_FLIGHT);
 	return n;
 }
 

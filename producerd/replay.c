@@ -418,66 +418,31 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
 	struct rentry	*e;
 	const char	*queue = PS_QUEUE_DEFAULT;
 	uint64_t	 id;
-	uint32_t	 off, l, k;
+	uint32_t	 off, l, k, kb;
 	uint8_t		 qlen = 0;
 
 	if (type >= JREC_GROUP && type <= JREC_GDEAD)
 		return rgroups_apply(r, type, p, len);
 	(void)rec_queue(type, &p, &len, &queue, &qlen);	/* checked */
+	/* A keyed record has a key byte (0 none, else length + 1) and key. */
+	kb = type == JREC_KENQUEUE || type == JREC_KDEAD;
 	switch (type) {
-	case JREC_KENQUEUE:
-		id = get64(p);
-		for (off = 8; off < len; off += 5 + k + l, id++) {
-			l = get32(p + off);
-			k = p[off + 4] ? p[off + 4] - 1u : 0;
-			if ((e = add(r, id)) == NULL)
-				return -1;
-			e->state = R_PENDING;
-			e->attempts = 0;
-			e->queue = queue;
-			e->qlen = qlen;
-			e->klen = p[off + 4] ? (int)k : -1;
-			e->key = p + off + 5;
-			e->data = p + off + 5 + k;
-			e->len = l;
-			e->file = e->efile = file;
-			r->files[file].last_id = id;
-		}
-		break;
-	case JREC_KDEAD:
-		for (off = 0; off < len; off += 18 + k + l) {
-			l = get32(p + off + 12);
-			k = p[off + 17] ? p[off + 17] - 1u : 0;
-			if ((e = add(r, get64(p + off))) == NULL)
-				return -1;
-			if (e->data == NULL)
-				e->efile = file;	/* its ENQUEUE went */
-			e->state = R_DEAD;
-			e->queue = queue;
-			e->qlen = qlen;
-			e->attempts = get32(p + off + 8);
-			e->reason = p[off + 16];
-			e->klen = p[off + 17] ? (int)k : -1;
-			e->key = p + off + 18;
-			e->data = p + off + 18 + k;
-			e->len = l;
-			e->file = file;
-			e->died = r->deaths++;
-		}
-		break;
 	case JREC_ENQUEUE:
 	case JREC_QENQUEUE:
+	case JREC_KENQUEUE:
 		id = get64(p);
-		for (off = 8; off < len; off += 4 + l, id++) {
+		for (off = 8; off < len; off += 4 + kb + k + l, id++) {
 			l = get32(p + off);
+			k = kb && p[off + 4] ? p[off + 4] - 1u : 0;
 			if ((e = add(r, id)) == NULL)
 				return -1;
 			e->state = R_PENDING;
 			e->attempts = 0;
 			e->queue = queue;
 			e->qlen = qlen;
-			e->klen = -1;
-			e->data = p + off + 4;
+			e->klen = kb && p[off + 4] ? (int)k : -1;
+			e->key = e->klen >= 0 ? p + off + 5 : NULL;
+			e->data = p + off + 4 + kb + k;
 			e->len = l;
 			e->file = e->efile = file;
 			r->files[file].last_id = id;
@@ -485,8 +450,10 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
 		break;
 	case JREC_DEAD:
 	case JREC_QDEAD:
-		for (off = 0; off < len; off += 17 + l) {
+	case JREC_KDEAD:
+		for (off = 0; off < len; off += 17 + kb + k + l) {
 			l = get32(p + off + 12);
+			k = kb && p[off + 17] ? p[off + 17] - 1u : 0;
 			if ((e = add(r, get64(p + off))) == NULL)
 				return -1;
 			if (e->data == NULL)
@@ -496,9 +463,9 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
 			e->qlen = qlen;
 			e->attempts = get32(p + off + 8);
 			e->reason = p[off + 16];
-			e->klen = -1;
-			e->key = NULL;
-			e->data = p + off + 17;
+			e->klen = kb && p[off + 17] ? (int)k : -1;
+			e->key = e->klen >= 0 ? p + off + 18 : NULL;
+			e->data = p + off + 17 + kb + k;
 			e->len = l;
 			e->file = file;
 			e->died = r->deaths++;
