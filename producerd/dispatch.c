@@ -43,6 +43,8 @@ dispatch_init(struct dispatch *d, struct qlog *log, dispatch_emit_fn emit,
 	TAILQ_INIT(&d->ready);
 	TAILQ_INIT(&d->deadlines);
 	TAILQ_INIT(&d->dead);
+	TAILQ_INIT(&d->aside);
+	keys_init(&d->keys);
 	d->next_id = 1;
 	d->ids = &d->next_id;
 	d->clock = &d->now;
@@ -397,20 +399,53 @@ tmp_room(struct dispatch *d, size_t n)
 	return t;
 }
 
+/* Partition mode: the partition of ev. */
+static struct dpart *
+part_of(struct dispatch *d, const struct qevent *ev)
+{
+	return &d->parts[ps_partition(ev->key, ev->key != NULL ? ev->klen : -1,
+	    d->nparts)];
+}
+
+/* ev waits, off the buffer, for a consumer of its partition p. */
+static void
+set_aside(struct dispatch *d, struct dpart *p, struct qevent *ev)
+{
+	TAILQ_INSERT_TAIL(&p->waiting, ev, entry);
+	TAILQ_INSERT_TAIL(&d->aside, ev, tentry);
+	d->parts_waiting++;
+	d->parts_waiting_bytes += ev->len;
+}
+
+/* ev, set aside for p, waits no more. */
+static void
+unset_aside(struct dispatch *d, struct dpart *p, struct qevent *ev)
+{
+	TAILQ_REMOVE(&p->waiting, ev, entry);
+	TAILQ_REMOVE(&d->aside, ev, tentry);
+	d->parts_waiting--;
+	d->parts_waiting_bytes -= ev->len;
+}
+
+/* The oldest event set aside, taken away, or NULL. */
+static struct qevent *
+parts_shed(struct dispatch *d)
+{
+	struct qevent	*ev;
+
+	if ((ev = TAILQ_FIRST(&d->aside)) != NULL)
+		unset_aside(d, part_of(d, ev), ev);
+	return ev;
+}
+
 /* Every event waiting for its partition goes to fn. */
 static void
 parts_drain(struct dispatch *d, void (*fn)(void *, struct qevent *))
 {
 	struct qevent	*ev;
-	uint32_t	 i;
 
-	for (i = 0; i < d->nparts; i++) {
-		while ((ev = TAILQ_FIRST(&d->parts[i].waiting)) != NULL) {
-			TAILQ_REMOVE(&d->parts[i].waiting, ev, entry);
-			fn(d, ev);
-		}
-	}
-	d->parts_waiting = d->parts_waiting_bytes = 0;
+	while ((ev = parts_shed(d)) != NULL)
+		fn(d, ev);
 }
 
 /*
@@ -443,17 +478,12 @@ dispatch_set_mode(struct dispatch *d, enum dispatch_mode mode,
 		TAILQ_INIT(&parts[i].ready);
 		TAILQ_INIT(&parts[i].waiting);
 	}
-	for (i = 0; i < d->nparts; i++) {
-		while ((ev = TAILQ_FIRST(&d->parts[i].waiting)) != NULL) {
-			TAILQ_REMOVE(&d->parts[i].waiting, ev, entry);
-			evs[n++] = ev;
-		}
-	}
+	while ((ev = parts_shed(d)) != NULL)
+		evs[n++] = ev;
 	if (n != 0) {
 		qsort(evs, n, sizeof *evs, by_id);
 		queue_push_front(&d->queue, evs, n);
 	}
-	d->parts_waiting = d->parts_waiting_bytes = 0;
 	free(d->parts);
 	d->parts = parts;
 	d->nparts = nparts;
@@ -667,22 +697,16 @@ run_parts(struct dispatch *d)
 		p = &d->parts[i];
 		while (!TAILQ_EMPTY(&p->ready) &&
 		    (ev = TAILQ_FIRST(&p->waiting)) != NULL) {
-			TAILQ_REMOVE(&p->waiting, ev, entry);
-			d->parts_waiting--;
-			d->parts_waiting_bytes -= ev->len;
+			unset_aside(d, p, ev);
 			give(d, p, ev);
 		}
 	}
 	while (d->parts_ready != 0 && (ev = pop(d)) != NULL) {
-		p = &d->parts[ps_partition(ev->key, ev->key != NULL ?
-		    ev->klen : -1, d->nparts)];
-		if (!TAILQ_EMPTY(&p->ready)) {
+		p = part_of(d, ev);
+		if (!TAILQ_EMPTY(&p->ready))
 			give(d, p, ev);
-			continue;
-		}
-		TAILQ_INSERT_TAIL(&p->waiting, ev, entry);
-		d->parts_waiting++;
-		d->parts_waiting_bytes += ev->len;
+		else
+			set_aside(d, p, ev);
 	}
 }
 
@@ -912,6 +936,22 @@ dispatch_run_all(struct dispatch *d)
 		dispatch_run(d);
 }
 
+/*
+ * drop-oldest's next to go: the oldest buffered event, or with the buffer
+ * empty the oldest waiting behind its key or for its partition.
+ */
+static struct qevent *
+oldest(struct dispatch *d)
+{
+	struct qevent	*ev;
+
+	if (d->queue.count != 0)
+		return pop(d);
+	if ((ev = keys_shed(&d->keys)) != NULL)
+		return ev;
+	return parts_shed(d);
+}
+
 /* drop-oldest: shed buffered events until one of len bytes fits. */
 static uint32_t
 make_room(struct dispatch *d, uint32_t len)
@@ -919,8 +959,7 @@ make_room(struct dispatch *d, uint32_t len)
 	struct qevent	*ev;
 	uint32_t	 shed = 0;
 
-	while (d->queue.count != 0 && !dispatch_fits(d, 1, len) &&
-	    (ev = pop(d)) != NULL) {
+	while (!dispatch_fits(d, 1, len) && (ev = oldest(d)) != NULL) {
 		finish(d, ev, PS_ACK);	/* shed by policy: done with */
 		changed(d, DISPATCH_GONE, ev);
 		queue_release(&d->queue, ev);
@@ -949,6 +988,8 @@ list_room(const struct dconsumers *list, uint64_t n)
  * once.  After dispatch_run either the buffer is empty or no consumer
  * waits, so only into an empty buffer does anything go straight out; in
  * partition mode, the events up to the first whose partition has no room.
+ * In key mode a batch may still go beyond the limits by the consumers'
+ * room, once: its events that find their key busy wait, and count.
  */
 static uint32_t
 ready_room(struct dispatch *d, const struct ps_enqueue_iter *it)
@@ -959,6 +1000,12 @@ ready_room(struct dispatch *d, const struct ps_enqueue_iter *it)
 	uint32_t		 len, i, n = 0;
 
 	if (d->paused || d->queue.count != 0)
+		return 0;
+	/*
+	 * Key order: events behind a busy key would not go, so while any
+	 * wait none count as taken at once: the limits stay whole.
+	 */
+	if (d->keys.nwaiting != 0)
 		return 0;
 	if (d->nparts == 0)
 		return (uint32_t)list_room(&d->ready, it->left);

@@ -120,6 +120,8 @@ struct dispatch {
 	struct dpart		*parts;		/* partition mode: nparts */
 	uint32_t		 nparts;
 	uint32_t		 parts_ready;	/* consumers on their ready */
+	struct qevents		 aside;		/* their waiting, oldest first
+						   (tentry) */
 	uint64_t		 parts_waiting;	/* events on their waiting */
 	uint64_t		 parts_waiting_bytes;
 	int			 paused;	/* draining: nothing goes out */

@@ -23,6 +23,7 @@ void
 keys_init(struct keys *k)
 {
 	memset(k, 0, sizeof *k);
+	TAILQ_INIT(&k->order);
 }
 
 static uint64_t
@@ -129,10 +130,22 @@ keys_wait(struct keys *k, struct qevent *ev)
 	if ((s = get(k, ev)) == NULL)
 		return -1;
 	TAILQ_INSERT_TAIL(&s->waiting, ev, entry);
+	TAILQ_INSERT_TAIL(&k->order, ev, tentry);
 	s->nwaiting++;
 	k->nwaiting++;
 	k->waiting_bytes += ev->len;
 	return 0;
+}
+
+/* A waiting event of s leaves it. */
+static void
+unwait(struct keys *k, struct kslot *s, struct qevent *ev)
+{
+	TAILQ_REMOVE(&s->waiting, ev, entry);
+	TAILQ_REMOVE(&k->order, ev, tentry);
+	s->nwaiting--;
+	k->nwaiting--;
+	k->waiting_bytes -= ev->len;
 }
 
 /* ev goes out: its key is in flight; -1 out of memory. */
@@ -161,14 +174,27 @@ keys_done(struct keys *k, const struct qevent *ev)
 		return NULL;
 	s = *pp;
 	s->busy = 0;
-	if ((next = TAILQ_FIRST(&s->waiting)) != NULL) {
-		TAILQ_REMOVE(&s->waiting, next, entry);
-		s->nwaiting--;
-		k->nwaiting--;
-		k->waiting_bytes -= next->len;
-	}
+	if ((next = TAILQ_FIRST(&s->waiting)) != NULL)
+		unwait(k, s, next);
 	gc(k, pp);
 	return next;
+}
+
+/*
+ * The oldest waiting event, taken away (drop-oldest makes room), or NULL;
+ * its key stays in flight.
+ */
+struct qevent *
+keys_shed(struct keys *k)
+{
+	struct kslot	**pp;
+	struct qevent	 *ev;
+
+	if ((ev = TAILQ_FIRST(&k->order)) == NULL ||
+	    (pp = find(k, ev)) == NULL)
+		return NULL;
+	unwait(k, *pp, ev);
+	return ev;
 }
 
 /* ev, its key's event in flight, came back to the buffer: it goes first. */
@@ -194,10 +220,7 @@ keys_drain(struct keys *k, void (*fn)(void *, struct qevent *), void *arg)
 	for (i = 0; k->hash != NULL && i <= k->mask; i++) {
 		for (pp = &k->hash[i]; *pp != NULL; ) {
 			while ((ev = TAILQ_FIRST(&(*pp)->waiting)) != NULL) {
-				TAILQ_REMOVE(&(*pp)->waiting, ev, entry);
-				(*pp)->nwaiting--;
-				k->nwaiting--;
-				k->waiting_bytes -= ev->len;
+				unwait(k, *pp, ev);
 				fn(arg, ev);
 			}
 			if ((*pp)->busy)

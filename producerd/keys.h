@@ -17,6 +17,7 @@ struct keys {
 	uint64_t	  n;		/* keys in flight or waited on */
 	uint64_t	  nwaiting;	/* events waiting behind their key */
 	uint64_t	  waiting_bytes;
+	struct qevents	  order;	/* all of them, oldest first (tentry) */
 };
 
 void		 keys_init(struct keys *);
@@ -24,6 +25,7 @@ int		 keys_busy(struct keys *, const struct qevent *);
 int		 keys_wait(struct keys *, struct qevent *);
 int		 keys_take(struct keys *, const struct qevent *);
 struct qevent	*keys_done(struct keys *, const struct qevent *);
+struct qevent	*keys_shed(struct keys *);
 void		 keys_back(struct keys *, const struct qevent *);
 void		 keys_drain(struct keys *, void (*)(void *, struct qevent *),
 		     void *);

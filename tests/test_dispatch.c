@@ -1402,6 +1402,101 @@ START_TEST(partition_doc_example)
 }
 END_TEST
 
+/* An ENQUEUE (version 3) of keyed events, offered as conn.c does. */
+static int
+offer_keyed(struct world *w, struct ps_buf *b, struct ps_enqueued *r,
+    const char *const *kv, int n)
+{
+	struct ps_enqueue_iter	 it;
+	struct ps_frame		 f;
+	struct ps_queue		 q;
+	size_t			 start;
+	uint32_t		 count;
+	int			 i;
+
+	b->len = 0;
+	memset(r, 0, sizeof *r);
+	ck_assert_int_eq(ps_put_enqueue_begin(b, 3, "q", 1, &start), 0);
+	ps_put_enqueue_attrs(b, start);
+	for (i = 0; i < n; i++)
+		ck_assert_int_eq(ps_put_enqueue_add_key(b, kv[2 * i],
+		    (int)strlen(kv[2 * i]), kv[2 * i + 1],
+		    (uint32_t)strlen(kv[2 * i + 1])), 0);
+	ps_put_enqueue_end(b, start, (uint32_t)n);
+	ck_assert_int_gt(ps_frame_parse(b->data, b->len, 1 << 20, &f), 0);
+	ck_assert_int_eq(ps_get_enqueue(&f, 3, &q, &it, &count), 0);
+	return dispatch_enqueue(&w->d, &it, r);
+}
+
+/*
+ * drop-oldest keeps a queue within its limits when its events wait off
+ * the buffer, behind a busy key or for a partition: with the buffer
+ * empty, the oldest of those go.
+ */
+START_TEST(drop_oldest_reaches_events_set_aside)
+{
+	static const char *const a1[] = { "A", "a1" };
+	static const char *const five[] = { "A", "a2", "A", "a3", "A", "a4",
+	    "A", "a5", "A", "a6" };
+	static const char *const a7[] = { "A", "a7" };
+	struct world		*w = world_new();
+	struct ps_buf		 b = { 0 };
+	struct ps_enqueued	 r;
+	char			 k0[16], k1[16];
+	const char		*p0[6], *p1[2];
+	int			 i;
+
+	ck_assert_int_eq(dispatch_set_mode(&w->d, DISPATCH_KEY, 0), 0);
+	w->d.overflow = OVERFLOW_DROP_OLDEST;
+	w->d.max_queue = 2;
+	attach_acks(w, 0, 10);
+	demand(w, 0, 10);
+	ck_assert_int_eq(offer_keyed(w, &b, &r, a1, 1), DISPATCH_TAKEN);
+	ck_assert_int_eq(w->r.n, 1);
+	/* Taken at once as far as the consumer's room: they wait behind a1. */
+	ck_assert_int_eq(offer_keyed(w, &b, &r, five, 5), DISPATCH_TAKEN);
+	ck_assert_uint_eq(r.accepted, 5);
+	ck_assert_uint_eq(w->d.keys.nwaiting, 5);
+	/* Now they count: a7 sheds the oldest four waiting. */
+	ck_assert_int_eq(offer_keyed(w, &b, &r, a7, 1), DISPATCH_TAKEN);
+	ck_assert_uint_eq(r.accepted, 1);
+	ck_assert_uint_eq(r.shed_old, 4);
+	ck_assert_uint_eq(w->d.keys.nwaiting + w->d.queue.count, 2);
+	ck_assert_int_eq(answer(w, 0, 1, PS_ACK), DISPATCH_DONE);
+	dispatch_run(&w->d);
+	ck_assert_str_eq(w->r.data[w->r.n - 1], "a6");
+	ck_assert_int_eq(answer(w, 0, 6, PS_ACK), DISPATCH_DONE);
+	dispatch_run(&w->d);
+	ck_assert_str_eq(w->r.data[w->r.n - 1], "a7");
+	(void)detach(w, 0);
+
+	/* Partitions: nobody reads partition 0; it holds no more than 2. */
+	ck_assert_int_eq(dispatch_set_mode(&w->d, DISPATCH_PARTITION, 2), 0);
+	key_in(0, 2, k0, sizeof k0);
+	key_in(1, 2, k1, sizeof k1);
+	attach_part(w, 1, 10, 1);
+	demand(w, 1, 10);
+	for (i = 0; i < 3; i++) {
+		p0[2 * i] = k0;
+		p0[2 * i + 1] = "old";
+	}
+	ck_assert_int_eq(offer_keyed(w, &b, &r, p0, 3), DISPATCH_TAKEN);
+	ck_assert_uint_eq(r.shed_new, 1);
+	ck_assert_uint_eq(w->d.parts_waiting, 2);
+	p0[1] = "new";
+	p1[0] = k1;
+	p1[1] = "one";
+	ck_assert_int_eq(offer_keyed(w, &b, &r, p0, 1), DISPATCH_TAKEN);
+	ck_assert_uint_eq(r.shed_old, 1);
+	ck_assert_uint_eq(w->d.parts_waiting, 2);
+	/* Partition 1's events are served at once, beside them. */
+	ck_assert_int_eq(offer_keyed(w, &b, &r, p1, 1), DISPATCH_TAKEN);
+	ck_assert_str_eq(w->r.data[w->r.n - 1], "one");
+	free(b.data);
+	world_free(w);
+}
+END_TEST
+
 static Suite *
 dispatch_suite(void)
 {
@@ -1435,6 +1530,7 @@ dispatch_suite(void)
 	tcase_add_test(tc, overflow_follows_each_policy);
 	tcase_add_test(tc, overflow_serves_demand_first);
 	tcase_add_test(tc, overflow_block_holds_the_rest);
+	tcase_add_test(tc, drop_oldest_reaches_events_set_aside);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("queue");
 	tcase_add_test(tc, queue_keeps_order_across_chunks);
