@@ -151,6 +151,51 @@ bad:
 	return -1;
 }
 
+/*
+ * A span of time: a number with up to three decimals and a unit, ms, s,
+ * m, h or d (none: seconds), as "250ms", "30s", "1.5m", "2h"; from 0 to
+ * max_ms, in ms.  -1 and nothing said if not.
+ */
+int
+opt_parse_duration(const char *arg, uint64_t max_ms, uint64_t *ms)
+{
+	static const struct {
+		const char	*unit;
+		uint64_t	 ms;
+	} units[] = { { "ms", 1 }, { "s", 1000 }, { "", 1000 },
+	    { "m", 60000 }, { "h", 3600000 }, { "d", 86400000 } };
+	const char	*end;
+	uint64_t	 whole = 0, frac = 0, scale = 1000, v;
+	size_t		 i;
+
+	if (*arg < '0' || *arg > '9')
+		return -1;
+	for (end = arg; *end >= '0' && *end <= '9'; end++) {
+		if (whole > UINT64_MAX / 10 / 86400000)
+			return -1;
+		whole = whole * 10 + (uint64_t)(*end - '0');
+	}
+	if (*end == '.') {
+		for (end++; *end >= '0' && *end <= '9' && scale > 1; end++) {
+			scale /= 10;
+			frac += (uint64_t)(*end - '0') * scale;
+		}
+		if (end[-1] == '.' || (*end >= '0' && *end <= '9'))
+			return -1;
+	}
+	for (i = 0; i < sizeof units / sizeof units[0]; i++) {
+		if (strcmp(end, units[i].unit) != 0)
+			continue;
+		/* frac is in thousandths of the unit. */
+		v = whole * units[i].ms + frac * units[i].ms / 1000;
+		if (v > max_ms)
+			return -1;
+		*ms = v;
+		return 0;
+	}
+	return -1;
+}
+
 int
 opt_seconds(const char *option, const char *arg, uint32_t max_ms,
     int none_ok, uint32_t *ms)

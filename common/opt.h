@@ -12,6 +12,7 @@ int	 opt_log_format(const char *);
 int	 opt_seconds(const char *, const char *, uint32_t, int, uint32_t *);
 int	 opt_parse_u64(const char *, uint64_t, uint64_t, uint64_t *);
 int	 opt_parse_seconds(const char *, uint32_t, int, uint32_t *);
+int	 opt_parse_duration(const char *, uint64_t, uint64_t *);
 int	 opt_mode(const char *, const char *, unsigned int *);
 
 #endif

@@ -75,6 +75,11 @@ dispatch_free(struct dispatch *d)
 		TAILQ_REMOVE(&d->dead, ev, entry);
 		queue_release(&d->queue, ev);
 	}
+	if (d->sched != NULL) {
+		while ((ev = sched_take(d->sched)) != NULL)
+			queue_release(&d->queue, ev);
+		free(d->sched);
+	}
 	keys_free(&d->keys, release, d);
 	parts_drain(d, release);
 	free(d->parts);
@@ -365,25 +370,71 @@ by_id(const void *a, const void *b)
  * had all their attempts, else to the front of the buffer, in id order.
  * (Without memory to sort, dispatch_detach gives them back one by one.)
  */
+/*
+ * How long ev waits before its next delivery: wait ms (a NACK that says),
+ * or with DELAY_BACKOFF the queue's retry backoff (none: at once).
+ */
+#define DELAY_BACKOFF	UINT32_MAX
+
+static uint32_t
+retry_wait(struct dispatch *d, const struct qevent *ev, uint32_t wait)
+{
+	if (wait != DELAY_BACKOFF)
+		return wait;
+	if (d->sched == NULL || d->sched->backoff_base == 0)
+		return 0;
+	return sched_backoff(d->sched, ev->attempts);
+}
+
+/* ev is held back until its time; -1 no memory (it goes at once). */
+static int
+hold_back(struct dispatch *d, struct qevent *ev, uint32_t wait)
+{
+	if (d->sched == NULL) {
+		if ((d->sched = malloc(sizeof *d->sched)) == NULL)
+			return -1;
+		sched_init(d->sched, *d->clock);
+	}
+	if (sched_hold(d->sched, ev, *d->clock + wait) != 0)
+		return -1;
+	d->delayed++;
+	d->retries_scheduled_total++;
+	return 0;
+}
+
+/*
+ * Events back from consumers: to the dead list past max_attempts, else
+ * to the front of the buffer in id order, or held back until their time
+ * when wait (or the queue's backoff) says so; a consumer gone is no
+ * failure, and its events go at once.  Held back, a keyed event keeps
+ * its key busy.
+ */
 static void
-give_back(struct dispatch *d, struct qevent **evs, size_t n, uint8_t reason)
+give_back(struct dispatch *d, struct qevent **evs, size_t n, uint8_t reason,
+    uint32_t wait)
 {
 	size_t	 i, live = 0;
+	uint32_t ms;
 
 	qsort(evs, n, sizeof *evs, by_id);
 	for (i = 0; i < n; i++) {
 		if (evs[i]->attempts >= d->max_attempts) {
 			key_done(d, evs[i]);
 			bury(d, evs[i], reason);
-		} else {
-			if (d->mode == DISPATCH_KEY && evs[i]->key != NULL)
-				keys_back(&d->keys, evs[i]);
-			evs[live++] = evs[i];
+			continue;
 		}
+		ms = reason == PS_DEAD_DISCONNECT ? 0 :
+		    retry_wait(d, evs[i], wait);
+		if (ms != 0 && hold_back(d, evs[i], ms) == 0)
+			continue;
+		if (d->mode == DISPATCH_KEY && evs[i]->key != NULL)
+			keys_back(&d->keys, evs[i]);
+		evs[live++] = evs[i];
 	}
 	queue_push_front(&d->queue, evs, live);
 	d->redelivered_total += live;
 }
+
 
 static struct qevent **
 tmp_room(struct dispatch *d, size_t n)
@@ -397,6 +448,30 @@ tmp_room(struct dispatch *d, size_t n)
 	d->tmp = t;
 	d->tmpcap = n;
 	return t;
+}
+
+/* Events held back whose time has come go first into the buffer. */
+static void
+due_back(struct dispatch *d)
+{
+	struct qevent	*ev, **evs;
+	size_t		 n = 0;
+
+	while ((ev = sched_due(d->sched, *d->clock)) != NULL) {
+		d->delayed--;
+		if (d->mode == DISPATCH_KEY && ev->key != NULL)
+			keys_back(&d->keys, ev);
+		if ((evs = tmp_room(d, n + 1)) == NULL) {
+			queue_push_front(&d->queue, &ev, 1);
+			continue;
+		}
+		evs[n++] = ev;
+	}
+	if (n != 0) {
+		qsort(d->tmp, n, sizeof *d->tmp, by_id);
+		queue_push_front(&d->queue, d->tmp, n);
+	}
+	d->redelivered_total += n;
 }
 
 /* Partition mode: the partition of ev. */
@@ -491,6 +566,38 @@ dispatch_set_mode(struct dispatch *d, enum dispatch_mode mode,
 	return 0;
 }
 
+/*
+ * The clock's settings: paused until (clock ms; SCHED_FOREVER; 0 not), at
+ * most rate_n events per rate_ms (0: no limit), retries backing off from
+ * base to max ms (0: at once).  -1 out of memory, nothing changed.
+ */
+int
+dispatch_schedule(struct dispatch *d, uint64_t until, uint32_t rate_n,
+    uint32_t rate_ms, uint32_t base, uint32_t max)
+{
+	struct sched	*s = d->sched;
+
+	if (until == 0 && rate_ms == 0 && base == 0 &&
+	    (s == NULL || s->nlater == 0)) {
+		free(s);
+		d->sched = NULL;
+		d->held = d->throttled = 0;
+		return 0;
+	}
+	if (s == NULL) {
+		if ((s = malloc(sizeof *s)) == NULL)
+			return -1;
+		sched_init(s, *d->clock);
+		d->sched = s;
+	}
+	s->until = until;
+	sched_rate(s, rate_n, rate_ms, *d->clock);
+	s->backoff_base = base;
+	s->backoff_max = max;
+	d->held = sched_paused(s, *d->clock);
+	return 0;
+}
+
 /* Everything dc holds comes back; returns how many events that was. */
 int
 dispatch_detach(struct dispatch *d, struct dconsumer *dc)
@@ -509,10 +616,10 @@ dispatch_detach(struct dispatch *d, struct dconsumer *dc)
 		if (evs != NULL)
 			evs[n++] = ev;
 		else
-			give_back(d, &ev, 1, PS_DEAD_DISCONNECT);
+			give_back(d, &ev, 1, PS_DEAD_DISCONNECT, 0);
 	}
 	if (n != 0)
-		give_back(d, evs, n, PS_DEAD_DISCONNECT);
+		give_back(d, evs, n, PS_DEAD_DISCONNECT, 0);
 	free(dc->expired);
 	dc->expired = NULL;
 	dc->nexpired = 0;
@@ -686,28 +793,48 @@ give(struct dispatch *d, struct dpart *p, struct qevent *ev)
  * buffer in order, each event to its partition, or onto its waiting list
  * while that partition has no consumer with room.
  */
-static void
-run_parts(struct dispatch *d)
+static uint64_t
+run_parts(struct dispatch *d, uint64_t budget)
 {
 	struct dpart	*p;
 	struct qevent	*ev;
+	uint64_t	 sent = 0;
 	uint32_t	 i;
 
 	for (i = 0; i < d->nparts && d->parts_waiting != 0; i++) {
 		p = &d->parts[i];
-		while (!TAILQ_EMPTY(&p->ready) &&
+		while (sent < budget && !TAILQ_EMPTY(&p->ready) &&
 		    (ev = TAILQ_FIRST(&p->waiting)) != NULL) {
 			unset_aside(d, p, ev);
 			give(d, p, ev);
+			sent++;
 		}
 	}
-	while (d->parts_ready != 0 && (ev = pop(d)) != NULL) {
+	while (sent < budget && d->parts_ready != 0 && (ev = pop(d)) != NULL) {
 		p = part_of(d, ev);
-		if (!TAILQ_EMPTY(&p->ready))
+		if (!TAILQ_EMPTY(&p->ready)) {
 			give(d, p, ev);
-		else
+			sent++;
+		} else
 			set_aside(d, p, ev);
 	}
+	return sent;
+}
+
+/*
+ * What the clock lets d send now: nothing while paused, else what its
+ * rate allows (UINT64_MAX: no limit).  Events held back whose time has
+ * come go to the front of the buffer first.
+ */
+static uint64_t
+allowance(struct dispatch *d)
+{
+	if (d->sched == NULL)
+		return UINT64_MAX;
+	due_back(d);
+	if ((d->held = sched_paused(d->sched, *d->clock)) != 0)
+		return 0;
+	return sched_budget(d->sched, *d->clock);
 }
 
 void
@@ -715,21 +842,27 @@ dispatch_run(struct dispatch *d)
 {
 	struct dconsumer	*dc;
 	struct qevent		*ev;
+	uint64_t		 budget, spent = 0;
 	uint32_t		 n, sent;
 
-	if (d->paused)
-		return;
-	if (d->nparts != 0) {
-		run_parts(d);
+	if (d->paused || (budget = allowance(d)) == 0) {
+		d->throttled = d->sched != NULL && !d->held &&
+		    d->queue.count != 0;
 		return;
 	}
-	while (d->queue.count != 0 && (dc = TAILQ_FIRST(&d->ready)) != NULL) {
+	if (d->nparts != 0)
+		spent = run_parts(d, budget);
+	while (d->nparts == 0 && d->queue.count != 0 && spent < budget &&
+	    (dc = TAILQ_FIRST(&d->ready)) != NULL) {
 		unready(d, dc);
 		n = avail(dc);
 		if (n > d->queue.count)
 			n = (uint32_t)d->queue.count;
+		if (n > budget - spent)
+			n = (uint32_t)(budget - spent);
 		for (sent = 0; sent < n && (ev = next(d)) != NULL; sent++)
 			send_one(d, dc, ev);
+		spent += sent;
 		/* Demand is spent only on events sent. */
 		dc->demand -= sent;
 		d->demand_total -= sent;
@@ -739,6 +872,11 @@ dispatch_run(struct dispatch *d)
 			insert(d, dc);
 		if (sent < n)
 			break;		/* nothing left that may go now */
+	}
+	if (d->sched != NULL) {
+		sched_spend(d->sched, spent);
+		/* Stopped by the rate with events and room left. */
+		d->throttled = spent == budget && d->queue.count != 0;
 	}
 }
 
@@ -784,12 +922,13 @@ lookup(struct dispatch *d, struct dconsumer *dc, uint64_t id, int *late)
 
 /*
  * A consumer's ACK, NACK or TOUCH (what: PS_ACK, PS_NACK, PS_TOUCH) of
- * one event.  ACK forgets it; NACK gives it back for another delivery or
- * to the dead list; TOUCH restarts its ack deadline.
+ * one event.  ACK forgets it; NACK gives it back for another delivery,
+ * after wait ms or the queue's backoff (DELAY_BACKOFF), or to the dead
+ * list; TOUCH restarts its ack deadline.
  */
-int
-dispatch_answer(struct dispatch *d, struct dconsumer *dc, uint64_t id,
-    int what)
+static int
+answer(struct dispatch *d, struct dconsumer *dc, uint64_t id, int what,
+    uint32_t wait)
 {
 	struct qevent	*ev;
 	int		 late;
@@ -808,7 +947,7 @@ dispatch_answer(struct dispatch *d, struct dconsumer *dc, uint64_t id,
 	case PS_NACK:
 		unfly(d, ev);
 		d->nacked_total++;
-		give_back(d, &ev, 1, PS_DEAD_NACK);
+		give_back(d, &ev, 1, PS_DEAD_NACK, wait);
 		break;
 	default:
 		if (ev->deadline != 0) {
@@ -820,6 +959,21 @@ dispatch_answer(struct dispatch *d, struct dconsumer *dc, uint64_t id,
 	}
 	requeue_consumer(d, dc);
 	return DISPATCH_DONE;
+}
+
+int
+dispatch_answer(struct dispatch *d, struct dconsumer *dc, uint64_t id,
+    int what)
+{
+	return answer(d, dc, id, what, DELAY_BACKOFF);
+}
+
+/* A NACK that says when: again after wait ms (0: at once, no backoff). */
+int
+dispatch_nack_later(struct dispatch *d, struct dconsumer *dc, uint64_t id,
+    uint32_t wait)
+{
+	return answer(d, dc, id, PS_NACK, wait);
 }
 
 static void
@@ -858,22 +1012,36 @@ dispatch_expire(struct dispatch *d)
 		if (evs != NULL)
 			evs[n++] = ev;
 		else
-			give_back(d, &ev, 1, PS_DEAD_TIMEOUT);
+			give_back(d, &ev, 1, PS_DEAD_TIMEOUT, DELAY_BACKOFF);
 	}
 	if (n != 0)
-		give_back(d, evs, n, PS_DEAD_TIMEOUT);
+		give_back(d, evs, n, PS_DEAD_TIMEOUT, DELAY_BACKOFF);
 	return (int)due;
 }
 
-/* When the next ack deadline falls, if there is one. */
+/*
+ * When d next has something to do on its own, if ever: an ack deadline,
+ * an event held back coming due, a pause ending, or, stopped by its rate,
+ * the next event the rate allows.
+ */
 int
 dispatch_next_deadline(const struct dispatch *d, uint64_t *when)
 {
-	struct qevent	*ev;
+	const struct sched	*s = d->sched;
+	struct qevent		*ev;
+	uint64_t		 t, next = UINT64_MAX;
 
-	if ((ev = TAILQ_FIRST(&d->deadlines)) == NULL)
+	if ((ev = TAILQ_FIRST(&d->deadlines)) != NULL)
+		next = ev->deadline;
+	if (s != NULL && sched_next_due(s, &t) && t < next)
+		next = t;
+	if (s != NULL && s->until != 0 && s->until < next)
+		next = s->until;	/* SCHED_FOREVER: never */
+	if (s != NULL && d->throttled && (t = sched_refill_at(s)) < next)
+		next = t;
+	if (next == UINT64_MAX)
 		return 0;
-	*when = ev->deadline;
+	*when = next;
 	return 1;
 }
 
@@ -911,9 +1079,9 @@ drop(void *arg, struct qevent *ev)
 }
 
 /*
- * Drop every buffered event (pushctl queue purge), those waiting behind
- * their key or for their partition too; how many went.  Keys in flight
- * stay so.
+ * Drop every buffered event (pushctl queue purge), those held back until
+ * their time or waiting behind their key or for their partition too; how
+ * many went.  Keys in flight stay so.
  */
 uint64_t
 dispatch_purge(struct dispatch *d)
@@ -921,6 +1089,11 @@ dispatch_purge(struct dispatch *d)
 	struct qevent	*ev;
 
 	d->purged = 0;
+	while (d->sched != NULL && (ev = sched_take(d->sched)) != NULL) {
+		d->delayed--;
+		key_done(d, ev);	/* its key's next, into the buffer */
+		drop(d, ev);
+	}
 	while ((ev = pop(d)) != NULL)
 		drop(d, ev);
 	keys_drain(&d->keys, drop, d);
@@ -999,7 +1172,7 @@ ready_room(struct dispatch *d, const struct ps_enqueue_iter *it)
 	const uint8_t		*data;
 	uint32_t		 len, i, n = 0;
 
-	if (d->paused || d->queue.count != 0)
+	if (d->paused || d->queue.count != 0 || d->sched != NULL)
 		return 0;
 	/*
 	 * Key order: events behind a busy key would not go, so while any

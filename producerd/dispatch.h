@@ -19,6 +19,7 @@
 #include "frame.h"
 #include "keys.h"
 #include "queue.h"
+#include "sched.h"
 
 struct idmap;
 
@@ -125,6 +126,12 @@ struct dispatch {
 	uint64_t		 parts_waiting;	/* events on their waiting */
 	uint64_t		 parts_waiting_bytes;
 	int			 paused;	/* draining: nothing goes out */
+	struct sched		*sched;		/* pause, rate, events held
+						   back; NULL: none */
+	int			 held;		/* paused (pushctl queue pause) */
+	int			 throttled;	/* its rate stopped the last run */
+	uint64_t		 delayed;	/* events held back until due */
+	uint64_t		 retries_scheduled_total;
 	uint64_t		 next_id;
 	const char		*name;		/* its queue's, for the journal */
 	const char		*group;		/* its group's; "": shared */
@@ -193,6 +200,10 @@ uint64_t dispatch_in_flight(const struct dconsumer *);
 
 int	 dispatch_answer(struct dispatch *, struct dconsumer *, uint64_t,
 	     int);
+int	 dispatch_nack_later(struct dispatch *, struct dconsumer *, uint64_t,
+	     uint32_t);
+int	 dispatch_schedule(struct dispatch *, uint64_t, uint32_t, uint32_t,
+	     uint32_t, uint32_t);
 int	 dispatch_expire(struct dispatch *);
 int	 dispatch_next_deadline(const struct dispatch *, uint64_t *);
 

@@ -1497,6 +1497,137 @@ START_TEST(drop_oldest_reaches_events_set_aside)
 }
 END_TEST
 
+/*
+ * The clock's part: a pause holds everything until it ends or is lifted;
+ * a rate lets no more than N events go per period, and says when the next
+ * may; in-flight events complete while paused.
+ */
+START_TEST(pause_and_rate)
+{
+	struct world	*w = world_new();
+	uint64_t	 when;
+	int		 i;
+
+	attach_acks(w, 0, 100);
+	demand(w, 0, 100);
+	ENQ(w, "a");
+	ck_assert_int_eq(w->r.n, 1);
+	w->d.now = 1000;
+	ck_assert_int_eq(dispatch_schedule(&w->d, SCHED_FOREVER, 0, 0, 0, 0),
+	    0);
+	ck_assert_int_eq(w->d.held, 1);
+	ENQ(w, "b", "c");
+	ck_assert_int_eq(w->r.n, 1);
+	/* In flight completes while paused; nothing new goes. */
+	ck_assert_int_eq(answer(w, 0, 1, PS_ACK), DISPATCH_DONE);
+	dispatch_run(&w->d);
+	ck_assert_int_eq(w->r.n, 1);
+	ck_assert_int_eq(dispatch_next_deadline(&w->d, &when), 0);
+	/* Paused for 500 ms: its end is a deadline, then all goes. */
+	ck_assert_int_eq(dispatch_schedule(&w->d, 1500, 0, 0, 0, 0), 0);
+	ck_assert_int_eq(dispatch_next_deadline(&w->d, &when), 1);
+	ck_assert_uint_eq(when, 1500);
+	w->d.now = 1499;
+	dispatch_run(&w->d);
+	ck_assert_int_eq(w->r.n, 1);
+	w->d.now = 1500;
+	dispatch_run(&w->d);
+	ck_assert_int_eq(w->r.n, 3);
+	ck_assert_int_eq(w->d.held, 0);
+
+	/* 5 a second, from a full bucket. */
+	ck_assert_int_eq(dispatch_schedule(&w->d, 0, 5, 1000, 0, 0), 0);
+	for (i = 0; i < 20; i++)
+		ENQ(w, "r");
+	ck_assert_int_eq(w->r.n, 8);
+	ck_assert_int_eq(w->d.throttled, 1);
+	ck_assert_uint_eq(w->d.queue.count, 15);
+	/* One event every 200 ms. */
+	ck_assert_int_eq(dispatch_next_deadline(&w->d, &when), 1);
+	ck_assert_uint_eq(when, 1700);
+	w->d.now = 1699;
+	dispatch_run(&w->d);
+	ck_assert_int_eq(w->r.n, 8);
+	w->d.now = 1700;
+	dispatch_run(&w->d);
+	ck_assert_int_eq(w->r.n, 9);
+	/* Idle long: the bucket holds 5, no more. */
+	w->d.now = 60000;
+	dispatch_run(&w->d);
+	ck_assert_int_eq(w->r.n, 14);
+	/* No limit: the rest at once. */
+	ck_assert_int_eq(dispatch_schedule(&w->d, 0, 0, 0, 0, 0), 0);
+	ck_assert_ptr_null(w->d.sched);
+	dispatch_run(&w->d);
+	ck_assert_int_eq(w->r.n, 23);
+	ck_assert_int_eq(w->d.throttled, 0);
+	world_free(w);
+}
+END_TEST
+
+/*
+ * Retries back off: a NACK or an ack timeout holds the event back for
+ * base × 2^(attempt-1), at most max, give or take 20 %; a NACK that says
+ * when overrides it; held back, a keyed event keeps its key busy; a
+ * purge takes what is held back.
+ */
+START_TEST(retries_back_off)
+{
+	struct world	*w = world_new();
+	uint64_t	 when;
+	int		 i;
+
+	ck_assert_int_eq(dispatch_set_mode(&w->d, DISPATCH_KEY, 0), 0);
+	w->d.max_attempts = 10;
+	w->d.now = 10000;
+	ck_assert_int_eq(dispatch_schedule(&w->d, 0, 0, 0, 100, 1000), 0);
+	attach_acks(w, 0, 10);
+	demand(w, 0, 10);
+	push_key(w, "k", "k1");
+	push_key(w, "k", "k2");
+	ck_assert_int_eq(w->r.n, 1);
+	/* Attempt 1 failed: about 100 ms; k2 waits behind k1 meanwhile. */
+	ck_assert_int_eq(answer(w, 0, 1, PS_NACK), DISPATCH_DONE);
+	dispatch_run(&w->d);
+	ck_assert_int_eq(w->r.n, 1);
+	ck_assert_uint_eq(w->d.delayed, 1);
+	ck_assert_int_eq(dispatch_next_deadline(&w->d, &when), 1);
+	ck_assert(when >= 10080 && when <= 10120);
+	w->d.now = when;
+	dispatch_run(&w->d);
+	ck_assert_int_eq(w->r.n, 2);
+	ck_assert_str_eq(w->r.data[1], "k1");
+	ck_assert_uint_eq(w->r.attempt[1], 2);
+	/* Then about 200, 400, 800, 1000, 1000 ms. */
+	for (i = 2; i <= 6; i++) {
+		uint64_t	 base = i < 5 ? 100u << (i - 1) : 1000;
+
+		ck_assert_int_eq(answer(w, 0, 1, PS_NACK), DISPATCH_DONE);
+		ck_assert_int_eq(dispatch_next_deadline(&w->d, &when), 1);
+		ck_assert(when - w->d.now >= base * 4 / 5 &&
+		    when - w->d.now <= base * 6 / 5);
+		w->d.now = when;
+		dispatch_run(&w->d);
+		ck_assert_uint_eq(w->r.attempt[w->r.n - 1], (uint32_t)i + 1);
+	}
+	/* A NACK that says 0 goes at once; one that says 5 s, then. */
+	ck_assert_int_eq(dispatch_nack_later(&w->d, &w->c[0], 1, 0),
+	    DISPATCH_DONE);
+	dispatch_run(&w->d);
+	ck_assert_str_eq(w->r.data[w->r.n - 1], "k1");
+	ck_assert_int_eq(dispatch_nack_later(&w->d, &w->c[0], 1, 5000),
+	    DISPATCH_DONE);
+	ck_assert_int_eq(dispatch_next_deadline(&w->d, &when), 1);
+	ck_assert_uint_eq(when, w->d.now + 5000);
+	ck_assert_uint_eq(w->d.retries_scheduled_total, 7);
+	/* A purge takes it, and k2 behind it. */
+	ck_assert_uint_eq(dispatch_purge(&w->d), 2);
+	ck_assert_uint_eq(w->d.delayed, 0);
+	ck_assert_uint_eq(w->d.keys.nwaiting, 0);
+	world_free(w);
+}
+END_TEST
+
 static Suite *
 dispatch_suite(void)
 {
@@ -1525,6 +1656,8 @@ dispatch_suite(void)
 	    ack_timeout_takes_back_touch_keeps_late_ack_is_counted);
 	tcase_add_test(tc, unacked_events_cap_what_a_consumer_is_sent);
 	tcase_add_test(tc, paused_sends_nothing);
+	tcase_add_test(tc, pause_and_rate);
+	tcase_add_test(tc, retries_back_off);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("overflow");
 	tcase_add_test(tc, overflow_follows_each_policy);
