@@ -601,9 +601,11 @@ psc_demand(struct psc *c, uint32_t n)
 
 /* Queue an ACK, NACK or TOUCH of n ids; psc_flush sends it. */
 int
-psc_ids(struct psc *c, uint8_t type, const uint64_t *ids, uint32_t n)
+psc_ids(struct psc *c, uint8_t type, const uint64_t *ids, uint32_t n,
+    uint32_t delay_ms)
 {
-	if (ps_put_ids(&c->out, type, ids, n) != 0)
+	if ((type == PS_NACK_LATER ? ps_put_nack_later(&c->out, delay_ms, ids,
+	    n) : ps_put_ids(&c->out, type, ids, n)) != 0)
 		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
 	return PUSHSTAGE_OK;
 }

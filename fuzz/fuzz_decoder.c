@@ -98,6 +98,7 @@ decode(const struct ps_frame *f)
 		break;
 	case PS_ACK:
 	case PS_NACK:
+	case PS_NACK_LATER:
 	case PS_TOUCH:
 	case PS_DEAD_RETRY:
 	case PS_DEAD_DROP:

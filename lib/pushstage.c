@@ -578,8 +578,10 @@ ids_fit(struct pushstage *p, uint8_t type, size_t n)
 	return PUSHSTAGE_OK;
 }
 
+/* An ACK, NACK, TOUCH or (with its delay) NACK_LATER of n ids. */
 static int
-ids(struct pushstage *p, uint8_t type, const uint64_t *v, size_t n)
+ids(struct pushstage *p, uint8_t type, const uint64_t *v, size_t n,
+    uint32_t delay_ms)
 {
 	int	 r;
 
@@ -590,27 +592,37 @@ ids(struct pushstage *p, uint8_t type, const uint64_t *v, size_t n)
 	if (!pushstage_acks(p))
 		return invalid(p, "producerd at %s delivers at most once: "
 		    "nothing to %s", p->c.path, ps_type_name(type));
-	if ((r = ids_fit(p, type, n)) != 0)
+	if (type == PS_NACK_LATER && p->c.version < 3)
+		return invalid(p, "producerd at %s speaks protocol version "
+		    "%d: a NACK with a delay needs 3", p->c.path, p->c.version);
+	if ((r = ids_fit(p, type, n + (type == PS_NACK_LATER))) != 0)
 		return r;
-	return psc_ids(&p->c, type, v, (uint32_t)n);
+	return psc_ids(&p->c, type, v, (uint32_t)n, delay_ms);
 }
 
 int
 pushstage_ack(struct pushstage *p, const uint64_t *v, size_t n)
 {
-	return ids(p, PS_ACK, v, n);
+	return ids(p, PS_ACK, v, n, 0);
 }
 
 int
 pushstage_nack(struct pushstage *p, const uint64_t *v, size_t n)
 {
-	return ids(p, PS_NACK, v, n);
+	return ids(p, PS_NACK, v, n, 0);
+}
+
+int
+pushstage_nack_later(struct pushstage *p, const uint64_t *v, size_t n,
+    uint32_t delay_ms)
+{
+	return ids(p, PS_NACK_LATER, v, n, delay_ms);
 }
 
 int
 pushstage_touch(struct pushstage *p, const uint64_t *v, size_t n)
 {
-	return ids(p, PS_TOUCH, v, n);
+	return ids(p, PS_TOUCH, v, n, 0);
 }
 
 int

@@ -182,8 +182,10 @@ int		 pushstage_refused_key(const struct pushstage *, size_t i,
  * pushstage_demand.  pushstage_next_event waits for the next event; its
  * data stays valid until the next call that reads (pushstage_next_event,
  * pushstage_read).  With acks (pushstage_acks), ack each event done, or
- * nack it to have it delivered again, or touch it to keep it past the ack
- * timeout.  pushstage_done counts one event finished and returns the
+ * nack it to have it delivered again (after the queue's retry-backoff,
+ * if it has one), or nack_later to have it delivered again after delay_ms
+ * (0: at once, whatever the backoff; protocol version 3), or touch it to
+ * keep it past the ack timeout.  pushstage_done counts one event finished and returns the
  * demand to ask for now, or 0, by GenStage's rule: the events of one read
  * are cut into chunks of at most max_demand - min_demand, and a finished
  * chunk asks again once the credit it leaves falls to min_demand.
@@ -204,6 +206,8 @@ struct pushstage_event {
 int		 pushstage_demand(struct pushstage *, uint32_t);
 int		 pushstage_ack(struct pushstage *, const uint64_t *, size_t);
 int		 pushstage_nack(struct pushstage *, const uint64_t *, size_t);
+int		 pushstage_nack_later(struct pushstage *, const uint64_t *,
+		     size_t, uint32_t delay_ms);
 int		 pushstage_touch(struct pushstage *, const uint64_t *, size_t);
 int		 pushstage_flush(struct pushstage *);
 uint32_t	 pushstage_done(struct pushstage *);

@@ -63,6 +63,7 @@ static const char *types[] = {
 	[PS_QUEUES_REPLY] = "QUEUES_REPLY",
 	[PS_QUEUE_ADMIN] = "QUEUE_ADMIN",
 	[PS_QUEUE_DONE] = "QUEUE_DONE",
+	[PS_NACK_LATER] = "NACK_LATER",
 };
 
 const char *
@@ -393,6 +394,21 @@ ps_get_event(const struct ps_frame *f, int version, struct ps_event *e)
 int
 ps_get_ids(const struct ps_frame *f, struct ps_ids *ids)
 {
+	struct ps_frame	 rest;
+	int		 error;
+
+	if (f->type == PS_NACK_LATER) {
+		/* The delay, then a NACK's body. */
+		if (f->len < 4)
+			return -PS_E_BAD_LENGTH;
+		rest.type = PS_NACK;
+		rest.body = f->body + 4;
+		rest.len = f->len - 4;
+		if ((error = ps_get_ids(&rest, ids)) != 0)
+			return error;
+		ids->delay_ms = get32(f->body);
+		return 0;
+	}
 	if (f->type != PS_ACK && f->type != PS_NACK && f->type != PS_TOUCH &&
 	    f->type != PS_DEAD_RETRY && f->type != PS_DEAD_DROP)
 		return -PS_E_BAD_LENGTH;
@@ -401,6 +417,7 @@ ps_get_ids(const struct ps_frame *f, struct ps_ids *ids)
 		return -PS_E_BAD_LENGTH;
 	ids->count = get32(f->body);
 	ids->p = f->body + 4;
+	ids->delay_ms = 0;
 	if (ids->count == 0 && f->type != PS_DEAD_RETRY &&
 	    f->type != PS_DEAD_DROP)
 		return -PS_E_BAD_VALUE;

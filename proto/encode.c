@@ -270,6 +270,25 @@ ps_put_ids(struct ps_buf *b, uint8_t type, const uint64_t *ids, uint32_t n)
 	return 0;
 }
 
+/* NACK_LATER: the delay in ms, then as NACK. */
+int
+ps_put_nack_later(struct ps_buf *b, uint32_t delay_ms, const uint64_t *ids,
+    uint32_t n)
+{
+	uint8_t		*p;
+	uint32_t	 i;
+
+	if (n > (UINT32_MAX - 8) / 8)
+		return -PS_E_BAD_VALUE;
+	if ((p = header(b, PS_NACK_LATER, 8 + 8 * n)) == NULL)
+		return -PS_E_NOMEM;
+	put32(p, delay_ms);
+	put32(p + 4, n);
+	for (i = 0; i < n; i++)
+		put64(p + 8 + 8 * (size_t)i, ids[i]);
+	return 0;
+}
+
 /* DEAD_RETRY, DEAD_DROP: from version 3 the queue, then the ids. */
 int
 ps_put_dead_ids(struct ps_buf *b, uint8_t type, int version,

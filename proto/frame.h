@@ -87,8 +87,9 @@ enum ps_type {
 	PS_QUEUES_REPLY = 19,	/* daemon -> client */
 	PS_QUEUE_ADMIN = 20,	/* client -> daemon */
 	PS_QUEUE_DONE = 21,	/* daemon -> client */
+	PS_NACK_LATER = 22,	/* consumer -> daemon */
 };
-#define PS_TYPE_MAX	PS_QUEUE_DONE
+#define PS_TYPE_MAX	PS_NACK_LATER
 #define PS_TYPE_MAX_V2	PS_DEAD_DONE
 #define PS_TYPE_MAX_V1	PS_ERROR
 
@@ -204,6 +205,7 @@ struct ps_event {
 struct ps_ids {
 	uint32_t	 count;
 	const uint8_t	*p;
+	uint32_t	 delay_ms;	/* NACK_LATER: again after this */
 };
 
 /* One DEAD_LIST_REPLY entry. */
@@ -310,6 +312,8 @@ int	 ps_put_event(struct ps_buf *, int, const struct ps_event *);
 size_t	 ps_event_prefix(uint8_t [PS_EVENT_PREFIX], int, uint64_t, uint32_t,
 	     uint32_t);
 int	 ps_put_ids(struct ps_buf *, uint8_t, const uint64_t *, uint32_t);
+int	 ps_put_nack_later(struct ps_buf *, uint32_t, const uint64_t *,
+	     uint32_t);
 int	 ps_put_dead_ids(struct ps_buf *, uint8_t, int, const char *,
 	     const uint64_t *, uint32_t);
 int	 ps_put_dead_list(struct ps_buf *, int, const char *, uint32_t);
