@@ -1,4 +1,7 @@
-/* clock.c: CLOCK_MONOTONIC, which never jumps with the wall clock. */
+/*
+ * clock.c: CLOCK_MONOTONIC, which never jumps with the wall clock, for
+ * spans; the wall clock only for times that outlive the process.
+ */
 #include <time.h>
 
 #include "clock.h"
@@ -18,6 +21,17 @@ uint64_t
 clock_ms(void)
 {
 	return clock_ns() / 1000000u;
+}
+
+/* The wall clock: ms since 1970 (times kept across a restart). */
+uint64_t
+clock_wall_ms(void)
+{
+	struct timespec	 ts;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) == -1)
+		fatal("clock_gettime");
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 /* ms milliseconds as the timeval libevent's timers take; returns tv. */

@@ -8,6 +8,7 @@
 
 uint64_t	 clock_ns(void);
 uint64_t	 clock_ms(void);
+uint64_t	 clock_wall_ms(void);
 struct timeval	*ms_timeval(uint64_t, struct timeval *);
 
 #endif

@@ -11,6 +11,7 @@ enum work_result {
 	WORK_DONE,
 	WORK_STOP,		/* SIGTERM or SIGINT came: exit */
 	WORK_FAILED,		/* the command failed, or could not run */
+	WORK_TEMPFAIL,		/* it exited 75: try again later */
 };
 
 struct work {

@@ -36,7 +36,10 @@ usage(FILE *f)
 "with non-printable bytes of EVENT escaped C-style (\\n, \\xHH).\n"
 "When producerd delivers at least once, each handled event is acked; one\n"
 "whose --exec command fails (non-zero exit, or a signal) is nacked, and\n"
-"producerd delivers it again, up to its --max-attempts.\n"
+"producerd delivers it again at once, up to its --max-attempts, then it\n"
+"is a dead letter.  Exit status 75 (EX_TEMPFAIL) means \"not now\": the\n"
+"event is nacked to come back after the queue's retry-backoff\n"
+"(pushctl queue set NAME retry-backoff=1s:5m; without one, at once).\n"
 "\n"
 "  -i, --id ID            this worker's id (1..255 printable bytes)\n"
 "  -s, --socket PATH      producerd's socket (default: $PUSHSTAGE_SOCKET,\n"
@@ -112,9 +115,11 @@ struct batch {
 	size_t		 n;
 	size_t		 cap;
 	uint64_t	*ack;		/* done, not yet acked */
-	uint64_t	*nack;		/* failed, not yet nacked */
-	uint32_t	 nack_n;
+	uint64_t	*nack;		/* failed: again at once */
+	uint64_t	*later;		/* failed for now: after the backoff */
 	uint32_t	 ack_n;
+	uint32_t	 nack_n;
+	uint32_t	 later_n;
 	uint32_t	 ask;		/* demand not yet asked */
 };
 
@@ -129,37 +134,46 @@ batch_add(struct batch *b, const struct pushstage_event *e)
 		/* The answer lists grow with it, on their next use. */
 		free(b->ack);
 		free(b->nack);
-		b->ack = b->nack = NULL;
+		free(b->later);
+		b->ack = b->nack = b->later = NULL;
 	}
 	b->ev[b->n++] = *e;
 }
 
-/* Owe an ACK (done) or NACK for the event just handled. */
+/*
+ * Owe the answer for the event just handled (status WORK_*): an ACK, a
+ * NACK for at once (a failure, toward the dead letters as it repeats), or
+ * a NACK that the queue's retry-backoff delays (exit 75, EX_TEMPFAIL).
+ */
 static void
-batch_answer(struct batch *b, uint64_t id, int done)
+batch_answer(struct batch *b, uint64_t id, int status)
 {
 	/* At most one answer per event of the batch: room for all. */
 	if (b->ack == NULL && ((b->ack = calloc(b->cap, sizeof *b->ack)) ==
-	    NULL || (b->nack = calloc(b->cap, sizeof *b->nack)) == NULL))
+	    NULL || (b->nack = calloc(b->cap, sizeof *b->nack)) == NULL ||
+	    (b->later = calloc(b->cap, sizeof *b->later)) == NULL))
 		fatal("calloc");
-	if (done)
+	if (status == WORK_DONE)
 		b->ack[b->ack_n++] = id;
+	else if (status == WORK_TEMPFAIL)
+		b->later[b->later_n++] = id;
 	else
 		b->nack[b->nack_n++] = id;
 }
 
-/* Send what is owed in one write: ACK, NACK, then DEMAND. */
+/* Send what is owed in one write: ACK, NACKs, then DEMAND. */
 static int
 batch_send(struct batch *b, struct pushstage *p)
 {
 	int	 r;
 
 	if ((r = pushstage_ack(p, b->ack, b->ack_n)) != 0 ||
-	    (r = pushstage_nack(p, b->nack, b->nack_n)) != 0)
+	    (r = pushstage_nack_later(p, b->nack, b->nack_n, 0)) != 0 ||
+	    (r = pushstage_nack(p, b->later, b->later_n)) != 0)
 		return r;
 	if (b->ask != 0 && (r = pushstage_demand(p, b->ask)) != 0)
 		return r;
-	b->ack_n = b->nack_n = b->ask = 0;
+	b->ack_n = b->nack_n = b->later_n = b->ask = 0;
 	return pushstage_flush(p);
 }
 
@@ -169,6 +183,7 @@ batch_free(struct batch *b)
 	free(b->ev);
 	free(b->ack);
 	free(b->nack);
+	free(b->later);
 }
 
 int
@@ -369,8 +384,7 @@ main(int argc, char **argv)
 				goto stop;
 			say(w.id, "finished", b.ev[i].data, b.ev[i].len);
 			if (acks)
-				batch_answer(&b, b.ev[i].id,
-				    status == WORK_DONE);
+				batch_answer(&b, b.ev[i].id, status);
 			b.ask += pushstage_done(p);
 			if (slow) {
 				flush_out();

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -188,6 +189,12 @@ work_exec(const struct work *w, const struct pushstage_event *e)
 		close(p[1]);
 	if (stop)
 		return WORK_STOP;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == EX_TEMPFAIL) {
+		log_warnx("event %llu (attempt %u): command exited with "
+		    "status %d (EX_TEMPFAIL): again after the queue's backoff",
+		    id, e->attempt, EX_TEMPFAIL);
+		return WORK_TEMPFAIL;
+	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
 		log_warnx("event %llu (attempt %u): command exited with "
 		    "status %d", id, e->attempt, WEXITSTATUS(status));

@@ -26,6 +26,7 @@ usage(FILE *f)
 "                 [--delivery at-least-once|at-most-once]\n"
 "                 [--ack-timeout SECONDS] [--max-attempts N]\n"
 "                 [--dispatch demand|key|partition:N]\n"
+"                 [--rate N/PERIOD] [--retry-backoff BASE:MAX]\n"
 "                 [--drain-timeout SECONDS] [--handshake-timeout SECONDS]\n"
 "                 [--max-connections N] [--socket-mode MODE]\n"
 "                 [--socket-group GROUP] [--allow-uid USERS]\n"
@@ -131,6 +132,12 @@ usage(FILE *f)
 "                         event to one of N partitions by its key, and\n"
 "                         only to a consumer of that partition\n"
 "                         (--partition; docs/dispatch.md)\n"
+"  --rate N/PERIOD        a queue sends at most N events per PERIOD, as\n"
+"                         100/1s or 5000/1m (default none)\n"
+"  --retry-backoff BASE:MAX  a NACKed or timed-out event waits BASE, then\n"
+"                         twice as long each attempt up to MAX (give or\n"
+"                         take 20 %%), as 1s:5m (default none: at once;\n"
+"                         docs/scheduling.md)\n"
 "  --drain-timeout SECONDS  on SIGTERM, wait this long for in-flight\n"
 "                         events to be acked (default %u)\n"
 "\n"
@@ -264,7 +271,8 @@ config_parse(struct config *cfg, int argc, char **argv)
 		OPT_DATA_DIR, OPT_FSYNC, OPT_SEGMENT_SIZE, OPT_REPAIR,
 		OPT_LOG_FORMAT, OPT_LOG_FILE, OPT_METRICS, OPT_METRICS_CONNS,
 		OPT_MAX_QUEUES, OPT_NO_AUTO_CREATE, OPT_UPSTREAM_QUEUE,
-		OPT_LOCAL_QUEUE, OPT_MAX_GROUPS, OPT_DISPATCH,
+		OPT_LOCAL_QUEUE, OPT_MAX_GROUPS, OPT_DISPATCH, OPT_RATE,
+		OPT_RETRY_BACKOFF,
 	};
 	static const struct option longopts[] = {
 		{ "socket",	required_argument,	NULL, 's' },
@@ -279,6 +287,9 @@ config_parse(struct config *cfg, int argc, char **argv)
 		{ "ack-timeout", required_argument,	NULL, OPT_ACK_TIMEOUT },
 		{ "max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS },
 		{ "dispatch",	required_argument,	NULL, OPT_DISPATCH },
+		{ "rate",	required_argument,	NULL, OPT_RATE },
+		{ "retry-backoff", required_argument,	NULL,
+		    OPT_RETRY_BACKOFF },
 		{ "drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT },
 		{ "handshake-timeout", required_argument, NULL,
 		    OPT_HANDSHAKE_TIMEOUT },
@@ -355,6 +366,14 @@ config_parse(struct config *cfg, int argc, char **argv)
 			break;
 		case OPT_MAX_ATTEMPTS:
 			if (queue_flag(cfg, "--max-attempts", optarg) != 0)
+				return -1;
+			break;
+		case OPT_RATE:
+			if (queue_flag(cfg, "--rate", optarg) != 0)
+				return -1;
+			break;
+		case OPT_RETRY_BACKOFF:
+			if (queue_flag(cfg, "--retry-backoff", optarg) != 0)
 				return -1;
 			break;
 		case OPT_DISPATCH:

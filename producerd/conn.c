@@ -705,7 +705,10 @@ conn_stats(struct conn *c, const struct ps_frame *f)
 	conn_send(c);
 }
 
-/* ACK, NACK or TOUCH: each id must be in flight on this consumer. */
+/*
+ * ACK, NACK, NACK_LATER or TOUCH: each id must be in flight on this
+ * consumer.
+ */
 static void
 conn_ids(struct conn *c, const struct ps_frame *f)
 {
@@ -728,7 +731,10 @@ conn_ids(struct conn *c, const struct ps_frame *f)
 	}
 	for (i = 0; i < ids.count; i++) {
 		id = ps_ids_at(&ids, i);
-		r = dispatch_answer(d, &c->dc, id, f->type);
+		if (f->type == PS_NACK_LATER)
+			r = dispatch_nack_later(d, &c->dc, id, ids.delay_ms);
+		else
+			r = dispatch_answer(d, &c->dc, id, f->type);
 		if (r == DISPATCH_LATE)
 			log_debug("%s: %s %llu after it timed out: ignored",
 			    conn_label(c), ps_type_name(f->type),
@@ -873,6 +879,7 @@ queue_settings(struct conn *c, struct nqueue *q, struct ps_queue_admin *a)
 	const char	*kv;
 	char		 key[64], value[256], err[256], *eq;
 	size_t		 len;
+	struct qgroup	*g;
 	unsigned int	 set = 0;
 	int		 bit, change, parts;
 
@@ -917,10 +924,13 @@ queue_settings(struct conn *c, struct nqueue *q, struct ps_queue_admin *a)
 		return -1;
 	}
 	if (queues_apply(q, &s, set) != 0) {
-		conn_fail(c, PS_E_NOMEM, "queue %s: no memory for %u "
-		    "partitions", q->name, s.partitions);
+		conn_fail(c, PS_E_NOMEM, "queue %s: no memory for its "
+		    "partitions or its clock", q->name);
 		return -1;
 	}
+	/* A resume, a higher rate: what may go now goes. */
+	TAILQ_FOREACH(g, &q->groups, entry)
+		dispatch_run(&g->d);
 	if (set != 0) {
 		settings_format(&q->s, set, err, sizeof err);
 		log_info("%s: queue %s: %s", conn_label(c), q->name, err);
@@ -1099,6 +1109,7 @@ conn_frame(struct conn *c, const struct ps_frame *f)
 	switch (f->type) {
 	case PS_ACK:
 	case PS_NACK:
+	case PS_NACK_LATER:
 	case PS_TOUCH:
 		if (c->role == ROLE_CONSUMER)
 			conn_ids(c, f);

@@ -162,6 +162,16 @@ const struct counter counters[] = {
 	{ "partition_waiting", NULL, COUNTER_GAUGE, PART_QUEUE,
 	  "Events waiting for a consumer of their partition to ask.",
 	  G(d.parts_waiting) },
+	{ "paused", "queue_paused", COUNTER_GAUGE, PART_QUEUE,
+	  "1 while the queue is paused (pushctl queue pause).", G(d.held) },
+	{ "throttled", "queue_throttled", COUNTER_GAUGE, PART_QUEUE,
+	  "1 while the queue's rate holds events back.", G(d.throttled) },
+	{ "delayed", NULL, COUNTER_GAUGE, PART_QUEUE,
+	  "Events held back until their time: retries backing off.",
+	  G(d.delayed) },
+	{ "retries_scheduled_total", NULL, COUNTER_TOTAL, PART_QUEUE,
+	  "Retries held back by a backoff or a NACK's delay.",
+	  G(d.retries_scheduled_total) },
 };
 const size_t ncounters = sizeof counters / sizeof counters[0];
 

@@ -31,6 +31,12 @@ struct qsettings {
 	uint32_t		 max_attempts;
 	enum dispatch_mode	 mode;		/* demand, key or partition */
 	uint32_t		 partitions;	/* partition: how many */
+	uint32_t		 rate_n;	/* rate_n events per rate_ms; */
+	uint32_t		 rate_ms;	/* 0: no limit */
+	uint32_t		 backoff_base;	/* ms; 0: retries at once */
+	uint32_t		 backoff_max;
+	uint64_t		 paused_until;	/* wall-clock ms; SCHED_FOREVER;
+						   0: not paused */
 };
 /* Which settings a queue was given of its own (and DIR/queues keeps). */
 #define QS_MAX_QUEUE		0x01
@@ -40,6 +46,9 @@ struct qsettings {
 #define QS_ACK_TIMEOUT		0x10
 #define QS_MAX_ATTEMPTS		0x20
 #define QS_DISPATCH		0x40
+#define QS_RATE			0x80
+#define QS_BACKOFF		0x100
+#define QS_PAUSED		0x200
 
 /*
  * A group of a queue's consumers (groups.c): it gets every event enqueued
@@ -83,7 +92,7 @@ struct nqueue {
 	int			 declared;	/* --queue: never deleted */
 	int			 made;		/* its first group is made */
 	int			 touched;
-	int			 active;	/* events in flight */
+	int			 active;	/* in flight, or timed */
 	int			 unblocking;	/* its first blocked may go */
 	struct conns		 blocked;	/* clients waiting for room */
 	uint32_t		 nblocked;

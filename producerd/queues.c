@@ -270,28 +270,42 @@ room_for_head(struct nqueue *q)
 	    g == NULL || dispatch_room(&g->d, c->enq_need));
 }
 
+/* Has a group of q something to do at a time of its own? */
+static int
+queue_timed(const struct nqueue *q)
+{
+	const struct qgroup	*g;
+	uint64_t		 when;
+
+	TAILQ_FOREACH(g, &q->groups, entry) {
+		if (dispatch_next_deadline(&g->d, &when))
+			return 1;
+	}
+	return 0;
+}
+
 /*
- * Once per loop iteration, for the queues used in it: which have events
- * in flight (for the ack timer and the drain), which may let a blocked
- * client go, and the rates' timer.
+ * Once per loop iteration, for the queues used in it: which are active,
+ * with events in flight or something to do at a time of their own (for
+ * the timer), which may let a blocked client go, and the rates' timer.
  */
 void
 queues_settle(struct server *srv)
 {
 	struct nqueue	*q;
 	struct timeval	 tv;
-	uint64_t	 fly;
+	int		 busy;
 
 	if (TAILQ_EMPTY(&srv->touched))
 		return;
 	while ((q = TAILQ_FIRST(&srv->touched)) != NULL) {
 		TAILQ_REMOVE(&srv->touched, q, tentry);
 		q->touched = 0;
-		fly = queue_sum(q, QSUM_IN_FLIGHT);
-		if (fly != 0 && !q->active) {
+		busy = queue_sum(q, QSUM_IN_FLIGHT) != 0 || queue_timed(q);
+		if (busy && !q->active) {
 			TAILQ_INSERT_TAIL(&srv->active, q, aentry);
 			q->active = 1;
-		} else if (fly == 0 && q->active) {
+		} else if (!busy && q->active) {
 			TAILQ_REMOVE(&srv->active, q, aentry);
 			q->active = 0;
 		}
@@ -309,17 +323,27 @@ queues_settle(struct server *srv)
 
 /*
  * Settings s for q and its groups (set: those of its own); -1 when a group
- * had no memory for its partitions (it keeps dispatching as it did).
+ * had no memory for its partitions or its clock (it keeps dispatching as
+ * it did).  A pause's end is wall-clock time, kept across restarts; the
+ * groups count in the daemon's monotonic clock.
  */
 int
 queues_apply(struct nqueue *q, const struct qsettings *s, unsigned int set)
 {
 	struct qgroup	*g;
+	uint64_t	 until = 0, wall;
 	int		 rc = 0;
 
 	q->s = *s;
 	q->set |= set;
+	if (s->paused_until == SCHED_FOREVER)
+		until = SCHED_FOREVER;
+	else if (s->paused_until > (wall = clock_wall_ms()))
+		until = q->srv->now + (s->paused_until - wall);
 	TAILQ_FOREACH(g, &q->groups, entry) {
+		if (dispatch_schedule(&g->d, until, s->rate_n, s->rate_ms,
+		    s->backoff_base, s->backoff_max) != 0)
+			rc = -1;
 		g->d.max_queue = s->max_queue;
 		g->d.max_queue_bytes = s->max_queue_bytes;
 		g->d.overflow = s->overflow;
@@ -330,6 +354,7 @@ queues_apply(struct nqueue *q, const struct qsettings *s, unsigned int set)
 	}
 	return rc;
 }
+
 
 /*
  * Events of q's groups, over them all: buffered, in flight, or waiting
@@ -502,6 +527,7 @@ queues_load(struct server *srv)
 			goto fail;
 		}
 		q->declared = 1;
+		server_tick(srv);
 		if (queues_apply(q, &s, set) != 0) {
 			log_errorx("%s:%d: queue %s: out of memory", path,
 			    lineno, q->name);

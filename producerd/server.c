@@ -35,15 +35,15 @@ expiry_cb(evutil_socket_t fd, short what, void *arg)
 	server_tick(srv);
 	TAILQ_FOREACH(q, &srv->active, aentry) {
 		TAILQ_FOREACH(g, &q->groups, entry) {
-			if ((n = dispatch_expire(&g->d)) == 0)
-				continue;
-			log_info("queue %s: %d event%s not acked within %u ms: "
-			    "taken back", groups_path(g, &gp), n,
-			    n == 1 ? "" : "s",
-			    g->d.ack_timeout);
+			if ((n = dispatch_expire(&g->d)) != 0)
+				log_info("queue %s: %d event%s not acked "
+				    "within %u ms: taken back",
+				    groups_path(g, &gp), n, n == 1 ? "" : "s",
+				    g->d.ack_timeout);
+			/* Held back events come due, a pause ends, ... */
 			dispatch_run(&g->d);
-			queues_touch(q);
 		}
+		queues_touch(q);
 	}
 	server_wake(srv);
 }
@@ -279,7 +279,7 @@ settle(struct server *srv)
 	if (!TAILQ_EMPTY(&srv->unblocking))
 		event_active(srv->unblock, EV_TIMEOUT, 0);
 	upstream_settle(srv);
-	if (srv->draining && TAILQ_EMPTY(&srv->active))
+	if (srv->draining && queues_in_flight(srv) == 0)
 		event_base_loopbreak(srv->base);
 }
 

@@ -4,7 +4,9 @@
  * saved file DIR/queues, so that each value has one parser and one
  * message.
  */
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "opt.h"
@@ -32,6 +34,89 @@ policy_name(enum overflow o)
 			return policies[i].name;
 	}
 	return "reject";
+}
+
+/* rate=N/PERIOD (none: no limit): at most N events go out per PERIOD. */
+static int
+set_rate(struct qsettings *s, const char *value, char *err, size_t len)
+{
+	const char	*slash;
+	char		 n[16];
+	uint64_t	 v, ms;
+
+	if (strcmp(value, "none") == 0) {
+		s->rate_n = s->rate_ms = 0;
+		return QS_RATE;
+	}
+	if ((slash = strchr(value, '/')) == NULL ||
+	    (size_t)(slash - value) >= sizeof n)
+		goto bad;
+	memcpy(n, value, (size_t)(slash - value));
+	n[slash - value] = '\0';
+	if (opt_parse_u64(n, 1, 1000000000, &v) != 0 ||
+	    opt_parse_duration(slash + 1, DAY_MS, &ms) != 0 || ms == 0)
+		goto bad;
+	s->rate_n = (uint32_t)v;
+	s->rate_ms = (uint32_t)ms;
+	return QS_RATE;
+bad:
+	snprintf(err, len, "rate: \"%s\" is not N/PERIOD (N from 1 to "
+	    "1000000000 events, PERIOD from 1ms to 1d, as 100/1s or 5000/1m), "
+	    "or none", value);
+	return -1;
+}
+
+/* retry-backoff=BASE:MAX (none: retries at once), each a duration. */
+static int
+set_backoff(struct qsettings *s, const char *value, char *err, size_t len)
+{
+	const char	*colon;
+	char		 base[32];
+	uint64_t	 b, m;
+
+	if (strcmp(value, "none") == 0) {
+		s->backoff_base = s->backoff_max = 0;
+		return QS_BACKOFF;
+	}
+	if ((colon = strchr(value, ':')) == NULL ||
+	    (size_t)(colon - value) >= sizeof base)
+		goto bad;
+	memcpy(base, value, (size_t)(colon - value));
+	base[colon - value] = '\0';
+	if (opt_parse_duration(base, DAY_MS, &b) != 0 || b == 0 ||
+	    opt_parse_duration(colon + 1, DAY_MS, &m) != 0 || m < b)
+		goto bad;
+	s->backoff_base = (uint32_t)b;
+	s->backoff_max = (uint32_t)m;
+	return QS_BACKOFF;
+bad:
+	snprintf(err, len, "retry-backoff: \"%s\" is not BASE:MAX (durations "
+	    "from 1ms to 1d, BASE no more than MAX, as 1s:5m), or none", value);
+	return -1;
+}
+
+/*
+ * paused=yes (until resumed), no, or until:MS (wall-clock ms since 1970):
+ * what pushctl queue pause and resume send, and DIR/queues keeps.
+ */
+static int
+set_paused(struct qsettings *s, const char *value, char *err, size_t len)
+{
+	uint64_t	 v;
+
+	if (strcmp(value, "no") == 0)
+		s->paused_until = 0;
+	else if (strcmp(value, "yes") == 0)
+		s->paused_until = SCHED_FOREVER;
+	else if (strncmp(value, "until:", 6) == 0 &&
+	    opt_parse_u64(value + 6, 1, UINT64_MAX - 1, &v) == 0)
+		s->paused_until = v;
+	else {
+		snprintf(err, len, "paused: \"%s\" is not yes, no or "
+		    "until:MS (ms since 1970)", value);
+		return -1;
+	}
+	return QS_PAUSED;
 }
 
 /*
@@ -117,9 +202,15 @@ settings_set(struct qsettings *s, const char *key, const char *value,
 		}
 		return QS_DISPATCH;
 	}
+	if (strcmp(key, "rate") == 0)
+		return set_rate(s, value, err, len);
+	if (strcmp(key, "retry-backoff") == 0)
+		return set_backoff(s, value, err, len);
+	if (strcmp(key, "paused") == 0)
+		return set_paused(s, value, err, len);
 	snprintf(err, len, "\"%s\" is not a queue setting (max-queue, "
 	    "max-queue-bytes, overflow, delivery, ack-timeout, max-attempts, "
-	    "dispatch)", key);
+	    "dispatch, rate, retry-backoff, paused)", key);
 	return -1;
 number:
 	snprintf(err, len, "%s: \"%s\" is not a whole number in its range "
@@ -171,6 +262,21 @@ settings_format(const struct qsettings *s, unsigned int set, char *buf,
 		    s->ack_timeout % 1000);
 	if (set & QS_MAX_ATTEMPTS)
 		ADD(" max-attempts=%u", s->max_attempts);
+	if ((set & QS_RATE) && s->rate_ms == 0)
+		ADD(" rate=none");
+	else if (set & QS_RATE)
+		ADD(" rate=%u/%ums", s->rate_n, s->rate_ms);
+	if ((set & QS_BACKOFF) && s->backoff_base == 0)
+		ADD(" retry-backoff=none");
+	else if (set & QS_BACKOFF)
+		ADD(" retry-backoff=%ums:%ums", s->backoff_base,
+		    s->backoff_max);
+	if ((set & QS_PAUSED) && s->paused_until == 0)
+		ADD(" paused=no");
+	else if ((set & QS_PAUSED) && s->paused_until == SCHED_FOREVER)
+		ADD(" paused=yes");
+	else if (set & QS_PAUSED)
+		ADD(" paused=until:%" PRIu64, s->paused_until);
 	if ((set & QS_DISPATCH) && s->mode == DISPATCH_PARTITION)
 		ADD(" dispatch=partition:%u", s->partitions);
 	else if (set & QS_DISPATCH)

@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
+#include "opt.h"
 #include "pushctl.h"
 #include "pushstage.h"
 
@@ -13,6 +15,7 @@ static const struct {
 	const char	*title;
 } columns[] = {
 	{ "queued", "QUEUED" },
+	{ "delayed", "DELAYED" },
 	{ "in_flight", "IN FLIGHT" },
 	{ "dead", "DEAD" },
 	{ "consumers", "CONSUMERS" },
@@ -53,7 +56,9 @@ print_row(const struct pushstage_queue *q)
 	for (i = 0; i < sizeof columns / sizeof columns[0]; i++)
 		printf(" %10llu", (unsigned long long)field(q,
 		    columns[i].field));
-	putchar('\n');
+	/* Why it sends nothing, or less than it could. */
+	printf("  %s\n", field(q, "paused") ? "paused" :
+	    field(q, "throttled") ? "throttled" : "-");
 }
 
 /* Every queue, one reply after another; one JSON object a line. */
@@ -74,7 +79,7 @@ cmd_queues(const char *path, int argc, char **argv)
 		printf("%-24s", "QUEUE");
 		for (i = 0; i < sizeof columns / sizeof columns[0]; i++)
 			printf(" %10s", columns[i].title);
-		putchar('\n');
+		printf("  STATE\n");
 	}
 	do {
 		if ((r = pushstage_queues(p, start, &qs, &n, &total)) != 0) {
@@ -94,6 +99,27 @@ cmd_queues(const char *path, int argc, char **argv)
 	return 0;
 }
 
+/* pause's --for DURATION: "paused=until:MS", the wall-clock end. */
+static int
+pause_setting(int argc, char **argv, char *buf, size_t len)
+{
+	uint64_t	 ms;
+
+	if (argc != 2 || strcmp(argv[0], "--for") != 0) {
+		log_errorx("queue pause: give --for DURATION, or nothing");
+		return -1;
+	}
+	if (opt_parse_duration(argv[1], UINT64_C(10) * 365 * 86400000,
+	    &ms) != 0 || ms == 0) {
+		log_errorx("queue pause --for: \"%s\" is not a duration from "
+		    "1ms to 10 years (as 30s, 5m, 2h, 1d)", argv[1]);
+		return -1;
+	}
+	snprintf(buf, len, "paused=until:%llu",
+	    (unsigned long long)(clock_wall_ms() + ms));
+	return 0;
+}
+
 static void
 queue_usage(FILE *f)
 {
@@ -101,15 +127,20 @@ queue_usage(FILE *f)
 "usage: pushctl queue create NAME [KEY=VALUE...]\n"
 "       pushctl queue set NAME KEY=VALUE...\n"
 "       pushctl queue purge NAME\n"
+"       pushctl queue pause NAME [--for DURATION]\n"
+"       pushctl queue resume NAME\n"
 "       pushctl queue delete [--force] NAME\n"
 "       pushctl queue drop-group [--force] NAME GROUP|--shared\n"
 "Settings (producerd's options of the same names): max-queue=N,\n"
 "max-queue-bytes=BYTES, overflow=reject|drop-oldest|drop-newest|block,\n"
 "delivery=at-least-once|at-most-once, ack-timeout=SECONDS|none,\n"
-"max-attempts=N, dispatch=demand|key|partition:N.  A change applies to\n"
-"what comes next (delivery: to consumers that subscribe from now on);\n"
-"partitions change only while no consumer is subscribed.  With\n"
-"--data-dir it is kept.\n");
+"max-attempts=N, dispatch=demand|key|partition:N, rate=N/PERIOD|none,\n"
+"retry-backoff=BASE:MAX|none.  A change applies to what comes next\n"
+"(delivery: to consumers that subscribe from now on); partitions change\n"
+"only while no consumer is subscribed.  With --data-dir it is kept.\n"
+"pause: the queue takes events but sends none (those in flight still\n"
+"complete) until resume, or for DURATION (as 30s, 5m, 2h); kept across\n"
+"restarts with --data-dir.\n");
 }
 
 int
@@ -117,6 +148,7 @@ cmd_queue(const char *path, int argc, char **argv)
 {
 	struct pushstage	*p;
 	const char		*op, *name, *group = NULL;
+	char			 pause[64] = "paused=yes", *set[1];
 	uint64_t		 n = 0;
 	int			 force = 0, r, status;
 
@@ -160,6 +192,21 @@ cmd_queue(const char *path, int argc, char **argv)
 		group = strcmp(argv[0], "--shared") == 0 ? "" : argv[0];
 		argc = 0;
 	}
+	if (strcmp(op, "pause") == 0 && argc != 0 &&
+	    pause_setting(argc, argv, pause, sizeof pause) != 0)
+		return EXIT_USAGE;
+	if (strcmp(op, "pause") == 0 || strcmp(op, "resume") == 0) {
+		if (strcmp(op, "resume") == 0 && argc != 0) {
+			log_errorx("queue resume: unexpected argument \"%s\"",
+			    argv[0]);
+			return EXIT_USAGE;
+		}
+		if (strcmp(op, "resume") == 0)
+			snprintf(pause, sizeof pause, "paused=no");
+		set[0] = pause;
+		argv = set;
+		argc = 1;
+	}
 	if ((strcmp(op, "purge") == 0 || strcmp(op, "delete") == 0) &&
 	    argc != 0) {
 		log_errorx("queue %s: unexpected argument \"%s\"", op, argv[0]);
@@ -171,9 +218,10 @@ cmd_queue(const char *path, int argc, char **argv)
 	}
 	if (strcmp(op, "create") != 0 && strcmp(op, "set") != 0 &&
 	    strcmp(op, "purge") != 0 && strcmp(op, "delete") != 0 &&
-	    strcmp(op, "drop-group") != 0) {
-		log_errorx("queue: \"%s\" is not create, set, purge, delete or "
-		    "drop-group", op);
+	    strcmp(op, "drop-group") != 0 && strcmp(op, "pause") != 0 &&
+	    strcmp(op, "resume") != 0) {
+		log_errorx("queue: \"%s\" is not create, set, purge, delete, "
+		    "drop-group, pause or resume", op);
 		queue_usage(stderr);
 		return EXIT_USAGE;
 	}
@@ -182,7 +230,8 @@ cmd_queue(const char *path, int argc, char **argv)
 	if (strcmp(op, "create") == 0)
 		r = pushstage_queue_create(p, name,
 		    (const char * const *)argv, (size_t)argc);
-	else if (strcmp(op, "set") == 0)
+	else if (strcmp(op, "set") == 0 || strcmp(op, "pause") == 0 ||
+	    strcmp(op, "resume") == 0)
 		r = pushstage_queue_set(p, name, (const char * const *)argv,
 		    (size_t)argc);
 	else if (strcmp(op, "purge") == 0)
@@ -202,6 +251,11 @@ cmd_queue(const char *path, int argc, char **argv)
 		    n == 1 ? "" : "s", name);
 	else if (strcmp(op, "drop-group") == 0)
 		printf("group %s/%s dropped\n", name, group);
+	else if (strcmp(op, "pause") == 0)
+		printf("queue %s paused%s\n", name, strcmp(pause,
+		    "paused=yes") == 0 ? " until resumed" : "");
+	else if (strcmp(op, "resume") == 0)
+		printf("queue %s resumed\n", name);
 	else
 		printf("queue %s %s\n", name, strcmp(op, "create") == 0 ?
 		    "created" : strcmp(op, "set") == 0 ? "set" : "deleted");

@@ -35,7 +35,7 @@ E_TOO_LARGE, E_BAD_HEADER, E_UNKNOWN_TYPE, E_BAD_LENGTH, E_BAD_VALUE = 1, 2, 3, 
 E_BAD_STATE, E_VERSION, E_DEMAND, E_NOMEM, E_DRAINING = 6, 7, 8, 9, 10
 E_NOT_IN_FLIGHT, E_FORBIDDEN, E_TOO_MANY, E_TIMEOUT = 11, 12, 13, 14
 E_STORAGE, E_NO_QUEUE, E_QUEUE_LIMIT, E_QUEUE_BUSY = 15, 16, 17, 18
-QUEUES, QUEUES_REPLY, QUEUE_ADMIN, QUEUE_DONE = range(18, 22)
+QUEUES, QUEUES_REPLY, QUEUE_ADMIN, QUEUE_DONE, NACK_LATER = range(18, 23)
 HDR = struct.Struct(">IBBH")
 
 
@@ -1600,6 +1600,162 @@ def case_partitions(h):
     restart(h, "--data-dir", data, "--max-queue", "0")
     st = queue_list(h)["parts"]
     assert st["partitions"] == 4 and st["dispatch"] == 2, st
+
+
+def queue_state(h, name):
+    """The STATE column of pushctl queues for one queue."""
+    r = h.pushctl("queues")
+    assert r.returncode == 0, r.stderr
+    for line in r.stdout.decode().splitlines()[1:]:
+        if line.split()[0] == name:
+            return line.split()[-1]
+    raise AssertionError("no queue %s in %r" % (name, r.stdout))
+
+
+def case_pause_and_resume(h):
+    """A paused queue takes events and sends none, with its consumer
+    connected; in-flight events complete; the pause outlives a restart;
+    resume, or the end of --for, lets them go."""
+    data = os.path.join(h.dir, "data")
+    h.start_daemon("--data-dir", data)
+    raw = Raw(h.sock, version=3)
+    raw.send(hello3(CONSUMER_ROLE, b"jobs", 10, 0, b"w") + demand(10))
+    raw.expect(WELCOME)
+    h.wait_consumers(1, total_demand=10)
+    assert h.pushctl("enqueue", "-q", "jobs", "e1").returncode == 0
+    (first,) = raw.events_full(want=1)
+    r = h.pushctl("queue", "pause", "jobs")
+    assert r.returncode == 0 and b"queue jobs paused until resumed" in r.stdout, r
+    assert h.pushctl("enqueue", "-q", "jobs", "e2", "e3").returncode == 0
+    st = queue_list(h)["jobs"]
+    assert st["queued"] == 2 and st["paused"] == 1 and st["in_flight"] == 1, st
+    assert queue_state(h, "jobs") == "paused"
+    raw.send(ids(ACK, first[0]))             # in flight completes
+    h.wait_for(lambda: queue_list(h)["jobs"]["acked_total"] == 1, what="the ack")
+    assert queue_list(h)["jobs"]["queued"] == 2
+    raw.close()
+    restart(h, "--data-dir", data)
+    st = queue_list(h)["jobs"]
+    assert st["paused"] == 1 and st["queued"] == 2, st
+    raw = Raw(h.sock, version=3)
+    raw.send(hello3(CONSUMER_ROLE, b"jobs", 10, 0, b"w") + demand(10))
+    raw.expect(WELCOME)
+    h.wait_consumers(1, total_demand=10)
+    assert queue_list(h)["jobs"]["queued"] == 2
+    r = h.pushctl("queue", "resume", "jobs")
+    assert r.returncode == 0 and b"queue jobs resumed" in r.stdout, r
+    assert [e for _, _, e in raw.events_full(want=2)] == [b"e2", b"e3"]
+    assert queue_state(h, "jobs") == "-"
+    # For a while: held, then it goes by itself.
+    r = h.pushctl("queue", "pause", "jobs", "--for", "300ms")
+    assert r.returncode == 0 and r.stdout == b"queue jobs paused\n", r
+    assert h.pushctl("enqueue", "-q", "jobs", "e4").returncode == 0
+    assert queue_list(h)["jobs"]["queued"] == 1
+    assert [e for _, _, e in raw.events_full(timeout=20, want=1)] == [b"e4"]
+    assert queue_list(h)["jobs"]["paused"] == 0
+    # Bad input: a usage error, nothing changed.
+    for args, why in ((["--for", "0"], b"not a duration"),
+                      (["--for", "soon"], b"not a duration"),
+                      (["--for"], b"give --for DURATION"),
+                      (["--for", "11y"], b"not a duration")):
+        r = h.pushctl("queue", "pause", "jobs", *args)
+        assert r.returncode == 1 and why in r.stderr, (args, r)
+    r = h.pushctl("queue", "resume", "jobs", "now")
+    assert r.returncode == 1 and b"unexpected argument" in r.stderr, r
+    r = h.pushctl("queue", "set", "jobs", "paused=maybe")
+    assert r.returncode == 1 and b'paused: "maybe" is not yes, no or until:MS' in r.stderr, r
+    assert queue_list(h)["jobs"]["paused"] == 0
+
+
+def case_retry_backoff(h):
+    """retry-backoff: an --exec that exits 75 comes back after 100, 200, 400
+    ms (no sooner; later is the machine's business), then is a dead
+    letter; another failure comes back at once, toward the dead letters."""
+    h.start_daemon()
+    r = h.pushctl("queue", "create", "jobs", "retry-backoff=100ms:400ms", "max-attempts=4")
+    assert r.returncode == 0, r.stderr
+    times = os.path.join(h.dir, "times")
+    cmd = "read x; date +%s.%N >> " + times + "; [ \"$x\" = temp ] && exit 75; exit 3"
+    h.spawn([CONSUMER, "--socket", h.sock, "--id", "t", "--queue", "jobs", "--exec", cmd],
+            out=os.path.join(h.dir, "t.out"))
+    h.wait_consumers(1)
+    assert h.pushctl("enqueue", "-q", "jobs", "temp").returncode == 0
+    h.wait_for(lambda: queue_list(h)["jobs"]["dead"] == 1, what="the dead letter")
+    with open(times) as f:
+        t = [float(x) for x in f.read().split()]
+    assert len(t) == 4, t
+    for gap, least in zip([b - a for a, b in zip(t, t[1:])], (0.08, 0.16, 0.32)):
+        assert gap >= least, (gap, least, t)
+    st = queue_list(h)["jobs"]
+    assert st["retries_scheduled_total"] == 3 and st["delayed"] == 0, st
+    # exit 3: NACKed for at once, no backoff: four attempts, then dead.
+    assert h.pushctl("enqueue", "-q", "jobs", "hard").returncode == 0
+    h.wait_for(lambda: queue_list(h)["jobs"]["dead"] == 2, what="the second")
+    assert queue_list(h)["jobs"]["retries_scheduled_total"] == 3
+    for bad, why in (("retry-backoff=5s:1s", b"BASE no more than MAX"),
+                     ("retry-backoff=0:1s", b"is not BASE:MAX"),
+                     ("retry-backoff=1s", b"is not BASE:MAX"),
+                     ("rate=0/1s", b"is not N/PERIOD"),
+                     ("rate=10/0s", b"is not N/PERIOD"),
+                     ("rate=10", b"is not N/PERIOD"),
+                     ("rate=10/2d", b"is not N/PERIOD")):
+        r = h.pushctl("queue", "set", "jobs", bad)
+        assert r.returncode == 1 and why in r.stderr, (bad, r)
+
+
+def case_nack_later(h):
+    """NACK_LATER: again after its delay, whatever the backoff; not in
+    version 2; a short body is BAD_LENGTH."""
+    h.start_daemon()
+    r = h.pushctl("queue", "create", "jobs", "retry-backoff=1h:1h")
+    assert r.returncode == 0, r.stderr
+    raw = Raw(h.sock, version=3)
+    raw.send(hello3(CONSUMER_ROLE, b"jobs", 10, 0, b"w") + demand(10))
+    raw.expect(WELCOME)
+    h.wait_consumers(1, total_demand=10)
+    assert h.pushctl("enqueue", "-q", "jobs", "a", "b").returncode == 0
+    got = raw.events_full(want=2)
+    sent = time.monotonic()
+    body = struct.pack(">II", 200, 1) + struct.pack(">Q", got[0][0])
+    raw.send(frame(NACK_LATER, body))
+    # 0: at once, though the queue backs off an hour.
+    raw.send(frame(NACK_LATER, struct.pack(">IIQ", 0, 1, got[1][0])))
+    (again,) = raw.events_full(want=1)
+    assert again[2] == b"b" and again[1] == 2, again
+    (later,) = raw.events_full(timeout=20, want=1)
+    assert later[2] == b"a" and time.monotonic() - sent >= 0.19, later
+    raw.send(frame(NACK_LATER, struct.pack(">I", 5)))
+    raw.expect_error(E_BAD_LENGTH)
+    old = Raw(h.sock, version=2)
+    consumer_hello(old, b"o", 1)
+    old.send(frame(NACK_LATER, struct.pack(">IIQ", 0, 1, 1)))
+    old.expect_error(E_BAD_STATE)
+
+
+def case_rate_limit(h):
+    """rate=50/1s: never more than the bucket (50) plus 50 a second since
+    the first delivery; pushctl queues says throttled meanwhile."""
+    h.start_daemon("--max-queue", "0")
+    r = h.pushctl("queue", "create", "jobs", "rate=50/1s")
+    assert r.returncode == 0, r.stderr
+    times = os.path.join(h.dir, "times")
+    raw = Raw(h.sock, version=3)
+    raw.send(hello3(CONSUMER_ROLE, b"jobs", 1000, 0, b"w") + demand(1000))
+    raw.expect(WELCOME)
+    h.wait_consumers(1, total_demand=1000)
+    r = h.pushctl("enqueue", "-q", "jobs", *["e%d" % i for i in range(200)])
+    assert r.returncode == 0, r.stderr
+    assert queue_state(h, "jobs") == "throttled"
+    stamps = []
+    while len(stamps) < 200:
+        got = raw.recv(timeout=20)
+        assert got is not None and got[0] == EVENT, got
+        stamps.append(time.monotonic())
+        raw.send(ids(ACK, struct.unpack(">Q", got[1][:8])[0]))
+    for i, t in enumerate(stamps):
+        # Upper bounds only: a loaded machine is slower, never faster.
+        assert i + 1 <= 50 + 50 * (t - stamps[0]) * 1.05 + 1, (i, t - stamps[0])
+    h.wait_for(lambda: queue_state(h, "jobs") == "-", what="no longer throttled")
 
 
 def case_key_order_slow_key(h):
