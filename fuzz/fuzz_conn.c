@@ -6,7 +6,8 @@
  *
  * The input is a list of steps: u8 op, u8 len, then len bytes.
  *   op % 4 == 0..2: the bytes arrive on connection op % 4 (if still open)
- *   op % 4 == 3:    the clock moves on by len * 100 ms (ack timeouts)
+ *   op % 4 == 3:    the clock moves on by len * 100 ms (ack timeouts,
+ *                   retries held back, pauses, rates)
  * A step with the high bit of op set then closes that connection, as a
  * peer's EOF would.  The last byte chooses the overflow policy.
  */
@@ -51,8 +52,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct event_base	*base;
 	struct server		 srv;
 	struct config		 cfg;
-	struct nqueue		*q;
-	struct qgroup		*g;
 	struct conn		*conn[NCONN];
 	size_t			 off = 0;
 	uint8_t			 op, len;
@@ -90,14 +89,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		k = op & 3;
 		if (k == 3) {
 			srv.now += (uint64_t)len * 100;
-			TAILQ_FOREACH(q, &srv.active, aentry) {
-				TAILQ_FOREACH(g, &q->groups, entry) {
-					if (dispatch_expire(&g->d) != 0) {
-						dispatch_run(&g->d);
-						queues_touch(q);
-					}
-				}
-			}
+			server_timed(&srv);
 			server_wake(&srv);
 		} else if ((conn[k] = alive(&srv, conn[k])) != NULL) {
 			if (io_feed(conn[k], data + off, len) != 0)

@@ -11,7 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 from integration import (ACK, CLIENT_ROLE, CONSUMER_ROLE, DEAD_DROP,  # noqa: E402
-                         DEAD_LIST, DEAD_RETRY, EVENT, NACK, QUEUE_ADMIN, QUEUES,
+                         DEAD_LIST, DEAD_RETRY, EVENT, NACK, NACK_LATER, QUEUE_ADMIN, QUEUES,
                          STATS, TOUCH, WELCOME, demand, enqueue, enqueue3, frame,
                          hello, hello3, ids)
 
@@ -45,7 +45,8 @@ stream = (consumer + frame(WELCOME, struct.pack(">HHIIHBB", 2, 0, 4096, 1000, 5,
 stream += (hello3(CONSUMER_ROLE, b"q", 1, 0, b"c3") +
            hello3(CONSUMER_ROLE, b"q", 1, 0, b"c4", partition=2) + enqueue3(b"q", b"x") +
            frame(STATS, b"\x01q") + frame(QUEUES, b"\0\0\0\0") +
-           frame(QUEUE_ADMIN, b"\x01\0\x01q\0\x01\0\x0bmax-queue=1"))
+           frame(QUEUE_ADMIN, b"\x01\0\x01q\0\x01\0\x0bmax-queue=1") +
+           frame(NACK_LATER, struct.pack(">IIQ", 250, 1, 7)))
 stream += bytes.fromhex("0000001303010000") + struct.pack(">I", 1) + b"\x01q" + \
     struct.pack(">IH", 2, 5) + b"\x01\x03key" + b"hi"
 write("decoder", "all-frames-whole", bytes([255]) + stream)
@@ -129,6 +130,18 @@ write("conn", "partitions", steps(
     (3, b"\0" * 20),
     (1, frame(STATS, qbody(b"p")) + admin(2, b"p") +
      admin(1, b"p", b"dispatch=partition:2"))))
+write("conn", "schedule", steps(
+    (1, hello3(CLIENT_ROLE) + admin(4, b"s", b"rate=2/100ms", b"retry-backoff=10ms:40ms",
+                                    b"max-attempts=3")),
+    (0, hello3(CONSUMER_ROLE, b"s", 4, 0, b"w") + demand(4)),
+    (1, enqueue3(b"s", b"1", b"2", b"3", b"4", b"5")),
+    (0, ids(NACK, 1) + frame(NACK_LATER, struct.pack(">IIQ", 5, 1, 2)) + ids(ACK, 3) +
+     demand(3)),
+    (3, b"\0" * 20),
+    (1, admin(1, b"s", b"paused=yes") + enqueue3(b"s", b"6") + admin(1, b"s", b"paused=no") +
+     admin(1, b"s", b"paused=until:99999999999999", b"rate=none") + admin(2, b"s")),
+    (3, b"\0" * 20),
+    (0, frame(NACK_LATER, struct.pack(">I", 1)))))
 write("conn", "version-1-and-errors", steps(
     (0, hello(CONSUMER_ROLE, 3, 0, b"old", version=1) + demand(3)),
     (1, hello(CLIENT_ROLE, version=1) + enqueue(b"p") + ids(ACK, 1)),

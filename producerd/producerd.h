@@ -369,6 +369,7 @@ void	 server_configure(struct server *, struct config *);
 int	 server_init(struct server *, struct event_base *);
 void	 server_free(struct server *);
 void	 server_tick(struct server *);
+void	 server_timed(struct server *);
 void	 server_wake(struct server *);
 void	 server_drain(struct server *);
 void	 server_report(struct server *);

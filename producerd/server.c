@@ -21,18 +21,18 @@
 
 static void	loop_end_cb(evutil_socket_t, short, void *);
 
-static void
-expiry_cb(evutil_socket_t fd, short what, void *arg)
+/*
+ * What falls due at srv->now: ack deadlines pass, events held back come
+ * due, pauses end, rates allow more.
+ */
+void
+server_timed(struct server *srv)
 {
-	struct server	*srv = arg;
 	struct nqueue	*q;
 	struct qgroup	*g;
 	struct gpath	 gp;
 	int		 n;
 
-	(void)fd;
-	(void)what;
-	server_tick(srv);
 	TAILQ_FOREACH(q, &srv->active, aentry) {
 		TAILQ_FOREACH(g, &q->groups, entry) {
 			if ((n = dispatch_expire(&g->d)) != 0)
@@ -45,6 +45,17 @@ expiry_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		queues_touch(q);
 	}
+}
+
+static void
+expiry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+
+	(void)fd;
+	(void)what;
+	server_tick(srv);
+	server_timed(srv);
 	server_wake(srv);
 }
 
