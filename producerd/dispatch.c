@@ -834,6 +834,13 @@ allowance(struct dispatch *d)
 	due_back(d);
 	if ((d->held = sched_paused(d->sched, *d->clock)) != 0)
 		return 0;
+	if (d->sched->until == 0 && d->sched->rate_ms == 0 &&
+	    d->sched->backoff_base == 0 && d->sched->nlater == 0) {
+		free(d->sched);		/* a NACK_LATER's, done with */
+		d->sched = NULL;
+		d->throttled = 0;
+		return UINT64_MAX;
+	}
 	return sched_budget(d->sched, *d->clock);
 }
 

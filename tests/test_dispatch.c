@@ -1561,6 +1561,15 @@ START_TEST(pause_and_rate)
 	dispatch_run(&w->d);
 	ck_assert_int_eq(w->r.n, 23);
 	ck_assert_int_eq(w->d.throttled, 0);
+	/* A NACK_LATER on a queue with no clock of its own: one for it. */
+	ck_assert_int_eq(dispatch_nack_later(&w->d, &w->c[0], w->r.id[22],
+	    100), DISPATCH_DONE);
+	ck_assert_ptr_nonnull(w->d.sched);
+	ck_assert_uint_eq(w->d.delayed, 1);
+	w->d.now += 100;
+	dispatch_run(&w->d);
+	ck_assert_int_eq(w->r.n, 24);
+	ck_assert_ptr_null(w->d.sched);
 	world_free(w);
 }
 END_TEST
