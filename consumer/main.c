@@ -116,7 +116,7 @@ struct batch {
 	size_t		 cap;
 	uint64_t	*ack;		/* done, not yet acked */
 	uint64_t	*nack;		/* failed: again at once */
-	uint64_t	*later;		/* failed for now: after the backoff */
+	uint64_t	*later;		/* failed for now: after backoff */
 	uint32_t	 ack_n;
 	uint32_t	 nack_n;
 	uint32_t	 later_n;

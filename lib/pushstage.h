@@ -185,11 +185,12 @@ int		 pushstage_refused_key(const struct pushstage *, size_t i,
  * nack it to have it delivered again (after the queue's retry-backoff,
  * if it has one), or nack_later to have it delivered again after delay_ms
  * (0: at once, whatever the backoff; protocol version 3), or touch it to
- * keep it past the ack timeout.  pushstage_done counts one event finished and returns the
- * demand to ask for now, or 0, by GenStage's rule: the events of one read
- * are cut into chunks of at most max_demand - min_demand, and a finished
- * chunk asks again once the credit it leaves falls to min_demand.
- * pushstage_demand, _ack, _nack and _touch only queue their frames;
+ * keep it past the ack timeout.  pushstage_done counts one event finished
+ * and returns the demand to ask for now, or 0, by GenStage's rule: the
+ * events of one read are cut into chunks of at most max_demand -
+ * min_demand, and a finished chunk asks again once the credit it leaves
+ * falls to min_demand.  pushstage_demand, _ack, _nack, _nack_later and
+ * _touch only queue their frames;
  * pushstage_flush sends all queued in one write.
  *
  * To wait for the socket along with other things: poll pushstage_fd for

@@ -918,8 +918,8 @@ queue_settings(struct conn *c, struct nqueue *q, struct ps_queue_admin *a)
 		return -1;
 	}
 	if (change && parts && q->nconsumers != 0) {
-		conn_fail(c, PS_E_QUEUE_BUSY, "queue %s: partitions change only "
-		    "while no consumer is subscribed (%u are)", q->name,
+		conn_fail(c, PS_E_QUEUE_BUSY, "queue %s: partitions change "
+		    "only while no consumer is subscribed (%u are)", q->name,
 		    q->nconsumers);
 		return -1;
 	}

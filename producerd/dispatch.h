@@ -75,7 +75,7 @@ TAILQ_HEAD(dconsumers, dconsumer);
 struct dpart {
 	struct dconsumers	 ready;	/* as dispatch's ready */
 	struct qevents		 waiting;	/* oldest first */
-	uint64_t		 room;	/* scratch: what ready takes now */
+	uint64_t		 room;	/* scratch: ready's room now */
 };
 
 /* Hands an event to a consumer; must not free it or call into dispatch. */
@@ -118,19 +118,19 @@ struct dispatch {
 	enum overflow		 overflow;
 	enum dispatch_mode	 mode;
 	struct keys		 keys;		/* key mode: keys in flight */
-	struct dpart		*parts;		/* partition mode: nparts */
+	struct dpart		*parts;		/* partitions: nparts */
 	uint32_t		 nparts;
-	uint32_t		 parts_ready;	/* consumers on their ready */
-	struct qevents		 aside;		/* their waiting, oldest first
+	uint32_t		 parts_ready;	/* consumers on ready */
+	struct qevents		 aside;		/* their waiting, by age
 						   (tentry) */
-	uint64_t		 parts_waiting;	/* events on their waiting */
+	uint64_t		 parts_waiting;	/* events on waiting */
 	uint64_t		 parts_waiting_bytes;
 	int			 paused;	/* draining: nothing goes out */
-	struct sched		*sched;		/* pause, rate, events held
-						   back; NULL: none */
-	int			 held;		/* paused (pushctl queue pause) */
-	int			 throttled;	/* its rate stopped the last run */
-	uint64_t		 delayed;	/* events held back until due */
+	struct sched		*sched;		/* pause, rate, held back;
+						   NULL: none */
+	int			 held;		/* paused (queue pause) */
+	int			 throttled;	/* the rate stopped a run */
+	uint64_t		 delayed;	/* held back until due */
 	uint64_t		 retries_scheduled_total;
 	uint64_t		 next_id;
 	const char		*name;		/* its queue's, for the journal */

@@ -67,7 +67,8 @@ groups_add(struct nqueue *q, const char *name, size_t len)
 	memcpy(g->name, name, len);
 	g->name[len] = '\0';
 	g->len = (uint8_t)len;
-	(void)dispatch_init(&g->d, &q->log, conn_emit, srv);	/* a reader */
+	/* A reader of q's log: nothing to allocate, nothing to fail. */
+	(void)dispatch_init(&g->d, &q->log, conn_emit, srv);
 	if (dispatch_set_mode(&g->d, q->s.mode, q->s.partitions) != 0) {
 		dispatch_free(&g->d);
 		free(g);

@@ -17,7 +17,7 @@ struct keys {
 	uint64_t	  n;		/* keys in flight or waited on */
 	uint64_t	  nwaiting;	/* events waiting behind their key */
 	uint64_t	  waiting_bytes;
-	struct qevents	  order;	/* all of them, oldest first (tentry) */
+	struct qevents	  order;	/* all, oldest first (tentry) */
 };
 
 void		 keys_init(struct keys *);

@@ -29,13 +29,13 @@ struct qsettings {
 	int			 acks;		/* at-least-once delivery */
 	uint32_t		 ack_timeout;	/* ms; 0: none */
 	uint32_t		 max_attempts;
-	enum dispatch_mode	 mode;		/* demand, key or partition */
+	enum dispatch_mode	 mode;		/* demand, key, partition */
 	uint32_t		 partitions;	/* partition: how many */
 	uint32_t		 rate_n;	/* rate_n events per rate_ms; */
 	uint32_t		 rate_ms;	/* 0: no limit */
-	uint32_t		 backoff_base;	/* ms; 0: retries at once */
+	uint32_t		 backoff_base;	/* ms; 0: at once */
 	uint32_t		 backoff_max;
-	uint64_t		 paused_until;	/* wall-clock ms; SCHED_FOREVER;
+	uint64_t		 paused_until;	/* wall ms; SCHED_FOREVER;
 						   0: not paused */
 };
 /* Which settings a queue was given of its own (and DIR/queues keeps). */

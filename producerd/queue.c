@@ -48,7 +48,7 @@ struct chunk {
 	 * with one load just after a store to one: a stalled store
 	 * forward on every release.
 	 */
-	size_t			 refs;		/* handles into data */
+	size_t			 refs;		/* handles into it */
 	uint32_t		 pending;	/* readers not past it */
 	unsigned char		 data[];
 };

@@ -86,7 +86,7 @@ struct queue {
 					   0: its chunk's first compact id */
 	size_t		 count;		/* both parts */
 	uint64_t	 bytes;		/* their payload bytes */
-	struct qown	*own;		/* a queue alone: its log and store */
+	struct qown	*own;		/* alone: its log and store */
 };
 
 /* The log and store of a queue alone (tests, fuzzers). */

@@ -22,7 +22,8 @@ struct later {
 };
 
 struct sched {
-	uint64_t	 until;		/* paused until; SCHED_FOREVER; 0: not */
+	uint64_t	 until;		/* paused until, or SCHED_FOREVER;
+					   0: not paused */
 	uint32_t	 rate_n;	/* at most rate_n events per rate_ms */
 	uint32_t	 rate_ms;	/* 0: no rate limit */
 	uint64_t	 tokens;	/* events allowed now, times rate_ms */

@@ -195,8 +195,8 @@ settings_set(struct qsettings *s, const char *key, const char *value,
 			s->mode = DISPATCH_PARTITION;
 			s->partitions = (uint32_t)v;
 		} else {
-			snprintf(err, len, "dispatch: \"%s\" is not demand, key "
-			    "or partition:N (N from 1 to %u)", value,
+			snprintf(err, len, "dispatch: \"%s\" is not demand, "
+			    "key or partition:N (N from 1 to %u)", value,
 			    PS_PARTITIONS_MAX);
 			return -1;
 		}

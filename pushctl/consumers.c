@@ -97,7 +97,8 @@ cmd_consumers(const char *path, int argc, char **argv)
 			snprintf(part, sizeof part, " %9ld", partition_of(c));
 		else
 			snprintf(part, sizeof part, " %9s", "-");
-		printf("%-*s %8llu %10llu %8llu %10llu %12llu%s  %s\n", w, c->id,
+		printf("%-*s %8llu %10llu %8llu %10llu %12llu%s  %s\n", w,
+		    c->id,
 		    (unsigned long long)consumer_field(c, "pid"),
 		    (unsigned long long)consumer_field(c, "uid"),
 		    (unsigned long long)consumer_field(c, "demand"),

@@ -1320,8 +1320,8 @@ START_TEST(partition_mode_random)
 			pushed++;
 			break;
 		case 3:
-			if (w->live[i] && (ev = TAILQ_FIRST(&w->c[i].inflight)) !=
-			    NULL) {
+			if (w->live[i] &&
+			    (ev = TAILQ_FIRST(&w->c[i].inflight)) != NULL) {
 				k = random() % 3 == 0 ? PS_NACK : PS_ACK;
 				acked += k == PS_ACK;
 				ck_assert_int_eq(answer(w, i, ev->id, k),
@@ -1346,9 +1346,10 @@ START_TEST(partition_mode_random)
 			if (TAILQ_EMPTY(&w->d.parts[p].waiting))
 				continue;
 			for (k = 0; k < MAXC; k++)
-				ck_assert(!w->live[k] || w->c[k].partition != p ||
-				    w->c[k].demand == 0 || w->c[k].ninflight ==
-				    w->c[k].max_demand);
+				ck_assert(!w->live[k] ||
+				    w->c[k].partition != p ||
+				    w->c[k].demand == 0 ||
+				    w->c[k].ninflight == w->c[k].max_demand);
 		}
 	}
 	aside = w->d.parts_waiting;

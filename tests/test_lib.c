@@ -726,7 +726,8 @@ START_TEST(partitions)
 	ck_assert_uint_eq(r.accepted, 40);
 	for (i = 0; i < mine; i++) {
 		ck_assert_int_eq(pushstage_next_event(w, &ev), PUSHSTAGE_OK);
-		ck_assert_uint_eq(pushstage_partition_of(ev.data, ev.len, 2), 1);
+		ck_assert_uint_eq(pushstage_partition_of(ev.data, ev.len, 2),
+		    1);
 	}
 	ck_assert_int_eq(pushstage_stats(c, &st), PUSHSTAGE_OK);
 	ck_assert_uint_eq(st->nconsumers, 1);

@@ -46,8 +46,8 @@ END_TEST
 START_TEST(hello_client_no_name)
 {
 	struct ps_buf	 b = { 0 };
-	struct ps_hello	 in = { 1, PS_ROLE_CLIENT, 0, 0, 0, NULL, 0, NULL, 0, 0 },
-			     out;
+	struct ps_hello	 in = { 1, PS_ROLE_CLIENT, 0, 0, 0, NULL, 0, NULL, 0,
+			     0 }, out;
 	struct ps_frame	 f;
 
 	ck_assert_int_eq(ps_put_hello(&b, &in), 0);
