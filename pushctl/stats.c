@@ -1,4 +1,5 @@
 /* stats.c: pushctl stats: the daemon's counters as a table or as JSON. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -72,9 +73,14 @@ print_table(const struct pushstage_stats *st)
 	for (i = 0; i < st->nconsumers; i++) {
 		sc = &st->consumers[i];
 		printf("%-*s", w, sc->id);
-		for (j = 0; j < sc->nfields; j++)
-			printf("  %*llu", col(sc->fields[j].name),
-			    (unsigned long long)sc->fields[j].value);
+		/* 4294967295 is the daemon's "unknown" or "none": "-". */
+		for (j = 0; j < sc->nfields; j++) {
+			if (sc->fields[j].value == UINT32_MAX)
+				printf("  %*s", col(sc->fields[j].name), "-");
+			else
+				printf("  %*llu", col(sc->fields[j].name),
+				    (unsigned long long)sc->fields[j].value);
+		}
 		putchar('\n');
 	}
 }
