@@ -36,11 +36,27 @@ policy_name(enum overflow o)
 	return "reject";
 }
 
+/*
+ * "HEAD<sep>TAIL": HEAD into head (a string of fewer than len bytes), and
+ * TAIL; NULL if there is no sep or HEAD is too long.
+ */
+static const char *
+split(const char *value, int sep, char *head, size_t len)
+{
+	const char	*at;
+
+	if ((at = strchr(value, sep)) == NULL || (size_t)(at - value) >= len)
+		return NULL;
+	memcpy(head, value, (size_t)(at - value));
+	head[at - value] = '\0';
+	return at + 1;
+}
+
 /* rate=N/PERIOD (none: no limit): at most N events go out per PERIOD. */
 static int
 set_rate(struct qsettings *s, const char *value, char *err, size_t len)
 {
-	const char	*slash;
+	const char	*period;
 	char		 n[16];
 	uint64_t	 v, ms;
 
@@ -48,13 +64,9 @@ set_rate(struct qsettings *s, const char *value, char *err, size_t len)
 		s->rate_n = s->rate_ms = 0;
 		return QS_RATE;
 	}
-	if ((slash = strchr(value, '/')) == NULL ||
-	    (size_t)(slash - value) >= sizeof n)
-		goto bad;
-	memcpy(n, value, (size_t)(slash - value));
-	n[slash - value] = '\0';
-	if (opt_parse_u64(n, 1, 1000000000, &v) != 0 ||
-	    opt_parse_duration(slash + 1, DAY_MS, &ms) != 0 || ms == 0)
+	if ((period = split(value, '/', n, sizeof n)) == NULL ||
+	    opt_parse_u64(n, 1, 1000000000, &v) != 0 ||
+	    opt_parse_duration(period, DAY_MS, &ms) != 0 || ms == 0)
 		goto bad;
 	s->rate_n = (uint32_t)v;
 	s->rate_ms = (uint32_t)ms;
@@ -70,7 +82,7 @@ bad:
 static int
 set_backoff(struct qsettings *s, const char *value, char *err, size_t len)
 {
-	const char	*colon;
+	const char	*max;
 	char		 base[32];
 	uint64_t	 b, m;
 
@@ -78,13 +90,9 @@ set_backoff(struct qsettings *s, const char *value, char *err, size_t len)
 		s->backoff_base = s->backoff_max = 0;
 		return QS_BACKOFF;
 	}
-	if ((colon = strchr(value, ':')) == NULL ||
-	    (size_t)(colon - value) >= sizeof base)
-		goto bad;
-	memcpy(base, value, (size_t)(colon - value));
-	base[colon - value] = '\0';
-	if (opt_parse_duration(base, DAY_MS, &b) != 0 || b == 0 ||
-	    opt_parse_duration(colon + 1, DAY_MS, &m) != 0 || m < b)
+	if ((max = split(value, ':', base, sizeof base)) == NULL ||
+	    opt_parse_duration(base, DAY_MS, &b) != 0 || b == 0 ||
+	    opt_parse_duration(max, DAY_MS, &m) != 0 || m < b)
 		goto bad;
 	s->backoff_base = (uint32_t)b;
 	s->backoff_max = (uint32_t)m;

@@ -253,21 +253,30 @@ ps_put_event(struct ps_buf *b, int version, const struct ps_event *e)
 	return 0;
 }
 
-/* ACK, NACK, TOUCH, DEAD_RETRY, DEAD_DROP: a count and that many ids. */
-int
-ps_put_ids(struct ps_buf *b, uint8_t type, const uint64_t *ids, uint32_t n)
+/* A count and that many ids, after head bytes of the caller's. */
+static uint8_t *
+put_id_list(struct ps_buf *b, uint8_t type, uint32_t head, const uint64_t *ids,
+    uint32_t n)
 {
 	uint8_t		*p;
 	uint32_t	 i;
 
+	if (n > (UINT32_MAX - 4 - head) / 8 ||
+	    (p = header(b, type, head + 4 + 8 * n)) == NULL)
+		return NULL;
+	put32(p + head, n);
+	for (i = 0; i < n; i++)
+		put64(p + head + 4 + 8 * (size_t)i, ids[i]);
+	return p;
+}
+
+/* ACK, NACK, TOUCH, DEAD_RETRY, DEAD_DROP: a count and that many ids. */
+int
+ps_put_ids(struct ps_buf *b, uint8_t type, const uint64_t *ids, uint32_t n)
+{
 	if (n > (UINT32_MAX - 4) / 8)
 		return -PS_E_BAD_VALUE;
-	if ((p = header(b, type, 4 + 8 * n)) == NULL)
-		return -PS_E_NOMEM;
-	put32(p, n);
-	for (i = 0; i < n; i++)
-		put64(p + 4 + 8 * (size_t)i, ids[i]);
-	return 0;
+	return put_id_list(b, type, 0, ids, n) == NULL ? -PS_E_NOMEM : 0;
 }
 
 /* NACK_LATER: the delay in ms, then as NACK. */
@@ -276,16 +285,12 @@ ps_put_nack_later(struct ps_buf *b, uint32_t delay_ms, const uint64_t *ids,
     uint32_t n)
 {
 	uint8_t		*p;
-	uint32_t	 i;
 
 	if (n > (UINT32_MAX - 8) / 8)
 		return -PS_E_BAD_VALUE;
-	if ((p = header(b, PS_NACK_LATER, 8 + 8 * n)) == NULL)
+	if ((p = put_id_list(b, PS_NACK_LATER, 4, ids, n)) == NULL)
 		return -PS_E_NOMEM;
 	put32(p, delay_ms);
-	put32(p + 4, n);
-	for (i = 0; i < n; i++)
-		put64(p + 8 + 8 * (size_t)i, ids[i]);
 	return 0;
 }
 

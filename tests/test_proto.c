@@ -738,6 +738,35 @@ START_TEST(hello_names_a_partition)
 }
 END_TEST
 
+/* NACK_LATER: the delay, then a NACK's count and ids. */
+START_TEST(nack_later_round_trip)
+{
+	static const uint64_t	 v[] = { 5, 1ull << 40 };
+	struct ps_buf		 b = { 0 };
+	struct ps_frame		 f;
+	struct ps_ids		 ids;
+
+	ck_assert_int_eq(ps_put_nack_later(&b, 250, v, 2), 0);
+	ck_assert_uint_eq(b.len, PS_HDR_LEN + 8 + 16);
+	f = one(&b);
+	ck_assert_int_eq(f.type, PS_NACK_LATER);
+	ck_assert_int_eq(ps_get_ids(&f, &ids), 0);
+	ck_assert_uint_eq(ids.delay_ms, 250);
+	ck_assert_uint_eq(ids.count, 2);
+	ck_assert_uint_eq(ps_ids_at(&ids, 1), 1ull << 40);
+	f.len -= 8;			/* a count that does not add up */
+	ck_assert_int_eq(ps_get_ids(&f, &ids), -PS_E_BAD_LENGTH);
+	f.len = 3;
+	ck_assert_int_eq(ps_get_ids(&f, &ids), -PS_E_BAD_LENGTH);
+	b.len = 0;
+	ck_assert_int_eq(ps_put_nack_later(&b, 0, v, 0), 0);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_ids(&f, &ids), -PS_E_BAD_VALUE);
+	ck_assert_str_eq(ps_type_name(PS_NACK_LATER), "NACK_LATER");
+	free(b.data);
+}
+END_TEST
+
 /* Version 3: the queue in HELLO, ENQUEUE, STATS and the dead-letter frames. */
 START_TEST(version_3_names_queues)
 {
@@ -919,6 +948,7 @@ proto_suite(void)
 	tcase_add_test(tc, every_error_code_has_a_message);
 	tcase_add_test(tc, version_3_names_queues);
 	tcase_add_test(tc, hello_names_a_partition);
+	tcase_add_test(tc, nack_later_round_trip);
 	tcase_add_test(tc, queue_frames_round_trip);
 	tcase_add_test(tc, queue_names);
 	suite_add_tcase(s, tc);
