@@ -1179,7 +1179,9 @@ ready_room(struct dispatch *d, const struct ps_enqueue_iter *it)
 	const uint8_t		*data;
 	uint32_t		 len, i, n = 0;
 
-	if (d->paused || d->queue.count != 0 || d->sched != NULL)
+	/* Paused or rate-limited, nothing goes at once for sure. */
+	if (d->paused || d->queue.count != 0 || (d->sched != NULL &&
+	    (d->held || d->sched->rate_ms != 0)))
 		return 0;
 	/*
 	 * Key order: events behind a busy key would not go, so while any

@@ -1638,6 +1638,37 @@ START_TEST(retries_back_off)
 }
 END_TEST
 
+/*
+ * The overflow rule's "served at once" holds with a backoff (nothing
+ * waits on the clock), not with a rate or a pause: then the limits count.
+ */
+START_TEST(served_at_once_and_the_clock)
+{
+	struct world		*w = world_new();
+	struct ps_enqueue_iter	 it;
+	struct ps_enqueued	 r;
+	struct ps_buf		 pb = { 0 };
+	int			 rc;
+
+	w->d.max_queue = 2;
+	attach(w, 0, 100);
+	demand(w, 0, 100);
+	ck_assert_int_eq(dispatch_schedule(&w->d, 0, 0, 0, 100, 1000), 0);
+	OFFER(w, &r, "a", "b", "c", "d", "e");
+	ck_assert_int_eq(rc, DISPATCH_TAKEN);
+	REPLY(&r, 1, 5, 0, 0, 0);
+	ck_assert_int_eq(w->r.n, 5);
+	/* A rate of 1 a second: one goes, two fit, two are refused. */
+	ck_assert_int_eq(dispatch_schedule(&w->d, 0, 1, 1000, 0, 0), 0);
+	OFFER(w, &r, "f", "g", "h", "i", "j");
+	REPLY(&r, 6, 2, 3, 0, 0);
+	ck_assert_int_eq(w->r.n, 6);
+	ck_assert_uint_eq(w->d.queue.count, 1);
+	free(pb.data);
+	world_free(w);
+}
+END_TEST
+
 static Suite *
 dispatch_suite(void)
 {
@@ -1668,6 +1699,7 @@ dispatch_suite(void)
 	tcase_add_test(tc, paused_sends_nothing);
 	tcase_add_test(tc, pause_and_rate);
 	tcase_add_test(tc, retries_back_off);
+	tcase_add_test(tc, served_at_once_and_the_clock);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("overflow");
 	tcase_add_test(tc, overflow_follows_each_policy);
