@@ -128,9 +128,14 @@ struct dispatch {
 	int			 paused;	/* draining: nothing goes out */
 	struct sched		*sched;		/* pause, rate, held back;
 						   NULL: none */
-	int			 held;		/* paused (queue pause) */
-	int			 throttled;	/* the rate stopped a run */
-	uint64_t		 delayed;	/* held back until due */
+	/*
+	 * What sched says, kept here for the table of counters (which
+	 * reads fields, not pointers): paused now, the rate stopped the
+	 * last run, events held back (sched->nlater).
+	 */
+	int			 held;
+	int			 throttled;
+	uint64_t		 delayed;
 	uint64_t		 retries_scheduled_total;
 	uint64_t		 next_id;
 	const char		*name;		/* its queue's, for the journal */
