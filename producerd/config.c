@@ -27,6 +27,7 @@ usage(FILE *f)
 "                 [--ack-timeout SECONDS] [--max-attempts N]\n"
 "                 [--dispatch demand|key|partition:N]\n"
 "                 [--rate N/PERIOD] [--retry-backoff BASE:MAX]\n"
+"                 [--dedup-window DURATION]\n"
 "                 [--drain-timeout SECONDS] [--handshake-timeout SECONDS]\n"
 "                 [--max-connections N] [--socket-mode MODE]\n"
 "                 [--socket-group GROUP] [--allow-uid USERS]\n"
@@ -138,6 +139,8 @@ usage(FILE *f)
 "                         twice as long each attempt up to MAX (give or\n"
 "                         take 20 %%), as 1s:5m (default none: at once;\n"
 "                         docs/scheduling.md)\n"
+"  --dedup-window DURATION  a unique id stays this long after its event\n"
+"                         is done, as 2m or 30s (default 2m)\n"
 "  --drain-timeout SECONDS  on SIGTERM, wait this long for in-flight\n"
 "                         events to be acked (default %u)\n"
 "\n"
@@ -230,6 +233,7 @@ config_init(struct config *cfg)
 	cfg->max_frame = PS_MAX_FRAME_DEFAULT;
 	cfg->queue.acks = 1;
 	cfg->queue.max_attempts = CONFIG_MAX_ATTEMPTS;
+	cfg->queue.dedup_window = CONFIG_DEDUP_WINDOW;
 	cfg->drain_ms = CONFIG_DRAIN_MS;
 	cfg->handshake_ms = CONFIG_HANDSHAKE_MS;
 	cfg->max_connections = CONFIG_MAX_CONNS;
@@ -273,6 +277,7 @@ config_parse(struct config *cfg, int argc, char **argv)
 		OPT_MAX_QUEUES, OPT_NO_AUTO_CREATE, OPT_UPSTREAM_QUEUE,
 		OPT_LOCAL_QUEUE, OPT_MAX_GROUPS, OPT_DISPATCH, OPT_RATE,
 		OPT_RETRY_BACKOFF,
+		OPT_DEDUP_WINDOW,
 	};
 	static const struct option longopts[] = {
 		{ "socket",	required_argument,	NULL, 's' },
@@ -290,6 +295,7 @@ config_parse(struct config *cfg, int argc, char **argv)
 		{ "rate",	required_argument,	NULL, OPT_RATE },
 		{ "retry-backoff", required_argument,	NULL,
 		    OPT_RETRY_BACKOFF },
+		{ "dedup-window", required_argument,	NULL, OPT_DEDUP_WINDOW },
 		{ "drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT },
 		{ "handshake-timeout", required_argument, NULL,
 		    OPT_HANDSHAKE_TIMEOUT },
@@ -374,6 +380,10 @@ config_parse(struct config *cfg, int argc, char **argv)
 			break;
 		case OPT_RETRY_BACKOFF:
 			if (queue_flag(cfg, "--retry-backoff", optarg) != 0)
+				return -1;
+			break;
+		case OPT_DEDUP_WINDOW:
+			if (queue_flag(cfg, "--dedup-window", optarg) != 0)
 				return -1;
 			break;
 		case OPT_DISPATCH:

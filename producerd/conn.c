@@ -211,6 +211,7 @@ conn_close(struct conn *c)
 	if (c->close_timer != NULL)
 		event_free(c->close_timer);
 	io_stop(c);
+	ps_buf_free(&c->enq_dups);
 	free(c);
 }
 
@@ -557,8 +558,14 @@ conn_enqueue(struct conn *c, const struct ps_frame *f)
 		}
 		if ((error = ps_get_enqueue(f, c->version, &pq, &it,
 		    &it.left)) != 0) {
-			conn_fail(c, -error, "bad ENQUEUE: %s",
-			    ps_strerror(error));
+			conn_fail(c, -error, "bad ENQUEUE: %s", it.why != NULL ?
+			    it.why : ps_strerror(error));
+			return 0;
+		}
+		if (it.max_at > srv->wall + PS_DELAY_MAX) {
+			conn_fail(c, PS_E_BAD_VALUE, "bad ENQUEUE: NOT_BEFORE "
+			    "%llu is more than 10 years from now",
+			    (unsigned long long)it.max_at);
 			return 0;
 		}
 		if ((q = queues_get(srv, pq.name, pq.len, &code, why,
@@ -569,14 +576,20 @@ conn_enqueue(struct conn *c, const struct ps_frame *f)
 			return 0;
 		}
 		c->enq_q = q;
+		c->enq_count = it.count;
 		memset(r, 0, sizeof *r);
+		c->enq_dups.len = 0;
+		r->dups = &c->enq_dups;
 	} else {
 		/* The frame may have moved in the decoder: by offset. */
 		it.p = f->body + c->enq_pos;
 		it.left = c->enq_left;
+		it.count = c->enq_count;
 		it.attrs = (f->flags & PS_F_ATTRS) != 0;
 		it.key = NULL;
 		it.klen = 0;
+		memset(&it.a, 0, sizeof it.a);
+		it.a.priority = PS_PRIORITY_DEFAULT;
 	}
 	/*
 	 * Draining, or the journal's disk full: nothing taken yet, the

@@ -167,11 +167,14 @@ const struct counter counters[] = {
 	{ "throttled", "queue_throttled", COUNTER_GAUGE, PART_QUEUE,
 	  "1 while the queue's rate holds events back.", G(d.throttled) },
 	{ "delayed", NULL, COUNTER_GAUGE, PART_QUEUE,
-	  "Events held back until their time: retries backing off.",
-	  G(d.delayed) },
+	  "Events held back until their time: delayed when enqueued, or "
+	  "retries backing off.", G(d.delayed) },
 	{ "retries_scheduled_total", NULL, COUNTER_TOTAL, PART_QUEUE,
 	  "Retries held back by a backoff or a NACK's delay.",
 	  G(d.retries_scheduled_total) },
+	{ "duplicates_total", NULL, COUNTER_TOTAL, PART_QUEUE,
+	  "Events not taken: their unique id was held.",
+	  G(d.duplicates_total) },
 };
 const size_t ncounters = sizeof counters / sizeof counters[0];
 

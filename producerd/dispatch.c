@@ -48,6 +48,8 @@ dispatch_init(struct dispatch *d, struct qlog *log, dispatch_emit_fn emit,
 	d->next_id = 1;
 	d->ids = &d->next_id;
 	d->clock = &d->now;
+	d->wall = &d->now;
+	d->dedup_window = 120000;
 	d->name = PS_QUEUE_DEFAULT;
 	d->group = "";
 	d->lead = d;
@@ -83,6 +85,14 @@ dispatch_free(struct dispatch *d)
 	keys_free(&d->keys, release, d);
 	parts_drain(d, release);
 	free(d->parts);
+	if (d->delays != NULL) {
+		delays_free(d->delays);
+		free(d->delays);
+	}
+	if (d->uniq != NULL) {
+		uniq_free(d->uniq);
+		free(d->uniq);
+	}
 	queue_free(&d->queue);
 	if (d->restored != NULL) {
 		idmap_free(d->restored);
@@ -304,13 +314,18 @@ unfly(struct dispatch *d, struct qevent *ev)
 	d->in_flight--;
 }
 
-/* The journal, if there is one, hears of what happened to ev. */
+/*
+ * The journal, if there is one, hears of what happened to ev; an event
+ * gone lets go of its unique id in this group.
+ */
 static void
 changed(struct dispatch *d, enum dispatch_change what,
     const struct qevent *ev)
 {
 	if (d->change != NULL)
 		d->change(d->change_arg, what, ev);
+	if (what == DISPATCH_GONE && d->lead->uniq != NULL)
+		uniq_gone(d->lead->uniq, ev->id, *d->wall);
 }
 
 /* ev came from upstream (a stage): its origin learns how it ended. */
@@ -640,17 +655,69 @@ dispatch_push(struct dispatch *d, const void *data, uint32_t len,
 /* The journal hears of a new event, on a handle made up for it. */
 static void
 pushed(struct dispatch *d, const void *key, int klen, const void *data,
-    uint32_t len)
+    uint32_t len, uint16_t prio, uint64_t due, const struct ps_attrs *a)
 {
-	struct qevent	 ev;
+	struct dispatch_new	 n;
 
-	memset(&ev, 0, sizeof ev);
-	ev.id = *d->ids;
-	ev.data = data;
-	ev.len = len;
-	ev.key = key;
-	ev.klen = klen < 0 ? 0 : (uint8_t)klen;
-	changed(d, DISPATCH_PUSHED, &ev);
+	memset(&n, 0, sizeof n);
+	n.ev.id = *d->ids;
+	n.ev.data = data;
+	n.ev.len = len;
+	n.ev.key = key;
+	n.ev.klen = klen < 0 ? 0 : (uint8_t)klen;
+	n.ev.prio = prio;
+	n.due = due;
+	if (a != NULL && a->uid != NULL) {
+		n.uid = a->uid;
+		n.ulen = a->ulen;
+	}
+	changed(d, DISPATCH_PUSHED, &n.ev);
+}
+
+/* Into the buffer of every group: by its priority, the log or the heaps. */
+static int
+push_at(struct dispatch *d, uint64_t id, uint32_t attempts, uint64_t origin,
+    uint16_t prio, const void *key, int klen, const void *data, uint32_t len)
+{
+	if (prio == QUEUE_PRIO_DEFAULT)
+		return queue_push(&d->queue, id, attempts, origin, key, klen,
+		    data, len);
+	return queue_push_prio(&d->queue, id, attempts, prio, key, klen, data,
+	    len);
+}
+
+/*
+ * A new event (from an ENQUEUE's attributes a, or NULL: none) buffered
+ * for d and the groups after it, or held until due (wall ms, 0: now);
+ * its id, or 0 no memory.
+ */
+static uint64_t
+push_new(struct dispatch *d, const void *key, int klen, const void *data,
+    uint32_t len, uint64_t origin, uint16_t prio, uint64_t due,
+    const struct ps_attrs *a)
+{
+	struct dispatch	*g;
+
+	if (due != 0) {
+		if (d->delays == NULL) {
+			if ((d->delays = malloc(sizeof *d->delays)) == NULL)
+				return 0;
+			delays_init(d->delays);
+		}
+		if (delays_add(d->delays, due, *d->ids, prio, key, klen, data,
+		    len) != 0)
+			return 0;
+		for (g = d; g != NULL; g = g->next_group)
+			g->delayed++;
+	} else if (push_at(d, *d->ids, 0, origin, prio, key, klen, data,
+	    len) != 0)
+		return 0;
+	d->enqueued_total++;
+	for (g = d->next_group; g != NULL; g = g->next_group)
+		g->enqueued_total++;
+	if (d->change != NULL)
+		pushed(d, key, klen, data, len, prio, due, a);
+	return (*d->ids)++;
 }
 
 /* The same, with a key (klen -1: none; 0 to 255: a key). */
@@ -658,17 +725,42 @@ uint64_t
 dispatch_push_key(struct dispatch *d, const void *key, int klen,
     const void *data, uint32_t len, uint64_t origin)
 {
-	struct dispatch	*g;
+	return push_new(d, key, klen, data, len, origin, QUEUE_PRIO_DEFAULT,
+	    0, NULL);
+}
 
-	if (queue_push(&d->queue, *d->ids, 0, origin, key, klen, data,
-	    len) != 0)
-		return 0;
-	d->enqueued_total++;
-	for (g = d->next_group; g != NULL; g = g->next_group)
-		g->enqueued_total++;
-	if (d->change != NULL)
-		pushed(d, key, klen, data, len);
-	return (*d->ids)++;
+/*
+ * The lead's delayed events due by now go into the log, each group's; a
+ * group made after an event was enqueued skips it, as it would have had
+ * the event gone into the log at once.  Out of memory, they wait for the
+ * next run.
+ */
+static void
+delays_run(struct dispatch *d)
+{
+	struct delays	*ds = d->delays;
+	struct delayed	*ev;
+	struct dispatch	*g;
+	uint64_t	 due;
+
+	while (delays_next(ds, &due) && due <= *d->wall) {
+		ev = ds->v[0].ev;
+		for (g = d->next_group; g != NULL; g = g->next_group) {
+			if (g->from > ev->id && dispatch_mark(g, ev->id, 0) != 0)
+				return;
+		}
+		if (push_at(d, ev->id, 0, 0, ev->prio, delayed_key(ev),
+		    ev->keyed ? ev->klen : -1, ev->data, ev->len) != 0)
+			return;
+		for (g = d; g != NULL; g = g->next_group) {
+			if (g->from > ev->id) {
+				g->queue.count--;	/* as dead_retry */
+				g->queue.bytes -= ev->len;
+			} else
+				g->delayed--;
+		}
+		free(delays_due(ds, due));
+	}
 }
 
 /*
@@ -677,13 +769,67 @@ dispatch_push_key(struct dispatch *d, const void *key, int klen,
  */
 int
 dispatch_restore(struct dispatch *d, uint64_t id, uint32_t attempts,
-    const void *key, int klen, const void *data, uint32_t len)
+    uint16_t prio, const void *key, int klen, const void *data, uint32_t len)
 {
-	if (queue_push(&d->queue, id, attempts, 0, key, klen, data, len) != 0)
+	if (push_at(d, id, attempts, 0, prio, key, klen, data, len) != 0)
 		return -1;
 	if (id >= *d->ids)
 		*d->ids = id + 1;
 	return 0;
+}
+
+/* A pending event not due before due (wall ms), read back; -1 no memory. */
+int
+dispatch_restore_delayed(struct dispatch *d, uint64_t id, uint64_t due,
+    uint16_t prio, const void *key, int klen, const void *data, uint32_t len)
+{
+	struct dispatch	*g;
+
+	if (d->delays == NULL) {
+		if ((d->delays = malloc(sizeof *d->delays)) == NULL)
+			return -1;
+		delays_init(d->delays);
+	}
+	if (delays_add(d->delays, due, id, prio, key, klen, data, len) != 0)
+		return -1;
+	for (g = d; g != NULL; g = g->next_group)
+		g->delayed++;
+	if (id >= *d->ids)
+		*d->ids = id + 1;
+	return 0;
+}
+
+static int
+uniq_make(struct dispatch *d)
+{
+	if (d->uniq != NULL)
+		return 0;
+	if ((d->uniq = malloc(sizeof *d->uniq)) == NULL)
+		return -1;
+	uniq_init(d->uniq, d->dedup_window);
+	return 0;
+}
+
+/*
+ * A unique id read back: held for event id in refs groups, or with refs
+ * 0 until expires (wall ms).  -1 out of memory.
+ */
+int
+dispatch_restore_uid(struct dispatch *d, const void *uid, uint8_t len,
+    uint64_t id, uint32_t refs, uint64_t expires)
+{
+	if (uniq_make(d) != 0)
+		return -1;
+	return uniq_add(d->uniq, uid, len, id, refs, expires);
+}
+
+/* How long a unique id stays after its event is done (ms); the lead's. */
+void
+dispatch_dedup_window(struct dispatch *d, uint64_t ms)
+{
+	d->dedup_window = ms;
+	if (d->uniq != NULL)
+		d->uniq->window = ms;
 }
 
 /* A dead letter read back from the journal; -1 out of memory. */
@@ -852,6 +998,8 @@ dispatch_run(struct dispatch *d)
 	uint64_t		 budget, spent = 0;
 	uint32_t		 n, sent;
 
+	if (d->lead->delays != NULL && d->lead->delays->n != 0)
+		delays_run(d->lead);
 	if (d->paused || (budget = allowance(d)) == 0) {
 		d->throttled = d->sched != NULL && !d->held &&
 		    d->queue.count != 0;
@@ -1046,6 +1194,10 @@ dispatch_next_deadline(const struct dispatch *d, uint64_t *when)
 		next = s->until;	/* SCHED_FOREVER: never */
 	if (s != NULL && d->throttled && (t = sched_refill_at(s)) < next)
 		next = t;
+	/* A delayed event's wall-clock time, on this clock. */
+	if (d->delays != NULL && delays_next(d->delays, &t) && (t = t >
+	    *d->wall ? *d->clock + (t - *d->wall) : *d->clock) < next)
+		next = t;
 	if (next == UINT64_MAX)
 		return 0;
 	*when = next;
@@ -1054,7 +1206,8 @@ dispatch_next_deadline(const struct dispatch *d, uint64_t *when)
 
 /*
  * Would n more events of bytes in all stay within the buffer's limits?
- * Events waiting behind their key or for their partition are buffered too.
+ * Events waiting behind their key or for their partition are buffered
+ * too, and so are the queue's delayed events.
  */
 static int
 dispatch_fits(const struct dispatch *d, uint64_t n, uint64_t bytes)
@@ -1063,6 +1216,12 @@ dispatch_fits(const struct dispatch *d, uint64_t n, uint64_t bytes)
 			     d->parts_waiting;
 	uint64_t	 held = d->queue.bytes + d->keys.waiting_bytes +
 			     d->parts_waiting_bytes;
+
+	/* Delayed events are the queue's, every group's to take. */
+	if (d->lead->delays != NULL) {
+		count += d->lead->delays->n;
+		held += d->lead->delays->bytes;
+	}
 
 	if (d->max_queue != 0 && (n > d->max_queue ||
 	    count > d->max_queue - n))
@@ -1090,12 +1249,52 @@ drop(void *arg, struct qevent *ev)
  * their time or waiting behind their key or for their partition too; how
  * many went.  Keys in flight stay so.
  */
+/*
+ * Purge's part in the lead's delayed events: the lead's purge drops them
+ * all, for every group; another group's (it is being dropped) is done
+ * with those it was to get.
+ */
+static void
+purge_delayed(struct dispatch *d)
+{
+	struct delays	*ds = d->lead->delays;
+	struct delayed	*dv;
+	struct dispatch	*g;
+	struct qevent	 ev;
+	size_t		 i;
+
+	if (ds == NULL || ds->n == 0)
+		return;
+	memset(&ev, 0, sizeof ev);
+	if (d != d->lead) {
+		for (i = 0; i < ds->n; i++) {
+			if ((ev.id = ds->v[i].ev->id) >= d->from) {
+				changed(d, DISPATCH_GONE, &ev);
+				d->delayed--;
+			}
+		}
+		return;
+	}
+	while ((dv = delays_any(ds)) != NULL) {
+		ev.id = dv->id;
+		for (g = d; g != NULL; g = g->next_group) {
+			if (g->from > dv->id)
+				continue;
+			changed(g, DISPATCH_GONE, &ev);
+			g->delayed--;
+		}
+		d->purged++;
+		free(dv);
+	}
+}
+
 uint64_t
 dispatch_purge(struct dispatch *d)
 {
 	struct qevent	*ev;
 
 	d->purged = 0;
+	purge_delayed(d);
 	while (d->sched != NULL && (ev = sched_take(d->sched)) != NULL) {
 		d->delayed--;
 		key_done(d, ev);	/* its key's next, into the buffer */
@@ -1126,7 +1325,7 @@ oldest(struct dispatch *d)
 	struct qevent	*ev;
 
 	if (d->queue.count != 0)
-		return pop(d);
+		return d->restored != NULL ? pop(d) : queue_shed(&d->queue);
 	if ((ev = keys_shed(&d->keys)) != NULL)
 		return ev;
 	return parts_shed(d);
@@ -1204,16 +1403,73 @@ ready_room(struct dispatch *d, const struct ps_enqueue_iter *it)
 	return n;
 }
 
-/* One event of an ENQUEUE into the buffer, counted in its reply. */
+/* A duplicate: not taken, its index in the reply; -1 out of memory. */
+static int
+duplicate(struct dispatch *d, const struct ps_enqueue_iter *it,
+    struct ps_enqueued *r)
+{
+	struct dispatch	*g;
+	uint8_t		 v[4];
+	uint32_t	 i = it->count - it->left - 1;
+
+	if (r->dups != NULL) {
+		v[0] = (uint8_t)(i >> 24);
+		v[1] = (uint8_t)(i >> 16);
+		v[2] = (uint8_t)(i >> 8);
+		v[3] = (uint8_t)i;
+		if (ps_buf_reserve(r->dups, 4) != 0)
+			return -1;
+		memcpy(r->dups->data + r->dups->len, v, 4);
+		r->dups->len += 4;
+	}
+	r->duplicates++;
+	for (g = d; g != NULL; g = g->next_group)
+		g->duplicates_total++;
+	return 0;
+}
+
+/* An event's due time from its attributes: wall ms, or 0 for now. */
+static uint64_t
+due_of(const struct dispatch *d, const struct ps_attrs *a)
+{
+	uint64_t	 due;
+
+	if (a->when == PS_WHEN_NOW)
+		return 0;
+	due = a->when == PS_WHEN_DELAY ? *d->wall + a->delay : a->not_before;
+	return due > *d->wall ? due : 0;
+}
+
+/*
+ * One event of an ENQUEUE into the buffer (or held until its time),
+ * counted in its reply; a unique id already held makes it a duplicate.
+ */
 static int
 take(struct dispatch *d, const struct ps_enqueue_iter *it,
     const uint8_t *data, uint32_t len, struct ps_enqueued *r)
 {
-	uint64_t	 id;
+	const struct ps_attrs	*a = &it->a;
+	struct dispatch		*g;
+	uint64_t		 id;
+	uint32_t		 groups = 0;
 
-	if ((id = dispatch_push_key(d, it->key, it->key != NULL ? it->klen :
-	    -1, data, len, 0)) == 0)
+	if (a->uid != NULL) {
+		if (uniq_make(d) != 0)
+			return -1;
+		uniq_sweep(d->uniq, *d->wall);
+		if (uniq_seen(d->uniq, a->uid, a->ulen, *d->wall))
+			return duplicate(d, it, r);
+		for (g = d; g != NULL; g = g->next_group)
+			groups++;
+		if (uniq_add(d->uniq, a->uid, a->ulen, *d->ids, groups, 0) != 0)
+			return -1;
+	}
+	if ((id = push_new(d, it->key, it->key != NULL ? it->klen : -1, data,
+	    len, 0, a->priority, due_of(d, a), a)) == 0) {
+		if (a->uid != NULL)
+			uniq_forget(d->uniq, *d->ids);
 		return -1;
+	}
 	if (r->accepted++ == 0)
 		r->first_id = id;
 	return 0;
@@ -1387,7 +1643,7 @@ dispatch_dead_retry(struct dispatch *d, struct qevent *ev)
 		if (g != d && dispatch_mark(g, ev->id, 0) != 0)
 			return -1;
 	}
-	if (queue_push(&d->queue, ev->id, 0, 0, ev->key, ev->key != NULL ?
+	if (push_at(d, ev->id, 0, 0, ev->prio, ev->key, ev->key != NULL ?
 	    ev->klen : -1, ev->data, ev->len) != 0)
 		return -1;
 	for (g = d->lead; g != NULL; g = g->next_group) {

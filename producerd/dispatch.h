@@ -16,10 +16,12 @@
 
 #include <stdint.h>
 
+#include "delays.h"
 #include "frame.h"
 #include "keys.h"
 #include "queue.h"
 #include "sched.h"
+#include "uniq.h"
 
 struct idmap;
 
@@ -95,9 +97,19 @@ enum dispatch_change {
 	DISPATCH_BURIED,	/* to the dead list (attempts, reason) */
 	DISPATCH_REVIVED,	/* a dead letter back to the buffer */
 };
-/* Hears of ev's change (for PUSHED, a handle made up for the call). */
+/*
+ * Hears of ev's change.  For PUSHED, ev is the handle of a struct
+ * dispatch_new made up for the call, which says the rest.
+ */
 typedef void (*dispatch_change_fn)(void *, enum dispatch_change,
     const struct qevent *);
+
+struct dispatch_new {
+	struct qevent	 ev;		/* first: what the callback gets */
+	uint64_t	 due;		/* wall ms; 0: ready now */
+	const uint8_t	*uid;		/* its unique id; NULL: none */
+	uint8_t		 ulen;
+};
 
 struct dispatch {
 	struct queue		 queue;
@@ -111,6 +123,8 @@ struct dispatch {
 	size_t			 tmpcap;
 	uint64_t		 now;		/* ms, set by the caller */
 	const uint64_t		*clock;		/* now, or a clock shared */
+	const uint64_t		*wall;		/* ms since 1970: delays, unique
+						   ids (tests: clock) */
 	uint32_t		 ack_timeout;	/* ms; 0: none */
 	uint32_t		 max_attempts;
 	uint64_t		 max_queue;	/* buffered events; 0: none */
@@ -137,11 +151,20 @@ struct dispatch {
 	int			 throttled;
 	uint64_t		 delayed;
 	uint64_t		 retries_scheduled_total;
+	uint64_t		 duplicates_total;
+	/*
+	 * The lead's alone: events not ready before their time, unique ids
+	 * (NULL until the first), and how long an id stays after its event.
+	 */
+	struct delays		*delays;
+	struct uniq		*uniq;
+	uint64_t		 dedup_window;	/* ms */
 	uint64_t		 next_id;
 	const char		*name;		/* its queue's, for the journal */
 	const char		*group;		/* its group's; "": shared */
 	struct dispatch		*next_group;	/* the queue's next group */
 	struct dispatch		*lead;		/* its first, or itself */
+	uint64_t		 from;		/* it gets ids from this one on */
 	struct idmap		*restored;	/* replay: id -> attempts + 1,
 						   or 0: not this group's */
 	uint64_t		*ids;		/* the next id: next_id, or a
@@ -192,8 +215,13 @@ int	 dispatch_detach(struct dispatch *, struct dconsumer *);
 uint64_t dispatch_push(struct dispatch *, const void *, uint32_t, uint64_t);
 uint64_t dispatch_push_key(struct dispatch *, const void *, int,
 	     const void *, uint32_t, uint64_t);
-int	 dispatch_restore(struct dispatch *, uint64_t, uint32_t, const void *,
-	     int, const void *, uint32_t);
+int	 dispatch_restore(struct dispatch *, uint64_t, uint32_t, uint16_t,
+	     const void *, int, const void *, uint32_t);
+int	 dispatch_restore_delayed(struct dispatch *, uint64_t, uint64_t,
+	     uint16_t, const void *, int, const void *, uint32_t);
+int	 dispatch_restore_uid(struct dispatch *, const void *, uint8_t,
+	     uint64_t, uint32_t, uint64_t);
+void	 dispatch_dedup_window(struct dispatch *, uint64_t);
 int	 dispatch_restore_dead(struct dispatch *, uint64_t, uint32_t, uint8_t,
 	     const void *, int, const void *, uint32_t);
 int	 dispatch_mark(struct dispatch *, uint64_t, uint64_t);

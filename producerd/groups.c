@@ -76,6 +76,7 @@ groups_add(struct nqueue *q, const char *name, size_t len)
 	}
 	g->d.ids = &srv->next_id;
 	g->d.clock = &srv->now;
+	g->d.wall = &srv->wall;
 	g->d.name = q->name;
 	g->d.group = g->name;
 	if (srv->up.path != NULL)

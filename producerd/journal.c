@@ -324,6 +324,43 @@ rec_enqueue(struct journal *j, const char *queue, const struct qevent *ev)
 	return 0;
 }
 
+/* An event with a due time, a priority or a unique id: XENQUEUE. */
+static int
+rec_xenqueue(struct journal *j, const char *queue,
+    const struct dispatch_new *n)
+{
+	const struct qevent	*ev = &n->ev;
+	struct ps_attrs		 a;
+	int			 r;
+
+	memset(&a, 0, sizeof a);
+	a.key = ev->key;
+	a.klen = ev->klen;
+	a.priority = ev->prio;
+	if (n->due != 0) {
+		a.when = PS_WHEN_AT;
+		a.not_before = n->due;
+	}
+	a.uid = n->uid;
+	a.ulen = n->ulen;
+	r = rec_room(j, JREC_XENQUEUE, 9 + PS_QUEUE_MAX + 6 +
+	    ps_attrs_size(&a) + (size_t)ev->len, j->rec_type ==
+	    JREC_XENQUEUE && (ev->id != j->rec_next_id ||
+	    strcmp(j->rec_queue, queue) != 0));
+	if (r < 0)
+		return -1;
+	if (r == 1) {
+		add_queue(j, queue);
+		snprintf(j->rec_queue, sizeof j->rec_queue, "%s", queue);
+		add64(j, ev->id);
+	}
+	if (ps_put_enqueue_add_attrs(&j->buf, &a, ev->data, ev->len) != 0)
+		return -1;
+	j->rec_next_id = ev->id + 1;
+	j->enqueued = 1;
+	return 0;
+}
+
 static int
 rec_dead(struct journal *j, const char *queue, const struct qevent *ev)
 {
@@ -363,6 +400,7 @@ journal_change(struct journal *j, const char *queue, const char *group,
     uint32_t groups, enum dispatch_change what, const struct qevent *ev)
 {
 	struct jsegment	*cur = &j->segs[j->nsegs - 1];
+	const struct dispatch_new *n;
 	int		 r = 0;
 
 	if (*group != '\0' && what != DISPATCH_PUSHED) {
@@ -389,7 +427,12 @@ journal_change(struct journal *j, const char *queue, const char *group,
 	case DISPATCH_PUSHED:
 		cur->live += groups;
 		j->must_sync = 1;	/* its ENQUEUED waits for the disk */
-		r = rec_enqueue(j, queue, ev);
+		n = (const struct dispatch_new *)ev;
+		if (n->due != 0 || n->uid != NULL ||
+		    ev->prio != QUEUE_PRIO_DEFAULT)
+			r = rec_xenqueue(j, queue, n);
+		else
+			r = rec_enqueue(j, queue, ev);
 		break;
 	case DISPATCH_SENT:
 		r = rec_ids(j, JREC_DELIVER, ev->id);

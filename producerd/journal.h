@@ -50,8 +50,14 @@ enum {
 	JREC_KDEAD = 16,	/* u8 len, queue, then { u64 id, u32
 				   attempts, u32 len, u8 reason, u8 k, key,
 				   bytes }... */
+	/*
+	 * Events with a due time, a priority or a unique id: u8 len, queue,
+	 * u64 first id, then { u32 len, u16 alen, attributes as in an
+	 * ENQUEUE (the due time as NOT_BEFORE), bytes }...
+	 */
+	JREC_XENQUEUE = 17,
 };
-#define JREC_MAX	JREC_KDEAD
+#define JREC_MAX	JREC_XENQUEUE
 
 struct journal;
 

@@ -37,6 +37,7 @@ struct qsettings {
 	uint32_t		 backoff_max;
 	uint64_t		 paused_until;	/* wall ms; SCHED_FOREVER;
 						   0: not paused */
+	uint64_t		 dedup_window;	/* ms a unique id stays */
 };
 /* Which settings a queue was given of its own (and DIR/queues keeps). */
 #define QS_MAX_QUEUE		0x01
@@ -49,6 +50,7 @@ struct qsettings {
 #define QS_RATE			0x80
 #define QS_BACKOFF		0x100
 #define QS_PAUSED		0x200
+#define QS_DEDUP		0x400
 
 /*
  * A group of a queue's consumers (groups.c): it gets every event enqueued
@@ -204,6 +206,7 @@ struct server {
 	struct qstore		 store;		/* their buffers' memory */
 	uint64_t		 next_id;	/* ids are the daemon's */
 	uint64_t		 now;		/* ms, the queues' clock */
+	uint64_t		 wall;		/* ms since 1970, read with it */
 	int			 journaling;	/* queues' changes recorded */
 	int			 queues_unsaved;	/* DIR/queues is behind */
 	uint64_t		 queues_created_total;
@@ -249,6 +252,7 @@ struct server {
 #define CONFIG_MAX_CONNS	1024u
 #define CONFIG_METRICS_CONNS	16u
 #define CONFIG_MAX_ATTEMPTS	5u
+#define CONFIG_DEDUP_WINDOW	120000u	/* ms: NATS JetStream's default */
 #define CONFIG_SOCKET_MODE	0660u
 #define CONFIG_MAX_QUEUE	1000000u
 #define CONFIG_UPSTREAM_DEMAND	1000u
@@ -322,7 +326,9 @@ struct conn {
 	uint32_t		 enq_pos;	/* its next event, in its body */
 	uint32_t		 enq_left;	/* events still to go */
 	uint32_t		 enq_need;	/* the next one's length */
+	uint32_t		 enq_count;	/* its events in all */
 	struct ps_enqueued	 enq_reply;	/* its answer so far */
+	struct ps_buf		 enq_dups;	/* its duplicates' indexes */
 	struct nqueue		*enq_q;		/* its queue */
 	struct nqueue		*q;		/* a consumer's queue */
 	struct qgroup		*g;		/* and group */

@@ -50,6 +50,7 @@ struct chunk {
 	 */
 	size_t			 refs;		/* handles into it */
 	uint32_t		 pending;	/* readers not past it */
+	int			 solo;		/* one event's, in no log */
 	unsigned char		 data[];
 };
 
@@ -133,7 +134,11 @@ chunk_free(struct qlog *log, struct chunk *ch)
 static void
 chunk_done(struct qlog *log, struct chunk *ch)
 {
-	if (ch->refs == 0 && ch->pending == 0)
+	if (ch->refs != 0 || ch->pending != 0)
+		return;
+	if (ch->solo)
+		free(ch);
+	else
 		chunk_free(log, ch);
 }
 
@@ -208,6 +213,17 @@ queue_free(struct queue *q)
 		}
 		handle_free(q, ev);
 	}
+	while (q->prio != NULL && q->prio->n != 0) {
+		ev = q->prio->v[--q->prio->n];
+		ev->chunk->refs--;
+		chunk_done(log, ev->chunk);
+		handle_free(q, ev);
+	}
+	if (q->prio != NULL) {
+		free(q->prio->v);
+		free(q->prio);
+		q->prio = NULL;
+	}
 	for (ch = q->at; ch != NULL; ch = next) {
 		next = TAILQ_NEXT(ch, entry);
 		passed(log, ch);
@@ -247,6 +263,7 @@ handle(struct queue *q)
 	}
 	TAILQ_REMOVE(&st->pool, ev, entry);
 	memset(ev, 0, sizeof *ev);
+	ev->prio = QUEUE_PRIO_DEFAULT;
 	return ev;
 }
 
@@ -274,6 +291,7 @@ chunk_new(struct qlog *log, size_t need)
 	ch->fresh_in = ch->fresh_first = 0;
 	ch->refs = 0;
 	ch->pending = log->nreaders;	/* every reader is before it */
+	ch->solo = 0;
 	TAILQ_INSERT_TAIL(&log->chunks, ch, entry);
 	return ch;
 }
@@ -343,11 +361,176 @@ queue_push(struct queue *q, uint64_t id, uint32_t attempts, uint64_t origin,
 	return 0;
 }
 
-/* Events given back (in id order) go ahead of everything buffered. */
+/* Does a go before b in a reader's heap? */
+static inline int
+heap_before(const struct qevent *a, const struct qevent *b)
+{
+	if (a->prio != b->prio)
+		return a->prio < b->prio;
+	if ((a->attempts != 0) != (b->attempts != 0))
+		return a->attempts != 0;	/* delivered before: first */
+	return a->id < b->id;
+}
+
+static void
+sift_up(struct qheap *h, size_t i, struct qevent *ev)
+{
+	size_t	 up;
+
+	for (; i > 0; i = up) {
+		up = (i - 1) / 2;
+		if (!heap_before(ev, h->v[up]))
+			break;
+		h->v[i] = h->v[up];
+	}
+	h->v[i] = ev;
+}
+
+static void
+sift_down(struct qheap *h, size_t i, struct qevent *ev)
+{
+	size_t	 c;
+
+	while ((c = 2 * i + 1) < h->n) {
+		if (c + 1 < h->n && heap_before(h->v[c + 1], h->v[c]))
+			c++;
+		if (!heap_before(h->v[c], ev))
+			break;
+		h->v[i] = h->v[c];
+		i = c;
+	}
+	h->v[i] = ev;
+}
+
+/* ev into q's heap; -1 out of memory. */
+static int
+heap_add(struct queue *q, struct qevent *ev)
+{
+	struct qheap	*h = q->prio;
+	struct qevent	**v;
+
+	if (h == NULL) {
+		if ((h = calloc(1, sizeof *h)) == NULL)
+			return -1;
+		q->prio = h;
+	}
+	if (h->n == h->cap) {
+		if ((v = reallocarray(h->v, h->cap ? h->cap * 2 : 16,
+		    sizeof *v)) == NULL)
+			return -1;
+		h->v = v;
+		h->cap = h->cap ? h->cap * 2 : 16;
+	}
+	sift_up(h, h->n++, ev);
+	q->count++;
+	q->bytes += ev->len;
+	return 0;
+}
+
+/* The i-th of q's heap out. */
+static struct qevent *
+heap_remove(struct queue *q, size_t i)
+{
+	struct qheap	*h = q->prio;
+	struct qevent	*ev = h->v[i], *last = h->v[--h->n];
+
+	if (i != h->n) {
+		if (i > 0 && heap_before(last, h->v[(i - 1) / 2]))
+			sift_up(h, i, last);
+		else
+			sift_down(h, i, last);
+	}
+	q->count--;
+	q->bytes -= ev->len;
+	return ev;
+}
+
+static inline struct qevent *
+heap_take(struct queue *q)
+{
+	return heap_remove(q, 0);
+}
+
+/* The handle into solo chunk ch out of q's heap, and back to the pool. */
+static void
+heap_drop(struct queue *q, struct chunk *ch)
+{
+	size_t	 i;
+
+	for (i = 0; q->prio != NULL && i < q->prio->n; i++) {
+		if (q->prio->v[i]->chunk == ch) {
+			handle_free(q, heap_remove(q, i));
+			return;
+		}
+	}
+}
+
+/*
+ * An event of priority prio (not the default) for every reader of q's
+ * log: its payload and key once, in a chunk of its own, and a handle in
+ * each reader's heap.  -1 out of memory (no reader has it then).
+ */
+int
+queue_push_prio(struct queue *q, uint64_t id, uint32_t attempts,
+    uint16_t prio, const void *key, int klen, const void *data, uint32_t len)
+{
+	struct qlog	*log = q->log;
+	struct queue	*r, *undo;
+	struct chunk	*ch;
+	struct qevent	*ev;
+	size_t		 kn = klen < 0 ? 0 : (size_t)klen;
+
+	if ((ch = malloc(sizeof *ch + kn + len + 1)) == NULL)
+		return -1;
+	memset(ch, 0, sizeof *ch);
+	ch->solo = 1;
+	ch->size = ch->tail = kn + len;
+	if (kn != 0)
+		memcpy(ch->data, key, kn);
+	if (len != 0)
+		memcpy(ch->data + kn, data, len);
+	TAILQ_FOREACH(r, &log->readers, rentry) {
+		if ((ev = handle(r)) == NULL || heap_add(r, ev) != 0) {
+			if (ev != NULL)
+				handle_free(r, ev);
+			goto fail;
+		}
+		ev->id = id;
+		ev->attempts = attempts;
+		ev->prio = prio;
+		ev->len = len;
+		ev->data = ch->data + kn;
+		if (klen >= 0) {
+			ev->key = ch->data;
+			ev->klen = (uint8_t)kn;
+		}
+		ev->chunk = ch;
+		ch->refs++;
+	}
+	return 0;
+fail:
+	/* Take it back out of the readers before r. */
+	TAILQ_FOREACH(undo, &log->readers, rentry) {
+		if (undo == r)
+			break;
+		heap_drop(undo, ch);
+	}
+	free(ch);
+	return -1;
+}
+
+/*
+ * Events given back (in id order) go ahead of everything buffered of the
+ * default priority; others to their place in the heap.  Out of memory
+ * for the heap, one goes in front.
+ */
 void
 queue_push_front(struct queue *q, struct qevent **evs, size_t n)
 {
 	while (n-- != 0) {
+		if (evs[n]->prio != QUEUE_PRIO_DEFAULT &&
+		    heap_add(q, evs[n]) == 0)
+			continue;
 		TAILQ_INSERT_HEAD(&q->front, evs[n], entry);
 		q->count++;
 		q->bytes += evs[n]->len;
@@ -386,9 +569,9 @@ reader_chunk(struct queue *q)
 	return ch;
 }
 
-/* The next event out, as a handle; NULL if none (or out of memory). */
-struct qevent *
-queue_pop(struct queue *q)
+/* The next event of the default priority; NULL if none (or no memory). */
+static struct qevent *
+plain_pop(struct queue *q)
 {
 	struct qevent	*ev;
 	struct chunk	*ch;
@@ -429,6 +612,28 @@ queue_pop(struct queue *q)
 	if (q->off == ch->tail)
 		(void)reader_chunk(q);	/* lets go of a chunk read whole */
 	return ev;
+}
+
+/* The next event out, as a handle; NULL if none (or out of memory). */
+struct qevent *
+queue_pop(struct queue *q)
+{
+	if (q->prio != NULL && q->prio->n != 0 &&
+	    (q->prio->v[0]->prio < QUEUE_PRIO_DEFAULT || q->count == q->prio->n))
+		return heap_take(q);
+	return plain_pop(q);
+}
+
+/*
+ * drop-oldest's next to shed: the oldest of the default priority, then
+ * the others, in their order.
+ */
+struct qevent *
+queue_shed(struct queue *q)
+{
+	if (q->prio == NULL || q->count > q->prio->n)
+		return plain_pop(q);
+	return q->prio->n != 0 ? heap_take(q) : NULL;
 }
 
 /*

@@ -31,12 +31,27 @@ struct qevent {
 	uint32_t		 len;
 	uint8_t			 reason;	/* dead: enum ps_dead_reason */
 	uint8_t			 klen;
+	uint16_t		 prio;		/* 0 first; QUEUE_PRIO_DEFAULT */
 	uint64_t		 origin;	/* a stage's upstream event, or 0 */
 	struct chunk		*chunk;		/* holds data; NULL: its own */
 	const unsigned char	*data;
 	const unsigned char	*key;		/* NULL: none; else by data */
 };
 TAILQ_HEAD(qevents, qevent);
+
+#define QUEUE_PRIO_DEFAULT	32768	/* PS_PRIORITY_DEFAULT */
+
+/*
+ * A reader's events of a priority other than the default: a heap of
+ * handles, smallest priority first, then those delivered before, then by
+ * id.  Each such event's payload is stored once (a chunk of its own
+ * that the readers' handles share), not in the log.
+ */
+struct qheap {
+	struct qevent	**v;
+	size_t		  n;
+	size_t		  cap;
+};
 TAILQ_HEAD(chunks, chunk);
 
 /*
@@ -73,7 +88,9 @@ struct qlog {
 
 /*
  * A reader's buffer: events given back wait in front, first out; then
- * the log from where this reader is.  A queue made alone has a log (and
+ * the log from where this reader is.  Events of a priority other than
+ * the default wait in prio: those under it go before front and the log,
+ * those over it after.  A queue made alone has a log (and
  * a store) of its own.
  */
 struct queue {
@@ -86,6 +103,7 @@ struct queue {
 					   0: its chunk's first compact id */
 	size_t		 count;		/* both parts */
 	uint64_t	 bytes;		/* their payload bytes */
+	struct qheap	*prio;		/* NULL until one comes */
 	struct qown	*own;		/* alone: its log and store */
 };
 
@@ -103,8 +121,11 @@ int		 queue_init(struct queue *, struct qlog *);
 void		 queue_free(struct queue *);
 int		 queue_push(struct queue *, uint64_t, uint32_t, uint64_t,
 		     const void *, int, const void *, uint32_t);
+int		 queue_push_prio(struct queue *, uint64_t, uint32_t, uint16_t,
+		     const void *, int, const void *, uint32_t);
 void		 queue_push_front(struct queue *, struct qevent **, size_t);
 struct qevent	*queue_pop(struct queue *);
+struct qevent	*queue_shed(struct queue *);
 struct qevent	*queue_copy(struct queue *, uint64_t, uint32_t, const void *,
 		     int, const void *, uint32_t);
 int		 queue_own(struct queue *, struct qevent *);

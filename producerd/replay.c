@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "bytes.h"
+#include "clock.h"
 #include "crc32c.h"
 #include "journal.h"
 #include "log.h"
@@ -270,7 +271,8 @@ rec_queue(int type, const uint8_t **p, uint32_t *len, const char **queue,
 	size_t	 n;
 
 	if (type != JREC_QENQUEUE && type != JREC_QDEAD &&
-	    type != JREC_KENQUEUE && type != JREC_KDEAD) {
+	    type != JREC_KENQUEUE && type != JREC_KDEAD &&
+	    type != JREC_XENQUEUE) {
 		*queue = PS_QUEUE_DEFAULT;
 		*qlen = sizeof PS_QUEUE_DEFAULT - 1;
 		return 0;
@@ -289,7 +291,8 @@ rec_queue(int type, const uint8_t **p, uint32_t *len, const char **queue,
 static const char *
 check_body(int type, const uint8_t *p, uint32_t len)
 {
-	const char	*queue;
+	const char	*queue, *why;
+	struct ps_attrs	 a;
 	uint32_t	 off, l, k;
 	uint8_t		 qlen;
 
@@ -312,6 +315,19 @@ check_body(int type, const uint8_t *p, uint32_t len)
 			    0) > len - off - 5 || (l = get32(p + off)) >
 			    len - off - 5 - k)
 				return "KENQUEUE record's lengths do not add up";
+		}
+		return NULL;
+	case JREC_XENQUEUE:
+		if (len < 8 || get64(p) == 0)
+			return "XENQUEUE record without its first id";
+		for (off = 8; off < len; off += 6 + k + l) {
+			if (len - off < 6 || (k = get16(p + off + 4)) >
+			    len - off - 6 || (l = get32(p + off)) >
+			    len - off - 6 - k)
+				return "XENQUEUE record's lengths do not add up";
+			if (ps_get_attrs(p + off + 6, (uint16_t)k, &a,
+			    &why) != 0)
+				return "XENQUEUE record's attributes are bad";
 		}
 		return NULL;
 	case JREC_KDEAD:
@@ -406,6 +422,7 @@ add(struct replay *r, uint64_t id)
 	e = &r->e[r->n++];
 	memset(e, 0, sizeof *e);
 	e->id = id;
+	e->prio = PS_PRIORITY_DEFAULT;
 	if (id > r->max_id)
 		r->max_id = id;
 	return e;
@@ -416,7 +433,8 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
     uint32_t len)
 {
 	struct rentry	*e;
-	const char	*queue = PS_QUEUE_DEFAULT;
+	struct ps_attrs	 a;
+	const char	*queue = PS_QUEUE_DEFAULT, *why;
 	uint64_t	 id;
 	uint32_t	 off, l, k, kb;
 	uint8_t		 qlen = 0;
@@ -443,6 +461,31 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
 			e->klen = kb && p[off + 4] ? (int)k : -1;
 			e->key = e->klen >= 0 ? p + off + 5 : NULL;
 			e->data = p + off + 4 + kb + k;
+			e->len = l;
+			e->prio = PS_PRIORITY_DEFAULT;
+			e->file = e->efile = file;
+			r->files[file].last_id = id;
+		}
+		break;
+	case JREC_XENQUEUE:
+		id = get64(p);
+		for (off = 8; off < len; off += 6 + k + l, id++) {
+			l = get32(p + off);
+			k = get16(p + off + 4);
+			(void)ps_get_attrs(p + off + 6, (uint16_t)k, &a, &why);
+			if ((e = add(r, id)) == NULL)
+				return -1;
+			e->state = R_PENDING;
+			e->attempts = 0;
+			e->queue = queue;
+			e->qlen = qlen;
+			e->klen = a.key != NULL ? a.klen : -1;
+			e->key = a.key;
+			e->uid = a.uid;
+			e->ulen = a.ulen;
+			e->prio = a.priority;
+			e->due = a.when == PS_WHEN_AT ? a.not_before : 0;
+			e->data = p + off + 6 + k;
 			e->len = l;
 			e->file = e->efile = file;
 			r->files[file].last_id = id;
@@ -690,6 +733,47 @@ shared_group(journal_queue_fn queue_of, void *arg, const struct rentry *e,
 	return *last;
 }
 
+/*
+ * A pending event back into d: held until its time if that is still to
+ * come (wall ms now), else into the buffer by its priority.
+ */
+int
+replay_event(struct dispatch *d, const struct rentry *e, uint32_t attempts,
+    uint64_t wall)
+{
+	if (e->due > wall && attempts == 0)
+		return dispatch_restore_delayed(d, e->id, e->due, e->prio,
+		    e->key, e->klen, e->data, e->len);
+	return dispatch_restore(d, e->id, attempts, e->prio, e->key, e->klen,
+	    e->data, e->len);
+}
+
+/*
+ * The unique ids of events done before the stop, while their records are
+ * still in the journal: held for a window from now (the time they were
+ * done is not recorded, so the window is counted from the restart).
+ */
+static int
+restore_windows(struct replay *r, journal_queue_fn queue_of, void *arg,
+    uint64_t wall)
+{
+	const struct rentry	*e, *last_e = NULL;
+	struct dispatch		*d, *last = NULL;
+	size_t			 i;
+
+	for (i = 0; i < r->n; i++) {
+		e = &r->e[i];
+		if (e->state != R_GONE || e->uid == NULL ||
+		    rgroups_queue(r, e->queue, e->qlen) != NULL)
+			continue;
+		if ((d = shared_group(queue_of, arg, e, &last, &last_e)) ==
+		    NULL || dispatch_restore_uid(d, e->uid, e->ulen, e->id, 0,
+		    wall + d->dedup_window) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* What replay found, into the queues and the journal's accounts. */
 static int
 restore(struct replay *r, journal_queue_fn queue_of, void *arg)
@@ -699,7 +783,7 @@ restore(struct replay *r, journal_queue_fn queue_of, void *arg)
 	const struct rentry *last_e = NULL;
 	struct dispatch	 *d, *last = NULL;
 	size_t		  i, nlive = 0, ndead = 0, s;
-	uint64_t	  npending = 0, ngrouped = 0;
+	uint64_t	  npending = 0, ngrouped = 0, wall = clock_wall_ms();
 
 	if ((live = calloc(r->n ? r->n : 1, sizeof *live)) == NULL)
 		return -1;
@@ -731,11 +815,13 @@ restore(struct replay *r, journal_queue_fn queue_of, void *arg)
 			    replay_rebury(j, d, e->id) != 0)
 				goto nomem;
 		} else {
-			if (dispatch_restore(d, e->id, e->attempts, e->key,
-			    e->klen, e->data, e->len) != 0)
+			if (replay_event(d, e, e->attempts, wall) != 0)
 				goto nomem;
 			npending++;
 		}
+		if (e->uid != NULL && dispatch_restore_uid(d, e->uid, e->ulen,
+		    e->id, 1, 0) != 0)
+			goto nomem;
 		/* Charged to the file with its copy; moved if not its own. */
 		s = r->files[e->file].seg;
 		j->segs[s].live++;
@@ -743,7 +829,8 @@ restore(struct replay *r, journal_queue_fn queue_of, void *arg)
 		    idmap_put(&j->moved, e->id, j->segs[s].seq) != 0)
 			goto nomem;
 	}
-	if (rgroups_restore(r, queue_of, arg, &ngrouped) != 0)
+	if (restore_windows(r, queue_of, arg, wall) != 0 ||
+	    rgroups_restore(r, queue_of, arg, &ngrouped) != 0)
 		goto nomem;
 	if (r->max_id + 1 > *j->next_id)
 		*j->next_id = r->max_id + 1;

@@ -27,6 +27,10 @@ struct rentry {
 	uint32_t	 len;
 	const uint8_t	*key;		/* the same; NULL: none */
 	int		 klen;		/* -1: none */
+	const uint8_t	*uid;		/* the same; NULL: none */
+	uint8_t		 ulen;
+	uint16_t	 prio;
+	uint64_t	 due;		/* wall ms; 0: ready */
 	uint32_t	 attempts;
 	uint64_t	 died;		/* dead: order of its death */
 	size_t		 file;		/* holds its latest copy */
@@ -99,6 +103,8 @@ struct rqueue {
 
 struct rentry	*replay_find(struct replay *, uint64_t);
 int		 replay_rebury(struct journal *, struct dispatch *, uint64_t);
+int		 replay_event(struct dispatch *, const struct rentry *, uint32_t,
+		     uint64_t);
 
 /* rgroups.c */
 const char	*rgroups_check(int, const uint8_t *, uint32_t);

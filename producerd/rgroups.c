@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "bytes.h"
+#include "clock.h"
 #include "log.h"
 #include "replay.h"
 
@@ -354,7 +355,8 @@ restore_queue(struct replay *r, struct rqueue *q, const struct rentry **ev,
 	struct dispatch	**d;
 	struct dead	 *dead = NULL;
 	size_t		  i, k, ndead = 0, cap = 0;
-	uint32_t	  attempts = 0;
+	uint32_t	  attempts = 0, held;
+	uint64_t	  wall = clock_wall_ms();
 	uint8_t		  reason = 0;
 	int		  rc = -1, any, f;
 
@@ -376,11 +378,11 @@ restore_queue(struct replay *r, struct rqueue *q, const struct rentry **ev,
 			f = fate(&q->g[k], ev[i], &attempts, &reason, &died);
 			any = f == R_PENDING && attempts < d[k]->max_attempts;
 		}
-		if (any && dispatch_restore(d[0], ev[i]->id, 0, ev[i]->key,
-		    ev[i]->klen, ev[i]->data, ev[i]->len) != 0)
+		if (any && replay_event(d[0], ev[i], 0, wall) != 0)
 			goto out;
-		for (k = 0; k < q->ng; k++) {
+		for (k = 0, held = 0; k < q->ng; k++) {
 			f = fate(&q->g[k], ev[i], &attempts, &reason, &died);
+			held += f != R_GONE;
 			if (f == R_PENDING && attempts >= d[k]->max_attempts) {
 				/* On its last attempt: dead, as on a drop. */
 				f = R_DEAD;
@@ -390,6 +392,9 @@ restore_queue(struct replay *r, struct rqueue *q, const struct rentry **ev,
 					goto out;
 			}
 			if (f == R_GONE) {
+				/* Delayed: it skips groups made after it then. */
+				if (any && ev[i]->due > wall)
+					continue;
 				if (any && (dispatch_mark(d[k], ev[i]->id, 0) != 0))
 					goto out;
 				if (any) {
@@ -426,6 +431,11 @@ restore_queue(struct replay *r, struct rqueue *q, const struct rentry **ev,
 			dead[ndead++] = (struct dead){ ev[i], k, died,
 			    attempts, reason };
 		}
+		/* Its unique id: held by the groups not done with it. */
+		if (ev[i]->uid != NULL && dispatch_restore_uid(d[0],
+		    ev[i]->uid, ev[i]->ulen, ev[i]->id, held, held != 0 ? 0 :
+		    wall + d[0]->dedup_window) != 0)
+			goto out;
 	}
 	/* The dead, each group's in the order they died. */
 	if (ndead != 0)

@@ -258,6 +258,7 @@ void
 server_tick(struct server *srv)
 {
 	srv->now = clock_ms();
+	srv->wall = clock_wall_ms();
 }
 
 /*
@@ -454,7 +455,7 @@ journal_hook(void *arg, enum dispatch_change what, const struct qevent *ev)
 void
 server_journal_group(struct server *srv, struct qgroup *g, int record)
 {
-	g->from_id = record ? srv->next_id : 0;
+	g->from_id = g->d.from = record ? srv->next_id : 0;
 	if (!srv->journaling)
 		return;
 	g->d.change = journal_hook;
@@ -538,7 +539,7 @@ replay_queue(void *arg, const char *name, size_t len, size_t n,
 		if ((g = groups_find(q, names[i], strlen(names[i]))) == NULL &&
 		    (g = groups_add(q, names[i], strlen(names[i]))) == NULL)
 			return -1;
-		g->from_id = from[i];
+		g->from_id = g->d.from = from[i];
 		out[i] = &g->d;
 	}
 	return 0;

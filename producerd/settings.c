@@ -216,9 +216,17 @@ settings_set(struct qsettings *s, const char *key, const char *value,
 		return set_backoff(s, value, err, len);
 	if (strcmp(key, "paused") == 0)
 		return set_paused(s, value, err, len);
+	if (strcmp(key, "dedup-window") == 0) {
+		if (opt_parse_duration(value, DAY_MS, &s->dedup_window) != 0) {
+			snprintf(err, len, "dedup-window: \"%s\" is not a "
+			    "duration from 0 to 1d (as 2m or 90s)", value);
+			return -1;
+		}
+		return QS_DEDUP;
+	}
 	snprintf(err, len, "\"%s\" is not a queue setting (max-queue, "
 	    "max-queue-bytes, overflow, delivery, ack-timeout, max-attempts, "
-	    "dispatch, rate, retry-backoff, paused)", key);
+	    "dispatch, rate, retry-backoff, paused, dedup-window)", key);
 	return -1;
 number:
 	snprintf(err, len, "%s: \"%s\" is not a whole number in its range "
@@ -285,6 +293,8 @@ settings_format(const struct qsettings *s, unsigned int set, char *buf,
 		ADD(" paused=yes");
 	else if (set & QS_PAUSED)
 		ADD(" paused=until:%" PRIu64, s->paused_until);
+	if (set & QS_DEDUP)
+		ADD(" dedup-window=%" PRIu64 "ms", s->dedup_window);
 	if ((set & QS_DISPATCH) && s->mode == DISPATCH_PARTITION)
 		ADD(" dispatch=partition:%u", s->partitions);
 	else if (set & QS_DISPATCH)

@@ -235,22 +235,91 @@ ps_get_welcome(const struct ps_frame *f, struct ps_welcome *w)
 	return 0;
 }
 
+/* Each attribute's name, and the length its value must have (-1: any). */
+static const struct {
+	const char	*name;
+	int		 len;
+} attr_info[] = {
+	[PS_ATTR_KEY] = { "KEY", -1 },
+	[PS_ATTR_DELAY] = { "DELAY", 8 },
+	[PS_ATTR_NOT_BEFORE] = { "NOT_BEFORE", 8 },
+	[PS_ATTR_PRIORITY] = { "PRIORITY", 2 },
+	[PS_ATTR_UNIQUE_ID] = { "UNIQUE_ID", -1 },
+};
+#define ATTR_LAST	PS_ATTR_UNIQUE_ID
+
 /*
- * An event's attributes: tag, length, value, each known and once.  An
- * attribute this code does not know is refused: a daemon must not drop
- * what a client asked for (a delay, say) without saying so.
+ * An event's attributes: tag, length, value, each known and once, into
+ * a.  An attribute this code does not know is refused: a daemon must not
+ * drop what a client asked for (a delay, say) without saying so.  *why
+ * says what was wrong.
  */
-static int
-check_attrs(const uint8_t *p, uint16_t n)
+int
+ps_get_attrs(const uint8_t *p, uint16_t n, struct ps_attrs *a,
+    const char **why)
 {
 	uint16_t	 off;
-	int		 key = 0;
+	unsigned	 seen = 0, tag, len;
 
-	for (off = 0; off < n; off += 2 + p[off + 1]) {
-		if (n - off < 2 || p[off + 1] > n - off - 2)
+	memset(a, 0, sizeof *a);
+	a->priority = PS_PRIORITY_DEFAULT;
+	for (off = 0; off < n; off += 2 + len) {
+		if (n - off < 2 || p[off + 1] > n - off - 2) {
+			*why = "an attribute runs past its block";
 			return -PS_E_BAD_LENGTH;
-		if (p[off] != PS_ATTR_KEY || key++)
+		}
+		tag = p[off];
+		len = p[off + 1];
+		if (tag == 0 || tag > ATTR_LAST) {
+			*why = "an attribute of unknown tag";
 			return -PS_E_BAD_VALUE;
+		}
+		if (seen & 1u << tag) {
+			*why = "an attribute given twice";
+			return -PS_E_BAD_VALUE;
+		}
+		seen |= 1u << tag;
+		if (attr_info[tag].len >= 0 &&
+		    len != (unsigned)attr_info[tag].len) {
+			*why = tag == PS_ATTR_PRIORITY ? "PRIORITY must be 2 "
+			    "bytes (0 to 65535)" : tag == PS_ATTR_DELAY ?
+			    "DELAY must be 8 bytes (ms)" : "NOT_BEFORE must be "
+			    "8 bytes (ms since 1970)";
+			return -PS_E_BAD_LENGTH;
+		}
+		switch (tag) {
+		case PS_ATTR_KEY:
+			a->key = p + off + 2;
+			a->klen = (uint8_t)len;
+			break;
+		case PS_ATTR_DELAY:
+			a->when = PS_WHEN_DELAY;
+			a->delay = get64(p + off + 2);
+			break;
+		case PS_ATTR_NOT_BEFORE:
+			a->when = PS_WHEN_AT;
+			a->not_before = get64(p + off + 2);
+			break;
+		case PS_ATTR_PRIORITY:
+			a->priority = get16(p + off + 2);
+			break;
+		case PS_ATTR_UNIQUE_ID:
+			if (len == 0 || len > PS_UNIQUE_ID_MAX) {
+				*why = "UNIQUE_ID must be 1 to 128 bytes";
+				return -PS_E_BAD_VALUE;
+			}
+			a->uid = p + off + 2;
+			a->ulen = (uint8_t)len;
+			break;
+		}
+	}
+	if ((seen & 1u << PS_ATTR_DELAY) && (seen & 1u << PS_ATTR_NOT_BEFORE)) {
+		*why = "DELAY and NOT_BEFORE together";
+		return -PS_E_BAD_VALUE;
+	}
+	if (a->when == PS_WHEN_DELAY && a->delay > PS_DELAY_MAX) {
+		*why = "DELAY past 10 years";
+		return -PS_E_BAD_VALUE;
 	}
 	return 0;
 }
@@ -268,9 +337,12 @@ ps_get_enqueue(const struct ps_frame *f, int version, struct ps_queue *q,
 	uint32_t	 n, i, len, head;
 	uint64_t	 bytes = 0;
 	uint16_t	 alen;
+	struct ps_attrs	 a;
 	int		 error;
 
 	/* The count, then (version 3) the queue, then the events. */
+	it->why = NULL;
+	it->max_delay = it->max_at = 0;
 	if (f->type != PS_ENQUEUE || f->len < 4)
 		return -PS_E_BAD_LENGTH;
 	rest.type = f->type;
@@ -297,8 +369,12 @@ ps_get_enqueue(const struct ps_frame *f, int version, struct ps_queue *q,
 			p += 2;
 			if ((size_t)(end - p) < alen)
 				return -PS_E_BAD_LENGTH;
-			if ((error = check_attrs(p, alen)) != 0)
+			if ((error = ps_get_attrs(p, alen, &a, &it->why)) != 0)
 				return error;
+			if (a.when == PS_WHEN_DELAY && a.delay > it->max_delay)
+				it->max_delay = a.delay;
+			if (a.when == PS_WHEN_AT && a.not_before > it->max_at)
+				it->max_at = a.not_before;
 			p += alen;
 		}
 		if ((size_t)(end - p) < len)
@@ -309,10 +385,13 @@ ps_get_enqueue(const struct ps_frame *f, int version, struct ps_queue *q,
 	if (p != end)
 		return -PS_E_BAD_LENGTH;
 	it->left = n;
+	it->count = n;
 	it->bytes = bytes;
 	it->attrs = head == 6;
 	it->key = NULL;
 	it->klen = 0;
+	memset(&it->a, 0, sizeof it->a);
+	it->a.priority = PS_PRIORITY_DEFAULT;
 	*count = n;
 	return 0;
 }
@@ -322,24 +401,18 @@ int
 ps_enqueue_next(struct ps_enqueue_iter *it, const uint8_t **data,
     uint32_t *len)
 {
-	const uint8_t	*a;
-	uint16_t	 alen, off;
+	const char	*why;
+	uint16_t	 alen;
 
 	if (it->left == 0)
 		return 0;
 	*len = get32(it->p);
 	it->p += 4;
 	if (it->attrs) {
-		it->key = NULL;
-		it->klen = 0;
 		alen = get16(it->p);
-		a = it->p + 2;
-		for (off = 0; off < alen; off += 2 + a[off + 1]) {
-			if (a[off] == PS_ATTR_KEY) {
-				it->key = a + off + 2;
-				it->klen = a[off + 1];
-			}
-		}
+		(void)ps_get_attrs(it->p + 2, alen, &it->a, &why);
+		it->key = it->a.key;
+		it->klen = it->a.klen;
 		it->p += 2 + (size_t)alen;
 	}
 	*data = it->p;
@@ -352,17 +425,31 @@ ps_enqueue_next(struct ps_enqueue_iter *it, const uint8_t **data,
 int
 ps_get_enqueued(const struct ps_frame *f, struct ps_enqueued *e)
 {
-	if (f->type != PS_ENQUEUED || (f->len != 12 && f->len != 24))
+	if (f->type != PS_ENQUEUED || (f->len != 12 && f->len < 24) ||
+	    (f->len > 24 && (f->len < 28 || (f->len - 28) % 4 != 0)))
 		return -PS_E_BAD_LENGTH;
 	memset(e, 0, sizeof *e);
 	e->first_id = get64(f->body);
 	e->accepted = get32(f->body + 8);
-	if (f->len == 24) {
+	if (f->len >= 24) {
 		e->refused = get32(f->body + 12);
 		e->shed_new = get32(f->body + 16);
 		e->shed_old = get32(f->body + 20);
 	}
+	if (f->len > 24) {
+		e->duplicates = get32(f->body + 24);
+		if (e->duplicates == 0 || e->duplicates != (f->len - 28) / 4)
+			return -PS_E_BAD_LENGTH;
+		e->dup_p = f->body + 28;
+	}
 	return 0;
+}
+
+/* The i-th duplicate's index in its ENQUEUE; i < e->duplicates. */
+uint32_t
+ps_enqueued_dup(const struct ps_enqueued *e, uint32_t i)
+{
+	return get32(e->dup_p + 4 * (size_t)i);
 }
 
 int

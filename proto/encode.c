@@ -143,35 +143,89 @@ ps_put_enqueue_add(struct ps_buf *b, const void *data, uint32_t len)
 	return 0;
 }
 
+/* The attribute block a would make: its length. */
+size_t
+ps_attrs_size(const struct ps_attrs *a)
+{
+	size_t	 n = 0;
+
+	if (a->key != NULL)
+		n += 2 + (size_t)a->klen;
+	if (a->when != PS_WHEN_NOW)
+		n += 2 + 8;
+	if (a->priority != PS_PRIORITY_DEFAULT)
+		n += 2 + 2;
+	if (a->uid != NULL)
+		n += 2 + (size_t)a->ulen;
+	return n;
+}
+
+static uint8_t *
+put_attr(uint8_t *p, int tag, const void *v, size_t n)
+{
+	p[0] = (uint8_t)tag;
+	p[1] = (uint8_t)n;
+	if (n != 0)
+		memcpy(p + 2, v, n);
+	return p + 2 + n;
+}
+
 /*
  * An event in a batch marked ps_put_enqueue_attrs, with its attribute
- * block: the KEY attribute when klen is 0 to 255 (0 bytes is a key too),
- * nothing when it is -1.
+ * block: those of a that are set (a key, even of 0 bytes; a delay or a
+ * time; a priority other than the default; a unique id).
  */
+int
+ps_put_enqueue_add_attrs(struct ps_buf *b, const struct ps_attrs *a,
+    const void *data, uint32_t len)
+{
+	size_t	 n = ps_attrs_size(a);
+	uint8_t	*p, v[8];
+
+	if ((a->uid != NULL && (a->ulen == 0 || a->ulen > PS_UNIQUE_ID_MAX)) ||
+	    (a->when == PS_WHEN_DELAY && a->delay > PS_DELAY_MAX))
+		return -PS_E_BAD_VALUE;
+	if (ps_buf_reserve(b, 6 + n + len) != 0)
+		return -PS_E_NOMEM;
+	p = b->data + b->len;
+	put32(p, len);
+	put16(p + 4, (uint16_t)n);
+	p += 6;
+	if (a->key != NULL)
+		p = put_attr(p, PS_ATTR_KEY, a->key, a->klen);
+	if (a->when != PS_WHEN_NOW) {
+		put64(v, a->when == PS_WHEN_DELAY ? a->delay : a->not_before);
+		p = put_attr(p, a->when == PS_WHEN_DELAY ? PS_ATTR_DELAY :
+		    PS_ATTR_NOT_BEFORE, v, 8);
+	}
+	if (a->priority != PS_PRIORITY_DEFAULT) {
+		put16(v, a->priority);
+		p = put_attr(p, PS_ATTR_PRIORITY, v, 2);
+	}
+	if (a->uid != NULL)
+		p = put_attr(p, PS_ATTR_UNIQUE_ID, a->uid, a->ulen);
+	if (len != 0)
+		memcpy(p, data, len);
+	b->len += 6 + n + len;
+	return 0;
+}
+
+/* The same with a key alone: klen 0 to 255 (0 bytes is a key too), -1 none. */
 int
 ps_put_enqueue_add_key(struct ps_buf *b, const void *key, int klen,
     const void *data, uint32_t len)
 {
-	size_t	 a = klen < 0 ? 0 : 2 + (size_t)klen;
-	uint8_t	*p;
+	struct ps_attrs	 a;
 
 	if (klen > PS_KEY_MAX)
 		return -PS_E_BAD_VALUE;
-	if (ps_buf_reserve(b, 6 + a + len) != 0)
-		return -PS_E_NOMEM;
-	p = b->data + b->len;
-	put32(p, len);
-	put16(p + 4, (uint16_t)a);
+	memset(&a, 0, sizeof a);
+	a.priority = PS_PRIORITY_DEFAULT;
 	if (klen >= 0) {
-		p[6] = PS_ATTR_KEY;
-		p[7] = (uint8_t)klen;
-		if (klen != 0)
-			memcpy(p + 8, key, (size_t)klen);
+		a.key = key != NULL ? key : (const void *)"";
+		a.klen = (uint8_t)klen;
 	}
-	if (len != 0)
-		memcpy(p + 6 + a, data, len);
-	b->len += 6 + a + len;
-	return 0;
+	return ps_put_enqueue_add_attrs(b, &a, data, len);
 }
 
 /* The ENQUEUE at start: its events carry attributes (version 3). */
@@ -193,9 +247,13 @@ ps_put_enqueue_end(struct ps_buf *b, size_t start, uint32_t count)
 int
 ps_put_enqueued(struct ps_buf *b, int version, const struct ps_enqueued *e)
 {
+	size_t	 dn = 0;
 	uint8_t	*p;
 
-	if ((p = header(b, PS_ENQUEUED, version < 2 ? 12 : 24)) == NULL)
+	if (version >= 3 && e->duplicates != 0)
+		dn = 4 + 4 * (size_t)e->duplicates;
+	if ((p = header(b, PS_ENQUEUED, (uint32_t)((version < 2 ? 12 : 24) +
+	    dn))) == NULL)
 		return -PS_E_NOMEM;
 	put64(p, e->first_id);
 	put32(p + 8, e->accepted);
@@ -203,6 +261,10 @@ ps_put_enqueued(struct ps_buf *b, int version, const struct ps_enqueued *e)
 		put32(p + 12, e->refused);
 		put32(p + 16, e->shed_new);
 		put32(p + 20, e->shed_old);
+	}
+	if (dn != 0) {
+		put32(p + 24, e->duplicates);
+		memcpy(p + 28, e->dups->data, dn - 4);
 	}
 	return 0;
 }

@@ -21,7 +21,14 @@
  */
 #define PS_F_ATTRS		0x01
 #define PS_ATTR_KEY		1	/* the event's key: 0 to 255 bytes */
+#define PS_ATTR_DELAY		2	/* u64 ms: not ready before then */
+#define PS_ATTR_NOT_BEFORE	3	/* u64 ms since 1970: the same */
+#define PS_ATTR_PRIORITY	4	/* u16: smaller goes first */
+#define PS_ATTR_UNIQUE_ID	5	/* 1 to 128 bytes: no duplicates */
 #define PS_KEY_MAX		255
+#define PS_UNIQUE_ID_MAX	128
+#define PS_PRIORITY_DEFAULT	32768	/* an event that names none */
+#define PS_DELAY_MAX	(10ull * 366 * 24 * 3600 * 1000) /* 10 years, ms */
 
 /* Limits on the body length of one frame. */
 #define PS_MAX_FRAME_DEFAULT	(1024u * 1024u)
@@ -192,6 +199,15 @@ struct ps_enqueued {
 	uint32_t	 refused;	/* not taken; send again later */
 	uint32_t	 shed_new;	/* of this ENQUEUE, dropped */
 	uint32_t	 shed_old;	/* buffered events dropped for room */
+	/*
+	 * Version 3: events not taken because their unique id was seen
+	 * (PS_ATTR_UNIQUE_ID), and their indexes in the ENQUEUE, as
+	 * big-endian u32s: decoded, in the frame (ps_enqueued_dup); to
+	 * encode, in dups (NULL: none).
+	 */
+	uint32_t	 duplicates;
+	const uint8_t	*dup_p;
+	struct ps_buf	*dups;
 };
 
 struct ps_event {
@@ -231,16 +247,45 @@ struct ps_error {
 };
 
 /*
+ * An event's attributes.  when says which of delay and not_before is
+ * set; priority is PS_PRIORITY_DEFAULT unless given.
+ */
+enum ps_when {
+	PS_WHEN_NOW,
+	PS_WHEN_DELAY,		/* delay ms after it is taken */
+	PS_WHEN_AT,		/* at not_before, ms since 1970 */
+};
+
+struct ps_attrs {
+	const uint8_t	*key;		/* NULL: none */
+	uint8_t		 klen;
+	uint8_t		 ulen;
+	uint16_t	 priority;
+	enum ps_when	 when;
+	uint64_t	 delay;
+	uint64_t	 not_before;
+	const uint8_t	*uid;		/* unique id; NULL: none */
+};
+
+/*
  * Walks the events of a validated ENQUEUE body; after ps_enqueue_next,
- * key and klen are the event's key (NULL: it has none).
+ * key and klen are the event's key (NULL: it has none), and a its
+ * attributes.  index is the event's place in the ENQUEUE, from 0.
+ * max_delay and max_at are the batch's largest DELAY and NOT_BEFORE (0:
+ * none), for the daemon to check against its clock before it takes any.
  */
 struct ps_enqueue_iter {
 	const uint8_t	*p;
 	uint32_t	 left;
+	uint32_t	 count;
 	uint64_t	 bytes;		/* the payloads left, in bytes */
 	int		 attrs;		/* events carry attributes */
 	const uint8_t	*key;
 	uint8_t		 klen;
+	struct ps_attrs	 a;
+	uint64_t	 max_delay;
+	uint64_t	 max_at;
+	const char	*why;		/* a bad attribute: which, and why */
 };
 
 /* One name/value pair of a STATS_REPLY. */
@@ -302,6 +347,9 @@ int	 ps_put_welcome(struct ps_buf *, const struct ps_welcome *);
 int	 ps_put_enqueue_begin(struct ps_buf *, int, const char *, size_t,
 	     size_t *);
 int	 ps_put_enqueue_add(struct ps_buf *, const void *, uint32_t);
+size_t	 ps_attrs_size(const struct ps_attrs *);
+int	 ps_put_enqueue_add_attrs(struct ps_buf *, const struct ps_attrs *,
+	     const void *, uint32_t);
 int	 ps_put_enqueue_add_key(struct ps_buf *, const void *, int,
 	     const void *, uint32_t);
 void	 ps_put_enqueue_attrs(struct ps_buf *, size_t);
@@ -359,6 +407,9 @@ int	 ps_get_enqueue(const struct ps_frame *, int, struct ps_queue *,
 int	 ps_enqueue_next(struct ps_enqueue_iter *, const uint8_t **,
 	     uint32_t *);
 int	 ps_get_enqueued(const struct ps_frame *, struct ps_enqueued *);
+uint32_t ps_enqueued_dup(const struct ps_enqueued *, uint32_t);
+int	 ps_get_attrs(const uint8_t *, uint16_t, struct ps_attrs *,
+	     const char **);
 int	 ps_get_demand(const struct ps_frame *, uint32_t *);
 int	 ps_get_event(const struct ps_frame *, int, struct ps_event *);
 int	 ps_get_ids(const struct ps_frame *, struct ps_ids *);

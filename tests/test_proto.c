@@ -137,7 +137,7 @@ START_TEST(version_1_layouts)
 	struct ps_welcome	 in = { 1, 4096, 1500, 7, PS_AT_LEAST_ONCE };
 	struct ps_welcome	 out;
 	struct ps_event		 ev = { 9, 3, 2, (const uint8_t *)"hi" }, got;
-	struct ps_enqueued	 q = { 1, 4, 5, 6, 7 }, qo;
+	struct ps_enqueued	 q = { 1, 4, 5, 6, 7, 0, NULL, NULL }, qo;
 	struct ps_frame		 f;
 
 	ck_assert_int_eq(ps_put_welcome(&b, &in), 0);
@@ -315,7 +315,7 @@ END_TEST
 START_TEST(small_frames_round_trip)
 {
 	struct ps_buf		 b = { 0 };
-	struct ps_enqueued	 q = { 1ull << 40, 7, 3, 2, 9 }, qo;
+	struct ps_enqueued	 q = { 1ull << 40, 7, 3, 2, 9, 0, NULL, NULL }, qo;
 	struct ps_event		 e;
 	struct ps_event		 evin = { 99, 4, 7, (const uint8_t *)"payload" };
 	struct ps_error		 err;
@@ -440,7 +440,7 @@ stream(struct ps_buf *b)
 	struct ps_hello		 h = { 1, PS_ROLE_CONSUMER, 8, 2, 2, "c9", 0,
 				     NULL, 0, 0 };
 	struct ps_welcome	 w = { 2, MAX, 0, 5, PS_AT_LEAST_ONCE };
-	struct ps_enqueued	 q = { 5, 2, 0, 0, 0 };
+	struct ps_enqueued	 q = { 5, 2, 0, 0, 0, 0, NULL, NULL };
 	struct ps_event		 e1 = { 5, 1, 5, (const uint8_t *)"first" };
 	struct ps_event		 e2 = { 6, 2, 0, NULL };
 	static const uint64_t	 acked[] = { 5, 6 };

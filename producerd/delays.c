@@ -1,0 +1,125 @@
+/*
+ * delays.c: events held until their time, soonest first.  The heap's
+ * slots carry the due time next to the pointer, so ordering reads no
+ * event; an event costs its 16-byte head, malloc's own word and a 16-byte
+ * slot beyond its payload (docs/performance.md, W8).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "delays.h"
+
+void
+delays_init(struct delays *ds)
+{
+	memset(ds, 0, sizeof *ds);
+}
+
+void
+delays_free(struct delays *ds)
+{
+	size_t	 i;
+
+	for (i = 0; i < ds->n; i++)
+		free(ds->v[i].ev);
+	free(ds->v);
+	delays_init(ds);
+}
+
+static inline int
+before(const struct dslot *a, const struct dslot *b)
+{
+	return a->due < b->due || (a->due == b->due && a->ev->id < b->ev->id);
+}
+
+/*
+ * Hold the event id (its key: klen -1 none) until due; -1 out of
+ * memory.
+ */
+int
+delays_add(struct delays *ds, uint64_t due, uint64_t id, uint16_t prio,
+    const void *key, int klen, const void *data, uint32_t len)
+{
+	struct delayed	*ev;
+	struct dslot	*v, s;
+	size_t		 kn = klen < 0 ? 0 : (size_t)klen, i, up;
+
+	if (ds->n == ds->cap) {
+		if ((v = reallocarray(ds->v, ds->cap ? ds->cap * 2 : 64,
+		    sizeof *v)) == NULL)
+			return -1;
+		ds->v = v;
+		ds->cap = ds->cap ? ds->cap * 2 : 64;
+	}
+	if ((ev = malloc(sizeof *ev + (size_t)len + kn)) == NULL)
+		return -1;
+	ev->id = id;
+	ev->len = len;
+	ev->prio = prio;
+	ev->klen = (uint8_t)kn;
+	ev->keyed = klen >= 0;
+	if (len != 0)
+		memcpy(ev->data, data, len);
+	if (kn != 0)
+		memcpy(ev->data + len, key, kn);
+	s.due = due;
+	s.ev = ev;
+	for (i = ds->n++; i > 0; i = up) {
+		up = (i - 1) / 2;
+		if (!before(&s, &ds->v[up]))
+			break;
+		ds->v[i] = ds->v[up];
+	}
+	ds->v[i] = s;
+	ds->bytes += len;
+	return 0;
+}
+
+/* The soonest event due by now, out of the heap (the caller frees it). */
+struct delayed *
+delays_due(struct delays *ds, uint64_t now)
+{
+	struct delayed	*ev;
+	struct dslot	 last;
+	size_t		 i = 0, c;
+
+	if (ds->n == 0 || ds->v[0].due > now)
+		return NULL;
+	ev = ds->v[0].ev;
+	last = ds->v[--ds->n];
+	while ((c = 2 * i + 1) < ds->n) {
+		if (c + 1 < ds->n && before(&ds->v[c + 1], &ds->v[c]))
+			c++;
+		if (!before(&ds->v[c], &last))
+			break;
+		ds->v[i] = ds->v[c];
+		i = c;
+	}
+	if (ds->n != 0)
+		ds->v[i] = last;
+	ds->bytes -= ev->len;
+	return ev;
+}
+
+/* 1 and the soonest due time, or 0 when nothing is held. */
+int
+delays_next(const struct delays *ds, uint64_t *due)
+{
+	if (ds->n == 0)
+		return 0;
+	*due = ds->v[0].due;
+	return 1;
+}
+
+/* Any event held (the last slot), out of the heap; NULL when none. */
+struct delayed *
+delays_any(struct delays *ds)
+{
+	struct delayed	*ev;
+
+	if (ds->n == 0)
+		return NULL;
+	ev = ds->v[--ds->n].ev;
+	ds->bytes -= ev->len;
+	return ev;
+}

@@ -1,0 +1,49 @@
+/*
+ * delays.h: a queue's events that are not ready before their time (the
+ * DELAY and NOT_BEFORE attributes; docs/scheduling.md): a heap by due
+ * time, each event in one allocation with its payload.  Plain C, no I/O:
+ * times are the caller's wall clock, in ms.
+ */
+#ifndef PS_DELAYS_H
+#define PS_DELAYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A delayed event: 16 bytes, then its payload, then its key. */
+struct delayed {
+	uint64_t	 id;
+	uint32_t	 len;
+	uint16_t	 prio;
+	uint8_t		 klen;
+	uint8_t		 keyed;		/* has a key (of klen bytes) */
+	unsigned char	 data[];
+};
+
+struct dslot {
+	uint64_t	 due;
+	struct delayed	*ev;
+};
+
+struct delays {
+	struct dslot	*v;		/* a heap: soonest, then lowest id */
+	size_t		 n;
+	size_t		 cap;
+	uint64_t	 bytes;		/* their payloads */
+};
+
+void		 delays_init(struct delays *);
+void		 delays_free(struct delays *);
+int		 delays_add(struct delays *, uint64_t, uint64_t, uint16_t,
+		     const void *, int, const void *, uint32_t);
+struct delayed	*delays_due(struct delays *, uint64_t);
+int		 delays_next(const struct delays *, uint64_t *);
+struct delayed	*delays_any(struct delays *);
+
+static inline const void *
+delayed_key(const struct delayed *ev)
+{
+	return ev->keyed ? ev->data + ev->len : NULL;
+}
+
+#endif

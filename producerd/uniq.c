@@ -1,0 +1,221 @@
+/*
+ * uniq.c: unique ids, in a chained hash by id bytes (FNV-1a), with an id
+ * map from event id to entry for the events still live, and a list of
+ * the windows running, which end in the order they started while the
+ * window setting stays the same (a changed window is honoured at lookup;
+ * the list only frees memory).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "uniq.h"
+
+void
+uniq_init(struct uniq *u, uint64_t window)
+{
+	memset(u, 0, sizeof *u);
+	idmap_init(&u->byid);
+	u->wtail = &u->whead;
+	u->window = window;
+}
+
+void
+uniq_free(struct uniq *u)
+{
+	struct uentry	*e, *next;
+	uint64_t	 i;
+
+	for (i = 0; u->hash != NULL && i <= u->mask; i++) {
+		for (e = u->hash[i]; e != NULL; e = next) {
+			next = e->hnext;
+			free(e);
+		}
+	}
+	free(u->hash);
+	idmap_free(&u->byid);
+	uniq_init(u, u->window);
+}
+
+static uint32_t
+hash(const unsigned char *p, uint8_t n)
+{
+	uint32_t	 h = 2166136261u;
+
+	while (n-- != 0)
+		h = (h ^ *p++) * 16777619u;
+	return h;
+}
+
+static struct uentry **
+slot(struct uniq *u, const void *uid, uint8_t len)
+{
+	struct uentry	**e;
+
+	for (e = &u->hash[hash(uid, len) & u->mask]; *e != NULL;
+	    e = &(*e)->hnext) {
+		if ((*e)->len == len && memcmp((*e)->uid, uid, len) == 0)
+			break;
+	}
+	return e;
+}
+
+/* Take entry *e out (its window over) and free it. */
+static void
+unlink_entry(struct uniq *u, struct uentry **e)
+{
+	struct uentry	*x = *e;
+
+	*e = x->hnext;
+	u->count--;
+	free(x);
+}
+
+/* e's window runs: on the list, unless it is on it still. */
+static void
+list_add(struct uniq *u, struct uentry *e)
+{
+	if (e->listed)
+		return;
+	e->listed = 1;
+	e->wnext = NULL;
+	*u->wtail = e;
+	u->wtail = &e->wnext;
+}
+
+/*
+ * Windows over by now end (their entries go), oldest first, as far as
+ * the list is in order.  An entry live again (its id enqueued after its
+ * window ended, before this sweep) just leaves the list.
+ */
+void
+uniq_sweep(struct uniq *u, uint64_t now)
+{
+	struct uentry	*e;
+
+	while ((e = u->whead) != NULL && e->expires <= now) {
+		if ((u->whead = e->wnext) == NULL)
+			u->wtail = &u->whead;
+		e->listed = 0;
+		if (e->expires != 0)
+			unlink_entry(u, slot(u, e->uid, e->len));
+	}
+}
+
+/* 1: uid is held now (its event live, or its window running). */
+int
+uniq_seen(struct uniq *u, const void *uid, uint8_t len, uint64_t now)
+{
+	struct uentry	*e;
+
+	if (u->count == 0)
+		return 0;
+	if ((e = *slot(u, uid, len)) == NULL)
+		return 0;
+	return e->expires == 0 || e->expires > now;
+}
+
+static int
+grow(struct uniq *u)
+{
+	struct uentry	**h, *e, *next;
+	uint64_t	  cap = u->hash != NULL ? (u->mask + 1) * 2 : 64, i;
+
+	if ((h = calloc(cap, sizeof *h)) == NULL)
+		return -1;
+	for (i = 0; u->hash != NULL && i <= u->mask; i++) {
+		for (e = u->hash[i]; e != NULL; e = next) {
+			next = e->hnext;
+			e->hnext = h[hash(e->uid, e->len) & (cap - 1)];
+			h[hash(e->uid, e->len) & (cap - 1)] = e;
+		}
+	}
+	free(u->hash);
+	u->hash = h;
+	u->mask = cap - 1;
+	return 0;
+}
+
+/*
+ * uid is held for event id, live in refs groups; with refs 0, its window
+ * runs until expires (replay: an event done before the restart).  An
+ * entry whose window is over is replaced.  -1 out of memory.
+ */
+int
+uniq_add(struct uniq *u, const void *uid, uint8_t len, uint64_t id,
+    uint32_t refs, uint64_t expires)
+{
+	struct uentry	**s, *e;
+
+	if ((u->hash == NULL || u->count > u->mask) && grow(u) != 0)
+		return -1;
+	if (*(s = slot(u, uid, len)) != NULL) {
+		/* An ended window, not swept yet: it takes the new id. */
+		e = *s;
+		if (e->expires == 0 || refs == 0)
+			return 0;
+	} else {
+		if ((e = malloc(sizeof *e + len)) == NULL)
+			return -1;
+		memset(e, 0, sizeof *e);
+		e->len = len;
+		memcpy(e->uid, uid, len);
+		e->expires = UINT64_MAX;	/* on no window list */
+		*s = e;
+		u->count++;
+	}
+	e->id = id;
+	e->refs = refs;
+	if (refs == 0) {
+		e->expires = expires;
+		list_add(u, e);
+		return 0;
+	}
+	if (idmap_put(&u->byid, id, (uint64_t)(uintptr_t)e) != 0) {
+		if (e->expires == UINT64_MAX)
+			unlink_entry(u, s);
+		return -1;
+	}
+	e->expires = 0;
+	return 0;
+}
+
+/*
+ * One group is done with event id (acked, shed, dropped): when it was the
+ * last, the id's window starts (or, with none, the id is free at once).
+ */
+void
+uniq_gone(struct uniq *u, uint64_t id, uint64_t now)
+{
+	struct uentry	*e;
+	uint64_t	 v;
+
+	if (!idmap_get(&u->byid, id, &v))
+		return;
+	e = (struct uentry *)(uintptr_t)v;
+	if (--e->refs != 0)
+		return;
+	idmap_del(&u->byid, id);
+	if (u->window == 0) {
+		unlink_entry(u, slot(u, e->uid, e->len));
+		return;
+	}
+	e->expires = now + u->window;
+	list_add(u, e);
+}
+
+/* Event id was never taken after all: its id is free again. */
+void
+uniq_forget(struct uniq *u, uint64_t id)
+{
+	struct uentry	*e;
+	uint64_t	 v;
+
+	if (!idmap_get(&u->byid, id, &v))
+		return;
+	e = (struct uentry *)(uintptr_t)v;
+	idmap_del(&u->byid, id);
+	if (!e->listed)
+		unlink_entry(u, slot(u, e->uid, e->len));
+	else
+		e->expires = 1;		/* long over: the sweep frees it */
+}
