@@ -490,11 +490,8 @@ queue_push_prio(struct queue *q, uint64_t id, uint32_t attempts,
 	if (len != 0)
 		memcpy(ch->data + kn, data, len);
 	TAILQ_FOREACH(r, &log->readers, rentry) {
-		if ((ev = handle(r)) == NULL || heap_add(r, ev) != 0) {
-			if (ev != NULL)
-				handle_free(r, ev);
+		if ((ev = handle(r)) == NULL)
 			goto fail;
-		}
 		ev->id = id;
 		ev->attempts = attempts;
 		ev->prio = prio;
@@ -505,6 +502,10 @@ queue_push_prio(struct queue *q, uint64_t id, uint32_t attempts,
 			ev->klen = (uint8_t)kn;
 		}
 		ev->chunk = ch;
+		if (heap_add(r, ev) != 0) {
+			handle_free(r, ev);
+			goto fail;
+		}
 		ch->refs++;
 	}
 	return 0;

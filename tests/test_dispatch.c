@@ -1503,6 +1503,304 @@ END_TEST
  * a rate lets no more than N events go per period, and says when the next
  * may; in-flight events complete while paused.
  */
+/* One event with attributes a, ENQUEUEd alone (version 3); its reply. */
+static struct ps_enqueued
+enqueue_attrs(struct world *w, const struct ps_attrs *a, const char *data,
+    int count)
+{
+	struct ps_buf		 b = { 0 }, dups = { 0 };
+	struct ps_enqueue_iter	 it;
+	struct ps_enqueued	 r;
+	struct ps_frame		 f;
+	struct ps_queue		 q;
+	size_t			 start;
+	uint32_t		 n;
+	int			 i;
+
+	memset(&r, 0, sizeof r);
+	r.dups = &dups;
+	ck_assert_int_eq(ps_put_enqueue_begin(&b, 3, "q", 1, &start), 0);
+	ps_put_enqueue_attrs(&b, start);
+	for (i = 0; i < count; i++)
+		ck_assert_int_eq(ps_put_enqueue_add_attrs(&b, a, data,
+		    (uint32_t)strlen(data)), 0);
+	ps_put_enqueue_end(&b, start, (uint32_t)count);
+	ck_assert_int_gt(ps_frame_parse(b.data, b.len, 1 << 20, &f), 0);
+	ck_assert_int_eq(ps_get_enqueue(&f, 3, &q, &it, &n), 0);
+	ck_assert_int_eq(dispatch_enqueue(&w->d, &it, &r), DISPATCH_TAKEN);
+	ck_assert_uint_eq(dups.len, 4 * (size_t)r.duplicates);
+	ps_buf_free(&dups);
+	ps_buf_free(&b);
+	r.dups = NULL;
+	return r;
+}
+
+static struct ps_attrs
+attrs(void)
+{
+	struct ps_attrs	 a;
+
+	memset(&a, 0, sizeof a);
+	a.priority = PS_PRIORITY_DEFAULT;
+	return a;
+}
+
+/* What the due-order test saw: each event's id when it went out. */
+struct dues {
+	uint64_t	*due;		/* by id */
+	uint64_t	 now;
+	uint64_t	 last_due;
+	uint64_t	 last_id;
+	int		 n;
+};
+
+static void
+due_emit(void *arg, struct dconsumer *dc, const struct qevent *ev)
+{
+	struct dues	*s = arg;
+	uint64_t	 due = s->due[ev->id];
+
+	(void)dc;
+	/* Never before its time, and in due order (ties by id). */
+	ck_assert_uint_le(due, s->now);
+	ck_assert(due > s->last_due || (due == s->last_due &&
+	    ev->id > s->last_id));
+	s->last_due = due;
+	s->last_id = ev->id;
+	s->n++;
+}
+
+START_TEST(delays_in_due_order)
+{
+	struct dispatch		 d;
+	struct dconsumer	 c;
+	struct dues		 s = { 0 };
+	struct ps_buf		 b = { 0 };
+	struct ps_enqueue_iter	 it;
+	struct ps_enqueued	 r;
+	struct ps_frame		 f;
+	struct ps_queue		 q;
+	struct ps_attrs		 a = attrs();
+	uint64_t		 when;
+	size_t			 start;
+	uint32_t		 n, i, seed = 7;
+	int			 k, owner = 0;
+
+	ck_assert_ptr_nonnull(s.due = calloc(10001, sizeof *s.due));
+	ck_assert_int_eq(dispatch_init(&d, NULL, due_emit, &s), 0);
+	dispatch_attach(&d, &c, 100000, 0, 0, &owner);
+	ck_assert_int_eq(dispatch_demand(&d, &c, 100000), 0);
+	d.now = s.now = 1000;
+	/* 10,000 events in 10 ENQUEUEs, each with a random delay < 10 s. */
+	for (k = 0; k < 10; k++) {
+		b.len = 0;
+		ck_assert_int_eq(ps_put_enqueue_begin(&b, 3, "q", 1, &start),
+		    0);
+		ps_put_enqueue_attrs(&b, start);
+		for (i = 0; i < 1000; i++) {
+			seed = seed * 1103515245 + 12345;
+			a.when = PS_WHEN_DELAY;
+			a.delay = 1 + (seed >> 8) % 9999;
+			if (i % 100 == 0)
+				a.when = PS_WHEN_NOW;	/* some at once */
+			s.due[1 + 1000 * (uint64_t)k + i] = a.when ==
+			    PS_WHEN_NOW ? 0 : d.now + a.delay;
+			ck_assert_int_eq(ps_put_enqueue_add_attrs(&b, &a, "x",
+			    1), 0);
+		}
+		ps_put_enqueue_end(&b, start, 1000);
+		ck_assert_int_gt(ps_frame_parse(b.data, b.len, 1 << 20, &f), 0);
+		ck_assert_int_eq(ps_get_enqueue(&f, 3, &q, &it, &n), 0);
+		memset(&r, 0, sizeof r);
+		s.last_due = 0;		/* those at once: their own order */
+		ck_assert_int_eq(dispatch_enqueue(&d, &it, &r),
+		    DISPATCH_TAKEN);
+		ck_assert_uint_eq(r.accepted, 1000);
+	}
+	ck_assert_int_eq(s.n, 100);
+	ck_assert_uint_eq(d.delayed, 9900);
+	/* The clock jumps to each next deadline, or by a random step. */
+	s.last_due = 0;
+	s.last_id = 0;
+	while (dispatch_next_deadline(&d, &when)) {
+		ck_assert_uint_gt(when, s.now);
+		seed = seed * 1103515245 + 12345;
+		d.now = s.now = seed % 3 == 0 ? when : when + (seed >> 8) % 50;
+		dispatch_run(&d);
+	}
+	ck_assert_int_eq(s.n, 10000);
+	ck_assert_uint_eq(d.delayed, 0);
+	ck_assert_uint_eq(d.queue.count, 0);
+	dispatch_detach(&d, &c);
+	dispatch_free(&d);
+	ps_buf_free(&b);
+	free(s.due);
+}
+END_TEST
+
+START_TEST(priorities_first)
+{
+	struct world	*w = world_new();
+	struct ps_attrs	 a = attrs();
+	uint64_t	 id;
+
+	ENQ(w, "d1");
+	a.priority = 60000;
+	enqueue_attrs(w, &a, "low", 1);
+	a.priority = 10;
+	enqueue_attrs(w, &a, "p10a", 1);
+	ENQ(w, "d2");
+	a.priority = 5;
+	enqueue_attrs(w, &a, "p5", 1);
+	a.priority = 10;
+	enqueue_attrs(w, &a, "p10b", 1);
+	ck_assert_uint_eq(w->d.queue.count, 6);
+	attach_acks(w, 0, 10);
+	/* One at a time: 5, 10 (FIFO), the default (FIFO), then 60000. */
+	demand(w, 0, 1);
+	expect(w, 0, 0, "p5");
+	demand(w, 0, 1);
+	expect(w, 1, 0, "p10a");
+	/* p10a back: before p10b, a redelivery first in its priority. */
+	id = w->r.id[1];
+	ck_assert_int_eq(answer(w, 0, id, PS_NACK), DISPATCH_DONE);
+	dispatch_run(&w->d);
+	demand(w, 0, 1);
+	expect(w, 2, 0, "p10a");
+	ck_assert_uint_eq(w->r.attempt[2], 2);
+	demand(w, 0, 4);
+	expect(w, 3, 0, "p10b");
+	expect(w, 4, 0, "d1");
+	expect(w, 5, 0, "d2");
+	expect(w, 6, 0, "low");
+	ck_assert_uint_eq(w->d.queue.count, 0);
+	/* Under drop-oldest the default's oldest goes before a priority's. */
+	w->d.max_queue = 2;
+	w->d.overflow = OVERFLOW_DROP_OLDEST;
+	a.priority = 1;
+	enqueue_attrs(w, &a, "urgent", 1);
+	ENQ(w, "old", "new");
+	demand(w, 0, 2);
+	expect(w, 7, 0, "urgent");
+	expect(w, 8, 0, "new");
+	world_free(w);
+}
+END_TEST
+
+START_TEST(unique_ids)
+{
+	struct world		*w = world_new();
+	struct ps_attrs		 a = attrs();
+	struct ps_enqueued	 r;
+
+	w->d.now = 1000;
+	dispatch_dedup_window(&w->d, 5000);
+	a.uid = (const uint8_t *)"job-1";
+	a.ulen = 5;
+	r = enqueue_attrs(w, &a, "one", 1);
+	ck_assert_uint_eq(r.accepted, 1);
+	ck_assert_uint_eq(r.duplicates, 0);
+	/* Queued: a second is a duplicate; two in one batch, one goes. */
+	r = enqueue_attrs(w, &a, "two", 1);
+	ck_assert_uint_eq(r.accepted, 0);
+	ck_assert_uint_eq(r.duplicates, 1);
+	a.uid = (const uint8_t *)"job-2";
+	r = enqueue_attrs(w, &a, "three", 2);
+	ck_assert_uint_eq(r.accepted, 1);
+	ck_assert_uint_eq(r.duplicates, 1);
+	ck_assert_uint_eq(w->d.duplicates_total, 2);
+	/* In flight, then acked: held for the window, then free. */
+	attach_acks(w, 0, 10);
+	demand(w, 0, 10);
+	ck_assert_int_eq(w->r.n, 2);
+	a.uid = (const uint8_t *)"job-1";
+	ck_assert_uint_eq(enqueue_attrs(w, &a, "x", 1).duplicates, 1);
+	ck_assert_int_eq(answer(w, 0, w->r.id[0], PS_ACK), DISPATCH_DONE);
+	w->d.now = 5999;
+	ck_assert_uint_eq(enqueue_attrs(w, &a, "x", 1).duplicates, 1);
+	w->d.now = 6000;
+	r = enqueue_attrs(w, &a, "again", 1);
+	ck_assert_uint_eq(r.accepted, 1);
+	ck_assert_uint_eq(r.duplicates, 0);
+	ck_assert_int_eq(w->r.n, 3);
+	expect(w, 2, 0, "again");
+	/* A NACK keeps it held; a dead letter too; with no window, an
+	 * id is free once its event is acked. */
+	ck_assert_int_eq(answer(w, 0, w->r.id[2], PS_NACK), DISPATCH_DONE);
+	ck_assert_uint_eq(enqueue_attrs(w, &a, "x", 1).duplicates, 1);
+	dispatch_dedup_window(&w->d, 0);
+	ck_assert_int_eq(w->r.n, 4);
+	ck_assert_int_eq(answer(w, 0, w->r.id[3], PS_ACK), DISPATCH_DONE);
+	ck_assert_uint_eq(enqueue_attrs(w, &a, "x", 1).accepted, 1);
+	world_free(w);
+}
+END_TEST
+
+START_TEST(delays_reach_every_group)
+{
+	struct dispatch		 lead, g2, g3;
+	struct world		*w = world_new();
+	struct dconsumer	 c1, c2, c3;
+	struct ps_attrs		 a = attrs();
+	struct ps_buf		 b = { 0 };
+	struct ps_enqueue_iter	 it;
+	struct ps_enqueued	 r;
+	struct ps_frame		 f;
+	struct ps_queue		 q;
+	size_t			 start;
+	uint32_t		 n;
+	uint64_t		 next = 1;
+	int			 o1 = 1, o2 = 2, o3 = 3;
+
+	ck_assert_int_eq(dispatch_init(&lead, NULL, record_emit, &w->r), 0);
+	ck_assert_int_eq(dispatch_init(&g2, lead.queue.log, record_emit,
+	    &w->r), 0);
+	lead.ids = g2.ids = g3.ids = &next;
+	lead.next_group = &g2;
+	g2.lead = &lead;
+	dispatch_attach(&lead, &c1, 10, 0, 0, &o1);
+	dispatch_attach(&g2, &c2, 10, 0, 0, &o2);
+	ck_assert_int_eq(dispatch_demand(&lead, &c1, 10), 0);
+	ck_assert_int_eq(dispatch_demand(&g2, &c2, 10), 0);
+	a.when = PS_WHEN_DELAY;
+	a.delay = 100;
+	ck_assert_int_eq(ps_put_enqueue_begin(&b, 3, "q", 1, &start), 0);
+	ps_put_enqueue_attrs(&b, start);
+	ck_assert_int_eq(ps_put_enqueue_add_attrs(&b, &a, "later", 5), 0);
+	ps_put_enqueue_end(&b, start, 1);
+	ck_assert_int_gt(ps_frame_parse(b.data, b.len, 1 << 20, &f), 0);
+	ck_assert_int_eq(ps_get_enqueue(&f, 3, &q, &it, &n), 0);
+	memset(&r, 0, sizeof r);
+	ck_assert_int_eq(dispatch_enqueue(&lead, &it, &r), DISPATCH_TAKEN);
+	ck_assert_uint_eq(lead.delayed, 1);
+	ck_assert_uint_eq(g2.delayed, 1);
+	/* A group made now (from the next id on) does not get it. */
+	ck_assert_int_eq(dispatch_init(&g3, lead.queue.log, record_emit,
+	    &w->r), 0);
+	g3.ids = &next;
+	g3.from = next;
+	g3.lead = &lead;
+	g2.next_group = &g3;
+	dispatch_attach(&g3, &c3, 10, 0, 0, &o3);
+	ck_assert_int_eq(dispatch_demand(&g3, &c3, 10), 0);
+	lead.now = g2.now = g3.now = 100;
+	dispatch_run_all(&lead);
+	ck_assert_int_eq(w->r.n, 2);
+	ck_assert_int_eq(w->r.who[0], 1);
+	ck_assert_int_eq(w->r.who[1], 2);
+	ck_assert_uint_eq(lead.delayed + g2.delayed + g3.delayed, 0);
+	ck_assert_uint_eq(g3.queue.count, 0);
+	dispatch_detach(&g3, &c3);
+	dispatch_detach(&g2, &c2);
+	dispatch_detach(&lead, &c1);
+	dispatch_free(&g3);
+	dispatch_free(&g2);
+	dispatch_free(&lead);
+	ps_buf_free(&b);
+	free(w);
+}
+END_TEST
+
 START_TEST(pause_and_rate)
 {
 	struct world	*w = world_new();
@@ -1706,6 +2004,10 @@ dispatch_suite(void)
 	tcase_add_test(tc, overflow_serves_demand_first);
 	tcase_add_test(tc, overflow_block_holds_the_rest);
 	tcase_add_test(tc, drop_oldest_reaches_events_set_aside);
+	tcase_add_test(tc, delays_in_due_order);
+	tcase_add_test(tc, priorities_first);
+	tcase_add_test(tc, unique_ids);
+	tcase_add_test(tc, delays_reach_every_group);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("queue");
 	tcase_add_test(tc, queue_keeps_order_across_chunks);

@@ -21,6 +21,140 @@ one(const struct ps_buf *b)
 /* The queue a decoder found: not looked at by the version 2 tests. */
 static struct ps_queue	 pq;
 
+/* An ENQUEUE of one event whose attribute block is raw bytes. */
+static int
+raw_attrs(const uint8_t *a, uint16_t n, struct ps_enqueue_iter *it)
+{
+	struct ps_buf	 b = { 0 };
+	struct ps_frame	 f;
+	size_t		 start;
+	uint32_t	 count;
+	uint8_t		 h[6] = { 0, 0, 0, 1, (uint8_t)(n >> 8), (uint8_t)n };
+	int		 rc;
+
+	ck_assert_int_eq(ps_put_enqueue_begin(&b, 3, "q", 1, &start), 0);
+	ps_put_enqueue_attrs(&b, start);
+	ck_assert_int_eq(ps_buf_reserve(&b, 7 + n), 0);
+	memcpy(b.data + b.len, h, 6);
+	memcpy(b.data + b.len + 6, a, n);
+	b.data[b.len + 6 + n] = 'x';
+	b.len += 7 + n;
+	ps_put_enqueue_end(&b, start, 1);
+	f = one(&b);
+	rc = ps_get_enqueue(&f, 3, &pq, it, &count);
+	ps_buf_free(&b);
+	return rc;
+}
+
+START_TEST(enqueue_schedule_attributes)
+{
+	struct ps_buf		 b = { 0 }, dups = { 0 };
+	struct ps_enqueue_iter	 it;
+	struct ps_enqueued	 e, got;
+	struct ps_attrs		 a;
+	struct ps_frame		 f;
+	const uint8_t		*data;
+	uint8_t			 uid[129];
+	size_t			 start;
+	uint32_t		 n, len;
+	static const uint8_t	 bad_prio[] = { 4, 3, 0, 0, 1 };
+	static const uint8_t	 both[] = { 2, 8, 0, 0, 0, 0, 0, 0, 0, 1,
+				     3, 8, 0, 0, 0, 0, 0, 0, 0, 1 };
+	static const uint8_t	 twice[] = { 4, 2, 0, 1, 4, 2, 0, 2 };
+	static const uint8_t	 unknown[] = { 9, 0 };
+	static const uint8_t	 far[] = { 2, 8, 0, 0, 0x01, 0, 0, 0, 0, 0 };
+	static const uint8_t	 empty_uid[] = { 5, 0 };
+
+	/* Every attribute, one event each way, in a round trip. */
+	memset(&a, 0, sizeof a);
+	a.priority = PS_PRIORITY_DEFAULT;
+	ck_assert_int_eq(ps_put_enqueue_begin(&b, 3, "q", 1, &start), 0);
+	ps_put_enqueue_attrs(&b, start);
+	a.key = (const uint8_t *)"k";
+	a.klen = 1;
+	a.when = PS_WHEN_DELAY;
+	a.delay = 30000;
+	a.priority = 7;
+	a.uid = (const uint8_t *)"job-42";
+	a.ulen = 6;
+	ck_assert_uint_eq(ps_attrs_size(&a), 3 + 10 + 4 + 8);
+	ck_assert_int_eq(ps_put_enqueue_add_attrs(&b, &a, "one", 3), 0);
+	memset(&a, 0, sizeof a);
+	a.priority = PS_PRIORITY_DEFAULT;
+	a.when = PS_WHEN_AT;
+	a.not_before = 1798128000000ull;
+	ck_assert_int_eq(ps_put_enqueue_add_attrs(&b, &a, "two", 3), 0);
+	ps_put_enqueue_end(&b, start, 2);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_enqueue(&f, 3, &pq, &it, &n), 0);
+	ck_assert_uint_eq(it.max_delay, 30000);
+	ck_assert_uint_eq(it.max_at, 1798128000000ull);
+	ck_assert_int_eq(ps_enqueue_next(&it, &data, &len), 1);
+	ck_assert(it.a.when == PS_WHEN_DELAY && it.a.delay == 30000);
+	ck_assert_uint_eq(it.a.priority, 7);
+	ck_assert_uint_eq(it.a.ulen, 6);
+	ck_assert_mem_eq(it.a.uid, "job-42", 6);
+	ck_assert_uint_eq(it.klen, 1);
+	ck_assert_mem_eq(data, "one", 3);
+	ck_assert_int_eq(ps_enqueue_next(&it, &data, &len), 1);
+	ck_assert(it.a.when == PS_WHEN_AT);
+	ck_assert_uint_eq(it.a.priority, PS_PRIORITY_DEFAULT);
+	ck_assert_ptr_null(it.a.uid);
+	ck_assert_ptr_null(it.key);
+	ck_assert_mem_eq(data, "two", 3);
+
+	/* Bad ones, each named. */
+	ck_assert_int_eq(raw_attrs(bad_prio, sizeof bad_prio, &it),
+	    -PS_E_BAD_LENGTH);
+	ck_assert_str_eq(it.why, "PRIORITY must be 2 bytes (0 to 65535)");
+	ck_assert_int_eq(raw_attrs(both, sizeof both, &it), -PS_E_BAD_VALUE);
+	ck_assert_str_eq(it.why, "DELAY and NOT_BEFORE together");
+	ck_assert_int_eq(raw_attrs(twice, sizeof twice, &it), -PS_E_BAD_VALUE);
+	ck_assert_int_eq(raw_attrs(unknown, sizeof unknown, &it),
+	    -PS_E_BAD_VALUE);
+	ck_assert_int_eq(raw_attrs(far, sizeof far, &it), -PS_E_BAD_VALUE);
+	ck_assert_str_eq(it.why, "DELAY past 10 years");
+	ck_assert_int_eq(raw_attrs(empty_uid, sizeof empty_uid, &it),
+	    -PS_E_BAD_VALUE);
+	ck_assert_str_eq(it.why, "UNIQUE_ID must be 1 to 128 bytes");
+	memset(uid, 'u', sizeof uid);
+	a.uid = uid;
+	a.ulen = 129;
+	ck_assert_int_eq(ps_put_enqueue_add_attrs(&b, &a, "x", 1),
+	    -PS_E_BAD_VALUE);
+
+	/* ENQUEUED with duplicates: their indexes follow. */
+	b.len = 0;
+	memset(&e, 0, sizeof e);
+	e.first_id = 5;
+	e.accepted = 2;
+	e.duplicates = 2;
+	ck_assert_int_eq(ps_buf_reserve(&dups, 8), 0);
+	memcpy(dups.data, "\0\0\0\1\0\0\0\3", 8);
+	dups.len = 8;
+	e.dups = &dups;
+	ck_assert_int_eq(ps_put_enqueued(&b, 3, &e), 0);
+	ck_assert_uint_eq(b.len, PS_HDR_LEN + 36);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_enqueued(&f, &got), 0);
+	ck_assert_uint_eq(got.duplicates, 2);
+	ck_assert_uint_eq(ps_enqueued_dup(&got, 0), 1);
+	ck_assert_uint_eq(ps_enqueued_dup(&got, 1), 3);
+	/* Version 2 has no room for them; a count that disagrees is bad. */
+	b.len = 0;
+	ck_assert_int_eq(ps_put_enqueued(&b, 2, &e), 0);
+	ck_assert_uint_eq(b.len, PS_HDR_LEN + 24);
+	b.len = 0;
+	e.duplicates = 1;
+	ck_assert_int_eq(ps_put_enqueued(&b, 3, &e), 0);
+	b.data[PS_HDR_LEN + 27] = 2;
+	f = one(&b);
+	ck_assert_int_eq(ps_get_enqueued(&f, &got), -PS_E_BAD_LENGTH);
+	ps_buf_free(&dups);
+	ps_buf_free(&b);
+}
+END_TEST
+
 START_TEST(hello_round_trip)
 {
 	struct ps_buf	 b = { 0 };
@@ -928,6 +1062,7 @@ proto_suite(void)
 	TCase	*tc = tcase_create("frames");
 
 	tcase_add_test(tc, hello_round_trip);
+	tcase_add_test(tc, enqueue_schedule_attributes);
 	tcase_add_test(tc, hello_client_no_name);
 	tcase_add_test(tc, hello_bytes_match_the_doc);
 	tcase_add_test(tc, stats_reply_bytes_match_the_doc);
