@@ -83,6 +83,9 @@ psc_close(struct psc *c)
 	free(c->posts);
 	c->posts = NULL;
 	c->nposts = c->capposts = 0;
+	free(c->dups);
+	c->dups = NULL;
+	c->ndups = c->dupcap = 0;
 }
 
 /*
@@ -292,25 +295,32 @@ psc_batch_fits(const struct psc *c, size_t len)
 }
 
 /*
- * The same for an event with a key (klen 0 to 255; -1: none): events
- * with attributes take 2 bytes more, and a key 2 more than its length; a
- * batch without them takes 2 bytes an event when a key comes into it.
+ * The same for an event with an attribute block of alen bytes (-1: none):
+ * events with attributes take 2 bytes more than their block; a batch
+ * without them takes 2 bytes an event when attributes come into it.
  */
 int
-psc_batch_fits_key(const struct psc *c, int klen, size_t len)
+psc_batch_fits_attrs(const struct psc *c, long alen, size_t len)
 {
 	size_t	 body, more;
 
-	more = PS_ENQUEUE_PER_EVENT + (klen >= 0 ? 4 + (size_t)klen :
+	more = PS_ENQUEUE_PER_EVENT + (alen >= 0 ? 2 + (size_t)alen :
 	    c->batch_attrs ? 2 : 0);
 	if (c->batch_count == 0)
 		body = batch_head(c);
 	else {
 		body = c->out.len - c->batch_start - PS_HDR_LEN;
-		if (klen >= 0 && !c->batch_attrs)
+		if (alen >= 0 && !c->batch_attrs)
 			body += 2 * (size_t)c->batch_count;
 	}
 	return body + more + len <= c->max_frame;
+}
+
+/* An event with a key (klen 0 to 255; -1: none): the key's attribute. */
+int
+psc_batch_fits_key(const struct psc *c, int klen, size_t len)
+{
+	return psc_batch_fits_attrs(c, klen >= 0 ? 2 + (long)klen : -1, len);
 }
 
 /*
@@ -361,13 +371,35 @@ int
 psc_batch_add_key(struct psc *c, const void *key, int klen, const void *data,
     uint32_t len)
 {
-	if (klen >= 0 && c->version < 3)
-		return fail(c, PUSHSTAGE_EINVAL, "producerd at %s speaks "
-		    "protocol %d, which has no keys", c->path, c->version);
+	struct ps_attrs	 a;
+
+	if (klen < 0)
+		return psc_batch_add_attrs(c, NULL, data, len);
 	if (klen > PS_KEY_MAX)
 		return fail(c, PUSHSTAGE_EINVAL, "a key of %d bytes: at most "
 		    "%d", klen, PS_KEY_MAX);
-	if (!psc_batch_fits_key(c, klen, len))
+	memset(&a, 0, sizeof a);
+	a.priority = PS_PRIORITY_DEFAULT;
+	a.key = key != NULL ? key : (const void *)"";
+	a.klen = (uint8_t)klen;
+	return psc_batch_add_attrs(c, &a, data, len);
+}
+
+/*
+ * An event with attributes a (NULL: none; version 3), into the batch: a
+ * batch whose events had none gets empty blocks first.
+ */
+int
+psc_batch_add_attrs(struct psc *c, const struct ps_attrs *a,
+    const void *data, uint32_t len)
+{
+	long	 alen = a != NULL ? (long)ps_attrs_size(a) : -1;
+
+	if (a != NULL && c->version < 3)
+		return fail(c, PUSHSTAGE_EINVAL, "producerd at %s speaks "
+		    "protocol %d, which has no event attributes (keys, delays, "
+		    "priorities, unique ids)", c->path, c->version);
+	if (!psc_batch_fits_attrs(c, alen, len))
 		return fail(c, PUSHSTAGE_ETOOBIG, "an event of %u bytes does not "
 		    "fit in a frame of %u bytes (producerd --max-frame)", len,
 		    c->max_frame);
@@ -378,15 +410,24 @@ psc_batch_add_key(struct psc *c, const void *key, int klen, const void *data,
 			return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
 		c->batch_attrs = 0;
 	}
-	if (klen >= 0 && !c->batch_attrs) {
+	if (a != NULL && !c->batch_attrs) {
 		if (c->batch_count == 0) {
 			ps_put_enqueue_attrs(&c->out, c->batch_start);
 			c->batch_attrs = 1;
 		} else if (batch_to_attrs(c) != 0)
 			return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
 	}
-	if ((c->batch_attrs ? ps_put_enqueue_add_key(&c->out, key, klen, data,
-	    len) : ps_put_enqueue_add(&c->out, data, len)) != 0)
+	if (c->batch_attrs) {
+		struct ps_attrs	 none;
+
+		if (a == NULL) {
+			memset(&none, 0, sizeof none);
+			none.priority = PS_PRIORITY_DEFAULT;
+			a = &none;
+		}
+		if (ps_put_enqueue_add_attrs(&c->out, a, data, len) != 0)
+			return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
+	} else if (ps_put_enqueue_add(&c->out, data, len) != 0)
 		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
 	c->batch_count++;
 	return PUSHSTAGE_OK;
@@ -416,13 +457,32 @@ static int
 enqueued(struct psc *c, const struct ps_frame *f, uint32_t n,
     struct ps_enqueued *r)
 {
+	uint32_t	*d, i;
+
 	if (ps_get_enqueued(f, r) != 0)
 		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s answered ENQUEUE "
 		    "with %s", c->path, ps_type_name(f->type));
-	if ((uint64_t)r->accepted + r->refused + r->shed_new != n ||
+	if ((uint64_t)r->accepted + r->refused + r->shed_new +
+	    r->duplicates != n ||
 	    (c->welcome.version < 2 && r->accepted != n))
 		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s took %u of %u "
 		    "events", c->path, r->accepted, n);
+	/* The duplicates' indexes, kept past the next read. */
+	if (r->duplicates > c->dupcap) {
+		if ((d = reallocarray(c->dups, r->duplicates,
+		    sizeof *d)) == NULL)
+			return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
+		c->dups = d;
+		c->dupcap = r->duplicates;
+	}
+	for (i = 0; i < r->duplicates; i++) {
+		if ((c->dups[i] = ps_enqueued_dup(r, i)) >= n)
+			return fail(c, PUSHSTAGE_EPROTO, "producerd at %s named "
+			    "event %u of %u a duplicate", c->path, c->dups[i],
+			    n);
+	}
+	c->ndups = r->duplicates;
+	r->dup_p = NULL;
 	return PUSHSTAGE_OK;
 }
 

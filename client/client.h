@@ -49,6 +49,9 @@ struct psc {
 	char			 queue[PS_PATH_MAX + 1]; /* QUEUE[/GROUP]: batches
 						   go to QUEUE */
 	char			 err[512];	/* the last error, for humans */
+	uint32_t		*dups;		/* the last ENQUEUED's duplicates */
+	uint32_t		 ndups;
+	uint32_t		 dupcap;
 };
 
 /*
@@ -91,6 +94,9 @@ int	 psc_event_fits(const struct psc *, size_t);
 int	 psc_batch_fits(const struct psc *, size_t);
 int	 psc_batch_add(struct psc *, const void *, uint32_t);
 int	 psc_batch_fits_key(const struct psc *, int, size_t);
+int	 psc_batch_fits_attrs(const struct psc *, long, size_t);
+int	 psc_batch_add_attrs(struct psc *, const struct ps_attrs *,
+	     const void *, uint32_t);
 int	 psc_batch_add_key(struct psc *, const void *, int, const void *,
 	     uint32_t);
 uint32_t psc_batch_count(const struct psc *);

@@ -338,46 +338,99 @@ pushstage_max_attempts(const struct pushstage *p)
 }
 
 /* ETOOBIG: over the daemon's limit (batch empty), or the batch is full. */
-/* An event into the batch being filled (klen -1: no key). */
+/* An event into the batch being filled (a NULL: no attributes). */
 static int
-add(struct pushstage *p, const void *key, int klen, const void *data,
+add(struct pushstage *p, const struct ps_attrs *a, const void *data,
     size_t len)
 {
+	size_t	 alen = a != NULL ? 2 + ps_attrs_size(a) : 0;
 	int	 r;
 
 	if ((r = ready(p, 0)) != 0)
 		return r;
-	if (len + (klen >= 0 ? 4 + (size_t)klen : 0) > pushstage_max_event(p)) {
+	if (len + alen > pushstage_max_event(p)) {
 		snprintf(p->c.err, sizeof p->c.err, "an event of %zu bytes%s is "
 		    "over the %u that producerd at %s takes (its --max-frame)",
-		    len, klen >= 0 ? " and its key" : "",
+		    len, a != NULL ? " and its attributes" : "",
 		    pushstage_max_event(p), p->c.path);
 		return PUSHSTAGE_ETOOBIG;
 	}
-	if (!psc_batch_fits_key(&p->c, klen, len)) {
+	if (!psc_batch_fits_attrs(&p->c, a != NULL ? (long)alen - 2 : -1,
+	    len)) {
 		snprintf(p->c.err, sizeof p->c.err, "the batch is full: send "
 		    "it, then add the event again");
 		return PUSHSTAGE_ETOOBIG;
 	}
-	return psc_batch_add_key(&p->c, key, klen, data, (uint32_t)len);
+	return psc_batch_add_attrs(&p->c, a, data, (uint32_t)len);
 }
 
 int
 pushstage_add(struct pushstage *p, const void *data, size_t len)
 {
-	return add(p, NULL, -1, data, len);
+	return add(p, NULL, data, len);
 }
 
 int
 pushstage_add_key(struct pushstage *p, const void *key, size_t klen,
     const void *data, size_t len)
 {
-	if (klen > PUSHSTAGE_KEY_MAX)
-		return invalid(p, "a key of %zu bytes: at most %d", klen,
-		    PUSHSTAGE_KEY_MAX);
+	struct pushstage_attrs	 a = PUSHSTAGE_ATTRS_INIT;
+
 	if (key == NULL && klen != 0)
 		return invalid(p, "no key, but a key length");
-	return add(p, key, (int)klen, data, len);
+	a.key = key != NULL ? key : "";
+	a.klen = klen;
+	return pushstage_add_with(p, &a, data, len);
+}
+
+int
+pushstage_add_with(struct pushstage *p, const struct pushstage_attrs *pa,
+    const void *data, size_t len)
+{
+	struct ps_attrs	 a;
+
+	memset(&a, 0, sizeof a);
+	a.priority = PS_PRIORITY_DEFAULT;
+	if (pa->key != NULL) {
+		if (pa->klen > PUSHSTAGE_KEY_MAX)
+			return invalid(p, "a key of %zu bytes: at most %d",
+			    pa->klen, PUSHSTAGE_KEY_MAX);
+		a.key = pa->key;
+		a.klen = (uint8_t)pa->klen;
+	}
+	if (pa->delay_ms != 0 && pa->not_before_ms != 0)
+		return invalid(p, "a delay and a not-before time: give one");
+	if (pa->delay_ms > PS_DELAY_MAX)
+		return invalid(p, "a delay of %llu ms: at most 10 years",
+		    (unsigned long long)pa->delay_ms);
+	if (pa->delay_ms != 0) {
+		a.when = PS_WHEN_DELAY;
+		a.delay = pa->delay_ms;
+	} else if (pa->not_before_ms != 0) {
+		a.when = PS_WHEN_AT;
+		a.not_before = pa->not_before_ms;
+	}
+	if (pa->priority < -1 || pa->priority > 65535)
+		return invalid(p, "priority %ld: 0 to 65535, or -1 for the "
+		    "default", (long)pa->priority);
+	if (pa->priority >= 0)
+		a.priority = (uint16_t)pa->priority;
+	if (pa->unique_id != NULL) {
+		if (pa->unique_id_len == 0 ||
+		    pa->unique_id_len > PUSHSTAGE_UNIQUE_ID_MAX)
+			return invalid(p, "a unique id of %zu bytes: 1 to %d",
+			    pa->unique_id_len, PUSHSTAGE_UNIQUE_ID_MAX);
+		a.uid = pa->unique_id;
+		a.ulen = (uint8_t)pa->unique_id_len;
+	}
+	return add(p, &a, data, len);
+}
+
+/* The i-th duplicate of the answer at hand: its index in its batch. */
+uint32_t
+pushstage_duplicate(const struct pushstage *p, size_t i)
+{
+	return i < p->c.ndups ? p->c.dups[i] : UINT32_MAX;
 }
 
 size_t
@@ -394,6 +447,7 @@ public_enqueued(const struct ps_enqueued *e, struct pushstage_enqueued *out)
 	out->refused = e->refused;
 	out->shed_new = e->shed_new;
 	out->shed_old = e->shed_old;
+	out->duplicates = e->duplicates;
 }
 
 /* Hand the oldest posted batch's answer to fn: 1, 0 none yet, or < 0. */
@@ -537,11 +591,7 @@ pushstage_send(struct pushstage *p, struct pushstage_enqueued *out)
 	if ((r = pushstage_wait(p)) != 0 ||
 	    (r = psc_batch_send(&p->c, &e)) != 0)
 		return r;
-	out->first_id = e.first_id;
-	out->accepted = e.accepted;
-	out->refused = e.refused;
-	out->shed_new = e.shed_new;
-	out->shed_old = e.shed_old;
+	public_enqueued(&e, out);
 	if (e.refused != 0)
 		psc_batch_refused(&p->c, e.refused);
 	return PUSHSTAGE_OK;

@@ -134,11 +134,46 @@ struct pushstage_enqueued {
 	uint32_t	 refused;	/* the queue was full: send again */
 	uint32_t	 shed_new;	/* taken and dropped (--overflow) */
 	uint32_t	 shed_old;	/* older events dropped to make room */
+	uint32_t	 duplicates;	/* not taken: their unique id was held */
 };
+
+/*
+ * An event's attributes (protocol version 3; docs/scheduling.md), for
+ * pushstage_add_with.  Start from PUSHSTAGE_ATTRS_INIT: no key, ready at
+ * once, the default priority, no unique id.
+ *   key, klen       a key (klen 0 to 255; a non-NULL key of 0 bytes is
+ *                   the empty key), as pushstage_add_key
+ *   delay_ms        not delivered before this many ms from when the
+ *                   daemon takes it (at most 10 years)
+ *   not_before_ms   or not before this time, ms since 1970 (not both)
+ *   priority        0 to 65535, smaller first; -1 the default (32768)
+ *   unique_id       1 to 128 bytes: while an event with this id is
+ *                   queued, delayed, in flight or dead in the queue, and
+ *                   for the queue's dedup-window after, another is a
+ *                   duplicate: not taken, and counted in duplicates
+ * Ids of accepted events are consecutive in batch order, duplicates
+ * skipped; pushstage_duplicate(p, i) is the batch index (from 0) of the
+ * i-th duplicate of the answer just returned or being handed to fn.
+ */
+struct pushstage_attrs {
+	const void	*key;
+	size_t		 klen;
+	uint64_t	 delay_ms;
+	uint64_t	 not_before_ms;
+	int32_t		 priority;
+	const void	*unique_id;
+	size_t		 unique_id_len;
+};
+#define PUSHSTAGE_ATTRS_INIT	{ NULL, 0, 0, 0, -1, NULL, 0 }
+#define PUSHSTAGE_UNIQUE_ID_MAX	128
 
 int		 pushstage_add(struct pushstage *, const void *, size_t);
 int		 pushstage_add_key(struct pushstage *, const void *key,
 		     size_t klen, const void *data, size_t len);
+int		 pushstage_add_with(struct pushstage *,
+		     const struct pushstage_attrs *, const void *data,
+		     size_t len);
+uint32_t	 pushstage_duplicate(const struct pushstage *, size_t i);
 size_t		 pushstage_batch_count(const struct pushstage *);
 int		 pushstage_send(struct pushstage *,
 		     struct pushstage_enqueued *);

@@ -40,7 +40,10 @@ struct tally {
 	uint64_t	 shed_old;
 	uint32_t	 retry_ms;	/* --retry; 0: none */
 	int		 full;		/* a batch was refused: stop */
-	const char	*key;		/* --key, or NULL */
+	uint64_t	 duplicates;
+	struct pushstage_attrs a;	/* --key, --delay, --at, --priority,
+					   --unique-id */
+	int		 attrs;		/* any of them given */
 };
 
 static void
@@ -56,6 +59,7 @@ sleep_ms(uint64_t ms)
 static void
 count(struct tally *t, const struct pushstage_enqueued *r)
 {
+	t->duplicates += r->duplicates;
 	t->shed_new += r->shed_new;
 	t->shed_old += r->shed_old;
 	if (r->accepted == 0)
@@ -130,9 +134,41 @@ static int
 add_one(struct pushstage *p, const struct tally *t, const void *data,
     size_t len)
 {
-	if (t->key != NULL)
-		return pushstage_add_key(p, t->key, strlen(t->key), data, len);
+	if (t->attrs)
+		return pushstage_add_with(p, &t->a, data, len);
 	return pushstage_add(p, data, len);
+}
+
+/*
+ * --at: an ISO 8601 UTC time, 2026-12-24T18:00:00Z (seconds optional, a
+ * fraction to ms allowed), or @MS, ms since 1970.  -1 if it is neither.
+ */
+static int
+parse_at(const char *arg, uint64_t *ms)
+{
+	struct tm	 tm;
+	const char	*end;
+	uint64_t	 frac = 0, scale = 1000;
+	time_t		 t;
+
+	if (arg[0] == '@')
+		return opt_parse_u64(arg + 1, 1, UINT64_MAX / 2, ms);
+	memset(&tm, 0, sizeof tm);
+	if ((end = strptime(arg, "%Y-%m-%dT%H:%M", &tm)) == NULL)
+		return -1;
+	if (*end == ':' && (end = strptime(end, ":%S", &tm)) == NULL)
+		return -1;
+	if (*end == '.') {
+		for (end++; *end >= '0' && *end <= '9'; end++) {
+			scale /= 10;
+			frac += (uint64_t)(*end - '0') * scale;
+		}
+	}
+	if (strcmp(end, "Z") != 0 || (t = timegm(&tm)) == (time_t)-1 ||
+	    t < 0)
+		return -1;
+	*ms = (uint64_t)t * 1000 + frac;
+	return 0;
 }
 
 /* Add one event, sending the batch first if the event would not fit. */
@@ -189,15 +225,25 @@ from_stdin(struct pushstage *p, struct tally *t, int delim)
 static void
 enqueue_usage(FILE *f)
 {
-	fprintf(f, "usage: pushctl enqueue [-q QUEUE] [--key KEY] [--retry "
-	    "SECONDS] EVENT...\n"
-	    "       pushctl enqueue [-q QUEUE] [--key KEY] [--retry SECONDS] "
-	    "[-0] -\n"
+	fprintf(f, "usage: pushctl enqueue [-q QUEUE] [--key KEY] [--delay "
+	    "DURATION | --at TIME]\n"
+	    "           [--priority N] [--unique-id ID] [--retry SECONDS] "
+	    "EVENT...\n"
+	    "       pushctl enqueue [options as above] [-0] -\n"
 	    "           (lines, or with -0 NUL-separated records, of stdin)\n"
 	    "The events go to QUEUE (default: the queue default), made on "
 	    "first use\nunless producerd says otherwise; with --key, each "
 	    "with that key (a queue\nwith dispatch key hands out a key's "
 	    "events one at a time, in order).\n"
+	    "  --delay DURATION  not delivered before then, as 30s, 5m, 2h "
+	    "(at most 10 years)\n"
+	    "  --at TIME         not before TIME: 2026-12-24T18:00:00Z (UTC), "
+	    "or @MS since 1970\n"
+	    "  --priority N      0 to 65535, smaller first (default 32768)\n"
+	    "  --unique-id ID    1 to 128 bytes: not enqueued while an event "
+	    "with ID is in\n"
+	    "                    the queue or its dedup window "
+	    "(a duplicate, counted, exit 0)\n"
 	    "When producerd's queue is full (--overflow reject), the events "
 	    "it refuses\nare sent again with backoff for up to --retry "
 	    "SECONDS; still refused,\nenqueue stops and exits 75.\n");
@@ -211,15 +257,23 @@ cmd_enqueue(const char *path, int argc, char **argv)
 		{ "retry",	required_argument,	NULL, 'r' },
 		{ "queue",	required_argument,	NULL, 'q' },
 		{ "key",	required_argument,	NULL, 'k' },
+		{ "delay",	required_argument,	NULL, 'D' },
+		{ "at",		required_argument,	NULL, 'A' },
+		{ "priority",	required_argument,	NULL, 'P' },
+		{ "unique-id",	required_argument,	NULL, 'U' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct tally		 t;
 	struct pushstage	*p;
+	struct pushstage_attrs	 init = PUSHSTAGE_ATTRS_INIT;
+	uint64_t		 v;
 	int			 ch, i, nul = 0, error = 0, status, wait;
 
 	memset(&t, 0, sizeof t);
-	while ((ch = getopt_long(argc, argv, "+0r:q:k:h", longopts, NULL)) != -1) {
+	t.a = init;
+	while ((ch = getopt_long(argc, argv, "+0r:q:k:h", longopts,
+	    NULL)) != -1) {
 		switch (ch) {
 		case 'k':
 			if (strlen(optarg) > PUSHSTAGE_KEY_MAX) {
@@ -227,7 +281,55 @@ cmd_enqueue(const char *path, int argc, char **argv)
 				    "%d", strlen(optarg), PUSHSTAGE_KEY_MAX);
 				return EXIT_USAGE;
 			}
-			t.key = optarg;
+			t.a.key = optarg;
+			t.a.klen = strlen(optarg);
+			t.attrs = 1;
+			break;
+		case 'D':
+			if (opt_parse_duration(optarg, 10ull * 366 * 86400000,
+			    &t.a.delay_ms) != 0) {
+				log_errorx("--delay: \"%s\" is not a duration "
+				    "from 0 to 10 years (as 30s, 5m, 2h, 7d)",
+				    optarg);
+				return EXIT_USAGE;
+			}
+			t.attrs = 1;
+			break;
+		case 'A':
+			if (parse_at(optarg, &t.a.not_before_ms) != 0) {
+				log_errorx("--at: \"%s\" is not a UTC time "
+				    "as 2026-12-24T18:00:00Z, or @MS (ms since "
+				    "1970)", optarg);
+				return EXIT_USAGE;
+			}
+			if (t.a.not_before_ms > clock_wall_ms() +
+			    10ull * 366 * 86400000) {
+				log_errorx("--at: %s is more than 10 years "
+				    "from now", optarg);
+				return EXIT_USAGE;
+			}
+			t.attrs = 1;
+			break;
+		case 'P':
+			if (opt_parse_u64(optarg, 0, 65535, &v) != 0) {
+				log_errorx("--priority: \"%s\" is not a "
+				    "whole number from 0 to 65535", optarg);
+				return EXIT_USAGE;
+			}
+			t.a.priority = (int32_t)v;
+			t.attrs = 1;
+			break;
+		case 'U':
+			if (*optarg == '\0' || strlen(optarg) >
+			    PUSHSTAGE_UNIQUE_ID_MAX) {
+				log_errorx("--unique-id: %zu bytes; a unique "
+				    "id is 1 to %d", strlen(optarg),
+				    PUSHSTAGE_UNIQUE_ID_MAX);
+				return EXIT_USAGE;
+			}
+			t.a.unique_id = optarg;
+			t.a.unique_id_len = strlen(optarg);
+			t.attrs = 1;
 			break;
 		case 'q':
 			if (queue_option(optarg) != 0)
@@ -254,6 +356,10 @@ cmd_enqueue(const char *path, int argc, char **argv)
 	if (argc == 0) {
 		log_errorx("enqueue: give the events, or - to read stdin");
 		enqueue_usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (t.a.delay_ms != 0 && t.a.not_before_ms != 0) {
+		log_errorx("enqueue: --delay and --at: give one");
 		return EXIT_USAGE;
 	}
 	if (nul && !(argc == 1 && strcmp(argv[0], "-") == 0)) {
@@ -305,6 +411,11 @@ cmd_enqueue(const char *path, int argc, char **argv)
 		    (unsigned long long)t.last_id);
 	else if (error == 0 || error == FULL)
 		printf("enqueued 0 events\n");
+	if (t.duplicates != 0)
+		printf("%llu duplicate%s not enqueued: unique id %.*s is held "
+		    "in the queue\n", (unsigned long long)t.duplicates,
+		    t.duplicates == 1 ? "" : "s", (int)t.a.unique_id_len,
+		    (const char *)t.a.unique_id);
 	if (t.shed_new != 0)
 		log_warnx("producerd at %s shed %llu of the events sent: its "
 		    "queue was full (--overflow drop-newest)", path,
