@@ -1764,6 +1764,176 @@ def case_rate_limit(h):
     h.wait_for(lambda: queue_state(h, "jobs") == "-", what="no longer throttled")
 
 
+def attr_enqueue3(queue, *events):
+    """A version 3 ENQUEUE whose events carry attribute blocks: each event
+    is (payload, attrs bytes)."""
+    body = struct.pack(">I", len(events)) + bytes([len(queue)]) + queue
+    for e, a in events:
+        body += struct.pack(">IH", len(e), len(a)) + a + e
+    return HDR.pack(len(body), ENQUEUE, 1, 0) + body
+
+
+def delay_attr(ms):
+    return bytes([2, 8]) + struct.pack(">Q", ms)
+
+
+def case_delays_across_restart(h):
+    """--delay and --at: held until their time (never sooner), counted as
+    delayed, journaled: a delay still to come is held after a restart; one
+    that fell due while the daemon was down goes at once."""
+    data = os.path.join(h.dir, "data")
+    h.start_daemon("--data-dir", data)
+    raw = Raw(h.sock, version=3)
+    raw.send(hello3(CONSUMER_ROLE, b"jobs", 10, 0, b"w") + demand(10))
+    raw.expect(WELCOME)
+    h.wait_consumers(1, total_demand=10)
+    sent = time.monotonic()
+    assert h.pushctl("enqueue", "-q", "jobs", "--delay", "1500ms", "d1").returncode == 0
+    assert h.pushctl("enqueue", "-q", "jobs", "--delay", "1h", "d3600").returncode == 0
+    assert h.pushctl("enqueue", "-q", "jobs", "--at", "2020-01-01T00:00:00Z",
+                     "past").returncode == 0
+    assert [p for _, _, p in raw.events_full(want=1)] == [b"past"]
+    assert queue_list(h)["jobs"]["delayed"] == 2
+    (got,) = raw.events_full(timeout=20, want=1)
+    assert got[2] == b"d1" and time.monotonic() - sent >= 1.4, got
+    raw.send(ids(ACK, got[0]))
+    h.wait_for(lambda: queue_list(h)["jobs"]["delayed"] == 1, what="one left")
+    # Due while the daemon is down: ready at once after the restart.
+    due = time.time() + 0.5
+    assert h.pushctl("enqueue", "-q", "jobs", "--at", "@%d" % int(due * 1000 + 1),
+                     "while-down").returncode == 0
+    raw.close()
+    h.daemon.send_signal(signal.SIGTERM)
+    assert h.daemon.wait(timeout=10) == 0
+    while time.time() < due + 0.01:          # the state it needs: its time passed
+        time.sleep(0.05)
+    h.start_daemon("--data-dir", data)
+    raw = Raw(h.sock, version=3)
+    raw.send(hello3(CONSUMER_ROLE, b"jobs", 10, 0, b"w") + demand(10))
+    raw.expect(WELCOME)
+    got = [p for _, _, p in raw.events_full(want=2, timeout=10)]
+    assert got == [b"past", b"while-down"], got     # past: delivered, unacked
+    st = queue_list(h)["jobs"]
+    assert st["delayed"] == 1 and st["queued"] == 0, st
+    # Bad input: named, and nothing stored.
+    for args, why in ((["--delay", "11y"], b"--delay"),
+                      (["--delay", "4000d"], b"not a duration from 0 to 10 years"),
+                      (["--at", "tomorrow"], b"not a UTC time"),
+                      (["--at", "2099-01-01T00:00:00Z"], b"more than 10 years"),
+                      (["--priority", "65536"], b"not a whole number from 0 to 65535"),
+                      (["--unique-id", "u" * 129], b"a unique id is 1 to 128"),
+                      (["--delay", "1s", "--at", "@1"], b"--delay and --at: give one")):
+        r = h.pushctl("enqueue", "-q", "jobs", *args, "x")
+        assert r.returncode == 1 and why in r.stderr, (args, r)
+    c = Raw(h.sock, version=3)
+    c.send(hello3(CLIENT_ROLE))
+    c.expect(WELCOME)
+    c.send(attr_enqueue3(b"jobs", (b"x", delay_attr(11 * 366 * 86400000))))
+    assert "DELAY past 10 years" in c.expect_error(E_BAD_VALUE)
+    c = Raw(h.sock, version=3)
+    c.send(hello3(CLIENT_ROLE))
+    c.expect(WELCOME)
+    c.send(attr_enqueue3(b"jobs", (b"ok", b""), (b"x", bytes([4, 3, 0, 0, 1]))))
+    assert "PRIORITY must be 2 bytes" in c.expect_error(E_BAD_LENGTH)
+    c = Raw(h.sock, version=3)
+    c.send(hello3(CLIENT_ROLE))
+    c.expect(WELCOME)
+    far = (int(time.time()) + 11 * 366 * 86400) * 1000
+    c.send(attr_enqueue3(b"jobs", (b"x", bytes([3, 8]) + struct.pack(">Q", far))))
+    assert "NOT_BEFORE" in c.expect_error(E_BAD_VALUE)
+    st = queue_list(h)["jobs"]
+    assert st["enqueued_total"] == 0 and st["delayed"] == 1, st
+
+
+def case_priorities_under_contention(h):
+    """400 events of random priorities, 4 consumers of 10 each: every round
+    of 40 deliveries is the 40 best left (smaller first, then FIFO), and a
+    NACKed event goes first within its priority."""
+    import random
+    rnd = random.Random(18)
+    h.start_daemon()
+    assert h.pushctl("queue", "create", "jobs", "paused=yes").returncode == 0
+    events = []
+    for i in range(400):
+        pr = rnd.choice([0, 5, 100, 32768, 40000, 65535])
+        r = h.pushctl("enqueue", "-q", "jobs", *([] if pr == 32768 else
+                      ["--priority", str(pr)]), "%d:%d" % (pr, i))
+        assert r.returncode == 0, r.stderr
+        events.append((pr, i))
+    raws = []
+    for n in range(4):
+        raw = Raw(h.sock, version=3)
+        raw.send(hello3(CONSUMER_ROLE, b"jobs", 10, 0, b"w%d" % n) + demand(10))
+        raw.expect(WELCOME)
+        raws.append(raw)
+    h.wait_consumers(4, total_demand=40)
+    assert h.pushctl("queue", "resume", "jobs").returncode == 0
+    order = sorted(events)
+    for rnd_no in range(10):
+        got = []
+        for raw in raws:
+            got += raw.events_full(want=10, timeout=10)
+        assert len(got) == 40, (rnd_no, len(got))
+        names = sorted(tuple(map(int, p.split(b":"))) for _, _, p in got)
+        assert names == order[40 * rnd_no:40 * rnd_no + 40], (rnd_no, names)
+        by_raw = {}
+        for raw in raws:
+            by_raw[raw] = []
+        it = iter(got)
+        for raw in raws:
+            for _ in range(10):
+                by_raw[raw].append(next(it)[0])
+        for raw in raws:
+            raw.send(ids(ACK, *by_raw[raw]) + demand(10))
+    h.wait_for(lambda: queue_list(h)["jobs"]["acked_total"] == 400, what="all acked")
+
+
+def case_unique_ids(h):
+    """--unique-id: a duplicate while the event is queued, in flight, and
+    for the dedup window after its ack, not after; across a restart too;
+    ENQUEUED names each duplicate's index; counted in duplicates_total."""
+    data = os.path.join(h.dir, "data")
+    h.start_daemon("--data-dir", data)
+    assert h.pushctl("queue", "create", "jobs", "dedup-window=1s").returncode == 0
+    r = h.pushctl("enqueue", "-q", "jobs", "--unique-id", "job-1", "one")
+    assert r.returncode == 0 and r.stdout == b"enqueued 1 event: id 1\n", r
+    r = h.pushctl("enqueue", "-q", "jobs", "--unique-id", "job-1", "two")
+    assert r.returncode == 0 and b"1 duplicate not enqueued" in r.stdout, r
+    # In one batch: indexes 1 and 2 of three are duplicates.
+    c = Raw(h.sock, version=3)
+    c.send(hello3(CLIENT_ROLE))
+    c.expect(WELCOME)
+    uid = lambda u: bytes([5, len(u)]) + u
+    c.send(attr_enqueue3(b"jobs", (b"a", uid(b"job-2")), (b"b", uid(b"job-2")),
+                         (b"c", uid(b"job-1"))))
+    body = c.expect(ENQUEUED)
+    assert len(body) == 36, body
+    first, acc, ref, sn, so, ndup, d0, d1 = struct.unpack(">QIIIIIII", body)
+    assert (acc, ndup, d0, d1) == (1, 2, 1, 2), (acc, ndup, d0, d1)
+    c.close()
+    assert queue_list(h)["jobs"]["duplicates_total"] == 3
+    # Across a restart: still queued, still held.
+    restart(h, "--data-dir", data)
+    r = h.pushctl("enqueue", "-q", "jobs", "--unique-id", "job-1", "three")
+    assert b"1 duplicate not enqueued" in r.stdout, r
+    raw = Raw(h.sock, version=3)
+    raw.send(hello3(CONSUMER_ROLE, b"jobs", 10, 0, b"w") + demand(10))
+    raw.expect(WELCOME)
+    got = raw.events_full(want=2)
+    assert [p for _, _, p in got] == [b"one", b"a"], got
+    r = h.pushctl("enqueue", "-q", "jobs", "--unique-id", "job-1", "four")
+    assert b"1 duplicate" in r.stdout, r         # in flight
+    raw.send(ids(ACK, got[0][0], got[1][0]))
+    h.wait_for(lambda: queue_list(h)["jobs"]["acked_total"] == 2, what="the acks")
+    r = h.pushctl("enqueue", "-q", "jobs", "--unique-id", "job-1", "five")
+    assert b"1 duplicate" in r.stdout, r         # in its window
+    # The window ends: taken again.
+    h.wait_for(lambda: b"enqueued 1 event" in h.pushctl(
+        "enqueue", "-q", "jobs", "--unique-id", "job-1", "six").stdout,
+        timeout=20, what="the window to end")
+    assert [p for _, _, p in raw.events_full(want=1)] == [b"six"]
+
+
 def case_key_order_slow_key(h):
     """A key whose event is not acked holds up only its own key."""
     h.start_daemon("--dispatch", "key")
