@@ -1797,7 +1797,7 @@ START_TEST(delays_reach_every_group)
 	dispatch_free(&g2);
 	dispatch_free(&lead);
 	ps_buf_free(&b);
-	free(w);
+	world_free(w);
 }
 END_TEST
 
