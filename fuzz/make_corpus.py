@@ -142,6 +142,30 @@ write("conn", "schedule", steps(
      admin(1, b"s", b"paused=until:99999999999999", b"rate=none") + admin(2, b"s")),
     (3, b"\0" * 20),
     (0, frame(NACK_LATER, struct.pack(">I", 1)))))
+
+
+def attrs(queue, *pairs):
+    """A version 3 ENQUEUE of (attribute bytes, payload) pairs."""
+    body = struct.pack(">I", len(pairs)) + bytes([len(queue)]) + queue
+    for a, data in pairs:
+        body += struct.pack(">IH", len(data), len(a)) + a + data
+    return struct.pack(">IBBH", len(body), 3, 1, 0) + body
+
+
+DELAY = lambda ms: bytes([2, 8]) + struct.pack(">Q", ms)
+PRIO = lambda p: bytes([4, 2]) + struct.pack(">H", p)
+UID = lambda u: bytes([5, len(u)]) + u
+write("conn", "delays-priorities-unique", steps(
+    (1, hello3(CLIENT_ROLE) + admin(4, b"d", b"dedup-window=50ms")),
+    (1, attrs(b"d", (DELAY(30), b"1"), (PRIO(1), b"2"), (UID(b"u") + PRIO(9), b"3"),
+              (UID(b"u"), b"4"), (DELAY(5) + UID(b"v") + bytes([1, 1]) + b"k", b"5"),
+              (bytes([3, 8]) + struct.pack(">Q", 1), b"6"))),
+    (0, hello3(CONSUMER_ROLE, b"d", 4, 0, b"w") + demand(4)),
+    (3, b"\0" * 20),
+    (0, ids(NACK, 2) + ids(ACK, 1, 3) + demand(2)),
+    (1, attrs(b"d", (UID(b"u"), b"7"), (PRIO(65535), b"8")) + admin(3, b"d", flags=1)),
+    (3, b"\0" * 20),
+    (1, attrs(b"d", (PRIO(1) + PRIO(2), b"bad")))))
 write("conn", "version-1-and-errors", steps(
     (0, hello(CONSUMER_ROLE, 3, 0, b"old", version=1) + demand(3)),
     (1, hello(CLIENT_ROLE, version=1) + enqueue(b"p") + ids(ACK, 1)),
@@ -227,3 +251,23 @@ seg6 = segment(6, 20, (KENQUEUE, b"\x01k" + struct.pack(">Q", 20) +
                rec_ids(DELIVER, 20),
                (KDEAD, b"\x01k" + struct.pack(">QIIBB", 20, 1, 1, 1, 2) + b"a" + b"x"))
 write("replay", "keys", files(0, seg1, seg2, seg3, seg4, seg5, seg6))
+
+# Events with a due time, a priority or a unique id (XENQUEUE, 17): one due
+# long ago, one far ahead, one prioritised and unique, done; in a queue
+# with a group too.
+XENQUEUE = 17
+
+
+def xevent(data, attrs):
+    return struct.pack(">IH", len(data), len(attrs)) + attrs + data
+
+
+seg8 = segment(1, 1, (XENQUEUE, b"\x01x" + struct.pack(">Q", 1) +
+                      xevent(b"old", bytes([3, 8]) + struct.pack(">Q", 1)) +
+                      xevent(b"far", bytes([3, 8]) + struct.pack(">Q", 1 << 60)) +
+                      xevent(b"pri", bytes([4, 2, 0, 7, 5, 2]) + b"id") +
+                      xevent(b"key", bytes([1, 1]) + b"k" + bytes([5, 1]) + b"j")),
+               rec_ids(DONE, 3),
+               (GROUP, gname(b"x", b"g") + struct.pack(">Q", 1)),
+               (GDONE, gname(b"x", b"g") + struct.pack(">Q", 4)))
+write("replay", "scheduled-events", files(0, seg8))
