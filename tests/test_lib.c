@@ -747,6 +747,92 @@ START_TEST(partitions)
 }
 END_TEST
 
+static int	 dup_seen;
+
+/* A pipelined answer: its duplicates, as the callback sees them. */
+static void
+dup_answer(void *arg, uint64_t seq, const struct pushstage_enqueued *r)
+{
+	struct pushstage	*p = arg;
+
+	(void)seq;
+	if (r->duplicates == 1 && pushstage_duplicate(p, 0) == 1 &&
+	    pushstage_duplicate(p, 1) == UINT32_MAX)
+		dup_seen++;
+}
+
+START_TEST(attributes)
+{
+	struct pushstage_attrs		 a = PUSHSTAGE_ATTRS_INIT;
+	const struct pushstage_stats	*st;
+	struct pushstage_enqueued	 r;
+	struct pushstage_event		 ev;
+	struct pushstage		*c, *w;
+	char				 big[PUSHSTAGE_UNIQUE_ID_MAX + 1];
+	uint64_t			 v;
+
+	start(NULL);
+	c = client();
+	/* Bad ones are refused here, and nothing is added. */
+	a.delay_ms = 1;
+	a.not_before_ms = 1;
+	ck_assert_int_eq(pushstage_add_with(c, &a, "x", 1), PUSHSTAGE_EINVAL);
+	a.not_before_ms = 0;
+	a.priority = 65536;
+	ck_assert_int_eq(pushstage_add_with(c, &a, "x", 1), PUSHSTAGE_EINVAL);
+	a.priority = -1;
+	memset(big, 'u', sizeof big);
+	a.unique_id = big;
+	a.unique_id_len = sizeof big;
+	ck_assert_int_eq(pushstage_add_with(c, &a, "x", 1), PUSHSTAGE_EINVAL);
+	ck_assert_uint_eq(pushstage_batch_count(c), 0);
+	/* later (delayed 1 h), low, a duplicate, urgent, then plain. */
+	a.unique_id = NULL;
+	a.delay_ms = 3600000;
+	ck_assert_int_eq(pushstage_add_with(c, &a, "later", 5), PUSHSTAGE_OK);
+	a.delay_ms = 0;
+	a.priority = 40000;
+	a.unique_id = "u1";
+	a.unique_id_len = 2;
+	ck_assert_int_eq(pushstage_add_with(c, &a, "low", 3), PUSHSTAGE_OK);
+	ck_assert_int_eq(pushstage_add_with(c, &a, "dup", 3), PUSHSTAGE_OK);
+	a.unique_id = NULL;
+	a.priority = 0;
+	ck_assert_int_eq(pushstage_add_with(c, &a, "urgent", 6), PUSHSTAGE_OK);
+	ck_assert_int_eq(pushstage_add(c, "plain", 5), PUSHSTAGE_OK);
+	ck_assert_int_eq(pushstage_send(c, &r), PUSHSTAGE_OK);
+	ck_assert_uint_eq(r.accepted, 4);
+	ck_assert_uint_eq(r.duplicates, 1);
+	ck_assert_uint_eq(pushstage_duplicate(c, 0), 2);
+	ck_assert_int_eq(pushstage_queue_stats(c, "default", &st),
+	    PUSHSTAGE_OK);
+	ck_assert_int_eq(pushstage_stat(st->counters, st->ncounters,
+	    "delayed", &v), 0);
+	ck_assert_uint_eq(v, 1);
+	w = consumer("w", 10, 0);
+	ck_assert_int_eq(pushstage_demand(w, 10), PUSHSTAGE_OK);
+	ck_assert_int_eq(pushstage_flush(w), PUSHSTAGE_OK);
+	ck_assert_int_eq(pushstage_next_event(w, &ev), PUSHSTAGE_OK);
+	ck_assert_mem_eq(ev.data, "urgent", 6);
+	ck_assert_int_eq(pushstage_next_event(w, &ev), PUSHSTAGE_OK);
+	ck_assert_mem_eq(ev.data, "plain", 5);
+	ck_assert_int_eq(pushstage_next_event(w, &ev), PUSHSTAGE_OK);
+	ck_assert_mem_eq(ev.data, "low", 3);
+	/* Pipelined: the callback sees the duplicates of its answer. */
+	ck_assert_int_eq(pushstage_pipeline(c, 4, dup_answer, c), PUSHSTAGE_OK);
+	a.priority = -1;
+	a.unique_id = "u2";
+	ck_assert_int_eq(pushstage_add_with(c, &a, "a", 1), PUSHSTAGE_OK);
+	ck_assert_int_eq(pushstage_add_with(c, &a, "b", 1), PUSHSTAGE_OK);
+	ck_assert_int_eq(pushstage_post(c, NULL), PUSHSTAGE_OK);
+	ck_assert_int_eq(pushstage_wait(c), PUSHSTAGE_OK);
+	ck_assert_int_eq(dup_seen, 1);
+	pushstage_free(w);
+	pushstage_free(c);
+	stop();
+}
+END_TEST
+
 START_TEST(nack_dead_letter_and_retry)
 {
 	const struct pushstage_dead	*d;
@@ -832,6 +918,7 @@ lib_suite(void)
 	tcase_add_test(tc, full_queue_keeps_the_refused);
 	tcase_add_test(tc, roles_are_checked);
 	tcase_add_test(tc, partitions);
+	tcase_add_test(tc, attributes);
 	tcase_add_test(tc, nack_dead_letter_and_retry);
 	tcase_add_test(tc, daemon_going_away_is_eio);
 	suite_add_tcase(s, tc);
