@@ -18,7 +18,7 @@
 #define MAX_RUNS	15
 
 static const char *workloads[] = { "W1", "W2", "W3", "W4", "W5", "W6",
-    "W7" };
+    "W7", "W8" };
 
 /* Which peers and which floor a workload is measured against. */
 static int
@@ -39,7 +39,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: pushbench [--workload W1|W2|W3|W4|W5|W6|W7] [--delivery MODE]\n"
+"usage: pushbench [--workload W1|...|W8] [--delivery MODE]\n"
 "                 [--size BYTES]\n"
 "                 [--consumers N] [--events N] [--runs N] [--compare]\n"
 "                 [--window N] [--batch N] [--system NAME] [--quick]\n"
@@ -67,6 +67,9 @@ usage(FILE *f)
 "      one event into each (memory per such queue), then 4 consumers\n"
 "      drain them, each subscribing to its share in turn (--events: the\n"
 "      number of queues)\n"
+"  W8  delayed: 1,000,000 events each delayed 2 s plus 0 to 10 s, with\n"
+"      consumers waiting (memory per delayed event); events/s: deliveries\n"
+"      from the first due time; latency: each from its due time\n"
 "\n"
 "  --workload W        only this one (default: all)\n"
 "  --delivery MODE     at-least-once or at-most-once (default: both)\n"
@@ -127,7 +130,10 @@ json_result(const struct result *r, const struct result *lo,
 		    "{\"p50\":%.1f,\"p99\":%.1f,\"p99_9\":%.1f,\"max\":%.1f}",
 		    r->lat[0], r->lat[1], r->lat[2], r->lat[3], r->lat_sent[0],
 		    r->lat_sent[1], r->lat_sent[2], r->lat_sent[3]);
-	if (r->per_queue != 0)
+	if (r->has_lat && r->enq_rate != 0)
+		printf(",\"enqueue_per_s\":%.0f,\"daemon_bytes_per_delayed_event\""
+		    ":%.1f", r->enq_rate, r->per_event);
+	else if (r->per_queue != 0)
 		printf(",\"enqueue_per_s\":%.0f,"
 		    "\"daemon_bytes_per_empty_queue\":%.0f,"
 		    "\"daemon_bytes_per_queue_with_one_event\":%.0f",
@@ -144,7 +150,12 @@ table_result(const struct result *r, const struct result *lo,
 {
 	char	 extra[256] = "";
 
-	if (r->has_lat)
+	if (r->has_lat && r->enq_rate != 0)
+		snprintf(extra, sizeof extra, "enqueue %.0f/s, %.1f B/delayed "
+		    "event over payload; p50 %.1f p99 %.1f max %.1f ms late",
+		    r->enq_rate, r->per_event, r->lat[0] / 1000,
+		    r->lat[1] / 1000, r->lat[3] / 1000);
+	else if (r->has_lat)
 		snprintf(extra, sizeof extra, "p50 %.1f p99 %.1f p99.9 %.1f "
 		    "max %.1f us from due; p50 %.1f p99 %.1f from sent",
 		    r->lat[0], r->lat[1], r->lat[2], r->lat[3], r->lat_sent[0],
@@ -333,8 +344,8 @@ main(int argc, char **argv)
 			break;
 	}
 	if (s.only != NULL && w == sizeof workloads / sizeof workloads[0]) {
-		log_errorx("--workload: \"%s\" is not W1, W2, W3, W4, W5, W6 "
-		    "or W7", s.only);
+		log_errorx("--workload: \"%s\" is not W1, W2, W3, W4, W5, W6, "
+		    "W7 or W8", s.only);
 		return 1;
 	}
 	if (s.quick)

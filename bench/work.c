@@ -37,6 +37,8 @@ struct consumer_args {
 
 #define W5_GROUPS	4
 #define W6_KEYS		10000
+#define W8_FIRST_MS	2000	/* W8: delays from this ... */
+#define W8_SPREAD_MS	10000	/* ... over this long */
 
 int
 daemon_start(const struct settings *s, const char *mode, struct daemon *d)
@@ -250,28 +252,48 @@ on_answer(void *arg, uint64_t seq, const struct pushstage_enqueued *r)
 		*refused = 1;
 }
 
-/* One event, with a key unless key is NULL. */
+/*
+ * One event, with a key unless key is NULL, and (W8) not before delay ms
+ * from now unless 0.
+ */
 static int
-add(struct pushstage *p, const char *key, size_t klen, const void *data,
-    size_t len)
+add(struct pushstage *p, const char *key, size_t klen, uint32_t delay,
+    const void *data, size_t len)
 {
+	struct pushstage_attrs	 a = PUSHSTAGE_ATTRS_INIT;
+
+	if (delay != 0) {
+		a.delay_ms = delay;
+		return pushstage_add_with(p, &a, data, len);
+	}
 	if (key != NULL)
 		return pushstage_add_key(p, key, klen, data, len);
 	return pushstage_add(p, data, len);
 }
 
+/* W8's delay for event seq: W8_FIRST_MS plus a hash of seq, spread. */
+static uint32_t
+w8_delay(uint64_t seq)
+{
+	seq = (seq + 1) * 0x9e3779b97f4a7c15ull;
+	seq ^= seq >> 29;
+	return W8_FIRST_MS + (uint32_t)(seq % W8_SPREAD_MS);
+}
+
 /*
  * Enqueue events first..first+n-1 in batches of `batch`, `window` of
- * them in flight, each with one of `keys` keys unless 0; 0, or -1 said.
+ * them in flight, each with one of `keys` keys unless 0, and (delayed)
+ * with W8's delays, stamped with the time each is due; 0, or -1 said.
  */
 static int
 enqueue_n(struct pushstage *p, uint64_t first, uint64_t n, size_t size,
-    uint32_t batch, uint32_t window, uint32_t keys)
+    uint32_t batch, uint32_t window, uint32_t keys, int delayed)
 {
 	char		 key[16];
 	size_t		 klen = 0;
 	uint8_t		*buf;
 	uint64_t	 seq, t = 0;
+	uint32_t	 delay = 0;
 	int		 error = 0, refused = 0;
 
 	if ((buf = calloc(1, size)) == NULL)
@@ -279,17 +301,21 @@ enqueue_n(struct pushstage *p, uint64_t first, uint64_t n, size_t size,
 	if (pushstage_pipeline(p, window, on_answer, &refused) != 0)
 		fatalx("%s", pushstage_error(p));
 	for (seq = first; seq < first + n && error == 0; seq++) {
-		if (pushstage_batch_count(p) == 0)
+		if (pushstage_batch_count(p) == 0 || delayed)
 			t = clock_ns();
-		stamp(buf, seq, t);
+		if (delayed)
+			delay = w8_delay(seq);
+		stamp(buf, seq, t + (uint64_t)delay * 1000000);
 		if (keys != 0)
 			klen = (size_t)snprintf(key, sizeof key, "k%05u",
 			    (unsigned)(seq % keys));
 		/* A batch ends at `batch` events or at the frame limit. */
-		if ((error = add(p, keys ? key : NULL, klen, buf, size)) ==
-		    PUSHSTAGE_ETOOBIG && pushstage_batch_count(p) != 0 &&
+		if ((error = add(p, keys ? key : NULL, klen, delay, buf,
+		    size)) == PUSHSTAGE_ETOOBIG &&
+		    pushstage_batch_count(p) != 0 &&
 		    (error = pushstage_post(p, NULL)) == 0)
-			error = add(p, keys ? key : NULL, klen, buf, size);
+			error = add(p, keys ? key : NULL, klen, delay, buf,
+			    size);
 		if (error == 0 && pushstage_batch_count(p) == batch)
 			error = pushstage_post(p, NULL);
 	}
@@ -406,7 +432,7 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 	uint64_t		 total, t0, t1 = 0, rss0, rss1, hwm;
 	uint32_t		 max = s->batch, min = s->batch / 2, copies = 1;
 	int			 n = s->consumers, error = -1, w4 = 0, w5 = 0;
-	int			 w6 = 0;
+	int			 w6 = 0, w8 = 0;
 	double			 cpu;
 
 	memset(r, 0, sizeof *r);
@@ -425,6 +451,8 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 		w4 = 1;
 	else if (strcmp(workload, "W6") == 0)
 		w4 = w6 = 1;		/* key order: a backlog, then drained */
+	else if (strcmp(workload, "W8") == 0)
+		w8 = 1;
 	else if (strcmp(workload, "W5") == 0) {
 		/* Fan-out: 4 groups of 2 consumers; a backlog, then drained. */
 		w4 = w5 = 1;
@@ -441,7 +469,7 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 		r->depth = PUSHSTAGE_WINDOW_MAX;	/* never waits */
 		r->batch = 1;
 	}
-	b = board_new(total * copies, strcmp(workload, "W3") == 0);
+	b = board_new(total * copies, strcmp(workload, "W3") == 0 || w8);
 	if (daemon_start(s, mode, &d) != 0)
 		goto out;
 	if ((c = client_open(d.path)) == NULL)
@@ -481,7 +509,7 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 		daemon_usage(&d, &cpu, &rss0, &hwm);
 		t0 = clock_ns();
 		if (enqueue_n(c, 0, total, s->size, s->batch, s->window,
-		    w6 ? W6_KEYS : 0) != 0)
+		    w6 ? W6_KEYS : 0, 0) != 0)
 			goto close;
 		t1 = clock_ns();
 		r->enq_rate = (double)total * 1e9 / (double)(t1 - t0);
@@ -491,13 +519,38 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 		    (double)total - (double)s->size;
 		start_consumers(a, pids, n);
 		t0 = clock_ns();
+	} else if (w8) {
+		/*
+		 * Delayed: consumers wait; the events go in, each due 2 to
+		 * 12 s later (their memory measured while none is due),
+		 * and come out at their times.
+		 */
+		start_consumers(a, pids, n);
+		if (wait_consumers(c, (uint64_t)n, (uint64_t)n * max) != 0)
+			goto close;
+		daemon_usage(&d, &cpu, &rss0, &hwm);
+		t0 = clock_ns();
+		if (enqueue_n(c, 0, total, s->size, s->batch, s->window, 0,
+		    1) != 0)
+			goto close;
+		t1 = clock_ns();
+		r->enq_rate = (double)total * 1e9 / (double)(t1 - t0);
+		daemon_usage(&d, &cpu, &rss1, &hwm);
+		r->per_event = ((double)rss1 - (double)rss0) * 1024.0 /
+		    (double)total - (double)s->size;
+		if ((t1 - t0) / 1000000 >= W8_FIRST_MS)
+			log_warnx("W8: enqueueing took %llu ms: some events "
+			    "were due before memory was measured",
+			    (unsigned long long)((t1 - t0) / 1000000));
+		t0 += (uint64_t)W8_FIRST_MS * 1000000;	/* the first due */
 	} else {
 		start_consumers(a, pids, n);
 		if (wait_consumers(c, (uint64_t)n, (uint64_t)n * max) != 0)
 			goto close;
 		t0 = clock_ns();
 		if ((strcmp(workload, "W3") == 0 ? paced(c, b, total, s->size) :
-		    enqueue_n(c, 0, total, s->size, s->batch, s->window, 0)) != 0)
+		    enqueue_n(c, 0, total, s->size, s->batch, s->window, 0,
+		    0)) != 0)
 			goto close;
 	}
 	if (board_wait(b, WAIT_MS) != 0) {

@@ -10,8 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A delayed event: 16 bytes, then its payload, then its key. */
+/* A delayed event: 24 bytes, then its payload, then its key. */
 struct delayed {
+	uint64_t	 due;
 	uint64_t	 id;
 	uint32_t	 len;
 	uint16_t	 prio;
@@ -20,13 +21,8 @@ struct delayed {
 	unsigned char	 data[];
 };
 
-struct dslot {
-	uint64_t	 due;
-	struct delayed	*ev;
-};
-
 struct delays {
-	struct dslot	*v;		/* a heap: soonest, then lowest id */
+	struct delayed	**v;		/* a heap: soonest, then lowest id */
 	size_t		 n;
 	size_t		 cap;
 	uint64_t	 bytes;		/* their payloads */

@@ -744,7 +744,7 @@ delays_run(struct dispatch *d)
 	uint64_t	 due;
 
 	while (delays_next(ds, &due) && due <= *d->wall) {
-		ev = ds->v[0].ev;
+		ev = ds->v[0];
 		for (g = d->next_group; g != NULL; g = g->next_group) {
 			if (g->from > ev->id && dispatch_mark(g, ev->id, 0) != 0)
 				return;
@@ -1268,7 +1268,7 @@ purge_delayed(struct dispatch *d)
 	memset(&ev, 0, sizeof ev);
 	if (d != d->lead) {
 		for (i = 0; i < ds->n; i++) {
-			if ((ev.id = ds->v[i].ev->id) >= d->from) {
+			if ((ev.id = ds->v[i]->id) >= d->from) {
 				changed(d, DISPATCH_GONE, &ev);
 				d->delayed--;
 			}
