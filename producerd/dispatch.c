@@ -80,19 +80,11 @@ dispatch_free(struct dispatch *d)
 	if (d->sched != NULL) {
 		while ((ev = sched_take(d->sched)) != NULL)
 			queue_release(&d->queue, ev);
-		free(d->sched);
+		sched_free(d->sched);
 	}
 	keys_free(&d->keys, release, d);
 	parts_drain(d, release);
 	free(d->parts);
-	if (d->delays != NULL) {
-		delays_free(d->delays);
-		free(d->delays);
-	}
-	if (d->uniq != NULL) {
-		uniq_free(d->uniq);
-		free(d->uniq);
-	}
 	queue_free(&d->queue);
 	if (d->restored != NULL) {
 		idmap_free(d->restored);
@@ -324,8 +316,9 @@ changed(struct dispatch *d, enum dispatch_change what,
 {
 	if (d->change != NULL)
 		d->change(d->change_arg, what, ev);
-	if (what == DISPATCH_GONE && d->lead->uniq != NULL)
-		uniq_gone(d->lead->uniq, ev->id, *d->wall);
+	if (what == DISPATCH_GONE && d->lead->sched != NULL &&
+	    d->lead->sched->uniq != NULL)
+		uniq_gone(d->lead->sched->uniq, ev->id, *d->wall);
 }
 
 /* ev came from upstream (a stage): its origin learns how it ended. */
@@ -401,15 +394,34 @@ retry_wait(struct dispatch *d, const struct qevent *ev, uint32_t wait)
 	return sched_backoff(d->sched, ev->attempts);
 }
 
+/* d's clock state, made if it has none; NULL out of memory. */
+static struct sched *
+sched_get(struct dispatch *d)
+{
+	if (d->sched == NULL) {
+		if ((d->sched = malloc(sizeof *d->sched)) == NULL)
+			return NULL;
+		sched_init(d->sched, *d->clock);
+	}
+	return d->sched;
+}
+
+/* The lead's delayed events, or NULL when it holds none. */
+static inline struct delays *
+delays_of(const struct dispatch *d)
+{
+	const struct dispatch	*lead = d->lead;
+
+	return lead->sched != NULL && lead->sched->delays.n != 0 ?
+	    &lead->sched->delays : NULL;
+}
+
 /* ev is held back until its time; -1 no memory (it goes at once). */
 static int
 hold_back(struct dispatch *d, struct qevent *ev, uint32_t wait)
 {
-	if (d->sched == NULL) {
-		if ((d->sched = malloc(sizeof *d->sched)) == NULL)
-			return -1;
-		sched_init(d->sched, *d->clock);
-	}
+	if (sched_get(d) == NULL)
+		return -1;
 	if (sched_hold(d->sched, ev, *d->clock + wait) != 0)
 		return -1;
 	d->delayed++;
@@ -593,18 +605,16 @@ dispatch_schedule(struct dispatch *d, uint64_t until, uint32_t rate_n,
 	struct sched	*s = d->sched;
 
 	if (until == 0 && rate_ms == 0 && base == 0 &&
-	    (s == NULL || s->nlater == 0)) {
-		free(s);
+	    (s == NULL || (s->nlater == 0 && s->delays.n == 0 &&
+	    s->uniq == NULL))) {
+		if (s != NULL)
+			sched_free(s);
 		d->sched = NULL;
 		d->held = d->throttled = 0;
 		return 0;
 	}
-	if (s == NULL) {
-		if ((s = malloc(sizeof *s)) == NULL)
-			return -1;
-		sched_init(s, *d->clock);
-		d->sched = s;
-	}
+	if ((s = sched_get(d)) == NULL)
+		return -1;
 	s->until = until;
 	sched_rate(s, rate_n, rate_ms, *d->clock);
 	s->backoff_base = base;
@@ -699,13 +709,8 @@ push_new(struct dispatch *d, const void *key, int klen, const void *data,
 	struct dispatch	*g;
 
 	if (due != 0) {
-		if (d->delays == NULL) {
-			if ((d->delays = malloc(sizeof *d->delays)) == NULL)
-				return 0;
-			delays_init(d->delays);
-		}
-		if (delays_add(d->delays, due, *d->ids, prio, key, klen, data,
-		    len) != 0)
+		if (sched_get(d) == NULL || delays_add(&d->sched->delays, due,
+		    *d->ids, prio, key, klen, data, len) != 0)
 			return 0;
 		for (g = d; g != NULL; g = g->next_group)
 			g->delayed++;
@@ -738,7 +743,7 @@ dispatch_push_key(struct dispatch *d, const void *key, int klen,
 static void
 delays_run(struct dispatch *d)
 {
-	struct delays	*ds = d->delays;
+	struct delays	*ds = &d->sched->delays;
 	struct delayed	*ev;
 	struct dispatch	*g;
 	uint64_t	 due;
@@ -785,12 +790,8 @@ dispatch_restore_delayed(struct dispatch *d, uint64_t id, uint64_t due,
 {
 	struct dispatch	*g;
 
-	if (d->delays == NULL) {
-		if ((d->delays = malloc(sizeof *d->delays)) == NULL)
-			return -1;
-		delays_init(d->delays);
-	}
-	if (delays_add(d->delays, due, id, prio, key, klen, data, len) != 0)
+	if (sched_get(d) == NULL || delays_add(&d->sched->delays, due, id,
+	    prio, key, klen, data, len) != 0)
 		return -1;
 	for (g = d; g != NULL; g = g->next_group)
 		g->delayed++;
@@ -799,15 +800,17 @@ dispatch_restore_delayed(struct dispatch *d, uint64_t id, uint64_t due,
 	return 0;
 }
 
-static int
-uniq_make(struct dispatch *d)
+/* d's unique ids, made if it has none; NULL out of memory. */
+static struct uniq *
+uniq_get(struct dispatch *d)
 {
-	if (d->uniq != NULL)
-		return 0;
-	if ((d->uniq = malloc(sizeof *d->uniq)) == NULL)
-		return -1;
-	uniq_init(d->uniq, d->dedup_window);
-	return 0;
+	struct sched	*s;
+
+	if ((s = sched_get(d)) == NULL)
+		return NULL;
+	if (s->uniq == NULL && (s->uniq = malloc(sizeof *s->uniq)) != NULL)
+		uniq_init(s->uniq, d->dedup_window);
+	return s->uniq;
 }
 
 /*
@@ -818,18 +821,20 @@ int
 dispatch_restore_uid(struct dispatch *d, const void *uid, uint8_t len,
     uint64_t id, uint32_t refs, uint64_t expires)
 {
-	if (uniq_make(d) != 0)
+	struct uniq	*u;
+
+	if ((u = uniq_get(d)) == NULL)
 		return -1;
-	return uniq_add(d->uniq, uid, len, id, refs, expires);
+	return uniq_add(u, uid, len, id, refs, expires);
 }
 
 /* How long a unique id stays after its event is done (ms); the lead's. */
 void
-dispatch_dedup_window(struct dispatch *d, uint64_t ms)
+dispatch_dedup_window(struct dispatch *d, uint32_t ms)
 {
 	d->dedup_window = ms;
-	if (d->uniq != NULL)
-		d->uniq->window = ms;
+	if (d->sched != NULL && d->sched->uniq != NULL)
+		d->sched->uniq->window = ms;
 }
 
 /* A dead letter read back from the journal; -1 out of memory. */
@@ -980,9 +985,8 @@ allowance(struct dispatch *d)
 	due_back(d);
 	if ((d->held = sched_paused(d->sched, *d->clock)) != 0)
 		return 0;
-	if (d->sched->until == 0 && d->sched->rate_ms == 0 &&
-	    d->sched->backoff_base == 0 && d->sched->nlater == 0) {
-		free(d->sched);		/* a NACK_LATER's, done with */
+	if (sched_idle(d->sched)) {
+		sched_free(d->sched);	/* a NACK_LATER's, done with */
 		d->sched = NULL;
 		d->throttled = 0;
 		return UINT64_MAX;
@@ -998,7 +1002,7 @@ dispatch_run(struct dispatch *d)
 	uint64_t		 budget, spent = 0;
 	uint32_t		 n, sent;
 
-	if (d->lead->delays != NULL && d->lead->delays->n != 0)
+	if (delays_of(d) != NULL)
 		delays_run(d->lead);
 	if (d->paused || (budget = allowance(d)) == 0) {
 		d->throttled = d->sched != NULL && !d->held &&
@@ -1195,7 +1199,8 @@ dispatch_next_deadline(const struct dispatch *d, uint64_t *when)
 	if (s != NULL && d->throttled && (t = sched_refill_at(s)) < next)
 		next = t;
 	/* A delayed event's wall-clock time, on this clock. */
-	if (d->delays != NULL && delays_next(d->delays, &t) && (t = t >
+	if (d == d->lead && delays_of(d) != NULL &&
+	    delays_next(&s->delays, &t) && (t = t >
 	    *d->wall ? *d->clock + (t - *d->wall) : *d->clock) < next)
 		next = t;
 	if (next == UINT64_MAX)
@@ -1217,10 +1222,12 @@ dispatch_fits(const struct dispatch *d, uint64_t n, uint64_t bytes)
 	uint64_t	 held = d->queue.bytes + d->keys.waiting_bytes +
 			     d->parts_waiting_bytes;
 
+	const struct delays *ds = delays_of(d);
+
 	/* Delayed events are the queue's, every group's to take. */
-	if (d->lead->delays != NULL) {
-		count += d->lead->delays->n;
-		held += d->lead->delays->bytes;
+	if (ds != NULL) {
+		count += ds->n;
+		held += ds->bytes;
 	}
 
 	if (d->max_queue != 0 && (n > d->max_queue ||
@@ -1257,13 +1264,13 @@ drop(void *arg, struct qevent *ev)
 static void
 purge_delayed(struct dispatch *d)
 {
-	struct delays	*ds = d->lead->delays;
+	struct delays	*ds = delays_of(d);
 	struct delayed	*dv;
 	struct dispatch	*g;
 	struct qevent	 ev;
 	size_t		 i;
 
-	if (ds == NULL || ds->n == 0)
+	if (ds == NULL)
 		return;
 	memset(&ev, 0, sizeof ev);
 	if (d != d->lead) {
@@ -1450,24 +1457,25 @@ take(struct dispatch *d, const struct ps_enqueue_iter *it,
 {
 	const struct ps_attrs	*a = &it->a;
 	struct dispatch		*g;
+	struct uniq		*u = NULL;
 	uint64_t		 id;
 	uint32_t		 groups = 0;
 
 	if (a->uid != NULL) {
-		if (uniq_make(d) != 0)
+		if ((u = uniq_get(d)) == NULL)
 			return -1;
-		uniq_sweep(d->uniq, *d->wall);
-		if (uniq_seen(d->uniq, a->uid, a->ulen, *d->wall))
+		uniq_sweep(u, *d->wall);
+		if (uniq_seen(u, a->uid, a->ulen, *d->wall))
 			return duplicate(d, it, r);
 		for (g = d; g != NULL; g = g->next_group)
 			groups++;
-		if (uniq_add(d->uniq, a->uid, a->ulen, *d->ids, groups, 0) != 0)
+		if (uniq_add(u, a->uid, a->ulen, *d->ids, groups, 0) != 0)
 			return -1;
 	}
 	if ((id = push_new(d, it->key, it->key != NULL ? it->klen : -1, data,
 	    len, 0, a->priority, due_of(d, a), a)) == 0) {
-		if (a->uid != NULL)
-			uniq_forget(d->uniq, *d->ids);
+		if (u != NULL)
+			uniq_forget(u, *d->ids);
 		return -1;
 	}
 	if (r->accepted++ == 0)

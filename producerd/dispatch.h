@@ -16,12 +16,10 @@
 
 #include <stdint.h>
 
-#include "delays.h"
 #include "frame.h"
 #include "keys.h"
 #include "queue.h"
 #include "sched.h"
-#include "uniq.h"
 
 struct idmap;
 
@@ -140,6 +138,8 @@ struct dispatch {
 	uint64_t		 parts_waiting;	/* events on waiting */
 	uint64_t		 parts_waiting_bytes;
 	int			 paused;	/* draining: nothing goes out */
+	uint32_t		 dedup_window;	/* ms a unique id stays after
+						   its event (the lead's) */
 	struct sched		*sched;		/* pause, rate, held back;
 						   NULL: none */
 	/*
@@ -152,13 +152,6 @@ struct dispatch {
 	uint64_t		 delayed;
 	uint64_t		 retries_scheduled_total;
 	uint64_t		 duplicates_total;
-	/*
-	 * The lead's alone: events not ready before their time, unique ids
-	 * (NULL until the first), and how long an id stays after its event.
-	 */
-	struct delays		*delays;
-	struct uniq		*uniq;
-	uint64_t		 dedup_window;	/* ms */
 	uint64_t		 next_id;
 	const char		*name;		/* its queue's, for the journal */
 	const char		*group;		/* its group's; "": shared */
@@ -221,7 +214,7 @@ int	 dispatch_restore_delayed(struct dispatch *, uint64_t, uint64_t,
 	     uint16_t, const void *, int, const void *, uint32_t);
 int	 dispatch_restore_uid(struct dispatch *, const void *, uint8_t,
 	     uint64_t, uint32_t, uint64_t);
-void	 dispatch_dedup_window(struct dispatch *, uint64_t);
+void	 dispatch_dedup_window(struct dispatch *, uint32_t);
 int	 dispatch_restore_dead(struct dispatch *, uint64_t, uint32_t, uint8_t,
 	     const void *, int, const void *, uint32_t);
 int	 dispatch_mark(struct dispatch *, uint64_t, uint64_t);

@@ -62,7 +62,6 @@ struct qgroup {
 	TAILQ_ENTRY(qgroup)	 entry;		/* q->groups: the first leads */
 	struct nqueue		*q;
 	struct dispatch		 d;
-	uint64_t		 from_id;	/* it gets the ids from this on */
 	uint32_t		 nconsumers;
 	uint64_t		 enqueue_rate;	/* events/s, the last second */
 	uint64_t		 deliver_rate;
@@ -91,11 +90,11 @@ struct nqueue {
 	uint32_t		 ngroups;
 	struct qsettings	 s;
 	unsigned int		 set;		/* QS_*: its own settings */
-	int			 declared;	/* --queue: never deleted */
-	int			 made;		/* its first group is made */
-	int			 touched;
-	int			 active;	/* in flight, or timed */
-	int			 unblocking;	/* its first blocked may go */
+	uint8_t			 declared;	/* --queue: never deleted */
+	uint8_t			 made;		/* its first group is made */
+	uint8_t			 touched;
+	uint8_t			 active;	/* in flight, or timed */
+	uint8_t			 unblocking;	/* its first blocked may go */
 	struct conns		 blocked;	/* clients waiting for room */
 	uint32_t		 nblocked;
 	uint32_t		 nconsumers;	/* in all its groups */

@@ -349,7 +349,7 @@ queues_apply(struct nqueue *q, const struct qsettings *s, unsigned int set)
 		g->d.overflow = s->overflow;
 		g->d.ack_timeout = s->acks ? s->ack_timeout : 0;
 		g->d.max_attempts = s->max_attempts;
-		dispatch_dedup_window(&g->d, s->dedup_window);
+		dispatch_dedup_window(&g->d, (uint32_t)s->dedup_window);
 		if (dispatch_set_mode(&g->d, s->mode, s->partitions) != 0)
 			rc = -1;
 	}

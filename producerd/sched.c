@@ -184,3 +184,25 @@ sched_next_due(const struct sched *s, uint64_t *when)
 	*when = s->later[0].due;
 	return 1;
 }
+
+/* Has s nothing to do: no pause, rate, backoff, events or unique ids? */
+int
+sched_idle(const struct sched *s)
+{
+	return s->until == 0 && s->rate_ms == 0 && s->backoff_base == 0 &&
+	    s->nlater == 0 && s->delays.n == 0 &&
+	    (s->uniq == NULL || s->uniq->count == 0);
+}
+
+/* What s holds goes (the events held back are the caller's first). */
+void
+sched_free(struct sched *s)
+{
+	free(s->later);
+	delays_free(&s->delays);
+	if (s->uniq != NULL) {
+		uniq_free(s->uniq);
+		free(s->uniq);
+	}
+	free(s);
+}

@@ -1,9 +1,11 @@
 /*
  * sched.h: the clock's part in one group's dispatch (sched.c): a pause
  * until a time, a rate limit's tokens, and events held back until their
- * time (retries with backoff).  Plain C, no I/O: times are the
- * dispatcher's clock, in ms.  A group has one only when its queue is
- * paused, rate-limited, backs off its retries, or holds events back.
+ * time (retries with backoff); in a queue's first group also the queue's
+ * delayed events (delays.h) and unique ids (uniq.h).  Plain C, no I/O:
+ * times are the dispatcher's clock, in ms (delays and unique ids: wall
+ * clock).  A group has one only while it has something of these, so
+ * that a queue that uses none of them pays one pointer.
  */
 #ifndef PS_SCHED_H
 #define PS_SCHED_H
@@ -11,7 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "delays.h"
 #include "queue.h"
+#include "uniq.h"
 
 #define SCHED_FOREVER	UINT64_MAX	/* paused until resumed */
 
@@ -34,6 +38,8 @@ struct sched {
 	size_t		 nlater;
 	size_t		 laterc;
 	uint32_t	 seed;		/* the jitter's */
+	struct delays	 delays;	/* the lead's: events not yet due */
+	struct uniq	*uniq;		/* the lead's: NULL until the first */
 };
 
 void		 sched_init(struct sched *, uint64_t);
@@ -47,5 +53,7 @@ int		 sched_hold(struct sched *, struct qevent *, uint64_t);
 struct qevent	*sched_due(struct sched *, uint64_t);
 struct qevent	*sched_take(struct sched *);
 int		 sched_next_due(const struct sched *, uint64_t *);
+int		 sched_idle(const struct sched *);
+void		 sched_free(struct sched *);
 
 #endif

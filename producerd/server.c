@@ -455,7 +455,7 @@ journal_hook(void *arg, enum dispatch_change what, const struct qevent *ev)
 void
 server_journal_group(struct server *srv, struct qgroup *g, int record)
 {
-	g->from_id = g->d.from = record ? srv->next_id : 0;
+	g->d.from = record ? srv->next_id : 0;
 	if (!srv->journaling)
 		return;
 	g->d.change = journal_hook;
@@ -465,7 +465,7 @@ server_journal_group(struct server *srv, struct qgroup *g, int record)
 	if (!journal_dirty(&srv->journal))
 		server_wake(srv);
 	(void)journal_group(&srv->journal, 0, g->q->name, g->name,
-	    g->from_id);
+	    g->d.from);
 }
 
 /* A group dropped: the journal says so. */
@@ -495,14 +495,14 @@ journal_checkpoint(void *arg, struct journal *j)
 
 	TAILQ_FOREACH(q, &srv->queues, entry) {
 		g = TAILQ_FIRST(&q->groups);
-		if (q->ngroups == 1 && g->len == 0 && g->from_id <= 1)
+		if (q->ngroups == 1 && g->len == 0 && g->d.from <= 1)
 			continue;
 		n = 0;
 		TAILQ_FOREACH(g, &q->groups, entry) {
 			if (n == 255)
 				break;
 			names[n] = g->name;
-			from[n++] = g->from_id;
+			from[n++] = g->d.from;
 		}
 		if (journal_groups(j, q->name, n, names, from) != 0)
 			return -1;
@@ -539,7 +539,7 @@ replay_queue(void *arg, const char *name, size_t len, size_t n,
 		if ((g = groups_find(q, names[i], strlen(names[i]))) == NULL &&
 		    (g = groups_add(q, names[i], strlen(names[i]))) == NULL)
 			return -1;
-		g->from_id = g->d.from = from[i];
+		g->d.from = from[i];
 		out[i] = &g->d;
 	}
 	return 0;
