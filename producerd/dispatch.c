@@ -1673,3 +1673,59 @@ dispatch_dead_drop(struct dispatch *d, struct qevent *ev)
 	unbury(d, ev);
 	queue_release(&d->queue, ev);
 }
+
+/* queue_walk's visitor, passed on with no due time. */
+struct walk {
+	dispatch_walk_fn	 fn;
+	void			*arg;
+};
+
+static void
+walk_one(void *arg, const struct qevent *ev)
+{
+	struct walk	*w = arg;
+
+	w->fn(w->arg, ev, 0);
+}
+
+/*
+ * Every event d holds, each once, for the journal's compaction: its
+ * buffer, those waiting behind a key or for a partition, those held back,
+ * in flight and dead (the id hash), and, d leading, the queue's delayed
+ * events.  Nothing changes.
+ */
+void
+dispatch_walk(const struct dispatch *d, dispatch_walk_fn fn, void *arg)
+{
+	struct walk	 w = { fn, arg };
+	struct qevent	*ev, h;
+	struct delayed	*dv;
+	uint64_t	 i;
+
+	queue_walk(&d->queue, walk_one, &w);
+	TAILQ_FOREACH(ev, &d->keys.order, tentry)
+		fn(arg, ev, 0);
+	TAILQ_FOREACH(ev, &d->aside, tentry)
+		fn(arg, ev, 0);
+	for (i = 0; d->sched != NULL && i < d->sched->nlater; i++)
+		fn(arg, d->sched->later[i].ev, 0);
+	for (i = 0; d->hash != NULL && i <= d->hmask; i++) {
+		for (ev = d->hash[i]; ev != NULL; ev = ev->hnext)
+			fn(arg, ev, 0);
+	}
+	if (d != d->lead || d->sched == NULL)
+		return;
+	for (i = 0; i < d->sched->delays.n; i++) {
+		dv = d->sched->delays.v[i];
+		memset(&h, 0, sizeof h);
+		h.id = dv->id;
+		h.len = dv->len;
+		h.prio = dv->prio;
+		h.data = dv->data;
+		if (dv->keyed) {
+			h.key = dv->data + dv->len;
+			h.klen = dv->klen;
+		}
+		fn(arg, &h, dv->due);
+	}
+}

@@ -239,6 +239,14 @@ int	 dispatch_room(const struct dispatch *, uint32_t);
 void	 dispatch_refuse(struct dispatch *, struct ps_enqueue_iter *,
 	     struct ps_enqueued *);
 
+/*
+ * Sees one event a group holds: buffered, waiting, held back, in flight
+ * (ev->owner set) or dead (ev->reason set); due (wall ms) for one
+ * delayed, else 0.  ev is the group's or made up for the call.
+ */
+typedef void (*dispatch_walk_fn)(void *, const struct qevent *, uint64_t);
+void	 dispatch_walk(const struct dispatch *, dispatch_walk_fn, void *);
+
 struct qevent *dispatch_dead_find(const struct dispatch *, uint64_t);
 int	 dispatch_dead_retry(struct dispatch *, struct qevent *);
 void	 dispatch_dead_drop(struct dispatch *, struct qevent *);

@@ -57,6 +57,7 @@ journal_seg_add(struct journal *j, uint64_t seq, uint64_t first_id,
 	s->first_id = first_id;
 	s->bytes = bytes;
 	s->live = 0;
+	s->written = 0;
 	j->bytes += bytes;
 	return 0;
 }
@@ -361,6 +362,57 @@ rec_xenqueue(struct journal *j, const char *queue,
 	return 0;
 }
 
+/*
+ * Compaction: a fresh copy of pending event ev of queue (due: its time,
+ * wall ms, or 0; its unique id, or NULL) in the segment being written,
+ * charged there; its old copy's segment may go.  A dead letter is copied
+ * as it died (a DEAD record).  -1 out of memory.
+ */
+int
+journal_keep(struct journal *j, const char *queue, const struct qevent *ev,
+    uint64_t due, const uint8_t *uid, uint8_t ulen)
+{
+	struct jsegment	*cur = &j->segs[j->nsegs - 1];
+	struct ps_attrs	 a;
+	int		 r;
+
+	if (ev->reason != 0) {
+		journal_change(j, queue, "", 1, DISPATCH_BURIED, ev);
+		j->compacted_total++;
+		return j->failed ? -1 : 0;
+	}
+	memset(&a, 0, sizeof a);
+	a.key = ev->key;
+	a.klen = ev->klen;
+	a.priority = ev->prio;
+	if (due != 0) {
+		a.when = PS_WHEN_AT;
+		a.not_before = due;
+	}
+	a.uid = uid;
+	a.ulen = ulen;
+	r = rec_room(j, JREC_KEEP, 1 + PS_QUEUE_MAX + 18 + ps_attrs_size(&a) +
+	    (size_t)ev->len, j->rec_type == JREC_KEEP &&
+	    strcmp(j->rec_queue, queue) != 0);
+	if (r < 0)
+		return -1;
+	if (r == 1) {
+		add_queue(j, queue);
+		snprintf(j->rec_queue, sizeof j->rec_queue, "%s", queue);
+	}
+	add64(j, ev->id);
+	add32(j, ev->attempts);
+	if (ps_put_enqueue_add_attrs(&j->buf, &a, ev->data, ev->len) != 0)
+		return -1;
+	uncharge(j, ev->id);
+	if (idmap_put(&j->moved, ev->id, cur->seq) != 0)
+		return -1;
+	cur->live++;
+	cur->written++;
+	j->compacted_total++;
+	return 0;
+}
+
 static int
 rec_dead(struct journal *j, const char *queue, const struct qevent *ev)
 {
@@ -426,6 +478,7 @@ journal_change(struct journal *j, const char *queue, const char *group,
 	switch (what) {
 	case DISPATCH_PUSHED:
 		cur->live += groups;
+		cur->written++;
 		j->must_sync = 1;	/* its ENQUEUED waits for the disk */
 		n = (const struct dispatch_new *)ev;
 		if (n->due != 0 || n->uid != NULL ||
@@ -447,6 +500,7 @@ journal_change(struct journal *j, const char *queue, const char *group,
 		if (idmap_put(&j->moved, ev->id, cur->seq) != 0)
 			r = -1;
 		cur->live++;
+		cur->written++;
 		if (rec_dead(j, queue, ev) != 0)
 			r = -1;
 		break;

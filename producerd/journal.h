@@ -56,8 +56,14 @@ enum {
 	 * ENQUEUE (the due time as NOT_BEFORE), bytes }...
 	 */
 	JREC_XENQUEUE = 17,
+	/*
+	 * Compaction's copy of a pending event, its attempts as they are:
+	 * u8 len, queue, then { u64 id, u32 attempts, u32 len, u16 alen,
+	 * attributes, bytes }...
+	 */
+	JREC_KEEP = 18,
 };
-#define JREC_MAX	JREC_XENQUEUE
+#define JREC_MAX	JREC_KEEP
 
 struct journal;
 
@@ -86,6 +92,7 @@ struct jsegment {
 	uint64_t	 first_id;	/* ids enqueued here start at this */
 	uint64_t	 bytes;		/* the file's size */
 	uint64_t	 live;		/* events whose copy is here */
+	uint64_t	 written;	/* copies written here in all */
 };
 
 struct journal {
@@ -121,6 +128,9 @@ struct journal {
 	uint64_t		 full_total;	/* times it filled */
 
 	uint64_t		 bytes;		/* every segment's */
+	uint64_t		 compact_skip;	/* a segment compaction cannot
+						   empty (groups' events) */
+	uint64_t		 compacted_total; /* events copied forward */
 	uint64_t		 fsyncs_total;
 	uint64_t		 last_fsync_us;
 	uint64_t		 replayed;	/* events read back at start */
@@ -140,6 +150,8 @@ int	 journal_group(struct journal *, int, const char *, const char *,
 int	 journal_groups(struct journal *, const char *, uint8_t,
 	     const char * const *, const uint64_t *);
 int	 journal_commit(struct journal *);
+int	 journal_keep(struct journal *, const char *, const struct qevent *,
+	     uint64_t, const uint8_t *, uint8_t);
 int	 journal_sync(struct journal *);
 int	 journal_dirty(const struct journal *);
 int	 journal_room(struct journal *);

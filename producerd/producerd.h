@@ -219,6 +219,7 @@ struct server {
 	struct journal		 journal;	/* open while data_dir */
 	struct event		*fsync_timer;	/* --fsync interval:MS */
 	struct event		*room_timer;	/* while the journal is full */
+	struct event		*compact_timer;	/* compaction goes on */
 
 	/* Settings. */
 	uint32_t		 max_frame;
@@ -383,6 +384,8 @@ void	 server_journal_group(struct server *, struct qgroup *, int);
 void	 server_journal_drop(struct server *, struct qgroup *);
 int	 server_queues(struct server *, const char * const *, size_t);
 void	 server_commit(struct server *);
+int	 server_compact(struct server *);
+int	 server_compact_wanted(struct server *);
 
 /* settings.c */
 int	 settings_set(struct qsettings *, const char *, const char *, char *,

@@ -626,6 +626,58 @@ queue_pop(struct queue *q)
 }
 
 /*
+ * Every event q buffers, unread: fn sees each as a handle made up for
+ * the call (given back and of other priorities first, then the log from
+ * where q reads).  Nothing changes.
+ */
+void
+queue_walk(const struct queue *q, void (*fn)(void *, const struct qevent *),
+    void *arg)
+{
+	const struct chunk	*ch;
+	const unsigned char	*at;
+	struct qevent		*ev, h;
+	uint64_t		 v, fresh = q->fresh;
+	size_t			 off = q->off, i;
+
+	TAILQ_FOREACH(ev, &q->front, entry)
+		fn(arg, ev);
+	for (i = 0; q->prio != NULL && i < q->prio->n; i++)
+		fn(arg, q->prio->v[i]);
+	for (ch = q->at; ch != NULL; ch = TAILQ_NEXT(ch, entry), off = 0,
+	    fresh = 0) {
+		while (off < ch->tail) {
+			memset(&h, 0, sizeof h);
+			h.prio = QUEUE_PRIO_DEFAULT;
+			at = ch->data + off;
+			at += get_varint(at, &v);
+			h.len = (uint32_t)(v >> 2);
+			if ((v & 3) == R_FULL) {
+				memcpy(&h.id, at, 8);
+				memcpy(&h.attempts, at + 8, 4);
+				memcpy(&h.origin, at + 12, 8);
+				if (at[20] != 0) {
+					h.klen = (uint8_t)(at[20] - 1);
+					h.key = at + FULL_HEAD;
+				}
+				at += FULL_HEAD + (at[20] != 0 ? at[20] - 1 : 0);
+			} else {
+				h.id = fresh != 0 ? fresh : ch->fresh_first;
+				fresh = h.id + 1;
+				if ((v & 3) == R_KEYED) {
+					h.klen = *at++;
+					h.key = at;
+					at += h.klen;
+				}
+			}
+			h.data = at;
+			off = (size_t)(at - ch->data) + h.len;
+			fn(arg, &h);
+		}
+	}
+}
+
+/*
  * drop-oldest's next to shed: the oldest of the default priority, then
  * the others, in their order.
  */

@@ -126,6 +126,8 @@ int		 queue_push_prio(struct queue *, uint64_t, uint32_t, uint16_t,
 void		 queue_push_front(struct queue *, struct qevent **, size_t);
 struct qevent	*queue_pop(struct queue *);
 struct qevent	*queue_shed(struct queue *);
+void		 queue_walk(const struct queue *,
+		     void (*)(void *, const struct qevent *), void *);
 struct qevent	*queue_copy(struct queue *, uint64_t, uint32_t, const void *,
 		     int, const void *, uint32_t);
 int		 queue_own(struct queue *, struct qevent *);

@@ -272,7 +272,7 @@ rec_queue(int type, const uint8_t **p, uint32_t *len, const char **queue,
 
 	if (type != JREC_QENQUEUE && type != JREC_QDEAD &&
 	    type != JREC_KENQUEUE && type != JREC_KDEAD &&
-	    type != JREC_XENQUEUE) {
+	    type != JREC_XENQUEUE && type != JREC_KEEP) {
 		*queue = PS_QUEUE_DEFAULT;
 		*qlen = sizeof PS_QUEUE_DEFAULT - 1;
 		return 0;
@@ -328,6 +328,19 @@ check_body(int type, const uint8_t *p, uint32_t len)
 			if (ps_get_attrs(p + off + 6, (uint16_t)k, &a,
 			    &why) != 0)
 				return "XENQUEUE record's attributes are bad";
+		}
+		return NULL;
+	case JREC_KEEP:
+		for (off = 0; off < len; off += 18 + k + l) {
+			if (len - off < 18 || (k = get16(p + off + 16)) >
+			    len - off - 18 || (l = get32(p + off + 12)) >
+			    len - off - 18 - k)
+				return "KEEP record's lengths do not add up";
+			if (get64(p + off) == 0)
+				return "event id 0";
+			if (ps_get_attrs(p + off + 18, (uint16_t)k, &a,
+			    &why) != 0)
+				return "KEEP record's attributes are bad";
 		}
 		return NULL;
 	case JREC_KDEAD:
@@ -465,6 +478,7 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
 			e->prio = PS_PRIORITY_DEFAULT;
 			e->file = e->efile = file;
 			r->files[file].last_id = id;
+			r->files[file].copies++;
 		}
 		break;
 	case JREC_XENQUEUE:
@@ -489,6 +503,33 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
 			e->len = l;
 			e->file = e->efile = file;
 			r->files[file].last_id = id;
+			r->files[file].copies++;
+		}
+		break;
+	case JREC_KEEP:
+		/* A copy as the event was: it is pending, charged here. */
+		for (off = 0; off < len; off += 18 + k + l) {
+			l = get32(p + off + 12);
+			k = get16(p + off + 16);
+			(void)ps_get_attrs(p + off + 18, (uint16_t)k, &a, &why);
+			if ((e = add(r, get64(p + off))) == NULL)
+				return -1;
+			if (e->data == NULL)
+				e->efile = file;	/* its ENQUEUE went */
+			e->state = R_PENDING;
+			e->attempts = get32(p + off + 8);
+			e->queue = queue;
+			e->qlen = qlen;
+			e->klen = a.key != NULL ? a.klen : -1;
+			e->key = a.key;
+			e->uid = a.uid;
+			e->ulen = a.ulen;
+			e->prio = a.priority;
+			e->due = a.when == PS_WHEN_AT ? a.not_before : 0;
+			e->data = p + off + 18 + k;
+			e->len = l;
+			e->file = file;
+			r->files[file].copies++;
 		}
 		break;
 	case JREC_DEAD:
@@ -512,6 +553,7 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
 			e->len = l;
 			e->file = file;
 			e->died = r->deaths++;
+			r->files[file].copies++;
 		}
 		break;
 	default:
@@ -886,6 +928,7 @@ replay_run(struct journal *j, journal_queue_fn queue_of, void *arg)
 			log_errorx("out of memory");
 			goto out;
 		}
+		j->segs[j->nsegs - 1].written = f->copies;
 	}
 	if (r.dropped_places != 0)
 		log_warnx("%s: --repair dropped %" PRIu64 " bytes in %" PRIu64

@@ -243,6 +243,8 @@ server_free(struct server *srv)
 		event_free(srv->fsync_timer);
 	if (srv->room_timer != NULL)
 		event_free(srv->room_timer);
+	if (srv->compact_timer != NULL)
+		event_free(srv->compact_timer);
 	if (srv->spare_fd != -1)
 		close(srv->spare_fd);
 	srv->spare_fd = -1;
@@ -305,6 +307,7 @@ static void
 loop_end_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server	*srv = arg;
+	struct timeval	 tv;
 
 	(void)fd;
 	(void)what;
@@ -314,8 +317,22 @@ loop_end_cb(evutil_socket_t fd, short what, void *arg)
 	if (srv->queues_unsaved && queues_save(srv) != 0)
 		log_warnx("%s/queues: the queues' settings are not saved",
 		    srv->data_dir);
+	(void)server_compact(srv);
 	server_commit(srv);
+	/* More to copy: another step after the next poll, I/O first. */
+	if (server_compact_wanted(srv) &&
+	    !evtimer_pending(srv->compact_timer, NULL))
+		evtimer_add(srv->compact_timer, ms_timeval(0, &tv));
 	io_flush_all(srv);
+}
+
+/* Compaction's next step: the end of an iteration does it. */
+static void
+compact_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	server_wake(arg);
 }
 
 /* Something changed: the end of this loop iteration settles it. */
@@ -557,7 +574,8 @@ server_journal_open(struct server *srv)
 	srv->journal.groups = journal_checkpoint;
 	srv->journal.groups_arg = srv;
 	if ((srv->room_timer = evtimer_new(srv->base, room_cb, srv)) == NULL ||
-	    journal_open(&srv->journal, srv->data_dir, replay_queue,
+	    (srv->compact_timer = evtimer_new(srv->base, compact_cb,
+	    srv)) == NULL || journal_open(&srv->journal, srv->data_dir, replay_queue,
 	    srv) != 0)
 		return -1;
 	if (srv->journal.full)

@@ -219,3 +219,18 @@ uniq_forget(struct uniq *u, uint64_t id)
 	else
 		e->expires = 1;		/* long over: the sweep frees it */
 }
+
+/* The unique id of live event id: 1 and it, or 0 when it has none. */
+int
+uniq_of(const struct uniq *u, uint64_t id, const uint8_t **uid, uint8_t *len)
+{
+	const struct uentry	*e;
+	uint64_t		 v;
+
+	if (!idmap_get(&u->byid, id, &v))
+		return 0;
+	e = (const struct uentry *)(uintptr_t)v;
+	*uid = e->uid;
+	*len = e->len;
+	return 1;
+}

@@ -43,5 +43,7 @@ int	 uniq_add(struct uniq *, const void *, uint8_t, uint64_t, uint32_t,
 void	 uniq_gone(struct uniq *, uint64_t, uint64_t);
 void	 uniq_sweep(struct uniq *, uint64_t);
 void	 uniq_forget(struct uniq *, uint64_t);
+int	 uniq_of(const struct uniq *, uint64_t, const uint8_t **,
+	     uint8_t *);
 
 #endif
