@@ -1934,6 +1934,59 @@ def case_unique_ids(h):
     assert [p for _, _, p in raw.events_full(want=1)] == [b"six"]
 
 
+def case_compaction_keeps_everything_live(h):
+    """Small segments, a few events held long (delayed an hour with a
+    priority and a unique id, a dead letter, one in flight, one in a
+    paused queue) and many consumed: compaction copies the held ones
+    forward so the old segments go, and after a restart each is as it
+    was."""
+    data = os.path.join(h.dir, "data")
+    h.start_daemon("--data-dir", data, "--segment-size", "4096")
+    assert h.pushctl("queue", "create", "jobs", "max-attempts=2").returncode == 0
+    assert h.pushctl("queue", "create", "held", "paused=yes").returncode == 0
+    assert h.pushctl("enqueue", "-q", "held", "p1").returncode == 0
+    assert h.pushctl("enqueue", "-q", "jobs", "--delay", "1h", "--priority", "5",
+                     "--unique-id", "u-late", "late").returncode == 0
+    raw = Raw(h.sock, version=3)
+    raw.send(hello3(CONSUMER_ROLE, b"jobs", 1, 0, b"w") + demand(1))
+    raw.expect(WELCOME)
+    h.wait_consumers(1, total_demand=1)
+    assert h.pushctl("enqueue", "-q", "jobs", "dead-one").returncode == 0
+    (d1,) = raw.events_full(want=1)
+    raw.send(ids(NACK, d1[0]) + demand(1))
+    (d2,) = raw.events_full(want=1)
+    assert d2[2] == b"dead-one" and d2[1] == 2, d2
+    raw.send(ids(NACK, d2[0]) + demand(1))
+    h.wait_for(lambda: queue_list(h)["jobs"]["dead"] == 1, what="the dead letter")
+    assert h.pushctl("enqueue", "-q", "jobs", "flying").returncode == 0
+    (fly,) = raw.events_full(want=1)
+    assert fly[2] == b"flying", fly
+    # Filler, consumed at once, rolls many segments.
+    _, out = h.consumer("f", "--queue", "fill", "--max-demand", "50")
+    for i in range(10):
+        r = h.pushctl("enqueue", "-q", "fill", *[("x%d-%d-" % (i, k)) + "." * 80
+                                                 for k in range(40)])
+        assert r.returncode == 0, r.stderr
+    h.wait_for(lambda: queue_list(h)["fill"]["acked_total"] == 400, what="the filler")
+    st = lambda: h.stats()
+    h.wait_for(lambda: st()["journal_compacted_total"] >= 4 and st()["segments"] <= 3,
+               what="compaction to free the old segments")
+    raw.close()                     # "flying" goes back: pending, attempts 1
+    restart(h, "--data-dir", data, "--segment-size", "4096")
+    jobs = queue_list(h)["jobs"]
+    assert jobs["delayed"] == 1 and jobs["dead"] == 1 and jobs["queued"] == 1, jobs
+    assert queue_list(h)["held"]["queued"] == 1
+    r = h.pushctl("enqueue", "-q", "jobs", "--unique-id", "u-late", "again")
+    assert b"1 duplicate" in r.stdout, r
+    raw = Raw(h.sock, version=3)
+    raw.send(hello3(CONSUMER_ROLE, b"jobs", 5, 0, b"w") + demand(5))
+    raw.expect(WELCOME)
+    (got,) = raw.events_full(want=1)
+    assert got[2] == b"flying" and got[1] == 2, got     # its attempt kept
+    r = h.pushctl("dead", "list", "-q", "jobs")
+    assert r.returncode == 0 and b"dead-one" in r.stdout, r
+
+
 def case_key_order_slow_key(h):
     """A key whose event is not acked holds up only its own key."""
     h.start_daemon("--dispatch", "key")
