@@ -377,24 +377,25 @@ server_report(struct server *srv)
 	TAILQ_FOREACH(q, &srv->queues, entry) {
 		TAILQ_FOREACH(g, &q->groups, entry) {
 			fly += g->d.in_flight;
-			buffered += g->d.queue.count;
+			buffered += g->d.queue.count + g->d.delayed;
 			dead += g->d.ndead;
 		}
 	}
 	if (fly == 0 && buffered == 0 && dead == 0) {
-		log_info("stopped with nothing in flight, buffered or dead");
+		log_info("stopped with nothing in flight, buffered, delayed "
+		    "or dead");
 		return;
 	}
 	if (srv->data_dir != NULL) {
 		log_info("stopped with %llu event%s in flight (not acked), %llu "
-		    "buffered and %llu dead in %u queue%s, kept in %s for the "
-		    "next start", fly, fly == 1 ? "" : "s", buffered, dead,
+		    "buffered or delayed and %llu dead in %u queue%s, kept in %s "
+		    "for the next start", fly, fly == 1 ? "" : "s", buffered, dead,
 		    srv->nqueues, srv->nqueues == 1 ? "" : "s", srv->data_dir);
 		return;
 	}
 	log_warnx("stopped with %llu event%s in flight (not acked), %llu "
-	    "buffered and %llu dead in %u queue%s; they are discarded (see "
-	    "--data-dir)", fly, fly == 1 ? "" : "s", buffered, dead,
+	    "buffered or delayed and %llu dead in %u queue%s; they are "
+	    "discarded (see --data-dir)", fly, fly == 1 ? "" : "s", buffered, dead,
 	    srv->nqueues, srv->nqueues == 1 ? "" : "s");
 }
 
