@@ -271,3 +271,20 @@ seg8 = segment(1, 1, (XENQUEUE, b"\x01x" + struct.pack(">Q", 1) +
                (GROUP, gname(b"x", b"g") + struct.pack(">Q", 1)),
                (GDONE, gname(b"x", b"g") + struct.pack(">Q", 4)))
 write("replay", "scheduled-events", files(0, seg8))
+
+# Compaction's copies (KEEP, 18): an event copied forward with its
+# attempts and attributes, over its ENQUEUE, then done; one whose ENQUEUE
+# segment is gone.
+KEEP = 18
+
+
+def keep_entry(i, attempts, data, attrs=b""):
+    return struct.pack(">QIIH", i, attempts, len(data), len(attrs)) + attrs + data
+
+
+seg9 = segment(1, 1, rec_enqueue(1, b"a", b"b"), rec_ids(DELIVER, 1),
+               (KEEP, b"\x07default" + keep_entry(1, 3, b"a") +
+                keep_entry(7, 0, b"far", bytes([3, 8]) + struct.pack(">Q", 1 << 60) +
+                           bytes([4, 2, 0, 1]))),
+               rec_ids(DONE, 2), rec_ids(DELIVER, 1, 7))
+write("replay", "compacted", files(0, seg9))
