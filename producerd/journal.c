@@ -325,6 +325,23 @@ rec_enqueue(struct journal *j, const char *queue, const struct qevent *ev)
 	return 0;
 }
 
+/* ev's attributes as records keep them: its due time as NOT_BEFORE. */
+static void
+attrs_of(struct ps_attrs *a, const struct qevent *ev, uint64_t due,
+    const uint8_t *uid, uint8_t ulen)
+{
+	memset(a, 0, sizeof *a);
+	a->key = ev->key;
+	a->klen = ev->klen;
+	a->priority = ev->prio;
+	if (due != 0) {
+		a->when = PS_WHEN_AT;
+		a->not_before = due;
+	}
+	a->uid = uid;
+	a->ulen = ulen;
+}
+
 /* An event with a due time, a priority or a unique id: XENQUEUE. */
 static int
 rec_xenqueue(struct journal *j, const char *queue,
@@ -334,16 +351,7 @@ rec_xenqueue(struct journal *j, const char *queue,
 	struct ps_attrs		 a;
 	int			 r;
 
-	memset(&a, 0, sizeof a);
-	a.key = ev->key;
-	a.klen = ev->klen;
-	a.priority = ev->prio;
-	if (n->due != 0) {
-		a.when = PS_WHEN_AT;
-		a.not_before = n->due;
-	}
-	a.uid = n->uid;
-	a.ulen = n->ulen;
+	attrs_of(&a, ev, n->due, n->uid, n->ulen);
 	r = rec_room(j, JREC_XENQUEUE, 9 + PS_QUEUE_MAX + 6 +
 	    ps_attrs_size(&a) + (size_t)ev->len, j->rec_type ==
 	    JREC_XENQUEUE && (ev->id != j->rec_next_id ||
@@ -381,16 +389,7 @@ journal_keep(struct journal *j, const char *queue, const struct qevent *ev,
 		j->compacted_total++;
 		return j->failed ? -1 : 0;
 	}
-	memset(&a, 0, sizeof a);
-	a.key = ev->key;
-	a.klen = ev->klen;
-	a.priority = ev->prio;
-	if (due != 0) {
-		a.when = PS_WHEN_AT;
-		a.not_before = due;
-	}
-	a.uid = uid;
-	a.ulen = ulen;
+	attrs_of(&a, ev, due, uid, ulen);
 	r = rec_room(j, JREC_KEEP, 1 + PS_QUEUE_MAX + 18 + ps_attrs_size(&a) +
 	    (size_t)ev->len, j->rec_type == JREC_KEEP &&
 	    strcmp(j->rec_queue, queue) != 0);

@@ -441,13 +441,38 @@ add(struct replay *r, uint64_t id)
 	return e;
 }
 
+/*
+ * e is pending in queue with attempts, as an XENQUEUE or KEEP entry says:
+ * its attribute block (checked) of k bytes, then its payload of l.
+ */
+static void
+pending(struct rentry *e, const char *queue, uint8_t qlen, uint32_t attempts,
+    const uint8_t *attrs, uint16_t k, uint32_t l)
+{
+	struct ps_attrs	 a;
+	const char	*why;
+
+	(void)ps_get_attrs(attrs, k, &a, &why);
+	e->state = R_PENDING;
+	e->attempts = attempts;
+	e->queue = queue;
+	e->qlen = qlen;
+	e->klen = a.key != NULL ? a.klen : -1;
+	e->key = a.key;
+	e->uid = a.uid;
+	e->ulen = a.ulen;
+	e->prio = a.priority;
+	e->due = a.when == PS_WHEN_AT ? a.not_before : 0;
+	e->data = attrs + k;
+	e->len = l;
+}
+
 static int
 apply(struct replay *r, size_t file, int type, const uint8_t *p,
     uint32_t len)
 {
 	struct rentry	*e;
-	struct ps_attrs	 a;
-	const char	*queue = PS_QUEUE_DEFAULT, *why;
+	const char	*queue = PS_QUEUE_DEFAULT;
 	uint64_t	 id;
 	uint32_t	 off, l, k, kb;
 	uint8_t		 qlen = 0;
@@ -486,22 +511,11 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
 		for (off = 8; off < len; off += 6 + k + l, id++) {
 			l = get32(p + off);
 			k = get16(p + off + 4);
-			(void)ps_get_attrs(p + off + 6, (uint16_t)k, &a, &why);
 			if ((e = add(r, id)) == NULL)
 				return -1;
-			e->state = R_PENDING;
-			e->attempts = 0;
-			e->queue = queue;
-			e->qlen = qlen;
-			e->klen = a.key != NULL ? a.klen : -1;
-			e->key = a.key;
-			e->uid = a.uid;
-			e->ulen = a.ulen;
-			e->prio = a.priority;
-			e->due = a.when == PS_WHEN_AT ? a.not_before : 0;
-			e->data = p + off + 6 + k;
-			e->len = l;
-			e->file = e->efile = file;
+			pending(e, queue, qlen, 0, p + off + 6, (uint16_t)k, l);
+			e->efile = file;
+			e->file = file;
 			r->files[file].last_id = id;
 			r->files[file].copies++;
 		}
@@ -511,23 +525,12 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
 		for (off = 0; off < len; off += 18 + k + l) {
 			l = get32(p + off + 12);
 			k = get16(p + off + 16);
-			(void)ps_get_attrs(p + off + 18, (uint16_t)k, &a, &why);
 			if ((e = add(r, get64(p + off))) == NULL)
 				return -1;
 			if (e->data == NULL)
 				e->efile = file;	/* its ENQUEUE went */
-			e->state = R_PENDING;
-			e->attempts = get32(p + off + 8);
-			e->queue = queue;
-			e->qlen = qlen;
-			e->klen = a.key != NULL ? a.klen : -1;
-			e->key = a.key;
-			e->uid = a.uid;
-			e->ulen = a.ulen;
-			e->prio = a.priority;
-			e->due = a.when == PS_WHEN_AT ? a.not_before : 0;
-			e->data = p + off + 18 + k;
-			e->len = l;
+			pending(e, queue, qlen, get32(p + off + 8), p + off + 18,
+			    (uint16_t)k, l);
 			e->file = file;
 			r->files[file].copies++;
 		}
