@@ -1987,6 +1987,42 @@ def case_compaction_keeps_everything_live(h):
     assert r.returncode == 0 and b"dead-one" in r.stdout, r
 
 
+def case_delayed_events_purged_and_grouped(h):
+    """A purge drops delayed events too, and they do not come back after a
+    restart (their DONE is journaled), nor hold their unique id past the
+    window; a group made after an event was delayed does not get it, the
+    groups before it do."""
+    data = os.path.join(h.dir, "data")
+    h.start_daemon("--data-dir", data)
+    assert h.pushctl("queue", "create", "q", "dedup-window=0").returncode == 0
+    assert h.pushctl("enqueue", "-q", "q", "--delay", "1h", "--unique-id", "u",
+                     "a").returncode == 0
+    assert h.pushctl("enqueue", "-q", "q", "b").returncode == 0
+    r = h.pushctl("queue", "purge", "q")
+    assert r.returncode == 0 and r.stdout == b"purged 2 events from q\n", r
+    assert queue_list(h)["q"]["delayed"] == 0
+    r = h.pushctl("enqueue", "-q", "q", "--unique-id", "u", "again")
+    assert r.returncode == 0 and r.stdout.startswith(b"enqueued 1 event"), r
+    assert h.pushctl("queue", "purge", "q").returncode == 0
+    restart(h, "--data-dir", data)
+    st = queue_list(h)["q"]
+    assert st["delayed"] == 0 and st["queued"] == 0, st
+    # Groups: g1 exists when the event is delayed, g2 is made after.
+    g1 = Raw(h.sock, version=3)
+    g1.send(hello3(CONSUMER_ROLE, b"f/g1", 5, 0, b"c1") + demand(5))
+    g1.expect(WELCOME)
+    h.wait_consumers(1, total_demand=5)
+    assert h.pushctl("enqueue", "-q", "f", "--delay", "300ms", "late").returncode == 0
+    g2 = Raw(h.sock, version=3)
+    g2.send(hello3(CONSUMER_ROLE, b"f/g2", 5, 0, b"c2") + demand(5))
+    g2.expect(WELCOME)
+    h.wait_consumers(2, total_demand=10)
+    assert [p for _, _, p in g1.events_full(want=1, timeout=20)] == [b"late"]
+    # Had g2 got "late", it would be in its log before "now".
+    assert h.pushctl("enqueue", "-q", "f", "now").returncode == 0
+    assert [p for _, _, p in g2.events_full(want=1, timeout=10)] == [b"now"]
+
+
 def case_key_order_slow_key(h):
     """A key whose event is not acked holds up only its own key."""
     h.start_daemon("--dispatch", "key")
