@@ -1221,7 +1221,6 @@ dispatch_fits(const struct dispatch *d, uint64_t n, uint64_t bytes)
 			     d->parts_waiting;
 	uint64_t	 held = d->queue.bytes + d->keys.waiting_bytes +
 			     d->parts_waiting_bytes;
-
 	const struct delays *ds = delays_of(d);
 
 	/* Delayed events are the queue's, every group's to take. */
@@ -1251,11 +1250,6 @@ drop(void *arg, struct qevent *ev)
 	d->purged++;
 }
 
-/*
- * Drop every buffered event (pushctl queue purge), those held back until
- * their time or waiting behind their key or for their partition too; how
- * many went.  Keys in flight stay so.
- */
 /*
  * Purge's part in the lead's delayed events: the lead's purge drops them
  * all, for every group; another group's (it is being dropped) is done
@@ -1295,6 +1289,12 @@ purge_delayed(struct dispatch *d)
 	}
 }
 
+/*
+ * Drop every buffered event (pushctl queue purge), those held back until
+ * their time (with the lead, the queue's delayed events) or waiting
+ * behind their key or for their partition too; how many went.  Keys in
+ * flight stay so.
+ */
 uint64_t
 dispatch_purge(struct dispatch *d)
 {
