@@ -8,14 +8,19 @@
  * their attempts and attributes as they are now; dead letters as DEAD
  * records), which takes their charge; then the oldest goes.
  *
+ * An event of a queue with named groups is charged once per group that
+ * holds it; its copy (GKEEP) says how each group holds it (pending with
+ * its attempts, or dead), so the groups' own records in the old segment
+ * are no longer needed, and every charge there moves.
+ *
  * Bounded work: each end of a loop iteration copies at most
  * COMPACT_BUDGET bytes of events, walking the queues from the start, and
  * asks for another iteration while there is more.  Events already copied
- * are charged to the new segment and skipped on the next walk.  Events
- * of a queue with named groups are charged once per group and are not
- * copied: a segment they pin is left alone (compact_skip) until it is
- * freed otherwise.
+ * are charged to the new segment and skipped on the next walk.  What a
+ * whole walk leaves charged to the oldest segment is not in memory (it
+ * should not happen): that segment is then left alone (compact_skip).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "producerd.h"
@@ -29,6 +34,19 @@ struct compaction {
 	uint64_t		 budget;
 	int			 more;		/* the budget ran out */
 	int			 failed;
+	/* A queue with groups: every hold of every event, then sorted. */
+	struct ghold		*h;
+	size_t			 nh;
+	size_t			 caph;
+	struct nqueue		*q;
+	uint32_t		 k;		/* the group walked */
+};
+
+/* One group's hold on one event (a queue with named groups). */
+struct ghold {
+	struct qevent		 ev;		/* a copy: payload in place */
+	uint64_t		 due;
+	uint32_t		 k;		/* the group's place in q */
 };
 
 /* One event a queue holds: copied if the oldest segment holds its copy. */
@@ -51,6 +69,130 @@ visit(void *arg, const struct qevent *ev, uint64_t due)
 		(void)uniq_of(s->uniq, ev->id, &uid, &ulen);
 	if (journal_keep(c->j, c->queue, ev, due, uid, ulen) != 0)
 		c->failed = 1;
+}
+
+/* Every hold, for a queue with groups; delayed events are every group's. */
+static void
+gvisit(void *arg, const struct qevent *ev, uint64_t due)
+{
+	struct compaction	*c = arg;
+	struct qgroup		*g;
+	struct ghold		*h;
+	uint32_t		 k = 0;
+
+	TAILQ_FOREACH(g, &c->q->groups, entry) {
+		if (due == 0 ? k != c->k : g->d.from > ev->id) {
+			k++;
+			continue;
+		}
+		if (c->nh == c->caph) {
+			if ((h = reallocarray(c->h, c->caph ? c->caph * 2 : 256,
+			    sizeof *h)) == NULL) {
+				c->failed = 1;
+				return;
+			}
+			c->h = h;
+			c->caph = c->caph ? c->caph * 2 : 256;
+		}
+		h = &c->h[c->nh++];
+		h->ev = *ev;
+		h->due = due;
+		h->k = k++;
+	}
+}
+
+static int
+by_id_group(const void *a, const void *b)
+{
+	const struct ghold	*x = a, *y = b;
+
+	if (x->ev.id != y->ev.id)
+		return x->ev.id < y->ev.id ? -1 : 1;
+	return x->k < y->k ? -1 : x->k > y->k;
+}
+
+/* The name of group k of q. */
+static const char *
+group_name(struct nqueue *q, uint32_t k)
+{
+	struct qgroup	*g;
+
+	TAILQ_FOREACH(g, &q->groups, entry) {
+		if (k-- == 0)
+			return g->name;
+	}
+	return "";
+}
+
+/*
+ * A queue with named groups: its events with a charge in the oldest
+ * segment, each copied once with every group's hold.
+ */
+static void
+compact_groups(struct compaction *c, struct nqueue *q)
+{
+	struct journal	*j = c->j;
+	struct qgroup	*g;
+	struct jhold	 hold[256];
+	struct sched	*s;
+	const uint8_t	*uid;
+	size_t		 i, at, n;
+	uint32_t	 named, bytes;
+	uint8_t		 ulen;
+	int		 shared;
+
+	c->q = q;
+	c->nh = 0;
+	c->k = 0;
+	TAILQ_FOREACH(g, &q->groups, entry) {
+		dispatch_walk(&g->d, gvisit, c);
+		c->k++;
+	}
+	if (c->failed)
+		return;
+	qsort(c->h, c->nh, sizeof *c->h, by_id_group);
+	s = TAILQ_FIRST(&q->groups)->d.sched;
+	for (at = 0; at < c->nh; at = i) {
+		shared = 0;
+		named = 0;
+		for (i = at, n = 0; i < c->nh && c->h[i].ev.id == c->h[at].ev.id;
+		    i++, n++) {
+			if (*group_name(q, c->h[i].k) == '\0')
+				shared = 1;
+			else
+				named++;
+		}
+		shared = shared && journal_seg_of(j, c->h[at].ev.id) == 0;
+		if (named != 0 && journal_gseg_of(j, c->h[at].ev.id) != 0)
+			named = 0;
+		if (!shared && named == 0)
+			continue;
+		if (n > sizeof hold / sizeof hold[0]) {
+			c->failed = 1;		/* more groups than a record */
+			return;
+		}
+		bytes = c->h[at].ev.len + c->h[at].ev.klen;
+		if (c->budget < bytes) {
+			c->more = 1;
+			return;
+		}
+		c->budget -= bytes;
+		for (n = 0; at + n < i; n++) {
+			hold[n].group = group_name(q, c->h[at + n].k);
+			hold[n].attempts = c->h[at + n].ev.attempts;
+			hold[n].dead = c->h[at + n].ev.reason != 0;
+			hold[n].reason = c->h[at + n].ev.reason;
+		}
+		uid = NULL;
+		ulen = 0;
+		if (s != NULL && s->uniq != NULL)
+			(void)uniq_of(s->uniq, c->h[at].ev.id, &uid, &ulen);
+		if (journal_gkeep(j, q->name, &c->h[at].ev, c->h[at].due, uid,
+		    ulen, hold, (uint8_t)n, shared, named) != 0) {
+			c->failed = 1;
+			return;
+		}
+	}
 }
 
 /*
@@ -93,6 +235,12 @@ server_compact(struct server *srv)
 	c.j = j;
 	c.budget = COMPACT_BUDGET;
 	TAILQ_FOREACH(q, &srv->queues, entry) {
+		if (q->ngroups > 1) {
+			compact_groups(&c, q);
+			if (c.more || c.failed)
+				break;
+			continue;
+		}
 		if (q->ngroups != 1)
 			continue;
 		g = TAILQ_FIRST(&q->groups);
@@ -102,6 +250,7 @@ server_compact(struct server *srv)
 		if (c.more || c.failed)
 			break;
 	}
+	free(c.h);
 	if (c.failed) {
 		log_warnx("%s: out of memory compacting the journal; its "
 		    "oldest segment stays", srv->data_dir);
@@ -112,8 +261,8 @@ server_compact(struct server *srv)
 		return 1;
 	/* A whole walk: what still pins it is not ours to move. */
 	if (j->segs[0].live != 0) {
-		log_info("%s: segment %llu keeps %llu events of queues with "
-		    "groups (or not in memory); compaction leaves it", j->dir,
+		log_info("%s: segment %llu keeps %llu events that are not in "
+		    "memory; compaction leaves it", j->dir,
 		    (unsigned long long)j->segs[0].seq,
 		    (unsigned long long)j->segs[0].live);
 		j->compact_skip = j->segs[0].seq;

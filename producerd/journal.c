@@ -107,17 +107,65 @@ uncharge(struct journal *j, uint64_t id)
 	idmap_del(&j->moved, id);
 }
 
+#define GMOVED_SEQ(v)	((v) & ((UINT64_C(1) << 48) - 1))
+#define GMOVED_REFS(v)	((v) >> 48)
+
+/* The segment index of seq (it exists, or the last before it). */
+static size_t
+seg_index(const struct journal *j, uint64_t seq)
+{
+	size_t	 lo = 0, hi = j->nsegs, mid;
+
+	while (lo + 1 < hi) {
+		mid = (lo + hi) / 2;
+		if (j->segs[mid].seq <= seq)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /*
- * A named group's copy of an event is always the one in its ENQUEUE's
- * segment (its dead letters carry no payload): uncharge that one.
+ * Where a named group's copy of an event is: the one in its ENQUEUE's
+ * segment (its dead letters carry no payload), or where compaction moved
+ * the named groups' charges (GKEEP).
  */
+size_t
+journal_gseg_of(const struct journal *j, uint64_t id)
+{
+	uint64_t	 v;
+
+	if (idmap_get(&j->gmoved, id, &v))
+		return seg_index(j, GMOVED_SEQ(v));
+	return journal_seg_first(j, id);
+}
+
+/* One more named group charged for id in segment seq (replay). */
+int
+journal_gmoved_add(struct journal *j, uint64_t id, uint64_t seq)
+{
+	uint64_t	 v = 0;
+
+	(void)idmap_get(&j->gmoved, id, &v);
+	return idmap_put(&j->gmoved, id, seq | (GMOVED_REFS(v) + 1) << 48);
+}
+
+/* A named group is done with id: uncharge its copy's segment. */
 static void
 uncharge_enqueued(struct journal *j, uint64_t id)
 {
-	struct jsegment	*s = &j->segs[journal_seg_first(j, id)];
+	struct jsegment	*s = &j->segs[journal_gseg_of(j, id)];
+	uint64_t	 v;
 
 	if (s->live != 0)
 		s->live--;
+	if (!idmap_get(&j->gmoved, id, &v))
+		return;
+	if (GMOVED_REFS(v) <= 1)
+		idmap_del(&j->gmoved, id);
+	else
+		(void)idmap_put(&j->gmoved, id, v - (UINT64_C(1) << 48));
 }
 
 /* Close the open record: its length and checksums. */
@@ -407,6 +455,66 @@ journal_keep(struct journal *j, const char *queue, const struct qevent *ev,
 	if (idmap_put(&j->moved, ev->id, cur->seq) != 0)
 		return -1;
 	cur->live++;
+	cur->written++;
+	j->compacted_total++;
+	return 0;
+}
+
+/*
+ * The same for an event of a queue with named groups, ev's payload and
+ * attributes once, then the n groups that hold it (h).  shared: the
+ * shared group's charge is in the oldest segment, and moves here; named:
+ * that many named groups' charges are there, and move here.  -1 out of
+ * memory.
+ */
+int
+journal_gkeep(struct journal *j, const char *queue, const struct qevent *ev,
+    uint64_t due, const uint8_t *uid, uint8_t ulen, const struct jhold *h,
+    uint8_t n, int shared, uint32_t named)
+{
+	struct jsegment	*cur = &j->segs[j->nsegs - 1];
+	struct ps_attrs	 a;
+	size_t		 need = 0;
+	uint8_t		 i;
+	int		 r;
+
+	for (i = 0; i < n; i++)
+		need += 7 + strlen(h[i].group);
+	attrs_of(&a, ev, due, uid, ulen);
+	r = rec_room(j, JREC_GKEEP, 1 + PS_QUEUE_MAX + 15 + ps_attrs_size(&a) +
+	    (size_t)ev->len + need, j->rec_type == JREC_GKEEP &&
+	    strcmp(j->rec_queue, queue) != 0);
+	if (r < 0)
+		return -1;
+	if (r == 1) {
+		add_queue(j, queue);
+		snprintf(j->rec_queue, sizeof j->rec_queue, "%s", queue);
+	}
+	add64(j, ev->id);
+	if (ps_put_enqueue_add_attrs(&j->buf, &a, ev->data, ev->len) != 0)
+		return -1;
+	j->buf.data[j->buf.len++] = n;
+	for (i = 0; i < n; i++) {
+		add_name(j, h[i].group);
+		add32(j, h[i].attempts);
+		j->buf.data[j->buf.len++] = h[i].dead;
+		j->buf.data[j->buf.len++] = h[i].reason;
+	}
+	if (shared) {
+		uncharge(j, ev->id);
+		if (idmap_put(&j->moved, ev->id, cur->seq) != 0)
+			return -1;
+		cur->live++;
+	}
+	if (named != 0) {
+		struct jsegment	*old = &j->segs[journal_gseg_of(j, ev->id)];
+
+		old->live -= old->live < named ? old->live : named;
+		if (idmap_put(&j->gmoved, ev->id, cur->seq |
+		    (uint64_t)named << 48) != 0)
+			return -1;
+		cur->live += named;
+	}
 	cur->written++;
 	j->compacted_total++;
 	return 0;
@@ -854,6 +962,7 @@ journal_open(struct journal *j, const char *dir, journal_queue_fn queue_of,
 
 	j->fd = j->dirfd = -1;
 	idmap_init(&j->moved);
+	idmap_init(&j->gmoved);
 	if ((j->dir = strdup(dir)) == NULL) {
 		log_errorx("out of memory");
 		return -1;
@@ -910,6 +1019,7 @@ journal_close(struct journal *j)
 		close(j->dirfd);
 	ps_buf_free(&j->buf);
 	idmap_free(&j->moved);
+	idmap_free(&j->gmoved);
 	free(j->segs);
 	free(j->dir);
 	memset(j, 0, sizeof *j);

@@ -62,8 +62,23 @@ enum {
 	 * attributes, bytes }...
 	 */
 	JREC_KEEP = 18,
+	/*
+	 * The same for an event of a queue with named groups: u8 len, queue,
+	 * then { u64 id, u32 len, u16 alen, attributes, bytes, u8 n, then n
+	 * times { u8 len, group, u32 attempts, u8 dead, u8 reason } }...: the
+	 * groups that hold it, and how.
+	 */
+	JREC_GKEEP = 19,
 };
-#define JREC_MAX	JREC_KEEP
+#define JREC_MAX	JREC_GKEEP
+
+/* One group's hold on an event, for a GKEEP record. */
+struct jhold {
+	const char	*group;		/* "": the shared one */
+	uint32_t	 attempts;
+	uint8_t		 dead;
+	uint8_t		 reason;
+};
 
 struct journal;
 
@@ -110,6 +125,11 @@ struct journal {
 	size_t			 capsegs;
 	/* Events whose copy is not in their ENQUEUE's segment: id -> seq. */
 	struct idmap		 moved;
+	/*
+	 * Named groups' charges that compaction moved: id -> seq, and in
+	 * the top 16 bits how many groups are charged there.
+	 */
+	struct idmap		 gmoved;
 
 	struct ps_buf		 buf;		/* records not yet written */
 	size_t			 rec;		/* the open record's offset */
@@ -152,6 +172,11 @@ int	 journal_groups(struct journal *, const char *, uint8_t,
 int	 journal_commit(struct journal *);
 int	 journal_keep(struct journal *, const char *, const struct qevent *,
 	     uint64_t, const uint8_t *, uint8_t);
+int	 journal_gkeep(struct journal *, const char *, const struct qevent *,
+	     uint64_t, const uint8_t *, uint8_t, const struct jhold *,
+	     uint8_t, int, uint32_t);
+size_t	 journal_gseg_of(const struct journal *, uint64_t);
+int	 journal_gmoved_add(struct journal *, uint64_t, uint64_t);
 int	 journal_sync(struct journal *);
 int	 journal_dirty(const struct journal *);
 int	 journal_room(struct journal *);

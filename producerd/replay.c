@@ -296,7 +296,7 @@ check_body(int type, const uint8_t *p, uint32_t len)
 	uint32_t	 off, l, k;
 	uint8_t		 qlen;
 
-	if (type >= JREC_GROUP && type <= JREC_GDEAD)
+	if ((type >= JREC_GROUP && type <= JREC_GDEAD) || type == JREC_GKEEP)
 		return rgroups_check(type, p, len);
 	if (rec_queue(type, &p, &len, &queue, &qlen) == SIZE_MAX)
 		return "record's queue name is bad";
@@ -415,8 +415,8 @@ replay_find(struct replay *r, uint64_t id)
 	return idmap_get(&r->index, id, &i) ? &r->e[i] : NULL;
 }
 
-static struct rentry *
-add(struct replay *r, uint64_t id)
+struct rentry *
+replay_add(struct replay *r, uint64_t id)
 {
 	struct rentry	*e;
 	size_t		 cap;
@@ -445,9 +445,9 @@ add(struct replay *r, uint64_t id)
  * e is pending in queue with attempts, as an XENQUEUE or KEEP entry says:
  * its attribute block (checked) of k bytes, then its payload of l.
  */
-static void
-pending(struct rentry *e, const char *queue, uint8_t qlen, uint32_t attempts,
-    const uint8_t *attrs, uint16_t k, uint32_t l)
+void
+replay_pending(struct rentry *e, const char *queue, uint8_t qlen,
+    uint32_t attempts, const uint8_t *attrs, uint16_t k, uint32_t l)
 {
 	struct ps_attrs	 a;
 	const char	*why;
@@ -477,6 +477,8 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
 	uint32_t	 off, l, k, kb;
 	uint8_t		 qlen = 0;
 
+	if (type == JREC_GKEEP)
+		return rgroups_gkeep(r, file, p, len);
 	if (type >= JREC_GROUP && type <= JREC_GDEAD)
 		return rgroups_apply(r, type, p, len);
 	(void)rec_queue(type, &p, &len, &queue, &qlen);	/* checked */
@@ -490,7 +492,7 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
 		for (off = 8; off < len; off += 4 + kb + k + l, id++) {
 			l = get32(p + off);
 			k = kb && p[off + 4] ? p[off + 4] - 1u : 0;
-			if ((e = add(r, id)) == NULL)
+			if ((e = replay_add(r, id)) == NULL)
 				return -1;
 			e->state = R_PENDING;
 			e->attempts = 0;
@@ -511,9 +513,9 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
 		for (off = 8; off < len; off += 6 + k + l, id++) {
 			l = get32(p + off);
 			k = get16(p + off + 4);
-			if ((e = add(r, id)) == NULL)
+			if ((e = replay_add(r, id)) == NULL)
 				return -1;
-			pending(e, queue, qlen, 0, p + off + 6, (uint16_t)k, l);
+			replay_pending(e, queue, qlen, 0, p + off + 6, (uint16_t)k, l);
 			e->efile = file;
 			e->file = file;
 			r->files[file].last_id = id;
@@ -525,11 +527,11 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
 		for (off = 0; off < len; off += 18 + k + l) {
 			l = get32(p + off + 12);
 			k = get16(p + off + 16);
-			if ((e = add(r, get64(p + off))) == NULL)
+			if ((e = replay_add(r, get64(p + off))) == NULL)
 				return -1;
 			if (e->data == NULL)
 				e->efile = file;	/* its ENQUEUE went */
-			pending(e, queue, qlen, get32(p + off + 8), p + off + 18,
+			replay_pending(e, queue, qlen, get32(p + off + 8), p + off + 18,
 			    (uint16_t)k, l);
 			e->file = file;
 			r->files[file].copies++;
@@ -541,7 +543,7 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
 		for (off = 0; off < len; off += 17 + kb + k + l) {
 			l = get32(p + off + 12);
 			k = kb && p[off + 17] ? p[off + 17] - 1u : 0;
-			if ((e = add(r, get64(p + off))) == NULL)
+			if ((e = replay_add(r, get64(p + off))) == NULL)
 				return -1;
 			if (e->data == NULL)
 				e->efile = file;	/* its ENQUEUE went */

@@ -103,6 +103,9 @@ struct rqueue {
 };
 
 struct rentry	*replay_find(struct replay *, uint64_t);
+struct rentry	*replay_add(struct replay *, uint64_t);
+void		 replay_pending(struct rentry *, const char *, uint8_t, uint32_t,
+		     const uint8_t *, uint16_t, uint32_t);
 int		 replay_rebury(struct journal *, struct dispatch *, uint64_t);
 int		 replay_event(struct dispatch *, const struct rentry *, uint32_t,
 		     uint64_t);
@@ -110,6 +113,8 @@ int		 replay_event(struct dispatch *, const struct rentry *, uint32_t,
 /* rgroups.c */
 const char	*rgroups_check(int, const uint8_t *, uint32_t);
 int		 rgroups_apply(struct replay *, int, const uint8_t *, uint32_t);
+int		 rgroups_gkeep(struct replay *, size_t, const uint8_t *,
+		     uint32_t);
 struct rqueue	*rgroups_queue(const struct replay *, const char *, size_t);
 int		 rgroups_restore(struct replay *, journal_queue_fn, void *,
 		     uint64_t *);

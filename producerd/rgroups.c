@@ -31,6 +31,42 @@ name_at(const uint8_t *p, uint32_t len, uint32_t off, int group)
 	return 1 + n;
 }
 
+/*
+ * A GKEEP's entries after its queue (qn bytes): each an event (id, length,
+ * attributes, payload) and its groups (name, attempts, dead, reason).
+ */
+static const char *
+check_gkeep(const uint8_t *p, uint32_t len, uint32_t off)
+{
+	struct ps_attrs	 a;
+	const char	*why;
+	uint32_t	 l, k, gn;
+	uint8_t		 i, n;
+
+	while (off < len) {
+		if (len - off < 14 || get64(p + off) == 0)
+			return "GKEEP record's entry is bad";
+		l = get32(p + off + 8);
+		k = get16(p + off + 12);
+		off += 14;
+		if (k > len - off || ps_get_attrs(p + off, (uint16_t)k, &a,
+		    &why) != 0)
+			return "GKEEP record's attributes are bad";
+		off += k;
+		if (l >= len - off)
+			return "GKEEP record's lengths do not add up";
+		off += l;
+		n = p[off++];
+		for (i = 0; i < n; i++) {
+			if ((gn = (uint32_t)name_at(p, len, off, 1)) == 0 ||
+			    len - off - gn < 6)
+				return "GKEEP record's groups do not add up";
+			off += gn + 6;
+		}
+	}
+	return NULL;
+}
+
 /* A body of records 8 to 14 whose lengths add up; NULL, or what is wrong. */
 const char *
 rgroups_check(int type, const uint8_t *p, uint32_t len)
@@ -40,6 +76,8 @@ rgroups_check(int type, const uint8_t *p, uint32_t len)
 
 	if ((qn = (uint32_t)name_at(p, len, 0, 0)) == 0)
 		return "group record's queue name is bad";
+	if (type == JREC_GKEEP)
+		return check_gkeep(p, len, qn);
 	if (type == JREC_GROUPS) {
 		if (qn >= len)
 			return "GROUPS record without its count";
@@ -270,6 +308,79 @@ rgroups_apply(struct replay *r, int type, const uint8_t *p, uint32_t len)
 	return 0;
 }
 
+/*
+ * GKEEP, compaction's copy of events of a queue with groups: each event
+ * as it was when copied, in every group (those not named are done with
+ * it), charged to this file.
+ */
+int
+rgroups_gkeep(struct replay *r, size_t file, const uint8_t *p, uint32_t len)
+{
+	struct rqueue	*q;
+	struct rgroup	*g;
+	struct rgstate	*st;
+	struct rentry	*e;
+	const uint8_t	*gp;
+	uint32_t	 off = 1 + p[0], l, k, gn, attempts;
+	uint8_t		 i, n, dead, reason;
+	size_t		 x;
+	int		 named;
+
+	if ((q = queue_get(r, p + 1, p[0])) == NULL)
+		return -1;
+	while (off < len) {
+		if ((e = replay_add(r, get64(p + off))) == NULL)
+			return -1;
+		l = get32(p + off + 8);
+		k = get16(p + off + 12);
+		replay_pending(e, q->name, p[0], 0, p + off + 14, (uint16_t)k, l);
+		e->queue = (const char *)p + 1;	/* in place, as others */
+		e->file = e->efile = file;
+		r->files[file].copies++;
+		off += 14 + k + l;
+		n = p[off++];
+		gp = p + off;
+		for (x = 0; x < q->ng; x++) {
+			g = &q->g[x];
+			named = 0;
+			for (off = (uint32_t)(gp - p), i = 0; i < n; i++) {
+				gn = p[off];
+				if (strlen(g->name) == gn &&
+				    memcmp(g->name, p + off + 1, gn) == 0) {
+					named = 1;
+					break;
+				}
+				off += 1 + gn + 6;
+			}
+			attempts = named ? get32(p + off + 1 + gn) : 0;
+			dead = named && p[off + 1 + gn + 4];
+			reason = named ? p[off + 1 + gn + 5] : 0;
+			if (g->name[0] == '\0') {
+				e->state = !named ? R_GONE : dead ? R_DEAD :
+				    R_PENDING;
+				e->attempts = attempts;
+				e->reason = reason;
+				if (dead)
+					e->died = r->deaths++;
+				continue;
+			}
+			if (e->id < g->from || (st = state(g, e->id)) == NULL) {
+				if (e->id < g->from)
+					continue;
+				return -1;
+			}
+			st->state = !named ? R_GONE : dead ? R_DEAD : R_PENDING;
+			st->attempts = attempts;
+			st->reason = reason;
+			if (dead)
+				st->died = g->deaths++;
+		}
+		for (off = (uint32_t)(gp - p), i = 0; i < n; i++)
+			off += 1 + p[off] + 6;
+	}
+	return 0;
+}
+
 /* What one group does with e: R_* and its attempts; R_GONE if none. */
 static int
 fate(const struct rgroup *g, const struct rentry *e, uint32_t *attempts,
@@ -334,7 +445,12 @@ charge(struct replay *r, const struct rgroup *g, const struct rentry *e)
 	size_t		 s;
 
 	if (g->name[0] != '\0') {
-		j->segs[r->files[e->efile].seg].live++;
+		s = r->files[e->efile].seg;
+		j->segs[s].live++;
+		/* Compaction moved the named groups' copy (GKEEP). */
+		if (journal_seg_first(j, e->id) != s &&
+		    journal_gmoved_add(j, e->id, j->segs[s].seq) != 0)
+			return -1;
 		return 0;
 	}
 	s = r->files[e->file].seg;

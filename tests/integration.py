@@ -2023,6 +2023,63 @@ def case_delayed_events_purged_and_grouped(h):
     assert [p for _, _, p in g2.events_full(want=1, timeout=10)] == [b"now"]
 
 
+def case_compaction_keeps_groups_events(h):
+    """A queue with groups: an event delayed an hour (every group's), one
+    acked in one group and in flight in another, a dead letter in one
+    group and pending in the other; filler rolls small segments until
+    compaction has copied them forward (GKEEP) and the old segments went;
+    after a crash each group holds each as before."""
+    data = os.path.join(h.dir, "data")
+    args = ("--data-dir", data, "--segment-size", "4096", "--max-attempts", "2")
+    d = h.start_daemon(*args)
+    g1 = Raw(h.sock, version=3)
+    g1.send(hello3(CONSUMER_ROLE, b"fan/g1", 1, 0, b"c1") + demand(1))
+    g1.expect(WELCOME)
+    g2 = Raw(h.sock, version=3)
+    g2.send(hello3(CONSUMER_ROLE, b"fan/g2", 1, 0, b"c2") + demand(1))
+    g2.expect(WELCOME)
+    h.wait_consumers(2, total_demand=2)
+    assert h.pushctl("enqueue", "-q", "fan", "--delay", "1h", "late").returncode == 0
+    assert h.pushctl("enqueue", "-q", "fan", "e1", "e2").returncode == 0
+    (a,) = g1.events_full(want=1)
+    (b,) = g2.events_full(want=1)
+    assert a[2] == b"e1" and b[2] == b"e1", (a, b)
+    g1.send(ids(ACK, a[0]) + demand(1))          # g1: e1 done
+    (c,) = g1.events_full(want=1)
+    assert c[2] == b"e2", c
+    g1.send(ids(NACK, c[0]) + demand(1))
+    (c,) = g1.events_full(want=1)
+    assert c[2] == b"e2" and c[1] == 2, c
+    g1.send(ids(NACK, c[0]))                     # g1: e2 dead (2 attempts)
+    h.wait_for(lambda: queue_list(h)["fan/g1"]["dead"] == 1, what="g1's dead letter")
+    _, out = h.consumer("f", "--queue", "fill", "--max-demand", "50")
+    for i in range(10):
+        r = h.pushctl("enqueue", "-q", "fill", *[("x%d-%d-" % (i, k)) + "." * 80
+                                                 for k in range(40)])
+        assert r.returncode == 0, r.stderr
+    h.wait_for(lambda: queue_list(h)["fill"]["acked_total"] == 400, what="the filler")
+    h.wait_for(lambda: h.stats()["journal_compacted_total"] >= 3 and
+               h.stats()["segments"] <= 3, what="compaction to free the old segments")
+    d.kill()                                     # a crash: nothing more written
+    d.wait()
+    h.procs.remove(d)
+    g1.close()
+    g2.close()
+    h.start_daemon(*args)
+    qs = queue_list(h)
+    assert qs["fan"]["queued"] == 2 and qs["fan"]["delayed"] == 1, qs["fan"]
+    assert qs["fan/g1"]["queued"] == 0 and qs["fan/g1"]["dead"] == 1, qs["fan/g1"]
+    assert qs["fan/g1"]["delayed"] == 1, qs["fan/g1"]
+    assert qs["fan/g2"]["queued"] == 2 and qs["fan/g2"]["delayed"] == 1, qs["fan/g2"]
+    g2 = Raw(h.sock, version=3)
+    g2.send(hello3(CONSUMER_ROLE, b"fan/g2", 5, 0, b"c2") + demand(5))
+    g2.expect(WELCOME)
+    got = g2.events_full(want=2)
+    assert [(p, n) for _, n, p in got] == [(b"e1", 2), (b"e2", 1)], got
+    r = h.pushctl("dead", "list", "-q", "fan/g1")
+    assert r.returncode == 0 and b"e2" in r.stdout, r
+
+
 def case_key_order_slow_key(h):
     """A key whose event is not acked holds up only its own key."""
     h.start_daemon("--dispatch", "key")
