@@ -288,3 +288,21 @@ seg9 = segment(1, 1, rec_enqueue(1, b"a", b"b"), rec_ids(DELIVER, 1),
                            bytes([4, 2, 0, 1]))),
                rec_ids(DONE, 2), rec_ids(DELIVER, 1, 7))
 write("replay", "compacted", files(0, seg9))
+
+# GKEEP (19): events of a queue with groups, each with the groups' holds.
+GKEEP = 19
+
+
+def gkeep_entry(i, data, attrs, *holds):
+    out = struct.pack(">QIH", i, len(data), len(attrs)) + attrs + data + bytes([len(holds)])
+    for name, attempts, dead, reason in holds:
+        out += bytes([len(name)]) + name + struct.pack(">IBB", attempts, dead, reason)
+    return out
+
+
+seg10 = segment(1, 1, (GROUP, gname(b"g", b"a") + struct.pack(">Q", 1)),
+                (QENQUEUE, b"\x01g" + rec_enqueue(1, b"p", b"q")[1]),
+                (GKEEP, b"\x01g" + gkeep_entry(1, b"p", b"", (b"", 1, 0, 0), (b"a", 2, 1, 1)) +
+                 gkeep_entry(5, b"late", bytes([3, 8]) + struct.pack(">Q", 1 << 60), (b"a", 0, 0, 0))),
+                (GDONE, gname(b"g", b"a") + struct.pack(">Q", 2)))
+write("replay", "compacted-groups", files(0, seg10))
