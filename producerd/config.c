@@ -28,6 +28,7 @@ usage(FILE *f)
 "                 [--dispatch demand|key|partition:N]\n"
 "                 [--rate N/PERIOD] [--retry-backoff BASE:MAX]\n"
 "                 [--dedup-window DURATION]\n"
+"                 [--cluster URLS [--cluster-replicas N]]\n"
 "                 [--drain-timeout SECONDS] [--handshake-timeout SECONDS]\n"
 "                 [--max-connections N] [--socket-mode MODE]\n"
 "                 [--socket-group GROUP] [--allow-uid USERS]\n"
@@ -141,6 +142,10 @@ usage(FILE *f)
 "                         docs/scheduling.md)\n"
 "  --dedup-window DURATION  a unique id stays this long after its event\n"
 "                         is done, as 2m or 30s (default 2m)\n"
+"  --cluster nats://HOST:PORT[,...]  put the queues in NATS JetStream\n"
+"                         (a stream each), shared by every producerd\n"
+"                         linked to it (docs/cluster.md)\n"
+"  --cluster-replicas N   each stream's copies, 1 to 5 (default 1)\n"
 "  --drain-timeout SECONDS  on SIGTERM, wait this long for in-flight\n"
 "                         events to be acked (default %u)\n"
 "\n"
@@ -247,6 +252,7 @@ config_init(struct config *cfg)
 	cfg->max_groups = CONFIG_MAX_GROUPS;
 	cfg->auto_create = 1;
 	cfg->upstream_max_demand = CONFIG_UPSTREAM_DEMAND;
+	cfg->cluster_replicas = 1;
 	cfg->fsync = JOURNAL_BATCH;
 	cfg->segment_size = JOURNAL_SEGMENT_SIZE;
 }
@@ -272,6 +278,7 @@ config_parse(struct config *cfg, int argc, char **argv)
 		OPT_SOCKET_MODE, OPT_SOCKET_GROUP, OPT_ALLOW_UID,
 		OPT_ALLOW_GID, OPT_MAX_QUEUE, OPT_MAX_QUEUE_BYTES, OPT_OVERFLOW,
 		OPT_UPSTREAM, OPT_UPSTREAM_MAX_DEMAND, OPT_MAP, OPT_MAP0,
+		OPT_CLUSTER, OPT_CLUSTER_REPLICAS,
 		OPT_DATA_DIR, OPT_FSYNC, OPT_SEGMENT_SIZE, OPT_REPAIR,
 		OPT_LOG_FORMAT, OPT_LOG_FILE, OPT_METRICS, OPT_METRICS_CONNS,
 		OPT_MAX_QUEUES, OPT_NO_AUTO_CREATE, OPT_UPSTREAM_QUEUE,
@@ -316,6 +323,9 @@ config_parse(struct config *cfg, int argc, char **argv)
 		    OPT_UPSTREAM_QUEUE },
 		{ "local-queue", required_argument,	NULL, OPT_LOCAL_QUEUE },
 		{ "upstream",	required_argument,	NULL, OPT_UPSTREAM },
+		{ "cluster",	required_argument,	NULL, OPT_CLUSTER },
+		{ "cluster-replicas", required_argument, NULL,
+		    OPT_CLUSTER_REPLICAS },
 		{ "upstream-max-demand", required_argument, NULL,
 		    OPT_UPSTREAM_MAX_DEMAND },
 		{ "map",	required_argument,	NULL, OPT_MAP },
@@ -485,6 +495,21 @@ config_parse(struct config *cfg, int argc, char **argv)
 		case OPT_UPSTREAM:
 			cfg->upstream = optarg;
 			break;
+		case OPT_CLUSTER:
+			if (strncmp(optarg, "nats://", 7) != 0 ||
+			    strlen(optarg) > PS_STAT_TEXT_MAX) {
+				log_errorx("--cluster: \"%s\" is not "
+				    "nats://HOST:PORT[,nats://HOST:PORT...]",
+				    optarg);
+				return -1;
+			}
+			cfg->cluster = optarg;
+			break;
+		case OPT_CLUSTER_REPLICAS:
+			if (opt_u32("--cluster-replicas", optarg, 1, 5,
+			    &cfg->cluster_replicas) != 0)
+				return -1;
+			break;
 		case OPT_UPSTREAM_MAX_DEMAND:
 			if (opt_u32("--upstream-max-demand", optarg, 1,
 			    PS_DEMAND_LIMIT, &cfg->upstream_max_demand) != 0)
@@ -554,6 +579,28 @@ config_parse(struct config *cfg, int argc, char **argv)
 	if (journal_opts && cfg->data_dir == NULL) {
 		log_errorx("--fsync, --segment-size and --repair are for the "
 		    "journal; give --data-dir DIR too");
+		return -1;
+	}
+#ifndef HAVE_NATS
+	if (cfg->cluster != NULL) {
+		log_errorx("--cluster: this producerd was built without "
+		    "libnats (apt-get install libnats-dev, then build again)");
+		return CONFIG_UNAVAILABLE;
+	}
+#endif
+	if (cfg->cluster != NULL && (cfg->data_dir != NULL ||
+	    cfg->upstream != NULL)) {
+		log_errorx("--cluster with %s: in a cluster JetStream keeps "
+		    "the events", cfg->data_dir != NULL ? "--data-dir" :
+		    "--upstream");
+		return -1;
+	}
+	if (cfg->cluster != NULL && (cfg->queue.mode != DISPATCH_DEMAND ||
+	    cfg->queue.rate_ms != 0)) {
+		log_errorx("--cluster with --dispatch %s: %s across hosts is "
+		    "not served yet (docs/cluster.md)", cfg->queue.mode ==
+		    DISPATCH_DEMAND ? "demand --rate" : "key or partition",
+		    cfg->queue.rate_ms != 0 ? "a rate limit" : "key order");
 		return -1;
 	}
 	if (cfg->data_dir != NULL && cfg->upstream != NULL) {

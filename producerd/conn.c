@@ -212,6 +212,9 @@ conn_close(struct conn *c)
 		event_free(c->close_timer);
 	io_stop(c);
 	ps_buf_free(&c->enq_dups);
+#ifdef HAVE_NATS
+	cluster_conn_gone(c);
+#endif
 	free(c);
 }
 
@@ -418,6 +421,13 @@ conn_hello(struct conn *c, const struct ps_frame *f)
 			h.queue = PS_QUEUE_DEFAULT;
 			h.queue_len = sizeof PS_QUEUE_DEFAULT - 1;
 		}
+		if (srv->cluster_urls != NULL && memchr(h.queue, '/',
+		    h.queue_len) != NULL) {
+			conn_fail(c, PS_E_BAD_VALUE, "groups are not served "
+			    "in a cluster yet (docs/cluster.md): subscribe to "
+			    "the queue");
+			return;
+		}
 		/* "QUEUE", or "QUEUE/GROUP": made if they may be. */
 		if ((g = groups_resolve(srv, h.queue, h.queue_len, 1, &code,
 		    why, sizeof why)) == NULL) {
@@ -580,6 +590,21 @@ conn_enqueue(struct conn *c, const struct ps_frame *f)
 		memset(r, 0, sizeof *r);
 		c->enq_dups.len = 0;
 		r->dups = &c->enq_dups;
+#ifdef HAVE_NATS
+		/* In a cluster the events go to JetStream, not here. */
+		if (srv->cluster != NULL) {
+			queues_touch(q);
+			rc = 0;
+			if (srv->draining)
+				conn_fail(c, PS_E_DRAINING, "producerd is "
+				    "draining for shutdown and takes no new "
+				    "events");
+			else if ((rc = cluster_enqueue(c, q, &it, &code, why,
+			    sizeof why)) < 0)
+				conn_fail(c, code, "%s", why);
+			return rc > 0 ? 2 : 0;	/* 2: the frame stays */
+		}
+#endif
 	} else {
 		/* The frame may have moved in the decoder: by offset. */
 		it.p = f->body + c->enq_pos;
@@ -921,6 +946,14 @@ queue_settings(struct conn *c, struct nqueue *q, struct ps_queue_admin *a)
 		conn_fail(c, PS_E_BAD_VALUE, "queue %s: %s", q->name, err);
 		return -1;
 	}
+	if (c->srv->cluster_urls != NULL && (s.mode != DISPATCH_DEMAND ||
+	    s.rate_ms != 0 || s.paused_until != 0)) {
+		conn_fail(c, PS_E_BAD_VALUE, "queue %s: %s across hosts is not "
+		    "served in a cluster yet (docs/cluster.md)", q->name,
+		    s.mode != DISPATCH_DEMAND ? "dispatch key or partition" :
+		    s.rate_ms != 0 ? "a rate limit" : "a pause");
+		return -1;
+	}
 	change = s.mode != q->s.mode || s.partitions != q->s.partitions;
 	parts = s.mode == DISPATCH_PARTITION ||
 	    q->s.mode == DISPATCH_PARTITION;
@@ -1212,6 +1245,32 @@ conn_block(struct conn *c)
 	    c->enq_started ? c->enq_left : 0);
 }
 
+/*
+ * JetStream has stored c's batch (cluster.c): the answer goes, and c is
+ * read again.  In a cluster events get their ids where they are
+ * delivered, so first_id is 0.
+ */
+void
+conn_cluster_answer(struct conn *c, struct ps_enqueued *r)
+{
+	struct server	*srv = c->srv;
+
+	c->cluster_wait = 0;
+	if (ps_put_enqueued(&srv->scratch, c->version, r) == 0)
+		conn_send(c);
+	conn_reading(c);
+	conn_input(c);
+}
+
+/* Its queue's stream is made (cluster.c): the ENQUEUE is taken again. */
+void
+conn_cluster_resume(struct conn *c)
+{
+	c->cluster_wait = 0;
+	conn_reading(c);
+	conn_input(c);
+}
+
 /* server.c says it is c's turn: take the waiting ENQUEUE, read on. */
 void
 conn_unblock(struct conn *c)
@@ -1237,7 +1296,8 @@ conn_input(struct conn *c)
 	int		 r;
 
 	server_tick(c->srv);
-	while (c->state != CONN_CLOSING && !c->paused && !c->blocked) {
+	while (c->state != CONN_CLOSING && !c->paused && !c->blocked &&
+	    !c->cluster_wait) {
 		if ((r = ps_decoder_peek(&c->in, &f)) == 0)
 			break;
 		if (r < 0) {
@@ -1252,9 +1312,11 @@ conn_input(struct conn *c)
 				conn_fail(c, -r, "%s", ps_strerror(r));
 			break;
 		}
-		if (conn_frame(c, &f) != 0) {
-			conn_block(c);	/* the frame stays, to be taken later */
-			break;
+		if ((r = conn_frame(c, &f)) != 0) {
+			/* The frame stays, to be taken later. */
+			if (r == 1)
+				conn_block(c);
+			break;		/* 2: a cluster's stream comes first */
 		}
 		ps_decoder_skip(&c->in, &f);
 		/*

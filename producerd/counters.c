@@ -125,6 +125,17 @@ const struct counter counters[] = {
 	{ "shed_connections_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
 	  "Peers accepted and closed at once: out of descriptors.",
 	  F(shed_connections_total) },
+	{ "cluster_connected", NULL, COUNTER_GAUGE, PART_CLUSTER,
+	  "1 while linked to NATS (--cluster).", F(cluster_connected) },
+	{ "cluster_links_total", NULL, COUNTER_TOTAL, PART_CLUSTER,
+	  "Times the link to NATS was made (1 + reconnects).",
+	  F(cluster_links_total) },
+	{ "cluster_published_total", NULL, COUNTER_TOTAL, PART_CLUSTER,
+	  "Events stored in JetStream from ENQUEUEs here.",
+	  F(cluster_published_total) },
+	{ "cluster_pulled_total", NULL, COUNTER_TOTAL, PART_CLUSTER,
+	  "Events pulled from JetStream for consumers here.",
+	  F(cluster_pulled_total) },
 	{ "metrics_connections", NULL, COUNTER_GAUGE, PART_METRICS,
 	  "HTTP connections to --metrics now.", F(http_conns) },
 	{ "queues", NULL, COUNTER_GAUGE, PART_ALWAYS,
@@ -215,6 +226,8 @@ counter_shown(const struct server *srv, const struct qgroup *g,
 		return srv->data_dir != NULL;
 	case PART_METRICS:
 		return srv->metrics != NULL;
+	case PART_CLUSTER:
+		return srv->cluster_urls != NULL;
 	default:
 		return 1;
 	}

@@ -29,6 +29,7 @@ enum counter_part {
 	PART_MAP,		/* --map */
 	PART_JOURNAL,		/* --data-dir */
 	PART_METRICS,		/* --metrics */
+	PART_CLUSTER,		/* --cluster */
 };
 
 /*

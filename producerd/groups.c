@@ -81,6 +81,13 @@ groups_add(struct nqueue *q, const char *name, size_t len)
 	g->d.group = g->name;
 	if (srv->up.path != NULL)
 		g->d.done = upstream_done;
+#ifdef HAVE_NATS
+	if (srv->cluster_urls != NULL) {
+		g->d.done = cluster_done;
+		if (len == 0)
+			cluster_queue(srv, q->name);
+	}
+#endif
 	g->d.paused = srv->draining;
 	TAILQ_INSERT_TAIL(&q->groups, g, entry);
 	q->ngroups++;

@@ -120,7 +120,7 @@ main(int argc, char **argv)
 	config_init(&cfg);
 	if ((r = config_parse(&cfg, argc, argv)) != 0) {
 		config_free(&cfg);
-		return r > 0 ? 0 : 1;
+		return r > 0 ? 0 : r == CONFIG_UNAVAILABLE ? 78 : 1;
 	}
 	if ((path = cfg.socket) == NULL)
 		path = sockpath_default(pathbuf, sizeof pathbuf);
@@ -131,6 +131,10 @@ main(int argc, char **argv)
 		fatal("signal");
 	raise_fd_limit(cfg.max_connections);
 	event_set_log_callback(libevent_log);
+#ifdef HAVE_NATS
+	if (cfg.cluster != NULL)
+		cluster_prepare();
+#endif
 	if ((base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	server_configure(&srv, &cfg);

@@ -215,6 +215,14 @@ struct server {
 	struct allow		 allow;
 	struct upstream		 up;
 	struct map		 map;
+	/* --cluster (cluster.c): NATS JetStream behind the queues. */
+	struct cluster		*cluster;
+	const char		*cluster_urls;
+	uint32_t		 cluster_replicas;
+	uint64_t		 cluster_connected;
+	uint64_t		 cluster_links_total;
+	uint64_t		 cluster_published_total;
+	uint64_t		 cluster_pulled_total;
 	const char		*data_dir;	/* --data-dir, or NULL */
 	struct journal		 journal;	/* open while data_dir */
 	struct event		*fsync_timer;	/* --fsync interval:MS */
@@ -252,6 +260,7 @@ struct server {
 #define CONFIG_MAX_CONNS	1024u
 #define CONFIG_METRICS_CONNS	16u
 #define CONFIG_MAX_ATTEMPTS	5u
+#define CONFIG_UNAVAILABLE	(-78)	/* config_parse: exit 78 (EX_CONFIG) */
 #define CONFIG_DEDUP_WINDOW	120000u	/* ms: NATS JetStream's default */
 #define CONFIG_SOCKET_MODE	0660u
 #define CONFIG_MAX_QUEUE	1000000u
@@ -281,6 +290,8 @@ struct config {
 	const char		*upstream_queue;
 	const char		*local_queue;
 	uint32_t		 upstream_max_demand;
+	const char		*cluster;	/* --cluster URLS */
+	uint32_t		 cluster_replicas;
 	const char		*map;
 	int			 map_nul;
 	const char		*data_dir;
@@ -321,6 +332,8 @@ struct conn {
 	int			 version;	/* from HELLO */
 	int			 paused;	/* output full: not read */
 	int			 blocked;	/* its ENQUEUE waits */
+	int			 cluster_wait;	/* its ENQUEUE waits for
+						   JetStream's PubAcks */
 	int			 turn;		/* unblocked: may go first */
 	int			 enq_started;	/* a batch taken in parts */
 	uint32_t		 enq_pos;	/* its next event, in its body */
@@ -384,6 +397,18 @@ void	 server_journal_group(struct server *, struct qgroup *, int);
 void	 server_journal_drop(struct server *, struct qgroup *);
 int	 server_queues(struct server *, const char * const *, size_t);
 void	 server_commit(struct server *);
+/* cluster.c, with libnats (HAVE_NATS) */
+void	 cluster_prepare(void);
+int	 cluster_open(struct server *, const char *, uint32_t);
+void	 cluster_close(struct server *);
+void	 cluster_done(void *, uint64_t, int);
+int	 cluster_enqueue(struct conn *, struct nqueue *,
+	     struct ps_enqueue_iter *, int *, char *, size_t);
+void	 cluster_conn_gone(struct conn *);
+void	 cluster_settle(struct server *);
+void	 cluster_queue(struct server *, const char *);
+void	 conn_cluster_answer(struct conn *, struct ps_enqueued *);
+void	 conn_cluster_resume(struct conn *);
 int	 server_compact(struct server *);
 int	 server_compact_wanted(struct server *);
 

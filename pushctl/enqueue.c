@@ -396,7 +396,10 @@ cmd_enqueue(const char *path, int argc, char **argv)
 	if (error == 0 && t.full)
 		error = FULL;
 
-	if (t.events == 1)
+	if (t.events != 0 && t.first_id == 0)	/* a cluster's: ids later */
+		printf("enqueued %llu event%s\n", (unsigned long long)t.events,
+		    t.events == 1 ? "" : "s");
+	else if (t.events == 1)
 		printf("enqueued 1 event: id %llu\n",
 		    (unsigned long long)t.first_id);
 	else if (t.events != 0 && t.contiguous)

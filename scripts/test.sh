@@ -7,8 +7,9 @@
 set -u
 cd "$(dirname "$0")/.." || exit 1
 
-# man-db: man --warnings; systemd: systemd-socket-activate, systemd-analyze.
-sh scripts/deps.sh clang libclang-rt-14-dev man-db systemd || exit 1
+# man-db: man --warnings; systemd: systemd-socket-activate, systemd-analyze;
+# nats-server: the cluster tests' JetStream.
+sh scripts/deps.sh clang libclang-rt-14-dev man-db systemd nats-server || exit 1
 
 passed=0
 failed=0

@@ -259,7 +259,9 @@ class Harness:
         workers = [p for p in self.procs if p not in daemons]
         for p in workers + daemons[::-1]:
             if p in running:
-                p.send_signal(signal.SIGTERM)
+                # nats-server exits 0 on SIGINT (1 on SIGTERM).
+                p.send_signal(signal.SIGINT if p.args[0] == NATS_SERVER
+                              else signal.SIGTERM)
             try:
                 p.wait(timeout=5)
             except subprocess.TimeoutExpired:
@@ -2078,6 +2080,156 @@ def case_compaction_keeps_groups_events(h):
     assert [(p, n) for _, n, p in got] == [(b"e1", 2), (b"e2", 1)], got
     r = h.pushctl("dead", "list", "-q", "fan/g1")
     assert r.returncode == 0 and b"e2" in r.stdout, r
+
+
+NATS_SERVER = os.environ.get("NATS_SERVER", "nats-server")
+
+
+def built_with_cluster():
+    r = subprocess.run([PRODUCERD, "--socket", "/nonexistent/x", "--cluster",
+                        "nats://127.0.0.1:1", "--data-dir", "/nonexistent/d"],
+                       capture_output=True)
+    return r.returncode != 78
+
+
+def start_nats(h, port=None, name="nats"):
+    """A JetStream server of the test's own, on a loopback port, its store
+    in the test's directory; waits until it takes connections."""
+    port = port or free_port()
+    store = os.path.join(h.dir, name)
+    p = h.spawn([NATS_SERVER, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", store],
+                out=os.path.join(h.dir, name + ".out"))
+    def up():
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+    h.wait_for(up, what="nats-server to listen")
+    return p, "nats://127.0.0.1:%d" % port
+
+
+def second_daemon(h, name, *args):
+    """Another producerd ("host"), on its own socket, logging to a file."""
+    sock = os.path.join(h.dir, name + ".sock")
+    with open(os.path.join(h.dir, name + ".log"), "ab") as log:
+        p = subprocess.Popen([PRODUCERD, "--socket", sock] + list(args),
+                             stdout=subprocess.DEVNULL, stderr=log)
+    h.procs.append(p)
+    h.wait_for(lambda: h.connectable_at(sock), what=name + " to listen")
+    return p, sock
+
+
+def js_request(url, subject, body=b""):
+    """One JetStream API request over NATS's text protocol: the reply."""
+    host, port = url[len("nats://"):].split(":")
+    c = socket.create_connection((host, int(port)), timeout=5)
+    f = c.makefile("rb")
+    f.readline()                                # INFO
+    c.sendall(b'CONNECT {"verbose":false}\r\nSUB _T.r 1\r\n' +
+              b"PUB %s _T.r %d\r\n%s\r\n" % (subject.encode(), len(body), body))
+    while True:
+        line = f.readline()
+        if line.startswith(b"PING"):
+            c.sendall(b"PONG\r\n")
+        elif line.startswith(b"MSG"):
+            data = f.read(int(line.split()[-1]) + 2)[:-2]
+            c.close()
+            return json.loads(data)
+
+
+def got_events(path):
+    """The events a consumer printed as received, in order."""
+    return [e for _, what, e in received(path) if what == "received"]
+
+
+def cluster_stat(h, sock, name):
+    r = h.pushctl("stats", "--json", sock=sock)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)[name]
+
+
+def case_cluster_two_hosts(h):
+    """Two producerd in front of one JetStream: events enqueued on one host
+    are consumed on the other, each exactly once; a host with no consumer
+    pulls nothing; with consumers on both, they share the work."""
+    if not built_with_cluster():
+        r = subprocess.run([PRODUCERD, "--cluster", "nats://127.0.0.1:4222"],
+                           capture_output=True)
+        assert r.returncode == 78 and b"built without libnats" in r.stderr, r
+        return
+    _, url = start_nats(h)
+    h.start_daemon("--cluster", url)
+    _, b = second_daemon(h, "b", "--cluster", url)
+    h.wait_for(lambda: cluster_stat(h, h.sock, "cluster_connected") == 1 and
+               cluster_stat(h, b, "cluster_connected") == 1, what="both linked")
+    out = os.path.join(h.dir, "cb.out")
+    h.spawn([CONSUMER, "--socket", b, "--id", "cb", "--max-demand", "20"], out=out)
+    events = ["e%03d" % i for i in range(200)]
+    r = h.pushctl("enqueue", *events)
+    assert r.returncode == 0 and r.stdout == b"enqueued 200 events\n", r
+    h.wait_for(lambda: len(got_events(out)) == 200, what="200 events on host b")
+    assert sorted(got_events(out)) == events
+    assert cluster_stat(h, h.sock, "cluster_pulled_total") == 0    # nobody asked on a
+    assert cluster_stat(h, h.sock, "cluster_published_total") == 200
+    # Consumers on both hosts share what is enqueued on b.
+    out_a = os.path.join(h.dir, "ca.out")
+    h.spawn([CONSUMER, "--socket", h.sock, "--id", "ca", "--max-demand", "20"],
+            out=out_a)
+    h.wait_consumers(1)
+    more = ["f%04d" % i for i in range(1000)]
+    r = h.pushctl("enqueue", "-", input="\n".join(more).encode() + b"\n", sock=b)
+    assert r.returncode == 0, r.stderr
+    h.wait_for(lambda: len(got_events(out)) + len(got_events(out_a)) == 1200,
+               timeout=60, what="1,200 deliveries")
+    got = got_events(out) + got_events(out_a)
+    assert sorted(got) == sorted(events + more), "lost or twice"
+    # Each acked here was acked in JetStream: the work queue is empty.
+    h.wait_for(lambda: js_request(url, "$JS.API.STREAM.INFO.PS_default")
+               ["state"]["messages"] == 0, what="JetStream's acks")
+    # What a cluster does not serve yet is refused, named.
+    raw = Raw(h.sock, version=3)
+    raw.send(hello3(CONSUMER_ROLE, b"default/g", 1, 0, b"w"))
+    assert "groups are not served in a cluster" in raw.expect_error(E_BAD_VALUE)
+    r = h.pushctl("queue", "set", "default", "dispatch=key")
+    assert r.returncode == 1 and b"not served in a cluster" in r.stderr, r
+    r = h.pushctl("enqueue", "--delay", "1s", "x")
+    assert r.returncode == 1 and b"no DELAY" in r.stderr, r
+    r = subprocess.run([PRODUCERD, "--socket", os.path.join(h.dir, "c.sock"),
+                        "--cluster", url, "--data-dir", os.path.join(h.dir, "d")],
+                       capture_output=True)
+    assert r.returncode == 1 and b"--cluster with --data-dir" in r.stderr, r
+
+
+def case_cluster_nats_down(h):
+    """NATS down at start and mid-run: ENQUEUEs refused with a clear error
+    (pushctl exits 75), no crash, and all works again when it is back."""
+    if not built_with_cluster():
+        return
+    port = free_port()
+    url = "nats://127.0.0.1:%d" % port
+    h.start_daemon("--cluster", url)
+    assert cluster_stat(h, h.sock, "cluster_connected") == 0
+    r = h.pushctl("enqueue", "early")
+    assert r.returncode == 75 and b"unreachable" in r.stderr, r
+    nats, _ = start_nats(h, port)
+    h.wait_for(lambda: cluster_stat(h, h.sock, "cluster_connected") == 1,
+               what="the link", timeout=30)
+    assert h.pushctl("enqueue", "one").returncode == 0
+    nats.send_signal(signal.SIGINT)
+    nats.wait(timeout=10)
+    h.procs.remove(nats)
+    h.wait_for(lambda: cluster_stat(h, h.sock, "cluster_connected") == 0,
+               what="the link to go")
+    r = h.pushctl("enqueue", "lost")
+    assert r.returncode == 75 and b"unreachable" in r.stderr, r
+    nats, _ = start_nats(h, port)              # the same store: "one" kept
+    h.wait_for(lambda: cluster_stat(h, h.sock, "cluster_connected") == 1,
+               what="the link again", timeout=30)
+    assert cluster_stat(h, h.sock, "cluster_links_total") == 2
+    assert h.pushctl("enqueue", "two").returncode == 0
+    _, out = h.consumer("w", "--max-demand", "5")
+    h.wait_for(lambda: sorted(got_events(out)) == ["one", "two"], what="both events")
 
 
 def case_key_order_slow_key(h):

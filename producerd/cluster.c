@@ -1,0 +1,912 @@
+/*
+ * cluster.c: producerd in front of NATS JetStream (--cluster; docs/
+ * cluster.md).  Each queue is a stream, PS_<queue>, of one subject,
+ * pushstage.<queue>, with one durable pull consumer, ps, that every host
+ * shares, so JetStream balances the work between hosts.  An ENQUEUE is
+ * published, each event a message, and answered once JetStream has stored
+ * them all (its PubAcks).  The daemon pulls from JetStream only what its
+ * consumers here have asked for and it does not hold yet; each event
+ * pulled goes through the queue here as a stage's does (its origin is its
+ * JetStream ack subject), and is acked there (+ACK) when acked here, or
+ * terminated (+TERM) when it dies here.
+ *
+ * libnats reads and writes on this daemon's event loop (its libevent
+ * adapter); what it hands over from its own threads (messages on the
+ * daemon's inbox, the link going and coming back) is queued under a lock
+ * and taken on the loop (wake_cb).  Every JetStream call is a message with
+ * a reply to that inbox: the loop never waits for NATS.
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <nats/nats.h>
+#include <nats/adapters/libevent.h>
+
+#include "clock.h"
+#include "log.h"
+#include "producerd.h"
+
+#define PULL_BATCH	256		/* at most a pull asks */
+#define PULL_EXPIRES_MS	5000		/* a pull's life at JetStream */
+#define BATCH_WAIT_MS	10000		/* PubAcks, at the most */
+#define ACK_WAIT_MS	300000		/* JetStream's AckWait: 5 min */
+
+/* What libnats threads hand to the loop. */
+struct cmsg {
+	struct cmsg	*next;
+	natsMsg		*msg;
+};
+
+/* A queue's stream and consumer, as far as they are made. */
+enum { CQ_NEW, CQ_STREAM, CQ_CONSUMER, CQ_READY, CQ_FAILED };
+
+struct cqueue {
+	struct cqueue	*next;
+	char		 name[PS_QUEUE_MAX + 1];
+	char		 enc[3 * PS_QUEUE_MAX + 1];	/* for NATS names */
+	int		 state;
+	uint32_t	 outstanding;	/* pulled for, not yet come */
+	uint64_t	 pull_until;	/* the pull's end, clock ms */
+	char		 why[256];	/* CQ_FAILED: JetStream's words */
+	struct conn	**waiting;	/* ENQUEUEs held until it is ready */
+	size_t		 nwaiting;
+};
+
+/* An ENQUEUE waiting for its PubAcks. */
+struct cbatch {
+	struct cbatch	*next;
+	uint64_t	 seq;
+	struct conn	*c;		/* NULL: it went */
+	uint32_t	 n;
+	uint32_t	 acked;
+	uint32_t	 dups;
+	uint32_t	 failed;
+	uint64_t	 deadline;
+	uint8_t		*seen;		/* n: answered */
+	struct ps_buf	 dupidx;
+};
+
+struct cluster {
+	struct server	*srv;
+	natsOptions	*opts;
+	natsConnection	*nc;
+	natsSubscription *sub;
+	char		 inbox[64];
+	struct event	*wake;
+	struct event	*tick;
+	atomic_flag	 mu;		/* a spin lock: held for a few stores */
+	struct cmsg	*in, **intail;	/* under mu */
+	int		 link;		/* under mu: connected */
+	int		 link_changed;	/* under mu */
+	int		 connected;	/* the loop's view */
+	struct cqueue	*queues;
+	struct cbatch	*batches;
+	uint64_t	 next_batch;
+	char		**acks;		/* origin - 1 -> ack subject */
+	size_t		 nacks;
+	size_t		 capacks;
+	size_t		*free_acks;
+	size_t		 nfree;
+	uint32_t	 replicas;
+	const char	*urls;
+};
+
+static void	 wake_cb(evutil_socket_t, short, void *);
+
+/* Queue names as NATS tokens: letters, digits and '-' kept, the rest %HH. */
+static void
+encode(const char *name, char *out, size_t len)
+{
+	size_t	 n = 0;
+
+	for (; *name != '\0' && n + 4 < len; name++) {
+		if ((*name >= 'a' && *name <= 'z') || (*name >= 'A' &&
+		    *name <= 'Z') || (*name >= '0' && *name <= '9') ||
+		    *name == '-')
+			out[n++] = *name;
+		else
+			n += (size_t)snprintf(out + n, len - n, "_%02X",
+			    (unsigned char)*name);
+	}
+	out[n] = '\0';
+}
+
+static void
+lock(struct cluster *cl)
+{
+	while (atomic_flag_test_and_set_explicit(&cl->mu, memory_order_acquire))
+		continue;
+}
+
+static void
+unlock(struct cluster *cl)
+{
+	atomic_flag_clear_explicit(&cl->mu, memory_order_release);
+}
+
+/* From a libnats thread: onto the loop. */
+static void
+hand_over(struct cluster *cl, natsMsg *msg, int link)
+{
+	struct cmsg	*m = NULL;
+
+	if (msg != NULL && (m = malloc(sizeof *m)) == NULL) {
+		natsMsg_Destroy(msg);	/* lost: the loop's timers redo it */
+		return;
+	}
+	lock(cl);
+	if (m != NULL) {
+		m->msg = msg;
+		m->next = NULL;
+		*cl->intail = m;
+		cl->intail = &m->next;
+	}
+	if (link >= 0) {
+		cl->link = link;
+		cl->link_changed = 1;
+	}
+	unlock(cl);
+	event_active(cl->wake, EV_TIMEOUT, 0);
+}
+
+static void
+on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *arg)
+{
+	(void)nc;
+	(void)sub;
+	hand_over(arg, msg, -1);
+}
+
+static void
+on_connected(natsConnection *nc, void *arg)
+{
+	(void)nc;
+	hand_over(arg, NULL, 1);
+}
+
+static void
+on_disconnected(natsConnection *nc, void *arg)
+{
+	(void)nc;
+	hand_over(arg, NULL, 0);
+}
+
+static struct cqueue *
+cq_find(struct cluster *cl, const char *name)
+{
+	struct cqueue	*cq;
+
+	for (cq = cl->queues; cq != NULL; cq = cq->next) {
+		if (strcmp(cq->name, name) == 0)
+			return cq;
+	}
+	return NULL;
+}
+
+/* A JetStream API request, its reply to our inbox under tag. */
+static int
+api(struct cluster *cl, const char *subj, const char *tag, const char *body)
+{
+	char	 reply[512];
+
+	snprintf(reply, sizeof reply, "%s.%s", cl->inbox, tag);
+	return natsConnection_PublishRequest(cl->nc, subj, reply, body,
+	    (int)strlen(body)) == NATS_OK ? 0 : -1;
+}
+
+/* The next step in making cq's stream and consumer. */
+static void
+cq_step(struct cluster *cl, struct cqueue *cq)
+{
+	char	 subj[512], body[1024], tag[256];
+
+	if (!cl->connected)
+		return;
+	if (cq->state == CQ_NEW) {
+		snprintf(subj, sizeof subj, "$JS.API.STREAM.CREATE.PS_%s",
+		    cq->enc);
+		snprintf(body, sizeof body, "{\"name\":\"PS_%s\",\"subjects\":"
+		    "[\"pushstage.%s\"],\"retention\":\"workqueue\","
+		    "\"storage\":\"file\",\"num_replicas\":%u,"
+		    "\"duplicate_window\":120000000000}", cq->enc, cq->enc,
+		    cl->replicas);
+		snprintf(tag, sizeof tag, "s.%s", cq->enc);
+		if (api(cl, subj, tag, body) == 0)
+			cq->state = CQ_STREAM;
+	} else if (cq->state == CQ_CONSUMER) {
+		snprintf(subj, sizeof subj, "$JS.API.CONSUMER.DURABLE.CREATE."
+		    "PS_%s.ps", cq->enc);
+		snprintf(body, sizeof body, "{\"stream_name\":\"PS_%s\","
+		    "\"config\":{\"durable_name\":\"ps\",\"ack_policy\":"
+		    "\"explicit\",\"ack_wait\":%llu,\"max_deliver\":-1,"
+		    "\"max_ack_pending\":100000}}", cq->enc,
+		    (unsigned long long)ACK_WAIT_MS * 1000000);
+		snprintf(tag, sizeof tag, "c.%s", cq->enc);
+		(void)api(cl, subj, tag, body);
+	}
+}
+
+/* The cluster state of queue q, its stream on the way if new. */
+static struct cqueue *
+cq_get(struct cluster *cl, const char *name)
+{
+	struct cqueue	*cq;
+
+	if ((cq = cq_find(cl, name)) != NULL)
+		return cq;
+	if ((cq = calloc(1, sizeof *cq)) == NULL)
+		return NULL;
+	snprintf(cq->name, sizeof cq->name, "%s", name);
+	encode(name, cq->enc, sizeof cq->enc);
+	cq->next = cl->queues;
+	cl->queues = cq;
+	cq_step(cl, cq);
+	return cq;
+}
+
+/* A JetStream API reply: its error's description, or NULL if none. */
+static const char *
+api_error(const char *data, int len, char *buf, size_t size)
+{
+	const char	*e, *d, *end;
+
+	if ((e = strstr(data, "\"error\"")) == NULL || e - data >= len)
+		return NULL;
+	if ((d = strstr(e, "\"description\":\"")) == NULL) {
+		snprintf(buf, size, "%.*s", len, data);
+		return buf;
+	}
+	d += 15;
+	end = strchr(d, '"');
+	snprintf(buf, size, "%.*s", end != NULL ? (int)(end - d) : 0, d);
+	return buf;
+}
+
+/* The ENQUEUEs that waited for cq go on (or fail, if it did). */
+static void
+cq_release(struct cqueue *cq)
+{
+	struct conn	**w = cq->waiting;
+	size_t		  i, n = cq->nwaiting;
+
+	cq->waiting = NULL;
+	cq->nwaiting = 0;
+	for (i = 0; i < n; i++) {
+		if (w[i] != NULL)
+			conn_cluster_resume(w[i]);
+	}
+	free(w);
+}
+
+/* A reply about cq's stream or consumer. */
+static void
+cq_reply(struct cluster *cl, struct cqueue *cq, int consumer, natsMsg *msg)
+{
+	char		 err[256];
+	const char	*why;
+
+	why = api_error(natsMsg_GetData(msg), natsMsg_GetDataLength(msg), err,
+	    sizeof err);
+	/*
+	 * Made by another host first (or at the same time: then JetStream
+	 * may say the subject overlaps): as good as ours.  Were it not ours,
+	 * the consumer's making fails next, and says why.
+	 */
+	if (why != NULL && strstr(why, "already in use") == NULL &&
+	    strstr(why, "already exists") == NULL &&
+	    (consumer || strstr(why, "subjects overlap") == NULL)) {
+		cq->state = CQ_FAILED;
+		snprintf(cq->why, sizeof cq->why, "%s", why);
+		log_warnx("cluster: queue %s: JetStream says: %s", cq->name,
+		    why);
+		cq_release(cq);
+		return;
+	}
+	if (!consumer) {
+		cq->state = CQ_CONSUMER;
+		cq_step(cl, cq);
+	} else {
+		cq->state = CQ_READY;
+		log_info("cluster: queue %s is stream PS_%s", cq->name,
+		    cq->enc);
+		cq_release(cq);
+	}
+}
+
+static struct cbatch *
+batch_find(struct cluster *cl, uint64_t seq)
+{
+	struct cbatch	*b;
+
+	for (b = cl->batches; b != NULL; b = b->next) {
+		if (b->seq == seq)
+			return b;
+	}
+	return NULL;
+}
+
+static void
+batch_free(struct cluster *cl, struct cbatch *b)
+{
+	struct cbatch	**p;
+
+	for (p = &cl->batches; *p != NULL; p = &(*p)->next) {
+		if (*p == b) {
+			*p = b->next;
+			break;
+		}
+	}
+	free(b->seen);
+	ps_buf_free(&b->dupidx);
+	free(b);
+}
+
+/* The batch is answered (all stored, or its time ran out). */
+static void
+batch_done(struct cluster *cl, struct cbatch *b)
+{
+	struct ps_enqueued	 r;
+
+	if (b->c != NULL) {
+		memset(&r, 0, sizeof r);
+		r.accepted = b->acked;
+		r.refused = b->n - b->acked - b->dups;
+		r.duplicates = b->dups;
+		r.dups = &b->dupidx;
+		conn_cluster_answer(b->c, &r);
+		cl->srv->cluster_published_total += b->acked;
+	}
+	batch_free(cl, b);
+}
+
+/* A PubAck, for event i of batch seq. */
+static void
+pub_ack(struct cluster *cl, uint64_t seq, uint32_t i, natsMsg *msg)
+{
+	struct cbatch	*b;
+	char		 err[256];
+	const char	*data = natsMsg_GetData(msg);
+	uint8_t		 v[4];
+
+	if ((b = batch_find(cl, seq)) == NULL || i >= b->n || b->seen[i])
+		return;
+	b->seen[i] = 1;
+	if (api_error(data, natsMsg_GetDataLength(msg), err,
+	    sizeof err) != NULL) {
+		b->failed++;
+		log_warnx("cluster: an event was not stored: %s", err);
+	} else if (strstr(data, "\"duplicate\":true") != NULL) {
+		v[0] = (uint8_t)(i >> 24);
+		v[1] = (uint8_t)(i >> 16);
+		v[2] = (uint8_t)(i >> 8);
+		v[3] = (uint8_t)i;
+		if (ps_buf_add(&b->dupidx, v, 4) == 0)
+			b->dups++;
+		else
+			b->failed++;
+	} else
+		b->acked++;
+	if (b->acked + b->dups + b->failed == b->n)
+		batch_done(cl, b);
+}
+
+/* An origin for the event whose JetStream ack subject is reply. */
+static uint64_t
+ack_keep(struct cluster *cl, const char *reply)
+{
+	char	**a, *s;
+	size_t	 i;
+
+	if ((s = strdup(reply)) == NULL)
+		return 0;
+	if (cl->nfree != 0)
+		i = cl->free_acks[--cl->nfree];
+	else {
+		if (cl->nacks == cl->capacks) {
+			if ((a = reallocarray(cl->acks, cl->capacks ?
+			    cl->capacks * 2 : 256, sizeof *a)) == NULL) {
+				free(s);
+				return 0;
+			}
+			cl->acks = a;
+			cl->capacks = cl->capacks ? cl->capacks * 2 : 256;
+		}
+		i = cl->nacks++;
+	}
+	cl->acks[i] = s;
+	return (uint64_t)i + 1;
+}
+
+/* An event pulled for cq: into its queue here, or a pull's end. */
+static void
+pulled(struct cluster *cl, struct cqueue *cq, natsMsg *msg)
+{
+	struct server	*srv = cl->srv;
+	struct nqueue	*q;
+	struct qgroup	*g;
+	const char	*status = NULL, *reply = natsMsg_GetReply(msg);
+	uint64_t	 origin;
+
+	if (natsMsgHeader_Get(msg, "Status", &status) == NATS_OK &&
+	    status != NULL) {
+		/* 404 none left, 408 the pull expired: it is over. */
+		cq->outstanding = 0;
+		return;
+	}
+	if (cq->outstanding != 0)
+		cq->outstanding--;
+	if (reply == NULL)
+		return;
+	if ((q = queues_find(srv, cq->name, strlen(cq->name))) == NULL ||
+	    (g = TAILQ_FIRST(&q->groups)) == NULL ||
+	    (origin = ack_keep(cl, reply)) == 0) {
+		/* Nowhere to put it: JetStream sends it again. */
+		(void)natsConnection_PublishString(cl->nc, reply, "-NAK");
+		return;
+	}
+	if (dispatch_push(&g->d, natsMsg_GetData(msg),
+	    (uint32_t)natsMsg_GetDataLength(msg), origin) == 0) {
+		cluster_done(srv, origin, PS_NACK);
+		return;
+	}
+	srv->cluster_pulled_total++;
+	dispatch_run(&g->d);
+	queues_touch(q);
+}
+
+/*
+ * One message on our inbox: an event pulled (its subject pushstage.ENC),
+ * or a reply: <inbox>.p.SEQ.I a PubAck, .q.ENC a pull's end, .s.ENC and
+ * .c.ENC a stream's and a consumer's making.
+ */
+static void
+take(struct cluster *cl, natsMsg *msg)
+{
+	const char	*subj = natsMsg_GetSubject(msg), *tag;
+	struct cqueue	*cq;
+	unsigned long long seq;
+	unsigned int	 i;
+	size_t		 n = strlen(cl->inbox);
+
+	/* An event pulled comes with the subject it was published to. */
+	if (strncmp(subj, "pushstage.", 10) == 0) {
+		for (cq = cl->queues; cq != NULL; cq = cq->next) {
+			if (strcmp(cq->enc, subj + 10) == 0)
+				pulled(cl, cq, msg);
+		}
+		return;
+	}
+	if (strncmp(subj, cl->inbox, n) != 0 || subj[n] != '.' ||
+	    subj[n + 1] == '\0' || subj[n + 2] != '.')
+		return;
+	tag = subj + n + 3;
+	if (subj[n + 1] == 'p') {
+		if (sscanf(tag, "%llu.%u", &seq, &i) == 2)
+			pub_ack(cl, seq, i, msg);
+		return;
+	}
+	for (cq = cl->queues; cq != NULL; cq = cq->next) {
+		if (strcmp(cq->enc, tag) == 0)
+			break;
+	}
+	if (cq == NULL)
+		return;
+	if (subj[n + 1] == 'q')
+		pulled(cl, cq, msg);
+	else if (subj[n + 1] == 's' || subj[n + 1] == 'c')
+		cq_reply(cl, cq, subj[n + 1] == 'c', msg);
+}
+
+/* On the loop: what libnats handed over. */
+static void
+wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct cluster	*cl = arg;
+	struct cmsg	*m, *next;
+	struct cqueue	*cq;
+	int		 changed, link;
+
+	(void)fd;
+	(void)what;
+	lock(cl);
+	m = cl->in;
+	cl->in = NULL;
+	cl->intail = &cl->in;
+	changed = cl->link_changed;
+	link = cl->link;
+	cl->link_changed = 0;
+	unlock(cl);
+	server_tick(cl->srv);
+	if (changed && link != cl->connected) {
+		cl->connected = link;
+		cl->srv->cluster_connected = (uint64_t)link;
+		if (link) {
+			log_info("cluster: linked to NATS at %s", cl->urls);
+			cl->srv->cluster_links_total++;
+			/* Pulls of before are gone; streams may be new. */
+			for (cq = cl->queues; cq != NULL; cq = cq->next) {
+				cq->outstanding = 0;
+				if (cq->state != CQ_READY)
+					cq->state = CQ_NEW;
+				cq_step(cl, cq);
+			}
+		} else
+			log_warnx("cluster: NATS at %s is unreachable; "
+			    "serving what is here, ENQUEUEs refused until it "
+			    "is back", cl->urls);
+	}
+	for (; m != NULL; m = next) {
+		next = m->next;
+		take(cl, m->msg);
+		natsMsg_Destroy(m->msg);
+		free(m);
+	}
+	server_wake(cl->srv);
+}
+
+/* Once a second: batches whose PubAcks did not all come. */
+static void
+tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct cluster	*cl = arg;
+	struct cbatch	*b, *next;
+	struct cqueue	*cq;
+	uint64_t	 now = clock_ms();
+
+	(void)fd;
+	(void)what;
+	for (b = cl->batches; b != NULL; b = next) {
+		next = b->next;
+		if (b->deadline <= now)
+			batch_done(cl, b);
+	}
+	for (cq = cl->queues; cq != NULL; cq = cq->next) {
+		if (cq->outstanding != 0 && cq->pull_until + 1000 <= now)
+			cq->outstanding = 0;	/* its end never came */
+		if (cq->state == CQ_FAILED || cq->state == CQ_STREAM)
+			cq->state = CQ_NEW;	/* try again */
+		cq_step(cl, cq);
+	}
+	server_wake(cl->srv);
+}
+
+/* Before the event base is made: libevent's locks, for libnats' threads. */
+void
+cluster_prepare(void)
+{
+	natsLibevent_Init();
+}
+
+/*
+ * Link to NATS (--cluster): the connection is made and remade in the
+ * background; until it is, ENQUEUEs are refused.  -1 and said why.
+ */
+int
+cluster_open(struct server *srv, const char *urls, uint32_t replicas)
+{
+	struct cluster	*cl;
+	const char	*servers[16];
+	char		*copy, *p, *tok;
+	int		 n = 0;
+	natsStatus	 s;
+	natsInbox	*inbox = NULL;
+	struct timeval	 tv = { 1, 0 };
+
+	if ((cl = calloc(1, sizeof *cl)) == NULL ||
+	    (copy = strdup(urls)) == NULL) {
+		free(cl);
+		log_errorx("out of memory");
+		return -1;
+	}
+	cl->srv = srv;
+	cl->urls = urls;
+	cl->replicas = replicas;
+	cl->intail = &cl->in;
+	atomic_flag_clear(&cl->mu);
+	for (p = copy; (tok = strsep(&p, ",")) != NULL && n < 16;)
+		if (*tok != '\0')
+			servers[n++] = tok;
+	srv->cluster = cl;
+	if ((cl->wake = event_new(srv->base, -1, 0, wake_cb, cl)) == NULL ||
+	    (cl->tick = event_new(srv->base, -1, EV_PERSIST, tick_cb,
+	    cl)) == NULL || event_add(cl->tick, &tv) != 0) {
+		free(copy);
+		log_errorx("cluster: cannot set up its events");
+		return -1;
+	}
+	if ((s = natsOptions_Create(&cl->opts)) != NATS_OK ||
+	    (s = natsOptions_SetServers(cl->opts, servers, n)) != NATS_OK ||
+	    (s = natsOptions_SetMaxReconnect(cl->opts, -1)) != NATS_OK ||
+	    (s = natsOptions_SetReconnectWait(cl->opts, 250)) != NATS_OK ||
+	    (s = natsOptions_SetRetryOnFailedConnect(cl->opts, true,
+	    on_connected, cl)) != NATS_OK ||
+	    (s = natsOptions_SetReconnectedCB(cl->opts, on_connected,
+	    cl)) != NATS_OK ||
+	    (s = natsOptions_SetDisconnectedCB(cl->opts, on_disconnected,
+	    cl)) != NATS_OK ||
+	    (s = natsOptions_SetEventLoop(cl->opts, srv->base,
+	    natsLibevent_Attach, natsLibevent_Read, natsLibevent_Write,
+	    natsLibevent_Detach)) != NATS_OK) {
+		free(copy);
+		log_errorx("cluster: --cluster %s: %s", urls,
+		    natsStatus_GetText(s));
+		return -1;
+	}
+	free(copy);
+	s = natsConnection_Connect(&cl->nc, cl->opts);
+	if (s == NATS_OK)
+		hand_over(cl, NULL, 1);
+	else if (s != NATS_NOT_YET_CONNECTED) {
+		log_errorx("cluster: --cluster %s: %s", urls,
+		    natsStatus_GetText(s));
+		return -1;
+	} else
+		log_warnx("cluster: NATS at %s is unreachable; trying again "
+		    "in the background", urls);
+	if ((s = natsInbox_Create(&inbox)) != NATS_OK) {
+		log_errorx("cluster: %s", natsStatus_GetText(s));
+		return -1;
+	}
+	snprintf(cl->inbox, sizeof cl->inbox, "%s", (const char *)inbox);
+	natsInbox_Destroy(inbox);
+	{
+		char	 subj[80];
+
+		snprintf(subj, sizeof subj, "%s.>", cl->inbox);
+		if ((s = natsConnection_Subscribe(&cl->sub, cl->nc, subj,
+		    on_msg, cl)) != NATS_OK) {
+			log_errorx("cluster: subscribe %s: %s", subj,
+			    natsStatus_GetText(s));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void
+cluster_close(struct server *srv)
+{
+	struct cluster	*cl = srv->cluster;
+	struct cqueue	*cq;
+	struct cmsg	*m;
+	size_t		 i;
+
+	if (cl == NULL)
+		return;
+	if (cl->sub != NULL)
+		natsSubscription_Destroy(cl->sub);
+	if (cl->nc != NULL) {
+		natsConnection_Close(cl->nc);
+		natsConnection_Destroy(cl->nc);
+	}
+	natsOptions_Destroy(cl->opts);
+	while (cl->batches != NULL)
+		batch_free(cl, cl->batches);
+	while ((cq = cl->queues) != NULL) {
+		cl->queues = cq->next;
+		free(cq->waiting);
+		free(cq);
+	}
+	while ((m = cl->in) != NULL) {
+		cl->in = m->next;
+		natsMsg_Destroy(m->msg);
+		free(m);
+	}
+	for (i = 0; i < cl->nacks; i++)
+		free(cl->acks[i]);
+	free(cl->acks);
+	free(cl->free_acks);
+	if (cl->wake != NULL)
+		event_free(cl->wake);
+	if (cl->tick != NULL)
+		event_free(cl->tick);
+	free(cl);
+	srv->cluster = NULL;
+	nats_Close();
+}
+
+/*
+ * An event pulled here is finished (PS_ACK) or dead (PS_NACK): JetStream
+ * hears +ACK or +TERM.
+ */
+void
+cluster_done(void *arg, uint64_t origin, int how)
+{
+	struct server	*srv = arg;
+	struct cluster	*cl = srv->cluster;
+	size_t		*f, i = (size_t)(origin - 1);
+
+	if (cl == NULL || origin == 0 || i >= cl->nacks || cl->acks[i] == NULL)
+		return;
+	(void)natsConnection_PublishString(cl->nc, cl->acks[i],
+	    how == PS_ACK ? "+ACK" : "+TERM");
+	free(cl->acks[i]);
+	cl->acks[i] = NULL;
+	if (cl->nfree == cl->nacks || (f = reallocarray(cl->free_acks,
+	    cl->nacks, sizeof *f)) == NULL)
+		return;		/* the slot stays unused */
+	cl->free_acks = f;
+	cl->free_acks[cl->nfree++] = i;
+}
+
+/*
+ * An ENQUEUE of c into queue q: each event published to the queue's
+ * subject, with a unique id as Nats-Msg-Id; answered by the PubAcks.  0;
+ * 1 when it waits for the queue's stream to be made (the frame stays and
+ * is taken again then); or -1 with the ERROR's code and text in *code and
+ * why.
+ */
+int
+cluster_enqueue(struct conn *c, struct nqueue *q, struct ps_enqueue_iter *it,
+    int *code, char *why, size_t whylen)
+{
+	struct cluster	*cl = c->srv->cluster;
+	struct cqueue	*cq;
+	struct cbatch	*b;
+	natsMsg		*m;
+	const uint8_t	*data;
+	char		 subj[256], reply[128], id[2 * PS_UNIQUE_ID_MAX + 1];
+	uint32_t	 len, i = 0;
+	uint8_t		 k;
+
+	*code = PS_E_STORAGE;
+	if (!cl->connected) {
+		snprintf(why, whylen, "cluster: NATS at %s is unreachable; "
+		    "events are refused until it is back", cl->urls);
+		return -1;
+	}
+	if ((cq = cq_get(cl, q->name)) == NULL) {
+		*code = PS_E_NOMEM;
+		snprintf(why, whylen, "cluster: out of memory");
+		return -1;
+	}
+	if (cq->state == CQ_FAILED) {
+		snprintf(why, whylen, "cluster: queue %s has no stream: "
+		    "JetStream says: %s; send again later", q->name, cq->why);
+		return -1;
+	}
+	if (cq->state != CQ_READY) {
+		struct conn	**w;
+
+		if ((w = reallocarray(cq->waiting, cq->nwaiting + 1,
+		    sizeof *w)) == NULL) {
+			*code = PS_E_NOMEM;
+			snprintf(why, whylen, "cluster: out of memory");
+			return -1;
+		}
+		cq->waiting = w;
+		w[cq->nwaiting++] = c;
+		c->cluster_wait = 1;
+		return 1;
+	}
+	if (it->max_delay != 0 || it->max_at != 0) {
+		*code = PS_E_BAD_VALUE;
+		snprintf(why, whylen, "cluster: queue %s takes no DELAY or "
+		    "NOT_BEFORE across hosts (docs/cluster.md)", q->name);
+		return -1;
+	}
+	if ((b = calloc(1, sizeof *b)) == NULL ||
+	    (b->seen = calloc(it->left, 1)) == NULL) {
+		free(b);
+		*code = PS_E_NOMEM;
+		snprintf(why, whylen, "cluster: out of memory");
+		return -1;
+	}
+	b->seq = ++cl->next_batch;
+	b->c = c;
+	b->n = it->left;
+	b->deadline = clock_ms() + BATCH_WAIT_MS;
+	b->next = cl->batches;
+	cl->batches = b;
+	snprintf(subj, sizeof subj, "pushstage.%s", cq->enc);
+	while (ps_enqueue_next(it, &data, &len)) {
+		if (it->a.priority != PS_PRIORITY_DEFAULT) {
+			/* Checked as it goes: those before went out. */
+			b->failed += b->n - i;
+			memset(b->seen + i, 1, b->n - i);
+			log_warnx("cluster: queue %s takes no PRIORITY "
+			    "across hosts; the rest of a batch of %s is "
+			    "refused", q->name, c->name);
+			break;
+		}
+		snprintf(reply, sizeof reply, "%s.p.%llu.%u", cl->inbox,
+		    (unsigned long long)b->seq, i);
+		if (natsMsg_Create(&m, subj, reply, (const char *)data,
+		    (int)len) != NATS_OK) {
+			b->seen[i++] = 1;
+			b->failed++;
+			continue;
+		}
+		if (it->a.uid != NULL) {
+			for (k = 0; k < it->a.ulen; k++)
+				snprintf(id + 2 * k, 3, "%02x", it->a.uid[k]);
+			(void)natsMsgHeader_Set(m, "Nats-Msg-Id", id);
+		}
+		if (natsConnection_PublishMsg(cl->nc, m) != NATS_OK) {
+			b->seen[i] = 1;
+			b->failed++;
+		}
+		natsMsg_Destroy(m);
+		i++;
+	}
+	c->cluster_wait = 1;
+	if (b->acked + b->dups + b->failed == b->n)
+		batch_done(cl, b);
+	return 0;
+}
+
+/* c goes: its batch, if one waits, has no one to answer. */
+void
+cluster_conn_gone(struct conn *c)
+{
+	struct cbatch	*b;
+	struct cqueue	*cq;
+	size_t		 i;
+
+	if (c->srv->cluster == NULL)
+		return;
+	for (b = c->srv->cluster->batches; b != NULL; b = b->next) {
+		if (b->c == c)
+			b->c = NULL;
+	}
+	for (cq = c->srv->cluster->queues; cq != NULL; cq = cq->next) {
+		for (i = 0; i < cq->nwaiting; i++) {
+			if (cq->waiting[i] == c)
+				cq->waiting[i] = NULL;
+		}
+	}
+}
+
+/*
+ * At the end of a loop iteration: pull for each queue what its consumers
+ * here have asked for and it does not hold or wait for already.
+ */
+void
+cluster_settle(struct server *srv)
+{
+	struct cluster	*cl = srv->cluster;
+	struct cqueue	*cq;
+	struct nqueue	*q;
+	struct qgroup	*g;
+	uint64_t	 want, held;
+	char		 subj[512], reply[512], body[128];
+
+	if (cl == NULL || !cl->connected)
+		return;
+	for (cq = cl->queues; cq != NULL; cq = cq->next) {
+		if (cq->state != CQ_READY || (q = queues_find(srv, cq->name,
+		    strlen(cq->name))) == NULL ||
+		    (g = TAILQ_FIRST(&q->groups)) == NULL)
+			continue;
+		held = g->d.queue.count + cq->outstanding;
+		if ((want = g->d.demand_total) <= held)
+			continue;
+		want -= held;
+		if (want > PULL_BATCH)
+			want = PULL_BATCH;
+		snprintf(subj, sizeof subj, "$JS.API.CONSUMER.MSG.NEXT.PS_%s.ps",
+		    cq->enc);
+		snprintf(reply, sizeof reply, "%s.q.%s", cl->inbox, cq->enc);
+		snprintf(body, sizeof body, "{\"batch\":%llu,\"expires\":%llu}",
+		    (unsigned long long)want,
+		    (unsigned long long)PULL_EXPIRES_MS * 1000000);
+		if (natsConnection_PublishRequest(cl->nc, subj, reply, body,
+		    (int)strlen(body)) != NATS_OK)
+			continue;
+		cq->outstanding += (uint32_t)want;
+		cq->pull_until = srv->now + PULL_EXPIRES_MS;
+		log_debug("cluster: queue %s: pulled for %llu", cq->name,
+		    (unsigned long long)want);
+	}
+}
+
+/* A queue used here: its stream and consumer are made (or checked). */
+void
+cluster_queue(struct server *srv, const char *name)
+{
+	if (srv->cluster != NULL)
+		(void)cq_get(srv->cluster, name);
+}
