@@ -201,7 +201,9 @@ api(struct cluster *cl, const char *subj, const char *tag, const char *body)
 static void
 cq_step(struct cluster *cl, struct cqueue *cq)
 {
-	char	 subj[512], body[1024], tag[256];
+	struct nqueue	*q;
+	uint64_t	 wait;
+	char		 subj[512], body[1024], tag[256];
 
 	if (!cl->connected)
 		return;
@@ -217,13 +219,18 @@ cq_step(struct cluster *cl, struct cqueue *cq)
 		if (api(cl, subj, tag, body) == 0)
 			cq->state = CQ_STREAM;
 	} else if (cq->state == CQ_CONSUMER) {
+		/* AckWait and MaxDeliver follow the queue's settings here. */
+		q = queues_find(cl->srv, cq->name, strlen(cq->name));
+		wait = q != NULL && q->s.acks && q->s.ack_timeout != 0 ?
+		    q->s.ack_timeout : ACK_WAIT_MS;
 		snprintf(subj, sizeof subj, "$JS.API.CONSUMER.DURABLE.CREATE."
 		    "PS_%s.ps", cq->enc);
 		snprintf(body, sizeof body, "{\"stream_name\":\"PS_%s\","
 		    "\"config\":{\"durable_name\":\"ps\",\"ack_policy\":"
-		    "\"explicit\",\"ack_wait\":%llu,\"max_deliver\":-1,"
+		    "\"explicit\",\"ack_wait\":%llu,\"max_deliver\":%u,"
 		    "\"max_ack_pending\":100000}}", cq->enc,
-		    (unsigned long long)ACK_WAIT_MS * 1000000);
+		    (unsigned long long)wait * 1000000, q != NULL ?
+		    q->s.max_attempts : CONFIG_MAX_ATTEMPTS);
 		snprintf(tag, sizeof tag, "c.%s", cq->enc);
 		(void)api(cl, subj, tag, body);
 	}
@@ -288,7 +295,8 @@ cq_reply(struct cluster *cl, struct cqueue *cq, int consumer, natsMsg *msg)
 	char		 err[256];
 	const char	*why;
 
-	why = api_error(natsMsg_GetData(msg), natsMsg_GetDataLength(msg), err,
+	why = natsMsg_GetData(msg) == NULL ? "no reply" :
+	    api_error(natsMsg_GetData(msg), natsMsg_GetDataLength(msg), err,
 	    sizeof err);
 	/*
 	 * Made by another host first (or at the same time: then JetStream
@@ -368,16 +376,28 @@ pub_ack(struct cluster *cl, uint64_t seq, uint32_t i, natsMsg *msg)
 {
 	struct cbatch	*b;
 	char		 err[256];
-	const char	*data = natsMsg_GetData(msg);
+	const char	*data = natsMsg_GetData(msg), *status = NULL;
 	uint8_t		 v[4];
+
 
 	if ((b = batch_find(cl, seq)) == NULL || i >= b->n || b->seen[i])
 		return;
 	b->seen[i] = 1;
-	if (api_error(data, natsMsg_GetDataLength(msg), err,
-	    sizeof err) != NULL) {
+	if (data == NULL)
+		data = "";
+	/* Stored is a PubAck with its sequence; a status (503: no stream
+	 * took it) or an error is not. */
+	if (natsMsgHeader_Get(msg, "Status", &status) == NATS_OK &&
+	    status != NULL) {
 		b->failed++;
-		log_warnx("cluster: an event was not stored: %s", err);
+		log_warnx("cluster: an event was not stored: NATS status %s",
+		    status);
+	} else if (api_error(data, natsMsg_GetDataLength(msg), err,
+	    sizeof err) != NULL || strstr(data, "\"seq\"") == NULL) {
+		b->failed++;
+		log_warnx("cluster: an event was not stored: %s",
+		    api_error(data, natsMsg_GetDataLength(msg), err,
+		    sizeof err) != NULL ? err : "no sequence in its PubAck");
 	} else if (strstr(data, "\"duplicate\":true") != NULL) {
 		v[0] = (uint8_t)(i >> 24);
 		v[1] = (uint8_t)(i >> 16);
@@ -433,6 +453,8 @@ pulled(struct cluster *cl, struct cqueue *cq, natsMsg *msg)
 	if (natsMsgHeader_Get(msg, "Status", &status) == NATS_OK &&
 	    status != NULL) {
 		/* 404 none left, 408 the pull expired: it is over. */
+		log_debug("cluster: queue %s: pull ended: %s", cq->name,
+		    status);
 		cq->outstanding = 0;
 		return;
 	}
@@ -564,8 +586,11 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 			batch_done(cl, b);
 	}
 	for (cq = cl->queues; cq != NULL; cq = cq->next) {
-		if (cq->outstanding != 0 && cq->pull_until + 1000 <= now)
-			cq->outstanding = 0;	/* its end never came */
+		if (cq->outstanding != 0 && cq->pull_until + 1000 <= now) {
+			log_debug("cluster: queue %s: a pull's end never "
+			    "came", cq->name);
+			cq->outstanding = 0;
+		}
 		if (cq->state == CQ_FAILED || cq->state == CQ_STREAM)
 			cq->state = CQ_NEW;	/* try again */
 		cq_step(cl, cq);
@@ -897,7 +922,7 @@ cluster_settle(struct server *srv)
 		    (int)strlen(body)) != NATS_OK)
 			continue;
 		cq->outstanding += (uint32_t)want;
-		cq->pull_until = srv->now + PULL_EXPIRES_MS;
+		cq->pull_until = clock_ms() + PULL_EXPIRES_MS;
 		log_debug("cluster: queue %s: pulled for %llu", cq->name,
 		    (unsigned long long)want);
 	}
