@@ -53,6 +53,8 @@ struct cqueue {
 	char		 why[256];	/* CQ_FAILED: JetStream's words */
 	struct conn	**waiting;	/* ENQUEUEs held until it is ready */
 	size_t		 nwaiting;
+	uint64_t	 since;		/* the first of them came, clock ms */
+	int		 given_up;	/* not ready in time: refuse them */
 };
 
 /* An ENQUEUE waiting for its PubAcks. */
@@ -85,6 +87,7 @@ struct cluster {
 	struct cqueue	*queues;
 	struct cbatch	*batches;
 	uint64_t	 next_batch;
+	uint64_t	 next_pull;
 	char		**acks;		/* origin - 1 -> ack subject */
 	size_t		 nacks;
 	size_t		 capacks;
@@ -318,6 +321,7 @@ cq_reply(struct cluster *cl, struct cqueue *cq, int consumer, natsMsg *msg)
 		cq_step(cl, cq);
 	} else {
 		cq->state = CQ_READY;
+		cq->given_up = 0;
 		log_info("cluster: queue %s is stream PS_%s", cq->name,
 		    cq->enc);
 		cq_release(cq);
@@ -481,7 +485,7 @@ pulled(struct cluster *cl, struct cqueue *cq, natsMsg *msg)
 
 /*
  * One message on our inbox: an event pulled (its subject pushstage.ENC),
- * or a reply: <inbox>.p.SEQ.I a PubAck, .q.ENC a pull's end, .s.ENC and
+ * or a reply: <inbox>.p.SEQ.I a PubAck, .q.ENC.N a pull's end, .s.ENC and
  * .c.ENC a stream's and a consumer's making.
  */
 static void
@@ -491,7 +495,7 @@ take(struct cluster *cl, natsMsg *msg)
 	struct cqueue	*cq;
 	unsigned long long seq;
 	unsigned int	 i;
-	size_t		 n = strlen(cl->inbox);
+	size_t		 n = strlen(cl->inbox), elen;
 
 	/* An event pulled comes with the subject it was published to. */
 	if (strncmp(subj, "pushstage.", 10) == 0) {
@@ -510,8 +514,10 @@ take(struct cluster *cl, natsMsg *msg)
 			pub_ack(cl, seq, i, msg);
 		return;
 	}
+	/* A pull's reply is .q.ENC.N: each pull a subject of its own. */
+	elen = strcspn(tag, ".");
 	for (cq = cl->queues; cq != NULL; cq = cq->next) {
-		if (strcmp(cq->enc, tag) == 0)
+		if (strlen(cq->enc) == elen && strncmp(cq->enc, tag, elen) == 0)
 			break;
 	}
 	if (cq == NULL)
@@ -593,6 +599,10 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		if (cq->state == CQ_FAILED || cq->state == CQ_STREAM)
 			cq->state = CQ_NEW;	/* try again */
+		if (cq->nwaiting != 0 && cq->since + BATCH_WAIT_MS <= now) {
+			cq->given_up = 1;	/* those waiting are refused */
+			cq_release(cq);
+		}
 		cq_step(cl, cq);
 	}
 	server_wake(cl->srv);
@@ -793,6 +803,11 @@ cluster_enqueue(struct conn *c, struct nqueue *q, struct ps_enqueue_iter *it,
 		    "JetStream says: %s; send again later", q->name, cq->why);
 		return -1;
 	}
+	if (cq->state != CQ_READY && cq->given_up) {
+		snprintf(why, whylen, "cluster: queue %s's stream was not made "
+		    "in %u s; send again later", q->name, BATCH_WAIT_MS / 1000);
+		return -1;
+	}
 	if (cq->state != CQ_READY) {
 		struct conn	**w;
 
@@ -803,6 +818,8 @@ cluster_enqueue(struct conn *c, struct nqueue *q, struct ps_enqueue_iter *it,
 			return -1;
 		}
 		cq->waiting = w;
+		if (cq->nwaiting == 0)
+			cq->since = clock_ms();
 		w[cq->nwaiting++] = c;
 		c->cluster_wait = 1;
 		return 1;
@@ -914,7 +931,8 @@ cluster_settle(struct server *srv)
 			want = PULL_BATCH;
 		snprintf(subj, sizeof subj, "$JS.API.CONSUMER.MSG.NEXT.PS_%s.ps",
 		    cq->enc);
-		snprintf(reply, sizeof reply, "%s.q.%s", cl->inbox, cq->enc);
+		snprintf(reply, sizeof reply, "%s.q.%s.%llu", cl->inbox,
+		    cq->enc, (unsigned long long)++cl->next_pull);
 		snprintf(body, sizeof body, "{\"batch\":%llu,\"expires\":%llu}",
 		    (unsigned long long)want,
 		    (unsigned long long)PULL_EXPIRES_MS * 1000000);

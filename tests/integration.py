@@ -2199,6 +2199,10 @@ def case_cluster_two_hosts(h):
                         "--cluster", url, "--data-dir", os.path.join(h.dir, "d")],
                        capture_output=True)
     assert r.returncode == 1 and b"--cluster with --data-dir" in r.stderr, r
+    # Three copies on one node: JetStream says no, and the client hears it.
+    _, c = second_daemon(h, "c", "--cluster", url, "--cluster-replicas", "3")
+    r = h.pushctl("enqueue", "-q", "three", "x", sock=c)
+    assert r.returncode == 75 and b"JetStream says" in r.stderr, r
 
 
 def case_cluster_nats_down(h):
