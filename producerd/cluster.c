@@ -430,13 +430,22 @@ ack_keep(struct cluster *cl, const char *reply)
 		i = cl->free_acks[--cl->nfree];
 	else {
 		if (cl->nacks == cl->capacks) {
-			if ((a = reallocarray(cl->acks, cl->capacks ?
-			    cl->capacks * 2 : 256, sizeof *a)) == NULL) {
+			size_t	 cap = cl->capacks ? cl->capacks * 2 : 256, *f;
+
+			/* The free list can hold every slot: no growing later. */
+			if ((a = reallocarray(cl->acks, cap, sizeof *a)) ==
+			    NULL) {
 				free(s);
 				return 0;
 			}
 			cl->acks = a;
-			cl->capacks = cl->capacks ? cl->capacks * 2 : 256;
+			if ((f = reallocarray(cl->free_acks, cap,
+			    sizeof *f)) == NULL) {
+				free(s);
+				return 0;
+			}
+			cl->free_acks = f;
+			cl->capacks = cap;
 		}
 		i = cl->nacks++;
 	}
@@ -752,7 +761,7 @@ cluster_done(void *arg, uint64_t origin, int how)
 {
 	struct server	*srv = arg;
 	struct cluster	*cl = srv->cluster;
-	size_t		*f, i = (size_t)(origin - 1);
+	size_t		 i = (size_t)(origin - 1);
 
 	if (cl == NULL || origin == 0 || i >= cl->nacks || cl->acks[i] == NULL)
 		return;
@@ -760,10 +769,6 @@ cluster_done(void *arg, uint64_t origin, int how)
 	    how == PS_ACK ? "+ACK" : "+TERM");
 	free(cl->acks[i]);
 	cl->acks[i] = NULL;
-	if (cl->nfree == cl->nacks || (f = reallocarray(cl->free_acks,
-	    cl->nacks, sizeof *f)) == NULL)
-		return;		/* the slot stays unused */
-	cl->free_acks = f;
 	cl->free_acks[cl->nfree++] = i;
 }
 
