@@ -62,15 +62,12 @@ journal_seg_add(struct journal *j, uint64_t seq, uint64_t first_id,
 	return 0;
 }
 
-/* The segment charged with id: where its copy is. */
-size_t
-journal_seg_of(const struct journal *j, uint64_t id)
+/* The segment index of seq (it exists, or the last before it). */
+static size_t
+seg_index(const struct journal *j, uint64_t seq)
 {
-	uint64_t	 seq;
-	size_t		 lo = 0, hi = j->nsegs, mid;
+	size_t	 lo = 0, hi = j->nsegs, mid;
 
-	if (!idmap_get(&j->moved, id, &seq))
-		return journal_seg_first(j, id);
 	while (lo + 1 < hi) {
 		mid = (lo + hi) / 2;
 		if (j->segs[mid].seq <= seq)
@@ -79,6 +76,17 @@ journal_seg_of(const struct journal *j, uint64_t id)
 			hi = mid;
 	}
 	return lo;
+}
+
+/* The segment charged with id: where its copy is. */
+size_t
+journal_seg_of(const struct journal *j, uint64_t id)
+{
+	uint64_t	 seq;
+
+	if (!idmap_get(&j->moved, id, &seq))
+		return journal_seg_first(j, id);
+	return seg_index(j, seq);
 }
 
 /* The segment id was enqueued in: the last whose ids start at or before. */
@@ -109,22 +117,6 @@ uncharge(struct journal *j, uint64_t id)
 
 #define GMOVED_SEQ(v)	((v) & ((UINT64_C(1) << 48) - 1))
 #define GMOVED_REFS(v)	((v) >> 48)
-
-/* The segment index of seq (it exists, or the last before it). */
-static size_t
-seg_index(const struct journal *j, uint64_t seq)
-{
-	size_t	 lo = 0, hi = j->nsegs, mid;
-
-	while (lo + 1 < hi) {
-		mid = (lo + hi) / 2;
-		if (j->segs[mid].seq <= seq)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return lo;
-}
 
 /*
  * Where a named group's copy of an event is: the one in its ENQUEUE's
