@@ -365,6 +365,26 @@ rec_enqueue(struct journal *j, const char *queue, const struct qevent *ev)
 	return 0;
 }
 
+/*
+ * Room for n more bytes in an open record of type for queue's events: a
+ * new one (its queue's name first) when the queue changes or fresh says
+ * so.  1 a new record, 0 the open one goes on, -1 out of memory.
+ */
+static int
+queue_room(struct journal *j, int type, const char *queue, size_t n,
+    int fresh)
+{
+	int	 r;
+
+	r = rec_room(j, type, 1 + PS_QUEUE_MAX + n, fresh ||
+	    (j->rec_type == type && strcmp(j->rec_queue, queue) != 0));
+	if (r == 1) {
+		add_queue(j, queue);
+		snprintf(j->rec_queue, sizeof j->rec_queue, "%s", queue);
+	}
+	return r;
+}
+
 /* ev's attributes as records keep them: its due time as NOT_BEFORE. */
 static void
 attrs_of(struct ps_attrs *a, const struct qevent *ev, uint64_t due,
@@ -392,17 +412,11 @@ rec_xenqueue(struct journal *j, const char *queue,
 	int			 r;
 
 	attrs_of(&a, ev, n->due, n->uid, n->ulen);
-	r = rec_room(j, JREC_XENQUEUE, 9 + PS_QUEUE_MAX + 6 +
-	    ps_attrs_size(&a) + (size_t)ev->len, j->rec_type ==
-	    JREC_XENQUEUE && (ev->id != j->rec_next_id ||
-	    strcmp(j->rec_queue, queue) != 0));
-	if (r < 0)
+	if ((r = queue_room(j, JREC_XENQUEUE, queue, 14 + ps_attrs_size(&a) +
+	    (size_t)ev->len, ev->id != j->rec_next_id)) < 0)
 		return -1;
-	if (r == 1) {
-		add_queue(j, queue);
-		snprintf(j->rec_queue, sizeof j->rec_queue, "%s", queue);
+	if (r == 1)
 		add64(j, ev->id);
-	}
 	if (ps_put_enqueue_add_attrs(&j->buf, &a, ev->data, ev->len) != 0)
 		return -1;
 	j->rec_next_id = ev->id + 1;
@@ -422,7 +436,6 @@ journal_keep(struct journal *j, const char *queue, const struct qevent *ev,
 {
 	struct jsegment	*cur = &j->segs[j->nsegs - 1];
 	struct ps_attrs	 a;
-	int		 r;
 
 	if (ev->reason != 0) {
 		journal_change(j, queue, "", 1, DISPATCH_BURIED, ev);
@@ -430,15 +443,9 @@ journal_keep(struct journal *j, const char *queue, const struct qevent *ev,
 		return j->failed ? -1 : 0;
 	}
 	attrs_of(&a, ev, due, uid, ulen);
-	r = rec_room(j, JREC_KEEP, 1 + PS_QUEUE_MAX + 18 + ps_attrs_size(&a) +
-	    (size_t)ev->len, j->rec_type == JREC_KEEP &&
-	    strcmp(j->rec_queue, queue) != 0);
-	if (r < 0)
+	if (queue_room(j, JREC_KEEP, queue, 18 + ps_attrs_size(&a) +
+	    (size_t)ev->len, 0) < 0)
 		return -1;
-	if (r == 1) {
-		add_queue(j, queue);
-		snprintf(j->rec_queue, sizeof j->rec_queue, "%s", queue);
-	}
 	add64(j, ev->id);
 	add32(j, ev->attempts);
 	if (ps_put_enqueue_add_attrs(&j->buf, &a, ev->data, ev->len) != 0)
@@ -468,20 +475,13 @@ journal_gkeep(struct journal *j, const char *queue, const struct qevent *ev,
 	struct ps_attrs	 a;
 	size_t		 need = 0;
 	uint8_t		 i;
-	int		 r;
 
 	for (i = 0; i < n; i++)
 		need += 7 + strlen(h[i].group);
 	attrs_of(&a, ev, due, uid, ulen);
-	r = rec_room(j, JREC_GKEEP, 1 + PS_QUEUE_MAX + 15 + ps_attrs_size(&a) +
-	    (size_t)ev->len + need, j->rec_type == JREC_GKEEP &&
-	    strcmp(j->rec_queue, queue) != 0);
-	if (r < 0)
+	if (queue_room(j, JREC_GKEEP, queue, 15 + ps_attrs_size(&a) +
+	    (size_t)ev->len + need, 0) < 0)
 		return -1;
-	if (r == 1) {
-		add_queue(j, queue);
-		snprintf(j->rec_queue, sizeof j->rec_queue, "%s", queue);
-	}
 	add64(j, ev->id);
 	if (ps_put_enqueue_add_attrs(&j->buf, &a, ev->data, ev->len) != 0)
 		return -1;
