@@ -31,6 +31,11 @@
 
 #define PULL_BATCH	256		/* at most a pull asks */
 #define PULL_EXPIRES_MS	5000		/* a pull's life at JetStream */
+#define PULL_HB_MS	1000		/* its heartbeat while it waits */
+#define PULL_LOST_MS	2500		/* no sign of it this long: lost */
+#define API_RETRY_MS	5000		/* a stream or consumer asked again */
+#define LEADER_POLL_MS	250		/* a consumer's leader looked for */
+#define TICK_MS		250
 #define BATCH_WAIT_MS	10000		/* PubAcks, at the most */
 #define ACK_WAIT_MS	300000		/* JetStream's AckWait: 5 min */
 
@@ -41,15 +46,17 @@ struct cmsg {
 };
 
 /* A queue's stream and consumer, as far as they are made. */
-enum { CQ_NEW, CQ_STREAM, CQ_CONSUMER, CQ_READY, CQ_FAILED };
+enum { CQ_NEW, CQ_STREAM, CQ_CONSUMER, CQ_LEADER, CQ_READY, CQ_FAILED };
 
 struct cqueue {
 	struct cqueue	*next;
 	char		 name[PS_QUEUE_MAX + 1];
 	char		 enc[3 * PS_QUEUE_MAX + 1];	/* for NATS names */
 	int		 state;
-	uint32_t	 outstanding;	/* pulled for, not yet come */
-	uint64_t	 pull_until;	/* the pull's end, clock ms */
+	uint64_t	 asked;		/* the last API request, clock ms */
+	uint32_t	 outstanding;	/* the open pull's events to come */
+	uint64_t	 pull;		/* the open pull's number */
+	uint64_t	 heard;		/* its last sign of life, clock ms */
 	char		 why[256];	/* CQ_FAILED: JetStream's words */
 	struct conn	**waiting;	/* ENQUEUEs held until it is ready */
 	size_t		 nwaiting;
@@ -205,37 +212,54 @@ static void
 cq_step(struct cluster *cl, struct cqueue *cq)
 {
 	struct nqueue	*q;
-	uint64_t	 wait;
+	uint64_t	 wait, now = clock_ms();
 	char		 subj[512], body[1024], tag[256];
 
-	if (!cl->connected)
+	/* One request at a time: the next when it is answered, or lost. */
+	if (!cl->connected || (cq->asked != 0 && now < cq->asked +
+	    (cq->state == CQ_LEADER ? LEADER_POLL_MS : API_RETRY_MS)))
 		return;
-	if (cq->state == CQ_NEW) {
+	if (cq->state == CQ_NEW || cq->state == CQ_STREAM) {
 		snprintf(subj, sizeof subj, "$JS.API.STREAM.CREATE.PS_%s",
 		    cq->enc);
 		snprintf(body, sizeof body, "{\"name\":\"PS_%s\",\"subjects\":"
-		    "[\"pushstage.%s\"],\"retention\":\"workqueue\","
-		    "\"storage\":\"file\",\"num_replicas\":%u,"
+		    "[\"pushstage.%s\",\"pushstage.%s.dead\"],\"retention\":"
+		    "\"workqueue\",\"storage\":\"file\",\"num_replicas\":%u,"
 		    "\"duplicate_window\":120000000000}", cq->enc, cq->enc,
-		    cl->replicas);
+		    cq->enc, cl->replicas);
 		snprintf(tag, sizeof tag, "s.%s", cq->enc);
-		if (api(cl, subj, tag, body) == 0)
+		if (api(cl, subj, tag, body) == 0) {
 			cq->state = CQ_STREAM;
+			cq->asked = now;
+		}
 	} else if (cq->state == CQ_CONSUMER) {
-		/* AckWait and MaxDeliver follow the queue's settings here. */
+		/*
+		 * AckWait and MaxDeliver follow the queue's settings here,
+		 * with room: a host's ack timeout gives an event back (-NAK)
+		 * before JetStream would, and a host's last attempt ends in
+		 * its dead list, not in a delivery JetStream never makes.
+		 */
 		q = queues_find(cl->srv, cq->name, strlen(cq->name));
 		wait = q != NULL && q->s.acks && q->s.ack_timeout != 0 ?
-		    q->s.ack_timeout : ACK_WAIT_MS;
+		    2 * q->s.ack_timeout + 1000 : ACK_WAIT_MS;
 		snprintf(subj, sizeof subj, "$JS.API.CONSUMER.DURABLE.CREATE."
 		    "PS_%s.ps", cq->enc);
 		snprintf(body, sizeof body, "{\"stream_name\":\"PS_%s\","
 		    "\"config\":{\"durable_name\":\"ps\",\"ack_policy\":"
 		    "\"explicit\",\"ack_wait\":%llu,\"max_deliver\":%u,"
+		    "\"filter_subject\":\"pushstage.%s\","
 		    "\"max_ack_pending\":100000}}", cq->enc,
-		    (unsigned long long)wait * 1000000, q != NULL ?
-		    q->s.max_attempts : CONFIG_MAX_ATTEMPTS);
+		    (unsigned long long)wait * 1000000, (q != NULL ?
+		    q->s.max_attempts : CONFIG_MAX_ATTEMPTS) + 1, cq->enc);
 		snprintf(tag, sizeof tag, "c.%s", cq->enc);
-		(void)api(cl, subj, tag, body);
+		if (api(cl, subj, tag, body) == 0)
+			cq->asked = now;
+	} else if (cq->state == CQ_LEADER) {
+		snprintf(subj, sizeof subj, "$JS.API.CONSUMER.INFO.PS_%s.ps",
+		    cq->enc);
+		snprintf(tag, sizeof tag, "i.%s", cq->enc);
+		if (api(cl, subj, tag, "") == 0)
+			cq->asked = now;
 	}
 }
 
@@ -291,16 +315,32 @@ cq_release(struct cqueue *cq)
 	free(w);
 }
 
-/* A reply about cq's stream or consumer. */
+/*
+ * A reply about cq's stream (kind 's'), its consumer's making ('c') or its
+ * consumer's state ('i').  The consumer is ready when it has a leader:
+ * until then a pull reaches no one, and is lost without a word.
+ */
 static void
-cq_reply(struct cluster *cl, struct cqueue *cq, int consumer, natsMsg *msg)
+cq_reply(struct cluster *cl, struct cqueue *cq, int kind, natsMsg *msg)
 {
 	char		 err[256];
-	const char	*why;
+	const char	*why, *data = natsMsg_GetData(msg);
+	int		 len = natsMsg_GetDataLength(msg);
 
-	why = natsMsg_GetData(msg) == NULL ? "no reply" :
-	    api_error(natsMsg_GetData(msg), natsMsg_GetDataLength(msg), err,
-	    sizeof err);
+	/* An answer to a request asked again: the first one counted. */
+	if ((kind == 's' && cq->state != CQ_STREAM) || (kind == 'c' &&
+	    cq->state != CQ_CONSUMER) || (kind == 'i' &&
+	    cq->state != CQ_LEADER))
+		return;
+	cq->asked = 0;
+	why = data == NULL ? "no reply" : api_error(data, len, err, sizeof err);
+	log_debug("cluster: queue %s: JetStream: %.*s", cq->name, len,
+	    data != NULL ? data : "");
+	if (why != NULL && kind == 'i') {
+		cq->state = CQ_CONSUMER;	/* gone: made again */
+		cq_step(cl, cq);
+		return;
+	}
 	/*
 	 * Made by another host first (or at the same time: then JetStream
 	 * may say the subject overlaps): as good as ours.  Were it not ours,
@@ -308,17 +348,25 @@ cq_reply(struct cluster *cl, struct cqueue *cq, int consumer, natsMsg *msg)
 	 */
 	if (why != NULL && strstr(why, "already in use") == NULL &&
 	    strstr(why, "already exists") == NULL &&
-	    (consumer || strstr(why, "subjects overlap") == NULL)) {
+	    (kind == 'c' || strstr(why, "subjects overlap") == NULL)) {
 		cq->state = CQ_FAILED;
+		cq->asked = clock_ms();
 		snprintf(cq->why, sizeof cq->why, "%s", why);
 		log_warnx("cluster: queue %s: JetStream says: %s", cq->name,
 		    why);
 		cq_release(cq);
 		return;
 	}
-	if (!consumer) {
+	if (kind == 's') {
 		cq->state = CQ_CONSUMER;
 		cq_step(cl, cq);
+	} else if (why != NULL) {
+		cq->state = CQ_LEADER;		/* another host's: is it up? */
+		cq_step(cl, cq);
+	} else if (strstr(data, "\"cluster\"") != NULL &&
+	    strstr(data, "\"leader\"") == NULL) {
+		cq->state = CQ_LEADER;		/* asked again in a moment */
+		cq->asked = clock_ms();
 	} else {
 		cq->state = CQ_READY;
 		cq->given_up = 0;
@@ -374,6 +422,19 @@ batch_done(struct cluster *cl, struct cbatch *b)
 	batch_free(cl, b);
 }
 
+/* Whether the JSON object data has key (quoted, with its colon) true. */
+static int
+json_true(const char *data, const char *key)
+{
+	const char	*p;
+
+	if ((p = strstr(data, key)) == NULL)
+		return 0;
+	p += strlen(key);
+	p += strspn(p, " \t");		/* JetStream writes ": true" */
+	return strncmp(p, "true", 4) == 0;
+}
+
 /* A PubAck, for event i of batch seq. */
 static void
 pub_ack(struct cluster *cl, uint64_t seq, uint32_t i, natsMsg *msg)
@@ -402,7 +463,7 @@ pub_ack(struct cluster *cl, uint64_t seq, uint32_t i, natsMsg *msg)
 		log_warnx("cluster: an event was not stored: %s",
 		    api_error(data, natsMsg_GetDataLength(msg), err,
 		    sizeof err) != NULL ? err : "no sequence in its PubAck");
-	} else if (strstr(data, "\"duplicate\":true") != NULL) {
+	} else if (json_true(data, "\"duplicate\":")) {
 		v[0] = (uint8_t)(i >> 24);
 		v[1] = (uint8_t)(i >> 16);
 		v[2] = (uint8_t)(i >> 8);
@@ -453,38 +514,97 @@ ack_keep(struct cluster *cl, const char *reply)
 	return (uint64_t)i + 1;
 }
 
-/* An event pulled for cq: into its queue here, or a pull's end. */
+/*
+ * The token at index want of a JetStream ack subject, counted after
+ * "$JS.ACK.": v1 is STREAM.CONSUMER.DELIVERED.SSEQ.DSEQ.TS.PENDING, v2 puts
+ * a domain and an account before them.
+ */
+static const char *
+ack_token(const char *reply, int want, size_t *len)
+{
+	const char	*p = reply + 8, *t[16];
+	int		 n = 0;
+
+	if (strncmp(reply, "$JS.ACK.", 8) != 0)
+		return NULL;
+	for (t[n++] = p; (p = strchr(p, '.')) != NULL && n < 16; )
+		t[n++] = ++p;
+	if (n >= 9)
+		want += 2;		/* v2 */
+	if (want >= n)
+		return NULL;
+	*len = want + 1 < n ? (size_t)(t[want + 1] - t[want] - 1) :
+	    strlen(t[want]);
+	return t[want];
+}
+
+/* How many times JetStream has delivered the event of ack subject reply. */
+static uint32_t
+delivered(const char *reply)
+{
+	const char	*t;
+	size_t		 len;
+	unsigned long	 v;
+
+	if ((t = ack_token(reply, 2, &len)) == NULL || len == 0 || len > 9)
+		return 1;
+	v = strtoul(t, NULL, 10);
+	return v == 0 ? 1 : (uint32_t)v;
+}
+
+/* The ack subject of origin is let go. */
 static void
-pulled(struct cluster *cl, struct cqueue *cq, natsMsg *msg)
+ack_drop(struct cluster *cl, uint64_t origin)
+{
+	size_t	 i = (size_t)(origin - 1);
+
+	free(cl->acks[i]);
+	cl->acks[i] = NULL;
+	cl->free_acks[cl->nfree++] = i;
+}
+
+/*
+ * A message for cq's pulls: an event (pull 0: its subject is the one it was
+ * published to), or a status on pull number pull's reply subject: 100 a
+ * heartbeat (it waits), any other its end (404, 408, 409).
+ */
+static void
+pulled(struct cluster *cl, struct cqueue *cq, uint64_t pull, natsMsg *msg)
 {
 	struct server	*srv = cl->srv;
 	struct nqueue	*q;
 	struct qgroup	*g;
 	const char	*status = NULL, *reply = natsMsg_GetReply(msg);
-	uint64_t	 origin;
+	uint64_t	 origin = 0;
 
 	if (natsMsgHeader_Get(msg, "Status", &status) == NATS_OK &&
 	    status != NULL) {
-		/* 404 none left, 408 the pull expired: it is over. */
-		log_debug("cluster: queue %s: pull ended: %s", cq->name,
-		    status);
+		if (pull != cq->pull)
+			return;		/* one given up on before */
+		if (strcmp(status, "100") == 0) {
+			cq->heard = clock_ms();
+			return;
+		}
+		log_debug("cluster: queue %s: pull %llu ended: %s", cq->name,
+		    (unsigned long long)pull, status);
 		cq->outstanding = 0;
 		return;
 	}
-	if (cq->outstanding != 0)
-		cq->outstanding--;
 	if (reply == NULL)
 		return;
+	if (cq->outstanding != 0)
+		cq->outstanding--;
+	cq->heard = clock_ms();
 	if ((q = queues_find(srv, cq->name, strlen(cq->name))) == NULL ||
 	    (g = TAILQ_FIRST(&q->groups)) == NULL ||
-	    (origin = ack_keep(cl, reply)) == 0) {
-		/* Nowhere to put it: JetStream sends it again. */
+	    (origin = ack_keep(cl, reply)) == 0 ||
+	    dispatch_push_tried(&g->d, natsMsg_GetData(msg),
+	    (uint32_t)natsMsg_GetDataLength(msg), origin,
+	    delivered(reply) - 1) == 0) {
+		/* Nowhere to put it: back to JetStream, for any host. */
+		if (origin != 0)
+			ack_drop(cl, origin);
 		(void)natsConnection_PublishString(cl->nc, reply, "-NAK");
-		return;
-	}
-	if (dispatch_push(&g->d, natsMsg_GetData(msg),
-	    (uint32_t)natsMsg_GetDataLength(msg), origin) == 0) {
-		cluster_done(srv, origin, PS_NACK);
 		return;
 	}
 	srv->cluster_pulled_total++;
@@ -494,8 +614,9 @@ pulled(struct cluster *cl, struct cqueue *cq, natsMsg *msg)
 
 /*
  * One message on our inbox: an event pulled (its subject pushstage.ENC),
- * or a reply: <inbox>.p.SEQ.I a PubAck, .q.ENC.N a pull's end, .s.ENC and
- * .c.ENC a stream's and a consumer's making.
+ * or a reply: <inbox>.p.SEQ.I a PubAck, .q.ENC.N a pull's heartbeat or
+ * end, .s.ENC, .c.ENC and .i.ENC a stream's and a consumer's making and
+ * the consumer's state.
  */
 static void
 take(struct cluster *cl, natsMsg *msg)
@@ -510,7 +631,7 @@ take(struct cluster *cl, natsMsg *msg)
 	if (strncmp(subj, "pushstage.", 10) == 0) {
 		for (cq = cl->queues; cq != NULL; cq = cq->next) {
 			if (strcmp(cq->enc, subj + 10) == 0)
-				pulled(cl, cq, msg);
+				pulled(cl, cq, 0, msg);
 		}
 		return;
 	}
@@ -532,9 +653,11 @@ take(struct cluster *cl, natsMsg *msg)
 	if (cq == NULL)
 		return;
 	if (subj[n + 1] == 'q')
-		pulled(cl, cq, msg);
-	else if (subj[n + 1] == 's' || subj[n + 1] == 'c')
-		cq_reply(cl, cq, subj[n + 1] == 'c', msg);
+		pulled(cl, cq, strtoull(tag + elen + (tag[elen] == '.'), NULL,
+		    10), msg);
+	else if (subj[n + 1] == 's' || subj[n + 1] == 'c' ||
+	    subj[n + 1] == 'i')
+		cq_reply(cl, cq, subj[n + 1], msg);
 }
 
 /* On the loop: what libnats handed over. */
@@ -566,6 +689,7 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 			/* Pulls of before are gone; streams may be new. */
 			for (cq = cl->queues; cq != NULL; cq = cq->next) {
 				cq->outstanding = 0;
+				cq->asked = 0;
 				if (cq->state != CQ_READY)
 					cq->state = CQ_NEW;
 				cq_step(cl, cq);
@@ -584,7 +708,7 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 	server_wake(cl->srv);
 }
 
-/* Once a second: batches whose PubAcks did not all come. */
+/* Every TICK_MS: PubAcks, pulls and requests that did not come back. */
 static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -601,12 +725,14 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 			batch_done(cl, b);
 	}
 	for (cq = cl->queues; cq != NULL; cq = cq->next) {
-		if (cq->outstanding != 0 && cq->pull_until + 1000 <= now) {
-			log_debug("cluster: queue %s: a pull's end never "
-			    "came", cq->name);
+		/* No heartbeat: the pull never reached the consumer's
+		 * leader, or it went (a new one is elected). */
+		if (cq->outstanding != 0 && cq->heard + PULL_LOST_MS <= now) {
+			log_debug("cluster: queue %s: pull %llu is lost",
+			    cq->name, (unsigned long long)cq->pull);
 			cq->outstanding = 0;
 		}
-		if (cq->state == CQ_FAILED || cq->state == CQ_STREAM)
+		if (cq->state == CQ_FAILED && cq->asked + API_RETRY_MS <= now)
 			cq->state = CQ_NEW;	/* try again */
 		if (cq->nwaiting != 0 && cq->since + BATCH_WAIT_MS <= now) {
 			cq->given_up = 1;	/* those waiting are refused */
@@ -637,7 +763,7 @@ cluster_open(struct server *srv, const char *urls, uint32_t replicas)
 	int		 n = 0;
 	natsStatus	 s;
 	natsInbox	*inbox = NULL;
-	struct timeval	 tv = { 1, 0 };
+	struct timeval	 tv = { 0, TICK_MS * 1000 };
 
 	if ((cl = calloc(1, sizeof *cl)) == NULL ||
 	    (copy = strdup(urls)) == NULL) {
@@ -752,24 +878,67 @@ cluster_close(struct server *srv)
 	nats_Close();
 }
 
+/* A dead letter of stream PS_ENC is kept in it, as pushstage.ENC.dead. */
+static void
+publish_dead(struct cluster *cl, const char *ack, const struct qevent *ev)
+{
+	static const char *const why[] = { "", "nack", "timeout", "disconnect" };
+	const char	*t;
+	size_t		 len;
+	natsMsg		*m;
+	char		 subj[512], n[16];
+
+	if ((t = ack_token(ack, 0, &len)) == NULL || len < 4 ||
+	    strncmp(t, "PS_", 3) != 0)
+		return;
+	snprintf(subj, sizeof subj, "pushstage.%.*s.dead", (int)len - 3, t + 3);
+	if (natsMsg_Create(&m, subj, NULL, (const char *)ev->data,
+	    (int)ev->len) != NATS_OK)
+		return;
+	snprintf(n, sizeof n, "%u", ev->attempts);
+	(void)natsMsgHeader_Set(m, "Pushstage-Attempts", n);
+	(void)natsMsgHeader_Set(m, "Pushstage-Reason", ev->reason < 4 ?
+	    why[ev->reason] : "");
+	(void)natsConnection_PublishMsg(cl->nc, m);
+	natsMsg_Destroy(m);
+}
+
 /*
- * An event pulled here is finished (PS_ACK) or dead (PS_NACK): JetStream
- * hears +ACK or +TERM.
+ * dispatch's done callback for an event pulled here: finished (PS_ACK,
+ * +ACK), dead (PS_NACK: kept as pushstage.ENC.dead, +TERM), given back
+ * to be delivered again on any host after wait ms (PS_NACK_LATER, -NAK
+ * with that delay) or still worked on (PS_TOUCH, +WPI: AckWait anew).
  */
 void
-cluster_done(void *arg, uint64_t origin, int how)
+cluster_done(void *arg, const struct qevent *ev, int how, uint32_t wait)
 {
 	struct server	*srv = arg;
 	struct cluster	*cl = srv->cluster;
-	size_t		 i = (size_t)(origin - 1);
+	size_t		 i = (size_t)(ev->origin - 1);
+	char		 nak[64];
+	const char	*say;
 
-	if (cl == NULL || origin == 0 || i >= cl->nacks || cl->acks[i] == NULL)
+	if (cl == NULL || i >= cl->nacks || cl->acks[i] == NULL)
 		return;
-	(void)natsConnection_PublishString(cl->nc, cl->acks[i],
-	    how == PS_ACK ? "+ACK" : "+TERM");
-	free(cl->acks[i]);
-	cl->acks[i] = NULL;
-	cl->free_acks[cl->nfree++] = i;
+	switch (how) {
+	case PS_ACK:
+		say = "+ACK";
+		break;
+	case PS_NACK:
+		publish_dead(cl, cl->acks[i], ev);
+		say = "+TERM";
+		break;
+	case PS_NACK_LATER:
+		snprintf(nak, sizeof nak, "-NAK {\"delay\":%llu}",
+		    (unsigned long long)wait * 1000000);
+		say = wait != 0 ? nak : "-NAK";
+		break;
+	default:
+		(void)natsConnection_PublishString(cl->nc, cl->acks[i], "+WPI");
+		return;
+	}
+	(void)natsConnection_PublishString(cl->nc, cl->acks[i], say);
+	ack_drop(cl, ev->origin);
 }
 
 /*
@@ -928,8 +1097,9 @@ cluster_settle(struct server *srv)
 		    strlen(cq->name))) == NULL ||
 		    (g = TAILQ_FIRST(&q->groups)) == NULL)
 			continue;
-		held = g->d.queue.count + cq->outstanding;
-		if ((want = g->d.demand_total) <= held)
+		/* One pull open at a time: JetStream tells when it ends. */
+		held = g->d.queue.count;
+		if (cq->outstanding != 0 || (want = g->d.demand_total) <= held)
 			continue;
 		want -= held;
 		if (want > PULL_BATCH)
@@ -938,14 +1108,16 @@ cluster_settle(struct server *srv)
 		    cq->enc);
 		snprintf(reply, sizeof reply, "%s.q.%s.%llu", cl->inbox,
 		    cq->enc, (unsigned long long)++cl->next_pull);
-		snprintf(body, sizeof body, "{\"batch\":%llu,\"expires\":%llu}",
-		    (unsigned long long)want,
-		    (unsigned long long)PULL_EXPIRES_MS * 1000000);
+		snprintf(body, sizeof body, "{\"batch\":%llu,\"expires\":%llu,"
+		    "\"idle_heartbeat\":%llu}", (unsigned long long)want,
+		    (unsigned long long)PULL_EXPIRES_MS * 1000000,
+		    (unsigned long long)PULL_HB_MS * 1000000);
 		if (natsConnection_PublishRequest(cl->nc, subj, reply, body,
 		    (int)strlen(body)) != NATS_OK)
 			continue;
-		cq->outstanding += (uint32_t)want;
-		cq->pull_until = clock_ms() + PULL_EXPIRES_MS;
+		cq->outstanding = (uint32_t)want;
+		cq->pull = cl->next_pull;
+		cq->heard = clock_ms();
 		log_debug("cluster: queue %s: pulled for %llu", cq->name,
 		    (unsigned long long)want);
 	}

@@ -321,12 +321,15 @@ changed(struct dispatch *d, enum dispatch_change what,
 		uniq_gone(d->lead->sched->uniq, ev->id, *d->wall);
 }
 
-/* ev came from upstream (a stage): its origin learns how it ended. */
+/*
+ * ev came from upstream (a stage, a cluster): its origin learns how it
+ * ended, or (hand_back) that it is given back or still worked on.
+ */
 static void
-finish(struct dispatch *d, struct qevent *ev, int how)
+finish(struct dispatch *d, struct qevent *ev, int how, uint32_t wait)
 {
 	if (ev->origin != 0 && d->done != NULL)
-		d->done(d->arg, ev->origin, how);
+		d->done(d->arg, ev, how, wait);
 }
 
 /*
@@ -347,11 +350,17 @@ static void
 bury(struct dispatch *d, struct qevent *ev, uint8_t reason)
 {
 	/* A stage's dead letters are its origin's: it gets them back. */
-	if (ev->origin != 0 && d->done != NULL) {
-		finish(d, ev, PS_NACK);
+	if (ev->origin != 0 && d->done != NULL && !d->hand_back) {
+		finish(d, ev, PS_NACK, 0);
 		changed(d, DISPATCH_GONE, ev);
 		queue_release(&d->queue, ev);
 		return;
+	}
+	/* A cluster's: its origin hears, and they are listed here too. */
+	if (ev->origin != 0 && d->hand_back) {
+		ev->reason = reason;
+		finish(d, ev, PS_NACK, 0);
+		ev->origin = 0;
 	}
 	/* Out of memory, it keeps its chunk: still listed, just heavier. */
 	(void)queue_own(&d->queue, ev);
@@ -452,6 +461,14 @@ give_back(struct dispatch *d, struct qevent **evs, size_t n, uint8_t reason,
 		}
 		ms = reason == PS_DEAD_DISCONNECT ? 0 :
 		    retry_wait(d, evs[i], wait);
+		/* A cluster's event goes back to it, for any host, in ms. */
+		if (evs[i]->origin != 0 && d->hand_back) {
+			key_done(d, evs[i]);
+			finish(d, evs[i], PS_NACK_LATER, ms);
+			changed(d, DISPATCH_GONE, evs[i]);
+			queue_release(&d->queue, evs[i]);
+			continue;
+		}
 		if (ms != 0 && hold_back(d, evs[i], ms) == 0)
 			continue;
 		if (d->mode == DISPATCH_KEY && evs[i]->key != NULL)
@@ -703,8 +720,8 @@ push_at(struct dispatch *d, uint64_t id, uint32_t attempts, uint64_t origin,
  */
 static uint64_t
 push_new(struct dispatch *d, const void *key, int klen, const void *data,
-    uint32_t len, uint64_t origin, uint16_t prio, uint64_t due,
-    const struct ps_attrs *a)
+    uint32_t len, uint64_t origin, uint32_t attempts, uint16_t prio,
+    uint64_t due, const struct ps_attrs *a)
 {
 	struct dispatch	*g;
 
@@ -714,7 +731,7 @@ push_new(struct dispatch *d, const void *key, int klen, const void *data,
 			return 0;
 		for (g = d; g != NULL; g = g->next_group)
 			g->delayed++;
-	} else if (push_at(d, *d->ids, 0, origin, prio, key, klen, data,
+	} else if (push_at(d, *d->ids, attempts, origin, prio, key, klen, data,
 	    len) != 0)
 		return 0;
 	d->enqueued_total++;
@@ -730,8 +747,20 @@ uint64_t
 dispatch_push_key(struct dispatch *d, const void *key, int klen,
     const void *data, uint32_t len, uint64_t origin)
 {
-	return push_new(d, key, klen, data, len, origin, QUEUE_PRIO_DEFAULT,
+	return push_new(d, key, klen, data, len, origin, 0, QUEUE_PRIO_DEFAULT,
 	    0, NULL);
+}
+
+/*
+ * An event from origin that was delivered attempts times before (on
+ * another host: a cluster's redelivery); its id, or 0 no memory.
+ */
+uint64_t
+dispatch_push_tried(struct dispatch *d, const void *data, uint32_t len,
+    uint64_t origin, uint32_t attempts)
+{
+	return push_new(d, NULL, -1, data, len, origin, attempts,
+	    QUEUE_PRIO_DEFAULT, 0, NULL);
 }
 
 /*
@@ -909,7 +938,7 @@ send_one(struct dispatch *d, struct dconsumer *dc, struct qevent *ev)
 	if (!dc->acks || (keyed && keys_take(&d->keys, ev) != 0) ||
 	    hash_put(d, ev) != 0) {
 		key_done(d, ev);
-		finish(d, ev, PS_ACK);
+		finish(d, ev, PS_ACK, 0);
 		changed(d, DISPATCH_GONE, ev);
 		queue_release(&d->queue, ev);
 		return;
@@ -1098,7 +1127,7 @@ answer(struct dispatch *d, struct dconsumer *dc, uint64_t id, int what,
 	case PS_ACK:
 		unfly(d, ev);
 		key_done(d, ev);
-		finish(d, ev, PS_ACK);
+		finish(d, ev, PS_ACK, 0);
 		changed(d, DISPATCH_GONE, ev);
 		queue_release(&d->queue, ev);
 		d->acked_total++;
@@ -1114,6 +1143,8 @@ answer(struct dispatch *d, struct dconsumer *dc, uint64_t id, int what,
 			ev->deadline = *d->clock + d->ack_timeout;
 			TAILQ_INSERT_TAIL(&d->deadlines, ev, tentry);
 		}
+		if (d->hand_back)
+			finish(d, ev, PS_TOUCH, 0);
 		return DISPATCH_DONE;
 	}
 	requeue_consumer(d, dc);
@@ -1244,7 +1275,7 @@ drop(void *arg, struct qevent *ev)
 {
 	struct dispatch	*d = arg;
 
-	finish(d, ev, PS_ACK);
+	finish(d, ev, PS_ACK, 0);
 	changed(d, DISPATCH_GONE, ev);
 	queue_release(&d->queue, ev);
 	d->purged++;
@@ -1346,7 +1377,7 @@ make_room(struct dispatch *d, uint32_t len)
 	uint32_t	 shed = 0;
 
 	while (!dispatch_fits(d, 1, len) && (ev = oldest(d)) != NULL) {
-		finish(d, ev, PS_ACK);	/* shed by policy: done with */
+		finish(d, ev, PS_ACK, 0);	/* shed by policy: done with */
 		changed(d, DISPATCH_GONE, ev);
 		queue_release(&d->queue, ev);
 		shed++;
@@ -1473,7 +1504,7 @@ take(struct dispatch *d, const struct ps_enqueue_iter *it,
 			return -1;
 	}
 	if ((id = push_new(d, it->key, it->key != NULL ? it->klen : -1, data,
-	    len, 0, a->priority, due_of(d, a), a)) == 0) {
+	    len, 0, 0, a->priority, due_of(d, a), a)) == 0) {
 		if (u != NULL)
 			uniq_forget(u, *d->ids);
 		return -1;

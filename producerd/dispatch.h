@@ -83,9 +83,12 @@ typedef void (*dispatch_emit_fn)(void *, struct dconsumer *,
     const struct qevent *);
 /*
  * A stage's event is finished here (PS_ACK) or failed for good (PS_NACK):
- * tell its origin upstream.  Must not call into dispatch.
+ * tell its origin upstream.  With hand_back (a cluster) also: given back
+ * to be delivered again, on any host, after wait ms (PS_NACK_LATER), or
+ * still being worked on (PS_TOUCH).  Must not call into dispatch.
  */
-typedef void (*dispatch_done_fn)(void *, uint64_t, int);
+typedef void (*dispatch_done_fn)(void *, const struct qevent *, int,
+    uint32_t);
 
 /* A change to an event's fate, for the journal (journal.c). */
 enum dispatch_change {
@@ -179,6 +182,7 @@ struct dispatch {
 	uint64_t		 demand_total;	/* all consumers' credit */
 	dispatch_emit_fn	 emit;
 	dispatch_done_fn	 done;		/* NULL unless a stage */
+	int			 hand_back;	/* origin delivers again */
 	void			*arg;
 	dispatch_change_fn	 change;	/* NULL unless journaled */
 	void			*change_arg;
@@ -206,6 +210,8 @@ void	 dispatch_attach(struct dispatch *, struct dconsumer *, uint32_t,
 	     uint32_t, int, void *);
 int	 dispatch_detach(struct dispatch *, struct dconsumer *);
 uint64_t dispatch_push(struct dispatch *, const void *, uint32_t, uint64_t);
+uint64_t dispatch_push_tried(struct dispatch *, const void *, uint32_t,
+	    uint64_t, uint32_t);
 uint64_t dispatch_push_key(struct dispatch *, const void *, int,
 	     const void *, uint32_t, uint64_t);
 int	 dispatch_restore(struct dispatch *, uint64_t, uint32_t, uint16_t,

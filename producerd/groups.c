@@ -84,6 +84,7 @@ groups_add(struct nqueue *q, const char *name, size_t len)
 #ifdef HAVE_NATS
 	if (srv->cluster_urls != NULL) {
 		g->d.done = cluster_done;
+		g->d.hand_back = 1;
 		if (len == 0)
 			cluster_queue(srv, q->name);
 	}

@@ -124,7 +124,7 @@ map_answer(struct server *srv, const char *p, size_t n)
 	backoff_reset(&m->backoff);
 	if (n == 0) {
 		m->dropped_total++;
-		upstream_done(srv, r->origin, PS_ACK);
+		upstream_answer(srv, r->origin, PS_ACK);
 	} else {
 		m->mapped_total++;
 		upstream_take(srv, r->origin, p, (uint32_t)n);
@@ -322,12 +322,12 @@ map_event(struct server *srv, uint64_t origin, const void *data,
 	if (memchr(data, m->nul ? '\0' : '\n', len) != NULL) {
 		log_warnx("map: an event holds a %s and cannot be sent; given "
 		    "back upstream (use --map0)", m->nul ? "NUL" : "newline");
-		upstream_done(srv, origin, PS_NACK);
+		upstream_answer(srv, origin, PS_NACK);
 		return;
 	}
 	if ((r = malloc(sizeof *r + len)) == NULL) {
 		log_warnx("out of memory: event from upstream given back");
-		upstream_done(srv, origin, PS_NACK);
+		upstream_answer(srv, origin, PS_NACK);
 		return;
 	}
 	r->origin = origin;

@@ -401,7 +401,7 @@ void	 server_commit(struct server *);
 void	 cluster_prepare(void);
 int	 cluster_open(struct server *, const char *, uint32_t);
 void	 cluster_close(struct server *);
-void	 cluster_done(void *, uint64_t, int);
+void	 cluster_done(void *, const struct qevent *, int, uint32_t);
 int	 cluster_enqueue(struct conn *, struct nqueue *,
 	     struct ps_enqueue_iter *, int *, char *, size_t);
 void	 cluster_conn_gone(struct conn *);
@@ -475,7 +475,8 @@ void	 upstream_free(struct server *);
 void	 upstream_closed(struct server *);
 int	 upstream_frame(struct conn *, const struct ps_frame *);
 void	 upstream_take(struct server *, uint64_t, const void *, uint32_t);
-void	 upstream_done(void *, uint64_t, int);
+void	 upstream_done(void *, const struct qevent *, int, uint32_t);
+void	 upstream_answer(struct server *, uint64_t, int);
 void	 upstream_settle(struct server *);
 void	 upstream_dispatch(struct server *);
 

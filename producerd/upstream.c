@@ -172,7 +172,7 @@ upstream_take(struct server *srv, uint64_t origin, const void *data,
 {
 	if (dispatch_push(&srv->up.into->d, data, len, origin) == 0) {
 		log_warnx("out of memory: event from upstream given back");
-		upstream_done(srv, origin, PS_NACK);
+		upstream_answer(srv, origin, PS_NACK);
 	}
 }
 
@@ -250,14 +250,13 @@ remember(uint64_t **ids, size_t *n, size_t *cap, uint64_t id)
 }
 
 /*
- * dispatch's done callback: the event made from origin is finished here
- * (PS_ACK) or failed for good (PS_NACK).  Answers for an earlier link are
- * dropped: that daemon gives those events again to whoever asks.
+ * The event made from origin is finished here (PS_ACK) or failed for good
+ * (PS_NACK).  Answers for an earlier link are dropped: that daemon gives
+ * those events again to whoever asks.
  */
 void
-upstream_done(void *arg, uint64_t origin, int how)
+upstream_answer(struct server *srv, uint64_t origin, int how)
 {
-	struct server	*srv = arg;
 	struct upstream	*up = &srv->up;
 
 	if (up->conn == NULL || !up->acks ||
@@ -272,6 +271,14 @@ upstream_done(void *arg, uint64_t origin, int how)
 		    origin & ID_MASK);
 		up->nacked_total++;
 	}
+}
+
+/* dispatch's done callback, for a stage's events. */
+void
+upstream_done(void *arg, const struct qevent *ev, int how, uint32_t wait)
+{
+	(void)wait;
+	upstream_answer(arg, ev->origin, how);
 }
 
 /*

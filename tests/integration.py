@@ -182,9 +182,12 @@ class Harness:
         self.daemon = None
         self.mounts = []
 
-    def spawn(self, argv, out=None, **kw):
+    def spawn(self, argv, out=None, merge=False, **kw):
+        """argv, its output to the file out; its errors read at the end, or
+        with merge (a server that logs as it goes), into out too."""
         f = open(out, "wb") if out else subprocess.DEVNULL
-        p = subprocess.Popen(argv, stdout=f, stderr=subprocess.PIPE, **kw)
+        p = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT if merge
+                             else subprocess.PIPE, **kw)
         self.procs.append(p)
         return p
 
@@ -2098,15 +2101,40 @@ def start_nats(h, port=None, name="nats"):
     port = port or free_port()
     store = os.path.join(h.dir, name)
     p = h.spawn([NATS_SERVER, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", store],
-                out=os.path.join(h.dir, name + ".out"))
+                out=os.path.join(h.dir, name + ".out"), merge=True)
+    wait_listening(h, port)
+    return p, "nats://127.0.0.1:%d" % port
+
+
+def wait_listening(h, port):
     def up():
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             return True
         except OSError:
             return False
-    h.wait_for(up, what="nats-server to listen")
-    return p, "nats://127.0.0.1:%d" % port
+    h.wait_for(up, what="nats-server to listen on %d" % port)
+
+
+def start_nats_node(h, node, routes):
+    """Node (client port, route port, name) of a three-node JetStream
+    cluster; its store kept across a restart."""
+    c, r, name = node
+    p = h.spawn([NATS_SERVER, "-js", "-n", name, "--cluster_name", "ps", "-a", "127.0.0.1",
+                 "-p", str(c), "-cluster", "nats://127.0.0.1:%d" % r, "-routes", routes,
+                 "-sd", os.path.join(h.dir, name)],
+                out=os.path.join(h.dir, name + ".out"), merge=True)
+    wait_listening(h, c)
+    return p
+
+
+def nats_cluster(h):
+    """Three nats-server -js on loopback ports, routed to each other: their
+    processes, nodes and the URL list for --cluster."""
+    nodes = [(free_port(), free_port(), "n%d" % i) for i in (1, 2, 3)]
+    routes = ",".join("nats://127.0.0.1:%d" % r for _, r, _ in nodes)
+    procs = [start_nats_node(h, n, routes) for n in nodes]
+    return procs, nodes, routes, ",".join("nats://127.0.0.1:%d" % c for c, _, _ in nodes)
 
 
 def second_daemon(h, name, *args):
@@ -2205,6 +2233,77 @@ def case_cluster_two_hosts(h):
     assert r.returncode == 75 and b"JetStream says" in r.stderr, r
 
 
+def next_event(raws, timeout=20):
+    """(index of the raw it came on, (id, attempt, payload)) of the first
+    EVENT on any of raws."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        for i, r in enumerate(raws):
+            got = r.events_full(timeout=0.05, want=1)
+            if got:
+                return i, got[0]
+    raise AssertionError("no event in %d s" % timeout)
+
+
+def case_cluster_nack_touch_dead(h):
+    """Across hosts: a NACK with a delay gives the event back to JetStream,
+    for any host, after the delay; a TOUCH outlives AckWait; the last
+    attempt's NACK makes a dead letter here and in the stream; a unique id
+    is unique across hosts."""
+    if not built_with_cluster():
+        return
+    _, url = start_nats(h)
+    args = ("--cluster", url, "--max-attempts", "3", "--ack-timeout", "1")
+    h.start_daemon(*args)
+    _, b = second_daemon(h, "b", *args)
+    socks = [h.sock, b]
+    raws = []
+    for sock in socks:
+        r = Raw(sock, version=3)
+        r.send(hello3(CONSUMER_ROLE, b"default", 10, 0, b"w") + demand(10))
+        r.expect(WELCOME)
+        raws.append(r)
+    assert h.pushctl("enqueue", "job", sock=b).returncode == 0
+    at, (eid, attempt, p) = next_event(raws)
+    assert (attempt, p) == (1, b"job"), (attempt, p)
+    sent = time.monotonic()
+    raws[at].send(frame(NACK_LATER, struct.pack(">IIQ", 700, 1, eid)))
+    at, (eid, attempt, p) = next_event(raws)
+    assert (attempt, p) == (2, b"job") and time.monotonic() - sent >= 0.69, (attempt, p)
+    raws[at].send(ids(NACK, eid))
+    at, (eid, attempt, p) = next_event(raws)
+    assert (attempt, p) == (3, b"job"), (attempt, p)
+    raws[at].send(ids(NACK, eid))
+    h.wait_for(lambda: h.stats()["dead"] + json.loads(h.pushctl("stats", "--json", sock=b)
+                                                      .stdout)["dead"] == 1,
+               what="the dead letter")
+    r = h.pushctl("dead", "list", sock=socks[at])
+    assert b"job" in r.stdout and b"nack" in r.stdout, r
+    st = js_request(url, "$JS.API.STREAM.INFO.PS_default",
+                    b'{"subjects_filter":"pushstage.>"}')["state"]
+    assert st["messages"] == 1 and st["subjects"] == {"pushstage.default.dead": 1}, st
+    # TOUCH: three times AckWait (2 x 1 s + 1 s) and nobody else gets it.
+    assert h.pushctl("enqueue", "long", sock=b).returncode == 0
+    at, (eid, attempt, p) = next_event(raws)
+    assert p == b"long"
+    end = time.monotonic() + 9
+    while time.monotonic() < end:
+        raws[at].send(ids(TOUCH, eid))
+        assert all(r.events(timeout=0.25) == [] for r in raws), "taken back"
+    raws[at].send(ids(ACK, eid))
+    h.wait_for(lambda: js_request(url, "$JS.API.STREAM.INFO.PS_default")
+               ["state"]["messages"] == 1, what="the ack")
+    # A unique id, on either host.
+    r = h.pushctl("enqueue", "--unique-id", "u1", "one")
+    assert r.returncode == 0 and b"1 event" in r.stdout, r
+    r = h.pushctl("enqueue", "--unique-id", "u1", "one again", sock=b)
+    assert r.returncode == 0 and b"1 duplicate not enqueued" in r.stdout, r
+    at, (eid, attempt, p) = next_event(raws)
+    assert p == b"one"
+    raws[at].send(ids(ACK, eid))
+    assert all(r.events(timeout=0.5) == [] for r in raws)
+
+
 def case_cluster_nats_down(h):
     """NATS down at start and mid-run: ENQUEUEs refused with a clear error
     (pushctl exits 75), no crash, and all works again when it is back."""
@@ -2234,6 +2333,68 @@ def case_cluster_nats_down(h):
     assert h.pushctl("enqueue", "two").returncode == 0
     _, out = h.consumer("w", "--max-demand", "5")
     h.wait_for(lambda: sorted(got_events(out)) == ["one", "two"], what="both events")
+
+
+def case_cluster_survives_kills(h):
+    """Three JetStream nodes (R3), two hosts with a consumer each; 100,000
+    events enqueued on both while a NATS node and then a producerd are
+    killed with -9 and restarted: every event whose ENQUEUE was confirmed
+    is handled at least once; duplicates are counted and reported."""
+    if not built_with_cluster():
+        return
+    procs, nodes, routes, urls = nats_cluster(h)
+    args = ("--cluster", urls, "--cluster-replicas", "3", "--ack-timeout", "2")
+    h.start_daemon(*args)
+    bproc, b = second_daemon(h, "b", *args)
+    # The cluster has elected its leaders and made the stream.
+    h.wait_for(lambda: h.pushctl("enqueue", "warm").returncode == 0, timeout=60,
+               what="JetStream to store an event")
+    outs = [os.path.join(h.dir, "ca.out"), os.path.join(h.dir, "cb.out")]
+    h.spawn([CONSUMER, "--socket", h.sock, "--id", "ca", "--max-demand", "256"], out=outs[0])
+    h.spawn([CONSUMER, "--socket", b, "--id", "cb", "--max-demand", "256"], out=outs[1])
+    info = lambda: js_request(urls.split(",")[0], "$JS.API.CONSUMER.INFO.PS_default.ps")
+    h.wait_for(lambda: info().get("num_waiting") == 2, what="both hosts to pull")
+    confirmed, unconfirmed = [], 0
+    for n in range(50):
+        if n == 15:                     # a NATS node dies and comes back
+            procs[1].kill()
+            procs[1].wait()
+            h.procs.remove(procs[1])
+            procs[1] = start_nats_node(h, nodes[1], routes)
+        if n == 30:                     # host b dies and comes back
+            bproc.kill()
+            bproc.wait()
+            h.procs.remove(bproc)
+            bproc, b = second_daemon(h, "b", *args)
+            outs.append(os.path.join(h.dir, "cb2.out"))
+            h.spawn([CONSUMER, "--socket", b, "--id", "cb2", "--max-demand", "256"],
+                    out=outs[-1])
+        batch = ["e%06d" % (n * 2000 + i) for i in range(2000)]
+        r = h.pushctl("enqueue", "--retry", "30", "-", input="\n".join(batch).encode() + b"\n",
+                      sock=h.sock if n % 2 == 0 else b)
+        if r.returncode == 0:
+            confirmed += batch
+        else:
+            unconfirmed += len(batch)
+            print("batch %d: %s" % (n, r.stderr.decode(errors="replace").strip()))
+    assert len(confirmed) >= 90000, "only %d of 100,000 confirmed" % len(confirmed)
+
+    def handled():
+        seen = {}
+        for o in outs:
+            for _, what, e in received(o):
+                if what == "finished":
+                    seen[e] = seen.get(e, 0) + 1
+        return seen
+    h.wait_for(lambda: set(confirmed) <= handled().keys(), timeout=100,
+               what="every confirmed event to be handled")
+    seen = handled()
+    dups = sum(c - 1 for c in seen.values() if c > 1)
+    h.wait_for(lambda: js_request(urls.split(",")[0], "$JS.API.STREAM.INFO.PS_default")
+               ["state"]["messages"] == 0, timeout=60, what="JetStream's acks")
+    print("cluster_survives_kills: %d confirmed, %d not, %d handled, %d twice or more "
+          "(JetStream redelivered %d)" % (len(confirmed), unconfirmed, len(seen), dups,
+                                           info().get("num_redelivered", 0)))
 
 
 def case_key_order_slow_key(h):
