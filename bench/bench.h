@@ -29,6 +29,8 @@ struct settings {
 	uint32_t	 window;	/* batches in flight, every system */
 	uint32_t	 batch;		/* events a batch, and a pop's COUNT */
 	const char	*system;	/* only this one, or NULL */
+	int		 cluster;	/* --cluster R: 1 or 3; 0: none */
+	const char	*cluster_urls;	/* this run's NATS */
 };
 
 /* One measured run. */
@@ -126,6 +128,19 @@ int	 baseline_rr(const struct settings *, uint64_t, struct result *);
 /* redis.c: the same workloads on Redis, when built with hiredis */
 int	 redis_available(void);
 int	 redis_run(const struct settings *, const char *, struct result *);
+
+/* jetstream.c: NATS for --cluster, and W1 and W2 straight on JetStream */
+struct nats_nodes {
+	pid_t		 pids[3];
+	int		 n;
+	char		 dir[64];
+	char		 urls[256];
+};
+int	 jetstream_available(void);
+int	 nats_start(int, struct nats_nodes *);
+void	 nats_stop(struct nats_nodes *);
+int	 jetstream_run(const struct settings *, const char *, const char *,
+	     struct result *);
 
 /* beanstalk.c: W1 and W2 on beanstalkd */
 int	 beanstalk_available(void);

@@ -45,6 +45,7 @@ usage(FILE *f)
 "                 [--window N] [--batch N] [--system NAME] [--quick]\n"
 "                 [--json]\n"
 "                 [--producerd PATH | --socket PATH] [--fsync MODE]\n"
+"       pushbench --cluster R1|R3 [--workload W1|W2] [options as above]\n"
 "\n"
 "Measures pushstage: starts a private producerd for each run, consumer\n"
 "processes and an enqueuing client on libpushstage, as a user's, and\n"
@@ -83,7 +84,8 @@ usage(FILE *f)
 "                      redis-server is installed, and beanstalkd (W1,\n"
 "                      W2) when it is; every system with the same\n"
 "                      --window and --batch\n"
-"  --system NAME       only pushstage, redis, beanstalkd or floor (with\n"
+"  --system NAME       only pushstage, redis, beanstalkd, floor or\n"
+"                      jetstream (with\n"
 "                      --compare's settings): to profile one alone\n"
 "  --window N          batches in flight from the client (default 4)\n"
 "  --batch N           events a batch, and a pop's COUNT (default 256)\n"
@@ -96,6 +98,12 @@ usage(FILE *f)
 "                      and beanstalkd with its binlog, fsynced alike\n"
 "  --socket PATH       use a running daemon instead (no CPU or memory\n"
 "                      figures)\n"
+"  --cluster R1|R3     W1 and W2 with producerd --cluster in front of\n"
+"                      NATS JetStream (R1: one nats-server, R3: three,\n"
+"                      streams replicated three times; started for each\n"
+"                      run on loopback ports), at least once; and the\n"
+"                      same work by a plain libnats client straight on\n"
+"                      JetStream (system jetstream)\n"
 "  -h, --help          this help\n"
 "  -V, --version       the version\n"
 "\n"
@@ -202,6 +210,43 @@ system_on(const struct settings *s, const char *name)
 	return s->system == NULL || strcmp(s->system, name) == 0;
 }
 
+#ifdef HAVE_NATS
+/*
+ * --cluster: runs of workload w on pushstage in front of JetStream, then
+ * the same straight on JetStream, each run on a NATS of its own.  The
+ * number of measurements that failed.
+ */
+static int
+cluster_runs(struct settings *s, const char *w)
+{
+	struct nats_nodes	 nn;
+	struct result		 rs[MAX_RUNS];
+	int			 sys, i, n, failed = 0;
+
+	for (sys = 0; sys < 2; sys++) {
+		if (!system_on(s, sys == 0 ? "pushstage" : "jetstream"))
+			continue;
+		for (i = n = 0; i < s->runs; i++) {
+			if (nats_start(s->cluster, &nn) != 0)
+				continue;
+			s->cluster_urls = nn.urls;
+			if ((sys == 0 ? work_run(s, w, modes[0], &rs[n]) :
+			    jetstream_run(s, w, nn.urls, &rs[n])) == 0) {
+				if (sys == 0)
+					snprintf(rs[n].mode, sizeof rs[n].mode,
+					    "pushstage R%d", s->cluster);
+				n++;
+			}
+			s->cluster_urls = NULL;
+			nats_stop(&nn);
+		}
+		if (n < s->runs || report(s, rs, n) != 0)
+			failed++;
+	}
+	return failed;
+}
+#endif
+
 int
 main(int argc, char **argv)
 {
@@ -221,6 +266,7 @@ main(int argc, char **argv)
 		{ "window",	required_argument,	NULL, 'W' },
 		{ "batch",	required_argument,	NULL, 'B' },
 		{ "system",	required_argument,	NULL, 'Y' },
+		{ "cluster",	required_argument,	NULL, 'K' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ "version",	no_argument,		NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -239,7 +285,7 @@ main(int argc, char **argv)
 	s.runs = 3;
 	s.window = 4;
 	s.batch = 256;
-	while ((ch = getopt_long(argc, argv, "w:d:s:c:e:r:Cqjp:S:F:W:B:hV", longopts,
+	while ((ch = getopt_long(argc, argv, "w:d:s:c:e:r:Cqjp:S:F:W:B:K:hV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'w':
@@ -314,13 +360,24 @@ main(int argc, char **argv)
 			if (strcmp(optarg, "pushstage") != 0 &&
 			    strcmp(optarg, "redis") != 0 &&
 			    strcmp(optarg, "beanstalkd") != 0 &&
-			    strcmp(optarg, "floor") != 0) {
+			    strcmp(optarg, "floor") != 0 &&
+			    strcmp(optarg, "jetstream") != 0) {
 				log_errorx("--system: \"%s\" is not pushstage, "
-				    "redis, beanstalkd or floor", optarg);
+				    "redis, beanstalkd, floor or jetstream",
+				    optarg);
 				return 1;
 			}
 			s.system = optarg;
 			s.compare = 1;
+			break;
+		case 'K':
+			if (strcmp(optarg, "R1") != 0 &&
+			    strcmp(optarg, "R3") != 0) {
+				log_errorx("--cluster: \"%s\" is not R1 or R3",
+				    optarg);
+				return 1;
+			}
+			s.cluster = optarg[1] - '0';
 			break;
 		case 'h':
 			usage(stdout);
@@ -348,6 +405,31 @@ main(int argc, char **argv)
 		    "W7 or W8", s.only);
 		return 1;
 	}
+	if (s.cluster != 0) {
+#ifndef HAVE_NATS
+		log_errorx("--cluster: pushbench was built without libnats "
+		    "(apt-get install libnats-dev, then build again)");
+		return 78;
+#else
+		if (s.socket != NULL || s.fsync != NULL) {
+			log_errorx("--cluster does not go with --%s: it starts "
+			    "its own producerd, and JetStream keeps the events",
+			    s.socket != NULL ? "socket" : "fsync");
+			return 1;
+		}
+		if (s.only != NULL && strcmp(s.only, "W1") != 0 &&
+		    strcmp(s.only, "W2") != 0) {
+			log_errorx("--cluster: --workload %s: only W1 and W2",
+			    s.only);
+			return 1;
+		}
+		if (!jetstream_available()) {
+			log_errorx("--cluster: nats-server is not installed "
+			    "(apt-get install nats-server)");
+			return 1;
+		}
+#endif
+	}
 	if (s.quick)
 		s.runs = 1;
 	signal(SIGPIPE, SIG_IGN);
@@ -360,6 +442,13 @@ main(int argc, char **argv)
 	for (w = 0; w < sizeof workloads / sizeof workloads[0]; w++) {
 		if (s.only != NULL && strcmp(s.only, workloads[w]) != 0)
 			continue;
+#ifdef HAVE_NATS
+		if (s.cluster != 0) {
+			if (w < 2)
+				failed += cluster_runs(&s, workloads[w]);
+			continue;
+		}
+#endif
 		for (m = 0; m < 2; m++) {
 			if ((s.delivery != NULL &&
 			    strcmp(s.delivery, modes[m]) != 0) ||

@@ -59,7 +59,15 @@ daemon_start(const struct settings *s, const char *mode, struct daemon *d)
 	if ((d->pid = fork()) == -1)
 		fatal("fork");
 	if (d->pid == 0) {
-		if (s->fsync != NULL)
+		if (s->cluster_urls != NULL) {
+			char	 r[8];
+
+			snprintf(r, sizeof r, "%d", s->cluster);
+			execl(s->producerd, "producerd", "--socket", d->sock,
+			    "--log-level", "error", "--max-queue", "0",
+			    "--delivery", mode, "--cluster", s->cluster_urls,
+			    "--cluster-replicas", r, (char *)NULL);
+		} else if (s->fsync != NULL)
 			execl(s->producerd, "producerd", "--socket", d->sock,
 			    "--log-level", "error", "--max-queue", "0",
 			    "--delivery", mode, "--data-dir", d->data,

@@ -36,6 +36,8 @@
 #define API_RETRY_MS	5000		/* a stream or consumer asked again */
 #define LEADER_POLL_MS	250		/* a consumer's leader looked for */
 #define TICK_MS		250
+#define PULLS_MAX	64		/* open pulls of one event, a queue */
+#define PULL_ONES_MAX	4		/* unmet demand still met by those */
 #define BATCH_WAIT_MS	10000		/* PubAcks, at the most */
 #define ACK_WAIT_MS	300000		/* JetStream's AckWait: 5 min */
 
@@ -43,6 +45,17 @@
 struct cmsg {
 	struct cmsg	*next;
 	natsMsg		*msg;
+};
+
+/*
+ * A pull open at JetStream.  JetStream answers pulls of one event first
+ * come, first served, so that each event pulled is the oldest one's; a
+ * pull of more (its events shared out among the open ones) is open alone.
+ */
+struct cpull {
+	uint64_t	 id;		/* its reply subject's number */
+	uint32_t	 left;		/* events to come */
+	uint64_t	 heard;		/* its last sign of life, clock ms */
 };
 
 /* A queue's stream and consumer, as far as they are made. */
@@ -54,9 +67,9 @@ struct cqueue {
 	char		 enc[3 * PS_QUEUE_MAX + 1];	/* for NATS names */
 	int		 state;
 	uint64_t	 asked;		/* the last API request, clock ms */
-	uint32_t	 outstanding;	/* the open pull's events to come */
-	uint64_t	 pull;		/* the open pull's number */
-	uint64_t	 heard;		/* its last sign of life, clock ms */
+	struct cpull	 pulls[PULLS_MAX];	/* open, oldest first */
+	size_t		 npulls;
+	uint32_t	 outstanding;	/* their events to come */
 	char		 why[256];	/* CQ_FAILED: JetStream's words */
 	struct conn	**waiting;	/* ENQUEUEs held until it is ready */
 	size_t		 nwaiting;
@@ -105,6 +118,24 @@ struct cluster {
 };
 
 static void	 wake_cb(evutil_socket_t, short, void *);
+
+/* The open pull i of cq ends; what it did not bring will not come. */
+static void
+pull_end(struct cqueue *cq, size_t i)
+{
+	cq->outstanding -= cq->pulls[i].left;
+	memmove(&cq->pulls[i], &cq->pulls[i + 1], (cq->npulls - i - 1) *
+	    sizeof cq->pulls[0]);
+	cq->npulls--;
+}
+
+/* Every pull of cq is forgotten: the link went, say. */
+static void
+pulls_reset(struct cqueue *cq)
+{
+	cq->npulls = 0;
+	cq->outstanding = 0;
+}
 
 /* Queue names as NATS tokens: letters, digits and '-' kept, the rest %HH. */
 static void
@@ -576,25 +607,32 @@ pulled(struct cluster *cl, struct cqueue *cq, uint64_t pull, natsMsg *msg)
 	struct qgroup	*g;
 	const char	*status = NULL, *reply = natsMsg_GetReply(msg);
 	uint64_t	 origin = 0;
+	size_t		 i;
 
 	if (natsMsgHeader_Get(msg, "Status", &status) == NATS_OK &&
 	    status != NULL) {
-		if (pull != cq->pull)
+		for (i = 0; i < cq->npulls && cq->pulls[i].id != pull; i++)
+			continue;
+		if (i == cq->npulls)
 			return;		/* one given up on before */
 		if (strcmp(status, "100") == 0) {
-			cq->heard = clock_ms();
+			cq->pulls[i].heard = clock_ms();
 			return;
 		}
 		log_debug("cluster: queue %s: pull %llu ended: %s", cq->name,
 		    (unsigned long long)pull, status);
-		cq->outstanding = 0;
+		pull_end(cq, i);
 		return;
 	}
 	if (reply == NULL)
 		return;
-	if (cq->outstanding != 0)
+	/* The oldest open pull's. */
+	if (cq->npulls != 0) {
+		cq->pulls[0].heard = clock_ms();
 		cq->outstanding--;
-	cq->heard = clock_ms();
+		if (--cq->pulls[0].left == 0)
+			pull_end(cq, 0);
+	}
 	if ((q = queues_find(srv, cq->name, strlen(cq->name))) == NULL ||
 	    (g = TAILQ_FIRST(&q->groups)) == NULL ||
 	    (origin = ack_keep(cl, reply)) == 0 ||
@@ -688,7 +726,7 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 			cl->srv->cluster_links_total++;
 			/* Pulls of before are gone; streams may be new. */
 			for (cq = cl->queues; cq != NULL; cq = cq->next) {
-				cq->outstanding = 0;
+				pulls_reset(cq);
 				cq->asked = 0;
 				if (cq->state != CQ_READY)
 					cq->state = CQ_NEW;
@@ -716,6 +754,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	struct cbatch	*b, *next;
 	struct cqueue	*cq;
 	uint64_t	 now = clock_ms();
+	size_t		 i;
 
 	(void)fd;
 	(void)what;
@@ -727,10 +766,12 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	for (cq = cl->queues; cq != NULL; cq = cq->next) {
 		/* No heartbeat: the pull never reached the consumer's
 		 * leader, or it went (a new one is elected). */
-		if (cq->outstanding != 0 && cq->heard + PULL_LOST_MS <= now) {
+		for (i = 0; i < cq->npulls; i++) {
+			if (cq->pulls[i].heard + PULL_LOST_MS > now)
+				continue;
 			log_debug("cluster: queue %s: pull %llu is lost",
-			    cq->name, (unsigned long long)cq->pull);
-			cq->outstanding = 0;
+			    cq->name, (unsigned long long)cq->pulls[i].id);
+			pull_end(cq, i--);
 		}
 		if (cq->state == CQ_FAILED && cq->asked + API_RETRY_MS <= now)
 			cq->state = CQ_NEW;	/* try again */
@@ -853,6 +894,13 @@ cluster_close(struct server *srv)
 		natsConnection_Destroy(cl->nc);
 	}
 	natsOptions_Destroy(cl->opts);
+	/*
+	 * libnats' threads may still be in a callback, or about to call one
+	 * (a link's loss is told from a thread of its own): wait for them all
+	 * to end before what they touch goes.
+	 */
+	if (nats_CloseAndWait(5000) != NATS_OK)
+		log_warnx("cluster: libnats' threads did not end in 5 s");
 	while (cl->batches != NULL)
 		batch_free(cl, cl->batches);
 	while ((cq = cl->queues) != NULL) {
@@ -875,7 +923,6 @@ cluster_close(struct server *srv)
 		event_free(cl->tick);
 	free(cl);
 	srv->cluster = NULL;
-	nats_Close();
 }
 
 /* A dead letter of stream PS_ENC is kept in it, as pushstage.ENC.dead. */
@@ -1076,6 +1123,34 @@ cluster_conn_gone(struct conn *c)
 	}
 }
 
+/* A pull of n events for cq, with its heartbeat; -1 if not sent. */
+static int
+pull_open(struct cluster *cl, struct cqueue *cq, uint64_t n)
+{
+	struct cpull	*p;
+	char		 subj[512], reply[512], body[128];
+
+	snprintf(subj, sizeof subj, "$JS.API.CONSUMER.MSG.NEXT.PS_%s.ps",
+	    cq->enc);
+	snprintf(reply, sizeof reply, "%s.q.%s.%llu", cl->inbox, cq->enc,
+	    (unsigned long long)++cl->next_pull);
+	snprintf(body, sizeof body, "{\"batch\":%llu,\"expires\":%llu,"
+	    "\"idle_heartbeat\":%llu}", (unsigned long long)n,
+	    (unsigned long long)PULL_EXPIRES_MS * 1000000,
+	    (unsigned long long)PULL_HB_MS * 1000000);
+	if (cq->npulls == PULLS_MAX || natsConnection_PublishRequest(cl->nc,
+	    subj, reply, body, (int)strlen(body)) != NATS_OK)
+		return -1;
+	p = &cq->pulls[cq->npulls++];
+	p->id = cl->next_pull;
+	p->left = (uint32_t)n;
+	p->heard = clock_ms();
+	cq->outstanding += (uint32_t)n;
+	log_debug("cluster: queue %s: pull %llu for %llu", cq->name,
+	    (unsigned long long)p->id, (unsigned long long)n);
+	return 0;
+}
+
 /*
  * At the end of a loop iteration: pull for each queue what its consumers
  * here have asked for and it does not hold or wait for already.
@@ -1087,8 +1162,7 @@ cluster_settle(struct server *srv)
 	struct cqueue	*cq;
 	struct nqueue	*q;
 	struct qgroup	*g;
-	uint64_t	 want, held;
-	char		 subj[512], reply[512], body[128];
+	uint64_t	 want, held, n;
 
 	if (cl == NULL || !cl->connected)
 		return;
@@ -1097,29 +1171,25 @@ cluster_settle(struct server *srv)
 		    strlen(cq->name))) == NULL ||
 		    (g = TAILQ_FIRST(&q->groups)) == NULL)
 			continue;
-		/* One pull open at a time: JetStream tells when it ends. */
-		held = g->d.queue.count;
-		if (cq->outstanding != 0 || (want = g->d.demand_total) <= held)
+		/*
+		 * Unmet demand: one pull of it all when none is open; while
+		 * pulls of one event are open, a little more is asked that
+		 * way (consumers of one at a time keep several in flight, as
+		 * each would straight on JetStream); else wait for them.
+		 */
+		held = g->d.queue.count + cq->outstanding;
+		if ((want = g->d.demand_total) <= held)
 			continue;
 		want -= held;
+		if (cq->npulls != 0 && (cq->pulls[0].left > 1 ||
+		    want > PULL_ONES_MAX || cq->npulls + want > PULLS_MAX))
+			continue;
 		if (want > PULL_BATCH)
 			want = PULL_BATCH;
-		snprintf(subj, sizeof subj, "$JS.API.CONSUMER.MSG.NEXT.PS_%s.ps",
-		    cq->enc);
-		snprintf(reply, sizeof reply, "%s.q.%s.%llu", cl->inbox,
-		    cq->enc, (unsigned long long)++cl->next_pull);
-		snprintf(body, sizeof body, "{\"batch\":%llu,\"expires\":%llu,"
-		    "\"idle_heartbeat\":%llu}", (unsigned long long)want,
-		    (unsigned long long)PULL_EXPIRES_MS * 1000000,
-		    (unsigned long long)PULL_HB_MS * 1000000);
-		if (natsConnection_PublishRequest(cl->nc, subj, reply, body,
-		    (int)strlen(body)) != NATS_OK)
-			continue;
-		cq->outstanding = (uint32_t)want;
-		cq->pull = cl->next_pull;
-		cq->heard = clock_ms();
-		log_debug("cluster: queue %s: pulled for %llu", cq->name,
-		    (unsigned long long)want);
+		for (n = cq->npulls != 0 ? want : 1; n != 0; n--) {
+			if (pull_open(cl, cq, cq->npulls != 0 ? 1 : want) != 0)
+				break;
+		}
 	}
 }
 

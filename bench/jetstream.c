@@ -1,0 +1,392 @@
+/*
+ * jetstream.c: pushbench --cluster R: NATS JetStream under pushstage, and
+ * beside it.  Each run starts its own NATS (one nats-server for R1, three
+ * routed for R3) on free loopback ports, its stores in a temporary
+ * directory, and stops it after.  pushstage's runs start producerd with
+ * --cluster on it; the peer is a plain libnats client doing the same work
+ * straight against JetStream: one publisher keeping --window x --batch
+ * asynchronous publishes in flight, each answered by its PubAck, and
+ * consumer processes that fetch --batch (W1) or 1 (W2) at a time from one
+ * durable pull consumer and ack every message.  Only child processes use
+ * libnats (its threads do not survive a fork): this one forks them all.
+ */
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <netinet/in.h>
+
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <nats/nats.h>
+
+#include "bench.h"
+#include "log.h"
+
+#define MAX_CONSUMERS	64
+#define STREAM		"BENCH"
+#define SUBJECT		"bench"
+#define READY_MS	30000	/* for a cluster to elect its leaders */
+
+struct js_args {
+	const struct settings *s;
+	const char	*urls;
+	struct board	*b;
+	int		 batch;
+	int		 consumers;
+	uint64_t	 total;
+	_Atomic uint64_t *t0;		/* shared: the first publish, ns */
+	_Atomic int	*failed;	/* shared */
+};
+
+int
+jetstream_available(void)
+{
+	return system("command -v nats-server >/dev/null 2>&1") == 0;
+}
+
+/* A loopback port free now (a race with others, fine for a benchmark). */
+static int
+free_port(void)
+{
+	struct sockaddr_in	 sin;
+	socklen_t		 len = sizeof sin;
+	int			 fd, port;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		fatal("socket");
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof sin) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) == -1)
+		fatal("bind");
+	port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
+/*
+ * Whether the JetStream at 127.0.0.1:port answers $JS.API.INFO without an
+ * error (a cluster: once its meta leader is elected); NATS's text protocol
+ * by hand, so that this process never starts libnats.
+ */
+static int
+js_ready(int port)
+{
+	struct sockaddr_in	 sin;
+	struct timeval		 tv = { 2, 0 };
+	static const char	 req[] = "CONNECT {\"verbose\":false}\r\n"
+	    "SUB _PB.r 1\r\nPUB $JS.API.INFO _PB.r 0\r\n\r\n";
+	char			 buf[8192];
+	size_t			 have = 0;
+	ssize_t			 got;
+	int			 fd, ok = 0;
+	char			*msg;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		return 0;
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == -1 ||
+	    connect(fd, (struct sockaddr *)&sin, sizeof sin) == -1 ||
+	    write(fd, req, sizeof req - 1) != (ssize_t)(sizeof req - 1)) {
+		close(fd);
+		return 0;
+	}
+	/* INFO ..., then MSG _PB.r 1 N and the reply. */
+	while (have < sizeof buf - 1 && (got = read(fd, buf + have,
+	    sizeof buf - 1 - have)) > 0) {
+		have += (size_t)got;
+		buf[have] = '\0';
+		if ((msg = strstr(buf, "MSG _PB.r")) != NULL &&
+		    strstr(msg, "}") != NULL) {
+			ok = strstr(msg, "\"error\"") == NULL;
+			break;
+		}
+	}
+	close(fd);
+	return ok;
+}
+
+static natsConnection *
+connect_to(const char *urls)
+{
+	natsConnection	*nc = NULL;
+	natsOptions	*o = NULL;
+	natsStatus	 st;
+
+	if ((st = natsOptions_Create(&o)) != NATS_OK ||
+	    (st = natsOptions_SetURL(o, urls)) != NATS_OK ||
+	    (st = natsOptions_SetMaxPendingMsgs(o, 1 << 20)) != NATS_OK ||
+	    (st = natsConnection_Connect(&nc, o)) != NATS_OK)
+		fatalx("NATS at %s: %s", urls, natsStatus_GetText(st));
+	natsOptions_Destroy(o);
+	return nc;
+}
+
+/*
+ * NATS for one run: replicas nodes (1 or 3), their URLs in nn->urls; 0
+ * once JetStream answers (a cluster has its leaders), else -1.
+ */
+int
+nats_start(int replicas, struct nats_nodes *nn)
+{
+	char		 routes[256] = "", port[16], rport[48], dir[160];
+	char		 name[8];
+	int		 cports[3], rports[3], i, n = replicas == 3 ? 3 : 1;
+	uint64_t	 end;
+
+	memset(nn, 0, sizeof *nn);
+	nn->n = n;
+	snprintf(nn->dir, sizeof nn->dir, "/tmp/pushbench-nats.XXXXXX");
+	if (mkdtemp(nn->dir) == NULL)
+		fatal("mkdtemp");
+	for (i = 0; i < n; i++) {
+		cports[i] = free_port();
+		rports[i] = free_port();
+		snprintf(routes + strlen(routes), sizeof routes - strlen(routes),
+		    "%snats://127.0.0.1:%d", i ? "," : "", rports[i]);
+		snprintf(nn->urls + strlen(nn->urls), sizeof nn->urls -
+		    strlen(nn->urls), "%snats://127.0.0.1:%d", i ? "," : "",
+		    cports[i]);
+	}
+	for (i = 0; i < n; i++) {
+		snprintf(port, sizeof port, "%d", cports[i]);
+		snprintf(rport, sizeof rport, "nats://127.0.0.1:%d", rports[i]);
+		snprintf(dir, sizeof dir, "%s/n%d", nn->dir, i);
+		snprintf(name, sizeof name, "n%d", i);
+		if ((nn->pids[i] = fork()) == -1)
+			fatal("fork");
+		if (nn->pids[i] == 0) {
+			if (freopen("/dev/null", "w", stdout) == NULL ||
+			    freopen("/dev/null", "w", stderr) == NULL)
+				_exit(127);
+			if (n == 1)
+				execlp("nats-server", "nats-server", "-js", "-a",
+				    "127.0.0.1", "-p", port, "-sd", dir,
+				    (char *)NULL);
+			else
+				execlp("nats-server", "nats-server", "-js", "-n",
+				    name, "--cluster_name", "bench", "-a",
+				    "127.0.0.1", "-p", port, "-cluster", rport,
+				    "-routes", routes, "-sd", dir, (char *)NULL);
+			_exit(127);
+		}
+	}
+	/* Until JetStream answers: for R3, its meta leader is elected. */
+	end = clock_ms() + READY_MS;
+	while (clock_ms() < end) {
+		if (js_ready(cports[0]))
+			return 0;
+		usleep(100000);
+	}
+	log_errorx("nats-server (%d node%s) did not serve JetStream in %d s",
+	    n, n == 1 ? "" : "s", READY_MS / 1000);
+	nats_stop(nn);
+	return -1;
+}
+
+static int
+remove_one(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st;
+	(void)flag;
+	(void)f;
+	(void)remove(path);
+	return 0;
+}
+
+void
+nats_stop(struct nats_nodes *nn)
+{
+	int	 i;
+
+	for (i = 0; i < nn->n; i++) {
+		if (nn->pids[i] > 0) {
+			kill(nn->pids[i], SIGINT);
+			waitpid(nn->pids[i], NULL, 0);
+		}
+	}
+	if (nn->dir[0] != '\0')
+		(void)nftw(nn->dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+	memset(nn, 0, sizeof *nn);
+}
+
+static void
+js_consumer(void *arg)
+{
+	struct js_args		*a = arg;
+	natsConnection		*nc = connect_to(a->urls);
+	natsSubscription	*sub = NULL;
+	natsMsgList		 list;
+	jsCtx			*js;
+	struct tally		 t = { 0 };
+	natsStatus		 st;
+	int			 i;
+
+	signal(SIGTERM, SIG_DFL);
+	if ((st = natsConnection_JetStream(&js, nc, NULL)) != NATS_OK)
+		fatalx("JetStream: %s", natsStatus_GetText(st));
+	/* The publisher makes the stream and the consumer. */
+	while ((st = js_PullSubscribe(&sub, js, SUBJECT, "bench", NULL, NULL,
+	    NULL)) != NATS_OK)
+		usleep(20000);
+	for (;;) {
+		st = natsSubscription_Fetch(&list, sub, a->batch, 1000, NULL);
+		if (st == NATS_TIMEOUT)
+			continue;
+		if (st != NATS_OK)
+			fatalx("fetch: %s", natsStatus_GetText(st));
+		for (i = 0; i < list.Count; i++) {
+			board_mark(a->b, (const uint8_t *)natsMsg_GetData(
+			    list.Msgs[i]), (size_t)natsMsg_GetDataLength(
+			    list.Msgs[i]), &t);
+			(void)natsMsg_Ack(list.Msgs[i], NULL);
+		}
+		board_commit(a->b, &t);
+		natsMsgList_Destroy(&list);
+	}
+}
+
+/* Publish events 0..total-1, window x batch of them awaiting PubAcks. */
+static int
+publish_all(const struct settings *s, jsCtx *js, uint64_t total)
+{
+	uint8_t		*payload;
+	uint64_t	 seq, t = 0;
+	natsStatus	 st;
+
+	if ((payload = malloc(s->size)) == NULL)
+		fatal("malloc");
+	for (seq = 0; seq < total; seq++) {
+		if (seq % s->batch == 0)
+			t = clock_ns();
+		stamp(payload, seq, t);
+		if ((st = js_PublishAsync(js, SUBJECT, payload, (int)s->size,
+		    NULL)) != NATS_OK) {
+			log_errorx("publish: %s", natsStatus_GetText(st));
+			free(payload);
+			return -1;
+		}
+	}
+	free(payload);
+	if ((st = js_PublishAsyncComplete(js, NULL)) != NATS_OK) {
+		log_errorx("PubAcks: %s", natsStatus_GetText(st));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The publisher's process: the stream and its consumer made, it waits for
+ * every consumer's first fetch, notes the time and publishes.
+ */
+static void
+js_publisher(void *arg)
+{
+	struct js_args		*a = arg;
+	const struct settings	*s = a->s;
+	natsConnection		*nc = connect_to(a->urls);
+	jsCtx			*js;
+	jsOptions		 jo;
+	jsStreamConfig		 sc;
+	jsConsumerConfig	 cc;
+	jsStreamInfo		*si = NULL;
+	jsConsumerInfo		*ci = NULL;
+	const char		*subjects[] = { SUBJECT };
+	natsStatus		 st;
+	uint64_t		 end;
+
+	signal(SIGTERM, SIG_DFL);
+	jsOptions_Init(&jo);
+	jo.PublishAsync.MaxPending = (int64_t)s->window * s->batch;
+	if ((st = natsConnection_JetStream(&js, nc, &jo)) != NATS_OK)
+		fatalx("JetStream: %s", natsStatus_GetText(st));
+	jsStreamConfig_Init(&sc);
+	sc.Name = STREAM;
+	sc.Subjects = subjects;
+	sc.SubjectsLen = 1;
+	sc.Retention = js_WorkQueuePolicy;
+	sc.Storage = js_FileStorage;
+	sc.Replicas = s->cluster;
+	jsConsumerConfig_Init(&cc);
+	cc.Durable = "bench";
+	cc.AckPolicy = js_AckExplicit;
+	cc.MaxAckPending = 100000;
+	if ((st = js_AddStream(&si, js, &sc, NULL, NULL)) != NATS_OK ||
+	    (st = js_AddConsumer(&ci, js, STREAM, &cc, NULL, NULL)) !=
+	    NATS_OK)
+		fatalx("stream: %s", natsStatus_GetText(st));
+	end = clock_ms() + READY_MS;
+	while (clock_ms() < end) {
+		jsConsumerInfo_Destroy(ci);
+		ci = NULL;
+		if (js_GetConsumerInfo(&ci, js, STREAM, "bench", NULL,
+		    NULL) == NATS_OK && ci->NumWaiting >= a->consumers)
+			break;
+		usleep(20000);
+	}
+	atomic_store(a->t0, clock_ns());
+	if (publish_all(s, js, a->total) != 0)
+		atomic_store(a->failed, 1);
+	jsStreamInfo_Destroy(si);
+	jsConsumerInfo_Destroy(ci);
+	jsCtx_Destroy(js);
+	natsConnection_Destroy(nc);
+	_exit(0);
+}
+
+/* W1 or W2 straight on JetStream, on the NATS at urls. */
+int
+jetstream_run(const struct settings *s, const char *workload,
+    const char *urls, struct result *r)
+{
+	struct js_args		 a;
+	pid_t			 pids[MAX_CONSUMERS + 1] = { 0 };
+	struct board		*b;
+	void			*shared;
+	int			 i, n = s->consumers, error = -1;
+
+	memset(r, 0, sizeof *r);
+	snprintf(r->workload, sizeof r->workload, "%s", workload);
+	snprintf(r->mode, sizeof r->mode, "jetstream R%d", s->cluster);
+	if (n > MAX_CONSUMERS)
+		n = MAX_CONSUMERS;
+	r->events = workload_events(s, workload);
+	r->depth = s->window;
+	r->batch = s->batch;
+	r->acks = 1;
+	if ((shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED |
+	    MAP_ANONYMOUS, -1, 0)) == MAP_FAILED)
+		fatal("mmap");
+	b = board_new(r->events, 0);
+	a.s = s;
+	a.urls = urls;
+	a.b = b;
+	a.batch = strcmp(workload, "W2") == 0 ? 1 : (int)s->batch;
+	a.consumers = n;
+	a.total = r->events;
+	a.t0 = shared;
+	a.failed = (_Atomic int *)((char *)shared + 64);
+	for (i = 0; i < n; i++)
+		pids[i] = spawn(js_consumer, &a);
+	pids[n] = spawn(js_publisher, &a);
+	if (board_wait(b, 300000) == 0 && !atomic_load(a.failed)) {
+		r->rate = (double)r->events * 1e9 /
+		    (double)(atomic_load(&b->last_ns) - atomic_load(a.t0));
+		r->exact = board_exact(b);
+		error = 0;
+	}
+	reap(pids, n + 1);
+	board_free(b);
+	munmap(shared, 4096);
+	return error;
+}
