@@ -29,7 +29,7 @@
 #include "log.h"
 #include "producerd.h"
 
-#define PULL_BATCH	256		/* at most a pull asks */
+#define PULL_BATCH	4096		/* at most a pull asks */
 #define PULL_EXPIRES_MS	5000		/* a pull's life at JetStream */
 #define PULL_HB_MS	1000		/* its heartbeat while it waits */
 #define PULL_LOST_MS	2500		/* no sign of it this long: lost */
@@ -67,6 +67,7 @@ struct cqueue {
 	char		 enc[3 * PS_QUEUE_MAX + 1];	/* for NATS names */
 	int		 state;
 	uint64_t	 asked;		/* the last API request, clock ms */
+	int		 updating;	/* its settings changed here */
 	struct cpull	 pulls[PULLS_MAX];	/* open, oldest first */
 	size_t		 npulls;
 	uint32_t	 outstanding;	/* their events to come */
@@ -89,6 +90,9 @@ struct cbatch {
 	uint64_t	 deadline;
 	uint8_t		*seen;		/* n: answered */
 	struct ps_buf	 dupidx;
+	int		 done;		/* its answer waits for those before */
+	int		 code;		/* an ERROR instead, in its turn */
+	char		*why;
 };
 
 struct cluster {
@@ -377,6 +381,14 @@ cq_reply(struct cluster *cl, struct cqueue *cq, int kind, natsMsg *msg)
 	 * may say the subject overlaps): as good as ours.  Were it not ours,
 	 * the consumer's making fails next, and says why.
 	 */
+	if (why != NULL && cq->updating) {
+		/* It is served as it was: the queue goes on. */
+		log_warnx("cluster: queue %s: JetStream kept the consumer's "
+		    "settings: %s", cq->name, why);
+		cq->updating = 0;
+		cq->state = CQ_READY;
+		return;
+	}
 	if (why != NULL && strstr(why, "already in use") == NULL &&
 	    strstr(why, "already exists") == NULL &&
 	    (kind == 'c' || strstr(why, "subjects overlap") == NULL)) {
@@ -401,6 +413,7 @@ cq_reply(struct cluster *cl, struct cqueue *cq, int kind, natsMsg *msg)
 	} else {
 		cq->state = CQ_READY;
 		cq->given_up = 0;
+		cq->updating = 0;
 		log_info("cluster: queue %s is stream PS_%s", cq->name,
 		    cq->enc);
 		cq_release(cq);
@@ -431,26 +444,62 @@ batch_free(struct cluster *cl, struct cbatch *b)
 		}
 	}
 	free(b->seen);
+	free(b->why);
 	ps_buf_free(&b->dupidx);
 	free(b);
 }
 
-/* The batch is answered (all stored, or its time ran out). */
+/*
+ * c's batches are answered in the order they came (a client pipelines
+ * its ENQUEUEs and reads the answers in turn): each as soon as it and
+ * every one before it are done.
+ */
+static void
+batch_answer(struct cluster *cl, struct conn *c)
+{
+	struct cbatch		*b, *first;
+	struct ps_enqueued	 r;
+
+	for (;;) {
+		first = NULL;
+		for (b = cl->batches; b != NULL; b = b->next) {
+			if (b->c == c && (first == NULL || b->seq < first->seq))
+				first = b;
+		}
+		if (first == NULL || !first->done)
+			return;
+		first->c = NULL;
+		if (first->code != 0) {
+			/* c goes: what it sent after has no one to answer. */
+			for (b = cl->batches; b != NULL; b = b->next) {
+				if (b->c == c)
+					b->c = NULL;
+			}
+			conn_cluster_refuse(c, first->code, first->why);
+			batch_free(cl, first);
+			return;
+		} else {
+			memset(&r, 0, sizeof r);
+			r.accepted = first->acked;
+			r.refused = first->n - first->acked - first->dups;
+			r.duplicates = first->dups;
+			r.dups = &first->dupidx;
+			cl->srv->cluster_published_total += first->acked;
+			conn_cluster_answer(c, &r);
+		}
+		batch_free(cl, first);
+	}
+}
+
+/* The batch is done (all stored, or its time ran out). */
 static void
 batch_done(struct cluster *cl, struct cbatch *b)
 {
-	struct ps_enqueued	 r;
-
-	if (b->c != NULL) {
-		memset(&r, 0, sizeof r);
-		r.accepted = b->acked;
-		r.refused = b->n - b->acked - b->dups;
-		r.duplicates = b->dups;
-		r.dups = &b->dupidx;
-		conn_cluster_answer(b->c, &r);
-		cl->srv->cluster_published_total += b->acked;
-	}
-	batch_free(cl, b);
+	b->done = 1;
+	if (b->c == NULL)
+		batch_free(cl, b);	/* its client went */
+	else
+		batch_answer(cl, b->c);
 }
 
 /* Whether the JSON object data has key (quoted, with its colon) true. */
@@ -751,18 +800,22 @@ static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct cluster	*cl = arg;
-	struct cbatch	*b, *next;
+	struct cbatch	*b;
 	struct cqueue	*cq;
 	uint64_t	 now = clock_ms();
 	size_t		 i;
 
 	(void)fd;
 	(void)what;
-	for (b = cl->batches; b != NULL; b = next) {
-		next = b->next;
-		if (b->deadline <= now)
+	/* Answering one may answer (and free) others: from the top. */
+	do {
+		for (b = cl->batches; b != NULL; b = b->next) {
+			if (!b->done && b->deadline <= now)
+				break;
+		}
+		if (b != NULL)
 			batch_done(cl, b);
-	}
+	} while (b != NULL);
 	for (cq = cl->queues; cq != NULL; cq = cq->next) {
 		/* No heartbeat: the pull never reached the consumer's
 		 * leader, or it went (a new one is elected). */
@@ -988,15 +1041,45 @@ cluster_done(void *arg, const struct qevent *ev, int how, uint32_t wait)
 	ack_drop(cl, ev->origin);
 }
 
+static int	 enqueue(struct conn *, struct nqueue *,
+		     struct ps_enqueue_iter *, int *, char *, size_t);
+
 /*
  * An ENQUEUE of c into queue q: each event published to the queue's
- * subject, with a unique id as Nats-Msg-Id; answered by the PubAcks.  0;
- * 1 when it waits for the queue's stream to be made (the frame stays and
- * is taken again then); or -1 with the ERROR's code and text in *code and
- * why.
+ * subject, with a unique id as Nats-Msg-Id; answered by the PubAcks,
+ * after the answers to c's ENQUEUEs before it.  0; 1 when it waits for the
+ * queue's stream to be made (the frame stays and is taken again then); or
+ * -1 with the ERROR's code and text in *code and why.  An ERROR while
+ * earlier ENQUEUEs wait for their answers waits for its turn too.
  */
 int
 cluster_enqueue(struct conn *c, struct nqueue *q, struct ps_enqueue_iter *it,
+    int *code, char *why, size_t whylen)
+{
+	struct cluster	*cl = c->srv->cluster;
+	struct cbatch	*b;
+	int		 rc;
+
+	if ((rc = enqueue(c, q, it, code, why, whylen)) >= 0 ||
+	    c->cluster_batches == 0)
+		return rc;
+	if ((b = calloc(1, sizeof *b)) == NULL ||
+	    (b->why = strdup(why)) == NULL) {
+		free(b);
+		return -1;		/* out of memory: at once, then */
+	}
+	b->seq = ++cl->next_batch;
+	b->c = c;
+	b->code = *code;
+	b->done = 1;
+	b->next = cl->batches;
+	cl->batches = b;
+	c->cluster_batches++;
+	return 0;
+}
+
+static int
+enqueue(struct conn *c, struct nqueue *q, struct ps_enqueue_iter *it,
     int *code, char *why, size_t whylen)
 {
 	struct cluster	*cl = c->srv->cluster;
@@ -1095,7 +1178,7 @@ cluster_enqueue(struct conn *c, struct nqueue *q, struct ps_enqueue_iter *it,
 		natsMsg_Destroy(m);
 		i++;
 	}
-	c->cluster_wait = 1;
+	c->cluster_batches++;
 	if (b->acked + b->dups + b->failed == b->n)
 		batch_done(cl, b);
 	return 0;
@@ -1199,4 +1282,24 @@ cluster_queue(struct server *srv, const char *name)
 {
 	if (srv->cluster != NULL)
 		(void)cq_get(srv->cluster, name);
+}
+
+/*
+ * Queue name's ack timeout or max attempts changed here: its JetStream
+ * consumer's AckWait and MaxDeliver follow (the last host to change them
+ * sets them for all).
+ */
+void
+cluster_settings(struct server *srv, const char *name)
+{
+	struct cluster	*cl = srv->cluster;
+	struct cqueue	*cq;
+
+	if (cl == NULL || (cq = cq_find(cl, name)) == NULL ||
+	    cq->state != CQ_READY)
+		return;
+	cq->state = CQ_CONSUMER;
+	cq->updating = 1;
+	cq->asked = 0;
+	cq_step(cl, cq);
 }

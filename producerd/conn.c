@@ -974,6 +974,10 @@ queue_settings(struct conn *c, struct nqueue *q, struct ps_queue_admin *a)
 		    "partitions or its clock", q->name);
 		return -1;
 	}
+#ifdef HAVE_NATS
+	if (set & (QS_DELIVERY | QS_ACK_TIMEOUT | QS_MAX_ATTEMPTS))
+		cluster_settings(c->srv, q->name);
+#endif
 	/* A resume, a higher rate: what may go now goes. */
 	TAILQ_FOREACH(g, &q->groups, entry)
 		dispatch_run(&g->d);
@@ -1255,11 +1259,19 @@ conn_cluster_answer(struct conn *c, struct ps_enqueued *r)
 {
 	struct server	*srv = c->srv;
 
-	c->cluster_wait = 0;
+	c->cluster_batches--;
 	if (ps_put_enqueued(&srv->scratch, c->version, r) == 0)
 		conn_send(c);
 	conn_reading(c);
 	conn_input(c);
+}
+
+/* Or, in its turn, an ERROR (and c goes). */
+void
+conn_cluster_refuse(struct conn *c, int code, const char *why)
+{
+	c->cluster_batches--;
+	conn_fail(c, code, "%s", why);
 }
 
 /* Its queue's stream is made (cluster.c): the ENQUEUE is taken again. */
@@ -1297,8 +1309,11 @@ conn_input(struct conn *c)
 
 	server_tick(c->srv);
 	while (c->state != CONN_CLOSING && !c->paused && !c->blocked &&
-	    !c->cluster_wait) {
+	    !c->cluster_wait && c->cluster_batches < CONN_CLUSTER_BATCHES) {
 		if ((r = ps_decoder_peek(&c->in, &f)) == 0)
+			break;
+		/* Answers in order: others wait for the ENQUEUEs' answers. */
+		if (c->cluster_batches != 0 && r > 0 && f.type != PS_ENQUEUE)
 			break;
 		if (r < 0) {
 			if (r == -PS_E_TOO_LARGE)

@@ -333,7 +333,8 @@ struct conn {
 	int			 paused;	/* output full: not read */
 	int			 blocked;	/* its ENQUEUE waits */
 	int			 cluster_wait;	/* its ENQUEUE waits for
-						   JetStream's PubAcks */
+						   its queue's stream */
+	int			 cluster_batches; /* ENQUEUEs at JetStream */
 	int			 turn;		/* unblocked: may go first */
 	int			 enq_started;	/* a batch taken in parts */
 	uint32_t		 enq_pos;	/* its next event, in its body */
@@ -356,6 +357,8 @@ struct conn {
 
 /* Reading stops while a connection has this much output queued. */
 #define CONN_OUT_HIGH	(4u * 1024 * 1024)
+/* A client's ENQUEUEs at JetStream at once (--cluster), answered in turn. */
+#define CONN_CLUSTER_BATCHES	16
 
 /* conn.c */
 void	 conn_accept(struct server *, int);
@@ -402,12 +405,14 @@ void	 cluster_prepare(void);
 int	 cluster_open(struct server *, const char *, uint32_t);
 void	 cluster_close(struct server *);
 void	 cluster_done(void *, const struct qevent *, int, uint32_t);
+void	 cluster_settings(struct server *, const char *);
 int	 cluster_enqueue(struct conn *, struct nqueue *,
 	     struct ps_enqueue_iter *, int *, char *, size_t);
 void	 cluster_conn_gone(struct conn *);
 void	 cluster_settle(struct server *);
 void	 cluster_queue(struct server *, const char *);
 void	 conn_cluster_answer(struct conn *, struct ps_enqueued *);
+void	 conn_cluster_refuse(struct conn *, int, const char *);
 void	 conn_cluster_resume(struct conn *);
 int	 server_compact(struct server *);
 int	 server_compact_wanted(struct server *);
