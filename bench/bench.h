@@ -141,6 +141,7 @@ int	 nats_start(int, struct nats_nodes *);
 void	 nats_stop(struct nats_nodes *);
 int	 jetstream_run(const struct settings *, const char *, const char *,
 	     struct result *);
+int	 jetstream_wait_pull(const char *, const char *, const char *);
 
 /* beanstalk.c: W1 and W2 on beanstalkd */
 int	 beanstalk_available(void);

@@ -72,48 +72,90 @@ free_port(void)
 }
 
 /*
- * Whether the JetStream at 127.0.0.1:port answers $JS.API.INFO without an
- * error (a cluster: once its meta leader is elected); NATS's text protocol
- * by hand, so that this process never starts libnats.
+ * One JetStream API request to 127.0.0.1:port, its reply in buf; NATS's
+ * text protocol by hand, so that this process never starts libnats.  0,
+ * or -1 if no reply came in 2 s.
  */
 static int
-js_ready(int port)
+js_request(int port, const char *subject, char *buf, size_t size)
 {
 	struct sockaddr_in	 sin;
 	struct timeval		 tv = { 2, 0 };
-	static const char	 req[] = "CONNECT {\"verbose\":false}\r\n"
-	    "SUB _PB.r 1\r\nPUB $JS.API.INFO _PB.r 0\r\n\r\n";
-	char			 buf[8192];
+	char			 req[512], *msg;
 	size_t			 have = 0;
 	ssize_t			 got;
-	int			 fd, ok = 0;
-	char			*msg;
+	int			 fd, len, rc = -1;
 
+	len = snprintf(req, sizeof req, "CONNECT {\"verbose\":false}\r\n"
+	    "SUB _PB.r 1\r\nPUB %s _PB.r 0\r\n\r\n", subject);
 	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
-		return 0;
+		return -1;
 	memset(&sin, 0, sizeof sin);
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons((uint16_t)port);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == -1 ||
 	    connect(fd, (struct sockaddr *)&sin, sizeof sin) == -1 ||
-	    write(fd, req, sizeof req - 1) != (ssize_t)(sizeof req - 1)) {
+	    write(fd, req, (size_t)len) != len) {
 		close(fd);
-		return 0;
+		return -1;
 	}
 	/* INFO ..., then MSG _PB.r 1 N and the reply. */
-	while (have < sizeof buf - 1 && (got = read(fd, buf + have,
-	    sizeof buf - 1 - have)) > 0) {
+	while (have < size - 1 && (got = read(fd, buf + have,
+	    size - 1 - have)) > 0) {
 		have += (size_t)got;
 		buf[have] = '\0';
 		if ((msg = strstr(buf, "MSG _PB.r")) != NULL &&
 		    strstr(msg, "}") != NULL) {
-			ok = strstr(msg, "\"error\"") == NULL;
+			memmove(buf, msg, strlen(msg) + 1);
+			rc = 0;
 			break;
 		}
 	}
 	close(fd);
-	return ok;
+	return rc;
+}
+
+/* Whether JetStream answers (a cluster: its meta leader is elected). */
+static int
+js_ready(int port)
+{
+	char	 buf[8192];
+
+	return js_request(port, "$JS.API.INFO", buf, sizeof buf) == 0 &&
+	    strstr(buf, "\"error\"") == NULL;
+}
+
+/*
+ * Until consumer of stream, on the NATS at urls, has a pull waiting (the
+ * first host's producerd made them and pulls for its consumers): 0, or -1
+ * after READY_MS.
+ */
+int
+jetstream_wait_pull(const char *urls, const char *stream, const char *consumer)
+{
+	char		 subj[256], buf[8192], *p;
+	uint64_t	 end = clock_ms() + READY_MS;
+	int		 port;
+
+	if ((p = strrchr(urls, ':')) == NULL)
+		return -1;
+	port = atoi(p + 1);
+	if ((p = strchr(urls, ',')) != NULL &&
+	    (p = memrchr(urls, ':', (size_t)(p - urls))) != NULL)
+		port = atoi(p + 1);	/* the first of several */
+	snprintf(subj, sizeof subj, "$JS.API.CONSUMER.INFO.%s.%s", stream,
+	    consumer);
+	while (clock_ms() < end) {
+		if (js_request(port, subj, buf, sizeof buf) == 0 &&
+		    (p = strstr(buf, "\"num_waiting\":")) != NULL &&
+		    atoi(p + 14) > 0)
+			return 0;
+		usleep(20000);
+	}
+	log_errorx("%s's consumer %s pulled nothing in %d s", stream,
+	    consumer, READY_MS / 1000);
+	return -1;
 }
 
 static natsConnection *
@@ -122,9 +164,15 @@ connect_to(const char *urls)
 	natsConnection	*nc = NULL;
 	natsOptions	*o = NULL;
 	natsStatus	 st;
+	const char	*servers[3];
+	char		 copy[256], *p = copy, *tok;
+	int		 n = 0;
 
+	snprintf(copy, sizeof copy, "%s", urls);
+	while (n < 3 && (tok = strsep(&p, ",")) != NULL)
+		servers[n++] = tok;
 	if ((st = natsOptions_Create(&o)) != NATS_OK ||
-	    (st = natsOptions_SetURL(o, urls)) != NATS_OK ||
+	    (st = natsOptions_SetServers(o, servers, n)) != NATS_OK ||
 	    (st = natsOptions_SetMaxPendingMsgs(o, 1 << 20)) != NATS_OK ||
 	    (st = natsConnection_Connect(&nc, o)) != NATS_OK)
 		fatalx("NATS at %s: %s", urls, natsStatus_GetText(st));

@@ -555,6 +555,12 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 		start_consumers(a, pids, n);
 		if (wait_consumers(c, (uint64_t)n, (uint64_t)n * max) != 0)
 			goto close;
+#ifdef HAVE_NATS
+		/* --cluster: the queue's stream is made, its pull waits. */
+		if (s->cluster_urls != NULL && jetstream_wait_pull(
+		    s->cluster_urls, "PS_default", "ps") != 0)
+			goto close;
+#endif
 		t0 = clock_ns();
 		if ((strcmp(workload, "W3") == 0 ? paced(c, b, total, s->size) :
 		    enqueue_n(c, 0, total, s->size, s->batch, s->window, 0,
