@@ -33,7 +33,7 @@
 #define PULL_EXPIRES_MS	5000		/* a pull's life at JetStream */
 #define PULL_HB_MS	1000		/* its heartbeat while it waits */
 #define PULL_LOST_MS	2500		/* no sign of it this long: lost */
-#define API_RETRY_MS	5000		/* a stream or consumer asked again */
+#define API_RETRY_MS	2000		/* a stream or consumer asked again */
 #define LEADER_POLL_MS	250		/* a consumer's leader looked for */
 #define TICK_MS		250
 #define PULLS_MAX	64		/* open pulls of one event, a queue */
