@@ -36,6 +36,8 @@
 #define API_RETRY_MS	2000		/* a stream or consumer asked again */
 #define LEADER_POLL_MS	250		/* a consumer's leader looked for */
 #define TICK_MS		250
+#define RECONNECT_MS	250		/* NATS tried again after, doubling */
+#define RECONNECT_MAX_MS 8000		/* ... up to this */
 #define PULLS_MAX	64		/* open pulls of one event, a queue */
 #define PULL_ONES_MAX	4		/* unmet demand still met by those */
 #define BATCH_WAIT_MS	10000		/* PubAcks, at the most */
@@ -119,6 +121,7 @@ struct cluster {
 	size_t		 nfree;
 	uint32_t	 replicas;
 	const char	*urls;
+	uint32_t	 seed;		/* libnats' reconnect thread's */
 };
 
 static void	 wake_cb(evutil_socket_t, short, void *);
@@ -195,6 +198,27 @@ hand_over(struct cluster *cl, natsMsg *msg, int link)
 	}
 	unlock(cl);
 	event_active(cl->wake, EV_TIMEOUT, 0);
+}
+
+/*
+ * From libnats' thread, once every URL failed: the wait before the next
+ * round, RECONNECT_MS doubling to RECONNECT_MAX_MS, give or take 20 %.
+ */
+static int64_t
+reconnect_delay(natsConnection *nc, int attempts, void *arg)
+{
+	struct cluster	*cl = arg;
+	int64_t		 d = RECONNECT_MS;
+
+	(void)nc;
+	while (--attempts > 0 && d < RECONNECT_MAX_MS)
+		d *= 2;
+	if (d > RECONNECT_MAX_MS)
+		d = RECONNECT_MAX_MS;
+	cl->seed ^= cl->seed << 13;		/* xorshift32 */
+	cl->seed ^= cl->seed >> 17;
+	cl->seed ^= cl->seed << 5;
+	return d - d / 5 + (int64_t)(cl->seed % (uint32_t)(2 * d / 5 + 1));
 }
 
 static void
@@ -316,11 +340,17 @@ cq_get(struct cluster *cl, const char *name)
 	return cq;
 }
 
-/* A JetStream API reply: its error's description, or NULL if none. */
+/*
+ * A JetStream API reply: its error's description, or NULL if none.  The
+ * JSON string's escapes are undone (\u003e is '>'); a character past
+ * ASCII, or a control, is '?'.
+ */
 static const char *
 api_error(const char *data, int len, char *buf, size_t size)
 {
-	const char	*e, *d, *end;
+	const char	*e, *d;
+	size_t		 n = 0;
+	unsigned int	 u;
 
 	if ((e = strstr(data, "\"error\"")) == NULL || e - data >= len)
 		return NULL;
@@ -328,9 +358,16 @@ api_error(const char *data, int len, char *buf, size_t size)
 		snprintf(buf, size, "%.*s", len, data);
 		return buf;
 	}
-	d += 15;
-	end = strchr(d, '"');
-	snprintf(buf, size, "%.*s", end != NULL ? (int)(end - d) : 0, d);
+	for (d += 15; *d != '\0' && *d != '"' && n + 1 < size; d++) {
+		if (*d != '\\' || d[1] == '\0')
+			buf[n++] = *d;
+		else if (d[1] == 'u' && sscanf(d + 2, "%4x", &u) == 1) {
+			buf[n++] = u >= 0x20 && u < 0x7f ? (char)u : '?';
+			d += 5;
+		} else
+			buf[n++] = *++d;
+	}
+	buf[n] = '\0';
 	return buf;
 }
 
@@ -376,11 +413,6 @@ cq_reply(struct cluster *cl, struct cqueue *cq, int kind, natsMsg *msg)
 		cq_step(cl, cq);
 		return;
 	}
-	/*
-	 * Made by another host first (or at the same time: then JetStream
-	 * may say the subject overlaps): as good as ours.  Were it not ours,
-	 * the consumer's making fails next, and says why.
-	 */
 	if (why != NULL && cq->updating) {
 		/* It is served as it was: the queue goes on. */
 		log_warnx("cluster: queue %s: JetStream kept the consumer's "
@@ -389,12 +421,27 @@ cq_reply(struct cluster *cl, struct cqueue *cq, int kind, natsMsg *msg)
 		cq->state = CQ_READY;
 		return;
 	}
-	if (why != NULL && strstr(why, "already in use") == NULL &&
-	    strstr(why, "already exists") == NULL &&
-	    (kind == 'c' || strstr(why, "subjects overlap") == NULL)) {
+	/*
+	 * A stream made the same way by another host is ours too (made at
+	 * the same moment, JetStream may say its subjects overlap: the
+	 * consumer's making then says whether it is ours).  One made another
+	 * way (other replicas, say) is "already in use": not served.  A
+	 * consumer of another host's making is ours.
+	 */
+	if (why != NULL && ((kind == 's' && strstr(why, "subjects overlap") ==
+	    NULL) || (kind == 'c' && strstr(why, "already in use") == NULL &&
+	    strstr(why, "already exists") == NULL))) {
 		cq->state = CQ_FAILED;
 		cq->asked = clock_ms();
-		snprintf(cq->why, sizeof cq->why, "%s", why);
+		if (kind == 's' && strstr(why, "already in use") != NULL) {
+			/* Cut short if it must: said in full in the log. */
+			if (snprintf(cq->why, sizeof cq->why, "stream PS_%s "
+			    "exists made otherwise (its replicas, subjects or "
+			    "retention are not what --cluster-replicas %u "
+			    "asks: %s)", cq->enc, cl->replicas, why) < 0)
+				cq->why[0] = '\0';
+		} else
+			snprintf(cq->why, sizeof cq->why, "%s", why);
 		log_warnx("cluster: queue %s: JetStream says: %s", cq->name,
 		    why);
 		cq_release(cq);
@@ -869,6 +916,7 @@ cluster_open(struct server *srv, const char *urls, uint32_t replicas)
 	cl->urls = urls;
 	cl->replicas = replicas;
 	cl->intail = &cl->in;
+	cl->seed = (uint32_t)clock_ms() | 1;
 	atomic_flag_clear(&cl->mu);
 	for (p = copy; (tok = strsep(&p, ",")) != NULL && n < 16;)
 		if (*tok != '\0')
@@ -884,7 +932,8 @@ cluster_open(struct server *srv, const char *urls, uint32_t replicas)
 	if ((s = natsOptions_Create(&cl->opts)) != NATS_OK ||
 	    (s = natsOptions_SetServers(cl->opts, servers, n)) != NATS_OK ||
 	    (s = natsOptions_SetMaxReconnect(cl->opts, -1)) != NATS_OK ||
-	    (s = natsOptions_SetReconnectWait(cl->opts, 250)) != NATS_OK ||
+	    (s = natsOptions_SetCustomReconnectDelay(cl->opts,
+	    reconnect_delay, cl)) != NATS_OK ||
 	    (s = natsOptions_SetRetryOnFailedConnect(cl->opts, true,
 	    on_connected, cl)) != NATS_OK ||
 	    (s = natsOptions_SetReconnectedCB(cl->opts, on_connected,

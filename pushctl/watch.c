@@ -131,6 +131,7 @@ render(FILE *f, const char *path, const struct pushstage_stats *st,
 					     prev->at_ms : 0;
 	time_t				 now = time(NULL);
 	size_t				 i, shown;
+	uint64_t			 v;
 	int				 w = 8, room;
 
 	cur->enqueued = counter(st, "enqueued_total");
@@ -159,9 +160,18 @@ render(FILE *f, const char *path, const struct pushstage_stats *st,
 	    (unsigned long long)counter(st, "rejected_total"),
 	    (unsigned long long)counter(st, "redelivered_total"),
 	    (unsigned long long)counter(st, "dead_total"));
-	fprintf(f, "consumers %llu   clients %llu\n\n",
+	fprintf(f, "consumers %llu   clients %llu",
 	    (unsigned long long)counter(st, "consumers_connected"),
 	    (unsigned long long)counter(st, "clients_connected"));
+	/* --cluster: the link to NATS. */
+	if (pushstage_stat(st->counters, st->ncounters, "cluster_connected",
+	    &v) == 0)
+		fprintf(f, "   NATS %s (links %llu, published %llu, pulled "
+		    "%llu)", v ? "linked" : "UNREACHABLE",
+		    (unsigned long long)counter(st, "cluster_links_total"),
+		    (unsigned long long)counter(st, "cluster_published_total"),
+		    (unsigned long long)counter(st, "cluster_pulled_total"));
+	fprintf(f, "\n\n");
 
 	for (i = 0; i < st->nconsumers; i++) {
 		if ((int)strlen(st->consumers[i].id) > w)

@@ -2240,7 +2240,7 @@ def case_cluster_two_hosts(h):
     # Three copies on one node: JetStream says no, and the client hears it.
     _, c = second_daemon(h, "c", "--cluster", url, "--cluster-replicas", "3")
     r = h.pushctl("enqueue", "-q", "three", "x", sock=c)
-    assert r.returncode == 75 and b"JetStream says" in r.stderr, r
+    assert r.returncode == 75 and b"JetStream says: replicas > 1 not supported" in r.stderr, r
 
 
 def next_event(raws, timeout=20):
@@ -2325,6 +2325,8 @@ def case_cluster_nats_down(h):
     assert cluster_stat(h, h.sock, "cluster_connected") == 0
     r = h.pushctl("enqueue", "early")
     assert r.returncode == 75 and b"unreachable" in r.stderr, r
+    r = h.pushctl("watch", "--count", "1")
+    assert r.returncode == 0 and b"NATS UNREACHABLE (links 0," in r.stdout, r
     nats, _ = start_nats(h, port)
     h.wait_for(lambda: cluster_stat(h, h.sock, "cluster_connected") == 1,
                what="the link", timeout=30)
@@ -2340,6 +2342,8 @@ def case_cluster_nats_down(h):
     h.wait_for(lambda: cluster_stat(h, h.sock, "cluster_connected") == 1,
                what="the link again", timeout=30)
     assert cluster_stat(h, h.sock, "cluster_links_total") == 2
+    r = h.pushctl("watch", "--count", "1")
+    assert r.returncode == 0 and b"NATS linked (links 2," in r.stdout, r
     assert h.pushctl("enqueue", "two").returncode == 0
     _, out = h.consumer("w", "--max-demand", "5")
     h.wait_for(lambda: sorted(got_events(out)) == ["one", "two"], what="both events")
@@ -2411,6 +2415,10 @@ def case_cluster_survives_kills(h):
     dups = sum(c - 1 for c in seen.values() if c > 1)
     h.wait_for(lambda: js_request(urls.split(",")[0], "$JS.API.STREAM.INFO.PS_default")
                ["state"]["messages"] == 0, timeout=60, what="JetStream's acks")
+    # A host asking for other replicas than the stream has is refused.
+    _, c = second_daemon(h, "c", "--cluster", urls, "--cluster-replicas", "1")
+    r = h.pushctl("enqueue", "x", sock=c)
+    assert r.returncode == 75 and b"stream PS_default exists made otherwise" in r.stderr, r
     print("cluster_survives_kills: %d confirmed, %d not, %d handled, %d twice or more "
           "(JetStream redelivered %d)" % (len(confirmed), unconfirmed, len(seen), dups,
                                            info().get("num_redelivered", 0)))
