@@ -72,10 +72,11 @@ done
 
 for h in a b; do
 	for w in 1 2; do
-		echo "\$ consumer --socket $h.sock --id $h$w --exec 'sed s/^/$h$w got /' &"
+		echo "\$ consumer --socket $h.sock --id $h$w --exec 'echo $h$w on host $h got \$(cat) >> got' &"
+		# One line per event, written at once: the four do not mix.
 		"$bin/consumer/consumer" --socket "$dir/$h.sock" --id "$h$w" \
-		    --max-demand 2 --exec "sed 's/^/$h$w got /'; echo" \
-		    --log-level warning 2>/dev/null &
+		    --max-demand 2 --exec "echo \"$h$w on host $h got \$(cat)\" >> '$dir/got'" \
+		    --log-level warning >/dev/null 2>&1 &
 		pids="$pids $!"
 	done
 done
@@ -103,5 +104,6 @@ while :; do
 	fi
 	sleep 0.1
 done
+sort -k5 "$dir/got"
 echo "cluster-demo: 8 events, each consumed once, on hosts a and b;" \
     "JetStream keeps three copies of each until it is acked"
