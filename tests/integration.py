@@ -2223,6 +2223,13 @@ def case_cluster_two_hosts(h):
     assert r.returncode == 1 and b"not served in a cluster" in r.stderr, r
     r = h.pushctl("enqueue", "--delay", "1s", "x")
     assert r.returncode == 1 and b"no DELAY" in r.stderr, r
+    # Settings changed on a host reach JetStream's consumer: AckWait
+    # 2 x ack-timeout + 1 s, MaxDeliver max-attempts + 1.
+    r = h.pushctl("queue", "set", "default", "ack-timeout=3", "max-attempts=4", sock=b)
+    assert r.returncode == 0, r
+    info = lambda: js_request(url, "$JS.API.CONSUMER.INFO.PS_default.ps")["config"]
+    h.wait_for(lambda: (info()["ack_wait"], info()["max_deliver"]) == (7 * 10 ** 9, 5),
+               what="the consumer's new settings")
     # Pipelined ENQUEUEs are answered in order, an ERROR in its turn.
     raw = Raw(h.sock, version=3)
     raw.send(hello3(CLIENT_ROLE))
