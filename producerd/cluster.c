@@ -26,103 +26,10 @@
 #include <nats/adapters/libevent.h>
 
 #include "clock.h"
+#include "cluster.h"
+#include "jsreply.h"
 #include "log.h"
 #include "producerd.h"
-
-#define PULL_BATCH	4096		/* at most a pull asks */
-#define PULL_EXPIRES_MS	5000		/* a pull's life at JetStream */
-#define PULL_HB_MS	1000		/* its heartbeat while it waits */
-#define PULL_LOST_MS	2500		/* no sign of it this long: lost */
-#define API_RETRY_MS	2000		/* a stream or consumer asked again */
-#define LEADER_POLL_MS	250		/* a consumer's leader looked for */
-#define TICK_MS		250
-#define RECONNECT_MS	250		/* NATS tried again after, doubling */
-#define RECONNECT_MAX_MS 8000		/* ... up to this */
-#define PULLS_MAX	64		/* open pulls of one event, a queue */
-#define PULL_ONES_MAX	4		/* unmet demand still met by those */
-#define BATCH_WAIT_MS	10000		/* PubAcks, at the most */
-#define ACK_WAIT_MS	300000		/* JetStream's AckWait: 5 min */
-
-/* What libnats threads hand to the loop. */
-struct cmsg {
-	struct cmsg	*next;
-	natsMsg		*msg;
-};
-
-/*
- * A pull open at JetStream.  JetStream answers pulls of one event first
- * come, first served, so that each event pulled is the oldest one's; a
- * pull of more (its events shared out among the open ones) is open alone.
- */
-struct cpull {
-	uint64_t	 id;		/* its reply subject's number */
-	uint32_t	 left;		/* events to come */
-	uint64_t	 heard;		/* its last sign of life, clock ms */
-};
-
-/* A queue's stream and consumer, as far as they are made. */
-enum { CQ_NEW, CQ_STREAM, CQ_CONSUMER, CQ_LEADER, CQ_READY, CQ_FAILED };
-
-struct cqueue {
-	struct cqueue	*next;
-	char		 name[PS_QUEUE_MAX + 1];
-	char		 enc[3 * PS_QUEUE_MAX + 1];	/* for NATS names */
-	int		 state;
-	uint64_t	 asked;		/* the last API request, clock ms */
-	int		 updating;	/* its settings changed here */
-	struct cpull	 pulls[PULLS_MAX];	/* open, oldest first */
-	size_t		 npulls;
-	uint32_t	 outstanding;	/* their events to come */
-	char		 why[256];	/* CQ_FAILED: JetStream's words */
-	struct conn	**waiting;	/* ENQUEUEs held until it is ready */
-	size_t		 nwaiting;
-	uint64_t	 since;		/* the first of them came, clock ms */
-	int		 given_up;	/* not ready in time: refuse them */
-};
-
-/* An ENQUEUE waiting for its PubAcks. */
-struct cbatch {
-	struct cbatch	*next;
-	uint64_t	 seq;
-	struct conn	*c;		/* NULL: it went */
-	uint32_t	 n;
-	uint32_t	 acked;
-	uint32_t	 dups;
-	uint32_t	 failed;
-	uint64_t	 deadline;
-	uint8_t		*seen;		/* n: answered */
-	struct ps_buf	 dupidx;
-	int		 done;		/* its answer waits for those before */
-	int		 code;		/* an ERROR instead, in its turn */
-	char		*why;
-};
-
-struct cluster {
-	struct server	*srv;
-	natsOptions	*opts;
-	natsConnection	*nc;
-	natsSubscription *sub;
-	char		 inbox[64];
-	struct event	*wake;
-	struct event	*tick;
-	atomic_flag	 mu;		/* a spin lock: held for a few stores */
-	struct cmsg	*in, **intail;	/* under mu */
-	int		 link;		/* under mu: connected */
-	int		 link_changed;	/* under mu */
-	int		 connected;	/* the loop's view */
-	struct cqueue	*queues;
-	struct cbatch	*batches;
-	uint64_t	 next_batch;
-	uint64_t	 next_pull;
-	char		**acks;		/* origin - 1 -> ack subject */
-	size_t		 nacks;
-	size_t		 capacks;
-	size_t		*free_acks;
-	size_t		 nfree;
-	uint32_t	 replicas;
-	const char	*urls;
-	uint32_t	 seed;		/* libnats' reconnect thread's */
-};
 
 static void	 wake_cb(evutil_socket_t, short, void *);
 
@@ -144,9 +51,9 @@ pulls_reset(struct cqueue *cq)
 	cq->outstanding = 0;
 }
 
-/* Queue names as NATS tokens: letters, digits and '-' kept, the rest %HH. */
-static void
-encode(const char *name, char *out, size_t len)
+/* Queue names as NATS tokens: letters, digits and '-' kept, the rest _HH. */
+void
+cl_encode(const char *name, char *out, size_t len)
 {
 	size_t	 n = 0;
 
@@ -243,8 +150,8 @@ on_disconnected(natsConnection *nc, void *arg)
 	hand_over(arg, NULL, 0);
 }
 
-static struct cqueue *
-cq_find(struct cluster *cl, const char *name)
+struct cqueue *
+cl_find(struct cluster *cl, const char *name)
 {
 	struct cqueue	*cq;
 
@@ -256,8 +163,8 @@ cq_find(struct cluster *cl, const char *name)
 }
 
 /* A JetStream API request, its reply to our inbox under tag. */
-static int
-api(struct cluster *cl, const char *subj, const char *tag, const char *body)
+int
+cl_api(struct cluster *cl, const char *subj, const char *tag, const char *body)
 {
 	char	 reply[512];
 
@@ -287,7 +194,7 @@ cq_step(struct cluster *cl, struct cqueue *cq)
 		    "\"duplicate_window\":120000000000}", cq->enc, cq->enc,
 		    cq->enc, cl->replicas);
 		snprintf(tag, sizeof tag, "s.%s", cq->enc);
-		if (api(cl, subj, tag, body) == 0) {
+		if (cl_api(cl, subj, tag, body) == 0) {
 			cq->state = CQ_STREAM;
 			cq->asked = now;
 		}
@@ -311,13 +218,13 @@ cq_step(struct cluster *cl, struct cqueue *cq)
 		    (unsigned long long)wait * 1000000, (q != NULL ?
 		    q->s.max_attempts : CONFIG_MAX_ATTEMPTS) + 1, cq->enc);
 		snprintf(tag, sizeof tag, "c.%s", cq->enc);
-		if (api(cl, subj, tag, body) == 0)
+		if (cl_api(cl, subj, tag, body) == 0)
 			cq->asked = now;
 	} else if (cq->state == CQ_LEADER) {
 		snprintf(subj, sizeof subj, "$JS.API.CONSUMER.INFO.PS_%s.ps",
 		    cq->enc);
 		snprintf(tag, sizeof tag, "i.%s", cq->enc);
-		if (api(cl, subj, tag, "") == 0)
+		if (cl_api(cl, subj, tag, "") == 0)
 			cq->asked = now;
 	}
 }
@@ -328,47 +235,16 @@ cq_get(struct cluster *cl, const char *name)
 {
 	struct cqueue	*cq;
 
-	if ((cq = cq_find(cl, name)) != NULL)
+	if ((cq = cl_find(cl, name)) != NULL)
 		return cq;
 	if ((cq = calloc(1, sizeof *cq)) == NULL)
 		return NULL;
 	snprintf(cq->name, sizeof cq->name, "%s", name);
-	encode(name, cq->enc, sizeof cq->enc);
+	cl_encode(name, cq->enc, sizeof cq->enc);
 	cq->next = cl->queues;
 	cl->queues = cq;
 	cq_step(cl, cq);
 	return cq;
-}
-
-/*
- * A JetStream API reply: its error's description, or NULL if none.  The
- * JSON string's escapes are undone (\u003e is '>'); a character past
- * ASCII, or a control, is '?'.
- */
-static const char *
-api_error(const char *data, int len, char *buf, size_t size)
-{
-	const char	*e, *d;
-	size_t		 n = 0;
-	unsigned int	 u;
-
-	if ((e = strstr(data, "\"error\"")) == NULL || e - data >= len)
-		return NULL;
-	if ((d = strstr(e, "\"description\":\"")) == NULL) {
-		snprintf(buf, size, "%.*s", len, data);
-		return buf;
-	}
-	for (d += 15; *d != '\0' && *d != '"' && n + 1 < size; d++) {
-		if (*d != '\\' || d[1] == '\0')
-			buf[n++] = *d;
-		else if (d[1] == 'u' && sscanf(d + 2, "%4x", &u) == 1) {
-			buf[n++] = u >= 0x20 && u < 0x7f ? (char)u : '?';
-			d += 5;
-		} else
-			buf[n++] = *++d;
-	}
-	buf[n] = '\0';
-	return buf;
 }
 
 /* The ENQUEUEs that waited for cq go on (or fail, if it did). */
@@ -405,7 +281,8 @@ cq_reply(struct cluster *cl, struct cqueue *cq, int kind, natsMsg *msg)
 	    cq->state != CQ_LEADER))
 		return;
 	cq->asked = 0;
-	why = data == NULL ? "no reply" : api_error(data, len, err, sizeof err);
+	why = data == NULL ? "no reply" : js_error(data, (size_t)len, err,
+	    sizeof err);
 	log_debug("cluster: queue %s: JetStream: %.*s", cq->name, len,
 	    data != NULL ? data : "");
 	if (why != NULL && kind == 'i') {
@@ -549,19 +426,6 @@ batch_done(struct cluster *cl, struct cbatch *b)
 		batch_answer(cl, b->c);
 }
 
-/* Whether the JSON object data has key (quoted, with its colon) true. */
-static int
-json_true(const char *data, const char *key)
-{
-	const char	*p;
-
-	if ((p = strstr(data, key)) == NULL)
-		return 0;
-	p += strlen(key);
-	p += strspn(p, " \t");		/* JetStream writes ": true" */
-	return strncmp(p, "true", 4) == 0;
-}
-
 /* A PubAck, for event i of batch seq. */
 static void
 pub_ack(struct cluster *cl, uint64_t seq, uint32_t i, natsMsg *msg)
@@ -584,13 +448,13 @@ pub_ack(struct cluster *cl, uint64_t seq, uint32_t i, natsMsg *msg)
 		b->failed++;
 		log_warnx("cluster: an event was not stored: NATS status %s",
 		    status);
-	} else if (api_error(data, natsMsg_GetDataLength(msg), err,
+	} else if (js_error(data, (size_t)natsMsg_GetDataLength(msg), err,
 	    sizeof err) != NULL || strstr(data, "\"seq\"") == NULL) {
 		b->failed++;
 		log_warnx("cluster: an event was not stored: %s",
-		    api_error(data, natsMsg_GetDataLength(msg), err,
+		    js_error(data, (size_t)natsMsg_GetDataLength(msg), err,
 		    sizeof err) != NULL ? err : "no sequence in its PubAck");
-	} else if (json_true(data, "\"duplicate\":")) {
+	} else if (js_true(data, "\"duplicate\":")) {
 		v[0] = (uint8_t)(i >> 24);
 		v[1] = (uint8_t)(i >> 16);
 		v[2] = (uint8_t)(i >> 8);
@@ -646,8 +510,8 @@ ack_keep(struct cluster *cl, const char *reply)
  * "$JS.ACK.": v1 is STREAM.CONSUMER.DELIVERED.SSEQ.DSEQ.TS.PENDING, v2 puts
  * a domain and an account before them.
  */
-static const char *
-ack_token(const char *reply, int want, size_t *len)
+const char *
+cl_ack_token(const char *reply, int want, size_t *len)
 {
 	const char	*p = reply + 8, *t[16];
 	int		 n = 0;
@@ -673,15 +537,15 @@ delivered(const char *reply)
 	size_t		 len;
 	unsigned long	 v;
 
-	if ((t = ack_token(reply, 2, &len)) == NULL || len == 0 || len > 9)
+	if ((t = cl_ack_token(reply, 2, &len)) == NULL || len == 0 || len > 9)
 		return 1;
 	v = strtoul(t, NULL, 10);
 	return v == 0 ? 1 : (uint32_t)v;
 }
 
 /* The ack subject of origin is let go. */
-static void
-ack_drop(struct cluster *cl, uint64_t origin)
+void
+cl_ack_drop(struct cluster *cl, uint64_t origin)
 {
 	size_t	 i = (size_t)(origin - 1);
 
@@ -737,7 +601,7 @@ pulled(struct cluster *cl, struct cqueue *cq, uint64_t pull, natsMsg *msg)
 	    delivered(reply) - 1) == 0) {
 		/* Nowhere to put it: back to JetStream, for any host. */
 		if (origin != 0)
-			ack_drop(cl, origin);
+			cl_ack_drop(cl, origin);
 		(void)natsConnection_PublishString(cl->nc, reply, "-NAK");
 		return;
 	}
@@ -776,6 +640,10 @@ take(struct cluster *cl, natsMsg *msg)
 	if (subj[n + 1] == 'p') {
 		if (sscanf(tag, "%llu.%u", &seq, &i) == 2)
 			pub_ack(cl, seq, i, msg);
+		return;
+	}
+	if (subj[n + 1] == 't' || subj[n + 1] == 'd') {
+		dead_reply(cl, subj[n + 1], tag, msg);
 		return;
 	}
 	/* A pull's reply is .q.ENC.N: each pull a subject of its own. */
@@ -881,6 +749,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		cq_step(cl, cq);
 	}
+	dead_tick(cl, now);
 	server_wake(cl->srv);
 }
 
@@ -1005,6 +874,7 @@ cluster_close(struct server *srv)
 		log_warnx("cluster: libnats' threads did not end in 5 s");
 	while (cl->batches != NULL)
 		batch_free(cl, cl->batches);
+	dead_free(cl);
 	while ((cq = cl->queues) != NULL) {
 		cl->queues = cq->next;
 		free(cq->waiting);
@@ -1027,36 +897,12 @@ cluster_close(struct server *srv)
 	srv->cluster = NULL;
 }
 
-/* A dead letter of stream PS_ENC is kept in it, as pushstage.ENC.dead. */
-static void
-publish_dead(struct cluster *cl, const char *ack, const struct qevent *ev)
-{
-	static const char *const why[] = { "", "nack", "timeout", "disconnect" };
-	const char	*t;
-	size_t		 len;
-	natsMsg		*m;
-	char		 subj[512], n[16];
-
-	if ((t = ack_token(ack, 0, &len)) == NULL || len < 4 ||
-	    strncmp(t, "PS_", 3) != 0)
-		return;
-	snprintf(subj, sizeof subj, "pushstage.%.*s.dead", (int)len - 3, t + 3);
-	if (natsMsg_Create(&m, subj, NULL, (const char *)ev->data,
-	    (int)ev->len) != NATS_OK)
-		return;
-	snprintf(n, sizeof n, "%u", ev->attempts);
-	(void)natsMsgHeader_Set(m, "Pushstage-Attempts", n);
-	(void)natsMsgHeader_Set(m, "Pushstage-Reason", ev->reason < 4 ?
-	    why[ev->reason] : "");
-	(void)natsConnection_PublishMsg(cl->nc, m);
-	natsMsg_Destroy(m);
-}
-
 /*
  * dispatch's done callback for an event pulled here: finished (PS_ACK,
- * +ACK), dead (PS_NACK: kept as pushstage.ENC.dead, +TERM), given back
- * to be delivered again on any host after wait ms (PS_NACK_LATER, -NAK
- * with that delay) or still worked on (PS_TOUCH, +WPI: AckWait anew).
+ * +ACK), dead (PS_NACK: stored as pushstage.ENC.dead, then +TERM; cdead.c),
+ * given back to be delivered again on any host after wait ms
+ * (PS_NACK_LATER, -NAK with that delay) or still worked on (PS_TOUCH,
+ * +WPI: AckWait anew).
  */
 void
 cluster_done(void *arg, const struct qevent *ev, int how, uint32_t wait)
@@ -1074,9 +920,8 @@ cluster_done(void *arg, const struct qevent *ev, int how, uint32_t wait)
 		say = "+ACK";
 		break;
 	case PS_NACK:
-		publish_dead(cl, cl->acks[i], ev);
-		say = "+TERM";
-		break;
+		dead_publish(cl, ev->origin, ev);	/* then +TERM */
+		return;
 	case PS_NACK_LATER:
 		snprintf(nak, sizeof nak, "-NAK {\"delay\":%llu}",
 		    (unsigned long long)wait * 1000000);
@@ -1087,7 +932,7 @@ cluster_done(void *arg, const struct qevent *ev, int how, uint32_t wait)
 		return;
 	}
 	(void)natsConnection_PublishString(cl->nc, cl->acks[i], say);
-	ack_drop(cl, ev->origin);
+	cl_ack_drop(cl, ev->origin);
 }
 
 static int	 enqueue(struct conn *, struct nqueue *,
@@ -1243,6 +1088,7 @@ cluster_conn_gone(struct conn *c)
 
 	if (c->srv->cluster == NULL)
 		return;
+	dead_conn_gone(c->srv->cluster, c);
 	for (b = c->srv->cluster->batches; b != NULL; b = b->next) {
 		if (b->c == c)
 			b->c = NULL;
@@ -1344,7 +1190,7 @@ cluster_settings(struct server *srv, const char *name)
 	struct cluster	*cl = srv->cluster;
 	struct cqueue	*cq;
 
-	if (cl == NULL || (cq = cq_find(cl, name)) == NULL ||
+	if (cl == NULL || (cq = cl_find(cl, name)) == NULL ||
 	    cq->state != CQ_READY)
 		return;
 	cq->state = CQ_CONSUMER;

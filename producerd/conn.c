@@ -789,6 +789,23 @@ conn_ids(struct conn *c, const struct ps_frame *f)
 	queues_touch(c->q);
 }
 
+#ifdef HAVE_NATS
+/* In a cluster dead letters are kept in JetStream: c waits for them. */
+static void
+conn_cluster_dead(struct conn *c, uint8_t type, struct qgroup *g,
+    uint32_t preview, const struct ps_ids *ids)
+{
+	char	 why[512];
+
+	if (cluster_dead(c, type, g->q->name, preview, ids, why,
+	    sizeof why) != 0) {
+		conn_fail(c, PS_E_STORAGE, "%s", why);
+		return;
+	}
+	c->cluster_busy = 1;
+}
+#endif
+
 /* Up to the frame limit, the oldest dead events first. */
 static void
 conn_dead_list(struct conn *c, const struct ps_frame *f)
@@ -809,6 +826,12 @@ conn_dead_list(struct conn *c, const struct ps_frame *f)
 	}
 	if ((g = conn_group(c, &pq, "DEAD_LIST")) == NULL)
 		return;
+#ifdef HAVE_NATS
+	if (srv->cluster != NULL) {
+		conn_cluster_dead(c, f->type, g, preview, NULL);
+		return;
+	}
+#endif
 	if (ps_put_dead_begin(b, &start) != 0)
 		goto nomem;
 	TAILQ_FOREACH(ev, &g->d.dead, entry) {
@@ -865,6 +888,12 @@ conn_dead_act(struct conn *c, const struct ps_frame *f)
 	}
 	if ((g = conn_group(c, &pq, ps_type_name(f->type))) == NULL)
 		return;
+#ifdef HAVE_NATS
+	if (c->srv->cluster != NULL) {
+		conn_cluster_dead(c, f->type, g, 0, &ids);
+		return;
+	}
+#endif
 	d = &g->d;
 	if (ids.count == 0) {
 		while (error == 0 && (ev = TAILQ_FIRST(&d->dead)) != NULL)
@@ -1274,6 +1303,23 @@ conn_cluster_refuse(struct conn *c, int code, const char *why)
 	conn_fail(c, code, "%s", why);
 }
 
+/*
+ * JetStream has answered c's dead-letter request (cdead.c): the answer in
+ * the scratch buffer goes, or ERROR code (and c goes); c is read again.
+ */
+void
+conn_cluster_done(struct conn *c, int code, const char *why)
+{
+	c->cluster_busy = 0;
+	if (code != 0) {
+		conn_fail(c, code, "%s", why);
+		return;
+	}
+	conn_send(c);
+	conn_reading(c);
+	conn_input(c);
+}
+
 /* Its queue's stream is made (cluster.c): the ENQUEUE is taken again. */
 void
 conn_cluster_resume(struct conn *c)
@@ -1309,7 +1355,8 @@ conn_input(struct conn *c)
 
 	server_tick(c->srv);
 	while (c->state != CONN_CLOSING && !c->paused && !c->blocked &&
-	    !c->cluster_wait && c->cluster_batches < CONN_CLUSTER_BATCHES) {
+	    !c->cluster_wait && !c->cluster_busy &&
+	    c->cluster_batches < CONN_CLUSTER_BATCHES) {
 		if ((r = ps_decoder_peek(&c->in, &f)) == 0)
 			break;
 		/* Answers in order: others wait for the ENQUEUEs' answers. */

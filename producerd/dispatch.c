@@ -356,11 +356,14 @@ bury(struct dispatch *d, struct qevent *ev, uint8_t reason)
 		queue_release(&d->queue, ev);
 		return;
 	}
-	/* A cluster's: its origin hears, and they are listed here too. */
+	/* A cluster's are kept there, where every host lists them. */
 	if (ev->origin != 0 && d->hand_back) {
 		ev->reason = reason;
 		finish(d, ev, PS_NACK, 0);
-		ev->origin = 0;
+		changed(d, DISPATCH_GONE, ev);
+		queue_release(&d->queue, ev);
+		d->dead_total++;
+		return;
 	}
 	/* Out of memory, it keeps its chunk: still listed, just heavier. */
 	(void)queue_own(&d->queue, ev);

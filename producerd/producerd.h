@@ -335,6 +335,8 @@ struct conn {
 	int			 cluster_wait;	/* its ENQUEUE waits for
 						   its queue's stream */
 	int			 cluster_batches; /* ENQUEUEs at JetStream */
+	int			 cluster_busy;	/* a dead-letter request
+						   at JetStream */
 	int			 turn;		/* unblocked: may go first */
 	int			 enq_started;	/* a batch taken in parts */
 	uint32_t		 enq_pos;	/* its next event, in its body */
@@ -411,9 +413,12 @@ int	 cluster_enqueue(struct conn *, struct nqueue *,
 void	 cluster_conn_gone(struct conn *);
 void	 cluster_settle(struct server *);
 void	 cluster_queue(struct server *, const char *);
+int	 cluster_dead(struct conn *, uint8_t, const char *, uint32_t,
+	     const struct ps_ids *, char *, size_t);
 void	 conn_cluster_answer(struct conn *, struct ps_enqueued *);
 void	 conn_cluster_refuse(struct conn *, int, const char *);
 void	 conn_cluster_resume(struct conn *);
+void	 conn_cluster_done(struct conn *, int, const char *);
 int	 server_compact(struct server *);
 int	 server_compact_wanted(struct server *);
 

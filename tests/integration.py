@@ -2277,7 +2277,7 @@ def case_cluster_nack_touch_dead(h):
     raws = []
     for sock in socks:
         r = Raw(sock, version=3)
-        r.send(hello3(CONSUMER_ROLE, b"default", 10, 0, b"w") + demand(10))
+        r.send(hello3(CONSUMER_ROLE, b"default", 30, 0, b"w") + demand(10))
         r.expect(WELCOME)
         raws.append(r)
     assert h.pushctl("enqueue", "job", sock=b).returncode == 0
@@ -2291,14 +2291,59 @@ def case_cluster_nack_touch_dead(h):
     at, (eid, attempt, p) = next_event(raws)
     assert (attempt, p) == (3, b"job"), (attempt, p)
     raws[at].send(ids(NACK, eid))
-    h.wait_for(lambda: h.stats()["dead"] + json.loads(h.pushctl("stats", "--json", sock=b)
-                                                      .stdout)["dead"] == 1,
-               what="the dead letter")
-    r = h.pushctl("dead", "list", sock=socks[at])
-    assert b"job" in r.stdout and b"nack" in r.stdout, r
-    st = js_request(url, "$JS.API.STREAM.INFO.PS_default",
-                    b'{"subjects_filter":"pushstage.>"}')["state"]
-    assert st["messages"] == 1 and st["subjects"] == {"pushstage.default.dead": 1}, st
+    # The dead letter is in the stream, and every host lists it.
+    stream = lambda: js_request(url, "$JS.API.STREAM.INFO.PS_default",
+                                b'{"subjects_filter":"pushstage.>"}')["state"]
+    h.wait_for(lambda: stream().get("subjects") == {"pushstage.default.dead": 1},
+               what="the dead letter in the stream")
+    assert stream()["messages"] == 1
+    dead_seq = stream()["last_seq"]
+    want = {"dead": 1, "events": [{"id": dead_seq, "attempts": 3, "reason": "nack",
+                                   "bytes": 3, "preview": "job"}]}
+    for sock in socks:
+        r = h.pushctl("dead", "list", "--json", sock=sock)
+        assert r.returncode == 0 and json.loads(r.stdout) == want, r
+    assert h.stats()["dead"] == 0 and h.stats()["dead_total"] + json.loads(
+        h.pushctl("stats", "--json", sock=b).stdout)["dead_total"] == 1
+    # Retried from the host where it did not die: a new event, attempt 1.
+    r = h.pushctl("dead", "retry", str(dead_seq), sock=socks[1 - at])
+    assert r.returncode == 0 and r.stdout == b"retried 1 dead event\n", r
+    at, (eid, attempt, p) = next_event(raws)
+    assert (attempt, p) == (1, b"job"), (attempt, p)
+    raws[at].send(ids(ACK, eid))
+    h.wait_for(lambda: stream()["messages"] == 0, what="the retried event's ack")
+    for sock in socks:
+        r = h.pushctl("dead", "list", sock=sock)
+        assert r.returncode == 0 and r.stdout == b"no dead events\n", r
+    # Two more die; one is dropped by id, the other with all; an id that
+    # is an event, not a dead letter, is not touched.
+    for r in raws:
+        r.send(demand(10))
+    for payload in (b"bad1", b"bad2"):
+        assert h.pushctl("enqueue", payload.decode()).returncode == 0
+        for attempt_no in (1, 2, 3):
+            at, (eid, attempt, p) = next_event(raws)
+            assert (attempt, p) == (attempt_no, payload), (attempt, p)
+            raws[at].send(ids(NACK, eid))
+        h.wait_for(lambda: stream().get("messages") == (1 if payload == b"bad1" else 2),
+                   what="the dead letter %s" % payload)
+    dead = json.loads(h.pushctl("dead", "list", "--json", sock=b).stdout)
+    assert dead["dead"] == 2 and [e["preview"] for e in dead["events"]] == ["bad1", "bad2"], dead
+    # An event in flight is in the stream too, and not a dead letter.
+    assert h.pushctl("enqueue", "live").returncode == 0
+    live_seq = js_request(url, "$JS.API.STREAM.INFO.PS_default")["state"]["last_seq"]
+    at, (eid, attempt, p) = next_event(raws)
+    assert p == b"live", p
+    r = h.pushctl("dead", "drop", str(dead["events"][0]["id"]), str(live_seq))
+    assert r.returncode == 1 and r.stdout == b"dropped 1 dead event\n" and \
+        b"1 of the ids given is not a dead event" in r.stderr, r
+    dead = json.loads(h.pushctl("dead", "list", "--json", sock=b).stdout)
+    assert [e["preview"] for e in dead["events"]] == ["bad2"], dead
+    r = h.pushctl("dead", "drop", sock=b)
+    assert r.returncode == 0 and r.stdout == b"dropped 1 dead event\n", r
+    assert stream().get("subjects") == {"pushstage.default": 1}, stream()
+    raws[at].send(ids(ACK, eid))
+    h.wait_for(lambda: stream()["messages"] == 0, what="the last ack")
     # TOUCH: three times AckWait (2 x 1 s + 1 s) and nobody else gets it.
     assert h.pushctl("enqueue", "long", sock=b).returncode == 0
     at, (eid, attempt, p) = next_event(raws)
@@ -2345,6 +2390,8 @@ def case_cluster_nats_down(h):
                what="the link to go")
     r = h.pushctl("enqueue", "lost")
     assert r.returncode == 75 and b"unreachable" in r.stderr, r
+    r = h.pushctl("dead", "list")
+    assert r.returncode == 75 and b"dead letters are kept there" in r.stderr, r
     nats, _ = start_nats(h, port)              # the same store: "one" kept
     h.wait_for(lambda: cluster_stat(h, h.sock, "cluster_connected") == 1,
                what="the link again", timeout=30)

@@ -523,6 +523,93 @@ START_TEST(nack_redelivers_then_buries_then_retry_and_drop)
 }
 END_TEST
 
+/* What a cluster (hand_back) hears of its events' ends (d->arg is the
+ * record of what was emitted, so this one is on its own). */
+static struct told {
+	int		 n;
+	int		 how[8];
+	uint32_t	 wait[8];
+	uint32_t	 attempts[8];
+	uint8_t		 reason[8];
+	uint64_t	 origin[8];
+} told;
+
+static void
+told_done(void *arg, const struct qevent *ev, int how, uint32_t wait)
+{
+	struct told	*t = &told;
+
+	(void)arg;
+	ck_assert_int_lt(t->n, 8);
+	t->how[t->n] = how;
+	t->wait[t->n] = wait;
+	t->attempts[t->n] = ev->attempts;
+	t->reason[t->n] = ev->reason;
+	t->origin[t->n] = ev->origin;
+	t->n++;
+}
+
+/*
+ * A cluster's event is given back to it, not kept: a NACK before the last
+ * attempt is PS_NACK_LATER with its delay, the last one's PS_NACK (its
+ * dead letter is the cluster's to keep, not listed here), an ACK PS_ACK.
+ */
+START_TEST(hand_back_gives_events_back_and_keeps_no_dead_letter)
+{
+	struct world	*w = world_new();
+	struct told	*t = &told;
+
+	memset(t, 0, sizeof *t);
+	w->d.max_attempts = 3;
+	w->d.done = told_done;
+	w->d.hand_back = 1;
+	attach_acks(w, 0, 4);
+	/* Tried once before, on another host: this is its second attempt-> */
+	ck_assert_uint_ne(dispatch_push_tried(&w->d, "job", 3, 7, 1), 0);
+	demand(w, 0, 1);
+	expect(w, 0, 0, "job");
+	ck_assert_uint_eq(w->r.attempt[0], 2);
+	ck_assert_int_eq(dispatch_nack_later(&w->d, &w->c[0], w->r.id[0],
+	    700), DISPATCH_DONE);
+	ck_assert_int_eq(t->n, 1);
+	ck_assert_int_eq(t->how[0], PS_NACK_LATER);
+	ck_assert_uint_eq(t->wait[0], 700);
+	ck_assert_uint_eq(t->origin[0], 7);
+	ck_assert_uint_eq(w->d.queue.count, 0);	/* not held here */
+	ck_assert_uint_eq(w->d.delayed, 0);
+
+	/* Its third and last attempt fails: dead, and not listed here. */
+	ck_assert_uint_ne(dispatch_push_tried(&w->d, "job", 3, 8, 2), 0);
+	demand(w, 0, 1);
+	expect(w, 1, 0, "job");
+	ck_assert_uint_eq(w->r.attempt[1], 3);
+	ck_assert_int_eq(answer(w, 0, w->r.id[1], PS_NACK), DISPATCH_DONE);
+	ck_assert_int_eq(t->n, 2);
+	ck_assert_int_eq(t->how[1], PS_NACK);
+	ck_assert_uint_eq(t->attempts[1], 3);
+	ck_assert_uint_eq(t->reason[1], PS_DEAD_NACK);
+	ck_assert_uint_eq(t->origin[1], 8);
+	ck_assert_uint_eq(w->d.ndead, 0);
+	ck_assert_uint_eq(w->d.dead_total, 1);
+	ck_assert_uint_eq(w->d.queue.count, 0);
+
+	/* An ack, and a consumer gone with one in flight: back at once. */
+	ck_assert_uint_ne(dispatch_push_tried(&w->d, "ok", 2, 9, 0), 0);
+	ck_assert_uint_ne(dispatch_push_tried(&w->d, "left", 4, 10, 0), 0);
+	demand(w, 0, 2);
+	ck_assert_int_eq(answer(w, 0, w->r.id[2], PS_ACK), DISPATCH_DONE);
+	ck_assert_int_eq(t->how[2], PS_ACK);
+	ck_assert_uint_eq(t->origin[2], 9);
+	detach(w, 0);
+	ck_assert_int_eq(t->n, 4);
+	ck_assert_int_eq(t->how[3], PS_NACK_LATER);
+	ck_assert_uint_eq(t->wait[3], 0);
+	ck_assert_uint_eq(t->origin[3], 10);
+	ck_assert_uint_eq(w->d.queue.count, 0);
+	world_free(w);
+}
+END_TEST
+
 START_TEST(ack_timeout_takes_back_touch_keeps_late_ack_is_counted)
 {
 	struct world	*w = world_new();
@@ -1991,6 +2078,7 @@ dispatch_suite(void)
 	tcase_add_test(tc,
 	    a_departed_consumers_events_come_back_first_in_order);
 	tcase_add_test(tc, nack_redelivers_then_buries_then_retry_and_drop);
+	tcase_add_test(tc, hand_back_gives_events_back_and_keeps_no_dead_letter);
 	tcase_add_test(tc,
 	    ack_timeout_takes_back_touch_keeps_late_ack_is_counted);
 	tcase_add_test(tc, unacked_events_cap_what_a_consumer_is_sent);

@@ -1,0 +1,539 @@
+/*
+ * cdead.c: the dead letters of a cluster's queues (--cluster; docs/
+ * cluster.md).  They are kept in JetStream, in the queue's stream under
+ * the subject pushstage.ENC.dead, not on the host where they died, so that
+ * every host lists, retries and drops the same ones.  An event that dies
+ * here is stored there first and terminated (+TERM) only once JetStream
+ * has it.  A DEAD_LIST, DEAD_RETRY or DEAD_DROP is a few API requests,
+ * made one at a time while its client waits for the answer; a dead letter
+ * is named by its sequence number in the stream.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "cluster.h"
+#include "jsreply.h"
+#include "log.h"
+#include "producerd.h"
+
+#define JS_NO_MESSAGE	10037		/* JetStream's err_code: none there */
+#define JS_NO_SEQUENCE	10043		/* ... that sequence is not there */
+#define JS_NO_STREAM	10059		/* ... nor the stream */
+
+/* A dead letter on its way into the stream: +TERM once it is stored. */
+struct cterm {
+	struct cterm	*next;
+	uint64_t	 n;		/* its PubAck's reply subject's */
+	uint64_t	 origin;	/* its event's ack subject */
+	uint64_t	 deadline;
+};
+
+/* What a request of a client's is waiting for. */
+enum { D_COUNT, D_FIND, D_PUT, D_DELETE, D_PURGE };
+
+/* A client's DEAD_LIST, DEAD_RETRY or DEAD_DROP at JetStream. */
+struct cdead {
+	struct cdead	*next;
+	uint64_t	 n;		/* its replies' subject's */
+	struct conn	*c;		/* NULL: it went */
+	uint8_t		 type;
+	char		 name[PS_QUEUE_MAX + 1];
+	char		 enc[3 * PS_QUEUE_MAX + 1];
+	uint32_t	 preview;
+	uint64_t	*ids;		/* none: every dead letter */
+	uint32_t	 nids, at;
+	int		 step;
+	uint64_t	 from;		/* the next one is here or past */
+	uint64_t	 seq;		/* the one at hand */
+	uint8_t		*data;		/* its payload, to retry */
+	size_t		 len;
+	uint64_t	 total;
+	uint32_t	 count, done;
+	struct ps_buf	 out;		/* DEAD_LIST_REPLY so far */
+	size_t		 start;
+	uint64_t	 deadline;
+};
+
+static void	 dead_step(struct cluster *, struct cdead *);
+
+/*
+ * Event ev, from the stream of ack subject origin, died here: a copy to
+ * the stream's dead-letter subject, with its attempts and why; +TERM when
+ * JetStream has stored it.  If it does not (its answer an error, or none
+ * within BATCH_WAIT_MS), the event is let be: JetStream delivers it again
+ * after its AckWait, and it dies again.
+ */
+void
+dead_publish(struct cluster *cl, uint64_t origin, const struct qevent *ev)
+{
+	static const char *const why[] = { "", "nack", "timeout", "disconnect" };
+	struct cterm	*t;
+	const char	*s;
+	size_t		 len;
+	natsMsg		*m = NULL;
+	char		 subj[512], reply[128], n[16];
+
+	if ((s = cl_ack_token(cl->acks[origin - 1], 0, &len)) == NULL ||
+	    len < 4 || strncmp(s, "PS_", 3) != 0 ||
+	    (t = calloc(1, sizeof *t)) == NULL) {
+		cl_ack_drop(cl, origin);
+		return;
+	}
+	t->n = ++cl->next_term;
+	t->origin = origin;
+	t->deadline = clock_ms() + BATCH_WAIT_MS;
+	snprintf(subj, sizeof subj, "pushstage.%.*s.dead", (int)len - 3, s + 3);
+	snprintf(reply, sizeof reply, "%s.t.%llu", cl->inbox,
+	    (unsigned long long)t->n);
+	snprintf(n, sizeof n, "%u", ev->attempts);
+	if (natsMsg_Create(&m, subj, reply, (const char *)ev->data,
+	    (int)ev->len) != NATS_OK ||
+	    natsMsgHeader_Set(m, "Pushstage-Attempts", n) != NATS_OK ||
+	    natsMsgHeader_Set(m, "Pushstage-Reason", ev->reason < 4 ?
+	    why[ev->reason] : "") != NATS_OK ||
+	    natsConnection_PublishMsg(cl->nc, m) != NATS_OK) {
+		log_warnx("cluster: a dead letter of %.*s was not sent; "
+		    "JetStream delivers it again after its AckWait",
+		    (int)len, s);
+		natsMsg_Destroy(m);
+		cl_ack_drop(cl, origin);
+		free(t);
+		return;
+	}
+	natsMsg_Destroy(m);
+	t->next = cl->terms;
+	cl->terms = t;
+}
+
+/* Dead letter t is stored (or not): +TERM (or nothing) and it is done. */
+static void
+term_done(struct cluster *cl, struct cterm *t, const char *why)
+{
+	struct cterm	**p;
+
+	for (p = &cl->terms; *p != t; p = &(*p)->next)
+		continue;
+	*p = t->next;
+	if (why == NULL)
+		(void)natsConnection_PublishString(cl->nc,
+		    cl->acks[t->origin - 1], "+TERM");
+	else
+		log_warnx("cluster: a dead letter was not stored (%s); "
+		    "JetStream delivers its event again after its AckWait",
+		    why);
+	cl_ack_drop(cl, t->origin);
+	free(t);
+}
+
+/* The request of d's step. */
+static void
+dead_ask(struct cluster *cl, struct cdead *d)
+{
+	natsMsg		*m;
+	char		 subj[512], body[640], tag[64], reply[128];
+	const char	*api;
+
+	snprintf(tag, sizeof tag, "d.%llu", (unsigned long long)d->n);
+	body[0] = '\0';
+	d->deadline = clock_ms() + API_WAIT_MS;
+	switch (d->step) {
+	case D_COUNT:
+		api = "STREAM.INFO";
+		snprintf(body, sizeof body, "{\"subjects_filter\":"
+		    "\"pushstage.%s.dead\"}", d->enc);
+		break;
+	case D_FIND:
+		api = "STREAM.MSG.GET";
+		if (d->nids != 0)
+			snprintf(body, sizeof body, "{\"seq\":%llu}",
+			    (unsigned long long)d->ids[d->at]);
+		else
+			snprintf(body, sizeof body, "{\"seq\":%llu,"
+			    "\"next_by_subj\":\"pushstage.%s.dead\"}",
+			    (unsigned long long)d->from, d->enc);
+		break;
+	case D_PUT:
+		/* Back as a new event: its attempts start again. */
+		snprintf(subj, sizeof subj, "pushstage.%s", d->enc);
+		snprintf(reply, sizeof reply, "%s.%s", cl->inbox, tag);
+		if (natsMsg_Create(&m, subj, reply, (const char *)d->data,
+		    (int)d->len) == NATS_OK) {
+			(void)natsConnection_PublishMsg(cl->nc, m);
+			natsMsg_Destroy(m);
+		}
+		return;			/* not sent: its time runs out */
+	case D_DELETE:
+		api = "STREAM.MSG.DELETE";
+		snprintf(body, sizeof body, "{\"seq\":%llu}",
+		    (unsigned long long)d->seq);
+		break;
+	default:
+		api = "STREAM.PURGE";
+		snprintf(body, sizeof body, "{\"filter\":"
+		    "\"pushstage.%s.dead\"}", d->enc);
+		break;
+	}
+	snprintf(subj, sizeof subj, "$JS.API.%s.PS_%s", api, d->enc);
+	(void)cl_api(cl, subj, tag, body);
+}
+
+static void
+dead_free1(struct cluster *cl, struct cdead *d)
+{
+	struct cdead	**p;
+
+	for (p = &cl->deads; *p != d; p = &(*p)->next)
+		continue;
+	*p = d->next;
+	free(d->ids);
+	free(d->data);
+	ps_buf_free(&d->out);
+	free(d);
+}
+
+/* d is answered: its reply, or ERROR code (and its client goes). */
+static void
+dead_end(struct cluster *cl, struct cdead *d, int code, const char *why)
+{
+	struct server	*srv = cl->srv;
+	struct conn	*c = d->c;
+	int		 rc = 0;
+
+	if (c != NULL && code == 0) {
+		if (d->type == PS_DEAD_LIST) {
+			if (d->total < d->count)
+				d->total = d->count;
+			ps_put_dead_end(&d->out, d->start, d->total >
+			    UINT32_MAX ? UINT32_MAX : (uint32_t)d->total,
+			    d->count);
+			rc = ps_buf_add(&srv->scratch, d->out.data,
+			    d->out.len);
+		} else {
+			rc = ps_put_dead_done(&srv->scratch, d->done);
+			if (d->done != 0)
+				log_info("client %s: %s %u dead event%s of "
+				    "queue %s in JetStream", c->name,
+				    d->type == PS_DEAD_DROP ? "dropped" :
+				    "retried", d->done, d->done == 1 ? "" : "s",
+				    d->name);
+		}
+		if (rc != 0) {
+			code = PS_E_NOMEM;
+			why = "no memory for the answer";
+		}
+	}
+	dead_free1(cl, d);
+	if (c != NULL)
+		conn_cluster_done(c, code, why);
+}
+
+/* A dead letter found: listed, or on to being retried or dropped. */
+static void
+dead_found(struct cluster *cl, struct cdead *d, const char *data)
+{
+	static const char *const why[] = { "nack", "timeout", "disconnect" };
+	struct server	*srv = cl->srv;
+	struct ps_dead	 e;
+	uint8_t		 preview[PS_PREVIEW_MAX];
+	char		 h[1024], v[32];
+	const char	*s = "", *hs;
+	size_t		 len = 0, hlen, i;
+
+	(void)js_string(data, "\"data\":", &s, &len);
+	memset(&e, 0, sizeof e);
+	e.id = d->seq;
+	e.attempts = 0;
+	if (js_string(data, "\"hdrs\":", &hs, &hlen) == 0 &&
+	    b64_len(hs, hlen) < sizeof h && b64_decode(hs, hlen,
+	    (uint8_t *)h, sizeof h) == 0) {
+		h[b64_len(hs, hlen)] = '\0';
+		if (nats_header(h, strlen(h), "Pushstage-Attempts", v,
+		    sizeof v) == 0)
+			e.attempts = (uint32_t)strtoul(v, NULL, 10);
+		if (nats_header(h, strlen(h), "Pushstage-Reason", v,
+		    sizeof v) == 0)
+			for (i = 0; i < 3; i++)
+				if (strcmp(v, why[i]) == 0)
+					e.reason = (uint8_t)(i + 1);
+	}
+	e.len = (uint32_t)b64_len(s, len);
+	if (d->type == PS_DEAD_LIST) {
+		e.preview_len = (uint16_t)(e.len < d->preview ? e.len :
+		    d->preview);
+		e.preview = preview;
+		if (b64_decode(s, len, preview, e.preview_len) != 0) {
+			dead_end(cl, d, PS_E_STORAGE, "cluster: a dead letter "
+			    "in JetStream is not base64");
+			return;
+		}
+		/* Up to the frame limit, as on one host. */
+		if (d->out.len - d->start - PS_HDR_LEN + PS_DEAD_ENTRY +
+		    e.preview_len > srv->max_frame) {
+			dead_end(cl, d, 0, NULL);
+			return;
+		}
+		if (ps_put_dead(&d->out, &e) != 0) {
+			dead_end(cl, d, PS_E_NOMEM, "no memory for the "
+			    "dead-letter list");
+			return;
+		}
+		d->count++;
+		d->from = d->seq + 1;
+		dead_step(cl, d);
+		return;
+	}
+	if (d->type == PS_DEAD_DROP) {
+		d->step = D_DELETE;
+		dead_ask(cl, d);
+		return;
+	}
+	free(d->data);
+	d->len = e.len;
+	if ((d->data = malloc(e.len + 1)) == NULL ||
+	    b64_decode(s, len, d->data, e.len) != 0) {
+		dead_end(cl, d, PS_E_NOMEM, "no memory to retry a dead "
+		    "letter");
+		return;
+	}
+	d->step = D_PUT;
+	dead_ask(cl, d);
+}
+
+/* The next dead letter of d, if it has one more; else it is answered. */
+static void
+dead_step(struct cluster *cl, struct cdead *d)
+{
+	if (d->nids != 0 && d->at == d->nids) {
+		dead_end(cl, d, 0, NULL);
+		return;
+	}
+	d->step = D_FIND;
+	dead_ask(cl, d);
+}
+
+/* The last dead letter is done with: on to the next. */
+static void
+dead_next(struct cluster *cl, struct cdead *d)
+{
+	if (d->nids != 0)
+		d->at++;
+	else
+		d->from = d->seq + 1;
+	dead_step(cl, d);
+}
+
+/*
+ * A reply on our inbox: kind 't' a dead letter's PubAck, 'd' one for a
+ * client's request.
+ */
+void
+dead_reply(struct cluster *cl, int kind, const char *tag, natsMsg *msg)
+{
+	struct cterm	*t;
+	struct cdead	*d;
+	char		 err[256], say[512], key[3 * PS_QUEUE_MAX + 32];
+	const char	*why, *data = natsMsg_GetData(msg), *subj, *status;
+	size_t		 dlen = (size_t)natsMsg_GetDataLength(msg), slen;
+	uint64_t	 n = strtoull(tag, NULL, 10), code = 0;
+
+	if (data == NULL)
+		data = "";
+	why = js_error(data, dlen, err, sizeof err);
+	if (why == NULL && natsMsgHeader_Get(msg, "Status", &status) ==
+	    NATS_OK && status != NULL) {
+		snprintf(err, sizeof err, "NATS status %s", status);
+		why = err;
+	}
+	if (kind == 't') {
+		for (t = cl->terms; t != NULL && t->n != n; t = t->next)
+			continue;
+		if (t != NULL)
+			term_done(cl, t, why != NULL ? why :
+			    strstr(data, "\"seq\"") == NULL ?
+			    "no sequence in its PubAck" : NULL);
+		return;
+	}
+	for (d = cl->deads; d != NULL && d->n != n; d = d->next)
+		continue;
+	if (d == NULL)
+		return;			/* its time ran out */
+	if (why != NULL)
+		(void)js_u64(data, "\"err_code\":", &code);
+	switch (d->step) {
+	case D_COUNT:
+		if (why != NULL && code != JS_NO_STREAM)
+			break;
+		if (why != NULL) {
+			dead_end(cl, d, 0, NULL);	/* none yet */
+			return;
+		}
+		/* Its state says "subjects":{"pushstage.ENC.dead":N}. */
+		snprintf(key, sizeof key, "\"pushstage.%s.dead\":", d->enc);
+		d->total = 0;
+		(void)js_u64(data, key, &d->total);
+		d->from = 1;
+		dead_step(cl, d);
+		return;
+	case D_FIND:
+		if (why != NULL && (code == JS_NO_MESSAGE ||
+		    code == JS_NO_STREAM)) {
+			if (d->nids != 0 && code == JS_NO_MESSAGE)
+				dead_next(cl, d);	/* not there: skipped */
+			else
+				dead_end(cl, d, 0, NULL);	/* no more */
+			return;
+		}
+		if (why != NULL)
+			break;
+		if (js_u64(data, "\"seq\":", &d->seq) != 0 ||
+		    js_string(data, "\"subject\":", &subj, &slen) != 0) {
+			why = "a stored message it did not describe";
+			break;
+		}
+		/* An id that is not a dead letter (an event) is skipped. */
+		if (slen != strlen(d->enc) + 15 || strncmp(subj + 10, d->enc,
+		    slen - 15) != 0 || strncmp(subj + slen - 5, ".dead", 5) !=
+		    0) {
+			dead_next(cl, d);
+			return;
+		}
+		dead_found(cl, d, data);
+		return;
+	case D_PUT:
+		if (why == NULL && strstr(data, "\"seq\"") == NULL)
+			why = "no sequence in its PubAck";
+		if (why != NULL)
+			break;
+		d->step = D_DELETE;
+		dead_ask(cl, d);
+		return;
+	case D_DELETE:
+		/* Gone already: another host took it first. */
+		if (why != NULL && code != JS_NO_SEQUENCE)
+			break;
+		if (why == NULL)
+			d->done++;
+		dead_next(cl, d);
+		return;
+	default:
+		if (why != NULL && code != JS_NO_STREAM)
+			break;
+		d->total = 0;
+		(void)js_u64(data, "\"purged\":", &d->total);
+		d->done = d->total > UINT32_MAX ? UINT32_MAX :
+		    (uint32_t)d->total;
+		dead_end(cl, d, 0, NULL);
+		return;
+	}
+	snprintf(say, sizeof say, "cluster: queue %s's dead letters: "
+	    "JetStream says: %s", d->name, why);
+	dead_end(cl, d, PS_E_STORAGE, say);
+}
+
+/*
+ * c's DEAD_LIST (preview bytes of each payload), DEAD_RETRY or DEAD_DROP
+ * (the ids, or none: all) of queue name, at JetStream; c waits for its
+ * answer (conn_cluster_done).  -1 when it cannot be asked, and why.
+ */
+int
+cluster_dead(struct conn *c, uint8_t type, const char *name,
+    uint32_t preview, const struct ps_ids *ids, char *why, size_t whylen)
+{
+	struct cluster	*cl = c->srv->cluster;
+	struct cdead	*d;
+	uint32_t	 i;
+
+	if (!cl->connected) {
+		snprintf(why, whylen, "cluster: NATS at %s is unreachable; "
+		    "dead letters are kept there, ask again when it is back",
+		    cl->urls);
+		return -1;
+	}
+	if ((d = calloc(1, sizeof *d)) == NULL || (ids != NULL &&
+	    ids->count != 0 && (d->ids = calloc(ids->count,
+	    sizeof *d->ids)) == NULL)) {
+		free(d);
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	d->n = ++cl->next_dead;
+	d->c = c;
+	d->type = type;
+	d->preview = preview > PS_PREVIEW_MAX ? PS_PREVIEW_MAX : preview;
+	snprintf(d->name, sizeof d->name, "%s", name);
+	cl_encode(name, d->enc, sizeof d->enc);
+	if (d->ids != NULL) {
+		for (i = 0; i < ids->count; i++)
+			d->ids[i] = ps_ids_at(ids, i);
+		d->nids = ids->count;
+	}
+	d->next = cl->deads;
+	cl->deads = d;
+	if (type == PS_DEAD_LIST) {
+		if (ps_put_dead_begin(&d->out, &d->start) != 0) {
+			dead_free1(cl, d);
+			snprintf(why, whylen, "out of memory");
+			return -1;
+		}
+		d->step = D_COUNT;
+	} else if (type == PS_DEAD_DROP && d->nids == 0)
+		d->step = D_PURGE;
+	else {
+		d->step = D_FIND;
+		d->from = 1;
+	}
+	dead_ask(cl, d);
+	return 0;
+}
+
+/* Every TICK_MS: answers that did not come in time. */
+void
+dead_tick(struct cluster *cl, uint64_t now)
+{
+	struct cterm	*t, *tnext;
+	struct cdead	*d, *dnext;
+	char		 why[128];
+
+	for (t = cl->terms; t != NULL; t = tnext) {
+		tnext = t->next;
+		if (t->deadline <= now)
+			term_done(cl, t, "no PubAck in time");
+	}
+	for (d = cl->deads; d != NULL; d = dnext) {
+		dnext = d->next;
+		if (d->deadline > now)
+			continue;
+		snprintf(why, sizeof why, "cluster: JetStream did not answer "
+		    "in %u s (%u dead letters done)", API_WAIT_MS / 1000,
+		    d->done);
+		dead_end(cl, d, PS_E_STORAGE, why);
+	}
+}
+
+/* c goes: what it asked is done without it. */
+void
+dead_conn_gone(struct cluster *cl, struct conn *c)
+{
+	struct cdead	*d;
+
+	for (d = cl->deads; d != NULL; d = d->next) {
+		if (d->c == c)
+			d->c = NULL;
+	}
+}
+
+/* At the end: what waits is forgotten (JetStream keeps the events). */
+void
+dead_free(struct cluster *cl)
+{
+	struct cterm	*t;
+
+	while ((t = cl->terms) != NULL) {
+		cl->terms = t->next;
+		free(t);
+	}
+	while (cl->deads != NULL)
+		dead_free1(cl, cl->deads);
+}

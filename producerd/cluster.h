@@ -1,0 +1,132 @@
+/*
+ * cluster.h: what cluster.c and cdead.c share of producerd's link to NATS
+ * JetStream (--cluster; docs/cluster.md).
+ */
+#ifndef CLUSTER_H
+#define CLUSTER_H
+
+#include <stdatomic.h>
+
+#include <nats/nats.h>
+
+#include "producerd.h"
+
+#define PULL_BATCH	4096		/* at most a pull asks */
+#define PULL_EXPIRES_MS	5000		/* a pull's life at JetStream */
+#define PULL_HB_MS	1000		/* its heartbeat while it waits */
+#define PULL_LOST_MS	2500		/* no sign of it this long: lost */
+#define API_RETRY_MS	2000		/* a stream or consumer asked again */
+#define LEADER_POLL_MS	250		/* a consumer's leader looked for */
+#define TICK_MS		250
+#define RECONNECT_MS	250		/* NATS tried again after, doubling */
+#define RECONNECT_MAX_MS 8000		/* ... up to this */
+#define PULLS_MAX	64		/* open pulls of one event, a queue */
+#define PULL_ONES_MAX	4		/* unmet demand still met by those */
+#define BATCH_WAIT_MS	10000		/* PubAcks, at the most */
+#define ACK_WAIT_MS	300000		/* JetStream's AckWait: 5 min */
+#define API_WAIT_MS	5000		/* an API reply, at the most */
+
+struct cterm;
+struct cdead;
+
+/* What libnats threads hand to the loop. */
+struct cmsg {
+	struct cmsg	*next;
+	natsMsg		*msg;
+};
+
+/*
+ * A pull open at JetStream.  JetStream answers pulls of one event first
+ * come, first served, so that each event pulled is the oldest one's; a
+ * pull of more (its events shared out among the open ones) is open alone.
+ */
+struct cpull {
+	uint64_t	 id;		/* its reply subject's number */
+	uint32_t	 left;		/* events to come */
+	uint64_t	 heard;		/* its last sign of life, clock ms */
+};
+
+/* A queue's stream and consumer, as far as they are made. */
+enum { CQ_NEW, CQ_STREAM, CQ_CONSUMER, CQ_LEADER, CQ_READY, CQ_FAILED };
+
+struct cqueue {
+	struct cqueue	*next;
+	char		 name[PS_QUEUE_MAX + 1];
+	char		 enc[3 * PS_QUEUE_MAX + 1];	/* for NATS names */
+	int		 state;
+	uint64_t	 asked;		/* the last API request, clock ms */
+	int		 updating;	/* its settings changed here */
+	struct cpull	 pulls[PULLS_MAX];	/* open, oldest first */
+	size_t		 npulls;
+	uint32_t	 outstanding;	/* their events to come */
+	char		 why[256];	/* CQ_FAILED: JetStream's words */
+	struct conn	**waiting;	/* ENQUEUEs held until it is ready */
+	size_t		 nwaiting;
+	uint64_t	 since;		/* the first of them came, clock ms */
+	int		 given_up;	/* not ready in time: refuse them */
+};
+
+/* An ENQUEUE waiting for its PubAcks. */
+struct cbatch {
+	struct cbatch	*next;
+	uint64_t	 seq;
+	struct conn	*c;		/* NULL: it went */
+	uint32_t	 n;
+	uint32_t	 acked;
+	uint32_t	 dups;
+	uint32_t	 failed;
+	uint64_t	 deadline;
+	uint8_t		*seen;		/* n: answered */
+	struct ps_buf	 dupidx;
+	int		 done;		/* its answer waits for those before */
+	int		 code;		/* an ERROR instead, in its turn */
+	char		*why;
+};
+
+struct cluster {
+	struct server	*srv;
+	natsOptions	*opts;
+	natsConnection	*nc;
+	natsSubscription *sub;
+	char		 inbox[64];
+	struct event	*wake;
+	struct event	*tick;
+	atomic_flag	 mu;		/* a spin lock: held for a few stores */
+	struct cmsg	*in, **intail;	/* under mu */
+	int		 link;		/* under mu: connected */
+	int		 link_changed;	/* under mu */
+	int		 connected;	/* the loop's view */
+	struct cqueue	*queues;
+	struct cbatch	*batches;
+	uint64_t	 next_batch;
+	uint64_t	 next_pull;
+	char		**acks;		/* origin - 1 -> ack subject */
+	size_t		 nacks;
+	size_t		 capacks;
+	size_t		*free_acks;
+	size_t		 nfree;
+	uint32_t	 replicas;
+	const char	*urls;
+	uint32_t	 seed;		/* libnats' reconnect thread's */
+	struct cterm	*terms;		/* dead letters being stored */
+	uint64_t	 next_term;
+	struct cdead	*deads;		/* DEAD_LIST, _RETRY, _DROP at it */
+	uint64_t	 next_dead;
+};
+
+
+/* cluster.c */
+int	 cl_api(struct cluster *, const char *, const char *, const char *);
+struct cqueue *cl_find(struct cluster *, const char *);
+void	 cl_ack_drop(struct cluster *, uint64_t);
+const char *cl_ack_token(const char *, int, size_t *);
+void	 cl_encode(const char *, char *, size_t);
+
+/* cdead.c */
+void	 dead_publish(struct cluster *, uint64_t, const struct qevent *);
+void	 dead_reply(struct cluster *, int, const char *, natsMsg *);
+void	 dead_tick(struct cluster *, uint64_t);
+void	 dead_conn_gone(struct cluster *, struct conn *);
+void	 dead_free(struct cluster *);
+
+#endif
