@@ -1,8 +1,9 @@
 /*
  * cdead.c: the dead letters of a cluster's queues (--cluster; docs/
- * cluster.md).  They are kept in JetStream, in the queue's stream under
- * the subject pushstage.ENC.dead, not on the host where they died, so that
- * every host lists, retries and drops the same ones.  An event that dies
+ * cluster.md).  They are kept in JetStream, in the queue's dead-letter
+ * stream PSD_ENC under pushstage.ENC.dead (the shared group's) or
+ * pushstage.ENC.dead.GROUP (a named group's), not on the host where they
+ * died, so that every host lists, retries and drops the same ones.  An event that dies
  * here is stored there first and terminated (+TERM) only once JetStream
  * has it.  A DEAD_LIST, DEAD_RETRY or DEAD_DROP is a few API requests,
  * made one at a time while its client waits for the answer; a dead letter
@@ -39,8 +40,10 @@ struct cdead {
 	uint64_t	 n;		/* its replies' subject's */
 	struct conn	*c;		/* NULL: it went */
 	uint8_t		 type;
-	char		 name[PS_QUEUE_MAX + 1];
+	char		 name[PS_PATH_MAX + 1];	/* for log lines */
 	char		 enc[3 * PS_QUEUE_MAX + 1];
+	char		 durable[3 * PS_QUEUE_MAX + 3];	/* its group's */
+	char		 subj[9 * PS_QUEUE_MAX + 32];	/* its dead letters' */
 	uint32_t	 preview;
 	uint64_t	*ids;		/* none: every dead letter */
 	uint32_t	 nids, at;
@@ -70,13 +73,15 @@ dead_publish(struct cluster *cl, uint64_t origin, const struct qevent *ev)
 {
 	static const char *const why[] = { "", "nack", "timeout", "disconnect" };
 	struct cterm	*t;
-	const char	*s;
-	size_t		 len;
+	const char	*s, *g;
+	size_t		 len, glen;
 	natsMsg		*m = NULL;
-	char		 subj[512], reply[128], n[16];
+	char		 subj[1024], reply[128], n[16];
 
+	/* The stream PS_ENC and the consumer, ps or g_GROUP, of the ack. */
 	if ((s = cl_ack_token(cl->acks[origin - 1], 0, &len)) == NULL ||
 	    len < 4 || strncmp(s, "PS_", 3) != 0 ||
+	    (g = cl_ack_token(cl->acks[origin - 1], 1, &glen)) == NULL ||
 	    (t = calloc(1, sizeof *t)) == NULL) {
 		cl_ack_drop(cl, origin);
 		return;
@@ -84,7 +89,12 @@ dead_publish(struct cluster *cl, uint64_t origin, const struct qevent *ev)
 	t->n = ++cl->next_term;
 	t->origin = origin;
 	t->deadline = clock_ms() + BATCH_WAIT_MS;
-	snprintf(subj, sizeof subj, "pushstage.%.*s.dead", (int)len - 3, s + 3);
+	if (glen > 2 && strncmp(g, "g_", 2) == 0)
+		snprintf(subj, sizeof subj, "pushstage.%.*s.dead.%.*s",
+		    (int)len - 3, s + 3, (int)glen - 2, g + 2);
+	else
+		snprintf(subj, sizeof subj, "pushstage.%.*s.dead",
+		    (int)len - 3, s + 3);
 	snprintf(reply, sizeof reply, "%s.t.%llu", cl->inbox,
 	    (unsigned long long)t->n);
 	snprintf(n, sizeof n, "%u", ev->attempts);
@@ -132,7 +142,7 @@ static void
 dead_ask(struct cluster *cl, struct cdead *d)
 {
 	natsMsg		*m;
-	char		 subj[512], body[640], tag[64], reply[128];
+	char		 subj[512], body[1024], tag[64], reply[128];
 	const char	*api;
 
 	snprintf(tag, sizeof tag, "d.%llu", (unsigned long long)d->n);
@@ -141,8 +151,8 @@ dead_ask(struct cluster *cl, struct cdead *d)
 	switch (d->step) {
 	case D_COUNT:
 		api = "STREAM.INFO";
-		snprintf(body, sizeof body, "{\"subjects_filter\":"
-		    "\"pushstage.%s.dead\"}", d->enc);
+		snprintf(body, sizeof body, "{\"subjects_filter\":\"%s\"}",
+		    d->subj);
 		break;
 	case D_FIND:
 		api = "STREAM.MSG.GET";
@@ -151,16 +161,21 @@ dead_ask(struct cluster *cl, struct cdead *d)
 			    (unsigned long long)d->ids[d->at]);
 		else
 			snprintf(body, sizeof body, "{\"seq\":%llu,"
-			    "\"next_by_subj\":\"pushstage.%s.dead\"}",
-			    (unsigned long long)d->from, d->enc);
+			    "\"next_by_subj\":\"%s\"}",
+			    (unsigned long long)d->from, d->subj);
 		break;
 	case D_PUT:
-		/* Back as a new event: its attempts start again. */
+		/*
+		 * Back as a new event, its attempts from 1, for its group
+		 * alone: the others' consumers ack it at once (cluster.c).
+		 */
 		snprintf(subj, sizeof subj, "pushstage.%s", d->enc);
 		snprintf(reply, sizeof reply, "%s.%s", cl->inbox, tag);
 		if (natsMsg_Create(&m, subj, reply, (const char *)d->data,
 		    (int)d->len) == NATS_OK) {
-			(void)natsConnection_PublishMsg(cl->nc, m);
+			if (natsMsgHeader_Set(m, "Pushstage-For",
+			    d->durable) == NATS_OK)
+				(void)natsConnection_PublishMsg(cl->nc, m);
 			natsMsg_Destroy(m);
 		}
 		return;			/* not sent: its time runs out */
@@ -171,11 +186,11 @@ dead_ask(struct cluster *cl, struct cdead *d)
 		break;
 	default:
 		api = "STREAM.PURGE";
-		snprintf(body, sizeof body, "{\"filter\":"
-		    "\"pushstage.%s.dead\"}", d->enc);
+		snprintf(body, sizeof body, "{\"filter\":\"%s\"}", d->subj);
 		break;
 	}
-	snprintf(subj, sizeof subj, "$JS.API.%s.PS_%s", api, d->enc);
+	snprintf(subj, sizeof subj, "$JS.API.%s." DEAD_STREAM "%s", api,
+	    d->enc);
 	(void)cl_api(cl, subj, tag, body);
 }
 
@@ -333,7 +348,7 @@ dead_reply(struct cluster *cl, int kind, const char *tag, natsMsg *msg)
 {
 	struct cterm	*t;
 	struct cdead	*d;
-	char		 err[256], say[512], key[3 * PS_QUEUE_MAX + 32];
+	char		 err[256], say[512], key[9 * PS_QUEUE_MAX + 40];
 	const char	*why, *data = natsMsg_GetData(msg), *subj, *status;
 	size_t		 dlen = (size_t)natsMsg_GetDataLength(msg), slen;
 	uint64_t	 n = strtoull(tag, NULL, 10), code = 0;
@@ -370,7 +385,7 @@ dead_reply(struct cluster *cl, int kind, const char *tag, natsMsg *msg)
 			return;
 		}
 		/* Its state says "subjects":{"pushstage.ENC.dead":N}. */
-		snprintf(key, sizeof key, "\"pushstage.%s.dead\":", d->enc);
+		snprintf(key, sizeof key, "\"%s\":", d->subj);
 		d->total = 0;
 		(void)js_u64(data, key, &d->total);
 		d->from = 1;
@@ -392,9 +407,8 @@ dead_reply(struct cluster *cl, int kind, const char *tag, natsMsg *msg)
 			why = "a stored message it did not describe";
 			break;
 		}
-		/* An id that is not a dead letter (an event) is skipped. */
-		if (slen != strlen(d->enc) + 15 || strncmp(subj + 10, d->enc,
-		    slen - 15) != 0 || strncmp(subj + slen - 5, ".dead", 5) !=
+		/* An id that is not a dead letter of the group: skipped. */
+		if (slen != strlen(d->subj) || strncmp(subj, d->subj, slen) !=
 		    0) {
 			dead_next(cl, d);
 			return;
@@ -434,13 +448,16 @@ dead_reply(struct cluster *cl, int kind, const char *tag, natsMsg *msg)
 
 /*
  * c's DEAD_LIST (preview bytes of each payload), DEAD_RETRY or DEAD_DROP
- * (the ids, or none: all) of queue name, at JetStream; c waits for its
- * answer (conn_cluster_done).  -1 when it cannot be asked, and why.
+ * (the ids, or none: all) of queue name's group (group "": the shared
+ * one), at JetStream; c waits for its answer (conn_cluster_done).  -1
+ * when it cannot be asked, and why.
  */
 int
 cluster_dead(struct conn *c, uint8_t type, const char *name,
-    uint32_t preview, const struct ps_ids *ids, char *why, size_t whylen)
+    const char *group, uint32_t preview, const struct ps_ids *ids,
+    char *why, size_t whylen)
 {
+	char		 genc[3 * PS_QUEUE_MAX + 1];
 	struct cluster	*cl = c->srv->cluster;
 	struct cdead	*d;
 	uint32_t	 i;
@@ -462,8 +479,18 @@ cluster_dead(struct conn *c, uint8_t type, const char *name,
 	d->c = c;
 	d->type = type;
 	d->preview = preview > PS_PREVIEW_MAX ? PS_PREVIEW_MAX : preview;
-	snprintf(d->name, sizeof d->name, "%s", name);
+	snprintf(d->name, sizeof d->name, "%s%s%s", name, group[0] != '\0' ?
+	    "/" : "", group);
 	cl_encode(name, d->enc, sizeof d->enc);
+	cl_encode(group, genc, sizeof genc);
+	if (group[0] == '\0') {
+		snprintf(d->durable, sizeof d->durable, "ps");
+		snprintf(d->subj, sizeof d->subj, "pushstage.%s.dead", d->enc);
+	} else {
+		snprintf(d->durable, sizeof d->durable, "g_%s", genc);
+		snprintf(d->subj, sizeof d->subj, "pushstage.%s.dead.%s",
+		    d->enc, genc);
+	}
 	if (d->ids != NULL) {
 		for (i = 0; i < ids->count; i++)
 			d->ids[i] = ps_ids_at(ids, i);

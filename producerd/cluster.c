@@ -33,22 +33,22 @@
 
 static void	 wake_cb(evutil_socket_t, short, void *);
 
-/* The open pull i of cq ends; what it did not bring will not come. */
+/* The open pull i of cg ends; what it did not bring will not come. */
 static void
-pull_end(struct cqueue *cq, size_t i)
+pull_end(struct cgroup *cg, size_t i)
 {
-	cq->outstanding -= cq->pulls[i].left;
-	memmove(&cq->pulls[i], &cq->pulls[i + 1], (cq->npulls - i - 1) *
-	    sizeof cq->pulls[0]);
-	cq->npulls--;
+	cg->outstanding -= cg->pulls[i].left;
+	memmove(&cg->pulls[i], &cg->pulls[i + 1], (cg->npulls - i - 1) *
+	    sizeof cg->pulls[0]);
+	cg->npulls--;
 }
 
-/* Every pull of cq is forgotten: the link went, say. */
+/* Every pull of cg is forgotten: the link went, say. */
 static void
-pulls_reset(struct cqueue *cq)
+pulls_reset(struct cgroup *cg)
 {
-	cq->npulls = 0;
-	cq->outstanding = 0;
+	cg->npulls = 0;
+	cg->outstanding = 0;
 }
 
 /* Queue names as NATS tokens: letters, digits and '-' kept, the rest _HH. */
@@ -173,63 +173,143 @@ cl_api(struct cluster *cl, const char *subj, const char *tag, const char *body)
 	    (int)strlen(body)) == NATS_OK ? 0 : -1;
 }
 
-/* The next step in making cq's stream and consumer. */
+/* The next step in making cg's durable consumer, cq's streams made. */
 static void
-cq_step(struct cluster *cl, struct cqueue *cq)
+cg_step(struct cluster *cl, struct cqueue *cq, struct cgroup *cg)
 {
 	struct nqueue	*q;
 	uint64_t	 wait, now = clock_ms();
-	char		 subj[512], body[1024], tag[256];
+	char		 subj[768], body[1280], tag[512], start[64];
 
 	/* One request at a time: the next when it is answered, or lost. */
-	if (!cl->connected || (cq->asked != 0 && now < cq->asked +
-	    (cq->state == CQ_LEADER ? LEADER_POLL_MS : API_RETRY_MS)))
+	if (!cl->connected || cq->state != CQ_READY || cg->state == CG_READY ||
+	    cg->state == CG_FAILED || (cg->asked != 0 && now < cg->asked +
+	    (cg->state == CG_LEADER ? LEADER_POLL_MS : API_RETRY_MS)))
+		return;
+	if (cg->state == CG_NEW || cg->state == CG_CONSUMER) {
+		/*
+		 * AckWait and MaxDeliver follow the queue's settings here,
+		 * with room: a host's ack timeout gives an event back (-NAK)
+		 * before JetStream would, and a host's last attempt ends in
+		 * the dead letters, not in a delivery JetStream never makes.
+		 * A named group has the events enqueued after it is made.
+		 */
+		q = queues_find(cl->srv, cq->name, strlen(cq->name));
+		wait = q != NULL && q->s.acks && q->s.ack_timeout != 0 ?
+		    2 * q->s.ack_timeout + 1000 : ACK_WAIT_MS;
+		snprintf(start, sizeof start, "%s", cg->name[0] != '\0' ?
+		    "\"deliver_policy\":\"new\"," : "");
+		snprintf(subj, sizeof subj, "$JS.API.CONSUMER.DURABLE.CREATE."
+		    "PS_%s.%s", cq->enc, cg->durable);
+		snprintf(body, sizeof body, "{\"stream_name\":\"PS_%s\","
+		    "\"config\":{\"durable_name\":\"%s\",%s\"ack_policy\":"
+		    "\"explicit\",\"ack_wait\":%llu,\"max_deliver\":%u,"
+		    "\"filter_subject\":\"pushstage.%s\","
+		    "\"max_ack_pending\":100000}}", cq->enc, cg->durable,
+		    start, (unsigned long long)wait * 1000000, (q != NULL ?
+		    q->s.max_attempts : CONFIG_MAX_ATTEMPTS) + 1, cq->enc);
+		snprintf(tag, sizeof tag, "c.%s.%s", cq->enc, cg->durable);
+		if (cl_api(cl, subj, tag, body) == 0) {
+			cg->state = CG_CONSUMER;
+			cg->asked = now;
+		}
+	} else if (cg->state == CG_LEADER) {
+		snprintf(subj, sizeof subj, "$JS.API.CONSUMER.INFO.PS_%s.%s",
+		    cq->enc, cg->durable);
+		snprintf(tag, sizeof tag, "i.%s.%s", cq->enc, cg->durable);
+		if (cl_api(cl, subj, tag, "") == 0)
+			cg->asked = now;
+	}
+}
+
+/*
+ * The next step in making cq's streams: its events' (interest retention:
+ * an event stays until every group has acked it), then its dead letters'
+ * (kept until dropped); then its groups' consumers.
+ */
+static void
+cq_step(struct cluster *cl, struct cqueue *cq)
+{
+	struct cgroup	*cg;
+	uint64_t	 now = clock_ms();
+	char		 subj[512], body[1024], tag[256];
+
+	if (cq->state == CQ_READY) {
+		for (cg = cq->groups; cg != NULL; cg = cg->next)
+			cg_step(cl, cq, cg);
+		return;
+	}
+	if (!cl->connected || cq->state == CQ_FAILED ||
+	    (cq->asked != 0 && now < cq->asked + API_RETRY_MS))
 		return;
 	if (cq->state == CQ_NEW || cq->state == CQ_STREAM) {
 		snprintf(subj, sizeof subj, "$JS.API.STREAM.CREATE.PS_%s",
 		    cq->enc);
 		snprintf(body, sizeof body, "{\"name\":\"PS_%s\",\"subjects\":"
-		    "[\"pushstage.%s\",\"pushstage.%s.dead\"],\"retention\":"
-		    "\"workqueue\",\"storage\":\"file\",\"num_replicas\":%u,"
+		    "[\"pushstage.%s\"],\"retention\":\"interest\","
+		    "\"storage\":\"file\",\"num_replicas\":%u,"
 		    "\"duplicate_window\":120000000000}", cq->enc, cq->enc,
-		    cq->enc, cl->replicas);
+		    cl->replicas);
 		snprintf(tag, sizeof tag, "s.%s", cq->enc);
 		if (cl_api(cl, subj, tag, body) == 0) {
 			cq->state = CQ_STREAM;
 			cq->asked = now;
 		}
-	} else if (cq->state == CQ_CONSUMER) {
-		/*
-		 * AckWait and MaxDeliver follow the queue's settings here,
-		 * with room: a host's ack timeout gives an event back (-NAK)
-		 * before JetStream would, and a host's last attempt ends in
-		 * its dead list, not in a delivery JetStream never makes.
-		 */
-		q = queues_find(cl->srv, cq->name, strlen(cq->name));
-		wait = q != NULL && q->s.acks && q->s.ack_timeout != 0 ?
-		    2 * q->s.ack_timeout + 1000 : ACK_WAIT_MS;
-		snprintf(subj, sizeof subj, "$JS.API.CONSUMER.DURABLE.CREATE."
-		    "PS_%s.ps", cq->enc);
-		snprintf(body, sizeof body, "{\"stream_name\":\"PS_%s\","
-		    "\"config\":{\"durable_name\":\"ps\",\"ack_policy\":"
-		    "\"explicit\",\"ack_wait\":%llu,\"max_deliver\":%u,"
-		    "\"filter_subject\":\"pushstage.%s\","
-		    "\"max_ack_pending\":100000}}", cq->enc,
-		    (unsigned long long)wait * 1000000, (q != NULL ?
-		    q->s.max_attempts : CONFIG_MAX_ATTEMPTS) + 1, cq->enc);
-		snprintf(tag, sizeof tag, "c.%s", cq->enc);
+	} else if (cq->state == CQ_DEAD) {
+		snprintf(subj, sizeof subj, "$JS.API.STREAM.CREATE."
+		    DEAD_STREAM "%s", cq->enc);
+		snprintf(body, sizeof body, "{\"name\":\"" DEAD_STREAM "%s\","
+		    "\"subjects\":[\"pushstage.%s.dead\",\"pushstage.%s.dead.*\"],"
+		    "\"retention\":\"limits\",\"storage\":\"file\","
+		    "\"num_replicas\":%u}", cq->enc, cq->enc, cq->enc,
+		    cl->replicas);
+		snprintf(tag, sizeof tag, "x.%s", cq->enc);
 		if (cl_api(cl, subj, tag, body) == 0)
-			cq->asked = now;
-	} else if (cq->state == CQ_LEADER) {
-		snprintf(subj, sizeof subj, "$JS.API.CONSUMER.INFO.PS_%s.ps",
-		    cq->enc);
-		snprintf(tag, sizeof tag, "i.%s", cq->enc);
-		if (cl_api(cl, subj, tag, "") == 0)
 			cq->asked = now;
 	}
 }
 
-/* The cluster state of queue q, its stream on the way if new. */
+static struct cgroup *
+cg_find(struct cqueue *cq, const char *name)
+{
+	struct cgroup	*cg;
+
+	for (cg = cq->groups; cg != NULL; cg = cg->next) {
+		if (strcmp(cg->name, name) == 0)
+			return cg;
+	}
+	return NULL;
+}
+
+/* Group name of cq, its consumer on the way if new; NULL out of memory. */
+static struct cgroup *
+cg_get(struct cluster *cl, struct cqueue *cq, const char *name)
+{
+	struct cgroup	*cg, **p;
+
+	if ((cg = cg_find(cq, name)) != NULL)
+		return cg;
+	if ((cg = calloc(1, sizeof *cg)) == NULL)
+		return NULL;
+	snprintf(cg->name, sizeof cg->name, "%s", name);
+	if (name[0] == '\0')
+		snprintf(cg->durable, sizeof cg->durable, "ps");
+	else {
+		memcpy(cg->durable, "g_", 2);
+		cl_encode(name, cg->durable + 2, sizeof cg->durable - 2);
+	}
+	for (p = &cq->groups; *p != NULL; p = &(*p)->next)
+		continue;
+	*p = cg;
+	cg_step(cl, cq, cg);
+	return cg;
+}
+
+/*
+ * The cluster state of queue name, its streams on the way if new, with
+ * its shared group (whose consumer holds every event for the queue before
+ * the first is enqueued).  NULL out of memory.
+ */
 static struct cqueue *
 cq_get(struct cluster *cl, const char *name)
 {
@@ -241,10 +321,32 @@ cq_get(struct cluster *cl, const char *name)
 		return NULL;
 	snprintf(cq->name, sizeof cq->name, "%s", name);
 	cl_encode(name, cq->enc, sizeof cq->enc);
+	if (cg_get(cl, cq, "") == NULL) {
+		free(cq);
+		return NULL;
+	}
 	cq->next = cl->queues;
 	cl->queues = cq;
 	cq_step(cl, cq);
 	return cq;
+}
+
+/* Whether ENQUEUEs of cq may be published: someone holds them there. */
+static int
+cq_ready(const struct cqueue *cq)
+{
+	return cq->state == CQ_READY && cq->groups->state == CG_READY;
+}
+
+/* Why ENQUEUEs of cq are refused for now, or NULL if they are not. */
+static const char *
+cq_failed(const struct cqueue *cq)
+{
+	if (cq->state == CQ_FAILED)
+		return cq->why;
+	if (cq->groups->state == CG_FAILED)
+		return cq->groups->why;
+	return NULL;
 }
 
 /* The ENQUEUEs that waited for cq go on (or fail, if it did). */
@@ -264,84 +366,133 @@ cq_release(struct cqueue *cq)
 }
 
 /*
- * A reply about cq's stream (kind 's'), its consumer's making ('c') or its
- * consumer's state ('i').  The consumer is ready when it has a leader:
- * until then a pull reaches no one, and is lost without a word.
+ * A stream made the same way by another host is ours too (made at the same
+ * moment, JetStream may say its subjects overlap: what comes next then says
+ * whether it is ours).  One made another way (other replicas, say) is
+ * "already in use": not served, and why is written into buf.
  */
+static int
+stream_refused(struct cluster *cl, const char *stream, const char *why,
+    char *buf, size_t size)
+{
+	if (strstr(why, "subjects overlap") != NULL)
+		return 0;
+	if (strstr(why, "already in use") != NULL) {
+		/* Cut short if it must: said in full in the log. */
+		if (snprintf(buf, size, "stream %s exists made otherwise (its "
+		    "replicas, subjects or retention are not what "
+		    "--cluster-replicas %u asks: %s)", stream, cl->replicas,
+		    why) < 0)
+			buf[0] = '\0';
+	} else
+		snprintf(buf, size, "%s", why);
+	return -1;
+}
+
+/* A reply about cq's events' stream (kind 's') or dead letters' ('x'). */
 static void
 cq_reply(struct cluster *cl, struct cqueue *cq, int kind, natsMsg *msg)
 {
-	char		 err[256];
+	struct cgroup	*cg;
+	char		 err[256], stream[3 * PS_QUEUE_MAX + 8];
 	const char	*why, *data = natsMsg_GetData(msg);
 	int		 len = natsMsg_GetDataLength(msg);
 
 	/* An answer to a request asked again: the first one counted. */
-	if ((kind == 's' && cq->state != CQ_STREAM) || (kind == 'c' &&
-	    cq->state != CQ_CONSUMER) || (kind == 'i' &&
-	    cq->state != CQ_LEADER))
+	if ((kind == 's' && cq->state != CQ_STREAM) || (kind == 'x' &&
+	    cq->state != CQ_DEAD))
 		return;
 	cq->asked = 0;
 	why = data == NULL ? "no reply" : js_error(data, (size_t)len, err,
 	    sizeof err);
 	log_debug("cluster: queue %s: JetStream: %.*s", cq->name, len,
 	    data != NULL ? data : "");
-	if (why != NULL && kind == 'i') {
-		cq->state = CQ_CONSUMER;	/* gone: made again */
-		cq_step(cl, cq);
-		return;
-	}
-	if (why != NULL && cq->updating) {
-		/* It is served as it was: the queue goes on. */
-		log_warnx("cluster: queue %s: JetStream kept the consumer's "
-		    "settings: %s", cq->name, why);
-		cq->updating = 0;
-		cq->state = CQ_READY;
-		return;
-	}
-	/*
-	 * A stream made the same way by another host is ours too (made at
-	 * the same moment, JetStream may say its subjects overlap: the
-	 * consumer's making then says whether it is ours).  One made another
-	 * way (other replicas, say) is "already in use": not served.  A
-	 * consumer of another host's making is ours.
-	 */
-	if (why != NULL && ((kind == 's' && strstr(why, "subjects overlap") ==
-	    NULL) || (kind == 'c' && strstr(why, "already in use") == NULL &&
-	    strstr(why, "already exists") == NULL))) {
+	snprintf(stream, sizeof stream, "%s%s", kind == 's' ? "PS_" :
+	    DEAD_STREAM, cq->enc);
+	if (why != NULL && stream_refused(cl, stream, why, cq->why,
+	    sizeof cq->why) != 0) {
 		cq->state = CQ_FAILED;
 		cq->asked = clock_ms();
-		if (kind == 's' && strstr(why, "already in use") != NULL) {
-			/* Cut short if it must: said in full in the log. */
-			if (snprintf(cq->why, sizeof cq->why, "stream PS_%s "
-			    "exists made otherwise (its replicas, subjects or "
-			    "retention are not what --cluster-replicas %u "
-			    "asks: %s)", cq->enc, cl->replicas, why) < 0)
-				cq->why[0] = '\0';
-		} else
-			snprintf(cq->why, sizeof cq->why, "%s", why);
 		log_warnx("cluster: queue %s: JetStream says: %s", cq->name,
 		    why);
 		cq_release(cq);
 		return;
 	}
 	if (kind == 's') {
-		cq->state = CQ_CONSUMER;
+		cq->state = CQ_DEAD;
 		cq_step(cl, cq);
-	} else if (why != NULL) {
-		cq->state = CQ_LEADER;		/* another host's: is it up? */
-		cq_step(cl, cq);
-	} else if (strstr(data, "\"cluster\"") != NULL &&
-	    strstr(data, "\"leader\"") == NULL) {
-		cq->state = CQ_LEADER;		/* asked again in a moment */
-		cq->asked = clock_ms();
-	} else {
-		cq->state = CQ_READY;
+		return;
+	}
+	cq->state = CQ_READY;
+	log_info("cluster: queue %s is stream PS_%s", cq->name, cq->enc);
+	for (cg = cq->groups; cg != NULL; cg = cg->next)
+		cg_step(cl, cq, cg);
+}
+
+/*
+ * A reply about cg's consumer: its making ('c') or its state ('i').  It is
+ * ready when it has a leader: until then a pull reaches no one, and is
+ * lost without a word.  The shared group ready, the ENQUEUEs that waited
+ * for cq go.
+ */
+static void
+cg_reply(struct cluster *cl, struct cqueue *cq, struct cgroup *cg, int kind,
+    natsMsg *msg)
+{
+	char		 err[256];
+	const char	*why, *data = natsMsg_GetData(msg);
+	int		 len = natsMsg_GetDataLength(msg);
+
+	if ((kind == 'c' && cg->state != CG_CONSUMER) || (kind == 'i' &&
+	    cg->state != CG_LEADER))
+		return;
+	cg->asked = 0;
+	why = data == NULL ? "no reply" : js_error(data, (size_t)len, err,
+	    sizeof err);
+	log_debug("cluster: queue %s: consumer %s: JetStream: %.*s",
+	    cq->name, cg->durable, len, data != NULL ? data : "");
+	if (why != NULL && kind == 'i') {
+		cg->state = CG_CONSUMER;	/* gone: made again */
+		cg_step(cl, cq, cg);
+		return;
+	}
+	if (why != NULL && cg->updating) {
+		/* It is served as it was: the group goes on. */
+		log_warnx("cluster: queue %s: JetStream kept consumer %s's "
+		    "settings: %s", cq->name, cg->durable, why);
+		cg->updating = 0;
+		cg->state = CG_READY;
+		return;
+	}
+	/* A consumer of another host's making is ours. */
+	if (why != NULL && strstr(why, "already in use") == NULL &&
+	    strstr(why, "already exists") == NULL) {
+		cg->state = CG_FAILED;
+		cg->asked = clock_ms();
+		snprintf(cg->why, sizeof cg->why, "%s", why);
+		log_warnx("cluster: queue %s: consumer %s: JetStream says: %s",
+		    cq->name, cg->durable, why);
+		if (cg == cq->groups)
+			cq_release(cq);
+		return;
+	}
+	if (why != NULL || (strstr(data, "\"cluster\"") != NULL &&
+	    strstr(data, "\"leader\"") == NULL)) {
+		/* Another host's (is it up?), or no leader yet: ask again. */
+		cg->state = CG_LEADER;
+		cg->asked = why != NULL ? 0 : clock_ms();
+		cg_step(cl, cq, cg);
+		return;
+	}
+	cg->state = CG_READY;
+	cg->updating = 0;
+	if (cg == cq->groups) {
 		cq->given_up = 0;
-		cq->updating = 0;
-		log_info("cluster: queue %s is stream PS_%s", cq->name,
-		    cq->enc);
 		cq_release(cq);
 	}
+	if (cg->name[0] != '\0')
+		log_info("cluster: queue %s: group %s is consumer %s",
+		    cq->name, cg->name, cg->durable);
 }
 
 static struct cbatch *
@@ -555,46 +706,69 @@ cl_ack_drop(struct cluster *cl, uint64_t origin)
 }
 
 /*
- * A message for cq's pulls: an event (pull 0: its subject is the one it was
+ * A message for cg's pulls: an event (pull 0: its subject is the one it was
  * published to), or a status on pull number pull's reply subject: 100 a
- * heartbeat (it waits), any other its end (404, 408, 409).
+ * heartbeat (it waits), 409 "Consumer Deleted" (a host dropped the group:
+ * made again, for the events from now on), any other its end (404, 408,
+ * 409).  An event retried from one group's dead letters names that
+ * group's consumer (Pushstage-For): another group acks it at once.
  */
 static void
-pulled(struct cluster *cl, struct cqueue *cq, uint64_t pull, natsMsg *msg)
+pulled(struct cluster *cl, struct cqueue *cq, struct cgroup *cg,
+    uint64_t pull, natsMsg *msg)
 {
 	struct server	*srv = cl->srv;
 	struct nqueue	*q;
 	struct qgroup	*g;
-	const char	*status = NULL, *reply = natsMsg_GetReply(msg);
+	const char	*status = NULL, *desc = NULL, *to = NULL;
+	const char	*reply = natsMsg_GetReply(msg);
 	uint64_t	 origin = 0;
 	size_t		 i;
 
 	if (natsMsgHeader_Get(msg, "Status", &status) == NATS_OK &&
 	    status != NULL) {
-		for (i = 0; i < cq->npulls && cq->pulls[i].id != pull; i++)
+		for (i = 0; i < cg->npulls && cg->pulls[i].id != pull; i++)
 			continue;
-		if (i == cq->npulls)
+		if (i == cg->npulls)
 			return;		/* one given up on before */
 		if (strcmp(status, "100") == 0) {
-			cq->pulls[i].heard = clock_ms();
+			cg->pulls[i].heard = clock_ms();
 			return;
 		}
-		log_debug("cluster: queue %s: pull %llu ended: %s", cq->name,
-		    (unsigned long long)pull, status);
-		pull_end(cq, i);
+		(void)natsMsgHeader_Get(msg, "Description", &desc);
+		log_debug("cluster: queue %s: pull %llu ended: %s %s",
+		    cq->name, (unsigned long long)pull, status,
+		    desc != NULL ? desc : "");
+		if (strcmp(status, "409") == 0 && desc != NULL &&
+		    strstr(desc, "Deleted") != NULL) {
+			log_info("cluster: queue %s: consumer %s was deleted; "
+			    "made again for the group here", cq->name,
+			    cg->durable);
+			pulls_reset(cg);
+			cg->state = CG_NEW;
+			cg->asked = 0;
+			cg_step(cl, cq, cg);
+			return;
+		}
+		pull_end(cg, i);
 		return;
 	}
 	if (reply == NULL)
 		return;
 	/* The oldest open pull's. */
-	if (cq->npulls != 0) {
-		cq->pulls[0].heard = clock_ms();
-		cq->outstanding--;
-		if (--cq->pulls[0].left == 0)
-			pull_end(cq, 0);
+	if (cg->npulls != 0) {
+		cg->pulls[0].heard = clock_ms();
+		cg->outstanding--;
+		if (--cg->pulls[0].left == 0)
+			pull_end(cg, 0);
+	}
+	if (natsMsgHeader_Get(msg, "Pushstage-For", &to) == NATS_OK &&
+	    to != NULL && strcmp(to, cg->durable) != 0) {
+		(void)natsConnection_PublishString(cl->nc, reply, "+ACK");
+		return;
 	}
 	if ((q = queues_find(srv, cq->name, strlen(cq->name))) == NULL ||
-	    (g = TAILQ_FIRST(&q->groups)) == NULL ||
+	    (g = groups_find(q, cg->name, strlen(cg->name))) == NULL ||
 	    (origin = ack_keep(cl, reply)) == 0 ||
 	    dispatch_push_tried(&g->d, natsMsg_GetData(msg),
 	    (uint32_t)natsMsg_GetDataLength(msg), origin,
@@ -610,26 +784,46 @@ pulled(struct cluster *cl, struct cqueue *cq, uint64_t pull, natsMsg *msg)
 	queues_touch(q);
 }
 
+/* The group of cq whose consumer is the n bytes at durable, or NULL. */
+static struct cgroup *
+cg_durable(struct cqueue *cq, const char *durable, size_t n)
+{
+	struct cgroup	*cg;
+
+	for (cg = cq->groups; cg != NULL; cg = cg->next) {
+		if (strlen(cg->durable) == n &&
+		    strncmp(cg->durable, durable, n) == 0)
+			return cg;
+	}
+	return NULL;
+}
+
 /*
- * One message on our inbox: an event pulled (its subject pushstage.ENC),
- * or a reply: <inbox>.p.SEQ.I a PubAck, .q.ENC.N a pull's heartbeat or
- * end, .s.ENC, .c.ENC and .i.ENC a stream's and a consumer's making and
- * the consumer's state.
+ * One message on our inbox: an event pulled (its subject pushstage.ENC,
+ * its group's consumer in its ack subject), or a reply: <inbox>.p.SEQ.I a
+ * PubAck, .q.ENC.DURABLE.N a pull's heartbeat or end, .s.ENC and .x.ENC
+ * the making of a queue's streams, .c.ENC.DURABLE and .i.ENC.DURABLE a
+ * consumer's making and state, .t.N and .d.N dead letters' (cdead.c).
  */
 static void
 take(struct cluster *cl, natsMsg *msg)
 {
-	const char	*subj = natsMsg_GetSubject(msg), *tag;
+	const char	*subj = natsMsg_GetSubject(msg), *tag, *reply, *t;
 	struct cqueue	*cq;
+	struct cgroup	*cg;
 	unsigned long long seq;
 	unsigned int	 i;
-	size_t		 n = strlen(cl->inbox), elen;
+	size_t		 n = strlen(cl->inbox), elen, dlen;
 
 	/* An event pulled comes with the subject it was published to. */
 	if (strncmp(subj, "pushstage.", 10) == 0) {
+		if ((reply = natsMsg_GetReply(msg)) == NULL ||
+		    (t = cl_ack_token(reply, 1, &dlen)) == NULL)
+			return;
 		for (cq = cl->queues; cq != NULL; cq = cq->next) {
-			if (strcmp(cq->enc, subj + 10) == 0)
-				pulled(cl, cq, 0, msg);
+			if (strcmp(cq->enc, subj + 10) == 0 &&
+			    (cg = cg_durable(cq, t, dlen)) != NULL)
+				pulled(cl, cq, cg, 0, msg);
 		}
 		return;
 	}
@@ -646,7 +840,6 @@ take(struct cluster *cl, natsMsg *msg)
 		dead_reply(cl, subj[n + 1], tag, msg);
 		return;
 	}
-	/* A pull's reply is .q.ENC.N: each pull a subject of its own. */
 	elen = strcspn(tag, ".");
 	for (cq = cl->queues; cq != NULL; cq = cq->next) {
 		if (strlen(cq->enc) == elen && strncmp(cq->enc, tag, elen) == 0)
@@ -654,12 +847,22 @@ take(struct cluster *cl, natsMsg *msg)
 	}
 	if (cq == NULL)
 		return;
-	if (subj[n + 1] == 'q')
-		pulled(cl, cq, strtoull(tag + elen + (tag[elen] == '.'), NULL,
-		    10), msg);
-	else if (subj[n + 1] == 's' || subj[n + 1] == 'c' ||
-	    subj[n + 1] == 'i')
+	if (subj[n + 1] == 's' || subj[n + 1] == 'x') {
 		cq_reply(cl, cq, subj[n + 1], msg);
+		return;
+	}
+	/* The rest name a consumer: .ENC.DURABLE[.N] */
+	if (tag[elen] != '.')
+		return;
+	t = tag + elen + 1;
+	dlen = strcspn(t, ".");
+	if ((cg = cg_durable(cq, t, dlen)) == NULL)
+		return;
+	if (subj[n + 1] == 'q')
+		pulled(cl, cq, cg, strtoull(t + dlen + (t[dlen] == '.'), NULL,
+		    10), msg);
+	else if (subj[n + 1] == 'c' || subj[n + 1] == 'i')
+		cg_reply(cl, cq, cg, subj[n + 1], msg);
 }
 
 /* On the loop: what libnats handed over. */
@@ -669,6 +872,7 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 	struct cluster	*cl = arg;
 	struct cmsg	*m, *next;
 	struct cqueue	*cq;
+	struct cgroup	*cg;
 	int		 changed, link;
 
 	(void)fd;
@@ -690,10 +894,16 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 			cl->srv->cluster_links_total++;
 			/* Pulls of before are gone; streams may be new. */
 			for (cq = cl->queues; cq != NULL; cq = cq->next) {
-				pulls_reset(cq);
 				cq->asked = 0;
 				if (cq->state != CQ_READY)
 					cq->state = CQ_NEW;
+				for (cg = cq->groups; cg != NULL;
+				    cg = cg->next) {
+					pulls_reset(cg);
+					cg->asked = 0;
+					if (cg->state != CG_READY)
+						cg->state = CG_NEW;
+				}
 				cq_step(cl, cq);
 			}
 		} else
@@ -717,6 +927,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	struct cluster	*cl = arg;
 	struct cbatch	*b;
 	struct cqueue	*cq;
+	struct cgroup	*cg;
 	uint64_t	 now = clock_ms();
 	size_t		 i;
 
@@ -732,14 +943,21 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 			batch_done(cl, b);
 	} while (b != NULL);
 	for (cq = cl->queues; cq != NULL; cq = cq->next) {
-		/* No heartbeat: the pull never reached the consumer's
-		 * leader, or it went (a new one is elected). */
-		for (i = 0; i < cq->npulls; i++) {
-			if (cq->pulls[i].heard + PULL_LOST_MS > now)
-				continue;
-			log_debug("cluster: queue %s: pull %llu is lost",
-			    cq->name, (unsigned long long)cq->pulls[i].id);
-			pull_end(cq, i--);
+		for (cg = cq->groups; cg != NULL; cg = cg->next) {
+			/* No heartbeat: the pull never reached the
+			 * consumer's leader, or it went (a new one is
+			 * elected). */
+			for (i = 0; i < cg->npulls; i++) {
+				if (cg->pulls[i].heard + PULL_LOST_MS > now)
+					continue;
+				log_debug("cluster: queue %s: pull %llu is "
+				    "lost", cq->name,
+				    (unsigned long long)cg->pulls[i].id);
+				pull_end(cg, i--);
+			}
+			if (cg->state == CG_FAILED && cg->asked +
+			    API_RETRY_MS <= now)
+				cg->state = CG_NEW;	/* try again */
 		}
 		if (cq->state == CQ_FAILED && cq->asked + API_RETRY_MS <= now)
 			cq->state = CQ_NEW;	/* try again */
@@ -853,6 +1071,7 @@ cluster_close(struct server *srv)
 {
 	struct cluster	*cl = srv->cluster;
 	struct cqueue	*cq;
+	struct cgroup	*cg;
 	struct cmsg	*m;
 	size_t		 i;
 
@@ -877,6 +1096,10 @@ cluster_close(struct server *srv)
 	dead_free(cl);
 	while ((cq = cl->queues) != NULL) {
 		cl->queues = cq->next;
+		while ((cg = cq->groups) != NULL) {
+			cq->groups = cg->next;
+			free(cg);
+		}
 		free(cq->waiting);
 		free(cq);
 	}
@@ -984,6 +1207,7 @@ enqueue(struct conn *c, struct nqueue *q, struct ps_enqueue_iter *it,
 	char		 subj[256], reply[128], id[2 * PS_UNIQUE_ID_MAX + 1];
 	uint32_t	 len, i = 0;
 	uint8_t		 k;
+	const char	*failed;
 
 	*code = PS_E_STORAGE;
 	if (!cl->connected) {
@@ -996,17 +1220,17 @@ enqueue(struct conn *c, struct nqueue *q, struct ps_enqueue_iter *it,
 		snprintf(why, whylen, "cluster: out of memory");
 		return -1;
 	}
-	if (cq->state == CQ_FAILED) {
+	if ((failed = cq_failed(cq)) != NULL) {
 		snprintf(why, whylen, "cluster: queue %s has no stream: "
-		    "JetStream says: %s; send again later", q->name, cq->why);
+		    "JetStream says: %s; send again later", q->name, failed);
 		return -1;
 	}
-	if (cq->state != CQ_READY && cq->given_up) {
+	if (!cq_ready(cq) && cq->given_up) {
 		snprintf(why, whylen, "cluster: queue %s's stream was not made "
 		    "in %u s; send again later", q->name, BATCH_WAIT_MS / 1000);
 		return -1;
 	}
-	if (cq->state != CQ_READY) {
+	if (!cq_ready(cq)) {
 		struct conn	**w;
 
 		if ((w = reallocarray(cq->waiting, cq->nwaiting + 1,
@@ -1101,36 +1325,64 @@ cluster_conn_gone(struct conn *c)
 	}
 }
 
-/* A pull of n events for cq, with its heartbeat; -1 if not sent. */
+/* A pull of n events for cg, with its heartbeat; -1 if not sent. */
 static int
-pull_open(struct cluster *cl, struct cqueue *cq, uint64_t n)
+pull_open(struct cluster *cl, struct cqueue *cq, struct cgroup *cg,
+    uint64_t n)
 {
 	struct cpull	*p;
 	char		 subj[512], reply[512], body[128];
 
-	snprintf(subj, sizeof subj, "$JS.API.CONSUMER.MSG.NEXT.PS_%s.ps",
-	    cq->enc);
-	snprintf(reply, sizeof reply, "%s.q.%s.%llu", cl->inbox, cq->enc,
-	    (unsigned long long)++cl->next_pull);
+	snprintf(subj, sizeof subj, "$JS.API.CONSUMER.MSG.NEXT.PS_%s.%s",
+	    cq->enc, cg->durable);
+	snprintf(reply, sizeof reply, "%s.q.%s.%s.%llu", cl->inbox, cq->enc,
+	    cg->durable, (unsigned long long)++cl->next_pull);
 	snprintf(body, sizeof body, "{\"batch\":%llu,\"expires\":%llu,"
 	    "\"idle_heartbeat\":%llu}", (unsigned long long)n,
 	    (unsigned long long)PULL_EXPIRES_MS * 1000000,
 	    (unsigned long long)PULL_HB_MS * 1000000);
-	if (cq->npulls == PULLS_MAX || natsConnection_PublishRequest(cl->nc,
+	if (cg->npulls == PULLS_MAX || natsConnection_PublishRequest(cl->nc,
 	    subj, reply, body, (int)strlen(body)) != NATS_OK)
 		return -1;
-	p = &cq->pulls[cq->npulls++];
+	p = &cg->pulls[cg->npulls++];
 	p->id = cl->next_pull;
 	p->left = (uint32_t)n;
 	p->heard = clock_ms();
-	cq->outstanding += (uint32_t)n;
-	log_debug("cluster: queue %s: pull %llu for %llu", cq->name,
-	    (unsigned long long)p->id, (unsigned long long)n);
+	cg->outstanding += (uint32_t)n;
+	log_debug("cluster: queue %s: %s: pull %llu for %llu", cq->name,
+	    cg->durable, (unsigned long long)p->id, (unsigned long long)n);
 	return 0;
 }
 
 /*
- * At the end of a loop iteration: pull for each queue what its consumers
+ * What group g here asks of JetStream: its consumers' unmet demand, in
+ * one pull of it all when none is open; while pulls of one event are open,
+ * a little more that way (consumers of one at a time keep several in
+ * flight, as each would straight on JetStream); else it waits for them.
+ */
+static void
+cg_settle(struct cluster *cl, struct cqueue *cq, struct cgroup *cg,
+    struct qgroup *g)
+{
+	uint64_t	 want, held, n;
+
+	held = g->d.queue.count + cg->outstanding;
+	if ((want = g->d.demand_total) <= held)
+		return;
+	want -= held;
+	if (cg->npulls != 0 && (cg->pulls[0].left > 1 ||
+	    want > PULL_ONES_MAX || cg->npulls + want > PULLS_MAX))
+		return;
+	if (want > PULL_BATCH)
+		want = PULL_BATCH;
+	for (n = cg->npulls != 0 ? want : 1; n != 0; n--) {
+		if (pull_open(cl, cq, cg, cg->npulls != 0 ? 1 : want) != 0)
+			break;
+	}
+}
+
+/*
+ * At the end of a loop iteration: pull for each group what its consumers
  * here have asked for and it does not hold or wait for already.
  */
 void
@@ -1138,63 +1390,90 @@ cluster_settle(struct server *srv)
 {
 	struct cluster	*cl = srv->cluster;
 	struct cqueue	*cq;
+	struct cgroup	*cg;
 	struct nqueue	*q;
 	struct qgroup	*g;
-	uint64_t	 want, held, n;
 
 	if (cl == NULL || !cl->connected)
 		return;
 	for (cq = cl->queues; cq != NULL; cq = cq->next) {
 		if (cq->state != CQ_READY || (q = queues_find(srv, cq->name,
-		    strlen(cq->name))) == NULL ||
-		    (g = TAILQ_FIRST(&q->groups)) == NULL)
+		    strlen(cq->name))) == NULL)
 			continue;
-		/*
-		 * Unmet demand: one pull of it all when none is open; while
-		 * pulls of one event are open, a little more is asked that
-		 * way (consumers of one at a time keep several in flight, as
-		 * each would straight on JetStream); else wait for them.
-		 */
-		held = g->d.queue.count + cq->outstanding;
-		if ((want = g->d.demand_total) <= held)
-			continue;
-		want -= held;
-		if (cq->npulls != 0 && (cq->pulls[0].left > 1 ||
-		    want > PULL_ONES_MAX || cq->npulls + want > PULLS_MAX))
-			continue;
-		if (want > PULL_BATCH)
-			want = PULL_BATCH;
-		for (n = cq->npulls != 0 ? want : 1; n != 0; n--) {
-			if (pull_open(cl, cq, cq->npulls != 0 ? 1 : want) != 0)
-				break;
+		for (cg = cq->groups; cg != NULL; cg = cg->next) {
+			if (cg->state == CG_READY && (g = groups_find(q,
+			    cg->name, strlen(cg->name))) != NULL)
+				cg_settle(cl, cq, cg, g);
 		}
 	}
 }
 
-/* A queue used here: its stream and consumer are made (or checked). */
+/*
+ * A group made here (name "" the shared one): its queue's streams and its
+ * consumer are made, or found.
+ */
 void
-cluster_queue(struct server *srv, const char *name)
+cluster_group(struct server *srv, const char *queue, const char *name)
 {
-	if (srv->cluster != NULL)
-		(void)cq_get(srv->cluster, name);
+	struct cqueue	*cq;
+
+	if (srv->cluster != NULL && (cq = cq_get(srv->cluster, queue)) != NULL)
+		(void)cg_get(srv->cluster, cq, name);
 }
 
 /*
- * Queue name's ack timeout or max attempts changed here: its JetStream
- * consumer's AckWait and MaxDeliver follow (the last host to change them
- * sets them for all).
+ * Named group name is dropped here (DROP_GROUP): its consumer goes from
+ * JetStream, and with it the group's hold on events, for every host.  A
+ * host whose consumers still use the group makes it again, for the events
+ * from then on.
+ */
+void
+cluster_group_drop(struct server *srv, const char *queue, const char *name)
+{
+	struct cluster	*cl = srv->cluster;
+	struct cqueue	*cq;
+	struct cgroup	*cg, **p;
+	char		 subj[512], tag[512];
+
+	if (cl == NULL || (cq = cl_find(cl, queue)) == NULL ||
+	    (cg = cg_find(cq, name)) == NULL || name[0] == '\0')
+		return;
+	snprintf(subj, sizeof subj, "$JS.API.CONSUMER.DELETE.PS_%s.%s",
+	    cq->enc, cg->durable);
+	snprintf(tag, sizeof tag, "z.%s.%s", cq->enc, cg->durable);
+	if (!cl->connected || cl_api(cl, subj, tag, "") != 0)
+		log_warnx("cluster: queue %s: consumer %s of group %s could "
+		    "not be deleted in JetStream: it keeps the events for it",
+		    cq->name, cg->durable, name);
+	else
+		log_info("cluster: queue %s: consumer %s of group %s deleted",
+		    cq->name, cg->durable, name);
+	for (p = &cq->groups; *p != cg; p = &(*p)->next)
+		continue;
+	*p = cg->next;
+	free(cg);
+}
+
+/*
+ * Queue name's ack timeout or max attempts changed here: its groups'
+ * JetStream consumers' AckWait and MaxDeliver follow (the last host to
+ * change them sets them for all).
  */
 void
 cluster_settings(struct server *srv, const char *name)
 {
 	struct cluster	*cl = srv->cluster;
 	struct cqueue	*cq;
+	struct cgroup	*cg;
 
-	if (cl == NULL || (cq = cl_find(cl, name)) == NULL ||
-	    cq->state != CQ_READY)
+	if (cl == NULL || (cq = cl_find(cl, name)) == NULL)
 		return;
-	cq->state = CQ_CONSUMER;
-	cq->updating = 1;
-	cq->asked = 0;
-	cq_step(cl, cq);
+	for (cg = cq->groups; cg != NULL; cg = cg->next) {
+		if (cg->state != CG_READY)
+			continue;
+		cg->state = CG_CONSUMER;
+		cg->updating = 1;
+		cg->asked = 0;
+		cg_step(cl, cq, cg);
+	}
 }

@@ -46,8 +46,28 @@ struct cpull {
 	uint64_t	 heard;		/* its last sign of life, clock ms */
 };
 
-/* A queue's stream and consumer, as far as they are made. */
-enum { CQ_NEW, CQ_STREAM, CQ_CONSUMER, CQ_LEADER, CQ_READY, CQ_FAILED };
+/* A queue's streams (its events', its dead letters'), as far as made. */
+enum { CQ_NEW, CQ_STREAM, CQ_DEAD, CQ_READY, CQ_FAILED };
+
+/* A group's durable consumer, as far as it is made. */
+enum { CG_NEW, CG_CONSUMER, CG_LEADER, CG_READY, CG_FAILED };
+
+/*
+ * A group of a queue: one durable pull consumer that every host shares,
+ * ps for the shared group, g_<group> for a named one.
+ */
+struct cgroup {
+	struct cgroup	*next;
+	char		 name[PS_QUEUE_MAX + 1];	/* "": the shared one */
+	char		 durable[3 * PS_QUEUE_MAX + 3];
+	int		 state;
+	uint64_t	 asked;		/* the last API request, clock ms */
+	int		 updating;	/* its settings changed here */
+	struct cpull	 pulls[PULLS_MAX];	/* open, oldest first */
+	size_t		 npulls;
+	uint32_t	 outstanding;	/* their events to come */
+	char		 why[256];	/* CG_FAILED: JetStream's words */
+};
 
 struct cqueue {
 	struct cqueue	*next;
@@ -55,10 +75,7 @@ struct cqueue {
 	char		 enc[3 * PS_QUEUE_MAX + 1];	/* for NATS names */
 	int		 state;
 	uint64_t	 asked;		/* the last API request, clock ms */
-	int		 updating;	/* its settings changed here */
-	struct cpull	 pulls[PULLS_MAX];	/* open, oldest first */
-	size_t		 npulls;
-	uint32_t	 outstanding;	/* their events to come */
+	struct cgroup	*groups;	/* the shared one first */
 	char		 why[256];	/* CQ_FAILED: JetStream's words */
 	struct conn	**waiting;	/* ENQUEUEs held until it is ready */
 	size_t		 nwaiting;
@@ -123,6 +140,7 @@ const char *cl_ack_token(const char *, int, size_t *);
 void	 cl_encode(const char *, char *, size_t);
 
 /* cdead.c */
+#define DEAD_STREAM	"PSD_"		/* + ENC: a queue's dead letters */
 void	 dead_publish(struct cluster *, uint64_t, const struct qevent *);
 void	 dead_reply(struct cluster *, int, const char *, natsMsg *);
 void	 dead_tick(struct cluster *, uint64_t);

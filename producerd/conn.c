@@ -421,13 +421,6 @@ conn_hello(struct conn *c, const struct ps_frame *f)
 			h.queue = PS_QUEUE_DEFAULT;
 			h.queue_len = sizeof PS_QUEUE_DEFAULT - 1;
 		}
-		if (srv->cluster_urls != NULL && memchr(h.queue, '/',
-		    h.queue_len) != NULL) {
-			conn_fail(c, PS_E_BAD_VALUE, "groups are not served "
-			    "in a cluster yet (docs/cluster.md): subscribe to "
-			    "the queue");
-			return;
-		}
 		/* "QUEUE", or "QUEUE/GROUP": made if they may be. */
 		if ((g = groups_resolve(srv, h.queue, h.queue_len, 1, &code,
 		    why, sizeof why)) == NULL) {
@@ -790,14 +783,37 @@ conn_ids(struct conn *c, const struct ps_frame *f)
 }
 
 #ifdef HAVE_NATS
-/* In a cluster dead letters are kept in JetStream: c waits for them. */
+/*
+ * In a cluster dead letters are kept in JetStream, a group's the same for
+ * every host, whether or not the group is used here: c waits for them.
+ */
 static void
-conn_cluster_dead(struct conn *c, uint8_t type, struct qgroup *g,
+conn_cluster_dead(struct conn *c, uint8_t type, const struct ps_queue *pq,
     uint32_t preview, const struct ps_ids *ids)
 {
-	char	 why[512];
+	char		 queue[PS_QUEUE_MAX + 1], group[PS_QUEUE_MAX + 1];
+	char		 why[512];
+	const char	*slash;
+	size_t		 qlen = pq->len, glen = 0;
 
-	if (cluster_dead(c, type, g->q->name, preview, ids, why,
+	if ((slash = memchr(pq->name, '/', pq->len)) != NULL) {
+		qlen = (size_t)(slash - pq->name);
+		glen = pq->len - qlen - 1;
+	}
+	if (!ps_queue_name_ok(pq->name, qlen) || (glen != 0 &&
+	    !ps_queue_name_ok(slash + 1, glen))) {
+		conn_fail(c, PS_E_BAD_VALUE, "%s: \"%.*s\" is not QUEUE or "
+		    "QUEUE/GROUP, each 1 to %d bytes of A-Z a-z 0-9 . _ : -",
+		    ps_type_name(type), (int)(pq->len > 80 ? 80 : pq->len),
+		    pq->name, PS_QUEUE_MAX);
+		return;
+	}
+	memcpy(queue, pq->name, qlen);
+	queue[qlen] = '\0';
+	if (glen != 0)
+		memcpy(group, slash + 1, glen);
+	group[glen] = '\0';
+	if (cluster_dead(c, type, queue, group, preview, ids, why,
 	    sizeof why) != 0) {
 		conn_fail(c, PS_E_STORAGE, "%s", why);
 		return;
@@ -824,14 +840,14 @@ conn_dead_list(struct conn *c, const struct ps_frame *f)
 		conn_fail(c, -error, "bad DEAD_LIST: %s", ps_strerror(error));
 		return;
 	}
-	if ((g = conn_group(c, &pq, "DEAD_LIST")) == NULL)
-		return;
 #ifdef HAVE_NATS
 	if (srv->cluster != NULL) {
-		conn_cluster_dead(c, f->type, g, preview, NULL);
+		conn_cluster_dead(c, f->type, &pq, preview, NULL);
 		return;
 	}
 #endif
+	if ((g = conn_group(c, &pq, "DEAD_LIST")) == NULL)
+		return;
 	if (ps_put_dead_begin(b, &start) != 0)
 		goto nomem;
 	TAILQ_FOREACH(ev, &g->d.dead, entry) {
@@ -886,14 +902,14 @@ conn_dead_act(struct conn *c, const struct ps_frame *f)
 		    ps_strerror(error));
 		return;
 	}
-	if ((g = conn_group(c, &pq, ps_type_name(f->type))) == NULL)
-		return;
 #ifdef HAVE_NATS
 	if (c->srv->cluster != NULL) {
-		conn_cluster_dead(c, f->type, g, 0, &ids);
+		conn_cluster_dead(c, f->type, &pq, 0, &ids);
 		return;
 	}
 #endif
+	if ((g = conn_group(c, &pq, ps_type_name(f->type))) == NULL)
+		return;
 	d = &g->d;
 	if (ids.count == 0) {
 		while (error == 0 && (ev = TAILQ_FIRST(&d->dead)) != NULL)
@@ -1044,6 +1060,12 @@ group_drop(struct conn *c, struct qgroup *g, int force)
 {
 	struct gpath	 gp;
 
+	if (c->srv->cluster_urls != NULL && g->len == 0) {
+		conn_fail(c, PS_E_BAD_VALUE, "queue %s: the shared group is "
+		    "not dropped in a cluster: its JetStream consumer holds "
+		    "the queue's events for every host", g->q->name);
+		return -1;
+	}
 	if (g->nconsumers != 0 && !force) {
 		conn_fail(c, PS_E_QUEUE_BUSY, "group %s has %u consumer%s; "
 		    "drop it with force (pushctl queue drop-group --force) to "
@@ -1059,6 +1081,9 @@ group_drop(struct conn *c, struct qgroup *g, int force)
 	}
 	queue_evict(c, g->q, g);
 	log_info("%s: dropping group %s", conn_label(c), groups_path(g, &gp));
+#ifdef HAVE_NATS
+	cluster_group_drop(c->srv, g->q->name, g->name);
+#endif
 	groups_drop(g);
 	return 0;
 }

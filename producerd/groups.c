@@ -23,13 +23,22 @@ groups_path(const struct qgroup *g, struct gpath *p)
 	return p->s;
 }
 
-/* The groups' dispatchers in list order: the first leads the rest. */
+/*
+ * The groups' dispatchers in list order: the first leads the rest.  In a
+ * cluster each group pulls its own events into a log of its own: none
+ * leads another.
+ */
 static void
 chain(struct nqueue *q)
 {
 	struct qgroup	*g, *next;
 
 	TAILQ_FOREACH(g, &q->groups, entry) {
+		if (g->log != NULL) {
+			g->d.next_group = NULL;
+			g->d.lead = &g->d;
+			continue;
+		}
 		next = TAILQ_NEXT(g, entry);
 		g->d.next_group = next != NULL ? &next->d : NULL;
 		g->d.lead = &TAILQ_FIRST(&q->groups)->d;
@@ -67,10 +76,22 @@ groups_add(struct nqueue *q, const char *name, size_t len)
 	memcpy(g->name, name, len);
 	g->name[len] = '\0';
 	g->len = (uint8_t)len;
-	/* A reader of q's log: nothing to allocate, nothing to fail. */
-	(void)dispatch_init(&g->d, &q->log, conn_emit, srv);
+	if (srv->cluster_urls != NULL) {
+		if ((g->log = malloc(sizeof *g->log)) == NULL) {
+			free(g);
+			return NULL;
+		}
+		qlog_init(g->log, &srv->store);
+	}
+	/* A reader of a log: nothing to allocate, nothing to fail. */
+	(void)dispatch_init(&g->d, g->log != NULL ? g->log : &q->log,
+	    conn_emit, srv);
 	if (dispatch_set_mode(&g->d, q->s.mode, q->s.partitions) != 0) {
 		dispatch_free(&g->d);
+		if (g->log != NULL) {
+			qlog_free(g->log);
+			free(g->log);
+		}
 		free(g);
 		return NULL;
 	}
@@ -85,8 +106,7 @@ groups_add(struct nqueue *q, const char *name, size_t len)
 	if (srv->cluster_urls != NULL) {
 		g->d.done = cluster_done;
 		g->d.hand_back = 1;
-		if (len == 0)
-			cluster_queue(srv, q->name);
+		cluster_group(srv, q->name, g->name);
 	}
 #endif
 	g->d.paused = srv->draining;
@@ -110,6 +130,10 @@ group_free(struct qgroup *g)
 	q->ngroups--;
 	chain(q);
 	dispatch_free(&g->d);
+	if (g->log != NULL) {
+		qlog_free(g->log);
+		free(g->log);
+	}
 	free(g);
 }
 

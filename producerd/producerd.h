@@ -67,6 +67,7 @@ struct qgroup {
 	uint64_t		 deliver_rate;
 	uint64_t		 enqueued_then;	/* totals at the last tick */
 	uint64_t		 delivered_then;
+	struct qlog		*log;		/* --cluster: its own */
 	uint8_t			 len;
 	char			 name[];	/* len bytes and a NUL */
 };
@@ -412,9 +413,10 @@ int	 cluster_enqueue(struct conn *, struct nqueue *,
 	     struct ps_enqueue_iter *, int *, char *, size_t);
 void	 cluster_conn_gone(struct conn *);
 void	 cluster_settle(struct server *);
-void	 cluster_queue(struct server *, const char *);
-int	 cluster_dead(struct conn *, uint8_t, const char *, uint32_t,
-	     const struct ps_ids *, char *, size_t);
+void	 cluster_group(struct server *, const char *, const char *);
+void	 cluster_group_drop(struct server *, const char *, const char *);
+int	 cluster_dead(struct conn *, uint8_t, const char *, const char *,
+	     uint32_t, const struct ps_ids *, char *, size_t);
 void	 conn_cluster_answer(struct conn *, struct ps_enqueued *);
 void	 conn_cluster_refuse(struct conn *, int, const char *);
 void	 conn_cluster_resume(struct conn *);

@@ -2216,9 +2216,6 @@ def case_cluster_two_hosts(h):
     h.wait_for(lambda: js_request(url, "$JS.API.STREAM.INFO.PS_default")
                ["state"]["messages"] == 0, what="JetStream's acks")
     # What a cluster does not serve yet is refused, named.
-    raw = Raw(h.sock, version=3)
-    raw.send(hello3(CONSUMER_ROLE, b"default/g", 1, 0, b"w"))
-    assert "groups are not served in a cluster" in raw.expect_error(E_BAD_VALUE)
     r = h.pushctl("queue", "set", "default", "dispatch=key")
     assert r.returncode == 1 and b"not served in a cluster" in r.stderr, r
     r = h.pushctl("enqueue", "--delay", "1s", "x")
@@ -2291,13 +2288,15 @@ def case_cluster_nack_touch_dead(h):
     at, (eid, attempt, p) = next_event(raws)
     assert (attempt, p) == (3, b"job"), (attempt, p)
     raws[at].send(ids(NACK, eid))
-    # The dead letter is in the stream, and every host lists it.
-    stream = lambda: js_request(url, "$JS.API.STREAM.INFO.PS_default",
-                                b'{"subjects_filter":"pushstage.>"}')["state"]
-    h.wait_for(lambda: stream().get("subjects") == {"pushstage.default.dead": 1},
+    # The dead letter is in the queue's dead-letter stream, and every host
+    # lists it.
+    stream = lambda: js_request(url, "$JS.API.STREAM.INFO.PS_default")["state"]
+    dead_stream = lambda: js_request(url, "$JS.API.STREAM.INFO.PSD_default",
+                                     b'{"subjects_filter":">"}')["state"]
+    h.wait_for(lambda: dead_stream().get("subjects") == {"pushstage.default.dead": 1},
                what="the dead letter in the stream")
-    assert stream()["messages"] == 1
-    dead_seq = stream()["last_seq"]
+    h.wait_for(lambda: stream()["messages"] == 0, what="the dead event's +TERM")
+    dead_seq = dead_stream()["last_seq"]
     want = {"dead": 1, "events": [{"id": dead_seq, "attempts": 3, "reason": "nack",
                                    "bytes": 3, "preview": "job"}]}
     for sock in socks:
@@ -2312,6 +2311,7 @@ def case_cluster_nack_touch_dead(h):
     assert (attempt, p) == (1, b"job"), (attempt, p)
     raws[at].send(ids(ACK, eid))
     h.wait_for(lambda: stream()["messages"] == 0, what="the retried event's ack")
+    assert dead_stream()["messages"] == 0
     for sock in socks:
         r = h.pushctl("dead", "list", sock=sock)
         assert r.returncode == 0 and r.stdout == b"no dead events\n", r
@@ -2325,23 +2325,22 @@ def case_cluster_nack_touch_dead(h):
             at, (eid, attempt, p) = next_event(raws)
             assert (attempt, p) == (attempt_no, payload), (attempt, p)
             raws[at].send(ids(NACK, eid))
-        h.wait_for(lambda: stream().get("messages") == (1 if payload == b"bad1" else 2),
+        h.wait_for(lambda: dead_stream().get("messages") == (1 if payload == b"bad1" else 2),
                    what="the dead letter %s" % payload)
     dead = json.loads(h.pushctl("dead", "list", "--json", sock=b).stdout)
     assert dead["dead"] == 2 and [e["preview"] for e in dead["events"]] == ["bad1", "bad2"], dead
-    # An event in flight is in the stream too, and not a dead letter.
+    # An event in flight stays; an id that is no dead letter is skipped.
     assert h.pushctl("enqueue", "live").returncode == 0
-    live_seq = js_request(url, "$JS.API.STREAM.INFO.PS_default")["state"]["last_seq"]
     at, (eid, attempt, p) = next_event(raws)
     assert p == b"live", p
-    r = h.pushctl("dead", "drop", str(dead["events"][0]["id"]), str(live_seq))
+    r = h.pushctl("dead", "drop", str(dead["events"][0]["id"]), "999999")
     assert r.returncode == 1 and r.stdout == b"dropped 1 dead event\n" and \
         b"1 of the ids given is not a dead event" in r.stderr, r
     dead = json.loads(h.pushctl("dead", "list", "--json", sock=b).stdout)
     assert [e["preview"] for e in dead["events"]] == ["bad2"], dead
     r = h.pushctl("dead", "drop", sock=b)
     assert r.returncode == 0 and r.stdout == b"dropped 1 dead event\n", r
-    assert stream().get("subjects") == {"pushstage.default": 1}, stream()
+    assert dead_stream()["messages"] == 0 and stream()["messages"] == 1
     raws[at].send(ids(ACK, eid))
     h.wait_for(lambda: stream()["messages"] == 0, what="the last ack")
     # TOUCH: three times AckWait (2 x 1 s + 1 s) and nobody else gets it.
@@ -2353,8 +2352,7 @@ def case_cluster_nack_touch_dead(h):
         raws[at].send(ids(TOUCH, eid))
         assert all(r.events(timeout=0.25) == [] for r in raws), "taken back"
     raws[at].send(ids(ACK, eid))
-    h.wait_for(lambda: js_request(url, "$JS.API.STREAM.INFO.PS_default")
-               ["state"]["messages"] == 1, what="the ack")
+    h.wait_for(lambda: stream()["messages"] == 0, what="the ack")
     # A unique id, on either host.
     r = h.pushctl("enqueue", "--unique-id", "u1", "one")
     assert r.returncode == 0 and b"1 event" in r.stdout, r
@@ -2364,6 +2362,94 @@ def case_cluster_nack_touch_dead(h):
     assert p == b"one"
     raws[at].send(ids(ACK, eid))
     assert all(r.events(timeout=0.5) == [] for r in raws)
+
+
+def case_cluster_groups_fan_out(h):
+    """Groups across hosts: each named group is a JetStream consumer of its
+    own that gets every event enqueued after it was made, on whichever host
+    its consumers are; inside a group, hosts share. A group's dead letters
+    are its own, and one retried goes back to that group alone. A dropped
+    group lets go of the events; the shared group is not dropped."""
+    if not built_with_cluster():
+        return
+    _, url = start_nats(h)
+    args = ("--cluster", url, "--max-attempts", "2")
+    h.start_daemon(*args)
+    _, b = second_daemon(h, "b", *args)
+    outs = {}
+    for name, sock, queue in (("s1", h.sock, "jobs"), ("s2", b, "jobs"),
+                              ("m1", h.sock, "jobs/mail"), ("m2", b, "jobs/mail"),
+                              ("a2", b, "jobs/audit")):
+        outs[name] = os.path.join(h.dir, name + ".out")
+        h.spawn([CONSUMER, "--socket", sock, "--queue", queue, "--id", name,
+                 "--max-demand", "16"], out=outs[name])
+    consumers = lambda d: js_request(url, "$JS.API.CONSUMER.NAMES.PS_jobs")["consumers"]
+    h.wait_for(lambda: sorted(consumers(0) or []) == ["g_audit", "g_mail", "ps"],
+               what="a consumer for each group")
+    group_of = lambda name: js_request(url, "$JS.API.CONSUMER.INFO.PS_jobs." + name)
+    assert group_of("g_mail")["config"]["deliver_policy"] == "new"
+    for name in ("ps", "g_mail", "g_audit"):
+        h.wait_for(lambda: group_of(name).get("num_waiting", 0) >= 1,
+                   what="group %s pulling" % name)
+    events = ["e%03d" % i for i in range(300)]
+    assert h.pushctl("enqueue", "-q", "jobs", *events[:150]).returncode == 0
+    assert h.pushctl("enqueue", "-q", "jobs", *events[150:], sock=b).returncode == 0
+    got = lambda *names: sorted(e for n in names for e in got_events(outs[n]))
+    h.wait_for(lambda: len(got("s1", "s2")) == 300 and len(got("m1", "m2")) == 300
+               and len(got("a2")) == 300, timeout=60, what="300 events in each group")
+    for names in (("s1", "s2"), ("m1", "m2"), ("a2",)):
+        assert got(*names) == events, names        # each exactly once
+    assert got_events(outs["s1"]) and got_events(outs["s2"]), "hosts share a group"
+    stream = lambda: js_request(url, "$JS.API.STREAM.INFO.PS_jobs")["state"]
+    h.wait_for(lambda: stream()["messages"] == 0, what="every group's acks")
+    # A group's dead letter is its own: listed for it, on either host.
+    raw = Raw(h.sock, version=3)
+    raw.send(hello3(CONSUMER_ROLE, b"jobs/fail", 10, 0, b"f") + demand(10))
+    raw.expect(WELCOME)
+    h.wait_for(lambda: group_of("g_fail").get("num_waiting", 0) >= 1,
+               what="group fail pulling")
+    assert h.pushctl("enqueue", "-q", "jobs", "poison", sock=b).returncode == 0
+    for attempt_no in (1, 2):
+        eid, attempt, p = raw.events_full(timeout=20, want=1)[0]
+        assert (attempt, p) == (attempt_no, b"poison"), (attempt, p)
+        raw.send(ids(NACK, eid))
+    def dead(q, sock):
+        r = h.pushctl("dead", "list", "--json", "-q", q, sock=sock)
+        assert r.returncode == 0, r
+        return json.loads(r.stdout)
+    h.wait_for(lambda: dead("jobs/fail", b)["dead"] == 1, what="the group's dead letter")
+    d = dead("jobs/fail", h.sock)
+    assert d["events"][0]["preview"] == "poison" and d["events"][0]["attempts"] == 2, d
+    assert dead("jobs", h.sock)["dead"] == 0 and dead("jobs/mail", b)["dead"] == 0
+    r = h.pushctl("dead", "drop", "-q", "jobs", str(d["events"][0]["id"]))
+    assert r.returncode == 1 and r.stdout == b"dropped 0 dead events\n", r
+    assert dead("jobs/fail", b)["dead"] == 1
+    h.wait_for(lambda: len(got("s1", "s2")) == 301 and len(got("m1", "m2")) == 301
+               and len(got("a2")) == 301, what="poison in the other groups")
+    # Retried on host b: back to group fail alone (attempt 1), no one else.
+    r = h.pushctl("dead", "retry", "-q", "jobs/fail", str(d["events"][0]["id"]), sock=b)
+    assert r.returncode == 0 and r.stdout == b"retried 1 dead event\n", r
+    eid, attempt, p = raw.events_full(timeout=20, want=1)[0]
+    assert (attempt, p) == (1, b"poison"), (attempt, p)
+    raw.send(ids(ACK, eid))
+    h.wait_for(lambda: stream()["messages"] == 0, what="the retried event's acks")
+    assert len(got("s1", "s2")) == 301 and len(got("m1", "m2")) == 301
+    assert dead("jobs/fail", b)["dead"] == 0
+    # The shared group stays; a named one dropped lets go of the events.
+    r = h.pushctl("queue", "drop-group", "jobs", "--shared")
+    assert r.returncode == 1 and b"shared group is not dropped" in r.stderr, r
+    r = h.pushctl("queue", "drop-group", "--force", "jobs", "audit", sock=b)
+    assert r.returncode == 0, r
+    h.wait_for(lambda: "g_audit" not in consumers(0), what="g_audit deleted")
+    raw.close()
+    r = h.pushctl("queue", "drop-group", "jobs", "fail")
+    assert r.returncode == 0, r
+    h.wait_for(lambda: "g_fail" not in consumers(0), what="g_fail deleted")
+    assert h.pushctl("enqueue", "-q", "jobs", "after").returncode == 0
+    h.wait_for(lambda: len(got("s1", "s2")) == 302 and len(got("m1", "m2")) == 302,
+               what="the event after the drops")
+    h.wait_for(lambda: stream()["messages"] == 0, what="no group holds it")
+    assert len(got("a2")) == 301
 
 
 def case_cluster_nats_down(h):
