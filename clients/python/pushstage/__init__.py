@@ -1,0 +1,26 @@
+"""pushstage: a client for producerd, the pushstage work dispatcher.
+
+    from pushstage import Client, Consumer
+    Client().enqueue("jobs", b"hello")
+    for event in Consumer("jobs", id="w1"):
+        print(event.data); event.ack()
+
+The protocol is docs/protocol.md of pushstage; this package speaks its
+versions 2 and 3 with the standard library only.
+"""
+
+from .client import Client, Consumer, Event
+from ._core import (ConsumerInfo, DeadEvent, DeadList, Enqueued, Message,
+                    QueueInfo, Stats, default_socket)
+from .errors import (DaemonGone, ProtocolError, PushstageError, QueueFull,
+                     Refused, Unsupported)
+from .aio import AsyncClient, AsyncConsumer, AsyncEvent
+
+__version__ = "0.3.0"
+
+__all__ = [
+    "Client", "Consumer", "Event", "AsyncClient", "AsyncConsumer",
+    "AsyncEvent", "Message", "Stats", "QueueInfo", "ConsumerInfo",
+    "DeadEvent", "DeadList", "Enqueued", "default_socket", "PushstageError",
+    "DaemonGone", "ProtocolError", "QueueFull", "Refused", "Unsupported",
+]

@@ -1,0 +1,448 @@
+"""What the synchronous and the asyncio clients share: the socket path
+rule, the objects handed to callers, the shapes of requests and answers,
+and the demand window.  No I/O but the checks made before a connect."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+import socket
+import stat
+import struct
+from dataclasses import dataclass, field
+from typing import (Dict, Iterable, List, Optional, Sequence, Tuple, Union)
+
+from . import _proto as P
+from .errors import (DaemonGone, ProtocolError, PushstageError, QueueFull,
+                     Refused, Unsupported)
+
+Data = Union[bytes, str]
+
+
+# --- the socket --------------------------------------------------------
+
+def _private_paths() -> Tuple[Optional[str], str]:
+    run = os.environ.get("XDG_RUNTIME_DIR") or None
+    tmp = os.environ.get("TMPDIR") or "/tmp"
+    return ((run + "/pushstage.sock") if run else None,
+            "%s/pushstage-%d/pushstage.sock" % (tmp, os.getuid()))
+
+
+def default_socket() -> str:
+    """The programs' rule: $PUSHSTAGE_SOCKET, else
+    $XDG_RUNTIME_DIR/pushstage.sock, else
+    ${TMPDIR:-/tmp}/pushstage-UID/pushstage.sock."""
+    env = os.environ.get("PUSHSTAGE_SOCKET")
+    if env:
+        return env
+    run, tmp = _private_paths()
+    return run or tmp
+
+
+def check_private_dir(path: str) -> None:
+    """A default per-user path's directory must be the user's, no link,
+    closed to others (as the C programs check); a missing one is left for
+    connect to report."""
+    if path not in _private_paths():
+        return
+    d = os.path.dirname(path) or "."
+    try:
+        st = os.lstat(d)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise DaemonGone("%s: %s" % (d, e.strerror)) from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise PushstageError("%s is not a directory; another user may have "
+                             "made it to stand in for producerd: remove it, "
+                             "or give socket=" % d)
+    if st.st_uid != os.getuid():
+        raise PushstageError("%s belongs to uid %d, not to you (uid %d); "
+                             "another user may have made it to stand in for "
+                             "producerd: remove it, or give socket="
+                             % (d, st.st_uid, os.getuid()))
+    if st.st_mode & 0o077:
+        raise PushstageError("%s has mode %04o: others may enter it; "
+                             "chmod 700 %s" % (d, st.st_mode & 0o7777, d))
+
+
+def check_peer(sock: socket.socket, path: str) -> None:
+    """On a default per-user path the daemon must be the user or root."""
+    if path not in _private_paths() or not hasattr(socket, "SO_PEERCRED"):
+        return
+    cred = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                           struct.calcsize("3i"))
+    _, uid, _ = struct.unpack("3i", cred)
+    if uid not in (os.getuid(), 0):
+        raise PushstageError("%s is served by uid %d, neither you nor root; "
+                             "another user may stand in for producerd"
+                             % (path, uid))
+
+
+def connect_error(path: str, e: OSError) -> DaemonGone:
+    return DaemonGone("cannot connect to producerd at %s: %s%s"
+                      % (path, e.strerror or e,
+                         " (is producerd running?)"
+                         if isinstance(e, (FileNotFoundError,
+                                           ConnectionRefusedError)) else ""))
+
+
+# --- errors and versions -------------------------------------------------
+
+# ERRORs that say our frame was malformed: this client's fault, not the
+# request's.
+_PROTOCOL_CODES = (1, 2, 3, 4, 6)
+
+
+def error_from(body: bytes) -> PushstageError:
+    code, msg = P.parse_error(body)
+    name = P.ERROR_NAMES.get(code, "error %d" % code)
+    if code in _PROTOCOL_CODES:
+        return ProtocolError("the daemon refused a frame: %s (%s, error %d)"
+                             % (msg, name, code), code)
+    return Refused(code, name, msg)
+
+
+def version_after_refusal(err: PushstageError, tried: int) -> Optional[int]:
+    """After ERROR 7 to a HELLO of version `tried`: the best version both
+    speak, or None.  The ERROR names the daemon's versions ("speaks
+    versions A to B")."""
+    if not isinstance(err, Refused) or err.code != 7:
+        return None
+    found = re.findall(r"speaks versions? (\d+)(?: to (\d+))?", err.message)
+    m = found[-1] if found else None
+    lo, hi = (int(m[0]), int(m[1] or m[0])) if m else (1, tried - 1)
+    best = min(hi, tried - 1, P.VERSION)
+    if best < max(lo, P.MIN_VERSION):
+        return None
+    return best
+
+
+def no_common_version(err: PushstageError) -> Unsupported:
+    return Unsupported("the daemon speaks no protocol version this client "
+                       "does (%d to %d): %s" % (P.MIN_VERSION, P.VERSION, err))
+
+
+def need_v3(version: int, what: str) -> None:
+    if version < 3:
+        raise Unsupported("%s needs protocol version 3; the daemon speaks "
+                          "version %d" % (what, version))
+
+
+def queue_for(version: int, queue: Data, group_ok: bool = False) -> bytes:
+    q = P.queue_name(queue, group_ok)
+    if version < 3 and q != b"default":
+        raise Unsupported("the daemon speaks protocol version %d, which has "
+                          "one queue, default; not %s"
+                          % (version, q.decode()))
+    return q
+
+
+# --- what callers get ----------------------------------------------------
+
+@dataclass
+class Message:
+    """One event of a batch with its own attributes.  delay is in
+    seconds; not_before a datetime or seconds since 1970; priority 0 to
+    65535, smaller first (32768 without); unique_id makes a duplicate of
+    any other event with it while this one is in the queue."""
+    data: Data
+    key: Optional[Data] = None
+    delay: Optional[float] = None
+    not_before: Optional[Union[float, datetime.datetime]] = None
+    priority: Optional[int] = None
+    unique_id: Optional[Data] = None
+
+
+class Enqueued(List[int]):
+    """The ids of the events taken, in batch order (0 each in a cluster,
+    where an event gets its id where it is delivered).  duplicates holds
+    the batch indexes of events not taken because their unique id was
+    held; shed_new events of the batch dropped by the queue's overflow
+    policy; shed_old older events dropped to make room."""
+    duplicates: List[int]
+    shed_new: int
+    shed_old: int
+
+
+@dataclass
+class ConsumerInfo:
+    id: str
+    fields: Dict[str, int]
+
+    def __getitem__(self, name: str) -> int:
+        return self.fields[name]
+
+
+@dataclass
+class Stats:
+    """A STATS_REPLY: counters by name (also stats["queued"]), the
+    consumers with their fields, and texts (a queue's reply: "queue")."""
+    counters: Dict[str, int]
+    consumers: List[ConsumerInfo] = field(default_factory=list)
+    texts: Dict[str, str] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> int:
+        return self.counters[name]
+
+    def get(self, name: str, default: int = 0) -> int:
+        return self.counters.get(name, default)
+
+
+@dataclass
+class QueueInfo:
+    """A queue (QUEUE) or a group of one (QUEUE/GROUP) and its counters."""
+    name: str
+    counters: Dict[str, int]
+
+    def __getitem__(self, name: str) -> int:
+        return self.counters[name]
+
+
+DEAD_REASONS = {1: "nack", 2: "ack timeout", 3: "consumer gone"}
+
+
+@dataclass
+class DeadEvent:
+    """A dead letter: its id, deliveries, why it died, its whole length
+    and its first bytes (up to the preview asked for)."""
+    id: int
+    attempts: int
+    reason: str
+    length: int
+    preview: bytes
+
+
+class DeadList(List[DeadEvent]):
+    """Dead letters, oldest death first; total counts them all (the list
+    is cut short when a frame cannot hold them)."""
+    total: int
+
+
+# --- requests ------------------------------------------------------------
+
+def _b(v: Data) -> bytes:
+    return v.encode() if isinstance(v, str) else bytes(v)
+
+
+def _ms(seconds: Optional[float], what: str) -> Optional[int]:
+    if seconds is None:
+        return None
+    if seconds < 0:
+        raise ValueError("%s must not be negative: %r" % (what, seconds))
+    return int(round(seconds * 1000))
+
+
+def _epoch_ms(t: Union[float, datetime.datetime, None]) -> Optional[int]:
+    if t is None:
+        return None
+    if isinstance(t, datetime.datetime):
+        t = t.timestamp()
+    return _ms(t, "not_before")
+
+
+def _attrs(key, delay, not_before, priority, unique_id) -> bytes:
+    return P.attrs(None if key is None else _b(key), _ms(delay, "delay"),
+                   _epoch_ms(not_before), priority,
+                   None if unique_id is None else _b(unique_id))
+
+
+def enqueue_frame(version: int, queue: Data, events, key=None, delay=None,
+                  not_before=None, priority=None, unique_id=None
+                  ) -> Tuple[bytes, int, bool]:
+    """(frame, count, single) for Client.enqueue's arguments."""
+    q = queue_for(version, queue)
+    single = isinstance(events, (bytes, str, bytearray, memoryview, Message))
+    batch = [events] if single else list(events)
+    if not batch:
+        raise ValueError("enqueue of no events")
+    if unique_id is not None and len(batch) > 1:
+        raise ValueError("unique_id= names one event; give each event of a "
+                         "batch its own with Message(data, unique_id=...)")
+    common = None
+    if any(v is not None for v in (key, delay, not_before, priority,
+                                   unique_id)):
+        common = _attrs(key, delay, not_before, priority, unique_id)
+    datas: List[bytes] = []
+    blocks: Optional[List[bytes]] = None
+    if common is None and not any(isinstance(e, Message) for e in batch):
+        datas = [e.encode() if isinstance(e, str) else bytes(e)
+                 for e in batch]
+    else:
+        blocks = []
+        for e in batch:
+            if isinstance(e, Message):
+                m = e
+                datas.append(_b(m.data))
+                blocks.append(_attrs(
+                    m.key if m.key is not None else key,
+                    m.delay if m.delay is not None else delay,
+                    m.not_before if m.not_before is not None else not_before,
+                    m.priority if m.priority is not None else priority,
+                    m.unique_id))
+            else:
+                datas.append(_b(e))
+                blocks.append(common or b"")
+        if version < 3 and any(blocks):
+            raise Unsupported("event attributes (key, delay, priority, "
+                              "unique id) need protocol version 3; the "
+                              "daemon speaks version %d" % version)
+        if version < 3:
+            blocks = None
+    return P.enqueue(version, q, datas, blocks), len(batch), single
+
+
+def enqueue_result(queue: Data, count: int, single: bool, body: bytes):
+    first, acc, refused, shed_new, shed_old, dups = P.parse_enqueued(body)
+    if acc + refused + shed_new + len(dups) != count:
+        raise ProtocolError("ENQUEUED counts %d events for an ENQUEUE of %d"
+                            % (acc + refused + shed_new + len(dups), count))
+    ids = Enqueued(range(first, first + acc) if first else [0] * acc)
+    ids.duplicates, ids.shed_new, ids.shed_old = dups, shed_new, shed_old
+    if refused:
+        raise QueueFull(queue if isinstance(queue, str) else
+                        queue.decode(errors="replace"), ids, refused)
+    if single:
+        return ids[0] if ids else None
+    return ids
+
+
+def stats_result(body: bytes, version: int) -> Stats:
+    counters, consumers, texts = P.parse_stats(body, version)
+    return Stats(counters, [ConsumerInfo(i, f) for i, f in consumers], texts)
+
+
+def dead_result(body: bytes) -> DeadList:
+    total, entries = P.parse_dead_list(body)
+    out = DeadList(DeadEvent(i, a, DEAD_REASONS.get(r, "reason %d" % r),
+                             n, p) for i, a, r, n, p in entries)
+    out.total = total
+    return out
+
+
+def dead_ids_frame(version: int, ftype: int, queue: Data,
+                   ids: Optional[Iterable[int]]) -> Optional[bytes]:
+    """DEAD_RETRY or DEAD_DROP; None when ids is an empty list (nothing to
+    do: count 0 on the wire would mean every dead letter)."""
+    q = queue_for(version, queue, group_ok=True)
+    idl = [] if ids is None else [int(i) for i in ids]
+    if ids is not None and not idl:
+        return None
+    return P.dead_ids(version, ftype, q, idl)
+
+
+def duration(seconds: float) -> str:
+    """A setting's duration, in milliseconds."""
+    return "%dms" % max(1, int(round(seconds * 1000)))
+
+
+def settings_list(settings: Dict[str, object]) -> List[str]:
+    """KEY=VALUE strings; Python names may use _ for -."""
+    out = []
+    for k, v in settings.items():
+        if v is None:
+            v = "none"
+        elif v is True:
+            v = "yes"
+        elif v is False:
+            v = "no"
+        out.append("%s=%s" % (k.replace("_", "-"), v))
+    return out
+
+
+def pause_setting(seconds: Optional[float]) -> str:
+    if seconds is None:
+        return "paused=yes"
+    import time
+    return "paused=until:%d" % int((time.time() + seconds) * 1000)
+
+
+# --- the demand window ---------------------------------------------------
+
+class Window:
+    """GenStage's demand window for one consumer connection (protocol.md,
+    Demand accounting): what is held, and what to send when events are
+    done.  Each delivery (the events of one read) is cut into chunks of at
+    most max_demand - min_demand; when every event of a chunk is done its
+    size leaves `pending`, and at min_demand or below the window is topped
+    back up.  Frames to send pile up in out() until the caller writes
+    them, so that ACKs and the DEMAND after them go in one write."""
+
+    def __init__(self, max_demand: int, min_demand: int, acks: bool) -> None:
+        if not 1 <= max_demand <= 1048576:
+            raise ValueError("max_demand must be 1 to 1048576, not %r"
+                             % max_demand)
+        if not 0 <= min_demand < max_demand:
+            raise ValueError("min_demand must be 0 to max_demand - 1, not %r"
+                             % min_demand)
+        self.max = max_demand
+        self.min = min_demand
+        self.acks = acks
+        self.pending = max_demand
+        self.held: Dict[int, List[int]] = {}
+        self.stopped = False
+        self._ack: List[int] = []
+        self._nack: List[int] = []
+        self._later: Dict[int, List[int]] = {}
+        self._touch: List[int] = []
+        self._demand = max_demand
+
+    def delivery(self, ids: Sequence[int]) -> None:
+        step = self.max - self.min
+        for i in range(0, len(ids), step):
+            chunk = [min(step, len(ids) - i), min(step, len(ids) - i)]
+            for eid in ids[i:i + step]:
+                self.held[eid] = chunk
+
+    def done(self, eid: int, how: str = "ack",
+             delay_ms: Optional[int] = None) -> None:
+        chunk = self.held.pop(eid, None)
+        if chunk is None:
+            raise ValueError("event %d is not held here (acked or nacked "
+                             "already, or from another connection)" % eid)
+        if self.acks:
+            if how == "ack":
+                self._ack.append(eid)
+            elif delay_ms is None:
+                self._nack.append(eid)
+            else:
+                self._later.setdefault(delay_ms, []).append(eid)
+        chunk[0] -= 1
+        if chunk[0] == 0:
+            self.pending -= chunk[1]
+            if self.pending <= self.min and not self.stopped:
+                self._demand += self.max - self.pending
+                self.pending = self.max
+
+    def touch(self, eid: int) -> None:
+        if eid not in self.held:
+            raise ValueError("event %d is not held here" % eid)
+        if self.acks:
+            self._touch.append(eid)
+
+    def stop(self) -> None:
+        """Ask for nothing more (a worker that drains)."""
+        self.stopped = True
+        self._demand = 0
+
+    def out(self) -> bytes:
+        parts = []
+        # TOUCHes first: an event touched and then acked before this write
+        # is still in flight when its TOUCH arrives.
+        if self._touch:
+            parts.append(P.ids(P.TOUCH, self._touch))
+            self._touch = []
+        if self._ack:
+            parts.append(P.ids(P.ACK, self._ack))
+            self._ack = []
+        if self._nack:
+            parts.append(P.ids(P.NACK, self._nack))
+            self._nack = []
+        for d, idl in self._later.items():
+            parts.append(P.nack_later(d, idl))
+        self._later = {}
+        if self._demand:
+            parts.append(P.demand(self._demand))
+            self._demand = 0
+        return b"".join(parts)

@@ -1,0 +1,370 @@
+"""The pushstage protocol's bytes (docs/protocol.md): frames built and
+read, and nothing else.  No I/O here, so the synchronous and the asyncio
+clients share it, and tests drive it directly."""
+
+from __future__ import annotations
+
+import struct
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .errors import ProtocolError
+
+VERSION = 3             # the version this package speaks best
+MIN_VERSION = 2         # and the oldest it speaks (acks need 2)
+
+HEADER = struct.Struct(">IBBH")
+U16 = struct.Struct(">H")
+U32 = struct.Struct(">I")
+U64 = struct.Struct(">Q")
+EVENT_HEAD = struct.Struct(">QI")
+WELCOME = struct.Struct(">HHIIHBB")
+ENQUEUED = struct.Struct(">QIIII")
+
+# Frame types.
+HELLO, WELCOME_T, ENQUEUE, ENQUEUED_T, DEMAND, EVENT, STATS, STATS_REPLY, \
+    ERROR, ACK, NACK, TOUCH, DEAD_LIST, DEAD_LIST_REPLY, DEAD_RETRY, \
+    DEAD_DROP, DEAD_DONE, QUEUES, QUEUES_REPLY, QUEUE_ADMIN, QUEUE_DONE, \
+    NACK_LATER = range(1, 23)
+
+ROLE_CONSUMER = 1
+ROLE_CLIENT = 2
+
+# ENQUEUE attributes.
+ATTR_KEY, ATTR_DELAY, ATTR_NOT_BEFORE, ATTR_PRIORITY, ATTR_UNIQUE_ID = \
+    range(1, 6)
+MAX_DELAY_MS = 316_224_000_000
+
+# QUEUE_ADMIN operations.
+OP_SET, OP_PURGE, OP_DELETE, OP_CREATE, OP_DROP_GROUP = range(1, 6)
+ADMIN_FORCE = 1
+
+ERROR_NAMES = {
+    1: "TOO_LARGE", 2: "BAD_HEADER", 3: "UNKNOWN_TYPE", 4: "BAD_LENGTH",
+    5: "BAD_VALUE", 6: "BAD_STATE", 7: "VERSION", 8: "DEMAND", 9: "NOMEM",
+    10: "DRAINING", 11: "NOT_IN_FLIGHT", 12: "FORBIDDEN", 13: "TOO_MANY",
+    14: "TIMEOUT", 15: "STORAGE", 16: "NO_QUEUE", 17: "QUEUE_LIMIT",
+    18: "QUEUE_BUSY",
+}
+
+_NAME_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                        b"0123456789._:-")
+
+
+def _bytes(v: "str | bytes", what: str) -> bytes:
+    if isinstance(v, str):
+        return v.encode()
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return bytes(v)
+    raise TypeError("%s must be str or bytes, not %s" % (what, type(v).__name__))
+
+
+def queue_name(name: "str | bytes", group_ok: bool = False) -> bytes:
+    """A queue name checked as the daemon checks it (ValueError if bad):
+    1 to 64 bytes of A-Z a-z 0-9 . _ : -; with group_ok also QUEUE/GROUP
+    (QUEUE/ alone is the shared group), up to 129 bytes."""
+    b = _bytes(name, "a queue name")
+    parts = b.split(b"/", 1) if group_ok else [b]
+    for i, p in enumerate(parts):
+        if i == 1 and p == b"":
+            continue
+        if not 1 <= len(p) <= 64 or not set(p) <= _NAME_BYTES:
+            raise ValueError("bad queue name %r: 1 to 64 bytes of A-Z a-z "
+                             "0-9 . _ : -%s" % (b.decode(errors="replace"),
+                                                ", or QUEUE/GROUP" if group_ok
+                                                else " (no group here)"))
+    return b
+
+
+def frame(ftype: int, body: bytes = b"", flags: int = 0) -> bytes:
+    return HEADER.pack(len(body), ftype, flags, 0) + body
+
+
+def _short(b: bytes) -> bytes:
+    return bytes((len(b),)) + b
+
+
+def hello(version: int, role: int, name: bytes = b"", max_demand: int = 0,
+          min_demand: int = 0, queue: bytes = b"",
+          partition: Optional[int] = None) -> bytes:
+    if len(name) > 255:
+        raise ValueError("a consumer ID or client name is at most 255 bytes")
+    if any(c < 0x20 or c == 0x7f for c in name):
+        raise ValueError("a consumer ID or client name may not hold control "
+                         "bytes: %r" % name)
+    body = struct.pack(">HBBII", version, role, 0, max_demand, min_demand) \
+        + _short(name)
+    if version >= 3:
+        body += _short(queue)
+        if partition is not None:
+            body += U16.pack(partition)
+    return frame(HELLO, body)
+
+
+def attrs(key: Optional[bytes] = None, delay_ms: Optional[int] = None,
+          not_before_ms: Optional[int] = None, priority: Optional[int] = None,
+          unique_id: Optional[bytes] = None) -> bytes:
+    """One event's attribute block (without its u16 length)."""
+    a = b""
+    if key is not None:
+        if len(key) > 255:
+            raise ValueError("a key is at most 255 bytes")
+        a += bytes((ATTR_KEY, len(key))) + key
+    if delay_ms is not None and not_before_ms is not None:
+        raise ValueError("give delay or not_before, not both")
+    if delay_ms is not None:
+        if not 0 <= delay_ms <= MAX_DELAY_MS:
+            raise ValueError("delay must be 0 to 10 years, not %r ms" % delay_ms)
+        a += bytes((ATTR_DELAY, 8)) + U64.pack(delay_ms)
+    if not_before_ms is not None:
+        if not_before_ms < 0:
+            raise ValueError("not_before must be after 1970")
+        a += bytes((ATTR_NOT_BEFORE, 8)) + U64.pack(not_before_ms)
+    if priority is not None:
+        if not 0 <= priority <= 65535:
+            raise ValueError("priority must be 0 to 65535, not %r" % priority)
+        a += bytes((ATTR_PRIORITY, 2)) + U16.pack(priority)
+    if unique_id is not None:
+        if not 1 <= len(unique_id) <= 128:
+            raise ValueError("a unique id is 1 to 128 bytes")
+        a += bytes((ATTR_UNIQUE_ID, len(unique_id))) + unique_id
+    return a
+
+
+def enqueue(version: int, queue: bytes, events: Sequence[bytes],
+            attrblocks: Optional[Sequence[bytes]] = None) -> bytes:
+    """ENQUEUE of events; attrblocks, when given, one per event (flags 1)."""
+    parts: List[bytes] = [U32.pack(len(events))]
+    if version >= 3:
+        parts.append(_short(queue))
+    if attrblocks is None:
+        pack = U32.pack
+        for e in events:
+            parts.append(pack(len(e)))
+            parts.append(e)
+        flags = 0
+    else:
+        for e, a in zip(events, attrblocks):
+            parts.append(U32.pack(len(e)) + U16.pack(len(a)) + a)
+            parts.append(e)
+        flags = 1
+    body = b"".join(parts)
+    return HEADER.pack(len(body), ENQUEUE, flags, 0) + body
+
+
+def demand(n: int) -> bytes:
+    return frame(DEMAND, U32.pack(n))
+
+
+def ids(ftype: int, idlist: Sequence[int], prefix: bytes = b"") -> bytes:
+    """ACK, NACK, TOUCH, DEAD_RETRY, DEAD_DROP: [prefix] count, ids."""
+    body = prefix + struct.pack(">I%dQ" % len(idlist), len(idlist), *idlist)
+    return frame(ftype, body)
+
+
+def nack_later(delay_ms: int, idlist: Sequence[int]) -> bytes:
+    if not 0 <= delay_ms <= 0xFFFFFFFF:
+        raise ValueError("a NACK's delay is 0 to 4294967295 ms")
+    return ids(NACK_LATER, idlist, U32.pack(delay_ms))
+
+
+def stats(version: int, queue: Optional[bytes]) -> bytes:
+    return frame(STATS, _short(queue) if queue and version >= 3 else b"")
+
+
+def dead_list(version: int, queue: bytes, preview: int) -> bytes:
+    q = _short(queue) if version >= 3 else b""
+    return frame(DEAD_LIST, q + U32.pack(preview))
+
+
+def dead_ids(version: int, ftype: int, queue: bytes,
+             idlist: Sequence[int]) -> bytes:
+    return ids(ftype, idlist, _short(queue) if version >= 3 else b"")
+
+
+def queues(start: int) -> bytes:
+    return frame(QUEUES, U32.pack(start))
+
+
+def queue_admin(op: int, queue: bytes, settings: Sequence[str] = (),
+                force: bool = False) -> bytes:
+    body = bytes((op, ADMIN_FORCE if force else 0)) + _short(queue) + \
+        U16.pack(len(settings))
+    for s in settings:
+        b = s.encode("ascii")
+        body += U16.pack(len(b)) + b
+    return frame(QUEUE_ADMIN, body)
+
+
+# --- reading -----------------------------------------------------------
+
+class Reader:
+    """Cuts a byte stream into frames.  feed() the bytes as they come;
+    frames() yields (type, body) for each whole one.  A header whose
+    length passes limit is a ProtocolError: nothing past it is trusted."""
+
+    __slots__ = ("buf", "pos", "limit")
+
+    def __init__(self, limit: int = 1 << 20) -> None:
+        self.buf = bytearray()
+        self.pos = 0
+        self.limit = limit
+
+    def feed(self, data: bytes) -> None:
+        if self.pos:
+            del self.buf[:self.pos]
+            self.pos = 0
+        self.buf += data
+
+    def pending(self) -> int:
+        return len(self.buf) - self.pos
+
+    def frames(self) -> List[Tuple[int, bytes]]:
+        """Every whole frame buffered, as (type, body), consumed."""
+        buf = self.buf
+        end = len(buf)
+        pos = self.pos
+        out = []
+        unpack = HEADER.unpack_from
+        while end - pos >= 8:
+            length, ftype, flags, reserved = unpack(buf, pos)
+            if length > self.limit:
+                raise ProtocolError("the daemon sent a frame of %d bytes, "
+                                    "over the limit of %d"
+                                    % (length, self.limit))
+            if not 1 <= ftype <= 22 or flags or reserved:
+                raise ProtocolError("the daemon sent a bad frame header "
+                                    "(type %d, flags %d, reserved %d)"
+                                    % (ftype, flags, reserved))
+            if end - pos < 8 + length:
+                break
+            out.append((ftype, bytes(buf[pos + 8:pos + 8 + length])))
+            pos += 8 + length
+        self.pos = pos
+        return out
+
+
+def _need(body: bytes, n: int, what: str) -> None:
+    if len(body) < n:
+        raise ProtocolError("%s cut short: %d bytes, need %d"
+                            % (what, len(body), n))
+
+
+def parse_welcome(body: bytes) -> Dict[str, int]:
+    if len(body) == 8:          # version 1
+        v, _, mf = struct.unpack(">HHI", body)
+        return {"version": v, "max_frame": mf, "ack_timeout_ms": 0,
+                "max_attempts": 0, "delivery": 2}
+    if len(body) != 16:
+        raise ProtocolError("WELCOME of %d bytes, not 16" % len(body))
+    v, _, mf, at, ma, dl, _ = WELCOME.unpack(body)
+    return {"version": v, "max_frame": mf, "ack_timeout_ms": at,
+            "max_attempts": ma, "delivery": dl}
+
+
+def parse_error(body: bytes) -> Tuple[int, str]:
+    _need(body, 2, "ERROR")
+    return U16.unpack_from(body)[0], bytes(body[2:]).decode(errors="replace")
+
+
+def parse_enqueued(body: bytes) -> Tuple[int, int, int, int, int,
+                                                 List[int]]:
+    """first_id, accepted, refused, shed_new, shed_old, duplicate indexes."""
+    _need(body, 24, "ENQUEUED")
+    first, acc, ref, shn, sho = ENQUEUED.unpack_from(body)
+    dups: List[int] = []
+    if len(body) > 24:
+        _need(body, 28, "ENQUEUED")
+        n = U32.unpack_from(body, 24)[0]
+        if len(body) != 28 + 4 * n:
+            raise ProtocolError("ENQUEUED of %d bytes for %d duplicates"
+                                % (len(body), n))
+        dups = list(struct.unpack_from(">%dI" % n, body, 28))
+    return first, acc, ref, shn, sho, dups
+
+
+def parse_u32(body: bytes, what: str) -> int:
+    if len(body) != 4:
+        raise ProtocolError("%s of %d bytes, not 4" % (what, len(body)))
+    return U32.unpack(body)[0]
+
+
+def parse_u64(body: bytes, what: str) -> int:
+    if len(body) != 8:
+        raise ProtocolError("%s of %d bytes, not 8" % (what, len(body)))
+    return U64.unpack(body)[0]
+
+
+class _Cursor:
+    __slots__ = ("b", "p", "what")
+
+    def __init__(self, b: bytes, what: str) -> None:
+        self.b, self.p, self.what = b, 0, what
+
+    def take(self, n: int) -> bytes:
+        if self.p + n > len(self.b):
+            raise ProtocolError("%s cut short at byte %d" % (self.what, self.p))
+        v = self.b[self.p:self.p + n]
+        self.p += n
+        return v
+
+    def u8(self) -> int:
+        return self.take(1)[0]
+
+    def u16(self) -> int:
+        return U16.unpack(self.take(2))[0]
+
+    def u32(self) -> int:
+        return U32.unpack(self.take(4))[0]
+
+    def u64(self) -> int:
+        return U64.unpack(self.take(8))[0]
+
+    def short(self) -> str:
+        return bytes(self.take(self.u8())).decode(errors="replace")
+
+    def counters(self, n: int) -> Dict[str, int]:
+        out = {}
+        for _ in range(n):
+            name = self.short()
+            out[name] = self.u64()
+        return out
+
+
+def parse_stats(body: bytes, version: int):
+    """(counters, [(consumer id, fields)], texts)."""
+    c = _Cursor(body, "STATS_REPLY")
+    counters = c.counters(c.u16())
+    consumers = []
+    for _ in range(c.u32()):
+        cid = c.short()
+        consumers.append((cid, c.counters(c.u8())))
+    texts = {}
+    if version >= 2:
+        for _ in range(c.u16()):
+            name = c.short()
+            texts[name] = bytes(c.take(c.u16())).decode(errors="replace")
+    return counters, consumers, texts
+
+
+def parse_dead_list(body: bytes):
+    """(total, [(id, attempts, reason, length, preview)])."""
+    c = _Cursor(body, "DEAD_LIST_REPLY")
+    total = c.u32()
+    out = []
+    for _ in range(c.u32()):
+        eid, att, reason = c.u64(), c.u32(), c.u8()
+        c.u8()
+        length = c.u32()
+        out.append((eid, att, reason, length, bytes(c.take(c.u16()))))
+    return total, out
+
+
+def parse_queues(body: bytes):
+    """(total, [(name, counters)])."""
+    c = _Cursor(body, "QUEUES_REPLY")
+    total = c.u32()
+    out = []
+    for _ in range(c.u32()):
+        name = c.short()
+        out.append((name, c.counters(c.u8())))
+    return total, out

@@ -1,0 +1,458 @@
+"""The asyncio client: AsyncClient and AsyncConsumer, the same shape as
+Client and Consumer with coroutines."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from typing import Deque, Iterable, List, Optional
+
+from . import _core as C
+from . import _proto as P
+from ._core import Data, DeadList, QueueInfo, Stats
+from .errors import DaemonGone, ProtocolError, PushstageError, Refused
+
+READ_SIZE = 256 * 1024
+
+
+class _AConn:
+    """One connection to producerd past its handshake (asyncio)."""
+
+    def __init__(self, path: str, timeout: Optional[float]) -> None:
+        self.path = path
+        self.timeout = timeout
+        self.r: Optional[asyncio.StreamReader] = None
+        self.w: Optional[asyncio.StreamWriter] = None
+        self.reader = P.Reader()
+
+    @classmethod
+    async def open(cls, path: str, role: int, name: bytes = b"",
+                   max_demand: int = 0, min_demand: int = 0,
+                   queue: Data = b"", partition: Optional[int] = None,
+                   timeout: Optional[float] = None) -> "_AConn":
+        version = P.VERSION
+        while True:
+            c = cls(path, timeout)
+            q = C.queue_for(version, queue, True) if queue else b""
+            try:
+                await c._open(version, P.hello(version, role, name,
+                                               max_demand, min_demand, q,
+                                               partition))
+                return c
+            except Refused as e:
+                nv = C.version_after_refusal(e, version)
+                if nv is None:
+                    raise (C.no_common_version(e) if e.code == 7 else e) \
+                        from None
+                version = nv
+
+    async def _open(self, version: int, hello: bytes) -> None:
+        C.check_private_dir(self.path)
+        try:
+            self.r, self.w = await asyncio.open_unix_connection(self.path)
+        except OSError as e:
+            raise C.connect_error(self.path, e) from None
+        try:
+            sock = self.w.get_extra_info("socket")
+            if sock is not None:
+                C.check_peer(sock, self.path)
+            await self.send(hello)
+            ftype, body = await self.next_frame()
+        except BaseException:
+            self.close()
+            raise
+        if ftype == P.ERROR:
+            self.close()
+            raise C.error_from(body)
+        if ftype != P.WELCOME_T:
+            self.close()
+            raise ProtocolError("the daemon answered HELLO with a frame of "
+                                "type %d, not WELCOME" % ftype)
+        w = P.parse_welcome(body)
+        if w["version"] != version:
+            self.close()
+            raise ProtocolError("asked for protocol version %d, the daemon "
+                                "speaks %d" % (version, w["version"]))
+        self.version = version
+        self.max_frame = w["max_frame"]
+        self.ack_timeout = w["ack_timeout_ms"] / 1000.0
+        self.max_attempts = w["max_attempts"]
+        self.acks = w["delivery"] == 1
+        self.reader.limit = self.max_frame + 4
+
+    @property
+    def open_(self) -> bool:
+        return self.w is not None
+
+    def close(self) -> None:
+        if self.w is not None:
+            self.w.close()
+            self.w = None
+
+    def write(self, data: bytes) -> None:
+        if self.w is None:
+            raise DaemonGone("the connection to %s is closed" % self.path)
+        if data:
+            self.w.write(data)
+
+    async def send(self, data: bytes) -> None:
+        self.write(data)
+        assert self.w is not None
+        try:
+            await self.w.drain()
+        except OSError as e:
+            self.close()
+            raise DaemonGone("producerd at %s closed the connection (%s)"
+                             % (self.path, e.strerror or e)) from None
+
+    async def fill(self) -> List:
+        assert self.r is not None
+        try:
+            data = await asyncio.wait_for(self.r.read(READ_SIZE),
+                                          self.timeout)
+        except asyncio.TimeoutError:
+            self.close()
+            raise DaemonGone("no answer from producerd at %s within %ss"
+                             % (self.path, self.timeout)) from None
+        except OSError as e:
+            self.close()
+            raise DaemonGone("reading from producerd at %s: %s"
+                             % (self.path, e.strerror or e)) from None
+        if not data:
+            cut = self.reader.pending()
+            self.close()
+            raise DaemonGone("producerd at %s closed the connection%s"
+                             % (self.path, " in the middle of a frame (%d "
+                                "bytes of it came)" % cut if cut else ""))
+        self.reader.feed(data)
+        try:
+            return self.reader.frames()
+        except ProtocolError:
+            self.close()
+            raise
+
+    async def next_frame(self):
+        while True:
+            frames = await self.fill()
+            if frames:
+                if len(frames) > 1:
+                    self.close()
+                    raise ProtocolError("the daemon sent %d frames for one "
+                                        "request" % len(frames))
+                return frames[0]
+
+    async def request(self, frame: bytes, want: int) -> bytes:
+        if len(frame) - 8 > self.max_frame:
+            raise ValueError("a request of %d bytes is over the daemon's frame "
+                             "limit of %d; send smaller batches"
+                             % (len(frame) - 8, self.max_frame))
+        await self.send(frame)
+        ftype, body = await self.next_frame()
+        if ftype == P.ERROR:
+            self.close()
+            raise C.error_from(body)
+        if ftype != want:
+            self.close()
+            raise ProtocolError("the daemon answered with a frame of type %d, "
+                                "not %d" % (ftype, want))
+        return body
+
+
+class AsyncClient:
+    """Client with coroutines: `await client.enqueue("jobs", b"x")`.
+    Connects on first use and again after a lost connection; one request
+    at a time."""
+
+    def __init__(self, socket: Optional[str] = None, name: str = "",
+                 timeout: Optional[float] = None) -> None:
+        self.socket = socket or C.default_socket()
+        self.name = name.encode()
+        self.timeout = timeout
+        self._conn: Optional[_AConn] = None
+        self._lock = asyncio.Lock()
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def _connected(self) -> _AConn:
+        if self._conn is None or not self._conn.open_:
+            self._conn = await _AConn.open(self.socket, P.ROLE_CLIENT,
+                                           self.name, timeout=self.timeout)
+        return self._conn
+
+    async def version(self) -> int:
+        async with self._lock:
+            return (await self._connected()).version
+
+    async def _call(self, build, want: int):
+        async with self._lock:
+            conn = await self._connected()
+            return await conn.request(build(conn.version), want), conn.version
+
+    async def enqueue(self, queue: str, events, *, key=None, delay=None,
+                      not_before=None, priority=None, unique_id=None):
+        """As Client.enqueue."""
+        built = {}
+
+        def build(version: int) -> bytes:
+            f, n, single = C.enqueue_frame(version, queue, events, key, delay,
+                                           not_before, priority, unique_id)
+            built["n"], built["single"] = n, single
+            return f
+        body, _ = await self._call(build, P.ENQUEUED_T)
+        return C.enqueue_result(queue, built["n"], built["single"], body)
+
+    async def stats(self, queue: Optional[str] = None) -> Stats:
+        body, v = await self._call(lambda v: P.stats(
+            v, C.queue_for(v, queue, True) if queue else None),
+            P.STATS_REPLY)
+        return C.stats_result(body, v)
+
+    async def queues(self) -> List[QueueInfo]:
+        out: List[QueueInfo] = []
+        while True:
+            def build(version: int, start=len(out)) -> bytes:
+                C.need_v3(version, "listing queues")
+                return P.queues(start)
+            body, _ = await self._call(build, P.QUEUES_REPLY)
+            total, entries = P.parse_queues(body)
+            out.extend(QueueInfo(n, c) for n, c in entries)
+            if not entries or len(out) >= total:
+                return out
+
+    async def dead(self, queue: str = "default", preview: int = 64
+                   ) -> DeadList:
+        if not 0 <= preview <= 1024:
+            raise ValueError("preview must be 0 to 1024 bytes")
+        body, _ = await self._call(lambda v: P.dead_list(
+            v, C.queue_for(v, queue, True), preview), P.DEAD_LIST_REPLY)
+        return C.dead_result(body)
+
+    async def _dead_op(self, ftype: int, queue: str,
+                       ids: Optional[Iterable[int]]) -> int:
+        async with self._lock:
+            conn = await self._connected()
+            f = C.dead_ids_frame(conn.version, ftype, queue, ids)
+            if f is None:
+                return 0
+            return P.parse_u32(await conn.request(f, P.DEAD_DONE),
+                               "DEAD_DONE")
+
+    async def retry_dead(self, queue: str = "default",
+                         ids: Optional[Iterable[int]] = None) -> int:
+        return await self._dead_op(P.DEAD_RETRY, queue, ids)
+
+    async def drop_dead(self, queue: str = "default",
+                        ids: Optional[Iterable[int]] = None) -> int:
+        return await self._dead_op(P.DEAD_DROP, queue, ids)
+
+    async def _admin(self, op: int, queue: str, settings=(), force=False,
+                     group_ok=False) -> int:
+        def build(version: int) -> bytes:
+            C.need_v3(version, "managing queues")
+            return P.queue_admin(op, C.queue_for(version, queue, group_ok),
+                                 list(settings), force)
+        body, _ = await self._call(build, P.QUEUE_DONE)
+        return P.parse_u64(body, "QUEUE_DONE")
+
+    async def set(self, queue: str, **settings) -> None:
+        await self._admin(P.OP_SET, queue, C.settings_list(settings))
+
+    async def create(self, queue: str, **settings) -> None:
+        await self._admin(P.OP_CREATE, queue, C.settings_list(settings))
+
+    async def pause(self, queue: str, seconds: Optional[float] = None) -> None:
+        await self._admin(P.OP_SET, queue, [C.pause_setting(seconds)])
+
+    async def resume(self, queue: str) -> None:
+        await self._admin(P.OP_SET, queue, ["paused=no"])
+
+    async def purge(self, queue: str) -> int:
+        return await self._admin(P.OP_PURGE, queue)
+
+    async def delete(self, queue: str, force: bool = False) -> int:
+        return await self._admin(P.OP_DELETE, queue, force=force)
+
+    async def drop_group(self, queue: str, group: str,
+                         force: bool = False) -> int:
+        return await self._admin(P.OP_DROP_GROUP, "%s/%s" % (queue, group),
+                                 force=force, group_ok=True)
+
+
+class AsyncEvent:
+    """An Event of an AsyncConsumer: `await event.ack()`."""
+
+    __slots__ = ("id", "attempt", "data", "_consumer", "_window")
+
+    def __init__(self, eid: int, attempt: int, data: bytes,
+                 consumer: "AsyncConsumer", window: C.Window) -> None:
+        self.id = eid
+        self.attempt = attempt
+        self.data = data
+        self._consumer = consumer
+        self._window = window
+
+    @property
+    def text(self) -> str:
+        return self.data.decode()
+
+    async def ack(self) -> bool:
+        return await self._consumer._done(self, "ack", None)
+
+    async def nack(self, delay: Optional[float] = None) -> bool:
+        d = None if delay is None else int(round(delay * 1000))
+        return await self._consumer._done(self, "nack", d)
+
+    async def touch(self) -> bool:
+        return await self._consumer._touch(self)
+
+    def __repr__(self) -> str:
+        return "AsyncEvent(id=%d, attempt=%d, data=%r)" % (
+            self.id, self.attempt, self.data[:40])
+
+
+class AsyncConsumer:
+    """Consumer with coroutines: `async with AsyncConsumer("jobs", id="w")
+    as c: async for event in c: ...; await event.ack()`."""
+
+    def __init__(self, queue: str = "default", id: str = "python",
+                 group: Optional[str] = None, max_demand: int = 1,
+                 min_demand: Optional[int] = None,
+                 socket: Optional[str] = None,
+                 partition: Optional[int] = None) -> None:
+        if not id:
+            raise ValueError("a consumer needs an id")
+        self.queue = queue if group is None else "%s/%s" % (queue, group)
+        self.socket = socket or C.default_socket()
+        self.id = id
+        self.partition = partition
+        self._window = C.Window(max_demand, min_demand or 0, True)
+        self._conn: Optional[_AConn] = None
+        self._ready: Deque[AsyncEvent] = collections.deque()
+
+    async def connect(self) -> "AsyncConsumer":
+        if self._conn is None:
+            w = self._window
+            self._conn = await _AConn.open(self.socket, P.ROLE_CONSUMER,
+                                           self.id.encode(), w.max, w.min,
+                                           self.queue, self.partition)
+            w.acks = self._conn.acks
+            await self._conn.send(w.out())
+        return self
+
+    @property
+    def version(self) -> int:
+        return self._conn.version if self._conn else 0
+
+    @property
+    def ack_timeout(self) -> float:
+        return self._conn.ack_timeout if self._conn else 0.0
+
+    @property
+    def max_attempts(self) -> int:
+        return self._conn.max_attempts if self._conn else 0
+
+    @property
+    def held(self) -> int:
+        return len(self._window.held)
+
+    async def __aenter__(self) -> "AsyncConsumer":
+        return await self.connect()
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        c = self._conn
+        if c is not None and c.open_:
+            try:
+                await c.send(self._window.out())
+            except PushstageError:
+                pass
+            c.close()
+
+    async def flush(self) -> None:
+        if self._conn is not None and self._conn.open_:
+            await self._conn.send(self._window.out())
+
+    def stop(self) -> None:
+        self._window.stop()
+
+    async def _done(self, ev: AsyncEvent, how: str,
+                    delay_ms: Optional[int]) -> bool:
+        c = self._conn
+        if ev._window is not self._window or c is None or not c.open_:
+            return False
+        self._window.done(ev.id, how, delay_ms)
+        if self._window._demand:
+            await c.send(self._window.out())
+        return True
+
+    async def _touch(self, ev: AsyncEvent) -> bool:
+        c = self._conn
+        if ev._window is not self._window or c is None or not c.open_:
+            return False
+        self._window.touch(ev.id)
+        await c.send(self._window.out())
+        return True
+
+    def __aiter__(self) -> "AsyncConsumer":
+        return self
+
+    async def __anext__(self) -> AsyncEvent:
+        ev = await self.get()
+        assert ev is not None
+        return ev
+
+    async def get(self, timeout: Optional[float] = None
+                  ) -> Optional[AsyncEvent]:
+        """The next event, or None after timeout seconds without one."""
+        if self._ready:
+            return self._ready.popleft()
+        await self.connect()
+        c = self._conn
+        assert c is not None
+        while not self._ready:
+            if not c.open_:
+                raise DaemonGone("the consumer's connection is closed")
+            await c.send(self._window.out())
+            if timeout is None:
+                frames = await c.fill()
+            else:
+                try:
+                    frames = await asyncio.wait_for(c.fill(), timeout)
+                except asyncio.TimeoutError:
+                    return None
+            self._take(frames)
+        return self._ready.popleft()
+
+    def _take(self, frames) -> None:
+        got = []
+        unpack = P.EVENT_HEAD.unpack_from
+        w = self._window
+        assert self._conn is not None
+        for ftype, body in frames:
+            if ftype == P.EVENT:
+                if len(body) < 12:
+                    self._conn.close()
+                    raise ProtocolError("an EVENT of %d bytes" % len(body))
+                eid, attempt = unpack(body)
+                got.append(AsyncEvent(eid, attempt, body[12:], self, w))
+            elif ftype == P.ERROR:
+                self._conn.close()
+                raise C.error_from(body)
+            else:
+                self._conn.close()
+                raise ProtocolError("a consumer was sent a frame of type %d"
+                                    % ftype)
+        if got:
+            w.delivery([e.id for e in got])
+            self._ready.extend(got)

@@ -1,0 +1,559 @@
+"""The synchronous client: Client for requests, Consumer for events."""
+
+from __future__ import annotations
+
+import collections
+import select
+import socket as _socket
+import threading
+import time
+from typing import Deque, Iterable, Iterator, List, Optional, Union
+
+from . import _core as C
+from . import _proto as P
+from ._core import (ConsumerInfo, Data, DeadEvent, DeadList, Enqueued,
+                    Message, QueueInfo, Stats)
+from .errors import DaemonGone, ProtocolError, PushstageError, Refused
+
+__all__ = ["Client", "Consumer", "Event", "Message", "Stats", "QueueInfo",
+           "ConsumerInfo", "DeadEvent", "DeadList", "Enqueued"]
+
+READ_SIZE = 256 * 1024
+
+
+class _Conn:
+    """One connection to producerd, past its handshake.  Raises
+    DaemonGone, Refused or ProtocolError; after any of them the
+    connection is closed."""
+
+    def __init__(self, path: str, role: int, name: bytes = b"",
+                 max_demand: int = 0, min_demand: int = 0,
+                 queue: Data = b"", group_ok: bool = False,
+                 partition: Optional[int] = None,
+                 timeout: Optional[float] = None,
+                 version: int = P.VERSION) -> None:
+        self.path = path
+        self.timeout = timeout
+        self.sock: Optional[_socket.socket] = None
+        while True:
+            q = C.queue_for(version, queue, group_ok) if queue else b""
+            try:
+                self._open(version, P.hello(version, role, name, max_demand,
+                                            min_demand, q, partition))
+                return
+            except Refused as e:
+                nv = C.version_after_refusal(e, version)
+                if nv is None:
+                    raise (C.no_common_version(e) if e.code == 7 else e) \
+                        from None
+                version = nv
+
+    def _open(self, version: int, hello: bytes) -> None:
+        C.check_private_dir(self.path)
+        s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        try:
+            s.settimeout(self.timeout)
+            s.connect(self.path)
+        except OSError as e:
+            s.close()
+            raise C.connect_error(self.path, e) from None
+        self.sock = s
+        self.reader = P.Reader()
+        try:
+            C.check_peer(s, self.path)
+            self.send(hello)
+            ftype, body = self.next_frame()
+        except BaseException:
+            self.close()
+            raise
+        if ftype == P.ERROR:
+            self.close()
+            raise C.error_from(body)
+        if ftype != P.WELCOME_T:
+            self.close()
+            raise ProtocolError("the daemon answered HELLO with a frame of "
+                                "type %d, not WELCOME" % ftype)
+        w = P.parse_welcome(body)
+        if w["version"] != version:
+            self.close()
+            raise ProtocolError("asked for protocol version %d, the daemon "
+                                "speaks %d" % (version, w["version"]))
+        self.version = version
+        self.max_frame = w["max_frame"]
+        self.ack_timeout = w["ack_timeout_ms"] / 1000.0
+        self.max_attempts = w["max_attempts"]
+        self.acks = w["delivery"] == 1 and version >= 2
+        # EVENT bodies may be 4 bytes over max_frame.
+        self.reader.limit = self.max_frame + 4
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            finally:
+                self.sock = None
+
+    def send(self, data: bytes) -> None:
+        if self.sock is None:
+            raise DaemonGone("the connection to %s is closed" % self.path)
+        try:
+            self.sock.sendall(data)
+        except _socket.timeout:
+            self.close()
+            raise DaemonGone("producerd at %s took no data for %ss"
+                             % (self.path, self.timeout)) from None
+        except OSError as e:
+            # The daemon may have said why before it closed: read that.
+            err = self._parting_error()
+            self.close()
+            if err is not None:
+                raise err from None
+            raise DaemonGone("producerd at %s closed the connection (%s)"
+                             % (self.path, e.strerror or e)) from None
+
+    def _parting_error(self) -> Optional[PushstageError]:
+        try:
+            assert self.sock is not None
+            self.sock.settimeout(0.0)
+            while True:
+                data = self.sock.recv(READ_SIZE)
+                if not data:
+                    break
+                self.reader.feed(data)
+        except (OSError, AssertionError):
+            pass
+        try:
+            for ftype, body in self.reader.frames():
+                if ftype == P.ERROR:
+                    return C.error_from(body)
+        except ProtocolError as e:
+            return e
+        return None
+
+    def fill(self) -> List:
+        """One read (blocking, within the timeout); its whole frames."""
+        assert self.sock is not None
+        try:
+            data = self.sock.recv(READ_SIZE)
+        except _socket.timeout:
+            self.close()
+            raise DaemonGone("no answer from producerd at %s within %ss"
+                             % (self.path, self.timeout)) from None
+        except OSError as e:
+            self.close()
+            raise DaemonGone("reading from producerd at %s: %s"
+                             % (self.path, e.strerror or e)) from None
+        if not data:
+            cut = self.reader.pending()
+            self.close()
+            raise DaemonGone("producerd at %s closed the connection%s"
+                             % (self.path, " in the middle of a frame (%d "
+                                "bytes of it came)" % cut if cut else ""))
+        self.reader.feed(data)
+        try:
+            return self.reader.frames()
+        except ProtocolError:
+            self.close()
+            raise
+
+    def next_frame(self):
+        while True:
+            frames = self.fill()
+            if frames:
+                if len(frames) > 1:
+                    self.close()
+                    raise ProtocolError("the daemon sent %d frames for one "
+                                        "request" % len(frames))
+                return frames[0]
+
+    def request(self, frame: bytes, want: int) -> bytes:
+        if len(frame) - 8 > self.max_frame:
+            raise ValueError("a request of %d bytes is over the daemon's frame "
+                             "limit of %d; send smaller batches"
+                             % (len(frame) - 8, self.max_frame))
+        self.send(frame)
+        ftype, body = self.next_frame()
+        if ftype == P.ERROR:
+            self.close()
+            raise C.error_from(body)
+        if ftype != want:
+            self.close()
+            raise ProtocolError("the daemon answered with a frame of type %d, "
+                                "not %d" % (ftype, want))
+        return body
+
+
+class Client:
+    """Enqueues events and manages queues.  Connects on first use, and
+    again on the next call after the connection is lost (DaemonGone) or
+    closed by an ERROR (Refused, ProtocolError); a call is never retried
+    for you.  Safe to share between threads (one request at a time).
+
+    socket: the daemon's path (default: the programs' rule,
+    $PUSHSTAGE_SOCKET, then $XDG_RUNTIME_DIR/pushstage.sock, then
+    ${TMPDIR:-/tmp}/pushstage-UID/pushstage.sock).  timeout: seconds to
+    wait for an answer (None: as long as it takes, as an ENQUEUE into a
+    queue whose overflow is block may)."""
+
+    def __init__(self, socket: Optional[str] = None, name: str = "",
+                 timeout: Optional[float] = None) -> None:
+        self.socket = socket or C.default_socket()
+        self.name = name.encode()
+        self.timeout = timeout
+        self._conn: Optional[_Conn] = None
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _connected(self) -> _Conn:
+        if self._conn is None or self._conn.sock is None:
+            self._conn = _Conn(self.socket, P.ROLE_CLIENT, self.name,
+                               timeout=self.timeout)
+        return self._conn
+
+    @property
+    def version(self) -> int:
+        """The protocol version spoken with the daemon (connects)."""
+        with self._lock:
+            return self._connected().version
+
+    @property
+    def max_frame(self) -> int:
+        with self._lock:
+            return self._connected().max_frame
+
+    def _call(self, build, want: int) -> bytes:
+        return self._call_v(build, want)[0]
+
+    def _call_v(self, build, want: int):
+        with self._lock:
+            conn = self._connected()
+            v = conn.version
+            return conn.request(build(v), want), v
+
+    def enqueue(self, queue: str, events: Union[Data, Message,
+                                                Iterable[Union[Data,
+                                                               Message]]],
+                *, key: Optional[Data] = None, delay: Optional[float] = None,
+                not_before=None, priority: Optional[int] = None,
+                unique_id: Optional[Data] = None):
+        """Enqueue one event (bytes, str or Message) and return its id, or
+        None when it was not stored (a duplicate of its unique_id, or shed
+        by a drop-newest queue); or a batch (any iterable) in one frame and
+        return an Enqueued list of the ids taken.  key, delay (seconds),
+        not_before, priority and unique_id (one event only) apply to every
+        event; a Message carries its own.  Raises QueueFull when the queue
+        refused some (its overflow policy is reject)."""
+        built = {}
+
+        def build(version: int) -> bytes:
+            f, n, single = C.enqueue_frame(version, queue, events, key, delay,
+                                           not_before, priority, unique_id)
+            built["n"], built["single"] = n, single
+            return f
+        body = self._call(build, P.ENQUEUED_T)
+        return C.enqueue_result(queue, built["n"], built["single"], body)
+
+    def stats(self, queue: Optional[str] = None) -> Stats:
+        """The daemon's counters and consumers, or one queue's (or group's,
+        QUEUE/GROUP)."""
+        def build(version: int) -> bytes:
+            q = C.queue_for(version, queue, True) if queue else None
+            return P.stats(version, q)
+        return C.stats_result(*self._call_v(build, P.STATS_REPLY))
+
+    def queues(self) -> List[QueueInfo]:
+        """Every queue and group with its counters."""
+        out: List[QueueInfo] = []
+        while True:
+            def build(version: int, start=len(out)) -> bytes:
+                C.need_v3(version, "listing queues")
+                return P.queues(start)
+            total, entries = P.parse_queues(self._call(build, P.QUEUES_REPLY))
+            out.extend(QueueInfo(n, c) for n, c in entries)
+            if not entries or len(out) >= total:
+                return out
+
+    def dead(self, queue: str = "default", preview: int = 64) -> DeadList:
+        """The queue's (or group's) dead letters, with the first `preview`
+        bytes of each (0 to 1024)."""
+        if not 0 <= preview <= 1024:
+            raise ValueError("preview must be 0 to 1024 bytes")
+        body = self._call(lambda v: P.dead_list(
+            v, C.queue_for(v, queue, True), preview), P.DEAD_LIST_REPLY)
+        return C.dead_result(body)
+
+    def _dead_op(self, ftype: int, queue: str,
+                 ids: Optional[Iterable[int]]) -> int:
+        with self._lock:
+            conn = self._connected()
+            f = C.dead_ids_frame(conn.version, ftype, queue, ids)
+            if f is None:
+                return 0
+            return P.parse_u32(conn.request(f, P.DEAD_DONE), "DEAD_DONE")
+
+    def retry_dead(self, queue: str = "default",
+                   ids: Optional[Iterable[int]] = None) -> int:
+        """Put dead letters back at the end of the queue (all of them
+        without ids); returns how many."""
+        return self._dead_op(P.DEAD_RETRY, queue, ids)
+
+    def drop_dead(self, queue: str = "default",
+                  ids: Optional[Iterable[int]] = None) -> int:
+        """Discard dead letters (all of them without ids); returns how
+        many."""
+        return self._dead_op(P.DEAD_DROP, queue, ids)
+
+    def _admin(self, op: int, queue: str, settings=(), force=False,
+               group_ok=False) -> int:
+        def build(version: int) -> bytes:
+            C.need_v3(version, "managing queues")
+            return P.queue_admin(op, C.queue_for(version, queue, group_ok),
+                                 list(settings), force)
+        return P.parse_u64(self._call(build, P.QUEUE_DONE), "QUEUE_DONE")
+
+    def set(self, queue: str, **settings) -> None:
+        """Change a queue's settings (max_queue=, overflow=, ack_timeout=,
+        max_attempts=, dispatch=, rate=, retry_backoff=, paused=, ...: the
+        daemon's options of those names, protocol.md QUEUE_ADMIN)."""
+        self._admin(P.OP_SET, queue, C.settings_list(settings))
+
+    def create(self, queue: str, **settings) -> None:
+        """Make a queue now and keep it while empty, with settings."""
+        self._admin(P.OP_CREATE, queue, C.settings_list(settings))
+
+    def pause(self, queue: str, seconds: Optional[float] = None) -> None:
+        """Stop sending the queue's events (until resume, or for seconds);
+        it still takes ENQUEUEs, and events in flight complete."""
+        self._admin(P.OP_SET, queue, [C.pause_setting(seconds)])
+
+    def resume(self, queue: str) -> None:
+        self._admin(P.OP_SET, queue, ["paused=no"])
+
+    def purge(self, queue: str) -> int:
+        """Drop every event the queue buffers; returns how many."""
+        return self._admin(P.OP_PURGE, queue)
+
+    def delete(self, queue: str, force: bool = False) -> int:
+        """Forget the queue; with consumers, Refused (QUEUE_BUSY) unless
+        force.  Returns the events it buffered."""
+        return self._admin(P.OP_DELETE, queue, force=force)
+
+    def drop_group(self, queue: str, group: str, force: bool = False) -> int:
+        """Forget one group of a queue ("" for the shared group)."""
+        return self._admin(P.OP_DROP_GROUP, "%s/%s" % (queue, group),
+                           force=force, group_ok=True)
+
+
+class Event:
+    """An event delivered to a Consumer: id, attempt (1 on the first
+    delivery) and data (bytes).  Call ack() when it is handled, or
+    nack(delay=seconds) when it failed; touch() while it takes long.
+    Each returns False, sending nothing, when the connection it came on
+    is gone (the daemon then delivers it again)."""
+
+    __slots__ = ("id", "attempt", "data", "_consumer", "_window")
+
+    def __init__(self, eid: int, attempt: int, data: bytes,
+                 consumer: "Consumer", window: C.Window) -> None:
+        self.id = eid
+        self.attempt = attempt
+        self.data = data
+        self._consumer = consumer
+        self._window = window
+
+    @property
+    def text(self) -> str:
+        return self.data.decode()
+
+    def ack(self) -> bool:
+        return self._consumer._done(self, "ack", None)
+
+    def nack(self, delay: Optional[float] = None) -> bool:
+        d = None if delay is None else int(round(delay * 1000))
+        return self._consumer._done(self, "nack", d)
+
+    def touch(self) -> bool:
+        return self._consumer._touch(self)
+
+    def __repr__(self) -> str:
+        return "Event(id=%d, attempt=%d, data=%r)" % (self.id, self.attempt,
+                                                       self.data[:40])
+
+
+class Consumer:
+    """Takes events of one queue (or one group of it: group=) with
+    GenStage's demand window: at most max_demand held at once, asking
+    for more when it is down to min_demand.  Iterate it for Event objects
+    and ack() each; ACKs and the DEMAND that follows go in one write, at
+    the latest before the next wait for events.  Thread-safe: other
+    threads may ack, nack and touch while one iterates.
+
+    Raises DaemonGone when the daemon goes (its unacked events go to other
+    consumers), Refused on an ERROR (a bad queue name, NO_QUEUE)."""
+
+    def __init__(self, queue: str = "default", id: str = "python",
+                 group: Optional[str] = None, max_demand: int = 1,
+                 min_demand: Optional[int] = None,
+                 socket: Optional[str] = None,
+                 partition: Optional[int] = None) -> None:
+        if min_demand is None:
+            min_demand = 0
+        self.queue = queue if group is None else "%s/%s" % (queue, group)
+        self.socket = socket or C.default_socket()
+        if not id:
+            raise ValueError("a consumer needs an id")
+        self._lock = threading.Lock()
+        self._ready: Deque[Event] = collections.deque()
+        self._window = C.Window(max_demand, min_demand, True)
+        self._conn = _Conn(self.socket, P.ROLE_CONSUMER, id.encode(),
+                           max_demand, min_demand, self.queue, True,
+                           partition)
+        self._window.acks = self._conn.acks
+        self._send(self._window.out())
+
+    # what WELCOME said
+    @property
+    def version(self) -> int:
+        return self._conn.version
+
+    @property
+    def ack_timeout(self) -> float:
+        """The queue's ack timeout in seconds (0: none)."""
+        return self._conn.ack_timeout
+
+    @property
+    def max_attempts(self) -> int:
+        return self._conn.max_attempts
+
+    @property
+    def acks(self) -> bool:
+        """Whether events are acked (the queue delivers at least once)."""
+        return self._conn.acks
+
+    @property
+    def held(self) -> int:
+        """Events delivered here and not yet acked or nacked."""
+        return len(self._window.held)
+
+    def fileno(self) -> int:
+        return self._conn.sock.fileno() if self._conn.sock else -1
+
+    def __enter__(self) -> "Consumer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Send what is pending and hang up; events held and not done go
+        back to the daemon's other consumers."""
+        with self._lock:
+            if self._conn.sock is not None:
+                try:
+                    out = self._window.out()
+                    if out:
+                        self._conn.send(out)
+                except PushstageError:
+                    pass
+                self._conn.close()
+
+    def _send(self, data: bytes) -> None:
+        if data:
+            self._conn.send(data)
+
+    def flush(self) -> None:
+        """Write the ACKs, NACKs and DEMAND waiting to go."""
+        with self._lock:
+            if self._conn.sock is not None:
+                self._send(self._window.out())
+
+    def _done(self, ev: Event, how: str, delay_ms: Optional[int]) -> bool:
+        with self._lock:
+            if ev._window is not self._window or self._conn.sock is None:
+                return False
+            self._window.done(ev.id, how, delay_ms)
+            # A DEMAND goes at once; lone ACKs wait for the next write.
+            if self._window._demand:
+                self._send(self._window.out())
+            return True
+
+    def _touch(self, ev: Event) -> bool:
+        with self._lock:
+            if ev._window is not self._window or self._conn.sock is None:
+                return False
+            self._window.touch(ev.id)
+            self._send(self._window.out())
+            return True
+
+    def stop(self) -> None:
+        """Ask for no more events (those already sent still come)."""
+        with self._lock:
+            self._window.stop()
+
+    def __iter__(self) -> Iterator[Event]:
+        return self
+
+    def __next__(self) -> Event:
+        ev = self.get()
+        assert ev is not None
+        return ev
+
+    def get(self, timeout: Optional[float] = None,
+            wake: Optional[int] = None) -> Optional[Event]:
+        """The next event; None after timeout seconds without one, or when
+        the file descriptor wake becomes readable."""
+        if self._ready:
+            return self._ready.popleft()
+        end = None if timeout is None else time.monotonic() + timeout
+        poll = select.poll()
+        while not self._ready:
+            self.flush()
+            if self._conn.sock is None:
+                raise DaemonGone("the consumer's connection is closed")
+            poll.register(self._conn.sock, select.POLLIN)
+            if wake is not None:
+                poll.register(wake, select.POLLIN)
+            left = None if end is None else max(0.0, end - time.monotonic())
+            ready = poll.poll(None if left is None else left * 1000)
+            if not ready:
+                return None
+            if wake is not None and any(fd == wake for fd, _ in ready):
+                return None
+            self._take(self._conn.fill())
+        return self._ready.popleft()
+
+    def _take(self, frames) -> None:
+        got = []
+        unpack = P.EVENT_HEAD.unpack_from
+        w = self._window
+        v1 = self._conn.version < 2
+        for ftype, body in frames:
+            if ftype == P.EVENT:
+                if len(body) < 12:
+                    self._conn.close()
+                    raise ProtocolError("an EVENT of %d bytes" % len(body))
+                eid, attempt = unpack(body)
+                got.append(Event(eid, 1 if v1 else attempt, body[12:], self,
+                                 w))
+            elif ftype == P.ERROR:
+                self._conn.close()
+                raise C.error_from(body)
+            else:
+                self._conn.close()
+                raise ProtocolError("a consumer was sent a frame of type %d"
+                                    % ftype)
+        if got:
+            with self._lock:
+                w.delivery([e.id for e in got])
+            self._ready.extend(got)

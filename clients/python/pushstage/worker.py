@@ -1,0 +1,584 @@
+"""pushstage.worker: run a Python function for each event of a queue.
+
+    python3 -m pushstage.worker module:function --queue jobs --concurrency 4
+
+The function gets an Event (id, attempt, data).  Its return acks the
+event; an exception nacks it with a backoff (the dead letters take it
+after the queue's max attempts) and logs one line with the traceback.  A
+plain function runs in threads, an `async def` as asyncio tasks.  While a
+handler runs past half the queue's ack timeout the worker touches its
+event.  SIGTERM or SIGINT: ask for nothing more, let running handlers
+finish within --grace seconds, nack what is left, exit 0; a second
+signal exits at once (the daemon gives unacked events to others).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import inspect
+import os
+import queue as _queue
+import random
+import select
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from typing import Callable, Dict, List, Optional, Tuple
+
+from . import _core as C
+from .aio import AsyncConsumer
+from .client import Consumer, Event
+from .errors import DaemonGone, ProtocolError, PushstageError, Refused
+
+EX_USAGE = 64
+EX_CONFIG = 78
+
+_PROG = "pushstage.worker"
+
+
+def log(level: str, msg: str, **kv) -> None:
+    """One logfmt line on stderr, as producerd writes them."""
+    t = time.time()
+    parts = ["time=%s.%03dZ" % (time.strftime("%Y-%m-%dT%H:%M:%S",
+                                              time.gmtime(t)),
+                                int(t * 1000) % 1000),
+             "level=" + level, "prog=" + _PROG, "pid=%d" % os.getpid(),
+             "msg=" + _quote(msg)]
+    parts += ["%s=%s" % (k, _quote(str(v))) for k, v in kv.items()]
+    sys.stderr.write(" ".join(parts) + "\n")
+    sys.stderr.flush()
+
+
+def _quote(s: str) -> str:
+    if s and all(c.isalnum() or c in "-_./:@" for c in s):
+        return s
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') \
+        .replace("\n", "\\n") + '"'
+
+
+def _traceback_line(e: BaseException) -> str:
+    """The traceback on one line: innermost frame first."""
+    frames = traceback.extract_tb(e.__traceback__)
+    return " < ".join("%s:%d in %s" % (os.path.basename(f.filename),
+                                       f.lineno or 0, f.name)
+                      for f in reversed(frames))
+
+
+def load(target: str) -> Callable:
+    """module:function (module.path:attr.path), importable from here."""
+    mod, sep, attr = target.partition(":")
+    if not sep or not mod or not attr:
+        raise ValueError("%r: give the handler as module:function" % target)
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    obj = importlib.import_module(mod)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ValueError("%s is not callable" % target)
+    return obj
+
+
+def parse_backoff(s: str) -> Optional[Tuple[float, float]]:
+    if s == "none":
+        return None
+    base, sep, most = s.partition(":")
+    try:
+        b, m = float(base), float(most if sep else base)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            "--backoff %r: give BASE:MAX in seconds (1:60), or none" % s)
+    if b < 0 or m < b:
+        raise argparse.ArgumentTypeError(
+            "--backoff %r: need 0 <= BASE <= MAX" % s)
+    return b, m
+
+
+def retry_delay(backoff: Optional[Tuple[float, float]], attempt: int,
+                max_attempts: int) -> Optional[float]:
+    """Seconds before the event may go again: BASE * 2^(attempt-1), at
+    most MAX, give or take 20 %; None for a plain NACK (the queue's own
+    retry-backoff, or its last attempt: it goes to the dead letters)."""
+    if backoff is None or (max_attempts and attempt >= max_attempts):
+        return None
+    base, most = backoff
+    d = min(most, base * (2 ** min(attempt - 1, 40)))
+    return d * random.uniform(0.8, 1.2)
+
+
+def fail_log(queue: str, ev, max_attempts: int, delay: Optional[float],
+             e: BaseException) -> None:
+    """One line for a failed handler, with its traceback."""
+    last = max_attempts and ev.attempt >= max_attempts
+    log("error", "handler failed: " + ("its last attempt, to the dead "
+                                       "letters" if last else
+                                       "again in %.3gs" % delay
+                                       if delay is not None else "nacked"),
+        queue=queue, event=ev.id, attempt="%d/%d" % (ev.attempt, max_attempts),
+        error="%s: %s" % (type(e).__name__, e),
+        traceback=_traceback_line(e))
+
+
+class Settings:
+    def __init__(self, a: argparse.Namespace) -> None:
+        self.queue: str = a.queue
+        self.group: Optional[str] = a.group
+        self.id: str = a.id or "%s-%d" % (socket.gethostname(), os.getpid())
+        self.concurrency: int = a.concurrency
+        self.max_demand: int = a.max_demand or a.concurrency
+        self.min_demand: int = (a.min_demand if a.min_demand is not None
+                                else self.max_demand - 1)
+        self.socket: Optional[str] = a.socket
+        self.grace: float = a.grace
+        self.backoff = a.backoff
+        self.partition: Optional[int] = a.partition
+
+
+def _fatal(e: PushstageError) -> bool:
+    """An error that another connection will not mend."""
+    if isinstance(e, DaemonGone):
+        return False
+    if isinstance(e, Refused):
+        return not e.retry_later
+    return not isinstance(e, ProtocolError)
+
+
+class _Backoff:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def next(self) -> float:
+        d = min(5.0, 0.1 * (2 ** self.n)) * random.uniform(0.8, 1.2)
+        self.n = min(self.n + 1, 10)
+        return d
+
+    def reset(self) -> None:
+        self.n = 0
+
+
+# --- threads -------------------------------------------------------------
+
+class ThreadWorker:
+    """Plain functions, each event in one of `concurrency` threads."""
+
+    def __init__(self, fn: Callable, s: Settings) -> None:
+        self.fn = fn
+        self.s = s
+        self.lock = threading.Lock()
+        # id -> (event, started, last touch); started 0 until it runs
+        self.running: Dict[int, List] = {}
+        self.work: "_queue.Queue[Optional[Event]]" = _queue.Queue()
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_w, False)
+        self.stopping = False
+        self.signals = 0
+        self.consumer: Optional[Consumer] = None
+
+    def wake(self) -> None:
+        try:
+            os.write(self.wake_w, b"x")
+        except BlockingIOError:
+            pass
+
+    def on_signal(self, signum, frame) -> None:
+        self.signals += 1
+        if self.signals > 1:
+            log("warn", "second signal: exiting at once; the daemon gives "
+                "unacked events to other consumers",
+                held=len(self.running))
+            os._exit(1)
+        self.stopping = True
+        self.wake()
+
+    def handle(self) -> None:
+        while True:
+            ev = self.work.get()
+            if ev is None:
+                return
+            with self.lock:
+                ent = self.running.get(ev.id)
+                if ent is None or ent[0] is not ev or self.stopping:
+                    # gone back while it waited (a drain, a lost link)
+                    continue
+                ent[1] = ent[2] = time.monotonic()
+            self.wake()         # its touches are due from now
+            c = ev._consumer
+            try:
+                r = self.fn(ev)
+                if inspect.isawaitable(r):
+                    raise TypeError("the handler returned an awaitable; "
+                                    "make it async def")
+            except Exception as e:
+                delay = retry_delay(self.s.backoff, ev.attempt,
+                                    c.max_attempts)
+                fail_log(self.s.queue, ev, c.max_attempts, delay, e)
+                self.finish(ev, lambda: ev.nack(delay))
+            else:
+                self.finish(ev, ev.ack)
+
+    def finish(self, ev: Event, how: Callable[[], bool]) -> None:
+        with self.lock:
+            ent = self.running.get(ev.id)
+            mine = ent is not None and ent[0] is ev
+            if mine:
+                del self.running[ev.id]
+        sent = False
+        if mine:
+            try:
+                sent = how()
+                ev._consumer.flush()
+            except PushstageError:
+                sent = False
+        if not sent:
+            log("warn", "event finished after its connection was lost or "
+                "its grace ran out; the daemon delivers it again",
+                queue=self.s.queue, event=ev.id)
+        self.wake()
+
+    def touch_due(self) -> Optional[float]:
+        """Touch events running past half the ack timeout; seconds until
+        the next is due (None: none)."""
+        c = self.consumer
+        if c is None or not c.ack_timeout:
+            return None
+        half = c.ack_timeout / 2
+        now = time.monotonic()
+        nxt = None
+        with self.lock:
+            ents = [e for e in self.running.values() if e[1] > 0]
+        for ent in ents:
+            due = ent[2] + half
+            if due <= now:
+                try:
+                    ent[0].touch()
+                except (PushstageError, ValueError):
+                    pass
+                ent[2] = now
+                due = now + half
+            nxt = due if nxt is None else min(nxt, due)
+        return None if nxt is None else max(0.01, nxt - now)
+
+    def drain_wake(self) -> None:
+        try:
+            while os.read(self.wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def run(self) -> int:
+        os.set_blocking(self.wake_r, False)
+        signal.signal(signal.SIGTERM, self.on_signal)
+        signal.signal(signal.SIGINT, self.on_signal)
+        threads = [threading.Thread(target=self.handle, daemon=True,
+                                    name="handler-%d" % i)
+                   for i in range(self.s.concurrency)]
+        for t in threads:
+            t.start()
+        back = _Backoff()
+        deadline = None
+        while True:
+            if self.stopping and deadline is None:
+                deadline = time.monotonic() + self.s.grace
+                log("info", "stopping: asking for nothing more, finishing "
+                    "what runs", running=len(self.running),
+                    grace="%gs" % self.s.grace)
+                if self.consumer is not None:
+                    self.consumer.stop()
+                self.nack_waiting()
+            if self.stopping and not self.running:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                self.nack_all("its grace period ran out")
+                break
+            if self.consumer is None:
+                if self.stopping:
+                    break
+                if not self.connect(back):
+                    return EX_CONFIG
+                continue
+            wait = self.touch_due()
+            if deadline is not None:
+                left = max(0.0, deadline - time.monotonic())
+                wait = left if wait is None else min(wait, left)
+            try:
+                ev = self.consumer.get(timeout=wait, wake=self.wake_r)
+            except PushstageError as e:
+                self.lost(e)
+                if _fatal(e):
+                    return 1
+                continue
+            self.drain_wake()
+            if ev is None:
+                continue
+            with self.lock:
+                self.running[ev.id] = [ev, 0.0, 0.0]
+            if self.stopping:
+                self.nack_waiting()
+            else:
+                self.work.put(ev)
+        if self.consumer is not None:
+            self.consumer.close()
+        log("info", "stopped")
+        return 0
+
+    def connect(self, back: _Backoff) -> bool:
+        s = self.s
+        while not self.stopping:
+            try:
+                self.consumer = Consumer(s.queue, s.id, s.group, s.max_demand,
+                                         s.min_demand, s.socket, s.partition)
+                log("info", "consuming", queue=self.consumer.queue,
+                    id=s.id, concurrency=s.concurrency,
+                    max_demand=s.max_demand,
+                    version=self.consumer.version)
+                back.reset()
+                return True
+            except PushstageError as e:
+                if _fatal(e):
+                    log("error", str(e), queue=s.queue)
+                    return False
+                d = back.next()
+                log("warn", "%s; again in %.1fs" % (e, d))
+                r, _, _ = select.select([self.wake_r], [], [], d)
+                self.drain_wake()
+        return True
+
+    def lost(self, e: PushstageError) -> None:
+        log("error" if _fatal(e) else "warn",
+            "lost the daemon: %s" % e, queue=self.s.queue,
+            held=len(self.running))
+        if self.consumer is not None:
+            self.consumer.close()
+        self.consumer = None
+        with self.lock:
+            # Events not started are the daemon's again; those running
+            # finish, and their acks are dropped (finish logs it).
+            for eid in [k for k, v in self.running.items() if v[1] == 0]:
+                del self.running[eid]
+
+    def nack_waiting(self) -> None:
+        """While stopping: events that have not started go back now."""
+        with self.lock:
+            waiting = [v[0] for v in self.running.values() if v[1] <= 0]
+            for ev in waiting:
+                del self.running[ev.id]
+        for ev in waiting:
+            try:
+                ev.nack()
+            except (PushstageError, ValueError):
+                pass
+        if waiting and self.consumer is not None:
+            try:
+                self.consumer.flush()
+            except PushstageError:
+                pass
+
+    def nack_all(self, why: str) -> None:
+        with self.lock:
+            left = [v[0] for v in self.running.values()]
+            self.running.clear()
+        for ev in left:
+            try:
+                ev.nack()
+            except (PushstageError, ValueError):
+                pass
+        if left:
+            log("warn", "nacked %d event%s still running: %s"
+                % (len(left), "" if len(left) == 1 else "s", why),
+                ids=",".join(str(e.id) for e in left))
+
+
+# --- asyncio -------------------------------------------------------------
+
+class AsyncWorker:
+    """async def handlers, `concurrency` tasks at a time."""
+
+    def __init__(self, fn: Callable, s: Settings) -> None:
+        self.fn = fn
+        self.s = s
+        self.stop_ev: Optional[asyncio.Event] = None
+        self.tasks: Dict[int, "asyncio.Task"] = {}
+        self.signals = 0
+
+    def on_signal(self) -> None:
+        self.signals += 1
+        if self.signals > 1:
+            log("warn", "second signal: exiting at once", held=len(self.tasks))
+            os._exit(1)
+        assert self.stop_ev is not None
+        self.stop_ev.set()
+
+    async def one(self, c: AsyncConsumer, ev) -> None:
+        toucher = None
+        if c.ack_timeout:
+            toucher = asyncio.ensure_future(self.touching(ev, c.ack_timeout / 2))
+        try:
+            await self.fn(ev)
+        except Exception as e:
+            delay = retry_delay(self.s.backoff, ev.attempt, c.max_attempts)
+            fail_log(self.s.queue, ev, c.max_attempts, delay, e)
+            ok = await self._safe(ev.nack(delay))
+        else:
+            ok = await self._safe(ev.ack())
+        finally:
+            if toucher is not None:
+                toucher.cancel()
+        if not ok:
+            log("warn", "event finished after its connection was lost or "
+                "its grace ran out; the daemon delivers it again",
+                queue=self.s.queue, event=ev.id)
+
+    @staticmethod
+    async def _safe(aw) -> bool:
+        try:
+            return await aw
+        except (PushstageError, ValueError):
+            return False
+
+    @staticmethod
+    async def touching(ev, half: float) -> None:
+        while True:
+            await asyncio.sleep(half)
+            try:
+                await ev.touch()
+            except (PushstageError, ValueError):
+                return
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        self.stop_ev = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.on_signal)
+        s = self.s
+        back = _Backoff()
+        sem = asyncio.Semaphore(s.concurrency)
+        stop_wait = asyncio.ensure_future(self.stop_ev.wait())
+        while not self.stop_ev.is_set():
+            c = AsyncConsumer(s.queue, s.id, s.group, s.max_demand,
+                              s.min_demand, s.socket, s.partition)
+            try:
+                await c.connect()
+            except PushstageError as e:
+                if _fatal(e):
+                    log("error", str(e), queue=s.queue)
+                    return EX_CONFIG
+                d = back.next()
+                log("warn", "%s; again in %.1fs" % (e, d))
+                await asyncio.wait([stop_wait], timeout=d)
+                continue
+            back.reset()
+            log("info", "consuming", queue=c.queue, id=s.id,
+                concurrency=s.concurrency, max_demand=s.max_demand,
+                version=c.version)
+            try:
+                while not self.stop_ev.is_set():
+                    await sem.acquire()
+                    get = asyncio.ensure_future(c.get())
+                    await asyncio.wait([get, stop_wait],
+                                       return_when=asyncio.FIRST_COMPLETED)
+                    if not get.done():
+                        get.cancel()
+                        sem.release()
+                        break
+                    ev = get.result()
+                    t = asyncio.ensure_future(self.one(c, ev))
+                    self.tasks[ev.id] = t
+                    t.add_done_callback(
+                        lambda _t, i=ev.id: (self.tasks.pop(i, None),
+                                             sem.release()))
+            except PushstageError as e:
+                log("error" if _fatal(e) else "warn",
+                    "lost the daemon: %s" % e, held=len(self.tasks))
+                await c.close()
+                if _fatal(e):
+                    return 1
+                continue
+            # stopping
+            c.stop()
+            log("info", "stopping: asking for nothing more, finishing what "
+                "runs", running=len(self.tasks), grace="%gs" % s.grace)
+            for ev in list(c._ready):
+                await self._safe(ev.nack())
+            c._ready.clear()
+            if self.tasks:
+                done, pending = await asyncio.wait(list(self.tasks.values()),
+                                                   timeout=s.grace)
+                if pending:
+                    left = [i for i, t in self.tasks.items() if not t.done()]
+                    for t in pending:
+                        t.cancel()
+                    await asyncio.wait(pending)
+                    log("warn", "nacked %d event%s still running: its grace "
+                        "period ran out" % (len(left),
+                                            "" if len(left) == 1 else "s"),
+                        ids=",".join(map(str, left)))
+            await c.close()
+        log("info", "stopped")
+        return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python3 -m pushstage.worker",
+        description="Run module:function for each event of a pushstage "
+        "queue: return acks, an exception nacks with backoff.")
+    p.add_argument("target", metavar="module:function",
+                   help="the handler; it gets an Event (id, attempt, data)")
+    p.add_argument("--queue", "-q", default="default",
+                   help="the queue to consume (default: default)")
+    p.add_argument("--group", "-g", help="a group of the queue to join")
+    p.add_argument("--id", help="the consumer ID (default: HOST-PID)")
+    p.add_argument("--concurrency", "-c", type=int, default=1,
+                   help="handlers running at once (default 1)")
+    p.add_argument("--max-demand", type=int,
+                   help="events held at most (default: --concurrency)")
+    p.add_argument("--min-demand", type=int,
+                   help="ask again at this many held (default: max - 1, "
+                   "each finished event asks for the next)")
+    p.add_argument("--socket", "-s", help="the daemon's socket (default: "
+                   "$PUSHSTAGE_SOCKET, $XDG_RUNTIME_DIR/pushstage.sock, "
+                   "${TMPDIR:-/tmp}/pushstage-UID/pushstage.sock)")
+    p.add_argument("--partition", type=int,
+                   help="the partition to read, for a queue with partitions")
+    p.add_argument("--grace", type=float, default=30.0,
+                   help="seconds to finish running handlers after SIGTERM "
+                   "(default 30)")
+    p.add_argument("--backoff", type=parse_backoff, default=(1.0, 60.0),
+                   metavar="BASE:MAX",
+                   help="a failed event waits BASE*2^(attempt-1) seconds, at "
+                   "most MAX (default 1:60); none: a plain NACK, the queue's "
+                   "retry-backoff")
+    a = p.parse_args(argv)
+    if a.concurrency < 1 or a.concurrency > 10000:
+        p.error("--concurrency must be 1 to 10000")
+    md = a.max_demand or a.concurrency
+    if not 1 <= md <= 1048576:
+        p.error("--max-demand must be 1 to 1048576")
+    if a.min_demand is not None and not 0 <= a.min_demand < md:
+        p.error("--min-demand must be 0 to max-demand - 1")
+    if a.grace < 0:
+        p.error("--grace must not be negative")
+    try:
+        C.queue_for(3, a.queue if a.group is None
+                    else "%s/%s" % (a.queue, a.group), True)
+    except ValueError as e:
+        p.error(str(e))
+    try:
+        fn = load(a.target)
+    except Exception as e:
+        log("error", "cannot load the handler %s: %s: %s"
+            % (a.target, type(e).__name__, e))
+        return EX_USAGE
+    s = Settings(a)
+    if inspect.iscoroutinefunction(fn):
+        return asyncio.run(AsyncWorker(fn, s).run())
+    return ThreadWorker(fn, s).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,770 @@
+#!/usr/bin/env python3
+"""python_client.py: the Python package pushstage (clients/python) against
+a real producerd, and against fake daemons for what a real one never
+sends.  Each case has its own daemon and directory (integration.py's
+Harness) and stops every process it started.
+
+usage: python_client.py CASE   (PRODUCERD names the daemon)
+"""
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PKG = os.path.join(HERE, "..", "clients", "python")
+sys.path.insert(0, HERE)
+sys.path.insert(0, PKG)
+
+import pushstage as ps                       # noqa: E402
+from pushstage import _core, _proto          # noqa: E402
+from integration import Harness              # noqa: E402
+
+HANDLERS = '''
+import asyncio, os, time
+
+def _line(ev, tag=""):
+    with open(os.path.join(os.environ["OUT_DIR"], "out-%d" % os.getpid()),
+              "a") as f:
+        f.write("%d %d %s%s\\n" % (ev.id, ev.attempt, ev.data.decode(), tag))
+
+def record(ev):
+    _line(ev)
+
+def boom(ev):
+    _line(ev)
+    raise ValueError("no good: %s" % ev.data.decode())
+
+def hold(ev):
+    """Runs until the file release exists (or, with HOLD_FOREVER, never)."""
+    _line(ev, " start")
+    release = os.path.join(os.environ["OUT_DIR"], "release")
+    while not os.path.exists(release) or os.environ.get("HOLD_FOREVER"):
+        time.sleep(0.01)
+    _line(ev, " done")
+
+async def arecord(ev):
+    await asyncio.sleep(0)
+    _line(ev)
+'''
+
+
+class Py(Harness):
+    """The Harness with Python workers and a client."""
+
+    def __init__(self):
+        super().__init__()
+        with open(os.path.join(self.dir, "handlers.py"), "w") as f:
+            f.write(HANDLERS)
+        self.env = dict(os.environ, OUT_DIR=self.dir,
+                        PYTHONPATH=PKG + os.pathsep + self.dir)
+
+    def client(self, **kw):
+        return ps.Client(self.sock, **kw)
+
+    def worker(self, handler, *args, env=None, name="w"):
+        log = os.path.join(self.dir, "%s.log" % name)
+        f = open(log, "ab")
+        p = subprocess.Popen([sys.executable, "-m", "pushstage.worker",
+                              "handlers:" + handler, "--socket", self.sock]
+                             + list(args), stdout=f, stderr=f,
+                             env=dict(self.env, **(env or {})), cwd=self.dir)
+        self.procs.append(p)
+        return p, log
+
+    def outputs(self):
+        """(pid file, id, attempt, data, tag) of every handled line."""
+        out = []
+        for n in os.listdir(self.dir):
+            if n.startswith("out-"):
+                with open(os.path.join(self.dir, n)) as f:
+                    for line in f:
+                        if line.endswith("\n"):
+                            i, a, rest = line[:-1].split(" ", 2)
+                            out.append((n, int(i), int(a), rest))
+        return out
+
+    def qstats(self, queue):
+        with self.client() as c:
+            return c.stats(queue)
+
+
+def expect(exc, fn, *args, **kw):
+    try:
+        fn(*args, **kw)
+    except exc as e:
+        return e
+    raise AssertionError("%s did not raise %s" % (fn, exc.__name__))
+
+
+# --- the bytes, without a daemon ------------------------------------------
+
+def case_py_proto(h):
+    # protocol.md's exchange: the consumer's HELLO, DEMAND, ACK; the
+    # client's HELLO and ENQUEUE, byte for byte.
+    hx = bytes.fromhex
+    assert _proto.hello(3, 1, b"w1", 2, 0, b"jobs") == hx(
+        "00000014010000000003010000000002000000000277310" "46a6f6273")
+    assert _proto.demand(2) == hx("000000040500000000000002")
+    assert _proto.hello(3, 2) == hx("0000000e01000000000302000000000000000000"
+                                    "0000")
+    assert _proto.enqueue(3, b"jobs", [b"hi", b"", b"job 3"]) == hx(
+        "0000001c030000000000000304" "6a6f6273000000026869000000000000"
+        "00056a6f622033")
+    assert _proto.ids(_proto.ACK, [1, 2]) == hx(
+        "000000140a00000000000002" "0000000000000001" "0000000000000002")
+    assert _proto.stats(3, b"jobs") == hx("00000005070000000" "46a6f6273")
+    # Attributes: flags 1, each event's block between length and bytes.
+    f = _proto.enqueue(3, b"q", [b"x"], [_proto.attrs(key=b"k", priority=7)])
+    assert f[5] == 1 and f[8 + 6:] == hx("00000001" "0007" "01016b" "04020007"
+                                         "78"), f.hex()
+    # The doc's STATS_REPLY example.
+    body = hx("000106717565756564000000000000000500000001027731010664656d616e"
+              "6400000000000000010000")
+    st = _core.stats_result(body, 3)
+    assert st["queued"] == 5 and st.consumers[0].id == "w1" \
+        and st.consumers[0]["demand"] == 1, st
+    # The Reader: frames across reads, and a bad header.
+    r = _proto.Reader()
+    whole = _proto.frame(9, b"\x00\x10no queue") + _proto.frame(17, b"\0\0\0\3")
+    r.feed(whole[:5])
+    assert r.frames() == []
+    r.feed(whole[5:18])
+    assert r.frames() == [(9, b"\x00\x10no queue")]
+    r.feed(whole[18:])
+    assert r.frames() == [(17, b"\0\0\0\3")]
+    r.feed(struct.pack(">IBBH", 1 << 30, 6, 0, 0))
+    expect(ps.ProtocolError, r.frames)
+    # The demand window, as protocol.md's examples: max 100, min 20 and a
+    # delivery of 100 is chunks of 80 and 20; after 80 it asks 80.
+    w = _core.Window(100, 20, True)
+    assert w.out() == _proto.demand(100)
+    w.delivery(list(range(1, 101)))
+    for i in range(1, 80):
+        w.done(i)
+    assert w.out() == _proto.ids(_proto.ACK, list(range(1, 80)))
+    w.done(80)
+    assert w.out() == _proto.ids(_proto.ACK, [80]) + _proto.demand(80)
+    w.delivery(list(range(101, 181)))
+    for i in list(range(81, 101)) + list(range(101, 181)):
+        w.done(i, "nack" if i in (90, 91) else "ack",
+               500 if i == 91 else None)
+    out = w.out()
+    assert out.endswith(_proto.demand(100)), out[-12:].hex()
+    assert _proto.nack_later(500, [91]) in out and \
+        _proto.ids(_proto.NACK, [90]) in out
+    expect(ValueError, w.done, 5)
+    # max 1000, min 750, deliveries of 100: after the third it asks 300.
+    w = _core.Window(1000, 750, True)
+    w.out()
+    for d in range(3):
+        ids = list(range(d * 100, d * 100 + 100))
+        w.delivery(ids)
+        for i in ids:
+            w.done(i)
+        if d < 2:
+            assert not w.out().endswith(_proto.demand(300))
+    assert w.out().endswith(_proto.demand(300))
+    # A touch goes before the ACK of the same event in one write.
+    w = _core.Window(2, 0, True)
+    w.out()
+    w.delivery([7, 8])
+    w.touch(7)
+    w.done(7)
+    w.done(8)
+    assert w.out() == _proto.ids(_proto.TOUCH, [7]) + \
+        _proto.ids(_proto.ACK, [7, 8]) + _proto.demand(2)
+    # Names and values checked before anything is sent.
+    expect(ValueError, _proto.queue_name, "bad name")
+    expect(ValueError, _proto.queue_name, "a/b")
+    assert _proto.queue_name("a/b", True) == b"a/b"
+    expect(ValueError, _proto.attrs, priority=70000)
+    expect(ValueError, _proto.attrs, delay_ms=1, not_before_ms=1)
+    expect(ValueError, _core.enqueue_frame, 3, "q", [b"a", b"b"],
+           unique_id="u")
+    expect(ValueError, _core.enqueue_frame, 3, "q", [])
+    expect(ps.Unsupported, _core.enqueue_frame, 2, "q", b"a")
+    expect(ps.Unsupported, _core.enqueue_frame, 2, "default", b"a", key="k")
+
+
+# --- every call against a real daemon -------------------------------------
+
+def case_py_api(h):
+    h.start_daemon()
+    c = h.client()
+    assert c.version == 3 and c.max_frame == 1 << 20
+    # One event, a batch, attributes.
+    assert c.enqueue("jobs", b"one") == 1
+    ids = c.enqueue("jobs", ["two", b"three", ps.Message("four", key="k")])
+    assert ids == [2, 3, 4] and ids.duplicates == [] and ids.shed_old == 0
+    assert c.enqueue("jobs", "five", unique_id="u5") == 5
+    assert c.enqueue("jobs", "five again", unique_id="u5") is None
+    ids = c.enqueue("jobs", [ps.Message("six", unique_id="u5"),
+                             ps.Message("seven", unique_id="u7")])
+    assert list(ids) == [6] and ids.duplicates == [0], ids
+    assert c.enqueue("later", "x", delay=3600) == 7
+    assert c.enqueue("later", "y", not_before=time.time() + 3600) == 8
+    st = c.stats("later")
+    assert st["delayed"] == 2 and st["queued"] == 0 and \
+        st.texts["queue"] == "later", st
+    assert c.stats()["enqueued_total"] == 8
+    names = [q.name for q in c.queues()]
+    assert names == ["jobs", "later"], names
+    assert c.queues()[0]["queued"] == 6
+    # Priorities: smaller first.
+    c.enqueue("prio", [ps.Message("low", priority=9),
+                       ps.Message("high", priority=1)])
+    with ps.Consumer("prio", id="p", max_demand=2, socket=h.sock) as con:
+        got = [next(con), next(con)]
+        assert [e.data for e in got] == [b"high", b"low"], got
+        for e in got:
+            assert e.ack()
+    # A consumer: ack, nack (again at once, attempt 2), nack with delay,
+    # touch.
+    with ps.Consumer("jobs", id="py", max_demand=10, socket=h.sock) as con:
+        assert con.acks and con.max_attempts == 5 and con.version == 3
+        seen = {}
+        while len(seen) < 6:
+            ev = con.get(timeout=10)
+            assert ev is not None, seen
+            if ev.data == b"two" and ev.attempt == 1:
+                assert ev.touch()
+                assert ev.nack()
+                continue
+            if ev.data == b"three" and ev.attempt == 1:
+                assert ev.nack(delay=0.05)
+                continue
+            seen[ev.data] = ev.attempt
+            assert ev.ack()
+            expect(ValueError, ev.ack)
+        assert seen == {b"one": 1, b"two": 2, b"three": 2, b"four": 1,
+                        b"five": 1, b"seven": 1}, seen
+        con.flush()
+        h.wait_for(lambda: h.qstats("jobs")["acked_total"] == 6,
+                   what="the acks")
+    st = c.stats("jobs")
+    assert st["nacked_total"] == 2 and st["in_flight"] == 0, st
+    # Groups: each gets its copy.
+    c.create("fan")
+    with ps.Consumer("fan", id="a", group="ga", socket=h.sock) as a, \
+            ps.Consumer("fan", id="b", group="gb", socket=h.sock) as b:
+        h.wait_for(lambda: c.stats("fan/ga")["consumers"] == 1 and
+                   c.stats("fan/gb")["consumers"] == 1, what="the groups")
+        c.enqueue("fan", "hello")
+        ea, eb = next(a), next(b)
+        assert ea.data == eb.data == b"hello"
+        ea.ack()
+        eb.ack()
+    assert sorted(q.name for q in c.queues() if q.name.startswith("fan")) \
+        == ["fan", "fan/ga", "fan/gb"]
+    assert c.drop_group("fan", "gb") == 0
+    # Settings, QueueFull under reject.
+    c.set("small", max_queue=2, overflow="reject")
+    e = expect(ps.QueueFull, c.enqueue, "small", ["a", "b", "c", "d"])
+    assert e.ids == [12, 13] and e.refused == 2, (e.ids, e.refused)
+    assert c.stats("small")["rejected_total"] == 2
+    # Pause: the event stays buffered though a consumer asks.
+    c.pause("small")
+    with ps.Consumer("small", id="s", max_demand=5, socket=h.sock) as con:
+        h.wait_for(lambda: c.stats("small").consumers and
+                   c.stats("small").consumers[0]["demand"] == 5,
+                   what="the demand")
+        st = c.stats("small")
+        assert st["paused"] == 1 and st["queued"] == 2, st
+        c.resume("small")
+        got = [next(con), next(con)]
+        assert [x.data for x in got] == [b"a", b"b"]
+        for x in got:
+            x.ack()
+    c.pause("small", seconds=3600)
+    assert c.stats("small")["paused"] == 1
+    c.resume("small")
+    # Dead letters: list, retry, drop.
+    c.set("d", max_attempts=1)
+    c.enqueue("d", ["x1", "x2", "x3"])
+    with ps.Consumer("d", id="d", max_demand=3, socket=h.sock) as con:
+        for _ in range(3):
+            next(con).nack()
+        con.flush()
+        h.wait_for(lambda: len(c.dead("d")) == 3, what="3 dead letters")
+    dl = c.dead("d", preview=1)
+    assert dl.total == 3 and [x.preview for x in dl] == [b"x"] * 3 and \
+        dl[0].reason == "nack" and dl[0].attempts == 1 and dl[0].length == 2
+    assert c.retry_dead("d", []) == 0
+    assert c.retry_dead("d", [dl[0].id, 999999]) == 1
+    assert c.drop_dead("d", [dl[1].id]) == 1
+    assert c.drop_dead("d") == 1 and c.dead("d").total == 0
+    assert c.stats("d")["queued"] == 1
+    assert c.purge("d") == 1
+    # Errors: a typed exception, and the next call connects again.
+    e = expect(ps.Refused, c.stats, "nope")
+    assert e.code == 16 and e.name == "NO_QUEUE" and "nope" in e.message
+    assert not e.retry_later
+    assert c.stats("jobs")["queued"] == 0
+    e = expect(ps.Refused, c.set, "jobs", max_attempts=0)
+    assert e.code == 5 and "max-attempts" in e.message, e
+    expect(ValueError, c.enqueue, "bad name", "x")
+    expect(ValueError, c.enqueue, "jobs", b"x" * (1 << 20))
+    assert c.delete("later") == 0
+    assert "later" not in [q.name for q in c.queues()]
+    c.close()
+    # A consumer named wrongly gets Refused.
+    e = expect(ps.Refused, ps.Consumer, "jobs", id="x", socket=h.sock,
+               partition=3)
+    assert e.code == 5
+    # The default socket rule.
+    os.environ["PUSHSTAGE_SOCKET"] = h.sock
+    try:
+        assert ps.Client().stats()["queues"] >= 1
+    finally:
+        del os.environ["PUSHSTAGE_SOCKET"]
+
+
+# --- workers --------------------------------------------------------------
+
+def case_py_workers_exactly_once(h):
+    """10,000 events through 4 worker processes, each exactly once."""
+    h.start_daemon()
+    c = h.client()
+    for i in range(4):
+        h.worker("record", "--queue", "jobs", "-c", "2", name="w%d" % i)
+    h.wait_for(lambda: "jobs" in [q.name for q in c.queues()] and
+               c.stats("jobs")["consumers"] == 4, what="4 workers")
+    for b in range(0, 10000, 500):
+        c.enqueue("jobs", ["e%d" % i for i in range(b, b + 500)])
+    h.wait_for(lambda: c.stats("jobs")["acked_total"] == 10000, timeout=90,
+               what="10,000 acks")
+    out = h.outputs()
+    data = sorted(int(d[1:]) for _, _, _, d in out)
+    assert data == list(range(10000)), (len(data), len(set(data)))
+    per = {}
+    for f, _, a, _ in out:
+        assert a == 1
+        per[f] = per.get(f, 0) + 1
+    assert len(per) == 4, per      # every worker took some
+    st = c.stats("jobs")
+    assert st["in_flight"] == 0 and st["queued"] == 0 and \
+        st["redelivered_total"] == 0, st
+
+
+def case_py_handler_raises_goes_dead(h):
+    h.start_daemon()
+    c = h.client()
+    c.set("jobs", max_attempts=3)
+    p, log = h.worker("boom", "--queue", "jobs", "--backoff", "0.01:0.05")
+    c.enqueue("jobs", "bad job")
+    h.wait_for(lambda: c.dead("jobs").total == 1, what="the dead letter")
+    d = c.dead("jobs")[0]
+    assert d.attempts == 3 and d.reason == "nack" and d.preview == b"bad job"
+    assert [a for _, _, a, _ in sorted(h.outputs(), key=lambda o: o[2])] \
+        == [1, 2, 3]
+    lines = [ln for ln in open(log) if "handler failed" in ln]
+    assert len(lines) == 3, lines
+    for ln in lines:
+        assert 'error="ValueError: no good: bad job"' in ln and \
+            "traceback=" in ln and "handlers.py:" in ln, ln
+    assert "again in" in lines[0] and "dead letters" in lines[2], lines
+    assert c.stats("jobs")["retries_scheduled_total"] == 2
+
+
+def case_py_kill9_mid_event(h):
+    """A worker killed mid-event: another finishes the event, attempt 2;
+    nothing was acked for the dead one."""
+    h.start_daemon()
+    c = h.client()
+    a, _ = h.worker("hold", "--queue", "jobs", name="a",
+                    env={"HOLD_FOREVER": "1"})
+    c.enqueue("jobs", "job")
+    h.wait_for(lambda: any(t.endswith("start") for _, _, _, t in
+                           h.outputs()), what="the handler to start")
+    assert c.stats("jobs")["in_flight"] == 1
+    a.kill()
+    a.wait()
+    open(os.path.join(h.dir, "release"), "w").close()
+    h.worker("hold", "--queue", "jobs", name="b")
+    h.wait_for(lambda: c.stats("jobs")["acked_total"] == 1, what="the ack")
+    lines = sorted((a, t) for _, _, a, t in h.outputs())
+    assert lines == [(1, "job start"), (2, "job done"), (2, "job start")], \
+        lines
+    assert c.stats("jobs")["in_flight"] == 0
+
+
+def case_py_sigterm_drain(h):
+    h.start_daemon()
+    c = h.client()
+    p, log = h.worker("hold", "--queue", "jobs", name="a")
+    c.enqueue("jobs", "first")
+    h.wait_for(lambda: len(h.outputs()) == 1, what="the handler to start")
+    p.send_signal(signal.SIGTERM)
+    h.wait_for(lambda: "stopping" in open(log).read(), what="the drain")
+    # It asks for nothing more: the next event stays in the buffer.
+    c.enqueue("jobs", "second")
+    st = c.stats("jobs")
+    assert st["queued"] == 1 and st["in_flight"] == 1 and \
+        st.consumers[0]["demand"] == 0, st
+    open(os.path.join(h.dir, "release"), "w").close()
+    assert p.wait(timeout=30) == 0
+    st = c.stats("jobs")
+    assert st["acked_total"] == 1 and st["queued"] == 1 and \
+        st["consumers"] == 0, st
+    assert sorted(t for _, _, _, t in h.outputs()) == \
+        ["first done", "first start"]
+    # Past its grace period the rest is nacked and it still exits 0.
+    os.unlink(os.path.join(h.dir, "release"))
+    q, log = h.worker("hold", "--queue", "jobs", "--grace", "0.2",
+                      name="b", env={"HOLD_FOREVER": "1"})
+    h.wait_for(lambda: any(t == "second start" for _, _, _, t in
+                           h.outputs()), what="the second handler")
+    q.send_signal(signal.SIGTERM)
+    assert q.wait(timeout=30) == 0
+    text = open(log).read()
+    assert "nacked 1 event still running" in text, text
+    st = c.stats("jobs")
+    assert st["nacked_total"] == 1 and st["queued"] == 1 and \
+        st["in_flight"] == 0, st
+
+
+def case_py_auto_touch(h):
+    """A handler that runs past the ack timeout keeps its event."""
+    h.start_daemon()
+    c = h.client()
+    c.set("jobs", ack_timeout=2)
+    p, log = h.worker("hold", "--queue", "jobs")
+    c.enqueue("jobs", "slow")
+    h.wait_for(lambda: len(h.outputs()) == 1, what="the handler to start")
+    start = time.monotonic()
+    # The thing under test is time itself: 2.5 ack timeouts go by.
+    while time.monotonic() - start < 5:
+        assert c.stats("jobs")["timed_out_total"] == 0
+        time.sleep(0.1)
+    open(os.path.join(h.dir, "release"), "w").close()
+    h.wait_for(lambda: c.stats("jobs")["acked_total"] == 1, what="the ack")
+    st = c.stats("jobs")
+    assert st["timed_out_total"] == 0 and st["late_acks_total"] == 0, st
+    assert sorted(t for _, _, _, t in h.outputs()) == \
+        ["slow done", "slow start"]
+
+
+def case_py_worker_reconnects(h):
+    """The daemon restarts under a worker: it connects again with backoff
+    and goes on; events kept by the journal are handled."""
+    data = os.path.join(h.dir, "data")
+    d = h.start_daemon("--data-dir", data)
+    c = h.client()
+    p, log = h.worker("record", "--queue", "jobs")
+    c.enqueue("jobs", "before")
+    h.wait_for(lambda: c.stats("jobs")["acked_total"] == 1, what="the ack")
+    d.send_signal(signal.SIGTERM)
+    assert d.wait(timeout=30) == 0
+    h.procs.remove(d)
+    h.wait_for(lambda: "lost the daemon" in open(log).read(),
+               what="the worker to see it")
+    h.start_daemon("--data-dir", data)
+    c.close()
+    c.enqueue("jobs", "after")
+    h.wait_for(lambda: c.stats("jobs")["acked_total"] == 1, timeout=30,
+               what="the ack after the restart")
+    assert sorted(t for _, _, _, t in h.outputs()) == ["after", "before"]
+    assert p.poll() is None
+
+
+# --- asyncio ---------------------------------------------------------------
+
+def case_py_asyncio(h):
+    h.start_daemon()
+
+    async def run():
+        c = ps.AsyncClient(h.sock)
+        assert await c.version() == 3
+        ids = await c.enqueue("jobs", ["e%d" % i for i in range(1000)])
+        assert ids == list(range(1, 1001))
+        assert (await c.stats("jobs"))["queued"] == 1000
+        seen = []
+        async with ps.AsyncConsumer("jobs", id="a", max_demand=64,
+                                    min_demand=16, socket=h.sock) as con:
+            async for ev in con:
+                if ev.data == b"e7" and ev.attempt == 1:
+                    assert await ev.nack()
+                    continue
+                seen.append(ev.data)
+                assert await ev.ack()
+                if len(seen) == 1000:
+                    break
+        assert sorted(seen) == sorted(b"e%d" % i for i in range(1000))
+        await c.set("d", max_attempts=1)
+        await c.enqueue("d", "x")
+        async with ps.AsyncConsumer("d", id="d", socket=h.sock) as con:
+            ev = await con.get(timeout=10)
+            await ev.nack()
+            await con.flush()
+        for _ in range(500):
+            if (await c.dead("d")).total:
+                break
+            await asyncio.sleep(0.02)
+        assert await c.retry_dead("d") == 1
+        assert [q.name for q in await c.queues()] == ["jobs", "d"]
+        e = None
+        try:
+            await c.stats("nope")
+        except ps.Refused as x:
+            e = x
+        assert e is not None and e.code == 16
+        assert (await c.stats("jobs"))["acked_total"] == 1000
+        await c.close()
+    asyncio.run(run())
+
+    # An async def handler: the worker runs it as tasks.
+    c = h.client()
+    for i in range(2):
+        h.worker("arecord", "--queue", "aw", "-c", "8", name="aw%d" % i)
+    h.wait_for(lambda: "aw" in [q.name for q in c.queues()] and
+               c.stats("aw")["consumers"] == 2, what="2 async workers")
+    c.enqueue("aw", ["a%d" % i for i in range(2000)])
+    h.wait_for(lambda: c.stats("aw")["acked_total"] == 2000, timeout=60,
+               what="2,000 acks")
+    data = sorted(d for _, _, _, d in h.outputs())
+    assert data == sorted("a%d" % i for i in range(2000)), len(data)
+
+
+# --- versions and bad input, with fake daemons -----------------------------
+
+class Fake:
+    """A fake daemon on a Unix socket: script(conn) in a thread for each
+    connection."""
+
+    def __init__(self, path, script):
+        self.path = path
+        self.script = script
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(path)
+        self.srv.listen(8)
+        self.srv.settimeout(20)
+        self.t = threading.Thread(target=self.serve, daemon=True)
+        self.t.start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.one, args=(conn,),
+                             daemon=True).start()
+
+    def one(self, conn):
+        with conn:
+            try:
+                self.script(conn)
+            except OSError:
+                pass
+
+    def close(self):
+        self.srv.close()
+
+
+def read_frame(conn):
+    head = b""
+    while len(head) < 8:
+        b = conn.recv(8 - len(head))
+        if not b:
+            return None, None
+        head += b
+    n, t, _, _ = struct.unpack(">IBBH", head)
+    body = b""
+    while len(body) < n:
+        body += conn.recv(n - len(body))
+    return t, body
+
+
+def welcome(version):
+    return _proto.frame(2, struct.pack(">HHIIHBB", version, 0, 1 << 20, 0, 5,
+                                       1, 0))
+
+
+def case_py_versions(h):
+    h.start_daemon()
+    assert ps.Client(h.sock).version == 3
+    # A daemon of version 2 only: the client falls back, and what needs
+    # version 3 is refused before it is sent.
+    asked = []
+
+    def v2(conn):
+        t, body = read_frame(conn)
+        v = struct.unpack(">H", body[:2])[0]
+        asked.append(v)
+        if v != 2:
+            conn.sendall(_proto.frame(9, struct.pack(">H", 7) +
+                         b"protocol version 3 is not supported; this daemon "
+                         b"speaks versions 1 to 2"))
+            return
+        conn.sendall(welcome(2))
+        while True:
+            t, body = read_frame(conn)
+            if t is None:
+                return
+            assert t == 3 and body[:4] == b"\0\0\0\1", body
+            conn.sendall(_proto.frame(4, struct.pack(">QIIII", 41, 1, 0, 0,
+                                                     0)))
+    path = os.path.join(h.dir, "v2.sock")
+    f = Fake(path, v2)
+    c = ps.Client(path)
+    assert c.version == 2 and asked == [3, 2], asked
+    assert c.enqueue("default", "x") == 41
+    expect(ps.Unsupported, c.enqueue, "jobs", "x")
+    expect(ps.Unsupported, c.enqueue, "default", "x", key="k")
+    expect(ps.Unsupported, c.queues)
+    e = expect(ps.Unsupported, ps.Consumer, "jobs", id="w", socket=path)
+    assert "version 2" in str(e), e
+    c.close()
+    f.close()
+
+    # A daemon of versions this client does not speak.
+    def v9(conn):
+        read_frame(conn)
+        conn.sendall(_proto.frame(9, struct.pack(">H", 7) +
+                     b"protocol version 3 is not supported; this daemon "
+                     b"speaks versions 9 to 9"))
+    path = os.path.join(h.dir, "v9.sock")
+    f = Fake(path, v9)
+    e = expect(ps.Unsupported, lambda: ps.Client(path).version)
+    assert "2 to 3" in str(e) and "9 to 9" in str(e), e
+    f.close()
+
+
+def case_py_bad_input(h):
+    # A frame cut short, then the close.
+    def cut(conn):
+        read_frame(conn)
+        conn.sendall(welcome(3)[:11])
+    path = os.path.join(h.dir, "cut.sock")
+    f = Fake(path, cut)
+    e = expect(ps.DaemonGone, lambda: ps.Client(path).version)
+    assert "middle of a frame (11 bytes" in str(e), e
+    f.close()
+
+    # A header with a length over the limit.
+    def huge(conn):
+        read_frame(conn)
+        conn.sendall(welcome(3))
+        read_frame(conn)
+        conn.sendall(struct.pack(">IBBH", 1 << 30, 4, 0, 0))
+        read_frame(conn)
+    path = os.path.join(h.dir, "huge.sock")
+    f = Fake(path, huge)
+    e = expect(ps.ProtocolError, ps.Client(path).enqueue, "q", "x")
+    assert "over the limit" in str(e), e
+    f.close()
+
+    # A daemon that never answers, with a timeout: no hang.
+    def mute(conn):
+        read_frame(conn)
+        read_frame(conn)
+    path = os.path.join(h.dir, "mute.sock")
+    f = Fake(path, mute)
+    t0 = time.monotonic()
+    e = expect(ps.DaemonGone, lambda: ps.Client(path, timeout=0.3).version)
+    assert "no answer" in str(e) and time.monotonic() - t0 < 10, e
+    f.close()
+
+    # An ENQUEUED that does not add up.
+    def wrong(conn):
+        read_frame(conn)
+        conn.sendall(welcome(3))
+        read_frame(conn)
+        conn.sendall(_proto.frame(4, struct.pack(">QIIII", 1, 5, 0, 0, 0)))
+        read_frame(conn)
+    path = os.path.join(h.dir, "wrong.sock")
+    f = Fake(path, wrong)
+    expect(ps.ProtocolError, ps.Client(path).enqueue, "q", ["a", "b"])
+    f.close()
+
+    # No daemon at all; then the real one going away under a client and a
+    # consumer.
+    e = expect(ps.DaemonGone, lambda: ps.Client(h.sock).version)
+    assert h.sock in str(e) and "is producerd running" in str(e), e
+    d = h.start_daemon()
+    c = h.client()
+    con = ps.Consumer("jobs", id="c", socket=h.sock)
+    c.enqueue("jobs", "x")
+    ev = next(con)
+    d.kill()
+    d.wait()
+    h.procs.remove(d)
+    expect(ps.DaemonGone, c.stats)
+    expect(ps.DaemonGone, con.get, 10)
+    assert ev.ack() is False   # never acked on another connection
+    # The daemon back: the same Client connects again.
+    h.start_daemon()
+    assert c.enqueue("jobs", "y") == 1
+    # An ERROR closes only that connection; the client goes on.
+    e = expect(ps.Refused, c.drop_group, "jobs", "nope")
+    assert e.code == 16, e
+    assert c.stats("jobs")["queued"] == 1
+
+
+def case_py_install(h):
+    """pip installs the package offline; the copy imports and works."""
+    target = os.path.join(h.dir, "site")
+    # From a copy: a build leaves build/ and *.egg-info where it runs.
+    src = os.path.join(h.dir, "src")
+    shutil.copytree(PKG, src, ignore=shutil.ignore_patterns(
+        "__pycache__", "build", "*.egg-info"))
+    # Debian's python3, for which scripts/deps.sh installs pip,
+    # setuptools and wheel; else this one.
+    py = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") \
+        else sys.executable
+    r = subprocess.run([py, "-m", "pip", "install", "-q",
+                        "--root-user-action=ignore", "--no-build-isolation",
+                        "--no-index", "--target", target, src],
+                       capture_output=True, text=True, cwd=h.dir,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert os.path.exists(os.path.join(target, "pushstage", "py.typed"))
+    h.start_daemon()
+    r = subprocess.run([py, "-c",
+                        "import pushstage, sys; "
+                        "print(pushstage.__file__); "
+                        "print(pushstage.Client(sys.argv[1]).enqueue('q', 'x'))",
+                        h.sock], capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=target), cwd=h.dir)
+    assert r.returncode == 0, r.stderr
+    where, eid = r.stdout.split()
+    assert where.startswith(target) and eid == "1", r.stdout
+    r = subprocess.run([py, "-m", "pushstage.worker", "--help"],
+                       capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=target))
+    assert r.returncode == 0 and "--concurrency" in r.stdout, r.stderr
+
+
+def main():
+    if len(sys.argv) != 2 or "case_" + sys.argv[1] not in globals():
+        names = sorted(k[5:] for k in globals() if k.startswith("case_"))
+        print("usage: python_client.py CASE\ncases: " + " ".join(names))
+        return 2
+    h = Py()
+    try:
+        globals()["case_" + sys.argv[1]](h)
+    except Exception:
+        for n in sorted(os.listdir(h.dir)):
+            if n.endswith(".log"):
+                sys.stderr.write("--- %s:\n%s" % (n, open(os.path.join(
+                    h.dir, n), errors="replace").read()))
+        raise
+    finally:
+        bad = h.cleanup()
+    if bad:
+        sys.stderr.write("\n".join(bad) + "\n")
+        return 1
+    print("ok " + sys.argv[1])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
