@@ -251,6 +251,25 @@ def case_py_api(h):
                    what="the acks")
     st = c.stats("jobs")
     assert st["nacked_total"] == 2 and st["in_flight"] == 0, st
+    # Batches: at most a chunk of the window each (max 100, min 50 by
+    # default), acked or nacked whole.
+    c.enqueue("many", ["m%d" % i for i in range(300)])
+    with ps.Consumer("many", id="m", max_demand=100, socket=h.sock) as con:
+        seen = []
+        b = con.batch(timeout=10)
+        assert b and len(b) <= 50, len(b)
+        assert con.nack(b)
+        while len(seen) < 300:
+            b = con.batch(timeout=10)
+            assert b and len(b) <= 50, len(b)
+            seen += [e.data for e in b]
+            assert con.ack(b)
+        expect(ValueError, con.ack, b)
+        con.flush()
+        h.wait_for(lambda: c.stats("many")["acked_total"] == 300,
+                   what="300 acks")
+    assert sorted(seen) == sorted(b"m%d" % i for i in range(300))
+    assert c.stats("many")["nacked_total"] > 0
     # Groups: each gets its copy.
     c.create("fan")
     with ps.Consumer("fan", id="a", group="ga", socket=h.sock) as a, \
@@ -268,7 +287,7 @@ def case_py_api(h):
     # Settings, QueueFull under reject.
     c.set("small", max_queue=2, overflow="reject")
     e = expect(ps.QueueFull, c.enqueue, "small", ["a", "b", "c", "d"])
-    assert e.ids == [12, 13] and e.refused == 2, (e.ids, e.refused)
+    assert e.ids == [312, 313] and e.refused == 2, (e.ids, e.refused)
     assert c.stats("small")["rejected_total"] == 2
     # Pause: the event stays buffered though a consumer asks.
     c.pause("small")
@@ -498,6 +517,16 @@ def case_py_asyncio(h):
                 if len(seen) == 1000:
                     break
         assert sorted(seen) == sorted(b"e%d" % i for i in range(1000))
+        await c.enqueue("ab", ["b%d" % i for i in range(100)])
+        got = 0
+        async with ps.AsyncConsumer("ab", id="ab", max_demand=20,
+                                    socket=h.sock) as con:
+            while got < 100:
+                b = await con.batch(timeout=10)
+                assert b and len(b) <= 10, len(b)
+                got += len(b)
+                assert await con.ack(b)
+            await con.flush()
         await c.set("d", max_attempts=1)
         await c.enqueue("d", "x")
         async with ps.AsyncConsumer("d", id="d", socket=h.sock) as con:
@@ -509,7 +538,7 @@ def case_py_asyncio(h):
                 break
             await asyncio.sleep(0.02)
         assert await c.retry_dead("d") == 1
-        assert [q.name for q in await c.queues()] == ["jobs", "d"]
+        assert [q.name for q in await c.queues()] == ["jobs", "ab", "d"]
         e = None
         try:
             await c.stats("nope")

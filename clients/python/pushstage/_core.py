@@ -266,7 +266,10 @@ def enqueue_frame(version: int, queue: Data, events, key=None, delay=None,
         common = _attrs(key, delay, not_before, priority, unique_id)
     datas: List[bytes] = []
     blocks: Optional[List[bytes]] = None
-    if common is None and not any(isinstance(e, Message) for e in batch):
+    kinds = set(map(type, batch))
+    if common is None and kinds == {bytes}:
+        datas = batch           # the common case, taken as it is
+    elif common is None and Message not in kinds:
         datas = [e.encode() if isinstance(e, str) else bytes(e)
                  for e in batch]
     else:
@@ -391,29 +394,63 @@ class Window:
     def delivery(self, ids: Sequence[int]) -> None:
         step = self.max - self.min
         for i in range(0, len(ids), step):
-            chunk = [min(step, len(ids) - i), min(step, len(ids) - i)]
-            for eid in ids[i:i + step]:
-                self.held[eid] = chunk
+            n = min(step, len(ids) - i)
+            self.held.update(dict.fromkeys(ids[i:i + step], [n, n]))
 
-    def done(self, eid: int, how: str = "ack",
-             delay_ms: Optional[int] = None) -> None:
+    @staticmethod
+    def _not_held(eid: int) -> ValueError:
+        return ValueError("event %d is not held here (acked or nacked "
+                          "already, or from another connection)" % eid)
+
+    def ack(self, eid: int) -> bool:
+        """The event is done; True when a DEMAND is due.  (done()'s
+        common case, the hot path of a consumer.)"""
         chunk = self.held.pop(eid, None)
         if chunk is None:
-            raise ValueError("event %d is not held here (acked or nacked "
-                             "already, or from another connection)" % eid)
+            raise self._not_held(eid)
         if self.acks:
-            if how == "ack":
-                self._ack.append(eid)
-            elif delay_ms is None:
+            self._ack.append(eid)
+        chunk[0] -= 1
+        return chunk[0] == 0 and self._chunk_done(chunk)
+
+    def ack_many(self, ids: Iterable[int]) -> bool:
+        """Window.ack of each id (a batch's acks under one lock)."""
+        due = False
+        held = self.held
+        out = self._ack if self.acks else []
+        for eid in ids:
+            chunk = held.pop(eid, None)
+            if chunk is None:
+                raise self._not_held(eid)
+            out.append(eid)
+            chunk[0] -= 1
+            if chunk[0] == 0:
+                due = self._chunk_done(chunk)
+        return due
+
+    def done(self, eid: int, how: str = "ack",
+             delay_ms: Optional[int] = None) -> bool:
+        """The event is acked (how "ack") or nacked (with a delay: in
+        delay_ms); True when a DEMAND is due."""
+        if how == "ack":
+            return self.ack(eid)
+        chunk = self.held.pop(eid, None)
+        if chunk is None:
+            raise self._not_held(eid)
+        if self.acks:
+            if delay_ms is None:
                 self._nack.append(eid)
             else:
                 self._later.setdefault(delay_ms, []).append(eid)
         chunk[0] -= 1
-        if chunk[0] == 0:
-            self.pending -= chunk[1]
-            if self.pending <= self.min and not self.stopped:
-                self._demand += self.max - self.pending
-                self.pending = self.max
+        return chunk[0] == 0 and self._chunk_done(chunk)
+
+    def _chunk_done(self, chunk: List[int]) -> bool:
+        self.pending -= chunk[1]
+        if self.pending <= self.min and not self.stopped:
+            self._demand += self.max - self.pending
+            self.pending = self.max
+        return self._demand > 0
 
     def touch(self, eid: int) -> None:
         if eid not in self.held:

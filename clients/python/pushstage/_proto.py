@@ -17,6 +17,7 @@ U16 = struct.Struct(">H")
 U32 = struct.Struct(">I")
 U64 = struct.Struct(">Q")
 EVENT_HEAD = struct.Struct(">QI")
+EVENT_FRAME = struct.Struct(">IBBHQI")      # a header and an EVENT's head
 WELCOME = struct.Struct(">HHIIHBB")
 ENQUEUED = struct.Struct(">QIIII")
 

@@ -290,15 +290,14 @@ class AsyncClient:
 class AsyncEvent:
     """An Event of an AsyncConsumer: `await event.ack()`."""
 
-    __slots__ = ("id", "attempt", "data", "_consumer", "_window")
+    __slots__ = ("id", "attempt", "data", "_consumer")
 
     def __init__(self, eid: int, attempt: int, data: bytes,
-                 consumer: "AsyncConsumer", window: C.Window) -> None:
+                 consumer: "AsyncConsumer") -> None:
         self.id = eid
         self.attempt = attempt
         self.data = data
         self._consumer = consumer
-        self._window = window
 
     @property
     def text(self) -> str:
@@ -334,7 +333,8 @@ class AsyncConsumer:
         self.socket = socket or C.default_socket()
         self.id = id
         self.partition = partition
-        self._window = C.Window(max_demand, min_demand or 0, True)
+        self._window = C.Window(max_demand, max_demand // 2 if min_demand is
+                                None else min_demand, True)
         self._conn: Optional[_AConn] = None
         self._ready: Deque[AsyncEvent] = collections.deque()
 
@@ -386,19 +386,55 @@ class AsyncConsumer:
     def stop(self) -> None:
         self._window.stop()
 
+    async def ack(self, events: Iterable[AsyncEvent]) -> bool:
+        """Ack a batch of events at once; False when the connection they
+        came on is gone."""
+        c = self._conn
+        if c is None or not c.open_:
+            return False
+        if self._window.ack_many([e.id for e in events]):
+            await c.send(self._window.out())
+        return True
+
+    async def nack(self, events: Iterable[AsyncEvent],
+                   delay: Optional[float] = None) -> bool:
+        d = None if delay is None else int(round(delay * 1000))
+        c = self._conn
+        if c is None or not c.open_:
+            return False
+        due = False
+        for e in events:
+            due = self._window.done(e.id, "nack", d) or due
+        if due:
+            await c.send(self._window.out())
+        return True
+
+    async def batch(self, timeout: Optional[float] = None
+                    ) -> List[AsyncEvent]:
+        """The events here now, up to one chunk of the window (as
+        Consumer.batch), waiting for one if there is none; [] after the
+        timeout."""
+        ev = await self.get(timeout)
+        if ev is None:
+            return []
+        out = [ev]
+        n = self._window.max - self._window.min
+        while self._ready and len(out) < n:
+            out.append(self._ready.popleft())
+        return out
+
     async def _done(self, ev: AsyncEvent, how: str,
                     delay_ms: Optional[int]) -> bool:
         c = self._conn
-        if ev._window is not self._window or c is None or not c.open_:
+        if c is None or not c.open_:
             return False
-        self._window.done(ev.id, how, delay_ms)
-        if self._window._demand:
+        if self._window.done(ev.id, how, delay_ms):
             await c.send(self._window.out())
         return True
 
     async def _touch(self, ev: AsyncEvent) -> bool:
         c = self._conn
-        if ev._window is not self._window or c is None or not c.open_:
+        if c is None or not c.open_:
             return False
         self._window.touch(ev.id)
         await c.send(self._window.out())
@@ -445,7 +481,7 @@ class AsyncConsumer:
                     self._conn.close()
                     raise ProtocolError("an EVENT of %d bytes" % len(body))
                 eid, attempt = unpack(body)
-                got.append(AsyncEvent(eid, attempt, body[12:], self, w))
+                got.append(AsyncEvent(eid, attempt, body[12:], self))
             elif ftype == P.ERROR:
                 self._conn.close()
                 raise C.error_from(body)

@@ -132,7 +132,17 @@ class _Conn:
 
     def fill(self) -> List:
         """One read (blocking, within the timeout); its whole frames."""
-        assert self.sock is not None
+        self.reader.feed(self.recv())
+        try:
+            return self.reader.frames()
+        except ProtocolError:
+            self.close()
+            raise
+
+    def recv(self) -> bytes:
+        """One read (blocking, within the timeout), never empty."""
+        if self.sock is None:
+            raise DaemonGone("the connection to %s is closed" % self.path)
         try:
             data = self.sock.recv(READ_SIZE)
         except _socket.timeout:
@@ -149,12 +159,7 @@ class _Conn:
             raise DaemonGone("producerd at %s closed the connection%s"
                              % (self.path, " in the middle of a frame (%d "
                                 "bytes of it came)" % cut if cut else ""))
-        self.reader.feed(data)
-        try:
-            return self.reader.frames()
-        except ProtocolError:
-            self.close()
-            raise
+        return data
 
     def next_frame(self):
         while True:
@@ -362,22 +367,21 @@ class Event:
     Each returns False, sending nothing, when the connection it came on
     is gone (the daemon then delivers it again)."""
 
-    __slots__ = ("id", "attempt", "data", "_consumer", "_window")
+    __slots__ = ("id", "attempt", "data", "_consumer")
 
     def __init__(self, eid: int, attempt: int, data: bytes,
-                 consumer: "Consumer", window: C.Window) -> None:
+                 consumer: "Consumer") -> None:
         self.id = eid
         self.attempt = attempt
         self.data = data
         self._consumer = consumer
-        self._window = window
 
     @property
     def text(self) -> str:
         return self.data.decode()
 
     def ack(self) -> bool:
-        return self._consumer._done(self, "ack", None)
+        return self._consumer._ack(self)
 
     def nack(self, delay: Optional[float] = None) -> bool:
         d = None if delay is None else int(round(delay * 1000))
@@ -394,7 +398,8 @@ class Event:
 class Consumer:
     """Takes events of one queue (or one group of it: group=) with
     GenStage's demand window: at most max_demand held at once, asking
-    for more when it is down to min_demand.  Iterate it for Event objects
+    for more when it is down to min_demand (by default, as GenStage,
+    max_demand // 2).  Iterate it for Event objects
     and ack() each; ACKs and the DEMAND that follows go in one write, at
     the latest before the next wait for events.  Thread-safe: other
     threads may ack, nack and touch while one iterates.
@@ -408,7 +413,7 @@ class Consumer:
                  socket: Optional[str] = None,
                  partition: Optional[int] = None) -> None:
         if min_demand is None:
-            min_demand = 0
+            min_demand = max_demand // 2        # GenStage's default
         self.queue = queue if group is None else "%s/%s" % (queue, group)
         self.socket = socket or C.default_socket()
         if not id:
@@ -478,19 +483,51 @@ class Consumer:
             if self._conn.sock is not None:
                 self._send(self._window.out())
 
-    def _done(self, ev: Event, how: str, delay_ms: Optional[int]) -> bool:
+    def ack(self, events: Iterable[Event]) -> bool:
+        """Ack a batch of events at once (as each one's ack(), cheaper);
+        False when the connection they came on is gone."""
         with self._lock:
-            if ev._window is not self._window or self._conn.sock is None:
+            if self._conn.sock is None:
                 return False
-            self._window.done(ev.id, how, delay_ms)
-            # A DEMAND goes at once; lone ACKs wait for the next write.
-            if self._window._demand:
+            if self._window.ack_many([e.id for e in events]):
                 self._send(self._window.out())
+            return True
+
+    def nack(self, events: Iterable[Event],
+             delay: Optional[float] = None) -> bool:
+        """Nack a batch of events (to come again after delay seconds)."""
+        d = None if delay is None else int(round(delay * 1000))
+        with self._lock:
+            if self._conn.sock is None:
+                return False
+            due = False
+            for e in events:
+                due = self._window.done(e.id, "nack", d) or due
+            if due:
+                self._send(self._window.out())
+            return True
+
+    def _ack(self, ev: Event) -> bool:
+        with self._lock:
+            if self._conn.sock is None:
+                return False
+            # A DEMAND goes at once; lone ACKs wait for the next write.
+            if self._window.ack(ev.id):
+                self._send(self._window.out())
+            return True
+
+    def _done(self, ev: Event, how: str, delay_ms: Optional[int]) -> bool:
+        w = self._window
+        with self._lock:
+            if self._conn.sock is None:
+                return False
+            if w.done(ev.id, how, delay_ms):
+                self._send(w.out())
             return True
 
     def _touch(self, ev: Event) -> bool:
         with self._lock:
-            if ev._window is not self._window or self._conn.sock is None:
+            if self._conn.sock is None:
                 return False
             self._window.touch(ev.id)
             self._send(self._window.out())
@@ -505,16 +542,40 @@ class Consumer:
         return self
 
     def __next__(self) -> Event:
+        if self._ready:
+            return self._ready.popleft()
         ev = self.get()
         assert ev is not None
         return ev
+
+    def batch(self, timeout: Optional[float] = None,
+              wake: Optional[int] = None) -> List[Event]:
+        """The events here now, up to one chunk of the window (max_demand -
+        min_demand, so that acking them asks for more while the rest are
+        handled), waiting for one if there is none (as get()); [] after
+        the timeout.  With ack(events), the cheap way through many."""
+        if not self._ready and not self._wait(timeout, wake):
+            return []
+        r = self._ready
+        n = min(len(r), self._window.max - self._window.min)
+        if n == len(r):
+            out = list(r)
+            r.clear()
+        else:
+            out = [r.popleft() for _ in range(n)]
+        return out
 
     def get(self, timeout: Optional[float] = None,
             wake: Optional[int] = None) -> Optional[Event]:
         """The next event; None after timeout seconds without one, or when
         the file descriptor wake becomes readable."""
-        if self._ready:
-            return self._ready.popleft()
+        if not self._ready and not self._wait(timeout, wake):
+            return None
+        return self._ready.popleft()
+
+    def _wait(self, timeout: Optional[float], wake: Optional[int]) -> bool:
+        """Send what waits to go, then read until events are here (True),
+        or the timeout passes or wake is readable (False)."""
         end = None if timeout is None else time.monotonic() + timeout
         poll = select.poll()
         while not self._ready:
@@ -527,33 +588,60 @@ class Consumer:
             left = None if end is None else max(0.0, end - time.monotonic())
             ready = poll.poll(None if left is None else left * 1000)
             if not ready:
-                return None
+                return False
             if wake is not None and any(fd == wake for fd, _ in ready):
-                return None
-            self._take(self._conn.fill())
-        return self._ready.popleft()
+                return False
+            self._take(self._conn.recv())
+        return True
 
-    def _take(self, frames) -> None:
-        got = []
-        unpack = P.EVENT_HEAD.unpack_from
-        w = self._window
-        v1 = self._conn.version < 2
-        for ftype, body in frames:
-            if ftype == P.EVENT:
-                if len(body) < 12:
-                    self._conn.close()
-                    raise ProtocolError("an EVENT of %d bytes" % len(body))
-                eid, attempt = unpack(body)
-                got.append(Event(eid, 1 if v1 else attempt, body[12:], self,
-                                 w))
-            elif ftype == P.ERROR:
-                self._conn.close()
-                raise C.error_from(body)
-            else:
-                self._conn.close()
-                raise ProtocolError("a consumer was sent a frame of type %d"
-                                    % ftype)
-        if got:
-            with self._lock:
-                w.delivery([e.id for e in got])
-            self._ready.extend(got)
+    def _take(self, data: bytes) -> None:
+        """Cut one read into frames and their EVENTs into Events.  The
+        consumer's hot path: frames are read straight from the bytes, not
+        copied out one by one first."""
+        conn = self._conn
+        r = conn.reader
+        buf = bytes(r.buf[r.pos:]) + data if r.pending() else data
+        end = len(buf)
+        pos = 0
+        got: List[Event] = []
+        ids: List[int] = []
+        hdr = P.HEADER.unpack_from
+        full = P.EVENT_FRAME.unpack_from
+        limit = r.limit
+        EV = P.EVENT
+        new_id = ids.append
+        new_event = got.append
+        try:
+            while pos + 8 <= end:
+                if pos + 20 <= end:     # the head of an EVENT, at one go
+                    length, ftype, flags, reserved, eid, attempt = \
+                        full(buf, pos)
+                else:
+                    length, ftype, flags, reserved = hdr(buf, pos)
+                if length > limit or flags or reserved:
+                    raise ProtocolError("the daemon sent a bad frame header "
+                                        "(length %d, type %d, flags %d)"
+                                        % (length, ftype, flags))
+                nxt = pos + 8 + length
+                if nxt > end:
+                    break
+                if ftype == EV and length >= 12:
+                    new_id(eid)
+                    new_event(Event(eid, attempt, buf[pos + 20:nxt], self))
+                elif ftype == P.ERROR:
+                    raise C.error_from(buf[pos + 8:nxt])
+                else:
+                    raise ProtocolError("a consumer was sent a frame of type "
+                                        "%d, %d bytes" % (ftype, length))
+                pos = nxt
+        except PushstageError:
+            conn.close()
+            got = []            # from a connection now closed
+            raise
+        finally:
+            r.buf = bytearray(buf[pos:])
+            r.pos = 0
+            if got:
+                with self._lock:
+                    self._window.delivery(ids)
+                self._ready.extend(got)
