@@ -53,6 +53,18 @@ def hold(ev):
 async def arecord(ev):
     await asyncio.sleep(0)
     _line(ev)
+
+async def ahold(ev):
+    """hold, as a coroutine."""
+    _line(ev, " start")
+    release = os.path.join(os.environ["OUT_DIR"], "release")
+    while not os.path.exists(release) or os.environ.get("HOLD_FOREVER"):
+        await asyncio.sleep(0.01)
+    _line(ev, " done")
+
+async def aboom(ev):
+    _line(ev)
+    raise ValueError("no good: %s" % ev.data.decode())
 '''
 
 
@@ -450,25 +462,66 @@ def case_py_sigterm_drain(h):
         st["in_flight"] == 0, st
 
 
-def case_py_auto_touch(h):
-    """A handler that runs past the ack timeout keeps its event."""
+def case_py_async_worker_drain_and_fail(h):
+    """The asyncio worker: a failing handler to the dead letters, the
+    drain on SIGTERM, and past its grace the rest nacked."""
     h.start_daemon()
     c = h.client()
-    c.set("jobs", ack_timeout=2)
-    p, log = h.worker("hold", "--queue", "jobs")
-    c.enqueue("jobs", "slow")
-    h.wait_for(lambda: len(h.outputs()) == 1, what="the handler to start")
+    c.set("bad", max_attempts=2)
+    h.worker("aboom", "--queue", "bad", "--backoff", "0:0", name="ab")
+    c.enqueue("bad", "x")
+    h.wait_for(lambda: c.dead("bad").total == 1, what="the dead letter")
+    assert "traceback=" in open(os.path.join(h.dir, "ab.log")).read()
+    p, log = h.worker("ahold", "--queue", "jobs", name="a")
+    c.enqueue("jobs", "first")
+    h.wait_for(lambda: any(t == "first start" for _, _, _, t in
+                           h.outputs()), what="the handler to start")
+    p.send_signal(signal.SIGTERM)
+    h.wait_for(lambda: "stopping" in open(log).read(), what="the drain")
+    c.enqueue("jobs", "second")
+    st = c.stats("jobs")
+    assert st["queued"] == 1 and st["in_flight"] == 1, st
+    open(os.path.join(h.dir, "release"), "w").close()
+    assert p.wait(timeout=30) == 0
+    st = c.stats("jobs")
+    assert st["acked_total"] == 1 and st["queued"] == 1, st
+    os.unlink(os.path.join(h.dir, "release"))
+    q, log = h.worker("ahold", "--queue", "jobs", "--grace", "0.2",
+                      name="b", env={"HOLD_FOREVER": "1"})
+    h.wait_for(lambda: any(t == "second start" for _, _, _, t in
+                           h.outputs()), what="the second handler")
+    q.send_signal(signal.SIGTERM)
+    assert q.wait(timeout=30) == 0
+    assert "nacked 1 event still running" in open(log).read()
+    st = c.stats("jobs")
+    assert st["nacked_total"] == 1 and st["queued"] == 1 and \
+        st["in_flight"] == 0, st
+
+
+def case_py_auto_touch(h):
+    """A handler that runs past the ack timeout keeps its event: a
+    thread's and a task's."""
+    h.start_daemon()
+    c = h.client()
+    for q, handler in (("jobs", "hold"), ("ajobs", "ahold")):
+        c.set(q, ack_timeout=2)
+        h.worker(handler, "--queue", q, name=q)
+        c.enqueue(q, "slow " + q)
+    h.wait_for(lambda: len(h.outputs()) == 2, what="the handlers to start")
     start = time.monotonic()
     # The thing under test is time itself: 2.5 ack timeouts go by.
     while time.monotonic() - start < 5:
-        assert c.stats("jobs")["timed_out_total"] == 0
+        for q in ("jobs", "ajobs"):
+            assert c.stats(q)["timed_out_total"] == 0, q
         time.sleep(0.1)
     open(os.path.join(h.dir, "release"), "w").close()
-    h.wait_for(lambda: c.stats("jobs")["acked_total"] == 1, what="the ack")
-    st = c.stats("jobs")
-    assert st["timed_out_total"] == 0 and st["late_acks_total"] == 0, st
-    assert sorted(t for _, _, _, t in h.outputs()) == \
-        ["slow done", "slow start"]
+    for q in ("jobs", "ajobs"):
+        h.wait_for(lambda: c.stats(q)["acked_total"] == 1, what="the ack")
+        st = c.stats(q)
+        assert st["timed_out_total"] == 0 and st["late_acks_total"] == 0, st
+    assert sorted(t for _, _, _, t in h.outputs()) == [
+        "slow ajobs done", "slow ajobs start", "slow jobs done",
+        "slow jobs start"]
 
 
 def case_py_worker_reconnects(h):

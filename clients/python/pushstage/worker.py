@@ -403,6 +403,7 @@ class AsyncWorker:
         self.s = s
         self.stop_ev: Optional[asyncio.Event] = None
         self.tasks: Dict[int, "asyncio.Task"] = {}
+        self.events: Dict[int, object] = {}
         self.signals = 0
 
     def on_signal(self) -> None:
@@ -477,7 +478,16 @@ class AsyncWorker:
                 version=c.version)
             try:
                 while not self.stop_ev.is_set():
-                    await sem.acquire()
+                    # A free slot, or the signal, whichever comes first.
+                    acq = asyncio.ensure_future(sem.acquire())
+                    await asyncio.wait([acq, stop_wait],
+                                       return_when=asyncio.FIRST_COMPLETED)
+                    if not acq.done():
+                        acq.cancel()
+                        break
+                    if self.stop_ev.is_set():
+                        sem.release()
+                        break
                     get = asyncio.ensure_future(c.get())
                     await asyncio.wait([get, stop_wait],
                                        return_when=asyncio.FIRST_COMPLETED)
@@ -488,8 +498,10 @@ class AsyncWorker:
                     ev = get.result()
                     t = asyncio.ensure_future(self.one(c, ev))
                     self.tasks[ev.id] = t
+                    self.events[ev.id] = ev
                     t.add_done_callback(
                         lambda _t, i=ev.id: (self.tasks.pop(i, None),
+                                             self.events.pop(i, None),
                                              sem.release()))
             except PushstageError as e:
                 log("error" if _fatal(e) else "warn",
@@ -510,9 +522,13 @@ class AsyncWorker:
                                                    timeout=s.grace)
                 if pending:
                     left = [i for i, t in self.tasks.items() if not t.done()]
+                    held = [self.events[i] for i in left]
                     for t in pending:
                         t.cancel()
                     await asyncio.wait(pending)
+                    # Cancelled, they will not ack: nack them now.
+                    for ev in held:
+                        await self._safe(ev.nack())
                     log("warn", "nacked %d event%s still running: its grace "
                         "period ran out" % (len(left),
                                             "" if len(left) == 1 else "s"),
