@@ -66,6 +66,12 @@ decode(const struct ps_frame *f)
 			sink += e.data[e.len - 1];
 		if (ps_get_event(f, 2, &e) == 0 && e.len != 0)
 			sink += e.data[e.len - 1];
+		if (ps_get_event(f, 4, &e) == 0) {
+			if (e.len != 0)
+				sink += e.data[e.len - 1];
+			if (e.key != NULL && e.klen != 0)
+				sink += e.key[e.klen - 1];
+		}
 		break;
 	case PS_STATS:
 		(void)ps_get_stats(f, 2, &pq);

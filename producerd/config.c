@@ -555,7 +555,7 @@ config_parse(struct config *cfg, int argc, char **argv)
 		case 'V':
 			printf("producerd %s (protocol %d to %d)\n",
 			    PUSHSTAGE_VERSION, PS_PROTO_MIN_VERSION,
-			    PS_PROTO_VERSION);
+			    PS_PROTO_MAX_VERSION);
 			return 1;
 		default:
 			usage(stderr);

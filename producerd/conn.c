@@ -384,10 +384,11 @@ conn_hello(struct conn *c, const struct ps_frame *f)
 		conn_fail(c, -error, "bad HELLO: %s", ps_strerror(error));
 		return;
 	}
-	if (h.version < PS_PROTO_MIN_VERSION || h.version > PS_PROTO_VERSION) {
+	if (h.version < PS_PROTO_MIN_VERSION ||
+	    h.version > PS_PROTO_MAX_VERSION) {
 		conn_fail(c, PS_E_VERSION, "protocol version %u is not "
 		    "supported; this daemon speaks versions %u to %u",
-		    h.version, PS_PROTO_MIN_VERSION, PS_PROTO_VERSION);
+		    h.version, PS_PROTO_MIN_VERSION, PS_PROTO_MAX_VERSION);
 		return;
 	}
 	if (h.version >= 3 && h.queue == NULL) {
@@ -1434,13 +1435,13 @@ conn_emit(void *arg, struct dconsumer *dc, const struct qevent *ev)
 {
 	struct conn	*c = dc->owner;
 	struct evbuffer	*out = c->out;
-	uint8_t		 prefix[PS_EVENT_PREFIX];
+	uint8_t		 prefix[PS_EVENT_PREFIX_MAX];
 	size_t		 n;
 
 	(void)arg;
 	io_dirty(c);
 	n = ps_event_prefix(prefix, c->version, ev->id, ev->attempts,
-	    ev->len);
+	    ev->len, ev->key, ev->klen);
 	if (evbuffer_add(out, prefix, n) != 0 ||
 	    evbuffer_add(out, ev->data, ev->len) != 0)
 		log_warnx("%s: out of memory sending event %llu%s",

@@ -87,7 +87,8 @@ ps_frame_size(const uint8_t *p, size_t n, uint32_t max)
 		return -PS_E_TOO_LARGE;
 	if (p[4] < 1 || p[4] > PS_TYPE_MAX)
 		return -PS_E_UNKNOWN_TYPE;
-	if ((p[5] != 0 && (p[4] != PS_ENQUEUE || p[5] != PS_F_ATTRS)) ||
+	if ((p[5] != 0 && ((p[4] != PS_ENQUEUE && p[4] != PS_EVENT) ||
+	    p[5] != PS_F_ATTRS)) ||
 	    get16(p + 6) != 0)
 		return -PS_E_BAD_HEADER;
 	return (long)(PS_HDR_LEN + (size_t)len);
@@ -463,15 +464,40 @@ ps_get_demand(const struct ps_frame *f, uint32_t *n)
 	return 0;
 }
 
+/*
+ * An EVENT; from version 4 with PS_F_ATTRS, an attribute block before the
+ * payload, whose KEY is the event's key (other tags are skipped: a
+ * reader takes what it knows).
+ */
 int
 ps_get_event(const struct ps_frame *f, int version, struct ps_event *e)
 {
-	uint32_t	 n = version < 2 ? 8 : 12;
+	const uint8_t	*a;
+	uint32_t	 n = version < 2 ? 8 : 12, alen, i;
 
 	if (f->type != PS_EVENT || f->len < n)
 		return -PS_E_BAD_LENGTH;
 	e->id = get64(f->body);
 	e->attempt = version < 2 ? 1 : get32(f->body + 8);
+	e->key = NULL;
+	e->klen = 0;
+	if (f->flags & PS_F_ATTRS) {
+		if (version < 4)
+			return -PS_E_BAD_HEADER;
+		if (f->len < n + 2 || f->len - n - 2 < (alen =
+		    get16(f->body + n)))
+			return -PS_E_BAD_LENGTH;
+		a = f->body + n + 2;
+		for (i = 0; i < alen; i += 2 + (uint32_t)a[i + 1]) {
+			if (alen - i < 2 || alen - i - 2 < a[i + 1])
+				return -PS_E_BAD_LENGTH;
+			if (a[i] == PS_ATTR_KEY) {
+				e->key = a + i + 2;
+				e->klen = a[i + 1];
+			}
+		}
+		n += 2 + alen;
+	}
 	e->len = f->len - n;
 	e->data = f->body + n;
 	return 0;

@@ -281,18 +281,29 @@ ps_put_demand(struct ps_buf *b, uint32_t n)
 }
 
 /*
- * The header, id and (from version 2) attempt of an EVENT, so that the
- * payload can follow from elsewhere.  Returns the prefix's size.
+ * The header, id and (from version 2) attempt of an EVENT, and from
+ * version 4 its key (key not NULL: flags PS_F_ATTRS and an attribute
+ * block of KEY alone), so that the payload can follow from elsewhere.
+ * Returns the prefix's size.
  */
 size_t
-ps_event_prefix(uint8_t out[PS_EVENT_PREFIX], int version, uint64_t id,
-    uint32_t attempt, uint32_t len)
+ps_event_prefix(uint8_t out[PS_EVENT_PREFIX_MAX], int version, uint64_t id,
+    uint32_t attempt, uint32_t len, const uint8_t *key, uint8_t klen)
 {
 	size_t	 n = version < 2 ? PS_EVENT_PREFIX_V1 : PS_EVENT_PREFIX;
 
+	out[5] = 0;
+	if (version >= 4 && key != NULL) {
+		out[5] = PS_F_ATTRS;
+		put16(out + n, (uint16_t)(2 + klen));
+		out[n + 2] = PS_ATTR_KEY;
+		out[n + 3] = klen;
+		if (klen != 0)
+			memcpy(out + n + 4, key, klen);
+		n += 4 + (size_t)klen;
+	}
 	put32(out, (uint32_t)(n - PS_HDR_LEN) + len);
 	out[4] = PS_EVENT;
-	out[5] = 0;
 	put16(out + 6, 0);
 	put64(out + 8, id);
 	if (version >= 2)
@@ -305,10 +316,10 @@ ps_put_event(struct ps_buf *b, int version, const struct ps_event *e)
 {
 	size_t	 n;
 
-	if (ps_buf_reserve(b, PS_EVENT_PREFIX + (size_t)e->len) != 0)
+	if (ps_buf_reserve(b, PS_EVENT_PREFIX_MAX + (size_t)e->len) != 0)
 		return -PS_E_NOMEM;
 	n = ps_event_prefix(b->data + b->len, version, e->id, e->attempt,
-	    e->len);
+	    e->len, e->key, e->klen);
 	if (e->len != 0)
 		memcpy(b->data + b->len + n, e->data, e->len);
 	b->len += n + (size_t)e->len;

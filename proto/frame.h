@@ -9,15 +9,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PS_PROTO_VERSION	3	/* the version this code speaks best */
+#define PS_PROTO_VERSION	3	/* the version the bundled peers speak */
+#define PS_PROTO_MAX_VERSION	4	/* the newest a daemon answers: 4 is 3
+					   with keys on EVENTs */
 #define PS_PROTO_MIN_VERSION	1	/* the oldest a daemon still answers */
 
 /* Header: u32 body length, u8 type, u8 flags, u16 reserved; big-endian. */
 #define PS_HDR_LEN		8
 
 /*
- * Header flags.  Only an ENQUEUE (version 3) may have one: its events
- * carry an attribute block, u16 length then tag-length-value attributes.
+ * Header flags.  Only an ENQUEUE (version 3) and an EVENT (version 4) may
+ * have one: the ENQUEUE's events, or the EVENT's event, carry an
+ * attribute block, u16 length then tag-length-value attributes.
  */
 #define PS_F_ATTRS		0x01
 #define PS_ATTR_KEY		1	/* the event's key: 0 to 255 bytes */
@@ -47,6 +50,8 @@
 #define PS_ENQUEUE_PER_EVENT	4
 #define PS_EVENT_PREFIX_V1	(PS_HDR_LEN + 8)	/* id */
 #define PS_EVENT_PREFIX		(PS_HDR_LEN + 12)	/* id, attempt */
+/* Version 4, with a key: attrs_len, then KEY's tag, length and bytes. */
+#define PS_EVENT_PREFIX_MAX	(PS_EVENT_PREFIX + 2 + 2 + PS_KEY_MAX)
 
 /*
  * The daemon's frames may pass max_frame by this much: an EVENT carries
@@ -215,6 +220,8 @@ struct ps_event {
 	uint32_t	 attempt;	/* 1 on first delivery; version 1: 1 */
 	uint32_t	 len;
 	const uint8_t	*data;
+	const uint8_t	*key;		/* version 4: its key, else NULL */
+	uint8_t		 klen;
 };
 
 /* The ids of an ACK, NACK, TOUCH, DEAD_RETRY or DEAD_DROP, in place. */
@@ -357,8 +364,8 @@ void	 ps_put_enqueue_end(struct ps_buf *, size_t, uint32_t);
 int	 ps_put_enqueued(struct ps_buf *, int, const struct ps_enqueued *);
 int	 ps_put_demand(struct ps_buf *, uint32_t);
 int	 ps_put_event(struct ps_buf *, int, const struct ps_event *);
-size_t	 ps_event_prefix(uint8_t [PS_EVENT_PREFIX], int, uint64_t, uint32_t,
-	     uint32_t);
+size_t	 ps_event_prefix(uint8_t [PS_EVENT_PREFIX_MAX], int, uint64_t,
+	    uint32_t, uint32_t, const uint8_t *, uint8_t);
 int	 ps_put_ids(struct ps_buf *, uint8_t, const uint64_t *, uint32_t);
 int	 ps_put_nack_later(struct ps_buf *, uint32_t, const uint64_t *,
 	     uint32_t);

@@ -105,7 +105,7 @@ class Raw:
         self.s.settimeout(timeout)
         while True:
             if len(self.buf) >= HDR.size:
-                length, ftype, _, _ = HDR.unpack_from(self.buf)
+                length, ftype, self.flags, _ = HDR.unpack_from(self.buf)
                 if len(self.buf) >= HDR.size + length:
                     body = self.buf[HDR.size:HDR.size + length]
                     self.buf = self.buf[HDR.size + length:]
@@ -1186,6 +1186,44 @@ def case_queues_survive_a_restart(h):
     # Ids go on after the highest seen (j1's, 4), whatever the queue.
     r = h.pushctl("enqueue", "-q", "kept", "k")
     assert r.returncode == 0 and r.stdout == b"enqueued 1 event: id 5\n", r.stdout
+
+
+def case_version_4_events_carry_keys(h):
+    """A version 4 consumer sees each event's key (flags 1, an attribute
+    block before the payload); a version 3 one the same events as ever."""
+    h.start_daemon()
+    new = Raw(h.sock, version=4)
+    new.send(frame(HELLO, struct.pack(">HBBIIB", 4, CONSUMER_ROLE, 0, 4, 0,
+                                      2) + b"v4" + b"\x01k"))
+    w = new.expect(WELCOME)
+    assert struct.unpack(">H", w[:2])[0] == 4 and len(w) == 16
+    new.send(demand(2))
+    h.wait_consumers(1, total_demand=2)
+    assert h.pushctl("enqueue", "-q", "k", "--key", "user-9",
+                     "keyed").returncode == 0
+    assert h.pushctl("enqueue", "-q", "k", "plain").returncode == 0
+    got = new.recv(10)
+    assert got[0] == EVENT and new.flags == 1, (got, new.flags)
+    assert got[1] == struct.pack(">QIH", 1, 1, 8) + bytes([1, 6]) + \
+        b"user-9" + b"keyed", got[1]
+    got = new.recv(10)
+    assert got[0] == EVENT and new.flags == 0 and \
+        got[1] == struct.pack(">QI", 2, 1) + b"plain", (got, new.flags)
+    new.close()
+    old = Raw(h.sock, version=3)
+    old.send(hello3(CONSUMER_ROLE, b"k", 4, 0, b"v3"))
+    old.expect(WELCOME)
+    old.send(demand(4))
+    # The two put back when v4 left: the keyed one without its key.
+    got = old.recv(10)
+    assert got[0] == EVENT and old.flags == 0 and \
+        got[1] == struct.pack(">QI", 1, 2) + b"keyed", (got, old.flags)
+    got = old.recv(10)
+    assert got[1] == struct.pack(">QI", 2, 2) + b"plain", got
+    bad = Raw(h.sock)
+    bad.send(frame(HELLO, struct.pack(">HBBIIB", 5, CONSUMER_ROLE, 0, 4, 0,
+                                      1) + b"x" + b"\x00"))
+    assert "speaks versions 1 to 4" in bad.expect_error(E_VERSION)
 
 
 def case_version_2_peers_use_default(h):

@@ -149,10 +149,18 @@ def case_py_proto(h):
     r.feed(whole[:5])
     assert r.frames() == []
     r.feed(whole[5:18])
-    assert r.frames() == [(9, b"\x00\x10no queue")]
+    assert r.frames() == [(9, b"\x00\x10no queue", 0)]
     r.feed(whole[18:])
-    assert r.frames() == [(17, b"\0\0\0\3")]
+    assert r.frames() == [(17, b"\0\0\0\3", 0)]
     r.feed(struct.pack(">IBBH", 1 << 30, 6, 0, 0))
+    expect(ps.ProtocolError, r.frames)
+    # Version 4: an EVENT's key in its attribute block; flags elsewhere
+    # are a bad header.
+    body = struct.pack(">QIH", 1, 1, 8) + bytes([1, 6]) + b"user-9" + b"hi"
+    assert _proto.event_attrs(body, 12, len(body)) == (b"user-9", 22)
+    expect(ps.ProtocolError, _proto.event_attrs, body[:20], 12, 20)
+    r = _proto.Reader()
+    r.feed(struct.pack(">IBBH", 0, 7, 1, 0))
     expect(ps.ProtocolError, r.frames)
     # The demand window, as protocol.md's examples: max 100, min 20 and a
     # delivery of 100 is chunks of 80 and 20; after 80 it asks 80.
@@ -211,7 +219,7 @@ def case_py_proto(h):
 def case_py_api(h):
     h.start_daemon()
     c = h.client()
-    assert c.version == 3 and c.max_frame == 1 << 20
+    assert c.version == 4 and c.max_frame == 1 << 20
     # One event, a batch, attributes.
     assert c.enqueue("jobs", b"one") == 1
     ids = c.enqueue("jobs", ["two", b"three", ps.Message("four", key="k")])
@@ -241,8 +249,9 @@ def case_py_api(h):
     # A consumer: ack, nack (again at once, attempt 2), nack with delay,
     # touch.
     with ps.Consumer("jobs", id="py", max_demand=10, socket=h.sock) as con:
-        assert con.acks and con.max_attempts == 5 and con.version == 3
+        assert con.acks and con.max_attempts == 5 and con.version == 4
         seen = {}
+        keys = {}
         while len(seen) < 6:
             ev = con.get(timeout=10)
             assert ev is not None, seen
@@ -254,10 +263,12 @@ def case_py_api(h):
                 assert ev.nack(delay=0.05)
                 continue
             seen[ev.data] = ev.attempt
+            keys[ev.data] = ev.key
             assert ev.ack()
             expect(ValueError, ev.ack)
         assert seen == {b"one": 1, b"two": 2, b"three": 2, b"four": 1,
                         b"five": 1, b"seven": 1}, seen
+        assert keys[b"four"] == b"k" and keys[b"one"] is None, keys
         con.flush()
         h.wait_for(lambda: h.qstats("jobs")["acked_total"] == 6,
                    what="the acks")
@@ -554,7 +565,7 @@ def case_py_asyncio(h):
 
     async def run():
         c = ps.AsyncClient(h.sock)
-        assert await c.version() == 3
+        assert await c.version() == 4
         ids = await c.enqueue("jobs", ["e%d" % i for i in range(1000)])
         assert ids == list(range(1, 1001))
         assert (await c.stats("jobs"))["queued"] == 1000
@@ -672,7 +683,27 @@ def welcome(version):
 
 def case_py_versions(h):
     h.start_daemon()
-    assert ps.Client(h.sock).version == 3
+    assert ps.Client(h.sock).version == 4
+    # A daemon of version 3 (the last without keys on EVENTs): the client
+    # speaks 3 with it, and its events have no key.
+    def v3(conn):
+        t, body = read_frame(conn)
+        if struct.unpack(">H", body[:2])[0] != 3:
+            conn.sendall(_proto.frame(9, struct.pack(">H", 7) +
+                         b"protocol version 4 is not supported; this daemon "
+                         b"speaks versions 1 to 3"))
+            return
+        conn.sendall(welcome(3))
+        read_frame(conn)                     # DEMAND
+        conn.sendall(_proto.frame(6, struct.pack(">QI", 5, 1) + b"e"))
+        read_frame(conn)
+    path = os.path.join(h.dir, "v3.sock")
+    f = Fake(path, v3)
+    con = ps.Consumer("jobs", id="w", socket=path)
+    ev = next(con)
+    assert con.version == 3 and ev.key is None and ev.data == b"e", ev
+    con.close()
+    f.close()
     # A daemon of version 2 only: the client falls back, and what needs
     # version 3 is refused before it is sent.
     asked = []
@@ -697,7 +728,7 @@ def case_py_versions(h):
     path = os.path.join(h.dir, "v2.sock")
     f = Fake(path, v2)
     c = ps.Client(path)
-    assert c.version == 2 and asked == [3, 2], asked
+    assert c.version == 2 and asked == [4, 2], asked
     assert c.enqueue("default", "x") == 41
     expect(ps.Unsupported, c.enqueue, "jobs", "x")
     expect(ps.Unsupported, c.enqueue, "default", "x", key="k")
@@ -716,7 +747,7 @@ def case_py_versions(h):
     path = os.path.join(h.dir, "v9.sock")
     f = Fake(path, v9)
     e = expect(ps.Unsupported, lambda: ps.Client(path).version)
-    assert "2 to 3" in str(e) and "9 to 9" in str(e), e
+    assert "2 to 4" in str(e) and "9 to 9" in str(e), e
     f.close()
 
 
@@ -724,7 +755,7 @@ def case_py_bad_input(h):
     # A frame cut short, then the close.
     def cut(conn):
         read_frame(conn)
-        conn.sendall(welcome(3)[:11])
+        conn.sendall(welcome(4)[:11])
     path = os.path.join(h.dir, "cut.sock")
     f = Fake(path, cut)
     e = expect(ps.DaemonGone, lambda: ps.Client(path).version)
@@ -734,7 +765,7 @@ def case_py_bad_input(h):
     # A header with a length over the limit.
     def huge(conn):
         read_frame(conn)
-        conn.sendall(welcome(3))
+        conn.sendall(welcome(4))
         read_frame(conn)
         conn.sendall(struct.pack(">IBBH", 1 << 30, 4, 0, 0))
         read_frame(conn)
@@ -758,7 +789,7 @@ def case_py_bad_input(h):
     # An ENQUEUED that does not add up.
     def wrong(conn):
         read_frame(conn)
-        conn.sendall(welcome(3))
+        conn.sendall(welcome(4))
         read_frame(conn)
         conn.sendall(_proto.frame(4, struct.pack(">QIIII", 1, 5, 0, 0, 0)))
         read_frame(conn)

@@ -270,7 +270,7 @@ START_TEST(version_1_layouts)
 	struct ps_buf		 b = { 0 };
 	struct ps_welcome	 in = { 1, 4096, 1500, 7, PS_AT_LEAST_ONCE };
 	struct ps_welcome	 out;
-	struct ps_event		 ev = { 9, 3, 2, (const uint8_t *)"hi" }, got;
+	struct ps_event		 ev = { 9, 3, 2, (const uint8_t *)"hi", NULL, 0 }, got;
 	struct ps_enqueued	 q = { 1, 4, 5, 6, 7, 0, NULL, NULL }, qo;
 	struct ps_frame		 f;
 
@@ -451,7 +451,8 @@ START_TEST(small_frames_round_trip)
 	struct ps_buf		 b = { 0 };
 	struct ps_enqueued	 q = { 1ull << 40, 7, 3, 2, 9, 0, NULL, NULL }, qo;
 	struct ps_event		 e;
-	struct ps_event		 evin = { 99, 4, 7, (const uint8_t *)"payload" };
+	struct ps_event		 evin = { 99, 4, 7, (const uint8_t *)"payload", NULL,
+				     0 };
 	struct ps_error		 err;
 	struct ps_frame		 f;
 	uint32_t		 n;
@@ -502,12 +503,63 @@ START_TEST(event_prefix_matches_put_event)
 {
 	struct ps_buf	 b = { 0 };
 	struct ps_event	 e = { 0x0102030405060708ull, 3, 2,
-			     (const uint8_t *)"xy" };
-	uint8_t		 p[PS_EVENT_PREFIX];
+			     (const uint8_t *)"xy", NULL, 0 };
+	uint8_t		 p[PS_EVENT_PREFIX_MAX];
 
 	ck_assert_int_eq(ps_put_event(&b, 2, &e), 0);
-	ck_assert_uint_eq(ps_event_prefix(p, 2, e.id, 3, 2), PS_EVENT_PREFIX);
+	ck_assert_uint_eq(ps_event_prefix(p, 2, e.id, 3, 2, NULL, 0),
+	    PS_EVENT_PREFIX);
 	ck_assert_mem_eq(p, b.data, PS_EVENT_PREFIX);
+	ps_buf_free(&b);
+}
+END_TEST
+
+/* Version 4: an event's key rides in an attribute block (flags 1). */
+START_TEST(version_4_event_carries_its_key)
+{
+	static const uint8_t	 want[] = {
+		0, 0, 0, 0x15, PS_EVENT, PS_F_ATTRS, 0, 0,
+		0, 0, 0, 0, 0, 0, 0, 7,		/* id */
+		0, 0, 0, 2,			/* attempt */
+		0, 5, PS_ATTR_KEY, 3, 'k', 'e', 'y',
+		'x', 'y',
+	};
+	struct ps_buf	 b = { 0 };
+	struct ps_event	 e = { 7, 2, 2, (const uint8_t *)"xy",
+			     (const uint8_t *)"key", 3 }, got;
+	struct ps_frame	 f;
+
+	ck_assert_int_eq(ps_put_event(&b, 4, &e), 0);
+	ck_assert_uint_eq(b.len, sizeof want);
+	ck_assert_mem_eq(b.data, want, sizeof want);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_event(&f, 4, &got), 0);
+	ck_assert_uint_eq(got.id, 7);
+	ck_assert_uint_eq(got.klen, 3);
+	ck_assert_mem_eq(got.key, "key", 3);
+	ck_assert_uint_eq(got.len, 2);
+	ck_assert_mem_eq(got.data, "xy", 2);
+	/* Before version 4 flags on an EVENT are a bad header. */
+	ck_assert_int_eq(ps_get_event(&f, 3, &got), -PS_E_BAD_HEADER);
+	/* An attribute that runs past its block is cut short. */
+	b.data[PS_HDR_LEN + 12 + 1] = 9;
+	ck_assert_int_eq(ps_get_event(&f, 4, &got), -PS_E_BAD_LENGTH);
+	b.data[PS_HDR_LEN + 12 + 1] = 5;
+	b.data[PS_HDR_LEN + 12 + 3] = 4;
+	ck_assert_int_eq(ps_get_event(&f, 4, &got), -PS_E_BAD_LENGTH);
+	/* No key, or version 3: no block, as before. */
+	b.len = 0;
+	e.key = NULL;
+	ck_assert_int_eq(ps_put_event(&b, 4, &e), 0);
+	ck_assert_uint_eq(b.len, PS_EVENT_PREFIX + 2);
+	ck_assert_uint_eq(b.data[5], 0);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_event(&f, 4, &got), 0);
+	ck_assert_ptr_null(got.key);
+	b.len = 0;
+	e.key = (const uint8_t *)"key";
+	ck_assert_int_eq(ps_put_event(&b, 3, &e), 0);
+	ck_assert_uint_eq(b.len, PS_EVENT_PREFIX + 2);
 	ps_buf_free(&b);
 }
 END_TEST
@@ -575,8 +627,8 @@ stream(struct ps_buf *b)
 				     NULL, 0, 0 };
 	struct ps_welcome	 w = { 2, MAX, 0, 5, PS_AT_LEAST_ONCE };
 	struct ps_enqueued	 q = { 5, 2, 0, 0, 0, 0, NULL, NULL };
-	struct ps_event		 e1 = { 5, 1, 5, (const uint8_t *)"first" };
-	struct ps_event		 e2 = { 6, 2, 0, NULL };
+	struct ps_event		 e1 = { 5, 1, 5, (const uint8_t *)"first", NULL, 0 };
+	struct ps_event		 e2 = { 6, 2, 0, NULL, NULL, 0 };
 	static const uint64_t	 acked[] = { 5, 6 };
 	size_t			 start;
 
@@ -1074,6 +1126,7 @@ proto_suite(void)
 	tcase_add_test(tc, enqueue_round_trip);
 	tcase_add_test(tc, small_frames_round_trip);
 	tcase_add_test(tc, event_prefix_matches_put_event);
+	tcase_add_test(tc, version_4_event_carries_its_key);
 	tcase_add_test(tc, stats_reply_round_trip);
 	tcase_add_test(tc, every_two_way_split_gives_the_same_frames);
 	tcase_add_test(tc, random_splits_give_the_same_frames);

@@ -9,7 +9,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from .errors import ProtocolError
 
-VERSION = 3             # the version this package speaks best
+VERSION = 4             # the version this package speaks best
 MIN_VERSION = 2         # and the oldest it speaks (acks need 2)
 
 HEADER = struct.Struct(">IBBH")
@@ -200,7 +200,7 @@ def queue_admin(op: int, queue: bytes, settings: Sequence[str] = (),
 
 class Reader:
     """Cuts a byte stream into frames.  feed() the bytes as they come;
-    frames() yields (type, body) for each whole one.  A header whose
+    frames() gives (type, body, flags) for each whole one.  A header whose
     length passes limit is a ProtocolError: nothing past it is trusted."""
 
     __slots__ = ("buf", "pos", "limit")
@@ -219,8 +219,9 @@ class Reader:
     def pending(self) -> int:
         return len(self.buf) - self.pos
 
-    def frames(self) -> List[Tuple[int, bytes]]:
-        """Every whole frame buffered, as (type, body), consumed."""
+    def frames(self) -> List[Tuple[int, bytes, int]]:
+        """Every whole frame buffered, as (type, body, flags), consumed.
+        Only an EVENT (version 4) may have flags: 1, attributes."""
         buf = self.buf
         end = len(buf)
         pos = self.pos
@@ -232,13 +233,14 @@ class Reader:
                 raise ProtocolError("the daemon sent a frame of %d bytes, "
                                     "over the limit of %d"
                                     % (length, self.limit))
-            if not 1 <= ftype <= 22 or flags or reserved:
+            if not 1 <= ftype <= 22 or reserved or (
+                    flags and (ftype != EVENT or flags != 1)):
                 raise ProtocolError("the daemon sent a bad frame header "
                                     "(type %d, flags %d, reserved %d)"
                                     % (ftype, flags, reserved))
             if end - pos < 8 + length:
                 break
-            out.append((ftype, bytes(buf[pos + 8:pos + 8 + length])))
+            out.append((ftype, bytes(buf[pos + 8:pos + 8 + length]), flags))
             pos += 8 + length
         self.pos = pos
         return out
@@ -281,6 +283,27 @@ def parse_enqueued(body: bytes) -> Tuple[int, int, int, int, int,
                                 % (len(body), n))
         dups = list(struct.unpack_from(">%dI" % n, body, 28))
     return first, acc, ref, shn, sho, dups
+
+
+def event_attrs(body: bytes, start: int, end: int) -> Tuple[Optional[bytes],
+                                                          int]:
+    """A version 4 EVENT's attribute block at body[start:end]: (its KEY
+    or None, where the payload starts).  Tags not known are skipped."""
+    if end - start < 2:
+        raise ProtocolError("an EVENT's attributes cut short")
+    alen = U16.unpack_from(body, start)[0]
+    p, stop = start + 2, start + 2 + alen
+    if stop > end:
+        raise ProtocolError("an EVENT's attributes (%d bytes) pass its end"
+                            % alen)
+    key = None
+    while p < stop:
+        if stop - p < 2 or stop - p - 2 < body[p + 1]:
+            raise ProtocolError("an EVENT's attribute cut short")
+        if body[p] == ATTR_KEY:
+            key = bytes(body[p + 2:p + 2 + body[p + 1]])
+        p += 2 + body[p + 1]
+    return key, stop
 
 
 def parse_u32(body: bytes, what: str) -> int:

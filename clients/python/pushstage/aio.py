@@ -57,7 +57,7 @@ class _AConn:
             if sock is not None:
                 C.check_peer(sock, self.path)
             await self.send(hello)
-            ftype, body = await self.next_frame()
+            ftype, body, _ = await self.next_frame()
         except BaseException:
             self.close()
             raise
@@ -147,7 +147,7 @@ class _AConn:
                              "limit of %d; send smaller batches"
                              % (len(frame) - 8, self.max_frame))
         await self.send(frame)
-        ftype, body = await self.next_frame()
+        ftype, body, _ = await self.next_frame()
         if ftype == P.ERROR:
             self.close()
             raise C.error_from(body)
@@ -290,14 +290,16 @@ class AsyncClient:
 class AsyncEvent:
     """An Event of an AsyncConsumer: `await event.ack()`."""
 
-    __slots__ = ("id", "attempt", "data", "_consumer")
+    __slots__ = ("id", "attempt", "data", "_consumer", "key")
 
     def __init__(self, eid: int, attempt: int, data: bytes,
-                 consumer: "AsyncConsumer") -> None:
+                 consumer: "AsyncConsumer",
+                 key: Optional[bytes] = None) -> None:
         self.id = eid
         self.attempt = attempt
         self.data = data
         self._consumer = consumer
+        self.key = key
 
     @property
     def text(self) -> str:
@@ -314,8 +316,8 @@ class AsyncEvent:
         return await self._consumer._touch(self)
 
     def __repr__(self) -> str:
-        return "AsyncEvent(id=%d, attempt=%d, data=%r)" % (
-            self.id, self.attempt, self.data[:40])
+        return "AsyncEvent(id=%d, attempt=%d, key=%r, data=%r)" % (
+            self.id, self.attempt, self.key, self.data[:40])
 
 
 class AsyncConsumer:
@@ -475,13 +477,24 @@ class AsyncConsumer:
         unpack = P.EVENT_HEAD.unpack_from
         w = self._window
         assert self._conn is not None
-        for ftype, body in frames:
+        for ftype, body, flags in frames:
             if ftype == P.EVENT:
                 if len(body) < 12:
                     self._conn.close()
                     raise ProtocolError("an EVENT of %d bytes" % len(body))
                 eid, attempt = unpack(body)
-                got.append(AsyncEvent(eid, attempt, body[12:], self))
+                key, at = None, 12
+                if flags and self._conn.version < 4:
+                    self._conn.close()
+                    raise ProtocolError("an EVENT with flags %d before "
+                                        "protocol version 4" % flags)
+                if flags:
+                    try:
+                        key, at = P.event_attrs(body, 12, len(body))
+                    except ProtocolError:
+                        self._conn.close()
+                        raise
+                got.append(AsyncEvent(eid, attempt, body[at:], self, key))
             elif ftype == P.ERROR:
                 self._conn.close()
                 raise C.error_from(body)

@@ -62,7 +62,7 @@ class _Conn:
         try:
             C.check_peer(s, self.path)
             self.send(hello)
-            ftype, body = self.next_frame()
+            ftype, body, _ = self.next_frame()
         except BaseException:
             self.close()
             raise
@@ -123,7 +123,7 @@ class _Conn:
         except (OSError, AssertionError):
             pass
         try:
-            for ftype, body in self.reader.frames():
+            for ftype, body, _ in self.reader.frames():
                 if ftype == P.ERROR:
                     return C.error_from(body)
         except ProtocolError as e:
@@ -177,7 +177,7 @@ class _Conn:
                              "limit of %d; send smaller batches"
                              % (len(frame) - 8, self.max_frame))
         self.send(frame)
-        ftype, body = self.next_frame()
+        ftype, body, _ = self.next_frame()
         if ftype == P.ERROR:
             self.close()
             raise C.error_from(body)
@@ -362,19 +362,21 @@ class Client:
 
 class Event:
     """An event delivered to a Consumer: id, attempt (1 on the first
-    delivery) and data (bytes).  Call ack() when it is handled, or
+    delivery), data (bytes) and key (bytes, or None: an event without
+    one, or a daemon of protocol version 3 or older).  Call ack() when it is handled, or
     nack(delay=seconds) when it failed; touch() while it takes long.
     Each returns False, sending nothing, when the connection it came on
     is gone (the daemon then delivers it again)."""
 
-    __slots__ = ("id", "attempt", "data", "_consumer")
+    __slots__ = ("id", "attempt", "data", "_consumer", "key")
 
     def __init__(self, eid: int, attempt: int, data: bytes,
-                 consumer: "Consumer") -> None:
+                 consumer: "Consumer", key: Optional[bytes] = None) -> None:
         self.id = eid
         self.attempt = attempt
         self.data = data
         self._consumer = consumer
+        self.key = key
 
     @property
     def text(self) -> str:
@@ -391,8 +393,8 @@ class Event:
         return self._consumer._touch(self)
 
     def __repr__(self) -> str:
-        return "Event(id=%d, attempt=%d, data=%r)" % (self.id, self.attempt,
-                                                       self.data[:40])
+        return "Event(id=%d, attempt=%d, key=%r, data=%r)" % (
+            self.id, self.attempt, self.key, self.data[:40])
 
 
 class Consumer:
@@ -618,7 +620,8 @@ class Consumer:
                         full(buf, pos)
                 else:
                     length, ftype, flags, reserved = hdr(buf, pos)
-                if length > limit or flags or reserved:
+                if length > limit or reserved or (flags and (
+                        flags != 1 or ftype != EV or conn.version < 4)):
                     raise ProtocolError("the daemon sent a bad frame header "
                                         "(length %d, type %d, flags %d)"
                                         % (length, ftype, flags))
@@ -627,7 +630,12 @@ class Consumer:
                     break
                 if ftype == EV and length >= 12:
                     new_id(eid)
-                    new_event(Event(eid, attempt, buf[pos + 20:nxt], self))
+                    if flags:           # version 4: the key first
+                        key, at = P.event_attrs(buf, pos + 20, nxt)
+                        new_event(Event(eid, attempt, buf[at:nxt], self, key))
+                    else:
+                        new_event(Event(eid, attempt, buf[pos + 20:nxt],
+                                        self))
                 elif ftype == P.ERROR:
                     raise C.error_from(buf[pos + 8:nxt])
                 else:
