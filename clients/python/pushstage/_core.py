@@ -104,6 +104,47 @@ def error_from(body: bytes) -> PushstageError:
     return Refused(code, name, msg)
 
 
+class Link:
+    """What WELCOME told a connection, and the checks of the answers on
+    it, shared by the blocking and the asyncio connections."""
+
+    version = 0
+    max_frame = 0
+    ack_timeout = 0.0
+    max_attempts = 0
+    acks = False
+
+    def welcome(self, ftype: int, body: bytes, version: int) -> None:
+        """The answer to HELLO(version): WELCOME, or raise."""
+        self.answer(ftype, body, P.WELCOME_T)
+        w = P.parse_welcome(body)
+        if w["version"] != version:
+            raise ProtocolError("asked for protocol version %d, the daemon "
+                                "speaks %d" % (version, w["version"]))
+        self.version = version
+        self.max_frame = w["max_frame"]
+        self.ack_timeout = w["ack_timeout_ms"] / 1000.0
+        self.max_attempts = w["max_attempts"]
+        self.acks = w["delivery"] == 1 and version >= 2
+
+    @staticmethod
+    def answer(ftype: int, body: bytes, want: int) -> bytes:
+        """The body of an answer of type want; an ERROR or another type
+        raises."""
+        if ftype == P.ERROR:
+            raise error_from(body)
+        if ftype != want:
+            raise ProtocolError("the daemon answered with a frame of type %d, "
+                                "not %d" % (ftype, want))
+        return body
+
+    def check_request(self, frame: bytes) -> None:
+        if len(frame) - 8 > self.max_frame:
+            raise ValueError("a request of %d bytes is over the daemon's frame "
+                             "limit of %d; send smaller batches"
+                             % (len(frame) - 8, self.max_frame))
+
+
 def version_after_refusal(err: PushstageError, tried: int) -> Optional[int]:
     """After ERROR 7 to a HELLO of version `tried`: the best version both
     speak, or None.  The ERROR names the daemon's versions ("speaks

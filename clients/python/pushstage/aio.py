@@ -15,7 +15,7 @@ from .errors import DaemonGone, ProtocolError, PushstageError, Refused
 READ_SIZE = 256 * 1024
 
 
-class _AConn:
+class _AConn(C.Link):
     """One connection to producerd past its handshake (asyncio)."""
 
     def __init__(self, path: str, timeout: Optional[float]) -> None:
@@ -57,27 +57,10 @@ class _AConn:
             if sock is not None:
                 C.check_peer(sock, self.path)
             await self.send(hello)
-            ftype, body, _ = await self.next_frame()
+            self.welcome(*(await self.next_frame())[:2], version)
         except BaseException:
             self.close()
             raise
-        if ftype == P.ERROR:
-            self.close()
-            raise C.error_from(body)
-        if ftype != P.WELCOME_T:
-            self.close()
-            raise ProtocolError("the daemon answered HELLO with a frame of "
-                                "type %d, not WELCOME" % ftype)
-        w = P.parse_welcome(body)
-        if w["version"] != version:
-            self.close()
-            raise ProtocolError("asked for protocol version %d, the daemon "
-                                "speaks %d" % (version, w["version"]))
-        self.version = version
-        self.max_frame = w["max_frame"]
-        self.ack_timeout = w["ack_timeout_ms"] / 1000.0
-        self.max_attempts = w["max_attempts"]
-        self.acks = w["delivery"] == 1
         self.reader.limit = self.max_frame + 4
 
     @property
@@ -142,20 +125,14 @@ class _AConn:
                 return frames[0]
 
     async def request(self, frame: bytes, want: int) -> bytes:
-        if len(frame) - 8 > self.max_frame:
-            raise ValueError("a request of %d bytes is over the daemon's frame "
-                             "limit of %d; send smaller batches"
-                             % (len(frame) - 8, self.max_frame))
+        self.check_request(frame)
         await self.send(frame)
         ftype, body, _ = await self.next_frame()
-        if ftype == P.ERROR:
+        try:
+            return self.answer(ftype, body, want)
+        except PushstageError:
             self.close()
-            raise C.error_from(body)
-        if ftype != want:
-            self.close()
-            raise ProtocolError("the daemon answered with a frame of type %d, "
-                                "not %d" % (ftype, want))
-        return body
+            raise
 
 
 class AsyncClient:

@@ -21,7 +21,7 @@ __all__ = ["Client", "Consumer", "Event", "Message", "Stats", "QueueInfo",
 READ_SIZE = 256 * 1024
 
 
-class _Conn:
+class _Conn(C.Link):
     """One connection to producerd, past its handshake.  Raises
     DaemonGone, Refused or ProtocolError; after any of them the
     connection is closed."""
@@ -62,27 +62,10 @@ class _Conn:
         try:
             C.check_peer(s, self.path)
             self.send(hello)
-            ftype, body, _ = self.next_frame()
+            self.welcome(*self.next_frame()[:2], version)
         except BaseException:
             self.close()
             raise
-        if ftype == P.ERROR:
-            self.close()
-            raise C.error_from(body)
-        if ftype != P.WELCOME_T:
-            self.close()
-            raise ProtocolError("the daemon answered HELLO with a frame of "
-                                "type %d, not WELCOME" % ftype)
-        w = P.parse_welcome(body)
-        if w["version"] != version:
-            self.close()
-            raise ProtocolError("asked for protocol version %d, the daemon "
-                                "speaks %d" % (version, w["version"]))
-        self.version = version
-        self.max_frame = w["max_frame"]
-        self.ack_timeout = w["ack_timeout_ms"] / 1000.0
-        self.max_attempts = w["max_attempts"]
-        self.acks = w["delivery"] == 1 and version >= 2
         # EVENT bodies may be 4 bytes over max_frame.
         self.reader.limit = self.max_frame + 4
 
@@ -172,20 +155,14 @@ class _Conn:
                 return frames[0]
 
     def request(self, frame: bytes, want: int) -> bytes:
-        if len(frame) - 8 > self.max_frame:
-            raise ValueError("a request of %d bytes is over the daemon's frame "
-                             "limit of %d; send smaller batches"
-                             % (len(frame) - 8, self.max_frame))
+        self.check_request(frame)
         self.send(frame)
         ftype, body, _ = self.next_frame()
-        if ftype == P.ERROR:
+        try:
+            return self.answer(ftype, body, want)
+        except PushstageError:
             self.close()
-            raise C.error_from(body)
-        if ftype != want:
-            self.close()
-            raise ProtocolError("the daemon answered with a frame of type %d, "
-                                "not %d" % (ftype, want))
-        return body
+            raise
 
 
 class Client:
