@@ -108,6 +108,9 @@ class Link:
     """What WELCOME told a connection, and the checks of the answers on
     it, shared by the blocking and the asyncio connections."""
 
+    path = ""
+    timeout: Optional[float] = None
+    reader: P.Reader
     version = 0
     max_frame = 0
     ack_timeout = 0.0
@@ -137,6 +140,22 @@ class Link:
             raise ProtocolError("the daemon answered with a frame of type %d, "
                                 "not %d" % (ftype, want))
         return body
+
+    # Why a read ended the connection (path, timeout and reader are the
+    # connection's).
+    def no_answer(self) -> DaemonGone:
+        return DaemonGone("no answer from producerd at %s within %ss"
+                          % (self.path, self.timeout))
+
+    def read_failed(self, e: OSError) -> DaemonGone:
+        return DaemonGone("reading from producerd at %s: %s"
+                          % (self.path, e.strerror or e))
+
+    def hung_up(self) -> DaemonGone:
+        cut = self.reader.pending()
+        return DaemonGone("producerd at %s closed the connection%s"
+                          % (self.path, " in the middle of a frame (%d "
+                             "bytes of it came)" % cut if cut else ""))
 
     def check_request(self, frame: bytes) -> None:
         if len(frame) - 8 > self.max_frame:

@@ -130,18 +130,14 @@ class _Conn(C.Link):
             data = self.sock.recv(READ_SIZE)
         except _socket.timeout:
             self.close()
-            raise DaemonGone("no answer from producerd at %s within %ss"
-                             % (self.path, self.timeout)) from None
+            raise self.no_answer() from None
         except OSError as e:
             self.close()
-            raise DaemonGone("reading from producerd at %s: %s"
-                             % (self.path, e.strerror or e)) from None
+            raise self.read_failed(e) from None
         if not data:
-            cut = self.reader.pending()
+            err = self.hung_up()
             self.close()
-            raise DaemonGone("producerd at %s closed the connection%s"
-                             % (self.path, " in the middle of a frame (%d "
-                                "bytes of it came)" % cut if cut else ""))
+            raise err
         return data
 
     def next_frame(self):
