@@ -116,6 +116,9 @@ struct upstream {
 	struct backoff		 backoff;
 	uint32_t		 failures;
 	uint16_t		 epoch;		/* of the current link */
+	uint16_t		 version;	/* asked of it: 4 (keys come
+						   with EVENTs), or 3 once it
+						   said it speaks no 4 */
 	int			 connected;	/* WELCOME seen */
 	int			 acks;		/* upstream wants ACKs */
 	uint32_t		 credit;	/* asked, not yet received */
@@ -486,7 +489,8 @@ int	 upstream_init(struct server *);
 void	 upstream_free(struct server *);
 void	 upstream_closed(struct server *);
 int	 upstream_frame(struct conn *, const struct ps_frame *);
-void	 upstream_take(struct server *, uint64_t, const void *, uint32_t);
+void	 upstream_take(struct server *, uint64_t, const void *, int,
+	     const void *, uint32_t);
 void	 upstream_done(void *, const struct qevent *, int, uint32_t);
 void	 upstream_answer(struct server *, uint64_t, int);
 void	 upstream_settle(struct server *);

@@ -66,7 +66,7 @@ upstream_connect(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	up->conn->role = ROLE_UPSTREAM;
-	up->conn->version = PS_PROTO_VERSION;
+	up->conn->version = up->version;
 	snprintf(up->conn->name, sizeof up->conn->name, "%s", up->path);
 	if (++up->epoch == 0)
 		up->epoch = 1;
@@ -74,7 +74,7 @@ upstream_connect(evutil_socket_t fd, short what, void *arg)
 	up->n_ack = up->n_nack = 0;
 	snprintf(name, sizeof name, "stage-%ld", (long)getpid());
 	memset(&h, 0, sizeof h);
-	h.version = PS_PROTO_VERSION;
+	h.version = up->version;
 	h.role = PS_ROLE_CONSUMER;
 	h.max_demand = up->max_demand;
 	h.name = name;
@@ -97,6 +97,7 @@ upstream_init(struct server *srv)
 
 	if (up->path == NULL)
 		return 0;
+	up->version = PS_PROTO_MAX_VERSION;
 	backoff_init(&up->backoff, BACKOFF_FIRST_MS, BACKOFF_MAX_MS);
 	if ((up->retry = evtimer_new(srv->base, upstream_connect, srv)) ==
 	    NULL)
@@ -157,20 +158,22 @@ upstream_event(struct conn *c, const struct ps_frame *f)
 	if (srv->map.cmd != NULL)
 		map_event(srv, origin, e.data, e.len);
 	else
-		upstream_take(srv, origin, e.data, e.len);
+		upstream_take(srv, origin, e.key, e.key != NULL ? e.klen : -1,
+		    e.data, e.len);
 }
 
 /*
- * An event (mapped, or as it came) joins this stage's buffer.  The
- * caller dispatches once for all it read, as a single daemon does with
- * one ENQUEUE: an upstream batch spreads by the demand rule, not one
- * event at a time.
+ * An event (mapped, or as it came, with its key: klen -1 for none) joins
+ * this stage's buffer.  The caller dispatches once for all it read, as a
+ * single daemon does with one ENQUEUE: an upstream batch spreads by the
+ * demand rule, not one event at a time.
  */
 void
-upstream_take(struct server *srv, uint64_t origin, const void *data,
-    uint32_t len)
+upstream_take(struct server *srv, uint64_t origin, const void *key, int klen,
+    const void *data, uint32_t len)
 {
-	if (dispatch_push(&srv->up.into->d, data, len, origin) == 0) {
+	if (dispatch_push_key(&srv->up.into->d, key, klen, data, len,
+	    origin) == 0) {
 		log_warnx("out of memory: event from upstream given back");
 		upstream_answer(srv, origin, PS_NACK);
 	}
@@ -195,7 +198,7 @@ upstream_frame(struct conn *c, const struct ps_frame *f)
 	switch (f->type) {
 	case PS_WELCOME:
 		if (c->state != CONN_HELLO || ps_get_welcome(f, &w) != 0 ||
-		    w.version != PS_PROTO_VERSION) {
+		    w.version != up->version) {
 			log_warnx("upstream %s: a bad WELCOME", up->path);
 			conn_drop(c);
 			return 0;
@@ -219,7 +222,18 @@ upstream_frame(struct conn *c, const struct ps_frame *f)
 		}
 		break;
 	case PS_ERROR:
-		if (ps_get_error(f, &e) == 0)
+		if (ps_get_error(f, &e) != 0) {
+			conn_drop(c);
+			return 0;
+		}
+		/* An upstream of version 3: ask again in 3, without keys. */
+		if (e.code == PS_E_VERSION && up->version > PS_PROTO_VERSION) {
+			up->version = PS_PROTO_VERSION;
+			log_info("upstream %s speaks no protocol version %u: "
+			    "asking in %u, whose events come without their "
+			    "keys", up->path, PS_PROTO_MAX_VERSION,
+			    PS_PROTO_VERSION);
+		} else
 			log_warnx("upstream %s: %.*s (error %u)", up->path,
 			    (int)e.msg_len, e.msg, e.code);
 		conn_drop(c);

@@ -20,6 +20,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 PRODUCERD = os.environ.get("PRODUCERD", "build/producerd/producerd")
@@ -1249,6 +1250,87 @@ def case_version_2_peers_use_default(h):
     # A version 2 peer has no queue frames.
     v2.send(frame(QUEUES, struct.pack(">I", 0)))
     assert "not in protocol version 2" in v2.expect_error(E_BAD_STATE)
+
+
+def case_pipeline_keys_cross_stages(h):
+    """A stage asks its upstream in protocol version 4, so events keep
+    their keys across it (key order holds at the stage); an upstream of
+    version 3 is asked again in 3."""
+    _, a = stage(h, "a")
+    _, b = stage(h, "b", "--upstream", a, "--upstream-queue", "raw",
+                 "--local-queue", "cooked")
+    assert h.pushctl("queue", "set", "cooked", "dispatch=key",
+                     sock=b).returncode == 0
+    h.wait_for(lambda: stats_at(h, b)["upstream_connected"] == 1,
+               what="the link")
+    new = Raw(b, version=4)
+    new.send(frame(HELLO, struct.pack(">HBBIIB", 4, CONSUMER_ROLE, 0, 3, 0,
+                                      2) + b"v4" + b"\x06cooked"))
+    new.expect(WELCOME)
+    new.send(demand(3))
+    h.wait_for(lambda: stats_at(h, b)["upstream_demand"] == 3,
+               what="the demand upstream")
+    # One ENQUEUE, so that the stage reads the three together.
+    assert h.pushctl("enqueue", "-q", "raw", "--key", "k1", "e1", "e2",
+                     sock=a).returncode == 0
+    assert h.pushctl("enqueue", "-q", "raw", "--key", "k2", "f1",
+                     sock=a).returncode == 0
+    got = []
+    for _ in range(2):
+        f = new.recv(10)
+        assert f is not None and f[0] == EVENT and new.flags == 1, f
+        klen = f[1][15]
+        got.append((f[1][16:16 + klen], f[1][16 + klen:]))
+    # Key order at the stage: e2 waits behind e1, f1 goes past.
+    assert got == [(b"k1", b"e1"), (b"k2", b"f1")], got
+    assert new.recv(0.3) is None
+
+    # An upstream that speaks version 3 at most.
+    path = os.path.join(h.dir, "old.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(4)
+    asked = []
+
+    def old_daemon():
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            peer = Raw.__new__(Raw)
+            peer.s, peer.buf, peer.version = conn, b"", 3
+            f = peer.recv(10)
+            v = struct.unpack(">H", f[1][:2])[0]
+            asked.append(v)
+            if v != 3:
+                conn.sendall(frame(ERROR, struct.pack(">H", E_VERSION) +
+                                   b"protocol version 4 is not supported; "
+                                   b"this daemon speaks versions 1 to 3"))
+                conn.close()
+                continue
+            conn.sendall(frame(WELCOME, struct.pack(">HHIIHBB", 3, 0,
+                                                    1 << 20, 0, 5, 1, 0)))
+            assert peer.recv(10)[0] == DEMAND
+            conn.sendall(frame(EVENT, struct.pack(">QI", 1, 1) + b"old"))
+            f = peer.recv(10)
+            assert f is not None and f[0] == ACK, f
+            asked.append("acked")
+            while peer.recv(10) is not None:
+                pass
+            return
+    t = threading.Thread(target=old_daemon, daemon=True)
+    t.start()
+    _, c = stage(h, "c", "--upstream", path)
+    h.wait_for(lambda: stats_at(h, c)["upstream_connected"] == 1,
+               what="the link in version 3")
+    assert asked[:2] == [4, 3], asked
+    assert "speaks no protocol version 4" in open(os.path.join(h.dir,
+                                                                "c.log")).read()
+    out = os.path.join(h.dir, "c-consumer.out")
+    h.spawn([CONSUMER, "--socket", c, "--id", "c1"], out=out)
+    h.wait_for(lambda: "acked" in asked, what="the ack upstream")
+    srv.close()
 
 
 def case_pipeline_between_named_queues(h):
