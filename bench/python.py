@@ -131,19 +131,37 @@ def redis_enqueue(srv, key, data):
     return dt
 
 
-def ps_consume(srv, q, n, check):
-    c = ps.Client(srv.ps_sock)
-    con = ps.Consumer(q, id="bench", max_demand=BATCH, socket=srv.ps_sock)
-    seen = set() if check else None
+def each_event(con, n, seen):
+    """Iterate, event.ack() on each."""
     got = 0
-    t = time.perf_counter()
     for ev in con:
         if seen is not None:
             seen.add(ev.data)
         ev.ack()
         got += 1
         if got == n:
-            break
+            return
+
+
+def by_batch(con, n, seen):
+    """Consumer.batch(), and one Consumer.ack(batch) each."""
+    got = 0
+    while got < n:
+        evs = con.batch()
+        if seen is not None:
+            seen.update(e.data for e in evs)
+        con.ack(evs)
+        got += len(evs)
+
+
+def ps_consume(srv, q, n, check, take=each_event):
+    """n queued events taken by one consumer (take says how), timed until
+    the daemon has every ack."""
+    c = ps.Client(srv.ps_sock)
+    con = ps.Consumer(q, id="bench", max_demand=BATCH, socket=srv.ps_sock)
+    seen = set() if check else None
+    t = time.perf_counter()
+    take(con, n, seen)
     con.flush()
     while c.stats(q)["acked_total"] < n:
         pass
@@ -153,31 +171,6 @@ def ps_consume(srv, q, n, check):
         assert len(seen) == n, (len(seen), n)
         st = c.stats(q)
         assert st["queued"] == 0 and st["in_flight"] == 0, st
-    c.delete(q, force=True)
-    c.close()
-    return dt
-
-
-def ps_consume_batch(srv, q, n, check):
-    """The same with Consumer.batch() and one Consumer.ack(batch) each."""
-    c = ps.Client(srv.ps_sock)
-    con = ps.Consumer(q, id="bench", max_demand=BATCH, socket=srv.ps_sock)
-    seen = set() if check else None
-    got = 0
-    t = time.perf_counter()
-    while got < n:
-        evs = con.batch()
-        if seen is not None:
-            seen.update(e.data for e in evs)
-        con.ack(evs)
-        got += len(evs)
-    con.flush()
-    while c.stats(q)["acked_total"] < n:
-        pass
-    dt = time.perf_counter() - t
-    con.close()
-    if check:
-        assert got == n and len(seen) == n, (got, len(seen), n)
     c.delete(q, force=True)
     c.close()
     return dt
@@ -233,9 +226,8 @@ def main():
             q = "batch%d" % run
             ps_enqueue(srv, q, data)
             redis_enqueue(srv, q, data)
-            rates["ps_bat"].append(a.events / ps_consume_batch(srv, q,
-                                                               a.events,
-                                                               a.quick))
+            rates["ps_bat"].append(a.events / ps_consume(srv, q, a.events,
+                                                         a.quick, by_batch))
             rates["r_bat"].append(a.events / redis_consume(srv, q, a.events,
                                                            a.quick))
     finally:
