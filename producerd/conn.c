@@ -326,6 +326,23 @@ conn_fail(struct conn *c, int code, const char *fmt, ...)
 	conn_closing(c);
 }
 
+/* An ERROR frame from elsewhere in the daemon (admin.c), then close. */
+void
+conn_error(struct conn *c, int code, const char *why)
+{
+	conn_fail(c, code, "%s", why);
+}
+
+/* An operator's change asked for by c (admin.c). */
+static void
+conn_admin(struct conn *c, struct admin *a)
+{
+	memset(a, 0, sizeof *a);
+	a->srv = c->srv;
+	a->by = c;
+	a->who = conn_label(c);
+}
+
 static int
 printable(const char *s, size_t n)
 {
@@ -874,29 +891,16 @@ nomem:
 	conn_fail(c, PS_E_NOMEM, "no memory for the dead-letter list");
 }
 
-/* Retry or drop one dead event; -1 when out of memory to retry it. */
-static int
-dead_act(struct dispatch *d, uint8_t type, struct qevent *ev)
-{
-	if (type == PS_DEAD_DROP) {
-		dispatch_dead_drop(d, ev);
-		return 0;
-	}
-	return dispatch_dead_retry(d, ev);
-}
-
 /* DEAD_RETRY or DEAD_DROP of the ids given, or of every dead event. */
 static void
 conn_dead_act(struct conn *c, const struct ps_frame *f)
 {
-	struct dispatch	*d;
+	struct admin	 a;
 	struct ps_queue	 pq;
 	struct qgroup	*g;
-	struct gpath	 gp;
 	struct ps_ids	 ids;
-	struct qevent	*ev;
-	uint32_t	 i, done = 0;
-	int		 error = 0;
+	uint32_t	 done;
+	int		 error;
 
 	if ((error = ps_get_dead_ids(f, c->version, &pq, &ids)) != 0) {
 		conn_fail(c, -error, "bad %s: %s", ps_type_name(f->type),
@@ -911,30 +915,13 @@ conn_dead_act(struct conn *c, const struct ps_frame *f)
 #endif
 	if ((g = conn_group(c, &pq, ps_type_name(f->type))) == NULL)
 		return;
-	d = &g->d;
-	if (ids.count == 0) {
-		while (error == 0 && (ev = TAILQ_FIRST(&d->dead)) != NULL)
-			if ((error = dead_act(d, f->type, ev)) == 0)
-				done++;
-	}
-	for (i = 0; error == 0 && i < ids.count; i++) {
-		if ((ev = dispatch_dead_find(d, ps_ids_at(&ids, i))) != NULL &&
-		    (error = dead_act(d, f->type, ev)) == 0)
-			done++;
-	}
-	if (error != 0) {
-		conn_fail(c, PS_E_NOMEM, "no memory to retry more than %u "
-		    "dead events", done);
+	conn_admin(c, &a);
+	if (admin_dead(&a, g, f->type == PS_DEAD_DROP, &ids, &done) != 0) {
+		conn_fail(c, a.code, "%s", a.why);
 		return;
 	}
-	if (done != 0)
-		log_info("%s: %s %u dead event%s of queue %s", conn_label(c),
-		    f->type == PS_DEAD_DROP ? "dropped" : "retried", done,
-		    done == 1 ? "" : "s", groups_path(g, &gp));
 	if (ps_put_dead_done(&c->srv->scratch, done) == 0)
 		conn_send(c);
-	dispatch_run(d);
-	queues_touch(g->q);
 }
 
 static void
@@ -960,12 +947,12 @@ static int
 queue_settings(struct conn *c, struct nqueue *q, struct ps_queue_admin *a)
 {
 	struct qsettings s = q->s;
+	struct admin	 adm;
 	const char	*kv;
 	char		 key[64], value[256], err[256], *eq;
 	size_t		 len;
-	struct qgroup	*g;
 	unsigned int	 set = 0;
-	int		 bit, change, parts;
+	int		 bit;
 
 	while (ps_queue_admin_next(a, &kv, &len)) {
 		if (len >= sizeof key + sizeof value ||
@@ -988,128 +975,11 @@ queue_settings(struct conn *c, struct nqueue *q, struct ps_queue_admin *a)
 		}
 		set |= (unsigned int)bit;
 	}
-	if (settings_check(&s, err, sizeof err) != 0) {
-		conn_fail(c, PS_E_BAD_VALUE, "queue %s: %s", q->name, err);
+	conn_admin(c, &adm);
+	if (admin_settings(&adm, q, &s, set) != 0) {
+		conn_fail(c, adm.code, "%s", adm.why);
 		return -1;
 	}
-	if (c->srv->cluster_urls != NULL && (s.mode != DISPATCH_DEMAND ||
-	    s.rate_ms != 0 || s.paused_until != 0)) {
-		conn_fail(c, PS_E_BAD_VALUE, "queue %s: %s across hosts is not "
-		    "served in a cluster yet (docs/cluster.md)", q->name,
-		    s.mode != DISPATCH_DEMAND ? "dispatch key or partition" :
-		    s.rate_ms != 0 ? "a rate limit" : "a pause");
-		return -1;
-	}
-	change = s.mode != q->s.mode || s.partitions != q->s.partitions;
-	parts = s.mode == DISPATCH_PARTITION ||
-	    q->s.mode == DISPATCH_PARTITION;
-	if (change && (queue_sum(q, QSUM_IN_FLIGHT) != 0 ||
-	    queue_sum(q, QSUM_WAITING) != 0)) {
-		conn_fail(c, PS_E_QUEUE_BUSY, "queue %s: dispatch changes only "
-		    "while no event of it is in flight", q->name);
-		return -1;
-	}
-	if (change && parts && q->nconsumers != 0) {
-		conn_fail(c, PS_E_QUEUE_BUSY, "queue %s: partitions change "
-		    "only while no consumer is subscribed (%u are)", q->name,
-		    q->nconsumers);
-		return -1;
-	}
-	if (queues_apply(q, &s, set) != 0) {
-		conn_fail(c, PS_E_NOMEM, "queue %s: no memory for its "
-		    "partitions or its clock", q->name);
-		return -1;
-	}
-#ifdef HAVE_NATS
-	if (set & (QS_DELIVERY | QS_ACK_TIMEOUT | QS_MAX_ATTEMPTS))
-		cluster_settings(c->srv, q->name);
-#endif
-	/* A resume, a higher rate: what may go now goes. */
-	TAILQ_FOREACH(g, &q->groups, entry)
-		dispatch_run(&g->d);
-	if (set != 0) {
-		settings_format(&q->s, set, err, sizeof err);
-		log_info("%s: queue %s: %s", conn_label(c), q->name, err);
-	}
-	return 0;
-}
-
-/* Close q's consumers (of group g only, unless NULL), and those waiting. */
-static void
-queue_evict(struct conn *c, struct nqueue *q, struct qgroup *g)
-{
-	struct conn	*o, *next;
-	struct gpath	 gp;
-
-	for (o = TAILQ_FIRST(&c->srv->conns); o != NULL; o = next) {
-		next = TAILQ_NEXT(o, entry);
-		if (o == c || o->state == CONN_CLOSING)
-			continue;
-		if (o->role == ROLE_CONSUMER && o->q == q && (g == NULL ||
-		    o->g == g))
-			conn_fail(o, PS_E_NO_QUEUE, "queue %s was deleted",
-			    g != NULL ? groups_path(g, &gp) : q->name);
-		else if (g == NULL && o->blocked && o->enq_q == q)
-			conn_fail(o, PS_E_NO_QUEUE, "queue %s was deleted",
-			    q->name);
-	}
-}
-
-/* Drop group g: its consumers go first (only with force). */
-static int
-group_drop(struct conn *c, struct qgroup *g, int force)
-{
-	struct gpath	 gp;
-
-	if (c->srv->cluster_urls != NULL && g->len == 0) {
-		conn_fail(c, PS_E_BAD_VALUE, "queue %s: the shared group is "
-		    "not dropped in a cluster: its JetStream consumer holds "
-		    "the queue's events for every host", g->q->name);
-		return -1;
-	}
-	if (g->nconsumers != 0 && !force) {
-		conn_fail(c, PS_E_QUEUE_BUSY, "group %s has %u consumer%s; "
-		    "drop it with force (pushctl queue drop-group --force) to "
-		    "disconnect them", groups_path(g, &gp), g->nconsumers,
-		    g->nconsumers == 1 ? "" : "s");
-		return -1;
-	}
-	if (c->srv->up.into == g) {
-		conn_fail(c, PS_E_QUEUE_BUSY, "queue %s takes this stage's "
-		    "events from upstream (--local-queue): not dropped",
-		    g->q->name);
-		return -1;
-	}
-	queue_evict(c, g->q, g);
-	log_info("%s: dropping group %s", conn_label(c), groups_path(g, &gp));
-#ifdef HAVE_NATS
-	cluster_group_drop(c->srv, g->q->name, g->name);
-#endif
-	groups_drop(g);
-	return 0;
-}
-
-/* Delete q: its consumers (with force) and waiting clients go first. */
-static int
-queue_delete(struct conn *c, struct nqueue *q, int force)
-{
-	struct server	*srv = c->srv;
-
-	if (srv->up.into != NULL && srv->up.into->q == q) {
-		conn_fail(c, PS_E_QUEUE_BUSY, "queue %s takes this stage's "
-		    "events from upstream (--local-queue): not deleted",
-		    q->name);
-		return -1;
-	}
-	if (q->nconsumers != 0 && !force) {
-		conn_fail(c, PS_E_QUEUE_BUSY, "queue %s has %u consumer%s; "
-		    "delete with force (pushctl queue delete --force) to "
-		    "disconnect them", q->name, q->nconsumers,
-		    q->nconsumers == 1 ? "" : "s");
-		return -1;
-	}
-	queue_evict(c, q, NULL);
-	queues_delete(q);
 	return 0;
 }
 
@@ -1117,6 +987,7 @@ static void
 conn_queue_admin(struct conn *c, const struct ps_frame *f)
 {
 	struct server		*srv = c->srv;
+	struct admin		 adm;
 	struct ps_queue_admin	 a;
 	struct nqueue		*q;
 	struct qgroup		*g;
@@ -1128,6 +999,7 @@ conn_queue_admin(struct conn *c, const struct ps_frame *f)
 		conn_fail(c, -error, "bad QUEUE_ADMIN: %s", ps_strerror(error));
 		return;
 	}
+	conn_admin(c, &adm);
 	switch (a.op) {
 	case PS_QUEUE_CREATE:
 	case PS_QUEUE_SET:
@@ -1150,17 +1022,11 @@ conn_queue_admin(struct conn *c, const struct ps_frame *f)
 			return;
 		if (a.op == PS_QUEUE_CREATE)
 			q->declared = 1;
-		queues_touch(q);
-		srv->queues_unsaved = 1;	/* before the reply goes */
 		break;
 	case PS_QUEUE_PURGE:
 		if ((q = conn_queue(c, &a.queue, "purge")) == NULL)
 			return;
-		TAILQ_FOREACH(g, &q->groups, entry)
-			n += dispatch_purge(&g->d);
-		log_info("%s: queue %s purged: %llu events dropped",
-		    conn_label(c), q->name, (unsigned long long)n);
-		queues_touch(q);
+		n = admin_purge(&adm, q);
 		break;
 	case PS_QUEUE_DROP_GROUP:
 		if (memchr(a.queue.name, '/', a.queue.len) == NULL) {
@@ -1170,18 +1036,21 @@ conn_queue_admin(struct conn *c, const struct ps_frame *f)
 		}
 		if ((g = conn_group(c, &a.queue, "drop-group")) == NULL)
 			return;
-		q = g->q;
 		n = g->d.queue.count;
-		if (group_drop(c, g, a.flags & PS_QUEUE_FORCE) != 0)
+		if (admin_group_drop(&adm, g, a.flags & PS_QUEUE_FORCE) != 0) {
+			conn_fail(c, adm.code, "%s", adm.why);
 			return;
-		queues_touch(q);
+		}
 		break;
 	default:
 		if ((q = conn_queue(c, &a.queue, "delete")) == NULL)
 			return;
 		n = queue_sum(q, QSUM_BUFFERED);
-		if (queue_delete(c, q, a.flags & PS_QUEUE_FORCE) != 0)
+		if (admin_queue_delete(&adm, q, a.flags & PS_QUEUE_FORCE) !=
+		    0) {
+			conn_fail(c, adm.code, "%s", adm.why);
 			return;
+		}
 		break;
 	}
 	if (ps_put_queue_done(&srv->scratch, n) == 0)

@@ -377,6 +377,28 @@ void	 conn_nomem(struct conn *);
 void	 conn_drop(struct conn *);
 void	 conn_emit(void *, struct dconsumer *, const struct qevent *);
 void	 conn_unblock(struct conn *);
+void	 conn_error(struct conn *, int, const char *);
+
+/* An operator's change to queues (admin.c): who asks, and why it failed. */
+struct admin {
+	struct server		*srv;
+	struct conn		*by;		/* the asking peer, or NULL */
+	const char		*who;		/* for log lines */
+	int			 code;		/* PS_E_*, once failed */
+	char			 why[256];
+};
+
+/* admin.c */
+struct qgroup *admin_group(struct admin *, const char *, size_t);
+struct nqueue *admin_queue(struct admin *, const char *, size_t);
+int	 admin_settings(struct admin *, struct nqueue *,
+	     const struct qsettings *, unsigned int);
+int	 admin_pause(struct admin *, struct nqueue *, int);
+uint64_t admin_purge(struct admin *, struct nqueue *);
+int	 admin_dead(struct admin *, struct qgroup *, int,
+	     const struct ps_ids *, uint32_t *);
+int	 admin_group_drop(struct admin *, struct qgroup *, int);
+int	 admin_queue_delete(struct admin *, struct nqueue *, int);
 
 /* io.c */
 int	 io_start(struct conn *);
