@@ -22,7 +22,8 @@ usage(FILE *f)
 	fprintf(f,
 "usage: producerd [--socket PATH] [--max-frame BYTES] [--log-level LEVEL]\n"
 "                 [--log-format text|json] [--log-file PATH]\n"
-"                 [--metrics ADDRESS:PORT [--metrics-max-connections N]]\n"
+"                 [--http ADDRESS:PORT [--http-token-file PATH]\n"
+"                  [--http-max-connections N]]\n"
 "                 [--delivery at-least-once|at-most-once]\n"
 "                 [--ack-timeout SECONDS] [--max-attempts N]\n"
 "                 [--dispatch demand|key|partition:N]\n"
@@ -59,10 +60,18 @@ usage(FILE *f)
 "                         json (one object per line)\n"
 "  --log-file PATH        log to PATH (appended) instead of stderr; SIGHUP\n"
 "                         opens it again, for log rotation\n"
-"  --metrics ADDRESS:PORT serve Prometheus metrics over HTTP at\n"
-"                         /metrics (off by default; 127.0.0.1:9464, say)\n"
-"  --metrics-max-connections N  HTTP connections at once (default %u);\n"
-"                         more wait to be accepted\n"
+"  --http ADDRESS:PORT    serve the dashboard at /, its JSON API at\n"
+"                         /api/v1/ and Prometheus metrics at /metrics\n"
+"                         (docs/http.md; off by default; 127.0.0.1:9464,\n"
+"                         say); an address not of loopback only with a\n"
+"                         token.  --metrics: the same\n"
+"  --http-token-file PATH a file of mode 0600 holding the token (16 to\n"
+"                         256 bytes) that a POST must bring as\n"
+"                         Authorization: Bearer TOKEN; without one the\n"
+"                         dashboard and API are read-only\n"
+"  --http-max-connections N  HTTP connections at once (default %u); more\n"
+"                         wait to be accepted; one idle for 10 s is\n"
+"                         closed.  --metrics-max-connections: the same\n"
 "\n"
 "With a listening socket passed by systemd (LISTEN_FDS, socket\n"
 "activation), producerd serves that socket and --socket only names it.\n"
@@ -171,7 +180,7 @@ usage(FILE *f)
 "example another producerd already listens on it), the journal could not\n"
 "be read back or written.\n",
 	    PS_MAX_FRAME_DEFAULT, PS_MAX_FRAME_MIN, PS_MAX_FRAME_LIMIT,
-	    CONFIG_METRICS_CONNS, CONFIG_MAX_QUEUES, CONFIG_MAX_GROUPS,
+	    CONFIG_HTTP_CONNS, CONFIG_MAX_QUEUES, CONFIG_MAX_GROUPS,
 	    CONFIG_MAX_QUEUE, CONFIG_UPSTREAM_DEMAND,
 	    (unsigned long long)JOURNAL_SEGMENT_SIZE,
 	    (unsigned long long)JOURNAL_SEGMENT_MIN,
@@ -242,7 +251,7 @@ config_init(struct config *cfg)
 	cfg->drain_ms = CONFIG_DRAIN_MS;
 	cfg->handshake_ms = CONFIG_HANDSHAKE_MS;
 	cfg->max_connections = CONFIG_MAX_CONNS;
-	cfg->metrics_max_connections = CONFIG_METRICS_CONNS;
+	cfg->http_max_connections = CONFIG_HTTP_CONNS;
 	cfg->socket_mode = CONFIG_SOCKET_MODE;
 	cfg->socket_group = (gid_t)-1;
 	cfg->queue.max_queue = CONFIG_MAX_QUEUE;
@@ -284,7 +293,7 @@ config_parse(struct config *cfg, int argc, char **argv)
 		OPT_MAX_QUEUES, OPT_NO_AUTO_CREATE, OPT_UPSTREAM_QUEUE,
 		OPT_LOCAL_QUEUE, OPT_MAX_GROUPS, OPT_DISPATCH, OPT_RATE,
 		OPT_RETRY_BACKOFF,
-		OPT_DEDUP_WINDOW,
+		OPT_DEDUP_WINDOW, OPT_HTTP, OPT_HTTP_CONNS, OPT_HTTP_TOKEN,
 	};
 	static const struct option longopts[] = {
 		{ "socket",	required_argument,	NULL, 's' },
@@ -295,6 +304,10 @@ config_parse(struct config *cfg, int argc, char **argv)
 		{ "metrics",	required_argument,	NULL, OPT_METRICS },
 		{ "metrics-max-connections", required_argument, NULL,
 		    OPT_METRICS_CONNS },
+		{ "http",	required_argument,	NULL, OPT_HTTP },
+		{ "http-max-connections", required_argument, NULL,
+		    OPT_HTTP_CONNS },
+		{ "http-token-file", required_argument,	NULL, OPT_HTTP_TOKEN },
 		{ "delivery",	required_argument,	NULL, OPT_DELIVERY },
 		{ "ack-timeout", required_argument,	NULL, OPT_ACK_TIMEOUT },
 		{ "max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS },
@@ -365,12 +378,20 @@ config_parse(struct config *cfg, int argc, char **argv)
 			cfg->log_file = optarg;
 			break;
 		case OPT_METRICS:
-			cfg->metrics = optarg;
+		case OPT_HTTP:
+			cfg->http = optarg;
+			cfg->http_opt = ch == OPT_HTTP ? "--http" : "--metrics";
 			break;
 		case OPT_METRICS_CONNS:
-			if (opt_u32("--metrics-max-connections", optarg, 1,
-			    100000, &cfg->metrics_max_connections) != 0)
+		case OPT_HTTP_CONNS:
+			if (opt_u32(ch == OPT_HTTP_CONNS ?
+			    "--http-max-connections" :
+			    "--metrics-max-connections", optarg, 1, 100000,
+			    &cfg->http_max_connections) != 0)
 				return -1;
+			break;
+		case OPT_HTTP_TOKEN:
+			cfg->http_token_file = optarg;
 			break;
 		case OPT_DELIVERY:
 			if (queue_flag(cfg, "--delivery", optarg) != 0)
@@ -574,6 +595,11 @@ config_parse(struct config *cfg, int argc, char **argv)
 	}
 	if (cfg->upstream != NULL && strlen(cfg->upstream) > PS_STAT_TEXT_MAX) {
 		log_errorx("--upstream: path too long: %s", cfg->upstream);
+		return -1;
+	}
+	if (cfg->http_token_file != NULL && cfg->http == NULL) {
+		log_errorx("--http-token-file is for the dashboard's API; give "
+		    "--http ADDRESS:PORT too");
 		return -1;
 	}
 	if (journal_opts && cfg->data_dir == NULL) {

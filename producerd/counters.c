@@ -137,7 +137,7 @@ const struct counter counters[] = {
 	  "Events pulled from JetStream for consumers here.",
 	  F(cluster_pulled_total) },
 	{ "metrics_connections", NULL, COUNTER_GAUGE, PART_METRICS,
-	  "HTTP connections to --metrics now.", F(http_conns) },
+	  "HTTP connections to --http now.", F(http_conns) },
 	{ "queues", NULL, COUNTER_GAUGE, PART_ALWAYS,
 	  "Queues in the daemon.", F(nqueues) },
 	{ "max_queues", NULL, COUNTER_SETTING, PART_ALWAYS,
@@ -189,6 +189,8 @@ const struct counter counters[] = {
 	{ "duplicates_total", NULL, COUNTER_TOTAL, PART_QUEUE,
 	  "Events not taken: their unique id was held.",
 	  G(d.duplicates_total) },
+	{ "ack_rate", NULL, COUNTER_GAUGE, PART_QUEUE,
+	  "Events acked in the last second.", G(ack_rate) },
 };
 const size_t ncounters = sizeof counters / sizeof counters[0];
 
@@ -225,7 +227,7 @@ counter_shown(const struct server *srv, const struct qgroup *g,
 	case PART_JOURNAL:
 		return srv->data_dir != NULL;
 	case PART_METRICS:
-		return srv->metrics != NULL;
+		return srv->evhttp != NULL;
 	case PART_CLUSTER:
 		return srv->cluster_urls != NULL;
 	default:

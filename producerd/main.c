@@ -177,8 +177,8 @@ main(int argc, char **argv)
 		unlink_socket(path, own);
 		fatalx("cannot listen on %s", path);
 	}
-	if (cfg.metrics != NULL && metrics_start(&srv, cfg.metrics, err,
-	    sizeof err) != 0) {
+	if (cfg.http != NULL && http_start(&srv, &cfg, err, sizeof err) !=
+	    0) {
 		unlink_socket(path, own);
 		fatalx("%s", err);
 	}
@@ -209,7 +209,7 @@ main(int argc, char **argv)
 		log_warnx("event loop failed");
 
 	listener_stop(&srv);
-	metrics_stop(&srv);
+	http_stop(&srv);
 	unlink_socket(path, own);
 	server_report(&srv);
 	server_free(&srv);

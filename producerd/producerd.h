@@ -17,6 +17,7 @@
 #include "log.h"
 
 struct conn;
+struct evbuffer;
 struct mapreq;
 TAILQ_HEAD(conns, conn);
 TAILQ_HEAD(mapreqs, mapreq);
@@ -65,8 +66,10 @@ struct qgroup {
 	uint32_t		 nconsumers;
 	uint64_t		 enqueue_rate;	/* events/s, the last second */
 	uint64_t		 deliver_rate;
+	uint64_t		 ack_rate;
 	uint64_t		 enqueued_then;	/* totals at the last tick */
 	uint64_t		 delivered_then;
+	uint64_t		 acked_then;
 	struct qlog		*log;		/* --cluster: its own */
 	uint8_t			 len;
 	char			 name[];	/* len bytes and a NUL */
@@ -76,6 +79,21 @@ TAILQ_HEAD(qgroups, qgroup);
 /* "QUEUE" or "QUEUE/GROUP": how logs, stats and peers name a group. */
 struct gpath {
 	char			 s[PS_PATH_MAX + 1];
+};
+
+/* A queue's last ten minutes, for the dashboard (history.c). */
+#define HISTORY_MS		10000u
+#define HISTORY_SAMPLES		60u
+struct qhistory {
+	uint32_t		 queued[HISTORY_SAMPLES];
+	uint32_t		 enqueue_rate[HISTORY_SAMPLES];	/* events/s */
+	uint32_t		 deliver_rate[HISTORY_SAMPLES];
+	uint32_t		 ack_rate[HISTORY_SAMPLES];
+	uint64_t		 enqueued_then;	/* totals at the last sample */
+	uint64_t		 delivered_then;
+	uint64_t		 acked_then;
+	uint32_t		 n;		/* samples kept */
+	uint32_t		 next;		/* where the next one goes */
 };
 
 /* A named queue (queues.c): one log of events, read by its groups. */
@@ -99,6 +117,7 @@ struct nqueue {
 	struct conns		 blocked;	/* clients waiting for room */
 	uint32_t		 nblocked;
 	uint32_t		 nconsumers;	/* in all its groups */
+	struct qhistory		*history;	/* while --http, or NULL */
 	uint8_t			 len;
 	char			 name[];	/* len bytes and a NUL */
 };
@@ -177,14 +196,18 @@ struct server {
 	struct acceptor		 listener;
 	int			 spare_fd;	/* shed peers at EMFILE */
 	uint64_t		 shed_connections_total;
-	struct evhttp		*metrics;	/* --metrics, or NULL */
+	struct evhttp		*evhttp;	/* --http, or NULL */
 	struct acceptor		 http;		/* its listener */
+	int			 http_loopback;	/* --http on 127/8 or ::1 */
+	char			*http_token;	/* --http-token-file's, or NULL */
+	size_t			 http_token_len;
 	uint32_t		 http_conns;	/* its connections now */
-	uint32_t		 http_max;	/* --metrics-max-connections */
+	uint32_t		 http_max;	/* --http-max-connections */
 	struct bufferevent	**http_new;	/* made, not yet counted */
 	size_t			 nhttp_new;
 	size_t			 caphttp_new;
 	struct event		*http_adopt;
+	struct event		*history_timer;	/* --http: sparklines */
 	struct event		*expiry;	/* the next ack deadline */
 	struct event		*drain_timer;
 	struct event		*unblock;	/* a blocked client may go */
@@ -262,7 +285,7 @@ struct server {
 #define CONFIG_DRAIN_MS		30000u
 #define CONFIG_HANDSHAKE_MS	5000u
 #define CONFIG_MAX_CONNS	1024u
-#define CONFIG_METRICS_CONNS	16u
+#define CONFIG_HTTP_CONNS	64u
 #define CONFIG_MAX_ATTEMPTS	5u
 #define CONFIG_UNAVAILABLE	(-78)	/* config_parse: exit 78 (EX_CONFIG) */
 #define CONFIG_DEDUP_WINDOW	120000u	/* ms: NATS JetStream's default */
@@ -274,8 +297,10 @@ struct server {
 struct config {
 	const char		*socket;	/* NULL: the default path */
 	const char		*log_file;
-	const char		*metrics;	/* ADDRESS:PORT, or NULL */
-	uint32_t		 metrics_max_connections;
+	const char		*http;		/* ADDRESS:PORT, or NULL */
+	const char		*http_opt;	/* --http, or --metrics */
+	const char		*http_token_file;
+	uint32_t		 http_max_connections;
 	uint32_t		 max_frame;
 	uint32_t		 drain_ms;
 	uint32_t		 handshake_ms;
@@ -491,8 +516,40 @@ int	 systemd_listen_fd(char *, size_t, char *, size_t);
 void	 systemd_notify(const char *);
 
 /* metrics.c */
-int	 metrics_start(struct server *, const char *, char *, size_t);
-void	 metrics_stop(struct server *);
+void	 metrics_render(struct server *, struct evbuffer *);
+
+/* http.c */
+#define HTTP_BODY_MAX	65536	/* a request's body at most */
+struct evhttp_request;
+struct sockaddr;
+int	 http_start(struct server *, const struct config *, char *, size_t);
+void	 http_stop(struct server *);
+int	 http_loopback(const struct sockaddr *);
+void	 http_json(struct evhttp_request *, int, struct evbuffer *);
+void	 http_fail(struct evhttp_request *, int, const char *, ...)
+	     __attribute__((format(printf, 3, 4)));
+void	 http_method(struct evhttp_request *, const char *);
+const char *http_peer(struct evhttp_request *);
+int	 http_may_change(struct server *, struct evhttp_request *);
+
+/* The dashboard's files, built in from web/ (web/embed.py). */
+struct web_asset {
+	const char		*path;		/* "/", "/app.js" */
+	const char		*type;		/* Content-Type */
+	const unsigned char	*data;
+	size_t			 len;
+};
+extern const struct web_asset	 web_assets[];
+extern const size_t		 nweb_assets;
+
+/* api.c */
+void	 api_request(struct server *, struct evhttp_request *, const char *,
+	     int);	/* the method: enum evhttp_cmd_type */
+
+/* history.c */
+int	 history_start(struct server *);
+void	 history_stop(struct server *);
+uint32_t history_at(const struct qhistory *, const uint32_t *, uint32_t);
 
 /* listener.c */
 int	 listener_open(struct server *, struct acceptor *, const char *, int,

@@ -57,9 +57,12 @@ rate_cb(evutil_socket_t fd, short what, void *arg)
 			    g->enqueued_then;
 			g->deliver_rate = g->d.delivered_total -
 			    g->delivered_then;
+			g->ack_rate = g->d.acked_total - g->acked_then;
 			g->enqueued_then = g->d.enqueued_total;
 			g->delivered_then = g->d.delivered_total;
-			if (g->enqueue_rate != 0 || g->deliver_rate != 0)
+			g->acked_then = g->d.acked_total;
+			if (g->enqueue_rate != 0 || g->deliver_rate != 0 ||
+			    g->ack_rate != 0)
 				moving = 1;
 		}
 	}
@@ -97,6 +100,7 @@ nqueue_free(struct nqueue *q)
 		TAILQ_REMOVE(&srv->unblocking, q, uentry);
 	groups_free(q);
 	qlog_free(&q->log);
+	free(q->history);
 	srv->nqueues--;
 	free(q);
 }

@@ -111,7 +111,7 @@ server_configure(struct server *srv, struct config *cfg)
 	srv->drain_ms = cfg->drain_ms;
 	srv->handshake_ms = cfg->handshake_ms;
 	srv->max_connections = cfg->max_connections;
-	srv->http_max = cfg->metrics_max_connections;
+	srv->http_max = cfg->http_max_connections;
 	srv->allow = cfg->allow;
 	memset(&cfg->allow, 0, sizeof cfg->allow);
 	srv->up.path = cfg->upstream;

@@ -233,6 +233,11 @@ class Harness:
         assert r.returncode == 0, r.stderr
         return json.loads(r.stdout)
 
+    def stats_of(self, queue):
+        r = self.pushctl("stats", "--queue", queue, "--json")
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
     def wait_consumers(self, n, total_demand=None):
         def ready():
             st = self.stats()
@@ -3986,7 +3991,7 @@ def case_metrics(h):
     assert values[k] == 2
     assert "# TYPE pushstage_enqueued_total counter" in body
     assert "# TYPE pushstage_queued gauge" in body
-    for path, code in (("/", 404), ("/metricsx", 404)):
+    for path, code in (("/nothing", 404), ("/metricsx", 404)):
         try:
             urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5)
             raise AssertionError("no error for " + path)
@@ -4078,6 +4083,203 @@ def case_metrics_connection_limit(h):
     r = subprocess.run([PRODUCERD, "--socket", h.sock + "2", "--metrics-max-connections", "0"],
                        capture_output=True, timeout=10)
     assert r.returncode == 1 and b"--metrics-max-connections" in r.stderr, r
+
+
+def http_call(port, method, path, body=None, headers=None, raw=False):
+    """(status, headers, parsed JSON or bytes) of one HTTP request."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        data = r.read()
+        ctype = r.getheader("Content-Type") or ""
+        if not raw and ctype.startswith("application/json"):
+            return r.status, r, json.loads(data)
+        return r.status, r, data
+    finally:
+        c.close()
+
+
+def token_file(h, token="t0ken-0123456789abcdef", mode=0o600):
+    path = os.path.join(h.dir, "token")
+    with open(path, "w") as f:
+        f.write(token + "\n")
+    os.chmod(path, mode)
+    return path
+
+
+def case_http_api(h):
+    """--http: the JSON API lists queues, consumers and dead letters with
+    every value escaped; changes need the token and a same-site Origin;
+    bad requests get a JSON 4xx and change nothing."""
+    port = free_port()
+    tok = "t0ken-0123456789abcdef"
+    h.start_daemon("--http", "127.0.0.1:%d" % port, "--http-token-file",
+                   token_file(h, tok), "--max-attempts", "1")
+    auth = {"Authorization": "Bearer " + tok}
+    evil = '"><img src=x onerror=alert(1)>'
+    p, _ = h.consumer(evil, "--queue", "jobs", "--exec", "false")
+    h.wait_consumers(1)
+    payloads = [b"<script>alert(1)</script>", evil.encode(), b"\x01\xff\x02",
+                "h\u00e9llo".encode()]
+    r = h.pushctl("enqueue", "--queue", "jobs", "-", input=b"\n".join(payloads) + b"\n")
+    assert r.returncode == 0, r
+    h.wait_for(lambda: h.stats_of("jobs")["dead"] == 4, what="4 dead events")
+
+    st, r, body = http_call(port, "GET", "/api/v1/queues", raw=True)
+    assert st == 200 and r.getheader("Content-Type") == "application/json", (st, body)
+    over = json.loads(body)
+    (q,) = [q for q in over["queues"] if q["name"] == "jobs"]
+    assert q["dead"] == 4 and q["consumers"] == 1 and q["dead_total"] == 4, q
+    assert over["writable"] is True and over["daemon"]["consumers_connected"] == 1, over
+    # The same numbers as STATS: one table behind both.
+    for name, value in h.stats_of("jobs").items():
+        if isinstance(value, int) and name not in ("uptime_seconds",) and name in q:
+            assert q[name] == value, (name, q[name], value)
+    st, _, sub = http_call(port, "GET", "/api/v1/queues?fields=queued,dead")
+    assert st == 200 and set(sub["queues"][0]) == {"name", "groups", "queued", "dead"}, sub
+
+    # Names and payloads come back intact, and no raw < in any body.
+    st, _, raw = http_call(port, "GET", "/api/v1/consumers", raw=True)
+    assert st == 200 and b"<" not in raw and b">" not in raw, raw
+    (c,) = json.loads(raw)["consumers"]
+    assert c["id"] == evil and c["queue"] == "jobs" and c["group"] == "", c
+    assert c["pid"] == p.pid, c
+    st, _, raw = http_call(port, "GET", "/api/v1/queues/jobs/dead", raw=True)
+    assert st == 200 and b"<" not in raw, raw
+    dead = json.loads(raw)
+    assert dead["dead"] == 4, dead
+    got = {e["id"]: e for e in dead["entries"]}
+    previews = [(e["preview"], e["preview_encoding"]) for e in dead["entries"]]
+    assert previews == [("<script>alert(1)</script>", "text"), (evil, "text"),
+                        ("01ff02", "hex"), ("h\u00e9llo", "text")], previews
+    assert all(e["reason"] == "nack" and e["attempts"] == 1 for e in got.values()), got
+    st, _, d2 = http_call(port, "GET", "/api/v1/queues/jobs/dead?limit=1&preview=3")
+    assert st == 200 and len(d2["entries"]) == 1 and d2["entries"][0]["preview"] == "<sc", d2
+    assert d2["entries"][0]["truncated"] is True, d2
+    st, _, qd = http_call(port, "GET", "/api/v1/queues/jobs")
+    assert st == 200 and qd["settings"]["max-attempts"] == "1" and qd["consumers"][0]["id"] == evil, qd
+
+    # Changes: no token, a wrong one, another site's page: refused.
+    for hdrs, code in (({}, 401), ({"Authorization": "Bearer nope"}, 401),
+                       ({"Authorization": "Basic " + tok}, 401),
+                       (dict(auth, Origin="http://evil.example"), 403)):
+        st, r, err = http_call(port, "POST", "/api/v1/queues/jobs/pause", b"", hdrs)
+        assert st == code and "error" in err, (hdrs, st, err)
+        if code == 401:
+            assert r.getheader("WWW-Authenticate").startswith("Bearer"), hdrs
+    assert h.stats_of("jobs")["paused"] == 0
+    same = dict(auth, Origin="http://127.0.0.1:%d" % port)
+    st, _, res = http_call(port, "POST", "/api/v1/queues/jobs/pause", b"", same)
+    assert st == 200 and res == {"queue": "jobs", "paused": True}, res
+    assert h.stats_of("jobs")["paused"] == 1
+    st, _, res = http_call(port, "POST", "/api/v1/queues/jobs/resume", b"", auth)
+    assert st == 200 and res["paused"] is False and h.stats_of("jobs")["paused"] == 0, res
+
+    # Retry one dead letter (its consumer gone, it waits on the queue).
+    p.kill()
+    p.wait()
+    h.wait_consumers(0)
+    first = dead["entries"][0]["id"]
+    st, _, res = http_call(port, "POST", "/api/v1/queues/jobs/dead/retry",
+                           json.dumps({"ids": [first, 999999]}).encode(), auth)
+    assert st == 200 and res == {"queue": "jobs", "group": "", "retried": 1}, res
+    s = h.stats_of("jobs")
+    assert s["dead"] == 3 and s["queued"] == 1, s
+    r = h.pushctl("dead", "list", "--queue", "jobs", "--json")
+    assert [e["id"] for e in json.loads(r.stdout)["events"]] == sorted(got)[1:], r.stdout
+
+    # Bad requests: the right 4xx, a JSON error, and nothing changed.
+    bad = [("GET", "/api/v1/nothing", None, 404), ("GET", "/api/v1/queues/nope", None, 404),
+           ("GET", "/api/v1/queues/nope/dead", None, 404),
+           ("GET", "/api/v1/queues/bad%20name", None, 400),
+           ("GET", "/api/v1/queues/jobs/bogus", None, 404),
+           ("POST", "/api/v1/queues", b"", 405), ("DELETE", "/api/v1/queues/jobs", None, 405),
+           ("GET", "/api/v1/queues/jobs/purge", None, 405),
+           ("PUT", "/api/v1/queues/jobs/purge", b"", 405),
+           ("POST", "/api/v1/queues/jobs/dead/drop", b"{ids:[1]}", 400),
+           ("POST", "/api/v1/queues/jobs/dead/drop", b'{"ids":[1,]}', 400),
+           ("POST", "/api/v1/queues/jobs/dead/drop", b'{"ids":[1]} x', 400),
+           ("POST", "/api/v1/queues/jobs/dead/drop", b'{"other":1}', 400),
+           ("POST", "/api/v1/queues/jobs/dead/drop", b'{"ids":[99999999999999999999]}', 400),
+           ("POST", "/api/v1/queues/jobs/dead/drop?group=nope", b"", 404),
+           ("GET", "/api/v1/queues?fields=queued,bogus", None, 400),
+           ("GET", "/api/v1/queues/jobs/dead?limit=x", None, 400),
+           ("GET", "/api/v1/queues/jobs/dead?limit=100000", None, 400),
+           ("POST", "/metrics", b"", 405), ("GET", "/nothing.js", None, 404)]
+    for method, path, body, code in bad:
+        st, r, err = http_call(port, method, path, body, auth)
+        assert st == code and isinstance(err, dict) and err.get("error"), (method, path, st, err)
+    st, _, _ = http_call(port, "POST", "/api/v1/queues/jobs/dead/drop",
+                         b"[" + b"1," * 40000 + b"1]", auth)
+    assert st == 413, st
+    s = h.stats_of("jobs")
+    assert s["dead"] == 3 and s["queued"] == 1 and s["paused"] == 0, s
+
+    st, _, res = http_call(port, "POST", "/api/v1/queues/jobs/dead/drop", b"", auth)
+    assert st == 200 and res["dropped"] == 3 and h.stats_of("jobs")["dead"] == 0, res
+    st, _, res = http_call(port, "POST", "/api/v1/queues/jobs/purge", b"{}", auth)
+    assert st == 200 and res == {"queue": "jobs", "purged": 1}, res
+    assert h.stats_of("jobs")["queued"] == 0
+
+    # The page, its script and style; then /metrics as before.
+    st, r, page = http_call(port, "GET", "/")
+    assert st == 200 and b"/app.js" in page and "script-src 'self'" in r.getheader(
+        "Content-Security-Policy"), page[:200]
+    for path in ("/app.js", "/style.css"):
+        assert http_call(port, "GET", path)[0] == 200, path
+    st, _, m = http_call(port, "GET", "/metrics")
+    assert st == 200 and b'pushstage_dead_total{queue="jobs"} 4' in m, m[:300]
+    # A Host not of loopback (DNS rebinding) is refused, even for reads.
+    st, _, err = http_call(port, "GET", "/api/v1/queues", headers={"Host": "evil.example"})
+    assert st == 403 and "Host" in err["error"], err
+    # The ring of samples fills; an idle connection is closed after 10 s.
+    idle = socket.create_connection(("127.0.0.1", port))
+    idle.settimeout(30)
+    start = time.monotonic()
+    assert idle.recv(1) == b""
+    assert 5 < time.monotonic() - start < 25
+    idle.close()
+    h.wait_for(lambda: len(http_call(port, "GET", "/api/v1/history")[2]["queues"][0]["queued"]) >= 1,
+               timeout=30, what="a sample in the history ring")
+    st, _, hist = http_call(port, "GET", "/api/v1/history?queue=jobs")
+    assert hist["interval_ms"] == 10000 and [q["name"] for q in hist["queues"]] == ["jobs"], hist
+
+
+def case_http_options(h):
+    """--http is refused on a non-loopback address without a token, and a
+    token file others may read, or too short, or missing, is refused."""
+    port = free_port()
+    sock = h.sock + "2"
+
+    def run(*args):
+        return subprocess.run([PRODUCERD, "--socket", sock] + list(args),
+                              capture_output=True, timeout=10)
+    r = run("--http", "0.0.0.0:%d" % port)
+    assert r.returncode == 1 and b"not a loopback address" in r.stderr, r
+    r = run("--http", "127.0.0.1:%d" % port, "--http-token-file", token_file(h, mode=0o644))
+    assert r.returncode == 1 and b"chmod 600" in r.stderr and b"0644" not in r.stderr[:0], r
+    r = run("--http", "127.0.0.1:%d" % port, "--http-token-file", token_file(h, "short"))
+    assert r.returncode == 1 and b"16 to 256 bytes" in r.stderr, r
+    missing = os.path.join(h.dir, "missing")
+    r = run("--http", "127.0.0.1:%d" % port, "--http-token-file", missing)
+    assert r.returncode == 1 and missing.encode() in r.stderr, r
+    r = run("--http-token-file", token_file(h))
+    assert r.returncode == 1 and b"give --http" in r.stderr, r
+    r = run("--http", "nonsense")
+    assert r.returncode == 1 and b"--http" in r.stderr and b"ADDRESS:PORT" in r.stderr, r
+    r = run("--help")
+    assert r.returncode == 0 and b"--http-token-file" in r.stdout, r
+    # Without a token file the API is read-only, and says so.
+    h.start_daemon("--http", "127.0.0.1:%d" % port)
+    st, _, over = http_call(port, "GET", "/api/v1/queues")
+    assert st == 200 and over["writable"] is False, over
+    assert h.pushctl("enqueue", "x").returncode == 0
+    st, _, err = http_call(port, "POST", "/api/v1/queues/default/purge", b"",
+                           {"Authorization": "Bearer whatever-it-is-123"})
+    assert st == 403 and "read-only" in err["error"], err
+    assert h.stats()["queued"] == 1
 
 
 def doc_exchange():

@@ -1,0 +1,522 @@
+/*
+ * api.c: the JSON API under /api/v1/ (docs/http.md), what the dashboard
+ * reads and an operator's scripts call.  Its numbers are the counter
+ * table's (counters.c), named as in STATS_REPLY; its changes are
+ * admin.c's, the same as pushctl's.  http.c has checked the site; a POST
+ * is checked for the token here, once its path and method are known.
+ */
+#include <sys/queue.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "counters.h"
+#include "json.h"
+#include "producerd.h"
+
+#define DEAD_LIMIT	100	/* dead letters listed, by default */
+#define DEAD_LIMIT_MAX	1000
+#define PREVIEW		256	/* payload bytes previewed, by default */
+#define PREVIEW_MAX	4096
+#define IDS_MAX		(HTTP_BODY_MAX / 2)	/* ids in a body at most */
+
+/* One request: its query, and which counters it asks for. */
+struct api {
+	struct server		*srv;
+	struct evhttp_request	*req;
+	struct evkeyvalq	 query;
+	struct evbuffer		*b;
+	unsigned char		 want[256];	/* by counters[] index */
+};
+
+static int
+status_of(int code)
+{
+	switch (code) {
+	case PS_E_NO_QUEUE:
+		return 404;
+	case PS_E_QUEUE_BUSY:
+		return 409;
+	case PS_E_NOMEM:
+	case PS_E_STORAGE:
+		return 503;
+	default:
+		return 400;
+	}
+}
+
+/* ?NAME=N within [0, max]; 0, or -1 after replying 400. */
+static int
+query_u32(struct api *a, const char *name, uint32_t def, uint32_t max,
+    uint32_t *v)
+{
+	const char	*s = evhttp_find_header(&a->query, name);
+	char		*end;
+	unsigned long	 n;
+
+	*v = def;
+	if (s == NULL)
+		return 0;
+	n = strtoul(s, &end, 10);
+	if (*s < '0' || *s > '9' || *end != '\0' || n > max) {
+		http_fail(a->req, 400, "%s=%s is not a number from 0 to %u",
+		    name, s, max);
+		return -1;
+	}
+	*v = (uint32_t)n;
+	return 0;
+}
+
+/*
+ * ?fields=a,b: the counters asked for (default all), by their names in
+ * the table; 0, or -1 after replying 400.
+ */
+static int
+fields(struct api *a)
+{
+	const char	*s = evhttp_find_header(&a->query, "fields"), *end;
+	size_t		 i, len;
+
+	memset(a->want, s == NULL, sizeof a->want);
+	for (; s != NULL && *s != '\0'; s = *end == ',' ? end + 1 : end) {
+		end = s + strcspn(s, ",");
+		len = (size_t)(end - s);
+		for (i = 0; i < ncounters; i++)
+			if (strlen(counters[i].name) == len &&
+			    memcmp(counters[i].name, s, len) == 0)
+				break;
+		if (i == ncounters) {
+			http_fail(a->req, 400, "fields: no counter %.*s "
+			    "(docs/http.md lists them)", (int)(len > 64 ? 64 :
+			    len), s);
+			return -1;
+		}
+		a->want[i] = 1;
+	}
+	return 0;
+}
+
+/*
+ * The counters STATS_REPLY shows for g (the daemon's when NULL), as
+ * "name":value, each after a comma unless first.
+ */
+static void
+counters_json(struct api *a, const struct qgroup *g, int first)
+{
+	const struct counter	*k;
+	size_t			 i;
+
+	for (i = 0; i < ncounters && i < sizeof a->want; i++) {
+		k = &counters[i];
+		if (!a->want[i] || !counter_shown(a->srv, g, k))
+			continue;
+		evbuffer_add_printf(a->b, "%s\"%s\":%llu", first ? "" : ",",
+		    k->name, (unsigned long long)counter_value(a->srv, g, k));
+		first = 0;
+	}
+}
+
+/* {"conn":N,"id":"...","queue":"...","group":"...", and the table's}. */
+static void
+consumer_json(struct api *a, const struct conn *c)
+{
+	const struct consumer_counter	*k;
+	size_t				 i;
+
+	evbuffer_add_printf(a->b, "{\"conn\":%llu,\"id\":",
+	    (unsigned long long)c->serial);
+	json_str(a->b, c->name, strlen(c->name));
+	evbuffer_add_printf(a->b, ",\"queue\":\"%s\",\"group\":\"%s\"",
+	    c->q->name, c->g->name);
+	for (i = 0; i < nconsumer_counters; i++) {
+		k = &consumer_counters[i];
+		evbuffer_add_printf(a->b, ",\"%s\":%llu", k->name,
+		    (unsigned long long)consumer_value(c, k));
+	}
+	evbuffer_add(a->b, "}", 1);
+}
+
+/* q's consumers (every queue's when NULL), as a JSON array. */
+static void
+consumers_json(struct api *a, const struct nqueue *q)
+{
+	struct conn	*c;
+	int		 first = 1;
+
+	evbuffer_add(a->b, "[", 1);
+	TAILQ_FOREACH(c, &a->srv->conns, entry) {
+		if (c->role != ROLE_CONSUMER || c->state != CONN_ACTIVE ||
+		    (q != NULL && c->q != q))
+			continue;
+		if (!first)
+			evbuffer_add(a->b, ",", 1);
+		first = 0;
+		consumer_json(a, c);
+	}
+	evbuffer_add(a->b, "]", 1);
+}
+
+/*
+ * GET queues: the daemon (version, uptime, what it has on, its counters)
+ * and every queue with its shared group's counters: the overview.
+ */
+static void
+get_queues(struct api *a)
+{
+	struct server	*srv = a->srv;
+	struct nqueue	*q;
+	struct qgroup	*g;
+	int		 first;
+
+	if (fields(a) != 0)
+		return;
+	evbuffer_add_printf(a->b, "{\"version\":\"%s\",\"writable\":%s,"
+	    "\"journal\":%s,\"cluster\":%s,\"upstream\":", PUSHSTAGE_VERSION,
+	    srv->http_token != NULL ? "true" : "false",
+	    srv->data_dir != NULL ? "true" : "false",
+	    srv->cluster_urls != NULL ? "true" : "false");
+	if (srv->up.path != NULL)
+		json_str(a->b, srv->up.path, strlen(srv->up.path));
+	else
+		evbuffer_add(a->b, "null", 4);
+	evbuffer_add_printf(a->b, ",\"started\":%lld,\"daemon\":{",
+	    (long long)srv->started);
+	counters_json(a, NULL, 1);
+	evbuffer_add_printf(a->b, "},\"queues\":[");
+	TAILQ_FOREACH(q, &srv->queues, entry) {
+		evbuffer_add_printf(a->b, "%s{\"name\":\"%s\",\"groups\":[",
+		    q == TAILQ_FIRST(&srv->queues) ? "" : ",", q->name);
+		first = 1;
+		TAILQ_FOREACH(g, &q->groups, entry) {
+			evbuffer_add_printf(a->b, "%s\"%s\"", first ? "" : ",",
+			    g->name);
+			first = 0;
+		}
+		evbuffer_add(a->b, "]", 1);
+		if ((g = TAILQ_FIRST(&q->groups)) != NULL)
+			counters_json(a, g, 0);
+		evbuffer_add(a->b, "}", 1);
+	}
+	evbuffer_add_printf(a->b, "]}\n");
+	http_json(a->req, 200, a->b);
+}
+
+/* GET queues/NAME: its settings, its groups' counters, its consumers. */
+static void
+get_queue(struct api *a, struct nqueue *q)
+{
+	struct qgroup	*g;
+	char		 set[512], *p, *eq, *sp;
+
+	if (fields(a) != 0)
+		return;
+	evbuffer_add_printf(a->b, "{\"name\":\"%s\",\"declared\":%s,"
+	    "\"settings\":{", q->name, q->declared ? "true" : "false");
+	settings_format(&q->s, ~0u, set, sizeof set);
+	for (p = set; *p != '\0'; p = sp) {
+		sp = p + strcspn(p, " ");
+		if ((eq = memchr(p, '=', (size_t)(sp - p))) != NULL) {
+			json_str(a->b, p, (size_t)(eq - p));
+			evbuffer_add(a->b, ":", 1);
+			json_str(a->b, eq + 1, (size_t)(sp - eq - 1));
+		}
+		if (*sp == ' ') {
+			sp++;
+			evbuffer_add(a->b, ",", 1);
+		}
+	}
+	evbuffer_add_printf(a->b, "},\"groups\":[");
+	TAILQ_FOREACH(g, &q->groups, entry) {
+		evbuffer_add_printf(a->b, "%s{\"name\":\"%s\"",
+		    g == TAILQ_FIRST(&q->groups) ? "" : ",", g->name);
+		counters_json(a, g, 0);
+		evbuffer_add(a->b, "}", 1);
+	}
+	evbuffer_add_printf(a->b, "],\"consumers\":");
+	consumers_json(a, q);
+	evbuffer_add_printf(a->b, "}\n");
+	http_json(a->req, 200, a->b);
+}
+
+static void
+get_consumers(struct api *a)
+{
+	evbuffer_add_printf(a->b, "{\"consumers\":");
+	consumers_json(a, NULL);
+	evbuffer_add_printf(a->b, "}\n");
+	http_json(a->req, 200, a->b);
+}
+
+static void
+series(struct api *a, const char *name, const struct qhistory *h,
+    const uint32_t *s)
+{
+	uint32_t	 k;
+
+	evbuffer_add_printf(a->b, ",\"%s\":[", name);
+	for (k = 0; h != NULL && k < h->n; k++)
+		evbuffer_add_printf(a->b, "%s%u", k == 0 ? "" : ",",
+		    history_at(h, s, k));
+	evbuffer_add(a->b, "]", 1);
+}
+
+/* GET history: each queue's samples, oldest first (?queue=NAME: one). */
+static void
+get_history(struct api *a)
+{
+	const char		*only = evhttp_find_header(&a->query, "queue");
+	const struct nqueue	*q;
+	const struct qhistory	*h;
+	int			 first = 1;
+
+	evbuffer_add_printf(a->b, "{\"interval_ms\":%u,\"samples\":%u,"
+	    "\"queues\":[", HISTORY_MS, HISTORY_SAMPLES);
+	TAILQ_FOREACH(q, &a->srv->queues, entry) {
+		if (only != NULL && strcmp(only, q->name) != 0)
+			continue;
+		h = q->history;
+		evbuffer_add_printf(a->b, "%s{\"name\":\"%s\"", first ? "" :
+		    ",", q->name);
+		first = 0;
+		series(a, "queued", h, h != NULL ? h->queued : NULL);
+		series(a, "enqueue_rate", h, h != NULL ? h->enqueue_rate :
+		    NULL);
+		series(a, "deliver_rate", h, h != NULL ? h->deliver_rate :
+		    NULL);
+		series(a, "ack_rate", h, h != NULL ? h->ack_rate : NULL);
+		evbuffer_add(a->b, "}", 1);
+	}
+	evbuffer_add_printf(a->b, "]}\n");
+	http_json(a->req, 200, a->b);
+}
+
+static const char *
+dead_reason(uint8_t reason)
+{
+	switch (reason) {
+	case PS_DEAD_NACK:
+		return "nack";
+	case PS_DEAD_TIMEOUT:
+		return "timeout";
+	case PS_DEAD_DISCONNECT:
+		return "disconnect";
+	default:
+		return "other";
+	}
+}
+
+/* The group ?group= names of q: its shared one by default; NULL: 4xx. */
+static struct qgroup *
+group_of(struct api *a, struct nqueue *q)
+{
+	struct admin	 adm = { .srv = a->srv };
+	const char	*name = evhttp_find_header(&a->query, "group");
+	struct gpath	 gp;
+	struct qgroup	*g;
+	int		 n;
+
+	if (name == NULL || *name == '\0')
+		return TAILQ_FIRST(&q->groups);
+	n = snprintf(gp.s, sizeof gp.s, "%s/%s", q->name, name);
+	if (n < 0 || (size_t)n >= sizeof gp.s) {
+		http_fail(a->req, 400, "group name too long: %.64s", name);
+		return NULL;
+	}
+	if ((g = admin_group(&adm, gp.s, (size_t)n)) == NULL)
+		http_fail(a->req, status_of(adm.code), "%s", adm.why);
+	return g;
+}
+
+/* In a cluster the dead letters are JetStream's (cdead.c), not here. */
+static int
+dead_here(struct api *a)
+{
+	if (a->srv->cluster_urls == NULL)
+		return 1;
+	http_fail(a->req, 501, "in a cluster the dead letters are kept in "
+	    "JetStream: use pushctl dead (docs/cluster.md)");
+	return 0;
+}
+
+/* GET queues/NAME/dead[?group=G&limit=N&preview=BYTES]: oldest first. */
+static void
+get_dead(struct api *a, struct nqueue *q)
+{
+	struct qgroup		*g;
+	const struct qevent	*ev;
+	uint32_t		 limit, preview, n = 0, len;
+
+	if (!dead_here(a) || (g = group_of(a, q)) == NULL ||
+	    query_u32(a, "limit", DEAD_LIMIT, DEAD_LIMIT_MAX, &limit) != 0 ||
+	    query_u32(a, "preview", PREVIEW, PREVIEW_MAX, &preview) != 0)
+		return;
+	evbuffer_add_printf(a->b, "{\"queue\":\"%s\",\"group\":\"%s\","
+	    "\"dead\":%llu,\"entries\":[", q->name, g->name,
+	    (unsigned long long)g->d.ndead);
+	TAILQ_FOREACH(ev, &g->d.dead, entry) {
+		if (n == limit)
+			break;
+		len = ev->len < preview ? ev->len : preview;
+		evbuffer_add_printf(a->b, "%s{\"id\":%llu,\"attempts\":%u,"
+		    "\"reason\":\"%s\",\"bytes\":%u,", n == 0 ? "" : ",",
+		    (unsigned long long)ev->id, ev->attempts,
+		    dead_reason(ev->reason), ev->len);
+		json_preview(a->b, ev->data, len, len < ev->len);
+		evbuffer_add_printf(a->b, ",\"truncated\":%s}", len < ev->len ?
+		    "true" : "false");
+		n++;
+	}
+	evbuffer_add_printf(a->b, "]}\n");
+	http_json(a->req, 200, a->b);
+}
+
+/* POST queues/NAME/pause, resume or purge. */
+static void
+post_queue(struct api *a, struct nqueue *q, const char *op)
+{
+	struct admin	 adm = { .srv = a->srv, .who = http_peer(a->req) };
+	uint64_t	 n;
+
+	if (strcmp(op, "purge") == 0) {
+		n = admin_purge(&adm, q);
+		evbuffer_add_printf(a->b, "{\"queue\":\"%s\",\"purged\":%llu}\n",
+		    q->name, (unsigned long long)n);
+	} else {
+		if (admin_pause(&adm, q, strcmp(op, "pause") == 0) != 0) {
+			http_fail(a->req, status_of(adm.code), "%s", adm.why);
+			return;
+		}
+		evbuffer_add_printf(a->b, "{\"queue\":\"%s\",\"paused\":%s}\n",
+		    q->name, q->s.paused_until != 0 ? "true" : "false");
+	}
+	http_json(a->req, 200, a->b);
+}
+
+/* POST queues/NAME/dead/retry or dead/drop[?group=G], body {"ids":[]}. */
+static void
+post_dead(struct api *a, struct nqueue *q, int drop)
+{
+	struct admin	 adm = { .srv = a->srv, .who = http_peer(a->req) };
+	struct evbuffer	*in = evhttp_request_get_input_buffer(a->req);
+	struct ps_ids	 ids = { 0 };
+	struct qgroup	*g;
+	uint8_t		*wire;
+	size_t		 len = evbuffer_get_length(in);
+	char		 why[128];
+	uint32_t	 done;
+
+	if (!dead_here(a) || (g = group_of(a, q)) == NULL)
+		return;
+	if ((wire = malloc((size_t)IDS_MAX * 8)) == NULL) {
+		http_fail(a->req, 503, "out of memory");
+		return;
+	}
+	if (json_ids((const char *)evbuffer_pullup(in, -1), len, wire,
+	    IDS_MAX, &ids.count, why, sizeof why) != 0) {
+		free(wire);
+		http_fail(a->req, 400, "%s", why);
+		return;
+	}
+	ids.p = wire;
+	if (admin_dead(&adm, g, drop, &ids, &done) != 0) {
+		free(wire);
+		http_fail(a->req, status_of(adm.code), "%s", adm.why);
+		return;
+	}
+	free(wire);
+	evbuffer_add_printf(a->b, "{\"queue\":\"%s\",\"group\":\"%s\","
+	    "\"%s\":%u}\n", q->name, g->name, drop ? "dropped" : "retried",
+	    done);
+	http_json(a->req, 200, a->b);
+}
+
+/* What a path under queues/NAME/ may be, and how it is asked. */
+static const struct {
+	const char	*tail;
+	int		 post;
+} routes[] = {
+	{ "", 0 }, { "dead", 0 }, { "pause", 1 }, { "resume", 1 },
+	{ "purge", 1 }, { "dead/retry", 1 }, { "dead/drop", 1 },
+};
+
+/* queues/NAME[/TAIL]. */
+static void
+queue_path(struct api *a, const char *path, int cmd)
+{
+	struct admin	 adm = { .srv = a->srv };
+	struct nqueue	*q;
+	const char	*tail;
+	size_t		 i, len;
+	int		 get = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD;
+
+	len = strcspn(path, "/");
+	tail = path[len] == '/' ? path + len + 1 : path + len;
+	for (i = 0; i < sizeof routes / sizeof routes[0]; i++)
+		if (strcmp(routes[i].tail, tail) == 0)
+			break;
+	if (i == sizeof routes / sizeof routes[0]) {
+		http_fail(a->req, 404, "no API path queues/%.*s/%.64s",
+		    (int)(len > 64 ? 64 : len), path, tail);
+		return;
+	}
+	if (routes[i].post ? cmd != EVHTTP_REQ_POST : !get) {
+		http_method(a->req, routes[i].post ? "POST" : "GET, HEAD");
+		return;
+	}
+	if (routes[i].post && !http_may_change(a->srv, a->req))
+		return;
+	if ((q = admin_queue(&adm, path, len)) == NULL) {
+		http_fail(a->req, status_of(adm.code), "%s", adm.why);
+		return;
+	}
+	if (strcmp(tail, "") == 0)
+		get_queue(a, q);
+	else if (strcmp(tail, "dead") == 0)
+		get_dead(a, q);
+	else if (strncmp(tail, "dead/", 5) == 0)
+		post_dead(a, q, strcmp(tail, "dead/drop") == 0);
+	else
+		post_queue(a, q, tail);
+}
+
+void
+api_request(struct server *srv, struct evhttp_request *req,
+    const char *path, int cmd)
+{
+	struct api	 a = { .srv = srv, .req = req };
+	const char	*query;
+	int		 get = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD;
+
+	TAILQ_INIT(&a.query);
+	query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+	if (query != NULL && evhttp_parse_query_str(query, &a.query) != 0) {
+		http_fail(req, 400, "the query string is not KEY=VALUE&...");
+		return;
+	}
+	if ((a.b = evbuffer_new()) == NULL) {
+		evhttp_clear_headers(&a.query);
+		http_fail(req, 503, "out of memory");
+		return;
+	}
+	if (strncmp(path, "queues/", 7) == 0 && path[7] != '\0')
+		queue_path(&a, path + 7, cmd);
+	else if (strcmp(path, "queues") != 0 && strcmp(path,
+	    "consumers") != 0 && strcmp(path, "history") != 0)
+		http_fail(req, 404, "no API path %.64s (docs/http.md)", path);
+	else if (!get)
+		http_method(req, "GET, HEAD");
+	else if (strcmp(path, "queues") == 0)
+		get_queues(&a);
+	else if (strcmp(path, "consumers") == 0)
+		get_consumers(&a);
+	else
+		get_history(&a);
+	evbuffer_free(a.b);
+	evhttp_clear_headers(&a.query);
+}

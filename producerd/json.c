@@ -1,0 +1,209 @@
+/*
+ * json.c: JSON out for the HTTP API, and the one body it reads.  A name
+ * or a payload can hold anything a peer sent, so every string is escaped
+ * here, once: quotes, backslashes, control bytes, and < > & as \u003c and
+ * kin, so that no value can close a tag or a script if a page ever puts
+ * one in its markup.  Bytes that are not UTF-8 become U+FFFD in a name;
+ * a payload that is not text is previewed in hex instead.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "json.h"
+
+/* The length of the UTF-8 sequence at p (1 to 4), or 0 if it is not one. */
+static size_t
+utf8_len(const unsigned char *p, size_t left)
+{
+	unsigned int	 cp;
+	size_t		 n, i;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (left < n)
+		return 0;
+	cp = p[0] & (0x7f >> n);
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	/* Overlong forms, surrogates, and past U+10FFFF. */
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return n;
+}
+
+void
+json_str(struct evbuffer *b, const void *v, size_t len)
+{
+	const unsigned char	*p = v, *run = v;
+	size_t			 i = 0, n;
+	char			 esc[8];
+
+	evbuffer_add(b, "\"", 1);
+	while (i < len) {
+		n = utf8_len(p + i, len - i);
+		if (n == 1 && p[i] >= 0x20 && p[i] != '"' && p[i] != '\\' &&
+		    p[i] != '<' && p[i] != '>' && p[i] != '&' && p[i] != 0x7f) {
+			i++;
+			continue;
+		}
+		if (n > 1) {
+			i += n;
+			continue;
+		}
+		evbuffer_add(b, run, (size_t)(p + i - run));
+		if (n == 0)
+			evbuffer_add(b, "\\ufffd", 6);
+		else if (p[i] == '"' || p[i] == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)p[i];
+			evbuffer_add(b, esc, 2);
+		} else if (p[i] == '\n')
+			evbuffer_add(b, "\\n", 2);
+		else {
+			snprintf(esc, sizeof esc, "\\u%04x", p[i]);
+			evbuffer_add(b, esc, 6);
+		}
+		i++;
+		run = p + i;
+	}
+	evbuffer_add(b, run, (size_t)(p + i - run));
+	evbuffer_add(b, "\"", 1);
+}
+
+void
+json_key(struct evbuffer *b, int first, const char *key)
+{
+	evbuffer_add_printf(b, "%s\"%s\":", first ? "" : ",", key);
+}
+
+/*
+ * Text if every byte is UTF-8 and none a control byte but tab, CR and
+ * LF; a sequence the preview cut short at its end does not count against
+ * it (cut is 1 when the preview is shorter than the payload).
+ */
+void
+json_preview(struct evbuffer *b, const void *v, size_t len, int cut)
+{
+	const unsigned char	*p = v;
+	size_t			 i = 0, n;
+	int			 text = 1;
+
+	while (text && i < len) {
+		n = utf8_len(p + i, len - i);
+		if (n == 0 && cut && len - i < 4 && p[i] >= 0xc2)
+			len = i;	/* cut mid-character */
+		else if (n == 0 || (p[i] < 0x20 && p[i] != '\t' &&
+		    p[i] != '\n' && p[i] != '\r') || p[i] == 0x7f)
+			text = 0;
+		else
+			i += n;
+	}
+	json_key(b, 1, "preview");
+	if (text) {
+		json_str(b, p, len);
+		evbuffer_add_printf(b, ",\"preview_encoding\":\"text\"");
+		return;
+	}
+	evbuffer_add(b, "\"", 1);
+	for (i = 0; i < len; i++)
+		evbuffer_add_printf(b, "%02x", p[i]);
+	evbuffer_add_printf(b, "\",\"preview_encoding\":\"hex\"");
+}
+
+static const char *
+skip(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' ||
+	    *p == '\r'))
+		p++;
+	return p;
+}
+
+int
+json_ids(const char *p, size_t len, uint8_t *out, size_t max, uint32_t *n,
+    char *why, size_t whylen)
+{
+	const char	*end = p + len;
+	uint64_t	 id;
+	int		 i;
+
+	*n = 0;
+	p = skip(p, end);
+	if (p == end)
+		return 0;
+	if (*p != '{')
+		goto bad;
+	p = skip(p + 1, end);
+	if (p < end && *p == '}')
+		goto done;
+	if ((size_t)(end - p) < 5 || memcmp(p, "\"ids\"", 5) != 0) {
+		snprintf(why, whylen, "the body's only field is \"ids\"");
+		return -1;
+	}
+	p = skip(p + 5, end);
+	if (p == end || *p != ':')
+		goto bad;
+	p = skip(p + 1, end);
+	if (p == end || *p != '[')
+		goto bad;
+	p = skip(p + 1, end);
+	if (p < end && *p == ']') {
+		p++;
+		goto close;
+	}
+	for (;;) {
+		if (p == end || !isdigit((unsigned char)*p))
+			goto bad;
+		for (id = 0; p < end && isdigit((unsigned char)*p); p++) {
+			if (id > (UINT64_MAX - (uint64_t)(*p - '0')) / 10) {
+				snprintf(why, whylen, "an id is over "
+				    "18446744073709551615");
+				return -1;
+			}
+			id = id * 10 + (uint64_t)(*p - '0');
+		}
+		if (*n == max) {
+			snprintf(why, whylen, "more than %zu ids", max);
+			return -1;
+		}
+		for (i = 0; i < 8; i++)
+			out[(size_t)*n * 8 + (size_t)i] =
+			    (uint8_t)(id >> (56 - 8 * i));
+		(*n)++;
+		p = skip(p, end);
+		if (p < end && *p == ']') {
+			p++;
+			break;
+		}
+		if (p == end || *p != ',')
+			goto bad;
+		p = skip(p + 1, end);
+	}
+close:
+	p = skip(p, end);
+	if (p == end || *p != '}')
+		goto bad;
+done:
+	p = skip(p + 1, end);
+	if (p == end)
+		return 0;
+bad:
+	snprintf(why, whylen, "the body is not {\"ids\": [ID, ...]} (nor "
+	    "empty, for every dead event)");
+	return -1;
+}
