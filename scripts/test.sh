@@ -8,8 +8,10 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 
 # man-db: man --warnings; systemd: systemd-socket-activate, systemd-analyze;
-# nats-server: the cluster tests' JetStream.
-sh scripts/deps.sh clang libclang-rt-14-dev man-db systemd nats-server || exit 1
+# nats-server: the cluster tests' JetStream; chromium: the dashboard's
+# browser tests (required here: -Dbrowser=enabled).
+sh scripts/deps.sh clang libclang-rt-14-dev man-db systemd nats-server \
+    chromium || exit 1
 
 passed=0
 failed=0
@@ -52,11 +54,12 @@ suite() {
 	failed=$((failed + bad))
 }
 
-suite plain -Dbuildtype=debugoptimized
+suite plain -Dbuildtype=debugoptimized -Dbrowser=enabled
 # Any report fails the program that made it, and so its test.
 export ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-suite sanitize -Dbuildtype=debug -Db_sanitize=address,undefined \
+suite sanitize -Dbuildtype=debug -Dbrowser=enabled \
+    -Db_sanitize=address,undefined \
     -Db_lundef=false -Dc_args=-fno-sanitize-recover=all
 
 # fuzz NAME: run one libFuzzer target from its seed corpus, on a copy.

@@ -5,7 +5,7 @@
 
 const POLL_MS = 1000;
 const HISTORY_EVERY = 10;	// polls between reads of /api/v1/history
-const OVERVIEW_FIELDS = ["queued", "delayed", "in_flight", "dead", "consumers",
+const OVERVIEW_FIELDS = ["queues", "consumers_connected", "uptime_seconds", "queued", "delayed", "in_flight", "dead", "consumers",
 	"enqueue_rate", "deliver_rate", "ack_rate", "paused", "enqueued_total",
 	"acked_total"];
 
@@ -29,7 +29,7 @@ function h(tag, props, ...children) {
 		else if (v !== false && v !== null && v !== undefined)
 			el.setAttribute(k, v === true ? "" : String(v));
 	}
-	for (const c of children.flat()) {
+	for (const c of children.flat(Infinity)) {
 		if (c === null || c === undefined || c === false)
 			continue;
 		el.append(typeof c === "string" || typeof c === "number" ? String(c) : c);
@@ -128,7 +128,7 @@ function spark(name, nowDepth, nowRate) {
 }
 
 function card(label, value) {
-	return h("div", { class: "card" }, h("div", { class: "v" }, fmt(value)),
+	return h("div", { class: "card", dataset: { card: label } }, h("div", { class: "v" }, fmt(value)),
 		h("div", { class: "k" }, label));
 }
 

@@ -1,0 +1,325 @@
+#!/usr/bin/env python3
+"""browser.py CASE [--screenshots DIR]: the dashboard (producerd --http)
+in a real browser: Debian's chromium, headless, driven over the DevTools
+protocol on a pipe (--remote-debugging-pipe: JSON messages ending in NUL
+on descriptors 3 and 4), so no websocket library and no Node are needed.
+Each case runs producerd on a private socket and port (integration.py's
+Harness) and stops chromium's whole process group, by its PID, at the end.
+With --screenshots DIR the overview and a queue page are saved there as
+PNG (docs/ holds the ones the README shows)."""
+import base64
+import fcntl
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from integration import (CONSUMER, Harness, free_port, token_file)  # noqa: E402
+
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "chromium"
+TOKEN = "dashboard-token-0123456789"
+
+
+def high(fd):
+    """fd moved to a number of 10 or more (close-on-exec)."""
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    return moved
+
+
+class Chromium:
+    """One headless chromium and one page, over the DevTools protocol."""
+
+    def __init__(self, tmp):
+        to_r, self.to_w = os.pipe()
+        self.from_r, from_w = os.pipe()
+        # Above 10 first, so that neither is 3 or 4 when those are made.
+        to_r, from_w = [high(fd) for fd in (to_r, from_w)]
+        args = [CHROMIUM, "--headless=new", "--remote-debugging-pipe",
+                "--user-data-dir=" + os.path.join(tmp, "chromium"),
+                "--no-first-run", "--no-default-browser-check", "--disable-gpu",
+                "--disable-extensions", "--disable-background-networking",
+                "--disable-sync", "--disable-dev-shm-usage", "--mute-audio",
+                "--window-size=1280,900", "about:blank"]
+        if os.geteuid() == 0:
+            args.append("--no-sandbox")     # chromium's sandbox refuses root
+
+        def fds():
+            # The pipe's ends become the browser's descriptors 3 and 4
+            # (dup2 leaves them open across exec; Python's own are not).
+            os.dup2(to_r, 3)
+            os.dup2(from_w, 4)
+        self.p = subprocess.Popen(args, preexec_fn=fds, close_fds=False,
+                                  start_new_session=True, stdout=subprocess.DEVNULL,
+                                  stderr=open(os.path.join(tmp, "chromium.log"), "wb"))
+        os.close(to_r)
+        os.close(from_w)
+        self.buf = b""
+        self.next_id = 0
+        self.session = None
+        self.dialogs = []
+        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        self.session = self.call("Target.attachToTarget",
+                                 {"targetId": target, "flatten": True})["sessionId"]
+        self.call("Page.enable")
+        self.call("Runtime.enable")
+
+    def _read(self, deadline):
+        while b"\0" not in self.buf:
+            if time.monotonic() > deadline:
+                raise AssertionError("chromium did not answer")
+            chunk = os.read(self.from_r, 65536)
+            if not chunk:
+                raise AssertionError("chromium exited %s" % self.p.poll())
+            self.buf += chunk
+        msg, self.buf = self.buf.split(b"\0", 1)
+        return json.loads(msg)
+
+    def _event(self, msg):
+        # A confirm() asked by a button: answered yes, and kept to check.
+        if msg.get("method") == "Page.javascriptDialogOpening":
+            self.dialogs.append(msg["params"]["message"])
+            self.send("Page.handleJavaScriptDialog", {"accept": True})
+
+    def send(self, method, params=None):
+        self.next_id += 1
+        msg = {"id": self.next_id, "method": method, "params": params or {}}
+        if self.session is not None:
+            msg["sessionId"] = self.session
+        data = json.dumps(msg).encode() + b"\0"
+        while data:
+            data = data[os.write(self.to_w, data):]
+        return self.next_id
+
+    def call(self, method, params=None, timeout=30):
+        want = self.send(method, params)
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self._read(deadline)
+            if msg.get("id") == want:
+                if "error" in msg:
+                    raise AssertionError("%s: %s" % (method, msg["error"]))
+                return msg["result"]
+            self._event(msg)
+
+    def eval(self, expr):
+        r = self.call("Runtime.evaluate", {"expression": expr, "returnByValue": True,
+                                           "awaitPromise": True})
+        if "exceptionDetails" in r:
+            raise AssertionError("%s: %s" % (expr, r["exceptionDetails"]))
+        return r["result"].get("value")
+
+    def wait(self, expr, what, timeout=30):
+        """Until expr is true in the page (the state, not a time)."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            last = self.eval(expr)
+            if last:
+                return last
+            time.sleep(0.05)
+        raise AssertionError("timed out waiting for %s (%r)" % (what, last))
+
+    def goto(self, url):
+        self.call("Page.navigate", {"url": url})
+
+    def click(self, selector):
+        """A real mouse click at the middle of the element."""
+        box = self.wait("(() => { const e = document.querySelector(%s); if (!e || e.disabled) "
+                        "return null; e.scrollIntoView({block: 'center'}); const r = "
+                        "e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + "
+                        "r.height / 2]; })()" % json.dumps(selector), "button " + selector)
+        for kind in ("mousePressed", "mouseReleased"):
+            self.call("Input.dispatchMouseEvent", {"type": kind, "x": box[0], "y": box[1],
+                                                   "button": "left", "clickCount": 1})
+
+    def type(self, selector, text):
+        self.click(selector)
+        self.call("Input.insertText", {"text": text})
+
+    def screenshot(self, path):
+        """The whole page, however long, at 1280 wide."""
+        height = self.eval("document.documentElement.scrollHeight")
+        self.call("Emulation.setDeviceMetricsOverride", {"width": 1280, "height": height,
+                                                         "deviceScaleFactor": 1, "mobile": False})
+        data = base64.b64decode(self.call("Page.captureScreenshot", {"format": "png"})["data"])
+        self.call("Emulation.clearDeviceMetricsOverride")
+        assert data.startswith(b"\x89PNG\r\n\x1a\n"), data[:8]
+        with open(path, "wb") as f:
+            f.write(data)
+
+    def close(self):
+        try:
+            self.call("Browser.close", timeout=5)
+        except (AssertionError, OSError):
+            pass
+        try:
+            self.p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        # Its renderers and helpers are in its process group.
+        try:
+            os.killpg(self.p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.p.wait()
+        os.close(self.to_w)
+        os.close(self.from_r)
+
+
+def text(b, selector):
+    return "(document.querySelector(%s) || {}).textContent" % json.dumps(selector)
+
+
+def case_dashboard(h, shots=None):
+    """The overview lists a running daemon's queues with the right counts,
+    which change as events flow; a queue page shows dead letters escaped;
+    a change without the token is refused, with it done (checked with
+    pushctl); the page fits a phone."""
+    port = free_port()
+    h.start_daemon("--http", "127.0.0.1:%d" % port, "--http-token-file",
+                   token_file(h, TOKEN), "--max-attempts", "1")
+    r = h.pushctl("enqueue", "--queue", "jobs", "a", "b", "c")
+    assert r.returncode == 0, r
+    assert h.pushctl("enqueue", "--queue", "mail", "x", "y").returncode == 0
+    b = Chromium(h.dir)
+    try:
+        b.goto("http://127.0.0.1:%d/" % port)
+        cell = 'tr[data-queue="%s"] td.%s'
+        b.wait(text(b, cell % ("jobs", "queued")) + " === '3'", "jobs queued 3")
+        assert b.eval(text(b, cell % ("mail", "queued"))) == "2"
+        assert b.eval(text(b, cell % ("jobs", "consumers"))) == "0"
+        assert b.eval(text(b, '[data-card="queues"] .v')) == "2"
+        assert b.eval(text(b, '[data-card="queued"] .v')) == "5"
+        assert "Read-only" not in b.eval("document.getElementById('banner').textContent")
+        # Counts follow the events: 4 more, then a consumer takes them all.
+        assert h.pushctl("enqueue", "--queue", "jobs", "d", "e", "f", "g").returncode == 0
+        b.wait(text(b, cell % ("jobs", "queued")) + " === '7'", "jobs queued 7")
+        h.consumer("worker-1", "--queue", "jobs")
+        b.wait(text(b, cell % ("jobs", "queued")) + " === '0'", "jobs drained")
+        b.wait(text(b, cell % ("jobs", "consumers")) + " === '1'", "jobs consumer 1")
+        assert b.eval("document.querySelectorAll('#queues svg.spark polyline').length") >= 4
+
+        # Dead letters whose payloads (and a consumer whose name) are markup.
+        evil = '"><img src=x onerror="window.__xss=1">'
+        bad, _ = h.consumer(evil, "--queue", "dlq", "--exec", "false")
+        h.wait_consumers(2)
+        payloads = ["<script>window.__xss=1</script>", "<img src=x onerror=\"window.__xss=1\">"]
+        r = h.pushctl("enqueue", "--queue", "dlq", "-", input="\n".join(payloads).encode() + b"\n")
+        assert r.returncode == 0, r
+        h.wait_for(lambda: h.stats_of("dlq")["dead"] == 2, what="2 dead letters")
+        b.goto("http://127.0.0.1:%d/#/queue/dlq" % port)
+        b.wait("document.querySelectorAll('#dead tbody tr[data-id]').length === 2", "2 dead rows")
+        b.wait("document.querySelectorAll('#consumers tbody tr[data-conn]').length === 1",
+               "the consumer listed")
+        previews = b.eval("[...document.querySelectorAll('#dead td.preview code')]"
+                          ".map(e => e.textContent)")
+        assert previews == payloads, previews
+        assert b.eval(text(b, "#consumers tbody td.text")) == evil
+        settings = b.eval("Object.fromEntries([...document.querySelectorAll('dl.settings dt')]"
+                          ".map(e => [e.textContent, e.nextElementSibling.textContent]))")
+        assert settings["max-attempts"] == "1" and settings["paused"] == "no", settings
+        assert b.eval("document.documentElement.scrollWidth <= window.innerWidth")
+        assert b.eval("document.querySelectorAll('main img, main script').length") == 0
+        assert b.eval("window.__xss === undefined")
+        if shots:
+            b.screenshot(os.path.join(shots, "dashboard-queue.png"))
+        bad.kill()
+        bad.wait()
+        h.wait_consumers(1)
+
+        # Without the token: the click is confirmed, sent, and refused.
+        b.click('#dead tbody tr[data-id] button')
+        b.wait("document.getElementById('status').textContent.startsWith('Refused')",
+               "the refusal shown")
+        assert b.dialogs and b.dialogs[-1].startswith("Retry dead event"), b.dialogs
+        assert "Authorization" in b.eval("document.getElementById('status').textContent")
+        assert h.stats_of("dlq")["dead"] == 2
+        # With it: retried, and the event is back on its queue.
+        b.type("#token", TOKEN)
+        b.click("#tokenform button")
+        first = b.eval("document.querySelector('#dead tbody tr[data-id]').dataset.id")
+        b.click('#dead tbody tr[data-id="%s"] button' % first)
+        b.wait("document.getElementById('status').textContent === 'Retried 1 event'",
+               "the retry done")
+        s = h.stats_of("dlq")
+        assert s["dead"] == 1 and s["queued"] == 1, s
+        r = h.pushctl("dead", "list", "--queue", "dlq", "--json")
+        assert [str(e["id"]) for e in json.loads(r.stdout)["events"]] != [first], r.stdout
+        b.wait("document.querySelectorAll('#dead tbody tr[data-id]').length === 1", "1 dead row")
+        # Pause from its button; pushctl sees it.
+        b.click(".actions button")
+        b.wait("document.querySelector('h1 .tag.paused') !== null", "the paused tag")
+        assert h.stats_of("dlq")["paused"] == 1
+        assert b.dialogs[-1].startswith("Pause queue dlq"), b.dialogs
+
+        # A phone: nothing wider than its screen but the tables' own scroll.
+        b.call("Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844,
+                                                      "deviceScaleFactor": 2, "mobile": True})
+        b.goto("http://127.0.0.1:%d/" % port)
+        b.wait(text(b, cell % ("jobs", "queued")) + " === '0'", "the overview on a phone")
+        assert b.eval("document.documentElement.scrollWidth") <= 390
+        b.call("Emulation.clearDeviceMetricsOverride")
+        if shots:
+            b.goto("http://127.0.0.1:%d/" % port)
+            b.wait(text(b, cell % ("jobs", "queued")) + " === '0'", "the overview")
+            b.screenshot(os.path.join(shots, "dashboard-overview.png"))
+    finally:
+        b.close()
+
+
+def case_dashboard_read_only(h):
+    """Without --http-token-file the page says it is read-only and its
+    buttons are off."""
+    port = free_port()
+    h.start_daemon("--http", "127.0.0.1:%d" % port)
+    assert h.pushctl("enqueue", "--queue", "jobs", "a").returncode == 0
+    b = Chromium(h.dir)
+    try:
+        b.goto("http://127.0.0.1:%d/#/queue/jobs" % port)
+        b.wait("document.querySelector('h1') && document.querySelector('h1').textContent === 'jobs'",
+               "the queue page")
+        assert b.eval("document.getElementById('banner').textContent").startswith("Read-only")
+        assert b.eval("[...document.querySelectorAll('.actions button')].every(e => e.disabled)")
+    finally:
+        b.close()
+
+
+def main():
+    args = sys.argv[1:]
+    shots = None
+    if "--screenshots" in args:
+        i = args.index("--screenshots")
+        shots = os.path.abspath(args[i + 1])
+        del args[i:i + 2]
+    if len(args) != 1 or "case_" + args[0] not in globals():
+        print("usage: browser.py CASE [--screenshots DIR]\ncases: " +
+              " ".join(sorted(k[5:] for k in globals() if k.startswith("case_"))))
+        return 2
+    h = Harness()
+    try:
+        if shots:
+            globals()["case_" + args[0]](h, shots)
+        else:
+            globals()["case_" + args[0]](h)
+    except Exception:
+        for log in ("producerd.log", "chromium.log"):
+            path = os.path.join(h.dir, log)
+            if os.path.exists(path):
+                sys.stderr.write("--- %s:\n%s" % (log, open(path, errors="replace").read()[-4000:]))
+        raise
+    finally:
+        bad = h.cleanup()
+    if bad:
+        sys.stderr.write("\n".join(bad) + "\n")
+        return 1
+    print("ok " + args[0])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
