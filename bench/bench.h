@@ -30,6 +30,9 @@ struct settings {
 	uint32_t	 batch;		/* events a batch, and a pop's COUNT */
 	const char	*system;	/* only this one, or NULL */
 	int		 cluster;	/* --cluster R: 1 or 3; 0: none */
+	int		 http;		/* --http: the dashboard's cost */
+	uint16_t	 http_port;	/* producerd --http on it; 0: off */
+	int		 dashboards;	/* polling it during the run */
 	const char	*cluster_urls;	/* this run's NATS */
 };
 
@@ -115,6 +118,11 @@ void	 daemon_stop(struct daemon *);
 void	 daemon_usage(const struct daemon *, double *, uint64_t *,
 	     uint64_t *);
 struct pushstage *client_open(const char *);
+
+/* http.c: the dashboard's cost (--http) */
+uint16_t http_free_port(void);
+pid_t	 http_dashboards(uint16_t, int);
+int	 http_run(const struct settings *);
 
 /* many.c: W7, many queues */
 int	 many_run(const struct settings *, const char *, struct result *);

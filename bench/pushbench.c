@@ -46,6 +46,7 @@ usage(FILE *f)
 "                 [--json]\n"
 "                 [--producerd PATH | --socket PATH] [--fsync MODE]\n"
 "       pushbench --cluster R1|R3 [--workload W1|W2] [options as above]\n"
+"       pushbench --http [--runs N] [--events N] [--quick] [--json]\n"
 "\n"
 "Measures pushstage: starts a private producerd for each run, consumer\n"
 "processes and an enqueuing client on libpushstage, as a user's, and\n"
@@ -104,6 +105,11 @@ usage(FILE *f)
 "                      run on loopback ports), at least once; and the\n"
 "                      same work by a plain libnats client straight on\n"
 "                      JetStream (system jetstream)\n"
+"  --http              what the dashboard costs (docs/http.md): the\n"
+"                      daemon's CPU per API request with 1,000 queues\n"
+"                      and 1,000 consumers; then W1 at least once on a\n"
+"                      daemon with --http, with no dashboard and with 50\n"
+"                      polling as the page does, in turn\n"
 "  -h, --help          this help\n"
 "  -V, --version       the version\n"
 "\n"
@@ -267,6 +273,7 @@ main(int argc, char **argv)
 		{ "batch",	required_argument,	NULL, 'B' },
 		{ "system",	required_argument,	NULL, 'Y' },
 		{ "cluster",	required_argument,	NULL, 'K' },
+		{ "http",	no_argument,		NULL, 'H' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ "version",	no_argument,		NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -285,7 +292,7 @@ main(int argc, char **argv)
 	s.runs = 3;
 	s.window = 4;
 	s.batch = 256;
-	while ((ch = getopt_long(argc, argv, "w:d:s:c:e:r:Cqjp:S:F:W:B:K:hV", longopts,
+	while ((ch = getopt_long(argc, argv, "w:d:s:c:e:r:Cqjp:S:F:W:B:K:HhV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'w':
@@ -379,6 +386,9 @@ main(int argc, char **argv)
 			}
 			s.cluster = optarg[1] - '0';
 			break;
+		case 'H':
+			s.http = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -430,9 +440,19 @@ main(int argc, char **argv)
 		}
 #endif
 	}
+	if (s.http && (s.socket != NULL || s.cluster != 0 || s.fsync != NULL)) {
+		log_errorx("--http starts its own producerd: not with --%s",
+		    s.socket != NULL ? "socket" : s.cluster ? "cluster" :
+		    "fsync");
+		return 1;
+	}
 	if (s.quick)
 		s.runs = 1;
 	signal(SIGPIPE, SIG_IGN);
+	if (s.http) {
+		fflush(stdout);
+		return http_run(&s) == 0 ? 0 : 1;
+	}
 	if (!s.json)
 		printf("%-10s %-16s %9s %11s %23s %7s %9s  %-5s %s\n",
 		    "workload", "mode", "events", "events/s", "range",

@@ -67,6 +67,14 @@ daemon_start(const struct settings *s, const char *mode, struct daemon *d)
 			    "--log-level", "error", "--max-queue", "0",
 			    "--delivery", mode, "--cluster", s->cluster_urls,
 			    "--cluster-replicas", r, (char *)NULL);
+		} else if (s->http_port != 0) {
+			char	 a[32];
+
+			snprintf(a, sizeof a, "127.0.0.1:%u", s->http_port);
+			execl(s->producerd, "producerd", "--socket", d->sock,
+			    "--log-level", "error", "--max-queue", "0",
+			    "--delivery", mode, "--http", a,
+			    "--http-max-connections", "256", (char *)NULL);
 		} else if (s->fsync != NULL)
 			execl(s->producerd, "producerd", "--socket", d->sock,
 			    "--log-level", "error", "--max-queue", "0",
@@ -441,6 +449,7 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 	uint32_t		 max = s->batch, min = s->batch / 2, copies = 1;
 	int			 n = s->consumers, error = -1, w4 = 0, w5 = 0;
 	int			 w6 = 0, w8 = 0;
+	pid_t			 dashboards = 0;
 	double			 cpu;
 
 	memset(r, 0, sizeof *r);
@@ -482,6 +491,8 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 		goto out;
 	if ((c = client_open(d.path)) == NULL)
 		goto out;
+	if (s->dashboards != 0)
+		dashboards = http_dashboards(s->http_port, s->dashboards);
 	for (int i = 0; i < n; i++) {
 		a[i].sock = d.path;
 		a[i].max = max;
@@ -587,6 +598,7 @@ close:
 	pushstage_free(c);
 out:
 	reap(pids, n);
+	reap(&dashboards, 1);
 	daemon_stop(&d);
 	board_free(b);
 	return error;
