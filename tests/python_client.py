@@ -306,6 +306,8 @@ def case_py_api(h):
         eb.ack()
     assert sorted(q.name for q in c.queues() if q.name.startswith("fan")) \
         == ["fan", "fan/ga", "fan/gb"]
+    # The consumers' closes reach the daemon on their own connections.
+    h.wait_for(lambda: c.stats("fan/gb")["consumers"] == 0, what="gb's consumer gone")
     assert c.drop_group("fan", "gb") == 0
     # Settings, QueueFull under reject.
     c.set("small", max_queue=2, overflow="reject")
