@@ -30,12 +30,8 @@ admin_fail(struct admin *a, int code, const char *fmt, ...)
 struct qgroup *
 admin_group(struct admin *a, const char *path, size_t len)
 {
-	struct qgroup	*g;
-
-	if ((g = groups_resolve(a->srv, path, len, 0, &a->code, a->why,
-	    sizeof a->why)) == NULL)
-		return NULL;
-	return g;
+	return groups_resolve(a->srv, path, len, 0, &a->code, a->why,
+	    sizeof a->why);
 }
 
 /* The queue NAME names, or NULL. */

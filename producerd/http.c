@@ -443,7 +443,7 @@ http_error(struct evconnlistener *l, void *arg)
 }
 
 /* Is sa a loopback address (127/8, ::1, or ::ffff:127/104)? */
-int
+static int
 http_loopback(const struct sockaddr *sa)
 {
 	const struct sockaddr_in	*s4 = (const void *)sa;

@@ -521,10 +521,8 @@ void	 metrics_render(struct server *, struct evbuffer *);
 /* http.c */
 #define HTTP_BODY_MAX	65536	/* a request's body at most */
 struct evhttp_request;
-struct sockaddr;
 int	 http_start(struct server *, const struct config *, char *, size_t);
 void	 http_stop(struct server *);
-int	 http_loopback(const struct sockaddr *);
 void	 http_json(struct evhttp_request *, int, struct evbuffer *);
 void	 http_fail(struct evhttp_request *, int, const char *, ...)
 	     __attribute__((format(printf, 3, 4)));
