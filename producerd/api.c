@@ -45,6 +45,7 @@ status_of(int code)
 		return 409;
 	case PS_E_NOMEM:
 	case PS_E_STORAGE:
+	case PS_E_DRAINING:
 		return 503;
 	default:
 		return 400;
@@ -333,15 +334,17 @@ group_of(struct api *a, struct nqueue *q)
 	return g;
 }
 
-/* In a cluster the dead letters are JetStream's (cdead.c), not here. */
-static int
-dead_here(struct api *a)
+/* One entry of a dead-letter list, n before it; plen bytes previewed. */
+static void
+dead_entry(struct evbuffer *b, uint32_t n, uint64_t id, uint32_t attempts,
+    uint8_t reason, uint32_t len, const uint8_t *data, uint32_t plen)
 {
-	if (a->srv->cluster_urls == NULL)
-		return 1;
-	http_fail(a->req, 501, "in a cluster the dead letters are kept in "
-	    "JetStream: use pushctl dead (docs/cluster.md)");
-	return 0;
+	evbuffer_add_printf(b, "%s{\"id\":%llu,\"attempts\":%u,"
+	    "\"reason\":\"%s\",\"bytes\":%u,", n == 0 ? "" : ",",
+	    (unsigned long long)id, attempts, dead_reason(reason), len);
+	json_preview(b, data, plen, plen < len);
+	evbuffer_add_printf(b, ",\"truncated\":%s}", plen < len ? "true" :
+	    "false");
 }
 
 /* GET queues/NAME/dead[?group=G&limit=N&preview=BYTES]: oldest first. */
@@ -352,7 +355,7 @@ get_dead(struct api *a, struct nqueue *q)
 	const struct qevent	*ev;
 	uint32_t		 limit, preview, n = 0, len;
 
-	if (!dead_here(a) || (g = group_of(a, q)) == NULL ||
+	if ((g = group_of(a, q)) == NULL ||
 	    query_u32(a, "limit", DEAD_LIMIT, DEAD_LIMIT_MAX, &limit) != 0 ||
 	    query_u32(a, "preview", PREVIEW, PREVIEW_MAX, &preview) != 0)
 		return;
@@ -363,14 +366,8 @@ get_dead(struct api *a, struct nqueue *q)
 		if (n == limit)
 			break;
 		len = ev->len < preview ? ev->len : preview;
-		evbuffer_add_printf(a->b, "%s{\"id\":%llu,\"attempts\":%u,"
-		    "\"reason\":\"%s\",\"bytes\":%u,", n == 0 ? "" : ",",
-		    (unsigned long long)ev->id, ev->attempts,
-		    dead_reason(ev->reason), ev->len);
-		json_preview(a->b, ev->data, len, len < ev->len);
-		evbuffer_add_printf(a->b, ",\"truncated\":%s}", len < ev->len ?
-		    "true" : "false");
-		n++;
+		dead_entry(a->b, n++, ev->id, ev->attempts, ev->reason,
+		    ev->len, ev->data, len);
 	}
 	evbuffer_add_printf(a->b, "]}\n");
 	http_json(a->req, 200, a->b);
@@ -398,32 +395,49 @@ post_queue(struct api *a, struct nqueue *q, const char *op)
 	http_json(a->req, 200, a->b);
 }
 
+/*
+ * The body's {"ids":[...]} (or nothing: every dead letter) as ids, in
+ * memory of their own to free; NULL after replying 4xx or 503.
+ */
+static uint8_t *
+body_ids(struct api *a, struct ps_ids *ids)
+{
+	struct evbuffer	*in = evhttp_request_get_input_buffer(a->req);
+	size_t		 len = evbuffer_get_length(in);
+	size_t		 max = len / 2 + 1;	/* "1," each at least */
+	uint8_t		*wire;
+	char		 why[128];
+
+	memset(ids, 0, sizeof *ids);
+	if (max > IDS_MAX)
+		max = IDS_MAX;
+	if ((wire = malloc(max * 8)) == NULL) {
+		http_fail(a->req, 503, "out of memory");
+		return NULL;
+	}
+	if (json_ids((const char *)evbuffer_pullup(in, -1), len, wire,
+	    max, &ids->count, why, sizeof why) != 0) {
+		free(wire);
+		http_fail(a->req, 400, "%s", why);
+		return NULL;
+	}
+	ids->p = wire;
+	return wire;
+}
+
 /* POST queues/NAME/dead/retry or dead/drop[?group=G], body {"ids":[]}. */
 static void
 post_dead(struct api *a, struct nqueue *q, int drop)
 {
 	struct admin	 adm = { .srv = a->srv, .who = http_peer(a->req) };
-	struct evbuffer	*in = evhttp_request_get_input_buffer(a->req);
-	struct ps_ids	 ids = { 0 };
+	struct ps_ids	 ids;
 	struct qgroup	*g;
 	uint8_t		*wire;
-	size_t		 len = evbuffer_get_length(in);
-	char		 why[128];
 	uint32_t	 done;
 
-	if (!dead_here(a) || (g = group_of(a, q)) == NULL)
+	if ((g = group_of(a, q)) == NULL || (wire = body_ids(a, &ids)) ==
+	    NULL)
 		return;
-	if ((wire = malloc((size_t)IDS_MAX * 8)) == NULL) {
-		http_fail(a->req, 503, "out of memory");
-		return;
-	}
-	if (json_ids((const char *)evbuffer_pullup(in, -1), len, wire,
-	    IDS_MAX, &ids.count, why, sizeof why) != 0) {
-		free(wire);
-		http_fail(a->req, 400, "%s", why);
-		return;
-	}
-	ids.p = wire;
 	if (admin_dead(&adm, g, drop, &ids, &done) != 0) {
 		free(wire);
 		http_fail(a->req, status_of(adm.code), "%s", adm.why);
@@ -435,6 +449,140 @@ post_dead(struct api *a, struct nqueue *q, int drop)
 	    done);
 	http_json(a->req, 200, a->b);
 }
+
+#ifdef HAVE_NATS
+/* A cluster's dead-letter request waiting for JetStream (cdead.c). */
+struct asker {
+	struct evhttp_request	*req;
+	uint8_t			 type;
+	char			 queue[PS_QUEUE_MAX + 1];
+	char			 group[PS_QUEUE_MAX + 1];
+};
+
+/* JetStream's answer, as on one host (cdead.c calls it once). */
+static void
+cluster_dead_done(void *arg, int code, const char *why,
+    const struct ps_buf *list, uint32_t done)
+{
+	struct asker		*k = arg;
+	struct evbuffer		*b = NULL;
+	struct ps_frame		 f;
+	struct ps_dead_reply	 r;
+	struct ps_dead		 e;
+	uint32_t		 n = 0;
+
+	if (code == 0 && list != NULL) {
+		f.type = PS_DEAD_LIST_REPLY;
+		f.flags = 0;
+		f.len = (uint32_t)(list->len - PS_HDR_LEN);
+		f.body = list->data + PS_HDR_LEN;
+		if (ps_get_dead_reply(&f, &r) != 0) {
+			code = PS_E_STORAGE;
+			why = "cluster: a dead-letter list it could not read";
+		}
+	}
+	if (code == 0 && (b = evbuffer_new()) == NULL) {
+		code = PS_E_NOMEM;
+		why = "out of memory";
+	}
+	if (code != 0) {
+		http_fail(k->req, status_of(code), "%s", why);
+		free(k);
+		return;
+	}
+	evbuffer_add_printf(b, "{\"queue\":\"%s\",\"group\":\"%s\",",
+	    k->queue, k->group);
+	if (list != NULL) {
+		evbuffer_add_printf(b, "\"dead\":%u,\"entries\":[", r.total);
+		while (ps_dead_next(&r, &e))
+			dead_entry(b, n++, e.id, e.attempts, e.reason, e.len,
+			    e.preview, e.preview_len);
+		evbuffer_add_printf(b, "]}\n");
+	} else
+		evbuffer_add_printf(b, "\"%s\":%u}\n", k->type ==
+		    PS_DEAD_DROP ? "dropped" : "retried", done);
+	http_json(k->req, 200, b);
+	evbuffer_free(b);
+	free(k);
+}
+
+/*
+ * queues/NAME/dead[/retry|/drop] in a cluster: the dead letters are
+ * JetStream's, the same on every host, whether or not the queue is used
+ * here; the reply waits for its answer.
+ */
+static void
+cluster_dead_path(struct api *a, const char *name, size_t len,
+    const char *tail)
+{
+	const char	*group = evhttp_find_header(&a->query, "group");
+	struct dead_ask	 ask = { .who = http_peer(a->req) };
+	struct ps_ids	 ids = { 0 };
+	struct asker	*k;
+	uint8_t		*wire = NULL;
+	char		 why[512];
+
+	if (group == NULL)
+		group = "";
+	if (len > PS_QUEUE_MAX || !ps_queue_name_ok(name, len)) {
+		http_fail(a->req, 400, "\"%.*s\" is not a queue name: 1 to "
+		    "%d bytes of A-Z a-z 0-9 . _ : -", (int)(len > 64 ? 64 :
+		    len), name, PS_QUEUE_MAX);
+		return;
+	}
+	if (*group != '\0' && (strlen(group) > PS_QUEUE_MAX ||
+	    !ps_queue_name_ok(group, strlen(group)))) {
+		http_fail(a->req, 400, "group=%.64s is not a group name: 1 to "
+		    "%d bytes of A-Z a-z 0-9 . _ : -", group, PS_QUEUE_MAX);
+		return;
+	}
+	if (strcmp(tail, "dead") == 0) {
+		ask.type = PS_DEAD_LIST;
+		if (query_u32(a, "limit", DEAD_LIMIT, DEAD_LIMIT_MAX,
+		    &ask.limit) != 0 || query_u32(a, "preview", PREVIEW,
+		    PREVIEW_MAX, &ask.preview) != 0)
+			return;
+	} else {
+		ask.type = strcmp(tail, "dead/drop") == 0 ? PS_DEAD_DROP :
+		    PS_DEAD_RETRY;
+		if ((wire = body_ids(a, &ids)) == NULL)
+			return;
+		ask.ids = &ids;
+	}
+	if ((k = calloc(1, sizeof *k)) == NULL) {
+		free(wire);
+		http_fail(a->req, 503, "out of memory");
+		return;
+	}
+	k->req = a->req;
+	k->type = ask.type;
+	memcpy(k->queue, name, len);
+	snprintf(k->group, sizeof k->group, "%s", group);
+	ask.queue = k->queue;
+	ask.group = k->group;
+	ask.done = cluster_dead_done;
+	ask.arg = k;
+	if (cluster_dead(a->srv, &ask, why, sizeof why) != 0) {
+		free(k);
+		http_fail(a->req, 503, "%s", why);
+	}
+	free(wire);
+}
+
+/* producerd stops: a request still waiting for JetStream gets a 503. */
+void
+api_stop(struct server *srv)
+{
+	if (srv->cluster != NULL)
+		cluster_dead_cancel(srv, cluster_dead_done);
+}
+#else
+void
+api_stop(struct server *srv)
+{
+	(void)srv;
+}
+#endif
 
 /* What a path under queues/NAME/ may be, and how it is asked. */
 static const struct {
@@ -471,6 +619,12 @@ queue_path(struct api *a, const char *path, int cmd)
 	}
 	if (routes[i].post && !http_may_change(a->srv, a->req))
 		return;
+#ifdef HAVE_NATS
+	if (a->srv->cluster != NULL && strncmp(tail, "dead", 4) == 0) {
+		cluster_dead_path(a, path, len, tail);
+		return;
+	}
+#endif
 	if ((q = admin_queue(&adm, path, len)) == NULL) {
 		http_fail(a->req, status_of(adm.code), "%s", adm.why);
 		return;

@@ -6,8 +6,9 @@
  * died, so that every host lists, retries and drops the same ones.  An event that dies
  * here is stored there first and terminated (+TERM) only once JetStream
  * has it.  A DEAD_LIST, DEAD_RETRY or DEAD_DROP is a few API requests,
- * made one at a time while its client waits for the answer; a dead letter
- * is named by its sequence number in the stream.
+ * made one at a time while its asker (a client, or the HTTP API) waits
+ * for the answer; a dead letter is named by its sequence number in the
+ * stream.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,19 +33,22 @@ struct cterm {
 };
 
 /* What a request of a client's is waiting for. */
-enum { D_COUNT, D_FIND, D_PUT, D_DELETE, D_PURGE };
+enum { D_COUNT, D_FIND, D_PUT, D_DELETE };
 
-/* A client's DEAD_LIST, DEAD_RETRY or DEAD_DROP at JetStream. */
+/* A DEAD_LIST, DEAD_RETRY or DEAD_DROP at JetStream. */
 struct cdead {
 	struct cdead	*next;
 	uint64_t	 n;		/* its replies' subject's */
-	struct conn	*c;		/* NULL: it went */
+	void		(*tell)(void *, int, const char *,
+			    const struct ps_buf *, uint32_t);
+	void		*arg;		/* its asker's; NULL: it went */
 	uint8_t		 type;
 	char		 name[PS_PATH_MAX + 1];	/* for log lines */
+	char		 who[PS_NAME_MAX + 8];
 	char		 enc[3 * PS_QUEUE_MAX + 1];
 	char		 durable[3 * PS_QUEUE_MAX + 3];	/* its group's */
 	char		 subj[9 * PS_QUEUE_MAX + 32];	/* its dead letters' */
-	uint32_t	 preview;
+	uint32_t	 preview, limit;
 	uint64_t	*ids;		/* none: every dead letter */
 	uint32_t	 nids, at;
 	int		 step;
@@ -179,14 +183,10 @@ dead_ask(struct cluster *cl, struct cdead *d)
 			natsMsg_Destroy(m);
 		}
 		return;			/* not sent: its time runs out */
-	case D_DELETE:
+	default:
 		api = "STREAM.MSG.DELETE";
 		snprintf(body, sizeof body, "{\"seq\":%llu}",
 		    (unsigned long long)d->seq);
-		break;
-	default:
-		api = "STREAM.PURGE";
-		snprintf(body, sizeof body, "{\"filter\":\"%s\"}", d->subj);
 		break;
 	}
 	snprintf(subj, sizeof subj, "$JS.API.%s." DEAD_STREAM "%s", api,
@@ -208,40 +208,27 @@ dead_free1(struct cluster *cl, struct cdead *d)
 	free(d);
 }
 
-/* d is answered: its reply, or ERROR code (and its client goes). */
+/* d is answered: its list or count, or ERROR code and why. */
 static void
 dead_end(struct cluster *cl, struct cdead *d, int code, const char *why)
 {
-	struct server	*srv = cl->srv;
-	struct conn	*c = d->c;
-	int		 rc = 0;
+	void	(*tell)(void *, int, const char *, const struct ps_buf *,
+		    uint32_t) = d->tell;
+	void	*arg = d->arg;
 
-	if (c != NULL && code == 0) {
-		if (d->type == PS_DEAD_LIST) {
-			if (d->total < d->count)
-				d->total = d->count;
-			ps_put_dead_end(&d->out, d->start, d->total >
-			    UINT32_MAX ? UINT32_MAX : (uint32_t)d->total,
-			    d->count);
-			rc = ps_buf_add(&srv->scratch, d->out.data,
-			    d->out.len);
-		} else {
-			rc = ps_put_dead_done(&srv->scratch, d->done);
-			if (d->done != 0)
-				log_info("client %s: %s %u dead event%s of "
-				    "queue %s in JetStream", c->name,
-				    d->type == PS_DEAD_DROP ? "dropped" :
-				    "retried", d->done, d->done == 1 ? "" : "s",
-				    d->name);
-		}
-		if (rc != 0) {
-			code = PS_E_NOMEM;
-			why = "no memory for the answer";
-		}
-	}
+	if (code == 0 && d->type == PS_DEAD_LIST) {
+		if (d->total < d->count)
+			d->total = d->count;
+		ps_put_dead_end(&d->out, d->start, d->total > UINT32_MAX ?
+		    UINT32_MAX : (uint32_t)d->total, d->count);
+	} else if (code == 0 && d->done != 0)
+		log_info("%s: %s %u dead event%s of queue %s in JetStream",
+		    d->who, d->type == PS_DEAD_DROP ? "dropped" : "retried",
+		    d->done, d->done == 1 ? "" : "s", d->name);
+	if (arg != NULL)
+		tell(arg, code, why, d->type == PS_DEAD_LIST && code == 0 ?
+		    &d->out : NULL, d->done);
 	dead_free1(cl, d);
-	if (c != NULL)
-		conn_cluster_done(c, code, why);
 }
 
 /* A dead letter found: listed, or on to being retried or dropped. */
@@ -283,9 +270,10 @@ dead_found(struct cluster *cl, struct cdead *d, const char *data)
 			    "in JetStream is not base64");
 			return;
 		}
-		/* Up to the frame limit, as on one host. */
-		if (d->out.len - d->start - PS_HDR_LEN + PS_DEAD_ENTRY +
-		    e.preview_len > srv->max_frame) {
+		/* Up to its limit and the frame limit, as on one host. */
+		if (d->count == d->limit || d->out.len - d->start -
+		    PS_HDR_LEN + PS_DEAD_ENTRY + e.preview_len >
+		    srv->max_frame) {
 			dead_end(cl, d, 0, NULL);
 			return;
 		}
@@ -423,22 +411,13 @@ dead_reply(struct cluster *cl, int kind, const char *tag, natsMsg *msg)
 		d->step = D_DELETE;
 		dead_ask(cl, d);
 		return;
-	case D_DELETE:
+	default:
 		/* Gone already: another host took it first. */
 		if (why != NULL && code != JS_NO_SEQUENCE)
 			break;
 		if (why == NULL)
 			d->done++;
 		dead_next(cl, d);
-		return;
-	default:
-		if (why != NULL && code != JS_NO_STREAM)
-			break;
-		d->total = 0;
-		(void)js_u64(data, "\"purged\":", &d->total);
-		d->done = d->total > UINT32_MAX ? UINT32_MAX :
-		    (uint32_t)d->total;
-		dead_end(cl, d, 0, NULL);
 		return;
 	}
 	snprintf(say, sizeof say, "cluster: queue %s's dead letters: "
@@ -447,18 +426,19 @@ dead_reply(struct cluster *cl, int kind, const char *tag, natsMsg *msg)
 }
 
 /*
- * c's DEAD_LIST (preview bytes of each payload), DEAD_RETRY or DEAD_DROP
- * (the ids, or none: all) of queue name's group (group "": the shared
- * one), at JetStream; c waits for its answer (conn_cluster_done).  -1
- * when it cannot be asked, and why.
+ * A DEAD_LIST (preview bytes of each payload, at most limit entries),
+ * DEAD_RETRY or DEAD_DROP (the ids, or none: all) of a queue's group at
+ * JetStream; its asker waits for done.  -1 when it cannot be asked, and
+ * why.
  */
 int
-cluster_dead(struct conn *c, uint8_t type, const char *name,
-    const char *group, uint32_t preview, const struct ps_ids *ids,
-    char *why, size_t whylen)
+cluster_dead(struct server *srv, const struct dead_ask *a, char *why,
+    size_t whylen)
 {
 	char		 genc[3 * PS_QUEUE_MAX + 1];
-	struct cluster	*cl = c->srv->cluster;
+	struct cluster	*cl = srv->cluster;
+	const struct ps_ids *ids = a->ids;
+	const char	*name = a->queue, *group = a->group;
 	struct cdead	*d;
 	uint32_t	 i;
 
@@ -476,9 +456,12 @@ cluster_dead(struct conn *c, uint8_t type, const char *name,
 		return -1;
 	}
 	d->n = ++cl->next_dead;
-	d->c = c;
-	d->type = type;
-	d->preview = preview > PS_PREVIEW_MAX ? PS_PREVIEW_MAX : preview;
+	d->tell = a->done;
+	d->arg = a->arg;
+	d->type = a->type;
+	d->preview = a->preview > PS_PREVIEW_MAX ? PS_PREVIEW_MAX : a->preview;
+	d->limit = a->limit;
+	snprintf(d->who, sizeof d->who, "%s", a->who);
 	snprintf(d->name, sizeof d->name, "%s%s%s", name, group[0] != '\0' ?
 	    "/" : "", group);
 	cl_encode(name, d->enc, sizeof d->enc);
@@ -498,16 +481,19 @@ cluster_dead(struct conn *c, uint8_t type, const char *name,
 	}
 	d->next = cl->deads;
 	cl->deads = d;
-	if (type == PS_DEAD_LIST) {
+	if (d->type == PS_DEAD_LIST) {
 		if (ps_put_dead_begin(&d->out, &d->start) != 0) {
 			dead_free1(cl, d);
 			snprintf(why, whylen, "out of memory");
 			return -1;
 		}
 		d->step = D_COUNT;
-	} else if (type == PS_DEAD_DROP && d->nids == 0)
-		d->step = D_PURGE;
-	else {
+	} else {
+		/*
+		 * Dropping all is one letter at a time too: nats-server 2.9's
+		 * STREAM.PURGE with a filter can leave letters and say it
+		 * purged none after others were deleted.
+		 */
 		d->step = D_FIND;
 		d->from = 1;
 	}
@@ -539,15 +525,30 @@ dead_tick(struct cluster *cl, uint64_t now)
 	}
 }
 
-/* c goes: what it asked is done without it. */
+/* arg's asker goes: what it asked is done without it. */
 void
-dead_conn_gone(struct cluster *cl, struct conn *c)
+cluster_dead_forget(struct server *srv, void *arg)
 {
 	struct cdead	*d;
 
-	for (d = cl->deads; d != NULL; d = d->next) {
-		if (d->c == c)
-			d->c = NULL;
+	for (d = srv->cluster->deads; d != NULL; d = d->next) {
+		if (d->arg == arg)
+			d->arg = NULL;
+	}
+}
+
+/* Every request done tells is answered now: producerd is stopping. */
+void
+cluster_dead_cancel(struct server *srv, void (*done)(void *, int,
+    const char *, const struct ps_buf *, uint32_t))
+{
+	struct cluster	*cl = srv->cluster;
+	struct cdead	*d, *dnext;
+
+	for (d = cl->deads; d != NULL; d = dnext) {
+		dnext = d->next;
+		if (d->tell == done)
+			dead_end(cl, d, PS_E_DRAINING, "producerd is stopping");
 	}
 }
 

@@ -1312,7 +1312,7 @@ cluster_conn_gone(struct conn *c)
 
 	if (c->srv->cluster == NULL)
 		return;
-	dead_conn_gone(c->srv->cluster, c);
+	cluster_dead_forget(c->srv, c);
 	for (b = c->srv->cluster->batches; b != NULL; b = b->next) {
 		if (b->c == c)
 			b->c = NULL;

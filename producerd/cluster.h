@@ -144,7 +144,6 @@ void	 cl_encode(const char *, char *, size_t);
 void	 dead_publish(struct cluster *, uint64_t, const struct qevent *);
 void	 dead_reply(struct cluster *, int, const char *, natsMsg *);
 void	 dead_tick(struct cluster *, uint64_t);
-void	 dead_conn_gone(struct cluster *, struct conn *);
 void	 dead_free(struct cluster *);
 
 #endif

@@ -809,8 +809,9 @@ static void
 conn_cluster_dead(struct conn *c, uint8_t type, const struct ps_queue *pq,
     uint32_t preview, const struct ps_ids *ids)
 {
+	struct dead_ask	 ask;
 	char		 queue[PS_QUEUE_MAX + 1], group[PS_QUEUE_MAX + 1];
-	char		 why[512];
+	char		 why[512], who[PS_NAME_MAX + 8];
 	const char	*slash;
 	size_t		 qlen = pq->len, glen = 0;
 
@@ -831,8 +832,17 @@ conn_cluster_dead(struct conn *c, uint8_t type, const struct ps_queue *pq,
 	if (glen != 0)
 		memcpy(group, slash + 1, glen);
 	group[glen] = '\0';
-	if (cluster_dead(c, type, queue, group, preview, ids, why,
-	    sizeof why) != 0) {
+	ask.type = type;
+	ask.queue = queue;
+	ask.group = group;
+	ask.who = who;
+	ask.preview = preview;
+	ask.limit = UINT32_MAX;
+	ask.ids = ids;
+	ask.done = conn_cluster_done;
+	ask.arg = c;
+	snprintf(who, sizeof who, "client %s", c->name);
+	if (cluster_dead(c->srv, &ask, why, sizeof why) != 0) {
 		conn_fail(c, PS_E_STORAGE, "%s", why);
 		return;
 	}
@@ -1199,13 +1209,24 @@ conn_cluster_refuse(struct conn *c, int code, const char *why)
 }
 
 /*
- * JetStream has answered c's dead-letter request (cdead.c): the answer in
- * the scratch buffer goes, or ERROR code (and c goes); c is read again.
+ * JetStream has answered c's dead-letter request (cdead.c): its list, or
+ * DEAD_DONE with the count, goes, or ERROR code (and c goes); c is read
+ * again.
  */
 void
-conn_cluster_done(struct conn *c, int code, const char *why)
+conn_cluster_done(void *arg, int code, const char *why,
+    const struct ps_buf *list, uint32_t done)
 {
+	struct conn	*c = arg;
+	struct ps_buf	*b = &c->srv->scratch;
+
 	c->cluster_busy = 0;
+	if (code == 0 && (list != NULL ? ps_buf_add(b, list->data,
+	    list->len) : ps_put_dead_done(b, done)) != 0) {
+		b->len = 0;
+		code = PS_E_NOMEM;
+		why = "no memory for the answer";
+	}
 	if (code != 0) {
 		conn_fail(c, code, "%s", why);
 		return;

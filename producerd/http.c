@@ -98,8 +98,6 @@ reason(int code)
 		return "Conflict";
 	case 413:
 		return "Payload Too Large";
-	case 501:
-		return "Not Implemented";
 	default:
 		return "Service Unavailable";
 	}
@@ -621,9 +619,14 @@ http_stop(struct server *srv)
 {
 	size_t	 i;
 
-	/* evhttp_free frees the listener it was given. */
-	if (srv->evhttp != NULL)
+	/*
+	 * Requests waiting are answered before their connections go;
+	 * evhttp_free frees the listener it was given.
+	 */
+	if (srv->evhttp != NULL) {
+		api_stop(srv);
 		evhttp_free(srv->evhttp);
+	}
 	srv->evhttp = NULL;
 	srv->http.l = NULL;
 	listener_close(&srv->http);

@@ -465,12 +465,34 @@ void	 cluster_conn_gone(struct conn *);
 void	 cluster_settle(struct server *);
 void	 cluster_group(struct server *, const char *, const char *);
 void	 cluster_group_drop(struct server *, const char *, const char *);
-int	 cluster_dead(struct conn *, uint8_t, const char *, const char *,
-	     uint32_t, const struct ps_ids *, char *, size_t);
+/*
+ * A DEAD_LIST, DEAD_RETRY or DEAD_DROP at JetStream (cdead.c), for a client
+ * or the HTTP API.  done is called once with its answer: code 0 and a
+ * DEAD_LIST_REPLY frame (a list) or how many were done, or an ERROR code
+ * and why; unless its arg is forgotten first (cluster_dead_forget).
+ */
+struct dead_ask {
+	uint8_t		 type;		/* PS_DEAD_LIST, _RETRY or _DROP */
+	const char	*queue;
+	const char	*group;		/* "": the shared one */
+	const char	*who;		/* for log lines */
+	uint32_t	 preview;	/* a list's, bytes of each payload */
+	uint32_t	 limit;		/* ... at most so many entries */
+	const struct ps_ids *ids;	/* NULL or none: every dead letter */
+	void		(*done)(void *, int, const char *,
+			    const struct ps_buf *, uint32_t);
+	void		*arg;
+};
+int	 cluster_dead(struct server *, const struct dead_ask *, char *,
+	     size_t);
+void	 cluster_dead_forget(struct server *, void *);
+void	 cluster_dead_cancel(struct server *, void (*)(void *, int,
+	     const char *, const struct ps_buf *, uint32_t));
 void	 conn_cluster_answer(struct conn *, struct ps_enqueued *);
 void	 conn_cluster_refuse(struct conn *, int, const char *);
 void	 conn_cluster_resume(struct conn *);
-void	 conn_cluster_done(struct conn *, int, const char *);
+void	 conn_cluster_done(void *, int, const char *, const struct ps_buf *,
+	     uint32_t);
 int	 server_compact(struct server *);
 int	 server_compact_wanted(struct server *);
 
@@ -543,6 +565,7 @@ extern const size_t		 nweb_assets;
 /* api.c */
 void	 api_request(struct server *, struct evhttp_request *, const char *,
 	     int);	/* the method: enum evhttp_cmd_type */
+void	 api_stop(struct server *);
 
 /* history.c */
 int	 history_start(struct server *);

@@ -2582,6 +2582,82 @@ def case_cluster_groups_fan_out(h):
     assert len(got("a2")) == 301
 
 
+def case_cluster_dead_over_http(h):
+    """A cluster's dead letters through the HTTP API of a host that never
+    used the queue: listed (escaped, limited), retried and dropped in
+    JetStream, as pushctl dead does; bad input 4xx; NATS gone: 503."""
+    if not built_with_cluster():
+        return
+    nats, url = start_nats(h)
+    port = free_port()
+    tok = "t0ken-0123456789abcdef"
+    h.start_daemon("--cluster", url, "--http", "127.0.0.1:%d" % port,
+                   "--http-token-file", token_file(h, tok))
+    _, b = second_daemon(h, "b", "--cluster", url, "--max-attempts", "1")
+    auth = {"Authorization": "Bearer " + tok}
+    w = Raw(b, version=3)
+    w.send(hello3(CONSUMER_ROLE, b"jobs", 10, 0, b"w") + demand(10))
+    w.expect(WELCOME)
+    payloads = [b"<script>alert(1)</script>", b"\x01\xff\x02", b"third"]
+    assert h.pushctl("enqueue", "--queue", "jobs", "-", sock=b,
+                     input=b"\n".join(payloads) + b"\n").returncode == 0
+    for _ in payloads:
+        (eid, _, _), = w.events_full(want=1, timeout=20)
+        w.send(ids(NACK, eid))
+    dead_stream = lambda: js_request(url, "$JS.API.STREAM.INFO.PSD_jobs")["state"]
+    h.wait_for(lambda: dead_stream().get("messages") == 3, what="3 dead letters")
+    api = "/api/v1/queues/jobs/dead"
+    st, r, body = http_call(port, "GET", api, raw=True)
+    assert st == 200 and b"<script>" not in body, (st, body)
+    got = json.loads(body)
+    assert got["queue"] == "jobs" and got["group"] == "" and got["dead"] == 3, got
+    assert [e["attempts"] for e in got["entries"]] == [1, 1, 1], got
+    assert got["entries"][0]["preview"] == "<script>alert(1)</script>", got
+    assert got["entries"][1]["preview_encoding"] == "hex", got
+    assert got["entries"][1]["preview"] == "01ff02", got
+    seqs = [e["id"] for e in got["entries"]]
+    # The same list pushctl shows.
+    listed = json.loads(h.pushctl("dead", "list", "--queue", "jobs", "--json").stdout)
+    assert [e["id"] for e in listed["events"]] == seqs, listed
+    st, _, got = http_call(port, "GET", api + "?limit=1&preview=2")
+    assert st == 200 and got["dead"] == 3 and len(got["entries"]) == 1, got
+    assert got["entries"][0]["truncated"] is True, got
+    # Bad input changes nothing.
+    for method, path, body, hdrs, want in (
+            ("POST", api + "/retry", b'{"ids":[%d]}' % seqs[0], {}, 401),
+            ("POST", api + "/retry", b'{"ids":[x]}', auth, 400),
+            ("GET", "/api/v1/queues/bad%20name/dead", None, {}, 400),
+            ("GET", api + "?group=no%20good", None, {}, 400),
+            ("GET", api + "?limit=5000", None, {}, 400),
+            ("GET", api + "/retry", None, {}, 405)):
+        st, _, got = http_call(port, method, path, body, hdrs)
+        assert st == want and "error" in got, (path, st, got)
+    assert dead_stream()["messages"] == 3
+    # Retried: a new event at its consumer, attempt 1; the letter gone.
+    st, _, got = http_call(port, "POST", api + "/retry",
+                           b'{"ids":[%d]}' % seqs[2], auth)
+    assert st == 200 and got == {"queue": "jobs", "group": "", "retried": 1}, got
+    (eid, attempt, payload), = w.events_full(want=1, timeout=20)
+    assert (attempt, payload) == (1, b"third"), (attempt, payload)
+    w.send(ids(ACK, eid))
+    # Dropped by id (an id that is none is skipped), then all.
+    st, _, got = http_call(port, "POST", api + "/drop",
+                           b'{"ids":[%d, 999999]}' % seqs[0], auth)
+    assert st == 200 and got["dropped"] == 1, got
+    st, _, got = http_call(port, "GET", api)
+    assert [e["id"] for e in got["entries"]] == [seqs[1]], got
+    st, _, got = http_call(port, "POST", api + "/drop", b"", auth)
+    assert st == 200 and got["dropped"] == 1, got
+    st, _, got = http_call(port, "GET", api)
+    assert st == 200 and got["dead"] == 0 and got["entries"] == [], got
+    # NATS gone: the list cannot be had, and says why.
+    nats.terminate()
+    nats.wait(timeout=10)
+    h.wait_for(lambda: http_call(port, "GET", api)[0] == 503, what="503 without NATS")
+    st, _, got = http_call(port, "GET", api)
+    assert "unreachable" in got["error"], got
+
+
 def case_cluster_nats_down(h):
     """NATS down at start and mid-run: ENQUEUEs refused with a clear error
     (pushctl exits 75), no crash, and all works again when it is back."""

@@ -214,8 +214,8 @@ function queuePage(name, q, dead, group) {
 			h("td", {}, fmt(c.delivered)), h("td", { class: "text" }, new Date(c.connected_since * 1000).toLocaleString()))) :
 			h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No consumer is subscribed.")))));
 	const label = group ? name + "/" + group : name;
-	const deadRows = dead === null ? [h("tr", {}, h("td", { colspan: 6, class: "muted" },
-		"In a cluster the dead letters are in JetStream: pushctl dead list."))] :
+	const deadRows = dead.error !== undefined ? [h("tr", {}, h("td", { colspan: 6, class: "muted" },
+		"Cannot list the dead letters: " + dead.error))] :
 		dead.entries.map((e) => h("tr", { dataset: { id: e.id } },
 			h("td", {}, String(e.id)), h("td", {}, String(e.attempts)),
 			h("td", { class: "text" }, e.reason), h("td", {}, fmt(e.bytes)),
@@ -227,7 +227,7 @@ function queuePage(name, q, dead, group) {
 					path + "/dead/retry" + gq, { ids: [e.id] }, (r) => "Retried " + r.retried + " event")),
 				button("Drop", () => act("Drop dead event " + e.id + " of " + label + " for good?",
 					path + "/dead/drop" + gq, { ids: [e.id] }, (r) => "Dropped " + r.dropped + " event"), true)))));
-	if (dead !== null && dead.entries.length === 0)
+	if (dead.error === undefined && dead.entries.length === 0)
 		deadRows.push(h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No dead letters.")));
 	return [
 		h("p", {}, h("a", { href: "#/" }, "← all queues")),
@@ -246,8 +246,8 @@ function queuePage(name, q, dead, group) {
 		h("h2", {}, "Settings"), settings,
 		h("h2", {}, "Groups"), groups,
 		h("h2", {}, "Consumers"), consumers,
-		h("h2", {}, "Dead letters" + (dead ? " (" + fmt(dead.dead) + ")" : "")),
-		dead && dead.entries.length ? h("div", { class: "actions" },
+		h("h2", {}, "Dead letters" + (dead.error === undefined ? " (" + fmt(dead.dead) + ")" : "")),
+		dead.error === undefined && dead.entries.length ? h("div", { class: "actions" },
 			button("Retry all", () => act("Retry every dead event of " + label + "?",
 				path + "/dead/retry" + gq, {}, (r) => "Retried " + fmt(r.retried) + " events")),
 			button("Drop all", () => act("Drop every dead event of " + label + " for good?",
@@ -284,12 +284,11 @@ async function poll() {
 			banner(data);
 			const path = "queues/" + encodeURIComponent(r.queue);
 			const q = await api(path);
-			let dead = null;
+			let dead;
 			try {
 				dead = await api(path + "/dead" + (r.group ? "?group=" + encodeURIComponent(r.group) : ""));
 			} catch (e) {
-				if (!/JetStream/.test(e.message))
-					throw e;
+				dead = { error: e.message };	/* a cluster's NATS unreachable */
 			}
 			key = JSON.stringify([q, dead, data.writable]);
 			view = () => queuePage(r.queue, q, dead, r.group);
