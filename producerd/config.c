@@ -175,7 +175,7 @@ usage(FILE *f)
 "SIGTERM or SIGINT: drain (refuse new connections and events, send nothing\n"
 "new, wait for acks up to --drain-timeout), then exit 0 and remove the\n"
 "socket.  A second SIGTERM or SIGINT exits at once.  SIGHUP: reopen\n"
-"--log-file.\n"
+"--log-file, read --http-token-file again.\n"
 "Exit status 1: bad options, the socket could not be set up (for\n"
 "example another producerd already listens on it), the journal could not\n"
 "be read back or written.\n",

@@ -503,10 +503,11 @@ bind_tcp(struct server *srv, const char *opt, const char *arg,
 /*
  * The token: the file's first line, of mode 0600 or stricter (a token
  * others can read is no secret), 16 to 256 bytes that may go in a
- * header.
+ * header; in memory of its own.
  */
 static int
-read_token(struct server *srv, const char *path, char *err, size_t len)
+read_token(const char *path, char **token, size_t *tokenlen, char *err,
+    size_t len)
 {
 	struct stat	 st;
 	char		 buf[TOKEN_MAX + 2];
@@ -555,13 +556,48 @@ read_token(struct server *srv, const char *path, char *err, size_t len)
 		    TOKEN_MIN, TOKEN_MAX);
 		return -1;
 	}
-	if ((srv->http_token = strndup(buf, tlen)) == NULL) {
+	*token = strndup(buf, tlen);
+	explicit_bzero(buf, sizeof buf);
+	if (*token == NULL) {
 		snprintf(err, len, "--http-token-file: out of memory");
 		return -1;
 	}
-	srv->http_token_len = tlen;
-	explicit_bzero(buf, sizeof buf);
+	*tokenlen = tlen;
 	return 0;
+}
+
+static void
+forget_token(struct server *srv)
+{
+	if (srv->http_token != NULL) {
+		explicit_bzero(srv->http_token, srv->http_token_len);
+		free(srv->http_token);
+	}
+	srv->http_token = NULL;
+	srv->http_token_len = 0;
+}
+
+/*
+ * SIGHUP: the token file is read again, so that a token can be changed
+ * without a restart; if it cannot be, the token in use stays.
+ */
+void
+http_reload(struct server *srv)
+{
+	char	*token, err[512];
+	size_t	 len;
+
+	if (srv->evhttp == NULL || srv->http_token_file == NULL)
+		return;
+	if (read_token(srv->http_token_file, &token, &len, err,
+	    sizeof err) != 0) {
+		log_warnx("%s; the token in use stays", err);
+		return;
+	}
+	forget_token(srv);
+	srv->http_token = token;
+	srv->http_token_len = len;
+	log_info("--http-token-file %s read again", srv->http_token_file);
 }
 
 int
@@ -578,9 +614,10 @@ http_start(struct server *srv, const struct config *cfg, char *err,
 		    "(127.0.0.1:9464, [::1]:9464)", opt, arg);
 		return -1;
 	}
-	if (cfg->http_token_file != NULL && read_token(srv,
-	    cfg->http_token_file, err, len) != 0)
+	if (cfg->http_token_file != NULL && read_token(cfg->http_token_file,
+	    &srv->http_token, &srv->http_token_len, err, len) != 0)
 		return -1;
+	srv->http_token_file = cfg->http_token_file;
 	if ((fd = bind_tcp(srv, opt, arg, host, port, err, len)) == -1)
 		return -1;
 	if ((srv->evhttp = evhttp_new(srv->base)) == NULL ||
@@ -639,9 +676,5 @@ http_stop(struct server *srv)
 		event_free(srv->http_adopt);
 	srv->http_adopt = NULL;
 	history_stop(srv);
-	if (srv->http_token != NULL) {
-		explicit_bzero(srv->http_token, srv->http_token_len);
-		free(srv->http_token);
-	}
-	srv->http_token = NULL;
+	forget_token(srv);
 }

@@ -64,8 +64,8 @@ on_sighup(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig;
 	(void)what;
-	(void)arg;
 	log_reopen();
+	http_reload(arg);
 }
 
 /*
@@ -184,7 +184,7 @@ main(int argc, char **argv)
 	}
 	sigterm = evsignal_new(base, SIGTERM, on_signal, &srv);
 	sigint = evsignal_new(base, SIGINT, on_signal, &srv);
-	sighup = evsignal_new(base, SIGHUP, on_sighup, NULL);
+	sighup = evsignal_new(base, SIGHUP, on_sighup, &srv);
 	if (sigterm == NULL || sigint == NULL || sighup == NULL ||
 	    evsignal_add(sigterm, NULL) != 0 || evsignal_add(sigint,
 	    NULL) != 0 || evsignal_add(sighup, NULL) != 0) {

@@ -201,6 +201,7 @@ struct server {
 	int			 http_loopback;	/* --http on 127/8 or ::1 */
 	char			*http_token;	/* --http-token-file's, or NULL */
 	size_t			 http_token_len;
+	const char		*http_token_file;	/* read again on SIGHUP */
 	uint32_t		 http_conns;	/* its connections now */
 	uint32_t		 http_max;	/* --http-max-connections */
 	struct bufferevent	**http_new;	/* made, not yet counted */
@@ -545,6 +546,7 @@ void	 metrics_render(struct server *, struct evbuffer *);
 struct evhttp_request;
 int	 http_start(struct server *, const struct config *, char *, size_t);
 void	 http_stop(struct server *);
+void	 http_reload(struct server *);
 void	 http_json(struct evhttp_request *, int, struct evbuffer *);
 void	 http_fail(struct evhttp_request *, int, const char *, ...)
 	     __attribute__((format(printf, 3, 4)));

@@ -4367,6 +4367,34 @@ def case_http_options(h):
     assert h.stats()["queued"] == 1
 
 
+def case_http_token_reload(h):
+    """SIGHUP reads --http-token-file again: the new token works, the old
+    one no longer does; a file no longer good is logged and the token in
+    use stays."""
+    port = free_port()
+    old, new = "old-t0ken-0123456789", "new-t0ken-9876543210"
+    path = token_file(h, old)
+    h.start_daemon("--http", "127.0.0.1:%d" % port, "--http-token-file", path)
+    log = os.path.join(h.dir, "producerd.log")
+    purge = lambda tok: http_call(port, "POST", "/api/v1/queues/default/purge", b"",
+                                  {"Authorization": "Bearer " + tok})[0]
+    assert h.pushctl("enqueue", "x").returncode == 0
+    assert purge(old) == 200 and purge(new) == 401
+
+    def hup_and_wait(line):
+        seen = open(log, "rb").read().count(line)
+        h.daemon.send_signal(signal.SIGHUP)
+        h.wait_for(lambda: open(log, "rb").read().count(line) > seen, what=line)
+    token_file(h, new)
+    hup_and_wait(b"read again")
+    assert purge(new) == 200 and purge(old) == 401
+    os.chmod(path, 0o644)
+    hup_and_wait(b"the token in use stays")
+    assert purge(new) == 200 and purge(old) == 401
+    with open(log, "rb") as f:
+        assert b"chmod 600" in f.read()
+
+
 def doc_exchange():
     """(peer, direction, bytes) for each line of protocol.md's exchange."""
     with open(DOC) as f:
