@@ -1,9 +1,11 @@
 /*
  * http.c: what the dashboard costs (pushbench --http, docs/performance.md).
- * Two measurements: the daemon's CPU per API request with 1,000 queues
- * and 1,000 consumers, and W1's throughput with 50 dashboards polling as
- * the page does (the overview every second, the history every tenth),
- * against W1 on the same daemon with none, in the same run.
+ * Three measurements: the daemon's CPU per API request with 1,000 queues
+ * and 1,000 consumers; the CPU that 50 dashboards polling as the page does
+ * (the overview every second, the history every tenth) take from the
+ * daemon's one thread, the most they can take from dispatch; and W1's
+ * throughput with those dashboards against W1 on the same daemon with
+ * none, in the same run.
  */
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -29,6 +31,7 @@
 #define REQUESTS	200	/* of each path, timed */
 #define DASHBOARDS	50
 #define POLL_NS		1000000000ull
+#define ALONE_S		20	/* the dashboards' CPU measured over */
 
 /* The page's own requests (web/app.js). */
 #define OVERVIEW	"/api/v1/queues?fields=queues,consumers_connected," \
@@ -200,8 +203,29 @@ by_ns(const void *a, const void *b)
 }
 
 /*
+ * The CPU seconds of the daemon's main thread, the one that dispatches,
+ * to the nanosecond (/proc's schedstat; its stat counts 10 ms ticks).
+ */
+static double
+thread_cpu(const struct daemon *d)
+{
+	char			 path[64];
+	unsigned long long	 ns = 0;
+	FILE			*f;
+
+	snprintf(path, sizeof path, "/proc/%ld/schedstat", (long)d->pid);
+	if ((f = fopen(path, "r")) == NULL)
+		fatal("%s", path);
+	if (fscanf(f, "%llu", &ns) != 1)
+		fatalx("%s: not a number of nanoseconds", path);
+	fclose(f);
+	return (double)ns / 1e9;
+}
+
+/*
  * The daemon's time for each path with QUEUES queues and as many
- * consumers: its CPU over REQUESTS requests, and each one's round trip.
+ * consumers: its main thread's CPU over REQUESTS requests, and each one's
+ * round trip.
  */
 static int
 overview_cost(const struct settings *s)
@@ -216,7 +240,7 @@ overview_cost(const struct settings *s)
 	struct pushstage_enqueued e;
 	struct reply		 r = { 0 };
 	struct rlimit		 rl;
-	uint64_t		 ns[REQUESTS], t, rss, hwm;
+	uint64_t		 ns[REQUESTS], t;
 	double			 cpu0, cpu1;
 	size_t			 body = 0, i;
 	char			 name[32], ev[64];
@@ -268,14 +292,14 @@ overview_cost(const struct settings *s)
 	for (i = 0; i < sizeof paths / sizeof paths[0]; i++) {
 		for (k = 0; k < 5; k++)
 			(void)http_get(fd, paths[i], &r, &body);
-		daemon_usage(&d, &cpu0, &rss, &hwm);
+		cpu0 = thread_cpu(&d);
 		for (k = 0; k < REQUESTS; k++) {
 			t = clock_ns();
 			if ((status = http_get(fd, paths[i], &r, &body)) != 200)
 				fatalx("GET %s: %d", paths[i], status);
 			ns[k] = clock_ns() - t;
 		}
-		daemon_usage(&d, &cpu1, &rss, &hwm);
+		cpu1 = thread_cpu(&d);
 		qsort(ns, REQUESTS, sizeof ns[0], by_ns);
 		if (s->json)
 			printf("{\"http\":\"%s\",\"queues\":%d,\"consumers\":%d,"
@@ -298,6 +322,64 @@ overview_cost(const struct settings *s)
 	free(cons);
 	pushstage_free(c);
 	daemon_stop(&d);
+	return 0;
+}
+
+/*
+ * The daemon's CPU a second while DASHBOARDS poll it and nothing else
+ * happens, with W1's queue in it: the share of its one thread, the one
+ * that dispatches, that they take.  W1 itself is too short (a third of a
+ * second) and too noisy here to show a cost this small by its rate.
+ */
+static int
+dashboards_alone(const struct settings *s)
+{
+	struct settings		 hs = *s;
+	struct daemon		 d;
+	struct pushstage	*c;
+	struct pushstage_enqueued e;
+	uint64_t		 t0, t1, t2, t3;
+	double			 cpu0, cpu1, idle0, idle1, secs, idle;
+	pid_t			 pollers;
+	int			 n = s->quick ? 2 : DASHBOARDS;
+	unsigned int		 wait = s->quick ? 1 : ALONE_S;
+
+	hs.http_port = http_free_port();
+	if (daemon_start(&hs, "at-least-once", &d) != 0)
+		return -1;
+	if ((c = client_open(d.path)) == NULL ||
+	    pushstage_add(c, "x", 1) != 0 || pushstage_send(c, &e) != 0)
+		fatalx("cannot set up");
+	/* The daemon alone first: what it spends with nobody asking. */
+	sleep(1);
+	idle0 = thread_cpu(&d);
+	t0 = clock_ns();
+	sleep(wait);
+	idle1 = thread_cpu(&d);
+	t1 = clock_ns();
+	pollers = http_dashboards(hs.http_port, n);
+	sleep(2);		/* all connected, and polling */
+	cpu0 = thread_cpu(&d);
+	t2 = clock_ns();
+	sleep(wait);
+	cpu1 = thread_cpu(&d);
+	t3 = clock_ns();
+	reap(&pollers, 1);
+	pushstage_free(c);
+	daemon_stop(&d);
+	/* CPU seconds a second, less what it spends idle. */
+	idle = (idle1 - idle0) * 1e9 / (double)(t1 - t0);
+	secs = (cpu1 - cpu0) * 1e9 / (double)(t3 - t2) - idle;
+	if (s->json)
+		printf("{\"http\":\"dashboards alone\",\"dashboards\":%d,"
+		    "\"seconds\":%u,\"daemon_ms_per_s\":%.3f,"
+		    "\"idle_ms_per_s\":%.3f}\n", n, wait, secs * 1e3,
+		    idle * 1e3);
+	else
+		printf("\n%d dashboards polling a daemon with W1's queue, over "
+		    "%u s: %.2f ms of daemon CPU a second (%.2f %% of its "
+		    "one thread; idle it spends %.2f ms)\n", n, wait,
+		    secs * 1e3, secs * 100, idle * 1e3);
 	return 0;
 }
 
@@ -350,7 +432,7 @@ w1_with_dashboards(const struct settings *s)
 int
 http_run(const struct settings *s)
 {
-	if (overview_cost(s) != 0)
+	if (overview_cost(s) != 0 || dashboards_alone(s) != 0)
 		return -1;
 	return w1_with_dashboards(s);
 }
