@@ -10,6 +10,8 @@
  * for the answer; a dead letter is named by its sequence number in the
  * stream.
  */
+#include <sys/queue.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -522,6 +524,59 @@ dead_tick(struct cluster *cl, uint64_t now)
 		    "in %u s (%u dead letters done)", API_WAIT_MS / 1000,
 		    d->done);
 		dead_end(cl, d, PS_E_STORAGE, why);
+	}
+}
+
+/*
+ * Every DEAD_COUNT_MS, cq's dead letters are counted for its groups here
+ * (STATS' dead, /metrics, the dashboard): one STREAM.INFO of its
+ * dead-letter stream, which gives each subject's count.
+ */
+void
+dead_count(struct cluster *cl, struct cqueue *cq, uint64_t now)
+{
+	char	 subj[512], tag[3 * PS_QUEUE_MAX + 8];
+
+	if (!cl->connected || cq->state != CQ_READY ||
+	    now < cq->dead_asked + DEAD_COUNT_MS)
+		return;
+	cq->dead_asked = now;
+	snprintf(subj, sizeof subj, "$JS.API.STREAM.INFO." DEAD_STREAM "%s",
+	    cq->enc);
+	snprintf(tag, sizeof tag, "n.%s", cq->enc);
+	(void)cl_api(cl, subj, tag, "{\"subjects_filter\":\">\"}");
+}
+
+/* Its answer: "subjects":{"pushstage.ENC.dead":N,"...dead.GROUP":M}. */
+void
+dead_counted(struct cluster *cl, struct cqueue *cq, natsMsg *msg)
+{
+	struct nqueue	*q;
+	struct qgroup	*g;
+	const char	*data = natsMsg_GetData(msg);
+	char		 err[256], genc[3 * PS_QUEUE_MAX + 1];
+	char		 key[9 * PS_QUEUE_MAX + 40];
+	uint64_t	 code = 0, n;
+	int		 none = 0;
+
+	if (data == NULL ||
+	    (q = queues_find(cl->srv, cq->name, strlen(cq->name))) == NULL)
+		return;
+	if (js_error(data, (size_t)natsMsg_GetDataLength(msg), err,
+	    sizeof err) != NULL) {
+		(void)js_u64(data, "\"err_code\":", &code);
+		if (code != JS_NO_STREAM)
+			return;			/* asked again soon */
+		none = 1;			/* no letter yet */
+	}
+	TAILQ_FOREACH(g, &q->groups, entry) {
+		cl_encode(g->name, genc, sizeof genc);
+		snprintf(key, sizeof key, "\"pushstage.%s.dead%s%s\":",
+		    cq->enc, g->name[0] != '\0' ? "." : "", genc);
+		n = 0;
+		if (!none)
+			(void)js_u64(data, key, &n);
+		g->cluster_dead = n;
 	}
 }
 

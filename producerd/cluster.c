@@ -851,6 +851,10 @@ take(struct cluster *cl, natsMsg *msg)
 		cq_reply(cl, cq, subj[n + 1], msg);
 		return;
 	}
+	if (subj[n + 1] == 'n') {
+		dead_counted(cl, cq, msg);
+		return;
+	}
 	/* The rest name a consumer: .ENC.DURABLE[.N] */
 	if (tag[elen] != '.')
 		return;
@@ -966,6 +970,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 			cq_release(cq);
 		}
 		cq_step(cl, cq);
+		dead_count(cl, cq, now);
 	}
 	dead_tick(cl, now);
 	server_wake(cl->srv);

@@ -18,6 +18,7 @@
 #define API_RETRY_MS	2000		/* a stream or consumer asked again */
 #define LEADER_POLL_MS	250		/* a consumer's leader looked for */
 #define TICK_MS		250
+#define DEAD_COUNT_MS	1000		/* a queue's dead letters counted */
 #define RECONNECT_MS	250		/* NATS tried again after, doubling */
 #define RECONNECT_MAX_MS 8000		/* ... up to this */
 #define PULLS_MAX	64		/* open pulls of one event, a queue */
@@ -81,6 +82,7 @@ struct cqueue {
 	size_t		 nwaiting;
 	uint64_t	 since;		/* the first of them came, clock ms */
 	int		 given_up;	/* not ready in time: refuse them */
+	uint64_t	 dead_asked;	/* its dead letters counted, clock ms */
 };
 
 /* An ENQUEUE waiting for its PubAcks. */
@@ -144,6 +146,8 @@ void	 cl_encode(const char *, char *, size_t);
 void	 dead_publish(struct cluster *, uint64_t, const struct qevent *);
 void	 dead_reply(struct cluster *, int, const char *, natsMsg *);
 void	 dead_tick(struct cluster *, uint64_t);
+void	 dead_count(struct cluster *, struct cqueue *, uint64_t);
+void	 dead_counted(struct cluster *, struct cqueue *, natsMsg *);
 void	 dead_free(struct cluster *);
 
 #endif

@@ -1,8 +1,8 @@
 /*
  * counters.c: the table of every counter (counters.h).  Rows are in the
  * order STATS_REPLY has always sent them; new ones go at the end of their
- * part.  A counter that is not a plain field of struct server (uptime)
- * has size 0 and is computed in counter_value.
+ * part.  A counter that is not a plain field (uptime, a group's dead) has
+ * size 0 and is computed in counter_value.
  */
 #include <stddef.h>
 #include <string.h>
@@ -18,6 +18,7 @@
 #define G(field)	SCOPE_GROUP, offsetof(struct qgroup, field), \
 			sizeof(((struct qgroup *)0)->field)
 #define COMPUTED	SCOPE_SERVER, 0, 0
+#define GCOMPUTED	SCOPE_GROUP, 0, 0
 
 const struct counter counters[] = {
 	{ "queued", NULL, COUNTER_GAUGE, PART_ALWAYS,
@@ -58,7 +59,8 @@ const struct counter counters[] = {
 	  "Answers to events already taken back: ignored.",
 	  G(d.late_acks_total) },
 	{ "dead", NULL, COUNTER_GAUGE, PART_ALWAYS,
-	  "Events on the dead-letter list.", G(d.ndead) },
+	  "Events on the dead-letter list (in a cluster, JetStream's).",
+	  GCOMPUTED },
 	{ "dead_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
 	  "Events moved to the dead-letter list.", G(d.dead_total) },
 	{ "refused_total", "refused_connections_total", COUNTER_TOTAL,
@@ -254,6 +256,15 @@ field(const char *p, size_t size)
  * queue's or group's counter summed over them all, a queue's setting the
  * default every queue starts with.
  */
+/* A group's counter; the one computed is dead, here or in JetStream. */
+static uint64_t
+group_value(const struct qgroup *g, const struct counter *k)
+{
+	if (k->size == 0)
+		return g->d.ndead + g->cluster_dead;
+	return field((const char *)g + k->off, k->size);
+}
+
 uint64_t
 counter_value(const struct server *srv, const struct qgroup *g,
     const struct counter *k)
@@ -278,11 +289,10 @@ counter_value(const struct server *srv, const struct qgroup *g,
 		return sum;
 	default:
 		if (g != NULL)
-			return field((const char *)g + k->off, k->size);
+			return group_value(g, k);
 		TAILQ_FOREACH(q, &srv->queues, entry) {
 			TAILQ_FOREACH(each, &q->groups, entry)
-				sum += field((const char *)each + k->off,
-				    k->size);
+				sum += group_value(each, k);
 		}
 		return sum;
 	}

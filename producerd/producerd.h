@@ -70,6 +70,7 @@ struct qgroup {
 	uint64_t		 enqueued_then;	/* totals at the last tick */
 	uint64_t		 delivered_then;
 	uint64_t		 acked_then;
+	uint64_t		 cluster_dead;	/* --cluster: letters in JetStream */
 	struct qlog		*log;		/* --cluster: its own */
 	uint8_t			 len;
 	char			 name[];	/* len bytes and a NUL */

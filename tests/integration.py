@@ -2432,8 +2432,12 @@ def case_cluster_nack_touch_dead(h):
     for sock in socks:
         r = h.pushctl("dead", "list", "--json", sock=sock)
         assert r.returncode == 0 and json.loads(r.stdout) == want, r
-    assert h.stats()["dead"] == 0 and h.stats()["dead_total"] + json.loads(
-        h.pushctl("stats", "--json", sock=b).stdout)["dead_total"] == 1
+    # STATS' dead is JetStream's count, the same on both hosts; dead_total
+    # counts those that died here.
+    stats = lambda sock: json.loads(h.pushctl("stats", "--json", sock=sock).stdout)
+    h.wait_for(lambda: [stats(s)["dead"] for s in socks] == [1, 1],
+               what="dead 1 in both hosts' stats")
+    assert stats(h.sock)["dead_total"] + stats(b)["dead_total"] == 1
     # Retried from the host where it did not die: a new event, attempt 1.
     r = h.pushctl("dead", "retry", str(dead_seq), sock=socks[1 - at])
     assert r.returncode == 0 and r.stdout == b"retried 1 dead event\n", r
@@ -2445,6 +2449,8 @@ def case_cluster_nack_touch_dead(h):
     for sock in socks:
         r = h.pushctl("dead", "list", sock=sock)
         assert r.returncode == 0 and r.stdout == b"no dead events\n", r
+    h.wait_for(lambda: [stats(s)["dead"] for s in socks] == [0, 0],
+               what="dead 0 in both hosts' stats")
     # Two more die; one is dropped by id, the other with all; an id that
     # is an event, not a dead letter, is not touched.
     for r in raws:
@@ -2606,6 +2612,10 @@ def case_cluster_dead_over_http(h):
         w.send(ids(NACK, eid))
     dead_stream = lambda: js_request(url, "$JS.API.STREAM.INFO.PSD_jobs")["state"]
     h.wait_for(lambda: dead_stream().get("messages") == 3, what="3 dead letters")
+    # Counted in b's stats, where the queue is used.
+    dead_b = lambda: json.loads(h.pushctl("stats", "--queue", "jobs", "--json",
+                                          sock=b).stdout)["dead"]
+    h.wait_for(lambda: dead_b() == 3, what="dead 3 in b's stats")
     api = "/api/v1/queues/jobs/dead"
     st, r, body = http_call(port, "GET", api, raw=True)
     assert st == 200 and b"<script>" not in body, (st, body)
@@ -2650,6 +2660,7 @@ def case_cluster_dead_over_http(h):
     assert st == 200 and got["dropped"] == 1, got
     st, _, got = http_call(port, "GET", api)
     assert st == 200 and got["dead"] == 0 and got["entries"] == [], got
+    h.wait_for(lambda: dead_b() == 0, what="dead 0 in b's stats")
     # NATS gone: the list cannot be had, and says why.
     nats.terminate()
     nats.wait(timeout=10)
