@@ -18,7 +18,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from integration import (CONSUMER, Harness, free_port, token_file)  # noqa: E402
+from integration import (CONSUMER, Harness, built_with_cluster, free_port,  # noqa: E402
+                         start_nats, token_file)
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "chromium"
 TOKEN = "dashboard-token-0123456789"
@@ -285,6 +286,56 @@ def case_dashboard_read_only(h):
                "the queue page")
         assert b.eval("document.getElementById('banner').textContent").startswith("Read-only")
         assert b.eval("[...document.querySelectorAll('.actions button')].every(e => e.disabled)")
+    finally:
+        b.close()
+
+
+def case_dashboard_cluster(h):
+    """--cluster: the queue page lists the dead letters kept in JetStream
+    and counts them in the overview; Retry from its button sends one back
+    (pushctl agrees); with NATS gone the page says why it cannot list
+    them, and keeps showing the rest."""
+    if not built_with_cluster():
+        return
+    nats, url = start_nats(h)
+    port = free_port()
+    h.start_daemon("--cluster", url, "--http", "127.0.0.1:%d" % port,
+                   "--http-token-file", token_file(h, TOKEN), "--max-attempts", "1")
+    h.consumer("w", "--queue", "jobs", "--exec", "false")
+    h.wait_consumers(1)
+    assert h.pushctl("enqueue", "--queue", "jobs", "one", "two").returncode == 0
+    dead = lambda: json.loads(h.pushctl("dead", "list", "--queue", "jobs",
+                                        "--json").stdout)["events"]
+    h.wait_for(lambda: len(dead()) == 2, what="2 dead letters in JetStream")
+    b = Chromium(h.dir)
+    try:
+        b.goto("http://127.0.0.1:%d/" % port)
+        b.wait(text(b, 'tr[data-queue="jobs"] td.dead') + " === '2'", "dead 2 in the overview")
+        b.goto("http://127.0.0.1:%d/#/queue/jobs" % port)
+        b.wait("document.querySelectorAll('#dead tbody tr[data-id]').length === 2", "2 dead rows")
+        ids = b.eval("[...document.querySelectorAll('#dead tbody tr[data-id]')]"
+                     ".map(e => Number(e.dataset.id))")
+        assert ids == [e["id"] for e in dead()], ids
+        previews = b.eval("[...document.querySelectorAll('#dead td.preview code')]"
+                          ".map(e => e.textContent)")
+        assert sorted(previews) == ["one", "two"], previews
+        b.type("#token", TOKEN)
+        b.click("#tokenform button")
+        b.click('#dead tbody tr[data-id="%d"] button' % ids[0])
+        b.wait("document.getElementById('status').textContent === 'Retried 1 event'",
+               "the retry done")
+        # Retried: a new event, which its consumer fails again, a new letter.
+        assert ids[0] not in [e["id"] for e in dead()]
+        h.wait_for(lambda: len(dead()) == 2, what="the retried event dead again")
+        b.wait("!Array.from(document.querySelectorAll('#dead tbody tr[data-id]'))"
+               ".some(e => e.dataset.id === '%d')" % ids[0], "its row gone")
+        # NATS gone: the list cannot be had, and the page says so.
+        nats.terminate()
+        nats.wait(timeout=10)
+        b.wait("document.getElementById('dead').textContent.includes("
+               "'Cannot list the dead letters')", "the reason shown")
+        assert "unreachable" in b.eval("document.getElementById('dead').textContent")
+        assert b.eval("document.querySelector('h1').textContent") == "jobs"
     finally:
         b.close()
 
