@@ -560,7 +560,7 @@ cluster_dead_path(struct api *a, const char *name, size_t len,
 	snprintf(k->group, sizeof k->group, "%s", group);
 	ask.queue = k->queue;
 	ask.group = k->group;
-	ask.done = cluster_dead_done;
+	ask.tell = cluster_dead_done;
 	ask.arg = k;
 	if (cluster_dead(a->srv, &ask, why, sizeof why) != 0) {
 		free(k);

@@ -34,15 +34,14 @@ struct cterm {
 	uint64_t	 deadline;
 };
 
-/* What a request of a client's is waiting for. */
+/* What a request is waiting for. */
 enum { D_COUNT, D_FIND, D_PUT, D_DELETE };
 
 /* A DEAD_LIST, DEAD_RETRY or DEAD_DROP at JetStream. */
 struct cdead {
 	struct cdead	*next;
 	uint64_t	 n;		/* its replies' subject's */
-	void		(*tell)(void *, int, const char *,
-			    const struct ps_buf *, uint32_t);
+	dead_tell	*tell;
 	void		*arg;		/* its asker's; NULL: it went */
 	uint8_t		 type;
 	char		 name[PS_PATH_MAX + 1];	/* for log lines */
@@ -185,7 +184,7 @@ dead_ask(struct cluster *cl, struct cdead *d)
 			natsMsg_Destroy(m);
 		}
 		return;			/* not sent: its time runs out */
-	default:
+	default:			/* D_DELETE */
 		api = "STREAM.MSG.DELETE";
 		snprintf(body, sizeof body, "{\"seq\":%llu}",
 		    (unsigned long long)d->seq);
@@ -214,9 +213,8 @@ dead_free1(struct cluster *cl, struct cdead *d)
 static void
 dead_end(struct cluster *cl, struct cdead *d, int code, const char *why)
 {
-	void	(*tell)(void *, int, const char *, const struct ps_buf *,
-		    uint32_t) = d->tell;
-	void	*arg = d->arg;
+	dead_tell	*tell = d->tell;
+	void		*arg = d->arg;
 
 	if (code == 0 && d->type == PS_DEAD_LIST) {
 		if (d->total < d->count)
@@ -413,7 +411,7 @@ dead_reply(struct cluster *cl, int kind, const char *tag, natsMsg *msg)
 		d->step = D_DELETE;
 		dead_ask(cl, d);
 		return;
-	default:
+	default:			/* D_DELETE */
 		/* Gone already: another host took it first. */
 		if (why != NULL && code != JS_NO_SEQUENCE)
 			break;
@@ -430,8 +428,8 @@ dead_reply(struct cluster *cl, int kind, const char *tag, natsMsg *msg)
 /*
  * A DEAD_LIST (preview bytes of each payload, at most limit entries),
  * DEAD_RETRY or DEAD_DROP (the ids, or none: all) of a queue's group at
- * JetStream; its asker waits for done.  -1 when it cannot be asked, and
- * why.
+ * JetStream; its asker waits to be told.  -1 when it cannot be asked,
+ * and why.
  */
 int
 cluster_dead(struct server *srv, const struct dead_ask *a, char *why,
@@ -458,7 +456,7 @@ cluster_dead(struct server *srv, const struct dead_ask *a, char *why,
 		return -1;
 	}
 	d->n = ++cl->next_dead;
-	d->tell = a->done;
+	d->tell = a->tell;
 	d->arg = a->arg;
 	d->type = a->type;
 	d->preview = a->preview > PS_PREVIEW_MAX ? PS_PREVIEW_MAX : a->preview;
@@ -592,17 +590,16 @@ cluster_dead_forget(struct server *srv, void *arg)
 	}
 }
 
-/* Every request done tells is answered now: producerd is stopping. */
+/* Every request tell answers is answered now: producerd is stopping. */
 void
-cluster_dead_cancel(struct server *srv, void (*done)(void *, int,
-    const char *, const struct ps_buf *, uint32_t))
+cluster_dead_cancel(struct server *srv, dead_tell *tell)
 {
 	struct cluster	*cl = srv->cluster;
 	struct cdead	*d, *dnext;
 
 	for (d = cl->deads; d != NULL; d = dnext) {
 		dnext = d->next;
-		if (d->tell == done)
+		if (d->tell == tell)
 			dead_end(cl, d, PS_E_DRAINING, "producerd is stopping");
 	}
 }

@@ -809,7 +809,9 @@ static void
 conn_cluster_dead(struct conn *c, uint8_t type, const struct ps_queue *pq,
     uint32_t preview, const struct ps_ids *ids)
 {
-	struct dead_ask	 ask;
+	struct dead_ask	 ask = { .type = type, .preview = preview,
+			    .limit = UINT32_MAX, .ids = ids,
+			    .tell = conn_cluster_done, .arg = c };
 	char		 queue[PS_QUEUE_MAX + 1], group[PS_QUEUE_MAX + 1];
 	char		 why[512], who[PS_NAME_MAX + 8];
 	const char	*slash;
@@ -832,15 +834,9 @@ conn_cluster_dead(struct conn *c, uint8_t type, const struct ps_queue *pq,
 	if (glen != 0)
 		memcpy(group, slash + 1, glen);
 	group[glen] = '\0';
-	ask.type = type;
 	ask.queue = queue;
 	ask.group = group;
 	ask.who = who;
-	ask.preview = preview;
-	ask.limit = UINT32_MAX;
-	ask.ids = ids;
-	ask.done = conn_cluster_done;
-	ask.arg = c;
 	snprintf(who, sizeof who, "client %s", c->name);
 	if (cluster_dead(c->srv, &ask, why, sizeof why) != 0) {
 		conn_fail(c, PS_E_STORAGE, "%s", why);

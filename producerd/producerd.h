@@ -469,10 +469,12 @@ void	 cluster_group(struct server *, const char *, const char *);
 void	 cluster_group_drop(struct server *, const char *, const char *);
 /*
  * A DEAD_LIST, DEAD_RETRY or DEAD_DROP at JetStream (cdead.c), for a client
- * or the HTTP API.  done is called once with its answer: code 0 and a
+ * or the HTTP API.  tell is called once with its answer: code 0 and a
  * DEAD_LIST_REPLY frame (a list) or how many were done, or an ERROR code
  * and why; unless its arg is forgotten first (cluster_dead_forget).
  */
+typedef void dead_tell(void *, int, const char *, const struct ps_buf *,
+    uint32_t);
 struct dead_ask {
 	uint8_t		 type;		/* PS_DEAD_LIST, _RETRY or _DROP */
 	const char	*queue;
@@ -481,20 +483,17 @@ struct dead_ask {
 	uint32_t	 preview;	/* a list's, bytes of each payload */
 	uint32_t	 limit;		/* ... at most so many entries */
 	const struct ps_ids *ids;	/* NULL or none: every dead letter */
-	void		(*done)(void *, int, const char *,
-			    const struct ps_buf *, uint32_t);
+	dead_tell	*tell;
 	void		*arg;
 };
 int	 cluster_dead(struct server *, const struct dead_ask *, char *,
 	     size_t);
 void	 cluster_dead_forget(struct server *, void *);
-void	 cluster_dead_cancel(struct server *, void (*)(void *, int,
-	     const char *, const struct ps_buf *, uint32_t));
+void	 cluster_dead_cancel(struct server *, dead_tell *);
 void	 conn_cluster_answer(struct conn *, struct ps_enqueued *);
 void	 conn_cluster_refuse(struct conn *, int, const char *);
 void	 conn_cluster_resume(struct conn *);
-void	 conn_cluster_done(void *, int, const char *, const struct ps_buf *,
-	     uint32_t);
+dead_tell conn_cluster_done;
 int	 server_compact(struct server *);
 int	 server_compact_wanted(struct server *);
 
