@@ -349,7 +349,7 @@ baseline_rr(const struct settings *s, uint64_t n, struct result *r)
 		close(sv[i][0]);
 		close(sv[i][1]);
 	}
-	if (board_wait(b, 300000) == 0) {
+	if (board_wait(b, WAIT_MS(s), pids, RR_CLIENTS + 1) == 0) {
 		r->rate = (double)n * 1e9 / (double)(atomic_load(&b->last_ns) -
 		    t0);
 		r->exact = board_exact(b);

@@ -83,6 +83,8 @@ struct tally {
 };
 
 /* board.c */
+/* For the last event, at the most: less than the quick tests' timeout. */
+#define WAIT_MS(s)	((s)->quick ? 100000 : 300000)
 struct board	*board_new(uint64_t, int);
 void		 board_free(struct board *);
 void		 board_mark(struct board *, const uint8_t *, size_t,
@@ -90,7 +92,7 @@ void		 board_mark(struct board *, const uint8_t *, size_t,
 void		 board_mark_copy(struct board *, const uint8_t *, size_t,
 		     uint32_t, uint32_t, struct tally *);
 void		 board_commit(struct board *, struct tally *);
-int		 board_wait(struct board *, int);
+int		 board_wait(struct board *, int, pid_t *, int);
 int		 board_exact(const struct board *);
 void		 board_latency(const struct board *, double [4], double [4]);
 void		 board_sent(struct board *, uint64_t, uint64_t);

@@ -151,16 +151,49 @@ board_commit(struct board *b, struct tally *t)
 		fatal("write");
 }
 
-/* Wait for the last event, up to ms; 0 when it came. */
+/*
+ * Wait for the last event, up to ms; 0 when it came.  One of the n
+ * children in pids that exits other than 0, or is killed, before then
+ * ends the wait at once, said: -1.  Those that exit are collected (their
+ * pid 0), for reap.
+ */
 int
-board_wait(struct board *b, int ms)
+board_wait(struct board *b, int ms, pid_t *pids, int n)
 {
 	struct pollfd	 pfd = { b->wait_fd, POLLIN, 0 };
-	int		 r;
+	uint64_t	 end = clock_ms() + (uint64_t)ms, now;
+	int		 r, i, status;
 
-	while ((r = poll(&pfd, 1, ms)) == -1 && errno == EINTR)
-		continue;
-	return r == 1 ? 0 : -1;
+	for (;;) {
+		now = clock_ms();
+		if (now >= end) {
+			log_errorx("the last event did not come in %d s",
+			    ms / 1000);
+			return -1;
+		}
+		r = poll(&pfd, 1, end - now > 100 ? 100 : (int)(end - now));
+		if (r == 1)
+			return 0;
+		if (r == -1 && errno != EINTR)
+			fatal("poll");
+		for (i = 0; i < n; i++) {
+			if (pids[i] <= 0 || waitpid(pids[i], &status,
+			    WNOHANG) != pids[i])
+				continue;
+			pids[i] = 0;
+			if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+				continue;
+			if (WIFEXITED(status))
+				log_errorx("a child of pushbench exited %d "
+				    "before the last event",
+				    WEXITSTATUS(status));
+			else
+				log_errorx("a child of pushbench was killed "
+				    "by signal %d before the last event",
+				    WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+			return -1;
+		}
+	}
 }
 
 int

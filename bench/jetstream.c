@@ -41,7 +41,6 @@ struct js_args {
 	int		 consumers;
 	uint64_t	 total;
 	_Atomic uint64_t *t0;		/* shared: the first publish, ns */
-	_Atomic int	*failed;	/* shared */
 };
 
 int
@@ -74,11 +73,14 @@ free_port(void)
 /*
  * One JetStream API request to 127.0.0.1:port, its reply in buf; NATS's
  * text protocol by hand, so that this process never starts libnats.  0,
- * or -1 if no reply came in 2 s.
+ * or -1 if no reply came in 2 s, or the server is not the one named
+ * (NULL: any).
  */
 static int
-js_request(int port, const char *subject, char *buf, size_t size)
+js_request(int port, const char *name, const char *subject, char *buf,
+    size_t size)
 {
+	char			 want[64];
 	struct sockaddr_in	 sin;
 	struct timeval		 tv = { 2, 0 };
 	char			 req[512], *msg;
@@ -107,6 +109,13 @@ js_request(int port, const char *subject, char *buf, size_t size)
 		buf[have] = '\0';
 		if ((msg = strstr(buf, "MSG _PB.r")) != NULL &&
 		    strstr(msg, "}") != NULL) {
+			/* Before it: INFO {... "server_name":"NAME" ...} */
+			*msg = '\0';
+			snprintf(want, sizeof want, "\"server_name\":\"%s\"",
+			    name != NULL ? name : "");
+			if (name != NULL && strstr(buf, want) == NULL)
+				break;
+			*msg = 'M';
 			memmove(buf, msg, strlen(msg) + 1);
 			rc = 0;
 			break;
@@ -116,14 +125,18 @@ js_request(int port, const char *subject, char *buf, size_t size)
 	return rc;
 }
 
-/* Whether JetStream answers (a cluster: its meta leader is elected). */
+/*
+ * Whether the nats-server named name answers on port with JetStream (a
+ * cluster: its meta leader is elected).  Its name tells it from a process
+ * that took the port after free_port let it go.
+ */
 static int
-js_ready(int port)
+js_ready(int port, const char *name)
 {
 	char	 buf[8192];
 
-	return js_request(port, "$JS.API.INFO", buf, sizeof buf) == 0 &&
-	    strstr(buf, "\"error\"") == NULL;
+	return js_request(port, name, "$JS.API.INFO", buf, sizeof buf) ==
+	    0 && strstr(buf, "\"error\"") == NULL;
 }
 
 /*
@@ -147,7 +160,7 @@ jetstream_wait_pull(const char *urls, const char *stream, const char *consumer)
 	snprintf(subj, sizeof subj, "$JS.API.CONSUMER.INFO.%s.%s", stream,
 	    consumer);
 	while (clock_ms() < end) {
-		if (js_request(port, subj, buf, sizeof buf) == 0 &&
+		if (js_request(port, NULL, subj, buf, sizeof buf) == 0 &&
 		    (p = strstr(buf, "\"num_waiting\":")) != NULL &&
 		    atoi(p + 14) > 0)
 			return 0;
@@ -188,7 +201,7 @@ int
 nats_start(int replicas, struct nats_nodes *nn)
 {
 	char		 routes[256] = "", port[16], rport[48], dir[160];
-	char		 name[8];
+	char		 names[3][32];
 	int		 cports[3], rports[3], i, n = replicas == 3 ? 3 : 1;
 	uint64_t	 end;
 
@@ -210,7 +223,8 @@ nats_start(int replicas, struct nats_nodes *nn)
 		snprintf(port, sizeof port, "%d", cports[i]);
 		snprintf(rport, sizeof rport, "nats://127.0.0.1:%d", rports[i]);
 		snprintf(dir, sizeof dir, "%s/n%d", nn->dir, i);
-		snprintf(name, sizeof name, "n%d", i);
+		snprintf(names[i], sizeof names[i], "pushbench%ld-n%d",
+		    (long)getpid(), i);
 		if ((nn->pids[i] = fork()) == -1)
 			fatal("fork");
 		if (nn->pids[i] == 0) {
@@ -218,21 +232,23 @@ nats_start(int replicas, struct nats_nodes *nn)
 			    freopen("/dev/null", "w", stderr) == NULL)
 				_exit(127);
 			if (n == 1)
-				execlp("nats-server", "nats-server", "-js", "-a",
-				    "127.0.0.1", "-p", port, "-sd", dir,
-				    (char *)NULL);
+				execlp("nats-server", "nats-server", "-js",
+				    "-n", names[i], "-a", "127.0.0.1", "-p",
+				    port, "-sd", dir, (char *)NULL);
 			else
 				execlp("nats-server", "nats-server", "-js", "-n",
-				    name, "--cluster_name", "bench", "-a",
+				    names[i], "--cluster_name", "bench", "-a",
 				    "127.0.0.1", "-p", port, "-cluster", rport,
 				    "-routes", routes, "-sd", dir, (char *)NULL);
 			_exit(127);
 		}
 	}
-	/* Until JetStream answers: for R3, its meta leader is elected. */
+	/* Until JetStream answers on each (R3: its meta leader elected). */
 	end = clock_ms() + READY_MS;
 	while (clock_ms() < end) {
-		if (js_ready(cports[0]))
+		for (i = 0; i < n && js_ready(cports[i], names[i]); i++)
+			continue;
+		if (i == n)
 			return 0;
 		usleep(100000);
 	}
@@ -384,7 +400,7 @@ js_publisher(void *arg)
 	}
 	atomic_store(a->t0, clock_ns());
 	if (publish_all(s, js, a->total) != 0)
-		atomic_store(a->failed, 1);
+		_exit(1);		/* said; board_wait sees it */
 	jsStreamInfo_Destroy(si);
 	jsConsumerInfo_Destroy(ci);
 	jsCtx_Destroy(js);
@@ -423,11 +439,10 @@ jetstream_run(const struct settings *s, const char *workload,
 	a.consumers = n;
 	a.total = r->events;
 	a.t0 = shared;
-	a.failed = (_Atomic int *)((char *)shared + 64);
 	for (i = 0; i < n; i++)
 		pids[i] = spawn(js_consumer, &a);
 	pids[n] = spawn(js_publisher, &a);
-	if (board_wait(b, 300000) == 0 && !atomic_load(a.failed)) {
+	if (board_wait(b, WAIT_MS(s), pids, n + 1) == 0) {
 		r->rate = (double)r->events * 1e9 /
 		    (double)(atomic_load(&b->last_ns) - atomic_load(a.t0));
 		r->exact = board_exact(b);

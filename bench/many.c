@@ -141,7 +141,7 @@ many_run(const struct settings *s, const char *mode, struct result *r)
 		    r->acks };
 		pids[k] = spawn(drain_main, &a[k]);
 	}
-	if (board_wait(b, 300000) != 0) {
+	if (board_wait(b, WAIT_MS(s), pids, MANY_CONSUMERS) != 0) {
 		log_errorx("W7 %s: %llu of %llu events arrived", mode,
 		    (unsigned long long)atomic_load(&b->received),
 		    (unsigned long long)n);

@@ -230,7 +230,7 @@ redis_run(const struct settings *s, const char *workload, struct result *r)
 		t0 = clock_ns();
 		push_all(s, rc, total);
 	}
-	if (board_wait(b, 300000) == 0) {
+	if (board_wait(b, WAIT_MS(s), pids, n) == 0) {
 		r->rate = (double)total * 1e9 /
 		    (double)(atomic_load(&b->last_ns) - t0);
 		r->exact = board_exact(b);

@@ -22,7 +22,6 @@
 #include "pushstage.h"
 
 #define MAX_CONSUMERS	64
-#define WAIT_MS		300000	/* for the last event, at the most */
 
 struct consumer_args {
 	const char	*sock;
@@ -578,7 +577,7 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 		    0)) != 0)
 			goto close;
 	}
-	if (board_wait(b, WAIT_MS) != 0) {
+	if (board_wait(b, WAIT_MS(s), pids, n) != 0) {
 		log_errorx("%s %s: %llu of %llu events arrived", workload, mode,
 		    (unsigned long long)atomic_load(&b->received),
 		    (unsigned long long)(total * copies));
