@@ -2230,31 +2230,51 @@ def start_nats(h, port=None, name="nats"):
     in the test's directory; waits until it takes connections."""
     port = port or free_port()
     store = os.path.join(h.dir, name)
-    p = h.spawn([NATS_SERVER, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", store],
+    p = h.spawn([NATS_SERVER, "-js", "-n", server_name(h, name), "-a", "127.0.0.1",
+                 "-p", str(port), "-sd", store],
                 out=os.path.join(h.dir, name + ".out"), merge=True)
-    wait_listening(h, port)
+    wait_listening(h, port, server_name(h, name), p)
     return p, "nats://127.0.0.1:%d" % port
 
 
-def wait_listening(h, port):
+def server_name(h, name):
+    """A name no other test's nats-server has: this test's directory's."""
+    return "%s-%s" % (os.path.basename(h.dir), name)
+
+
+def wait_listening(h, port, name, proc):
+    """Until the nats-server proc, named name, takes connections on port:
+    its INFO says its name, so that a port another process took after
+    free_port gave it up is not mistaken for it."""
     def up():
+        assert proc.poll() is None, "nats-server %s exited (%s): port %d taken?" % (
+            name, proc.returncode, port)
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
+                c.settimeout(2)
+                info = b""
+                while not info.endswith(b"\r\n") and len(info) < 65536:
+                    got = c.recv(4096)
+                    if not got:
+                        break
+                    info += got
         except OSError:
             return False
-    h.wait_for(up, what="nats-server to listen on %d" % port)
+        if not info.startswith(b"INFO "):
+            return False
+        return json.loads(info[5:])["server_name"] == name
+    h.wait_for(up, what="nats-server %s to listen on %d" % (name, port))
 
 
 def start_nats_node(h, node, routes):
     """Node (client port, route port, name) of a three-node JetStream
     cluster; its store kept across a restart."""
     c, r, name = node
-    p = h.spawn([NATS_SERVER, "-js", "-n", name, "--cluster_name", "ps", "-a", "127.0.0.1",
-                 "-p", str(c), "-cluster", "nats://127.0.0.1:%d" % r, "-routes", routes,
-                 "-sd", os.path.join(h.dir, name)],
+    p = h.spawn([NATS_SERVER, "-js", "-n", server_name(h, name), "--cluster_name", "ps",
+                 "-a", "127.0.0.1", "-p", str(c), "-cluster", "nats://127.0.0.1:%d" % r,
+                 "-routes", routes, "-sd", os.path.join(h.dir, name)],
                 out=os.path.join(h.dir, name + ".out"), merge=True)
-    wait_listening(h, c)
+    wait_listening(h, c, server_name(h, name), p)
     return p
 
 
