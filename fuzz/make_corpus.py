@@ -306,3 +306,19 @@ seg10 = segment(1, 1, (GROUP, gname(b"g", b"a") + struct.pack(">Q", 1)),
                  gkeep_entry(5, b"late", bytes([3, 8]) + struct.pack(">Q", 1 << 60), (b"a", 0, 0, 0))),
                 (GDONE, gname(b"g", b"a") + struct.pack(">Q", 2)))
 write("replay", "compacted-groups", files(0, seg10))
+
+# fuzz_json: a first byte (the ids' limit, the preview's length), then an
+# HTTP API body, or a JetStream reply or NATS header block as libnats
+# hands it over.
+write("json", "ids", b"\x05" + b'{"ids":[1,2,3]}')
+write("json", "empty", b"\x00{}")
+write("json", "big", b"\x10" + b'{"ids": [18446744073709551615, 0]}')
+write("json", "msg", b"\x07" + b'{"type":"io.nats.jetstream.api.v1.stream_msg_get_response",'
+      b'"message":{"subject":"pushstage.jobs.dead","seq":3,'
+      b'"hdrs":"TkFUUy8xLjANClB1c2hzdGFnZS1BdHRlbXB0czogMw0KDQo=",'
+      b'"data":"PHNjcmlwdD4=","time":"2026-12-02T01:00:00Z"}}')
+write("json", "error", b"\x01" + b'{"type":"io.nats.jetstream.api.v1.stream_info_response",'
+      b'"error":{"code":404,"err_code":10059,'
+      b'"description":"stream \\u003cPSD_x\\u003e not found"}}')
+write("json", "header", b"\x02NATS/1.0\r\nPushstage-Attempts: 3\r\nStatus: 408\r\n\r\n")
+write("json", "bytes", b"\x03h\xc3\xa9llo <b>\x01\xff")

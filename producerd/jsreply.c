@@ -11,6 +11,26 @@
 
 #include "jsreply.h"
 
+/* Four hex digits at p (it ends at a NUL, which is none) into *u. */
+static int
+hex4(const char *p, unsigned int *u)
+{
+	int	 i, c;
+
+	*u = 0;
+	for (i = 0; i < 4; i++) {
+		c = (unsigned char)p[i];
+		if (c >= '0' && c <= '9')
+			c -= '0';
+		else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+			c = (c | 0x20) - 'a' + 10;
+		else
+			return 0;
+		*u = *u << 4 | (unsigned int)c;
+	}
+	return 1;
+}
+
 /*
  * A reply's error description, or NULL if it has none.  The JSON string's
  * escapes are undone (\u003e is '>'); a character past ASCII, or a
@@ -33,7 +53,7 @@ js_error(const char *data, size_t len, char *buf, size_t size)
 	for (d += 15; *d != '\0' && *d != '"' && n + 1 < size; d++) {
 		if (*d != '\\' || d[1] == '\0')
 			buf[n++] = *d;
-		else if (d[1] == 'u' && sscanf(d + 2, "%4x", &u) == 1) {
+		else if (d[1] == 'u' && hex4(d + 2, &u)) {
 			buf[n++] = u >= 0x20 && u < 0x7f ? (char)u : '?';
 			d += 5;
 		} else

@@ -96,6 +96,7 @@ if CC=clang meson setup build-fuzz $fuzzre --werror -Dtests=false \
 	fuzz decoder
 	fuzz conn
 	fuzz replay
+	fuzz json
 else
 	cat build-fuzz.out
 	echo "== fuzz: the build failed"

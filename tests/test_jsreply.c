@@ -25,6 +25,14 @@ START_TEST(errors_are_found_and_unescaped)
 	/* No description: the reply as it is. */
 	ck_assert_str_eq(js_error("{\"error\":1}", 11, buf, sizeof buf),
 	    "{\"error\":1}");
+	/*
+	 * An escape cut short by the reply's end is taken as it is, and
+	 * nothing past the end is read (found by fuzz_json).
+	 */
+	ck_assert_str_eq(js_error("{\"error\":{\"description\":\"a\\u00",
+	    30, buf, sizeof buf), "au00");
+	ck_assert_str_eq(js_error("{\"error\":{\"description\":\"\\u 041",
+	    31, buf, sizeof buf), "u 041");
 }
 END_TEST
 
