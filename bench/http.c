@@ -9,6 +9,7 @@
  */
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -341,7 +342,7 @@ dashboards_alone(const struct settings *s)
 	uint64_t		 t0, t1, t2, t3;
 	double			 cpu0, cpu1, idle0, idle1, secs, idle;
 	pid_t			 pollers;
-	int			 n = s->quick ? 2 : DASHBOARDS;
+	int			 n = s->quick ? 2 : DASHBOARDS, alive;
 	unsigned int		 wait = s->quick ? 1 : ALONE_S;
 
 	hs.http_port = http_free_port();
@@ -364,9 +365,15 @@ dashboards_alone(const struct settings *s)
 	sleep(wait);
 	cpu1 = thread_cpu(&d);
 	t3 = clock_ns();
+	/* A poller that failed has said so; what it measured is not theirs. */
+	alive = waitpid(pollers, NULL, WNOHANG) == 0;
+	if (!alive)
+		pollers = 0;
 	reap(&pollers, 1);
 	pushstage_free(c);
 	daemon_stop(&d);
+	if (!alive)
+		return -1;
 	/* CPU seconds a second, less what it spends idle. */
 	idle = (idle1 - idle0) * 1e9 / (double)(t1 - t0);
 	secs = (cpu1 - cpu0) * 1e9 / (double)(t3 - t2) - idle;
