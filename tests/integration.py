@@ -4468,14 +4468,18 @@ def case_protocol_doc_example(h):
     assert st["in_flight"] == 0, st
 
 
-def main():
-    if len(sys.argv) != 2 or "case_" + sys.argv[1] not in globals():
-        names = sorted(k[5:] for k in globals() if k.startswith("case_"))
-        print("usage: integration.py CASE\ncases: " + " ".join(names))
+def main(cases=None):
+    """Run the case named in argv among cases (a module's globals(); this
+    module's by default), so that other test files share the harness."""
+    cases = globals() if cases is None else cases
+    prog = os.path.basename(sys.argv[0])
+    if len(sys.argv) != 2 or "case_" + sys.argv[1] not in cases:
+        names = sorted(k[5:] for k in cases if k.startswith("case_"))
+        print("usage: %s CASE\ncases: %s" % (prog, " ".join(names)))
         return 2
     h = Harness()
     try:
-        globals()["case_" + sys.argv[1]](h)
+        cases["case_" + sys.argv[1]](h)
     except Exception:
         log = os.path.join(h.dir, "producerd.log")
         if os.path.exists(log):
