@@ -24,15 +24,38 @@ static char	 dir[] = "/tmp/pushstage-lib.XXXXXX";
 static char	 sock[128];
 static pid_t	 daemon_pid = -1;
 
-/* Start producerd with the options given, and wait for its socket. */
+/*
+ * Does producerd take connections on sock yet?  Its socket file exists from
+ * bind(), before listen(): a connect in between is refused, so the file is
+ * not the sign; an accepted connect is.
+ */
+static int
+listening(void)
+{
+	struct sockaddr_un	 sun;
+	int			 fd, ok;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, sock, strlen(sock) + 1);
+	ck_assert_int_ge(fd = socket(AF_UNIX, SOCK_STREAM, 0), 0);
+	ok = connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0;
+	close(fd);
+	return ok;
+}
+
+/*
+ * Start producerd with the options given, and wait until it takes
+ * connections: up to 20 s, as a machine at load 12 can take seconds to
+ * run a new process, and no longer once it has exited.
+ */
 static void
 start(const char *opt, ...)
 {
 	const char	*argv[16];
 	const char	*prog = getenv("PRODUCERD");
-	struct stat	 st;
 	va_list		 ap;
-	int		 n = 0, i;
+	int		 n = 0, i, status;
 
 	ck_assert_msg(prog != NULL, "set PRODUCERD");
 	ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -54,9 +77,16 @@ start(const char *opt, ...)
 		_exit(127);
 	}
 	ck_assert_int_gt(daemon_pid, 0);
-	for (i = 0; i < 500 && stat(sock, &st) == -1; i++)
+	for (i = 0; i < 2000 && !listening(); i++) {
+		if (waitpid(daemon_pid, &status, WNOHANG) == daemon_pid) {
+			daemon_pid = -1;
+			ck_abort_msg("producerd exited (status %d) before "
+			    "listening on %s", status, sock);
+		}
 		usleep(10000);
-	ck_assert_msg(i < 500, "producerd did not make %s", sock);
+	}
+	ck_assert_msg(i < 2000, "producerd did not listen on %s in 20 s",
+	    sock);
 }
 
 static void
@@ -525,7 +555,7 @@ START_TEST(pipelined_batches)
 	pfd.events = POLLIN;
 	ck_assert_int_ge(pushstage_answers(c), 0);	/* read while posting */
 	while (pushstage_posted(c) != 0) {
-		ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+		ck_assert_int_eq(poll(&pfd, 1, 20000), 1);
 		ck_assert_int_eq(pushstage_read(c), 0);
 		ck_assert_int_ge(pushstage_answers(c), 0);
 	}
