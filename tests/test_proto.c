@@ -61,6 +61,8 @@ START_TEST(enqueue_schedule_attributes)
 	static const uint8_t	 both[] = { 2, 8, 0, 0, 0, 0, 0, 0, 0, 1,
 				     3, 8, 0, 0, 0, 0, 0, 0, 0, 1 };
 	static const uint8_t	 twice[] = { 4, 2, 0, 1, 4, 2, 0, 2 };
+	static const uint8_t	 key_twice[] = { 1, 1, 'a', 4, 2, 0, 1,
+				     1, 0 };
 	static const uint8_t	 unknown[] = { 9, 0 };
 	static const uint8_t	 far[] = { 2, 8, 0, 0, 0x01, 0, 0, 0, 0, 0 };
 	static const uint8_t	 empty_uid[] = { 5, 0 };
@@ -110,6 +112,10 @@ START_TEST(enqueue_schedule_attributes)
 	ck_assert_int_eq(raw_attrs(both, sizeof both, &it), -PS_E_BAD_VALUE);
 	ck_assert_str_eq(it.why, "DELAY and NOT_BEFORE together");
 	ck_assert_int_eq(raw_attrs(twice, sizeof twice, &it), -PS_E_BAD_VALUE);
+	ck_assert_str_eq(it.why, "PRIORITY given twice");
+	ck_assert_int_eq(raw_attrs(key_twice, sizeof key_twice, &it),
+	    -PS_E_BAD_VALUE);
+	ck_assert_str_eq(it.why, "KEY given twice");
 	ck_assert_int_eq(raw_attrs(unknown, sizeof unknown, &it),
 	    -PS_E_BAD_VALUE);
 	ck_assert_int_eq(raw_attrs(far, sizeof far, &it), -PS_E_BAD_VALUE);
