@@ -240,12 +240,13 @@ ps_get_welcome(const struct ps_frame *f, struct ps_welcome *w)
 static const struct {
 	const char	*name;
 	int		 len;
+	const char	*twice;		/* why, when given twice */
 } attr_info[] = {
-	[PS_ATTR_KEY] = { "KEY", -1 },
-	[PS_ATTR_DELAY] = { "DELAY", 8 },
-	[PS_ATTR_NOT_BEFORE] = { "NOT_BEFORE", 8 },
-	[PS_ATTR_PRIORITY] = { "PRIORITY", 2 },
-	[PS_ATTR_UNIQUE_ID] = { "UNIQUE_ID", -1 },
+	[PS_ATTR_KEY] = { "KEY", -1, "KEY given twice" },
+	[PS_ATTR_DELAY] = { "DELAY", 8, "DELAY given twice" },
+	[PS_ATTR_NOT_BEFORE] = { "NOT_BEFORE", 8, "NOT_BEFORE given twice" },
+	[PS_ATTR_PRIORITY] = { "PRIORITY", 2, "PRIORITY given twice" },
+	[PS_ATTR_UNIQUE_ID] = { "UNIQUE_ID", -1, "UNIQUE_ID given twice" },
 };
 #define ATTR_LAST	PS_ATTR_UNIQUE_ID
 
@@ -276,7 +277,7 @@ ps_get_attrs(const uint8_t *p, uint16_t n, struct ps_attrs *a,
 			return -PS_E_BAD_VALUE;
 		}
 		if (seen & 1u << tag) {
-			*why = "an attribute given twice";
+			*why = attr_info[tag].twice;
 			return -PS_E_BAD_VALUE;
 		}
 		seen |= 1u << tag;
