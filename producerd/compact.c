@@ -3,10 +3,13 @@
  * segment is ever deleted, once nothing is charged to it; one event held
  * long (delayed an hour, in a paused queue, a dead letter) would keep it,
  * and every newer one, on disk.  So when the oldest segment of three or
- * more is mostly dead weight, the live events charged to it are copied
- * forward from memory into the segment being written (KEEP records, with
- * their attempts and attributes as they are now; dead letters as DEAD
- * records), which takes their charge; then the oldest goes.
+ * more is mostly dead weight, or the journal has passed its bound (2 x
+ * the live data + 2 segments: a backlog or a mass of delayed events
+ * keeps the oldest mostly live, and the acked segments behind it), the
+ * live events charged to it are copied forward from memory into the
+ * segment being written (KEEP records, with their attempts and
+ * attributes as they are now; dead letters as DEAD records), which takes
+ * their charge; then the oldest goes.
  *
  * An event of a queue with named groups is charged once per group that
  * holds it; its copy (GKEEP) says how each group holds it (pending with
@@ -23,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "producerd.h"
 
 #define COMPACT_BUDGET	(512u * 1024)	/* event bytes a loop iteration */
@@ -69,6 +73,8 @@ visit(void *arg, const struct qevent *ev, uint64_t due)
 		(void)uniq_of(s->uniq, ev->id, &uid, &ulen);
 	if (journal_keep(c->j, c->queue, ev, due, uid, ulen) != 0)
 		c->failed = 1;
+	else if (uid != NULL)		/* the KEEP carries it now */
+		uniq_moved(s->uniq, ev->id, c->j->segs[c->j->nsegs - 1].seq);
 }
 
 /* Every hold, for a queue with groups; delayed events are every group's. */
@@ -192,21 +198,39 @@ compact_groups(struct compaction *c, struct nqueue *q)
 			c->failed = 1;
 			return;
 		}
+		if (uid != NULL)
+			uniq_moved(s->uniq, c->h[at].ev.id,
+			    j->segs[j->nsegs - 1].seq);
 	}
 }
 
-/*
- * Is the oldest segment worth emptying: three segments or more, events
- * charged to it, and at most half of the copies written there live (a
- * segment mostly live is copied at no gain)?
- */
+/* Is the oldest segment worth emptying (journal.c says)? */
 static int
 worth(const struct journal *j)
 {
-	const struct jsegment	*old = &j->segs[0];
+	return journal_compact_wanted(j);
+}
 
-	return j->nsegs >= 3 && old->live != 0 && old->seq != j->compact_skip &&
-	    old->live * 2 <= old->written && !j->full;
+/*
+ * Before the segments up to seq go: every queue's unique ids whose
+ * records are in them are written again (journal.c), so that an id held
+ * outlives its event's segment across a restart, for its whole window.
+ */
+int
+server_carry(void *arg, struct journal *j, uint64_t seq)
+{
+	struct server	*srv = arg;
+	struct nqueue	*q;
+	struct qgroup	*g;
+	uint64_t	 now = clock_wall_ms();
+
+	TAILQ_FOREACH(q, &srv->queues, entry) {
+		if ((g = TAILQ_FIRST(&q->groups)) != NULL &&
+		    g->d.sched != NULL && journal_carry_uniq(j, q->name,
+		    g->d.sched->uniq, seq, now) != 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* Is there compaction to do (after a segment filled, say)? */

@@ -28,6 +28,7 @@
 #include "fdio.h"
 #include "journal.h"
 #include "log.h"
+#include "uniq.h"
 
 int
 journal_seg_path(const struct journal *j, uint64_t seq, char *p, size_t n)
@@ -105,14 +106,33 @@ journal_seg_first(const struct journal *j, uint64_t id)
 	return lo;
 }
 
-static void
-uncharge(struct journal *j, uint64_t id)
+/*
+ * What one charge of ev counts towards the live data, the bound's
+ * measure (docs/journal.md): its payload and key, and a record's bytes
+ * around them.
+ */
+static uint64_t
+live_size(const struct qevent *ev)
 {
-	struct jsegment	*s = &j->segs[journal_seg_of(j, id)];
+	return (uint64_t)ev->len + (ev->key != NULL ? ev->klen : 0) +
+	    JOURNAL_LIVE_OVERHEAD;
+}
+
+static void
+live_sub(struct journal *j, uint64_t n)
+{
+	j->live_bytes -= j->live_bytes < n ? j->live_bytes : n;
+}
+
+static void
+uncharge(struct journal *j, const struct qevent *ev)
+{
+	struct jsegment	*s = &j->segs[journal_seg_of(j, ev->id)];
 
 	if (s->live != 0)
 		s->live--;
-	idmap_del(&j->moved, id);
+	live_sub(j, live_size(ev));
+	idmap_del(&j->moved, ev->id);
 }
 
 #define GMOVED_SEQ(v)	((v) & ((UINT64_C(1) << 48) - 1))
@@ -145,13 +165,14 @@ journal_gmoved_add(struct journal *j, uint64_t id, uint64_t seq)
 
 /* A named group is done with id: uncharge its copy's segment. */
 static void
-uncharge_enqueued(struct journal *j, uint64_t id)
+uncharge_enqueued(struct journal *j, const struct qevent *ev)
 {
+	uint64_t	 id = ev->id, v;
 	struct jsegment	*s = &j->segs[journal_gseg_of(j, id)];
-	uint64_t	 v;
 
 	if (s->live != 0)
 		s->live--;
+	live_sub(j, live_size(ev));
 	if (!idmap_get(&j->gmoved, id, &v))
 		return;
 	if (GMOVED_REFS(v) <= 1)
@@ -450,11 +471,12 @@ journal_keep(struct journal *j, const char *queue, const struct qevent *ev,
 	add32(j, ev->attempts);
 	if (ps_put_enqueue_add_attrs(&j->buf, &a, ev->data, ev->len) != 0)
 		return -1;
-	uncharge(j, ev->id);
+	uncharge(j, ev);
 	if (idmap_put(&j->moved, ev->id, cur->seq) != 0)
 		return -1;
 	cur->live++;
 	cur->written++;
+	j->live_bytes += live_size(ev);
 	j->compacted_total++;
 	return 0;
 }
@@ -493,10 +515,11 @@ journal_gkeep(struct journal *j, const char *queue, const struct qevent *ev,
 		j->buf.data[j->buf.len++] = h[i].reason;
 	}
 	if (shared) {
-		uncharge(j, ev->id);
+		uncharge(j, ev);
 		if (idmap_put(&j->moved, ev->id, cur->seq) != 0)
 			return -1;
 		cur->live++;
+		j->live_bytes += live_size(ev);
 	}
 	if (named != 0) {
 		struct jsegment	*old = &j->segs[journal_gseg_of(j, ev->id)];
@@ -510,6 +533,89 @@ journal_gkeep(struct journal *j, const char *queue, const struct qevent *ev,
 	cur->written++;
 	j->compacted_total++;
 	return 0;
+}
+
+/*
+ * Unique id uid, of event id of queue, held until expires (wall ms; 0:
+ * while its event is live): a UIDS entry, so that it outlives the
+ * segment its event's records were in.  -1 out of memory.
+ */
+int
+journal_uids(struct journal *j, const char *queue, uint64_t id,
+    uint64_t expires, const uint8_t *uid, uint8_t ulen)
+{
+	if (queue_room(j, JREC_UIDS, queue, 17 + (size_t)ulen, 0) < 0)
+		return -1;
+	add64(j, id);
+	add64(j, expires);
+	j->buf.data[j->buf.len++] = ulen;
+	add_bytes(j, uid, ulen);
+	return 0;
+}
+
+struct carry {
+	struct journal	*j;
+	const char	*queue;
+	uint64_t	 seq;		/* segments up to this one go */
+	uint64_t	 now;
+	int		 failed;
+};
+
+static void
+carry_one(void *arg, struct uentry *e)
+{
+	struct carry	*c = arg;
+	struct journal	*j = c->j;
+	uint64_t	 at, cur = j->segs[j->nsegs - 1].seq;
+
+	if (c->failed || (e->expires != 0 && e->expires <= c->now))
+		return;			/* its window is over */
+	at = e->seq != 0 ? e->seq : j->segs[journal_seg_first(j, e->id)].seq;
+	if (at > c->seq)
+		return;
+	if (journal_uids(j, c->queue, e->id, e->expires, e->uid, e->len) != 0) {
+		c->failed = 1;
+		return;
+	}
+	e->seq = cur;
+}
+
+/*
+ * Before the segments up to seq are deleted: queue's unique ids whose
+ * record (an XENQUEUE, a KEEP, a UIDS) is in them, live or in their
+ * window at now (wall ms), go into the segment being written.  An id
+ * forgotten with its segment would let a client's retry in again after a
+ * restart.  -1 out of memory.
+ */
+int
+journal_carry_uniq(struct journal *j, const char *queue, struct uniq *u,
+    uint64_t seq, uint64_t now)
+{
+	struct carry	 c = { j, queue, seq, now, 0 };
+
+	if (u == NULL || u->count == 0)
+		return 0;
+	uniq_walk(u, carry_one, &c);
+	return c.failed ? -1 : 0;
+}
+
+/*
+ * Is there compaction to do: three segments or more, events charged to
+ * the oldest, and either at most half of the copies written there live
+ * (cheap to empty), or the journal past its bound, 2 x the live data + 2
+ * segments, whatever the oldest's share: only the oldest segments go, so
+ * a mostly live one keeps every newer one, however dead, on disk.
+ */
+int
+journal_compact_wanted(const struct journal *j)
+{
+	const struct jsegment	*old = &j->segs[0];
+
+	if (j->nsegs < 3 || old->live == 0 || old->seq == j->compact_skip ||
+	    j->full)
+		return 0;
+	return old->live * 2 <= old->written ||
+	    j->bytes > 2 * j->live_bytes + 2 * j->segment_size;
 }
 
 static int
@@ -560,7 +666,7 @@ journal_change(struct journal *j, const char *queue, const char *group,
 			r = rec_group_ids(j, JREC_GDELIVER, queue, group, ev);
 			break;
 		case DISPATCH_GONE:
-			uncharge_enqueued(j, ev->id);
+			uncharge_enqueued(j, ev);
 			r = rec_group_ids(j, JREC_GDONE, queue, group, ev);
 			break;
 		case DISPATCH_BURIED:
@@ -578,6 +684,7 @@ journal_change(struct journal *j, const char *queue, const char *group,
 	case DISPATCH_PUSHED:
 		cur->live += groups;
 		cur->written++;
+		j->live_bytes += groups * live_size(ev);
 		j->must_sync = 1;	/* its ENQUEUED waits for the disk */
 		n = (const struct dispatch_new *)ev;
 		if (n->due != 0 || n->uid != NULL ||
@@ -590,15 +697,16 @@ journal_change(struct journal *j, const char *queue, const char *group,
 		r = rec_ids(j, JREC_DELIVER, ev->id);
 		break;
 	case DISPATCH_GONE:
-		uncharge(j, ev->id);
+		uncharge(j, ev);
 		r = rec_ids(j, JREC_DONE, ev->id);
 		break;
 	case DISPATCH_BURIED:
 		/* Its copy moves here, so its old segment may go. */
-		uncharge(j, ev->id);
+		uncharge(j, ev);
 		if (idmap_put(&j->moved, ev->id, cur->seq) != 0)
 			r = -1;
 		cur->live++;
+		j->live_bytes += live_size(ev);
 		cur->written++;
 		if (rec_dead(j, queue, ev) != 0)
 			r = -1;
@@ -685,15 +793,63 @@ seg_create(struct journal *j, uint64_t seq, uint64_t first_id)
 	return 0;
 }
 
-/* Delete the oldest segments while nothing live is left in them. */
+static int	append(struct journal *);
+static int	no_room(int);
+
+/*
+ * The records buffered (a new segment's groups, unique ids carried) onto
+ * the current segment before segments go; -1 if they could not be (they
+ * wait in the buffer for the next commit).
+ */
+static int
+write_out(struct journal *j)
+{
+	struct jsegment	*cur = &j->segs[j->nsegs - 1];
+	int		 error;
+
+	if (j->buf.len == 0)
+		return 0;
+	rec_close(j);
+	if ((error = append(j)) != 0) {
+		if (!no_room(error)) {
+			errno = error;
+			log_warn("%s: write segment %" PRIu64, j->dir, cur->seq);
+		}
+		return -1;
+	}
+	cur->bytes += j->buf.len;
+	j->bytes += j->buf.len;
+	j->buf.len = 0;
+	j->unsynced = 1;
+	return 0;
+}
+
+/*
+ * Delete the oldest segments while nothing live is left in them; the
+ * unique ids whose records are there are carried into the current one
+ * first, and on disk before the old ones go.
+ */
 static void
 seg_trim(struct journal *j)
 {
 	char	 path[4096];
-	size_t	 n = 0;
+	size_t	 n = 0, k;
 
-	while (n + 1 < j->nsegs && j->segs[n].live == 0) {
-		/* The DEAD records that moved its events out are on disk. */
+	while (n + 1 < j->nsegs && j->segs[n].live == 0)
+		n++;
+	if (n == 0)
+		return;
+	if (j->carry != NULL) {
+		if (j->carry(j->carry_arg, j, j->segs[n - 1].seq) != 0) {
+			log_warnx("%s: out of memory carrying unique ids; old "
+			    "segments stay", j->dir);
+			return;
+		}
+		if (write_out(j) != 0)
+			return;
+	}
+	for (k = n, n = 0; n < k; ) {
+		/* The DEAD and UIDS records that moved things out are on disk. */
 		if (n == 0 && j->fsync != JOURNAL_NEVER && journal_sync(j) != 0)
 			break;
 		if (journal_seg_path(j, j->segs[n].seq, path,

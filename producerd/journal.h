@@ -69,8 +69,17 @@ enum {
 	 * groups that hold it, and how.
 	 */
 	JREC_GKEEP = 19,
+	/*
+	 * Unique ids carried forward from a segment being deleted: u8 len,
+	 * queue, then { u64 event id, u64 expires (wall ms; 0: its event
+	 * was live), u8 len, id }...
+	 */
+	JREC_UIDS = 20,
 };
-#define JREC_MAX	JREC_GKEEP
+#define JREC_MAX	JREC_UIDS
+
+/* A live event's bytes, about, for the bound on disk use: a record's. */
+#define JOURNAL_LIVE_OVERHEAD	16
 
 /* One group's hold on an event, for a GKEEP record. */
 struct jhold {
@@ -93,6 +102,14 @@ typedef int (*journal_queue_fn)(void *, const char *, size_t, size_t,
 
 /* The groups to write at a new segment's start (JREC_GROUPS). */
 typedef int (*journal_groups_fn)(void *, struct journal *);
+
+/*
+ * Before segments up to seq are deleted: write the unique ids whose
+ * records are there (journal_carry_uniq for each queue); -1 out of memory.
+ */
+typedef int (*journal_carry_fn)(void *, struct journal *, uint64_t);
+
+struct uniq;
 
 enum journal_fsync {
 	JOURNAL_BATCH,		/* one fsync per loop iteration */
@@ -138,6 +155,8 @@ struct journal {
 	char			 rec_group[PS_QUEUE_MAX + 1]; /* its group */
 	journal_groups_fn	 groups;	/* NULL: no groups to write */
 	void			*groups_arg;
+	journal_carry_fn	 carry;		/* NULL: no unique ids kept */
+	void			*carry_arg;
 	uint64_t		 rec_next_id;	/* ENQUEUE: the id that fits */
 	int			 failed;	/* out of memory: a record lost */
 	int			 unsynced;	/* written, not fsynced */
@@ -148,6 +167,8 @@ struct journal {
 	uint64_t		 full_total;	/* times it filled */
 
 	uint64_t		 bytes;		/* every segment's */
+	uint64_t		 live_bytes;	/* live events' copies, about:
+						   one per charge */
 	uint64_t		 compact_skip;	/* a segment compaction cannot
 						   empty (groups' events) */
 	uint64_t		 compacted_total; /* events copied forward */
@@ -177,6 +198,11 @@ int	 journal_gkeep(struct journal *, const char *, const struct qevent *,
 	     uint8_t, int, uint32_t);
 size_t	 journal_gseg_of(const struct journal *, uint64_t);
 int	 journal_gmoved_add(struct journal *, uint64_t, uint64_t);
+int	 journal_compact_wanted(const struct journal *);
+int	 journal_uids(struct journal *, const char *, uint64_t, uint64_t,
+	     const uint8_t *, uint8_t);
+int	 journal_carry_uniq(struct journal *, const char *, struct uniq *,
+	     uint64_t, uint64_t);
 int	 journal_sync(struct journal *);
 int	 journal_dirty(const struct journal *);
 int	 journal_room(struct journal *);
@@ -186,6 +212,9 @@ int	 journal_seg_add(struct journal *, uint64_t, uint64_t, uint64_t);
 size_t	 journal_seg_of(const struct journal *, uint64_t);
 size_t	 journal_seg_first(const struct journal *, uint64_t);
 int	 journal_seg_path(const struct journal *, uint64_t, char *, size_t);
+
+/* compact.c: the daemon's journal_carry_fn. */
+int	 server_carry(void *, struct journal *, uint64_t);
 
 /* replay.c */
 int	 replay_run(struct journal *, journal_queue_fn, void *);

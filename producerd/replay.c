@@ -28,6 +28,7 @@
 #include "journal.h"
 #include "log.h"
 #include "replay.h"
+#include "uniq.h"
 
 static int
 by_seq(const void *a, const void *b)
@@ -272,7 +273,7 @@ rec_queue(int type, const uint8_t **p, uint32_t *len, const char **queue,
 
 	if (type != JREC_QENQUEUE && type != JREC_QDEAD &&
 	    type != JREC_KENQUEUE && type != JREC_KDEAD &&
-	    type != JREC_XENQUEUE && type != JREC_KEEP) {
+	    type != JREC_XENQUEUE && type != JREC_KEEP && type != JREC_UIDS) {
 		*queue = PS_QUEUE_DEFAULT;
 		*qlen = sizeof PS_QUEUE_DEFAULT - 1;
 		return 0;
@@ -341,6 +342,15 @@ check_body(int type, const uint8_t *p, uint32_t len)
 			if (ps_get_attrs(p + off + 18, (uint16_t)k, &a,
 			    &why) != 0)
 				return "KEEP record's attributes are bad";
+		}
+		return NULL;
+	case JREC_UIDS:
+		for (off = 0; off < len; off += 17 + l) {
+			if (len - off < 17 || (l = p[off + 16]) == 0 ||
+			    l > PS_UNIQUE_ID_MAX || l > len - off - 17)
+				return "UIDS record's lengths do not add up";
+			if (get64(p + off) == 0)
+				return "event id 0";
 		}
 		return NULL;
 	case JREC_KDEAD:
@@ -517,7 +527,7 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
 				return -1;
 			replay_pending(e, queue, qlen, 0, p + off + 6, (uint16_t)k, l);
 			e->efile = file;
-			e->file = file;
+			e->file = e->ufile = file;
 			r->files[file].last_id = id;
 			r->files[file].copies++;
 		}
@@ -533,8 +543,27 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
 				e->efile = file;	/* its ENQUEUE went */
 			replay_pending(e, queue, qlen, get32(p + off + 8), p + off + 18,
 			    (uint16_t)k, l);
-			e->file = file;
+			e->file = e->ufile = file;
 			r->files[file].copies++;
+		}
+		break;
+	case JREC_UIDS:
+		/* Resolved at the end, against what the events came to. */
+		for (off = 0; off < len; off += 17 + p[off + 16]) {
+			if (r->nuids == r->capuids) {
+				struct ruid	*u;
+				size_t		 cap = r->capuids ? r->capuids * 2 :
+				    64;
+
+				if ((u = reallocarray(r->uids, cap,
+				    sizeof *u)) == NULL)
+					return -1;
+				r->uids = u;
+				r->capuids = cap;
+			}
+			r->uids[r->nuids++] = (struct ruid){ queue, qlen,
+			    get64(p + off), get64(p + off + 8), p + off + 17,
+			    p[off + 16], file };
 		}
 		break;
 	case JREC_DEAD:
@@ -795,6 +824,99 @@ replay_event(struct dispatch *d, const struct rentry *e, uint32_t attempts,
 	    e->data, e->len);
 }
 
+/* One charge of e restored: its bytes count towards the live data. */
+void
+replay_charged(struct journal *j, const struct rentry *e)
+{
+	j->live_bytes += (uint64_t)e->len + (e->klen > 0 ? (uint64_t)e->klen :
+	    0) + JOURNAL_LIVE_OVERHEAD;
+}
+
+/*
+ * e's unique id held in d (its queue's lead) for refs groups, or until
+ * expires; its record is where replay read it, so the journal carries it
+ * on when that segment goes.  -1 out of memory.
+ */
+int
+replay_uid(struct replay *r, struct dispatch *d, const struct rentry *e,
+    uint32_t refs, uint64_t expires)
+{
+	if (dispatch_restore_uid(d, e->uid, e->ulen, e->id, refs,
+	    expires) != 0)
+		return -1;
+	uniq_place(d->sched->uniq, e->uid, e->ulen, r->files[e->ufile].seq);
+	return 0;
+}
+
+/*
+ * UIDS entries whose event is still in the tables give it its unique id
+ * (its own record went with an older segment: a dead letter's, say); the
+ * others are windows, kept for uids_windows.
+ */
+static void
+uids_attach(struct replay *r)
+{
+	struct ruid	*u;
+	struct rentry	*e;
+	size_t		 i;
+
+	for (i = 0; i < r->nuids; i++) {
+		u = &r->uids[i];
+		if ((e = replay_find(r, u->id)) == NULL)
+			continue;
+		if (e->uid == NULL) {
+			e->uid = u->uid;
+			e->ulen = u->ulen;
+			e->ufile = u->file;
+		}
+		u->id = 0;		/* its event says the rest */
+	}
+}
+
+/*
+ * Unique ids carried forward whose events' records are all gone: held
+ * until the end of their window as written, or, for an event live when
+ * it was carried and done since (when is not recorded), for a whole
+ * window from now.
+ */
+static int
+uids_windows(struct replay *r, journal_queue_fn queue_of, void *arg,
+    uint64_t wall)
+{
+	const struct rentry	*last_e;
+	struct rentry		 tmp;
+	struct dispatch		*d, *last;
+	struct rqueue		*q;
+	struct ruid		*u;
+	uint64_t		 until;
+	size_t			 i;
+
+	for (i = 0; i < r->nuids; i++) {
+		u = &r->uids[i];
+		if (u->id == 0 || (u->expires != 0 && u->expires <= wall))
+			continue;
+		memset(&tmp, 0, sizeof tmp);
+		tmp.id = u->id;
+		tmp.queue = u->queue;
+		tmp.qlen = u->qlen;
+		tmp.uid = u->uid;
+		tmp.ulen = u->ulen;
+		tmp.ufile = u->file;
+		last = NULL;
+		last_e = NULL;
+		if ((q = rgroups_queue(r, u->queue, u->qlen)) != NULL)
+			d = rgroups_lead(r, q, queue_of, arg);
+		else
+			d = shared_group(queue_of, arg, &tmp, &last, &last_e);
+		if (d == NULL)
+			return -1;
+		until = u->expires != 0 ? u->expires : wall + d->dedup_window;
+		if (replay_uid(r, d, &tmp, 0, until) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 /*
  * The unique ids of events done before the stop, while their records are
  * still in the journal: held for a window from now (the time they were
@@ -814,8 +936,7 @@ restore_windows(struct replay *r, journal_queue_fn queue_of, void *arg,
 		    rgroups_queue(r, e->queue, e->qlen) != NULL)
 			continue;
 		if ((d = shared_group(queue_of, arg, e, &last, &last_e)) ==
-		    NULL || dispatch_restore_uid(d, e->uid, e->ulen, e->id, 0,
-		    wall + d->dedup_window) != 0)
+		    NULL || replay_uid(r, d, e, 0, wall + d->dedup_window) != 0)
 			return -1;
 	}
 	return 0;
@@ -834,6 +955,7 @@ restore(struct replay *r, journal_queue_fn queue_of, void *arg)
 
 	if ((live = calloc(r->n ? r->n : 1, sizeof *live)) == NULL)
 		return -1;
+	uids_attach(r);
 	/* Queues with recorded groups are rgroups.c's; these the rest. */
 	for (i = 0; i < r->n; i++) {
 		if (r->e[i].state == R_DEAD && rgroups_queue(r, r->e[i].queue,
@@ -866,18 +988,19 @@ restore(struct replay *r, journal_queue_fn queue_of, void *arg)
 				goto nomem;
 			npending++;
 		}
-		if (e->uid != NULL && dispatch_restore_uid(d, e->uid, e->ulen,
-		    e->id, 1, 0) != 0)
+		if (e->uid != NULL && replay_uid(r, d, e, 1, 0) != 0)
 			goto nomem;
 		/* Charged to the file with its copy; moved if not its own. */
 		s = r->files[e->file].seg;
 		j->segs[s].live++;
+		replay_charged(j, e);
 		if (journal_seg_of(j, e->id) != s &&
 		    idmap_put(&j->moved, e->id, j->segs[s].seq) != 0)
 			goto nomem;
 	}
 	if (restore_windows(r, queue_of, arg, wall) != 0 ||
-	    rgroups_restore(r, queue_of, arg, &ngrouped) != 0)
+	    rgroups_restore(r, queue_of, arg, &ngrouped) != 0 ||
+	    uids_windows(r, queue_of, arg, wall) != 0)
 		goto nomem;
 	if (r->max_id + 1 > *j->next_id)
 		*j->next_id = r->max_id + 1;
@@ -948,6 +1071,7 @@ out:
 	}
 	free(r.files);
 	free(r.e);
+	free(r.uids);
 	idmap_free(&r.index);
 	rgroups_free(&r);
 	return rc;

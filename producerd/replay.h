@@ -35,6 +35,7 @@ struct rentry {
 	uint64_t	 died;		/* dead: order of its death */
 	size_t		 file;		/* holds its latest copy */
 	size_t		 efile;		/* holds its ENQUEUE record */
+	size_t		 ufile;		/* holds the record with its uid */
 	uint8_t		 state;
 	uint8_t		 reason;
 };
@@ -59,6 +60,17 @@ struct rfile {
 	size_t		 seg;		/* its index in the journal */
 };
 
+/* A unique id a UIDS record carried (docs/journal.md). */
+struct ruid {
+	const char	*queue;		/* in place */
+	uint8_t		 qlen;
+	uint64_t	 id;		/* its event's */
+	uint64_t	 expires;	/* wall ms; 0: its event was live */
+	const uint8_t	*uid;		/* in place */
+	uint8_t		 ulen;
+	size_t		 file;
+};
+
 struct replay {
 	struct journal	*j;
 	struct rfile	*files;
@@ -72,6 +84,9 @@ struct replay {
 	uint64_t	 dropped_bytes;
 	uint64_t	 dropped_places;
 	struct rqueue	*queues;	/* those whose groups were recorded */
+	struct ruid	*uids;		/* UIDS entries, in file order */
+	size_t		 nuids;
+	size_t		 capuids;
 };
 
 /* A named group's state for one event, when not "pending, attempts 0". */
@@ -109,6 +124,9 @@ void		 replay_pending(struct rentry *, const char *, uint8_t, uint32_t,
 int		 replay_rebury(struct journal *, struct dispatch *, uint64_t);
 int		 replay_event(struct dispatch *, const struct rentry *, uint32_t,
 		     uint64_t);
+int		 replay_uid(struct replay *, struct dispatch *,
+		     const struct rentry *, uint32_t, uint64_t);
+void		 replay_charged(struct journal *, const struct rentry *);
 
 /* rgroups.c */
 const char	*rgroups_check(int, const uint8_t *, uint32_t);
@@ -116,6 +134,8 @@ int		 rgroups_apply(struct replay *, int, const uint8_t *, uint32_t);
 int		 rgroups_gkeep(struct replay *, size_t, const uint8_t *,
 		     uint32_t);
 struct rqueue	*rgroups_queue(const struct replay *, const char *, size_t);
+struct dispatch	*rgroups_lead(struct replay *, struct rqueue *, journal_queue_fn,
+		     void *);
 int		 rgroups_restore(struct replay *, journal_queue_fn, void *,
 		     uint64_t *);
 void		 rgroups_free(struct replay *);

@@ -335,7 +335,7 @@ rgroups_gkeep(struct replay *r, size_t file, const uint8_t *p, uint32_t len)
 		k = get16(p + off + 12);
 		replay_pending(e, q->name, p[0], 0, p + off + 14, (uint16_t)k, l);
 		e->queue = (const char *)p + 1;	/* in place, as others */
-		e->file = e->efile = file;
+		e->file = e->efile = e->ufile = file;
 		r->files[file].copies++;
 		off += 14 + k + l;
 		n = p[off++];
@@ -444,6 +444,7 @@ charge(struct replay *r, const struct rgroup *g, const struct rentry *e)
 	struct journal	*j = r->j;
 	size_t		 s;
 
+	replay_charged(j, e);
 	if (g->name[0] != '\0') {
 		s = r->files[e->efile].seg;
 		j->segs[s].live++;
@@ -548,9 +549,8 @@ restore_queue(struct replay *r, struct rqueue *q, const struct rentry **ev,
 			    attempts, reason };
 		}
 		/* Its unique id: held by the groups not done with it. */
-		if (ev[i]->uid != NULL && dispatch_restore_uid(d[0],
-		    ev[i]->uid, ev[i]->ulen, ev[i]->id, held, held != 0 ? 0 :
-		    wall + d[0]->dedup_window) != 0)
+		if (ev[i]->uid != NULL && replay_uid(r, d[0], ev[i], held,
+		    held != 0 ? 0 : wall + d[0]->dedup_window) != 0)
 			goto out;
 	}
 	/* The dead, each group's in the order they died. */
@@ -570,6 +570,39 @@ out:
 	free(from);
 	free(d);
 	return rc;
+}
+
+/*
+ * Queue q's lead group, its groups as the records left them (made again
+ * as they are: the call changes nothing the second time).  NULL out of
+ * memory.
+ */
+struct dispatch *
+rgroups_lead(struct replay *r, struct rqueue *q, journal_queue_fn queue_of,
+    void *arg)
+{
+	const char	**names;
+	uint64_t	 *from;
+	struct dispatch	**d, *lead = NULL;
+	size_t		  k;
+
+	(void)r;
+	names = calloc(q->ng ? q->ng : 1, sizeof *names);
+	from = calloc(q->ng ? q->ng : 1, sizeof *from);
+	d = calloc(q->ng ? q->ng : 1, sizeof *d);
+	if (names != NULL && from != NULL && d != NULL) {
+		for (k = 0; k < q->ng; k++) {
+			names[k] = q->g[k].name;
+			from[k] = q->g[k].from;
+		}
+		if (queue_of(arg, q->name, strlen(q->name), q->ng, names, from,
+		    d) == 0)
+			lead = d[0];
+	}
+	free(names);
+	free(from);
+	free(d);
+	return lead;
 }
 
 /*

@@ -165,6 +165,7 @@ uniq_add(struct uniq *u, const void *uid, uint8_t len, uint64_t id,
 	}
 	e->id = id;
 	e->refs = refs;
+	e->seq = 0;
 	if (refs == 0) {
 		e->expires = expires;
 		list_add(u, e);
@@ -233,4 +234,40 @@ uniq_of(const struct uniq *u, uint64_t id, const uint8_t **uid, uint8_t *len)
 	*uid = e->uid;
 	*len = e->len;
 	return 1;
+}
+
+/*
+ * Live event id's unique id was copied into journal segment seq
+ * (compaction's KEEP): its record is there now.
+ */
+void
+uniq_moved(struct uniq *u, uint64_t id, uint64_t seq)
+{
+	uint64_t	 v;
+
+	if (idmap_get(&u->byid, id, &v))
+		((struct uentry *)(uintptr_t)v)->seq = seq;
+}
+
+/* uid's record is in journal segment seq (replay read it there). */
+void
+uniq_place(struct uniq *u, const void *uid, uint8_t len, uint64_t seq)
+{
+	struct uentry	*e;
+
+	if (u->count != 0 && (e = *slot(u, uid, len)) != NULL)
+		e->seq = seq;
+}
+
+/* Every entry held, live or in its window (the journal's carry). */
+void
+uniq_walk(struct uniq *u, uniq_walk_fn fn, void *arg)
+{
+	struct uentry	*e;
+	uint64_t	 i;
+
+	for (i = 0; u->hash != NULL && i <= u->mask; i++) {
+		for (e = u->hash[i]; e != NULL; e = e->hnext)
+			fn(arg, e);
+	}
 }

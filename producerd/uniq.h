@@ -19,6 +19,8 @@ struct uentry {
 	uint64_t	 id;		/* its event's */
 	uint64_t	 expires;	/* ms; 0: its event is live */
 	uint32_t	 refs;		/* groups not done with the event */
+	uint64_t	 seq;		/* the journal segment holding its
+					   record; 0: its event's ENQUEUE's */
 	uint8_t		 len;
 	uint8_t		 listed;	/* on the windows' list */
 	unsigned char	 uid[];
@@ -45,5 +47,9 @@ void	 uniq_sweep(struct uniq *, uint64_t);
 void	 uniq_forget(struct uniq *, uint64_t);
 int	 uniq_of(const struct uniq *, uint64_t, const uint8_t **,
 	     uint8_t *);
+void	 uniq_moved(struct uniq *, uint64_t, uint64_t);
+void	 uniq_place(struct uniq *, const void *, uint8_t, uint64_t);
+typedef void (*uniq_walk_fn)(void *, struct uentry *);
+void	 uniq_walk(struct uniq *, uniq_walk_fn, void *);
 
 #endif

@@ -14,12 +14,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "crc32c.h"
 #include "dispatch.h"
 #include "frame.h"
 #include "idmap.h"
 #include "journal.h"
 #include "log.h"
+#include "uniq.h"
 
 #define MAXE	4096
 
@@ -40,6 +42,7 @@ struct node {
 };
 
 static char	 dir[256];
+static int	 carrying;	/* nodes carry unique ids, as the daemon */
 
 /* Every queue the journal names is the node's one dispatcher. */
 static int
@@ -97,6 +100,16 @@ teardown(void)
 	ck_assert_int_eq(system(cmd), 0);
 }
 
+/* The node's unique ids, carried as server_carry does the daemon's. */
+static int
+carry_node(void *arg, struct journal *j, uint64_t seq)
+{
+	struct node	*n = arg;
+
+	return journal_carry_uniq(j, n->d.name, n->d.sched != NULL ?
+	    n->d.sched->uniq : NULL, seq, clock_wall_ms());
+}
+
 /* Open a node on dir; the journal's result. */
 static int
 node_open(struct node *n, uint32_t max_attempts, uint64_t segsize,
@@ -110,6 +123,11 @@ node_open(struct node *n, uint32_t max_attempts, uint64_t segsize,
 	n->j.repair = repair;
 	n->j.fsync = JOURNAL_BATCH;
 	n->j.next_id = &n->d.next_id;
+	if (carrying) {
+		n->j.carry = carry_node;
+		n->j.carry_arg = n;
+		n->d.now = clock_wall_ms();
+	}
 	if (journal_open(&n->j, dir, find, n) != 0)
 		return -1;
 	n->d.change = hook;
@@ -803,6 +821,147 @@ START_TEST(batch_syncs_once_per_commit_never_not_at_all)
 }
 END_TEST
 
+/* One event with unique id uid, ENQUEUEd (version 3): the reply. */
+static struct ps_enqueued
+push_uid(struct node *n, const char *uid, const char *data)
+{
+	struct ps_buf		 b = { 0 }, dups = { 0 };
+	struct ps_enqueue_iter	 it;
+	struct ps_enqueued	 r;
+	struct ps_frame		 f;
+	struct ps_queue		 q;
+	struct ps_attrs		 a;
+	size_t			 start;
+	uint32_t		 count;
+
+	memset(&a, 0, sizeof a);
+	a.priority = PS_PRIORITY_DEFAULT;
+	a.uid = (const uint8_t *)uid;
+	a.ulen = (uint8_t)strlen(uid);
+	memset(&r, 0, sizeof r);
+	r.dups = &dups;
+	ck_assert_int_eq(ps_put_enqueue_begin(&b, 3, "default", 7, &start), 0);
+	ps_put_enqueue_attrs(&b, start);
+	ck_assert_int_eq(ps_put_enqueue_add_attrs(&b, &a, data,
+	    (uint32_t)strlen(data)), 0);
+	ps_put_enqueue_end(&b, start, 1);
+	ck_assert_int_gt(ps_frame_parse(b.data, b.len, 1 << 20, &f), 0);
+	ck_assert_int_eq(ps_get_enqueue(&f, 3, &q, &it, &count), 0);
+	ck_assert_int_eq(dispatch_enqueue(&n->d, &it, &r), DISPATCH_TAKEN);
+	ps_buf_free(&dups);
+	ps_buf_free(&b);
+	r.dups = NULL;
+	return r;
+}
+
+/* Compaction's copy, as compact.c makes it: events the oldest holds. */
+static void
+keep_oldest(void *arg, const struct qevent *ev, uint64_t due)
+{
+	struct node	*n = arg;
+
+	if (journal_seg_of(&n->j, ev->id) == 0)
+		ck_assert_int_eq(journal_keep(&n->j, n->d.name, ev, due, NULL,
+		    0), 0);
+}
+
+/*
+ * Issue 30: the oldest segments all live (a backlog in flight), every
+ * newer one acked.  The oldest is not "mostly dead weight", yet the
+ * journal is past 2 x live + 2 segments: compaction is wanted, and once
+ * it has copied the oldest forward the journal is within the bound, and
+ * a restart finds the backlog as it was.
+ */
+START_TEST(a_journal_past_its_bound_is_compacted_whatever_the_share)
+{
+	struct node	*n = node_new(5, 4096);
+	uint64_t	 bound;
+	int		 i, rounds = 0;
+
+	for (i = 1; i <= 600; i++) {
+		push_pad(n, i, 60);
+		if (i % 10 == 0)
+			ck_assert_int_eq(journal_commit(&n->j), 0);
+	}
+	take(n, 600);
+	for (i = 61; i <= 600; i++)		/* 1 to 60 stay in flight */
+		answer(n, (uint64_t)i, PS_ACK);
+	ck_assert_int_eq(journal_commit(&n->j), 0);
+	ck_assert_int_ge(nsegments(), 8);
+	ck_assert_uint_eq(n->j.segs[0].live * 2 > n->j.segs[0].written, 1);
+	bound = 2 * n->j.live_bytes + 2 * 4096;
+	ck_assert_uint_gt(seg_bytes(), bound);
+	ck_assert_int_eq(journal_compact_wanted(&n->j), 1);
+	while (journal_compact_wanted(&n->j)) {
+		ck_assert_int_lt(rounds++, 20);
+		dispatch_walk(&n->d, keep_oldest, n);
+		ck_assert_int_eq(journal_commit(&n->j), 0);
+	}
+	ck_assert_uint_le(seg_bytes(), 2 * n->j.live_bytes + 2 * 4096);
+	ck_assert_int_le(nsegments(), 3);
+	node_crash(n);
+	n = node_new(5, 4096);
+	ck_assert_uint_eq(n->d.queue.count, 60);
+	take(n, 100);
+	ck_assert_int_eq(n->got.n, 60);
+	for (i = 0; i < 60; i++) {
+		ck_assert_uint_eq(n->got.id[i], (uint64_t)i + 1);
+		ck_assert_uint_eq(n->got.attempt[i], 2);
+	}
+	node_crash(n);
+}
+END_TEST
+
+/*
+ * Issue 30: a unique id held (acked, its window running; a dead letter)
+ * survives a restart after the segment of its event's records went, as
+ * it does while that segment stays.
+ */
+START_TEST(unique_ids_outlive_their_segment)
+{
+	struct node	*n;
+	int		 i;
+
+	carrying = 1;
+	n = node_new(1, 4096);
+	dispatch_dedup_window(&n->d, 3600 * 1000);
+	ck_assert_uint_eq(push_uid(n, "job-1", "one").accepted, 1);
+	ck_assert_uint_eq(push_uid(n, "job-2", "two").accepted, 1);
+	take(n, 2);
+	answer(n, 1, PS_ACK);			/* its window starts */
+	for (i = 3; i <= 300; i++) {
+		push_pad(n, i, 60);
+		if (i % 10 == 0)
+			ck_assert_int_eq(journal_commit(&n->j), 0);
+		if (i == 150)			/* dead in a later segment */
+			answer(n, 2, PS_NACK);
+	}
+	ck_assert_uint_eq(n->d.ndead, 1);
+	take(n, 300);
+	for (i = 3; i <= 300; i++)
+		answer(n, (uint64_t)i, PS_ACK);
+	ck_assert_int_eq(journal_commit(&n->j), 0);
+	/* Segment 1, with the XENQUEUE of both, is gone. */
+	ck_assert_uint_gt(n->j.segs[0].seq, 1);
+	node_crash(n);
+
+	n = node_new(1, 4096);
+	dispatch_dedup_window(&n->d, 3600 * 1000);
+	ck_assert_uint_eq(n->d.ndead, 1);
+	ck_assert_uint_eq(push_uid(n, "job-1", "again").duplicates, 1);
+	ck_assert_uint_eq(push_uid(n, "job-2", "again").duplicates, 1);
+	ck_assert_uint_eq(push_uid(n, "job-3", "new").accepted, 1);
+	/* And across another restart, its records carried once more. */
+	node_crash(n);
+	n = node_new(1, 4096);
+	dispatch_dedup_window(&n->d, 3600 * 1000);
+	ck_assert_uint_eq(push_uid(n, "job-1", "again").duplicates, 1);
+	ck_assert_uint_eq(push_uid(n, "job-3", "again").duplicates, 1);
+	node_crash(n);
+	carrying = 0;
+}
+END_TEST
+
 static Suite *
 journal_suite(void)
 {
@@ -827,6 +986,8 @@ journal_suite(void)
 	tcase_add_test(tc, a_missing_middle_segment_stops_the_start);
 	tcase_add_test(tc, a_corrupt_last_record_is_not_cut_as_torn);
 	tcase_add_test(tc, batch_syncs_once_per_commit_never_not_at_all);
+	tcase_add_test(tc, a_journal_past_its_bound_is_compacted_whatever_the_share);
+	tcase_add_test(tc, unique_ids_outlive_their_segment);
 	suite_add_tcase(s, tc);
 	return s;
 }
