@@ -587,6 +587,8 @@ server_journal_open(struct server *srv)
 	srv->journal.next_id = &srv->next_id;
 	srv->journal.groups = journal_checkpoint;
 	srv->journal.groups_arg = srv;
+	srv->journal.carry = server_carry;
+	srv->journal.carry_arg = srv;
 	if ((srv->room_timer = evtimer_new(srv->base, room_cb, srv)) == NULL ||
 	    (srv->compact_timer = evtimer_new(srv->base, compact_cb,
 	    srv)) == NULL || journal_open(&srv->journal, srv->data_dir, replay_queue,
