@@ -11,13 +11,17 @@ import socket
 import stat
 import struct
 from dataclasses import dataclass, field
-from typing import (Dict, Iterable, List, Optional, Sequence, Tuple, Union)
+from typing import (Dict, Iterable, List, Mapping, Optional, Sequence,
+                    Tuple, Union, cast)
 
 from . import _proto as P
-from .errors import (DaemonGone, ProtocolError, PushstageError, QueueFull,
-                     Refused, Unsupported)
+from .errors import (E_BAD_HEADER, E_BAD_LENGTH, E_BAD_STATE, E_TOO_LARGE,
+                     E_UNKNOWN_TYPE, E_VERSION, DaemonGone, ProtocolError,
+                     PushstageError, QueueFull, Refused, Unsupported)
 
 Data = Union[bytes, str]
+# What an event's payload may be given as.
+EVENT_TYPES = (bytes, str, bytearray, memoryview)
 
 
 # --- the socket --------------------------------------------------------
@@ -92,7 +96,8 @@ def connect_error(path: str, e: OSError) -> DaemonGone:
 
 # ERRORs that say our frame was malformed: this client's fault, not the
 # request's.
-_PROTOCOL_CODES = (1, 2, 3, 4, 6)
+_PROTOCOL_CODES = (E_TOO_LARGE, E_BAD_HEADER, E_UNKNOWN_TYPE, E_BAD_LENGTH,
+                   E_BAD_STATE)
 
 
 def error_from(body: bytes) -> PushstageError:
@@ -168,7 +173,7 @@ def version_after_refusal(err: PushstageError, tried: int) -> Optional[int]:
     """After ERROR 7 to a HELLO of version `tried`: the best version both
     speak, or None.  The ERROR names the daemon's versions ("speaks
     versions A to B")."""
-    if not isinstance(err, Refused) or err.code != 7:
+    if not isinstance(err, Refused) or err.code != E_VERSION:
         return None
     found = re.findall(r"speaks versions? (\d+)(?: to (\d+))?", err.message)
     m = found[-1] if found else None
@@ -213,6 +218,10 @@ class Message:
     not_before: Optional[Union[float, datetime.datetime]] = None
     priority: Optional[int] = None
     unique_id: Optional[Data] = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.data, EVENT_TYPES):
+            raise TypeError(_NOT_AN_EVENT % type(self.data).__name__)
 
 
 class Enqueued(List[int]):
@@ -260,7 +269,7 @@ class QueueInfo:
         return self.counters[name]
 
 
-DEAD_REASONS = {1: "nack", 2: "ack timeout", 3: "consumer gone"}
+DEAD_REASONS: Dict[int, str] = {1: "nack", 2: "ack timeout", 3: "consumer gone"}
 
 
 @dataclass
@@ -302,25 +311,51 @@ def _epoch_ms(t: Union[float, datetime.datetime, None]) -> Optional[int]:
     return _ms(t, "not_before")
 
 
-def _attrs(key, delay, not_before, priority, unique_id) -> bytes:
+def _attrs(key: Optional[Data], delay: Optional[float],
+           not_before: Union[float, datetime.datetime, None],
+           priority: Optional[int], unique_id: Optional[Data]) -> bytes:
     return P.attrs(None if key is None else _b(key), _ms(delay, "delay"),
                    _epoch_ms(not_before), priority,
                    None if unique_id is None else _b(unique_id))
 
 
-def enqueue_frame(version: int, queue: Data, events, key=None, delay=None,
-                  not_before=None, priority=None, unique_id=None
+_NOT_AN_EVENT = ("an event is bytes or str (or a Message of them), "
+                 "not %s")
+
+
+def _batch(events: object) -> Tuple[List[Union[Data, Message]], bool]:
+    """(the events, single) of Client.enqueue's argument: one event, or
+    an iterable of them; TypeError for anything else (a mapping's keys,
+    a number's bytes or a list of numbers would go out silently)."""
+    if isinstance(events, EVENT_TYPES + (Message,)):
+        return [events], True
+    if isinstance(events, Mapping) or not isinstance(events, Iterable):
+        raise TypeError("enqueue takes an event (bytes or str, or a "
+                        "Message) or an iterable of them, not %s"
+                        % type(events).__name__)
+    batch: List[Union[Data, Message]] = list(events)
+    for i, e in enumerate(batch):
+        if not isinstance(e, EVENT_TYPES + (Message,)):
+            raise TypeError(("event %d of the batch: " % i) +
+                            _NOT_AN_EVENT % type(e).__name__)
+    return batch, False
+
+
+def enqueue_frame(version: int, queue: Data, events: object,
+                  key: Optional[Data] = None, delay: Optional[float] = None,
+                  not_before: Union[float, datetime.datetime, None] = None,
+                  priority: Optional[int] = None,
+                  unique_id: Optional[Data] = None
                   ) -> Tuple[bytes, int, bool]:
     """(frame, count, single) for Client.enqueue's arguments."""
     q = queue_for(version, queue)
-    single = isinstance(events, (bytes, str, bytearray, memoryview, Message))
-    batch = [events] if single else list(events)
+    batch, single = _batch(events)
     if not batch:
         raise ValueError("enqueue of no events")
     if unique_id is not None and len(batch) > 1:
         raise ValueError("unique_id= names one event; give each event of a "
                          "batch its own with Message(data, unique_id=...)")
-    common = None
+    common: Optional[bytes] = None
     if any(v is not None for v in (key, delay, not_before, priority,
                                    unique_id)):
         common = _attrs(key, delay, not_before, priority, unique_id)
@@ -328,10 +363,9 @@ def enqueue_frame(version: int, queue: Data, events, key=None, delay=None,
     blocks: Optional[List[bytes]] = None
     kinds = set(map(type, batch))
     if common is None and kinds == {bytes}:
-        datas = batch           # the common case, taken as it is
+        datas = cast(List[bytes], batch)    # the common case, as it is
     elif common is None and Message not in kinds:
-        datas = [e.encode() if isinstance(e, str) else bytes(e)
-                 for e in batch]
+        datas = [_b(e) for e in cast(List[Data], batch)]
     else:
         blocks = []
         for e in batch:
@@ -356,7 +390,8 @@ def enqueue_frame(version: int, queue: Data, events, key=None, delay=None,
     return P.enqueue(version, q, datas, blocks), len(batch), single
 
 
-def enqueue_result(queue: Data, count: int, single: bool, body: bytes):
+def enqueue_result(queue: Data, count: int, single: bool,
+                   body: bytes) -> Union[Optional[int], Enqueued]:
     first, acc, refused, shed_new, shed_old, dups = P.parse_enqueued(body)
     if acc + refused + shed_new + len(dups) != count:
         raise ProtocolError("ENQUEUED counts %d events for an ENQUEUE of %d"
@@ -524,7 +559,7 @@ class Window:
         self._demand = 0
 
     def out(self) -> bytes:
-        parts = []
+        parts: List[bytes] = []
         # TOUCHes first: an event touched and then acked before this write
         # is still in flight when its TOUCH arrives.
         if self._touch:

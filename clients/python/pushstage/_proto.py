@@ -7,6 +7,7 @@ from __future__ import annotations
 import struct
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from . import errors as E
 from .errors import ProtocolError
 
 VERSION = 4             # the version this package speaks best
@@ -39,13 +40,9 @@ MAX_DELAY_MS = 316_224_000_000
 OP_SET, OP_PURGE, OP_DELETE, OP_CREATE, OP_DROP_GROUP = range(1, 6)
 ADMIN_FORCE = 1
 
-ERROR_NAMES = {
-    1: "TOO_LARGE", 2: "BAD_HEADER", 3: "UNKNOWN_TYPE", 4: "BAD_LENGTH",
-    5: "BAD_VALUE", 6: "BAD_STATE", 7: "VERSION", 8: "DEMAND", 9: "NOMEM",
-    10: "DRAINING", 11: "NOT_IN_FLIGHT", 12: "FORBIDDEN", 13: "TOO_MANY",
-    14: "TIMEOUT", 15: "STORAGE", 16: "NO_QUEUE", 17: "QUEUE_LIMIT",
-    18: "QUEUE_BUSY",
-}
+# ERROR codes by name: TOO_LARGE for E_TOO_LARGE, ...
+ERROR_NAMES: Dict[int, str] = {
+    v: k[2:] for k, v in vars(E).items() if k.startswith("E_")}
 
 _NAME_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                         b"0123456789._:-")
@@ -198,6 +195,10 @@ def queue_admin(op: int, queue: bytes, settings: Sequence[str] = (),
 
 # --- reading -----------------------------------------------------------
 
+# A frame read: (type, body, flags).
+Frame = Tuple[int, bytes, int]
+
+
 class Reader:
     """Cuts a byte stream into frames.  feed() the bytes as they come;
     frames() gives (type, body, flags) for each whole one.  A header whose
@@ -219,13 +220,13 @@ class Reader:
     def pending(self) -> int:
         return len(self.buf) - self.pos
 
-    def frames(self) -> List[Tuple[int, bytes, int]]:
+    def frames(self) -> List[Frame]:
         """Every whole frame buffered, as (type, body, flags), consumed.
         Only an EVENT (version 4) may have flags: 1, attributes."""
         buf = self.buf
         end = len(buf)
         pos = self.pos
-        out = []
+        out: List[Frame] = []
         unpack = HEADER.unpack_from
         while end - pos >= 8:
             length, ftype, flags, reserved = unpack(buf, pos)
@@ -309,13 +310,13 @@ def event_attrs(body: bytes, start: int, end: int) -> Tuple[Optional[bytes],
 def parse_u32(body: bytes, what: str) -> int:
     if len(body) != 4:
         raise ProtocolError("%s of %d bytes, not 4" % (what, len(body)))
-    return U32.unpack(body)[0]
+    return int(U32.unpack(body)[0])
 
 
 def parse_u64(body: bytes, what: str) -> int:
     if len(body) != 8:
         raise ProtocolError("%s of %d bytes, not 8" % (what, len(body)))
-    return U64.unpack(body)[0]
+    return int(U64.unpack(body)[0])
 
 
 class _Cursor:
@@ -335,34 +336,39 @@ class _Cursor:
         return self.take(1)[0]
 
     def u16(self) -> int:
-        return U16.unpack(self.take(2))[0]
+        return int(U16.unpack(self.take(2))[0])
 
     def u32(self) -> int:
-        return U32.unpack(self.take(4))[0]
+        return int(U32.unpack(self.take(4))[0])
 
     def u64(self) -> int:
-        return U64.unpack(self.take(8))[0]
+        return int(U64.unpack(self.take(8))[0])
 
     def short(self) -> str:
         return bytes(self.take(self.u8())).decode(errors="replace")
 
     def counters(self, n: int) -> Dict[str, int]:
-        out = {}
+        out: Dict[str, int] = {}
         for _ in range(n):
             name = self.short()
             out[name] = self.u64()
         return out
 
 
-def parse_stats(body: bytes, version: int):
+Counters = Dict[str, int]
+
+
+def parse_stats(body: bytes, version: int
+                ) -> Tuple[Counters, List[Tuple[str, Counters]],
+                           Dict[str, str]]:
     """(counters, [(consumer id, fields)], texts)."""
     c = _Cursor(body, "STATS_REPLY")
     counters = c.counters(c.u16())
-    consumers = []
+    consumers: List[Tuple[str, Counters]] = []
     for _ in range(c.u32()):
         cid = c.short()
         consumers.append((cid, c.counters(c.u8())))
-    texts = {}
+    texts: Dict[str, str] = {}
     if version >= 2:
         for _ in range(c.u16()):
             name = c.short()
@@ -370,11 +376,14 @@ def parse_stats(body: bytes, version: int):
     return counters, consumers, texts
 
 
-def parse_dead_list(body: bytes):
+DeadEntry = Tuple[int, int, int, int, bytes]
+
+
+def parse_dead_list(body: bytes) -> Tuple[int, List[DeadEntry]]:
     """(total, [(id, attempts, reason, length, preview)])."""
     c = _Cursor(body, "DEAD_LIST_REPLY")
     total = c.u32()
-    out = []
+    out: List[DeadEntry] = []
     for _ in range(c.u32()):
         eid, att, reason = c.u64(), c.u32(), c.u8()
         c.u8()
@@ -383,11 +392,11 @@ def parse_dead_list(body: bytes):
     return total, out
 
 
-def parse_queues(body: bytes):
+def parse_queues(body: bytes) -> Tuple[int, List[Tuple[str, Counters]]]:
     """(total, [(name, counters)])."""
     c = _Cursor(body, "QUEUES_REPLY")
     total = c.u32()
-    out = []
+    out: List[Tuple[str, Counters]] = []
     for _ in range(c.u32()):
         name = c.short()
         out.append((name, c.counters(c.u8())))

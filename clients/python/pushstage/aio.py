@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from typing import Deque, Iterable, List, Optional
+import datetime
+from typing import (Callable, Deque, Iterable, List, Optional, Sequence,
+                    Tuple, Union, overload)
 
 from . import _core as C
 from . import _proto as P
-from ._core import Data, DeadList, QueueInfo, Stats
+from ._core import Data, DeadList, Enqueued, Message, QueueInfo, Stats
 from .errors import DaemonGone, ProtocolError, PushstageError, Refused
 
 READ_SIZE = 256 * 1024
@@ -57,7 +59,8 @@ class _AConn(C.Link):
             if sock is not None:
                 C.check_peer(sock, self.path)
             await self.send(hello)
-            self.welcome(*(await self.next_frame())[:2], version)
+            ftype, body, _ = await self.next_frame()
+            self.welcome(ftype, body, version)
         except BaseException:
             self.close()
             raise
@@ -88,7 +91,7 @@ class _AConn(C.Link):
             raise DaemonGone("producerd at %s closed the connection (%s)"
                              % (self.path, e.strerror or e)) from None
 
-    async def fill(self) -> List:
+    async def fill(self) -> List[P.Frame]:
         assert self.r is not None
         try:
             data = await asyncio.wait_for(self.r.read(READ_SIZE),
@@ -110,7 +113,7 @@ class _AConn(C.Link):
             self.close()
             raise
 
-    async def next_frame(self):
+    async def next_frame(self) -> P.Frame:
         while True:
             frames = await self.fill()
             if frames:
@@ -147,7 +150,7 @@ class AsyncClient:
     async def __aenter__(self) -> "AsyncClient":
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
     async def close(self) -> None:
@@ -165,23 +168,47 @@ class AsyncClient:
         async with self._lock:
             return (await self._connected()).version
 
-    async def _call(self, build, want: int):
+    async def _call(self, build: Callable[[int], bytes],
+                    want: int) -> Tuple[bytes, int]:
         async with self._lock:
             conn = await self._connected()
             return await conn.request(build(conn.version), want), conn.version
 
-    async def enqueue(self, queue: str, events, *, key=None, delay=None,
-                      not_before=None, priority=None, unique_id=None):
+    # As Client.enqueue's: one str is one event.
+    @overload
+    async def enqueue(  # type: ignore[misc]
+            self, queue: str, events: Union[Data, Message], *,
+            key: Optional[Data] = None, delay: Optional[float] = None,
+            not_before: Union[float, datetime.datetime, None] = None,
+            priority: Optional[int] = None,
+            unique_id: Optional[Data] = None) -> Optional[int]: ...
+
+    @overload
+    async def enqueue(
+            self, queue: str, events: Iterable[Union[Data, Message]], *,
+            key: Optional[Data] = None, delay: Optional[float] = None,
+            not_before: Union[float, datetime.datetime, None] = None,
+            priority: Optional[int] = None,
+            unique_id: Optional[Data] = None) -> Enqueued: ...
+
+    async def enqueue(
+            self, queue: str,
+            events: Union[Data, Message, Iterable[Union[Data, Message]]], *,
+            key: Optional[Data] = None, delay: Optional[float] = None,
+            not_before: Union[float, datetime.datetime, None] = None,
+            priority: Optional[int] = None,
+            unique_id: Optional[Data] = None
+            ) -> Union[Optional[int], Enqueued]:
         """As Client.enqueue."""
-        built = {}
+        built: List[Tuple[int, bool]] = []
 
         def build(version: int) -> bytes:
             f, n, single = C.enqueue_frame(version, queue, events, key, delay,
                                            not_before, priority, unique_id)
-            built["n"], built["single"] = n, single
+            built.append((n, single))
             return f
         body, _ = await self._call(build, P.ENQUEUED_T)
-        return C.enqueue_result(queue, built["n"], built["single"], body)
+        return C.enqueue_result(queue, built[-1][0], built[-1][1], body)
 
     async def stats(self, queue: Optional[str] = None) -> Stats:
         body, v = await self._call(lambda v: P.stats(
@@ -192,7 +219,7 @@ class AsyncClient:
     async def queues(self) -> List[QueueInfo]:
         out: List[QueueInfo] = []
         while True:
-            def build(version: int, start=len(out)) -> bytes:
+            def build(version: int, start: int = len(out)) -> bytes:
                 C.need_v3(version, "listing queues")
                 return P.queues(start)
             body, _ = await self._call(build, P.QUEUES_REPLY)
@@ -227,8 +254,8 @@ class AsyncClient:
                         ids: Optional[Iterable[int]] = None) -> int:
         return await self._dead_op(P.DEAD_DROP, queue, ids)
 
-    async def _admin(self, op: int, queue: str, settings=(), force=False,
-                     group_ok=False) -> int:
+    async def _admin(self, op: int, queue: str, settings: Sequence[str] = (),
+                     force: bool = False, group_ok: bool = False) -> int:
         def build(version: int) -> bytes:
             C.need_v3(version, "managing queues")
             return P.queue_admin(op, C.queue_for(version, queue, group_ok),
@@ -236,10 +263,10 @@ class AsyncClient:
         body, _ = await self._call(build, P.QUEUE_DONE)
         return P.parse_u64(body, "QUEUE_DONE")
 
-    async def set(self, queue: str, **settings) -> None:
+    async def set(self, queue: str, **settings: object) -> None:
         await self._admin(P.OP_SET, queue, C.settings_list(settings))
 
-    async def create(self, queue: str, **settings) -> None:
+    async def create(self, queue: str, **settings: object) -> None:
         await self._admin(P.OP_CREATE, queue, C.settings_list(settings))
 
     async def pause(self, queue: str, seconds: Optional[float] = None) -> None:
@@ -342,7 +369,7 @@ class AsyncConsumer:
     async def __aenter__(self) -> "AsyncConsumer":
         return await self.connect()
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
     async def close(self) -> None:
@@ -445,8 +472,8 @@ class AsyncConsumer:
             self._take(frames)
         return self._ready.popleft()
 
-    def _take(self, frames) -> None:
-        got = []
+    def _take(self, frames: List[P.Frame]) -> None:
+        got: List[AsyncEvent] = []
         unpack = P.EVENT_HEAD.unpack_from
         w = self._window
         assert self._conn is not None

@@ -7,7 +7,9 @@ import select
 import socket as _socket
 import threading
 import time
-from typing import Deque, Iterable, Iterator, List, Optional, Union
+import datetime
+from typing import (Callable, Deque, Iterable, Iterator, List, Optional,
+                    Sequence, Tuple, Union, overload)
 
 from . import _core as C
 from . import _proto as P
@@ -62,7 +64,8 @@ class _Conn(C.Link):
         try:
             C.check_peer(s, self.path)
             self.send(hello)
-            self.welcome(*self.next_frame()[:2], version)
+            ftype, body, _ = self.next_frame()
+            self.welcome(ftype, body, version)
         except BaseException:
             self.close()
             raise
@@ -113,7 +116,7 @@ class _Conn(C.Link):
             return e
         return None
 
-    def fill(self) -> List:
+    def fill(self) -> List[P.Frame]:
         """One read (blocking, within the timeout); its whole frames."""
         self.reader.feed(self.recv())
         try:
@@ -140,7 +143,7 @@ class _Conn(C.Link):
             raise err
         return data
 
-    def next_frame(self):
+    def next_frame(self) -> P.Frame:
         while True:
             frames = self.fill()
             if frames:
@@ -184,7 +187,7 @@ class Client:
     def __enter__(self) -> "Client":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -210,37 +213,58 @@ class Client:
         with self._lock:
             return self._connected().max_frame
 
-    def _call(self, build, want: int) -> bytes:
+    def _call(self, build: Callable[[int], bytes], want: int) -> bytes:
         return self._call_v(build, want)[0]
 
-    def _call_v(self, build, want: int):
+    def _call_v(self, build: Callable[[int], bytes],
+                want: int) -> Tuple[bytes, int]:
         with self._lock:
             conn = self._connected()
             v = conn.version
             return conn.request(build(v), want), v
 
+    # A str is also an iterable of str: the first overload that fits wins,
+    # so one str is one event (typeshed's way with str and Iterable[str]).
+    @overload
+    def enqueue(  # type: ignore[misc]
+            self, queue: str, events: Union[Data, Message], *,
+            key: Optional[Data] = None, delay: Optional[float] = None,
+            not_before: Union[float, datetime.datetime, None] = None,
+            priority: Optional[int] = None,
+            unique_id: Optional[Data] = None) -> Optional[int]: ...
+
+    @overload
+    def enqueue(self, queue: str, events: Iterable[Union[Data, Message]], *,
+                key: Optional[Data] = None, delay: Optional[float] = None,
+                not_before: Union[float, datetime.datetime, None] = None,
+                priority: Optional[int] = None,
+                unique_id: Optional[Data] = None) -> Enqueued: ...
+
     def enqueue(self, queue: str, events: Union[Data, Message,
                                                 Iterable[Union[Data,
                                                                Message]]],
                 *, key: Optional[Data] = None, delay: Optional[float] = None,
-                not_before=None, priority: Optional[int] = None,
-                unique_id: Optional[Data] = None):
+                not_before: Union[float, datetime.datetime, None] = None,
+                priority: Optional[int] = None,
+                unique_id: Optional[Data] = None
+                ) -> Union[Optional[int], Enqueued]:
         """Enqueue one event (bytes, str or Message) and return its id, or
         None when it was not stored (a duplicate of its unique_id, or shed
         by a drop-newest queue); or a batch (any iterable) in one frame and
         return an Enqueued list of the ids taken.  key, delay (seconds),
         not_before, priority and unique_id (one event only) apply to every
         event; a Message carries its own.  Raises QueueFull when the queue
-        refused some (its overflow policy is reject)."""
-        built = {}
+        refused some (its overflow policy is reject).  An event is bytes or
+        str: anything else (a number, a mapping) raises TypeError."""
+        built: List[Tuple[int, bool]] = []
 
         def build(version: int) -> bytes:
             f, n, single = C.enqueue_frame(version, queue, events, key, delay,
                                            not_before, priority, unique_id)
-            built["n"], built["single"] = n, single
+            built.append((n, single))
             return f
         body = self._call(build, P.ENQUEUED_T)
-        return C.enqueue_result(queue, built["n"], built["single"], body)
+        return C.enqueue_result(queue, built[-1][0], built[-1][1], body)
 
     def stats(self, queue: Optional[str] = None) -> Stats:
         """The daemon's counters and consumers, or one queue's (or group's,
@@ -254,7 +278,7 @@ class Client:
         """Every queue and group with its counters."""
         out: List[QueueInfo] = []
         while True:
-            def build(version: int, start=len(out)) -> bytes:
+            def build(version: int, start: int = len(out)) -> bytes:
                 C.need_v3(version, "listing queues")
                 return P.queues(start)
             total, entries = P.parse_queues(self._call(build, P.QUEUES_REPLY))
@@ -292,21 +316,21 @@ class Client:
         many."""
         return self._dead_op(P.DEAD_DROP, queue, ids)
 
-    def _admin(self, op: int, queue: str, settings=(), force=False,
-               group_ok=False) -> int:
+    def _admin(self, op: int, queue: str, settings: Sequence[str] = (),
+               force: bool = False, group_ok: bool = False) -> int:
         def build(version: int) -> bytes:
             C.need_v3(version, "managing queues")
             return P.queue_admin(op, C.queue_for(version, queue, group_ok),
                                  list(settings), force)
         return P.parse_u64(self._call(build, P.QUEUE_DONE), "QUEUE_DONE")
 
-    def set(self, queue: str, **settings) -> None:
+    def set(self, queue: str, **settings: object) -> None:
         """Change a queue's settings (max_queue=, overflow=, ack_timeout=,
         max_attempts=, dispatch=, rate=, retry_backoff=, paused=, ...: the
         daemon's options of those names, protocol.md QUEUE_ADMIN)."""
         self._admin(P.OP_SET, queue, C.settings_list(settings))
 
-    def create(self, queue: str, **settings) -> None:
+    def create(self, queue: str, **settings: object) -> None:
         """Make a queue now and keep it while empty, with settings."""
         self._admin(P.OP_CREATE, queue, C.settings_list(settings))
 
@@ -432,7 +456,7 @@ class Consumer:
     def __enter__(self) -> "Consumer":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:

@@ -4,6 +4,26 @@ from __future__ import annotations
 
 from typing import List, Optional
 
+# The daemon's ERROR codes (docs/protocol.md, Errors).
+E_TOO_LARGE = 1
+E_BAD_HEADER = 2
+E_UNKNOWN_TYPE = 3
+E_BAD_LENGTH = 4
+E_BAD_VALUE = 5
+E_BAD_STATE = 6
+E_VERSION = 7
+E_DEMAND = 8
+E_NOMEM = 9
+E_DRAINING = 10
+E_NOT_IN_FLIGHT = 11
+E_FORBIDDEN = 12
+E_TOO_MANY = 13
+E_TIMEOUT = 14
+E_STORAGE = 15
+E_NO_QUEUE = 16
+E_QUEUE_LIMIT = 17
+E_QUEUE_BUSY = 18
+
 
 class PushstageError(Exception):
     """Anything the daemon or the link to it did wrong."""
@@ -39,7 +59,7 @@ class Refused(PushstageError):
 
     @property
     def retry_later(self) -> bool:
-        return self.code in (10, 13, 15)
+        return self.code in (E_DRAINING, E_TOO_MANY, E_STORAGE)
 
 
 class Unsupported(PushstageError):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import importlib
 import inspect
 import os
@@ -28,10 +29,11 @@ import sys
 import threading
 import time
 import traceback
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import (Any, Awaitable, Callable, Dict, List, Optional, Tuple,
+                    Union)
 
 from . import _core as C
-from .aio import AsyncConsumer
+from .aio import AsyncConsumer, AsyncEvent
 from .client import Consumer, Event
 from .errors import DaemonGone, ProtocolError, PushstageError, Refused
 
@@ -41,7 +43,7 @@ EX_CONFIG = 78
 _PROG = "pushstage.worker"
 
 
-def log(level: str, msg: str, **kv) -> None:
+def log(level: str, msg: str, **kv: object) -> None:
     """One logfmt line on stderr, as producerd writes them."""
     t = time.time()
     parts = ["time=%s.%03dZ" % (time.strftime("%Y-%m-%dT%H:%M:%S",
@@ -69,7 +71,7 @@ def _traceback_line(e: BaseException) -> str:
                       for f in reversed(frames))
 
 
-def load(target: str) -> Callable:
+def load(target: str) -> Callable[..., object]:
     """module:function (module.path:attr.path), importable from here."""
     mod, sep, attr = target.partition(":")
     if not sep or not mod or not attr:
@@ -107,11 +109,12 @@ def retry_delay(backoff: Optional[Tuple[float, float]], attempt: int,
     if backoff is None or (max_attempts and attempt >= max_attempts):
         return None
     base, most = backoff
-    d = min(most, base * (2 ** min(attempt - 1, 40)))
+    d = min(most, base * 2.0 ** min(attempt - 1, 40))
     return d * random.uniform(0.8, 1.2)
 
 
-def fail_log(queue: str, ev, max_attempts: int, delay: Optional[float],
+def fail_log(queue: str, ev: Union[Event, AsyncEvent], max_attempts: int,
+             delay: Optional[float],
              e: BaseException) -> None:
     """One line for a failed handler, with its traceback."""
     last = max_attempts and ev.attempt >= max_attempts
@@ -153,7 +156,7 @@ class _Backoff:
         self.n = 0
 
     def next(self) -> float:
-        d = min(5.0, 0.1 * (2 ** self.n)) * random.uniform(0.8, 1.2)
+        d = min(5.0, 0.1 * 2.0 ** self.n) * random.uniform(0.8, 1.2)
         self.n = min(self.n + 1, 10)
         return d
 
@@ -166,12 +169,12 @@ class _Backoff:
 class ThreadWorker:
     """Plain functions, each event in one of `concurrency` threads."""
 
-    def __init__(self, fn: Callable, s: Settings) -> None:
+    def __init__(self, fn: Callable[[Event], object], s: Settings) -> None:
         self.fn = fn
         self.s = s
         self.lock = threading.Lock()
-        # id -> (event, started, last touch); started 0 until it runs
-        self.running: Dict[int, List] = {}
+        # id -> [event, started, last touch]; started 0 until it runs
+        self.running: Dict[int, List[Any]] = {}
         self.work: "_queue.Queue[Optional[Event]]" = _queue.Queue()
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
@@ -185,7 +188,7 @@ class ThreadWorker:
         except BlockingIOError:
             pass
 
-    def on_signal(self, signum, frame) -> None:
+    def on_signal(self, signum: int, frame: object) -> None:
         self.signals += 1
         if self.signals > 1:
             log("warn", "second signal: exiting at once; the daemon gives "
@@ -217,7 +220,7 @@ class ThreadWorker:
                 delay = retry_delay(self.s.backoff, ev.attempt,
                                     c.max_attempts)
                 fail_log(self.s.queue, ev, c.max_attempts, delay, e)
-                self.finish(ev, lambda: ev.nack(delay))
+                self.finish(ev, functools.partial(ev.nack, delay))
             else:
                 self.finish(ev, ev.ack)
 
@@ -248,7 +251,7 @@ class ThreadWorker:
             return None
         half = c.ack_timeout / 2
         now = time.monotonic()
-        nxt = None
+        nxt: Optional[float] = None
         with self.lock:
             ents = [e for e in self.running.values() if e[1] > 0]
         for ent in ents:
@@ -398,12 +401,13 @@ class ThreadWorker:
 class AsyncWorker:
     """async def handlers, `concurrency` tasks at a time."""
 
-    def __init__(self, fn: Callable, s: Settings) -> None:
+    def __init__(self, fn: Callable[[AsyncEvent], Awaitable[object]],
+                 s: Settings) -> None:
         self.fn = fn
         self.s = s
         self.stop_ev: Optional[asyncio.Event] = None
-        self.tasks: Dict[int, "asyncio.Task"] = {}
-        self.events: Dict[int, object] = {}
+        self.tasks: Dict[int, "asyncio.Task[None]"] = {}
+        self.events: Dict[int, AsyncEvent] = {}
         self.signals = 0
 
     def on_signal(self) -> None:
@@ -414,7 +418,7 @@ class AsyncWorker:
         assert self.stop_ev is not None
         self.stop_ev.set()
 
-    async def one(self, c: AsyncConsumer, ev) -> None:
+    async def one(self, c: AsyncConsumer, ev: AsyncEvent) -> None:
         toucher = None
         if c.ack_timeout:
             toucher = asyncio.ensure_future(self.touching(ev, c.ack_timeout / 2))
@@ -434,15 +438,21 @@ class AsyncWorker:
                 "its grace ran out; the daemon delivers it again",
                 queue=self.s.queue, event=ev.id)
 
+    def _ended(self, eid: int, sem: asyncio.Semaphore,
+               _t: "asyncio.Task[None]") -> None:
+        self.tasks.pop(eid, None)
+        self.events.pop(eid, None)
+        sem.release()
+
     @staticmethod
-    async def _safe(aw) -> bool:
+    async def _safe(aw: Awaitable[bool]) -> bool:
         try:
             return await aw
         except (PushstageError, ValueError):
             return False
 
     @staticmethod
-    async def touching(ev, half: float) -> None:
+    async def touching(ev: AsyncEvent, half: float) -> None:
         while True:
             await asyncio.sleep(half)
             try:
@@ -496,13 +506,12 @@ class AsyncWorker:
                         sem.release()
                         break
                     ev = get.result()
+                    assert ev is not None       # get() without a timeout
                     t = asyncio.ensure_future(self.one(c, ev))
                     self.tasks[ev.id] = t
                     self.events[ev.id] = ev
-                    t.add_done_callback(
-                        lambda _t, i=ev.id: (self.tasks.pop(i, None),
-                                             self.events.pop(i, None),
-                                             sem.release()))
+                    t.add_done_callback(functools.partial(self._ended, ev.id,
+                                                          sem))
             except PushstageError as e:
                 log("error" if _fatal(e) else "warn",
                     "lost the daemon: %s" % e, held=len(self.tasks))
