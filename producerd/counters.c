@@ -12,13 +12,15 @@
 #include "producerd.h"
 
 #define F(field)	SCOPE_SERVER, offsetof(struct server, field), \
-			sizeof(((struct server *)0)->field)
+			sizeof(((struct server *)0)->field), SUM_GROUPS
 #define Q(field)	SCOPE_QUEUE, offsetof(struct nqueue, field), \
-			sizeof(((struct nqueue *)0)->field)
+			sizeof(((struct nqueue *)0)->field), SUM_GROUPS
 #define G(field)	SCOPE_GROUP, offsetof(struct qgroup, field), \
-			sizeof(((struct qgroup *)0)->field)
-#define COMPUTED	SCOPE_SERVER, 0, 0
-#define GCOMPUTED	SCOPE_GROUP, 0, 0
+			sizeof(((struct qgroup *)0)->field), SUM_GROUPS
+#define E(field)	SCOPE_GROUP, offsetof(struct qgroup, field), \
+			sizeof(((struct qgroup *)0)->field), SUM_QUEUES
+#define COMPUTED	SCOPE_SERVER, 0, 0, SUM_GROUPS
+#define GCOMPUTED	SCOPE_GROUP, 0, 0, SUM_GROUPS
 
 const struct counter counters[] = {
 	{ "queued", NULL, COUNTER_GAUGE, PART_ALWAYS,
@@ -26,7 +28,7 @@ const struct counter counters[] = {
 	{ "queued_bytes", NULL, COUNTER_GAUGE, PART_ALWAYS,
 	  "Payload bytes buffered.", G(d.queue.bytes) },
 	{ "enqueued_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
-	  "Events accepted from clients.", G(d.enqueued_total) },
+	  "Events accepted from clients.", E(d.enqueued_total) },
 	{ "delivered_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
 	  "Events sent to consumers, redeliveries included.",
 	  G(d.delivered_total) },
@@ -77,7 +79,7 @@ const struct counter counters[] = {
 	  G(d.shed_total) },
 	{ "rejected_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
 	  "Events refused: --overflow reject, a drain, or the journal.",
-	  G(d.rejected_total) },
+	  E(d.rejected_total) },
 	{ "blocked_clients", NULL, COUNTER_GAUGE, PART_ALWAYS,
 	  "Clients waiting for room (--overflow block).", F(nblocked) },
 	{ "upstream_connected", NULL, COUNTER_GAUGE, PART_UPSTREAM,
@@ -190,7 +192,7 @@ const struct counter counters[] = {
 	  G(d.retries_scheduled_total) },
 	{ "duplicates_total", NULL, COUNTER_TOTAL, PART_QUEUE,
 	  "Events not taken: their unique id was held.",
-	  G(d.duplicates_total) },
+	  E(d.duplicates_total) },
 	{ "ack_rate", NULL, COUNTER_GAUGE, PART_QUEUE,
 	  "Events acked in the last second.", G(ack_rate) },
 };
@@ -251,11 +253,6 @@ field(const char *p, size_t size)
 	return v32;
 }
 
-/*
- * k's value: of group g (and its queue), or of the daemon (g NULL): a
- * queue's or group's counter summed over them all, a queue's setting the
- * default every queue starts with.
- */
 /* A group's counter; the one computed is dead, here or in JetStream. */
 static uint64_t
 group_value(const struct qgroup *g, const struct counter *k)
@@ -265,6 +262,11 @@ group_value(const struct qgroup *g, const struct counter *k)
 	return field((const char *)g + k->off, k->size);
 }
 
+/*
+ * k's value: of group g (and its queue), or of the daemon (g NULL): a
+ * queue's counter summed over the queues, a group's as k->sum says, a
+ * queue's setting the default every queue starts with.
+ */
 uint64_t
 counter_value(const struct server *srv, const struct qgroup *g,
     const struct counter *k)
@@ -291,6 +293,11 @@ counter_value(const struct server *srv, const struct qgroup *g,
 		if (g != NULL)
 			return group_value(g, k);
 		TAILQ_FOREACH(q, &srv->queues, entry) {
+			if (k->sum == SUM_QUEUES) {
+				if ((each = TAILQ_FIRST(&q->groups)) != NULL)
+					sum += group_value(each, k);
+				continue;
+			}
 			TAILQ_FOREACH(each, &q->groups, entry)
 				sum += group_value(each, k);
 		}

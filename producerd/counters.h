@@ -44,6 +44,19 @@ enum counter_scope {
 	SCOPE_GROUP,
 };
 
+/*
+ * How the daemon's view adds up a group's counter.  Every group counts
+ * each event of its queue (an enqueue, a refusal) as its own, so such a
+ * counter is taken once per queue, from its oldest group, which has
+ * seen every event the others have (in a cluster each group pulls its
+ * own: the oldest's); what each group does with its copy
+ * (a delivery, an ack, a buffered event) is summed over the groups.
+ */
+enum counter_sum {
+	SUM_GROUPS,		/* per copy: summed over every group */
+	SUM_QUEUES,		/* per event: once per queue */
+};
+
 struct counter {
 	const char		*name;		/* in STATS_REPLY */
 	const char		*metric;	/* pushstage_NAME; NULL: name */
@@ -53,6 +66,7 @@ struct counter {
 	enum counter_scope	 scope;
 	size_t			 off;		/* in struct server or nqueue */
 	size_t			 size;		/* ... of this width */
+	enum counter_sum	 sum;		/* SCOPE_GROUP, daemon's view */
 };
 
 /* One field of a consumer's entry in STATS_REPLY, and maybe a metric. */

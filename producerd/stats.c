@@ -8,14 +8,34 @@
 #include "counters.h"
 #include "producerd.h"
 
-/* The largest one consumer's entry can be: id, and its 1..16-byte names. */
-#define CONSUMER_ENTRY_MAX	(2 + PS_NAME_MAX + 8 * (1 + 16 + 8))
-/* The texts after the consumers: "upstream", "map", "queue". */
-#define TEXTS_MAX		(2 + 3 * (3 + 8 + PS_STAT_TEXT_MAX))
+/* A consumer's text: the queue (and group) it takes events from. */
+#define CONSUMER_QUEUE		"consumer_queue"
+
+/* Bytes a stat (name, value) and a text (name, length, value) take. */
+#define STAT_SIZE(name)		(1 + strlen(name) + 8)
+#define TEXT_SIZE(name, v)	(1 + strlen(name) + 2 + strlen(v))
+
+/* The bytes c's entry takes, and with version 2 on its queue's text. */
+static size_t
+consumer_size(const struct conn *c, const char *path, int version)
+{
+	size_t	 i, n = 1 + strlen(c->name) + 1;
+
+	for (i = 0; i < nconsumer_counters; i++)
+		n += STAT_SIZE(consumer_counters[i].name);
+	if (version >= 2)
+		n += TEXT_SIZE(CONSUMER_QUEUE, path);
+	return n;
+}
 
 /*
  * The daemon's counters and consumers (g NULL), or a group's (a queue's:
- * its shared group's) with its queue's, and its consumers.
+ * its shared group's) with its queue's, and its consumers.  Version 2 on,
+ * texts follow: a stage's "upstream" and "map", a queue's "queue", then
+ * one "consumer_queue" for each consumer listed, in the same order.
+ * Consumers are listed while they fit in max_frame with the texts, whose
+ * room is counted exactly: a frame at the smallest max_frame still lists
+ * them.
  */
 int
 stats_encode(struct server *srv, struct qgroup *g, struct ps_buf *b,
@@ -24,10 +44,30 @@ stats_encode(struct server *srv, struct qgroup *g, struct ps_buf *b,
 	const struct counter		*k;
 	const struct consumer_counter	*f;
 	struct conn			*c;
-	struct gpath			 gp;
-	size_t				 start, at, texts, i;
-	uint16_t			 n = 0, ntexts = 0;
+	struct gpath			 gp, cp;
+	const char			*texts[3][2];
+	size_t				 start, at, at_texts, room = 0, i, t;
+	size_t				 ntexts = 0, listed = 0;
+	uint16_t			 n = 0;
 	uint32_t			 nconsumers = 0;
+
+	if (version >= 2) {
+		if (srv->up.path != NULL) {
+			texts[ntexts][0] = "upstream";
+			texts[ntexts++][1] = srv->up.path;
+		}
+		if (srv->map.cmd != NULL) {
+			texts[ntexts][0] = "map";
+			texts[ntexts++][1] = srv->map.cmd;
+		}
+		if (g != NULL) {
+			texts[ntexts][0] = "queue";
+			texts[ntexts++][1] = groups_path(g, &gp);
+		}
+		room = 2;
+		for (t = 0; t < ntexts; t++)
+			room += TEXT_SIZE(texts[t][0], texts[t][1]);
+	}
 
 	if (ps_put_stats_begin(b, &start) != 0)
 		return -1;
@@ -47,8 +87,10 @@ stats_encode(struct server *srv, struct qgroup *g, struct ps_buf *b,
 		if (c->role != ROLE_CONSUMER || c->state != CONN_ACTIVE ||
 		    (g != NULL && c->g != g))
 			continue;
-		if (b->len - start - PS_HDR_LEN + CONSUMER_ENTRY_MAX +
-		    TEXTS_MAX > srv->max_frame)
+		(void)groups_path(c->g, &cp);
+		if (b->len - start - PS_HDR_LEN + room +
+		    consumer_size(c, cp.s, version) > srv->max_frame ||
+		    ntexts + nconsumers + 1 > UINT16_MAX)
 			break;
 		if (ps_put_stats_consumer(b, c->name, strlen(c->name),
 		    (uint8_t)nconsumer_counters) != 0)
@@ -58,29 +100,33 @@ stats_encode(struct server *srv, struct qgroup *g, struct ps_buf *b,
 			if (ps_put_stat(b, f->name, consumer_value(c, f)) != 0)
 				return -1;
 		}
+		if (version >= 2)
+			room += TEXT_SIZE(CONSUMER_QUEUE, cp.s);
 		nconsumers++;
 	}
 	ps_put_stats_end(b, start, n, at, nconsumers);
 	if (version < 2)
 		return 0;
-	if (ps_put_stats_texts(b, &texts) != 0)
+	if (ps_put_stats_texts(b, &at_texts) != 0)
 		return -1;
-	if (srv->up.path != NULL) {
-		if (ps_put_stat_text(b, "upstream", srv->up.path) != 0)
+	for (t = 0; t < ntexts; t++) {
+		if (ps_put_stat_text(b, texts[t][0], texts[t][1]) != 0)
 			return -1;
-		ntexts++;
 	}
-	if (srv->map.cmd != NULL) {
-		if (ps_put_stat_text(b, "map", srv->map.cmd) != 0)
+	/* The consumers' queues, in the order of their entries. */
+	TAILQ_FOREACH(c, &srv->conns, entry) {
+		if (listed == nconsumers)
+			break;
+		if (c->role != ROLE_CONSUMER || c->state != CONN_ACTIVE ||
+		    (g != NULL && c->g != g))
+			continue;
+		if (ps_put_stat_text(b, CONSUMER_QUEUE,
+		    groups_path(c->g, &cp)) != 0)
 			return -1;
-		ntexts++;
+		listed++;
 	}
-	if (g != NULL) {
-		if (ps_put_stat_text(b, "queue", groups_path(g, &gp)) != 0)
-			return -1;
-		ntexts++;
-	}
-	ps_put_stats_texts_end(b, start, texts, ntexts);
+	ps_put_stats_texts_end(b, start, at_texts, (uint16_t)(ntexts +
+	    nconsumers));
 	return 0;
 }
 

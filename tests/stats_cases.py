@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""stats_cases.py: STATS as a client written from docs/protocol.md sees it,
+what pushctl shows of it, and the answers that page promises, each checked
+against a real producerd over a raw socket.
+
+usage: stats_cases.py CASE   (as integration.py, whose harness it shares)
+"""
+
+import sys
+
+from integration import *
+import integration
+
+
+def parse_stats(body, version=3):
+    """STATS_REPLY: (counters, [(id, fields)], [(name, text)])."""
+    at = 0
+
+    def take(n):
+        nonlocal at
+        assert at + n <= len(body), "STATS_REPLY cut short at %d" % at
+        at += n
+        return body[at - n:at]
+
+    def name():
+        return take(take(1)[0]).decode()
+
+    def stat():
+        n = name()
+        return n, struct.unpack(">Q", take(8))[0]
+
+    (ncounters,) = struct.unpack(">H", take(2))
+    counters = dict(stat() for _ in range(ncounters))
+    (nconsumers,) = struct.unpack(">I", take(4))
+    consumers = []
+    for _ in range(nconsumers):
+        cid = name()
+        consumers.append((cid, dict(stat() for _ in range(take(1)[0]))))
+    texts = []
+    if version >= 2:
+        (ntexts,) = struct.unpack(">H", take(2))
+        for _ in range(ntexts):
+            n = name()
+            (vlen,) = struct.unpack(">H", take(2))
+            texts.append((n, take(vlen).decode()))
+    assert at == len(body), "%d bytes after the texts" % (len(body) - at)
+    return counters, consumers, texts
+
+
+def raw_stats(h, queue=b"", version=3):
+    """One STATS over a fresh raw client: (header length, parsed reply)."""
+    r = Raw(h.sock, version=version)
+    if version >= 3:
+        r.send(hello3(CLIENT_ROLE))
+    else:
+        r.send(hello(CLIENT_ROLE, version=version))
+    r.expect(WELCOME)
+    r.send(frame(STATS, bytes([len(queue)]) + queue if queue else b""))
+    body = r.expect(STATS_REPLY)
+    r.close()
+    return len(body), parse_stats(body, version)
+
+
+def raw_consumer(h, name, queue, max_demand=1):
+    """A version 3 consumer of queue (or QUEUE/GROUP), with its demand."""
+    r = Raw(h.sock, version=3)
+    r.send(hello3(CONSUMER_ROLE, queue, max_demand, 0, name))
+    r.expect(WELCOME)
+    r.send(demand(max_demand))
+    return r
+
+
+def error_of(r):
+    """The ERROR that ends r: (code, message); after it, the close."""
+    got = r.recv()
+    while got is not None and got[0] == WELCOME:
+        got = r.recv()
+    assert got is not None and got[0] == ERROR, got
+    code = struct.unpack(">H", got[1][:2])[0]
+    assert r.recv() is None, "not closed after ERROR"
+    return code, got[1][2:].decode()
+
+
+def case_stats_small_frame_lists_consumers(h):
+    """At the smallest max_frame a plain daemon's STATS_REPLY lists its
+    consumers, and is never over max_frame however many there are."""
+    h.start_daemon("--max-frame", "4096")
+    peers = [raw_consumer(h, b"w%d" % i, b"jobs") for i in range(3)]
+    h.wait_for(lambda: raw_stats(h)[1][0]["consumers_connected"] == 3,
+               what="3 consumers")
+    length, (counters, consumers, texts) = raw_stats(h)
+    assert length <= 4096, length
+    assert sorted(c for c, _ in consumers) == ["w0", "w1", "w2"], consumers
+    assert len(h.stats()["consumers"]) == 3
+    # A queue's reply too, with its text "queue".
+    length, (counters, consumers, texts) = raw_stats(h, b"jobs")
+    assert len(consumers) == 3 and ("queue", "jobs") in texts, texts
+    # Many, with the longest ids: cut short, within the frame, and the
+    # count still says how many there are.
+    peers += [raw_consumer(h, b"x" * 250 + b"%03d" % i, b"jobs/" + b"g" * 64)
+              for i in range(40)]
+    h.wait_for(lambda: raw_stats(h)[1][0]["consumers_connected"] == 43,
+               what="43 consumers")
+    for version in (1, 2, 3):
+        length, (counters, consumers, texts) = raw_stats(h, version=version)
+        assert length <= 4096, (version, length)
+        assert 3 < len(consumers) < 43, (version, len(consumers))
+        assert counters["consumers_connected"] == 43
+    for p in peers:
+        p.close()
+
+
+def case_stats_consumer_queue(h):
+    """Each consumer's queue and group: a text "consumer_queue" per
+    consumer entry, in order; pushctl consumers, stats and watch show it."""
+    h.start_daemon()
+    peers = [raw_consumer(h, b"plain", b""), raw_consumer(h, b"j", b"jobs"),
+             raw_consumer(h, b"g1", b"jobs/g1")]
+    h.wait_for(lambda: h.stats()["consumers_connected"] == 3, what="3 consumers")
+    _, (_, consumers, texts) = raw_stats(h)
+    queues = [v for n, v in texts if n == "consumer_queue"]
+    assert [c for c, _ in consumers] == ["plain", "j", "g1"], consumers
+    assert queues == ["default", "jobs", "jobs/g1"], texts
+    # A version 2 peer gets them too (texts are version 2 on); version 1
+    # has no texts.
+    _, (_, consumers2, texts2) = raw_stats(h, version=2)
+    assert [v for n, v in texts2 if n == "consumer_queue"] == queues, texts2
+    _, (_, consumers1, _) = raw_stats(h, version=1)
+    assert len(consumers1) == 3
+    # A group's reply: its consumers, and theirs only.
+    _, (_, consumers, texts) = raw_stats(h, b"jobs/g1")
+    assert [c for c, _ in consumers] == ["g1"], consumers
+    assert texts == [("queue", "jobs/g1"), ("consumer_queue", "jobs/g1")], texts
+
+    r = h.pushctl("consumers", "--json")
+    assert r.returncode == 0, r
+    by = {c["id"]: c["queue"] for c in json.loads(r.stdout)["consumers"]}
+    assert by == {"plain": "default", "j": "jobs", "g1": "jobs/g1"}, by
+    r = h.pushctl("consumers")
+    text = r.stdout.decode()
+    assert text.splitlines()[0].split()[:3] == ["ID", "QUEUE", "PID"], text
+    assert re.search(r"^g1 +jobs/g1 +%d " % os.getpid(), text, re.M), text
+    st = h.stats()
+    assert "consumer_queue" not in st, st
+    assert {c["id"]: c["queue"] for c in st["consumers"]} == by, st
+    r = h.pushctl("stats")
+    assert re.search(r"^j +jobs +", r.stdout.decode(), re.M), r.stdout
+    assert b"consumer_queue" not in r.stdout, r.stdout
+    r = h.pushctl("watch", "--count", "1")
+    assert r.returncode == 0, r
+    out = r.stdout.decode()
+    assert re.search(r"^CONSUMER +QUEUE +DEMAND", out, re.M), out
+    assert re.search(r"^g1 +jobs/g1 +1 +0 +0 ", out, re.M), out
+    for p in peers:
+        p.close()
+
+
+def case_watch_queue_uptime(h):
+    """watch -q Q shows the daemon's uptime and the queue's consumers,
+    though a queue's reply carries neither."""
+    h.start_daemon()
+    peer = raw_consumer(h, b"w", b"jobs")
+    h.wait_for(lambda: h.stats()["uptime_seconds"] >= 2, what="2 s of uptime")
+    r = h.pushctl("watch", "-q", "jobs", "--count", "1")
+    assert r.returncode == 0, r
+    out = r.stdout.decode()
+    m = re.search(r"queue jobs   up (\d\d):(\d\d):(\d\d) ", out)
+    assert m, out
+    up = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3))
+    assert 2 <= up <= h.stats()["uptime_seconds"], out
+    assert re.search(r"^consumers 1   clients \d+$", out, re.M), out
+    peer.close()
+
+
+def case_stats_counts_events_once(h):
+    """The whole daemon's counters count an event once per queue however
+    many groups get it; what each group does with its copy adds up."""
+    port = free_port()
+    h.start_daemon("--http", "127.0.0.1:%d" % port, "--max-queue", "2")
+    g1 = raw_consumer(h, b"c1", b"q/g1")
+    g2 = raw_consumer(h, b"c2", b"q/g2")
+    h.wait_for(lambda: h.stats()["consumers_connected"] == 2, what="2 consumers")
+    assert h.pushctl("enqueue", "-q", "q", "one").returncode == 0
+    (i1, _, p1), = g1.events_full(want=1, timeout=5)
+    (i2, _, p2), = g2.events_full(want=1, timeout=5)
+    assert p1 == p2 == b"one" and i1 == i2
+    g1.send(ids(ACK, i1))
+    g2.send(ids(ACK, i2))
+    h.wait_for(lambda: h.stats()["acked_total"] == 2, what="2 acks")
+    st = h.stats()
+    # Three groups (the shared one, g1, g2) hold the event; one enqueue.
+    assert st["enqueued_total"] == 1, st
+    assert st["delivered_total"] == 2 and st["in_flight"] == 0, st
+    assert st["queued"] == 1, st       # the shared group's copy waits
+    # A refusal is one too: 3 more into groups that hold 2 at most.
+    r = h.pushctl("enqueue", "-q", "q", "a", "b", "c")
+    assert r.returncode == 75, r
+    st = h.stats()
+    assert st["enqueued_total"] == 2 and st["rejected_total"] == 2, st
+    # A group's own view counts what it got.
+    assert h.stats_of("q/g1")["enqueued_total"] == 2
+    # The HTTP API's daemon object reads the same table.
+    status, _, doc = http_call(port, "GET", "/api/v1/queues")
+    assert status == 200, doc
+    d = doc["daemon"]
+    assert d["enqueued_total"] == 2 and d["rejected_total"] == 2, d
+    assert d["delivered_total"] == st["delivered_total"], (d, st)
+    g1.close()
+    g2.close()
+
+
+def case_enqueue_attribute_twice_named(h):
+    """An attribute given twice is ERROR 5 naming it, and producerd's log
+    says which."""
+    h.start_daemon()
+    for tag, value, want in ((1, b"k", "KEY given twice"),
+                             (4, b"\0\1", "PRIORITY given twice")):
+        attr = bytes([tag, len(value)]) + value
+        attrs = attr + attr
+        body = struct.pack(">I", 1) + bytes([1]) + b"q" + \
+            struct.pack(">IH", 1, len(attrs)) + attrs + b"x"
+        r = Raw(h.sock, version=3)
+        r.send(hello3(CLIENT_ROLE))
+        r.send(HDR.pack(len(body), ENQUEUE, 1, 0) + body)
+        code, msg = error_of(r)
+        assert code == E_BAD_VALUE and want in msg, (code, msg)
+        r.close()
+    log = os.path.join(h.dir, "producerd.log")
+    h.wait_for(lambda: "KEY given twice" in open(log).read(),
+               what="the log to name KEY")
+
+
+if __name__ == "__main__":
+    sys.exit(integration.main(globals()))
