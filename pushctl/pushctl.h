@@ -38,6 +38,8 @@ int	 cmd_dead(const char *, int, char **);
 struct pushstage_consumer;
 int		 cmd_consumers(const char *, int, char **);
 uint64_t	 consumer_field(const struct pushstage_consumer *, const char *);
+const char	*consumer_queue(const struct pushstage_stats *, size_t);
+int		 queue_width(const struct pushstage_stats *);
 const char	*time_text(uint64_t, char *, size_t);
 
 /* queues.c */

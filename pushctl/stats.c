@@ -10,6 +10,7 @@ static void
 print_json(const struct pushstage_stats *st)
 {
 	const struct pushstage_consumer	*sc;
+	const char			*queue;
 	size_t				 i, j;
 
 	putchar('{');
@@ -18,6 +19,8 @@ print_json(const struct pushstage_stats *st)
 		printf(":%llu,", (unsigned long long)st->counters[i].value);
 	}
 	for (i = 0; i < st->ntexts; i++) {
+		if (strcmp(st->texts[i].name, "consumer_queue") == 0)
+			continue;	/* in each consumer's object */
 		json_string(st->texts[i].name);
 		putchar(':');
 		json_string(st->texts[i].value);
@@ -28,6 +31,11 @@ print_json(const struct pushstage_stats *st)
 		sc = &st->consumers[i];
 		printf("%s{\"id\":", i ? "," : "");
 		json_string(sc->id);
+		printf(",\"queue\":");
+		if ((queue = consumer_queue(st, i)) != NULL)
+			json_string(queue);
+		else
+			printf("null");
 		for (j = 0; j < sc->nfields; j++) {
 			putchar(',');
 			json_string(sc->fields[j].name);
@@ -50,11 +58,15 @@ static void
 print_table(const struct pushstage_stats *st)
 {
 	const struct pushstage_consumer	*sc;
+	const char			*queue;
 	size_t				 i, j;
-	int				 w = 2;
+	int				 w = 2, wq = queue_width(st);
 
-	for (i = 0; i < st->ntexts; i++)
-		printf("%-24s %s\n", st->texts[i].name, st->texts[i].value);
+	for (i = 0; i < st->ntexts; i++) {
+		if (strcmp(st->texts[i].name, "consumer_queue") != 0)
+			printf("%-24s %s\n", st->texts[i].name,
+			    st->texts[i].value);
+	}
 	for (i = 0; i < st->ncounters; i++)
 		printf("%-24s %llu\n", st->counters[i].name,
 		    (unsigned long long)st->counters[i].value);
@@ -66,6 +78,8 @@ print_table(const struct pushstage_stats *st)
 	}
 	/* Every consumer carries the same fields; the first names them. */
 	printf("\n%-*s", w, "ID");
+	if (wq != 0)
+		printf("  %-*s", wq, "queue");
 	for (j = 0; j < st->consumers[0].nfields; j++)
 		printf("  %*s", col(st->consumers[0].fields[j].name),
 		    st->consumers[0].fields[j].name);
@@ -73,6 +87,10 @@ print_table(const struct pushstage_stats *st)
 	for (i = 0; i < st->nconsumers; i++) {
 		sc = &st->consumers[i];
 		printf("%-*s", w, sc->id);
+		if (wq != 0) {
+			queue = consumer_queue(st, i);
+			printf("  %-*s", wq, queue != NULL ? queue : "-");
+		}
 		/* 4294967295 is the daemon's "unknown" or "none": "-". */
 		for (j = 0; j < sc->nfields; j++) {
 			if (sc->fields[j].value == UINT32_MAX)

@@ -35,6 +35,16 @@ struct seen {
 	uint64_t	 delivered;
 };
 
+/*
+ * The daemon's own counters: a queue's reply (-q) has none of them, so
+ * they come from a whole-daemon STATS before it.
+ */
+struct whole {
+	uint64_t	 uptime, consumers, clients, draining;
+	int		 cluster;		/* --cluster: the link's */
+	uint64_t	 linked, links, published, pulled;
+};
+
 struct sample {
 	uint64_t	 at_ms;
 	uint64_t	 enqueued, delivered, acked;
@@ -105,6 +115,20 @@ uptime_text(uint64_t s, char *buf, size_t len)
 	return buf;
 }
 
+static void
+whole_of(const struct pushstage_stats *st, struct whole *w)
+{
+	w->uptime = counter(st, "uptime_seconds");
+	w->consumers = counter(st, "consumers_connected");
+	w->clients = counter(st, "clients_connected");
+	w->draining = counter(st, "draining");
+	w->cluster = pushstage_stat(st->counters, st->ncounters,
+	    "cluster_connected", &w->linked) == 0;
+	w->links = counter(st, "cluster_links_total");
+	w->published = counter(st, "cluster_published_total");
+	w->pulled = counter(st, "cluster_pulled_total");
+}
+
 /* The consumer's delivered count at the last sample, if it was there. */
 static const struct seen *
 find_seen(const struct sample *s, const char *id, uint64_t since)
@@ -122,23 +146,26 @@ find_seen(const struct sample *s, const char *id, uint64_t since)
 /* Print one screen to f; fill cur from st for the next one's rates. */
 static void
 render(FILE *f, const char *path, const struct pushstage_stats *st,
-    const struct sample *prev, struct sample *cur, int rows)
+    const struct whole *wh, const struct sample *prev, struct sample *cur,
+    int rows)
 {
 	const struct pushstage_consumer	*c;
 	const struct seen		*was;
+	const char			*queue;
 	char				 b1[32], b2[32], b3[32];
 	uint64_t			 ms = prev->at_ms ? cur->at_ms -
 					     prev->at_ms : 0;
 	time_t				 now = time(NULL);
 	size_t				 i, shown;
-	uint64_t			 v;
-	int				 w = 8, room;
+	uint64_t			 connected;
+	int				 w = 8, wq = queue_width(st), room;
 
 	cur->enqueued = counter(st, "enqueued_total");
 	cur->delivered = counter(st, "delivered_total");
 	cur->acked = counter(st, "acked_total");
-	fprintf(f, "producerd at %s   up %s   %s   (q to quit)\n", path,
-	    uptime_text(counter(st, "uptime_seconds"), b1, sizeof b1),
+	fprintf(f, "producerd at %s%s%s   up %s   %s   (q to quit)\n", path,
+	    ctl_queue != NULL ? "   queue " : "", ctl_queue != NULL ?
+	    ctl_queue : "", uptime_text(wh->uptime, b1, sizeof b1),
 	    time_text((uint64_t)now, b2, sizeof b2));
 	fprintf(f, "\n");
 	fprintf(f, "queued %llu (%s)   in flight %llu   dead %llu%s\n",
@@ -146,7 +173,7 @@ render(FILE *f, const char *path, const struct pushstage_stats *st,
 	    bytes_text(counter(st, "queued_bytes"), b3, sizeof b3),
 	    (unsigned long long)counter(st, "in_flight"),
 	    (unsigned long long)counter(st, "dead"),
-	    counter(st, "draining") ? "   DRAINING" : "");
+	    wh->draining ? "   DRAINING" : "");
 	if (prev->at_ms != 0)
 		fprintf(f, "enqueue %.0f/s   deliver %.0f/s   ack %.0f/s\n",
 		    rate(cur->enqueued, prev->enqueued, ms),
@@ -160,25 +187,27 @@ render(FILE *f, const char *path, const struct pushstage_stats *st,
 	    (unsigned long long)counter(st, "rejected_total"),
 	    (unsigned long long)counter(st, "redelivered_total"),
 	    (unsigned long long)counter(st, "dead_total"));
+	/* A queue's consumers (-q) are its "consumers", else all of them. */
+	connected = ctl_queue != NULL ? counter(st, "consumers") :
+	    wh->consumers;
 	fprintf(f, "consumers %llu   clients %llu",
-	    (unsigned long long)counter(st, "consumers_connected"),
-	    (unsigned long long)counter(st, "clients_connected"));
+	    (unsigned long long)connected, (unsigned long long)wh->clients);
 	/* --cluster: the link to NATS. */
-	if (pushstage_stat(st->counters, st->ncounters, "cluster_connected",
-	    &v) == 0)
+	if (wh->cluster)
 		fprintf(f, "   NATS %s (links %llu, published %llu, pulled "
-		    "%llu)", v ? "linked" : "UNREACHABLE",
-		    (unsigned long long)counter(st, "cluster_links_total"),
-		    (unsigned long long)counter(st, "cluster_published_total"),
-		    (unsigned long long)counter(st, "cluster_pulled_total"));
+		    "%llu)", wh->linked ? "linked" : "UNREACHABLE",
+		    (unsigned long long)wh->links,
+		    (unsigned long long)wh->published,
+		    (unsigned long long)wh->pulled);
 	fprintf(f, "\n\n");
 
 	for (i = 0; i < st->nconsumers; i++) {
 		if ((int)strlen(st->consumers[i].id) > w)
 			w = (int)strlen(st->consumers[i].id);
 	}
-	fprintf(f, "%-*s %8s %10s %12s %10s\n", w, "CONSUMER", "DEMAND",
-	    "IN_FLIGHT", "DELIVERED", "RATE/s");
+	fprintf(f, "%-*s%s%-*s %8s %10s %12s %10s\n", w, "CONSUMER",
+	    wq ? " " : "", wq, wq ? "QUEUE" : "", "DEMAND", "IN_FLIGHT",
+	    "DELIVERED", "RATE/s");
 	/* On a terminal, the rows that fit, and a last one for "(N more)". */
 	shown = st->nconsumers;
 	room = rows - HEADER_LINES - 1;
@@ -193,7 +222,10 @@ render(FILE *f, const char *path, const struct pushstage_stats *st,
 		if (i >= shown)
 			continue;
 		was = find_seen(prev, c->id, cur->consumers[i].since);
-		fprintf(f, "%-*s %8llu %10llu %12llu ", w, c->id,
+		queue = consumer_queue(st, i);
+		fprintf(f, "%-*s%s%-*s %8llu %10llu %12llu ", w, c->id,
+		    wq ? " " : "", wq, wq == 0 ? "" : queue != NULL ? queue :
+		    "-",
 		    (unsigned long long)consumer_field(c, "demand"),
 		    (unsigned long long)consumer_field(c, "in_flight"),
 		    (unsigned long long)cur->consumers[i].delivered);
@@ -206,10 +238,9 @@ render(FILE *f, const char *path, const struct pushstage_stats *st,
 	cur->nconsumers = st->nconsumers;
 	if (shown < st->nconsumers)
 		fprintf(f, "(%zu more)\n", st->nconsumers - shown);
-	else if (st->nconsumers < counter(st, "consumers_connected"))
+	else if (st->nconsumers < connected)
 		fprintf(f, "(%llu more not in the reply)\n",
-		    (unsigned long long)(counter(st, "consumers_connected") -
-		    st->nconsumers));
+		    (unsigned long long)(connected - st->nconsumers));
 }
 
 /* Wait up to ms for a key; 1 when it is time to quit. */
@@ -260,6 +291,7 @@ cmd_watch(const char *path, int argc, char **argv)
 	};
 	const struct pushstage_stats	*st;
 	struct pushstage		*p;
+	struct whole			 wh;
 	struct sample			 a, b, *prev = &a, *cur = &b, *t;
 	struct sigaction		 sa;
 	struct termios			 saved, raw;
@@ -269,7 +301,7 @@ cmd_watch(const char *path, int argc, char **argv)
 	FILE				*f;
 	uint64_t			 next, now, shown = 0, count = 0;
 	uint32_t			 interval = INTERVAL_MS, n;
-	int				 ch, r, status = 0, keys, tty, rows;
+	int				 ch, r = 0, status = 0, keys, tty, rows;
 	const char			*term = getenv("TERM");
 
 	while ((ch = getopt_long(argc, argv, "i:n:q:h", longopts,
@@ -331,10 +363,15 @@ cmd_watch(const char *path, int argc, char **argv)
 	memset(&b, 0, sizeof b);
 	next = clock_ms();
 	while (!stop) {
-		if ((r = ctl_stats(p, &st)) != 0) {
+		if (ctl_queue != NULL &&
+		    (r = pushstage_stats(p, &st)) == 0)
+			whole_of(st, &wh);
+		if (r != 0 || (r = ctl_stats(p, &st)) != 0) {
 			status = client_fail(p, r);
 			break;
 		}
+		if (ctl_queue == NULL)
+			whole_of(st, &wh);
 		cur->at_ms = clock_ms();
 		free(cur->consumers);
 		if ((cur->consumers = calloc(st->nconsumers + 1,
@@ -349,7 +386,7 @@ cmd_watch(const char *path, int argc, char **argv)
 			fputs(CLEAR, f);
 		else if (shown != 0)
 			fputc('\n', f);
-		render(f, path, st, prev, cur, rows);
+		render(f, path, st, &wh, prev, cur, rows);
 		if (fclose(f) != 0)
 			fatal("open_memstream");
 		/* The whole screen in one write: no flicker. */
