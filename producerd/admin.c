@@ -52,6 +52,29 @@ admin_queue(struct admin *a, const char *name, size_t len)
 }
 
 /*
+ * Are the settings s (set: those given) good for queue name, whatever it
+ * holds?  Also asked before a queue is made, so that a CREATE or SET
+ * refused makes nothing.
+ */
+int
+admin_check(struct admin *a, const char *name, const struct qsettings *s,
+    unsigned int set)
+{
+	char	 err[256];
+
+	if (settings_check(s, err, sizeof err) != 0) {
+		admin_fail(a, PS_E_BAD_VALUE, "queue %s: %s", name, err);
+		return -1;
+	}
+	if (a->srv->cluster_urls != NULL && settings_unserved(s, set, err,
+	    sizeof err) != 0) {
+		admin_fail(a, PS_E_BAD_VALUE, "queue %s: %s", name, err);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Give q the settings s, of which set are its own now: checked against
  * what q holds before any applies.
  */
@@ -63,18 +86,8 @@ admin_settings(struct admin *a, struct nqueue *q, const struct qsettings *s,
 	char		 err[256];
 	int		 change, parts;
 
-	if (settings_check(s, err, sizeof err) != 0) {
-		admin_fail(a, PS_E_BAD_VALUE, "queue %s: %s", q->name, err);
+	if (admin_check(a, q->name, s, set) != 0)
 		return -1;
-	}
-	if (a->srv->cluster_urls != NULL && (s->mode != DISPATCH_DEMAND ||
-	    s->rate_ms != 0 || s->paused_until != 0)) {
-		admin_fail(a, PS_E_BAD_VALUE, "queue %s: %s across hosts is "
-		    "not served in a cluster yet (docs/cluster.md)", q->name,
-		    s->mode != DISPATCH_DEMAND ? "dispatch key or partition" :
-		    s->rate_ms != 0 ? "a rate limit" : "a pause");
-		return -1;
-	}
 	change = s->mode != q->s.mode || s->partitions != q->s.partitions;
 	parts = s->mode == DISPATCH_PARTITION ||
 	    q->s.mode == DISPATCH_PARTITION;

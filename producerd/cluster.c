@@ -1196,7 +1196,7 @@ cluster_enqueue(struct conn *c, struct nqueue *q, struct ps_enqueue_iter *it,
 	b->done = 1;
 	b->next = cl->batches;
 	cl->batches = b;
-	c->cluster_batches++;
+	conn_cluster_sent(c);
 	return 0;
 }
 
@@ -1212,8 +1212,19 @@ enqueue(struct conn *c, struct nqueue *q, struct ps_enqueue_iter *it,
 	char		 subj[256], reply[128], id[2 * PS_UNIQUE_ID_MAX + 1];
 	uint32_t	 len, i = 0;
 	uint8_t		 k;
+	unsigned int	 unserved;
 	const char	*failed;
 
+	/* Every event of the batch was checked: refused whole, or none. */
+	if ((unserved = it->used & (1u << PS_ATTR_DELAY |
+	    1u << PS_ATTR_NOT_BEFORE | 1u << PS_ATTR_PRIORITY)) != 0) {
+		*code = PS_E_BAD_VALUE;
+		snprintf(why, whylen, "cluster: queue %s takes no %s across "
+		    "hosts; the batch is refused whole (docs/cluster.md)",
+		    q->name, unserved & 1u << PS_ATTR_PRIORITY ? "PRIORITY" :
+		    unserved & 1u << PS_ATTR_DELAY ? "DELAY" : "NOT_BEFORE");
+		return -1;
+	}
 	*code = PS_E_STORAGE;
 	if (!cl->connected) {
 		snprintf(why, whylen, "cluster: NATS at %s is unreachable; "
@@ -1248,14 +1259,8 @@ enqueue(struct conn *c, struct nqueue *q, struct ps_enqueue_iter *it,
 		if (cq->nwaiting == 0)
 			cq->since = clock_ms();
 		w[cq->nwaiting++] = c;
-		c->cluster_wait = 1;
+		conn_hold(c, HOLD_STREAM);
 		return 1;
-	}
-	if (it->max_delay != 0 || it->max_at != 0) {
-		*code = PS_E_BAD_VALUE;
-		snprintf(why, whylen, "cluster: queue %s takes no DELAY or "
-		    "NOT_BEFORE across hosts (docs/cluster.md)", q->name);
-		return -1;
 	}
 	if ((b = calloc(1, sizeof *b)) == NULL ||
 	    (b->seen = calloc(it->left, 1)) == NULL) {
@@ -1272,15 +1277,6 @@ enqueue(struct conn *c, struct nqueue *q, struct ps_enqueue_iter *it,
 	cl->batches = b;
 	snprintf(subj, sizeof subj, "pushstage.%s", cq->enc);
 	while (ps_enqueue_next(it, &data, &len)) {
-		if (it->a.priority != PS_PRIORITY_DEFAULT) {
-			/* Checked as it goes: those before went out. */
-			b->failed += b->n - i;
-			memset(b->seen + i, 1, b->n - i);
-			log_warnx("cluster: queue %s takes no PRIORITY "
-			    "across hosts; the rest of a batch of %s is "
-			    "refused", q->name, c->name);
-			break;
-		}
 		snprintf(reply, sizeof reply, "%s.p.%llu.%u", cl->inbox,
 		    (unsigned long long)b->seq, i);
 		if (natsMsg_Create(&m, subj, reply, (const char *)data,
@@ -1301,7 +1297,7 @@ enqueue(struct conn *c, struct nqueue *q, struct ps_enqueue_iter *it,
 		natsMsg_Destroy(m);
 		i++;
 	}
-	c->cluster_batches++;
+	conn_cluster_sent(c);
 	if (b->acked + b->dups + b->failed == b->n)
 		batch_done(cl, b);
 	return 0;

@@ -23,7 +23,8 @@ usage(FILE *f)
 "usage: producerd [--socket PATH] [--max-frame BYTES] [--log-level LEVEL]\n"
 "                 [--log-format text|json] [--log-file PATH]\n"
 "                 [--http ADDRESS:PORT [--http-token-file PATH]\n"
-"                  [--http-max-connections N]]\n"
+"                  [--http-max-connections N]\n"
+"                  [--http-request-timeout SECONDS]]\n"
 "                 [--delivery at-least-once|at-most-once]\n"
 "                 [--ack-timeout SECONDS] [--max-attempts N]\n"
 "                 [--dispatch demand|key|partition:N]\n"
@@ -69,9 +70,13 @@ usage(FILE *f)
 "                         256 bytes) that a POST must bring as\n"
 "                         Authorization: Bearer TOKEN; without one the\n"
 "                         dashboard and API are read-only\n"
-"  --http-max-connections N  HTTP connections at once (default %u); more\n"
-"                         wait to be accepted; one idle for 10 s is\n"
-"                         closed.  --metrics-max-connections: the same\n"
+"  --http-max-connections N  HTTP connections at once (default %u, at\n"
+"                         most a quarter of the descriptor limit); more\n"
+"                         wait to be accepted.  --metrics-max-connections:\n"
+"                         the same\n"
+"  --http-request-timeout SECONDS  a connection's whole request (headers\n"
+"                         and body), from its accept or its last reply,\n"
+"                         within this or it is closed (default 10)\n"
 "\n"
 "With a listening socket passed by systemd (LISTEN_FDS, socket\n"
 "activation), producerd serves that socket and --socket only names it.\n"
@@ -194,11 +199,14 @@ static int
 queue_flag(struct config *cfg, const char *option, const char *arg)
 {
 	char	 err[256];
+	int	 set;
 
-	if (settings_set(&cfg->queue, option + 2, arg, err, sizeof err) < 0) {
+	if ((set = settings_set(&cfg->queue, option + 2, arg, err,
+	    sizeof err)) < 0) {
 		log_errorx("--%s", err);
 		return -1;
 	}
+	cfg->queue_set |= (unsigned int)set;
 	return 0;
 }
 
@@ -252,6 +260,7 @@ config_init(struct config *cfg)
 	cfg->handshake_ms = CONFIG_HANDSHAKE_MS;
 	cfg->max_connections = CONFIG_MAX_CONNS;
 	cfg->http_max_connections = CONFIG_HTTP_CONNS;
+	cfg->http_request_ms = CONFIG_HTTP_REQUEST_MS;
 	cfg->socket_mode = CONFIG_SOCKET_MODE;
 	cfg->socket_group = (gid_t)-1;
 	cfg->queue.max_queue = CONFIG_MAX_QUEUE;
@@ -294,6 +303,7 @@ config_parse(struct config *cfg, int argc, char **argv)
 		OPT_LOCAL_QUEUE, OPT_MAX_GROUPS, OPT_DISPATCH, OPT_RATE,
 		OPT_RETRY_BACKOFF,
 		OPT_DEDUP_WINDOW, OPT_HTTP, OPT_HTTP_CONNS, OPT_HTTP_TOKEN,
+		OPT_HTTP_TIMEOUT,
 	};
 	static const struct option longopts[] = {
 		{ "socket",	required_argument,	NULL, 's' },
@@ -308,6 +318,8 @@ config_parse(struct config *cfg, int argc, char **argv)
 		{ "http-max-connections", required_argument, NULL,
 		    OPT_HTTP_CONNS },
 		{ "http-token-file", required_argument,	NULL, OPT_HTTP_TOKEN },
+		{ "http-request-timeout", required_argument, NULL,
+		    OPT_HTTP_TIMEOUT },
 		{ "delivery",	required_argument,	NULL, OPT_DELIVERY },
 		{ "ack-timeout", required_argument,	NULL, OPT_ACK_TIMEOUT },
 		{ "max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS },
@@ -392,6 +404,16 @@ config_parse(struct config *cfg, int argc, char **argv)
 			break;
 		case OPT_HTTP_TOKEN:
 			cfg->http_token_file = optarg;
+			break;
+		case OPT_HTTP_TIMEOUT:
+			if (opt_seconds("--http-request-timeout", optarg,
+			    DAY_MS, 0, &cfg->http_request_ms) != 0)
+				return -1;
+			if (cfg->http_request_ms == 0) {
+				log_errorx("--http-request-timeout: must be "
+				    "more than 0");
+				return -1;
+			}
 			break;
 		case OPT_DELIVERY:
 			if (queue_flag(cfg, "--delivery", optarg) != 0)
@@ -621,12 +643,9 @@ config_parse(struct config *cfg, int argc, char **argv)
 		    "--upstream");
 		return -1;
 	}
-	if (cfg->cluster != NULL && (cfg->queue.mode != DISPATCH_DEMAND ||
-	    cfg->queue.rate_ms != 0)) {
-		log_errorx("--cluster with --dispatch %s: %s across hosts is "
-		    "not served yet (docs/cluster.md)", cfg->queue.mode ==
-		    DISPATCH_DEMAND ? "demand --rate" : "key or partition",
-		    cfg->queue.rate_ms != 0 ? "a rate limit" : "key order");
+	if (cfg->cluster != NULL && settings_unserved(&cfg->queue,
+	    cfg->queue_set, err, sizeof err) != 0) {
+		log_errorx("--cluster with --%s", err);
 		return -1;
 	}
 	if (cfg->data_dir != NULL && cfg->upstream != NULL) {

@@ -25,7 +25,6 @@
 
 static void	conn_fail(struct conn *, int, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
-static void	conn_reading(struct conn *);
 
 static const char *
 role_name(enum conn_role role)
@@ -261,11 +260,8 @@ conn_flushed(struct conn *c)
 			conn_close(c);
 		return;
 	}
-	if (c->paused && left <= CONN_OUT_HIGH / 2) {
-		c->paused = 0;
-		conn_reading(c);
-		conn_input(c);
-	}
+	if ((c->hold & HOLD_OUTPUT) && left <= CONN_OUT_HIGH / 2)
+		conn_release(c, HOLD_OUTPUT);
 }
 
 /* Close c once its output is out, without an ERROR (the upstream link). */
@@ -562,11 +558,10 @@ conn_enqueue(struct conn *c, const struct ps_frame *f)
 {
 	struct server		*srv = c->srv;
 	struct ps_enqueued	*r = &c->enq_reply;
-	struct ps_enqueue_iter	 it, at;
+	struct ps_enqueue_iter	 it;
 	struct ps_queue		 pq;
 	struct nqueue		*q;
 	struct qgroup		*lead;
-	const uint8_t		*data;
 	char			 why[256];
 	int			 error, rc, full, code;
 
@@ -597,7 +592,6 @@ conn_enqueue(struct conn *c, const struct ps_frame *f)
 			return 0;
 		}
 		c->enq_q = q;
-		c->enq_count = it.count;
 		memset(r, 0, sizeof *r);
 		c->enq_dups.len = 0;
 		r->dups = &c->enq_dups;
@@ -616,17 +610,8 @@ conn_enqueue(struct conn *c, const struct ps_frame *f)
 			return rc > 0 ? 2 : 0;	/* 2: the frame stays */
 		}
 #endif
-	} else {
-		/* The frame may have moved in the decoder: by offset. */
-		it.p = f->body + c->enq_pos;
-		it.left = c->enq_left;
-		it.count = c->enq_count;
-		it.attrs = (f->flags & PS_F_ATTRS) != 0;
-		it.key = NULL;
-		it.klen = 0;
-		memset(&it.a, 0, sizeof it.a);
-		it.a.priority = PS_PRIORITY_DEFAULT;
-	}
+	} else
+		ps_enqueue_resume(&it, &c->enq_mark, f);	/* it may move */
 	/*
 	 * Draining, or the journal's disk full: nothing taken yet, the
 	 * batch is refused whole with an ERROR; else the rest in the reply.
@@ -659,10 +644,7 @@ conn_enqueue(struct conn *c, const struct ps_frame *f)
 	if (srv->draining || full)
 		dispatch_refuse(&lead->d, &it, r);
 	else if ((rc = dispatch_enqueue(&lead->d, &it, r)) == DISPATCH_WAIT) {
-		c->enq_pos = (uint32_t)(it.p - f->body);
-		c->enq_left = it.left;
-		at = it;
-		(void)ps_enqueue_next(&at, &data, &c->enq_need);
+		ps_enqueue_mark(&c->enq_mark, &it, f);
 		return 1;
 	} else if (rc == DISPATCH_NOMEM)
 		log_warnx("%s: out of memory: %u events taken, %u refused",
@@ -842,7 +824,7 @@ conn_cluster_dead(struct conn *c, uint8_t type, const struct ps_queue *pq,
 		conn_fail(c, PS_E_STORAGE, "%s", why);
 		return;
 	}
-	c->cluster_busy = 1;
+	conn_hold(c, HOLD_DEAD);
 }
 #endif
 
@@ -1149,12 +1131,29 @@ conn_frame(struct conn *c, const struct ps_frame *f)
 	return 0;
 }
 
-/* Read from c again if nothing holds it back. */
-static void
-conn_reading(struct conn *c)
+/* c is not read until every reason given is released. */
+void
+conn_hold(struct conn *c, unsigned int why)
 {
-	if (c->state != CONN_CLOSING && !c->paused && !c->blocked)
-		io_reading(c, 1);
+	if (c->hold == 0)
+		io_reading(c, 0);
+	c->hold |= why;
+}
+
+/*
+ * A reason is gone: with none left c is read again, and what waits in its
+ * decoder is taken now (by the conn_input under way, if one is).
+ */
+void
+conn_release(struct conn *c, unsigned int why)
+{
+	if ((c->hold & why) == 0)
+		return;
+	c->hold &= ~why;
+	if (c->hold != 0 || c->state == CONN_CLOSING)
+		return;
+	io_reading(c, 1);
+	conn_input(c);
 }
 
 /*
@@ -1168,7 +1167,7 @@ conn_block(struct conn *c)
 	struct nqueue	*q = c->enq_q;
 
 	c->blocked = 1;
-	io_reading(c, 0);
+	conn_hold(c, HOLD_BLOCKED);
 	if (c->enq_started)
 		TAILQ_INSERT_HEAD(&q->blocked, c, bentry);
 	else
@@ -1176,7 +1175,24 @@ conn_block(struct conn *c)
 	q->nblocked++;
 	srv->nblocked++;
 	log_debug("%s: ENQUEUE waits, %u events to go", conn_label(c),
-	    c->enq_started ? c->enq_left : 0);
+	    c->enq_started ? c->enq_mark.it.left : 0);
+}
+
+/* One more of c's ENQUEUEs is at JetStream: at the most, c waits. */
+void
+conn_cluster_sent(struct conn *c)
+{
+	if (++c->cluster_batches == CONN_CLUSTER_BATCHES)
+		conn_hold(c, HOLD_BATCHES);
+}
+
+/* One is answered: room for another, and with none left, other frames. */
+static void
+conn_cluster_answered(struct conn *c)
+{
+	c->cluster_batches--;
+	conn_release(c, c->cluster_batches == 0 ? HOLD_BATCHES |
+	    HOLD_ANSWERS : HOLD_BATCHES);
 }
 
 /*
@@ -1189,19 +1205,17 @@ conn_cluster_answer(struct conn *c, struct ps_enqueued *r)
 {
 	struct server	*srv = c->srv;
 
-	c->cluster_batches--;
 	if (ps_put_enqueued(&srv->scratch, c->version, r) == 0)
 		conn_send(c);
-	conn_reading(c);
-	conn_input(c);
+	conn_cluster_answered(c);
 }
 
 /* Or, in its turn, an ERROR (and c goes). */
 void
 conn_cluster_refuse(struct conn *c, int code, const char *why)
 {
-	c->cluster_batches--;
 	conn_fail(c, code, "%s", why);
+	conn_cluster_answered(c);
 }
 
 /*
@@ -1216,29 +1230,24 @@ conn_cluster_done(void *arg, int code, const char *why,
 	struct conn	*c = arg;
 	struct ps_buf	*b = &c->srv->scratch;
 
-	c->cluster_busy = 0;
 	if (code == 0 && (list != NULL ? ps_buf_add(b, list->data,
 	    list->len) : ps_put_dead_done(b, done)) != 0) {
 		b->len = 0;
 		code = PS_E_NOMEM;
 		why = "no memory for the answer";
 	}
-	if (code != 0) {
+	if (code != 0)
 		conn_fail(c, code, "%s", why);
-		return;
-	}
-	conn_send(c);
-	conn_reading(c);
-	conn_input(c);
+	else
+		conn_send(c);
+	conn_release(c, HOLD_DEAD);
 }
 
 /* Its queue's stream is made (cluster.c): the ENQUEUE is taken again. */
 void
 conn_cluster_resume(struct conn *c)
 {
-	c->cluster_wait = 0;
-	conn_reading(c);
-	conn_input(c);
+	conn_release(c, HOLD_STREAM);
 }
 
 /* server.c says it is c's turn: take the waiting ENQUEUE, read on. */
@@ -1254,8 +1263,7 @@ conn_unblock(struct conn *c)
 	srv->nblocked--;
 	c->blocked = 0;
 	c->turn = 1;
-	conn_reading(c);
-	conn_input(c);
+	conn_release(c, HOLD_BLOCKED);
 }
 
 /* Take every whole frame that has arrived; leave a partial one for later. */
@@ -1265,15 +1273,19 @@ conn_input(struct conn *c)
 	struct ps_frame	 f;
 	int		 r;
 
+	/* An answer given while a frame is taken: the loop under way goes on. */
+	if (c->inputting)
+		return;
+	c->inputting = 1;
 	server_tick(c->srv);
-	while (c->state != CONN_CLOSING && !c->paused && !c->blocked &&
-	    !c->cluster_wait && !c->cluster_busy &&
-	    c->cluster_batches < CONN_CLUSTER_BATCHES) {
+	while (c->state != CONN_CLOSING && (c->hold & ~HOLD_INPUT) == 0) {
 		if ((r = ps_decoder_peek(&c->in, &f)) == 0)
 			break;
 		/* Answers in order: others wait for the ENQUEUEs' answers. */
-		if (c->cluster_batches != 0 && r > 0 && f.type != PS_ENQUEUE)
+		if (c->cluster_batches != 0 && r > 0 && f.type != PS_ENQUEUE) {
+			conn_hold(c, HOLD_ANSWERS);
 			break;
+		}
 		if (r < 0) {
 			if (r == -PS_E_TOO_LARGE)
 				conn_fail(c, PS_E_TOO_LARGE, "frame body of %u "
@@ -1290,7 +1302,7 @@ conn_input(struct conn *c)
 			/* The frame stays, to be taken later. */
 			if (r == 1)
 				conn_block(c);
-			break;		/* 2: a cluster's stream comes first */
+			break;		/* 2: held for a cluster's stream */
 		}
 		ps_decoder_skip(&c->in, &f);
 		/*
@@ -1305,11 +1317,13 @@ conn_input(struct conn *c)
 
 		/* A peer that does not read its replies stops being read. */
 		if (c->state != CONN_CLOSING &&
-		    evbuffer_get_length(c->out) > CONN_OUT_HIGH) {
-			c->paused = 1;
-			io_reading(c, 0);
-		}
+		    evbuffer_get_length(c->out) > CONN_OUT_HIGH)
+			conn_hold(c, HOLD_OUTPUT);
 	}
+	c->inputting = 0;
+	/* Room in the decoder again: read on. */
+	if ((c->hold & HOLD_INPUT) && !ps_decoder_full(&c->in))
+		conn_release(c, HOLD_INPUT);
 	if (c->role == ROLE_UPSTREAM)
 		upstream_dispatch(c->srv);	/* what this read took */
 	server_wake(c->srv);

@@ -1556,17 +1556,16 @@ dispatch_room(const struct dispatch *d, uint32_t len)
  *                an empty buffer always); DISPATCH_WAIT says the rest
  *                waits, in it, until dispatch_room says its next event
  *                fits.
- * A batch taken in parts keeps sequential ids: if another event took an
- * id in between, the rest is refused.  DISPATCH_NOMEM: out of memory,
- * the rest refused.  DISPATCH_TAKEN: r is final.
+ * DISPATCH_NOMEM: out of memory, the rest refused.  DISPATCH_TAKEN: r is
+ * final.
  *
  * With groups (d the lead), an event is every group's: it is served at
  * once only as far as every group's waiting consumers take it, it fits
  * only if it fits every group, and drop-oldest makes room in each; the
  * counts of the reply add up over the groups.
  */
-int
-dispatch_enqueue(struct dispatch *d, struct ps_enqueue_iter *it,
+static int
+enqueue_part(struct dispatch *d, struct ps_enqueue_iter *it,
     struct ps_enqueued *r)
 {
 	struct ps_enqueue_iter	 at;
@@ -1576,8 +1575,6 @@ dispatch_enqueue(struct dispatch *d, struct ps_enqueue_iter *it,
 	uint64_t		 bytes;
 	int			 all, rc = DISPATCH_TAKEN;
 
-	if (r->accepted != 0 && *d->ids != r->first_id + r->accepted)
-		goto rest;
 	served = it->left;
 	for (g = d; g != NULL; g = g->next_group) {
 		if ((n = ready_room(g, it)) < served)
@@ -1639,6 +1636,33 @@ rest:
 		it->left = 0;
 	} else
 		dispatch_refuse(d, it, r);
+	return rc;
+}
+
+/*
+ * A batch taken in parts keeps its ids in sequence, as its one answer
+ * says (first_id, accepted): when it first waits with some taken, the ids
+ * of its rest are set aside, others' events (of any queue) take theirs
+ * past them, and its later parts take its own.  Ids left unused by a
+ * rest refused or shed are never given.
+ */
+int
+dispatch_enqueue(struct dispatch *d, struct ps_enqueue_iter *it,
+    struct ps_enqueued *r)
+{
+	uint64_t	 after = 0;
+	int		 rc;
+
+	if (r->accepted != 0) {
+		after = *d->ids;
+		*d->ids = r->first_id + r->accepted;
+	}
+	rc = enqueue_part(d, it, r);
+	if (after != 0) {
+		if (*d->ids < after)
+			*d->ids = after;
+	} else if (rc == DISPATCH_WAIT && r->accepted != 0)
+		*d->ids += it->left;
 	return rc;
 }
 

@@ -33,6 +33,10 @@ io_readcb(evutil_socket_t fd, short what, void *arg)
 		conn_nomem(c);
 		return;
 	}
+	if (room == 0) {		/* read on once frames are taken */
+		conn_hold(c, HOLD_INPUT);
+		return;
+	}
 	if ((n = read(fd, p, room)) == -1) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return;
@@ -75,7 +79,10 @@ io_start(struct conn *c)
 {
 	struct server	*srv = c->srv;
 
+	/* One whole frame, and one read past it, at most. */
 	ps_decoder_init(&c->in, srv->max_frame);
+	ps_decoder_limit(&c->in, PS_HDR_LEN + (size_t)srv->max_frame +
+	    READ_CHUNK);
 	if ((c->out = evbuffer_new()) == NULL)
 		return -1;
 	if (c->fd == -1)

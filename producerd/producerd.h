@@ -205,6 +205,8 @@ struct server {
 	const char		*http_token_file;	/* read again on SIGHUP */
 	uint32_t		 http_conns;	/* its connections now */
 	uint32_t		 http_max;	/* --http-max-connections */
+	uint32_t		 http_request_ms;	/* --http-request-timeout */
+	TAILQ_HEAD(, hconn)	 http_list;	/* its connections (http.c) */
 	struct bufferevent	**http_new;	/* made, not yet counted */
 	size_t			 nhttp_new;
 	size_t			 caphttp_new;
@@ -288,6 +290,7 @@ struct server {
 #define CONFIG_HANDSHAKE_MS	5000u
 #define CONFIG_MAX_CONNS	1024u
 #define CONFIG_HTTP_CONNS	64u
+#define CONFIG_HTTP_REQUEST_MS	10000u
 #define CONFIG_MAX_ATTEMPTS	5u
 #define CONFIG_UNAVAILABLE	(-78)	/* config_parse: exit 78 (EX_CONFIG) */
 #define CONFIG_DEDUP_WINDOW	120000u	/* ms: NATS JetStream's default */
@@ -303,6 +306,7 @@ struct config {
 	const char		*http_opt;	/* --http, or --metrics */
 	const char		*http_token_file;
 	uint32_t		 http_max_connections;
+	uint32_t		 http_request_ms;	/* --http-request-timeout */
 	uint32_t		 max_frame;
 	uint32_t		 drain_ms;
 	uint32_t		 handshake_ms;
@@ -312,6 +316,7 @@ struct config {
 	struct allow		 allow;
 	struct qsettings	 queue;		/* every queue's defaults */
 	int			 max_queue_bytes_set;	/* given, not the default */
+	unsigned int		 queue_set;	/* QS_*: given as flags */
 	uint32_t		 max_queues;
 	uint32_t		 max_groups;
 	int			 auto_create;
@@ -361,19 +366,13 @@ struct conn {
 	enum conn_state		 state;
 	enum conn_role		 role;
 	int			 version;	/* from HELLO */
-	int			 paused;	/* output full: not read */
-	int			 blocked;	/* its ENQUEUE waits */
-	int			 cluster_wait;	/* its ENQUEUE waits for
-						   its queue's stream */
+	unsigned int		 hold;		/* HOLD_*: why it is not read */
+	int			 inputting;	/* in conn_input */
+	int			 blocked;	/* on its queue's blocked list */
 	int			 cluster_batches; /* ENQUEUEs at JetStream */
-	int			 cluster_busy;	/* a dead-letter request
-						   at JetStream */
 	int			 turn;		/* unblocked: may go first */
 	int			 enq_started;	/* a batch taken in parts */
-	uint32_t		 enq_pos;	/* its next event, in its body */
-	uint32_t		 enq_left;	/* events still to go */
-	uint32_t		 enq_need;	/* the next one's length */
-	uint32_t		 enq_count;	/* its events in all */
+	struct ps_enqueue_mark	 enq_mark;	/* where it stands */
 	struct ps_enqueued	 enq_reply;	/* its answer so far */
 	struct ps_buf		 enq_dups;	/* its duplicates' indexes */
 	struct nqueue		*enq_q;		/* its queue */
@@ -387,6 +386,20 @@ struct conn {
 	char			 name[PS_NAME_MAX + 1];
 	struct dconsumer	 dc;		/* ROLE_CONSUMER only */
 };
+
+/*
+ * Why a connection is not read: one bit a reason, set and cleared only by
+ * conn_hold and conn_release, which alone start and stop reading.  While
+ * any is set nothing more is read, so what its decoder holds stays within
+ * one read past the frame that waits.
+ */
+#define HOLD_OUTPUT	0x01	/* its output is past CONN_OUT_HIGH */
+#define HOLD_BLOCKED	0x02	/* its ENQUEUE waits for room (block) */
+#define HOLD_STREAM	0x04	/* its ENQUEUE waits for its queue's stream */
+#define HOLD_DEAD	0x08	/* a dead-letter request at JetStream */
+#define HOLD_BATCHES	0x10	/* CONN_CLUSTER_BATCHES ENQUEUEs at JetStream */
+#define HOLD_ANSWERS	0x20	/* a frame waits for its ENQUEUEs' answers */
+#define HOLD_INPUT	0x40	/* its decoder is full */
 
 /* Reading stops while a connection has this much output queued. */
 #define CONN_OUT_HIGH	(4u * 1024 * 1024)
@@ -404,6 +417,8 @@ void	 conn_nomem(struct conn *);
 void	 conn_drop(struct conn *);
 void	 conn_emit(void *, struct dconsumer *, const struct qevent *);
 void	 conn_unblock(struct conn *);
+void	 conn_hold(struct conn *, unsigned int);
+void	 conn_release(struct conn *, unsigned int);
 void	 conn_error(struct conn *, int, const char *);
 
 /* An operator's change to queues (admin.c): who asks, and why it failed. */
@@ -418,6 +433,8 @@ struct admin {
 /* admin.c */
 struct qgroup *admin_group(struct admin *, const char *, size_t);
 struct nqueue *admin_queue(struct admin *, const char *, size_t);
+int	 admin_check(struct admin *, const char *, const struct qsettings *,
+	     unsigned int);
 int	 admin_settings(struct admin *, struct nqueue *,
 	     const struct qsettings *, unsigned int);
 int	 admin_pause(struct admin *, struct nqueue *, int);
@@ -470,8 +487,9 @@ void	 cluster_group_drop(struct server *, const char *, const char *);
 /*
  * A DEAD_LIST, DEAD_RETRY or DEAD_DROP at JetStream (cdead.c), for a client
  * or the HTTP API.  tell is called once with its answer: code 0 and a
- * DEAD_LIST_REPLY frame (a list) or how many were done, or an ERROR code
- * and why; unless its arg is forgotten first (cluster_dead_forget).
+ * DEAD_LIST_REPLY frame (a list; then the count is 1 if more letters
+ * follow it) or how many were done, or an ERROR code and why; unless its
+ * arg is forgotten first (cluster_dead_forget).
  */
 typedef void dead_tell(void *, int, const char *, const struct ps_buf *,
     uint32_t);
@@ -482,6 +500,7 @@ struct dead_ask {
 	const char	*who;		/* for log lines */
 	uint32_t	 preview;	/* a list's, bytes of each payload */
 	uint32_t	 limit;		/* ... at most so many entries */
+	uint64_t	 after;		/* ... those past this id (0: all) */
 	const struct ps_ids *ids;	/* NULL or none: every dead letter */
 	dead_tell	*tell;
 	void		*arg;
@@ -493,6 +512,7 @@ void	 cluster_dead_cancel(struct server *, dead_tell *);
 void	 conn_cluster_answer(struct conn *, struct ps_enqueued *);
 void	 conn_cluster_refuse(struct conn *, int, const char *);
 void	 conn_cluster_resume(struct conn *);
+void	 conn_cluster_sent(struct conn *);
 dead_tell conn_cluster_done;
 int	 server_compact(struct server *);
 int	 server_compact_wanted(struct server *);
@@ -501,6 +521,8 @@ int	 server_compact_wanted(struct server *);
 int	 settings_set(struct qsettings *, const char *, const char *, char *,
 	     size_t);
 int	 settings_check(const struct qsettings *, char *, size_t);
+int	 settings_unserved(const struct qsettings *, unsigned int, char *,
+	     size_t);
 size_t	 settings_format(const struct qsettings *, unsigned int, char *,
 	     size_t);
 

@@ -271,7 +271,7 @@ room_for_head(struct nqueue *q)
 	struct qgroup	*g = TAILQ_FIRST(&q->groups);
 
 	return c != NULL && (q->srv->draining || !c->enq_started ||
-	    g == NULL || dispatch_room(&g->d, c->enq_need));
+	    g == NULL || dispatch_room(&g->d, c->enq_mark.need));
 }
 
 /* Has a group of q something to do at a time of its own? */

@@ -323,6 +323,7 @@ ps_get_attrs(const uint8_t *p, uint16_t n, struct ps_attrs *a,
 		*why = "DELAY past 10 years";
 		return -PS_E_BAD_VALUE;
 	}
+	a->seen = seen;
 	return 0;
 }
 
@@ -345,6 +346,7 @@ ps_get_enqueue(const struct ps_frame *f, int version, struct ps_queue *q,
 	/* The count, then (version 3) the queue, then the events. */
 	it->why = NULL;
 	it->max_delay = it->max_at = 0;
+	it->used = 0;
 	if (f->type != PS_ENQUEUE || f->len < 4)
 		return -PS_E_BAD_LENGTH;
 	rest.type = f->type;
@@ -377,6 +379,7 @@ ps_get_enqueue(const struct ps_frame *f, int version, struct ps_queue *q,
 				it->max_delay = a.delay;
 			if (a.when == PS_WHEN_AT && a.not_before > it->max_at)
 				it->max_at = a.not_before;
+			it->used |= a.seen;
 			p += alen;
 		}
 		if ((size_t)(end - p) < len)
@@ -422,6 +425,33 @@ ps_enqueue_next(struct ps_enqueue_iter *it, const uint8_t **data,
 	it->left--;
 	it->bytes -= *len;
 	return 1;
+}
+
+void
+ps_enqueue_mark(struct ps_enqueue_mark *m, const struct ps_enqueue_iter *it,
+    const struct ps_frame *f)
+{
+	struct ps_enqueue_iter	 at = *it;
+	const uint8_t		*data;
+
+	m->it = *it;
+	m->off = (uint32_t)(it->p - f->body);
+	if (!ps_enqueue_next(&at, &data, &m->need))
+		m->need = 0;
+}
+
+/* What points into the frame is set again; the next event's own. */
+void
+ps_enqueue_resume(struct ps_enqueue_iter *it, const struct ps_enqueue_mark *m,
+    const struct ps_frame *f)
+{
+	*it = m->it;
+	it->p = f->body + m->off;
+	it->key = NULL;
+	it->klen = 0;
+	memset(&it->a, 0, sizeof it->a);
+	it->a.priority = PS_PRIORITY_DEFAULT;
+	it->why = NULL;
 }
 
 int

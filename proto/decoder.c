@@ -41,15 +41,45 @@ ps_decoder_feed(struct ps_decoder *d, const void *p, size_t n)
 	return ps_buf_add(&d->in, p, n);
 }
 
-/* Room for at least min bytes to be read straight in; commit what was. */
+/*
+ * Hold at most limit unconsumed bytes (at least one whole frame and its
+ * header): ps_decoder_space then offers no more room than that, whatever
+ * the reader does not take.
+ */
+void
+ps_decoder_limit(struct ps_decoder *d, size_t limit)
+{
+	if (limit < PS_HDR_LEN + (size_t)d->max_frame)
+		limit = PS_HDR_LEN + (size_t)d->max_frame;
+	d->limit = limit;
+}
+
+/*
+ * Room for at least min bytes to be read straight in (less under the
+ * limit, and none once it is reached); commit what was.
+ */
 uint8_t *
 ps_decoder_space(struct ps_decoder *d, size_t min, size_t *avail)
 {
+	size_t	 room;
+
 	compact(d);
+	if (d->limit != 0 && min > d->limit - d->in.len)
+		min = d->in.len < d->limit ? d->limit - d->in.len : 0;
 	if (ps_buf_reserve(&d->in, min) != 0)
 		return NULL;
-	*avail = d->in.cap - d->in.len;
+	room = d->in.cap - d->in.len;
+	if (d->limit != 0 && room > d->limit - d->in.len)
+		room = d->in.len < d->limit ? d->limit - d->in.len : 0;
+	*avail = room;
 	return d->in.data + d->in.len;
+}
+
+/* Has it as much unconsumed as its limit allows? */
+int
+ps_decoder_full(const struct ps_decoder *d)
+{
+	return d->limit != 0 && d->in.len - d->off >= d->limit;
 }
 
 void

@@ -272,6 +272,7 @@ struct ps_attrs {
 	uint64_t	 delay;
 	uint64_t	 not_before;
 	const uint8_t	*uid;		/* unique id; NULL: none */
+	unsigned	 seen;		/* 1 << PS_ATTR_* of each tag given */
 };
 
 /*
@@ -292,7 +293,20 @@ struct ps_enqueue_iter {
 	struct ps_attrs	 a;
 	uint64_t	 max_delay;
 	uint64_t	 max_at;
+	unsigned	 used;		/* 1 << PS_ATTR_* of every tag in it */
 	const char	*why;		/* a bad attribute: which, and why */
+};
+
+/*
+ * Where an iterator stands, kept while its ENQUEUE waits in the decoder,
+ * which may move the frame: ps_enqueue_resume on the same frame, wherever
+ * it is then, gives the iterator back as it was.  need is the next
+ * event's length (0 at the end).
+ */
+struct ps_enqueue_mark {
+	struct ps_enqueue_iter	 it;
+	uint32_t		 off;		/* it.p's, in the body */
+	uint32_t		 need;
 };
 
 /* One name/value pair of a STATS_REPLY. */
@@ -413,6 +427,10 @@ int	 ps_get_enqueue(const struct ps_frame *, int, struct ps_queue *,
 	     struct ps_enqueue_iter *, uint32_t *);
 int	 ps_enqueue_next(struct ps_enqueue_iter *, const uint8_t **,
 	     uint32_t *);
+void	 ps_enqueue_mark(struct ps_enqueue_mark *,
+	     const struct ps_enqueue_iter *, const struct ps_frame *);
+void	 ps_enqueue_resume(struct ps_enqueue_iter *,
+	     const struct ps_enqueue_mark *, const struct ps_frame *);
 int	 ps_get_enqueued(const struct ps_frame *, struct ps_enqueued *);
 uint32_t ps_enqueued_dup(const struct ps_enqueued *, uint32_t);
 int	 ps_get_attrs(const uint8_t *, uint16_t, struct ps_attrs *,
@@ -448,12 +466,15 @@ struct ps_decoder {
 	struct ps_buf	 in;
 	size_t		 off;		/* first byte not yet consumed */
 	uint32_t	 max_frame;
+	size_t		 limit;		/* unconsumed bytes at most; 0: none */
 };
 
 void	 ps_decoder_init(struct ps_decoder *, uint32_t);
 void	 ps_decoder_free(struct ps_decoder *);
 int	 ps_decoder_feed(struct ps_decoder *, const void *, size_t);
+void	 ps_decoder_limit(struct ps_decoder *, size_t);
 uint8_t	*ps_decoder_space(struct ps_decoder *, size_t, size_t *);
+int	 ps_decoder_full(const struct ps_decoder *);
 void	 ps_decoder_commit(struct ps_decoder *, size_t);
 int	 ps_decoder_peek(const struct ps_decoder *, struct ps_frame *);
 void	 ps_decoder_skip(struct ps_decoder *, const struct ps_frame *);
