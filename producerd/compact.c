@@ -71,9 +71,11 @@ visit(void *arg, const struct qevent *ev, uint64_t due)
 	c->budget -= (uint64_t)ev->len + ev->klen;
 	if (s != NULL && s->uniq != NULL)
 		(void)uniq_of(s->uniq, ev->id, &uid, &ulen);
+	/* A KEEP carries its unique id, so its record is there now; a DEAD
+	 * has none, and the id's record stays where it was. */
 	if (journal_keep(c->j, c->queue, ev, due, uid, ulen) != 0)
 		c->failed = 1;
-	else if (uid != NULL)		/* the KEEP carries it now */
+	else if (uid != NULL && ev->reason == 0)
 		uniq_moved(s->uniq, ev->id, c->j->segs[c->j->nsegs - 1].seq);
 }
 
