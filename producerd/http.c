@@ -8,6 +8,8 @@
  * Off by default, and on an address not of loopback only with a token.
  */
 #include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -27,6 +29,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
@@ -36,9 +39,24 @@
 #include "producerd.h"
 
 #define HEADERS_MAX	8192	/* bytes of request headers taken */
-#define TIMEOUT_S	10	/* a slow or idle client is dropped */
+#define FD_SHARE	4	/* HTTP takes at most 1/4 of the descriptors */
 #define TOKEN_MIN	16
 #define TOKEN_MAX	256
+
+/*
+ * One HTTP connection, from its adoption (http_adopt) to evhttp's close
+ * callback.  evhttp's own timeout starts again at every read, so a peer
+ * sending a byte a second would hold its slot for ever; the deadline here
+ * does not move while a request is read: it runs from the accept, or
+ * from the last reply, until the whole request (headers and body) is in,
+ * as nginx's client_header_timeout does.
+ */
+struct hconn {
+	struct server			*srv;
+	struct evhttp_connection	*evcon;
+	struct event			*deadline;
+	TAILQ_ENTRY(hconn)		 entry;
+};
 
 /* The page's own files only: no inline script, no other site, no frame. */
 #define CSP	"default-src 'none'; script-src 'self'; style-src 'self'; " \
@@ -280,6 +298,74 @@ asset(struct evhttp_request *req, const char *path)
 	evbuffer_free(b);
 }
 
+/* The deadline passed before a whole request came: the peer goes. */
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct hconn	*hc = arg;
+
+	(void)fd;
+	(void)what;
+	log_debug("http: a request not read within %u ms: closing",
+	    hc->srv->http_request_ms);
+	evhttp_connection_free(hc->evcon);	/* on_close frees hc */
+}
+
+static void
+arm(struct hconn *hc)
+{
+	struct timeval	 tv;
+
+	tv.tv_sec = hc->srv->http_request_ms / 1000;
+	tv.tv_usec = (hc->srv->http_request_ms % 1000) * 1000;
+	evtimer_add(hc->deadline, &tv);
+}
+
+/*
+ * The connection of req.  A list is searched: at most --http-max-
+ * connections of them (64 by default), a pointer compare each, next to
+ * the JSON a request builds.
+ */
+static struct hconn *
+hconn_of(struct server *srv, struct evhttp_request *req)
+{
+	struct evhttp_connection	*evcon;
+	struct hconn			*hc;
+
+	if ((evcon = evhttp_request_get_connection(req)) == NULL)
+		return NULL;
+	TAILQ_FOREACH(hc, &srv->http_list, entry)
+		if (hc->evcon == evcon)
+			return hc;
+	return NULL;
+}
+
+/* The reply is sent: the next request has its deadline from now. */
+static void
+on_replied(struct evhttp_request *req, void *arg)
+{
+	struct server	*srv = arg;
+	struct hconn	*hc;
+
+	if ((hc = hconn_of(srv, req)) != NULL)
+		arm(hc);
+}
+
+/*
+ * A whole request is in: no deadline while it is answered (a cluster's
+ * answer may wait for JetStream; evhttp's timeout bounds the writing).
+ */
+static void
+request_in(struct server *srv, struct evhttp_request *req)
+{
+	struct hconn	*hc;
+
+	if ((hc = hconn_of(srv, req)) == NULL)
+		return;
+	evtimer_del(hc->deadline);
+	evhttp_request_set_on_complete_cb(req, on_replied, srv);
+}
+
 static void
 on_request(struct evhttp_request *req, void *arg)
 {
@@ -290,6 +376,7 @@ on_request(struct evhttp_request *req, void *arg)
 	int			 get = cmd == EVHTTP_REQ_GET ||
 				    cmd == EVHTTP_REQ_HEAD;
 
+	request_in(srv, req);
 	path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 	if (path == NULL || *path == '\0')
 		path = "/";
@@ -360,7 +447,7 @@ static void
 http_closed(struct server *srv)
 {
 	srv->http_conns--;
-	if (srv->http_conns + 1 == srv->http_max &&
+	if (srv->evhttp != NULL && srv->http_conns + 1 == srv->http_max &&
 	    !evtimer_pending(srv->http.retry, NULL))
 		evconnlistener_enable(srv->http.l);
 }
@@ -368,8 +455,14 @@ http_closed(struct server *srv)
 static void
 on_close(struct evhttp_connection *evcon, void *arg)
 {
+	struct hconn	*hc = arg;
+	struct server	*srv = hc->srv;
+
 	(void)evcon;
-	http_closed(arg);
+	TAILQ_REMOVE(&srv->http_list, hc, entry);
+	event_free(hc->deadline);
+	free(hc);
+	http_closed(srv);
 }
 
 static void
@@ -377,6 +470,7 @@ http_adopt(evutil_socket_t fd, short what, void *arg)
 {
 	struct server		*srv = arg;
 	struct bufferevent	*bev;
+	struct hconn		*hc;
 	void			*evcon;
 	size_t			 i;
 
@@ -385,11 +479,26 @@ http_adopt(evutil_socket_t fd, short what, void *arg)
 	for (i = 0; i < srv->nhttp_new; i++) {
 		bev = srv->http_new[i];
 		bufferevent_getcb(bev, NULL, NULL, NULL, &evcon);
-		if (evcon != NULL)
-			evhttp_connection_set_closecb(evcon, on_close, srv);
-		else
-			http_closed(srv);
 		bufferevent_decref(bev);
+		if (evcon == NULL) {
+			http_closed(srv);
+			continue;
+		}
+		if ((hc = calloc(1, sizeof *hc)) == NULL ||
+		    (hc->deadline = evtimer_new(srv->base, on_deadline,
+		    hc)) == NULL) {
+			/* Without its deadline, it is not kept. */
+			log_warnx("http: out of memory for a connection");
+			free(hc);
+			evhttp_connection_free(evcon);
+			http_closed(srv);
+			continue;
+		}
+		hc->srv = srv;
+		hc->evcon = evcon;
+		TAILQ_INSERT_TAIL(&srv->http_list, hc, entry);
+		evhttp_connection_set_closecb(evcon, on_close, hc);
+		arm(hc);
 	}
 	srv->nhttp_new = 0;
 }
@@ -515,7 +624,12 @@ read_token(const char *path, char **token, size_t *tokenlen, char *err,
 	size_t		 i, tlen;
 	int		 fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+	/*
+	 * O_NONBLOCK: opening a FIFO would wait for a writer, stopping the
+	 * daemon at start or at SIGHUP; such a file is refused below.
+	 */
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC |
+	    O_NOCTTY)) == -1) {
 		snprintf(err, len, "--http-token-file %s: %s", path,
 		    strerror(errno));
 		return -1;
@@ -529,7 +643,9 @@ read_token(const char *path, char **token, size_t *tokenlen, char *err,
 	if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
 		if (!S_ISREG(st.st_mode))
 			snprintf(err, len, "--http-token-file %s: not a "
-			    "regular file", path);
+			    "regular file (a %s)", path, S_ISFIFO(st.st_mode) ?
+			    "FIFO" : S_ISDIR(st.st_mode) ? "directory" :
+			    S_ISSOCK(st.st_mode) ? "socket" : "device");
 		else
 			snprintf(err, len, "--http-token-file %s: group or "
 			    "others may read it (mode %03o): chmod 600 %s",
@@ -600,11 +716,44 @@ http_reload(struct server *srv)
 	log_info("--http-token-file %s read again", srv->http_token_file);
 }
 
+/*
+ * Each HTTP connection takes a descriptor: at --http-max-connections
+ * over the limit (ulimit -n 64, 150 peers), the HTTP side took every one
+ * and pushctl stats was refused.  HTTP gets a quarter at most; the rest
+ * is the socket's, the journal's and the daemon's own.  The limit was
+ * raised to its hard limit already (main.c).
+ */
+static void
+clamp(struct server *srv, const char *opt)
+{
+	struct rlimit	 rl;
+	rlim_t		 share;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_warn("getrlimit");
+		return;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return;
+	share = rl.rlim_cur / FD_SHARE;
+	if (share < 1)
+		share = 1;
+	if ((rlim_t)srv->http_max <= share)
+		return;
+	log_warnx("%s-max-connections %u is more than a quarter of the "
+	    "descriptor limit (%llu): at most %llu HTTP connections, so the "
+	    "socket keeps the rest (raise ulimit -n for more)", opt,
+	    srv->http_max, (unsigned long long)rl.rlim_cur,
+	    (unsigned long long)share);
+	srv->http_max = (uint32_t)share;
+}
+
 int
 http_start(struct server *srv, const struct config *cfg, char *err,
     size_t len)
 {
 	const char	*opt = cfg->http_opt, *arg = cfg->http;
+	struct timeval	 tv;
 	char		 host[256];
 	unsigned short	 port;
 	int		 fd;
@@ -620,6 +769,9 @@ http_start(struct server *srv, const struct config *cfg, char *err,
 	srv->http_token_file = cfg->http_token_file;
 	if ((fd = bind_tcp(srv, opt, arg, host, port, err, len)) == -1)
 		return -1;
+	TAILQ_INIT(&srv->http_list);
+	srv->http_request_ms = cfg->http_request_ms;
+	clamp(srv, opt);
 	if ((srv->evhttp = evhttp_new(srv->base)) == NULL ||
 	    (srv->http_adopt = event_new(srv->base, -1, 0, http_adopt,
 	    srv)) == NULL || history_start(srv) != 0) {
@@ -633,7 +785,10 @@ http_start(struct server *srv, const struct config *cfg, char *err,
 	    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
 	evhttp_set_max_headers_size(srv->evhttp, HEADERS_MAX);
 	evhttp_set_max_body_size(srv->evhttp, HTTP_BODY_MAX);
-	evhttp_set_timeout(srv->evhttp, TIMEOUT_S);
+	/* Idle or slow on one read or write; on_deadline bounds the rest. */
+	tv.tv_sec = srv->http_request_ms / 1000;
+	tv.tv_usec = (srv->http_request_ms % 1000) * 1000;
+	evhttp_set_timeout_tv(srv->evhttp, &tv);
 	evhttp_set_gencb(srv->evhttp, on_request, srv);
 	evhttp_set_bevcb(srv->evhttp, http_newconn, srv);
 	if (listener_open(srv, &srv->http, "http", fd, NULL, NULL,
@@ -654,17 +809,18 @@ http_start(struct server *srv, const struct config *cfg, char *err,
 void
 http_stop(struct server *srv)
 {
-	size_t	 i;
+	struct evhttp	*evhttp;
+	size_t		 i;
 
 	/*
 	 * Requests waiting are answered before their connections go;
 	 * evhttp_free frees the listener it was given.
 	 */
-	if (srv->evhttp != NULL) {
+	if ((evhttp = srv->evhttp) != NULL) {
 		api_stop(srv);
-		evhttp_free(srv->evhttp);
+		srv->evhttp = NULL;	/* its listener goes first */
+		evhttp_free(evhttp);
 	}
-	srv->evhttp = NULL;
 	srv->http.l = NULL;
 	listener_close(&srv->http);
 	for (i = 0; i < srv->nhttp_new; i++)

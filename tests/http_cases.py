@@ -1,0 +1,267 @@
+#!/usr/bin/env python3
+"""http_cases.py CASE: producerd --http against real peers, beside
+integration.py's cases and with its harness: slow and many peers, the
+token file's type, the JSON's keys, and paging dead letters."""
+import os
+import resource
+import select
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from integration import *  # noqa: E402,F401,F403
+import integration  # noqa: E402
+from integration import (PRODUCERD, Raw, built_with_cluster, free_port,  # noqa: E402
+                         consumer_hello, demand, http_call, ids, start_nats,
+                         token_file)
+
+
+def log_text(h):
+    with open(os.path.join(h.dir, "producerd.log"), "rb") as f:
+        return f.read().decode(errors="replace")
+
+
+def wait_log(h, text, count=1):
+    h.wait_for(lambda: log_text(h).count(text) >= count, what="the log line " + text)
+
+
+def case_http_request_deadline(h):
+    """64 peers each sending a byte of a request every 0.3 s (never idle
+    for evhttp) are closed when --http-request-timeout passes, and a probe
+    waiting behind them is answered; a request finished in time is served
+    and its connection kept alive for the next."""
+    port = free_port()
+    h.start_daemon("--http", "127.0.0.1:%d" % port, "--http-request-timeout", "2")
+    start = time.monotonic()
+    trick = [socket.create_connection(("127.0.0.1", port)) for _ in range(64)]
+    h.wait_for(lambda: h.stats()["metrics_connections"] == 64, what="64 HTTP connections")
+    head = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 4000
+    probe = []
+
+    def ask():
+        probe.append(http_call(port, "GET", "/api/v1/queues")[0])
+    t = threading.Thread(target=ask)
+    t.start()
+    # Trickle until the daemon closes each one; a deadline of 2 s over 0.3 s
+    # steps: without one they would trickle for as long as the wait allows.
+    open_ = {s: 0 for s in trick}
+    closed_at = []
+    while open_ and time.monotonic() - start < 30:
+        for s in list(open_):
+            r, _, _ = select.select([s], [], [], 0)
+            gone = False
+            if r:
+                try:
+                    gone = s.recv(4096) == b""
+                except ConnectionResetError:
+                    gone = True
+            if not gone:
+                try:
+                    s.send(head[open_[s]:open_[s] + 1])
+                    open_[s] += 1
+                except (BrokenPipeError, ConnectionResetError):
+                    gone = True
+            if gone:
+                del open_[s]
+                closed_at.append(time.monotonic() - start)
+                s.close()
+        time.sleep(0.3)
+    assert not open_, "%d tricklers still open after 30 s" % len(open_)
+    t.join(timeout=30)
+    assert probe == [200], probe
+    # Each had sent a byte in every 0.3 s: only the whole request's deadline
+    # closes them, not evhttp's idle timeout of 2 s.
+    assert min(closed_at) >= 1.8 and max(closed_at) < 15, closed_at
+    # A whole request in time is answered, and the connection is kept for
+    # another (its deadline starts again at each reply).
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    for _ in range(3):
+        c.request("GET", "/metrics")
+        r = c.getresponse()
+        assert r.status == 200 and r.read(), r.status
+        time.sleep(1.2)     # less than the deadline, more than half of it
+    c.close()
+    r = subprocess.run([PRODUCERD, "--socket", h.sock + "2", "--http", "127.0.0.1:1",
+                        "--http-request-timeout", "0"], capture_output=True, timeout=10)
+    assert r.returncode == 1 and b"--http-request-timeout" in r.stderr, r
+
+
+def case_http_connections_leave_descriptors(h):
+    """With ulimit -n 64, 150 peers at --http take at most a quarter of the
+    descriptors (said at start, both numbers named): pushctl stats is
+    served all the while."""
+    port = free_port()
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+    errlog = os.path.join(h.dir, "producerd.log")
+    with open(errlog, "ab") as log:
+        p = subprocess.Popen([PRODUCERD, "--socket", h.sock, "--http", "127.0.0.1:%d" % port],
+                             stdout=subprocess.DEVNULL, stderr=log, preexec_fn=low_limit)
+    h.procs.append(p)
+    h.daemon = p
+    h.wait_for(h.connectable, what="producerd to listen")
+    text = log_text(h)
+    assert "--http-max-connections 64" in text and "descriptor limit (64)" in text and \
+        "at most 16 HTTP connections" in text, text
+    assert "at most 16 connections" in text, text
+    peers = []
+    for _ in range(150):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        peers.append(s)
+    h.wait_for(lambda: h.pushctl("stats", "--json").returncode == 0 and
+               h.stats()["metrics_connections"] == 16, what="16 HTTP connections")
+    for _ in range(3):
+        r = h.pushctl("stats")
+        assert r.returncode == 0, r
+    assert h.stats()["metrics_connections"] == 16
+    for s in peers:
+        s.close()
+
+
+def case_http_token_file_not_regular(h):
+    """--http-token-file naming a FIFO (or a directory) is refused at once
+    with its path, not waited on; at SIGHUP the token in use stays and the
+    daemon goes on serving."""
+    port = free_port()
+    fifo = os.path.join(h.dir, "fifo")
+    os.mkfifo(fifo, 0o600)
+    for path, kind in ((fifo, b"FIFO"), (h.dir, b"directory")):
+        r = subprocess.run([PRODUCERD, "--socket", h.sock + "2", "--http",
+                            "127.0.0.1:%d" % port, "--http-token-file", path],
+                           capture_output=True, timeout=10)
+        assert r.returncode == 1 and path.encode() in r.stderr and \
+            b"not a regular file" in r.stderr and kind in r.stderr, r
+    tok = "t0ken-0123456789abcdef"
+    path = token_file(h, tok)
+    h.start_daemon("--http", "127.0.0.1:%d" % port, "--http-token-file", path)
+    os.unlink(path)
+    os.mkfifo(path, 0o600)
+    h.daemon.send_signal(integration.signal.SIGHUP)
+    wait_log(h, "the token in use stays")
+    assert "not a regular file (a FIFO)" in log_text(h)
+    assert h.pushctl("enqueue", "x").returncode == 0
+    st, _, res = http_call(port, "POST", "/api/v1/queues/default/purge", b"",
+                           {"Authorization": "Bearer " + tok})
+    assert st == 200 and res["purged"] == 1, (st, res)
+
+
+def unique_keys(text):
+    """text parsed, raising on an object with a key given twice."""
+    def pairs(kv):
+        seen = set()
+        for k, _ in kv:
+            assert k not in seen, "key %r twice in %r" % (k, kv)
+            seen.add(k)
+        return dict(kv)
+    return json.loads(text, object_pairs_hook=pairs)
+
+
+def case_http_json_keys_once(h):
+    """Every object of every API reply names each key once: a queue's
+    "groups" is the list of its groups' names, "ngroups" their count."""
+    port = free_port()
+    h.start_daemon("--http", "127.0.0.1:%d" % port, "--max-attempts", "1")
+    h.consumer("a", "--queue", "jobs", "--group", "g1", "--exec", "false")
+    h.consumer("b", "--queue", "jobs", "--exec", "false")
+    h.wait_consumers(2)
+    assert h.pushctl("enqueue", "--queue", "jobs", "x").returncode == 0
+    h.wait_for(lambda: h.stats_of("jobs")["dead"] == 1, what="a dead letter")
+    for path in ("/api/v1/queues", "/api/v1/queues/jobs", "/api/v1/consumers",
+                 "/api/v1/history", "/api/v1/queues/jobs/dead",
+                 "/api/v1/queues/jobs/dead?group=g1", "/api/v1/queues?fields=groups,queued"):
+        st, _, raw = http_call(port, "GET", path, raw=True)
+        assert st == 200, (path, st, raw)
+        unique_keys(raw)
+    over = unique_keys(http_call(port, "GET", "/api/v1/queues", raw=True)[2])
+    (q,) = [q for q in over["queues"] if q["name"] == "jobs"]
+    assert q["groups"] == ["", "g1"] and q["ngroups"] == 2, q
+
+
+def case_http_dead_pages(h):
+    """GET queues/NAME/dead pages with a cursor: after=ID (the page
+    before's "next") reaches every letter, past the 1,000 of one page;
+    offset= is refused, not ignored; a cursor no longer dead is a 404."""
+    port = free_port()
+    tok = "t0ken-0123456789abcdef"
+    h.start_daemon("--http", "127.0.0.1:%d" % port, "--max-attempts", "1",
+                   "--http-token-file", token_file(h, tok))
+    n = 1234
+    r = h.pushctl("enqueue", "-", input=b"".join(b"e%d\n" % i for i in range(n)))
+    assert r.returncode == 0, r
+    # A consumer takes them all and nacks each: n dead letters at once.
+    w = Raw(h.sock)
+    consumer_hello(w, b"w", n)
+    w.send(demand(n))
+    got = [i for i, _, _ in w.events_full(want=n)]
+    w.send(ids(NACK, *got))
+    h.wait_for(lambda: h.stats()["dead"] == n, what="%d dead" % n)
+    seen, after, pages = [], None, 0
+    while True:
+        path = "/api/v1/queues/default/dead?limit=500&preview=8"
+        if after is not None:
+            path += "&after=%d" % after
+        st, _, page = http_call(port, "GET", path)
+        assert st == 200 and page["dead"] == n, (st, page)
+        pages += 1
+        seen += [e["id"] for e in page["entries"]]
+        if page["next"] is None:
+            break
+        assert page["next"] == page["entries"][-1]["id"], page["next"]
+        after = page["next"]
+    assert pages == 3 and len(seen) == n and len(set(seen)) == n, (pages, len(seen))
+    listed = h.pushctl("dead", "list", "--json")
+    assert json.loads(listed.stdout)["events"][0]["id"] == seen[0]
+    # Dropping a letter of page one shifts nothing on page two.
+    st, _, two = http_call(port, "GET", "/api/v1/queues/default/dead?limit=500&after=%d" % seen[499])
+    st, _, res = http_call(port, "POST", "/api/v1/queues/default/dead/drop",
+                           json.dumps({"ids": seen[:10]}).encode(),
+                           {"Authorization": "Bearer " + tok})
+    assert st == 200 and res["dropped"] == 10, res
+    st, _, again = http_call(port, "GET", "/api/v1/queues/default/dead?limit=500&after=%d" % seen[499])
+    assert [e["id"] for e in again["entries"]] == [e["id"] for e in two["entries"]]
+    for path, code in (("?offset=1000", 400), ("?after=x", 400),
+                       ("?after=%d" % seen[0], 404), ("?after=99999999", 404)):
+        st, _, err = http_call(port, "GET", "/api/v1/queues/default/dead" + path)
+        assert st == code and err.get("error"), (path, st, err)
+    # The last page: the few left, and no next.
+    st, _, last = http_call(port, "GET", "/api/v1/queues/default/dead?after=%d" % seen[-2])
+    assert [e["id"] for e in last["entries"]] == [seen[-1]] and last["next"] is None, last
+
+
+def case_http_cluster_dead_pages(h):
+    """--cluster: the dead letters kept in JetStream page the same way:
+    after=ID (their stream sequence) and next."""
+    if not built_with_cluster():
+        return
+    nats, url = start_nats(h)
+    port = free_port()
+    h.start_daemon("--cluster", url, "--http", "127.0.0.1:%d" % port, "--max-attempts", "1")
+    h.consumer("w", "--queue", "jobs", "--exec", "false")
+    h.wait_consumers(1)
+    n = 25
+    r = h.pushctl("enqueue", "--queue", "jobs", *["e%d" % i for i in range(n)])
+    assert r.returncode == 0, r
+    h.wait_for(lambda: http_call(port, "GET", "/api/v1/queues/jobs/dead?limit=1000")[2]
+               .get("dead") == n, timeout=60, what="%d dead letters in JetStream" % n)
+    seen, after = [], 0
+    for _ in range(10):
+        st, _, page = http_call(port, "GET", "/api/v1/queues/jobs/dead?limit=10&after=%d" % after)
+        assert st == 200, (st, page)
+        seen += [e["id"] for e in page["entries"]]
+        if page["next"] is None:
+            break
+        after = page["next"]
+    assert len(seen) == n and seen == sorted(set(seen)), seen
+    st, _, err = http_call(port, "GET", "/api/v1/queues/jobs/dead?offset=10")
+    assert st == 400 and "after=" in err["error"], err
+
+
+if __name__ == "__main__":
+    sys.exit(integration.main(globals()))
