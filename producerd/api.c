@@ -7,6 +7,7 @@
  */
 #include <sys/queue.h>
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,47 @@ query_u32(struct api *a, const char *name, uint32_t def, uint32_t max,
 }
 
 /*
+ * ?after=ID, a dead-letter list's cursor (the last page's "next"); and
+ * ?offset=, which was once ignored, so that a client counting on it is
+ * told instead.  0, or -1 after replying 400.
+ */
+static int
+query_after(struct api *a, uint64_t *after)
+{
+	const char		*s = evhttp_find_header(&a->query, "after");
+	char			*end;
+	unsigned long long	 n;
+
+	*after = 0;
+	if (evhttp_find_header(&a->query, "offset") != NULL) {
+		http_fail(a->req, 400, "offset is not taken: ask for the next "
+		    "page with after=ID, the \"next\" of the page before");
+		return -1;
+	}
+	if (s == NULL)
+		return 0;
+	n = strtoull(s, &end, 10);
+	if (*s < '0' || *s > '9' || *end != '\0' || n == ULLONG_MAX) {
+		http_fail(a->req, 400, "after=%.32s is not a dead letter's id",
+		    s);
+		return -1;
+	}
+	*after = n;
+	return 0;
+}
+
+/* A list's "next": the id to ask after=, or null at its end. */
+static void
+next_json(struct evbuffer *b, int more, uint64_t last)
+{
+	if (more)
+		evbuffer_add_printf(b, "],\"next\":%llu}\n",
+		    (unsigned long long)last);
+	else
+		evbuffer_add_printf(b, "],\"next\":null}\n");
+}
+
+/*
  * ?fields=a,b: the counters asked for (default all), by their names in
  * the table; 0, or -1 after replying 400.
  */
@@ -105,20 +147,25 @@ fields(struct api *a)
 
 /*
  * The counters STATS_REPLY shows for g (the daemon's when NULL), as
- * "name":value, each after a comma unless first.
+ * "name":value, each after a comma unless first.  A queue's count of
+ * groups is "ngroups" here: in GET queues its object's "groups" is the
+ * list of their names, and a key given twice loses one of the two.
  */
 static void
 counters_json(struct api *a, const struct qgroup *g, int first)
 {
 	const struct counter	*k;
+	const char		*name;
 	size_t			 i;
 
 	for (i = 0; i < ncounters && i < sizeof a->want; i++) {
 		k = &counters[i];
 		if (!a->want[i] || !counter_shown(a->srv, g, k))
 			continue;
+		name = g != NULL && strcmp(k->name, "groups") == 0 ?
+		    "ngroups" : k->name;
 		evbuffer_add_printf(a->b, "%s\"%s\":%llu", first ? "" : ",",
-		    k->name, (unsigned long long)counter_value(a->srv, g, k));
+		    name, (unsigned long long)counter_value(a->srv, g, k));
 		first = 0;
 	}
 }
@@ -347,29 +394,46 @@ dead_entry(struct evbuffer *b, uint32_t n, uint64_t id, uint32_t attempts,
 	    "false");
 }
 
-/* GET queues/NAME/dead[?group=G&limit=N&preview=BYTES]: oldest first. */
+/*
+ * GET queues/NAME/dead[?group=G&limit=N&preview=BYTES&after=ID]: in the
+ * order they died, a page at a time: "next" names the last one listed
+ * while more follow, for after=.  A cursor, not an offset, so that a
+ * letter retried or dropped meanwhile shifts no page.
+ */
 static void
 get_dead(struct api *a, struct nqueue *q)
 {
 	struct qgroup		*g;
 	const struct qevent	*ev;
+	uint64_t		 after, last = 0;
 	uint32_t		 limit, preview, n = 0, len;
 
 	if ((g = group_of(a, q)) == NULL ||
 	    query_u32(a, "limit", DEAD_LIMIT, DEAD_LIMIT_MAX, &limit) != 0 ||
-	    query_u32(a, "preview", PREVIEW, PREVIEW_MAX, &preview) != 0)
+	    query_u32(a, "preview", PREVIEW, PREVIEW_MAX, &preview) != 0 ||
+	    query_after(a, &after) != 0)
 		return;
+	if (after == 0)
+		ev = TAILQ_FIRST(&g->d.dead);
+	else if ((ev = dispatch_dead_find(&g->d, after)) != NULL)
+		ev = TAILQ_NEXT(ev, entry);
+	else {
+		http_fail(a->req, 404, "after=%llu: no such dead letter of "
+		    "%s%s%s now (retried or dropped): list from the start",
+		    (unsigned long long)after, q->name, *g->name != '\0' ?
+		    "/" : "", g->name);
+		return;
+	}
 	evbuffer_add_printf(a->b, "{\"queue\":\"%s\",\"group\":\"%s\","
 	    "\"dead\":%llu,\"entries\":[", q->name, g->name,
 	    (unsigned long long)g->d.ndead);
-	TAILQ_FOREACH(ev, &g->d.dead, entry) {
-		if (n == limit)
-			break;
+	for (; ev != NULL && n < limit; ev = TAILQ_NEXT(ev, entry)) {
 		len = ev->len < preview ? ev->len : preview;
 		dead_entry(a->b, n++, ev->id, ev->attempts, ev->reason,
 		    ev->len, ev->data, len);
+		last = ev->id;
 	}
-	evbuffer_add_printf(a->b, "]}\n");
+	next_json(a->b, ev != NULL && n > 0, last);
 	http_json(a->req, 200, a->b);
 }
 
@@ -469,6 +533,7 @@ cluster_dead_done(void *arg, int code, const char *why,
 	struct ps_frame		 f;
 	struct ps_dead_reply	 r;
 	struct ps_dead		 e;
+	uint64_t		 last = 0;
 	uint32_t		 n = 0;
 
 	if (code == 0 && list != NULL) {
@@ -494,10 +559,13 @@ cluster_dead_done(void *arg, int code, const char *why,
 	    k->queue, k->group);
 	if (list != NULL) {
 		evbuffer_add_printf(b, "\"dead\":%u,\"entries\":[", r.total);
-		while (ps_dead_next(&r, &e))
+		while (ps_dead_next(&r, &e)) {
 			dead_entry(b, n++, e.id, e.attempts, e.reason, e.len,
 			    e.preview, e.preview_len);
-		evbuffer_add_printf(b, "]}\n");
+			last = e.id;
+		}
+		/* done: 1 if JetStream holds more past the last. */
+		next_json(b, done != 0 && n > 0, last);
 	} else
 		evbuffer_add_printf(b, "\"%s\":%u}\n", k->type ==
 		    PS_DEAD_DROP ? "dropped" : "retried", done);
@@ -540,7 +608,8 @@ cluster_dead_path(struct api *a, const char *name, size_t len,
 		ask.type = PS_DEAD_LIST;
 		if (query_u32(a, "limit", DEAD_LIMIT, DEAD_LIMIT_MAX,
 		    &ask.limit) != 0 || query_u32(a, "preview", PREVIEW,
-		    PREVIEW_MAX, &ask.preview) != 0)
+		    PREVIEW_MAX, &ask.preview) != 0 ||
+		    query_after(a, &ask.after) != 0)
 			return;
 	} else {
 		ask.type = strcmp(tail, "dead/drop") == 0 ? PS_DEAD_DROP :

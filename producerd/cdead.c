@@ -50,6 +50,7 @@ struct cdead {
 	char		 durable[3 * PS_QUEUE_MAX + 3];	/* its group's */
 	char		 subj[9 * PS_QUEUE_MAX + 32];	/* its dead letters' */
 	uint32_t	 preview, limit;
+	uint64_t	 after;		/* a list's first is past this */
 	uint64_t	*ids;		/* none: every dead letter */
 	uint32_t	 nids, at;
 	int		 step;
@@ -274,6 +275,7 @@ dead_found(struct cluster *cl, struct cdead *d, const char *data)
 		if (d->count == d->limit || d->out.len - d->start -
 		    PS_HDR_LEN + PS_DEAD_ENTRY + e.preview_len >
 		    srv->max_frame) {
+			d->done = 1;	/* more follow: the API's "next" */
 			dead_end(cl, d, 0, NULL);
 			return;
 		}
@@ -376,7 +378,8 @@ dead_reply(struct cluster *cl, int kind, const char *tag, natsMsg *msg)
 		snprintf(key, sizeof key, "\"%s\":", d->subj);
 		d->total = 0;
 		(void)js_u64(data, key, &d->total);
-		d->from = 1;
+		/* Ids are the stream's sequence numbers: a page is a range. */
+		d->from = d->after + 1;
 		dead_step(cl, d);
 		return;
 	case D_FIND:
@@ -461,6 +464,7 @@ cluster_dead(struct server *srv, const struct dead_ask *a, char *why,
 	d->type = a->type;
 	d->preview = a->preview > PS_PREVIEW_MAX ? PS_PREVIEW_MAX : a->preview;
 	d->limit = a->limit;
+	d->after = a->after;
 	snprintf(d->who, sizeof d->who, "%s", a->who);
 	snprintf(d->name, sizeof d->name, "%s%s%s", name, group[0] != '\0' ?
 	    "/" : "", group);
