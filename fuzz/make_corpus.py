@@ -307,6 +307,25 @@ seg10 = segment(1, 1, (GROUP, gname(b"g", b"a") + struct.pack(">Q", 1)),
                 (GDONE, gname(b"g", b"a") + struct.pack(">Q", 2)))
 write("replay", "compacted-groups", files(0, seg10))
 
+# UIDS (20): unique ids carried forward from a deleted segment: one whose
+# window runs (its event done, its records gone), one of an event live
+# when carried and done since, one given to a dead letter whose own
+# record went, one over long ago; and a queue with groups.
+UIDS = 20
+
+
+def uids_entry(i, expires, uid):
+    return struct.pack(">QQB", i, expires, len(uid)) + uid
+
+
+seg11 = segment(3, 40, (UIDS, b"\x04jobs" + uids_entry(7, 1 << 60, b"done-1") +
+                        uids_entry(8, 0, b"live-then") + uids_entry(41, 0, b"dead-1") +
+                        uids_entry(9, 1, b"over")),
+                (QDEAD, b"\x04jobs" + rec_dead((41, 1, 1, b"d"))[1]),
+                (GROUP, gname(b"g", b"a") + struct.pack(">Q", 1)),
+                (UIDS, b"\x01g" + uids_entry(3, 1 << 60, b"grouped")))
+write("replay", "carried-uids", files(0, seg11))
+
 # fuzz_json: a first byte (the ids' limit, the preview's length), then an
 # HTTP API body, or a JetStream reply or NATS header block as libnats
 # hands it over.
