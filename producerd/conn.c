@@ -352,31 +352,41 @@ printable(const char *s, size_t n)
 }
 
 /*
- * A consumer of a queue in partition mode names one of its partitions;
- * of any other queue, none.  0 and c failed otherwise.
+ * May a consumer with HELLO h join queue qname, of settings s (its own,
+ * or the defaults a queue made for it would have)?  Asked before anything
+ * is made, so that a refused HELLO leaves no queue or group behind.  A
+ * consumer of a queue in partition mode names one of its partitions; of
+ * any other queue, none; a version 1 consumer cannot ack, so not of a
+ * queue in key order.  0 and c failed otherwise.
  */
 static int
-partition_ok(struct conn *c, const struct ps_hello *h,
-    const struct nqueue *q)
+consumer_fits(struct conn *c, const struct ps_hello *h, const char *qname,
+    int qlen, const struct qsettings *s)
 {
-	if (q->s.mode != DISPATCH_PARTITION) {
+	if (h->version < 2 && s->mode == DISPATCH_KEY) {
+		conn_fail(c, PS_E_BAD_VALUE, "queue %.*s keeps key order, "
+		    "which needs acks: protocol version 2 or later", qlen,
+		    qname);
+		return 0;
+	}
+	if (s->mode != DISPATCH_PARTITION) {
 		if (!h->has_partition)
 			return 1;
-		conn_fail(c, PS_E_BAD_VALUE, "queue %s has no partitions "
-		    "(dispatch=%s): its consumers name none", q->name,
-		    q->s.mode == DISPATCH_KEY ? "key" : "demand");
+		conn_fail(c, PS_E_BAD_VALUE, "queue %.*s has no partitions "
+		    "(dispatch=%s): its consumers name none", qlen, qname,
+		    s->mode == DISPATCH_KEY ? "key" : "demand");
 		return 0;
 	}
 	if (!h->has_partition) {
-		conn_fail(c, PS_E_BAD_VALUE, "queue %s has %u partitions: a "
+		conn_fail(c, PS_E_BAD_VALUE, "queue %.*s has %u partitions: a "
 		    "consumer names one, 0 to %u (protocol version 3)",
-		    q->name, q->s.partitions, q->s.partitions - 1);
+		    qlen, qname, s->partitions, s->partitions - 1);
 		return 0;
 	}
-	if (h->partition >= q->s.partitions) {
+	if (h->partition >= s->partitions) {
 		conn_fail(c, PS_E_BAD_VALUE, "partition %u is not one of queue "
-		    "%s's %u (0 to %u)", h->partition, q->name,
-		    q->s.partitions, q->s.partitions - 1);
+		    "%.*s's %u (0 to %u)", h->partition, qlen, qname,
+		    s->partitions, s->partitions - 1);
 		return 0;
 	}
 	return 1;
@@ -389,9 +399,11 @@ conn_hello(struct conn *c, const struct ps_frame *f)
 	struct ps_hello	 h;
 	struct ps_welcome w;
 	struct qgroup	*g = NULL;
+	struct nqueue	*q;
 	struct gpath	 gp;
+	const char	*slash;
 	char		 why[256];
-	int		 error, code;
+	int		 error, code, qlen;
 
 	if ((error = ps_get_hello(f, &h)) != 0) {
 		conn_fail(c, -error, "bad HELLO: %s", ps_strerror(error));
@@ -435,21 +447,21 @@ conn_hello(struct conn *c, const struct ps_frame *f)
 			h.queue = PS_QUEUE_DEFAULT;
 			h.queue_len = sizeof PS_QUEUE_DEFAULT - 1;
 		}
+		slash = memchr(h.queue, '/', h.queue_len);
+		qlen = slash != NULL ? (int)(slash - h.queue) :
+		    (int)h.queue_len;
+		q = queues_find(srv, h.queue, (size_t)qlen);
+		/* A bad name is groups_resolve's to say. */
+		if (ps_queue_name_ok(h.queue, (size_t)qlen) &&
+		    !consumer_fits(c, &h, h.queue, qlen, q != NULL ? &q->s :
+		    &srv->qdefault))
+			return;
 		/* "QUEUE", or "QUEUE/GROUP": made if they may be. */
 		if ((g = groups_resolve(srv, h.queue, h.queue_len, 1, &code,
 		    why, sizeof why)) == NULL) {
 			conn_fail(c, code, "%s", why);
 			return;
 		}
-		/* A version 1 consumer cannot ack: at most once for it. */
-		if (h.version < 2 && g->q->s.mode == DISPATCH_KEY) {
-			conn_fail(c, PS_E_BAD_VALUE, "queue %s keeps key order, "
-			    "which needs acks: protocol version 2 or later",
-			    g->q->name);
-			return;
-		}
-		if (!partition_ok(c, &h, g->q))
-			return;
 		dispatch_attach(&g->d, &c->dc, h.max_demand, h.min_demand,
 		    g->q->s.acks && h.version >= 2, c);
 		/* None: UINT32_MAX, as STATS_REPLY shows it. */
@@ -930,16 +942,18 @@ conn_queues(struct conn *c, const struct ps_frame *f)
 	conn_send(c);
 }
 
-/* QUEUE_ADMIN's SET and CREATE: every setting checked before any applies. */
+/*
+ * QUEUE_ADMIN's SET and CREATE: the settings, read over *s into *set
+ * (those given); 0, or -1 failed.  Every setting is checked before any
+ * applies, and before a new queue is made: a refusal changes nothing.
+ */
 static int
-queue_settings(struct conn *c, struct nqueue *q, struct ps_queue_admin *a)
+queue_settings(struct conn *c, const char *name, struct ps_queue_admin *a,
+    struct qsettings *s, unsigned int *set)
 {
-	struct qsettings s = q->s;
-	struct admin	 adm;
 	const char	*kv;
 	char		 key[64], value[256], err[256], *eq;
 	size_t		 len;
-	unsigned int	 set = 0;
 	int		 bit;
 
 	while (ps_queue_admin_next(a, &kv, &len)) {
@@ -948,7 +962,7 @@ queue_settings(struct conn *c, struct nqueue *q, struct ps_queue_admin *a)
 		    (size_t)(eq - kv) >= sizeof key ||
 		    len - (size_t)(eq - kv) - 1 >= sizeof value) {
 			conn_fail(c, PS_E_BAD_VALUE, "queue %s: \"%.*s\" is not "
-			    "KEY=VALUE", q->name, (int)(len > 80 ? 80 : len),
+			    "KEY=VALUE", name, (int)(len > 80 ? 80 : len),
 			    kv);
 			return -1;
 		}
@@ -956,17 +970,11 @@ queue_settings(struct conn *c, struct nqueue *q, struct ps_queue_admin *a)
 		key[eq - kv] = '\0';
 		memcpy(value, eq + 1, len - (size_t)(eq - kv) - 1);
 		value[len - (size_t)(eq - kv) - 1] = '\0';
-		if ((bit = settings_set(&s, key, value, err, sizeof err)) < 0) {
-			conn_fail(c, PS_E_BAD_VALUE, "queue %s: %s", q->name,
-			    err);
+		if ((bit = settings_set(s, key, value, err, sizeof err)) < 0) {
+			conn_fail(c, PS_E_BAD_VALUE, "queue %s: %s", name, err);
 			return -1;
 		}
-		set |= (unsigned int)bit;
-	}
-	conn_admin(c, &adm);
-	if (admin_settings(&adm, q, &s, set) != 0) {
-		conn_fail(c, adm.code, "%s", adm.why);
-		return -1;
+		*set |= (unsigned int)bit;
 	}
 	return 0;
 }
@@ -976,11 +984,13 @@ conn_queue_admin(struct conn *c, const struct ps_frame *f)
 {
 	struct server		*srv = c->srv;
 	struct admin		 adm;
-	struct ps_queue_admin	 a;
+	struct ps_queue_admin	 a, pre;
+	struct qsettings	 s;
 	struct nqueue		*q;
 	struct qgroup		*g;
 	uint64_t		 n = 0;
 	char			 why[256];
+	unsigned int		 set;
 	int			 error, code;
 
 	if ((error = ps_get_queue_admin(f, &a)) != 0) {
@@ -992,6 +1002,22 @@ conn_queue_admin(struct conn *c, const struct ps_frame *f)
 	case PS_QUEUE_CREATE:
 	case PS_QUEUE_SET:
 		q = queues_find(srv, a.queue.name, a.queue.len);
+		if (q == NULL && ps_queue_name_ok(a.queue.name, a.queue.len) &&
+		    srv->nqueues < srv->max_queues &&
+		    (a.op == PS_QUEUE_CREATE || srv->auto_create)) {
+			/* The new queue's settings, before it is made. */
+			snprintf(why, sizeof why, "%.*s", (int)a.queue.len,
+			    a.queue.name);
+			pre = a;
+			s = srv->qdefault;
+			set = 0;
+			if (queue_settings(c, why, &pre, &s, &set) != 0)
+				return;
+			if (admin_check(&adm, why, &s, set) != 0) {
+				conn_fail(c, adm.code, "%s", adm.why);
+				return;
+			}
+		}
 		if (q == NULL && a.op == PS_QUEUE_CREATE &&
 		    ps_queue_name_ok(a.queue.name, a.queue.len) &&
 		    srv->nqueues < srv->max_queues &&
@@ -1006,8 +1032,14 @@ conn_queue_admin(struct conn *c, const struct ps_frame *f)
 			conn_fail(c, code, "%s", why);
 			return;
 		}
-		if (queue_settings(c, q, &a) != 0)
+		s = q->s;
+		set = 0;
+		if (queue_settings(c, q->name, &a, &s, &set) != 0)
 			return;
+		if (admin_settings(&adm, q, &s, set) != 0) {
+			conn_fail(c, adm.code, "%s", adm.why);
+			return;
+		}
 		if (a.op == PS_QUEUE_CREATE)
 			q->declared = 1;
 		break;

@@ -56,5 +56,37 @@ def case_block_resumes_within_bytes(h):
     assert (first, n) == (first_id, 50), (first, n)
 
 
+def case_refused_hello_makes_nothing(h):
+    """A consumer's HELLO that is refused (a partition the queue does not
+    have, key order for a version 1 peer) leaves no queue or group behind:
+    everything is checked before anything is made."""
+    h.start_daemon()
+    assert h.pushctl("queue", "create", "parts", "dispatch=partition:2",
+                     ).returncode == 0
+    assert h.pushctl("queue", "create", "keyed", "dispatch=key").returncode == 0
+    for path, part, why in ((b"fresh", 1, "has no partitions"),
+                            (b"fresh/g", 0, "has no partitions"),
+                            (b"parts/newgroup", 7, "is not one of"),
+                            (b"parts/other", None, "names one")):
+        c = Raw(h.sock, version=3)
+        c.send(hello3(CONSUMER_ROLE, path, 1, 0, b"k", partition=part))
+        msg = c.expect_error(E_BAD_VALUE)
+        assert why in msg, msg
+        c.close()
+    qs = queue_list(h)
+    assert sorted(qs) == ["keyed", "parts"], sorted(qs)
+    # A version 1 consumer of a keyed queue (the default made keyed):
+    # refused, and the default queue not made by it.
+    h2 = Harness()
+    try:
+        h2.start_daemon("--dispatch", "key")
+        v1 = Raw(h2.sock, version=1)
+        v1.send(hello(CONSUMER_ROLE, 1, 0, b"old", version=1))
+        assert "keeps key order" in v1.expect_error(E_BAD_VALUE)
+        assert queue_list(h2) == {}, queue_list(h2)
+    finally:
+        assert h2.cleanup() == []
+
+
 if __name__ == "__main__":
     sys.exit(integration.main(globals()))
