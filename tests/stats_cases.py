@@ -205,6 +205,11 @@ def case_stats_counts_events_once(h):
     d = doc["daemon"]
     assert d["enqueued_total"] == 2 and d["rejected_total"] == 2, d
     assert d["delivered_total"] == st["delivered_total"], (d, st)
+    # /api/v1/consumers is an object holding the list (http.md).
+    status, _, doc = http_call(port, "GET", "/api/v1/consumers")
+    assert status == 200 and set(doc) == {"consumers"}, doc
+    assert sorted((c["queue"], c["group"]) for c in doc["consumers"]) == \
+        [("q", "g1"), ("q", "g2")], doc
     g1.close()
     g2.close()
 
@@ -228,6 +233,115 @@ def case_enqueue_attribute_twice_named(h):
     log = os.path.join(h.dir, "producerd.log")
     h.wait_for(lambda: "KEY given twice" in open(log).read(),
                what="the log to name KEY")
+
+
+def answer(h, *frames, version=3):
+    """The ERROR (code, message) that frames sent on a new connection get."""
+    r = Raw(h.sock, version=version)
+    r.send(b"".join(frames))
+    try:
+        return error_of(r)
+    finally:
+        r.close()
+
+
+def case_protocol_doc_answers(h):
+    """What protocol.md says a stranger's client gets, over a raw socket:
+    an unknown version's HELLO, bad queue names, ids of count 0, the type
+    range, and --no-auto-create without a --queue."""
+    h.start_daemon()
+
+    def hello_v(v, tail=b"", reserved=0):
+        return frame(HELLO, struct.pack(">HBBIIB", v, CLIENT_ROLE, reserved,
+                                        0, 0, 0) + tail)
+    # Version 5 (or 0) in version 2's or 3's shape: ERROR 7, and the
+    # message names what is spoken; another shape is ERROR 4 first, and a
+    # reserved byte ERROR 5.
+    for v, tail in ((5, b""), (5, b"\0"), (0, b""), (9, b"\0\0\1")):
+        code, msg = answer(h, hello_v(v, tail))
+        assert code == E_VERSION, (v, tail, code, msg)
+        assert msg == "protocol version %d is not supported; this daemon " \
+            "speaks versions 1 to 4" % v, msg
+    assert answer(h, hello_v(5, b"\0" * 5))[0] == E_BAD_LENGTH
+    assert answer(h, hello_v(5, reserved=1))[0] == E_BAD_VALUE
+    # Version 3 and 4 HELLOs end with their queue byte.
+    for v in (3, 4):
+        assert answer(h, frame(HELLO, struct.pack(">HBBIIB", v, CLIENT_ROLE,
+                                                  0, 0, 0, 0)))[0] == E_BAD_LENGTH
+
+    # Queue names: length 0 or over 129 is ERROR 4, 65 to 129 ERROR 5.
+    client = hello3(CLIENT_ROLE)
+
+    def enq(name):
+        return frame(ENQUEUE, struct.pack(">I", 1) + bytes([len(name)]) + name +
+                     struct.pack(">I", 1) + b"x")
+    for name, code in ((b"", E_BAD_LENGTH), (b"a" * 65, E_BAD_VALUE),
+                       (b"a" * 129, E_BAD_VALUE), (b"a" * 130, E_BAD_LENGTH),
+                       (b"a/b", E_BAD_VALUE)):
+        assert answer(h, client, enq(name))[0] == code, (len(name), code)
+    for body, code in ((bytes([0]), E_BAD_LENGTH),
+                       (bytes([65]) + b"a" * 65, E_BAD_VALUE)):
+        assert answer(h, client, frame(STATS, body))[0] == code, (body, code)
+        dead = frame(DEAD_LIST, body + struct.pack(">I", 0))
+        assert answer(h, client, dead)[0] == code, (body, code)
+    code, msg = answer(h, hello3(CONSUMER_ROLE, b"a" * 65, 1, 0, b"w"))
+    assert code == E_BAD_VALUE and "1 to 64 bytes" in msg, (code, msg)
+
+    # ACK, NACK, TOUCH and NACK_LATER need an id; type 22 is known, 23 not.
+    cons = hello3(CONSUMER_ROLE, b"jobs", 1, 0, b"w")
+    for t in (ACK, NACK, TOUCH):
+        assert answer(h, cons, frame(t, struct.pack(">I", 0)))[0] == E_BAD_VALUE
+    nl = frame(NACK_LATER, struct.pack(">II", 10, 0))
+    assert answer(h, cons, nl)[0] == E_BAD_VALUE
+    nl = frame(NACK_LATER, struct.pack(">IIQ", 10, 1, 12345))
+    assert answer(h, cons, nl)[0] == E_NOT_IN_FLIGHT
+    assert answer(h, client, frame(23))[0] == E_UNKNOWN_TYPE
+
+    # --no-auto-create needs a --queue.
+    r = subprocess.run([PRODUCERD, "--socket", os.path.join(h.dir, "x.sock"),
+                        "--no-auto-create"], capture_output=True, timeout=20)
+    assert r.returncode != 0 and b"--queue NAME" in r.stderr, r
+
+
+def case_delayed_events_due_together(h):
+    """Delayed events that fall due together go in id order, to the groups
+    the queue had when they were enqueued; a rate's bucket starts full."""
+    h.start_daemon()
+    early = raw_consumer(h, b"early", b"q/early", max_demand=100)
+    h.wait_for(lambda: h.stats()["consumers_connected"] == 1, what="a consumer")
+    c = Raw(h.sock, version=3)
+    c.send(hello3(CLIENT_ROLE))
+    c.expect(WELCOME)
+    at = int(time.time() * 1000) + 1500
+    nb = bytes([3, 8]) + struct.pack(">Q", at)
+    ids_sent = []
+    for batch in (range(0, 10), range(10, 20)):
+        c.send(attr_enqueue3(b"q", *[(b"e%02d" % i, nb) for i in batch]))
+        first, accepted = struct.unpack(">QI", c.expect(ENQUEUED)[:12])
+        assert accepted == 10, accepted
+        ids_sent += range(first, first + accepted)
+    # A group made after the ENQUEUEs, before their time: not its events.
+    late = raw_consumer(h, b"late", b"q/late", max_demand=100)
+    h.wait_for(lambda: h.stats()["consumers_connected"] == 2, what="2 consumers")
+    assert h.stats_of("q/late")["delayed"] == 0
+    got = early.events_full(want=20, timeout=20)
+    assert [i for i, _, _ in got] == ids_sent, got
+    assert [p for _, _, p in got] == [b"e%02d" % i for i in range(20)], got
+    assert int(time.time() * 1000) >= at
+    st = h.stats_of("q/late")
+    assert st["delivered_total"] == 0 and st["queued"] == 0, st
+    assert st["delayed"] == 0 and st["enqueued_total"] == 0, st
+    # rate=5/1h: a full bucket, 5 go at once and the rest wait.
+    r = h.pushctl("queue", "set", "q", "rate=5/1h")
+    assert r.returncode == 0, r
+    assert h.pushctl("enqueue", "-q", "q", *["r%d" % i for i in range(8)]).returncode == 0
+    got = early.events_full(want=5, timeout=20)
+    assert [p for _, _, p in got] == [b"r%d" % i for i in range(5)], got
+    h.wait_for(lambda: h.stats_of("q/early")["throttled"] == 1, what="throttled")
+    st = h.stats_of("q/early")
+    assert st["queued"] == 3 and st["delivered_total"] == 25, st
+    for p in (c, early, late):
+        p.close()
 
 
 if __name__ == "__main__":
