@@ -75,6 +75,16 @@ dir_of(const char *path, char *dir, size_t len)
 }
 
 /*
+ * A directory shared with others (sticky or writable by all: /tmp as
+ * XDG_RUNTIME_DIR, say), or not the user's, is never to be changed for
+ * us: the advice is then a socket elsewhere.
+ */
+#define SHARED(st)	(((st)->st_mode & (S_ISVTX | S_IWOTH)) != 0)
+
+#define ELSEWHERE	"set " SOCKPATH_ENV " or give --socket: a path in a " \
+	"directory of your own"
+
+/*
  * The per-user directory of path must be a directory (not a link), this
  * user's, and closed to group and others; with create, it is made (mode
  * 0700) if missing; without, a missing one is not an error here.  0, or
@@ -106,20 +116,29 @@ sockpath_dir_check(const char *path, int create, char *err, size_t len)
 	}
 	if (!S_ISDIR(st.st_mode)) {
 		snprintf(err, len, "%s is not a directory; another user may "
-		    "have made it to stand in for producerd: remove it, or "
-		    "give --socket", dir);
+		    "have made it to stand in for producerd: %s" ELSEWHERE, dir,
+		    st.st_uid == getuid() ? "remove it, or " : "");
 		return -1;
 	}
 	if (st.st_uid != getuid()) {
 		snprintf(err, len, "%s belongs to uid %lu, not to you (uid "
-		    "%lu); another user may have made it to stand in for "
-		    "producerd: remove it, or give --socket", dir,
-		    (unsigned long)st.st_uid, (unsigned long)getuid());
+		    "%lu)%s; " ELSEWHERE, dir, (unsigned long)st.st_uid,
+		    (unsigned long)getuid(), SHARED(&st) ?
+		    " and is shared with others" :
+		    ": another user may have made it to stand in for "
+		    "producerd");
+		return -1;
+	}
+	if (SHARED(&st)) {
+		snprintf(err, len, "%s is shared (mode %04o): others may make "
+		    "files in it, so it cannot hold the socket safely; "
+		    ELSEWHERE, dir, (unsigned)(st.st_mode & 07777));
 		return -1;
 	}
 	if ((st.st_mode & 077) != 0) {
 		snprintf(err, len, "%s has mode %04o: others may enter it; "
-		    "chmod 700 %s", dir, (unsigned)(st.st_mode & 07777), dir);
+		    "chmod 700 %s, or " ELSEWHERE, dir,
+		    (unsigned)(st.st_mode & 07777), dir);
 		return -1;
 	}
 	return 0;

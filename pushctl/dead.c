@@ -38,7 +38,59 @@ dead_usage(FILE *f)
 	    "       pushctl dead drop [-q QUEUE] [ID...]    (no ID: every "
 	    "dead event)\n"
 	    "The dead letters of one queue (-q; default: the queue "
-	    "default).\n");
+	    "default).\nWhen it has none, or does not exist, list says on "
+	    "stderr which queues have some.\n");
+}
+
+/*
+ * After a DEAD_LIST of a queue that does not exist (never used, or
+ * deleted), or of one with no dead letter: which other queues have some,
+ * from the daemon's QUEUES list (with none, said only if the queue asked
+ * for is missing).  Nothing if the list cannot be had.
+ */
+static void
+dead_elsewhere(const char *path, const char *asked, int missing)
+{
+	const struct pushstage_queue	*qs;
+	struct pushstage		*p;
+	const char			*saved = ctl_queue;
+	char				 list[1024];
+	uint64_t			 dead;
+	uint32_t			 start = 0, total;
+	size_t				 i, n, len = 0;
+	int				 r;
+
+	ctl_queue = NULL;	/* the list is the daemon's, not a queue's */
+	r = client_connect(path, &p);
+	ctl_queue = saved;
+	if (r != 0)
+		return;
+	do {
+		if (pushstage_queues(p, start, &qs, &n, &total) != 0) {
+			pushstage_free(p);
+			return;
+		}
+		for (i = 0; i < n && len < sizeof list; i++) {
+			dead = 0;
+			(void)pushstage_stat(qs[i].fields, qs[i].nfields,
+			    "dead", &dead);
+			if (dead == 0 || strcmp(qs[i].name, asked) == 0)
+				continue;
+			r = snprintf(list + len, sizeof list - len, "%s%s (%llu)",
+			    len == 0 ? "" : ", ", qs[i].name,
+			    (unsigned long long)dead);
+			len += r < 0 ? sizeof list : (size_t)r;
+		}
+		start += (uint32_t)n;
+	} while (n != 0 && start < total && len < sizeof list);
+	pushstage_free(p);
+	if (len >= sizeof list)
+		memcpy(list + sizeof list - 5, " ...", 5);
+	if (len != 0)
+		log_info("dead letters are in: %s; pushctl dead list -q QUEUE "
+		    "shows them", list);
+	else if (missing)
+		log_info("no queue has dead letters");
 }
 
 static int
@@ -90,6 +142,10 @@ dead_list(const char *path, int argc, char **argv)
 	if ((r = pushstage_dead_list(p, preview, &dead, &n, &total)) != 0) {
 		status = client_fail(p, r);
 		pushstage_free(p);
+		/* No such queue (the default one never used, say): where? */
+		if (r == PUSHSTAGE_EPROTO)
+			dead_elsewhere(path, ctl_queue != NULL ?
+			    ctl_queue : "default", 1);
 		return status;
 	}
 	if (json)
@@ -119,8 +175,12 @@ dead_list(const char *path, int argc, char **argv)
 	else if (n < total)
 		printf("(%zu more not shown: the reply is limited to one "
 		    "frame)\n", total - n);
-	else if (total == 0)
+	else if (total == 0) {
 		printf("no dead events\n");
+		fflush(stdout);
+		dead_elsewhere(path, ctl_queue != NULL ? ctl_queue :
+		    "default", 0);
+	}
 	pushstage_free(p);
 	return 0;
 }

@@ -10,6 +10,8 @@
 
 const char	*ctl_queue;
 
+enum { OPT_LOG_LEVEL = 256, OPT_LOG_FORMAT };
+
 static void
 usage(FILE *f)
 {
@@ -75,7 +77,7 @@ usage(FILE *f)
 "was made, and its consumers share them.  -q NAME/GROUP shows, and acts\n"
 "on the dead letters of, one group; NAME alone is the shared group.\n"
 "\n"
-"Global options, before the command:\n"
+"Global options, before or after the command (pushctl stats --socket P):\n"
 "  -q, --queue QUEUE  the queue, for every command that takes -q\n"
 "  -s, --socket PATH  producerd's socket (default: $PUSHSTAGE_SOCKET,\n"
 "                     else $XDG_RUNTIME_DIR/pushstage.sock,\n"
@@ -240,10 +242,114 @@ stats_fetch(const char *path, struct pushstage **out,
 	return 0;
 }
 
+/* One global option: 0, or -1 said. */
+static int
+global_option(int ch, const char *arg, const char **path)
+{
+	switch (ch) {
+	case 's':
+		*path = arg;
+		return 0;
+	case OPT_LOG_LEVEL:
+		return opt_log_level(arg) == -1 ? -1 : 0;
+	default:
+		return opt_log_format(arg) == -1 ? -1 : 0;
+	}
+}
+
+/*
+ * Global options after the verb (pushctl stats --socket P) are taken out
+ * of its arguments here, so that no verb needs to know them.  As getopt
+ * would, this stops at "--", and for enqueue at its first event; the
+ * value of a verb's own option is never read as an option.  0, or
+ * EXIT_USAGE said.
+ */
+static int
+late_globals(int *argcp, char **argv, int operand_ends, const char **path)
+{
+	static const struct {
+		const char	*name;
+		int		 ch;
+	} globals[] = {
+		{ "socket", 's' },
+		{ "log-level", OPT_LOG_LEVEL },
+		{ "log-format", OPT_LOG_FORMAT },
+	};
+	/* The verbs' options that take a value (dead, enqueue, watch). */
+	static const char *const valued[] = {
+		"preview", "queue", "retry", "key", "delay", "at", "priority",
+		"unique-id", "interval", "count", NULL
+	};
+	const char	*a, *eq, *arg;
+	size_t		 n, k;
+	int		 argc = *argcp, i, j, ch, take;
+
+	for (i = 1; i < argc; i++) {
+		a = argv[i];
+		if (strcmp(a, "--") == 0)
+			break;
+		if (a[0] != '-' || a[1] == '\0') {
+			if (operand_ends)
+				break;
+			continue;
+		}
+		ch = 0;
+		if (a[1] == '-') {
+			eq = strchr(a + 2, '=');
+			n = eq != NULL ? (size_t)(eq - a - 2) : strlen(a + 2);
+			for (k = 0; k < sizeof globals / sizeof globals[0]; k++) {
+				if (strlen(globals[k].name) == n &&
+				    strncmp(a + 2, globals[k].name, n) == 0)
+					ch = globals[k].ch;
+			}
+			if (ch == 0) {
+				for (k = 0; eq == NULL && valued[k] != NULL; k++) {
+					if (strcmp(a + 2, valued[k]) == 0) {
+						i++;
+						break;
+					}
+				}
+				continue;
+			}
+			arg = eq != NULL ? eq + 1 : NULL;
+		} else if (a[1] == 's') {
+			ch = 's';
+			arg = a[2] != '\0' ? a + 2 : NULL;
+		} else {
+			/* Short options: one that takes a value ends them. */
+			for (j = 1; a[j] != '\0'; j++) {
+				if (strchr("pqrkin", a[j]) != NULL) {
+					if (a[j + 1] == '\0')
+						i++;
+					break;
+				}
+			}
+			continue;
+		}
+		take = 1;
+		if (arg == NULL) {
+			if (i + 1 >= argc) {
+				log_errorx("%s: give its value", a);
+				return EXIT_USAGE;
+			}
+			arg = argv[i + 1];
+			take = 2;
+		}
+		if (global_option(ch, arg, path) != 0)
+			return EXIT_USAGE;
+		/* Out of the verb's arguments, with the NULL after them. */
+		memmove(&argv[i], &argv[i + take],
+		    (size_t)(argc - i - take + 1) * sizeof *argv);
+		argc -= take;
+		i--;
+	}
+	*argcp = argc;
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
-	enum { OPT_LOG_LEVEL = 256, OPT_LOG_FORMAT };
 	static const struct option longopts[] = {
 		{ "socket",	required_argument,	NULL, 's' },
 		{ "queue",	required_argument,	NULL, 'q' },
@@ -262,18 +368,13 @@ main(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "+s:q:hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 's':
-			path = optarg;
+		case OPT_LOG_LEVEL:
+		case OPT_LOG_FORMAT:
+			if (global_option(ch, optarg, &path) != 0)
+				return EXIT_USAGE;
 			break;
 		case 'q':
 			if (queue_option(optarg) != 0)
-				return EXIT_USAGE;
-			break;
-		case OPT_LOG_LEVEL:
-			if (opt_log_level(optarg) == -1)
-				return EXIT_USAGE;
-			break;
-		case OPT_LOG_FORMAT:
-			if (opt_log_format(optarg) == -1)
 				return EXIT_USAGE;
 			break;
 		case 'h':
@@ -293,11 +394,14 @@ main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (path == NULL)
-		path = pushstage_default_socket(pathbuf, sizeof pathbuf);
 	verb = argv[optind];
 	argc -= optind;
 	argv += optind;
+	if (late_globals(&argc, argv, strcmp(verb, "enqueue") == 0,
+	    &path) != 0)
+		return EXIT_USAGE;
+	if (path == NULL)
+		path = pushstage_default_socket(pathbuf, sizeof pathbuf);
 	optind = 0;	/* glibc: 0 re-initialises getopt for the verb */
 	if (strcmp(verb, "enqueue") == 0)
 		return cmd_enqueue(path, argc, argv);

@@ -99,6 +99,27 @@ cmd_queues(const char *path, int argc, char **argv)
 	return 0;
 }
 
+/* Is there a queue name?  1 or 0 from the daemon's list, or its error. */
+static int
+queue_exists(struct pushstage *p, const char *name)
+{
+	const struct pushstage_queue	*qs;
+	uint32_t			 start = 0, total;
+	size_t				 i, n;
+	int				 r;
+
+	do {
+		if ((r = pushstage_queues(p, start, &qs, &n, &total)) != 0)
+			return r;
+		for (i = 0; i < n; i++) {
+			if (strcmp(qs[i].name, name) == 0)
+				return 1;
+		}
+		start += (uint32_t)n;
+	} while (n != 0 && start < total);
+	return 0;
+}
+
 /* pause's --for DURATION: "paused=until:MS", the wall-clock end. */
 static int
 pause_setting(int argc, char **argv, char *buf, size_t len)
@@ -124,7 +145,8 @@ static void
 queue_usage(FILE *f)
 {
 	fprintf(f,
-"usage: pushctl queue create NAME [KEY=VALUE...]\n"
+"usage: pushctl queue create NAME [KEY=VALUE...]   (exists already: said;\n"
+"                                                  the settings set)\n"
 "       pushctl queue set NAME KEY=VALUE...\n"
 "       pushctl queue purge NAME\n"
 "       pushctl queue pause NAME [--for DURATION]\n"
@@ -150,7 +172,7 @@ cmd_queue(const char *path, int argc, char **argv)
 	const char		*op, *name, *group = NULL;
 	char			 pause[64] = "paused=yes", *set[1];
 	uint64_t		 n = 0;
-	int			 force = 0, r, status;
+	int			 force = 0, existed = 0, r, status;
 
 	if (argc < 2 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "--help") == 0) {
@@ -227,10 +249,13 @@ cmd_queue(const char *path, int argc, char **argv)
 	}
 	if ((status = client_connect(path, &p)) != 0)
 		return status;
-	if (strcmp(op, "create") == 0)
-		r = pushstage_queue_create(p, name,
-		    (const char * const *)argv, (size_t)argc);
-	else if (strcmp(op, "set") == 0 || strcmp(op, "pause") == 0 ||
+	if (strcmp(op, "create") == 0) {
+		/* One that is there already: said, its settings set. */
+		existed = (r = queue_exists(p, name)) == 1;
+		if (r >= 0)
+			r = pushstage_queue_create(p, name,
+			    (const char * const *)argv, (size_t)argc);
+	} else if (strcmp(op, "set") == 0 || strcmp(op, "pause") == 0 ||
 	    strcmp(op, "resume") == 0)
 		r = pushstage_queue_set(p, name, (const char * const *)argv,
 		    (size_t)argc);
@@ -256,6 +281,9 @@ cmd_queue(const char *path, int argc, char **argv)
 		    "paused=yes") == 0 ? " until resumed" : "");
 	else if (strcmp(op, "resume") == 0)
 		printf("queue %s resumed\n", name);
+	else if (existed)
+		printf("queue %s exists already%s\n", name, argc != 0 ?
+		    "; its settings set" : "");
 	else
 		printf("queue %s %s\n", name, strcmp(op, "create") == 0 ?
 		    "created" : strcmp(op, "set") == 0 ? "set" : "deleted");

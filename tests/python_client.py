@@ -981,6 +981,36 @@ def case_py_install_venv(h):
         assert where.startswith(venv) and v == ps.__version__, r.stdout
 
 
+def case_py_shared_runtime_dir(h):
+    """As the C programs (cli_cases.py shared_runtime_dir_advice): a default
+    socket in a shared directory is never advice to change it, but to
+    set PUSHSTAGE_SOCKET or give socket=; the same words as pushctl's."""
+    env = {k: v for k, v in os.environ.items() if k != "PUSHSTAGE_SOCKET"}
+    env["PYTHONPATH"] = PKG
+    mine = os.path.join(h.dir, "mine")
+    os.mkdir(mine)
+    os.chmod(mine, 0o750)
+    for d, chmod in (("/tmp", False), (mine, True)):
+        e = dict(env, XDG_RUNTIME_DIR=d)
+        r = subprocess.run([sys.executable, "-c",
+                            "import pushstage\n"
+                            "try:\n"
+                            "    pushstage.Client().stats()\n"
+                            "except pushstage.PushstageError as e:\n"
+                            "    print(e)\n"], capture_output=True,
+                           text=True, env=e, timeout=60)
+        assert r.returncode == 0 and d in r.stdout, (d, r)
+        assert "PUSHSTAGE_SOCKET" in r.stdout and "socket=" in r.stdout, \
+            (d, r.stdout)
+        assert ("chmod 700 " + d in r.stdout) == chmod, (d, r.stdout)
+        c = subprocess.run([os.environ["PUSHCTL"], "stats"],
+                           capture_output=True, text=True, env=e, timeout=60)
+        # The C text, with socket= for --socket, after "pushctl: error: ".
+        same = c.stderr.strip().split(": ", 2)[-1].replace("--socket",
+                                                         "socket=")
+        assert same in r.stdout, (same, r.stdout)
+
+
 class Skip(Exception):
     """A case that cannot run here (exit 77: meson's skip)."""
 

@@ -44,6 +44,13 @@ def default_socket() -> str:
     return run or tmp
 
 
+# A directory shared with others (sticky or writable by all: /tmp as
+# XDG_RUNTIME_DIR, say), or not the user's, is never to be changed for
+# us: the advice is then a socket elsewhere (common/sockpath.c's rule).
+_ELSEWHERE = ("set PUSHSTAGE_SOCKET or give socket=: a path in a directory "
+              "of your own")
+
+
 def check_private_dir(path: str) -> None:
     """A default per-user path's directory must be the user's, no link,
     closed to others (as the C programs check); a missing one is left for
@@ -57,18 +64,27 @@ def check_private_dir(path: str) -> None:
         return
     except OSError as e:
         raise DaemonGone("%s: %s" % (d, e.strerror)) from None
+    shared = st.st_mode & (stat.S_ISVTX | stat.S_IWOTH)
     if not stat.S_ISDIR(st.st_mode):
         raise PushstageError("%s is not a directory; another user may have "
-                             "made it to stand in for producerd: remove it, "
-                             "or give socket=" % d)
+                             "made it to stand in for producerd: %s%s"
+                             % (d, "remove it, or "
+                                if st.st_uid == os.getuid() else "",
+                                _ELSEWHERE))
     if st.st_uid != os.getuid():
-        raise PushstageError("%s belongs to uid %d, not to you (uid %d); "
-                             "another user may have made it to stand in for "
-                             "producerd: remove it, or give socket="
-                             % (d, st.st_uid, os.getuid()))
+        raise PushstageError("%s belongs to uid %d, not to you (uid %d)%s; %s"
+                             % (d, st.st_uid, os.getuid(),
+                                " and is shared with others" if shared else
+                                ": another user may have made it to stand "
+                                "in for producerd", _ELSEWHERE))
+    if shared:
+        raise PushstageError("%s is shared (mode %04o): others may make files "
+                             "in it, so it cannot hold the socket safely; %s"
+                             % (d, st.st_mode & 0o7777, _ELSEWHERE))
     if st.st_mode & 0o077:
         raise PushstageError("%s has mode %04o: others may enter it; "
-                             "chmod 700 %s" % (d, st.st_mode & 0o7777, d))
+                             "chmod 700 %s, or %s"
+                             % (d, st.st_mode & 0o7777, d, _ELSEWHERE))
 
 
 def check_peer(sock: socket.socket, path: str) -> None:

@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""cli_cases.py CASE: pushctl as a new user meets it, beside
+integration.py's cases and with its harness: dead letters looked for in
+the wrong queue, queue create refused or repeated, global options after
+the command, and the advice on a shared runtime directory."""
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from integration import *  # noqa: E402,F401,F403
+import integration  # noqa: E402
+from integration import PRODUCERD, PUSHCTL  # noqa: E402
+
+
+def queue_names(h):
+    r = h.pushctl("queues", "--json")
+    assert r.returncode == 0, r.stderr
+    return [json.loads(line)["name"] for line in r.stdout.splitlines()]
+
+
+def case_dead_list_names_queues(h):
+    """dead list of a queue never used (default, without -q) says which
+    queues have dead letters, from the daemon's QUEUES list; so does one
+    of a queue with none."""
+    h.start_daemon("--max-attempts", "1")
+    r = h.pushctl("dead", "list")
+    assert r.returncode == 1 and b"no queue default" in r.stderr, r
+    assert b"no queue has dead letters" in r.stderr, r
+    assert h.pushctl("enqueue", "-q", "mail", "a", "b", "c").returncode == 0
+    h.consumer("m", "--queue", "mail", "--exec", "false")
+    h.wait_for(lambda: h.stats_of("mail")["dead"] == 3,
+               what="three dead letters in mail")
+    r = h.pushctl("dead", "list")
+    assert r.returncode == 1, r
+    assert b"no queue default" in r.stderr and b"mail (3)" in r.stderr, r
+    assert b"-q QUEUE" in r.stderr, r
+    r = h.pushctl("dead", "list", "-q", "nope")
+    assert r.returncode == 1 and b"mail (3)" in r.stderr, r
+    # The queue exists and has none: the same hint, beside the answer.
+    assert h.pushctl("enqueue", "x").returncode == 0
+    r = h.pushctl("dead", "list")
+    assert r.returncode == 0 and r.stdout == b"no dead events\n", r
+    assert b"mail (3)" in r.stderr, r
+    r = h.pushctl("dead", "list", "-q", "mail")
+    assert r.returncode == 0 and r.stdout.count(b"nack") == 3, r
+    assert r.stderr == b"", r
+
+
+def case_queue_create_refused_makes_nothing(h):
+    """A CREATE or SET refused for a bad setting makes no queue; create of
+    a queue that exists says so, exit 0, and sets what it is given."""
+    h.start_daemon()
+    before = h.stats()["queues_created_total"]
+    r = h.pushctl("queue", "create", "foo", "dispatch=bogus")
+    assert r.returncode == 1 and b"bogus" in r.stderr, r
+    r = h.pushctl("queue", "create", "foo", "max-queue=5", "ack-timeout=x")
+    assert r.returncode == 1 and b"ack-timeout" in r.stderr, r
+    r = h.pushctl("queue", "set", "bar", "overflow=sometimes")
+    assert r.returncode == 1 and b"overflow" in r.stderr, r
+    # Settings good alone and bad together (key needs at-least-once).
+    r = h.pushctl("queue", "create", "baz", "dispatch=key",
+                  "delivery=at-most-once")
+    assert r.returncode == 1, r
+    names = queue_names(h)
+    assert "foo" not in names and "bar" not in names and \
+        "baz" not in names, names
+    assert h.stats()["queues_created_total"] == before
+    r = h.pushctl("queue", "create", "foo")
+    assert r.returncode == 0 and r.stdout == b"queue foo created\n", r
+    r = h.pushctl("queue", "create", "foo")
+    assert r.returncode == 0 and \
+        r.stdout == b"queue foo exists already\n", r
+    r = h.pushctl("queue", "create", "foo", "max-queue=5")
+    assert r.returncode == 0 and \
+        r.stdout == b"queue foo exists already; its settings set\n", r
+    assert h.stats_of("foo")["max_queue"] == 5
+    assert h.stats()["queues_created_total"] == before + 1
+
+
+def case_global_options_after_the_command(h):
+    """--socket, -s, --log-level and --log-format go before the command or
+    after it; enqueue's events end its options, as they always did."""
+    h.start_daemon()
+
+    def run(*args):
+        return subprocess.run([PUSHCTL] + list(args), capture_output=True,
+                              timeout=60)
+    for args in (["stats", "--socket", h.sock, "--json"],
+                 ["stats", "--json", "-s", h.sock],
+                 ["stats", "-s" + h.sock, "--json"],
+                 ["stats", "--socket=" + h.sock, "--json"],
+                 ["--socket", "/nowhere/ps.sock", "stats", "--socket",
+                  h.sock, "--json"],
+                 ["queues", "--log-level", "error", "--socket", h.sock]):
+        r = run(*args)
+        assert r.returncode == 0, (args, r)
+    assert json.loads(run("stats", "--socket", h.sock, "--json").stdout)
+    r = run("queues", "--socket", os.path.join(h.dir, "none.sock"),
+            "--log-format", "json")
+    assert r.returncode == 69, r
+    assert json.loads(r.stderr.splitlines()[0])["level"] == "error", r
+    r = run("stats", "--socket")
+    assert r.returncode == 1 and b"--socket" in r.stderr, r
+    # A verb's option value is never taken for a global option.
+    r = run("enqueue", "--key", "-s", "--socket", h.sock, "-q", "k", "ev")
+    assert r.returncode == 0, r
+    st = h.stats_of("k")
+    assert st["enqueued_total"] == 1, st
+    # After enqueue's first event, everything is an event.
+    r = run("enqueue", "--socket", h.sock, "one", "--socket", "two")
+    assert r.returncode == 0 and b"3 events" in r.stdout, r
+    for verb in (["dead", "list"], ["consumers"], ["queue", "purge", "k"]):
+        r = run(*(verb + ["--socket", h.sock]))
+        assert r.returncode == 0, (verb, r)
+    r = run("--help")
+    assert b"before or after the command" in r.stdout, r
+
+
+def case_shared_runtime_dir_advice(h):
+    """A default socket in a shared directory (sticky or open to all, such
+    as /tmp as XDG_RUNTIME_DIR) or one not the user's: never advice to
+    change it, but PUSHSTAGE_SOCKET or --socket; a private directory of
+    the user's, too open, is still told chmod 700."""
+    env = {k: v for k, v in os.environ.items() if k != "PUSHSTAGE_SOCKET"}
+    shared = os.path.join(h.dir, "shared")
+    os.mkdir(shared)
+    os.chmod(shared, 0o1777)
+    mine = os.path.join(h.dir, "mine")
+    os.mkdir(mine)
+    os.chmod(mine, 0o750)
+    dirs = [("/tmp", False), (shared, False), (mine, True)]
+    if os.getuid() == 0:
+        other = os.path.join(h.dir, "other")
+        os.mkdir(other, 0o700)
+        os.chown(other, 65534, 65534)
+        dirs.append((other, False))
+    for d, chmod in dirs:
+        e = dict(env, XDG_RUNTIME_DIR=d)
+        for argv in ([PUSHCTL, "stats"], [PRODUCERD]):
+            r = subprocess.run(argv, capture_output=True, env=e, timeout=60)
+            err = r.stderr.decode()
+            assert r.returncode != 0, (argv, d, r)
+            assert d in err and "PUSHSTAGE_SOCKET" in err and \
+                "--socket" in err, (argv, d, err)
+            assert ("chmod 700 " + d in err) == chmod, (argv, d, err)
+            assert "remove it" not in err, (argv, d, err)
+        if d != mine:
+            assert "chmod" not in err, (d, err)
+
+
+if __name__ == "__main__":
+    sys.exit(integration.main(globals()))
