@@ -23,6 +23,17 @@ static int		 format = PS_LOG_PLAIN;
 static int		 fd = STDERR_FILENO;
 static const char	*file;		/* --log-file, or NULL: stderr */
 
+/*
+ * A line the same as the last (a flood of one failure) is not written
+ * again within REPEAT_SECONDS of the last written: it is counted, and the
+ * next line written first says how many there were.
+ */
+#define REPEAT_SECONDS	1
+static char		 last_msg[2048];
+static int		 last_lvl = -1;
+static time_t		 last_at;
+static uint64_t		 repeats;
+
 static const char *names[] = { "error", "warning", "info", "debug" };
 static const char *formats[] = { "plain", "text", "json" };
 
@@ -169,25 +180,16 @@ put_quoted(char *b, size_t *n, const char *s, int json)
 	}
 }
 
+/* One line of msg at level lvl, formatted, in one write. */
 static void
-vlog(int lvl, int err, const char *fmt, va_list ap)
-    __attribute__((format(printf, 3, 0)));
-
-static void
-vlog(int lvl, int err, const char *fmt, va_list ap)
+emit(int lvl, const char *msg)
 {
 	struct timespec	 ts;
 	struct tm	 tm;
-	char		 msg[2048], stamp[40], line[LINE_MAX_BYTES];
+	char		 stamp[40], line[LINE_MAX_BYTES];
 	size_t		 n = 0, len;
 	int		 r;
 
-	if (lvl > level)
-		return;
-	r = vsnprintf(msg, sizeof msg, fmt, ap);
-	if (err != 0 && r >= 0 && (size_t)r < sizeof msg)
-		snprintf(msg + r, sizeof msg - (size_t)r, ": %s",
-		    strerror(err));
 	if (format == PS_LOG_PLAIN) {
 		if ((r = snprintf(line, sizeof line, "%s: %s: %s\n", prog,
 		    names[lvl], msg)) <= 0)
@@ -218,6 +220,42 @@ vlog(int lvl, int err, const char *fmt, va_list ap)
 	}
 	/* One write, whole; a failure has nowhere to be told. */
 	(void)write_all(fd, line, n);
+}
+
+static void
+vlog(int lvl, int err, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void
+vlog(int lvl, int err, const char *fmt, va_list ap)
+{
+	struct timespec	 ts;
+	char		 msg[sizeof last_msg], said[96];
+	int		 r;
+
+	if (lvl > level)
+		return;
+	r = vsnprintf(msg, sizeof msg, fmt, ap);
+	if (err != 0 && r >= 0 && (size_t)r < sizeof msg)
+		snprintf(msg + r, sizeof msg - (size_t)r, ": %s",
+		    strerror(err));
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (lvl == last_lvl && ts.tv_sec - last_at < REPEAT_SECONDS &&
+	    strcmp(msg, last_msg) == 0) {
+		repeats++;
+		return;
+	}
+	if (repeats != 0) {
+		snprintf(said, sizeof said, "the line before came %llu more "
+		    "time%s", (unsigned long long)repeats, repeats > 1 ? "s" :
+		    "");
+		emit(last_lvl, said);
+		repeats = 0;
+	}
+	memcpy(last_msg, msg, strlen(msg) + 1);
+	last_lvl = lvl;
+	last_at = ts.tv_sec;
+	emit(lvl, msg);
 }
 
 void

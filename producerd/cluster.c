@@ -566,10 +566,33 @@ batch_answer(struct cluster *cl, struct conn *c)
 	}
 }
 
-/* The batch is done (all stored, or its time ran out). */
+/* Event i of b was not stored, for reason why: said once, when b is done. */
+static void
+batch_failed(struct cbatch *b, uint32_t i, const char *why)
+{
+	b->seen[i] = 1;
+	if (b->failed++ == 0)
+		snprintf(b->failure, sizeof b->failure, "%s", why);
+}
+
+/*
+ * The batch is done (all stored, or its time ran out): one line for what
+ * was not stored, however many events (a NATS node that restarts answers
+ * thousands at once).
+ */
 static void
 batch_done(struct cluster *cl, struct cbatch *b)
 {
+	uint32_t	 late = b->n - b->acked - b->dups - b->failed;
+
+	if (b->failed != 0)
+		log_warnx("cluster: %u of a batch of %u events not stored: %s%s",
+		    b->failed, b->n, b->failure, b->failed > 1 ?
+		    " (the first's reason)" : "");
+	if (late != 0)
+		log_warnx("cluster: %u of a batch of %u events not acked by "
+		    "JetStream in %u s: refused", late, b->n,
+		    BATCH_WAIT_MS / 1000);
 	b->done = 1;
 	if (b->c == NULL)
 		batch_free(cl, b);	/* its client went */
@@ -596,16 +619,14 @@ pub_ack(struct cluster *cl, uint64_t seq, uint32_t i, natsMsg *msg)
 	 * took it) or an error is not. */
 	if (natsMsgHeader_Get(msg, "Status", &status) == NATS_OK &&
 	    status != NULL) {
-		b->failed++;
-		log_warnx("cluster: an event was not stored: NATS status %s",
-		    status);
+		snprintf(err, sizeof err, "NATS status %s", status);
+		batch_failed(b, i, err);
 	} else if (js_error(data, (size_t)natsMsg_GetDataLength(msg), err,
-	    sizeof err) != NULL || strstr(data, "\"seq\"") == NULL) {
-		b->failed++;
-		log_warnx("cluster: an event was not stored: %s",
-		    js_error(data, (size_t)natsMsg_GetDataLength(msg), err,
-		    sizeof err) != NULL ? err : "no sequence in its PubAck");
-	} else if (js_true(data, "\"duplicate\":")) {
+	    sizeof err) != NULL)
+		batch_failed(b, i, err);
+	else if (strstr(data, "\"seq\"") == NULL)
+		batch_failed(b, i, "no sequence in its PubAck");
+	else if (js_true(data, "\"duplicate\":")) {
 		v[0] = (uint8_t)(i >> 24);
 		v[1] = (uint8_t)(i >> 16);
 		v[2] = (uint8_t)(i >> 8);
@@ -613,7 +634,7 @@ pub_ack(struct cluster *cl, uint64_t seq, uint32_t i, natsMsg *msg)
 		if (ps_buf_add(&b->dupidx, v, 4) == 0)
 			b->dups++;
 		else
-			b->failed++;
+			batch_failed(b, i, "out of memory");
 	} else
 		b->acked++;
 	if (b->acked + b->dups + b->failed == b->n)
@@ -1281,8 +1302,7 @@ enqueue(struct conn *c, struct nqueue *q, struct ps_enqueue_iter *it,
 		    (unsigned long long)b->seq, i);
 		if (natsMsg_Create(&m, subj, reply, (const char *)data,
 		    (int)len) != NATS_OK) {
-			b->seen[i++] = 1;
-			b->failed++;
+			batch_failed(b, i++, "out of memory");
 			continue;
 		}
 		if (it->a.uid != NULL) {
@@ -1290,10 +1310,8 @@ enqueue(struct conn *c, struct nqueue *q, struct ps_enqueue_iter *it,
 				snprintf(id + 2 * k, 3, "%02x", it->a.uid[k]);
 			(void)natsMsgHeader_Set(m, "Nats-Msg-Id", id);
 		}
-		if (natsConnection_PublishMsg(cl->nc, m) != NATS_OK) {
-			b->seen[i] = 1;
-			b->failed++;
-		}
+		if (natsConnection_PublishMsg(cl->nc, m) != NATS_OK)
+			batch_failed(b, i, "not published: NATS refused it");
 		natsMsg_Destroy(m);
 		i++;
 	}

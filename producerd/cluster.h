@@ -94,6 +94,7 @@ struct cbatch {
 	uint32_t	 acked;
 	uint32_t	 dups;
 	uint32_t	 failed;
+	char		 failure[256];	/* the first one's reason */
 	uint64_t	 deadline;
 	uint8_t		*seen;		/* n: answered */
 	struct ps_buf	 dupidx;

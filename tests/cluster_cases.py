@@ -173,5 +173,25 @@ def case_cluster_held_client_is_not_read(h):
     assert h.daemon.poll() is None
 
 
+def case_cluster_batch_failure_said_once(h):
+    """A batch JetStream does not store (its stream gone: a 503 for every
+    event) is answered with every event refused and said in one log line,
+    not one per event (6,000 identical lines in 1 ms, once)."""
+    host = cluster_host(h)
+    if host is None:
+        return
+    _, url = host
+    r = h.pushctl("enqueue", "-q", "gone", "first")
+    assert r.returncode == 0, r
+    reply = js_request(url, "$JS.API.STREAM.DELETE.PS_gone")
+    assert reply.get("success"), reply
+    r = h.pushctl("enqueue", "-q", "gone", "-", input=b"x\n" * 2000)
+    assert r.returncode == 75 and b"refused 2000" in r.stderr, r
+    with open(os.path.join(h.dir, "producerd.log")) as f:
+        said = [line for line in f if "not stored" in line]
+    assert len(said) == 1, said[:5]
+    assert "2000 of a batch of 2000 events not stored" in said[0], said
+
+
 if __name__ == "__main__":
     sys.exit(integration.main(globals()))
