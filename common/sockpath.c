@@ -130,9 +130,10 @@ sockpath_dir_check(const char *path, int create, char *err, size_t len)
 		return -1;
 	}
 	if (SHARED(&st)) {
-		snprintf(err, len, "%s is shared (mode %04o): others may make "
-		    "files in it, so it cannot hold the socket safely; "
-		    ELSEWHERE, dir, (unsigned)(st.st_mode & 07777));
+		snprintf(err, len, "%s has mode %04o: others may enter it and "
+		    "make files in it, a directory shared that cannot hold the "
+		    "socket safely; " ELSEWHERE, dir,
+		    (unsigned)(st.st_mode & 07777));
 		return -1;
 	}
 	if ((st.st_mode & 077) != 0) {

@@ -78,8 +78,9 @@ def check_private_dir(path: str) -> None:
                                 ": another user may have made it to stand "
                                 "in for producerd", _ELSEWHERE))
     if shared:
-        raise PushstageError("%s is shared (mode %04o): others may make files "
-                             "in it, so it cannot hold the socket safely; %s"
+        raise PushstageError("%s has mode %04o: others may enter it and make "
+                             "files in it, a directory shared that cannot "
+                             "hold the socket safely; %s"
                              % (d, st.st_mode & 0o7777, _ELSEWHERE))
     if st.st_mode & 0o077:
         raise PushstageError("%s has mode %04o: others may enter it; "
