@@ -48,6 +48,74 @@ connect_to(const char *sock)
 	return rc;
 }
 
+/*
+ * The private redis-server's connection, once it answers PING.  Its socket
+ * file exists from bind(), before it listens, so a connect as soon as the
+ * file is there can be refused (pushbench_quick failed so on a loaded
+ * machine).  Up to 30 s, as a new process can be slow to run at load 12;
+ * NULL, said why, if it exits first (*reaped set) or never answers.
+ */
+static redisContext *
+wait_redis(const char *sock, pid_t server, int *reaped)
+{
+	redisContext	*rc;
+	redisReply	*r;
+	uint64_t	 end = clock_ns() + 30 * UINT64_C(1000000000);
+	int		 up;
+
+	do {
+		if (waitpid(server, NULL, WNOHANG) == server) {
+			*reaped = 1;
+			log_errorx("redis-server exited before it answered at "
+			    "%s", sock);
+			return NULL;
+		}
+		if ((rc = redisConnectUnix(sock)) != NULL && rc->err == 0) {
+			r = redisCommand(rc, "PING");
+			up = r != NULL && r->type == REDIS_REPLY_STATUS &&
+			    strcmp(r->str, "PONG") == 0;
+			if (r != NULL)
+				freeReplyObject(r);
+			if (up)
+				return rc;
+		}
+		if (rc != NULL)
+			redisFree(rc);
+		usleep(10000);
+	} while (clock_ns() < end);
+	log_errorx("redis-server did not answer PING at %s in 30 s", sock);
+	return NULL;
+}
+
+/*
+ * Until n clients wait in a pop (INFO's blocked_clients), so that the clock
+ * starts with every consumer ready however slowly they started; up to 30 s,
+ * then the run goes on (only the rate would suffer, not the count).
+ */
+static void
+wait_blocked(redisContext *rc, int n)
+{
+	redisReply	*r;
+	const char	*p;
+	uint64_t	 end = clock_ns() + 30 * UINT64_C(1000000000);
+	long		 have;
+
+	do {
+		if ((r = redisCommand(rc, "INFO clients")) == NULL)
+			fatalx("redis: %s", rc->errstr);
+		have = 0;
+		if (r->str != NULL &&
+		    (p = strstr(r->str, "blocked_clients:")) != NULL)
+			have = strtol(p + strlen("blocked_clients:"), NULL, 10);
+		freeReplyObject(r);
+		if (have >= n)
+			return;
+		usleep(5000);
+	} while (clock_ns() < end);
+	log_errorx("only %ld of %d consumers wait in a pop after 30 s", have,
+	    n);
+}
+
 static void
 redis_consumer(void *arg)
 {
@@ -168,7 +236,7 @@ redis_run(const struct settings *s, const char *workload, struct result *r)
 	redisContext		*rc;
 	struct board		*b;
 	uint64_t		 total, t0, t1, rss0;
-	int			 i, n = s->consumers, error = -1;
+	int			 i, n = s->consumers, error = -1, reaped = 0;
 	int			 w4 = strcmp(workload, "W4") == 0;
 
 	memset(r, 0, sizeof *r);
@@ -204,12 +272,17 @@ redis_run(const struct settings *s, const char *workload, struct result *r)
 		    "always", "--dir", dir, (char *)NULL);
 		_exit(127);
 	}
-	for (i = 0; i < 500 && access(sock, F_OK) != 0; i++)
-		usleep(10000);
+	if ((rc = wait_redis(sock, server, &reaped)) == NULL) {
+		if (!reaped) {
+			kill(server, SIGKILL);
+			waitpid(server, NULL, 0);
+		}
+		rmtree(dir);
+		return -1;
+	}
 	b = board_new(total, 0);
 	a.sock = sock;
 	a.b = b;
-	rc = connect_to(sock);
 	if (w4) {
 		/* The backlog: pushed with nobody to take, then drained. */
 		usleep(100000);
@@ -226,7 +299,7 @@ redis_run(const struct settings *s, const char *workload, struct result *r)
 	} else {
 		for (i = 0; i < n; i++)
 			pids[i] = spawn(redis_consumer, &a);
-		usleep(200000);	/* the consumers block in their first pop */
+		wait_blocked(rc, n);
 		t0 = clock_ns();
 		push_all(s, rc, total);
 	}
