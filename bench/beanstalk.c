@@ -127,6 +127,39 @@ bs_consumer(void *arg)
 	}
 }
 
+/*
+ * Until n connections wait in a reserve (stats' current-waiting), so that
+ * the clock starts with every consumer ready however slowly they started;
+ * up to 30 s, then the run goes on (only the rate would suffer).
+ */
+static void
+bs_wait_reserving(struct bs_conn *c, int n)
+{
+	char		 line[128] = "";
+	const char	*p;
+	size_t		 bytes;
+	uint64_t	 end = clock_ns() + 30 * UINT64_C(1000000000);
+	long		 have;
+
+	do {
+		bs_write(c->fd, "stats\r\n", 7);
+		if (!bs_line(c, line, sizeof line) ||
+		    sscanf(line, "OK %zu", &bytes) != 1 ||
+		    !bs_fill(c, bytes + 2))
+			fatalx("beanstalkd stats: %s", line);
+		c->buf[bytes] = '\0';		/* over the \r\n's \r */
+		have = (p = strstr(c->buf, "current-waiting: ")) != NULL ?
+		    strtol(p + strlen("current-waiting: "), NULL, 10) : 0;
+		memmove(c->buf, c->buf + bytes + 2, c->len - bytes - 2);
+		c->len -= bytes + 2;
+		if (have >= n)
+			return;
+		usleep(5000);
+	} while (clock_ns() < end);
+	log_errorx("only %ld of %d consumers wait in a reserve after 30 s",
+	    have, n);
+}
+
 int
 beanstalk_run(const struct settings *s, const char *workload,
     struct result *r)
@@ -138,7 +171,7 @@ beanstalk_run(const struct settings *s, const char *workload,
 	char		 line[128], head[64];
 	uint8_t		*out, *payload;
 	struct board	*b;
-	uint64_t	 total, seq, t0, t, inflight = 0;
+	uint64_t	 total, seq, t0, t, inflight = 0, end;
 	size_t		 at, need;
 	int		 i, n = s->consumers, k, error = -1, hl;
 
@@ -180,10 +213,17 @@ beanstalk_run(const struct settings *s, const char *workload,
 			    "-F" : f, (char *)NULL);
 		_exit(127);
 	}
-	for (i = 0; i < 500 && (c.fd = net_connect_unix(sock)) == -1; i++)
+	/* Until it takes a connection (up to 30 s: a loaded machine is slow
+	 * to run a new process), or has exited. */
+	end = clock_ns() + 30 * UINT64_C(1000000000);
+	while ((c.fd = net_connect_unix(sock)) == -1) {
+		if (waitpid(server, NULL, WNOHANG) == server)
+			fatalx("beanstalkd exited before it listened on %s",
+			    sock);
+		if (clock_ns() > end)
+			fatalx("beanstalkd did not listen on %s in 30 s", sock);
 		usleep(10000);
-	if (c.fd == -1)
-		fatalx("beanstalkd did not start");
+	}
 	b = board_new(total, 0);
 	a.sock = sock;
 	a.b = b;
@@ -193,7 +233,7 @@ beanstalk_run(const struct settings *s, const char *workload,
 	need = (size_t)s->batch * ((size_t)hl + s->size + 2);
 	if ((out = malloc(need)) == NULL)
 		fatal("malloc");
-	usleep(200000);		/* the consumers wait in their reserve */
+	bs_wait_reserving(&c, n);
 	t0 = clock_ns();
 	for (seq = 0; seq < total; seq += (uint64_t)k) {
 		t = clock_ns();

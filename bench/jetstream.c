@@ -372,6 +372,10 @@ js_publisher(void *arg)
 	signal(SIGTERM, SIG_DFL);
 	jsOptions_Init(&jo);
 	jo.PublishAsync.MaxPending = (int64_t)s->window * s->batch;
+	/* Making the stream and its consumer (R3: replicated, perhaps while
+	 * a leader is elected) can take more than libnats' 5 s when the
+	 * machine is loaded: as long as the servers had to start. */
+	jo.Wait = READY_MS;
 	if ((st = natsConnection_JetStream(&js, nc, &jo)) != NATS_OK)
 		fatalx("JetStream: %s", natsStatus_GetText(st));
 	jsStreamConfig_Init(&sc);

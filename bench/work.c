@@ -42,7 +42,9 @@ struct consumer_args {
 int
 daemon_start(const struct settings *s, const char *mode, struct daemon *d)
 {
-	int	 fd, i;
+	struct pushstage	*p;
+	uint64_t		 end;
+	int			 got;
 
 	memset(d, 0, sizeof *d);
 	if (s->socket != NULL) {
@@ -85,14 +87,30 @@ daemon_start(const struct settings *s, const char *mode, struct daemon *d)
 			    "--delivery", mode, (char *)NULL);
 		fatal("exec %s", s->producerd);
 	}
-	for (i = 0; i < 500; i++) {
-		if ((fd = net_connect_unix(d->sock)) != -1) {
-			close(fd);
+	/*
+	 * Until it answers a HELLO (WELCOME, or a refusal: its loop runs).
+	 * Its socket takes connections from listen(), before its --http port
+	 * listens; up to 30 s, as a loaded machine is slow to run a new
+	 * process, and no longer once it has exited.
+	 */
+	end = clock_ns() + 30 * UINT64_C(1000000000);
+	do {
+		if ((p = pushstage_new()) == NULL)
+			fatalx("no memory");
+		got = pushstage_connect(p, d->sock, "pushbench");
+		pushstage_free(p);
+		if (got == PUSHSTAGE_OK || got == PUSHSTAGE_EPROTO ||
+		    got == PUSHSTAGE_EAGAIN)
 			return 0;
+		if (waitpid(d->pid, NULL, WNOHANG) == d->pid) {
+			d->pid = 0;
+			log_errorx("producerd (%s) exited at start",
+			    s->producerd);
+			return -1;
 		}
 		usleep(10000);
-	}
-	log_errorx("producerd (%s) did not start", s->producerd);
+	} while (clock_ns() < end);
+	log_errorx("producerd (%s) did not answer in 30 s", s->producerd);
 	return -1;
 }
 
@@ -234,9 +252,11 @@ wait_consumers(struct pushstage *p, uint64_t n, uint64_t demand)
 	const struct pushstage_stats	*st;
 	uint64_t			 have, asked, v;
 	size_t				 i;
-	int				 tries;
+	uint64_t			 end;
 
-	for (tries = 0; tries < 1000; tries++) {
+	/* Up to 60 s: a loaded machine can be slow to run 64 processes. */
+	end = clock_ns() + 60 * UINT64_C(1000000000);
+	do {
 		if (pushstage_stats(p, &st) != 0) {
 			log_errorx("%s", pushstage_error(p));
 			return -1;
@@ -251,7 +271,7 @@ wait_consumers(struct pushstage *p, uint64_t n, uint64_t demand)
 		if (have >= n && asked >= demand)
 			return 0;
 		usleep(5000);
-	}
+	} while (clock_ns() < end);
 	log_errorx("the consumers did not connect");
 	return -1;
 }
