@@ -18,8 +18,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from integration import (CONSUMER, Harness, built_with_cluster, free_port,  # noqa: E402
-                         start_nats, token_file)
+from integration import (CONSUMER, NACK, Harness, Raw, built_with_cluster,  # noqa: E402
+                         consumer_hello, demand, free_port, ids, start_nats,
+                         token_file)
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "chromium"
 TOKEN = "dashboard-token-0123456789"
@@ -336,6 +337,83 @@ def case_dashboard_cluster(h):
                "'Cannot list the dead letters')", "the reason shown")
         assert "unreachable" in b.eval("document.getElementById('dead').textContent")
         assert b.eval("document.querySelector('h1').textContent") == "jobs"
+    finally:
+        b.close()
+
+
+def case_dashboard_pages(h):
+    """The sparklines share one scale, stated in a legend; dead letters
+    page 100 at a time past the first 100, with a note of which are shown;
+    settings are in units; at 390 px wide no table cell or button is off
+    the screen."""
+    port = free_port()
+    h.start_daemon("--http", "127.0.0.1:%d" % port, "--max-attempts", "1",
+                   "--max-queue-bytes", "1073741824", "--ack-timeout", "30")
+    n = 150
+    assert h.pushctl("enqueue", "-", input=b"".join(b"letter-%d\n" % i
+                                                   for i in range(n))).returncode == 0
+    w = Raw(h.sock)
+    consumer_hello(w, b"w", n)
+    w.send(demand(n))
+    got = [i for i, _, _ in w.events_full(want=n)]
+    w.send(ids(NACK, *got))
+    h.wait_for(lambda: h.stats()["dead"] == n, what="%d dead letters" % n)
+    assert h.pushctl("enqueue", "--queue", "jobs", *"abcdefg").returncode == 0
+    assert h.pushctl("enqueue", "--queue", "mail", "x", "y").returncode == 0
+    b = Chromium(h.dir)
+    try:
+        # One scale for every row: the deepest queue's 7, rounded up to 10.
+        b.goto("http://127.0.0.1:%d/" % port)
+        b.wait(text(b, 'tr[data-queue="jobs"] td.queued') + " === '7'", "jobs queued 7")
+        b.wait(text(b, "#legend .depth-max") + " === '10'", "the legend's depth scale")
+        assert b.eval("[...document.querySelectorAll('svg.spark')].map(e => e.dataset.depthMax)"
+                      ) == ["10", "10", "10"]
+        legend = b.eval(text(b, "#legend"))
+        assert "depth, 0 to 10 events" in legend and "enqueue rate, 0 to" in legend, legend
+        # Every row's line ends at its depth on that scale: mail's 2 at a
+        # fifth of jobs' 7's height above the floor, not at the top.
+        ends = b.eval("Object.fromEntries([...document.querySelectorAll('tr[data-queue]')].map("
+                      "r => [r.dataset.queue, Number(r.querySelector('polyline.depth')"
+                      ".getAttribute('points').split(' ').pop().split(',')[1])]))")
+        floor = ends["default"]
+        assert floor > ends["mail"] > ends["jobs"], ends
+        assert abs((floor - ends["mail"]) / (floor - ends["jobs"]) - 2 / 7) < 0.02, ends
+
+        # The dead letters, a page at a time.
+        b.goto("http://127.0.0.1:%d/#/queue/default" % port)
+        rows = "document.querySelectorAll('#dead tbody tr[data-id]')"
+        b.wait(rows + ".length === 100", "100 dead rows")
+        assert b.eval(text(b, "#dead-shown")) == "Showing 1–100 of 150, oldest first."
+        assert b.eval("document.getElementById('dead-first').disabled")
+        first = b.eval("[...%s].map(e => Number(e.dataset.id))" % rows)
+        assert first == got[:100], first[:5]
+        b.click("#dead-next")
+        b.wait(rows + ".length === 50", "the next 50 dead rows")
+        assert b.eval("[...%s].map(e => Number(e.dataset.id))" % rows) == got[100:]
+        assert b.eval(text(b, "#dead-shown")) == "Showing 101–150 of 150, oldest first."
+        assert b.eval("document.getElementById('dead-next').disabled")
+        b.click("#dead-first")
+        b.wait(rows + ".length === 100", "the first page again")
+        # Settings in units; the raw form in the tooltip.
+        settings = b.eval("Object.fromEntries([...document.querySelectorAll('dl.settings dt')]"
+                          ".map(e => [e.textContent, e.nextElementSibling.textContent]))")
+        assert settings["max-queue-bytes"] == "1 GiB" and settings["ack-timeout"] == "30 s" and \
+            settings["dedup-window"] == "2 min" and settings["max-queue"] == "1,000,000 events" and \
+            settings["rate"] == "none", settings
+        assert b.eval("document.querySelector('dl.settings dd').title").startswith("max-queue=")
+
+        # A phone: every cell and button within the screen's 390 px.
+        b.call("Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844,
+                                                      "deviceScaleFactor": 2, "mobile": True})
+        for url, ready in (("/#/queue/default", rows + ".length === 100"),
+                           ("/", text(b, 'tr[data-queue="jobs"] td.queued') + " === '7'")):
+            b.goto("http://127.0.0.1:%d%s" % (port, url))
+            b.wait(ready, "the page at 390 px")
+            assert b.eval("document.documentElement.scrollWidth") <= 390
+            off = b.eval("[...document.querySelectorAll('main button, main td, main th')]"
+                         ".filter(e => e.getClientRects().length).map(e => e.getBoundingClientRect())"
+                         ".filter(r => r.left < 0 || r.right > 390).length")
+            assert off == 0, (url, off)
     finally:
         b.close()
 

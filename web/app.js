@@ -5,6 +5,7 @@
 
 const POLL_MS = 1000;
 const HISTORY_EVERY = 10;	// polls between reads of /api/v1/history
+const DEAD_PAGE = 100;		// dead letters a page (the API's limit)
 const OVERVIEW_FIELDS = ["queues", "consumers_connected", "uptime_seconds", "queued", "delayed", "in_flight", "dead", "consumers",
 	"enqueue_rate", "deliver_rate", "ack_rate", "paused", "enqueued_total",
 	"acked_total"];
@@ -15,6 +16,9 @@ let polls = 0;
 let timer = null;
 let lastShown = "";
 let writable = false;
+// The dead-letter pages seen on this queue page, for "First page": each
+// the API's after= cursor (0: the first) and the number of its first row.
+let deadPages = [{ after: 0, first: 1 }];
 
 // h("td", {class: "x"}, "text", child...): an element; strings become text.
 function h(tag, props, ...children) {
@@ -41,6 +45,52 @@ function fmt(n) {
 	if (n === undefined || n === null)
 		return "–";
 	return Number(n).toLocaleString("en-US");
+}
+
+// 6319039488 -> "5.89 GiB": binary units, as --max-queue-bytes takes them.
+function bytes(n) {
+	const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+	let i = 0;
+	while (n >= 1024 && i < units.length - 1) {
+		n /= 1024;
+		i++;
+	}
+	return (i === 0 ? String(n) : String(Number(n.toFixed(2)))) + " " + units[i];
+}
+
+// 120000 -> "2 min", 1500 -> "1.5 s": exact, in the largest unit that is.
+function duration(ms) {
+	if (ms === 0)
+		return "none";
+	for (const [unit, size] of [["h", 3600000], ["min", 60000]])
+		if (ms % size === 0)
+			return ms / size + " " + unit;
+	return ms < 1000 ? ms + " ms" : ms / 1000 + " s";
+}
+
+// A setting as GET queues/NAME gives it (pushctl queue set's form), in
+// units a person reads; the raw form stays in the tooltip.
+function human(key, v) {
+	let m;
+	if ((key === "max-queue" || key === "max-queue-bytes") && v === "0")
+		return "none (no limit)";
+	if (key === "max-queue")
+		return fmt(v) + " events";
+	if (key === "max-queue-bytes")
+		return bytes(Number(v));
+	if (key === "ack-timeout")
+		return duration(Math.round(Number(v) * 1000));
+	if ((m = /^(\d+)ms$/.exec(v)))
+		return duration(Number(m[1]));
+	if (key === "rate" && (m = /^(\d+)\/(\d+)ms$/.exec(v)))
+		return fmt(m[1]) + " per " + (m[2] === "1000" ? "second" : duration(Number(m[2])));
+	if (key === "retry-backoff" && (m = /^(\d+)ms:(\d+)ms$/.exec(v)))
+		return duration(Number(m[1])) + ", doubling to " + duration(Number(m[2]));
+	if (key === "paused" && v === "yes")
+		return "yes, until resumed";
+	if (key === "paused" && (m = /^until:(\d+)$/.exec(v)))
+		return "until " + new Date(Number(m[1])).toLocaleString();
+	return v;
 }
 
 function ago(seconds) {
@@ -97,11 +147,41 @@ async function act(question, path, body, done) {
 	poll();
 }
 
-// A sparkline of depth (and enqueue rate) from the daemon's samples and now.
-function spark(name, nowDepth, nowRate) {
+// 1, 2, 5, 10, 20, 50 ...: the least at or above n, for a scale's top.
+function nice(n) {
+	let p = 1;
+	while (p * 10 <= n)
+		p *= 10;
+	for (const m of [1, 2, 5, 10])
+		if (n <= m * p)
+			return m * p;
+	return 10 * p;
+}
+
+// A queue's series: the daemon's samples (one each 10 s), then now.
+function seriesOf(name, nowDepth, nowRate) {
 	const hs = history[name] || { queued: [], enqueue_rate: [] };
-	const depth = hs.queued.concat([nowDepth || 0]);
-	const rate = hs.enqueue_rate.concat([nowRate || 0]);
+	return { depth: hs.queued.concat([nowDepth || 0]),
+		rate: hs.enqueue_rate.concat([nowRate || 0]) };
+}
+
+// The overview's scale: every row's sparkline on the same one, the
+// largest value of any queue's ten minutes (rounded up), so that rows
+// compare and a steady queue draws a flat line, not a peak.
+function scaleOf(queues) {
+	let depth = 0, rate = 0;
+	for (const q of queues) {
+		const s = seriesOf(q.name, q.queued, q.enqueue_rate);
+		depth = Math.max(depth, ...s.depth);
+		rate = Math.max(rate, ...s.rate);
+	}
+	return { depth: nice(Math.max(1, depth)), rate: nice(Math.max(1, rate)) };
+}
+
+// A sparkline of depth (and enqueue rate) from the daemon's samples and
+// now, on the overview's scale.
+function spark(name, nowDepth, nowRate, scale) {
+	const { depth, rate } = seriesOf(name, nowDepth, nowRate);
 	const W = 120, H = 26;
 	const ns = "http://www.w3.org/2000/svg";
 	const svg = document.createElementNS(ns, "svg");
@@ -110,13 +190,20 @@ function spark(name, nowDepth, nowRate) {
 	svg.setAttribute("height", H);
 	svg.setAttribute("viewBox", "0 0 " + W + " " + H);
 	svg.setAttribute("role", "img");
-	svg.setAttribute("aria-label", "depth over the last 10 minutes");
-	for (const [series, cls] of [[rate, "rate"], [depth, "depth"]]) {
-		const max = Math.max(1, ...series);
+	svg.dataset.depthMax = scale.depth;
+	svg.dataset.rateMax = scale.rate;
+	const said = "depth now " + fmt(nowDepth) + " (largest " + fmt(Math.max(...depth)) +
+		"), enqueue rate now " + fmt(nowRate) + "/s (largest " + fmt(Math.max(...rate)) +
+		"/s), over the last 10 minutes";
+	svg.setAttribute("aria-label", said);
+	const title = document.createElementNS(ns, "title");
+	title.textContent = said;
+	svg.append(title);
+	for (const [series, cls, max] of [[rate, "rate", scale.rate], [depth, "depth", scale.depth]]) {
 		const step = series.length > 1 ? W / (series.length - 1) : W;
 		const pts = series.map((v, i) =>
 			(series.length > 1 ? i * step : W).toFixed(1) + "," +
-			(H - 2 - (v / max) * (H - 4)).toFixed(1));
+			(H - 2 - (Math.min(v, max) / max) * (H - 4)).toFixed(1));
 		if (pts.length === 1)
 			pts.unshift("0," + pts[0].split(",")[1]);
 		const line = document.createElementNS(ns, "polyline");
@@ -125,6 +212,18 @@ function spark(name, nowDepth, nowRate) {
 		svg.append(line);
 	}
 	return svg;
+}
+
+// Each cell named by its column's heading (data-label), for a phone's
+// width, where a row is shown as a card of "heading: value" lines.
+function labelled(table) {
+	const heads = [...table.querySelectorAll("thead th")].map((th) => th.textContent);
+	for (const tr of table.querySelectorAll("tbody tr"))
+		[...tr.children].forEach((td, i) => {
+			if (!td.hasAttribute("colspan") && heads[i])
+				td.dataset.label = heads[i];
+		});
+	return table;
 }
 
 function card(label, value) {
@@ -153,6 +252,7 @@ function overview(data) {
 	banner(data);
 	const d = data.daemon;
 	const sum = (k) => data.queues.reduce((s, q) => s + (q[k] || 0), 0);
+	const scale = scaleOf(data.queues);
 	const rows = data.queues.map((q) => h("tr", { dataset: { queue: q.name } },
 		h("td", {}, h("a", { href: "#/queue/" + encodeURIComponent(q.name) }, q.name),
 			q.paused ? h("span", { class: "tag paused" }, "paused") : null,
@@ -164,21 +264,26 @@ function overview(data) {
 		h("td", { class: "consumers" }, fmt(q.consumers)),
 		h("td", { class: "enqueue_rate wide" }, fmt(q.enqueue_rate) + "/s"),
 		h("td", { class: "ack_rate wide" }, fmt(q.ack_rate) + "/s"),
-		h("td", { class: "wide" }, spark(q.name, q.queued, q.enqueue_rate))));
+		h("td", { class: "wide" }, spark(q.name, q.queued, q.enqueue_rate, scale))));
 	return [
 		h("div", { class: "cards" },
 			card("queues", d.queues), card("queued", sum("queued")),
 			card("in flight", sum("in_flight")), card("dead", sum("dead")),
 			card("consumers", d.consumers_connected),
 			card("enqueued", sum("enqueued_total")), card("acked", sum("acked_total"))),
-		h("div", { class: "scroll" }, h("table", { id: "queues" },
+		h("div", { class: "scroll" }, labelled(h("table", { id: "queues" },
 			h("thead", {}, h("tr", {}, h("th", {}, "queue"), h("th", {}, "queued"),
 				h("th", { class: "wide" }, "delayed"), h("th", {}, "in flight"),
 				h("th", {}, "dead"), h("th", {}, "consumers"),
 				h("th", { class: "wide" }, "enqueue"), h("th", { class: "wide" }, "ack"),
 				h("th", { class: "wide" }, "last 10 min"))),
 			h("tbody", {}, rows.length ? rows :
-				h("tr", {}, h("td", { colspan: 9, class: "muted" }, "No queues yet."))))),
+				h("tr", {}, h("td", { colspan: 9, class: "muted" }, "No queues yet.")))))),
+		h("p", { id: "legend", class: "legend wide" }, "Last 10 min: a point each 10 s, every row on one scale: ",
+			h("span", { class: "key depth" }), "depth, 0 to ",
+			h("b", { class: "depth-max" }, fmt(scale.depth)), " events; ",
+			h("span", { class: "key rate" }), "enqueue rate, 0 to ",
+			h("b", { class: "rate-max" }, fmt(scale.rate)), " events/s."),
 	];
 }
 
@@ -193,8 +298,8 @@ function queuePage(name, q, dead, group) {
 	const lead = q.groups[0] || {};
 	const paused = q.settings.paused && q.settings.paused !== "no";
 	const settings = h("dl", { class: "settings" }, Object.entries(q.settings).map(([k, v]) =>
-		[h("dt", {}, k), h("dd", {}, v)]));
-	const groups = h("div", { class: "scroll" }, h("table", { id: "groups" },
+		[h("dt", {}, k), h("dd", { title: k + "=" + v }, human(k, v))]));
+	const groups = h("div", { class: "scroll" }, labelled(h("table", { id: "groups" },
 		h("thead", {}, h("tr", {}, ["group", "queued", "delayed", "in flight", "dead",
 			"consumers", "delivered", "acked"].map((t) => h("th", {}, t)))),
 		h("tbody", {}, q.groups.map((g) => h("tr", { dataset: { group: g.name } },
@@ -203,8 +308,8 @@ function queuePage(name, q, dead, group) {
 			h("td", { class: "queued" }, fmt(g.queued)), h("td", {}, fmt(g.delayed)),
 			h("td", {}, fmt(g.in_flight)), h("td", { class: "dead" }, fmt(g.dead)),
 			h("td", {}, fmt(g.consumers)), h("td", {}, fmt(g.delivered_total)),
-			h("td", {}, fmt(g.acked_total)))))));
-	const consumers = h("div", { class: "scroll" }, h("table", { id: "consumers" },
+			h("td", {}, fmt(g.acked_total))))))));
+	const consumers = h("div", { class: "scroll" }, labelled(h("table", { id: "consumers" },
 		h("thead", {}, h("tr", {}, ["id", "pid", "group", "demand", "in flight",
 			"delivered", "connected since"].map((t) => h("th", {}, t)))),
 		h("tbody", {}, q.consumers.length ? q.consumers.map((c) => h("tr", { dataset: { conn: c.conn } },
@@ -212,7 +317,7 @@ function queuePage(name, q, dead, group) {
 			h("td", { class: "text" }, c.group === "" ? "(shared)" : c.group),
 			h("td", {}, fmt(c.demand)), h("td", {}, fmt(c.in_flight)),
 			h("td", {}, fmt(c.delivered)), h("td", { class: "text" }, new Date(c.connected_since * 1000).toLocaleString()))) :
-			h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No consumer is subscribed.")))));
+			h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No consumer is subscribed."))))));
 	const label = group ? name + "/" + group : name;
 	const deadRows = dead.error !== undefined ? [h("tr", {}, h("td", { colspan: 6, class: "muted" },
 		"Cannot list the dead letters: " + dead.error))] :
@@ -229,6 +334,21 @@ function queuePage(name, q, dead, group) {
 					path + "/dead/drop" + gq, { ids: [e.id] }, (r) => "Dropped " + r.dropped + " event"), true)))));
 	if (dead.error === undefined && dead.entries.length === 0)
 		deadRows.push(h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No dead letters.")));
+	const page = deadPages[deadPages.length - 1];
+	const turn = (pages) => { deadPages = pages; lastShown = ""; poll(); };
+	const paging = dead.error !== undefined || (dead.entries.length === 0 && deadPages.length === 1) ? null :
+		h("div", { class: "paging" },
+			h("span", { id: "dead-shown", class: "muted" }, dead.entries.length === 0 ?
+				"None past the last page." : "Showing " + fmt(page.first) + "–" +
+				fmt(page.first + dead.entries.length - 1) + " of " + fmt(dead.dead) + ", oldest first."),
+			h("span", { class: "actions" },
+				h("button", { id: "dead-first", disabled: deadPages.length === 1,
+					onclick: () => turn([deadPages[0]]) }, "First page"),
+				h("button", { id: "dead-prev", disabled: deadPages.length === 1,
+					onclick: () => turn(deadPages.slice(0, -1)) }, "Previous " + DEAD_PAGE),
+				h("button", { id: "dead-next", disabled: dead.next === null || dead.next === undefined,
+					onclick: () => turn(deadPages.concat([{ after: dead.next,
+						first: page.first + dead.entries.length }])) }, "Next " + DEAD_PAGE)));
 	return [
 		h("p", {}, h("a", { href: "#/" }, "← all queues")),
 		h("h1", {}, label, paused ? h("span", { class: "tag paused" }, "paused") : null),
@@ -252,10 +372,11 @@ function queuePage(name, q, dead, group) {
 				path + "/dead/retry" + gq, {}, (r) => "Retried " + fmt(r.retried) + " events")),
 			button("Drop all", () => act("Drop every dead event of " + label + " for good?",
 				path + "/dead/drop" + gq, {}, (r) => "Dropped " + fmt(r.dropped) + " events"), true)) : null,
-		h("div", { class: "scroll" }, h("table", { id: "dead" },
+		paging,
+		h("div", { class: "scroll" }, labelled(h("table", { id: "dead" },
 			h("thead", {}, h("tr", {}, ["id", "attempts", "reason", "bytes", "payload", ""].map((t) =>
 				h("th", {}, t)))),
-			h("tbody", {}, deadRows))),
+			h("tbody", {}, deadRows)))),
 	];
 }
 
@@ -284,13 +405,26 @@ async function poll() {
 			banner(data);
 			const path = "queues/" + encodeURIComponent(r.queue);
 			const q = await api(path);
+			const deadPath = () => {
+				const after = deadPages[deadPages.length - 1].after;
+				return path + "/dead?limit=" + DEAD_PAGE + (after ? "&after=" + after : "") +
+					(r.group ? "&group=" + encodeURIComponent(r.group) : "");
+			};
 			let dead;
 			try {
-				dead = await api(path + "/dead" + (r.group ? "?group=" + encodeURIComponent(r.group) : ""));
+				try {
+					dead = await api(deadPath());
+				} catch (e) {
+					// The page's cursor was retried or dropped: the first page.
+					if (deadPages.length === 1)
+						throw e;
+					deadPages = [deadPages[0]];
+					dead = await api(deadPath());
+				}
 			} catch (e) {
 				dead = { error: e.message };	/* a cluster's NATS unreachable */
 			}
-			key = JSON.stringify([q, dead, data.writable]);
+			key = JSON.stringify([q, dead, data.writable, deadPages]);
 			view = () => queuePage(r.queue, q, dead, r.group);
 		}
 		document.body.dataset.updated = String(Date.now());
@@ -315,5 +449,9 @@ document.getElementById("tokenform").addEventListener("submit", (ev) => {
 	say(token ? "Token set for this tab." : "Token cleared.", false);
 });
 document.getElementById("token").value = token;
-window.addEventListener("hashchange", () => { lastShown = ""; poll(); });
+window.addEventListener("hashchange", () => {
+	lastShown = "";
+	deadPages = [{ after: 0, first: 1 }];
+	poll();
+});
 poll();
