@@ -3,9 +3,10 @@
  * segment is ever deleted, once nothing is charged to it; one event held
  * long (delayed an hour, in a paused queue, a dead letter) would keep it,
  * and every newer one, on disk.  So when the oldest segment of three or
- * more is mostly dead weight, or the journal has passed its bound (2 x
- * the live data + 2 segments: a backlog or a mass of delayed events
- * keeps the oldest mostly live, and the acked segments behind it), the
+ * more is mostly dead weight, or the journal has grown past 1.5 x the
+ * live data + 2 segments (a backlog or a mass of delayed events keeps
+ * the oldest mostly live, and the acked segments behind it; the bound
+ * is 2 x live + 2 segments), the
  * live events charged to it are copied forward from memory into the
  * segment being written (KEEP records, with their attempts and
  * attributes as they are now; dead letters as DEAD records), which takes
