@@ -37,7 +37,7 @@ usage(FILE *f)
 "                 [--allow-gid GROUPS] [--max-queue N]\n"
 "                 [--max-queue-bytes BYTES] [--overflow POLICY]\n"
 "                 [--queue NAME]... [--no-auto-create] [--max-queues N]\n"
-"                 [--max-groups N]\n"
+"                 [--max-groups N] [--max-memory BYTES]\n"
 "                 [--upstream PATH [--upstream-max-demand N]\n"
 "                  [--upstream-queue NAME] [--local-queue NAME]\n"
 "                  [--map CMD | --map0 CMD]]\n"
@@ -102,6 +102,9 @@ usage(FILE *f)
 "                         events in flight do not count\n"
 "  --max-queue-bytes BYTES  their payload bytes at most (default: a quarter\n"
 "                         of physical memory; 0: no limit)\n"
+"  --max-memory BYTES     payload bytes held by every queue together at\n"
+"                         most (default: half the smaller of physical\n"
+"                         memory and the cgroup's memory limit; 0: none)\n"
 "  --overflow POLICY      when an ENQUEUE does not fit: reject (default; the\n"
 "                         rest is refused, to be sent again), drop-oldest,\n"
 "                         drop-newest, or block (stop reading the client\n"
@@ -248,6 +251,63 @@ default_max_queue_bytes(void)
 	return (uint64_t)pages * (uint64_t)size / 4;
 }
 
+/* A cgroup memory limit file's number; UINT64_MAX for "max" or none. */
+static uint64_t
+cgroup_limit(const char *path)
+{
+	FILE			*f;
+	unsigned long long	 v;
+	uint64_t		 limit = UINT64_MAX;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return UINT64_MAX;
+	if (fscanf(f, "%llu", &v) == 1)
+		limit = (uint64_t)v;
+	fclose(f);
+	return limit;
+}
+
+/*
+ * The memory this daemon may use: the smaller of physical memory and its
+ * cgroup's limit (v2's memory.max, v1's memory.limit_in_bytes, of its own
+ * cgroup as /proc/self/cgroup names it or of the namespace's root); 0 if
+ * none can be known.
+ */
+static uint64_t
+config_memory(void)
+{
+	long		 pages = sysconf(_SC_PHYS_PAGES);
+	long		 size = sysconf(_SC_PAGESIZE);
+	uint64_t	 mem = UINT64_MAX, v;
+	FILE		*f;
+	char		 line[512], path[640], *p;
+
+	if (pages > 0 && size > 0)
+		mem = (uint64_t)pages * (uint64_t)size;
+	if ((f = fopen("/proc/self/cgroup", "r")) != NULL) {
+		while (fgets(line, sizeof line, f) != NULL) {
+			line[strcspn(line, "\n")] = '\0';
+			if (strncmp(line, "0::", 3) == 0) {
+				snprintf(path, sizeof path,
+				    "/sys/fs/cgroup%s/memory.max", line + 3);
+			} else if ((p = strstr(line, ":memory:")) != NULL) {
+				snprintf(path, sizeof path, "/sys/fs/cgroup/"
+				    "memory%s/memory.limit_in_bytes", p + 8);
+			} else
+				continue;
+			if ((v = cgroup_limit(path)) < mem)
+				mem = v;
+		}
+		fclose(f);
+	}
+	if ((v = cgroup_limit("/sys/fs/cgroup/memory.max")) < mem)
+		mem = v;
+	if ((v = cgroup_limit("/sys/fs/cgroup/memory/memory.limit_in_bytes")) <
+	    mem)
+		mem = v;
+	return mem == UINT64_MAX ? 0 : mem;
+}
+
 void
 config_init(struct config *cfg)
 {
@@ -267,6 +327,7 @@ config_init(struct config *cfg)
 	cfg->queue.max_queue_bytes = default_max_queue_bytes();
 	cfg->queue.overflow = OVERFLOW_REJECT;
 	cfg->max_queues = CONFIG_MAX_QUEUES;
+	cfg->max_memory = config_memory() / 2;
 	cfg->max_groups = CONFIG_MAX_GROUPS;
 	cfg->auto_create = 1;
 	cfg->upstream_max_demand = CONFIG_UPSTREAM_DEMAND;
@@ -299,7 +360,7 @@ config_parse(struct config *cfg, int argc, char **argv)
 		OPT_CLUSTER, OPT_CLUSTER_REPLICAS,
 		OPT_DATA_DIR, OPT_FSYNC, OPT_SEGMENT_SIZE, OPT_REPAIR,
 		OPT_LOG_FORMAT, OPT_LOG_FILE, OPT_METRICS, OPT_METRICS_CONNS,
-		OPT_MAX_QUEUES, OPT_NO_AUTO_CREATE, OPT_UPSTREAM_QUEUE,
+		OPT_MAX_QUEUES, OPT_MAX_MEMORY, OPT_NO_AUTO_CREATE, OPT_UPSTREAM_QUEUE,
 		OPT_LOCAL_QUEUE, OPT_MAX_GROUPS, OPT_DISPATCH, OPT_RATE,
 		OPT_RETRY_BACKOFF,
 		OPT_DEDUP_WINDOW, OPT_HTTP, OPT_HTTP_CONNS, OPT_HTTP_TOKEN,
@@ -342,6 +403,7 @@ config_parse(struct config *cfg, int argc, char **argv)
 		{ "overflow",	required_argument,	NULL, OPT_OVERFLOW },
 		{ "queue",	required_argument,	NULL, 'q' },
 		{ "max-queues",	required_argument,	NULL, OPT_MAX_QUEUES },
+		{ "max-memory",	required_argument,	NULL, OPT_MAX_MEMORY },
 		{ "max-groups",	required_argument,	NULL, OPT_MAX_GROUPS },
 		{ "no-auto-create", no_argument,	NULL, OPT_NO_AUTO_CREATE },
 		{ "upstream-queue", required_argument, NULL,
@@ -491,6 +553,12 @@ config_parse(struct config *cfg, int argc, char **argv)
 		case OPT_OVERFLOW:
 			if (queue_flag(cfg, "--overflow", optarg) != 0)
 				return -1;
+			break;
+		case OPT_MAX_MEMORY:
+			if (opt_u64("--max-memory", optarg, 0,
+			    (uint64_t)1 << 50, &cfg->max_memory) != 0)
+				return -1;
+			cfg->max_memory_set = 1;
 			break;
 		case OPT_MAX_QUEUES:
 			if (opt_u32("--max-queues", optarg, 1, 10000000,

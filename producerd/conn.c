@@ -551,9 +551,12 @@ overflow_log(struct nqueue *q, struct conn *c, const struct ps_enqueued *r)
 	    !log_throttle(&srv->overflow_log, time(NULL)))
 		return;
 	log_warnx("queue %s full (%zu events, %llu bytes in its fullest "
-	    "group): %llu events shed, %llu refused since the last report; "
-	    "last by %s", q->name, fullest(q)->d.queue.count,
+	    "group; every queue %llu of --max-memory %llu bytes): %llu events "
+	    "shed, %llu refused since the last report; last by %s", q->name,
+	    fullest(q)->d.queue.count,
 	    (unsigned long long)fullest(q)->d.queue.bytes,
+	    (unsigned long long)srv->store.bytes,
+	    (unsigned long long)srv->store.max,
 	    (unsigned long long)srv->overflow_shed,
 	    (unsigned long long)srv->overflow_refused, conn_label(c));
 	srv->overflow_shed = srv->overflow_refused = 0;

@@ -150,6 +150,13 @@ const struct counter counters[] = {
 	  "Queues made.", F(queues_created_total) },
 	{ "queues_deleted_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
 	  "Queues deleted.", F(queues_deleted_total) },
+	{ "memory_bytes", NULL, COUNTER_GAUGE, PART_ALWAYS,
+	  "Payload bytes every queue together holds, as the chunks that "
+	  "hold them count (and delayed events): what --max-memory bounds.",
+	  F(store.bytes) },
+	{ "max_memory", NULL, COUNTER_SETTING, PART_ALWAYS,
+	  "Payload bytes every queue together holds at most (--max-memory; "
+	  "0: no limit).", F(store.max) },
 	{ "consumers", "queue_consumers", COUNTER_GAUGE, PART_QUEUE,
 	  "Consumers subscribed to the queue (the group).", G(nconsumers) },
 	{ "groups", "queue_groups", COUNTER_GAUGE, PART_QUEUE,

@@ -25,6 +25,8 @@ delays_free(struct delays *ds)
 	for (i = 0; i < ds->n; i++)
 		free(ds->v[i]);
 	free(ds->v);
+	if (ds->also != NULL)
+		*ds->also -= ds->bytes;
 	delays_init(ds);
 }
 
@@ -72,6 +74,8 @@ delays_add(struct delays *ds, uint64_t due, uint64_t id, uint16_t prio,
 	}
 	ds->v[i] = ev;
 	ds->bytes += len;
+	if (ds->also != NULL)
+		*ds->also += len;
 	return 0;
 }
 
@@ -97,6 +101,8 @@ delays_due(struct delays *ds, uint64_t now)
 	if (ds->n != 0)
 		ds->v[i] = last;
 	ds->bytes -= ev->len;
+	if (ds->also != NULL)
+		*ds->also -= ev->len;
 	return ev;
 }
 
@@ -120,5 +126,7 @@ delays_any(struct delays *ds)
 		return NULL;
 	ev = ds->v[--ds->n];
 	ds->bytes -= ev->len;
+	if (ds->also != NULL)
+		*ds->also -= ev->len;
 	return ev;
 }

@@ -26,6 +26,7 @@ struct delays {
 	size_t		 n;
 	size_t		 cap;
 	uint64_t	 bytes;		/* their payloads */
+	uint64_t	*also;		/* a count they add to too, or NULL */
 };
 
 void		 delays_init(struct delays *);

@@ -414,6 +414,8 @@ sched_get(struct dispatch *d)
 		if ((d->sched = malloc(sizeof *d->sched)) == NULL)
 			return NULL;
 		sched_init(d->sched, *d->clock);
+		/* Held payloads, daemon-wide (--max-memory). */
+		d->sched->delays.also = &d->queue.log->store->bytes;
 	}
 	return d->sched;
 }
@@ -1244,12 +1246,25 @@ dispatch_next_deadline(const struct dispatch *d, uint64_t *when)
 }
 
 /*
- * Would n more events of bytes in all stay within the buffer's limits?
+ * Would bytes more stay within the daemon's memory cap (--max-memory),
+ * shared by every queue?
+ */
+static int
+memory_fits(const struct dispatch *d, uint64_t bytes)
+{
+	const struct qstore	*st = d->queue.log->store;
+
+	return st->max == 0 || (bytes <= st->max && st->bytes <= st->max -
+	    bytes);
+}
+
+/*
+ * Would n more events of bytes in all stay within the queue's limits?
  * Events waiting behind their key or for their partition are buffered
  * too, and so are the queue's delayed events.
  */
 static int
-dispatch_fits(const struct dispatch *d, uint64_t n, uint64_t bytes)
+queue_fits(const struct dispatch *d, uint64_t n, uint64_t bytes)
 {
 	uint64_t	 count = d->queue.count + d->keys.nwaiting +
 			     d->parts_waiting;
@@ -1270,6 +1285,13 @@ dispatch_fits(const struct dispatch *d, uint64_t n, uint64_t bytes)
 	    held > d->max_queue_bytes - bytes))
 		return 0;
 	return 1;
+}
+
+/* Within the queue's limits and the daemon's memory cap. */
+static int
+dispatch_fits(const struct dispatch *d, uint64_t n, uint64_t bytes)
+{
+	return queue_fits(d, n, bytes) && memory_fits(d, bytes);
 }
 
 /* keys_free's way to drop an event waiting behind its key (a purge). */
@@ -1372,14 +1394,18 @@ oldest(struct dispatch *d)
 	return parts_shed(d);
 }
 
-/* drop-oldest: shed buffered events until one of len bytes fits. */
+/*
+ * drop-oldest: shed buffered events until one of len bytes fits the
+ * queue's limits (the daemon's memory cap is not the queue's to meet by
+ * shedding: what others hold would empty it).
+ */
 static uint32_t
 make_room(struct dispatch *d, uint32_t len)
 {
 	struct qevent	*ev;
 	uint32_t	 shed = 0;
 
-	while (!dispatch_fits(d, 1, len) && (ev = oldest(d)) != NULL) {
+	while (!queue_fits(d, 1, len) && (ev = oldest(d)) != NULL) {
 		finish(d, ev, PS_ACK, 0);	/* shed by policy: done with */
 		changed(d, DISPATCH_GONE, ev);
 		queue_release(&d->queue, ev);
@@ -1602,6 +1628,13 @@ enqueue_part(struct dispatch *d, struct ps_enqueue_iter *it,
 		while (ps_enqueue_next(it, &data, &len)) {
 			for (g = d; g != NULL; g = g->next_group)
 				r->shed_old += make_room(g, len);
+			/* Other queues' memory is not this one's to shed. */
+			if (!memory_fits(d, len)) {
+				r->shed_new++;
+				for (g = d; g != NULL; g = g->next_group)
+					g->shed_total++;
+				continue;
+			}
 			if (take(d, it, data, len, r) != 0)
 				goto nomem;
 		}

@@ -203,6 +203,11 @@ main(int argc, char **argv)
 	    "--max-queue-bytes)", srv.nqueues, srv.nqueues == 1 ? "" : "s",
 	    srv.max_queues, srv.auto_create ? ", made on first use" :
 	    " (--no-auto-create)");
+	log_info("every queue together: at most %llu payload bytes%s",
+	    (unsigned long long)srv.store.max, srv.store.max == 0 ?
+	    " (no limit)" : cfg.max_memory_set ? " (--max-memory)" : " (half "
+	    "the smaller of physical memory and the cgroup's limit; "
+	    "--max-memory)");
 	systemd_notify("READY=1");
 
 	if (event_base_dispatch(base) == -1)

@@ -228,6 +228,7 @@ struct server {
 	uint32_t		 nqueues;
 	uint32_t		 max_queues;	/* --max-queues */
 	uint32_t		 max_groups;	/* --max-groups, per queue */
+	uint64_t		 max_memory;	/* --max-memory; 0: none */
 	int			 auto_create;	/* not --no-auto-create */
 	struct nqueues		 touched;	/* used this iteration */
 	struct nqueues		 active;	/* with events in flight */
@@ -317,6 +318,8 @@ struct config {
 	struct qsettings	 queue;		/* every queue's defaults */
 	int			 max_queue_bytes_set;	/* given, not the default */
 	unsigned int		 queue_set;	/* QS_*: given as flags */
+	uint64_t		 max_memory;
+	int			 max_memory_set;
 	uint32_t		 max_queues;
 	uint32_t		 max_groups;
 	int			 auto_create;

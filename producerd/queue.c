@@ -117,11 +117,24 @@ qlog_init(struct qlog *log, struct qstore *st)
 	log->grow = QUEUE_CHUNK_MIN;
 }
 
+/* ch's bytes, held (n 1) or let go (-1), in its store's count. */
+static void
+held(struct qstore *st, const struct chunk *ch, int n)
+{
+	if (n > 0)
+		st->bytes += ch->size;
+	else {
+		st->bytes -= ch->size;
+		st->freed = 1;
+	}
+}
+
 static void
 chunk_free(struct qlog *log, struct chunk *ch)
 {
 	struct qstore	*st = log->store;
 
+	held(st, ch, -1);
 	TAILQ_REMOVE(&log->chunks, ch, entry);
 	if (ch->size == QUEUE_CHUNK && st->nspare < SPARE_MAX) {
 		TAILQ_INSERT_HEAD(&st->spare, ch, entry);
@@ -136,9 +149,10 @@ chunk_done(struct qlog *log, struct chunk *ch)
 {
 	if (ch->refs != 0 || ch->pending != 0)
 		return;
-	if (ch->solo)
+	if (ch->solo) {
+		held(log->store, ch, -1);
 		free(ch);
-	else
+	} else
 		chunk_free(log, ch);
 }
 
@@ -292,6 +306,7 @@ chunk_new(struct qlog *log, size_t need)
 	ch->refs = 0;
 	ch->pending = log->nreaders;	/* every reader is before it */
 	ch->solo = 0;
+	held(st, ch, 1);
 	TAILQ_INSERT_TAIL(&log->chunks, ch, entry);
 	return ch;
 }
@@ -485,6 +500,7 @@ queue_push_prio(struct queue *q, uint64_t id, uint32_t attempts,
 	memset(ch, 0, sizeof *ch);
 	ch->solo = 1;
 	ch->size = ch->tail = kn + len;
+	held(log->store, ch, 1);
 	if (kn != 0)
 		memcpy(ch->data, key, kn);
 	if (len != 0)
@@ -516,6 +532,7 @@ fail:
 			break;
 		heap_drop(undo, ch);
 	}
+	held(log->store, ch, -1);
 	free(ch);
 	return -1;
 }

@@ -65,6 +65,15 @@ struct qstore {
 	size_t		 nslabs;
 	struct chunks	 spare;		/* emptied chunks of QUEUE_CHUNK */
 	size_t		 nspare;
+	/*
+	 * The daemon-wide memory cap (--max-memory): payload bytes held, as
+	 * the chunks that hold them and delayed events (delays.c) count,
+	 * and their limit (0: none); freed says bytes fell since the daemon
+	 * last looked (clients waiting for room may go on).
+	 */
+	uint64_t	 bytes;
+	uint64_t	 max;
+	int		 freed;
 };
 
 #define QUEUE_CHUNK	(256u * 1024)	/* a busy queue's chunk size */

@@ -78,6 +78,7 @@ queues_init(struct server *srv)
 	TAILQ_INIT(&srv->touched);
 	TAILQ_INIT(&srv->active);
 	qstore_init(&srv->store);
+	srv->store.max = srv->max_memory;
 	srv->next_id = 1;
 }
 
@@ -300,6 +301,17 @@ queues_settle(struct server *srv)
 	struct timeval	 tv;
 	int		 busy;
 
+	/*
+	 * Memory let go anywhere (--max-memory) may let a client waiting in
+	 * any queue go on: those are looked at too, only then.
+	 */
+	if (srv->store.freed && srv->nblocked != 0) {
+		TAILQ_FOREACH(q, &srv->queues, entry) {
+			if (q->nblocked != 0)
+				queues_touch(q);
+		}
+	}
+	srv->store.freed = 0;
 	if (TAILQ_EMPTY(&srv->touched))
 		return;
 	while ((q = TAILQ_FIRST(&srv->touched)) != NULL) {

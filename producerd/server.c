@@ -103,6 +103,7 @@ server_configure(struct server *srv, struct config *cfg)
 	srv->qdefault = cfg->queue;
 	srv->max_queues = cfg->max_queues;
 	srv->max_groups = cfg->max_groups;
+	srv->max_memory = cfg->max_memory;
 	srv->auto_create = cfg->auto_create;
 	srv->up.queue = cfg->upstream_queue != NULL ? cfg->upstream_queue :
 	    PS_QUEUE_DEFAULT;
