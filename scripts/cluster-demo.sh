@@ -39,12 +39,15 @@ for s in ss:
 set -- $ports
 c1=$1 c2=$2 c3=$3 r1=$4 r2=$5 r3=$6
 routes="nats://127.0.0.1:$r1,nats://127.0.0.1:$r2,nats://127.0.0.1:$r3"
+# Each node is printed as it is run, -routes and all: copied, the three
+# lines make the same cluster.
 for n in 1 2 3; do
 	eval c=\$c$n r=\$r$n
-	echo "\$ nats-server -js -n n$n --cluster_name ps -p $c -cluster nats://127.0.0.1:$r &"
-	nats-server -js -n "n$n" --cluster_name ps -a 127.0.0.1 -p "$c" \
-	    -cluster "nats://127.0.0.1:$r" -routes "$routes" \
-	    -sd "$dir/n$n" >"$dir/n$n.log" 2>&1 &
+	set -- nats-server -js -n "n$n" --cluster_name ps -a 127.0.0.1 \
+	    -p "$c" -cluster "nats://127.0.0.1:$r" -routes "$routes" \
+	    -sd "$dir/n$n"
+	echo "\$ $* &"
+	"$@" >"$dir/n$n.log" 2>&1 &
 	pids="$pids $!"
 done
 urls="nats://127.0.0.1:$c1,nats://127.0.0.1:$c2,nats://127.0.0.1:$c3"

@@ -5,11 +5,24 @@
 set -eu
 cd "$(dirname "$0")/.."
 
+# The first build takes a minute or two, said as it goes: a demo that
+# sits silent looks hung.
+echo "demo: checking the Debian packages it needs (scripts/deps.sh)" >&2
 sh scripts/deps.sh
 if [ ! -d build ]; then
+	echo "demo: configuring build/ (meson setup build)" >&2
 	meson setup build >/dev/null
 fi
-ninja -C build >/dev/null
+left=$(ninja -C build -n | grep -c '^\[' || :)
+if [ "$left" -gt 0 ]; then
+	echo "demo: building $left steps in build/ (ninja -C build; about" \
+	    "a minute and a half the first time on two cores)" >&2
+	start=$(date +%s)
+	ninja -C build >/dev/null
+	echo "demo: built in $(($(date +%s) - start)) s; the programs are" \
+	    "in build/ (README.md, Installing, puts them on PATH)" >&2
+fi
+echo "demo: starting producerd and three consumers" >&2
 
 bin=build
 dir=$(mktemp -d "${TMPDIR:-/tmp}/pushstage-demo.XXXXXX")

@@ -5,13 +5,18 @@ the wrong queue, queue create refused or repeated, global options after
 the command, and the advice on a shared runtime directory."""
 import json
 import os
+import shlex
+import shutil
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from integration import *  # noqa: E402,F401,F403
 import integration  # noqa: E402
-from integration import PRODUCERD, PUSHCTL  # noqa: E402
+from integration import (NATS_SERVER, PRODUCERD, PUSHCTL,  # noqa: E402
+                         built_with_cluster)
+
+SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
 
 def queue_names(h):
@@ -148,6 +153,75 @@ def case_shared_runtime_dir_advice(h):
             assert "remove it" not in err, (argv, d, err)
         if d != mine:
             assert "chmod" not in err, (d, err)
+
+
+def demo_tree(h):
+    """A tree to run scripts/*demo.sh in: the scripts, deps.sh that
+    installs nothing, and build/ the build these tests run from."""
+    tree = os.path.join(h.dir, "tree")
+    os.makedirs(os.path.join(tree, "scripts"))
+    for name in ("demo.sh", "cluster-demo.sh"):
+        shutil.copy(os.path.join(SRC, "scripts", name),
+                    os.path.join(tree, "scripts", name))
+    with open(os.path.join(tree, "scripts", "deps.sh"), "w") as f:
+        f.write("exit 0\n")
+    os.symlink(os.path.dirname(os.path.dirname(PRODUCERD)),
+               os.path.join(tree, "build"))
+    return tree
+
+
+def case_demo_says_what_it_does(h):
+    """scripts/demo.sh says what it does before it builds, and before it
+    starts the programs; then the demo, whole."""
+    tree = demo_tree(h)
+    r = subprocess.run(["sh", os.path.join(tree, "scripts", "demo.sh")],
+                       capture_output=True, timeout=110,
+                       env=dict(os.environ, TMPDIR=h.dir))
+    assert r.returncode == 0, r
+    err = r.stderr.decode().splitlines()
+    assert err and err[0].startswith("demo: checking"), err
+    assert "demo: starting producerd and three consumers" in err, err
+    assert b"$ pushctl stats" in r.stdout and b"acked_total" in r.stdout, r
+
+
+def case_cluster_demo_prints_a_cluster(h):
+    """The nats-server lines scripts/cluster-demo.sh prints are the ones it
+    runs: copied and run again, they make one cluster (each node routes
+    to the other two)."""
+    if not built_with_cluster() or shutil.which(NATS_SERVER) is None:
+        print("skip: needs producerd --cluster and nats-server")
+        sys.exit(77)
+    tree = demo_tree(h)
+    r = subprocess.run(["sh", os.path.join(tree, "scripts",
+                                           "cluster-demo.sh")],
+                       capture_output=True, timeout=110,
+                       env=dict(os.environ, TMPDIR=h.dir))
+    assert r.returncode == 0, r
+    lines = [shlex.split(line[2:-2]) for line in r.stdout.decode()
+             .splitlines() if line.startswith("$ nats-server ")]
+    assert len(lines) == 3, r.stdout
+    routes = set()
+    for argv in lines:
+        assert "-routes" in argv and "-cluster" in argv, argv
+        routes.add(argv[argv.index("-routes") + 1])
+        assert argv[argv.index("-cluster") + 1] in \
+            argv[argv.index("-routes") + 1].split(","), argv
+    assert len(routes) == 1, routes
+    # As a reader would: the three commands, copied.  Their ports were
+    # free a moment ago; another process may have one now, which the
+    # wait below would then say.
+    logs = []
+    for i, argv in enumerate(lines):
+        argv[0] = NATS_SERVER
+        log = os.path.join(h.dir, "copied-%d.log" % i)
+        h.spawn(argv, out=log, merge=True)
+        logs.append(log)
+
+    def routed(log):
+        with open(log, errors="replace") as f:
+            return f.read().count("Route connection created") >= 2
+    h.wait_for(lambda: all(routed(log) for log in logs),
+               what="each copied node to route to the other two")
 
 
 if __name__ == "__main__":
