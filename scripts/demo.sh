@@ -15,8 +15,8 @@ if [ ! -d build ]; then
 fi
 left=$(ninja -C build -n | grep -c '^\[' || :)
 if [ "$left" -gt 0 ]; then
-	echo "demo: building $left steps in build/ (ninja -C build; about" \
-	    "a minute and a half the first time on two cores)" >&2
+	echo "demo: building the programs in build/ (ninja -C build, $left" \
+	    "to do; about a minute and a half the first time on two cores)" >&2
 	start=$(date +%s)
 	ninja -C build >/dev/null
 	echo "demo: built in $(($(date +%s) - start)) s; the programs are" \
