@@ -318,7 +318,8 @@ arm(struct hconn *hc)
 
 	tv.tv_sec = hc->srv->http_request_ms / 1000;
 	tv.tv_usec = (hc->srv->http_request_ms % 1000) * 1000;
-	evtimer_add(hc->deadline, &tv);
+	if (evtimer_add(hc->deadline, &tv) == -1)
+		log_warnx("http: cannot set a request's deadline");
 }
 
 /*
