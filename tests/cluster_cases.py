@@ -160,7 +160,10 @@ def case_cluster_held_client_is_not_read(h):
             time.sleep(0.05)
         peak = max(peak, rss_bytes(h.daemon.pid))
         assert not done.is_set(), "all 300 MB were read while JetStream slept"
-        assert peak - base < 64 << 20, (
+        # AddressSanitizer keeps what is freed in quarantine, and its
+        # shadow: the bound is for a plain build, a looser one under it.
+        bound = (160 if "ASAN_OPTIONS" in os.environ else 64) << 20
+        assert peak - base < bound, (
             "producerd grew %d MB for a held client" % ((peak - base) >> 20))
         assert sent[0] < 100 << 20, sent[0]
     finally:
