@@ -79,11 +79,15 @@ def case_http_request_deadline(h):
     # another (its deadline starts again at each reply).
     import http.client
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    for _ in range(3):
+    t0 = time.monotonic()
+    for i in range(4):
+        if i:
+            time.sleep(0.9)     # well within the deadline of 2 s
         c.request("GET", "/metrics")
         r = c.getresponse()
         assert r.status == 200 and r.read(), r.status
-        time.sleep(1.2)     # less than the deadline, more than half of it
+    # The last came past the deadline counted from the accept.
+    assert time.monotonic() - t0 > 2.5
     c.close()
     r = subprocess.run([PRODUCERD, "--socket", h.sock + "2", "--http", "127.0.0.1:1",
                         "--http-request-timeout", "0"], capture_output=True, timeout=10)
