@@ -11,6 +11,7 @@ usage: crashloop.py [--rounds N] [--seed S] [--fsync MODE]
 """
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -25,6 +26,11 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from integration import (ACK, ENQUEUED, EVENT, PRODUCERD, Harness, Raw,  # noqa: E402
                          client_hello, consumer_hello, demand, enqueue, ids)
+
+# pushctl asks the daemon what it holds: the one built beside PRODUCERD
+# unless PUSHCTL says (scripts/soak-journal.sh names only PRODUCERD).
+PUSHCTL = os.environ.get("PUSHCTL") or os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(PRODUCERD))), "pushctl", "pushctl")
 
 
 class Loop:
@@ -49,7 +55,9 @@ class Loop:
                  "--fsync", self.args.fsync, "--segment-size", "65536",
                  "--log-level", "warning"],
                 stdout=subprocess.DEVNULL, stderr=log)
-        Harness.wait_for(lambda: Harness.connectable_at(self.sock) or
+        # Answered, not connectable: the socket file of the daemon killed
+        # before stays, and a socket takes connects before the loop runs.
+        Harness.wait_for(lambda: Harness.answering_at(self.sock) or
                          self.daemon.poll() is not None, what="producerd")
         assert self.daemon.poll() is None, "producerd did not start:\n" + \
             open(self.log).read()
@@ -115,10 +123,21 @@ class Loop:
         for t in threads:
             t.join()
 
+    def held(self):
+        """Events the daemon still holds, queued or in flight."""
+        r = subprocess.run([PUSHCTL, "--socket", self.sock, "stats", "--json"],
+                           capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        st = json.loads(r.stdout)
+        return st["queued"] + st["in_flight"]
+
     def finish(self):
-        """Start once more and take all that is left; then stop cleanly."""
+        """Start once more and take all that is left; then stop cleanly.
+        A second quiet is no proof that all is taken on a loaded machine
+        (a replay, a slow delivery): take until the daemon holds nothing."""
         self.start()
-        self.consumer(threading.Event(), until_quiet=True)
+        Harness.wait_for(lambda: self.consumer(threading.Event(), until_quiet=True)
+                         or self.held() == 0, timeout=120, what="all events taken")
         self.daemon.send_signal(signal.SIGTERM)
         rc = self.daemon.wait(timeout=10)
         assert rc == 0, "producerd exited %d:\n%s" % (rc, open(self.log).read())
