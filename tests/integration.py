@@ -2110,7 +2110,7 @@ def case_unique_ids(h):
     # The window ends: taken again.
     h.wait_for(lambda: b"enqueued 1 event" in h.pushctl(
         "enqueue", "-q", "jobs", "--unique-id", "job-1", "six").stdout,
-        timeout=20, what="the window to end")
+        what="the window to end")
     assert [p for _, _, p in raw.events_full(want=1)] == [b"six"]
 
 
@@ -2335,11 +2335,12 @@ def nats_cluster(h):
 def second_daemon(h, name, *args):
     """Another producerd ("host"), on its own socket, logging to a file."""
     sock = os.path.join(h.dir, name + ".sock")
-    with open(os.path.join(h.dir, name + ".log"), "ab") as log:
+    errlog = os.path.join(h.dir, name + ".log")
+    with open(errlog, "ab") as log:
         p = subprocess.Popen([PRODUCERD, "--socket", sock] + list(args),
                              stdout=subprocess.DEVNULL, stderr=log)
     h.procs.append(p)
-    h.wait_for(lambda: h.connectable_at(sock), what=name + " to listen")
+    h.wait_answering(sock, p, errlog)
     return p, sock
 
 
@@ -2764,7 +2765,7 @@ def case_cluster_nats_down(h):
     assert r.returncode == 0 and b"NATS UNREACHABLE (links 0," in r.stdout, r
     nats, _ = start_nats(h, port)
     h.wait_for(lambda: cluster_stat(h, h.sock, "cluster_connected") == 1,
-               what="the link", timeout=30)
+               what="the link")
     assert h.pushctl("enqueue", "one").returncode == 0
     nats.send_signal(signal.SIGINT)
     nats.wait(timeout=10)
@@ -2777,7 +2778,7 @@ def case_cluster_nats_down(h):
     assert r.returncode == 75 and b"dead letters are kept there" in r.stderr, r
     nats, _ = start_nats(h, port)              # the same store: "one" kept
     h.wait_for(lambda: cluster_stat(h, h.sock, "cluster_connected") == 1,
-               what="the link again", timeout=30)
+               what="the link again")
     assert cluster_stat(h, h.sock, "cluster_links_total") == 2
     r = h.pushctl("watch", "--count", "1")
     assert r.returncode == 0 and b"NATS linked (links 2," in r.stdout, r
@@ -3364,7 +3365,7 @@ def stage(h, name, *args):
         p = subprocess.Popen([PRODUCERD, "--socket", sock] + list(args),
                              stdout=subprocess.DEVNULL, stderr=log)
     h.procs.append(p)
-    h.wait_for(lambda: h.connectable_at(sock), what=name + " to listen")
+    h.wait_answering(sock, p, errlog)
     return p, sock
 
 
@@ -3489,7 +3490,7 @@ def case_pipeline_upstream_restarts(h):
     assert h.pushctl("enqueue", "direct", sock=b).returncode == 0
     h.wait_for(lambda: "direct" in got(outs), what="a direct event")
     stage(h, "a")
-    h.wait_for(lambda: stats_at(h, b)["upstream_connected"] == 1, timeout=15,
+    h.wait_for(lambda: stats_at(h, b)["upstream_connected"] == 1,
                what="the link to come back")
     assert h.pushctl("enqueue", "u3", sock=a).returncode == 0
     h.wait_for(lambda: "u3" in got(outs), what="u3")
