@@ -4,6 +4,7 @@ long (docs/journal.md, "Compaction").
 
     python3 bench/soak-compaction.py BUILD [--events N] [--delayed-every K]
         [--delay-s S] [--segment-size BYTES] [--system pushstage|beanstalkd|both]
+        [--scenario mixed|delayed-first|backlog] [--held N] [--payload BYTES]
 
 N events of 64 bytes (default 2,000,000) go in, in batches of 256; every
 K-th (default 100: 1 %) is delayed by S seconds (default 3600), the rest
@@ -15,6 +16,14 @@ and the live data then. With --system beanstalkd (or both) the same
 workload runs on beanstalkd with its binlog (-b), put with a delay, reserve
 and delete, for the failure mode its users report: a delayed job keeps its
 binlog file, and every later one.
+
+Two more scenarios (issue 30), pushstage only, where the oldest segments
+are all live, so that "mostly dead weight" never holds for them:
+--scenario delayed-first enqueues --held events of 64 bytes (default
+200,000) delayed by S seconds first, then N events of --payload bytes
+(default 200) consumed and acked as they come; --scenario backlog puts
+the --held events in a queue nobody consumes instead. Live data is the
+held events plus those on their way, each its payload + 16 bytes.
 """
 import argparse
 import os
@@ -107,6 +116,37 @@ def pushstage_producer(sock, n, every, delay_ms, done, sent_out):
     done.set()
 
 
+def phased_producer(sock, held, held_queue, held_attrs, n, payload, done, sent_out):
+    """held events of 64 bytes into held_queue (with held_attrs), then n of
+    payload bytes into soak; sent_out counts the latter, confirmed."""
+    c = Conn(sock)
+    c.s.sendall(hello(2, b"", b"p"))
+    assert c.frame()[0] == WELCOME
+    pending = 0
+    for queue, total, size, attrs, count in ((held_queue, held, PAYLOAD, held_attrs, False),
+                                             (b"soak", n, payload, b"", True)):
+        sent = 0
+        while sent < total:
+            k = min(256, total - sent)
+            body = struct.pack(">I", k) + bytes([len(queue)]) + queue
+            for i in range(sent, sent + k):
+                data = (b"%012d" % i).ljust(size, b".")
+                body += struct.pack(">IH", len(data), len(attrs)) + attrs + data
+            c.s.sendall(frame(ENQUEUE, body, 1))
+            sent += k
+            pending += 1
+            while pending > 4:
+                t, _ = c.frame()
+                assert t == ENQUEUED, t
+                pending -= 1
+                sent_out[0 if count else 1] = max(sent - 256 * pending, 0)
+        while pending:
+            assert c.frame()[0] == ENQUEUED
+            pending -= 1
+        sent_out[0 if count else 1] = total
+    done.set()
+
+
 def pushstage_consumer(sock, want, got):
     c = Conn(sock)
     c.s.sendall(hello(1, b"soak", b"c", 1000) + frame(DEMAND, struct.pack(">I", 1000)))
@@ -190,6 +230,9 @@ def run(system, args):
     data = os.path.join(work, "data")
     os.mkdir(data)
     want = args.events - args.events // args.delayed_every
+    phased = args.scenario != "mixed"
+    if phased:
+        want = args.events
     if system == "pushstage":
         sock = os.path.join(work, "sock")
         proc = subprocess.Popen([os.path.join(args.build, "producerd", "producerd"),
@@ -198,8 +241,15 @@ def run(system, args):
                                  "--max-queue", "0", "--log-level", args.log_level])
         while not os.path.exists(sock):
             time.sleep(0.01)
-        prod = (pushstage_producer, (sock, args.events, args.delayed_every,
-                                     args.delay_s * 1000))
+        if phased:
+            delay = b"\x02\x08" + struct.pack(">Q", args.delay_s * 1000)
+            prod = (phased_producer, (sock, args.held, b"soak" if args.scenario ==
+                                      "delayed-first" else b"backlog",
+                                      delay if args.scenario == "delayed-first" else b"",
+                                      args.events, args.payload))
+        else:
+            prod = (pushstage_producer, (sock, args.events, args.delayed_every,
+                                         args.delay_s * 1000))
         cons = (pushstage_consumer, (sock, want))
     else:
         port = free_port()
@@ -215,7 +265,7 @@ def run(system, args):
         cons = (beanstalk_consumer, (port, want))
     done = threading.Event()
     got = [0]
-    sent = [0]
+    sent = [0, 0]            # confirmed: the flow's, the held ones'
     tp = threading.Thread(target=prod[0], args=prod[1] + (done, sent), daemon=True)
     tc = threading.Thread(target=cons[0], args=cons[1] + (got,), daemon=True)
     t0 = time.monotonic()
@@ -237,20 +287,24 @@ def run(system, args):
         now = time.monotonic() - t0
         # Live: confirmed and not yet consumed (the delayed among them).
         live = max(sent[0] - got[0], 0)
-        bound = 2 * live * RECORD + 2 * args.segment_size
+        live_bytes = live * RECORD
+        if phased:
+            live_bytes = live * (args.payload + 16) + sent[1] * RECORD
+            live += sent[1]
+        bound = 2 * live_bytes + 2 * args.segment_size
         worst = max(worst, b / bound)
         samples.append((now, b, live))
         print("%s t=%6.1fs journal %8.1f MiB in %2d files; live %7d events "
               "(%5.1f MiB); 2 x live + 2 segments %6.1f MiB" % (
                   system, now, b / 1048576, segments(data), live,
-                  live * RECORD / 1048576, bound / 1048576), flush=True)
+                  live_bytes / 1048576, bound / 1048576), flush=True)
         if got[0] >= want and settled is None:
             settled = now
         # After the last ack, give the daemon time to write and trim.
         if settled is not None and now - settled >= args.settle_s:
             break
     end = dir_bytes(data)
-    delayed = args.events // every
+    delayed = args.held if phased else args.events // every
     proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(timeout=30)
@@ -258,10 +312,11 @@ def run(system, args):
         proc.kill()
         proc.wait()
     shutil.rmtree(work)
-    print("%s: %d events (%d delayed %d s), all others consumed in %.1f s: "
+    how = "in a backlog" if args.scenario == "backlog" else "delayed %d s" % args.delay_s
+    print("%s: %d events (%d %s), all others consumed in %.1f s: "
           "journal at most %.1f MiB, at most %.2f x (2 x live + 2 segments); "
           "%.1f MiB at the end for %d live events (%.1f MiB)" % (
-              system, args.events, delayed, args.delay_s, settled,
+              system, args.events, delayed, how, settled,
               peak / 1048576, worst, end / 1048576, delayed,
               delayed * RECORD / 1048576), flush=True)
     return samples
@@ -277,7 +332,12 @@ def main():
     ap.add_argument("--settle-s", type=float, default=3.0)
     ap.add_argument("--log-level", default="warning")
     ap.add_argument("--system", default="both", choices=["pushstage", "beanstalkd", "both"])
+    ap.add_argument("--scenario", default="mixed", choices=["mixed", "delayed-first", "backlog"])
+    ap.add_argument("--held", type=int, default=200000)
+    ap.add_argument("--payload", type=int, default=200)
     args = ap.parse_args()
+    if args.scenario != "mixed":
+        args.system = "pushstage"
     for system in (["pushstage", "beanstalkd"] if args.system == "both" else [args.system]):
         if system == "beanstalkd" and shutil.which("beanstalkd") is None:
             print("beanstalkd: not installed (apt-get install beanstalkd)")
