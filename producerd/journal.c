@@ -802,8 +802,8 @@ static int	no_room(int);
 
 /*
  * The records buffered (a new segment's groups, unique ids carried) onto
- * the current segment before segments go; -1 if they could not be (they
- * wait in the buffer for the next commit).
+ * the current segment before segments go: 0, or an errno (they wait in
+ * the buffer for the next commit).
  */
 static int
 write_out(struct journal *j)
@@ -819,7 +819,7 @@ write_out(struct journal *j)
 			errno = error;
 			log_warn("%s: write segment %" PRIu64, j->dir, cur->seq);
 		}
-		return -1;
+		return error;
 	}
 	cur->bytes += j->buf.len;
 	j->bytes += j->buf.len;
@@ -838,6 +838,7 @@ seg_trim(struct journal *j)
 {
 	char	 path[4096];
 	size_t	 n = 0, k;
+	int	 error;
 
 	while (n + 1 < j->nsegs && j->segs[n].live == 0)
 		n++;
@@ -849,7 +850,12 @@ seg_trim(struct journal *j)
 			    "segments stay", j->dir);
 			return;
 		}
-		if (write_out(j) != 0)
+		/*
+		 * A full disk: the segments go all the same, since deleting
+		 * them is what makes room; the ids are written once there is
+		 * (a crash before then forgets them, no event).
+		 */
+		if ((error = write_out(j)) != 0 && !no_room(error))
 			return;
 	}
 	for (k = n, n = 0; n < k; ) {
