@@ -4185,7 +4185,8 @@ def case_metrics(h):
                "refused_total": "refused_connections_total"}
     for name, value in h.stats().items():
         if isinstance(value, int) and name not in ("max_frame", "max_queue", "max_queues",
-                                                   "max_queue_bytes", "uptime_seconds"):
+                                                   "max_queue_bytes", "max_memory",
+                                                   "uptime_seconds"):
             m = "pushstage_" + renamed.get(name, name)
             assert m in values or m + q in values, name
     (k,) = [k for k in values if k.startswith("pushstage_consumer_in_flight{")]
