@@ -144,6 +144,15 @@ def case_py_proto(h):
     st = _core.stats_result(body, 3)
     assert st["queued"] == 5 and st.consumers[0].id == "w1" \
         and st.consumers[0]["demand"] == 1, st
+    # Each consumer's queue, from the consumer_queue texts in their order.
+    def text(n, v):
+        return bytes([len(n)]) + n + struct.pack(">H", len(v)) + v
+    body = (b"\0\0" + b"\0\0\0\2" + b"\2w1\0" + b"\2w2\0" + b"\0\3" +
+            text(b"queue", b"jobs") + text(b"consumer_queue", b"jobs") +
+            text(b"consumer_queue", b"jobs/g"))
+    st = _core.stats_result(body, 3)
+    assert [(k.id, k.queue) for k in st.consumers] == [
+        ("w1", "jobs"), ("w2", "jobs/g")] and st.texts == {"queue": "jobs"}, st
     # The Reader: frames across reads, and a bad header.
     r = _proto.Reader()
     whole = _proto.frame(9, b"\x00\x10no queue") + _proto.frame(17, b"\0\0\0\3")

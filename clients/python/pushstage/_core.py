@@ -254,8 +254,11 @@ class Enqueued(List[int]):
 
 @dataclass
 class ConsumerInfo:
+    """A consumer in a STATS reply: its id, its fields by name, and its
+    queue ("QUEUE" or "QUEUE/GROUP"; "" from a daemon that does not say)."""
     id: str
     fields: Dict[str, int]
+    queue: str = ""
 
     def __getitem__(self, name: str) -> int:
         return self.fields[name]
@@ -424,8 +427,10 @@ def enqueue_result(queue: Data, count: int, single: bool,
 
 
 def stats_result(body: bytes, version: int) -> Stats:
-    counters, consumers, texts = P.parse_stats(body, version)
-    return Stats(counters, [ConsumerInfo(i, f) for i, f in consumers], texts)
+    counters, consumers, texts, queues = P.parse_stats(body, version)
+    queues += [""] * (len(consumers) - len(queues))
+    return Stats(counters, [ConsumerInfo(i, f, q) for (i, f), q in
+                            zip(consumers, queues)], texts)
 
 
 def dead_result(body: bytes) -> DeadList:

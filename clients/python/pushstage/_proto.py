@@ -360,8 +360,9 @@ Counters = Dict[str, int]
 
 def parse_stats(body: bytes, version: int
                 ) -> Tuple[Counters, List[Tuple[str, Counters]],
-                           Dict[str, str]]:
-    """(counters, [(consumer id, fields)], texts)."""
+                           Dict[str, str], List[str]]:
+    """(counters, [(consumer id, fields)], texts, and the consumer_queue
+    texts, one a consumer in their order)."""
     c = _Cursor(body, "STATS_REPLY")
     counters = c.counters(c.u16())
     consumers: List[Tuple[str, Counters]] = []
@@ -369,11 +370,16 @@ def parse_stats(body: bytes, version: int
         cid = c.short()
         consumers.append((cid, c.counters(c.u8())))
     texts: Dict[str, str] = {}
+    queues: List[str] = []
     if version >= 2:
         for _ in range(c.u16()):
             name = c.short()
-            texts[name] = bytes(c.take(c.u16())).decode(errors="replace")
-    return counters, consumers, texts
+            value = bytes(c.take(c.u16())).decode(errors="replace")
+            if name == "consumer_queue":
+                queues.append(value)
+            else:
+                texts[name] = value
+    return counters, consumers, texts, queues
 
 
 DeadEntry = Tuple[int, int, int, int, bytes]
