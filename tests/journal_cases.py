@@ -155,6 +155,43 @@ def case_unique_ids_outlive_their_segment(h):
     assert queue_list(h)["jobs"]["dead"] == 1
 
 
+def case_unique_ids_across_kills(h):
+    """Six rounds of: new unique ids enqueued and acked, every id
+    confirmed so far sent again (each a duplicate), segments rolled and
+    deleted by acked filler (the UIDS records carried again from segments
+    that held earlier ones), kill -9, restart."""
+    data = os.path.join(h.dir, "data")
+    args = ("--data-dir", data, "--segment-size", str(SEGMENT), "--dedup-window", "1h")
+    confirmed = []
+    for rnd in range(6):
+        h.start_daemon(*args)
+        raw = Raw(h.sock, version=3)
+        raw.send(hello3(CONSUMER_ROLE, b"jobs", 100, 0, b"w") + demand(100))
+        raw.expect(WELCOME)
+        h.wait_consumers(1, total_demand=100)
+        h.consumer("f%d" % rnd, "--queue", "fill", "--max-demand", "50")
+        c = client(h)
+        if confirmed:
+            acc, ndup = put(c, b"jobs", [(b"again " + u, uid(u)) for u in confirmed])
+            assert (acc, ndup) == (0, len(confirmed)), (rnd, acc, ndup)
+        new = [b"r%d-%02d" % (rnd, i) for i in range(30)]
+        assert put(c, b"jobs", [(b"job " + u, uid(u)) for u in new]) == (30, 0)
+        got = raw.events_full(want=30, timeout=10)
+        raw.send(ids_frame(ACK, [i for i, _, _ in got]))
+        h.wait_for(lambda: queue_list(h)["jobs"]["acked_total"] == 30, what="the acks")
+        confirmed += new
+        fill(h, c, 8)
+        c.close()
+        raw.close()
+        crash(h)
+    h.start_daemon(*args)
+    c = client(h)
+    acc, ndup = put(c, b"jobs", [(b"again " + u, uid(u)) for u in confirmed])
+    assert (acc, ndup) == (0, len(confirmed)), (acc, ndup)
+    # Only the newest segments are left: the ids' first records are gone.
+    assert not os.path.exists(os.path.join(data, "00000001.seg"))
+
+
 def ids_frame(ftype, idlist):
     return integration.ids(ftype, *idlist)
 
