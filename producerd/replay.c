@@ -844,7 +844,8 @@ replay_uid(struct replay *r, struct dispatch *d, const struct rentry *e,
 	if (dispatch_restore_uid(d, e->uid, e->ulen, e->id, refs,
 	    expires) != 0)
 		return -1;
-	uniq_place(d->sched->uniq, e->uid, e->ulen, r->files[e->ufile].seq);
+	uniq_place(d->sched->uniq, e->uid, e->ulen, e->id,
+	    r->files[e->ufile].seq);
 	return 0;
 }
 

@@ -249,13 +249,17 @@ uniq_moved(struct uniq *u, uint64_t id, uint64_t seq)
 		((struct uentry *)(uintptr_t)v)->seq = seq;
 }
 
-/* uid's record is in journal segment seq (replay read it there). */
+/*
+ * uid, held for event id, has its record in journal segment seq (replay
+ * read it there); an entry held for another event keeps its own.
+ */
 void
-uniq_place(struct uniq *u, const void *uid, uint8_t len, uint64_t seq)
+uniq_place(struct uniq *u, const void *uid, uint8_t len, uint64_t id,
+    uint64_t seq)
 {
 	struct uentry	*e;
 
-	if (u->count != 0 && (e = *slot(u, uid, len)) != NULL)
+	if (u->count != 0 && (e = *slot(u, uid, len)) != NULL && e->id == id)
 		e->seq = seq;
 }
 

@@ -48,7 +48,8 @@ void	 uniq_forget(struct uniq *, uint64_t);
 int	 uniq_of(const struct uniq *, uint64_t, const uint8_t **,
 	     uint8_t *);
 void	 uniq_moved(struct uniq *, uint64_t, uint64_t);
-void	 uniq_place(struct uniq *, const void *, uint8_t, uint64_t);
+void	 uniq_place(struct uniq *, const void *, uint8_t, uint64_t,
+	     uint64_t);
 typedef void (*uniq_walk_fn)(void *, struct uentry *);
 void	 uniq_walk(struct uniq *, uniq_walk_fn, void *);
 
