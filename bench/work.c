@@ -64,8 +64,9 @@ daemon_start(const struct settings *s, const char *mode, struct daemon *d)
 			char	 r[8];
 
 			snprintf(r, sizeof r, "%d", s->cluster);
+			/* A cluster takes no buffer limits: JetStream's. */
 			execl(s->producerd, "producerd", "--socket", d->sock,
-			    "--log-level", "error", "--max-queue", "0",
+			    "--log-level", "error",
 			    "--delivery", mode, "--cluster", s->cluster_urls,
 			    "--cluster-replicas", r, (char *)NULL);
 		} else if (s->http_port != 0) {
