@@ -192,6 +192,48 @@ def case_unique_ids_across_kills(h):
     assert not os.path.exists(os.path.join(data, "00000001.seg"))
 
 
+def case_unique_ids_in_groups_outlive_their_segment(h):
+    """A queue with its shared group and two named ones: ids acked in
+    all three, and one still in flight in one named group (compaction
+    copies it, GKEEP), are held after a kill -9 once segment 1 is
+    gone."""
+    data = os.path.join(h.dir, "data")
+    args = ("--data-dir", data, "--segment-size", str(SEGMENT), "--dedup-window", "1h")
+    h.start_daemon(*args)
+    gs = []
+    for g in (b"", b"/g1", b"/g2"):
+        raw = Raw(h.sock, version=3)
+        raw.send(hello3(CONSUMER_ROLE, b"fan" + g, 20, 0, b"c" + g) + demand(20))
+        raw.expect(WELCOME)
+        gs.append(raw)
+    h.wait_consumers(3, total_demand=60)
+    h.consumer("f", "--queue", "fill", "--max-demand", "50")
+    c = client(h)
+    ids = [b"g%02d" % i for i in range(20)]
+    assert put(c, b"fan", [(b"job " + u, uid(u)) for u in ids]) == (20, 0)
+    for n, raw in enumerate(gs):
+        got = raw.events_full(want=20, timeout=10)
+        # g2 keeps g00 in flight.
+        raw.send(ids_frame(ACK, [i for i, _, p in got if n != 2 or p != b"job g00"]))
+    h.wait_for(lambda: queue_list(h)["fan"]["acked_total"] == 20 and
+               queue_list(h)["fan/g1"]["acked_total"] == 20 and
+               queue_list(h)["fan/g2"]["acked_total"] == 19, what="the acks")
+    first = os.path.join(data, "00000001.seg")
+    for _ in range(30):
+        if not os.path.exists(first):
+            break
+        fill(h, c, 5)
+    assert not os.path.exists(first), sorted(os.listdir(data))
+    c.close()
+    for raw in gs:
+        raw.close()
+    crash(h)
+    h.start_daemon(*args)
+    c = client(h)
+    acc, ndup = put(c, b"fan", [(b"again " + u, uid(u)) for u in ids])
+    assert (acc, ndup) == (0, 20), (acc, ndup)
+
+
 def ids_frame(ftype, idlist):
     return integration.ids(ftype, *idlist)
 
