@@ -459,7 +459,7 @@ journal_keep(struct journal *j, const char *queue, const struct qevent *ev,
 	struct ps_attrs	 a;
 
 	if (ev->reason != 0) {
-		journal_change(j, queue, "", 1, DISPATCH_BURIED, ev);
+		journal_change(j, queue, "", 1, 0, DISPATCH_BURIED, ev);
 		j->compacted_total++;
 		return j->failed ? -1 : 0;
 	}
@@ -658,10 +658,12 @@ rec_dead(struct journal *j, const char *queue, const struct qevent *ev)
  */
 void
 journal_change(struct journal *j, const char *queue, const char *group,
-    uint32_t groups, enum dispatch_change what, const struct qevent *ev)
+    uint32_t groups, uint32_t named, enum dispatch_change what,
+    const struct qevent *ev)
 {
 	struct jsegment	*cur = &j->segs[j->nsegs - 1];
 	const struct dispatch_new *n;
+	uint32_t	 i;
 	int		 r = 0;
 
 	if (*group != '\0' && what != DISPATCH_PUSHED) {
@@ -689,6 +691,21 @@ journal_change(struct journal *j, const char *queue, const char *group,
 		cur->live += groups;
 		cur->written++;
 		j->live_bytes += groups * live_size(ev);
+		/*
+		 * An id set aside while its batch waited (dispatch.c) can be
+		 * older than this segment's first: its copy, and each group's
+		 * charge, are here all the same, not where its id would say.
+		 */
+		if (journal_seg_first(j, ev->id) != j->nsegs - 1) {
+			if (groups > named &&
+			    idmap_put(&j->moved, ev->id, cur->seq) != 0)
+				r = -1;
+			for (i = 0; i < named; i++) {
+				if (journal_gmoved_add(j, ev->id, cur->seq) !=
+				    0)
+					r = -1;
+			}
+		}
 		j->must_sync = 1;	/* its ENQUEUED waits for the disk */
 		n = (const struct dispatch_new *)ev;
 		if (n->due != 0 || n->uid != NULL ||
@@ -1153,7 +1170,7 @@ journal_open(struct journal *j, const char *dir, journal_queue_fn queue_of,
 	for (i = 0; i < j->nreburied; i++) {
 		d = j->reburied_in[i];
 		if ((ev = dispatch_dead_find(d, j->reburied[i])) != NULL)
-			journal_change(j, d->name, d->group, 1,
+			journal_change(j, d->name, d->group, 1, 0,
 			    DISPATCH_BURIED, ev);
 	}
 	free(j->reburied);

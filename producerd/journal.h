@@ -185,7 +185,7 @@ int	 journal_open(struct journal *, const char *, journal_queue_fn,
 	     void *);
 void	 journal_close(struct journal *);
 void	 journal_change(struct journal *, const char *, const char *,
-	     uint32_t, enum dispatch_change, const struct qevent *);
+	     uint32_t, uint32_t, enum dispatch_change, const struct qevent *);
 int	 journal_group(struct journal *, int, const char *, const char *,
 	     uint64_t);
 int	 journal_groups(struct journal *, const char *, uint8_t,

@@ -477,7 +477,7 @@ journal_hook(void *arg, enum dispatch_change what, const struct qevent *ev)
 	if (!journal_dirty(&srv->journal))
 		server_wake(srv);
 	journal_change(&srv->journal, g->q->name, g->name, g->q->ngroups,
-	    what, ev);
+	    g->q->ngroups - (groups_find(g->q, "", 0) != NULL), what, ev);
 }
 
 /*

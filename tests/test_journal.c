@@ -66,7 +66,7 @@ hook(void *arg, enum dispatch_change what, const struct qevent *ev)
 {
 	struct node	*n = arg;
 
-	journal_change(&n->j, n->d.name, "", 1, what, ev);
+	journal_change(&n->j, n->d.name, "", 1, 0, what, ev);
 }
 
 static void
@@ -368,7 +368,7 @@ hook_def(void *arg, enum dispatch_change what, const struct qevent *ev)
 {
 	struct pair	*p = arg;
 
-	journal_change(&p->j, p->def.name, "", 1, what, ev);
+	journal_change(&p->j, p->def.name, "", 1, 0, what, ev);
 }
 
 static void
@@ -376,7 +376,7 @@ hook_jobs(void *arg, enum dispatch_change what, const struct qevent *ev)
 {
 	struct pair	*p = arg;
 
-	journal_change(&p->j, p->jobs.name, "", 1, what, ev);
+	journal_change(&p->j, p->jobs.name, "", 1, 0, what, ev);
 }
 
 static struct pair *
