@@ -59,6 +59,7 @@ journal_seg_add(struct journal *j, uint64_t seq, uint64_t first_id,
 	s->bytes = bytes;
 	s->live = 0;
 	s->written = 0;
+	s->uids = 0;
 	j->bytes += bytes;
 	return 0;
 }
@@ -546,6 +547,8 @@ journal_uids(struct journal *j, const char *queue, uint64_t id,
 {
 	if (queue_room(j, JREC_UIDS, queue, 17 + (size_t)ulen, 0) < 0)
 		return -1;
+	j->segs[j->nsegs - 1].uids += 17 + (uint64_t)ulen;
+	j->uids_bytes += 17 + (uint64_t)ulen;
 	add64(j, id);
 	add64(j, expires);
 	j->buf.data[j->buf.len++] = ulen;
@@ -855,9 +858,18 @@ seg_trim(struct journal *j)
 {
 	char	 path[4096];
 	size_t	 n = 0, k;
-	int	 error;
+	int	 error, past;
 
-	while (n + 1 < j->nsegs && j->segs[n].live == 0)
+	/*
+	 * A segment mostly of carried unique ids goes only when the journal
+	 * is past its bound, counting the ids as live: else each one deleted
+	 * would write its ids again, filling a segment that goes in its turn
+	 * (with more held ids than a segment, a roll at every commit).
+	 */
+	past = j->bytes > 2 * (j->live_bytes + j->uids_bytes) +
+	    2 * j->segment_size;
+	while (n + 1 < j->nsegs && j->segs[n].live == 0 &&
+	    (past || j->segs[n].uids * 2 <= j->segs[n].bytes))
 		n++;
 	if (n == 0)
 		return;
@@ -887,6 +899,7 @@ seg_trim(struct journal *j)
 		}
 		log_debug("%s: deleted, all its events done", path);
 		j->bytes -= j->segs[n].bytes;
+		j->uids_bytes -= j->segs[n].uids;
 		n++;
 	}
 	if (n == 0)

@@ -125,6 +125,7 @@ struct jsegment {
 	uint64_t	 bytes;		/* the file's size */
 	uint64_t	 live;		/* events whose copy is here */
 	uint64_t	 written;	/* copies written here in all */
+	uint64_t	 uids;		/* bytes of UIDS entries here */
 };
 
 struct journal {
@@ -169,6 +170,7 @@ struct journal {
 	uint64_t		 bytes;		/* every segment's */
 	uint64_t		 live_bytes;	/* live events' copies, about:
 						   one per charge */
+	uint64_t		 uids_bytes;	/* every segment's uids */
 	uint64_t		 compact_skip;	/* a segment compaction cannot
 						   empty (groups' events) */
 	uint64_t		 compacted_total; /* events copied forward */

@@ -564,6 +564,7 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
 			r->uids[r->nuids++] = (struct ruid){ queue, qlen,
 			    get64(p + off), get64(p + off + 8), p + off + 17,
 			    p[off + 16], file };
+			r->files[file].uids += 17 + (uint64_t)p[off + 16];
 		}
 		break;
 	case JREC_DEAD:
@@ -1058,6 +1059,8 @@ replay_run(struct journal *j, journal_queue_fn queue_of, void *arg)
 			goto out;
 		}
 		j->segs[j->nsegs - 1].written = f->copies;
+		j->segs[j->nsegs - 1].uids = f->uids;
+		j->uids_bytes += f->uids;
 	}
 	if (r.dropped_places != 0)
 		log_warnx("%s: --repair dropped %" PRIu64 " bytes in %" PRIu64

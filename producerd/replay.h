@@ -53,6 +53,7 @@ struct rfile {
 	uint64_t	 first_id;
 	uint64_t	 last_id;	/* the last enqueued here, or 0 */
 	uint64_t	 copies;	/* events' copies written here */
+	uint64_t	 uids;		/* bytes of its UIDS entries */
 	int		 dropped;	/* --repair: the whole file goes */
 	int		 damaged;	/* --repair: rewrite with keep */
 	struct rrange	*keep;		/* intact records, merged */

@@ -309,5 +309,61 @@ def blocked_batch_across_a_segment_roll(h, reader):
     assert h.stats_of("B")["queued"] == 2, h.stats_of("B")
 
 
+def case_held_ids_larger_than_a_segment(h):
+    """Unique ids held in their window that fill more than a segment: a
+    segment of them goes only when the journal passes its bound, counting
+    them; each one deleted at once wrote them again into a segment that
+    went in its turn, a roll at nearly every commit.  The ids still hold
+    after a kill -9."""
+    data = os.path.join(h.dir, "data")
+    args = ("--data-dir", data, "--segment-size", "8192",
+            "--dedup-window", "1h")
+    d = h.start_daemon(*args)
+    c = Raw(h.sock, version=3)
+    c.send(hello3(CLIENT_ROLE))
+    c.expect(WELCOME)
+    uid = [b"%032d" % i for i in range(400)]
+    for i in range(0, 400, 50):
+        c.send(attr_enqueue3(b"u", *[(b"e", bytes([5, 32]) + u)
+                                     for u in uid[i:i + 50]]))
+        c.expect(ENQUEUED)
+    k = Raw(h.sock, version=3)
+    k.send(hello3(CONSUMER_ROLE, b"u", 100, 0, b"k") + demand(100))
+    k.expect(WELCOME)
+    n = 0
+    while n < 400:
+        got = k.events_full(want=1) + k.events_full(timeout=0.01, want=99)
+        k.send(ids(ACK, *[i for i, _, _ in got]) + demand(len(got)))
+        n += len(got)
+    h.wait_for(lambda: h.stats_of("u")["acked_total"] == 400, what="the acks")
+
+    def last_seq():
+        return max(int(f.split(".")[0]) for f in os.listdir(data)
+                   if f.endswith(".seg"))
+    before = last_seq()
+    for _ in range(40):
+        c.send(enqueue3(b"u", b"tick"))
+        c.expect(ENQUEUED)
+        (i, _, _), = k.events_full(want=1)
+        k.send(ids(ACK, i) + demand(1))
+    h.wait_for(lambda: h.stats_of("u")["acked_total"] == 440, what="the ticks")
+    assert last_seq() - before <= 2, (before, last_seq())
+    k.close()
+    c.close()
+    d.kill()
+    d.wait()
+    h.procs.remove(d)
+    h.start_daemon(*args)
+    c = Raw(h.sock, version=3)
+    c.send(hello3(CLIENT_ROLE))
+    c.expect(WELCOME)
+    c.send(attr_enqueue3(b"u", *[(b"again", bytes([5, 32]) + u)
+                                 for u in uid[::40]]))
+    body = c.expect(ENQUEUED)
+    accepted, dups = struct.unpack(">I", body[8:12])[0], \
+        struct.unpack(">I", body[24:28])[0]
+    assert accepted == 0 and dups == 10, (accepted, dups)
+
+
 if __name__ == "__main__":
     sys.exit(integration.main(globals()))
