@@ -42,6 +42,7 @@ log_init(const char *name, int lvl)
 {
 	prog = name;
 	level = lvl;
+	(void)atexit(log_flush);	/* what a flood left unsaid */
 }
 
 void
@@ -222,6 +223,27 @@ emit(int lvl, const char *msg)
 	(void)write_all(fd, line, n);
 }
 
+/* How often the last line came again, if it did, said now. */
+void
+log_flush(void)
+{
+	char	 said[96];
+
+	if (repeats == 0)
+		return;
+	snprintf(said, sizeof said, "the line before came %llu more time%s",
+	    (unsigned long long)repeats, repeats > 1 ? "s" : "");
+	repeats = 0;
+	emit(last_lvl, said);
+}
+
+/* Has a line come again, not yet said (log_flush)? */
+int
+log_held(void)
+{
+	return repeats != 0;
+}
+
 static void
 vlog(int lvl, int err, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
@@ -230,7 +252,7 @@ static void
 vlog(int lvl, int err, const char *fmt, va_list ap)
 {
 	struct timespec	 ts;
-	char		 msg[sizeof last_msg], said[96];
+	char		 msg[sizeof last_msg];
 	int		 r;
 
 	if (lvl > level)
@@ -245,13 +267,7 @@ vlog(int lvl, int err, const char *fmt, va_list ap)
 		repeats++;
 		return;
 	}
-	if (repeats != 0) {
-		snprintf(said, sizeof said, "the line before came %llu more "
-		    "time%s", (unsigned long long)repeats, repeats > 1 ? "s" :
-		    "");
-		emit(last_lvl, said);
-		repeats = 0;
-	}
+	log_flush();
 	memcpy(last_msg, msg, strlen(msg) + 1);
 	last_lvl = lvl;
 	last_at = ts.tv_sec;

@@ -42,6 +42,8 @@ struct log_throttle {
 	uint64_t	 held;
 };
 int		 log_throttle(struct log_throttle *, time_t);
+void		 log_flush(void);
+int		 log_held(void);
 void		 log_errorx(const char *, ...)
 		     __attribute__((format(printf, 1, 2)));
 void		 log_warn(const char *, ...)

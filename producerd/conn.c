@@ -835,11 +835,12 @@ conn_cluster_dead(struct conn *c, uint8_t type, const struct ps_queue *pq,
 	ask.group = group;
 	ask.who = who;
 	snprintf(who, sizeof who, "client %s", c->name);
+	/* Held first: an answer that came at once would find it held. */
+	conn_hold(c, HOLD_DEAD);
 	if (cluster_dead(c->srv, &ask, why, sizeof why) != 0) {
 		conn_fail(c, PS_E_STORAGE, "%s", why);
-		return;
+		conn_release(c, HOLD_DEAD);
 	}
-	conn_hold(c, HOLD_DEAD);
 }
 #endif
 

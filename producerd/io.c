@@ -35,6 +35,7 @@ io_readcb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (room == 0) {		/* read on once frames are taken */
 		conn_hold(c, HOLD_INPUT);
+		conn_input(c);
 		return;
 	}
 	if ((n = read(fd, p, room)) == -1) {

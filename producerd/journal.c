@@ -112,11 +112,16 @@ journal_seg_first(const struct journal *j, uint64_t id)
  * measure (docs/journal.md): its payload and key, and a record's bytes
  * around them.
  */
+uint64_t
+journal_live_size(uint32_t len, uint8_t klen)
+{
+	return (uint64_t)len + klen + JOURNAL_LIVE_OVERHEAD;
+}
+
 static uint64_t
 live_size(const struct qevent *ev)
 {
-	return (uint64_t)ev->len + (ev->key != NULL ? ev->klen : 0) +
-	    JOURNAL_LIVE_OVERHEAD;
+	return journal_live_size(ev->len, ev->key != NULL ? ev->klen : 0);
 }
 
 static void

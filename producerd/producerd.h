@@ -260,6 +260,7 @@ struct server {
 	struct event		*fsync_timer;	/* --fsync interval:MS */
 	struct event		*room_timer;	/* while the journal is full */
 	struct event		*compact_timer;	/* compaction goes on */
+	struct event		*log_timer;	/* repeated lines said */
 
 	/* Settings. */
 	uint32_t		 max_frame;

@@ -829,8 +829,8 @@ replay_event(struct dispatch *d, const struct rentry *e, uint32_t attempts,
 void
 replay_charged(struct journal *j, const struct rentry *e)
 {
-	j->live_bytes += (uint64_t)e->len + (e->klen > 0 ? (uint64_t)e->klen :
-	    0) + JOURNAL_LIVE_OVERHEAD;
+	j->live_bytes += journal_live_size(e->len, e->klen > 0 ?
+	    (uint8_t)e->klen : 0);
 }
 
 /*

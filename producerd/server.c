@@ -20,6 +20,7 @@
 #define ROOM_CHECK_MS	1000
 
 static void	loop_end_cb(evutil_socket_t, short, void *);
+static void	log_flush_cb(evutil_socket_t, short, void *);
 
 /*
  * What falls due at srv->now: ack deadlines pass, events held back come
@@ -191,11 +192,13 @@ server_init(struct server *srv, struct event_base *base)
 	srv->drain_timer = evtimer_new(base, drain_timeout_cb, srv);
 	srv->unblock = event_new(base, -1, 0, unblock_cb, srv);
 	srv->loop_end = event_new(base, -1, 0, loop_end_cb, srv);
+	srv->log_timer = evtimer_new(base, log_flush_cb, srv);
 	/* Kept for shedding a peer when descriptors run out (listener.c). */
 	if ((srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1)
 		log_warn("a spare descriptor");
 	if (srv->expiry == NULL || srv->drain_timer == NULL ||
 	    srv->unblock == NULL || srv->loop_end == NULL ||
+	    srv->log_timer == NULL ||
 	    upstream_init(srv) != 0 || map_init(srv) != 0)
 		return -1;
 	server_tick(srv);
@@ -247,6 +250,8 @@ server_free(struct server *srv)
 		event_free(srv->unblock);
 	if (srv->loop_end != NULL)
 		event_free(srv->loop_end);
+	if (srv->log_timer != NULL)
+		event_free(srv->log_timer);
 	if (srv->fsync_timer != NULL)
 		event_free(srv->fsync_timer);
 	if (srv->room_timer != NULL)
@@ -311,6 +316,17 @@ settle(struct server *srv)
 		event_base_loopbreak(srv->base);
 }
 
+#define REPEAT_SAY_MS	2000
+
+static void
+log_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	log_flush();
+}
+
 /*
  * The end of a loop iteration's work, once however many callbacks ran
  * (redis' beforeSleep): settle, write the journal's records, then flush
@@ -338,6 +354,9 @@ loop_end_cb(evutil_socket_t fd, short what, void *arg)
 	    !evtimer_pending(srv->compact_timer, NULL))
 		evtimer_add(srv->compact_timer, ms_timeval(0, &tv));
 	io_flush_all(srv);
+	/* A flood of one line, then quiet: its count said within 2 s. */
+	if (log_held() && !evtimer_pending(srv->log_timer, NULL))
+		evtimer_add(srv->log_timer, ms_timeval(REPEAT_SAY_MS, &tv));
 }
 
 /* Compaction's next step: the end of an iteration does it. */

@@ -62,6 +62,17 @@ START_TEST(a_flood_of_one_line_is_said_once)
 	ck_assert_int_eq(count(got, "msg=\"back\""), 2);
 	ck_assert_ptr_null(strstr(got, "not at this level"));
 	free(got);
+	/* A flood, then nothing: log_flush says it (a timer, or the exit). */
+	for (i = 0; i < 10; i++)
+		log_warnx("then quiet");
+	ck_assert_int_eq(log_held(), 1);
+	log_flush();
+	ck_assert_int_eq(log_held(), 0);
+	got = slurp(path);
+	ck_assert_ptr_nonnull(strstr(got, "msg=\"then quiet\""));
+	ck_assert_ptr_nonnull(strstr(got, "msg=\"the line before came 9 more "
+	    "times\""));
+	free(got);
 	unlink(path);
 }
 END_TEST
