@@ -16,6 +16,7 @@ daemon, PUSHCTL the command line)
 """
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -177,12 +178,22 @@ class Loop:
     def finish(self):
         """Once more, every delay passed, and take all that is left."""
         self.start()
-        time.sleep(0.35)        # the longest delay, so nothing is still held
-        for q in QUEUES:
-            self.consumer(q, threading.Event(), until_quiet=True)
-        r = subprocess.run([PUSHCTL, "--socket", self.sock, "stats", "--json"],
-                           capture_output=True, timeout=30)
-        assert r.returncode == 0, r
+
+        def left():
+            r = subprocess.run([PUSHCTL, "--socket", self.sock, "queues",
+                                "--json"], capture_output=True, timeout=30)
+            assert r.returncode == 0, r
+            qs = [json.loads(x) for x in r.stdout.decode().splitlines()]
+            return sum(q["queued"] + q["delayed"] + q["in_flight"]
+                       for q in qs)
+        # Until the daemon holds nothing more (a delayed event goes when
+        # its time comes, and its queue is read).
+        for _ in range(20):
+            for q in QUEUES:
+                self.consumer(q, threading.Event(), until_quiet=True)
+            if left() == 0:
+                break
+        assert left() == 0, "events left in the daemon"
         self.daemon.send_signal(signal.SIGTERM)
         rc = self.daemon.wait(timeout=30)
         assert rc == 0, "producerd exited %d" % rc
