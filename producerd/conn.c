@@ -162,6 +162,15 @@ conn_new(struct server *srv, int fd, pid_t pid, uid_t uid, gid_t gid)
 	return c;
 }
 
+/* c waits no more in its queue's line of blocked clients. */
+static void
+conn_unline(struct conn *c)
+{
+	TAILQ_REMOVE(&c->enq_q->blocked, c, bentry);
+	c->blocked = 0;
+	queues_blocked(c->enq_q, -1);
+}
+
 /* Take the connection out of the dispatcher and the role counts, once. */
 static void
 conn_leave(struct conn *c)
@@ -174,12 +183,8 @@ conn_leave(struct conn *c)
 		event_free(c->hello_timer);
 		c->hello_timer = NULL;
 	}
-	if (c->blocked) {
-		TAILQ_REMOVE(&c->enq_q->blocked, c, bentry);
-		c->enq_q->nblocked--;
-		srv->nblocked--;
-		c->blocked = 0;
-	}
+	if (c->blocked)
+		conn_unline(c);
 	if (c->role == ROLE_CONSUMER) {
 		server_tick(srv);
 		back = dispatch_detach(&c->g->d, &c->dc);
@@ -1199,7 +1204,6 @@ conn_release(struct conn *c, unsigned int why)
 static void
 conn_block(struct conn *c)
 {
-	struct server	*srv = c->srv;
 	struct nqueue	*q = c->enq_q;
 
 	c->blocked = 1;
@@ -1208,8 +1212,7 @@ conn_block(struct conn *c)
 		TAILQ_INSERT_HEAD(&q->blocked, c, bentry);
 	else
 		TAILQ_INSERT_TAIL(&q->blocked, c, bentry);
-	q->nblocked++;
-	srv->nblocked++;
+	queues_blocked(q, 1);
 	log_debug("%s: ENQUEUE waits, %u events to go", conn_label(c),
 	    c->enq_started ? c->enq_mark.it.left : 0);
 }
@@ -1290,14 +1293,9 @@ conn_cluster_resume(struct conn *c)
 void
 conn_unblock(struct conn *c)
 {
-	struct server	*srv = c->srv;
-
 	if (!c->blocked)
 		return;
-	TAILQ_REMOVE(&c->enq_q->blocked, c, bentry);
-	c->enq_q->nblocked--;
-	srv->nblocked--;
-	c->blocked = 0;
+	conn_unline(c);
 	c->turn = 1;
 	conn_release(c, HOLD_BLOCKED);
 }

@@ -103,6 +103,7 @@ struct nqueue {
 	TAILQ_ENTRY(nqueue)	 tentry;	/* srv->touched */
 	TAILQ_ENTRY(nqueue)	 aentry;	/* srv->active */
 	TAILQ_ENTRY(nqueue)	 uentry;	/* srv->unblocking */
+	TAILQ_ENTRY(nqueue)	 wentry;	/* srv->waiting */
 	struct nqueue		*hnext;		/* by name */
 	struct server		*srv;
 	struct qlog		 log;		/* its events, stored once */
@@ -233,6 +234,7 @@ struct server {
 	struct nqueues		 touched;	/* used this iteration */
 	struct nqueues		 active;	/* with events in flight */
 	struct nqueues		 unblocking;	/* a blocked client may go */
+	struct nqueues		 waiting;	/* with clients blocked */
 	struct qsettings	 qdefault;	/* a new queue's settings */
 	struct qstore		 store;		/* their buffers' memory */
 	uint64_t		 next_id;	/* ids are the daemon's */
@@ -544,6 +546,7 @@ struct qgroup *groups_resolve(struct server *, const char *, size_t, int,
 void	 queues_init(struct server *);
 void	 queues_free(struct server *);
 struct nqueue *queues_find(struct server *, const char *, size_t);
+void	 queues_blocked(struct nqueue *, int);
 struct nqueue *queues_get(struct server *, const char *, size_t, int *,
 	     char *, size_t);
 struct nqueue *queues_create(struct server *, const char *, size_t);

@@ -77,6 +77,7 @@ queues_init(struct server *srv)
 	TAILQ_INIT(&srv->queues);
 	TAILQ_INIT(&srv->touched);
 	TAILQ_INIT(&srv->active);
+	TAILQ_INIT(&srv->waiting);
 	qstore_init(&srv->store);
 	srv->store.max = srv->max_memory;
 	srv->next_id = 1;
@@ -262,6 +263,23 @@ queues_touch(struct nqueue *q)
 }
 
 /*
+ * q has n more (or, n < 0, fewer) clients waiting for room; the queues
+ * with any are on srv->waiting, for memory let go anywhere to wake.
+ */
+void
+queues_blocked(struct nqueue *q, int n)
+{
+	struct server	*srv = q->srv;
+
+	if (q->nblocked == 0 && n > 0)
+		TAILQ_INSERT_TAIL(&srv->waiting, q, wentry);
+	q->nblocked = (uint32_t)((int64_t)q->nblocked + n);
+	srv->nblocked = (uint32_t)((int64_t)srv->nblocked + n);
+	if (q->nblocked == 0)
+		TAILQ_REMOVE(&srv->waiting, q, wentry);
+}
+
+/*
  * May q's first waiting client go on?  One waiting behind others may, now
  * first; one whose batch is under way once its next event fits.
  */
@@ -305,11 +323,9 @@ queues_settle(struct server *srv)
 	 * Memory let go anywhere (--max-memory) may let a client waiting in
 	 * any queue go on: those are looked at too, only then.
 	 */
-	if (srv->store.freed && srv->nblocked != 0) {
-		TAILQ_FOREACH(q, &srv->queues, entry) {
-			if (q->nblocked != 0)
-				queues_touch(q);
-		}
+	if (srv->store.freed) {
+		TAILQ_FOREACH(q, &srv->waiting, wentry)
+			queues_touch(q);
 	}
 	srv->store.freed = 0;
 	if (TAILQ_EMPTY(&srv->touched))
