@@ -80,9 +80,9 @@ def case_http_request_deadline(h):
     import http.client
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     t0 = time.monotonic()
-    for i in range(4):
+    for i in range(6):
         if i:
-            time.sleep(0.9)     # well within the deadline of 2 s
+            time.sleep(0.6)     # well within the deadline of 2 s, loaded
         c.request("GET", "/metrics")
         r = c.getresponse()
         assert r.status == 200 and r.read(), r.status
