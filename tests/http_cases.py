@@ -109,6 +109,10 @@ def case_http_connections_leave_descriptors(h):
     h.procs.append(p)
     h.daemon = p
     h.wait_for(h.connectable, what="producerd to listen")
+    # The line is written when the HTTP listener starts, which may come
+    # after the socket takes connections: waited for, a record on disk.
+    h.wait_for(lambda: "at most 16 HTTP connections" in log_text(h),
+               what="the HTTP connection limit's line")
     text = log_text(h)
     assert "--http-max-connections 64" in text and "descriptor limit (64)" in text and \
         "at most 16 HTTP connections" in text, text
