@@ -517,10 +517,9 @@ config_parse(struct config *cfg, int argc, char **argv)
 			cfg->auto_create = 0;
 			break;
 		case 'q':
-			if (!ps_queue_name_ok(optarg, strlen(optarg))) {
-				log_errorx("--queue: \"%s\" is not 1 to %d "
-				    "bytes of A-Z a-z 0-9 . _ : -", optarg,
-				    PS_QUEUE_MAX);
+			if (!queues_name_ok("queue", optarg, strlen(optarg),
+			    err, sizeof err)) {
+				log_errorx("--queue: %s", err);
 				return -1;
 			}
 			names = reallocarray(cfg->queue_names,
@@ -534,11 +533,10 @@ config_parse(struct config *cfg, int argc, char **argv)
 			break;
 		case OPT_UPSTREAM_QUEUE:
 		case OPT_LOCAL_QUEUE:
-			if (!ps_queue_name_ok(optarg, strlen(optarg))) {
-				log_errorx("--%s: \"%s\" is not 1 to %d bytes "
-				    "of A-Z a-z 0-9 . _ : -", ch ==
-				    OPT_UPSTREAM_QUEUE ? "upstream-queue" :
-				    "local-queue", optarg, PS_QUEUE_MAX);
+			if (!queues_name_ok("queue", optarg, strlen(optarg),
+			    err, sizeof err)) {
+				log_errorx("--%s: %s", ch == OPT_UPSTREAM_QUEUE ?
+				    "upstream-queue" : "local-queue", err);
 				return -1;
 			}
 			if (ch == OPT_UPSTREAM_QUEUE)

@@ -547,6 +547,7 @@ struct qgroup *groups_resolve(struct server *, const char *, size_t, int,
 /* queues.c */
 void	 queues_init(struct server *);
 void	 queues_free(struct server *);
+int	 queues_name_ok(const char *, const char *, size_t, char *, size_t);
 struct nqueue *queues_find(struct server *, const char *, size_t);
 struct nqueue *queues_get(struct server *, const char *, size_t, int *,
 	     char *, size_t);
