@@ -16,6 +16,7 @@
 #include "opt.h"
 
 #define MAX_RUNS	15
+#define PARSE_UNAVAILABLE	(-78)	/* settings_parse: exit 78 */
 
 static const char *workloads[] = { "W1", "W2", "W3", "W4", "W5", "W6",
     "W7", "W8" };
@@ -254,8 +255,13 @@ cluster_runs(struct settings *s, const char *w)
 }
 #endif
 
-int
-main(int argc, char **argv)
+/*
+ * Fill s from argv, every value checked: 0 to run, 1 to exit 0 (--help,
+ * --version), -1 to exit 1 after saying what is wrong, PARSE_UNAVAILABLE
+ * to exit 78 (--cluster without libnats).
+ */
+static int
+settings_parse(struct settings *s, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "workload",	required_argument,	NULL, 'w' },
@@ -279,70 +285,67 @@ main(int argc, char **argv)
 		{ "version",	no_argument,		NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct settings	 s;
-	struct result	 rs[MAX_RUNS];
 	uint32_t	 v;
-	size_t		 w, m;
-	int		 ch, i, n, failed = 0;
+	size_t		 w;
+	int		 ch;
 
-	log_init("pushbench", PS_LOG_WARN);
-	memset(&s, 0, sizeof s);
-	s.producerd = PRODUCERD_PATH;
-	s.size = 64;
-	s.consumers = 4;
-	s.runs = 3;
-	s.window = 4;
-	s.batch = 256;
-	while ((ch = getopt_long(argc, argv, "w:d:s:c:e:r:Cqjp:S:F:W:B:K:HhV", longopts,
-	    NULL)) != -1) {
+	memset(s, 0, sizeof *s);
+	s->producerd = PRODUCERD_PATH;
+	s->size = 64;
+	s->consumers = 4;
+	s->runs = 3;
+	s->window = 4;
+	s->batch = 256;
+	while ((ch = getopt_long(argc, argv, "w:d:s:c:e:r:Cqjp:S:F:W:B:K:HhV",
+	    longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'w':
-			s.only = optarg;
+			s->only = optarg;
 			break;
 		case 'd':
 			if (strcmp(optarg, modes[0]) != 0 &&
 			    strcmp(optarg, modes[1]) != 0) {
 				log_errorx("--delivery: \"%s\" is not %s or %s",
 				    optarg, modes[0], modes[1]);
-				return 1;
+				return -1;
 			}
-			s.delivery = optarg;
+			s->delivery = optarg;
 			break;
 		case 's':
 			if (opt_u32("--size", optarg, STAMP_LEN, 1048000,
 			    &v) != 0)
-				return 1;
-			s.size = v;
+				return -1;
+			s->size = v;
 			break;
 		case 'c':
 			if (opt_u32("--consumers", optarg, 1, 64, &v) != 0)
-				return 1;
-			s.consumers = (int)v;
+				return -1;
+			s->consumers = (int)v;
 			break;
 		case 'e':
 			if (opt_u64("--events", optarg, 1, 100000000,
-			    &s.events) != 0)
-				return 1;
+			    &s->events) != 0)
+				return -1;
 			break;
 		case 'r':
 			if (opt_u32("--runs", optarg, 1, MAX_RUNS, &v) != 0)
-				return 1;
-			s.runs = (int)v;
+				return -1;
+			s->runs = (int)v;
 			break;
 		case 'C':
-			s.compare = 1;
+			s->compare = 1;
 			break;
 		case 'q':
-			s.quick = 1;
+			s->quick = 1;
 			break;
 		case 'j':
-			s.json = 1;
+			s->json = 1;
 			break;
 		case 'p':
-			s.producerd = optarg;
+			s->producerd = optarg;
 			break;
 		case 'S':
-			s.socket = optarg;
+			s->socket = optarg;
 			break;
 		case 'F':
 			if (strcmp(optarg, "always") != 0 &&
@@ -351,18 +354,18 @@ main(int argc, char **argv)
 			    strncmp(optarg, "interval:", 9) != 0) {
 				log_errorx("--fsync: \"%s\" is not always, "
 				    "batch, never or interval:MS", optarg);
-				return 1;
+				return -1;
 			}
-			s.fsync = optarg;
+			s->fsync = optarg;
 			break;
 		case 'W':
 			if (opt_u32("--window", optarg, 1, 1024,
-			    &s.window) != 0)
-				return 1;
+			    &s->window) != 0)
+				return -1;
 			break;
 		case 'B':
-			if (opt_u32("--batch", optarg, 1, 4096, &s.batch) != 0)
-				return 1;
+			if (opt_u32("--batch", optarg, 1, 4096, &s->batch) != 0)
+				return -1;
 			break;
 		case 'Y':
 			if (strcmp(optarg, "pushstage") != 0 &&
@@ -373,82 +376,171 @@ main(int argc, char **argv)
 				log_errorx("--system: \"%s\" is not pushstage, "
 				    "redis, beanstalkd, floor or jetstream",
 				    optarg);
-				return 1;
+				return -1;
 			}
-			s.system = optarg;
-			s.compare = 1;
+			s->system = optarg;
+			s->compare = 1;
 			break;
 		case 'K':
 			if (strcmp(optarg, "R1") != 0 &&
 			    strcmp(optarg, "R3") != 0) {
 				log_errorx("--cluster: \"%s\" is not R1 or R3",
 				    optarg);
-				return 1;
+				return -1;
 			}
-			s.cluster = optarg[1] - '0';
+			s->cluster = optarg[1] - '0';
 			break;
 		case 'H':
-			s.http = 1;
+			s->http = 1;
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			return 1;
 		case 'V':
 			printf("pushbench %s (protocol %d)\n", PUSHSTAGE_VERSION,
 			    PS_PROTO_VERSION);
-			return 0;
+			return 1;
 		default:
 			usage(stderr);
-			return 1;
+			return -1;
 		}
 	}
 	if (optind != argc) {
 		log_errorx("unexpected argument \"%s\"", argv[optind]);
-		return 1;
+		return -1;
 	}
-	for (w = 0; s.only != NULL && w < sizeof workloads /
+	for (w = 0; s->only != NULL && w < sizeof workloads /
 	    sizeof workloads[0]; w++) {
-		if (strcmp(s.only, workloads[w]) == 0)
+		if (strcmp(s->only, workloads[w]) == 0)
 			break;
 	}
-	if (s.only != NULL && w == sizeof workloads / sizeof workloads[0]) {
+	if (s->only != NULL && w == sizeof workloads / sizeof workloads[0]) {
 		log_errorx("--workload: \"%s\" is not W1, W2, W3, W4, W5, W6, "
-		    "W7 or W8", s.only);
-		return 1;
+		    "W7 or W8", s->only);
+		return -1;
 	}
-	if (s.cluster != 0) {
+	if (s->cluster != 0) {
 #ifndef HAVE_NATS
 		log_errorx("--cluster: pushbench was built without libnats "
 		    "(apt-get install libnats-dev, then build again)");
-		return 78;
+		return PARSE_UNAVAILABLE;
 #else
-		if (s.socket != NULL || s.fsync != NULL) {
+		if (s->socket != NULL || s->fsync != NULL) {
 			log_errorx("--cluster does not go with --%s: it starts "
 			    "its own producerd, and JetStream keeps the events",
-			    s.socket != NULL ? "socket" : "fsync");
-			return 1;
+			    s->socket != NULL ? "socket" : "fsync");
+			return -1;
 		}
-		if (s.only != NULL && strcmp(s.only, "W1") != 0 &&
-		    strcmp(s.only, "W2") != 0) {
+		if (s->only != NULL && strcmp(s->only, "W1") != 0 &&
+		    strcmp(s->only, "W2") != 0) {
 			log_errorx("--cluster: --workload %s: only W1 and W2",
-			    s.only);
-			return 1;
+			    s->only);
+			return -1;
 		}
 		if (!jetstream_available()) {
 			log_errorx("--cluster: nats-server is not installed "
 			    "(apt-get install nats-server)");
-			return 1;
+			return -1;
 		}
 #endif
 	}
-	if (s.http && (s.socket != NULL || s.cluster != 0 || s.fsync != NULL)) {
+	if (s->http && (s->socket != NULL || s->cluster != 0 ||
+	    s->fsync != NULL)) {
 		log_errorx("--http starts its own producerd: not with --%s",
-		    s.socket != NULL ? "socket" : s.cluster ? "cluster" :
+		    s->socket != NULL ? "socket" : s->cluster ? "cluster" :
 		    "fsync");
+		return -1;
+	}
+	if (s->quick)
+		s->runs = 1;
+	return 0;
+}
+
+/*
+ * Workload w's runs on pushstage in each delivery mode, then on the
+ * systems it is compared with, and on its floor: the number of
+ * measurements that failed.
+ */
+static int
+workload_runs(struct settings *s, size_t w)
+{
+	const char	*name = workloads[w];
+	struct result	 rs[MAX_RUNS];
+	size_t		 m;
+	int		 i, n, failed = 0;
+
+#ifdef HAVE_NATS
+	if (s->cluster != 0)
+		return w < 2 ? cluster_runs(s, name) : 0;
+#endif
+	for (m = 0; m < 2; m++) {
+		if ((s->delivery != NULL && strcmp(s->delivery, modes[m]) != 0) ||
+		    !system_on(s, "pushstage"))
+			continue;
+		/* Key order needs acks. */
+		if (strcmp(name, "W6") == 0 &&
+		    strcmp(modes[m], "at-least-once") != 0)
+			continue;
+		for (i = n = 0; i < s->runs; i++)
+			if ((strcmp(name, "W7") == 0 ?
+			    many_run(s, modes[m], &rs[n]) :
+			    work_run(s, name, modes[m], &rs[n])) == 0)
+				n++;
+		if (n < s->runs || report(s, rs, n) != 0)
+			failed++;
+	}
+#ifdef HAVE_HIREDIS
+	if (s->compare && with_redis(name) && system_on(s, "redis") &&
+	    redis_available()) {
+		for (i = n = 0; i < s->runs; i++)
+			if (redis_run(s, name, &rs[n]) == 0)
+				n++;
+		if (n < s->runs || report(s, rs, n) != 0)
+			failed++;
+	}
+#endif
+	if (s->compare && with_beanstalkd(name) &&
+	    system_on(s, "beanstalkd") && beanstalk_available()) {
+		for (i = n = 0; i < s->runs; i++)
+			if (beanstalk_run(s, name, &rs[n]) == 0)
+				n++;
+		if (n < s->runs || report(s, rs, n) != 0)
+			failed++;
+	}
+	/* The floor each workload is judged by. */
+	if (!s->compare || s->fsync != NULL || w > 3 ||
+	    !system_on(s, "floor"))
+		return failed;
+	for (i = n = 0; i < s->runs; i++) {
+		if ((w == 0 || w == 3 ? baseline_stream(s, name,
+		    s->quick ? 20000 : 10000000, &rs[n]) :
+		    w == 1 ? baseline_rr(s, s->quick ? 2000 : 200000, &rs[n]) :
+		    baseline_relay(s, s->quick ? 0.2 : 5.0, &rs[n])) == 0)
+			n++;
+	}
+	if (n < s->runs || report(s, rs, n) != 0)
+		failed++;
+	return failed;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct settings	 s;
+	size_t		 w;
+	int		 failed = 0;
+
+	log_init("pushbench", PS_LOG_WARN);
+	switch (settings_parse(&s, argc, argv)) {
+	case 0:
+		break;
+	case 1:
+		return 0;
+	case PARSE_UNAVAILABLE:
+		return 78;
+	default:
 		return 1;
 	}
-	if (s.quick)
-		s.runs = 1;
 	signal(SIGPIPE, SIG_IGN);
 	if (s.http) {
 		fflush(stdout);
@@ -459,69 +551,9 @@ main(int argc, char **argv)
 		    "workload", "mode", "events", "events/s", "range",
 		    "cpu s", "peak KiB", "once", "");
 	fflush(stdout);		/* before any fork, or children print it again */
-
 	for (w = 0; w < sizeof workloads / sizeof workloads[0]; w++) {
-		if (s.only != NULL && strcmp(s.only, workloads[w]) != 0)
-			continue;
-#ifdef HAVE_NATS
-		if (s.cluster != 0) {
-			if (w < 2)
-				failed += cluster_runs(&s, workloads[w]);
-			continue;
-		}
-#endif
-		for (m = 0; m < 2; m++) {
-			if ((s.delivery != NULL &&
-			    strcmp(s.delivery, modes[m]) != 0) ||
-			    !system_on(&s, "pushstage"))
-				continue;
-			/* Key order needs acks. */
-			if (strcmp(workloads[w], "W6") == 0 &&
-			    strcmp(modes[m], "at-least-once") != 0)
-				continue;
-			for (i = n = 0; i < s.runs; i++)
-				if ((strcmp(workloads[w], "W7") == 0 ?
-				    many_run(&s, modes[m], &rs[n]) :
-				    work_run(&s, workloads[w], modes[m],
-				    &rs[n])) == 0)
-					n++;
-			if (n < s.runs || report(&s, rs, n) != 0)
-				failed++;
-		}
-#ifdef HAVE_HIREDIS
-		if (s.compare && with_redis(workloads[w]) &&
-		    system_on(&s, "redis") &&
-		    redis_available()) {
-			for (i = n = 0; i < s.runs; i++)
-				if (redis_run(&s, workloads[w], &rs[n]) == 0)
-					n++;
-			if (n < s.runs || report(&s, rs, n) != 0)
-				failed++;
-		}
-#endif
-		if (s.compare && with_beanstalkd(workloads[w]) &&
-		    system_on(&s, "beanstalkd") &&
-		    beanstalk_available()) {
-			for (i = n = 0; i < s.runs; i++)
-				if (beanstalk_run(&s, workloads[w], &rs[n]) == 0)
-					n++;
-			if (n < s.runs || report(&s, rs, n) != 0)
-				failed++;
-		}
-		/* The floor each workload is judged by. */
-		if (!s.compare || s.fsync != NULL || w > 3 ||
-		    !system_on(&s, "floor"))
-			continue;
-		for (i = n = 0; i < s.runs; i++) {
-			if ((w == 0 || w == 3 ? baseline_stream(&s,
-			    workloads[w], s.quick ? 20000 : 10000000, &rs[n]) :
-			    w == 1 ? baseline_rr(&s, s.quick ? 2000 : 200000,
-			    &rs[n]) : baseline_relay(&s, s.quick ? 0.2 : 5.0,
-			    &rs[n])) == 0)
-				n++;
-		}
-		if (n < s.runs || report(&s, rs, n) != 0)
-			failed++;
+		if (s.only == NULL || strcmp(s.only, workloads[w]) == 0)
+			failed += workload_runs(&s, w);
 	}
 	if (failed != 0)
 		log_errorx("%d measurement%s failed or lost events", failed,

@@ -186,8 +186,25 @@ batch_free(struct batch *b)
 	free(b->later);
 }
 
-int
-main(int argc, char **argv)
+/* The command line, checked (config_parse); main wires the rest. */
+struct config {
+	struct work	 work;		/* --id, --exec, --work-ms */
+	const char	*path;		/* the socket */
+	const char	*queue;		/* QUEUE or QUEUE/GROUP; NULL: default */
+	uint32_t	 max_demand;
+	uint32_t	 min_demand;
+	int		 partition;	/* -1: none */
+	char		 pathbuf[4096];
+	char		 qpath[2 * PUSHSTAGE_QUEUE_MAX + 2];
+};
+
+/*
+ * Fill c from argv, every value checked, and open --log-file: 0 to run,
+ * 1 to exit 0 (--help, --version), -1 to exit 1 after saying what is
+ * wrong.
+ */
+static int
+config_parse(struct config *c, int argc, char **argv)
 {
 	enum { OPT_LOG_FORMAT = 256, OPT_LOG_FILE };
 	static const struct option longopts[] = {
@@ -207,34 +224,25 @@ main(int argc, char **argv)
 		{ "version",	no_argument,		NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct work		 w = { .sigfd = -1 };
-	struct pushstage	*p;
-	struct pushstage_event	 e;
-	struct batch		 b;
-	struct pollfd		 pfd[2];
-	char			 pathbuf[4096];
-	const char		*path = NULL, *log_file = NULL, *queue = NULL;
-	const char		*group = NULL;
-	char			 qpath[2 * PUSHSTAGE_QUEUE_MAX + 2];
-	uint32_t		 max = 1, min = 0, part;
-	int			 acks, slow, partition = -1;
-	size_t			 i;
-	int			 ch, r, status;
+	const char	*log_file = NULL, *group = NULL;
+	uint32_t	 part;
+	int		 ch;
 
-	memset(&b, 0, sizeof b);
-	log_init("consumer", PS_LOG_INFO);
-	log_set_format(PS_LOG_TEXT);
+	memset(c, 0, sizeof *c);
+	c->work.sigfd = -1;
+	c->max_demand = 1;
+	c->partition = -1;
 	while ((ch = getopt_long(argc, argv, "i:s:q:g:k:M:m:w:e:l:hV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'i':
-			w.id = optarg;
+			c->work.id = optarg;
 			break;
 		case 's':
-			path = optarg;
+			c->path = optarg;
 			break;
 		case 'q':
-			queue = optarg;
+			c->queue = optarg;
 			break;
 		case 'g':
 			group = optarg;
@@ -242,120 +250,150 @@ main(int argc, char **argv)
 		case 'k':
 			if (opt_u32("--partition", optarg, 0,
 			    PUSHSTAGE_PARTITIONS_MAX - 1, &part) != 0)
-				return 1;
-			partition = (int)part;
+				return -1;
+			c->partition = (int)part;
 			break;
 		case 'M':
 			if (opt_u32("--max-demand", optarg, 1, PUSHSTAGE_DEMAND_MAX,
-			    &max) != 0)
-				return 1;
+			    &c->max_demand) != 0)
+				return -1;
 			break;
 		case 'm':
 			if (opt_u32("--min-demand", optarg, 0,
-			    PUSHSTAGE_DEMAND_MAX - 1, &min) != 0)
-				return 1;
+			    PUSHSTAGE_DEMAND_MAX - 1, &c->min_demand) != 0)
+				return -1;
 			break;
 		case 'w':
-			if (opt_range("--work-ms", optarg, &w.min_ms,
-			    &w.max_ms) != 0)
-				return 1;
+			if (opt_range("--work-ms", optarg, &c->work.min_ms,
+			    &c->work.max_ms) != 0)
+				return -1;
 			break;
 		case 'e':
-			w.exec = optarg;
+			c->work.exec = optarg;
 			break;
 		case 'l':
 			if (opt_log_level(optarg) != 0)
-				return 1;
+				return -1;
 			break;
 		case OPT_LOG_FORMAT:
 			if (opt_log_format(optarg) != 0)
-				return 1;
+				return -1;
 			break;
 		case OPT_LOG_FILE:
 			log_file = optarg;
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			return 1;
 		case 'V':
 			printf("consumer %s (protocol %d, libpushstage %s)\n",
 			    PUSHSTAGE_VERSION, PUSHSTAGE_PROTOCOL,
 			    pushstage_version());
-			return 0;
+			return 1;
 		default:
 			usage(stderr);
-			return 1;
+			return -1;
 		}
 	}
 	if (optind != argc) {
 		log_errorx("unexpected argument \"%s\"", argv[optind]);
-		return 1;
+		return -1;
 	}
-	if (w.id == NULL) {
+	if (c->work.id == NULL) {
 		log_errorx("--id is required");
 		usage(stderr);
-		return 1;
+		return -1;
 	}
-	if (w.id[0] == '\0' || strlen(w.id) > PUSHSTAGE_ID_MAX) {
+	if (c->work.id[0] == '\0' || strlen(c->work.id) > PUSHSTAGE_ID_MAX) {
 		log_errorx("--id: must be 1 to %d bytes", PUSHSTAGE_ID_MAX);
-		return 1;
+		return -1;
 	}
-	if (min >= max) {
-		log_errorx("--min-demand %u must be below --max-demand %u", min,
-		    max);
-		return 1;
+	if (c->min_demand >= c->max_demand) {
+		log_errorx("--min-demand %u must be below --max-demand %u",
+		    c->min_demand, c->max_demand);
+		return -1;
 	}
-	if (w.exec != NULL && w.max_ms != 0) {
+	if (c->work.exec != NULL && c->work.max_ms != 0) {
 		log_errorx("--exec and --work-ms do not go together");
-		return 1;
+		return -1;
 	}
-	if (path == NULL)
-		path = pushstage_default_socket(pathbuf, sizeof pathbuf);
+	if (c->path == NULL)
+		c->path = pushstage_default_socket(c->pathbuf,
+		    sizeof c->pathbuf);
 	if (log_file != NULL && log_open(log_file) == -1)
 		fatal("--log-file: cannot open %s", log_file);
-	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
-	/* Whole lines, flushed once per read or slow event: flush_out. */
-	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
-	if ((w.sigfd = signals_init()) == -1)
-		fatal("signal set-up");
-
-	if ((p = pushstage_new()) == NULL)
-		fatal("pushstage_new");
 	if (group != NULL) {
 		if (strchr(group, '/') != NULL || *group == '\0' ||
-		    (size_t)snprintf(qpath, sizeof qpath, "%s/%s", queue != NULL ?
-		    queue : "default", group) >= sizeof qpath) {
+		    (size_t)snprintf(c->qpath, sizeof c->qpath, "%s/%s",
+		    c->queue != NULL ? c->queue : "default", group) >=
+		    sizeof c->qpath) {
 			log_errorx("--group: \"%s\" is not 1 to %d bytes of A-Z "
 			    "a-z 0-9 . _ : -", group, PUSHSTAGE_QUEUE_MAX);
-			pushstage_free(p);
-			return 1;
+			return -1;
 		}
-		queue = qpath;
+		c->queue = c->qpath;
 	}
-	if (queue != NULL && pushstage_queue(p, queue) != 0) {
+	return 0;
+}
+
+/*
+ * A connection to producerd as c says, its demand asked; NULL and
+ * *status, the exit status, after saying why not.
+ */
+static struct pushstage *
+consumer_connect(const struct config *c, int *status)
+{
+	struct pushstage	*p;
+	int			 r;
+
+	*status = 1;
+	if ((p = pushstage_new()) == NULL)
+		fatal("pushstage_new");
+	if (c->queue != NULL && pushstage_queue(p, c->queue) != 0) {
 		log_errorx("--queue: %s", pushstage_error(p));
-		pushstage_free(p);
-		return 1;
+		goto fail;
 	}
-	if (pushstage_partition(p, partition) != 0) {
+	if (pushstage_partition(p, c->partition) != 0) {
 		log_errorx("--partition: %s", pushstage_error(p));
-		pushstage_free(p);
-		return 1;
+		goto fail;
 	}
-	if ((r = pushstage_connect_consumer(p, path, w.id, max, min)) != 0) {
+	if ((r = pushstage_connect_consumer(p, c->path, c->work.id,
+	    c->max_demand, c->min_demand)) != 0) {
 		log_errorx("%s", pushstage_error(p));
-		pushstage_free(p);
-		return r == PUSHSTAGE_ECONNECT ? EX_UNAVAILABLE : 1;
+		if (r == PUSHSTAGE_ECONNECT)
+			*status = EX_UNAVAILABLE;
+		goto fail;
 	}
+	if (pushstage_demand(p, c->max_demand) != 0 ||
+	    pushstage_flush(p) != 0) {
+		log_errorx("id %s: %s", c->work.id, pushstage_error(p));
+		goto fail;
+	}
+	return p;
+fail:
+	pushstage_free(p);
+	return NULL;
+}
+
+/*
+ * Handle events as they come until a signal (0) or an error (1, said):
+ * each read's events printed, handled in turn and answered.
+ */
+static int
+consume(struct pushstage *p, const struct work *w)
+{
+	struct pushstage_event	 e;
+	struct batch		 b;
+	struct pollfd		 pfd[2];
+	size_t			 i;
+	int			 acks, slow, r, status;
+
+	memset(&b, 0, sizeof b);
 	acks = pushstage_acks(p);
 	/* Slow handling sends each answer at once; fast, one per read. */
-	slow = w.exec != NULL || w.max_ms != 0;
-	if ((r = pushstage_demand(p, max)) != 0 ||
-	    (r = pushstage_flush(p)) != 0)
-		goto fail;
-
+	slow = w->exec != NULL || w->max_ms != 0;
 	for (;;) {
-		pfd[0].fd = w.sigfd;
+		pfd[0].fd = w->sigfd;
 		pfd[0].events = POLLIN;
 		pfd[1].fd = pushstage_fd(p);
 		pfd[1].events = POLLIN;
@@ -364,7 +402,7 @@ main(int argc, char **argv)
 				continue;
 			fatal("poll");
 		}
-		if ((pfd[0].revents & POLLIN) && signals_take(w.sigfd))
+		if ((pfd[0].revents & POLLIN) && signals_take(w->sigfd))
 			goto stop;
 		if (!(pfd[1].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
@@ -372,17 +410,17 @@ main(int argc, char **argv)
 			goto fail;
 		b.n = 0;
 		while ((r = pushstage_poll_event(p, &e)) == 1) {
-			say(w.id, "received", e.data, e.len);
+			say(w->id, "received", e.data, e.len);
 			batch_add(&b, &e);
 		}
 		if (r < 0)
 			goto fail;
 		flush_out();
 		for (i = 0; i < b.n; i++) {
-			status = work_handle(&w, &b.ev[i]);
+			status = work_handle(w, &b.ev[i]);
 			if (status == WORK_STOP)
 				goto stop;
-			say(w.id, "finished", b.ev[i].data, b.ev[i].len);
+			say(w->id, "finished", b.ev[i].data, b.ev[i].len);
 			if (acks)
 				batch_answer(&b, b.ev[i].id, status);
 			b.ask += pushstage_done(p);
@@ -397,13 +435,34 @@ main(int argc, char **argv)
 			goto fail;
 	}
 stop:
-	log_debug("id %s: stopping on a signal", w.id);
-	pushstage_free(p);
+	log_debug("id %s: stopping on a signal", w->id);
 	batch_free(&b);
 	return 0;
 fail:
-	log_errorx("id %s: %s", w.id, pushstage_error(p));
-	pushstage_free(p);
+	log_errorx("id %s: %s", w->id, pushstage_error(p));
 	batch_free(&b);
 	return 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config		 c;
+	struct pushstage	*p;
+	int			 status;
+
+	log_init("consumer", PS_LOG_INFO);
+	log_set_format(PS_LOG_TEXT);
+	if ((status = config_parse(&c, argc, argv)) != 0)
+		return status == 1 ? 0 : 1;
+	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+	/* Whole lines, flushed once per read or slow event: flush_out. */
+	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+	if ((c.work.sigfd = signals_init()) == -1)
+		fatal("signal set-up");
+	if ((p = consumer_connect(&c, &status)) == NULL)
+		return status;
+	status = consume(p, &c.work);
+	pushstage_free(p);
+	return status;
 }

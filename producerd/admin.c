@@ -39,11 +39,10 @@ struct nqueue *
 admin_queue(struct admin *a, const char *name, size_t len)
 {
 	struct nqueue	*q;
+	char		 err[256];
 
-	if (!ps_queue_name_ok(name, len)) {
-		admin_fail(a, PS_E_BAD_VALUE, "queue name \"%.*s\" is not 1 to "
-		    "%d bytes of A-Z a-z 0-9 . _ : -", (int)(len > 80 ? 80 :
-		    len), name, PS_QUEUE_MAX);
+	if (!queues_name_ok("queue", name, len, err, sizeof err)) {
+		admin_fail(a, PS_E_BAD_VALUE, "%s", err);
 		return NULL;
 	}
 	if ((q = queues_find(a->srv, name, len)) == NULL)

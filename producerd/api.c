@@ -367,10 +367,15 @@ group_of(struct api *a, struct nqueue *q)
 	const char	*name = evhttp_find_header(&a->query, "group");
 	struct gpath	 gp;
 	struct qgroup	*g;
+	char		 why[256];
 	int		 n;
 
 	if (name == NULL || *name == '\0')
 		return TAILQ_FIRST(&q->groups);
+	if (!queues_name_ok("group", name, strlen(name), why, sizeof why)) {
+		http_fail(a->req, 400, "%s", why);
+		return NULL;
+	}
 	n = snprintf(gp.s, sizeof gp.s, "%s/%s", q->name, name);
 	if (n < 0 || (size_t)n >= sizeof gp.s) {
 		http_fail(a->req, 400, "group name too long: %.64s", name);
@@ -592,16 +597,10 @@ cluster_dead_path(struct api *a, const char *name, size_t len,
 
 	if (group == NULL)
 		group = "";
-	if (len > PS_QUEUE_MAX || !ps_queue_name_ok(name, len)) {
-		http_fail(a->req, 400, "\"%.*s\" is not a queue name: 1 to "
-		    "%d bytes of A-Z a-z 0-9 . _ : -", (int)(len > 64 ? 64 :
-		    len), name, PS_QUEUE_MAX);
-		return;
-	}
-	if (*group != '\0' && (strlen(group) > PS_QUEUE_MAX ||
-	    !ps_queue_name_ok(group, strlen(group)))) {
-		http_fail(a->req, 400, "group=%.64s is not a group name: 1 to "
-		    "%d bytes of A-Z a-z 0-9 . _ : -", group, PS_QUEUE_MAX);
+	if (!queues_name_ok("queue", name, len, why, sizeof why) ||
+	    (*group != '\0' && !queues_name_ok("group", group, strlen(group),
+	    why, sizeof why))) {
+		http_fail(a->req, 400, "%s", why);
 		return;
 	}
 	if (strcmp(tail, "dead") == 0) {

@@ -97,18 +97,14 @@ usage(FILE *f)
 "they are every queue's defaults, and pushctl queue set NAME KEY=VALUE\n"
 "changes one queue's at run time (kept in --data-dir's DIR/queues).\n"
 "\n"
-"The buffer (docs/overflow.md):\n"
-"  --max-queue N          events buffered at most (default %u; 0: no limit);\n"
-"                         events in flight do not count\n"
-"  --max-queue-bytes BYTES  their payload bytes at most (default: a quarter\n"
-"                         of physical memory; 0: no limit)\n"
+"The buffer (docs/overflow.md):\n",
+	    PS_MAX_FRAME_DEFAULT, PS_MAX_FRAME_MIN, PS_MAX_FRAME_LIMIT,
+	    CONFIG_HTTP_CONNS, CONFIG_MAX_QUEUES, CONFIG_MAX_GROUPS);
+	settings_usage(f, SETTINGS_BUFFER);
+	fprintf(f,
 "  --max-memory BYTES     payload bytes held by every queue together at\n"
 "                         most (default: half the smaller of physical\n"
 "                         memory and the cgroup's memory limit; 0: none)\n"
-"  --overflow POLICY      when an ENQUEUE does not fit: reject (default; the\n"
-"                         rest is refused, to be sent again), drop-oldest,\n"
-"                         drop-newest, or block (stop reading the client\n"
-"                         until there is room)\n"
 "\n"
 "A stage of a pipeline (docs/pipeline.md):\n"
 "  --upstream PATH        also be a consumer of the producerd at PATH, asking\n"
@@ -136,29 +132,11 @@ usage(FILE *f)
 "  --repair               start even if the journal has bad records: keep\n"
 "                         every intact one, drop and report the rest\n"
 "\n"
-"Delivery:\n"
-"  --delivery MODE        at-least-once (default): consumers ack each event\n"
-"                         and what they do not ack is delivered again;\n"
-"                         at-most-once: an event is done once sent\n"
-"  --ack-timeout SECONDS  take back an event not acked (or touched) in\n"
-"                         this long and deliver it again (default none)\n"
-"  --max-attempts N       deliveries before an event goes to the dead\n"
-"                         letters (default %u, 1 to 65535)\n"
-"  --dispatch MODE        demand (default): each event to the consumer\n"
-"                         with the most demand; key: the same, but never\n"
-"                         two events of one key in flight at once, each\n"
-"                         key's in the order enqueued; partition:N: each\n"
-"                         event to one of N partitions by its key, and\n"
-"                         only to a consumer of that partition\n"
-"                         (--partition; docs/dispatch.md)\n"
-"  --rate N/PERIOD        a queue sends at most N events per PERIOD, as\n"
-"                         100/1s or 5000/1m (default none)\n"
-"  --retry-backoff BASE:MAX  a NACKed or timed-out event waits BASE, then\n"
-"                         twice as long each attempt up to MAX (give or\n"
-"                         take 20 %%), as 1s:5m (default none: at once;\n"
-"                         docs/scheduling.md)\n"
-"  --dedup-window DURATION  a unique id stays this long after its event\n"
-"                         is done, as 2m or 30s (default 2m)\n"
+"Delivery:\n",
+	    CONFIG_UPSTREAM_DEMAND, (unsigned long long)JOURNAL_SEGMENT_SIZE,
+	    (unsigned long long)JOURNAL_SEGMENT_MIN);
+	settings_usage(f, SETTINGS_DELIVERY);
+	fprintf(f,
 "  --cluster nats://HOST:PORT[,...]  put the queues in NATS JetStream\n"
 "                         (a stream each), shared by every producerd\n"
 "                         linked to it (docs/cluster.md)\n"
@@ -187,24 +165,18 @@ usage(FILE *f)
 "Exit status 1: bad options, the socket could not be set up (for\n"
 "example another producerd already listens on it), the journal could not\n"
 "be read back or written.\n",
-	    PS_MAX_FRAME_DEFAULT, PS_MAX_FRAME_MIN, PS_MAX_FRAME_LIMIT,
-	    CONFIG_HTTP_CONNS, CONFIG_MAX_QUEUES, CONFIG_MAX_GROUPS,
-	    CONFIG_MAX_QUEUE, CONFIG_UPSTREAM_DEMAND,
-	    (unsigned long long)JOURNAL_SEGMENT_SIZE,
-	    (unsigned long long)JOURNAL_SEGMENT_MIN,
-	    CONFIG_MAX_ATTEMPTS, CONFIG_DRAIN_MS / 1000,
-	    CONFIG_HANDSHAKE_MS / 1000, CONFIG_MAX_CONNS,
-	    CONFIG_SOCKET_MODE);
+	    CONFIG_DRAIN_MS / 1000, CONFIG_HANDSHAKE_MS / 1000,
+	    CONFIG_MAX_CONNS, CONFIG_SOCKET_MODE);
 }
 
 /* A queue setting given as a flag: through settings.c, as at run time. */
 static int
-queue_flag(struct config *cfg, const char *option, const char *arg)
+queue_flag(struct config *cfg, const char *name, const char *arg)
 {
 	char	 err[256];
 	int	 set;
 
-	if ((set = settings_set(&cfg->queue, option + 2, arg, err,
+	if ((set = settings_set(&cfg->queue, name, arg, err,
 	    sizeof err)) < 0) {
 		log_errorx("--%s", err);
 		return -1;
@@ -344,6 +316,85 @@ config_free(struct config *cfg)
 	cfg->queue_names = NULL;
 }
 
+enum {
+	OPT_DRAIN_TIMEOUT = 256, OPT_HANDSHAKE_TIMEOUT, OPT_MAX_CONNS,
+	OPT_SOCKET_MODE, OPT_SOCKET_GROUP, OPT_ALLOW_UID, OPT_ALLOW_GID,
+	OPT_UPSTREAM, OPT_UPSTREAM_MAX_DEMAND, OPT_MAP, OPT_MAP0,
+	OPT_CLUSTER, OPT_CLUSTER_REPLICAS,
+	OPT_DATA_DIR, OPT_FSYNC, OPT_SEGMENT_SIZE, OPT_REPAIR,
+	OPT_LOG_FORMAT, OPT_LOG_FILE, OPT_METRICS, OPT_METRICS_CONNS,
+	OPT_MAX_QUEUES, OPT_MAX_MEMORY, OPT_NO_AUTO_CREATE, OPT_UPSTREAM_QUEUE,
+	OPT_LOCAL_QUEUE, OPT_MAX_GROUPS, OPT_HTTP, OPT_HTTP_CONNS,
+	OPT_HTTP_TOKEN, OPT_HTTP_TIMEOUT,
+	OPT_SETTING	/* + the setting's index: settings_flag() */
+};
+
+/* The flags that are not queue settings; those are settings.c's. */
+static const struct option daemon_opts[] = {
+	{ "socket",	required_argument,	NULL, 's' },
+	{ "max-frame",	required_argument,	NULL, 'm' },
+	{ "log-level",	required_argument,	NULL, 'l' },
+	{ "log-format",	required_argument,	NULL, OPT_LOG_FORMAT },
+	{ "log-file",	required_argument,	NULL, OPT_LOG_FILE },
+	{ "metrics",	required_argument,	NULL, OPT_METRICS },
+	{ "metrics-max-connections", required_argument, NULL,
+	    OPT_METRICS_CONNS },
+	{ "http",	required_argument,	NULL, OPT_HTTP },
+	{ "http-max-connections", required_argument, NULL, OPT_HTTP_CONNS },
+	{ "http-token-file", required_argument,	NULL, OPT_HTTP_TOKEN },
+	{ "http-request-timeout", required_argument, NULL, OPT_HTTP_TIMEOUT },
+	{ "drain-timeout", required_argument,	NULL, OPT_DRAIN_TIMEOUT },
+	{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT },
+	{ "max-connections", required_argument,	NULL, OPT_MAX_CONNS },
+	{ "socket-mode", required_argument,	NULL, OPT_SOCKET_MODE },
+	{ "socket-group", required_argument,	NULL, OPT_SOCKET_GROUP },
+	{ "allow-uid",	required_argument,	NULL, OPT_ALLOW_UID },
+	{ "allow-gid",	required_argument,	NULL, OPT_ALLOW_GID },
+	{ "queue",	required_argument,	NULL, 'q' },
+	{ "max-queues",	required_argument,	NULL, OPT_MAX_QUEUES },
+	{ "max-memory",	required_argument,	NULL, OPT_MAX_MEMORY },
+	{ "max-groups",	required_argument,	NULL, OPT_MAX_GROUPS },
+	{ "no-auto-create", no_argument,	NULL, OPT_NO_AUTO_CREATE },
+	{ "upstream-queue", required_argument,	NULL, OPT_UPSTREAM_QUEUE },
+	{ "local-queue", required_argument,	NULL, OPT_LOCAL_QUEUE },
+	{ "upstream",	required_argument,	NULL, OPT_UPSTREAM },
+	{ "cluster",	required_argument,	NULL, OPT_CLUSTER },
+	{ "cluster-replicas", required_argument, NULL, OPT_CLUSTER_REPLICAS },
+	{ "upstream-max-demand", required_argument, NULL,
+	    OPT_UPSTREAM_MAX_DEMAND },
+	{ "map",	required_argument,	NULL, OPT_MAP },
+	{ "map0",	required_argument,	NULL, OPT_MAP0 },
+	{ "data-dir",	required_argument,	NULL, OPT_DATA_DIR },
+	{ "fsync",	required_argument,	NULL, OPT_FSYNC },
+	{ "segment-size", required_argument,	NULL, OPT_SEGMENT_SIZE },
+	{ "repair",	no_argument,		NULL, OPT_REPAIR },
+	{ "help",	no_argument,		NULL, 'h' },
+	{ "version",	no_argument,		NULL, 'V' },
+};
+#define NDAEMON_OPTS	(sizeof daemon_opts / sizeof daemon_opts[0])
+
+/*
+ * Every long option: the daemon's, then a flag for each queue setting in
+ * settings.c's table, so that a setting added there is a flag here too.
+ */
+static const struct option *
+config_longopts(void)
+{
+	static struct option	 all[NDAEMON_OPTS + SETTINGS_MAX + 1];
+	const char		*name;
+	size_t			 i;
+
+	memcpy(all, daemon_opts, sizeof daemon_opts);
+	for (i = 0; (name = settings_flag(i)) != NULL; i++) {
+		if (i == SETTINGS_MAX)
+			fatalx("%s: more than %d settings", __func__,
+			    SETTINGS_MAX);
+		all[NDAEMON_OPTS + i] = (struct option){ name,
+		    required_argument, NULL, OPT_SETTING + (int)i };
+	}
+	return all;
+}
+
 /*
  * Parse argv into cfg: 0 to run, 1 to exit 0 (--help, --version), -1 to
  * exit 1 after saying what is wrong.
@@ -351,86 +402,19 @@ config_free(struct config *cfg)
 int
 config_parse(struct config *cfg, int argc, char **argv)
 {
-	enum {
-		OPT_DELIVERY = 256, OPT_ACK_TIMEOUT, OPT_MAX_ATTEMPTS,
-		OPT_DRAIN_TIMEOUT, OPT_HANDSHAKE_TIMEOUT, OPT_MAX_CONNS,
-		OPT_SOCKET_MODE, OPT_SOCKET_GROUP, OPT_ALLOW_UID,
-		OPT_ALLOW_GID, OPT_MAX_QUEUE, OPT_MAX_QUEUE_BYTES, OPT_OVERFLOW,
-		OPT_UPSTREAM, OPT_UPSTREAM_MAX_DEMAND, OPT_MAP, OPT_MAP0,
-		OPT_CLUSTER, OPT_CLUSTER_REPLICAS,
-		OPT_DATA_DIR, OPT_FSYNC, OPT_SEGMENT_SIZE, OPT_REPAIR,
-		OPT_LOG_FORMAT, OPT_LOG_FILE, OPT_METRICS, OPT_METRICS_CONNS,
-		OPT_MAX_QUEUES, OPT_MAX_MEMORY, OPT_NO_AUTO_CREATE, OPT_UPSTREAM_QUEUE,
-		OPT_LOCAL_QUEUE, OPT_MAX_GROUPS, OPT_DISPATCH, OPT_RATE,
-		OPT_RETRY_BACKOFF,
-		OPT_DEDUP_WINDOW, OPT_HTTP, OPT_HTTP_CONNS, OPT_HTTP_TOKEN,
-		OPT_HTTP_TIMEOUT,
-	};
-	static const struct option longopts[] = {
-		{ "socket",	required_argument,	NULL, 's' },
-		{ "max-frame",	required_argument,	NULL, 'm' },
-		{ "log-level",	required_argument,	NULL, 'l' },
-		{ "log-format",	required_argument,	NULL, OPT_LOG_FORMAT },
-		{ "log-file",	required_argument,	NULL, OPT_LOG_FILE },
-		{ "metrics",	required_argument,	NULL, OPT_METRICS },
-		{ "metrics-max-connections", required_argument, NULL,
-		    OPT_METRICS_CONNS },
-		{ "http",	required_argument,	NULL, OPT_HTTP },
-		{ "http-max-connections", required_argument, NULL,
-		    OPT_HTTP_CONNS },
-		{ "http-token-file", required_argument,	NULL, OPT_HTTP_TOKEN },
-		{ "http-request-timeout", required_argument, NULL,
-		    OPT_HTTP_TIMEOUT },
-		{ "delivery",	required_argument,	NULL, OPT_DELIVERY },
-		{ "ack-timeout", required_argument,	NULL, OPT_ACK_TIMEOUT },
-		{ "max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS },
-		{ "dispatch",	required_argument,	NULL, OPT_DISPATCH },
-		{ "rate",	required_argument,	NULL, OPT_RATE },
-		{ "retry-backoff", required_argument,	NULL,
-		    OPT_RETRY_BACKOFF },
-		{ "dedup-window", required_argument,	NULL, OPT_DEDUP_WINDOW },
-		{ "drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT },
-		{ "handshake-timeout", required_argument, NULL,
-		    OPT_HANDSHAKE_TIMEOUT },
-		{ "max-connections", required_argument,	NULL, OPT_MAX_CONNS },
-		{ "socket-mode", required_argument,	NULL, OPT_SOCKET_MODE },
-		{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
-		{ "allow-uid",	required_argument,	NULL, OPT_ALLOW_UID },
-		{ "allow-gid",	required_argument,	NULL, OPT_ALLOW_GID },
-		{ "max-queue",	required_argument,	NULL, OPT_MAX_QUEUE },
-		{ "max-queue-bytes", required_argument, NULL,
-		    OPT_MAX_QUEUE_BYTES },
-		{ "overflow",	required_argument,	NULL, OPT_OVERFLOW },
-		{ "queue",	required_argument,	NULL, 'q' },
-		{ "max-queues",	required_argument,	NULL, OPT_MAX_QUEUES },
-		{ "max-memory",	required_argument,	NULL, OPT_MAX_MEMORY },
-		{ "max-groups",	required_argument,	NULL, OPT_MAX_GROUPS },
-		{ "no-auto-create", no_argument,	NULL, OPT_NO_AUTO_CREATE },
-		{ "upstream-queue", required_argument, NULL,
-		    OPT_UPSTREAM_QUEUE },
-		{ "local-queue", required_argument,	NULL, OPT_LOCAL_QUEUE },
-		{ "upstream",	required_argument,	NULL, OPT_UPSTREAM },
-		{ "cluster",	required_argument,	NULL, OPT_CLUSTER },
-		{ "cluster-replicas", required_argument, NULL,
-		    OPT_CLUSTER_REPLICAS },
-		{ "upstream-max-demand", required_argument, NULL,
-		    OPT_UPSTREAM_MAX_DEMAND },
-		{ "map",	required_argument,	NULL, OPT_MAP },
-		{ "map0",	required_argument,	NULL, OPT_MAP0 },
-		{ "data-dir",	required_argument,	NULL, OPT_DATA_DIR },
-		{ "fsync",	required_argument,	NULL, OPT_FSYNC },
-		{ "segment-size", required_argument, NULL, OPT_SEGMENT_SIZE },
-		{ "repair",	no_argument,		NULL, OPT_REPAIR },
-		{ "help",	no_argument,		NULL, 'h' },
-		{ "version",	no_argument,		NULL, 'V' },
-		{ NULL, 0, NULL, 0 }
-	};
-	const char	**names;
-	char		  err[256];
-	int		  ch, journal_opts = 0;
+	const struct option	 *longopts = config_longopts();
+	const char		**names;
+	char			  err[256];
+	int			  ch, journal_opts = 0;
 
 	while ((ch = getopt_long(argc, argv, "s:m:l:q:hV", longopts,
 	    NULL)) != -1) {
+		if (ch >= OPT_SETTING) {
+			if (queue_flag(cfg, settings_flag((size_t)(ch -
+			    OPT_SETTING)), optarg) != 0)
+				return -1;
+			continue;
+		}
 		switch (ch) {
 		case 's':
 			cfg->socket = optarg;
@@ -477,34 +461,6 @@ config_parse(struct config *cfg, int argc, char **argv)
 				return -1;
 			}
 			break;
-		case OPT_DELIVERY:
-			if (queue_flag(cfg, "--delivery", optarg) != 0)
-				return -1;
-			break;
-		case OPT_ACK_TIMEOUT:
-			if (queue_flag(cfg, "--ack-timeout", optarg) != 0)
-				return -1;
-			break;
-		case OPT_MAX_ATTEMPTS:
-			if (queue_flag(cfg, "--max-attempts", optarg) != 0)
-				return -1;
-			break;
-		case OPT_RATE:
-			if (queue_flag(cfg, "--rate", optarg) != 0)
-				return -1;
-			break;
-		case OPT_RETRY_BACKOFF:
-			if (queue_flag(cfg, "--retry-backoff", optarg) != 0)
-				return -1;
-			break;
-		case OPT_DEDUP_WINDOW:
-			if (queue_flag(cfg, "--dedup-window", optarg) != 0)
-				return -1;
-			break;
-		case OPT_DISPATCH:
-			if (queue_flag(cfg, "--dispatch", optarg) != 0)
-				return -1;
-			break;
 		case OPT_DRAIN_TIMEOUT:
 			if (opt_seconds("--drain-timeout", optarg, DAY_MS, 0,
 			    &cfg->drain_ms) != 0)
@@ -541,19 +497,6 @@ config_parse(struct config *cfg, int argc, char **argv)
 			if (access_add_gids(&cfg->allow, optarg) != 0)
 				return -1;
 			break;
-		case OPT_MAX_QUEUE:
-			if (queue_flag(cfg, "--max-queue", optarg) != 0)
-				return -1;
-			break;
-		case OPT_MAX_QUEUE_BYTES:
-			if (queue_flag(cfg, "--max-queue-bytes", optarg) != 0)
-				return -1;
-			cfg->max_queue_bytes_set = 1;
-			break;
-		case OPT_OVERFLOW:
-			if (queue_flag(cfg, "--overflow", optarg) != 0)
-				return -1;
-			break;
 		case OPT_MAX_MEMORY:
 			if (opt_u64("--max-memory", optarg, 0,
 			    (uint64_t)1 << 50, &cfg->max_memory) != 0)
@@ -574,10 +517,9 @@ config_parse(struct config *cfg, int argc, char **argv)
 			cfg->auto_create = 0;
 			break;
 		case 'q':
-			if (!ps_queue_name_ok(optarg, strlen(optarg))) {
-				log_errorx("--queue: \"%s\" is not 1 to %d "
-				    "bytes of A-Z a-z 0-9 . _ : -", optarg,
-				    PS_QUEUE_MAX);
+			if (!queues_name_ok("queue", optarg, strlen(optarg),
+			    err, sizeof err)) {
+				log_errorx("--queue: %s", err);
 				return -1;
 			}
 			names = reallocarray(cfg->queue_names,
@@ -591,11 +533,10 @@ config_parse(struct config *cfg, int argc, char **argv)
 			break;
 		case OPT_UPSTREAM_QUEUE:
 		case OPT_LOCAL_QUEUE:
-			if (!ps_queue_name_ok(optarg, strlen(optarg))) {
-				log_errorx("--%s: \"%s\" is not 1 to %d bytes "
-				    "of A-Z a-z 0-9 . _ : -", ch ==
-				    OPT_UPSTREAM_QUEUE ? "upstream-queue" :
-				    "local-queue", optarg, PS_QUEUE_MAX);
+			if (!queues_name_ok("queue", optarg, strlen(optarg),
+			    err, sizeof err)) {
+				log_errorx("--%s: %s", ch == OPT_UPSTREAM_QUEUE ?
+				    "upstream-queue" : "local-queue", err);
 				return -1;
 			}
 			if (ch == OPT_UPSTREAM_QUEUE)

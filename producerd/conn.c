@@ -722,11 +722,10 @@ static struct nqueue *
 conn_queue(struct conn *c, const struct ps_queue *pq, const char *what)
 {
 	struct nqueue	*q;
+	char		 err[256];
 
-	if (!ps_queue_name_ok(pq->name, pq->len)) {
-		conn_fail(c, PS_E_BAD_VALUE, "%s: queue name \"%.*s\" is not 1 "
-		    "to %d bytes of A-Z a-z 0-9 . _ : -", what, (int)pq->len,
-		    pq->name, PS_QUEUE_MAX);
+	if (!queues_name_ok("queue", pq->name, pq->len, err, sizeof err)) {
+		conn_fail(c, PS_E_BAD_VALUE, "%s: %s", what, err);
 		return NULL;
 	}
 	if ((q = queues_find(c->srv, pq->name, pq->len)) == NULL)
@@ -823,12 +822,10 @@ conn_cluster_dead(struct conn *c, uint8_t type, const struct ps_queue *pq,
 		qlen = (size_t)(slash - pq->name);
 		glen = pq->len - qlen - 1;
 	}
-	if (!ps_queue_name_ok(pq->name, qlen) || (glen != 0 &&
-	    !ps_queue_name_ok(slash + 1, glen))) {
-		conn_fail(c, PS_E_BAD_VALUE, "%s: \"%.*s\" is not QUEUE or "
-		    "QUEUE/GROUP, each 1 to %d bytes of A-Z a-z 0-9 . _ : -",
-		    ps_type_name(type), (int)(pq->len > 80 ? 80 : pq->len),
-		    pq->name, PS_QUEUE_MAX);
+	if (!queues_name_ok("queue", pq->name, qlen, why, sizeof why) ||
+	    (glen != 0 && !queues_name_ok("group", slash + 1, glen, why,
+	    sizeof why))) {
+		conn_fail(c, PS_E_BAD_VALUE, "%s: %s", ps_type_name(type), why);
 		return;
 	}
 	memcpy(queue, pq->name, qlen);

@@ -199,21 +199,16 @@ groups_resolve(struct server *srv, const char *name, size_t len, int make,
 		qlen = (size_t)(slash - name);
 		gname = slash + 1;
 		glen = len - qlen - 1;
-		if (glen != 0 && !ps_queue_name_ok(gname, glen)) {
+		if (glen != 0 && !queues_name_ok("group", gname, glen, err,
+		    errlen)) {
 			*code = PS_E_BAD_VALUE;
-			snprintf(err, errlen, "group name \"%.*s\" is not 1 to "
-			    "%d bytes of A-Z a-z 0-9 . _ : -",
-			    (int)(glen > 80 ? 80 : glen), gname, PS_QUEUE_MAX);
 			return NULL;
 		}
 	}
 	if (make)
 		q = queues_get(srv, name, qlen, code, err, errlen);
-	else if (!ps_queue_name_ok(name, qlen)) {
+	else if (!queues_name_ok("queue", name, qlen, err, errlen)) {
 		*code = PS_E_BAD_VALUE;
-		snprintf(err, errlen, "queue name \"%.*s\" is not 1 to %d bytes "
-		    "of A-Z a-z 0-9 . _ : -", (int)(qlen > 80 ? 80 : qlen), name,
-		    PS_QUEUE_MAX);
 		return NULL;
 	} else if ((q = queues_find(srv, name, qlen)) == NULL) {
 		*code = PS_E_NO_QUEUE;

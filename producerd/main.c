@@ -199,9 +199,9 @@ main(int argc, char **argv)
 	    (unsigned long long)cfg.queue.max_queue, cfg.queue.max_queue ? "" :
 	    " (no limit)", (unsigned long long)cfg.queue.max_queue_bytes,
 	    cfg.queue.max_queue_bytes == 0 ? " (no limit)" :
-	    cfg.max_queue_bytes_set ? "" : " (a quarter of physical memory; "
-	    "--max-queue-bytes)", srv.nqueues, srv.nqueues == 1 ? "" : "s",
-	    srv.max_queues, srv.auto_create ? ", made on first use" :
+	    (cfg.queue_set & QS_MAX_QUEUE_BYTES) ? "" : " (a quarter of "
+	    "physical memory; --max-queue-bytes)", srv.nqueues,
+	    srv.nqueues == 1 ? "" : "s", srv.max_queues, srv.auto_create ? ", made on first use" :
 	    " (--no-auto-create)");
 	log_info("every queue together: at most %llu payload bytes%s",
 	    (unsigned long long)srv.store.max, srv.store.max == 0 ?

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include <event2/listener.h>
@@ -319,7 +320,6 @@ struct config {
 	gid_t			 socket_group;	/* -1: leave it */
 	struct allow		 allow;
 	struct qsettings	 queue;		/* every queue's defaults */
-	int			 max_queue_bytes_set;	/* given, not the default */
 	unsigned int		 queue_set;	/* QS_*: given as flags */
 	uint64_t		 max_memory;
 	int			 max_memory_set;
@@ -524,6 +524,9 @@ int	 server_compact(struct server *);
 int	 server_compact_wanted(struct server *);
 
 /* settings.c */
+#define SETTINGS_BUFFER		1	/* producerd --help's sections */
+#define SETTINGS_DELIVERY	2
+#define SETTINGS_MAX		32	/* a QS_* bit each */
 int	 settings_set(struct qsettings *, const char *, const char *, char *,
 	     size_t);
 int	 settings_check(const struct qsettings *, char *, size_t);
@@ -531,6 +534,8 @@ int	 settings_unserved(const struct qsettings *, unsigned int, char *,
 	     size_t);
 size_t	 settings_format(const struct qsettings *, unsigned int, char *,
 	     size_t);
+const char *settings_flag(size_t);
+void	 settings_usage(FILE *, int);
 
 /* groups.c */
 const char	*groups_path(const struct qgroup *, struct gpath *);
@@ -545,6 +550,7 @@ struct qgroup *groups_resolve(struct server *, const char *, size_t, int,
 /* queues.c */
 void	 queues_init(struct server *);
 void	 queues_free(struct server *);
+int	 queues_name_ok(const char *, const char *, size_t, char *, size_t);
 struct nqueue *queues_find(struct server *, const char *, size_t);
 void	 queues_blocked(struct nqueue *, int);
 struct nqueue *queues_get(struct server *, const char *, size_t, int *,

@@ -26,6 +26,7 @@
 
 #define QUEUES_FILE	"queues"
 #define RATE_MS		1000
+#define NAME_SHOWN	80	/* a refused name's bytes quoted back */
 
 static uint64_t
 name_hash(const char *s, size_t n)
@@ -194,6 +195,22 @@ queues_create(struct server *srv, const char *name, size_t len)
 }
 
 /*
+ * Is name (len bytes) a queue or group name (what: "queue", "group")?  If
+ * not, 0 and err saying so: the one message for every door.
+ */
+int
+queues_name_ok(const char *what, const char *name, size_t len, char *err,
+    size_t errlen)
+{
+	if (ps_queue_name_ok(name, len))
+		return 1;
+	snprintf(err, errlen, "%s name \"%.*s\" is not 1 to %d bytes of "
+	    "A-Z a-z 0-9 . _ : -", what, (int)(len > NAME_SHOWN ? NAME_SHOWN :
+	    len), name, PS_QUEUE_MAX);
+	return 0;
+}
+
+/*
  * The queue a peer names, made if it may be: NULL with *code (PS_E_*) and
  * err saying why otherwise.
  */
@@ -203,11 +220,8 @@ queues_get(struct server *srv, const char *name, size_t len, int *code,
 {
 	struct nqueue	*q;
 
-	if (!ps_queue_name_ok(name, len)) {
+	if (!queues_name_ok("queue", name, len, err, errlen)) {
 		*code = PS_E_BAD_VALUE;
-		snprintf(err, errlen, "queue name \"%.*s\" is not 1 to %d bytes "
-		    "of A-Z a-z 0-9 . _ : -", (int)(len > 80 ? 80 : len), name,
-		    PS_QUEUE_MAX);
 		return NULL;
 	}
 	if ((q = queues_find(srv, name, len)) != NULL)
@@ -527,9 +541,9 @@ queues_load(struct server *srv)
 		p = line;
 		if ((word = strsep(&p, " ")) == NULL || *word == '\0')
 			continue;
-		if (!ps_queue_name_ok(word, strlen(word))) {
-			log_errorx("%s:%d: \"%s\" is not a queue name", path,
-			    lineno, word);
+		if (!queues_name_ok("queue", word, strlen(word), err,
+		    sizeof err)) {
+			log_errorx("%s:%d: %s", path, lineno, err);
 			goto fail;
 		}
 		if ((q = queues_find(srv, word, strlen(word))) == NULL &&

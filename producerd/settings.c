@@ -13,6 +13,7 @@
 #include "producerd.h"
 
 #define DAY_MS		86400000u
+#define HELP_COLUMN	25	/* producerd --help's second column */
 
 static const struct {
 	const char	*name;
@@ -127,6 +128,186 @@ set_paused(struct qsettings *s, const char *value, char *err, size_t len)
 	return QS_PAUSED;
 }
 
+/* A whole number in its range, or the one message for the three. */
+static int
+set_number(const char *key, const char *value, uint64_t min, uint64_t max,
+    uint64_t *v, char *err, size_t len)
+{
+	if (opt_parse_u64(value, min, max, v) == 0)
+		return 0;
+	snprintf(err, len, "%s: \"%s\" is not a whole number in its range "
+	    "(max-queue 0 to 2^40, max-queue-bytes 0 to 2^50, max-attempts "
+	    "1 to 65535)", key, value);
+	return -1;
+}
+
+static int
+set_max_queue(struct qsettings *s, const char *value, char *err, size_t len)
+{
+	if (set_number("max-queue", value, 0, UINT64_C(1) << 40,
+	    &s->max_queue, err, len) != 0)
+		return -1;
+	return QS_MAX_QUEUE;
+}
+
+static int
+set_max_queue_bytes(struct qsettings *s, const char *value, char *err,
+    size_t len)
+{
+	if (set_number("max-queue-bytes", value, 0, UINT64_C(1) << 50,
+	    &s->max_queue_bytes, err, len) != 0)
+		return -1;
+	return QS_MAX_QUEUE_BYTES;
+}
+
+static int
+set_overflow(struct qsettings *s, const char *value, char *err, size_t len)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof policies / sizeof policies[0]; i++) {
+		if (strcmp(value, policies[i].name) == 0) {
+			s->overflow = policies[i].policy;
+			return QS_OVERFLOW;
+		}
+	}
+	snprintf(err, len, "overflow: \"%s\" is not reject, drop-oldest, "
+	    "drop-newest or block", value);
+	return -1;
+}
+
+static int
+set_delivery(struct qsettings *s, const char *value, char *err, size_t len)
+{
+	if (strcmp(value, "at-least-once") == 0)
+		s->acks = 1;
+	else if (strcmp(value, "at-most-once") == 0)
+		s->acks = 0;
+	else {
+		snprintf(err, len, "delivery: \"%s\" is not at-least-once or "
+		    "at-most-once", value);
+		return -1;
+	}
+	return QS_DELIVERY;
+}
+
+static int
+set_ack_timeout(struct qsettings *s, const char *value, char *err,
+    size_t len)
+{
+	if (opt_parse_seconds(value, DAY_MS, 1, &s->ack_timeout) != 0) {
+		snprintf(err, len, "ack-timeout: \"%s\" is not a number of "
+		    "seconds from 0 to %u, or none", value, DAY_MS / 1000);
+		return -1;
+	}
+	return QS_ACK_TIMEOUT;
+}
+
+static int
+set_max_attempts(struct qsettings *s, const char *value, char *err,
+    size_t len)
+{
+	uint64_t	 v;
+
+	if (set_number("max-attempts", value, 1, 65535, &v, err, len) != 0)
+		return -1;
+	s->max_attempts = (uint32_t)v;
+	return QS_MAX_ATTEMPTS;
+}
+
+static int
+set_dispatch(struct qsettings *s, const char *value, char *err, size_t len)
+{
+	uint64_t	 v;
+
+	if (strcmp(value, "demand") == 0) {
+		s->mode = DISPATCH_DEMAND;
+		s->partitions = 0;
+	} else if (strcmp(value, "key") == 0) {
+		s->mode = DISPATCH_KEY;
+		s->partitions = 0;
+	} else if (strncmp(value, "partition:", 10) == 0 &&
+	    opt_parse_u64(value + 10, 1, PS_PARTITIONS_MAX, &v) == 0) {
+		s->mode = DISPATCH_PARTITION;
+		s->partitions = (uint32_t)v;
+	} else {
+		snprintf(err, len, "dispatch: \"%s\" is not demand, key or "
+		    "partition:N (N from 1 to %u)", value, PS_PARTITIONS_MAX);
+		return -1;
+	}
+	return QS_DISPATCH;
+}
+
+static int
+set_dedup(struct qsettings *s, const char *value, char *err, size_t len)
+{
+	if (opt_parse_duration(value, DAY_MS, &s->dedup_window) != 0) {
+		snprintf(err, len, "dedup-window: \"%s\" is not a duration "
+		    "from 0 to 1d (as 2m or 90s)", value);
+		return -1;
+	}
+	return QS_DEDUP;
+}
+
+/*
+ * Every setting, in the order `queue set` lists them.  One with a section
+ * is also a producerd flag, --NAME ARG, listed in that section of
+ * --help: HELP's lines go in its second column, "%u" in them is DEF.
+ * paused has none: pushctl queue pause and resume set it.
+ */
+static const struct setting {
+	const char	*name;
+	int		(*set)(struct qsettings *, const char *, char *,
+			     size_t);
+	int		 section;	/* SETTINGS_*, 0: no flag */
+	const char	*arg;
+	const char	*help;
+	unsigned int	 def;
+} settings[] = {
+	{ "max-queue", set_max_queue, SETTINGS_BUFFER, "N",
+	  "events buffered at most (default %u; 0: no limit);\n"
+	  "events in flight do not count", CONFIG_MAX_QUEUE },
+	{ "max-queue-bytes", set_max_queue_bytes, SETTINGS_BUFFER, "BYTES",
+	  "their payload bytes at most (default: a quarter\n"
+	  "of physical memory; 0: no limit)", 0 },
+	{ "overflow", set_overflow, SETTINGS_BUFFER, "POLICY",
+	  "when an ENQUEUE does not fit: reject (default; the\n"
+	  "rest is refused, to be sent again), drop-oldest,\n"
+	  "drop-newest, or block (stop reading the client\n"
+	  "until there is room)", 0 },
+	{ "delivery", set_delivery, SETTINGS_DELIVERY, "MODE",
+	  "at-least-once (default): consumers ack each event\n"
+	  "and what they do not ack is delivered again;\n"
+	  "at-most-once: an event is done once sent", 0 },
+	{ "ack-timeout", set_ack_timeout, SETTINGS_DELIVERY, "SECONDS",
+	  "take back an event not acked (or touched) in\n"
+	  "this long and deliver it again (default none)", 0 },
+	{ "max-attempts", set_max_attempts, SETTINGS_DELIVERY, "N",
+	  "deliveries before an event goes to the dead\n"
+	  "letters (default %u, 1 to 65535)", CONFIG_MAX_ATTEMPTS },
+	{ "dispatch", set_dispatch, SETTINGS_DELIVERY, "MODE",
+	  "demand (default): each event to the consumer\n"
+	  "with the most demand; key: the same, but never\n"
+	  "two events of one key in flight at once, each\n"
+	  "key's in the order enqueued; partition:N: each\n"
+	  "event to one of N partitions by its key, and\n"
+	  "only to a consumer of that partition\n"
+	  "(--partition; docs/dispatch.md)", 0 },
+	{ "rate", set_rate, SETTINGS_DELIVERY, "N/PERIOD",
+	  "a queue sends at most N events per PERIOD, as\n"
+	  "100/1s or 5000/1m (default none)", 0 },
+	{ "retry-backoff", set_backoff, SETTINGS_DELIVERY, "BASE:MAX",
+	  "a NACKed or timed-out event waits BASE, then\n"
+	  "twice as long each attempt up to MAX (give or\n"
+	  "take 20 %), as 1s:5m (default none: at once;\n"
+	  "docs/scheduling.md)", 0 },
+	{ "paused", set_paused, 0, NULL, NULL, 0 },
+	{ "dedup-window", set_dedup, SETTINGS_DELIVERY, "DURATION",
+	  "a unique id stays this long after its event\n"
+	  "is done, as 2m or 30s (default 2m)", 0 },
+};
+#define NSETTINGS	(sizeof settings / sizeof settings[0])
+
 /*
  * KEY=VALUE into s: the setting's bit (QS_*), or -1 with err saying what
  * is wrong, naming the key and the value.
@@ -135,104 +316,59 @@ int
 settings_set(struct qsettings *s, const char *key, const char *value,
     char *err, size_t len)
 {
-	size_t	 i;
+	size_t	 i, n;
 
-	if (strcmp(key, "max-queue") == 0) {
-		if (opt_parse_u64(value, 0, UINT64_C(1) << 40,
-		    &s->max_queue) != 0)
-			goto number;
-		return QS_MAX_QUEUE;
+	for (i = 0; i < NSETTINGS; i++) {
+		if (strcmp(key, settings[i].name) == 0)
+			return settings[i].set(s, value, err, len);
 	}
-	if (strcmp(key, "max-queue-bytes") == 0) {
-		if (opt_parse_u64(value, 0, UINT64_C(1) << 50,
-		    &s->max_queue_bytes) != 0)
-			goto number;
-		return QS_MAX_QUEUE_BYTES;
+	n = (size_t)snprintf(err, len, "\"%s\" is not a queue setting (", key);
+	for (i = 0; i < NSETTINGS && n < len; i++) {
+		n += (size_t)snprintf(err + n, len - n, "%s%s",
+		    settings[i].name, i + 1 < NSETTINGS ? ", " : ")");
 	}
-	if (strcmp(key, "overflow") == 0) {
-		for (i = 0; i < sizeof policies / sizeof policies[0]; i++) {
-			if (strcmp(value, policies[i].name) == 0) {
-				s->overflow = policies[i].policy;
-				return QS_OVERFLOW;
-			}
-		}
-		snprintf(err, len, "overflow: \"%s\" is not reject, "
-		    "drop-oldest, drop-newest or block", value);
-		return -1;
-	}
-	if (strcmp(key, "delivery") == 0) {
-		if (strcmp(value, "at-least-once") == 0)
-			s->acks = 1;
-		else if (strcmp(value, "at-most-once") == 0)
-			s->acks = 0;
-		else {
-			snprintf(err, len, "delivery: \"%s\" is not "
-			    "at-least-once or at-most-once", value);
-			return -1;
-		}
-		return QS_DELIVERY;
-	}
-	if (strcmp(key, "ack-timeout") == 0) {
-		if (opt_parse_seconds(value, DAY_MS, 1, &s->ack_timeout) != 0) {
-			snprintf(err, len, "ack-timeout: \"%s\" is not a "
-			    "number of seconds from 0 to %u, or none", value,
-			    DAY_MS / 1000);
-			return -1;
-		}
-		return QS_ACK_TIMEOUT;
-	}
-	if (strcmp(key, "max-attempts") == 0) {
-		uint64_t	 v;
-
-		if (opt_parse_u64(value, 1, 65535, &v) != 0)
-			goto number;
-		s->max_attempts = (uint32_t)v;
-		return QS_MAX_ATTEMPTS;
-	}
-	if (strcmp(key, "dispatch") == 0) {
-		uint64_t	 v;
-
-		if (strcmp(value, "demand") == 0) {
-			s->mode = DISPATCH_DEMAND;
-			s->partitions = 0;
-		} else if (strcmp(value, "key") == 0) {
-			s->mode = DISPATCH_KEY;
-			s->partitions = 0;
-		} else if (strncmp(value, "partition:", 10) == 0 &&
-		    opt_parse_u64(value + 10, 1, PS_PARTITIONS_MAX, &v) == 0) {
-			s->mode = DISPATCH_PARTITION;
-			s->partitions = (uint32_t)v;
-		} else {
-			snprintf(err, len, "dispatch: \"%s\" is not demand, "
-			    "key or partition:N (N from 1 to %u)", value,
-			    PS_PARTITIONS_MAX);
-			return -1;
-		}
-		return QS_DISPATCH;
-	}
-	if (strcmp(key, "rate") == 0)
-		return set_rate(s, value, err, len);
-	if (strcmp(key, "retry-backoff") == 0)
-		return set_backoff(s, value, err, len);
-	if (strcmp(key, "paused") == 0)
-		return set_paused(s, value, err, len);
-	if (strcmp(key, "dedup-window") == 0) {
-		if (opt_parse_duration(value, DAY_MS, &s->dedup_window) != 0) {
-			snprintf(err, len, "dedup-window: \"%s\" is not a "
-			    "duration from 0 to 1d (as 2m or 90s)", value);
-			return -1;
-		}
-		return QS_DEDUP;
-	}
-	snprintf(err, len, "\"%s\" is not a queue setting (max-queue, "
-	    "max-queue-bytes, overflow, delivery, ack-timeout, max-attempts, "
-	    "dispatch, rate, retry-backoff, paused, dedup-window)", key);
 	return -1;
-number:
-	snprintf(err, len, "%s: \"%s\" is not a whole number in its range "
-	    "(max-queue 0 to 2^40, max-queue-bytes 0 to 2^50, max-attempts "
-	    "1 to 65535)", key, value);
-	return -1;
+}
+
+/* The i-th setting that is also a producerd flag; NULL past the last. */
+const char *
+settings_flag(size_t i)
+{
+	size_t	 j;
+
+	for (j = 0; j < NSETTINGS; j++) {
+		if (settings[j].section != 0 && i-- == 0)
+			return settings[j].name;
+	}
+	return NULL;
+}
+
+/* The flags of one section (SETTINGS_*), as producerd --help lists them. */
+void
+settings_usage(FILE *f, int section)
+{
+	const struct setting	*st;
+	const char		*p;
+	size_t			 i;
+	int			 n;
+
+	for (i = 0; i < NSETTINGS; i++) {
+		st = &settings[i];
+		if (st->section != section)
+			continue;
+		n = fprintf(f, "  --%s %s", st->name, st->arg);
+		fprintf(f, "%*s", n < HELP_COLUMN ? HELP_COLUMN - n : 2, "");
+		for (p = st->help; *p != '\0'; p++) {
+			if (*p == '\n')
+				fprintf(f, "\n%*s", HELP_COLUMN, "");
+			else if (p[0] == '%' && p[1] == 'u') {
+				fprintf(f, "%u", st->def);
+				p++;
+			} else
+				fputc(*p, f);
+		}
+		fputc('\n', f);
+	}
 }
 
 /*

@@ -2,9 +2,11 @@
 """cli_cases.py CASE: pushctl as a new user meets it, beside
 integration.py's cases and with its harness: dead letters looked for in
 the wrong queue, queue create refused or repeated, global options after
-the command, and the advice on a shared runtime directory."""
+the command, the advice on a shared runtime directory, and queue set's
+keys as producerd's flags."""
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -222,6 +224,37 @@ def case_cluster_demo_prints_a_cluster(h):
             return f.read().count("Route connection created") >= 2
     h.wait_for(lambda: all(routed(log) for log in logs),
                what="each copied node to route to the other two")
+
+
+def case_queue_settings_are_flags(h):
+    """Every key pushctl queue set takes is a producerd flag of the same
+    name, parsed by the same code (the same message for a bad value) and
+    listed in --help among the per-queue defaults; paused alone is not,
+    being pushctl queue pause and resume's."""
+    h.start_daemon()
+    r = h.pushctl("queue", "set", "default", "no-such-key=1")
+    m = re.search(r'"no-such-key" is not a queue setting \(([^)]*)\)',
+                  r.stderr.decode())
+    assert r.returncode == 1 and m, r
+    keys = m.group(1).split(", ")
+    assert "max-queue" in keys and "paused" in keys, keys
+    usage = subprocess.run([PRODUCERD, "--help"], capture_output=True,
+                           timeout=20).stdout.decode()
+    defaults = usage[usage.index("Each queue's buffer, delivery"):
+                     usage.index("Connections and access:")]
+    flags = set(re.findall(r"^  --([a-z0-9-]+)", defaults, re.M))
+    for key in keys:
+        if key == "paused":
+            assert "--paused" not in usage, usage
+            continue
+        assert key in flags, (key, sorted(flags))
+        r = subprocess.run([PRODUCERD, "--socket", os.path.join(h.dir, "x"),
+                            "--" + key, "?"], capture_output=True, timeout=20)
+        said = r.stderr.decode().replace('\\"', '"')
+        q = h.pushctl("queue", "set", "default", key + "=?")
+        want = re.search(r"queue default: (.*) \(error 5\)",
+                         q.stderr.decode()).group(1)
+        assert r.returncode == 1 and "--" + want in said, (key, said, want)
 
 
 if __name__ == "__main__":

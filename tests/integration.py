@@ -1162,7 +1162,7 @@ def case_queue_limits_and_settings(h):
     assert r.returncode == 1 and b"--queue NAME" in r.stderr, r
     r = subprocess.run([PRODUCERD, "--socket", sock2 + "x", "--queue", "no way"],
                        capture_output=True, timeout=10)
-    assert r.returncode == 1 and b'--queue: \\"no way\\"' in r.stderr, r
+    assert r.returncode == 1 and b'--queue: queue name \\"no way\\"' in r.stderr, r
 
 
 def case_queue_purge_and_delete(h):

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """limits_cases.py: what producerd refuses, and the bounds it keeps, as a
 user meets them: limits that hold when a waiting batch is taken again, a
-refused HELLO that leaves nothing behind, the daemon-wide memory cap.
+refused HELLO that leaves nothing behind, the daemon-wide memory cap, one
+message for a bad name at every door.
 
 usage: limits_cases.py CASE   (as integration.py, whose harness it uses)
 """
@@ -157,6 +158,88 @@ def case_memory_cap_follows_the_cgroup(h):
         assert d.wait(timeout=30) == 0
     finally:
         os.rmdir(cg)
+
+
+NAME_RULE = "1 to 64 bytes of A-Z a-z 0-9 . _ : -"
+
+
+def refusal(what, name):
+    """The one message every door gives a bad name (a long one is quoted
+    to its first 80 bytes)."""
+    return '%s name "%s" is not %s' % (what, name[:80], NAME_RULE)
+
+
+def logged(r):
+    """A process's log on stderr, its messages' quotes unescaped."""
+    return r.stderr.decode(errors="replace").replace('\\"', '"')
+
+
+def case_refused_names_one_message(h):
+    """Every door that refuses a queue or group name says so in the same
+    words: the flags, DIR/queues, the wire's frames and the HTTP API
+    (they were written eleven times, with two lengths of name quoted)."""
+    long_name = "x" * 100
+    for flag, name in (("--queue", "a b"), ("--queue", long_name),
+                       ("--upstream-queue", "a!b"), ("--local-queue", "é")):
+        r = subprocess.run([PRODUCERD, "--socket", os.path.join(h.dir, "x.sock"),
+                            "--upstream", os.path.join(h.dir, "up.sock"),
+                            flag, name], capture_output=True, timeout=20)
+        want = "%s: %s" % (flag, refusal("queue", name))
+        assert r.returncode == 1 and want in logged(r), (flag, r)
+    data = os.path.join(h.dir, "data")
+    os.mkdir(data)
+    with open(os.path.join(data, "queues"), "w") as f:
+        f.write("ok max-queue=5\nno:way! max-queue=5\n")
+    r = subprocess.run([PRODUCERD, "--socket", os.path.join(h.dir, "y.sock"),
+                        "--data-dir", data], capture_output=True, timeout=20)
+    want = "queues:2: " + refusal("queue", "no:way!")
+    assert r.returncode == 1 and want in logged(r), r
+
+    port = free_port()
+    h.start_daemon("--http", "127.0.0.1:%d" % port)
+    client, bad, bad_b = hello3(CLIENT_ROLE), "bad name", b"bad name"
+    qname = lambda n: bytes([len(n)]) + n  # noqa: E731
+    doors = [
+        ("ENQUEUE", client + enqueue3(bad_b, b"x"), "", "queue"),
+        ("STATS", client + frame(STATS, qname(bad_b)), "", "queue"),
+        ("STATS of a group", client + frame(STATS, qname(b"q/" + bad_b)),
+         "", "group"),
+        ("DEAD_LIST", client + frame(DEAD_LIST, qname(bad_b) +
+                                     struct.pack(">I", 0)), "DEAD_LIST: ",
+         "queue"),
+        ("DEAD_LIST of a group", client + frame(
+            DEAD_LIST, qname(b"q/" + bad_b) + struct.pack(">I", 0)),
+         "DEAD_LIST: ", "group"),
+        ("a consumer's HELLO", hello3(CONSUMER_ROLE, bad_b, 1, 0, b"w"), "",
+         "queue"),
+        ("a group consumer's HELLO", hello3(CONSUMER_ROLE, b"q/" + bad_b, 1,
+                                            0, b"w"), "", "group"),
+    ]
+    for op, path, what in ((1, bad_b, "queue"), (2, bad_b, "queue"),
+                           (3, bad_b, "queue"), (5, b"q/" + bad_b, "group")):
+        doors.append(("QUEUE_ADMIN op %d" % op, client + frame(
+            QUEUE_ADMIN, bytes([op, 0]) + qname(path) + b"\0\0"), "", what))
+    for door, frames, prefix, what in doors:
+        r = Raw(h.sock, version=3)
+        r.send(frames)
+        got = r.recv()
+        while got is not None and got[0] == WELCOME:
+            got = r.recv()
+        assert got is not None and got[0] == ERROR, (door, got)
+        code, msg = struct.unpack(">H", got[1][:2])[0], got[1][2:].decode()
+        r.close()
+        assert code == E_BAD_VALUE, (door, code, msg)
+        assert msg.endswith(refusal(what, bad)), (door, msg)
+        assert msg.startswith(prefix), (door, msg)
+    assert h.pushctl("enqueue", "-q", "q", "x").returncode == 0
+    for path, what, name in (("/api/v1/queues/%s/dead" % long_name, "queue",
+                              long_name),
+                             ("/api/v1/queues/q/dead?group=no!", "group",
+                              "no!"),
+                             ("/api/v1/queues/q/dead?group=" + long_name, "group",
+                              long_name)):
+        st, _, err = http_call(port, "GET", path)
+        assert st == 400 and err["error"] == refusal(what, name), (path, err)
 
 
 if __name__ == "__main__":
