@@ -280,13 +280,6 @@ batch_head(const struct psc *c)
 	return 4 + (c->version >= 3 ? 1 + queue_len(c) : 0);
 }
 
-/* Can an event of len bytes go in an ENQUEUE at all? */
-int
-psc_event_fits(const struct psc *c, size_t len)
-{
-	return ps_enqueue_size(1, len) - 4 + batch_head(c) <= c->max_frame;
-}
-
 /* Can it go in the batch being filled without passing the frame limit? */
 int
 psc_batch_fits(const struct psc *c, size_t len)

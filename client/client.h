@@ -91,7 +91,6 @@ int	 psc_more(const struct psc *);
 int	 psc_wait(struct psc *, struct ps_frame *);
 
 int	 psc_set_queue(struct psc *, const char *);
-int	 psc_event_fits(const struct psc *, size_t);
 int	 psc_batch_fits(const struct psc *, size_t);
 int	 psc_batch_add(struct psc *, const void *, uint32_t);
 int	 psc_batch_fits_key(const struct psc *, int, size_t);
