@@ -207,7 +207,7 @@ struct server {
 	uint32_t		 http_max;	/* --http-max-connections */
 	uint32_t		 http_request_ms;	/* --http-request-timeout */
 	TAILQ_HEAD(, hconn)	 http_list;	/* its connections (http.c) */
-	struct bufferevent	**http_new;	/* made, not yet counted */
+	struct bufferevent	**http_new;	/* counted, not yet adopted */
 	size_t			 nhttp_new;
 	size_t			 caphttp_new;
 	struct event		*http_adopt;
