@@ -15,7 +15,7 @@ let polls = 0;
 let timer = null;
 let lastShown = "";
 let writable = false;
-let counters = null;	// GET counters: those the daemon reports, read once
+let counters = [];	// GET counters: those the daemon reports
 // The dead-letter pages seen on this queue page, for "First page": each
 // the API's after= cursor (0: the first) and the number of its first row.
 let deadPages = [{ after: 0, first: 1 }];
@@ -399,14 +399,15 @@ async function poll() {
 	timer = setTimeout(poll, POLL_MS);
 	const r = route();
 	try {
-		if (polls++ % HISTORY_EVERY === 0) {
+		// Counters again now and then: a daemon restarted may run other
+		// parts; until read, at every poll.
+		if (polls++ % HISTORY_EVERY === 0 || counters.length === 0) {
 			const hs = await api("history");
 			history = {};
 			for (const q of hs.queues)
 				history[q.name] = q;
-		}
-		if (counters === null)
 			counters = (await api("counters")).counters;
+		}
 		const data = await api("queues?fields=" + overviewFields());
 		let view, key;
 		if (r === null) {
