@@ -47,28 +47,28 @@ psc_connect(struct psc *c, const char *path, const struct ps_hello *h)
 	ps_decoder_init(&c->in, PS_MAX_FRAME_LIMIT);
 	if (sockpath_private(path) && sockpath_dir_check(path, 0, c->err,
 	    sizeof c->err) != 0)
-		return PUSHSTAGE_ECONNECT;
+		return PSC_ECONNECT;
 	if ((c->fd = net_connect_unix(path)) == -1)
-		return fail(c, PUSHSTAGE_ECONNECT, "no producerd at %s: %s", path,
+		return fail(c, PSC_ECONNECT, "no producerd at %s: %s", path,
 		    strerror(errno));
 	if (sockpath_private(path) && sockpath_peer_check(c->fd, path, c->err,
 	    sizeof c->err) != 0)
-		return PUSHSTAGE_ECONNECT;
+		return PSC_ECONNECT;
 	if (ps_put_hello(&c->out, h) != 0)
-		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
+		return fail(c, PSC_ENOMEM, "out of memory");
 	if ((error = psc_flush(c)) != 0 || (error = psc_wait(c, &f)) != 0)
 		return error;
 	if (f.type != PS_WELCOME || ps_get_welcome(&f, &w) != 0)
-		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s answered HELLO "
+		return fail(c, PSC_EPROTO, "producerd at %s answered HELLO "
 		    "with %s, not WELCOME", path, ps_type_name(f.type));
 	if (w.version != h->version)
-		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s speaks protocol "
+		return fail(c, PSC_EPROTO, "producerd at %s speaks protocol "
 		    "version %u, not %u", path, w.version, h->version);
 	c->welcome = w;
 	c->version = w.version;
 	c->max_frame = w.max_frame;
 	c->in.max_frame = w.max_frame + PS_FRAME_OVER;
-	return PUSHSTAGE_OK;
+	return PSC_OK;
 }
 
 void
@@ -102,9 +102,9 @@ closed_early(struct psc *c, int error)
 		if (psc_read(c) != 0)
 			break;
 	}
-	if (r == PUSHSTAGE_EPROTO)
+	if (r == PSC_EPROTO)
 		return r;		/* c->err has the daemon's words */
-	return fail(c, PUSHSTAGE_EIO, "writing to producerd at %s: %s", c->path,
+	return fail(c, PSC_EIO, "writing to producerd at %s: %s", c->path,
 	    strerror(error));
 }
 
@@ -125,7 +125,7 @@ psc_flush(struct psc *c)
 {
 	int	 r;
 
-	if ((r = send_all(c)) == PUSHSTAGE_OK)
+	if ((r = send_all(c)) == PSC_OK)
 		out_reset(c);
 	return r;
 }
@@ -145,9 +145,9 @@ send_upto(struct psc *c, size_t end)
 	int	 r;
 
 	if (c->flushed >= end)
-		return PUSHSTAGE_OK;
+		return PSC_OK;
 	if ((r = send_bytes(c, c->out.data + c->flushed, end - c->flushed)) ==
-	    PUSHSTAGE_OK)
+	    PSC_OK)
 		c->flushed = end;
 	return r;
 }
@@ -165,13 +165,13 @@ send_bytes(struct psc *c, const uint8_t *p, size_t n)
 				continue;
 			if (errno == EPIPE || errno == ECONNRESET)
 				return closed_early(c, errno);
-			return fail(c, PUSHSTAGE_EIO, "writing to producerd at %s: "
+			return fail(c, PSC_EIO, "writing to producerd at %s: "
 			    "%s", c->path, strerror(errno));
 		}
 		p += w;
 		n -= (size_t)w;
 	}
-	return PUSHSTAGE_OK;
+	return PSC_OK;
 }
 
 /* One read of whatever has arrived; interrupted, it reads nothing. */
@@ -183,18 +183,18 @@ psc_read(struct psc *c)
 	ssize_t	 n;
 
 	if ((p = ps_decoder_space(&c->in, READ_CHUNK, &room)) == NULL)
-		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
+		return fail(c, PSC_ENOMEM, "out of memory");
 	if ((n = read(c->fd, p, room)) == -1) {
 		if (errno == EINTR)
-			return PUSHSTAGE_OK;
-		return fail(c, PUSHSTAGE_EIO, "reading from producerd at %s: %s",
+			return PSC_OK;
+		return fail(c, PSC_EIO, "reading from producerd at %s: %s",
 		    c->path, strerror(errno));
 	}
 	if (n == 0)
-		return fail(c, PUSHSTAGE_EIO, "producerd at %s closed the "
+		return fail(c, PSC_EIO, "producerd at %s closed the "
 		    "connection", c->path);
 	ps_decoder_commit(&c->in, (size_t)n);
-	return PUSHSTAGE_OK;
+	return PSC_OK;
 }
 
 /* 1 and a frame, 0 if none is whole yet; an ERROR frame is an error. */
@@ -205,15 +205,15 @@ psc_next(struct psc *c, struct ps_frame *f)
 	int		 r;
 
 	if ((r = ps_decoder_next(&c->in, f)) < 0)
-		return fail(c, PUSHSTAGE_EPROTO, "bad frame from producerd at %s: "
+		return fail(c, PSC_EPROTO, "bad frame from producerd at %s: "
 		    "%s", c->path, ps_strerror(r));
 	if (r == 1 && f->type == PS_ERROR) {
 		if (ps_get_error(f, &e) != 0)
-			return fail(c, PUSHSTAGE_EPROTO, "bad ERROR frame from "
+			return fail(c, PSC_EPROTO, "bad ERROR frame from "
 			    "producerd at %s", c->path);
 		/* Refusals that pass: try again later. */
 		return fail(c, e.code == PS_E_DRAINING || e.code ==
-		    PS_E_STORAGE ? PUSHSTAGE_EAGAIN : PUSHSTAGE_EPROTO,
+		    PS_E_STORAGE ? PSC_EAGAIN : PSC_EPROTO,
 		    "producerd at %s: %.*s (error %u)", c->path,
 		    (int)e.msg_len, e.msg, e.code);
 	}
@@ -237,7 +237,7 @@ psc_wait(struct psc *c, struct ps_frame *f)
 
 	for (;;) {
 		if ((r = psc_next(c, f)) != 0)
-			return r == 1 ? PUSHSTAGE_OK : r;
+			return r == 1 ? PSC_OK : r;
 		if ((r = psc_read(c)) != 0)
 			return r;
 	}
@@ -251,19 +251,19 @@ int
 psc_set_queue(struct psc *c, const char *name)
 {
 	if (!ps_group_path_ok(name, strlen(name)))
-		return fail(c, PUSHSTAGE_EINVAL, "queue name \"%s\" is not "
+		return fail(c, PSC_EINVAL, "queue name \"%s\" is not "
 		    "QUEUE or QUEUE/GROUP, each 1 to %d bytes of A-Z a-z 0-9 "
 		    ". _ : -", name, PS_QUEUE_MAX);
 	if (c->batch_count != 0)
-		return fail(c, PUSHSTAGE_EINVAL, "a batch for queue %s is being "
+		return fail(c, PSC_EINVAL, "a batch for queue %s is being "
 		    "filled; send it before naming another queue", c->queue);
 	if (c->version != 0 && c->version < 3 &&
 	    strcmp(name, PS_QUEUE_DEFAULT) != 0)
-		return fail(c, PUSHSTAGE_EINVAL, "producerd at %s speaks "
+		return fail(c, PSC_EINVAL, "producerd at %s speaks "
 		    "protocol %d, which has only the queue %s", c->path,
 		    c->version, PS_QUEUE_DEFAULT);
 	snprintf(c->queue, sizeof c->queue, "%s", name);
-	return PUSHSTAGE_OK;
+	return PSC_OK;
 }
 
 /* The queue part of c->queue: where batches go, whatever the group. */
@@ -278,13 +278,6 @@ static size_t
 batch_head(const struct psc *c)
 {
 	return 4 + (c->version >= 3 ? 1 + queue_len(c) : 0);
-}
-
-/* Can an event of len bytes go in an ENQUEUE at all? */
-int
-psc_event_fits(const struct psc *c, size_t len)
-{
-	return ps_enqueue_size(1, len) - 4 + batch_head(c) <= c->max_frame;
 }
 
 /* Can it go in the batch being filled without passing the frame limit? */
@@ -376,7 +369,7 @@ psc_batch_add_key(struct psc *c, const void *key, int klen, const void *data,
 	if (klen < 0)
 		return psc_batch_add_attrs(c, NULL, data, len);
 	if (klen > PS_KEY_MAX)
-		return fail(c, PUSHSTAGE_EINVAL, "a key of %d bytes: at most "
+		return fail(c, PSC_EINVAL, "a key of %d bytes: at most "
 		    "%d", klen, PS_KEY_MAX);
 	memset(&a, 0, sizeof a);
 	a.priority = PS_PRIORITY_DEFAULT;
@@ -396,18 +389,18 @@ psc_batch_add_attrs(struct psc *c, const struct ps_attrs *a,
 	long	 alen = a != NULL ? (long)ps_attrs_size(a) : -1;
 
 	if (a != NULL && c->version < 3)
-		return fail(c, PUSHSTAGE_EINVAL, "producerd at %s speaks "
+		return fail(c, PSC_EINVAL, "producerd at %s speaks "
 		    "protocol %d, which has no event attributes (keys, delays, "
 		    "priorities, unique ids)", c->path, c->version);
 	if (!psc_batch_fits_attrs(c, alen, len))
-		return fail(c, PUSHSTAGE_ETOOBIG, "an event of %u bytes does not "
+		return fail(c, PSC_ETOOBIG, "an event of %u bytes does not "
 		    "fit in a frame of %u bytes (producerd --max-frame)", len,
 		    c->max_frame);
 	if (c->batch_count == 0) {
 		out_compact(c);
 		if (ps_put_enqueue_begin(&c->out, c->version, c->queue,
 		    queue_len(c), &c->batch_start) != 0)
-			return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
+			return fail(c, PSC_ENOMEM, "out of memory");
 		c->batch_attrs = 0;
 	}
 	if (a != NULL && !c->batch_attrs) {
@@ -415,7 +408,7 @@ psc_batch_add_attrs(struct psc *c, const struct ps_attrs *a,
 			ps_put_enqueue_attrs(&c->out, c->batch_start);
 			c->batch_attrs = 1;
 		} else if (batch_to_attrs(c) != 0)
-			return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
+			return fail(c, PSC_ENOMEM, "out of memory");
 	}
 	if (c->batch_attrs) {
 		struct ps_attrs	 none;
@@ -426,11 +419,11 @@ psc_batch_add_attrs(struct psc *c, const struct ps_attrs *a,
 			a = &none;
 		}
 		if (ps_put_enqueue_add_attrs(&c->out, a, data, len) != 0)
-			return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
+			return fail(c, PSC_ENOMEM, "out of memory");
 	} else if (ps_put_enqueue_add(&c->out, data, len) != 0)
-		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
+		return fail(c, PSC_ENOMEM, "out of memory");
 	c->batch_count++;
-	return PUSHSTAGE_OK;
+	return PSC_OK;
 }
 
 /* Give up the batch being filled; what is posted stays. */
@@ -460,30 +453,30 @@ enqueued(struct psc *c, const struct ps_frame *f, uint32_t n,
 	uint32_t	*d, i;
 
 	if (ps_get_enqueued(f, r) != 0)
-		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s answered ENQUEUE "
+		return fail(c, PSC_EPROTO, "producerd at %s answered ENQUEUE "
 		    "with %s", c->path, ps_type_name(f->type));
 	if ((uint64_t)r->accepted + r->refused + r->shed_new +
 	    r->duplicates != n ||
 	    (c->welcome.version < 2 && r->accepted != n))
-		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s took %u of %u "
+		return fail(c, PSC_EPROTO, "producerd at %s took %u of %u "
 		    "events", c->path, r->accepted, n);
 	/* The duplicates' indexes, kept past the next read. */
 	if (r->duplicates > c->dupcap) {
 		if ((d = reallocarray(c->dups, r->duplicates,
 		    sizeof *d)) == NULL)
-			return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
+			return fail(c, PSC_ENOMEM, "out of memory");
 		c->dups = d;
 		c->dupcap = r->duplicates;
 	}
 	for (i = 0; i < r->duplicates; i++) {
 		if ((c->dups[i] = ps_enqueued_dup(r, i)) >= n)
-			return fail(c, PUSHSTAGE_EPROTO, "producerd at %s named "
+			return fail(c, PSC_EPROTO, "producerd at %s named "
 			    "event %u of %u a duplicate", c->path, c->dups[i],
 			    n);
 	}
 	c->ndups = r->duplicates;
 	r->dup_p = NULL;
-	return PUSHSTAGE_OK;
+	return PSC_OK;
 }
 
 /*
@@ -500,7 +493,7 @@ psc_batch_send(struct psc *c, struct ps_enqueued *r)
 	int		 error;
 
 	if (n == 0)
-		return fail(c, PUSHSTAGE_EPROTO, "empty batch");
+		return fail(c, PSC_EPROTO, "empty batch");
 	ps_put_enqueue_end(&c->out, c->batch_start, n);
 	c->flushed = c->batch_start;
 	if ((error = send_upto(c, c->out.len)) != 0 ||
@@ -511,7 +504,7 @@ psc_batch_send(struct psc *c, struct ps_enqueued *r)
 		c->batch_count = 0;
 		out_reset(c);
 	}
-	return PUSHSTAGE_OK;
+	return PSC_OK;
 }
 
 /*
@@ -527,13 +520,13 @@ psc_post(struct psc *c, uint64_t *seq)
 	size_t		 cap, at;
 
 	if (c->batch_count == 0)
-		return fail(c, PUSHSTAGE_EINVAL, "nothing to post: the batch "
+		return fail(c, PSC_EINVAL, "nothing to post: the batch "
 		    "is empty");
 	if (c->nposts == c->capposts) {
 		cap = c->capposts ? c->capposts * 2 : 8;
 		if ((grown = ring_grow(c->posts, c->headpost, c->nposts,
 		    c->capposts, cap, sizeof *grown)) == NULL)
-			return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
+			return fail(c, PSC_ENOMEM, "out of memory");
 		free(c->posts);
 		c->posts = grown;
 		c->capposts = cap;
@@ -547,7 +540,7 @@ psc_post(struct psc *c, uint64_t *seq)
 	c->batch_count = 0;
 	if (seq != NULL)
 		*seq = c->seq;
-	return PUSHSTAGE_OK;
+	return PSC_OK;
 }
 
 /*
@@ -642,10 +635,10 @@ request(struct psc *c)
 {
 	int	 r;
 
-	if ((r = send_all(c)) == PUSHSTAGE_OK)
+	if ((r = send_all(c)) == PSC_OK)
 		r = send_bytes(c, c->req.data, c->req.len);
 	c->req.len = 0;
-	if (r == PUSHSTAGE_OK)
+	if (r == PSC_OK)
 		out_reset(c);
 	return r;
 }
@@ -655,8 +648,8 @@ int
 psc_demand(struct psc *c, uint32_t n)
 {
 	if (ps_put_demand(&c->out, n) != 0)
-		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
-	return PUSHSTAGE_OK;
+		return fail(c, PSC_ENOMEM, "out of memory");
+	return PSC_OK;
 }
 
 /* Queue an ACK, NACK or TOUCH of n ids; psc_flush sends it. */
@@ -666,8 +659,8 @@ psc_ids(struct psc *c, uint8_t type, const uint64_t *ids, uint32_t n,
 {
 	if ((type == PS_NACK_LATER ? ps_put_nack_later(&c->out, delay_ms, ids,
 	    n) : ps_put_ids(&c->out, type, ids, n)) != 0)
-		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
-	return PUSHSTAGE_OK;
+		return fail(c, PSC_ENOMEM, "out of memory");
+	return PSC_OK;
 }
 
 /* The dead-letter list; r points into c's buffer until the next read. */
@@ -678,14 +671,14 @@ psc_dead_list(struct psc *c, uint32_t preview, struct ps_dead_reply *r)
 	int		 error;
 
 	if (ps_put_dead_list(&c->req, c->version, c->queue, preview) != 0)
-		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
+		return fail(c, PSC_ENOMEM, "out of memory");
 	if ((error = request(c)) != 0 || (error = psc_wait(c, &f)) != 0)
 		return error;
 	if ((error = ps_get_dead_reply(&f, r)) != 0)
-		return fail(c, PUSHSTAGE_EPROTO, "bad answer to DEAD_LIST from "
+		return fail(c, PSC_EPROTO, "bad answer to DEAD_LIST from "
 		    "producerd at %s: %s %s", c->path, ps_type_name(f.type),
 		    ps_strerror(error));
-	return PUSHSTAGE_OK;
+	return PSC_OK;
 }
 
 /* DEAD_RETRY or DEAD_DROP of n ids (0: all); *done: how many it found. */
@@ -697,13 +690,13 @@ psc_dead_act(struct psc *c, uint8_t type, const uint64_t *ids, uint32_t n,
 	int		 error;
 
 	if (ps_put_dead_ids(&c->req, type, c->version, c->queue, ids, n) != 0)
-		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
+		return fail(c, PSC_ENOMEM, "out of memory");
 	if ((error = request(c)) != 0 || (error = psc_wait(c, &f)) != 0)
 		return error;
 	if (ps_get_dead_done(&f, done) != 0)
-		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s answered %s with "
+		return fail(c, PSC_EPROTO, "producerd at %s answered %s with "
 		    "%s", c->path, ps_type_name(type), ps_type_name(f.type));
-	return PUSHSTAGE_OK;
+	return PSC_OK;
 }
 
 /* The whole daemon's (queue NULL), or one queue's and its consumers. */
@@ -714,23 +707,23 @@ psc_stats(struct psc *c, const char *queue, struct ps_stats *st)
 	int		 error;
 
 	if (queue != NULL && c->version < 3)
-		return fail(c, PUSHSTAGE_EINVAL, "producerd at %s speaks "
+		return fail(c, PSC_EINVAL, "producerd at %s speaks "
 		    "protocol %d, which has no queues", c->path, c->version);
 	if (queue != NULL && !ps_group_path_ok(queue, strlen(queue)))
-		return fail(c, PUSHSTAGE_EINVAL, "queue name \"%s\" is not "
+		return fail(c, PSC_EINVAL, "queue name \"%s\" is not "
 		    "QUEUE or QUEUE/GROUP, each 1 to %d bytes of A-Z a-z 0-9 "
 		    ". _ : -", queue, PS_QUEUE_MAX);
 	if (ps_put_stats(&c->req, c->version, queue) != 0)
-		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
+		return fail(c, PSC_ENOMEM, "out of memory");
 	if ((error = request(c)) != 0 || (error = psc_wait(c, &f)) != 0)
 		return error;
 	if (f.type != PS_STATS_REPLY)
-		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s answered STATS "
+		return fail(c, PSC_EPROTO, "producerd at %s answered STATS "
 		    "with %s", c->path, ps_type_name(f.type));
 	if ((error = ps_get_stats_reply(&f, st)) != 0)
-		return fail(c, PUSHSTAGE_EPROTO, "bad STATS_REPLY from producerd at "
+		return fail(c, PSC_EPROTO, "bad STATS_REPLY from producerd at "
 		    "%s: %s", c->path, ps_strerror(error));
-	return PUSHSTAGE_OK;
+	return PSC_OK;
 }
 
 /*
@@ -744,19 +737,19 @@ psc_queues(struct psc *c, uint32_t start, struct ps_queues *qs)
 	int		 error;
 
 	if (c->version < 3)
-		return fail(c, PUSHSTAGE_EINVAL, "producerd at %s speaks "
+		return fail(c, PSC_EINVAL, "producerd at %s speaks "
 		    "protocol %d, which has no queues", c->path, c->version);
 	if (ps_put_queues(&c->req, start) != 0)
-		return fail(c, PUSHSTAGE_ENOMEM, "out of memory");
+		return fail(c, PSC_ENOMEM, "out of memory");
 	if ((error = request(c)) != 0 || (error = psc_wait(c, &f)) != 0)
 		return error;
 	if (f.type != PS_QUEUES_REPLY)
-		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s answered QUEUES "
+		return fail(c, PSC_EPROTO, "producerd at %s answered QUEUES "
 		    "with %s", c->path, ps_type_name(f.type));
 	if ((error = ps_get_queues_reply(&f, qs)) != 0)
-		return fail(c, PUSHSTAGE_EPROTO, "bad QUEUES_REPLY from producerd "
+		return fail(c, PSC_EPROTO, "bad QUEUES_REPLY from producerd "
 		    "at %s: %s", c->path, ps_strerror(error));
-	return PUSHSTAGE_OK;
+	return PSC_OK;
 }
 
 /* A QUEUE_ADMIN; *n: what QUEUE_DONE counts (events purged). */
@@ -768,24 +761,24 @@ psc_queue_admin(struct psc *c, uint8_t op, uint8_t flags, const char *queue,
 	int		 error;
 
 	if (c->version < 3)
-		return fail(c, PUSHSTAGE_EINVAL, "producerd at %s speaks "
+		return fail(c, PSC_EINVAL, "producerd at %s speaks "
 		    "protocol %d, which has no queues", c->path, c->version);
 	if (!ps_group_path_ok(queue, strlen(queue)) || (op != PS_QUEUE_DROP_GROUP &&
 	    strchr(queue, '/') != NULL))
-		return fail(c, PUSHSTAGE_EINVAL, "queue name \"%s\" is not "
+		return fail(c, PSC_EINVAL, "queue name \"%s\" is not "
 		    "%s, each 1 to %d bytes of A-Z a-z 0-9 . _ : -", queue,
 		    op == PS_QUEUE_DROP_GROUP ? "QUEUE/GROUP" : "a queue's name",
 		    PS_QUEUE_MAX);
 	if ((error = ps_put_queue_admin(&c->req, op, flags, queue, settings,
 	    nsettings)) != 0)
-		return fail(c, error == -PS_E_NOMEM ? PUSHSTAGE_ENOMEM :
-		    PUSHSTAGE_EINVAL, "QUEUE_ADMIN: %s", ps_strerror(error));
+		return fail(c, error == -PS_E_NOMEM ? PSC_ENOMEM :
+		    PSC_EINVAL, "QUEUE_ADMIN: %s", ps_strerror(error));
 	if ((error = request(c)) != 0 || (error = psc_wait(c, &f)) != 0)
 		return error;
 	if (ps_get_queue_done(&f, n) != 0)
-		return fail(c, PUSHSTAGE_EPROTO, "producerd at %s answered "
+		return fail(c, PSC_EPROTO, "producerd at %s answered "
 		    "QUEUE_ADMIN with %s", c->path, ps_type_name(f.type));
-	return PUSHSTAGE_OK;
+	return PSC_OK;
 }
 
 /* The window starts full: ask max at first. */

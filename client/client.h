@@ -1,8 +1,9 @@
 /*
  * client.h: libpushstage's private half: connect and handshake, enqueue
  * batches, send demand, receive events, ask for stats, with blocking I/O
- * on one socket.  Its calls return pushstage.h's codes (PUSHSTAGE_OK or a
- * PUSHSTAGE_E*), one error space for the library and its tools.
+ * on one socket.  Its calls return status.h's codes (PSC_OK or a PSC_E*),
+ * which pushstage.h gives the library's users as PUSHSTAGE_*: one error
+ * space for the library and its tools.
  */
 #ifndef PS_CLIENT_H
 #define PS_CLIENT_H
@@ -11,7 +12,7 @@
 #include <stdint.h>
 
 #include "frame.h"
-#include "pushstage.h"
+#include "status.h"
 
 /* An ENQUEUE posted and not yet answered: its frame, kept in out. */
 struct psc_post {
@@ -90,7 +91,6 @@ int	 psc_more(const struct psc *);
 int	 psc_wait(struct psc *, struct ps_frame *);
 
 int	 psc_set_queue(struct psc *, const char *);
-int	 psc_event_fits(const struct psc *, size_t);
 int	 psc_batch_fits(const struct psc *, size_t);
 int	 psc_batch_add(struct psc *, const void *, uint32_t);
 int	 psc_batch_fits_key(const struct psc *, int, size_t);

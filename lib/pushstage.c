@@ -25,6 +25,15 @@ _Static_assert((int)PUSHSTAGE_DEAD_NACK == (int)PS_DEAD_NACK &&
     (int)PUSHSTAGE_DEAD_TIMEOUT == (int)PS_DEAD_TIMEOUT &&
     (int)PUSHSTAGE_DEAD_DISCONNECT == (int)PS_DEAD_DISCONNECT,
     "dead reasons");
+_Static_assert((int)PUSHSTAGE_OK == (int)PSC_OK &&
+    (int)PUSHSTAGE_ECONNECT == (int)PSC_ECONNECT &&
+    (int)PUSHSTAGE_EPROTO == (int)PSC_EPROTO &&
+    (int)PUSHSTAGE_EIO == (int)PSC_EIO &&
+    (int)PUSHSTAGE_ENOMEM == (int)PSC_ENOMEM &&
+    (int)PUSHSTAGE_ETOOBIG == (int)PSC_ETOOBIG &&
+    (int)PUSHSTAGE_EINVAL == (int)PSC_EINVAL &&
+    (int)PUSHSTAGE_EAGAIN == (int)PSC_EAGAIN,
+    "client/'s codes are returned as the library's");
 
 struct pushstage {
 	struct psc			 c;

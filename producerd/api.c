@@ -314,6 +314,50 @@ series(struct api *a, const char *name, const struct qhistory *h,
 	evbuffer_add(a->b, "]", 1);
 }
 
+static const char *
+kind_name(enum counter_kind kind)
+{
+	switch (kind) {
+	case COUNTER_GAUGE:
+		return "gauge";
+	case COUNTER_TOTAL:
+		return "total";
+	default:
+		return "setting";
+	}
+}
+
+/*
+ * GET counters: the counters this daemon reports, by the names ?fields=
+ * takes, so that a page or a script asks for those that exist: each one's
+ * kind, help, and whether the daemon's object and a queue's (or group's)
+ * have it.
+ */
+static void
+get_counters(struct api *a)
+{
+	const struct counter	*k;
+	size_t			 i;
+	int			 daemon, queue, first = 1;
+
+	evbuffer_add_printf(a->b, "{\"counters\":[");
+	for (i = 0; i < ncounters; i++) {
+		k = &counters[i];
+		daemon = counter_shown(a->srv, NULL, k);
+		queue = counter_of_group(k);
+		if (!daemon && !queue)
+			continue;
+		evbuffer_add_printf(a->b, "%s{\"name\":\"%s\",\"kind\":\"%s\","
+		    "\"help\":", first ? "" : ",", k->name, kind_name(k->kind));
+		json_str(a->b, k->help, strlen(k->help));
+		evbuffer_add_printf(a->b, ",\"daemon\":%s,\"queue\":%s}",
+		    daemon ? "true" : "false", queue ? "true" : "false");
+		first = 0;
+	}
+	evbuffer_add_printf(a->b, "]}\n");
+	http_json(a->req, 200, a->b);
+}
+
 /* GET history: each queue's samples, oldest first (?queue=NAME: one). */
 static void
 get_history(struct api *a)
@@ -729,7 +773,8 @@ api_request(struct server *srv, struct evhttp_request *req,
 	if (strncmp(path, "queues/", 7) == 0 && path[7] != '\0')
 		queue_path(&a, path + 7, cmd);
 	else if (strcmp(path, "queues") != 0 && strcmp(path,
-	    "consumers") != 0 && strcmp(path, "history") != 0)
+	    "consumers") != 0 && strcmp(path, "history") != 0 &&
+	    strcmp(path, "counters") != 0)
 		http_fail(req, 404, "no API path %.64s (docs/http.md)", path);
 	else if (!get)
 		http_method(req, "GET, HEAD");
@@ -737,6 +782,8 @@ api_request(struct server *srv, struct evhttp_request *req,
 		get_queues(&a);
 	else if (strcmp(path, "consumers") == 0)
 		get_consumers(&a);
+	else if (strcmp(path, "counters") == 0)
+		get_counters(&a);
 	else
 		get_history(&a);
 	evbuffer_free(a.b);

@@ -222,12 +222,19 @@ const struct consumer_counter consumer_counters[] = {
 const size_t nconsumer_counters =
     sizeof consumer_counters / sizeof consumer_counters[0];
 
+/* Does a group's view (and so a queue's) show k? */
+int
+counter_of_group(const struct counter *k)
+{
+	return k->scope != SCOPE_SERVER;
+}
+
 int
 counter_shown(const struct server *srv, const struct qgroup *g,
     const struct counter *k)
 {
 	if (g != NULL)
-		return k->scope != SCOPE_SERVER;
+		return counter_of_group(k);
 	switch (k->part) {
 	case PART_QUEUE:
 		return 0;

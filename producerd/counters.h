@@ -89,6 +89,7 @@ extern const size_t			 ncounters;
 extern const struct consumer_counter	 consumer_counters[];
 extern const size_t			 nconsumer_counters;
 
+int		 counter_of_group(const struct counter *);
 int		 counter_shown(const struct server *, const struct qgroup *,
 		     const struct counter *);
 uint64_t	 counter_value(const struct server *, const struct qgroup *,

@@ -2,10 +2,13 @@
  * http.c: --http ADDRESS:PORT, one evhttp listener on the daemon's own
  * loop for the dashboard (web/, built in), its JSON API under /api/v1/
  * (api.c) and Prometheus' /metrics (metrics.c).  Here are the rules every
- * request meets before any of those sees it: a cross-site Origin and, on
- * loopback, a Host that is not loopback's (DNS rebinding) are refused; a
- * change needs the bearer token of --http-token-file; errors are JSON.
- * Off by default, and on an address not of loopback only with a token.
+ * request meets before any of those sees it: at most --http-max-
+ * connections at once; the whole request within --http-request-timeout;
+ * a cross-site Origin and, on loopback, a Host that is not loopback's (DNS
+ * rebinding) refused.  A change needs the bearer token of
+ * --http-token-file: http_may_change checks it, called by api.c once the
+ * path and method are known.  Errors are JSON.  Off by default, and on an
+ * address not of loopback only with a token.
  */
 #include <sys/types.h>
 #include <sys/queue.h>

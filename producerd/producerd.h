@@ -209,7 +209,7 @@ struct server {
 	uint32_t		 http_max;	/* --http-max-connections */
 	uint32_t		 http_request_ms;	/* --http-request-timeout */
 	TAILQ_HEAD(, hconn)	 http_list;	/* its connections (http.c) */
-	struct bufferevent	**http_new;	/* made, not yet counted */
+	struct bufferevent	**http_new;	/* counted, not yet adopted */
 	size_t			 nhttp_new;
 	size_t			 caphttp_new;
 	struct event		*http_adopt;
@@ -426,6 +426,12 @@ void	 conn_unblock(struct conn *);
 void	 conn_hold(struct conn *, unsigned int);
 void	 conn_release(struct conn *, unsigned int);
 void	 conn_error(struct conn *, int, const char *);
+void	 conn_cluster_answer(struct conn *, struct ps_enqueued *);
+void	 conn_cluster_refuse(struct conn *, int, const char *);
+void	 conn_cluster_resume(struct conn *);
+void	 conn_cluster_sent(struct conn *);
+void	 conn_cluster_done(void *, int, const char *, const struct ps_buf *,
+	     uint32_t);	/* a dead_tell */
 
 /* An operator's change to queues (admin.c): who asks, and why it failed. */
 struct admin {
@@ -478,6 +484,11 @@ void	 server_journal_group(struct server *, struct qgroup *, int);
 void	 server_journal_drop(struct server *, struct qgroup *);
 int	 server_queues(struct server *, const char * const *, size_t);
 void	 server_commit(struct server *);
+
+/* compact.c */
+int	 server_compact(struct server *);
+int	 server_compact_wanted(struct server *);
+
 /* cluster.c, with libnats (HAVE_NATS) */
 void	 cluster_prepare(void);
 int	 cluster_open(struct server *, const char *, uint32_t);
@@ -490,6 +501,7 @@ void	 cluster_conn_gone(struct conn *);
 void	 cluster_settle(struct server *);
 void	 cluster_group(struct server *, const char *, const char *);
 void	 cluster_group_drop(struct server *, const char *, const char *);
+
 /*
  * A DEAD_LIST, DEAD_RETRY or DEAD_DROP at JetStream (cdead.c), for a client
  * or the HTTP API.  tell is called once with its answer: code 0 and a
@@ -511,17 +523,12 @@ struct dead_ask {
 	dead_tell	*tell;
 	void		*arg;
 };
+
+/* cdead.c, with libnats (HAVE_NATS) */
 int	 cluster_dead(struct server *, const struct dead_ask *, char *,
 	     size_t);
 void	 cluster_dead_forget(struct server *, void *);
 void	 cluster_dead_cancel(struct server *, dead_tell *);
-void	 conn_cluster_answer(struct conn *, struct ps_enqueued *);
-void	 conn_cluster_refuse(struct conn *, int, const char *);
-void	 conn_cluster_resume(struct conn *);
-void	 conn_cluster_sent(struct conn *);
-dead_tell conn_cluster_done;
-int	 server_compact(struct server *);
-int	 server_compact_wanted(struct server *);
 
 /* settings.c */
 #define SETTINGS_BUFFER		1	/* producerd --help's sections */

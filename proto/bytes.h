@@ -1,4 +1,8 @@
-/* bytes.h: big-endian field access shared by encode.c and decode.c. */
+/*
+ * bytes.h: big-endian field access: the frames' (encode.c, decode.c,
+ * decoder.c), and the journal's records', which use the wire's order
+ * (journal.c, replay.c, rgroups.c, fuzz_replay.c).
+ */
 #ifndef PS_BYTES_H
 #define PS_BYTES_H
 

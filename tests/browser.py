@@ -292,8 +292,9 @@ def case_dashboard_read_only(h):
 
 
 def case_dashboard_cluster(h):
-    """--cluster: the queue page lists the dead letters kept in JetStream
-    and counts them in the overview; Retry from its button sends one back
+    """--cluster: the banner says the cluster is linked; the queue page
+    lists the dead letters kept in JetStream and counts them in the
+    overview; Retry from its button sends one back
     (pushctl agrees); with NATS gone the page says why it cannot list
     them, and keeps showing the rest."""
     if not built_with_cluster():
@@ -312,6 +313,8 @@ def case_dashboard_cluster(h):
     try:
         b.goto("http://127.0.0.1:%d/" % port)
         b.wait(text(b, 'tr[data-queue="jobs"] td.dead') + " === '2'", "dead 2 in the overview")
+        # The banner reads cluster_connected, which the overview asks for.
+        assert "cluster linked" in b.eval("document.getElementById('daemon').textContent")
         b.goto("http://127.0.0.1:%d/#/queue/jobs" % port)
         b.wait("document.querySelectorAll('#dead tbody tr[data-id]').length === 2", "2 dead rows")
         ids = b.eval("[...document.querySelectorAll('#dead tbody tr[data-id]')]"

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """http_cases.py CASE: producerd --http against real peers, beside
 integration.py's cases and with its harness: slow and many peers, the
-token file's type, the JSON's keys, and paging dead letters."""
+token file's type, the JSON's keys, the list of counters, and paging
+dead letters."""
 import os
 import resource
 import select
@@ -182,7 +183,7 @@ def case_http_json_keys_once(h):
     assert h.pushctl("enqueue", "--queue", "jobs", "x").returncode == 0
     h.wait_for(lambda: h.stats_of("jobs")["dead"] == 1, what="a dead letter")
     for path in ("/api/v1/queues", "/api/v1/queues/jobs", "/api/v1/consumers",
-                 "/api/v1/history", "/api/v1/queues/jobs/dead",
+                 "/api/v1/history", "/api/v1/counters", "/api/v1/queues/jobs/dead",
                  "/api/v1/queues/jobs/dead?group=g1", "/api/v1/queues?fields=groups,queued"):
         st, _, raw = http_call(port, "GET", path, raw=True)
         assert st == 200, (path, st, raw)
@@ -190,6 +191,42 @@ def case_http_json_keys_once(h):
     over = unique_keys(http_call(port, "GET", "/api/v1/queues", raw=True)[2])
     (q,) = [q for q in over["queues"] if q["name"] == "jobs"]
     assert q["groups"] == ["", "g1"] and q["ngroups"] == 2, q
+
+
+def case_http_counters_list(h):
+    """GET counters lists the counters this daemon reports, by the names
+    ?fields= takes: exactly the keys of the daemon's object and a queue's
+    in GET queues, a part not run (the journal) left out, each with the
+    help /metrics gives."""
+    port = free_port()
+    h.start_daemon("--http", "127.0.0.1:%d" % port)
+    assert h.pushctl("enqueue", "--queue", "jobs", "x").returncode == 0
+    st, _, res = http_call(port, "GET", "/api/v1/counters")
+    assert st == 200, (st, res)
+    listed = res["counters"]
+    names = [c["name"] for c in listed]
+    assert len(names) == len(set(names)), names
+    assert all(c["kind"] in ("gauge", "total", "setting") and c["help"] and
+               (c["daemon"] or c["queue"]) for c in listed), listed
+    daemon = {c["name"] for c in listed if c["daemon"]}
+    queue = {"ngroups" if c["name"] == "groups" else c["name"]
+             for c in listed if c["queue"]}
+    st, _, over = http_call(port, "GET", "/api/v1/queues")
+    assert st == 200, over
+    assert set(over["daemon"]) == daemon, set(over["daemon"]) ^ daemon
+    (q,) = [q for q in over["queues"] if q["name"] == "jobs"]
+    assert set(q) - {"name", "groups"} == queue, (set(q) - {"name", "groups"}) ^ queue
+    assert daemon <= set(h.stats()), daemon - set(h.stats())
+    assert "journal_bytes" not in names and "cluster_connected" not in names
+    # Every name is one ?fields= takes.
+    st, _, some = http_call(port, "GET", "/api/v1/queues?fields=" + ",".join(names))
+    assert st == 200 and set(some["daemon"]) == daemon, (st, some)
+    _, _, metrics = http_call(port, "GET", "/metrics")
+    for c in listed:
+        if c["kind"] != "setting":
+            assert (" %s\n# TYPE " % c["help"]).encode() in metrics, c
+    st, _, _ = http_call(port, "POST", "/api/v1/counters")
+    assert st == 405, st
 
 
 def case_http_dead_pages(h):

@@ -6,9 +6,8 @@
 const POLL_MS = 1000;
 const HISTORY_EVERY = 10;	// polls between reads of /api/v1/history
 const DEAD_PAGE = 100;		// dead letters a page (the API's limit)
-const OVERVIEW_FIELDS = ["queues", "consumers_connected", "uptime_seconds", "queued", "delayed", "in_flight", "dead", "consumers",
-	"enqueue_rate", "deliver_rate", "ack_rate", "paused", "enqueued_total",
-	"acked_total"];
+// The overview's cards of totals: a label, the counter summed over queues.
+const TOTAL_CARDS = [["enqueued", "enqueued_total"], ["acked", "acked_total"]];
 
 let token = sessionStorage.getItem("pushstage-token") || "";
 let history = {};
@@ -16,6 +15,7 @@ let polls = 0;
 let timer = null;
 let lastShown = "";
 let writable = false;
+let counters = [];	// GET counters: those the daemon reports
 // The dead-letter pages seen on this queue page, for "First page": each
 // the API's after= cursor (0: the first) and the number of its first row.
 let deadPages = [{ after: 0, first: 1 }];
@@ -270,7 +270,7 @@ function overview(data) {
 			card("queues", d.queues), card("queued", sum("queued")),
 			card("in flight", sum("in_flight")), card("dead", sum("dead")),
 			card("consumers", d.consumers_connected),
-			card("enqueued", sum("enqueued_total")), card("acked", sum("acked_total"))),
+			TOTAL_CARDS.map(([label, name]) => card(label, sum(name)))),
 		h("div", { class: "scroll" }, labelled(h("table", { id: "queues" },
 			h("thead", {}, h("tr", {}, h("th", {}, "queue"), h("th", {}, "queued"),
 				h("th", { class: "wide" }, "delayed"), h("th", {}, "in flight"),
@@ -380,6 +380,15 @@ function queuePage(name, q, dead, group) {
 	];
 }
 
+// The overview's ?fields=, by the names the daemon gives (GET counters):
+// every gauge, for it shows the state now (its columns, its cards, the
+// banner's flags), and the totals its cards add up; not every counter of
+// every queue, a poll a second.
+function overviewFields() {
+	return counters.filter((c) => c.kind === "gauge" ||
+		TOTAL_CARDS.some(([, name]) => name === c.name)).map((c) => c.name).join(",");
+}
+
 function route() {
 	const m = location.hash.match(/^#\/queue\/([^/]+)(?:\/([^/]+))?$/);
 	return m ? { queue: decodeURIComponent(m[1]), group: m[2] ? decodeURIComponent(m[2]) : "" } : null;
@@ -390,13 +399,16 @@ async function poll() {
 	timer = setTimeout(poll, POLL_MS);
 	const r = route();
 	try {
-		if (polls++ % HISTORY_EVERY === 0) {
+		// Counters again now and then: a daemon restarted may run other
+		// parts; until read, at every poll.
+		if (polls++ % HISTORY_EVERY === 0 || counters.length === 0) {
 			const hs = await api("history");
 			history = {};
 			for (const q of hs.queues)
 				history[q.name] = q;
+			counters = (await api("counters")).counters;
 		}
-		const data = await api("queues?fields=" + OVERVIEW_FIELDS.join(","));
+		const data = await api("queues?fields=" + overviewFields());
 		let view, key;
 		if (r === null) {
 			key = JSON.stringify(data.queues) + JSON.stringify(history) + data.writable;
