@@ -134,9 +134,10 @@ def phase(h, t, keep):
     answer(gs["fan"], gs["fan"].events_full(want=3), ack=f)
     answer(gs["fan/g1"], gs["fan/g1"].events_full(want=3 + again), ack=f[:1],
            nack=f[1:2])
-    answer(gs["fan/g2"], gs["fan/g2"].events_full(want=3), ack=f[:1])
+    answer(gs["fan/g2"], gs["fan/g2"].events_full(want=3), ack=f[:1], nack=f[2:])
     gs["fan/x" + t].events_full(want=3)
-    h.wait_for(lambda: queue_list(h)["fan/g1"]["dead"] >= 1, what="g1's dead")
+    h.wait_for(lambda: queue_list(h)["fan/g1"]["dead"] >= 1 and
+               queue_list(h)["fan/g2"]["dead"] >= 1, what="g1's and g2's dead")
     r = h.pushctl("dead", "retry", "-q", "fan/g1", str(dead_id(h, "fan/g1", f[1])))
     assert r.returncode == 0, r.stderr
     r = h.pushctl("queue", "drop-group", "--force", "fan", "x" + t)
