@@ -407,21 +407,11 @@ static size_t
 entry_attrs(struct jrec_entry *e, const struct qevent *ev, uint64_t due,
     const uint8_t *uid, uint8_t ulen)
 {
-	struct ps_attrs	 a;
-
 	entry_of(e, ev);
 	e->due = due;
 	e->uid = uid;
 	e->ulen = ulen;
-	memset(&a, 0, sizeof a);
-	a.key = ev->key;
-	a.klen = ev->klen;
-	a.priority = ev->prio;
-	if (due != 0)
-		a.when = PS_WHEN_AT;
-	a.uid = uid;
-	a.ulen = ulen;
-	return ps_attrs_size(&a) + (size_t)ev->len;
+	return jrec_attrs_size(e) + (size_t)ev->len;
 }
 
 /* An event with a due time, a priority or a unique id: XENQUEUE. */

@@ -78,7 +78,8 @@ jrec_start(struct ps_buf *b, const struct jrec *r)
 {
 	uint8_t	*p;
 
-	if (ps_buf_reserve(b, 2 + 2 * 255 + 8) != 0)
+	/* Both names' lengths and bytes, then a u64 (or the count). */
+	if (ps_buf_reserve(b, 2 + (size_t)r->qlen + r->glen + 8) != 0)
 		return -1;
 	p = b->data + b->len;
 	if (names_queue(r->type))
@@ -107,22 +108,43 @@ put_key(uint8_t *p, const struct jrec_entry *e)
 	return p + (e->key != NULL ? e->klen : 0);
 }
 
+/*
+ * An event's attributes as XENQUEUE, KEEP and GKEEP keep them, in an
+ * ENQUEUE's encoding: its key, its due time as NOT_BEFORE, its priority
+ * and its unique id.
+ */
+static void
+attrs_of(struct ps_attrs *a, const struct jrec_entry *e)
+{
+	memset(a, 0, sizeof *a);
+	a->key = e->key;
+	a->klen = e->klen;
+	a->priority = e->prio;
+	if (e->due != 0) {
+		a->when = PS_WHEN_AT;
+		a->not_before = e->due;
+	}
+	a->uid = e->uid;
+	a->ulen = e->ulen;
+}
+
+/* The bytes of e's attributes, for a writer sizing its record. */
+size_t
+jrec_attrs_size(const struct jrec_entry *e)
+{
+	struct ps_attrs	 a;
+
+	attrs_of(&a, e);
+	return ps_attrs_size(&a);
+}
+
 /* An event's attributes and payload: XENQUEUE, KEEP, GKEEP. */
 static int
 put_attrs(struct ps_buf *b, const struct jrec_entry *e)
 {
 	struct ps_attrs	 a;
 
-	memset(&a, 0, sizeof a);
-	a.key = e->key;
-	a.klen = e->klen;
-	a.priority = e->prio;
-	if (e->due != 0) {
-		a.when = PS_WHEN_AT;
-		a.not_before = e->due;
-	}
-	a.uid = e->uid;
-	a.ulen = e->ulen;
+	attrs_of(&a, e);
 	return ps_put_enqueue_add_attrs(b, &a, e->data, e->len) == 0 ? 0 : -1;
 }
 

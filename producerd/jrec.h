@@ -147,6 +147,7 @@ int		 jrec_start(struct ps_buf *, const struct jrec *);
 int		 jrec_put(struct ps_buf *, int, const struct jrec_entry *);
 void		 jrec_end(struct ps_buf *, size_t, int);
 void		 jrec_seg_put(uint8_t *, uint64_t, uint64_t);
+size_t		 jrec_attrs_size(const struct jrec_entry *);
 
 /* Reading: NULL, or what is wrong. */
 const char	*jrec_seg_get(const uint8_t *, size_t, uint64_t *, uint64_t *);
