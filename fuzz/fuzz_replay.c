@@ -1,7 +1,11 @@
 /*
  * fuzz_replay.c: libFuzzer over the journal's replay: the input becomes
  * segment files in a private directory, which journal_open reads back
- * into a real dispatcher, with and without --repair.
+ * into a real dispatcher, with and without --repair.  First the record
+ * codec alone (jrec.c) walks each file's bytes as they are: every record
+ * it accepts is read to its end and, but for those with attributes
+ * (which it writes in one order of many), encodes again to the same
+ * bytes.
  *
  * The input: u8 flags, then files, each a u16 big-endian length and that
  * many bytes, named 00000001.seg, 00000002.seg, ... in order.
@@ -21,6 +25,7 @@
 #include "bytes.h"
 #include "crc32c.h"
 #include "journal.h"
+#include "jrec.h"
 #include "log.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -74,6 +79,67 @@ fix(uint8_t *p, size_t n)
 	}
 }
 
+/* Does the record r (decoded from rec) encode to the same bytes? */
+static void
+reencode(struct jrec *r, const uint8_t *rec)
+{
+	struct ps_buf		 b = { NULL, 0, 0 };
+	struct jrec		 w = *r;
+	struct jrec_entry	 e;
+	size_t			 at;
+
+	if (r->type == JREC_XENQUEUE || r->type == JREC_KEEP ||
+	    r->type == JREC_GKEEP)
+		return;
+	if (jrec_begin(&b, &at) != 0 || jrec_start(&b, &w) != 0)
+		abort();
+	while (jrec_next(&w, &e) == 1) {
+		if (jrec_put(&b, w.type, &e) != 0)
+			abort();
+	}
+	jrec_end(&b, at, w.type);
+	if (b.len != JOURNAL_REC_HEAD + (size_t)r->len ||
+	    memcmp(b.data, rec, b.len) != 0)
+		abort();
+	ps_buf_free(&b);
+}
+
+/*
+ * The codec over one file's n bytes, in a buffer of exactly n: its
+ * header, then each record (a bad one skipped a byte at a time, as
+ * --repair looks for the next), each entry and each group's hold.
+ */
+static void
+decode_file(const uint8_t *p, size_t n)
+{
+	struct jrec		 r;
+	struct jrec_entry	 e;
+	struct jrec_hold	 h;
+	const uint8_t		*hp;
+	uint64_t		 seq, first;
+	uint32_t		 len;
+	size_t			 off;
+	int			 i;
+
+	off = jrec_seg_get(p, n, &seq, &first) == NULL ? JOURNAL_SEG_HEAD : 0;
+	while (off < n) {
+		if (n - off >= JOURNAL_REC_HEAD)
+			(void)jrec_head_len(p + off, &len);
+		if (jrec_decode(&r, p + off, n - off) != NULL) {
+			off++;
+			continue;
+		}
+		reencode(&r, p + off);
+		while (jrec_next(&r, &e) == 1) {
+			for (hp = e.hold, i = 0; i < e.nholds; i++)
+				hp = jrec_hold(hp, &h);
+		}
+		if (r.off != r.len)
+			abort();	/* jrec_body passed it whole */
+		off += JOURNAL_REC_HEAD + (size_t)r.len;
+	}
+}
+
 static void
 put_file(int seq, const uint8_t *data, size_t n, int fixed)
 {
@@ -86,6 +152,7 @@ put_file(int seq, const uint8_t *data, size_t n, int fixed)
 	memcpy(copy, data, n);
 	if (fixed)
 		fix(copy, n);
+	decode_file(copy, n);
 	snprintf(p, sizeof p, "%s/%08d.seg", dir, seq);
 	if ((fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600)) == -1 ||
 	    write(fd, copy, n) != (ssize_t)n)

@@ -326,6 +326,19 @@ seg11 = segment(3, 40, (UIDS, b"\x04jobs" + uids_entry(7, 1 << 60, b"done-1") +
                 (UIDS, b"\x01g" + uids_entry(3, 1 << 60, b"grouped")))
 write("replay", "carried-uids", files(0, seg11))
 
+
+def renumbered(seg, seq):
+    """A segment file with another number, its header's checksum again."""
+    head = seg[:16] + struct.pack(">Q", seq) + seg[24:32]
+    return head + struct.pack(">I", crc32c(head)) + seg[36:]
+
+
+# A journal producerd wrote before the records had a codec of their own
+# (tests/fixtures): every record type, 1 to 20, as the daemon writes them.
+with open(os.path.join(HERE, "..", "tests", "fixtures", "journal-eef6bed", "data",
+                       "00000003.seg"), "rb") as f:
+    write("replay", "every-record-type", files(0, renumbered(f.read(), 1)))
+
 # fuzz_json: a first byte (the ids' limit, the preview's length), then an
 # HTTP API body, or a JetStream reply or NATS header block as libnats
 # hands it over.

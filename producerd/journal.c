@@ -22,10 +22,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bytes.h"
 #include "clock.h"
-#include "crc32c.h"
 #include "fdio.h"
+#include "jrec.h"
 #include "journal.h"
 #include "log.h"
 #include "uniq.h"
@@ -191,19 +190,9 @@ uncharge_enqueued(struct journal *j, const struct qevent *ev)
 static void
 rec_close(struct journal *j)
 {
-	uint8_t		*h;
-	uint32_t	 len;
-
 	if (j->rec_type == 0)
 		return;
-	h = j->buf.data + j->rec;
-	len = (uint32_t)(j->buf.len - j->rec - JOURNAL_REC_HEAD);
-	put32(h, len);
-	h[4] = (uint8_t)j->rec_type;
-	h[5] = 0;
-	put16(h + 6, 0);
-	put32(h + 8, crc32c(0, h + JOURNAL_REC_HEAD, len));
-	put32(h + 12, crc32c(0, h, 12));
+	jrec_end(&j->buf, j->rec, j->rec_type);
 	j->rec_type = 0;
 }
 
@@ -218,52 +207,60 @@ rec_room(struct journal *j, int type, size_t n, int fresh)
 	    JOURNAL_REC_HEAD + n <= JOURNAL_REC_SOFT)
 		return ps_buf_reserve(&j->buf, n) == 0 ? 0 : -1;
 	rec_close(j);
-	if (ps_buf_reserve(&j->buf, JOURNAL_REC_HEAD + n) != 0)
+	if (ps_buf_reserve(&j->buf, JOURNAL_REC_HEAD + n) != 0 ||
+	    jrec_begin(&j->buf, &j->rec) != 0)
 		return -1;
-	j->rec = j->buf.len;
-	j->buf.len += JOURNAL_REC_HEAD;
 	j->rec_type = type;
 	return 1;
 }
 
-static void
-add64(struct journal *j, uint64_t v)
+/*
+ * What a new record of type says before its entries: its queue, its
+ * group, its first id (jrec.c knows which of them its type has).
+ */
+static int
+rec_start(struct journal *j, int type, const char *queue, const char *group,
+    uint64_t first_id)
 {
-	put64(j->buf.data + j->buf.len, v);
-	j->buf.len += 8;
+	struct jrec	 r;
+
+	memset(&r, 0, sizeof r);
+	r.type = type;
+	r.queue = queue;
+	r.qlen = (uint8_t)strlen(queue);
+	if (group != NULL) {
+		r.group = group;
+		r.glen = (uint8_t)strlen(group);
+	}
+	r.first_id = first_id;
+	return jrec_start(&j->buf, &r);
 }
 
+/* ev as a record's entry: its payload and key in place, not copied. */
 static void
-add32(struct journal *j, uint32_t v)
+entry_of(struct jrec_entry *e, const struct qevent *ev)
 {
-	put32(j->buf.data + j->buf.len, v);
-	j->buf.len += 4;
-}
-
-static void
-add_bytes(struct journal *j, const void *p, size_t n)
-{
-	if (n != 0)
-		memcpy(j->buf.data + j->buf.len, p, n);
-	j->buf.len += n;
+	memset(e, 0, sizeof *e);
+	e->id = ev->id;
+	e->attempts = ev->attempts;
+	e->reason = ev->reason;
+	e->data = ev->data;
+	e->len = ev->len;
+	e->key = ev->key;
+	e->klen = ev->klen;
+	e->prio = ev->prio;
 }
 
 static int
 rec_ids(struct journal *j, int type, uint64_t id)
 {
+	struct jrec_entry	 e;
+
 	if (rec_room(j, type, 8, 0) < 0)
 		return -1;
-	add64(j, id);
-	return 0;
-}
-
-static void
-add_name(struct journal *j, const char *name)
-{
-	size_t	 n = strlen(name);
-
-	j->buf.data[j->buf.len++] = (uint8_t)n;
-	add_bytes(j, name, n);
+	memset(&e, 0, sizeof e);
+	e.id = id;
+	return jrec_put(&j->buf, type, &e);
 }
 
 /*
@@ -275,7 +272,8 @@ static int
 rec_group_ids(struct journal *j, int type, const char *queue,
     const char *group, const struct qevent *ev)
 {
-	int	 r;
+	struct jrec_entry	 e;
+	int			 r;
 
 	r = rec_room(j, type, 2 + 2 * PS_QUEUE_MAX + 13, j->rec_type ==
 	    type && (strcmp(j->rec_queue, queue) != 0 ||
@@ -283,17 +281,13 @@ rec_group_ids(struct journal *j, int type, const char *queue,
 	if (r < 0)
 		return -1;
 	if (r == 1) {
-		add_name(j, queue);
-		add_name(j, group);
+		if (rec_start(j, type, queue, group, 0) != 0)
+			return -1;
 		snprintf(j->rec_queue, sizeof j->rec_queue, "%s", queue);
 		snprintf(j->rec_group, sizeof j->rec_group, "%s", group);
 	}
-	add64(j, ev->id);
-	if (type == JREC_GDEAD) {
-		add32(j, ev->attempts);
-		j->buf.data[j->buf.len++] = ev->reason;
-	}
-	return 0;
+	entry_of(&e, ev);
+	return jrec_put(&j->buf, type, &e);
 }
 
 /* A group made (drop 0: from id on) or dropped: a record of its own. */
@@ -301,15 +295,21 @@ int
 journal_group(struct journal *j, int drop, const char *queue,
     const char *group, uint64_t from)
 {
-	if (rec_room(j, drop ? JREC_GROUP_DROP : JREC_GROUP, 2 + 2 *
-	    PS_QUEUE_MAX + 8, 1) < 0) {
+	struct jrec	 r;
+	int		 type = drop ? JREC_GROUP_DROP : JREC_GROUP;
+
+	memset(&r, 0, sizeof r);
+	r.type = type;
+	r.queue = queue;
+	r.qlen = (uint8_t)strlen(queue);
+	r.group = group;
+	r.glen = (uint8_t)strlen(group);
+	r.from = from;
+	if (rec_room(j, type, 2 + 2 * PS_QUEUE_MAX + 8, 1) < 0 ||
+	    jrec_start(&j->buf, &r) != 0) {
 		j->failed = 1;
 		return -1;
 	}
-	add_name(j, queue);
-	add_name(j, group);
-	if (!drop)
-		add64(j, from);
 	rec_close(j);
 	return 0;
 }
@@ -319,21 +319,31 @@ int
 journal_groups(struct journal *j, const char *queue, uint8_t n,
     const char * const *names, const uint64_t *from)
 {
-	uint8_t	 i;
+	struct jrec		 r;
+	struct jrec_entry	 e;
+	uint8_t			 i;
 
+	memset(&r, 0, sizeof r);
+	r.type = JREC_GROUPS;
+	r.queue = queue;
+	r.qlen = (uint8_t)strlen(queue);
+	r.n = n;
 	if (rec_room(j, JREC_GROUPS, 2 + PS_QUEUE_MAX + (size_t)n *
-	    (1 + PS_QUEUE_MAX + 8), 1) < 0) {
-		j->failed = 1;
-		return -1;
-	}
-	add_name(j, queue);
-	j->buf.data[j->buf.len++] = n;
+	    (1 + PS_QUEUE_MAX + 8), 1) < 0 || jrec_start(&j->buf, &r) != 0)
+		goto fail;
 	for (i = 0; i < n; i++) {
-		add_name(j, names[i]);
-		add64(j, from[i]);
+		memset(&e, 0, sizeof e);
+		e.group = names[i];
+		e.glen = (uint8_t)strlen(names[i]);
+		e.from = from[i];
+		if (jrec_put(&j->buf, JREC_GROUPS, &e) != 0)
+			goto fail;
 	}
 	rec_close(j);
 	return 0;
+fail:
+	j->failed = 1;
+	return -1;
 }
 
 /*
@@ -347,28 +357,11 @@ named(const char *queue)
 	return strcmp(queue, PS_QUEUE_DEFAULT) != 0;
 }
 
-static void
-add_queue(struct journal *j, const char *queue)
-{
-	size_t	 n = strlen(queue);
-
-	j->buf.data[j->buf.len++] = (uint8_t)n;
-	add_bytes(j, queue, n);
-}
-
-/* An event's key as records have it: 0 for none, else its length + 1. */
-static void
-add_key(struct journal *j, const struct qevent *ev)
-{
-	j->buf.data[j->buf.len++] = ev->key != NULL ? ev->klen + 1 : 0;
-	if (ev->key != NULL)
-		add_bytes(j, ev->key, ev->klen);
-}
-
 static int
 rec_enqueue(struct journal *j, const char *queue, const struct qevent *ev)
 {
-	int	 type, r;
+	struct jrec_entry	 e;
+	int			 type, r;
 
 	type = ev->key != NULL ? JREC_KENQUEUE : named(queue) ?
 	    JREC_QENQUEUE : JREC_ENQUEUE;
@@ -377,16 +370,14 @@ rec_enqueue(struct journal *j, const char *queue, const struct qevent *ev)
 	    strcmp(j->rec_queue, queue) != 0));
 	if (r < 0)
 		return -1;
-	if (r == 1 && type != JREC_ENQUEUE)
-		add_queue(j, queue);
 	if (r == 1) {
+		if (rec_start(j, type, queue, NULL, ev->id) != 0)
+			return -1;
 		snprintf(j->rec_queue, sizeof j->rec_queue, "%s", queue);
-		add64(j, ev->id);
 	}
-	add32(j, ev->len);
-	if (type == JREC_KENQUEUE)
-		add_key(j, ev);
-	add_bytes(j, ev->data, ev->len);
+	entry_of(&e, ev);
+	if (jrec_put(&j->buf, type, &e) != 0)
+		return -1;
 	j->rec_next_id = ev->id + 1;
 	j->enqueued = 1;
 	return 0;
@@ -394,39 +385,39 @@ rec_enqueue(struct journal *j, const char *queue, const struct qevent *ev)
 
 /*
  * Room for n more bytes in an open record of type for queue's events: a
- * new one (its queue's name first) when the queue changes or fresh says
- * so.  1 a new record, 0 the open one goes on, -1 out of memory.
+ * new one (its queue's name first, then first_id if its type has one)
+ * when the queue changes or fresh says so.  1 a new record, 0 the open
+ * one goes on, -1 out of memory.
  */
 static int
 queue_room(struct journal *j, int type, const char *queue, size_t n,
-    int fresh)
+    int fresh, uint64_t first_id)
 {
 	int	 r;
 
 	r = rec_room(j, type, 1 + PS_QUEUE_MAX + n, fresh ||
 	    (j->rec_type == type && strcmp(j->rec_queue, queue) != 0));
 	if (r == 1) {
-		add_queue(j, queue);
+		if (rec_start(j, type, queue, NULL, first_id) != 0)
+			return -1;
 		snprintf(j->rec_queue, sizeof j->rec_queue, "%s", queue);
 	}
 	return r;
 }
 
-/* ev's attributes as records keep them: its due time as NOT_BEFORE. */
-static void
-attrs_of(struct ps_attrs *a, const struct qevent *ev, uint64_t due,
+/*
+ * ev as an entry with its attributes as records keep them (its due time,
+ * wall ms, as NOT_BEFORE), and what it takes of a record, about.
+ */
+static size_t
+entry_attrs(struct jrec_entry *e, const struct qevent *ev, uint64_t due,
     const uint8_t *uid, uint8_t ulen)
 {
-	memset(a, 0, sizeof *a);
-	a->key = ev->key;
-	a->klen = ev->klen;
-	a->priority = ev->prio;
-	if (due != 0) {
-		a->when = PS_WHEN_AT;
-		a->not_before = due;
-	}
-	a->uid = uid;
-	a->ulen = ulen;
+	entry_of(e, ev);
+	e->due = due;
+	e->uid = uid;
+	e->ulen = ulen;
+	return jrec_attrs_size(e) + (size_t)ev->len;
 }
 
 /* An event with a due time, a priority or a unique id: XENQUEUE. */
@@ -435,16 +426,14 @@ rec_xenqueue(struct journal *j, const char *queue,
     const struct dispatch_new *n)
 {
 	const struct qevent	*ev = &n->ev;
-	struct ps_attrs		 a;
-	int			 r;
+	struct jrec_entry	 e;
+	size_t			 size;
 
-	attrs_of(&a, ev, n->due, n->uid, n->ulen);
-	if ((r = queue_room(j, JREC_XENQUEUE, queue, 14 + ps_attrs_size(&a) +
-	    (size_t)ev->len, ev->id != j->rec_next_id)) < 0)
+	size = entry_attrs(&e, ev, n->due, n->uid, n->ulen);
+	if (queue_room(j, JREC_XENQUEUE, queue, 14 + size, ev->id !=
+	    j->rec_next_id, ev->id) < 0)
 		return -1;
-	if (r == 1)
-		add64(j, ev->id);
-	if (ps_put_enqueue_add_attrs(&j->buf, &a, ev->data, ev->len) != 0)
+	if (jrec_put(&j->buf, JREC_XENQUEUE, &e) != 0)
 		return -1;
 	j->rec_next_id = ev->id + 1;
 	j->enqueued = 1;
@@ -461,21 +450,18 @@ int
 journal_keep(struct journal *j, const char *queue, const struct qevent *ev,
     uint64_t due, const uint8_t *uid, uint8_t ulen)
 {
-	struct jsegment	*cur = &j->segs[j->nsegs - 1];
-	struct ps_attrs	 a;
+	struct jsegment		*cur = &j->segs[j->nsegs - 1];
+	struct jrec_entry	 e;
+	size_t			 size;
 
 	if (ev->reason != 0) {
 		journal_change(j, queue, "", 1, 0, DISPATCH_BURIED, ev);
 		j->compacted_total++;
 		return j->failed ? -1 : 0;
 	}
-	attrs_of(&a, ev, due, uid, ulen);
-	if (queue_room(j, JREC_KEEP, queue, 18 + ps_attrs_size(&a) +
-	    (size_t)ev->len, 0) < 0)
-		return -1;
-	add64(j, ev->id);
-	add32(j, ev->attempts);
-	if (ps_put_enqueue_add_attrs(&j->buf, &a, ev->data, ev->len) != 0)
+	size = entry_attrs(&e, ev, due, uid, ulen);
+	if (queue_room(j, JREC_KEEP, queue, 18 + size, 0, 0) < 0 ||
+	    jrec_put(&j->buf, JREC_KEEP, &e) != 0)
 		return -1;
 	uncharge(j, ev);
 	if (idmap_put(&j->moved, ev->id, cur->seq) != 0)
@@ -499,27 +485,19 @@ journal_gkeep(struct journal *j, const char *queue, const struct qevent *ev,
     uint64_t due, const uint8_t *uid, uint8_t ulen, const struct jhold *h,
     uint8_t n, int shared, uint32_t named)
 {
-	struct jsegment	*cur = &j->segs[j->nsegs - 1];
-	struct ps_attrs	 a;
-	size_t		 need = 0;
-	uint8_t		 i;
+	struct jsegment		*cur = &j->segs[j->nsegs - 1];
+	struct jrec_entry	 e;
+	size_t			 need = 0;
+	uint8_t			 i;
 
 	for (i = 0; i < n; i++)
 		need += 7 + strlen(h[i].group);
-	attrs_of(&a, ev, due, uid, ulen);
-	if (queue_room(j, JREC_GKEEP, queue, 15 + ps_attrs_size(&a) +
-	    (size_t)ev->len + need, 0) < 0)
+	need += entry_attrs(&e, ev, due, uid, ulen);
+	e.holds = h;
+	e.nholds = n;
+	if (queue_room(j, JREC_GKEEP, queue, 15 + need, 0, 0) < 0 ||
+	    jrec_put(&j->buf, JREC_GKEEP, &e) != 0)
 		return -1;
-	add64(j, ev->id);
-	if (ps_put_enqueue_add_attrs(&j->buf, &a, ev->data, ev->len) != 0)
-		return -1;
-	j->buf.data[j->buf.len++] = n;
-	for (i = 0; i < n; i++) {
-		add_name(j, h[i].group);
-		add32(j, h[i].attempts);
-		j->buf.data[j->buf.len++] = h[i].dead;
-		j->buf.data[j->buf.len++] = h[i].reason;
-	}
 	if (shared) {
 		uncharge(j, ev);
 		if (idmap_put(&j->moved, ev->id, cur->seq) != 0)
@@ -550,15 +528,18 @@ int
 journal_uids(struct journal *j, const char *queue, uint64_t id,
     uint64_t expires, const uint8_t *uid, uint8_t ulen)
 {
-	if (queue_room(j, JREC_UIDS, queue, 17 + (size_t)ulen, 0) < 0)
+	struct jrec_entry	 e;
+
+	if (queue_room(j, JREC_UIDS, queue, 17 + (size_t)ulen, 0, 0) < 0)
 		return -1;
 	j->segs[j->nsegs - 1].uids += 17 + (uint64_t)ulen;
 	j->uids_bytes += 17 + (uint64_t)ulen;
-	add64(j, id);
-	add64(j, expires);
-	j->buf.data[j->buf.len++] = ulen;
-	add_bytes(j, uid, ulen);
-	return 0;
+	memset(&e, 0, sizeof e);
+	e.id = id;
+	e.expires = expires;
+	e.uid = uid;
+	e.ulen = ulen;
+	return jrec_put(&j->buf, JREC_UIDS, &e);
 }
 
 struct carry {
@@ -633,7 +614,8 @@ journal_compact_wanted(const struct journal *j)
 static int
 rec_dead(struct journal *j, const char *queue, const struct qevent *ev)
 {
-	int	 type, r;
+	struct jrec_entry	 e;
+	int			 type, r;
 
 	type = ev->key != NULL ? JREC_KDEAD : named(queue) ? JREC_QDEAD :
 	    JREC_DEAD;
@@ -642,18 +624,13 @@ rec_dead(struct journal *j, const char *queue, const struct qevent *ev)
 	    strcmp(j->rec_queue, queue) != 0);
 	if (r < 0)
 		return -1;
-	if (r == 1 && type != JREC_DEAD)
-		add_queue(j, queue);
-	if (r == 1)
+	if (r == 1) {
+		if (rec_start(j, type, queue, NULL, 0) != 0)
+			return -1;
 		snprintf(j->rec_queue, sizeof j->rec_queue, "%s", queue);
-	add64(j, ev->id);
-	add32(j, ev->attempts);
-	add32(j, ev->len);
-	j->buf.data[j->buf.len++] = ev->reason;
-	if (type == JREC_KDEAD)
-		add_key(j, ev);
-	add_bytes(j, ev->data, ev->len);
-	return 0;
+	}
+	entry_of(&e, ev);
+	return jrec_put(&j->buf, type, &e);
 }
 
 /*
@@ -794,12 +771,7 @@ seg_create(struct journal *j, uint64_t seq, uint64_t first_id)
 		log_warn("%s", j->dir);
 		return -1;
 	}
-	memset(h, 0, sizeof h);
-	memcpy(h, JOURNAL_MAGIC, 8);
-	put32(h + 8, JOURNAL_VERSION);
-	put64(h + 16, seq);
-	put64(h + 24, first_id);
-	put32(h + 32, crc32c(0, h, 32));
+	jrec_seg_put(h, seq, first_id);
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND |
 	    O_CLOEXEC, 0600)) == -1) {
 		log_warn("%s", path);

@@ -2,7 +2,7 @@
  * journal.h: the durable queue.  Every change to an event's fate is a
  * record appended to a segment file in --data-dir; on start the records
  * are read back (replay.c) to rebuild the buffer and the dead letters.
- * The format is in docs/journal.md.
+ * The records' bytes are jrec.c's; the format is in docs/journal.md.
  */
 #ifndef PS_JOURNAL_H
 #define PS_JOURNAL_H
@@ -12,82 +12,16 @@
 #include "dispatch.h"
 #include "frame.h"
 #include "idmap.h"
+#include "jrec.h"
 
-#define JOURNAL_MAGIC		"pushstgj"
-#define JOURNAL_VERSION		1
-#define JOURNAL_SEG_HEAD	40	/* a segment file's header */
-#define JOURNAL_REC_HEAD	16	/* a record's header */
 #define JOURNAL_REC_SOFT	(1u << 20) /* records grow to about this */
 #define JOURNAL_SEGMENT_SIZE	(64ull << 20)	/* --segment-size */
 #define JOURNAL_SEGMENT_MIN	4096ull
 #define JOURNAL_WRITE_AT	(1u << 20) /* written early past this */
 #define JOURNAL_RESERVE_MIN	(4ull << 20)
 
-/* Record types. */
-enum {
-	JREC_ENQUEUE = 1,	/* u64 first id, then { u32 len, bytes }... */
-	JREC_DELIVER = 2,	/* u64 id...: each sent once more */
-	JREC_DONE = 3,		/* u64 id...: acked, shed or dropped */
-	JREC_DEAD = 4,		/* { u64 id, u32 attempts, u32 len, u8
-				   reason, bytes }...: to the dead list */
-	JREC_RETRY = 5,		/* u64 id...: dead letters back, attempts 0 */
-	JREC_QENQUEUE = 6,	/* u8 len, queue, then as ENQUEUE */
-	JREC_QDEAD = 7,		/* u8 len, queue, then as DEAD */
-	/* A group: u8 len, queue, u8 len, group (0: the shared one), ... */
-	JREC_GROUP = 8,		/* ... u64 from: made, gets ids >= from */
-	JREC_GROUP_DROP = 9,	/* ...: dropped */
-	JREC_GROUPS = 10,	/* u8 len, queue, u8 n, then n x (u8 len,
-				   group, u64 from): its groups now */
-	JREC_GDELIVER = 11,	/* group as above, then as DELIVER */
-	JREC_GDONE = 12,	/* ... as DONE */
-	JREC_GRETRY = 13,	/* ... as RETRY */
-	JREC_GDEAD = 14,	/* ... then { u64 id, u32 attempts, u8
-				   reason }...: its payload stays where it was
-				   enqueued */
-	/* Events with keys (0 for none, else the key's length + 1). */
-	JREC_KENQUEUE = 15,	/* u8 len, queue, u64 first id, then { u32
-				   len, u8 k, key, bytes }... */
-	JREC_KDEAD = 16,	/* u8 len, queue, then { u64 id, u32
-				   attempts, u32 len, u8 reason, u8 k, key,
-				   bytes }... */
-	/*
-	 * Events with a due time, a priority or a unique id: u8 len, queue,
-	 * u64 first id, then { u32 len, u16 alen, attributes as in an
-	 * ENQUEUE (the due time as NOT_BEFORE), bytes }...
-	 */
-	JREC_XENQUEUE = 17,
-	/*
-	 * Compaction's copy of a pending event, its attempts as they are:
-	 * u8 len, queue, then { u64 id, u32 attempts, u32 len, u16 alen,
-	 * attributes, bytes }...
-	 */
-	JREC_KEEP = 18,
-	/*
-	 * The same for an event of a queue with named groups: u8 len, queue,
-	 * then { u64 id, u32 len, u16 alen, attributes, bytes, u8 n, then n
-	 * times { u8 len, group, u32 attempts, u8 dead, u8 reason } }...: the
-	 * groups that hold it, and how.
-	 */
-	JREC_GKEEP = 19,
-	/*
-	 * Unique ids carried forward from a segment being deleted: u8 len,
-	 * queue, then { u64 event id, u64 expires (wall ms; 0: its event
-	 * was live), u8 len, id }...
-	 */
-	JREC_UIDS = 20,
-};
-#define JREC_MAX	JREC_UIDS
-
 /* A live event's bytes, about, for the bound on disk use: a record's. */
 #define JOURNAL_LIVE_OVERHEAD	16
-
-/* One group's hold on an event, for a GKEEP record. */
-struct jhold {
-	const char	*group;		/* "": the shared one */
-	uint32_t	 attempts;
-	uint8_t		 dead;
-	uint8_t		 reason;
-};
 
 struct journal;
 

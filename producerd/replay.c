@@ -22,9 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bytes.h"
 #include "clock.h"
-#include "crc32c.h"
 #include "journal.h"
 #include "log.h"
 #include "replay.h"
@@ -196,28 +194,6 @@ keep(struct rfile *f, size_t off, size_t len)
 	return 0;
 }
 
-/* Is the record at off whole: its header, its length, its body's CRC? */
-static const char *
-check_record(const struct rfile *f, size_t off, uint32_t *len)
-{
-	const uint8_t	*h = f->data + off;
-	size_t		 rem = f->size - off;
-
-	if (rem < JOURNAL_REC_HEAD)
-		return "a record header cut short";
-	if (crc32c(0, h, 12) != get32(h + 12))
-		return "bad header checksum";
-	if (h[4] < JREC_ENQUEUE || h[4] > JREC_MAX || h[5] != 0 ||
-	    get16(h + 6) != 0)
-		return "unknown record type";
-	*len = get32(h);
-	if (*len > rem - JOURNAL_REC_HEAD)
-		return "a record cut short";
-	if (crc32c(0, h + JOURNAL_REC_HEAD, *len) != get32(h + 8))
-		return "bad checksum";
-	return NULL;
-}
-
 /* Where the run of zero bytes that ends the file starts. */
 static size_t
 zero_from(const struct rfile *f)
@@ -251,143 +227,13 @@ torn(const struct rfile *f, size_t off)
 
 	if (rem < JOURNAL_REC_HEAD || z <= off)
 		return 1;
-	if (crc32c(0, h, 12) != get32(h + 12))
+	if (jrec_head_len(h, &len) != 0)
 		bad = off + JOURNAL_REC_HEAD;
-	else if ((len = get32(h)) > rem - JOURNAL_REC_HEAD)
+	else if (len > rem - JOURNAL_REC_HEAD)
 		return 1;
 	else
 		bad = off + JOURNAL_REC_HEAD + len;
 	return (z + TORN_SECTOR - 1) / TORN_SECTOR * TORN_SECTOR < bad;
-}
-
-/*
- * The queue a QENQUEUE or QDEAD record names: its length, and the body
- * after it in *p and *len; 0 when the name is bad.  Other records: the
- * default queue, and 0 bytes taken.
- */
-static size_t
-rec_queue(int type, const uint8_t **p, uint32_t *len, const char **queue,
-    uint8_t *qlen)
-{
-	size_t	 n;
-
-	if (type != JREC_QENQUEUE && type != JREC_QDEAD &&
-	    type != JREC_KENQUEUE && type != JREC_KDEAD &&
-	    type != JREC_XENQUEUE && type != JREC_KEEP && type != JREC_UIDS) {
-		*queue = PS_QUEUE_DEFAULT;
-		*qlen = sizeof PS_QUEUE_DEFAULT - 1;
-		return 0;
-	}
-	if (*len < 1 || (n = (*p)[0]) > *len - 1 ||
-	    !ps_queue_name_ok((const char *)*p + 1, n))
-		return SIZE_MAX;
-	*queue = (const char *)*p + 1;
-	*qlen = (uint8_t)n;
-	*p += 1 + n;
-	*len -= 1 + (uint32_t)n;
-	return 1 + n;
-}
-
-/* A body whose lengths add up; NULL, or what is wrong. */
-static const char *
-check_body(int type, const uint8_t *p, uint32_t len)
-{
-	const char	*queue, *why;
-	struct ps_attrs	 a;
-	uint32_t	 off, l, k;
-	uint8_t		 qlen;
-
-	if ((type >= JREC_GROUP && type <= JREC_GDEAD) || type == JREC_GKEEP)
-		return rgroups_check(type, p, len);
-	if (rec_queue(type, &p, &len, &queue, &qlen) == SIZE_MAX)
-		return "record's queue name is bad";
-	switch (type) {
-	case JREC_QENQUEUE:
-		type = JREC_ENQUEUE;
-		break;
-	case JREC_QDEAD:
-		type = JREC_DEAD;
-		break;
-	case JREC_KENQUEUE:
-		if (len < 8 || get64(p) == 0)
-			return "KENQUEUE record without its first id";
-		for (off = 8; off < len; off += 5 + k + l) {
-			if (len - off < 5 || (k = p[off + 4] ? p[off + 4] - 1u :
-			    0) > len - off - 5 || (l = get32(p + off)) >
-			    len - off - 5 - k)
-				return "KENQUEUE record's lengths do not add up";
-		}
-		return NULL;
-	case JREC_XENQUEUE:
-		if (len < 8 || get64(p) == 0)
-			return "XENQUEUE record without its first id";
-		for (off = 8; off < len; off += 6 + k + l) {
-			if (len - off < 6 || (k = get16(p + off + 4)) >
-			    len - off - 6 || (l = get32(p + off)) >
-			    len - off - 6 - k)
-				return "XENQUEUE record's lengths do not add up";
-			if (ps_get_attrs(p + off + 6, (uint16_t)k, &a,
-			    &why) != 0)
-				return "XENQUEUE record's attributes are bad";
-		}
-		return NULL;
-	case JREC_KEEP:
-		for (off = 0; off < len; off += 18 + k + l) {
-			if (len - off < 18 || (k = get16(p + off + 16)) >
-			    len - off - 18 || (l = get32(p + off + 12)) >
-			    len - off - 18 - k)
-				return "KEEP record's lengths do not add up";
-			if (get64(p + off) == 0)
-				return "event id 0";
-			if (ps_get_attrs(p + off + 18, (uint16_t)k, &a,
-			    &why) != 0)
-				return "KEEP record's attributes are bad";
-		}
-		return NULL;
-	case JREC_UIDS:
-		for (off = 0; off < len; off += 17 + l) {
-			if (len - off < 17 || (l = p[off + 16]) == 0 ||
-			    l > PS_UNIQUE_ID_MAX || l > len - off - 17)
-				return "UIDS record's lengths do not add up";
-			if (get64(p + off) == 0)
-				return "event id 0";
-		}
-		return NULL;
-	case JREC_KDEAD:
-		for (off = 0; off < len; off += 18 + k + l) {
-			if (len - off < 18 || (k = p[off + 17] ?
-			    p[off + 17] - 1u : 0) > len - off - 18 ||
-			    (l = get32(p + off + 12)) > len - off - 18 - k)
-				return "KDEAD record's lengths do not add up";
-			if (get64(p + off) == 0)
-				return "event id 0";
-		}
-		return NULL;
-	}
-	switch (type) {
-	case JREC_ENQUEUE:
-		if (len < 8)
-			return "ENQUEUE record without its first id";
-		for (off = 8; off < len; off += 4 + l) {
-			if (len - off < 4 || (l = get32(p + off)) > len -
-			    off - 4)
-				return "ENQUEUE record's lengths do not add up";
-		}
-		if (get64(p) == 0)
-			return "event id 0";
-		return NULL;
-	case JREC_DEAD:
-		for (off = 0; off < len; off += 17 + l) {
-			if (len - off < 17 || (l = get32(p + off + 12)) >
-			    len - off - 17)
-				return "DEAD record's lengths do not add up";
-			if (get64(p + off) == 0)
-				return "event id 0";
-		}
-		return NULL;
-	default:
-		return len % 8 == 0 ? NULL : "id list not a multiple of 8";
-	}
 }
 
 /*
@@ -451,160 +297,132 @@ replay_add(struct replay *r, uint64_t id)
 	return e;
 }
 
-/*
- * e is pending in queue with attempts, as an XENQUEUE or KEEP entry says:
- * its attribute block (checked) of k bytes, then its payload of l.
- */
+/* e is pending in queue with attempts, as an XENQUEUE or KEEP entry says. */
 void
 replay_pending(struct rentry *e, const char *queue, uint8_t qlen,
-    uint32_t attempts, const uint8_t *attrs, uint16_t k, uint32_t l)
+    uint32_t attempts, const struct jrec_entry *x)
 {
-	struct ps_attrs	 a;
-	const char	*why;
-
-	(void)ps_get_attrs(attrs, k, &a, &why);
 	e->state = R_PENDING;
 	e->attempts = attempts;
 	e->queue = queue;
 	e->qlen = qlen;
-	e->klen = a.key != NULL ? a.klen : -1;
-	e->key = a.key;
-	e->uid = a.uid;
-	e->ulen = a.ulen;
-	e->prio = a.priority;
-	e->due = a.when == PS_WHEN_AT ? a.not_before : 0;
-	e->data = attrs + k;
-	e->len = l;
+	e->klen = x->key != NULL ? x->klen : -1;
+	e->key = x->key;
+	e->uid = x->uid;
+	e->ulen = x->ulen;
+	e->prio = x->prio;
+	e->due = x->due;
+	e->data = x->data;
+	e->len = x->len;
 }
 
 static int
-apply(struct replay *r, size_t file, int type, const uint8_t *p,
-    uint32_t len)
+add_uid(struct replay *r, const struct jrec *rec, const struct jrec_entry *x,
+    size_t file)
 {
-	struct rentry	*e;
-	const char	*queue = PS_QUEUE_DEFAULT;
-	uint64_t	 id;
-	uint32_t	 off, l, k, kb;
-	uint8_t		 qlen = 0;
+	struct ruid	*u;
+	size_t		 cap;
 
-	if (type == JREC_GKEEP)
-		return rgroups_gkeep(r, file, p, len);
-	if (type >= JREC_GROUP && type <= JREC_GDEAD)
-		return rgroups_apply(r, type, p, len);
-	(void)rec_queue(type, &p, &len, &queue, &qlen);	/* checked */
-	/* A keyed record has a key byte (0 none, else length + 1) and key. */
-	kb = type == JREC_KENQUEUE || type == JREC_KDEAD;
-	switch (type) {
-	case JREC_ENQUEUE:
-	case JREC_QENQUEUE:
-	case JREC_KENQUEUE:
-		id = get64(p);
-		for (off = 8; off < len; off += 4 + kb + k + l, id++) {
-			l = get32(p + off);
-			k = kb && p[off + 4] ? p[off + 4] - 1u : 0;
-			if ((e = replay_add(r, id)) == NULL)
+	if (r->nuids == r->capuids) {
+		cap = r->capuids ? r->capuids * 2 : 64;
+		if ((u = reallocarray(r->uids, cap, sizeof *u)) == NULL)
+			return -1;
+		r->uids = u;
+		r->capuids = cap;
+	}
+	r->uids[r->nuids++] = (struct ruid){ rec->queue, rec->qlen, x->id,
+	    x->expires, x->uid, x->ulen, file };
+	r->files[file].uids += 17 + (uint64_t)x->ulen;	/* the bound's */
+	return 0;
+}
+
+/* One record (checked by jrec_decode) applied, entry by entry. */
+static int
+apply(struct replay *r, size_t file, struct jrec *rec)
+{
+	struct jrec_entry	 x;
+	struct rentry		*e;
+
+	if (rec->type == JREC_GKEEP)
+		return rgroups_gkeep(r, file, rec);
+	if (rec->type >= JREC_GROUP && rec->type <= JREC_GDEAD)
+		return rgroups_apply(r, rec);
+	while (jrec_next(rec, &x) == 1) {
+		switch (rec->type) {
+		case JREC_ENQUEUE:
+		case JREC_QENQUEUE:
+		case JREC_KENQUEUE:
+			if ((e = replay_add(r, x.id)) == NULL)
 				return -1;
 			e->state = R_PENDING;
 			e->attempts = 0;
-			e->queue = queue;
-			e->qlen = qlen;
-			e->klen = kb && p[off + 4] ? (int)k : -1;
-			e->key = e->klen >= 0 ? p + off + 5 : NULL;
-			e->data = p + off + 4 + kb + k;
-			e->len = l;
+			e->queue = rec->queue;
+			e->qlen = rec->qlen;
+			e->klen = x.key != NULL ? x.klen : -1;
+			e->key = x.key;
+			e->data = x.data;
+			e->len = x.len;
 			e->prio = PS_PRIORITY_DEFAULT;
 			e->file = e->efile = file;
-			r->files[file].last_id = id;
+			r->files[file].last_id = x.id;
 			r->files[file].copies++;
-		}
-		break;
-	case JREC_XENQUEUE:
-		id = get64(p);
-		for (off = 8; off < len; off += 6 + k + l, id++) {
-			l = get32(p + off);
-			k = get16(p + off + 4);
-			if ((e = replay_add(r, id)) == NULL)
+			break;
+		case JREC_XENQUEUE:
+			if ((e = replay_add(r, x.id)) == NULL)
 				return -1;
-			replay_pending(e, queue, qlen, 0, p + off + 6, (uint16_t)k, l);
+			replay_pending(e, rec->queue, rec->qlen, 0, &x);
 			e->efile = file;
 			e->file = e->ufile = file;
-			r->files[file].last_id = id;
+			r->files[file].last_id = x.id;
 			r->files[file].copies++;
-		}
-		break;
-	case JREC_KEEP:
-		/* A copy as the event was: it is pending, charged here. */
-		for (off = 0; off < len; off += 18 + k + l) {
-			l = get32(p + off + 12);
-			k = get16(p + off + 16);
-			if ((e = replay_add(r, get64(p + off))) == NULL)
+			break;
+		case JREC_KEEP:
+			/* A copy as the event was: it is pending, charged here. */
+			if ((e = replay_add(r, x.id)) == NULL)
 				return -1;
 			if (e->data == NULL)
 				e->efile = file;	/* its ENQUEUE went */
-			replay_pending(e, queue, qlen, get32(p + off + 8), p + off + 18,
-			    (uint16_t)k, l);
+			replay_pending(e, rec->queue, rec->qlen, x.attempts, &x);
 			e->file = e->ufile = file;
 			r->files[file].copies++;
-		}
-		break;
-	case JREC_UIDS:
-		/* Resolved at the end, against what the events came to. */
-		for (off = 0; off < len; off += 17 + p[off + 16]) {
-			if (r->nuids == r->capuids) {
-				struct ruid	*u;
-				size_t		 cap = r->capuids ? r->capuids * 2 :
-				    64;
-
-				if ((u = reallocarray(r->uids, cap,
-				    sizeof *u)) == NULL)
-					return -1;
-				r->uids = u;
-				r->capuids = cap;
-			}
-			r->uids[r->nuids++] = (struct ruid){ queue, qlen,
-			    get64(p + off), get64(p + off + 8), p + off + 17,
-			    p[off + 16], file };
-			r->files[file].uids += 17 + (uint64_t)p[off + 16];
-		}
-		break;
-	case JREC_DEAD:
-	case JREC_QDEAD:
-	case JREC_KDEAD:
-		for (off = 0; off < len; off += 17 + kb + k + l) {
-			l = get32(p + off + 12);
-			k = kb && p[off + 17] ? p[off + 17] - 1u : 0;
-			if ((e = replay_add(r, get64(p + off))) == NULL)
+			break;
+		case JREC_UIDS:
+			/* Resolved at the end, against what the events came to. */
+			if (add_uid(r, rec, &x, file) != 0)
+				return -1;
+			break;
+		case JREC_DEAD:
+		case JREC_QDEAD:
+		case JREC_KDEAD:
+			if ((e = replay_add(r, x.id)) == NULL)
 				return -1;
 			if (e->data == NULL)
 				e->efile = file;	/* its ENQUEUE went */
 			e->state = R_DEAD;
-			e->queue = queue;
-			e->qlen = qlen;
-			e->attempts = get32(p + off + 8);
-			e->reason = p[off + 16];
-			e->klen = kb && p[off + 17] ? (int)k : -1;
-			e->key = e->klen >= 0 ? p + off + 18 : NULL;
-			e->data = p + off + 17 + kb + k;
-			e->len = l;
+			e->queue = rec->queue;
+			e->qlen = rec->qlen;
+			e->attempts = x.attempts;
+			e->reason = x.reason;
+			e->klen = x.key != NULL ? x.klen : -1;
+			e->key = x.key;
+			e->data = x.data;
+			e->len = x.len;
 			e->file = file;
 			e->died = r->deaths++;
 			r->files[file].copies++;
-		}
-		break;
-	default:
-		for (off = 0; off < len; off += 8) {
-			id = get64(p + off);
-			if ((e = replay_find(r, id)) == NULL)
-				continue;	/* its segment went before */
-			if (type == JREC_DELIVER && e->state == R_PENDING)
+			break;
+		default:
+			if ((e = replay_find(r, x.id)) == NULL)
+				break;		/* its segment went before */
+			if (rec->type == JREC_DELIVER && e->state == R_PENDING)
 				e->attempts++;
-			else if (type == JREC_RETRY && e->state == R_DEAD) {
+			else if (rec->type == JREC_RETRY && e->state == R_DEAD) {
 				e->state = R_PENDING;
 				e->attempts = 0;
-			} else if (type == JREC_DONE)
+			} else if (rec->type == JREC_DONE)
 				e->state = R_GONE;	/* in the shared group */
+			break;
 		}
-		break;
 	}
 	return 0;
 }
@@ -613,12 +431,10 @@ apply(struct replay *r, size_t file, int type, const uint8_t *p,
 static size_t
 resync(const struct rfile *f, size_t off)
 {
-	uint32_t	 len;
+	struct jrec	 rec;
 
 	for (off++; off + JOURNAL_REC_HEAD <= f->size; off++) {
-		if (check_record(f, off, &len) == NULL &&
-		    check_body(f->data[off + 4], f->data + off +
-		    JOURNAL_REC_HEAD, len) == NULL)
+		if (jrec_decode(&rec, f->data + off, f->size - off) == NULL)
 			return off;
 	}
 	return f->size;
@@ -661,15 +477,14 @@ static int
 walk(struct replay *r, size_t i)
 {
 	struct rfile	*f = &r->files[i];
-	const uint8_t	*h;
+	struct jrec	 rec;
 	const char	*why;
-	uint32_t	 len;
+	uint64_t	 seq, first_id;
 	size_t		 off, next;
 	int		 newest = i + 1 == r->nfiles;
 
 	if (read_file(f) != 0)
 		return -1;
-	h = f->data;
 	if (f->size < JOURNAL_SEG_HEAD && newest) {
 		/* Made, then the daemon stopped before the header was in. */
 		log_warnx("%s: removed, a segment without a whole header "
@@ -677,16 +492,8 @@ walk(struct replay *r, size_t i)
 		f->dropped = 1;
 		return 0;
 	}
-	why = NULL;
-	if (f->size < JOURNAL_SEG_HEAD)
-		why = "segment header cut short";
-	else if (memcmp(h, JOURNAL_MAGIC, 8) != 0)
-		why = "not a pushstage journal segment";
-	else if (crc32c(0, h, 32) != get32(h + 32))
-		why = "bad segment header checksum";
-	else if (get32(h + 8) != JOURNAL_VERSION)
-		why = "a journal format this producerd does not know";
-	else if (get64(h + 16) != f->seq)
+	why = jrec_seg_get(f->data, f->size, &seq, &first_id);
+	if (why == NULL && seq != f->seq)
 		why = "segment number differs from the file name";
 	if (why != NULL) {
 		if (bad(r, f, 0, why) != 0)
@@ -698,18 +505,16 @@ walk(struct replay *r, size_t i)
 		f->dropped = 1;
 		return 0;
 	}
-	f->first_id = get64(h + 24);
+	f->first_id = first_id;
 	if (f->first_id > r->max_id + 1)
 		r->max_id = f->first_id - 1;
 	if (keep(f, 0, JOURNAL_SEG_HEAD) != 0)
 		goto nomem;
 	for (off = JOURNAL_SEG_HEAD; off < f->size; off = next) {
-		if ((why = check_record(f, off, &len)) == NULL &&
-		    (why = check_body(f->data[off + 4], f->data + off +
-		    JOURNAL_REC_HEAD, len)) == NULL) {
-			next = off + JOURNAL_REC_HEAD + len;
-			if (apply(r, i, f->data[off + 4], f->data + off +
-			    JOURNAL_REC_HEAD, len) != 0 ||
+		if ((why = jrec_decode(&rec, f->data + off, f->size -
+		    off)) == NULL) {
+			next = off + JOURNAL_REC_HEAD + rec.len;
+			if (apply(r, i, &rec) != 0 ||
 			    keep(f, off, next - off) != 0)
 				goto nomem;
 			continue;

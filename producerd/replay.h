@@ -1,8 +1,8 @@
 /*
  * replay.h: what the two halves of reading the journal back share:
- * replay.c reads the files and the records of events, rgroups.c the
- * records of queues' groups and the restoring of queues that have other
- * groups than the shared one.
+ * replay.c reads the files and applies the records of events, rgroups.c
+ * the records of queues' groups and the restoring of queues that have
+ * other groups than the shared one; jrec.c decodes the records for both.
  */
 #ifndef PS_REPLAY_H
 #define PS_REPLAY_H
@@ -121,7 +121,7 @@ struct rqueue {
 struct rentry	*replay_find(struct replay *, uint64_t);
 struct rentry	*replay_add(struct replay *, uint64_t);
 void		 replay_pending(struct rentry *, const char *, uint8_t, uint32_t,
-		     const uint8_t *, uint16_t, uint32_t);
+		     const struct jrec_entry *);
 int		 replay_rebury(struct journal *, struct dispatch *, uint64_t);
 int		 replay_event(struct dispatch *, const struct rentry *, uint32_t,
 		     uint64_t);
@@ -130,10 +130,8 @@ int		 replay_uid(struct replay *, struct dispatch *,
 void		 replay_charged(struct journal *, const struct rentry *);
 
 /* rgroups.c */
-const char	*rgroups_check(int, const uint8_t *, uint32_t);
-int		 rgroups_apply(struct replay *, int, const uint8_t *, uint32_t);
-int		 rgroups_gkeep(struct replay *, size_t, const uint8_t *,
-		     uint32_t);
+int		 rgroups_apply(struct replay *, struct jrec *);
+int		 rgroups_gkeep(struct replay *, size_t, struct jrec *);
 struct rqueue	*rgroups_queue(const struct replay *, const char *, size_t);
 struct dispatch	*rgroups_lead(struct replay *, struct rqueue *, journal_queue_fn,
 		     void *);

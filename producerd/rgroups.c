@@ -11,102 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bytes.h"
 #include "clock.h"
 #include "log.h"
 #include "replay.h"
-
-/* A queue's or a group's name in a record: 0 when bad (empty: a group). */
-static size_t
-name_at(const uint8_t *p, uint32_t len, uint32_t off, int group)
-{
-	size_t	 n;
-
-	if (off >= len || (n = p[off]) > len - off - 1)
-		return 0;
-	if (n == 0)
-		return group ? 1 : 0;
-	if (!ps_queue_name_ok((const char *)p + off + 1, n))
-		return 0;
-	return 1 + n;
-}
-
-/*
- * A GKEEP's entries after its queue (qn bytes): each an event (id, length,
- * attributes, payload) and its groups (name, attempts, dead, reason).
- */
-static const char *
-check_gkeep(const uint8_t *p, uint32_t len, uint32_t off)
-{
-	struct ps_attrs	 a;
-	const char	*why;
-	uint32_t	 l, k, gn;
-	uint8_t		 i, n;
-
-	while (off < len) {
-		if (len - off < 14 || get64(p + off) == 0)
-			return "GKEEP record's entry is bad";
-		l = get32(p + off + 8);
-		k = get16(p + off + 12);
-		off += 14;
-		if (k > len - off || ps_get_attrs(p + off, (uint16_t)k, &a,
-		    &why) != 0)
-			return "GKEEP record's attributes are bad";
-		off += k;
-		if (l >= len - off)
-			return "GKEEP record's lengths do not add up";
-		off += l;
-		n = p[off++];
-		for (i = 0; i < n; i++) {
-			if ((gn = (uint32_t)name_at(p, len, off, 1)) == 0 ||
-			    len - off - gn < 6)
-				return "GKEEP record's groups do not add up";
-			off += gn + 6;
-		}
-	}
-	return NULL;
-}
-
-/* A body of records 8 to 14 whose lengths add up; NULL, or what is wrong. */
-const char *
-rgroups_check(int type, const uint8_t *p, uint32_t len)
-{
-	uint32_t	 off, qn, gn;
-	uint8_t		 i, n;
-
-	if ((qn = (uint32_t)name_at(p, len, 0, 0)) == 0)
-		return "group record's queue name is bad";
-	if (type == JREC_GKEEP)
-		return check_gkeep(p, len, qn);
-	if (type == JREC_GROUPS) {
-		if (qn >= len)
-			return "GROUPS record without its count";
-		n = p[qn];
-		for (off = qn + 1, i = 0; i < n; i++) {
-			if ((gn = (uint32_t)name_at(p, len, off, 1)) == 0 ||
-			    len - off - gn < 8)
-				return "GROUPS record's lengths do not add up";
-			off += gn + 8;
-		}
-		return off == len ? NULL : "GROUPS record's lengths do not "
-		    "add up";
-	}
-	if ((gn = (uint32_t)name_at(p, len, qn, 1)) == 0)
-		return "group record's group name is bad";
-	off = qn + gn;
-	switch (type) {
-	case JREC_GROUP:
-		return len - off == 8 ? NULL : "GROUP record of a bad length";
-	case JREC_GROUP_DROP:
-		return len == off ? NULL : "GROUP_DROP record of a bad length";
-	case JREC_GDEAD:
-		return (len - off) % 13 == 0 ? NULL : "GDEAD record's "
-		    "entries do not add up";
-	default:
-		return (len - off) % 8 == 0 ? NULL : "id list not a multiple "
-		    "of 8";
-	}
-}
 
 struct rqueue *
 rgroups_queue(const struct replay *r, const char *name, size_t len)
@@ -210,64 +117,59 @@ state(struct rgroup *g, uint64_t id)
 	return st;
 }
 
+/* Is entry x of a GROUPS record, or hold h of a GKEEP, group g? */
+static int
+same(const struct rgroup *g, const char *name, uint8_t len)
+{
+	return strlen(g->name) == len && memcmp(g->name, name, len) == 0;
+}
+
 /* The GROUPS record: the queue's groups are exactly these now. */
 static int
-apply_groups(struct rqueue *q, const uint8_t *p, uint32_t len, uint32_t off)
+apply_groups(struct rqueue *q, const struct jrec *rec)
 {
-	uint32_t	 at, gn;
-	uint8_t		 i, n = p[off];
-	size_t		 k;
-	int		 named;
+	struct jrec		 w;
+	struct jrec_entry	 x;
+	size_t			 k;
+	int			 named;
 
 	/* Those not listed go; the others keep what they know. */
 	for (k = 0; k < q->ng; ) {
 		named = 0;
-		for (at = off + 1, i = 0; i < n; i++) {
-			gn = p[at];
-			if (strlen(q->g[k].name) == gn &&
-			    memcmp(q->g[k].name, p + at + 1, gn) == 0)
-				named = 1;
-			at += 1 + gn + 8;
-		}
+		for (w = *rec; jrec_next(&w, &x) == 1; )
+			named |= same(&q->g[k], x.group, x.glen);
 		if (named)
 			k++;
 		else
 			group_del(q, &q->g[k]);
 	}
-	for (at = off + 1, i = 0; i < n; i++) {
-		gn = p[at];
-		if (group_find(q, (const char *)p + at + 1, gn) == NULL &&
-		    group_add(q, (const char *)p + at + 1, gn,
-		    get64(p + at + 1 + gn)) == NULL)
+	for (w = *rec; jrec_next(&w, &x) == 1; ) {
+		if (group_find(q, x.group, x.glen) == NULL &&
+		    group_add(q, x.group, x.glen, x.from) == NULL)
 			return -1;
-		at += 1 + gn + 8;
 	}
-	(void)len;
 	return 0;
 }
 
-/* Apply one of records 8 to 14 (checked by rgroups_check). */
+/* Apply one of records 8 to 14 (checked by jrec_decode). */
 int
-rgroups_apply(struct replay *r, int type, const uint8_t *p, uint32_t len)
+rgroups_apply(struct replay *r, struct jrec *rec)
 {
-	struct rqueue	*q;
-	struct rgroup	*g;
-	struct rgstate	*st;
-	struct rentry	*e;
-	uint32_t	 qn = 1 + p[0], gn, off;
-	uint64_t	 id;
+	struct jrec_entry	 x;
+	struct rqueue		*q;
+	struct rgroup		*g;
+	struct rgstate		*st;
+	struct rentry		*e;
 
-	if ((q = queue_get(r, p + 1, p[0])) == NULL)
+	if ((q = queue_get(r, (const uint8_t *)rec->queue, rec->qlen)) == NULL)
 		return -1;
-	if (type == JREC_GROUPS)
-		return apply_groups(q, p, len, qn);
-	gn = p[qn];
-	g = group_find(q, (const char *)p + qn + 1, gn);
-	off = qn + 1 + gn;
-	switch (type) {
+	if (rec->type == JREC_GROUPS)
+		return apply_groups(q, rec);
+	g = group_find(q, rec->group, rec->glen);
+	switch (rec->type) {
 	case JREC_GROUP:
-		if (g == NULL && group_add(q, (const char *)p + qn + 1, gn,
-		    get64(p + off)) == NULL)
+		if (g == NULL && group_add(q, rec->group, rec->glen,
+		    rec->from) == NULL)
 			return -1;
 		return 0;
 	case JREC_GROUP_DROP:
@@ -277,13 +179,12 @@ rgroups_apply(struct replay *r, int type, const uint8_t *p, uint32_t len)
 	}
 	if (g == NULL)
 		return 0;		/* dropped since */
-	for (; off < len; off += type == JREC_GDEAD ? 13 : 8) {
-		id = get64(p + off);
-		if ((e = replay_find(r, id)) == NULL || id < g->from)
+	while (jrec_next(rec, &x) == 1) {
+		if ((e = replay_find(r, x.id)) == NULL || x.id < g->from)
 			continue;	/* its segment went before */
-		if ((st = state(g, id)) == NULL)
+		if ((st = state(g, x.id)) == NULL)
 			return -1;
-		switch (type) {
+		switch (rec->type) {
 		case JREC_GDELIVER:
 			if (st->state == R_PENDING)
 				st->attempts++;
@@ -299,8 +200,8 @@ rgroups_apply(struct replay *r, int type, const uint8_t *p, uint32_t len)
 			break;
 		default:
 			st->state = R_DEAD;
-			st->attempts = get32(p + off + 8);
-			st->reason = p[off + 12];
+			st->attempts = x.attempts;
+			st->reason = x.reason;
 			st->died = g->deaths++;
 			break;
 		}
@@ -314,47 +215,42 @@ rgroups_apply(struct replay *r, int type, const uint8_t *p, uint32_t len)
  * it), charged to this file.
  */
 int
-rgroups_gkeep(struct replay *r, size_t file, const uint8_t *p, uint32_t len)
+rgroups_gkeep(struct replay *r, size_t file, struct jrec *rec)
 {
-	struct rqueue	*q;
-	struct rgroup	*g;
-	struct rgstate	*st;
-	struct rentry	*e;
-	const uint8_t	*gp;
-	uint32_t	 off = 1 + p[0], l, k, gn, attempts;
-	uint8_t		 i, n, dead, reason;
-	size_t		 x;
-	int		 named;
+	struct jrec_entry	 x;
+	struct jrec_hold	 h;
+	struct rqueue		*q;
+	struct rgroup		*g;
+	struct rgstate		*st;
+	struct rentry		*e;
+	const uint8_t		*hp;
+	uint32_t		 attempts;
+	uint8_t			 i, dead, reason;
+	size_t			 k;
+	int			 named;
 
-	if ((q = queue_get(r, p + 1, p[0])) == NULL)
+	if ((q = queue_get(r, (const uint8_t *)rec->queue, rec->qlen)) == NULL)
 		return -1;
-	while (off < len) {
-		if ((e = replay_add(r, get64(p + off))) == NULL)
+	while (jrec_next(rec, &x) == 1) {
+		if ((e = replay_add(r, x.id)) == NULL)
 			return -1;
-		l = get32(p + off + 8);
-		k = get16(p + off + 12);
-		replay_pending(e, q->name, p[0], 0, p + off + 14, (uint16_t)k, l);
-		e->queue = (const char *)p + 1;	/* in place, as others */
+		replay_pending(e, q->name, rec->qlen, 0, &x);
+		e->queue = rec->queue;	/* in place, as others */
 		e->file = e->efile = e->ufile = file;
 		r->files[file].copies++;
-		off += 14 + k + l;
-		n = p[off++];
-		gp = p + off;
-		for (x = 0; x < q->ng; x++) {
-			g = &q->g[x];
+		for (k = 0; k < q->ng; k++) {
+			g = &q->g[k];
 			named = 0;
-			for (off = (uint32_t)(gp - p), i = 0; i < n; i++) {
-				gn = p[off];
-				if (strlen(g->name) == gn &&
-				    memcmp(g->name, p + off + 1, gn) == 0) {
+			for (hp = x.hold, i = 0; i < x.nholds; i++) {
+				hp = jrec_hold(hp, &h);
+				if (same(g, h.group, h.glen)) {
 					named = 1;
 					break;
 				}
-				off += 1 + gn + 6;
 			}
-			attempts = named ? get32(p + off + 1 + gn) : 0;
-			dead = named && p[off + 1 + gn + 4];
-			reason = named ? p[off + 1 + gn + 5] : 0;
+			attempts = named ? h.attempts : 0;
+			dead = named && h.dead;
+			reason = named ? h.reason : 0;
 			if (g->name[0] == '\0') {
 				e->state = !named ? R_GONE : dead ? R_DEAD :
 				    R_PENDING;
@@ -375,8 +271,6 @@ rgroups_gkeep(struct replay *r, size_t file, const uint8_t *p, uint32_t len)
 			if (dead)
 				st->died = g->deaths++;
 		}
-		for (off = (uint32_t)(gp - p), i = 0; i < n; i++)
-			off += 1 + p[off] + 6;
 	}
 	return 0;
 }
