@@ -2092,6 +2092,7 @@ dispatch_suite(void)
 {
 	Suite	*s = suite_create("dispatch");
 	TCase	*tc = tcase_create("dispatch");
+	tcase_set_timeout(tc, 60);	/* a loaded machine, the sanitizers */
 
 	tcase_add_test(tc, stored_demand_takes_the_next_enqueue_at_once);
 	tcase_add_test(tc, events_wait_for_demand_and_go_out_in_order);
@@ -2106,6 +2107,7 @@ dispatch_suite(void)
 	tcase_add_test(tc, random_operations_keep_every_invariant);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("acks");
+	tcase_set_timeout(tc, 60);	/* a loaded machine, the sanitizers */
 	tcase_add_test(tc,
 	    acked_events_leave_flight_and_unknown_ids_are_refused);
 	tcase_add_test(tc,
@@ -2121,6 +2123,7 @@ dispatch_suite(void)
 	tcase_add_test(tc, served_at_once_and_the_clock);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("overflow");
+	tcase_set_timeout(tc, 60);	/* a loaded machine, the sanitizers */
 	tcase_add_test(tc, overflow_follows_each_policy);
 	tcase_add_test(tc, overflow_serves_demand_first);
 	tcase_add_test(tc, overflow_block_holds_the_rest);
@@ -2131,6 +2134,7 @@ dispatch_suite(void)
 	tcase_add_test(tc, delays_reach_every_group);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("queue");
+	tcase_set_timeout(tc, 60);	/* a loaded machine, the sanitizers */
 	tcase_add_test(tc, queue_keeps_order_across_chunks);
 	tcase_add_test(tc, queue_store_shared);
 	tcase_add_test(tc, queue_log_readers);

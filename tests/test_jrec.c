@@ -587,6 +587,7 @@ jrec_suite(void)
 {
 	Suite	*s = suite_create("jrec");
 	TCase	*tc = tcase_create("jrec");
+	tcase_set_timeout(tc, 60);	/* a loaded machine, the sanitizers */
 
 	tcase_add_loop_test(tc, every_record_type_round_trips, JREC_ENQUEUE,
 	    JREC_MAX + 1);

@@ -1118,6 +1118,7 @@ proto_suite(void)
 {
 	Suite	*s = suite_create("proto");
 	TCase	*tc = tcase_create("frames");
+	tcase_set_timeout(tc, 60);	/* a loaded machine, the sanitizers */
 
 	tcase_add_test(tc, hello_round_trip);
 	tcase_add_test(tc, enqueue_schedule_attributes);
