@@ -420,7 +420,8 @@ entry_attrs(struct jrec_entry *e, const struct qevent *ev, uint64_t due,
 	return jrec_attrs_size(e) + (size_t)ev->len;
 }
 
-/* An event with a due time, a priority or a unique id: XENQUEUE. */
+/* An event with a due time, a priority, a unique id or a key of 255
+ * bytes (KENQUEUE keeps length + 1 in a byte): XENQUEUE. */
 static int
 rec_xenqueue(struct journal *j, const char *queue,
     const struct dispatch_new *n)
@@ -617,8 +618,13 @@ rec_dead(struct journal *j, const char *queue, const struct qevent *ev)
 	struct jrec_entry	 e;
 	int			 type, r;
 
-	type = ev->key != NULL ? JREC_KDEAD : named(queue) ? JREC_QDEAD :
-	    JREC_DEAD;
+	/*
+	 * KDEAD keeps a key's length + 1 in a byte: one of 255 bytes would
+	 * read as none, and its record as damaged.  Such a dead letter is
+	 * kept without its key (journal.md).
+	 */
+	type = ev->key != NULL && ev->klen < PS_KEY_MAX ? JREC_KDEAD :
+	    named(queue) ? JREC_QDEAD : JREC_DEAD;
 	r = rec_room(j, type, 18 + PS_KEY_MAX + (size_t)ev->len + 1 +
 	    PS_QUEUE_MAX, j->rec_type == type &&
 	    strcmp(j->rec_queue, queue) != 0);
@@ -694,7 +700,8 @@ journal_change(struct journal *j, const char *queue, const char *group,
 		j->must_sync = 1;	/* its ENQUEUED waits for the disk */
 		n = (const struct dispatch_new *)ev;
 		if (n->due != 0 || n->uid != NULL ||
-		    ev->prio != QUEUE_PRIO_DEFAULT)
+		    ev->prio != QUEUE_PRIO_DEFAULT ||
+		    (ev->key != NULL && ev->klen == PS_KEY_MAX))
 			r = rec_xenqueue(j, queue, n);
 		else
 			r = rec_enqueue(j, queue, ev);

@@ -386,5 +386,50 @@ def case_held_ids_larger_than_a_segment(h):
     assert accepted == 0 and dups == 10, (accepted, dups)
 
 
+def case_longest_keys_survive_a_restart(h):
+    """Events with a key of 255 bytes, the protocol's longest, are kept by
+    the journal in a form it reads back (KENQUEUE keeps a key's length + 1
+    in a byte: the daemon could not start again), pending with their key,
+    and a dead letter's too, without its key."""
+    data = os.path.join(h.dir, "data")
+    d = h.start_daemon("--data-dir", data, "--max-attempts", "1")
+    key = b"k" * 255
+    c = Raw(h.sock, version=3)
+    c.send(hello3(CLIENT_ROLE))
+    c.expect(WELCOME)
+    kattr = bytes([1, 255]) + key
+    c.send(attr_enqueue3(b"keys", (b"dies", kattr), (b"stays", kattr),
+                         (b"short", bytes([1, 254]) + key[:254])))
+    c.expect(ENQUEUED)
+    k = Raw(h.sock, version=3)
+    k.send(hello3(CONSUMER_ROLE, b"keys", 1, 0, b"k") + demand(1))
+    k.expect(WELCOME)
+    (i, _, p), = k.events_full(want=1)
+    assert p == b"dies", p
+    k.send(ids(NACK, i))                        # its only attempt: dead
+    h.wait_for(lambda: h.stats_of("keys")["dead"] == 1, what="the dead letter")
+    k.close()
+    d.kill()
+    d.wait()
+    h.procs.remove(d)
+    h.start_daemon("--data-dir", data, "--max-attempts", "1")
+    st = h.stats_of("keys")
+    assert st["queued"] == 2 and st["dead"] == 1, st
+    # A version 4 consumer sees the keys (flags 1: u8 length, key).
+    k = Raw(h.sock, version=4)
+    k.send(frame(HELLO, struct.pack(">HBBIIB", 4, CONSUMER_ROLE, 0, 2, 0, 2) +
+                 b"k4" + b"\x04keys") + demand(2))
+    k.expect(WELCOME)
+    got = []
+    while len(got) < 2:
+        f = k.recv(10)
+        assert f is not None and f[0] == EVENT and k.flags == 1, f
+        body = f[1]
+        alen = struct.unpack(">H", body[12:14])[0]
+        assert body[14] == 1, body[:20]                 # KEY
+        got.append((body[16:16 + body[15]], body[14 + alen:]))
+    assert sorted(got) == sorted([(key, b"stays"), (key[:254], b"short")]), got
+
+
 if __name__ == "__main__":
     sys.exit(integration.main(globals()))
