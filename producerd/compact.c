@@ -173,7 +173,8 @@ compact_groups(struct compaction *c, struct nqueue *q)
 	}
 	if (c->failed)
 		return;
-	qsort(c->h, c->nh, sizeof *c->h, by_id_group);
+	if (c->nh > 1)		/* none: no array at all, for qsort */
+		qsort(c->h, c->nh, sizeof *c->h, by_id_group);
 	s = TAILQ_FIRST(&q->groups)->d.sched;
 	for (at = 0; at < c->nh; at = i) {
 		shared = 0;

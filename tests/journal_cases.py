@@ -319,9 +319,11 @@ def blocked_batch_across_a_segment_roll(h, reader):
     first, n = struct.unpack(">QI", c.expect(ENQUEUED)[:12])
     assert n == 3 and got == [first, first + 1, first + 2], (first, n, got)
     for _ in range(4):
-        assert h.pushctl("queue", "purge", "C").returncode == 0
+        r = h.pushctl("queue", "purge", "C")
+        assert r.returncode == 0, r
         assert h.pushctl("enqueue", "-q", "C", "y" * 1000).returncode == 0
-    assert h.pushctl("queue", "purge", "C").returncode == 0
+    r = h.pushctl("queue", "purge", "C")
+    assert r.returncode == 0, r
     assert h.stats_of("B")["queued"] == 2
     d.kill()
     d.wait()
