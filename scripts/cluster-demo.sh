@@ -85,10 +85,12 @@ for h in a b; do
 done
 sleep 0.5
 
-echo "\$ pushctl --socket a.sock enqueue from-a-1 ... from-a-4"
-pushctl a enqueue from-a-1 from-a-2 from-a-3 from-a-4
-echo "\$ pushctl --socket b.sock enqueue from-b-1 ... from-b-4"
-pushctl b enqueue from-b-1 from-b-2 from-b-3 from-b-4
+# --retry: the queue's stream is made on its first use, which a slow
+# machine may take longer than an ENQUEUE waits for.
+echo "\$ pushctl --socket a.sock enqueue --retry 30 from-a-1 ... from-a-4"
+pushctl a enqueue --retry 30 from-a-1 from-a-2 from-a-3 from-a-4
+echo "\$ pushctl --socket b.sock enqueue --retry 30 from-b-1 ... from-b-4"
+pushctl b enqueue --retry 30 from-b-1 from-b-2 from-b-3 from-b-4
 
 # Until every event is acked, on one host or the other.
 i=0
