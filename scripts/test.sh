@@ -9,9 +9,10 @@ cd "$(dirname "$0")/.." || exit 1
 
 # man-db: man --warnings; systemd: systemd-socket-activate, systemd-analyze;
 # nats-server: the cluster tests' JetStream; chromium: the dashboard's
-# browser tests (required here: -Dbrowser=enabled).
+# browser tests (required here: -Dbrowser=enabled); mypy: the Python
+# package checked --strict (py_mypy).
 sh scripts/deps.sh clang libclang-rt-14-dev man-db systemd nats-server \
-    chromium || exit 1
+    chromium mypy || exit 1
 
 passed=0
 failed=0
