@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "keys.h"
 
 struct kslot {
@@ -26,19 +27,6 @@ keys_init(struct keys *k)
 	TAILQ_INIT(&k->order);
 }
 
-static uint64_t
-hash(const unsigned char *s, uint8_t n)
-{
-	uint64_t	 h = 14695981039346656037ull;	/* FNV-1a */
-	uint8_t		 i;
-
-	for (i = 0; i < n; i++) {
-		h ^= s[i];
-		h *= 1099511628211ull;
-	}
-	return h;
-}
-
 static struct kslot **
 find(struct keys *k, const struct qevent *ev)
 {
@@ -46,7 +34,7 @@ find(struct keys *k, const struct qevent *ev)
 
 	if (k->hash == NULL)
 		return NULL;
-	for (pp = &k->hash[hash(ev->key, ev->klen) & k->mask]; *pp != NULL;
+	for (pp = &k->hash[fnv1a64(ev->key, ev->klen) & k->mask]; *pp != NULL;
 	    pp = &(*pp)->next) {
 		if ((*pp)->klen == ev->klen &&
 		    memcmp((*pp)->key, ev->key, ev->klen) == 0)
@@ -66,8 +54,8 @@ grow(struct keys *k)
 	for (i = 0; k->hash != NULL && i <= k->mask; i++) {
 		for (s = k->hash[i]; s != NULL; s = next) {
 			next = s->next;
-			s->next = h[hash(s->key, s->klen) & (cap - 1)];
-			h[hash(s->key, s->klen) & (cap - 1)] = s;
+			s->next = h[fnv1a64(s->key, s->klen) & (cap - 1)];
+			h[fnv1a64(s->key, s->klen) & (cap - 1)] = s;
 		}
 	}
 	free(k->hash);
@@ -92,7 +80,7 @@ get(struct keys *k, const struct qevent *ev)
 	TAILQ_INIT(&s->waiting);
 	s->klen = ev->klen;
 	memcpy(s->key, ev->key, ev->klen);
-	i = hash(ev->key, ev->klen) & k->mask;
+	i = fnv1a64(ev->key, ev->klen) & k->mask;
 	s->next = k->hash[i];
 	k->hash[i] = s;
 	k->n++;

@@ -21,25 +21,13 @@
 
 #include "clock.h"
 #include "fdio.h"
+#include "hash.h"
 #include "log.h"
 #include "producerd.h"
 
 #define QUEUES_FILE	"queues"
 #define RATE_MS		1000
 #define NAME_SHOWN	80	/* a refused name's bytes quoted back */
-
-static uint64_t
-name_hash(const char *s, size_t n)
-{
-	uint64_t	 h = 14695981039346656037ull;	/* FNV-1a */
-	size_t		 i;
-
-	for (i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 1099511628211ull;
-	}
-	return h;
-}
 
 static void
 rate_cb(evutil_socket_t fd, short what, void *arg)
@@ -90,7 +78,7 @@ nqueue_free(struct nqueue *q)
 	struct server	*srv = q->srv;
 	struct nqueue	**pp;
 
-	for (pp = &srv->qhash[name_hash(q->name, q->len) & srv->qhmask];
+	for (pp = &srv->qhash[fnv1a64(q->name, q->len) & srv->qhmask];
 	    *pp != q; pp = &(*pp)->hnext)
 		;
 	*pp = q->hnext;
@@ -131,7 +119,7 @@ queues_find(struct server *srv, const char *name, size_t len)
 
 	if (srv->qhash == NULL)
 		return NULL;
-	for (q = srv->qhash[name_hash(name, len) & srv->qhmask]; q != NULL;
+	for (q = srv->qhash[fnv1a64(name, len) & srv->qhmask]; q != NULL;
 	    q = q->hnext) {
 		if (q->len == len && memcmp(q->name, name, len) == 0)
 			return q;
@@ -148,7 +136,7 @@ hash_grow(struct server *srv)
 	if ((h = calloc(cap, sizeof *h)) == NULL)
 		return -1;
 	TAILQ_FOREACH(q, &srv->queues, entry) {
-		i = name_hash(q->name, q->len) & (cap - 1);
+		i = fnv1a64(q->name, q->len) & (cap - 1);
 		q->hnext = h[i];
 		h[i] = q;
 	}
@@ -184,7 +172,7 @@ queues_create(struct server *srv, const char *name, size_t len)
 		return NULL;
 	}
 	q->made = 1;
-	i = name_hash(name, len) & srv->qhmask;
+	i = fnv1a64(name, len) & srv->qhmask;
 	q->hnext = srv->qhash[i];
 	srv->qhash[i] = q;
 	TAILQ_INSERT_TAIL(&srv->queues, q, entry);

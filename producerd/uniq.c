@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "uniq.h"
 
 void
@@ -36,22 +37,12 @@ uniq_free(struct uniq *u)
 	uniq_init(u, u->window);
 }
 
-static uint32_t
-hash(const unsigned char *p, uint8_t n)
-{
-	uint32_t	 h = 2166136261u;
-
-	while (n-- != 0)
-		h = (h ^ *p++) * 16777619u;
-	return h;
-}
-
 static struct uentry **
 slot(struct uniq *u, const void *uid, uint8_t len)
 {
 	struct uentry	**e;
 
-	for (e = &u->hash[hash(uid, len) & u->mask]; *e != NULL;
+	for (e = &u->hash[fnv1a32(uid, len) & u->mask]; *e != NULL;
 	    e = &(*e)->hnext) {
 		if ((*e)->len == len && memcmp((*e)->uid, uid, len) == 0)
 			break;
@@ -125,8 +116,8 @@ grow(struct uniq *u)
 	for (i = 0; u->hash != NULL && i <= u->mask; i++) {
 		for (e = u->hash[i]; e != NULL; e = next) {
 			next = e->hnext;
-			e->hnext = h[hash(e->uid, e->len) & (cap - 1)];
-			h[hash(e->uid, e->len) & (cap - 1)] = e;
+			e->hnext = h[fnv1a32(e->uid, e->len) & (cap - 1)];
+			h[fnv1a32(e->uid, e->len) & (cap - 1)] = e;
 		}
 	}
 	free(u->hash);
