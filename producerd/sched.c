@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backoff.h"
 #include "sched.h"
 
 void
@@ -82,21 +83,8 @@ sched_refill_at(const struct sched *s)
 uint32_t
 sched_backoff(struct sched *s, uint32_t attempt)
 {
-	uint64_t	 d = s->backoff_base;
-	uint32_t	 i, spread;
-
-	for (i = 1; i < attempt && d < s->backoff_max; i++)
-		d *= 2;
-	if (d > s->backoff_max)
-		d = s->backoff_max;
-	/* xorshift32: jitter needs no more. */
-	s->seed ^= s->seed << 13;
-	s->seed ^= s->seed >> 17;
-	s->seed ^= s->seed << 5;
-	spread = (uint32_t)(d * 2 / 5);		/* 40 %: from -20 to +20 */
-	if (spread != 0)
-		d = d - spread / 2 + s->seed % (spread + 1);
-	return (uint32_t)d;
+	return backoff_delay(s->backoff_base, s->backoff_max, attempt,
+	    &s->seed);
 }
 
 static int
