@@ -25,6 +25,7 @@
 #include <nats/nats.h>
 #include <nats/adapters/libevent.h>
 
+#include "backoff.h"
 #include "clock.h"
 #include "cluster.h"
 #include "jsreply.h"
@@ -115,17 +116,10 @@ static int64_t
 reconnect_delay(natsConnection *nc, int attempts, void *arg)
 {
 	struct cluster	*cl = arg;
-	int64_t		 d = RECONNECT_MS;
 
 	(void)nc;
-	while (--attempts > 0 && d < RECONNECT_MAX_MS)
-		d *= 2;
-	if (d > RECONNECT_MAX_MS)
-		d = RECONNECT_MAX_MS;
-	cl->seed ^= cl->seed << 13;		/* xorshift32 */
-	cl->seed ^= cl->seed >> 17;
-	cl->seed ^= cl->seed << 5;
-	return d - d / 5 + (int64_t)(cl->seed % (uint32_t)(2 * d / 5 + 1));
+	return backoff_delay(RECONNECT_MS, RECONNECT_MAX_MS,
+	    attempts > 0 ? (uint32_t)attempts : 0, &cl->seed);
 }
 
 static void

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "delays.h"
+#include "heap.h"
 
 void
 delays_init(struct delays *ds)
@@ -36,6 +37,8 @@ before(const struct delayed *a, const struct delayed *b)
 	return a->due < b->due || (a->due == b->due && a->id < b->id);
 }
 
+HEAP_GENERATE(dheap, struct delayed *, before)
+
 /*
  * Hold the event id (its key: klen -1 none) until due; -1 out of
  * memory.
@@ -44,16 +47,11 @@ int
 delays_add(struct delays *ds, uint64_t due, uint64_t id, uint16_t prio,
     const void *key, int klen, const void *data, uint32_t len)
 {
-	struct delayed	*ev, **v;
-	size_t		 kn = klen < 0 ? 0 : (size_t)klen, i, up;
+	struct delayed	*ev;
+	size_t		 kn = klen < 0 ? 0 : (size_t)klen;
 
-	if (ds->n == ds->cap) {
-		if ((v = reallocarray(ds->v, ds->cap ? ds->cap * 2 : 64,
-		    sizeof *v)) == NULL)
-			return -1;
-		ds->v = v;
-		ds->cap = ds->cap ? ds->cap * 2 : 64;
-	}
+	if (dheap_reserve(&ds->v, ds->n, &ds->cap, 64) != 0)
+		return -1;
 	if ((ev = malloc(sizeof *ev + (size_t)len + kn)) == NULL)
 		return -1;
 	ev->due = due;
@@ -66,13 +64,7 @@ delays_add(struct delays *ds, uint64_t due, uint64_t id, uint16_t prio,
 		memcpy(ev->data, data, len);
 	if (kn != 0)
 		memcpy(ev->data + len, key, kn);
-	for (i = ds->n++; i > 0; i = up) {
-		up = (i - 1) / 2;
-		if (!before(ev, ds->v[up]))
-			break;
-		ds->v[i] = ds->v[up];
-	}
-	ds->v[i] = ev;
+	dheap_push(ds->v, &ds->n, ev);
 	ds->bytes += len;
 	if (ds->also != NULL)
 		*ds->also += len;
@@ -83,23 +75,11 @@ delays_add(struct delays *ds, uint64_t due, uint64_t id, uint16_t prio,
 struct delayed *
 delays_due(struct delays *ds, uint64_t now)
 {
-	struct delayed	*ev, *last;
-	size_t		 i = 0, c;
+	struct delayed	*ev;
 
 	if (ds->n == 0 || ds->v[0]->due > now)
 		return NULL;
-	ev = ds->v[0];
-	last = ds->v[--ds->n];
-	while ((c = 2 * i + 1) < ds->n) {
-		if (c + 1 < ds->n && before(ds->v[c + 1], ds->v[c]))
-			c++;
-		if (!before(ds->v[c], last))
-			break;
-		ds->v[i] = ds->v[c];
-		i = c;
-	}
-	if (ds->n != 0)
-		ds->v[i] = last;
+	ev = dheap_pop(ds->v, &ds->n);
 	ds->bytes -= ev->len;
 	if (ds->also != NULL)
 		*ds->also -= ev->len;

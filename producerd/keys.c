@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chain.h"
+#include "hash.h"
 #include "keys.h"
 
 struct kslot {
@@ -26,18 +28,9 @@ keys_init(struct keys *k)
 	TAILQ_INIT(&k->order);
 }
 
-static uint64_t
-hash(const unsigned char *s, uint8_t n)
-{
-	uint64_t	 h = 14695981039346656037ull;	/* FNV-1a */
-	uint8_t		 i;
-
-	for (i = 0; i < n; i++) {
-		h ^= s[i];
-		h *= 1099511628211ull;
-	}
-	return h;
-}
+#define KSLOT_KEY(s)	((s)->key)
+#define KSLOT_LEN(s)	((s)->klen)
+CHAIN_GENERATE(kchain, struct kslot, next, fnv1a64, KSLOT_KEY, KSLOT_LEN)
 
 static struct kslot **
 find(struct keys *k, const struct qevent *ev)
@@ -46,34 +39,8 @@ find(struct keys *k, const struct qevent *ev)
 
 	if (k->hash == NULL)
 		return NULL;
-	for (pp = &k->hash[hash(ev->key, ev->klen) & k->mask]; *pp != NULL;
-	    pp = &(*pp)->next) {
-		if ((*pp)->klen == ev->klen &&
-		    memcmp((*pp)->key, ev->key, ev->klen) == 0)
-			return pp;
-	}
-	return NULL;
-}
-
-static int
-grow(struct keys *k)
-{
-	struct kslot	**h, *s, *next;
-	uint64_t	  cap = k->hash ? (k->mask + 1) * 2 : 64, i;
-
-	if ((h = calloc(cap, sizeof *h)) == NULL)
-		return -1;
-	for (i = 0; k->hash != NULL && i <= k->mask; i++) {
-		for (s = k->hash[i]; s != NULL; s = next) {
-			next = s->next;
-			s->next = h[hash(s->key, s->klen) & (cap - 1)];
-			h[hash(s->key, s->klen) & (cap - 1)] = s;
-		}
-	}
-	free(k->hash);
-	k->hash = h;
-	k->mask = cap - 1;
-	return 0;
+	pp = kchain_find(k->hash, k->mask, ev->key, ev->klen);
+	return *pp != NULL ? pp : NULL;
 }
 
 /* ev's key's slot, made if new; NULL out of memory. */
@@ -81,20 +48,18 @@ static struct kslot *
 get(struct keys *k, const struct qevent *ev)
 {
 	struct kslot	**pp, *s;
-	uint64_t	  i;
 
 	if ((pp = find(k, ev)) != NULL)
 		return *pp;
-	if ((k->hash == NULL || k->n >= k->mask + 1) && grow(k) != 0)
+	if ((k->hash == NULL || k->n >= k->mask + 1) &&
+	    kchain_grow(&k->hash, &k->mask) != 0)
 		return NULL;
 	if ((s = calloc(1, sizeof *s + ev->klen)) == NULL)
 		return NULL;
 	TAILQ_INIT(&s->waiting);
 	s->klen = ev->klen;
 	memcpy(s->key, ev->key, ev->klen);
-	i = hash(ev->key, ev->klen) & k->mask;
-	s->next = k->hash[i];
-	k->hash[i] = s;
+	kchain_insert(k->hash, k->mask, s);
 	k->n++;
 	return s;
 }

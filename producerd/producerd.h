@@ -226,7 +226,7 @@ struct server {
 	/* The queues (queues.c). */
 	struct nqueues		 queues;	/* oldest first */
 	struct nqueue		**qhash;
-	size_t			 qhmask;
+	uint64_t		 qhmask;
 	uint32_t		 nqueues;
 	uint32_t		 max_queues;	/* --max-queues */
 	uint32_t		 max_groups;	/* --max-groups, per queue */

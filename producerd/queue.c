@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "heap.h"
 #include "queue.h"
 
 #define VARINT_MAX	5			/* a u32 in 7-bit groups */
@@ -387,56 +388,22 @@ heap_before(const struct qevent *a, const struct qevent *b)
 	return a->id < b->id;
 }
 
-static void
-sift_up(struct qheap *h, size_t i, struct qevent *ev)
-{
-	size_t	 up;
-
-	for (; i > 0; i = up) {
-		up = (i - 1) / 2;
-		if (!heap_before(ev, h->v[up]))
-			break;
-		h->v[i] = h->v[up];
-	}
-	h->v[i] = ev;
-}
-
-static void
-sift_down(struct qheap *h, size_t i, struct qevent *ev)
-{
-	size_t	 c;
-
-	while ((c = 2 * i + 1) < h->n) {
-		if (c + 1 < h->n && heap_before(h->v[c + 1], h->v[c]))
-			c++;
-		if (!heap_before(h->v[c], ev))
-			break;
-		h->v[i] = h->v[c];
-		i = c;
-	}
-	h->v[i] = ev;
-}
+HEAP_GENERATE(pheap, struct qevent *, heap_before)
 
 /* ev into q's heap; -1 out of memory. */
 static int
 heap_add(struct queue *q, struct qevent *ev)
 {
 	struct qheap	*h = q->prio;
-	struct qevent	**v;
 
 	if (h == NULL) {
 		if ((h = calloc(1, sizeof *h)) == NULL)
 			return -1;
 		q->prio = h;
 	}
-	if (h->n == h->cap) {
-		if ((v = reallocarray(h->v, h->cap ? h->cap * 2 : 16,
-		    sizeof *v)) == NULL)
-			return -1;
-		h->v = v;
-		h->cap = h->cap ? h->cap * 2 : 16;
-	}
-	sift_up(h, h->n++, ev);
+	if (pheap_reserve(&h->v, h->n, &h->cap, 16) != 0)
+		return -1;
+	pheap_push(h->v, &h->n, ev);
 	q->count++;
 	q->bytes += ev->len;
 	return 0;
@@ -446,15 +413,8 @@ heap_add(struct queue *q, struct qevent *ev)
 static struct qevent *
 heap_remove(struct queue *q, size_t i)
 {
-	struct qheap	*h = q->prio;
-	struct qevent	*ev = h->v[i], *last = h->v[--h->n];
+	struct qevent	*ev = pheap_remove(q->prio->v, &q->prio->n, i);
 
-	if (i != h->n) {
-		if (i > 0 && heap_before(last, h->v[(i - 1) / 2]))
-			sift_up(h, i, last);
-		else
-			sift_down(h, i, last);
-	}
 	q->count--;
 	q->bytes -= ev->len;
 	return ev;

@@ -19,8 +19,10 @@
 
 #include <event2/event.h>
 
+#include "chain.h"
 #include "clock.h"
 #include "fdio.h"
+#include "hash.h"
 #include "log.h"
 #include "producerd.h"
 
@@ -28,18 +30,9 @@
 #define RATE_MS		1000
 #define NAME_SHOWN	80	/* a refused name's bytes quoted back */
 
-static uint64_t
-name_hash(const char *s, size_t n)
-{
-	uint64_t	 h = 14695981039346656037ull;	/* FNV-1a */
-	size_t		 i;
-
-	for (i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 1099511628211ull;
-	}
-	return h;
-}
+#define NQUEUE_KEY(q)	((q)->name)
+#define NQUEUE_LEN(q)	((q)->len)
+CHAIN_GENERATE(qchain, struct nqueue, hnext, fnv1a64, NQUEUE_KEY, NQUEUE_LEN)
 
 static void
 rate_cb(evutil_socket_t fd, short what, void *arg)
@@ -90,9 +83,7 @@ nqueue_free(struct nqueue *q)
 	struct server	*srv = q->srv;
 	struct nqueue	**pp;
 
-	for (pp = &srv->qhash[name_hash(q->name, q->len) & srv->qhmask];
-	    *pp != q; pp = &(*pp)->hnext)
-		;
+	pp = qchain_find(srv->qhash, srv->qhmask, q->name, q->len);
 	*pp = q->hnext;
 	TAILQ_REMOVE(&srv->queues, q, entry);
 	if (q->touched)
@@ -127,35 +118,9 @@ queues_free(struct server *srv)
 struct nqueue *
 queues_find(struct server *srv, const char *name, size_t len)
 {
-	struct nqueue	*q;
-
 	if (srv->qhash == NULL)
 		return NULL;
-	for (q = srv->qhash[name_hash(name, len) & srv->qhmask]; q != NULL;
-	    q = q->hnext) {
-		if (q->len == len && memcmp(q->name, name, len) == 0)
-			return q;
-	}
-	return NULL;
-}
-
-static int
-hash_grow(struct server *srv)
-{
-	struct nqueue	**h, *q;
-	size_t		  cap = srv->qhash ? (srv->qhmask + 1) * 2 : 64, i;
-
-	if ((h = calloc(cap, sizeof *h)) == NULL)
-		return -1;
-	TAILQ_FOREACH(q, &srv->queues, entry) {
-		i = name_hash(q->name, q->len) & (cap - 1);
-		q->hnext = h[i];
-		h[i] = q;
-	}
-	free(srv->qhash);
-	srv->qhash = h;
-	srv->qhmask = cap - 1;
-	return 0;
+	return *qchain_find(srv->qhash, srv->qhmask, name, len);
 }
 
 /* A new queue with the default settings; NULL out of memory. */
@@ -163,10 +128,9 @@ struct nqueue *
 queues_create(struct server *srv, const char *name, size_t len)
 {
 	struct nqueue	*q;
-	size_t		 i;
 
 	if ((srv->qhash == NULL || srv->nqueues >= srv->qhmask + 1) &&
-	    hash_grow(srv) != 0)
+	    qchain_grow(&srv->qhash, &srv->qhmask) != 0)
 		return NULL;
 	if ((q = calloc(1, sizeof *q + len + 1)) == NULL)
 		return NULL;
@@ -184,9 +148,7 @@ queues_create(struct server *srv, const char *name, size_t len)
 		return NULL;
 	}
 	q->made = 1;
-	i = name_hash(name, len) & srv->qhmask;
-	q->hnext = srv->qhash[i];
-	srv->qhash[i] = q;
+	qchain_insert(srv->qhash, srv->qhmask, q);
 	TAILQ_INSERT_TAIL(&srv->queues, q, entry);
 	srv->nqueues++;
 	srv->queues_created_total++;

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backoff.h"
+#include "heap.h"
 #include "sched.h"
 
 void
@@ -82,54 +84,27 @@ sched_refill_at(const struct sched *s)
 uint32_t
 sched_backoff(struct sched *s, uint32_t attempt)
 {
-	uint64_t	 d = s->backoff_base;
-	uint32_t	 i, spread;
-
-	for (i = 1; i < attempt && d < s->backoff_max; i++)
-		d *= 2;
-	if (d > s->backoff_max)
-		d = s->backoff_max;
-	/* xorshift32: jitter needs no more. */
-	s->seed ^= s->seed << 13;
-	s->seed ^= s->seed >> 17;
-	s->seed ^= s->seed << 5;
-	spread = (uint32_t)(d * 2 / 5);		/* 40 %: from -20 to +20 */
-	if (spread != 0)
-		d = d - spread / 2 + s->seed % (spread + 1);
-	return (uint32_t)d;
+	return backoff_delay(s->backoff_base, s->backoff_max, attempt,
+	    &s->seed);
 }
 
-static int
-before(const struct later *a, const struct later *b)
+static inline int
+before(struct later a, struct later b)
 {
-	return a->due < b->due || (a->due == b->due && a->ev->id < b->ev->id);
+	return a.due < b.due || (a.due == b.due && a.ev->id < b.ev->id);
 }
+
+HEAP_GENERATE(lheap, struct later, before)
 
 /* ev waits until due; -1 out of memory. */
 int
 sched_hold(struct sched *s, struct qevent *ev, uint64_t due)
 {
-	struct later	*h, t;
-	size_t		 i, up;
+	struct later	 l = { due, ev };
 
-	if (s->nlater == s->laterc) {
-		if ((h = reallocarray(s->later, s->laterc ? s->laterc * 2 : 16,
-		    sizeof *h)) == NULL)
-			return -1;
-		s->later = h;
-		s->laterc = s->laterc ? s->laterc * 2 : 16;
-	}
-	i = s->nlater++;
-	s->later[i].due = due;
-	s->later[i].ev = ev;
-	for (; i > 0; i = up) {
-		up = (i - 1) / 2;
-		if (!before(&s->later[i], &s->later[up]))
-			break;
-		t = s->later[i];
-		s->later[i] = s->later[up];
-		s->later[up] = t;
-	}
+	if (lheap_reserve(&s->later, s->nlater, &s->laterc, 16) != 0)
+		return -1;
+	lheap_push(s->later, &s->nlater, l);
 	return 0;
 }
 
@@ -138,26 +113,10 @@ struct qevent *
 sched_take(struct sched *s)
 {
 	struct qevent	*ev;
-	struct later	 t;
-	size_t		 i = 0, c;
 
 	if (s->nlater == 0)
 		return NULL;
-	ev = s->later[0].ev;
-	s->later[0] = s->later[--s->nlater];
-	for (;;) {
-		c = 2 * i + 1;
-		if (c >= s->nlater)
-			break;
-		if (c + 1 < s->nlater && before(&s->later[c + 1], &s->later[c]))
-			c++;
-		if (!before(&s->later[c], &s->later[i]))
-			break;
-		t = s->later[i];
-		s->later[i] = s->later[c];
-		s->later[c] = t;
-		i = c;
-	}
+	ev = lheap_pop(s->later, &s->nlater).ev;
 	if (s->nlater == 0) {
 		free(s->later);
 		s->later = NULL;

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chain.h"
+#include "hash.h"
 #include "uniq.h"
 
 void
@@ -36,27 +38,14 @@ uniq_free(struct uniq *u)
 	uniq_init(u, u->window);
 }
 
-static uint32_t
-hash(const unsigned char *p, uint8_t n)
-{
-	uint32_t	 h = 2166136261u;
-
-	while (n-- != 0)
-		h = (h ^ *p++) * 16777619u;
-	return h;
-}
+#define UENTRY_KEY(e)	((e)->uid)
+#define UENTRY_LEN(e)	((e)->len)
+CHAIN_GENERATE(uchain, struct uentry, hnext, fnv1a32, UENTRY_KEY, UENTRY_LEN)
 
 static struct uentry **
 slot(struct uniq *u, const void *uid, uint8_t len)
 {
-	struct uentry	**e;
-
-	for (e = &u->hash[hash(uid, len) & u->mask]; *e != NULL;
-	    e = &(*e)->hnext) {
-		if ((*e)->len == len && memcmp((*e)->uid, uid, len) == 0)
-			break;
-	}
-	return e;
+	return uchain_find(u->hash, u->mask, uid, len);
 }
 
 /* Take entry *e out (its window over) and free it. */
@@ -114,27 +103,6 @@ uniq_seen(struct uniq *u, const void *uid, uint8_t len, uint64_t now)
 	return e->expires == 0 || e->expires > now;
 }
 
-static int
-grow(struct uniq *u)
-{
-	struct uentry	**h, *e, *next;
-	uint64_t	  cap = u->hash != NULL ? (u->mask + 1) * 2 : 64, i;
-
-	if ((h = calloc(cap, sizeof *h)) == NULL)
-		return -1;
-	for (i = 0; u->hash != NULL && i <= u->mask; i++) {
-		for (e = u->hash[i]; e != NULL; e = next) {
-			next = e->hnext;
-			e->hnext = h[hash(e->uid, e->len) & (cap - 1)];
-			h[hash(e->uid, e->len) & (cap - 1)] = e;
-		}
-	}
-	free(u->hash);
-	u->hash = h;
-	u->mask = cap - 1;
-	return 0;
-}
-
 /*
  * uid is held for event id, live in refs groups; with refs 0, its window
  * runs until expires (replay: an event done before the restart).  An
@@ -146,7 +114,8 @@ uniq_add(struct uniq *u, const void *uid, uint8_t len, uint64_t id,
 {
 	struct uentry	**s, *e;
 
-	if ((u->hash == NULL || u->count > u->mask) && grow(u) != 0)
+	if ((u->hash == NULL || u->count > u->mask) &&
+	    uchain_grow(&u->hash, &u->mask) != 0)
 		return -1;
 	if (*(s = slot(u, uid, len)) != NULL) {
 		/* An ended window, not swept yet: it takes the new id. */

@@ -1,0 +1,67 @@
+/*
+ * chain.h: the one table shape for keyed sets: a chained hash of
+ * power-of-two buckets (64, then doubled), entries linked through their
+ * own next field, keyed by bytes.  A generator, as heap.h is:
+ * CHAIN_GENERATE(name, type, next, hash, key, len) makes name_find,
+ * name_insert and name_grow, where hash(p, n) hashes n bytes (hash.h)
+ * and key(e), len(e) are an entry's key and its length.  The caller
+ * owns the buckets, the mask and the count, and says when to grow.
+ * The unique ids (uniq.c), the keys in flight (keys.c) and the queues
+ * by name (queues.c) use it; tests/test_chain.c tests it alone.
+ */
+#ifndef PS_CHAIN_H
+#define PS_CHAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHAIN_GENERATE(name, type, next, hash, key, len)		\
+/* The link to k's entry (n bytes), or the NULL ending its chain. */	\
+static inline type **							\
+name##_find(type **h, uint64_t mask, const void *k, size_t n)		\
+{									\
+	type	**pp;							\
+									\
+	for (pp = &h[hash(k, n) & mask]; *pp != NULL;			\
+	    pp = &(*pp)->next) {					\
+		if ((size_t)len(*pp) == n &&				\
+		    memcmp(key(*pp), k, n) == 0)			\
+			break;						\
+	}								\
+	return pp;							\
+}									\
+									\
+/* e in, at the head of its chain (its key not there yet). */		\
+static inline void							\
+name##_insert(type **h, uint64_t mask, type *e)				\
+{									\
+	type	**pp = &h[hash(key(e), len(e)) & mask];			\
+									\
+	e->next = *pp;							\
+	*pp = e;							\
+}									\
+									\
+/* Twice the buckets (64 at first), every entry moved; -1 no memory. */	\
+static inline int							\
+name##_grow(type ***hp, uint64_t *mask)					\
+{									\
+	type		**h, *e, *nx;					\
+	uint64_t	  cap = *hp != NULL ? (*mask + 1) * 2 : 64, i;	\
+									\
+	if ((h = calloc(cap, sizeof *h)) == NULL)			\
+		return -1;						\
+	for (i = 0; *hp != NULL && i <= *mask; i++) {			\
+		for (e = (*hp)[i]; e != NULL; e = nx) {			\
+			nx = e->next;					\
+			name##_insert(h, cap - 1, e);			\
+		}							\
+	}								\
+	free(*hp);							\
+	*hp = h;							\
+	*mask = cap - 1;						\
+	return 0;							\
+}
+
+#endif
