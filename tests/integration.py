@@ -4175,8 +4175,10 @@ def case_log_formats_and_reopen(h):
                     open(clog).readline()), open(clog).read()
     os.rename(clog, clog + ".1")
     c.send_signal(signal.SIGHUP)
-    h.wait_for(lambda: os.path.exists(clog), what="the consumer's new log")
-    assert "log file %s reopened" % clog in open(clog).read()
+    # The file is made before the line is written in it: wait for the line.
+    h.wait_for(lambda: os.path.exists(clog) and
+               "log file %s reopened" % clog in open(clog).read(),
+               what="the consumer's new log to say it was reopened")
     c.send_signal(signal.SIGTERM)
     assert c.wait(timeout=10) == 0
     assert c.stderr.read() == b""
