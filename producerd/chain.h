@@ -17,9 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What a generator makes: not every user takes every function. */
+#define CHAIN_FN	static inline __attribute__((__unused__))
+
 #define CHAIN_GENERATE(name, type, next, hash, key, len)		\
 /* The link to k's entry (n bytes), or the NULL ending its chain. */	\
-static inline type **							\
+CHAIN_FN type **							\
 name##_find(type **h, uint64_t mask, const void *k, size_t n)		\
 {									\
 	type	**pp;							\
@@ -34,7 +37,7 @@ name##_find(type **h, uint64_t mask, const void *k, size_t n)		\
 }									\
 									\
 /* e in, at the head of its chain (its key not there yet). */		\
-static inline void							\
+CHAIN_FN void								\
 name##_insert(type **h, uint64_t mask, type *e)				\
 {									\
 	type	**pp = &h[hash(key(e), len(e)) & mask];			\
@@ -44,7 +47,7 @@ name##_insert(type **h, uint64_t mask, type *e)				\
 }									\
 									\
 /* Twice the buckets (64 at first), every entry moved; -1 no memory. */	\
-static inline int							\
+CHAIN_FN int								\
 name##_grow(type ***hp, uint64_t *mask)					\
 {									\
 	type		**h, *e, *nx;					\

@@ -14,9 +14,12 @@
 #include <stddef.h>
 #include <stdlib.h>
 
+/* What a generator makes: not every user takes every function. */
+#define HEAP_FN	static inline __attribute__((__unused__))
+
 #define HEAP_GENERATE(name, type, before)				\
 /* x into the hole at i, moving it up past what it goes before. */	\
-static inline void							\
+HEAP_FN void								\
 name##_up(type *v, size_t i, type x)					\
 {									\
 	size_t	 up;							\
@@ -31,7 +34,7 @@ name##_up(type *v, size_t i, type x)					\
 }									\
 									\
 /* x into the hole at i of n, moving it down past what goes before it. */\
-static inline void							\
+HEAP_FN void								\
 name##_down(type *v, size_t n, size_t i, type x)			\
 {									\
 	size_t	 c;							\
@@ -48,7 +51,7 @@ name##_down(type *v, size_t n, size_t i, type x)			\
 }									\
 									\
 /* Room for one more (first slots, then twice as many); -1 if none. */	\
-static inline int							\
+HEAP_FN int								\
 name##_reserve(type **v, size_t n, size_t *cap, size_t first)		\
 {									\
 	type	*nv;							\
@@ -64,14 +67,14 @@ name##_reserve(type **v, size_t n, size_t *cap, size_t first)		\
 }									\
 									\
 /* x into v of *n (room reserved). */					\
-static inline void							\
+HEAP_FN void								\
 name##_push(type *v, size_t *n, type x)					\
 {									\
 	name##_up(v, (*n)++, x);					\
 }									\
 									\
 /* The i-th of v of *n out (0: the smallest). */			\
-static inline type							\
+HEAP_FN type								\
 name##_remove(type *v, size_t *n, size_t i)				\
 {									\
 	type	 x = v[i];						\
@@ -87,7 +90,7 @@ name##_remove(type *v, size_t *n, size_t i)				\
 }									\
 									\
 /* The smallest of v of *n (not empty) out. */				\
-static inline type							\
+HEAP_FN type								\
 name##_pop(type *v, size_t *n)						\
 {									\
 	return name##_remove(v, n, 0);					\
