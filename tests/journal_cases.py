@@ -171,7 +171,7 @@ def case_unique_ids_across_kills(h):
         raw.send(hello3(CONSUMER_ROLE, b"jobs", 100, 0, b"w") + demand(100))
         raw.expect(WELCOME)
         h.wait_consumers(1, total_demand=100)
-        h.consumer("f%d" % rnd, "--queue", "fill", "--max-demand", "50")
+        f, _ = h.consumer("f%d" % rnd, "--queue", "fill", "--max-demand", "50")
         c = client(h)
         if confirmed:
             acc, ndup = put(c, b"jobs", [(b"again " + u, uid(u)) for u in confirmed])
@@ -186,6 +186,11 @@ def case_unique_ids_across_kills(h):
         c.close()
         raw.close()
         crash(h)
+        # Its daemon gone, the filler exits 1 (and under the sanitizers
+        # takes a while to): waited for here, not left to the cleanup.
+        assert f.wait(timeout=60) == 1, f.returncode
+        h.procs.remove(f)
+        f.stderr.close()
     h.start_daemon(*args)
     c = client(h)
     acc, ndup = put(c, b"jobs", [(b"again " + u, uid(u)) for u in confirmed])
