@@ -3610,6 +3610,15 @@ def restart(h, *args):
 def crash(h):
     h.daemon.kill()
     h.daemon.wait()
+    # Its consumer processes exit 1, the daemon gone: waited for here, not
+    # left to the cleanup's SIGTERM (under the sanitizers they take a
+    # while to exit, and would still be running then).
+    for p in [p for p in h.procs if p.args[0] == CONSUMER and
+              h.sock in p.args and p is not h.daemon]:
+        p.wait(timeout=60)
+        h.procs.remove(p)
+        if p.stderr:
+            p.stderr.close()
 
 
 def case_journal_restart_keeps_pending_in_order(h):
