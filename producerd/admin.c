@@ -26,14 +26,6 @@ admin_fail(struct admin *a, int code, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* The group PATH ("QUEUE" or "QUEUE/GROUP") names, or NULL. */
-struct qgroup *
-admin_group(struct admin *a, const char *path, size_t len)
-{
-	return groups_resolve(a->srv, path, len, 0, &a->code, a->why,
-	    sizeof a->why);
-}
-
 /* The queue NAME names, or NULL. */
 struct nqueue *
 admin_queue(struct admin *a, const char *name, size_t len)
@@ -65,8 +57,7 @@ admin_check(struct admin *a, const char *name, const struct qsettings *s,
 		admin_fail(a, PS_E_BAD_VALUE, "queue %s: %s", name, err);
 		return -1;
 	}
-	if (a->srv->cluster_urls != NULL && settings_unserved(s, set, err,
-	    sizeof err) != 0) {
+	if (a->srv->backend->unserved(s, set, err, sizeof err) != 0) {
 		admin_fail(a, PS_E_BAD_VALUE, "queue %s: %s", name, err);
 		return -1;
 	}
@@ -107,10 +98,7 @@ admin_settings(struct admin *a, struct nqueue *q, const struct qsettings *s,
 		    "partitions or its clock", q->name);
 		return -1;
 	}
-#ifdef HAVE_NATS
-	if (set & (QS_DELIVERY | QS_ACK_TIMEOUT | QS_MAX_ATTEMPTS))
-		cluster_settings(a->srv, q->name);
-#endif
+	a->srv->backend->settings(a->srv, q, set);
 	/* A resume, a higher rate: what may go now goes. */
 	TAILQ_FOREACH(g, &q->groups, entry)
 		dispatch_run(&g->d);
@@ -224,11 +212,10 @@ admin_group_drop(struct admin *a, struct qgroup *g, int force)
 {
 	struct nqueue	*q;
 	struct gpath	 gp;
+	char		 why[256];
 
-	if (a->srv->cluster_urls != NULL && g->len == 0) {
-		admin_fail(a, PS_E_BAD_VALUE, "queue %s: the shared group is "
-		    "not dropped in a cluster: its JetStream consumer holds "
-		    "the queue's events for every host", g->q->name);
+	if (a->srv->backend->drop_ok(a->srv, g, why, sizeof why) != 0) {
+		admin_fail(a, PS_E_BAD_VALUE, "queue %s: %s", g->q->name, why);
 		return -1;
 	}
 	if (g->nconsumers != 0 && !force) {
@@ -246,9 +233,7 @@ admin_group_drop(struct admin *a, struct qgroup *g, int force)
 	}
 	evict(a, g->q, g);
 	log_info("%s: dropping group %s", a->who, groups_path(g, &gp));
-#ifdef HAVE_NATS
-	cluster_group_drop(a->srv, g->q->name, g->name);
-#endif
+	a->srv->backend->group_drop(a->srv, g);
 	q = g->q;
 	groups_drop(g);
 	queues_touch(q);

@@ -403,33 +403,6 @@ dead_reason(uint8_t reason)
 	}
 }
 
-/* The group ?group= names of q: its shared one by default; NULL: 4xx. */
-static struct qgroup *
-group_of(struct api *a, struct nqueue *q)
-{
-	struct admin	 adm = { .srv = a->srv };
-	const char	*name = evhttp_find_header(&a->query, "group");
-	struct gpath	 gp;
-	struct qgroup	*g;
-	char		 why[256];
-	int		 n;
-
-	if (name == NULL || *name == '\0')
-		return TAILQ_FIRST(&q->groups);
-	if (!queues_name_ok("group", name, strlen(name), why, sizeof why)) {
-		http_fail(a->req, 400, "%s", why);
-		return NULL;
-	}
-	n = snprintf(gp.s, sizeof gp.s, "%s/%s", q->name, name);
-	if (n < 0 || (size_t)n >= sizeof gp.s) {
-		http_fail(a->req, 400, "group name too long: %.64s", name);
-		return NULL;
-	}
-	if ((g = admin_group(&adm, gp.s, (size_t)n)) == NULL)
-		http_fail(a->req, status_of(adm.code), "%s", adm.why);
-	return g;
-}
-
 /* One entry of a dead-letter list, n before it; plen bytes previewed. */
 static void
 dead_entry(struct evbuffer *b, uint32_t n, uint64_t id, uint32_t attempts,
@@ -441,49 +414,6 @@ dead_entry(struct evbuffer *b, uint32_t n, uint64_t id, uint32_t attempts,
 	json_preview(b, data, plen, plen < len);
 	evbuffer_add_printf(b, ",\"truncated\":%s}", plen < len ? "true" :
 	    "false");
-}
-
-/*
- * GET queues/NAME/dead[?group=G&limit=N&preview=BYTES&after=ID]: in the
- * order they died, a page at a time: "next" names the last one listed
- * while more follow, for after=.  A cursor, not an offset, so that a
- * letter retried or dropped meanwhile shifts no page.
- */
-static void
-get_dead(struct api *a, struct nqueue *q)
-{
-	struct qgroup		*g;
-	const struct qevent	*ev;
-	uint64_t		 after, last = 0;
-	uint32_t		 limit, preview, n = 0, len;
-
-	if ((g = group_of(a, q)) == NULL ||
-	    query_u32(a, "limit", DEAD_LIMIT, DEAD_LIMIT_MAX, &limit) != 0 ||
-	    query_u32(a, "preview", PREVIEW, PREVIEW_MAX, &preview) != 0 ||
-	    query_after(a, &after) != 0)
-		return;
-	if (after == 0)
-		ev = TAILQ_FIRST(&g->d.dead);
-	else if ((ev = dispatch_dead_find(&g->d, after)) != NULL)
-		ev = TAILQ_NEXT(ev, entry);
-	else {
-		http_fail(a->req, 404, "after=%llu: no such dead letter of "
-		    "%s%s%s now (retried or dropped): list from the start",
-		    (unsigned long long)after, q->name, *g->name != '\0' ?
-		    "/" : "", g->name);
-		return;
-	}
-	evbuffer_add_printf(a->b, "{\"queue\":\"%s\",\"group\":\"%s\","
-	    "\"dead\":%llu,\"entries\":[", q->name, g->name,
-	    (unsigned long long)g->d.ndead);
-	for (; ev != NULL && n < limit; ev = TAILQ_NEXT(ev, entry)) {
-		len = ev->len < preview ? ev->len : preview;
-		dead_entry(a->b, n++, ev->id, ev->attempts, ev->reason,
-		    ev->len, ev->data, len);
-		last = ev->id;
-	}
-	next_json(a->b, ev != NULL && n > 0, last);
-	http_json(a->req, 200, a->b);
 }
 
 /* POST queues/NAME/pause, resume or purge. */
@@ -538,33 +468,7 @@ body_ids(struct api *a, struct ps_ids *ids)
 	return wire;
 }
 
-/* POST queues/NAME/dead/retry or dead/drop[?group=G], body {"ids":[]}. */
-static void
-post_dead(struct api *a, struct nqueue *q, int drop)
-{
-	struct admin	 adm = { .srv = a->srv, .who = http_peer(a->req) };
-	struct ps_ids	 ids;
-	struct qgroup	*g;
-	uint8_t		*wire;
-	uint32_t	 done;
-
-	if ((g = group_of(a, q)) == NULL || (wire = body_ids(a, &ids)) ==
-	    NULL)
-		return;
-	if (admin_dead(&adm, g, drop, &ids, &done) != 0) {
-		free(wire);
-		http_fail(a->req, status_of(adm.code), "%s", adm.why);
-		return;
-	}
-	free(wire);
-	evbuffer_add_printf(a->b, "{\"queue\":\"%s\",\"group\":\"%s\","
-	    "\"%s\":%u}\n", q->name, g->name, drop ? "dropped" : "retried",
-	    done);
-	http_json(a->req, 200, a->b);
-}
-
-#ifdef HAVE_NATS
-/* A cluster's dead-letter request waiting for JetStream (cdead.c). */
+/* A dead-letter request waiting for the backend's answer. */
 struct asker {
 	struct evhttp_request	*req;
 	uint8_t			 type;
@@ -572,9 +476,9 @@ struct asker {
 	char			 group[PS_QUEUE_MAX + 1];
 };
 
-/* JetStream's answer, as on one host (cdead.c calls it once). */
+/* The backend's answer (called once): the reply. */
 static void
-cluster_dead_done(void *arg, int code, const char *why,
+dead_done(void *arg, int code, const char *why,
     const struct ps_buf *list, uint32_t done)
 {
 	struct asker		*k = arg;
@@ -592,7 +496,7 @@ cluster_dead_done(void *arg, int code, const char *why,
 		f.body = list->data + PS_HDR_LEN;
 		if (ps_get_dead_reply(&f, &r) != 0) {
 			code = PS_E_STORAGE;
-			why = "cluster: a dead-letter list it could not read";
+			why = "a dead-letter list it could not read";
 		}
 	}
 	if (code == 0 && (b = evbuffer_new()) == NULL) {
@@ -613,7 +517,7 @@ cluster_dead_done(void *arg, int code, const char *why,
 			    e.preview, e.preview_len);
 			last = e.id;
 		}
-		/* done: 1 if JetStream holds more past the last. */
+		/* done: 1 if more follow the last. */
 		next_json(b, done != 0 && n > 0, last);
 	} else
 		evbuffer_add_printf(b, "\"%s\":%u}\n", k->type ==
@@ -624,12 +528,16 @@ cluster_dead_done(void *arg, int code, const char *why,
 }
 
 /*
- * queues/NAME/dead[/retry|/drop] in a cluster: the dead letters are
- * JetStream's, the same on every host, whether or not the queue is used
- * here; the reply waits for its answer.
+ * GET queues/NAME/dead[?group=G&limit=N&preview=BYTES&after=ID]: in the
+ * order they died, a page at a time: "next" names the last one listed
+ * while more follow, for after=.  A cursor, not an offset, so that a
+ * letter retried or dropped meanwhile shifts no page.  POST
+ * queues/NAME/dead/retry or dead/drop[?group=G], body {"ids":[]}.  The
+ * backend answers (backend.h), at once or once JetStream has; in a
+ * cluster the queue need not be used here.
  */
 static void
-cluster_dead_path(struct api *a, const char *name, size_t len,
+dead_path(struct api *a, const char *name, size_t len,
     const char *tail)
 {
 	const char	*group = evhttp_find_header(&a->query, "group");
@@ -672,29 +580,21 @@ cluster_dead_path(struct api *a, const char *name, size_t len,
 	snprintf(k->group, sizeof k->group, "%s", group);
 	ask.queue = k->queue;
 	ask.group = k->group;
-	ask.tell = cluster_dead_done;
+	ask.tell = dead_done;
 	ask.arg = k;
-	if (cluster_dead(a->srv, &ask, why, sizeof why) != 0) {
+	if (a->srv->backend->dead(a->srv, &ask, why, sizeof why) != 0) {
 		free(k);
 		http_fail(a->req, 503, "%s", why);
 	}
 	free(wire);
 }
 
-/* producerd stops: a request still waiting for JetStream gets a 503. */
+/* producerd stops: a request still waiting for its answer gets a 503. */
 void
 api_stop(struct server *srv)
 {
-	if (srv->cluster != NULL)
-		cluster_dead_cancel(srv, cluster_dead_done);
+	srv->backend->cancel(srv, dead_done);
 }
-#else
-void
-api_stop(struct server *srv)
-{
-	(void)srv;
-}
-#endif
 
 /* What a path under queues/NAME/ may be, and how it is asked. */
 static const struct {
@@ -731,22 +631,16 @@ queue_path(struct api *a, const char *path, int cmd)
 	}
 	if (routes[i].post && !http_may_change(a->srv, a->req))
 		return;
-#ifdef HAVE_NATS
-	if (a->srv->cluster != NULL && strncmp(tail, "dead", 4) == 0) {
-		cluster_dead_path(a, path, len, tail);
+	if (strncmp(tail, "dead", 4) == 0) {
+		dead_path(a, path, len, tail);
 		return;
 	}
-#endif
 	if ((q = admin_queue(&adm, path, len)) == NULL) {
 		http_fail(a->req, status_of(adm.code), "%s", adm.why);
 		return;
 	}
 	if (strcmp(tail, "") == 0)
 		get_queue(a, q);
-	else if (strcmp(tail, "dead") == 0)
-		get_dead(a, q);
-	else if (strncmp(tail, "dead/", 5) == 0)
-		post_dead(a, q, strcmp(tail, "dead/drop") == 0);
 	else
 		post_queue(a, q, tail);
 }

@@ -1,6 +1,8 @@
 /*
- * cluster.h: what cluster.c and cdead.c share of producerd's link to NATS
- * JetStream (--cluster; docs/cluster.md).
+ * cluster.h: what the cluster's files (cluster.c, clink.c, cprov.c,
+ * cpub.c, cpull.c, cdead.c) share of producerd's backend on NATS JetStream
+ * (--cluster; docs/cluster.md).  Nothing outside them includes it: the
+ * daemon knows the cluster only as a struct backend.
  */
 #ifndef CLUSTER_H
 #define CLUSTER_H
@@ -29,6 +31,22 @@
 
 struct cterm;
 struct cdead;
+
+/* An ENQUEUE's sender, waiting for its queue's stream (ENQ_HELD). */
+struct cwaiter {
+	const struct enq_door	*door;		/* NULL: it went */
+	void			*arg;
+};
+
+/* What is asked of a cluster, for cl_unserved: one of these. */
+struct cask {
+	const struct config	*cfg;		/* the command line */
+	const struct qsettings	*s;		/* a queue's settings, */
+	unsigned int		 set;		/* ... those given */
+	const char		*queue;		/* a batch for queue, */
+	unsigned int		 attrs;		/* ... its PS_ATTR_* used */
+	const struct qgroup	*drop;		/* a group dropped */
+};
 
 /* What libnats threads hand to the loop. */
 struct cmsg {
@@ -78,7 +96,7 @@ struct cqueue {
 	uint64_t	 asked;		/* the last API request, clock ms */
 	struct cgroup	*groups;	/* the shared one first */
 	char		 why[256];	/* CQ_FAILED: JetStream's words */
-	struct conn	**waiting;	/* ENQUEUEs held until it is ready */
+	struct cwaiter	*waiting;	/* ENQUEUEs held until it is ready */
 	size_t		 nwaiting;
 	uint64_t	 since;		/* the first of them came, clock ms */
 	int		 given_up;	/* not ready in time: refuse them */
@@ -89,7 +107,8 @@ struct cqueue {
 struct cbatch {
 	struct cbatch	*next;
 	uint64_t	 seq;
-	struct conn	*c;		/* NULL: it went */
+	const struct enq_door *door;
+	void		*arg;		/* its sender; NULL: it went */
 	uint32_t	 n;
 	uint32_t	 acked;
 	uint32_t	 dups;
@@ -136,11 +155,52 @@ struct cluster {
 
 
 /* cluster.c */
+int	 cl_unserved(const struct cask *, char *, size_t);
+
+/* clink.c */
+void	 link_prepare(void);
+int	 link_open(struct server *, const char *, uint32_t);
+void	 link_close(struct cluster *);
 int	 cl_api(struct cluster *, const char *, const char *, const char *);
+void	 cl_encode(const char *, char *, size_t);
+
+/* cprov.c */
 struct cqueue *cl_find(struct cluster *, const char *);
+struct cqueue *cq_get(struct cluster *, const char *);
+int	 cq_ready(const struct cqueue *);
+const char *cq_failed(const struct cqueue *);
+void	 cq_step(struct cluster *, struct cqueue *);
+void	 cq_reply(struct cluster *, struct cqueue *, int, natsMsg *);
+struct cgroup *cg_get(struct cluster *, struct cqueue *, const char *);
+struct cgroup *cg_find(struct cqueue *, const char *);
+struct cgroup *cg_durable(struct cqueue *, const char *, size_t);
+void	 cg_step(struct cluster *, struct cqueue *, struct cgroup *);
+void	 cg_reply(struct cluster *, struct cqueue *, struct cgroup *, int,
+	     natsMsg *);
+void	 cg_drop(struct server *, const struct qgroup *);
+void	 cg_settings(struct server *, const char *);
+void	 prov_tick(struct cluster *, uint64_t);
+void	 prov_relink(struct cluster *);
+void	 prov_forget(struct cluster *, void *);
+void	 prov_free(struct cluster *);
+
+/* cpub.c */
+int	 pub_enqueue(struct server *, struct enq *);
+void	 pub_ack(struct cluster *, uint64_t, uint32_t, natsMsg *);
+void	 pub_tick(struct cluster *, uint64_t);
+void	 pub_forget(struct cluster *, void *);
+void	 pub_free(struct cluster *);
+
+/* cpull.c */
+void	 cluster_done(void *, const struct qevent *, int, uint32_t);
+void	 pulled(struct cluster *, struct cqueue *, struct cgroup *, uint64_t,
+	     natsMsg *);
+void	 pulls_reset(struct cgroup *);
+void	 pull_settle(struct server *);
+void	 pull_tick(struct cluster *, uint64_t);
+void	 pull_free(struct cluster *);
 void	 cl_ack_drop(struct cluster *, uint64_t);
 const char *cl_ack_token(const char *, int, size_t *);
-void	 cl_encode(const char *, char *, size_t);
 
 /* cdead.c */
 #define DEAD_STREAM	"PSD_"		/* + ENC: a queue's dead letters */
@@ -150,5 +210,9 @@ void	 dead_tick(struct cluster *, uint64_t);
 void	 dead_count(struct cluster *, struct cqueue *, uint64_t);
 void	 dead_counted(struct cluster *, struct cqueue *, natsMsg *);
 void	 dead_free(struct cluster *);
+int	 cluster_dead(struct server *, const struct dead_ask *, char *,
+	     size_t);
+void	 cluster_dead_forget(struct server *, void *);
+void	 cluster_dead_cancel(struct server *, dead_tell *);
 
 #endif

@@ -303,6 +303,7 @@ config_init(struct config *cfg)
 	cfg->max_groups = CONFIG_MAX_GROUPS;
 	cfg->auto_create = 1;
 	cfg->upstream_max_demand = CONFIG_UPSTREAM_DEMAND;
+	cfg->backend = &local_backend;
 	cfg->cluster_replicas = 1;
 	cfg->fsync = JOURNAL_BATCH;
 	cfg->segment_size = JOURNAL_SEGMENT_SIZE;
@@ -638,23 +639,14 @@ config_parse(struct config *cfg, int argc, char **argv)
 		    "journal; give --data-dir DIR too");
 		return -1;
 	}
-#ifndef HAVE_NATS
-	if (cfg->cluster != NULL) {
+	if (cfg->cluster != NULL && (cfg->backend = cluster_backend()) ==
+	    NULL) {
 		log_errorx("--cluster: this producerd was built without "
 		    "libnats (apt-get install libnats-dev, then build again)");
 		return CONFIG_UNAVAILABLE;
 	}
-#endif
-	if (cfg->cluster != NULL && (cfg->data_dir != NULL ||
-	    cfg->upstream != NULL)) {
-		log_errorx("--cluster with %s: in a cluster JetStream keeps "
-		    "the events", cfg->data_dir != NULL ? "--data-dir" :
-		    "--upstream");
-		return -1;
-	}
-	if (cfg->cluster != NULL && settings_unserved(&cfg->queue,
-	    cfg->queue_set, err, sizeof err) != 0) {
-		log_errorx("--cluster with --%s", err);
+	if (cfg->backend->check(cfg, err, sizeof err) != 0) {
+		log_errorx("%s", err);
 		return -1;
 	}
 	if (cfg->data_dir != NULL && cfg->upstream != NULL) {

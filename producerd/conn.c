@@ -16,6 +16,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "backend.h"
 #include "clock.h"
 #include "log.h"
 #include "producerd.h"
@@ -25,6 +26,8 @@
 
 static void	conn_fail(struct conn *, int, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
+static dead_tell conn_dead_told;
+static const struct enq_door conn_door;
 
 static const char *
 role_name(enum conn_role role)
@@ -216,9 +219,7 @@ conn_close(struct conn *c)
 		event_free(c->close_timer);
 	io_stop(c);
 	ps_buf_free(&c->enq_dups);
-#ifdef HAVE_NATS
-	cluster_conn_gone(c);
-#endif
+	srv->backend->forget(srv, c);
 	free(c);
 }
 
@@ -568,10 +569,10 @@ overflow_log(struct nqueue *q, struct conn *c, const struct ps_enqueued *r)
 }
 
 /*
- * An ENQUEUE: dispatch.c applies the overflow policy; this answers it.
- * Returns 1, the frame kept, when it must wait: for room (--overflow
- * block), or behind clients already waiting, so that batches go in the
- * order they came and each keeps sequential ids.
+ * An ENQUEUE: the backend takes it (backend.h), and this answers it.
+ * Returns 1, the frame kept, when it must wait in its queue's line (for
+ * room, or behind clients already waiting); 2 when it is held until the
+ * backend resumes it.
  */
 static int
 conn_enqueue(struct conn *c, const struct ps_frame *f)
@@ -581,9 +582,9 @@ conn_enqueue(struct conn *c, const struct ps_frame *f)
 	struct ps_enqueue_iter	 it;
 	struct ps_queue		 pq;
 	struct nqueue		*q;
-	struct qgroup		*lead;
+	struct enq		 e;
 	char			 why[256];
-	int			 error, rc, full, code;
+	int			 error, code;
 
 	if (!c->enq_started) {
 		if ((f->flags & PS_F_ATTRS) && c->version < 3) {
@@ -615,60 +616,43 @@ conn_enqueue(struct conn *c, const struct ps_frame *f)
 		memset(r, 0, sizeof *r);
 		c->enq_dups.len = 0;
 		r->dups = &c->enq_dups;
-#ifdef HAVE_NATS
-		/* In a cluster the events go to JetStream, not here. */
-		if (srv->cluster != NULL) {
-			queues_touch(q);
-			rc = 0;
-			if (srv->draining)
-				conn_fail(c, PS_E_DRAINING, "producerd is "
-				    "draining for shutdown and takes no new "
-				    "events");
-			else if ((rc = cluster_enqueue(c, q, &it, &code, why,
-			    sizeof why)) < 0)
-				conn_fail(c, code, "%s", why);
-			return rc > 0 ? 2 : 0;	/* 2: the frame stays */
-		}
-#endif
 	} else
 		ps_enqueue_resume(&it, &c->enq_mark, f);	/* it may move */
-	/*
-	 * Draining, or the journal's disk full: nothing taken yet, the
-	 * batch is refused whole with an ERROR; else the rest in the reply.
-	 */
-	full = srv->data_dir != NULL && srv->journal.full;
-	if ((srv->draining || full) && r->accepted == 0) {
-		c->enq_started = 0;
-		if (srv->draining)
-			conn_fail(c, PS_E_DRAINING, "producerd is draining for "
-			    "shutdown and takes no new events");
-		else
-			conn_fail(c, PS_E_STORAGE, "journal: no space left on "
-			    "device in %s; events are refused until there is "
-			    "room (consumers are still served)", srv->data_dir);
-		return 0;
-	}
 	q = c->enq_q;
 	queues_touch(q);
-	if (!c->enq_started) {
-		if (!c->turn && !TAILQ_EMPTY(&q->blocked))
-			return 1;
-		c->enq_started = 1;
-	}
-	if ((lead = groups_lead(q)) == NULL) {
+	/* Draining: nothing taken yet, the batch is refused whole. */
+	if (srv->draining && r->accepted == 0) {
 		c->enq_started = 0;
-		conn_fail(c, PS_E_NOMEM, "out of memory for queue %s's shared "
-		    "group", q->name);
+		conn_fail(c, PS_E_DRAINING, "producerd is draining for "
+		    "shutdown and takes no new events");
 		return 0;
 	}
-	if (srv->draining || full)
-		dispatch_refuse(&lead->d, &it, r);
-	else if ((rc = dispatch_enqueue(&lead->d, &it, r)) == DISPATCH_WAIT) {
-		ps_enqueue_mark(&c->enq_mark, &it, f);
+	memset(&e, 0, sizeof e);
+	e.q = q;
+	e.it = &it;
+	e.r = r;
+	e.who = conn_label(c);
+	e.door = &conn_door;
+	e.arg = c;
+	e.pending = c->pending;
+	e.turn = c->turn;
+	e.started = c->enq_started;
+	switch (srv->backend->enqueue(srv, &e)) {
+	case ENQ_WAIT:
+		if ((c->enq_started = e.started))
+			ps_enqueue_mark(&c->enq_mark, &it, f);
 		return 1;
-	} else if (rc == DISPATCH_NOMEM)
-		log_warnx("%s: out of memory: %u events taken, %u refused",
-		    conn_label(c), r->accepted, r->refused);
+	case ENQ_HELD:
+		conn_hold(c, HOLD_STREAM);
+		return 2;
+	case ENQ_FAILED:
+		c->enq_started = 0;
+		conn_fail(c, e.code, "%s", e.why);
+		return 0;
+	case ENQ_LATER:
+		c->enq_started = 0;
+		return 0;
+	}
 	c->enq_started = 0;
 	c->turn = 0;
 	if (r->shed_new + r->shed_old + r->refused != 0)
@@ -801,20 +785,20 @@ conn_ids(struct conn *c, const struct ps_frame *f)
 	queues_touch(c->q);
 }
 
-#ifdef HAVE_NATS
 /*
- * In a cluster dead letters are kept in JetStream, a group's the same for
- * every host, whether or not the group is used here: c waits for them.
+ * A dead-letter request of QUEUE[/GROUP], to the backend, which answers
+ * at once or later (conn_dead_told): c waits for it.
  */
 static void
-conn_cluster_dead(struct conn *c, uint8_t type, const struct ps_queue *pq,
+conn_dead(struct conn *c, uint8_t type, const struct ps_queue *pq,
     uint32_t preview, const struct ps_ids *ids)
 {
+	struct server	*srv = c->srv;
 	struct dead_ask	 ask = { .type = type, .preview = preview,
 			    .limit = UINT32_MAX, .ids = ids,
-			    .tell = conn_cluster_done, .arg = c };
+			    .tell = conn_dead_told, .arg = c };
 	char		 queue[PS_QUEUE_MAX + 1], group[PS_QUEUE_MAX + 1];
-	char		 why[512], who[PS_NAME_MAX + 8];
+	char		 why[512];
 	const char	*slash;
 	size_t		 qlen = pq->len, glen = 0;
 
@@ -835,77 +819,36 @@ conn_cluster_dead(struct conn *c, uint8_t type, const struct ps_queue *pq,
 	group[glen] = '\0';
 	ask.queue = queue;
 	ask.group = group;
-	ask.who = who;
-	snprintf(who, sizeof who, "client %s", c->name);
-	/* Held first: an answer that came at once would find it held. */
+	ask.who = conn_label(c);
+	/* Held first: an answer that comes at once finds it held. */
 	conn_hold(c, HOLD_DEAD);
-	if (cluster_dead(c->srv, &ask, why, sizeof why) != 0) {
+	if (srv->backend->dead(srv, &ask, why, sizeof why) != 0) {
 		conn_fail(c, PS_E_STORAGE, "%s", why);
 		conn_release(c, HOLD_DEAD);
 	}
 }
-#endif
 
 /* Up to the frame limit, the oldest dead events first. */
 static void
 conn_dead_list(struct conn *c, const struct ps_frame *f)
 {
-	struct server	*srv = c->srv;
-	struct ps_buf	*b = &srv->scratch;
 	struct ps_queue	 pq;
-	struct qgroup	*g;
-	struct qevent	*ev;
-	struct ps_dead	 e;
-	uint32_t	 preview, n = 0;
-	size_t		 start;
+	uint32_t	 preview;
 	int		 error;
 
 	if ((error = ps_get_dead_list(f, c->version, &pq, &preview)) != 0) {
 		conn_fail(c, -error, "bad DEAD_LIST: %s", ps_strerror(error));
 		return;
 	}
-#ifdef HAVE_NATS
-	if (srv->cluster != NULL) {
-		conn_cluster_dead(c, f->type, &pq, preview, NULL);
-		return;
-	}
-#endif
-	if ((g = conn_group(c, &pq, "DEAD_LIST")) == NULL)
-		return;
-	if (ps_put_dead_begin(b, &start) != 0)
-		goto nomem;
-	TAILQ_FOREACH(ev, &g->d.dead, entry) {
-		e.id = ev->id;
-		e.attempts = ev->attempts;
-		e.reason = ev->reason;
-		e.len = ev->len;
-		e.preview_len = (uint16_t)(ev->len < preview ? ev->len :
-		    preview);
-		e.preview = ev->data;
-		if (b->len - start - PS_HDR_LEN + PS_DEAD_ENTRY +
-		    e.preview_len > srv->max_frame)
-			break;
-		if (ps_put_dead(b, &e) != 0)
-			goto nomem;
-		n++;
-	}
-	ps_put_dead_end(b, start, (uint32_t)g->d.ndead, n);
-	conn_send(c);
-	return;
-nomem:
-	b->len = 0;
-	conn_fail(c, PS_E_NOMEM, "no memory for the dead-letter list");
+	conn_dead(c, f->type, &pq, preview, NULL);
 }
 
 /* DEAD_RETRY or DEAD_DROP of the ids given, or of every dead event. */
 static void
 conn_dead_act(struct conn *c, const struct ps_frame *f)
 {
-	struct admin	 a;
 	struct ps_queue	 pq;
-	struct qgroup	*g;
 	struct ps_ids	 ids;
-	uint32_t	 done;
 	int		 error;
 
 	if ((error = ps_get_dead_ids(f, c->version, &pq, &ids)) != 0) {
@@ -913,21 +856,7 @@ conn_dead_act(struct conn *c, const struct ps_frame *f)
 		    ps_strerror(error));
 		return;
 	}
-#ifdef HAVE_NATS
-	if (c->srv->cluster != NULL) {
-		conn_cluster_dead(c, f->type, &pq, 0, &ids);
-		return;
-	}
-#endif
-	if ((g = conn_group(c, &pq, ps_type_name(f->type))) == NULL)
-		return;
-	conn_admin(c, &a);
-	if (admin_dead(&a, g, f->type == PS_DEAD_DROP, &ids, &done) != 0) {
-		conn_fail(c, a.code, "%s", a.why);
-		return;
-	}
-	if (ps_put_dead_done(&c->srv->scratch, done) == 0)
-		conn_send(c);
+	conn_dead(c, f->type, &pq, 0, &ids);
 }
 
 static void
@@ -1214,53 +1143,69 @@ conn_block(struct conn *c)
 	    c->enq_started ? c->enq_mark.it.left : 0);
 }
 
-/* One more of c's ENQUEUEs is at JetStream: at the most, c waits. */
-void
-conn_cluster_sent(struct conn *c)
+/* One more of c's ENQUEUEs waits for its answer: at the most, c waits. */
+static void
+door_sent(void *arg)
 {
-	if (++c->cluster_batches == CONN_CLUSTER_BATCHES)
+	struct conn	*c = arg;
+
+	if (++c->pending == CONN_PENDING_MAX)
 		conn_hold(c, HOLD_BATCHES);
 }
 
 /* One is answered: room for another, and with none left, other frames. */
 static void
-conn_cluster_answered(struct conn *c)
+door_answered(struct conn *c)
 {
-	c->cluster_batches--;
-	conn_release(c, c->cluster_batches == 0 ? HOLD_BATCHES |
-	    HOLD_ANSWERS : HOLD_BATCHES);
+	c->pending--;
+	conn_release(c, c->pending == 0 ? HOLD_BATCHES | HOLD_ANSWERS :
+	    HOLD_BATCHES);
 }
 
 /*
- * JetStream has stored c's batch (cluster.c): the answer goes, and c is
- * read again.  In a cluster events get their ids where they are
- * delivered, so first_id is 0.
+ * The backend has c's batch (at JetStream: stored): the answer goes, and c
+ * is read again.
  */
-void
-conn_cluster_answer(struct conn *c, struct ps_enqueued *r)
+static void
+door_answer(void *arg, struct ps_enqueued *r)
 {
-	struct server	*srv = c->srv;
+	struct conn	*c = arg;
 
-	if (ps_put_enqueued(&srv->scratch, c->version, r) == 0)
+	if (ps_put_enqueued(&c->srv->scratch, c->version, r) == 0)
 		conn_send(c);
-	conn_cluster_answered(c);
+	door_answered(c);
 }
 
 /* Or, in its turn, an ERROR (and c goes). */
-void
-conn_cluster_refuse(struct conn *c, int code, const char *why)
+static void
+door_refuse(void *arg, int code, const char *why)
 {
+	struct conn	*c = arg;
+
 	conn_fail(c, code, "%s", why);
-	conn_cluster_answered(c);
+	door_answered(c);
 }
 
+/* What its ENQUEUE waited for is there (a queue's stream): taken again. */
+static void
+door_resume(void *arg)
+{
+	conn_release(arg, HOLD_STREAM);
+}
+
+static const struct enq_door conn_door = {
+	.sent = door_sent,
+	.answer = door_answer,
+	.refuse = door_refuse,
+	.resume = door_resume,
+};
+
 /*
- * JetStream has answered c's dead-letter request (cdead.c): its list, or
- * DEAD_DONE with the count, goes, or ERROR code (and c goes); c is read
- * again.
+ * The backend's answer to c's dead-letter request: its list, or DEAD_DONE
+ * with the count, goes, or ERROR code (and c goes); c is read again.
  */
-void
-conn_cluster_done(void *arg, int code, const char *why,
+static void
+conn_dead_told(void *arg, int code, const char *why,
     const struct ps_buf *list, uint32_t done)
 {
 	struct conn	*c = arg;
@@ -1277,13 +1222,6 @@ conn_cluster_done(void *arg, int code, const char *why,
 	else
 		conn_send(c);
 	conn_release(c, HOLD_DEAD);
-}
-
-/* Its queue's stream is made (cluster.c): the ENQUEUE is taken again. */
-void
-conn_cluster_resume(struct conn *c)
-{
-	conn_release(c, HOLD_STREAM);
 }
 
 /* server.c says it is c's turn: take the waiting ENQUEUE, read on. */
@@ -1313,7 +1251,7 @@ conn_input(struct conn *c)
 		if ((r = ps_decoder_peek(&c->in, &f)) == 0)
 			break;
 		/* Answers in order: others wait for the ENQUEUEs' answers. */
-		if (c->cluster_batches != 0 && r > 0 && f.type != PS_ENQUEUE) {
+		if (c->pending != 0 && r > 0 && f.type != PS_ENQUEUE) {
 			conn_hold(c, HOLD_ANSWERS);
 			break;
 		}
@@ -1333,7 +1271,7 @@ conn_input(struct conn *c)
 			/* The frame stays, to be taken later. */
 			if (r == 1)
 				conn_block(c);
-			break;		/* 2: held for a cluster's stream */
+			break;		/* 2: held until the backend resumes */
 		}
 		ps_decoder_skip(&c->in, &f);
 		/*

@@ -76,7 +76,7 @@ groups_add(struct nqueue *q, const char *name, size_t len)
 	memcpy(g->name, name, len);
 	g->name[len] = '\0';
 	g->len = (uint8_t)len;
-	if (srv->cluster_urls != NULL) {
+	if (srv->backend->group_logs) {
 		if ((g->log = malloc(sizeof *g->log)) == NULL) {
 			free(g);
 			return NULL;
@@ -102,13 +102,7 @@ groups_add(struct nqueue *q, const char *name, size_t len)
 	g->d.group = g->name;
 	if (srv->up.path != NULL)
 		g->d.done = upstream_done;
-#ifdef HAVE_NATS
-	if (srv->cluster_urls != NULL) {
-		g->d.done = cluster_done;
-		g->d.hand_back = 1;
-		cluster_group(srv, q->name, g->name);
-	}
-#endif
+	srv->backend->group(srv, g);
 	g->d.paused = srv->draining;
 	TAILQ_INSERT_TAIL(&q->groups, g, entry);
 	q->ngroups++;

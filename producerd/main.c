@@ -131,10 +131,7 @@ main(int argc, char **argv)
 		fatal("signal");
 	raise_fd_limit(cfg.max_connections);
 	event_set_log_callback(libevent_log);
-#ifdef HAVE_NATS
-	if (cfg.cluster != NULL)
-		cluster_prepare();
-#endif
+	cfg.backend->prepare();
 	if ((base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	server_configure(&srv, &cfg);

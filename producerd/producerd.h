@@ -11,6 +11,7 @@
 
 #include <event2/listener.h>
 
+#include "backend.h"
 #include "backoff.h"
 #include "dispatch.h"
 #include "frame.h"
@@ -72,7 +73,7 @@ struct qgroup {
 	uint64_t		 delivered_then;
 	uint64_t		 acked_then;
 	uint64_t		 cluster_dead;	/* --cluster: letters in JetStream */
-	struct qlog		*log;		/* --cluster: its own */
+	struct qlog		*log;		/* its own (backend group_logs) */
 	uint8_t			 len;
 	char			 name[];	/* len bytes and a NUL */
 };
@@ -250,6 +251,7 @@ struct server {
 	struct allow		 allow;
 	struct upstream		 up;
 	struct map		 map;
+	const struct backend	*backend;	/* where the events live */
 	/* --cluster (cluster.c): NATS JetStream behind the queues. */
 	struct cluster		*cluster;
 	const char		*cluster_urls;
@@ -332,6 +334,7 @@ struct config {
 	const char		*upstream_queue;
 	const char		*local_queue;
 	uint32_t		 upstream_max_demand;
+	const struct backend	*backend;	/* local, or --cluster's */
 	const char		*cluster;	/* --cluster URLS */
 	uint32_t		 cluster_replicas;
 	const char		*map;
@@ -375,7 +378,7 @@ struct conn {
 	unsigned int		 hold;		/* HOLD_*: why it is not read */
 	int			 inputting;	/* in conn_input */
 	int			 blocked;	/* on its queue's blocked list */
-	int			 cluster_batches; /* ENQUEUEs at JetStream */
+	int			 pending;	/* ENQUEUEs answered later */
 	int			 turn;		/* unblocked: may go first */
 	int			 enq_started;	/* a batch taken in parts */
 	struct ps_enqueue_mark	 enq_mark;	/* where it stands */
@@ -401,16 +404,16 @@ struct conn {
  */
 #define HOLD_OUTPUT	0x01	/* its output is past CONN_OUT_HIGH */
 #define HOLD_BLOCKED	0x02	/* its ENQUEUE waits for room (block) */
-#define HOLD_STREAM	0x04	/* its ENQUEUE waits for its queue's stream */
-#define HOLD_DEAD	0x08	/* a dead-letter request at JetStream */
-#define HOLD_BATCHES	0x10	/* CONN_CLUSTER_BATCHES ENQUEUEs at JetStream */
+#define HOLD_STREAM	0x04	/* its ENQUEUE is held by the backend */
+#define HOLD_DEAD	0x08	/* its dead-letter request is asked */
+#define HOLD_BATCHES	0x10	/* CONN_PENDING_MAX ENQUEUEs to be answered */
 #define HOLD_ANSWERS	0x20	/* a frame waits for its ENQUEUEs' answers */
 #define HOLD_INPUT	0x40	/* its decoder is full */
 
 /* Reading stops while a connection has this much output queued. */
 #define CONN_OUT_HIGH	(4u * 1024 * 1024)
-/* A client's ENQUEUEs at JetStream at once (--cluster), answered in turn. */
-#define CONN_CLUSTER_BATCHES	16
+/* A client's ENQUEUEs answered later (at JetStream) at once, in turn. */
+#define CONN_PENDING_MAX	16
 
 /* conn.c */
 void	 conn_accept(struct server *, int);
@@ -426,12 +429,6 @@ void	 conn_unblock(struct conn *);
 void	 conn_hold(struct conn *, unsigned int);
 void	 conn_release(struct conn *, unsigned int);
 void	 conn_error(struct conn *, int, const char *);
-void	 conn_cluster_answer(struct conn *, struct ps_enqueued *);
-void	 conn_cluster_refuse(struct conn *, int, const char *);
-void	 conn_cluster_resume(struct conn *);
-void	 conn_cluster_sent(struct conn *);
-void	 conn_cluster_done(void *, int, const char *, const struct ps_buf *,
-	     uint32_t);	/* a dead_tell */
 
 /* An operator's change to queues (admin.c): who asks, and why it failed. */
 struct admin {
@@ -443,7 +440,6 @@ struct admin {
 };
 
 /* admin.c */
-struct qgroup *admin_group(struct admin *, const char *, size_t);
 struct nqueue *admin_queue(struct admin *, const char *, size_t);
 int	 admin_check(struct admin *, const char *, const struct qsettings *,
 	     unsigned int);
@@ -489,47 +485,6 @@ void	 server_commit(struct server *);
 int	 server_compact(struct server *);
 int	 server_compact_wanted(struct server *);
 
-/* cluster.c, with libnats (HAVE_NATS) */
-void	 cluster_prepare(void);
-int	 cluster_open(struct server *, const char *, uint32_t);
-void	 cluster_close(struct server *);
-void	 cluster_done(void *, const struct qevent *, int, uint32_t);
-void	 cluster_settings(struct server *, const char *);
-int	 cluster_enqueue(struct conn *, struct nqueue *,
-	     struct ps_enqueue_iter *, int *, char *, size_t);
-void	 cluster_conn_gone(struct conn *);
-void	 cluster_settle(struct server *);
-void	 cluster_group(struct server *, const char *, const char *);
-void	 cluster_group_drop(struct server *, const char *, const char *);
-
-/*
- * A DEAD_LIST, DEAD_RETRY or DEAD_DROP at JetStream (cdead.c), for a client
- * or the HTTP API.  tell is called once with its answer: code 0 and a
- * DEAD_LIST_REPLY frame (a list; then the count is 1 if more letters
- * follow it) or how many were done, or an ERROR code and why; unless its
- * arg is forgotten first (cluster_dead_forget).
- */
-typedef void dead_tell(void *, int, const char *, const struct ps_buf *,
-    uint32_t);
-struct dead_ask {
-	uint8_t		 type;		/* PS_DEAD_LIST, _RETRY or _DROP */
-	const char	*queue;
-	const char	*group;		/* "": the shared one */
-	const char	*who;		/* for log lines */
-	uint32_t	 preview;	/* a list's, bytes of each payload */
-	uint32_t	 limit;		/* ... at most so many entries */
-	uint64_t	 after;		/* ... those past this id (0: all) */
-	const struct ps_ids *ids;	/* NULL or none: every dead letter */
-	dead_tell	*tell;
-	void		*arg;
-};
-
-/* cdead.c, with libnats (HAVE_NATS) */
-int	 cluster_dead(struct server *, const struct dead_ask *, char *,
-	     size_t);
-void	 cluster_dead_forget(struct server *, void *);
-void	 cluster_dead_cancel(struct server *, dead_tell *);
-
 /* settings.c */
 #define SETTINGS_BUFFER		1	/* producerd --help's sections */
 #define SETTINGS_DELIVERY	2
@@ -537,8 +492,6 @@ void	 cluster_dead_cancel(struct server *, dead_tell *);
 int	 settings_set(struct qsettings *, const char *, const char *, char *,
 	     size_t);
 int	 settings_check(const struct qsettings *, char *, size_t);
-int	 settings_unserved(const struct qsettings *, unsigned int, char *,
-	     size_t);
 size_t	 settings_format(const struct qsettings *, unsigned int, char *,
 	     size_t);
 const char *settings_flag(size_t);

@@ -117,6 +117,7 @@ server_configure(struct server *srv, struct config *cfg)
 	srv->allow = cfg->allow;
 	memset(&cfg->allow, 0, sizeof cfg->allow);
 	srv->up.path = cfg->upstream;
+	srv->backend = cfg->backend;
 	srv->cluster_urls = cfg->cluster;
 	srv->cluster_replicas = cfg->cluster_replicas;
 	srv->up.max_demand = cfg->upstream_max_demand;
@@ -202,12 +203,7 @@ server_init(struct server *srv, struct event_base *base)
 	    upstream_init(srv) != 0 || map_init(srv) != 0)
 		return -1;
 	server_tick(srv);
-#ifdef HAVE_NATS
-	if (srv->cluster_urls != NULL && cluster_open(srv, srv->cluster_urls,
-	    srv->cluster_replicas) != 0)
-		return -1;
-#endif
-	return 0;
+	return srv->backend->open(srv);
 }
 
 /*
@@ -264,9 +260,7 @@ server_free(struct server *srv)
 	if (srv->data_dir != NULL)
 		journal_close(&srv->journal);
 	upstream_free(srv);
-#ifdef HAVE_NATS
-	cluster_close(srv);
-#endif
+	srv->backend->close(srv);
 	map_free(srv);
 	access_free(&srv->allow);
 }
@@ -309,9 +303,7 @@ settle(struct server *srv)
 	if (!TAILQ_EMPTY(&srv->unblocking))
 		event_active(srv->unblock, EV_TIMEOUT, 0);
 	upstream_settle(srv);
-#ifdef HAVE_NATS
-	cluster_settle(srv);
-#endif
+	srv->backend->settle(srv);
 	if (srv->draining && queues_in_flight(srv) == 0)
 		event_base_loopbreak(srv->base);
 }

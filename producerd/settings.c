@@ -371,34 +371,6 @@ settings_usage(FILE *f, int section)
 	}
 }
 
-/*
- * What a cluster does not serve yet, of the settings s (set: those asked
- * for, not defaults): -1 and err naming the first, or 0.  The one place
- * that says so, for the command line and `queue set` alike
- * (docs/cluster.md).
- */
-int
-settings_unserved(const struct qsettings *s, unsigned int set, char *err,
-    size_t len)
-{
-	const char	*what = NULL;
-
-	if (s->mode != DISPATCH_DEMAND)
-		what = "dispatch key or partition: key order";
-	else if (s->rate_ms != 0)
-		what = "rate: a rate limit held on one host";
-	else if (s->paused_until != 0)
-		what = "paused: a pause held on one host";
-	else if (set & (QS_MAX_QUEUE | QS_MAX_QUEUE_BYTES | QS_OVERFLOW))
-		what = "max-queue, max-queue-bytes or overflow: a limit on "
-		    "what JetStream keeps";
-	if (what == NULL)
-		return 0;
-	snprintf(err, len, "%s across hosts is not served in a cluster yet "
-	    "(docs/cluster.md)", what);
-	return -1;
-}
-
 /* Settings that cannot go together; -1 and err. */
 int
 settings_check(const struct qsettings *s, char *err, size_t len)

@@ -1,0 +1,247 @@
+/*
+ * local.c: the events live on this host (backend.h).  A queue's events wait
+ * in its dispatcher's buffer, journaled with --data-dir (server.c writes
+ * what the dispatcher changes); an ENQUEUE is taken and answered at once,
+ * or waits in its queue's line for room (--overflow block, --max-memory);
+ * dead letters are the groups' own.  Everything answers at once, so
+ * nothing is owed to a door that goes.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "backend.h"
+#include "producerd.h"
+
+static void
+local_nothing(void)
+{
+}
+
+static int
+local_check(const struct config *cfg, char *why, size_t len)
+{
+	(void)cfg;
+	(void)why;
+	(void)len;
+	return 0;
+}
+
+static int
+local_open(struct server *srv)
+{
+	(void)srv;
+	return 0;
+}
+
+static void
+local_server(struct server *srv)
+{
+	(void)srv;
+}
+
+static int
+local_unserved(const struct qsettings *s, unsigned int set, char *why,
+    size_t len)
+{
+	(void)s;
+	(void)set;
+	(void)why;
+	(void)len;
+	return 0;
+}
+
+static void
+local_settings(struct server *srv, struct nqueue *q, unsigned int set)
+{
+	(void)srv;
+	(void)q;
+	(void)set;
+}
+
+static void
+local_group(struct server *srv, struct qgroup *g)
+{
+	(void)srv;
+	(void)g;
+}
+
+static int
+local_drop_ok(struct server *srv, const struct qgroup *g, char *why,
+    size_t len)
+{
+	(void)srv;
+	(void)g;
+	(void)why;
+	(void)len;
+	return 0;
+}
+
+static void
+local_group_drop(struct server *srv, const struct qgroup *g)
+{
+	(void)srv;
+	(void)g;
+}
+
+/*
+ * dispatch.c applies the overflow policy; this says when the batch waits.
+ * Behind clients already waiting for room it waits its turn, so that
+ * batches go in the order they came and each keeps sequential ids.  With
+ * the journal's disk full, or draining once begun, what is left of it is
+ * refused.
+ */
+static int
+local_enqueue(struct server *srv, struct enq *e)
+{
+	struct qgroup	*lead;
+	int		 full, rc;
+
+	full = srv->data_dir != NULL && srv->journal.full;
+	if (full && e->r->accepted == 0) {
+		e->code = PS_E_STORAGE;
+		snprintf(e->why, sizeof e->why, "journal: no space left on "
+		    "device in %s; events are refused until there is room "
+		    "(consumers are still served)", srv->data_dir);
+		return ENQ_FAILED;
+	}
+	if (!e->started) {
+		if (!e->turn && !TAILQ_EMPTY(&e->q->blocked))
+			return ENQ_WAIT;
+		e->started = 1;
+	}
+	if ((lead = groups_lead(e->q)) == NULL) {
+		e->code = PS_E_NOMEM;
+		snprintf(e->why, sizeof e->why, "out of memory for queue %s's "
+		    "shared group", e->q->name);
+		return ENQ_FAILED;
+	}
+	if (srv->draining || full)
+		dispatch_refuse(&lead->d, e->it, e->r);
+	else if ((rc = dispatch_enqueue(&lead->d, e->it, e->r)) ==
+	    DISPATCH_WAIT)
+		return ENQ_WAIT;
+	else if (rc == DISPATCH_NOMEM)
+		log_warnx("%s: out of memory: %u events taken, %u refused",
+		    e->who, e->r->accepted, e->r->refused);
+	return ENQ_ANSWERED;
+}
+
+/* Up to the limits and the frame limit, g's dead letters past a->after. */
+static int
+dead_list(struct server *srv, const struct dead_ask *a, struct qgroup *g,
+    struct ps_buf *b, char *why, size_t len)
+{
+	const struct qevent	*ev;
+	struct ps_dead		 e;
+	struct gpath		 gp;
+	uint32_t		 n = 0;
+	size_t			 start;
+
+	if (a->after == 0)
+		ev = TAILQ_FIRST(&g->d.dead);
+	else if ((ev = dispatch_dead_find(&g->d, a->after)) != NULL)
+		ev = TAILQ_NEXT(ev, entry);
+	else {
+		snprintf(why, len, "after=%llu: no such dead letter of %s "
+		    "now (retried or dropped): list from the start",
+		    (unsigned long long)a->after, groups_path(g, &gp));
+		return PS_E_NO_QUEUE;
+	}
+	if (ps_put_dead_begin(b, &start) != 0)
+		goto nomem;
+	for (; ev != NULL && n < a->limit; ev = TAILQ_NEXT(ev, entry)) {
+		e.id = ev->id;
+		e.attempts = ev->attempts;
+		e.reason = ev->reason;
+		e.len = ev->len;
+		e.preview_len = (uint16_t)(ev->len < a->preview ? ev->len :
+		    a->preview);
+		e.preview = ev->data;
+		if (b->len - start - PS_HDR_LEN + PS_DEAD_ENTRY +
+		    e.preview_len > srv->max_frame)
+			break;
+		if (ps_put_dead(b, &e) != 0)
+			goto nomem;
+		n++;
+	}
+	ps_put_dead_end(b, start, (uint32_t)g->d.ndead, n);
+	return ev != NULL ? -1 : 0;	/* -1: more follow */
+nomem:
+	snprintf(why, len, "no memory for the dead-letter list");
+	return PS_E_NOMEM;
+}
+
+/* A group's dead letters listed, retried or dropped, answered at once. */
+static int
+local_dead(struct server *srv, const struct dead_ask *a, char *why,
+    size_t len)
+{
+	struct admin	 adm = { .srv = srv, .who = a->who };
+	struct qgroup	*g;
+	struct ps_buf	 b = { 0 };
+	struct gpath	 gp;
+	char		 err[200];
+	uint32_t	 done;
+	int		 n, code;
+
+	(void)why;
+	(void)len;
+	n = snprintf(gp.s, sizeof gp.s, "%s%s%s", a->queue, *a->group !=
+	    '\0' ? "/" : "", a->group);
+	if (n < 0 || (size_t)n >= sizeof gp.s) {
+		a->tell(a->arg, PS_E_BAD_VALUE, "queue and group names too "
+		    "long", NULL, 0);
+		return 0;
+	}
+	if ((g = groups_resolve(srv, gp.s, (size_t)n, 0, &code, err,
+	    sizeof err)) == NULL) {
+		snprintf(adm.why, sizeof adm.why, "%s: %s",
+		    ps_type_name(a->type), err);
+		a->tell(a->arg, code, adm.why, NULL, 0);
+		return 0;
+	}
+	if (a->type == PS_DEAD_LIST) {
+		if ((code = dead_list(srv, a, g, &b, err, sizeof err)) > 0)
+			a->tell(a->arg, code, err, NULL, 0);
+		else
+			a->tell(a->arg, 0, NULL, &b, code != 0);
+		ps_buf_free(&b);
+	} else if (admin_dead(&adm, g, a->type == PS_DEAD_DROP, a->ids,
+	    &done) != 0)
+		a->tell(a->arg, adm.code, adm.why, NULL, 0);
+	else
+		a->tell(a->arg, 0, NULL, NULL, done);
+	return 0;
+}
+
+static void
+local_forget(struct server *srv, void *arg)
+{
+	(void)srv;
+	(void)arg;
+}
+
+static void
+local_cancel(struct server *srv, dead_tell *tell)
+{
+	(void)srv;
+	(void)tell;
+}
+
+const struct backend local_backend = {
+	.name = "local",
+	.prepare = local_nothing,
+	.check = local_check,
+	.open = local_open,
+	.close = local_server,
+	.settle = local_server,
+	.unserved = local_unserved,
+	.settings = local_settings,
+	.group = local_group,
+	.drop_ok = local_drop_ok,
+	.group_drop = local_group_drop,
+	.enqueue = local_enqueue,
+	.dead = local_dead,
+	.forget = local_forget,
+	.cancel = local_cancel,
+};
