@@ -19,6 +19,7 @@
 #include "bench.h"
 #include "log.h"
 #include "net.h"
+#include "procstat.h"
 #include "pushstage.h"
 
 #define MAX_CONSUMERS	64
@@ -142,10 +143,10 @@ void
 daemon_usage(const struct daemon *d, double *cpu, uint64_t *rss_kb,
     uint64_t *hwm_kb)
 {
-	char			 path[64], buf[1024], *p;
-	unsigned long long	 ut, st;
+	struct procstat		 ps;
+	char			 path[64], buf[1024];
+	unsigned long long	 ut;
 	FILE			*f;
-	int			 i;
 
 	*cpu = 0;
 	*rss_kb = *hwm_kb = 0;
@@ -154,14 +155,9 @@ daemon_usage(const struct daemon *d, double *cpu, uint64_t *rss_kb,
 	snprintf(path, sizeof path, "/proc/%ld/stat", (long)d->pid);
 	if ((f = fopen(path, "r")) != NULL) {
 		if (fgets(buf, sizeof buf, f) != NULL &&
-		    (p = strrchr(buf, ')')) != NULL) {
-			/* After ")": fields 3 on; utime and stime are 14, 15. */
-			for (i = 3; i < 14 && p != NULL; i++)
-				p = strchr(p + 1, ' ');
-			if (p != NULL && sscanf(p, " %llu %llu", &ut, &st) == 2)
-				*cpu = (double)(ut + st) /
-				    (double)sysconf(_SC_CLK_TCK);
-		}
+		    procstat_parse(buf, &ps) == 0)
+			*cpu = (double)(ps.utime + ps.stime) /
+			    (double)sysconf(_SC_CLK_TCK);
 		fclose(f);
 	}
 	snprintf(path, sizeof path, "/proc/%ld/status", (long)d->pid);
