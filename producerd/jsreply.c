@@ -1,5 +1,5 @@
 /*
- * jsreply.c: reading what JetStream's API answers (cluster.c, cdead.c).
+ * jsreply.c: reading what JetStream's API answers (the cluster's files).
  * Its replies are small JSON objects of known shape; a stored message comes
  * back with its payload and header block in base64.  Only the few fields
  * pushstage uses are read, by key; no I/O here, so the unit tests drive it.
