@@ -168,9 +168,10 @@ const struct counter counters[] = {
 	{ "blocked", "queue_blocked_clients", COUNTER_GAUGE, PART_QUEUE,
 	  "Clients waiting for room in the queue.", Q(nblocked) },
 	{ "ack_timeout_ms", NULL, COUNTER_SETTING, PART_QUEUE,
-	  "The queue's ack timeout in ms (0: none).", G(d.ack_timeout) },
+	  "The queue's ack timeout in ms (0: none).",
+	  Q(policy.ack_timeout) },
 	{ "max_attempts", NULL, COUNTER_SETTING, PART_QUEUE,
-	  "Deliveries before an event dies.", G(d.max_attempts) },
+	  "Deliveries before an event dies.", Q(policy.max_attempts) },
 	{ "at_least_once", NULL, COUNTER_SETTING, PART_QUEUE,
 	  "1: consumers ack (at-least-once), 0: at-most-once.", Q(s.acks) },
 	{ "dispatch", "dispatch_mode", COUNTER_SETTING, PART_QUEUE,
@@ -297,7 +298,10 @@ counter_value(const struct server *srv, const struct qgroup *g,
 	case SCOPE_QUEUE:
 		if (g != NULL)
 			return field((const char *)g->q + k->off, k->size);
-		if (k->kind == COUNTER_SETTING)
+		/* A policy's setting (queue views only) has no default. */
+		if (k->kind == COUNTER_SETTING &&
+		    k->off >= offsetof(struct nqueue, s) &&
+		    k->off < offsetof(struct nqueue, s) + sizeof srv->qdefault)
 			return field((const char *)&srv->qdefault + k->off -
 			    offsetof(struct nqueue, s), k->size);
 		TAILQ_FOREACH(q, &srv->queues, entry)

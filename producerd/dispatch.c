@@ -29,6 +29,12 @@
 static void	parts_drain(struct dispatch *,
 		    void (*)(void *, struct qevent *));
 
+const struct dpolicy dpolicy_default = {
+	.overflow = OVERFLOW_REJECT,
+	.max_attempts = DPOLICY_MAX_ATTEMPTS,
+	.dedup_window = DPOLICY_DEDUP_WINDOW,
+};
+
 /*
  * d reads log (another group's, a queue's), or with log NULL a buffer of
  * its own; -1 no memory for that.
@@ -49,11 +55,10 @@ dispatch_init(struct dispatch *d, struct qlog *log, dispatch_emit_fn emit,
 	d->ids = &d->next_id;
 	d->clock = &d->now;
 	d->wall = &d->now;
-	d->dedup_window = 120000;
+	d->policy = &dpolicy_default;
 	d->name = PS_QUEUE_DEFAULT;
 	d->group = "";
 	d->lead = d;
-	d->max_attempts = 5;
 	d->emit = emit;
 	d->arg = arg;
 	return 0;
@@ -318,7 +323,8 @@ changed(struct dispatch *d, enum dispatch_change what,
 		d->change(d->change_arg, what, ev);
 	if (what == DISPATCH_GONE && d->lead->sched != NULL &&
 	    d->lead->sched->uniq != NULL)
-		uniq_gone(d->lead->sched->uniq, ev->id, *d->wall);
+		uniq_gone(d->lead->sched->uniq, ev->id, *d->wall,
+		    d->lead->policy->dedup_window);
 }
 
 /*
@@ -459,7 +465,7 @@ give_back(struct dispatch *d, struct qevent **evs, size_t n, uint8_t reason,
 
 	qsort(evs, n, sizeof *evs, by_id);
 	for (i = 0; i < n; i++) {
-		if (evs[i]->attempts >= d->max_attempts) {
+		if (evs[i]->attempts >= d->policy->max_attempts) {
 			key_done(d, evs[i]);
 			bury(d, evs[i], reason);
 			continue;
@@ -843,7 +849,7 @@ uniq_get(struct dispatch *d)
 	if ((s = sched_get(d)) == NULL)
 		return NULL;
 	if (s->uniq == NULL && (s->uniq = malloc(sizeof *s->uniq)) != NULL)
-		uniq_init(s->uniq, d->dedup_window);
+		uniq_init(s->uniq);
 	return s->uniq;
 }
 
@@ -860,15 +866,6 @@ dispatch_restore_uid(struct dispatch *d, const void *uid, uint8_t len,
 	if ((u = uniq_get(d)) == NULL)
 		return -1;
 	return uniq_add(u, uid, len, id, refs, expires);
-}
-
-/* How long a unique id stays after its event is done (ms); the lead's. */
-void
-dispatch_dedup_window(struct dispatch *d, uint32_t ms)
-{
-	d->dedup_window = ms;
-	if (d->sched != NULL && d->sched->uniq != NULL)
-		d->sched->uniq->window = ms;
 }
 
 /* A dead letter read back from the journal; -1 out of memory. */
@@ -953,8 +950,8 @@ send_one(struct dispatch *d, struct dconsumer *dc, struct qevent *ev)
 	TAILQ_INSERT_TAIL(&dc->inflight, ev, entry);
 	dc->ninflight++;
 	d->in_flight++;
-	if (d->ack_timeout != 0) {
-		ev->deadline = *d->clock + d->ack_timeout;
+	if (d->policy->ack_timeout != 0) {
+		ev->deadline = *d->clock + d->policy->ack_timeout;
 		TAILQ_INSERT_TAIL(&d->deadlines, ev, tentry);
 	}
 }
@@ -1145,7 +1142,7 @@ answer(struct dispatch *d, struct dconsumer *dc, uint64_t id, int what,
 	default:
 		if (ev->deadline != 0) {
 			TAILQ_REMOVE(&d->deadlines, ev, tentry);
-			ev->deadline = *d->clock + d->ack_timeout;
+			ev->deadline = *d->clock + d->policy->ack_timeout;
 			TAILQ_INSERT_TAIL(&d->deadlines, ev, tentry);
 		}
 		if (d->hand_back)
@@ -1271,6 +1268,7 @@ queue_fits(const struct dispatch *d, uint64_t n, uint64_t bytes)
 	uint64_t	 held = d->queue.bytes + d->keys.waiting_bytes +
 			     d->parts_waiting_bytes;
 	const struct delays *ds = delays_of(d);
+	const struct dpolicy *p = d->policy;
 
 	/* Delayed events are the queue's, every group's to take. */
 	if (ds != NULL) {
@@ -1278,11 +1276,12 @@ queue_fits(const struct dispatch *d, uint64_t n, uint64_t bytes)
 		held += ds->bytes;
 	}
 
-	if (d->max_queue != 0 && (n > d->max_queue ||
-	    count > d->max_queue - n))
+
+	if (p->max_queue != 0 && (n > p->max_queue ||
+	    count > p->max_queue - n))
 		return 0;
-	if (d->max_queue_bytes != 0 && (bytes > d->max_queue_bytes ||
-	    held > d->max_queue_bytes - bytes))
+	if (p->max_queue_bytes != 0 && (bytes > p->max_queue_bytes ||
+	    held > p->max_queue_bytes - bytes))
 		return 0;
 	return 1;
 }
@@ -1551,7 +1550,7 @@ static int
 groups_fit(const struct dispatch *d, uint32_t n, uint64_t bytes)
 {
 	for (; d != NULL; d = d->next_group) {
-		if (!dispatch_fits(d, n, bytes) && (d->overflow !=
+		if (!dispatch_fits(d, n, bytes) && (d->policy->overflow !=
 		    OVERFLOW_BLOCK || d->queue.count != 0 || n != 1))
 			return 0;
 	}
@@ -1594,6 +1593,7 @@ static int
 enqueue_part(struct dispatch *d, struct ps_enqueue_iter *it,
     struct ps_enqueued *r)
 {
+	const struct dpolicy	*p = d->policy;
 	struct ps_enqueue_iter	 at;
 	struct dispatch		*g;
 	const uint8_t		*data;
@@ -1613,12 +1613,12 @@ enqueue_part(struct dispatch *d, struct ps_enqueue_iter *it,
 	}
 	dispatch_run_all(d);
 
-	switch (d->overflow) {
+	switch (p->overflow) {
 	case OVERFLOW_DROP_OLDEST:
 		bytes = it->bytes;
-		while (it->left != 0 && ((d->max_queue != 0 &&
-		    it->left > d->max_queue) || (d->max_queue_bytes != 0 &&
-		    bytes > d->max_queue_bytes))) {
+		while (it->left != 0 && ((p->max_queue != 0 &&
+		    it->left > p->max_queue) || (p->max_queue_bytes != 0 &&
+		    bytes > p->max_queue_bytes))) {
 			ps_enqueue_next(it, &data, &len);
 			bytes -= len;
 			r->shed_new++;
@@ -1653,7 +1653,7 @@ enqueue_part(struct dispatch *d, struct ps_enqueue_iter *it,
 				goto nomem;
 		}
 		dispatch_run_all(d);
-		if (it->left != 0 && d->overflow == OVERFLOW_BLOCK)
+		if (it->left != 0 && p->overflow == OVERFLOW_BLOCK)
 			return DISPATCH_WAIT;
 		break;
 	}
@@ -1662,7 +1662,7 @@ nomem:
 	rc = DISPATCH_NOMEM;
 rest:
 	dispatch_run_all(d);
-	if (d->overflow == OVERFLOW_DROP_NEWEST && rc == DISPATCH_TAKEN) {
+	if (p->overflow == OVERFLOW_DROP_NEWEST && rc == DISPATCH_TAKEN) {
 		r->shed_new += it->left;
 		for (g = d; g != NULL; g = g->next_group)
 			g->shed_total += it->left;

@@ -31,6 +31,28 @@ enum overflow {
 	OVERFLOW_BLOCK,		/* wait until it fits */
 };
 
+/* What a dispatcher on its own does (the daemon's flags say the same). */
+#define DPOLICY_MAX_ATTEMPTS	5u
+#define DPOLICY_DEDUP_WINDOW	120000u	/* ms: NATS JetStream's default */
+
+/*
+ * A queue's rules for its groups: its limits, what an ENQUEUE that does
+ * not fit meets, how long an event may stay unacked and how often it is
+ * tried.  The queue owns one (queues.c) and every group's dispatcher
+ * points at it, so a change of settings is one write for them all; a
+ * dispatcher alone (the tests) reads dpolicy_default until told.
+ */
+struct dpolicy {
+	uint64_t		 max_queue;	/* buffered events; 0: none */
+	uint64_t		 max_queue_bytes; /* their bytes; 0: none */
+	enum overflow		 overflow;
+	uint32_t		 ack_timeout;	/* ms; 0: none */
+	uint32_t		 max_attempts;
+	uint32_t		 dedup_window;	/* ms a unique id stays after
+						   its event (the lead's) */
+};
+extern const struct dpolicy dpolicy_default;
+
 /*
  * Which consumer gets which event (docs/dispatch.md).  demand: the first
  * with room, by the demand rule.  key: the same, but never two events of
@@ -126,11 +148,7 @@ struct dispatch {
 	const uint64_t		*clock;		/* now, or a clock shared */
 	const uint64_t		*wall;		/* ms since 1970: delays, unique
 						   ids (tests: clock) */
-	uint32_t		 ack_timeout;	/* ms; 0: none */
-	uint32_t		 max_attempts;
-	uint64_t		 max_queue;	/* buffered events; 0: none */
-	uint64_t		 max_queue_bytes; /* their bytes; 0: none */
-	enum overflow		 overflow;
+	const struct dpolicy	*policy;	/* its queue's */
 	enum dispatch_mode	 mode;
 	struct keys		 keys;		/* key mode: keys in flight */
 	struct dpart		*parts;		/* partitions: nparts */
@@ -141,8 +159,6 @@ struct dispatch {
 	uint64_t		 parts_waiting;	/* events on waiting */
 	uint64_t		 parts_waiting_bytes;
 	int			 paused;	/* draining: nothing goes out */
-	uint32_t		 dedup_window;	/* ms a unique id stays after
-						   its event (the lead's) */
 	struct sched		*sched;		/* pause, rate, held back;
 						   NULL: none */
 	/*
@@ -220,7 +236,6 @@ int	 dispatch_restore_delayed(struct dispatch *, uint64_t, uint64_t,
 	     uint16_t, const void *, int, const void *, uint32_t);
 int	 dispatch_restore_uid(struct dispatch *, const void *, uint8_t,
 	     uint64_t, uint32_t, uint64_t);
-void	 dispatch_dedup_window(struct dispatch *, uint32_t);
 int	 dispatch_restore_dead(struct dispatch *, uint64_t, uint32_t, uint8_t,
 	     const void *, int, const void *, uint32_t);
 int	 dispatch_mark(struct dispatch *, uint64_t, uint64_t);
