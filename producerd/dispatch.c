@@ -368,7 +368,7 @@ bury(struct dispatch *d, struct qevent *ev, uint8_t reason)
 		finish(d, ev, PS_NACK, 0);
 		changed(d, DISPATCH_GONE, ev);
 		queue_release(&d->queue, ev);
-		d->dead_total++;
+		d->counts.dead_total++;
 		return;
 	}
 	/* Out of memory, it keeps its chunk: still listed, just heavier. */
@@ -379,7 +379,7 @@ bury(struct dispatch *d, struct qevent *ev, uint8_t reason)
 	(void)hash_put(d, ev);
 	TAILQ_INSERT_TAIL(&d->dead, ev, entry);
 	d->ndead++;
-	d->dead_total++;
+	d->counts.dead_total++;
 }
 
 static int
@@ -445,7 +445,7 @@ hold_back(struct dispatch *d, struct qevent *ev, uint32_t wait)
 	if (sched_hold(d->sched, ev, *d->clock + wait) != 0)
 		return -1;
 	d->delayed++;
-	d->retries_scheduled_total++;
+	d->counts.retries_scheduled_total++;
 	return 0;
 }
 
@@ -487,7 +487,7 @@ give_back(struct dispatch *d, struct qevent **evs, size_t n, uint8_t reason,
 		evs[live++] = evs[i];
 	}
 	queue_push_front(&d->queue, evs, live);
-	d->redelivered_total += live;
+	d->counts.redelivered_total += live;
 }
 
 
@@ -526,7 +526,7 @@ due_back(struct dispatch *d)
 		qsort(d->tmp, n, sizeof *d->tmp, by_id);
 		queue_push_front(&d->queue, d->tmp, n);
 	}
-	d->redelivered_total += n;
+	d->counts.redelivered_total += n;
 }
 
 /* Partition mode: the partition of ev. */
@@ -745,9 +745,9 @@ push_new(struct dispatch *d, const void *key, int klen, const void *data,
 	} else if (push_at(d, *d->ids, attempts, origin, prio, key, klen, data,
 	    len) != 0)
 		return 0;
-	d->enqueued_total++;
+	d->counts.enqueued_total++;
 	for (g = d->next_group; g != NULL; g = g->next_group)
-		g->enqueued_total++;
+		g->counts.enqueued_total++;
 	if (d->change != NULL)
 		pushed(d, key, klen, data, len, prio, due, a);
 	return (*d->ids)++;
@@ -965,7 +965,7 @@ give(struct dispatch *d, struct dpart *p, struct qevent *ev)
 	dc->demand--;
 	d->demand_total--;
 	dc->delivered++;
-	d->delivered_total++;
+	d->counts.delivered_total++;
 	send_one(d, dc, ev);
 	requeue_consumer(d, dc);	/* rule 1: behind those with more */
 }
@@ -1057,7 +1057,7 @@ dispatch_run(struct dispatch *d)
 		dc->demand -= sent;
 		d->demand_total -= sent;
 		dc->delivered += sent;
-		d->delivered_total += sent;
+		d->counts.delivered_total += sent;
 		if (avail(dc) != 0)
 			insert(d, dc);
 		if (sent < n)
@@ -1102,7 +1102,7 @@ lookup(struct dispatch *d, struct dconsumer *dc, uint64_t id, int *late)
 		if (dc->expired[i] == id) {
 			/* Once only: the next answer for it is unknown. */
 			dc->expired[i] = 0;
-			d->late_acks_total++;
+			d->counts.late_acks_total++;
 			*late = 1;
 			break;
 		}
@@ -1132,11 +1132,11 @@ answer(struct dispatch *d, struct dconsumer *dc, uint64_t id, int what,
 		finish(d, ev, PS_ACK, 0);
 		changed(d, DISPATCH_GONE, ev);
 		queue_release(&d->queue, ev);
-		d->acked_total++;
+		d->counts.acked_total++;
 		break;
 	case PS_NACK:
 		unfly(d, ev);
-		d->nacked_total++;
+		d->counts.nacked_total++;
 		give_back(d, &ev, 1, PS_DEAD_NACK, wait);
 		break;
 	default:
@@ -1200,7 +1200,7 @@ dispatch_expire(struct dispatch *d)
 		unfly(d, ev);
 		remember_expired(dc, ev->id);
 		requeue_consumer(d, dc);
-		d->timed_out_total++;
+		d->counts.timed_out_total++;
 		if (evs != NULL)
 			evs[n++] = ev;
 		else
@@ -1410,7 +1410,7 @@ make_room(struct dispatch *d, uint32_t len)
 		queue_release(&d->queue, ev);
 		shed++;
 	}
-	d->shed_total += shed;
+	d->counts.shed_total += shed;
 	return shed;
 }
 
@@ -1490,7 +1490,7 @@ duplicate(struct dispatch *d, const struct ps_enqueue_iter *it,
 	}
 	r->duplicates++;
 	for (g = d; g != NULL; g = g->next_group)
-		g->duplicates_total++;
+		g->counts.duplicates_total++;
 	return 0;
 }
 
@@ -1623,7 +1623,7 @@ enqueue_part(struct dispatch *d, struct ps_enqueue_iter *it,
 			bytes -= len;
 			r->shed_new++;
 			for (g = d; g != NULL; g = g->next_group)
-				g->shed_total++;
+				g->counts.shed_total++;
 		}
 		while (ps_enqueue_next(it, &data, &len)) {
 			for (g = d; g != NULL; g = g->next_group)
@@ -1632,7 +1632,7 @@ enqueue_part(struct dispatch *d, struct ps_enqueue_iter *it,
 			if (!memory_fits(d, len)) {
 				r->shed_new++;
 				for (g = d; g != NULL; g = g->next_group)
-					g->shed_total++;
+					g->counts.shed_total++;
 				continue;
 			}
 			if (take(d, it, data, len, r) != 0)
@@ -1665,7 +1665,7 @@ rest:
 	if (p->overflow == OVERFLOW_DROP_NEWEST && rc == DISPATCH_TAKEN) {
 		r->shed_new += it->left;
 		for (g = d; g != NULL; g = g->next_group)
-			g->shed_total += it->left;
+			g->counts.shed_total += it->left;
 		it->left = 0;
 	} else
 		dispatch_refuse(d, it, r);
@@ -1706,7 +1706,7 @@ dispatch_refuse(struct dispatch *d, struct ps_enqueue_iter *it,
 {
 	r->refused += it->left;
 	for (; d != NULL; d = d->next_group)
-		d->rejected_total += it->left;
+		d->counts.rejected_total += it->left;
 	it->left = 0;
 }
 

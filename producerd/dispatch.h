@@ -134,6 +134,26 @@ struct dispatch_new {
 	uint8_t		 ulen;
 };
 
+/*
+ * What a group has done, for the table of counters (counters.c) and the
+ * rates (queues.c, history.c): the dispatcher adds to these and never
+ * decides anything by them.  Each is named as its counter.
+ */
+struct dcounters {
+	uint64_t		 enqueued_total;
+	uint64_t		 delivered_total;	/* redeliveries too */
+	uint64_t		 acked_total;
+	uint64_t		 nacked_total;
+	uint64_t		 redelivered_total;	/* put back */
+	uint64_t		 timed_out_total;
+	uint64_t		 late_acks_total;
+	uint64_t		 dead_total;
+	uint64_t		 shed_total;
+	uint64_t		 rejected_total;
+	uint64_t		 retries_scheduled_total;
+	uint64_t		 duplicates_total;
+};
+
 struct dispatch {
 	struct queue		 queue;
 	struct dconsumers	 ready;	/* largest demand first, then oldest */
@@ -169,8 +189,6 @@ struct dispatch {
 	int			 held;
 	int			 throttled;
 	uint64_t		 delayed;
-	uint64_t		 retries_scheduled_total;
-	uint64_t		 duplicates_total;
 	uint64_t		 next_id;
 	const char		*name;		/* its queue's, for the journal */
 	const char		*group;		/* its group's; "": shared */
@@ -184,16 +202,7 @@ struct dispatch {
 	uint32_t		 nconsumers;
 	uint64_t		 in_flight;
 	uint64_t		 ndead;
-	uint64_t		 enqueued_total;
-	uint64_t		 delivered_total;
-	uint64_t		 acked_total;
-	uint64_t		 nacked_total;
-	uint64_t		 redelivered_total;
-	uint64_t		 timed_out_total;
-	uint64_t		 late_acks_total;
-	uint64_t		 dead_total;
-	uint64_t		 shed_total;
-	uint64_t		 rejected_total;
+	struct dcounters	 counts;
 	uint64_t		 purged;	/* by the last dispatch_purge */
 	uint64_t		 demand_total;	/* all consumers' credit */
 	dispatch_emit_fn	 emit;

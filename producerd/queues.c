@@ -47,14 +47,14 @@ rate_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	TAILQ_FOREACH(q, &srv->queues, entry) {
 		TAILQ_FOREACH(g, &q->groups, entry) {
-			g->enqueue_rate = g->d.enqueued_total -
+			g->enqueue_rate = g->d.counts.enqueued_total -
 			    g->enqueued_then;
-			g->deliver_rate = g->d.delivered_total -
+			g->deliver_rate = g->d.counts.delivered_total -
 			    g->delivered_then;
-			g->ack_rate = g->d.acked_total - g->acked_then;
-			g->enqueued_then = g->d.enqueued_total;
-			g->delivered_then = g->d.delivered_total;
-			g->acked_then = g->d.acked_total;
+			g->ack_rate = g->d.counts.acked_total - g->acked_then;
+			g->enqueued_then = g->d.counts.enqueued_total;
+			g->delivered_then = g->d.counts.delivered_total;
+			g->acked_then = g->d.counts.acked_total;
 			if (g->enqueue_rate != 0 || g->deliver_rate != 0 ||
 			    g->ack_rate != 0)
 				moving = 1;

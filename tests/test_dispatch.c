@@ -25,7 +25,7 @@ struct record {
 
 struct world {
 	struct dispatch		 d;
-	struct dpolicy		 p;		/* d's: its queue's, as it were */
+	struct dpolicy		 p;		/* d's, as its queue's is */
 	struct dconsumer	 c[MAXC];
 	int			 name[MAXC];
 	int			 live[MAXC];
@@ -459,7 +459,7 @@ START_TEST(acked_events_leave_flight_and_unknown_ids_are_refused)
 	ck_assert_int_eq(answer(w, 0, 0, PS_TOUCH), DISPATCH_UNKNOWN);
 	ck_assert_int_eq(answer(w, 0, 2, PS_ACK), DISPATCH_DONE);
 	ck_assert_uint_eq(w->d.in_flight, 0);
-	ck_assert_uint_eq(w->d.acked_total, 2);
+	ck_assert_uint_eq(w->d.counts.acked_total, 2);
 	world_free(w);
 }
 END_TEST
@@ -483,7 +483,7 @@ START_TEST(a_departed_consumers_events_come_back_first_in_order)
 	ck_assert_int_eq(detach(w, 0), 98);
 	ck_assert_uint_eq(w->d.in_flight, 0);
 	ck_assert_uint_eq(w->d.queue.count, 100);
-	ck_assert_uint_eq(w->d.redelivered_total, 98);
+	ck_assert_uint_eq(w->d.counts.redelivered_total, 98);
 	attach_acks(w, 1, 200);
 	demand(w, 1, 200);
 	ck_assert_int_eq(w->r.n, 200);
@@ -519,7 +519,7 @@ START_TEST(nack_redelivers_then_buries_then_retry_and_drop)
 		    DISPATCH_DONE);
 	}
 	ck_assert_uint_eq(w->d.ndead, 1);
-	ck_assert_uint_eq(w->d.nacked_total, 3);
+	ck_assert_uint_eq(w->d.counts.nacked_total, 3);
 	demand(w, 0, 1);
 	expect(w, 3, 0, "fine");
 	ck_assert_int_eq(answer(w, 0, 2, PS_ACK), DISPATCH_DONE);
@@ -543,7 +543,7 @@ START_TEST(nack_redelivers_then_buries_then_retry_and_drop)
 	ck_assert_ptr_nonnull(ev = dispatch_dead_find(&w->d, 1));
 	dispatch_dead_drop(&w->d, ev);
 	ck_assert_uint_eq(w->d.ndead, 0);
-	ck_assert_uint_eq(w->d.dead_total, 2);
+	ck_assert_uint_eq(w->d.counts.dead_total, 2);
 	ck_assert_uint_eq(w->d.queue.count, 0);
 	world_free(w);
 }
@@ -616,7 +616,7 @@ START_TEST(hand_back_gives_events_back_and_keeps_no_dead_letter)
 	ck_assert_uint_eq(t->reason[1], PS_DEAD_NACK);
 	ck_assert_uint_eq(t->origin[1], 8);
 	ck_assert_uint_eq(w->d.ndead, 0);
-	ck_assert_uint_eq(w->d.dead_total, 1);
+	ck_assert_uint_eq(w->d.counts.dead_total, 1);
 	ck_assert_uint_eq(w->d.queue.count, 0);
 
 	/* An ack, and a consumer gone with one in flight: back at once. */
@@ -653,7 +653,7 @@ START_TEST(ack_timeout_takes_back_touch_keeps_late_ack_is_counted)
 	ck_assert_int_eq(answer(w, 0, 2, PS_TOUCH), DISPATCH_DONE);
 	w->d.now = 6000;
 	ck_assert_int_eq(dispatch_expire(&w->d), 1);
-	ck_assert_uint_eq(w->d.timed_out_total, 1);
+	ck_assert_uint_eq(w->d.counts.timed_out_total, 1);
 	ck_assert_uint_eq(dispatch_in_flight(&w->c[0]), 1);
 	ck_assert_uint_eq(w->d.queue.count, 1);
 	ck_assert_int_eq(dispatch_next_deadline(&w->d, &when), 1);
@@ -663,7 +663,7 @@ START_TEST(ack_timeout_takes_back_touch_keeps_late_ack_is_counted)
 	ck_assert_uint_eq(w->r.attempt[2], 2);
 	/* The first consumer finishes after all: its ack is late. */
 	ck_assert_int_eq(answer(w, 0, 1, PS_ACK), DISPATCH_LATE);
-	ck_assert_uint_eq(w->d.late_acks_total, 1);
+	ck_assert_uint_eq(w->d.counts.late_acks_total, 1);
 	ck_assert_int_eq(answer(w, 0, 1, PS_ACK), DISPATCH_UNKNOWN);
 	ck_assert_int_eq(answer(w, 1, 1, PS_ACK), DISPATCH_DONE);
 	ck_assert_int_eq(answer(w, 0, 2, PS_ACK), DISPATCH_DONE);
@@ -741,12 +741,12 @@ START_TEST(overflow_follows_each_policy)
 	OFFER(w, &r, "a", "b", "c");
 	ck_assert_int_eq(rc, DISPATCH_TAKEN);
 	REPLY(&r, 4, 1, 2, 0, 0);
-	ck_assert_uint_eq(w->d.rejected_total, 2);
+	ck_assert_uint_eq(w->d.counts.rejected_total, 2);
 
 	w->p.overflow = OVERFLOW_DROP_NEWEST;
 	OFFER(w, &r, "a", "b");		/* full: both shed */
 	REPLY(&r, 0, 0, 0, 2, 0);
-	ck_assert_uint_eq(w->d.shed_total, 2);
+	ck_assert_uint_eq(w->d.counts.shed_total, 2);
 
 	/* drop-oldest keeps the newest: the last four of six, none old. */
 	w->p.overflow = OVERFLOW_DROP_OLDEST;
@@ -1166,8 +1166,8 @@ START_TEST(groups_share_one_log)
 	ck_assert_int_eq(a->r.n, 3);		/* a's consumer took all */
 	ck_assert_int_eq(b->r.n, 1);		/* b's, its one */
 	ck_assert_uint_eq(b->d.queue.count, 2);
-	ck_assert_uint_eq(a->d.enqueued_total, 3);
-	ck_assert_uint_eq(b->d.enqueued_total, 3);
+	ck_assert_uint_eq(a->d.counts.enqueued_total, 3);
+	ck_assert_uint_eq(b->d.counts.enqueued_total, 3);
 	/* b's NACK brings x back for b only; a's ACKs are a's only. */
 	ck_assert_int_eq(dispatch_answer(&b->d, &b->c[0], 1, PS_NACK),
 	    DISPATCH_DONE);
@@ -1194,8 +1194,8 @@ START_TEST(groups_share_one_log)
 	ck_assert_int_eq(dispatch_enqueue(&a->d, &it, &r), DISPATCH_TAKEN);
 	ck_assert_uint_eq(r.accepted, 0);
 	ck_assert_uint_eq(r.refused, 3);
-	ck_assert_uint_eq(a->d.rejected_total, 3);
-	ck_assert_uint_eq(b->d.rejected_total, 3);
+	ck_assert_uint_eq(a->d.counts.rejected_total, 3);
+	ck_assert_uint_eq(b->d.counts.rejected_total, 3);
 	ck_assert_int_eq(dispatch_room(&a->d, 1), 0);
 	/* drop-oldest: b sheds its oldest; a, with room, sheds nothing. */
 	a->p.overflow = b->p.overflow = OVERFLOW_DROP_OLDEST;
@@ -1204,8 +1204,8 @@ START_TEST(groups_share_one_log)
 	ck_assert_int_eq(dispatch_enqueue(&a->d, &it, &r), DISPATCH_TAKEN);
 	ck_assert_uint_eq(r.accepted, 1);
 	ck_assert_uint_eq(r.shed_old, 1);
-	ck_assert_uint_eq(b->d.shed_total, 1);
-	ck_assert_uint_eq(a->d.shed_total, 0);
+	ck_assert_uint_eq(b->d.counts.shed_total, 1);
+	ck_assert_uint_eq(a->d.counts.shed_total, 0);
 	ck_assert_uint_eq(a->d.queue.count, 0);	/* a's consumer took p */
 	ck_assert_str_eq(a->r.data[a->r.n - 1], "p");
 	ck_assert_uint_eq(b->d.queue.count, 2);	/* z and p */
@@ -1831,7 +1831,7 @@ START_TEST(unique_ids)
 	r = enqueue_attrs(w, &a, "three", 2);
 	ck_assert_uint_eq(r.accepted, 1);
 	ck_assert_uint_eq(r.duplicates, 1);
-	ck_assert_uint_eq(w->d.duplicates_total, 2);
+	ck_assert_uint_eq(w->d.counts.duplicates_total, 2);
 	/* In flight, then acked: held for the window, then free. */
 	attach_acks(w, 0, 10);
 	demand(w, 0, 10);
@@ -2050,7 +2050,7 @@ START_TEST(retries_back_off)
 	    DISPATCH_DONE);
 	ck_assert_int_eq(dispatch_next_deadline(&w->d, &when), 1);
 	ck_assert_uint_eq(when, w->d.now + 5000);
-	ck_assert_uint_eq(w->d.retries_scheduled_total, 7);
+	ck_assert_uint_eq(w->d.counts.retries_scheduled_total, 7);
 	/* A purge takes it, and k2 behind it. */
 	ck_assert_uint_eq(dispatch_purge(&w->d), 2);
 	ck_assert_uint_eq(w->d.delayed, 0);
