@@ -8,6 +8,9 @@
  * chained (next_group) and read one log (queue.h): an event enqueued
  * through the first, the lead, is every group's, stored once; each group
  * has its own demand, events in flight, acks and dead letters.
+ *
+ * admit.c takes new events in, by the queue's policy; dispatch.c sends
+ * them out and keeps what is owed (dcore.h is what they share).
  */
 #ifndef PS_DISPATCH_H
 #define PS_DISPATCH_H
@@ -234,11 +237,6 @@ int	 dispatch_set_mode(struct dispatch *, enum dispatch_mode, uint32_t);
 void	 dispatch_attach(struct dispatch *, struct dconsumer *, uint32_t,
 	     uint32_t, int, void *);
 int	 dispatch_detach(struct dispatch *, struct dconsumer *);
-uint64_t dispatch_push(struct dispatch *, const void *, uint32_t, uint64_t);
-uint64_t dispatch_push_tried(struct dispatch *, const void *, uint32_t,
-	    uint64_t, uint32_t);
-uint64_t dispatch_push_key(struct dispatch *, const void *, int,
-	     const void *, uint32_t, uint64_t);
 int	 dispatch_restore(struct dispatch *, uint64_t, uint32_t, uint16_t,
 	     const void *, int, const void *, uint32_t);
 int	 dispatch_restore_delayed(struct dispatch *, uint64_t, uint64_t,
@@ -263,6 +261,12 @@ int	 dispatch_schedule(struct dispatch *, uint64_t, uint32_t, uint32_t,
 int	 dispatch_expire(struct dispatch *);
 int	 dispatch_next_deadline(const struct dispatch *, uint64_t *);
 
+/* admit.c */
+uint64_t dispatch_push(struct dispatch *, const void *, uint32_t, uint64_t);
+uint64_t dispatch_push_tried(struct dispatch *, const void *, uint32_t,
+	    uint64_t, uint32_t);
+uint64_t dispatch_push_key(struct dispatch *, const void *, int,
+	     const void *, uint32_t, uint64_t);
 int	 dispatch_enqueue(struct dispatch *, struct ps_enqueue_iter *,
 	     struct ps_enqueued *);
 int	 dispatch_room(const struct dispatch *, uint32_t);
