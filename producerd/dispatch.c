@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chain.h"
 #include "dcore.h"
 #include "frame.h"
 #include "idmap.h"
@@ -159,39 +160,34 @@ pop(struct dispatch *d)
 	return queue_pop(&d->queue);
 }
 
-/* The id hash: ids are sequential, so the low bits spread them evenly. */
-static int
-hash_grow(struct dispatch *d)
+/*
+ * The id table: id -> its event, in flight or dead, in chain.h's shape,
+ * keyed by the id's bytes.  Ids are sequential, so their low bits spread
+ * them evenly: the id is its own hash.
+ */
+static inline uint64_t
+id_hash(const void *k, size_t n)
 {
-	struct qevent	**h, *ev, *next;
-	uint64_t	  cap = d->hash ? (d->hmask + 1) * 2 : 16, i;
+	uint64_t	 id;
 
-	if ((h = calloc(cap, sizeof *h)) == NULL)
-		return -1;
-	for (i = 0; d->hash != NULL && i <= d->hmask; i++) {
-		for (ev = d->hash[i]; ev != NULL; ev = next) {
-			next = ev->hnext;
-			ev->hnext = h[ev->id & (cap - 1)];
-			h[ev->id & (cap - 1)] = ev;
-		}
-	}
-	free(d->hash);
-	d->hash = h;
-	d->hmask = cap - 1;
-	return 0;
+	(void)n;
+	memcpy(&id, k, sizeof id);
+	return id;
 }
 
+#define QEVENT_ID(ev)		(&(ev)->id)
+#define QEVENT_IDLEN(ev)	sizeof (ev)->id
+CHAIN_GENERATE(idchain, struct qevent, hnext, id_hash, QEVENT_ID,
+    QEVENT_IDLEN)
+
+/* ev in; past one event a bucket it grows, out of memory chains grow. */
 static int
 hash_put(struct dispatch *d, struct qevent *ev)
 {
-	struct qevent	**b;
-
-	if ((d->hash == NULL || d->hcount > d->hmask) && hash_grow(d) != 0 &&
-	    d->hash == NULL)
+	if ((d->hash == NULL || d->hcount > d->hmask) &&
+	    idchain_grow(&d->hash, &d->hmask) != 0 && d->hash == NULL)
 		return -1;
-	b = &d->hash[ev->id & d->hmask];
-	ev->hnext = *b;
-	*b = ev;
+	idchain_insert(d->hash, d->hmask, ev);
 	d->hcount++;
 	return 0;
 }
@@ -199,31 +195,17 @@ hash_put(struct dispatch *d, struct qevent *ev)
 static struct qevent *
 hash_get(const struct dispatch *d, uint64_t id)
 {
-	struct qevent	*ev;
-
 	if (d->hash == NULL)
 		return NULL;
-	for (ev = d->hash[id & d->hmask]; ev != NULL; ev = ev->hnext) {
-		if (ev->id == id)
-			return ev;
-	}
-	return NULL;
+	return *idchain_find(d->hash, d->hmask, &id, sizeof id);
 }
 
+/* ev out, if it is in (out of memory, hash_put may have left it out). */
 static void
 hash_del(struct dispatch *d, struct qevent *ev)
 {
-	struct qevent	**p;
-
-	if (d->hash == NULL)
-		return;
-	for (p = &d->hash[ev->id & d->hmask]; *p != NULL; p = &(*p)->hnext) {
-		if (*p == ev) {
-			*p = ev->hnext;
-			d->hcount--;
-			return;
-		}
-	}
+	if (d->hash != NULL && idchain_remove(d->hash, d->hmask, ev))
+		d->hcount--;
 }
 
 /* The ready list dc waits on: its partition's in partition mode. */
