@@ -31,6 +31,12 @@
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 static char	 dir[64];
+/* Three attempts, so that replay's rule for the last one is reached. */
+static const struct dpolicy policy = {
+	.overflow = OVERFLOW_REJECT,
+	.max_attempts = 3,
+	.dedup_window = DPOLICY_DEDUP_WINDOW,
+};
 
 static void
 emit(void *arg, struct dconsumer *dc, const struct qevent *ev)
@@ -190,7 +196,7 @@ find(void *arg, const char *name, size_t len, size_t ng,
 			return -1;
 		}
 		x->ids = d->ids;
-		x->max_attempts = d->max_attempts;
+		x->policy = d->policy;
 		extra[nextra++] = x;
 		out[i] = x;
 	}
@@ -238,7 +244,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&j, 0, sizeof j);
 	if (dispatch_init(&d, NULL, emit, NULL) != 0)
 		return 0;
-	d.max_attempts = 3;
+	d.policy = &policy;
 	j.segment_size = JOURNAL_SEGMENT_MIN;
 	j.repair = flags & 1;
 	j.fsync = JOURNAL_NEVER;

@@ -3,11 +3,12 @@
  * power-of-two buckets (64, then doubled), entries linked through their
  * own next field, keyed by bytes.  A generator, as heap.h is:
  * CHAIN_GENERATE(name, type, next, hash, key, len) makes name_find,
- * name_insert and name_grow, where hash(p, n) hashes n bytes (hash.h)
- * and key(e), len(e) are an entry's key and its length.  The caller
- * owns the buckets, the mask and the count, and says when to grow.
- * The unique ids (uniq.c), the keys in flight (keys.c) and the queues
- * by name (queues.c) use it; tests/test_chain.c tests it alone.
+ * name_insert, name_remove and name_grow, where hash(p, n) hashes n bytes
+ * (hash.h) and key(e), len(e) are an entry's key and its length.  The
+ * caller owns the buckets, the mask and the count, and says when to grow.
+ * The unique ids (uniq.c), the keys in flight (keys.c), the queues by
+ * name (queues.c) and a group's events by id (dispatch.c: the id's bytes
+ * are its key and its hash) use it; tests/test_chain.c tests it alone.
  */
 #ifndef PS_CHAIN_H
 #define PS_CHAIN_H
@@ -44,6 +45,22 @@ name##_insert(type **h, uint64_t mask, type *e)				\
 									\
 	e->next = *pp;							\
 	*pp = e;							\
+}									\
+									\
+/* e out of its chain, found by itself, not its key; 1 if it was in. */	\
+CHAIN_FN int								\
+name##_remove(type **h, uint64_t mask, type *e)				\
+{									\
+	type	**pp;							\
+									\
+	for (pp = &h[hash(key(e), len(e)) & mask]; *pp != NULL;		\
+	    pp = &(*pp)->next) {					\
+		if (*pp == e) {						\
+			*pp = e->next;					\
+			return 1;					\
+		}							\
+	}								\
+	return 0;							\
 }									\
 									\
 /* Twice the buckets (64 at first), every entry moved; -1 no memory. */	\

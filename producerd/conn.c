@@ -518,8 +518,8 @@ conn_hello(struct conn *c, const struct ps_frame *f)
 	w.version = (uint16_t)c->version;
 	w.max_frame = srv->max_frame;
 	if (g != NULL) {
-		w.ack_timeout_ms = g->d.ack_timeout;
-		w.max_attempts = (uint16_t)g->d.max_attempts;
+		w.ack_timeout_ms = g->d.policy->ack_timeout;
+		w.max_attempts = (uint16_t)g->d.policy->max_attempts;
 		w.delivery = c->dc.acks ? PS_AT_LEAST_ONCE : PS_AT_MOST_ONCE;
 	} else {
 		w.ack_timeout_ms = srv->qdefault.acks ?

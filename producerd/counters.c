@@ -28,10 +28,10 @@ const struct counter counters[] = {
 	{ "queued_bytes", NULL, COUNTER_GAUGE, PART_ALWAYS,
 	  "Payload bytes buffered.", G(d.queue.bytes) },
 	{ "enqueued_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
-	  "Events accepted from clients.", E(d.enqueued_total) },
+	  "Events accepted from clients.", E(d.counts.enqueued_total) },
 	{ "delivered_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
 	  "Events sent to consumers, redeliveries included.",
-	  G(d.delivered_total) },
+	  G(d.counts.delivered_total) },
 	{ "consumers_connected", "consumers", COUNTER_GAUGE, PART_ALWAYS,
 	  "Consumers connected.", F(nconsumers) },
 	{ "clients_connected", "clients", COUNTER_GAUGE, PART_ALWAYS,
@@ -48,23 +48,23 @@ const struct counter counters[] = {
 	  "Events sent to consumers and not yet acked.",
 	  G(d.in_flight) },
 	{ "acked_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
-	  "ACKs taken.", G(d.acked_total) },
+	  "ACKs taken.", G(d.counts.acked_total) },
 	{ "nacked_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
-	  "NACKs taken.", G(d.nacked_total) },
+	  "NACKs taken.", G(d.counts.nacked_total) },
 	{ "redelivered_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
 	  "Events put back to be sent again.",
-	  G(d.redelivered_total) },
+	  G(d.counts.redelivered_total) },
 	{ "timed_out_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
 	  "Events taken back after --ack-timeout.",
-	  G(d.timed_out_total) },
+	  G(d.counts.timed_out_total) },
 	{ "late_acks_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
 	  "Answers to events already taken back: ignored.",
-	  G(d.late_acks_total) },
+	  G(d.counts.late_acks_total) },
 	{ "dead", NULL, COUNTER_GAUGE, PART_ALWAYS,
 	  "Events on the dead-letter list (in a cluster, JetStream's).",
 	  GCOMPUTED },
 	{ "dead_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
-	  "Events moved to the dead-letter list.", G(d.dead_total) },
+	  "Events moved to the dead-letter list.", G(d.counts.dead_total) },
 	{ "refused_total", "refused_connections_total", COUNTER_TOTAL,
 	  PART_ALWAYS, "Connections refused at connect (drain, access, "
 	  "limit).", F(refused_total) },
@@ -76,10 +76,10 @@ const struct counter counters[] = {
 	  "limit).", Q(s.max_queue_bytes) },
 	{ "shed_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
 	  "Events dropped by --overflow drop-oldest or drop-newest.",
-	  G(d.shed_total) },
+	  G(d.counts.shed_total) },
 	{ "rejected_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
 	  "Events refused: --overflow reject, a drain, or the journal.",
-	  E(d.rejected_total) },
+	  E(d.counts.rejected_total) },
 	{ "blocked_clients", NULL, COUNTER_GAUGE, PART_ALWAYS,
 	  "Clients waiting for room (--overflow block).", F(nblocked) },
 	{ "upstream_connected", NULL, COUNTER_GAUGE, PART_UPSTREAM,
@@ -168,9 +168,10 @@ const struct counter counters[] = {
 	{ "blocked", "queue_blocked_clients", COUNTER_GAUGE, PART_QUEUE,
 	  "Clients waiting for room in the queue.", Q(nblocked) },
 	{ "ack_timeout_ms", NULL, COUNTER_SETTING, PART_QUEUE,
-	  "The queue's ack timeout in ms (0: none).", G(d.ack_timeout) },
+	  "The queue's ack timeout in ms (0: none).",
+	  Q(policy.ack_timeout) },
 	{ "max_attempts", NULL, COUNTER_SETTING, PART_QUEUE,
-	  "Deliveries before an event dies.", G(d.max_attempts) },
+	  "Deliveries before an event dies.", Q(policy.max_attempts) },
 	{ "at_least_once", NULL, COUNTER_SETTING, PART_QUEUE,
 	  "1: consumers ack (at-least-once), 0: at-most-once.", Q(s.acks) },
 	{ "dispatch", "dispatch_mode", COUNTER_SETTING, PART_QUEUE,
@@ -196,10 +197,10 @@ const struct counter counters[] = {
 	  "retries backing off.", G(d.delayed) },
 	{ "retries_scheduled_total", NULL, COUNTER_TOTAL, PART_QUEUE,
 	  "Retries held back by a backoff or a NACK's delay.",
-	  G(d.retries_scheduled_total) },
+	  G(d.counts.retries_scheduled_total) },
 	{ "duplicates_total", NULL, COUNTER_TOTAL, PART_QUEUE,
 	  "Events not taken: their unique id was held.",
-	  E(d.duplicates_total) },
+	  E(d.counts.duplicates_total) },
 	{ "ack_rate", NULL, COUNTER_GAUGE, PART_QUEUE,
 	  "Events acked in the last second.", G(ack_rate) },
 };
@@ -297,7 +298,10 @@ counter_value(const struct server *srv, const struct qgroup *g,
 	case SCOPE_QUEUE:
 		if (g != NULL)
 			return field((const char *)g->q + k->off, k->size);
-		if (k->kind == COUNTER_SETTING)
+		/* A policy's setting (queue views only) has no default. */
+		if (k->kind == COUNTER_SETTING &&
+		    k->off >= offsetof(struct nqueue, s) &&
+		    k->off < offsetof(struct nqueue, s) + sizeof srv->qdefault)
 			return field((const char *)&srv->qdefault + k->off -
 			    offsetof(struct nqueue, s), k->size);
 		TAILQ_FOREACH(q, &srv->queues, entry)

@@ -18,16 +18,28 @@
  * its partition's ready list; an event goes to the head of its partition's
  * list, or, when that is empty, off the buffer onto the partition's
  * waiting list, which goes first once the partition has room again.
+ *
+ * What comes in, and whether it fits (an ENQUEUE's batch against the
+ * queue's limits and overflow policy), is admit.c's; this file takes
+ * events from the buffer on, and owns the id table, the dead list, the
+ * clock's work, purges and the journal's restores.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "dispatch.h"
+#include "chain.h"
+#include "dcore.h"
 #include "frame.h"
 #include "idmap.h"
 
 static void	parts_drain(struct dispatch *,
 		    void (*)(void *, struct qevent *));
+
+const struct dpolicy dpolicy_default = {
+	.overflow = OVERFLOW_REJECT,
+	.max_attempts = DPOLICY_MAX_ATTEMPTS,
+	.dedup_window = DPOLICY_DEDUP_WINDOW,
+};
 
 /*
  * d reads log (another group's, a queue's), or with log NULL a buffer of
@@ -49,11 +61,10 @@ dispatch_init(struct dispatch *d, struct qlog *log, dispatch_emit_fn emit,
 	d->ids = &d->next_id;
 	d->clock = &d->now;
 	d->wall = &d->now;
-	d->dedup_window = 120000;
+	d->policy = &dpolicy_default;
 	d->name = PS_QUEUE_DEFAULT;
 	d->group = "";
 	d->lead = d;
-	d->max_attempts = 5;
 	d->emit = emit;
 	d->arg = arg;
 	return 0;
@@ -109,14 +120,13 @@ dispatch_mark(struct dispatch *d, uint64_t id, uint64_t v)
 	return idmap_put(d->restored, id, v);
 }
 
-
 /*
  * pop after a restart: the events pending in a queue with groups are in
  * its log once, in id order, and each group's map says which are its own
  * and with what attempts; so for a dead letter retried in one group.
  */
-static struct qevent *
-pop_restored(struct dispatch *d)
+struct qevent *
+dispatch_pop_restored(struct dispatch *d)
 {
 	struct qevent	*ev;
 	uint64_t	 v;
@@ -146,43 +156,38 @@ static inline struct qevent *
 pop(struct dispatch *d)
 {
 	if (d->restored != NULL)
-		return pop_restored(d);
+		return dispatch_pop_restored(d);
 	return queue_pop(&d->queue);
 }
 
-/* The id hash: ids are sequential, so the low bits spread them evenly. */
-static int
-hash_grow(struct dispatch *d)
+/*
+ * The id table: id -> its event, in flight or dead, in chain.h's shape,
+ * keyed by the id's bytes.  Ids are sequential, so their low bits spread
+ * them evenly: the id is its own hash.
+ */
+static inline uint64_t
+id_hash(const void *k, size_t n)
 {
-	struct qevent	**h, *ev, *next;
-	uint64_t	  cap = d->hash ? (d->hmask + 1) * 2 : 16, i;
+	uint64_t	 id;
 
-	if ((h = calloc(cap, sizeof *h)) == NULL)
-		return -1;
-	for (i = 0; d->hash != NULL && i <= d->hmask; i++) {
-		for (ev = d->hash[i]; ev != NULL; ev = next) {
-			next = ev->hnext;
-			ev->hnext = h[ev->id & (cap - 1)];
-			h[ev->id & (cap - 1)] = ev;
-		}
-	}
-	free(d->hash);
-	d->hash = h;
-	d->hmask = cap - 1;
-	return 0;
+	(void)n;
+	memcpy(&id, k, sizeof id);
+	return id;
 }
 
+#define QEVENT_ID(ev)		(&(ev)->id)
+#define QEVENT_IDLEN(ev)	sizeof (ev)->id
+CHAIN_GENERATE(idchain, struct qevent, hnext, id_hash, QEVENT_ID,
+    QEVENT_IDLEN)
+
+/* ev in; past one event a bucket it grows, out of memory chains grow. */
 static int
 hash_put(struct dispatch *d, struct qevent *ev)
 {
-	struct qevent	**b;
-
-	if ((d->hash == NULL || d->hcount > d->hmask) && hash_grow(d) != 0 &&
-	    d->hash == NULL)
+	if ((d->hash == NULL || d->hcount > d->hmask) &&
+	    idchain_grow(&d->hash, &d->hmask) != 0 && d->hash == NULL)
 		return -1;
-	b = &d->hash[ev->id & d->hmask];
-	ev->hnext = *b;
-	*b = ev;
+	idchain_insert(d->hash, d->hmask, ev);
 	d->hcount++;
 	return 0;
 }
@@ -190,44 +195,17 @@ hash_put(struct dispatch *d, struct qevent *ev)
 static struct qevent *
 hash_get(const struct dispatch *d, uint64_t id)
 {
-	struct qevent	*ev;
-
 	if (d->hash == NULL)
 		return NULL;
-	for (ev = d->hash[id & d->hmask]; ev != NULL; ev = ev->hnext) {
-		if (ev->id == id)
-			return ev;
-	}
-	return NULL;
+	return *idchain_find(d->hash, d->hmask, &id, sizeof id);
 }
 
+/* ev out, if it is in (out of memory, hash_put may have left it out). */
 static void
 hash_del(struct dispatch *d, struct qevent *ev)
 {
-	struct qevent	**p;
-
-	if (d->hash == NULL)
-		return;
-	for (p = &d->hash[ev->id & d->hmask]; *p != NULL; p = &(*p)->hnext) {
-		if (*p == ev) {
-			*p = ev->hnext;
-			d->hcount--;
-			return;
-		}
-	}
-}
-
-/* Events a consumer may still be sent now. */
-static uint32_t
-avail(const struct dconsumer *dc)
-{
-	uint32_t	 room;
-
-	if (!dc->acks)
-		return dc->demand;
-	room = dc->max_demand > dc->ninflight ?
-	    dc->max_demand - dc->ninflight : 0;
-	return dc->demand < room ? dc->demand : room;
+	if (d->hash != NULL && idchain_remove(d->hash, d->hmask, ev))
+		d->hcount--;
 }
 
 /* The ready list dc waits on: its partition's in partition mode. */
@@ -307,32 +285,6 @@ unfly(struct dispatch *d, struct qevent *ev)
 }
 
 /*
- * The journal, if there is one, hears of what happened to ev; an event
- * gone lets go of its unique id in this group.
- */
-static void
-changed(struct dispatch *d, enum dispatch_change what,
-    const struct qevent *ev)
-{
-	if (d->change != NULL)
-		d->change(d->change_arg, what, ev);
-	if (what == DISPATCH_GONE && d->lead->sched != NULL &&
-	    d->lead->sched->uniq != NULL)
-		uniq_gone(d->lead->sched->uniq, ev->id, *d->wall);
-}
-
-/*
- * ev came from upstream (a stage, a cluster): its origin learns how it
- * ended, or (hand_back) that it is given back or still worked on.
- */
-static void
-finish(struct dispatch *d, struct qevent *ev, int how, uint32_t wait)
-{
-	if (ev->origin != 0 && d->done != NULL)
-		d->done(d->arg, ev, how, wait);
-}
-
-/*
  * Key mode: ev, its key's event in flight, is done with; the next of its
  * key that waited goes first in the buffer.
  */
@@ -351,29 +303,29 @@ bury(struct dispatch *d, struct qevent *ev, uint8_t reason)
 {
 	/* A stage's dead letters are its origin's: it gets them back. */
 	if (ev->origin != 0 && d->done != NULL && !d->hand_back) {
-		finish(d, ev, PS_NACK, 0);
-		changed(d, DISPATCH_GONE, ev);
+		dispatch_finish(d, ev, PS_NACK, 0);
+		dispatch_changed(d, DISPATCH_GONE, ev);
 		queue_release(&d->queue, ev);
 		return;
 	}
 	/* A cluster's are kept there, where every host lists them. */
 	if (ev->origin != 0 && d->hand_back) {
 		ev->reason = reason;
-		finish(d, ev, PS_NACK, 0);
-		changed(d, DISPATCH_GONE, ev);
+		dispatch_finish(d, ev, PS_NACK, 0);
+		dispatch_changed(d, DISPATCH_GONE, ev);
 		queue_release(&d->queue, ev);
-		d->dead_total++;
+		d->counts.dead_total++;
 		return;
 	}
 	/* Out of memory, it keeps its chunk: still listed, just heavier. */
 	(void)queue_own(&d->queue, ev);
 	ev->reason = reason;
-	changed(d, DISPATCH_BURIED, ev);
+	dispatch_changed(d, DISPATCH_BURIED, ev);
 	/* Without a hash entry it cannot be retried by id, but is listed. */
 	(void)hash_put(d, ev);
 	TAILQ_INSERT_TAIL(&d->dead, ev, entry);
 	d->ndead++;
-	d->dead_total++;
+	d->counts.dead_total++;
 }
 
 static int
@@ -407,8 +359,8 @@ retry_wait(struct dispatch *d, const struct qevent *ev, uint32_t wait)
 }
 
 /* d's clock state, made if it has none; NULL out of memory. */
-static struct sched *
-sched_get(struct dispatch *d)
+struct sched *
+dispatch_sched_get(struct dispatch *d)
 {
 	if (d->sched == NULL) {
 		if ((d->sched = malloc(sizeof *d->sched)) == NULL)
@@ -420,26 +372,16 @@ sched_get(struct dispatch *d)
 	return d->sched;
 }
 
-/* The lead's delayed events, or NULL when it holds none. */
-static inline struct delays *
-delays_of(const struct dispatch *d)
-{
-	const struct dispatch	*lead = d->lead;
-
-	return lead->sched != NULL && lead->sched->delays.n != 0 ?
-	    &lead->sched->delays : NULL;
-}
-
 /* ev is held back until its time; -1 no memory (it goes at once). */
 static int
 hold_back(struct dispatch *d, struct qevent *ev, uint32_t wait)
 {
-	if (sched_get(d) == NULL)
+	if (dispatch_sched_get(d) == NULL)
 		return -1;
 	if (sched_hold(d->sched, ev, *d->clock + wait) != 0)
 		return -1;
 	d->delayed++;
-	d->retries_scheduled_total++;
+	d->counts.retries_scheduled_total++;
 	return 0;
 }
 
@@ -459,7 +401,7 @@ give_back(struct dispatch *d, struct qevent **evs, size_t n, uint8_t reason,
 
 	qsort(evs, n, sizeof *evs, by_id);
 	for (i = 0; i < n; i++) {
-		if (evs[i]->attempts >= d->max_attempts) {
+		if (evs[i]->attempts >= d->policy->max_attempts) {
 			key_done(d, evs[i]);
 			bury(d, evs[i], reason);
 			continue;
@@ -469,8 +411,8 @@ give_back(struct dispatch *d, struct qevent **evs, size_t n, uint8_t reason,
 		/* A cluster's event goes back to it, for any host, in ms. */
 		if (evs[i]->origin != 0 && d->hand_back) {
 			key_done(d, evs[i]);
-			finish(d, evs[i], PS_NACK_LATER, ms);
-			changed(d, DISPATCH_GONE, evs[i]);
+			dispatch_finish(d, evs[i], PS_NACK_LATER, ms);
+			dispatch_changed(d, DISPATCH_GONE, evs[i]);
 			queue_release(&d->queue, evs[i]);
 			continue;
 		}
@@ -481,9 +423,8 @@ give_back(struct dispatch *d, struct qevent **evs, size_t n, uint8_t reason,
 		evs[live++] = evs[i];
 	}
 	queue_push_front(&d->queue, evs, live);
-	d->redelivered_total += live;
+	d->counts.redelivered_total += live;
 }
-
 
 static struct qevent **
 tmp_room(struct dispatch *d, size_t n)
@@ -520,7 +461,7 @@ due_back(struct dispatch *d)
 		qsort(d->tmp, n, sizeof *d->tmp, by_id);
 		queue_push_front(&d->queue, d->tmp, n);
 	}
-	d->redelivered_total += n;
+	d->counts.redelivered_total += n;
 }
 
 /* Partition mode: the partition of ev. */
@@ -552,8 +493,8 @@ unset_aside(struct dispatch *d, struct dpart *p, struct qevent *ev)
 }
 
 /* The oldest event set aside, taken away, or NULL. */
-static struct qevent *
-parts_shed(struct dispatch *d)
+struct qevent *
+dispatch_parts_shed(struct dispatch *d)
 {
 	struct qevent	*ev;
 
@@ -568,7 +509,7 @@ parts_drain(struct dispatch *d, void (*fn)(void *, struct qevent *))
 {
 	struct qevent	*ev;
 
-	while ((ev = parts_shed(d)) != NULL)
+	while ((ev = dispatch_parts_shed(d)) != NULL)
 		fn(d, ev);
 }
 
@@ -602,7 +543,7 @@ dispatch_set_mode(struct dispatch *d, enum dispatch_mode mode,
 		TAILQ_INIT(&parts[i].ready);
 		TAILQ_INIT(&parts[i].waiting);
 	}
-	while ((ev = parts_shed(d)) != NULL)
+	while ((ev = dispatch_parts_shed(d)) != NULL)
 		evs[n++] = ev;
 	if (n != 0) {
 		qsort(evs, n, sizeof *evs, by_id);
@@ -635,7 +576,7 @@ dispatch_schedule(struct dispatch *d, uint64_t until, uint32_t rate_n,
 		d->held = d->throttled = 0;
 		return 0;
 	}
-	if ((s = sched_get(d)) == NULL)
+	if ((s = dispatch_sched_get(d)) == NULL)
 		return -1;
 	s->until = until;
 	sched_rate(s, rate_n, rate_ms, *d->clock);
@@ -671,101 +612,6 @@ dispatch_detach(struct dispatch *d, struct dconsumer *dc)
 	dc->expired = NULL;
 	dc->nexpired = 0;
 	return back;
-}
-
-/*
- * Buffer one event (from origin upstream, or 0) for d and the groups
- * after it; its id, or 0 no memory.  The journal hears of it once.
- */
-uint64_t
-dispatch_push(struct dispatch *d, const void *data, uint32_t len,
-    uint64_t origin)
-{
-	return dispatch_push_key(d, NULL, -1, data, len, origin);
-}
-
-/* The journal hears of a new event, on a handle made up for it. */
-static void
-pushed(struct dispatch *d, const void *key, int klen, const void *data,
-    uint32_t len, uint16_t prio, uint64_t due, const struct ps_attrs *a)
-{
-	struct dispatch_new	 n;
-
-	memset(&n, 0, sizeof n);
-	n.ev.id = *d->ids;
-	n.ev.data = data;
-	n.ev.len = len;
-	n.ev.key = key;
-	n.ev.klen = klen < 0 ? 0 : (uint8_t)klen;
-	n.ev.prio = prio;
-	n.due = due;
-	if (a != NULL && a->uid != NULL) {
-		n.uid = a->uid;
-		n.ulen = a->ulen;
-	}
-	changed(d, DISPATCH_PUSHED, &n.ev);
-}
-
-/* Into the buffer of every group: by its priority, the log or the heaps. */
-static int
-push_at(struct dispatch *d, uint64_t id, uint32_t attempts, uint64_t origin,
-    uint16_t prio, const void *key, int klen, const void *data, uint32_t len)
-{
-	if (prio == QUEUE_PRIO_DEFAULT)
-		return queue_push(&d->queue, id, attempts, origin, key, klen,
-		    data, len);
-	return queue_push_prio(&d->queue, id, attempts, prio, key, klen, data,
-	    len);
-}
-
-/*
- * A new event (from an ENQUEUE's attributes a, or NULL: none) buffered
- * for d and the groups after it, or held until due (wall ms, 0: now);
- * its id, or 0 no memory.
- */
-static uint64_t
-push_new(struct dispatch *d, const void *key, int klen, const void *data,
-    uint32_t len, uint64_t origin, uint32_t attempts, uint16_t prio,
-    uint64_t due, const struct ps_attrs *a)
-{
-	struct dispatch	*g;
-
-	if (due != 0) {
-		if (sched_get(d) == NULL || delays_add(&d->sched->delays, due,
-		    *d->ids, prio, key, klen, data, len) != 0)
-			return 0;
-		for (g = d; g != NULL; g = g->next_group)
-			g->delayed++;
-	} else if (push_at(d, *d->ids, attempts, origin, prio, key, klen, data,
-	    len) != 0)
-		return 0;
-	d->enqueued_total++;
-	for (g = d->next_group; g != NULL; g = g->next_group)
-		g->enqueued_total++;
-	if (d->change != NULL)
-		pushed(d, key, klen, data, len, prio, due, a);
-	return (*d->ids)++;
-}
-
-/* The same, with a key (klen -1: none; 0 to 255: a key). */
-uint64_t
-dispatch_push_key(struct dispatch *d, const void *key, int klen,
-    const void *data, uint32_t len, uint64_t origin)
-{
-	return push_new(d, key, klen, data, len, origin, 0, QUEUE_PRIO_DEFAULT,
-	    0, NULL);
-}
-
-/*
- * An event from origin that was delivered attempts times before (on
- * another host: a cluster's redelivery); its id, or 0 no memory.
- */
-uint64_t
-dispatch_push_tried(struct dispatch *d, const void *data, uint32_t len,
-    uint64_t origin, uint32_t attempts)
-{
-	return push_new(d, NULL, -1, data, len, origin, attempts,
-	    QUEUE_PRIO_DEFAULT, 0, NULL);
 }
 
 /*
@@ -824,27 +670,14 @@ dispatch_restore_delayed(struct dispatch *d, uint64_t id, uint64_t due,
 {
 	struct dispatch	*g;
 
-	if (sched_get(d) == NULL || delays_add(&d->sched->delays, due, id,
-	    prio, key, klen, data, len) != 0)
+	if (dispatch_sched_get(d) == NULL || delays_add(&d->sched->delays, due,
+	    id, prio, key, klen, data, len) != 0)
 		return -1;
 	for (g = d; g != NULL; g = g->next_group)
 		g->delayed++;
 	if (id >= *d->ids)
 		*d->ids = id + 1;
 	return 0;
-}
-
-/* d's unique ids, made if it has none; NULL out of memory. */
-static struct uniq *
-uniq_get(struct dispatch *d)
-{
-	struct sched	*s;
-
-	if ((s = sched_get(d)) == NULL)
-		return NULL;
-	if (s->uniq == NULL && (s->uniq = malloc(sizeof *s->uniq)) != NULL)
-		uniq_init(s->uniq, d->dedup_window);
-	return s->uniq;
 }
 
 /*
@@ -857,18 +690,9 @@ dispatch_restore_uid(struct dispatch *d, const void *uid, uint8_t len,
 {
 	struct uniq	*u;
 
-	if ((u = uniq_get(d)) == NULL)
+	if ((u = dispatch_uniq_get(d)) == NULL)
 		return -1;
 	return uniq_add(u, uid, len, id, refs, expires);
-}
-
-/* How long a unique id stays after its event is done (ms); the lead's. */
-void
-dispatch_dedup_window(struct dispatch *d, uint32_t ms)
-{
-	d->dedup_window = ms;
-	if (d->sched != NULL && d->sched->uniq != NULL)
-		d->sched->uniq->window = ms;
 }
 
 /* A dead letter read back from the journal; -1 out of memory. */
@@ -943,18 +767,18 @@ send_one(struct dispatch *d, struct dconsumer *dc, struct qevent *ev)
 	if (!dc->acks || (keyed && keys_take(&d->keys, ev) != 0) ||
 	    hash_put(d, ev) != 0) {
 		key_done(d, ev);
-		finish(d, ev, PS_ACK, 0);
-		changed(d, DISPATCH_GONE, ev);
+		dispatch_finish(d, ev, PS_ACK, 0);
+		dispatch_changed(d, DISPATCH_GONE, ev);
 		queue_release(&d->queue, ev);
 		return;
 	}
-	changed(d, DISPATCH_SENT, ev);
+	dispatch_changed(d, DISPATCH_SENT, ev);
 	ev->owner = dc;
 	TAILQ_INSERT_TAIL(&dc->inflight, ev, entry);
 	dc->ninflight++;
 	d->in_flight++;
-	if (d->ack_timeout != 0) {
-		ev->deadline = *d->clock + d->ack_timeout;
+	if (d->policy->ack_timeout != 0) {
+		ev->deadline = *d->clock + d->policy->ack_timeout;
 		TAILQ_INSERT_TAIL(&d->deadlines, ev, tentry);
 	}
 }
@@ -968,7 +792,7 @@ give(struct dispatch *d, struct dpart *p, struct qevent *ev)
 	dc->demand--;
 	d->demand_total--;
 	dc->delivered++;
-	d->delivered_total++;
+	d->counts.delivered_total++;
 	send_one(d, dc, ev);
 	requeue_consumer(d, dc);	/* rule 1: behind those with more */
 }
@@ -1060,7 +884,7 @@ dispatch_run(struct dispatch *d)
 		dc->demand -= sent;
 		d->demand_total -= sent;
 		dc->delivered += sent;
-		d->delivered_total += sent;
+		d->counts.delivered_total += sent;
 		if (avail(dc) != 0)
 			insert(d, dc);
 		if (sent < n)
@@ -1105,7 +929,7 @@ lookup(struct dispatch *d, struct dconsumer *dc, uint64_t id, int *late)
 		if (dc->expired[i] == id) {
 			/* Once only: the next answer for it is unknown. */
 			dc->expired[i] = 0;
-			d->late_acks_total++;
+			d->counts.late_acks_total++;
 			*late = 1;
 			break;
 		}
@@ -1132,24 +956,24 @@ answer(struct dispatch *d, struct dconsumer *dc, uint64_t id, int what,
 	case PS_ACK:
 		unfly(d, ev);
 		key_done(d, ev);
-		finish(d, ev, PS_ACK, 0);
-		changed(d, DISPATCH_GONE, ev);
+		dispatch_finish(d, ev, PS_ACK, 0);
+		dispatch_changed(d, DISPATCH_GONE, ev);
 		queue_release(&d->queue, ev);
-		d->acked_total++;
+		d->counts.acked_total++;
 		break;
 	case PS_NACK:
 		unfly(d, ev);
-		d->nacked_total++;
+		d->counts.nacked_total++;
 		give_back(d, &ev, 1, PS_DEAD_NACK, wait);
 		break;
 	default:
 		if (ev->deadline != 0) {
 			TAILQ_REMOVE(&d->deadlines, ev, tentry);
-			ev->deadline = *d->clock + d->ack_timeout;
+			ev->deadline = *d->clock + d->policy->ack_timeout;
 			TAILQ_INSERT_TAIL(&d->deadlines, ev, tentry);
 		}
 		if (d->hand_back)
-			finish(d, ev, PS_TOUCH, 0);
+			dispatch_finish(d, ev, PS_TOUCH, 0);
 		return DISPATCH_DONE;
 	}
 	requeue_consumer(d, dc);
@@ -1203,7 +1027,7 @@ dispatch_expire(struct dispatch *d)
 		unfly(d, ev);
 		remember_expired(dc, ev->id);
 		requeue_consumer(d, dc);
-		d->timed_out_total++;
+		d->counts.timed_out_total++;
 		if (evs != NULL)
 			evs[n++] = ev;
 		else
@@ -1245,63 +1069,14 @@ dispatch_next_deadline(const struct dispatch *d, uint64_t *when)
 	return 1;
 }
 
-/*
- * Would bytes more stay within the daemon's memory cap (--max-memory),
- * shared by every queue?
- */
-static int
-memory_fits(const struct dispatch *d, uint64_t bytes)
-{
-	const struct qstore	*st = d->queue.log->store;
-
-	return st->max == 0 || (bytes <= st->max && st->bytes <= st->max -
-	    bytes);
-}
-
-/*
- * Would n more events of bytes in all stay within the queue's limits?
- * Events waiting behind their key or for their partition are buffered
- * too, and so are the queue's delayed events.
- */
-static int
-queue_fits(const struct dispatch *d, uint64_t n, uint64_t bytes)
-{
-	uint64_t	 count = d->queue.count + d->keys.nwaiting +
-			     d->parts_waiting;
-	uint64_t	 held = d->queue.bytes + d->keys.waiting_bytes +
-			     d->parts_waiting_bytes;
-	const struct delays *ds = delays_of(d);
-
-	/* Delayed events are the queue's, every group's to take. */
-	if (ds != NULL) {
-		count += ds->n;
-		held += ds->bytes;
-	}
-
-	if (d->max_queue != 0 && (n > d->max_queue ||
-	    count > d->max_queue - n))
-		return 0;
-	if (d->max_queue_bytes != 0 && (bytes > d->max_queue_bytes ||
-	    held > d->max_queue_bytes - bytes))
-		return 0;
-	return 1;
-}
-
-/* Within the queue's limits and the daemon's memory cap. */
-static int
-dispatch_fits(const struct dispatch *d, uint64_t n, uint64_t bytes)
-{
-	return queue_fits(d, n, bytes) && memory_fits(d, bytes);
-}
-
 /* keys_free's way to drop an event waiting behind its key (a purge). */
 static void
 drop(void *arg, struct qevent *ev)
 {
 	struct dispatch	*d = arg;
 
-	finish(d, ev, PS_ACK, 0);
-	changed(d, DISPATCH_GONE, ev);
+	dispatch_finish(d, ev, PS_ACK, 0);
+	dispatch_changed(d, DISPATCH_GONE, ev);
 	queue_release(&d->queue, ev);
 	d->purged++;
 }
@@ -1326,7 +1101,7 @@ purge_delayed(struct dispatch *d)
 	if (d != d->lead) {
 		for (i = 0; i < ds->n; i++) {
 			if ((ev.id = ds->v[i]->id) >= d->from) {
-				changed(d, DISPATCH_GONE, &ev);
+				dispatch_changed(d, DISPATCH_GONE, &ev);
 				d->delayed--;
 			}
 		}
@@ -1337,7 +1112,7 @@ purge_delayed(struct dispatch *d)
 		for (g = d; g != NULL; g = g->next_group) {
 			if (g->from > dv->id)
 				continue;
-			changed(g, DISPATCH_GONE, &ev);
+			dispatch_changed(g, DISPATCH_GONE, &ev);
 			g->delayed--;
 		}
 		d->purged++;
@@ -1376,338 +1151,6 @@ dispatch_run_all(struct dispatch *d)
 {
 	for (; d != NULL; d = d->next_group)
 		dispatch_run(d);
-}
-
-/*
- * drop-oldest's next to go: the oldest buffered event, or with the buffer
- * empty the oldest waiting behind its key or for its partition.
- */
-static struct qevent *
-oldest(struct dispatch *d)
-{
-	struct qevent	*ev;
-
-	if (d->queue.count != 0)
-		return d->restored != NULL ? pop(d) : queue_shed(&d->queue);
-	if ((ev = keys_shed(&d->keys)) != NULL)
-		return ev;
-	return parts_shed(d);
-}
-
-/*
- * drop-oldest: shed buffered events until one of len bytes fits the
- * queue's limits (the daemon's memory cap is not the queue's to meet by
- * shedding: what others hold would empty it).
- */
-static uint32_t
-make_room(struct dispatch *d, uint32_t len)
-{
-	struct qevent	*ev;
-	uint32_t	 shed = 0;
-
-	while (!queue_fits(d, 1, len) && (ev = oldest(d)) != NULL) {
-		finish(d, ev, PS_ACK, 0);	/* shed by policy: done with */
-		changed(d, DISPATCH_GONE, ev);
-		queue_release(&d->queue, ev);
-		shed++;
-	}
-	d->shed_total += shed;
-	return shed;
-}
-
-/* Room on a ready list, counted up to n. */
-static uint64_t
-list_room(const struct dconsumers *list, uint64_t n)
-{
-	const struct dconsumer	*dc;
-	uint64_t		 room = 0;
-
-	TAILQ_FOREACH(dc, list, entry) {
-		if ((room += avail(dc)) >= n)
-			return n;
-	}
-	return room;
-}
-
-/*
- * How many of the events left in it consumers waiting now would take at
- * once.  After dispatch_run either the buffer is empty or no consumer
- * waits, so only into an empty buffer does anything go straight out; in
- * partition mode, the events up to the first whose partition has no room.
- * In key mode a batch may still go beyond the limits by the consumers'
- * room, once: its events that find their key busy wait, and count.
- */
-static uint32_t
-ready_room(struct dispatch *d, const struct ps_enqueue_iter *it)
-{
-	struct ps_enqueue_iter	 at = *it;
-	struct dpart		*p;
-	const uint8_t		*data;
-	uint32_t		 len, i, n = 0;
-
-	/* Paused or rate-limited, nothing goes at once for sure. */
-	if (d->paused || d->queue.count != 0 || (d->sched != NULL &&
-	    (d->held || d->sched->rate_ms != 0)))
-		return 0;
-	/*
-	 * Key order: events behind a busy key would not go, so while any
-	 * wait none count as taken at once: the limits stay whole.
-	 */
-	if (d->keys.nwaiting != 0)
-		return 0;
-	if (d->nparts == 0)
-		return (uint32_t)list_room(&d->ready, it->left);
-	for (i = 0; i < d->nparts; i++)
-		d->parts[i].room = list_room(&d->parts[i].ready, it->left);
-	while (ps_enqueue_next(&at, &data, &len)) {
-		p = &d->parts[ps_partition(at.key, at.key != NULL ? at.klen :
-		    -1, d->nparts)];
-		if (p->room == 0)
-			break;
-		p->room--;
-		n++;
-	}
-	return n;
-}
-
-/* A duplicate: not taken, its index in the reply; -1 out of memory. */
-static int
-duplicate(struct dispatch *d, const struct ps_enqueue_iter *it,
-    struct ps_enqueued *r)
-{
-	struct dispatch	*g;
-	uint8_t		 v[4];
-	uint32_t	 i = it->count - it->left - 1;
-
-	if (r->dups != NULL) {
-		v[0] = (uint8_t)(i >> 24);
-		v[1] = (uint8_t)(i >> 16);
-		v[2] = (uint8_t)(i >> 8);
-		v[3] = (uint8_t)i;
-		if (ps_buf_reserve(r->dups, 4) != 0)
-			return -1;
-		memcpy(r->dups->data + r->dups->len, v, 4);
-		r->dups->len += 4;
-	}
-	r->duplicates++;
-	for (g = d; g != NULL; g = g->next_group)
-		g->duplicates_total++;
-	return 0;
-}
-
-/* An event's due time from its attributes: wall ms, or 0 for now. */
-static uint64_t
-due_of(const struct dispatch *d, const struct ps_attrs *a)
-{
-	uint64_t	 due;
-
-	if (a->when == PS_WHEN_NOW)
-		return 0;
-	due = a->when == PS_WHEN_DELAY ? *d->wall + a->delay : a->not_before;
-	return due > *d->wall ? due : 0;
-}
-
-/*
- * One event of an ENQUEUE into the buffer (or held until its time),
- * counted in its reply; a unique id already held makes it a duplicate.
- */
-static int
-take(struct dispatch *d, const struct ps_enqueue_iter *it,
-    const uint8_t *data, uint32_t len, struct ps_enqueued *r)
-{
-	const struct ps_attrs	*a = &it->a;
-	struct dispatch		*g;
-	struct uniq		*u = NULL;
-	uint64_t		 id;
-	uint32_t		 groups = 0;
-
-	if (a->uid != NULL) {
-		if ((u = uniq_get(d)) == NULL)
-			return -1;
-		uniq_sweep(u, *d->wall);
-		if (uniq_seen(u, a->uid, a->ulen, *d->wall))
-			return duplicate(d, it, r);
-		for (g = d; g != NULL; g = g->next_group)
-			groups++;
-		if (uniq_add(u, a->uid, a->ulen, *d->ids, groups, 0) != 0)
-			return -1;
-	}
-	if ((id = push_new(d, it->key, it->key != NULL ? it->klen : -1, data,
-	    len, 0, 0, a->priority, due_of(d, a), a)) == 0) {
-		if (u != NULL)
-			uniq_forget(u, *d->ids);
-		return -1;
-	}
-	if (r->accepted++ == 0)
-		r->first_id = id;
-	return 0;
-}
-
-/*
- * Do n more events of bytes in all fit in every group?  Under block one
- * event always goes into an empty buffer.
- */
-static int
-groups_fit(const struct dispatch *d, uint32_t n, uint64_t bytes)
-{
-	for (; d != NULL; d = d->next_group) {
-		if (!dispatch_fits(d, n, bytes) && (d->overflow !=
-		    OVERFLOW_BLOCK || d->queue.count != 0 || n != 1))
-			return 0;
-	}
-	return 1;
-}
-
-/* Would a waiting batch's next event, of len bytes, be taken now? */
-int
-dispatch_room(const struct dispatch *d, uint32_t len)
-{
-	for (; d != NULL; d = d->next_group) {
-		if (d->queue.count != 0 && !dispatch_fits(d, 1, len))
-			return 0;
-	}
-	return 1;
-}
-
-/*
- * The whole overflow rule (docs/overflow.md), for the events of one
- * ENQUEUE left in it, adding to its reply r.  Demand is served first:
- * events that waiting consumers take at once never count against the
- * buffer's limits.  What is left then meets the policy:
- *   reject       the longest prefix that fits is taken, the rest refused;
- *   drop-newest  the same, the rest shed;
- *   drop-oldest  all taken, buffered events shed to make room; events
- *                that could not fit even an empty buffer shed first;
- *   block        the longest prefix that fits is taken (one event into
- *                an empty buffer always); DISPATCH_WAIT says the rest
- *                waits, in it, until dispatch_room says its next event
- *                fits.
- * DISPATCH_NOMEM: out of memory, the rest refused.  DISPATCH_TAKEN: r is
- * final.
- *
- * With groups (d the lead), an event is every group's: it is served at
- * once only as far as every group's waiting consumers take it, it fits
- * only if it fits every group, and drop-oldest makes room in each; the
- * counts of the reply add up over the groups.
- */
-static int
-enqueue_part(struct dispatch *d, struct ps_enqueue_iter *it,
-    struct ps_enqueued *r)
-{
-	struct ps_enqueue_iter	 at;
-	struct dispatch		*g;
-	const uint8_t		*data;
-	uint32_t		 len, served, n;
-	uint64_t		 bytes;
-	int			 all, rc = DISPATCH_TAKEN;
-
-	served = it->left;
-	for (g = d; g != NULL; g = g->next_group) {
-		if ((n = ready_room(g, it)) < served)
-			served = n;
-	}
-	for (; served != 0; served--) {
-		ps_enqueue_next(it, &data, &len);
-		if (take(d, it, data, len, r) != 0)
-			goto nomem;
-	}
-	dispatch_run_all(d);
-
-	switch (d->overflow) {
-	case OVERFLOW_DROP_OLDEST:
-		bytes = it->bytes;
-		while (it->left != 0 && ((d->max_queue != 0 &&
-		    it->left > d->max_queue) || (d->max_queue_bytes != 0 &&
-		    bytes > d->max_queue_bytes))) {
-			ps_enqueue_next(it, &data, &len);
-			bytes -= len;
-			r->shed_new++;
-			for (g = d; g != NULL; g = g->next_group)
-				g->shed_total++;
-		}
-		while (ps_enqueue_next(it, &data, &len)) {
-			for (g = d; g != NULL; g = g->next_group)
-				r->shed_old += make_room(g, len);
-			/* Other queues' memory is not this one's to shed. */
-			if (!memory_fits(d, len)) {
-				r->shed_new++;
-				for (g = d; g != NULL; g = g->next_group)
-					g->shed_total++;
-				continue;
-			}
-			if (take(d, it, data, len, r) != 0)
-				goto nomem;
-		}
-		dispatch_run_all(d);
-		return DISPATCH_TAKEN;
-	default:
-		/* The whole rest at once when it fits, else event by event. */
-		all = groups_fit(d, it->left, it->bytes);
-		while (it->left != 0) {
-			at = *it;
-			ps_enqueue_next(&at, &data, &len);
-			if (!all && !groups_fit(d, 1, len))
-				break;
-			*it = at;
-			if (take(d, it, data, len, r) != 0)
-				goto nomem;
-		}
-		dispatch_run_all(d);
-		if (it->left != 0 && d->overflow == OVERFLOW_BLOCK)
-			return DISPATCH_WAIT;
-		break;
-	}
-	goto rest;
-nomem:
-	rc = DISPATCH_NOMEM;
-rest:
-	dispatch_run_all(d);
-	if (d->overflow == OVERFLOW_DROP_NEWEST && rc == DISPATCH_TAKEN) {
-		r->shed_new += it->left;
-		for (g = d; g != NULL; g = g->next_group)
-			g->shed_total += it->left;
-		it->left = 0;
-	} else
-		dispatch_refuse(d, it, r);
-	return rc;
-}
-
-/*
- * A batch taken in parts keeps its ids in sequence, as its one answer
- * says (first_id, accepted): when it first waits with some taken, the ids
- * of its rest are set aside, others' events (of any queue) take theirs
- * past them, and its later parts take its own.  Ids left unused by a
- * rest refused or shed are never given.
- */
-int
-dispatch_enqueue(struct dispatch *d, struct ps_enqueue_iter *it,
-    struct ps_enqueued *r)
-{
-	uint64_t	 after = 0;
-	int		 rc;
-
-	if (r->accepted != 0) {
-		after = *d->ids;
-		*d->ids = r->first_id + r->accepted;
-	}
-	rc = enqueue_part(d, it, r);
-	if (after != 0) {
-		if (*d->ids < after)
-			*d->ids = after;
-	} else if (rc == DISPATCH_WAIT && r->accepted != 0)
-		*d->ids += it->left;
-	return rc;
-}
-
-/* The rest of a batch is refused (no room for it, or no taking now). */
-void
-dispatch_refuse(struct dispatch *d, struct ps_enqueue_iter *it,
-    struct ps_enqueued *r)
-{
-	r->refused += it->left;
-	for (; d != NULL; d = d->next_group)
-		d->rejected_total += it->left;
-	it->left = 0;
 }
 
 struct qevent *
@@ -1751,7 +1194,7 @@ dispatch_dead_retry(struct dispatch *d, struct qevent *ev)
 			g->queue.bytes -= ev->len;
 		}
 	}
-	changed(d, DISPATCH_REVIVED, ev);
+	dispatch_changed(d, DISPATCH_REVIVED, ev);
 	unbury(d, ev);
 	queue_release(&d->queue, ev);
 	return 0;
@@ -1760,7 +1203,7 @@ dispatch_dead_retry(struct dispatch *d, struct qevent *ev)
 void
 dispatch_dead_drop(struct dispatch *d, struct qevent *ev)
 {
-	changed(d, DISPATCH_GONE, ev);
+	dispatch_changed(d, DISPATCH_GONE, ev);
 	unbury(d, ev);
 	queue_release(&d->queue, ev);
 }

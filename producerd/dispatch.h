@@ -8,6 +8,9 @@
  * chained (next_group) and read one log (queue.h): an event enqueued
  * through the first, the lead, is every group's, stored once; each group
  * has its own demand, events in flight, acks and dead letters.
+ *
+ * admit.c takes new events in, by the queue's policy; dispatch.c sends
+ * them out and keeps what is owed (dcore.h is what they share).
  */
 #ifndef PS_DISPATCH_H
 #define PS_DISPATCH_H
@@ -30,6 +33,28 @@ enum overflow {
 	OVERFLOW_DROP_NEWEST,	/* take what fits, shed the rest */
 	OVERFLOW_BLOCK,		/* wait until it fits */
 };
+
+/* What a dispatcher on its own does (the daemon's flags say the same). */
+#define DPOLICY_MAX_ATTEMPTS	5u
+#define DPOLICY_DEDUP_WINDOW	120000u	/* ms: NATS JetStream's default */
+
+/*
+ * A queue's rules for its groups: its limits, what an ENQUEUE that does
+ * not fit meets, how long an event may stay unacked and how often it is
+ * tried.  The queue owns one (queues.c) and every group's dispatcher
+ * points at it, so a change of settings is one write for them all; a
+ * dispatcher alone (the tests) reads dpolicy_default until told.
+ */
+struct dpolicy {
+	uint64_t		 max_queue;	/* buffered events; 0: none */
+	uint64_t		 max_queue_bytes; /* their bytes; 0: none */
+	enum overflow		 overflow;
+	uint32_t		 ack_timeout;	/* ms; 0: none */
+	uint32_t		 max_attempts;
+	uint32_t		 dedup_window;	/* ms a unique id stays after
+						   its event (the lead's) */
+};
+extern const struct dpolicy dpolicy_default;
 
 /*
  * Which consumer gets which event (docs/dispatch.md).  demand: the first
@@ -112,6 +137,26 @@ struct dispatch_new {
 	uint8_t		 ulen;
 };
 
+/*
+ * What a group has done, for the table of counters (counters.c) and the
+ * rates (queues.c, history.c): the dispatcher adds to these and never
+ * decides anything by them.  Each is named as its counter.
+ */
+struct dcounters {
+	uint64_t		 enqueued_total;
+	uint64_t		 delivered_total;	/* redeliveries too */
+	uint64_t		 acked_total;
+	uint64_t		 nacked_total;
+	uint64_t		 redelivered_total;	/* put back */
+	uint64_t		 timed_out_total;
+	uint64_t		 late_acks_total;
+	uint64_t		 dead_total;
+	uint64_t		 shed_total;
+	uint64_t		 rejected_total;
+	uint64_t		 retries_scheduled_total;
+	uint64_t		 duplicates_total;
+};
+
 struct dispatch {
 	struct queue		 queue;
 	struct dconsumers	 ready;	/* largest demand first, then oldest */
@@ -126,11 +171,7 @@ struct dispatch {
 	const uint64_t		*clock;		/* now, or a clock shared */
 	const uint64_t		*wall;		/* ms since 1970: delays, unique
 						   ids (tests: clock) */
-	uint32_t		 ack_timeout;	/* ms; 0: none */
-	uint32_t		 max_attempts;
-	uint64_t		 max_queue;	/* buffered events; 0: none */
-	uint64_t		 max_queue_bytes; /* their bytes; 0: none */
-	enum overflow		 overflow;
+	const struct dpolicy	*policy;	/* its queue's */
 	enum dispatch_mode	 mode;
 	struct keys		 keys;		/* key mode: keys in flight */
 	struct dpart		*parts;		/* partitions: nparts */
@@ -141,8 +182,6 @@ struct dispatch {
 	uint64_t		 parts_waiting;	/* events on waiting */
 	uint64_t		 parts_waiting_bytes;
 	int			 paused;	/* draining: nothing goes out */
-	uint32_t		 dedup_window;	/* ms a unique id stays after
-						   its event (the lead's) */
 	struct sched		*sched;		/* pause, rate, held back;
 						   NULL: none */
 	/*
@@ -153,8 +192,6 @@ struct dispatch {
 	int			 held;
 	int			 throttled;
 	uint64_t		 delayed;
-	uint64_t		 retries_scheduled_total;
-	uint64_t		 duplicates_total;
 	uint64_t		 next_id;
 	const char		*name;		/* its queue's, for the journal */
 	const char		*group;		/* its group's; "": shared */
@@ -168,16 +205,7 @@ struct dispatch {
 	uint32_t		 nconsumers;
 	uint64_t		 in_flight;
 	uint64_t		 ndead;
-	uint64_t		 enqueued_total;
-	uint64_t		 delivered_total;
-	uint64_t		 acked_total;
-	uint64_t		 nacked_total;
-	uint64_t		 redelivered_total;
-	uint64_t		 timed_out_total;
-	uint64_t		 late_acks_total;
-	uint64_t		 dead_total;
-	uint64_t		 shed_total;
-	uint64_t		 rejected_total;
+	struct dcounters	 counts;
 	uint64_t		 purged;	/* by the last dispatch_purge */
 	uint64_t		 demand_total;	/* all consumers' credit */
 	dispatch_emit_fn	 emit;
@@ -209,18 +237,12 @@ int	 dispatch_set_mode(struct dispatch *, enum dispatch_mode, uint32_t);
 void	 dispatch_attach(struct dispatch *, struct dconsumer *, uint32_t,
 	     uint32_t, int, void *);
 int	 dispatch_detach(struct dispatch *, struct dconsumer *);
-uint64_t dispatch_push(struct dispatch *, const void *, uint32_t, uint64_t);
-uint64_t dispatch_push_tried(struct dispatch *, const void *, uint32_t,
-	    uint64_t, uint32_t);
-uint64_t dispatch_push_key(struct dispatch *, const void *, int,
-	     const void *, uint32_t, uint64_t);
 int	 dispatch_restore(struct dispatch *, uint64_t, uint32_t, uint16_t,
 	     const void *, int, const void *, uint32_t);
 int	 dispatch_restore_delayed(struct dispatch *, uint64_t, uint64_t,
 	     uint16_t, const void *, int, const void *, uint32_t);
 int	 dispatch_restore_uid(struct dispatch *, const void *, uint8_t,
 	     uint64_t, uint32_t, uint64_t);
-void	 dispatch_dedup_window(struct dispatch *, uint32_t);
 int	 dispatch_restore_dead(struct dispatch *, uint64_t, uint32_t, uint8_t,
 	     const void *, int, const void *, uint32_t);
 int	 dispatch_mark(struct dispatch *, uint64_t, uint64_t);
@@ -239,6 +261,12 @@ int	 dispatch_schedule(struct dispatch *, uint64_t, uint32_t, uint32_t,
 int	 dispatch_expire(struct dispatch *);
 int	 dispatch_next_deadline(const struct dispatch *, uint64_t *);
 
+/* admit.c */
+uint64_t dispatch_push(struct dispatch *, const void *, uint32_t, uint64_t);
+uint64_t dispatch_push_tried(struct dispatch *, const void *, uint32_t,
+	    uint64_t, uint32_t);
+uint64_t dispatch_push_key(struct dispatch *, const void *, int,
+	     const void *, uint32_t, uint64_t);
 int	 dispatch_enqueue(struct dispatch *, struct ps_enqueue_iter *,
 	     struct ps_enqueued *);
 int	 dispatch_room(const struct dispatch *, uint32_t);

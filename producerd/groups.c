@@ -100,6 +100,7 @@ groups_add(struct nqueue *q, const char *name, size_t len)
 	g->d.wall = &srv->wall;
 	g->d.name = q->name;
 	g->d.group = g->name;
+	g->d.policy = &q->policy;
 	if (srv->up.path != NULL)
 		g->d.done = upstream_done;
 	srv->backend->group(srv, g);

@@ -39,23 +39,24 @@ sample(struct nqueue *q)
 		i = h->next;
 		h->queued[i] = g->d.queue.count > UINT32_MAX ? UINT32_MAX :
 		    (uint32_t)g->d.queue.count;
-		h->enqueue_rate[i] = per_second(g->d.enqueued_total,
+		h->enqueue_rate[i] = per_second(g->d.counts.enqueued_total,
 		    h->enqueued_then);
-		h->deliver_rate[i] = per_second(g->d.delivered_total,
+		h->deliver_rate[i] = per_second(g->d.counts.delivered_total,
 		    h->delivered_then);
-		h->ack_rate[i] = per_second(g->d.acked_total, h->acked_then);
+		h->ack_rate[i] = per_second(g->d.counts.acked_total,
+		    h->acked_then);
 		h->next = (i + 1) % HISTORY_SAMPLES;
 		if (h->n < HISTORY_SAMPLES)
 			h->n++;
 	}
 	/* A group made since (the lead dropped) starts from its own. */
-	if (h->enqueued_then > g->d.enqueued_total ||
-	    h->delivered_then > g->d.delivered_total ||
-	    h->acked_then > g->d.acked_total)
+	if (h->enqueued_then > g->d.counts.enqueued_total ||
+	    h->delivered_then > g->d.counts.delivered_total ||
+	    h->acked_then > g->d.counts.acked_total)
 		h->n = h->next = 0;
-	h->enqueued_then = g->d.enqueued_total;
-	h->delivered_then = g->d.delivered_total;
-	h->acked_then = g->d.acked_total;
+	h->enqueued_then = g->d.counts.enqueued_total;
+	h->delivered_then = g->d.counts.delivered_total;
+	h->acked_then = g->d.counts.acked_total;
 }
 
 static void

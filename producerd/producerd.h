@@ -113,6 +113,7 @@ struct nqueue {
 	uint32_t		 ngroups;
 	struct qsettings	 s;
 	unsigned int		 set;		/* QS_*: its own settings */
+	struct dpolicy		 policy;	/* s as its groups follow it */
 	uint8_t			 declared;	/* --queue: never deleted */
 	uint8_t			 made;		/* its first group is made */
 	uint8_t			 touched;
@@ -298,9 +299,9 @@ struct server {
 #define CONFIG_MAX_CONNS	1024u
 #define CONFIG_HTTP_CONNS	64u
 #define CONFIG_HTTP_REQUEST_MS	10000u
-#define CONFIG_MAX_ATTEMPTS	5u
+#define CONFIG_MAX_ATTEMPTS	DPOLICY_MAX_ATTEMPTS
 #define CONFIG_UNAVAILABLE	(-78)	/* config_parse: exit 78 (EX_CONFIG) */
-#define CONFIG_DEDUP_WINDOW	120000u	/* ms: NATS JetStream's default */
+#define CONFIG_DEDUP_WINDOW	DPOLICY_DEDUP_WINDOW
 #define CONFIG_SOCKET_MODE	0660u
 #define CONFIG_MAX_QUEUE	1000000u
 #define CONFIG_UPSTREAM_DEMAND	1000u

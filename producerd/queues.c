@@ -47,14 +47,14 @@ rate_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	TAILQ_FOREACH(q, &srv->queues, entry) {
 		TAILQ_FOREACH(g, &q->groups, entry) {
-			g->enqueue_rate = g->d.enqueued_total -
+			g->enqueue_rate = g->d.counts.enqueued_total -
 			    g->enqueued_then;
-			g->deliver_rate = g->d.delivered_total -
+			g->deliver_rate = g->d.counts.delivered_total -
 			    g->delivered_then;
-			g->ack_rate = g->d.acked_total - g->acked_then;
-			g->enqueued_then = g->d.enqueued_total;
-			g->delivered_then = g->d.delivered_total;
-			g->acked_then = g->d.acked_total;
+			g->ack_rate = g->d.counts.acked_total - g->acked_then;
+			g->enqueued_then = g->d.counts.enqueued_total;
+			g->delivered_then = g->d.counts.delivered_total;
+			g->acked_then = g->d.counts.acked_total;
 			if (g->enqueue_rate != 0 || g->deliver_rate != 0 ||
 			    g->ack_rate != 0)
 				moving = 1;
@@ -330,10 +330,27 @@ queues_settle(struct server *srv)
 }
 
 /*
+ * The rules q's groups follow, from its settings: at-most-once has no
+ * ack timeout, whatever the setting says.
+ */
+static void
+policy_of(const struct qsettings *s, struct dpolicy *p)
+{
+	p->max_queue = s->max_queue;
+	p->max_queue_bytes = s->max_queue_bytes;
+	p->overflow = s->overflow;
+	p->ack_timeout = s->acks ? s->ack_timeout : 0;
+	p->max_attempts = s->max_attempts;
+	p->dedup_window = (uint32_t)s->dedup_window;
+}
+
+/*
  * Settings s for q and its groups (set: those of its own); -1 when a group
  * had no memory for its partitions or its clock (it keeps dispatching as
- * it did).  A pause's end is wall-clock time, kept across restarts; the
- * groups count in the daemon's monotonic clock.
+ * it did).  The policy is q's, which every group reads; the clock and the
+ * dispatch mode are each group's own state.  A pause's end is wall-clock
+ * time, kept across restarts; the groups count in the daemon's monotonic
+ * clock.
  */
 int
 queues_apply(struct nqueue *q, const struct qsettings *s, unsigned int set)
@@ -344,6 +361,7 @@ queues_apply(struct nqueue *q, const struct qsettings *s, unsigned int set)
 
 	q->s = *s;
 	q->set |= set;
+	policy_of(s, &q->policy);
 	if (s->paused_until == SCHED_FOREVER)
 		until = SCHED_FOREVER;
 	else if (s->paused_until > (wall = clock_wall_ms()))
@@ -352,12 +370,6 @@ queues_apply(struct nqueue *q, const struct qsettings *s, unsigned int set)
 		if (dispatch_schedule(&g->d, until, s->rate_n, s->rate_ms,
 		    s->backoff_base, s->backoff_max) != 0)
 			rc = -1;
-		g->d.max_queue = s->max_queue;
-		g->d.max_queue_bytes = s->max_queue_bytes;
-		g->d.overflow = s->overflow;
-		g->d.ack_timeout = s->acks ? s->ack_timeout : 0;
-		g->d.max_attempts = s->max_attempts;
-		dispatch_dedup_window(&g->d, (uint32_t)s->dedup_window);
 		if (dispatch_set_mode(&g->d, s->mode, s->partitions) != 0)
 			rc = -1;
 	}

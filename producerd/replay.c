@@ -717,7 +717,8 @@ uids_windows(struct replay *r, journal_queue_fn queue_of, void *arg,
 			d = shared_group(queue_of, arg, &tmp, &last, &last_e);
 		if (d == NULL)
 			return -1;
-		until = u->expires != 0 ? u->expires : wall + d->dedup_window;
+		until = u->expires != 0 ? u->expires :
+		    wall + d->policy->dedup_window;
 		if (replay_uid(r, d, &tmp, 0, until) != 0)
 			return -1;
 	}
@@ -743,7 +744,8 @@ restore_windows(struct replay *r, journal_queue_fn queue_of, void *arg,
 		    rgroups_queue(r, e->queue, e->qlen) != NULL)
 			continue;
 		if ((d = shared_group(queue_of, arg, e, &last, &last_e)) ==
-		    NULL || replay_uid(r, d, e, 0, wall + d->dedup_window) != 0)
+		    NULL || replay_uid(r, d, e, 0,
+		    wall + d->policy->dedup_window) != 0)
 			return -1;
 	}
 	return 0;
@@ -782,7 +784,8 @@ restore(struct replay *r, journal_queue_fn queue_of, void *arg)
 		if ((d = shared_group(queue_of, arg, e, &last, &last_e)) ==
 		    NULL)
 			goto nomem;
-		if (e->state == R_DEAD || e->attempts >= d->max_attempts) {
+		if (e->state == R_DEAD ||
+		    e->attempts >= d->policy->max_attempts) {
 			if (dispatch_restore_dead(d, e->id, e->attempts,
 			    e->state == R_DEAD ? e->reason : PS_DEAD_DISCONNECT,
 			    e->key, e->klen, e->data, e->len) != 0)

@@ -387,14 +387,16 @@ restore_queue(struct replay *r, struct rqueue *q, const struct rentry **ev,
 		/* Pending in any group: into the log once. */
 		for (any = 0, k = 0; k < q->ng && !any; k++) {
 			f = fate(&q->g[k], ev[i], &attempts, &reason, &died);
-			any = f == R_PENDING && attempts < d[k]->max_attempts;
+			any = f == R_PENDING &&
+			    attempts < d[k]->policy->max_attempts;
 		}
 		if (any && replay_event(d[0], ev[i], 0, wall) != 0)
 			goto out;
 		for (k = 0, held = 0; k < q->ng; k++) {
 			f = fate(&q->g[k], ev[i], &attempts, &reason, &died);
 			held += f != R_GONE;
-			if (f == R_PENDING && attempts >= d[k]->max_attempts) {
+			if (f == R_PENDING &&
+			    attempts >= d[k]->policy->max_attempts) {
 				/* On its last attempt: dead, as on a drop. */
 				f = R_DEAD;
 				reason = PS_DEAD_DISCONNECT;
@@ -444,7 +446,7 @@ restore_queue(struct replay *r, struct rqueue *q, const struct rentry **ev,
 		}
 		/* Its unique id: held by the groups not done with it. */
 		if (ev[i]->uid != NULL && replay_uid(r, d[0], ev[i], held,
-		    held != 0 ? 0 : wall + d[0]->dedup_window) != 0)
+		    held != 0 ? 0 : wall + d[0]->policy->dedup_window) != 0)
 			goto out;
 	}
 	/* The dead, each group's in the order they died. */

@@ -40,7 +40,7 @@ server_timed(struct server *srv)
 				log_info("queue %s: %d event%s not acked "
 				    "within %u ms: taken back",
 				    groups_path(g, &gp), n, n == 1 ? "" : "s",
-				    g->d.ack_timeout);
+				    g->d.policy->ack_timeout);
 			/* Held back events come due, a pause ends, ... */
 			dispatch_run(&g->d);
 		}

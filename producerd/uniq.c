@@ -13,12 +13,11 @@
 #include "uniq.h"
 
 void
-uniq_init(struct uniq *u, uint64_t window)
+uniq_init(struct uniq *u)
 {
 	memset(u, 0, sizeof *u);
 	idmap_init(&u->byid);
 	u->wtail = &u->whead;
-	u->window = window;
 }
 
 void
@@ -35,7 +34,7 @@ uniq_free(struct uniq *u)
 	}
 	free(u->hash);
 	idmap_free(&u->byid);
-	uniq_init(u, u->window);
+	uniq_init(u);
 }
 
 #define UENTRY_KEY(e)	((e)->uid)
@@ -151,10 +150,11 @@ uniq_add(struct uniq *u, const void *uid, uint8_t len, uint64_t id,
 
 /*
  * One group is done with event id (acked, shed, dropped): when it was the
- * last, the id's window starts (or, with none, the id is free at once).
+ * last, the id's window (ms, the queue's now) starts, or with none the id
+ * is free at once.
  */
 void
-uniq_gone(struct uniq *u, uint64_t id, uint64_t now)
+uniq_gone(struct uniq *u, uint64_t id, uint64_t now, uint64_t window)
 {
 	struct uentry	*e;
 	uint64_t	 v;
@@ -165,11 +165,11 @@ uniq_gone(struct uniq *u, uint64_t id, uint64_t now)
 	if (--e->refs != 0)
 		return;
 	idmap_del(&u->byid, id);
-	if (u->window == 0) {
+	if (window == 0) {
 		unlink_entry(u, slot(u, e->uid, e->len));
 		return;
 	}
-	e->expires = now + u->window;
+	e->expires = now + window;
 	list_add(u, e);
 }
 

@@ -33,16 +33,15 @@ struct uniq {
 	struct idmap	  byid;		/* live event id -> its entry */
 	struct uentry	 *whead;	/* windows running, by start */
 	struct uentry	**wtail;
-	uint64_t	  window;	/* ms after the event is done */
 	uint64_t	  duplicates_total;
 };
 
-void	 uniq_init(struct uniq *, uint64_t);
+void	 uniq_init(struct uniq *);
 void	 uniq_free(struct uniq *);
 int	 uniq_seen(struct uniq *, const void *, uint8_t, uint64_t);
 int	 uniq_add(struct uniq *, const void *, uint8_t, uint64_t, uint32_t,
 	     uint64_t);
-void	 uniq_gone(struct uniq *, uint64_t, uint64_t);
+void	 uniq_gone(struct uniq *, uint64_t, uint64_t, uint64_t);
 void	 uniq_sweep(struct uniq *, uint64_t);
 void	 uniq_forget(struct uniq *, uint64_t);
 int	 uniq_of(const struct uniq *, uint64_t, const uint8_t **,

@@ -1,7 +1,8 @@
 /*
  * test_chain.c: producerd/chain.h, the one keyed table, alone: finding,
- * missing, unlinking through the link found, growing, and the very chains
- * of the copies it replaced (uniq_walk hands the journal that order).
+ * missing, unlinking through the link found or by the entry, growing,
+ * and the very chains of the copies it replaced (uniq_walk hands the
+ * journal that order).
  */
 #include <check.h>
 #include <stdint.h>
@@ -82,6 +83,13 @@ START_TEST(find_insert_unlink_grow)
 			ck_assert_ptr_null(*pp);
 		else
 			ck_assert_ptr_eq(*pp, &e[i]);
+	}
+	/* Removing by the entry itself: once, and only what is in. */
+	for (i = 0; i < 1000; i++)
+		ck_assert_int_eq(echain_remove(h, mask, &e[i]), i % 2);
+	for (i = 0; i < 1000; i++) {
+		ck_assert_int_eq(echain_remove(h, mask, &e[i]), 0);
+		ck_assert_ptr_null(*echain_find(h, mask, e[i].key, e[i].len));
 	}
 	free(h);
 }

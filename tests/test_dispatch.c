@@ -25,6 +25,7 @@ struct record {
 
 struct world {
 	struct dispatch		 d;
+	struct dpolicy		 p;		/* d's, as its queue's is */
 	struct dconsumer	 c[MAXC];
 	int			 name[MAXC];
 	int			 live[MAXC];
@@ -54,6 +55,8 @@ world_new(void)
 
 	ck_assert_ptr_nonnull(w = calloc(1, sizeof *w));
 	ck_assert_int_eq(dispatch_init(&w->d, NULL, record_emit, &w->r), 0);
+	w->p = dpolicy_default;
+	w->d.policy = &w->p;
 	for (i = 0; i < MAXC; i++)
 		w->name[i] = i;
 	return w;
@@ -456,7 +459,7 @@ START_TEST(acked_events_leave_flight_and_unknown_ids_are_refused)
 	ck_assert_int_eq(answer(w, 0, 0, PS_TOUCH), DISPATCH_UNKNOWN);
 	ck_assert_int_eq(answer(w, 0, 2, PS_ACK), DISPATCH_DONE);
 	ck_assert_uint_eq(w->d.in_flight, 0);
-	ck_assert_uint_eq(w->d.acked_total, 2);
+	ck_assert_uint_eq(w->d.counts.acked_total, 2);
 	world_free(w);
 }
 END_TEST
@@ -480,7 +483,7 @@ START_TEST(a_departed_consumers_events_come_back_first_in_order)
 	ck_assert_int_eq(detach(w, 0), 98);
 	ck_assert_uint_eq(w->d.in_flight, 0);
 	ck_assert_uint_eq(w->d.queue.count, 100);
-	ck_assert_uint_eq(w->d.redelivered_total, 98);
+	ck_assert_uint_eq(w->d.counts.redelivered_total, 98);
 	attach_acks(w, 1, 200);
 	demand(w, 1, 200);
 	ck_assert_int_eq(w->r.n, 200);
@@ -505,7 +508,7 @@ START_TEST(nack_redelivers_then_buries_then_retry_and_drop)
 	struct qevent	*ev;
 	int		 i;
 
-	w->d.max_attempts = 3;
+	w->p.max_attempts = 3;
 	attach_acks(w, 0, 1);
 	ENQ(w, "poison", "fine");
 	for (i = 0; i < 3; i++) {
@@ -516,7 +519,7 @@ START_TEST(nack_redelivers_then_buries_then_retry_and_drop)
 		    DISPATCH_DONE);
 	}
 	ck_assert_uint_eq(w->d.ndead, 1);
-	ck_assert_uint_eq(w->d.nacked_total, 3);
+	ck_assert_uint_eq(w->d.counts.nacked_total, 3);
 	demand(w, 0, 1);
 	expect(w, 3, 0, "fine");
 	ck_assert_int_eq(answer(w, 0, 2, PS_ACK), DISPATCH_DONE);
@@ -540,7 +543,7 @@ START_TEST(nack_redelivers_then_buries_then_retry_and_drop)
 	ck_assert_ptr_nonnull(ev = dispatch_dead_find(&w->d, 1));
 	dispatch_dead_drop(&w->d, ev);
 	ck_assert_uint_eq(w->d.ndead, 0);
-	ck_assert_uint_eq(w->d.dead_total, 2);
+	ck_assert_uint_eq(w->d.counts.dead_total, 2);
 	ck_assert_uint_eq(w->d.queue.count, 0);
 	world_free(w);
 }
@@ -583,7 +586,7 @@ START_TEST(hand_back_gives_events_back_and_keeps_no_dead_letter)
 	struct told	*t = &told;
 
 	memset(t, 0, sizeof *t);
-	w->d.max_attempts = 3;
+	w->p.max_attempts = 3;
 	w->d.done = told_done;
 	w->d.hand_back = 1;
 	attach_acks(w, 0, 4);
@@ -613,7 +616,7 @@ START_TEST(hand_back_gives_events_back_and_keeps_no_dead_letter)
 	ck_assert_uint_eq(t->reason[1], PS_DEAD_NACK);
 	ck_assert_uint_eq(t->origin[1], 8);
 	ck_assert_uint_eq(w->d.ndead, 0);
-	ck_assert_uint_eq(w->d.dead_total, 1);
+	ck_assert_uint_eq(w->d.counts.dead_total, 1);
 	ck_assert_uint_eq(w->d.queue.count, 0);
 
 	/* An ack, and a consumer gone with one in flight: back at once. */
@@ -638,7 +641,7 @@ START_TEST(ack_timeout_takes_back_touch_keeps_late_ack_is_counted)
 	struct world	*w = world_new();
 	uint64_t	 when;
 
-	w->d.ack_timeout = 1000;
+	w->p.ack_timeout = 1000;
 	w->d.now = 5000;
 	attach_acks(w, 0, 2);
 	attach_acks(w, 1, 2);
@@ -650,7 +653,7 @@ START_TEST(ack_timeout_takes_back_touch_keeps_late_ack_is_counted)
 	ck_assert_int_eq(answer(w, 0, 2, PS_TOUCH), DISPATCH_DONE);
 	w->d.now = 6000;
 	ck_assert_int_eq(dispatch_expire(&w->d), 1);
-	ck_assert_uint_eq(w->d.timed_out_total, 1);
+	ck_assert_uint_eq(w->d.counts.timed_out_total, 1);
 	ck_assert_uint_eq(dispatch_in_flight(&w->c[0]), 1);
 	ck_assert_uint_eq(w->d.queue.count, 1);
 	ck_assert_int_eq(dispatch_next_deadline(&w->d, &when), 1);
@@ -660,7 +663,7 @@ START_TEST(ack_timeout_takes_back_touch_keeps_late_ack_is_counted)
 	ck_assert_uint_eq(w->r.attempt[2], 2);
 	/* The first consumer finishes after all: its ack is late. */
 	ck_assert_int_eq(answer(w, 0, 1, PS_ACK), DISPATCH_LATE);
-	ck_assert_uint_eq(w->d.late_acks_total, 1);
+	ck_assert_uint_eq(w->d.counts.late_acks_total, 1);
 	ck_assert_int_eq(answer(w, 0, 1, PS_ACK), DISPATCH_UNKNOWN);
 	ck_assert_int_eq(answer(w, 1, 1, PS_ACK), DISPATCH_DONE);
 	ck_assert_int_eq(answer(w, 0, 2, PS_ACK), DISPATCH_DONE);
@@ -731,22 +734,22 @@ START_TEST(overflow_follows_each_policy)
 	struct ps_buf		 pb = { 0 };
 	int			 rc;
 
-	w->d.max_queue = 4;
+	w->p.max_queue = 4;
 	ENQ(w, "1", "2", "3");		/* ids 1-3; room for one */
 
-	w->d.overflow = OVERFLOW_REJECT;
+	w->p.overflow = OVERFLOW_REJECT;
 	OFFER(w, &r, "a", "b", "c");
 	ck_assert_int_eq(rc, DISPATCH_TAKEN);
 	REPLY(&r, 4, 1, 2, 0, 0);
-	ck_assert_uint_eq(w->d.rejected_total, 2);
+	ck_assert_uint_eq(w->d.counts.rejected_total, 2);
 
-	w->d.overflow = OVERFLOW_DROP_NEWEST;
+	w->p.overflow = OVERFLOW_DROP_NEWEST;
 	OFFER(w, &r, "a", "b");		/* full: both shed */
 	REPLY(&r, 0, 0, 0, 2, 0);
-	ck_assert_uint_eq(w->d.shed_total, 2);
+	ck_assert_uint_eq(w->d.counts.shed_total, 2);
 
 	/* drop-oldest keeps the newest: the last four of six, none old. */
-	w->d.overflow = OVERFLOW_DROP_OLDEST;
+	w->p.overflow = OVERFLOW_DROP_OLDEST;
 	OFFER(w, &r, "a", "b", "c", "d", "e", "f");
 	REPLY(&r, 5, 4, 0, 2, 4);
 	ck_assert_uint_eq(w->d.queue.count, 4);
@@ -757,13 +760,13 @@ START_TEST(overflow_follows_each_policy)
 	detach(w, 0);
 
 	/* A byte limit counts payload bytes. */
-	w->d.max_queue = 0;
-	w->d.max_queue_bytes = 10;
-	w->d.overflow = OVERFLOW_REJECT;
+	w->p.max_queue = 0;
+	w->p.max_queue_bytes = 10;
+	w->p.overflow = OVERFLOW_REJECT;
 	ENQ(w, "12345678");
 	OFFER(w, &r, "ab", "c");
 	REPLY(&r, 10, 1, 1, 0, 0);
-	w->d.overflow = OVERFLOW_DROP_OLDEST;
+	w->p.overflow = OVERFLOW_DROP_OLDEST;
 	OFFER(w, &r, "0123456789", "abcd", "efgh");
 	REPLY(&r, 11, 2, 0, 1, 1);
 	ps_buf_free(&pb);
@@ -789,8 +792,8 @@ START_TEST(overflow_serves_demand_first)
 
 	for (i = 0; i < sizeof policies / sizeof policies[0]; i++) {
 		w = world_new();
-		w->d.max_queue = 2;
-		w->d.overflow = policies[i];
+		w->p.max_queue = 2;
+		w->p.overflow = policies[i];
 		attach(w, 0, 3);
 		demand(w, 0, 3);
 		OFFER(w, &r, "a", "b", "c");
@@ -849,8 +852,8 @@ START_TEST(overflow_block_holds_the_rest)
 		snprintf(names[i], sizeof names[i], "%d", i + 1);
 		evs[i] = names[i];
 	}
-	w->d.max_queue = 10;
-	w->d.overflow = OVERFLOW_BLOCK;
+	w->p.max_queue = 10;
+	w->p.overflow = OVERFLOW_BLOCK;
 	batch(&pb, &it, &n, evs, 40);
 	memset(&r, 0, sizeof r);
 	ck_assert_int_eq(dispatch_enqueue(&w->d, &it, &r), DISPATCH_WAIT);
@@ -900,8 +903,8 @@ START_TEST(overflow_block_holds_the_rest)
 	detach(w, 0);
 	world_free(w);
 	w = world_new();
-	w->d.max_queue_bytes = 2;
-	w->d.overflow = OVERFLOW_BLOCK;
+	w->p.max_queue_bytes = 2;
+	w->p.overflow = OVERFLOW_BLOCK;
 	OFFER(w, &r, "abc", "d");
 	ck_assert_int_eq(rc, DISPATCH_WAIT);
 	ck_assert_uint_eq(r.accepted, 1);
@@ -1154,7 +1157,7 @@ START_TEST(groups_share_one_log)
 	queue_init(&b->d.queue, a->d.queue.log);
 	b->d.ids = a->d.ids;
 	a->d.next_group = &b->d;
-	a->d.max_attempts = b->d.max_attempts = 2;
+	a->p.max_attempts = b->p.max_attempts = 2;
 	attach_acks(a, 0, 10);
 	attach_acks(b, 0, 1);
 	ck_assert_int_eq(dispatch_demand(&a->d, &a->c[0], 10), 0);
@@ -1163,8 +1166,8 @@ START_TEST(groups_share_one_log)
 	ck_assert_int_eq(a->r.n, 3);		/* a's consumer took all */
 	ck_assert_int_eq(b->r.n, 1);		/* b's, its one */
 	ck_assert_uint_eq(b->d.queue.count, 2);
-	ck_assert_uint_eq(a->d.enqueued_total, 3);
-	ck_assert_uint_eq(b->d.enqueued_total, 3);
+	ck_assert_uint_eq(a->d.counts.enqueued_total, 3);
+	ck_assert_uint_eq(b->d.counts.enqueued_total, 3);
 	/* b's NACK brings x back for b only; a's ACKs are a's only. */
 	ck_assert_int_eq(dispatch_answer(&b->d, &b->c[0], 1, PS_NACK),
 	    DISPATCH_DONE);
@@ -1185,24 +1188,24 @@ START_TEST(groups_share_one_log)
 	ck_assert_uint_eq(b->d.queue.count, 2);
 	ck_assert_uint_eq(a->d.queue.count, 0);
 	/* b is full at 2: under reject a new batch is refused for both. */
-	a->d.max_queue = b->d.max_queue = 2;
+	a->p.max_queue = b->p.max_queue = 2;
 	batch(&buf, &it, &n, evs, 3);
 	memset(&r, 0, sizeof r);
 	ck_assert_int_eq(dispatch_enqueue(&a->d, &it, &r), DISPATCH_TAKEN);
 	ck_assert_uint_eq(r.accepted, 0);
 	ck_assert_uint_eq(r.refused, 3);
-	ck_assert_uint_eq(a->d.rejected_total, 3);
-	ck_assert_uint_eq(b->d.rejected_total, 3);
+	ck_assert_uint_eq(a->d.counts.rejected_total, 3);
+	ck_assert_uint_eq(b->d.counts.rejected_total, 3);
 	ck_assert_int_eq(dispatch_room(&a->d, 1), 0);
 	/* drop-oldest: b sheds its oldest; a, with room, sheds nothing. */
-	a->d.overflow = b->d.overflow = OVERFLOW_DROP_OLDEST;
+	a->p.overflow = b->p.overflow = OVERFLOW_DROP_OLDEST;
 	batch(&buf, &it, &n, evs, 1);
 	memset(&r, 0, sizeof r);
 	ck_assert_int_eq(dispatch_enqueue(&a->d, &it, &r), DISPATCH_TAKEN);
 	ck_assert_uint_eq(r.accepted, 1);
 	ck_assert_uint_eq(r.shed_old, 1);
-	ck_assert_uint_eq(b->d.shed_total, 1);
-	ck_assert_uint_eq(a->d.shed_total, 0);
+	ck_assert_uint_eq(b->d.counts.shed_total, 1);
+	ck_assert_uint_eq(a->d.counts.shed_total, 0);
 	ck_assert_uint_eq(a->d.queue.count, 0);	/* a's consumer took p */
 	ck_assert_str_eq(a->r.data[a->r.n - 1], "p");
 	ck_assert_uint_eq(b->d.queue.count, 2);	/* z and p */
@@ -1248,7 +1251,7 @@ START_TEST(key_order)
 	int		 i;
 
 	w->d.mode = DISPATCH_KEY;
-	w->d.max_attempts = 2;
+	w->p.max_attempts = 2;
 	attach_acks(w, 0, 10);
 	attach_acks(w, 1, 10);
 	push_key(w, "A", "a1");
@@ -1356,11 +1359,11 @@ START_TEST(partition_mode)
 	/* Nobody reads partition 2: its event waits aside, counted. */
 	ck_assert_uint_eq(w->d.parts_waiting, 1);
 	ck_assert_uint_eq(w->d.queue.count, 0);
-	w->d.max_queue = 1;
+	w->p.max_queue = 1;
 	ck_assert_int_eq(dispatch_room(&w->d, 1), 1);
 	push_key(w, k[2], "k2-again");
 	ck_assert_uint_eq(w->d.parts_waiting, 2);
-	w->d.max_queue = 0;
+	w->p.max_queue = 0;
 	/* Its consumer comes: the oldest first. */
 	attach_part(w, 3, 1, 2);
 	demand(w, 3, 1);
@@ -1568,8 +1571,8 @@ START_TEST(drop_oldest_reaches_events_set_aside)
 	int			 i;
 
 	ck_assert_int_eq(dispatch_set_mode(&w->d, DISPATCH_KEY, 0), 0);
-	w->d.overflow = OVERFLOW_DROP_OLDEST;
-	w->d.max_queue = 2;
+	w->p.overflow = OVERFLOW_DROP_OLDEST;
+	w->p.max_queue = 2;
 	attach_acks(w, 0, 10);
 	demand(w, 0, 10);
 	ck_assert_int_eq(offer_keyed(w, &b, &r, a1, 1), DISPATCH_TAKEN);
@@ -1795,8 +1798,8 @@ START_TEST(priorities_first)
 	expect(w, 6, 0, "low");
 	ck_assert_uint_eq(w->d.queue.count, 0);
 	/* Under drop-oldest the default's oldest goes before a priority's. */
-	w->d.max_queue = 2;
-	w->d.overflow = OVERFLOW_DROP_OLDEST;
+	w->p.max_queue = 2;
+	w->p.overflow = OVERFLOW_DROP_OLDEST;
 	a.priority = 1;
 	enqueue_attrs(w, &a, "urgent", 1);
 	ENQ(w, "old", "new");
@@ -1814,7 +1817,7 @@ START_TEST(unique_ids)
 	struct ps_enqueued	 r;
 
 	w->d.now = 1000;
-	dispatch_dedup_window(&w->d, 5000);
+	w->p.dedup_window = 5000;
 	a.uid = (const uint8_t *)"job-1";
 	a.ulen = 5;
 	r = enqueue_attrs(w, &a, "one", 1);
@@ -1828,7 +1831,7 @@ START_TEST(unique_ids)
 	r = enqueue_attrs(w, &a, "three", 2);
 	ck_assert_uint_eq(r.accepted, 1);
 	ck_assert_uint_eq(r.duplicates, 1);
-	ck_assert_uint_eq(w->d.duplicates_total, 2);
+	ck_assert_uint_eq(w->d.counts.duplicates_total, 2);
 	/* In flight, then acked: held for the window, then free. */
 	attach_acks(w, 0, 10);
 	demand(w, 0, 10);
@@ -1848,7 +1851,7 @@ START_TEST(unique_ids)
 	 * id is free once its event is acked. */
 	ck_assert_int_eq(answer(w, 0, w->r.id[2], PS_NACK), DISPATCH_DONE);
 	ck_assert_uint_eq(enqueue_attrs(w, &a, "x", 1).duplicates, 1);
-	dispatch_dedup_window(&w->d, 0);
+	w->p.dedup_window = 0;
 	ck_assert_int_eq(w->r.n, 4);
 	ck_assert_int_eq(answer(w, 0, w->r.id[3], PS_ACK), DISPATCH_DONE);
 	ck_assert_uint_eq(enqueue_attrs(w, &a, "x", 1).accepted, 1);
@@ -2006,7 +2009,7 @@ START_TEST(retries_back_off)
 	int		 i;
 
 	ck_assert_int_eq(dispatch_set_mode(&w->d, DISPATCH_KEY, 0), 0);
-	w->d.max_attempts = 10;
+	w->p.max_attempts = 10;
 	w->d.now = 10000;
 	ck_assert_int_eq(dispatch_schedule(&w->d, 0, 0, 0, 100, 1000), 0);
 	attach_acks(w, 0, 10);
@@ -2047,7 +2050,7 @@ START_TEST(retries_back_off)
 	    DISPATCH_DONE);
 	ck_assert_int_eq(dispatch_next_deadline(&w->d, &when), 1);
 	ck_assert_uint_eq(when, w->d.now + 5000);
-	ck_assert_uint_eq(w->d.retries_scheduled_total, 7);
+	ck_assert_uint_eq(w->d.counts.retries_scheduled_total, 7);
 	/* A purge takes it, and k2 behind it. */
 	ck_assert_uint_eq(dispatch_purge(&w->d), 2);
 	ck_assert_uint_eq(w->d.delayed, 0);
@@ -2068,7 +2071,7 @@ START_TEST(served_at_once_and_the_clock)
 	struct ps_buf		 pb = { 0 };
 	int			 rc;
 
-	w->d.max_queue = 2;
+	w->p.max_queue = 2;
 	attach(w, 0, 100);
 	demand(w, 0, 100);
 	ck_assert_int_eq(dispatch_schedule(&w->d, 0, 0, 0, 100, 1000), 0);

@@ -35,6 +35,7 @@ struct got {
 /* A daemon's worth: dispatcher, journal, one consumer. */
 struct node {
 	struct dispatch		 d;
+	struct dpolicy		 p;		/* d's */
 	struct journal		 j;
 	struct dconsumer	 c;
 	int			 attached;
@@ -118,7 +119,9 @@ node_open(struct node *n, uint32_t max_attempts, uint64_t segsize,
 	memset(n, 0, sizeof *n);
 	if (dispatch_init(&n->d, NULL, emit, &n->got) != 0)
 		return -1;
-	n->d.max_attempts = max_attempts;
+	n->p = dpolicy_default;
+	n->p.max_attempts = max_attempts;
+	n->d.policy = &n->p;
 	n->j.segment_size = segsize;
 	n->j.repair = repair;
 	n->j.fsync = JOURNAL_BATCH;
@@ -345,6 +348,7 @@ END_TEST
 /* Two queues' worth on one journal: "default" and "jobs", one id space. */
 struct pair {
 	struct dispatch		 def, jobs;
+	struct dpolicy		 jobs_p;
 	struct journal		 j;
 	struct dconsumer	 c;
 	struct got		 got;
@@ -389,7 +393,9 @@ pair_open(void)
 	ck_assert_int_eq(dispatch_init(&p->jobs, NULL, emit, &p->got), 0);
 	p->jobs.name = "jobs";
 	p->jobs.ids = &p->def.next_id;
-	p->jobs.max_attempts = 1;
+	p->jobs_p = dpolicy_default;
+	p->jobs_p.max_attempts = 1;
+	p->jobs.policy = &p->jobs_p;
 	p->j.segment_size = JOURNAL_SEGMENT_SIZE;
 	p->j.fsync = JOURNAL_BATCH;
 	p->j.next_id = &p->def.next_id;
@@ -924,7 +930,7 @@ START_TEST(unique_ids_outlive_their_segment)
 
 	carrying = 1;
 	n = node_new(1, 4096);
-	dispatch_dedup_window(&n->d, 3600 * 1000);
+	n->p.dedup_window = 3600 * 1000;
 	ck_assert_uint_eq(push_uid(n, "job-1", "one").accepted, 1);
 	ck_assert_uint_eq(push_uid(n, "job-2", "two").accepted, 1);
 	take(n, 2);
@@ -946,7 +952,7 @@ START_TEST(unique_ids_outlive_their_segment)
 	node_crash(n);
 
 	n = node_new(1, 4096);
-	dispatch_dedup_window(&n->d, 3600 * 1000);
+	n->p.dedup_window = 3600 * 1000;
 	ck_assert_uint_eq(n->d.ndead, 1);
 	ck_assert_uint_eq(push_uid(n, "job-1", "again").duplicates, 1);
 	ck_assert_uint_eq(push_uid(n, "job-2", "again").duplicates, 1);
@@ -954,7 +960,7 @@ START_TEST(unique_ids_outlive_their_segment)
 	/* And across another restart, its records carried once more. */
 	node_crash(n);
 	n = node_new(1, 4096);
-	dispatch_dedup_window(&n->d, 3600 * 1000);
+	n->p.dedup_window = 3600 * 1000;
 	ck_assert_uint_eq(push_uid(n, "job-1", "again").duplicates, 1);
 	ck_assert_uint_eq(push_uid(n, "job-3", "again").duplicates, 1);
 	node_crash(n);

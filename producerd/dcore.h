@@ -1,0 +1,79 @@
+/*
+ * dcore.h: what dispatch.c lends admit.c, the two halves of the pure
+ * dispatch core; the daemon and the tests include dispatch.h only.  What
+ * the hot path of both needs is inline here, so that moving admission out
+ * of dispatch.c costs an ENQUEUE no call.
+ */
+#ifndef PS_DCORE_H
+#define PS_DCORE_H
+
+#include "dispatch.h"
+
+struct qevent	*dispatch_pop_restored(struct dispatch *);
+struct qevent	*dispatch_parts_shed(struct dispatch *);
+struct sched	*dispatch_sched_get(struct dispatch *);
+struct uniq	*dispatch_uniq_get(struct dispatch *);
+
+/* Into the buffer of every group: by its priority, the log or the heaps. */
+static inline int
+push_at(struct dispatch *d, uint64_t id, uint32_t attempts, uint64_t origin,
+    uint16_t prio, const void *key, int klen, const void *data, uint32_t len)
+{
+	if (prio == QUEUE_PRIO_DEFAULT)
+		return queue_push(&d->queue, id, attempts, origin, key, klen,
+		    data, len);
+	return queue_push_prio(&d->queue, id, attempts, prio, key, klen, data,
+	    len);
+}
+
+/* Events a consumer may still be sent now. */
+static inline uint32_t
+avail(const struct dconsumer *dc)
+{
+	uint32_t	 room;
+
+	if (!dc->acks)
+		return dc->demand;
+	room = dc->max_demand > dc->ninflight ?
+	    dc->max_demand - dc->ninflight : 0;
+	return dc->demand < room ? dc->demand : room;
+}
+
+/* The lead's delayed events, or NULL when it holds none. */
+static inline struct delays *
+delays_of(const struct dispatch *d)
+{
+	const struct dispatch	*lead = d->lead;
+
+	return lead->sched != NULL && lead->sched->delays.n != 0 ?
+	    &lead->sched->delays : NULL;
+}
+
+/*
+ * The journal, if there is one, hears of what happened to ev; an event
+ * gone lets go of its unique id in this group.
+ */
+static inline void
+dispatch_changed(struct dispatch *d, enum dispatch_change what,
+    const struct qevent *ev)
+{
+	if (d->change != NULL)
+		d->change(d->change_arg, what, ev);
+	if (what == DISPATCH_GONE && d->lead->sched != NULL &&
+	    d->lead->sched->uniq != NULL)
+		uniq_gone(d->lead->sched->uniq, ev->id, *d->wall,
+		    d->lead->policy->dedup_window);
+}
+
+/*
+ * ev came from upstream (a stage, a cluster): its origin learns how it
+ * ended, or (hand_back) that it is given back or still worked on.
+ */
+static inline void
+dispatch_finish(struct dispatch *d, struct qevent *ev, int how, uint32_t wait)
+{
+	if (ev->origin != 0 && d->done != NULL)
+		d->done(d->arg, ev, how, wait);
+}
+
+#endif
