@@ -40,6 +40,7 @@ struct enq_door {
 	void	(*answer)(void *, struct ps_enqueued *);
 	void	(*refuse)(void *, int, const char *);	/* an ERROR, in turn */
 	void	(*resume)(void *);	/* take the frame held (ENQ_HELD) again */
+	const char *(*who)(void *);	/* its name, for a log line */
 };
 
 /* One ENQUEUE, as far as a door has read it, handed to a backend. */
@@ -47,7 +48,6 @@ struct enq {
 	struct nqueue		*q;
 	struct ps_enqueue_iter	*it;		/* its events still to take */
 	struct ps_enqueued	*r;		/* the answer so far */
-	const char		*who;		/* its sender, for log lines */
 	const struct enq_door	*door;
 	void			*arg;		/* the sender, for door */
 	uint32_t		 pending;	/* its batches not answered yet */

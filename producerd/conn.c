@@ -627,16 +627,16 @@ conn_enqueue(struct conn *c, const struct ps_frame *f)
 		    "shutdown and takes no new events");
 		return 0;
 	}
-	memset(&e, 0, sizeof e);
+	/* Field by field: its why is written only when it fails. */
 	e.q = q;
 	e.it = &it;
 	e.r = r;
-	e.who = conn_label(c);
 	e.door = &conn_door;
 	e.arg = c;
 	e.pending = c->pending;
 	e.turn = c->turn;
 	e.started = c->enq_started;
+	e.code = 0;
 	switch (srv->backend->enqueue(srv, &e)) {
 	case ENQ_WAIT:
 		if ((c->enq_started = e.started))
@@ -1193,11 +1193,19 @@ door_resume(void *arg)
 	conn_release(arg, HOLD_STREAM);
 }
 
+/* Made only when a line is logged: an ENQUEUE's path does no printf. */
+static const char *
+door_who(void *arg)
+{
+	return conn_label(arg);
+}
+
 static const struct enq_door conn_door = {
 	.sent = door_sent,
 	.answer = door_answer,
 	.refuse = door_refuse,
 	.resume = door_resume,
+	.who = door_who,
 };
 
 /*

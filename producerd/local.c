@@ -122,7 +122,7 @@ local_enqueue(struct server *srv, struct enq *e)
 		return ENQ_WAIT;
 	else if (rc == DISPATCH_NOMEM)
 		log_warnx("%s: out of memory: %u events taken, %u refused",
-		    e->who, e->r->accepted, e->r->refused);
+		    e->door->who(e->arg), e->r->accepted, e->r->refused);
 	return ENQ_ANSWERED;
 }
 
