@@ -46,7 +46,11 @@ struct result {
 	double		 lat[4];	/* W3: p50, p99, p99.9, max, in µs,
 					   from when each was due */
 	double		 lat_sent[4];	/* the same from when each went */
-	double		 cpu;		/* daemon CPU seconds */
+	double		 cpu;		/* daemon CPU seconds, user + sys,
+					   over the measured span */
+	double		 cpu_user;
+	double		 cpu_sys;
+	uint64_t	 faults;	/* the daemon's minor page faults */
 	uint64_t	 rss_peak_kb;
 	double		 per_event;	/* W4: daemon bytes per queued event;
 					   W7: per queue with one event */
@@ -102,6 +106,17 @@ void		 reap(pid_t *, int);
 void		 rmtree(const char *);
 uint64_t	 workload_events(const struct settings *, const char *);
 
+/*
+ * A server's CPU and page faults so far (/proc/PID/stat): read when the
+ * clock starts and when the last event has come, the difference is what
+ * the run cost it, without its start-up and its clients' connecting.
+ */
+struct usage {
+	uint64_t	 ticks_user;	/* clock ticks */
+	uint64_t	 ticks_sys;
+	uint64_t	 faults;	/* minor */
+};
+
 /* A producerd of the run's own (or --socket's). */
 struct daemon {
 	pid_t		 pid;		/* 0: not ours */
@@ -117,8 +132,11 @@ int	 work_run(const struct settings *, const char *, const char *,
 	     struct result *);
 int	 daemon_start(const struct settings *, const char *, struct daemon *);
 void	 daemon_stop(struct daemon *);
-void	 daemon_usage(const struct daemon *, double *, uint64_t *,
+void	 daemon_usage(const struct daemon *, struct usage *, uint64_t *,
 	     uint64_t *);
+void	 usage_read(pid_t, struct usage *);
+void	 usage_span(struct result *, const struct usage *,
+	     const struct usage *);
 struct pushstage *client_open(const char *);
 
 /* http.c: the dashboard's cost (--http) */

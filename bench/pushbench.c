@@ -127,6 +127,13 @@ by_rate(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The server's CPU per event taken in, user and system: 0 without one. */
+static double
+ns_per_event(const struct result *r)
+{
+	return r->events == 0 ? 0 : r->cpu * 1e9 / (double)r->events;
+}
+
 static void
 json_result(const struct result *r, const struct result *lo,
     const struct result *hi, int runs)
@@ -138,6 +145,10 @@ json_result(const struct result *r, const struct result *lo,
 	    r->workload, r->mode, (unsigned long long)r->events, runs, r->rate,
 	    lo->rate, hi->rate, r->cpu, (unsigned long long)r->rss_peak_kb,
 	    r->exact ? "true" : "false");
+	printf(",\"daemon_user_s\":%.3f,\"daemon_sys_s\":%.3f,"
+	    "\"daemon_faults\":%llu,\"daemon_ns_per_event\":%.0f",
+	    r->cpu_user, r->cpu_sys, (unsigned long long)r->faults,
+	    ns_per_event(r));
 	printf(",\"in_flight_batches\":%u,\"batch\":%u,\"acks\":%s",
 	    r->depth, r->batch, r->acks ? "true" : "false");
 	if (r->has_lat)
@@ -183,9 +194,10 @@ table_result(const struct result *r, const struct result *lo,
 	else if (r->enq_rate != 0)
 		snprintf(extra, sizeof extra, "enqueue %.0f/s, %.1f B/event "
 		    "over payload", r->enq_rate, r->per_event);
-	printf("%-10s %-16s %9llu %11.0f %11.0f-%-11.0f %7.2f %9llu  %-5s %s\n",
-	    r->workload, r->mode, (unsigned long long)r->events, r->rate,
-	    lo->rate, hi->rate, r->cpu, (unsigned long long)r->rss_peak_kb,
+	printf("%-10s %-18s %5u %9llu %11.0f %11.0f-%-11.0f %7.2f %6.2f %7.0f "
+	    "%9llu  %-5s %s\n", r->workload, r->mode, r->depth,
+	    (unsigned long long)r->events, r->rate, lo->rate, hi->rate, r->cpu,
+	    r->cpu_sys, ns_per_event(r), (unsigned long long)r->rss_peak_kb,
 	    r->exact ? "yes" : "NO", extra);
 }
 
@@ -547,9 +559,9 @@ main(int argc, char **argv)
 		return http_run(&s) == 0 ? 0 : 1;
 	}
 	if (!s.json)
-		printf("%-10s %-16s %9s %11s %23s %7s %9s  %-5s %s\n",
-		    "workload", "mode", "events", "events/s", "range",
-		    "cpu s", "peak KiB", "once", "");
+		printf("%-10s %-18s %5s %9s %11s %23s %7s %6s %7s %9s  %-5s "
+		    "%s\n", "workload", "mode", "depth", "events", "events/s",
+		    "range", "cpu s", "sys s", "ns/ev", "peak KiB", "once", "");
 	fflush(stdout);		/* before any fork, or children print it again */
 	for (w = 0; w < sizeof workloads / sizeof workloads[0]; w++) {
 		if (s.only == NULL || strcmp(s.only, workloads[w]) == 0)

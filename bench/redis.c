@@ -235,6 +235,7 @@ redis_run(const struct settings *s, const char *workload, struct result *r)
 	char			 dir[64], sock[128];
 	redisContext		*rc;
 	struct board		*b;
+	struct usage		 u0, u1;
 	uint64_t		 total, t0, t1, rss0;
 	int			 i, n = s->consumers, error = -1, reaped = 0;
 	int			 w4 = strcmp(workload, "W4") == 0;
@@ -287,6 +288,7 @@ redis_run(const struct settings *s, const char *workload, struct result *r)
 		/* The backlog: pushed with nobody to take, then drained. */
 		usleep(100000);
 		rss0 = rss_kb(server);
+		usage_read(server, &u0);
 		t0 = clock_ns();
 		push_all(s, rc, total);
 		t1 = clock_ns();
@@ -300,12 +302,15 @@ redis_run(const struct settings *s, const char *workload, struct result *r)
 		for (i = 0; i < n; i++)
 			pids[i] = spawn(redis_consumer, &a);
 		wait_blocked(rc, n);
+		usage_read(server, &u0);
 		t0 = clock_ns();
 		push_all(s, rc, total);
 	}
 	if (board_wait(b, WAIT_MS(s), pids, n) == 0) {
 		r->rate = (double)total * 1e9 /
 		    (double)(atomic_load(&b->last_ns) - t0);
+		usage_read(server, &u1);
+		usage_span(r, &u0, &u1);
 		r->exact = board_exact(b);
 		error = 0;
 	}
