@@ -13,6 +13,9 @@
 /* Every payload starts with its sequence number and its send time. */
 #define STAMP_LEN	16
 
+/* --window 1,2,4,...: the depths a sweep runs each workload at. */
+#define MAX_WINDOWS	16
+
 struct settings {
 	const char	*producerd;	/* binary to start */
 	const char	*socket;	/* or a daemon already running */
@@ -27,6 +30,8 @@ struct settings {
 	int		 compare;	/* raw socket and Redis too */
 	const char	*fsync;		/* --data-dir with this; NULL: none */
 	uint32_t	 window;	/* batches in flight, every system */
+	uint32_t	 windows[MAX_WINDOWS];	/* --window's, in turn */
+	int		 nwindows;
 	uint32_t	 batch;		/* events a batch, and a pop's COUNT */
 	const char	*system;	/* only this one, or NULL */
 	int		 cluster;	/* --cluster R: 1 or 3; 0: none */

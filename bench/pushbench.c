@@ -43,8 +43,8 @@ usage(FILE *f)
 "usage: pushbench [--workload W1|...|W8] [--delivery MODE]\n"
 "                 [--size BYTES]\n"
 "                 [--consumers N] [--events N] [--runs N] [--compare]\n"
-"                 [--window N] [--batch N] [--system NAME] [--quick]\n"
-"                 [--json]\n"
+"                 [--window N[,N...]] [--batch N] [--system NAME]\n"
+"                 [--quick] [--json]\n"
 "                 [--producerd PATH | --socket PATH] [--fsync MODE]\n"
 "       pushbench --cluster R1|R3 [--workload W1|W2] [options as above]\n"
 "       pushbench --http [--runs N] [--events N] [--quick] [--json]\n"
@@ -89,7 +89,11 @@ usage(FILE *f)
 "  --system NAME       only pushstage, redis, beanstalkd, floor or\n"
 "                      jetstream (with\n"
 "                      --compare's settings): to profile one alone\n"
-"  --window N          batches in flight from the client (default 4)\n"
+"  --window N[,N...]   batches in flight from the client (default 4); a\n"
+"                      list, such as 1,2,4,8,16,32, runs every workload\n"
+"                      (and with --compare every system) at each depth in\n"
+"                      turn: up to 16 depths, each 1 to 1024 (W3 and the\n"
+"                      floors keep no window: once)\n"
 "  --batch N           events a batch, and a pop's COUNT (default 256)\n"
 "  --quick             small counts, one run: for the test suite\n"
 "  --json              one JSON object per line instead of the table\n"
@@ -268,6 +272,44 @@ cluster_runs(struct settings *s, const char *w)
 #endif
 
 /*
+ * --window N or N,N,...: the depths to run every workload at, in turn, each
+ * from 1 to 1024; 0, or -1 said naming the value that is wrong.
+ */
+static int
+window_list(struct settings *s, const char *arg)
+{
+	char		 buf[256], *p, *one;
+	uint64_t	 v;
+
+	if (strlen(arg) >= sizeof buf) {
+		log_errorx("--window: \"%.32s...\" is too long: at most %d "
+		    "depths", arg, MAX_WINDOWS);
+		return -1;
+	}
+	snprintf(buf, sizeof buf, "%s", arg);
+	s->nwindows = 0;
+	for (p = buf; (one = strsep(&p, ",")) != NULL;) {
+		if (s->nwindows == MAX_WINDOWS) {
+			log_errorx("--window: \"%s\": more than %d depths", arg,
+			    MAX_WINDOWS);
+			return -1;
+		}
+		if (opt_parse_u64(one, 1, 1024, &v) != 0) {
+			if (strchr(arg, ',') == NULL)
+				log_errorx("--window: \"%s\" is not a whole "
+				    "number from 1 to 1024", arg);
+			else
+				log_errorx("--window: \"%s\" in \"%s\" is not "
+				    "a whole number from 1 to 1024", one, arg);
+			return -1;
+		}
+		s->windows[s->nwindows++] = (uint32_t)v;
+	}
+	s->window = s->windows[0];
+	return 0;
+}
+
+/*
  * Fill s from argv, every value checked: 0 to run, 1 to exit 0 (--help,
  * --version), -1 to exit 1 after saying what is wrong, PARSE_UNAVAILABLE
  * to exit 78 (--cluster without libnats).
@@ -306,7 +348,8 @@ settings_parse(struct settings *s, int argc, char **argv)
 	s->size = 64;
 	s->consumers = 4;
 	s->runs = 3;
-	s->window = 4;
+	s->window = s->windows[0] = 4;
+	s->nwindows = 1;
 	s->batch = 256;
 	while ((ch = getopt_long(argc, argv, "w:d:s:c:e:r:Cqjp:S:F:W:B:K:HhV",
 	    longopts, NULL)) != -1) {
@@ -371,8 +414,7 @@ settings_parse(struct settings *s, int argc, char **argv)
 			s->fsync = optarg;
 			break;
 		case 'W':
-			if (opt_u32("--window", optarg, 1, 1024,
-			    &s->window) != 0)
+			if (window_list(s, optarg) != 0)
 				return -1;
 			break;
 		case 'B':
@@ -456,6 +498,11 @@ settings_parse(struct settings *s, int argc, char **argv)
 		}
 #endif
 	}
+	if (s->http && s->nwindows > 1) {
+		log_errorx("--http measures at one --window, not %d",
+		    s->nwindows);
+		return -1;
+	}
 	if (s->http && (s->socket != NULL || s->cluster != 0 ||
 	    s->fsync != NULL)) {
 		log_errorx("--http starts its own producerd: not with --%s",
@@ -469,12 +516,12 @@ settings_parse(struct settings *s, int argc, char **argv)
 }
 
 /*
- * Workload w's runs on pushstage in each delivery mode, then on the
- * systems it is compared with, and on its floor: the number of
- * measurements that failed.
+ * Workload w's runs at depth s->window on pushstage in each delivery
+ * mode, then on the systems it is compared with, and (at the first
+ * depth) on its floor: the number of measurements that failed.
  */
 static int
-workload_runs(struct settings *s, size_t w)
+workload_runs(struct settings *s, size_t w, int first)
 {
 	const char	*name = workloads[w];
 	struct result	 rs[MAX_RUNS];
@@ -519,8 +566,8 @@ workload_runs(struct settings *s, size_t w)
 		if (n < s->runs || report(s, rs, n) != 0)
 			failed++;
 	}
-	/* The floor each workload is judged by. */
-	if (!s->compare || s->fsync != NULL || w > 3 ||
+	/* The floor each workload is judged by: it keeps no window. */
+	if (!s->compare || s->fsync != NULL || w > 3 || !first ||
 	    !system_on(s, "floor"))
 		return failed;
 	for (i = n = 0; i < s->runs; i++) {
@@ -540,7 +587,7 @@ main(int argc, char **argv)
 {
 	struct settings	 s;
 	size_t		 w;
-	int		 failed = 0;
+	int		 i, failed = 0;
 
 	log_init("pushbench", PS_LOG_WARN);
 	switch (settings_parse(&s, argc, argv)) {
@@ -564,8 +611,13 @@ main(int argc, char **argv)
 		    "range", "cpu s", "sys s", "ns/ev", "peak KiB", "once", "");
 	fflush(stdout);		/* before any fork, or children print it again */
 	for (w = 0; w < sizeof workloads / sizeof workloads[0]; w++) {
-		if (s.only == NULL || strcmp(s.only, workloads[w]) == 0)
-			failed += workload_runs(&s, w);
+		if (s.only != NULL && strcmp(s.only, workloads[w]) != 0)
+			continue;
+		/* W3 posts each event alone, never waiting: one depth. */
+		for (i = 0; i < (w == 2 ? 1 : s.nwindows); i++) {
+			s.window = s.windows[i];
+			failed += workload_runs(&s, w, i == 0);
+		}
 	}
 	if (failed != 0)
 		log_errorx("%d measurement%s failed or lost events", failed,
