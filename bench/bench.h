@@ -160,7 +160,8 @@ int	 baseline_rr(const struct settings *, uint64_t, struct result *);
 
 /* redis.c: the same workloads on Redis, when built with hiredis */
 int	 redis_available(void);
-int	 redis_run(const struct settings *, const char *, struct result *);
+int	 redis_run(const struct settings *, const char *, int,
+	     struct result *);
 
 /* jetstream.c: NATS for --cluster, and W1 and W2 straight on JetStream */
 struct nats_nodes {

@@ -29,6 +29,13 @@ with_redis(const char *w)
 	    strcmp(w, "W4") == 0;
 }
 
+/* BLMOVE takes one event at a time: no peer for a batched workload. */
+static int
+with_redis_reliable(const char *w)
+{
+	return strcmp(w, "W2") == 0;
+}
+
 static int
 with_beanstalkd(const char *w)
 {
@@ -83,12 +90,13 @@ usage(FILE *f)
 "  --compare           also each workload's floor (W1, W4: the raw stream;\n"
 "                      W2: 4 clients' round trips to one epoll process;\n"
 "                      W3: the one-way relay), Redis (W1, W2, W4) when\n"
-"                      redis-server is installed, and beanstalkd (W1,\n"
+"                      redis-server is installed, with its reliable\n"
+"                      queue, BLMOVE then LREM (W2), and beanstalkd (W1,\n"
 "                      W2) when it is; every system with the same\n"
 "                      --window and --batch\n"
-"  --system NAME       only pushstage, redis, beanstalkd, floor or\n"
-"                      jetstream (with\n"
-"                      --compare's settings): to profile one alone\n"
+"  --system NAME       only pushstage, redis, redis-reliable, beanstalkd,\n"
+"                      floor or jetstream (with --compare's settings): to\n"
+"                      profile one alone\n"
 "  --window N[,N...]   batches in flight from the client (default 4); a\n"
 "                      list, such as 1,2,4,8,16,32, runs every workload\n"
 "                      (and with --compare every system) at each depth in\n"
@@ -424,12 +432,13 @@ settings_parse(struct settings *s, int argc, char **argv)
 		case 'Y':
 			if (strcmp(optarg, "pushstage") != 0 &&
 			    strcmp(optarg, "redis") != 0 &&
+			    strcmp(optarg, "redis-reliable") != 0 &&
 			    strcmp(optarg, "beanstalkd") != 0 &&
 			    strcmp(optarg, "floor") != 0 &&
 			    strcmp(optarg, "jetstream") != 0) {
-				log_errorx("--system: \"%s\" is not pushstage, "
-				    "redis, beanstalkd, floor or jetstream",
-				    optarg);
+				log_errorx("--system: \"%s\" is not "
+				    "pushstage, redis, redis-reliable, "
+				    "beanstalkd, floor or jetstream", optarg);
 				return -1;
 			}
 			s->system = optarg;
@@ -552,7 +561,15 @@ workload_runs(struct settings *s, size_t w, int first)
 	if (s->compare && with_redis(name) && system_on(s, "redis") &&
 	    redis_available()) {
 		for (i = n = 0; i < s->runs; i++)
-			if (redis_run(s, name, &rs[n]) == 0)
+			if (redis_run(s, name, 0, &rs[n]) == 0)
+				n++;
+		if (n < s->runs || report(s, rs, n) != 0)
+			failed++;
+	}
+	if (s->compare && with_redis_reliable(name) &&
+	    system_on(s, "redis-reliable") && redis_available()) {
+		for (i = n = 0; i < s->runs; i++)
+			if (redis_run(s, name, 1, &rs[n]) == 0)
 				n++;
 		if (n < s->runs || report(s, rs, n) != 0)
 			failed++;
