@@ -171,6 +171,7 @@ beanstalk_run(const struct settings *s, const char *workload,
 	char		 line[128], head[64];
 	uint8_t		*out, *payload;
 	struct board	*b;
+	struct usage	 u0, u1;
 	uint64_t	 total, seq, t0, t, inflight = 0, end;
 	size_t		 at, need;
 	int		 i, n = s->consumers, k, error = -1, hl;
@@ -234,6 +235,7 @@ beanstalk_run(const struct settings *s, const char *workload,
 	if ((out = malloc(need)) == NULL)
 		fatal("malloc");
 	bs_wait_reserving(&c, n);
+	usage_read(server, &u0);
 	t0 = clock_ns();
 	for (seq = 0; seq < total; seq += (uint64_t)k) {
 		t = clock_ns();
@@ -263,6 +265,8 @@ beanstalk_run(const struct settings *s, const char *workload,
 	if (board_wait(b, WAIT_MS(s), pids, n) == 0) {
 		r->rate = (double)total * 1e9 /
 		    (double)(atomic_load(&b->last_ns) - t0);
+		usage_read(server, &u1);
+		usage_span(r, &u0, &u1);
 		r->exact = board_exact(b);
 		error = 0;
 	}

@@ -13,6 +13,9 @@
 /* Every payload starts with its sequence number and its send time. */
 #define STAMP_LEN	16
 
+/* --window 1,2,4,...: the depths a sweep runs each workload at. */
+#define MAX_WINDOWS	16
+
 struct settings {
 	const char	*producerd;	/* binary to start */
 	const char	*socket;	/* or a daemon already running */
@@ -27,6 +30,8 @@ struct settings {
 	int		 compare;	/* raw socket and Redis too */
 	const char	*fsync;		/* --data-dir with this; NULL: none */
 	uint32_t	 window;	/* batches in flight, every system */
+	uint32_t	 windows[MAX_WINDOWS];	/* --window's, in turn */
+	int		 nwindows;
 	uint32_t	 batch;		/* events a batch, and a pop's COUNT */
 	const char	*system;	/* only this one, or NULL */
 	int		 cluster;	/* --cluster R: 1 or 3; 0: none */
@@ -46,7 +51,11 @@ struct result {
 	double		 lat[4];	/* W3: p50, p99, p99.9, max, in µs,
 					   from when each was due */
 	double		 lat_sent[4];	/* the same from when each went */
-	double		 cpu;		/* daemon CPU seconds */
+	double		 cpu;		/* daemon CPU seconds, user + sys,
+					   over the measured span */
+	double		 cpu_user;
+	double		 cpu_sys;
+	uint64_t	 faults;	/* the daemon's minor page faults */
 	uint64_t	 rss_peak_kb;
 	double		 per_event;	/* W4: daemon bytes per queued event;
 					   W7: per queue with one event */
@@ -102,6 +111,17 @@ void		 reap(pid_t *, int);
 void		 rmtree(const char *);
 uint64_t	 workload_events(const struct settings *, const char *);
 
+/*
+ * A server's CPU and page faults so far (/proc/PID/stat): read when the
+ * clock starts and when the last event has come, the difference is what
+ * the run cost it, without its start-up and its clients' connecting.
+ */
+struct usage {
+	uint64_t	 ticks_user;	/* clock ticks */
+	uint64_t	 ticks_sys;
+	uint64_t	 faults;	/* minor */
+};
+
 /* A producerd of the run's own (or --socket's). */
 struct daemon {
 	pid_t		 pid;		/* 0: not ours */
@@ -117,8 +137,11 @@ int	 work_run(const struct settings *, const char *, const char *,
 	     struct result *);
 int	 daemon_start(const struct settings *, const char *, struct daemon *);
 void	 daemon_stop(struct daemon *);
-void	 daemon_usage(const struct daemon *, double *, uint64_t *,
+void	 daemon_usage(const struct daemon *, struct usage *, uint64_t *,
 	     uint64_t *);
+void	 usage_read(pid_t, struct usage *);
+void	 usage_span(struct result *, const struct usage *,
+	     const struct usage *);
 struct pushstage *client_open(const char *);
 
 /* http.c: the dashboard's cost (--http) */
@@ -137,7 +160,8 @@ int	 baseline_rr(const struct settings *, uint64_t, struct result *);
 
 /* redis.c: the same workloads on Redis, when built with hiredis */
 int	 redis_available(void);
-int	 redis_run(const struct settings *, const char *, struct result *);
+int	 redis_run(const struct settings *, const char *, int,
+	     struct result *);
 
 /* jetstream.c: NATS for --cluster, and W1 and W2 straight on JetStream */
 struct nats_nodes {

@@ -97,7 +97,7 @@ many_run(const struct settings *s, const char *mode, struct result *r)
 	struct pushstage	*c = NULL;
 	uint64_t		 n, i, t0, t1, rss0, rss1, rss2, hwm;
 	char			 name[32];
-	double			 cpu;
+	struct usage		 u0, u;
 	int			 k, error = -1;
 
 	n = s->events != 0 ? s->events : s->quick ? 1000 : MANY_QUEUES;
@@ -115,7 +115,7 @@ many_run(const struct settings *s, const char *mode, struct result *r)
 		goto out;
 
 	/* Empty queues first, on a heap that has not been used yet. */
-	daemon_usage(&d, &cpu, &rss0, &hwm);
+	daemon_usage(&d, &u0, &rss0, &hwm);
 	for (i = 0; i < n; i++) {
 		queue_name(name, sizeof name, i);
 		if (pushstage_queue_create(c, name, NULL, 0) != 0) {
@@ -123,7 +123,7 @@ many_run(const struct settings *s, const char *mode, struct result *r)
 			goto close;
 		}
 	}
-	daemon_usage(&d, &cpu, &rss1, &hwm);
+	daemon_usage(&d, &u, &rss1, &hwm);
 	r->per_queue = ((double)rss1 - (double)rss0) * 1024.0 / (double)n;
 
 	t0 = clock_ns();
@@ -131,7 +131,7 @@ many_run(const struct settings *s, const char *mode, struct result *r)
 		goto close;
 	t1 = clock_ns();
 	r->enq_rate = (double)n * 1e9 / (double)(t1 - t0);
-	daemon_usage(&d, &cpu, &rss2, &hwm);
+	daemon_usage(&d, &u, &rss2, &hwm);
 	r->per_event = ((double)rss2 - (double)rss1) * 1024.0 / (double)n -
 	    (double)s->size;
 
@@ -148,7 +148,8 @@ many_run(const struct settings *s, const char *mode, struct result *r)
 		goto close;
 	}
 	r->rate = (double)n * 1e9 / (double)(atomic_load(&b->last_ns) - t0);
-	daemon_usage(&d, &r->cpu, &rss2, &r->rss_peak_kb);
+	daemon_usage(&d, &u, &rss2, &r->rss_peak_kb);
+	usage_span(r, &u0, &u);
 	r->exact = board_exact(b);
 	error = 0;
 close:

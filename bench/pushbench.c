@@ -29,6 +29,13 @@ with_redis(const char *w)
 	    strcmp(w, "W4") == 0;
 }
 
+/* BLMOVE takes one event at a time: no peer for a batched workload. */
+static int
+with_redis_reliable(const char *w)
+{
+	return strcmp(w, "W2") == 0;
+}
+
 static int
 with_beanstalkd(const char *w)
 {
@@ -43,8 +50,8 @@ usage(FILE *f)
 "usage: pushbench [--workload W1|...|W8] [--delivery MODE]\n"
 "                 [--size BYTES]\n"
 "                 [--consumers N] [--events N] [--runs N] [--compare]\n"
-"                 [--window N] [--batch N] [--system NAME] [--quick]\n"
-"                 [--json]\n"
+"                 [--window N[,N...]] [--batch N] [--system NAME]\n"
+"                 [--quick] [--json]\n"
 "                 [--producerd PATH | --socket PATH] [--fsync MODE]\n"
 "       pushbench --cluster R1|R3 [--workload W1|W2] [options as above]\n"
 "       pushbench --http [--runs N] [--events N] [--quick] [--json]\n"
@@ -83,13 +90,18 @@ usage(FILE *f)
 "  --compare           also each workload's floor (W1, W4: the raw stream;\n"
 "                      W2: 4 clients' round trips to one epoll process;\n"
 "                      W3: the one-way relay), Redis (W1, W2, W4) when\n"
-"                      redis-server is installed, and beanstalkd (W1,\n"
+"                      redis-server is installed, with its reliable\n"
+"                      queue, BLMOVE then LREM (W2), and beanstalkd (W1,\n"
 "                      W2) when it is; every system with the same\n"
 "                      --window and --batch\n"
-"  --system NAME       only pushstage, redis, beanstalkd, floor or\n"
-"                      jetstream (with\n"
-"                      --compare's settings): to profile one alone\n"
-"  --window N          batches in flight from the client (default 4)\n"
+"  --system NAME       only pushstage, redis, redis-reliable, beanstalkd,\n"
+"                      floor or jetstream (with --compare's settings): to\n"
+"                      profile one alone\n"
+"  --window N[,N...]   batches in flight from the client (default 4); a\n"
+"                      list, such as 1,2,4,8,16,32, runs every workload\n"
+"                      (and with --compare every system) at each depth in\n"
+"                      turn: up to 16 depths, each 1 to 1024 (W3 and the\n"
+"                      floors keep no window: once)\n"
 "  --batch N           events a batch, and a pop's COUNT (default 256)\n"
 "  --quick             small counts, one run: for the test suite\n"
 "  --json              one JSON object per line instead of the table\n"
@@ -127,6 +139,13 @@ by_rate(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The server's CPU per event taken in, user and system: 0 without one. */
+static double
+ns_per_event(const struct result *r)
+{
+	return r->events == 0 ? 0 : r->cpu * 1e9 / (double)r->events;
+}
+
 static void
 json_result(const struct result *r, const struct result *lo,
     const struct result *hi, int runs)
@@ -138,6 +157,10 @@ json_result(const struct result *r, const struct result *lo,
 	    r->workload, r->mode, (unsigned long long)r->events, runs, r->rate,
 	    lo->rate, hi->rate, r->cpu, (unsigned long long)r->rss_peak_kb,
 	    r->exact ? "true" : "false");
+	printf(",\"daemon_user_s\":%.3f,\"daemon_sys_s\":%.3f,"
+	    "\"daemon_faults\":%llu,\"daemon_ns_per_event\":%.0f",
+	    r->cpu_user, r->cpu_sys, (unsigned long long)r->faults,
+	    ns_per_event(r));
 	printf(",\"in_flight_batches\":%u,\"batch\":%u,\"acks\":%s",
 	    r->depth, r->batch, r->acks ? "true" : "false");
 	if (r->has_lat)
@@ -183,9 +206,10 @@ table_result(const struct result *r, const struct result *lo,
 	else if (r->enq_rate != 0)
 		snprintf(extra, sizeof extra, "enqueue %.0f/s, %.1f B/event "
 		    "over payload", r->enq_rate, r->per_event);
-	printf("%-10s %-16s %9llu %11.0f %11.0f-%-11.0f %7.2f %9llu  %-5s %s\n",
-	    r->workload, r->mode, (unsigned long long)r->events, r->rate,
-	    lo->rate, hi->rate, r->cpu, (unsigned long long)r->rss_peak_kb,
+	printf("%-10s %-18s %5u %9llu %11.0f %11.0f-%-11.0f %7.2f %6.2f %7.0f "
+	    "%9llu  %-5s %s\n", r->workload, r->mode, r->depth,
+	    (unsigned long long)r->events, r->rate, lo->rate, hi->rate, r->cpu,
+	    r->cpu_sys, ns_per_event(r), (unsigned long long)r->rss_peak_kb,
 	    r->exact ? "yes" : "NO", extra);
 }
 
@@ -256,6 +280,44 @@ cluster_runs(struct settings *s, const char *w)
 #endif
 
 /*
+ * --window N or N,N,...: the depths to run every workload at, in turn, each
+ * from 1 to 1024; 0, or -1 said naming the value that is wrong.
+ */
+static int
+window_list(struct settings *s, const char *arg)
+{
+	char		 buf[256], *p, *one;
+	uint64_t	 v;
+
+	if (strlen(arg) >= sizeof buf) {
+		log_errorx("--window: \"%.32s...\" is too long: at most %d "
+		    "depths", arg, MAX_WINDOWS);
+		return -1;
+	}
+	snprintf(buf, sizeof buf, "%s", arg);
+	s->nwindows = 0;
+	for (p = buf; (one = strsep(&p, ",")) != NULL;) {
+		if (s->nwindows == MAX_WINDOWS) {
+			log_errorx("--window: \"%s\": more than %d depths", arg,
+			    MAX_WINDOWS);
+			return -1;
+		}
+		if (opt_parse_u64(one, 1, 1024, &v) != 0) {
+			if (strchr(arg, ',') == NULL)
+				log_errorx("--window: \"%s\" is not a whole "
+				    "number from 1 to 1024", arg);
+			else
+				log_errorx("--window: \"%s\" in \"%s\" is not "
+				    "a whole number from 1 to 1024", one, arg);
+			return -1;
+		}
+		s->windows[s->nwindows++] = (uint32_t)v;
+	}
+	s->window = s->windows[0];
+	return 0;
+}
+
+/*
  * Fill s from argv, every value checked: 0 to run, 1 to exit 0 (--help,
  * --version), -1 to exit 1 after saying what is wrong, PARSE_UNAVAILABLE
  * to exit 78 (--cluster without libnats).
@@ -294,7 +356,8 @@ settings_parse(struct settings *s, int argc, char **argv)
 	s->size = 64;
 	s->consumers = 4;
 	s->runs = 3;
-	s->window = 4;
+	s->window = s->windows[0] = 4;
+	s->nwindows = 1;
 	s->batch = 256;
 	while ((ch = getopt_long(argc, argv, "w:d:s:c:e:r:Cqjp:S:F:W:B:K:HhV",
 	    longopts, NULL)) != -1) {
@@ -359,8 +422,7 @@ settings_parse(struct settings *s, int argc, char **argv)
 			s->fsync = optarg;
 			break;
 		case 'W':
-			if (opt_u32("--window", optarg, 1, 1024,
-			    &s->window) != 0)
+			if (window_list(s, optarg) != 0)
 				return -1;
 			break;
 		case 'B':
@@ -370,12 +432,13 @@ settings_parse(struct settings *s, int argc, char **argv)
 		case 'Y':
 			if (strcmp(optarg, "pushstage") != 0 &&
 			    strcmp(optarg, "redis") != 0 &&
+			    strcmp(optarg, "redis-reliable") != 0 &&
 			    strcmp(optarg, "beanstalkd") != 0 &&
 			    strcmp(optarg, "floor") != 0 &&
 			    strcmp(optarg, "jetstream") != 0) {
-				log_errorx("--system: \"%s\" is not pushstage, "
-				    "redis, beanstalkd, floor or jetstream",
-				    optarg);
+				log_errorx("--system: \"%s\" is not "
+				    "pushstage, redis, redis-reliable, "
+				    "beanstalkd, floor or jetstream", optarg);
 				return -1;
 			}
 			s->system = optarg;
@@ -444,6 +507,11 @@ settings_parse(struct settings *s, int argc, char **argv)
 		}
 #endif
 	}
+	if (s->http && s->nwindows > 1) {
+		log_errorx("--http measures at one --window, not %d",
+		    s->nwindows);
+		return -1;
+	}
 	if (s->http && (s->socket != NULL || s->cluster != 0 ||
 	    s->fsync != NULL)) {
 		log_errorx("--http starts its own producerd: not with --%s",
@@ -457,12 +525,12 @@ settings_parse(struct settings *s, int argc, char **argv)
 }
 
 /*
- * Workload w's runs on pushstage in each delivery mode, then on the
- * systems it is compared with, and on its floor: the number of
- * measurements that failed.
+ * Workload w's runs at depth s->window on pushstage in each delivery
+ * mode, then on the systems it is compared with, and (at the first
+ * depth) on its floor: the number of measurements that failed.
  */
 static int
-workload_runs(struct settings *s, size_t w)
+workload_runs(struct settings *s, size_t w, int first)
 {
 	const char	*name = workloads[w];
 	struct result	 rs[MAX_RUNS];
@@ -493,7 +561,15 @@ workload_runs(struct settings *s, size_t w)
 	if (s->compare && with_redis(name) && system_on(s, "redis") &&
 	    redis_available()) {
 		for (i = n = 0; i < s->runs; i++)
-			if (redis_run(s, name, &rs[n]) == 0)
+			if (redis_run(s, name, 0, &rs[n]) == 0)
+				n++;
+		if (n < s->runs || report(s, rs, n) != 0)
+			failed++;
+	}
+	if (s->compare && with_redis_reliable(name) &&
+	    system_on(s, "redis-reliable") && redis_available()) {
+		for (i = n = 0; i < s->runs; i++)
+			if (redis_run(s, name, 1, &rs[n]) == 0)
 				n++;
 		if (n < s->runs || report(s, rs, n) != 0)
 			failed++;
@@ -507,8 +583,8 @@ workload_runs(struct settings *s, size_t w)
 		if (n < s->runs || report(s, rs, n) != 0)
 			failed++;
 	}
-	/* The floor each workload is judged by. */
-	if (!s->compare || s->fsync != NULL || w > 3 ||
+	/* The floor each workload is judged by: it keeps no window. */
+	if (!s->compare || s->fsync != NULL || w > 3 || !first ||
 	    !system_on(s, "floor"))
 		return failed;
 	for (i = n = 0; i < s->runs; i++) {
@@ -528,7 +604,7 @@ main(int argc, char **argv)
 {
 	struct settings	 s;
 	size_t		 w;
-	int		 failed = 0;
+	int		 i, failed = 0;
 
 	log_init("pushbench", PS_LOG_WARN);
 	switch (settings_parse(&s, argc, argv)) {
@@ -547,13 +623,18 @@ main(int argc, char **argv)
 		return http_run(&s) == 0 ? 0 : 1;
 	}
 	if (!s.json)
-		printf("%-10s %-16s %9s %11s %23s %7s %9s  %-5s %s\n",
-		    "workload", "mode", "events", "events/s", "range",
-		    "cpu s", "peak KiB", "once", "");
+		printf("%-10s %-18s %5s %9s %11s %23s %7s %6s %7s %9s  %-5s "
+		    "%s\n", "workload", "mode", "depth", "events", "events/s",
+		    "range", "cpu s", "sys s", "ns/ev", "peak KiB", "once", "");
 	fflush(stdout);		/* before any fork, or children print it again */
 	for (w = 0; w < sizeof workloads / sizeof workloads[0]; w++) {
-		if (s.only == NULL || strcmp(s.only, workloads[w]) == 0)
-			failed += workload_runs(&s, w);
+		if (s.only != NULL && strcmp(s.only, workloads[w]) != 0)
+			continue;
+		/* W3 posts each event alone, never waiting: one depth. */
+		for (i = 0; i < (w == 2 ? 1 : s.nwindows); i++) {
+			s.window = s.windows[i];
+			failed += workload_runs(&s, w, i == 0);
+		}
 	}
 	if (failed != 0)
 		log_errorx("%d measurement%s failed or lost events", failed,

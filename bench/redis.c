@@ -6,6 +6,12 @@
  * BLMPOP ... COUNT --batch (W1, W4) or BRPOP (W2).  W4 fills the list
  * with no consumer first and measures the server's memory per event.
  * The same board checks each event arrived exactly once.
+ *
+ * A pop forgets the event as it goes, so W2 is also run as Redis's
+ * reliable queue, the peer of pushstage's at-least-once: BLMOVE into a
+ * processing list, then LREM from it once the event is marked (the ack),
+ * the LREM and the next BLMOVE in one write, as beanstalkd's consumer
+ * sends its delete and its next reserve.
  */
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -24,11 +30,14 @@
 
 #define MAX_CONSUMERS	64
 #define KEY		"pushbench"
+#define PROCESSING	"pushbench:processing"
+#define MOVE		"BLMOVE " KEY " " PROCESSING " RIGHT LEFT 1"
 
 struct redis_args {
 	const char	*sock;
 	struct board	*b;
 	int		 one;		/* BRPOP, else BLMPOP COUNT batch */
+	int		 reliable;	/* BLMOVE, then LREM */
 	uint32_t	 batch;
 };
 
@@ -117,6 +126,52 @@ wait_blocked(redisContext *rc, int n)
 }
 
 static void
+append(redisContext *rc, const char *cmd)
+{
+	if (redisAppendCommand(rc, cmd) != REDIS_OK)
+		fatalx("redis: %s", rc->errstr);
+}
+
+/*
+ * The reliable queue's consumer: each event moved to the processing list,
+ * marked, then removed from there.  An LREM that removes nothing would be
+ * an ack of an event the server no longer held.
+ */
+static void
+reliable_consumer(struct redis_args *a, redisContext *rc)
+{
+	redisReply	*r, *rem;
+	struct tally	 t = { 0 };
+
+	append(rc, MOVE);
+	for (;;) {
+		if (redisGetReply(rc, (void **)&r) != REDIS_OK || r == NULL)
+			_exit(0);
+		if (r->type == REDIS_REPLY_ERROR)
+			fatalx("redis BLMOVE: %s", r->str);
+		if (r->type != REDIS_REPLY_STRING) {
+			append(rc, MOVE);	/* nil: its second passed */
+			freeReplyObject(r);
+			continue;
+		}
+		board_mark(a->b, (const uint8_t *)r->str, r->len, &t);
+		board_commit(a->b, &t);
+		if (redisAppendCommand(rc, "LREM " PROCESSING " 1 %b", r->str,
+		    r->len) != REDIS_OK)
+			fatalx("redis: %s", rc->errstr);
+		append(rc, MOVE);
+		freeReplyObject(r);
+		if (redisGetReply(rc, (void **)&rem) != REDIS_OK || rem == NULL)
+			_exit(0);
+		if (rem->type != REDIS_REPLY_INTEGER || rem->integer != 1)
+			fatalx("redis LREM: %s", rem->type ==
+			    REDIS_REPLY_ERROR ? rem->str :
+			    "the event was not in " PROCESSING);
+		freeReplyObject(rem);
+	}
+}
+
+static void
 redis_consumer(void *arg)
 {
 	struct redis_args	*a = arg;
@@ -126,6 +181,8 @@ redis_consumer(void *arg)
 	size_t			 i;
 
 	signal(SIGTERM, SIG_DFL);
+	if (a->reliable)
+		reliable_consumer(a, rc);
 	for (;;) {
 		if (a->one)
 			r = redisCommand(rc, "BRPOP " KEY " 1");
@@ -227,14 +284,43 @@ push_all(const struct settings *s, redisContext *rc, uint64_t total)
 	free(payloads);
 }
 
+/*
+ * Until every event taken is acked, the processing list empty: the last
+ * consumer marks the board before its LREM goes.  Up to 5 s; -1, said,
+ * if events stay there.
+ */
+static int
+wait_acked(redisContext *rc)
+{
+	redisReply	*r;
+	uint64_t	 end = clock_ns() + 5 * UINT64_C(1000000000);
+	long long	 left;
+
+	do {
+		if ((r = redisCommand(rc, "LLEN " PROCESSING)) == NULL)
+			fatalx("redis: %s", rc->errstr);
+		left = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+		freeReplyObject(r);
+		if (left == 0)
+			return 0;
+		usleep(1000);
+	} while (clock_ns() < end);
+	log_errorx("redis: %lld events left in " PROCESSING ", never acked",
+	    left);
+	return -1;
+}
+
+/* Workload on Redis: its pops, or (reliable) BLMOVE and LREM. */
 int
-redis_run(const struct settings *s, const char *workload, struct result *r)
+redis_run(const struct settings *s, const char *workload, int reliable,
+    struct result *r)
 {
 	struct redis_args	 a;
 	pid_t			 server, pids[MAX_CONSUMERS] = { 0 };
 	char			 dir[64], sock[128];
 	redisContext		*rc;
 	struct board		*b;
+	struct usage		 u0, u1;
 	uint64_t		 total, t0, t1, rss0;
 	int			 i, n = s->consumers, error = -1, reaped = 0;
 	int			 w4 = strcmp(workload, "W4") == 0;
@@ -242,16 +328,18 @@ redis_run(const struct settings *s, const char *workload, struct result *r)
 	memset(r, 0, sizeof *r);
 	snprintf(r->workload, sizeof r->workload, "%s", workload);
 	a.one = strcmp(workload, "W2") == 0;
+	a.reliable = reliable;
 	a.batch = s->batch;
-	snprintf(r->mode, sizeof r->mode, "redis %s%s", a.one ? "BRPOP" :
-	    "BLMPOP", s->fsync == NULL ? "" : " aof");
+	snprintf(r->mode, sizeof r->mode, "redis %s%s", reliable ?
+	    "BLMOVE+LREM" : a.one ? "BRPOP" : "BLMPOP", s->fsync == NULL ? "" :
+	    " aof");
 	total = workload_events(s, workload);
 	if (n > MAX_CONSUMERS)
 		n = MAX_CONSUMERS;
 	r->events = total;
 	r->depth = s->window;
 	r->batch = s->batch;
-	r->acks = 0;		/* a pop takes it: nothing comes back */
+	r->acks = reliable;	/* LREM; a pop takes it: nothing comes back */
 
 	snprintf(dir, sizeof dir, "/tmp/pushbench-redis.XXXXXX");
 	if (mkdtemp(dir) == NULL)
@@ -287,6 +375,7 @@ redis_run(const struct settings *s, const char *workload, struct result *r)
 		/* The backlog: pushed with nobody to take, then drained. */
 		usleep(100000);
 		rss0 = rss_kb(server);
+		usage_read(server, &u0);
 		t0 = clock_ns();
 		push_all(s, rc, total);
 		t1 = clock_ns();
@@ -300,6 +389,7 @@ redis_run(const struct settings *s, const char *workload, struct result *r)
 		for (i = 0; i < n; i++)
 			pids[i] = spawn(redis_consumer, &a);
 		wait_blocked(rc, n);
+		usage_read(server, &u0);
 		t0 = clock_ns();
 		push_all(s, rc, total);
 	}
@@ -307,7 +397,10 @@ redis_run(const struct settings *s, const char *workload, struct result *r)
 		r->rate = (double)total * 1e9 /
 		    (double)(atomic_load(&b->last_ns) - t0);
 		r->exact = board_exact(b);
-		error = 0;
+		error = reliable && wait_acked(rc) != 0 ? -1 : 0;
+		/* The acks' cost with the rest. */
+		usage_read(server, &u1);
+		usage_span(r, &u0, &u1);
 	}
 	redisFree(rc);
 	reap(pids, n);

@@ -138,28 +138,66 @@ daemon_stop(struct daemon *d)
 		rmtree(d->dir);
 }
 
-/* The daemon's CPU seconds so far, and its resident and peak memory. */
+/*
+ * A server's CPU ticks and minor faults so far; zeros for no process (a
+ * --socket daemon) or one that has gone.
+ */
 void
-daemon_usage(const struct daemon *d, double *cpu, uint64_t *rss_kb,
+usage_read(pid_t pid, struct usage *u)
+{
+	struct procstat	 ps;
+	char		 path[64], buf[1024];
+	FILE		*f;
+
+	memset(u, 0, sizeof *u);
+	if (pid <= 0)
+		return;
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	if (fgets(buf, sizeof buf, f) != NULL &&
+	    procstat_parse(buf, &ps) == 0) {
+		u->ticks_user = ps.utime;
+		u->ticks_sys = ps.stime;
+		u->faults = ps.minflt;
+	}
+	fclose(f);
+}
+
+/*
+ * What a server spent from u0 to u1, into r.  Ticks, not seconds, are
+ * subtracted, so user plus system is exactly the CPU figure, whose
+ * resolution is a tick (10 ms at USER_HZ 100).
+ */
+void
+usage_span(struct result *r, const struct usage *u0, const struct usage *u1)
+{
+	double	 hz = (double)sysconf(_SC_CLK_TCK);
+
+	/* A server that went reads as zeros: no figure, not a negative one. */
+	if (u1->ticks_user < u0->ticks_user || u1->ticks_sys < u0->ticks_sys ||
+	    u1->faults < u0->faults)
+		return;
+	r->cpu_user = (double)(u1->ticks_user - u0->ticks_user) / hz;
+	r->cpu_sys = (double)(u1->ticks_sys - u0->ticks_sys) / hz;
+	r->cpu = (double)(u1->ticks_user - u0->ticks_user + u1->ticks_sys -
+	    u0->ticks_sys) / hz;
+	r->faults = u1->faults - u0->faults;
+}
+
+/* The daemon's CPU and faults so far, and its resident and peak memory. */
+void
+daemon_usage(const struct daemon *d, struct usage *u, uint64_t *rss_kb,
     uint64_t *hwm_kb)
 {
-	struct procstat		 ps;
 	char			 path[64], buf[1024];
 	unsigned long long	 ut;
 	FILE			*f;
 
-	*cpu = 0;
+	usage_read(d->pid, u);
 	*rss_kb = *hwm_kb = 0;
 	if (d->pid <= 0)
 		return;
-	snprintf(path, sizeof path, "/proc/%ld/stat", (long)d->pid);
-	if ((f = fopen(path, "r")) != NULL) {
-		if (fgets(buf, sizeof buf, f) != NULL &&
-		    procstat_parse(buf, &ps) == 0)
-			*cpu = (double)(ps.utime + ps.stime) /
-			    (double)sysconf(_SC_CLK_TCK);
-		fclose(f);
-	}
 	snprintf(path, sizeof path, "/proc/%ld/status", (long)d->pid);
 	if ((f = fopen(path, "r")) != NULL) {
 		while (fgets(buf, sizeof buf, f) != NULL) {
@@ -466,7 +504,7 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 	int			 n = s->consumers, error = -1, w4 = 0, w5 = 0;
 	int			 w6 = 0, w8 = 0;
 	pid_t			 dashboards = 0;
-	double			 cpu;
+	struct usage		 u0, u1;
 
 	memset(r, 0, sizeof *r);
 	snprintf(r->workload, sizeof r->workload, "%s", workload);
@@ -541,14 +579,14 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 
 	if (w4) {
 		/* The backlog: enqueue with nobody to take, then drain. */
-		daemon_usage(&d, &cpu, &rss0, &hwm);
+		daemon_usage(&d, &u0, &rss0, &hwm);
 		t0 = clock_ns();
 		if (enqueue_n(c, 0, total, s->size, s->batch, s->window,
 		    w6 ? W6_KEYS : 0, 0) != 0)
 			goto close;
 		t1 = clock_ns();
 		r->enq_rate = (double)total * 1e9 / (double)(t1 - t0);
-		daemon_usage(&d, &cpu, &rss1, &hwm);
+		daemon_usage(&d, &u1, &rss1, &hwm);
 		/* W5: every group holds each event; its payload is there once. */
 		r->per_event = ((double)rss1 - (double)rss0) * 1024.0 /
 		    (double)total - (double)s->size;
@@ -563,14 +601,14 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 		start_consumers(a, pids, n);
 		if (wait_consumers(c, (uint64_t)n, (uint64_t)n * max) != 0)
 			goto close;
-		daemon_usage(&d, &cpu, &rss0, &hwm);
+		daemon_usage(&d, &u0, &rss0, &hwm);
 		t0 = clock_ns();
 		if (enqueue_n(c, 0, total, s->size, s->batch, s->window, 0,
 		    1) != 0)
 			goto close;
 		t1 = clock_ns();
 		r->enq_rate = (double)total * 1e9 / (double)(t1 - t0);
-		daemon_usage(&d, &cpu, &rss1, &hwm);
+		daemon_usage(&d, &u1, &rss1, &hwm);
 		r->per_event = ((double)rss1 - (double)rss0) * 1024.0 /
 		    (double)total - (double)s->size;
 		if ((t1 - t0) / 1000000 >= W8_FIRST_MS)
@@ -588,6 +626,8 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 		    s->cluster_urls, "PS_default", "ps") != 0)
 			goto close;
 #endif
+		/* The CPU it spends from here: not its start or the waiting. */
+		usage_read(d.pid, &u0);
 		t0 = clock_ns();
 		if ((strcmp(workload, "W3") == 0 ? paced(c, b, total, s->size) :
 		    enqueue_n(c, 0, total, s->size, s->batch, s->window, 0,
@@ -603,7 +643,8 @@ work_run(const struct settings *s, const char *workload, const char *mode,
 	/* W5: the rate of deliveries, every group's. */
 	r->rate = (double)(total * copies) * 1e9 /
 	    (double)(atomic_load(&b->last_ns) - t0);
-	daemon_usage(&d, &r->cpu, &rss1, &r->rss_peak_kb);
+	daemon_usage(&d, &u1, &rss1, &r->rss_peak_kb);
+	usage_span(r, &u0, &u1);
 	r->exact = board_exact(b);
 	if (b->latency) {
 		board_latency(b, r->lat, r->lat_sent);
