@@ -281,7 +281,7 @@ conn_drop(struct conn *c)
 void
 conn_eof(struct conn *c)
 {
-	if (c->state != CONN_CLOSING && evbuffer_get_length(c->out) == 0) {
+	if (c->state != CONN_CLOSING && io_pending(c) == 0) {
 		conn_close(c);
 		return;
 	}
@@ -300,7 +300,7 @@ conn_send(struct conn *c)
 {
 	struct ps_buf	*b = &c->srv->scratch;
 
-	if (evbuffer_add(c->out, b->data, b->len) != 0)
+	if (evbuffer_add(io_out(c), b->data, b->len) != 0)
 		log_warnx("%s: out of memory queueing a reply", conn_label(c));
 	b->len = 0;
 	io_dirty(c);
@@ -1294,7 +1294,7 @@ conn_input(struct conn *c)
 
 		/* A peer that does not read its replies stops being read. */
 		if (c->state != CONN_CLOSING &&
-		    evbuffer_get_length(c->out) > CONN_OUT_HIGH)
+		    io_pending(c) > CONN_OUT_HIGH)
 			conn_hold(c, HOLD_OUTPUT);
 	}
 	c->inputting = 0;
@@ -1306,22 +1306,28 @@ conn_input(struct conn *c)
 	server_wake(c->srv);
 }
 
-/* dispatch's emit callback: an EVENT frame onto the consumer's output. */
+/*
+ * dispatch's emit callback: an EVENT frame onto the consumer's stage, one
+ * append to its output an iteration however many events it gets (io.c).
+ */
 void
 conn_emit(void *arg, struct dconsumer *dc, const struct qevent *ev)
 {
 	struct conn	*c = dc->owner;
-	struct evbuffer	*out = c->out;
-	uint8_t		 prefix[PS_EVENT_PREFIX_MAX];
+	struct ps_buf	*b = &c->stage;
 	size_t		 n;
 
 	(void)arg;
 	io_dirty(c);
-	n = ps_event_prefix(prefix, c->version, ev->id, ev->attempts,
-	    ev->len, ev->key, ev->klen);
-	if (evbuffer_add(out, prefix, n) != 0 ||
-	    evbuffer_add(out, ev->data, ev->len) != 0)
+	if (ps_buf_reserve(b, PS_EVENT_PREFIX_MAX + (size_t)ev->len) != 0) {
 		log_warnx("%s: out of memory sending event %llu%s",
 		    conn_label(c), (unsigned long long)ev->id, dc->acks ?
 		    "; it comes back when the consumer goes" : ": lost");
+		return;
+	}
+	n = ps_event_prefix(b->data + b->len, c->version, ev->id,
+	    ev->attempts, ev->len, ev->key, ev->klen);
+	if (ev->len != 0)
+		memcpy(b->data + b->len + n, ev->data, ev->len);
+	b->len += n + (size_t)ev->len;
 }

@@ -370,6 +370,8 @@ struct conn {
 	struct event		*wev;		/* added while output waits */
 	struct ps_decoder	 in;		/* bytes read, not yet taken */
 	struct evbuffer		*out;		/* bytes to write */
+	struct ps_buf		 stage;		/* EVENT frames made this
+						   iteration, before out */
 	int			 dirty;
 	struct event		*hello_timer;	/* until HELLO */
 	struct event		*close_timer;	/* while CLOSING */
@@ -459,6 +461,8 @@ void	 io_stop(struct conn *);
 void	 io_reading(struct conn *, int);
 void	 io_dirty(struct conn *);
 void	 io_flush(struct conn *);
+struct evbuffer *io_out(struct conn *);
+size_t	 io_pending(const struct conn *);
 void	 io_flush_all(struct server *);
 int	 io_feed(struct conn *, const void *, size_t);
 

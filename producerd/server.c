@@ -213,8 +213,8 @@ server_init(struct server *srv, struct event_base *base)
 static void
 last_words(struct conn *c)
 {
-	if (c->fd != -1 && evbuffer_get_length(c->out) != 0 &&
-	    evbuffer_write(c->out, c->fd) == -1)
+	if (c->fd != -1 && io_pending(c) != 0 &&
+	    evbuffer_write(io_out(c), c->fd) == -1)
 		log_debug("last words: write: %s", strerror(errno));
 }
 

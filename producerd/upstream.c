@@ -83,7 +83,7 @@ upstream_connect(evutil_socket_t fd, short what, void *arg)
 	h.queue_len = (uint8_t)strlen(up->queue);
 	srv->scratch.len = 0;
 	if (ps_put_hello(&srv->scratch, &h) == 0) {
-		evbuffer_add(up->conn->out, srv->scratch.data,
+		evbuffer_add(io_out(up->conn), srv->scratch.data,
 		    srv->scratch.len);
 		io_dirty(up->conn);
 	}
@@ -326,7 +326,7 @@ upstream_settle(struct server *srv)
 	    ps_put_demand(b, (uint32_t)want) == 0)
 		up->credit += (uint32_t)want;
 	if (b->len != 0) {
-		evbuffer_add(c->out, b->data, b->len);
+		evbuffer_add(io_out(c), b->data, b->len);
 		io_dirty(c);
 	}
 	b->len = 0;
