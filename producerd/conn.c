@@ -300,7 +300,7 @@ conn_send(struct conn *c)
 {
 	struct ps_buf	*b = &c->srv->scratch;
 
-	if (evbuffer_add(io_out(c), b->data, b->len) != 0)
+	if (ps_buf_add(&c->stage, b->data, b->len) != 0)
 		log_warnx("%s: out of memory queueing a reply", conn_label(c));
 	b->len = 0;
 	io_dirty(c);
@@ -1307,8 +1307,8 @@ conn_input(struct conn *c)
 }
 
 /*
- * dispatch's emit callback: an EVENT frame onto the consumer's stage, one
- * append to its output an iteration however many events it gets (io.c).
+ * dispatch's emit callback: an EVENT frame onto the consumer's stage,
+ * written with what else it is sent this iteration (io.c).
  */
 void
 conn_emit(void *arg, struct dconsumer *dc, const struct qevent *ev)

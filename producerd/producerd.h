@@ -222,6 +222,7 @@ struct server {
 	struct event		*loop_end;	/* settle, commit, flush */
 	struct event		*rate_timer;	/* the queues' rates */
 	int			 settling;
+	int			 woken;		/* loop_end is active */
 	struct conns		 dirty;		/* written to, not flushed */
 	struct conns		 conns;
 
@@ -370,9 +371,10 @@ struct conn {
 	struct event		*wev;		/* added while output waits */
 	struct ps_decoder	 in;		/* bytes read, not yet taken */
 	struct evbuffer		*out;		/* bytes to write */
-	struct ps_buf		 stage;		/* EVENT frames made this
-						   iteration, before out */
+	struct ps_buf		 stage;		/* frames made this iteration,
+						   behind out (io.c) */
 	int			 dirty;
+	int			 writing;	/* wev added: out waits */
 	struct event		*hello_timer;	/* until HELLO */
 	struct event		*close_timer;	/* while CLOSING */
 	enum conn_state		 state;

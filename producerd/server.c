@@ -333,6 +333,7 @@ loop_end_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	srv->woken = 0;
 	srv->settling = 1;
 	settle(srv);
 	srv->settling = 0;
@@ -364,8 +365,10 @@ compact_cb(evutil_socket_t fd, short what, void *arg)
 void
 server_wake(struct server *srv)
 {
-	if (!srv->settling)
+	if (!srv->settling && !srv->woken) {
+		srv->woken = 1;
 		event_active(srv->loop_end, EV_TIMEOUT, 0);
+	}
 }
 
 /* The first SIGTERM: take no new work, wait for what is out to be acked. */
