@@ -55,6 +55,7 @@ struct chunk {
 	size_t			 refs;		/* handles into it */
 	uint32_t		 pending;	/* readers not past it */
 	int			 solo;		/* one event's, in no log */
+	int			 mapped;	/* QUEUE_CHUNK bytes, chunk_map's */
 	unsigned char		 data[];
 };
 
@@ -87,7 +88,8 @@ get_varint(const unsigned char *p, uint64_t *v)
 }
 
 /*
- * A chunk of the largest size is a mapping of its own with its pages
+ * A chunk of the largest size is a mapping of its own, QUEUE_CHUNK bytes
+ * with its head (whole pages: nothing lost to rounding), its pages
  * populated at once (MAP_POPULATE).  A producer that runs ahead of its
  * consumers fills fresh chunks, and taking their pages one fault at a
  * time cost the daemon more than the events did: 13,000 faults a million
@@ -108,9 +110,9 @@ chunk_map(void)
 	void	*p;
 
 #ifdef CHUNK_MALLOC
-	p = malloc(sizeof (struct chunk) + QUEUE_CHUNK);
+	p = malloc(QUEUE_CHUNK);
 #else
-	p = mmap(NULL, sizeof (struct chunk) + QUEUE_CHUNK, PROT_READ |
+	p = mmap(NULL, QUEUE_CHUNK, PROT_READ |
 	    PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	if (p == MAP_FAILED)
 		p = NULL;
@@ -125,7 +127,7 @@ chunk_unmap(struct chunk *ch)
 	free(ch);
 #else
 	/* Only EINVAL, for a mapping that is not: nothing to do then. */
-	(void)munmap(ch, sizeof *ch + QUEUE_CHUNK);
+	(void)munmap(ch, QUEUE_CHUNK);
 #endif
 }
 
@@ -183,10 +185,10 @@ chunk_free(struct qlog *log, struct chunk *ch)
 
 	held(st, ch, -1);
 	TAILQ_REMOVE(&log->chunks, ch, entry);
-	if (ch->size == QUEUE_CHUNK && st->nspare < SPARE_MAX) {
+	if (ch->mapped && st->nspare < SPARE_MAX) {
 		TAILQ_INSERT_HEAD(&st->spare, ch, entry);
 		st->nspare++;
-	} else if (ch->size == QUEUE_CHUNK)
+	} else if (ch->mapped)
 		chunk_unmap(ch);
 	else
 		free(ch);
@@ -337,6 +339,7 @@ chunk_new(struct qlog *log, size_t need)
 	struct qstore	*st = log->store;
 	struct chunk	*ch;
 	size_t		 size;
+	int		 mapped;
 
 	/* A log that fills chunks gets larger ones, up to QUEUE_CHUNK. */
 	if (!TAILQ_EMPTY(&log->chunks) && log->grow < QUEUE_CHUNK)
@@ -344,13 +347,15 @@ chunk_new(struct qlog *log, size_t need)
 	size = need > QUEUE_CHUNK / 4 ? need : log->grow;
 	if (size < need)
 		size = need;
-	if (size == QUEUE_CHUNK && (ch = TAILQ_FIRST(&st->spare)) != NULL) {
+	mapped = size == QUEUE_CHUNK && need <= QUEUE_CHUNK - sizeof *ch;
+	if (mapped && (ch = TAILQ_FIRST(&st->spare)) != NULL) {
 		TAILQ_REMOVE(&st->spare, ch, entry);
 		st->nspare--;
-	} else if ((ch = size == QUEUE_CHUNK ? chunk_map() :
-	    malloc(sizeof *ch + size)) == NULL)
+	} else if ((ch = mapped ? chunk_map() : malloc(sizeof *ch + size)) ==
+	    NULL)
 		return NULL;
-	ch->size = size;
+	ch->size = mapped ? QUEUE_CHUNK - sizeof *ch : size;
+	ch->mapped = mapped;
 	ch->tail = 0;
 	ch->fresh_in = ch->fresh_first = 0;
 	ch->refs = 0;
