@@ -223,6 +223,7 @@ struct server {
 	struct event		*rate_timer;	/* the queues' rates */
 	int			 settling;
 	int			 woken;		/* loop_end is active */
+	size_t			 read_chunk;	/* a read's most (io.c) */
 	struct conns		 dirty;		/* written to, not flushed */
 	struct conns		 conns;
 
@@ -458,6 +459,7 @@ int	 admin_group_drop(struct admin *, struct qgroup *, int);
 int	 admin_queue_delete(struct admin *, struct nqueue *, int);
 
 /* io.c */
+void	 io_configure(struct server *);
 int	 io_start(struct conn *);
 void	 io_stop(struct conn *);
 void	 io_reading(struct conn *, int);

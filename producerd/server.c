@@ -128,6 +128,7 @@ server_configure(struct server *srv, struct config *cfg)
 	srv->journal.interval_ms = cfg->fsync_interval_ms;
 	srv->journal.segment_size = cfg->segment_size;
 	srv->journal.repair = cfg->repair;
+	io_configure(srv);
 	/* Room for the records of what one loop iteration may accept. */
 	srv->journal.reserve = 2 * (uint64_t)cfg->max_frame + JOURNAL_WRITE_AT;
 	if (srv->journal.reserve < JOURNAL_RESERVE_MIN)
