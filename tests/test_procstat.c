@@ -9,50 +9,33 @@
 
 #include "procstat.h"
 
-/* Each field its own number from 4 on: a field read in the wrong place shows. */
-static const char line[] = "4242 (producerd) S 1 2 3 4 5 6 7 8 9 10 11 12 "
-    "13 14 15 16 17 18 19 20\n";
+/* Lines and the fields they must give. */
+static const struct {
+	const char	*what;
+	const char	*line;
+	uint64_t	 minflt, majflt, utime, stime;
+} lines[] = {
+	/* Field n holds n - 3: a field read in the wrong place shows. */
+	{ "each field its own number", "4242 (producerd) S 1 2 3 4 5 6 7 8 "
+	  "9 10 11 12 13 14 15 16 17 18 19 20\n", 7, 9, 11, 12 },
+	{ "a command with spaces and parentheses", "7 (a) b (c)) R 1 2 3 4 "
+	  "5 6 100 8 200 10 300 400 13 14\n", 100, 200, 300, 400 },
+	/* Read off a shell on Debian 12 (cat /proc/self/stat). */
+	{ "a real line", "26005 (cat) R 26002 26002 1269 0 -1 4194304 100 0 "
+	  "0 0 7 3 0 0 20 0 1 0 83373 3133440 412 18446744073709551615 "
+	  "94474469990400 94474470010281\n", 100, 0, 7, 3 },
+};
 
 START_TEST(fields_by_number)
 {
 	struct procstat	 ps;
 
-	ck_assert_int_eq(procstat_parse(line, &ps), 0);
-	/* Field n holds n - 3. */
-	ck_assert_uint_eq(ps.minflt, 7);
-	ck_assert_uint_eq(ps.majflt, 9);
-	ck_assert_uint_eq(ps.utime, 11);
-	ck_assert_uint_eq(ps.stime, 12);
-}
-END_TEST
-
-START_TEST(command_with_spaces_and_parens)
-{
-	static const char odd[] = "7 (a) b (c)) R 1 2 3 4 5 6 100 8 200 10 "
-	    "300 400 13 14\n";
-	struct procstat	 ps;
-
-	ck_assert_int_eq(procstat_parse(odd, &ps), 0);
-	ck_assert_uint_eq(ps.minflt, 100);
-	ck_assert_uint_eq(ps.majflt, 200);
-	ck_assert_uint_eq(ps.utime, 300);
-	ck_assert_uint_eq(ps.stime, 400);
-}
-END_TEST
-
-START_TEST(a_real_line)
-{
-	/* Read off a shell on Debian 12 (cat /proc/self/stat). */
-	static const char real[] = "26005 (cat) R 26002 26002 1269 0 -1 "
-	    "4194304 100 0 0 0 7 3 0 0 20 0 1 0 83373 3133440 412 "
-	    "18446744073709551615 94474469990400 94474470010281\n";
-	struct procstat	 ps;
-
-	ck_assert_int_eq(procstat_parse(real, &ps), 0);
-	ck_assert_uint_eq(ps.minflt, 100);
-	ck_assert_uint_eq(ps.majflt, 0);
-	ck_assert_uint_eq(ps.utime, 7);
-	ck_assert_uint_eq(ps.stime, 3);
+	ck_assert_msg(procstat_parse(lines[_i].line, &ps) == 0, "%s",
+	    lines[_i].what);
+	ck_assert_uint_eq(ps.minflt, lines[_i].minflt);
+	ck_assert_uint_eq(ps.majflt, lines[_i].majflt);
+	ck_assert_uint_eq(ps.utime, lines[_i].utime);
+	ck_assert_uint_eq(ps.stime, lines[_i].stime);
 }
 END_TEST
 
@@ -76,9 +59,8 @@ procstat_suite(void)
 	Suite	*s = suite_create("procstat");
 	TCase	*tc = tcase_create("parse");
 
-	tcase_add_test(tc, fields_by_number);
-	tcase_add_test(tc, command_with_spaces_and_parens);
-	tcase_add_test(tc, a_real_line);
+	tcase_add_loop_test(tc, fields_by_number, 0,
+	    (int)(sizeof lines / sizeof lines[0]));
 	tcase_add_test(tc, short_or_bad_lines);
 	suite_add_tcase(s, tc);
 	return s;
