@@ -32,6 +32,14 @@
 #define STREAM		"BENCH"
 #define SUBJECT		"bench"
 #define READY_MS	30000	/* for a cluster to elect its leaders */
+/*
+ * A fetch that expires as JetStream hands it a message leaves that
+ * message pending until its AckWait (30 s by default) runs out: on a
+ * loaded machine, a W2 run of 2,000 events once took more than 100 s.
+ * Fetches wait longer, and what one misses comes back within 10 s.
+ */
+#define FETCH_MS	5000
+#define ACK_WAIT_MS	10000
 
 struct js_args {
 	const struct settings *s;
@@ -304,7 +312,8 @@ js_consumer(void *arg)
 	    NULL)) != NATS_OK)
 		usleep(20000);
 	for (;;) {
-		st = natsSubscription_Fetch(&list, sub, a->batch, 1000, NULL);
+		st = natsSubscription_Fetch(&list, sub, a->batch, FETCH_MS,
+		    NULL);
 		if (st == NATS_TIMEOUT)
 			continue;
 		if (st != NATS_OK)
@@ -389,6 +398,7 @@ js_publisher(void *arg)
 	cc.Durable = "bench";
 	cc.AckPolicy = js_AckExplicit;
 	cc.MaxAckPending = 100000;
+	cc.AckWait = (int64_t)ACK_WAIT_MS * 1000000;
 	if ((st = js_AddStream(&si, js, &sc, NULL, NULL)) != NATS_OK ||
 	    (st = js_AddConsumer(&ci, js, STREAM, &cc, NULL, NULL)) !=
 	    NATS_OK)
