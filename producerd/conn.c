@@ -820,10 +820,11 @@ conn_dead(struct conn *c, uint8_t type, const struct ps_queue *pq,
 	ask.queue = queue;
 	ask.group = group;
 	ask.who = conn_label(c);
+	c->dead_type = type;
 	/* Held first: an answer that comes at once finds it held. */
 	conn_hold(c, HOLD_DEAD);
 	if (srv->backend->dead(srv, &ask, why, sizeof why) != 0) {
-		conn_fail(c, PS_E_STORAGE, "%s", why);
+		conn_fail(c, PS_E_STORAGE, "%s: %s", ps_type_name(type), why);
 		conn_release(c, HOLD_DEAD);
 	}
 }
@@ -1226,7 +1227,7 @@ conn_dead_told(void *arg, int code, const char *why,
 		why = "no memory for the answer";
 	}
 	if (code != 0)
-		conn_fail(c, code, "%s", why);
+		conn_fail(c, code, "%s: %s", ps_type_name(c->dead_type), why);
 	else
 		conn_send(c);
 	conn_release(c, HOLD_DEAD);

@@ -195,9 +195,7 @@ local_dead(struct server *srv, const struct dead_ask *a, char *why,
 	}
 	if ((g = groups_resolve(srv, gp.s, (size_t)n, 0, &code, err,
 	    sizeof err)) == NULL) {
-		snprintf(adm.why, sizeof adm.why, "%s: %s",
-		    ps_type_name(a->type), err);
-		a->tell(a->arg, code, adm.why, NULL, 0);
+		a->tell(a->arg, code, err, NULL, 0);
 		return 0;
 	}
 	if (a->type == PS_DEAD_LIST) {

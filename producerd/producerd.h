@@ -385,6 +385,7 @@ struct conn {
 	int			 inputting;	/* in conn_input */
 	int			 blocked;	/* on its queue's blocked list */
 	int			 pending;	/* ENQUEUEs answered later */
+	uint8_t			 dead_type;	/* its dead-letter request's */
 	int			 turn;		/* unblocked: may go first */
 	int			 enq_started;	/* a batch taken in parts */
 	struct ps_enqueue_mark	 enq_mark;	/* where it stands */
