@@ -236,7 +236,7 @@ io_dirty(struct conn *c)
 void
 io_flush(struct conn *c)
 {
-	int	 n;
+	int	 n, waits;
 
 	server_commit(c->srv);	/* records first, then what speaks of them */
 	if (c->stage.len != 0 && c->fd != -1 &&
@@ -263,13 +263,14 @@ io_flush(struct conn *c)
 			break;
 	}
 	/* Writability is waited for only while output waits. */
-	if (c->wev != NULL && (evbuffer_get_length(c->out) != 0) !=
-	    c->writing) {
-		c->writing = !c->writing;
-		if (c->writing)
-			event_add(c->wev, NULL);
-		else
-			event_del(c->wev);
+	if (c->wev != NULL) {
+		waits = evbuffer_get_length(c->out) != 0;
+		if (waits != (event_pending(c->wev, EV_WRITE, NULL) != 0)) {
+			if (waits)
+				event_add(c->wev, NULL);
+			else
+				event_del(c->wev);
+		}
 	}
 	conn_flushed(c);
 }

@@ -375,7 +375,6 @@ struct conn {
 	struct ps_buf		 stage;		/* frames made this iteration,
 						   behind out (io.c) */
 	int			 dirty;
-	int			 writing;	/* wev added: out waits */
 	struct event		*hello_timer;	/* until HELLO */
 	struct event		*close_timer;	/* while CLOSING */
 	enum conn_state		 state;
