@@ -12,15 +12,28 @@
 #include "producerd.h"
 
 #define F(field)	SCOPE_SERVER, offsetof(struct server, field), \
-			sizeof(((struct server *)0)->field), SUM_GROUPS
+			sizeof(((struct server *)0)->field), SUM_GROUPS, NULL
 #define Q(field)	SCOPE_QUEUE, offsetof(struct nqueue, field), \
-			sizeof(((struct nqueue *)0)->field), SUM_GROUPS
+			sizeof(((struct nqueue *)0)->field), SUM_GROUPS, NULL
 #define G(field)	SCOPE_GROUP, offsetof(struct qgroup, field), \
-			sizeof(((struct qgroup *)0)->field), SUM_GROUPS
+			sizeof(((struct qgroup *)0)->field), SUM_GROUPS, NULL
 #define E(field)	SCOPE_GROUP, offsetof(struct qgroup, field), \
-			sizeof(((struct qgroup *)0)->field), SUM_QUEUES
-#define COMPUTED	SCOPE_SERVER, 0, 0, SUM_GROUPS
-#define GCOMPUTED	SCOPE_GROUP, 0, 0, SUM_GROUPS
+			sizeof(((struct qgroup *)0)->field), SUM_QUEUES, NULL
+#define COMPUTED	SCOPE_SERVER, 0, 0, SUM_GROUPS, NULL
+#define GCOMPUTED(fn, sum)	SCOPE_GROUP, 0, 0, sum, fn
+
+/* Dead letters, here or (a cluster's) in JetStream. */
+static uint64_t
+group_dead(const struct qgroup *g)
+{
+	return g->d.ndead + g->cluster_dead;
+}
+
+static uint64_t
+group_latency(const struct qgroup *g)
+{
+	return dispatch_latency(&g->d);
+}
 
 const struct counter counters[] = {
 	{ "queued", NULL, COUNTER_GAUGE, PART_ALWAYS,
@@ -62,7 +75,7 @@ const struct counter counters[] = {
 	  G(d.counts.late_acks_total) },
 	{ "dead", NULL, COUNTER_GAUGE, PART_ALWAYS,
 	  "Events on the dead-letter list (in a cluster, JetStream's).",
-	  GCOMPUTED },
+	  GCOMPUTED(group_dead, SUM_GROUPS) },
 	{ "dead_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
 	  "Events moved to the dead-letter list.", G(d.counts.dead_total) },
 	{ "refused_total", "refused_connections_total", COUNTER_TOTAL,
@@ -203,6 +216,10 @@ const struct counter counters[] = {
 	  E(d.counts.duplicates_total) },
 	{ "ack_rate", NULL, COUNTER_GAUGE, PART_QUEUE,
 	  "Events acked in the last second.", G(ack_rate) },
+	{ "latency_ms", NULL, COUNTER_GAUGE, PART_ALWAYS,
+	  "Age in ms of the oldest event ready to go (0: none), since it "
+	  "was enqueued, fell due or was given back; the daemon's: the "
+	  "largest.", GCOMPUTED(group_latency, SUM_MAX) },
 };
 const size_t ncounters = sizeof counters / sizeof counters[0];
 
@@ -222,6 +239,14 @@ const struct consumer_counter consumer_counters[] = {
 };
 const size_t nconsumer_counters =
     sizeof consumer_counters / sizeof consumer_counters[0];
+
+const struct hist_counter hist_counters[] = {
+	{ "wait", "Time from when an event was enqueued (or fell due) to its "
+	  "first delivery.", offsetof(struct qgroup, d.waited) },
+	{ "handling", "Time from a delivery to its ACK.",
+	  offsetof(struct qgroup, d.handled) },
+};
+const size_t nhist_counters = sizeof hist_counters / sizeof hist_counters[0];
 
 /* Does a group's view (and so a queue's) show k? */
 int
@@ -268,12 +293,11 @@ field(const char *p, size_t size)
 	return v32;
 }
 
-/* A group's counter; the one computed is dead, here or in JetStream. */
 static uint64_t
 group_value(const struct qgroup *g, const struct counter *k)
 {
 	if (k->size == 0)
-		return g->d.ndead + g->cluster_dead;
+		return k->fn(g);
 	return field((const char *)g + k->off, k->size);
 }
 
@@ -288,7 +312,7 @@ counter_value(const struct server *srv, const struct qgroup *g,
 {
 	const struct nqueue	*q;
 	const struct qgroup	*each;
-	uint64_t		 sum = 0;
+	uint64_t		 sum = 0, v;
 
 	switch (k->scope) {
 	case SCOPE_SERVER:
@@ -316,8 +340,13 @@ counter_value(const struct server *srv, const struct qgroup *g,
 					sum += group_value(each, k);
 				continue;
 			}
-			TAILQ_FOREACH(each, &q->groups, entry)
-				sum += group_value(each, k);
+			TAILQ_FOREACH(each, &q->groups, entry) {
+				v = group_value(each, k);
+				if (k->sum != SUM_MAX)
+					sum += v;
+				else if (v > sum)
+					sum = v;
+			}
 		}
 		return sum;
 	}

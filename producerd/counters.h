@@ -55,6 +55,7 @@ enum counter_scope {
 enum counter_sum {
 	SUM_GROUPS,		/* per copy: summed over every group */
 	SUM_QUEUES,		/* per event: once per queue */
+	SUM_MAX,		/* the largest of any group (an age) */
 };
 
 struct counter {
@@ -67,6 +68,8 @@ struct counter {
 	size_t			 off;		/* in struct server or nqueue */
 	size_t			 size;		/* ... of this width */
 	enum counter_sum	 sum;		/* SCOPE_GROUP, daemon's view */
+	uint64_t		(*fn)(const struct qgroup *); /* a group's
+						   computed (size 0) */
 };
 
 /* One field of a consumer's entry in STATS_REPLY, and maybe a metric. */
@@ -84,10 +87,19 @@ struct consumer_counter {
 	enum consumer_field	 field;
 };
 
+/* A group's histogram of durations (struct hist), in /metrics only. */
+struct hist_counter {
+	const char		*metric;	/* pushstage_NAME_seconds */
+	const char		*help;
+	size_t			 off;		/* in struct qgroup */
+};
+
 extern const struct counter		 counters[];
 extern const size_t			 ncounters;
 extern const struct consumer_counter	 consumer_counters[];
 extern const size_t			 nconsumer_counters;
+extern const struct hist_counter	 hist_counters[];
+extern const size_t			 nhist_counters;
 
 int		 counter_of_group(const struct counter *);
 int		 counter_shown(const struct server *, const struct qgroup *,

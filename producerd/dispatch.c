@@ -52,6 +52,8 @@ dispatch_init(struct dispatch *d, struct qlog *log, dispatch_emit_fn emit,
 	memset(d, 0, sizeof *d);
 	if (queue_init(&d->queue, log) != 0)
 		return -1;
+	if (log == NULL)
+		d->queue.log->clock = &d->now;	/* its own: its clock */
 	TAILQ_INIT(&d->ready);
 	TAILQ_INIT(&d->deadlines);
 	TAILQ_INIT(&d->dead);
@@ -759,6 +761,9 @@ send_one(struct dispatch *d, struct dconsumer *dc, struct qevent *ev)
 	int	 keyed = d->mode == DISPATCH_KEY && ev->key != NULL;
 
 	ev->attempts++;
+	ev->sent = *d->clock;
+	if (ev->attempts == 1 && ev->born != 0 && ev->born <= ev->sent)
+		hist_add(&d->waited, ev->sent - ev->born);
 	d->emit(d->arg, dc, ev);
 	/*
 	 * Without acks (or memory to follow it) it is done with now; in key
@@ -915,6 +920,24 @@ dispatch_in_flight(const struct dconsumer *dc)
 	return dc->delivered > renewed ? dc->delivered - renewed : 0;
 }
 
+/*
+ * The age in ms of the oldest event ready to go: buffered, or set aside
+ * for a consumer of its partition (an event waiting behind its key is
+ * not ready).  0: none.
+ */
+uint64_t
+dispatch_latency(const struct dispatch *d)
+{
+	const struct qevent	*ev;
+	uint64_t		 t, now = *d->clock;
+
+	if (!queue_oldest(&d->queue, &t))
+		t = UINT64_MAX;
+	if ((ev = TAILQ_FIRST(&d->aside)) != NULL && ev->born < t)
+		t = ev->born;
+	return t != UINT64_MAX && t != 0 && t < now ? now - t : 0;
+}
+
 /* ev if it is in flight on dc; else whether it timed out there before. */
 static struct qevent *
 lookup(struct dispatch *d, struct dconsumer *dc, uint64_t id, int *late)
@@ -954,6 +977,8 @@ answer(struct dispatch *d, struct dconsumer *dc, uint64_t id, int what,
 		return late ? DISPATCH_LATE : DISPATCH_UNKNOWN;
 	switch (what) {
 	case PS_ACK:
+		if (ev->sent <= *d->clock)
+			hist_add(&d->handled, *d->clock - ev->sent);
 		unfly(d, ev);
 		key_done(d, ev);
 		dispatch_finish(d, ev, PS_ACK, 0);

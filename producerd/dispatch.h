@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "frame.h"
+#include "hist.h"
 #include "keys.h"
 #include "queue.h"
 #include "sched.h"
@@ -206,6 +207,8 @@ struct dispatch {
 	uint64_t		 in_flight;
 	uint64_t		 ndead;
 	struct dcounters	 counts;
+	struct hist		 waited;	/* ready to first delivery */
+	struct hist		 handled;	/* delivery to ACK */
 	uint64_t		 purged;	/* by the last dispatch_purge */
 	uint64_t		 demand_total;	/* all consumers' credit */
 	dispatch_emit_fn	 emit;
@@ -251,6 +254,7 @@ void	 dispatch_run(struct dispatch *);
 void	 dispatch_run_all(struct dispatch *);
 uint64_t dispatch_purge(struct dispatch *);
 uint64_t dispatch_in_flight(const struct dconsumer *);
+uint64_t dispatch_latency(const struct dispatch *);
 
 int	 dispatch_answer(struct dispatch *, struct dconsumer *, uint64_t,
 	     int);

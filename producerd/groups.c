@@ -81,7 +81,7 @@ groups_add(struct nqueue *q, const char *name, size_t len)
 			free(g);
 			return NULL;
 		}
-		qlog_init(g->log, &srv->store);
+		qlog_init(g->log, &srv->store, &srv->now);
 	}
 	/* A reader of a log: nothing to allocate, nothing to fail. */
 	(void)dispatch_init(&g->d, g->log != NULL ? g->log : &q->log,

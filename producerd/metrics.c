@@ -62,11 +62,63 @@ per_consumer(struct evbuffer *b, struct server *srv,
 	}
 }
 
+/* ms as seconds, exactly: 1500 is 1.5. */
+static void
+seconds(struct evbuffer *b, uint64_t ms)
+{
+	evbuffer_add_printf(b, "%llu.%03llu", (unsigned long long)(ms / 1000),
+	    (unsigned long long)(ms % 1000));
+}
+
+/* One histogram family: a set of lines per group. */
+static void
+per_group_hist(struct evbuffer *b, struct server *srv,
+    const struct hist_counter *k)
+{
+	const struct nqueue	*q;
+	const struct qgroup	*g;
+	const struct hist	*h;
+	uint64_t		 cum;
+	size_t			 i;
+
+	evbuffer_add_printf(b, "# HELP pushstage_%s_seconds %s\n# TYPE "
+	    "pushstage_%s_seconds histogram\n", k->metric, k->help,
+	    k->metric);
+	TAILQ_FOREACH(q, &srv->queues, entry) {
+		TAILQ_FOREACH(g, &q->groups, entry) {
+			h = (const struct hist *)((const char *)g + k->off);
+			for (cum = 0, i = 0; i <= HIST_BUCKETS; i++) {
+				cum += h->n[i];
+				evbuffer_add_printf(b,
+				    "pushstage_%s_seconds_bucket{", k->metric);
+				labels(b, g);
+				evbuffer_add(b, ",le=\"", 5);
+				if (i == HIST_BUCKETS)
+					evbuffer_add(b, "+Inf", 4);
+				else
+					seconds(b, hist_bounds[i]);
+				evbuffer_add_printf(b, "\"} %llu\n",
+				    (unsigned long long)cum);
+			}
+			evbuffer_add_printf(b, "pushstage_%s_seconds_sum{",
+			    k->metric);
+			labels(b, g);
+			evbuffer_add(b, "} ", 2);
+			seconds(b, h->sum);
+			evbuffer_add_printf(b, "\npushstage_%s_seconds_count{",
+			    k->metric);
+			labels(b, g);
+			evbuffer_add_printf(b, "} %llu\n",
+			    (unsigned long long)h->count);
+		}
+	}
+}
+
 /*
  * The counter table, less the settings: the daemon's once, a queue's a
  * line per queue (label queue), a group's a line per group (labels queue
  * and, but for a shared group, group; the names need no escaping); then
- * the consumers'.
+ * the histograms, a set of lines per group; then the consumers'.
  */
 void
 metrics_render(struct server *srv, struct evbuffer *b)
@@ -110,6 +162,8 @@ metrics_render(struct server *srv, struct evbuffer *b)
 			}
 		}
 	}
+	for (i = 0; i < nhist_counters; i++)
+		per_group_hist(b, srv, &hist_counters[i]);
 	for (i = 0; i < nconsumer_counters; i++) {
 		if (consumer_counters[i].metric != NULL)
 			per_consumer(b, srv, &consumer_counters[i]);

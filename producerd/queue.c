@@ -10,6 +10,13 @@
  * given back to the end, from upstream) carries its id, attempts, origin
  * and key in a full record.
  *
+ * A log whose clock is set stamps its events coarsely: before the first
+ * event pushed in a new ms of the clock goes a time record, the ms as a
+ * varint (11 bytes at most, a few per ms however many events it has).
+ * A reader keeps the last it read, and the events it takes out have it
+ * as the time they became ready (born): what a queue's latency and its
+ * histogram of time waiting are measured from (docs/protocol.md).
+ *
  * A log has one reader per group of consumers (struct queue), each at its
  * own place: an event is stored once however many groups read it.  An
  * event leaves the log through a handle (struct qevent) from a pool; the
@@ -37,6 +44,8 @@
 #define R_COMPACT	0
 #define R_FULL		1
 #define R_KEYED		2			/* compact, with a key */
+#define R_TIME		3			/* a time, not an event */
+#define TIME_MAX	11			/* its varint: 62 bits */
 #define POOL_SLAB	256			/* handles per allocation */
 #define SPARE_MAX	4			/* chunks a store keeps */
 
@@ -157,9 +166,10 @@ qstore_free(struct qstore *st)
 }
 
 void
-qlog_init(struct qlog *log, struct qstore *st)
+qlog_init(struct qlog *log, struct qstore *st, const uint64_t *clock)
 {
 	memset(log, 0, sizeof *log);
+	log->clock = clock;
 	TAILQ_INIT(&log->chunks);
 	TAILQ_INIT(&log->readers);
 	log->store = st;
@@ -241,7 +251,7 @@ queue_init(struct queue *q, struct qlog *log)
 		if ((q->own = malloc(sizeof *q->own)) == NULL)
 			return -1;
 		qstore_init(&q->own->store);
-		qlog_init(&q->own->log, &q->own->store);
+		qlog_init(&q->own->log, &q->own->store, NULL);
 		log = &q->own->log;
 	}
 	q->log = log;
@@ -379,12 +389,14 @@ queue_push(struct queue *q, uint64_t id, uint32_t attempts, uint64_t origin,
 	struct queue	*r;
 	unsigned char	*at;
 	size_t		 need, off, kn = klen < 0 ? 0 : (size_t)klen;
-	int		 full, fresh = 0;
+	uint64_t	 t = log->clock != NULL ? *log->clock : 0;
+	int		 full, fresh = 0, mark = t != log->mark;
 
 	/* Compact only what follows the chunk's last compact record in id. */
 	full = attempts != 0 || origin != 0 || (ch != NULL &&
 	    ch->fresh_in != 0 && id != ch->fresh_in);
-	need = VARINT_MAX + (full ? FULL_HEAD : 1) + kn + (size_t)len;
+	need = VARINT_MAX + (full ? FULL_HEAD : 1) + kn + (size_t)len +
+	    (mark ? TIME_MAX : 0);
 	if (ch == NULL || ch->size - ch->tail < need) {
 		if ((ch = chunk_new(log, need)) == NULL)
 			return -1;
@@ -398,6 +410,7 @@ queue_push(struct queue *q, uint64_t id, uint32_t attempts, uint64_t origin,
 			r->at = ch;
 			r->off = off;
 			r->fresh = ch->fresh_in;
+			r->t = t;
 			if (!fresh)
 				ch->pending++;
 		}
@@ -405,6 +418,10 @@ queue_push(struct queue *q, uint64_t id, uint32_t attempts, uint64_t origin,
 		r->bytes += len;
 	}
 	at = ch->data + off;
+	if (mark) {
+		at += put_varint(at, t << 2 | R_TIME);
+		log->mark = t;
+	}
 	at += put_varint(at, (uint64_t)len << 2 | (full ? R_FULL : klen >= 0 ?
 	    R_KEYED : R_COMPACT));
 	if (full) {
@@ -527,6 +544,7 @@ queue_push_prio(struct queue *q, uint64_t id, uint32_t attempts,
 		ev->prio = prio;
 		ev->len = len;
 		ev->data = ch->data + kn;
+		ev->born = log->clock != NULL ? *log->clock : 0;
 		if (klen >= 0) {
 			ev->key = ch->data;
 			ev->klen = (uint8_t)kn;
@@ -616,6 +634,12 @@ plain_pop(struct queue *q)
 		return NULL;
 	at = ch->data + q->off;
 	at += get_varint(at, &v);
+	if ((v & 3) == R_TIME) {
+		/* An event follows it in its chunk. */
+		q->t = v >> 2;
+		at += get_varint(at, &v);
+	}
+	ev->born = q->t;
 	ev->len = (uint32_t)(v >> 2);
 	if ((v & 3) == R_FULL) {
 		memcpy(&ev->id, at, 8);
@@ -682,6 +706,8 @@ queue_walk(const struct queue *q, void (*fn)(void *, const struct qevent *),
 			h.prio = QUEUE_PRIO_DEFAULT;
 			at = ch->data + off;
 			at += get_varint(at, &v);
+			if ((v & 3) == R_TIME)
+				at += get_varint(at, &v);
 			h.len = (uint32_t)(v >> 2);
 			if ((v & 3) == R_FULL) {
 				memcpy(&h.id, at, 8);
@@ -706,6 +732,41 @@ queue_walk(const struct queue *q, void (*fn)(void *, const struct qevent *),
 			fn(arg, &h);
 		}
 	}
+}
+
+/*
+ * When the oldest event q buffers became ready (its born: given back, of
+ * another priority, or the next of the log), into *t; 0 if q buffers
+ * none.  Costs a look at each event given back or of another priority.
+ */
+int
+queue_oldest(const struct queue *q, uint64_t *t)
+{
+	const struct chunk	*ch = q->at;
+	const struct qevent	*ev;
+	uint64_t		 v, min = UINT64_MAX;
+	size_t			 off = q->off, i;
+
+	if (q->count == 0)
+		return 0;
+	TAILQ_FOREACH(ev, &q->front, entry)
+		if (ev->born < min)
+			min = ev->born;
+	for (i = 0; q->prio != NULL && i < q->prio->n; i++)
+		if (q->prio->v[i]->born < min)
+			min = q->prio->v[i]->born;
+	while (ch != NULL && off == ch->tail) {
+		ch = TAILQ_NEXT(ch, entry);
+		off = 0;
+	}
+	if (ch != NULL) {
+		(void)get_varint(ch->data + off, &v);
+		v = (v & 3) == R_TIME ? v >> 2 : q->t;
+		if (v < min)
+			min = v;
+	}
+	*t = min;
+	return 1;
 }
 
 /*

@@ -27,6 +27,9 @@ struct qevent {
 	struct dconsumer	*owner;		/* in flight on it, else NULL */
 	uint64_t		 id;
 	uint64_t		 deadline;	/* ms; 0: none */
+	uint64_t		 born;		/* ms it became ready (its log's
+						   clock, coarse); 0: unknown */
+	uint64_t		 sent;		/* ms of its last delivery */
 	uint32_t		 attempts;	/* deliveries so far */
 	uint32_t		 len;
 	uint8_t			 reason;	/* dead: enum ps_dead_reason */
@@ -93,6 +96,13 @@ struct qlog {
 	struct qreaders	 readers;
 	uint32_t	 nreaders;
 	uint32_t	 grow;		/* the next chunk's size */
+	/*
+	 * The clock (ms) that stamps events as they come, or NULL: none.  A
+	 * time record goes into the log before the first event of each
+	 * new ms; mark is the last one's.
+	 */
+	const uint64_t	*clock;
+	uint64_t	 mark;
 };
 
 /*
@@ -110,6 +120,7 @@ struct queue {
 	size_t		 off;
 	uint64_t	 fresh;		/* the next compact record's id, or
 					   0: its chunk's first compact id */
+	uint64_t	 t;		/* the last time record read */
 	size_t		 count;		/* both parts */
 	uint64_t	 bytes;		/* their payload bytes */
 	struct qheap	*prio;		/* NULL until one comes */
@@ -122,7 +133,7 @@ struct qown {
 	struct qstore	 store;
 };
 
-void		 qlog_init(struct qlog *, struct qstore *);
+void		 qlog_init(struct qlog *, struct qstore *, const uint64_t *);
 void		 qlog_free(struct qlog *);
 void		 qstore_init(struct qstore *);
 void		 qstore_free(struct qstore *);
@@ -140,6 +151,7 @@ void		 queue_walk(const struct queue *,
 struct qevent	*queue_copy(struct queue *, uint64_t, uint32_t, const void *,
 		     int, const void *, uint32_t);
 int		 queue_own(struct queue *, struct qevent *);
+int		 queue_oldest(const struct queue *, uint64_t *);
 void		 queue_release(struct queue *, struct qevent *);
 
 #endif

@@ -140,7 +140,7 @@ queues_create(struct server *srv, const char *name, size_t len)
 	q->len = (uint8_t)len;
 	TAILQ_INIT(&q->blocked);
 	TAILQ_INIT(&q->groups);
-	qlog_init(&q->log, &srv->store);
+	qlog_init(&q->log, &srv->store, &srv->now);
 	q->s = srv->qdefault;
 	if (groups_add(q, "", 0) == NULL) {	/* its shared group */
 		qlog_free(&q->log);

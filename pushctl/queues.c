@@ -19,6 +19,7 @@ static const struct {
 	{ "in_flight", "IN FLIGHT" },
 	{ "dead", "DEAD" },
 	{ "consumers", "CONSUMERS" },
+	{ "latency_ms", "LATENCY MS" },
 	{ "enqueue_rate", "ENQ/S" },
 	{ "deliver_rate", "DELIV/S" },
 };

@@ -193,6 +193,10 @@ def case_dashboard(h, shots=None):
         b.goto("http://127.0.0.1:%d/" % port)
         cell = 'tr[data-queue="%s"] td.%s'
         b.wait(text(b, cell % ("jobs", "queued")) + " === '3'", "jobs queued 3")
+        # Their latency: the age of the oldest, shown as a duration once it
+        # has grown (the page refreshes); 0 once a consumer took them.
+        lat = text(b, cell % ("jobs", "latency"))
+        b.wait("/^[1-9][0-9]* ms$|^[0-9.]+ s$/.test(%s)" % lat, "jobs latency shown")
         assert b.eval(text(b, cell % ("mail", "queued"))) == "2"
         assert b.eval(text(b, cell % ("jobs", "consumers"))) == "0"
         assert b.eval(text(b, '[data-card="queues"] .v')) == "2"
@@ -204,6 +208,7 @@ def case_dashboard(h, shots=None):
         h.consumer("worker-1", "--queue", "jobs")
         b.wait(text(b, cell % ("jobs", "queued")) + " === '0'", "jobs drained")
         b.wait(text(b, cell % ("jobs", "consumers")) + " === '1'", "jobs consumer 1")
+        b.wait(lat + " === '0 ms'", "jobs latency 0 once drained")
         assert b.eval("document.querySelectorAll('#queues svg.spark polyline').length") >= 4
 
         # Dead letters whose payloads (and a consumer whose name) are markup.

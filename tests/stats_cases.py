@@ -344,5 +344,62 @@ def case_delayed_events_due_together(h):
         p.close()
 
 
+def metric_lines(port, family):
+    """{labels text: value} of one /metrics family's lines."""
+    st, _, m = http_call(port, "GET", "/metrics", raw=True)
+    assert st == 200, m
+    out = {}
+    for line in m.decode().splitlines():
+        if line.startswith(family + "{"):
+            labels, value = line[len(family) + 1:].rsplit("} ", 1)
+            out[labels] = float(value)
+    return out
+
+
+def case_queue_latency_and_histograms(h):
+    """A queue's latency is the age of its oldest ready event (a delayed
+    one is not ready), the daemon's the largest, in STATS, pushctl queues,
+    the API and /metrics; 0 once drained.  /metrics' histograms count each
+    first delivery's wait and each ACK's handling time."""
+    port = free_port()
+    h.start_daemon("--http", "127.0.0.1:%d" % port)
+    assert h.pushctl("enqueue", "-q", "lat", "a", "b", "c").returncode == 0
+    assert h.pushctl("enqueue", "-q", "later", "--delay", "1h", "x").returncode == 0
+    h.wait_for(lambda: h.stats_of("lat")["latency_ms"] >= 50, what="latency grows")
+    later = h.stats_of("later")
+    assert later["delayed"] == 1 and later["latency_ms"] == 0, later
+    assert h.stats()["latency_ms"] >= 50
+    r = h.pushctl("queues")
+    out = r.stdout.decode()
+    assert r.returncode == 0 and "LATENCY MS" in out, r
+    row = [l.split() for l in out.splitlines() if l.startswith("lat ")][0]
+    assert int(row[6]) >= 50, out       # queued delayed ... latency
+    r = h.pushctl("queues", "--json")
+    rows = {q["name"]: q for q in map(json.loads, r.stdout.decode().splitlines())}
+    assert rows["lat"]["latency_ms"] >= 50 and rows["later"]["latency_ms"] == 0, rows
+    st, _, doc = http_call(port, "GET", "/api/v1/queues")
+    assert st == 200, doc
+    assert [q["latency_ms"] for q in doc["queues"] if q["name"] == "lat"][0] >= 50, doc
+    assert metric_lines(port, "pushstage_latency_ms")['queue="lat"'] >= 50
+    # A consumer takes the three and acks them: nothing waits.
+    c = raw_consumer(h, b"w", b"lat", max_demand=3)
+    got = c.events_full(want=3, timeout=10)
+    c.send(ids(ACK, *[i for i, _, _ in got]))
+    h.wait_for(lambda: h.stats_of("lat")["acked_total"] == 3, what="3 acks")
+    assert h.stats_of("lat")["latency_ms"] == 0
+    for family, n in (("wait", 3), ("handling", 3)):
+        buckets = metric_lines(port, "pushstage_%s_seconds_bucket" % family)
+        mine = [(k, v) for k, v in buckets.items() if k.startswith('queue="lat",')]
+        assert len(mine) == 16, mine
+        counts = [v for _, v in mine]
+        assert counts == sorted(counts) and counts[-1] == n, mine
+        assert mine[-1][0] == 'queue="lat",le="+Inf"', mine
+        assert metric_lines(port, "pushstage_%s_seconds_count" % family)['queue="lat"'] == n
+    # Each waited at least the 50 ms seen above.
+    assert metric_lines(port, "pushstage_wait_seconds_sum")['queue="lat"'] >= 0.15
+    assert metric_lines(port, "pushstage_wait_seconds_bucket")['queue="lat",le="0.025"'] == 0
+    c.close()
+
+
 if __name__ == "__main__":
     sys.exit(integration.main(globals()))

@@ -924,47 +924,151 @@ END_TEST
  * row) and full ones (an id out of turn, attempts, an origin) mix in one
  * chunk and come out as they went in.
  */
+/* queue_walk's view: the ids, in order. */
+struct walked {
+	uint64_t	 id[16];
+	size_t		 n;
+};
+
+static void
+walk_id(void *arg, const struct qevent *ev)
+{
+	struct walked	*wk = arg;
+
+	ck_assert_uint_lt(wk->n, 16);
+	wk->id[wk->n++] = ev->id;
+}
+
+/*
+ * Records of each kind, with no clock and then with one that moves on
+ * most pushes (a time record before each such event): the same ids,
+ * attempts, origins, keys and payloads come out, each event with the time
+ * it was pushed at.
+ */
 START_TEST(queue_compact_and_full_records)
 {
 	static const struct {
 		uint64_t	 id;
 		uint32_t	 attempts;
 		uint64_t	 origin;
+		uint64_t	 t;		/* the clock at its push */
+		int		 klen;
 	} in[] = {
-		{ 1, 0, 0 }, { 2, 0, 0 }, { 3, 0, 0 }, { 10, 2, 0 }, { 4, 0, 0 },
-		{ 7, 0, 0 }, { 5, 0, 0 }, { 6, 0, 99 }, { 6, 0, 0 }, { 7, 1, 0 },
+		{ 1, 0, 0, 100, -1 }, { 2, 0, 0, 100, 3 }, { 3, 0, 0, 101, -1 },
+		{ 10, 2, 0, 5000, 2 }, { 4, 0, 0, 5000, -1 },
+		{ 7, 0, 0, 1ull << 40, 0 }, { 5, 0, 0, (1ull << 40) + 1, -1 },
+		{ 6, 0, 99, (1ull << 40) + 1, -1 }, { 6, 0, 0, 1ull << 61, 1 },
+		{ 7, 1, 0, (1ull << 61) + 5, -1 },
 	};
 	struct queue	 q;
 	struct qevent	*ev;
+	struct walked	 wk;
 	char		 buf[300];
+	uint64_t	 now = 0;
 	size_t		 i;
+	int		 clocked;
 
-	ck_assert_int_eq(queue_init(&q, NULL), 0);
-	for (i = 0; i < sizeof in / sizeof in[0]; i++) {
-		memset(buf, 'a' + (int)i, sizeof buf);
-		ck_assert_int_eq(queue_push(&q, in[i].id, in[i].attempts,
-		    in[i].origin, NULL, -1, buf, (uint32_t)(i * 30)), 0);
-	}
-	for (i = 0; i < sizeof in / sizeof in[0]; i++) {
-		ck_assert_ptr_nonnull(ev = queue_pop(&q));
-		ck_assert_uint_eq(ev->id, in[i].id);
-		ck_assert_uint_eq(ev->attempts, in[i].attempts);
-		ck_assert_uint_eq(ev->origin, in[i].origin);
-		ck_assert_uint_eq(ev->len, i * 30);
-		ck_assert(ev->len == 0 || (ev->data[0] == 'a' + (int)i &&
-		    ev->data[ev->len - 1] == 'a' + (int)i));
+	for (clocked = 0; clocked < 2; clocked++) {
+		ck_assert_int_eq(queue_init(&q, NULL), 0);
+		q.log->clock = clocked ? &now : NULL;
+		for (i = 0; i < sizeof in / sizeof in[0]; i++) {
+			now = in[i].t;
+			memset(buf, 'a' + (int)i, sizeof buf);
+			ck_assert_int_eq(queue_push(&q, in[i].id,
+			    in[i].attempts, in[i].origin, "key", in[i].klen,
+			    buf, (uint32_t)(i * 30)), 0);
+		}
+		wk.n = 0;
+		queue_walk(&q, walk_id, &wk);
+		ck_assert_uint_eq(wk.n, sizeof in / sizeof in[0]);
+		for (i = 0; i < sizeof in / sizeof in[0]; i++) {
+			ck_assert_uint_eq(wk.id[i], in[i].id);
+			ck_assert_ptr_nonnull(ev = queue_pop(&q));
+			ck_assert_uint_eq(ev->id, in[i].id);
+			ck_assert_uint_eq(ev->attempts, in[i].attempts);
+			ck_assert_uint_eq(ev->origin, in[i].origin);
+			ck_assert_uint_eq(ev->born, clocked ? in[i].t : 0);
+			ck_assert_int_eq(ev->key != NULL ? ev->klen : -1,
+			    in[i].klen);
+			ck_assert(ev->key == NULL ||
+			    memcmp(ev->key, "key", ev->klen) == 0);
+			ck_assert_uint_eq(ev->len, i * 30);
+			ck_assert(ev->len == 0 || (ev->data[0] == 'a' +
+			    (int)i && ev->data[ev->len - 1] == 'a' + (int)i));
+			queue_release(&q, ev);
+		}
+		ck_assert_ptr_null(queue_pop(&q));
+		/* Empty, the queue holds no chunk; ids go on from there. */
+		ck_assert(TAILQ_EMPTY(&q.own->log.chunks));
+		ck_assert_int_eq(queue_push(&q, 8, 0, 0, NULL, -1, "x", 1), 0);
+		ck_assert_int_eq(queue_push(&q, 9, 0, 0, NULL, -1, "y", 1), 0);
+		ck_assert_uint_eq((ev = queue_pop(&q))->id, 8);
 		queue_release(&q, ev);
+		ck_assert_uint_eq((ev = queue_pop(&q))->id, 9);
+		queue_release(&q, ev);
+		queue_free(&q);
 	}
-	ck_assert_ptr_null(queue_pop(&q));
-	/* Empty, the queue holds no chunk; ids go on where they were. */
-	ck_assert(TAILQ_EMPTY(&q.own->log.chunks));
-	ck_assert_int_eq(queue_push(&q, 8, 0, 0, NULL, -1, "x", 1), 0);
-	ck_assert_int_eq(queue_push(&q, 9, 0, 0, NULL, -1, "y", 1), 0);
-	ck_assert_uint_eq((ev = queue_pop(&q))->id, 8);
-	queue_release(&q, ev);
-	ck_assert_uint_eq((ev = queue_pop(&q))->id, 9);
-	queue_release(&q, ev);
-	queue_free(&q);
+}
+END_TEST
+
+/*
+ * Latency is the age of the oldest event ready to go, wherever it waits
+ * (the log, given back, of another priority; not delayed); the histograms
+ * take each first delivery's wait and each ACK's handling time.
+ */
+START_TEST(latency_and_histograms_follow_the_clock)
+{
+	struct world	*w = world_new();
+
+	w->d.now = 1000;
+	ck_assert_uint_eq(dispatch_latency(&w->d), 0);
+	ENQ(w, "a", "b");
+	ck_assert_uint_eq(dispatch_latency(&w->d), 0);
+	w->d.now = 1300;
+	ck_assert_uint_eq(dispatch_latency(&w->d), 300);
+	ENQ(w, "c");
+	w->d.now = 1500;
+	ck_assert_uint_eq(dispatch_latency(&w->d), 500);
+	/* A delayed event is not ready: no change. */
+	ck_assert_int_eq(dispatch_restore_delayed(&w->d, 200, 61500,
+	    QUEUE_PRIO_DEFAULT, NULL, -1, "z", 1), 0);
+	ck_assert_uint_eq(w->d.delayed, 1);
+	ck_assert_uint_eq(dispatch_latency(&w->d), 500);
+
+	attach_acks(w, 0, 2);
+	demand(w, 0, 1);			/* a, after 500 ms */
+	expect(w, 0, 0, "a");
+	ck_assert_uint_eq(dispatch_latency(&w->d), 500);	/* b's */
+	w->d.now = 1600;
+	ck_assert_int_eq(answer(w, 0, 1, PS_ACK), DISPATCH_DONE);
+	demand(w, 0, 1);			/* b, after 600 ms */
+	expect(w, 1, 0, "b");
+	ck_assert_uint_eq(dispatch_latency(&w->d), 300);	/* c's */
+	/* b given back keeps its age: the oldest again. */
+	w->d.now = 1700;
+	ck_assert_int_eq(detach(w, 0), 1);
+	ck_assert_uint_eq(dispatch_latency(&w->d), 700);
+	/* Of another priority: its own age counts too. */
+	ck_assert_int_eq(dispatch_restore(&w->d, 100, 0, 5, NULL, -1, "p", 1),
+	    0);
+	w->d.now = 1800;
+	ck_assert_uint_eq(dispatch_latency(&w->d), 800);
+	attach_acks(w, 1, 10);
+	demand(w, 1, 10);			/* p, b again, c */
+	ck_assert_int_eq(w->r.n, 5);
+	ck_assert_uint_eq(w->d.queue.count, 0);
+	ck_assert_uint_eq(dispatch_latency(&w->d), 0);
+
+	/* First deliveries: a 500, b 600, p 100, c 500 ms; b's second not. */
+	ck_assert_uint_eq(w->d.waited.count, 4);
+	ck_assert_uint_eq(w->d.waited.sum, 500 + 600 + 100 + 500);
+	ck_assert_uint_eq(w->d.waited.n[5], 1);		/* 50 < 100 <= 100 */
+	ck_assert_uint_eq(w->d.waited.n[7], 2);		/* 250 < 500 <= 500 */
+	ck_assert_uint_eq(w->d.waited.n[8], 1);		/* 600 <= 1000 */
+	/* One ACK, 100 ms after its delivery. */
+	ck_assert_uint_eq(w->d.handled.count, 1);
+	ck_assert_uint_eq(w->d.handled.sum, 100);
+	world_free(w);
 }
 END_TEST
 
@@ -1035,8 +1139,8 @@ START_TEST(queue_store_shared)
 	uint64_t	 id;
 
 	qstore_init(&st);
-	qlog_init(&la, &st);
-	qlog_init(&lb, &st);
+	qlog_init(&la, &st, NULL);
+	qlog_init(&lb, &st, NULL);
 	queue_init(&a, &la);
 	queue_init(&b, &lb);
 	memset(buf, 'z', sizeof buf);
@@ -1083,7 +1187,7 @@ START_TEST(queue_log_readers)
 	uint64_t	 id, next;
 
 	qstore_init(&st);
-	qlog_init(&log, &st);
+	qlog_init(&log, &st, NULL);
 	queue_init(&a, &log);
 	queue_init(&b, &log);
 	memset(buf, 'r', sizeof buf);
@@ -2147,6 +2251,7 @@ dispatch_suite(void)
 	tcase_add_test(tc, partition_mode_random);
 	tcase_add_test(tc, partition_doc_example);
 	tcase_add_test(tc, queue_compact_and_full_records);
+	tcase_add_test(tc, latency_and_histograms_follow_the_clock);
 	suite_add_tcase(s, tc);
 	return s;
 }

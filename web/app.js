@@ -47,6 +47,20 @@ function fmt(n) {
 	return Number(n).toLocaleString("en-US");
 }
 
+// A queue's latency: 850 -> "850 ms", 61500 -> "1 min 1 s".
+function dur(ms) {
+	if (ms === undefined || ms === null)
+		return "–";
+	if (ms < 1000)
+		return ms + " ms";
+	if (ms < 60000)
+		return (ms / 1000).toFixed(1) + " s";
+	const s = Math.floor(ms / 1000);
+	if (s < 3600)
+		return Math.floor(s / 60) + " min " + s % 60 + " s";
+	return Math.floor(s / 3600) + " h " + Math.floor(s % 3600 / 60) + " min";
+}
+
 // 6319039488 -> "5.89 GiB": binary units, as --max-queue-bytes takes them.
 function bytes(n) {
 	const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
@@ -226,8 +240,8 @@ function labelled(table) {
 	return table;
 }
 
-function card(label, value) {
-	return h("div", { class: "card", dataset: { card: label } }, h("div", { class: "v" }, fmt(value)),
+function card(label, value, show = fmt) {
+	return h("div", { class: "card", dataset: { card: label } }, h("div", { class: "v" }, show(value)),
 		h("div", { class: "k" }, label));
 }
 
@@ -262,6 +276,7 @@ function overview(data) {
 		h("td", { class: "in_flight" }, fmt(q.in_flight)),
 		h("td", { class: "dead" }, fmt(q.dead)),
 		h("td", { class: "consumers" }, fmt(q.consumers)),
+		h("td", { class: "latency" }, dur(q.latency_ms)),
 		h("td", { class: "enqueue_rate wide" }, fmt(q.enqueue_rate) + "/s"),
 		h("td", { class: "ack_rate wide" }, fmt(q.ack_rate) + "/s"),
 		h("td", { class: "wide" }, spark(q.name, q.queued, q.enqueue_rate, scale))));
@@ -275,10 +290,11 @@ function overview(data) {
 			h("thead", {}, h("tr", {}, h("th", {}, "queue"), h("th", {}, "queued"),
 				h("th", { class: "wide" }, "delayed"), h("th", {}, "in flight"),
 				h("th", {}, "dead"), h("th", {}, "consumers"),
+				h("th", { title: "age of the oldest event ready to go" }, "latency"),
 				h("th", { class: "wide" }, "enqueue"), h("th", { class: "wide" }, "ack"),
 				h("th", { class: "wide" }, "last 10 min"))),
 			h("tbody", {}, rows.length ? rows :
-				h("tr", {}, h("td", { colspan: 9, class: "muted" }, "No queues yet.")))))),
+				h("tr", {}, h("td", { colspan: 10, class: "muted" }, "No queues yet.")))))),
 		h("p", { id: "legend", class: "legend wide" }, "Last 10 min: a point each 10 s, every row on one scale: ",
 			h("span", { class: "key depth" }), "depth, 0 to ",
 			h("b", { class: "depth-max" }, fmt(scale.depth)), " events; ",
@@ -301,13 +317,14 @@ function queuePage(name, q, dead, group) {
 		[h("dt", {}, k), h("dd", { title: k + "=" + v }, human(k, v))]));
 	const groups = h("div", { class: "scroll" }, labelled(h("table", { id: "groups" },
 		h("thead", {}, h("tr", {}, ["group", "queued", "delayed", "in flight", "dead",
-			"consumers", "delivered", "acked"].map((t) => h("th", {}, t)))),
+			"consumers", "latency", "delivered", "acked"].map((t) => h("th", {}, t)))),
 		h("tbody", {}, q.groups.map((g) => h("tr", { dataset: { group: g.name } },
 			h("td", {}, g.name === "" ? h("span", { class: "muted" }, "(shared)") :
 				h("a", { href: "#/queue/" + encodeURIComponent(name) + "/" + encodeURIComponent(g.name) }, g.name)),
 			h("td", { class: "queued" }, fmt(g.queued)), h("td", {}, fmt(g.delayed)),
 			h("td", {}, fmt(g.in_flight)), h("td", { class: "dead" }, fmt(g.dead)),
-			h("td", {}, fmt(g.consumers)), h("td", {}, fmt(g.delivered_total)),
+			h("td", {}, fmt(g.consumers)), h("td", { class: "latency" }, dur(g.latency_ms)),
+			h("td", {}, fmt(g.delivered_total)),
 			h("td", {}, fmt(g.acked_total))))))));
 	const consumers = h("div", { class: "scroll" }, labelled(h("table", { id: "consumers" },
 		h("thead", {}, h("tr", {}, ["id", "pid", "group", "demand", "in flight",
@@ -354,7 +371,8 @@ function queuePage(name, q, dead, group) {
 		h("h1", {}, label, paused ? h("span", { class: "tag paused" }, "paused") : null),
 		h("div", { class: "cards" }, card("queued", lead.queued), card("delayed", lead.delayed),
 			card("in flight", lead.in_flight), card("dead", lead.dead),
-			card("consumers", lead.consumers), card("enqueue/s", lead.enqueue_rate),
+			card("consumers", lead.consumers), card("latency", lead.latency_ms, dur),
+			card("enqueue/s", lead.enqueue_rate),
 			card("ack/s", lead.ack_rate)),
 		h("div", { class: "actions" },
 			paused ? button("Resume", () => act("Resume queue " + name + "?", path + "/resume",

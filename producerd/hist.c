@@ -1,0 +1,24 @@
+/* hist.c: durations into buckets (hist.h). */
+#include "hist.h"
+
+/* ms: 1 ms to an hour, roughly three to a decade. */
+const uint64_t hist_bounds[HIST_BUCKETS] = {
+	1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 60000,
+	300000, 3600000,
+};
+
+void
+hist_add(struct hist *h, uint64_t ms)
+{
+	size_t	 b;
+
+	if (h->count == 0 || ms != h->last) {
+		for (b = 0; b < HIST_BUCKETS && ms > hist_bounds[b]; b++)
+			;
+		h->last = ms;
+		h->lastb = b;
+	}
+	h->n[h->lastb]++;
+	h->count++;
+	h->sum += ms;
+}
