@@ -7,18 +7,14 @@ const uint64_t hist_bounds[HIST_BUCKETS] = {
 	300000, 3600000,
 };
 
+/* ms's bucket, remembered as the last. */
 void
-hist_add(struct hist *h, uint64_t ms)
+hist_bucket(struct hist *h, uint64_t ms)
 {
 	size_t	 b;
 
-	if (h->count == 0 || ms != h->last) {
-		for (b = 0; b < HIST_BUCKETS && ms > hist_bounds[b]; b++)
-			;
-		h->last = ms;
-		h->lastb = b;
-	}
-	h->n[h->lastb]++;
-	h->count++;
-	h->sum += ms;
+	for (b = 0; b < HIST_BUCKETS && ms > hist_bounds[b]; b++)
+		;
+	h->last = ms;
+	h->lastb = b;
 }

@@ -27,6 +27,17 @@ struct hist {
 
 extern const uint64_t	hist_bounds[HIST_BUCKETS];
 
-void	hist_add(struct hist *, uint64_t);
+void	hist_bucket(struct hist *, uint64_t);
+
+/* Inline: it runs for each event sent and each ACK. */
+static inline void
+hist_add(struct hist *h, uint64_t ms)
+{
+	if (ms != h->last || h->count == 0)
+		hist_bucket(h, ms);
+	h->n[h->lastb]++;
+	h->count++;
+	h->sum += ms;
+}
 
 #endif
