@@ -55,7 +55,7 @@ fill(uint8_t *buf, size_t cap, uint64_t first, uint64_t left, size_t size,
 	*len = 0;
 	while (n < left && *len + frame <= cap) {
 		ps_event_prefix(buf + *len, PS_PROTO_VERSION, first + n + 1, 1,
-		    (uint32_t)size, NULL, 0);
+		    (uint32_t)size, NULL, 0, NULL, 0);
 		stamp(buf + *len + PS_EVENT_PREFIX, first + n, t);
 		*len += frame;
 		n++;

@@ -21,13 +21,14 @@ uint64_t
 dispatch_push(struct dispatch *d, const void *data, uint32_t len,
     uint64_t origin)
 {
-	return dispatch_push_key(d, NULL, -1, data, len, origin);
+	return dispatch_push_key(d, NULL, -1, NULL, 0, data, len, origin);
 }
 
 /* The journal hears of a new event, on a handle made up for it. */
 static void
-pushed(struct dispatch *d, const void *key, int klen, const void *data,
-    uint32_t len, uint16_t prio, uint64_t due, const struct ps_attrs *a)
+pushed(struct dispatch *d, const void *key, int klen, const void *hdr,
+    uint16_t hlen, const void *data, uint32_t len, uint16_t prio,
+    uint64_t due, const struct ps_attrs *a)
 {
 	struct dispatch_new	 n;
 
@@ -37,6 +38,8 @@ pushed(struct dispatch *d, const void *key, int klen, const void *data,
 	n.ev.len = len;
 	n.ev.key = key;
 	n.ev.klen = klen < 0 ? 0 : (uint8_t)klen;
+	n.ev.hdr = hdr;
+	n.ev.hlen = hlen;
 	n.ev.prio = prio;
 	n.due = due;
 	if (a != NULL && a->uid != NULL) {
@@ -52,36 +55,40 @@ pushed(struct dispatch *d, const void *key, int klen, const void *data,
  * its id, or 0 no memory.
  */
 static uint64_t
-push_new(struct dispatch *d, const void *key, int klen, const void *data,
-    uint32_t len, uint64_t origin, uint32_t attempts, uint16_t prio,
-    uint64_t due, const struct ps_attrs *a)
+push_new(struct dispatch *d, const void *key, int klen, const void *hdr,
+    uint16_t hlen, const void *data, uint32_t len, uint64_t origin,
+    uint32_t attempts, uint16_t prio, uint64_t due, const struct ps_attrs *a)
 {
 	struct dispatch	*g;
 
 	if (due != 0) {
 		if (dispatch_sched_get(d) == NULL || delays_add(&d->sched->delays, due,
-		    *d->ids, prio, key, klen, data, len) != 0)
+		    *d->ids, prio, key, klen, hdr, hlen, data, len) != 0)
 			return 0;
 		for (g = d; g != NULL; g = g->next_group)
 			g->delayed++;
-	} else if (push_at(d, *d->ids, attempts, origin, prio, key, klen, data,
-	    len) != 0)
+	} else if (push_at(d, *d->ids, attempts, origin, prio, key, klen, hdr,
+	    hlen, data, len) != 0)
 		return 0;
 	d->counts.enqueued_total++;
 	for (g = d->next_group; g != NULL; g = g->next_group)
 		g->counts.enqueued_total++;
 	if (d->change != NULL)
-		pushed(d, key, klen, data, len, prio, due, a);
+		pushed(d, key, klen, hdr, hlen, data, len, prio, due, a);
 	return (*d->ids)++;
 }
 
-/* The same, with a key (klen -1: none; 0 to 255: a key). */
+/*
+ * The same, with a key (klen -1: none; 0 to 255: a key) and headers (hlen
+ * bytes of HEADER attributes).
+ */
 uint64_t
 dispatch_push_key(struct dispatch *d, const void *key, int klen,
-    const void *data, uint32_t len, uint64_t origin)
+    const void *hdr, uint16_t hlen, const void *data, uint32_t len,
+    uint64_t origin)
 {
-	return push_new(d, key, klen, data, len, origin, 0, QUEUE_PRIO_DEFAULT,
-	    0, NULL);
+	return push_new(d, key, klen, hdr, hlen, data, len, origin, 0,
+	    QUEUE_PRIO_DEFAULT, 0, NULL);
 }
 
 /*
@@ -92,7 +99,7 @@ uint64_t
 dispatch_push_tried(struct dispatch *d, const void *data, uint32_t len,
     uint64_t origin, uint32_t attempts)
 {
-	return push_new(d, NULL, -1, data, len, origin, attempts,
+	return push_new(d, NULL, -1, NULL, 0, data, len, origin, attempts,
 	    QUEUE_PRIO_DEFAULT, 0, NULL);
 }
 
@@ -315,8 +322,8 @@ take(struct dispatch *d, const struct ps_enqueue_iter *it,
 		if (uniq_add(u, a->uid, a->ulen, *d->ids, groups, 0) != 0)
 			return -1;
 	}
-	if ((id = push_new(d, it->key, it->key != NULL ? it->klen : -1, data,
-	    len, 0, 0, a->priority, due_of(d, a), a)) == 0) {
+	if ((id = push_new(d, it->key, it->key != NULL ? it->klen : -1, a->hdr,
+	    a->hlen, data, len, 0, 0, a->priority, due_of(d, a), a)) == 0) {
 		if (u != NULL)
 			uniq_forget(u, *d->ids);
 		return -1;

@@ -79,11 +79,11 @@ visit(void *arg, const struct qevent *ev, uint64_t due)
 	    ev->id >= c->j->segs[1].first_id ||
 	    journal_seg_of(c->j, ev->id) != 0)
 		return;
-	if (c->budget < (uint64_t)ev->len + ev->klen) {
+	if (c->budget < (uint64_t)ev->len + ev->klen + ev->hlen) {
 		c->more = 1;
 		return;
 	}
-	c->budget -= (uint64_t)ev->len + ev->klen;
+	c->budget -= (uint64_t)ev->len + ev->klen + ev->hlen;
 	if (s != NULL && s->uniq != NULL)
 		(void)uniq_of(s->uniq, ev->id, &uid, &ulen);
 	/* A KEEP carries its unique id, so its record is there now; a DEAD
@@ -195,7 +195,8 @@ compact_groups(struct compaction *c, struct nqueue *q)
 			c->failed = 1;		/* more groups than a record */
 			return;
 		}
-		bytes = c->h[at].ev.len + c->h[at].ev.klen;
+		bytes = c->h[at].ev.len + c->h[at].ev.klen +
+		    c->h[at].ev.hlen;
 		if (c->budget < bytes) {
 			c->more = 1;
 			return;

@@ -1327,7 +1327,7 @@ conn_emit(void *arg, struct dconsumer *dc, const struct qevent *ev)
 		return;
 	}
 	n = ps_event_prefix(b->data + b->len, c->version, ev->id,
-	    ev->attempts, ev->len, ev->key, ev->klen);
+	    ev->attempts, ev->len, ev->key, ev->klen, ev->hdr, ev->hlen);
 	if (ev->len != 0)
 		memcpy(b->data + b->len + n, ev->data, ev->len);
 	b->len += n + (size_t)ev->len;

@@ -17,13 +17,14 @@ struct uniq	*dispatch_uniq_get(struct dispatch *);
 /* Into the buffer of every group: by its priority, the log or the heaps. */
 static inline int
 push_at(struct dispatch *d, uint64_t id, uint32_t attempts, uint64_t origin,
-    uint16_t prio, const void *key, int klen, const void *data, uint32_t len)
+    uint16_t prio, const void *key, int klen, const void *hdr, uint16_t hlen,
+    const void *data, uint32_t len)
 {
 	if (prio == QUEUE_PRIO_DEFAULT)
 		return queue_push(&d->queue, id, attempts, origin, key, klen,
-		    data, len);
-	return queue_push_prio(&d->queue, id, attempts, prio, key, klen, data,
-	    len);
+		    hdr, hlen, data, len);
+	return queue_push_prio(&d->queue, id, attempts, prio, key, klen, hdr,
+	    hlen, data, len);
 }
 
 /* Events a consumer may still be sent now. */

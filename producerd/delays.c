@@ -40,19 +40,20 @@ before(const struct delayed *a, const struct delayed *b)
 HEAP_GENERATE(dheap, struct delayed *, before)
 
 /*
- * Hold the event id (its key: klen -1 none) until due; -1 out of
- * memory.
+ * Hold the event id (its key: klen -1 none; its headers) until due; -1
+ * out of memory.
  */
 int
 delays_add(struct delays *ds, uint64_t due, uint64_t id, uint16_t prio,
-    const void *key, int klen, const void *data, uint32_t len)
+    const void *key, int klen, const void *hdr, uint16_t hlen,
+    const void *data, uint32_t len)
 {
 	struct delayed	*ev;
 	size_t		 kn = klen < 0 ? 0 : (size_t)klen;
 
 	if (dheap_reserve(&ds->v, ds->n, &ds->cap, 64) != 0)
 		return -1;
-	if ((ev = malloc(sizeof *ev + (size_t)len + kn)) == NULL)
+	if ((ev = malloc(sizeof *ev + (size_t)len + kn + hlen)) == NULL)
 		return -1;
 	ev->due = due;
 	ev->id = id;
@@ -64,6 +65,9 @@ delays_add(struct delays *ds, uint64_t due, uint64_t id, uint16_t prio,
 		memcpy(ev->data, data, len);
 	if (kn != 0)
 		memcpy(ev->data + len, key, kn);
+	ev->hlen = hlen;
+	if (hlen != 0)
+		memcpy(ev->data + len + kn, hdr, hlen);
 	dheap_push(ds->v, &ds->n, ev);
 	ds->bytes += len;
 	if (ds->also != NULL)

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A delayed event: 24 bytes, then its payload, then its key. */
+/* A delayed event: 32 bytes, then its payload, its key, its headers. */
 struct delayed {
 	uint64_t	 due;
 	uint64_t	 id;
@@ -18,6 +18,7 @@ struct delayed {
 	uint16_t	 prio;
 	uint8_t		 klen;
 	uint8_t		 keyed;		/* has a key (of klen bytes) */
+	uint16_t	 hlen;		/* headers' bytes */
 	unsigned char	 data[];
 };
 
@@ -32,7 +33,8 @@ struct delays {
 void		 delays_init(struct delays *);
 void		 delays_free(struct delays *);
 int		 delays_add(struct delays *, uint64_t, uint64_t, uint16_t,
-		     const void *, int, const void *, uint32_t);
+		     const void *, int, const void *, uint16_t, const void *,
+		     uint32_t);
 struct delayed	*delays_due(struct delays *, uint64_t);
 int		 delays_next(const struct delays *, uint64_t *);
 struct delayed	*delays_any(struct delays *);
@@ -41,6 +43,12 @@ static inline const void *
 delayed_key(const struct delayed *ev)
 {
 	return ev->keyed ? ev->data + ev->len : NULL;
+}
+
+static inline const unsigned char *
+delayed_hdr(const struct delayed *ev)
+{
+	return ev->data + ev->len + ev->klen;
 }
 
 #endif

@@ -637,7 +637,8 @@ delays_run(struct dispatch *d)
 				return;
 		}
 		if (push_at(d, ev->id, 0, 0, ev->prio, delayed_key(ev),
-		    ev->keyed ? ev->klen : -1, ev->data, ev->len) != 0)
+		    ev->keyed ? ev->klen : -1, delayed_hdr(ev), ev->hlen,
+		    ev->data, ev->len) != 0)
 			return;
 		for (g = d; g != NULL; g = g->next_group) {
 			if (g->from > ev->id) {
@@ -656,9 +657,11 @@ delays_run(struct dispatch *d)
  */
 int
 dispatch_restore(struct dispatch *d, uint64_t id, uint32_t attempts,
-    uint16_t prio, const void *key, int klen, const void *data, uint32_t len)
+    uint16_t prio, const void *key, int klen, const void *hdr, uint16_t hlen,
+    const void *data, uint32_t len)
 {
-	if (push_at(d, id, attempts, 0, prio, key, klen, data, len) != 0)
+	if (push_at(d, id, attempts, 0, prio, key, klen, hdr, hlen, data,
+	    len) != 0)
 		return -1;
 	if (id >= *d->ids)
 		*d->ids = id + 1;
@@ -668,12 +671,13 @@ dispatch_restore(struct dispatch *d, uint64_t id, uint32_t attempts,
 /* A pending event not due before due (wall ms), read back; -1 no memory. */
 int
 dispatch_restore_delayed(struct dispatch *d, uint64_t id, uint64_t due,
-    uint16_t prio, const void *key, int klen, const void *data, uint32_t len)
+    uint16_t prio, const void *key, int klen, const void *hdr, uint16_t hlen,
+    const void *data, uint32_t len)
 {
 	struct dispatch	*g;
 
 	if (dispatch_sched_get(d) == NULL || delays_add(&d->sched->delays, due,
-	    id, prio, key, klen, data, len) != 0)
+	    id, prio, key, klen, hdr, hlen, data, len) != 0)
 		return -1;
 	for (g = d; g != NULL; g = g->next_group)
 		g->delayed++;
@@ -700,12 +704,13 @@ dispatch_restore_uid(struct dispatch *d, const void *uid, uint8_t len,
 /* A dead letter read back from the journal; -1 out of memory. */
 int
 dispatch_restore_dead(struct dispatch *d, uint64_t id, uint32_t attempts,
-    uint8_t reason, const void *key, int klen, const void *data, uint32_t len)
+    uint8_t reason, const void *key, int klen, const void *hdr, uint16_t hlen,
+    const void *data, uint32_t len)
 {
 	struct qevent	*ev;
 
-	if ((ev = queue_copy(&d->queue, id, attempts, key, klen, data,
-	    len)) == NULL)
+	if ((ev = queue_copy(&d->queue, id, attempts, key, klen, hdr, hlen,
+	    data, len)) == NULL)
 		return -1;
 	if (hash_put(d, ev) != 0) {
 		queue_release(&d->queue, ev);
@@ -1211,7 +1216,7 @@ dispatch_dead_retry(struct dispatch *d, struct qevent *ev)
 			return -1;
 	}
 	if (push_at(d, ev->id, 0, 0, ev->prio, ev->key, ev->key != NULL ?
-	    ev->klen : -1, ev->data, ev->len) != 0)
+	    ev->klen : -1, ev->hdr, ev->hlen, ev->data, ev->len) != 0)
 		return -1;
 	for (g = d->lead; g != NULL; g = g->next_group) {
 		if (g != d) {
@@ -1282,8 +1287,12 @@ dispatch_walk(const struct dispatch *d, dispatch_walk_fn fn, void *arg)
 		h.prio = dv->prio;
 		h.data = dv->data;
 		if (dv->keyed) {
-			h.key = dv->data + dv->len;
+			h.key = delayed_key(dv);
 			h.klen = dv->klen;
+		}
+		if (dv->hlen != 0) {
+			h.hdr = delayed_hdr(dv);
+			h.hlen = dv->hlen;
 		}
 		fn(arg, &h, dv->due);
 	}

@@ -241,13 +241,14 @@ void	 dispatch_attach(struct dispatch *, struct dconsumer *, uint32_t,
 	     uint32_t, int, void *);
 int	 dispatch_detach(struct dispatch *, struct dconsumer *);
 int	 dispatch_restore(struct dispatch *, uint64_t, uint32_t, uint16_t,
-	     const void *, int, const void *, uint32_t);
+	     const void *, int, const void *, uint16_t, const void *, uint32_t);
 int	 dispatch_restore_delayed(struct dispatch *, uint64_t, uint64_t,
-	     uint16_t, const void *, int, const void *, uint32_t);
+	     uint16_t, const void *, int, const void *, uint16_t, const void *,
+	     uint32_t);
 int	 dispatch_restore_uid(struct dispatch *, const void *, uint8_t,
 	     uint64_t, uint32_t, uint64_t);
 int	 dispatch_restore_dead(struct dispatch *, uint64_t, uint32_t, uint8_t,
-	     const void *, int, const void *, uint32_t);
+	     const void *, int, const void *, uint16_t, const void *, uint32_t);
 int	 dispatch_mark(struct dispatch *, uint64_t, uint64_t);
 int	 dispatch_demand(struct dispatch *, struct dconsumer *, uint32_t);
 void	 dispatch_run(struct dispatch *);
@@ -270,7 +271,7 @@ uint64_t dispatch_push(struct dispatch *, const void *, uint32_t, uint64_t);
 uint64_t dispatch_push_tried(struct dispatch *, const void *, uint32_t,
 	    uint64_t, uint32_t);
 uint64_t dispatch_push_key(struct dispatch *, const void *, int,
-	     const void *, uint32_t, uint64_t);
+	     const void *, uint16_t, const void *, uint32_t, uint64_t);
 int	 dispatch_enqueue(struct dispatch *, struct ps_enqueue_iter *,
 	     struct ps_enqueued *);
 int	 dispatch_room(const struct dispatch *, uint32_t);

@@ -108,19 +108,20 @@ journal_seg_first(const struct journal *j, uint64_t id)
 
 /*
  * What one charge of ev counts towards the live data, the bound's
- * measure (docs/journal.md): its payload and key, and a record's bytes
- * around them.
+ * measure (docs/journal.md): its payload, key and headers (extra), and a
+ * record's bytes around them.
  */
 uint64_t
-journal_live_size(uint32_t len, uint8_t klen)
+journal_live_size(uint32_t len, uint32_t extra)
 {
-	return (uint64_t)len + klen + JOURNAL_LIVE_OVERHEAD;
+	return (uint64_t)len + extra + JOURNAL_LIVE_OVERHEAD;
 }
 
 static uint64_t
 live_size(const struct qevent *ev)
 {
-	return journal_live_size(ev->len, ev->key != NULL ? ev->klen : 0);
+	return journal_live_size(ev->len, (ev->key != NULL ? ev->klen : 0) +
+	    (uint32_t)ev->hlen);
 }
 
 static void
@@ -248,6 +249,8 @@ entry_of(struct jrec_entry *e, const struct qevent *ev)
 	e->len = ev->len;
 	e->key = ev->key;
 	e->klen = ev->klen;
+	e->hdr = ev->hdr;
+	e->hlen = ev->hlen;
 	e->prio = ev->prio;
 }
 
@@ -619,14 +622,14 @@ rec_dead(struct journal *j, const char *queue, const struct qevent *ev)
 	int			 type, r;
 
 	/*
-	 * KDEAD keeps a key's length + 1 in a byte: one of 255 bytes would
-	 * read as none, and its record as damaged.  Such a dead letter is
-	 * kept without its key (journal.md).
+	 * KDEAD keeps a key's length + 1 in a byte: one of 255 bytes, like
+	 * headers, needs XDEAD's attributes.
 	 */
-	type = ev->key != NULL && ev->klen < PS_KEY_MAX ? JREC_KDEAD :
-	    named(queue) ? JREC_QDEAD : JREC_DEAD;
-	r = rec_room(j, type, 18 + PS_KEY_MAX + (size_t)ev->len + 1 +
-	    PS_QUEUE_MAX, j->rec_type == type &&
+	type = ev->hlen != 0 || (ev->key != NULL && ev->klen == PS_KEY_MAX) ?
+	    JREC_XDEAD : ev->key != NULL ? JREC_KDEAD : named(queue) ?
+	    JREC_QDEAD : JREC_DEAD;
+	r = rec_room(j, type, 25 + PS_KEY_MAX + (size_t)ev->hlen +
+	    (size_t)ev->len + 1 + PS_QUEUE_MAX, j->rec_type == type &&
 	    strcmp(j->rec_queue, queue) != 0);
 	if (r < 0)
 		return -1;
@@ -699,7 +702,7 @@ journal_change(struct journal *j, const char *queue, const char *group,
 		}
 		j->must_sync = 1;	/* its ENQUEUED waits for the disk */
 		n = (const struct dispatch_new *)ev;
-		if (n->due != 0 || n->uid != NULL ||
+		if (n->due != 0 || n->uid != NULL || ev->hlen != 0 ||
 		    ev->prio != QUEUE_PRIO_DEFAULT ||
 		    (ev->key != NULL && ev->klen == PS_KEY_MAX))
 			r = rec_xenqueue(j, queue, n);

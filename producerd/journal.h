@@ -120,7 +120,7 @@ struct journal {
 int	 journal_open(struct journal *, const char *, journal_queue_fn,
 	     void *);
 void	 journal_close(struct journal *);
-uint64_t journal_live_size(uint32_t, uint8_t);
+uint64_t journal_live_size(uint32_t, uint32_t);
 void	 journal_change(struct journal *, const char *, const char *,
 	     uint32_t, uint32_t, enum dispatch_change, const struct qevent *);
 int	 journal_group(struct journal *, int, const char *, const char *,

@@ -109,9 +109,9 @@ put_key(uint8_t *p, const struct jrec_entry *e)
 }
 
 /*
- * An event's attributes as XENQUEUE, KEEP and GKEEP keep them, in an
- * ENQUEUE's encoding: its key, its due time as NOT_BEFORE, its priority
- * and its unique id.
+ * An event's attributes as XENQUEUE, KEEP, GKEEP and XDEAD keep them, in
+ * a version 5 ENQUEUE's encoding: its key, its due time as NOT_BEFORE,
+ * its priority, its unique id and its headers.
  */
 static void
 attrs_of(struct ps_attrs *a, const struct jrec_entry *e)
@@ -126,6 +126,8 @@ attrs_of(struct ps_attrs *a, const struct jrec_entry *e)
 	}
 	a->uid = e->uid;
 	a->ulen = e->ulen;
+	a->hdr = e->hdr;
+	a->hlen = e->hlen;
 }
 
 /* The bytes of e's attributes, for a writer sizing its record. */
@@ -174,6 +176,9 @@ jrec_put(struct ps_buf *b, int type, const struct jrec_entry *e)
 		break;
 	case JREC_KDEAD:
 		need = 18 + (size_t)e->klen + e->len;
+		break;
+	case JREC_XDEAD:
+		need = 13;
 		break;
 	case JREC_GDEAD:
 		need = 13;
@@ -257,6 +262,14 @@ jrec_put(struct ps_buf *b, int type, const struct jrec_entry *e)
 		return 0;
 	case JREC_XENQUEUE:
 		return put_attrs(b, e);
+	case JREC_XDEAD:
+		put64(p, e->id);
+		put32(p + 8, e->attempts);
+		p[12] = e->reason;
+		b->len += 13;
+		if (put_attrs(b, e) != 0)
+			goto fail;
+		return 0;
 	case JREC_UIDS:
 		put64(p, e->id);
 		put64(p + 8, e->expires);
@@ -372,15 +385,19 @@ bad(struct jrec *r, const char *why)
 	return -1;
 }
 
-/* The attributes of an XENQUEUE, KEEP or GKEEP entry, checked. */
+/* The attributes of an XENQUEUE, KEEP, GKEEP or XDEAD entry, checked. */
 static int
 get_attrs(struct jrec_entry *e, const uint8_t *p, uint32_t k)
 {
 	struct ps_attrs	 a;
 	const char	*why;
+	char		 buf[PS_WHY_MAX];
 
-	if (ps_get_attrs(p, (uint16_t)k, &a, &why) != 0)
+	if (ps_get_attrs(p, (uint16_t)k, PS_PROTO_MAX_VERSION, &a, &why,
+	    buf) != 0)
 		return -1;
+	e->hdr = a.hdr;
+	e->hlen = a.hlen;
 	e->key = a.key;
 	e->klen = a.klen;
 	e->prio = a.priority;
@@ -608,6 +625,21 @@ jrec_next(struct jrec *r, struct jrec_entry *e)
 		e->data = p + 18 + k;
 		e->len = l;
 		at = 18 + k + l;
+		break;
+	case JREC_XDEAD:
+		if (rem < 19 || (k = get16(p + 17)) > rem - 19 ||
+		    (l = get32(p + 13)) > rem - 19 - k)
+			return bad(r, "XDEAD record's lengths do not add up");
+		if (get64(p) == 0)
+			return bad(r, "event id 0");
+		if (get_attrs(e, p + 19, k) != 0)
+			return bad(r, "XDEAD record's attributes are bad");
+		e->id = get64(p);
+		e->attempts = get32(p + 8);
+		e->reason = p[12];
+		e->data = p + 19 + k;
+		e->len = l;
+		at = 19 + k + l;
 		break;
 	case JREC_GDEAD:
 		if (rem < 13)

@@ -70,8 +70,14 @@ enum {
 	 * was live), u8 len, id }...
 	 */
 	JREC_UIDS = 20,
+	/*
+	 * A dead letter with its attributes (a key of any length, headers):
+	 * u8 len, queue, then { u64 id, u32 attempts, u8 reason, u32 len,
+	 * u16 alen, attributes, bytes }...
+	 */
+	JREC_XDEAD = 21,
 };
-#define JREC_MAX	JREC_UIDS
+#define JREC_MAX	JREC_XDEAD
 
 /* One group's hold on an event, for writing a GKEEP record. */
 struct jhold {
@@ -127,6 +133,8 @@ struct jrec_entry {
 	uint32_t	 len;
 	const uint8_t	*key;		/* NULL: none */
 	uint8_t		 klen;
+	const uint8_t	*hdr;		/* headers: HEADER attributes */
+	uint16_t	 hlen;
 	uint16_t	 prio;		/* PS_PRIORITY_DEFAULT unless given */
 	uint64_t	 due;		/* wall ms; 0: ready */
 	const uint8_t	*uid;		/* NULL: none */

@@ -127,7 +127,8 @@ map_answer(struct server *srv, const char *p, size_t n)
 		upstream_answer(srv, r->origin, PS_ACK);
 	} else {
 		m->mapped_total++;
-		upstream_take(srv, r->origin, NULL, -1, p, (uint32_t)n);
+		upstream_take(srv, r->origin, NULL, -1, NULL, 0, p,
+		    (uint32_t)n);
 	}
 	free(r);
 }

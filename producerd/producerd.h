@@ -596,7 +596,7 @@ void	 upstream_free(struct server *);
 void	 upstream_closed(struct server *);
 int	 upstream_frame(struct conn *, const struct ps_frame *);
 void	 upstream_take(struct server *, uint64_t, const void *, int,
-	     const void *, uint32_t);
+	     const void *, uint16_t, const void *, uint32_t);
 void	 upstream_done(void *, const struct qevent *, int, uint32_t);
 void	 upstream_answer(struct server *, uint64_t, int);
 void	 upstream_settle(struct server *);

@@ -6,9 +6,11 @@
  * its own, so its record is its length as a varint, then its payload: 1
  * byte over a payload under 64 bytes, 2 under 8 KiB (pushbench W4; docs/
  * performance.md).  An event with a key (key order, docs/dispatch.md) adds
- * the key's length and the key.  Any other event (restored with attempts,
- * given back to the end, from upstream) carries its id, attempts, origin
- * and key in a full record.
+ * the key's length and the key; one with headers (protocol version 5)
+ * their length, its key's if any, the key and the headers as HEADER
+ * attributes.  Any other event (restored with attempts, given back to the
+ * end, from upstream) carries its id, attempts, origin, key and headers
+ * in a full record.
  *
  * A log whose clock is set stamps its events coarsely: before the first
  * event pushed in a new ms of the clock goes a time record, the ms as a
@@ -37,15 +39,20 @@
 #include "heap.h"
 #include "queue.h"
 
-#define VARINT_MAX	5			/* a u32 in 7-bit groups */
-#define FULL_HEAD	21			/* id, attempts, origin,
-						   key length */
-/* A record's kind, in the low bits of its first varint. */
+#define VARINT_MAX	5			/* a u32 << 3 in 7-bit groups */
+#define FULL_HEAD	24			/* id, attempts, origin, key
+						   length + 1, headers' */
+#define HEADED_HEAD	3			/* headers' length, key
+						   length + 1 */
+/* A record's kind, in the low 3 bits of its first varint. */
+#define R_SHIFT		3
+#define R_MASK		7
 #define R_COMPACT	0
 #define R_FULL		1
 #define R_KEYED		2			/* compact, with a key */
 #define R_TIME		3			/* a time, not an event */
-#define TIME_MAX	11			/* its varint: 62 bits */
+#define R_HEADED	4			/* compact, with headers */
+#define TIME_MAX	10			/* its varint: a ms of 61 bits */
 #define POOL_SLAB	256			/* handles per allocation */
 #define SPARE_MAX	4			/* chunks a store keeps */
 
@@ -68,7 +75,7 @@ struct chunk {
 	unsigned char		 data[];
 };
 
-/* A record's first bytes: (len << 2 | kind) in 7-bit groups, low first. */
+/* A record's first bytes: (len << 3 | kind) in 7-bit groups, low first. */
 static size_t
 put_varint(unsigned char *p, uint64_t v)
 {
@@ -382,7 +389,8 @@ chunk_new(struct qlog *log, size_t need)
  */
 int
 queue_push(struct queue *q, uint64_t id, uint32_t attempts, uint64_t origin,
-    const void *key, int klen, const void *data, uint32_t len)
+    const void *key, int klen, const void *hdr, uint16_t hlen,
+    const void *data, uint32_t len)
 {
 	struct qlog	*log = q->log;
 	struct chunk	*ch = TAILQ_LAST(&log->chunks, chunks);
@@ -390,18 +398,24 @@ queue_push(struct queue *q, uint64_t id, uint32_t attempts, uint64_t origin,
 	unsigned char	*at;
 	size_t		 need, off, kn = klen < 0 ? 0 : (size_t)klen;
 	uint64_t	 t = log->clock != NULL ? *log->clock : 0;
-	int		 full, fresh = 0, mark = t != log->mark;
+	uint16_t	 kf = klen < 0 ? 0 : (uint16_t)(klen + 1);
+	int		 full, fresh = 0, mark = t != log->mark, kind;
 
-	/* Compact only what follows the chunk's last compact record in id. */
-	full = attempts != 0 || origin != 0 || (ch != NULL &&
-	    ch->fresh_in != 0 && id != ch->fresh_in);
-	need = VARINT_MAX + (full ? FULL_HEAD : 1) + kn + (size_t)len +
-	    (mark ? TIME_MAX : 0);
+	/*
+	 * Compact only what follows the chunk's last compact record in id
+	 * (and a key of 255 bytes with headers: HEADED keeps its length + 1
+	 * in a byte).
+	 */
+	full = attempts != 0 || origin != 0 || (hlen != 0 && kf > 0xff) ||
+	    (ch != NULL && ch->fresh_in != 0 && id != ch->fresh_in);
+	need = VARINT_MAX + (full ? FULL_HEAD : HEADED_HEAD) + kn + hlen +
+	    (size_t)len + (mark ? TIME_MAX : 0);
 	if (ch == NULL || ch->size - ch->tail < need) {
 		if ((ch = chunk_new(log, need)) == NULL)
 			return -1;
 		fresh = 1;
-		full = attempts != 0 || origin != 0;
+		full = attempts != 0 || origin != 0 || (hlen != 0 &&
+		    kf > 0xff);
 	}
 	off = ch->tail;
 	/* Readers at the end start here; a new chunk counted them already. */
@@ -419,28 +433,42 @@ queue_push(struct queue *q, uint64_t id, uint32_t attempts, uint64_t origin,
 	}
 	at = ch->data + off;
 	if (mark) {
-		at += put_varint(at, t << 2 | R_TIME);
+		at += put_varint(at, t << R_SHIFT | R_TIME);
 		log->mark = t;
 	}
-	at += put_varint(at, (uint64_t)len << 2 | (full ? R_FULL : klen >= 0 ?
-	    R_KEYED : R_COMPACT));
-	if (full) {
+	kind = full ? R_FULL : hlen != 0 ? R_HEADED : klen >= 0 ? R_KEYED :
+	    R_COMPACT;
+	at += put_varint(at, (uint64_t)len << R_SHIFT | (uint64_t)kind);
+	switch (kind) {
+	case R_FULL:
 		memcpy(at, &id, 8);
 		memcpy(at + 8, &attempts, 4);
 		memcpy(at + 12, &origin, 8);
-		/* 0 for none, else the key's length + 1. */
-		at[20] = klen < 0 ? 0 : (unsigned char)(klen + 1);
+		memcpy(at + 20, &kf, 2);
+		memcpy(at + 22, &hlen, 2);
 		at += FULL_HEAD;
-	} else {
+		break;
+	case R_HEADED:
+		memcpy(at, &hlen, 2);
+		at[2] = (unsigned char)kf;
+		at += HEADED_HEAD;
+		break;
+	case R_KEYED:
+		*at++ = (unsigned char)klen;
+		break;
+	}
+	if (!full) {
 		if (ch->fresh_in == 0)
 			ch->fresh_first = id;
 		ch->fresh_in = id + 1;
-		if (klen >= 0)
-			*at++ = (unsigned char)klen;
 	}
 	if (kn != 0) {
 		memcpy(at, key, kn);
 		at += kn;
+	}
+	if (hlen != 0) {
+		memcpy(at, hdr, hlen);
+		at += hlen;
 	}
 	if (len != 0)
 		memcpy(at, data, len);
@@ -518,7 +546,8 @@ heap_drop(struct queue *q, struct chunk *ch)
  */
 int
 queue_push_prio(struct queue *q, uint64_t id, uint32_t attempts,
-    uint16_t prio, const void *key, int klen, const void *data, uint32_t len)
+    uint16_t prio, const void *key, int klen, const void *hdr, uint16_t hlen,
+    const void *data, uint32_t len)
 {
 	struct qlog	*log = q->log;
 	struct queue	*r, *undo;
@@ -526,16 +555,18 @@ queue_push_prio(struct queue *q, uint64_t id, uint32_t attempts,
 	struct qevent	*ev;
 	size_t		 kn = klen < 0 ? 0 : (size_t)klen;
 
-	if ((ch = malloc(sizeof *ch + kn + len + 1)) == NULL)
+	if ((ch = malloc(sizeof *ch + kn + hlen + len + 1)) == NULL)
 		return -1;
 	memset(ch, 0, sizeof *ch);
 	ch->solo = 1;
-	ch->size = ch->tail = kn + len;
+	ch->size = ch->tail = kn + hlen + len;
 	held(log->store, ch, 1);
 	if (kn != 0)
 		memcpy(ch->data, key, kn);
+	if (hlen != 0)
+		memcpy(ch->data + kn, hdr, hlen);
 	if (len != 0)
-		memcpy(ch->data + kn, data, len);
+		memcpy(ch->data + kn + hlen, data, len);
 	TAILQ_FOREACH(r, &log->readers, rentry) {
 		if ((ev = handle(r)) == NULL)
 			goto fail;
@@ -543,7 +574,11 @@ queue_push_prio(struct queue *q, uint64_t id, uint32_t attempts,
 		ev->attempts = attempts;
 		ev->prio = prio;
 		ev->len = len;
-		ev->data = ch->data + kn;
+		ev->data = ch->data + kn + hlen;
+		if (hlen != 0) {
+			ev->hdr = ch->data + kn;
+			ev->hlen = hlen;
+		}
 		ev->born = log->clock != NULL ? *log->clock : 0;
 		if (klen >= 0) {
 			ev->key = ch->data;
@@ -619,50 +654,76 @@ reader_chunk(struct queue *q)
 	return ch;
 }
 
+/*
+ * The event whose record is at at, in chunk ch, into ev (zeroed): *fresh
+ * is the next compact record's id (0: the chunk's first) and moves on;
+ * *t the last time record's, and a time record before the event is read
+ * into it.  Returns where the record ends.
+ */
+static inline const unsigned char *
+record(const unsigned char *at, const struct chunk *ch, uint64_t *fresh,
+    uint64_t *t, struct qevent *ev)
+{
+	uint64_t	 v;
+	uint16_t	 kf = 0;
+	int		 kind;
+
+	at += get_varint(at, &v);
+	if ((v & R_MASK) == R_TIME) {
+		/* An event follows it in its chunk. */
+		*t = v >> R_SHIFT;
+		at += get_varint(at, &v);
+	}
+	ev->born = *t;
+	ev->len = (uint32_t)(v >> R_SHIFT);
+	kind = (int)(v & R_MASK);
+	if (kind == R_FULL) {
+		memcpy(&ev->id, at, 8);
+		memcpy(&ev->attempts, at + 8, 4);
+		memcpy(&ev->origin, at + 12, 8);
+		memcpy(&kf, at + 20, 2);
+		memcpy(&ev->hlen, at + 22, 2);
+		at += FULL_HEAD;
+	} else {
+		ev->id = *fresh != 0 ? *fresh : ch->fresh_first;
+		*fresh = ev->id + 1;
+		if (kind == R_KEYED)
+			kf = (uint16_t)(*at++ + 1);
+		else if (kind == R_HEADED) {
+			memcpy(&ev->hlen, at, 2);
+			kf = at[2];
+			at += HEADED_HEAD;
+		}
+	}
+	if (kf != 0) {
+		ev->klen = (uint8_t)(kf - 1);
+		ev->key = at;
+		at += ev->klen;
+	}
+	if (ev->hlen != 0) {
+		ev->hdr = at;
+		at += ev->hlen;
+	}
+	ev->data = at;
+	return at + ev->len;
+}
+
 /* The next event of the default priority; NULL if none (or no memory). */
 static struct qevent *
 plain_pop(struct queue *q)
 {
-	struct qevent	*ev;
-	struct chunk	*ch;
-	unsigned char	*at;
-	uint64_t	 v;
+	struct qevent		*ev;
+	struct chunk		*ch;
+	const unsigned char	*at;
 
 	if ((ev = front_take(q)) != NULL)
 		return ev;
 	if ((ch = reader_chunk(q)) == NULL || (ev = handle(q)) == NULL)
 		return NULL;
-	at = ch->data + q->off;
-	at += get_varint(at, &v);
-	if ((v & 3) == R_TIME) {
-		/* An event follows it in its chunk. */
-		q->t = v >> 2;
-		at += get_varint(at, &v);
-	}
-	ev->born = q->t;
-	ev->len = (uint32_t)(v >> 2);
-	if ((v & 3) == R_FULL) {
-		memcpy(&ev->id, at, 8);
-		memcpy(&ev->attempts, at + 8, 4);
-		memcpy(&ev->origin, at + 12, 8);
-		if (at[20] != 0) {
-			ev->klen = (uint8_t)(at[20] - 1);
-			ev->key = at + FULL_HEAD;
-		}
-		at += FULL_HEAD + (at[20] != 0 ? at[20] - 1 : 0);
-	} else {
-		ev->id = q->fresh != 0 ? q->fresh : ch->fresh_first;
-		q->fresh = ev->id + 1;
-		if ((v & 3) == R_KEYED) {
-			ev->klen = *at++;
-			ev->key = at;
-			at += ev->klen;
-		}
-	}
-	ev->data = at;
+	at = record(ch->data + q->off, ch, &q->fresh, &q->t, ev);
 	ev->chunk = ch;
 	ch->refs++;
-	q->off = (size_t)(at - ch->data) + ev->len;
+	q->off = (size_t)(at - ch->data);
 	q->count--;
 	q->bytes -= ev->len;
 	if (q->off == ch->tail)
@@ -690,9 +751,8 @@ queue_walk(const struct queue *q, void (*fn)(void *, const struct qevent *),
     void *arg)
 {
 	const struct chunk	*ch;
-	const unsigned char	*at;
 	struct qevent		*ev, h;
-	uint64_t		 v, fresh = q->fresh;
+	uint64_t		 fresh = q->fresh, t = q->t;
 	size_t			 off = q->off, i;
 
 	TAILQ_FOREACH(ev, &q->front, entry)
@@ -704,31 +764,8 @@ queue_walk(const struct queue *q, void (*fn)(void *, const struct qevent *),
 		while (off < ch->tail) {
 			memset(&h, 0, sizeof h);
 			h.prio = QUEUE_PRIO_DEFAULT;
-			at = ch->data + off;
-			at += get_varint(at, &v);
-			if ((v & 3) == R_TIME)
-				at += get_varint(at, &v);
-			h.len = (uint32_t)(v >> 2);
-			if ((v & 3) == R_FULL) {
-				memcpy(&h.id, at, 8);
-				memcpy(&h.attempts, at + 8, 4);
-				memcpy(&h.origin, at + 12, 8);
-				if (at[20] != 0) {
-					h.klen = (uint8_t)(at[20] - 1);
-					h.key = at + FULL_HEAD;
-				}
-				at += FULL_HEAD + (at[20] != 0 ? at[20] - 1 : 0);
-			} else {
-				h.id = fresh != 0 ? fresh : ch->fresh_first;
-				fresh = h.id + 1;
-				if ((v & 3) == R_KEYED) {
-					h.klen = *at++;
-					h.key = at;
-					at += h.klen;
-				}
-			}
-			h.data = at;
-			off = (size_t)(at - ch->data) + h.len;
+			off = (size_t)(record(ch->data + off, ch, &fresh, &t,
+			    &h) - ch->data);
 			fn(arg, &h);
 		}
 	}
@@ -761,7 +798,7 @@ queue_oldest(const struct queue *q, uint64_t *t)
 	}
 	if (ch != NULL) {
 		(void)get_varint(ch->data + off, &v);
-		v = (v & 3) == R_TIME ? v >> 2 : q->t;
+		v = (v & R_MASK) == R_TIME ? v >> R_SHIFT : q->t;
 		if (v < min)
 			min = v;
 	}
@@ -794,12 +831,16 @@ queue_own(struct queue *q, struct qevent *ev)
 
 	if (ch == NULL)
 		return 0;
-	if ((p = malloc((size_t)ev->len + ev->klen + 1)) == NULL)
+	if ((p = malloc((size_t)ev->len + ev->klen + ev->hlen + 1)) == NULL)
 		return -1;
 	memcpy(p, ev->data, ev->len);
 	if (ev->key != NULL) {
 		memcpy(p + ev->len, ev->key, ev->klen);
 		ev->key = p + ev->len;
+	}
+	if (ev->hlen != 0) {
+		memcpy(p + ev->len + ev->klen, ev->hdr, ev->hlen);
+		ev->hdr = p + ev->len + ev->klen;
 	}
 	ev->chunk = NULL;
 	ev->data = p;
@@ -814,13 +855,13 @@ queue_own(struct queue *q, struct qevent *ev)
  */
 struct qevent *
 queue_copy(struct queue *q, uint64_t id, uint32_t attempts, const void *key,
-    int klen, const void *data, uint32_t len)
+    int klen, const void *hdr, uint16_t hlen, const void *data, uint32_t len)
 {
 	struct qevent	*ev;
 	unsigned char	*p;
 	size_t		 kn = klen < 0 ? 0 : (size_t)klen;
 
-	if ((p = malloc((size_t)len + kn + 1)) == NULL)
+	if ((p = malloc((size_t)len + kn + hlen + 1)) == NULL)
 		return NULL;
 	if ((ev = handle(q)) == NULL) {
 		free(p);
@@ -833,6 +874,11 @@ queue_copy(struct queue *q, uint64_t id, uint32_t attempts, const void *key,
 			memcpy(p + len, key, kn);
 		ev->key = p + len;
 		ev->klen = (uint8_t)kn;
+	}
+	if (hlen != 0) {
+		memcpy(p + len + kn, hdr, hlen);
+		ev->hdr = p + len + kn;
+		ev->hlen = hlen;
 	}
 	ev->id = id;
 	ev->attempts = attempts;

@@ -35,10 +35,13 @@ struct qevent {
 	uint8_t			 reason;	/* dead: enum ps_dead_reason */
 	uint8_t			 klen;
 	uint16_t		 prio;		/* 0 first; QUEUE_PRIO_DEFAULT */
+	uint16_t		 hlen;		/* headers' bytes, at hdr */
 	uint64_t		 origin;	/* a stage's upstream event, or 0 */
 	struct chunk		*chunk;		/* holds data; NULL: its own */
 	const unsigned char	*data;
 	const unsigned char	*key;		/* NULL: none; else by data */
+	const unsigned char	*hdr;		/* headers: HEADER attributes
+						   (protocol.md), by data */
 };
 TAILQ_HEAD(qevents, qevent);
 
@@ -140,16 +143,18 @@ void		 qstore_free(struct qstore *);
 int		 queue_init(struct queue *, struct qlog *);
 void		 queue_free(struct queue *);
 int		 queue_push(struct queue *, uint64_t, uint32_t, uint64_t,
-		     const void *, int, const void *, uint32_t);
+		     const void *, int, const void *, uint16_t, const void *,
+		     uint32_t);
 int		 queue_push_prio(struct queue *, uint64_t, uint32_t, uint16_t,
-		     const void *, int, const void *, uint32_t);
+		     const void *, int, const void *, uint16_t, const void *,
+		     uint32_t);
 void		 queue_push_front(struct queue *, struct qevent **, size_t);
 struct qevent	*queue_pop(struct queue *);
 struct qevent	*queue_shed(struct queue *);
 void		 queue_walk(const struct queue *,
 		     void (*)(void *, const struct qevent *), void *);
 struct qevent	*queue_copy(struct queue *, uint64_t, uint32_t, const void *,
-		     int, const void *, uint32_t);
+		     int, const void *, uint16_t, const void *, uint32_t);
 int		 queue_own(struct queue *, struct qevent *);
 int		 queue_oldest(const struct queue *, uint64_t *);
 void		 queue_release(struct queue *, struct qevent *);

@@ -308,6 +308,8 @@ replay_pending(struct rentry *e, const char *queue, uint8_t qlen,
 	e->qlen = qlen;
 	e->klen = x->key != NULL ? x->klen : -1;
 	e->key = x->key;
+	e->hdr = x->hdr;
+	e->hlen = x->hlen;
 	e->uid = x->uid;
 	e->ulen = x->ulen;
 	e->prio = x->prio;
@@ -394,6 +396,7 @@ apply(struct replay *r, size_t file, struct jrec *rec)
 		case JREC_DEAD:
 		case JREC_QDEAD:
 		case JREC_KDEAD:
+		case JREC_XDEAD:
 			if ((e = replay_add(r, x.id)) == NULL)
 				return -1;
 			if (e->data == NULL)
@@ -405,6 +408,8 @@ apply(struct replay *r, size_t file, struct jrec *rec)
 			e->reason = x.reason;
 			e->klen = x.key != NULL ? x.klen : -1;
 			e->key = x.key;
+			e->hdr = x.hdr;
+			e->hlen = x.hlen;
 			e->data = x.data;
 			e->len = x.len;
 			e->file = file;
@@ -625,17 +630,17 @@ replay_event(struct dispatch *d, const struct rentry *e, uint32_t attempts,
 {
 	if (e->due > wall && attempts == 0)
 		return dispatch_restore_delayed(d, e->id, e->due, e->prio,
-		    e->key, e->klen, e->data, e->len);
+		    e->key, e->klen, e->hdr, e->hlen, e->data, e->len);
 	return dispatch_restore(d, e->id, attempts, e->prio, e->key, e->klen,
-	    e->data, e->len);
+	    e->hdr, e->hlen, e->data, e->len);
 }
 
 /* One charge of e restored: its bytes count towards the live data. */
 void
 replay_charged(struct journal *j, const struct rentry *e)
 {
-	j->live_bytes += journal_live_size(e->len, e->klen > 0 ?
-	    (uint8_t)e->klen : 0);
+	j->live_bytes += journal_live_size(e->len, (e->klen > 0 ?
+	    (uint32_t)e->klen : 0) + e->hlen);
 }
 
 /*
@@ -788,7 +793,8 @@ restore(struct replay *r, journal_queue_fn queue_of, void *arg)
 		    e->attempts >= d->policy->max_attempts) {
 			if (dispatch_restore_dead(d, e->id, e->attempts,
 			    e->state == R_DEAD ? e->reason : PS_DEAD_DISCONNECT,
-			    e->key, e->klen, e->data, e->len) != 0)
+			    e->key, e->klen, e->hdr, e->hlen, e->data,
+			    e->len) != 0)
 				goto nomem;
 			if (e->state == R_PENDING &&
 			    replay_rebury(j, d, e->id) != 0)

@@ -27,6 +27,8 @@ struct rentry {
 	uint32_t	 len;
 	const uint8_t	*key;		/* the same; NULL: none */
 	int		 klen;		/* -1: none */
+	const uint8_t	*hdr;		/* the same: its headers */
+	uint16_t	 hlen;
 	const uint8_t	*uid;		/* the same; NULL: none */
 	uint8_t		 ulen;
 	uint16_t	 prio;

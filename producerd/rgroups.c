@@ -456,7 +456,8 @@ restore_queue(struct replay *r, struct rqueue *q, const struct rentry **ev,
 		k = dead[i].k;
 		if (dispatch_restore_dead(d[k], dead[i].e->id, dead[i].attempts,
 		    dead[i].reason, dead[i].e->key, dead[i].e->klen,
-		    dead[i].e->data, dead[i].e->len) != 0)
+		    dead[i].e->hdr, dead[i].e->hlen, dead[i].e->data,
+		    dead[i].e->len) != 0)
 			goto out;
 	}
 	rc = 0;

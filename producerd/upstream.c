@@ -159,21 +159,22 @@ upstream_event(struct conn *c, const struct ps_frame *f)
 		map_event(srv, origin, e.data, e.len);
 	else
 		upstream_take(srv, origin, e.key, e.key != NULL ? e.klen : -1,
-		    e.data, e.len);
+		    e.hdr, e.hlen, e.data, e.len);
 }
 
 /*
- * An event (mapped, or as it came, with its key: klen -1 for none) joins
+ * An event (mapped, or as it came, with its key: klen -1 for none, and
+ * its headers) joins
  * this stage's buffer.  The caller dispatches once for all it read, as a
  * single daemon does with one ENQUEUE: an upstream batch spreads by the
  * demand rule, not one event at a time.
  */
 void
 upstream_take(struct server *srv, uint64_t origin, const void *key, int klen,
-    const void *data, uint32_t len)
+    const void *hdr, uint16_t hlen, const void *data, uint32_t len)
 {
-	if (dispatch_push_key(&srv->up.into->d, key, klen, data, len,
-	    origin) == 0) {
+	if (dispatch_push_key(&srv->up.into->d, key, klen, hdr, hlen, data,
+	    len, origin) == 0) {
 		log_warnx("out of memory: event from upstream given back");
 		upstream_answer(srv, origin, PS_NACK);
 	}
@@ -226,13 +227,16 @@ upstream_frame(struct conn *c, const struct ps_frame *f)
 			conn_drop(c);
 			return 0;
 		}
-		/* An upstream of version 3: ask again in 3, without keys. */
+		/*
+		 * An older upstream: ask again a version down, 4 (events
+		 * without their headers), then 3 (nor their keys).
+		 */
 		if (e.code == PS_E_VERSION && up->version > PS_PROTO_VERSION) {
-			up->version = PS_PROTO_VERSION;
+			up->version--;
 			log_info("upstream %s speaks no protocol version %u: "
 			    "asking in %u, whose events come without their "
-			    "keys", up->path, PS_PROTO_MAX_VERSION,
-			    PS_PROTO_VERSION);
+			    "%s", up->path, up->version + 1, up->version,
+			    up->version == 4 ? "headers" : "keys or headers");
 		} else
 			log_warnx("upstream %s: %.*s (error %u)", up->path,
 			    (int)e.msg_len, e.msg, e.code);

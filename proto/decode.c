@@ -252,20 +252,31 @@ static const struct {
 
 /*
  * An event's attributes: tag, length, value, each known and once, into
- * a.  An attribute this code does not know is refused: a daemon must not
- * drop what a client asked for (a delay, say) without saying so.  *why
- * says what was wrong.
+ * a; from version 5, then its HEADERs (a->hdr).  An attribute this code
+ * does not know is refused: a daemon must not drop what a client asked
+ * for (a delay, say) without saying so.  *why says what was wrong (in
+ * buf, PS_WHY_MAX bytes, when it names a header).
  */
 int
-ps_get_attrs(const uint8_t *p, uint16_t n, struct ps_attrs *a,
-    const char **why)
+ps_get_attrs(const uint8_t *p, uint16_t n, int version, struct ps_attrs *a,
+    const char **why, char *buf)
 {
 	uint16_t	 off;
 	unsigned	 seen = 0, tag, len;
+	int		 error;
 
 	memset(a, 0, sizeof *a);
 	a->priority = PS_PRIORITY_DEFAULT;
 	for (off = 0; off < n; off += 2 + len) {
+		if (version >= 5 && p[off] >= PS_ATTR_LONG) {
+			/* The headers, the rest of the block. */
+			if ((error = ps_headers_check(p + off,
+			    (uint16_t)(n - off), why, buf)) != 0)
+				return error;
+			a->hdr = p + off;
+			a->hlen = (uint16_t)(n - off);
+			break;
+		}
 		if (n - off < 2 || p[off + 1] > n - off - 2) {
 			*why = "an attribute runs past its block";
 			return -PS_E_BAD_LENGTH;
@@ -347,6 +358,7 @@ ps_get_enqueue(const struct ps_frame *f, int version, struct ps_queue *q,
 	it->why = NULL;
 	it->max_delay = it->max_at = 0;
 	it->used = 0;
+	it->headers = 0;
 	if (f->type != PS_ENQUEUE || f->len < 4)
 		return -PS_E_BAD_LENGTH;
 	rest.type = f->type;
@@ -373,8 +385,11 @@ ps_get_enqueue(const struct ps_frame *f, int version, struct ps_queue *q,
 			p += 2;
 			if ((size_t)(end - p) < alen)
 				return -PS_E_BAD_LENGTH;
-			if ((error = ps_get_attrs(p, alen, &a, &it->why)) != 0)
+			if ((error = ps_get_attrs(p, alen, version, &a,
+			    &it->why, it->whybuf)) != 0)
 				return error;
+			if (a.hdr != NULL)
+				it->headers = 1;
 			if (a.when == PS_WHEN_DELAY && a.delay > it->max_delay)
 				it->max_delay = a.delay;
 			if (a.when == PS_WHEN_AT && a.not_before > it->max_at)
@@ -415,7 +430,8 @@ ps_enqueue_next(struct ps_enqueue_iter *it, const uint8_t **data,
 	it->p += 4;
 	if (it->attrs) {
 		alen = get16(it->p);
-		(void)ps_get_attrs(it->p + 2, alen, &it->a, &why);
+		(void)ps_get_attrs(it->p + 2, alen, PS_PROTO_MAX_VERSION,
+		    &it->a, &why, NULL);
 		it->key = it->a.key;
 		it->klen = it->a.klen;
 		it->p += 2 + (size_t)alen;
@@ -497,14 +513,15 @@ ps_get_demand(const struct ps_frame *f, uint32_t *n)
 
 /*
  * An EVENT; from version 4 with PS_F_ATTRS, an attribute block before the
- * payload, whose KEY is the event's key (other tags are skipped: a
+ * payload, whose KEY is the event's key, and from version 5 whose HEADERs
+ * (the last attributes) are its headers (other tags are skipped: a
  * reader takes what it knows).
  */
 int
 ps_get_event(const struct ps_frame *f, int version, struct ps_event *e)
 {
 	const uint8_t	*a;
-	uint32_t	 n = version < 2 ? 8 : 12, alen, i;
+	uint32_t	 n = version < 2 ? 8 : 12, alen, i, len, head;
 
 	if (f->type != PS_EVENT || f->len < n)
 		return -PS_E_BAD_LENGTH;
@@ -512,6 +529,8 @@ ps_get_event(const struct ps_frame *f, int version, struct ps_event *e)
 	e->attempt = version < 2 ? 1 : get32(f->body + 8);
 	e->key = NULL;
 	e->klen = 0;
+	e->hdr = NULL;
+	e->hlen = 0;
 	if (f->flags & PS_F_ATTRS) {
 		if (version < 4)
 			return -PS_E_BAD_HEADER;
@@ -519,12 +538,20 @@ ps_get_event(const struct ps_frame *f, int version, struct ps_event *e)
 		    get16(f->body + n)))
 			return -PS_E_BAD_LENGTH;
 		a = f->body + n + 2;
-		for (i = 0; i < alen; i += 2 + (uint32_t)a[i + 1]) {
-			if (alen - i < 2 || alen - i - 2 < a[i + 1])
+		for (i = 0; i < alen; i += head + len) {
+			head = version >= 5 && a[i] >= PS_ATTR_LONG ? 3 : 2;
+			if (alen - i < head)
+				return -PS_E_BAD_LENGTH;
+			len = head == 3 ? get16(a + i + 1) : a[i + 1];
+			if (alen - i - head < len)
 				return -PS_E_BAD_LENGTH;
 			if (a[i] == PS_ATTR_KEY) {
-				e->key = a + i + 2;
-				e->klen = a[i + 1];
+				e->key = a + i + head;
+				e->klen = (uint8_t)len;
+			} else if (a[i] == PS_ATTR_HEADER && e->hdr == NULL &&
+			    head == 3) {
+				e->hdr = a + i;
+				e->hlen = (uint16_t)(alen - i);
 			}
 		}
 		n += 2 + alen;

@@ -157,7 +157,7 @@ ps_attrs_size(const struct ps_attrs *a)
 		n += 2 + 2;
 	if (a->uid != NULL)
 		n += 2 + (size_t)a->ulen;
-	return n;
+	return n + a->hlen;
 }
 
 static uint8_t *
@@ -183,7 +183,8 @@ ps_put_enqueue_add_attrs(struct ps_buf *b, const struct ps_attrs *a,
 	uint8_t	*p, v[8];
 
 	if ((a->uid != NULL && (a->ulen == 0 || a->ulen > PS_UNIQUE_ID_MAX)) ||
-	    (a->when == PS_WHEN_DELAY && a->delay > PS_DELAY_MAX))
+	    (a->when == PS_WHEN_DELAY && a->delay > PS_DELAY_MAX) ||
+	    n > UINT16_MAX)
 		return -PS_E_BAD_VALUE;
 	if (ps_buf_reserve(b, 6 + n + len) != 0)
 		return -PS_E_NOMEM;
@@ -204,6 +205,10 @@ ps_put_enqueue_add_attrs(struct ps_buf *b, const struct ps_attrs *a,
 	}
 	if (a->uid != NULL)
 		p = put_attr(p, PS_ATTR_UNIQUE_ID, a->uid, a->ulen);
+	if (a->hlen != 0) {
+		memcpy(p, a->hdr, a->hlen);	/* the HEADERs, last */
+		p += a->hlen;
+	}
 	if (len != 0)
 		memcpy(p, data, len);
 	b->len += 6 + n + len;
@@ -281,26 +286,38 @@ ps_put_demand(struct ps_buf *b, uint32_t n)
 }
 
 /*
- * The header, id and (from version 2) attempt of an EVENT, and from
- * version 4 its key (key not NULL: flags PS_F_ATTRS and an attribute
- * block of KEY alone), so that the payload can follow from elsewhere.
- * Returns the prefix's size.
+ * The header, id and (from version 2) attempt of an EVENT, from version 4
+ * its key (key not NULL: flags PS_F_ATTRS and an attribute block of KEY),
+ * and from version 5 its headers (hlen bytes of HEADERs at hdr, after
+ * the KEY), so that the payload can follow from elsewhere.  Returns the
+ * prefix's size.
  */
 size_t
 ps_event_prefix(uint8_t out[PS_EVENT_PREFIX_MAX], int version, uint64_t id,
-    uint32_t attempt, uint32_t len, const uint8_t *key, uint8_t klen)
+    uint32_t attempt, uint32_t len, const uint8_t *key, uint8_t klen,
+    const uint8_t *hdr, uint16_t hlen)
 {
-	size_t	 n = version < 2 ? PS_EVENT_PREFIX_V1 : PS_EVENT_PREFIX;
+	size_t	 n = version < 2 ? PS_EVENT_PREFIX_V1 : PS_EVENT_PREFIX, a;
 
 	out[5] = 0;
-	if (version >= 4 && key != NULL) {
+	if (version < 5)
+		hlen = 0;
+	if (version >= 4 && (key != NULL || hlen != 0)) {
 		out[5] = PS_F_ATTRS;
-		put16(out + n, (uint16_t)(2 + klen));
-		out[n + 2] = PS_ATTR_KEY;
-		out[n + 3] = klen;
-		if (klen != 0)
-			memcpy(out + n + 4, key, klen);
-		n += 4 + (size_t)klen;
+		a = n + 2;
+		if (key != NULL) {
+			out[a] = PS_ATTR_KEY;
+			out[a + 1] = klen;
+			if (klen != 0)
+				memcpy(out + a + 2, key, klen);
+			a += 2 + (size_t)klen;
+		}
+		if (hlen != 0) {
+			memcpy(out + a, hdr, hlen);
+			a += hlen;
+		}
+		put16(out + n, (uint16_t)(a - n - 2));
+		n = a;
 	}
 	put32(out, (uint32_t)(n - PS_HDR_LEN) + len);
 	out[4] = PS_EVENT;
@@ -319,7 +336,7 @@ ps_put_event(struct ps_buf *b, int version, const struct ps_event *e)
 	if (ps_buf_reserve(b, PS_EVENT_PREFIX_MAX + (size_t)e->len) != 0)
 		return -PS_E_NOMEM;
 	n = ps_event_prefix(b->data + b->len, version, e->id, e->attempt,
-	    e->len, e->key, e->klen);
+	    e->len, e->key, e->klen, e->hdr, e->hlen);
 	if (e->len != 0)
 		memcpy(b->data + b->len + n, e->data, e->len);
 	b->len += n + (size_t)e->len;

@@ -10,8 +10,8 @@
 #include <stdint.h>
 
 #define PS_PROTO_VERSION	3	/* the version the bundled peers speak */
-#define PS_PROTO_MAX_VERSION	4	/* the newest a daemon answers: 4 is 3
-					   with keys on EVENTs */
+#define PS_PROTO_MAX_VERSION	5	/* the newest a daemon answers: 4 is 3
+					   with keys on EVENTs, 5 has headers */
 #define PS_PROTO_MIN_VERSION	1	/* the oldest a daemon still answers */
 
 /* Header: u32 body length, u8 type, u8 flags, u16 reserved; big-endian. */
@@ -28,6 +28,21 @@
 #define PS_ATTR_NOT_BEFORE	3	/* u64 ms since 1970: the same */
 #define PS_ATTR_PRIORITY	4	/* u16: smaller goes first */
 #define PS_ATTR_UNIQUE_ID	5	/* 1 to 128 bytes: no duplicates */
+/*
+ * Version 5: a tag from PS_ATTR_LONG on has a u16 length.  HEADER is one
+ * of an event's headers: u8 name length, name, value; every HEADER of an
+ * event comes after its other attributes.
+ */
+#define PS_ATTR_LONG		128
+#define PS_ATTR_HEADER		128
+#define PS_HEADERS_MAX		16	/* headers of one event */
+#define PS_HEADER_NAME_MAX	64	/* a name: a-z 0-9 - _ . */
+#define PS_HEADER_VALUE_MAX	1024	/* a value's bytes */
+#define PS_HEADERS_BYTES_MAX	4096	/* an event's names and values */
+#define PS_HEADER_OVER		4	/* tag, u16 length, name length */
+#define PS_HEADERS_WIRE_MAX	(PS_HEADERS_BYTES_MAX + \
+				 PS_HEADERS_MAX * PS_HEADER_OVER)
+#define PS_WHY_MAX		128	/* a bad attribute's words */
 #define PS_KEY_MAX		255
 #define PS_UNIQUE_ID_MAX	128
 #define PS_PRIORITY_DEFAULT	32768	/* an event that names none */
@@ -50,8 +65,12 @@
 #define PS_ENQUEUE_PER_EVENT	4
 #define PS_EVENT_PREFIX_V1	(PS_HDR_LEN + 8)	/* id */
 #define PS_EVENT_PREFIX		(PS_HDR_LEN + 12)	/* id, attempt */
-/* Version 4, with a key: attrs_len, then KEY's tag, length and bytes. */
-#define PS_EVENT_PREFIX_MAX	(PS_EVENT_PREFIX + 2 + 2 + PS_KEY_MAX)
+/*
+ * Version 4, with a key: attrs_len, then KEY's tag, length and bytes;
+ * version 5, then its headers.
+ */
+#define PS_EVENT_PREFIX_MAX	(PS_EVENT_PREFIX + 2 + 2 + PS_KEY_MAX + \
+				 PS_HEADERS_WIRE_MAX)
 
 /*
  * The daemon's frames may pass max_frame by this much: an EVENT carries
@@ -222,6 +241,8 @@ struct ps_event {
 	const uint8_t	*data;
 	const uint8_t	*key;		/* version 4: its key, else NULL */
 	uint8_t		 klen;
+	const uint8_t	*hdr;		/* version 5: its HEADERs, or NULL */
+	uint16_t	 hlen;
 };
 
 /* The ids of an ACK, NACK, TOUCH, DEAD_RETRY or DEAD_DROP, in place. */
@@ -273,6 +294,17 @@ struct ps_attrs {
 	uint64_t	 not_before;
 	const uint8_t	*uid;		/* unique id; NULL: none */
 	unsigned	 seen;		/* 1 << PS_ATTR_* of each tag given */
+	/* Version 5: the HEADER attributes, as on the wire; NULL: none. */
+	const uint8_t	*hdr;
+	uint16_t	 hlen;
+};
+
+/* One header, in place (ps_header_next). */
+struct ps_header {
+	const char	*name;
+	uint8_t		 nlen;
+	const uint8_t	*value;
+	uint16_t	 vlen;
 };
 
 /*
@@ -295,6 +327,8 @@ struct ps_enqueue_iter {
 	uint64_t	 max_at;
 	unsigned	 used;		/* 1 << PS_ATTR_* of every tag in it */
 	const char	*why;		/* a bad attribute: which, and why */
+	char		 whybuf[PS_WHY_MAX];	/* why, when it names one */
+	int		 headers;	/* some event has headers */
 };
 
 /*
@@ -379,7 +413,8 @@ int	 ps_put_enqueued(struct ps_buf *, int, const struct ps_enqueued *);
 int	 ps_put_demand(struct ps_buf *, uint32_t);
 int	 ps_put_event(struct ps_buf *, int, const struct ps_event *);
 size_t	 ps_event_prefix(uint8_t [PS_EVENT_PREFIX_MAX], int, uint64_t,
-	    uint32_t, uint32_t, const uint8_t *, uint8_t);
+	    uint32_t, uint32_t, const uint8_t *, uint8_t, const uint8_t *,
+	    uint16_t);
 int	 ps_put_ids(struct ps_buf *, uint8_t, const uint64_t *, uint32_t);
 int	 ps_put_nack_later(struct ps_buf *, uint32_t, const uint64_t *,
 	     uint32_t);
@@ -433,8 +468,18 @@ void	 ps_enqueue_resume(struct ps_enqueue_iter *,
 	     const struct ps_enqueue_mark *, const struct ps_frame *);
 int	 ps_get_enqueued(const struct ps_frame *, struct ps_enqueued *);
 uint32_t ps_enqueued_dup(const struct ps_enqueued *, uint32_t);
-int	 ps_get_attrs(const uint8_t *, uint16_t, struct ps_attrs *,
-	     const char **);
+int	 ps_get_attrs(const uint8_t *, uint16_t, int, struct ps_attrs *,
+	     const char **, char *);
+
+/* header.c: an event's headers (version 5). */
+int	 ps_header_name_ok(const char *, size_t);
+int	 ps_put_header(struct ps_buf *, const char *, size_t, const void *,
+	     size_t);
+int	 ps_headers_check(const uint8_t *, uint16_t, const char **, char *);
+int	 ps_header_next(const uint8_t *, uint16_t, uint16_t *,
+	     struct ps_header *);
+int	 ps_header_find(const uint8_t *, uint16_t, const char *, size_t,
+	     struct ps_header *);
 int	 ps_get_demand(const struct ps_frame *, uint32_t *);
 int	 ps_get_event(const struct ps_frame *, int, struct ps_event *);
 int	 ps_get_ids(const struct ps_frame *, struct ps_ids *);

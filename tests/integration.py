@@ -1269,9 +1269,9 @@ def case_version_4_events_carry_keys(h):
     got = old.recv(10)
     assert got[1] == struct.pack(">QI", 2, 2) + b"plain", got
     bad = Raw(h.sock)
-    bad.send(frame(HELLO, struct.pack(">HBBIIB", 5, CONSUMER_ROLE, 0, 4, 0,
+    bad.send(frame(HELLO, struct.pack(">HBBIIB", 6, CONSUMER_ROLE, 0, 4, 0,
                                       1) + b"x" + b"\x00"))
-    assert "speaks versions 1 to 4" in bad.expect_error(E_VERSION)
+    assert "speaks versions 1 to 5" in bad.expect_error(E_VERSION)
 
 
 def case_version_2_peers_use_default(h):
@@ -1371,9 +1371,10 @@ def case_pipeline_keys_cross_stages(h):
     _, c = stage(h, "c", "--upstream", path)
     h.wait_for(lambda: stats_at(h, c)["upstream_connected"] == 1,
                what="the link in version 3")
-    assert asked[:2] == [4, 3], asked
-    assert "speaks no protocol version 4" in open(os.path.join(h.dir,
-                                                                "c.log")).read()
+    assert asked[:3] == [5, 4, 3], asked
+    log = open(os.path.join(h.dir, "c.log")).read()
+    assert "speaks no protocol version 5" in log, log
+    assert "speaks no protocol version 4" in log, log
     out = os.path.join(h.dir, "c-consumer.out")
     h.spawn([CONSUMER, "--socket", c, "--id", "c1"], out=out)
     h.wait_for(lambda: "acked" in asked, what="the ack upstream")
@@ -4234,7 +4235,7 @@ def case_metrics(h):
             assert re.match(r"^# (HELP|TYPE) pushstage_\w+ ", line), line
             continue
         name, value = line.rsplit(" ", 1)
-        values[name] = int(value)
+        values[name] = float(value) if "_seconds" in name else int(value)
     # Demand is served first (2 go out), then 3 fill the buffer; 1 refused.
     # A queue's counters carry its name; the daemon's have no label.
     q = '{queue="default"}'

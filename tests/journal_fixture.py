@@ -175,7 +175,8 @@ def write(h, data):
         raw.close()
 
 
-VOLATILE = ("rate", "_total", "consumers", "demand", "since", "uptime")
+VOLATILE = ("rate", "_total", "consumers", "demand", "since", "uptime",
+            "latency")
 
 
 def snapshot(h):

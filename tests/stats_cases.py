@@ -254,18 +254,18 @@ def case_protocol_doc_answers(h):
     def hello_v(v, tail=b"", reserved=0):
         return frame(HELLO, struct.pack(">HBBIIB", v, CLIENT_ROLE, reserved,
                                         0, 0, 0) + tail)
-    # Version 5 (or 0) in version 2's or 3's shape: ERROR 7, and the
+    # Version 6 (or 0) in version 2's or 3's shape: ERROR 7, and the
     # message names what is spoken; another shape is ERROR 4 first, and a
     # reserved byte ERROR 5.
-    for v, tail in ((5, b""), (5, b"\0"), (0, b""), (9, b"\0\0\1")):
+    for v, tail in ((6, b""), (6, b"\0"), (0, b""), (9, b"\0\0\1")):
         code, msg = answer(h, hello_v(v, tail))
         assert code == E_VERSION, (v, tail, code, msg)
         assert msg == "protocol version %d is not supported; this daemon " \
-            "speaks versions 1 to 4" % v, msg
-    assert answer(h, hello_v(5, b"\0" * 5))[0] == E_BAD_LENGTH
-    assert answer(h, hello_v(5, reserved=1))[0] == E_BAD_VALUE
+            "speaks versions 1 to 5" % v, msg
+    assert answer(h, hello_v(6, b"\0" * 5))[0] == E_BAD_LENGTH
+    assert answer(h, hello_v(6, reserved=1))[0] == E_BAD_VALUE
     # Version 3 and 4 HELLOs end with their queue byte.
-    for v in (3, 4):
+    for v in (3, 4, 5):
         assert answer(h, frame(HELLO, struct.pack(">HBBIIB", v, CLIENT_ROLE,
                                                   0, 0, 0, 0)))[0] == E_BAD_LENGTH
 

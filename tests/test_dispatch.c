@@ -953,13 +953,18 @@ START_TEST(queue_compact_and_full_records)
 		uint64_t	 origin;
 		uint64_t	 t;		/* the clock at its push */
 		int		 klen;
+		uint16_t	 hlen;		/* of hdr's */
 	} in[] = {
-		{ 1, 0, 0, 100, -1 }, { 2, 0, 0, 100, 3 }, { 3, 0, 0, 101, -1 },
-		{ 10, 2, 0, 5000, 2 }, { 4, 0, 0, 5000, -1 },
-		{ 7, 0, 0, 1ull << 40, 0 }, { 5, 0, 0, (1ull << 40) + 1, -1 },
-		{ 6, 0, 99, (1ull << 40) + 1, -1 }, { 6, 0, 0, 1ull << 61, 1 },
-		{ 7, 1, 0, (1ull << 61) + 5, -1 },
+		{ 1, 0, 0, 100, -1, 0 }, { 2, 0, 0, 100, 3, 0 },
+		{ 3, 0, 0, 101, -1, 14 }, { 10, 2, 0, 5000, 2, 14 },
+		{ 4, 0, 0, 5000, -1, 0 }, { 7, 0, 0, 1ull << 40, 0, 14 },
+		{ 5, 0, 0, (1ull << 40) + 1, -1, 0 },
+		{ 6, 0, 99, (1ull << 40) + 1, -1, 0 },
+		{ 6, 0, 0, 1ull << 60, 1, 0 }, { 7, 1, 0, (1ull << 60) + 5, -1, 0 },
+		{ 8, 0, 0, (1ull << 60) + 5, 255, 14 },
 	};
+	static const char hdr[] = "\x80\x00\x0b\x04taskresize";
+	char		 key[255];
 	struct queue	 q;
 	struct qevent	*ev;
 	struct walked	 wk;
@@ -968,6 +973,7 @@ START_TEST(queue_compact_and_full_records)
 	size_t		 i;
 	int		 clocked;
 
+	memset(key, 'k', sizeof key);
 	for (clocked = 0; clocked < 2; clocked++) {
 		ck_assert_int_eq(queue_init(&q, NULL), 0);
 		q.log->clock = clocked ? &now : NULL;
@@ -975,8 +981,8 @@ START_TEST(queue_compact_and_full_records)
 			now = in[i].t;
 			memset(buf, 'a' + (int)i, sizeof buf);
 			ck_assert_int_eq(queue_push(&q, in[i].id,
-			    in[i].attempts, in[i].origin, "key", in[i].klen,
-			    buf, (uint32_t)(i * 30)), 0);
+			    in[i].attempts, in[i].origin, key, in[i].klen,
+			    hdr, in[i].hlen, buf, (uint32_t)(i * 30)), 0);
 		}
 		wk.n = 0;
 		queue_walk(&q, walk_id, &wk);
@@ -991,7 +997,10 @@ START_TEST(queue_compact_and_full_records)
 			ck_assert_int_eq(ev->key != NULL ? ev->klen : -1,
 			    in[i].klen);
 			ck_assert(ev->key == NULL ||
-			    memcmp(ev->key, "key", ev->klen) == 0);
+			    memcmp(ev->key, key, ev->klen) == 0);
+			ck_assert_uint_eq(ev->hlen, in[i].hlen);
+			ck_assert(ev->hlen == 0 || memcmp(ev->hdr, hdr,
+			    ev->hlen) == 0);
 			ck_assert_uint_eq(ev->len, i * 30);
 			ck_assert(ev->len == 0 || (ev->data[0] == 'a' +
 			    (int)i && ev->data[ev->len - 1] == 'a' + (int)i));
@@ -1000,8 +1009,10 @@ START_TEST(queue_compact_and_full_records)
 		ck_assert_ptr_null(queue_pop(&q));
 		/* Empty, the queue holds no chunk; ids go on from there. */
 		ck_assert(TAILQ_EMPTY(&q.own->log.chunks));
-		ck_assert_int_eq(queue_push(&q, 8, 0, 0, NULL, -1, "x", 1), 0);
-		ck_assert_int_eq(queue_push(&q, 9, 0, 0, NULL, -1, "y", 1), 0);
+		ck_assert_int_eq(queue_push(&q, 8, 0, 0, NULL, -1, NULL, 0, "x",
+		    1), 0);
+		ck_assert_int_eq(queue_push(&q, 9, 0, 0, NULL, -1, NULL, 0, "y",
+		    1), 0);
 		ck_assert_uint_eq((ev = queue_pop(&q))->id, 8);
 		queue_release(&q, ev);
 		ck_assert_uint_eq((ev = queue_pop(&q))->id, 9);
@@ -1031,7 +1042,7 @@ START_TEST(latency_and_histograms_follow_the_clock)
 	ck_assert_uint_eq(dispatch_latency(&w->d), 500);
 	/* A delayed event is not ready: no change. */
 	ck_assert_int_eq(dispatch_restore_delayed(&w->d, 200, 61500,
-	    QUEUE_PRIO_DEFAULT, NULL, -1, "z", 1), 0);
+	    QUEUE_PRIO_DEFAULT, NULL, -1, NULL, 0, "z", 1), 0);
 	ck_assert_uint_eq(w->d.delayed, 1);
 	ck_assert_uint_eq(dispatch_latency(&w->d), 500);
 
@@ -1049,8 +1060,8 @@ START_TEST(latency_and_histograms_follow_the_clock)
 	ck_assert_int_eq(detach(w, 0), 1);
 	ck_assert_uint_eq(dispatch_latency(&w->d), 700);
 	/* Of another priority: its own age counts too. */
-	ck_assert_int_eq(dispatch_restore(&w->d, 100, 0, 5, NULL, -1, "p", 1),
-	    0);
+	ck_assert_int_eq(dispatch_restore(&w->d, 100, 0, 5, NULL, -1, NULL, 0,
+	    "p", 1), 0);
 	w->d.now = 1800;
 	ck_assert_uint_eq(dispatch_latency(&w->d), 800);
 	attach_acks(w, 1, 10);
@@ -1085,7 +1096,7 @@ START_TEST(queue_keeps_order_across_chunks)
 	for (id = 0; id < 1000; id++) {
 		len = id % 2000;
 		ck_assert_int_eq(queue_push(&q, id, 0, id % 3 == 0 ? id + 7 :
-		    0, NULL, -1, buf, (uint32_t)len), 0);
+		    0, NULL, -1, NULL, 0, buf, (uint32_t)len), 0);
 	}
 	ck_assert_uint_eq(q.count, 1000);
 	ck_assert_ptr_ne(TAILQ_FIRST(&q.own->log.chunks),
@@ -1144,11 +1155,12 @@ START_TEST(queue_store_shared)
 	queue_init(&a, &la);
 	queue_init(&b, &lb);
 	memset(buf, 'z', sizeof buf);
-	ck_assert_int_eq(queue_push(&a, 1, 0, 0, NULL, -1, "one", 3), 0);
+	ck_assert_int_eq(queue_push(&a, 1, 0, 0, NULL, -1, NULL, 0, "one", 3),
+	    0);
 	ck_assert_uint_eq(la.grow, QUEUE_CHUNK_MIN);
 	for (id = 1; id <= 2000; id++)
-		ck_assert_int_eq(queue_push(&b, id, 0, 0, NULL, -1, buf,
-		    sizeof buf), 0);
+		ck_assert_int_eq(queue_push(&b, id, 0, 0, NULL, -1, NULL, 0,
+		    buf, sizeof buf), 0);
 	ck_assert_uint_eq(lb.grow, QUEUE_CHUNK);
 	for (id = 1; (ev = queue_pop(&b)) != NULL; id++) {
 		ck_assert_uint_eq(ev->id, id);
@@ -1193,7 +1205,7 @@ START_TEST(queue_log_readers)
 	memset(buf, 'r', sizeof buf);
 	for (id = 1; id <= 500; id++)
 		ck_assert_int_eq(queue_push(&a, id, 0, id % 7 == 0 ? 9 : 0, NULL,
-		    -1, buf, (uint32_t)(id * 5)), 0);
+		    -1, NULL, 0, buf, (uint32_t)(id * 5)), 0);
 	ck_assert_uint_eq(a.count, 500);
 	ck_assert_uint_eq(b.count, 500);
 	ck_assert_uint_eq(a.bytes, b.bytes);
@@ -1211,7 +1223,8 @@ START_TEST(queue_log_readers)
 	ck_assert_uint_eq(next, 501);
 	ck_assert(!TAILQ_EMPTY(&log.chunks));
 	for (id = 501; id <= 510; id++)
-		ck_assert_int_eq(queue_push(&b, id, 0, 0, NULL, -1, "x", 1), 0);
+		ck_assert_int_eq(queue_push(&b, id, 0, 0, NULL, -1, NULL, 0, "x",
+		    1), 0);
 	ck_assert_uint_eq(a.count, 10);
 	ck_assert_uint_eq(b.count, 510);
 	ck_assert_uint_eq(c.count, 10);
@@ -1326,7 +1339,8 @@ static void
 push_key(struct world *w, const char *key, const char *data)
 {
 	ck_assert_uint_ne(dispatch_push_key(&w->d, key, key != NULL ?
-	    (int)strlen(key) : -1, data, (uint32_t)strlen(data), 0), 0);
+	    (int)strlen(key) : -1, NULL, 0, data, (uint32_t)strlen(data), 0),
+	    0);
 	dispatch_run(&w->d);
 }
 
@@ -1612,7 +1626,7 @@ START_TEST(partition_doc_example)
 	demand(w, 2, 1);
 	for (i = 0; i < 6; i++)
 		ck_assert_uint_ne(dispatch_push_key(&w->d, ev[i][0],
-		    ev[i][0] != NULL ? 1 : -1, ev[i][1], 2, 0), 0);
+		    ev[i][0] != NULL ? 1 : -1, NULL, 0, ev[i][1], 2, 0), 0);
 	dispatch_run(&w->d);
 	ck_assert(holds(w, 0, "a1") && holds(w, 0, "c1"));
 	ck_assert(holds(w, 1, "b1") && holds(w, 2, "x1"));

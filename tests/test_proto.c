@@ -277,7 +277,8 @@ START_TEST(version_1_layouts)
 	struct ps_buf		 b = { 0 };
 	struct ps_welcome	 in = { 1, 4096, 1500, 7, PS_AT_LEAST_ONCE };
 	struct ps_welcome	 out;
-	struct ps_event		 ev = { 9, 3, 2, (const uint8_t *)"hi", NULL, 0 }, got;
+	struct ps_event		 ev = { 9, 3, 2, (const uint8_t *)"hi", NULL, 0, NULL,
+				     0 }, got;
 	struct ps_enqueued	 q = { 1, 4, 5, 6, 7, 0, NULL, NULL }, qo;
 	struct ps_frame		 f;
 
@@ -459,7 +460,7 @@ START_TEST(small_frames_round_trip)
 	struct ps_enqueued	 q = { 1ull << 40, 7, 3, 2, 9, 0, NULL, NULL }, qo;
 	struct ps_event		 e;
 	struct ps_event		 evin = { 99, 4, 7, (const uint8_t *)"payload", NULL,
-				     0 };
+				     0, NULL, 0 };
 	struct ps_error		 err;
 	struct ps_frame		 f;
 	uint32_t		 n;
@@ -510,11 +511,11 @@ START_TEST(event_prefix_matches_put_event)
 {
 	struct ps_buf	 b = { 0 };
 	struct ps_event	 e = { 0x0102030405060708ull, 3, 2,
-			     (const uint8_t *)"xy", NULL, 0 };
+			     (const uint8_t *)"xy", NULL, 0, NULL, 0 };
 	uint8_t		 p[PS_EVENT_PREFIX_MAX];
 
 	ck_assert_int_eq(ps_put_event(&b, 2, &e), 0);
-	ck_assert_uint_eq(ps_event_prefix(p, 2, e.id, 3, 2, NULL, 0),
+	ck_assert_uint_eq(ps_event_prefix(p, 2, e.id, 3, 2, NULL, 0, NULL, 0),
 	    PS_EVENT_PREFIX);
 	ck_assert_mem_eq(p, b.data, PS_EVENT_PREFIX);
 	ps_buf_free(&b);
@@ -533,7 +534,7 @@ START_TEST(version_4_event_carries_its_key)
 	};
 	struct ps_buf	 b = { 0 };
 	struct ps_event	 e = { 7, 2, 2, (const uint8_t *)"xy",
-			     (const uint8_t *)"key", 3 }, got;
+			     (const uint8_t *)"key", 3, NULL, 0 }, got;
 	struct ps_frame	 f;
 
 	ck_assert_int_eq(ps_put_event(&b, 4, &e), 0);
@@ -634,8 +635,9 @@ stream(struct ps_buf *b)
 				     NULL, 0, 0 };
 	struct ps_welcome	 w = { 2, MAX, 0, 5, PS_AT_LEAST_ONCE };
 	struct ps_enqueued	 q = { 5, 2, 0, 0, 0, 0, NULL, NULL };
-	struct ps_event		 e1 = { 5, 1, 5, (const uint8_t *)"first", NULL, 0 };
-	struct ps_event		 e2 = { 6, 2, 0, NULL, NULL, 0 };
+	struct ps_event		 e1 = { 5, 1, 5, (const uint8_t *)"first", NULL, 0,
+				     NULL, 0 };
+	struct ps_event		 e2 = { 6, 2, 0, NULL, NULL, 0, NULL, 0 };
 	static const uint64_t	 acked[] = { 5, 6 };
 	size_t			 start;
 

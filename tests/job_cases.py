@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""job_cases.py: events as jobs (issue 33): protocol version 5's headers,
+each checked against a real producerd over a raw socket, written from
+docs/protocol.md, and through pushctl, the consumer and a restart.
+
+usage: job_cases.py CASE   (as integration.py, whose harness it shares)
+"""
+
+import sys
+
+from integration import *
+import integration
+
+HEADER = 128
+
+
+def header(name, value):
+    """One HEADER attribute: tag 128, u16 length, u8 name length, name,
+    value."""
+    if isinstance(name, str):
+        name = name.encode()
+    if isinstance(value, str):
+        value = value.encode()
+    return bytes([HEADER]) + struct.pack(">H", 1 + len(name) + len(value)) + \
+        bytes([len(name)]) + name + value
+
+
+def attr(tag, value):
+    return bytes([tag, len(value)]) + value
+
+
+def enqueue5(queue, *events):
+    """A version 5 ENQUEUE with attributes (flags 1): each event is
+    (attribute bytes, payload)."""
+    body = struct.pack(">I", len(events)) + bytes([len(queue)]) + queue
+    for attrs, data in events:
+        body += struct.pack(">IH", len(data), len(attrs)) + attrs + data
+    return HDR.pack(len(body), ENQUEUE, 1, 0) + body
+
+
+def hello5(role, queue=b"", max_demand=0, name=b""):
+    return frame(HELLO, struct.pack(">HBBIIB", 5, role, 0, max_demand, 0,
+                                    len(name)) + name + bytes([len(queue)]) +
+                 queue)
+
+
+def client5(h):
+    c = Raw(h.sock, version=5)
+    c.send(hello5(CLIENT_ROLE))
+    w = c.expect(WELCOME)
+    assert struct.unpack(">H", w[:2])[0] == 5, w
+    return c
+
+
+def consumer5(h, queue, n, version=5, name=b"w"):
+    c = Raw(h.sock, version=version)
+    c.send(frame(HELLO, struct.pack(">HBBIIB", version, CONSUMER_ROLE, 0, n,
+                                    0, len(name)) + name + bytes([len(queue)]) +
+                 queue))
+    c.expect(WELCOME)
+    c.send(demand(n))
+    return c
+
+
+def parse_event(body, flags, version=5):
+    """An EVENT as protocol.md lays it out: (id, attempt, key, [(name,
+    value)], payload); unknown attributes skipped."""
+    i, a = struct.unpack(">QI", body[:12])
+    key, headers, at = None, [], 12
+    if flags & 1:
+        (alen,) = struct.unpack(">H", body[12:14])
+        block, at = body[14:14 + alen], 14 + alen
+        p = 0
+        while p < len(block):
+            tag = block[p]
+            if version >= 5 and tag >= 128:
+                (n,) = struct.unpack(">H", block[p + 1:p + 3])
+                v, p = block[p + 3:p + 3 + n], p + 3 + n
+            else:
+                n = block[p + 1]
+                v, p = block[p + 2:p + 2 + n], p + 2 + n
+            if tag == 1:
+                key = v
+            elif tag == HEADER:
+                headers.append((v[1:1 + v[0]].decode(), v[1 + v[0]:]))
+        assert p == len(block), block
+    return i, a, key, headers, body[at:]
+
+
+def events5(c, want, version=5):
+    out = []
+    while len(out) < want:
+        got = c.recv(10)
+        assert got is not None, "%d of %d events came" % (len(out), want)
+        assert got[0] == EVENT, got
+        out.append(parse_event(got[1], c.flags, version))
+    return out
+
+
+def case_headers_round_trip(h):
+    """Version 5: an event's headers, in the order given, after its key,
+    come out in its EVENT; a version 4 consumer gets the key alone, a
+    version 3 one neither; a HEADER needs version 5."""
+    h.start_daemon()
+    c = client5(h)
+    c.send(enqueue5(b"jobs",
+                    (attr(1, b"user-9") + header("task", "resize") +
+                     header("content-type", "application/json") +
+                     header("empty", ""), b'{"args":[1]}'),
+                    (header("traceparent", "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"),
+                     b"plain"),
+                    (b"", b"none")))
+    r = c.expect(ENQUEUED)
+    assert struct.unpack(">QI", r[:12]) == (1, 3), r
+    w = consumer5(h, b"jobs", 3)
+    got = events5(w, 3)
+    assert got[0] == (1, 1, b"user-9", [("task", b"resize"),
+                                       ("content-type", b"application/json"),
+                                       ("empty", b"")], b'{"args":[1]}'), got[0]
+    assert got[1][3] == [("traceparent", ("00-" + "ab" * 16 + "-" + "cd" * 8 +
+                                          "-01").encode())] and got[1][2] is None, got[1]
+    assert got[2] == (3, 1, None, [], b"none"), got[2]
+    # The bytes of the first EVENT, as protocol.md's example shows them.
+    w.close()
+    v4 = consumer5(h, b"jobs", 3, version=4)
+    got = events5(v4, 3, version=4)
+    assert [(k, p) for _, _, k, _, p in got] == [
+        (b"user-9", b'{"args":[1]}'), (None, b"plain"), (None, b"none")], got
+    assert all(hd == [] for _, _, _, hd, _ in got), got
+    v4.close()
+    v3 = consumer5(h, b"jobs", 3, version=3)
+    got = v3.events_full(want=3)
+    assert [p for _, _, p in got] == [b'{"args":[1]}', b"plain", b"none"], got
+    v3.close()
+    # A HEADER in a version 4 ENQUEUE is an attribute it does not know.
+    old = Raw(h.sock, version=4)
+    old.send(frame(HELLO, struct.pack(">HBBIIB", 4, CLIENT_ROLE, 0, 0, 0, 0) +
+                   b"\x00"))
+    old.expect(WELCOME)
+    old.send(enqueue5(b"jobs", (header("task", "x"), b"p")))
+    assert "unknown tag" in old.expect_error(E_BAD_VALUE)
+
+
+def case_headers_bad_input(h):
+    """A bad header is an ERROR naming it and what is wrong, and nothing of
+    its ENQUEUE is taken."""
+    h.start_daemon()
+    many = b"".join(header("h%02d" % i, "v") for i in range(17))
+    big = b"".join(header("h%02d" % i, "v" * 1000) for i in range(5))
+    cases = [
+        (header("Task", "x"), E_BAD_VALUE,
+         'header "Task": a name is 1 to 64 bytes of a-z 0-9 - _ .'),
+        (header("a b\n", "x"), E_BAD_VALUE,
+         'header "a b?": a name is 1 to 64 bytes'),
+        (header("n" * 65, "x"), E_BAD_VALUE, 'a name is 1 to 64 bytes'),
+        (header("", "x"), E_BAD_VALUE, 'header "": a name is'),
+        (header("v", "x" * 1025), E_BAD_VALUE,
+         'header "v": its value is 1025 bytes, over 1024'),
+        (many, E_BAD_VALUE, "more than 16 headers"),
+        (big, E_BAD_VALUE, "headers over 4096 bytes"),
+        (header("task", "a") + header("task", "b"), E_BAD_VALUE,
+         'header "task" given twice'),
+        (header("task", "a") + attr(4, b"\x00\x01"), E_BAD_VALUE,
+         "a HEADER comes after the event's other attributes"),
+        (bytes([HEADER, 0, 9, 3]) + b"ab", E_BAD_LENGTH, "runs past"),
+        (bytes([HEADER, 0, 2, 5]) + b"ab", E_BAD_LENGTH, "runs past"),
+    ]
+    for attrs, code, words in cases:
+        c = client5(h)
+        c.send(enqueue5(b"bad", (b"", b"fine"), (attrs, b"payload")))
+        msg = c.expect_error(code)
+        assert words in msg and msg.startswith("bad ENQUEUE: "), (words, msg)
+    st = h.stats()
+    assert st["enqueued_total"] == 0 and st["queued"] == 0, st
+    # The log names it too.
+    log = os.path.join(h.dir, "producerd.log")
+    h.wait_for(lambda: "given twice" in open(log, errors="replace").read(),
+               what="the log line")
+
+
+def case_headers_survive_a_restart(h):
+    """With --data-dir, an event's headers are journaled with it: ready,
+    delayed, of a priority, in a group, and dead, each comes back with
+    them after kill -9."""
+    data = os.path.join(h.dir, "data")
+    h.start_daemon("--data-dir", data, "--max-attempts", "1")
+    c = client5(h)
+    hd = header("task", "resize") + header("x-n", "1")
+    c.send(enqueue5(b"r", (attr(1, b"k" * 255) + hd, b"ready"),
+                    (attr(2, struct.pack(">Q", 1200)) + hd, b"delayed"),
+                    (attr(4, struct.pack(">H", 7)) + hd, b"urgent"),
+                    (hd, b"plain")))
+    assert struct.unpack(">QI", c.expect(ENQUEUED)[:12]) == (1, 4)
+    # The one of priority 7 goes first, and dies (max-attempts 1).
+    w = consumer5(h, b"r", 1)
+    (i, _, _, got_h, p), = events5(w, 1)
+    assert p == b"urgent" and got_h == [("task", b"resize"), ("x-n", b"1")]
+    w.send(ids(NACK, i))
+    h.wait_for(lambda: h.stats_of("r")["dead"] == 1, what="one dead")
+    w.close()
+    h.daemon.kill()
+    h.daemon.wait()
+    h.start_daemon("--data-dir", data, "--max-attempts", "1")
+    assert h.stats_of("r")["dead"] == 1
+    assert h.pushctl("dead", "retry", "-q", "r").returncode == 0
+    w = consumer5(h, b"r", 4)
+    got = sorted(events5(w, 4), key=lambda e: e[4])
+    want = [("task", b"resize"), ("x-n", b"1")]
+    assert [(p, k, hh) for _, _, k, hh, p in got] == [
+        (b"delayed", None, want), (b"plain", None, want),
+        (b"ready", b"k" * 255, want), (b"urgent", None, want)], got
+
+
+def case_headers_through_a_stage(h):
+    """A stage (--upstream) passes each event's headers and key on."""
+    h.start_daemon()
+    proc, path = stage(h, "b", "--upstream", h.sock)
+    h.wait_for(lambda: stats_at(h, path).get("upstream_connected") == 1,
+               what="the stage linked")
+    c = client5(h)
+    c.send(enqueue5(b"default", (attr(1, b"kk") + header("task", "t1"), b"one")))
+    c.expect(ENQUEUED)
+    w = Raw(path, version=5)
+    w.send(frame(HELLO, struct.pack(">HBBIIB", 5, CONSUMER_ROLE, 0, 1, 0, 1) +
+                 b"w" + b"\x00"))
+    w.expect(WELCOME)
+    w.send(demand(1))
+    (i, a, k, hd, p), = events5(w, 1)
+    assert (k, hd, p) == (b"kk", [("task", b"t1")], b"one"), (k, hd, p)
+    w.send(ids(ACK, i))
+    h.wait_for(lambda: h.stats()["acked_total"] == 1, what="the ack upstream")
+
+
+if __name__ == "__main__":
+    sys.exit(integration.main(globals()))
