@@ -962,13 +962,15 @@ START_TEST(queue_compact_and_full_records)
 		{ 6, 0, 99, (1ull << 40) + 1, -1, 0 },
 		{ 6, 0, 0, 1ull << 60, 1, 0 }, { 7, 1, 0, (1ull << 60) + 5, -1, 0 },
 		{ 8, 0, 0, (1ull << 60) + 5, 255, 14 },
+		{ 9, 3, 0, (1ull << 60) + 6, 255, 0 },	/* FULL: lost its
+							   key once */
 	};
 	static const char hdr[] = "\x80\x00\x0b\x04taskresize";
 	char		 key[255];
 	struct queue	 q;
 	struct qevent	*ev;
 	struct walked	 wk;
-	char		 buf[300];
+	char		 buf[400];
 	uint64_t	 now = 0;
 	size_t		 i;
 	int		 clocked;
