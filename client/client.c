@@ -211,6 +211,7 @@ psc_next(struct psc *c, struct ps_frame *f)
 		if (ps_get_error(f, &e) != 0)
 			return fail(c, PSC_EPROTO, "bad ERROR frame from "
 			    "producerd at %s", c->path);
+		c->err_code = e.code;
 		/* Refusals that pass: try again later. */
 		return fail(c, e.code == PS_E_DRAINING || e.code ==
 		    PS_E_STORAGE ? PSC_EAGAIN : PSC_EPROTO,
@@ -392,6 +393,9 @@ psc_batch_add_attrs(struct psc *c, const struct ps_attrs *a,
 		return fail(c, PSC_EINVAL, "producerd at %s speaks "
 		    "protocol %d, which has no event attributes (keys, delays, "
 		    "priorities, unique ids)", c->path, c->version);
+	if (a != NULL && a->hlen != 0 && c->version < 5)
+		return fail(c, PSC_EINVAL, "producerd at %s speaks "
+		    "protocol %d: headers need 5", c->path, c->version);
 	if (!psc_batch_fits_attrs(c, alen, len))
 		return fail(c, PSC_ETOOBIG, "an event of %u bytes does not "
 		    "fit in a frame of %u bytes (producerd --max-frame)", len,

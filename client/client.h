@@ -50,6 +50,7 @@ struct psc {
 	char			 queue[PS_PATH_MAX + 1]; /* QUEUE[/GROUP]: batches
 						   go to QUEUE */
 	char			 err[512];	/* the last error, for humans */
+	uint16_t		 err_code;	/* the last ERROR's code, or 0 */
 	uint32_t		*dups;		/* the last ENQUEUED's duplicates */
 	uint32_t		 ndups;
 	uint32_t		 dupcap;

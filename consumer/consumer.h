@@ -25,6 +25,7 @@ struct work {
 /* work.c */
 int	 signals_init(void);
 int	 signals_take(int);
-int	 work_handle(const struct work *, const struct pushstage_event *);
+int	 work_handle(const struct work *, const struct pushstage *,
+	     const struct pushstage_event *);
 
 #endif

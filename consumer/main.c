@@ -62,7 +62,9 @@ usage(FILE *f)
 "  -w, --work-ms MIN-MAX  sleep a random MIN..MAX ms per event (default 0)\n"
 "  -e, --exec CMD         run sh -c CMD per event, the payload on its stdin,\n"
 "                         PUSHSTAGE_EVENT_ID, PUSHSTAGE_ATTEMPT (1 on first\n"
-"                         delivery) and PUSHSTAGE_CONSUMER_ID set\n"
+"                         delivery) and PUSHSTAGE_CONSUMER_ID set, and each\n"
+"                         header as PUSHSTAGE_HEADER_NAME (content-type:\n"
+"                         PUSHSTAGE_HEADER_CONTENT_TYPE)\n"
 "  -l, --log-level LEVEL  error, warning, info or debug (default info)\n"
 "  --log-format FORMAT    text (default: time=... level=... msg=\"...\") or\n"
 "                         json (one object per line)\n"
@@ -417,7 +419,7 @@ consume(struct pushstage *p, const struct work *w)
 			goto fail;
 		flush_out();
 		for (i = 0; i < b.n; i++) {
-			status = work_handle(w, &b.ev[i]);
+			status = work_handle(w, p, &b.ev[i]);
 			if (status == WORK_STOP)
 				goto stop;
 			say(w->id, "finished", b.ev[i].data, b.ev[i].len);

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -99,8 +100,39 @@ work_sleep(const struct work *w, uint32_t ms)
 	return WORK_DONE;
 }
 
+/*
+ * The event's headers into the command's environment: content-type as
+ * PUSHSTAGE_HEADER_CONTENT_TYPE (upper case, - and . as _).  A value
+ * with a NUL byte cannot be a variable's, and is left out.  In the child.
+ */
+static int
+header_env(const struct pushstage *p, const struct pushstage_event *e)
+{
+	const char	*name;
+	const void	*value;
+	char		 var[sizeof "PUSHSTAGE_HEADER_" + 64], *v;
+	size_t		 i, k, nlen, vlen, n;
+
+	for (i = 0; pushstage_event_header_at(p, e, i, &name, &nlen, &value,
+	    &vlen); i++) {
+		if (memchr(value, '\0', vlen) != NULL)
+			continue;
+		n = (size_t)snprintf(var, sizeof var, "PUSHSTAGE_HEADER_");
+		for (k = 0; k < nlen && n + 1 < sizeof var; k++)
+			var[n++] = name[k] == '-' || name[k] == '.' ? '_' :
+			    (char)toupper((unsigned char)name[k]);
+		var[n] = '\0';
+		if ((v = strndup(value, vlen)) == NULL ||
+		    setenv(var, v, 1) != 0)
+			return -1;
+		free(v);
+	}
+	return 0;
+}
+
 static void
-child(const struct work *w, const struct pushstage_event *e, int in)
+child(const struct work *w, const struct pushstage *p,
+    const struct pushstage_event *e, int in)
 {
 	char	 id[32], attempt[16];
 
@@ -111,7 +143,8 @@ child(const struct work *w, const struct pushstage_event *e, int in)
 	snprintf(attempt, sizeof attempt, "%u", e->attempt);
 	if (setenv("PUSHSTAGE_EVENT_ID", id, 1) != 0 ||
 	    setenv("PUSHSTAGE_ATTEMPT", attempt, 1) != 0 ||
-	    setenv("PUSHSTAGE_CONSUMER_ID", w->id, 1) != 0)
+	    setenv("PUSHSTAGE_CONSUMER_ID", w->id, 1) != 0 ||
+	    header_env(p, e) != 0)
 		_exit(127);
 	signal(SIGPIPE, SIG_DFL);
 	execl("/bin/sh", "sh", "-c", w->exec, (char *)NULL);
@@ -124,7 +157,8 @@ child(const struct work *w, const struct pushstage_event *e, int in)
  * reads its stdin simply gets EOF-less silence until it exits.
  */
 static int
-work_exec(const struct work *w, const struct pushstage_event *e)
+work_exec(const struct work *w, const struct pushstage *ps,
+    const struct pushstage_event *e)
 {
 	struct pollfd	 pfd[2];
 	const uint8_t	*data = e->data;
@@ -148,7 +182,7 @@ work_exec(const struct work *w, const struct pushstage_event *e)
 	}
 	if (pid == 0) {
 		close(p[1]);
-		child(w, e, p[0]);
+		child(w, ps, e, p[0]);
 	}
 	close(p[0]);
 	if (net_nonblock(p[1]) == -1)
@@ -209,12 +243,13 @@ work_exec(const struct work *w, const struct pushstage_event *e)
 }
 
 int
-work_handle(const struct work *w, const struct pushstage_event *e)
+work_handle(const struct work *w, const struct pushstage *p,
+    const struct pushstage_event *e)
 {
 	uint32_t	 ms;
 
 	if (w->exec != NULL)
-		return work_exec(w, e);
+		return work_exec(w, p, e);
 	if (w->max_ms == 0)
 		return WORK_DONE;
 	ms = w->min_ms;

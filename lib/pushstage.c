@@ -15,7 +15,11 @@
 
 #define PATH_BYTES	4096
 
-_Static_assert(PUSHSTAGE_PROTOCOL == PS_PROTO_VERSION, "protocol version");
+_Static_assert(PUSHSTAGE_PROTOCOL == PS_PROTO_MAX_VERSION, "protocol version");
+_Static_assert(PUSHSTAGE_HEADERS_MAX == PS_HEADERS_MAX &&
+    PUSHSTAGE_HEADER_NAME_MAX == PS_HEADER_NAME_MAX &&
+    PUSHSTAGE_HEADER_VALUE_MAX == PS_HEADER_VALUE_MAX &&
+    PUSHSTAGE_HEADERS_BYTES_MAX == PS_HEADERS_BYTES_MAX, "header limits");
 _Static_assert(PUSHSTAGE_ID_MAX == PS_NAME_MAX, "id length");
 _Static_assert(PUSHSTAGE_KEY_MAX == PS_KEY_MAX, "key length");
 _Static_assert(PUSHSTAGE_QUEUE_MAX == PS_QUEUE_MAX, "queue name length");
@@ -69,6 +73,23 @@ struct pushstage {
 	struct ps_queues		 qs;
 	struct pushstage_queue		*queues;
 	struct pushstage_stat		*qfields;
+
+	/* Headers for the next event added, as HEADER attributes. */
+	struct ps_buf			 hdrs;
+	size_t				 nhdrs;
+	size_t				 hbytes;	/* names and values */
+	/*
+	 * The headers of the events taken since the last read, those that
+	 * have some, in the read buffer as it is: valid as the events are.
+	 */
+	struct evhdr {
+		uint64_t	 id;
+		const void	*data;
+		const uint8_t	*hdr;
+		uint16_t	 hlen;
+	}				*evh;
+	size_t				 nevh;
+	size_t				 capevh;
 };
 
 static int
@@ -173,6 +194,8 @@ pushstage_free(struct pushstage *p)
 	forget_stats(p);
 	forget_queues(p);
 	psc_window_free(&p->win);
+	ps_buf_free(&p->hdrs);
+	free(p->evh);
 	free(p->dead);
 	free(p->previews);
 	free(p);
@@ -190,10 +213,15 @@ pushstage_fd(const struct pushstage *p)
 	return p->c.fd;
 }
 
+/*
+ * Connect and say HELLO in version 5, or, to a daemon that does not speak
+ * it, in version 3.
+ */
 static int
 connect_as(struct pushstage *p, const char *path, const struct ps_hello *h)
 {
-	int	 r;
+	struct ps_hello	 old;
+	int		 r;
 
 	if (p->open)
 		return invalid(p, "this handle is already connected");
@@ -203,8 +231,17 @@ connect_as(struct pushstage *p, const char *path, const struct ps_hello *h)
 		return invalid(p, "socket path too long: %s", path);
 	else
 		memcpy(p->path, path, strlen(path) + 1);
-	if ((r = psc_connect(&p->c, p->path, h)) != 0 ||
-	    (r = psc_set_queue(&p->c, p->queue)) != 0) {
+	r = psc_connect(&p->c, p->path, h);
+	if (r == PSC_EPROTO && p->c.err_code == PS_E_VERSION &&
+	    h->version > PS_PROTO_VERSION) {
+		/* An older daemon: version 3, with no headers. */
+		psc_close(&p->c);
+		old = *h;
+		old.version = PS_PROTO_VERSION;
+		h = &old;
+		r = psc_connect(&p->c, p->path, h);
+	}
+	if (r != 0 || (r = psc_set_queue(&p->c, p->queue)) != 0) {
 		psc_close(&p->c);	/* keeps c.err */
 		return r;
 	}
@@ -270,7 +307,7 @@ pushstage_connect(struct pushstage *p, const char *path, const char *name)
 		return invalid(p, "client name longer than %d bytes",
 		    PS_NAME_MAX);
 	memset(&h, 0, sizeof h);
-	h.version = PS_PROTO_VERSION;
+	h.version = PS_PROTO_MAX_VERSION;
 	h.role = PS_ROLE_CLIENT;
 	h.name = name;
 	h.name_len = (uint8_t)strlen(name);
@@ -291,7 +328,7 @@ pushstage_connect_consumer(struct pushstage *p, const char *path,
 		return invalid(p, "demand: need 0 <= min (%u) < max (%u) <= "
 		    "%u", min, max, PS_DEMAND_LIMIT);
 	memset(&h, 0, sizeof h);
-	h.version = PS_PROTO_VERSION;
+	h.version = PS_PROTO_MAX_VERSION;
 	h.role = PS_ROLE_CONSUMER;
 	h.max_demand = max;
 	h.min_demand = min;
@@ -346,17 +383,79 @@ pushstage_max_attempts(const struct pushstage *p)
 	return p->c.welcome.max_attempts;
 }
 
+/*
+ * A header for the next event added: it takes every header given since
+ * the last one.
+ */
+int
+pushstage_header(struct pushstage *p, const char *name, const void *value,
+    size_t vlen)
+{
+	struct ps_header	 h;
+	size_t			 nlen = name != NULL ? strlen(name) : 0;
+
+	if (name == NULL || !ps_header_name_ok(name, nlen))
+		return invalid(p, "header \"%.64s\": a name is 1 to %d bytes "
+		    "of a-z 0-9 - _ .", name != NULL ? name : "",
+		    PS_HEADER_NAME_MAX);
+	if (value == NULL && vlen != 0)
+		return invalid(p, "header \"%s\": no value, but a length",
+		    name);
+	if (vlen > PS_HEADER_VALUE_MAX)
+		return invalid(p, "header \"%s\": its value is %zu bytes, "
+		    "over %d", name, vlen, PS_HEADER_VALUE_MAX);
+	if (ps_header_find(p->hdrs.data, (uint16_t)p->hdrs.len, name, nlen,
+	    &h))
+		return invalid(p, "header \"%s\" given twice", name);
+	if (p->nhdrs == PS_HEADERS_MAX)
+		return invalid(p, "header \"%s\": more than %d headers", name,
+		    PS_HEADERS_MAX);
+	if (p->hbytes + nlen + vlen > PS_HEADERS_BYTES_MAX)
+		return invalid(p, "header \"%s\": headers over %d bytes (names "
+		    "and values)", name, PS_HEADERS_BYTES_MAX);
+	if (ps_put_header(&p->hdrs, name, nlen, value, vlen) != 0)
+		return invalid(p, "out of memory");
+	p->nhdrs++;
+	p->hbytes += nlen + vlen;
+	return PUSHSTAGE_OK;
+}
+
+/* The headers given for the next event go. */
+void
+pushstage_headers_clear(struct pushstage *p)
+{
+	p->hdrs.len = 0;
+	p->nhdrs = 0;
+	p->hbytes = 0;
+}
+
 /* ETOOBIG: over the daemon's limit (batch empty), or the batch is full. */
-/* An event into the batch being filled (a NULL: no attributes). */
+/*
+ * An event into the batch being filled (a NULL: no attributes), with the
+ * headers given for it, which it takes.
+ */
 static int
 add(struct pushstage *p, const struct ps_attrs *a, const void *data,
     size_t len)
 {
-	size_t	 alen = a != NULL ? 2 + ps_attrs_size(a) : 0;
-	int	 r;
+	struct ps_attrs	 with;
+	size_t		 alen;
+	int		 r;
 
 	if ((r = ready(p, 0)) != 0)
 		return r;
+	if (p->nhdrs != 0) {
+		if (a != NULL)
+			with = *a;
+		else {
+			memset(&with, 0, sizeof with);
+			with.priority = PS_PRIORITY_DEFAULT;
+		}
+		with.hdr = p->hdrs.data;
+		with.hlen = (uint16_t)p->hdrs.len;
+		a = &with;
+	}
+	alen = a != NULL ? 2 + ps_attrs_size(a) : 0;
 	if (len + alen > pushstage_max_event(p)) {
 		snprintf(p->c.err, sizeof p->c.err, "an event of %zu bytes%s is "
 		    "over the %u that producerd at %s takes (its --max-frame)",
@@ -370,7 +469,9 @@ add(struct pushstage *p, const struct ps_attrs *a, const void *data,
 		    "it, then add the event again");
 		return PUSHSTAGE_ETOOBIG;
 	}
-	return psc_batch_add_attrs(&p->c, a, data, (uint32_t)len);
+	if ((r = psc_batch_add_attrs(&p->c, a, data, (uint32_t)len)) == 0)
+		pushstage_headers_clear(p);
+	return r;
 }
 
 int
@@ -702,6 +803,59 @@ pushstage_done(struct pushstage *p)
 	return psc_window_done(&p->win);
 }
 
+/* Event ev's headers, if it has some: NULL, or its entry. */
+static const struct evhdr *
+headers_of(const struct pushstage *p, const struct pushstage_event *ev)
+{
+	size_t	 i;
+
+	for (i = p->nevh; i-- > 0;) {
+		if (p->evh[i].data == ev->data && p->evh[i].id == ev->id)
+			return &p->evh[i];
+	}
+	return NULL;
+}
+
+/* Event ev's header name: 1 and its value, or 0 if it has none. */
+int
+pushstage_event_header(const struct pushstage *p,
+    const struct pushstage_event *ev, const char *name, const void **value,
+    size_t *vlen)
+{
+	const struct evhdr	*e = headers_of(p, ev);
+	struct ps_header	 h;
+
+	if (e == NULL || name == NULL || !ps_header_find(e->hdr, e->hlen, name,
+	    strlen(name), &h))
+		return 0;
+	*value = h.value;
+	*vlen = h.vlen;
+	return 1;
+}
+
+/* Its i-th header, from 0: 1 and its name and value, or 0 past the last. */
+int
+pushstage_event_header_at(const struct pushstage *p,
+    const struct pushstage_event *ev, size_t i, const char **name,
+    size_t *nlen, const void **value, size_t *vlen)
+{
+	const struct evhdr	*e = headers_of(p, ev);
+	struct ps_header	 h;
+	uint16_t		 off = 0;
+	size_t			 n = 0;
+
+	while (e != NULL && ps_header_next(e->hdr, e->hlen, &off, &h)) {
+		if (n++ == i) {
+			*name = h.name;
+			*nlen = h.nlen;
+			*value = h.value;
+			*vlen = h.vlen;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 int
 pushstage_read(struct pushstage *p)
 {
@@ -709,7 +863,26 @@ pushstage_read(struct pushstage *p)
 
 	if ((r = ready(p, -1)) != 0)
 		return r;
+	p->nevh = 0;		/* the events taken so far go */
 	return psc_read(&p->c);
+}
+
+/* Event e's headers, for pushstage_event_header; -1 out of memory. */
+static int
+keep_headers(struct pushstage *p, const struct ps_event *e)
+{
+	struct evhdr	*v;
+	size_t		 cap;
+
+	if (p->nevh == p->capevh) {
+		cap = p->capevh != 0 ? p->capevh * 2 : 64;
+		if ((v = reallocarray(p->evh, cap, sizeof *v)) == NULL)
+			return -1;
+		p->evh = v;
+		p->capevh = cap;
+	}
+	p->evh[p->nevh++] = (struct evhdr){ e->id, e->data, e->hdr, e->hlen };
+	return 0;
 }
 
 static int
@@ -727,6 +900,10 @@ take_event(struct pushstage *p, const struct ps_frame *f,
 	ev->attempt = e.attempt;
 	ev->len = e.len;
 	ev->data = e.data;
+	if (e.hlen != 0 && keep_headers(p, &e) != 0) {
+		snprintf(p->c.err, sizeof p->c.err, "out of memory");
+		return PUSHSTAGE_ENOMEM;
+	}
 	/* The delivery ends where the bytes read so far end. */
 	if (psc_window_received(&p->win, !psc_more(&p->c)) != 0) {
 		snprintf(p->c.err, sizeof p->c.err, "out of memory");
@@ -756,6 +933,7 @@ pushstage_next_event(struct pushstage *p, struct pushstage_event *ev)
 
 	if ((r = ready(p, 1)) != 0)
 		return r;
+	p->nevh = 0;		/* the events taken so far go */
 	if ((r = psc_wait(&p->c, &f)) != 0)
 		return r;
 	return (r = take_event(p, &f, ev)) == 1 ? PUSHSTAGE_OK : r;

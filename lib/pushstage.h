@@ -25,7 +25,8 @@ extern "C" {
 #endif
 
 #define PUSHSTAGE_API_VERSION	1
-#define PUSHSTAGE_PROTOCOL	3	/* the wire protocol spoken */
+#define PUSHSTAGE_PROTOCOL	5	/* the wire protocol spoken (3 to a
+					   daemon without 5) */
 #define PUSHSTAGE_QUEUE_MAX	64	/* bytes of a queue name */
 #define PUSHSTAGE_PARTITIONS_MAX 1024	/* partitions of a queue */
 #define PUSHSTAGE_KEY_MAX	255	/* bytes of an event's key */
@@ -33,6 +34,10 @@ extern "C" {
 #define PUSHSTAGE_DEMAND_MAX	1048576	/* the largest max_demand */
 #define PUSHSTAGE_PREVIEW_MAX	1024	/* dead-letter preview bytes */
 #define PUSHSTAGE_WINDOW_MAX	1024	/* batches in flight at most */
+#define PUSHSTAGE_HEADERS_MAX	16	/* headers of one event */
+#define PUSHSTAGE_HEADER_NAME_MAX 64	/* a header's name: a-z 0-9 - _ . */
+#define PUSHSTAGE_HEADER_VALUE_MAX 1024	/* a header's value, bytes */
+#define PUSHSTAGE_HEADERS_BYTES_MAX 4096 /* an event's names and values */
 
 enum pushstage_status {
 	PUSHSTAGE_OK = 0,
@@ -174,6 +179,33 @@ int		 pushstage_add_with(struct pushstage *,
 		     const struct pushstage_attrs *, const void *data,
 		     size_t len);
 uint32_t	 pushstage_duplicate(const struct pushstage *, size_t i);
+
+/*
+ * Headers (protocol version 5; docs/protocol.md): name/value pairs an
+ * event carries to its consumer, opaque to the daemon but for the names
+ * it reserves (task, content-type, traceparent, tracestate).
+ * pushstage_header adds one for the next event added (pushstage_add,
+ * _add_key or _add_with), which takes every header given since the last
+ * event: a name of 1 to 64 bytes of a-z 0-9 - _ ., a value of 0 to 1024
+ * bytes, each name once, at most 16 and 4096 bytes of names and values
+ * in all (PUSHSTAGE_EINVAL otherwise, naming the header).  An add that
+ * fails leaves them for the next; pushstage_headers_clear drops them.
+ * A consumer reads those of an event it was given, valid as long as its
+ * data is: pushstage_event_header finds one by name (1, or 0 if it has
+ * none), pushstage_event_header_at gives the i-th, from 0 (1, or 0 past
+ * the last).  A daemon that does not speak version 5 refuses headers.
+ */
+int		 pushstage_header(struct pushstage *, const char *name,
+		     const void *value, size_t vlen);
+void		 pushstage_headers_clear(struct pushstage *);
+struct pushstage_event;
+int		 pushstage_event_header(const struct pushstage *,
+		     const struct pushstage_event *, const char *name,
+		     const void **value, size_t *vlen);
+int		 pushstage_event_header_at(const struct pushstage *,
+		     const struct pushstage_event *, size_t i,
+		     const char **name, size_t *nlen, const void **value,
+		     size_t *vlen);
 size_t		 pushstage_batch_count(const struct pushstage *);
 int		 pushstage_send(struct pushstage *,
 		     struct pushstage_enqueued *);

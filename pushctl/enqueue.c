@@ -44,6 +44,9 @@ struct tally {
 	struct pushstage_attrs a;	/* --key, --delay, --at, --priority,
 					   --unique-id */
 	int		 attrs;		/* any of them given */
+	/* --header NAME=VALUE, as given: name=value strings. */
+	char		*headers[PUSHSTAGE_HEADERS_MAX + 1];
+	size_t		 nheaders;
 };
 
 static void
@@ -130,10 +133,58 @@ send_batch(struct pushstage *p, struct tally *t)
 	}
 }
 
+/* A --header (NAME=VALUE, checked) to the library for the next event. */
+static int
+give_header(struct pushstage *p, char *arg)
+{
+	char	*eq = strchr(arg, '=');
+	int	 error;
+
+	*eq = '\0';
+	error = pushstage_header(p, arg, eq + 1, strlen(eq + 1));
+	*eq = '=';
+	return error;
+}
+
+/*
+ * The --headers as the library checks them (names, lengths, each once),
+ * before anything is sent: -1 and a message naming the one at fault.
+ */
+static int
+check_headers(struct tally *t)
+{
+	struct pushstage	*p;
+	size_t			 i;
+	int			 error = 0;
+
+	if (t->nheaders == 0)
+		return 0;
+	if ((p = pushstage_new()) == NULL) {
+		log_errorx("out of memory");
+		return -1;
+	}
+	for (i = 0; i < t->nheaders && error == 0; i++) {
+		if ((error = give_header(p, t->headers[i])) != 0)
+			log_errorx("--header %s: %s", t->headers[i],
+			    pushstage_error(p));
+	}
+	pushstage_free(p);
+	return error != 0 ? -1 : 0;
+}
+
 static int
 add_one(struct pushstage *p, const struct tally *t, const void *data,
     size_t len)
 {
+	size_t	 i;
+	int	 error;
+
+	/* An add that failed (a full batch) left them: give them again. */
+	pushstage_headers_clear(p);
+	for (i = 0; i < t->nheaders; i++) {
+		if ((error = give_header(p, t->headers[i])) != 0)
+			return error;
+	}
 	if (t->attrs)
 		return pushstage_add_with(p, &t->a, data, len);
 	return pushstage_add(p, data, len);
@@ -227,8 +278,9 @@ enqueue_usage(FILE *f)
 {
 	fprintf(f, "usage: pushctl enqueue [-q QUEUE] [--key KEY] [--delay "
 	    "DURATION | --at TIME]\n"
-	    "           [--priority N] [--unique-id ID] [--retry SECONDS] "
-	    "EVENT...\n"
+	    "           [--priority N] [--unique-id ID] [--header NAME=VALUE]"
+	    "...\n"
+	    "           [--retry SECONDS] EVENT...\n"
 	    "       pushctl enqueue [options as above] [-0] -\n"
 	    "           (lines, or with -0 NUL-separated records, of stdin)\n"
 	    "The events go to QUEUE (default: the queue default), made on "
@@ -244,6 +296,10 @@ enqueue_usage(FILE *f)
 	    "with ID is in\n"
 	    "                    the queue or its dedup window "
 	    "(a duplicate, counted, exit 0)\n"
+	    "  --header NAME=VALUE  a header of each event (repeatable, up to "
+	    "16): NAME\n"
+	    "                    1 to 64 bytes of a-z 0-9 - _ ., VALUE up to "
+	    "1024 bytes\n"
 	    "When producerd's queue is full (--overflow reject), the events "
 	    "it refuses\nare sent again with backoff for up to --retry "
 	    "SECONDS; still refused,\nenqueue stops and exits 75.\n");
@@ -261,6 +317,7 @@ cmd_enqueue(const char *path, int argc, char **argv)
 		{ "at",		required_argument,	NULL, 'A' },
 		{ "priority",	required_argument,	NULL, 'P' },
 		{ "unique-id",	required_argument,	NULL, 'U' },
+		{ "header",	required_argument,	NULL, 'H' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -331,6 +388,19 @@ cmd_enqueue(const char *path, int argc, char **argv)
 			t.a.unique_id_len = strlen(optarg);
 			t.attrs = 1;
 			break;
+		case 'H':
+			if (strchr(optarg, '=') == NULL) {
+				log_errorx("--header: \"%s\" is not NAME=VALUE",
+				    optarg);
+				return EXIT_USAGE;
+			}
+			if (t.nheaders == PUSHSTAGE_HEADERS_MAX) {
+				log_errorx("--header %s: more than %d headers",
+				    optarg, PUSHSTAGE_HEADERS_MAX);
+				return EXIT_USAGE;
+			}
+			t.headers[t.nheaders++] = optarg;
+			break;
 		case 'q':
 			if (queue_option(optarg) != 0)
 				return EXIT_USAGE;
@@ -366,6 +436,8 @@ cmd_enqueue(const char *path, int argc, char **argv)
 		log_errorx("enqueue: -0 goes with -, to read stdin");
 		return EXIT_USAGE;
 	}
+	if (check_headers(&t) != 0)
+		return EXIT_USAGE;
 	if (ctl_queue != NULL && strchr(ctl_queue, '/') != NULL) {
 		log_errorx("enqueue: -q %s: events go to a queue, and every "
 		    "group of it gets them; name the queue alone", ctl_queue);

@@ -231,5 +231,38 @@ def case_headers_through_a_stage(h):
     h.wait_for(lambda: h.stats()["acked_total"] == 1, what="the ack upstream")
 
 
+def case_headers_from_pushctl_to_exec(h):
+    """pushctl enqueue --header gives each event its headers (bad ones
+    refused before anything is sent, naming the header); consumer --exec
+    hands them to the command as PUSHSTAGE_HEADER_* variables, for events
+    taken many at a time too."""
+    h.start_daemon()
+    for bad, words in ((["--header", "Task=x"], 'header "Task": a name is'),
+                       (["--header", "a=1", "--header", "a=2"],
+                        'header "a" given twice'),
+                       (["--header", "x"], '"x" is not NAME=VALUE'),
+                       (["--header", "v=" + "x" * 1025],
+                        "its value is 1025 bytes, over 1024")):
+        r = h.pushctl("enqueue", "-q", "h", *bad, "e")
+        assert r.returncode == 1 and words in r.stderr.decode(), (bad, r)
+    assert h.stats()["enqueued_total"] == 0
+    r = h.pushctl("enqueue", "-q", "h", "--header", "task=resize",
+                  "--header", "content-type=application/json",
+                  "--header", "x.trace-id=a=b", "one", "two")
+    assert r.returncode == 0, r
+    assert h.pushctl("enqueue", "-q", "h", "three").returncode == 0
+    out = os.path.join(h.dir, "env.out")
+    h.consumer("w", "-q", "h", "--max-demand", "3", "--exec",
+               'echo "$(cat) ${PUSHSTAGE_HEADER_TASK:-none} '
+               '${PUSHSTAGE_HEADER_CONTENT_TYPE:-none} '
+               '${PUSHSTAGE_HEADER_X_TRACE_ID:-none}" >> %s' % out)
+    h.wait_for(lambda: h.stats_of("h")["acked_total"] == 3, what="3 acked")
+    with open(out) as f:
+        lines = sorted(f.read().splitlines())
+    assert lines == ["one resize application/json a=b",
+                     "three none none none",
+                     "two resize application/json a=b"], lines
+
+
 if __name__ == "__main__":
     sys.exit(integration.main(globals()))

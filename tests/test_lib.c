@@ -373,6 +373,8 @@ fake_daemon(int go, const uint32_t *script, const uint32_t *asks, int n)
 	if ((c = accept(l, NULL, NULL)) == -1 || read_full(c, hdr, 8) != 0 ||
 	    hdr[4] != 1 || read_full(c, body, hdr[3]) != 0)
 		_exit(12);
+	w[0] = body[0];		/* the version asked for */
+	w[1] = body[1];
 	put_frame(c, 2, w, sizeof w);
 	for (i = 0; i < n; i++) {
 		if (asks[i] != 0)
@@ -879,6 +881,151 @@ START_TEST(attributes)
 }
 END_TEST
 
+/* Headers: given for the next event, checked here, read by name or place. */
+START_TEST(headers)
+{
+	struct pushstage_attrs		 a = PUSHSTAGE_ATTRS_INIT;
+	struct pushstage_enqueued	 r;
+	struct pushstage_event		 ev;
+	struct pushstage		*c, *w;
+	const char			*name;
+	const void			*value;
+	char				 big[PUSHSTAGE_HEADER_VALUE_MAX + 1];
+	char				 n[8];
+	size_t				 nlen, vlen;
+	int				 i;
+
+	start(NULL);
+	c = client();
+	/* Bad ones are refused, naming the header; the others stay. */
+	ck_assert_int_eq(pushstage_header(c, "Task", "x", 1), PUSHSTAGE_EINVAL);
+	ck_assert_ptr_nonnull(strstr(pushstage_error(c), "header \"Task\""));
+	ck_assert_int_eq(pushstage_header(c, "", "x", 1), PUSHSTAGE_EINVAL);
+	memset(big, 'v', sizeof big);
+	ck_assert_int_eq(pushstage_header(c, "v", big, sizeof big),
+	    PUSHSTAGE_EINVAL);
+	ck_assert_int_eq(pushstage_header(c, "task", "resize", 6),
+	    PUSHSTAGE_OK);
+	ck_assert_int_eq(pushstage_header(c, "task", "again", 5),
+	    PUSHSTAGE_EINVAL);
+	ck_assert_ptr_nonnull(strstr(pushstage_error(c), "given twice"));
+	ck_assert_int_eq(pushstage_header(c, "content-type",
+	    "application/json", 16), PUSHSTAGE_OK);
+	ck_assert_int_eq(pushstage_header(c, "empty", NULL, 0), PUSHSTAGE_OK);
+	a.key = "k";
+	a.klen = 1;
+	ck_assert_int_eq(pushstage_add_with(c, &a, "one", 3), PUSHSTAGE_OK);
+	/* The next event has none; the third 16, the most there may be. */
+	ck_assert_int_eq(pushstage_add(c, "two", 3), PUSHSTAGE_OK);
+	for (i = 0; i < PUSHSTAGE_HEADERS_MAX; i++) {
+		snprintf(n, sizeof n, "h%d", i);
+		ck_assert_int_eq(pushstage_header(c, n, big, 250),
+		    PUSHSTAGE_OK);
+	}
+	ck_assert_int_eq(pushstage_header(c, "more", "x", 1),
+	    PUSHSTAGE_EINVAL);
+	ck_assert_int_eq(pushstage_add(c, "three", 5), PUSHSTAGE_OK);
+	/* Given and dropped: the fourth has none. */
+	ck_assert_int_eq(pushstage_header(c, "gone", "x", 1), PUSHSTAGE_OK);
+	pushstage_headers_clear(c);
+	ck_assert_int_eq(pushstage_add(c, "four", 4), PUSHSTAGE_OK);
+	ck_assert_int_eq(pushstage_send(c, &r), PUSHSTAGE_OK);
+	ck_assert_uint_eq(r.accepted, 4);
+
+	w = consumer("w", 10, 0);
+	ck_assert_int_eq(pushstage_demand(w, 10), PUSHSTAGE_OK);
+	ck_assert_int_eq(pushstage_flush(w), PUSHSTAGE_OK);
+	ck_assert_int_eq(pushstage_next_event(w, &ev), PUSHSTAGE_OK);
+	ck_assert_mem_eq(ev.data, "one", 3);
+	ck_assert_int_eq(pushstage_event_header(w, &ev, "task", &value, &vlen), 1);
+	ck_assert_uint_eq(vlen, 6);
+	ck_assert_mem_eq(value, "resize", 6);
+	ck_assert_int_eq(pushstage_event_header(w, &ev, "nope", &value, &vlen), 0);
+	ck_assert_int_eq(pushstage_event_header_at(w, &ev, 1, &name, &nlen, &value,
+	    &vlen), 1);
+	ck_assert_uint_eq(nlen, 12);
+	ck_assert_mem_eq(name, "content-type", 12);
+	ck_assert_mem_eq(value, "application/json", 16);
+	ck_assert_int_eq(pushstage_event_header_at(w, &ev, 2, &name, &nlen, &value,
+	    &vlen), 1);
+	ck_assert_uint_eq(vlen, 0);
+	ck_assert_int_eq(pushstage_event_header_at(w, &ev, 3, &name, &nlen, &value,
+	    &vlen), 0);
+	ck_assert_int_eq(pushstage_next_event(w, &ev), PUSHSTAGE_OK);
+	ck_assert_mem_eq(ev.data, "two", 3);
+	ck_assert_int_eq(pushstage_event_header_at(w, &ev, 0, &name, &nlen, &value,
+	    &vlen), 0);
+	ck_assert_int_eq(pushstage_next_event(w, &ev), PUSHSTAGE_OK);
+	ck_assert_mem_eq(ev.data, "three", 5);
+	ck_assert_int_eq(pushstage_event_header_at(w, &ev, 15, &name, &nlen,
+	    &value, &vlen), 1);
+	ck_assert_mem_eq(name, "h15", 3);
+	ck_assert_uint_eq(vlen, 250);
+	ck_assert_int_eq(pushstage_next_event(w, &ev), PUSHSTAGE_OK);
+	ck_assert_mem_eq(ev.data, "four", 4);
+	ck_assert_int_eq(pushstage_event_header(w, &ev, "gone", &value, &vlen), 0);
+	pushstage_free(w);
+	pushstage_free(c);
+	stop();
+}
+END_TEST
+
+/*
+ * A daemon of protocol version 4 (a fake: ERROR 7 to a version 5 HELLO):
+ * the library asks again in version 3, and refuses headers there.
+ */
+START_TEST(an_older_daemon_is_asked_in_version_3)
+{
+	struct sockaddr_un	 sun;
+	struct pushstage	*c;
+	uint8_t			 hdr[8], body[300];
+	static const uint8_t	 err[] = "\0\7protocol version 5 is not "
+	    "supported; this daemon speaks versions 1 to 4";
+	uint8_t			 w[16] = { 0, 3, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0,
+				    0, 5, 1, 0 };
+	pid_t			 pid;
+	int			 l, fd, status;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(sock, sizeof sock, "%s/sock", dir);
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, sock, strlen(sock) + 1);
+	ck_assert_int_ge(l = socket(AF_UNIX, SOCK_STREAM, 0), 0);
+	ck_assert_int_eq(bind(l, (struct sockaddr *)&sun, sizeof sun), 0);
+	ck_assert_int_eq(listen(l, 2), 0);
+	if ((pid = fork()) == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		/* The first HELLO asks for 5: refused; the second for 3. */
+		if ((fd = accept(l, NULL, NULL)) == -1 ||
+		    read_full(fd, hdr, 8) != 0 ||
+		    read_full(fd, body, hdr[3]) != 0 || body[1] != 5)
+			_exit(12);
+		put_frame(fd, 9, err, sizeof err - 1);
+		close(fd);
+		if ((fd = accept(l, NULL, NULL)) == -1 ||
+		    read_full(fd, hdr, 8) != 0 ||
+		    read_full(fd, body, hdr[3]) != 0 || body[1] != 3)
+			_exit(13);
+		put_frame(fd, 2, w, sizeof w);
+		(void)read_full(fd, hdr, 1);	/* until the client goes */
+		_exit(0);
+	}
+	close(l);
+	ck_assert_ptr_nonnull(c = pushstage_new());
+	ck_assert_msg(pushstage_connect(c, sock, "old") == PUSHSTAGE_OK, "%s",
+	    pushstage_error(c));
+	ck_assert_int_eq(pushstage_header(c, "task", "x", 1), PUSHSTAGE_OK);
+	ck_assert_int_eq(pushstage_add(c, "x", 1), PUSHSTAGE_EINVAL);
+	ck_assert_ptr_nonnull(strstr(pushstage_error(c), "headers need 5"));
+	pushstage_free(c);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_int_eq(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0);
+	unlink(sock);
+	rmdir(dir);
+}
+END_TEST
+
 START_TEST(nack_dead_letter_and_retry)
 {
 	const struct pushstage_dead	*d;
@@ -965,6 +1112,8 @@ lib_suite(void)
 	tcase_add_test(tc, roles_are_checked);
 	tcase_add_test(tc, partitions);
 	tcase_add_test(tc, attributes);
+	tcase_add_test(tc, headers);
+	tcase_add_test(tc, an_older_daemon_is_asked_in_version_3);
 	tcase_add_test(tc, nack_dead_letter_and_retry);
 	tcase_add_test(tc, daemon_going_away_is_eio);
 	suite_add_tcase(s, tc);
