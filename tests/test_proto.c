@@ -522,6 +522,95 @@ START_TEST(event_prefix_matches_put_event)
 }
 END_TEST
 
+/*
+ * Version 5: protocol.md's examples, byte for byte: an ENQUEUE of "hi"
+ * with two headers, and an EVENT with a key and a header; each read back.
+ */
+START_TEST(version_5_headers_as_the_page_shows_them)
+{
+	static const uint8_t	 enq[] = {
+		0x00, 0x00, 0x00, 0x22, 0x03, 0x01, 0x00, 0x00,
+		0x00, 0x00, 0x00, 0x01, 0x01, 0x71,
+		0x00, 0x00, 0x00, 0x02, 0x00, 0x14,
+		0x80, 0x00, 0x0b, 0x04, 0x74, 0x61, 0x73, 0x6b, 0x72, 0x65,
+		0x73, 0x69, 0x7a, 0x65,
+		0x80, 0x00, 0x03, 0x01, 0x6e, 0x31,
+		0x68, 0x69,
+	};
+	static const uint8_t	 ev[] = {
+		0x00, 0x00, 0x00, 0x21, 0x06, 0x01, 0x00, 0x00,
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07,
+		0x00, 0x00, 0x00, 0x01, 0x00, 0x11, 0x01, 0x01,
+		0x6b, 0x80, 0x00, 0x0b, 0x04, 0x74, 0x61, 0x73,
+		0x6b, 0x72, 0x65, 0x73, 0x69, 0x7a, 0x65, 0x68,
+		0x69,
+	};
+	struct ps_buf		 b = { 0 }, h = { 0 };
+	struct ps_attrs		 a;
+	struct ps_enqueue_iter	 it;
+	struct ps_queue		 q;
+	struct ps_frame		 f;
+	struct ps_event		 e;
+	struct ps_header	 one;
+	const uint8_t		*data;
+	uint32_t		 n, len;
+	uint16_t		 off = 0;
+	size_t			 start;
+
+	ck_assert_int_eq(ps_put_header(&h, "task", 4, "resize", 6), 0);
+	ck_assert_int_eq(ps_put_header(&h, "n", 1, "1", 1), 0);
+	memset(&a, 0, sizeof a);
+	a.priority = PS_PRIORITY_DEFAULT;
+	a.hdr = h.data;
+	a.hlen = (uint16_t)h.len;
+	ck_assert_int_eq(ps_put_enqueue_begin(&b, 5, "q", 1, &start), 0);
+	ps_put_enqueue_attrs(&b, start);
+	ck_assert_int_eq(ps_put_enqueue_add_attrs(&b, &a, "hi", 2), 0);
+	ps_put_enqueue_end(&b, start, 1);
+	ck_assert_uint_eq(b.len, sizeof enq);
+	ck_assert_mem_eq(b.data, enq, sizeof enq);
+	ck_assert_int_gt(ps_frame_parse(enq, sizeof enq, 1 << 20, &f), 0);
+	ck_assert_int_eq(ps_get_enqueue(&f, 5, &q, &it, &n), 0);
+	ck_assert_int_eq(ps_enqueue_next(&it, &data, &len), 1);
+	ck_assert_uint_eq(it.a.hlen, 20);
+	ck_assert_int_eq(ps_header_next(it.a.hdr, it.a.hlen, &off, &one), 1);
+	ck_assert_mem_eq(one.name, "task", 4);
+	ck_assert_mem_eq(one.value, "resize", 6);
+	ck_assert_int_eq(ps_header_find(it.a.hdr, it.a.hlen, "n", 1, &one), 1);
+	ck_assert_uint_eq(one.vlen, 1);
+	/* Version 4 knows no tag 128. */
+	ck_assert_int_eq(ps_get_enqueue(&f, 4, &q, &it, &n), -PS_E_BAD_VALUE);
+
+	b.len = 0;
+	memset(&e, 0, sizeof e);
+	e.id = 7;
+	e.attempt = 1;
+	e.data = (const uint8_t *)"hi";
+	e.len = 2;
+	e.key = (const uint8_t *)"k";
+	e.klen = 1;
+	e.hdr = h.data;
+	e.hlen = 14;		/* task: resize alone */
+	ck_assert_int_eq(ps_put_event(&b, 5, &e), 0);
+	ck_assert_uint_eq(b.len, sizeof ev);
+	ck_assert_mem_eq(b.data, ev, sizeof ev);
+	ck_assert_int_gt(ps_frame_parse(ev, sizeof ev, 1 << 20, &f), 0);
+	memset(&e, 0, sizeof e);
+	ck_assert_int_eq(ps_get_event(&f, 5, &e), 0);
+	ck_assert_uint_eq(e.klen, 1);
+	ck_assert_uint_eq(e.hlen, 14);
+	ck_assert_uint_eq(e.len, 2);
+	ck_assert_mem_eq(e.data, "hi", 2);
+	/* To version 4 the same event goes with its key alone. */
+	b.len = 0;
+	e.hdr = h.data;
+	ck_assert_int_eq(ps_put_event(&b, 4, &e), 0);
+	ck_assert_uint_eq(b.len, sizeof ev - 14);
+	ps_buf_free(&b);
+	ps_buf_free(&h);
+}
+END_TEST
+
 /* Version 4: an event's key rides in an attribute block (flags 1). */
 START_TEST(version_4_event_carries_its_key)
 {
@@ -1166,6 +1255,7 @@ proto_suite(void)
 	tcase_add_test(tc, small_frames_round_trip);
 	tcase_add_test(tc, event_prefix_matches_put_event);
 	tcase_add_test(tc, version_4_event_carries_its_key);
+	tcase_add_test(tc, version_5_headers_as_the_page_shows_them);
 	tcase_add_test(tc, stats_reply_round_trip);
 	tcase_add_test(tc, every_two_way_split_gives_the_same_frames);
 	tcase_add_test(tc, random_splits_give_the_same_frames);
