@@ -667,6 +667,14 @@ psc_ids(struct psc *c, uint8_t type, const uint64_t *ids, uint32_t n,
 	return PSC_OK;
 }
 
+int
+psc_nack_error(struct psc *c, const struct ps_nack_error *n)
+{
+	if (ps_put_nack_error(&c->out, n) != 0)
+		return fail(c, PSC_ENOMEM, "out of memory");
+	return PSC_OK;
+}
+
 /* The dead-letter list; r points into c's buffer until the next read. */
 int
 psc_dead_list(struct psc *c, uint32_t preview, struct ps_dead_reply *r)
@@ -678,7 +686,7 @@ psc_dead_list(struct psc *c, uint32_t preview, struct ps_dead_reply *r)
 		return fail(c, PSC_ENOMEM, "out of memory");
 	if ((error = request(c)) != 0 || (error = psc_wait(c, &f)) != 0)
 		return error;
-	if ((error = ps_get_dead_reply(&f, r)) != 0)
+	if ((error = ps_get_dead_reply(&f, c->version, r)) != 0)
 		return fail(c, PSC_EPROTO, "bad answer to DEAD_LIST from "
 		    "producerd at %s: %s %s", c->path, ps_type_name(f.type),
 		    ps_strerror(error));

@@ -25,7 +25,13 @@ struct work {
 /* work.c */
 int	 signals_init(void);
 int	 signals_take(int);
+/* Why a command failed: its exit status, then the end of its stderr. */
+struct failure {
+	char		 text[PUSHSTAGE_ERROR_MAX];
+	size_t		 len;
+};
+
 int	 work_handle(const struct work *, const struct pushstage *,
-	     const struct pushstage_event *);
+	     const struct pushstage_event *, struct failure *);
 
 #endif

@@ -384,6 +384,7 @@ fail:
 static int
 consume(struct pushstage *p, const struct work *w)
 {
+	static struct failure	 fail;
 	struct pushstage_event	 e;
 	struct batch		 b;
 	struct pollfd		 pfd[2];
@@ -419,11 +420,18 @@ consume(struct pushstage *p, const struct work *w)
 			goto fail;
 		flush_out();
 		for (i = 0; i < b.n; i++) {
-			status = work_handle(w, p, &b.ev[i]);
+			status = work_handle(w, p, &b.ev[i], &fail);
 			if (status == WORK_STOP)
 				goto stop;
 			say(w->id, "finished", b.ev[i].data, b.ev[i].len);
-			if (acks)
+			/* A failure says why (protocol 5; a NACK before). */
+			if (acks && status != WORK_DONE && fail.len != 0) {
+				if ((r = pushstage_nack_error(p, b.ev[i].id,
+				    status == WORK_TEMPFAIL ?
+				    PUSHSTAGE_NACK_BACKOFF : 0, fail.text,
+				    fail.len)) != 0)
+					goto fail;
+			} else if (acks)
 				batch_answer(&b, b.ev[i].id, status);
 			b.ask += pushstage_done(p);
 			if (slow) {

@@ -132,13 +132,14 @@ header_env(const struct pushstage *p, const struct pushstage_event *e)
 
 static void
 child(const struct work *w, const struct pushstage *p,
-    const struct pushstage_event *e, int in)
+    const struct pushstage_event *e, int in, int err)
 {
 	char	 id[32], attempt[16];
 
-	if (dup2(in, STDIN_FILENO) == -1)
+	if (dup2(in, STDIN_FILENO) == -1 || dup2(err, STDERR_FILENO) == -1)
 		_exit(127);
 	close(in);
+	close(err);
 	snprintf(id, sizeof id, "%llu", (unsigned long long)e->id);
 	snprintf(attempt, sizeof attempt, "%u", e->attempt);
 	if (setenv("PUSHSTAGE_EVENT_ID", id, 1) != 0 ||
@@ -152,25 +153,77 @@ child(const struct work *w, const struct pushstage *p,
 }
 
 /*
+ * What the command wrote to its stderr, n bytes at p: passed on to ours
+ * as it comes, and its end kept in f for the error of a failure (the
+ * first line, its status, is written after).
+ */
+#define TAIL_MAX	(PUSHSTAGE_ERROR_MAX - 64)
+static void
+tail_add(struct failure *f, const char *p, size_t n)
+{
+	size_t	 keep;
+
+	(void)!write(STDERR_FILENO, p, n);	/* a log: best effort */
+	if (n >= TAIL_MAX) {
+		memcpy(f->text, p + n - TAIL_MAX, TAIL_MAX);
+		f->len = TAIL_MAX;
+		return;
+	}
+	if (f->len + n > TAIL_MAX) {
+		keep = TAIL_MAX - n;
+		memmove(f->text, f->text + f->len - keep, keep);
+		f->len = keep;
+	}
+	memcpy(f->text + f->len, p, n);
+	f->len += n;
+}
+
+/* The failure's error: "exit status N" (or the signal), then the tail. */
+static void
+failure_text(struct failure *f, const char *what, int v)
+{
+	char	 head[64];
+	int	 n;
+
+	n = snprintf(head, sizeof head, "%s %d\n", what, v);
+	if (n < 0 || (size_t)n >= sizeof head)
+		n = 0;
+	if ((size_t)n + f->len > sizeof f->text)
+		f->len = sizeof f->text - (size_t)n;
+	memmove(f->text + n, f->text, f->len);
+	memcpy(f->text, head, (size_t)n);
+	f->len += (size_t)n;
+}
+
+/*
  * Run sh -c CMD with the payload on its stdin.  The payload is written as
  * the command takes it, while signals are watched; a command that never
- * reads its stdin simply gets EOF-less silence until it exits.
+ * reads its stdin simply gets EOF-less silence until it exits.  Its
+ * stderr is passed on, and its end kept for a failure's error (f).
  */
 static int
 work_exec(const struct work *w, const struct pushstage *ps,
-    const struct pushstage_event *e)
+    const struct pushstage_event *e, struct failure *f)
 {
-	struct pollfd	 pfd[2];
+	struct pollfd	 pfd[3];
 	const uint8_t	*data = e->data;
 	size_t		 len = e->len;
 	unsigned long long id = e->id;
 	size_t		 done = 0;
 	ssize_t		 n;
 	pid_t		 pid, r;
-	int		 p[2], status, stop = 0;
+	char		 buf[4096];
+	int		 p[2], ep[2], status, stop = 0, nfds;
 
+	f->len = 0;
 	if (pipe2(p, O_CLOEXEC) == -1) {
 		log_warn("event %llu: pipe", id);
+		return WORK_FAILED;
+	}
+	if (pipe2(ep, O_CLOEXEC) == -1) {
+		log_warn("event %llu: pipe", id);
+		close(p[0]);
+		close(p[1]);
 		return WORK_FAILED;
 	}
 	fflush(stdout);
@@ -178,29 +231,39 @@ work_exec(const struct work *w, const struct pushstage *ps,
 		log_warn("event %llu: fork", id);
 		close(p[0]);
 		close(p[1]);
+		close(ep[0]);
+		close(ep[1]);
 		return WORK_FAILED;
 	}
 	if (pid == 0) {
 		close(p[1]);
-		child(w, ps, e, p[0]);
+		close(ep[0]);
+		child(w, ps, e, p[0], ep[1]);
 	}
 	close(p[0]);
-	if (net_nonblock(p[1]) == -1)
+	close(ep[1]);
+	if (net_nonblock(p[1]) == -1 || net_nonblock(ep[0]) == -1)
 		fatal("fcntl");
 	if (len == 0) {
 		close(p[1]);
 		p[1] = -1;
 	}
+	/* Until it exits and its stderr is at its end (or it is killed). */
 	for (;;) {
 		if ((r = waitpid(pid, &status, WNOHANG)) == -1)
 			fatal("waitpid");
-		if (r == pid)
+		if (r == pid && ep[0] == -1)
 			break;
-		pfd[0].fd = w->sigfd;
-		pfd[0].events = POLLIN;
-		pfd[1].fd = p[1];
-		pfd[1].events = POLLOUT;
-		if (poll(pfd, p[1] != -1 ? 2 : 1, -1) == -1 && errno != EINTR)
+		nfds = 0;
+		pfd[nfds].fd = w->sigfd;
+		pfd[nfds++].events = POLLIN;
+		pfd[nfds].fd = ep[0];
+		pfd[nfds++].events = POLLIN;
+		pfd[nfds].fd = p[1];
+		pfd[nfds++].events = POLLOUT;
+		/* Exited, its stderr still open (a child of its): not long. */
+		if (poll(pfd, (nfds_t)nfds, r == pid ? 100 : -1) == -1 &&
+		    errno != EINTR)
 			fatal("poll");
 		if ((pfd[0].revents & POLLIN) && signals_take(w->sigfd) &&
 		    !stop) {
@@ -208,7 +271,19 @@ work_exec(const struct work *w, const struct pushstage *ps,
 			stop = 1;
 			kill(pid, SIGTERM);
 		}
-		if (p[1] != -1 && (pfd[1].revents & (POLLOUT | POLLERR))) {
+		if (ep[0] != -1 && (pfd[1].revents & (POLLIN | POLLHUP |
+		    POLLERR))) {
+			if ((n = read(ep[0], buf, sizeof buf)) > 0)
+				tail_add(f, buf, (size_t)n);
+			else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+				close(ep[0]);
+				ep[0] = -1;
+			}
+		} else if (r == pid && ep[0] != -1) {
+			close(ep[0]);		/* held open elsewhere: done */
+			ep[0] = -1;
+		}
+		if (p[1] != -1 && (pfd[2].revents & (POLLOUT | POLLERR))) {
 			n = write(p[1], data + done, len - done);
 			if (n > 0)
 				done += (size_t)n;
@@ -218,25 +293,34 @@ work_exec(const struct work *w, const struct pushstage *ps,
 				p[1] = -1;
 			}
 		}
+		if (r == pid)
+			break;
 	}
+	if (r != pid && waitpid(pid, &status, 0) == -1)
+		fatal("waitpid");
 	if (p[1] != -1)
 		close(p[1]);
+	if (ep[0] != -1)
+		close(ep[0]);
 	if (stop)
 		return WORK_STOP;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == EX_TEMPFAIL) {
 		log_warnx("event %llu (attempt %u): command exited with "
 		    "status %d (EX_TEMPFAIL): again after the queue's backoff",
 		    id, e->attempt, EX_TEMPFAIL);
+		failure_text(f, "exit status (EX_TEMPFAIL)", EX_TEMPFAIL);
 		return WORK_TEMPFAIL;
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
 		log_warnx("event %llu (attempt %u): command exited with "
 		    "status %d", id, e->attempt, WEXITSTATUS(status));
+		failure_text(f, "exit status", WEXITSTATUS(status));
 		return WORK_FAILED;
 	}
 	if (WIFSIGNALED(status)) {
 		log_warnx("event %llu (attempt %u): command killed by signal "
 		    "%d", id, e->attempt, WTERMSIG(status));
+		failure_text(f, "killed by signal", WTERMSIG(status));
 		return WORK_FAILED;
 	}
 	return WORK_DONE;
@@ -244,12 +328,13 @@ work_exec(const struct work *w, const struct pushstage *ps,
 
 int
 work_handle(const struct work *w, const struct pushstage *p,
-    const struct pushstage_event *e)
+    const struct pushstage_event *e, struct failure *f)
 {
 	uint32_t	 ms;
 
+	f->len = 0;
 	if (w->exec != NULL)
-		return work_exec(w, p, e);
+		return work_exec(w, p, e, f);
 	if (w->max_ms == 0)
 		return WORK_DONE;
 	ms = w->min_ms;

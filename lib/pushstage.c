@@ -779,6 +779,35 @@ pushstage_nack_later(struct pushstage *p, const uint64_t *v, size_t n,
 	return ids(p, PS_NACK_LATER, v, n, delay_ms);
 }
 
+/*
+ * A NACK with the error the handling met (elen bytes, at most 4096), and
+ * the event again after delay_ms, or the queue's retry-backoff with
+ * PUSHSTAGE_NACK_BACKOFF.  To a daemon without protocol version 5 the
+ * error cannot go: a NACK or NACK_LATER goes alone.
+ */
+int
+pushstage_nack_error(struct pushstage *p, uint64_t id, uint32_t delay_ms,
+    const void *err, size_t elen)
+{
+	struct ps_nack_error	 n = { id, delay_ms, (uint16_t)elen, err };
+	int			 r;
+
+	if ((r = ready(p, 1)) != 0)
+		return r;
+	if (elen > PS_ERROR_TEXT_MAX)
+		return invalid(p, "an error of %zu bytes: at most %d (send "
+		    "its end)", elen, PS_ERROR_TEXT_MAX);
+	if (err == NULL && elen != 0)
+		return invalid(p, "no error, but an error length");
+	if (p->c.version < 5)
+		return delay_ms == PUSHSTAGE_NACK_BACKOFF ? ids(p, PS_NACK,
+		    &id, 1, 0) : ids(p, PS_NACK_LATER, &id, 1, delay_ms);
+	if (!pushstage_acks(p))
+		return invalid(p, "producerd at %s delivers at most once: "
+		    "nothing to NACK", p->c.path);
+	return psc_nack_error(&p->c, &n);
+}
+
 int
 pushstage_touch(struct pushstage *p, const uint64_t *v, size_t n)
 {
@@ -1163,7 +1192,7 @@ pushstage_dead_list(struct pushstage *p, uint32_t preview,
 	p->previews = NULL;
 	walk = r;
 	while (ps_dead_next(&walk, &d))
-		bytes += d.preview_len;
+		bytes += d.preview_len + (size_t)d.error_len;
 	if ((r.count != 0 && (p->dead = calloc(r.count,
 	    sizeof *p->dead)) == NULL) ||
 	    (bytes != 0 && (p->previews = malloc(bytes)) == NULL)) {
@@ -1181,6 +1210,11 @@ pushstage_dead_list(struct pushstage *p, uint32_t preview,
 		if (d.preview_len != 0)
 			memcpy(at, d.preview, d.preview_len);
 		at += d.preview_len;
+		p->dead[i].error_len = d.error_len;
+		p->dead[i].error = d.error_len != 0 ? at : NULL;
+		if (d.error_len != 0)
+			memcpy(at, d.error, d.error_len);
+		at += d.error_len;
 		i++;
 	}
 	*out = p->dead;

@@ -276,6 +276,10 @@ int		 pushstage_ack(struct pushstage *, const uint64_t *, size_t);
 int		 pushstage_nack(struct pushstage *, const uint64_t *, size_t);
 int		 pushstage_nack_later(struct pushstage *, const uint64_t *,
 		     size_t, uint32_t delay_ms);
+#define PUSHSTAGE_NACK_BACKOFF	0xffffffffu	/* the queue's backoff */
+#define PUSHSTAGE_ERROR_MAX	4096	/* a NACK's error, bytes */
+int		 pushstage_nack_error(struct pushstage *, uint64_t id,
+		     uint32_t delay_ms, const void *err, size_t elen);
 int		 pushstage_touch(struct pushstage *, const uint64_t *, size_t);
 int		 pushstage_flush(struct pushstage *);
 uint32_t	 pushstage_done(struct pushstage *);
@@ -343,6 +347,9 @@ struct pushstage_dead {
 	size_t		 len;		/* the whole payload's */
 	size_t		 preview_len;
 	const void	*preview;
+	/* Its last failure's error, up to 1024 bytes (protocol 5). */
+	size_t		 error_len;
+	const void	*error;
 };
 
 int		 pushstage_dead_list(struct pushstage *, uint32_t preview,

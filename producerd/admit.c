@@ -177,7 +177,8 @@ oldest(struct dispatch *d)
 	struct qevent	*ev;
 
 	if (d->queue.count != 0)
-		return d->restored != NULL ? dispatch_pop_restored(d) :
+		return d->restored != NULL || d->refail != NULL ?
+		    dispatch_pop_restored(d) :
 		    queue_shed(&d->queue);
 	if ((ev = keys_shed(&d->keys)) != NULL)
 		return ev;

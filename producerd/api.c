@@ -405,15 +405,20 @@ dead_reason(uint8_t reason)
 
 /* One entry of a dead-letter list, n before it; plen bytes previewed. */
 static void
-dead_entry(struct evbuffer *b, uint32_t n, uint64_t id, uint32_t attempts,
-    uint8_t reason, uint32_t len, const uint8_t *data, uint32_t plen)
+dead_entry(struct evbuffer *b, uint32_t n, const struct ps_dead *e)
 {
 	evbuffer_add_printf(b, "%s{\"id\":%llu,\"attempts\":%u,"
 	    "\"reason\":\"%s\",\"bytes\":%u,", n == 0 ? "" : ",",
-	    (unsigned long long)id, attempts, dead_reason(reason), len);
-	json_preview(b, data, plen, plen < len);
-	evbuffer_add_printf(b, ",\"truncated\":%s}", plen < len ? "true" :
-	    "false");
+	    (unsigned long long)e->id, e->attempts, dead_reason(e->reason),
+	    e->len);
+	json_preview(b, e->preview, e->preview_len, e->preview_len < e->len);
+	evbuffer_add_printf(b, ",\"truncated\":%s,\"error\":",
+	    e->preview_len < e->len ? "true" : "false");
+	if (e->error_len != 0)
+		json_str(b, e->error, e->error_len);
+	else
+		evbuffer_add(b, "null", 4);
+	evbuffer_add(b, "}", 1);
 }
 
 /* POST queues/NAME/pause, resume or purge. */
@@ -494,7 +499,7 @@ dead_done(void *arg, int code, const char *why,
 		f.flags = 0;
 		f.len = (uint32_t)(list->len - PS_HDR_LEN);
 		f.body = list->data + PS_HDR_LEN;
-		if (ps_get_dead_reply(&f, &r) != 0) {
+		if (ps_get_dead_reply(&f, PS_PROTO_MAX_VERSION, &r) != 0) {
 			code = PS_E_STORAGE;
 			why = "a dead-letter list it could not read";
 		}
@@ -513,8 +518,7 @@ dead_done(void *arg, int code, const char *why,
 	if (list != NULL) {
 		evbuffer_add_printf(b, "\"dead\":%u,\"entries\":[", r.total);
 		while (ps_dead_next(&r, &e)) {
-			dead_entry(b, n++, e.id, e.attempts, e.reason, e.len,
-			    e.preview, e.preview_len);
+			dead_entry(b, n++, &e);
 			last = e.id;
 		}
 		/* done: 1 if more follow the last. */
@@ -541,7 +545,8 @@ dead_path(struct api *a, const char *name, size_t len,
     const char *tail)
 {
 	const char	*group = evhttp_find_header(&a->query, "group");
-	struct dead_ask	 ask = { .who = http_peer(a->req) };
+	struct dead_ask	 ask = { .who = http_peer(a->req),
+			    .version = PS_PROTO_MAX_VERSION };
 	struct ps_ids	 ids = { 0 };
 	struct asker	*k;
 	uint8_t		*wire = NULL;

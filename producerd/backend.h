@@ -80,6 +80,8 @@ struct dead_ask {
 	const char	*group;		/* "": the shared one */
 	const char	*who;		/* for log lines */
 	uint32_t	 preview;	/* a list's, bytes of each payload */
+	int		 version;	/* ... in this protocol version's
+					   DEAD_LIST_REPLY */
 	uint32_t	 limit;		/* ... at most so many entries */
 	uint64_t	 after;		/* ... those past this id (0: all) */
 	const struct ps_ids *ids;	/* NULL or none: every dead letter */

@@ -50,6 +50,7 @@ struct cdead {
 	char		 durable[3 * PS_QUEUE_MAX + 3];	/* its group's */
 	char		 subj[9 * PS_QUEUE_MAX + 32];	/* its dead letters' */
 	uint32_t	 preview, limit;
+	int		 version;	/* of the reply's entries */
 	uint64_t	 after;		/* a list's first is past this */
 	uint64_t	*ids;		/* none: every dead letter */
 	uint32_t	 nids, at;
@@ -279,7 +280,7 @@ dead_found(struct cluster *cl, struct cdead *d, const char *data)
 			dead_end(cl, d, 0, NULL);
 			return;
 		}
-		if (ps_put_dead(&d->out, &e) != 0) {
+		if (ps_put_dead(&d->out, d->version, &e) != 0) {
 			dead_end(cl, d, PS_E_NOMEM, "no memory for the "
 			    "dead-letter list");
 			return;
@@ -463,6 +464,7 @@ cluster_dead(struct server *srv, const struct dead_ask *a, char *why,
 	d->arg = a->arg;
 	d->type = a->type;
 	d->preview = a->preview > PS_PREVIEW_MAX ? PS_PREVIEW_MAX : a->preview;
+	d->version = a->version;
 	d->limit = a->limit;
 	d->after = a->after;
 	snprintf(d->who, sizeof d->who, "%s", a->who);

@@ -217,6 +217,16 @@ compact_groups(struct compaction *c, struct nqueue *q)
 			c->failed = 1;
 			return;
 		}
+		/* Each group's failures of it follow its copy. */
+		for (n = 0; at + n < i; n++) {
+			if (c->h[at + n].ev.fail != NULL)
+				journal_change(j, q->name, hold[n].group, 0, 0,
+				    DISPATCH_FAILED, &c->h[at + n].ev);
+		}
+		if (j->failed) {
+			c->failed = 1;
+			return;
+		}
 		if (uid != NULL)
 			uniq_moved(s->uniq, c->h[at].ev.id,
 			    j->segs[j->nsegs - 1].seq);

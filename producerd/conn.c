@@ -470,6 +470,8 @@ conn_hello(struct conn *c, const struct ps_frame *f)
 		}
 		dispatch_attach(&g->d, &c->dc, h.max_demand, h.min_demand,
 		    g->q->s.acks && h.version >= 2, c);
+		c->dc.name = c->name;
+		c->dc.nlen = (uint8_t)strlen(c->name);
 		/* None: UINT32_MAX, as STATS_REPLY shows it. */
 		c->dc.partition = h.has_partition ? h.partition : UINT32_MAX;
 		c->q = g->q;
@@ -785,6 +787,40 @@ conn_ids(struct conn *c, const struct ps_frame *f)
 	queues_touch(c->q);
 }
 
+/* NACK_ERROR: one event in flight here failed, and this is why. */
+static void
+conn_nack_error(struct conn *c, const struct ps_frame *f)
+{
+	struct dispatch		*d = &c->g->d;
+	struct ps_nack_error	 n;
+	int			 error, r;
+
+	if ((error = ps_get_nack_error(f, &n)) != 0) {
+		conn_fail(c, -error, "bad NACK_ERROR: %s", error ==
+		    -PS_E_BAD_VALUE ? "an error of more than 4096 bytes" :
+		    ps_strerror(error));
+		return;
+	}
+	if (!c->dc.acks) {
+		conn_fail(c, PS_E_BAD_STATE, "NACK_ERROR on a connection "
+		    "without acknowledgements (delivery is at most once)");
+		return;
+	}
+	r = dispatch_nack_error(d, &c->dc, n.id, n.delay_ms == PS_NACK_BACKOFF ?
+	    DISPATCH_BACKOFF : n.delay_ms, n.error, n.error_len);
+	if (r == DISPATCH_LATE)
+		log_debug("%s: NACK_ERROR %llu after it timed out: ignored",
+		    conn_label(c), (unsigned long long)n.id);
+	else if (r == DISPATCH_UNKNOWN) {
+		conn_fail(c, PS_E_NOT_IN_FLIGHT, "NACK_ERROR of event %llu, "
+		    "which is not in flight on this connection",
+		    (unsigned long long)n.id);
+		return;
+	}
+	dispatch_run(d);
+	queues_touch(c->q);
+}
+
 /*
  * A dead-letter request of QUEUE[/GROUP], to the backend, which answers
  * at once or later (conn_dead_told): c waits for it.
@@ -795,6 +831,7 @@ conn_dead(struct conn *c, uint8_t type, const struct ps_queue *pq,
 {
 	struct server	*srv = c->srv;
 	struct dead_ask	 ask = { .type = type, .preview = preview,
+			    .version = c->version,
 			    .limit = UINT32_MAX, .ids = ids,
 			    .tell = conn_dead_told, .arg = c };
 	char		 queue[PS_QUEUE_MAX + 1], group[PS_QUEUE_MAX + 1];
@@ -1031,7 +1068,8 @@ conn_frame(struct conn *c, const struct ps_frame *f)
 		return 0;
 	}
 	if ((c->version < 2 && f->type > PS_TYPE_MAX_V1) ||
-	    (c->version < 3 && f->type > PS_TYPE_MAX_V2)) {
+	    (c->version < 3 && f->type > PS_TYPE_MAX_V2) ||
+	    (c->version < 5 && f->type > PS_TYPE_MAX_V4)) {
 		conn_fail(c, PS_E_BAD_STATE, "%s is not in protocol version %d",
 		    ps_type_name(f->type), c->version);
 		return 0;
@@ -1040,8 +1078,11 @@ conn_frame(struct conn *c, const struct ps_frame *f)
 	case PS_ACK:
 	case PS_NACK:
 	case PS_NACK_LATER:
+	case PS_NACK_ERROR:
 	case PS_TOUCH:
-		if (c->role == ROLE_CONSUMER)
+		if (c->role == ROLE_CONSUMER && f->type == PS_NACK_ERROR)
+			conn_nack_error(c, f);
+		else if (c->role == ROLE_CONSUMER)
 			conn_ids(c, f);
 		else
 			conn_fail(c, PS_E_BAD_STATE, "%s from a %s; only "

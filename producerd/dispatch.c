@@ -24,6 +24,7 @@
  * events from the buffer on, and owns the id table, the dead list, the
  * clock's work, purges and the journal's restores.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +73,8 @@ dispatch_init(struct dispatch *d, struct qlog *log, dispatch_emit_fn emit,
 	return 0;
 }
 
+static void	 refail_free(struct dispatch *);
+
 /* keys_free's way to let an event waiting behind its key go. */
 static void
 release(void *arg, struct qevent *ev)
@@ -103,6 +106,7 @@ dispatch_free(struct dispatch *d)
 		idmap_free(d->restored);
 		free(d->restored);
 	}
+	refail_free(d);
 	free(d->hash);
 	free(d->tmp);
 }
@@ -133,7 +137,7 @@ dispatch_pop_restored(struct dispatch *d)
 	struct qevent	*ev;
 	uint64_t	 v;
 
-	while ((ev = queue_pop(&d->queue)) != NULL &&
+	while ((ev = queue_pop(&d->queue)) != NULL && d->restored != NULL &&
 	    idmap_get(d->restored, ev->id, &v)) {
 		idmap_del(d->restored, ev->id);
 		if (v != 0) {
@@ -145,10 +149,18 @@ dispatch_pop_restored(struct dispatch *d)
 		d->queue.bytes += ev->len;
 		queue_release(&d->queue, ev);
 	}
-	if (d->restored->count == 0) {
+	if (d->restored != NULL && d->restored->count == 0) {
 		idmap_free(d->restored);	/* all read: the plain way on */
 		free(d->restored);
 		d->restored = NULL;
+	}
+	/* Its failures, read back before it was. */
+	if (ev != NULL && ev->fail == NULL && d->refail != NULL &&
+	    idmap_get(d->refail, ev->id, &v)) {
+		idmap_del(d->refail, ev->id);
+		ev->fail = (struct qfail *)(uintptr_t)v;
+		if (d->refail->count == 0)
+			refail_free(d);
 	}
 	return ev;
 }
@@ -157,7 +169,7 @@ dispatch_pop_restored(struct dispatch *d)
 static inline struct qevent *
 pop(struct dispatch *d)
 {
-	if (d->restored != NULL)
+	if (d->restored != NULL || d->refail != NULL)
 		return dispatch_pop_restored(d);
 	return queue_pop(&d->queue);
 }
@@ -346,14 +358,12 @@ by_id(const void *a, const void *b)
  */
 /*
  * How long ev waits before its next delivery: wait ms (a NACK that says),
- * or with DELAY_BACKOFF the queue's retry backoff (none: at once).
+ * or with DISPATCH_BACKOFF the queue's retry backoff (none: at once).
  */
-#define DELAY_BACKOFF	UINT32_MAX
-
 static uint32_t
 retry_wait(struct dispatch *d, const struct qevent *ev, uint32_t wait)
 {
-	if (wait != DELAY_BACKOFF)
+	if (wait != DISPATCH_BACKOFF)
 		return wait;
 	if (d->sched == NULL || d->sched->backoff_base == 0)
 		return 0;
@@ -701,6 +711,63 @@ dispatch_restore_uid(struct dispatch *d, const void *uid, uint8_t len,
 	return uniq_add(u, uid, len, id, refs, expires);
 }
 
+/*
+ * The failures of id read back from the journal (n of them, oldest
+ * first): onto its dead letter, or kept until its event is read from the
+ * buffer.  -1 out of memory.
+ */
+int
+dispatch_restore_failures(struct dispatch *d, uint64_t id,
+    const struct dfailure *f, uint8_t n)
+{
+	struct qevent	*ev, h;
+	uint8_t		 i;
+
+	if (n == 0)
+		return 0;
+	if ((ev = hash_get(d, id)) == NULL) {
+		memset(&h, 0, sizeof h);
+		ev = &h;
+	}
+	for (i = 0; i < n; i++) {
+		if (queue_fail(&d->queue, ev, f[i].at, f[i].attempt, f[i].who,
+		    f[i].wlen, f[i].err, f[i].elen) != 0)
+			goto fail;
+	}
+	if (ev != &h)
+		return 0;
+	if (d->refail == NULL) {
+		if ((d->refail = malloc(sizeof *d->refail)) == NULL)
+			goto fail;
+		idmap_init(d->refail);
+	}
+	if (idmap_put(d->refail, id, (uint64_t)(uintptr_t)h.fail) != 0)
+		goto fail;
+	return 0;
+fail:
+	if (ev == &h)
+		queue_fail_free(&d->queue, h.fail);
+	return -1;
+}
+
+/* The failures read back for events never read from the buffer go. */
+static void
+refail_free(struct dispatch *d)
+{
+	uint64_t	 i;
+
+	if (d->refail == NULL)
+		return;
+	for (i = 0; d->refail->slots != NULL && i <= d->refail->mask; i++) {
+		if (d->refail->slots[i].id != 0)
+			queue_fail_free(&d->queue, (struct qfail *)(uintptr_t)
+			    d->refail->slots[i].value);
+	}
+	idmap_free(d->refail);
+	free(d->refail);
+	d->refail = NULL;
+}
+
 /* A dead letter read back from the journal; -1 out of memory. */
 int
 dispatch_restore_dead(struct dispatch *d, uint64_t id, uint32_t attempts,
@@ -966,14 +1033,28 @@ lookup(struct dispatch *d, struct dconsumer *dc, uint64_t id, int *late)
 }
 
 /*
+ * ev failed on dc, saying err (elen bytes): kept with it, and the journal
+ * told.  Out of memory it is not kept; the event goes on as ever.
+ */
+static void
+failed(struct dispatch *d, struct dconsumer *dc, struct qevent *ev,
+    const void *err, size_t elen)
+{
+	if (queue_fail(&d->queue, ev, *d->wall, ev->attempts, dc->name,
+	    dc->nlen, err, elen) == 0)
+		dispatch_changed(d, DISPATCH_FAILED, ev);
+}
+
+/*
  * A consumer's ACK, NACK or TOUCH (what: PS_ACK, PS_NACK, PS_TOUCH) of
  * one event.  ACK forgets it; NACK gives it back for another delivery,
- * after wait ms or the queue's backoff (DELAY_BACKOFF), or to the dead
- * list; TOUCH restarts its ack deadline.
+ * after wait ms or the queue's backoff (DISPATCH_BACKOFF), or to the dead
+ * list, its failure kept with its error (err, elen bytes; may be none);
+ * TOUCH restarts its ack deadline.
  */
 static int
 answer(struct dispatch *d, struct dconsumer *dc, uint64_t id, int what,
-    uint32_t wait)
+    uint32_t wait, const void *err, size_t elen)
 {
 	struct qevent	*ev;
 	int		 late;
@@ -994,6 +1075,7 @@ answer(struct dispatch *d, struct dconsumer *dc, uint64_t id, int what,
 	case PS_NACK:
 		unfly(d, ev);
 		d->counts.nacked_total++;
+		failed(d, dc, ev, err, elen);
 		give_back(d, &ev, 1, PS_DEAD_NACK, wait);
 		break;
 	default:
@@ -1014,7 +1096,7 @@ int
 dispatch_answer(struct dispatch *d, struct dconsumer *dc, uint64_t id,
     int what)
 {
-	return answer(d, dc, id, what, DELAY_BACKOFF);
+	return answer(d, dc, id, what, DISPATCH_BACKOFF, NULL, 0);
 }
 
 /* A NACK that says when: again after wait ms (0: at once, no backoff). */
@@ -1022,7 +1104,18 @@ int
 dispatch_nack_later(struct dispatch *d, struct dconsumer *dc, uint64_t id,
     uint32_t wait)
 {
-	return answer(d, dc, id, PS_NACK, wait);
+	return answer(d, dc, id, PS_NACK, wait, NULL, 0);
+}
+
+/*
+ * A NACK with the error the consumer saw (elen bytes), again after wait
+ * ms, or the queue's backoff with DISPATCH_BACKOFF.
+ */
+int
+dispatch_nack_error(struct dispatch *d, struct dconsumer *dc, uint64_t id,
+    uint32_t wait, const void *err, size_t elen)
+{
+	return answer(d, dc, id, PS_NACK, wait, err, elen);
 }
 
 static void
@@ -1043,7 +1136,8 @@ dispatch_expire(struct dispatch *d)
 {
 	struct qevent		*ev, **evs;
 	struct dconsumer	*dc;
-	size_t			 n = 0, due = 0;
+	size_t			 n = 0, due = 0, n_timeout;
+	char			 timeout[64];
 
 	TAILQ_FOREACH(ev, &d->deadlines, tentry) {
 		if (ev->deadline > *d->clock)
@@ -1058,13 +1152,16 @@ dispatch_expire(struct dispatch *d)
 		remember_expired(dc, ev->id);
 		requeue_consumer(d, dc);
 		d->counts.timed_out_total++;
+		n_timeout = (size_t)snprintf(timeout, sizeof timeout, "no ACK "
+		    "within the ack timeout (%u ms)", d->policy->ack_timeout);
+		failed(d, dc, ev, timeout, n_timeout);
 		if (evs != NULL)
 			evs[n++] = ev;
 		else
-			give_back(d, &ev, 1, PS_DEAD_TIMEOUT, DELAY_BACKOFF);
+			give_back(d, &ev, 1, PS_DEAD_TIMEOUT, DISPATCH_BACKOFF);
 	}
 	if (n != 0)
-		give_back(d, evs, n, PS_DEAD_TIMEOUT, DELAY_BACKOFF);
+		give_back(d, evs, n, PS_DEAD_TIMEOUT, DISPATCH_BACKOFF);
 	return (int)due;
 }
 

@@ -91,6 +91,8 @@ struct dconsumer {
 	uint32_t		 expired_at;
 	uint32_t		 partition;	/* partition mode: its own */
 	void			*owner;
+	const char		*name;		/* its id, for its failures */
+	uint8_t			 nlen;
 };
 TAILQ_HEAD(dconsumers, dconsumer);
 
@@ -123,6 +125,7 @@ enum dispatch_change {
 	DISPATCH_GONE,		/* acked, shed, dropped, or sent at most once */
 	DISPATCH_BURIED,	/* to the dead list (attempts, reason) */
 	DISPATCH_REVIVED,	/* a dead letter back to the buffer */
+	DISPATCH_FAILED,	/* a failure kept (ev->fail's newest) */
 };
 /*
  * Hears of ev's change.  For PUSHED, ev is the handle of a struct
@@ -199,6 +202,8 @@ struct dispatch {
 	struct dispatch		*next_group;	/* the queue's next group */
 	struct dispatch		*lead;		/* its first, or itself */
 	uint64_t		 from;		/* it gets ids from this one on */
+	struct idmap		*refail;	/* replay: id -> its struct qfail,
+						   until it is read */
 	struct idmap		*restored;	/* replay: id -> attempts + 1,
 						   or 0: not this group's */
 	uint64_t		*ids;		/* the next id: next_id, or a
@@ -250,6 +255,18 @@ int	 dispatch_restore_uid(struct dispatch *, const void *, uint8_t,
 int	 dispatch_restore_dead(struct dispatch *, uint64_t, uint32_t, uint8_t,
 	     const void *, int, const void *, uint16_t, const void *, uint32_t);
 int	 dispatch_mark(struct dispatch *, uint64_t, uint64_t);
+
+/* A failure read back from the journal, for dispatch_restore_failures. */
+struct dfailure {
+	uint64_t	 at;		/* wall ms */
+	uint32_t	 attempt;
+	const char	*who;
+	uint8_t		 wlen;
+	const void	*err;
+	uint16_t	 elen;
+};
+int	 dispatch_restore_failures(struct dispatch *, uint64_t,
+	     const struct dfailure *, uint8_t);
 int	 dispatch_demand(struct dispatch *, struct dconsumer *, uint32_t);
 void	 dispatch_run(struct dispatch *);
 void	 dispatch_run_all(struct dispatch *);
@@ -259,6 +276,9 @@ uint64_t dispatch_latency(const struct dispatch *);
 
 int	 dispatch_answer(struct dispatch *, struct dconsumer *, uint64_t,
 	     int);
+#define DISPATCH_BACKOFF	UINT32_MAX	/* a NACK's wait: the queue's */
+int	 dispatch_nack_error(struct dispatch *, struct dconsumer *, uint64_t,
+	     uint32_t, const void *, size_t);
 int	 dispatch_nack_later(struct dispatch *, struct dconsumer *, uint64_t,
 	     uint32_t);
 int	 dispatch_schedule(struct dispatch *, uint64_t, uint32_t, uint32_t,

@@ -293,6 +293,55 @@ rec_group_ids(struct journal *j, int type, const char *queue,
 	return jrec_put(&j->buf, type, &e);
 }
 
+/*
+ * ev's failures as they are now, all of them, in group of queue ("": the
+ * shared one): a FAIL record's entry.  The newest FAIL of an event says
+ * what it has, so a copy of the event (KEEP, GKEEP, DEAD) is followed by
+ * one, and its older ones may go with their segments.
+ */
+static int
+rec_fail(struct journal *j, const char *queue, const char *group,
+    const struct qevent *ev)
+{
+	struct jrec_failure	 f[JREC_FAILS_MAX];
+	struct jrec_entry	 e;
+	const struct qfailure	*q;
+	size_t			 need = 2 + 2 * PS_QUEUE_MAX + 9;
+	uint8_t			 i, n = 0;
+	int			 r;
+
+	for (i = 0; ev->fail != NULL && i < ev->fail->n &&
+	    n < JREC_FAILS_MAX; i++) {
+		q = &ev->fail->f[ev->fail->n - 1 - i];	/* the newest kept */
+		f[n++] = (struct jrec_failure){ q->at, q->attempt, q->bytes,
+		    q->wlen, (const uint8_t *)q->bytes + q->wlen, q->elen };
+		need += 15 + (size_t)q->wlen + q->elen;
+	}
+	/* Oldest first, as they are kept. */
+	for (i = 0; i < n / 2; i++) {
+		struct jrec_failure	 t = f[i];
+
+		f[i] = f[n - 1 - i];
+		f[n - 1 - i] = t;
+	}
+	r = rec_room(j, JREC_FAIL, need, j->rec_type == JREC_FAIL &&
+	    (strcmp(j->rec_queue, queue) != 0 ||
+	    strcmp(j->rec_group, group) != 0));
+	if (r < 0)
+		return -1;
+	if (r == 1) {
+		if (rec_start(j, JREC_FAIL, queue, group, 0) != 0)
+			return -1;
+		snprintf(j->rec_queue, sizeof j->rec_queue, "%s", queue);
+		snprintf(j->rec_group, sizeof j->rec_group, "%s", group);
+	}
+	memset(&e, 0, sizeof e);
+	e.id = ev->id;
+	e.fails = f;
+	e.nfails = n;
+	return jrec_put(&j->buf, JREC_FAIL, &e);
+}
+
 /* A group made (drop 0: from id on) or dropped: a record of its own. */
 int
 journal_group(struct journal *j, int drop, const char *queue,
@@ -465,7 +514,8 @@ journal_keep(struct journal *j, const char *queue, const struct qevent *ev,
 	}
 	size = entry_attrs(&e, ev, due, uid, ulen);
 	if (queue_room(j, JREC_KEEP, queue, 18 + size, 0, 0) < 0 ||
-	    jrec_put(&j->buf, JREC_KEEP, &e) != 0)
+	    jrec_put(&j->buf, JREC_KEEP, &e) != 0 ||
+	    (ev->fail != NULL && rec_fail(j, queue, "", ev) != 0))
 		return -1;
 	uncharge(j, ev);
 	if (idmap_put(&j->moved, ev->id, cur->seq) != 0)
@@ -672,6 +722,9 @@ journal_change(struct journal *j, const char *queue, const char *group,
 		case DISPATCH_BURIED:
 			r = rec_group_ids(j, JREC_GDEAD, queue, group, ev);
 			break;
+		case DISPATCH_FAILED:
+			r = rec_fail(j, queue, group, ev);
+			break;
 		default:
 			r = rec_group_ids(j, JREC_GRETRY, queue, group, ev);
 			break;
@@ -724,11 +777,15 @@ journal_change(struct journal *j, const char *queue, const char *group,
 		cur->live++;
 		j->live_bytes += live_size(ev);
 		cur->written++;
-		if (rec_dead(j, queue, ev) != 0)
+		if (rec_dead(j, queue, ev) != 0 || (ev->fail != NULL &&
+		    rec_fail(j, queue, "", ev) != 0))
 			r = -1;
 		break;
 	case DISPATCH_REVIVED:
 		r = rec_ids(j, JREC_RETRY, ev->id);
+		break;
+	case DISPATCH_FAILED:
+		r = rec_fail(j, queue, "", ev);
 		break;
 	}
 	if (r != 0)

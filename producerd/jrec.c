@@ -24,8 +24,8 @@ names_queue(int type)
 static int
 names_group(int type)
 {
-	return (type >= JREC_GROUP && type <= JREC_GDEAD) &&
-	    type != JREC_GROUPS;
+	return ((type >= JREC_GROUP && type <= JREC_GDEAD) &&
+	    type != JREC_GROUPS) || type == JREC_FAIL;
 }
 
 /* Records of events enqueued with consecutive ids from a first one. */
@@ -180,6 +180,13 @@ jrec_put(struct ps_buf *b, int type, const struct jrec_entry *e)
 	case JREC_XDEAD:
 		need = 13;
 		break;
+	case JREC_FAIL:
+		if (e->nfails > JREC_FAILS_MAX)
+			return -1;
+		for (i = 0, need = 9; i < e->nfails; i++)
+			need += 15 + (size_t)e->fails[i].wlen +
+			    e->fails[i].elen;
+		break;
 	case JREC_GDEAD:
 		need = 13;
 		break;
@@ -269,6 +276,21 @@ jrec_put(struct ps_buf *b, int type, const struct jrec_entry *e)
 		b->len += 13;
 		if (put_attrs(b, e) != 0)
 			goto fail;
+		return 0;
+	case JREC_FAIL:
+		put64(p, e->id);
+		p[8] = e->nfails;
+		p += 9;
+		for (i = 0; i < e->nfails; i++) {
+			put64(p, e->fails[i].at);
+			put32(p + 8, e->fails[i].attempt);
+			p = put_name(p + 12, e->fails[i].who, e->fails[i].wlen);
+			put16(p, e->fails[i].elen);
+			if (e->fails[i].elen != 0)
+				memcpy(p + 2, e->fails[i].err, e->fails[i].elen);
+			p += 2 + e->fails[i].elen;
+		}
+		b->len = (size_t)(p - b->data);
 		return 0;
 	case JREC_UIDS:
 		put64(p, e->id);
@@ -641,6 +663,21 @@ jrec_next(struct jrec *r, struct jrec_entry *e)
 		e->len = l;
 		at = 19 + k + l;
 		break;
+	case JREC_FAIL:
+		if (rem < 9 || get64(p) == 0 || p[8] > JREC_FAILS_MAX)
+			return bad(r, "FAIL record's entry is bad");
+		e->id = get64(p);
+		e->nfails = p[8];
+		e->fail = p + 9;
+		for (i = 0, at = 9; i < e->nfails; i++) {
+			if (rem - at < 15 || p[at + 12] > rem - at - 15 ||
+			    get16(p + at + 13 + p[at + 12]) >
+			    rem - at - 15 - p[at + 12])
+				return bad(r, "FAIL record's lengths do not add "
+				    "up");
+			at += 15 + p[at + 12] + get16(p + at + 13 + p[at + 12]);
+		}
+		break;
 	case JREC_GDEAD:
 		if (rem < 13)
 			return bad(r, "GDEAD record's entries do not add up");
@@ -671,6 +708,22 @@ jrec_next(struct jrec *r, struct jrec_entry *e)
 	}
 	r->off += at;
 	return 1;
+}
+
+/*
+ * One failure of a FAIL entry, at p (e->fail for the first; checked by
+ * jrec_next): where the next one is.
+ */
+const uint8_t *
+jrec_failure(const uint8_t *p, struct jrec_failure *f)
+{
+	f->at = get64(p);
+	f->attempt = get32(p + 8);
+	f->wlen = p[12];
+	f->who = (const char *)p + 13;
+	f->elen = get16(p + 13 + f->wlen);
+	f->err = p + 15 + f->wlen;
+	return p + 15 + f->wlen + f->elen;
 }
 
 /*

@@ -76,8 +76,26 @@ enum {
 	 * u16 alen, attributes, bytes }...
 	 */
 	JREC_XDEAD = 21,
+	/*
+	 * An event's failures now, all of them (the newest record of an
+	 * event says what it has; n 0: none): u8 len, queue, u8 len, group
+	 * (0: the shared one), then { u64 id, u8 n, n times { u64 at (wall
+	 * ms), u32 attempt, u8 len, consumer, u16 len, error } }...
+	 */
+	JREC_FAIL = 22,
 };
-#define JREC_MAX	JREC_XDEAD
+#define JREC_MAX	JREC_FAIL
+#define JREC_FAILS_MAX	3		/* failures an entry holds */
+
+/* One failure of a FAIL entry: to write, or read back in place. */
+struct jrec_failure {
+	uint64_t	 at;
+	uint32_t	 attempt;
+	const char	*who;
+	uint8_t		 wlen;
+	const uint8_t	*err;
+	uint16_t	 elen;
+};
 
 /* One group's hold on an event, for writing a GKEEP record. */
 struct jhold {
@@ -147,6 +165,10 @@ struct jrec_entry {
 	const struct jhold *holds;
 	const uint8_t	*hold;
 	uint8_t		 nholds;
+	/* FAIL: writing, fails[nfails]; read back, jrec_failure from fail. */
+	const struct jrec_failure *fails;
+	const uint8_t	*fail;
+	uint8_t		 nfails;
 };
 
 /* Writing, into a ps_buf: begin, start, put each entry, end. */
@@ -164,5 +186,6 @@ const char	*jrec_decode(struct jrec *, const uint8_t *, size_t);
 const char	*jrec_body(struct jrec *, int, const uint8_t *, uint32_t);
 int		 jrec_next(struct jrec *, struct jrec_entry *);
 const uint8_t	*jrec_hold(const uint8_t *, struct jrec_hold *);
+const uint8_t	*jrec_failure(const uint8_t *, struct jrec_failure *);
 
 #endif

@@ -132,8 +132,10 @@ dead_list(struct server *srv, const struct dead_ask *a, struct qgroup *g,
     struct ps_buf *b, char *why, size_t len)
 {
 	const struct qevent	*ev;
+	const struct qfailure	*f;
 	struct ps_dead		 e;
 	struct gpath		 gp;
+	uint8_t			 i;
 	uint32_t		 n = 0;
 	size_t			 start;
 
@@ -157,10 +159,24 @@ dead_list(struct server *srv, const struct dead_ask *a, struct qgroup *g,
 		e.preview_len = (uint16_t)(ev->len < a->preview ? ev->len :
 		    a->preview);
 		e.preview = ev->data;
-		if (b->len - start - PS_HDR_LEN + PS_DEAD_ENTRY +
-		    e.preview_len > srv->max_frame)
+		/* Its last error (a failure may have none), as much as an
+		 * entry shows. */
+		e.error_len = 0;
+		e.error = NULL;
+		for (i = ev->fail != NULL ? ev->fail->n : 0; i-- > 0;) {
+			f = &ev->fail->f[i];
+			if (f->elen == 0)
+				continue;
+			e.error_len = f->elen < PS_DEAD_ERROR_MAX ? f->elen :
+			    PS_DEAD_ERROR_MAX;
+			e.error = (const uint8_t *)f->bytes + f->wlen;
 			break;
-		if (ps_put_dead(b, &e) != 0)
+		}
+		if (b->len - start - PS_HDR_LEN + PS_DEAD_ENTRY +
+		    e.preview_len + (a->version >= 5 ? 2u + e.error_len : 0) >
+		    srv->max_frame)
+			break;
+		if (ps_put_dead(b, a->version, &e) != 0)
 			goto nomem;
 		n++;
 	}

@@ -267,10 +267,93 @@ queue_init(struct queue *q, struct qlog *log)
 	return 0;
 }
 
+/* What one failure holds of the store's memory. */
+static size_t
+failure_size(const struct qfailure *f)
+{
+	return sizeof *f + f->wlen + f->elen;
+}
+
+static void
+fail_free(struct qstore *st, struct qfail *fl)
+{
+	uint8_t	 i;
+
+	for (i = 0; i < fl->n; i++) {
+		st->bytes -= failure_size(&fl->f[i]);
+		free(fl->f[i].bytes);
+	}
+	st->bytes -= sizeof *fl;
+	st->freed = 1;
+	free(fl);
+}
+
+/* Failures kept for an event not yet read from q (dispatch's refail). */
+void
+queue_fail_free(struct queue *q, struct qfail *fl)
+{
+	if (fl != NULL)
+		fail_free(q->log->store, fl);
+}
+
 static void
 handle_free(struct queue *q, struct qevent *ev)
 {
+	if (ev->fail != NULL) {
+		fail_free(q->log->store, ev->fail);
+		ev->fail = NULL;
+	}
 	TAILQ_INSERT_HEAD(&q->log->store->pool, ev, entry);
+}
+
+/*
+ * ev failed at attempt, at (wall ms), by who (its wlen bytes: at most
+ * 255) saying err (elen bytes, at most QFAIL_ERROR_MAX): kept as its
+ * newest failure, the oldest of QFAIL_KEEP going.  -1 out of memory (its
+ * failures are as they were).
+ */
+int
+queue_fail(struct queue *q, struct qevent *ev, uint64_t at, uint32_t attempt,
+    const char *who, size_t wlen, const void *err, size_t elen)
+{
+	struct qstore	*st = q->log->store;
+	struct qfailure	*f;
+	char		*bytes;
+
+	if (wlen > 255)
+		wlen = 255;
+	if (elen > QFAIL_ERROR_MAX)
+		elen = QFAIL_ERROR_MAX;
+	if ((bytes = malloc(wlen + elen + 1)) == NULL)
+		return -1;
+	if (ev->fail == NULL) {
+		if ((ev->fail = calloc(1, sizeof *ev->fail)) == NULL) {
+			free(bytes);
+			return -1;
+		}
+		st->bytes += sizeof *ev->fail;
+	}
+	if (ev->fail->n == QFAIL_KEEP) {
+		st->bytes -= failure_size(&ev->fail->f[0]);
+		st->freed = 1;
+		free(ev->fail->f[0].bytes);
+		memmove(&ev->fail->f[0], &ev->fail->f[1],
+		    (QFAIL_KEEP - 1) * sizeof ev->fail->f[0]);
+		ev->fail->n--;
+	}
+	f = &ev->fail->f[ev->fail->n++];
+	if (wlen != 0)
+		memcpy(bytes, who, wlen);
+	if (elen != 0)
+		memcpy(bytes + wlen, err, elen);
+	f->bytes = bytes;
+	f->at = at;
+	f->attempt = attempt;
+	f->wlen = (uint8_t)wlen;
+	f->elen = (uint16_t)elen;
+	ev->fail->total++;
+	st->bytes += failure_size(f);
+	return 0;
 }
 
 /*

@@ -14,6 +14,26 @@ struct dconsumer;
 struct chunk;
 
 /*
+ * An event's last failures (docs/jobs.md): when, at which attempt, the
+ * consumer that failed it and what it said (a NACK's error, or the
+ * daemon's words for a timeout), oldest first; a newer one pushes the
+ * oldest out.  Counted in the store's bytes (--max-memory).
+ */
+#define QFAIL_KEEP	3
+#define QFAIL_ERROR_MAX	4096		/* PS_ERROR_TEXT_MAX */
+struct qfailure {
+	uint64_t	 at;		/* wall ms */
+	uint32_t	 attempt;
+	uint16_t	 elen;
+	uint8_t		 wlen;
+	char		*bytes;		/* who, then the error */
+};
+struct qfail {
+	struct qfailure	 f[QFAIL_KEEP];
+	uint8_t		 n;
+	uint64_t	 total;		/* failures in all, kept or not */
+};
+/*
  * An event out of the arena: in flight, given back, or dead.  Its payload
  * stays where it was stored (a chunk, which it keeps alive) or, dead, in
  * an allocation of its own.  Handles come from a pool: no malloc per
@@ -42,6 +62,7 @@ struct qevent {
 	const unsigned char	*key;		/* NULL: none; else by data */
 	const unsigned char	*hdr;		/* headers: HEADER attributes
 						   (protocol.md), by data */
+	struct qfail		*fail;		/* its failures, or NULL */
 };
 TAILQ_HEAD(qevents, qevent);
 
@@ -157,6 +178,9 @@ struct qevent	*queue_copy(struct queue *, uint64_t, uint32_t, const void *,
 		     int, const void *, uint16_t, const void *, uint32_t);
 int		 queue_own(struct queue *, struct qevent *);
 int		 queue_oldest(const struct queue *, uint64_t *);
+int		 queue_fail(struct queue *, struct qevent *, uint64_t,
+		     uint32_t, const char *, size_t, const void *, size_t);
+void		 queue_fail_free(struct queue *, struct qfail *);
 void		 queue_release(struct queue *, struct qevent *);
 
 #endif

@@ -338,6 +338,101 @@ add_uid(struct replay *r, const struct jrec *rec, const struct jrec_entry *x,
 	return 0;
 }
 
+/*
+ * An event's failures as a FAIL entry has them (fail, n), or none after a
+ * retry from its dead letter (n 0), in group of queue.
+ */
+static int
+add_fail(struct replay *r, const char *queue, uint8_t qlen, const char *group,
+    uint8_t glen, uint64_t id, const uint8_t *fail, uint8_t n)
+{
+	struct rfail	*f;
+	size_t		 cap;
+
+	if (r->nfails == r->capfails) {
+		cap = r->capfails ? r->capfails * 2 : 64;
+		if ((f = reallocarray(r->fails, cap, sizeof *f)) == NULL)
+			return -1;
+		r->fails = f;
+		r->capfails = cap;
+	}
+	r->fails[r->nfails] = (struct rfail){ queue, qlen, group, glen, id,
+	    r->nfails, fail, n };
+	r->nfails++;
+	return 0;
+}
+
+/* A (G)RETRY's events start again with no failures. */
+static int
+retried(struct replay *r, const struct jrec *rec)
+{
+	struct jrec		 walk = *rec;
+	struct jrec_entry	 x;
+
+	while (jrec_next(&walk, &x) == 1) {
+		if (add_fail(r, rec->queue, rec->qlen, rec->group, rec->glen,
+		    x.id, NULL, 0) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+by_fail(const void *a, const void *b)
+{
+	const struct rfail	*x = a, *y = b;
+	int			 c;
+
+	if (x->qlen != y->qlen)
+		return x->qlen < y->qlen ? -1 : 1;
+	if ((c = memcmp(x->queue, y->queue, x->qlen)) != 0)
+		return c;
+	if (x->glen != y->glen)
+		return x->glen < y->glen ? -1 : 1;
+	if ((c = memcmp(x->group, y->group, x->glen)) != 0)
+		return c;
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/*
+ * The failures read back for event id in group (glen 0: the shared one)
+ * of queue, onto its dead letter or kept for it in d.  -1 out of memory.
+ */
+int
+replay_fails(struct replay *r, struct dispatch *d, const char *queue,
+    uint8_t qlen, const char *group, uint8_t glen, uint64_t id)
+{
+	struct rfail		 key = { queue, qlen, group, glen, id,
+				    UINT64_MAX, NULL, 0 };
+	struct dfailure		 f[JREC_FAILS_MAX];
+	struct jrec_failure	 jf;
+	const uint8_t		*p;
+	size_t			 lo = 0, hi = r->nfails, mid;
+	uint8_t			 i;
+
+	/* The last entry at or before key: the newest of the event's. */
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (by_fail(&r->fails[mid], &key) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return 0;
+	key.seq = r->fails[lo - 1].seq;
+	if (by_fail(&r->fails[lo - 1], &key) != 0 || r->fails[lo - 1].n == 0)
+		return 0;
+	for (i = 0, p = r->fails[lo - 1].fail; i < r->fails[lo - 1].n; i++) {
+		p = jrec_failure(p, &jf);
+		f[i] = (struct dfailure){ jf.at, jf.attempt, jf.who, jf.wlen,
+		    jf.err, jf.elen };
+	}
+	return dispatch_restore_failures(d, id, f, r->fails[lo - 1].n);
+}
+
 /* One record (checked by jrec_decode) applied, entry by entry. */
 static int
 apply(struct replay *r, size_t file, struct jrec *rec)
@@ -347,8 +442,20 @@ apply(struct replay *r, size_t file, struct jrec *rec)
 
 	if (rec->type == JREC_GKEEP)
 		return rgroups_gkeep(r, file, rec);
+	if (rec->type == JREC_FAIL) {
+		while (jrec_next(rec, &x) == 1) {
+			if (add_fail(r, rec->queue, rec->qlen, rec->group,
+			    rec->glen, x.id, x.fail, x.nfails) != 0)
+				return -1;
+		}
+		return 0;
+	}
+	if (rec->type == JREC_GRETRY && retried(r, rec) != 0)
+		return -1;
 	if (rec->type >= JREC_GROUP && rec->type <= JREC_GDEAD)
 		return rgroups_apply(r, rec);
+	if (rec->type == JREC_RETRY && retried(r, rec) != 0)
+		return -1;
 	while (jrec_next(rec, &x) == 1) {
 		switch (rec->type) {
 		case JREC_ENQUEUE:
@@ -804,6 +911,8 @@ restore(struct replay *r, journal_queue_fn queue_of, void *arg)
 				goto nomem;
 			npending++;
 		}
+		if (replay_fails(r, d, e->queue, e->qlen, "", 0, e->id) != 0)
+			goto nomem;
 		if (e->uid != NULL && replay_uid(r, d, e, 1, 0) != 0)
 			goto nomem;
 		/* Charged to the file with its copy; moved if not its own. */
@@ -856,6 +965,8 @@ replay_run(struct journal *j, journal_queue_fn queue_of, void *arg)
 			goto out;
 	}
 	report_gaps(&r);
+	if (r.nfails > 1)
+		qsort(r.fails, r.nfails, sizeof *r.fails, by_fail);
 	for (i = 0; i < r.nfiles; i++) {
 		f = &r.files[i];
 		if (f->dropped) {
@@ -890,6 +1001,7 @@ out:
 	free(r.files);
 	free(r.e);
 	free(r.uids);
+	free(r.fails);
 	idmap_free(&r.index);
 	rgroups_free(&r);
 	return rc;

@@ -74,6 +74,21 @@ struct ruid {
 	size_t		 file;
 };
 
+/*
+ * A FAIL entry (an event's failures as they were then), or a RETRY that
+ * ended them (n 0), in file order (seq): the newest of an event's says.
+ */
+struct rfail {
+	const char	*queue;		/* in place */
+	uint8_t		 qlen;
+	const char	*group;		/* in place; glen 0: the shared one */
+	uint8_t		 glen;
+	uint64_t	 id;
+	uint64_t	 seq;
+	const uint8_t	*fail;		/* jrec_failure's, in place */
+	uint8_t		 n;
+};
+
 struct replay {
 	struct journal	*j;
 	struct rfile	*files;
@@ -90,6 +105,9 @@ struct replay {
 	struct ruid	*uids;		/* UIDS entries, in file order */
 	size_t		 nuids;
 	size_t		 capuids;
+	struct rfail	*fails;		/* sorted once read (replay_fails) */
+	size_t		 nfails;
+	size_t		 capfails;
 };
 
 /* A named group's state for one event, when not "pending, attempts 0". */
@@ -130,6 +148,8 @@ int		 replay_event(struct dispatch *, const struct rentry *, uint32_t,
 int		 replay_uid(struct replay *, struct dispatch *,
 		     const struct rentry *, uint32_t, uint64_t);
 void		 replay_charged(struct journal *, const struct rentry *);
+int		 replay_fails(struct replay *, struct dispatch *, const char *,
+		     uint8_t, const char *, uint8_t, uint64_t);
 
 /* rgroups.c */
 int		 rgroups_apply(struct replay *, struct jrec *);

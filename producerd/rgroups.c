@@ -423,6 +423,10 @@ restore_queue(struct replay *r, struct rqueue *q, const struct rentry **ev,
 				if (attempts != 0 && dispatch_mark(d[k], ev[i]->id,
 				    (uint64_t)attempts + 1) != 0)
 					goto out;
+				if (replay_fails(r, d[k], q->name,
+				    (uint8_t)strlen(q->name), q->g[k].name,
+				    (uint8_t)strlen(q->g[k].name), ev[i]->id) != 0)
+					goto out;
 				continue;
 			}
 			/* Dead here: kept to be listed in death order. */
@@ -457,7 +461,10 @@ restore_queue(struct replay *r, struct rqueue *q, const struct rentry **ev,
 		if (dispatch_restore_dead(d[k], dead[i].e->id, dead[i].attempts,
 		    dead[i].reason, dead[i].e->key, dead[i].e->klen,
 		    dead[i].e->hdr, dead[i].e->hlen, dead[i].e->data,
-		    dead[i].e->len) != 0)
+		    dead[i].e->len) != 0 ||
+		    replay_fails(r, d[k], q->name, (uint8_t)strlen(q->name),
+		    q->g[k].name, (uint8_t)strlen(q->g[k].name),
+		    dead[i].e->id) != 0)
 			goto out;
 	}
 	rc = 0;

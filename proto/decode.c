@@ -64,6 +64,7 @@ static const char *types[] = {
 	[PS_QUEUE_ADMIN] = "QUEUE_ADMIN",
 	[PS_QUEUE_DONE] = "QUEUE_DONE",
 	[PS_NACK_LATER] = "NACK_LATER",
+	[PS_NACK_ERROR] = "NACK_ERROR",
 };
 
 const char *
@@ -635,26 +636,37 @@ ps_get_dead_list(const struct ps_frame *f, int version, struct ps_queue *q,
 
 /* Checks every entry, so that ps_dead_next cannot run off the end. */
 int
-ps_get_dead_reply(const struct ps_frame *f, struct ps_dead_reply *r)
+ps_get_dead_reply(const struct ps_frame *f, int version,
+    struct ps_dead_reply *r)
 {
 	const uint8_t	*p, *end;
 	uint32_t	 i;
+	size_t		 tail = version >= 5 ? 2 : 0;
 
 	if (f->type != PS_DEAD_LIST_REPLY || f->len < 8)
 		return -PS_E_BAD_LENGTH;
+	r->version = version;
 	r->total = get32(f->body);
 	r->count = get32(f->body + 4);
-	if (r->count > r->total || r->count > (f->len - 8) / PS_DEAD_ENTRY)
+	if (r->count > r->total || r->count > (f->len - 8) /
+	    (PS_DEAD_ENTRY + tail))
 		return -PS_E_BAD_LENGTH;
 	p = r->p = f->body + 8;
 	end = f->body + f->len;
 	for (i = 0; i < r->count; i++) {
-		if ((size_t)(end - p) < PS_DEAD_ENTRY ||
-		    (size_t)(end - p - PS_DEAD_ENTRY) < get16(p + 18))
+		if ((size_t)(end - p) < PS_DEAD_ENTRY + tail ||
+		    (size_t)(end - p - PS_DEAD_ENTRY - tail) < get16(p + 18))
 			return -PS_E_BAD_LENGTH;
 		if (get16(p + 18) > PS_PREVIEW_MAX)
 			return -PS_E_BAD_VALUE;
 		p += PS_DEAD_ENTRY + get16(p + 18);
+		if (tail != 0) {
+			if ((size_t)(end - p - 2) < get16(p))
+				return -PS_E_BAD_LENGTH;
+			if (get16(p) > PS_DEAD_ERROR_MAX)
+				return -PS_E_BAD_VALUE;
+			p += 2 + get16(p);
+		}
 	}
 	if (p != end)
 		return -PS_E_BAD_LENGTH;
@@ -675,9 +687,33 @@ ps_dead_next(struct ps_dead_reply *r, struct ps_dead *d)
 	d->len = get32(p + 14);
 	d->preview_len = get16(p + 18);
 	d->preview = p + PS_DEAD_ENTRY;
-	r->p = p + PS_DEAD_ENTRY + d->preview_len;
+	p += PS_DEAD_ENTRY + d->preview_len;
+	d->error_len = 0;
+	d->error = NULL;
+	if (r->version >= 5) {
+		d->error_len = get16(p);
+		d->error = p + 2;
+		p += 2 + d->error_len;
+	}
+	r->p = p;
 	r->count--;
 	return 1;
+}
+
+/* NACK_ERROR: an id, when, and an error of at most 4096 bytes. */
+int
+ps_get_nack_error(const struct ps_frame *f, struct ps_nack_error *n)
+{
+	if (f->type != PS_NACK_ERROR || f->len < 14 ||
+	    f->len != 14 + (uint32_t)get16(f->body + 12))
+		return -PS_E_BAD_LENGTH;
+	n->id = get64(f->body);
+	n->delay_ms = get32(f->body + 8);
+	n->error_len = get16(f->body + 12);
+	n->error = f->body + 14;
+	if (n->error_len > PS_ERROR_TEXT_MAX)
+		return -PS_E_BAD_VALUE;
+	return 0;
 }
 
 int

@@ -447,11 +447,15 @@ ps_put_dead_begin(struct ps_buf *b, size_t *start)
 }
 
 int
-ps_put_dead(struct ps_buf *b, const struct ps_dead *d)
+ps_put_dead(struct ps_buf *b, int version, const struct ps_dead *d)
 {
 	uint8_t	*p;
+	size_t	 elen = version >= 5 ? d->error_len : 0;
 
-	if (ps_buf_reserve(b, PS_DEAD_ENTRY + (size_t)d->preview_len) != 0)
+	if (elen > PS_DEAD_ERROR_MAX)
+		return -PS_E_BAD_VALUE;
+	if (ps_buf_reserve(b, PS_DEAD_ENTRY + (size_t)d->preview_len +
+	    (version >= 5 ? 2 + elen : 0)) != 0)
 		return -PS_E_NOMEM;
 	p = b->data + b->len;
 	put64(p, d->id);
@@ -462,7 +466,33 @@ ps_put_dead(struct ps_buf *b, const struct ps_dead *d)
 	put16(p + 18, d->preview_len);
 	if (d->preview_len != 0)
 		memcpy(p + PS_DEAD_ENTRY, d->preview, d->preview_len);
-	b->len += PS_DEAD_ENTRY + (size_t)d->preview_len;
+	p += PS_DEAD_ENTRY + (size_t)d->preview_len;
+	if (version >= 5) {
+		put16(p, (uint16_t)elen);
+		if (elen != 0)
+			memcpy(p + 2, d->error, elen);
+		p += 2 + elen;
+	}
+	b->len = (size_t)(p - b->data);
+	return 0;
+}
+
+/* NACK_ERROR: one id, when, and the error (at most 4096 bytes). */
+int
+ps_put_nack_error(struct ps_buf *b, const struct ps_nack_error *n)
+{
+	uint8_t	*p;
+
+	if (n->error_len > PS_ERROR_TEXT_MAX)
+		return -PS_E_BAD_VALUE;
+	if ((p = header(b, PS_NACK_ERROR, 14 + (uint32_t)n->error_len)) ==
+	    NULL)
+		return -PS_E_NOMEM;
+	put64(p, n->id);
+	put32(p + 8, n->delay_ms);
+	put16(p + 12, n->error_len);
+	if (n->error_len != 0)
+		memcpy(p + 14, n->error, n->error_len);
 	return 0;
 }
 

@@ -79,6 +79,10 @@
  */
 #define PS_FRAME_OVER		4
 #define PS_PREVIEW_MAX		1024	/* DEAD_LIST payload preview bytes */
+#define PS_ERROR_TEXT_MAX	4096	/* a NACK_ERROR's error */
+#define PS_DEAD_ERROR_MAX	1024	/* of it in a DEAD_LIST_REPLY */
+#define PS_NACK_BACKOFF		0xffffffffu	/* NACK_ERROR: the queue's
+						   retry-backoff */
 #define PS_DEAD_ENTRY		20	/* DEAD_LIST_REPLY entry, fixed part */
 
 /* WELCOME's delivery field. */
@@ -119,8 +123,11 @@ enum ps_type {
 	PS_QUEUE_ADMIN = 20,	/* client -> daemon */
 	PS_QUEUE_DONE = 21,	/* daemon -> client */
 	PS_NACK_LATER = 22,	/* consumer -> daemon */
+	/* Version 5. */
+	PS_NACK_ERROR = 23,	/* consumer -> daemon */
 };
-#define PS_TYPE_MAX	PS_NACK_LATER
+#define PS_TYPE_MAX	PS_NACK_ERROR
+#define PS_TYPE_MAX_V4	PS_NACK_LATER
 #define PS_TYPE_MAX_V2	PS_DEAD_DONE
 #define PS_TYPE_MAX_V1	PS_ERROR
 
@@ -260,12 +267,24 @@ struct ps_dead {
 	uint32_t	 len;		/* the whole payload's length */
 	uint16_t	 preview_len;
 	const uint8_t	*preview;
+	/* Version 5: its last failure's error, at most 1024 bytes of it. */
+	uint16_t	 error_len;
+	const uint8_t	*error;
 };
 
 struct ps_dead_reply {
 	uint32_t	 total;		/* events on the dead list */
 	uint32_t	 count;		/* entries in this frame */
 	const uint8_t	*p;		/* the entries, checked */
+	int		 version;
+};
+
+/* A NACK_ERROR (version 5), in place. */
+struct ps_nack_error {
+	uint64_t	 id;
+	uint32_t	 delay_ms;	/* PS_NACK_BACKOFF: the queue's */
+	uint16_t	 error_len;
+	const uint8_t	*error;
 };
 
 struct ps_error {
@@ -422,7 +441,8 @@ int	 ps_put_dead_ids(struct ps_buf *, uint8_t, int, const char *,
 	     const uint64_t *, uint32_t);
 int	 ps_put_dead_list(struct ps_buf *, int, const char *, uint32_t);
 int	 ps_put_dead_begin(struct ps_buf *, size_t *);
-int	 ps_put_dead(struct ps_buf *, const struct ps_dead *);
+int	 ps_put_dead(struct ps_buf *, int, const struct ps_dead *);
+int	 ps_put_nack_error(struct ps_buf *, const struct ps_nack_error *);
 void	 ps_put_dead_end(struct ps_buf *, size_t, uint32_t, uint32_t);
 int	 ps_put_dead_done(struct ps_buf *, uint32_t);
 int	 ps_put_stats(struct ps_buf *, int, const char *);
@@ -488,7 +508,8 @@ int	 ps_get_dead_ids(const struct ps_frame *, int, struct ps_queue *,
 uint64_t ps_ids_at(const struct ps_ids *, uint32_t);
 int	 ps_get_dead_list(const struct ps_frame *, int, struct ps_queue *,
 	     uint32_t *);
-int	 ps_get_dead_reply(const struct ps_frame *, struct ps_dead_reply *);
+int	 ps_get_dead_reply(const struct ps_frame *, int, struct ps_dead_reply *);
+int	 ps_get_nack_error(const struct ps_frame *, struct ps_nack_error *);
 int	 ps_dead_next(struct ps_dead_reply *, struct ps_dead *);
 int	 ps_get_dead_done(const struct ps_frame *, uint32_t *);
 int	 ps_get_stats(const struct ps_frame *, int, struct ps_queue *);

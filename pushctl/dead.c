@@ -106,6 +106,7 @@ dead_list(const char *path, int argc, char **argv)
 	const struct pushstage_dead	*dead, *d;
 	struct pushstage		*p;
 	char				 text[PUSHSTAGE_PREVIEW_MAX * 4 + 1];
+	const char			*line;
 	uint32_t			 preview = PREVIEW_DEFAULT, total;
 	size_t				 i, n;
 	int				 ch, json = 0, r, status;
@@ -163,12 +164,26 @@ dead_list(const char *path, int argc, char **argv)
 			    (unsigned long long)d->id, d->attempts,
 			    reason_name(d->reason), d->len);
 			json_string(text);
+			printf(",\"error\":");
+			if (d->error_len != 0)
+				json_bytes(d->error, d->error_len);
+			else
+				printf("null");
 			putchar('}');
-		} else
+		} else {
 			printf("%-20llu %8u  %-10s %10zu  %s%s\n",
 			    (unsigned long long)d->id, d->attempts,
 			    reason_name(d->reason), d->len, text,
 			    d->preview_len < d->len ? "..." : "");
+			/* Its last error's first line, below it. */
+			if (d->error_len != 0) {
+				line = memchr(d->error, '\n', d->error_len);
+				escape_c(text, sizeof text, d->error, line !=
+				    NULL ? (size_t)(line - (const char *)
+				    d->error) : d->error_len);
+				printf("%20s last error: %s\n", "", text);
+			}
+		}
 	}
 	if (json)
 		printf("]}\n");

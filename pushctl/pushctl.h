@@ -51,5 +51,6 @@ int	 cmd_watch(const char *, int, char **);
 
 /* json.c */
 void	 json_string(const char *);
+void	 json_bytes(const void *, size_t);
 
 #endif

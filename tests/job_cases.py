@@ -264,5 +264,91 @@ def case_headers_from_pushctl_to_exec(h):
                      "two resize application/json a=b"], lines
 
 
+NACK_ERROR = 23
+
+
+def nack_error(i, error, delay=0xffffffff):
+    """A NACK_ERROR: the id, when (0xffffffff: the queue's backoff), the
+    error."""
+    if isinstance(error, str):
+        error = error.encode()
+    return frame(NACK_ERROR, struct.pack(">QIH", i, delay, len(error)) + error)
+
+
+def dead_json(h, queue):
+    r = h.pushctl("dead", "list", "-q", queue, "--json")
+    assert r.returncode == 0, r
+    return json.loads(r.stdout)["events"]
+
+
+def case_failures_kept_and_shown(h):
+    """A consumer --exec that fails sends its exit status and the end of
+    its stderr; the dead letter keeps the last error, which pushctl dead
+    list, the HTTP API and a version 5 DEAD_LIST show; a NACK_ERROR is
+    version 5's, checked, and its error at most 4096 bytes."""
+    port = free_port()
+    h.start_daemon("--max-attempts", "2", "--http", "127.0.0.1:%d" % port)
+    assert h.pushctl("enqueue", "-q", "f", "job1").returncode == 0
+    h.consumer("w", "-q", "f", "--exec",
+               'cat >/dev/null; echo "Traceback (most recent call last):" >&2;'
+               ' echo "ValueError: bad job" >&2; exit 3')
+    h.wait_for(lambda: h.stats_of("f")["dead"] == 1, what="one dead")
+    (d,) = dead_json(h, "f")
+    assert d["error"] == ("exit status 3\nTraceback (most recent call last):\n"
+                          "ValueError: bad job\n"), d
+    r = h.pushctl("dead", "list", "-q", "f")
+    assert "last error: exit status 3" in r.stdout.decode(), r
+    st, _, doc = http_call(port, "GET", "/api/v1/queues/f/dead")
+    assert st == 200 and doc["entries"][0]["error"] == d["error"], doc
+    # A raw version 5 consumer: the last of its errors is shown; a plain
+    # NACK after it says nothing, and the error before stays the last.
+    assert h.pushctl("enqueue", "-q", "g", "job2").returncode == 0
+    w = consumer5(h, b"g", 1)
+    (i, a, _, _, _), = events5(w, 1)
+    w.send(nack_error(i, "first", delay=0) + demand(1))
+    (i, a, _, _, _), = events5(w, 1)
+    assert a == 2
+    w.send(ids(NACK, i) + demand(1))
+    h.wait_for(lambda: h.stats_of("g")["dead"] == 1, what="g's dead")
+    assert dead_json(h, "g")[0]["error"] == "first"
+    # Too long an error, and a NACK_ERROR in version 4: refused.
+    assert h.pushctl("enqueue", "-q", "g", "job3").returncode == 0
+    (i, _, _, _, _), = events5(w, 1)
+    w.send(HDR.pack(14 + 4097, NACK_ERROR, 0, 0) +
+           struct.pack(">QIH", i, 0, 4097) + b"x" * 4097)
+    assert "more than 4096 bytes" in w.expect_error(E_BAD_VALUE)
+    v4 = consumer5(h, b"g", 1, version=4)
+    (i, _, _, _, _), = events5(v4, 1, version=4)
+    v4.send(nack_error(i, "x"))
+    assert "not in protocol version 4" in v4.expect_error(E_BAD_STATE)
+
+
+def case_failures_survive_restarts(h):
+    """With --data-dir an event's failures are journaled: a failure before
+    a kill -9 is still its last error when it dies after the restart, and
+    still its dead letter's after another."""
+    data = os.path.join(h.dir, "data")
+    h.start_daemon("--data-dir", data, "--max-attempts", "2")
+    assert h.pushctl("enqueue", "-q", "r", "job").returncode == 0
+    w = consumer5(h, b"r", 1)
+    (i, _, _, _, _), = events5(w, 1)
+    w.send(nack_error(i, "Traceback: first", delay=3600000))
+    h.wait_for(lambda: h.stats_of("r")["delayed"] == 1, what="held back")
+    w.close()
+    h.daemon.kill()
+    h.daemon.wait()
+    h.start_daemon("--data-dir", data, "--max-attempts", "2")
+    w = consumer5(h, b"r", 1)
+    (i, a, _, _, p), = events5(w, 1)
+    assert (a, p) == (2, b"job"), (a, p)
+    w.send(ids(NACK, i))
+    h.wait_for(lambda: h.stats_of("r")["dead"] == 1, what="dead")
+    assert dead_json(h, "r")[0]["error"] == "Traceback: first"
+    h.daemon.kill()
+    h.daemon.wait()
+    h.start_daemon("--data-dir", data, "--max-attempts", "2")
+    assert dead_json(h, "r")[0]["error"] == "Traceback: first"
+
+
 if __name__ == "__main__":
     sys.exit(integration.main(globals()))

@@ -672,6 +672,71 @@ START_TEST(ack_timeout_takes_back_touch_keeps_late_ack_is_counted)
 }
 END_TEST
 
+/*
+ * Failures: each NACK's error kept with its event, the last three, with
+ * when, which attempt and who; a timeout's in the daemon's words; into
+ * its dead letter; their memory counted, and given back when it goes.
+ */
+START_TEST(failures_are_kept_with_the_event)
+{
+	struct world	*w = world_new();
+	struct qstore	*st = w->d.queue.log->store;
+	struct qevent	*ev;
+	struct qfailure	*f;
+	uint64_t	 base;
+
+	w->p.max_attempts = 5;
+	w->p.ack_timeout = 1000;
+	w->d.now = 100;
+	attach_acks(w, 0, 1);
+	w->c[0].name = "w0";
+	w->c[0].nlen = 2;
+	ENQ(w, "job");
+	base = st->bytes;
+	demand(w, 0, 1);				/* attempt 1 */
+	ck_assert_int_eq(dispatch_nack_error(&w->d, &w->c[0], 1, 0, "e1", 2),
+	    DISPATCH_DONE);
+	ck_assert_uint_gt(st->bytes, base);
+	w->d.now = 200;
+	demand(w, 0, 1);				/* 2 */
+	ck_assert_int_eq(dispatch_nack_error(&w->d, &w->c[0], 1,
+	    DISPATCH_BACKOFF, "e2", 2), DISPATCH_DONE);
+	demand(w, 0, 1);				/* 3: no words */
+	ck_assert_int_eq(answer(w, 0, 1, PS_NACK), DISPATCH_DONE);
+	w->d.now = 300;
+	demand(w, 0, 1);				/* 4: times out */
+	w->d.now = 1300;
+	ck_assert_int_eq(dispatch_expire(&w->d), 1);
+	demand(w, 0, 1);				/* 5, the last */
+	ck_assert_int_eq(w->r.n, 5);
+	ck_assert_int_eq(dispatch_nack_error(&w->d, &w->c[0], 1, 0, "e5", 2),
+	    DISPATCH_DONE);
+	ck_assert_ptr_nonnull(ev = dispatch_dead_find(&w->d, 1));
+	ck_assert_ptr_nonnull(ev->fail);
+	ck_assert_uint_eq(ev->fail->n, 3);
+	ck_assert_uint_eq(ev->fail->total, 5);
+	f = &ev->fail->f[0];
+	ck_assert_uint_eq(f->attempt, 3);
+	ck_assert_uint_eq(f->at, 200);
+	ck_assert_uint_eq(f->elen, 0);
+	ck_assert_uint_eq(f->wlen, 2);
+	ck_assert_mem_eq(f->bytes, "w0", 2);
+	f = &ev->fail->f[1];
+	ck_assert_uint_eq(f->attempt, 4);
+	ck_assert_uint_eq(f->at, 1300);
+	ck_assert_str_eq("no ACK within the ack timeout (1000 ms)",
+	    (const char *)f->bytes + f->wlen);
+	f = &ev->fail->f[2];
+	ck_assert_uint_eq(f->attempt, 5);
+	ck_assert_mem_eq(f->bytes + f->wlen, "e5", 2);
+	/* Dropped, it gives its memory back, failures and all (its
+	 * chunk went when it died: a dead letter's payload is its own). */
+	dispatch_dead_drop(&w->d, ev);
+	ck_assert_uint_eq(st->bytes, 0);
+	world_free(w);
+}
+END_TEST
+
 /* Demand without acks never puts more than max_demand in its hands. */
 START_TEST(unacked_events_cap_what_a_consumer_is_sent)
 {
@@ -2268,6 +2333,7 @@ dispatch_suite(void)
 	tcase_add_test(tc, partition_doc_example);
 	tcase_add_test(tc, queue_compact_and_full_records);
 	tcase_add_test(tc, latency_and_histograms_follow_the_clock);
+	tcase_add_test(tc, failures_are_kept_with_the_event);
 	suite_add_tcase(s, tc);
 	return s;
 }

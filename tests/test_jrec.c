@@ -88,6 +88,13 @@ has_entries(int t)
 	return t != JREC_GROUP && t != JREC_GROUP_DROP;
 }
 
+static const struct jrec_failure sample_fails[JREC_FAILS_MAX] = {
+	{ 1800000000000ull, 1, "worker-1", 8, (const uint8_t *)"boom", 4 },
+	{ 1800000000500ull, 2, "", 0, NULL, 0 },
+	{ 1800000009000ull, 3, "w", 1, (const uint8_t *)"Traceback (most "
+	    "recent call last):\n  File \"x.py\"\nValueError: no", 63 },
+};
+
 static const struct jhold sample_holds[] = {
 	{ "", 2, 0, 0 },
 	{ "g1", 1, 1, PS_DEAD_NACK },
@@ -149,6 +156,10 @@ sample(int t, int i, struct jrec_entry *e, char *payload, char *uid)
 	if (t == JREC_GKEEP) {
 		e->holds = sample_holds;
 		e->nholds = (uint8_t)i;		/* none, one, two */
+	}
+	if (t == JREC_FAIL) {
+		e->fails = sample_fails;
+		e->nfails = (uint8_t)(i == 2 ? JREC_FAILS_MAX : i);
 	}
 }
 
@@ -230,6 +241,17 @@ same_entry(int t, const struct jrec_entry *w, struct jrec_entry *g)
 	    (const uint8_t *)w->group, w->glen);
 	ck_assert_uint_eq(g->from, w->from);
 	ck_assert_uint_eq(g->nholds, w->nholds);
+	for (p = g->fail, i = 0; t == JREC_FAIL && i < g->nfails; i++) {
+		struct jrec_failure	 f;
+
+		p = jrec_failure(p, &f);
+		ck_assert_uint_eq(f.at, w->fails[i].at);
+		ck_assert_uint_eq(f.attempt, w->fails[i].attempt);
+		same_bytes((const uint8_t *)f.who, f.wlen,
+		    (const uint8_t *)w->fails[i].who, w->fails[i].wlen);
+		same_bytes(f.err, f.elen, w->fails[i].err, w->fails[i].elen);
+	}
+	ck_assert_uint_eq(g->nfails, w->nfails);
 	for (p = g->hold, i = 0; t == JREC_GKEEP && i < g->nholds; i++) {
 		p = jrec_hold(p, &h);
 		same_bytes((const uint8_t *)h.group, h.glen,

@@ -1028,6 +1028,7 @@ END_TEST
 
 START_TEST(nack_dead_letter_and_retry)
 {
+	static char			 big[PUSHSTAGE_ERROR_MAX + 1];
 	const struct pushstage_dead	*d;
 	struct pushstage_enqueued	 r;
 	struct pushstage_event		 ev;
@@ -1045,7 +1046,11 @@ START_TEST(nack_dead_letter_and_retry)
 	ck_assert_int_eq(pushstage_flush(w), 0);
 	ck_assert_int_eq(pushstage_next_event(w, &ev), 0);
 	ck_assert_uint_eq(ev.attempt, 1);
-	ck_assert_int_eq(pushstage_nack(w, &ev.id, 1), 0);
+	/* The first failure says why; too long an error is refused. */
+	ck_assert_int_eq(pushstage_nack_error(w, ev.id, 0, big, sizeof big),
+	    PUSHSTAGE_EINVAL);
+	ck_assert_int_eq(pushstage_nack_error(w, ev.id, 0,
+	    "ValueError: no", 14), 0);
 	ck_assert_int_eq(pushstage_demand(w, pushstage_done(w)), 0);
 	ck_assert_int_eq(pushstage_flush(w), 0);
 	ck_assert_int_eq(pushstage_next_event(w, &ev), 0);
@@ -1065,6 +1070,9 @@ START_TEST(nack_dead_letter_and_retry)
 	ck_assert_uint_eq(d[0].len, 7);
 	ck_assert_uint_eq(d[0].preview_len, 4);
 	ck_assert_mem_eq(d[0].preview, "payl", 4);
+	/* Its last error: the plain NACK after it had none. */
+	ck_assert_uint_eq(d[0].error_len, 14);
+	ck_assert_mem_eq(d[0].error, "ValueError: no", 14);
 	ck_assert_int_eq(pushstage_dead_retry(c, &r.first_id, 1, &found), 0);
 	ck_assert_uint_eq(found, 1);
 	ck_assert_int_eq(pushstage_dead_drop(c, NULL, 0, &found), 0);

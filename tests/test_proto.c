@@ -368,8 +368,9 @@ START_TEST(dead_list_round_trip)
 {
 	struct ps_buf		 b = { 0 };
 	struct ps_dead		 in[2] = {
-		{ 7, 5, PS_DEAD_NACK, 300, 3, (const uint8_t *)"abc" },
-		{ 9, 1, PS_DEAD_TIMEOUT, 0, 0, NULL },
+		{ 7, 5, PS_DEAD_NACK, 300, 3, (const uint8_t *)"abc", 4,
+		  (const uint8_t *)"boom" },
+		{ 9, 1, PS_DEAD_TIMEOUT, 0, 0, NULL, 0, NULL },
 	}, out;
 	struct ps_dead_reply	 r;
 	struct ps_frame		 f;
@@ -387,11 +388,11 @@ START_TEST(dead_list_round_trip)
 
 	b.len = 0;
 	ck_assert_int_eq(ps_put_dead_begin(&b, &start), 0);
-	ck_assert_int_eq(ps_put_dead(&b, &in[0]), 0);
-	ck_assert_int_eq(ps_put_dead(&b, &in[1]), 0);
+	ck_assert_int_eq(ps_put_dead(&b, 3, &in[0]), 0);
+	ck_assert_int_eq(ps_put_dead(&b, 3, &in[1]), 0);
 	ps_put_dead_end(&b, start, 10, 2);
 	f = one(&b);
-	ck_assert_int_eq(ps_get_dead_reply(&f, &r), 0);
+	ck_assert_int_eq(ps_get_dead_reply(&f, 3, &r), 0);
 	ck_assert_uint_eq(r.total, 10);
 	ck_assert_uint_eq(r.count, 2);
 	ck_assert_int_eq(ps_dead_next(&r, &out), 1);
@@ -401,6 +402,7 @@ START_TEST(dead_list_round_trip)
 	ck_assert_uint_eq(out.len, 300);
 	ck_assert_uint_eq(out.preview_len, 3);
 	ck_assert_mem_eq(out.preview, "abc", 3);
+	ck_assert_uint_eq(out.error_len, 0);	/* not before version 5 */
 	ck_assert_int_eq(ps_dead_next(&r, &out), 1);
 	ck_assert_uint_eq(out.id, 9);
 	ck_assert_uint_eq(out.preview_len, 0);
@@ -410,13 +412,71 @@ START_TEST(dead_list_round_trip)
 	/* The last entry's preview_len. */
 	b.data[b.len - PS_DEAD_ENTRY + 18] = 0x10;
 	f = one(&b);
-	ck_assert_int_eq(ps_get_dead_reply(&f, &r), -PS_E_BAD_LENGTH);
+	ck_assert_int_eq(ps_get_dead_reply(&f, 3, &r), -PS_E_BAD_LENGTH);
+
+	/* Version 5: each entry ends with its last error. */
+	b.len = 0;
+	ck_assert_int_eq(ps_put_dead_begin(&b, &start), 0);
+	ck_assert_int_eq(ps_put_dead(&b, 5, &in[0]), 0);
+	ck_assert_int_eq(ps_put_dead(&b, 5, &in[1]), 0);
+	ps_put_dead_end(&b, start, 2, 2);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_dead_reply(&f, 5, &r), 0);
+	ck_assert_int_eq(ps_dead_next(&r, &out), 1);
+	ck_assert_uint_eq(out.error_len, 4);
+	ck_assert_mem_eq(out.error, "boom", 4);
+	ck_assert_int_eq(ps_dead_next(&r, &out), 1);
+	ck_assert_uint_eq(out.error_len, 0);
+	ck_assert_int_eq(ps_dead_next(&r, &out), 0);
+	/* Read as version 3 the lengths do not add up; an error cut short. */
+	ck_assert_int_eq(ps_get_dead_reply(&f, 3, &r), -PS_E_BAD_LENGTH);
+	b.data[b.len - 1] = 0x10;	/* the last entry's error_len: 16 */
+	f = one(&b);
+	ck_assert_int_eq(ps_get_dead_reply(&f, 5, &r), -PS_E_BAD_LENGTH);
 
 	b.len = 0;
 	ck_assert_int_eq(ps_put_dead_done(&b, 4), 0);
 	f = one(&b);
 	ck_assert_int_eq(ps_get_dead_done(&f, &preview), 0);
 	ck_assert_uint_eq(preview, 4);
+	ps_buf_free(&b);
+}
+END_TEST
+
+/* NACK_ERROR (version 5): an id, when, and the error, each checked. */
+START_TEST(nack_error_round_trip)
+{
+	struct ps_buf		 b = { 0 };
+	struct ps_nack_error	 in = { 42, PS_NACK_BACKOFF, 9,
+				    (const uint8_t *)"Traceback" }, out;
+	struct ps_frame		 f;
+	static uint8_t		 big[PS_ERROR_TEXT_MAX + 1];
+
+	ck_assert_int_eq(ps_put_nack_error(&b, &in), 0);
+	ck_assert_uint_eq(b.len, PS_HDR_LEN + 14 + 9);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_nack_error(&f, &out), 0);
+	ck_assert_uint_eq(out.id, 42);
+	ck_assert_uint_eq(out.delay_ms, PS_NACK_BACKOFF);
+	ck_assert_uint_eq(out.error_len, 9);
+	ck_assert_mem_eq(out.error, "Traceback", 9);
+	/* Lengths that do not add up, and an error over 4096 bytes. */
+	f.len--;
+	ck_assert_int_eq(ps_get_nack_error(&f, &out), -PS_E_BAD_LENGTH);
+	in.error = big;
+	in.error_len = PS_ERROR_TEXT_MAX + 1;
+	b.len = 0;
+	ck_assert_int_eq(ps_put_nack_error(&b, &in), -PS_E_BAD_VALUE);
+	in.error_len = PS_ERROR_TEXT_MAX;
+	ck_assert_int_eq(ps_put_nack_error(&b, &in), 0);
+	/* One byte more, as a peer might send: error_len 4097. */
+	ck_assert_int_eq(ps_buf_add(&b, "x", 1), 0);
+	b.data[PS_HDR_LEN + 12] = 0x10;
+	b.data[PS_HDR_LEN + 13] = 0x01;
+	f.type = PS_NACK_ERROR;
+	f.body = b.data + PS_HDR_LEN;
+	f.len = 14 + PS_ERROR_TEXT_MAX + 1;
+	ck_assert_int_eq(ps_get_nack_error(&f, &out), -PS_E_BAD_VALUE);
 	ps_buf_free(&b);
 }
 END_TEST
@@ -1256,6 +1316,7 @@ proto_suite(void)
 	tcase_add_test(tc, event_prefix_matches_put_event);
 	tcase_add_test(tc, version_4_event_carries_its_key);
 	tcase_add_test(tc, version_5_headers_as_the_page_shows_them);
+	tcase_add_test(tc, nack_error_round_trip);
 	tcase_add_test(tc, stats_reply_round_trip);
 	tcase_add_test(tc, every_two_way_split_gives_the_same_frames);
 	tcase_add_test(tc, random_splits_give_the_same_frames);
