@@ -229,7 +229,7 @@ def case_py_proto(h):
 def case_py_api(h):
     h.start_daemon()
     c = h.client()
-    assert c.version == 4 and c.max_frame == 1 << 20
+    assert c.version == 5 and c.max_frame == 1 << 20
     # One event, a batch, attributes.
     assert c.enqueue("jobs", b"one") == 1
     ids = c.enqueue("jobs", ["two", b"three", ps.Message("four", key="k")])
@@ -259,7 +259,7 @@ def case_py_api(h):
     # A consumer: ack, nack (again at once, attempt 2), nack with delay,
     # touch.
     with ps.Consumer("jobs", id="py", max_demand=10, socket=h.sock) as con:
-        assert con.acks and con.max_attempts == 5 and con.version == 4
+        assert con.acks and con.max_attempts == 5 and con.version == 5
         seen = {}
         keys = {}
         while len(seen) < 6:
@@ -577,7 +577,7 @@ def case_py_asyncio(h):
 
     async def run():
         c = ps.AsyncClient(h.sock)
-        assert await c.version() == 4
+        assert await c.version() == 5
         ids = await c.enqueue("jobs", ["e%d" % i for i in range(1000)])
         assert ids == list(range(1, 1001))
         assert (await c.stats("jobs"))["queued"] == 1000
@@ -695,14 +695,14 @@ def welcome(version):
 
 def case_py_versions(h):
     h.start_daemon()
-    assert ps.Client(h.sock).version == 4
+    assert ps.Client(h.sock).version == 5
     # A daemon of version 3 (the last without keys on EVENTs): the client
     # speaks 3 with it, and its events have no key.
     def v3(conn):
         t, body = read_frame(conn)
         if struct.unpack(">H", body[:2])[0] != 3:
             conn.sendall(_proto.frame(9, struct.pack(">H", 7) +
-                         b"protocol version 4 is not supported; this daemon "
+                         b"protocol version 5 is not supported; this daemon "
                          b"speaks versions 1 to 3"))
             return
         conn.sendall(welcome(3))
@@ -740,7 +740,7 @@ def case_py_versions(h):
     path = os.path.join(h.dir, "v2.sock")
     f = Fake(path, v2)
     c = ps.Client(path)
-    assert c.version == 2 and asked == [4, 2], asked
+    assert c.version == 2 and asked == [5, 2], asked
     assert c.enqueue("default", "x") == 41
     expect(ps.Unsupported, c.enqueue, "jobs", "x")
     expect(ps.Unsupported, c.enqueue, "default", "x", key="k")
@@ -759,7 +759,7 @@ def case_py_versions(h):
     path = os.path.join(h.dir, "v9.sock")
     f = Fake(path, v9)
     e = expect(ps.Unsupported, lambda: ps.Client(path).version)
-    assert "2 to 4" in str(e) and "9 to 9" in str(e), e
+    assert "2 to 5" in str(e) and "9 to 9" in str(e), e
     f.close()
 
 
@@ -767,7 +767,7 @@ def case_py_bad_input(h):
     # A frame cut short, then the close.
     def cut(conn):
         read_frame(conn)
-        conn.sendall(welcome(4)[:11])
+        conn.sendall(welcome(5)[:11])
     path = os.path.join(h.dir, "cut.sock")
     f = Fake(path, cut)
     e = expect(ps.DaemonGone, lambda: ps.Client(path).version)
@@ -777,7 +777,7 @@ def case_py_bad_input(h):
     # A header with a length over the limit.
     def huge(conn):
         read_frame(conn)
-        conn.sendall(welcome(4))
+        conn.sendall(welcome(5))
         read_frame(conn)
         conn.sendall(struct.pack(">IBBH", 1 << 30, 4, 0, 0))
         read_frame(conn)
@@ -801,7 +801,7 @@ def case_py_bad_input(h):
     # An ENQUEUED that does not add up.
     def wrong(conn):
         read_frame(conn)
-        conn.sendall(welcome(4))
+        conn.sendall(welcome(5))
         read_frame(conn)
         conn.sendall(_proto.frame(4, struct.pack(">QIIII", 1, 5, 0, 0, 0)))
         read_frame(conn)

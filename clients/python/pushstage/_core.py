@@ -189,7 +189,8 @@ class Link:
 def version_after_refusal(err: PushstageError, tried: int) -> Optional[int]:
     """After ERROR 7 to a HELLO of version `tried`: the best version both
     speak, or None.  The ERROR names the daemon's versions ("speaks
-    versions A to B")."""
+    versions A to B"); without them, the one below `tried` (5, then 4,
+    then 3, ...)."""
     if not isinstance(err, Refused) or err.code != E_VERSION:
         return None
     found = re.findall(r"speaks versions? (\d+)(?: to (\d+))?", err.message)
@@ -239,6 +240,28 @@ class Message:
     def __post_init__(self) -> None:
         if not isinstance(self.data, EVENT_TYPES):
             raise TypeError(_NOT_AN_EVENT % type(self.data).__name__)
+
+
+class EventHeaders:
+    """An event's headers (protocol version 5), for Event and
+    AsyncEvent: none from an older daemon."""
+
+    __slots__ = ()
+    _headers: Optional[P.RawHeaders]
+
+    @property
+    def raw_headers(self) -> List[Tuple[str, bytes]]:
+        """The headers exactly as enqueued, in order: [(name, value
+        bytes)]; [] when the event has none."""
+        return list(self._headers) if self._headers else []
+
+    @property
+    def headers(self) -> Dict[str, str]:
+        """The headers by name, values decoded as UTF-8 (a byte that is
+        not: U+FFFD); {} when the event has none."""
+        if not self._headers:
+            return {}
+        return {n: v.decode(errors="replace") for n, v in self._headers}
 
 
 class Enqueued(List[int]):

@@ -357,23 +357,28 @@ class Client:
                            force=force, group_ok=True)
 
 
-class Event:
+class Event(C.EventHeaders):
     """An event delivered to a Consumer: id, attempt (1 on the first
-    delivery), data (bytes) and key (bytes, or None: an event without
-    one, or a daemon of protocol version 3 or older).  Call ack() when it is handled, or
+    delivery), data (bytes), key (bytes, or None: an event without
+    one, or a daemon of protocol version 3 or older), headers (a dict of
+    str, values decoded as UTF-8) and raw_headers ([(name, bytes)] as
+    enqueued, in order; both empty without headers, or from a daemon of
+    protocol version 4 or older).  Call ack() when it is handled, or
     nack(delay=seconds) when it failed; touch() while it takes long.
     Each returns False, sending nothing, when the connection it came on
     is gone (the daemon then delivers it again)."""
 
-    __slots__ = ("id", "attempt", "data", "_consumer", "key")
+    __slots__ = ("id", "attempt", "data", "_consumer", "key", "_headers")
 
     def __init__(self, eid: int, attempt: int, data: bytes,
-                 consumer: "Consumer", key: Optional[bytes] = None) -> None:
+                 consumer: "Consumer", key: Optional[bytes] = None,
+                 headers: Optional[P.RawHeaders] = None) -> None:
         self.id = eid
         self.attempt = attempt
         self.data = data
         self._consumer = consumer
         self.key = key
+        self._headers = headers
 
     @property
     def text(self) -> str:
@@ -390,8 +395,9 @@ class Event:
         return self._consumer._touch(self)
 
     def __repr__(self) -> str:
-        return "Event(id=%d, attempt=%d, key=%r, data=%r)" % (
-            self.id, self.attempt, self.key, self.data[:40])
+        return "Event(id=%d, attempt=%d, key=%r, %sdata=%r)" % (
+            self.id, self.attempt, self.key, "headers=%r, " % self.headers
+            if self._headers else "", self.data[:40])
 
 
 class Consumer:
@@ -627,9 +633,11 @@ class Consumer:
                     break
                 if ftype == EV and length >= 12:
                     new_id(eid)
-                    if flags:           # version 4: the key first
-                        key, at = P.event_attrs(buf, pos + 20, nxt)
-                        new_event(Event(eid, attempt, buf[at:nxt], self, key))
+                    if flags:   # version 4 on: a key, then headers (5)
+                        key, hdrs, at = P.event_block(buf, pos + 20, nxt,
+                                                      conn.version)
+                        new_event(Event(eid, attempt, buf[at:nxt], self, key,
+                                        hdrs))
                     else:
                         new_event(Event(eid, attempt, buf[pos + 20:nxt],
                                         self))
