@@ -11,7 +11,8 @@ from typing import (Callable, Deque, Iterable, List, Optional, Sequence,
 
 from . import _core as C
 from . import _proto as P
-from ._core import Data, DeadList, Enqueued, Message, QueueInfo, Stats
+from ._core import (Data, DeadList, Enqueued, Headers, Message, QueueInfo,
+                    Stats)
 from .errors import DaemonGone, ProtocolError, PushstageError, Refused
 
 READ_SIZE = 256 * 1024
@@ -181,7 +182,8 @@ class AsyncClient:
             key: Optional[Data] = None, delay: Optional[float] = None,
             not_before: Union[float, datetime.datetime, None] = None,
             priority: Optional[int] = None,
-            unique_id: Optional[Data] = None) -> Optional[int]: ...
+            unique_id: Optional[Data] = None,
+            headers: Optional[Headers] = None) -> Optional[int]: ...
 
     @overload
     async def enqueue(
@@ -189,7 +191,8 @@ class AsyncClient:
             key: Optional[Data] = None, delay: Optional[float] = None,
             not_before: Union[float, datetime.datetime, None] = None,
             priority: Optional[int] = None,
-            unique_id: Optional[Data] = None) -> Enqueued: ...
+            unique_id: Optional[Data] = None,
+            headers: Optional[Headers] = None) -> Enqueued: ...
 
     async def enqueue(
             self, queue: str,
@@ -197,14 +200,16 @@ class AsyncClient:
             key: Optional[Data] = None, delay: Optional[float] = None,
             not_before: Union[float, datetime.datetime, None] = None,
             priority: Optional[int] = None,
-            unique_id: Optional[Data] = None
+            unique_id: Optional[Data] = None,
+            headers: Optional[Headers] = None
             ) -> Union[Optional[int], Enqueued]:
-        """As Client.enqueue."""
+        """As Client.enqueue (headers= too)."""
         built: List[Tuple[int, bool]] = []
 
         def build(version: int) -> bytes:
             f, n, single = C.enqueue_frame(version, queue, events, key, delay,
-                                           not_before, priority, unique_id)
+                                           not_before, priority, unique_id,
+                                           headers)
             built.append((n, single))
             return f
         body, _ = await self._call(build, P.ENQUEUED_T)

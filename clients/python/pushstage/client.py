@@ -14,7 +14,7 @@ from typing import (Callable, Deque, Iterable, Iterator, List, Optional,
 from . import _core as C
 from . import _proto as P
 from ._core import (ConsumerInfo, Data, DeadEvent, DeadList, Enqueued,
-                    Message, QueueInfo, Stats)
+                    Headers, Message, QueueInfo, Stats)
 from .errors import DaemonGone, ProtocolError, PushstageError, Refused
 
 __all__ = ["Client", "Consumer", "Event", "Message", "Stats", "QueueInfo",
@@ -231,14 +231,16 @@ class Client:
             key: Optional[Data] = None, delay: Optional[float] = None,
             not_before: Union[float, datetime.datetime, None] = None,
             priority: Optional[int] = None,
-            unique_id: Optional[Data] = None) -> Optional[int]: ...
+            unique_id: Optional[Data] = None,
+            headers: Optional[Headers] = None) -> Optional[int]: ...
 
     @overload
     def enqueue(self, queue: str, events: Iterable[Union[Data, Message]], *,
                 key: Optional[Data] = None, delay: Optional[float] = None,
                 not_before: Union[float, datetime.datetime, None] = None,
                 priority: Optional[int] = None,
-                unique_id: Optional[Data] = None) -> Enqueued: ...
+                unique_id: Optional[Data] = None,
+                headers: Optional[Headers] = None) -> Enqueued: ...
 
     def enqueue(self, queue: str, events: Union[Data, Message,
                                                 Iterable[Union[Data,
@@ -246,21 +248,29 @@ class Client:
                 *, key: Optional[Data] = None, delay: Optional[float] = None,
                 not_before: Union[float, datetime.datetime, None] = None,
                 priority: Optional[int] = None,
-                unique_id: Optional[Data] = None
+                unique_id: Optional[Data] = None,
+                headers: Optional[Headers] = None
                 ) -> Union[Optional[int], Enqueued]:
         """Enqueue one event (bytes, str or Message) and return its id, or
         None when it was not stored (a duplicate of its unique_id, or shed
         by a drop-newest queue); or a batch (any iterable) in one frame and
         return an Enqueued list of the ids taken.  key, delay (seconds),
         not_before, priority and unique_id (one event only) apply to every
-        event; a Message carries its own.  Raises QueueFull when the queue
+        event; a Message carries its own.  headers, a mapping of name to
+        value (str, sent as UTF-8, or bytes) or (name, value) pairs, go
+        with every event (protocol version 5; Unsupported from an older
+        daemon); a Message's own go after them.  A bad header (a name not
+        1 to 64 bytes of a-z 0-9 - _ ., a value over 1024 bytes, more than
+        16, over 4096 bytes of names and values) raises ValueError naming
+        it, before anything is sent.  Raises QueueFull when the queue
         refused some (its overflow policy is reject).  An event is bytes or
         str: anything else (a number, a mapping) raises TypeError."""
         built: List[Tuple[int, bool]] = []
 
         def build(version: int) -> bytes:
             f, n, single = C.enqueue_frame(version, queue, events, key, delay,
-                                           not_before, priority, unique_id)
+                                           not_before, priority, unique_id,
+                                           headers)
             built.append((n, single))
             return f
         body = self._call(build, P.ENQUEUED_T)
