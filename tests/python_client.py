@@ -8,6 +8,7 @@ usage: python_client.py CASE   (PRODUCERD names the daemon)
 """
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -29,7 +30,7 @@ from pushstage import _core, _proto          # noqa: E402
 from integration import Harness              # noqa: E402
 
 HANDLERS = '''
-import asyncio, os, time
+import asyncio, json, os, time
 
 def _line(ev, tag=""):
     with open(os.path.join(os.environ["OUT_DIR"], "out-%d" % os.getpid()),
@@ -66,6 +67,18 @@ async def ahold(ev):
 async def aboom(ev):
     _line(ev)
     raise ValueError("no good: %s" % ev.data.decode())
+
+def _headers(ev):
+    return "\\t" + json.dumps([[n, v.hex()] for n, v in ev.raw_headers]) + \\
+        "\\t" + json.dumps(ev.headers)
+
+def hrecord(ev):
+    """record, with the event's headers: raw (hex) and decoded."""
+    _line(ev, _headers(ev))
+
+async def ahrecord(ev):
+    await asyncio.sleep(0)
+    _line(ev, _headers(ev))
 '''
 
 
@@ -229,7 +242,7 @@ def case_py_proto(h):
 def case_py_api(h):
     h.start_daemon()
     c = h.client()
-    assert c.version == 4 and c.max_frame == 1 << 20
+    assert c.version == 5 and c.max_frame == 1 << 20
     # One event, a batch, attributes.
     assert c.enqueue("jobs", b"one") == 1
     ids = c.enqueue("jobs", ["two", b"three", ps.Message("four", key="k")])
@@ -259,7 +272,7 @@ def case_py_api(h):
     # A consumer: ack, nack (again at once, attempt 2), nack with delay,
     # touch.
     with ps.Consumer("jobs", id="py", max_demand=10, socket=h.sock) as con:
-        assert con.acks and con.max_attempts == 5 and con.version == 4
+        assert con.acks and con.max_attempts == 5 and con.version == 5
         seen = {}
         keys = {}
         while len(seen) < 6:
@@ -577,7 +590,7 @@ def case_py_asyncio(h):
 
     async def run():
         c = ps.AsyncClient(h.sock)
-        assert await c.version() == 4
+        assert await c.version() == 5
         ids = await c.enqueue("jobs", ["e%d" % i for i in range(1000)])
         assert ids == list(range(1, 1001))
         assert (await c.stats("jobs"))["queued"] == 1000
@@ -695,14 +708,14 @@ def welcome(version):
 
 def case_py_versions(h):
     h.start_daemon()
-    assert ps.Client(h.sock).version == 4
+    assert ps.Client(h.sock).version == 5
     # A daemon of version 3 (the last without keys on EVENTs): the client
     # speaks 3 with it, and its events have no key.
     def v3(conn):
         t, body = read_frame(conn)
         if struct.unpack(">H", body[:2])[0] != 3:
             conn.sendall(_proto.frame(9, struct.pack(">H", 7) +
-                         b"protocol version 4 is not supported; this daemon "
+                         b"protocol version 5 is not supported; this daemon "
                          b"speaks versions 1 to 3"))
             return
         conn.sendall(welcome(3))
@@ -740,7 +753,7 @@ def case_py_versions(h):
     path = os.path.join(h.dir, "v2.sock")
     f = Fake(path, v2)
     c = ps.Client(path)
-    assert c.version == 2 and asked == [4, 2], asked
+    assert c.version == 2 and asked == [5, 2], asked
     assert c.enqueue("default", "x") == 41
     expect(ps.Unsupported, c.enqueue, "jobs", "x")
     expect(ps.Unsupported, c.enqueue, "default", "x", key="k")
@@ -759,7 +772,7 @@ def case_py_versions(h):
     path = os.path.join(h.dir, "v9.sock")
     f = Fake(path, v9)
     e = expect(ps.Unsupported, lambda: ps.Client(path).version)
-    assert "2 to 4" in str(e) and "9 to 9" in str(e), e
+    assert "2 to 5" in str(e) and "9 to 9" in str(e), e
     f.close()
 
 
@@ -767,7 +780,7 @@ def case_py_bad_input(h):
     # A frame cut short, then the close.
     def cut(conn):
         read_frame(conn)
-        conn.sendall(welcome(4)[:11])
+        conn.sendall(welcome(5)[:11])
     path = os.path.join(h.dir, "cut.sock")
     f = Fake(path, cut)
     e = expect(ps.DaemonGone, lambda: ps.Client(path).version)
@@ -777,7 +790,7 @@ def case_py_bad_input(h):
     # A header with a length over the limit.
     def huge(conn):
         read_frame(conn)
-        conn.sendall(welcome(4))
+        conn.sendall(welcome(5))
         read_frame(conn)
         conn.sendall(struct.pack(">IBBH", 1 << 30, 4, 0, 0))
         read_frame(conn)
@@ -801,7 +814,7 @@ def case_py_bad_input(h):
     # An ENQUEUED that does not add up.
     def wrong(conn):
         read_frame(conn)
-        conn.sendall(welcome(4))
+        conn.sendall(welcome(5))
         read_frame(conn)
         conn.sendall(_proto.frame(4, struct.pack(">QIIII", 1, 5, 0, 0, 0)))
         read_frame(conn)
@@ -910,6 +923,480 @@ def case_py_event_types(h):
     con.close()
 
 
+# --- headers (protocol version 5) -----------------------------------------
+
+def spec_event(body, flags):
+    """An EVENT body read as protocol.md lays out version 5, apart from
+    the package: (id, attempt, key, [(name, value bytes)], payload)."""
+    i, a = struct.unpack(">QI", body[:12])
+    key, hdrs, at = None, [], 12
+    if flags & 1:
+        (alen,) = struct.unpack(">H", body[12:14])
+        block, at = body[14:14 + alen], 14 + alen
+        p = 0
+        while p < len(block):
+            tag = block[p]
+            if tag >= 128:
+                (n,) = struct.unpack(">H", block[p + 1:p + 3])
+                v, p = block[p + 3:p + 3 + n], p + 3 + n
+            else:
+                n = block[p + 1]
+                v, p = block[p + 2:p + 2 + n], p + 2 + n
+            if tag == 1:
+                assert not hdrs, "a KEY after a HEADER: %r" % block
+                key = v
+            elif tag == 128:
+                hdrs.append((v[1:1 + v[0]].decode(), v[1 + v[0]:]))
+        assert p == len(block), block
+    return i, a, key, hdrs, body[at:]
+
+
+def read_flagged(conn):
+    """The next frame as (type, flags, body), or (None, None, None)."""
+    head = b""
+    while len(head) < 8:
+        b = conn.recv(8 - len(head))
+        if not b:
+            return None, None, None
+        head += b
+    n, t, flags, _ = struct.unpack(">IBBH", head)
+    body = b""
+    while len(body) < n:
+        b = conn.recv(n - len(body))
+        assert b, "a frame cut short"
+        body += b
+    return t, flags, body
+
+
+def raw_peer(path, role, version=5, name=b"", queue=b"", max_demand=0):
+    """A peer speaking the protocol byte by byte, past its WELCOME."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(path)
+    s.sendall(_proto.frame(1, struct.pack(">HBBIIB", version, role, 0,
+                                          max_demand, 0, len(name)) + name +
+                           bytes([len(queue)]) + queue))
+    t, _, body = read_flagged(s)
+    assert t == 2 and struct.unpack(">H", body[:2])[0] == version, (t, body)
+    return s
+
+
+def raw_header(name, value):
+    """One HEADER attribute, unchecked: tag 128, u16 length, name_len,
+    name, value."""
+    return bytes([128]) + struct.pack(">H", 1 + len(name) + len(value)) + \
+        bytes([len(name)]) + name + value
+
+
+# What case_py_headers enqueues: (data, key, [(name, value bytes)]) as it
+# must come out, in id order.
+PAIRS = [("z-last", "first"), ("a.first", b"\xff\x00raw"), ("m_mid", "é ✓"),
+         ("empty", "")]
+COMMON = {"task": "resize", "content-type": "application/json"}
+
+
+def _biggest():
+    """16 headers of 4096 bytes of names and values, one a name of 64
+    bytes, one a value of 1024: every limit, just."""
+    big = [("v", b"\x01" * 1024), ("n" * 64, b"")]
+    rest = 4096 - (1 + 1024) - 64 - 14 * 3
+    for i in range(14):
+        n = rest // 14 + (1 if i < rest % 14 else 0)
+        big.append(("h%02d" % i, bytes([65 + i]) * n))
+    assert len(big) == 16 and sum(len(n) + len(v) for n, v in big) == 4096
+    return big
+
+
+def _enqueue_set(c, queue):
+    """Events with headers every way: pairs with a key and a priority,
+    the call's headers on a batch, a Message's own after them and
+    replacing one, none, and every limit.  The expected events."""
+    b = lambda v: v.encode() if isinstance(v, str) else v  # noqa: E731
+    big = _biggest()
+    r = [c.enqueue(queue, b"one", key="k1", priority=3, headers=PAIRS),
+         c.enqueue(queue, ["two", ps.Message("three", headers={
+             "task": "own", "x": b"1"}), ps.Message("four", key="k4")],
+                   headers=COMMON),
+         c.enqueue(queue, "five"),
+         c.enqueue(queue, "six", headers=big)]
+    common = [(n, b(v)) for n, v in COMMON.items()]
+    want = [(b"one", b"k1", [(n, b(v)) for n, v in PAIRS]),
+            (b"two", None, common),
+            (b"three", None, [("content-type", b"application/json"),
+                              ("task", b"own"), ("x", b"1")]),
+            (b"four", b"k4", common),
+            (b"five", None, []),
+            (b"six", None, big)]
+    return r, want
+
+
+def case_py_headers_proto(h):
+    """The bytes of headers, without a daemon: protocol.md's ENQUEUE
+    example built, its EVENT example read; unknown long and short tags
+    skipped; a HEADER that runs past its length refused."""
+    hx = bytes.fromhex
+    f, n, single = _core.enqueue_frame(5, "q", "hi", headers={
+        "task": "resize", "n": "1"})
+    assert f == hx("00000022030100000000000101710000000200148000"
+                   "0b047461736b726573697a658000" "03016e316869"), f.hex()
+    assert (n, single) == (1, True)
+    # The same as pairs, and the same after the other attributes.
+    assert _core.enqueue_frame(5, "q", "hi", headers=[(b"task", b"resize"),
+                                                      ("n", b"1")])[0] == f
+    f = _core.enqueue_frame(5, "q", "hi", key="k", priority=7,
+                            headers={"t": "v"})[0]
+    blk = hx("01016b" "04020007") + raw_header(b"t", b"v")
+    assert f[8 + 6 + 4:] == struct.pack(">H", len(blk)) + blk + b"hi", \
+        f.hex()
+    # protocol.md's EVENT: id 7, attempt 1, key k, task: resize, "hi".
+    ev = hx("0000002106010000" "0000000000000007" "00000001" "0011" "01016b"
+            "80000b047461736b726573697a65" "6869")
+    r = _proto.Reader()
+    r.feed(ev)
+    (t, body, flags), = r.frames()
+    assert (t, flags) == (6, 1)
+    assert _proto.event_block(body, 12, len(body), 5) == (
+        b"k", [("task", b"resize")], len(body) - 2)
+    assert spec_event(body, flags) == (7, 1, b"k", [("task", b"resize")],
+                                       b"hi")
+    # Unknown tags: a long one (200, u16 length) and a short one (9).
+    block = bytes([200]) + struct.pack(">H", 300) + b"x" * 300 + \
+        bytes([9, 2]) + b"yy" + raw_header(b"a", b"\xff") + \
+        raw_header(b"b", b"")
+    body = struct.pack(">QIH", 1, 1, len(block)) + block + b"data"
+    assert _proto.event_block(body, 12, len(body), 5) == (
+        None, [("a", b"\xff"), ("b", b"")], len(body) - 4)
+    # A HEADER whose name runs past its length, or past the block.
+    for bad in (bytes([128, 0, 2, 5]) + b"ab", bytes([128, 0, 9, 1]) + b"a",
+                bytes([128, 0, 0]), bytes([128, 0])):
+        body = struct.pack(">QIH", 1, 1, len(bad)) + bad + b"data"
+        expect(ps.ProtocolError, _proto.event_block, body, 12, len(body), 5)
+    # Headers need version 5: from an older daemon, Unsupported before
+    # any frame; the rules first.
+    for v in (4, 3, 2):
+        e = expect(ps.Unsupported, _core.enqueue_frame, v, "default", "x",
+                   headers={"task": "t"})
+        assert "headers need protocol version 5" in str(e) and \
+            "version %d" % v in str(e), e
+        e = expect(ps.Unsupported, _core.enqueue_frame, v, "default",
+                   [ps.Message("x", headers={"a": "b"})])
+        assert "version 5" in str(e), e
+        expect(ValueError, _core.enqueue_frame, v, "default", "x",
+               headers={"Bad": "x"})
+        # No headers, or none at all in an empty mapping: as before.
+        _core.enqueue_frame(v, "default", "x", headers={})
+        _core.enqueue_frame(v, "default", [ps.Message("x", headers=[])])
+    # A Message's headers from an iterator outlive one enqueue.
+    m = ps.Message("x", headers=iter([("a", "1")]))
+    assert _core.enqueue_frame(5, "q", m)[0] == \
+        _core.enqueue_frame(5, "q", m)[0] == \
+        _core.enqueue_frame(5, "q", "x", headers={"a": "1"})[0]
+    # An Event's views of them.
+    e = ps.Event(1, 1, b"d", None, None, [("a", b"\xff"), ("b", b"2")])
+    assert e.headers == {"a": "\ufffd", "b": "2"}
+    raw = e.raw_headers
+    raw.clear()
+    assert e.raw_headers == [("a", b"\xff"), ("b", b"2")]
+    e = ps.Event(1, 1, b"d", None)
+    assert e.headers == {} and e.raw_headers == []
+
+
+def case_py_headers(h):
+    """Headers from Client.enqueue (and AsyncClient's) to a raw version 5
+    consumer byte for byte, to Consumer and AsyncConsumer as
+    Event.headers and raw_headers, and back into an enqueue."""
+    h.start_daemon()
+    c = h.client()
+    assert c.version == 5
+    r, want = _enqueue_set(c, "raw")
+    assert r == [1, [2, 3, 4], 5, 6], r
+    # protocol.md's EVENT example, id 7 and all, to the byte.
+    assert c.enqueue("doc", "hi", key="k", headers={"task": "resize"}) == 7
+    s = raw_peer(h.sock, 1, name=b"d", queue=b"doc", max_demand=1)
+    s.sendall(_proto.demand(1))
+    t, flags, body = read_flagged(s)
+    assert _proto.frame(t, body, flags) == bytes.fromhex(
+        "00000021060100000000000000000007000000010011010" "16b80000b0474"
+        "61736b726573697a656869"), body.hex()
+    s.close()
+    # A raw version 5 consumer: each event's key first, then its headers
+    # in the order given, the bytes as enqueued.
+    s = raw_peer(h.sock, 1, name=b"raw", queue=b"raw", max_demand=6)
+    s.sendall(_proto.demand(6))
+    got = []
+    for _ in range(6):
+        t, flags, body = read_flagged(s)
+        assert t == 6, (t, body)
+        got.append((flags,) + spec_event(body, flags))
+    s.close()
+    assert [g[1] for g in got] == [1, 2, 3, 4, 5, 6], got
+    assert [(p, k, hd) for _, _, _, k, hd, p in got] == want, got
+    assert [g[0] for g in got] == [1, 1, 1, 1, 0, 1], got
+    # Consumer: Event.raw_headers exact, Event.headers decoded.
+    _enqueue_set(c, "py")
+    with ps.Consumer("py", id="py", max_demand=6, socket=h.sock) as con:
+        evs = [next(con) for _ in range(6)]
+        for ev, (data, key, hd) in zip(evs, want):
+            assert (ev.data, ev.key, ev.raw_headers) == (data, key, hd), ev
+            assert ev.headers == {n: v.decode(errors="replace")
+                                  for n, v in hd}, ev
+            assert ev.ack()
+    assert evs[0].headers == {"z-last": "first", "a.first": "\ufffd\x00raw",
+                              "m_mid": "é ✓", "empty": ""}, evs[0].headers
+    assert list(evs[0].headers) == ["z-last", "a.first", "m_mid", "empty"]
+    assert evs[4].headers == {} and evs[4].raw_headers == []
+    assert "headers={'task': 'resize'" in repr(evs[1]), repr(evs[1])
+    # An event's raw_headers enqueued again come out the same.
+    assert c.enqueue("again", evs[5].data, headers=evs[5].raw_headers) == 14
+    assert c.enqueue("again", [ps.Message(evs[0].data,
+                                          headers=evs[0].raw_headers)]) \
+        == [15]
+    with ps.Consumer("again", id="a", max_demand=2, socket=h.sock) as con:
+        a, b = next(con), next(con)
+        assert a.raw_headers == want[5][2] and b.raw_headers == want[0][2]
+        con.ack([a, b])
+
+    # AsyncClient and AsyncConsumer.
+    async def run():
+        ac = ps.AsyncClient(h.sock)
+        assert await ac.version() == 5
+        assert await ac.enqueue("apy", "a1", headers=PAIRS, key="k") == 16
+        assert await ac.enqueue("apy", [ps.Message("a2", headers={
+            "x": "y"}), "a3"], headers={"task": b"t"}) == [17, 18]
+        await ac.close()
+        out = []
+        async with ps.AsyncConsumer("apy", id="a", max_demand=3,
+                                    socket=h.sock) as con:
+            for _ in range(3):
+                ev = await con.get(timeout=10)
+                assert ev is not None
+                out.append((ev.data, ev.key, ev.raw_headers, ev.headers))
+                await ev.ack()
+        return out
+    assert asyncio.run(run()) == [
+        (b"a1", b"k", want[0][2], evs[0].headers),
+        (b"a2", None, [("task", b"t"), ("x", b"y")], {"task": "t", "x": "y"}),
+        (b"a3", None, [("task", b"t")], {"task": "t"})]
+    st = c.stats()
+    assert st["enqueued_total"] == 18, st.counters
+
+
+def case_py_headers_worker(h):
+    """The worker hands its handlers events with their headers, in
+    threads and as asyncio tasks."""
+    h.start_daemon()
+    c = h.client()
+    h.worker("hrecord", "--queue", "wt", name="wt")
+    h.worker("ahrecord", "--queue", "wa", name="wa")
+    h.wait_for(lambda: {q.name for q in c.queues()} >= {"wt", "wa"} and
+               c.stats("wt")["consumers"] == 1 and
+               c.stats("wa")["consumers"] == 1, what="the workers")
+    for q in ("wt", "wa"):
+        c.enqueue(q, "%s-1" % q, headers=PAIRS)
+        c.enqueue(q, ["%s-2" % q, ps.Message("%s-3" % q, headers={
+            "x": "1"})], headers=COMMON)
+        c.enqueue(q, "%s-4" % q)
+    h.wait_for(lambda: c.stats("wt")["acked_total"] == 4 and
+               c.stats("wa")["acked_total"] == 4, what="8 acks")
+    got = {}
+    for _, _, _, rest in h.outputs():
+        data, raw, dec = rest.split("\t")
+        got[data] = ([(n, bytes.fromhex(v)) for n, v in json.loads(raw)],
+                     json.loads(dec))
+    b = lambda v: v.encode() if isinstance(v, str) else v  # noqa: E731
+    pairs = [(n, b(v)) for n, v in PAIRS]
+    common = [(n, b(v)) for n, v in COMMON.items()]
+    for q in ("wt", "wa"):
+        assert got["%s-1" % q][0] == pairs, got
+        assert got["%s-1" % q][1]["a.first"] == "\ufffd\x00raw", got
+        assert got["%s-2" % q] == (common, COMMON), got
+        assert got["%s-3" % q][0] == common + [("x", b"1")], got
+        assert got["%s-4" % q] == ([], {}), got
+
+
+def old_daemon(speaks, seen, named=True):
+    """A fake daemon older than version 5: a HELLO of a version over
+    `speaks` is ERROR 7 (naming its versions as a real one does, or with
+    named=False not); seen gets each HELLO's version and each frame of a
+    client.  A consumer gets one EVENT, with its key from version 4."""
+    def script(conn):
+        t, body = read_frame(conn)
+        v, role = struct.unpack(">HB", body[:3])
+        seen.append(("HELLO", v))
+        if v > speaks:
+            msg = "protocol version %d is not supported" % v
+            if named:
+                msg += "; this daemon speaks versions 1 to %d" % speaks
+            conn.sendall(_proto.frame(9, struct.pack(">H", 7) +
+                                      msg.encode()))
+            return
+        conn.sendall(welcome(v))
+        if role == 1:
+            read_frame(conn)                        # DEMAND
+            head = struct.pack(">QI", 9, 1)
+            if v >= 4:
+                conn.sendall(_proto.frame(6, head + struct.pack(">H", 3) +
+                                          b"\x01\x01k" + b"e", 1))
+            else:
+                conn.sendall(_proto.frame(6, head + b"e"))
+            read_frame(conn)
+            return
+        while True:
+            t, body = read_frame(conn)
+            if t is None:
+                return
+            seen.append((t, body))
+            n = struct.unpack(">I", body[:4])[0]
+            conn.sendall(_proto.frame(4, struct.pack(">QIIII", 100, n, 0, 0,
+                                                     0)))
+    return script
+
+
+def case_py_headers_old_daemons(h):
+    """To a daemon of version 4 or 3 the package falls back (5, then 4,
+    then 3) and says headers need version 5 before sending them: never an
+    ENQUEUE without them.  What needs no headers still goes."""
+    for speaks, named, asked in ((4, True, [5, 4]), (3, True, [5, 3]),
+                                 (3, False, [5, 4, 3])):
+        seen = []
+        path = os.path.join(h.dir, "v%d%s.sock" % (speaks, named))
+        f = Fake(path, old_daemon(speaks, seen, named))
+        c = ps.Client(path)
+        assert c.version == speaks and seen == [("HELLO", v) for v in asked],\
+            seen
+        for args, kw in ((("q", "x"), {"headers": {"task": "t"}}),
+                         (("q", ["x", "y"]), {"headers": [("a", b"b")]}),
+                         (("q", [ps.Message("x", headers={"a": "b"})]), {}),
+                         (("q", ps.Message("x", headers={"a": "b"})),
+                          {"key": "k"})):
+            e = expect(ps.Unsupported, c.enqueue, *args, **kw)
+            assert "headers need protocol version 5" in str(e) and \
+                "speaks version %d" % speaks in str(e), e
+        # The rules before the version; then what has no headers goes, on
+        # the same connection.
+        expect(ValueError, c.enqueue, "q", "x", headers={"Task": "t"})
+        assert not [s for s in seen if s[0] != "HELLO"], seen
+        assert c.enqueue("q", "x", headers={}) == 100
+        assert c.enqueue("q", "y", key="k") == 100
+        assert [s[0] for s in seen[len(asked):]] == [3, 3], seen
+        assert len(seen) == len(asked) + 2
+        c.close()
+
+        async def aio():
+            ac = ps.AsyncClient(path)
+            try:
+                await ac.enqueue("q", "x", headers={"task": "t"})
+            except ps.Unsupported as x:
+                assert "version 5" in str(x), x
+            else:
+                raise AssertionError("AsyncClient sent headers to version %d"
+                                     % speaks)
+            v = await ac.version()
+            await ac.close()
+            return v
+        assert asyncio.run(aio()) == speaks
+        # A consumer's events from it: a key from version 4, no headers.
+        con = ps.Consumer("q", id="w", socket=path)
+        ev = next(con)
+        assert con.version == speaks and ev.data == b"e" and \
+            ev.key == (b"k" if speaks >= 4 else None), ev
+        assert ev.headers == {} and ev.raw_headers == [], ev
+        con.close()
+        f.close()
+
+
+def case_py_headers_bad_input(h):
+    """Each bad header is a ValueError (a TypeError for what is not a
+    header) naming it, in the words of the daemon's ERROR for it, before
+    anything is sent: nothing is enqueued, the connection goes on."""
+    h.start_daemon()
+    c = h.client()
+    many = {"h%02d" % i: "v" for i in range(17)}
+    big = {"h%02d" % i: "v" * 1000 for i in range(5)}
+    # (headers, what the ValueError says, the raw HEADERs for the daemon
+    # or None when the client's words are its own)
+    cases = [
+        ({"Task": "x"},
+         'header "Task": a name is 1 to 64 bytes of a-z 0-9 - _ .',
+         raw_header(b"Task", b"x")),
+        ({"a b\n": "x"}, 'header "a b?": a name is 1 to 64 bytes',
+         raw_header(b"a b\n", b"x")),
+        ({"": "x"}, 'header "": a name is 1 to 64 bytes',
+         raw_header(b"", b"x")),
+        ({"n" * 65: "x"}, 'header "%s...": a name is 1 to 64 bytes'
+         % ("n" * 64), None),
+        ({"tâche": "x"}, 'header "tâche": a name is 1 to 64 bytes', None),
+        ({b"caf\xc3": "x"}, 'header "caf\ufffd": a name is', None),
+        ({"v": "x" * 1025}, 'header "v": its value is 1025 bytes, over 1024',
+         raw_header(b"v", b"x" * 1025)),
+        ({"v": "é" * 513}, 'header "v": its value is 1026 bytes, over 1024',
+         raw_header(b"v", "é".encode() * 513)),
+        (many, 'header "h16": more than 16 headers',
+         b"".join(raw_header(n.encode(), b"v") for n in many)),
+        (big, 'header "h04": headers over 4096 bytes (names and values)',
+         b"".join(raw_header(n.encode(), b"v" * 1000) for n in big)),
+        ([("task", "a"), ("task", "b")], 'header "task" given twice',
+         raw_header(b"task", b"a") + raw_header(b"task", b"b")),
+        ({"task": "a", b"task": "b"}, 'header "task" given twice', None),
+    ]
+    for headers, words, raw in cases:
+        e = expect(ValueError, c.enqueue, "hb", "x", headers=headers)
+        assert str(e).startswith(words), (words, str(e))
+        e = expect(ValueError, c.enqueue, "hb", ["x", "y"], headers=headers)
+        assert str(e).startswith(words), (words, str(e))
+        # A Message's own: refused when made.
+        e = expect(ValueError, ps.Message, "x", headers=headers)
+        assert str(e).startswith(words), (words, str(e))
+        if raw is None:
+            continue
+        # The daemon's ERROR for the same bytes says the same.
+        s = raw_peer(h.sock, 2)
+        s.sendall(_proto.enqueue(5, b"raw", [b"fine", b"x"], [b"", raw]))
+        t, _, body = read_flagged(s)
+        s.close()
+        assert t == 9 and struct.unpack(">H", body[:2])[0] == 5, body
+        why = body[2:].decode()
+        assert why.startswith("bad ENQUEUE: "), why
+        why = why[len("bad ENQUEUE: "):]
+        assert why == str(e) or (why in str(e) and
+                                 str(e).endswith(": " + why)), (why, str(e))
+    # A batch: the call's headers with a Message's own over a limit, and
+    # the Message named.
+    ten = {"c%d" % i: "v" for i in range(10)}
+    e = expect(ValueError, c.enqueue, "hb", ["x", ps.Message("y", headers={
+        "m%d" % i: "v" for i in range(7)})], headers=ten)
+    assert str(e) == 'event 1 of the batch: header "m6": more than 16 ' \
+        'headers', e
+    # Not headers at all: TypeError, naming what is wrong.
+    for headers, words in (("task=x", "not str"), (b"task", "not bytes"),
+                           (5, "not int"), ({"a": 1}, 'header "a": its value '
+                                            'is str or bytes, not int'),
+                           ({"a": None}, 'header "a": its value'),
+                           ({1: "x"}, "a header's name is str or bytes"),
+                           (["task"], "a (name, value) pair, not str"),
+                           ([("a", "b", "c")], "a (name, value) pair")):
+        e = expect(TypeError, c.enqueue, "hb", "x", headers=headers)
+        assert words in str(e), (headers, words, str(e))
+
+    # The asyncio client checks the same, before anything is sent.
+    async def aio():
+        ac = ps.AsyncClient(h.sock)
+        for headers, words, _ in cases:
+            try:
+                await ac.enqueue("hb", "x", headers=headers)
+            except ValueError as x:
+                assert str(x).startswith(words), (words, str(x))
+            else:
+                raise AssertionError("AsyncClient took %r" % (headers,))
+        await ac.close()
+    asyncio.run(aio())
+    # Nothing was enqueued; the client's connection goes on.
+    st = c.stats()
+    assert st["enqueued_total"] == 0 and st["queued"] == 0, st.counters
+    assert "hb" not in [q.name for q in c.queues()]
+    assert c.enqueue("hb", "fine", headers={"ok": "1"}) == 1
+
+
 def _mypy():
     """The command that runs mypy, or None."""
     r = subprocess.run([sys.executable, "-m", "mypy", "--version"],
@@ -922,18 +1409,26 @@ def _mypy():
 
 def case_py_mypy(h):
     """The package ships py.typed: mypy --strict finds nothing in it, nor
-    in a program using it (enqueue's one event and batch overloads)."""
+    in a program using it (enqueue's one event and batch overloads, and
+    headers on enqueue and on an Event)."""
     mypy = _mypy()
     if mypy is None:
         raise Skip("mypy is not installed (Debian: apt-get install mypy)")
     use = os.path.join(h.dir, "use.py")
     with open(use, "w") as f:
-        f.write("from typing import List, Optional\n"
-                "from pushstage import Client, Message, errors\n"
+        f.write("from typing import Dict, List, Optional, Tuple\n"
+                "from pushstage import Client, Event, Message, errors\n"
                 "c = Client('/nowhere')\n"
                 "one: Optional[int] = c.enqueue('q', 'x')\n"
                 "many: List[int] = c.enqueue('q', ['x', Message(b'y')])\n"
-                "code: int = errors.E_NO_QUEUE\n")
+                "code: int = errors.E_NO_QUEUE\n"
+                "h1: Optional[int] = c.enqueue('q', 'x', headers={'t': 'v'})\n"
+                "h2: List[int] = c.enqueue('q', [Message('x', headers="
+                "[('a', b'b')])], headers={b'n': b'v'})\n"
+                "def handle(ev: Event) -> None:\n"
+                "    d: Dict[str, str] = ev.headers\n"
+                "    r: List[Tuple[str, bytes]] = ev.raw_headers\n"
+                "    c.enqueue('q', ev.data, headers=ev.raw_headers)\n")
     r = subprocess.run(mypy + ["--strict", "--no-incremental",
                                "--cache-dir", os.path.join(h.dir, "cache"),
                                os.path.join(PKG, "pushstage"), use],

@@ -11,8 +11,8 @@ import socket
 import stat
 import struct
 from dataclasses import dataclass, field
-from typing import (Dict, Iterable, List, Mapping, Optional, Sequence,
-                    Tuple, Union, cast)
+from typing import (Dict, Iterable, Iterator, List, Mapping, Optional,
+                    Sequence, Tuple, Union, cast)
 
 from . import _proto as P
 from .errors import (E_BAD_HEADER, E_BAD_LENGTH, E_BAD_STATE, E_TOO_LARGE,
@@ -22,6 +22,10 @@ from .errors import (E_BAD_HEADER, E_BAD_LENGTH, E_BAD_STATE, E_TOO_LARGE,
 Data = Union[bytes, str]
 # What an event's payload may be given as.
 EVENT_TYPES = (bytes, str, bytearray, memoryview)
+# An event's headers as given to enqueue: a mapping of name to value, or
+# (name, value) pairs (as Event.raw_headers); a str value goes as UTF-8.
+Headers = Union[Mapping[str, Data], Mapping[bytes, Data],
+                Iterable[Tuple[Data, Data]]]
 
 
 # --- the socket --------------------------------------------------------
@@ -189,7 +193,8 @@ class Link:
 def version_after_refusal(err: PushstageError, tried: int) -> Optional[int]:
     """After ERROR 7 to a HELLO of version `tried`: the best version both
     speak, or None.  The ERROR names the daemon's versions ("speaks
-    versions A to B")."""
+    versions A to B"); without them, the one below `tried` (5, then 4,
+    then 3, ...)."""
     if not isinstance(err, Refused) or err.code != E_VERSION:
         return None
     found = re.findall(r"speaks versions? (\d+)(?: to (\d+))?", err.message)
@@ -212,6 +217,13 @@ def need_v3(version: int, what: str) -> None:
                           "version %d" % (what, version))
 
 
+def need_v5_headers(version: int) -> None:
+    if version < 5:
+        raise Unsupported("headers need protocol version 5; the daemon "
+                          "speaks version %d, and would not carry them"
+                          % version)
+
+
 def queue_for(version: int, queue: Data, group_ok: bool = False) -> bytes:
     q = P.queue_name(queue, group_ok)
     if version < 3 and q != b"default":
@@ -228,17 +240,50 @@ class Message:
     """One event of a batch with its own attributes.  delay is in
     seconds; not_before a datetime or seconds since 1970; priority 0 to
     65535, smaller first (32768 without); unique_id makes a duplicate of
-    any other event with it while this one is in the queue."""
+    any other event with it while this one is in the queue.  headers
+    (protocol version 5), a mapping of name to str or bytes or (name,
+    value) pairs, go after those given to enqueue(headers=), and replace
+    one of theirs of the same name; they are checked here (ValueError,
+    TypeError) as at enqueue."""
     data: Data
     key: Optional[Data] = None
     delay: Optional[float] = None
     not_before: Optional[Union[float, datetime.datetime]] = None
     priority: Optional[int] = None
     unique_id: Optional[Data] = None
+    headers: Optional[Headers] = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.data, EVENT_TYPES):
             raise TypeError(_NOT_AN_EVENT % type(self.data).__name__)
+        if self.headers is not None:
+            if isinstance(self.headers, Iterator):
+                # An iterator would be spent by the first enqueue.
+                self.headers = list(cast(Iterator[Tuple[Data, Data]],
+                                         self.headers))
+            P.headers_block(header_pairs(self.headers))
+
+
+class EventHeaders:
+    """An event's headers (protocol version 5), for Event and
+    AsyncEvent: none from an older daemon."""
+
+    __slots__ = ()
+    _headers: Optional[P.RawHeaders]
+
+    @property
+    def raw_headers(self) -> List[Tuple[str, bytes]]:
+        """The headers exactly as enqueued, in order: [(name, value
+        bytes)]; [] when the event has none."""
+        return list(self._headers) if self._headers else []
+
+    @property
+    def headers(self) -> Dict[str, str]:
+        """The headers by name, values decoded as UTF-8 (a byte that is
+        not: U+FFFD); {} when the event has none."""
+        if not self._headers:
+            return {}
+        return {n: v.decode(errors="replace") for n, v in self._headers}
 
 
 class Enqueued(List[int]):
@@ -342,6 +387,48 @@ def _attrs(key: Optional[Data], delay: Optional[float],
 _NOT_AN_EVENT = ("an event is bytes or str (or a Message of them), "
                  "not %s")
 
+_NOT_HEADERS = ("headers are a mapping of name to value, or (name, value) "
+                "pairs; not %s")
+
+
+def header_pairs(headers: object) -> List[Tuple[bytes, bytes]]:
+    """enqueue's headers= (or a Message's) as (name, value) bytes, in
+    order; TypeError for anything that is not headers.  The protocol's
+    rules are P.headers_block's."""
+    if headers is None:
+        return []
+    if isinstance(headers, Mapping):
+        items: List[object] = list(headers.items())
+    elif isinstance(headers, Iterable) and \
+            not isinstance(headers, EVENT_TYPES):
+        items = list(headers)
+    else:
+        raise TypeError(_NOT_HEADERS % type(headers).__name__)
+    out: List[Tuple[bytes, bytes]] = []
+    for item in items:
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise TypeError("a header is a (name, value) pair, not %s"
+                            % type(item).__name__)
+        name, value = item
+        if not isinstance(name, (str, bytes)):
+            raise TypeError("a header's name is str or bytes, not %s"
+                            % type(name).__name__)
+        nb = _b(name)
+        if not isinstance(value, EVENT_TYPES):
+            raise TypeError('header "%s": its value is str or bytes, not %s'
+                            % (P.header_shown(nb), type(value).__name__))
+        out.append((nb, _b(value)))
+    return out
+
+
+def _merged(common: List[Tuple[bytes, bytes]],
+            own: List[Tuple[bytes, bytes]]) -> List[Tuple[bytes, bytes]]:
+    """A Message's headers after the call's, replacing those it names."""
+    if not common:
+        return own
+    names = {n for n, _ in own}
+    return [h for h in common if h[0] not in names] + own
+
 
 def _batch(events: object) -> Tuple[List[Union[Data, Message]], bool]:
     """(the events, single) of Client.enqueue's argument: one event, or
@@ -365,9 +452,11 @@ def enqueue_frame(version: int, queue: Data, events: object,
                   key: Optional[Data] = None, delay: Optional[float] = None,
                   not_before: Union[float, datetime.datetime, None] = None,
                   priority: Optional[int] = None,
-                  unique_id: Optional[Data] = None
+                  unique_id: Optional[Data] = None,
+                  headers: Optional[Headers] = None
                   ) -> Tuple[bytes, int, bool]:
-    """(frame, count, single) for Client.enqueue's arguments."""
+    """(frame, count, single) for Client.enqueue's arguments.  Every
+    check (ValueError, TypeError, Unsupported) comes before the frame."""
     q = queue_for(version, queue)
     batch, single = _batch(events)
     if not batch:
@@ -375,10 +464,12 @@ def enqueue_frame(version: int, queue: Data, events: object,
     if unique_id is not None and len(batch) > 1:
         raise ValueError("unique_id= names one event; give each event of a "
                          "batch its own with Message(data, unique_id=...)")
+    hpairs = header_pairs(headers)
+    hblock = P.headers_block(hpairs)
     common: Optional[bytes] = None
-    if any(v is not None for v in (key, delay, not_before, priority,
-                                   unique_id)):
-        common = _attrs(key, delay, not_before, priority, unique_id)
+    if hblock or any(v is not None for v in (key, delay, not_before,
+                                             priority, unique_id)):
+        common = _attrs(key, delay, not_before, priority, unique_id) + hblock
     datas: List[bytes] = []
     blocks: Optional[List[bytes]] = None
     kinds = set(map(type, batch))
@@ -388,19 +479,33 @@ def enqueue_frame(version: int, queue: Data, events: object,
         datas = [_b(e) for e in cast(List[Data], batch)]
     else:
         blocks = []
-        for e in batch:
+        headed = bool(hblock)
+        for i, e in enumerate(batch):
             if isinstance(e, Message):
                 m = e
                 datas.append(_b(m.data))
+                mblock = hblock
+                if m.headers is not None:
+                    try:
+                        mblock = P.headers_block(_merged(
+                            hpairs, header_pairs(m.headers)))
+                    except (TypeError, ValueError) as x:
+                        if single:
+                            raise
+                        raise type(x)("event %d of the batch: %s"
+                                      % (i, x)) from None
+                    headed = headed or bool(mblock)
                 blocks.append(_attrs(
                     m.key if m.key is not None else key,
                     m.delay if m.delay is not None else delay,
                     m.not_before if m.not_before is not None else not_before,
                     m.priority if m.priority is not None else priority,
-                    m.unique_id))
+                    m.unique_id) + mblock)
             else:
                 datas.append(_b(e))
                 blocks.append(common or b"")
+        if headed:
+            need_v5_headers(version)
         if version < 3 and any(blocks):
             raise Unsupported("event attributes (key, delay, priority, "
                               "unique id) need protocol version 3; the "

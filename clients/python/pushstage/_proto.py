@@ -5,12 +5,12 @@ clients share it, and tests drive it directly."""
 from __future__ import annotations
 
 import struct
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from . import errors as E
 from .errors import ProtocolError
 
-VERSION = 4             # the version this package speaks best
+VERSION = 5             # the version this package speaks best
 MIN_VERSION = 2         # and the oldest it speaks (acks need 2)
 
 HEADER = struct.Struct(">IBBH")
@@ -35,6 +35,14 @@ ROLE_CLIENT = 2
 ATTR_KEY, ATTR_DELAY, ATTR_NOT_BEFORE, ATTR_PRIORITY, ATTR_UNIQUE_ID = \
     range(1, 6)
 MAX_DELAY_MS = 316_224_000_000
+# Version 5: a tag of 128 or more has a u16 length; 128 is a HEADER.
+ATTR_LONG = 128
+ATTR_HEADER = 128
+HEADER_NAME_MAX = 64
+HEADER_VALUE_MAX = 1024
+HEADERS_MAX = 16
+HEADERS_BYTES_MAX = 4096
+HEADER_ATTR = struct.Struct(">BHB")     # tag, length, name_len
 
 # QUEUE_ADMIN operations.
 OP_SET, OP_PURGE, OP_DELETE, OP_CREATE, OP_DROP_GROUP = range(1, 6)
@@ -46,6 +54,10 @@ ERROR_NAMES: Dict[int, str] = {
 
 _NAME_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                         b"0123456789._:-")
+_HEADER_NAME_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+# An event's headers as they come: (name, value), in order.
+RawHeaders = List[Tuple[str, bytes]]
 
 
 def _bytes(v: "str | bytes", what: str) -> bytes:
@@ -100,8 +112,9 @@ def hello(version: int, role: int, name: bytes = b"", max_demand: int = 0,
 
 def attrs(key: Optional[bytes] = None, delay_ms: Optional[int] = None,
           not_before_ms: Optional[int] = None, priority: Optional[int] = None,
-          unique_id: Optional[bytes] = None) -> bytes:
-    """One event's attribute block (without its u16 length)."""
+          unique_id: Optional[bytes] = None, headers: bytes = b"") -> bytes:
+    """One event's attribute block (without its u16 length); headers, a
+    headers_block(), go after every other attribute (version 5)."""
     a = b""
     if key is not None:
         if len(key) > 255:
@@ -125,7 +138,48 @@ def attrs(key: Optional[bytes] = None, delay_ms: Optional[int] = None,
         if not 1 <= len(unique_id) <= 128:
             raise ValueError("a unique id is 1 to 128 bytes")
         a += bytes((ATTR_UNIQUE_ID, len(unique_id))) + unique_id
-    return a
+    return a + headers
+
+
+def header_shown(name: bytes) -> str:
+    """A header's name as a message shows it: its first 64 characters,
+    any that could not be printed or would end the quotes as ?."""
+    s = "".join(c if c.isprintable() and c not in '"\\' else "?"
+                for c in name.decode(errors="replace"))
+    return s if len(s) <= HEADER_NAME_MAX else s[:HEADER_NAME_MAX] + "..."
+
+
+def headers_block(headers: Sequence[Tuple[bytes, bytes]]) -> bytes:
+    """An event's HEADER attributes (version 5), in the order given,
+    checked as the daemon checks them (protocol.md, Headers): a
+    ValueError names the header and says what is wrong, in the words of
+    the daemon's ERROR."""
+    out: List[bytes] = []
+    seen: Set[bytes] = set()
+    total = 0
+    pack = HEADER_ATTR.pack
+    for i, (name, value) in enumerate(headers):
+        if not 1 <= len(name) <= HEADER_NAME_MAX or \
+                not set(name) <= _HEADER_NAME_BYTES:
+            raise ValueError('header "%s": a name is 1 to 64 bytes of a-z '
+                             '0-9 - _ .' % header_shown(name))
+        if len(value) > HEADER_VALUE_MAX:
+            raise ValueError('header "%s": its value is %d bytes, over 1024'
+                             % (header_shown(name), len(value)))
+        if i >= HEADERS_MAX:
+            raise ValueError('header "%s": more than 16 headers'
+                             % header_shown(name))
+        total += len(name) + len(value)
+        if total > HEADERS_BYTES_MAX:
+            raise ValueError('header "%s": headers over 4096 bytes (names '
+                             'and values)' % header_shown(name))
+        if name in seen:
+            raise ValueError('header "%s" given twice' % header_shown(name))
+        seen.add(name)
+        out.append(pack(ATTR_HEADER, 1 + len(name) + len(value), len(name)))
+        out.append(name)
+        out.append(value)
+    return b"".join(out)
 
 
 def enqueue(version: int, queue: bytes, events: Sequence[bytes],
@@ -222,7 +276,7 @@ class Reader:
 
     def frames(self) -> List[Frame]:
         """Every whole frame buffered, as (type, body, flags), consumed.
-        Only an EVENT (version 4) may have flags: 1, attributes."""
+        Only an EVENT (version 4 on) may have flags: 1, attributes."""
         buf = self.buf
         end = len(buf)
         pos = self.pos
@@ -286,10 +340,13 @@ def parse_enqueued(body: bytes) -> Tuple[int, int, int, int, int,
     return first, acc, ref, shn, sho, dups
 
 
-def event_attrs(body: bytes, start: int, end: int) -> Tuple[Optional[bytes],
-                                                          int]:
-    """A version 4 EVENT's attribute block at body[start:end]: (its KEY
-    or None, where the payload starts).  Tags not known are skipped."""
+def event_block(body: bytes, start: int, end: int, version: int
+                ) -> Tuple[Optional[bytes], Optional[RawHeaders], int]:
+    """An EVENT's attribute block at body[start:end] (flags 1, version 4
+    on): (its KEY or None, its headers or None, where the payload
+    starts).  In version 5 a tag of 128 or more has a u16 length, and
+    HEADERs (tag 128) are the event's headers in order; tags not known
+    are skipped."""
     if end - start < 2:
         raise ProtocolError("an EVENT's attributes cut short")
     alen = U16.unpack_from(body, start)[0]
@@ -297,14 +354,42 @@ def event_attrs(body: bytes, start: int, end: int) -> Tuple[Optional[bytes],
     if stop > end:
         raise ProtocolError("an EVENT's attributes (%d bytes) pass its end"
                             % alen)
-    key = None
+    key: Optional[bytes] = None
+    headers: Optional[RawHeaders] = None
+    long_tags = version >= 5
     while p < stop:
+        tag = body[p]
+        if long_tags and tag >= ATTR_LONG:
+            if stop - p < 3:
+                raise ProtocolError("an EVENT's attribute cut short")
+            v = p + 3
+            p = v + (body[p + 1] << 8 | body[p + 2])
+            if p > stop:
+                raise ProtocolError("an EVENT's attribute cut short")
+            if tag == ATTR_HEADER:
+                if p == v or body[v] > p - v - 1:
+                    raise ProtocolError("an EVENT's HEADER runs past its "
+                                        "length")
+                n = v + 1 + body[v]
+                if headers is None:
+                    headers = []
+                headers.append((bytes(body[v + 1:n]).decode(
+                    errors="replace"), bytes(body[n:p])))
+            continue
         if stop - p < 2 or stop - p - 2 < body[p + 1]:
             raise ProtocolError("an EVENT's attribute cut short")
-        if body[p] == ATTR_KEY:
+        if tag == ATTR_KEY:
             key = bytes(body[p + 2:p + 2 + body[p + 1]])
         p += 2 + body[p + 1]
-    return key, stop
+    return key, headers, stop
+
+
+def event_attrs(body: bytes, start: int, end: int) -> Tuple[Optional[bytes],
+                                                          int]:
+    """A version 4 EVENT's attribute block at body[start:end]: (its KEY
+    or None, where the payload starts).  Tags not known are skipped."""
+    key, _, at = event_block(body, start, end, 4)
+    return key, at
 
 
 def parse_u32(body: bytes, what: str) -> int:

@@ -11,7 +11,8 @@ from typing import (Callable, Deque, Iterable, List, Optional, Sequence,
 
 from . import _core as C
 from . import _proto as P
-from ._core import Data, DeadList, Enqueued, Message, QueueInfo, Stats
+from ._core import (Data, DeadList, Enqueued, Headers, Message, QueueInfo,
+                    Stats)
 from .errors import DaemonGone, ProtocolError, PushstageError, Refused
 
 READ_SIZE = 256 * 1024
@@ -181,7 +182,8 @@ class AsyncClient:
             key: Optional[Data] = None, delay: Optional[float] = None,
             not_before: Union[float, datetime.datetime, None] = None,
             priority: Optional[int] = None,
-            unique_id: Optional[Data] = None) -> Optional[int]: ...
+            unique_id: Optional[Data] = None,
+            headers: Optional[Headers] = None) -> Optional[int]: ...
 
     @overload
     async def enqueue(
@@ -189,7 +191,8 @@ class AsyncClient:
             key: Optional[Data] = None, delay: Optional[float] = None,
             not_before: Union[float, datetime.datetime, None] = None,
             priority: Optional[int] = None,
-            unique_id: Optional[Data] = None) -> Enqueued: ...
+            unique_id: Optional[Data] = None,
+            headers: Optional[Headers] = None) -> Enqueued: ...
 
     async def enqueue(
             self, queue: str,
@@ -197,14 +200,16 @@ class AsyncClient:
             key: Optional[Data] = None, delay: Optional[float] = None,
             not_before: Union[float, datetime.datetime, None] = None,
             priority: Optional[int] = None,
-            unique_id: Optional[Data] = None
+            unique_id: Optional[Data] = None,
+            headers: Optional[Headers] = None
             ) -> Union[Optional[int], Enqueued]:
-        """As Client.enqueue."""
+        """As Client.enqueue (headers= too)."""
         built: List[Tuple[int, bool]] = []
 
         def build(version: int) -> bytes:
             f, n, single = C.enqueue_frame(version, queue, events, key, delay,
-                                           not_before, priority, unique_id)
+                                           not_before, priority, unique_id,
+                                           headers)
             built.append((n, single))
             return f
         body, _ = await self._call(build, P.ENQUEUED_T)
@@ -287,19 +292,22 @@ class AsyncClient:
                                  force=force, group_ok=True)
 
 
-class AsyncEvent:
-    """An Event of an AsyncConsumer: `await event.ack()`."""
+class AsyncEvent(C.EventHeaders):
+    """An Event of an AsyncConsumer: `await event.ack()`; id, attempt,
+    data, key, headers and raw_headers as Event's."""
 
-    __slots__ = ("id", "attempt", "data", "_consumer", "key")
+    __slots__ = ("id", "attempt", "data", "_consumer", "key", "_headers")
 
     def __init__(self, eid: int, attempt: int, data: bytes,
                  consumer: "AsyncConsumer",
-                 key: Optional[bytes] = None) -> None:
+                 key: Optional[bytes] = None,
+                 headers: Optional[P.RawHeaders] = None) -> None:
         self.id = eid
         self.attempt = attempt
         self.data = data
         self._consumer = consumer
         self.key = key
+        self._headers = headers
 
     @property
     def text(self) -> str:
@@ -316,8 +324,9 @@ class AsyncEvent:
         return await self._consumer._touch(self)
 
     def __repr__(self) -> str:
-        return "AsyncEvent(id=%d, attempt=%d, key=%r, data=%r)" % (
-            self.id, self.attempt, self.key, self.data[:40])
+        return "AsyncEvent(id=%d, attempt=%d, key=%r, %sdata=%r)" % (
+            self.id, self.attempt, self.key, "headers=%r, " % self.headers
+            if self._headers else "", self.data[:40])
 
 
 class AsyncConsumer:
@@ -483,18 +492,20 @@ class AsyncConsumer:
                     self._conn.close()
                     raise ProtocolError("an EVENT of %d bytes" % len(body))
                 eid, attempt = unpack(body)
-                key, at = None, 12
+                key, hdrs, at = None, None, 12
                 if flags and self._conn.version < 4:
                     self._conn.close()
                     raise ProtocolError("an EVENT with flags %d before "
                                         "protocol version 4" % flags)
                 if flags:
                     try:
-                        key, at = P.event_attrs(body, 12, len(body))
+                        key, hdrs, at = P.event_block(body, 12, len(body),
+                                                      self._conn.version)
                     except ProtocolError:
                         self._conn.close()
                         raise
-                got.append(AsyncEvent(eid, attempt, body[at:], self, key))
+                got.append(AsyncEvent(eid, attempt, body[at:], self, key,
+                                      hdrs))
             elif ftype == P.ERROR:
                 self._conn.close()
                 raise C.error_from(body)

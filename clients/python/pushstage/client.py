@@ -14,7 +14,7 @@ from typing import (Callable, Deque, Iterable, Iterator, List, Optional,
 from . import _core as C
 from . import _proto as P
 from ._core import (ConsumerInfo, Data, DeadEvent, DeadList, Enqueued,
-                    Message, QueueInfo, Stats)
+                    Headers, Message, QueueInfo, Stats)
 from .errors import DaemonGone, ProtocolError, PushstageError, Refused
 
 __all__ = ["Client", "Consumer", "Event", "Message", "Stats", "QueueInfo",
@@ -231,14 +231,16 @@ class Client:
             key: Optional[Data] = None, delay: Optional[float] = None,
             not_before: Union[float, datetime.datetime, None] = None,
             priority: Optional[int] = None,
-            unique_id: Optional[Data] = None) -> Optional[int]: ...
+            unique_id: Optional[Data] = None,
+            headers: Optional[Headers] = None) -> Optional[int]: ...
 
     @overload
     def enqueue(self, queue: str, events: Iterable[Union[Data, Message]], *,
                 key: Optional[Data] = None, delay: Optional[float] = None,
                 not_before: Union[float, datetime.datetime, None] = None,
                 priority: Optional[int] = None,
-                unique_id: Optional[Data] = None) -> Enqueued: ...
+                unique_id: Optional[Data] = None,
+                headers: Optional[Headers] = None) -> Enqueued: ...
 
     def enqueue(self, queue: str, events: Union[Data, Message,
                                                 Iterable[Union[Data,
@@ -246,21 +248,29 @@ class Client:
                 *, key: Optional[Data] = None, delay: Optional[float] = None,
                 not_before: Union[float, datetime.datetime, None] = None,
                 priority: Optional[int] = None,
-                unique_id: Optional[Data] = None
+                unique_id: Optional[Data] = None,
+                headers: Optional[Headers] = None
                 ) -> Union[Optional[int], Enqueued]:
         """Enqueue one event (bytes, str or Message) and return its id, or
         None when it was not stored (a duplicate of its unique_id, or shed
         by a drop-newest queue); or a batch (any iterable) in one frame and
         return an Enqueued list of the ids taken.  key, delay (seconds),
         not_before, priority and unique_id (one event only) apply to every
-        event; a Message carries its own.  Raises QueueFull when the queue
+        event; a Message carries its own.  headers, a mapping of name to
+        value (str, sent as UTF-8, or bytes) or (name, value) pairs, go
+        with every event (protocol version 5; Unsupported from an older
+        daemon); a Message's own go after them.  A bad header (a name not
+        1 to 64 bytes of a-z 0-9 - _ ., a value over 1024 bytes, more than
+        16, over 4096 bytes of names and values) raises ValueError naming
+        it, before anything is sent.  Raises QueueFull when the queue
         refused some (its overflow policy is reject).  An event is bytes or
         str: anything else (a number, a mapping) raises TypeError."""
         built: List[Tuple[int, bool]] = []
 
         def build(version: int) -> bytes:
             f, n, single = C.enqueue_frame(version, queue, events, key, delay,
-                                           not_before, priority, unique_id)
+                                           not_before, priority, unique_id,
+                                           headers)
             built.append((n, single))
             return f
         body = self._call(build, P.ENQUEUED_T)
@@ -357,23 +367,28 @@ class Client:
                            force=force, group_ok=True)
 
 
-class Event:
+class Event(C.EventHeaders):
     """An event delivered to a Consumer: id, attempt (1 on the first
-    delivery), data (bytes) and key (bytes, or None: an event without
-    one, or a daemon of protocol version 3 or older).  Call ack() when it is handled, or
+    delivery), data (bytes), key (bytes, or None: an event without
+    one, or a daemon of protocol version 3 or older), headers (a dict of
+    str, values decoded as UTF-8) and raw_headers ([(name, bytes)] as
+    enqueued, in order; both empty without headers, or from a daemon of
+    protocol version 4 or older).  Call ack() when it is handled, or
     nack(delay=seconds) when it failed; touch() while it takes long.
     Each returns False, sending nothing, when the connection it came on
     is gone (the daemon then delivers it again)."""
 
-    __slots__ = ("id", "attempt", "data", "_consumer", "key")
+    __slots__ = ("id", "attempt", "data", "_consumer", "key", "_headers")
 
     def __init__(self, eid: int, attempt: int, data: bytes,
-                 consumer: "Consumer", key: Optional[bytes] = None) -> None:
+                 consumer: "Consumer", key: Optional[bytes] = None,
+                 headers: Optional[P.RawHeaders] = None) -> None:
         self.id = eid
         self.attempt = attempt
         self.data = data
         self._consumer = consumer
         self.key = key
+        self._headers = headers
 
     @property
     def text(self) -> str:
@@ -390,8 +405,9 @@ class Event:
         return self._consumer._touch(self)
 
     def __repr__(self) -> str:
-        return "Event(id=%d, attempt=%d, key=%r, data=%r)" % (
-            self.id, self.attempt, self.key, self.data[:40])
+        return "Event(id=%d, attempt=%d, key=%r, %sdata=%r)" % (
+            self.id, self.attempt, self.key, "headers=%r, " % self.headers
+            if self._headers else "", self.data[:40])
 
 
 class Consumer:
@@ -627,9 +643,11 @@ class Consumer:
                     break
                 if ftype == EV and length >= 12:
                     new_id(eid)
-                    if flags:           # version 4: the key first
-                        key, at = P.event_attrs(buf, pos + 20, nxt)
-                        new_event(Event(eid, attempt, buf[at:nxt], self, key))
+                    if flags:   # version 4 on: a key, then headers (5)
+                        key, hdrs, at = P.event_block(buf, pos + 20, nxt,
+                                                      conn.version)
+                        new_event(Event(eid, attempt, buf[at:nxt], self, key,
+                                        hdrs))
                     else:
                         new_event(Event(eid, attempt, buf[pos + 20:nxt],
                                         self))

@@ -2,10 +2,12 @@
 
     python3 -m pushstage.worker module:function --queue jobs --concurrency 4
 
-The function gets an Event (id, attempt, data).  Its return acks the
-event; an exception nacks it with a backoff (the dead letters take it
-after the queue's max attempts) and logs one line with the traceback.  A
-plain function runs in threads, an `async def` as asyncio tasks.  While a
+The function gets an Event (id, attempt, data, key, and the headers it
+was enqueued with: headers, a dict of str, and raw_headers, the (name,
+bytes) pairs in order).  Its return acks the event; an exception nacks
+it with a backoff (the dead letters take it after the queue's max
+attempts) and logs one line with the traceback.  A plain function runs
+in threads, an `async def` as asyncio tasks.  While a
 handler runs past half the queue's ack timeout the worker touches its
 event.  SIGTERM or SIGINT: ask for nothing more, let running handlers
 finish within --grace seconds, nack what is left, exit 0; a second
@@ -553,7 +555,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         description="Run module:function for each event of a pushstage "
         "queue: return acks, an exception nacks with backoff.")
     p.add_argument("target", metavar="module:function",
-                   help="the handler; it gets an Event (id, attempt, data)")
+                   help="the handler; it gets an Event (id, attempt, data, "
+                   "key, headers)")
     p.add_argument("--queue", "-q", default="default",
                    help="the queue to consume (default: default)")
     p.add_argument("--group", "-g", help="a group of the queue to join")
