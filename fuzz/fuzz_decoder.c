@@ -26,8 +26,12 @@ decode(const struct ps_frame *f)
 	struct ps_queue		 pq;
 	struct ps_queues	 qs;
 	struct ps_queue_admin	 qa;
+	struct ps_nack_error	 ne;
+	struct ps_header	 hd;
 	const uint8_t		*data;
-	const char		*kv;
+	const char		*kv, *why;
+	char			 whybuf[PS_WHY_MAX];
+	uint16_t		 hoff;
 	size_t			 kvlen;
 	uint64_t		 u64;
 	uint32_t		 n, len, i;
@@ -47,12 +51,18 @@ decode(const struct ps_frame *f)
 		(void)ps_get_welcome(f, &w);
 		break;
 	case PS_ENQUEUE:
-		for (v = 2; v <= 3; v++) {
+		for (v = 2; v <= 5; v++) {
 			if (ps_get_enqueue(f, v, &pq, &it, &n) != 0)
 				continue;
 			sink += (uint8_t)pq.name[pq.len - 1];
-			while (ps_enqueue_next(&it, &data, &len))
+			while (ps_enqueue_next(&it, &data, &len)) {
 				sink += len ? data[len - 1] : 0;
+				/* Headers, checked: each one read whole. */
+				hoff = 0;
+				while (ps_header_next(it.a.hdr, it.a.hlen,
+				    &hoff, &hd))
+					sink += hd.nlen + hd.vlen;
+			}
 		}
 		break;
 	case PS_ENQUEUED:
@@ -72,6 +82,18 @@ decode(const struct ps_frame *f)
 			if (e.key != NULL && e.klen != 0)
 				sink += e.key[e.klen - 1];
 		}
+		if (ps_get_event(f, 5, &e) == 0) {
+			/* A consumer's read of headers it does not trust. */
+			hoff = 0;
+			while (ps_header_next(e.hdr, e.hlen, &hoff, &hd))
+				sink += hd.vlen ? hd.value[hd.vlen - 1] : 0;
+			if (ps_headers_check(e.hdr, e.hlen, &why, whybuf) == 0)
+				sink++;
+		}
+		break;
+	case PS_NACK_ERROR:
+		if (ps_get_nack_error(f, &ne) == 0 && ne.error_len != 0)
+			sink += ne.error[ne.error_len - 1];
 		break;
 	case PS_STATS:
 		(void)ps_get_stats(f, 2, &pq);
@@ -122,10 +144,15 @@ decode(const struct ps_frame *f)
 		(void)ps_get_dead_list(f, 3, &pq, &n);
 		break;
 	case PS_DEAD_LIST_REPLY:
-		if (ps_get_dead_reply(f, &dr) == 0) {
-			while (ps_dead_next(&dr, &d))
+		for (v = 3; v <= 5; v += 2) {
+			if (ps_get_dead_reply(f, v, &dr) != 0)
+				continue;
+			while (ps_dead_next(&dr, &d)) {
 				sink += d.preview_len ?
 				    d.preview[d.preview_len - 1] : 0;
+				sink += d.error_len ?
+				    d.error[d.error_len - 1] : 0;
+			}
 		}
 		break;
 	case PS_DEAD_DONE:

@@ -94,8 +94,10 @@ reencode(struct jrec *r, const uint8_t *rec)
 	struct jrec_entry	 e;
 	size_t			 at;
 
+	/* Attributes may be in another order; failures are read in place. */
 	if (r->type == JREC_XENQUEUE || r->type == JREC_KEEP ||
-	    r->type == JREC_GKEEP)
+	    r->type == JREC_GKEEP || r->type == JREC_XDEAD ||
+	    r->type == JREC_FAIL)
 		return;
 	if (jrec_begin(&b, &at) != 0 || jrec_start(&b, &w) != 0)
 		abort();
@@ -121,6 +123,7 @@ decode_file(const uint8_t *p, size_t n)
 	struct jrec		 r;
 	struct jrec_entry	 e;
 	struct jrec_hold	 h;
+	struct jrec_failure	 fl;
 	const uint8_t		*hp;
 	uint64_t		 seq, first;
 	uint32_t		 len;
@@ -139,6 +142,8 @@ decode_file(const uint8_t *p, size_t n)
 		while (jrec_next(&r, &e) == 1) {
 			for (hp = e.hold, i = 0; i < e.nholds; i++)
 				hp = jrec_hold(hp, &h);
+			for (hp = e.fail, i = 0; i < e.nfails; i++)
+				hp = jrec_failure(hp, &fl);
 		}
 		if (r.off != r.len)
 			abort();	/* jrec_body passed it whole */

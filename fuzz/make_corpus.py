@@ -166,6 +166,23 @@ write("conn", "delays-priorities-unique", steps(
     (1, attrs(b"d", (UID(b"u"), b"7"), (PRIO(65535), b"8")) + admin(3, b"d", flags=1)),
     (3, b"\0" * 20),
     (1, attrs(b"d", (PRIO(1) + PRIO(2), b"bad")))))
+def hello5(role, queue=b"", max_demand=0, name=b""):
+    return frame(1, struct.pack(">HBBIIB", 5, role, 0, max_demand, 0, len(name)) + name +
+                 bytes([len(queue)]) + queue)
+
+
+NACK_ERROR = 23
+write("conn", "version-5-headers-and-failures", steps(
+    (1, hello5(CLIENT_ROLE)),
+    (0, hello5(CONSUMER_ROLE, b"h", 3, b"w") + demand(3)),
+    (1, attrs(b"h", (bytes([1, 1]) + b"k" + bytes([128, 0, 11, 4]) + b"taskresize", b"1"),
+              (bytes([128, 0, 3, 1]) + b"n1" + bytes([128, 0, 3, 1]) + b"m2", b"2"))),
+    (0, frame(NACK_ERROR, struct.pack(">QIH", 1, 0xffffffff, 5) + b"boom!") +
+     frame(NACK_ERROR, struct.pack(">QIH", 2, 0, 0)) + demand(2)),
+    (2, hello3(CONSUMER_ROLE, b"h", 2, 0, b"old") + demand(2)),
+    (3, b"\0" * 20),
+    (1, frame(DEAD_LIST, qbody(b"h", struct.pack(">I", 16))) +
+     attrs(b"h", (bytes([128, 0, 3, 1]) + b"n1" + bytes([128, 0, 3, 1]) + b"n2", b"dup")))))
 write("conn", "version-1-and-errors", steps(
     (0, hello(CONSUMER_ROLE, 3, 0, b"old", version=1) + demand(3)),
     (1, hello(CLIENT_ROLE, version=1) + enqueue(b"p") + ids(ACK, 1)),
@@ -332,6 +349,39 @@ def renumbered(seg, seq):
     head = seg[:16] + struct.pack(">Q", seq) + seg[24:32]
     return head + struct.pack(">I", crc32c(head)) + seg[36:]
 
+
+# Version 5 (XDEAD, 21; FAIL, 22): events with headers, pending and dead,
+# and their failures, the newest of each saying; a retry ending them.
+XDEAD, FAIL = 21, 22
+
+
+def header(name, value):
+    return bytes([128]) + struct.pack(">H", 1 + len(name) + len(value)) + \
+        bytes([len(name)]) + name + value
+
+
+def fail_entry(i, *fails):
+    out = struct.pack(">QB", i, len(fails))
+    for at, attempt, who, err in fails:
+        out += struct.pack(">QIB", at, attempt, len(who)) + who + \
+            struct.pack(">H", len(err)) + err
+    return out
+
+
+hd = header(b"task", b"resize") + header(b"content-type", b"application/json")
+seg12 = segment(1, 1, (XENQUEUE, b"\x01h" + struct.pack(">Q", 1) + xevent(b"one", hd) +
+                       xevent(b"two", bytes([1, 1]) + b"k" + hd)),
+                rec_ids(DELIVER, 1, 2),
+                (FAIL, gname(b"h", b"") + fail_entry(1, (1800000000000, 1, b"w", b"boom"))),
+                (FAIL, gname(b"h", b"") + fail_entry(2, (1800000000001, 1, b"w", b"x"),
+                                                      (1800000000002, 2, b"", b""))),
+                (XDEAD, b"\x01h" + struct.pack(">QIBIH", 2, 2, 1, 3, 3 + len(hd)) +
+                 bytes([1, 1]) + b"k" + hd + b"two"),
+                (FAIL, gname(b"h", b"") + fail_entry(2, (1800000000002, 2, b"w", b"last"))),
+                (GROUP, gname(b"h", b"g") + struct.pack(">Q", 1)),
+                (FAIL, gname(b"h", b"g") + fail_entry(1, (1800000000003, 1, b"v", b"g's"))),
+                rec_ids(RETRY, 2))
+write("replay", "headers-and-failures", files(0, seg12))
 
 # A journal producerd wrote before the records had a codec of their own
 # (tests/fixtures): every record type, 1 to 20, as the daemon writes them.

@@ -101,12 +101,12 @@ dispatch_free(struct dispatch *d)
 	keys_free(&d->keys, release, d);
 	parts_drain(d, release);
 	free(d->parts);
+	refail_free(d);		/* into the store queue_free may free */
 	queue_free(&d->queue);
 	if (d->restored != NULL) {
 		idmap_free(d->restored);
 		free(d->restored);
 	}
-	refail_free(d);
 	free(d->hash);
 	free(d->tmp);
 }

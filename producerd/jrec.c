@@ -181,8 +181,9 @@ jrec_put(struct ps_buf *b, int type, const struct jrec_entry *e)
 		need = 13;
 		break;
 	case JREC_FAIL:
-		if (e->nfails > JREC_FAILS_MAX)
-			return -1;
+		if (e->nfails > JREC_FAILS_MAX ||
+		    (e->nfails != 0 && e->fails == NULL))
+			return -1;	/* read back: fail, not fails */
 		for (i = 0, need = 9; i < e->nfails; i++)
 			need += 15 + (size_t)e->fails[i].wlen +
 			    e->fails[i].elen;

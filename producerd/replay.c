@@ -385,11 +385,12 @@ by_fail(const void *a, const void *b)
 
 	if (x->qlen != y->qlen)
 		return x->qlen < y->qlen ? -1 : 1;
-	if ((c = memcmp(x->queue, y->queue, x->qlen)) != 0)
+	if (x->qlen != 0 && (c = memcmp(x->queue, y->queue, x->qlen)) != 0)
 		return c;
 	if (x->glen != y->glen)
 		return x->glen < y->glen ? -1 : 1;
-	if ((c = memcmp(x->group, y->group, x->glen)) != 0)
+	/* The shared group: no name (a RETRY's is NULL). */
+	if (x->glen != 0 && (c = memcmp(x->group, y->group, x->glen)) != 0)
 		return c;
 	if (x->id != y->id)
 		return x->id < y->id ? -1 : 1;
