@@ -999,8 +999,10 @@ def case_nack_to_dead_letter_then_retry(h):
     r = h.pushctl("dead", "list", "--json")
     assert r.returncode == 0, r.stderr
     dl = json.loads(r.stdout)
+    # Its last error: the command's exit status (it wrote no stderr).
     assert dl == {"dead": 1, "events": [{"id": 1, "attempts": 3, "reason": "nack",
-                                         "bytes": 11, "preview": "poison\\x01pill"}]}, dl
+                                         "bytes": 11, "preview": "poison\\x01pill",
+                                         "error": "exit status 1\n"}]}, dl
     r = h.pushctl("dead", "list")
     assert b"poison\\x01pill" in r.stdout and b"nack" in r.stdout, r.stdout
     r = h.pushctl("dead", "retry", "77")
@@ -2530,7 +2532,7 @@ def case_cluster_nack_touch_dead(h):
     h.wait_for(lambda: stream()["messages"] == 0, what="the dead event's +TERM")
     dead_seq = dead_stream()["last_seq"]
     want = {"dead": 1, "events": [{"id": dead_seq, "attempts": 3, "reason": "nack",
-                                   "bytes": 3, "preview": "job"}]}
+                                   "bytes": 3, "preview": "job", "error": None}]}
     for sock in socks:
         r = h.pushctl("dead", "list", "--json", sock=sock)
         assert r.returncode == 0 and json.loads(r.stdout) == want, r
@@ -3678,7 +3680,7 @@ def case_journal_dead_letters_survive(h):
     r = h.pushctl("dead", "list", "--json")
     assert json.loads(r.stdout)["events"] == [
         {"id": 1, "attempts": 1, "reason": "nack", "bytes": 6,
-         "preview": "poison"}], r.stdout
+         "preview": "poison", "error": None}], r.stdout
     assert h.pushctl("dead", "retry", "1").returncode == 0
     restart(h, "--data-dir", data, "--max-attempts", "1")
     st = h.stats()
