@@ -213,7 +213,9 @@ def case_dashboard(h, shots=None):
 
         # Dead letters whose payloads (and a consumer whose name) are markup.
         evil = '"><img src=x onerror="window.__xss=1">'
-        bad, _ = h.consumer(evil, "--queue", "dlq", "--exec", "false")
+        # Its command fails writing markup to stderr: the error shows it, escaped.
+        bad, _ = h.consumer(evil, "--queue", "dlq", "--exec",
+                            "cat >/dev/null; echo '<img src=x onerror=\"window.__xss=1\">' >&2; false")
         h.wait_consumers(2)
         payloads = ["<script>window.__xss=1</script>", "<img src=x onerror=\"window.__xss=1\">"]
         r = h.pushctl("enqueue", "--queue", "dlq", "-", input="\n".join(payloads).encode() + b"\n")
@@ -226,6 +228,11 @@ def case_dashboard(h, shots=None):
         previews = b.eval("[...document.querySelectorAll('#dead td.preview code')]"
                           ".map(e => e.textContent)")
         assert previews == payloads, previews
+        errors = b.eval("[...document.querySelectorAll('#dead td.error code')]"
+                        ".map(e => e.textContent)")
+        assert errors == ["exit status 1"] * 2, errors
+        titles = b.eval("[...document.querySelectorAll('#dead td.error')].map(e => e.title)")
+        assert titles == ['exit status 1\n<img src=x onerror="window.__xss=1">\n'] * 2, titles
         assert b.eval(text(b, "#consumers tbody td.text")) == evil
         settings = b.eval("Object.fromEntries([...document.querySelectorAll('dl.settings dt')]"
                           ".map(e => [e.textContent, e.nextElementSibling.textContent]))")

@@ -336,7 +336,7 @@ function queuePage(name, q, dead, group) {
 			h("td", {}, fmt(c.delivered)), h("td", { class: "text" }, new Date(c.connected_since * 1000).toLocaleString()))) :
 			h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No consumer is subscribed."))))));
 	const label = group ? name + "/" + group : name;
-	const deadRows = dead.error !== undefined ? [h("tr", {}, h("td", { colspan: 6, class: "muted" },
+	const deadRows = dead.error !== undefined ? [h("tr", {}, h("td", { colspan: 7, class: "muted" },
 		"Cannot list the dead letters: " + dead.error))] :
 		dead.entries.map((e) => h("tr", { dataset: { id: e.id } },
 			h("td", {}, String(e.id)), h("td", {}, String(e.attempts)),
@@ -344,13 +344,16 @@ function queuePage(name, q, dead, group) {
 			h("td", { class: "preview" },
 				e.preview_encoding === "hex" ? h("span", { class: "tag hex" }, "hex") : null,
 				h("code", {}, e.preview), e.truncated ? h("span", { class: "muted" }, " …") : null),
+			// Its first line; the whole (up to 1 KiB) on hover.
+			h("td", { class: "error", title: e.error || "" },
+				e.error ? h("code", {}, e.error.split("\n")[0]) : h("span", { class: "muted" }, "–")),
 			h("td", {}, h("div", { class: "actions" },
 				button("Retry", () => act("Retry dead event " + e.id + " of " + label + "?",
 					path + "/dead/retry" + gq, { ids: [e.id] }, (r) => "Retried " + r.retried + " event")),
 				button("Drop", () => act("Drop dead event " + e.id + " of " + label + " for good?",
 					path + "/dead/drop" + gq, { ids: [e.id] }, (r) => "Dropped " + r.dropped + " event"), true)))));
 	if (dead.error === undefined && dead.entries.length === 0)
-		deadRows.push(h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No dead letters.")));
+		deadRows.push(h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No dead letters.")));
 	const page = deadPages[deadPages.length - 1];
 	const turn = (pages) => { deadPages = pages; lastShown = ""; poll(); };
 	const paging = dead.error !== undefined || (dead.entries.length === 0 && deadPages.length === 1) ? null :
@@ -392,7 +395,7 @@ function queuePage(name, q, dead, group) {
 				path + "/dead/drop" + gq, {}, (r) => "Dropped " + fmt(r.dropped) + " events"), true)) : null,
 		paging,
 		h("div", { class: "scroll" }, labelled(h("table", { id: "dead" },
-			h("thead", {}, h("tr", {}, ["id", "attempts", "reason", "bytes", "payload", ""].map((t) =>
+			h("thead", {}, h("tr", {}, ["id", "attempts", "reason", "bytes", "payload", "last error", ""].map((t) =>
 				h("th", {}, t)))),
 			h("tbody", {}, deadRows)))),
 	];
