@@ -711,6 +711,35 @@ psc_dead_act(struct psc *c, uint8_t type, const uint64_t *ids, uint32_t n,
 	return PSC_OK;
 }
 
+/*
+ * JOB of the queue (or group) c names: event id, or the event of unique
+ * id uid (id 0); j points into c's buffer until the next read.
+ */
+int
+psc_job(struct psc *c, uint64_t id, const void *uid, uint8_t ulen,
+    uint16_t preview, struct ps_job *j)
+{
+	struct ps_frame	 f;
+	int		 error;
+
+	if (c->version < 5)
+		return fail(c, PSC_EINVAL, "producerd at %s speaks protocol "
+		    "version %d: finding an event needs 5", c->path,
+		    c->version);
+	if (ps_put_job(&c->req, c->queue, strlen(c->queue), id, preview, uid,
+	    ulen) != 0)
+		return fail(c, PSC_EINVAL, "a JOB names an id, or a unique id "
+		    "of 1 to %d bytes; a preview of at most %d", PS_UNIQUE_ID_MAX,
+		    PS_PREVIEW_MAX);
+	if ((error = request(c)) != 0 || (error = psc_wait(c, &f)) != 0)
+		return error;
+	if ((error = ps_get_job_reply(&f, j)) != 0)
+		return fail(c, PSC_EPROTO, "bad answer to JOB from producerd "
+		    "at %s: %s %s", c->path, ps_type_name(f.type),
+		    ps_strerror(error));
+	return PSC_OK;
+}
+
 /* The whole daemon's (queue NULL), or one queue's and its consumers. */
 int
 psc_stats(struct psc *c, const char *queue, struct ps_stats *st)

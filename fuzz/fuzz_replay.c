@@ -123,7 +123,7 @@ decode_file(const uint8_t *p, size_t n)
 	struct jrec		 r;
 	struct jrec_entry	 e;
 	struct jrec_hold	 h;
-	struct jrec_failure	 fl;
+	struct ps_failure	 fl;
 	const uint8_t		*hp;
 	uint64_t		 seq, first;
 	uint32_t		 len;
@@ -143,7 +143,7 @@ decode_file(const uint8_t *p, size_t n)
 			for (hp = e.hold, i = 0; i < e.nholds; i++)
 				hp = jrec_hold(hp, &h);
 			for (hp = e.fail, i = 0; i < e.nfails; i++)
-				hp = jrec_failure(hp, &fl);
+				hp = ps_failure_get(hp, &fl);
 		}
 		if (r.off != r.len)
 			abort();	/* jrec_body passed it whole */

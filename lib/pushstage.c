@@ -39,6 +39,8 @@ _Static_assert((int)PUSHSTAGE_OK == (int)PSC_OK &&
     (int)PUSHSTAGE_EAGAIN == (int)PSC_EAGAIN,
     "client/'s codes are returned as the library's");
 
+#define JOB_FAILURES_MAX	8	/* a JOB_REPLY's, read: the daemon keeps 3 */
+
 struct pushstage {
 	struct psc			 c;
 	int				 open;		/* c needs psc_close */
@@ -73,6 +75,11 @@ struct pushstage {
 	struct ps_queues		 qs;
 	struct pushstage_queue		*queues;
 	struct pushstage_stat		*qfields;
+
+	/* The last job found, in public form (pushstage_job). */
+	struct pushstage_job		 job;
+	struct pushstage_header		 jhdr[PS_HEADERS_MAX];
+	struct pushstage_failure	 jfail[JOB_FAILURES_MAX];
 
 	/* Headers for the next event added, as HEADER attributes. */
 	struct ps_buf			 hdrs;
@@ -1247,4 +1254,74 @@ pushstage_dead_drop(struct pushstage *p, const uint64_t *v, size_t n,
     uint32_t *found)
 {
 	return dead_act(p, PS_DEAD_DROP, v, n, found);
+}
+
+const char *
+pushstage_job_state_name(int state)
+{
+	static const char *const names[] = { "unknown", "queued", "delayed",
+	    "waiting behind its key", "waiting for its partition",
+	    "in flight", "waiting to retry", "dead" };
+
+	return state >= 0 && (size_t)state < sizeof names / sizeof names[0] ?
+	    names[state] : "unknown";
+}
+
+int
+pushstage_job(struct pushstage *p, uint64_t id, const void *uid, size_t ulen,
+    uint32_t preview, const struct pushstage_job **out)
+{
+	struct pushstage_job	*j = &p->job;
+	struct ps_job		 r;
+	struct ps_header	 h;
+	struct ps_failure	 f;
+	const uint8_t		*fp;
+	uint16_t		 off = 0;
+	size_t			 i;
+	int			 error;
+
+	if ((error = ready(p, 0)) != 0 || (error = pushstage_wait(p)) != 0)
+		return error;
+	if (preview > PS_PREVIEW_MAX)
+		return invalid(p, "preview %u: at most %d bytes", preview,
+		    PS_PREVIEW_MAX);
+	if ((id == 0) != (ulen != 0) || ulen > PS_UNIQUE_ID_MAX ||
+	    (ulen != 0 && uid == NULL))
+		return invalid(p, "an event by its id, or (id 0) by a unique "
+		    "id of 1 to %d bytes", PS_UNIQUE_ID_MAX);
+	if ((error = psc_job(&p->c, id, uid, (uint8_t)ulen, (uint16_t)preview,
+	    &r)) != 0)
+		return error;
+	memset(j, 0, sizeof *j);
+	j->id = r.id;
+	j->state = r.state;
+	j->state_name = pushstage_job_state_name(r.state);
+	j->reason = r.reason;
+	j->attempts = r.attempts;
+	j->at_ms = r.at;
+	j->priority = r.priority;
+	j->len = r.len;
+	j->preview = r.preview;
+	j->preview_len = r.preview_len;
+	j->consumer = r.clen != 0 ? r.consumer : NULL;
+	j->consumer_len = r.clen;
+	if (r.klen >= 0) {
+		j->key = r.key;
+		j->key_len = (size_t)r.klen;
+	}
+	for (i = 0; i < PS_HEADERS_MAX && ps_header_next(r.hdr, r.hlen, &off,
+	    &h); i++)
+		p->jhdr[i] = (struct pushstage_header){ h.name, h.nlen,
+		    h.value, h.vlen };
+	j->headers = p->jhdr;
+	j->nheaders = i;
+	for (i = 0, fp = r.fail; i < r.nfail && i < JOB_FAILURES_MAX; i++) {
+		fp = ps_failure_get(fp, &f);
+		p->jfail[i] = (struct pushstage_failure){ f.at, f.attempt,
+		    f.who, f.wlen, f.err, f.elen };
+	}
+	j->failures = p->jfail;
+	j->nfailures = i;
+	*out = j;
+	return PUSHSTAGE_OK;
 }

@@ -352,6 +352,71 @@ struct pushstage_dead {
 	const void	*error;
 };
 
+/*
+ * Jobs (protocol version 5): where one event of the handle's queue (or
+ * QUEUE/GROUP) is, and what it carries.  pushstage_job finds it by id,
+ * or with id 0 by its unique id (uid, ulen: 1 to 128 bytes), showing the
+ * first preview bytes of its payload (at most 1024).  The answer, owned
+ * by the handle until the next pushstage_job, has state
+ * PUSHSTAGE_JOB_UNKNOWN (0) when the queue has no such event now (never
+ * enqueued, or done with).  at_ms, ms since 1970, is when it is due
+ * (delayed, waiting to retry), was delivered (in flight) or became ready
+ * (queued); 0 when not known.  A daemon in a cluster, or older than
+ * version 5, refuses (PUSHSTAGE_EPROTO, PUSHSTAGE_EINVAL).
+ */
+enum pushstage_job_state {
+	PUSHSTAGE_JOB_UNKNOWN = 0,
+	PUSHSTAGE_JOB_QUEUED = 1,
+	PUSHSTAGE_JOB_DELAYED = 2,
+	PUSHSTAGE_JOB_KEY_WAIT = 3,	/* behind its key's event in flight */
+	PUSHSTAGE_JOB_PARTITION_WAIT = 4, /* for a consumer of its partition */
+	PUSHSTAGE_JOB_IN_FLIGHT = 5,
+	PUSHSTAGE_JOB_RETRY_WAIT = 6,	/* failed; held until at_ms */
+	PUSHSTAGE_JOB_DEAD = 7,
+};
+
+struct pushstage_header {
+	const char	*name;
+	size_t		 name_len;
+	const void	*value;
+	size_t		 value_len;
+};
+
+struct pushstage_failure {
+	uint64_t	 at_ms;		/* ms since 1970 */
+	uint32_t	 attempt;
+	const char	*consumer;	/* its id */
+	size_t		 consumer_len;
+	const void	*error;		/* may be empty */
+	size_t		 error_len;
+};
+
+struct pushstage_job {
+	uint64_t	 id;
+	int		 state;		/* enum pushstage_job_state */
+	const char	*state_name;	/* "queued", "in flight", ... */
+	int		 reason;	/* dead: enum pushstage_dead_reason */
+	uint32_t	 attempts;	/* deliveries so far */
+	uint64_t	 at_ms;
+	uint32_t	 priority;
+	size_t		 len;		/* the whole payload's */
+	const void	*preview;
+	size_t		 preview_len;
+	const char	*consumer;	/* in flight: its consumer's id */
+	size_t		 consumer_len;
+	const void	*key;		/* NULL: none */
+	size_t		 key_len;
+	const struct pushstage_header *headers;
+	size_t		 nheaders;
+	const struct pushstage_failure *failures;	/* oldest first */
+	size_t		 nfailures;
+};
+
+int		 pushstage_job(struct pushstage *, uint64_t id,
+		     const void *uid, size_t ulen, uint32_t preview,
+		     const struct pushstage_job **);
+const char	*pushstage_job_state_name(int);
+
 int		 pushstage_dead_list(struct pushstage *, uint32_t preview,
 		     const struct pushstage_dead **, size_t *n,
 		     uint32_t *total);

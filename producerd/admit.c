@@ -96,10 +96,10 @@ dispatch_push_key(struct dispatch *d, const void *key, int klen,
  * another host: a cluster's redelivery); its id, or 0 no memory.
  */
 uint64_t
-dispatch_push_tried(struct dispatch *d, const void *data, uint32_t len,
-    uint64_t origin, uint32_t attempts)
+dispatch_push_tried(struct dispatch *d, const void *hdr, uint16_t hlen,
+    const void *data, uint32_t len, uint64_t origin, uint32_t attempts)
 {
-	return push_new(d, NULL, -1, NULL, 0, data, len, origin, attempts,
+	return push_new(d, NULL, -1, hdr, hlen, data, len, origin, attempts,
 	    QUEUE_PRIO_DEFAULT, 0, NULL);
 }
 

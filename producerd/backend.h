@@ -30,6 +30,7 @@ struct ps_buf;
 struct ps_enqueue_iter;
 struct ps_enqueued;
 struct ps_ids;
+struct ps_job_ask;
 struct qgroup;
 struct qsettings;
 struct server;
@@ -119,6 +120,14 @@ struct backend {
 	int	(*enqueue)(struct server *, struct enq *);
 	/* A dead-letter request: 0 asked (tell comes), or -1 and why. */
 	int	(*dead)(struct server *, const struct dead_ask *, char *,
+		    size_t);
+	/*
+	 * A JOB: group g's event by id, or by unique id, as a JOB_REPLY
+	 * into out (protocol version 5); -1, *code (PS_E_*) and why if it
+	 * cannot say.
+	 */
+	int	(*job)(struct server *, struct qgroup *,
+		    const struct ps_job_ask *, struct ps_buf *, int *, char *,
 		    size_t);
 	/* Its sender went: nothing more is told to arg. */
 	void	(*forget)(struct server *, void *);

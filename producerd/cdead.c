@@ -59,6 +59,7 @@ struct cdead {
 	uint64_t	 seq;		/* the one at hand */
 	uint8_t		*data;		/* its payload, to retry */
 	size_t		 len;
+	char		*hdrs;		/* ... its Pushstage-Headers, or NULL */
 	uint64_t	 total;
 	uint32_t	 count, done;
 	struct ps_buf	 out;		/* DEAD_LIST_REPLY so far */
@@ -75,6 +76,36 @@ static void	 dead_step(struct cluster *, struct cdead *);
  * within BATCH_WAIT_MS), the event is let be: JetStream delivers it again
  * after its AckWait, and it dies again.
  */
+/*
+ * ev's headers (Pushstage-Headers) and its last error (Pushstage-Error:
+ * up to PS_DEAD_ERROR_MAX bytes of it), base64 in NATS headers of m.
+ */
+static int
+dead_attrs(natsMsg *m, const struct qevent *ev)
+{
+	static char		 b[4 * ((PS_HEADERS_WIRE_MAX + 2) / 3) + 1];
+	const struct qfailure	*f;
+	size_t			 elen;
+	uint8_t			 i;
+
+	if (ev->hlen != 0) {
+		b64_encode(ev->hdr, ev->hlen, b);
+		if (natsMsgHeader_Set(m, "Pushstage-Headers", b) != NATS_OK)
+			return -1;
+	}
+	for (i = ev->fail != NULL ? ev->fail->n : 0; i-- > 0;) {
+		f = &ev->fail->f[i];
+		if (f->elen == 0)
+			continue;
+		elen = f->elen < PS_DEAD_ERROR_MAX ? f->elen :
+		    PS_DEAD_ERROR_MAX;
+		b64_encode((const uint8_t *)f->bytes + f->wlen, elen, b);
+		return natsMsgHeader_Set(m, "Pushstage-Error", b) == NATS_OK ?
+		    0 : -1;
+	}
+	return 0;
+}
+
 void
 dead_publish(struct cluster *cl, uint64_t origin, const struct qevent *ev)
 {
@@ -109,7 +140,7 @@ dead_publish(struct cluster *cl, uint64_t origin, const struct qevent *ev)
 	    (int)ev->len) != NATS_OK ||
 	    natsMsgHeader_Set(m, "Pushstage-Attempts", n) != NATS_OK ||
 	    natsMsgHeader_Set(m, "Pushstage-Reason", ev->reason < 4 ?
-	    why[ev->reason] : "") != NATS_OK ||
+	    why[ev->reason] : "") != NATS_OK || dead_attrs(m, ev) != 0 ||
 	    natsConnection_PublishMsg(cl->nc, m) != NATS_OK) {
 		log_warnx("cluster: a dead letter of %.*s was not sent; "
 		    "JetStream delivers it again after its AckWait",
@@ -180,8 +211,11 @@ dead_ask(struct cluster *cl, struct cdead *d)
 		snprintf(reply, sizeof reply, "%s.%s", cl->inbox, tag);
 		if (natsMsg_Create(&m, subj, reply, (const char *)d->data,
 		    (int)d->len) == NATS_OK) {
+			/* With its headers; its failures stay behind. */
 			if (natsMsgHeader_Set(m, "Pushstage-For",
-			    d->durable) == NATS_OK)
+			    d->durable) == NATS_OK && (d->hdrs == NULL ||
+			    natsMsgHeader_Set(m, "Pushstage-Headers",
+			    d->hdrs) == NATS_OK))
 				(void)natsConnection_PublishMsg(cl->nc, m);
 			natsMsg_Destroy(m);
 		}
@@ -207,6 +241,7 @@ dead_free1(struct cluster *cl, struct cdead *d)
 	*p = d->next;
 	free(d->ids);
 	free(d->data);
+	free(d->hdrs);
 	ps_buf_free(&d->out);
 	free(d);
 }
@@ -240,8 +275,8 @@ dead_found(struct cluster *cl, struct cdead *d, const char *data)
 	static const char *const why[] = { "nack", "timeout", "disconnect" };
 	struct server	*srv = cl->srv;
 	struct ps_dead	 e;
-	uint8_t		 preview[PS_PREVIEW_MAX];
-	char		 h[1024], v[32];
+	uint8_t		 preview[PS_PREVIEW_MAX], err[PS_DEAD_ERROR_MAX];
+	static char	 h[16384], v[4 * ((PS_HEADERS_WIRE_MAX + 2) / 3) + 1];
 	const char	*s = "", *hs;
 	size_t		 len = 0, hlen, i;
 
@@ -261,6 +296,20 @@ dead_found(struct cluster *cl, struct cdead *d, const char *data)
 			for (i = 0; i < 3; i++)
 				if (strcmp(v, why[i]) == 0)
 					e.reason = (uint8_t)(i + 1);
+		if (nats_header(h, strlen(h), "Pushstage-Error", v,
+		    sizeof v) == 0 && b64_len(v, strlen(v)) <= sizeof err &&
+		    b64_decode(v, strlen(v), err, sizeof err) == 0) {
+			e.error = err;
+			e.error_len = (uint16_t)b64_len(v, strlen(v));
+		}
+		free(d->hdrs);
+		d->hdrs = NULL;
+		if (nats_header(h, strlen(h), "Pushstage-Headers", v,
+		    sizeof v) == 0 && (d->hdrs = strdup(v)) == NULL) {
+			dead_end(cl, d, PS_E_NOMEM, "no memory for a dead "
+			    "letter's headers");
+			return;
+		}
 	}
 	e.len = (uint32_t)b64_len(s, len);
 	if (d->type == PS_DEAD_LIST) {
@@ -274,8 +323,8 @@ dead_found(struct cluster *cl, struct cdead *d, const char *data)
 		}
 		/* Up to its limit and the frame limit, as on one host. */
 		if (d->count == d->limit || d->out.len - d->start -
-		    PS_HDR_LEN + PS_DEAD_ENTRY + e.preview_len >
-		    srv->max_frame) {
+		    PS_HDR_LEN + PS_DEAD_ENTRY + e.preview_len +
+		    (d->version >= 5 ? 2u + e.error_len : 0) > srv->max_frame) {
 			d->done = 1;	/* more follow: the API's "next" */
 			dead_end(cl, d, 0, NULL);
 			return;

@@ -55,6 +55,12 @@ cl_unserved(const struct cask *a, char *why, size_t len)
 		    attrs & 1u << PS_ATTR_DELAY ? "DELAY" : "NOT_BEFORE");
 		return -1;
 	}
+	if (a->op != NULL) {
+		snprintf(why, len, "%s: a cluster does not find an event by "
+		    "its id yet: its events live in JetStream, for every host "
+		    "(docs/cluster.md)", a->op);
+		return -1;
+	}
 	if (a->drop != NULL && a->drop->len == 0) {
 		snprintf(why, len, "the shared group is not dropped in a "
 		    "cluster: its JetStream consumer holds the queue's events "
@@ -104,6 +110,20 @@ cluster_drop_ok(struct server *srv, const struct qgroup *g, char *why,
 	struct cask	 a = { .drop = g };
 
 	(void)srv;
+	return cl_unserved(&a, why, len);
+}
+
+static int
+cluster_job(struct server *srv, struct qgroup *g, const struct ps_job_ask *ja,
+    struct ps_buf *out, int *code, char *why, size_t len)
+{
+	struct cask	 a = { .op = "JOB" };
+
+	(void)srv;
+	(void)g;
+	(void)ja;
+	(void)out;
+	*code = PS_E_BAD_STATE;
 	return cl_unserved(&a, why, len);
 }
 
@@ -189,6 +209,7 @@ static const struct backend jetstream = {
 	.group_drop = cg_drop,
 	.enqueue = pub_enqueue,
 	.dead = cluster_dead,
+	.job = cluster_job,
 	.forget = cluster_forget,
 	.cancel = cluster_cancel,
 };

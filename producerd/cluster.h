@@ -46,6 +46,7 @@ struct cask {
 	const char		*queue;		/* a batch for queue, */
 	unsigned int		 attrs;		/* ... its PS_ATTR_* used */
 	const struct qgroup	*drop;		/* a group dropped */
+	const char		*op;		/* a request: its frame */
 };
 
 /* What libnats threads hand to the loop. */

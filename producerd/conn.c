@@ -787,6 +787,32 @@ conn_ids(struct conn *c, const struct ps_frame *f)
 	queues_touch(c->q);
 }
 
+/* JOB: where an event of a queue or group is, and what it carries. */
+static void
+conn_job(struct conn *c, const struct ps_frame *f)
+{
+	struct server		*srv = c->srv;
+	struct ps_job_ask	 a;
+	struct qgroup		*g;
+	char			 why[256];
+	int			 error, code;
+
+	if ((error = ps_get_job(f, &a)) != 0) {
+		conn_fail(c, -error, "bad JOB: %s", error == -PS_E_BAD_VALUE ?
+		    "a preview over 1024, or neither an id nor a unique id "
+		    "(of 1 to 128 bytes) alone" : ps_strerror(error));
+		return;
+	}
+	if ((g = conn_group(c, &a.queue, "JOB")) == NULL)
+		return;
+	if (srv->backend->job(srv, g, &a, &srv->scratch, &code, why,
+	    sizeof why) != 0) {
+		conn_fail(c, code, "%s", why);
+		return;
+	}
+	conn_send(c);
+}
+
 /* NACK_ERROR: one event in flight here failed, and this is why. */
 static void
 conn_nack_error(struct conn *c, const struct ps_frame *f)
@@ -1117,6 +1143,13 @@ conn_frame(struct conn *c, const struct ps_frame *f)
 		break;
 	case PS_STATS:
 		conn_stats(c, f);
+		break;
+	case PS_JOB:
+		if (c->role != ROLE_CLIENT)
+			conn_fail(c, PS_E_BAD_STATE, "JOB from a %s; only "
+			    "clients look events up", role_name(c->role));
+		else
+			conn_job(c, f);
 		break;
 	case PS_QUEUES:
 	case PS_QUEUE_ADMIN:

@@ -209,6 +209,7 @@ enqueue(struct cluster *cl, struct enq *e)
 	natsMsg		*m;
 	const uint8_t	*data;
 	char		 subj[256], reply[128], id[2 * PS_UNIQUE_ID_MAX + 1];
+	char		 hdrs[4 * ((PS_HEADERS_WIRE_MAX + 2) / 3) + 1];
 	uint32_t	 len, i = 0;
 	uint8_t		 k;
 	const char	*failed;
@@ -282,6 +283,16 @@ enqueue(struct cluster *cl, struct enq *e)
 			for (k = 0; k < it->a.ulen; k++)
 				snprintf(id + 2 * k, 3, "%02x", it->a.uid[k]);
 			(void)natsMsgHeader_Set(m, "Nats-Msg-Id", id);
+		}
+		/* Its headers, as they came, in base64: a NATS header. */
+		if (it->a.hlen != 0) {
+			b64_encode(it->a.hdr, it->a.hlen, hdrs);
+			if (natsMsgHeader_Set(m, "Pushstage-Headers", hdrs) !=
+			    NATS_OK) {
+				natsMsg_Destroy(m);
+				batch_failed(b, i++, "out of memory");
+				continue;
+			}
 		}
 		if (natsConnection_PublishMsg(cl->nc, m) != NATS_OK)
 			batch_failed(b, i, "not published: NATS refused it");

@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "cluster.h"
 #include "log.h"
+#include "jsreply.h"
 #include "producerd.h"
 
 /* The open pull i of cg ends; what it did not bring will not come. */
@@ -123,6 +124,33 @@ cl_ack_drop(struct cluster *cl, uint64_t origin)
 }
 
 /*
+ * An event's headers, carried as the base64 of their HEADER attributes in
+ * its NATS header Pushstage-Headers (cpub.c), into hdr: their length, or
+ * 0 with none, or with bytes that are not headers (they are let go, and
+ * logged: an event is never refused for them).
+ */
+static uint16_t
+headers_of(natsMsg *msg, uint8_t *hdr)
+{
+	const char	*v = NULL, *why;
+	char		 buf[PS_WHY_MAX];
+	size_t		 n;
+
+	if (natsMsgHeader_Get(msg, "Pushstage-Headers", &v) != NATS_OK ||
+	    v == NULL)
+		return 0;
+	n = b64_len(v, strlen(v));
+	if (n == 0 || n > PS_HEADERS_WIRE_MAX ||
+	    b64_decode(v, strlen(v), hdr, PS_HEADERS_WIRE_MAX) != 0 ||
+	    ps_headers_check(hdr, (uint16_t)n, &why, buf) != 0) {
+		log_warnx("cluster: an event's Pushstage-Headers are not "
+		    "headers: delivered without them");
+		return 0;
+	}
+	return (uint16_t)n;
+}
+
+/*
  * A message for cg's pulls: an event (pull 0: its subject is the one it was
  * published to), or a status on pull number pull's reply subject: 100 a
  * heartbeat (it waits), 409 "Consumer Deleted" (a host dropped the group:
@@ -141,6 +169,8 @@ pulled(struct cluster *cl, struct cqueue *cq, struct cgroup *cg,
 	const char	*reply = natsMsg_GetReply(msg);
 	uint64_t	 origin = 0;
 	size_t		 i;
+	uint16_t	 hlen;
+	uint8_t		 hdr[PS_HEADERS_WIRE_MAX];
 
 	if (natsMsgHeader_Get(msg, "Status", &status) == NATS_OK &&
 	    status != NULL) {
@@ -184,10 +214,11 @@ pulled(struct cluster *cl, struct cqueue *cq, struct cgroup *cg,
 		(void)natsConnection_PublishString(cl->nc, reply, "+ACK");
 		return;
 	}
+	hlen = headers_of(msg, hdr);
 	if ((q = queues_find(srv, cq->name, strlen(cq->name))) == NULL ||
 	    (g = groups_find(q, cg->name, strlen(cg->name))) == NULL ||
 	    (origin = ack_keep(cl, reply)) == 0 ||
-	    dispatch_push_tried(&g->d, natsMsg_GetData(msg),
+	    dispatch_push_tried(&g->d, hdr, hlen, natsMsg_GetData(msg),
 	    (uint32_t)natsMsg_GetDataLength(msg), origin,
 	    delivered(reply) - 1) == 0) {
 		/* Nowhere to put it: back to JetStream, for any host. */

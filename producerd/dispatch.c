@@ -750,6 +750,16 @@ fail:
 	return -1;
 }
 
+/* The failures read back for id, not yet on its handle; NULL: none. */
+static struct qfail *
+refail_of(const struct dispatch *d, uint64_t id)
+{
+	uint64_t	 v;
+
+	return idmap_get(d->refail, id, &v) ? (struct qfail *)(uintptr_t)v :
+	    NULL;
+}
+
 /* The failures read back for events never read from the buffer go. */
 static void
 refail_free(struct dispatch *d)
@@ -1008,6 +1018,97 @@ dispatch_latency(const struct dispatch *d)
 	if ((ev = TAILQ_FIRST(&d->aside)) != NULL && ev->born < t)
 		t = ev->born;
 	return t != UINT64_MAX && t != 0 && t < now ? now - t : 0;
+}
+
+/* A time of d's clock (ms) as wall-clock ms, by their difference now. */
+static uint64_t
+wall_of(const struct dispatch *d, uint64_t t)
+{
+	uint64_t	 now = *d->clock, wall = *d->wall;
+
+	if (t == 0)
+		return 0;
+	return t >= now ? wall + (t - now) : wall > now - t ? wall -
+	    (now - t) : 0;
+}
+
+/*
+ * Where event id is in d, with what it carries: in flight or dead (the
+ * id table), held to retry, delayed (the lead's), behind its key, set
+ * aside for its partition, or buffered.  0 (DJOB_UNKNOWN) if d has it
+ * nowhere.  The id table answers at once; the rest are looked through.
+ */
+int
+dispatch_find(const struct dispatch *d, uint64_t id, struct djob *j)
+{
+	const struct delays	*ds;
+	const struct delayed	*dv;
+	const struct qevent	*ev;
+	size_t			 i;
+
+	memset(j, 0, sizeof *j);
+	if ((ev = hash_get((struct dispatch *)d, id)) != NULL) {
+		j->ev = *ev;
+		if (ev->owner != NULL) {
+			j->state = DJOB_IN_FLIGHT;
+			j->owner = ev->owner;
+			j->at = wall_of(d, ev->sent);
+		} else
+			j->state = DJOB_DEAD;
+		return j->state;
+	}
+	for (i = 0; d->sched != NULL && i < d->sched->nlater; i++) {
+		if (d->sched->later[i].ev->id == id) {
+			j->ev = *d->sched->later[i].ev;
+			j->state = DJOB_RETRY_WAIT;
+			j->at = wall_of(d, d->sched->later[i].due);
+			return j->state;
+		}
+	}
+	ds = delays_of((struct dispatch *)d);
+	for (i = 0; ds != NULL && i < ds->n; i++) {
+		dv = ds->v[i];
+		if (dv->id != id || d->from > id)
+			continue;
+		j->ev.id = dv->id;
+		j->ev.len = dv->len;
+		j->ev.prio = dv->prio;
+		j->ev.data = dv->data;
+		if (dv->keyed) {
+			j->ev.key = delayed_key(dv);
+			j->ev.klen = dv->klen;
+		}
+		if (dv->hlen != 0) {
+			j->ev.hdr = delayed_hdr(dv);
+			j->ev.hlen = dv->hlen;
+		}
+		j->state = DJOB_DELAYED;
+		j->at = dv->due;
+		return j->state;
+	}
+	TAILQ_FOREACH(ev, &d->keys.order, tentry) {
+		if (ev->id == id) {
+			j->ev = *ev;
+			j->state = DJOB_KEY_WAIT;
+			return j->state;
+		}
+	}
+	TAILQ_FOREACH(ev, &d->aside, tentry) {
+		if (ev->id == id) {
+			j->ev = *ev;
+			j->state = DJOB_PART_WAIT;
+			j->at = wall_of(d, ev->born);
+			return j->state;
+		}
+	}
+	if (queue_find(&d->queue, id, &j->ev)) {
+		j->state = DJOB_QUEUED;
+		j->at = wall_of(d, j->ev.born);
+		/* Its failures, read back at a start, wait for it. */
+		if (j->ev.fail == NULL && d->refail != NULL)
+			j->ev.fail = refail_of(d, id);
+	}
+	return j->state;
 }
 
 /* ev if it is in flight on dc; else whether it timed out there before. */

@@ -274,6 +274,39 @@ uint64_t dispatch_purge(struct dispatch *);
 uint64_t dispatch_in_flight(const struct dconsumer *);
 uint64_t dispatch_latency(const struct dispatch *);
 
+/* Where an event is (JOB_REPLY's state, docs/protocol.md). */
+enum djob_state {
+	DJOB_UNKNOWN = 0,
+	DJOB_QUEUED = 1,	/* buffered, ready */
+	DJOB_DELAYED = 2,	/* not before its time */
+	DJOB_KEY_WAIT = 3,	/* behind its key's event in flight */
+	DJOB_PART_WAIT = 4,	/* for a consumer of its partition */
+	DJOB_IN_FLIGHT = 5,
+	DJOB_RETRY_WAIT = 6,	/* given back, held until its time */
+	DJOB_DEAD = 7,
+};
+
+/*
+ * An event found: its state, a handle to read (its own, or one made up
+ * for the call, pointing where the event is), when (wall ms: due for
+ * DELAYED and RETRY_WAIT, delivered for IN_FLIGHT, ready since for
+ * QUEUED; 0: not known) and, in flight, its consumer.
+ */
+struct djob {
+	enum djob_state		 state;
+	struct qevent		 ev;
+	uint64_t		 at;
+	const struct dconsumer	*owner;
+};
+int	 dispatch_find(const struct dispatch *, uint64_t, struct djob *);
+
+/* The unique ids of d's queue (its lead's), or NULL while it has none. */
+static inline struct uniq *
+dispatch_uniq_of(const struct dispatch *d)
+{
+	return d->lead->sched != NULL ? d->lead->sched->uniq : NULL;
+}
+
 int	 dispatch_answer(struct dispatch *, struct dconsumer *, uint64_t,
 	     int);
 #define DISPATCH_BACKOFF	UINT32_MAX	/* a NACK's wait: the queue's */
@@ -288,8 +321,8 @@ int	 dispatch_next_deadline(const struct dispatch *, uint64_t *);
 
 /* admit.c */
 uint64_t dispatch_push(struct dispatch *, const void *, uint32_t, uint64_t);
-uint64_t dispatch_push_tried(struct dispatch *, const void *, uint32_t,
-	    uint64_t, uint32_t);
+uint64_t dispatch_push_tried(struct dispatch *, const void *, uint16_t,
+	    const void *, uint32_t, uint64_t, uint32_t);
 uint64_t dispatch_push_key(struct dispatch *, const void *, int,
 	     const void *, uint16_t, const void *, uint32_t, uint64_t);
 int	 dispatch_enqueue(struct dispatch *, struct ps_enqueue_iter *,

@@ -303,7 +303,7 @@ static int
 rec_fail(struct journal *j, const char *queue, const char *group,
     const struct qevent *ev)
 {
-	struct jrec_failure	 f[JREC_FAILS_MAX];
+	struct ps_failure	 f[JREC_FAILS_MAX];
 	struct jrec_entry	 e;
 	const struct qfailure	*q;
 	size_t			 need = 2 + 2 * PS_QUEUE_MAX + 9;
@@ -313,13 +313,13 @@ rec_fail(struct journal *j, const char *queue, const char *group,
 	for (i = 0; ev->fail != NULL && i < ev->fail->n &&
 	    n < JREC_FAILS_MAX; i++) {
 		q = &ev->fail->f[ev->fail->n - 1 - i];	/* the newest kept */
-		f[n++] = (struct jrec_failure){ q->at, q->attempt, q->bytes,
+		f[n++] = (struct ps_failure){ q->at, q->attempt, q->bytes,
 		    q->wlen, (const uint8_t *)q->bytes + q->wlen, q->elen };
 		need += 15 + (size_t)q->wlen + q->elen;
 	}
 	/* Oldest first, as they are kept. */
 	for (i = 0; i < n / 2; i++) {
-		struct jrec_failure	 t = f[i];
+		struct ps_failure	 t = f[i];
 
 		f[i] = f[n - 1 - i];
 		f[n - 1 - i] = t;

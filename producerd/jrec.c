@@ -282,15 +282,8 @@ jrec_put(struct ps_buf *b, int type, const struct jrec_entry *e)
 		put64(p, e->id);
 		p[8] = e->nfails;
 		p += 9;
-		for (i = 0; i < e->nfails; i++) {
-			put64(p, e->fails[i].at);
-			put32(p + 8, e->fails[i].attempt);
-			p = put_name(p + 12, e->fails[i].who, e->fails[i].wlen);
-			put16(p, e->fails[i].elen);
-			if (e->fails[i].elen != 0)
-				memcpy(p + 2, e->fails[i].err, e->fails[i].elen);
-			p += 2 + e->fails[i].elen;
-		}
+		for (i = 0; i < e->nfails; i++)
+			p = ps_failure_put(p, &e->fails[i]);
 		b->len = (size_t)(p - b->data);
 		return 0;
 	case JREC_UIDS:
@@ -524,6 +517,7 @@ jrec_next(struct jrec *r, struct jrec_entry *e)
 {
 	const uint8_t	*p = r->body + r->off;
 	uint32_t	 rem = r->len - r->off, l, k, at, gn;
+	size_t		 flen;
 	uint8_t		 i;
 
 	memset(e, 0, sizeof *e);
@@ -670,14 +664,9 @@ jrec_next(struct jrec *r, struct jrec_entry *e)
 		e->id = get64(p);
 		e->nfails = p[8];
 		e->fail = p + 9;
-		for (i = 0, at = 9; i < e->nfails; i++) {
-			if (rem - at < 15 || p[at + 12] > rem - at - 15 ||
-			    get16(p + at + 13 + p[at + 12]) >
-			    rem - at - 15 - p[at + 12])
-				return bad(r, "FAIL record's lengths do not add "
-				    "up");
-			at += 15 + p[at + 12] + get16(p + at + 13 + p[at + 12]);
-		}
+		if (ps_failures_check(p + 9, rem - 9, e->nfails, &flen) != 0)
+			return bad(r, "FAIL record's lengths do not add up");
+		at = 9 + (uint32_t)flen;
 		break;
 	case JREC_GDEAD:
 		if (rem < 13)
@@ -709,22 +698,6 @@ jrec_next(struct jrec *r, struct jrec_entry *e)
 	}
 	r->off += at;
 	return 1;
-}
-
-/*
- * One failure of a FAIL entry, at p (e->fail for the first; checked by
- * jrec_next): where the next one is.
- */
-const uint8_t *
-jrec_failure(const uint8_t *p, struct jrec_failure *f)
-{
-	f->at = get64(p);
-	f->attempt = get32(p + 8);
-	f->wlen = p[12];
-	f->who = (const char *)p + 13;
-	f->elen = get16(p + 13 + f->wlen);
-	f->err = p + 15 + f->wlen;
-	return p + 15 + f->wlen + f->elen;
 }
 
 /*

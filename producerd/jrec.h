@@ -87,15 +87,7 @@ enum {
 #define JREC_MAX	JREC_FAIL
 #define JREC_FAILS_MAX	3		/* failures an entry holds */
 
-/* One failure of a FAIL entry: to write, or read back in place. */
-struct jrec_failure {
-	uint64_t	 at;
-	uint32_t	 attempt;
-	const char	*who;
-	uint8_t		 wlen;
-	const uint8_t	*err;
-	uint16_t	 elen;
-};
+
 
 /* One group's hold on an event, for writing a GKEEP record. */
 struct jhold {
@@ -165,8 +157,8 @@ struct jrec_entry {
 	const struct jhold *holds;
 	const uint8_t	*hold;
 	uint8_t		 nholds;
-	/* FAIL: writing, fails[nfails]; read back, jrec_failure from fail. */
-	const struct jrec_failure *fails;
+	/* FAIL: writing, fails[nfails]; read back, ps_failure_get from fail. */
+	const struct ps_failure *fails;
 	const uint8_t	*fail;
 	uint8_t		 nfails;
 };
@@ -186,6 +178,6 @@ const char	*jrec_decode(struct jrec *, const uint8_t *, size_t);
 const char	*jrec_body(struct jrec *, int, const uint8_t *, uint32_t);
 int		 jrec_next(struct jrec *, struct jrec_entry *);
 const uint8_t	*jrec_hold(const uint8_t *, struct jrec_hold *);
-const uint8_t	*jrec_failure(const uint8_t *, struct jrec_failure *);
+
 
 #endif

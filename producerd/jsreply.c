@@ -130,6 +130,36 @@ b64(int c)
 	return -1;
 }
 
+/*
+ * n bytes as standard base64, padded, into out: 4 * ((n + 2) / 3) + 1
+ * bytes with the NUL.
+ */
+void
+b64_encode(const uint8_t *in, size_t n, char *out)
+{
+	static const char	 abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789+/";
+	uint32_t		 v;
+	size_t			 i;
+
+	for (i = 0; i + 2 < n; i += 3) {
+		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+		*out++ = abc[v >> 18];
+		*out++ = abc[(v >> 12) & 63];
+		*out++ = abc[(v >> 6) & 63];
+		*out++ = abc[v & 63];
+	}
+	if (i < n) {
+		v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] <<
+		    8 : 0);
+		*out++ = abc[v >> 18];
+		*out++ = abc[(v >> 12) & 63];
+		*out++ = i + 1 < n ? abc[(v >> 6) & 63] : '=';
+		*out++ = '=';
+	}
+	*out = '\0';
+}
+
 /* How many bytes the base64 text of len characters stands for. */
 size_t
 b64_len(const char *in, size_t len)

@@ -242,6 +242,67 @@ local_cancel(struct server *srv, dead_tell *tell)
 	(void)tell;
 }
 
+/*
+ * A JOB: where g's event is and what it carries, at once.  An id that is
+ * neither here nor ever given is unknown (state 0); so is an event done.
+ */
+static int
+local_job(struct server *srv, struct qgroup *g, const struct ps_job_ask *a,
+    struct ps_buf *out, int *code, char *why, size_t len)
+{
+	struct ps_failure	 f[QFAIL_KEEP];
+	struct ps_job		 j;
+	struct djob		 dj;
+	struct uniq		*u;
+	uint64_t		 id = a->id;
+	uint8_t			 i;
+
+	(void)srv;
+	if (id == 0 && (u = dispatch_uniq_of(&g->d)) != NULL)
+		id = uniq_id(u, a->uid, a->ulen);
+	memset(&j, 0, sizeof j);
+	j.klen = -1;
+	if (id != 0 && dispatch_find(&g->d, id, &dj) != DJOB_UNKNOWN) {
+		j.id = id;
+		j.state = (uint8_t)dj.state;
+		j.reason = dj.ev.reason;
+		j.attempts = dj.ev.attempts;
+		j.at = dj.at;
+		j.priority = dj.ev.prio;
+		j.len = dj.ev.len;
+		j.preview_len = (uint16_t)(dj.ev.len < a->preview ? dj.ev.len :
+		    a->preview);
+		j.preview = dj.ev.data;
+		if (dj.owner != NULL) {
+			j.consumer = dj.owner->name;
+			j.clen = dj.owner->nlen;
+		}
+		if (dj.ev.key != NULL) {
+			j.key = dj.ev.key;
+			j.klen = dj.ev.klen;
+		}
+		j.hdr = dj.ev.hdr;
+		j.hlen = dj.ev.hlen;
+		for (i = 0; dj.ev.fail != NULL && i < dj.ev.fail->n; i++) {
+			f[i].at = dj.ev.fail->f[i].at;
+			f[i].attempt = dj.ev.fail->f[i].attempt;
+			f[i].who = dj.ev.fail->f[i].bytes;
+			f[i].wlen = dj.ev.fail->f[i].wlen;
+			f[i].err = (const uint8_t *)dj.ev.fail->f[i].bytes +
+			    f[i].wlen;
+			f[i].elen = dj.ev.fail->f[i].elen;
+		}
+		j.nfail = i;
+		j.fails = f;
+	}
+	if (ps_put_job_reply(out, &j) != 0) {
+		*code = PS_E_NOMEM;
+		snprintf(why, len, "no memory for the JOB_REPLY");
+		return -1;
+	}
+	return 0;
+}
+
 const struct backend local_backend = {
 	.name = "local",
 	.prepare = local_nothing,
@@ -256,6 +317,7 @@ const struct backend local_backend = {
 	.group_drop = local_group_drop,
 	.enqueue = local_enqueue,
 	.dead = local_dead,
+	.job = local_job,
 	.forget = local_forget,
 	.cancel = local_cancel,
 };

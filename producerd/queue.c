@@ -63,6 +63,10 @@ struct chunk {
 	uint64_t		 fresh_in;	/* id the next compact record
 						   pushed must have; 0: none */
 	uint64_t		 fresh_first;	/* its first compact record's */
+	uint64_t		 id_lo;		/* the ids of its records lie */
+	uint64_t		 id_hi;		/* ... in [id_lo, id_hi] */
+	uint64_t		 t0;		/* the time record in force at
+						   its start */
 	/*
 	 * Of different widths, so that the compiler does not test both
 	 * with one load just after a store to one: a stalled store
@@ -458,6 +462,9 @@ chunk_new(struct qlog *log, size_t need)
 	ch->mapped = mapped;
 	ch->tail = 0;
 	ch->fresh_in = ch->fresh_first = 0;
+	ch->id_lo = UINT64_MAX;
+	ch->id_hi = 0;
+	ch->t0 = log->mark;
 	ch->refs = 0;
 	ch->pending = log->nreaders;	/* every reader is before it */
 	ch->solo = 0;
@@ -501,6 +508,10 @@ queue_push(struct queue *q, uint64_t id, uint32_t attempts, uint64_t origin,
 		    kf > 0xff);
 	}
 	off = ch->tail;
+	if (id < ch->id_lo)
+		ch->id_lo = id;
+	if (id > ch->id_hi)
+		ch->id_hi = id;
 	/* Readers at the end start here; a new chunk counted them already. */
 	TAILQ_FOREACH(r, &log->readers, rentry) {
 		if (r->at == NULL) {
@@ -852,6 +863,51 @@ queue_walk(const struct queue *q, void (*fn)(void *, const struct qevent *),
 			fn(arg, &h);
 		}
 	}
+}
+
+/*
+ * Event id if q buffers it: 1 and a handle made up for the call (or its
+ * own, given back or of another priority) in *ev, its payload, key and
+ * headers where they are; 0 if not.  The log is read from where q reads,
+ * past chunks that hold no such id: a cost of the events given back and
+ * of other priorities, and of one chunk of the log.
+ */
+int
+queue_find(const struct queue *q, uint64_t id, struct qevent *ev)
+{
+	const struct chunk	*ch;
+	const struct qevent	*h;
+	uint64_t		 fresh = q->fresh, t = q->t;
+	size_t			 off = q->off, i;
+
+	TAILQ_FOREACH(h, &q->front, entry) {
+		if (h->id == id) {
+			*ev = *h;
+			return 1;
+		}
+	}
+	for (i = 0; q->prio != NULL && i < q->prio->n; i++) {
+		if (q->prio->v[i]->id == id) {
+			*ev = *q->prio->v[i];
+			return 1;
+		}
+	}
+	for (ch = q->at; ch != NULL; ch = TAILQ_NEXT(ch, entry), off = 0,
+	    fresh = 0) {
+		if (id < ch->id_lo || id > ch->id_hi)
+			continue;
+		if (ch != q->at)
+			t = ch->t0;
+		while (off < ch->tail) {
+			memset(ev, 0, sizeof *ev);
+			ev->prio = QUEUE_PRIO_DEFAULT;
+			off = (size_t)(record(ch->data + off, ch, &fresh, &t,
+			    ev) - ch->data);
+			if (ev->id == id)
+				return 1;
+		}
+	}
+	return 0;
 }
 
 /*

@@ -408,7 +408,7 @@ replay_fails(struct replay *r, struct dispatch *d, const char *queue,
 	struct rfail		 key = { queue, qlen, group, glen, id,
 				    UINT64_MAX, NULL, 0 };
 	struct dfailure		 f[JREC_FAILS_MAX];
-	struct jrec_failure	 jf;
+	struct ps_failure	 jf;
 	const uint8_t		*p;
 	size_t			 lo = 0, hi = r->nfails, mid;
 	uint8_t			 i;
@@ -427,7 +427,7 @@ replay_fails(struct replay *r, struct dispatch *d, const char *queue,
 	if (by_fail(&r->fails[lo - 1], &key) != 0 || r->fails[lo - 1].n == 0)
 		return 0;
 	for (i = 0, p = r->fails[lo - 1].fail; i < r->fails[lo - 1].n; i++) {
-		p = jrec_failure(p, &jf);
+		p = ps_failure_get(p, &jf);
 		f[i] = (struct dfailure){ jf.at, jf.attempt, jf.who, jf.wlen,
 		    jf.err, jf.elen };
 	}

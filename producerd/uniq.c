@@ -102,6 +102,17 @@ uniq_seen(struct uniq *u, const void *uid, uint8_t len, uint64_t now)
 	return e->expires == 0 || e->expires > now;
 }
 
+/* The event uid is held for, if any (done or not): its id, or 0. */
+uint64_t
+uniq_id(struct uniq *u, const void *uid, uint8_t len)
+{
+	struct uentry	*e;
+
+	if (u->count == 0 || (e = *slot(u, uid, len)) == NULL)
+		return 0;
+	return e->id;
+}
+
 /*
  * uid is held for event id, live in refs groups; with refs 0, its window
  * runs until expires (replay: an event done before the restart).  An

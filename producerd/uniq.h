@@ -39,6 +39,7 @@ struct uniq {
 void	 uniq_init(struct uniq *);
 void	 uniq_free(struct uniq *);
 int	 uniq_seen(struct uniq *, const void *, uint8_t, uint64_t);
+uint64_t uniq_id(struct uniq *, const void *, uint8_t);
 int	 uniq_add(struct uniq *, const void *, uint8_t, uint64_t, uint32_t,
 	     uint64_t);
 void	 uniq_gone(struct uniq *, uint64_t, uint64_t, uint64_t);

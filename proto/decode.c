@@ -65,6 +65,8 @@ static const char *types[] = {
 	[PS_QUEUE_DONE] = "QUEUE_DONE",
 	[PS_NACK_LATER] = "NACK_LATER",
 	[PS_NACK_ERROR] = "NACK_ERROR",
+	[PS_JOB] = "JOB",
+	[PS_JOB_REPLY] = "JOB_REPLY",
 };
 
 const char *
@@ -1034,4 +1036,82 @@ ps_stats_free(struct ps_stats *st)
 	free(st->counters);
 	free(st->texts);
 	memset(st, 0, sizeof *st);
+}
+
+/* JOB: a queue or group, and an id or else a unique id. */
+int
+ps_get_job(const struct ps_frame *f, struct ps_job_ask *a)
+{
+	const uint8_t	*p;
+
+	if (f->type != PS_JOB || (p = get_queue(f, 3, &a->queue)) == NULL ||
+	    (size_t)(f->body + f->len - p) < 11)
+		return -PS_E_BAD_LENGTH;
+	a->id = get64(p);
+	a->preview = get16(p + 8);
+	a->ulen = p[10];
+	a->uid = p + 11;
+	if ((size_t)(f->body + f->len - p) != 11 + (size_t)a->ulen)
+		return -PS_E_BAD_LENGTH;
+	if (a->preview > PS_PREVIEW_MAX || (a->id == 0) != (a->ulen != 0) ||
+	    a->ulen > PS_UNIQUE_ID_MAX)
+		return -PS_E_BAD_VALUE;
+	return 0;
+}
+
+/* JOB_REPLY: every length checked, the key and headers found. */
+int
+ps_get_job_reply(const struct ps_frame *f, struct ps_job *j)
+{
+	const uint8_t	*p = f->body, *end = f->body + f->len, *a;
+	size_t		 flen;
+	uint16_t	 alen, i, len;
+
+	memset(j, 0, sizeof *j);
+	j->klen = -1;
+	if (f->type != PS_JOB_REPLY || f->len < 30 ||
+	    (size_t)(end - p - 30) < get16(p + 28))
+		return -PS_E_BAD_LENGTH;
+	j->id = get64(p);
+	j->state = p[8];
+	j->reason = p[9];
+	j->attempts = get32(p + 10);
+	j->at = get64(p + 14);
+	j->priority = get16(p + 22);
+	j->len = get32(p + 24);
+	j->preview_len = get16(p + 28);
+	j->preview = p + 30;
+	p += 30 + j->preview_len;
+	if (end - p < 1 || (size_t)(end - p - 1) < p[0])
+		return -PS_E_BAD_LENGTH;
+	j->clen = p[0];
+	j->consumer = (const char *)p + 1;
+	p += 1 + j->clen;
+	if (end - p < 2 || (size_t)(end - p - 2) < (alen = get16(p)))
+		return -PS_E_BAD_LENGTH;
+	a = p + 2;
+	for (i = 0; i < alen; i += (uint16_t)(a[i] >= PS_ATTR_LONG ? 3 : 2) +
+	    len) {
+		if (alen - i < (a[i] >= PS_ATTR_LONG ? 3 : 2))
+			return -PS_E_BAD_LENGTH;
+		len = a[i] >= PS_ATTR_LONG ? get16(a + i + 1) : a[i + 1];
+		if (len > alen - i - (a[i] >= PS_ATTR_LONG ? 3 : 2))
+			return -PS_E_BAD_LENGTH;
+		if (a[i] == PS_ATTR_KEY) {
+			j->key = a + i + 2;
+			j->klen = len;
+		} else if (a[i] == PS_ATTR_HEADER && j->hdr == NULL) {
+			j->hdr = a + i;
+			j->hlen = (uint16_t)(alen - i);
+		}
+	}
+	p += 2 + alen;
+	if (end - p < 1)
+		return -PS_E_BAD_LENGTH;
+	j->nfail = p[0];
+	j->fail = p + 1;
+	if (ps_failures_check(p + 1, (size_t)(end - p - 1), j->nfail, &flen) !=
+	    0 || flen != (size_t)(end - p - 1))
+		return -PS_E_BAD_LENGTH;
+	return 0;
 }

@@ -753,3 +753,79 @@ ps_put_stats_end(struct ps_buf *b, size_t start, uint16_t ncounters,
 	put16(p + PS_HDR_LEN, ncounters);
 	put32(b->data + at, nconsumers);
 }
+
+/* JOB: the queue or group, the id (0: by uid), preview bytes, the uid. */
+int
+ps_put_job(struct ps_buf *b, const char *queue, size_t qlen, uint64_t id,
+    uint16_t preview, const void *uid, uint8_t ulen)
+{
+	uint8_t	*p;
+
+	if (qlen == 0 || qlen > PS_PATH_MAX || preview > PS_PREVIEW_MAX ||
+	    (id == 0) != (ulen != 0) || ulen > PS_UNIQUE_ID_MAX)
+		return -PS_E_BAD_VALUE;
+	if ((p = header(b, PS_JOB, (uint32_t)(1 + qlen + 11 + ulen))) == NULL)
+		return -PS_E_NOMEM;
+	p[0] = (uint8_t)qlen;
+	memcpy(p + 1, queue, qlen);
+	p += 1 + qlen;
+	put64(p, id);
+	put16(p + 8, preview);
+	p[10] = ulen;
+	if (ulen != 0)
+		memcpy(p + 11, uid, ulen);
+	return 0;
+}
+
+/* JOB_REPLY, j's fields as the writer's half of struct ps_job says. */
+int
+ps_put_job_reply(struct ps_buf *b, const struct ps_job *j)
+{
+	size_t	 alen = (j->klen >= 0 ? 2 + (size_t)j->klen : 0) + j->hlen;
+	size_t	 n = 30 + (size_t)j->preview_len + 1 + j->clen + 2 + alen + 1;
+	uint8_t	*p;
+	uint8_t	 i;
+
+	if (j->klen > PS_KEY_MAX || alen > UINT16_MAX ||
+	    j->preview_len > PS_PREVIEW_MAX)
+		return -PS_E_BAD_VALUE;
+	for (i = 0; i < j->nfail; i++)
+		n += PS_FAILURE_HEAD + (size_t)j->fails[i].wlen +
+		    j->fails[i].elen;
+	if (n > UINT32_MAX)
+		return -PS_E_BAD_VALUE;
+	if ((p = header(b, PS_JOB_REPLY, (uint32_t)n)) == NULL)
+		return -PS_E_NOMEM;
+	put64(p, j->id);
+	p[8] = j->state;
+	p[9] = j->reason;
+	put32(p + 10, j->attempts);
+	put64(p + 14, j->at);
+	put16(p + 22, j->priority);
+	put32(p + 24, j->len);
+	put16(p + 28, j->preview_len);
+	if (j->preview_len != 0)
+		memcpy(p + 30, j->preview, j->preview_len);
+	p += 30 + j->preview_len;
+	*p++ = j->clen;
+	if (j->clen != 0)
+		memcpy(p, j->consumer, j->clen);
+	p += j->clen;
+	put16(p, (uint16_t)alen);
+	p += 2;
+	if (j->klen >= 0) {
+		*p++ = PS_ATTR_KEY;
+		*p++ = (uint8_t)j->klen;
+		if (j->klen != 0)
+			memcpy(p, j->key, (size_t)j->klen);
+		p += j->klen;
+	}
+	if (j->hlen != 0) {
+		memcpy(p, j->hdr, j->hlen);
+		p += j->hlen;
+	}
+	*p++ = j->nfail;
+	for (i = 0; i < j->nfail; i++)
+		p = ps_failure_put(p, &j->fails[i]);
+	return 0;
+}

@@ -125,8 +125,10 @@ enum ps_type {
 	PS_NACK_LATER = 22,	/* consumer -> daemon */
 	/* Version 5. */
 	PS_NACK_ERROR = 23,	/* consumer -> daemon */
+	PS_JOB = 24,		/* client -> daemon */
+	PS_JOB_REPLY = 25,	/* daemon -> client */
 };
-#define PS_TYPE_MAX	PS_NACK_ERROR
+#define PS_TYPE_MAX	PS_JOB_REPLY
 #define PS_TYPE_MAX_V4	PS_NACK_LATER
 #define PS_TYPE_MAX_V2	PS_DEAD_DONE
 #define PS_TYPE_MAX_V1	PS_ERROR
@@ -279,6 +281,42 @@ struct ps_dead_reply {
 	int		 version;
 };
 
+/* A JOB (version 5): an event by id, or by unique id (id 0). */
+struct ps_job_ask {
+	struct ps_queue	 queue;		/* a queue or QUEUE/GROUP */
+	uint64_t	 id;
+	uint16_t	 preview;	/* payload bytes to show, to 1024 */
+	const uint8_t	*uid;
+	uint8_t		 ulen;
+};
+
+/*
+ * A JOB_REPLY: where the event is and what it carries.  Writing, key
+ * (klen -1: none), hdr and fails say its attributes and failures; read
+ * back, attrs is its attribute block (KEY, then HEADERs, as an EVENT's:
+ * key, hdr found in it) and fail its nfail failures (ps_failure_get).
+ */
+struct ps_job {
+	uint64_t		 id;		/* 0: no such event */
+	uint8_t			 state;		/* enum djob_state's */
+	uint8_t			 reason;	/* dead: enum ps_dead_reason */
+	uint32_t		 attempts;
+	uint64_t		 at;		/* ms since 1970, as state says */
+	uint16_t		 priority;
+	uint32_t		 len;
+	uint16_t		 preview_len;
+	const uint8_t		*preview;
+	const char		*consumer;	/* in flight: its id */
+	uint8_t			 clen;
+	const uint8_t		*key;
+	int			 klen;		/* -1: none */
+	const uint8_t		*hdr;
+	uint16_t		 hlen;
+	uint8_t			 nfail;
+	const struct ps_failure	*fails;
+	const uint8_t		*fail;
+};
+
 /* A NACK_ERROR (version 5), in place. */
 struct ps_nack_error {
 	uint64_t	 id;
@@ -317,6 +355,22 @@ struct ps_attrs {
 	const uint8_t	*hdr;
 	uint16_t	 hlen;
 };
+
+/*
+ * One of an event's failures (docs/protocol.md, NACK_ERROR): when (ms
+ * since 1970), the attempt, the consumer's id and its error.  As a
+ * JOB_REPLY and the journal's FAIL records lay it out: u64 at, u32
+ * attempt, u8 length and the id, u16 length and the error.
+ */
+struct ps_failure {
+	uint64_t	 at;
+	uint32_t	 attempt;
+	const char	*who;
+	uint8_t		 wlen;
+	const uint8_t	*err;
+	uint16_t	 elen;
+};
+#define PS_FAILURE_HEAD	15		/* its bytes but the two texts */
 
 /* One header, in place (ps_header_next). */
 struct ps_header {
@@ -443,6 +497,9 @@ int	 ps_put_dead_list(struct ps_buf *, int, const char *, uint32_t);
 int	 ps_put_dead_begin(struct ps_buf *, size_t *);
 int	 ps_put_dead(struct ps_buf *, int, const struct ps_dead *);
 int	 ps_put_nack_error(struct ps_buf *, const struct ps_nack_error *);
+int	 ps_put_job(struct ps_buf *, const char *, size_t, uint64_t, uint16_t,
+	     const void *, uint8_t);
+int	 ps_put_job_reply(struct ps_buf *, const struct ps_job *);
 void	 ps_put_dead_end(struct ps_buf *, size_t, uint32_t, uint32_t);
 int	 ps_put_dead_done(struct ps_buf *, uint32_t);
 int	 ps_put_stats(struct ps_buf *, int, const char *);
@@ -491,6 +548,11 @@ uint32_t ps_enqueued_dup(const struct ps_enqueued *, uint32_t);
 int	 ps_get_attrs(const uint8_t *, uint16_t, int, struct ps_attrs *,
 	     const char **, char *);
 
+/* failure.c: an event's failures, as bytes (version 5). */
+uint8_t		*ps_failure_put(uint8_t *, const struct ps_failure *);
+const uint8_t	*ps_failure_get(const uint8_t *, struct ps_failure *);
+int		 ps_failures_check(const uint8_t *, size_t, uint8_t, size_t *);
+
 /* header.c: an event's headers (version 5). */
 int	 ps_header_name_ok(const char *, size_t);
 int	 ps_put_header(struct ps_buf *, const char *, size_t, const void *,
@@ -510,6 +572,8 @@ int	 ps_get_dead_list(const struct ps_frame *, int, struct ps_queue *,
 	     uint32_t *);
 int	 ps_get_dead_reply(const struct ps_frame *, int, struct ps_dead_reply *);
 int	 ps_get_nack_error(const struct ps_frame *, struct ps_nack_error *);
+int	 ps_get_job(const struct ps_frame *, struct ps_job_ask *);
+int	 ps_get_job_reply(const struct ps_frame *, struct ps_job *);
 int	 ps_dead_next(struct ps_dead_reply *, struct ps_dead *);
 int	 ps_get_dead_done(const struct ps_frame *, uint32_t *);
 int	 ps_get_stats(const struct ps_frame *, int, struct ps_queue *);

@@ -591,7 +591,7 @@ START_TEST(hand_back_gives_events_back_and_keeps_no_dead_letter)
 	w->d.hand_back = 1;
 	attach_acks(w, 0, 4);
 	/* Tried once before, on another host: this is its second attempt-> */
-	ck_assert_uint_ne(dispatch_push_tried(&w->d, "job", 3, 7, 1), 0);
+	ck_assert_uint_ne(dispatch_push_tried(&w->d, NULL, 0, "job", 3, 7, 1), 0);
 	demand(w, 0, 1);
 	expect(w, 0, 0, "job");
 	ck_assert_uint_eq(w->r.attempt[0], 2);
@@ -605,7 +605,7 @@ START_TEST(hand_back_gives_events_back_and_keeps_no_dead_letter)
 	ck_assert_uint_eq(w->d.delayed, 0);
 
 	/* Its third and last attempt fails: dead, and not listed here. */
-	ck_assert_uint_ne(dispatch_push_tried(&w->d, "job", 3, 8, 2), 0);
+	ck_assert_uint_ne(dispatch_push_tried(&w->d, NULL, 0, "job", 3, 8, 2), 0);
 	demand(w, 0, 1);
 	expect(w, 1, 0, "job");
 	ck_assert_uint_eq(w->r.attempt[1], 3);
@@ -620,8 +620,8 @@ START_TEST(hand_back_gives_events_back_and_keeps_no_dead_letter)
 	ck_assert_uint_eq(w->d.queue.count, 0);
 
 	/* An ack, and a consumer gone with one in flight: back at once. */
-	ck_assert_uint_ne(dispatch_push_tried(&w->d, "ok", 2, 9, 0), 0);
-	ck_assert_uint_ne(dispatch_push_tried(&w->d, "left", 4, 10, 0), 0);
+	ck_assert_uint_ne(dispatch_push_tried(&w->d, NULL, 0, "ok", 2, 9, 0), 0);
+	ck_assert_uint_ne(dispatch_push_tried(&w->d, NULL, 0, "left", 4, 10, 0), 0);
 	demand(w, 0, 2);
 	ck_assert_int_eq(answer(w, 0, w->r.id[2], PS_ACK), DISPATCH_DONE);
 	ck_assert_int_eq(t->how[2], PS_ACK);

@@ -88,7 +88,7 @@ has_entries(int t)
 	return t != JREC_GROUP && t != JREC_GROUP_DROP;
 }
 
-static const struct jrec_failure sample_fails[JREC_FAILS_MAX] = {
+static const struct ps_failure sample_fails[JREC_FAILS_MAX] = {
 	{ 1800000000000ull, 1, "worker-1", 8, (const uint8_t *)"boom", 4 },
 	{ 1800000000500ull, 2, "", 0, NULL, 0 },
 	{ 1800000009000ull, 3, "w", 1, (const uint8_t *)"Traceback (most "
@@ -242,9 +242,9 @@ same_entry(int t, const struct jrec_entry *w, struct jrec_entry *g)
 	ck_assert_uint_eq(g->from, w->from);
 	ck_assert_uint_eq(g->nholds, w->nholds);
 	for (p = g->fail, i = 0; t == JREC_FAIL && i < g->nfails; i++) {
-		struct jrec_failure	 f;
+		struct ps_failure	 f;
 
-		p = jrec_failure(p, &f);
+		p = ps_failure_get(p, &f);
 		ck_assert_uint_eq(f.at, w->fails[i].at);
 		ck_assert_uint_eq(f.attempt, w->fails[i].attempt);
 		same_bytes((const uint8_t *)f.who, f.wlen,
