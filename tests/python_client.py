@@ -364,6 +364,8 @@ def case_py_api(h):
     dl = c.dead("d", preview=1)
     assert dl.total == 3 and [x.preview for x in dl] == [b"x"] * 3 and \
         dl[0].reason == "nack" and dl[0].attempts == 1 and dl[0].length == 2
+    # Plain NACKs say nothing: no last error (version 5's entry tail, 0).
+    assert [x.error for x in dl] == [None] * 3, dl
     assert c.retry_dead("d", []) == 0
     assert c.retry_dead("d", [dl[0].id, 999999]) == 1
     assert c.drop_dead("d", [dl[1].id]) == 1

@@ -339,13 +339,18 @@ DEAD_REASONS: Dict[int, str] = {1: "nack", 2: "ack timeout", 3: "consumer gone"}
 
 @dataclass
 class DeadEvent:
-    """A dead letter: its id, deliveries, why it died, its whole length
-    and its first bytes (up to the preview asked for)."""
+    """A dead letter: its id, deliveries, why it died, its whole length,
+    its first bytes (up to the preview asked for) and its last error
+    (protocol version 5): the newest of its failures that said why, as
+    a consumer's NACK with an error or the daemon's ack timeout, its
+    first 1024 bytes decoded as UTF-8 (a byte that is not: U+FFFD);
+    None when no failure said why, or from a daemon older than 5."""
     id: int
     attempts: int
     reason: str
     length: int
     preview: bytes
+    error: Optional[str] = None
 
 
 class DeadList(List[DeadEvent]):
@@ -538,10 +543,11 @@ def stats_result(body: bytes, version: int) -> Stats:
                             zip(consumers, queues)], texts)
 
 
-def dead_result(body: bytes) -> DeadList:
-    total, entries = P.parse_dead_list(body)
+def dead_result(body: bytes, version: int) -> DeadList:
+    total, entries = P.parse_dead_list(body, version)
     out = DeadList(DeadEvent(i, a, DEAD_REASONS.get(r, "reason %d" % r),
-                             n, p) for i, a, r, n, p in entries)
+                             n, p, e.decode(errors="replace") if e else None)
+                   for i, a, r, n, p, e in entries)
     out.total = total
     return out
 

@@ -467,19 +467,33 @@ def parse_stats(body: bytes, version: int
     return counters, consumers, texts, queues
 
 
-DeadEntry = Tuple[int, int, int, int, bytes]
+# (id, attempts, reason, length, preview, error): error is the event's
+# last error (version 5), b"" for none or from an older daemon.
+DeadEntry = Tuple[int, int, int, int, bytes, bytes]
 
 
-def parse_dead_list(body: bytes) -> Tuple[int, List[DeadEntry]]:
-    """(total, [(id, attempts, reason, length, preview)])."""
+def parse_dead_list(body: bytes, version: int
+                    ) -> Tuple[int, List[DeadEntry]]:
+    """(total, [(id, attempts, reason, length, preview, error)]).  In
+    version 5 each entry ends with u16 error_len and the error's first
+    bytes; before, it ends with its preview.  The body ends after the
+    last entry: bytes past it are a ProtocolError (a reply read in the
+    wrong version's layout)."""
     c = _Cursor(body, "DEAD_LIST_REPLY")
     total = c.u32()
     out: List[DeadEntry] = []
+    errors = version >= 5
     for _ in range(c.u32()):
         eid, att, reason = c.u64(), c.u32(), c.u8()
         c.u8()
         length = c.u32()
-        out.append((eid, att, reason, length, bytes(c.take(c.u16()))))
+        preview = bytes(c.take(c.u16()))
+        error = bytes(c.take(c.u16())) if errors else b""
+        out.append((eid, att, reason, length, preview, error))
+    if c.p != len(body):
+        raise ProtocolError("DEAD_LIST_REPLY of %d bytes: %d past its %d "
+                            "entries" % (len(body), len(body) - c.p,
+                                         len(out)))
     return total, out
 
 

@@ -237,9 +237,9 @@ class AsyncClient:
                    ) -> DeadList:
         if not 0 <= preview <= 1024:
             raise ValueError("preview must be 0 to 1024 bytes")
-        body, _ = await self._call(lambda v: P.dead_list(
+        body, v = await self._call(lambda v: P.dead_list(
             v, C.queue_for(v, queue, True), preview), P.DEAD_LIST_REPLY)
-        return C.dead_result(body)
+        return C.dead_result(body, v)
 
     async def _dead_op(self, ftype: int, queue: str,
                        ids: Optional[Iterable[int]]) -> int:

@@ -298,12 +298,11 @@ class Client:
 
     def dead(self, queue: str = "default", preview: int = 64) -> DeadList:
         """The queue's (or group's) dead letters, with the first `preview`
-        bytes of each (0 to 1024)."""
+        bytes of each (0 to 1024) and its last error (version 5)."""
         if not 0 <= preview <= 1024:
             raise ValueError("preview must be 0 to 1024 bytes")
-        body = self._call(lambda v: P.dead_list(
-            v, C.queue_for(v, queue, True), preview), P.DEAD_LIST_REPLY)
-        return C.dead_result(body)
+        return C.dead_result(*self._call_v(lambda v: P.dead_list(
+            v, C.queue_for(v, queue, True), preview), P.DEAD_LIST_REPLY))
 
     def _dead_op(self, ftype: int, queue: str,
                  ids: Optional[Iterable[int]]) -> int:
