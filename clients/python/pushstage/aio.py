@@ -382,6 +382,11 @@ class AsyncConsumer:
     def held(self) -> int:
         return len(self._window.held)
 
+    @property
+    def error_max(self) -> int:
+        """As Consumer.error_max (4096 before connect)."""
+        return self._window.error_max
+
     async def __aenter__(self) -> "AsyncConsumer":
         return await self.connect()
 

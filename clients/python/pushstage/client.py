@@ -475,6 +475,12 @@ class Consumer:
         """Events delivered here and not yet acked or nacked."""
         return len(self._window.held)
 
+    @property
+    def error_max(self) -> int:
+        """The longest error a nack sends, in bytes: 4096, less when the
+        daemon's max_frame is under 4110 (a longer one keeps its end)."""
+        return self._window.error_max
+
     def fileno(self) -> int:
         return self._conn.sock.fileno() if self._conn.sock else -1
 
