@@ -100,7 +100,8 @@ def failure_text(e: BaseException, limit: int = 4096) -> str:
     dead letter (which shows an error's first 1024 bytes) names the
     exception; it is cut to its first 1024 bytes.  When the whole is
     over limit, the traceback keeps its end (the innermost frames and the
-    exception's last line), from a line's start, after a line "...":
+    exception's last line), from a frame's first line ('  File "...')
+    or else a line's start, after a line "...":
 
         ValueError: bad input
 
@@ -122,9 +123,12 @@ def failure_text(e: BaseException, limit: int = 4096) -> str:
     if len(tb) > room:
         room -= len(_CUT)
         tail = tb[len(tb) - room:] if room > 0 else b""
-        nl = tail.find(b"\n")
+        # From a frame's first line, else from a line's start.
+        nl = tail.find(b'\n  File "')
+        if nl < 0:
+            nl = tail.find(b"\n")
         if 0 <= nl < len(tail) - 1:
-            tail = tail[nl + 1:]        # from a line's start
+            tail = tail[nl + 1:]
         else:
             i = 0
             while i < min(3, len(tail)) and 0x80 <= tail[i] < 0xC0:
