@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PKG = os.path.join(HERE, "..", "clients", "python")
@@ -67,6 +68,19 @@ async def ahold(ev):
 async def aboom(ev):
     _line(ev)
     raise ValueError("no good: %s" % ev.data.decode())
+
+def _ping(n):
+    if n == 0:
+        raise ValueError("deep down")
+    _pong(n - 1)
+
+def _pong(n):
+    _ping(n)
+
+def deepboom(ev):
+    """A traceback of some 8 KB: frames that do not repeat."""
+    _line(ev)
+    _ping(60)
 
 def _headers(ev):
     return "\\t" + json.dumps([[n, v.hex()] for n, v in ev.raw_headers]) + \\
@@ -364,6 +378,8 @@ def case_py_api(h):
     dl = c.dead("d", preview=1)
     assert dl.total == 3 and [x.preview for x in dl] == [b"x"] * 3 and \
         dl[0].reason == "nack" and dl[0].attempts == 1 and dl[0].length == 2
+    # Plain NACKs say nothing: no last error (version 5's entry tail, 0).
+    assert [x.error for x in dl] == [None] * 3, dl
     assert c.retry_dead("d", []) == 0
     assert c.retry_dead("d", [dl[0].id, 999999]) == 1
     assert c.drop_dead("d", [dl[1].id]) == 1
@@ -1397,6 +1413,513 @@ def case_py_headers_bad_input(h):
     assert c.enqueue("hb", "fine", headers={"ok": "1"}) == 1
 
 
+# --- failures (protocol version 5): NACK_ERROR and dead letters' errors ----
+
+def nack_error_frame(eid, delay_ms, error):
+    """A NACK_ERROR as protocol.md lays it out, apart from the package."""
+    return struct.pack(">IBBH", 14 + len(error), 23, 0, 0) + \
+        struct.pack(">QIH", eid, delay_ms, len(error)) + error
+
+
+def dead_entry(eid, attempts, reason, length, preview, error=None):
+    """A DEAD_LIST_REPLY entry as protocol.md lays it out; error None:
+    version 4's, without the tail."""
+    e = struct.pack(">QIBBIH", eid, attempts, reason, 0, length,
+                    len(preview)) + preview
+    if error is not None:
+        e += struct.pack(">H", len(error)) + error
+    return e
+
+
+def _raise(e):
+    """e, raised and caught: with its traceback."""
+    try:
+        raise e
+    except Exception as x:
+        return x
+
+
+def case_py_failures_proto(h):
+    """The bytes of failures, without a daemon: NACK_ERROR built to the
+    byte, the demand window's NACK_ERRORs (version 5) and NACKs (older),
+    an error's end kept, version 5 DEAD_LIST_REPLY entries read (and
+    version 4's), the worker's failure_text and its bounds."""
+    from pushstage import worker
+    hx = bytes.fromhex
+    # protocol.md's layout: id, delay_ms (0xffffffff the queue's
+    # backoff), error_len, error.
+    assert _proto.nack_error(7, None, b"boom") == hx(
+        "00000012" "17" "00" "0000" "0000000000000007" "ffffffff" "0004"
+        "626f6f6d")
+    assert _proto.nack_error(7, 1500, b"") == nack_error_frame(7, 1500, b"")
+    assert _proto.nack_error(1, 0, b"x" * 4096) == \
+        nack_error_frame(1, 0, b"x" * 4096)
+    expect(ValueError, _proto.nack_error, 1, None, b"x" * 4097)
+    expect(ValueError, _proto.nack_error, 1, -1, b"x")
+    expect(ValueError, _proto.nack_error, 1, 1 << 32, b"x")
+    # The window: with errors (version 5) one NACK_ERROR an event, after
+    # the plain NACKs, before the DEMAND; delay None the queue's backoff.
+    w = _core.Window(10, 0, True)
+    w.set_errors(5, 1 << 20)
+    assert w.errors and w.error_max == 4096
+    w.out()
+    w.delivery(list(range(1, 7)))
+    w.done(1, "nack", None, b"one")
+    w.done(2, "nack", 0, b"two")
+    w.done(3, "nack", 2500, "three".encode())
+    w.done(4, "nack")
+    w.done(5, "nack", 2500)
+    w.done(6, "nack", 0xFFFFFFFF, b"")      # as late as it goes: 1 ms less
+    assert w.out() == b"".join([
+        _proto.ids(_proto.NACK, [4]), _proto.nack_later(2500, [5]),
+        nack_error_frame(1, 0xFFFFFFFF, b"one"),
+        nack_error_frame(2, 0, b"two"), nack_error_frame(3, 2500, b"three"),
+        nack_error_frame(6, 0xFFFFFFFE, b"")])
+    # Before version 5 the error cannot go: NACK, or NACK_LATER with a
+    # delay, as without one.
+    for v in (4, 3, 2):
+        w = _core.Window(10, 0, True)
+        w.set_errors(v, 1 << 20)
+        assert not w.errors
+        w.out()
+        w.delivery([1, 2, 3])
+        w.done(1, "nack", None, b"one")
+        w.done(2, "nack", 0, b"two")
+        w.done(3, "nack", 300, b"three")
+        assert w.out() == _proto.ids(_proto.NACK, [1]) + \
+            _proto.nack_later(0, [2]) + _proto.nack_later(300, [3])
+    # At most once (delivery 2): nothing to nack.
+    w = _core.Window(1, 0, False)
+    w.set_errors(5, 1 << 20)
+    w.out()
+    w.delivery([1])
+    w.done(1, "nack", None, b"x")
+    assert w.out() == _proto.demand(1)
+    # The smallest max_frame (4096) leaves 4082 bytes for an error.
+    w.set_errors(5, 4096)
+    assert w.error_max == 4082
+    # An error as it goes: str as UTF-8, bytes as they are; over the
+    # limit the last bytes, a str's from a whole character.
+    eb = _core.nack_error_bytes
+    assert eb("é ✓") == "é ✓".encode() and eb(b"\xff") == b"\xff"
+    assert eb(bytearray(b"ba")) == b"ba" and eb(memoryview(b"mv")) == b"mv"
+    long = "".join("line %05d\n" % i for i in range(1000)).encode()
+    assert eb(long) == long[-4096:] and eb(long.decode()) == long[-4096:]
+    assert eb(long, 4082) == long[-4082:]
+    assert eb(b"\xc3\xa9" * 3000) == (b"\xc3\xa9" * 3000)[-4096:]
+    assert eb("é" * 3000) == "é".encode() * 2048
+    assert eb("é" * 3000, 4095) == "é".encode() * 2047
+    assert eb("✓" * 2000) == "✓".encode() * 1365        # 4095 bytes
+    assert eb("x", 0) == b""
+    for bad in (5, None, ["x"], {"e": 1}, ValueError("x")):
+        expect(TypeError, eb, bad)
+    # A delay the protocol cannot carry: ValueError before anything.
+    assert _core.nack_delay_ms(None) is None
+    assert _core.nack_delay_ms(0) == 0 and _core.nack_delay_ms(1.5) == 1500
+    assert _core.nack_delay_ms(4294967.295) == 0xFFFFFFFF
+    for bad in (-0.5, 4294967.3, 1e12):
+        expect(ValueError, _core.nack_delay_ms, bad)
+
+    # DEAD_LIST_REPLY, version 5: each entry ends with its last error.
+    body = struct.pack(">II", 3, 3) + \
+        dead_entry(4, 2, 1, 5, b"job 4", b"ValueError: x\n\nTraceback") + \
+        dead_entry(9, 1, 2, 300, b"ab", b"no ACK within the ack timeout "
+                   b"(30000 ms)") + \
+        dead_entry(12, 5, 1, 0, b"", b"")
+    assert _proto.parse_dead_list(body, 5) == (3, [
+        (4, 2, 1, 5, b"job 4", b"ValueError: x\n\nTraceback"),
+        (9, 1, 2, 300, b"ab", b"no ACK within the ack timeout (30000 ms)"),
+        (12, 5, 1, 0, b"", b"")])
+    dl = _core.dead_result(body, 5)
+    assert dl.total == 3 and [d.id for d in dl] == [4, 9, 12]
+    assert [d.reason for d in dl] == ["nack", "ack timeout", "nack"]
+    assert [(d.attempts, d.length, d.preview) for d in dl] == [
+        (2, 5, b"job 4"), (1, 300, b"ab"), (5, 0, b"")]
+    assert [d.error for d in dl] == [
+        "ValueError: x\n\nTraceback",
+        "no ACK within the ack timeout (30000 ms)", None], dl
+    # An error not UTF-8 (or cut inside a character): U+FFFD.
+    body = struct.pack(">II", 1, 1) + dead_entry(1, 1, 1, 1, b"x",
+                                                 b"bad \xff \xc3")
+    assert _core.dead_result(body, 5)[0].error == "bad \ufffd \ufffd"
+    # Version 4 and older: no tail, no error.
+    body4 = struct.pack(">II", 2, 2) + dead_entry(4, 2, 1, 5, b"job 4") + \
+        dead_entry(5, 1, 3, 1, b"y")
+    for v in (4, 3, 2):
+        dl = _core.dead_result(body4, v)
+        assert [(d.id, d.reason, d.preview, d.error) for d in dl] == [
+            (4, "nack", b"job 4", None), (5, "consumer gone", b"y", None)]
+    # One layout read as the other: bytes past the end, or cut short.
+    e = expect(ps.ProtocolError, _proto.parse_dead_list, body, 4)
+    assert "past its 1 entries" in str(e), e
+    expect(ps.ProtocolError, _proto.parse_dead_list, body4, 5)
+    expect(ps.ProtocolError, _proto.parse_dead_list, body[:-1], 5)
+    assert _core.dead_result(struct.pack(">II", 7, 0), 5) == [] and \
+        _core.dead_result(struct.pack(">II", 7, 0), 5).total == 7
+    # DeadEvent keeps its fields' places: error is last, None by default.
+    assert ps.DeadEvent(1, 2, "nack", 3, b"p").error is None
+
+    # The worker's error: TYPE: MESSAGE, a blank line, the traceback.
+    e = _raise(ValueError("bad input"))
+    t = worker.failure_text(e)
+    assert t.startswith("ValueError: bad input\n\nTraceback (most recent "
+                        "call last):\n  File "), t
+    assert t.endswith("ValueError: bad input\n") and "in _raise" in t, t
+    assert t == "ValueError: bad input\n\n" + "".join(
+        traceback.format_exception(type(e), e, e.__traceback__)), t
+    # An empty message: the type alone; a chained exception: both.
+    t = worker.failure_text(_raise(KeyError()))
+    assert t.startswith("KeyError\n\nTraceback"), t
+    try:
+        try:
+            {}["k"]
+        except KeyError:
+            raise RuntimeError("while handling")
+    except RuntimeError as x:
+        t = worker.failure_text(x)
+    assert t.startswith("RuntimeError: while handling\n\nTraceback") and \
+        "KeyError: 'k'" in t and "During handling" in t, t
+    # A traceback over 4096 bytes keeps its end, from a line's start,
+    # after "...".
+    def deep(n):
+        if n == 0:
+            raise ValueError("deep down")
+        deep2(n - 1)
+
+    def deep2(n):
+        deep(n)
+    try:
+        deep(80)
+    except ValueError as x:
+        e = x
+    full = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+    assert len(full.encode()) > 8000
+    t = worker.failure_text(e)
+    tb = t.split("\n\n", 1)[1]
+    assert len(t.encode()) <= 4096 and len(t.encode()) > 4000, len(t)
+    assert t.startswith("ValueError: deep down\n\n...\n  File "), t[:80]
+    assert full.endswith(tb[4:]) and full[-len(tb) + 4 - 1] == "\n", tb[:80]
+    assert t.endswith("ValueError: deep down\n"), t[-80:]
+    # Other bounds: the daemon's smaller frames; a message of megabytes
+    # (its first 1024 bytes, whole characters; then the traceback's end).
+    assert len(worker.failure_text(e, 4082).encode()) <= 4082
+    t = worker.failure_text(_raise(ValueError("é" * 100000)))
+    head, tb = t.split("\n\n", 1)
+    assert head == "ValueError: " + "é" * 506, head[-10:]
+    assert len(t.encode()) <= 4096 and tb.startswith("...\n"), tb[:20]
+    assert t.endswith("é" * 100 + "\n")
+    assert worker.failure_text(_raise(ValueError("x" * 50)), 30) == \
+        "ValueError: " + "x" * 18
+    assert worker.GRACE_ERROR % 0.2 == ("pushstage.worker stopping: the "
+                                        "handler still ran when its grace "
+                                        "period (--grace 0.2s) ran out")
+
+
+def dead_json(h, queue):
+    """pushctl dead list -q QUEUE --json: its events.  (pushctl writes an
+    error's bytes as they are: one not UTF-8 is read as U+FFFD, as the
+    package decodes it.)"""
+    r = h.pushctl("dead", "list", "-q", queue, "--json")
+    assert r.returncode == 0, r
+    return json.loads(r.stdout.decode(errors="replace"))["events"]
+
+
+def case_py_failures(h):
+    """Failures from the Python package into a real producerd: a
+    Consumer's nack(error=), the worker's exception (threads and
+    asyncio) with its traceback, a batch's nack(events, error=), an
+    error's end kept; the dead letters' last errors through pushctl dead
+    list and Client.dead (and AsyncClient's) alike; delay None is the
+    queue's retry-backoff, 0 at once."""
+    h.start_daemon("--max-attempts", "2")
+    c = h.client()
+    # A Consumer says why (attempt 1), then the worker's handler raises
+    # (attempt 2, the last): the dead letter's error is the worker's.
+    c.enqueue("f", "job f")
+    with ps.Consumer("f", id="py", socket=h.sock) as con:
+        assert con.version == 5 and con.error_max == 4096
+        ev = next(con)
+        assert ev.attempt == 1
+        con.stop()              # not again here: the worker's turn
+        assert ev.nack(error="boom 1")
+    # Until then the event's last error was the consumer's: an event
+    # whose next attempt is a plain NACK dies with it.
+    c.enqueue("g", "job g")
+    with ps.Consumer("g", id="py", socket=h.sock) as con:
+        ev = next(con)
+        assert ev.nack(error="boom 1")
+        ev = next(con)
+        assert ev.attempt == 2 and ev.nack()
+        con.flush()
+    h.wait_for(lambda: c.dead("g").total == 1, what="g's dead letter")
+    (d,) = c.dead("g")
+    assert (d.error, d.attempts, d.reason) == ("boom 1", 2, "nack"), d
+    assert dead_json(h, "g")[0]["error"] == "boom 1"
+    p, log = h.worker("boom", "--queue", "f", "--backoff", "none",
+                      name="wf")
+    pa, alog = h.worker("aboom", "--queue", "fa", "--backoff", "0:0",
+                        name="wa")
+    c.enqueue("fa", "job fa")
+    h.wait_for(lambda: c.dead("f").total == 1 and c.dead("fa").total == 1,
+               what="the workers' dead letters")
+    for q, fn, data in (("f", "boom", "job f"), ("fa", "aboom", "job fa")):
+        (d,) = c.dead(q)
+        (j,) = dead_json(h, q)
+        assert j["error"] == d.error, (j, d)
+        assert (d.attempts, d.reason, d.preview) == (2, "nack",
+                                                     data.encode()), d
+        err = d.error
+        assert err.startswith("ValueError: no good: %s\n\nTraceback (most "
+                              "recent call last):\n" % data), err
+        assert 'handlers.py", line' in err and ", in %s\n" % fn in err and \
+            'raise ValueError("no good: %s" % ev.data.decode())' in err, err
+        assert err.endswith("\nValueError: no good: %s\n" % data), err
+        # pushctl's table: the first line, below the entry.
+        r = h.pushctl("dead", "list", "-q", q)
+        assert "last error: ValueError: no good: %s" % data in \
+            r.stdout.decode(), r
+    # The log line is as before.
+    assert 'error="ValueError: no good: job f"' in open(log).read()
+
+    # The end of a long traceback: the head stays first (a dead letter
+    # shows an error's first 1024 bytes).
+    h.worker("deepboom", "--queue", "deep", "--backoff", "none",
+             name="wd")
+    c.enqueue("deep", "x")
+    h.wait_for(lambda: c.dead("deep").total == 1, what="deep's dead letter")
+    err = c.dead("deep")[0].error
+    assert err.startswith("ValueError: deep down\n\n...\n  File "), err[:80]
+    assert len(err.encode()) == 1024, len(err)     # an ASCII traceback
+    assert dead_json(h, "deep")[0]["error"] == err
+
+    # A batch: one NACK_ERROR an event, the same error; a long one's end.
+    c.set("b", max_attempts=1)
+    c.enqueue("b", ["b%d" % i for i in range(5)])
+    long = "".join("line %05d\n" % i for i in range(1000))
+    with ps.Consumer("b", id="b", max_demand=5, min_demand=0,
+                     socket=h.sock) as con:
+        evs = [next(con) for _ in range(5)]
+        assert con.nack(evs[:3], error=b"batch failed \xff")
+        assert con.nack(evs[3:4], delay=0, error=long)
+        assert evs[4].nack(error="é" * 3000)
+        con.flush()
+    h.wait_for(lambda: c.dead("b").total == 5, what="b's dead letters")
+    dl = c.dead("b", preview=3)
+    got = {x.preview: x.error for x in dl}
+    assert got == {b"b0": "batch failed \ufffd", b"b1": "batch failed \ufffd",
+                   b"b2": "batch failed \ufffd",
+                   b"b3": long[-4096:][:1024], b"b4": "é" * 512}, got
+    js = {j["preview"]: j["error"] for j in dead_json(h, "b")}
+    assert js["b3"] == long[-4096:][:1024] and js["b4"] == "é" * 512, js
+
+    # delay None: the queue's retry-backoff, as a NACK; 0: at once.
+    c.set("rb", retry_backoff="1h:1h", max_attempts=5)
+    c.enqueue("rb", ["r1", "r2"])
+    with ps.Consumer("rb", id="rb", max_demand=2, socket=h.sock) as con:
+        a, b = next(con), next(con)
+        assert a.nack(error="later") and b.nack(delay=0, error="now")
+        con.flush()
+        again = con.get(timeout=10)
+        assert again is not None and again.data == b.data and \
+            again.attempt == 2, again
+        st = c.stats("rb")
+        assert st["delayed"] == 1 and st["retries_scheduled_total"] == 1, \
+            st.counters
+        assert again.nack(delay=3600, error="an hour")
+        con.flush()
+        h.wait_for(lambda: c.stats("rb")["delayed"] == 2, what="2 held back")
+
+    # The asyncio client and consumer.
+    async def run():
+        ac = ps.AsyncClient(h.sock)
+        await ac.set("ab", max_attempts=1)
+        await ac.enqueue("ab", ["a1", "a2", "a3"])
+        async with ps.AsyncConsumer("ab", id="a", max_demand=3,
+                                    socket=h.sock) as con:
+            assert con.error_max == 4096
+            evs = [await con.get(timeout=10) for _ in range(3)]
+            assert await evs[0].nack(error="async one")
+            assert await con.nack(evs[1:], error=b"async batch")
+            await con.flush()
+        for _ in range(500):
+            dl = await ac.dead("ab")
+            if dl.total == 3:
+                break
+            await asyncio.sleep(0.02)
+        await ac.close()
+        return {x.preview: x.error for x in dl}
+    assert asyncio.run(run()) == {b"a1": "async one", b"a2": "async batch",
+                                  b"a3": "async batch"}
+    # The failures made no trouble: the workers still run.
+    assert p.poll() is None and pa.poll() is None
+
+    # Past --grace a handler still running is nacked saying so, in
+    # threads and as a task; its last attempt, its dead letter shows it.
+    from pushstage.worker import GRACE_ERROR
+    for q, handler in (("gt", "hold"), ("ga", "ahold")):
+        c.set(q, max_attempts=1)
+        w, _ = h.worker(handler, "--queue", q, "--grace", "0.2", name=q,
+                        env={"HOLD_FOREVER": "1"})
+        c.enqueue(q, "slow " + q)
+        h.wait_for(lambda: "slow %s start" % q in
+                   [t for _, _, _, t in h.outputs()], what="the handler")
+        w.send_signal(signal.SIGTERM)
+        assert w.wait(timeout=30) == 0
+        h.wait_for(lambda: c.dead(q).total == 1, what="the dead letter")
+        assert c.dead(q)[0].error == GRACE_ERROR % 0.2 == \
+            dead_json(h, q)[0]["error"], c.dead(q)
+
+
+def nack_daemon(speaks, seen, events=1, max_frame=1 << 20):
+    """A fake daemon for consumers, of protocol version `speaks`: a HELLO
+    of a newer version is ERROR 7 (naming its versions), then WELCOME, a
+    DEMAND, `events` EVENTs (ids 1, 2, ...); seen gets every frame after
+    it as (type, body)."""
+    def script(conn):
+        t, body = read_frame(conn)
+        v = struct.unpack(">H", body[:2])[0]
+        if v > speaks:
+            conn.sendall(_proto.frame(9, struct.pack(">H", 7) + (
+                "protocol version %d is not supported; this daemon speaks "
+                "versions 1 to %d" % (v, speaks)).encode()))
+            return
+        conn.sendall(_proto.frame(2, struct.pack(">HHIIHBB", v, 0, max_frame,
+                                                 0, 5, 1, 0)))
+        t, body = read_frame(conn)
+        assert t == 5, t                    # DEMAND
+        for i in range(1, events + 1):
+            conn.sendall(_proto.frame(6, struct.pack(">QI", i, 1) +
+                                      b"e%d" % i))
+        while True:
+            t, body = read_frame(conn)
+            if t is None:
+                return
+            if t != 5:
+                seen.append((t, body))
+    return script
+
+
+def case_py_failures_old_daemon(h):
+    """To a daemon of version 4 (no NACK_ERROR) an error cannot go: the
+    NACK or NACK_LATER goes as without one, from Event.nack,
+    Consumer.nack, their asyncio twins and the worker; never a frame of
+    type 23.  To a version 5 fake the same calls send NACK_ERRORs laid
+    out as protocol.md says, cut to what its max_frame takes."""
+    ids_body = lambda *i: struct.pack(">I%dQ" % len(i), len(i), *i)  # noqa
+    seen = []
+    path = os.path.join(h.dir, "v4.sock")
+    f = Fake(path, nack_daemon(4, seen, events=5))
+    con = ps.Consumer("q", id="w", max_demand=5, min_demand=0, socket=path)
+    evs = [next(con) for _ in range(5)]
+    assert con.version == 4 and [e.id for e in evs] == [1, 2, 3, 4, 5]
+    assert evs[0].nack(error="boom")
+    assert evs[1].nack(delay=1.5, error=b"boom")
+    assert con.nack(evs[2:4], error="batch")
+    assert con.nack(evs[4:], delay=0, error="x" * 10000)
+    con.flush()
+    h.wait_for(lambda: len(seen) >= 3, what="the NACKs")
+    con.close()
+    # (One write: the NACKs in one frame, a NACK_LATER a delay.)
+    assert sorted(seen) == sorted([
+        (_proto.NACK, ids_body(1, 3, 4)),
+        (_proto.NACK_LATER, struct.pack(">I", 1500) + ids_body(2)),
+        (_proto.NACK_LATER, struct.pack(">I", 0) + ids_body(5))]), seen
+    f.close()
+
+    # The asyncio consumer, the same.
+    seen = []
+    path = os.path.join(h.dir, "v4a.sock")
+    f = Fake(path, nack_daemon(4, seen, events=3))
+
+    async def run():
+        async with ps.AsyncConsumer("q", id="a", max_demand=3, min_demand=0,
+                                    socket=path) as con:
+            evs = [await con.get(timeout=10) for _ in range(3)]
+            assert con.version == 4
+            assert await evs[0].nack(error="boom")
+            assert await con.nack(evs[1:], delay=2, error="b")
+            await con.flush()
+            for _ in range(500):
+                if len(seen) >= 2:
+                    break
+                await asyncio.sleep(0.02)
+    asyncio.run(run())
+    assert sorted(seen) == sorted([
+        (_proto.NACK, ids_body(1)),
+        (_proto.NACK_LATER, struct.pack(">I", 2000) + ids_body(2, 3))]), seen
+    f.close()
+
+    # The worker: its handler raises, a plain NACK goes (the queue's
+    # backoff with --backoff none, else NACK_LATER).
+    for backoff, want in (("none", _proto.NACK), ("1:1", _proto.NACK_LATER)):
+        seen = []
+        path = os.path.join(h.dir, "v4w-%s.sock" % backoff[0])
+        f = Fake(path, nack_daemon(4, seen))
+        p, log = h.worker("boom", "--socket", path, "--queue", "q",
+                          "--backoff", backoff, name="w4" + backoff[0])
+        h.wait_for(lambda: seen, what="the worker's NACK")
+        assert [t for t, _ in seen] == [want], seen
+        assert seen[0][1].endswith(ids_body(1)), seen
+        assert "handler failed" in open(log).read()
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=30) == 0
+        f.close()
+
+    # A version 5 fake: NACK_ERRORs, one an event, to the byte.
+    seen = []
+    path = os.path.join(h.dir, "v5.sock")
+    f = Fake(path, nack_daemon(5, seen, events=4))
+    con = ps.Consumer("q", id="w", max_demand=4, min_demand=0, socket=path)
+    evs = [next(con) for _ in range(4)]
+    assert con.version == 5
+    assert evs[0].nack(error="boom")
+    assert evs[1].nack(delay=1.5, error=b"\xffraw")
+    assert con.nack(evs[2:], delay=0, error="é")
+    con.flush()
+    h.wait_for(lambda: len(seen) >= 4, what="the NACK_ERRORs")
+    con.close()
+    assert [_proto.frame(t, b) for t, b in seen] == [
+        nack_error_frame(1, 0xFFFFFFFF, b"boom"),
+        nack_error_frame(2, 1500, b"\xffraw"),
+        nack_error_frame(3, 0, "é".encode()),
+        nack_error_frame(4, 0, "é".encode())], seen
+    f.close()
+    # A version 5 daemon of the smallest frames: the error's end that
+    # fits (4082 bytes), so the frame is not TOO_LARGE.
+    seen = []
+    path = os.path.join(h.dir, "v5small.sock")
+    f = Fake(path, nack_daemon(5, seen, max_frame=4096))
+    con = ps.Consumer("q", id="w", socket=path)
+    assert con.error_max == 4082
+    long = "".join("line %05d\n" % i for i in range(1000))
+    assert next(con).nack(error=long)
+    con.flush()
+    h.wait_for(lambda: seen, what="the NACK_ERROR")
+    con.close()
+    assert seen == [(23, struct.pack(">QIH", 1, 0xFFFFFFFF, 4082) +
+                     long[-4082:].encode())], seen
+    f.close()
+    # The worker to a version 5 fake: the exception as the error, the
+    # backoff's delay.
+    seen = []
+    path = os.path.join(h.dir, "v5w.sock")
+    f = Fake(path, nack_daemon(5, seen))
+    p, log = h.worker("boom", "--socket", path, "--queue", "q",
+                      "--backoff", "1:1", name="w5")
+    h.wait_for(lambda: seen, what="the worker's NACK_ERROR")
+    ((t, body),) = seen
+    eid, delay, n = struct.unpack(">QIH", body[:14])
+    err = body[14:].decode()
+    assert t == 23 and eid == 1 and 800 <= delay <= 1200 and \
+        n == len(body) - 14, (t, body[:14])
+    assert err.startswith("ValueError: no good: e1\n\nTraceback (most "
+                          "recent call last):\n") and \
+        err.endswith("ValueError: no good: e1\n"), err
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=30) == 0
+    f.close()
+
+
 def _mypy():
     """The command that runs mypy, or None."""
     r = subprocess.run([sys.executable, "-m", "mypy", "--version"],
@@ -1428,7 +1951,10 @@ def case_py_mypy(h):
                 "def handle(ev: Event) -> None:\n"
                 "    d: Dict[str, str] = ev.headers\n"
                 "    r: List[Tuple[str, bytes]] = ev.raw_headers\n"
-                "    c.enqueue('q', ev.data, headers=ev.raw_headers)\n")
+                "    c.enqueue('q', ev.data, headers=ev.raw_headers)\n"
+                "    ok: bool = ev.nack(delay=1.5, error='why')\n"
+                "    ok = ev.nack(error=b'why')\n"
+                "e: Optional[str] = c.dead('q')[0].error\n")
     r = subprocess.run(mypy + ["--strict", "--no-incremental",
                                "--cache-dir", os.path.join(h.dir, "cache"),
                                os.path.join(PKG, "pushstage"), use],

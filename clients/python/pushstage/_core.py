@@ -339,13 +339,18 @@ DEAD_REASONS: Dict[int, str] = {1: "nack", 2: "ack timeout", 3: "consumer gone"}
 
 @dataclass
 class DeadEvent:
-    """A dead letter: its id, deliveries, why it died, its whole length
-    and its first bytes (up to the preview asked for)."""
+    """A dead letter: its id, deliveries, why it died, its whole length,
+    its first bytes (up to the preview asked for) and its last error
+    (protocol version 5): the newest of its failures that said why, as
+    a consumer's NACK with an error or the daemon's ack timeout, its
+    first 1024 bytes decoded as UTF-8 (a byte that is not: U+FFFD);
+    None when no failure said why, or from a daemon older than 5."""
     id: int
     attempts: int
     reason: str
     length: int
     preview: bytes
+    error: Optional[str] = None
 
 
 class DeadList(List[DeadEvent]):
@@ -366,6 +371,40 @@ def _ms(seconds: Optional[float], what: str) -> Optional[int]:
     if seconds < 0:
         raise ValueError("%s must not be negative: %r" % (what, seconds))
     return int(round(seconds * 1000))
+
+
+def nack_delay_ms(delay: Optional[float]) -> Optional[int]:
+    """A NACK's delay in seconds as ms (None: the queue's retry-backoff);
+    ValueError, before anything is done, for one the protocol cannot
+    carry (negative, or over 4294967295 ms, about 49 days)."""
+    if delay is None:
+        return None
+    ms = int(round(delay * 1000))
+    if not 0 <= ms <= P.NACK_BACKOFF:
+        raise ValueError("a NACK's delay is 0 to 4294967.295 seconds, not %r"
+                         % delay)
+    return ms
+
+
+def nack_error_bytes(error: object, limit: int = P.ERROR_MAX) -> bytes:
+    """A NACK's error as it goes: a str as UTF-8, bytes as they are
+    (TypeError for anything else).  Over limit bytes (4096, or less to
+    fit a daemon's smallest frames) its end is kept, the useful part of a
+    traceback: the last limit bytes, and of a str from the first whole
+    character in them (so at most 3 fewer)."""
+    if not isinstance(error, (str, bytes, bytearray, memoryview)):
+        raise TypeError("a NACK's error is str or bytes, not %s"
+                        % type(error).__name__)
+    b = _b(error)
+    if len(b) <= limit:
+        return b
+    b = b[len(b) - limit:]
+    if isinstance(error, str):
+        i = 0
+        while i < min(3, len(b)) and 0x80 <= b[i] < 0xC0:  # in a character
+            i += 1
+        b = b[i:]
+    return b
 
 
 def _epoch_ms(t: Union[float, datetime.datetime, None]) -> Optional[int]:
@@ -538,10 +577,11 @@ def stats_result(body: bytes, version: int) -> Stats:
                             zip(consumers, queues)], texts)
 
 
-def dead_result(body: bytes) -> DeadList:
-    total, entries = P.parse_dead_list(body)
+def dead_result(body: bytes, version: int) -> DeadList:
+    total, entries = P.parse_dead_list(body, version)
     out = DeadList(DeadEvent(i, a, DEAD_REASONS.get(r, "reason %d" % r),
-                             n, p) for i, a, r, n, p in entries)
+                             n, p, e.decode(errors="replace") if e else None)
+                   for i, a, r, n, p, e in entries)
     out.total = total
     return out
 
@@ -610,8 +650,22 @@ class Window:
         self._ack: List[int] = []
         self._nack: List[int] = []
         self._later: Dict[int, List[int]] = {}
+        # NACK_ERROR frames, one an event; errors: the peer takes them
+        # (version 5), else a nack's error is dropped; error_max: the
+        # longest that goes (set_errors).
+        self._errors: List[bytes] = []
+        self.errors = False
+        self.error_max = P.ERROR_MAX
         self._touch: List[int] = []
         self._demand = max_demand
+
+    def set_errors(self, version: int, max_frame: int) -> None:
+        """What WELCOME said of NACK_ERROR: version 5 takes it, and its
+        body (14 bytes and the error) must fit max_frame, which may be
+        as small as 4096."""
+        self.errors = version >= 5
+        self.error_max = max(0, min(P.ERROR_MAX,
+                                    max_frame - P.NACK_ERROR_HEAD.size))
 
     def delivery(self, ids: Sequence[int]) -> None:
         step = self.max - self.min
@@ -651,16 +705,27 @@ class Window:
         return due
 
     def done(self, eid: int, how: str = "ack",
-             delay_ms: Optional[int] = None) -> bool:
+             delay_ms: Optional[int] = None,
+             error: Optional[bytes] = None) -> bool:
         """The event is acked (how "ack") or nacked (with a delay: in
-        delay_ms); True when a DEMAND is due."""
+        delay_ms; with an error, at most 4096 bytes: a NACK_ERROR when
+        errors, else the error is dropped); True when a DEMAND is due."""
         if how == "ack":
             return self.ack(eid)
+        f = None
+        if error is not None and self.errors and self.acks:
+            # (Built first: a bad error or delay raises with nothing
+            # done.)  NACK_BACKOFF is the queue's backoff there: a delay
+            # of just that many ms goes 1 ms sooner.
+            f = P.nack_error(eid, None if delay_ms is None else
+                             min(delay_ms, P.NACK_BACKOFF - 1), error)
         chunk = self.held.pop(eid, None)
         if chunk is None:
             raise self._not_held(eid)
         if self.acks:
-            if delay_ms is None:
+            if f is not None:
+                self._errors.append(f)
+            elif delay_ms is None:
                 self._nack.append(eid)
             else:
                 self._later.setdefault(delay_ms, []).append(eid)
@@ -701,6 +766,9 @@ class Window:
         for d, idl in self._later.items():
             parts.append(P.nack_later(d, idl))
         self._later = {}
+        if self._errors:
+            parts += self._errors
+            self._errors = []
         if self._demand:
             parts.append(P.demand(self._demand))
             self._demand = 0

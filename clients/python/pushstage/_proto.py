@@ -26,7 +26,7 @@ ENQUEUED = struct.Struct(">QIIII")
 HELLO, WELCOME_T, ENQUEUE, ENQUEUED_T, DEMAND, EVENT, STATS, STATS_REPLY, \
     ERROR, ACK, NACK, TOUCH, DEAD_LIST, DEAD_LIST_REPLY, DEAD_RETRY, \
     DEAD_DROP, DEAD_DONE, QUEUES, QUEUES_REPLY, QUEUE_ADMIN, QUEUE_DONE, \
-    NACK_LATER = range(1, 23)
+    NACK_LATER, NACK_ERROR = range(1, 24)
 
 ROLE_CONSUMER = 1
 ROLE_CLIENT = 2
@@ -43,6 +43,14 @@ HEADER_VALUE_MAX = 1024
 HEADERS_MAX = 16
 HEADERS_BYTES_MAX = 4096
 HEADER_ATTR = struct.Struct(">BHB")     # tag, length, name_len
+
+# NACK_ERROR (version 5): its head, the longest error it takes, and the
+# delay that means the queue's retry-backoff.  A dead letter shows the
+# first DEAD_ERROR_MAX bytes of its last error.
+NACK_ERROR_HEAD = struct.Struct(">QIH")
+ERROR_MAX = 4096
+DEAD_ERROR_MAX = 1024
+NACK_BACKOFF = 0xFFFFFFFF
 
 # QUEUE_ADMIN operations.
 OP_SET, OP_PURGE, OP_DELETE, OP_CREATE, OP_DROP_GROUP = range(1, 6)
@@ -217,6 +225,19 @@ def nack_later(delay_ms: int, idlist: Sequence[int]) -> bytes:
     if not 0 <= delay_ms <= 0xFFFFFFFF:
         raise ValueError("a NACK's delay is 0 to 4294967295 ms")
     return ids(NACK_LATER, idlist, U32.pack(delay_ms))
+
+
+def nack_error(eid: int, delay_ms: Optional[int], error: bytes) -> bytes:
+    """NACK_ERROR (version 5) of one event: again after delay_ms (0: at
+    once; None or NACK_BACKOFF: after the queue's retry-backoff, as a
+    NACK), with the error (at most ERROR_MAX bytes) that said why."""
+    d = NACK_BACKOFF if delay_ms is None else delay_ms
+    if not 0 <= d <= NACK_BACKOFF:
+        raise ValueError("a NACK's delay is 0 to 4294967295 ms")
+    if len(error) > ERROR_MAX:
+        raise ValueError("a NACK's error is at most %d bytes, not %d"
+                         % (ERROR_MAX, len(error)))
+    return frame(NACK_ERROR, NACK_ERROR_HEAD.pack(eid, d, len(error)) + error)
 
 
 def stats(version: int, queue: Optional[bytes]) -> bytes:
@@ -467,19 +488,33 @@ def parse_stats(body: bytes, version: int
     return counters, consumers, texts, queues
 
 
-DeadEntry = Tuple[int, int, int, int, bytes]
+# (id, attempts, reason, length, preview, error): error is the event's
+# last error (version 5), b"" for none or from an older daemon.
+DeadEntry = Tuple[int, int, int, int, bytes, bytes]
 
 
-def parse_dead_list(body: bytes) -> Tuple[int, List[DeadEntry]]:
-    """(total, [(id, attempts, reason, length, preview)])."""
+def parse_dead_list(body: bytes, version: int
+                    ) -> Tuple[int, List[DeadEntry]]:
+    """(total, [(id, attempts, reason, length, preview, error)]).  In
+    version 5 each entry ends with u16 error_len and the error's first
+    bytes; before, it ends with its preview.  The body ends after the
+    last entry: bytes past it are a ProtocolError (a reply read in the
+    wrong version's layout)."""
     c = _Cursor(body, "DEAD_LIST_REPLY")
     total = c.u32()
     out: List[DeadEntry] = []
+    errors = version >= 5
     for _ in range(c.u32()):
         eid, att, reason = c.u64(), c.u32(), c.u8()
         c.u8()
         length = c.u32()
-        out.append((eid, att, reason, length, bytes(c.take(c.u16()))))
+        preview = bytes(c.take(c.u16()))
+        error = bytes(c.take(c.u16())) if errors else b""
+        out.append((eid, att, reason, length, preview, error))
+    if c.p != len(body):
+        raise ProtocolError("DEAD_LIST_REPLY of %d bytes: %d past its %d "
+                            "entries" % (len(body), len(body) - c.p,
+                                         len(out)))
     return total, out
 
 

@@ -237,9 +237,9 @@ class AsyncClient:
                    ) -> DeadList:
         if not 0 <= preview <= 1024:
             raise ValueError("preview must be 0 to 1024 bytes")
-        body, _ = await self._call(lambda v: P.dead_list(
+        body, v = await self._call(lambda v: P.dead_list(
             v, C.queue_for(v, queue, True), preview), P.DEAD_LIST_REPLY)
-        return C.dead_result(body)
+        return C.dead_result(body, v)
 
     async def _dead_op(self, ftype: int, queue: str,
                        ids: Optional[Iterable[int]]) -> int:
@@ -316,9 +316,15 @@ class AsyncEvent(C.EventHeaders):
     async def ack(self) -> bool:
         return await self._consumer._done(self, "ack", None)
 
-    async def nack(self, delay: Optional[float] = None) -> bool:
-        d = None if delay is None else int(round(delay * 1000))
-        return await self._consumer._done(self, "nack", d)
+    async def nack(self, delay: Optional[float] = None,
+                   error: Optional[Data] = None) -> bool:
+        """As Event.nack: again after delay seconds (None: the queue's
+        retry-backoff), error saying why (its end when over 4096 bytes;
+        dropped by a daemon older than protocol version 5)."""
+        c = self._consumer
+        return await c._done(
+            self, "nack", C.nack_delay_ms(delay), None if error is None else
+            C.nack_error_bytes(error, c._window.error_max))
 
     async def touch(self) -> bool:
         return await self._consumer._touch(self)
@@ -356,6 +362,7 @@ class AsyncConsumer:
                                            self.id.encode(), w.max, w.min,
                                            self.queue, self.partition)
             w.acks = self._conn.acks
+            w.set_errors(self._conn.version, self._conn.max_frame)
             await self._conn.send(w.out())
         return self
 
@@ -374,6 +381,11 @@ class AsyncConsumer:
     @property
     def held(self) -> int:
         return len(self._window.held)
+
+    @property
+    def error_max(self) -> int:
+        """As Consumer.error_max (4096 before connect)."""
+        return self._window.error_max
 
     async def __aenter__(self) -> "AsyncConsumer":
         return await self.connect()
@@ -408,14 +420,19 @@ class AsyncConsumer:
         return True
 
     async def nack(self, events: Iterable[AsyncEvent],
-                   delay: Optional[float] = None) -> bool:
-        d = None if delay is None else int(round(delay * 1000))
+                   delay: Optional[float] = None,
+                   error: Optional[Data] = None) -> bool:
+        """Nack a batch of events, each with the error (as
+        Consumer.nack)."""
+        d = C.nack_delay_ms(delay)
+        err = None if error is None else \
+            C.nack_error_bytes(error, self._window.error_max)
         c = self._conn
         if c is None or not c.open_:
             return False
         due = False
         for e in events:
-            due = self._window.done(e.id, "nack", d) or due
+            due = self._window.done(e.id, "nack", d, err) or due
         if due:
             await c.send(self._window.out())
         return True
@@ -435,11 +452,12 @@ class AsyncConsumer:
         return out
 
     async def _done(self, ev: AsyncEvent, how: str,
-                    delay_ms: Optional[int]) -> bool:
+                    delay_ms: Optional[int],
+                    error: Optional[bytes] = None) -> bool:
         c = self._conn
         if c is None or not c.open_:
             return False
-        if self._window.done(ev.id, how, delay_ms):
+        if self._window.done(ev.id, how, delay_ms, error):
             await c.send(self._window.out())
         return True
 

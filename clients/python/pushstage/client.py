@@ -298,12 +298,11 @@ class Client:
 
     def dead(self, queue: str = "default", preview: int = 64) -> DeadList:
         """The queue's (or group's) dead letters, with the first `preview`
-        bytes of each (0 to 1024)."""
+        bytes of each (0 to 1024) and its last error (version 5)."""
         if not 0 <= preview <= 1024:
             raise ValueError("preview must be 0 to 1024 bytes")
-        body = self._call(lambda v: P.dead_list(
-            v, C.queue_for(v, queue, True), preview), P.DEAD_LIST_REPLY)
-        return C.dead_result(body)
+        return C.dead_result(*self._call_v(lambda v: P.dead_list(
+            v, C.queue_for(v, queue, True), preview), P.DEAD_LIST_REPLY))
 
     def _dead_op(self, ftype: int, queue: str,
                  ids: Optional[Iterable[int]]) -> int:
@@ -374,9 +373,9 @@ class Event(C.EventHeaders):
     str, values decoded as UTF-8) and raw_headers ([(name, bytes)] as
     enqueued, in order; both empty without headers, or from a daemon of
     protocol version 4 or older).  Call ack() when it is handled, or
-    nack(delay=seconds) when it failed; touch() while it takes long.
-    Each returns False, sending nothing, when the connection it came on
-    is gone (the daemon then delivers it again)."""
+    nack(delay=seconds, error=why) when it failed; touch() while it takes
+    long.  Each returns False, sending nothing, when the connection it
+    came on is gone (the daemon then delivers it again)."""
 
     __slots__ = ("id", "attempt", "data", "_consumer", "key", "_headers")
 
@@ -397,9 +396,18 @@ class Event(C.EventHeaders):
     def ack(self) -> bool:
         return self._consumer._ack(self)
 
-    def nack(self, delay: Optional[float] = None) -> bool:
-        d = None if delay is None else int(round(delay * 1000))
-        return self._consumer._done(self, "nack", d)
+    def nack(self, delay: Optional[float] = None,
+             error: Optional[Data] = None) -> bool:
+        """Its handling failed: deliver it again after delay seconds (0:
+        at once; None: after the queue's retry-backoff), or to the dead
+        letters after its last attempt.  error (str, sent as UTF-8, or
+        bytes) says why, kept by the daemon with the event and shown with
+        its dead letter: over 4096 bytes its end is kept.  A daemon older
+        than protocol version 5 cannot take it: the NACK goes without."""
+        c = self._consumer
+        return c._done(self, "nack", C.nack_delay_ms(delay),
+                       None if error is None else
+                       C.nack_error_bytes(error, c._window.error_max))
 
     def touch(self) -> bool:
         return self._consumer._touch(self)
@@ -440,6 +448,7 @@ class Consumer:
                            max_demand, min_demand, self.queue, True,
                            partition)
         self._window.acks = self._conn.acks
+        self._window.set_errors(self._conn.version, self._conn.max_frame)
         self._send(self._window.out())
 
     # what WELCOME said
@@ -465,6 +474,12 @@ class Consumer:
     def held(self) -> int:
         """Events delivered here and not yet acked or nacked."""
         return len(self._window.held)
+
+    @property
+    def error_max(self) -> int:
+        """The longest error a nack sends, in bytes: 4096, less when the
+        daemon's max_frame is under 4110 (a longer one keeps its end)."""
+        return self._window.error_max
 
     def fileno(self) -> int:
         return self._conn.sock.fileno() if self._conn.sock else -1
@@ -508,16 +523,19 @@ class Consumer:
                 self._send(self._window.out())
             return True
 
-    def nack(self, events: Iterable[Event],
-             delay: Optional[float] = None) -> bool:
-        """Nack a batch of events (to come again after delay seconds)."""
-        d = None if delay is None else int(round(delay * 1000))
+    def nack(self, events: Iterable[Event], delay: Optional[float] = None,
+             error: Optional[Data] = None) -> bool:
+        """Nack a batch of events (to come again after delay seconds), each
+        with the error, as Event.nack (a NACK_ERROR for each)."""
+        d = C.nack_delay_ms(delay)
+        err = None if error is None else \
+            C.nack_error_bytes(error, self._window.error_max)
         with self._lock:
             if self._conn.sock is None:
                 return False
             due = False
             for e in events:
-                due = self._window.done(e.id, "nack", d) or due
+                due = self._window.done(e.id, "nack", d, err) or due
             if due:
                 self._send(self._window.out())
             return True
@@ -531,12 +549,13 @@ class Consumer:
                 self._send(self._window.out())
             return True
 
-    def _done(self, ev: Event, how: str, delay_ms: Optional[int]) -> bool:
+    def _done(self, ev: Event, how: str, delay_ms: Optional[int],
+              error: Optional[bytes] = None) -> bool:
         w = self._window
         with self._lock:
             if self._conn.sock is None:
                 return False
-            if w.done(ev.id, how, delay_ms):
+            if w.done(ev.id, how, delay_ms, error):
                 self._send(w.out())
             return True
 

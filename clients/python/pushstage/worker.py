@@ -6,7 +6,9 @@ The function gets an Event (id, attempt, data, key, and the headers it
 was enqueued with: headers, a dict of str, and raw_headers, the (name,
 bytes) pairs in order).  Its return acks the event; an exception nacks
 it with a backoff (the dead letters take it after the queue's max
-attempts) and logs one line with the traceback.  A plain function runs
+attempts), with the exception as the NACK's error (failure_text: the
+daemon keeps it with the event and shows it with its dead letter), and
+logs one line with the traceback.  A plain function runs
 in threads, an `async def` as asyncio tasks.  While a
 handler runs past half the queue's ack timeout the worker touches its
 event.  SIGTERM or SIGINT: ask for nothing more, let running handlers
@@ -71,6 +73,70 @@ def _traceback_line(e: BaseException) -> str:
     return " < ".join("%s:%d in %s" % (os.path.basename(f.filename),
                                        f.lineno or 0, f.name)
                       for f in reversed(frames))
+
+
+# What a NACK says when the worker, stopping, gives up on a handler that
+# still runs.
+GRACE_ERROR = ("pushstage.worker stopping: the handler still ran when its "
+               "grace period (--grace %gs) ran out")
+_CUT = "...\n"
+
+
+def _head(b: bytes, n: int) -> bytes:
+    """b's first n bytes at most, not ending inside a UTF-8 character."""
+    if len(b) <= n:
+        return b
+    i = n
+    while i > 0 and n - i < 3 and 0x80 <= b[i] < 0xC0:
+        i -= 1
+    return b[:i]
+
+
+def failure_text(e: BaseException, limit: int = 4096) -> str:
+    """A failed handler's error, as its NACK sends it (at most limit
+    bytes of UTF-8): "TYPE: MESSAGE" (TYPE alone when the message is
+    empty), a blank line, then the traceback as traceback.format_exception
+    writes it (chained exceptions too).  The head comes first, so that a
+    dead letter (which shows an error's first 1024 bytes) names the
+    exception; it is cut to its first 1024 bytes.  When the whole is
+    over limit, the traceback keeps its end (the innermost frames and the
+    exception's last line), from a frame's first line ('  File "...')
+    or else a line's start, after a line "...":
+
+        ValueError: bad input
+
+        Traceback (most recent call last):
+          File "/srv/jobs.py", line 5, in handle
+            raise ValueError("bad input")
+        ValueError: bad input
+    """
+    try:
+        msg = str(e)
+    except Exception:
+        msg = "<exception str() failed>"
+    name = type(e).__name__
+    head = _head(("%s: %s" % (name, msg) if msg else name).encode(
+        errors="replace"), min(1024, limit))
+    tb = "".join(traceback.format_exception(type(e), e, e.__traceback__)
+                 ).encode(errors="replace")
+    room = limit - len(head) - 2
+    if len(tb) > room:
+        room -= len(_CUT)
+        tail = tb[len(tb) - room:] if room > 0 else b""
+        # From a frame's first line, else from a line's start.
+        nl = tail.find(b'\n  File "')
+        if nl < 0:
+            nl = tail.find(b"\n")
+        if 0 <= nl < len(tail) - 1:
+            tail = tail[nl + 1:]
+        else:
+            i = 0
+            while i < min(3, len(tail)) and 0x80 <= tail[i] < 0xC0:
+                i += 1
+            tail = tail[i:]
+        tb = _CUT.encode() + tail if room > 0 else b""
+    out = head + b"\n\n" + tb if tb else head
+    return out[:limit].decode(errors="replace")
 
 
 def load(target: str) -> Callable[..., object]:
@@ -222,7 +288,8 @@ class ThreadWorker:
                 delay = retry_delay(self.s.backoff, ev.attempt,
                                     c.max_attempts)
                 fail_log(self.s.queue, ev, c.max_attempts, delay, e)
-                self.finish(ev, functools.partial(ev.nack, delay))
+                self.finish(ev, functools.partial(
+                    ev.nack, delay, failure_text(e, c.error_max)))
             else:
                 self.finish(ev, ev.ack)
 
@@ -384,12 +451,17 @@ class ThreadWorker:
                 pass
 
     def nack_all(self, why: str) -> None:
+        """Past the grace period: the events still running go back, each
+        NACK saying so (those not started were nacked by nack_waiting,
+        without an error: their handling never failed)."""
         with self.lock:
             left = [v[0] for v in self.running.values()]
+            started = {v[0].id for v in self.running.values() if v[1] > 0}
             self.running.clear()
         for ev in left:
             try:
-                ev.nack()
+                ev.nack(error=GRACE_ERROR % self.s.grace
+                        if ev.id in started else None)
             except (PushstageError, ValueError):
                 pass
         if left:
@@ -429,7 +501,8 @@ class AsyncWorker:
         except Exception as e:
             delay = retry_delay(self.s.backoff, ev.attempt, c.max_attempts)
             fail_log(self.s.queue, ev, c.max_attempts, delay, e)
-            ok = await self._safe(ev.nack(delay))
+            ok = await self._safe(ev.nack(delay, failure_text(
+                e, c.error_max)))
         else:
             ok = await self._safe(ev.ack())
         finally:
@@ -537,9 +610,11 @@ class AsyncWorker:
                     for t in pending:
                         t.cancel()
                     await asyncio.wait(pending)
-                    # Cancelled, they will not ack: nack them now.
+                    # Cancelled, they will not ack: nack them now,
+                    # saying why.
                     for ev in held:
-                        await self._safe(ev.nack())
+                        await self._safe(ev.nack(error=GRACE_ERROR
+                                                 % s.grace))
                     log("warn", "nacked %d event%s still running: its grace "
                         "period ran out" % (len(left),
                                             "" if len(left) == 1 else "s"),
