@@ -797,6 +797,7 @@ pushstage_nack_error(struct pushstage *p, uint64_t id, uint32_t delay_ms,
     const void *err, size_t elen)
 {
 	struct ps_nack_error	 n = { id, delay_ms, (uint16_t)elen, err };
+	size_t			 room;
 	int			 r;
 
 	if ((r = ready(p, 1)) != 0)
@@ -806,6 +807,12 @@ pushstage_nack_error(struct pushstage *p, uint64_t id, uint32_t delay_ms,
 		    "its end)", elen, PS_ERROR_TEXT_MAX);
 	if (err == NULL && elen != 0)
 		return invalid(p, "no error, but an error length");
+	/* A daemon of a small --max-frame takes its end, as much as fits. */
+	room = p->c.max_frame > 14 ? p->c.max_frame - 14 : 0;
+	if (elen > room) {
+		n.error = (const uint8_t *)err + (elen - room);
+		n.error_len = (uint16_t)room;
+	}
 	if (p->c.version < 5)
 		return delay_ms == PUSHSTAGE_NACK_BACKOFF ? ids(p, PS_NACK,
 		    &id, 1, 0) : ids(p, PS_NACK_LATER, &id, 1, delay_ms);
@@ -1259,12 +1266,7 @@ pushstage_dead_drop(struct pushstage *p, const uint64_t *v, size_t n,
 const char *
 pushstage_job_state_name(int state)
 {
-	static const char *const names[] = { "unknown", "queued", "delayed",
-	    "waiting behind its key", "waiting for its partition",
-	    "in flight", "waiting to retry", "dead" };
-
-	return state >= 0 && (size_t)state < sizeof names / sizeof names[0] ?
-	    names[state] : "unknown";
+	return ps_job_state_name(state);
 }
 
 int

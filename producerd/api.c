@@ -7,6 +7,7 @@
  */
 #include <sys/queue.h>
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -594,6 +595,116 @@ dead_path(struct api *a, const char *name, size_t len,
 	free(wire);
 }
 
+/*
+ * GET queues/NAME/jobs/ID[?group=G&preview=N]: where the event is and
+ * what it carries, as pushctl job show --json says it.
+ */
+static void
+job_path(struct api *a, const char *name, size_t len, const char *idtext)
+{
+	const char		*group = evhttp_find_header(&a->query, "group");
+	struct ps_job_ask	 ask;
+	struct ps_buf		 out = { 0 };
+	struct ps_frame		 f;
+	struct ps_job		 j;
+	struct ps_failure	 fl;
+	struct ps_header	 h;
+	struct qgroup		*g;
+	struct gpath		 gp;
+	const uint8_t		*fp;
+	char			 why[512], *end;
+	unsigned long long	 id;
+	uint32_t		 preview;
+	uint16_t		 off = 0;
+	uint8_t			 i;
+	int			 code, n;
+
+	errno = 0;
+	id = strtoull(idtext, &end, 10);
+	if (*idtext < '1' || *idtext > '9' || *end != '\0' || errno != 0) {
+		http_fail(a->req, 400, "jobs/%.64s: not an event id (a whole "
+		    "number from 1)", idtext);
+		return;
+	}
+	if (query_u32(a, "preview", PREVIEW, PREVIEW_MAX, &preview) != 0)
+		return;
+	if (preview > PS_PREVIEW_MAX)
+		preview = PS_PREVIEW_MAX;
+	n = snprintf(gp.s, sizeof gp.s, "%.*s%s%s", (int)len, name,
+	    group != NULL && *group != '\0' ? "/" : "", group != NULL ?
+	    group : "");
+	if (n < 0 || (size_t)n >= sizeof gp.s || (g = groups_resolve(a->srv,
+	    gp.s, (size_t)n, 0, &code, why, sizeof why)) == NULL) {
+		http_fail(a->req, n < 0 || (size_t)n >= sizeof gp.s ? 400 :
+		    status_of(code), "%s", n < 0 || (size_t)n >= sizeof gp.s ?
+		    "queue and group names too long" : why);
+		return;
+	}
+	memset(&ask, 0, sizeof ask);
+	ask.id = id;
+	ask.preview = (uint16_t)preview;
+	if (a->srv->backend->job(a->srv, g, &ask, &out, &code, why,
+	    sizeof why) != 0) {
+		http_fail(a->req, status_of(code), "%s", why);
+		ps_buf_free(&out);
+		return;
+	}
+	f.type = PS_JOB_REPLY;
+	f.flags = 0;
+	f.len = (uint32_t)(out.len - PS_HDR_LEN);
+	f.body = out.data + PS_HDR_LEN;
+	if (ps_get_job_reply(&f, &j) != 0 || j.id == 0) {
+		http_fail(a->req, 404, "%s has no event %llu now (never "
+		    "enqueued, or done with)", groups_path(g, &gp), id);
+		ps_buf_free(&out);
+		return;
+	}
+	evbuffer_add_printf(a->b, "{\"queue\":\"%s\",\"group\":\"%s\","
+	    "\"id\":%llu,\"state\":\"%s\",\"attempts\":%u,\"at_ms\":%llu,"
+	    "\"reason\":", g->q->name, g->name, (unsigned long long)j.id,
+	    ps_job_state_name(j.state), j.attempts, (unsigned long long)j.at);
+	if (j.state == DJOB_DEAD)
+		evbuffer_add_printf(a->b, "\"%s\"", dead_reason(j.reason));
+	else
+		evbuffer_add(a->b, "null", 4);
+	evbuffer_add_printf(a->b, ",\"priority\":%u,\"consumer\":",
+	    j.priority);
+	if (j.clen != 0)
+		json_str(a->b, j.consumer, j.clen);
+	else
+		evbuffer_add(a->b, "null", 4);
+	evbuffer_add(a->b, ",\"key\":", 7);
+	if (j.klen >= 0)
+		json_str(a->b, j.key, (size_t)j.klen);
+	else
+		evbuffer_add(a->b, "null", 4);
+	evbuffer_add(a->b, ",\"headers\":{", 12);
+	for (i = 0; ps_header_next(j.hdr, j.hlen, &off, &h); i++) {
+		if (i != 0)
+			evbuffer_add(a->b, ",", 1);
+		json_str(a->b, h.name, h.nlen);
+		evbuffer_add(a->b, ":", 1);
+		json_str(a->b, h.value, h.vlen);
+	}
+	evbuffer_add_printf(a->b, "},\"bytes\":%u,", j.len);
+	json_preview(a->b, j.preview, j.preview_len, j.preview_len < j.len);
+	evbuffer_add_printf(a->b, ",\"truncated\":%s,\"failures\":[",
+	    j.preview_len < j.len ? "true" : "false");
+	for (i = 0, fp = j.fail; i < j.nfail; i++) {
+		fp = ps_failure_get(fp, &fl);
+		evbuffer_add_printf(a->b, "%s{\"at_ms\":%llu,\"attempt\":%u,"
+		    "\"consumer\":", i == 0 ? "" : ",",
+		    (unsigned long long)fl.at, fl.attempt);
+		json_str(a->b, fl.who, fl.wlen);
+		evbuffer_add(a->b, ",\"error\":", 9);
+		json_str(a->b, fl.err, fl.elen);
+		evbuffer_add(a->b, "}", 1);
+	}
+	evbuffer_add(a->b, "]}\n", 3);
+	ps_buf_free(&out);
+	http_json(a->req, 200, a->b);
+}
+
 /* producerd stops: a request still waiting for its answer gets a 503. */
 void
 api_stop(struct server *srv)
@@ -617,11 +728,21 @@ queue_path(struct api *a, const char *path, int cmd)
 	struct admin	 adm = { .srv = a->srv };
 	struct nqueue	*q;
 	const char	*tail;
+	char		 why[256];
 	size_t		 i, len;
 	int		 get = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD;
 
 	len = strcspn(path, "/");
 	tail = path[len] == '/' ? path + len + 1 : path + len;
+	if (strncmp(tail, "jobs/", 5) == 0) {
+		if (!get)
+			http_method(a->req, "GET, HEAD");
+		else if (!queues_name_ok("queue", path, len, why, sizeof why))
+			http_fail(a->req, 400, "%s", why);
+		else
+			job_path(a, path, len, tail + 5);
+		return;
+	}
 	for (i = 0; i < sizeof routes / sizeof routes[0]; i++)
 		if (strcmp(routes[i].tail, tail) == 0)
 			break;

@@ -470,8 +470,8 @@ conn_hello(struct conn *c, const struct ps_frame *f)
 		}
 		dispatch_attach(&g->d, &c->dc, h.max_demand, h.min_demand,
 		    g->q->s.acks && h.version >= 2, c);
-		c->dc.name = c->name;
-		c->dc.nlen = (uint8_t)strlen(c->name);
+		c->dc.name = c->name;		/* filled in below */
+		c->dc.nlen = h.name_len;
 		/* None: UINT32_MAX, as STATS_REPLY shows it. */
 		c->dc.partition = h.has_partition ? h.partition : UINT32_MAX;
 		c->q = g->q;

@@ -243,6 +243,44 @@ local_cancel(struct server *srv, dead_tell *tell)
 }
 
 /*
+ * A JOB_REPLY fits in frames of body bytes at most: its preview is cut
+ * first, then each error alike, an error keeping its end (a traceback's
+ * last lines say most).  What is neither (id, headers, names) fits: an
+ * ENQUEUE of the same frames carried it.
+ */
+static void
+fit(struct ps_job *j, struct ps_failure *f, size_t body)
+{
+	size_t	 fixed, errs = 0, room, each;
+	uint8_t	 i;
+
+	fixed = 30 + 1 + (size_t)j->clen + 2 + (j->klen >= 0 ? 2 +
+	    (size_t)j->klen : 0) + j->hlen + 1;
+	for (i = 0; i < j->nfail; i++) {
+		fixed += PS_FAILURE_HEAD + f[i].wlen;
+		errs += f[i].elen;
+	}
+	if (fixed >= body) {
+		j->preview_len = 0;
+		for (i = 0; i < j->nfail; i++)
+			f[i].elen = 0;
+		return;
+	}
+	if (fixed + j->preview_len > body)
+		j->preview_len = (uint16_t)(body - fixed);
+	room = body - fixed - j->preview_len;
+	if (errs <= room || j->nfail == 0)
+		return;
+	each = room / j->nfail;
+	for (i = 0; i < j->nfail; i++) {
+		if (f[i].elen > each) {
+			f[i].err += f[i].elen - each;
+			f[i].elen = (uint16_t)each;
+		}
+	}
+}
+
+/*
  * A JOB: where g's event is and what it carries, at once.  An id that is
  * neither here nor ever given is unknown (state 0); so is an event done.
  */
@@ -257,7 +295,6 @@ local_job(struct server *srv, struct qgroup *g, const struct ps_job_ask *a,
 	uint64_t		 id = a->id;
 	uint8_t			 i;
 
-	(void)srv;
 	if (id == 0 && (u = dispatch_uniq_of(&g->d)) != NULL)
 		id = uniq_id(u, a->uid, a->ulen);
 	memset(&j, 0, sizeof j);
@@ -294,6 +331,7 @@ local_job(struct server *srv, struct qgroup *g, const struct ps_job_ask *a,
 		}
 		j.nfail = i;
 		j.fails = f;
+		fit(&j, f, srv->max_frame + PS_FRAME_OVER);
 	}
 	if (ps_put_job_reply(out, &j) != 0) {
 		*code = PS_E_NOMEM;

@@ -1115,3 +1115,15 @@ ps_get_job_reply(const struct ps_frame *f, struct ps_job *j)
 		return -PS_E_BAD_LENGTH;
 	return 0;
 }
+
+/* A JOB_REPLY's state in words (docs/protocol.md). */
+const char *
+ps_job_state_name(int state)
+{
+	static const char *const names[] = { "unknown", "queued", "delayed",
+	    "waiting behind its key", "waiting for its partition",
+	    "in flight", "waiting to retry", "dead" };
+
+	return state >= 0 && (size_t)state < sizeof names / sizeof names[0] ?
+	    names[state] : "unknown";
+}

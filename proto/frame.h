@@ -574,6 +574,7 @@ int	 ps_get_dead_reply(const struct ps_frame *, int, struct ps_dead_reply *);
 int	 ps_get_nack_error(const struct ps_frame *, struct ps_nack_error *);
 int	 ps_get_job(const struct ps_frame *, struct ps_job_ask *);
 int	 ps_get_job_reply(const struct ps_frame *, struct ps_job *);
+const char *ps_job_state_name(int);
 int	 ps_dead_next(struct ps_dead_reply *, struct ps_dead *);
 int	 ps_get_dead_done(const struct ps_frame *, uint32_t *);
 int	 ps_get_stats(const struct ps_frame *, int, struct ps_queue *);

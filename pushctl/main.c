@@ -24,6 +24,7 @@ usage(FILE *f)
 "       pushctl [global options] dead list [-q QUEUE] [--json]\n"
 "                                          [--preview BYTES]\n"
 "       pushctl [global options] dead retry|drop [-q QUEUE] [ID...]\n"
+"       pushctl [global options] job show QUEUE[/GROUP] ID|--unique-id ID\n"
 "       pushctl [global options] consumers [-q QUEUE] [--json]\n"
 "       pushctl [global options] watch [-q QUEUE] [--interval SECONDS]\n"
 "                                      [--count N]\n"
@@ -51,6 +52,9 @@ usage(FILE *f)
 "  dead retry [ID...] put dead events back on the queue, attempts reset;\n"
 "                     with no ID, all of them\n"
 "  dead drop [ID...]  discard dead events; with no ID, all of them\n"
+"  job show Q ID      where event ID of queue Q is (queued, delayed, in\n"
+"                     flight, waiting to retry, dead...), its attempts,\n"
+"                     key, headers and last failures; --json\n"
 "  consumers          connected consumers: id, pid, uid, demand, in flight,\n"
 "                     delivered, connected since; --json for JSON\n"
 "  watch              a live view, redrawn every second (--interval):\n"
@@ -409,6 +413,8 @@ main(int argc, char **argv)
 		return cmd_stats(path, argc, argv);
 	if (strcmp(verb, "dead") == 0)
 		return cmd_dead(path, argc, argv);
+	if (strcmp(verb, "job") == 0)
+		return cmd_job(path, argc, argv);
 	if (strcmp(verb, "consumers") == 0)
 		return cmd_consumers(path, argc, argv);
 	if (strcmp(verb, "watch") == 0)

@@ -46,6 +46,9 @@ const char	*time_text(uint64_t, char *, size_t);
 int	 cmd_queues(const char *, int, char **);
 int	 cmd_queue(const char *, int, char **);
 
+/* job.c */
+int	 cmd_job(const char *, int, char **);
+
 /* watch.c */
 int	 cmd_watch(const char *, int, char **);
 

@@ -2533,6 +2533,10 @@ def case_cluster_nack_touch_dead(h):
     dead_seq = dead_stream()["last_seq"]
     want = {"dead": 1, "events": [{"id": dead_seq, "attempts": 3, "reason": "nack",
                                    "bytes": 3, "preview": "job", "error": None}]}
+    # A cluster does not find an event by id yet: it says so.
+    r = h.pushctl("job", "show", "default", "1", sock=socks[0])
+    assert r.returncode == 1 and \
+        b"a cluster does not find an event by its id yet" in r.stderr, r
     for sock in socks:
         r = h.pushctl("dead", "list", "--json", sock=sock)
         assert r.returncode == 0 and json.loads(r.stdout) == want, r

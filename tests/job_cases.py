@@ -350,5 +350,128 @@ def case_failures_survive_restarts(h):
     assert dead_json(h, "r")[0]["error"] == "Traceback: first"
 
 
+def job(h, queue, *args):
+    r = h.pushctl("job", "show", queue, *[str(a) for a in args], "--json")
+    return r.returncode, (json.loads(r.stdout) if r.returncode == 0 else
+                          r.stderr.decode())
+
+
+def case_job_show_each_state(h):
+    """pushctl job show (JOB, protocol 5) finds an event in each state,
+    with its attempts, key, headers and failures, by id or unique id, in
+    a group too, and the HTTP API the same; an id the queue does not have
+    now is exit 1, and bad input is refused."""
+    port = free_port()
+    h.start_daemon("--max-attempts", "3", "--http", "127.0.0.1:%d" % port)
+    assert h.pushctl("queue", "create", "k", "dispatch=key",
+                     "retry-backoff=1h:1h").returncode == 0
+    c = client5(h)
+    c.send(enqueue5(b"k", (attr(1, b"a") + header("task", "t"), b"first"),
+                    (attr(1, b"a") + attr(5, b"order-7"), b"second"),
+                    (attr(2, struct.pack(">Q", 3600000)), b"later"),
+                    (b"", b"plain"), (b"", b"fails")))
+    assert struct.unpack(">QI", c.expect(ENQUEUED)[:12]) == (1, 5)
+    rc, j = job(h, "k", 1)
+    assert rc == 0 and j["state"] == "queued" and j["attempts"] == 0, j
+    assert j["key"] == "a" and j["headers"] == {"task": "t"}, j
+    assert j["preview"] == "first" and j["bytes"] == 5 and j["at"], j
+    assert job(h, "k", 3)[1]["state"] == "delayed"
+    # A consumer takes 1 (its key busy: 2 waits behind it), then 4 and 5.
+    w = consumer5(h, b"k", 3, name=b"w1")
+    got = events5(w, 3)
+    assert [e[0] for e in got] == [1, 4, 5], got
+    rc, j = job(h, "k", 1)
+    assert j["state"] == "in flight" and j["consumer"] == "w1" and \
+        j["attempts"] == 1, j
+    assert job(h, "k", "--unique-id", "order-7")[1]["state"] == \
+        "waiting behind its key"
+    # 5 fails (the queue backs off an hour): waiting to retry, its error.
+    w.send(nack_error(5, "Traceback: boom"))
+    h.wait_for(lambda: job(h, "k", 5)[1]["state"] == "waiting to retry",
+               what="5 held back")
+    j = job(h, "k", 5)[1]
+    assert [(f["attempt"], f["consumer"], f["error"]) for f in j["failures"]] == \
+        [(1, "w1", "Traceback: boom")], j
+    # 4 fails three times at once: dead, each failure kept.
+    w.send(nack_error(4, "e1", delay=0) + demand(1))
+    for n in (2, 3):
+        (i, a, _, _, _), = events5(w, 1)
+        assert (i, a) == (4, n)
+        w.send(nack_error(4, "e%d" % n, delay=0) + demand(1))
+    h.wait_for(lambda: h.stats_of("k")["dead"] == 1, what="4 dead")
+    j = job(h, "k", 4)[1]
+    assert j["state"] == "dead" and j["reason"] == "nack", j
+    assert [f["error"] for f in j["failures"]] == ["e1", "e2", "e3"], j
+    # The HTTP API says the same.
+    st, _, doc = http_call(port, "GET", "/api/v1/queues/k/jobs/4")
+    assert st == 200 and doc["state"] == "dead" and \
+        [f["error"] for f in doc["failures"]] == ["e1", "e2", "e3"], doc
+    st, _, doc = http_call(port, "GET", "/api/v1/queues/k/jobs/1")
+    assert doc["headers"] == {"task": "t"} and doc["consumer"] == "w1", doc
+    assert http_call(port, "GET", "/api/v1/queues/k/jobs/99")[0] == 404
+    assert http_call(port, "GET", "/api/v1/queues/k/jobs/x")[0] == 400
+    # Done with: unknown; no such queue, a bad id: refused.
+    w.send(ids(ACK, 1))
+    h.wait_for(lambda: h.stats_of("k")["acked_total"] == 1, what="1 acked")
+    rc, err = job(h, "k", 1)
+    assert rc == 1 and "k has no event 1 now" in err, err
+    rc, err = job(h, "nope", 1)
+    assert rc == 1 and "no queue nope" in err, err
+    assert job(h, "k", "x")[0] == 1
+    r = h.pushctl("job", "show", "k")
+    assert r.returncode == 1 and b"give the queue" in r.stderr, r
+    # A group's view: the event is its own copy there.
+    assert h.pushctl("enqueue", "-q", "g", "one").returncode == 0
+    g = consumer5(h, b"g/audit", 1)
+    assert h.pushctl("enqueue", "-q", "g", "two").returncode == 0
+    (i, _, _, _, p), = events5(g, 1)
+    assert p == b"two"
+    assert job(h, "g/audit", i)[1]["state"] == "in flight"
+    assert job(h, "g", i)[1]["state"] == "queued"
+    # A version 4 client has no JOB.
+    old = Raw(h.sock, version=4)
+    old.send(frame(HELLO, struct.pack(">HBBIIB", 4, CLIENT_ROLE, 0, 0, 0, 0) +
+                   b"\x00"))
+    old.expect(WELCOME)
+    old.send(frame(24, b"\x01k" + struct.pack(">QHB", 1, 0, 0)))
+    assert "not in protocol version 4" in old.expect_error(E_BAD_STATE)
+
+
+def case_cluster_headers_and_errors(h):
+    """Across hosts (--cluster): an event's headers travel as a NATS header
+    to the host that delivers it; its dead letter keeps its headers and
+    last error, listed on every host, and a retry brings the headers
+    back."""
+    if not built_with_cluster():
+        return
+    _, url = start_nats(h)
+    args = ("--cluster", url, "--max-attempts", "1")
+    h.start_daemon(*args)
+    _, b = second_daemon(h, "b", *args)
+    c = client5(h)
+    c.send(enqueue5(b"default", (header("task", "resize") + header("n", "1"),
+                                 b"job")))
+    c.expect(ENQUEUED)
+    w = Raw(b, version=5)
+    w.send(hello5(CONSUMER_ROLE, b"default", 1, b"w") + demand(1))
+    w.expect(WELCOME)
+    (i, _, _, hd, p), = events5(w, 1)
+    assert (hd, p) == ([("task", b"resize"), ("n", b"1")], b"job"), (hd, p)
+    w.send(nack_error(i, "Traceback: across hosts"))
+    for sock in (h.sock, b):
+        h.wait_for(lambda: len(dead_json_at(h, sock)) == 1, what="the dead letter")
+        assert dead_json_at(h, sock)[0]["error"] == "Traceback: across hosts"
+    assert h.pushctl("dead", "retry", sock=b).returncode == 0
+    w.send(demand(1))
+    (i, _, _, hd, p), = events5(w, 1)
+    assert (hd, p) == ([("task", b"resize"), ("n", b"1")], b"job"), (hd, p)
+
+
+def dead_json_at(h, sock):
+    r = h.pushctl("dead", "list", "--json", sock=sock)
+    assert r.returncode == 0, r
+    return json.loads(r.stdout)["events"]
+
+
 if __name__ == "__main__":
     sys.exit(integration.main(globals()))

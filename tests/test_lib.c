@@ -1026,6 +1026,56 @@ START_TEST(an_older_daemon_is_asked_in_version_3)
 }
 END_TEST
 
+/*
+ * An error longer than the daemon's frames take (--max-frame 4096: 4082
+ * bytes of error) goes as its end, the part a traceback says most in.
+ */
+START_TEST(a_long_error_goes_as_its_end)
+{
+	static char			 err[PUSHSTAGE_ERROR_MAX];
+	const struct pushstage_dead	*d;
+	const struct pushstage_job	*j;
+	struct pushstage_enqueued	 r;
+	struct pushstage_event		 ev;
+	struct pushstage		*c, *w;
+	uint32_t			 total;
+	size_t				 n;
+
+	start("--max-frame", "4096", "--max-attempts", "1", NULL);
+	c = client();
+	ck_assert_int_eq(pushstage_add(c, "x", 1), 0);
+	ck_assert_int_eq(pushstage_send(c, &r), 0);
+	w = consumer("w", 1, 0);
+	ck_assert_int_eq(pushstage_demand(w, 1), 0);
+	ck_assert_int_eq(pushstage_flush(w), 0);
+	ck_assert_int_eq(pushstage_next_event(w, &ev), 0);
+	memset(err, 'a', sizeof err);
+	memcpy(err, "LOST", 4);			/* of the 14 bytes cut */
+	memcpy(err + 14, "KEPT", 4);
+	memcpy(err + sizeof err - 4, "END.", 4);
+	ck_assert_int_eq(pushstage_nack_error(w, ev.id, 0, err, sizeof err),
+	    0);
+	ck_assert_int_eq(pushstage_flush(w), 0);
+	do
+		ck_assert_int_eq(pushstage_dead_list(c, 4, &d, &n, &total), 0);
+	while (total == 0);
+	/* Its first 1024 bytes shown: the 4082 kept start 14 bytes in. */
+	ck_assert_uint_eq(d[0].error_len, 1024);
+	ck_assert_mem_eq(d[0].error, "KEPT", 4);
+	/* The job has as much as its frames hold, to its end. */
+	ck_assert_msg(pushstage_job(c, ev.id, NULL, 0, 0, &j) == 0, "%s",
+	    pushstage_error(c));
+	ck_assert_int_eq(j->state, PUSHSTAGE_JOB_DEAD);
+	ck_assert_uint_eq(j->nfailures, 1);
+	ck_assert_uint_gt(j->failures[0].error_len, 4000);
+	ck_assert_mem_eq((const char *)j->failures[0].error +
+	    j->failures[0].error_len - 4, "END.", 4);
+	pushstage_free(w);
+	pushstage_free(c);
+	stop();
+}
+END_TEST
+
 START_TEST(nack_dead_letter_and_retry)
 {
 	static char			 big[PUSHSTAGE_ERROR_MAX + 1];
@@ -1123,6 +1173,7 @@ lib_suite(void)
 	tcase_add_test(tc, headers);
 	tcase_add_test(tc, an_older_daemon_is_asked_in_version_3);
 	tcase_add_test(tc, nack_dead_letter_and_retry);
+	tcase_add_test(tc, a_long_error_goes_as_its_end);
 	tcase_add_test(tc, daemon_going_away_is_eio);
 	suite_add_tcase(s, tc);
 	return s;

@@ -1,0 +1,292 @@
+/*
+ * job.c: pushctl job show: where one event of a queue (or group) is and
+ * what it carries (protocol version 5, JOB; docs/protocol.md).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "escape.h"
+#include "log.h"
+#include "opt.h"
+#include "pushctl.h"
+#include "pushstage.h"
+
+#define PREVIEW_DEFAULT	200
+
+static void
+job_usage(FILE *f)
+{
+	fprintf(f, "usage: pushctl job show QUEUE[/GROUP] ID [--json] "
+	    "[--preview BYTES]\n"
+	    "       pushctl job show QUEUE[/GROUP] --unique-id ID [--json] "
+	    "[--preview BYTES]\n"
+	    "Where one event of the queue (or group) is: queued, delayed, "
+	    "in flight,\nwaiting to retry, dead...; its attempts, key, "
+	    "headers, its last failures\n(when, which attempt, which "
+	    "consumer, the error) and its payload's first\nBYTES (default "
+	    "%d, at most %d).  Exit status 1 if the queue has no such\n"
+	    "event now (never enqueued, or done with).\n", PREVIEW_DEFAULT,
+	    PUSHSTAGE_PREVIEW_MAX);
+}
+
+/* ms since 1970 as an ISO 8601 UTC time with ms, or "-". */
+static const char *
+iso_ms(uint64_t ms, char *buf, size_t len)
+{
+	struct tm	 tm;
+	time_t		 t = (time_t)(ms / 1000);
+	char		 s[32];
+
+	if (ms == 0 || gmtime_r(&t, &tm) == NULL ||
+	    strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+		return "-";
+	snprintf(buf, len, "%s.%03uZ", s, (unsigned)(ms % 1000));
+	return buf;
+}
+
+static const char *
+reason_text(int reason)
+{
+	switch (reason) {
+	case PUSHSTAGE_DEAD_NACK:
+		return "nack";
+	case PUSHSTAGE_DEAD_TIMEOUT:
+		return "timeout";
+	case PUSHSTAGE_DEAD_DISCONNECT:
+		return "disconnect";
+	default:
+		return "";
+	}
+}
+
+/* What at_ms means in each state, for the table. */
+static const char *
+at_label(int state)
+{
+	switch (state) {
+	case PUSHSTAGE_JOB_DELAYED:
+	case PUSHSTAGE_JOB_RETRY_WAIT:
+		return "due";
+	case PUSHSTAGE_JOB_IN_FLIGHT:
+		return "delivered";
+	default:
+		return "ready since";
+	}
+}
+
+static void
+print_json(const struct pushstage_job *j)
+{
+	char	 t[40];
+	size_t	 i;
+
+	printf("{\"id\":%llu,\"state\":", (unsigned long long)j->id);
+	json_string(j->state_name);
+	printf(",\"attempts\":%u,\"at\":", j->attempts);
+	if (j->at_ms != 0)
+		json_string(iso_ms(j->at_ms, t, sizeof t));
+	else
+		printf("null");
+	printf(",\"reason\":");
+	if (j->state == PUSHSTAGE_JOB_DEAD)
+		json_string(reason_text(j->reason));
+	else
+		printf("null");
+	printf(",\"priority\":%u,\"consumer\":", j->priority);
+	if (j->consumer != NULL)
+		json_bytes(j->consumer, j->consumer_len);
+	else
+		printf("null");
+	printf(",\"key\":");
+	if (j->key != NULL)
+		json_bytes(j->key, j->key_len);
+	else
+		printf("null");
+	printf(",\"headers\":{");
+	for (i = 0; i < j->nheaders; i++) {
+		printf("%s", i ? "," : "");
+		json_bytes(j->headers[i].name, j->headers[i].name_len);
+		putchar(':');
+		json_bytes(j->headers[i].value, j->headers[i].value_len);
+	}
+	printf("},\"bytes\":%zu,\"preview\":", j->len);
+	json_bytes(j->preview, j->preview_len);
+	printf(",\"failures\":[");
+	for (i = 0; i < j->nfailures; i++) {
+		printf("%s{\"at\":", i ? "," : "");
+		json_string(iso_ms(j->failures[i].at_ms, t, sizeof t));
+		printf(",\"attempt\":%u,\"consumer\":", j->failures[i].attempt);
+		json_bytes(j->failures[i].consumer,
+		    j->failures[i].consumer_len);
+		printf(",\"error\":");
+		json_bytes(j->failures[i].error, j->failures[i].error_len);
+		putchar('}');
+	}
+	printf("]}\n");
+}
+
+/* An error's lines, each indented under its failure. */
+static void
+print_lines(const char *indent, const void *v, size_t n)
+{
+	const char	*p = v, *end = p + n, *nl;
+	char		 text[4 * 4096 + 1];
+
+	while (p < end) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		escape_c(text, sizeof text, p, (size_t)(nl - p));
+		printf("%s%s\n", indent, text);
+		p = nl + 1;
+	}
+}
+
+static void
+print_text(const char *queue, const struct pushstage_job *j)
+{
+	char	 t[40], text[4 * PUSHSTAGE_PREVIEW_MAX + 1];
+	size_t	 i;
+
+	printf("event %llu of %s: %s", (unsigned long long)j->id, queue,
+	    j->state_name);
+	if (j->state == PUSHSTAGE_JOB_DEAD)
+		printf(" (%s)", reason_text(j->reason));
+	printf("\n");
+	printf("  %-12s %u\n", "attempts", j->attempts);
+	if (j->at_ms != 0)
+		printf("  %-12s %s\n", at_label(j->state), iso_ms(j->at_ms, t,
+		    sizeof t));
+	if (j->consumer != NULL) {
+		escape_c(text, sizeof text, j->consumer, j->consumer_len);
+		printf("  %-12s %s\n", "consumer", text);
+	}
+	printf("  %-12s %u\n", "priority", j->priority);
+	if (j->key != NULL) {
+		escape_c(text, sizeof text, j->key, j->key_len);
+		printf("  %-12s %s\n", "key", text);
+	}
+	for (i = 0; i < j->nheaders; i++) {
+		escape_c(text, sizeof text, j->headers[i].value,
+		    j->headers[i].value_len);
+		printf("  %-12s %.*s: %s\n", i == 0 ? "headers" : "",
+		    (int)j->headers[i].name_len, j->headers[i].name, text);
+	}
+	escape_c(text, sizeof text, j->preview, j->preview_len);
+	printf("  %-12s %zu bytes: %s%s\n", "payload", j->len, text,
+	    j->preview_len < j->len ? "..." : "");
+	for (i = 0; i < j->nfailures; i++) {
+		escape_c(text, sizeof text, j->failures[i].consumer,
+		    j->failures[i].consumer_len);
+		printf("  %-12s %s, attempt %u, by %s%s\n", i == 0 ?
+		    "failures" : "", iso_ms(j->failures[i].at_ms, t, sizeof t),
+		    j->failures[i].attempt, text, j->failures[i].error_len ?
+		    ":" : " (no error said)");
+		print_lines("                 ", j->failures[i].error,
+		    j->failures[i].error_len);
+	}
+}
+
+static int
+job_show(const char *path, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json",	no_argument,		NULL, 'j' },
+		{ "preview",	required_argument,	NULL, 'p' },
+		{ "unique-id",	required_argument,	NULL, 'U' },
+		{ "help",	no_argument,		NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const struct pushstage_job	*j;
+	struct pushstage		*p;
+	const char			*uid = NULL, *queue;
+	uint64_t			 id = 0;
+	uint32_t			 preview = PREVIEW_DEFAULT;
+	int				 ch, json = 0, r, status;
+
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			json = 1;
+			break;
+		case 'p':
+			if (opt_u32("--preview", optarg, 0,
+			    PUSHSTAGE_PREVIEW_MAX, &preview) != 0)
+				return EXIT_USAGE;
+			break;
+		case 'U':
+			if (*optarg == '\0' || strlen(optarg) >
+			    PUSHSTAGE_UNIQUE_ID_MAX) {
+				log_errorx("--unique-id: %zu bytes; a unique "
+				    "id is 1 to %d", strlen(optarg),
+				    PUSHSTAGE_UNIQUE_ID_MAX);
+				return EXIT_USAGE;
+			}
+			uid = optarg;
+			break;
+		case 'h':
+			job_usage(stdout);
+			return 0;
+		default:
+			job_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc != (uid == NULL ? 2 : 1)) {
+		log_errorx("job show: give the queue and the event's id (or "
+		    "--unique-id)");
+		job_usage(stderr);
+		return EXIT_USAGE;
+	}
+	queue = argv[0];
+	if (uid == NULL && (opt_parse_u64(argv[1], 1, UINT64_MAX, &id) != 0)) {
+		log_errorx("job show: \"%s\" is not an event id (a whole "
+		    "number from 1)", argv[1]);
+		return EXIT_USAGE;
+	}
+	if (queue_option(queue) != 0)
+		return EXIT_USAGE;
+	if ((status = client_connect(path, &p)) != 0)
+		return status;
+	if ((r = pushstage_job(p, id, uid, uid != NULL ? strlen(uid) : 0,
+	    preview, &j)) != 0) {
+		status = client_fail(p, r);
+		pushstage_free(p);
+		return status;
+	}
+	if (j->state == PUSHSTAGE_JOB_UNKNOWN) {
+		if (uid != NULL)
+			log_errorx("%s has no event of unique id %s now "
+			    "(never enqueued, or done with)", queue, uid);
+		else
+			log_errorx("%s has no event %llu now (never enqueued, "
+			    "or done with)", queue, (unsigned long long)id);
+		pushstage_free(p);
+		return EXIT_USAGE;
+	}
+	if (json)
+		print_json(j);
+	else
+		print_text(queue, j);
+	pushstage_free(p);
+	return 0;
+}
+
+int
+cmd_job(const char *path, int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "--help") == 0) {
+		job_usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	if (strcmp(argv[1], "show") == 0)
+		return job_show(path, argc - 1, argv + 1);
+	log_errorx("job: unknown command \"%s\" (show)", argv[1]);
+	job_usage(stderr);
+	return EXIT_USAGE;
+}
