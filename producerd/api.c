@@ -645,7 +645,9 @@ job_path(struct api *a, const char *name, size_t len, const char *idtext)
 	ask.preview = (uint16_t)preview;
 	if (a->srv->backend->job(a->srv, g, &ask, &out, &code, why,
 	    sizeof why) != 0) {
-		http_fail(a->req, status_of(code), "%s", why);
+		/* A cluster does not serve it yet: 501. */
+		http_fail(a->req, code == PS_E_BAD_STATE ? 501 :
+		    status_of(code), "%s", why);
 		ps_buf_free(&out);
 		return;
 	}
