@@ -39,6 +39,8 @@ struct settings {
 	uint16_t	 http_port;	/* producerd --http on it; 0: off */
 	int		 dashboards;	/* polling it during the run */
 	const char	*cluster_urls;	/* this run's NATS */
+	const char	*headers[16];	/* --header NAME=VALUE, pushstage's */
+	int		 nheaders;
 };
 
 /* One measured run. */
@@ -142,6 +144,7 @@ void	 daemon_usage(const struct daemon *, struct usage *, uint64_t *,
 void	 usage_read(pid_t, struct usage *);
 void	 usage_span(struct result *, const struct usage *,
 	     const struct usage *);
+void		 work_headers(const char *const *, int);
 struct pushstage *client_open(const char *);
 
 /* http.c: the dashboard's cost (--http) */

@@ -84,6 +84,8 @@ usage(FILE *f)
 "  --workload W        only this one (default: all)\n"
 "  --delivery MODE     at-least-once or at-most-once (default: both)\n"
 "  --size BYTES        payload size, 16 to 1048000 (default 64)\n"
+"  --header NAME=VALUE a header on every event pushstage's client\n"
+"                      enqueues (repeatable): what headers cost\n"
 "  --consumers N       consumer processes for W1, W2, W4 (default 4)\n"
 "  --events N          events per run instead of the workload's own\n"
 "  --runs N            runs of each (default 3; median and range)\n"
@@ -329,6 +331,7 @@ settings_parse(struct settings *s, int argc, char **argv)
 		{ "workload",	required_argument,	NULL, 'w' },
 		{ "delivery",	required_argument,	NULL, 'd' },
 		{ "size",	required_argument,	NULL, 's' },
+		{ "header",	required_argument,	NULL, 'G' },
 		{ "consumers",	required_argument,	NULL, 'c' },
 		{ "events",	required_argument,	NULL, 'e' },
 		{ "runs",	required_argument,	NULL, 'r' },
@@ -379,6 +382,14 @@ settings_parse(struct settings *s, int argc, char **argv)
 			    &v) != 0)
 				return -1;
 			s->size = v;
+			break;
+		case 'G':
+			if (strchr(optarg, '=') == NULL || s->nheaders == 16) {
+				log_errorx("--header: \"%s\" is not NAME=VALUE, "
+				    "or more than 16", optarg);
+				return -1;
+			}
+			s->headers[s->nheaders++] = optarg;
 			break;
 		case 'c':
 			if (opt_u32("--consumers", optarg, 1, 64, &v) != 0)
@@ -618,6 +629,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	work_headers(s.headers, s.nheaders);
 	if (s.http) {
 		fflush(stdout);
 		return http_run(&s) == 0 ? 0 : 1;

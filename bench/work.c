@@ -322,15 +322,55 @@ on_answer(void *arg, uint64_t seq, const struct pushstage_enqueued *r)
 		*refused = 1;
 }
 
+/* --header NAME=VALUE: every event pushstage's client enqueues has them. */
+static const char	*headers[PUSHSTAGE_HEADERS_MAX];
+static int		 nheaders;
+
+void
+work_headers(const char *const *h, int n)
+{
+	int	 i;
+
+	for (i = 0; i < n && i < PUSHSTAGE_HEADERS_MAX; i++)
+		headers[i] = h[i];
+	nheaders = i;
+}
+
+/* The --headers for the next event added. */
+static int
+give_headers(struct pushstage *p)
+{
+	const char	*eq;
+	char		 name[PUSHSTAGE_HEADER_NAME_MAX + 1];
+	int		 i, error;
+
+	for (i = 0; i < nheaders; i++) {
+		eq = strchr(headers[i], '=');
+		snprintf(name, sizeof name, "%.*s", (int)(eq - headers[i]),
+		    headers[i]);
+		if ((error = pushstage_header(p, name, eq + 1,
+		    strlen(eq + 1))) != 0)
+			return error;
+	}
+	return 0;
+}
+
 /*
  * One event, with a key unless key is NULL, and (W8) not before delay ms
- * from now unless 0.
+ * from now unless 0; with the --headers.
  */
 static int
 add(struct pushstage *p, const char *key, size_t klen, uint32_t delay,
     const void *data, size_t len)
 {
 	struct pushstage_attrs	 a = PUSHSTAGE_ATTRS_INIT;
+	int			 error;
+
+	if (nheaders != 0) {
+		pushstage_headers_clear(p);	/* a retry gives them again */
+		if ((error = give_headers(p)) != 0)
+			return error;
+	}
 
 	if (delay != 0) {
 		a.delay_ms = delay;

@@ -295,7 +295,7 @@ def case_protocol_doc_answers(h):
     assert answer(h, cons, nl)[0] == E_BAD_VALUE
     nl = frame(NACK_LATER, struct.pack(">IIQ", 10, 1, 12345))
     assert answer(h, cons, nl)[0] == E_NOT_IN_FLIGHT
-    assert answer(h, client, frame(24))[0] == E_UNKNOWN_TYPE
+    assert answer(h, client, frame(26))[0] == E_UNKNOWN_TYPE
 
     # --no-auto-create needs a --queue.
     r = subprocess.run([PRODUCERD, "--socket", os.path.join(h.dir, "x.sock"),
