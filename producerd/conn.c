@@ -595,8 +595,8 @@ conn_enqueue(struct conn *c, const struct ps_frame *f)
 			    c->version);
 			return 0;
 		}
-		if ((error = ps_get_enqueue(f, c->version, &pq, &it,
-		    &it.left)) != 0) {
+		if ((error = ps_get_enqueue_why(f, c->version, &pq, &it,
+		    &it.left, why)) != 0) {
 			conn_fail(c, -error, "bad ENQUEUE: %s", it.why != NULL ?
 			    it.why : ps_strerror(error));
 			return 0;

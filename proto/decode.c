@@ -349,6 +349,24 @@ int
 ps_get_enqueue(const struct ps_frame *f, int version, struct ps_queue *q,
     struct ps_enqueue_iter *it, uint32_t *count)
 {
+	char	 buf[PS_WHY_MAX];
+	int	 error;
+
+	/* A header named in why would be in buf, gone: say it plainly. */
+	if ((error = ps_get_enqueue_why(f, version, q, it, count, buf)) != 0 &&
+	    it->why == buf)
+		it->why = "a HEADER that is not one";
+	return error;
+}
+
+/*
+ * The same, with why in buf (PS_WHY_MAX bytes) when it names a header:
+ * the iterator stays small, and is copied per event.
+ */
+int
+ps_get_enqueue_why(const struct ps_frame *f, int version, struct ps_queue *q,
+    struct ps_enqueue_iter *it, uint32_t *count, char *buf)
+{
 	struct ps_frame	 rest;
 	const uint8_t	*p, *end;
 	uint32_t	 n, i, len, head;
@@ -389,7 +407,7 @@ ps_get_enqueue(const struct ps_frame *f, int version, struct ps_queue *q,
 			if ((size_t)(end - p) < alen)
 				return -PS_E_BAD_LENGTH;
 			if ((error = ps_get_attrs(p, alen, version, &a,
-			    &it->why, it->whybuf)) != 0)
+			    &it->why, buf)) != 0)
 				return error;
 			if (a.hdr != NULL)
 				it->headers = 1;

@@ -400,7 +400,6 @@ struct ps_enqueue_iter {
 	uint64_t	 max_at;
 	unsigned	 used;		/* 1 << PS_ATTR_* of every tag in it */
 	const char	*why;		/* a bad attribute: which, and why */
-	char		 whybuf[PS_WHY_MAX];	/* why, when it names one */
 	int		 headers;	/* some event has headers */
 };
 
@@ -537,6 +536,8 @@ int	 ps_queue_name_ok(const char *, size_t);
 int	 ps_group_path_ok(const char *, size_t);
 int	 ps_get_enqueue(const struct ps_frame *, int, struct ps_queue *,
 	     struct ps_enqueue_iter *, uint32_t *);
+int	 ps_get_enqueue_why(const struct ps_frame *, int, struct ps_queue *,
+	     struct ps_enqueue_iter *, uint32_t *, char *);
 int	 ps_enqueue_next(struct ps_enqueue_iter *, const uint8_t **,
 	     uint32_t *);
 void	 ps_enqueue_mark(struct ps_enqueue_mark *,
