@@ -27,6 +27,10 @@ decode(const struct ps_frame *f)
 	struct ps_queues	 qs;
 	struct ps_queue_admin	 qa;
 	struct ps_nack_error	 ne;
+	struct ps_job_ask	 ja;
+	struct ps_job		 jr;
+	struct ps_failure	 fl;
+	const uint8_t		*fp;
 	struct ps_header	 hd;
 	const uint8_t		*data;
 	const char		*kv, *why;
@@ -94,6 +98,23 @@ decode(const struct ps_frame *f)
 	case PS_NACK_ERROR:
 		if (ps_get_nack_error(f, &ne) == 0 && ne.error_len != 0)
 			sink += ne.error[ne.error_len - 1];
+		break;
+	case PS_JOB:
+		if (ps_get_job(f, &ja) == 0 && ja.ulen != 0)
+			sink += ja.uid[ja.ulen - 1];
+		break;
+	case PS_JOB_REPLY:
+		if (ps_get_job_reply(f, &jr) != 0)
+			break;
+		sink += jr.preview_len ? jr.preview[jr.preview_len - 1] : 0;
+		sink += jr.klen > 0 ? jr.key[jr.klen - 1] : 0;
+		hoff = 0;
+		while (ps_header_next(jr.hdr, jr.hlen, &hoff, &hd))
+			sink += hd.nlen;
+		for (i = 0, fp = jr.fail; i < jr.nfail; i++) {
+			fp = ps_failure_get(fp, &fl);
+			sink += fl.elen ? fl.err[fl.elen - 1] : 0;
+		}
 		break;
 	case PS_STATS:
 		(void)ps_get_stats(f, 2, &pq);

@@ -49,6 +49,21 @@ stream += (hello3(CONSUMER_ROLE, b"q", 1, 0, b"c3") +
            frame(NACK_LATER, struct.pack(">IIQ", 250, 1, 7)))
 stream += bytes.fromhex("0000001303010000") + struct.pack(">I", 1) + b"\x01q" + \
     struct.pack(">IH", 2, 5) + b"\x01\x03key" + b"hi"
+# Version 5's own: an ENQUEUE with headers, an EVENT with a key and
+# headers, a NACK_ERROR, a JOB and its JOB_REPLY with two failures.
+hdr5 = bytes([128, 0, 11, 4]) + b"taskresize"
+v5 = (struct.pack(">IBBH", 6 + 6 + len(hdr5) + 2, 3, 1, 0) +
+      struct.pack(">IB", 1, 1) + b"q" + struct.pack(">IH", 2, len(hdr5)) + hdr5 + b"hi" +
+      struct.pack(">IBBH", 12 + 2 + 3 + len(hdr5) + 2, 6, 1, 0) +
+      struct.pack(">QIH", 7, 1, 3 + len(hdr5)) + bytes([1, 1]) + b"k" + hdr5 + b"hi" +
+      frame(23, struct.pack(">QIH", 7, 0xffffffff, 4) + b"boom") +
+      frame(24, b"\x01q" + struct.pack(">QHB", 7, 16, 0)) +
+      frame(25, struct.pack(">QBBIQHIH", 7, 6, 0, 2, 1800000000000, 32768, 2, 2) +
+            b"hi" + b"\x01w" + struct.pack(">H", 3 + len(hdr5)) + bytes([1, 1]) + b"k" +
+            hdr5 + b"\x02" +
+            struct.pack(">QIB", 1, 1, 1) + b"w" + struct.pack(">H", 1) + b"x" +
+            struct.pack(">QIB", 2, 2, 0) + struct.pack(">H", 0)))
+write("decoder", "version-5-frames", bytes([255]) + v5)
 write("decoder", "all-frames-whole", bytes([255]) + stream)
 write("decoder", "all-frames-bytewise", bytes([0]) + stream)
 write("decoder", "all-frames-by-7", bytes([6]) + stream)
