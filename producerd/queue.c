@@ -350,6 +350,7 @@ queue_fail(struct queue *q, struct qevent *ev, uint64_t at, uint32_t attempt,
 		memcpy(bytes, who, wlen);
 	if (elen != 0)
 		memcpy(bytes + wlen, err, elen);
+	bytes[wlen + elen] = '\0';	/* for a reader's ease; elen says */
 	f->bytes = bytes;
 	f->at = at;
 	f->attempt = attempt;

@@ -724,8 +724,9 @@ START_TEST(failures_are_kept_with_the_event)
 	f = &ev->fail->f[1];
 	ck_assert_uint_eq(f->attempt, 4);
 	ck_assert_uint_eq(f->at, 1300);
-	ck_assert_str_eq("no ACK within the ack timeout (1000 ms)",
-	    (const char *)f->bytes + f->wlen);
+	ck_assert_uint_eq(f->elen, 39);
+	ck_assert_mem_eq(f->bytes + f->wlen,
+	    "no ACK within the ack timeout (1000 ms)", 39);
 	f = &ev->fail->f[2];
 	ck_assert_uint_eq(f->attempt, 5);
 	ck_assert_mem_eq(f->bytes + f->wlen, "e5", 2);
