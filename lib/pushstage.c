@@ -1183,6 +1183,20 @@ pushstage_stat(const struct pushstage_stat *v, size_t n, const char *name,
 	return -1;
 }
 
+/* A client's request with a payload preview, once its batches are in. */
+static int
+ready_preview(struct pushstage *p, uint32_t preview)
+{
+	int	 error;
+
+	if ((error = ready(p, 0)) != 0 || (error = pushstage_wait(p)) != 0)
+		return error;
+	if (preview > PS_PREVIEW_MAX)
+		return invalid(p, "preview %u: at most %d bytes", preview,
+		    PS_PREVIEW_MAX);
+	return PUSHSTAGE_OK;
+}
+
 int
 pushstage_dead_list(struct pushstage *p, uint32_t preview,
     const struct pushstage_dead **out, size_t *n, uint32_t *total)
@@ -1193,11 +1207,8 @@ pushstage_dead_list(struct pushstage *p, uint32_t preview,
 	uint8_t			*at;
 	int			 error;
 
-	if ((error = ready(p, 0)) != 0 || (error = pushstage_wait(p)) != 0)
+	if ((error = ready_preview(p, preview)) != 0)
 		return error;
-	if (preview > PS_PREVIEW_MAX)
-		return invalid(p, "preview %u: at most %d bytes", preview,
-		    PS_PREVIEW_MAX);
 	if ((error = psc_dead_list(&p->c, preview, &r)) != 0)
 		return error;
 	free(p->dead);
@@ -1282,11 +1293,8 @@ pushstage_job(struct pushstage *p, uint64_t id, const void *uid, size_t ulen,
 	size_t			 i;
 	int			 error;
 
-	if ((error = ready(p, 0)) != 0 || (error = pushstage_wait(p)) != 0)
+	if ((error = ready_preview(p, preview)) != 0)
 		return error;
-	if (preview > PS_PREVIEW_MAX)
-		return invalid(p, "preview %u: at most %d bytes", preview,
-		    PS_PREVIEW_MAX);
 	if ((id == 0) != (ulen != 0) || ulen > PS_UNIQUE_ID_MAX ||
 	    (ulen != 0 && uid == NULL))
 		return invalid(p, "an event by its id, or (id 0) by a unique "

@@ -377,13 +377,8 @@ cmd_enqueue(const char *path, int argc, char **argv)
 			t.attrs = 1;
 			break;
 		case 'U':
-			if (*optarg == '\0' || strlen(optarg) >
-			    PUSHSTAGE_UNIQUE_ID_MAX) {
-				log_errorx("--unique-id: %zu bytes; a unique "
-				    "id is 1 to %d", strlen(optarg),
-				    PUSHSTAGE_UNIQUE_ID_MAX);
+			if (uid_option(optarg) != 0)
 				return EXIT_USAGE;
-			}
 			t.a.unique_id = optarg;
 			t.a.unique_id_len = strlen(optarg);
 			t.attrs = 1;

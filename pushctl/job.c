@@ -217,13 +217,8 @@ job_show(const char *path, int argc, char **argv)
 				return EXIT_USAGE;
 			break;
 		case 'U':
-			if (*optarg == '\0' || strlen(optarg) >
-			    PUSHSTAGE_UNIQUE_ID_MAX) {
-				log_errorx("--unique-id: %zu bytes; a unique "
-				    "id is 1 to %d", strlen(optarg),
-				    PUSHSTAGE_UNIQUE_ID_MAX);
+			if (uid_option(optarg) != 0)
 				return EXIT_USAGE;
-			}
 			uid = optarg;
 			break;
 		case 'h':

@@ -139,6 +139,18 @@ queue_option(const char *name)
 	return 0;
 }
 
+/* --unique-id ID: 1 to 128 bytes, or -1 and why. */
+int
+uid_option(const char *id)
+{
+	if (*id == '\0' || strlen(id) > PUSHSTAGE_UNIQUE_ID_MAX) {
+		log_errorx("--unique-id: %zu bytes; a unique id is 1 to %d",
+		    strlen(id), PUSHSTAGE_UNIQUE_ID_MAX);
+		return -1;
+	}
+	return 0;
+}
+
 /* The stats of -q's queue, or of the whole daemon. */
 int
 ctl_stats(struct pushstage *p, const struct pushstage_stats **st)

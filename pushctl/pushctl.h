@@ -17,6 +17,7 @@ extern const char	*ctl_queue;
 
 int	 name_ok(const char *, size_t);
 int	 queue_option(const char *);
+int	 uid_option(const char *);
 int	 ctl_stats(struct pushstage *, const struct pushstage_stats **);
 int	 exit_status(int);
 int	 client_fail(struct pushstage *, int);
