@@ -6,7 +6,8 @@
         print(event.data); event.ack()
 
 The protocol is docs/protocol.md of pushstage; this package speaks its
-versions 2 to 5 (5: headers on events, failures, job lookup) with the standard library only.
+versions 2 to 5 (5: headers on events, failures, job lookup) with the
+standard library only.
 """
 
 from .client import Client, Consumer, Event

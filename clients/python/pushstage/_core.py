@@ -653,7 +653,7 @@ def job_args(queue: Data, id: Optional[int], unique_id: Optional[Data],
         raise TypeError("preview must be an int, not %s"
                         % type(preview).__name__)
     if (id is None) == (unique_id is None):
-        raise ValueError("give id or unique_id=, %s" % (
+        raise ValueError("give id or unique_id, %s" % (
             "not both" if id is not None else "one of them"))
     if id is not None and not 1 <= id < 1 << 64:
         raise ValueError("id must be 1 to 2**64 - 1, not %r" % id)

@@ -246,9 +246,15 @@ class AsyncClient:
                   preview: int = 256) -> Optional[Job]:
         """As Client.job: the event by id or unique_id, or None."""
         eid, uid = C.job_args(queue, id, unique_id, preview)
-        body, _ = await self._call(
-            lambda v: C.job_frame(v, queue, eid, uid, preview), P.JOB_REPLY)
-        return C.job_result(body)
+        async with self._lock:
+            conn = await self._connected()
+            body = await conn.request(C.job_frame(
+                conn.version, queue, eid, uid, preview), P.JOB_REPLY)
+            try:
+                return C.job_result(body)
+            except ProtocolError:
+                conn.close()        # nothing past a bad reply is trusted
+                raise
 
     async def _dead_op(self, ftype: int, queue: str,
                        ids: Optional[Iterable[int]]) -> int:

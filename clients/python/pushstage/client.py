@@ -316,8 +316,15 @@ class Client:
         Protocol version 5 (Unsupported before); a bad argument raises
         ValueError naming it before anything is sent."""
         eid, uid = C.job_args(queue, id, unique_id, preview)
-        return C.job_result(self._call(
-            lambda v: C.job_frame(v, queue, eid, uid, preview), P.JOB_REPLY))
+        with self._lock:
+            conn = self._connected()
+            body = conn.request(C.job_frame(conn.version, queue, eid, uid,
+                                            preview), P.JOB_REPLY)
+            try:
+                return C.job_result(body)
+            except ProtocolError:
+                conn.close()        # nothing past a bad reply is trusted
+                raise
 
     def _dead_op(self, ftype: int, queue: str,
                  ids: Optional[Iterable[int]]) -> int:
