@@ -1920,6 +1920,546 @@ def case_py_failures_old_daemon(h):
     f.close()
 
 
+# --- job lookup (JOB and JOB_REPLY, protocol version 5) --------------------
+
+def job_frame_spec(queue, eid, preview, uid=b""):
+    """A JOB as protocol.md lays it out, apart from the package."""
+    body = bytes([len(queue)]) + queue + struct.pack(">QHB", eid, preview,
+                                                     len(uid)) + uid
+    return struct.pack(">IBBH", len(body), 24, 0, 0) + body
+
+
+def job_reply_spec(eid, state=1, reason=0, attempts=0, at=0, priority=32768,
+                   length=0, preview=b"", consumer=b"", attrs=b"",
+                   failures=()):
+    """A JOB_REPLY body as protocol.md lays it out: failures are (at,
+    attempt, consumer, error)."""
+    b = struct.pack(">QBBIQHIH", eid, state, reason, attempts, at, priority,
+                    length, len(preview)) + preview
+    b += bytes([len(consumer)]) + consumer
+    b += struct.pack(">H", len(attrs)) + attrs + bytes([len(failures)])
+    for fat, fatt, who, err in failures:
+        b += struct.pack(">QIB", fat, fatt, len(who)) + who + \
+            struct.pack(">H", len(err)) + err
+    return b
+
+
+def case_py_job_proto(h):
+    """The bytes of job lookup, without a daemon: JOB built to the byte
+    (by id, by unique id, a group), JOB_REPLY read from hand-made bytes
+    (a key, headers and unknown attributes, failures, each state and
+    reason), id 0 as None, and every reply cut short, run long or with
+    a HEADER past its length a ProtocolError."""
+    hx = bytes.fromhex
+    # protocol.md's layout: queue, u64 id, u16 preview, u8 uid_len, uid.
+    assert _proto.job(b"q", 7, 256) == hx(
+        "0000000d" "18" "00" "0000" "0171" "0000000000000007" "0100" "00")
+    assert _proto.job(b"jobs/audit", 0, 0, b"order-7") == job_frame_spec(
+        b"jobs/audit", 0, 0, b"order-7")
+    assert _proto.job(b"q", (1 << 64) - 1, 1024) == job_frame_spec(
+        b"q", (1 << 64) - 1, 1024)
+    assert _proto.job(b"q", 0, 5, b"u" * 128) == job_frame_spec(
+        b"q", 0, 5, b"u" * 128)
+    for args in ((b"q", 0, 1), (b"q", 1, 1, b"u"), (b"q", 1, 1025),
+                 (b"q", 0, 1, b"u" * 129), (b"q", 1 << 64, 1)):
+        expect(ValueError, _proto.job, *args)
+
+    # A reply with everything: preview, consumer, KEY, two HEADERs (one
+    # not UTF-8) and tags it does not know (short 9, long 200), three
+    # failures, one of no error and one not UTF-8.
+    attrs = bytes([1, 2]) + b"k1" + bytes([9, 1, 0]) + \
+        raw_header(b"task", b"resize") + \
+        bytes([200]) + struct.pack(">H", 2) + b"??" + \
+        raw_header(b"n", b"\x01\xff")
+    fails = [(1700000000123, 1, b"w1", b"ValueError: x\n\nTraceback"),
+             (1700000001000, 2, b"w2", b""),
+             (1700000002500, 3, b"w\xff", b"bad \xff \xc3")]
+    body = job_reply_spec(42, 5, 0, 3, 1700000003007, 7, 2000, b"hello",
+                          b"worker-1", attrs, fails)
+    want = (42, 5, 0, 3, 1700000003007, 7, 2000, b"hello", b"worker-1", b"k1",
+            [("task", b"resize"), ("n", b"\x01\xff")], fails)
+    assert _proto.parse_job_reply(body) == want, _proto.parse_job_reply(body)
+    j = _core.job_result(body)
+    assert j == ps.Job(
+        id=42, state="in flight", state_code=5, reason=None, attempts=3,
+        at=1700000003.007, priority=7, length=2000, preview=b"hello",
+        consumer="worker-1", key=b"k1",
+        headers={"task": "resize", "n": "\x01\ufffd"},
+        raw_headers=[("task", b"resize"), ("n", b"\x01\xff")],
+        failures=[ps.Failure(1700000000.123, 1, "w1",
+                             "ValueError: x\n\nTraceback"),
+                  ps.Failure(1700000001.0, 2, "w2", ""),
+                  ps.Failure(1700000002.5, 3, "w\ufffd", "bad \ufffd \ufffd")]
+    ), j
+    # Frozen, hashable (headers and failures left out of the hash).
+    assert hash(j) == hash(_core.job_result(body))
+    e = expect(Exception, setattr, j, "state", "dead")
+    assert type(e).__name__ == "FrozenInstanceError", e
+    # The least: no preview, consumer, attributes or failures.
+    j = _core.job_result(job_reply_spec(9, 1, length=3))
+    assert (j.id, j.state, j.at, j.preview, j.consumer, j.key, j.headers,
+            j.raw_headers, j.failures) == (9, "queued", None, b"", None,
+                                            None, {}, [], []), j
+    # An empty key is a key.
+    assert _core.job_result(job_reply_spec(9, attrs=b"\x01\x00")).key == b""
+    # Each state in the protocol's words; a code past them "unknown".
+    words = ["unknown", "queued", "delayed", "waiting behind its key",
+             "waiting for its partition", "in flight", "waiting to retry",
+             "dead", "unknown", "unknown"]
+    for code, word in zip(list(range(9)) + [255], words):
+        j = _core.job_result(job_reply_spec(1, code))
+        assert (j.state, j.state_code) == (word, code), j
+    # A dead event's reason (pushctl job show's words); none otherwise.
+    for r, word in ((1, "nack"), (2, "timeout"), (3, "disconnect"),
+                    (9, "reason 9")):
+        assert _core.job_result(job_reply_spec(1, 7, r)).reason == word
+        assert _core.job_result(job_reply_spec(1, 6, r)).reason is None
+    # id 0: no such event now.
+    assert _core.job_result(job_reply_spec(0, 0)) is None
+    assert _core.job_result(bytes(30) + b"\0" + b"\0\0" + b"\0") is None
+    # Cut anywhere, one byte too many, a length past the end, a HEADER
+    # whose name runs past its length: ProtocolError.
+    for n in range(len(body)):
+        expect(ps.ProtocolError, _proto.parse_job_reply, body[:n])
+        expect(ps.ProtocolError, _core.job_result, body[:n])
+    e = expect(ps.ProtocolError, _proto.parse_job_reply, body + b"\0")
+    assert "JOB_REPLY" in str(e), e
+    expect(ps.ProtocolError, _core.job_result, job_reply_spec(0) + b"\0")
+    bad = job_reply_spec(1, attrs=bytes([128]) + struct.pack(">H", 2) +
+                         b"\x05n")
+    e = expect(ps.ProtocolError, _proto.parse_job_reply, bad)
+    assert "a JOB_REPLY's HEADER" in str(e), e
+    expect(ps.ProtocolError, _proto.parse_job_reply,
+           job_reply_spec(1, attrs=bytes([128]) + struct.pack(">H", 0)))
+    expect(ps.ProtocolError, _proto.parse_job_reply,
+           job_reply_spec(1, attrs=bytes([128]) + struct.pack(">H", 9) + b"x"))
+    expect(ps.ProtocolError, _proto.parse_job_reply,
+           job_reply_spec(1, attrs=b"\x01\x05k"))
+    # preview_len past the end.
+    expect(ps.ProtocolError, _proto.parse_job_reply,
+           struct.pack(">QBBIQHIH", 1, 1, 0, 0, 0, 0, 9, 9) + b"x" * 4)
+    # The Reader takes a JOB_REPLY (type 25), nothing past it.
+    r = _proto.Reader()
+    r.feed(_proto.frame(25, body))
+    assert r.frames() == [(25, body, 0)]
+    r.feed(_proto.frame(26, b""))
+    expect(ps.ProtocolError, r.frames)
+    # Exported.
+    assert ps.Job is _core.Job and ps.Failure is _core.Failure
+    assert "Job" in ps.__all__ and "Failure" in ps.__all__
+
+
+def pushctl_job(h, queue, *args):
+    """pushctl job show QUEUE ... --json: its JSON, or None (exit 1)."""
+    r = h.pushctl("job", "show", queue, *[str(a) for a in args], "--json")
+    if r.returncode == 1:
+        return None
+    assert r.returncode == 0, r
+    return json.loads(r.stdout.decode(errors="replace"))
+
+
+def iso_ms(seconds):
+    """Seconds since 1970 as pushctl shows a time: ISO 8601 UTC, with ms."""
+    import datetime
+    ms = int(round(seconds * 1000))
+    t = datetime.datetime.fromtimestamp(ms // 1000, datetime.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S") + ".%03dZ" % (ms % 1000)
+
+
+# The daemon reckons a JOB_REPLY's at (but a failure's) from its
+# monotonic clock at each lookup: two lookups of one event may differ by
+# a millisecond.
+AT_SLACK = 0.005
+
+
+def same_job(a, b):
+    """Two lookups of one event say the same, at give or take AT_SLACK."""
+    import dataclasses
+    assert a is not None and b is not None, (a, b)
+    assert (a.at is None) == (b.at is None) and \
+        (a.at is None or abs(a.at - b.at) <= AT_SLACK), (a, b)
+    assert dataclasses.replace(a, at=b.at) == b, (a, b)
+
+
+def same_as_pushctl(h, queue, j, preview=256):
+    """Job j says what pushctl job show --json says of the event (its
+    fields by their names there; bytes shown as UTF-8, U+FFFD for a byte
+    that is not; at give or take AT_SLACK)."""
+    import datetime
+    js = pushctl_job(h, queue, j.id, "--preview", preview)
+    u = lambda b: None if b is None else b.decode(errors="replace")  # noqa
+    if js["at"] is not None and j.at is not None:
+        t = datetime.datetime.strptime(js["at"], "%Y-%m-%dT%H:%M:%S.%fZ")
+        t = t.replace(tzinfo=datetime.timezone.utc).timestamp()
+        assert abs(t - j.at) <= AT_SLACK, (js["at"], j.at)
+        js["at"] = iso_ms(j.at)
+    assert js == {
+        "id": j.id, "state": j.state, "attempts": j.attempts,
+        "at": None if j.at is None else iso_ms(j.at), "reason": j.reason,
+        "priority": j.priority, "consumer": j.consumer, "key": u(j.key),
+        "headers": j.headers, "bytes": j.length, "preview": u(j.preview),
+        "failures": [{"at": iso_ms(f.at), "attempt": f.attempt,
+                      "consumer": f.consumer, "error": f.error}
+                     for f in j.failures]}, (js, j)
+
+
+def case_py_job(h):
+    """Client.job (and AsyncClient.job) against a real producerd: an
+    event queued with its key, headers and unique id, delayed, in
+    flight with its consumer, waiting behind its key, waiting to retry
+    with its failure, dead (a NACK's, an ack timeout's, a consumer
+    gone), in a group; by id and by unique id; previews; what the queue
+    does not have now is None; each the same as pushctl job show --json.
+    Bad arguments are ValueErrors naming them, before any connect."""
+    h.start_daemon("--max-attempts", "2")
+    r = h.pushctl("queue", "create", "j", "retry-backoff=1h:1h")
+    assert r.returncode == 0, r
+    c = h.client()
+    t0 = time.time()
+    f = c.enqueue("j", "flight", priority=1)
+    rt = c.enqueue("j", "retry", priority=2)
+    q = c.enqueue("j", b"queued \xff payload", key="k1",
+                  headers=[("task", "resize"), ("n", b"\x01\xff")],
+                  unique_id="uid-q", priority=100)
+    big = c.enqueue("j", b"z" * 2000, priority=200)
+    later = c.enqueue("j", "later", delay=3600, unique_id=b"uid-later")
+    assert [f, rt, q, big, later] == list(range(f, f + 5))
+
+    # Queued: its key, headers, priority, when it became ready.
+    j = c.job("j", q)
+    assert (j.id, j.state, j.state_code, j.reason, j.attempts) == \
+        (q, "queued", 1, None, 0), j
+    assert t0 - 1 <= j.at <= time.time() + 1, j
+    assert (j.priority, j.length, j.preview, j.consumer, j.key) == \
+        (100, 16, b"queued \xff payload", None, b"k1"), j
+    assert j.raw_headers == [("task", b"resize"), ("n", b"\x01\xff")], j
+    assert j.headers == {"task": "resize", "n": "\x01\ufffd"}, j
+    assert j.failures == [], j
+    same_as_pushctl(h, "j", j)
+    # By its unique id (str or bytes), the same; previews.
+    same_job(c.job("j", unique_id="uid-q"), j)
+    same_job(c.job("j", unique_id=b"uid-q"), j)
+    jp = c.job("j", unique_id="uid-q", preview=3)
+    assert (jp.preview, jp.length) == (b"que", 16), jp
+    assert c.job("j", q, preview=0).preview == b""
+    jb = c.job("j", big)
+    assert (jb.length, jb.preview) == (2000, b"z" * 256), jb
+    assert c.job("j", big, preview=1024).preview == b"z" * 1024
+    same_as_pushctl(h, "j", c.job("j", big, preview=1024), 1024)
+    # Delayed: due in an hour.
+    j = c.job("j", later)
+    assert (j.state, j.state_code, j.attempts) == ("delayed", 2, 0), j
+    assert t0 + 3600 - 5 <= j.at <= time.time() + 3600 + 5, j
+    same_job(c.job("j", unique_id="uid-later"), j)
+    same_as_pushctl(h, "j", j)
+    # What the queue does not have: None; an id is one queue's.
+    assert c.job("j", 10 ** 9) is None
+    assert c.job("j", unique_id="nobody") is None
+    other = c.enqueue("other", "o")
+    assert c.job("j", other) is None
+    assert c.job("other", other).state == "queued"
+    e = expect(ps.Refused, c.job, "nope", 1)
+    assert e.code == ps.errors.E_NO_QUEUE and e.name == "NO_QUEUE", e
+    assert c.job("j", q).id == q            # connected again
+
+    # In flight: the consumer's id, when it was delivered.
+    con = ps.Consumer("j", id="py-worker", max_demand=2, min_demand=0,
+                      socket=h.sock)
+    a, b = next(con), next(con)
+    assert (a.id, b.id) == (f, rt), (a, b)
+    t1 = time.time()
+    j = c.job("j", f)
+    assert (j.state, j.state_code, j.consumer, j.attempts) == \
+        ("in flight", 5, "py-worker", 1), j
+    assert t0 - 1 <= j.at <= t1 + 1, j
+    same_as_pushctl(h, "j", j)
+    # Waiting to retry (the queue backs off an hour), with its failure.
+    assert b.nack(error="ValueError: try later")
+    con.flush()
+    h.wait_for(lambda: c.job("j", rt).state == "waiting to retry",
+               what="the event held back")
+    j = c.job("j", rt)
+    assert (j.state_code, j.attempts, j.consumer, j.reason) == \
+        (6, 1, None, None), j
+    assert t1 + 2880 - 5 <= j.at <= time.time() + 4320 + 5, j
+    (fl,) = j.failures
+    assert (fl.attempt, fl.consumer, fl.error) == \
+        (1, "py-worker", "ValueError: try later"), fl
+    assert t1 - 1 <= fl.at <= time.time() + 1, fl
+    same_as_pushctl(h, "j", j)
+    # The asyncio client says the same.
+
+    async def aio():
+        async with ps.AsyncClient(h.sock) as ac:
+            got = [await ac.job("j", rt), await ac.job("j", unique_id="uid-q"),
+                   await ac.job("j", 10 ** 9)]
+            try:
+                await ac.job("j", rt, unique_id="x")
+            except ValueError as x:
+                got.append(str(x))
+            return got
+    got = asyncio.run(aio())
+    same_job(got[0], j)
+    same_job(got[1], c.job("j", q))
+    assert got[2:] == [None, "give id or unique_id, not both"], got
+    # Done with (acked): None.
+    assert a.ack()
+    con.flush()
+    h.wait_for(lambda: c.job("j", f) is None, what="the acked event gone")
+    assert pushctl_job(h, "j", f) is None
+    con.close()
+
+    # Dead after its last attempt (--max-attempts 2): a NACK's, both
+    # failures kept.
+    x = c.enqueue("d", "dies")
+    with ps.Consumer("d", id="py-d", socket=h.sock) as dc:
+        ev = next(dc)
+        assert ev.nack(delay=0, error="first")
+        ev = next(dc)
+        assert ev.attempt == 2 and ev.nack(error=b"second \xff")
+        dc.flush()
+        h.wait_for(lambda: c.job("d", x).state == "dead", what="dead")
+    j = c.job("d", x)
+    assert (j.state_code, j.reason, j.attempts, j.at, j.consumer) == \
+        (7, "nack", 2, None, None), j
+    assert [(fl.attempt, fl.consumer, fl.error) for fl in j.failures] == \
+        [(1, "py-d", "first"), (2, "py-d", "second \ufffd")], j
+    assert j.failures[0].at <= j.failures[1].at <= time.time() + 1, j
+    same_as_pushctl(h, "d", j)
+    assert c.dead("d")[0].error == "second \ufffd"
+    # An ack timeout's: the daemon's error.
+    c.create("to", max_attempts=1, ack_timeout=0.2)
+    y = c.enqueue("to", "slow")
+    with ps.Consumer("to", id="py-slow", socket=h.sock) as tc:
+        assert next(tc).id == y
+        h.wait_for(lambda: c.job("to", y).state == "dead", what="timed out")
+    j = c.job("to", y)
+    assert (j.reason, j.attempts) == ("timeout", 1), j
+    assert [(fl.attempt, fl.consumer, fl.error) for fl in j.failures] == \
+        [(1, "py-slow", "no ACK within the ack timeout (200 ms)")], j
+    same_as_pushctl(h, "to", j)
+    # A consumer gone with it on its last attempt: no failure of its.
+    c.create("dc", max_attempts=1)
+    z = c.enqueue("dc", "orphan")
+    gone = ps.Consumer("dc", id="py-gone", socket=h.sock)
+    assert next(gone).id == z
+    gone.close()
+    h.wait_for(lambda: c.job("dc", z).state == "dead", what="dead")
+    j = c.job("dc", z)
+    assert (j.reason, j.attempts, j.failures) == ("disconnect", 1, []), j
+    same_as_pushctl(h, "dc", j)
+
+    # Waiting behind its key (dispatch key): the second of a key.
+    c.create("k", dispatch="key")
+    k1 = c.enqueue("k", "k first", key="user-9")
+    k2 = c.enqueue("k", "k second", key="user-9", unique_id="k-2")
+    with ps.Consumer("k", id="py-k", max_demand=2, socket=h.sock) as kc:
+        ev = next(kc)
+        assert ev.id == k1
+        j = c.job("k", unique_id="k-2")
+        assert (j.id, j.state, j.state_code, j.key) == \
+            (k2, "waiting behind its key", 3, b"user-9"), j
+        same_as_pushctl(h, "k", j)
+        assert ev.ack()
+        ev = next(kc)
+        assert ev.id == k2
+        j = c.job("k", k2)
+        assert (j.state, j.consumer) == ("in flight", "py-k"), j
+        assert c.job("k", k1) is None
+        assert ev.ack()
+
+    # A group's copy: in flight there, queued in the shared group.
+    with ps.Consumer("g", group="audit", id="py-audit",
+                     socket=h.sock) as gc:
+        c.enqueue("g", "one")
+        ev = next(gc)
+        j = c.job("g/audit", ev.id)
+        assert (j.state, j.consumer) == ("in flight", "py-audit"), j
+        same_as_pushctl(h, "g/audit", j)
+        assert c.job("g", ev.id).state == "queued"
+        assert c.job("g/", ev.id).state == "queued"
+
+    # Bad arguments: ValueError (TypeError for a type) naming the
+    # argument, before any connect (there is no daemon at this path).
+    nowhere = ps.Client(os.path.join(h.dir, "nowhere.sock"))
+    for args, kw, exc, says in (
+            (("j",), {}, ValueError, "give id or unique_id, one of them"),
+            (("j", 1), {"unique_id": "u"}, ValueError, "not both"),
+            (("j", 0), {}, ValueError, "id must be 1 to 2**64 - 1"),
+            (("j", -1), {}, ValueError, "id must be"),
+            (("j", 1 << 64), {}, ValueError, "id must be"),
+            (("j",), {"unique_id": ""}, ValueError,
+             "unique_id must be 1 to 128 bytes, not 0"),
+            (("j",), {"unique_id": "x" * 129}, ValueError,
+             "unique_id must be 1 to 128 bytes, not 129"),
+            (("j",), {"unique_id": "é" * 65}, ValueError,
+             "unique_id must be 1 to 128 bytes, not 130"),
+            (("j", 1), {"preview": -1}, ValueError,
+             "preview must be 0 to 1024 bytes, not -1"),
+            (("j", 1), {"preview": 1025}, ValueError, "preview must be"),
+            (("bad name!", 1), {}, ValueError, "bad queue name"),
+            (("j/a/b", 1), {}, ValueError, "bad queue name"),
+            (("j", "5"), {}, TypeError, "id must be an int, not str"),
+            (("j", True), {}, TypeError, "id must be an int"),
+            (("j", 1.0), {}, TypeError, "id must be an int"),
+            (("j",), {"unique_id": 5}, TypeError,
+             "unique_id must be str or bytes"),
+            (("j", 1), {"preview": "8"}, TypeError, "preview must be an int")):
+        e = expect(exc, nowhere.job, *args, **kw)
+        assert says in str(e), (args, kw, e)
+        e = expect(exc, c.job, *args, **kw)
+        assert says in str(e), (args, kw, e)
+    # Good ones go: 128 bytes of unique id, preview 1024, QUEUE/GROUP.
+    assert c.job("j", unique_id="u" * 128, preview=1024) is None
+    assert c.job("g/audit", 10 ** 9) is None
+    c.close()
+
+
+def job_daemon(seen, answer):
+    """A fake version 5 daemon for clients: each frame after its WELCOME
+    into seen, as (type, body), answered with answer(type, body): the
+    bytes to send, or None to hang up."""
+    def script(conn):
+        t, body = read_frame(conn)
+        conn.sendall(welcome(5))
+        while True:
+            t, body = read_frame(conn)
+            if t is None:
+                return
+            seen.append((t, body))
+            out = answer(t, body)
+            if out is None:
+                return
+            conn.sendall(out)
+    return script
+
+
+def case_py_job_fakes(h):
+    """Client.job to fake daemons: to one of version 4 or 3, Unsupported
+    (JOB needs version 5) and no JOB sent, the connection still good; a
+    JOB laid out as protocol.md says, by id and unique id, of a group;
+    a cluster's ERROR 6 surfaced as every ERROR 6 is (ProtocolError,
+    its code and reason); a JOB_REPLY cut short a ProtocolError and the
+    connection closed; a JOB_REPLY with failures and headers read."""
+    for speaks in (4, 3):
+        seen = []
+        path = os.path.join(h.dir, "v%d.sock" % speaks)
+        f = Fake(path, old_daemon(speaks, seen))
+        c = ps.Client(path)
+        e = expect(ps.Unsupported, c.job, "q", 1)
+        assert "(JOB) needs protocol version 5" in str(e) and \
+            "speaks version %d" % speaks in str(e), e
+        expect(ps.Unsupported, c.job, "q/g", unique_id="u")
+        assert all(s[0] == "HELLO" for s in seen), seen
+        assert c.enqueue("q", "x") == 100       # the same connection
+        c.close()
+
+        async def aio():
+            async with ps.AsyncClient(path) as ac:
+                try:
+                    await ac.job("q", 1)
+                except ps.Unsupported as x:
+                    return str(x)
+            return None
+        assert "needs protocol version 5" in (asyncio.run(aio()) or ""), speaks
+        assert not [s for s in seen if s[0] == 24], seen
+        f.close()
+
+    # Version 5: the JOB's bytes; the reply read.
+    reply = job_reply_spec(
+        77, 6, 0, 1, 1700000009000, 32768, 4, b"data", b"",
+        bytes([1, 1]) + b"k" + raw_header(b"task", b"t"),
+        [(1700000008000, 1, b"w", b"Traceback: boom")])
+    seen = []
+    path = os.path.join(h.dir, "v5.sock")
+    f = Fake(path, job_daemon(seen, lambda t, b: _proto.frame(25, reply)))
+    c = ps.Client(path)
+    j = c.job("q/g", 77, preview=9)
+    assert j == ps.Job(77, "waiting to retry", 6, None, 1, 1700000009.0,
+                       32768, 4, b"data", None, b"k", {"task": "t"},
+                       [("task", b"t")],
+                       [ps.Failure(1700000008.0, 1, "w", "Traceback: boom")]
+                       ), j
+    c.job("q", unique_id="é")
+    c.job("q", 5)
+
+    async def aio5():
+        async with ps.AsyncClient(path) as ac:
+            return await ac.job("q", unique_id=b"\xff", preview=1024)
+    assert asyncio.run(aio5()) == j
+    assert [_proto.frame(t, b) for t, b in seen] == [
+        job_frame_spec(b"q/g", 77, 9), job_frame_spec(b"q", 0, 256,
+                                                      "é".encode()),
+        job_frame_spec(b"q", 5, 256), job_frame_spec(b"q", 0, 1024, b"\xff")
+    ], seen
+    c.close()
+    f.close()
+
+    # A daemon in a cluster: ERROR 6 with its reason, as any ERROR 6.
+    why = (b"JOB: a cluster does not find an event by its id yet: its events "
+           b"live in JetStream, for every host (docs/cluster.md)")
+    seen = []
+    path = os.path.join(h.dir, "cluster.sock")
+    f = Fake(path, job_daemon(seen, lambda t, b: _proto.frame(
+        9, struct.pack(">H", 6) + why)))
+    c = ps.Client(path)
+    e = expect(ps.ProtocolError, c.job, "q", 1)
+    assert e.code == 6 and why.decode() in str(e) and "BAD_STATE" in str(e), e
+
+    async def aioc():
+        async with ps.AsyncClient(path) as ac:
+            try:
+                await ac.job("q", 1)
+            except ps.ProtocolError as x:
+                return x.code, str(x)
+        return None
+    code, msg = asyncio.run(aioc())
+    assert code == 6 and why.decode() in msg, msg
+    c.close()
+    f.close()
+
+    # A reply cut short (the frame whole, its body not): ProtocolError,
+    # the connection closed, the next call on a new one.
+    seen = []
+    path = os.path.join(h.dir, "short.sock")
+    replies = [reply[:-3], reply[:29], reply + b"\0", reply]
+    f = Fake(path, job_daemon(seen, lambda t, b: _proto.frame(
+        25, replies[len(seen) - 1])))
+    c = ps.Client(path)
+    for _ in range(3):
+        expect(ps.ProtocolError, c.job, "q", 77)
+        assert c._conn is None or c._conn.sock is None
+    assert c.job("q", 77) == j
+    c.close()
+    seen.clear()
+
+    async def aios():
+        async with ps.AsyncClient(path) as ac:
+            try:
+                await ac.job("q", 77)
+            except ps.ProtocolError:
+                pass
+            else:
+                raise AssertionError("a short JOB_REPLY was read")
+            assert ac._conn is None or not ac._conn.open_
+            for _ in range(2):
+                try:
+                    await ac.job("q", 77)
+                except ps.ProtocolError:
+                    pass
+            return await ac.job("q", 77)
+    assert asyncio.run(aios()) == j
+    f.close()
+    # Another frame for an answer: ProtocolError.
+    seen = []
+    path = os.path.join(h.dir, "other.sock")
+    f = Fake(path, job_daemon(seen, lambda t, b: _proto.frame(
+        17, b"\0\0\0\1")))
+    e = expect(ps.ProtocolError, ps.Client(path).job, "q", 1)
+    assert "type 17, not 25" in str(e), e
+    f.close()
+
+
 def _mypy():
     """The command that runs mypy, or None."""
     r = subprocess.run([sys.executable, "-m", "mypy", "--version"],
@@ -1932,15 +2472,16 @@ def _mypy():
 
 def case_py_mypy(h):
     """The package ships py.typed: mypy --strict finds nothing in it, nor
-    in a program using it (enqueue's one event and batch overloads, and
-    headers on enqueue and on an Event)."""
+    in a program using it (enqueue's one event and batch overloads,
+    headers on enqueue and on an Event, Client.job's Job)."""
     mypy = _mypy()
     if mypy is None:
         raise Skip("mypy is not installed (Debian: apt-get install mypy)")
     use = os.path.join(h.dir, "use.py")
     with open(use, "w") as f:
         f.write("from typing import Dict, List, Optional, Tuple\n"
-                "from pushstage import Client, Event, Message, errors\n"
+                "from pushstage import Client, Event, Failure, Job, Message, "
+                "errors\n"
                 "c = Client('/nowhere')\n"
                 "one: Optional[int] = c.enqueue('q', 'x')\n"
                 "many: List[int] = c.enqueue('q', ['x', Message(b'y')])\n"
@@ -1954,7 +2495,16 @@ def case_py_mypy(h):
                 "    c.enqueue('q', ev.data, headers=ev.raw_headers)\n"
                 "    ok: bool = ev.nack(delay=1.5, error='why')\n"
                 "    ok = ev.nack(error=b'why')\n"
-                "e: Optional[str] = c.dead('q')[0].error\n")
+                "e: Optional[str] = c.dead('q')[0].error\n"
+                "j: Optional[Job] = c.job('q', 5)\n"
+                "j = c.job('q/g', unique_id=b'u', preview=0)\n"
+                "if j is not None:\n"
+                "    s: str = j.state\n"
+                "    at: Optional[float] = j.at\n"
+                "    hd: Dict[str, str] = j.headers\n"
+                "    fs: List[Failure] = j.failures\n"
+                "    err: str = fs[0].error if fs else ''\n"
+                "    k: Optional[bytes] = j.key\n")
     r = subprocess.run(mypy + ["--strict", "--no-incremental",
                                "--cache-dir", os.path.join(h.dir, "cache"),
                                os.path.join(PKG, "pushstage"), use],

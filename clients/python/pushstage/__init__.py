@@ -6,12 +6,13 @@
         print(event.data); event.ack()
 
 The protocol is docs/protocol.md of pushstage; this package speaks its
-versions 2 to 5 (5: headers on events) with the standard library only.
+versions 2 to 5 (5: headers on events, failures, job lookup) with the
+standard library only.
 """
 
 from .client import Client, Consumer, Event
-from ._core import (ConsumerInfo, DeadEvent, DeadList, Enqueued, Message,
-                    QueueInfo, Stats, default_socket)
+from ._core import (ConsumerInfo, DeadEvent, DeadList, Enqueued, Failure,
+                    Job, Message, QueueInfo, Stats, default_socket)
 from .errors import (DaemonGone, ProtocolError, PushstageError, QueueFull,
                      Refused, Unsupported)
 from .aio import AsyncClient, AsyncConsumer, AsyncEvent
@@ -21,6 +22,7 @@ __version__ = "0.3.0"
 __all__ = [
     "Client", "Consumer", "Event", "AsyncClient", "AsyncConsumer",
     "AsyncEvent", "Message", "Stats", "QueueInfo", "ConsumerInfo",
-    "DeadEvent", "DeadList", "Enqueued", "default_socket", "PushstageError",
+    "DeadEvent", "DeadList", "Enqueued", "Job", "Failure", "default_socket",
+    "PushstageError",
     "DaemonGone", "ProtocolError", "QueueFull", "Refused", "Unsupported",
 ]

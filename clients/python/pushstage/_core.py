@@ -359,6 +359,58 @@ class DeadList(List[DeadEvent]):
     total: int
 
 
+# A JOB_REPLY's states and a dead event's reasons in the protocol's
+# words (protocol.md, JOB_REPLY; pushctl job show's).
+JOB_STATES = ("unknown", "queued", "delayed", "waiting behind its key",
+              "waiting for its partition", "in flight", "waiting to retry",
+              "dead")
+JOB_DEAD = 7
+JOB_REASONS: Dict[int, str] = {1: "nack", 2: "timeout", 3: "disconnect"}
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One of an event's failures (protocol version 5): when (seconds
+    since 1970), its attempt, the consumer's id and the error it said
+    (decoded as UTF-8, a byte that is not: U+FFFD; "" when it said
+    none, as a plain NACK)."""
+    at: float
+    attempt: int
+    consumer: str
+    error: str
+
+
+@dataclass(frozen=True)
+class Job:
+    """Where one event of a queue (or group) is and what it carries, as
+    Client.job found it (protocol version 5, JOB).  state is the
+    protocol's word ("queued", "delayed", "waiting behind its key",
+    "waiting for its partition", "in flight", "waiting to retry",
+    "dead"), state_code its number; reason why it died ("nack",
+    "timeout", "disconnect"), None unless dead; attempts its deliveries
+    so far; at seconds since 1970: when it is due (delayed, waiting to
+    retry), was delivered (in flight) or became ready (queued, waiting
+    for its partition), else None; priority its PRIORITY (32768 unless
+    given); length its payload's bytes, preview their first ones;
+    consumer the id of the consumer that holds it (in flight), else
+    None; key its KEY or None; headers and raw_headers as an Event's;
+    failures its last ones (at most 3), oldest first."""
+    id: int
+    state: str
+    state_code: int
+    reason: Optional[str]
+    attempts: int
+    at: Optional[float]
+    priority: int
+    length: int
+    preview: bytes
+    consumer: Optional[str]
+    key: Optional[bytes]
+    headers: Dict[str, str] = field(hash=False)
+    raw_headers: List[Tuple[str, bytes]] = field(hash=False)
+    failures: List[Failure] = field(hash=False)
+
+
 # --- requests ------------------------------------------------------------
 
 def _b(v: Data) -> bytes:
@@ -584,6 +636,63 @@ def dead_result(body: bytes, version: int) -> DeadList:
                    for i, a, r, n, p, e in entries)
     out.total = total
     return out
+
+
+def job_args(queue: Data, id: Optional[int], unique_id: Optional[Data],
+             preview: int) -> Tuple[int, bytes]:
+    """(id, unique id bytes) of Client.job's arguments, each checked
+    before anything is done: ValueError (TypeError for a type that is
+    none of those allowed) naming the argument."""
+    P.queue_name(queue, group_ok=True)
+    if id is not None and (isinstance(id, bool) or not isinstance(id, int)):
+        raise TypeError("id must be an int, not %s" % type(id).__name__)
+    if unique_id is not None and not isinstance(unique_id, EVENT_TYPES):
+        raise TypeError("unique_id must be str or bytes, not %s"
+                        % type(unique_id).__name__)
+    if isinstance(preview, bool) or not isinstance(preview, int):
+        raise TypeError("preview must be an int, not %s"
+                        % type(preview).__name__)
+    if (id is None) == (unique_id is None):
+        raise ValueError("give id or unique_id, %s" % (
+            "not both" if id is not None else "one of them"))
+    if id is not None and not 1 <= id < 1 << 64:
+        raise ValueError("id must be 1 to 2**64 - 1, not %r" % id)
+    uid = b"" if unique_id is None else _b(unique_id)
+    if unique_id is not None and not 1 <= len(uid) <= P.UNIQUE_ID_MAX:
+        raise ValueError("unique_id must be 1 to %d bytes, not %d"
+                         % (P.UNIQUE_ID_MAX, len(uid)))
+    if not 0 <= preview <= P.PREVIEW_MAX:
+        raise ValueError("preview must be 0 to %d bytes, not %r"
+                         % (P.PREVIEW_MAX, preview))
+    return id or 0, uid
+
+
+def job_frame(version: int, queue: Data, eid: int, uid: bytes,
+              preview: int) -> bytes:
+    """JOB, to a daemon of version 5 (Unsupported before)."""
+    if version < 5:
+        raise Unsupported("looking up a job (JOB) needs protocol version "
+                          "5; the daemon speaks version %d" % version)
+    return P.job(queue_for(version, queue, True), eid, preview, uid)
+
+
+def job_result(body: bytes) -> Optional[Job]:
+    """A JOB_REPLY as a Job; None for id 0 (no such event now)."""
+    eid, state, reason, attempts, at, prio, length, preview, consumer, \
+        key, hdrs, fails = P.parse_job_reply(body)
+    if eid == 0:
+        return None
+    raw = list(hdrs) if hdrs else []
+    return Job(
+        eid, JOB_STATES[state] if state < len(JOB_STATES) else "unknown",
+        state, (JOB_REASONS.get(reason, "reason %d" % reason)
+                if state == JOB_DEAD else None),
+        attempts, at / 1000.0 if at else None, prio, length, preview,
+        consumer.decode(errors="replace") if consumer else None, key,
+        {n: v.decode(errors="replace") for n, v in raw}, raw,
+        [Failure(fat / 1000.0, fatt, who.decode(errors="replace"),
+                 err.decode(errors="replace"))
+         for fat, fatt, who, err in fails])
 
 
 def dead_ids_frame(version: int, ftype: int, queue: Data,

@@ -26,7 +26,8 @@ ENQUEUED = struct.Struct(">QIIII")
 HELLO, WELCOME_T, ENQUEUE, ENQUEUED_T, DEMAND, EVENT, STATS, STATS_REPLY, \
     ERROR, ACK, NACK, TOUCH, DEAD_LIST, DEAD_LIST_REPLY, DEAD_RETRY, \
     DEAD_DROP, DEAD_DONE, QUEUES, QUEUES_REPLY, QUEUE_ADMIN, QUEUE_DONE, \
-    NACK_LATER, NACK_ERROR = range(1, 24)
+    NACK_LATER, NACK_ERROR, JOB, JOB_REPLY = range(1, 26)
+TYPE_MAX = JOB_REPLY    # a frame type past it is a bad header
 
 ROLE_CONSUMER = 1
 ROLE_CLIENT = 2
@@ -51,6 +52,15 @@ NACK_ERROR_HEAD = struct.Struct(">QIH")
 ERROR_MAX = 4096
 DEAD_ERROR_MAX = 1024
 NACK_BACKOFF = 0xFFFFFFFF
+
+# JOB (version 5): the longest preview and unique id it takes; a
+# JOB_REPLY's fixed head (id, state, reason, attempts, at, priority, len,
+# preview_len) and each failure's (at, attempt).
+PREVIEW_MAX = 1024
+UNIQUE_ID_MAX = 128
+JOB_HEAD = struct.Struct(">QHB")            # id, preview, uid_len
+JOB_REPLY_HEAD = struct.Struct(">QBBIQHIH")
+FAILURE_HEAD = struct.Struct(">QI")
 
 # QUEUE_ADMIN operations.
 OP_SET, OP_PURGE, OP_DELETE, OP_CREATE, OP_DROP_GROUP = range(1, 6)
@@ -268,6 +278,23 @@ def queue_admin(op: int, queue: bytes, settings: Sequence[str] = (),
     return frame(QUEUE_ADMIN, body)
 
 
+def job(queue: bytes, eid: int, preview: int, uid: bytes = b"") -> bytes:
+    """JOB (version 5): the event eid of the queue (or QUEUE/GROUP), or
+    with eid 0 the one enqueued with the unique id uid; the first
+    `preview` bytes of its payload."""
+    if (eid == 0) == (uid == b""):
+        raise ValueError("a JOB names an event by its id or (id 0) by its "
+                         "unique id, one of them")
+    if not 0 <= eid < 1 << 64:
+        raise ValueError("an event's id is 1 to 2**64 - 1, not %r" % eid)
+    if len(uid) > UNIQUE_ID_MAX:
+        raise ValueError("a unique id is 1 to 128 bytes")
+    if not 0 <= preview <= PREVIEW_MAX:
+        raise ValueError("a JOB's preview is 0 to 1024 bytes")
+    return frame(JOB, _short(queue) + JOB_HEAD.pack(eid, preview, len(uid))
+                 + uid)
+
+
 # --- reading -----------------------------------------------------------
 
 # A frame read: (type, body, flags).
@@ -309,7 +336,7 @@ class Reader:
                 raise ProtocolError("the daemon sent a frame of %d bytes, "
                                     "over the limit of %d"
                                     % (length, self.limit))
-            if not 1 <= ftype <= 22 or reserved or (
+            if not 1 <= ftype <= TYPE_MAX or reserved or (
                     flags and (ftype != EVENT or flags != 1)):
                 raise ProtocolError("the daemon sent a bad frame header "
                                     "(type %d, flags %d, reserved %d)"
@@ -361,20 +388,22 @@ def parse_enqueued(body: bytes) -> Tuple[int, int, int, int, int,
     return first, acc, ref, shn, sho, dups
 
 
-def event_block(body: bytes, start: int, end: int, version: int
+def event_block(body: bytes, start: int, end: int, version: int,
+                what: str = "an EVENT"
                 ) -> Tuple[Optional[bytes], Optional[RawHeaders], int]:
     """An EVENT's attribute block at body[start:end] (flags 1, version 4
     on): (its KEY or None, its headers or None, where the payload
     starts).  In version 5 a tag of 128 or more has a u16 length, and
     HEADERs (tag 128) are the event's headers in order; tags not known
-    are skipped."""
+    are skipped.  (A JOB_REPLY holds one too: what names the frame in
+    an error.)"""
     if end - start < 2:
-        raise ProtocolError("an EVENT's attributes cut short")
+        raise ProtocolError("%s's attributes cut short" % what)
     alen = U16.unpack_from(body, start)[0]
     p, stop = start + 2, start + 2 + alen
     if stop > end:
-        raise ProtocolError("an EVENT's attributes (%d bytes) pass its end"
-                            % alen)
+        raise ProtocolError("%s's attributes (%d bytes) pass its end"
+                            % (what, alen))
     key: Optional[bytes] = None
     headers: Optional[RawHeaders] = None
     long_tags = version >= 5
@@ -382,15 +411,15 @@ def event_block(body: bytes, start: int, end: int, version: int
         tag = body[p]
         if long_tags and tag >= ATTR_LONG:
             if stop - p < 3:
-                raise ProtocolError("an EVENT's attribute cut short")
+                raise ProtocolError("%s's attribute cut short" % what)
             v = p + 3
             p = v + (body[p + 1] << 8 | body[p + 2])
             if p > stop:
-                raise ProtocolError("an EVENT's attribute cut short")
+                raise ProtocolError("%s's attribute cut short" % what)
             if tag == ATTR_HEADER:
                 if p == v or body[v] > p - v - 1:
-                    raise ProtocolError("an EVENT's HEADER runs past its "
-                                        "length")
+                    raise ProtocolError("%s's HEADER runs past its length"
+                                        % what)
                 n = v + 1 + body[v]
                 if headers is None:
                     headers = []
@@ -398,7 +427,7 @@ def event_block(body: bytes, start: int, end: int, version: int
                     errors="replace"), bytes(body[n:p])))
             continue
         if stop - p < 2 or stop - p - 2 < body[p + 1]:
-            raise ProtocolError("an EVENT's attribute cut short")
+            raise ProtocolError("%s's attribute cut short" % what)
         if tag == ATTR_KEY:
             key = bytes(body[p + 2:p + 2 + body[p + 1]])
         p += 2 + body[p + 1]
@@ -527,3 +556,41 @@ def parse_queues(body: bytes) -> Tuple[int, List[Tuple[str, Counters]]]:
         name = c.short()
         out.append((name, c.counters(c.u8())))
     return total, out
+
+
+# One failure of an event: (at, ms since 1970; attempt; the consumer's
+# id; its error), as a JOB_REPLY lays it out.
+FailureEntry = Tuple[int, int, bytes, bytes]
+# A JOB_REPLY: (id, state, reason, attempts, at, priority, length,
+# preview, consumer, key, headers, failures); consumer b"" when not in
+# flight, key and headers None when the event has none.
+JobReply = Tuple[int, int, int, int, int, int, int, bytes, bytes,
+                 Optional[bytes], Optional[RawHeaders], List[FailureEntry]]
+
+
+def parse_job_reply(body: bytes) -> JobReply:
+    """A JOB_REPLY (version 5), every length checked: its fixed head and
+    preview, the consumer's id, an EVENT's attribute block (KEY, then
+    HEADERs), nfail failures.  The body ends after the last failure:
+    bytes cut short or past it are a ProtocolError."""
+    n = JOB_REPLY_HEAD.size
+    _need(body, n, "JOB_REPLY")
+    eid, state, reason, attempts, at, prio, length, plen = \
+        JOB_REPLY_HEAD.unpack_from(body)
+    c = _Cursor(body, "JOB_REPLY")
+    c.p = n
+    preview = bytes(c.take(plen))
+    consumer = bytes(c.take(c.u8()))
+    key, headers, c.p = event_block(body, c.p, len(body), VERSION,
+                                    "a JOB_REPLY")
+    fails: List[FailureEntry] = []
+    for _ in range(c.u8()):
+        fat, fattempt = FAILURE_HEAD.unpack(c.take(FAILURE_HEAD.size))
+        who = bytes(c.take(c.u8()))
+        fails.append((fat, fattempt, who, bytes(c.take(c.u16()))))
+    if c.p != len(body):
+        raise ProtocolError("JOB_REPLY of %d bytes: %d past its %d "
+                            "failures" % (len(body), len(body) - c.p,
+                                          len(fails)))
+    return (eid, state, reason, attempts, at, prio, length, preview,
+            consumer, key, headers, fails)

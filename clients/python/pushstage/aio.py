@@ -11,8 +11,8 @@ from typing import (Callable, Deque, Iterable, List, Optional, Sequence,
 
 from . import _core as C
 from . import _proto as P
-from ._core import (Data, DeadList, Enqueued, Headers, Message, QueueInfo,
-                    Stats)
+from ._core import (Data, DeadList, Enqueued, Headers, Job, Message,
+                    QueueInfo, Stats)
 from .errors import DaemonGone, ProtocolError, PushstageError, Refused
 
 READ_SIZE = 256 * 1024
@@ -240,6 +240,21 @@ class AsyncClient:
         body, v = await self._call(lambda v: P.dead_list(
             v, C.queue_for(v, queue, True), preview), P.DEAD_LIST_REPLY)
         return C.dead_result(body, v)
+
+    async def job(self, queue: str, id: Optional[int] = None, *,
+                  unique_id: Optional[Data] = None,
+                  preview: int = 256) -> Optional[Job]:
+        """As Client.job: the event by id or unique_id, or None."""
+        eid, uid = C.job_args(queue, id, unique_id, preview)
+        async with self._lock:
+            conn = await self._connected()
+            body = await conn.request(C.job_frame(
+                conn.version, queue, eid, uid, preview), P.JOB_REPLY)
+            try:
+                return C.job_result(body)
+            except ProtocolError:
+                conn.close()        # nothing past a bad reply is trusted
+                raise
 
     async def _dead_op(self, ftype: int, queue: str,
                        ids: Optional[Iterable[int]]) -> int:

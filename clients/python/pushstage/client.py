@@ -14,11 +14,12 @@ from typing import (Callable, Deque, Iterable, Iterator, List, Optional,
 from . import _core as C
 from . import _proto as P
 from ._core import (ConsumerInfo, Data, DeadEvent, DeadList, Enqueued,
-                    Headers, Message, QueueInfo, Stats)
+                    Failure, Headers, Job, Message, QueueInfo, Stats)
 from .errors import DaemonGone, ProtocolError, PushstageError, Refused
 
 __all__ = ["Client", "Consumer", "Event", "Message", "Stats", "QueueInfo",
-           "ConsumerInfo", "DeadEvent", "DeadList", "Enqueued"]
+           "ConsumerInfo", "DeadEvent", "DeadList", "Enqueued", "Job",
+           "Failure"]
 
 READ_SIZE = 256 * 1024
 
@@ -303,6 +304,27 @@ class Client:
             raise ValueError("preview must be 0 to 1024 bytes")
         return C.dead_result(*self._call_v(lambda v: P.dead_list(
             v, C.queue_for(v, queue, True), preview), P.DEAD_LIST_REPLY))
+
+    def job(self, queue: str, id: Optional[int] = None, *,
+            unique_id: Optional[Data] = None,
+            preview: int = 256) -> Optional[Job]:
+        """Where one event of the queue (or group, "QUEUE/GROUP") is now
+        and what it carries, found by its id or by the unique_id (str or
+        bytes, 1 to 128) it was enqueued with, one of them; with the
+        first `preview` bytes of its payload (0 to 1024).  None when the
+        queue has no such event now (never enqueued, or done with).
+        Protocol version 5 (Unsupported before); a bad argument raises
+        ValueError naming it before anything is sent."""
+        eid, uid = C.job_args(queue, id, unique_id, preview)
+        with self._lock:
+            conn = self._connected()
+            body = conn.request(C.job_frame(conn.version, queue, eid, uid,
+                                            preview), P.JOB_REPLY)
+            try:
+                return C.job_result(body)
+            except ProtocolError:
+                conn.close()        # nothing past a bad reply is trusted
+                raise
 
     def _dead_op(self, ftype: int, queue: str,
                  ids: Optional[Iterable[int]]) -> int:
