@@ -213,7 +213,7 @@ work_exec(const struct work *w, const struct pushstage *ps,
 	ssize_t		 n;
 	pid_t		 pid, r;
 	char		 buf[4096];
-	int		 p[2], ep[2], status, stop = 0, nfds;
+	int		 p[2], ep[2], status, stop = 0, nfds, reaped, k;
 
 	f->len = 0;
 	if (pipe2(p, O_CLOEXEC) == -1) {
@@ -248,12 +248,18 @@ work_exec(const struct work *w, const struct pushstage *ps,
 		close(p[1]);
 		p[1] = -1;
 	}
-	/* Until it exits and its stderr is at its end (or it is killed). */
-	for (;;) {
-		if ((r = waitpid(pid, &status, WNOHANG)) == -1)
-			fatal("waitpid");
-		if (r == pid && ep[0] == -1)
-			break;
+	/*
+	 * Until it exits and its stderr is read to its end (or it is killed):
+	 * once it is reaped, what it left in the pipe is read on, waiting at
+	 * most 100 ms at a time for a child of its that holds the pipe.
+	 */
+	reaped = 0;
+	while (!reaped || ep[0] != -1) {
+		if (!reaped) {
+			if ((r = waitpid(pid, &status, WNOHANG)) == -1)
+				fatal("waitpid");
+			reaped = r == pid;
+		}
 		nfds = 0;
 		pfd[nfds].fd = w->sigfd;
 		pfd[nfds++].events = POLLIN;
@@ -261,15 +267,15 @@ work_exec(const struct work *w, const struct pushstage *ps,
 		pfd[nfds++].events = POLLIN;
 		pfd[nfds].fd = p[1];
 		pfd[nfds++].events = POLLOUT;
-		/* Exited, its stderr still open (a child of its): not long. */
-		if (poll(pfd, (nfds_t)nfds, r == pid ? 100 : -1) == -1 &&
+		if ((k = poll(pfd, (nfds_t)nfds, reaped ? 100 : -1)) == -1 &&
 		    errno != EINTR)
 			fatal("poll");
 		if ((pfd[0].revents & POLLIN) && signals_take(w->sigfd) &&
 		    !stop) {
-			/* Stop the command too, then wait for it below. */
+			/* Stop the command too, then wait for it. */
 			stop = 1;
-			kill(pid, SIGTERM);
+			if (!reaped)
+				kill(pid, SIGTERM);
 		}
 		if (ep[0] != -1 && (pfd[1].revents & (POLLIN | POLLHUP |
 		    POLLERR))) {
@@ -279,11 +285,12 @@ work_exec(const struct work *w, const struct pushstage *ps,
 				close(ep[0]);
 				ep[0] = -1;
 			}
-		} else if (r == pid && ep[0] != -1) {
-			close(ep[0]);		/* held open elsewhere: done */
+		} else if (reaped && k == 0 && ep[0] != -1) {
+			close(ep[0]);	/* held open elsewhere, silent: done */
 			ep[0] = -1;
 		}
-		if (p[1] != -1 && (pfd[2].revents & (POLLOUT | POLLERR))) {
+		if (p[1] != -1 && (pfd[2].revents & (POLLOUT | POLLERR |
+		    POLLHUP))) {
 			n = write(p[1], data + done, len - done);
 			if (n > 0)
 				done += (size_t)n;
@@ -293,11 +300,11 @@ work_exec(const struct work *w, const struct pushstage *ps,
 				p[1] = -1;
 			}
 		}
-		if (r == pid)
-			break;
+		if (reaped && p[1] != -1) {
+			close(p[1]);	/* it will not read it now */
+			p[1] = -1;
+		}
 	}
-	if (r != pid && waitpid(pid, &status, 0) == -1)
-		fatal("waitpid");
 	if (p[1] != -1)
 		close(p[1]);
 	if (ep[0] != -1)

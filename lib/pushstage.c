@@ -65,6 +65,11 @@ struct pushstage {
 
 	/* The last dead-letter list, copied out of the read buffer. */
 	struct pushstage_dead		*dead;
+	struct {
+		const void	*p;
+		size_t		 len;
+	}				*dead_err;	/* their errors */
+	size_t				 ndead;
 	uint8_t				*previews;
 
 	/* The queue: a consumer's, or where a client's batches go. */
@@ -204,6 +209,7 @@ pushstage_free(struct pushstage *p)
 	ps_buf_free(&p->hdrs);
 	free(p->evh);
 	free(p->dead);
+	free(p->dead_err);
 	free(p->previews);
 	free(p);
 }
@@ -1218,8 +1224,12 @@ pushstage_dead_list(struct pushstage *p, uint32_t preview,
 	walk = r;
 	while (ps_dead_next(&walk, &d))
 		bytes += d.preview_len + (size_t)d.error_len;
-	if ((r.count != 0 && (p->dead = calloc(r.count,
-	    sizeof *p->dead)) == NULL) ||
+	free(p->dead_err);
+	p->dead_err = NULL;
+	p->ndead = 0;
+	if ((r.count != 0 && ((p->dead = calloc(r.count,
+	    sizeof *p->dead)) == NULL || (p->dead_err = calloc(r.count,
+	    sizeof *p->dead_err)) == NULL)) ||
 	    (bytes != 0 && (p->previews = malloc(bytes)) == NULL)) {
 		snprintf(p->c.err, sizeof p->c.err, "out of memory");
 		return PUSHSTAGE_ENOMEM;
@@ -1235,17 +1245,28 @@ pushstage_dead_list(struct pushstage *p, uint32_t preview,
 		if (d.preview_len != 0)
 			memcpy(at, d.preview, d.preview_len);
 		at += d.preview_len;
-		p->dead[i].error_len = d.error_len;
-		p->dead[i].error = d.error_len != 0 ? at : NULL;
+		p->dead_err[i].len = d.error_len;
+		p->dead_err[i].p = d.error_len != 0 ? at : NULL;
 		if (d.error_len != 0)
 			memcpy(at, d.error, d.error_len);
 		at += d.error_len;
 		i++;
 	}
 	*out = p->dead;
-	*n = i;
+	*n = p->ndead = i;
 	*total = r.total;
 	return PUSHSTAGE_OK;
+}
+
+int
+pushstage_dead_error(const struct pushstage *p, size_t i, const void **error,
+    size_t *len)
+{
+	if (i >= p->ndead || p->dead_err[i].len == 0)
+		return 0;
+	*error = p->dead_err[i].p;
+	*len = p->dead_err[i].len;
+	return 1;
 }
 
 static int

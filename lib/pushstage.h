@@ -9,10 +9,11 @@
  * share between threads; two handles are independent.
  *
  * Stable API: names here keep their meaning within a major version (the
- * library's soname).  Structures the library allocates (stats, dead
- * letters) may grow at the end only; those the caller allocates
- * (pushstage_enqueued, pushstage_event) do not change.  See
- * docs/libpushstage.md.
+ * library's soname).  Structures the library allocates alone (stats, a
+ * job) may grow at the end only; those it hands out as arrays (dead
+ * letters, headers, failures) and those the caller allocates
+ * (pushstage_enqueued, pushstage_event, pushstage_attrs) do not change.
+ * See docs/libpushstage.md.
  */
 #ifndef PUSHSTAGE_H
 #define PUSHSTAGE_H
@@ -347,9 +348,6 @@ struct pushstage_dead {
 	size_t		 len;		/* the whole payload's */
 	size_t		 preview_len;
 	const void	*preview;
-	/* Its last failure's error, up to 1024 bytes (protocol 5). */
-	size_t		 error_len;
-	const void	*error;
 };
 
 /*
@@ -420,6 +418,14 @@ const char	*pushstage_job_state_name(int);
 int		 pushstage_dead_list(struct pushstage *, uint32_t preview,
 		     const struct pushstage_dead **, size_t *n,
 		     uint32_t *total);
+/*
+ * The i-th dead letter's last error (protocol version 5), up to 1024
+ * bytes, of the list pushstage_dead_list last returned: 1, or 0 if it
+ * has none.  (Not a field of struct pushstage_dead: its array keeps the
+ * size programs built before were built with.)
+ */
+int		 pushstage_dead_error(const struct pushstage *, size_t i,
+		     const void **error, size_t *len);
 int		 pushstage_dead_retry(struct pushstage *, const uint64_t *,
 		     size_t n, uint32_t *found);
 int		 pushstage_dead_drop(struct pushstage *, const uint64_t *,

@@ -218,8 +218,8 @@ const struct counter counters[] = {
 	  "Events acked in the last second.", G(ack_rate) },
 	{ "latency_ms", NULL, COUNTER_GAUGE, PART_ALWAYS,
 	  "Age in ms of the oldest event ready to go (0: none), since it "
-	  "was enqueued, fell due or was given back; the daemon's: the "
-	  "largest.", GCOMPUTED(group_latency, SUM_MAX) },
+	  "was enqueued or fell due (a delay's or a retry's backoff ended); "
+	  "the daemon's: the largest.", GCOMPUTED(group_latency, SUM_MAX) },
 };
 const size_t ncounters = sizeof counters / sizeof counters[0];
 

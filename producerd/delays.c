@@ -39,6 +39,14 @@ before(const struct delayed *a, const struct delayed *b)
 
 HEAP_GENERATE(dheap, struct delayed *, before)
 
+/* What a delayed event holds of the daemon's memory: with its key and
+ * headers (--max-memory). */
+static uint64_t
+held(const struct delayed *ev)
+{
+	return (uint64_t)ev->len + ev->klen + ev->hlen;
+}
+
 /*
  * Hold the event id (its key: klen -1 none; its headers) until due; -1
  * out of memory.
@@ -71,7 +79,7 @@ delays_add(struct delays *ds, uint64_t due, uint64_t id, uint16_t prio,
 	dheap_push(ds->v, &ds->n, ev);
 	ds->bytes += len;
 	if (ds->also != NULL)
-		*ds->also += len;
+		*ds->also += held(ev);
 	return 0;
 }
 
@@ -86,7 +94,7 @@ delays_due(struct delays *ds, uint64_t now)
 	ev = dheap_pop(ds->v, &ds->n);
 	ds->bytes -= ev->len;
 	if (ds->also != NULL)
-		*ds->also -= ev->len;
+		*ds->also -= held(ev);
 	return ev;
 }
 
@@ -111,6 +119,6 @@ delays_any(struct delays *ds)
 	ev = ds->v[--ds->n];
 	ds->bytes -= ev->len;
 	if (ds->also != NULL)
-		*ds->also -= ev->len;
+		*ds->also -= held(ev);
 	return ev;
 }

@@ -461,6 +461,7 @@ due_back(struct dispatch *d)
 
 	while ((ev = sched_due(d->sched, *d->clock)) != NULL) {
 		d->delayed--;
+		ev->born = *d->clock;	/* ready again: latency from now */
 		if (d->mode == DISPATCH_KEY && ev->key != NULL)
 			keys_back(&d->keys, ev);
 		if ((evs = tmp_room(d, n + 1)) == NULL) {
@@ -1044,6 +1045,7 @@ dispatch_find(const struct dispatch *d, uint64_t id, struct djob *j)
 	const struct delays	*ds;
 	const struct delayed	*dv;
 	const struct qevent	*ev;
+	uint64_t		 v;
 	size_t			 i;
 
 	memset(j, 0, sizeof *j);
@@ -1102,6 +1104,12 @@ dispatch_find(const struct dispatch *d, uint64_t id, struct djob *j)
 		}
 	}
 	if (queue_find(&d->queue, id, &j->ev)) {
+		/* Read back at a start: the log's, but this group's? */
+		if (d->restored != NULL && idmap_get(d->restored, id, &v)) {
+			if (v == 0)
+				return j->state;	/* done with here */
+			j->ev.attempts = (uint32_t)(v - 1);
+		}
 		j->state = DJOB_QUEUED;
 		j->at = wall_of(d, j->ev.born);
 		/* Its failures, read back at a start, wait for it. */
@@ -1440,13 +1448,24 @@ dispatch_dead_drop(struct dispatch *d, struct qevent *ev)
 struct walk {
 	dispatch_walk_fn	 fn;
 	void			*arg;
+	const struct dispatch	*d;
 };
 
+/* One buffered event, with its failures read back if they wait. */
 static void
 walk_one(void *arg, const struct qevent *ev)
 {
 	struct walk	*w = arg;
+	struct qevent	 h;
 
+	if (ev->fail == NULL && w->d->refail != NULL &&
+	    (h.fail = refail_of(w->d, ev->id)) != NULL) {
+		struct qfail	*f = h.fail;
+
+		h = *ev;
+		h.fail = f;
+		ev = &h;
+	}
 	w->fn(w->arg, ev, 0);
 }
 
@@ -1459,7 +1478,7 @@ walk_one(void *arg, const struct qevent *ev)
 void
 dispatch_walk(const struct dispatch *d, dispatch_walk_fn fn, void *arg)
 {
-	struct walk	 w = { fn, arg };
+	struct walk	 w = { fn, arg, d };
 	struct qevent	*ev, h;
 	struct delayed	*dv;
 	uint64_t	 i;

@@ -242,11 +242,27 @@ local_cancel(struct server *srv, dead_tell *tell)
 	(void)tell;
 }
 
+/* The bytes of j's JOB_REPLY body, but its preview and errors. */
+static size_t
+job_fixed(const struct ps_job *j, const struct ps_failure *f)
+{
+	size_t	 n;
+	uint8_t	 i;
+
+	n = 30 + 1 + (size_t)j->clen + 2 + (j->klen >= 0 ? 2 +
+	    (size_t)j->klen : 0) + j->hlen + 1;
+	for (i = 0; i < j->nfail; i++)
+		n += PS_FAILURE_HEAD + f[i].wlen;
+	return n;
+}
+
 /*
- * A JOB_REPLY fits in frames of body bytes at most: its preview is cut
- * first, then each error alike, an error keeping its end (a traceback's
- * last lines say most).  What is neither (id, headers, names) fits: an
- * ENQUEUE of the same frames carried it.
+ * A JOB_REPLY fits in a body of at most body bytes: its preview is cut
+ * first, then each error alike (an error keeps its end: a traceback's
+ * last lines say most); if that is not enough (a small --max-frame, long
+ * names), the failures' consumer ids, then the oldest failures, then the
+ * consumer in flight go.  Its key and headers came in an ENQUEUE of the
+ * same limit, and fit.
  */
 static void
 fit(struct ps_job *j, struct ps_failure *f, size_t body)
@@ -254,11 +270,19 @@ fit(struct ps_job *j, struct ps_failure *f, size_t body)
 	size_t	 fixed, errs = 0, room, each;
 	uint8_t	 i;
 
-	fixed = 30 + 1 + (size_t)j->clen + 2 + (j->klen >= 0 ? 2 +
-	    (size_t)j->klen : 0) + j->hlen + 1;
-	for (i = 0; i < j->nfail; i++) {
-		fixed += PS_FAILURE_HEAD + f[i].wlen;
-		errs += f[i].elen;
+	while ((fixed = job_fixed(j, f)) >= body) {
+		for (i = 0; i < j->nfail && f[i].wlen == 0; i++)
+			continue;
+		if (i < j->nfail) {
+			for (i = 0; i < j->nfail; i++)
+				f[i].wlen = 0;
+		} else if (j->nfail != 0) {
+			memmove(f, f + 1, (size_t)(j->nfail - 1) * sizeof *f);
+			j->nfail--;
+		} else if (j->clen != 0)
+			j->clen = 0;
+		else
+			break;		/* cannot be: an ENQUEUE carried it */
 	}
 	if (fixed >= body) {
 		j->preview_len = 0;
@@ -269,6 +293,8 @@ fit(struct ps_job *j, struct ps_failure *f, size_t body)
 	if (fixed + j->preview_len > body)
 		j->preview_len = (uint16_t)(body - fixed);
 	room = body - fixed - j->preview_len;
+	for (i = 0; i < j->nfail; i++)
+		errs += f[i].elen;
 	if (errs <= room || j->nfail == 0)
 		return;
 	each = room / j->nfail;

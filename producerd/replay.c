@@ -377,16 +377,17 @@ retried(struct replay *r, const struct jrec *rec)
 	return 0;
 }
 
+/*
+ * By group, id, then order read.  Not by queue: an id is one event's in
+ * the whole daemon, and a RETRY record names no queue (jrec_body gives
+ * it default's).
+ */
 static int
 by_fail(const void *a, const void *b)
 {
 	const struct rfail	*x = a, *y = b;
 	int			 c;
 
-	if (x->qlen != y->qlen)
-		return x->qlen < y->qlen ? -1 : 1;
-	if (x->qlen != 0 && (c = memcmp(x->queue, y->queue, x->qlen)) != 0)
-		return c;
 	if (x->glen != y->glen)
 		return x->glen < y->glen ? -1 : 1;
 	/* The shared group: no name (a RETRY's is NULL). */

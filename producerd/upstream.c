@@ -145,6 +145,8 @@ upstream_event(struct conn *c, const struct ps_frame *f)
 	struct upstream	*up = &srv->up;
 	struct ps_event	 e;
 	uint64_t	 origin;
+	const char	*why;
+	char		 whybuf[PS_WHY_MAX];
 
 	if (ps_get_event(f, c->version, &e) != 0 || e.id > ID_MASK ||
 	    up->credit == 0) {
@@ -155,6 +157,16 @@ upstream_event(struct conn *c, const struct ps_frame *f)
 	up->credit--;
 	up->received_total++;
 	origin = (uint64_t)up->epoch << EPOCH_SHIFT | e.id;
+	/* Headers as an ENQUEUE's are checked, or the event goes without. */
+	if (e.hlen != 0 && (e.hlen > PS_HEADERS_WIRE_MAX ||
+	    ps_headers_check(e.hdr, e.hlen, &why, whybuf) != 0)) {
+		log_warnx("upstream %s: event %llu's headers are not "
+		    "headers (%s): taken without them", up->path,
+		    (unsigned long long)e.id, e.hlen > PS_HEADERS_WIRE_MAX ?
+		    "too long" : why);
+		e.hdr = NULL;
+		e.hlen = 0;
+	}
 	if (srv->map.cmd != NULL)
 		map_event(srv, origin, e.data, e.len);
 	else

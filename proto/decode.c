@@ -569,10 +569,12 @@ ps_get_event(const struct ps_frame *f, int version, struct ps_event *e)
 			if (a[i] == PS_ATTR_KEY) {
 				e->key = a + i + head;
 				e->klen = (uint8_t)len;
-			} else if (a[i] == PS_ATTR_HEADER && e->hdr == NULL &&
-			    head == 3) {
-				e->hdr = a + i;
-				e->hlen = (uint16_t)(alen - i);
+			} else if (a[i] == PS_ATTR_HEADER && head == 3 &&
+			    (e->hdr == NULL || e->hdr + e->hlen == a + i)) {
+				/* The HEADERs in a row: the headers. */
+				if (e->hdr == NULL)
+					e->hdr = a + i;
+				e->hlen = (uint16_t)(a + i + head + len - e->hdr);
 			}
 		}
 		n += 2 + alen;

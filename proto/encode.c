@@ -300,7 +300,8 @@ ps_event_prefix(uint8_t out[PS_EVENT_PREFIX_MAX], int version, uint64_t id,
 	size_t	 n = version < 2 ? PS_EVENT_PREFIX_V1 : PS_EVENT_PREFIX, a;
 
 	out[5] = 0;
-	if (version < 5)
+	/* Never more than out holds: headers are checked where they come. */
+	if (version < 5 || hlen > PS_HEADERS_WIRE_MAX)
 		hlen = 0;
 	if (version >= 4 && (key != NULL || hlen != 0)) {
 		out[5] = PS_F_ATTRS;

@@ -7,13 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "frame.h"
 
-static uint16_t
-get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
 
 /*
  * A name as an error message may show it: its first 32 bytes, any that
@@ -128,8 +124,9 @@ ps_headers_check(const uint8_t *p, uint16_t n, const char **why, char *buf)
 	while (off < n) {
 		at = off;
 		if (p[off] != PS_ATTR_HEADER) {
-			*why = "a HEADER comes after the event's other "
-			    "attributes";
+			*why = p[off] >= PS_ATTR_LONG ? "an attribute of "
+			    "unknown tag" : "a HEADER comes after the event's "
+			    "other attributes";
 			return -PS_E_BAD_VALUE;
 		}
 		if (!ps_header_next(p, n, &off, &h)) {

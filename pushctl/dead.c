@@ -107,6 +107,8 @@ dead_list(const char *path, int argc, char **argv)
 	struct pushstage		*p;
 	char				 text[PUSHSTAGE_PREVIEW_MAX * 4 + 1];
 	const char			*line;
+	const void			*err;
+	size_t				 elen;
 	uint32_t			 preview = PREVIEW_DEFAULT, total;
 	size_t				 i, n;
 	int				 ch, json = 0, r, status;
@@ -165,8 +167,8 @@ dead_list(const char *path, int argc, char **argv)
 			    reason_name(d->reason), d->len);
 			json_string(text);
 			printf(",\"error\":");
-			if (d->error_len != 0)
-				json_bytes(d->error, d->error_len);
+			if (pushstage_dead_error(p, i, &err, &elen))
+				json_bytes(err, elen);
 			else
 				printf("null");
 			putchar('}');
@@ -176,11 +178,10 @@ dead_list(const char *path, int argc, char **argv)
 			    reason_name(d->reason), d->len, text,
 			    d->preview_len < d->len ? "..." : "");
 			/* Its last error's first line, below it. */
-			if (d->error_len != 0) {
-				line = memchr(d->error, '\n', d->error_len);
-				escape_c(text, sizeof text, d->error, line !=
-				    NULL ? (size_t)(line - (const char *)
-				    d->error) : d->error_len);
+			if (pushstage_dead_error(p, i, &err, &elen)) {
+				line = memchr(err, '\n', elen);
+				escape_c(text, sizeof text, err, line != NULL ?
+				    (size_t)(line - (const char *)err) : elen);
 				printf("%20s last error: %s\n", "", text);
 			}
 		}

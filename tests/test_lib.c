@@ -1035,6 +1035,8 @@ START_TEST(a_long_error_goes_as_its_end)
 	static char			 err[PUSHSTAGE_ERROR_MAX];
 	const struct pushstage_dead	*d;
 	const struct pushstage_job	*j;
+	const void			*derr;
+	size_t				 elen;
 	struct pushstage_enqueued	 r;
 	struct pushstage_event		 ev;
 	struct pushstage		*c, *w;
@@ -1060,8 +1062,9 @@ START_TEST(a_long_error_goes_as_its_end)
 		ck_assert_int_eq(pushstage_dead_list(c, 4, &d, &n, &total), 0);
 	while (total == 0);
 	/* Its first 1024 bytes shown: the 4082 kept start 14 bytes in. */
-	ck_assert_uint_eq(d[0].error_len, 1024);
-	ck_assert_mem_eq(d[0].error, "KEPT", 4);
+	ck_assert_int_eq(pushstage_dead_error(c, 0, &derr, &elen), 1);
+	ck_assert_uint_eq(elen, 1024);
+	ck_assert_mem_eq(derr, "KEPT", 4);
 	/* The job has as much as its frames hold, to its end. */
 	ck_assert_msg(pushstage_job(c, ev.id, NULL, 0, 0, &j) == 0, "%s",
 	    pushstage_error(c));
@@ -1080,6 +1083,8 @@ START_TEST(nack_dead_letter_and_retry)
 {
 	static char			 big[PUSHSTAGE_ERROR_MAX + 1];
 	const struct pushstage_dead	*d;
+	const void			*err;
+	size_t				 elen;
 	struct pushstage_enqueued	 r;
 	struct pushstage_event		 ev;
 	struct pushstage		*c, *w;
@@ -1121,8 +1126,10 @@ START_TEST(nack_dead_letter_and_retry)
 	ck_assert_uint_eq(d[0].preview_len, 4);
 	ck_assert_mem_eq(d[0].preview, "payl", 4);
 	/* Its last error: the plain NACK after it had none. */
-	ck_assert_uint_eq(d[0].error_len, 14);
-	ck_assert_mem_eq(d[0].error, "ValueError: no", 14);
+	ck_assert_int_eq(pushstage_dead_error(c, 0, &err, &elen), 1);
+	ck_assert_uint_eq(elen, 14);
+	ck_assert_mem_eq(err, "ValueError: no", 14);
+	ck_assert_int_eq(pushstage_dead_error(c, 1, &err, &elen), 0);
 	ck_assert_int_eq(pushstage_dead_retry(c, &r.first_id, 1, &found), 0);
 	ck_assert_uint_eq(found, 1);
 	ck_assert_int_eq(pushstage_dead_drop(c, NULL, 0, &found), 0);
