@@ -473,5 +473,173 @@ def dead_json_at(h, sock):
     return json.loads(r.stdout)["events"]
 
 
+def kill_restart(h, *args):
+    h.daemon.kill()
+    h.daemon.wait()
+    h.start_daemon(*args)
+
+
+def case_failures_after_retry_and_restart(h):
+    """A dead letter retried starts again without its failures, in any
+    queue, across a restart; after a restart a group's JOB knows what that
+    group is done with."""
+    data = os.path.join(h.dir, "data")
+    args = ("--data-dir", data, "--max-attempts", "1")
+    h.start_daemon(*args)
+    assert h.pushctl("enqueue", "-q", "orders", "o").returncode == 0
+    w = consumer5(h, b"orders", 1)
+    (i, _, _, _, _), = events5(w, 1)
+    w.send(nack_error(i, "boom"))
+    h.wait_for(lambda: h.stats_of("orders")["dead"] == 1, what="dead")
+    w.close()
+    assert job(h, "orders", i)[1]["failures"][0]["error"] == "boom"
+    assert h.pushctl("dead", "retry", "-q", "orders").returncode == 0
+    assert job(h, "orders", i)[1]["failures"] == []
+    kill_restart(h, *args)
+    rc, j = job(h, "orders", i)
+    assert rc == 0 and j["state"] == "queued" and j["failures"] == [], j
+    # Two groups; a is done with the event, b (its consumer gone before)
+    # not: so after a restart.
+    b = consumer5(h, b"q/b", 1, name=b"b")
+    b.close()
+    h.wait_for(lambda: not h.stats_of("q/b")["consumers"], what="b gone")
+    a = consumer5(h, b"q/a", 1)
+    assert h.pushctl("enqueue", "-q", "q", "e").returncode == 0
+    (k, _, _, _, _), = events5(a, 1)
+    a.send(ids(ACK, k))
+    h.wait_for(lambda: h.stats_of("q/a")["acked_total"] == 1, what="a's ack")
+    a.close()
+    kill_restart(h, *args)
+    rc, err = job(h, "q/a", k)
+    assert rc == 1 and "has no event" in err, (rc, err)
+    rc, j = job(h, "q/b", k)
+    assert rc == 0 and j["state"] == "queued" and j["attempts"] == 0, j
+
+
+def case_failures_carried_by_compaction(h):
+    """An event read back at a start with its failures, pending while
+    compaction copies it forward and its old segments go: its failures
+    are still there after the next start."""
+    data = os.path.join(h.dir, "data")
+    args = ("--data-dir", data, "--segment-size", "4096", "--max-attempts", "3")
+    h.start_daemon(*args)
+    assert h.pushctl("queue", "create", "r", "retry-backoff=1h:1h").returncode == 0
+    assert h.pushctl("enqueue", "-q", "r", "kept").returncode == 0
+    w = consumer5(h, b"r", 1)
+    (i, _, _, _, _), = events5(w, 1)
+    w.send(nack_error(i, "Traceback: before"))
+    h.wait_for(lambda: job(h, "r", i)[1]["state"] == "waiting to retry",
+               what="held back")
+    w.close()
+    kill_restart(h, *args)
+    assert [f["error"] for f in job(h, "r", i)[1]["failures"]] == \
+        ["Traceback: before"]
+    # Roll segments with another queue's events, done at once, until
+    # compaction has copied r's event forward and its first segment is
+    # gone.
+    segs = lambda: sorted(f for f in os.listdir(data) if f.endswith(".seg"))
+    first = segs()[0]
+    c = consumer5(h, b"fill", 1000, version=3)
+    n = 0
+    while h.stats()["journal_compacted_total"] == 0 or segs()[0] == first:
+        assert n < 40000, "the first segment still there after %d" % n
+        assert h.pushctl("enqueue", "-q", "fill", *["x" * 200] * 50).returncode == 0
+        n += 50
+        got = c.events_full(want=50)
+        c.send(ids(ACK, *[g[0] for g in got]) + demand(50))
+    c.close()
+    kill_restart(h, *args)
+    assert [f["error"] for f in job(h, "r", i)[1]["failures"]] == \
+        ["Traceback: before"]
+
+
+def case_failure_details(h):
+    """consumer --exec keeps the end of a long stderr; a retry's latency
+    counts from when its backoff ended; JOB_REPLY fits a small frame limit
+    with long names; an unknown long tag is named so."""
+    h.start_daemon("--max-attempts", "1", "--max-frame", "4096")
+    # 100,000 bytes on stderr, then its last line.
+    assert h.pushctl("enqueue", "-q", "x", "go").returncode == 0
+    # Its stderr to a file: a pipe no one reads would stop it.
+    h.spawn([CONSUMER, "--socket", h.sock, "--id", "w", "-q", "x", "--exec",
+             "cat >/dev/null; head -c 100000 /dev/zero | tr '\\0' z >&2; "
+             "echo THE-END >&2; exit 1"],
+            out=os.path.join(h.dir, "w.out"), merge=True)
+    h.wait_for(lambda: h.stats_of("x")["dead"] == 1, what="dead")
+    err = job(h, "x", 1)[1]["failures"][0]["error"]
+    assert err.startswith("exit status 1\n") and err.endswith("zzTHE-END\n"), err[-40:]
+    # Long names everywhere on a 4096-byte frame limit: it still answers.
+    hd = b"".join(header("h%02d" % n, "v" * 200) for n in range(16))
+    c = client5(h)
+    c.send(enqueue5(b"big", (attr(1, b"k" * 255) + hd, b"p")))
+    c.expect(ENQUEUED)
+    w = consumer5(h, b"big", 1, name=b"n" * 255)
+    (i, _, _, _, _), = events5(w, 1)
+    w.send(nack_error(i, "e" * 4000))
+    h.wait_for(lambda: h.stats_of("big")["dead"] == 1, what="big dead")
+    rc, j = job(h, "big", i)
+    assert rc == 0 and j["state"] == "dead" and len(j["headers"]) == 16, (rc, j)
+    # Tag 129 is an attribute no one knows.
+    c = client5(h)
+    c.send(enqueue5(b"x", (bytes([129, 0, 1]) + b"x", b"p")))
+    assert "unknown tag" in c.expect_error(E_BAD_VALUE)
+
+
+def case_latency_after_a_backoff(h):
+    """A retry that waited out its backoff is ready from then: its JOB says
+    so, and the queue's latency does not count the wait."""
+    h.start_daemon()
+    assert h.pushctl("queue", "create", "b", "retry-backoff=300ms:300ms").returncode == 0
+    assert h.pushctl("enqueue", "-q", "b", "e").returncode == 0
+    w = consumer5(h, b"b", 1)
+    (i, _, _, _, _), = events5(w, 1)
+    enq = job(h, "b", i)[1]["at"]         # in flight: when delivered
+    w.send(nack_error(i, "again"))
+    h.wait_for(lambda: job(h, "b", i)[1]["state"] == "queued",
+               what="its backoff over")
+    j = job(h, "b", i)[1]
+    assert j["at"] > enq, (j["at"], enq)   # ready since the backoff ended
+
+
+def case_stage_refuses_bad_headers(h):
+    """A stage takes an upstream EVENT whose headers are not headers (a
+    HEADER, then an attribute of another long tag) without them, and
+    says so; the event itself goes on."""
+    path = os.path.join(h.dir, "up.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+
+    def fake_upstream():
+        conn, _ = srv.accept()
+        peer = Raw.__new__(Raw)
+        peer.s, peer.buf, peer.version = conn, b"", 5
+        f = peer.recv(10)
+        assert struct.unpack(">H", f[1][:2])[0] == 5, f
+        conn.sendall(frame(WELCOME, struct.pack(">HHIIHBB", 5, 0, 1 << 20, 0,
+                                                5, 1, 0)))
+        assert peer.recv(10)[0] == DEMAND
+        # A HEADER then 20,000 bytes of another long tag: the HEADER
+        # alone is the headers.  Then a HEADER of a bad name: none.
+        for n, attrs in ((1, header("task", "t") + bytes([129]) +
+                          struct.pack(">H", 20000) + b"g" * 20000),
+                         (2, header("Bad Name", "x"))):
+            body = struct.pack(">QIH", n, 1, len(attrs)) + attrs + b"payload"
+            conn.sendall(HDR.pack(len(body), EVENT, 1, 0) + body)
+        while peer.recv(10) is not None:
+            pass
+    t = threading.Thread(target=fake_upstream, daemon=True)
+    t.start()
+    _, sock = stage(h, "s", "--upstream", path)
+    w = Raw(sock, version=5)
+    w.send(hello5(CONSUMER_ROLE, b"", 2, b"w") + demand(2))
+    w.expect(WELCOME)
+    got = sorted((k, hd, p) for _, _, k, hd, p in events5(w, 2))
+    assert got == [(None, [], b"payload"), (None, [("task", b"t")], b"payload")], got
+    log = os.path.join(h.dir, "s.log")
+    assert "headers are not headers" in open(log).read()
+    srv.close()
+
+
 if __name__ == "__main__":
     sys.exit(integration.main(globals()))
