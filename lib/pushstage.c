@@ -39,7 +39,11 @@ _Static_assert((int)PUSHSTAGE_OK == (int)PSC_OK &&
     (int)PUSHSTAGE_EAGAIN == (int)PSC_EAGAIN,
     "client/'s codes are returned as the library's");
 
-#define JOB_FAILURES_MAX	8	/* a JOB_REPLY's, read: the daemon keeps 3 */
+/*
+ * A JOB_REPLY's failures read: the daemon keeps 3 now; a later one may
+ * keep more, and more than 8 are left out.
+ */
+#define JOB_FAILURES_MAX	8
 
 struct pushstage {
 	struct psc			 c;

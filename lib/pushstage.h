@@ -277,7 +277,8 @@ int		 pushstage_ack(struct pushstage *, const uint64_t *, size_t);
 int		 pushstage_nack(struct pushstage *, const uint64_t *, size_t);
 int		 pushstage_nack_later(struct pushstage *, const uint64_t *,
 		     size_t, uint32_t delay_ms);
-#define PUSHSTAGE_NACK_BACKOFF	0xffffffffu	/* the queue's backoff */
+#define PUSHSTAGE_NACK_BACKOFF	0xffffffffu	/* the queue's backoff: the
+						   wire's PS_NACK_BACKOFF */
 #define PUSHSTAGE_ERROR_MAX	4096	/* a NACK's error, bytes */
 int		 pushstage_nack_error(struct pushstage *, uint64_t id,
 		     uint32_t delay_ms, const void *err, size_t elen);

@@ -597,7 +597,8 @@ dead_path(struct api *a, const char *name, size_t len,
 
 /*
  * GET queues/NAME/jobs/ID[?group=G&preview=N]: where the event is and
- * what it carries, as pushctl job show --json says it.
+ * what it carries, the JOB_REPLY's fields (the times as ms since 1970,
+ * the preview as the dead letters' is).
  */
 static void
 job_path(struct api *a, const char *name, size_t len, const char *idtext)

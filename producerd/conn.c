@@ -813,6 +813,9 @@ conn_job(struct conn *c, const struct ps_frame *f)
 	conn_send(c);
 }
 
+/* The wire's "the queue's backoff" is the dispatcher's. */
+_Static_assert(PS_NACK_BACKOFF == DISPATCH_BACKOFF, "NACK_ERROR's backoff");
+
 /* NACK_ERROR: one event in flight here failed, and this is why. */
 static void
 conn_nack_error(struct conn *c, const struct ps_frame *f)
@@ -832,8 +835,8 @@ conn_nack_error(struct conn *c, const struct ps_frame *f)
 		    "without acknowledgements (delivery is at most once)");
 		return;
 	}
-	r = dispatch_nack_error(d, &c->dc, n.id, n.delay_ms == PS_NACK_BACKOFF ?
-	    DISPATCH_BACKOFF : n.delay_ms, n.error, n.error_len);
+	r = dispatch_nack_error(d, &c->dc, n.id, n.delay_ms, n.error,
+	    n.error_len);
 	if (r == DISPATCH_LATE)
 		log_debug("%s: NACK_ERROR %llu after it timed out: ignored",
 		    conn_label(c), (unsigned long long)n.id);

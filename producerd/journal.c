@@ -293,6 +293,9 @@ rec_group_ids(struct journal *j, int type, const char *queue,
 	return jrec_put(&j->buf, type, &e);
 }
 
+_Static_assert(QFAIL_KEEP <= JREC_FAILS_MAX, "a FAIL entry holds them all");
+_Static_assert(QFAIL_ERROR_MAX == PS_ERROR_TEXT_MAX, "an error's limit");
+
 /*
  * ev's failures as they are now, all of them, in group of queue ("": the
  * shared one): a FAIL record's entry.  The newest FAIL of an event says
@@ -307,22 +310,15 @@ rec_fail(struct journal *j, const char *queue, const char *group,
 	struct jrec_entry	 e;
 	const struct qfailure	*q;
 	size_t			 need = 2 + 2 * PS_QUEUE_MAX + 9;
-	uint8_t			 i, n = 0;
+	uint8_t			 n;
 	int			 r;
 
-	for (i = 0; ev->fail != NULL && i < ev->fail->n &&
-	    n < JREC_FAILS_MAX; i++) {
-		q = &ev->fail->f[ev->fail->n - 1 - i];	/* the newest kept */
-		f[n++] = (struct ps_failure){ q->at, q->attempt, q->bytes,
+	/* Oldest first, as they are kept (all: QFAIL_KEEP fits). */
+	for (n = 0; ev->fail != NULL && n < ev->fail->n; n++) {
+		q = &ev->fail->f[n];
+		f[n] = (struct ps_failure){ q->at, q->attempt, q->bytes,
 		    q->wlen, (const uint8_t *)q->bytes + q->wlen, q->elen };
-		need += 15 + (size_t)q->wlen + q->elen;
-	}
-	/* Oldest first, as they are kept. */
-	for (i = 0; i < n / 2; i++) {
-		struct ps_failure	 t = f[i];
-
-		f[i] = f[n - 1 - i];
-		f[n - 1 - i] = t;
+		need += PS_FAILURE_HEAD + (size_t)q->wlen + q->elen;
 	}
 	r = rec_room(j, JREC_FAIL, need, j->rec_type == JREC_FAIL &&
 	    (strcmp(j->rec_queue, queue) != 0 ||

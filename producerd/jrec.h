@@ -87,8 +87,6 @@ enum {
 #define JREC_MAX	JREC_FAIL
 #define JREC_FAILS_MAX	3		/* failures an entry holds */
 
-
-
 /* One group's hold on an event, for writing a GKEEP record. */
 struct jhold {
 	const char	*group;		/* "": the shared one */
@@ -178,6 +176,5 @@ const char	*jrec_decode(struct jrec *, const uint8_t *, size_t);
 const char	*jrec_body(struct jrec *, int, const uint8_t *, uint32_t);
 int		 jrec_next(struct jrec *, struct jrec_entry *);
 const uint8_t	*jrec_hold(const uint8_t *, struct jrec_hold *);
-
 
 #endif

@@ -19,6 +19,7 @@ usage(FILE *f)
 "usage: pushctl [global options] enqueue [-q QUEUE] [--key KEY]\n"
 "                                        [--delay DURATION | --at TIME]\n"
 "                                        [--priority N] [--unique-id ID]\n"
+"                                        [--header NAME=VALUE]...\n"
 "                                        [--retry SECONDS] [-0] EVENT... | -\n"
 "       pushctl [global options] stats [-q QUEUE] [--json]\n"
 "       pushctl [global options] dead list [-q QUEUE] [--json]\n"
