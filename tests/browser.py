@@ -233,6 +233,30 @@ def case_dashboard(h, shots=None):
         assert errors == ["exit status 1"] * 2, errors
         titles = b.eval("[...document.querySelectorAll('#dead td.error')].map(e => e.title)")
         assert titles == ['exit status 1\n<img src=x onerror="window.__xss=1">\n'] * 2, titles
+        # A dead letter's job page: its state and each failure, escaped.
+        first_dead = b.eval("document.querySelector('#dead tbody tr[data-id]').dataset.id")
+        b.click('#dead tbody tr[data-id="%s"] a' % first_dead)
+        b.wait("document.querySelector('#job dd[data-field=\"state\"]') !== null", "the job page")
+        assert b.eval(text(b, '#job dd[data-field="state"]')) == "dead (nack)"
+        errs = b.eval("[...document.querySelectorAll('#failures pre.error')].map(e => e.textContent)")
+        assert errs == ['exit status 1\n<img src=x onerror="window.__xss=1">\n'], errs
+        assert b.eval("document.querySelectorAll('main img, main script').length") == 0
+        # A queued job with headers of markup, found by its id.
+        r = h.pushctl("enqueue", "-q", "jq", "--header", "x-evil=<b>bold</b>", "<i>payload</i>")
+        jid = r.stdout.decode().rsplit(" ", 1)[1].strip()
+        b.goto("http://127.0.0.1:%d/#/queue/jq" % port)
+        b.wait("document.querySelector('#findjob input') !== null", "the find form")
+        b.type("#findjob input", jid)
+        b.click("#findjob button")
+        b.wait(text(b, '#job dd[data-field="state"]') + " === 'queued'", "the queued job")
+        assert b.eval(text(b, "#headers td:nth-child(2)")) == "<b>bold</b>"
+        assert b.eval(text(b, "#job-preview")) == "<i>payload</i>"
+        assert b.eval("document.querySelectorAll('main b, main i').length") == 0
+        b.goto("http://127.0.0.1:%d/#/queue/jq/job/999999" % port)
+        b.wait("document.getElementById('job-missing') !== null", "no such job")
+        assert "no event 999999" in b.eval(text(b, "#job-missing"))
+        b.goto("http://127.0.0.1:%d/#/queue/dlq" % port)
+        b.wait("document.querySelectorAll('#dead tbody tr[data-id]').length === 2", "back to dlq")
         assert b.eval(text(b, "#consumers tbody td.text")) == evil
         settings = b.eval("Object.fromEntries([...document.querySelectorAll('dl.settings dt')]"
                           ".map(e => [e.textContent, e.nextElementSibling.textContent]))")

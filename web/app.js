@@ -339,7 +339,8 @@ function queuePage(name, q, dead, group) {
 	const deadRows = dead.error !== undefined ? [h("tr", {}, h("td", { colspan: 7, class: "muted" },
 		"Cannot list the dead letters: " + dead.error))] :
 		dead.entries.map((e) => h("tr", { dataset: { id: e.id } },
-			h("td", {}, String(e.id)), h("td", {}, String(e.attempts)),
+			h("td", {}, h("a", { href: queueHash(name, group) + "/job/" + e.id }, String(e.id))),
+			h("td", {}, String(e.attempts)),
 			h("td", { class: "text" }, e.reason), h("td", {}, fmt(e.bytes)),
 			h("td", { class: "preview" },
 				e.preview_encoding === "hex" ? h("span", { class: "tag hex" }, "hex") : null,
@@ -384,6 +385,15 @@ function queuePage(name, q, dead, group) {
 					path + "/pause", {}, () => "Paused " + name), false),
 			button("Purge", () => act("Purge queue " + name + "? Every event it holds back is dropped for good.",
 				path + "/purge", {}, (r) => "Purged " + fmt(r.purged) + " events"), true)),
+		h("form", { id: "findjob", onsubmit: (ev) => {
+			ev.preventDefault();
+			const id = ev.target.querySelector("input").value.trim();
+			if (/^[1-9][0-9]*$/.test(id))
+				location.hash = queueHash(name, group) + "/job/" + id;
+			else
+				say("A job id is a whole number from 1.", true);
+		} }, h("input", { type: "text", placeholder: "job id", "aria-label": "job id", size: 12 }),
+			h("button", { type: "submit" }, "Find")),
 		h("h2", {}, "Settings"), settings,
 		h("h2", {}, "Groups"), groups,
 		h("h2", {}, "Consumers"), consumers,
@@ -410,9 +420,61 @@ function overviewFields() {
 		TOTAL_CARDS.some(([, name]) => name === c.name)).map((c) => c.name).join(",");
 }
 
+// #/queue/Q[/G][/job/ID]
 function route() {
-	const m = location.hash.match(/^#\/queue\/([^/]+)(?:\/([^/]+))?$/);
-	return m ? { queue: decodeURIComponent(m[1]), group: m[2] ? decodeURIComponent(m[2]) : "" } : null;
+	const m = location.hash.match(/^#\/queue\/([^/]+)(?:\/([^/]+))?(?:\/job\/([0-9]+))?$/);
+	return m ? { queue: decodeURIComponent(m[1]), group: m[2] ? decodeURIComponent(m[2]) : "",
+		job: m[3] || null } : null;
+}
+
+function queueHash(name, group) {
+	return "#/queue/" + encodeURIComponent(name) + (group ? "/" + encodeURIComponent(group) : "");
+}
+
+// ms since 1970 as a local time, or "–".
+function when(ms) {
+	return ms ? new Date(ms).toLocaleString() : "–";
+}
+
+// One job (GET queues/NAME/jobs/ID): where it is, what it carries, each
+// failure with its whole error; Retry and Drop when it is dead.
+function jobPage(name, group, id, j) {
+	const back = h("p", {}, h("a", { href: queueHash(name, group) }, "← " + name + (group ? "/" + group : "")));
+	if (j.error !== undefined)
+		return [back, h("h1", {}, "Job " + id), h("p", { id: "job-missing", class: "muted" }, j.error)];
+	const path = "queues/" + encodeURIComponent(name);
+	const gq = group ? "?group=" + encodeURIComponent(group) : "";
+	const label = group ? name + "/" + group : name;
+	const rows = [["state", j.state + (j.reason ? " (" + j.reason + ")" : "")],
+		["attempts", String(j.attempts)],
+		[j.state === "in flight" ? "delivered" : j.state === "delayed" || j.state === "waiting to retry" ?
+			"due" : "ready since", when(j.at_ms)],
+		["consumer", j.consumer === null ? "–" : j.consumer],
+		["priority", String(j.priority)], ["key", j.key === null ? "–" : j.key],
+		["payload", fmt(j.bytes) + " bytes"]];
+	return [back,
+		h("h1", {}, "Job " + j.id + " of " + label),
+		h("dl", { class: "settings", id: "job" }, rows.map(([k, v]) =>
+			[h("dt", {}, k), h("dd", { dataset: { field: k } }, v)])),
+		h("h2", {}, "Headers"),
+		Object.keys(j.headers).length ? h("div", { class: "scroll" }, labelled(h("table", { id: "headers" },
+			h("tbody", {}, Object.entries(j.headers).map(([k, v]) =>
+				h("tr", {}, h("td", { class: "text" }, k), h("td", { class: "text" }, v))))))) :
+			h("p", { class: "muted" }, "None."),
+		h("h2", {}, "Payload"),
+		h("p", { class: "preview" }, j.preview_encoding === "hex" ? h("span", { class: "tag hex" }, "hex") : null,
+			h("code", { id: "job-preview" }, j.preview), j.truncated ? h("span", { class: "muted" }, " …") : null),
+		h("h2", {}, "Failures (" + j.failures.length + ")"),
+		j.failures.length ? h("ol", { id: "failures" }, j.failures.map((f) => h("li", {},
+			h("div", {}, when(f.at_ms) + ", attempt " + f.attempt + ", by " + f.consumer),
+			h("pre", { class: "error" }, f.error || "(no error said)")))) :
+			h("p", { class: "muted" }, "None."),
+		j.state === "dead" ? h("div", { class: "actions" },
+			button("Retry", () => act("Retry dead event " + j.id + " of " + label + "?",
+				path + "/dead/retry" + gq, { ids: [j.id] }, (r) => "Retried " + r.retried + " event")),
+			button("Drop", () => act("Drop dead event " + j.id + " of " + label + " for good?",
+				path + "/dead/drop" + gq, { ids: [j.id] }, (r) => "Dropped " + r.dropped + " event"), true)) : null,
+	];
 }
 
 async function poll() {
@@ -434,6 +496,17 @@ async function poll() {
 		if (r === null) {
 			key = JSON.stringify(data.queues) + JSON.stringify(history) + data.writable;
 			view = () => overview(data);
+		} else if (r.job !== null) {
+			banner(data);
+			let j;
+			try {
+				j = await api("queues/" + encodeURIComponent(r.queue) + "/jobs/" + r.job +
+					(r.group ? "?group=" + encodeURIComponent(r.group) : ""));
+			} catch (e) {
+				j = { error: e.message };	/* done with, or never was */
+			}
+			key = JSON.stringify([j, data.writable]);
+			view = () => jobPage(r.queue, r.group, r.job, j);
 		} else {
 			banner(data);
 			const path = "queues/" + encodeURIComponent(r.queue);
