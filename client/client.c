@@ -740,6 +740,35 @@ psc_job(struct psc *c, uint64_t id, const void *uid, uint8_t ulen,
 	return PSC_OK;
 }
 
+/*
+ * JOB_CANCEL of c's queue: n ids, or (n 0) one unique id; what was done,
+ * in *r, points into c's read buffer until the next read.
+ */
+int
+psc_job_cancel(struct psc *c, const uint64_t *ids, uint32_t n,
+    const void *uid, uint8_t ulen, struct ps_cancel_reply *r)
+{
+	struct ps_frame	 f;
+	int		 error;
+
+	if (c->version < 5)
+		return fail(c, PSC_EINVAL, "producerd at %s speaks protocol "
+		    "version %d: cancelling an event needs 5", c->path,
+		    c->version);
+	if (ps_put_job_cancel(&c->req, c->queue, strlen(c->queue), ids, n,
+	    uid, ulen) != 0)
+		return fail(c, PSC_EINVAL, "a JOB_CANCEL names ids, or a unique "
+		    "id of 1 to %d bytes", PS_UNIQUE_ID_MAX);
+	if ((error = request(c)) != 0 || (error = psc_wait(c, &f)) != 0)
+		return error;
+	if ((error = ps_get_cancel_reply(&f, r)) != 0 ||
+	    r->count != (n != 0 ? n : 1))
+		return fail(c, PSC_EPROTO, "bad answer to JOB_CANCEL from "
+		    "producerd at %s: %s %s", c->path, ps_type_name(f.type),
+		    ps_strerror(error != 0 ? error : PS_E_BAD_LENGTH));
+	return PSC_OK;
+}
+
 /* The whole daemon's (queue NULL), or one queue's and its consumers. */
 int
 psc_stats(struct psc *c, const char *queue, struct ps_stats *st)

@@ -420,6 +420,15 @@ consume(struct pushstage *p, const struct work *w)
 			goto fail;
 		flush_out();
 		for (i = 0; i < b.n; i++) {
+			/* Cancelled before it started: not run, but acked. */
+			if (acks && pushstage_cancelled(p, b.ev[i].id)) {
+				log_info("id %s: event %llu was cancelled: not "
+				    "run", w->id,
+				    (unsigned long long)b.ev[i].id);
+				batch_answer(&b, b.ev[i].id, WORK_DONE);
+				b.ask += pushstage_done(p);
+				continue;
+			}
 			status = work_handle(w, p, &b.ev[i], &fail);
 			if (status == WORK_STOP)
 				goto stop;

@@ -45,6 +45,9 @@ _Static_assert((int)PUSHSTAGE_OK == (int)PSC_OK &&
  */
 #define JOB_FAILURES_MAX	8
 
+/* The last ids a CANCEL named that pushstage_cancelled knows. */
+#define CANCELLED_KEEP	256
+
 struct pushstage {
 	struct psc			 c;
 	int				 open;		/* c needs psc_close */
@@ -89,6 +92,10 @@ struct pushstage {
 	struct pushstage_job		 job;
 	struct pushstage_header		 jhdr[PS_HEADERS_MAX];
 	struct pushstage_failure	 jfail[JOB_FAILURES_MAX];
+
+	/* Events in flight here the daemon said were cancelled, a ring. */
+	uint64_t			 cancelled[CANCELLED_KEEP];
+	size_t				 ncancelled;
 
 	/* Headers for the next event added, as HEADER attributes. */
 	struct ps_buf			 hdrs;
@@ -938,12 +945,45 @@ keep_headers(struct pushstage *p, const struct ps_event *e)
 	return 0;
 }
 
+/* A CANCEL's ids, remembered for pushstage_cancelled. */
+static int
+take_cancel(struct pushstage *p, const struct ps_frame *f)
+{
+	struct ps_ids	 ids;
+	uint32_t	 i;
+
+	if (ps_get_ids(f, &ids) != 0) {
+		snprintf(p->c.err, sizeof p->c.err, "bad CANCEL frame from "
+		    "producerd at %s", p->c.path);
+		return PUSHSTAGE_EPROTO;
+	}
+	for (i = 0; i < ids.count; i++)
+		p->cancelled[p->ncancelled++ % CANCELLED_KEEP] =
+		    ps_ids_at(&ids, i);
+	return 0;
+}
+
+int
+pushstage_cancelled(const struct pushstage *p, uint64_t id)
+{
+	size_t	 i, n = p->ncancelled < CANCELLED_KEEP ? p->ncancelled :
+		    CANCELLED_KEEP;
+
+	for (i = 0; i < n; i++) {
+		if (p->cancelled[i] == id && id != 0)
+			return 1;
+	}
+	return 0;
+}
+
 static int
 take_event(struct pushstage *p, const struct ps_frame *f,
     struct pushstage_event *ev)
 {
 	struct ps_event	 e;
 
+	if (f->type == PS_CANCEL)
+		return take_cancel(p, f);
 	if (ps_get_event(f, p->c.welcome.version, &e) != 0) {
 		snprintf(p->c.err, sizeof p->c.err, "unexpected %s frame "
 		    "from producerd at %s", ps_type_name(f->type), p->c.path);
@@ -973,9 +1013,11 @@ pushstage_poll_event(struct pushstage *p, struct pushstage_event *ev)
 
 	if ((r = ready(p, 1)) != 0)
 		return r;
-	if ((r = psc_next(&p->c, &f)) != 1)
-		return r;
-	return take_event(p, &f, ev);
+	do {
+		if ((r = psc_next(&p->c, &f)) != 1)
+			return r;
+	} while ((r = take_event(p, &f, ev)) == 0);
+	return r;
 }
 
 int
@@ -987,9 +1029,11 @@ pushstage_next_event(struct pushstage *p, struct pushstage_event *ev)
 	if ((r = ready(p, 1)) != 0)
 		return r;
 	p->nevh = 0;		/* the events taken so far go */
-	if ((r = psc_wait(&p->c, &f)) != 0)
-		return r;
-	return (r = take_event(p, &f, ev)) == 1 ? PUSHSTAGE_OK : r;
+	do {
+		if ((r = psc_wait(&p->c, &f)) != 0)
+			return r;
+	} while ((r = take_event(p, &f, ev)) == 0);
+	return r == 1 ? PUSHSTAGE_OK : r;
 }
 
 /* Point the public structures at the decoded reply. */
@@ -1297,6 +1341,38 @@ pushstage_dead_drop(struct pushstage *p, const uint64_t *v, size_t n,
     uint32_t *found)
 {
 	return dead_act(p, PS_DEAD_DROP, v, n, found);
+}
+
+int
+pushstage_job_cancel(struct pushstage *p, const uint64_t *ids, size_t n,
+    const void *uid, size_t ulen, struct pushstage_cancel *out)
+{
+	struct ps_cancel_reply	 r;
+	uint32_t		 i;
+	uint8_t			 how;
+	int			 error;
+
+	if ((error = ready(p, -1)) != 0)
+		return error;
+	if ((n == 0) == (ulen == 0) || ulen > PS_UNIQUE_ID_MAX ||
+	    (ulen != 0 && uid == NULL) || (n != 0 && ids == NULL) ||
+	    n > UINT32_MAX / 16)
+		return invalid(p, "ids to cancel, or a unique id of 1 to %d "
+		    "bytes, one of the two", PS_UNIQUE_ID_MAX);
+	if ((error = psc_job_cancel(&p->c, ids, (uint32_t)n, uid,
+	    (uint8_t)ulen, &r)) != 0)
+		return error;
+	for (i = 0; out != NULL && i < r.count; i++) {
+		ps_cancel_reply_at(&r, i, &out[i].id, &how);
+		out[i].outcome = how;
+	}
+	return PUSHSTAGE_OK;
+}
+
+const char *
+pushstage_cancel_outcome_name(int outcome)
+{
+	return ps_cancel_outcome_name(outcome);
 }
 
 const char *

@@ -372,6 +372,8 @@ enum pushstage_job_state {
 	PUSHSTAGE_JOB_IN_FLIGHT = 5,
 	PUSHSTAGE_JOB_RETRY_WAIT = 6,	/* failed; held until at_ms */
 	PUSHSTAGE_JOB_DEAD = 7,
+	PUSHSTAGE_JOB_CANCELLED = 8,	/* in flight, cancelled: its consumer
+					   was told; gone at its answer */
 };
 
 struct pushstage_header {
@@ -415,6 +417,38 @@ int		 pushstage_job(struct pushstage *, uint64_t id,
 		     const void *uid, size_t ulen, uint32_t preview,
 		     const struct pushstage_job **);
 const char	*pushstage_job_state_name(int);
+
+/*
+ * Cancelling jobs (protocol version 5): pushstage_job_cancel cancels n
+ * events of the handle's queue by id, or (n 0) the one of unique id uid,
+ * in every group of the queue.  One waiting (queued, delayed, behind its
+ * key, for its partition, or to retry) is gone; one in flight is marked
+ * and its consumer told (pushstage_cancelled), and nothing is sent
+ * again whatever it answers.  out, if not NULL, gets n entries (1 by
+ * unique id): each id and what was done.  An id the queue has nowhere,
+ * or a dead letter (drop it with pushstage_dead_drop), refuses the whole
+ * call and nothing changes (PUSHSTAGE_EPROTO; pushstage_error says
+ * which).
+ */
+enum pushstage_cancel_outcome {
+	PUSHSTAGE_CANCEL_REMOVED = 1,	/* it waited: gone */
+	PUSHSTAGE_CANCEL_TOLD = 2,	/* in flight: its consumer told */
+	PUSHSTAGE_CANCEL_ALREADY = 3,	/* in flight, cancelled before */
+};
+struct pushstage_cancel {
+	uint64_t	 id;
+	int		 outcome;	/* enum pushstage_cancel_outcome */
+};
+int		 pushstage_job_cancel(struct pushstage *, const uint64_t *ids,
+		     size_t n, const void *uid, size_t ulen,
+		     struct pushstage_cancel *out);
+const char	*pushstage_cancel_outcome_name(int);
+/*
+ * A consumer's: did the daemon say event id, in flight here, is
+ * cancelled?  It still ACKs (or NACKs) it; nothing is sent again.  The
+ * last 256 ids cancelled are known.
+ */
+int		 pushstage_cancelled(const struct pushstage *, uint64_t id);
 
 int		 pushstage_dead_list(struct pushstage *, uint32_t preview,
 		     const struct pushstage_dead **, size_t *n,

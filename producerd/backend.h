@@ -30,6 +30,7 @@ struct ps_buf;
 struct ps_enqueue_iter;
 struct ps_enqueued;
 struct ps_ids;
+struct ps_cancel_ask;
 struct ps_job_ask;
 struct qgroup;
 struct qsettings;
@@ -129,6 +130,14 @@ struct backend {
 	int	(*job)(struct server *, struct qgroup *,
 		    const struct ps_job_ask *, struct ps_buf *, int *, char *,
 		    size_t);
+	/*
+	 * A JOB_CANCEL: queue q's events, each cancelled in every group
+	 * that holds it (docs/jobs.md), as a JOB_CANCEL_REPLY into out; -1,
+	 * *code (PS_E_*) and why if one of them cannot be, nothing changed.
+	 */
+	int	(*job_cancel)(struct server *, struct nqueue *,
+		    const struct ps_cancel_ask *, struct ps_buf *, int *,
+		    char *, size_t);
 	/* Its sender went: nothing more is told to arg. */
 	void	(*forget)(struct server *, void *);
 	/* Shutting down: each request still owed to tell is told so. */

@@ -128,6 +128,21 @@ cluster_job(struct server *srv, struct qgroup *g, const struct ps_job_ask *ja,
 }
 
 static int
+cluster_job_cancel(struct server *srv, struct nqueue *q,
+    const struct ps_cancel_ask *ca, struct ps_buf *out, int *code, char *why,
+    size_t len)
+{
+	struct cask	 a = { .op = "JOB_CANCEL" };
+
+	(void)srv;
+	(void)q;
+	(void)ca;
+	(void)out;
+	*code = PS_E_BAD_STATE;
+	return cl_unserved(&a, why, len);
+}
+
+static int
 cluster_open(struct server *srv)
 {
 	return link_open(srv, srv->cluster_urls, srv->cluster_replicas);
@@ -210,6 +225,7 @@ static const struct backend jetstream = {
 	.enqueue = pub_enqueue,
 	.dead = cluster_dead,
 	.job = cluster_job,
+	.job_cancel = cluster_job_cancel,
 	.forget = cluster_forget,
 	.cancel = cluster_cancel,
 };

@@ -813,6 +813,42 @@ conn_job(struct conn *c, const struct ps_frame *f)
 	conn_send(c);
 }
 
+/*
+ * JOB_CANCEL: events of a queue, each cancelled in every group; those in
+ * flight are marked and their consumers told (conn_cancelled).
+ */
+static void
+conn_job_cancel(struct conn *c, const struct ps_frame *f)
+{
+	struct server		*srv = c->srv;
+	struct ps_cancel_ask	 a;
+	struct nqueue		*q;
+	char			 why[256];
+	int			 error, code;
+
+	if ((error = ps_get_job_cancel(f, &a)) != 0) {
+		conn_fail(c, -error, "bad JOB_CANCEL: %s", error ==
+		    -PS_E_BAD_VALUE ? "ids or a unique id (of 1 to 128 "
+		    "bytes), one of the two" : ps_strerror(error));
+		return;
+	}
+	if (memchr(a.queue.name, '/', a.queue.len) != NULL) {
+		conn_fail(c, PS_E_BAD_VALUE, "JOB_CANCEL: %.*s is a group; a "
+		    "job is cancelled in every group of its queue: name the "
+		    "queue", (int)a.queue.len, a.queue.name);
+		return;
+	}
+	if ((q = conn_queue(c, &a.queue, "JOB_CANCEL")) == NULL)
+		return;
+	if (srv->backend->job_cancel(srv, q, &a, &srv->scratch, &code, why,
+	    sizeof why) != 0) {
+		conn_fail(c, code, "JOB_CANCEL: %s", why);
+		return;
+	}
+	conn_send(c);
+	queues_touch(q);
+}
+
 /* The wire's "the queue's backoff" is the dispatcher's. */
 _Static_assert(PS_NACK_BACKOFF == DISPATCH_BACKOFF, "NACK_ERROR's backoff");
 
@@ -1154,6 +1190,13 @@ conn_frame(struct conn *c, const struct ps_frame *f)
 		else
 			conn_job(c, f);
 		break;
+	case PS_JOB_CANCEL:
+		if (c->role != ROLE_CLIENT)
+			conn_fail(c, PS_E_BAD_STATE, "JOB_CANCEL from a %s; "
+			    "only clients cancel events", role_name(c->role));
+		else
+			conn_job_cancel(c, f);
+		break;
 	case PS_QUEUES:
 	case PS_QUEUE_ADMIN:
 		if (c->role != ROLE_CLIENT)
@@ -1408,4 +1451,23 @@ conn_emit(void *arg, struct dconsumer *dc, const struct qevent *ev)
 	if (ev->len != 0)
 		memcpy(b->data + b->len + n, ev->data, ev->len);
 	b->len += n + (size_t)ev->len;
+}
+
+/*
+ * dispatch_cancel's consumer is told that event id it holds is cancelled:
+ * a CANCEL frame onto its stage, written with what else it is sent this
+ * iteration.  A consumer of version 4 or older is not told (it knows no
+ * such frame); its answer ends the event all the same.
+ */
+void
+conn_cancelled(struct dconsumer *dc, uint64_t id)
+{
+	struct conn	*c = dc->owner;
+
+	if (c->version < 5)
+		return;
+	io_dirty(c);
+	if (ps_put_ids(&c->stage, PS_CANCEL, &id, 1) != 0)
+		log_warnx("%s: out of memory telling it event %llu is "
+		    "cancelled", conn_label(c), (unsigned long long)id);
 }

@@ -220,6 +220,9 @@ const struct counter counters[] = {
 	  "Age in ms of the oldest event ready to go (0: none), since it "
 	  "was enqueued or fell due (a delay's or a retry's backoff ended); "
 	  "the daemon's: the largest.", GCOMPUTED(group_latency, SUM_MAX) },
+	{ "cancelled_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
+	  "Events cancelled (pushctl job cancel): waiting, or in flight.",
+	  G(d.counts.cancelled_total) },
 };
 const size_t ncounters = sizeof counters / sizeof counters[0];
 

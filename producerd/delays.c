@@ -98,6 +98,26 @@ delays_due(struct delays *ds, uint64_t now)
 	return ev;
 }
 
+/* Event id, taken out (the caller frees it); NULL if it is not held. */
+struct delayed *
+delays_remove(struct delays *ds, uint64_t id)
+{
+	struct delayed	*ev;
+	size_t		 i;
+
+	for (i = 0; i < ds->n; i++) {
+		if (ds->v[i]->id == id)
+			break;
+	}
+	if (i == ds->n)
+		return NULL;
+	ev = dheap_remove(ds->v, &ds->n, i);
+	ds->bytes -= ev->len;
+	if (ds->also != NULL)
+		*ds->also -= held(ev);
+	return ev;
+}
+
 /* 1 and the soonest due time, or 0 when nothing is held. */
 int
 delays_next(const struct delays *ds, uint64_t *due)

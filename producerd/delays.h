@@ -38,6 +38,7 @@ int		 delays_add(struct delays *, uint64_t, uint64_t, uint16_t,
 struct delayed	*delays_due(struct delays *, uint64_t);
 int		 delays_next(const struct delays *, uint64_t *);
 struct delayed	*delays_any(struct delays *);
+struct delayed	*delays_remove(struct delays *, uint64_t);
 
 static inline const void *
 delayed_key(const struct delayed *ev)

@@ -342,6 +342,18 @@ bury(struct dispatch *d, struct qevent *ev, uint8_t reason)
 	d->counts.dead_total++;
 }
 
+/*
+ * ev, cancelled in flight, is answered (or timed out, or its consumer
+ * went): it is done with.  Its end was journaled, and its origin told,
+ * when it was cancelled (dispatch_cancel); it is not sent again.
+ */
+static void
+cancel_end(struct dispatch *d, struct qevent *ev)
+{
+	key_done(d, ev);
+	queue_release(&d->queue, ev);
+}
+
 static int
 by_id(const void *a, const void *b)
 {
@@ -413,6 +425,10 @@ give_back(struct dispatch *d, struct qevent **evs, size_t n, uint8_t reason,
 
 	qsort(evs, n, sizeof *evs, by_id);
 	for (i = 0; i < n; i++) {
+		if (evs[i]->cancelled) {
+			cancel_end(d, evs[i]);
+			continue;
+		}
 		if (evs[i]->attempts >= d->policy->max_attempts) {
 			key_done(d, evs[i]);
 			bury(d, evs[i], reason);
@@ -1052,7 +1068,8 @@ dispatch_find(const struct dispatch *d, uint64_t id, struct djob *j)
 	if ((ev = hash_get((struct dispatch *)d, id)) != NULL) {
 		j->ev = *ev;
 		if (ev->owner != NULL) {
-			j->state = DJOB_IN_FLIGHT;
+			j->state = ev->cancelled ? DJOB_CANCELLED :
+			    DJOB_IN_FLIGHT;
 			j->owner = ev->owner;
 			j->at = wall_of(d, ev->sent);
 		} else
@@ -1119,6 +1136,123 @@ dispatch_find(const struct dispatch *d, uint64_t id, struct djob *j)
 	return j->state;
 }
 
+/*
+ * ev, waiting in d, is cancelled: the journal hears it is done with, its
+ * origin (a stage's upstream) that it is finished, and its unique id is
+ * free at once, not after the queue's window.
+ */
+static void
+cancel_gone(struct dispatch *d, struct qevent *ev)
+{
+	dispatch_finish(d, ev, PS_ACK, 0);
+	if (d->change != NULL)
+		d->change(d->change_arg, DISPATCH_GONE, ev);
+	if (d->lead->sched != NULL && d->lead->sched->uniq != NULL)
+		uniq_gone(d->lead->sched->uniq, ev->id, *d->wall, 0);
+	d->counts.cancelled_total++;
+}
+
+/*
+ * Cancel event id in d (JOB_CANCEL, docs/jobs.md).  Waiting (buffered,
+ * behind its key, for its partition, or to retry), it is gone.  In
+ * flight, it is marked and journaled as done with, *told is its consumer
+ * (the caller tells it), and its answer, a timeout or its consumer
+ * going ends it, never sent again.  The state it was in (enum
+ * djob_state); DJOB_DEAD, DJOB_CANCELLED, DJOB_UNKNOWN and DJOB_DELAYED
+ * change nothing here (the queue's delayed events are
+ * dispatch_cancel_delayed's).  -1 out of memory, nothing changed.
+ */
+int
+dispatch_cancel(struct dispatch *d, uint64_t id, struct dconsumer **told)
+{
+	struct qevent	*ev, h;
+	struct djob	 j;
+	uint64_t	 v;
+
+	*told = NULL;
+	if ((ev = hash_get(d, id)) != NULL) {
+		if (ev->owner == NULL)
+			return DJOB_DEAD;
+		if (ev->cancelled)
+			return DJOB_CANCELLED;
+		ev->cancelled = 1;
+		*told = ev->owner;
+		cancel_gone(d, ev);
+		return DJOB_IN_FLIGHT;
+	}
+	if (d->sched != NULL && (ev = sched_remove(d->sched, id)) != NULL) {
+		d->delayed--;
+		key_done(d, ev);	/* it kept its key busy */
+		cancel_gone(d, ev);
+		queue_release(&d->queue, ev);
+		return DJOB_RETRY_WAIT;
+	}
+	TAILQ_FOREACH(ev, &d->keys.order, tentry) {
+		if (ev->id == id) {
+			keys_remove(&d->keys, ev);
+			cancel_gone(d, ev);
+			queue_release(&d->queue, ev);
+			return DJOB_KEY_WAIT;
+		}
+	}
+	TAILQ_FOREACH(ev, &d->aside, tentry) {
+		if (ev->id == id) {
+			unset_aside(d, part_of(d, ev), ev);
+			cancel_gone(d, ev);
+			queue_release(&d->queue, ev);
+			return DJOB_PART_WAIT;
+		}
+	}
+	if (!queue_find(&d->queue, id, &h) || (d->restored != NULL &&
+	    idmap_get(d->restored, id, &v) && v == 0)) {
+		/* Delayed, or nowhere. */
+		return dispatch_find(d, id, &j) == DJOB_DELAYED ? DJOB_DELAYED :
+		    DJOB_UNKNOWN;
+	}
+	/* Buffered: skipped when it is read, as another group's is. */
+	if (dispatch_mark(d, id, 0) != 0)
+		return -1;
+	d->queue.count--;
+	d->queue.bytes -= h.len;
+	cancel_gone(d, &h);
+	return DJOB_QUEUED;
+}
+
+/*
+ * Cancel the queue's delayed event id, which d (the lead) holds for every
+ * group: gone from each that was to get it.  1 if it was delayed, else 0.
+ */
+int
+dispatch_cancel_delayed(struct dispatch *d, uint64_t id)
+{
+	struct delays	*ds = delays_of(d);
+	struct delayed	*dv;
+	struct dispatch	*g;
+	struct qevent	 ev;
+
+	if (ds == NULL || (dv = delays_remove(ds, id)) == NULL)
+		return 0;
+	memset(&ev, 0, sizeof ev);
+	ev.id = dv->id;
+	ev.len = dv->len;
+	ev.prio = dv->prio;
+	ev.data = dv->data;
+	if (dv->keyed) {
+		ev.key = delayed_key(dv);
+		ev.klen = dv->klen;
+	}
+	ev.hdr = dv->hlen != 0 ? delayed_hdr(dv) : NULL;
+	ev.hlen = dv->hlen;
+	for (g = d; g != NULL; g = g->next_group) {
+		if (g->from > dv->id)
+			continue;
+		g->delayed--;
+		cancel_gone(g, &ev);
+	}
+	free(dv);
+	return 1;
+}
+
 /* ev if it is in flight on dc; else whether it timed out there before. */
 static struct qevent *
 lookup(struct dispatch *d, struct dconsumer *dc, uint64_t id, int *late)
@@ -1175,16 +1309,21 @@ answer(struct dispatch *d, struct dconsumer *dc, uint64_t id, int what,
 		if (ev->sent <= *d->clock)
 			hist_add(&d->handled, *d->clock - ev->sent);
 		unfly(d, ev);
+		d->counts.acked_total++;
+		if (ev->cancelled) {
+			cancel_end(d, ev);
+			break;
+		}
 		key_done(d, ev);
 		dispatch_finish(d, ev, PS_ACK, 0);
 		dispatch_changed(d, DISPATCH_GONE, ev);
 		queue_release(&d->queue, ev);
-		d->counts.acked_total++;
 		break;
 	case PS_NACK:
 		unfly(d, ev);
 		d->counts.nacked_total++;
-		failed(d, dc, ev, err, elen);
+		if (!ev->cancelled)
+			failed(d, dc, ev, err, elen);
 		give_back(d, &ev, 1, PS_DEAD_NACK, wait);
 		break;
 	default:
@@ -1263,7 +1402,8 @@ dispatch_expire(struct dispatch *d)
 		d->counts.timed_out_total++;
 		n_timeout = (size_t)snprintf(timeout, sizeof timeout, "no ACK "
 		    "within the ack timeout (%u ms)", d->policy->ack_timeout);
-		failed(d, dc, ev, timeout, n_timeout);
+		if (!ev->cancelled)
+			failed(d, dc, ev, timeout, n_timeout);
 		if (evs != NULL)
 			evs[n++] = ev;
 		else
@@ -1457,7 +1597,12 @@ walk_one(void *arg, const struct qevent *ev)
 {
 	struct walk	*w = arg;
 	struct qevent	 h;
+	uint64_t	 v;
 
+	/* Not this group's (a dead letter retried in another, cancelled). */
+	if (w->d->restored != NULL && idmap_get(w->d->restored, ev->id, &v) &&
+	    v == 0)
+		return;
 	if (ev->fail == NULL && w->d->refail != NULL &&
 	    (h.fail = refail_of(w->d, ev->id)) != NULL) {
 		struct qfail	*f = h.fail;

@@ -159,6 +159,7 @@ struct dcounters {
 	uint64_t		 rejected_total;
 	uint64_t		 retries_scheduled_total;
 	uint64_t		 duplicates_total;
+	uint64_t		 cancelled_total;
 };
 
 struct dispatch {
@@ -284,6 +285,7 @@ enum djob_state {
 	DJOB_IN_FLIGHT = 5,
 	DJOB_RETRY_WAIT = 6,	/* given back, held until its time */
 	DJOB_DEAD = 7,
+	DJOB_CANCELLED = 8,	/* in flight, cancelled: gone at its answer */
 };
 
 /*
@@ -299,6 +301,8 @@ struct djob {
 	const struct dconsumer	*owner;
 };
 int	 dispatch_find(const struct dispatch *, uint64_t, struct djob *);
+int	 dispatch_cancel(struct dispatch *, uint64_t, struct dconsumer **);
+int	 dispatch_cancel_delayed(struct dispatch *, uint64_t);
 
 /* The unique ids of d's queue (its lead's), or NULL while it has none. */
 static inline struct uniq *

@@ -162,6 +162,18 @@ keys_shed(struct keys *k)
 	return ev;
 }
 
+/* ev, waiting behind its key, leaves it (cancelled). */
+void
+keys_remove(struct keys *k, struct qevent *ev)
+{
+	struct kslot	**pp;
+
+	if ((pp = find(k, ev)) == NULL)
+		return;
+	unwait(k, *pp, ev);
+	gc(k, pp);
+}
+
 /* ev, its key's event in flight, came back to the buffer: it goes first. */
 void
 keys_back(struct keys *k, const struct qevent *ev)

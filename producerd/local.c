@@ -7,6 +7,7 @@
  * nothing is owed to a door that goes.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
@@ -367,6 +368,110 @@ local_job(struct server *srv, struct qgroup *g, const struct ps_job_ask *a,
 	return 0;
 }
 
+/* Where q's event id is, at its furthest: in flight first, dead last. */
+static int
+local_where(struct nqueue *q, uint64_t id)
+{
+	struct qgroup	*g;
+	struct djob	 dj;
+	int		 st, where = DJOB_UNKNOWN;
+
+	TAILQ_FOREACH(g, &q->groups, entry) {
+		st = dispatch_find(&g->d, id, &dj);
+		if (st == DJOB_IN_FLIGHT || st == DJOB_CANCELLED)
+			return st;
+		if (st != DJOB_UNKNOWN && (where == DJOB_UNKNOWN ||
+		    where == DJOB_DEAD))
+			where = st;
+	}
+	return where;
+}
+
+/*
+ * A JOB_CANCEL: every id is looked for first, and one that no group
+ * holds waiting or in flight refuses the whole (ERROR 19, or 5 for a
+ * dead letter, which DEAD_DROP drops); then each is cancelled in every
+ * group, the consumers of those in flight told.
+ */
+static int
+local_job_cancel(struct server *srv, struct nqueue *q,
+    const struct ps_cancel_ask *a, struct ps_buf *out, int *code, char *why,
+    size_t len)
+{
+	struct qgroup		*lead = TAILQ_FIRST(&q->groups), *g;
+	struct dconsumer	*dc;
+	struct uniq		*u;
+	uint64_t		*ids;
+	uint8_t			*outcome;
+	uint32_t		 i, n = a->ulen != 0 ? 1 : a->ids.count;
+	int			 st, r = -1;
+
+	(void)srv;
+	*code = PS_E_NOMEM;
+	snprintf(why, len, "no memory to cancel %u events", n);
+	if ((ids = calloc(n, sizeof *ids)) == NULL ||
+	    (outcome = calloc(n, 1)) == NULL) {
+		free(ids);
+		return -1;
+	}
+	if (a->ulen != 0) {
+		ids[0] = lead != NULL && (u = dispatch_uniq_of(&lead->d)) !=
+		    NULL ? uniq_id(u, a->uid, a->ulen) : 0;
+	} else {
+		for (i = 0; i < n; i++)
+			ids[i] = ps_ids_at(&a->ids, i);
+	}
+	for (i = 0; i < n; i++) {
+		st = lead != NULL && ids[i] != 0 ? local_where(q, ids[i]) :
+		    DJOB_UNKNOWN;
+		if (st == DJOB_DEAD) {
+			*code = PS_E_BAD_VALUE;
+			snprintf(why, len, "event %llu of queue %s is a dead "
+			    "letter, not cancelled: drop it (pushctl dead drop)",
+			    (unsigned long long)ids[i], q->name);
+			goto out;
+		}
+		if (st == DJOB_UNKNOWN) {
+			*code = PS_E_NO_EVENT;
+			if (a->ulen != 0)
+				snprintf(why, len, "queue %s has no event of "
+				    "unique id %.*s waiting or in flight",
+				    q->name, (int)a->ulen, a->uid);
+			else
+				snprintf(why, len, "queue %s has no event %llu "
+				    "waiting or in flight (never enqueued, done "
+				    "with, or cancelled)", q->name,
+				    (unsigned long long)ids[i]);
+			goto out;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		outcome[i] = PS_CANCEL_REMOVED;
+		if (dispatch_cancel_delayed(&lead->d, ids[i]))
+			continue;
+		TAILQ_FOREACH(g, &q->groups, entry) {
+			if ((st = dispatch_cancel(&g->d, ids[i], &dc)) < 0)
+				goto out;
+			if (st == DJOB_CANCELLED &&
+			    outcome[i] == PS_CANCEL_REMOVED)
+				outcome[i] = PS_CANCEL_ALREADY;
+			if (dc != NULL) {
+				outcome[i] = PS_CANCEL_TOLD;
+				conn_cancelled(dc, ids[i]);
+			}
+		}
+	}
+	if (ps_put_cancel_reply(out, ids, outcome, n) != 0)
+		goto out;
+	r = 0;
+out:
+	if (lead != NULL)
+		dispatch_run_all(&lead->d);
+	free(ids);
+	free(outcome);
+	return r;
+}
+
 const struct backend local_backend = {
 	.name = "local",
 	.prepare = local_nothing,
@@ -382,6 +487,7 @@ const struct backend local_backend = {
 	.enqueue = local_enqueue,
 	.dead = local_dead,
 	.job = local_job,
+	.job_cancel = local_job_cancel,
 	.forget = local_forget,
 	.cancel = local_cancel,
 };

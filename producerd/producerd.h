@@ -431,6 +431,7 @@ void	 conn_flushed(struct conn *);
 void	 conn_nomem(struct conn *);
 void	 conn_drop(struct conn *);
 void	 conn_emit(void *, struct dconsumer *, const struct qevent *);
+void	 conn_cancelled(struct dconsumer *, uint64_t);
 void	 conn_unblock(struct conn *);
 void	 conn_hold(struct conn *, unsigned int);
 void	 conn_release(struct conn *, unsigned int);

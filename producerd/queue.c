@@ -449,6 +449,7 @@ handle(struct queue *q)
 	ev->klen = 0;
 	ev->prio = QUEUE_PRIO_DEFAULT;
 	ev->hlen = 0;
+	ev->cancelled = 0;
 	ev->origin = 0;
 	ev->chunk = NULL;
 	ev->data = NULL;

@@ -56,6 +56,8 @@ struct qevent {
 	uint8_t			 klen;
 	uint16_t		 prio;		/* 0 first; QUEUE_PRIO_DEFAULT */
 	uint16_t		 hlen;		/* headers' bytes, at hdr */
+	uint8_t			 cancelled;	/* in flight: cancelled, gone
+						   when its consumer answers */
 	uint64_t		 origin;	/* a stage's upstream event, or 0 */
 	struct chunk		*chunk;		/* holds data; NULL: its own */
 	const unsigned char	*data;

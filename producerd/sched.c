@@ -125,6 +125,28 @@ sched_take(struct sched *s)
 	return ev;
 }
 
+/* Event id held back, taken off the heap; NULL if it is not held. */
+struct qevent *
+sched_remove(struct sched *s, uint64_t id)
+{
+	struct qevent	*ev;
+	size_t		 i;
+
+	for (i = 0; i < s->nlater; i++) {
+		if (s->later[i].ev->id == id)
+			break;
+	}
+	if (i == s->nlater)
+		return NULL;
+	ev = lheap_remove(s->later, &s->nlater, i).ev;
+	if (s->nlater == 0) {
+		free(s->later);
+		s->later = NULL;
+		s->laterc = 0;
+	}
+	return ev;
+}
+
 /* The soonest event held back if its time has come, taken; else NULL. */
 struct qevent *
 sched_due(struct sched *s, uint64_t now)

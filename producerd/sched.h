@@ -52,6 +52,7 @@ uint32_t	 sched_backoff(struct sched *, uint32_t);
 int		 sched_hold(struct sched *, struct qevent *, uint64_t);
 struct qevent	*sched_due(struct sched *, uint64_t);
 struct qevent	*sched_take(struct sched *);
+struct qevent	*sched_remove(struct sched *, uint64_t);
 int		 sched_next_due(const struct sched *, uint64_t *);
 int		 sched_idle(const struct sched *);
 void		 sched_free(struct sched *);

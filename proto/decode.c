@@ -29,6 +29,7 @@ static const char *errors[] = {
 	[PS_E_NO_QUEUE] = "no such queue",
 	[PS_E_QUEUE_LIMIT] = "too many queues",
 	[PS_E_QUEUE_BUSY] = "the queue has consumers",
+	[PS_E_NO_EVENT] = "no such event waiting or in flight",
 };
 
 const char *
@@ -67,6 +68,9 @@ static const char *types[] = {
 	[PS_NACK_ERROR] = "NACK_ERROR",
 	[PS_JOB] = "JOB",
 	[PS_JOB_REPLY] = "JOB_REPLY",
+	[PS_CANCEL] = "CANCEL",
+	[PS_JOB_CANCEL] = "JOB_CANCEL",
+	[PS_JOB_CANCEL_REPLY] = "JOB_CANCEL_REPLY",
 };
 
 const char *
@@ -604,7 +608,8 @@ ps_get_ids(const struct ps_frame *f, struct ps_ids *ids)
 		return 0;
 	}
 	if (f->type != PS_ACK && f->type != PS_NACK && f->type != PS_TOUCH &&
-	    f->type != PS_DEAD_RETRY && f->type != PS_DEAD_DROP)
+	    f->type != PS_DEAD_RETRY && f->type != PS_DEAD_DROP &&
+	    f->type != PS_CANCEL)
 		return -PS_E_BAD_LENGTH;
 	if (f->len < 4 || (f->len - 4) % 8 != 0 ||
 	    get32(f->body) != (f->len - 4) / 8)
@@ -1142,8 +1147,80 @@ ps_job_state_name(int state)
 {
 	static const char *const names[] = { "unknown", "queued", "delayed",
 	    "waiting behind its key", "waiting for its partition",
-	    "in flight", "waiting to retry", "dead" };
+	    "in flight", "waiting to retry", "dead",
+	    "cancelled (in flight, its consumer told)" };
 
 	return state >= 0 && (size_t)state < sizeof names / sizeof names[0] ?
 	    names[state] : "unknown";
+}
+
+/*
+ * JOB_CANCEL: the queue, a unique id or none, the ids (none with a unique
+ * id).  Lengths checked exactly; values: one of the two, and a queue
+ * name, not a group's (the daemon names that one).
+ */
+int
+ps_get_job_cancel(const struct ps_frame *f, struct ps_cancel_ask *a)
+{
+	const uint8_t	*p, *end = f->body + f->len;
+
+	memset(a, 0, sizeof *a);
+	if (f->type != PS_JOB_CANCEL ||
+	    (p = get_queue(f, 3, &a->queue)) == NULL || end - p < 1 ||
+	    (size_t)(end - p - 1) < p[0])
+		return -PS_E_BAD_LENGTH;
+	a->ulen = p[0];
+	a->uid = p + 1;
+	p += 1 + a->ulen;
+	if (end - p < 4 || (size_t)(end - p - 4) % 8 != 0 ||
+	    get32(p) != (size_t)(end - p - 4) / 8)
+		return -PS_E_BAD_LENGTH;
+	a->ids.count = get32(p);
+	a->ids.p = p + 4;
+	if ((a->ids.count == 0) == (a->ulen == 0) ||
+	    a->ulen > PS_UNIQUE_ID_MAX)
+		return -PS_E_BAD_VALUE;
+	return 0;
+}
+
+/* JOB_CANCEL_REPLY: u32 count, then count x { u64 id, u8 outcome }. */
+int
+ps_get_cancel_reply(const struct ps_frame *f, struct ps_cancel_reply *r)
+{
+	uint32_t	 i;
+
+	if (f->type != PS_JOB_CANCEL_REPLY || f->len < 4 ||
+	    (f->len - 4) % 9 != 0 || get32(f->body) != (f->len - 4) / 9)
+		return -PS_E_BAD_LENGTH;
+	r->count = get32(f->body);
+	r->p = f->body + 4;
+	for (i = 0; i < r->count; i++) {
+		if (r->p[i * 9 + 8] < PS_CANCEL_REMOVED ||
+		    r->p[i * 9 + 8] > PS_CANCEL_ALREADY)
+			return -PS_E_BAD_VALUE;
+	}
+	return 0;
+}
+
+void
+ps_cancel_reply_at(const struct ps_cancel_reply *r, uint32_t i, uint64_t *id,
+    uint8_t *outcome)
+{
+	*id = get64(r->p + (size_t)i * 9);
+	*outcome = r->p[(size_t)i * 9 + 8];
+}
+
+/* A JOB_CANCEL_REPLY's outcome in words. */
+const char *
+ps_cancel_outcome_name(int outcome)
+{
+	switch (outcome) {
+	case PS_CANCEL_REMOVED:
+		return "cancelled";
+	case PS_CANCEL_TOLD:
+		return "cancelled in flight, its consumer told";
+	case PS_CANCEL_ALREADY:
+		return "cancelled before, still in flight";
+	}
+	return "unknown";
 }

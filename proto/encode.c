@@ -830,3 +830,53 @@ ps_put_job_reply(struct ps_buf *b, const struct ps_job *j)
 		p = ps_failure_put(p, &j->fails[i]);
 	return 0;
 }
+
+/*
+ * JOB_CANCEL: the queue, then a unique id (ulen 1 to 128, n 0) or the
+ * ids (n at least 1, ulen 0).
+ */
+int
+ps_put_job_cancel(struct ps_buf *b, const char *queue, size_t qlen,
+    const uint64_t *ids, uint32_t n, const void *uid, uint8_t ulen)
+{
+	uint8_t		*p;
+	uint32_t	 i;
+
+	if (qlen == 0 || qlen > PS_PATH_MAX || (n == 0) == (ulen == 0) ||
+	    ulen > PS_UNIQUE_ID_MAX || n > (UINT32_MAX - 300) / 8)
+		return -PS_E_BAD_VALUE;
+	if ((p = header(b, PS_JOB_CANCEL, (uint32_t)(1 + qlen + 1 + ulen +
+	    4 + (size_t)n * 8))) == NULL)
+		return -PS_E_NOMEM;
+	p[0] = (uint8_t)qlen;
+	memcpy(p + 1, queue, qlen);
+	p += 1 + qlen;
+	p[0] = ulen;
+	if (ulen != 0)
+		memcpy(p + 1, uid, ulen);
+	p += 1 + ulen;
+	put32(p, n);
+	for (i = 0; i < n; i++)
+		put64(p + 4 + (size_t)i * 8, ids[i]);
+	return 0;
+}
+
+/* JOB_CANCEL_REPLY: each id with what was done. */
+int
+ps_put_cancel_reply(struct ps_buf *b, const uint64_t *ids,
+    const uint8_t *outcomes, uint32_t n)
+{
+	uint8_t		*p;
+	uint32_t	 i;
+
+	if (n > (UINT32_MAX - 4) / 9)
+		return -PS_E_BAD_VALUE;
+	if ((p = header(b, PS_JOB_CANCEL_REPLY, 4 + n * 9)) == NULL)
+		return -PS_E_NOMEM;
+	put32(p, n);
+	for (i = 0; i < n; i++) {
+		put64(p + 4 + (size_t)i * 9, ids[i]);
+		p[4 + (size_t)i * 9 + 8] = outcomes[i];
+	}
+	return 0;
+}

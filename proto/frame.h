@@ -127,8 +127,11 @@ enum ps_type {
 	PS_NACK_ERROR = 23,	/* consumer -> daemon */
 	PS_JOB = 24,		/* client -> daemon */
 	PS_JOB_REPLY = 25,	/* daemon -> client */
+	PS_CANCEL = 26,		/* daemon -> consumer */
+	PS_JOB_CANCEL = 27,	/* client -> daemon */
+	PS_JOB_CANCEL_REPLY = 28,	/* daemon -> client */
 };
-#define PS_TYPE_MAX	PS_JOB_REPLY
+#define PS_TYPE_MAX	PS_JOB_CANCEL_REPLY
 #define PS_TYPE_MAX_V4	PS_NACK_LATER
 #define PS_TYPE_MAX_V2	PS_DEAD_DONE
 #define PS_TYPE_MAX_V1	PS_ERROR
@@ -163,8 +166,9 @@ enum ps_err {
 	PS_E_NO_QUEUE = 16,	/* no such queue, and it may not be made */
 	PS_E_QUEUE_LIMIT = 17,	/* --max-queues queues exist already */
 	PS_E_QUEUE_BUSY = 18,	/* consumers are subscribed to it */
+	PS_E_NO_EVENT = 19,	/* no such event to cancel (version 5) */
 };
-#define PS_E_MAX	PS_E_QUEUE_BUSY
+#define PS_E_MAX	PS_E_NO_EVENT
 
 /* QUEUE_ADMIN's op. */
 enum ps_queue_op {
@@ -288,6 +292,25 @@ struct ps_job_ask {
 	uint16_t	 preview;	/* payload bytes to show, to 1024 */
 	const uint8_t	*uid;
 	uint8_t		 ulen;
+};
+
+/* A JOB_CANCEL (version 5): events of a queue by id, or one by unique id. */
+struct ps_cancel_ask {
+	struct ps_queue	 queue;
+	const uint8_t	*uid;		/* ulen 0: by ids */
+	uint8_t		 ulen;
+	struct ps_ids	 ids;		/* count 0: by uid */
+};
+
+/* What a JOB_CANCEL did with one event (JOB_CANCEL_REPLY). */
+enum ps_cancel_outcome {
+	PS_CANCEL_REMOVED = 1,	/* it waited: it is gone */
+	PS_CANCEL_TOLD = 2,	/* in flight: marked, its consumer told */
+	PS_CANCEL_ALREADY = 3,	/* in flight and cancelled before */
+};
+struct ps_cancel_reply {
+	uint32_t	 count;
+	const uint8_t	*p;		/* count x { u64 id, u8 outcome } */
 };
 
 /*
@@ -499,6 +522,10 @@ int	 ps_put_nack_error(struct ps_buf *, const struct ps_nack_error *);
 int	 ps_put_job(struct ps_buf *, const char *, size_t, uint64_t, uint16_t,
 	     const void *, uint8_t);
 int	 ps_put_job_reply(struct ps_buf *, const struct ps_job *);
+int	 ps_put_job_cancel(struct ps_buf *, const char *, size_t,
+	     const uint64_t *, uint32_t, const void *, uint8_t);
+int	 ps_put_cancel_reply(struct ps_buf *, const uint64_t *,
+	     const uint8_t *, uint32_t);
 void	 ps_put_dead_end(struct ps_buf *, size_t, uint32_t, uint32_t);
 int	 ps_put_dead_done(struct ps_buf *, uint32_t);
 int	 ps_put_stats(struct ps_buf *, int, const char *);
@@ -576,6 +603,11 @@ int	 ps_get_nack_error(const struct ps_frame *, struct ps_nack_error *);
 int	 ps_get_job(const struct ps_frame *, struct ps_job_ask *);
 int	 ps_get_job_reply(const struct ps_frame *, struct ps_job *);
 const char *ps_job_state_name(int);
+int	 ps_get_job_cancel(const struct ps_frame *, struct ps_cancel_ask *);
+int	 ps_get_cancel_reply(const struct ps_frame *, struct ps_cancel_reply *);
+void	 ps_cancel_reply_at(const struct ps_cancel_reply *, uint32_t,
+	     uint64_t *, uint8_t *);
+const char *ps_cancel_outcome_name(int);
 int	 ps_dead_next(struct ps_dead_reply *, struct ps_dead *);
 int	 ps_get_dead_done(const struct ps_frame *, uint32_t *);
 int	 ps_get_stats(const struct ps_frame *, int, struct ps_queue *);

@@ -1,6 +1,7 @@
 /*
  * job.c: pushctl job show: where one event of a queue (or group) is and
- * what it carries (protocol version 5, JOB; docs/protocol.md).
+ * what it carries (protocol version 5, JOB; docs/protocol.md); pushctl
+ * job cancel: events of a queue cancelled (JOB_CANCEL; docs/jobs.md).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -30,6 +31,14 @@ job_usage(FILE *f)
 	    "%d, at most %d).  Exit status 1 if the queue has no such\n"
 	    "event now (never enqueued, or done with).\n", PREVIEW_DEFAULT,
 	    PUSHSTAGE_PREVIEW_MAX);
+	fprintf(f, "       pushctl job cancel QUEUE ID... [--json]\n"
+	    "       pushctl job cancel QUEUE --unique-id ID [--json]\n"
+	    "Cancel events of the queue, in every group: one waiting "
+	    "(queued, delayed,\nbehind its key, for its partition, to "
+	    "retry) is gone; one in flight is\nmarked, its consumer told, "
+	    "and not sent again.  An id the queue does not\nhold waiting "
+	    "or in flight, or a dead letter, cancels none (exit status "
+	    "1).\n");
 }
 
 /* ms since 1970 as an ISO 8601 UTC time with ms, or "-". */
@@ -71,6 +80,7 @@ at_label(int state)
 	case PUSHSTAGE_JOB_RETRY_WAIT:
 		return "due";
 	case PUSHSTAGE_JOB_IN_FLIGHT:
+	case PUSHSTAGE_JOB_CANCELLED:
 		return "delivered";
 	default:
 		return "ready since";
@@ -271,6 +281,99 @@ job_show(const char *path, int argc, char **argv)
 	return 0;
 }
 
+static int
+job_cancel(const char *path, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json",	no_argument,		NULL, 'j' },
+		{ "unique-id",	required_argument,	NULL, 'U' },
+		{ "help",	no_argument,		NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct pushstage_cancel	*out;
+	struct pushstage	*p;
+	const char		*uid = NULL, *queue;
+	uint64_t		*ids;
+	size_t			 i, n;
+	int			 ch, json = 0, r, status;
+
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			json = 1;
+			break;
+		case 'U':
+			if (uid_option(optarg) != 0)
+				return EXIT_USAGE;
+			uid = optarg;
+			break;
+		case 'h':
+			job_usage(stdout);
+			return 0;
+		default:
+			job_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (uid != NULL ? argc != 1 : argc < 2) {
+		log_errorx("job cancel: give the queue and the events' ids (or "
+		    "one --unique-id)");
+		job_usage(stderr);
+		return EXIT_USAGE;
+	}
+	queue = argv[0];
+	if (strchr(queue, '/') != NULL) {
+		log_errorx("job cancel: %s is a group; a job is cancelled in "
+		    "every group of its queue: name the queue", queue);
+		return EXIT_USAGE;
+	}
+	if (queue_option(queue) != 0)
+		return EXIT_USAGE;
+	n = uid != NULL ? 1 : (size_t)argc - 1;
+	if ((ids = calloc(n, sizeof *ids)) == NULL ||
+	    (out = calloc(n, sizeof *out)) == NULL)
+		fatal("calloc");
+	for (i = 0; uid == NULL && i < n; i++) {
+		if (opt_parse_u64(argv[i + 1], 1, UINT64_MAX, &ids[i]) != 0) {
+			log_errorx("job cancel: \"%s\" is not an event id (a "
+			    "whole number from 1)", argv[i + 1]);
+			free(ids);
+			free(out);
+			return EXIT_USAGE;
+		}
+	}
+	if ((status = client_connect(path, &p)) != 0)
+		goto done;
+	if ((r = pushstage_job_cancel(p, uid != NULL ? NULL : ids,
+	    uid != NULL ? 0 : n, uid, uid != NULL ? strlen(uid) : 0,
+	    out)) != 0) {
+		status = client_fail(p, r);
+		pushstage_free(p);
+		goto done;
+	}
+	if (json)
+		printf("[");
+	for (i = 0; i < n; i++) {
+		if (json)
+			printf("%s{\"id\":%llu,\"outcome\":%d,\"cancelled\":"
+			    "\"%s\"}", i ? "," : "",
+			    (unsigned long long)out[i].id, out[i].outcome,
+			    pushstage_cancel_outcome_name(out[i].outcome));
+		else
+			printf("%llu\t%s\n", (unsigned long long)out[i].id,
+			    pushstage_cancel_outcome_name(out[i].outcome));
+	}
+	if (json)
+		printf("]\n");
+	pushstage_free(p);
+done:
+	free(ids);
+	free(out);
+	return status;
+}
+
 int
 cmd_job(const char *path, int argc, char **argv)
 {
@@ -281,7 +384,9 @@ cmd_job(const char *path, int argc, char **argv)
 	}
 	if (strcmp(argv[1], "show") == 0)
 		return job_show(path, argc - 1, argv + 1);
-	log_errorx("job: unknown command \"%s\" (show)", argv[1]);
+	if (strcmp(argv[1], "cancel") == 0)
+		return job_cancel(path, argc - 1, argv + 1);
+	log_errorx("job: unknown command \"%s\" (show, cancel)", argv[1]);
 	job_usage(stderr);
 	return EXIT_USAGE;
 }
