@@ -28,6 +28,9 @@ decode(const struct ps_frame *f)
 	struct ps_queue_admin	 qa;
 	struct ps_nack_error	 ne;
 	struct ps_job_ask	 ja;
+	struct ps_cancel_ask	 ca;
+	struct ps_cancel_reply	 cr;
+	uint8_t			 how;
 	struct ps_job		 jr;
 	struct ps_failure	 fl;
 	const uint8_t		*fp;
@@ -114,6 +117,25 @@ decode(const struct ps_frame *f)
 		for (i = 0, fp = jr.fail; i < jr.nfail; i++) {
 			fp = ps_failure_get(fp, &fl);
 			sink += fl.elen ? fl.err[fl.elen - 1] : 0;
+		}
+		break;
+	case PS_CANCEL:
+		if (ps_get_ids(f, &ids) == 0)
+			sink += ps_ids_at(&ids, ids.count - 1);
+		break;
+	case PS_JOB_CANCEL:
+		if (ps_get_job_cancel(f, &ca) != 0)
+			break;
+		sink += ca.ulen != 0 ? ca.uid[ca.ulen - 1] :
+		    ps_ids_at(&ca.ids, ca.ids.count - 1);
+		break;
+	case PS_JOB_CANCEL_REPLY:
+		if (ps_get_cancel_reply(f, &cr) != 0)
+			break;
+		for (i = 0; i < cr.count; i++) {
+			ps_cancel_reply_at(&cr, i, &u64, &how);
+			sink += u64 + how;
+			sink += (uint8_t)*ps_cancel_outcome_name(how);
 		}
 		break;
 	case PS_STATS:

@@ -63,6 +63,10 @@ v5 = (struct.pack(">IBBH", 6 + 6 + len(hdr5) + 2, 3, 1, 0) +
             hdr5 + b"\x02" +
             struct.pack(">QIB", 1, 1, 1) + b"w" + struct.pack(">H", 1) + b"x" +
             struct.pack(">QIB", 2, 2, 0) + struct.pack(">H", 0)))
+v5 += (frame(26, struct.pack(">IQQ", 2, 7, 8)) +
+       frame(27, b"\x01q\x00" + struct.pack(">IQ", 1, 7)) +
+       frame(27, b"\x01q\x02u1" + struct.pack(">I", 0)) +
+       frame(28, struct.pack(">IQBQB", 2, 7, 1, 8, 2)))
 write("decoder", "version-5-frames", bytes([255]) + v5)
 write("decoder", "all-frames-whole", bytes([255]) + stream)
 write("decoder", "all-frames-bytewise", bytes([0]) + stream)
@@ -198,6 +202,18 @@ write("conn", "version-5-headers-and-failures", steps(
     (3, b"\0" * 20),
     (1, frame(DEAD_LIST, qbody(b"h", struct.pack(">I", 16))) +
      attrs(b"h", (bytes([128, 0, 3, 1]) + b"n1" + bytes([128, 0, 3, 1]) + b"n2", b"dup")))))
+JOB_CANCEL = 27
+write("conn", "version-5-cancel", steps(
+    (1, hello5(CLIENT_ROLE)),
+    (0, hello5(CONSUMER_ROLE, b"c", 2, b"w") + demand(2)),
+    (1, enqueue3(b"c", b"a", b"b", b"c", b"d") +
+     attrs(b"c", (UID(b"u1"), b"e"), (DELAY(60000), b"f"))),
+    (3, b"\0" * 4),
+    (1, frame(JOB_CANCEL, b"\x01c\x00" + struct.pack(">IQQ", 2, 1, 3)) +
+     frame(JOB_CANCEL, b"\x01c\x02u1" + struct.pack(">I", 0)) +
+     frame(JOB_CANCEL, b"\x01c\x00" + struct.pack(">IQ", 1, 6))),
+    (0, ids(ACK, 1) + ids(NACK, 2) + demand(2)),
+    (2, hello5(CLIENT_ROLE) + frame(JOB_CANCEL, b"\x01c\x00" + struct.pack(">IQ", 1, 99)))))
 write("conn", "version-1-and-errors", steps(
     (0, hello(CONSUMER_ROLE, 3, 0, b"old", version=1) + demand(3)),
     (1, hello(CLIENT_ROLE, version=1) + enqueue(b"p") + ids(ACK, 1)),

@@ -641,5 +641,178 @@ def case_stage_refuses_bad_headers(h):
     srv.close()
 
 
+
+def cancel(h, queue, *args):
+    r = h.pushctl("job", "cancel", queue, *[str(a) for a in args], "--json")
+    return r.returncode, (json.loads(r.stdout) if r.returncode == 0 else
+                          r.stderr.decode())
+
+
+def case_cancel_each_state(h):
+    """pushctl job cancel (JOB_CANCEL) in each state: queued, delayed,
+    behind its key, waiting to retry, by unique id, and in flight (its
+    consumer gets a CANCEL frame, its ACK is taken, nothing is sent
+    again); an unknown id, a dead letter or a group cancels nothing; what
+    was cancelled stays so after kill -9, and a unique id is free at
+    once."""
+    data = os.path.join(h.dir, "data")
+    args = ("--data-dir", data)
+    h.start_daemon(*args)
+    assert h.pushctl("queue", "create", "k", "dispatch=key",
+                     "retry-backoff=1h:1h").returncode == 0
+    c = client5(h)
+    c.send(enqueue5(b"k", (attr(1, b"a"), b"first"),
+                    (attr(1, b"a") + attr(5, b"order-7"), b"second"),
+                    (attr(2, struct.pack(">Q", 3600000)), b"later"),
+                    (b"", b"plain"), (b"", b"fails"), (b"", b"queued")))
+    assert struct.unpack(">QI", c.expect(ENQUEUED)[:12]) == (1, 6)
+    w = consumer5(h, b"k", 3, name=b"w1")
+    assert [e[0] for e in events5(w, 3)] == [1, 4, 5]
+    w.send(nack_error(5, "boom"))
+    h.wait_for(lambda: job(h, "k", 5)[1]["state"] == "waiting to retry",
+               what="5 held back")
+    states = {i: job(h, "k", i)[1]["state"] for i in (2, 3, 6)}
+    assert states == {2: "waiting behind its key", 3: "delayed",
+                      6: "queued"}, states
+    # Refused whole: an unknown id among good ones, a group, no ids.
+    rc, err = cancel(h, "k", 6, 99)
+    assert rc == 1 and "no event 99" in err and "(error 19)" in err, err
+    assert job(h, "k", 6)[1]["state"] == "queued"
+    rc, err = cancel(h, "k/g", 6)
+    assert rc == 1 and "is a group" in err, err
+    r = h.pushctl("job", "cancel", "k")
+    assert r.returncode == 1 and b"give the queue" in r.stderr, r
+    rc, err = cancel(h, "nope", 1)
+    assert rc == 1 and "no queue nope" in err, err
+    assert h.stats_of("k")["cancelled_total"] == 0
+    # Each waiting state, then the one in flight.
+    rc, out = cancel(h, "k", 6, 3, 5)
+    assert rc == 0 and [(o["id"], o["cancelled"]) for o in out] == \
+        [(6, "cancelled"), (3, "cancelled"), (5, "cancelled")], out
+    rc, out = cancel(h, "k", "--unique-id", "order-7")
+    assert rc == 0 and out == [{"id": 2, "outcome": 1,
+                                "cancelled": "cancelled"}], out
+    rc, out = cancel(h, "k", 1)
+    assert rc == 0 and out[0]["outcome"] == 2, out
+    got = w.recv()
+    assert got is not None and got[0] == 26 and \
+        got[1] == struct.pack(">IQ", 1, 1), got
+    assert job(h, "k", 1)[1]["state"] == \
+        "cancelled (in flight, its consumer told)"
+    rc, out = cancel(h, "k", 1)
+    assert rc == 0 and out[0]["outcome"] == 3, out
+    for i in (2, 3, 5, 6):
+        assert job(h, "k", i)[0] == 1, i
+    st = h.stats_of("k")
+    assert (st["cancelled_total"], st["queued"], st["delayed"],
+            st["key_waiting"], st["in_flight"]) == (5, 0, 0, 0, 2), st
+    # Its ACK is taken; 4's too; nothing more comes, its key is free.
+    w.send(ids(ACK, 1, 4) + demand(2))
+    h.wait_for(lambda: h.stats_of("k")["acked_total"] == 2, what="acks")
+    assert h.pushctl("enqueue", "-q", "k", "--key", "a", "next").returncode == 0
+    (i, a, _, _, p), = events5(w, 1)
+    assert (i, a, p) == (7, 1, b"next"), (i, a, p)
+    st = h.stats_of("k")
+    assert (st["delivered_total"], st["redelivered_total"]) == (4, 0), st
+    # The unique id is free at once, not after the queue's window.
+    r = h.pushctl("enqueue", "-q", "k", "--unique-id", "order-7", "again")
+    assert r.returncode == 0 and b"id 8" in r.stdout, r
+    # A dead letter is not cancelled (drop it).
+    assert h.pushctl("queue", "create", "d", "max-attempts=1").returncode == 0
+    assert h.pushctl("enqueue", "-q", "d", "x").returncode == 0
+    dw = consumer5(h, b"d", 1)
+    (di, _, _, _, _), = events5(dw, 1)
+    dw.send(ids(NACK, di))
+    h.wait_for(lambda: h.stats_of("d")["dead"] == 1, what="dead")
+    rc, err = cancel(h, "d", di)
+    assert rc == 1 and "is a dead letter" in err, err
+    # Cancelled in flight, then kill -9 before its answer: still gone.
+    w.send(ids(ACK, 7))
+    (i8, _, _, _, _), = events5(w, 1)
+    assert i8 == 8
+    assert cancel(h, "k", 8)[0] == 0
+    w.close()
+    dw.close()
+    kill_restart(h, *args)
+    for i in range(1, 9):
+        assert job(h, "k", i)[0] == 1, i
+    st = h.stats_of("k")
+    assert (st["queued"], st["delayed"]) == (0, 0), st
+    assert job(h, "d", di)[1]["state"] == "dead"
+
+
+def case_cancel_in_groups_and_old_consumers(h):
+    """A job is cancelled in every group of its queue: in flight in one
+    (a version 4 consumer, not told, whose ACK ends it), buffered in
+    another (never sent), delayed for all; and a version 4 client has no
+    JOB_CANCEL."""
+    h.start_daemon()
+    a = consumer5(h, b"q/a", 2, version=4, name=b"a")
+    b = consumer5(h, b"q/b", 1, name=b"b")
+    c = client5(h)
+    c.send(enqueue5(b"q", (b"", b"one"), (b"", b"two"),
+                    (attr(2, struct.pack(">Q", 3600000)), b"three")))
+    c.expect(ENQUEUED)
+    assert sorted(e[0] for e in events5(a, 2, version=4)) == [1, 2]
+    (i, _, _, _, _), = events5(b, 1)
+    assert i == 1
+    # 2: in flight on a, buffered for b; 3: delayed for both.
+    assert job(h, "q/b", 2)[1]["state"] == "queued"
+    rc, out = cancel(h, "q", 2, 3)
+    assert rc == 0 and [o["outcome"] for o in out] == [2, 1], out
+    assert job(h, "q/a", 2)[1]["state"].startswith("cancelled")
+    assert job(h, "q/b", 2)[0] == 1 and job(h, "q/a", 3)[0] == 1
+    for g in ("q/a", "q/b"):
+        st = h.stats_of(g)
+        assert st["delayed"] == 0 and st["queued"] == 0, (g, st)
+    # a (version 4) was not told: it answers as ever.
+    a.send(ids(ACK, 1, 2))
+    b.send(ids(ACK, 1) + demand(1))
+    h.wait_for(lambda: h.stats_of("q/a")["acked_total"] == 2 and
+               h.stats_of("q/b")["acked_total"] == 1, what="acks")
+    assert h.pushctl("enqueue", "-q", "q", "four").returncode == 0
+    (i, _, _, _, p), = events5(b, 1)
+    assert (i, p) == (4, b"four"), (i, p)
+    # Consumers cannot cancel; a version 4 client has no JOB_CANCEL.
+    b.send(frame(27, b"\x01q\x00" + struct.pack(">IQ", 1, 4)))
+    assert "only clients" in b.expect_error(E_BAD_STATE)
+    old = Raw(h.sock, version=4)
+    old.send(frame(HELLO, struct.pack(">HBBIIB", 4, CLIENT_ROLE, 0, 0, 0, 0) +
+                   b"\x00"))
+    old.expect(WELCOME)
+    old.send(frame(27, b"\x01q\x00" + struct.pack(">IQ", 1, 4)))
+    assert "not in protocol version 4" in old.expect_error(E_BAD_STATE)
+    # Ids and a unique id both: a bad value.
+    c.send(frame(27, b"\x01q\x01u" + struct.pack(">IQ", 1, 4)))
+    assert "one of the two" in c.expect_error(E_BAD_VALUE)
+
+
+
+def case_cancel_survives_compaction(h):
+    """A buffered event cancelled, while compaction copies its queue's
+    pending events forward and their first segment goes, is not copied:
+    after a restart it is still gone and its neighbours still queued."""
+    data = os.path.join(h.dir, "data")
+    args = ("--data-dir", data, "--segment-size", "4096")
+    h.start_daemon(*args)
+    assert h.pushctl("enqueue", "-q", "r", "a", "b", "c").returncode == 0
+    assert cancel(h, "r", 2)[0] == 0
+    segs = lambda: sorted(f for f in os.listdir(data) if f.endswith(".seg"))
+    first = segs()[0]
+    c = consumer5(h, b"fill", 1000, version=3)
+    n = 0
+    while h.stats()["journal_compacted_total"] == 0 or segs()[0] == first:
+        assert n < 40000, "the first segment still there after %d" % n
+        assert h.pushctl("enqueue", "-q", "fill", *["x" * 200] * 50).returncode == 0
+        n += 50
+        got = c.events_full(want=50)
+        c.send(ids(ACK, *[g[0] for g in got]) + demand(50))
+    c.close()
+    kill_restart(h, *args)
+    assert job(h, "r", 2)[0] == 1
+    assert [job(h, "r", i)[1]["state"] for i in (1, 3)] == ["queued"] * 2
+    assert h.stats_of("r")["queued"] == 2
+
+
 if __name__ == "__main__":
     sys.exit(integration.main(globals()))

@@ -2245,6 +2245,122 @@ START_TEST(retries_back_off)
 }
 END_TEST
 
+static void
+count_walk(void *arg, const struct qevent *ev, uint64_t due)
+{
+	(void)ev;
+	(void)due;
+	(*(int *)arg)++;
+}
+
+/*
+ * Cancel in each state: in flight (marked, its consumer named, its NACK
+ * then ends it), behind its key, waiting to retry (its key freed), and
+ * buffered (skipped when read, and by the walk compaction makes); a
+ * second cancel of one in flight says so; what is gone is unknown.
+ */
+START_TEST(cancel_in_each_state)
+{
+	struct world		*w = world_new();
+	struct dconsumer	*dc;
+	struct djob		 j;
+	int			 n = 0;
+
+	ck_assert_int_eq(dispatch_set_mode(&w->d, DISPATCH_KEY, 0), 0);
+	w->d.now = 10000;
+	ck_assert_int_eq(dispatch_schedule(&w->d, 0, 0, 0, 1000, 10000), 0);
+	attach_acks(w, 0, 10);
+	demand(w, 0, 2);
+	push_key(w, "k", "k1");		/* 1: in flight */
+	push_key(w, "k", "k2");		/* 2: behind k1 */
+	push_key(w, "j", "j1");		/* 3: in flight, then to retry */
+	push_key(w, NULL, "p1");	/* 4: buffered (no demand left) */
+	ck_assert_int_eq(answer(w, 0, 3, PS_NACK), DISPATCH_DONE);
+	ck_assert_int_eq(dispatch_find(&w->d, 1, &j), DJOB_IN_FLIGHT);
+	ck_assert_int_eq(dispatch_find(&w->d, 2, &j), DJOB_KEY_WAIT);
+	ck_assert_int_eq(dispatch_find(&w->d, 3, &j), DJOB_RETRY_WAIT);
+	ck_assert_int_eq(dispatch_find(&w->d, 4, &j), DJOB_QUEUED);
+
+	ck_assert_int_eq(dispatch_cancel(&w->d, 1, &dc), DJOB_IN_FLIGHT);
+	ck_assert_ptr_eq(dc, &w->c[0]);
+	ck_assert_int_eq(dispatch_find(&w->d, 1, &j), DJOB_CANCELLED);
+	ck_assert_int_eq(dispatch_cancel(&w->d, 1, &dc), DJOB_CANCELLED);
+	ck_assert_ptr_null(dc);
+	ck_assert_int_eq(dispatch_cancel(&w->d, 2, &dc), DJOB_KEY_WAIT);
+	ck_assert_uint_eq(w->d.keys.nwaiting, 0);
+	ck_assert_int_eq(dispatch_cancel(&w->d, 3, &dc), DJOB_RETRY_WAIT);
+	ck_assert_uint_eq(w->d.delayed, 0);
+	ck_assert_int_eq(dispatch_cancel(&w->d, 4, &dc), DJOB_QUEUED);
+	ck_assert_uint_eq(w->d.queue.count, 0);
+	ck_assert_int_eq(dispatch_find(&w->d, 4, &j), DJOB_UNKNOWN);
+	ck_assert_int_eq(dispatch_cancel(&w->d, 4, &dc), DJOB_UNKNOWN);
+	ck_assert_int_eq(dispatch_cancel(&w->d, 99, &dc), DJOB_UNKNOWN);
+	ck_assert_uint_eq(w->d.counts.cancelled_total, 4);
+	dispatch_walk(&w->d, count_walk, &n);
+	ck_assert_int_eq(n, 1);		/* 1, in flight until answered */
+
+	/* Its NACK ends it: not sent again, its key free for k3. */
+	ck_assert_int_eq(answer(w, 0, 1, PS_NACK), DISPATCH_DONE);
+	ck_assert_uint_eq(w->d.in_flight, 0);
+	ck_assert_uint_eq(w->d.delayed, 0);
+	demand(w, 0, 5);
+	ck_assert_int_eq(w->r.n, 2);	/* k1 and j1 once each */
+	push_key(w, "k", "k3");
+	push_key(w, NULL, "p2");
+	ck_assert_int_eq(w->r.n, 4);
+	ck_assert_str_eq(w->r.data[2], "k3");
+	ck_assert_str_eq(w->r.data[3], "p2");
+	ck_assert_uint_eq(w->d.counts.redelivered_total, 0);
+	ck_assert_uint_eq(w->d.counts.cancelled_total, 4);
+	n = 0;
+	dispatch_walk(&w->d, count_walk, &n);
+	ck_assert_int_eq(n, 2);
+	world_free(w);
+}
+END_TEST
+
+/*
+ * A cancelled event in flight that times out, or whose consumer goes,
+ * is not sent again either; its ACK is taken as any.
+ */
+START_TEST(cancelled_in_flight_ends_every_way)
+{
+	struct world		*w = world_new();
+	struct dconsumer	*dc;
+
+	w->p.ack_timeout = 100;
+	w->d.now = 1000;
+	attach_acks(w, 0, 3);
+	attach_acks(w, 1, 3);
+	demand(w, 0, 3);
+	push_key(w, NULL, "a");
+	push_key(w, NULL, "b");
+	push_key(w, NULL, "c");
+	ck_assert_int_eq(w->r.n, 3);
+	ck_assert_int_eq(dispatch_cancel(&w->d, 1, &dc), DJOB_IN_FLIGHT);
+	ck_assert_int_eq(dispatch_cancel(&w->d, 2, &dc), DJOB_IN_FLIGHT);
+	ck_assert_int_eq(dispatch_cancel(&w->d, 3, &dc), DJOB_IN_FLIGHT);
+	ck_assert_int_eq(answer(w, 0, 1, PS_ACK), DISPATCH_DONE);
+	w->d.now = 1200;
+	ck_assert_int_eq(dispatch_expire(&w->d), 3 - 1);
+	ck_assert_uint_eq(w->d.in_flight, 0);
+	demand(w, 1, 3);
+	ck_assert_int_eq(w->r.n, 3);
+	ck_assert_uint_eq(w->d.ndead, 0);
+	ck_assert_uint_eq(w->d.counts.acked_total, 1);
+	/* And one whose consumer goes. */
+	push_key(w, NULL, "d");
+	ck_assert_int_eq(w->r.n, 4);
+	ck_assert_int_eq(dispatch_cancel(&w->d, 4, &dc), DJOB_IN_FLIGHT);
+	ck_assert_ptr_eq(dc, &w->c[1]);
+	detach(w, 1);
+	demand(w, 0, 3);
+	ck_assert_int_eq(w->r.n, 4);
+	ck_assert_uint_eq(w->d.queue.count, 0);
+	world_free(w);
+}
+END_TEST
+
 /*
  * The overflow rule's "served at once" holds with a backoff (nothing
  * waits on the clock), not with a rate or a pause: then the limits count.
@@ -2309,6 +2425,8 @@ dispatch_suite(void)
 	tcase_add_test(tc, paused_sends_nothing);
 	tcase_add_test(tc, pause_and_rate);
 	tcase_add_test(tc, retries_back_off);
+	tcase_add_test(tc, cancel_in_each_state);
+	tcase_add_test(tc, cancelled_in_flight_ends_every_way);
 	tcase_add_test(tc, served_at_once_and_the_clock);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("overflow");

@@ -1141,6 +1141,109 @@ START_TEST(nack_later_round_trip)
 END_TEST
 
 /* Version 3: the queue in HELLO, ENQUEUE, STATS and the dead-letter frames. */
+/* JOB_CANCEL, its reply and CANCEL: round trips, then each bad shape. */
+START_TEST(job_cancel_frames)
+{
+	static const uint8_t	 doc[] = {	/* protocol.md's layout */
+		0x00, 0x00, 0x00, 0x12, 27, 0, 0, 0,
+		0x04, 'j', 'o', 'b', 's', 0x00,
+		0x00, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 0, 0x2a,
+	};
+	struct ps_buf		 b = { 0 };
+	struct ps_frame		 f;
+	struct ps_cancel_ask	 a;
+	struct ps_cancel_reply	 r;
+	struct ps_ids		 ids;
+	uint64_t		 v[3] = { 7, 8, UINT64_MAX }, id;
+	uint8_t			 how[3] = { 1, 2, 3 }, o;
+	uint32_t		 i;
+
+	ck_assert_int_eq(ps_put_job_cancel(&b, "jobs", 4, v, 1, NULL, 0), 0);
+	ck_assert_uint_eq(b.len, sizeof doc);
+	b.len = 0;
+	ck_assert_int_eq(ps_put_job_cancel(&b, "jobs", 4, (uint64_t[]){ 42 },
+	    1, NULL, 0), 0);
+	ck_assert_mem_eq(b.data, doc, sizeof doc);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_job_cancel(&f, &a), 0);
+	ck_assert_uint_eq(a.ids.count, 1);
+	ck_assert_uint_eq(ps_ids_at(&a.ids, 0), 42);
+	ck_assert_uint_eq(a.ulen, 0);
+	ck_assert_mem_eq(a.queue.name, "jobs", 4);
+	/* By unique id. */
+	b.len = 0;
+	ck_assert_int_eq(ps_put_job_cancel(&b, "q", 1, NULL, 0, "u-1", 3), 0);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_job_cancel(&f, &a), 0);
+	ck_assert_uint_eq(a.ids.count, 0);
+	ck_assert_uint_eq(a.ulen, 3);
+	ck_assert_mem_eq(a.uid, "u-1", 3);
+	/* Both, neither, a long uid, no queue: not written. */
+	ck_assert_int_eq(ps_put_job_cancel(&b, "q", 1, v, 1, "u", 1),
+	    -PS_E_BAD_VALUE);
+	ck_assert_int_eq(ps_put_job_cancel(&b, "q", 1, NULL, 0, NULL, 0),
+	    -PS_E_BAD_VALUE);
+	ck_assert_int_eq(ps_put_job_cancel(&b, "q", 1, NULL, 0, doc, 129),
+	    -PS_E_BAD_VALUE);
+	ck_assert_int_eq(ps_put_job_cancel(&b, "", 0, v, 1, NULL, 0),
+	    -PS_E_BAD_VALUE);
+	/* Read: both or neither is a bad value; a count off, a length. */
+	b.len = 0;
+	ck_assert_int_eq(ps_put_job_cancel(&b, "q", 1, v, 2, NULL, 0), 0);
+	f = one(&b);
+	b.data[PS_HDR_LEN + 2] = 1;		/* uid_len 1, one byte less */
+	ck_assert_int_eq(ps_get_job_cancel(&f, &a), -PS_E_BAD_LENGTH);
+	b.data[PS_HDR_LEN + 2] = 0;
+	b.data[PS_HDR_LEN + 6] = 3;		/* count 3 of 2 */
+	ck_assert_int_eq(ps_get_job_cancel(&f, &a), -PS_E_BAD_LENGTH);
+	b.data[PS_HDR_LEN + 6] = 0;		/* count 0, ids follow */
+	ck_assert_int_eq(ps_get_job_cancel(&f, &a), -PS_E_BAD_LENGTH);
+	b.len = 0;
+	ck_assert_int_eq(ps_put_job_cancel(&b, "q", 1, NULL, 0, "u", 1), 0);
+	f = one(&b);
+	b.data[PS_HDR_LEN + 2] = 0;		/* neither, 1 stray byte */
+	ck_assert_int_eq(ps_get_job_cancel(&f, &a), -PS_E_BAD_LENGTH);
+	memset(b.data + PS_HDR_LEN + 3, 0, 4);
+	f.len = 7;				/* neither: count 0, no uid */
+	ck_assert_int_eq(ps_get_job_cancel(&f, &a), -PS_E_BAD_VALUE);
+	f.type = PS_JOB;
+	ck_assert_int_eq(ps_get_job_cancel(&f, &a), -PS_E_BAD_LENGTH);
+
+	/* The reply. */
+	b.len = 0;
+	ck_assert_int_eq(ps_put_cancel_reply(&b, v, how, 3), 0);
+	ck_assert_uint_eq(b.len, PS_HDR_LEN + 4 + 27);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_cancel_reply(&f, &r), 0);
+	ck_assert_uint_eq(r.count, 3);
+	for (i = 0; i < 3; i++) {
+		ps_cancel_reply_at(&r, i, &id, &o);
+		ck_assert_uint_eq(id, v[i]);
+		ck_assert_uint_eq(o, how[i]);
+	}
+	ck_assert_str_eq(ps_cancel_outcome_name(2),
+	    "cancelled in flight, its consumer told");
+	ck_assert_str_eq(ps_cancel_outcome_name(9), "unknown");
+	b.data[b.len - 1] = 4;			/* an outcome unknown */
+	ck_assert_int_eq(ps_get_cancel_reply(&f, &r), -PS_E_BAD_VALUE);
+	f.len--;
+	ck_assert_int_eq(ps_get_cancel_reply(&f, &r), -PS_E_BAD_LENGTH);
+
+	/* CANCEL, to a consumer: an ACK's shape. */
+	b.len = 0;
+	ck_assert_int_eq(ps_put_ids(&b, PS_CANCEL, v, 2), 0);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_ids(&f, &ids), 0);
+	ck_assert_uint_eq(ids.count, 2);
+	ck_assert_uint_eq(ps_ids_at(&ids, 1), 8);
+	ck_assert_str_eq(ps_type_name(PS_CANCEL), "CANCEL");
+	ck_assert_str_eq(ps_type_name(PS_JOB_CANCEL_REPLY), "JOB_CANCEL_REPLY");
+	ck_assert_str_eq(ps_job_state_name(8),
+	    "cancelled (in flight, its consumer told)");
+	free(b.data);
+}
+END_TEST
+
 START_TEST(version_3_names_queues)
 {
 	static const uint64_t	 some[] = { 7, 9 };
@@ -1328,6 +1431,7 @@ proto_suite(void)
 	tcase_add_test(tc, hello_names_a_partition);
 	tcase_add_test(tc, fnv1a_known_values);
 	tcase_add_test(tc, nack_later_round_trip);
+	tcase_add_test(tc, job_cancel_frames);
 	tcase_add_test(tc, queue_frames_round_trip);
 	tcase_add_test(tc, queue_names);
 	suite_add_tcase(s, tc);
