@@ -42,6 +42,7 @@ status_of(int code)
 {
 	switch (code) {
 	case PS_E_NO_QUEUE:
+	case PS_E_NO_EVENT:
 		return 404;
 	case PS_E_QUEUE_BUSY:
 		return 409;
@@ -708,6 +709,56 @@ job_path(struct api *a, const char *name, size_t len, const char *idtext)
 	http_json(a->req, 200, a->b);
 }
 
+/*
+ * POST queues/NAME/jobs/ID/cancel: the event cancelled in every group of
+ * the queue, as JOB_CANCEL does; what was done.
+ */
+static void
+job_cancel_path(struct api *a, const char *name, size_t len, uint64_t id)
+{
+	struct ps_cancel_ask	 ask;
+	struct ps_cancel_reply	 r;
+	struct ps_buf		 out = { 0 };
+	struct ps_frame		 f;
+	struct nqueue		*q;
+	uint8_t			 wire[8], how;
+	char			 why[512];
+	int			 code, i;
+
+	if ((q = queues_find(a->srv, name, len)) == NULL) {
+		http_fail(a->req, 404, "no queue %.*s", (int)len, name);
+		return;
+	}
+	for (i = 0; i < 8; i++)
+		wire[i] = (uint8_t)(id >> (56 - 8 * i));
+	memset(&ask, 0, sizeof ask);
+	ask.ids.count = 1;
+	ask.ids.p = wire;
+	if (a->srv->backend->job_cancel(a->srv, q, &ask, &out, &code, why,
+	    sizeof why) != 0) {
+		http_fail(a->req, code == PS_E_BAD_STATE ? 501 :
+		    status_of(code), "%s", why);
+		ps_buf_free(&out);
+		return;
+	}
+	f.type = PS_JOB_CANCEL_REPLY;
+	f.flags = 0;
+	f.len = (uint32_t)(out.len - PS_HDR_LEN);
+	f.body = out.data + PS_HDR_LEN;
+	if (ps_get_cancel_reply(&f, &r) != 0 || r.count != 1) {
+		http_fail(a->req, 503, "no answer to the cancel");
+		ps_buf_free(&out);
+		return;
+	}
+	ps_cancel_reply_at(&r, 0, &id, &how);
+	evbuffer_add_printf(a->b, "{\"queue\":\"%s\",\"id\":%llu,"
+	    "\"outcome\":%u,\"cancelled\":\"%s\"}\n", q->name,
+	    (unsigned long long)id, how, ps_cancel_outcome_name(how));
+	ps_buf_free(&out);
+	queues_touch(q);
+	http_json(a->req, 200, a->b);
+}
+
 /* producerd stops: a request still waiting for its answer gets a 503. */
 void
 api_stop(struct server *srv)
@@ -724,6 +775,50 @@ static const struct {
 	{ "purge", 1 }, { "dead/retry", 1 }, { "dead/drop", 1 },
 };
 
+/* queues/NAME/jobs/ID: GET it; queues/NAME/jobs/ID/cancel: POST. */
+static void
+job_route(struct api *a, const char *path, size_t len, const char *rest,
+    int cmd)
+{
+	const char		*slash = strchr(rest, '/');
+	char			 why[256], idtext[32], *end;
+	unsigned long long	 id;
+	size_t			 n = slash != NULL ? (size_t)(slash - rest) :
+				    strlen(rest);
+	int			 get = cmd == EVHTTP_REQ_GET ||
+				    cmd == EVHTTP_REQ_HEAD;
+
+	if (slash != NULL && strcmp(slash, "/cancel") != 0) {
+		http_fail(a->req, 404, "no API path queues/%.*s/jobs/%.64s",
+		    (int)(len > 64 ? 64 : len), path, rest);
+		return;
+	}
+	if (slash != NULL ? cmd != EVHTTP_REQ_POST : !get) {
+		http_method(a->req, slash != NULL ? "POST" : "GET, HEAD");
+		return;
+	}
+	if (!queues_name_ok("queue", path, len, why, sizeof why)) {
+		http_fail(a->req, 400, "%s", why);
+		return;
+	}
+	if (slash == NULL) {
+		job_path(a, path, len, rest);
+		return;
+	}
+	snprintf(idtext, sizeof idtext, "%.*s", (int)(n < 31 ? n : 31), rest);
+	errno = 0;
+	id = strtoull(idtext, &end, 10);
+	if (n > 20 || *idtext < '1' || *idtext > '9' || *end != '\0' ||
+	    errno != 0) {
+		http_fail(a->req, 400, "jobs/%.64s: not an event id (a whole "
+		    "number from 1)", idtext);
+		return;
+	}
+	if (!http_may_change(a->srv, a->req))
+		return;
+	job_cancel_path(a, path, len, id);
+}
+
 /* queues/NAME[/TAIL]. */
 static void
 queue_path(struct api *a, const char *path, int cmd)
@@ -731,19 +826,13 @@ queue_path(struct api *a, const char *path, int cmd)
 	struct admin	 adm = { .srv = a->srv };
 	struct nqueue	*q;
 	const char	*tail;
-	char		 why[256];
 	size_t		 i, len;
 	int		 get = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD;
 
 	len = strcspn(path, "/");
 	tail = path[len] == '/' ? path + len + 1 : path + len;
 	if (strncmp(tail, "jobs/", 5) == 0) {
-		if (!get)
-			http_method(a->req, "GET, HEAD");
-		else if (!queues_name_ok("queue", path, len, why, sizeof why))
-			http_fail(a->req, 400, "%s", why);
-		else
-			job_path(a, path, len, tail + 5);
+		job_route(a, path, len, tail + 5, cmd);
 		return;
 	}
 	for (i = 0; i < sizeof routes / sizeof routes[0]; i++)

@@ -289,6 +289,18 @@ def case_dashboard(h, shots=None):
         r = h.pushctl("dead", "list", "--queue", "dlq", "--json")
         assert [str(e["id"]) for e in json.loads(r.stdout)["events"]] != [first], r.stdout
         b.wait("document.querySelectorAll('#dead tbody tr[data-id]').length === 1", "1 dead row")
+        # Cancel the queued job from its page: gone, and the page says so.
+        b.goto("http://127.0.0.1:%d/#/queue/jq/job/%s" % (port, jid))
+        b.wait(text(b, '#job dd[data-field="state"]') + " === 'queued'", "the job again")
+        b.click(".actions button")
+        b.wait("document.getElementById('status').textContent === 'Job %s: cancelled'" % jid,
+               "the cancel done")
+        assert b.dialogs[-1].startswith("Cancel job %s of jq" % jid), b.dialogs
+        b.wait("document.getElementById('job-missing') !== null", "the job gone")
+        assert h.pushctl("job", "show", "jq", jid).returncode == 1
+        assert h.stats_of("jq")["cancelled_total"] == 1
+        b.goto("http://127.0.0.1:%d/#/queue/dlq" % port)
+        b.wait("document.querySelectorAll('#dead tbody tr[data-id]').length === 1", "dlq again")
         # Pause from its button; pushctl sees it.
         b.click(".actions button")
         b.wait("document.querySelector('h1 .tag.paused') !== null", "the paused tag")

@@ -465,6 +465,9 @@ def case_cluster_headers_and_errors(h):
     w.send(demand(1))
     (i, _, _, hd, p), = events5(w, 1)
     assert (hd, p) == ([("task", b"resize"), ("n", b"1")], b"job"), (hd, p)
+    # What a cluster does not serve yet is refused, with its reason.
+    rc, err = cancel(h, "default", i)
+    assert rc == 1 and "JOB_CANCEL: a cluster does not find an event" in err, err
 
 
 def dead_json_at(h, sock):
@@ -812,6 +815,53 @@ def case_cancel_survives_compaction(h):
     assert job(h, "r", 2)[0] == 1
     assert [job(h, "r", i)[1]["state"] for i in (1, 3)] == ["queued"] * 2
     assert h.stats_of("r")["queued"] == 2
+
+
+
+def case_cancel_over_http(h):
+    """POST /api/v1/queues/NAME/jobs/ID/cancel: behind the token, what was
+    done; an unknown id 404, a dead letter 400, the wrong method 405."""
+    port = free_port()
+    tok = "t0ken-0123456789abcdef"
+    h.start_daemon("--http", "127.0.0.1:%d" % port, "--http-token-file",
+                   token_file(h, tok), "--max-attempts", "1")
+    auth = {"Authorization": "Bearer " + tok}
+    assert h.pushctl("enqueue", "-q", "q", "a", "b").returncode == 0
+    st, _, doc = http_call(port, "POST", "/api/v1/queues/q/jobs/1/cancel", b"")
+    assert st == 401, (st, doc)
+    assert job(h, "q", 1)[1]["state"] == "queued"
+    st, _, doc = http_call(port, "POST", "/api/v1/queues/q/jobs/1/cancel",
+                           b"", auth)
+    assert st == 200 and doc == {"queue": "q", "id": 1, "outcome": 1,
+                                 "cancelled": "cancelled"}, (st, doc)
+    assert job(h, "q", 1)[0] == 1
+    st, _, doc = http_call(port, "POST", "/api/v1/queues/q/jobs/1/cancel",
+                           b"", auth)
+    assert st == 404 and "no event 1" in doc["error"], (st, doc)
+    assert http_call(port, "GET", "/api/v1/queues/q/jobs/2/cancel")[0] == 405
+    assert http_call(port, "POST", "/api/v1/queues/q/jobs/2/stop", b"",
+                     auth)[0] == 404
+    assert http_call(port, "POST", "/api/v1/queues/q/jobs/x/cancel", b"",
+                     auth)[0] == 400
+    assert http_call(port, "POST", "/api/v1/queues/nope/jobs/2/cancel", b"",
+                     auth)[0] == 404
+    # In flight: its consumer is told.
+    w = consumer5(h, b"q", 1)
+    (i, _, _, _, _), = events5(w, 1)
+    st, _, doc = http_call(port, "POST", "/api/v1/queues/q/jobs/%d/cancel" % i,
+                           b"", auth)
+    assert st == 200 and doc["outcome"] == 2, (st, doc)
+    got = w.recv()
+    assert got is not None and got[0] == 26, got
+    # A dead letter is refused.
+    assert h.pushctl("enqueue", "-q", "q", "c").returncode == 0
+    w.send(ids(ACK, i) + demand(1))
+    (k, _, _, _, _), = events5(w, 1)
+    w.send(ids(NACK, k))
+    h.wait_for(lambda: h.stats_of("q")["dead"] == 1, what="dead")
+    st, _, doc = http_call(port, "POST", "/api/v1/queues/q/jobs/%d/cancel" % k,
+                           b"", auth)
+    assert st == 400 and "dead letter" in doc["error"], (st, doc)
 
 
 if __name__ == "__main__":

@@ -447,7 +447,8 @@ function jobPage(name, group, id, j) {
 	const label = group ? name + "/" + group : name;
 	const rows = [["state", j.state + (j.reason ? " (" + j.reason + ")" : "")],
 		["attempts", String(j.attempts)],
-		[j.state === "in flight" ? "delivered" : j.state === "delayed" || j.state === "waiting to retry" ?
+		[j.state === "in flight" || j.state.startsWith("cancelled") ? "delivered" :
+			j.state === "delayed" || j.state === "waiting to retry" ?
 			"due" : "ready since", when(j.at_ms)],
 		["consumer", j.consumer === null ? "–" : j.consumer],
 		["priority", String(j.priority)], ["key", j.key === null ? "–" : j.key],
@@ -473,7 +474,10 @@ function jobPage(name, group, id, j) {
 			button("Retry", () => act("Retry dead event " + j.id + " of " + label + "?",
 				path + "/dead/retry" + gq, { ids: [j.id] }, (r) => "Retried " + r.retried + " event")),
 			button("Drop", () => act("Drop dead event " + j.id + " of " + label + " for good?",
-				path + "/dead/drop" + gq, { ids: [j.id] }, (r) => "Dropped " + r.dropped + " event"), true)) : null,
+				path + "/dead/drop" + gq, { ids: [j.id] }, (r) => "Dropped " + r.dropped + " event"), true)) :
+			j.state.startsWith("cancelled") ? null : h("div", { class: "actions" },
+			button("Cancel", () => act("Cancel job " + j.id + " of " + name + " (in every group)?",
+				path + "/jobs/" + j.id + "/cancel", null, (r) => "Job " + r.id + ": " + r.cancelled), true)),
 	];
 }
 
