@@ -1079,6 +1079,69 @@ START_TEST(a_long_error_goes_as_its_end)
 }
 END_TEST
 
+/*
+ * pushstage_job_cancel: one in flight (its consumer told, through
+ * pushstage_cancelled) and one queued; an unknown id refuses the whole.
+ */
+START_TEST(cancel_from_the_library)
+{
+	const struct pushstage_job	*j;
+	struct pushstage_enqueued	 r;
+	struct pushstage_event		 ev;
+	struct pushstage_cancel		 out[2];
+	struct pushstage		*c, *w;
+	uint64_t			 ids[2], bad[2] = { 3, 99 };
+
+	start(NULL);
+	c = client();
+	ck_assert_int_eq(pushstage_add(c, "a", 1), 0);
+	ck_assert_int_eq(pushstage_add(c, "b", 1), 0);
+	ck_assert_int_eq(pushstage_add(c, "c", 1), 0);
+	ck_assert_int_eq(pushstage_send(c, &r), 0);
+	w = consumer("w", 1, 0);
+	ck_assert_int_eq(pushstage_demand(w, 1), 0);
+	ck_assert_int_eq(pushstage_flush(w), 0);
+	ck_assert_int_eq(pushstage_next_event(w, &ev), 0);
+	ck_assert_int_eq(pushstage_cancelled(w, ev.id), 0);
+	/* Refused whole: 99 is nowhere; 3 stays queued. */
+	ck_assert_int_eq(pushstage_job_cancel(c, bad, 2, NULL, 0, out),
+	    PUSHSTAGE_EPROTO);
+	ck_assert_ptr_nonnull(strstr(pushstage_error(c), "no event 99"));
+	pushstage_free(c);
+	c = client();
+	ck_assert_int_eq(pushstage_job(c, 3, NULL, 0, 0, &j), 0);
+	ck_assert_int_eq(j->state, PUSHSTAGE_JOB_QUEUED);
+	ck_assert_int_eq(pushstage_job_cancel(c, ids, 0, NULL, 0, out),
+	    PUSHSTAGE_EINVAL);
+	ids[0] = ev.id;
+	ids[1] = 3;
+	ck_assert_msg(pushstage_job_cancel(c, ids, 2, NULL, 0, out) == 0,
+	    "%s", pushstage_error(c));
+	ck_assert_uint_eq(out[0].id, ev.id);
+	ck_assert_int_eq(out[0].outcome, PUSHSTAGE_CANCEL_TOLD);
+	ck_assert_uint_eq(out[1].id, 3);
+	ck_assert_int_eq(out[1].outcome, PUSHSTAGE_CANCEL_REMOVED);
+	ck_assert_str_eq(pushstage_cancel_outcome_name(out[1].outcome),
+	    "cancelled");
+	ck_assert_int_eq(pushstage_job(c, ev.id, NULL, 0, 0, &j), 0);
+	ck_assert_int_eq(j->state, PUSHSTAGE_JOB_CANCELLED);
+	/* The consumer reads the CANCEL, still acks; nothing comes again. */
+	while (!pushstage_cancelled(w, ev.id)) {
+		ck_assert_int_eq(pushstage_read(w), 0);
+		ck_assert_int_eq(pushstage_poll_event(w, &ev), 0);
+	}
+	ck_assert_int_eq(pushstage_ack(w, &ids[0], 1), 0);
+	ck_assert_int_eq(pushstage_demand(w, pushstage_done(w)), 0);
+	ck_assert_int_eq(pushstage_flush(w), 0);
+	ck_assert_int_eq(pushstage_next_event(w, &ev), 0);
+	ck_assert_uint_eq(ev.id, 2);
+	ck_assert_uint_eq(ev.attempt, 1);
+	pushstage_free(w);
+	pushstage_free(c);
+	stop();
+}
+END_TEST
+
 START_TEST(nack_dead_letter_and_retry)
 {
 	static char			 big[PUSHSTAGE_ERROR_MAX + 1];
@@ -1181,6 +1244,7 @@ lib_suite(void)
 	tcase_add_test(tc, an_older_daemon_is_asked_in_version_3);
 	tcase_add_test(tc, nack_dead_letter_and_retry);
 	tcase_add_test(tc, a_long_error_goes_as_its_end);
+	tcase_add_test(tc, cancel_from_the_library);
 	tcase_add_test(tc, daemon_going_away_is_eio);
 	suite_add_tcase(s, tc);
 	return s;
