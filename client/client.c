@@ -675,6 +675,43 @@ psc_nack_error(struct psc *c, const struct ps_nack_error *n)
 	return PSC_OK;
 }
 
+/* ACK_RESULT: written after what else waits to go out. */
+int
+psc_ack_result(struct psc *c, uint64_t id, const void *result, uint32_t len)
+{
+	if (ps_put_ack_result(&c->out, id, result, len) != 0)
+		return fail(c, PSC_ENOMEM, "out of memory");
+	return PSC_OK;
+}
+
+/*
+ * WAIT for event id (0: by uid) of c's queue: answered when it ends or at
+ * the timeout; r points into c's buffer until the next read.
+ */
+int
+psc_wait_job(struct psc *c, uint64_t id, const void *uid, uint8_t ulen,
+    uint32_t timeout_ms, struct ps_wait_reply *r)
+{
+	struct ps_frame	 f;
+	int		 error;
+
+	if (c->version < 5)
+		return fail(c, PSC_EINVAL, "producerd at %s speaks protocol "
+		    "version %d: waiting for an event needs 5", c->path,
+		    c->version);
+	if (ps_put_wait(&c->req, c->queue, strlen(c->queue), id, timeout_ms,
+	    uid, ulen) != 0)
+		return fail(c, PSC_EINVAL, "a WAIT names an id, or a unique id "
+		    "of 1 to %d bytes", PS_UNIQUE_ID_MAX);
+	if ((error = request(c)) != 0 || (error = psc_wait(c, &f)) != 0)
+		return error;
+	if ((error = ps_get_wait_reply(&f, r)) != 0)
+		return fail(c, PSC_EPROTO, "bad answer to WAIT from producerd "
+		    "at %s: %s %s", c->path, ps_type_name(f.type),
+		    ps_strerror(error));
+	return PSC_OK;
+}
+
 /* The dead-letter list; r points into c's buffer until the next read. */
 int
 psc_dead_list(struct psc *c, uint32_t preview, struct ps_dead_reply *r)

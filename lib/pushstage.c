@@ -840,6 +840,28 @@ pushstage_nack_error(struct pushstage *p, uint64_t id, uint32_t delay_ms,
 }
 
 int
+pushstage_ack_result(struct pushstage *p, uint64_t id, const void *result,
+    size_t len)
+{
+	int	 r;
+
+	if ((r = ready(p, 1)) != 0)
+		return r;
+	if (result == NULL && len != 0)
+		return invalid(p, "no result, but a result length");
+	if (p->c.version < 5)
+		return ids(p, PS_ACK, &id, 1, 0);	/* no results before 5 */
+	if (!pushstage_acks(p))
+		return invalid(p, "producerd at %s delivers at most once: "
+		    "nothing to ACK", p->c.path);
+	if (len > p->c.max_frame - 12)
+		return invalid(p, "a result of %zu bytes: producerd at %s "
+		    "takes frames of at most %u", len, p->c.path,
+		    p->c.max_frame);
+	return psc_ack_result(&p->c, id, result, (uint32_t)len);
+}
+
+int
 pushstage_touch(struct pushstage *p, const uint64_t *v, size_t n)
 {
 	return ids(p, PS_TOUCH, v, n, 0);
@@ -1369,6 +1391,35 @@ pushstage_job_cancel(struct pushstage *p, const uint64_t *ids, size_t n,
 	return PUSHSTAGE_OK;
 }
 
+int
+pushstage_job_wait(struct pushstage *p, uint64_t id, const void *uid,
+    size_t ulen, uint32_t timeout_ms, struct pushstage_wait *out)
+{
+	struct ps_wait_reply	 r;
+	int			 error;
+
+	if ((error = ready(p, -1)) != 0)
+		return error;
+	if ((id == 0) != (ulen != 0) || ulen > PS_UNIQUE_ID_MAX ||
+	    (ulen != 0 && uid == NULL))
+		return invalid(p, "an event by its id, or (id 0) by a unique "
+		    "id of 1 to %d bytes", PS_UNIQUE_ID_MAX);
+	if ((error = psc_wait_job(&p->c, id, uid, (uint8_t)ulen, timeout_ms,
+	    &r)) != 0)
+		return error;
+	memset(out, 0, sizeof *out);
+	out->id = r.id;
+	out->state = r.state;
+	out->state_name = pushstage_job_state_name(r.state);
+	out->timed_out = r.timed_out;
+	out->reason = r.reason;
+	out->at_ms = r.at;
+	out->attempts = r.attempts;
+	out->data = r.data;
+	out->len = r.len;
+	return PUSHSTAGE_OK;
+}
+
 const char *
 pushstage_cancel_outcome_name(int outcome)
 {
@@ -1433,6 +1484,10 @@ pushstage_job(struct pushstage *p, uint64_t id, const void *uid, size_t ulen,
 	}
 	j->failures = p->jfail;
 	j->nfailures = i;
+	if (r.state == PUSHSTAGE_JOB_DONE) {
+		j->result = r.result;
+		j->result_len = r.rlen;
+	}
 	*out = j;
 	return PUSHSTAGE_OK;
 }

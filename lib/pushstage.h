@@ -374,6 +374,8 @@ enum pushstage_job_state {
 	PUSHSTAGE_JOB_DEAD = 7,
 	PUSHSTAGE_JOB_CANCELLED = 8,	/* in flight, cancelled: its consumer
 					   was told; gone at its answer */
+	PUSHSTAGE_JOB_DONE = 9,		/* acked; its record kept (keep-done) */
+	PUSHSTAGE_JOB_ENDED = 10,	/* a wait's: cancelled */
 };
 
 struct pushstage_header {
@@ -411,6 +413,9 @@ struct pushstage_job {
 	size_t		 nheaders;
 	const struct pushstage_failure *failures;	/* oldest first */
 	size_t		 nfailures;
+	/* Done (keep-done): its result; len above is the whole result's. */
+	const void	*result;
+	size_t		 result_len;
 };
 
 int		 pushstage_job(struct pushstage *, uint64_t id,
@@ -449,6 +454,40 @@ const char	*pushstage_cancel_outcome_name(int);
  * last 256 ids cancelled are known.
  */
 int		 pushstage_cancelled(const struct pushstage *, uint64_t id);
+
+/*
+ * Waiting for a job (protocol version 5): pushstage_job_wait waits until
+ * event id (or, id 0, the one of unique id uid) of the handle's queue (or
+ * QUEUE/GROUP) ends, at most timeout_ms (0: answer at once; UINT32_MAX:
+ * no limit), answered by the daemon as it ends.  out: its state at the
+ * end, PUSHSTAGE_JOB_DONE (data: its result), PUSHSTAGE_JOB_DEAD (data:
+ * its last error), PUSHSTAGE_JOB_ENDED (cancelled), PUSHSTAGE_JOB_CANCELLED
+ * (cancelled in flight), PUSHSTAGE_JOB_UNKNOWN (never enqueued, done with
+ * no record kept, dropped); or timed_out 1 and where it is.  data is the
+ * handle's until its next call.  A daemon in a cluster refuses.
+ */
+struct pushstage_wait {
+	uint64_t	 id;		/* 0: unknown */
+	int		 state;
+	const char	*state_name;
+	int		 timed_out;
+	int		 reason;	/* dead: enum pushstage_dead_reason */
+	uint64_t	 at_ms;		/* when it ended (ms since 1970) */
+	uint32_t	 attempts;
+	const void	*data;
+	size_t		 len;
+};
+int		 pushstage_job_wait(struct pushstage *, uint64_t id,
+		     const void *uid, size_t ulen, uint32_t timeout_ms,
+		     struct pushstage_wait *);
+/*
+ * A consumer's ACK with the event's result (protocol version 5; before
+ * it, a plain ACK): kept with the event's record by a queue with
+ * keep-done, and given to those waiting for it.  At most the queue's
+ * max-result bytes (64 KiB unless set), else the daemon refuses.
+ */
+int		 pushstage_ack_result(struct pushstage *, uint64_t id,
+		     const void *result, size_t len);
 
 int		 pushstage_dead_list(struct pushstage *, uint32_t preview,
 		     const struct pushstage_dead **, size_t *n,

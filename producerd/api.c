@@ -693,7 +693,7 @@ job_path(struct api *a, const char *name, size_t len, const char *idtext)
 	evbuffer_add_printf(a->b, "},\"bytes\":%u,", j.len);
 	json_preview(a->b, j.preview, j.preview_len, j.preview_len < j.len);
 	evbuffer_add_printf(a->b, ",\"truncated\":%s,\"failures\":[",
-	    j.preview_len < j.len ? "true" : "false");
+	    j.preview_len < j.len && j.state != DJOB_DONE ? "true" : "false");
 	for (i = 0, fp = j.fail; i < j.nfail; i++) {
 		fp = ps_failure_get(fp, &fl);
 		evbuffer_add_printf(a->b, "%s{\"at_ms\":%llu,\"attempt\":%u,"
@@ -704,7 +704,13 @@ job_path(struct api *a, const char *name, size_t len, const char *idtext)
 		json_str(a->b, fl.err, fl.elen);
 		evbuffer_add(a->b, "}", 1);
 	}
-	evbuffer_add(a->b, "]}\n", 3);
+	evbuffer_add(a->b, "]", 1);
+	if (j.state == DJOB_DONE)
+		json_bytes_as(a->b, 0, "result", j.result, j.rlen,
+		    j.rlen < j.len);
+	else
+		evbuffer_add(a->b, ",\"result\":null", 14);
+	evbuffer_add(a->b, "}\n", 2);
 	ps_buf_free(&out);
 	http_json(a->req, 200, a->b);
 }

@@ -138,6 +138,8 @@ struct backend {
 	int	(*job_cancel)(struct server *, struct nqueue *,
 		    const struct ps_cancel_ask *, struct ps_buf *, int *,
 		    char *, size_t);
+	/* Can it answer WAITs (results, ends)?  -1 and why if not. */
+	int	(*waits)(char *, size_t);
 	/* Its sender went: nothing more is told to arg. */
 	void	(*forget)(struct server *, void *);
 	/* Shutting down: each request still owed to tell is told so. */

@@ -57,8 +57,9 @@ cl_unserved(const struct cask *a, char *why, size_t len)
 	}
 	if (a->op != NULL) {
 		snprintf(why, len, "%s: a cluster does not find an event by "
-		    "its id yet: its events live in JetStream, for every host "
-		    "(docs/cluster.md)", a->op);
+		    "its id yet, nor keep done events' records: its events "
+		    "live in JetStream, for every host (docs/cluster.md)",
+		    a->op);
 		return -1;
 	}
 	if (a->drop != NULL && a->drop->len == 0) {
@@ -75,6 +76,8 @@ cl_unserved(const struct cask *a, char *why, size_t len)
 		what = "rate: a rate limit held on one host";
 	else if (s->paused_until != 0)
 		what = "paused: a pause held on one host";
+	else if (s->keep_done != 0)
+		what = "keep-done: done events' records kept on one host";
 	else if (set & (QS_MAX_QUEUE | QS_MAX_QUEUE_BYTES | QS_OVERFLOW))
 		what = "max-queue, max-queue-bytes or overflow: a limit on "
 		    "what JetStream keeps";
@@ -139,6 +142,14 @@ cluster_job_cancel(struct server *srv, struct nqueue *q,
 	(void)ca;
 	(void)out;
 	*code = PS_E_BAD_STATE;
+	return cl_unserved(&a, why, len);
+}
+
+static int
+cluster_waits(char *why, size_t len)
+{
+	struct cask	 a = { .op = "WAIT" };
+
 	return cl_unserved(&a, why, len);
 }
 
@@ -226,6 +237,7 @@ static const struct backend jetstream = {
 	.dead = cluster_dead,
 	.job = cluster_job,
 	.job_cancel = cluster_job_cancel,
+	.waits = cluster_waits,
 	.forget = cluster_forget,
 	.cancel = cluster_cancel,
 };

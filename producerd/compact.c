@@ -241,9 +241,10 @@ worth(const struct journal *j)
 }
 
 /*
- * Before the segments up to seq go: every queue's unique ids whose
- * records are in them are written again (journal.c), so that an id held
- * outlives its event's segment across a restart, for its whole window.
+ * Before the segments up to seq go: every queue's unique ids, and every
+ * group's done events' records (keep-done), whose records are in them
+ * are written again (journal.c), so that they outlive their segment
+ * across a restart, for their whole time.
  */
 int
 server_carry(void *arg, struct journal *j, uint64_t seq)
@@ -258,6 +259,11 @@ server_carry(void *arg, struct journal *j, uint64_t seq)
 		    g->d.sched != NULL && journal_carry_uniq(j, q->name,
 		    g->d.sched->uniq, seq, now) != 0)
 			return -1;
+		TAILQ_FOREACH(g, &q->groups, entry) {
+			if (g->d.kept.n != 0 && journal_carry_kept(j, q->name,
+			    g->name, &g->d.kept, seq) != 0)
+				return -1;
+		}
 	}
 	return 0;
 }

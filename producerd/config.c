@@ -288,6 +288,8 @@ config_init(struct config *cfg)
 	cfg->queue.acks = 1;
 	cfg->queue.max_attempts = CONFIG_MAX_ATTEMPTS;
 	cfg->queue.dedup_window = CONFIG_DEDUP_WINDOW;
+	cfg->queue.keep_done_bytes = CONFIG_KEEP_DONE_BYTES;
+	cfg->queue.max_result = CONFIG_MAX_RESULT;
 	cfg->drain_ms = CONFIG_DRAIN_MS;
 	cfg->handshake_ms = CONFIG_HANDSHAKE_MS;
 	cfg->max_connections = CONFIG_MAX_CONNS;

@@ -212,6 +212,7 @@ conn_close(struct conn *c)
 	struct server	*srv = c->srv;
 
 	log_debug("%s closed", conn_label(c));
+	waits_forget(c);
 	conn_leave(c);
 	srv->nconns--;
 	TAILQ_REMOVE(&srv->conns, c, entry);
@@ -849,6 +850,94 @@ conn_job_cancel(struct conn *c, const struct ps_frame *f)
 	queues_touch(q);
 }
 
+/*
+ * WAIT: the client hears how an event of a queue or group ended, when it
+ * ends (waits.c), with its result or last error; until then it is not
+ * read.
+ */
+static void
+conn_wait(struct conn *c, const struct ps_frame *f)
+{
+	struct server		*srv = c->srv;
+	struct ps_wait_ask	 a;
+	struct qgroup		*g;
+	struct uniq		*u;
+	char			 why[256];
+	uint64_t		 id;
+	int			 error;
+
+	if ((error = ps_get_wait(f, &a)) != 0) {
+		conn_fail(c, -error, "bad WAIT: %s", error == -PS_E_BAD_VALUE ?
+		    "neither an id nor a unique id (of 1 to 128 bytes) alone" :
+		    ps_strerror(error));
+		return;
+	}
+	if ((g = conn_group(c, &a.queue, "WAIT")) == NULL)
+		return;
+	if (srv->backend->waits(why, sizeof why) != 0) {
+		conn_fail(c, PS_E_BAD_STATE, "%s", why);
+		return;
+	}
+	id = a.id;
+	if (id == 0)
+		id = (u = dispatch_uniq_of(&g->d)) != NULL ?
+		    uniq_id(u, a.uid, a.ulen) : 0;
+	if (waits_add(srv, c, g, id, a.timeout_ms) != 0)
+		log_warnx("%s: out of memory for a WAIT: answered at once",
+		    conn_label(c));
+}
+
+/* The answer to c's WAIT. */
+void
+conn_waited(struct conn *c, const struct ps_wait_reply *r)
+{
+	if (ps_put_wait_reply(&c->srv->scratch, r) != 0) {
+		log_warnx("%s: out of memory answering its WAIT",
+		    conn_label(c));
+		c->srv->scratch.len = 0;
+		return;
+	}
+	conn_send(c);
+}
+
+/* ACK_RESULT: one event in flight here is done, and this is its result. */
+static void
+conn_ack_result(struct conn *c, const struct ps_frame *f)
+{
+	struct dispatch		*d = &c->g->d;
+	struct ps_ack_result	 a;
+	int			 error, r;
+
+	if ((error = ps_get_ack_result(f, &a)) != 0) {
+		conn_fail(c, -error, "bad ACK_RESULT: %s", ps_strerror(error));
+		return;
+	}
+	if (!c->dc.acks) {
+		conn_fail(c, PS_E_BAD_STATE, "ACK_RESULT on a connection "
+		    "without acknowledgements (delivery is at most once)");
+		return;
+	}
+	if (a.len > d->policy->max_result) {
+		conn_fail(c, PS_E_BAD_VALUE, "ACK_RESULT of event %llu: a "
+		    "result of %u bytes; queue %s takes at most %u "
+		    "(max-result)", (unsigned long long)a.id, a.len,
+		    c->q->name, d->policy->max_result);
+		return;
+	}
+	r = dispatch_ack_result(d, &c->dc, a.id, a.result, a.len);
+	if (r == DISPATCH_LATE)
+		log_debug("%s: ACK_RESULT %llu after it timed out: ignored",
+		    conn_label(c), (unsigned long long)a.id);
+	else if (r == DISPATCH_UNKNOWN) {
+		conn_fail(c, PS_E_NOT_IN_FLIGHT, "ACK_RESULT of event %llu, "
+		    "which is not in flight on this connection",
+		    (unsigned long long)a.id);
+		return;
+	}
+	dispatch_run(d);
+	queues_touch(c->q);
+}
+
 /* The wire's "the queue's backoff" is the dispatcher's. */
 _Static_assert(PS_NACK_BACKOFF == DISPATCH_BACKOFF, "NACK_ERROR's backoff");
 
@@ -1144,9 +1233,12 @@ conn_frame(struct conn *c, const struct ps_frame *f)
 	case PS_NACK:
 	case PS_NACK_LATER:
 	case PS_NACK_ERROR:
+	case PS_ACK_RESULT:
 	case PS_TOUCH:
 		if (c->role == ROLE_CONSUMER && f->type == PS_NACK_ERROR)
 			conn_nack_error(c, f);
+		else if (c->role == ROLE_CONSUMER && f->type == PS_ACK_RESULT)
+			conn_ack_result(c, f);
 		else if (c->role == ROLE_CONSUMER)
 			conn_ids(c, f);
 		else
@@ -1189,6 +1281,13 @@ conn_frame(struct conn *c, const struct ps_frame *f)
 			    "clients look events up", role_name(c->role));
 		else
 			conn_job(c, f);
+		break;
+	case PS_WAIT:
+		if (c->role != ROLE_CLIENT)
+			conn_fail(c, PS_E_BAD_STATE, "WAIT from a %s; only "
+			    "clients wait for events", role_name(c->role));
+		else
+			conn_wait(c, f);
 		break;
 	case PS_JOB_CANCEL:
 		if (c->role != ROLE_CLIENT)

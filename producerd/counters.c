@@ -223,6 +223,22 @@ const struct counter counters[] = {
 	{ "cancelled_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
 	  "Events cancelled (pushctl job cancel): waiting, or in flight.",
 	  G(d.counts.cancelled_total) },
+	{ "keep_done_ms", NULL, COUNTER_SETTING, PART_QUEUE,
+	  "How long a done event's record is kept (0: none).",
+	  Q(policy.keep_done) },
+	{ "keep_done_bytes", NULL, COUNTER_SETTING, PART_QUEUE,
+	  "Those records' memory at most, each group's.",
+	  Q(policy.keep_done_bytes) },
+	{ "max_result", NULL, COUNTER_SETTING, PART_QUEUE,
+	  "An ACK's result at most, in bytes.", Q(policy.max_result) },
+	{ "done_kept", NULL, COUNTER_GAUGE, PART_QUEUE,
+	  "Done events whose records are kept (keep-done).", G(d.kept.n) },
+	{ "done_kept_bytes", NULL, COUNTER_GAUGE, PART_QUEUE,
+	  "Their records' memory: results and 56 bytes each.",
+	  G(d.kept.bytes) },
+	{ "waits", NULL, COUNTER_GAUGE, PART_QUEUE,
+	  "Clients waiting for one of its events to end (WAIT).",
+	  G(d.nwaits) },
 };
 const size_t ncounters = sizeof counters / sizeof counters[0];
 

@@ -51,8 +51,9 @@ delays_of(const struct dispatch *d)
 }
 
 /*
- * The journal, if there is one, hears of what happened to ev; an event
- * gone lets go of its unique id in this group.
+ * The journal, if there is one, hears of what happened to ev, and those
+ * waiting for it of its end; an event gone lets go of its unique id in
+ * this group.
  */
 static inline void
 dispatch_changed(struct dispatch *d, enum dispatch_change what,
@@ -60,6 +61,9 @@ dispatch_changed(struct dispatch *d, enum dispatch_change what,
 {
 	if (d->change != NULL)
 		d->change(d->change_arg, what, ev);
+	if (d->nwaits != 0 && (what == DISPATCH_GONE ||
+	    what == DISPATCH_BURIED))
+		dispatch_ended(d, what, ev);
 	if (what == DISPATCH_GONE && d->lead->sched != NULL &&
 	    d->lead->sched->uniq != NULL)
 		uniq_gone(d->lead->sched->uniq, ev->id, *d->wall,

@@ -40,7 +40,24 @@ const struct dpolicy dpolicy_default = {
 	.overflow = OVERFLOW_REJECT,
 	.max_attempts = DPOLICY_MAX_ATTEMPTS,
 	.dedup_window = DPOLICY_DEDUP_WINDOW,
+	.keep_done_bytes = DPOLICY_KEEP_DONE_BYTES,
+	.max_result = PS_RESULT_DEFAULT,
 };
+
+/* A done event's record goes: the journal lets go of it. */
+static void
+unkept(void *arg, struct kdone *k)
+{
+	struct dispatch		*d = arg;
+	struct dispatch_kept	 dk;
+
+	if (d->change == NULL)
+		return;
+	memset(&dk, 0, sizeof dk);
+	dk.ev.id = k->id;
+	dk.k = k;
+	d->change(d->change_arg, DISPATCH_UNKEPT, &dk.ev);
+}
 
 /*
  * d reads log (another group's, a queue's), or with log NULL a buffer of
@@ -60,6 +77,9 @@ dispatch_init(struct dispatch *d, struct qlog *log, dispatch_emit_fn emit,
 	TAILQ_INIT(&d->dead);
 	TAILQ_INIT(&d->aside);
 	keys_init(&d->keys);
+	kept_init(&d->kept);
+	d->kept.gone = unkept;
+	d->kept.arg = d;
 	d->next_id = 1;
 	d->ids = &d->next_id;
 	d->clock = &d->now;
@@ -101,6 +121,7 @@ dispatch_free(struct dispatch *d)
 	keys_free(&d->keys, release, d);
 	parts_drain(d, release);
 	free(d->parts);
+	kept_free(&d->kept);
 	refail_free(d);		/* into the store queue_free may free */
 	queue_free(&d->queue);
 	if (d->restored != NULL) {
@@ -1132,6 +1153,12 @@ dispatch_find(const struct dispatch *d, uint64_t id, struct djob *j)
 		/* Its failures, read back at a start, wait for it. */
 		if (j->ev.fail == NULL && d->refail != NULL)
 			j->ev.fail = refail_of(d, id);
+	} else if ((j->done = kept_find(&d->kept, id)) != NULL) {
+		j->state = DJOB_DONE;
+		j->ev.id = id;
+		j->ev.prio = QUEUE_PRIO_DEFAULT;
+		j->ev.attempts = j->done->attempts;
+		j->at = j->done->at;
 	}
 	return j->state;
 }
@@ -1144,12 +1171,22 @@ dispatch_find(const struct dispatch *d, uint64_t id, struct djob *j)
 static void
 cancel_gone(struct dispatch *d, struct qevent *ev)
 {
+	struct dispatch_end	 e;
+
 	dispatch_finish(d, ev, PS_ACK, 0);
 	if (d->change != NULL)
 		d->change(d->change_arg, DISPATCH_GONE, ev);
 	if (d->lead->sched != NULL && d->lead->sched->uniq != NULL)
 		uniq_gone(d->lead->sched->uniq, ev->id, *d->wall, 0);
 	d->counts.cancelled_total++;
+	if (d->nwaits != 0) {
+		memset(&e, 0, sizeof e);
+		e.id = ev->id;
+		e.state = DJOB_ENDED;
+		e.attempts = ev->attempts;
+		e.at = *d->wall;
+		d->end(d->end_arg, d, &e);
+	}
 }
 
 /*
@@ -1289,6 +1326,60 @@ failed(struct dispatch *d, struct dconsumer *dc, struct qevent *ev,
 }
 
 /*
+ * keep-done: acked ev's record is kept with its result (len bytes), and
+ * journaled.  Out of memory, or larger than keep-done-bytes, it is not.
+ */
+static void
+keep(struct dispatch *d, const struct qevent *ev, const void *result,
+    uint32_t len)
+{
+	struct dispatch_kept	 dk;
+
+	memset(&dk, 0, sizeof dk);
+	if (kept_add(&d->kept, ev->id, *d->wall, ev->attempts, result, len,
+	    d->policy->keep_done_bytes, &dk.k) != 0)
+		return;
+	dk.ev.id = ev->id;
+	if (d->change != NULL)
+		d->change(d->change_arg, DISPATCH_KEPT, &dk.ev);
+}
+
+/*
+ * Those waiting for ev (WAIT) hear of its end: BURIED, dead with its last
+ * error; GONE, done with its result while an ACK is told, else gone.
+ */
+void
+dispatch_ended(struct dispatch *d, enum dispatch_change what,
+    const struct qevent *ev)
+{
+	struct dispatch_end	 e;
+	const struct qfailure	*f;
+	int			 i;
+
+	memset(&e, 0, sizeof e);
+	e.id = ev->id;
+	e.attempts = ev->attempts;
+	e.at = *d->wall;
+	if (what == DISPATCH_BURIED) {
+		e.state = DJOB_DEAD;
+		e.reason = ev->reason;
+		for (i = ev->fail != NULL ? ev->fail->n - 1 : -1; i >= 0; i--) {
+			f = &ev->fail->f[i];
+			if (f->elen != 0) {
+				e.data = f->bytes + f->wlen;
+				e.len = f->elen;
+				break;
+			}
+		}
+	} else if (d->acking) {
+		e.state = DJOB_DONE;
+		e.data = d->result;
+		e.len = d->rlen;
+	}
+	d->end(d->end_arg, d, &e);
+}
+
+/*
  * A consumer's ACK, NACK or TOUCH (what: PS_ACK, PS_NACK, PS_TOUCH) of
  * one event.  ACK forgets it; NACK gives it back for another delivery,
  * after wait ms or the queue's backoff (DISPATCH_BACKOFF), or to the dead
@@ -1316,7 +1407,13 @@ answer(struct dispatch *d, struct dconsumer *dc, uint64_t id, int what,
 		}
 		key_done(d, ev);
 		dispatch_finish(d, ev, PS_ACK, 0);
+		d->acking = 1;
+		d->result = err;
+		d->rlen = (uint32_t)elen;
 		dispatch_changed(d, DISPATCH_GONE, ev);
+		d->acking = 0;
+		if (d->policy->keep_done != 0)
+			keep(d, ev, err, (uint32_t)elen);
 		queue_release(&d->queue, ev);
 		break;
 	case PS_NACK:
@@ -1345,6 +1442,14 @@ dispatch_answer(struct dispatch *d, struct dconsumer *dc, uint64_t id,
     int what)
 {
 	return answer(d, dc, id, what, DISPATCH_BACKOFF, NULL, 0);
+}
+
+/* An ACK with the event's result (len bytes: the caller checked them). */
+int
+dispatch_ack_result(struct dispatch *d, struct dconsumer *dc, uint64_t id,
+    const void *result, uint32_t len)
+{
+	return answer(d, dc, id, PS_ACK, 0, result, len);
 }
 
 /* A NACK that says when: again after wait ms (0: at once, no backoff). */
@@ -1411,6 +1516,11 @@ dispatch_expire(struct dispatch *d)
 	}
 	if (n != 0)
 		give_back(d, evs, n, PS_DEAD_TIMEOUT, DISPATCH_BACKOFF);
+	/* Done events' records past keep-done (all, set to 0) go. */
+	if (d->kept.n != 0)
+		(void)kept_expire(&d->kept, d->policy->keep_done == 0 ?
+		    UINT64_MAX : *d->wall > d->policy->keep_done ?
+		    *d->wall - d->policy->keep_done : 0);
 	return (int)due;
 }
 
@@ -1439,6 +1549,13 @@ dispatch_next_deadline(const struct dispatch *d, uint64_t *when)
 	    delays_next(&s->delays, &t) && (t = t >
 	    *d->wall ? *d->clock + (t - *d->wall) : *d->clock) < next)
 		next = t;
+	/* The oldest done event's record to let go (wall-clock time). */
+	if (kept_next(&d->kept, &t)) {
+		t += d->policy->keep_done;
+		t = t > *d->wall ? *d->clock + (t - *d->wall) : *d->clock;
+		if (t < next)
+			next = t;
+	}
 	if (next == UINT64_MAX)
 		return 0;
 	*when = next;

@@ -21,6 +21,7 @@
 
 #include "frame.h"
 #include "hist.h"
+#include "kept.h"
 #include "keys.h"
 #include "queue.h"
 #include "sched.h"
@@ -38,6 +39,7 @@ enum overflow {
 /* What a dispatcher on its own does (the daemon's flags say the same). */
 #define DPOLICY_MAX_ATTEMPTS	5u
 #define DPOLICY_DEDUP_WINDOW	120000u	/* ms: NATS JetStream's default */
+#define DPOLICY_KEEP_DONE_BYTES	(UINT64_C(64) << 20)	/* kept records */
 
 /*
  * A queue's rules for its groups: its limits, what an ENQUEUE that does
@@ -54,6 +56,12 @@ struct dpolicy {
 	uint32_t		 max_attempts;
 	uint32_t		 dedup_window;	/* ms a unique id stays after
 						   its event (the lead's) */
+	uint64_t		 keep_done;	/* ms a done event's record is
+						   kept (with its result); 0:
+						   none */
+	uint64_t		 keep_done_bytes; /* those records' memory at
+						   most, each group's */
+	uint32_t		 max_result;	/* an ACK_RESULT's bytes */
 };
 extern const struct dpolicy dpolicy_default;
 
@@ -126,10 +134,13 @@ enum dispatch_change {
 	DISPATCH_BURIED,	/* to the dead list (attempts, reason) */
 	DISPATCH_REVIVED,	/* a dead letter back to the buffer */
 	DISPATCH_FAILED,	/* a failure kept (ev->fail's newest) */
+	DISPATCH_KEPT,		/* acked, its record kept (keep-done) */
+	DISPATCH_UNKEPT,	/* that record let go */
 };
 /*
  * Hears of ev's change.  For PUSHED, ev is the handle of a struct
- * dispatch_new made up for the call, which says the rest.
+ * dispatch_new made up for the call, which says the rest; for KEPT and
+ * UNKEPT, of a struct dispatch_kept.
  */
 typedef void (*dispatch_change_fn)(void *, enum dispatch_change,
     const struct qevent *);
@@ -140,6 +151,28 @@ struct dispatch_new {
 	const uint8_t	*uid;		/* its unique id; NULL: none */
 	uint8_t		 ulen;
 };
+
+struct dispatch_kept {
+	struct qevent	 ev;		/* first: its id */
+	struct kdone	*k;		/* the record */
+};
+
+/*
+ * An event's end, for those waiting for it (WAIT): done (its result),
+ * dead (its last error), cancelled, or gone (shed, purged, dropped: 0).
+ */
+struct dispatch_end {
+	uint64_t	 id;
+	uint8_t		 state;		/* DJOB_DONE, _DEAD, _ENDED, 0 */
+	uint8_t		 reason;	/* dead: enum ps_dead_reason */
+	uint32_t	 attempts;
+	uint64_t	 at;		/* wall ms */
+	const void	*data;
+	uint32_t	 len;
+};
+struct dispatch;
+typedef void (*dispatch_end_fn)(void *, struct dispatch *,
+    const struct dispatch_end *);
 
 /*
  * What a group has done, for the table of counters (counters.c) and the
@@ -215,6 +248,13 @@ struct dispatch {
 	struct dcounters	 counts;
 	struct hist		 waited;	/* ready to first delivery */
 	struct hist		 handled;	/* delivery to ACK */
+	struct kept		 kept;		/* done, kept (keep-done) */
+	const void		*result;	/* while an ACK's GONE is told */
+	uint32_t		 rlen;
+	int			 acking;
+	dispatch_end_fn		 end;		/* told of ends while nwaits */
+	void			*end_arg;
+	uint32_t		 nwaits;	/* WAITs on this group */
 	uint64_t		 purged;	/* by the last dispatch_purge */
 	uint64_t		 demand_total;	/* all consumers' credit */
 	dispatch_emit_fn	 emit;
@@ -286,6 +326,8 @@ enum djob_state {
 	DJOB_RETRY_WAIT = 6,	/* given back, held until its time */
 	DJOB_DEAD = 7,
 	DJOB_CANCELLED = 8,	/* in flight, cancelled: gone at its answer */
+	DJOB_DONE = 9,		/* acked, its record kept (keep-done) */
+	DJOB_ENDED = 10,	/* cancelled (a dispatch_end's alone) */
 };
 
 /*
@@ -299,6 +341,7 @@ struct djob {
 	struct qevent		 ev;
 	uint64_t		 at;
 	const struct dconsumer	*owner;
+	const struct kdone	*done;		/* DJOB_DONE: its record */
 };
 int	 dispatch_find(const struct dispatch *, uint64_t, struct djob *);
 int	 dispatch_cancel(struct dispatch *, uint64_t, struct dconsumer **);
@@ -313,6 +356,10 @@ dispatch_uniq_of(const struct dispatch *d)
 
 int	 dispatch_answer(struct dispatch *, struct dconsumer *, uint64_t,
 	     int);
+int	 dispatch_ack_result(struct dispatch *, struct dconsumer *, uint64_t,
+	     const void *, uint32_t);
+void	 dispatch_ended(struct dispatch *, enum dispatch_change,
+	     const struct qevent *);
 #define DISPATCH_BACKOFF	UINT32_MAX	/* a NACK's wait: the queue's */
 int	 dispatch_nack_error(struct dispatch *, struct dconsumer *, uint64_t,
 	     uint32_t, const void *, size_t);

@@ -101,6 +101,9 @@ groups_add(struct nqueue *q, const char *name, size_t len)
 	g->d.name = q->name;
 	g->d.group = g->name;
 	g->d.policy = &q->policy;
+	TAILQ_INIT(&g->waits);
+	g->d.end = waits_end;
+	g->d.end_arg = g;
 	if (srv->up.path != NULL)
 		g->d.done = upstream_done;
 	srv->backend->group(srv, g);
@@ -121,6 +124,7 @@ group_free(struct qgroup *g)
 {
 	struct nqueue	*q = g->q;
 
+	waits_group_gone(g);
 	TAILQ_REMOVE(&q->groups, g, entry);
 	q->ngroups--;
 	chain(q);

@@ -338,6 +338,64 @@ rec_fail(struct journal *j, const char *queue, const char *group,
 	return jrec_put(&j->buf, JREC_FAIL, &e);
 }
 
+/*
+ * A done event's record kept (keep-done), with its result: written
+ * where the journal is now, which the record remembers so that it is
+ * carried forward before its segment goes (journal_carry_kept).  Counted
+ * as carried data (a segment's uids), not as a live event: it pins no
+ * segment.
+ */
+static int
+rec_kept(struct journal *j, const char *queue, const char *group,
+    struct kdone *k)
+{
+	struct jsegment	*cur = &j->segs[j->nsegs - 1];
+	struct jrec_entry e;
+	int		 r;
+
+	r = rec_room(j, JREC_KEPT, 2 + 2 * PS_QUEUE_MAX + 24 + (size_t)k->len,
+	    j->rec_type == JREC_KEPT && (strcmp(j->rec_queue, queue) != 0 ||
+	    strcmp(j->rec_group, group) != 0));
+	if (r < 0)
+		return -1;
+	if (r == 1) {
+		if (rec_start(j, JREC_KEPT, queue, group, 0) != 0)
+			return -1;
+		snprintf(j->rec_queue, sizeof j->rec_queue, "%s", queue);
+		snprintf(j->rec_group, sizeof j->rec_group, "%s", group);
+	}
+	memset(&e, 0, sizeof e);
+	e.id = k->id;
+	e.due = k->at;
+	e.attempts = k->attempts;
+	e.data = k->result;
+	e.len = k->len;
+	if (jrec_put(&j->buf, JREC_KEPT, &e) != 0)
+		return -1;
+	k->seg = cur->seq;
+	cur->uids += 24 + (uint64_t)k->len;
+	j->uids_bytes += 24 + (uint64_t)k->len;
+	return 0;
+}
+
+/*
+ * Before the segments up to seq are deleted: a group's done events'
+ * records written in them are written again where the journal is now.
+ * -1 out of memory.
+ */
+int
+journal_carry_kept(struct journal *j, const char *queue, const char *group,
+    struct kept *kp, uint64_t seq)
+{
+	struct kdone	*k;
+
+	TAILQ_FOREACH(k, &kp->list, entry) {
+		if (k->seg <= seq && rec_kept(j, queue, group, k) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* A group made (drop 0: from id on) or dropped: a record of its own. */
 int
 journal_group(struct journal *j, int drop, const char *queue,
@@ -721,6 +779,12 @@ journal_change(struct journal *j, const char *queue, const char *group,
 		case DISPATCH_FAILED:
 			r = rec_fail(j, queue, group, ev);
 			break;
+		case DISPATCH_KEPT:
+			r = rec_kept(j, queue, group,
+			    ((const struct dispatch_kept *)ev)->k);
+			break;
+		case DISPATCH_UNKEPT:
+			break;		/* carried no more; nothing pinned */
 		default:
 			r = rec_group_ids(j, JREC_GRETRY, queue, group, ev);
 			break;
@@ -782,6 +846,11 @@ journal_change(struct journal *j, const char *queue, const char *group,
 		break;
 	case DISPATCH_FAILED:
 		r = rec_fail(j, queue, "", ev);
+		break;
+	case DISPATCH_KEPT:
+		r = rec_kept(j, queue, "", ((const struct dispatch_kept *)ev)->k);
+		break;
+	case DISPATCH_UNKEPT:
 		break;
 	}
 	if (r != 0)

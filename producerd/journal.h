@@ -43,6 +43,7 @@ typedef int (*journal_groups_fn)(void *, struct journal *);
  */
 typedef int (*journal_carry_fn)(void *, struct journal *, uint64_t);
 
+struct kept;
 struct uniq;
 
 enum journal_fsync {
@@ -138,6 +139,8 @@ int	 journal_gmoved_add(struct journal *, uint64_t, uint64_t);
 int	 journal_compact_wanted(const struct journal *);
 int	 journal_uids(struct journal *, const char *, uint64_t, uint64_t,
 	     const uint8_t *, uint8_t);
+int	 journal_carry_kept(struct journal *, const char *, const char *,
+	     struct kept *, uint64_t);
 int	 journal_carry_uniq(struct journal *, const char *, struct uniq *,
 	     uint64_t, uint64_t);
 int	 journal_sync(struct journal *);

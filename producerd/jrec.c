@@ -25,7 +25,7 @@ static int
 names_group(int type)
 {
 	return ((type >= JREC_GROUP && type <= JREC_GDEAD) &&
-	    type != JREC_GROUPS) || type == JREC_FAIL;
+	    type != JREC_GROUPS) || type == JREC_FAIL || type == JREC_KEPT;
 }
 
 /* Records of events enqueued with consecutive ids from a first one. */
@@ -207,6 +207,9 @@ jrec_put(struct ps_buf *b, int type, const struct jrec_entry *e)
 	case JREC_UIDS:
 		need = 17 + (size_t)e->ulen;
 		break;
+	case JREC_KEPT:
+		need = 24 + (size_t)e->len;
+		break;
 	case JREC_GROUPS:
 		need = 9 + (size_t)e->glen;
 		break;
@@ -285,6 +288,15 @@ jrec_put(struct ps_buf *b, int type, const struct jrec_entry *e)
 		for (i = 0; i < e->nfails; i++)
 			p = ps_failure_put(p, &e->fails[i]);
 		b->len = (size_t)(p - b->data);
+		return 0;
+	case JREC_KEPT:
+		put64(p, e->id);
+		put64(p + 8, e->due);
+		put32(p + 16, e->attempts);
+		put32(p + 20, e->len);
+		if (e->len != 0)
+			memcpy(p + 24, e->data, e->len);
+		b->len += 24 + (size_t)e->len;
 		return 0;
 	case JREC_UIDS:
 		put64(p, e->id);
@@ -657,6 +669,18 @@ jrec_next(struct jrec *r, struct jrec_entry *e)
 		e->data = p + 19 + k;
 		e->len = l;
 		at = 19 + k + l;
+		break;
+	case JREC_KEPT:
+		if (rem < 24 || (l = get32(p + 20)) > rem - 24)
+			return bad(r, "KEPT record's lengths do not add up");
+		if (get64(p) == 0)
+			return bad(r, "event id 0");
+		e->id = get64(p);
+		e->due = get64(p + 8);
+		e->attempts = get32(p + 16);
+		e->data = p + 24;
+		e->len = l;
+		at = 24 + l;
 		break;
 	case JREC_FAIL:
 		if (rem < 9 || get64(p) == 0 || p[8] > JREC_FAILS_MAX)

@@ -83,8 +83,14 @@ enum {
 	 * ms), u32 attempt, u8 len, consumer, u16 len, error } }...
 	 */
 	JREC_FAIL = 22,
+	/*
+	 * Done events' records kept (keep-done): u8 len, queue, u8 len,
+	 * group (0: the shared one), then { u64 id, u64 at (wall ms, when
+	 * it was done), u32 attempts, u32 len, result }...
+	 */
+	JREC_KEPT = 23,
 };
-#define JREC_MAX	JREC_FAIL
+#define JREC_MAX	JREC_KEPT
 #define JREC_FAILS_MAX	3		/* failures an entry holds */
 
 /* One group's hold on an event, for writing a GKEEP record. */
@@ -144,7 +150,7 @@ struct jrec_entry {
 	const uint8_t	*hdr;		/* headers: HEADER attributes */
 	uint16_t	 hlen;
 	uint16_t	 prio;		/* PS_PRIORITY_DEFAULT unless given */
-	uint64_t	 due;		/* wall ms; 0: ready */
+	uint64_t	 due;		/* wall ms; 0: ready; KEPT: done */
 	const uint8_t	*uid;		/* NULL: none */
 	uint8_t		 ulen;
 	uint64_t	 expires;	/* UIDS */

@@ -62,12 +62,14 @@ json_key(struct evbuffer *b, int first, const char *key)
 }
 
 /*
- * Text if every byte is UTF-8 and none a control byte but tab, CR and
- * LF; a sequence the preview cut short at its end does not count against
- * it (cut is 1 when the preview is shorter than the payload).
+ * "name":bytes,"name_encoding":... as text if every byte is UTF-8 and
+ * none a control byte but tab, CR and LF, else in hex; a sequence cut
+ * short at its end does not count against it (cut is 1 when the bytes
+ * are the start of longer ones).  first: no comma before.
  */
 void
-json_preview(struct evbuffer *b, const void *v, size_t len, int cut)
+json_bytes_as(struct evbuffer *b, int first, const char *name, const void *v,
+    size_t len, int cut)
 {
 	const unsigned char	*p = v;
 	size_t			 i = 0, n;
@@ -83,16 +85,23 @@ json_preview(struct evbuffer *b, const void *v, size_t len, int cut)
 		else
 			i += n;
 	}
-	json_key(b, 1, "preview");
+	json_key(b, first, name);
 	if (text) {
 		json_str(b, p, len);
-		evbuffer_add_printf(b, ",\"preview_encoding\":\"text\"");
+		evbuffer_add_printf(b, ",\"%s_encoding\":\"text\"", name);
 		return;
 	}
 	evbuffer_add(b, "\"", 1);
 	for (i = 0; i < len; i++)
 		evbuffer_add_printf(b, "%02x", p[i]);
-	evbuffer_add_printf(b, "\",\"preview_encoding\":\"hex\"");
+	evbuffer_add_printf(b, "\",\"%s_encoding\":\"hex\"", name);
+}
+
+/* A payload's preview: "preview" and "preview_encoding", the first keys. */
+void
+json_preview(struct evbuffer *b, const void *v, size_t len, int cut)
+{
+	json_bytes_as(b, 1, "preview", v, len, cut);
 }
 
 static const char *

@@ -17,6 +17,8 @@ void	 json_str(struct evbuffer *, const void *, size_t);
 void	 json_key(struct evbuffer *, int, const char *);
 /* "preview":"...","preview_encoding":"text" or "hex". */
 void	 json_preview(struct evbuffer *, const void *, size_t, int);
+void	 json_bytes_as(struct evbuffer *, int, const char *, const void *,
+	     size_t, int);
 
 /*
  * A POST body: empty, {}, or {"ids": [N, ...]} with at most max ids,

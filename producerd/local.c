@@ -359,6 +359,14 @@ local_job(struct server *srv, struct qgroup *g, const struct ps_job_ask *a,
 		j.nfail = i;
 		j.fails = f;
 		fit(&j, f, srv->max_frame + PS_FRAME_OVER);
+		if (dj.state == DJOB_DONE) {
+			/* Its result, whole or its start: len says which. */
+			j.len = dj.done->len;
+			j.result = dj.done->result;
+			j.rlen = dj.done->len;
+			if (j.rlen > srv->max_frame + PS_FRAME_OVER - 38)
+				j.rlen = srv->max_frame + PS_FRAME_OVER - 38;
+		}
 	}
 	if (ps_put_job_reply(out, &j) != 0) {
 		*code = PS_E_NOMEM;
@@ -472,6 +480,14 @@ out:
 	return r;
 }
 
+static int
+local_waits(char *why, size_t len)
+{
+	(void)why;
+	(void)len;
+	return 0;
+}
+
 const struct backend local_backend = {
 	.name = "local",
 	.prepare = local_nothing,
@@ -488,6 +504,7 @@ const struct backend local_backend = {
 	.dead = local_dead,
 	.job = local_job,
 	.job_cancel = local_job_cancel,
+	.waits = local_waits,
 	.forget = local_forget,
 	.cancel = local_cancel,
 };

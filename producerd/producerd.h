@@ -41,6 +41,10 @@ struct qsettings {
 	uint64_t		 paused_until;	/* wall ms; SCHED_FOREVER;
 						   0: not paused */
 	uint64_t		 dedup_window;	/* ms a unique id stays */
+	uint64_t		 keep_done;	/* ms a done event's record
+						   stays; 0: none kept */
+	uint64_t		 keep_done_bytes; /* those records' memory */
+	uint64_t		 max_result;	/* an ACK_RESULT's bytes */
 };
 /* Which settings a queue was given of its own (and DIR/queues keeps). */
 #define QS_MAX_QUEUE		0x01
@@ -54,6 +58,9 @@ struct qsettings {
 #define QS_BACKOFF		0x100
 #define QS_PAUSED		0x200
 #define QS_DEDUP		0x400
+#define QS_KEEP_DONE		0x800
+#define QS_KEEP_DONE_BYTES	0x1000
+#define QS_MAX_RESULT		0x2000
 
 /*
  * A group of a queue's consumers (groups.c): it gets every event enqueued
@@ -74,6 +81,7 @@ struct qgroup {
 	uint64_t		 acked_then;
 	uint64_t		 cluster_dead;	/* --cluster: letters in JetStream */
 	struct qlog		*log;		/* its own (backend group_logs) */
+	TAILQ_HEAD(, wait)	 waits;		/* WAITs for its events */
 	uint8_t			 len;
 	char			 name[];	/* len bytes and a NUL */
 };
@@ -304,6 +312,8 @@ struct server {
 #define CONFIG_MAX_ATTEMPTS	DPOLICY_MAX_ATTEMPTS
 #define CONFIG_UNAVAILABLE	(-78)	/* config_parse: exit 78 (EX_CONFIG) */
 #define CONFIG_DEDUP_WINDOW	DPOLICY_DEDUP_WINDOW
+#define CONFIG_KEEP_DONE_BYTES	DPOLICY_KEEP_DONE_BYTES
+#define CONFIG_MAX_RESULT	PS_RESULT_DEFAULT
 #define CONFIG_SOCKET_MODE	0660u
 #define CONFIG_MAX_QUEUE	1000000u
 #define CONFIG_UPSTREAM_DEMAND	1000u
@@ -400,6 +410,7 @@ struct conn {
 	time_t			 since;
 	char			 name[PS_NAME_MAX + 1];
 	struct dconsumer	 dc;		/* ROLE_CONSUMER only */
+	struct wait		*wait;		/* its WAIT, not answered */
 };
 
 /*
@@ -415,6 +426,7 @@ struct conn {
 #define HOLD_BATCHES	0x10	/* CONN_PENDING_MAX ENQUEUEs to be answered */
 #define HOLD_ANSWERS	0x20	/* a frame waits for its ENQUEUEs' answers */
 #define HOLD_INPUT	0x40	/* its decoder is full */
+#define HOLD_WAIT	0x80	/* its WAIT waits for the event's end */
 
 /* Reading stops while a connection has this much output queued. */
 #define CONN_OUT_HIGH	(4u * 1024 * 1024)
@@ -432,6 +444,15 @@ void	 conn_nomem(struct conn *);
 void	 conn_drop(struct conn *);
 void	 conn_emit(void *, struct dconsumer *, const struct qevent *);
 void	 conn_cancelled(struct dconsumer *, uint64_t);
+void	 conn_waited(struct conn *, const struct ps_wait_reply *);
+
+/* waits.c */
+struct wait;
+int	 waits_add(struct server *, struct conn *, struct qgroup *, uint64_t,
+	     uint32_t);
+void	 waits_end(void *, struct dispatch *, const struct dispatch_end *);
+void	 waits_group_gone(struct qgroup *);
+void	 waits_forget(struct conn *);
 void	 conn_unblock(struct conn *);
 void	 conn_hold(struct conn *, unsigned int);
 void	 conn_release(struct conn *, unsigned int);

@@ -342,6 +342,9 @@ policy_of(const struct qsettings *s, struct dpolicy *p)
 	p->ack_timeout = s->acks ? s->ack_timeout : 0;
 	p->max_attempts = s->max_attempts;
 	p->dedup_window = (uint32_t)s->dedup_window;
+	p->keep_done = s->keep_done;
+	p->keep_done_bytes = s->keep_done_bytes;
+	p->max_result = (uint32_t)s->max_result;
 }
 
 /*

@@ -362,6 +362,83 @@ add_fail(struct replay *r, const char *queue, uint8_t qlen, const char *group,
 	return 0;
 }
 
+/* A KEPT record's entries, kept to restore once the groups are made. */
+static int
+add_kept(struct replay *r, size_t file, struct jrec *rec)
+{
+	struct jrec_entry	 x;
+	struct rkept		*k;
+	size_t			 cap;
+
+	while (jrec_next(rec, &x) == 1) {
+		if (r->nkept == r->capkept) {
+			cap = r->capkept ? r->capkept * 2 : 64;
+			if ((k = reallocarray(r->kept, cap, sizeof *k)) == NULL)
+				return -1;
+			r->kept = k;
+			r->capkept = cap;
+		}
+		r->kept[r->nkept++] = (struct rkept){ rec->queue, rec->qlen,
+		    rec->group, rec->glen, x.id, x.due, r->files[file].seq,
+		    x.attempts, x.len, x.data };
+		r->files[file].uids += 24 + (uint64_t)x.len;	/* carried */
+	}
+	return 0;
+}
+
+static int
+by_done(const void *a, const void *b)
+{
+	const struct rkept	*x = a, *y = b;
+
+	if (x->at != y->at)
+		return x->at < y->at ? -1 : 1;
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return x->seg < y->seg ? 1 : x->seg > y->seg ? -1 : 0;
+}
+
+/*
+ * Done events' records back into their groups, oldest first, those still
+ * within their queue's keep-done (and its keep-done-bytes); an event's
+ * newest copy, where it was carried last.  A group no longer there, or a
+ * queue that keeps none now, takes none.  -1 out of memory.
+ */
+static int
+restore_kept(struct replay *r, journal_queue_fn queue_of, void *arg,
+    uint64_t wall)
+{
+	static const char * const shared[] = { "" };
+	static const uint64_t	  zero[] = { 0 };
+	const struct rkept	*k;
+	struct rqueue		*q;
+	struct dispatch		*d;
+	struct kdone		*kd;
+	size_t			 i;
+	int			 rc;
+
+	if (r->nkept > 1)
+		qsort(r->kept, r->nkept, sizeof *r->kept, by_done);
+	for (i = 0; i < r->nkept; i++) {
+		k = &r->kept[i];
+		if ((q = rgroups_queue(r, k->queue, k->qlen)) != NULL)
+			d = rgroups_group(q, k->group, k->glen, queue_of, arg);
+		else if (k->glen != 0 || queue_of(arg, k->queue, k->qlen, 1,
+		    shared, zero, &d) != 0)
+			d = NULL;
+		if (d == NULL || d->policy->keep_done == 0 ||
+		    k->at + d->policy->keep_done <= wall)
+			continue;
+		kd = NULL;
+		if ((rc = kept_add(&d->kept, k->id, k->at, k->attempts,
+		    k->result, k->len, d->policy->keep_done_bytes, &kd)) < 0)
+			return -1;
+		if (rc == 0)
+			kd->seg = k->seg;
+	}
+	return 0;
+}
+
 /* A (G)RETRY's events start again with no failures. */
 static int
 retried(struct replay *r, const struct jrec *rec)
@@ -444,6 +521,8 @@ apply(struct replay *r, size_t file, struct jrec *rec)
 
 	if (rec->type == JREC_GKEEP)
 		return rgroups_gkeep(r, file, rec);
+	if (rec->type == JREC_KEPT)
+		return add_kept(r, file, rec);
 	if (rec->type == JREC_FAIL) {
 		while (jrec_next(rec, &x) == 1) {
 			if (add_fail(r, rec->queue, rec->qlen, rec->group,
@@ -927,7 +1006,8 @@ restore(struct replay *r, journal_queue_fn queue_of, void *arg)
 	}
 	if (restore_windows(r, queue_of, arg, wall) != 0 ||
 	    rgroups_restore(r, queue_of, arg, &ngrouped) != 0 ||
-	    uids_windows(r, queue_of, arg, wall) != 0)
+	    uids_windows(r, queue_of, arg, wall) != 0 ||
+	    restore_kept(r, queue_of, arg, wall) != 0)
 		goto nomem;
 	if (r->max_id + 1 > *j->next_id)
 		*j->next_id = r->max_id + 1;
@@ -1004,6 +1084,7 @@ out:
 	free(r.e);
 	free(r.uids);
 	free(r.fails);
+	free(r.kept);
 	idmap_free(&r.index);
 	rgroups_free(&r);
 	return rc;

@@ -89,6 +89,20 @@ struct rfail {
 	uint8_t		 n;
 };
 
+/* A KEPT entry read (keep-done), in place. */
+struct rkept {
+	const char	*queue;
+	uint8_t		 qlen;
+	const char	*group;		/* glen 0: the shared one */
+	uint8_t		 glen;
+	uint64_t	 id;
+	uint64_t	 at;		/* done, wall ms */
+	uint64_t	 seg;		/* its segment's seq */
+	uint32_t	 attempts;
+	uint32_t	 len;
+	const uint8_t	*result;
+};
+
 struct replay {
 	struct journal	*j;
 	struct rfile	*files;
@@ -108,6 +122,9 @@ struct replay {
 	struct rfail	*fails;		/* sorted once read (replay_fails) */
 	size_t		 nfails;
 	size_t		 capfails;
+	struct rkept	*kept;
+	size_t		 nkept;
+	size_t		 capkept;
 };
 
 /* A named group's state for one event, when not "pending, attempts 0". */
@@ -155,6 +172,8 @@ int		 replay_fails(struct replay *, struct dispatch *, const char *,
 int		 rgroups_apply(struct replay *, struct jrec *);
 int		 rgroups_gkeep(struct replay *, size_t, struct jrec *);
 struct rqueue	*rgroups_queue(const struct replay *, const char *, size_t);
+struct dispatch	*rgroups_group(struct rqueue *, const char *, size_t,
+		     journal_queue_fn, void *);
 struct dispatch	*rgroups_lead(struct replay *, struct rqueue *, journal_queue_fn,
 		     void *);
 int		 rgroups_restore(struct replay *, journal_queue_fn, void *,

@@ -477,36 +477,58 @@ out:
 }
 
 /*
- * Queue q's lead group, its groups as the records left them (made again
- * as they are: the call changes nothing the second time).  NULL out of
- * memory.
+ * Queue q's group k (its first leads), its groups as the records left
+ * them (made again as they are: the call changes nothing the second
+ * time).  NULL out of memory.
  */
-struct dispatch *
-rgroups_lead(struct replay *r, struct rqueue *q, journal_queue_fn queue_of,
-    void *arg)
+static struct dispatch *
+group_at(struct rqueue *q, size_t k, journal_queue_fn queue_of, void *arg)
 {
 	const char	**names;
 	uint64_t	 *from;
-	struct dispatch	**d, *lead = NULL;
-	size_t		  k;
+	struct dispatch	**d, *g = NULL;
+	size_t		  i;
 
-	(void)r;
 	names = calloc(q->ng ? q->ng : 1, sizeof *names);
 	from = calloc(q->ng ? q->ng : 1, sizeof *from);
 	d = calloc(q->ng ? q->ng : 1, sizeof *d);
-	if (names != NULL && from != NULL && d != NULL) {
-		for (k = 0; k < q->ng; k++) {
-			names[k] = q->g[k].name;
-			from[k] = q->g[k].from;
+	if (names != NULL && from != NULL && d != NULL && k < q->ng) {
+		for (i = 0; i < q->ng; i++) {
+			names[i] = q->g[i].name;
+			from[i] = q->g[i].from;
 		}
 		if (queue_of(arg, q->name, strlen(q->name), q->ng, names, from,
 		    d) == 0)
-			lead = d[0];
+			g = d[k];
 	}
 	free(names);
 	free(from);
 	free(d);
-	return lead;
+	return g;
+}
+
+/* Queue q's lead group (group_at's first); NULL out of memory. */
+struct dispatch *
+rgroups_lead(struct replay *r, struct rqueue *q, journal_queue_fn queue_of,
+    void *arg)
+{
+	(void)r;
+	return group_at(q, 0, queue_of, arg);
+}
+
+/* Queue q's group of that name; NULL if it has none (or no memory). */
+struct dispatch *
+rgroups_group(struct rqueue *q, const char *name, size_t len,
+    journal_queue_fn queue_of, void *arg)
+{
+	size_t	 k;
+
+	for (k = 0; k < q->ng; k++) {
+		if (strlen(q->g[k].name) == len &&
+		    memcmp(q->g[k].name, name, len) == 0)
+			return group_at(q, k, queue_of, arg);
+	}
+	return NULL;
 }
 
 /*

@@ -249,6 +249,43 @@ set_dedup(struct qsettings *s, const char *value, char *err, size_t len)
 	return QS_DEDUP;
 }
 
+static int
+set_keep_done(struct qsettings *s, const char *value, char *err, size_t len)
+{
+	if (opt_parse_duration(value, 30 * (uint64_t)DAY_MS, &s->keep_done) !=
+	    0) {
+		snprintf(err, len, "keep-done: \"%s\" is not a duration from 0 "
+		    "(none kept) to 30d (as 1h or 7d)", value);
+		return -1;
+	}
+	return QS_KEEP_DONE;
+}
+
+static int
+set_keep_done_bytes(struct qsettings *s, const char *value, char *err,
+    size_t len)
+{
+	if (opt_parse_u64(value, 1024, UINT64_C(1) << 40,
+	    &s->keep_done_bytes) != 0) {
+		snprintf(err, len, "keep-done-bytes: \"%s\" is not a whole "
+		    "number from 1024 to 2^40", value);
+		return -1;
+	}
+	return QS_KEEP_DONE_BYTES;
+}
+
+static int
+set_max_result(struct qsettings *s, const char *value, char *err,
+    size_t len)
+{
+	if (opt_parse_u64(value, 0, PS_RESULT_MAX, &s->max_result) != 0) {
+		snprintf(err, len, "max-result: \"%s\" is not a whole number "
+		    "from 0 to %u (bytes)", value, PS_RESULT_MAX);
+		return -1;
+	}
+	return QS_MAX_RESULT;
+}
+
 /*
  * Every setting, in the order `queue set` lists them.  One with a section
  * is also a producerd flag, --NAME ARG, listed in that section of
@@ -305,6 +342,16 @@ static const struct setting {
 	{ "dedup-window", set_dedup, SETTINGS_DELIVERY, "DURATION",
 	  "a unique id stays this long after its event\n"
 	  "is done, as 2m or 30s (default 2m)", 0 },
+	{ "keep-done", set_keep_done, SETTINGS_DELIVERY, "DURATION",
+	  "keep each acked event's record, with its result,\n"
+	  "this long (default 0: none kept; at most 30d;\n"
+	  "docs/jobs.md)", 0 },
+	{ "keep-done-bytes", set_keep_done_bytes, SETTINGS_DELIVERY, "BYTES",
+	  "those records' memory at most, each group's:\n"
+	  "the oldest go first (default %u)", (unsigned)CONFIG_KEEP_DONE_BYTES },
+	{ "max-result", set_max_result, SETTINGS_DELIVERY, "BYTES",
+	  "an ACK's result at most (default %u; 0: no\n"
+	  "results)", CONFIG_MAX_RESULT },
 };
 #define NSETTINGS	(sizeof settings / sizeof settings[0])
 
@@ -431,6 +478,12 @@ settings_format(const struct qsettings *s, unsigned int set, char *buf,
 		ADD(" paused=until:%" PRIu64, s->paused_until);
 	if (set & QS_DEDUP)
 		ADD(" dedup-window=%" PRIu64 "ms", s->dedup_window);
+	if (set & QS_KEEP_DONE)
+		ADD(" keep-done=%" PRIu64 "ms", s->keep_done);
+	if (set & QS_KEEP_DONE_BYTES)
+		ADD(" keep-done-bytes=%" PRIu64, s->keep_done_bytes);
+	if (set & QS_MAX_RESULT)
+		ADD(" max-result=%" PRIu64, s->max_result);
 	if ((set & QS_DISPATCH) && s->mode == DISPATCH_PARTITION)
 		ADD(" dispatch=partition:%u", s->partitions);
 	else if (set & QS_DISPATCH)

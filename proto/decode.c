@@ -71,6 +71,9 @@ static const char *types[] = {
 	[PS_CANCEL] = "CANCEL",
 	[PS_JOB_CANCEL] = "JOB_CANCEL",
 	[PS_JOB_CANCEL_REPLY] = "JOB_CANCEL_REPLY",
+	[PS_ACK_RESULT] = "ACK_RESULT",
+	[PS_WAIT] = "WAIT",
+	[PS_WAIT_REPLY] = "WAIT_REPLY",
 };
 
 const char *
@@ -1136,9 +1139,18 @@ ps_get_job_reply(const struct ps_frame *f, struct ps_job *j)
 	j->nfail = p[0];
 	j->fail = p + 1;
 	if (ps_failures_check(p + 1, (size_t)(end - p - 1), j->nfail, &flen) !=
-	    0 || flen != (size_t)(end - p - 1))
+	    0)
 		return -PS_E_BAD_LENGTH;
-	return 0;
+	p += 1 + flen;
+	if (j->state == PS_JOB_DONE) {
+		/* Done: its result, to the end. */
+		if (end - p < 4 || get32(p) != (size_t)(end - p - 4))
+			return -PS_E_BAD_LENGTH;
+		j->rlen = get32(p);
+		j->result = p + 4;
+		p = end;
+	}
+	return p == end ? 0 : -PS_E_BAD_LENGTH;
 }
 
 /* A JOB_REPLY's state in words (docs/protocol.md). */
@@ -1148,7 +1160,7 @@ ps_job_state_name(int state)
 	static const char *const names[] = { "unknown", "queued", "delayed",
 	    "waiting behind its key", "waiting for its partition",
 	    "in flight", "waiting to retry", "dead",
-	    "cancelled (in flight, its consumer told)" };
+	    "cancelled (in flight, its consumer told)", "done", "cancelled" };
 
 	return state >= 0 && (size_t)state < sizeof names / sizeof names[0] ?
 	    names[state] : "unknown";
@@ -1223,4 +1235,60 @@ ps_cancel_outcome_name(int outcome)
 		return "cancelled before, still in flight";
 	}
 	return "unknown";
+}
+
+/* ACK_RESULT: u64 id, u32 len, the result. */
+int
+ps_get_ack_result(const struct ps_frame *f, struct ps_ack_result *a)
+{
+	if (f->type != PS_ACK_RESULT || f->len < 12 ||
+	    get32(f->body + 8) != f->len - 12)
+		return -PS_E_BAD_LENGTH;
+	a->id = get64(f->body);
+	a->len = get32(f->body + 8);
+	a->result = f->body + 12;
+	return 0;
+}
+
+/* WAIT: the queue or group, u64 id, u32 timeout, u8 uid_len, uid. */
+int
+ps_get_wait(const struct ps_frame *f, struct ps_wait_ask *a)
+{
+	const uint8_t	*p;
+
+	memset(a, 0, sizeof *a);
+	if (f->type != PS_WAIT || (p = get_queue(f, 3, &a->queue)) == NULL ||
+	    (size_t)(f->body + f->len - p) < 13)
+		return -PS_E_BAD_LENGTH;
+	a->id = get64(p);
+	a->timeout_ms = get32(p + 8);
+	a->ulen = p[12];
+	a->uid = p + 13;
+	if ((size_t)(f->body + f->len - p) != 13 + (size_t)a->ulen)
+		return -PS_E_BAD_LENGTH;
+	if ((a->id == 0) != (a->ulen != 0) || a->ulen > PS_UNIQUE_ID_MAX)
+		return -PS_E_BAD_VALUE;
+	return 0;
+}
+
+/* WAIT_REPLY: 28 bytes, then the result or error. */
+int
+ps_get_wait_reply(const struct ps_frame *f, struct ps_wait_reply *r)
+{
+	const uint8_t	*p = f->body;
+
+	if (f->type != PS_WAIT_REPLY || f->len < 28 ||
+	    get32(p + 24) != f->len - 28)
+		return -PS_E_BAD_LENGTH;
+	r->id = get64(p);
+	r->state = p[8];
+	r->timed_out = p[9];
+	r->reason = p[10];
+	r->at = get64(p + 12);
+	r->attempts = get32(p + 20);
+	r->len = get32(p + 24);
+	r->data = p + 28;
+	if (r->timed_out > 1 || p[11] != 0)
+		return -PS_E_BAD_VALUE;
+	return 0;
 }

@@ -793,6 +793,8 @@ ps_put_job_reply(struct ps_buf *b, const struct ps_job *j)
 	for (i = 0; i < j->nfail; i++)
 		n += PS_FAILURE_HEAD + (size_t)j->fails[i].wlen +
 		    j->fails[i].elen;
+	if (j->state == PS_JOB_DONE)
+		n += 4 + (size_t)j->rlen;
 	if (n > UINT32_MAX)
 		return -PS_E_BAD_VALUE;
 	if ((p = header(b, PS_JOB_REPLY, (uint32_t)n)) == NULL)
@@ -828,6 +830,11 @@ ps_put_job_reply(struct ps_buf *b, const struct ps_job *j)
 	*p++ = j->nfail;
 	for (i = 0; i < j->nfail; i++)
 		p = ps_failure_put(p, &j->fails[i]);
+	if (j->state == PS_JOB_DONE) {
+		put32(p, j->rlen);
+		if (j->rlen != 0)
+			memcpy(p + 4, j->result, j->rlen);
+	}
 	return 0;
 }
 
@@ -878,5 +885,69 @@ ps_put_cancel_reply(struct ps_buf *b, const uint64_t *ids,
 		put64(p + 4 + (size_t)i * 9, ids[i]);
 		p[4 + (size_t)i * 9 + 8] = outcomes[i];
 	}
+	return 0;
+}
+
+/* ACK_RESULT: the id, then its result. */
+int
+ps_put_ack_result(struct ps_buf *b, uint64_t id, const void *result,
+    uint32_t len)
+{
+	uint8_t	*p;
+
+	if (len > UINT32_MAX - 12)
+		return -PS_E_BAD_VALUE;
+	if ((p = header(b, PS_ACK_RESULT, 12 + len)) == NULL)
+		return -PS_E_NOMEM;
+	put64(p, id);
+	put32(p + 8, len);
+	if (len != 0)
+		memcpy(p + 12, result, len);
+	return 0;
+}
+
+/* WAIT: the queue or group, the id (0: by uid), the timeout, the uid. */
+int
+ps_put_wait(struct ps_buf *b, const char *queue, size_t qlen, uint64_t id,
+    uint32_t timeout_ms, const void *uid, uint8_t ulen)
+{
+	uint8_t	*p;
+
+	if (qlen == 0 || qlen > PS_PATH_MAX || (id == 0) != (ulen != 0) ||
+	    ulen > PS_UNIQUE_ID_MAX)
+		return -PS_E_BAD_VALUE;
+	if ((p = header(b, PS_WAIT, (uint32_t)(1 + qlen + 13 + ulen))) ==
+	    NULL)
+		return -PS_E_NOMEM;
+	p[0] = (uint8_t)qlen;
+	memcpy(p + 1, queue, qlen);
+	p += 1 + qlen;
+	put64(p, id);
+	put32(p + 8, timeout_ms);
+	p[12] = ulen;
+	if (ulen != 0)
+		memcpy(p + 13, uid, ulen);
+	return 0;
+}
+
+int
+ps_put_wait_reply(struct ps_buf *b, const struct ps_wait_reply *r)
+{
+	uint8_t	*p;
+
+	if (r->len > UINT32_MAX - 28)
+		return -PS_E_BAD_VALUE;
+	if ((p = header(b, PS_WAIT_REPLY, 28 + r->len)) == NULL)
+		return -PS_E_NOMEM;
+	put64(p, r->id);
+	p[8] = r->state;
+	p[9] = r->timed_out;
+	p[10] = r->reason;
+	p[11] = 0;
+	put64(p + 12, r->at);
+	put32(p + 20, r->attempts);
+	put32(p + 24, r->len);
+	if (r->len != 0)
+		memcpy(p + 28, r->data, r->len);
 	return 0;
 }

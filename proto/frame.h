@@ -80,6 +80,8 @@
 #define PS_FRAME_OVER		4
 #define PS_PREVIEW_MAX		1024	/* DEAD_LIST payload preview bytes */
 #define PS_ERROR_TEXT_MAX	4096	/* a NACK_ERROR's error */
+#define PS_RESULT_DEFAULT	65536	/* a queue's max-result by default */
+#define PS_RESULT_MAX		(16u << 20)	/* and its largest */
 #define PS_DEAD_ERROR_MAX	1024	/* of it in a DEAD_LIST_REPLY */
 #define PS_NACK_BACKOFF		0xffffffffu	/* NACK_ERROR: the queue's
 						   retry-backoff */
@@ -130,8 +132,11 @@ enum ps_type {
 	PS_CANCEL = 26,		/* daemon -> consumer */
 	PS_JOB_CANCEL = 27,	/* client -> daemon */
 	PS_JOB_CANCEL_REPLY = 28,	/* daemon -> client */
+	PS_ACK_RESULT = 29,	/* consumer -> daemon */
+	PS_WAIT = 30,		/* client -> daemon */
+	PS_WAIT_REPLY = 31,	/* daemon -> client */
 };
-#define PS_TYPE_MAX	PS_JOB_CANCEL_REPLY
+#define PS_TYPE_MAX	PS_WAIT_REPLY
 #define PS_TYPE_MAX_V4	PS_NACK_LATER
 #define PS_TYPE_MAX_V2	PS_DEAD_DONE
 #define PS_TYPE_MAX_V1	PS_ERROR
@@ -338,6 +343,40 @@ struct ps_job {
 	uint8_t			 nfail;
 	const struct ps_failure	*fails;
 	const uint8_t		*fail;
+	const uint8_t		*result;	/* done (state 9): its result */
+	uint32_t		 rlen;
+};
+
+/* The states of a JOB_REPLY (and WAIT_REPLY) that proto/ reads. */
+#define PS_JOB_DONE		9	/* done, its record kept */
+#define PS_JOB_CANCELLED	10	/* cancelled (WAIT_REPLY only) */
+
+/* An ACK_RESULT (version 5), in place. */
+struct ps_ack_result {
+	uint64_t	 id;
+	uint32_t	 len;
+	const uint8_t	*result;
+};
+
+/* A WAIT (version 5): an event by id, or by unique id (id 0). */
+struct ps_wait_ask {
+	struct ps_queue	 queue;		/* a queue or QUEUE/GROUP */
+	uint64_t	 id;
+	uint32_t	 timeout_ms;	/* 0: answer at once */
+	const uint8_t	*uid;
+	uint8_t		 ulen;
+};
+
+/* A WAIT_REPLY: how the event ended, or where it is at the timeout. */
+struct ps_wait_reply {
+	uint64_t	 id;		/* 0: no such event */
+	uint8_t		 state;		/* a JOB_REPLY's */
+	uint8_t		 timed_out;	/* 1: not ended by the timeout */
+	uint8_t		 reason;	/* dead: enum ps_dead_reason */
+	uint64_t	 at;		/* ms since 1970: when it ended */
+	uint32_t	 attempts;
+	uint32_t	 len;
+	const uint8_t	*data;		/* done: its result; dead: its error */
 };
 
 /* A NACK_ERROR (version 5), in place. */
@@ -526,6 +565,11 @@ int	 ps_put_job_cancel(struct ps_buf *, const char *, size_t,
 	     const uint64_t *, uint32_t, const void *, uint8_t);
 int	 ps_put_cancel_reply(struct ps_buf *, const uint64_t *,
 	     const uint8_t *, uint32_t);
+int	 ps_put_ack_result(struct ps_buf *, uint64_t, const void *,
+	     uint32_t);
+int	 ps_put_wait(struct ps_buf *, const char *, size_t, uint64_t,
+	     uint32_t, const void *, uint8_t);
+int	 ps_put_wait_reply(struct ps_buf *, const struct ps_wait_reply *);
 void	 ps_put_dead_end(struct ps_buf *, size_t, uint32_t, uint32_t);
 int	 ps_put_dead_done(struct ps_buf *, uint32_t);
 int	 ps_put_stats(struct ps_buf *, int, const char *);
@@ -608,6 +652,9 @@ int	 ps_get_cancel_reply(const struct ps_frame *, struct ps_cancel_reply *);
 void	 ps_cancel_reply_at(const struct ps_cancel_reply *, uint32_t,
 	     uint64_t *, uint8_t *);
 const char *ps_cancel_outcome_name(int);
+int	 ps_get_ack_result(const struct ps_frame *, struct ps_ack_result *);
+int	 ps_get_wait(const struct ps_frame *, struct ps_wait_ask *);
+int	 ps_get_wait_reply(const struct ps_frame *, struct ps_wait_reply *);
 int	 ps_dead_next(struct ps_dead_reply *, struct ps_dead *);
 int	 ps_get_dead_done(const struct ps_frame *, uint32_t *);
 int	 ps_get_stats(const struct ps_frame *, int, struct ps_queue *);

@@ -4,11 +4,13 @@
  * job cancel: events of a queue cancelled (JOB_CANCEL; docs/jobs.md).
  */
 #include <getopt.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "escape.h"
 #include "log.h"
 #include "opt.h"
@@ -31,6 +33,14 @@ job_usage(FILE *f)
 	    "%d, at most %d).  Exit status 1 if the queue has no such\n"
 	    "event now (never enqueued, or done with).\n", PREVIEW_DEFAULT,
 	    PUSHSTAGE_PREVIEW_MAX);
+	fprintf(f, "       pushctl job wait QUEUE[/GROUP] ID [--timeout DURATION] "
+	    "[--json]\n"
+	    "       pushctl job wait QUEUE[/GROUP] --unique-id ID "
+	    "[--timeout DURATION] [--json]\n"
+	    "Wait until the event ends, as the daemon says it does: done "
+	    "(its result on\nstandard output, exit 0), dead (its last error "
+	    "on standard error, exit 1),\ncancelled or unknown (exit 1); "
+	    "still going after the timeout: exit 75.\n");
 	fprintf(f, "       pushctl job cancel QUEUE ID... [--json]\n"
 	    "       pushctl job cancel QUEUE --unique-id ID [--json]\n"
 	    "Cancel events of the queue, in every group: one waiting "
@@ -82,6 +92,8 @@ at_label(int state)
 	case PUSHSTAGE_JOB_IN_FLIGHT:
 	case PUSHSTAGE_JOB_CANCELLED:
 		return "delivered";
+	case PUSHSTAGE_JOB_DONE:
+		return "done";
 	default:
 		return "ready since";
 	}
@@ -135,7 +147,12 @@ print_json(const struct pushstage_job *j)
 		json_bytes(j->failures[i].error, j->failures[i].error_len);
 		putchar('}');
 	}
-	printf("]}\n");
+	printf("],\"result\":");
+	if (j->state == PUSHSTAGE_JOB_DONE)
+		json_bytes(j->result, j->result_len);
+	else
+		printf("null");
+	printf("}\n");
 }
 
 /* An error's lines, each indented under its failure. */
@@ -184,9 +201,17 @@ print_text(const char *queue, const struct pushstage_job *j)
 		printf("  %-12s %.*s: %s\n", i == 0 ? "headers" : "",
 		    (int)j->headers[i].name_len, j->headers[i].name, text);
 	}
-	escape_c(text, sizeof text, j->preview, j->preview_len);
-	printf("  %-12s %zu bytes: %s%s\n", "payload", j->len, text,
-	    j->preview_len < j->len ? "..." : "");
+	if (j->state == PUSHSTAGE_JOB_DONE) {
+		escape_c(text, sizeof text, j->result, j->result_len <
+		    PUSHSTAGE_PREVIEW_MAX ? j->result_len :
+		    PUSHSTAGE_PREVIEW_MAX);
+		printf("  %-12s %zu bytes: %s%s\n", "result", j->len, text,
+		    j->result_len > PUSHSTAGE_PREVIEW_MAX ? "..." : "");
+	} else {
+		escape_c(text, sizeof text, j->preview, j->preview_len);
+		printf("  %-12s %zu bytes: %s%s\n", "payload", j->len, text,
+		    j->preview_len < j->len ? "..." : "");
+	}
 	for (i = 0; i < j->nfailures; i++) {
 		escape_c(text, sizeof text, j->failures[i].consumer,
 		    j->failures[i].consumer_len);
@@ -374,6 +399,153 @@ done:
 	return status;
 }
 
+static int
+job_wait(const char *path, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json",	no_argument,		NULL, 'j' },
+		{ "timeout",	required_argument,	NULL, 't' },
+		{ "unique-id",	required_argument,	NULL, 'U' },
+		{ "help",	no_argument,		NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct pushstage_wait	 w;
+	struct pushstage	*p;
+	const char		*uid = NULL, *queue;
+	char			 t[40], text[4 * PUSHSTAGE_ERROR_MAX + 1];
+	uint64_t		 id = 0, ms = UINT32_MAX, left, start, now;
+	int			 ch, json = 0, r, status;
+
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			json = 1;
+			break;
+		case 't':
+			if (opt_parse_duration(optarg, UINT32_MAX - 1, &ms) !=
+			    0) {
+				log_errorx("--timeout: \"%s\" is not a duration "
+				    "(as 30s, 5m or 1h; at most 49d)", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'U':
+			if (uid_option(optarg) != 0)
+				return EXIT_USAGE;
+			uid = optarg;
+			break;
+		case 'h':
+			job_usage(stdout);
+			return 0;
+		default:
+			job_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc != (uid == NULL ? 2 : 1)) {
+		log_errorx("job wait: give the queue and the event's id (or "
+		    "--unique-id)");
+		job_usage(stderr);
+		return EXIT_USAGE;
+	}
+	queue = argv[0];
+	if (uid == NULL && opt_parse_u64(argv[1], 1, UINT64_MAX, &id) != 0) {
+		log_errorx("job wait: \"%s\" is not an event id (a whole "
+		    "number from 1)", argv[1]);
+		return EXIT_USAGE;
+	}
+	if (queue_option(queue) != 0)
+		return EXIT_USAGE;
+	left = ms;
+	if ((status = client_connect(path, &p)) != 0)
+		return status;
+	start = clock_ms();
+	/*
+	 * A daemon that goes away (a restart) is asked again, once it is
+	 * back, for what is left of the timeout (a minute without one).
+	 */
+	while ((r = pushstage_job_wait(p, id, uid, uid != NULL ? strlen(uid) :
+	    0, (uint32_t)left, &w)) == PUSHSTAGE_EIO) {
+		pushstage_free(p);
+		p = NULL;
+		do {
+			now = clock_ms();
+			if (now - start >= (ms != UINT32_MAX ? ms : 60000)) {
+				log_errorx("job wait: producerd at %s went away "
+				    "and is not back", path != NULL ? path :
+				    "the default socket");
+				return EXIT_UNAVAILABLE;
+			}
+			(void)poll(NULL, 0, 100);
+			if ((p = pushstage_new()) == NULL)
+				fatal("pushstage_new");
+			if (pushstage_connect(p, path, "pushctl") != 0 ||
+			    pushstage_queue(p, queue) != 0) {
+				pushstage_free(p);
+				p = NULL;
+			}
+		} while (p == NULL);
+		if (ms != UINT32_MAX)
+			left = ms - (now - start);
+	}
+	if (r != 0) {
+		status = client_fail(p, r);
+		pushstage_free(p);
+		return status;
+	}
+	status = w.timed_out ? EXIT_TEMPFAIL : w.state == PUSHSTAGE_JOB_DONE ?
+	    0 : EXIT_USAGE;
+	if (json) {
+		printf("{\"id\":%llu,\"state\":", (unsigned long long)w.id);
+		json_string(w.state_name);
+		printf(",\"timed_out\":%s,\"attempts\":%u,\"at\":",
+		    w.timed_out ? "true" : "false", w.attempts);
+		if (w.at_ms != 0 && !w.timed_out)
+			json_string(iso_ms(w.at_ms, t, sizeof t));
+		else
+			printf("null");
+		printf(",\"reason\":");
+		if (w.state == PUSHSTAGE_JOB_DEAD)
+			json_string(reason_text(w.reason));
+		else
+			printf("null");
+		printf(",\"result\":");
+		if (w.state == PUSHSTAGE_JOB_DONE)
+			json_bytes(w.data, w.len);
+		else
+			printf("null");
+		printf(",\"error\":");
+		if (w.state == PUSHSTAGE_JOB_DEAD)
+			json_bytes(w.data, w.len);
+		else
+			printf("null");
+		printf("}\n");
+	} else if (w.timed_out)
+		log_errorx("event %llu of %s: still %s after the timeout",
+		    (unsigned long long)w.id, queue, w.state_name);
+	else if (w.state == PUSHSTAGE_JOB_DONE) {
+		if (w.len != 0 && fwrite(w.data, 1, w.len, stdout) != w.len)
+			status = EXIT_USAGE;
+	} else if (w.state == PUSHSTAGE_JOB_DEAD) {
+		escape_c(text, sizeof text, w.data, w.len);
+		log_errorx("event %llu of %s is dead (%s) after %u attempt%s%s%s",
+		    (unsigned long long)w.id, queue, reason_text(w.reason),
+		    w.attempts, w.attempts == 1 ? "" : "s", w.len ? ": " : "",
+		    text);
+	} else if (w.state == PUSHSTAGE_JOB_UNKNOWN)
+		log_errorx("%s has no event %s%s now (never enqueued, or done "
+		    "with and no record kept: keep-done)", queue,
+		    uid != NULL ? "of unique id " : "", uid != NULL ? uid :
+		    argv[1]);
+	else
+		log_errorx("event %llu of %s was cancelled",
+		    (unsigned long long)w.id, queue);
+	pushstage_free(p);
+	return status;
+}
+
 int
 cmd_job(const char *path, int argc, char **argv)
 {
@@ -386,7 +558,10 @@ cmd_job(const char *path, int argc, char **argv)
 		return job_show(path, argc - 1, argv + 1);
 	if (strcmp(argv[1], "cancel") == 0)
 		return job_cancel(path, argc - 1, argv + 1);
-	log_errorx("job: unknown command \"%s\" (show, cancel)", argv[1]);
+	if (strcmp(argv[1], "wait") == 0)
+		return job_wait(path, argc - 1, argv + 1);
+	log_errorx("job: unknown command \"%s\" (show, cancel, wait)",
+	    argv[1]);
 	job_usage(stderr);
 	return EXIT_USAGE;
 }

@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from integration import (CONSUMER, NACK, Harness, Raw, built_with_cluster,  # noqa: E402
                          consumer_hello, demand, free_port, ids, start_nats,
                          token_file)
+from job_cases import consumer5, events5, ack_result  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "chromium"
 TOKEN = "dashboard-token-0123456789"
@@ -299,6 +300,21 @@ def case_dashboard(h, shots=None):
         b.wait("document.getElementById('job-missing') !== null", "the job gone")
         assert h.pushctl("job", "show", "jq", jid).returncode == 1
         assert h.stats_of("jq")["cancelled_total"] == 1
+        # A done job's result (keep-done), escaped.
+        assert h.pushctl("queue", "create", "kq", "keep-done=1h").returncode == 0
+        r = h.pushctl("enqueue", "-q", "kq", "x")
+        kid = int(r.stdout.split()[-1])
+        kc = consumer5(h, b"kq", 1)
+        events5(kc, 1)
+        kc.send(ack_result(kid, b"<b>result</b>"))
+        h.wait_for(lambda: h.stats_of("kq")["done_kept"] == 1, what="kept")
+        b.goto("http://127.0.0.1:%d/#/queue/kq/job/%d" % (port, kid))
+        b.wait("document.getElementById('job-result') !== null", "the result")
+        assert b.eval(text(b, "#job-result")) == "<b>result</b>"
+        assert b.eval(text(b, '#job dd[data-field="state"]')) == "done"
+        assert b.eval("document.querySelectorAll('main b').length") == 0
+        assert b.eval("document.querySelectorAll('.actions button').length") == 0
+        kc.close()
         b.goto("http://127.0.0.1:%d/#/queue/dlq" % port)
         b.wait("document.querySelectorAll('#dead tbody tr[data-id]').length === 1", "dlq again")
         # Pause from its button; pushctl sees it.

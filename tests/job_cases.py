@@ -864,5 +864,143 @@ def case_cancel_over_http(h):
     assert st == 400 and "dead letter" in doc["error"], (st, doc)
 
 
+
+ACK_RESULT, WAIT = 29, 30
+
+
+def ack_result(i, result):
+    return frame(ACK_RESULT, struct.pack(">QI", i, len(result)) + result)
+
+
+def waiter(h, queue, *args):
+    """pushctl job wait, running: its Popen."""
+    return subprocess.Popen([PUSHCTL, "--socket", h.sock, "job", "wait", queue] +
+                            [str(a) for a in args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+
+def case_results_kept_and_waited(h):
+    """ACK_RESULT: a queue with keep-done keeps each done event's record
+    with its result, shown by pushctl job show and answered to pushctl job
+    wait as the event ends (done: the result; dead: the last error;
+    cancelled), across kill -9; a result over max-result is refused; a
+    wait times out with exit 75."""
+    data = os.path.join(h.dir, "data")
+    args = ("--data-dir", data, "--max-attempts", "1")
+    h.start_daemon(*args)
+    assert h.pushctl("queue", "create", "r", "keep-done=1h",
+                     "max-result=100").returncode == 0
+    assert h.pushctl("enqueue", "-q", "r", "a", "b", "c", "d").returncode == 0
+    w1 = waiter(h, "r", 1)
+    w2 = waiter(h, "r", 2, "--json")
+    w3 = waiter(h, "r", 3)
+    h.wait_for(lambda: h.stats_of("r")["waits"] == 3, what="3 waits")
+    c = consumer5(h, b"r", 4)
+    assert [e[0] for e in events5(c, 4)] == [1, 2, 3, 4]
+    c.send(ack_result(1, b"result of a") + nack_error(2, "Traceback: b"))
+    out, err = w1.communicate(timeout=30)
+    assert w1.returncode == 0 and out == b"result of a", (w1.returncode, out, err)
+    out, err = w2.communicate(timeout=30)
+    doc = json.loads(out)
+    assert w2.returncode == 1 and doc["state"] == "dead" and \
+        doc["error"] == "Traceback: b" and doc["reason"] == "nack", (out, err)
+    assert cancel(h, "r", 3)[0] == 0
+    assert c.recv() == (26, struct.pack(">IQ", 1, 3))
+    out, err = w3.communicate(timeout=30)
+    assert w3.returncode == 1 and b"was cancelled" in err, (out, err)
+    rc, j = job(h, "r", 1)
+    assert rc == 0 and j["state"] == "done" and j["result"] == "result of a" \
+        and j["attempts"] == 1 and j["at"], j
+    st = h.stats_of("r")
+    assert (st["done_kept"], st["done_kept_bytes"], st["waits"]) == \
+        (1, 56 + 11, 0), st
+    # Still going at the timeout: exit 75, where it is.
+    r = h.pushctl("job", "wait", "r", "4", "--timeout", "50ms")
+    assert r.returncode == 75 and b"still in flight" in r.stderr, r
+    # Unknown: at once.
+    r = h.pushctl("job", "wait", "r", "99")
+    assert r.returncode == 1 and b"r has no event 99" in r.stderr, r
+    # Over max-result: refused, naming it; the event stays in flight.
+    c.send(ack_result(4, b"x" * 101))
+    assert "max-result" in c.expect_error(E_BAD_VALUE)
+    # kill -9: the record and its result stay; a wait is answered at once.
+    kill_restart(h, *args)
+    rc, j = job(h, "r", 1)
+    assert rc == 0 and j["state"] == "done" and j["result"] == "result of a", j
+    r = h.pushctl("job", "wait", "r", "1")
+    assert r.returncode == 0 and r.stdout == b"result of a", r
+    # (4, delivered once of max-attempts 1 when its consumer went, came
+    # back dead.)  A wait across a restart: asked again once the daemon
+    # is back.
+    assert job(h, "r", 4)[1]["state"] == "dead"
+    r = h.pushctl("enqueue", "-q", "r", "e")
+    assert r.returncode == 0 and r.stdout.split()[-1] == b"5", r
+    w4 = waiter(h, "r", 5, "--timeout", "60s")
+    h.wait_for(lambda: h.stats_of("r")["waits"] == 1, what="the wait")
+    kill_restart(h, *args)
+    c = consumer5(h, b"r", 1)
+    (i, _, _, _, _), = events5(c, 1)
+    assert i == 5
+    c.send(ack_result(5, b"d done"))
+    out, err = w4.communicate(timeout=60)
+    assert w4.returncode == 0 and out == b"d done", (w4.returncode, out, err)
+
+
+def case_results_expire_and_are_bounded(h):
+    """Kept records go after keep-done, and the oldest first past
+    keep-done-bytes; a queue without keep-done keeps none (a wait still
+    gets the result); carried forward when their segment goes."""
+    data = os.path.join(h.dir, "data")
+    args = ("--data-dir", data, "--segment-size", "4096")
+    h.start_daemon(*args)
+    assert h.pushctl("queue", "create", "s", "keep-done=1s").returncode == 0
+    assert h.pushctl("queue", "create", "b", "keep-done=1h",
+                     "keep-done-bytes=1024").returncode == 0
+    assert h.pushctl("enqueue", "-q", "s", "short").returncode == 0
+    c = consumer5(h, b"s", 1)
+    (i, _, _, _, _), = events5(c, 1)
+    c.send(ack_result(i, b"soon gone"))
+    h.wait_for(lambda: job(h, "s", i)[0] == 0, what="kept")
+    h.wait_for(lambda: job(h, "s", i)[0] == 1, what="gone after 1 s")
+    assert h.stats_of("s")["done_kept"] == 0
+    # 1024 bytes: 3 records of 56 + 300 at most; the oldest go.
+    assert h.pushctl("enqueue", "-q", "b", *["e%d" % n for n in range(5)]).returncode == 0
+    b = consumer5(h, b"b", 5)
+    got = [e[0] for e in events5(b, 5)]
+    for n in got:
+        b.send(ack_result(n, b"%03d" % n + b"r" * 297))
+    h.wait_for(lambda: h.stats_of("b")["acked_total"] == 5, what="acks")
+    st = h.stats_of("b")
+    assert st["done_kept"] == 2 and st["done_kept_bytes"] <= 1024, st
+    assert [job(h, "b", n)[0] for n in got] == [1, 1, 1, 0, 0]
+    # No keep-done: nothing kept, but a wait gets the result.
+    r = h.pushctl("enqueue", "-q", "n", "x")
+    assert r.returncode == 0, r
+    w = waiter(h, "n", int(r.stdout.split()[-1]))
+    h.wait_for(lambda: h.stats_of("n")["waits"] == 1, what="the wait")
+    nc = consumer5(h, b"n", 1)
+    (k, _, _, _, _), = events5(nc, 1)
+    nc.send(ack_result(k, b"given"))
+    out, err = w.communicate(timeout=30)
+    assert w.returncode == 0 and out == b"given", (out, err)
+    assert job(h, "n", k)[0] == 1 and h.stats_of("n")["done_kept"] == 0
+    # Carried: roll segments until the first goes; the records stay.
+    segs = lambda: sorted(f for f in os.listdir(data) if f.endswith(".seg"))
+    first = segs()[0]
+    f = consumer5(h, b"fill", 1000, version=3)
+    n = 0
+    while segs()[0] == first:
+        assert n < 40000, "the first segment still there after %d" % n
+        assert h.pushctl("enqueue", "-q", "fill", *["x" * 200] * 50).returncode == 0
+        n += 50
+        evs = f.events_full(want=50)
+        f.send(ids(ACK, *[g[0] for g in evs]) + demand(50))
+    kill_restart(h, *args)
+    for n in got[3:]:
+        rc, j = job(h, "b", n)
+        assert rc == 0 and j["result"] == "%03d" % n + "r" * 297, (n, j)
+    assert h.stats_of("b")["done_kept"] == 2
+
+
 if __name__ == "__main__":
     sys.exit(integration.main(globals()))

@@ -448,11 +448,11 @@ function jobPage(name, group, id, j) {
 	const rows = [["state", j.state + (j.reason ? " (" + j.reason + ")" : "")],
 		["attempts", String(j.attempts)],
 		[j.state === "in flight" || j.state.startsWith("cancelled") ? "delivered" :
-			j.state === "delayed" || j.state === "waiting to retry" ?
+			j.state === "done" ? "done" : j.state === "delayed" || j.state === "waiting to retry" ?
 			"due" : "ready since", when(j.at_ms)],
 		["consumer", j.consumer === null ? "–" : j.consumer],
 		["priority", String(j.priority)], ["key", j.key === null ? "–" : j.key],
-		["payload", fmt(j.bytes) + " bytes"]];
+		[j.result !== null ? "result" : "payload", fmt(j.bytes) + " bytes"]];
 	return [back,
 		h("h1", {}, "Job " + j.id + " of " + label),
 		h("dl", { class: "settings", id: "job" }, rows.map(([k, v]) =>
@@ -462,9 +462,13 @@ function jobPage(name, group, id, j) {
 			h("tbody", {}, Object.entries(j.headers).map(([k, v]) =>
 				h("tr", {}, h("td", { class: "text" }, k), h("td", { class: "text" }, v))))))) :
 			h("p", { class: "muted" }, "None."),
-		h("h2", {}, "Payload"),
-		h("p", { class: "preview" }, j.preview_encoding === "hex" ? h("span", { class: "tag hex" }, "hex") : null,
+		j.result !== null ? null : h("h2", {}, "Payload"),
+		j.result !== null ? null : h("p", { class: "preview" },
+			j.preview_encoding === "hex" ? h("span", { class: "tag hex" }, "hex") : null,
 			h("code", { id: "job-preview" }, j.preview), j.truncated ? h("span", { class: "muted" }, " …") : null),
+		j.result !== null ? h("h2", {}, "Result") : null,
+		j.result !== null ? h("pre", { id: "job-result", class: j.result_encoding === "hex" ? "hex" : "" },
+			j.result) : null,
 		h("h2", {}, "Failures (" + j.failures.length + ")"),
 		j.failures.length ? h("ol", { id: "failures" }, j.failures.map((f) => h("li", {},
 			h("div", {}, when(f.at_ms) + ", attempt " + f.attempt + ", by " + f.consumer),
@@ -475,7 +479,7 @@ function jobPage(name, group, id, j) {
 				path + "/dead/retry" + gq, { ids: [j.id] }, (r) => "Retried " + r.retried + " event")),
 			button("Drop", () => act("Drop dead event " + j.id + " of " + label + " for good?",
 				path + "/dead/drop" + gq, { ids: [j.id] }, (r) => "Dropped " + r.dropped + " event"), true)) :
-			j.state.startsWith("cancelled") ? null : h("div", { class: "actions" },
+			j.state.startsWith("cancelled") || j.state === "done" ? null : h("div", { class: "actions" },
 			button("Cancel", () => act("Cancel job " + j.id + " of " + name + " (in every group)?",
 				path + "/jobs/" + j.id + "/cancel", null, (r) => "Job " + r.id + ": " + r.cancelled), true)),
 	];
