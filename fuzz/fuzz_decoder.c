@@ -30,6 +30,9 @@ decode(const struct ps_frame *f)
 	struct ps_job_ask	 ja;
 	struct ps_cancel_ask	 ca;
 	struct ps_cancel_reply	 cr;
+	struct ps_ack_result	 ar;
+	struct ps_wait_ask	 wa;
+	struct ps_wait_reply	 wr;
 	uint8_t			 how;
 	struct ps_job		 jr;
 	struct ps_failure	 fl;
@@ -110,6 +113,7 @@ decode(const struct ps_frame *f)
 		if (ps_get_job_reply(f, &jr) != 0)
 			break;
 		sink += jr.preview_len ? jr.preview[jr.preview_len - 1] : 0;
+		sink += jr.rlen ? jr.result[jr.rlen - 1] : 0;
 		sink += jr.klen > 0 ? jr.key[jr.klen - 1] : 0;
 		hoff = 0;
 		while (ps_header_next(jr.hdr, jr.hlen, &hoff, &hd))
@@ -118,6 +122,18 @@ decode(const struct ps_frame *f)
 			fp = ps_failure_get(fp, &fl);
 			sink += fl.elen ? fl.err[fl.elen - 1] : 0;
 		}
+		break;
+	case PS_ACK_RESULT:
+		if (ps_get_ack_result(f, &ar) == 0 && ar.len != 0)
+			sink += ar.result[ar.len - 1];
+		break;
+	case PS_WAIT:
+		if (ps_get_wait(f, &wa) == 0 && wa.ulen != 0)
+			sink += wa.uid[wa.ulen - 1];
+		break;
+	case PS_WAIT_REPLY:
+		if (ps_get_wait_reply(f, &wr) == 0 && wr.len != 0)
+			sink += wr.data[wr.len - 1];
 		break;
 	case PS_CANCEL:
 		if (ps_get_ids(f, &ids) == 0)

@@ -31,11 +31,17 @@
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 static char	 dir[64];
-/* Three attempts, so that replay's rule for the last one is reached. */
+/*
+ * Three attempts, so that replay's rule for the last one is reached; done
+ * events' records kept for a century in 4 KiB, so that KEPT records are
+ * put back, and made room for.
+ */
 static const struct dpolicy policy = {
 	.overflow = OVERFLOW_REJECT,
 	.max_attempts = 3,
 	.dedup_window = DPOLICY_DEDUP_WINDOW,
+	.keep_done = UINT64_C(100) * 366 * 86400000,
+	.keep_done_bytes = 4096,
 };
 
 static void

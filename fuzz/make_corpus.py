@@ -67,6 +67,11 @@ v5 += (frame(26, struct.pack(">IQQ", 2, 7, 8)) +
        frame(27, b"\x01q\x00" + struct.pack(">IQ", 1, 7)) +
        frame(27, b"\x01q\x02u1" + struct.pack(">I", 0)) +
        frame(28, struct.pack(">IQBQB", 2, 7, 1, 8, 2)))
+v5 += (frame(29, struct.pack(">QI", 7, 2) + b"ok") +
+       frame(30, b"\x01q" + struct.pack(">QIB", 7, 1000, 0)) +
+       frame(31, struct.pack(">QBBBBQII", 7, 9, 0, 0, 0, 1800000000000, 1, 2) + b"ok") +
+       frame(25, struct.pack(">QBBIQHIH", 7, 9, 0, 1, 1800000000000, 32768, 2, 0) +
+             b"\x00" + struct.pack(">H", 0) + b"\x00" + struct.pack(">I", 2) + b"ok"))
 write("decoder", "version-5-frames", bytes([255]) + v5)
 write("decoder", "all-frames-whole", bytes([255]) + stream)
 write("decoder", "all-frames-bytewise", bytes([0]) + stream)
@@ -214,6 +219,18 @@ write("conn", "version-5-cancel", steps(
      frame(JOB_CANCEL, b"\x01c\x00" + struct.pack(">IQ", 1, 6))),
     (0, ids(ACK, 1) + ids(NACK, 2) + demand(2)),
     (2, hello5(CLIENT_ROLE) + frame(JOB_CANCEL, b"\x01c\x00" + struct.pack(">IQ", 1, 99)))))
+write("conn", "version-5-results-and-waits", steps(
+    (1, hello5(CLIENT_ROLE)),
+    (0, hello5(CONSUMER_ROLE, b"r", 3, b"w") + demand(3)),
+    (1, admin(4, b"r", b"keep-done=1h") + enqueue3(b"r", b"a", b"b", b"c")),
+    (2, hello5(CLIENT_ROLE) + frame(30, b"\x01r" + struct.pack(">QIB", 2, 0xffffffff, 0))),
+    (0, frame(29, struct.pack(">QI", 1, 3) + b"one") + frame(29, struct.pack(">QI", 2, 0))),
+    (3, b"\0" * 4),
+    (1, frame(30, b"\x01r" + struct.pack(">QIB", 1, 0, 0)) +
+     frame(24, b"\x01r" + struct.pack(">QHB", 1, 16, 0)) +
+     frame(30, b"\x01r" + struct.pack(">QIB", 3, 5, 0))),
+    (3, b"\0" * 20),
+    (0, ids(NACK, 3) + frame(29, struct.pack(">QI", 9, 1) + b"x"))))
 write("conn", "version-1-and-errors", steps(
     (0, hello(CONSUMER_ROLE, 3, 0, b"old", version=1) + demand(3)),
     (1, hello(CLIENT_ROLE, version=1) + enqueue(b"p") + ids(ACK, 1)),
@@ -413,6 +430,23 @@ seg12 = segment(1, 1, (XENQUEUE, b"\x01h" + struct.pack(">Q", 1) + xevent(b"one"
                 (FAIL, gname(b"h", b"g") + fail_entry(1, (1800000000003, 1, b"v", b"g's"))),
                 rec_ids(RETRY, 2))
 write("replay", "headers-and-failures", files(0, seg12))
+
+# KEPT (23): done events' records with their results, in two groups, one
+# carried forward (an older copy of it too).
+KEPT = 23
+
+
+def kept_entry(i, at, attempts, result):
+    return struct.pack(">QQII", i, at, attempts, len(result)) + result
+
+
+seg13 = segment(1, 1, rec_enqueue(1, b"a", b"b", b"c"), rec_ids(DELIVER, 1, 2, 3),
+                rec_ids(DONE, 1, 2, 3),
+                (KEPT, gname(b"default", b"") + kept_entry(1, 1800000000000, 1, b"r1") +
+                 kept_entry(2, 1800000000001, 2, b"")),
+                (KEPT, gname(b"default", b"g") + kept_entry(3, 1800000000002, 1, b"x" * 300)))
+seg14 = segment(2, 4, (KEPT, gname(b"default", b"") + kept_entry(1, 1800000000000, 1, b"r1")))
+write("replay", "kept-results", files(0, seg13, seg14))
 
 # A journal producerd wrote before the records had a codec of their own
 # (tests/fixtures): every record type, 1 to 20, as the daemon writes them.

@@ -2361,6 +2361,105 @@ START_TEST(cancelled_in_flight_ends_every_way)
 }
 END_TEST
 
+struct ends {
+	int		 n;
+	uint64_t	 id[8];
+	uint8_t		 state[8];
+	char		 data[8][32];
+};
+
+static void
+record_end(void *arg, struct dispatch *d, const struct dispatch_end *e)
+{
+	struct ends	*x = arg;
+
+	(void)d;
+	ck_assert_int_lt(x->n, 8);
+	x->id[x->n] = e->id;
+	x->state[x->n] = e->state;
+	ck_assert_uint_lt(e->len, sizeof x->data[0]);
+	memcpy(x->data[x->n], e->data, e->len);
+	x->data[x->n][e->len] = '\0';
+	x->n++;
+}
+
+/*
+ * keep-done: an ACK's result is kept with the event's record (found as
+ * done), within keep-done-bytes, until keep-done passes; those waiting
+ * hear of each end: done with its result, dead with its last error,
+ * cancelled; nothing is told while none waits.
+ */
+START_TEST(results_kept_and_ends_told)
+{
+	struct world		*w = world_new();
+	struct dconsumer	*dc;
+	struct ends		 x;
+	struct djob		 j;
+	uint64_t		 when;
+
+	memset(&x, 0, sizeof x);
+	w->p.keep_done = 1000;
+	w->p.keep_done_bytes = 2 * KEPT_HEAD + 20;
+	w->p.max_attempts = 1;
+	w->d.now = 5000;
+	w->d.end = record_end;
+	w->d.end_arg = &x;
+	attach_acks(w, 0, 10);
+	demand(w, 0, 10);
+	push_key(w, NULL, "a");
+	push_key(w, NULL, "b");
+	push_key(w, NULL, "c");
+	push_key(w, NULL, "d");
+	ck_assert_int_eq(dispatch_ack_result(&w->d, &w->c[0], 1, "r1", 2),
+	    DISPATCH_DONE);
+	ck_assert_int_eq(x.n, 0);		/* none waits */
+	w->d.nwaits = 1;
+	ck_assert_int_eq(dispatch_ack_result(&w->d, &w->c[0], 2, "r2", 2),
+	    DISPATCH_DONE);
+	ck_assert_int_eq(dispatch_nack_error(&w->d, &w->c[0], 3, 0, "boom", 4),
+	    DISPATCH_DONE);
+	ck_assert_int_eq(dispatch_cancel(&w->d, 4, &dc), DJOB_IN_FLIGHT);
+	ck_assert_int_eq(x.n, 3);
+	ck_assert_uint_eq(x.id[0], 2);
+	ck_assert_int_eq(x.state[0], DJOB_DONE);
+	ck_assert_str_eq(x.data[0], "r2");
+	ck_assert_int_eq(x.state[1], DJOB_DEAD);
+	ck_assert_str_eq(x.data[1], "boom");
+	ck_assert_int_eq(x.state[2], DJOB_ENDED);
+	/* Both kept, results and all; found as done. */
+	ck_assert_uint_eq(w->d.kept.n, 2);
+	ck_assert_uint_eq(w->d.kept.bytes, 2 * KEPT_HEAD + 4);
+	ck_assert_int_eq(dispatch_find(&w->d, 1, &j), DJOB_DONE);
+	ck_assert_uint_eq(j.done->len, 2);
+	ck_assert_mem_eq(j.done->result, "r1", 2);
+	ck_assert_uint_eq(j.at, 5000);
+	ck_assert_uint_eq(j.ev.attempts, 1);
+	/* A third of 17 bytes: the oldest goes to make room. */
+	w->d.now = 5500;
+	push_key(w, NULL, "e");
+	ck_assert_int_eq(dispatch_ack_result(&w->d, &w->c[0], 5,
+	    "seventeen bytes!!", 17), DISPATCH_DONE);
+	ck_assert_int_eq(dispatch_find(&w->d, 1, &j), DJOB_UNKNOWN);
+	ck_assert_int_eq(dispatch_find(&w->d, 2, &j), DJOB_DONE);
+	ck_assert_uint_le(w->d.kept.bytes, w->p.keep_done_bytes);
+	/* keep-done passes: 2 at 6000, 5 at 6500. */
+	ck_assert_int_eq(dispatch_next_deadline(&w->d, &when), 1);
+	ck_assert_uint_eq(when, 6000);
+	w->d.now = 6000;
+	dispatch_expire(&w->d);
+	ck_assert_int_eq(dispatch_find(&w->d, 2, &j), DJOB_UNKNOWN);
+	ck_assert_int_eq(dispatch_find(&w->d, 5, &j), DJOB_DONE);
+	/* keep-done set to 0: every record goes at once. */
+	w->p.keep_done = 0;
+	dispatch_expire(&w->d);
+	ck_assert_uint_eq(w->d.kept.n, 0);
+	ck_assert_uint_eq(w->d.kept.bytes, 0);
+	ck_assert_int_eq(dispatch_next_deadline(&w->d, &when), 0);
+	w->d.nwaits = 0;
+	world_free(w);
+}
+END_TEST
+
 /*
  * The overflow rule's "served at once" holds with a backoff (nothing
  * waits on the clock), not with a rate or a pause: then the limits count.
@@ -2427,6 +2526,7 @@ dispatch_suite(void)
 	tcase_add_test(tc, retries_back_off);
 	tcase_add_test(tc, cancel_in_each_state);
 	tcase_add_test(tc, cancelled_in_flight_ends_every_way);
+	tcase_add_test(tc, results_kept_and_ends_told);
 	tcase_add_test(tc, served_at_once_and_the_clock);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("overflow");

@@ -52,7 +52,7 @@ has_payload(int t)
 	return t == JREC_ENQUEUE || t == JREC_QENQUEUE || t == JREC_KENQUEUE ||
 	    t == JREC_XENQUEUE || t == JREC_DEAD || t == JREC_QDEAD ||
 	    t == JREC_KDEAD || t == JREC_KEEP || t == JREC_GKEEP ||
-	    t == JREC_XDEAD;
+	    t == JREC_XDEAD || t == JREC_KEPT;
 }
 
 static int
@@ -72,7 +72,8 @@ static int
 has_attempts(int t)
 {
 	return t == JREC_DEAD || t == JREC_QDEAD || t == JREC_KDEAD ||
-	    t == JREC_GDEAD || t == JREC_KEEP || t == JREC_XDEAD;
+	    t == JREC_GDEAD || t == JREC_KEEP || t == JREC_XDEAD ||
+	    t == JREC_KEPT;
 }
 
 static int
@@ -157,6 +158,8 @@ sample(int t, int i, struct jrec_entry *e, char *payload, char *uid)
 		e->holds = sample_holds;
 		e->nholds = (uint8_t)i;		/* none, one, two */
 	}
+	if (t == JREC_KEPT)
+		e->due = 1800000000000ull + (uint64_t)i;	/* done */
 	if (t == JREC_FAIL) {
 		e->fails = sample_fails;
 		e->nfails = (uint8_t)(i == 2 ? JREC_FAILS_MAX : i);
@@ -283,7 +286,8 @@ START_TEST(every_record_type_round_trips)
 	w = sample_rec(t);
 	same_bytes((const uint8_t *)r.queue, r.qlen,
 	    (const uint8_t *)w.queue, w.qlen);
-	if (t >= JREC_GROUP && t <= JREC_GDEAD && t != JREC_GROUPS)
+	if ((t >= JREC_GROUP && t <= JREC_GDEAD && t != JREC_GROUPS) ||
+	    t == JREC_FAIL || t == JREC_KEPT)
 		same_bytes((const uint8_t *)r.group, r.glen,
 		    (const uint8_t *)w.group, w.glen);
 	ck_assert_uint_eq(r.first_id, has_first_id(t) ? w.first_id : 0);

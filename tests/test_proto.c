@@ -1244,6 +1244,94 @@ START_TEST(job_cancel_frames)
 }
 END_TEST
 
+/* ACK_RESULT, WAIT, WAIT_REPLY, a done JOB_REPLY: round trips, bad shapes. */
+START_TEST(result_and_wait_frames)
+{
+	struct ps_buf		 b = { 0 };
+	struct ps_frame		 f;
+	struct ps_ack_result	 ar;
+	struct ps_wait_ask	 wa;
+	struct ps_wait_reply	 wr, got;
+	struct ps_job		 j, jr;
+
+	ck_assert_int_eq(ps_put_ack_result(&b, 7, "ok!", 3), 0);
+	ck_assert_uint_eq(b.len, PS_HDR_LEN + 15);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_ack_result(&f, &ar), 0);
+	ck_assert_uint_eq(ar.id, 7);
+	ck_assert_uint_eq(ar.len, 3);
+	ck_assert_mem_eq(ar.result, "ok!", 3);
+	f.len--;
+	ck_assert_int_eq(ps_get_ack_result(&f, &ar), -PS_E_BAD_LENGTH);
+
+	b.len = 0;
+	ck_assert_int_eq(ps_put_wait(&b, "q/g", 3, 9, 1500, NULL, 0), 0);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_wait(&f, &wa), 0);
+	ck_assert_mem_eq(wa.queue.name, "q/g", 3);
+	ck_assert_uint_eq(wa.id, 9);
+	ck_assert_uint_eq(wa.timeout_ms, 1500);
+	ck_assert_uint_eq(wa.ulen, 0);
+	ck_assert_int_eq(ps_put_wait(&b, "q", 1, 9, 0, "u", 1),
+	    -PS_E_BAD_VALUE);
+	ck_assert_int_eq(ps_put_wait(&b, "q", 1, 0, 0, NULL, 0),
+	    -PS_E_BAD_VALUE);
+	b.len = 0;
+	ck_assert_int_eq(ps_put_wait(&b, "q", 1, 0, UINT32_MAX, "u-1", 3), 0);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_wait(&f, &wa), 0);
+	ck_assert_uint_eq(wa.timeout_ms, UINT32_MAX);
+	ck_assert_mem_eq(wa.uid, "u-1", 3);
+	b.data[PS_HDR_LEN + 2 + 12] = 0;	/* uid_len 0 with id 0 */
+	ck_assert_int_eq(ps_get_wait(&f, &wa), -PS_E_BAD_LENGTH);
+	f.len -= 3;
+	ck_assert_int_eq(ps_get_wait(&f, &wa), -PS_E_BAD_VALUE);
+
+	memset(&wr, 0, sizeof wr);
+	wr.id = 11;
+	wr.state = PS_JOB_DONE;
+	wr.at = 1800000000000ull;
+	wr.attempts = 2;
+	wr.data = (const uint8_t *)"result";
+	wr.len = 6;
+	b.len = 0;
+	ck_assert_int_eq(ps_put_wait_reply(&b, &wr), 0);
+	ck_assert_uint_eq(b.len, PS_HDR_LEN + 28 + 6);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_wait_reply(&f, &got), 0);
+	ck_assert_uint_eq(got.id, 11);
+	ck_assert_uint_eq(got.state, PS_JOB_DONE);
+	ck_assert_uint_eq(got.timed_out, 0);
+	ck_assert_uint_eq(got.at, wr.at);
+	ck_assert_uint_eq(got.attempts, 2);
+	ck_assert_mem_eq(got.data, "result", 6);
+	b.data[PS_HDR_LEN + 11] = 1;		/* reserved */
+	ck_assert_int_eq(ps_get_wait_reply(&f, &got), -PS_E_BAD_VALUE);
+	f.len--;
+	ck_assert_int_eq(ps_get_wait_reply(&f, &got), -PS_E_BAD_LENGTH);
+
+	/* A done JOB_REPLY ends with its result; any other, its failures. */
+	memset(&j, 0, sizeof j);
+	j.id = 11;
+	j.state = PS_JOB_DONE;
+	j.klen = -1;
+	j.len = 6;
+	j.result = (const uint8_t *)"result";
+	j.rlen = 6;
+	b.len = 0;
+	ck_assert_int_eq(ps_put_job_reply(&b, &j), 0);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_job_reply(&f, &jr), 0);
+	ck_assert_uint_eq(jr.rlen, 6);
+	ck_assert_mem_eq(jr.result, "result", 6);
+	b.data[PS_HDR_LEN + 8] = 1;		/* queued: bytes left over */
+	ck_assert_int_eq(ps_get_job_reply(&f, &jr), -PS_E_BAD_LENGTH);
+	ck_assert_str_eq(ps_type_name(PS_WAIT_REPLY), "WAIT_REPLY");
+	ck_assert_str_eq(ps_job_state_name(PS_JOB_DONE), "done");
+	free(b.data);
+}
+END_TEST
+
 START_TEST(version_3_names_queues)
 {
 	static const uint64_t	 some[] = { 7, 9 };
@@ -1432,6 +1520,7 @@ proto_suite(void)
 	tcase_add_test(tc, fnv1a_known_values);
 	tcase_add_test(tc, nack_later_round_trip);
 	tcase_add_test(tc, job_cancel_frames);
+	tcase_add_test(tc, result_and_wait_frames);
 	tcase_add_test(tc, queue_frames_round_trip);
 	tcase_add_test(tc, queue_names);
 	suite_add_tcase(s, tc);
