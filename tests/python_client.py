@@ -2005,7 +2005,7 @@ def case_py_job_proto(h):
     # Each state in the protocol's words; a code past them "unknown".
     words = ["unknown", "queued", "delayed", "waiting behind its key",
              "waiting for its partition", "in flight", "waiting to retry",
-             "dead", "unknown", "unknown"]
+             "dead", "cancelled in flight", "unknown"]
     for code, word in zip(list(range(9)) + [255], words):
         j = _core.job_result(job_reply_spec(1, code))
         assert (j.state, j.state_code) == (word, code), j
@@ -2038,11 +2038,12 @@ def case_py_job_proto(h):
     # preview_len past the end.
     expect(ps.ProtocolError, _proto.parse_job_reply,
            struct.pack(">QBBIQHIH", 1, 1, 0, 0, 0, 0, 9, 9) + b"x" * 4)
-    # The Reader takes a JOB_REPLY (type 25), nothing past it.
+    # The Reader takes a JOB_REPLY (type 25), nothing past the last
+    # type (28, JOB_CANCEL_REPLY).
     r = _proto.Reader()
     r.feed(_proto.frame(25, body))
     assert r.frames() == [(25, body, 0)]
-    r.feed(_proto.frame(26, b""))
+    r.feed(_proto.frame(29, b""))
     expect(ps.ProtocolError, r.frames)
     # Exported.
     assert ps.Job is _core.Job and ps.Failure is _core.Failure

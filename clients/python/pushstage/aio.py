@@ -11,8 +11,8 @@ from typing import (Callable, Deque, Iterable, List, Optional, Sequence,
 
 from . import _core as C
 from . import _proto as P
-from ._core import (Data, DeadList, Enqueued, Headers, Job, Message,
-                    QueueInfo, Stats)
+from ._core import (Cancelled, Data, DeadList, Enqueued, Headers, Job,
+                    Message, QueueInfo, Stats)
 from .errors import DaemonGone, ProtocolError, PushstageError, Refused
 
 READ_SIZE = 256 * 1024
@@ -252,6 +252,23 @@ class AsyncClient:
                 conn.version, queue, eid, uid, preview), P.JOB_REPLY)
             try:
                 return C.job_result(body)
+            except ProtocolError:
+                conn.close()        # nothing past a bad reply is trusted
+                raise
+
+    async def cancel(self, queue: str,
+                     ids: Union[int, Iterable[int], None] = None, *,
+                     unique_id: Optional[Data] = None) -> List[Cancelled]:
+        """As Client.cancel: the events by ids or unique_id, in every
+        group of the queue; a Cancelled for each."""
+        idl, uid = C.cancel_args(queue, ids, unique_id)
+        async with self._lock:
+            conn = await self._connected()
+            body = await conn.request(C.cancel_frame(
+                conn.version, conn.max_frame, queue, idl, uid),
+                P.JOB_CANCEL_REPLY)
+            try:
+                return C.cancel_result(body, idl)
             except ProtocolError:
                 conn.close()        # nothing past a bad reply is trusted
                 raise

@@ -13,13 +13,14 @@ from typing import (Callable, Deque, Iterable, Iterator, List, Optional,
 
 from . import _core as C
 from . import _proto as P
-from ._core import (ConsumerInfo, Data, DeadEvent, DeadList, Enqueued,
-                    Failure, Headers, Job, Message, QueueInfo, Stats)
+from ._core import (Cancelled, ConsumerInfo, Data, DeadEvent, DeadList,
+                    Enqueued, Failure, Headers, Job, Message, QueueInfo,
+                    Stats)
 from .errors import DaemonGone, ProtocolError, PushstageError, Refused
 
 __all__ = ["Client", "Consumer", "Event", "Message", "Stats", "QueueInfo",
            "ConsumerInfo", "DeadEvent", "DeadList", "Enqueued", "Job",
-           "Failure"]
+           "Failure", "Cancelled"]
 
 READ_SIZE = 256 * 1024
 
@@ -322,6 +323,38 @@ class Client:
                                             preview), P.JOB_REPLY)
             try:
                 return C.job_result(body)
+            except ProtocolError:
+                conn.close()        # nothing past a bad reply is trusted
+                raise
+
+    def cancel(self, queue: str,
+               ids: Union[int, Iterable[int], None] = None, *,
+               unique_id: Optional[Data] = None) -> List[Cancelled]:
+        """Cancel events of the queue, in every group of it: by their
+        ids (one int, or an iterable of them), or the one enqueued with
+        unique_id (str or bytes, 1 to 128), one of the two.  An event
+        waiting (queued, delayed, behind its key, for its partition, to
+        retry) is gone: "cancelled"; one in flight is marked and its
+        consumer told (its Event's cancelled becomes True): "cancelled
+        in flight", or "cancelled before" when an earlier call did;
+        it is gone when the consumer answers, and never delivered
+        again.  Returns a Cancelled (id, outcome) for each id, in order
+        (one for a unique id).  An id the queue holds in no group,
+        waiting or in flight (never enqueued, done with, cancelled), is
+        Refused NO_EVENT; a dead letter Refused BAD_VALUE (drop_dead
+        drops it): either way nothing is cancelled, and the message
+        names it.  Protocol version 5 (Unsupported before); a bad
+        argument raises ValueError (TypeError) naming it, before
+        anything is sent, and so does a queue name with a group: a job
+        is cancelled in every group."""
+        idl, uid = C.cancel_args(queue, ids, unique_id)
+        with self._lock:
+            conn = self._connected()
+            body = conn.request(C.cancel_frame(conn.version, conn.max_frame,
+                                               queue, idl, uid),
+                                P.JOB_CANCEL_REPLY)
+            try:
+                return C.cancel_result(body, idl)
             except ProtocolError:
                 conn.close()        # nothing past a bad reply is trusted
                 raise
