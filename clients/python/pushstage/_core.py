@@ -831,6 +831,12 @@ def pause_setting(seconds: Optional[float]) -> str:
 
 # --- the demand window ---------------------------------------------------
 
+# How many ids of events cancelled (CANCEL) a consumer keeps, about,
+# once they are answered: never fewer than half of it; the ids of
+# events it holds are kept until they are answered, however many.
+CANCELLED_KEEP = 1024
+
+
 class Window:
     """GenStage's demand window for one consumer connection (protocol.md,
     Demand accounting): what is held, and what to send when events are
@@ -864,6 +870,11 @@ class Window:
         self.error_max = P.ERROR_MAX
         self._touch: List[int] = []
         self._demand = max_demand
+        # Events the daemon said were cancelled (CANCEL), oldest first:
+        # each held one until it is answered, then while it is among
+        # the last answered (CANCELLED_KEEP).
+        self.cancelled: Dict[int, None] = {}
+        self._cancel_limit = CANCELLED_KEEP
 
     def set_errors(self, version: int, max_frame: int) -> None:
         """What WELCOME said of NACK_ERROR: version 5 takes it, and its
@@ -878,6 +889,30 @@ class Window:
         for i in range(0, len(ids), step):
             n = min(step, len(ids) - i)
             self.held.update(dict.fromkeys(ids[i:i + step], [n, n]))
+
+    def cancel(self, ids: Iterable[int]) -> List[int]:
+        """A CANCEL's ids: those of events held here (delivered, not yet
+        acked or nacked) are now cancelled; others (answered already:
+        the CANCEL crossed the answer) are nothing here.  Returns the
+        ids newly cancelled, in order."""
+        held, c = self.held, self.cancelled
+        new: List[int] = []
+        for eid in ids:
+            if eid in held and eid not in c:
+                c[eid] = None
+                new.append(eid)
+        if len(c) > self._cancel_limit:
+            # Forget the oldest answered ones but the last half; those
+            # held stay.  Next time: when as many again are answered,
+            # or (many held) when the held have doubled.
+            half = CANCELLED_KEEP // 2
+            answered = [i for i in c if i not in held]
+            for i in answered[:len(answered) - half]:
+                del c[i]
+            kept = len(c)
+            self._cancel_limit = max(CANCELLED_KEEP, kept + half,
+                                     2 * (kept - half))
+        return new
 
     @staticmethod
     def _not_held(eid: int) -> ValueError:
