@@ -682,10 +682,16 @@ class AsyncWorker:
 
     async def give_back(self, c: AsyncConsumer) -> None:
         """While stopping: events that have not started go back (acked
-        when they were cancelled)."""
+        when they were cancelled), and the answers of those that ended
+        go now (a stopped window asks for nothing, so nothing else
+        sends them)."""
         while c._ready:
             ev = c._ready.popleft()
             await self._safe(ev.ack() if ev.cancelled else ev.nack())
+        try:
+            await c.flush()
+        except PushstageError:
+            pass
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -764,7 +770,9 @@ class AsyncWorker:
             await asyncio.wait(waits, timeout=end - loop.time(),
                                return_when=asyncio.FIRST_COMPLETED)
             woke.cancel()
-            await self.give_back(c)     # sent before the stop, read since
+            # Events sent before the stop and read since go back; the
+            # answers of handlers that ended go.
+            await self.give_back(c)
         if reader.done() and not reader.cancelled():
             reader.exception()          # lost meanwhile: acks go nowhere
         reader.cancel()
