@@ -3008,7 +3008,8 @@ def case_py_cancel_worker(h):
     failure, never delivered again; pushctl job show knows it no more);
     an event cancelled before its handler started is not run, and acked
     while others run; a thread's handler sees event.cancelled become
-    True (and one that then raises is acked all the same)."""
+    True (and one that then raises is acked all the same); while a
+    worker stops, a cancel still ends its running handler."""
     h.start_daemon()
     c = h.client()
 
@@ -3091,6 +3092,30 @@ def case_py_cancel_worker(h):
     assert "handler failed" not in text and \
         "error=\"RuntimeError: gave up: cancelled\"" in text, text
     assert p.poll() is None
+
+    # While it stops (SIGTERM, a long --grace) it still reads: the one
+    # that had not started goes back at once, and a cancel of the one
+    # running ends it, acked, and the worker exits then.
+    for handler, queue in (("aforever", "as"), ("watch", "ts")):
+        p, log = h.worker(handler, "--queue", queue, "-c", "1",
+                          "--max-demand", "2", "--grace", "120",
+                          name=queue)
+        r1, r2 = c.enqueue(queue, ["run 1", "run 2"])
+        h.wait_for(lambda: started(r1) and
+                   c.stats(queue)["in_flight"] == 2, what="both held")
+        p.send_signal(signal.SIGTERM)
+        h.wait_for(lambda: c.stats(queue)["nacked_total"] == 1,
+                   what="the waiting one given back")
+        assert c.job(queue, r2).state == "queued" and not started(r2)
+        assert c.cancel(queue, r1) == [
+            ps.Cancelled(r1, "cancelled in flight", 2)]
+        assert p.wait(timeout=60) == 0
+        s = c.stats(queue)
+        assert (s["acked_total"], s["nacked_total"], s["in_flight"],
+                s["queued"]) == (1, 1, 0, 1), (handler, s)
+        text = open(log).read()
+        assert "event cancelled while its handler ran" in text and \
+            "grace period ran out" not in text, text
 
 
 def _mypy():
