@@ -2688,6 +2688,26 @@ def case_py_cancel_proto(h):
         ("closed", True, True)]
     f5.close()
 
+    # A read that brings no event (CANCELs that come on and on) does
+    # not start get()'s timeout again: it ends with None.
+    def chatty(conn):
+        read_frame(conn)
+        conn.sendall(welcome(5))
+        read_frame(conn)                            # DEMAND
+        while True:
+            conn.sendall(cancel_spec([999]))
+            time.sleep(0.01)
+    path = os.path.join(h.dir, "chatty.sock")
+    fc = Fake(path, chatty)
+    with ps.Consumer("q", id="w", socket=path) as con:
+        assert con.get(timeout=0.2) is None
+
+    async def aio_chatty():
+        async with ps.AsyncConsumer("q", id="a", socket=path) as acon:
+            return await asyncio.wait_for(acon.get(timeout=0.2), 60)
+    assert asyncio.run(aio_chatty()) is None
+    fc.close()
+
     # The window keeps each held event's id until it is answered, and
     # of those answered the last 512 at least, about 1024 at most.
     w = _core.Window(4000, 0, True)

@@ -532,15 +532,20 @@ class AsyncConsumer:
         await self.connect()
         c = self._conn
         assert c is not None
+        loop = asyncio.get_running_loop()
+        # A read may bring no event (a CANCEL): the timeout is the
+        # call's, not each read's.
+        end = None if timeout is None else loop.time() + timeout
         while not self._ready:
             if not c.open_:
                 raise DaemonGone("the consumer's connection is closed")
             await c.send(self._window.out())
-            if timeout is None:
+            if end is None:
                 frames = await c.fill()
             else:
                 try:
-                    frames = await asyncio.wait_for(c.fill(), timeout)
+                    frames = await asyncio.wait_for(
+                        c.fill(), max(0.0, end - loop.time()))
                 except asyncio.TimeoutError:
                     return None
             self._take(frames)
