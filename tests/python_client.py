@@ -93,6 +93,30 @@ def hrecord(ev):
 async def ahrecord(ev):
     await asyncio.sleep(0)
     _line(ev, _headers(ev))
+
+async def aforever(ev):
+    """Runs until its task is cancelled (data "quick": returns at once);
+    says when it is, and whether its event says cancelled."""
+    if ev.data == b"quick":
+        _line(ev)
+        return
+    _line(ev, " start")
+    try:
+        while True:
+            await asyncio.sleep(3600)
+    except asyncio.CancelledError:
+        _line(ev, " task cancelled, event.cancelled %s" % ev.cancelled)
+        raise
+
+def watch(ev):
+    """Runs until its event says cancelled, then returns (data "raise":
+    raises, as a handler that gives up)."""
+    _line(ev, " start")
+    while not ev.cancelled:
+        time.sleep(0.005)
+    _line(ev, " saw cancelled")
+    if ev.data == b"raise":
+        raise RuntimeError("gave up: cancelled")
 '''
 
 
@@ -2005,7 +2029,7 @@ def case_py_job_proto(h):
     # Each state in the protocol's words; a code past them "unknown".
     words = ["unknown", "queued", "delayed", "waiting behind its key",
              "waiting for its partition", "in flight", "waiting to retry",
-             "dead", "unknown", "unknown"]
+             "dead", "cancelled in flight", "unknown"]
     for code, word in zip(list(range(9)) + [255], words):
         j = _core.job_result(job_reply_spec(1, code))
         assert (j.state, j.state_code) == (word, code), j
@@ -2038,11 +2062,12 @@ def case_py_job_proto(h):
     # preview_len past the end.
     expect(ps.ProtocolError, _proto.parse_job_reply,
            struct.pack(">QBBIQHIH", 1, 1, 0, 0, 0, 0, 9, 9) + b"x" * 4)
-    # The Reader takes a JOB_REPLY (type 25), nothing past it.
+    # The Reader takes a JOB_REPLY (type 25), nothing past the last
+    # type (28, JOB_CANCEL_REPLY).
     r = _proto.Reader()
     r.feed(_proto.frame(25, body))
     assert r.frames() == [(25, body, 0)]
-    r.feed(_proto.frame(26, b""))
+    r.feed(_proto.frame(29, b""))
     expect(ps.ProtocolError, r.frames)
     # Exported.
     assert ps.Job is _core.Job and ps.Failure is _core.Failure
@@ -2460,6 +2485,659 @@ def case_py_job_fakes(h):
     f.close()
 
 
+# --- cancelling jobs (JOB_CANCEL, JOB_CANCEL_REPLY, CANCEL; version 5) -----
+
+def job_cancel_spec(queue, ids=(), uid=b""):
+    """A JOB_CANCEL as protocol.md lays it out, apart from the package:
+    queue_len, queue, uid_len, uid, count, ids."""
+    body = bytes([len(queue)]) + queue + bytes([len(uid)]) + uid + \
+        struct.pack(">I", len(ids)) + b"".join(struct.pack(">Q", i)
+                                               for i in ids)
+    return struct.pack(">IBBH", len(body), 27, 0, 0) + body
+
+
+def cancel_reply_spec(entries):
+    """A JOB_CANCEL_REPLY body: count, then each (u64 id, u8 outcome)."""
+    return struct.pack(">I", len(entries)) + b"".join(
+        struct.pack(">QB", i, o) for i, o in entries)
+
+
+def cancel_spec(ids):
+    """A CANCEL frame, header and all: count, then the u64 ids (ACK's
+    layout)."""
+    body = struct.pack(">I", len(ids)) + b"".join(struct.pack(">Q", i)
+                                                  for i in ids)
+    return struct.pack(">IBBH", len(body), 26, 0, 0) + body
+
+
+def event_spec(eid, attempt, data):
+    body = struct.pack(">QI", eid, attempt) + data
+    return struct.pack(">IBBH", len(body), 6, 0, 0) + body
+
+
+def quiet_consumer(speaks):
+    """A fake daemon for one consumer: WELCOME of version `speaks`, then
+    it reads (DEMAND, ACKs) and sends nothing: the test feeds the
+    consumer's reads itself."""
+    def script(conn):
+        _, body = read_frame(conn)
+        if struct.unpack(">H", body[:2])[0] > speaks:
+            conn.sendall(_proto.frame(9, struct.pack(">H", 7) + (
+                "this daemon speaks versions 1 to %d" % speaks).encode()))
+            return
+        conn.sendall(welcome(speaks))
+        while read_frame(conn)[0] is not None:
+            pass
+    return script
+
+
+def case_py_cancel_proto(h):
+    """The bytes of cancelling, without a daemon: JOB_CANCEL built to the
+    byte (by ids, by unique id), JOB_CANCEL_REPLY and CANCEL read from
+    hand-made bytes, and everything cut short, run long or out of range
+    a ProtocolError; a consumer, sync and asyncio, that reads a CANCEL
+    between EVENTs (whole, split across reads, with its EVENT in one
+    read, naming ids it does not hold) goes on and marks its events
+    cancelled; a client to fake daemons (its frame, a reply that does
+    not answer it, a version 4 daemon, the reply's frame limit)."""
+    hx = bytes.fromhex
+    # protocol.md's layout: queue, uid_len, uid, count, ids.
+    assert _proto.job_cancel(b"jobs", [1, 2]) == hx(
+        "0000001a" "1b" "00" "0000" "046a6f6273" "00" "00000002"
+        "0000000000000001" "0000000000000002")
+    assert _proto.job_cancel(b"q", [], b"order-7") == hx(
+        "0000000e" "1b000000" "0171" "07" + b"order-7".hex() + "00000000")
+    for args in ((b"q", [7, (1 << 64) - 1, 7]), (b"q", [], b"u" * 128),
+                 (b"x" * 64, [5])):
+        assert _proto.job_cancel(*args) == job_cancel_spec(*args), args
+    for args in ((b"q", []), (b"q", [1], b"u"), (b"q", [], b"u" * 129),
+                 (b"q", [0]), (b"q", [1 << 64])):
+        expect(ValueError, _proto.job_cancel, *args)
+    # The package's request, from Client.cancel's arguments.
+    idl, uid = _core.cancel_args("jobs", (i for i in (3, 1, 2)), None)
+    assert _core.cancel_frame(5, 1 << 20, "jobs", idl, uid) == \
+        job_cancel_spec(b"jobs", [3, 1, 2])
+    idl, uid = _core.cancel_args("jobs", 9, None)
+    assert _core.cancel_frame(5, 1 << 20, "jobs", idl, uid) == \
+        job_cancel_spec(b"jobs", [9])
+    idl, uid = _core.cancel_args("jobs", None, "é")
+    assert _core.cancel_frame(5, 1 << 20, "jobs", idl, uid) == \
+        job_cancel_spec(b"jobs", [], "é".encode())
+    e = expect(ps.Unsupported, _core.cancel_frame, 4, 1 << 20, "q", [1], b"")
+    assert "(JOB_CANCEL) needs protocol version 5" in str(e) and \
+        "speaks version 4" in str(e), e
+
+    # JOB_CANCEL_REPLY: count, then (u64 id, u8 outcome) each.
+    body = cancel_reply_spec([(7, 1), (9, 2), ((1 << 64) - 1, 3)])
+    assert body == hx("00000003" "000000000000000701" "000000000000000902"
+                      "ffffffffffffffff03")
+    assert _proto.parse_cancel_reply(body) == [(7, 1), (9, 2),
+                                               ((1 << 64) - 1, 3)]
+    assert _core.cancel_result(body, [7, 9, (1 << 64) - 1]) == [
+        ps.Cancelled(7, "cancelled", 1),
+        ps.Cancelled(9, "cancelled in flight", 2),
+        ps.Cancelled((1 << 64) - 1, "cancelled before", 3)]
+    # By unique id: one entry, the event's id.
+    assert _core.cancel_result(cancel_reply_spec([(42, 1)]), []) == [
+        ps.Cancelled(42, "cancelled", 1)]
+    for n in range(len(body)):
+        expect(ps.ProtocolError, _proto.parse_cancel_reply, body[:n])
+    e = expect(ps.ProtocolError, _proto.parse_cancel_reply, body + b"\0")
+    assert "JOB_CANCEL_REPLY" in str(e), e
+    for o in (0, 4, 255):
+        e = expect(ps.ProtocolError, _proto.parse_cancel_reply,
+                   cancel_reply_spec([(7, o)]))
+        assert "outcome %d" % o in str(e), e
+    # A reply that does not answer what was asked: other ids, another
+    # order, more or fewer, or more than one for a unique id.
+    for asked, entries in (([7, 9], [(9, 1), (7, 1)]), ([7], [(8, 1)]),
+                           ([7], [(7, 1), (7, 1)]), ([7, 9], [(7, 1)]),
+                           ([], [(7, 1), (8, 1)]), ([], [])):
+        expect(ps.ProtocolError, _core.cancel_result,
+               cancel_reply_spec(entries), asked)
+    # An id named twice is answered twice.
+    assert [x.outcome for x in _core.cancel_result(cancel_reply_spec(
+        [(7, 2), (7, 3)]), [7, 7])] == ["cancelled in flight",
+                                        "cancelled before"]
+
+    # CANCEL: count (at least 1), then the u64 ids, ACK's layout.
+    f = cancel_spec([5, 6])
+    assert f == hx("00000014" "1a000000" "00000002" "0000000000000005"
+                   "0000000000000006")
+    assert f == _proto.ids(_proto.CANCEL, [5, 6])
+    assert _proto.parse_cancel(f[8:]) == [5, 6]
+    for n in range(8, len(f) - 8):
+        expect(ps.ProtocolError, _proto.parse_cancel, f[8:8 + n])
+    expect(ps.ProtocolError, _proto.parse_cancel, f[8:] + b"\0")
+    expect(ps.ProtocolError, _proto.parse_cancel, b"\0\0\0\0")
+    # The Reader takes the three types, 26 to 28.
+    r = _proto.Reader()
+    r.feed(f + job_cancel_spec(b"q", [1]) +
+           _proto.frame(28, cancel_reply_spec([(1, 1)])))
+    assert [t for t, _, _ in r.frames()] == [26, 27, 28]
+
+    # A consumer reads a CANCEL between EVENTs: each of its ids held
+    # here marks its event, the rest is nothing; the consumer goes on.
+    path = os.path.join(h.dir, "quiet.sock")
+    f5 = Fake(path, quiet_consumer(5))
+    con = ps.Consumer("q", id="w", max_demand=8, socket=path)
+    con._take(event_spec(1, 1, b"one") + event_spec(2, 1, b"two"))
+    e1, e2 = con.get(), con.get()
+    assert (e1.data, e2.data, e1.cancelled, e2.cancelled) == \
+        (b"one", b"two", False, False)
+    told = []
+    con._on_cancel = told.append
+    con._take(cancel_spec([2, 99]))
+    assert (e1.cancelled, e2.cancelled, told) == (False, True, [[2]]), told
+    assert "cancelled" in repr(e2) and "cancelled" not in repr(e1)
+    # Split across reads, and after its EVENT in one read.
+    whole = event_spec(3, 1, b"three") + cancel_spec([1, 3])
+    for i in range(0, len(whole), 7):
+        con._take(whole[i:i + 7])
+    e3 = con.get()
+    assert (e3.data, e3.cancelled, e1.cancelled) == (b"three", True, True)
+    assert told == [[2], [1, 3]] and con.get(timeout=0) is None, told
+    # Told twice, or of an event answered already: nothing more.
+    assert e1.ack()
+    con._take(cancel_spec([1, 2, 3]))
+    assert told == [[2], [1, 3]], told
+    assert e1.cancelled and e2.cancelled and e3.cancelled
+    # A CANCEL whose count does not match its length, or of no ids: a
+    # ProtocolError, the connection closed.
+    bad = struct.pack(">IBBHI", 12, 26, 0, 0, 2) + struct.pack(">Q", 3)
+    e = expect(ps.ProtocolError, con._take, bad)
+    assert "CANCEL" in str(e) and con._conn.sock is None, e
+    con2 = ps.Consumer("q", id="w2", socket=path)
+    e = expect(ps.ProtocolError, con2._take, struct.pack(">IBBHI", 4, 26, 0,
+                                                         0, 0))
+    assert "CANCEL" in str(e) and con2._conn.sock is None, e
+    con.close()
+    # To a consumer of version 4 a CANCEL is a frame it may not get.
+    p4 = os.path.join(h.dir, "quiet4.sock")
+    f4 = Fake(p4, quiet_consumer(4))
+    con4 = ps.Consumer("q", id="w", socket=p4)
+    assert con4.version == 4
+    con4._take(event_spec(1, 1, b"x"))
+    e = expect(ps.ProtocolError, con4._take, cancel_spec([1]))
+    assert "type 26" in str(e), e
+    f4.close()
+
+    async def aio():
+        acon = ps.AsyncConsumer("q", id="a", max_demand=8, socket=path)
+        await acon.connect()
+        seen = []
+        acon._on_cancel = seen.append
+        r = _proto.Reader()
+        r.feed(event_spec(1, 1, b"one") + event_spec(2, 1, b"two") +
+               cancel_spec([2, 77]))
+        acon._take(r.frames())
+        a1, a2 = await acon.get(), await acon.get()
+        out = [(a1.cancelled, a2.cancelled, list(seen))]
+        r.feed(cancel_spec([1, 2]))
+        acon._take(r.frames())
+        out.append((a1.cancelled, a2.cancelled, list(seen),
+                    "cancelled" in repr(a1)))
+        try:
+            acon._take([(26, b"\0\0\0\1" + bytes(7), 0)])
+        except ps.ProtocolError as x:
+            out.append(("closed", not acon._conn.open_, "CANCEL" in str(x)))
+        await acon.close()
+        return out
+    assert asyncio.run(aio()) == [
+        (False, True, [[2]]), (True, True, [[2], [1]], True),
+        ("closed", True, True)]
+    f5.close()
+
+    # A read that brings no event (CANCELs that come on and on) does
+    # not start get()'s timeout again: it ends with None.
+    def chatty(conn):
+        read_frame(conn)
+        conn.sendall(welcome(5))
+        read_frame(conn)                            # DEMAND
+        while True:
+            conn.sendall(cancel_spec([999]))
+            time.sleep(0.01)
+    path = os.path.join(h.dir, "chatty.sock")
+    fc = Fake(path, chatty)
+    with ps.Consumer("q", id="w", socket=path) as con:
+        assert con.get(timeout=0.2) is None
+
+    async def aio_chatty():
+        async with ps.AsyncConsumer("q", id="a", socket=path) as acon:
+            return await asyncio.wait_for(acon.get(timeout=0.2), 60)
+    assert asyncio.run(aio_chatty()) is None
+    fc.close()
+
+    # The window keeps each held event's id until it is answered, and
+    # of those answered the last 512 at least, about 1024 at most.
+    w = _core.Window(4000, 0, True)
+    w.delivery([1, 2, 3])
+    assert w.cancel([5000]) == [] and w.cancel([1, 1, 2]) == [1, 2]
+    assert w.cancel([2, 3]) == [3]
+    for i in range(4, 20004):
+        w.delivery([i])
+        w.cancel([i])
+        w.done(i)
+        assert len(w.cancelled) <= 1024 + 4, (i, len(w.cancelled))
+    assert all(i in w.cancelled for i in [1, 2, 3] + list(range(19492,
+                                                                20004)))
+    assert 4 not in w.cancelled
+    # However many are held: all of them kept.
+    w.delivery(list(range(30000, 33000)))
+    w.cancel(range(30000, 33000))
+    for i in range(40000, 50000):
+        w.delivery([i])
+        w.cancel([i])
+        w.done(i)
+    assert all(i in w.cancelled for i in range(30000, 33000))
+    assert len(w.cancelled) <= 2 * (3003 + 1024), len(w.cancelled)
+
+    # A client to fake daemons: the JOB_CANCEL it sends, a reply read.
+    seen = []
+    path = os.path.join(h.dir, "jc.sock")
+    replies = {b"ok": lambda ids: cancel_reply_spec([(i, 2) for i in ids]),
+               b"bad": lambda ids: cancel_reply_spec([(i + 1, 1)
+                                                      for i in ids])}
+
+    def answer(t, body):
+        q = body[1:1 + body[0]]
+        rest = body[1 + body[0]:]
+        uid = rest[1:1 + rest[0]]
+        n = struct.unpack(">I", rest[1 + rest[0]:5 + rest[0]])[0]
+        ids = list(struct.unpack(">%dQ" % n, rest[5 + rest[0]:])) or [123]
+        return _proto.frame(28, replies[q](ids) if uid != b"cut"
+                            else cancel_reply_spec([(1, 1)])[:-1])
+    f = Fake(path, job_daemon(seen, answer))
+    c = ps.Client(path)
+    assert c.cancel("ok", [5, 6]) == [ps.Cancelled(5, "cancelled in flight",
+                                                   2),
+                                      ps.Cancelled(6, "cancelled in flight",
+                                                   2)]
+    assert c.cancel("ok", unique_id=b"\xff")[0].id == 123
+    expect(ps.ProtocolError, c.cancel, "bad", [5])
+    assert c._conn is None or c._conn.sock is None, "not closed"
+    expect(ps.ProtocolError, c.cancel, "ok", unique_id="cut")
+    assert [_proto.frame(t, b) for t, b in seen] == [
+        job_cancel_spec(b"ok", [5, 6]), job_cancel_spec(b"ok", [], b"\xff"),
+        job_cancel_spec(b"bad", [5]), job_cancel_spec(b"ok", [], b"cut")]
+
+    async def aio_client():
+        async with ps.AsyncClient(path) as ac:
+            got = await ac.cancel("ok", 8)
+            try:
+                await ac.cancel("bad", [8])
+            except ps.ProtocolError:
+                got.append("bad")
+            return got
+    assert asyncio.run(aio_client()) == [
+        ps.Cancelled(8, "cancelled in flight", 2), "bad"]
+    c.close()
+    f.close()
+    # A daemon of version 4: Unsupported, nothing sent, the connection
+    # still good.
+    seen = []
+    path = os.path.join(h.dir, "v4.sock")
+    f = Fake(path, old_daemon(4, seen))
+    c = ps.Client(path)
+    e = expect(ps.Unsupported, c.cancel, "q", [1])
+    assert "(JOB_CANCEL) needs protocol version 5" in str(e), e
+    assert c.enqueue("q", "x") == 100 and \
+        not [s for s in seen if s[0] == 27], seen
+    c.close()
+    f.close()
+    # Its answer is 9 bytes an id: more ids than max_frame / 9 would
+    # bring one over the daemon's frame limit, so they are refused here.
+    seen = []
+    path = os.path.join(h.dir, "small.sock")
+
+    def small(conn):
+        read_frame(conn)
+        conn.sendall(_proto.frame(2, struct.pack(">HHIIHBB", 5, 0, 4096, 0,
+                                                 5, 1, 0)))
+        while True:
+            t, body = read_frame(conn)
+            if t is None:
+                return
+            seen.append(t)
+            n = struct.unpack(">I", body[3:7])[0]
+            conn.sendall(_proto.frame(28, cancel_reply_spec(
+                [(i, 1) for i in range(1, n + 1)])))
+    f = Fake(path, small)
+    c = ps.Client(path)
+    assert len(c.cancel("q", range(1, 456))) == 455
+    e = expect(ValueError, c.cancel, "q", range(1, 457))
+    assert "cancel at most 455 at once" in str(e), e
+    assert seen == [27], seen
+    c.close()
+    f.close()
+    # Exported.
+    assert ps.Cancelled is _core.Cancelled and "Cancelled" in ps.__all__
+    assert ps.errors.E_NO_EVENT == 19 and \
+        _proto.ERROR_NAMES[19] == "NO_EVENT"
+
+
+def case_py_cancel(h):
+    """Client.cancel (and AsyncClient.cancel) against a real producerd:
+    queued and delayed events are gone; one in flight is marked, its
+    consumer's Event.cancelled becomes True, JOB says "cancelled in
+    flight", and after its answer (an ACK, or a NACK) it is gone, never
+    delivered again; in every group of a queue; by unique id (free at
+    once after); an unknown id (NO_EVENT) and a dead letter (BAD_VALUE)
+    cancel nothing of the call; bad arguments are ValueErrors before
+    any connect."""
+    h.start_daemon()
+    c = h.client()
+
+    def st(q, *names):
+        s = c.stats(q)
+        return tuple(s[n] for n in names)
+    # Queued: gone; the consumer never gets them.
+    q1, q2, q3 = c.enqueue("jobs", ["q1", "q2", "q3"])
+    got = c.cancel("jobs", [q1, q3])
+    assert got == [ps.Cancelled(q1, "cancelled", 1),
+                   ps.Cancelled(q3, "cancelled", 1)], got
+    assert st("jobs", "queued", "cancelled_total") == (1, 2)
+    assert c.job("jobs", q1) is None and c.job("jobs", q3) is None
+    assert pushctl_job(h, "jobs", q1) is None
+    # Delayed: gone.
+    d = c.enqueue("jobs", "later", delay=3600)
+    assert st("jobs", "delayed") == (1,)
+    assert c.cancel("jobs", d) == [ps.Cancelled(d, "cancelled", 1)]
+    assert st("jobs", "delayed", "cancelled_total") == (0, 3)
+    assert c.job("jobs", d) is None
+    # In flight: marked, its consumer told.
+    f1, f2, f3 = c.enqueue("jobs", ["f1", "f2", "f3"])
+    con = ps.Consumer("jobs", id="py-c", max_demand=4, min_demand=0,
+                      socket=h.sock)
+    evs = {}
+    while len(evs) < 4:
+        ev = con.get(timeout=10)
+        assert ev is not None, evs
+        evs[ev.data] = ev
+    assert sorted(evs) == [b"f1", b"f2", b"f3", b"q2"], evs
+    assert not any(e.cancelled for e in evs.values())
+    assert c.cancel("jobs", [f1]) == [
+        ps.Cancelled(f1, "cancelled in flight", 2)]
+    j = c.job("jobs", f1)
+    assert (j.state, j.state_code, j.consumer) == \
+        ("cancelled in flight", 8, "py-c"), j
+    r = h.pushctl("job", "show", "jobs", str(f1), "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["state"].startswith(
+        "cancelled"), r
+    # The consumer learns it as it reads on (the CANCEL comes between
+    # EVENTs: none comes, as the queue holds nothing for it).
+    h.wait_for(lambda: con.get(timeout=0.01) is None and
+               evs[b"f1"].cancelled, what="the CANCEL read")
+    assert [e.cancelled for k, e in sorted(evs.items())] == \
+        [True, False, False, False]
+    # Again: cancelled before, nothing more.
+    assert c.cancel("jobs", [f1, f1]) == [
+        ps.Cancelled(f1, "cancelled before", 3)] * 2
+    assert st("jobs", "cancelled_total", "in_flight") == (4, 4)
+    # Its ACK ends it; a NACK of another cancelled one too: neither
+    # comes again, nor goes to the dead letters.
+    assert c.cancel("jobs", [f2]) == [
+        ps.Cancelled(f2, "cancelled in flight", 2)]
+    h.wait_for(lambda: con.get(timeout=0.01) is None and
+               evs[b"f2"].cancelled, what="the second CANCEL")
+    assert evs[b"f1"].ack() and evs[b"f2"].nack(delay=0, error="stopped")
+    con.flush()
+    h.wait_for(lambda: st("jobs", "in_flight") == (2,), what="the answers")
+    assert st("jobs", "acked_total", "nacked_total", "redelivered_total",
+              "queued", "dead", "delayed") == (1, 1, 0, 0, 0, 0)
+    assert c.job("jobs", f1) is None and c.job("jobs", f2) is None
+    assert pushctl_job(h, "jobs", f2) is None
+    assert evs[b"f1"].cancelled and evs[b"f2"].cancelled
+    # An unknown id, with others that could go: ERROR 19, nothing
+    # cancelled; the next call connects again.
+    q4 = c.enqueue("jobs", "q4")
+    for ids in ([q4, 10 ** 9], [10 ** 9, q4], [f3, q4, f1]):
+        e = expect(ps.Refused, c.cancel, "jobs", ids)
+        bad = 10 ** 9 if 10 ** 9 in ids else f1
+        assert (e.code, e.name) == (ps.errors.E_NO_EVENT, "NO_EVENT") and \
+            str(bad) in e.message and not e.retry_later, e
+    assert c.job("jobs", q4).state == "queued"
+    assert c.job("jobs", f3).state == "in flight"
+    assert st("jobs", "cancelled_total", "queued", "in_flight") == (5, 1, 2)
+    # A dead letter: ERROR 5, nothing cancelled; drop_dead drops it.
+    c.create("d", max_attempts=1)
+    x = c.enqueue("d", "dies")
+    with ps.Consumer("d", id="py-d", socket=h.sock) as dc:
+        assert next(dc).nack()
+        dc.flush()
+        h.wait_for(lambda: c.dead("d").total == 1, what="the dead letter")
+    y = c.enqueue("d", "waits")
+    e = expect(ps.Refused, c.cancel, "d", [y, x])
+    assert (e.code, e.name) == (5, "BAD_VALUE") and str(x) in e.message and \
+        "dead letter" in e.message, e
+    assert c.job("d", y).state == "queued" and c.job("d", x).state == "dead"
+    assert st("d", "cancelled_total", "dead") == (0, 1)
+    assert c.cancel("d", [y]) == [ps.Cancelled(y, "cancelled", 1)]
+    # By unique id: its one event, its unique id free at once.
+    u = c.enqueue("jobs", "unique", unique_id="u-1")
+    assert c.enqueue("jobs", "dup", unique_id="u-1") is None
+    assert c.cancel("jobs", unique_id="u-1") == [
+        ps.Cancelled(u, "cancelled", 1)]
+    u2 = c.enqueue("jobs", "again", unique_id=b"u-1")
+    assert u2 is not None and u2 > u
+    assert c.cancel("jobs", unique_id=b"u-1")[0].id == u2
+    e = expect(ps.Refused, c.cancel, "jobs", unique_id="u-1")
+    assert e.code == 19 and "u-1" in e.message, e
+    e = expect(ps.Refused, c.cancel, "nope", [1])
+    assert e.code == ps.errors.E_NO_QUEUE, e
+    # Every group of the queue: one group's copy in flight, another's
+    # buffered, the shared group's too.
+    c.create("fan")
+    ga = ps.Consumer("fan", id="py-ga", group="ga", socket=h.sock)
+    h.wait_for(lambda: c.stats("fan/ga")["consumers"] == 1, what="ga")
+    # (gb is made by its consumer's HELLO, and keeps its copies after.)
+    ps.Consumer("fan", id="py-gb", group="gb", socket=h.sock).close()
+    h.wait_for(lambda: "fan/gb" in [q.name for q in c.queues()], what="gb")
+    g = c.enqueue("fan", "fanned")
+    ge = next(ga)
+    assert ge.id == g and st("fan/gb", "queued") == (1,)
+    assert c.cancel("fan", [g]) == [ps.Cancelled(g, "cancelled in flight",
+                                                 2)]
+    assert st("fan/gb", "queued", "cancelled_total") == (0, 1)
+    assert st("fan", "queued", "cancelled_total") == (0, 1)
+    h.wait_for(lambda: ga.get(timeout=0.01) is None and ge.cancelled,
+               what="ga's CANCEL")
+    assert ge.ack()
+    ga.close()
+    # A group's name: the package says so before sending; the daemon
+    # refuses one as protocol.md says (ERROR 5).
+    e = expect(ValueError, c.cancel, "fan/ga", [g])
+    assert "a group" in str(e), e
+    e = expect(ps.Refused, lambda: c._connected().request(
+        _proto.job_cancel(b"fan/ga", [g]), _proto.JOB_CANCEL_REPLY))
+    assert e.code == 5 and "group" in e.message, e
+
+    # The asyncio client, and an AsyncConsumer told.
+    async def aio():
+        async with ps.AsyncClient(h.sock) as ac, \
+                ps.AsyncConsumer("aq", id="py-a", max_demand=2,
+                                 socket=h.sock) as acon:
+            a1, a2 = await ac.enqueue("aq", ["a1", "a2"])
+            b1, b2 = await acon.get(), await acon.get()
+            assert (b1.id, b2.id) == (a1, a2)
+            out = [await ac.cancel("aq", [a2])]
+            while not b2.cancelled:
+                assert await acon.get(timeout=0.01) is None
+            out.append((b1.cancelled, b2.cancelled))
+            try:
+                await ac.cancel("aq", [a2 + 1000])
+            except ps.Refused as x:
+                out.append(x.code)
+            out.append(await ac.cancel("aq", a2))
+            await b1.ack()
+            await b2.ack()
+            await acon.flush()
+            return a2, out
+    a2, out = asyncio.run(aio())
+    assert out == [[ps.Cancelled(a2, "cancelled in flight", 2)],
+                   (False, True), 19,
+                   [ps.Cancelled(a2, "cancelled before", 3)]], out
+    h.wait_for(lambda: st("aq", "acked_total") == (2,), what="aq's acks")
+    assert st("aq", "redelivered_total", "queued", "cancelled_total") == \
+        (0, 0, 1)
+
+    # Bad arguments: ValueError or TypeError naming them, before any
+    # connect.
+    nowhere = ps.Client(os.path.join(h.dir, "nowhere.sock"))
+    for args, kw, exc, says in (
+            (("j",), {}, ValueError, "give ids or unique_id, one of them"),
+            (("j", 1), {"unique_id": "u"}, ValueError, "not both"),
+            (("j", []), {}, ValueError, "ids is empty"),
+            (("j", iter(())), {}, ValueError, "ids is empty"),
+            (("j", 0), {}, ValueError, "an id must be 1 to 2**64 - 1, not 0"),
+            (("j", [1, -1]), {}, ValueError, "an id must be"),
+            (("j", [1 << 64]), {}, ValueError, "an id must be"),
+            (("j",), {"unique_id": ""}, ValueError,
+             "unique_id must be 1 to 128 bytes, not 0"),
+            (("j",), {"unique_id": "é" * 65}, ValueError,
+             "unique_id must be 1 to 128 bytes, not 130"),
+            (("bad name!", 1), {}, ValueError, "bad queue name"),
+            (("j/g", 1), {}, ValueError, "j/g, a group"),
+            (("j/", 1), {}, ValueError, "a group"),
+            (("j", "5"), {}, TypeError, "ids must be an int or an iterable "
+             "of ints, not str"),
+            (("j", b"\1\2"), {}, TypeError, "not bytes"),
+            (("j", {1: 2}), {}, TypeError, "not dict"),
+            (("j", True), {}, TypeError, "not bool"),
+            (("j", 1.0), {}, TypeError, "not float"),
+            (("j", [1, "2"]), {}, TypeError, "ids[1] must be an int, not str"),
+            (("j", [False]), {}, TypeError, "ids[0] must be an int"),
+            (("j",), {"unique_id": 5}, TypeError,
+             "unique_id must be str or bytes")):
+        e = expect(exc, nowhere.cancel, *args, **kw)
+        assert says in str(e), (args, kw, e)
+        e = expect(exc, c.cancel, *args, **kw)
+        assert says in str(e), (args, kw, e)
+    # Good ones go: a set, a range, 128 bytes of unique id.
+    q5, q6 = c.enqueue("jobs", ["q5", "q6"])
+    assert sorted(x.id for x in c.cancel("jobs", {q5, q6})) == [q5, q6]
+    e = expect(ps.Refused, c.cancel, "jobs", unique_id="u" * 128)
+    assert e.code == 19, e
+    con.close()
+    c.close()
+
+
+def case_py_cancel_worker(h):
+    """The worker and a CANCEL: an async def handler that would run for
+    ever has its task cancelled and its event acked (not nacked: no
+    failure, never delivered again; pushctl job show knows it no more);
+    an event cancelled before its handler started is not run, and acked
+    while others run; a thread's handler sees event.cancelled become
+    True (and one that then raises is acked all the same); while a
+    worker stops, a cancel still ends its running handler."""
+    h.start_daemon()
+    c = h.client()
+
+    def lines(eid):
+        return sorted(t for _, i, _, t in h.outputs() if i == eid)
+
+    def started(eid):
+        return any(t.endswith(" start") for t in lines(eid))
+    # asyncio: one slot, two held (--max-demand 2): the second waits.
+    p, log = h.worker("aforever", "--queue", "aw", "-c", "1",
+                      "--max-demand", "2", "--grace", "1", name="aw")
+    a1, a2 = c.enqueue("aw", ["forever 1", "forever 2"])
+    h.wait_for(lambda: started(a1), what="the first handler")
+    h.wait_for(lambda: c.stats("aw")["in_flight"] == 2, what="both held")
+    assert not started(a2)
+    # The one waiting: acked at once, not run, though a1 still runs.
+    assert c.cancel("aw", a2) == [ps.Cancelled(a2, "cancelled in flight",
+                                               2)]
+    h.wait_for(lambda: c.stats("aw")["in_flight"] == 1,
+               what="the waiting one answered")
+    assert c.stats("aw")["acked_total"] == 1
+    assert not started(a2) and lines(a2) == [] and \
+        c.job("aw", a1).state == "in flight"
+    # The one running: its task cancelled, its event acked.
+    assert c.cancel("aw", [a1]) == [ps.Cancelled(a1, "cancelled in flight",
+                                                 2)]
+    h.wait_for(lambda: c.stats("aw")["in_flight"] == 0,
+               what="the running one answered")
+    assert lines(a1) == ["forever 1 start", "forever 1 task cancelled, "
+                         "event.cancelled True"], lines(a1)
+    s = c.stats("aw")
+    assert (s["cancelled_total"], s["acked_total"], s["nacked_total"],
+            s["redelivered_total"], s["in_flight"], s["queued"],
+            s["dead"], s["delayed"]) == (2, 2, 0, 0, 0, 0, 0, 0), s
+    for eid in (a1, a2):
+        assert c.job("aw", eid) is None and pushctl_job(h, "aw", eid) is None
+    text = open(log).read()
+    assert "event cancelled before its handler started" in text and \
+        "event cancelled while its handler ran" in text and \
+        "handler failed" not in text, text
+    # It goes on.
+    q = c.enqueue("aw", "quick")
+    h.wait_for(lambda: c.stats("aw")["acked_total"] == 3, what="the next")
+    assert lines(q) == ["quick"] and p.poll() is None
+
+    # Threads: the waiting one is acked at once, not run; the running
+    # handler sees event.cancelled and returns, or raises: acked.
+    p, log = h.worker("watch", "--queue", "tw", "-c", "1", "--max-demand",
+                      "2", "--grace", "1", name="tw")
+    t1, t2 = c.enqueue("tw", ["watch 1", "raise"])
+    h.wait_for(lambda: started(t1), what="the thread's handler")
+    h.wait_for(lambda: c.stats("tw")["in_flight"] == 2, what="both held")
+    assert c.cancel("tw", [t2]) == [ps.Cancelled(t2, "cancelled in flight",
+                                                 2)]
+    h.wait_for(lambda: c.stats("tw")["in_flight"] == 1,
+               what="the waiting one answered")
+    assert c.stats("tw")["acked_total"] == 1
+    assert lines(t2) == [] and c.job("tw", t1).state == "in flight"
+    assert c.cancel("tw", [t1]) == [ps.Cancelled(t1, "cancelled in flight",
+                                                 2)]
+    h.wait_for(lambda: c.stats("tw")["in_flight"] == 0,
+               what="the running one answered")
+    assert c.stats("tw")["acked_total"] == 2
+    assert lines(t1) == ["watch 1 saw cancelled", "watch 1 start"], \
+        lines(t1)
+    # One that raises once it sees it: acked, no failure kept.
+    t3 = c.enqueue("tw", "raise")
+    h.wait_for(lambda: started(t3), what="the third handler")
+    c.cancel("tw", [t3])
+    h.wait_for(lambda: c.stats("tw")["in_flight"] == 0,
+               what="the raising one answered")
+    assert lines(t3) == ["raise saw cancelled", "raise start"]
+    s = c.stats("tw")
+    assert (s["cancelled_total"], s["acked_total"], s["nacked_total"],
+            s["redelivered_total"], s["in_flight"], s["queued"],
+            s["dead"]) == (3, 3, 0, 0, 0, 0, 0), s
+    for eid in (t1, t2, t3):
+        assert pushctl_job(h, "tw", eid) is None
+    text = open(log).read()
+    assert "handler failed" not in text and \
+        "error=\"RuntimeError: gave up: cancelled\"" in text, text
+    assert p.poll() is None
+
+    # While it stops (SIGTERM, a long --grace) it still reads: the one
+    # that had not started goes back at once, and a cancel of the one
+    # running ends it, acked, and the worker exits then.
+    for handler, queue in (("aforever", "as"), ("watch", "ts")):
+        p, log = h.worker(handler, "--queue", queue, "-c", "1",
+                          "--max-demand", "2", "--grace", "120",
+                          name=queue)
+        r1, r2 = c.enqueue(queue, ["run 1", "run 2"])
+        h.wait_for(lambda: started(r1) and
+                   c.stats(queue)["in_flight"] == 2, what="both held")
+        p.send_signal(signal.SIGTERM)
+        h.wait_for(lambda: c.stats(queue)["nacked_total"] == 1,
+                   what="the waiting one given back")
+        assert c.job(queue, r2).state == "queued" and not started(r2)
+        assert c.cancel(queue, r1) == [
+            ps.Cancelled(r1, "cancelled in flight", 2)]
+        assert p.wait(timeout=60) == 0
+        s = c.stats(queue)
+        assert (s["acked_total"], s["nacked_total"], s["in_flight"],
+                s["queued"]) == (1, 1, 0, 1), (handler, s)
+        text = open(log).read()
+        assert "event cancelled while its handler ran" in text and \
+            "grace period ran out" not in text, text
+
+
 def _mypy():
     """The command that runs mypy, or None."""
     r = subprocess.run([sys.executable, "-m", "mypy", "--version"],
@@ -2473,15 +3151,16 @@ def _mypy():
 def case_py_mypy(h):
     """The package ships py.typed: mypy --strict finds nothing in it, nor
     in a program using it (enqueue's one event and batch overloads,
-    headers on enqueue and on an Event, Client.job's Job)."""
+    headers on enqueue and on an Event, Client.job's Job, Client.cancel's
+    Cancelled and Event.cancelled)."""
     mypy = _mypy()
     if mypy is None:
         raise Skip("mypy is not installed (Debian: apt-get install mypy)")
     use = os.path.join(h.dir, "use.py")
     with open(use, "w") as f:
         f.write("from typing import Dict, List, Optional, Tuple\n"
-                "from pushstage import Client, Event, Failure, Job, Message, "
-                "errors\n"
+                "from pushstage import Cancelled, Client, Event, Failure, "
+                "Job, Message, errors\n"
                 "c = Client('/nowhere')\n"
                 "one: Optional[int] = c.enqueue('q', 'x')\n"
                 "many: List[int] = c.enqueue('q', ['x', Message(b'y')])\n"
@@ -2495,6 +3174,14 @@ def case_py_mypy(h):
                 "    c.enqueue('q', ev.data, headers=ev.raw_headers)\n"
                 "    ok: bool = ev.nack(delay=1.5, error='why')\n"
                 "    ok = ev.nack(error=b'why')\n"
+                "    if ev.cancelled:\n"
+                "        ok = ev.ack()\n"
+                "cs: List[Cancelled] = c.cancel('q', [1, 2])\n"
+                "cs = c.cancel('q', 5) + c.cancel('q', range(3, 9))\n"
+                "cs = c.cancel('q', unique_id=b'u') + c.cancel('q', "
+                "unique_id='u')\n"
+                "oc: str = cs[0].outcome\n"
+                "ci: int = cs[0].id + cs[0].outcome_code + errors.E_NO_EVENT\n"
                 "e: Optional[str] = c.dead('q')[0].error\n"
                 "j: Optional[Job] = c.job('q', 5)\n"
                 "j = c.job('q/g', unique_id=b'u', preview=0)\n"

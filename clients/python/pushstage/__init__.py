@@ -6,13 +6,13 @@
         print(event.data); event.ack()
 
 The protocol is docs/protocol.md of pushstage; this package speaks its
-versions 2 to 5 (5: headers on events, failures, job lookup) with the
-standard library only.
+versions 2 to 5 (5: headers on events, failures, job lookup and
+cancelling) with the standard library only.
 """
 
 from .client import Client, Consumer, Event
-from ._core import (ConsumerInfo, DeadEvent, DeadList, Enqueued, Failure,
-                    Job, Message, QueueInfo, Stats, default_socket)
+from ._core import (Cancelled, ConsumerInfo, DeadEvent, DeadList, Enqueued,
+                    Failure, Job, Message, QueueInfo, Stats, default_socket)
 from .errors import (DaemonGone, ProtocolError, PushstageError, QueueFull,
                      Refused, Unsupported)
 from .aio import AsyncClient, AsyncConsumer, AsyncEvent
@@ -22,7 +22,8 @@ __version__ = "0.3.0"
 __all__ = [
     "Client", "Consumer", "Event", "AsyncClient", "AsyncConsumer",
     "AsyncEvent", "Message", "Stats", "QueueInfo", "ConsumerInfo",
-    "DeadEvent", "DeadList", "Enqueued", "Job", "Failure", "default_socket",
+    "DeadEvent", "DeadList", "Enqueued", "Job", "Failure", "Cancelled",
+    "default_socket",
     "PushstageError",
     "DaemonGone", "ProtocolError", "QueueFull", "Refused", "Unsupported",
 ]

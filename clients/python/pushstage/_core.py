@@ -363,7 +363,7 @@ class DeadList(List[DeadEvent]):
 # words (protocol.md, JOB_REPLY; pushctl job show's).
 JOB_STATES = ("unknown", "queued", "delayed", "waiting behind its key",
               "waiting for its partition", "in flight", "waiting to retry",
-              "dead")
+              "dead", "cancelled in flight")
 JOB_DEAD = 7
 JOB_REASONS: Dict[int, str] = {1: "nack", 2: "timeout", 3: "disconnect"}
 
@@ -386,15 +386,17 @@ class Job:
     Client.job found it (protocol version 5, JOB).  state is the
     protocol's word ("queued", "delayed", "waiting behind its key",
     "waiting for its partition", "in flight", "waiting to retry",
-    "dead"), state_code its number; reason why it died ("nack",
-    "timeout", "disconnect"), None unless dead; attempts its deliveries
-    so far; at seconds since 1970: when it is due (delayed, waiting to
-    retry), was delivered (in flight) or became ready (queued, waiting
-    for its partition), else None; priority its PRIORITY (32768 unless
-    given); length its payload's bytes, preview their first ones;
-    consumer the id of the consumer that holds it (in flight), else
-    None; key its KEY or None; headers and raw_headers as an Event's;
-    failures its last ones (at most 3), oldest first."""
+    "dead", "cancelled in flight": its consumer was told, and it is gone
+    when the consumer answers), state_code its number; reason why it
+    died ("nack", "timeout", "disconnect"), None unless dead; attempts
+    its deliveries so far; at seconds since 1970: when it is due
+    (delayed, waiting to retry), was delivered (in flight, cancelled in
+    flight) or became ready (queued, waiting for its partition), else
+    None; priority its PRIORITY (32768 unless given); length its
+    payload's bytes, preview their first ones; consumer the id of the
+    consumer that holds it (in flight), else None; key its KEY or None;
+    headers and raw_headers as an Event's; failures its last ones (at
+    most 3), oldest first."""
     id: int
     state: str
     state_code: int
@@ -409,6 +411,27 @@ class Job:
     headers: Dict[str, str] = field(hash=False)
     raw_headers: List[Tuple[str, bytes]] = field(hash=False)
     failures: List[Failure] = field(hash=False)
+
+
+# A JOB_CANCEL_REPLY's outcomes in the protocol's words.
+CANCEL_OUTCOMES: Dict[int, str] = {
+    P.CANCEL_REMOVED: "cancelled", P.CANCEL_TOLD: "cancelled in flight",
+    P.CANCEL_ALREADY: "cancelled before"}
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """What Client.cancel did with one event (protocol version 5,
+    JOB_CANCEL_REPLY): its id, and the outcome in the protocol's words:
+    "cancelled" (it waited: queued, delayed, behind its key, for its
+    partition or to retry; it is gone), "cancelled in flight" (its
+    consumer was told: Event.cancelled; it is gone when the consumer
+    answers, never delivered again) or "cancelled before" (in flight,
+    cancelled by an earlier call: nothing more done); outcome_code its
+    number, 1, 2 or 3."""
+    id: int
+    outcome: str
+    outcome_code: int
 
 
 # --- requests ------------------------------------------------------------
@@ -695,6 +718,80 @@ def job_result(body: bytes) -> Optional[Job]:
          for fat, fatt, who, err in fails])
 
 
+def cancel_args(queue: Data, ids: object,
+                unique_id: Optional[Data]) -> Tuple[List[int], bytes]:
+    """(ids, unique id bytes) of Client.cancel's arguments, each checked
+    before anything is done: ValueError (TypeError for a type that is
+    none of those allowed) naming the argument.  ids is one id or an
+    iterable of them; the queue is a queue, not a group."""
+    q = P.queue_name(queue, group_ok=True)
+    if b"/" in q:
+        raise ValueError("cannot cancel in %s, a group: a job is cancelled "
+                         "in every group of its queue; name the queue"
+                         % q.decode(errors="replace"))
+    idl: List[int] = []
+    if ids is not None:
+        if isinstance(ids, int) and not isinstance(ids, bool):
+            idl = [ids]
+        elif isinstance(ids, Iterable) and \
+                not isinstance(ids, EVENT_TYPES + (Mapping,)):
+            idl = list(cast(Iterable[int], ids))
+            for i, v in enumerate(idl):
+                if isinstance(v, bool) or not isinstance(v, int):
+                    raise TypeError("ids[%d] must be an int, not %s"
+                                    % (i, type(v).__name__))
+        else:
+            raise TypeError("ids must be an int or an iterable of ints, "
+                            "not %s" % type(ids).__name__)
+    if unique_id is not None and not isinstance(unique_id, EVENT_TYPES):
+        raise TypeError("unique_id must be str or bytes, not %s"
+                        % type(unique_id).__name__)
+    if (ids is None) == (unique_id is None):
+        raise ValueError("give ids or unique_id, %s" % (
+            "not both" if ids is not None else "one of them"))
+    if ids is not None and not idl:
+        raise ValueError("ids is empty: give at least one id")
+    for v in idl:
+        if not 1 <= v < 1 << 64:
+            raise ValueError("an id must be 1 to 2**64 - 1, not %r" % v)
+    uid = b"" if unique_id is None else _b(unique_id)
+    if unique_id is not None and not 1 <= len(uid) <= P.UNIQUE_ID_MAX:
+        raise ValueError("unique_id must be 1 to %d bytes, not %d"
+                         % (P.UNIQUE_ID_MAX, len(uid)))
+    return idl, uid
+
+
+def cancel_frame(version: int, max_frame: int, queue: Data,
+                 ids: List[int], uid: bytes) -> bytes:
+    """JOB_CANCEL, to a daemon of version 5 (Unsupported before).  Its
+    answer has 9 bytes an id: more ids than max_frame / 9 would bring
+    an answer over the daemon's own frame limit, which no client can
+    read (the daemon would cancel them all the same), so they are a
+    ValueError here, before anything is sent."""
+    if version < 5:
+        raise Unsupported("cancelling a job (JOB_CANCEL) needs protocol "
+                          "version 5; the daemon speaks version %d"
+                          % version)
+    most = max_frame // P.CANCEL_REPLY_ENTRY.size
+    if len(ids) > most:
+        raise ValueError("cancel of %d ids: the daemon's answer (9 bytes an "
+                         "id) would pass its frame limit of %d bytes; "
+                         "cancel at most %d at once" % (len(ids), max_frame,
+                                                        most))
+    return P.job_cancel(queue_for(version, queue), ids, uid)
+
+
+def cancel_result(body: bytes, ids: List[int]) -> List[Cancelled]:
+    """A JOB_CANCEL_REPLY as Cancelled entries; it answers each id asked
+    for, in order (one entry for a unique id): else a ProtocolError."""
+    got = P.parse_cancel_reply(body)
+    if len(got) != (len(ids) or 1) or (ids and [i for i, _ in got] != ids):
+        raise ProtocolError("JOB_CANCEL_REPLY answers %s, not the %s asked "
+                            "for" % ([i for i, _ in got][:8],
+                                     ids[:8] if ids else "unique id"))
+    return [Cancelled(i, CANCEL_OUTCOMES[o], o) for i, o in got]
+
+
 def dead_ids_frame(version: int, ftype: int, queue: Data,
                    ids: Optional[Iterable[int]]) -> Optional[bytes]:
     """DEAD_RETRY or DEAD_DROP; None when ids is an empty list (nothing to
@@ -734,6 +831,12 @@ def pause_setting(seconds: Optional[float]) -> str:
 
 # --- the demand window ---------------------------------------------------
 
+# How many ids of events cancelled (CANCEL) a consumer keeps, about,
+# once they are answered: never fewer than half of it; the ids of
+# events it holds are kept until they are answered, however many.
+CANCELLED_KEEP = 1024
+
+
 class Window:
     """GenStage's demand window for one consumer connection (protocol.md,
     Demand accounting): what is held, and what to send when events are
@@ -767,6 +870,11 @@ class Window:
         self.error_max = P.ERROR_MAX
         self._touch: List[int] = []
         self._demand = max_demand
+        # Events the daemon said were cancelled (CANCEL), oldest first:
+        # each held one until it is answered, then while it is among
+        # the last answered (CANCELLED_KEEP).
+        self.cancelled: Dict[int, None] = {}
+        self._cancel_limit = CANCELLED_KEEP
 
     def set_errors(self, version: int, max_frame: int) -> None:
         """What WELCOME said of NACK_ERROR: version 5 takes it, and its
@@ -781,6 +889,30 @@ class Window:
         for i in range(0, len(ids), step):
             n = min(step, len(ids) - i)
             self.held.update(dict.fromkeys(ids[i:i + step], [n, n]))
+
+    def cancel(self, ids: Iterable[int]) -> List[int]:
+        """A CANCEL's ids: those of events held here (delivered, not yet
+        acked or nacked) are now cancelled; others (answered already:
+        the CANCEL crossed the answer) are nothing here.  Returns the
+        ids newly cancelled, in order."""
+        held, c = self.held, self.cancelled
+        new: List[int] = []
+        for eid in ids:
+            if eid in held and eid not in c:
+                c[eid] = None
+                new.append(eid)
+        if len(c) > self._cancel_limit:
+            # Forget the oldest answered ones but the last half; those
+            # held stay.  Next time: when as many again are answered,
+            # or (many held) when the held have doubled.
+            half = CANCELLED_KEEP // 2
+            answered = [i for i in c if i not in held]
+            for i in answered[:len(answered) - half]:
+                del c[i]
+            kept = len(c)
+            self._cancel_limit = max(CANCELLED_KEEP, kept + half,
+                                     2 * (kept - half))
+        return new
 
     @staticmethod
     def _not_held(eid: int) -> ValueError:

@@ -26,8 +26,9 @@ ENQUEUED = struct.Struct(">QIIII")
 HELLO, WELCOME_T, ENQUEUE, ENQUEUED_T, DEMAND, EVENT, STATS, STATS_REPLY, \
     ERROR, ACK, NACK, TOUCH, DEAD_LIST, DEAD_LIST_REPLY, DEAD_RETRY, \
     DEAD_DROP, DEAD_DONE, QUEUES, QUEUES_REPLY, QUEUE_ADMIN, QUEUE_DONE, \
-    NACK_LATER, NACK_ERROR, JOB, JOB_REPLY = range(1, 26)
-TYPE_MAX = JOB_REPLY    # a frame type past it is a bad header
+    NACK_LATER, NACK_ERROR, JOB, JOB_REPLY, CANCEL, JOB_CANCEL, \
+    JOB_CANCEL_REPLY = range(1, 29)
+TYPE_MAX = JOB_CANCEL_REPLY     # a frame type past it is a bad header
 
 ROLE_CONSUMER = 1
 ROLE_CLIENT = 2
@@ -61,6 +62,13 @@ UNIQUE_ID_MAX = 128
 JOB_HEAD = struct.Struct(">QHB")            # id, preview, uid_len
 JOB_REPLY_HEAD = struct.Struct(">QBBIQHIH")
 FAILURE_HEAD = struct.Struct(">QI")
+
+# JOB_CANCEL (version 5): its head after the queue and unique id (the
+# count of ids), and a JOB_CANCEL_REPLY's entries (id, outcome) with
+# their outcomes: it waited and is gone, in flight and its consumer
+# told, in flight and cancelled before.
+CANCEL_REPLY_ENTRY = struct.Struct(">QB")
+CANCEL_REMOVED, CANCEL_TOLD, CANCEL_ALREADY = range(1, 4)
 
 # QUEUE_ADMIN operations.
 OP_SET, OP_PURGE, OP_DELETE, OP_CREATE, OP_DROP_GROUP = range(1, 6)
@@ -295,6 +303,23 @@ def job(queue: bytes, eid: int, preview: int, uid: bytes = b"") -> bytes:
                  + uid)
 
 
+def job_cancel(queue: bytes, idlist: Sequence[int],
+               uid: bytes = b"") -> bytes:
+    """JOB_CANCEL (version 5): the events idlist of the queue (not a
+    group: a job is cancelled in every group), or with no ids the one
+    enqueued with the unique id uid."""
+    if (not idlist) == (uid == b""):
+        raise ValueError("a JOB_CANCEL names events by their ids or one by "
+                         "its unique id, one of them")
+    if len(uid) > UNIQUE_ID_MAX:
+        raise ValueError("a unique id is 1 to 128 bytes")
+    for i in idlist:
+        if not 0 < i < 1 << 64:
+            raise ValueError("an event's id is 1 to 2**64 - 1, not %r" % i)
+    return frame(JOB_CANCEL, _short(queue) + _short(uid) +
+                 struct.pack(">I%dQ" % len(idlist), len(idlist), *idlist))
+
+
 # --- reading -----------------------------------------------------------
 
 # A frame read: (type, body, flags).
@@ -440,6 +465,34 @@ def event_attrs(body: bytes, start: int, end: int) -> Tuple[Optional[bytes],
     or None, where the payload starts).  Tags not known are skipped."""
     key, _, at = event_block(body, start, end, 4)
     return key, at
+
+
+def parse_cancel(body: bytes) -> List[int]:
+    """A CANCEL's ids (version 5, to a consumer): count, at least 1, and
+    count u64s, the length exactly that; else a ProtocolError."""
+    _need(body, 4, "CANCEL")
+    n = U32.unpack_from(body)[0]
+    if n == 0 or len(body) != 4 + 8 * n:
+        raise ProtocolError("CANCEL of %d bytes for %d ids" % (len(body), n))
+    return list(struct.unpack_from(">%dQ" % n, body, 4))
+
+
+def parse_cancel_reply(body: bytes) -> List[Tuple[int, int]]:
+    """A JOB_CANCEL_REPLY: [(id, outcome)], count of them, each outcome
+    CANCEL_REMOVED, CANCEL_TOLD or CANCEL_ALREADY; a length other than 4
+    + 9 x count, or another outcome, is a ProtocolError."""
+    _need(body, 4, "JOB_CANCEL_REPLY")
+    n = U32.unpack_from(body)[0]
+    if len(body) != 4 + CANCEL_REPLY_ENTRY.size * n:
+        raise ProtocolError("JOB_CANCEL_REPLY of %d bytes for %d entries"
+                            % (len(body), n))
+    out = [(int(i), int(o)) for i, o in
+           CANCEL_REPLY_ENTRY.iter_unpack(body[4:])]
+    for i, o in out:
+        if not CANCEL_REMOVED <= o <= CANCEL_ALREADY:
+            raise ProtocolError("JOB_CANCEL_REPLY: event %d has outcome %d, "
+                                "not 1 to 3" % (i, o))
+    return out
 
 
 def parse_u32(body: bytes, what: str) -> int:

@@ -11,8 +11,8 @@ from typing import (Callable, Deque, Iterable, List, Optional, Sequence,
 
 from . import _core as C
 from . import _proto as P
-from ._core import (Data, DeadList, Enqueued, Headers, Job, Message,
-                    QueueInfo, Stats)
+from ._core import (Cancelled, Data, DeadList, Enqueued, Headers, Job,
+                    Message, QueueInfo, Stats)
 from .errors import DaemonGone, ProtocolError, PushstageError, Refused
 
 READ_SIZE = 256 * 1024
@@ -256,6 +256,23 @@ class AsyncClient:
                 conn.close()        # nothing past a bad reply is trusted
                 raise
 
+    async def cancel(self, queue: str,
+                     ids: Union[int, Iterable[int], None] = None, *,
+                     unique_id: Optional[Data] = None) -> List[Cancelled]:
+        """As Client.cancel: the events by ids or unique_id, in every
+        group of the queue; a Cancelled for each."""
+        idl, uid = C.cancel_args(queue, ids, unique_id)
+        async with self._lock:
+            conn = await self._connected()
+            body = await conn.request(C.cancel_frame(
+                conn.version, conn.max_frame, queue, idl, uid),
+                P.JOB_CANCEL_REPLY)
+            try:
+                return C.cancel_result(body, idl)
+            except ProtocolError:
+                conn.close()        # nothing past a bad reply is trusted
+                raise
+
     async def _dead_op(self, ftype: int, queue: str,
                        ids: Optional[Iterable[int]]) -> int:
         async with self._lock:
@@ -309,9 +326,10 @@ class AsyncClient:
 
 class AsyncEvent(C.EventHeaders):
     """An Event of an AsyncConsumer: `await event.ack()`; id, attempt,
-    data, key, headers and raw_headers as Event's."""
+    data, key, headers, raw_headers and cancelled as Event's."""
 
-    __slots__ = ("id", "attempt", "data", "_consumer", "key", "_headers")
+    __slots__ = ("id", "attempt", "data", "_consumer", "key", "_headers",
+                 "_cancelled")
 
     def __init__(self, eid: int, attempt: int, data: bytes,
                  consumer: "AsyncConsumer",
@@ -323,10 +341,21 @@ class AsyncEvent(C.EventHeaders):
         self._consumer = consumer
         self.key = key
         self._headers = headers
+        self._cancelled = False
 
     @property
     def text(self) -> str:
         return self.data.decode()
+
+    @property
+    def cancelled(self) -> bool:
+        """As Event.cancelled: True once the daemon said the event is
+        cancelled, which the consumer learns when it reads (a get(),
+        or the worker's reader, which cancels the handler's task)."""
+        if not self._cancelled and \
+                self.id in self._consumer._window.cancelled:
+            self._cancelled = True
+        return self._cancelled
 
     async def ack(self) -> bool:
         return await self._consumer._done(self, "ack", None)
@@ -345,9 +374,10 @@ class AsyncEvent(C.EventHeaders):
         return await self._consumer._touch(self)
 
     def __repr__(self) -> str:
-        return "AsyncEvent(id=%d, attempt=%d, key=%r, %sdata=%r)" % (
+        return "AsyncEvent(id=%d, attempt=%d, key=%r, %s%sdata=%r)" % (
             self.id, self.attempt, self.key, "headers=%r, " % self.headers
-            if self._headers else "", self.data[:40])
+            if self._headers else "", "cancelled, " if self.cancelled
+            else "", self.data[:40])
 
 
 class AsyncConsumer:
@@ -369,6 +399,8 @@ class AsyncConsumer:
                                 None else min_demand, True)
         self._conn: Optional[_AConn] = None
         self._ready: Deque[AsyncEvent] = collections.deque()
+        # Called with the ids a CANCEL newly cancelled (the worker's).
+        self._on_cancel: Optional[Callable[[List[int]], None]] = None
 
     async def connect(self) -> "AsyncConsumer":
         if self._conn is None:
@@ -500,26 +532,54 @@ class AsyncConsumer:
         await self.connect()
         c = self._conn
         assert c is not None
+        loop = asyncio.get_running_loop()
+        # A read may bring no event (a CANCEL): the timeout is the
+        # call's, not each read's.
+        end = None if timeout is None else loop.time() + timeout
         while not self._ready:
             if not c.open_:
                 raise DaemonGone("the consumer's connection is closed")
             await c.send(self._window.out())
-            if timeout is None:
+            if end is None:
                 frames = await c.fill()
             else:
                 try:
-                    frames = await asyncio.wait_for(c.fill(), timeout)
+                    frames = await asyncio.wait_for(
+                        c.fill(), max(0.0, end - loop.time()))
                 except asyncio.TimeoutError:
                     return None
             self._take(frames)
         return self._ready.popleft()
 
+    async def _read(self) -> None:
+        """Send what waits to go, then one read: its events join those
+        ready, its CANCELs mark theirs (the worker reads so, on and on,
+        while its handlers run)."""
+        await self.connect()
+        c = self._conn
+        assert c is not None
+        if not c.open_:
+            raise DaemonGone("the consumer's connection is closed")
+        await c.send(self._window.out())
+        self._take(await c.fill())
+
     def _take(self, frames: List[P.Frame]) -> None:
+        """A read's frames: EVENTs become AsyncEvents, ready; a CANCEL's
+        ids (version 5) the window's cancelled, after the events before
+        it."""
         got: List[AsyncEvent] = []
+        cancels: List[int] = []
         unpack = P.EVENT_HEAD.unpack_from
         w = self._window
         assert self._conn is not None
         for ftype, body, flags in frames:
+            if ftype == P.CANCEL and self._conn.version >= 5:
+                try:
+                    cancels += P.parse_cancel(body)
+                except ProtocolError:
+                    self._conn.close()
+                    raise
+                continue
             if ftype == P.EVENT:
                 if len(body) < 12:
                     self._conn.close()
@@ -549,3 +609,7 @@ class AsyncConsumer:
         if got:
             w.delivery([e.id for e in got])
             self._ready.extend(got)
+        if cancels:
+            new = w.cancel(cancels)
+            if new and self._on_cancel is not None:
+                self._on_cancel(new)

@@ -13,13 +13,14 @@ from typing import (Callable, Deque, Iterable, Iterator, List, Optional,
 
 from . import _core as C
 from . import _proto as P
-from ._core import (ConsumerInfo, Data, DeadEvent, DeadList, Enqueued,
-                    Failure, Headers, Job, Message, QueueInfo, Stats)
+from ._core import (Cancelled, ConsumerInfo, Data, DeadEvent, DeadList,
+                    Enqueued, Failure, Headers, Job, Message, QueueInfo,
+                    Stats)
 from .errors import DaemonGone, ProtocolError, PushstageError, Refused
 
 __all__ = ["Client", "Consumer", "Event", "Message", "Stats", "QueueInfo",
            "ConsumerInfo", "DeadEvent", "DeadList", "Enqueued", "Job",
-           "Failure"]
+           "Failure", "Cancelled"]
 
 READ_SIZE = 256 * 1024
 
@@ -326,6 +327,38 @@ class Client:
                 conn.close()        # nothing past a bad reply is trusted
                 raise
 
+    def cancel(self, queue: str,
+               ids: Union[int, Iterable[int], None] = None, *,
+               unique_id: Optional[Data] = None) -> List[Cancelled]:
+        """Cancel events of the queue, in every group of it: by their
+        ids (one int, or an iterable of them), or the one enqueued with
+        unique_id (str or bytes, 1 to 128), one of the two.  An event
+        waiting (queued, delayed, behind its key, for its partition, to
+        retry) is gone: "cancelled"; one in flight is marked and its
+        consumer told (its Event's cancelled becomes True): "cancelled
+        in flight", or "cancelled before" when an earlier call did;
+        it is gone when the consumer answers, and never delivered
+        again.  Returns a Cancelled (id, outcome) for each id, in order
+        (one for a unique id).  An id the queue holds in no group,
+        waiting or in flight (never enqueued, done with, cancelled), is
+        Refused NO_EVENT; a dead letter Refused BAD_VALUE (drop_dead
+        drops it): either way nothing is cancelled, and the message
+        names it.  Protocol version 5 (Unsupported before); a bad
+        argument raises ValueError (TypeError) naming it, before
+        anything is sent, and so does a queue name with a group: a job
+        is cancelled in every group."""
+        idl, uid = C.cancel_args(queue, ids, unique_id)
+        with self._lock:
+            conn = self._connected()
+            body = conn.request(C.cancel_frame(conn.version, conn.max_frame,
+                                               queue, idl, uid),
+                                P.JOB_CANCEL_REPLY)
+            try:
+                return C.cancel_result(body, idl)
+            except ProtocolError:
+                conn.close()        # nothing past a bad reply is trusted
+                raise
+
     def _dead_op(self, ftype: int, queue: str,
                  ids: Optional[Iterable[int]]) -> int:
         with self._lock:
@@ -397,9 +430,13 @@ class Event(C.EventHeaders):
     protocol version 4 or older).  Call ack() when it is handled, or
     nack(delay=seconds, error=why) when it failed; touch() while it takes
     long.  Each returns False, sending nothing, when the connection it
-    came on is gone (the daemon then delivers it again)."""
+    came on is gone (the daemon then delivers it again).  cancelled
+    becomes True when the daemon says a client cancelled the event
+    (protocol version 5): stop working on it if you can, and still ack
+    it."""
 
-    __slots__ = ("id", "attempt", "data", "_consumer", "key", "_headers")
+    __slots__ = ("id", "attempt", "data", "_consumer", "key", "_headers",
+                 "_cancelled")
 
     def __init__(self, eid: int, attempt: int, data: bytes,
                  consumer: "Consumer", key: Optional[bytes] = None,
@@ -410,10 +447,24 @@ class Event(C.EventHeaders):
         self._consumer = consumer
         self.key = key
         self._headers = headers
+        self._cancelled = False
 
     @property
     def text(self) -> str:
         return self.data.decode()
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the daemon said the event is cancelled (a client's
+        Client.cancel while it was in flight here; protocol version 5).
+        It may become True while the event is handled, as the consumer
+        reads on (in another thread, or at its next read): a long
+        handler may look at it now and then and stop.  The event is
+        still acked (or nacked); it is never delivered again."""
+        if not self._cancelled and \
+                self.id in self._consumer._window.cancelled:
+            self._cancelled = True
+        return self._cancelled
 
     def ack(self) -> bool:
         return self._consumer._ack(self)
@@ -435,9 +486,10 @@ class Event(C.EventHeaders):
         return self._consumer._touch(self)
 
     def __repr__(self) -> str:
-        return "Event(id=%d, attempt=%d, key=%r, %sdata=%r)" % (
+        return "Event(id=%d, attempt=%d, key=%r, %s%sdata=%r)" % (
             self.id, self.attempt, self.key, "headers=%r, " % self.headers
-            if self._headers else "", self.data[:40])
+            if self._headers else "", "cancelled, " if self.cancelled
+            else "", self.data[:40])
 
 
 class Consumer:
@@ -447,7 +499,9 @@ class Consumer:
     max_demand // 2).  Iterate it for Event objects
     and ack() each; ACKs and the DEMAND that follows go in one write, at
     the latest before the next wait for events.  Thread-safe: other
-    threads may ack, nack and touch while one iterates.
+    threads may ack, nack and touch while one iterates.  A CANCEL from
+    the daemon (protocol version 5) is read as events are, and makes
+    its events' cancelled True.
 
     Raises DaemonGone when the daemon goes (its unacked events go to other
     consumers), Refused on an ERROR (a bad queue name, NO_QUEUE)."""
@@ -466,6 +520,9 @@ class Consumer:
         self._lock = threading.Lock()
         self._ready: Deque[Event] = collections.deque()
         self._window = C.Window(max_demand, min_demand, True)
+        # Called with the ids a CANCEL newly cancelled, in the thread
+        # that read it, outside the lock (the worker's).
+        self._on_cancel: Optional[Callable[[List[int]], None]] = None
         self._conn = _Conn(self.socket, P.ROLE_CONSUMER, id.encode(),
                            max_demand, min_demand, self.queue, True,
                            partition)
@@ -651,7 +708,8 @@ class Consumer:
         return True
 
     def _take(self, data: bytes) -> None:
-        """Cut one read into frames and their EVENTs into Events.  The
+        """Cut one read into frames, their EVENTs into Events and their
+        CANCELs (version 5) into the window's cancelled ids.  The
         consumer's hot path: frames are read straight from the bytes, not
         copied out one by one first."""
         conn = self._conn
@@ -661,6 +719,8 @@ class Consumer:
         pos = 0
         got: List[Event] = []
         ids: List[int] = []
+        cancels: List[int] = []
+        new: List[int] = []
         hdr = P.HEADER.unpack_from
         full = P.EVENT_FRAME.unpack_from
         limit = r.limit
@@ -692,6 +752,8 @@ class Consumer:
                     else:
                         new_event(Event(eid, attempt, buf[pos + 20:nxt],
                                         self))
+                elif ftype == P.CANCEL and conn.version >= 5:
+                    cancels += P.parse_cancel(buf[pos + 8:nxt])
                 elif ftype == P.ERROR:
                     raise C.error_from(buf[pos + 8:nxt])
                 else:
@@ -701,11 +763,18 @@ class Consumer:
         except PushstageError:
             conn.close()
             got = []            # from a connection now closed
+            cancels = []
             raise
         finally:
             r.buf = bytearray(buf[pos:])
             r.pos = 0
-            if got:
+            if got or cancels:
+                # Its EVENTs first: a CANCEL names events sent before it.
                 with self._lock:
-                    self._window.delivery(ids)
+                    if got:
+                        self._window.delivery(ids)
+                    if cancels:
+                        new = self._window.cancel(cancels)
                 self._ready.extend(got)
+        if new and self._on_cancel is not None:
+            self._on_cancel(new)

@@ -23,6 +23,7 @@ E_STORAGE = 15
 E_NO_QUEUE = 16
 E_QUEUE_LIMIT = 17
 E_QUEUE_BUSY = 18
+E_NO_EVENT = 19
 
 
 class PushstageError(Exception):

@@ -11,9 +11,13 @@ daemon keeps it with the event and shows it with its dead letter), and
 logs one line with the traceback.  A plain function runs
 in threads, an `async def` as asyncio tasks.  While a
 handler runs past half the queue's ack timeout the worker touches its
-event.  SIGTERM or SIGINT: ask for nothing more, let running handlers
-finish within --grace seconds, nack what is left, exit 0; a second
-signal exits at once (the daemon gives unacked events to others).
+event.  An event a client cancels (Client.cancel, protocol version 5)
+is acked, never nacked: not run when its handler has not started; an
+`async def` handler that runs has its task cancelled; a plain function
+can watch event.cancelled and return (or raise) early.  SIGTERM or
+SIGINT: ask for nothing more, let running handlers finish within
+--grace seconds, nack what is left, exit 0; a second signal exits at
+once (the daemon gives unacked events to others).
 """
 
 from __future__ import annotations
@@ -33,8 +37,8 @@ import sys
 import threading
 import time
 import traceback
-from typing import (Any, Awaitable, Callable, Dict, List, Optional, Tuple,
-                    Union)
+from typing import (Any, Awaitable, Callable, Dict, List, Optional, Set,
+                    Tuple, Union)
 
 from . import _core as C
 from .aio import AsyncConsumer, AsyncEvent
@@ -195,6 +199,15 @@ def fail_log(queue: str, ev: Union[Event, AsyncEvent], max_attempts: int,
         traceback=_traceback_line(e))
 
 
+def cancelled_log(queue: str, ev: Union[Event, AsyncEvent],
+                  e: Optional[BaseException] = None) -> None:
+    """One line for an event cancelled while its handler ran: acked."""
+    kv: Dict[str, object] = {"queue": queue, "event": ev.id}
+    if e is not None:
+        kv["error"] = "%s: %s" % (type(e).__name__, e)
+    log("info", "event cancelled while its handler ran: acked", **kv)
+
+
 class Settings:
     def __init__(self, a: argparse.Namespace) -> None:
         self.queue: str = a.queue
@@ -274,9 +287,17 @@ class ThreadWorker:
             with self.lock:
                 ent = self.running.get(ev.id)
                 if ent is None or ent[0] is not ev or self.stopping:
-                    # gone back while it waited (a drain, a lost link)
+                    # gone back while it waited (a drain, a lost link),
+                    # or acked as cancelled (on_cancel)
                     continue
-                ent[1] = ent[2] = time.monotonic()
+                skip = ev.cancelled
+                if skip:
+                    del self.running[ev.id]
+                else:
+                    ent[1] = ent[2] = time.monotonic()
+            if skip:
+                self.not_run(ev)
+                continue
             self.wake()         # its touches are due from now
             c = ev._consumer
             try:
@@ -285,13 +306,42 @@ class ThreadWorker:
                     raise TypeError("the handler returned an awaitable; "
                                     "make it async def")
             except Exception as e:
+                if ev.cancelled:
+                    # Never delivered again, and its error not kept: the
+                    # handler may well have given up for that.
+                    cancelled_log(self.s.queue, ev, e)
+                    self.finish(ev, ev.ack)
+                    continue
                 delay = retry_delay(self.s.backoff, ev.attempt,
                                     c.max_attempts)
                 fail_log(self.s.queue, ev, c.max_attempts, delay, e)
                 self.finish(ev, functools.partial(
                     ev.nack, delay, failure_text(e, c.error_max)))
             else:
+                if ev.cancelled:
+                    cancelled_log(self.s.queue, ev)
                 self.finish(ev, ev.ack)
+
+    def not_run(self, ev: Event) -> None:
+        """An event cancelled before its handler started, taken out of
+        running: acked, not run."""
+        log("info", "event cancelled before its handler started: acked, "
+            "not run", queue=self.s.queue, event=ev.id)
+        try:
+            if ev.ack():
+                ev._consumer.flush()
+        except (PushstageError, ValueError):
+            pass
+
+    def on_cancel(self, ids: List[int]) -> None:
+        """The consumer read a CANCEL (in run's thread): events that wait
+        for a thread are acked now, not run; a running handler sees its
+        event's cancelled become True."""
+        with self.lock:
+            waiting = [self.running.pop(i)[0] for i in ids
+                       if i in self.running and self.running[i][1] == 0]
+        for ev in waiting:
+            self.not_run(ev)
 
     def finish(self, ev: Event, how: Callable[[], bool]) -> None:
         with self.lock:
@@ -387,6 +437,9 @@ class ThreadWorker:
             self.drain_wake()
             if ev is None:
                 continue
+            if ev.cancelled:
+                self.not_run(ev)
+                continue
             with self.lock:
                 self.running[ev.id] = [ev, 0.0, 0.0]
             if self.stopping:
@@ -404,6 +457,7 @@ class ThreadWorker:
             try:
                 self.consumer = Consumer(s.queue, s.id, s.group, s.max_demand,
                                          s.min_demand, s.socket, s.partition)
+                self.consumer._on_cancel = self.on_cancel
                 log("info", "consuming", queue=self.consumer.queue,
                     id=s.id, concurrency=s.concurrency,
                     max_demand=s.max_demand,
@@ -441,7 +495,10 @@ class ThreadWorker:
                 del self.running[ev.id]
         for ev in waiting:
             try:
-                ev.nack()
+                if ev.cancelled:
+                    ev.ack()
+                else:
+                    ev.nack()
             except (PushstageError, ValueError):
                 pass
         if waiting and self.consumer is not None:
@@ -460,8 +517,11 @@ class ThreadWorker:
             self.running.clear()
         for ev in left:
             try:
-                ev.nack(error=GRACE_ERROR % self.s.grace
-                        if ev.id in started else None)
+                if ev.cancelled:
+                    ev.ack()
+                else:
+                    ev.nack(error=GRACE_ERROR % self.s.grace
+                            if ev.id in started else None)
             except (PushstageError, ValueError):
                 pass
         if left:
@@ -473,15 +533,28 @@ class ThreadWorker:
 # --- asyncio -------------------------------------------------------------
 
 class AsyncWorker:
-    """async def handlers, `concurrency` tasks at a time."""
+    """async def handlers, `concurrency` tasks at a time.  A reader task
+    reads the consumer's socket all along, while the handlers run, so
+    that a CANCEL is seen at once: the task of an event cancelled while
+    its handler runs is cancelled (task.cancel()) and the event acked;
+    one not started is acked, not run."""
 
     def __init__(self, fn: Callable[[AsyncEvent], Awaitable[object]],
                  s: Settings) -> None:
         self.fn = fn
         self.s = s
         self.stop_ev: Optional[asyncio.Event] = None
+        # Set when the reader has read, a task ended or events were
+        # cancelled: what runs may change.  (Made in run: an Event
+        # made before the loop runs is bound to another, before 3.10.)
+        self.wake: asyncio.Event
         self.tasks: Dict[int, "asyncio.Task[None]"] = {}
         self.events: Dict[int, AsyncEvent] = {}
+        # Events whose handler runs now, and those of them whose task
+        # this worker cancelled for a CANCEL.
+        self.in_handler: Set[int] = set()
+        self.cancelling: Set[int] = set()
+        self.cancel_seen = False
         self.signals = 0
 
     def on_signal(self) -> None:
@@ -492,32 +565,78 @@ class AsyncWorker:
         assert self.stop_ev is not None
         self.stop_ev.set()
 
+    def on_cancel(self, ids: List[int]) -> None:
+        """The reader read a CANCEL: the task of each event whose handler
+        runs is cancelled; those not started are acked, not run (start,
+        or one as it begins)."""
+        for eid in ids:
+            t = self.tasks.get(eid)
+            if t is not None and eid in self.in_handler and \
+                    eid not in self.cancelling:
+                self.cancelling.add(eid)
+                t.cancel()
+        self.cancel_seen = True
+        self.wake.set()
+
+    async def not_run(self, ev: AsyncEvent) -> None:
+        log("info", "event cancelled before its handler started: acked, "
+            "not run", queue=self.s.queue, event=ev.id)
+        await self._safe(ev.ack())
+
+    @staticmethod
+    def _uncancel() -> None:
+        """This task's cancel request was answered (Python 3.11 counts
+        them: asyncio.timeout and TaskGroup look at the count)."""
+        t = asyncio.current_task()
+        if t is not None and hasattr(t, "uncancel"):
+            t.uncancel()
+
     async def one(self, c: AsyncConsumer, ev: AsyncEvent) -> None:
+        if ev.cancelled:                # while it waited for its turn
+            await self.not_run(ev)
+            return
         toucher = None
         if c.ack_timeout:
             toucher = asyncio.ensure_future(self.touching(ev, c.ack_timeout / 2))
+        err: Optional[Exception] = None
         try:
-            await self.fn(ev)
-        except Exception as e:
-            delay = retry_delay(self.s.backoff, ev.attempt, c.max_attempts)
-            fail_log(self.s.queue, ev, c.max_attempts, delay, e)
-            ok = await self._safe(ev.nack(delay, failure_text(
-                e, c.error_max)))
-        else:
-            ok = await self._safe(ev.ack())
+            try:
+                self.in_handler.add(ev.id)
+                await self.fn(ev)
+            except asyncio.CancelledError:
+                if ev.id not in self.cancelling:
+                    raise           # the grace ran out: run() nacks it
+                self._uncancel()
+            except Exception as e:
+                err = e
+            finally:
+                self.in_handler.discard(ev.id)
+                if toucher is not None:
+                    toucher.cancel()
+            if ev.cancelled:
+                # Never delivered again, and a NACK's error not kept:
+                # acked, whatever the handler did.
+                cancelled_log(self.s.queue, ev, err)
+                ok = await self._safe(ev.ack())
+            elif err is not None:
+                delay = retry_delay(self.s.backoff, ev.attempt,
+                                    c.max_attempts)
+                fail_log(self.s.queue, ev, c.max_attempts, delay, err)
+                ok = await self._safe(ev.nack(delay, failure_text(
+                    err, c.error_max)))
+            else:
+                ok = await self._safe(ev.ack())
         finally:
-            if toucher is not None:
-                toucher.cancel()
+            self.cancelling.discard(ev.id)
         if not ok:
             log("warn", "event finished after its connection was lost or "
                 "its grace ran out; the daemon delivers it again",
                 queue=self.s.queue, event=ev.id)
 
-    def _ended(self, eid: int, sem: asyncio.Semaphore,
-               _t: "asyncio.Task[None]") -> None:
+    def _ended(self, eid: int, _t: "asyncio.Task[None]") -> None:
         self.tasks.pop(eid, None)
         self.events.pop(eid, None)
-        sem.release()
+        self.wake.set()
 
     @staticmethod
     async def _safe(aw: Awaitable[bool]) -> bool:
@@ -535,18 +654,58 @@ class AsyncWorker:
             except (PushstageError, ValueError):
                 return
 
+    async def reading(self, c: AsyncConsumer) -> None:
+        """Read the consumer's socket on and on: events join its ready
+        ones, CANCELs go to on_cancel.  Ends only by an error."""
+        while True:
+            await c._read()
+            self.wake.set()
+
+    async def start(self, c: AsyncConsumer) -> None:
+        """Events that were cancelled before they started are acked; then
+        handlers start for the ready events while fewer than
+        --concurrency run."""
+        if self.cancel_seen:
+            self.cancel_seen = False
+            for ev in [e for e in c._ready if e.cancelled]:
+                c._ready.remove(ev)
+                await self.not_run(ev)
+        while c._ready and len(self.tasks) < self.s.concurrency:
+            ev = c._ready.popleft()
+            if ev.cancelled:
+                await self.not_run(ev)
+                continue
+            t = asyncio.ensure_future(self.one(c, ev))
+            self.tasks[ev.id] = t
+            self.events[ev.id] = ev
+            t.add_done_callback(functools.partial(self._ended, ev.id))
+
+    async def give_back(self, c: AsyncConsumer) -> None:
+        """While stopping: events that have not started go back (acked
+        when they were cancelled), and the answers of those that ended
+        go now (a stopped window asks for nothing, so nothing else
+        sends them)."""
+        while c._ready:
+            ev = c._ready.popleft()
+            await self._safe(ev.ack() if ev.cancelled else ev.nack())
+        try:
+            await c.flush()
+        except PushstageError:
+            pass
+
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         self.stop_ev = asyncio.Event()
+        self.wake = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.on_signal)
         s = self.s
         back = _Backoff()
-        sem = asyncio.Semaphore(s.concurrency)
         stop_wait = asyncio.ensure_future(self.stop_ev.wait())
         while not self.stop_ev.is_set():
             c = AsyncConsumer(s.queue, s.id, s.group, s.max_demand,
                               s.min_demand, s.socket, s.partition)
+            c._on_cancel = self.on_cancel
             try:
                 await c.connect()
             except PushstageError as e:
@@ -561,67 +720,79 @@ class AsyncWorker:
             log("info", "consuming", queue=c.queue, id=s.id,
                 concurrency=s.concurrency, max_demand=s.max_demand,
                 version=c.version)
+            reader = asyncio.ensure_future(self.reading(c))
             try:
                 while not self.stop_ev.is_set():
-                    # A free slot, or the signal, whichever comes first.
-                    acq = asyncio.ensure_future(sem.acquire())
-                    await asyncio.wait([acq, stop_wait],
+                    self.wake.clear()
+                    await self.start(c)
+                    await c.flush()
+                    if self.wake.is_set():
+                        continue
+                    # A read, a handler's end, or the signal.
+                    woke = asyncio.ensure_future(self.wake.wait())
+                    await asyncio.wait([reader, woke, stop_wait],
                                        return_when=asyncio.FIRST_COMPLETED)
-                    if not acq.done():
-                        acq.cancel()
-                        break
-                    if self.stop_ev.is_set():
-                        sem.release()
-                        break
-                    get = asyncio.ensure_future(c.get())
-                    await asyncio.wait([get, stop_wait],
-                                       return_when=asyncio.FIRST_COMPLETED)
-                    if not get.done():
-                        get.cancel()
-                        sem.release()
-                        break
-                    ev = get.result()
-                    assert ev is not None       # get() without a timeout
-                    t = asyncio.ensure_future(self.one(c, ev))
-                    self.tasks[ev.id] = t
-                    self.events[ev.id] = ev
-                    t.add_done_callback(functools.partial(self._ended, ev.id,
-                                                          sem))
+                    woke.cancel()
+                    if reader.done():
+                        reader.result()     # raises why it ended
             except PushstageError as e:
+                reader.cancel()
                 log("error" if _fatal(e) else "warn",
                     "lost the daemon: %s" % e, held=len(self.tasks))
                 await c.close()
                 if _fatal(e):
                     return 1
                 continue
-            # stopping
-            c.stop()
-            log("info", "stopping: asking for nothing more, finishing what "
-                "runs", running=len(self.tasks), grace="%gs" % s.grace)
-            for ev in list(c._ready):
-                await self._safe(ev.nack())
-            c._ready.clear()
-            if self.tasks:
-                done, pending = await asyncio.wait(list(self.tasks.values()),
-                                                   timeout=s.grace)
-                if pending:
-                    left = [i for i, t in self.tasks.items() if not t.done()]
-                    held = [self.events[i] for i in left]
-                    for t in pending:
-                        t.cancel()
-                    await asyncio.wait(pending)
-                    # Cancelled, they will not ack: nack them now,
-                    # saying why.
-                    for ev in held:
-                        await self._safe(ev.nack(error=GRACE_ERROR
-                                                 % s.grace))
-                    log("warn", "nacked %d event%s still running: its grace "
-                        "period ran out" % (len(left),
-                                            "" if len(left) == 1 else "s"),
-                        ids=",".join(map(str, left)))
+            await self.drain(c, reader)
             await c.close()
         log("info", "stopped")
         return 0
+
+    async def drain(self, c: AsyncConsumer,
+                    reader: "asyncio.Task[None]") -> None:
+        """Stopping: ask for nothing more, give back what has not
+        started, let the handlers finish within --grace (the reader
+        still reads: a CANCEL still cancels a handler), then cancel and
+        nack those still running."""
+        s = self.s
+        loop = asyncio.get_running_loop()
+        c.stop()
+        log("info", "stopping: asking for nothing more, finishing what "
+            "runs", running=len(self.tasks), grace="%gs" % s.grace)
+        await self.give_back(c)
+        end = loop.time() + s.grace
+        while self.tasks and loop.time() < end:
+            self.wake.clear()
+            woke = asyncio.ensure_future(self.wake.wait())
+            waits: List["asyncio.Future[Any]"] = [woke]
+            if not reader.done():
+                waits.append(reader)
+            await asyncio.wait(waits, timeout=end - loop.time(),
+                               return_when=asyncio.FIRST_COMPLETED)
+            woke.cancel()
+            # Events sent before the stop and read since go back; the
+            # answers of handlers that ended go.
+            await self.give_back(c)
+        if reader.done() and not reader.cancelled():
+            reader.exception()          # lost meanwhile: acks go nowhere
+        reader.cancel()
+        if self.tasks:
+            left = list(self.tasks)
+            held = [self.events[i] for i in left]
+            pending = list(self.tasks.values())
+            for t in pending:
+                t.cancel()
+            await asyncio.wait(pending)
+            # Cancelled, they will not ack: nack them now, saying why
+            # (ack those the daemon cancelled meanwhile).
+            for ev in held:
+                if ev.cancelled:
+                    await self._safe(ev.ack())
+                else:
+                    await self._safe(ev.nack(error=GRACE_ERROR % s.grace))
+            log("warn", "nacked %d event%s still running: its grace "
+                "period ran out" % (len(left), "" if len(left) == 1 else "s"),
+                ids=",".join(map(str, left)))
 
 
 def main(argv: Optional[List[str]] = None) -> int:
