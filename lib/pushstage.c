@@ -1381,6 +1381,10 @@ pushstage_job_cancel(struct pushstage *p, const uint64_t *ids, size_t n,
 	    n > UINT32_MAX / 16)
 		return invalid(p, "ids to cancel, or a unique id of 1 to %d "
 		    "bytes, one of the two", PS_UNIQUE_ID_MAX);
+	if (n > p->c.max_frame / 9)
+		return invalid(p, "%zu ids to cancel: producerd at %s takes at "
+		    "most %u in one (the reply must fit a frame)", n, p->c.path,
+		    p->c.max_frame / 9);
 	if ((error = psc_job_cancel(&p->c, ids, (uint32_t)n, uid,
 	    (uint8_t)ulen, &r)) != 0)
 		return error;

@@ -833,6 +833,12 @@ conn_job_cancel(struct conn *c, const struct ps_frame *f)
 		    "bytes), one of the two" : ps_strerror(error));
 		return;
 	}
+	if (a.ids.count > srv->max_frame / 9) {
+		conn_fail(c, PS_E_BAD_VALUE, "JOB_CANCEL of %u ids: at most %u "
+		    "in one (its reply must fit a frame of %u bytes)",
+		    a.ids.count, srv->max_frame / 9, srv->max_frame);
+		return;
+	}
 	if (memchr(a.queue.name, '/', a.queue.len) != NULL) {
 		conn_fail(c, PS_E_BAD_VALUE, "JOB_CANCEL: %.*s is a group; a "
 		    "job is cancelled in every group of its queue: name the "

@@ -865,6 +865,24 @@ def case_cancel_over_http(h):
 
 
 
+
+def case_cancel_bounded_by_the_frame(h):
+    """A JOB_CANCEL of more ids than max_frame / 9 (its reply would not
+    fit a frame) is refused whole; as many as fit are cancelled."""
+    h.start_daemon("--max-frame", "4096")
+    assert h.pushctl("enqueue", "-q", "q", "-",
+                     input=b"".join(b"e%d\n" % i for i in range(456))).returncode == 0
+    c = client5(h)
+    c.send(frame(27, b"\x01q\x00" + struct.pack(">I", 456) +
+                 b"".join(struct.pack(">Q", i) for i in range(1, 457))))
+    assert "at most 455 in one" in c.expect_error(E_BAD_VALUE)
+    assert h.stats_of("q")["cancelled_total"] == 0
+    r = h.pushctl("job", "cancel", "q", *[str(i) for i in range(1, 457)])
+    assert r.returncode == 1 and b"at most 455 in one" in r.stderr, r
+    rc, out = cancel(h, "q", *range(1, 456))
+    assert rc == 0 and len(out) == 455, (rc, out)
+    assert h.stats_of("q")["queued"] == 1
+
 ACK_RESULT, WAIT = 29, 30
 
 

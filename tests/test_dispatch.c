@@ -2378,7 +2378,8 @@ record_end(void *arg, struct dispatch *d, const struct dispatch_end *e)
 	x->id[x->n] = e->id;
 	x->state[x->n] = e->state;
 	ck_assert_uint_lt(e->len, sizeof x->data[0]);
-	memcpy(x->data[x->n], e->data, e->len);
+	if (e->len != 0)
+		memcpy(x->data[x->n], e->data, e->len);
 	x->data[x->n][e->len] = '\0';
 	x->n++;
 }
