@@ -376,7 +376,10 @@ local_job(struct server *srv, struct qgroup *g, const struct ps_job_ask *a,
 	return 0;
 }
 
-/* Where q's event id is, at its furthest: in flight first, dead last. */
+/*
+ * Where q's event id is, at its furthest: in flight first, then waiting,
+ * then dead, then done (its record kept).
+ */
 static int
 local_where(struct nqueue *q, uint64_t id)
 {
@@ -388,8 +391,11 @@ local_where(struct nqueue *q, uint64_t id)
 		st = dispatch_find(&g->d, id, &dj);
 		if (st == DJOB_IN_FLIGHT || st == DJOB_CANCELLED)
 			return st;
+		/* Done (a record kept): ended, like dead; waiting beats both. */
 		if (st != DJOB_UNKNOWN && (where == DJOB_UNKNOWN ||
-		    where == DJOB_DEAD))
+		    ((where == DJOB_DEAD || where == DJOB_DONE) &&
+		    st != DJOB_DEAD && st != DJOB_DONE) ||
+		    (where == DJOB_DONE && st == DJOB_DEAD)))
 			where = st;
 	}
 	return where;
@@ -432,6 +438,13 @@ local_job_cancel(struct server *srv, struct nqueue *q,
 	for (i = 0; i < n; i++) {
 		st = lead != NULL && ids[i] != 0 ? local_where(q, ids[i]) :
 		    DJOB_UNKNOWN;
+		if (st == DJOB_DONE) {
+			*code = PS_E_NO_EVENT;
+			snprintf(why, len, "event %llu of queue %s is done "
+			    "(acked): there is nothing to cancel",
+			    (unsigned long long)ids[i], q->name);
+			goto out;
+		}
 		if (st == DJOB_DEAD) {
 			*code = PS_E_BAD_VALUE;
 			snprintf(why, len, "event %llu of queue %s is a dead "

@@ -929,6 +929,10 @@ def case_results_kept_and_waited(h):
     rc, j = job(h, "r", 1)
     assert rc == 0 and j["state"] == "done" and j["result"] == "result of a" \
         and j["attempts"] == 1 and j["at"], j
+    # A done job is not cancelled (the crash loop found it said so).
+    rc, err = cancel(h, "r", 1)
+    assert rc == 1 and "is done (acked)" in err and "(error 19)" in err, err
+    assert job(h, "r", 1)[1]["state"] == "done"
     st = h.stats_of("r")
     assert (st["done_kept"], st["done_kept_bytes"], st["waits"]) == \
         (1, 56 + 11, 0), st
