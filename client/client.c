@@ -712,6 +712,30 @@ psc_wait_job(struct psc *c, uint64_t id, const void *uid, uint8_t ulen,
 	return PSC_OK;
 }
 
+/* JOBS of c's queue: a page; r points into c's buffer until the next read. */
+int
+psc_jobs(struct psc *c, struct ps_jobs_ask *a, struct ps_jobs_reply *r)
+{
+	struct ps_frame	 f;
+	int		 error;
+
+	if (c->version < 5)
+		return fail(c, PSC_EINVAL, "producerd at %s speaks protocol "
+		    "version %d: listing events needs 5", c->path, c->version);
+	a->queue.name = c->queue;
+	a->queue.len = strlen(c->queue);
+	if (ps_put_jobs(&c->req, a) != 0)
+		return fail(c, PSC_EINVAL, "a JOBS lists 1 to %d events with a "
+		    "preview of at most %d", PS_JOBS_LIMIT_MAX, PS_PREVIEW_MAX);
+	if ((error = request(c)) != 0 || (error = psc_wait(c, &f)) != 0)
+		return error;
+	if ((error = ps_get_jobs_reply(&f, r)) != 0)
+		return fail(c, PSC_EPROTO, "bad answer to JOBS from producerd "
+		    "at %s: %s %s", c->path, ps_type_name(f.type),
+		    ps_strerror(error));
+	return PSC_OK;
+}
+
 /* The dead-letter list; r points into c's buffer until the next read. */
 int
 psc_dead_list(struct psc *c, uint32_t preview, struct ps_dead_reply *r)

@@ -110,6 +110,7 @@ int	 psc_answer(struct psc *, int, struct psc_answer *);
 int	 psc_demand(struct psc *, uint32_t);
 int	 psc_nack_error(struct psc *, const struct ps_nack_error *);
 int	 psc_ack_result(struct psc *, uint64_t, const void *, uint32_t);
+int	 psc_jobs(struct psc *, struct ps_jobs_ask *, struct ps_jobs_reply *);
 int	 psc_wait_job(struct psc *, uint64_t, const void *, uint8_t, uint32_t,
 	     struct ps_wait_reply *);
 int	 psc_job_cancel(struct psc *, const uint64_t *, uint32_t,

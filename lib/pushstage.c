@@ -97,6 +97,10 @@ struct pushstage {
 	uint64_t			 cancelled[CANCELLED_KEEP];
 	size_t				 ncancelled;
 
+	/* The last page of jobs listed (pushstage_jobs). */
+	struct pushstage_listed		*listed;
+	size_t				 caplisted;
+
 	/* Headers for the next event added, as HEADER attributes. */
 	struct ps_buf			 hdrs;
 	size_t				 nhdrs;
@@ -219,6 +223,7 @@ pushstage_free(struct pushstage *p)
 	psc_window_free(&p->win);
 	ps_buf_free(&p->hdrs);
 	free(p->evh);
+	free(p->listed);
 	free(p->dead);
 	free(p->dead_err);
 	free(p->previews);
@@ -1421,6 +1426,88 @@ pushstage_job_wait(struct pushstage *p, uint64_t id, const void *uid,
 	out->attempts = r.attempts;
 	out->data = r.data;
 	out->len = r.len;
+	return PUSHSTAGE_OK;
+}
+
+int
+pushstage_jobs(struct pushstage *p, const struct pushstage_jobs_ask *ja,
+    const struct pushstage_listed **out, size_t *n,
+    unsigned char next[PUSHSTAGE_CURSOR_LEN], int *more)
+{
+	struct ps_jobs_ask	 a;
+	struct ps_jobs_reply	 r;
+	struct ps_jobs_entry	 e;
+	struct pushstage_listed	*v;
+	size_t			 i;
+	int			 error;
+
+	if ((error = ready(p, -1)) != 0)
+		return error;
+	if (ja->limit == 0 || ja->limit > PS_JOBS_LIMIT_MAX ||
+	    ja->preview > PS_PREVIEW_MAX || (ja->has_key && (ja->key_len >
+	    PS_KEY_MAX || (ja->key == NULL && ja->key_len != 0))) ||
+	    (ja->header != NULL && (strlen(ja->header) == 0 ||
+	    strlen(ja->header) > PS_HEADER_NAME_MAX ||
+	    ja->value_len > PS_HEADER_VALUE_MAX)) ||
+	    (ja->has_key && ja->header != NULL))
+		return invalid(p, "a page of 1 to %d events, a preview of at "
+		    "most %d, and a key or a header (not both)",
+		    PS_JOBS_LIMIT_MAX, PS_PREVIEW_MAX);
+	memset(&a, 0, sizeof a);
+	a.state = (uint8_t)ja->state;
+	a.limit = (uint16_t)ja->limit;
+	a.preview = (uint16_t)ja->preview;
+	if (ja->cursor != NULL) {
+		for (i = 0; i < 8; i++) {
+			a.after = a.after << 8 | ja->cursor[i];
+			a.tag = a.tag << 8 | ja->cursor[8 + i];
+		}
+	}
+	if (ja->has_key) {
+		a.filter = PS_FILTER_KEY;
+		a.key = ja->key;
+		a.klen = (uint8_t)ja->key_len;
+	} else if (ja->header != NULL) {
+		a.filter = PS_FILTER_HEADER;
+		a.hname = (const uint8_t *)ja->header;
+		a.hnlen = (uint8_t)strlen(ja->header);
+		a.hval = ja->value;
+		a.hvlen = (uint16_t)ja->value_len;
+	}
+	if ((error = psc_jobs(&p->c, &a, &r)) != 0)
+		return error;
+	if (r.count > p->caplisted) {
+		if ((v = reallocarray(p->listed, r.count, sizeof *v)) == NULL) {
+			snprintf(p->c.err, sizeof p->c.err, "out of memory");
+			return PUSHSTAGE_ENOMEM;
+		}
+		p->listed = v;
+		p->caplisted = r.count;
+	}
+	for (i = 0; i < r.count && ps_jobs_next(&r, &e) == 1; i++) {
+		v = &p->listed[i];
+		memset(v, 0, sizeof *v);
+		v->id = e.id;
+		v->state = e.state;
+		v->state_name = ps_job_state_name(e.state);
+		v->reason = e.reason;
+		v->attempts = e.attempts;
+		v->at_ms = e.at;
+		v->len = e.len;
+		v->preview = e.preview;
+		v->preview_len = e.preview_len;
+		if (e.klen >= 0) {
+			v->key = e.key;
+			v->key_len = (size_t)e.klen;
+		}
+	}
+	*out = p->listed;
+	*n = i;
+	*more = r.after != 0 || r.tag != 0;
+	for (i = 0; i < 8; i++) {
+		next[i] = (unsigned char)(r.after >> (56 - 8 * i));
+		next[8 + i] = (unsigned char)(r.tag >> (56 - 8 * i));
+	}
 	return PUSHSTAGE_OK;
 }
 

@@ -481,6 +481,47 @@ int		 pushstage_job_wait(struct pushstage *, uint64_t id,
 		     const void *uid, size_t ulen, uint32_t timeout_ms,
 		     struct pushstage_wait *);
 /*
+ * Listing jobs (protocol version 5): pushstage_jobs lists a page of the
+ * handle's queue's (or QUEUE/GROUP's) events in one state (queued: with
+ * those behind their key or waiting for their partition; delayed; in
+ * flight; waiting to retry; dead; done, with their results as previews),
+ * lowest ids first, at most limit (1 to 1000), those of a key or a
+ * header's value only if asked.  cursor: NULL for the first page, else
+ * the 16 bytes the last page gave in next (the page after it; *more 1:
+ * there may be more).  The entries are the handle's until its next call.
+ */
+#define PUSHSTAGE_CURSOR_LEN	16
+struct pushstage_jobs_ask {
+	int		 state;		/* PUSHSTAGE_JOB_QUEUED, ... */
+	const unsigned char *cursor;	/* NULL: the first page */
+	uint32_t	 limit;
+	uint32_t	 preview;
+	const void	*key;		/* with has_key: that key's */
+	size_t		 key_len;
+	int		 has_key;
+	const char	*header;	/* NULL, or a header's name ... */
+	const void	*value;		/* ... and the value it must have */
+	size_t		 value_len;
+};
+struct pushstage_listed {
+	uint64_t	 id;
+	int		 state;
+	const char	*state_name;
+	int		 reason;
+	uint32_t	 attempts;
+	uint64_t	 at_ms;
+	size_t		 len;
+	const void	*preview;
+	size_t		 preview_len;
+	const void	*key;		/* NULL: none */
+	size_t		 key_len;
+};
+int		 pushstage_jobs(struct pushstage *,
+		     const struct pushstage_jobs_ask *,
+		     const struct pushstage_listed **, size_t *,
+		     unsigned char next[PUSHSTAGE_CURSOR_LEN], int *more);
+
+/*
  * A consumer's ACK with the event's result (protocol version 5; before
  * it, a plain ACK): kept with the event's record by a queue with
  * keep-done, and given to those waiting for it.  At most the queue's

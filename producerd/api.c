@@ -781,6 +781,159 @@ static const struct {
 	{ "purge", 1 }, { "dead/retry", 1 }, { "dead/drop", 1 },
 };
 
+/*
+ * GET queues/NAME/jobs?state=S[&group=G&after=CURSOR&limit=N&preview=N
+ * &key=K|&header=NAME=VALUE]: a page of its events in one state, as JOBS
+ * gives it.
+ */
+static void
+jobs_path(struct api *a, const char *name, size_t len)
+{
+	static const struct {
+		const char	*name;
+		uint8_t		 state;
+	} states[] = {
+		{ "queued", 1 }, { "delayed", 2 }, { "in-flight", 5 },
+		{ "retrying", 6 }, { "dead", 7 }, { "done", 9 },
+	};
+	const char		*group = evhttp_find_header(&a->query, "group");
+	const char		*st = evhttp_find_header(&a->query, "state");
+	const char		*after = evhttp_find_header(&a->query, "after");
+	const char		*key = evhttp_find_header(&a->query, "key");
+	const char		*hdr = evhttp_find_header(&a->query, "header");
+	const char		*eq;
+	struct ps_jobs_ask	 ask;
+	struct ps_jobs_reply	 r;
+	struct ps_jobs_entry	 e;
+	struct ps_buf		 out = { 0 };
+	struct ps_frame		 f;
+	struct qgroup		*g;
+	struct gpath		 gp;
+	char			 why[512];
+	uint32_t		 limit, preview;
+	unsigned int		 byte;
+	size_t			 i;
+	int			 code, n, first = 1;
+
+	memset(&ask, 0, sizeof ask);
+	for (i = 0; st != NULL && i < sizeof states / sizeof states[0]; i++)
+		if (strcmp(st, states[i].name) == 0)
+			ask.state = states[i].state;
+	if (st == NULL)
+		ask.state = 1;
+	if (ask.state == 0) {
+		http_fail(a->req, 400, "state=%.32s: not queued, delayed, "
+		    "in-flight, retrying, dead or done", st);
+		return;
+	}
+	if (query_u32(a, "limit", 50, PS_JOBS_LIMIT_MAX, &limit) != 0 ||
+	    query_u32(a, "preview", PREVIEW, PS_PREVIEW_MAX, &preview) != 0)
+		return;
+	if (limit == 0) {
+		http_fail(a->req, 400, "limit=0: a page has 1 to %d events",
+		    PS_JOBS_LIMIT_MAX);
+		return;
+	}
+	ask.limit = (uint16_t)limit;
+	ask.preview = (uint16_t)preview;
+	if (after != NULL) {
+		if (strlen(after) != 2 * PS_CURSOR_LEN ||
+		    strspn(after, "0123456789abcdef") != 2 * PS_CURSOR_LEN) {
+			http_fail(a->req, 400, "after=%.40s: not a cursor (the "
+			    "32 hex digits a page gave as next)", after);
+			return;
+		}
+		for (i = 0; i < PS_CURSOR_LEN; i++) {
+			(void)sscanf(after + 2 * i, "%2x", &byte);
+			if (i < 8)
+				ask.after = ask.after << 8 | byte;
+			else
+				ask.tag = ask.tag << 8 | byte;
+		}
+	}
+	if (key != NULL && hdr != NULL) {
+		http_fail(a->req, 400, "key= or header=, not both");
+		return;
+	}
+	if (key != NULL) {
+		if (strlen(key) > PS_KEY_MAX) {
+			http_fail(a->req, 400, "key=: at most %d bytes",
+			    PS_KEY_MAX);
+			return;
+		}
+		ask.filter = PS_FILTER_KEY;
+		ask.key = (const uint8_t *)key;
+		ask.klen = (uint8_t)strlen(key);
+	} else if (hdr != NULL) {
+		if ((eq = strchr(hdr, '=')) == NULL || eq == hdr ||
+		    eq - hdr > PS_HEADER_NAME_MAX ||
+		    strlen(eq + 1) > PS_HEADER_VALUE_MAX) {
+			http_fail(a->req, 400, "header=%.64s: not NAME=VALUE "
+			    "(a name of 1 to 64 bytes, a value of at most 1024)",
+			    hdr);
+			return;
+		}
+		ask.filter = PS_FILTER_HEADER;
+		ask.hname = (const uint8_t *)hdr;
+		ask.hnlen = (uint8_t)(eq - hdr);
+		ask.hval = (const uint8_t *)eq + 1;
+		ask.hvlen = (uint16_t)strlen(eq + 1);
+	}
+	n = snprintf(gp.s, sizeof gp.s, "%.*s%s%s", (int)len, name,
+	    group != NULL && *group != '\0' ? "/" : "", group != NULL ?
+	    group : "");
+	if (n < 0 || (size_t)n >= sizeof gp.s || (g = groups_resolve(a->srv,
+	    gp.s, (size_t)n, 0, &code, why, sizeof why)) == NULL) {
+		http_fail(a->req, n < 0 || (size_t)n >= sizeof gp.s ? 400 :
+		    status_of(code), "%s", n < 0 || (size_t)n >= sizeof gp.s ?
+		    "queue and group names too long" : why);
+		return;
+	}
+	if (a->srv->backend->jobs(a->srv, g, &ask, &out, &code, why,
+	    sizeof why) != 0) {
+		http_fail(a->req, code == PS_E_BAD_STATE ? 501 :
+		    status_of(code), "%s", why);
+		ps_buf_free(&out);
+		return;
+	}
+	f.type = PS_JOBS_REPLY;
+	f.flags = 0;
+	f.len = (uint32_t)(out.len - PS_HDR_LEN);
+	f.body = out.data + PS_HDR_LEN;
+	if (ps_get_jobs_reply(&f, &r) != 0) {
+		http_fail(a->req, 503, "no page to show");
+		ps_buf_free(&out);
+		return;
+	}
+	evbuffer_add_printf(a->b, "{\"queue\":\"%s\",\"group\":\"%s\","
+	    "\"state\":\"%s\",\"events\":[", g->q->name, g->name,
+	    ps_job_state_name(ask.state));
+	while (ps_jobs_next(&r, &e) == 1) {
+		evbuffer_add_printf(a->b, "%s{\"id\":%llu,\"state\":\"%s\","
+		    "\"attempts\":%u,\"at_ms\":%llu,\"key\":", first ? "" :
+		    ",", (unsigned long long)e.id, ps_job_state_name(e.state),
+		    e.attempts, (unsigned long long)e.at);
+		first = 0;
+		if (e.klen >= 0)
+			json_str(a->b, e.key, (size_t)e.klen);
+		else
+			evbuffer_add(a->b, "null", 4);
+		evbuffer_add_printf(a->b, ",\"bytes\":%u,", e.len);
+		json_preview(a->b, e.preview, e.preview_len,
+		    e.preview_len < e.len);
+		evbuffer_add(a->b, "}", 1);
+	}
+	evbuffer_add(a->b, "],\"next\":", 9);
+	if (r.after != 0 || r.tag != 0)
+		evbuffer_add_printf(a->b, "\"%016llx%016llx\"",
+		    (unsigned long long)r.after, (unsigned long long)r.tag);
+	else
+		evbuffer_add(a->b, "null", 4);
+	evbuffer_add(a->b, "}\n", 2);
+	ps_buf_free(&out);
+	http_json(a->req, 200, a->b);
+}
+
 /* queues/NAME/jobs/ID: GET it; queues/NAME/jobs/ID/cancel: POST. */
 static void
 job_route(struct api *a, const char *path, size_t len, const char *rest,
@@ -839,6 +992,13 @@ queue_path(struct api *a, const char *path, int cmd)
 	tail = path[len] == '/' ? path + len + 1 : path + len;
 	if (strncmp(tail, "jobs/", 5) == 0) {
 		job_route(a, path, len, tail + 5, cmd);
+		return;
+	}
+	if (strcmp(tail, "jobs") == 0) {
+		if (!get)
+			http_method(a->req, "GET, HEAD");
+		else
+			jobs_path(a, path, len);
 		return;
 	}
 	for (i = 0; i < sizeof routes / sizeof routes[0]; i++)

@@ -32,6 +32,7 @@ struct ps_enqueued;
 struct ps_ids;
 struct ps_cancel_ask;
 struct ps_job_ask;
+struct ps_jobs_ask;
 struct qgroup;
 struct qsettings;
 struct server;
@@ -138,6 +139,13 @@ struct backend {
 	int	(*job_cancel)(struct server *, struct nqueue *,
 		    const struct ps_cancel_ask *, struct ps_buf *, int *,
 		    char *, size_t);
+	/*
+	 * A JOBS: a page of group g's events in one state, as a JOBS_REPLY
+	 * into out; -1, *code and why if it cannot say.
+	 */
+	int	(*jobs)(struct server *, struct qgroup *,
+		    const struct ps_jobs_ask *, struct ps_buf *, int *, char *,
+		    size_t);
 	/* Can it answer WAITs (results, ends)?  -1 and why if not. */
 	int	(*waits)(char *, size_t);
 	/* Its sender went: nothing more is told to arg. */

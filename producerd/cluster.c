@@ -146,6 +146,20 @@ cluster_job_cancel(struct server *srv, struct nqueue *q,
 }
 
 static int
+cluster_jobs(struct server *srv, struct qgroup *g, const struct ps_jobs_ask *ja,
+    struct ps_buf *out, int *code, char *why, size_t len)
+{
+	struct cask	 a = { .op = "JOBS" };
+
+	(void)srv;
+	(void)g;
+	(void)ja;
+	(void)out;
+	*code = PS_E_BAD_STATE;
+	return cl_unserved(&a, why, len);
+}
+
+static int
 cluster_waits(char *why, size_t len)
 {
 	struct cask	 a = { .op = "WAIT" };
@@ -238,6 +252,7 @@ static const struct backend jetstream = {
 	.job = cluster_job,
 	.job_cancel = cluster_job_cancel,
 	.waits = cluster_waits,
+	.jobs = cluster_jobs,
 	.forget = cluster_forget,
 	.cancel = cluster_cancel,
 };

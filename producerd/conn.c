@@ -944,6 +944,34 @@ conn_ack_result(struct conn *c, const struct ps_frame *f)
 	queues_touch(c->q);
 }
 
+/* JOBS: a page of a queue's (or group's) events in one state. */
+static void
+conn_jobs(struct conn *c, const struct ps_frame *f)
+{
+	struct server		*srv = c->srv;
+	struct ps_jobs_ask	 a;
+	struct qgroup		*g;
+	char			 why[256];
+	int			 error, code;
+
+	if ((error = ps_get_jobs(f, &a)) != 0) {
+		conn_fail(c, -error, "bad JOBS: %s", error == -PS_E_BAD_VALUE ?
+		    "a state that is not 1, 2, 5, 6, 7 or 9, a limit not 1 to "
+		    "1000, a preview over 1024, or a bad filter" :
+		    ps_strerror(error));
+		return;
+	}
+	if ((g = conn_group(c, &a.queue, "JOBS")) == NULL)
+		return;
+	if (srv->backend->jobs(srv, g, &a, &srv->scratch, &code, why,
+	    sizeof why) != 0) {
+		srv->scratch.len = 0;
+		conn_fail(c, code, "%s", why);
+		return;
+	}
+	conn_send(c);
+}
+
 /* The wire's "the queue's backoff" is the dispatcher's. */
 _Static_assert(PS_NACK_BACKOFF == DISPATCH_BACKOFF, "NACK_ERROR's backoff");
 
@@ -1287,6 +1315,13 @@ conn_frame(struct conn *c, const struct ps_frame *f)
 			    "clients look events up", role_name(c->role));
 		else
 			conn_job(c, f);
+		break;
+	case PS_JOBS:
+		if (c->role != ROLE_CLIENT)
+			conn_fail(c, PS_E_BAD_STATE, "JOBS from a %s; only "
+			    "clients list events", role_name(c->role));
+		else
+			conn_jobs(c, f);
 		break;
 	case PS_WAIT:
 		if (c->role != ROLE_CLIENT)

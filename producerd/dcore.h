@@ -81,4 +81,16 @@ dispatch_finish(struct dispatch *d, struct qevent *ev, int how, uint32_t wait)
 		d->done(d->arg, ev, how, wait);
 }
 
+/* A time of d's clock (ms) as wall-clock ms, by their difference now. */
+static inline uint64_t
+dispatch_wall_of(const struct dispatch *d, uint64_t t)
+{
+	uint64_t	 now = *d->clock, wall = *d->wall;
+
+	if (t == 0)
+		return 0;
+	return t >= now ? wall + (t - now) : wall > now - t ? wall -
+	    (now - t) : 0;
+}
+
 #endif

@@ -1058,17 +1058,7 @@ dispatch_latency(const struct dispatch *d)
 	return t != UINT64_MAX && t != 0 && t < now ? now - t : 0;
 }
 
-/* A time of d's clock (ms) as wall-clock ms, by their difference now. */
-static uint64_t
-wall_of(const struct dispatch *d, uint64_t t)
-{
-	uint64_t	 now = *d->clock, wall = *d->wall;
-
-	if (t == 0)
-		return 0;
-	return t >= now ? wall + (t - now) : wall > now - t ? wall -
-	    (now - t) : 0;
-}
+#define wall_of	dispatch_wall_of
 
 /*
  * Where event id is in d, with what it carries: in flight or dead (the

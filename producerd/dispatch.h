@@ -344,6 +344,25 @@ struct djob {
 	const struct kdone	*done;		/* DJOB_DONE: its record */
 };
 int	 dispatch_find(const struct dispatch *, uint64_t, struct djob *);
+/*
+ * A page of a group's events in one state (JOBS): ids over after, at most
+ * limit, those of a key (klen >= 0) or a header's value (hname) only.
+ * DJOB_QUEUED lists those behind their key or waiting for their
+ * partition too; DJOB_IN_FLIGHT those cancelled in flight.
+ */
+struct dlist_ask {
+	enum djob_state	 state;
+	uint64_t	 after;
+	uint32_t	 limit;
+	const uint8_t	*key;
+	int		 klen;		/* -1: no key filter */
+	const uint8_t	*hname;		/* NULL: no header filter */
+	uint8_t		 hnlen;
+	const uint8_t	*hval;
+	uint16_t	 hvlen;
+};
+uint32_t dispatch_list(const struct dispatch *, const struct dlist_ask *,
+	     struct djob *, int *);
 int	 dispatch_cancel(struct dispatch *, uint64_t, struct dconsumer **);
 int	 dispatch_cancel_delayed(struct dispatch *, uint64_t);
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "hash.h"
 #include "producerd.h"
 
 static void
@@ -493,6 +494,102 @@ out:
 	return r;
 }
 
+/* Whose a JOBS cursor is: its group's path and its state, hashed. */
+static uint64_t
+cursor_tag(const struct qgroup *g, uint8_t state)
+{
+	struct gpath	 gp;
+	const char	*path = groups_path(g, &gp);
+
+	return fnv1a64(path, strlen(path)) ^ ((uint64_t)state << 56) ^ 1;
+}
+
+/*
+ * A JOBS: the page, lowest ids first, as many as fit a frame; its cursor
+ * says where the next starts, and whose it is (a cursor of another group
+ * or state is refused).
+ */
+static int
+local_jobs(struct server *srv, struct qgroup *g, const struct ps_jobs_ask *a,
+    struct ps_buf *out, int *code, char *why, size_t len)
+{
+	struct dlist_ask	 ask;
+	struct ps_jobs_entry	 e;
+	struct djob		*v;
+	size_t			 start, room = srv->max_frame + PS_FRAME_OVER;
+	uint64_t		 tag = cursor_tag(g, a->state), last = 0;
+	uint32_t		 i, n;
+	int			 more;
+
+	if ((a->after != 0 || a->tag != 0) && a->tag != tag) {
+		*code = PS_E_BAD_VALUE;
+		snprintf(why, len, "JOBS: the cursor is of another queue, group "
+		    "or state than %s's %s events", g->q->name,
+		    ps_job_state_name(a->state));
+		return -1;
+	}
+	memset(&ask, 0, sizeof ask);
+	ask.state = a->state;
+	ask.after = a->after;
+	ask.limit = a->limit;
+	ask.klen = -1;
+	if (a->filter == PS_FILTER_KEY) {
+		ask.key = a->key;
+		ask.klen = a->klen;
+	} else if (a->filter == PS_FILTER_HEADER) {
+		ask.hname = a->hname;
+		ask.hnlen = a->hnlen;
+		ask.hval = a->hval;
+		ask.hvlen = a->hvlen;
+	}
+	*code = PS_E_NOMEM;
+	snprintf(why, len, "no memory for a page of %u events", a->limit);
+	if ((v = calloc(a->limit, sizeof *v)) == NULL)
+		return -1;
+	n = dispatch_list(&g->d, &ask, v, &more);
+	if (ps_put_jobs_begin(out, &start) != 0)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		memset(&e, 0, sizeof e);
+		e.id = v[i].ev.id;
+		e.state = (uint8_t)v[i].state;
+		e.reason = v[i].ev.reason;
+		e.attempts = v[i].ev.attempts;
+		e.at = v[i].at;
+		e.len = v[i].ev.len;
+		e.preview_len = (uint16_t)(e.len < a->preview ? e.len :
+		    a->preview);
+		e.preview = v[i].ev.data;
+		e.klen = v[i].ev.key != NULL ? v[i].ev.klen : -1;
+		e.key = v[i].ev.key;
+		e.hdr = v[i].ev.hdr;
+		e.hlen = v[i].ev.hlen;
+		if (out->len - start + ps_jobs_entry_size(&e) > room) {
+			more = 1;	/* the rest on the next page */
+			break;
+		}
+		if (ps_put_jobs_entry(out, &e) != 0)
+			goto fail;
+		last = e.id;
+	}
+	if (i == 0 && n != 0) {
+		*code = PS_E_BAD_VALUE;
+		snprintf(why, len, "JOBS: event %llu alone does not fit a frame "
+		    "of %u bytes with a preview of %u: ask a smaller preview",
+		    (unsigned long long)v[0].ev.id, srv->max_frame,
+		    a->preview);
+		free(v);
+		return -1;
+	}
+	ps_put_jobs_end(out, start, more ? last : 0, more ? tag : 0, i);
+	free(v);
+	return 0;
+fail:
+	free(v);
+	snprintf(why, len, "no memory for the JOBS_REPLY");
+	return -1;
+}
+
 static int
 local_waits(char *why, size_t len)
 {
@@ -518,6 +615,7 @@ const struct backend local_backend = {
 	.job = local_job,
 	.job_cancel = local_job_cancel,
 	.waits = local_waits,
+	.jobs = local_jobs,
 	.forget = local_forget,
 	.cancel = local_cancel,
 };

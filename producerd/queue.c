@@ -934,6 +934,47 @@ queue_find(const struct queue *q, uint64_t id, struct qevent *ev)
 }
 
 /*
+ * The events q buffers with ids over after, for a listing (JOBS): fn sees
+ * each as queue_walk does, those given back and of other priorities, then
+ * the log's, past each chunk whose ids are all at or under after, or (as
+ * *bound falls while fn keeps the lowest) all at or over *bound.  A cost
+ * of the chunks and of the events given back and of other priorities, not
+ * of the events of the log skipped.
+ */
+void
+queue_list(const struct queue *q, uint64_t after, const uint64_t *bound,
+    void (*fn)(void *, const struct qevent *), void *arg)
+{
+	const struct chunk	*ch;
+	const struct qevent	*ev;
+	struct qevent		 h;
+	uint64_t		 fresh = q->fresh, t = q->t;
+	size_t			 off = q->off, i;
+
+	TAILQ_FOREACH(ev, &q->front, entry)
+		if (ev->id > after)
+			fn(arg, ev);
+	for (i = 0; q->prio != NULL && i < q->prio->n; i++)
+		if (q->prio->v[i]->id > after)
+			fn(arg, q->prio->v[i]);
+	for (ch = q->at; ch != NULL; ch = TAILQ_NEXT(ch, entry), off = 0,
+	    fresh = 0) {
+		if (ch->id_hi <= after || ch->id_lo >= *bound)
+			continue;
+		if (ch != q->at)
+			t = ch->t0;
+		while (off < ch->tail) {
+			memset(&h, 0, sizeof h);
+			h.prio = QUEUE_PRIO_DEFAULT;
+			off = (size_t)(record(ch->data + off, ch, &fresh, &t,
+			    &h) - ch->data);
+			if (h.id > after && h.id < *bound)
+				fn(arg, &h);
+		}
+	}
+}
+
+/*
  * When the oldest event q buffers became ready (its born: given back, of
  * another priority, or the next of the log), into *t; 0 if q buffers
  * none.  Costs a look at each event given back or of another priority.

@@ -181,6 +181,8 @@ struct qevent	*queue_copy(struct queue *, uint64_t, uint32_t, const void *,
 int		 queue_own(struct queue *, struct qevent *);
 int		 queue_oldest(const struct queue *, uint64_t *);
 int		 queue_find(const struct queue *, uint64_t, struct qevent *);
+void		 queue_list(const struct queue *, uint64_t, const uint64_t *,
+		     void (*)(void *, const struct qevent *), void *);
 int		 queue_fail(struct queue *, struct qevent *, uint64_t,
 		     uint32_t, const char *, size_t, const void *, size_t);
 void		 queue_fail_free(struct queue *, struct qfail *);

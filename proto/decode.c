@@ -74,6 +74,8 @@ static const char *types[] = {
 	[PS_ACK_RESULT] = "ACK_RESULT",
 	[PS_WAIT] = "WAIT",
 	[PS_WAIT_REPLY] = "WAIT_REPLY",
+	[PS_JOBS] = "JOBS",
+	[PS_JOBS_REPLY] = "JOBS_REPLY",
 };
 
 const char *
@@ -1291,4 +1293,123 @@ ps_get_wait_reply(const struct ps_frame *f, struct ps_wait_reply *r)
 	if (r->timed_out > 1 || p[11] != 0)
 		return -PS_E_BAD_VALUE;
 	return 0;
+}
+
+/* The states a JOBS lists. */
+static int
+listable(uint8_t st)
+{
+	return st == 1 || st == 2 || st == 5 || st == 6 || st == 7 ||
+	    st == PS_JOB_DONE;
+}
+
+/* JOBS: lengths exactly as protocol.md lays them out, values in range. */
+int
+ps_get_jobs(const struct ps_frame *f, struct ps_jobs_ask *a)
+{
+	const uint8_t	*p, *end = f->body + f->len;
+	uint16_t	 flen;
+
+	memset(a, 0, sizeof *a);
+	if (f->type != PS_JOBS || (p = get_queue(f, 3, &a->queue)) == NULL ||
+	    end - p < 24 || (size_t)(end - p - 24) != (flen = get16(p + 22)))
+		return -PS_E_BAD_LENGTH;
+	a->state = p[0];
+	a->limit = get16(p + 1);
+	a->preview = get16(p + 3);
+	a->after = get64(p + 5);
+	a->tag = get64(p + 13);
+	a->filter = p[21];
+	p += 24;
+	if (!listable(a->state) || a->limit == 0 ||
+	    a->limit > PS_JOBS_LIMIT_MAX || a->preview > PS_PREVIEW_MAX)
+		return -PS_E_BAD_VALUE;
+	switch (a->filter) {
+	case PS_FILTER_NONE:
+		return flen == 0 ? 0 : -PS_E_BAD_VALUE;
+	case PS_FILTER_KEY:
+		if (flen > PS_KEY_MAX)
+			return -PS_E_BAD_VALUE;
+		a->key = p;
+		a->klen = (uint8_t)flen;
+		return 0;
+	case PS_FILTER_HEADER:
+		if (flen < 1 || p[0] == 0 || p[0] > PS_HEADER_NAME_MAX ||
+		    (size_t)flen - 1 < p[0] ||
+		    flen - 1 - p[0] > PS_HEADER_VALUE_MAX)
+			return -PS_E_BAD_VALUE;
+		a->hname = p + 1;
+		a->hnlen = p[0];
+		a->hval = p + 1 + p[0];
+		a->hvlen = (uint16_t)(flen - 1 - p[0]);
+		return 0;
+	}
+	return -PS_E_BAD_VALUE;
+}
+
+/* JOBS_REPLY: its head; the entries are checked as they are read. */
+int
+ps_get_jobs_reply(const struct ps_frame *f, struct ps_jobs_reply *r)
+{
+	struct ps_jobs_reply	 walk;
+	struct ps_jobs_entry	 e;
+	uint32_t		 i;
+
+	if (f->type != PS_JOBS_REPLY || f->len < 20)
+		return -PS_E_BAD_LENGTH;
+	r->after = get64(f->body);
+	r->tag = get64(f->body + 8);
+	r->count = get32(f->body + 16);
+	r->p = f->body + 20;
+	r->end = f->body + f->len;
+	walk = *r;
+	for (i = 0; i < r->count; i++)
+		if (ps_jobs_next(&walk, &e) != 1)
+			return -PS_E_BAD_LENGTH;
+	return walk.p == walk.end ? 0 : -PS_E_BAD_LENGTH;
+}
+
+/* The next entry of r: 1 and it, 0 at the end, -1 if it does not fit. */
+int
+ps_jobs_next(struct ps_jobs_reply *r, struct ps_jobs_entry *e)
+{
+	const uint8_t	*p = r->p, *a;
+	uint16_t	 alen, i, len;
+
+	if (p == r->end)
+		return 0;
+	memset(e, 0, sizeof *e);
+	e->klen = -1;
+	if (r->end - p < PS_JOBS_ENTRY_HEAD ||
+	    (size_t)(r->end - p - PS_JOBS_ENTRY_HEAD) < get16(p + 26))
+		return -1;
+	e->id = get64(p);
+	e->state = p[8];
+	e->reason = p[9];
+	e->attempts = get32(p + 10);
+	e->at = get64(p + 14);
+	e->len = get32(p + 22);
+	e->preview_len = get16(p + 26);
+	e->preview = p + 28;
+	p += 28 + e->preview_len;
+	if (r->end - p < 2 || (size_t)(r->end - p - 2) < (alen = get16(p)))
+		return -1;
+	a = p + 2;
+	for (i = 0; i < alen; i += (uint16_t)(a[i] >= PS_ATTR_LONG ? 3 : 2) +
+	    len) {
+		if (alen - i < (a[i] >= PS_ATTR_LONG ? 3 : 2))
+			return -1;
+		len = a[i] >= PS_ATTR_LONG ? get16(a + i + 1) : a[i + 1];
+		if (len > alen - i - (a[i] >= PS_ATTR_LONG ? 3 : 2))
+			return -1;
+		if (a[i] == PS_ATTR_KEY) {
+			e->key = a + i + 2;
+			e->klen = len;
+		} else if (a[i] == PS_ATTR_HEADER && e->hdr == NULL) {
+			e->hdr = a + i;
+			e->hlen = (uint16_t)(alen - i);
+		}
+	}
+	r->p = p + 2 + alen;
+	return 1;
 }

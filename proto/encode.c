@@ -951,3 +951,110 @@ ps_put_wait_reply(struct ps_buf *b, const struct ps_wait_reply *r)
 		memcpy(p + 28, r->data, r->len);
 	return 0;
 }
+
+/* JOBS: the queue, the state, a page's limit and preview, the cursor. */
+int
+ps_put_jobs(struct ps_buf *b, const struct ps_jobs_ask *a)
+{
+	size_t	 flen = a->filter == PS_FILTER_KEY ? a->klen :
+		    a->filter == PS_FILTER_HEADER ? 1 + (size_t)a->hnlen +
+		    a->hvlen : 0;
+	uint8_t	*p;
+
+	if (a->queue.len == 0 || a->queue.len > PS_PATH_MAX ||
+	    a->limit == 0 || a->limit > PS_JOBS_LIMIT_MAX ||
+	    a->preview > PS_PREVIEW_MAX || flen > UINT16_MAX)
+		return -PS_E_BAD_VALUE;
+	if ((p = header(b, PS_JOBS, (uint32_t)(1 + a->queue.len + 24 +
+	    flen))) == NULL)
+		return -PS_E_NOMEM;
+	p[0] = (uint8_t)a->queue.len;
+	memcpy(p + 1, a->queue.name, a->queue.len);
+	p += 1 + a->queue.len;
+	p[0] = a->state;
+	put16(p + 1, a->limit);
+	put16(p + 3, a->preview);
+	put64(p + 5, a->after);
+	put64(p + 13, a->tag);
+	p[21] = a->filter;
+	put16(p + 22, (uint16_t)flen);
+	p += 24;
+	if (a->filter == PS_FILTER_KEY && a->klen != 0)
+		memcpy(p, a->key, a->klen);
+	else if (a->filter == PS_FILTER_HEADER) {
+		p[0] = a->hnlen;
+		memcpy(p + 1, a->hname, a->hnlen);
+		if (a->hvlen != 0)
+			memcpy(p + 1 + a->hnlen, a->hval, a->hvlen);
+	}
+	return 0;
+}
+
+/* A JOBS_REPLY entry's bytes. */
+size_t
+ps_jobs_entry_size(const struct ps_jobs_entry *e)
+{
+	return PS_JOBS_ENTRY_HEAD + (size_t)e->preview_len +
+	    (e->klen >= 0 ? 2 + (size_t)e->klen : 0) + e->hlen;
+}
+
+/* A JOBS_REPLY, entry by entry: its head's room first. */
+int
+ps_put_jobs_begin(struct ps_buf *b, size_t *start)
+{
+	uint8_t	*p;
+
+	*start = b->len;
+	if ((p = header(b, PS_JOBS_REPLY, 20)) == NULL)
+		return -PS_E_NOMEM;
+	memset(p, 0, 20);
+	return 0;
+}
+
+int
+ps_put_jobs_entry(struct ps_buf *b, const struct ps_jobs_entry *e)
+{
+	size_t	 alen = (e->klen >= 0 ? 2 + (size_t)e->klen : 0) + e->hlen;
+	uint8_t	*p;
+
+	if (e->klen > PS_KEY_MAX || alen > UINT16_MAX ||
+	    ps_buf_reserve(b, ps_jobs_entry_size(e)) != 0)
+		return -PS_E_NOMEM;
+	p = b->data + b->len;
+	put64(p, e->id);
+	p[8] = e->state;
+	p[9] = e->reason;
+	put32(p + 10, e->attempts);
+	put64(p + 14, e->at);
+	put32(p + 22, e->len);
+	put16(p + 26, e->preview_len);
+	if (e->preview_len != 0)
+		memcpy(p + 28, e->preview, e->preview_len);
+	p += 28 + e->preview_len;
+	put16(p, (uint16_t)alen);
+	p += 2;
+	if (e->klen >= 0) {
+		*p++ = PS_ATTR_KEY;
+		*p++ = (uint8_t)e->klen;
+		if (e->klen != 0)
+			memcpy(p, e->key, (size_t)e->klen);
+		p += e->klen;
+	}
+	if (e->hlen != 0)
+		memcpy(p, e->hdr, e->hlen);
+	b->len += ps_jobs_entry_size(e);
+	return 0;
+}
+
+/* The head and the frame's length, once its count entries are in. */
+void
+ps_put_jobs_end(struct ps_buf *b, size_t start, uint64_t after,
+    uint64_t tag, uint32_t count)
+{
+	uint8_t	*p = b->data + start;
+
+	put32(p, (uint32_t)(b->len - start - PS_HDR_LEN));
+	put64(p + PS_HDR_LEN, after);
+	put64(p + PS_HDR_LEN + 8, tag);
+	put32(p + PS_HDR_LEN + 16, count);
+}

@@ -135,8 +135,10 @@ enum ps_type {
 	PS_ACK_RESULT = 29,	/* consumer -> daemon */
 	PS_WAIT = 30,		/* client -> daemon */
 	PS_WAIT_REPLY = 31,	/* daemon -> client */
+	PS_JOBS = 32,		/* client -> daemon */
+	PS_JOBS_REPLY = 33,	/* daemon -> client */
 };
-#define PS_TYPE_MAX	PS_WAIT_REPLY
+#define PS_TYPE_MAX	PS_JOBS_REPLY
 #define PS_TYPE_MAX_V4	PS_NACK_LATER
 #define PS_TYPE_MAX_V2	PS_DEAD_DONE
 #define PS_TYPE_MAX_V1	PS_ERROR
@@ -350,6 +352,53 @@ struct ps_job {
 /* The states of a JOB_REPLY (and WAIT_REPLY) that proto/ reads. */
 #define PS_JOB_DONE		9	/* done, its record kept */
 #define PS_JOB_CANCELLED	10	/* cancelled (WAIT_REPLY only) */
+
+/* JOBS (version 5): a page of a queue's events in one state. */
+#define PS_JOBS_LIMIT_MAX	1000
+#define PS_CURSOR_LEN		16
+enum ps_jobs_filter {
+	PS_FILTER_NONE = 0,
+	PS_FILTER_KEY = 1,		/* the key, 0 to 255 bytes */
+	PS_FILTER_HEADER = 2,		/* u8 len, name, then the value */
+};
+struct ps_jobs_ask {
+	struct ps_queue	 queue;		/* a queue or QUEUE/GROUP */
+	uint8_t		 state;		/* 1, 2, 5, 6, 7 or 9 */
+	uint16_t	 limit;		/* 1 to PS_JOBS_LIMIT_MAX */
+	uint16_t	 preview;
+	uint64_t	 after;		/* the cursor: ids over it */
+	uint64_t	 tag;		/* and whose it is; 0 0: the start */
+	uint8_t		 filter;	/* enum ps_jobs_filter */
+	const uint8_t	*key;		/* PS_FILTER_KEY */
+	uint8_t		 klen;
+	const uint8_t	*hname;		/* PS_FILTER_HEADER */
+	uint8_t		 hnlen;
+	const uint8_t	*hval;
+	uint16_t	 hvlen;
+};
+/* One entry of a JOBS_REPLY, in place. */
+struct ps_jobs_entry {
+	uint64_t	 id;
+	uint8_t		 state;
+	uint8_t		 reason;
+	uint32_t	 attempts;
+	uint64_t	 at;
+	uint32_t	 len;
+	uint16_t	 preview_len;
+	const uint8_t	*preview;
+	const uint8_t	*key;		/* klen -1: none */
+	int		 klen;
+	const uint8_t	*hdr;
+	uint16_t	 hlen;
+};
+struct ps_jobs_reply {
+	uint64_t	 after;		/* the next page's cursor; 0 0: */
+	uint64_t	 tag;		/* no more */
+	uint32_t	 count;
+	const uint8_t	*p;		/* the entries, checked */
+	const uint8_t	*end;
+};
+#define PS_JOBS_ENTRY_HEAD	30	/* an entry but its preview, attrs */
 
 /* An ACK_RESULT (version 5), in place. */
 struct ps_ack_result {
@@ -570,6 +619,12 @@ int	 ps_put_ack_result(struct ps_buf *, uint64_t, const void *,
 int	 ps_put_wait(struct ps_buf *, const char *, size_t, uint64_t,
 	     uint32_t, const void *, uint8_t);
 int	 ps_put_wait_reply(struct ps_buf *, const struct ps_wait_reply *);
+int	 ps_put_jobs(struct ps_buf *, const struct ps_jobs_ask *);
+int	 ps_put_jobs_begin(struct ps_buf *, size_t *);
+int	 ps_put_jobs_entry(struct ps_buf *, const struct ps_jobs_entry *);
+void	 ps_put_jobs_end(struct ps_buf *, size_t, uint64_t, uint64_t,
+	     uint32_t);
+size_t	 ps_jobs_entry_size(const struct ps_jobs_entry *);
 void	 ps_put_dead_end(struct ps_buf *, size_t, uint32_t, uint32_t);
 int	 ps_put_dead_done(struct ps_buf *, uint32_t);
 int	 ps_put_stats(struct ps_buf *, int, const char *);
@@ -655,6 +710,9 @@ const char *ps_cancel_outcome_name(int);
 int	 ps_get_ack_result(const struct ps_frame *, struct ps_ack_result *);
 int	 ps_get_wait(const struct ps_frame *, struct ps_wait_ask *);
 int	 ps_get_wait_reply(const struct ps_frame *, struct ps_wait_reply *);
+int	 ps_get_jobs(const struct ps_frame *, struct ps_jobs_ask *);
+int	 ps_get_jobs_reply(const struct ps_frame *, struct ps_jobs_reply *);
+int	 ps_jobs_next(struct ps_jobs_reply *, struct ps_jobs_entry *);
 int	 ps_dead_next(struct ps_dead_reply *, struct ps_dead *);
 int	 ps_get_dead_done(const struct ps_frame *, uint32_t *);
 int	 ps_get_stats(const struct ps_frame *, int, struct ps_queue *);

@@ -546,6 +546,223 @@ job_wait(const char *path, int argc, char **argv)
 	return status;
 }
 
+static const struct {
+	const char	*name;
+	int		 state;
+} list_states[] = {
+	{ "queued", PUSHSTAGE_JOB_QUEUED },
+	{ "delayed", PUSHSTAGE_JOB_DELAYED },
+	{ "in-flight", PUSHSTAGE_JOB_IN_FLIGHT },
+	{ "retrying", PUSHSTAGE_JOB_RETRY_WAIT },
+	{ "dead", PUSHSTAGE_JOB_DEAD },
+	{ "done", PUSHSTAGE_JOB_DONE },
+};
+
+static void
+jobs_usage(FILE *f)
+{
+	fprintf(f, "usage: pushctl jobs -q QUEUE[/GROUP] [--state STATE] "
+	    "[--limit N] [--after CURSOR]\n"
+	    "                    [--key KEY | --header NAME=VALUE] "
+	    "[--preview BYTES] [--json]\n"
+	    "A page of the queue's events in one state, lowest ids first: "
+	    "queued (the\ndefault; with those behind their key or waiting "
+	    "for their partition),\ndelayed, in-flight, retrying, dead or "
+	    "done (keep-done: their results);\n--limit of them (default "
+	    "50, at most 1000); those of a key, or of a\nheader's value, "
+	    "alone.  When more may follow, the last line on standard\n"
+	    "error gives the --after CURSOR of the next page.\n");
+}
+
+/* The page's cursor as hex, or back. */
+static void
+cursor_hex(const unsigned char *c, char *out)
+{
+	size_t	 i;
+
+	for (i = 0; i < PUSHSTAGE_CURSOR_LEN; i++)
+		snprintf(out + 2 * i, 3, "%02x", c[i]);
+}
+
+static int
+cursor_parse(const char *s, unsigned char *c)
+{
+	size_t		 i;
+	unsigned int	 v;
+
+	if (strlen(s) != 2 * PUSHSTAGE_CURSOR_LEN)
+		return -1;
+	for (i = 0; i < PUSHSTAGE_CURSOR_LEN; i++) {
+		if (sscanf(s + 2 * i, "%2x", &v) != 1 ||
+		    strspn(s + 2 * i, "0123456789abcdefABCDEF") < 2)
+			return -1;
+		c[i] = (unsigned char)v;
+	}
+	return 0;
+}
+
+int
+cmd_jobs(const char *path, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "after",	required_argument,	NULL, 'a' },
+		{ "header",	required_argument,	NULL, 'H' },
+		{ "json",	no_argument,		NULL, 'j' },
+		{ "key",	required_argument,	NULL, 'k' },
+		{ "limit",	required_argument,	NULL, 'l' },
+		{ "preview",	required_argument,	NULL, 'p' },
+		{ "queue",	required_argument,	NULL, 'q' },
+		{ "state",	required_argument,	NULL, 's' },
+		{ "help",	no_argument,		NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct pushstage_jobs_ask	 ja;
+	const struct pushstage_listed	*v;
+	struct pushstage		*p;
+	unsigned char			 cursor[PUSHSTAGE_CURSOR_LEN];
+	unsigned char			 next[PUSHSTAGE_CURSOR_LEN];
+	char				 hex[2 * PUSHSTAGE_CURSOR_LEN + 1], t[40];
+	char				 text[4 * PUSHSTAGE_PREVIEW_MAX + 1];
+	const char			*eq, *queue = NULL;
+	size_t				 i, n;
+	int				 ch, json = 0, more, r, status;
+
+	memset(&ja, 0, sizeof ja);
+	ja.state = PUSHSTAGE_JOB_QUEUED;
+	ja.limit = 50;
+	ja.preview = 40;
+	while ((ch = getopt_long(argc, argv, "hq:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'a':
+			if (cursor_parse(optarg, cursor) != 0) {
+				log_errorx("--after: \"%s\" is not a cursor (the "
+				    "%d hex digits a page gave)", optarg,
+				    2 * PUSHSTAGE_CURSOR_LEN);
+				return EXIT_USAGE;
+			}
+			ja.cursor = cursor;
+			break;
+		case 'H':
+			if ((eq = strchr(optarg, '=')) == NULL ||
+			    eq == optarg) {
+				log_errorx("--header: \"%s\" is not NAME=VALUE",
+				    optarg);
+				return EXIT_USAGE;
+			}
+			ja.header = strndup(optarg, (size_t)(eq - optarg));
+			if (ja.header == NULL)
+				fatal("strndup");
+			ja.value = eq + 1;
+			ja.value_len = strlen(eq + 1);
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'k':
+			ja.key = optarg;
+			ja.key_len = strlen(optarg);
+			ja.has_key = 1;
+			break;
+		case 'l':
+			if (opt_u32("--limit", optarg, 1, 1000, &ja.limit) != 0)
+				return EXIT_USAGE;
+			break;
+		case 'p':
+			if (opt_u32("--preview", optarg, 0,
+			    PUSHSTAGE_PREVIEW_MAX, &ja.preview) != 0)
+				return EXIT_USAGE;
+			break;
+		case 'q':
+			queue = optarg;
+			break;
+		case 's':
+			for (i = 0; i < sizeof list_states /
+			    sizeof list_states[0]; i++)
+				if (strcmp(optarg, list_states[i].name) == 0)
+					break;
+			if (i == sizeof list_states / sizeof list_states[0]) {
+				log_errorx("--state: \"%s\" is not queued, "
+				    "delayed, in-flight, retrying, dead or done",
+				    optarg);
+				return EXIT_USAGE;
+			}
+			ja.state = list_states[i].state;
+			break;
+		case 'h':
+			jobs_usage(stdout);
+			return 0;
+		default:
+			jobs_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc || queue == NULL) {
+		log_errorx("jobs: give the queue with -q QUEUE[/GROUP], and no "
+		    "other arguments");
+		jobs_usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (ja.has_key && ja.header != NULL) {
+		log_errorx("jobs: --key or --header, not both");
+		return EXIT_USAGE;
+	}
+	if (queue_option(queue) != 0)
+		return EXIT_USAGE;
+	if ((status = client_connect(path, &p)) != 0)
+		return status;
+	if ((r = pushstage_jobs(p, &ja, &v, &n, next, &more)) != 0) {
+		status = client_fail(p, r);
+		pushstage_free(p);
+		return status;
+	}
+	cursor_hex(next, hex);
+	if (json)
+		printf("{\"events\":[");
+	else if (n != 0)
+		printf("%-10s %-24s %8s %-24s %8s %s\n", "ID", "STATE",
+		    "ATTEMPTS", "AT", "BYTES", ja.state == PUSHSTAGE_JOB_DONE ?
+		    "RESULT" : "PREVIEW");
+	for (i = 0; i < n; i++) {
+		if (json) {
+			printf("%s{\"id\":%llu,\"state\":", i ? "," : "",
+			    (unsigned long long)v[i].id);
+			json_string(v[i].state_name);
+			printf(",\"attempts\":%u,\"at\":", v[i].attempts);
+			if (v[i].at_ms != 0)
+				json_string(iso_ms(v[i].at_ms, t, sizeof t));
+			else
+				printf("null");
+			printf(",\"key\":");
+			if (v[i].key != NULL)
+				json_bytes(v[i].key, v[i].key_len);
+			else
+				printf("null");
+			printf(",\"bytes\":%zu,\"preview\":", v[i].len);
+			json_bytes(v[i].preview, v[i].preview_len);
+			putchar('}');
+			continue;
+		}
+		escape_c(text, sizeof text, v[i].preview, v[i].preview_len);
+		printf("%-10llu %-24s %8u %-24s %8zu %s%s\n",
+		    (unsigned long long)v[i].id, v[i].state_name,
+		    v[i].attempts, iso_ms(v[i].at_ms, t, sizeof t), v[i].len,
+		    text, v[i].preview_len < v[i].len ? "..." : "");
+	}
+	if (json) {
+		printf("],\"next\":");
+		if (more)
+			json_string(hex);
+		else
+			printf("null");
+		printf("}\n");
+	} else if (more)
+		fprintf(stderr, "more: pushctl jobs -q %s --after %s\n", queue,
+		    hex);
+	pushstage_free(p);
+	free((char *)ja.header);
+	return 0;
+}
+
 int
 cmd_job(const char *path, int argc, char **argv)
 {

@@ -27,6 +27,8 @@ usage(FILE *f)
 "       pushctl [global options] dead retry|drop [-q QUEUE] [ID...]\n"
 "       pushctl [global options] job show QUEUE[/GROUP] ID|--unique-id ID\n"
 "       pushctl [global options] job cancel QUEUE ID...|--unique-id ID\n"
+"       pushctl [global options] jobs -q QUEUE[/GROUP] [--state STATE]\n"
+"                                     [--limit N] [--after CURSOR]\n"
 "       pushctl [global options] job wait QUEUE[/GROUP] ID|--unique-id ID\n"
 "                                         [--timeout DURATION]\n"
 "       pushctl [global options] consumers [-q QUEUE] [--json]\n"
@@ -63,6 +65,9 @@ usage(FILE *f)
 "                     in flight is marked and its consumer told\n"
 "  job wait Q ID      wait until event ID ends: its result (done), or its\n"
 "                     last error (dead)\n"
+"  jobs -q Q          a page of queue Q's events in one state (queued,\n"
+"                     delayed, in-flight, retrying, dead, done), lowest ids\n"
+"                     first; --key, --header NAME=VALUE; --json\n"
 "  consumers          connected consumers: id, pid, uid, demand, in flight,\n"
 "                     delivered, connected since; --json for JSON\n"
 "  watch              a live view, redrawn every second (--interval):\n"
@@ -435,6 +440,8 @@ main(int argc, char **argv)
 		return cmd_dead(path, argc, argv);
 	if (strcmp(verb, "job") == 0)
 		return cmd_job(path, argc, argv);
+	if (strcmp(verb, "jobs") == 0)
+		return cmd_jobs(path, argc, argv);
 	if (strcmp(verb, "consumers") == 0)
 		return cmd_consumers(path, argc, argv);
 	if (strcmp(verb, "watch") == 0)

@@ -49,6 +49,7 @@ int	 cmd_queue(const char *, int, char **);
 
 /* job.c */
 int	 cmd_job(const char *, int, char **);
+int	 cmd_jobs(const char *, int, char **);
 
 /* watch.c */
 int	 cmd_watch(const char *, int, char **);

@@ -1024,5 +1024,118 @@ def case_results_expire_and_are_bounded(h):
     assert h.stats_of("b")["done_kept"] == 2
 
 
+
+def jobs(h, queue, *args):
+    r = h.pushctl("jobs", "-q", queue, "--json", *[str(a) for a in args])
+    return r.returncode, (json.loads(r.stdout) if r.returncode == 0 else
+                          r.stderr.decode())
+
+
+def ids_of(page):
+    return [e["id"] for e in page["events"]]
+
+
+def case_jobs_browse(h):
+    """pushctl jobs (JOBS) and GET jobs: a page of a queue's events in
+    each state, lowest ids first, with a cursor to the next page; by key
+    or a header's value; a cursor of another queue or state, or a bad
+    state or filter, is refused."""
+    port = free_port()
+    h.start_daemon("--http", "127.0.0.1:%d" % port, "--max-attempts", "2")
+    assert h.pushctl("queue", "create", "b", "dispatch=key", "keep-done=1h",
+                     "retry-backoff=1h:1h").returncode == 0
+    c = client5(h)
+    c.send(enqueue5(b"b", *[(attr(1, b"k%d" % (i % 2)) +
+                             header("n", str(i)), b"p%d" % i)
+                            for i in range(1, 8)] +
+                    [(attr(2, struct.pack(">Q", 3600000)), b"later")]))
+    assert struct.unpack(">QI", c.expect(ENQUEUED)[:12]) == (1, 8)
+    rc, page = jobs(h, "b", "--limit", 3)
+    assert rc == 0 and ids_of(page) == [1, 2, 3] and page["next"], page
+    assert page["events"][0] == {"id": 1, "state": "queued", "attempts": 0,
+                                 "at": page["events"][0]["at"], "key": "k1",
+                                 "bytes": 2, "preview": "p1"}, page
+    rc, page2 = jobs(h, "b", "--limit", 3, "--after", page["next"])
+    assert ids_of(page2) == [4, 5, 6] and page2["next"], page2
+    rc, page3 = jobs(h, "b", "--limit", 3, "--after", page2["next"])
+    assert ids_of(page3) == [7] and page3["next"] is None, page3
+    assert ids_of(jobs(h, "b", "--key", "k0")[1]) == [2, 4, 6]
+    assert ids_of(jobs(h, "b", "--header", "n=5")[1]) == [5]
+    assert ids_of(jobs(h, "b", "--state", "delayed")[1]) == [8]
+    # A consumer takes 1 and 2 (then each key waits): 3..7 behind keys.
+    w = consumer5(h, b"b", 10)
+    assert [e[0] for e in events5(w, 2)] == [1, 2]
+    h.wait_for(lambda: h.stats_of("b")["key_waiting"] == 5, what="keys wait")
+    rc, page = jobs(h, "b")
+    assert [(e["id"], e["state"]) for e in page["events"]] == \
+        [(i, "waiting behind its key") for i in range(3, 8)], page
+    assert ids_of(jobs(h, "b", "--state", "in-flight")[1]) == [1, 2]
+    # 1 fails (an hour's backoff): retrying; 2 is done with a result.
+    w.send(nack_error(1, "boom") + ack_result(2, b"two"))
+    h.wait_for(lambda: jobs(h, "b", "--state", "retrying")[1]["events"],
+               what="1 retrying")
+    assert ids_of(jobs(h, "b", "--state", "retrying")[1]) == [1]
+    (i, _, _, _, _), = events5(w, 1)
+    assert i == 4
+    rc, page = jobs(h, "b", "--state", "done")
+    assert [(e["id"], e["preview"]) for e in page["events"]] == \
+        [(2, "two")], page
+    w.send(nack_error(4, "again at once", delay=0))
+    (i, _, _, _, _), = events5(w, 1)
+    assert i == 4
+    w.send(nack_error(4, "and dead", delay=0))
+    h.wait_for(lambda: h.stats_of("b")["dead"] == 1, what="4 dead")
+    assert ids_of(jobs(h, "b", "--state", "dead")[1]) == [4]
+    # Refused: a cursor of another state or queue, a bad state.
+    rc, page = jobs(h, "b", "--limit", 1, "--state", "in-flight")
+    assert page["next"], page
+    rc, err = jobs(h, "b", "--after", page["next"])
+    assert rc == 1 and "cursor is of another" in err, err
+    assert h.pushctl("enqueue", "-q", "o", "x").returncode == 0
+    rc, err = jobs(h, "o", "--after", page["next"], "--state", "in-flight")
+    assert rc == 1 and "cursor is of another" in err, err
+    r = h.pushctl("jobs", "-q", "b", "--state", "sleeping")
+    assert r.returncode == 1 and b"--state" in r.stderr, r
+    r = h.pushctl("jobs", "-q", "b", "--after", "xyz")
+    assert r.returncode == 1 and b"not a cursor" in r.stderr, r
+    r = h.pushctl("jobs", "-q", "b", "--key", "a", "--header", "n=1")
+    assert r.returncode == 1 and b"not both" in r.stderr, r
+    # The API: the same pages.
+    st, _, doc = http_call(port, "GET", "/api/v1/queues/b/jobs?limit=2")
+    assert st == 200 and ids_of(doc) == [3, 5] and doc["next"], (st, doc)
+    st, _, doc2 = http_call(port, "GET", "/api/v1/queues/b/jobs?limit=2"
+                            "&after=" + doc["next"])
+    assert st == 200 and ids_of(doc2) == [7] and doc2["state"] == \
+        "queued" and doc2["next"] is None, doc2     # 6 went when 4 died
+    st, _, doc = http_call(port, "GET", "/api/v1/queues/b/jobs?state=done")
+    assert st == 200 and doc["events"][0]["preview"] == "two", doc
+    st, _, doc = http_call(port, "GET", "/api/v1/queues/b/jobs?header=n=7")
+    assert st == 200 and ids_of(doc) == [7], doc
+    for q, code in (("state=asleep", 400), ("after=12", 400),
+                    ("limit=0", 400), ("key=a&header=n=1", 400)):
+        assert http_call(port, "GET", "/api/v1/queues/b/jobs?" + q)[0] == \
+            code, q
+    assert http_call(port, "GET", "/api/v1/queues/nope/jobs")[0] == 404
+
+
+def case_jobs_browse_ten_million(h):
+    """Paging through 10 million queued events: the first page, one from
+    a cursor in the middle and the last are the right ids (their cost,
+    the same as of 100 events: docs/performance.md)."""
+    h.start_daemon("--max-queue", "0")
+    n = 10000000
+    r = h.pushctl("enqueue", "-q", "big", "-", input=b"e\n" * n)
+    assert r.returncode == 0 and b"ids 1-10000000" in r.stdout, r
+    rc, page = jobs(h, "big", "--limit", 50)
+    assert ids_of(page) == list(range(1, 51)), page
+    tag = page["next"][16:]
+    for start in (5000000, n - 50):
+        rc, page = jobs(h, "big", "--limit", 50, "--after",
+                        "%016x" % start + tag)
+        assert ids_of(page) == list(range(start + 1, start + 51)), page
+    assert page["next"] is not None
+    rc, page = jobs(h, "big", "--limit", 50, "--after", page["next"])
+    assert rc == 0 and page["events"] == [] and page["next"] is None, page
+
 if __name__ == "__main__":
     sys.exit(integration.main(globals()))
