@@ -33,6 +33,9 @@ decode(const struct ps_frame *f)
 	struct ps_ack_result	 ar;
 	struct ps_wait_ask	 wa;
 	struct ps_wait_reply	 wr;
+	struct ps_jobs_ask	 ja2;
+	struct ps_jobs_reply	 jl;
+	struct ps_jobs_entry	 je;
 	uint8_t			 how;
 	struct ps_job		 jr;
 	struct ps_failure	 fl;
@@ -122,6 +125,16 @@ decode(const struct ps_frame *f)
 			fp = ps_failure_get(fp, &fl);
 			sink += fl.elen ? fl.err[fl.elen - 1] : 0;
 		}
+		break;
+	case PS_JOBS:
+		if (ps_get_jobs(f, &ja2) == 0)
+			sink += ja2.klen + ja2.hvlen + ja2.state;
+		break;
+	case PS_JOBS_REPLY:
+		if (ps_get_jobs_reply(f, &jl) != 0)
+			break;
+		while (ps_jobs_next(&jl, &je) == 1)
+			sink += je.preview_len + je.hlen + (uint8_t)je.klen;
 		break;
 	case PS_ACK_RESULT:
 		if (ps_get_ack_result(f, &ar) == 0 && ar.len != 0)

@@ -72,6 +72,11 @@ v5 += (frame(29, struct.pack(">QI", 7, 2) + b"ok") +
        frame(31, struct.pack(">QBBBBQII", 7, 9, 0, 0, 0, 1800000000000, 1, 2) + b"ok") +
        frame(25, struct.pack(">QBBIQHIH", 7, 9, 0, 1, 1800000000000, 32768, 2, 0) +
              b"\x00" + struct.pack(">H", 0) + b"\x00" + struct.pack(">I", 2) + b"ok"))
+v5 += (frame(32, b"\x01q" + struct.pack(">BHH", 1, 50, 8) + bytes(16) +
+             struct.pack(">BH", 2, 5) + b"\x01nv12") +
+       frame(33, bytes(16) + struct.pack(">I", 1) +
+             struct.pack(">QBBIQIH", 7, 1, 0, 0, 1800000000000, 2, 2) + b"hi" +
+             struct.pack(">H", 3 + len(hdr5)) + bytes([1, 1]) + b"k" + hdr5))
 write("decoder", "version-5-frames", bytes([255]) + v5)
 write("decoder", "all-frames-whole", bytes([255]) + stream)
 write("decoder", "all-frames-bytewise", bytes([0]) + stream)
@@ -231,6 +236,13 @@ write("conn", "version-5-results-and-waits", steps(
      frame(30, b"\x01r" + struct.pack(">QIB", 3, 5, 0))),
     (3, b"\0" * 20),
     (0, ids(NACK, 3) + frame(29, struct.pack(">QI", 9, 1) + b"x"))))
+write("conn", "version-5-jobs", steps(
+    (1, hello5(CLIENT_ROLE) + enqueue3(b"j", b"a", b"b", b"c", b"d")),
+    (0, hello5(CONSUMER_ROLE, b"j", 1, b"w") + demand(1)),
+    (1, frame(32, b"\x01j" + struct.pack(">BHH", 1, 2, 4) + bytes(16) + struct.pack(">BH", 0, 0)) +
+     frame(32, b"\x01j" + struct.pack(">BHH", 5, 10, 4) + bytes(16) + struct.pack(">BH", 1, 0)) +
+     frame(32, b"\x01j" + struct.pack(">BHH", 1, 2, 4) + struct.pack(">QQ", 2, 99) +
+           struct.pack(">BH", 0, 0)))))
 write("conn", "version-1-and-errors", steps(
     (0, hello(CONSUMER_ROLE, 3, 0, b"old", version=1) + demand(3)),
     (1, hello(CLIENT_ROLE, version=1) + enqueue(b"p") + ids(ACK, 1)),

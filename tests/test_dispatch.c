@@ -2462,6 +2462,73 @@ START_TEST(results_kept_and_ends_told)
 END_TEST
 
 /*
+ * A page of buffered events (JOBS): the lowest ids over the cursor, over
+ * many chunks; by key; a dead letter retried (its old id at the log's
+ * end) comes in its place by id; a cancelled one is not listed.
+ */
+START_TEST(pages_of_buffered_events)
+{
+	struct world		*w = world_new();
+	struct dlist_ask	 a;
+	struct dconsumer	*dc;
+	struct djob		 v[10];
+	char			 p[16];
+	int			 i, more;
+	uint32_t		 n;
+
+	w->p.max_attempts = 1;
+	attach_acks(w, 0, 1);
+	demand(w, 0, 1);
+	for (i = 1; i <= 20000; i++) {
+		snprintf(p, sizeof p, "e%d", i);
+		push_key(w, i % 2 ? "odd" : "even", p);
+	}
+	/* 1 dies, and is retried: back in the buffer, last in line. */
+	ck_assert_int_eq(answer(w, 0, 1, PS_NACK), DISPATCH_DONE);
+	ck_assert_int_eq(dispatch_dead_retry(&w->d, dispatch_dead_find(&w->d,
+	    1)), 0);
+	ck_assert_int_eq(dispatch_cancel(&w->d, 5, &dc), DJOB_QUEUED);
+	memset(&a, 0, sizeof a);
+	a.state = DJOB_QUEUED;
+	a.limit = 10;
+	a.klen = -1;
+	n = dispatch_list(&w->d, &a, v, &more);
+	ck_assert_uint_eq(n, 10);
+	ck_assert_int_eq(more, 1);
+	/* 1 retried, in its place by id; 5 is cancelled. */
+	ck_assert_uint_eq(v[0].ev.id, 1);
+	ck_assert_uint_eq(v[1].ev.id, 2);
+	ck_assert_uint_eq(v[3].ev.id, 4);
+	ck_assert_uint_eq(v[4].ev.id, 6);
+	ck_assert_int_eq(v[4].state, DJOB_QUEUED);
+	ck_assert_mem_eq(v[4].ev.data, "e6", 2);
+	a.after = 15000;
+	n = dispatch_list(&w->d, &a, v, &more);
+	ck_assert_uint_eq(v[0].ev.id, 15001);
+	ck_assert_uint_eq(v[9].ev.id, 15010);
+	a.after = 19995;
+	n = dispatch_list(&w->d, &a, v, &more);
+	ck_assert_uint_eq(n, 5);
+	ck_assert_int_eq(more, 0);
+	/* One key's. */
+	a.after = 0;
+	a.key = (const uint8_t *)"even";
+	a.klen = 4;
+	n = dispatch_list(&w->d, &a, v, &more);
+	ck_assert_uint_eq(v[0].ev.id, 2);
+	ck_assert_uint_eq(v[1].ev.id, 4);
+	ck_assert_uint_eq(v[2].ev.id, 6);
+	/* None in flight now; none dead (1 was retried). */
+	a.klen = -1;
+	a.state = DJOB_IN_FLIGHT;
+	ck_assert_uint_eq(dispatch_list(&w->d, &a, v, &more), 0);
+	a.state = DJOB_DEAD;
+	ck_assert_uint_eq(dispatch_list(&w->d, &a, v, &more), 0);
+	world_free(w);
+}
+END_TEST
+
+/*
  * The overflow rule's "served at once" holds with a backoff (nothing
  * waits on the clock), not with a rate or a pause: then the limits count.
  */
@@ -2528,6 +2595,7 @@ dispatch_suite(void)
 	tcase_add_test(tc, cancel_in_each_state);
 	tcase_add_test(tc, cancelled_in_flight_ends_every_way);
 	tcase_add_test(tc, results_kept_and_ends_told);
+	tcase_add_test(tc, pages_of_buffered_events);
 	tcase_add_test(tc, served_at_once_and_the_clock);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("overflow");
