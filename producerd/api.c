@@ -597,9 +597,10 @@ dead_path(struct api *a, const char *name, size_t len,
 }
 
 /*
- * GET queues/NAME/jobs/ID[?group=G&preview=N]: where the event is and
- * what it carries, the JOB_REPLY's fields (the times as ms since 1970,
- * the preview as the dead letters' is).
+ * GET queues/NAME/jobs/ID[?group=G&preview=N], or (idtext NULL)
+ * jobs/by-unique-id?unique_id=U: where the event is and what it carries,
+ * the JOB_REPLY's fields (the times as ms since 1970, the preview as the
+ * dead letters' is).
  */
 static void
 job_path(struct api *a, const char *name, size_t len, const char *idtext)
@@ -621,9 +622,19 @@ job_path(struct api *a, const char *name, size_t len, const char *idtext)
 	uint8_t			 i;
 	int			 code, n;
 
+	const char		*uid = evhttp_find_header(&a->query,
+				    "unique_id");
+
+	id = 0;
+	if (idtext == NULL && (uid == NULL || *uid == '\0' ||
+	    strlen(uid) > PS_UNIQUE_ID_MAX)) {
+		http_fail(a->req, 400, "jobs/by-unique-id needs unique_id= of "
+		    "1 to %d bytes", PS_UNIQUE_ID_MAX);
+		return;
+	}
 	errno = 0;
-	id = strtoull(idtext, &end, 10);
-	if (*idtext < '1' || *idtext > '9' || *end != '\0' || errno != 0) {
+	if (idtext != NULL && ((id = strtoull(idtext, &end, 10)) == 0 ||
+	    *idtext < '1' || *idtext > '9' || *end != '\0' || errno != 0)) {
 		http_fail(a->req, 400, "jobs/%.64s: not an event id (a whole "
 		    "number from 1)", idtext);
 		return;
@@ -645,6 +656,10 @@ job_path(struct api *a, const char *name, size_t len, const char *idtext)
 	memset(&ask, 0, sizeof ask);
 	ask.id = id;
 	ask.preview = (uint16_t)preview;
+	if (idtext == NULL) {
+		ask.uid = (const uint8_t *)uid;
+		ask.ulen = (uint8_t)strlen(uid);
+	}
 	if (a->srv->backend->job(a->srv, g, &ask, &out, &code, why,
 	    sizeof why) != 0) {
 		/* A cluster does not serve it yet: 501. */
@@ -658,8 +673,13 @@ job_path(struct api *a, const char *name, size_t len, const char *idtext)
 	f.len = (uint32_t)(out.len - PS_HDR_LEN);
 	f.body = out.data + PS_HDR_LEN;
 	if (ps_get_job_reply(&f, &j) != 0 || j.id == 0) {
-		http_fail(a->req, 404, "%s has no event %llu now (never "
-		    "enqueued, or done with)", groups_path(g, &gp), id);
+		if (idtext == NULL)
+			http_fail(a->req, 404, "%s has no event of unique id "
+			    "%.128s now (never enqueued, or done with)",
+			    groups_path(g, &gp), uid);
+		else
+			http_fail(a->req, 404, "%s has no event %llu now (never "
+			    "enqueued, or done with)", groups_path(g, &gp), id);
 		ps_buf_free(&out);
 		return;
 	}
@@ -961,7 +981,8 @@ job_route(struct api *a, const char *path, size_t len, const char *rest,
 		return;
 	}
 	if (slash == NULL) {
-		job_path(a, path, len, rest);
+		job_path(a, path, len, strcmp(rest, "by-unique-id") == 0 ?
+		    NULL : rest);
 		return;
 	}
 	snprintf(idtext, sizeof idtext, "%.*s", (int)(n < 31 ? n : 31), rest);

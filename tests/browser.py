@@ -315,6 +315,41 @@ def case_dashboard(h, shots=None):
         assert b.eval("document.querySelectorAll('main b').length") == 0
         assert b.eval("document.querySelectorAll('.actions button').length") == 0
         kc.close()
+        b.goto("http://127.0.0.1:%d/#/queue/kq" % port)
+        b.wait("document.querySelector('#jobtabs button[data-state=\"done\"]') !== null", "tabs")
+        b.click('#jobtabs button[data-state="done"]')
+        b.wait("document.querySelector('#jobs tbody tr[data-id=\"%d\"]') !== null" % kid,
+               "the done tab")
+        assert b.eval(text(b, "#jobs td.preview code")) == "<b>result</b>"
+        # The Queued tab pages 20 at a time; a key, a unique id, found.
+        assert h.pushctl("enqueue", "-q", "tq", "-", input=b"".join(
+            b"<i>job %d</i>\n" % i for i in range(24))).returncode == 0
+        r = h.pushctl("enqueue", "-q", "tq", "--key", "<k>", "--unique-id", "u<1>", "keyed")
+        uid_id = int(r.stdout.split()[-1])
+        assert h.pushctl("enqueue", "-q", "tq", "--delay", "1h", "later").returncode == 0
+        b.goto("http://127.0.0.1:%d/#/queue/tq" % port)
+        b.wait("document.querySelectorAll('#jobs tbody tr[data-id]').length === 20", "20 rows")
+        assert b.eval("document.querySelectorAll('main i').length") == 0
+        b.click("#jobs-next")
+        b.wait("document.querySelectorAll('#jobs tbody tr[data-id]').length === 5", "page 2")
+        b.click("#jobs-first")
+        b.wait("document.querySelectorAll('#jobs tbody tr[data-id]').length === 20", "page 1")
+        b.click('#jobtabs button[data-state="delayed"]')
+        b.wait("document.querySelectorAll('#jobs tbody tr[data-id]').length === 1", "scheduled")
+        b.click('#jobtabs button[data-state="queued"]')
+        b.wait("document.querySelectorAll('#jobs tbody tr[data-id]').length === 20", "queued")
+        b.eval("document.querySelector('#findjob select').value = 'key'")
+        b.type("#findjob input", "<k>")
+        b.click("#findjob button")
+        b.wait("document.querySelectorAll('#jobs tbody tr[data-id]').length === 1", "the key's")
+        assert b.eval(text(b, "#jobs-key code")) == "<k>"
+        b.goto("http://127.0.0.1:%d/#/queue/tq" % port)
+        b.wait("document.querySelector('#findjob select') !== null", "the form")
+        b.eval("document.querySelector('#findjob select').value = 'unique id'")
+        b.type("#findjob input", "u<1>")
+        b.click("#findjob button")
+        b.wait(text(b, '#job dd[data-field="key"]') + " === '<k>'", "found by unique id")
+        assert ("Job %d of tq" % uid_id) in b.eval(text(b, "h1"))
         b.goto("http://127.0.0.1:%d/#/queue/dlq" % port)
         b.wait("document.querySelectorAll('#dead tbody tr[data-id]').length === 1", "dlq again")
         # Pause from its button; pushctl sees it.

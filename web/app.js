@@ -19,6 +19,11 @@ let counters = [];	// GET counters: those the daemon reports
 // The dead-letter pages seen on this queue page, for "First page": each
 // the API's after= cursor (0: the first) and the number of its first row.
 let deadPages = [{ after: 0, first: 1 }];
+// A queue's Jobs tabs: the state shown, its pages' cursors, a key filter.
+const JOB_TABS = [["queued", "Queued"], ["delayed", "Scheduled"], ["in-flight", "In flight"],
+	["retrying", "Retries"], ["dead", "Dead"], ["done", "Done"]];
+const JOBS_PAGE = 20;
+let jobsTab = { state: "queued", pages: [""], key: "" };
 
 // h("td", {class: "x"}, "text", child...): an element; strings become text.
 function h(tag, props, ...children) {
@@ -308,7 +313,45 @@ function button(label, handler, danger) {
 		title: writable ? "" : "read-only: no --http-token-file", onclick: handler }, label);
 }
 
-function queuePage(name, q, dead, group) {
+// A queue's Jobs: a tab a state, a page of its events (GET jobs), each
+// linked to its job page; First and Next page; a key's alone if asked.
+function jobsSection(name, group, listed) {
+	const pick = (state) => { jobsTab = { state: state, pages: [""], key: jobsTab.key }; lastShown = ""; poll(); };
+	const turn = (pages) => { jobsTab.pages = pages; lastShown = ""; poll(); };
+	const rows = listed.error !== undefined ? [h("tr", {}, h("td", { colspan: 7, class: "muted" },
+		"Cannot list them: " + listed.error))] :
+		listed.events.map((e) => h("tr", { dataset: { id: e.id } },
+			h("td", {}, h("a", { href: queueHash(name, group) + "/job/" + e.id }, String(e.id))),
+			h("td", { class: "text" }, e.state), h("td", {}, String(e.attempts)),
+			h("td", { class: "text" }, when(e.at_ms)),
+			h("td", { class: "text" }, e.key === null ? "–" : e.key), h("td", {}, fmt(e.bytes)),
+			h("td", { class: "preview" }, e.preview_encoding === "hex" ? h("span", { class: "tag hex" }, "hex") : null,
+				h("code", {}, e.preview), e.bytes > e.preview.length ? h("span", { class: "muted" }, " …") : null)));
+	if (listed.error === undefined && listed.events.length === 0)
+		rows.push(h("tr", {}, h("td", { colspan: 7, class: "muted" }, "None.")));
+	return [
+		h("h2", {}, "Jobs"),
+		h("div", { class: "tabs", role: "tablist", id: "jobtabs" }, JOB_TABS.map(([state, title]) =>
+			h("button", { role: "tab", dataset: { state: state }, "aria-selected": String(jobsTab.state === state),
+				class: jobsTab.state === state ? "selected" : "", onclick: () => pick(state) }, title))),
+		jobsTab.key ? h("p", { id: "jobs-key" }, "Key " , h("code", {}, jobsTab.key), " ",
+			h("button", { onclick: () => { jobsTab.key = ""; turn([""]); } }, "Show all")) : null,
+		h("div", { class: "paging" }, h("span", { class: "muted", id: "jobs-shown" },
+			"Lowest ids first, " + JOBS_PAGE + " a page" + (jobsTab.pages.length > 1 ? " (page " +
+				jobsTab.pages.length + ")" : "") + "."),
+			h("span", {},
+				h("button", { id: "jobs-first", disabled: jobsTab.pages.length === 1, onclick: () => turn([""]) },
+					"First page"),
+				h("button", { id: "jobs-next", disabled: listed.error !== undefined || !listed.next,
+					onclick: () => turn(jobsTab.pages.concat([listed.next])) }, "Next " + JOBS_PAGE))),
+		h("div", { class: "scroll" }, labelled(h("table", { id: "jobs" },
+			h("thead", {}, h("tr", {}, ["id", "state", "attempts", "when", "key", "bytes",
+				jobsTab.state === "done" ? "result" : "payload"].map((t) => h("th", {}, t)))),
+			h("tbody", {}, rows)))),
+	];
+}
+
+function queuePage(name, q, dead, group, listed) {
 	const path = "queues/" + encodeURIComponent(name);
 	const gq = group ? "?group=" + encodeURIComponent(group) : "";
 	const lead = q.groups[0] || {};
@@ -387,13 +430,26 @@ function queuePage(name, q, dead, group) {
 				path + "/purge", {}, (r) => "Purged " + fmt(r.purged) + " events"), true)),
 		h("form", { id: "findjob", onsubmit: (ev) => {
 			ev.preventDefault();
-			const id = ev.target.querySelector("input").value.trim();
-			if (/^[1-9][0-9]*$/.test(id))
-				location.hash = queueHash(name, group) + "/job/" + id;
-			else
+			const v = ev.target.querySelector("input").value.trim();
+			const by = ev.target.querySelector("select").value;
+			if (by === "id" && /^[1-9][0-9]*$/.test(v))
+				location.hash = queueHash(name, group) + "/job/" + v;
+			else if (by === "id")
 				say("A job id is a whole number from 1.", true);
-		} }, h("input", { type: "text", placeholder: "job id", "aria-label": "job id", size: 12 }),
+			else if (v === "")
+				say("Give the " + by + " to find.", true);
+			else if (by === "unique id")
+				location.hash = queueHash(name, group) + "/job/uid:" + encodeURIComponent(v);
+			else {
+				jobsTab = { state: jobsTab.state, pages: [""], key: v };
+				lastShown = "";
+				poll();
+			}
+		} }, h("select", { "aria-label": "find by" }, ["id", "unique id", "key"].map((k) =>
+			h("option", { value: k }, k))),
+			h("input", { type: "text", placeholder: "job id, unique id or key", "aria-label": "what to find", size: 20 }),
 			h("button", { type: "submit" }, "Find")),
+		...jobsSection(name, group, listed),
 		h("h2", {}, "Settings"), settings,
 		h("h2", {}, "Groups"), groups,
 		h("h2", {}, "Consumers"), consumers,
@@ -422,7 +478,7 @@ function overviewFields() {
 
 // #/queue/Q[/G][/job/ID]
 function route() {
-	const m = location.hash.match(/^#\/queue\/([^/]+)(?:\/([^/]+))?(?:\/job\/([0-9]+))?$/);
+	const m = location.hash.match(/^#\/queue\/([^/]+)(?:\/([^/]+))?(?:\/job\/([0-9]+|uid:[^/]+))?$/);
 	return m ? { queue: decodeURIComponent(m[1]), group: m[2] ? decodeURIComponent(m[2]) : "",
 		job: m[3] || null } : null;
 }
@@ -508,8 +564,10 @@ async function poll() {
 			banner(data);
 			let j;
 			try {
-				j = await api("queues/" + encodeURIComponent(r.queue) + "/jobs/" + r.job +
-					(r.group ? "?group=" + encodeURIComponent(r.group) : ""));
+				const gp = r.group ? "group=" + encodeURIComponent(r.group) : "";
+				j = await api("queues/" + encodeURIComponent(r.queue) + (r.job.startsWith("uid:") ?
+					"/jobs/by-unique-id?unique_id=" + r.job.slice(4) + (gp ? "&" + gp : "") :
+					"/jobs/" + r.job + (gp ? "?" + gp : "")));
 			} catch (e) {
 				j = { error: e.message };	/* done with, or never was */
 			}
@@ -538,8 +596,18 @@ async function poll() {
 			} catch (e) {
 				dead = { error: e.message };	/* a cluster's NATS unreachable */
 			}
-			key = JSON.stringify([q, dead, data.writable, deadPages]);
-			view = () => queuePage(r.queue, q, dead, r.group);
+			let listed;
+			try {
+				listed = await api(path + "/jobs?limit=" + JOBS_PAGE + "&state=" + jobsTab.state +
+					(jobsTab.pages[jobsTab.pages.length - 1] ? "&after=" +
+						jobsTab.pages[jobsTab.pages.length - 1] : "") +
+					(jobsTab.key ? "&key=" + encodeURIComponent(jobsTab.key) : "") +
+					(r.group ? "&group=" + encodeURIComponent(r.group) : ""));
+			} catch (e) {
+				listed = { error: e.message };	/* a cluster lists none */
+			}
+			key = JSON.stringify([q, dead, data.writable, deadPages, listed, jobsTab]);
+			view = () => queuePage(r.queue, q, dead, r.group, listed);
 		}
 		document.body.dataset.updated = String(Date.now());
 		if (key === lastShown)
@@ -566,6 +634,7 @@ document.getElementById("token").value = token;
 window.addEventListener("hashchange", () => {
 	lastShown = "";
 	deadPages = [{ after: 0, first: 1 }];
+	jobsTab = { state: "queued", pages: [""], key: "" };
 	poll();
 });
 poll();
