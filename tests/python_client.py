@@ -2001,7 +2001,7 @@ def case_py_job_proto(h):
     body = job_reply_spec(42, 5, 0, 3, 1700000003007, 7, 2000, b"hello",
                           b"worker-1", attrs, fails)
     want = (42, 5, 0, 3, 1700000003007, 7, 2000, b"hello", b"worker-1", b"k1",
-            [("task", b"resize"), ("n", b"\x01\xff")], fails)
+            [("task", b"resize"), ("n", b"\x01\xff")], fails, None)
     assert _proto.parse_job_reply(body) == want, _proto.parse_job_reply(body)
     j = _core.job_result(body)
     assert j == ps.Job(
@@ -2108,8 +2108,9 @@ def same_job(a, b):
 
 def same_as_pushctl(h, queue, j, preview=256):
     """Job j says what pushctl job show --json says of the event (its
-    fields by their names there; bytes shown as UTF-8, U+FFFD for a byte
-    that is not; at give or take AT_SLACK)."""
+    fields by their names there, its result too: null unless done; bytes
+    shown as UTF-8, U+FFFD for a byte that is not; at give or take
+    AT_SLACK)."""
     import datetime
     js = pushctl_job(h, queue, j.id, "--preview", preview)
     u = lambda b: None if b is None else b.decode(errors="replace")  # noqa
@@ -2125,7 +2126,7 @@ def same_as_pushctl(h, queue, j, preview=256):
         "headers": j.headers, "bytes": j.length, "preview": u(j.preview),
         "failures": [{"at": iso_ms(f.at), "attempt": f.attempt,
                       "consumer": f.consumer, "error": f.error}
-                     for f in j.failures]}, (js, j)
+                     for f in j.failures], "result": u(j.result)}, (js, j)
 
 
 def case_py_job(h):

@@ -363,8 +363,9 @@ class DeadList(List[DeadEvent]):
 # words (protocol.md, JOB_REPLY; pushctl job show's).
 JOB_STATES = ("unknown", "queued", "delayed", "waiting behind its key",
               "waiting for its partition", "in flight", "waiting to retry",
-              "dead", "cancelled in flight")
-JOB_DEAD = 7
+              "dead", "cancelled in flight", "done")
+JOB_DEAD = P.JOB_DEAD
+JOB_DONE = P.JOB_DONE
 JOB_REASONS: Dict[int, str] = {1: "nack", 2: "timeout", 3: "disconnect"}
 
 
@@ -387,16 +388,22 @@ class Job:
     protocol's word ("queued", "delayed", "waiting behind its key",
     "waiting for its partition", "in flight", "waiting to retry",
     "dead", "cancelled in flight": its consumer was told, and it is gone
-    when the consumer answers), state_code its number; reason why it
-    died ("nack", "timeout", "disconnect"), None unless dead; attempts
-    its deliveries so far; at seconds since 1970: when it is due
-    (delayed, waiting to retry), was delivered (in flight, cancelled in
-    flight) or became ready (queued, waiting for its partition), else
+    when the consumer answers; "done": acked, its record kept by the
+    queue's keep-done), state_code its number; reason why it died
+    ("nack", "timeout", "disconnect"), None unless dead; attempts its
+    deliveries so far; at seconds since 1970: when it is due (delayed,
+    waiting to retry), was delivered (in flight, cancelled in flight),
+    became ready (queued, waiting for its partition) or was done, else
     None; priority its PRIORITY (32768 unless given); length its
-    payload's bytes, preview their first ones; consumer the id of the
+    payload's bytes, preview their first ones (done: length is its
+    result's bytes, and preview is empty); consumer the id of the
     consumer that holds it (in flight), else None; key its KEY or None;
     headers and raw_headers as an Event's; failures its last ones (at
-    most 3), oldest first."""
+    most 3), oldest first (a done event's record keeps no payload,
+    headers or failures).  result: done, the result its consumer acked
+    it with (Event.ack(result=); b"" for a plain ACK), cut at its end
+    when the daemon's answer could not hold it all (len(result) <
+    length); None in any other state."""
     id: int
     state: str
     state_code: int
@@ -411,6 +418,7 @@ class Job:
     headers: Dict[str, str] = field(hash=False)
     raw_headers: List[Tuple[str, bytes]] = field(hash=False)
     failures: List[Failure] = field(hash=False)
+    result: Optional[bytes] = None
 
 
 # A JOB_CANCEL_REPLY's outcomes in the protocol's words.
@@ -702,20 +710,26 @@ def job_frame(version: int, queue: Data, eid: int, uid: bytes,
 def job_result(body: bytes) -> Optional[Job]:
     """A JOB_REPLY as a Job; None for id 0 (no such event now)."""
     eid, state, reason, attempts, at, prio, length, preview, consumer, \
-        key, hdrs, fails = P.parse_job_reply(body)
+        key, hdrs, fails, result = P.parse_job_reply(body)
     if eid == 0:
         return None
     raw = list(hdrs) if hdrs else []
     return Job(
         eid, JOB_STATES[state] if state < len(JOB_STATES) else "unknown",
-        state, (JOB_REASONS.get(reason, "reason %d" % reason)
-                if state == JOB_DEAD else None),
-        attempts, at / 1000.0 if at else None, prio, length, preview,
+        state, _reason(state, reason), attempts, at / 1000.0 if at else None,
+        prio, length, preview,
         consumer.decode(errors="replace") if consumer else None, key,
         {n: v.decode(errors="replace") for n, v in raw}, raw,
         [Failure(fat / 1000.0, fatt, who.decode(errors="replace"),
                  err.decode(errors="replace"))
-         for fat, fatt, who, err in fails])
+         for fat, fatt, who, err in fails], result)
+
+
+def _reason(state: int, reason: int) -> Optional[str]:
+    """A dead event's reason in words; None in any other state."""
+    if state != JOB_DEAD:
+        return None
+    return JOB_REASONS.get(reason, "reason %d" % reason)
 
 
 def cancel_args(queue: Data, ids: object,

@@ -70,6 +70,12 @@ FAILURE_HEAD = struct.Struct(">QI")
 CANCEL_REPLY_ENTRY = struct.Struct(">QB")
 CANCEL_REMOVED, CANCEL_TOLD, CANCEL_ALREADY = range(1, 4)
 
+# JOB_REPLY's states dead (with its reason) and done (acked, its record
+# kept by the queue's keep-done: the result of its ACK_RESULT follows the
+# failures).
+JOB_DEAD = 7
+JOB_DONE = 9
+
 # QUEUE_ADMIN operations.
 OP_SET, OP_PURGE, OP_DELETE, OP_CREATE, OP_DROP_GROUP = range(1, 6)
 ADMIN_FORCE = 1
@@ -615,17 +621,22 @@ def parse_queues(body: bytes) -> Tuple[int, List[Tuple[str, Counters]]]:
 # id; its error), as a JOB_REPLY lays it out.
 FailureEntry = Tuple[int, int, bytes, bytes]
 # A JOB_REPLY: (id, state, reason, attempts, at, priority, length,
-# preview, consumer, key, headers, failures); consumer b"" when not in
-# flight, key and headers None when the event has none.
+# preview, consumer, key, headers, failures, result); consumer b"" when
+# not in flight, key and headers None when the event has none, result
+# None unless the state is JOB_DONE (then length is the result's whole
+# length, and the result may be cut at its end).
 JobReply = Tuple[int, int, int, int, int, int, int, bytes, bytes,
-                 Optional[bytes], Optional[RawHeaders], List[FailureEntry]]
+                 Optional[bytes], Optional[RawHeaders], List[FailureEntry],
+                 Optional[bytes]]
 
 
 def parse_job_reply(body: bytes) -> JobReply:
     """A JOB_REPLY (version 5), every length checked: its fixed head and
     preview, the consumer's id, an EVENT's attribute block (KEY, then
-    HEADERs), nfail failures.  The body ends after the last failure:
-    bytes cut short or past it are a ProtocolError."""
+    HEADERs), nfail failures, and in state JOB_DONE (9) the result: u32
+    length, then that many bytes.  The body ends after the last failure,
+    or in state 9 after the result: bytes cut short or past it are a
+    ProtocolError."""
     n = JOB_REPLY_HEAD.size
     _need(body, n, "JOB_REPLY")
     eid, state, reason, attempts, at, prio, length, plen = \
@@ -641,9 +652,17 @@ def parse_job_reply(body: bytes) -> JobReply:
         fat, fattempt = FAILURE_HEAD.unpack(c.take(FAILURE_HEAD.size))
         who = bytes(c.take(c.u8()))
         fails.append((fat, fattempt, who, bytes(c.take(c.u16()))))
+    result: Optional[bytes] = None
+    if state == JOB_DONE:
+        rlen = c.u32()
+        if rlen != len(body) - c.p:
+            raise ProtocolError("JOB_REPLY of a done event: a result of %d "
+                                "bytes in the %d left of its body"
+                                % (rlen, len(body) - c.p))
+        result = bytes(c.take(rlen))
     if c.p != len(body):
         raise ProtocolError("JOB_REPLY of %d bytes: %d past its %d "
                             "failures" % (len(body), len(body) - c.p,
                                           len(fails)))
     return (eid, state, reason, attempts, at, prio, length, preview,
-            consumer, key, headers, fails)
+            consumer, key, headers, fails, result)
