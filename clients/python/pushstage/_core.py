@@ -732,6 +732,15 @@ def _reason(state: int, reason: int) -> Optional[str]:
     return JOB_REASONS.get(reason, "reason %d" % reason)
 
 
+def result_bytes(result: object) -> bytes:
+    """An ACK's result as it goes: bytes as they are, a str as UTF-8
+    (TypeError for anything else)."""
+    if not isinstance(result, EVENT_TYPES):
+        raise TypeError("an ACK's result is bytes or str, not %s"
+                        % type(result).__name__)
+    return _b(result)
+
+
 def cancel_args(queue: Data, ids: object,
                 unique_id: Optional[Data]) -> Tuple[List[int], bytes]:
     """(ids, unique id bytes) of Client.cancel's arguments, each checked
@@ -882,6 +891,12 @@ class Window:
         self._errors: List[bytes] = []
         self.errors = False
         self.error_max = P.ERROR_MAX
+        # ACK_RESULT frames, one an event; results: the peer takes them
+        # (version 5), else an ACK goes without its result; result_max:
+        # the longest that fits the peer's frames (set_results).
+        self._results: List[bytes] = []
+        self.results = False
+        self.result_max = 0
         self._touch: List[int] = []
         self._demand = max_demand
         # Events the daemon said were cancelled (CANCEL), oldest first:
@@ -897,6 +912,12 @@ class Window:
         self.errors = version >= 5
         self.error_max = max(0, min(P.ERROR_MAX,
                                     max_frame - P.NACK_ERROR_HEAD.size))
+
+    def set_results(self, version: int, max_frame: int) -> None:
+        """What WELCOME said of ACK_RESULT: version 5 takes it, and its
+        body (12 bytes and the result) must fit max_frame."""
+        self.results = version >= 5
+        self.result_max = max(0, max_frame - P.ACK_RESULT_HEAD.size)
 
     def delivery(self, ids: Sequence[int]) -> None:
         step = self.max - self.min
@@ -940,6 +961,32 @@ class Window:
         if chunk is None:
             raise self._not_held(eid)
         if self.acks:
+            self._ack.append(eid)
+        chunk[0] -= 1
+        return chunk[0] == 0 and self._chunk_done(chunk)
+
+    def ack_result(self, eid: int, result: bytes) -> bool:
+        """The event is done, and this is its result: an ACK_RESULT when
+        the peer takes results (version 5), else a plain ACK, the result
+        dropped (as libpushstage does); nothing without acks.  A result
+        over result_max is a ValueError, with nothing done.  True when a
+        DEMAND is due."""
+        f = None
+        if self.acks and self.results:
+            if len(result) > self.result_max:
+                raise ValueError("a result of %d bytes: the daemon takes "
+                                 "frames of at most %d bytes, a result of "
+                                 "at most %d" % (len(result),
+                                                 self.result_max +
+                                                 P.ACK_RESULT_HEAD.size,
+                                                 self.result_max))
+            f = P.ack_result(eid, result)
+        chunk = self.held.pop(eid, None)
+        if chunk is None:
+            raise self._not_held(eid)
+        if f is not None:
+            self._results.append(f)
+        elif self.acks:
             self._ack.append(eid)
         chunk[0] -= 1
         return chunk[0] == 0 and self._chunk_done(chunk)
@@ -1015,6 +1062,9 @@ class Window:
         if self._ack:
             parts.append(P.ids(P.ACK, self._ack))
             self._ack = []
+        if self._results:
+            parts += self._results
+            self._results = []
         if self._nack:
             parts.append(P.ids(P.NACK, self._nack))
             self._nack = []

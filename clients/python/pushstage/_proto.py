@@ -27,8 +27,8 @@ HELLO, WELCOME_T, ENQUEUE, ENQUEUED_T, DEMAND, EVENT, STATS, STATS_REPLY, \
     ERROR, ACK, NACK, TOUCH, DEAD_LIST, DEAD_LIST_REPLY, DEAD_RETRY, \
     DEAD_DROP, DEAD_DONE, QUEUES, QUEUES_REPLY, QUEUE_ADMIN, QUEUE_DONE, \
     NACK_LATER, NACK_ERROR, JOB, JOB_REPLY, CANCEL, JOB_CANCEL, \
-    JOB_CANCEL_REPLY = range(1, 29)
-TYPE_MAX = JOB_CANCEL_REPLY     # a frame type past it is a bad header
+    JOB_CANCEL_REPLY, ACK_RESULT, WAIT, WAIT_REPLY = range(1, 32)
+TYPE_MAX = WAIT_REPLY           # a frame type past it is a bad header
 
 ROLE_CONSUMER = 1
 ROLE_CLIENT = 2
@@ -75,6 +75,10 @@ CANCEL_REMOVED, CANCEL_TOLD, CANCEL_ALREADY = range(1, 4)
 # failures).
 JOB_DEAD = 7
 JOB_DONE = 9
+
+# ACK_RESULT (version 5): its head (id, len), so a result is at most
+# max_frame - 12 bytes.
+ACK_RESULT_HEAD = struct.Struct(">QI")
 
 # QUEUE_ADMIN operations.
 OP_SET, OP_PURGE, OP_DELETE, OP_CREATE, OP_DROP_GROUP = range(1, 6)
@@ -262,6 +266,14 @@ def nack_error(eid: int, delay_ms: Optional[int], error: bytes) -> bytes:
         raise ValueError("a NACK's error is at most %d bytes, not %d"
                          % (ERROR_MAX, len(error)))
     return frame(NACK_ERROR, NACK_ERROR_HEAD.pack(eid, d, len(error)) + error)
+
+
+def ack_result(eid: int, result: bytes) -> bytes:
+    """ACK_RESULT (version 5): an ACK of one event, with its result
+    (opaque bytes; b"" is a plain ACK's)."""
+    if not 0 < eid < 1 << 64:
+        raise ValueError("an event's id is 1 to 2**64 - 1, not %r" % eid)
+    return frame(ACK_RESULT, ACK_RESULT_HEAD.pack(eid, len(result)) + result)
 
 
 def stats(version: int, queue: Optional[bytes]) -> bytes:

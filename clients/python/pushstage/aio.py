@@ -325,8 +325,9 @@ class AsyncClient:
 
 
 class AsyncEvent(C.EventHeaders):
-    """An Event of an AsyncConsumer: `await event.ack()`; id, attempt,
-    data, key, headers, raw_headers and cancelled as Event's."""
+    """An Event of an AsyncConsumer: `await event.ack()` (or
+    `await event.ack(result=...)`); id, attempt, data, key, headers,
+    raw_headers and cancelled as Event's."""
 
     __slots__ = ("id", "attempt", "data", "_consumer", "key", "_headers",
                  "_cancelled")
@@ -357,8 +358,13 @@ class AsyncEvent(C.EventHeaders):
             self._cancelled = True
         return self._cancelled
 
-    async def ack(self) -> bool:
-        return await self._consumer._done(self, "ack", None)
+    async def ack(self, result: Optional[Data] = None) -> bool:
+        """As Event.ack: done, with its result (bytes, or str as UTF-8;
+        protocol version 5, dropped before) when given."""
+        if result is None:
+            return await self._consumer._done(self, "ack", None)
+        return await self._consumer._ack_result(self,
+                                                C.result_bytes(result))
 
     async def nack(self, delay: Optional[float] = None,
                    error: Optional[Data] = None) -> bool:
@@ -410,6 +416,7 @@ class AsyncConsumer:
                                            self.queue, self.partition)
             w.acks = self._conn.acks
             w.set_errors(self._conn.version, self._conn.max_frame)
+            w.set_results(self._conn.version, self._conn.max_frame)
             await self._conn.send(w.out())
         return self
 
@@ -433,6 +440,11 @@ class AsyncConsumer:
     def error_max(self) -> int:
         """As Consumer.error_max (4096 before connect)."""
         return self._window.error_max
+
+    @property
+    def result_max(self) -> int:
+        """As Consumer.result_max (0 before connect)."""
+        return self._window.result_max
 
     async def __aenter__(self) -> "AsyncConsumer":
         return await self.connect()
@@ -505,6 +517,14 @@ class AsyncConsumer:
         if c is None or not c.open_:
             return False
         if self._window.done(ev.id, how, delay_ms, error):
+            await c.send(self._window.out())
+        return True
+
+    async def _ack_result(self, ev: AsyncEvent, result: bytes) -> bool:
+        c = self._conn
+        if c is None or not c.open_:
+            return False
+        if self._window.ack_result(ev.id, result):
             await c.send(self._window.out())
         return True
 

@@ -427,10 +427,11 @@ class Event(C.EventHeaders):
     one, or a daemon of protocol version 3 or older), headers (a dict of
     str, values decoded as UTF-8) and raw_headers ([(name, bytes)] as
     enqueued, in order; both empty without headers, or from a daemon of
-    protocol version 4 or older).  Call ack() when it is handled, or
-    nack(delay=seconds, error=why) when it failed; touch() while it takes
-    long.  Each returns False, sending nothing, when the connection it
-    came on is gone (the daemon then delivers it again).  cancelled
+    protocol version 4 or older).  Call ack() when it is handled (or
+    ack(result=...) to hand back its result), or nack(delay=seconds,
+    error=why) when it failed; touch() while it takes long.  Each
+    returns False, sending nothing, when the connection it came on is
+    gone (the daemon then delivers it again).  cancelled
     becomes True when the daemon says a client cancelled the event
     (protocol version 5): stop working on it if you can, and still ack
     it."""
@@ -466,8 +467,22 @@ class Event(C.EventHeaders):
             self._cancelled = True
         return self._cancelled
 
-    def ack(self) -> bool:
-        return self._consumer._ack(self)
+    def ack(self, result: Optional[Data] = None) -> bool:
+        """Its handling is done.  result (bytes, or str sent as UTF-8;
+        protocol version 5) is its result: the daemon gives it to the
+        clients waiting for the event (Client.wait) and, on a queue with
+        keep-done, keeps it with the event's record (Client.job).  A
+        result longer than the daemon's frames can hold (max_frame - 12
+        bytes: result_max) is a ValueError here, with nothing done; one
+        longer than the queue's max-result (65536 bytes unless set; 0:
+        none taken) the daemon refuses, closing the connection (Refused
+        BAD_VALUE at the next read; its events go to other consumers).
+        A daemon older than version 5 takes a plain ACK: the result is
+        dropped.  Like a plain ack it goes with the next write (flush(),
+        or the next wait for events)."""
+        if result is None:
+            return self._consumer._ack(self)
+        return self._consumer._ack_result(self, C.result_bytes(result))
 
     def nack(self, delay: Optional[float] = None,
              error: Optional[Data] = None) -> bool:
@@ -528,6 +543,7 @@ class Consumer:
                            partition)
         self._window.acks = self._conn.acks
         self._window.set_errors(self._conn.version, self._conn.max_frame)
+        self._window.set_results(self._conn.version, self._conn.max_frame)
         self._send(self._window.out())
 
     # what WELCOME said
@@ -559,6 +575,12 @@ class Consumer:
         """The longest error a nack sends, in bytes: 4096, less when the
         daemon's max_frame is under 4110 (a longer one keeps its end)."""
         return self._window.error_max
+
+    @property
+    def result_max(self) -> int:
+        """The longest result an ack sends, in bytes: max_frame - 12
+        (the queue's max-result may be less)."""
+        return self._window.result_max
 
     def fileno(self) -> int:
         return self._conn.sock.fileno() if self._conn.sock else -1
@@ -625,6 +647,14 @@ class Consumer:
                 return False
             # A DEMAND goes at once; lone ACKs wait for the next write.
             if self._window.ack(ev.id):
+                self._send(self._window.out())
+            return True
+
+    def _ack_result(self, ev: Event, result: bytes) -> bool:
+        with self._lock:
+            if self._conn.sock is None:
+                return False
+            if self._window.ack_result(ev.id, result):
                 self._send(self._window.out())
             return True
 
