@@ -80,6 +80,14 @@ JOB_DONE = 9
 # max_frame - 12 bytes.
 ACK_RESULT_HEAD = struct.Struct(">QI")
 
+# WAIT (version 5): its head after the queue (id, timeout_ms, uid_len)
+# and the timeout that means no limit; a WAIT_REPLY's fixed head (id,
+# state, timed_out, reason, reserved, at, attempts, len), its data the
+# result (done) or the last error (dead).
+WAIT_HEAD = struct.Struct(">QIB")
+WAIT_FOREVER = 0xFFFFFFFF
+WAIT_REPLY_HEAD = struct.Struct(">QBBBBQII")
+
 # QUEUE_ADMIN operations.
 OP_SET, OP_PURGE, OP_DELETE, OP_CREATE, OP_DROP_GROUP = range(1, 6)
 ADMIN_FORCE = 1
@@ -336,6 +344,24 @@ def job_cancel(queue: bytes, idlist: Sequence[int],
             raise ValueError("an event's id is 1 to 2**64 - 1, not %r" % i)
     return frame(JOB_CANCEL, _short(queue) + _short(uid) +
                  struct.pack(">I%dQ" % len(idlist), len(idlist), *idlist))
+
+
+def wait(queue: bytes, eid: int, timeout_ms: int, uid: bytes = b"") -> bytes:
+    """WAIT (version 5): until the event eid of the queue (or
+    QUEUE/GROUP), or with eid 0 the one enqueued with the unique id uid,
+    ends; answered at the latest after timeout_ms (0: at once;
+    WAIT_FOREVER: no limit)."""
+    if (eid == 0) == (uid == b""):
+        raise ValueError("a WAIT names an event by its id or (id 0) by its "
+                         "unique id, one of them")
+    if not 0 <= eid < 1 << 64:
+        raise ValueError("an event's id is 1 to 2**64 - 1, not %r" % eid)
+    if len(uid) > UNIQUE_ID_MAX:
+        raise ValueError("a unique id is 1 to 128 bytes")
+    if not 0 <= timeout_ms <= WAIT_FOREVER:
+        raise ValueError("a WAIT's timeout is 0 to 4294967295 ms")
+    return frame(WAIT, _short(queue) + WAIT_HEAD.pack(eid, timeout_ms,
+                                                      len(uid)) + uid)
 
 
 # --- reading -----------------------------------------------------------
@@ -678,3 +704,25 @@ def parse_job_reply(body: bytes) -> JobReply:
                                           len(fails)))
     return (eid, state, reason, attempts, at, prio, length, preview,
             consumer, key, headers, fails, result)
+
+
+# A WAIT_REPLY: (id, state, timed_out, reason, at, attempts, data).
+WaitReply = Tuple[int, int, bool, int, int, int, bytes]
+
+
+def parse_wait_reply(body: bytes) -> WaitReply:
+    """A WAIT_REPLY (version 5): its 28-byte head and its data (done: the
+    result; dead: the last error; else empty), the length exactly 28 +
+    len; timed_out 0 or 1 and the reserved byte 0.  Anything else is a
+    ProtocolError."""
+    _need(body, WAIT_REPLY_HEAD.size, "WAIT_REPLY")
+    eid, state, timed_out, reason, reserved, at, attempts, dlen = \
+        WAIT_REPLY_HEAD.unpack_from(body)
+    if dlen != len(body) - WAIT_REPLY_HEAD.size:
+        raise ProtocolError("WAIT_REPLY of %d bytes for %d bytes of data"
+                            % (len(body), dlen))
+    if timed_out > 1 or reserved:
+        raise ProtocolError("WAIT_REPLY with timed_out %d, reserved %d "
+                            "(0 or 1, and 0)" % (timed_out, reserved))
+    return (eid, state, bool(timed_out), reason, at, attempts,
+            bytes(body[WAIT_REPLY_HEAD.size:]))

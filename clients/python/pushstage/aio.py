@@ -12,7 +12,7 @@ from typing import (Callable, Deque, Iterable, List, Optional, Sequence,
 from . import _core as C
 from . import _proto as P
 from ._core import (Cancelled, Data, DeadList, Enqueued, Headers, Job,
-                    Message, QueueInfo, Stats)
+                    Message, QueueInfo, Stats, WaitResult)
 from .errors import DaemonGone, ProtocolError, PushstageError, Refused
 
 READ_SIZE = 256 * 1024
@@ -127,6 +127,28 @@ class _AConn(C.Link):
     async def request(self, frame: bytes, want: int) -> bytes:
         self.check_request(frame)
         await self.send(frame)
+        return await self._answer(want)
+
+    async def request_held(self, frame: bytes, want: int,
+                           timeout: Optional[float]) -> bytes:
+        """request, for one the daemon holds until something happens
+        (WAIT): its answer awaited up to timeout seconds (None: as long
+        as it takes), not the connection's timeout.  Cancelled (as by
+        asyncio.wait_for), the connection is closed: its answer would
+        come to the next request."""
+        self.check_request(frame)
+        keep = self.timeout
+        try:
+            await self.send(frame)
+            self.timeout = timeout
+            return await self._answer(want)
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            self.timeout = keep
+
+    async def _answer(self, want: int) -> bytes:
         ftype, body, _ = await self.next_frame()
         try:
             return self.answer(ftype, body, want)
@@ -269,6 +291,26 @@ class AsyncClient:
                 P.JOB_CANCEL_REPLY)
             try:
                 return C.cancel_result(body, idl)
+            except ProtocolError:
+                conn.close()        # nothing past a bad reply is trusted
+                raise
+
+    async def wait(self, queue: str, id: Optional[int] = None, *,
+                   unique_id: Optional[Data] = None,
+                   timeout: Optional[float] = None) -> WaitResult:
+        """As Client.wait: until the event (by id or unique_id) ends, at
+        most timeout seconds (None: no limit; 0: at once); a WaitResult.
+        The client's other calls wait for it (give a long wait an
+        AsyncClient of its own); cancelled (asyncio.wait_for), it closes
+        the connection; the daemon gone meanwhile is DaemonGone."""
+        eid, uid, ms = C.wait_args(queue, id, unique_id, timeout)
+        async with self._lock:
+            conn = await self._connected()
+            body = await conn.request_held(
+                C.wait_frame(conn.version, queue, eid, uid, ms),
+                P.WAIT_REPLY, C.wait_read_timeout(self.timeout, ms))
+            try:
+                return C.wait_result(body)
             except ProtocolError:
                 conn.close()        # nothing past a bad reply is trusted
                 raise

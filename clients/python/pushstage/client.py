@@ -15,12 +15,12 @@ from . import _core as C
 from . import _proto as P
 from ._core import (Cancelled, ConsumerInfo, Data, DeadEvent, DeadList,
                     Enqueued, Failure, Headers, Job, Message, QueueInfo,
-                    Stats)
+                    Stats, WaitResult)
 from .errors import DaemonGone, ProtocolError, PushstageError, Refused
 
 __all__ = ["Client", "Consumer", "Event", "Message", "Stats", "QueueInfo",
            "ConsumerInfo", "DeadEvent", "DeadList", "Enqueued", "Job",
-           "Failure", "Cancelled"]
+           "Failure", "Cancelled", "WaitResult"]
 
 READ_SIZE = 256 * 1024
 
@@ -158,6 +158,33 @@ class _Conn(C.Link):
     def request(self, frame: bytes, want: int) -> bytes:
         self.check_request(frame)
         self.send(frame)
+        return self._answer(want)
+
+    def request_held(self, frame: bytes, want: int,
+                     timeout: Optional[float]) -> bytes:
+        """request, for one the daemon holds until something happens
+        (WAIT): sent within the connection's timeout, its answer awaited
+        up to timeout seconds (None: as long as it takes).  Interrupted
+        (KeyboardInterrupt, a signal handler's exception), the
+        connection is closed: its answer would come to the next
+        request."""
+        self.check_request(frame)
+        keep = self.timeout
+        try:
+            self.send(frame)
+            self.timeout = timeout
+            if self.sock is not None:
+                self.sock.settimeout(timeout)
+            return self._answer(want)
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            self.timeout = keep
+            if self.sock is not None:
+                self.sock.settimeout(keep)
+
+    def _answer(self, want: int) -> bytes:
         ftype, body, _ = self.next_frame()
         try:
             return self.answer(ftype, body, want)
@@ -355,6 +382,46 @@ class Client:
                                 P.JOB_CANCEL_REPLY)
             try:
                 return C.cancel_result(body, idl)
+            except ProtocolError:
+                conn.close()        # nothing past a bad reply is trusted
+                raise
+
+    def wait(self, queue: str, id: Optional[int] = None, *,
+             unique_id: Optional[Data] = None,
+             timeout: Optional[float] = None) -> WaitResult:
+        """Wait until one event of the queue (or group, "QUEUE/GROUP")
+        ends, found by its id or by the unique_id (str or bytes, 1 to
+        128) it was enqueued with, one of them: the daemon answers the
+        moment it does, without polling.  timeout: seconds at most (None:
+        no limit, the call may block for ever; 0: answer at once).
+        Returns a WaitResult: "done" with its result (what its consumer
+        acked it with: Event.ack(result=), a worker handler's return
+        value), "dead" with its last error, "cancelled in flight",
+        "cancelled", or "unknown" (never enqueued, or done with before
+        the wait and its record not kept: an event done before the wait
+        began is known only on a queue with keep-done); or, timed_out
+        True, where it is when the timeout came.
+
+        The daemon holds the answer until then, and reads nothing more
+        of this connection meanwhile: the Client's other calls (from
+        other threads) wait for it, so give a long wait a Client of its
+        own.  The Client's timeout counts after the wait's (none without
+        one).  A wait interrupted (KeyboardInterrupt) closes the
+        connection.  If the daemon stops or restarts meanwhile the wait
+        raises DaemonGone: call it again (once the daemon is back; a
+        queue with keep-done answers from the event's kept record if it
+        ended meanwhile).  Protocol version 5 (Unsupported before); a
+        daemon in a cluster refuses it (ProtocolError, code 6); a bad
+        argument raises ValueError (TypeError) naming it before anything
+        is sent."""
+        eid, uid, ms = C.wait_args(queue, id, unique_id, timeout)
+        with self._lock:
+            conn = self._connected()
+            body = conn.request_held(
+                C.wait_frame(conn.version, queue, eid, uid, ms),
+                P.WAIT_REPLY, C.wait_read_timeout(self.timeout, ms))
+            try:
+                return C.wait_result(body)
             except ProtocolError:
                 conn.close()        # nothing past a bad reply is trusted
                 raise
