@@ -2384,7 +2384,9 @@ def case_py_job_fakes(h):
     JOB laid out as protocol.md says, by id and unique id, of a group;
     a cluster's ERROR 6 surfaced as every ERROR 6 is (ProtocolError,
     its code and reason); a JOB_REPLY cut short a ProtocolError and the
-    connection closed; a JOB_REPLY with failures and headers read."""
+    connection closed; a JOB_REPLY with failures and headers read; a JOB
+    cut short (a task cancelled, KeyboardInterrupt) closes its
+    connection, so that its late answer never answers the next call."""
     for speaks in (4, 3):
         seen = []
         path = os.path.join(h.dir, "v%d.sock" % speaks)
@@ -2493,6 +2495,56 @@ def case_py_job_fakes(h):
                     pass
             return await ac.job("q", 77)
     assert asyncio.run(aios()) == j
+    f.close()
+    # A request cut short (a task cancelled, a signal handler's
+    # exception in the main thread, as KeyboardInterrupt) closes its
+    # connection: its answer, late, never comes to the next request.
+    got, release = threading.Event(), threading.Event()
+
+    def slow(t, b):
+        eid = struct.unpack(">Q", b[2:10])[0]
+        if eid == 1:
+            got.set()
+            release.wait(60)
+        return _proto.frame(25, job_reply_spec(eid, 1))
+    path = os.path.join(h.dir, "slow.sock")
+    f = Fake(path, job_daemon([], slow))
+
+    async def aiocut():
+        loop = asyncio.get_running_loop()
+        async with ps.AsyncClient(path) as ac:
+            task = asyncio.ensure_future(ac.job("q", 1))
+            assert await loop.run_in_executor(None, got.wait, 30)
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            closed = not ac._conn.open_
+            release.set()
+            return closed, (await ac.job("q", 2)).id
+    assert asyncio.run(aiocut()) == (True, 2)
+    got.clear()
+    release.clear()
+
+    def interrupt(signum, frame):
+        raise Interrupted()
+    old = signal.signal(signal.SIGUSR1, interrupt)
+    try:
+        c = ps.Client(path)
+        main = threading.main_thread().ident
+
+        def poke():
+            got.wait(30)
+            signal.pthread_kill(main, signal.SIGUSR1)
+        threading.Thread(target=poke).start()
+        expect(Interrupted, c.job, "q", 1)
+        assert c._conn is None or c._conn.sock is None
+    finally:
+        signal.signal(signal.SIGUSR1, old)
+    release.set()
+    assert c.job("q", 2).id == 2
+    c.close()
     f.close()
     # Another frame for an answer: ProtocolError.
     seen = []

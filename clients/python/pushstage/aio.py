@@ -126,8 +126,14 @@ class _AConn(C.Link):
 
     async def request(self, frame: bytes, want: int) -> bytes:
         self.check_request(frame)
-        await self.send(frame)
-        return await self._answer(want)
+        try:
+            await self.send(frame)
+            return await self._answer(want)
+        except BaseException:
+            # Cut short (a task cancelled, as by asyncio.wait_for): its
+            # answer would come to the next request.
+            self.close()
+            raise
 
     async def request_held(self, frame: bytes, want: int,
                            timeout: Optional[float]) -> bytes:

@@ -157,8 +157,14 @@ class _Conn(C.Link):
 
     def request(self, frame: bytes, want: int) -> bytes:
         self.check_request(frame)
-        self.send(frame)
-        return self._answer(want)
+        try:
+            self.send(frame)
+            return self._answer(want)
+        except BaseException:
+            # Cut short (KeyboardInterrupt, a signal handler's
+            # exception): its answer would come to the next request.
+            self.close()
+            raise
 
     def request_held(self, frame: bytes, want: int,
                      timeout: Optional[float]) -> bytes:
