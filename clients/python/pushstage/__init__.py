@@ -7,12 +7,13 @@
 
 The protocol is docs/protocol.md of pushstage; this package speaks its
 versions 2 to 5 (5: headers on events, failures, job lookup and
-cancelling) with the standard library only.
+cancelling, results and waiting) with the standard library only.
 """
 
 from .client import Client, Consumer, Event
 from ._core import (Cancelled, ConsumerInfo, DeadEvent, DeadList, Enqueued,
-                    Failure, Job, Message, QueueInfo, Stats, default_socket)
+                    Failure, Job, Message, QueueInfo, Stats, WaitResult,
+                    default_socket)
 from .errors import (DaemonGone, ProtocolError, PushstageError, QueueFull,
                      Refused, Unsupported)
 from .aio import AsyncClient, AsyncConsumer, AsyncEvent
@@ -23,7 +24,7 @@ __all__ = [
     "Client", "Consumer", "Event", "AsyncClient", "AsyncConsumer",
     "AsyncEvent", "Message", "Stats", "QueueInfo", "ConsumerInfo",
     "DeadEvent", "DeadList", "Enqueued", "Job", "Failure", "Cancelled",
-    "default_socket",
+    "WaitResult", "default_socket",
     "PushstageError",
     "DaemonGone", "ProtocolError", "QueueFull", "Refused", "Unsupported",
 ]

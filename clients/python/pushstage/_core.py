@@ -360,11 +360,14 @@ class DeadList(List[DeadEvent]):
 
 
 # A JOB_REPLY's states and a dead event's reasons in the protocol's
-# words (protocol.md, JOB_REPLY; pushctl job show's).
+# words (protocol.md, JOB_REPLY; pushctl job show's); a WAIT_REPLY's
+# are the same and one more, 10: cancelled (while it waited).
 JOB_STATES = ("unknown", "queued", "delayed", "waiting behind its key",
               "waiting for its partition", "in flight", "waiting to retry",
-              "dead", "cancelled in flight")
-JOB_DEAD = 7
+              "dead", "cancelled in flight", "done")
+WAIT_STATES = JOB_STATES + ("cancelled",)
+JOB_DEAD = P.JOB_DEAD
+JOB_DONE = P.JOB_DONE
 JOB_REASONS: Dict[int, str] = {1: "nack", 2: "timeout", 3: "disconnect"}
 
 
@@ -387,16 +390,22 @@ class Job:
     protocol's word ("queued", "delayed", "waiting behind its key",
     "waiting for its partition", "in flight", "waiting to retry",
     "dead", "cancelled in flight": its consumer was told, and it is gone
-    when the consumer answers), state_code its number; reason why it
-    died ("nack", "timeout", "disconnect"), None unless dead; attempts
-    its deliveries so far; at seconds since 1970: when it is due
-    (delayed, waiting to retry), was delivered (in flight, cancelled in
-    flight) or became ready (queued, waiting for its partition), else
+    when the consumer answers; "done": acked, its record kept by the
+    queue's keep-done), state_code its number; reason why it died
+    ("nack", "timeout", "disconnect"), None unless dead; attempts its
+    deliveries so far; at seconds since 1970: when it is due (delayed,
+    waiting to retry), was delivered (in flight, cancelled in flight),
+    became ready (queued, waiting for its partition) or was done, else
     None; priority its PRIORITY (32768 unless given); length its
-    payload's bytes, preview their first ones; consumer the id of the
+    payload's bytes, preview their first ones (done: length is its
+    result's bytes, and preview is empty); consumer the id of the
     consumer that holds it (in flight), else None; key its KEY or None;
     headers and raw_headers as an Event's; failures its last ones (at
-    most 3), oldest first."""
+    most 3), oldest first (a done event's record keeps no payload,
+    headers or failures).  result: done, the result its consumer acked
+    it with (Event.ack(result=); b"" for a plain ACK), cut at its end
+    when the daemon's answer could not hold it all (len(result) <
+    length); None in any other state."""
     id: int
     state: str
     state_code: int
@@ -411,6 +420,44 @@ class Job:
     headers: Dict[str, str] = field(hash=False)
     raw_headers: List[Tuple[str, bytes]] = field(hash=False)
     failures: List[Failure] = field(hash=False)
+    result: Optional[bytes] = None
+
+
+@dataclass(frozen=True)
+class WaitResult:
+    """How an event ended, or where it was when the wait's timeout came
+    first, as Client.wait was told (protocol version 5, WAIT_REPLY).
+    id is the event's, 0 when the queue knows no such event (never
+    enqueued, done with and no record kept, cancelled while it waited
+    before the wait began, shed, purged); timed_out True when the
+    timeout came first (or timeout 0 and it had not ended), and state
+    then where it is, as a Job's ("queued" to "waiting to retry").
+    Otherwise state says how it ended: "done" (acked: result is what
+    its consumer acked it with, b"" for a plain ACK), "dead" (error is
+    its last error, decoded as UTF-8 (a byte that is not: U+FFFD), ""
+    when no failure said why; reason why it died, as a Job's),
+    "cancelled" or "cancelled in flight" (a client cancelled it; "in
+    flight": its consumer was told and had not answered as the wait
+    began), or "unknown" (gone some other way, or never known: id 0).
+    state_code is the state's number (10 for "cancelled"); attempts its
+    deliveries; at seconds since 1970 when it ended (or, timed out, as
+    Job.at), None when not known.  result is None unless done, error
+    None unless dead; either is cut at its end when the daemon's answer
+    could not hold it all."""
+    id: int
+    state: str
+    state_code: int
+    timed_out: bool
+    reason: Optional[str]
+    at: Optional[float]
+    attempts: int
+    result: Optional[bytes] = None
+    error: Optional[str] = None
+
+    @property
+    def done(self) -> bool:
+        """It ended acked (state "done"): result holds its result."""
+        return self.state_code == JOB_DONE and not self.timed_out
 
 
 # A JOB_CANCEL_REPLY's outcomes in the protocol's words.
@@ -680,10 +727,7 @@ def job_args(queue: Data, id: Optional[int], unique_id: Optional[Data],
             "not both" if id is not None else "one of them"))
     if id is not None and not 1 <= id < 1 << 64:
         raise ValueError("id must be 1 to 2**64 - 1, not %r" % id)
-    uid = b"" if unique_id is None else _b(unique_id)
-    if unique_id is not None and not 1 <= len(uid) <= P.UNIQUE_ID_MAX:
-        raise ValueError("unique_id must be 1 to %d bytes, not %d"
-                         % (P.UNIQUE_ID_MAX, len(uid)))
+    uid = _uid_bytes(unique_id)
     if not 0 <= preview <= P.PREVIEW_MAX:
         raise ValueError("preview must be 0 to %d bytes, not %r"
                          % (P.PREVIEW_MAX, preview))
@@ -702,20 +746,103 @@ def job_frame(version: int, queue: Data, eid: int, uid: bytes,
 def job_result(body: bytes) -> Optional[Job]:
     """A JOB_REPLY as a Job; None for id 0 (no such event now)."""
     eid, state, reason, attempts, at, prio, length, preview, consumer, \
-        key, hdrs, fails = P.parse_job_reply(body)
+        key, hdrs, fails, result = P.parse_job_reply(body)
     if eid == 0:
         return None
     raw = list(hdrs) if hdrs else []
     return Job(
         eid, JOB_STATES[state] if state < len(JOB_STATES) else "unknown",
-        state, (JOB_REASONS.get(reason, "reason %d" % reason)
-                if state == JOB_DEAD else None),
-        attempts, at / 1000.0 if at else None, prio, length, preview,
+        state, _reason(state, reason), attempts, at / 1000.0 if at else None,
+        prio, length, preview,
         consumer.decode(errors="replace") if consumer else None, key,
         {n: v.decode(errors="replace") for n, v in raw}, raw,
         [Failure(fat / 1000.0, fatt, who.decode(errors="replace"),
                  err.decode(errors="replace"))
-         for fat, fatt, who, err in fails])
+         for fat, fatt, who, err in fails], result)
+
+
+def _reason(state: int, reason: int) -> Optional[str]:
+    """A dead event's reason in words; None in any other state."""
+    if state != JOB_DEAD:
+        return None
+    return JOB_REASONS.get(reason, "reason %d" % reason)
+
+
+def _uid_bytes(unique_id: Optional[Data]) -> bytes:
+    """A unique id as it goes, 1 to 128 bytes (ValueError), b"" for
+    none."""
+    uid = b"" if unique_id is None else _b(unique_id)
+    if unique_id is not None and not 1 <= len(uid) <= P.UNIQUE_ID_MAX:
+        raise ValueError("unique_id must be 1 to %d bytes, not %d"
+                         % (P.UNIQUE_ID_MAX, len(uid)))
+    return uid
+
+
+# The longest timeout a WAIT carries, in seconds: 4294967295 ms is no
+# limit.
+WAIT_MAX = (P.WAIT_FOREVER - 1) / 1000.0
+
+
+def wait_args(queue: Data, id: Optional[int], unique_id: Optional[Data],
+              timeout: Optional[float]) -> Tuple[int, bytes, int]:
+    """(id, unique id bytes, timeout in ms) of Client.wait's arguments,
+    each checked before anything is done: ValueError (TypeError for a
+    type that is none of those allowed) naming the argument.  timeout
+    None is no limit (WAIT_FOREVER); seconds are rounded to ms, and a
+    timeout above 0 is at least 1 ms (0 is "answer at once")."""
+    eid, uid = job_args(queue, id, unique_id, 0)
+    if timeout is None:
+        return eid, uid, P.WAIT_FOREVER
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError("timeout must be a number of seconds or None, not "
+                        "%s" % type(timeout).__name__)
+    if not 0 <= timeout <= WAIT_MAX:        # (NaN is neither)
+        raise ValueError("timeout must be 0 to %.3f seconds (about 49 days)"
+                         ", or None for no limit; not %r" % (WAIT_MAX,
+                                                              timeout))
+    ms = int(round(timeout * 1000))
+    return eid, uid, max(ms, 1) if timeout > 0 else 0
+
+
+def wait_frame(version: int, queue: Data, eid: int, uid: bytes,
+               timeout_ms: int) -> bytes:
+    """WAIT, to a daemon of version 5 (Unsupported before)."""
+    if version < 5:
+        raise Unsupported("waiting for a job (WAIT) needs protocol version "
+                          "5; the daemon speaks version %d" % version)
+    return P.wait(queue_for(version, queue, True), eid, timeout_ms, uid)
+
+
+def wait_read_timeout(timeout: Optional[float],
+                      timeout_ms: int) -> Optional[float]:
+    """How long a connection whose answers are awaited timeout seconds
+    (None: as long as it takes) awaits a WAIT_REPLY: the daemon holds it
+    until the event ends, at most timeout_ms; the connection's own
+    timeout comes after that.  No limit (WAIT_FOREVER): as long as it
+    takes."""
+    if timeout is None or timeout_ms == P.WAIT_FOREVER:
+        return None
+    return timeout_ms / 1000.0 + timeout
+
+
+def wait_result(body: bytes) -> WaitResult:
+    """A WAIT_REPLY as a WaitResult."""
+    eid, state, timed_out, reason, at, attempts, data = \
+        P.parse_wait_reply(body)
+    return WaitResult(
+        eid, WAIT_STATES[state] if state < len(WAIT_STATES) else "unknown",
+        state, timed_out, _reason(state, reason), at / 1000.0 if at else None,
+        attempts, data if state == JOB_DONE else None,
+        data.decode(errors="replace") if state == JOB_DEAD else None)
+
+
+def result_bytes(result: object) -> bytes:
+    """An ACK's result as it goes: bytes as they are, a str as UTF-8
+    (TypeError for anything else)."""
+    if not isinstance(result, EVENT_TYPES):
+        raise TypeError("an ACK's result is bytes or str, not %s"
+                        % type(result).__name__)
+    return _b(result)
 
 
 def cancel_args(queue: Data, ids: object,
@@ -868,6 +995,12 @@ class Window:
         self._errors: List[bytes] = []
         self.errors = False
         self.error_max = P.ERROR_MAX
+        # ACK_RESULT frames, one an event; results: the peer takes them
+        # (version 5), else an ACK goes without its result; result_max:
+        # the longest that fits the peer's frames (set_results).
+        self._results: List[bytes] = []
+        self.results = False
+        self.result_max = 0
         self._touch: List[int] = []
         self._demand = max_demand
         # Events the daemon said were cancelled (CANCEL), oldest first:
@@ -883,6 +1016,12 @@ class Window:
         self.errors = version >= 5
         self.error_max = max(0, min(P.ERROR_MAX,
                                     max_frame - P.NACK_ERROR_HEAD.size))
+
+    def set_results(self, version: int, max_frame: int) -> None:
+        """What WELCOME said of ACK_RESULT: version 5 takes it, and its
+        body (12 bytes and the result) must fit max_frame."""
+        self.results = version >= 5
+        self.result_max = max(0, max_frame - P.ACK_RESULT_HEAD.size)
 
     def delivery(self, ids: Sequence[int]) -> None:
         step = self.max - self.min
@@ -926,6 +1065,32 @@ class Window:
         if chunk is None:
             raise self._not_held(eid)
         if self.acks:
+            self._ack.append(eid)
+        chunk[0] -= 1
+        return chunk[0] == 0 and self._chunk_done(chunk)
+
+    def ack_result(self, eid: int, result: bytes) -> bool:
+        """The event is done, and this is its result: an ACK_RESULT when
+        the peer takes results (version 5), else a plain ACK, the result
+        dropped (as libpushstage does); nothing without acks.  A result
+        over result_max is a ValueError, with nothing done.  True when a
+        DEMAND is due."""
+        f = None
+        if self.acks and self.results:
+            if len(result) > self.result_max:
+                raise ValueError("a result of %d bytes: the daemon takes "
+                                 "frames of at most %d bytes, a result of "
+                                 "at most %d" % (len(result),
+                                                 self.result_max +
+                                                 P.ACK_RESULT_HEAD.size,
+                                                 self.result_max))
+            f = P.ack_result(eid, result)
+        chunk = self.held.pop(eid, None)
+        if chunk is None:
+            raise self._not_held(eid)
+        if f is not None:
+            self._results.append(f)
+        elif self.acks:
             self._ack.append(eid)
         chunk[0] -= 1
         return chunk[0] == 0 and self._chunk_done(chunk)
@@ -1001,6 +1166,9 @@ class Window:
         if self._ack:
             parts.append(P.ids(P.ACK, self._ack))
             self._ack = []
+        if self._results:
+            parts += self._results
+            self._results = []
         if self._nack:
             parts.append(P.ids(P.NACK, self._nack))
             self._nack = []

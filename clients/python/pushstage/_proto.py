@@ -27,8 +27,8 @@ HELLO, WELCOME_T, ENQUEUE, ENQUEUED_T, DEMAND, EVENT, STATS, STATS_REPLY, \
     ERROR, ACK, NACK, TOUCH, DEAD_LIST, DEAD_LIST_REPLY, DEAD_RETRY, \
     DEAD_DROP, DEAD_DONE, QUEUES, QUEUES_REPLY, QUEUE_ADMIN, QUEUE_DONE, \
     NACK_LATER, NACK_ERROR, JOB, JOB_REPLY, CANCEL, JOB_CANCEL, \
-    JOB_CANCEL_REPLY = range(1, 29)
-TYPE_MAX = JOB_CANCEL_REPLY     # a frame type past it is a bad header
+    JOB_CANCEL_REPLY, ACK_RESULT, WAIT, WAIT_REPLY = range(1, 32)
+TYPE_MAX = WAIT_REPLY           # a frame type past it is a bad header
 
 ROLE_CONSUMER = 1
 ROLE_CLIENT = 2
@@ -69,6 +69,24 @@ FAILURE_HEAD = struct.Struct(">QI")
 # told, in flight and cancelled before.
 CANCEL_REPLY_ENTRY = struct.Struct(">QB")
 CANCEL_REMOVED, CANCEL_TOLD, CANCEL_ALREADY = range(1, 4)
+
+# JOB_REPLY's states dead (with its reason) and done (acked, its record
+# kept by the queue's keep-done: the result of its ACK_RESULT follows the
+# failures).
+JOB_DEAD = 7
+JOB_DONE = 9
+
+# ACK_RESULT (version 5): its head (id, len), so a result is at most
+# max_frame - 12 bytes.
+ACK_RESULT_HEAD = struct.Struct(">QI")
+
+# WAIT (version 5): its head after the queue (id, timeout_ms, uid_len)
+# and the timeout that means no limit; a WAIT_REPLY's fixed head (id,
+# state, timed_out, reason, reserved, at, attempts, len), its data the
+# result (done) or the last error (dead).
+WAIT_HEAD = struct.Struct(">QIB")
+WAIT_FOREVER = 0xFFFFFFFF
+WAIT_REPLY_HEAD = struct.Struct(">QBBBBQII")
 
 # QUEUE_ADMIN operations.
 OP_SET, OP_PURGE, OP_DELETE, OP_CREATE, OP_DROP_GROUP = range(1, 6)
@@ -258,6 +276,14 @@ def nack_error(eid: int, delay_ms: Optional[int], error: bytes) -> bytes:
     return frame(NACK_ERROR, NACK_ERROR_HEAD.pack(eid, d, len(error)) + error)
 
 
+def ack_result(eid: int, result: bytes) -> bytes:
+    """ACK_RESULT (version 5): an ACK of one event, with its result
+    (opaque bytes; b"" is a plain ACK's)."""
+    if not 0 < eid < 1 << 64:
+        raise ValueError("an event's id is 1 to 2**64 - 1, not %r" % eid)
+    return frame(ACK_RESULT, ACK_RESULT_HEAD.pack(eid, len(result)) + result)
+
+
 def stats(version: int, queue: Optional[bytes]) -> bytes:
     return frame(STATS, _short(queue) if queue and version >= 3 else b"")
 
@@ -318,6 +344,24 @@ def job_cancel(queue: bytes, idlist: Sequence[int],
             raise ValueError("an event's id is 1 to 2**64 - 1, not %r" % i)
     return frame(JOB_CANCEL, _short(queue) + _short(uid) +
                  struct.pack(">I%dQ" % len(idlist), len(idlist), *idlist))
+
+
+def wait(queue: bytes, eid: int, timeout_ms: int, uid: bytes = b"") -> bytes:
+    """WAIT (version 5): until the event eid of the queue (or
+    QUEUE/GROUP), or with eid 0 the one enqueued with the unique id uid,
+    ends; answered at the latest after timeout_ms (0: at once;
+    WAIT_FOREVER: no limit)."""
+    if (eid == 0) == (uid == b""):
+        raise ValueError("a WAIT names an event by its id or (id 0) by its "
+                         "unique id, one of them")
+    if not 0 <= eid < 1 << 64:
+        raise ValueError("an event's id is 1 to 2**64 - 1, not %r" % eid)
+    if len(uid) > UNIQUE_ID_MAX:
+        raise ValueError("a unique id is 1 to 128 bytes")
+    if not 0 <= timeout_ms <= WAIT_FOREVER:
+        raise ValueError("a WAIT's timeout is 0 to 4294967295 ms")
+    return frame(WAIT, _short(queue) + WAIT_HEAD.pack(eid, timeout_ms,
+                                                      len(uid)) + uid)
 
 
 # --- reading -----------------------------------------------------------
@@ -615,17 +659,22 @@ def parse_queues(body: bytes) -> Tuple[int, List[Tuple[str, Counters]]]:
 # id; its error), as a JOB_REPLY lays it out.
 FailureEntry = Tuple[int, int, bytes, bytes]
 # A JOB_REPLY: (id, state, reason, attempts, at, priority, length,
-# preview, consumer, key, headers, failures); consumer b"" when not in
-# flight, key and headers None when the event has none.
+# preview, consumer, key, headers, failures, result); consumer b"" when
+# not in flight, key and headers None when the event has none, result
+# None unless the state is JOB_DONE (then length is the result's whole
+# length, and the result may be cut at its end).
 JobReply = Tuple[int, int, int, int, int, int, int, bytes, bytes,
-                 Optional[bytes], Optional[RawHeaders], List[FailureEntry]]
+                 Optional[bytes], Optional[RawHeaders], List[FailureEntry],
+                 Optional[bytes]]
 
 
 def parse_job_reply(body: bytes) -> JobReply:
     """A JOB_REPLY (version 5), every length checked: its fixed head and
     preview, the consumer's id, an EVENT's attribute block (KEY, then
-    HEADERs), nfail failures.  The body ends after the last failure:
-    bytes cut short or past it are a ProtocolError."""
+    HEADERs), nfail failures, and in state JOB_DONE (9) the result: u32
+    length, then that many bytes.  The body ends after the last failure,
+    or in state 9 after the result: bytes cut short or past it are a
+    ProtocolError."""
     n = JOB_REPLY_HEAD.size
     _need(body, n, "JOB_REPLY")
     eid, state, reason, attempts, at, prio, length, plen = \
@@ -641,9 +690,39 @@ def parse_job_reply(body: bytes) -> JobReply:
         fat, fattempt = FAILURE_HEAD.unpack(c.take(FAILURE_HEAD.size))
         who = bytes(c.take(c.u8()))
         fails.append((fat, fattempt, who, bytes(c.take(c.u16()))))
+    result: Optional[bytes] = None
+    if state == JOB_DONE:
+        rlen = c.u32()
+        if rlen != len(body) - c.p:
+            raise ProtocolError("JOB_REPLY of a done event: a result of %d "
+                                "bytes in the %d left of its body"
+                                % (rlen, len(body) - c.p))
+        result = bytes(c.take(rlen))
     if c.p != len(body):
         raise ProtocolError("JOB_REPLY of %d bytes: %d past its %d "
                             "failures" % (len(body), len(body) - c.p,
                                           len(fails)))
     return (eid, state, reason, attempts, at, prio, length, preview,
-            consumer, key, headers, fails)
+            consumer, key, headers, fails, result)
+
+
+# A WAIT_REPLY: (id, state, timed_out, reason, at, attempts, data).
+WaitReply = Tuple[int, int, bool, int, int, int, bytes]
+
+
+def parse_wait_reply(body: bytes) -> WaitReply:
+    """A WAIT_REPLY (version 5): its 28-byte head and its data (done: the
+    result; dead: the last error; else empty), the length exactly 28 +
+    len; timed_out 0 or 1 and the reserved byte 0.  Anything else is a
+    ProtocolError."""
+    _need(body, WAIT_REPLY_HEAD.size, "WAIT_REPLY")
+    eid, state, timed_out, reason, reserved, at, attempts, dlen = \
+        WAIT_REPLY_HEAD.unpack_from(body)
+    if dlen != len(body) - WAIT_REPLY_HEAD.size:
+        raise ProtocolError("WAIT_REPLY of %d bytes for %d bytes of data"
+                            % (len(body), dlen))
+    if timed_out > 1 or reserved:
+        raise ProtocolError("WAIT_REPLY with timed_out %d, reserved %d "
+                            "(0 or 1, and 0)" % (timed_out, reserved))
+    return (eid, state, bool(timed_out), reason, at, attempts,
+            bytes(body[WAIT_REPLY_HEAD.size:]))

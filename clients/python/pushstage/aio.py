@@ -12,7 +12,7 @@ from typing import (Callable, Deque, Iterable, List, Optional, Sequence,
 from . import _core as C
 from . import _proto as P
 from ._core import (Cancelled, Data, DeadList, Enqueued, Headers, Job,
-                    Message, QueueInfo, Stats)
+                    Message, QueueInfo, Stats, WaitResult)
 from .errors import DaemonGone, ProtocolError, PushstageError, Refused
 
 READ_SIZE = 256 * 1024
@@ -126,7 +126,35 @@ class _AConn(C.Link):
 
     async def request(self, frame: bytes, want: int) -> bytes:
         self.check_request(frame)
-        await self.send(frame)
+        try:
+            await self.send(frame)
+            return await self._answer(want)
+        except BaseException:
+            # Cut short (a task cancelled, as by asyncio.wait_for): its
+            # answer would come to the next request.
+            self.close()
+            raise
+
+    async def request_held(self, frame: bytes, want: int,
+                           timeout: Optional[float]) -> bytes:
+        """request, for one the daemon holds until something happens
+        (WAIT): its answer awaited up to timeout seconds (None: as long
+        as it takes), not the connection's timeout.  Cancelled (as by
+        asyncio.wait_for), the connection is closed: its answer would
+        come to the next request."""
+        self.check_request(frame)
+        keep = self.timeout
+        try:
+            await self.send(frame)
+            self.timeout = timeout
+            return await self._answer(want)
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            self.timeout = keep
+
+    async def _answer(self, want: int) -> bytes:
         ftype, body, _ = await self.next_frame()
         try:
             return self.answer(ftype, body, want)
@@ -273,6 +301,26 @@ class AsyncClient:
                 conn.close()        # nothing past a bad reply is trusted
                 raise
 
+    async def wait(self, queue: str, id: Optional[int] = None, *,
+                   unique_id: Optional[Data] = None,
+                   timeout: Optional[float] = None) -> WaitResult:
+        """As Client.wait: until the event (by id or unique_id) ends, at
+        most timeout seconds (None: no limit; 0: at once); a WaitResult.
+        The client's other calls wait for it (give a long wait an
+        AsyncClient of its own); cancelled (asyncio.wait_for), it closes
+        the connection; the daemon gone meanwhile is DaemonGone."""
+        eid, uid, ms = C.wait_args(queue, id, unique_id, timeout)
+        async with self._lock:
+            conn = await self._connected()
+            body = await conn.request_held(
+                C.wait_frame(conn.version, queue, eid, uid, ms),
+                P.WAIT_REPLY, C.wait_read_timeout(self.timeout, ms))
+            try:
+                return C.wait_result(body)
+            except ProtocolError:
+                conn.close()        # nothing past a bad reply is trusted
+                raise
+
     async def _dead_op(self, ftype: int, queue: str,
                        ids: Optional[Iterable[int]]) -> int:
         async with self._lock:
@@ -325,8 +373,9 @@ class AsyncClient:
 
 
 class AsyncEvent(C.EventHeaders):
-    """An Event of an AsyncConsumer: `await event.ack()`; id, attempt,
-    data, key, headers, raw_headers and cancelled as Event's."""
+    """An Event of an AsyncConsumer: `await event.ack()` (or
+    `await event.ack(result=...)`); id, attempt, data, key, headers,
+    raw_headers and cancelled as Event's."""
 
     __slots__ = ("id", "attempt", "data", "_consumer", "key", "_headers",
                  "_cancelled")
@@ -357,8 +406,13 @@ class AsyncEvent(C.EventHeaders):
             self._cancelled = True
         return self._cancelled
 
-    async def ack(self) -> bool:
-        return await self._consumer._done(self, "ack", None)
+    async def ack(self, result: Optional[Data] = None) -> bool:
+        """As Event.ack: done, with its result (bytes, or str as UTF-8;
+        protocol version 5, dropped before) when given."""
+        if result is None:
+            return await self._consumer._done(self, "ack", None)
+        return await self._consumer._ack_result(self,
+                                                C.result_bytes(result))
 
     async def nack(self, delay: Optional[float] = None,
                    error: Optional[Data] = None) -> bool:
@@ -410,6 +464,7 @@ class AsyncConsumer:
                                            self.queue, self.partition)
             w.acks = self._conn.acks
             w.set_errors(self._conn.version, self._conn.max_frame)
+            w.set_results(self._conn.version, self._conn.max_frame)
             await self._conn.send(w.out())
         return self
 
@@ -433,6 +488,11 @@ class AsyncConsumer:
     def error_max(self) -> int:
         """As Consumer.error_max (4096 before connect)."""
         return self._window.error_max
+
+    @property
+    def result_max(self) -> int:
+        """As Consumer.result_max (0 before connect)."""
+        return self._window.result_max
 
     async def __aenter__(self) -> "AsyncConsumer":
         return await self.connect()
@@ -505,6 +565,14 @@ class AsyncConsumer:
         if c is None or not c.open_:
             return False
         if self._window.done(ev.id, how, delay_ms, error):
+            await c.send(self._window.out())
+        return True
+
+    async def _ack_result(self, ev: AsyncEvent, result: bytes) -> bool:
+        c = self._conn
+        if c is None or not c.open_:
+            return False
+        if self._window.ack_result(ev.id, result):
             await c.send(self._window.out())
         return True
 

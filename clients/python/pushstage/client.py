@@ -15,12 +15,12 @@ from . import _core as C
 from . import _proto as P
 from ._core import (Cancelled, ConsumerInfo, Data, DeadEvent, DeadList,
                     Enqueued, Failure, Headers, Job, Message, QueueInfo,
-                    Stats)
+                    Stats, WaitResult)
 from .errors import DaemonGone, ProtocolError, PushstageError, Refused
 
 __all__ = ["Client", "Consumer", "Event", "Message", "Stats", "QueueInfo",
            "ConsumerInfo", "DeadEvent", "DeadList", "Enqueued", "Job",
-           "Failure", "Cancelled"]
+           "Failure", "Cancelled", "WaitResult"]
 
 READ_SIZE = 256 * 1024
 
@@ -157,7 +157,40 @@ class _Conn(C.Link):
 
     def request(self, frame: bytes, want: int) -> bytes:
         self.check_request(frame)
-        self.send(frame)
+        try:
+            self.send(frame)
+            return self._answer(want)
+        except BaseException:
+            # Cut short (KeyboardInterrupt, a signal handler's
+            # exception): its answer would come to the next request.
+            self.close()
+            raise
+
+    def request_held(self, frame: bytes, want: int,
+                     timeout: Optional[float]) -> bytes:
+        """request, for one the daemon holds until something happens
+        (WAIT): sent within the connection's timeout, its answer awaited
+        up to timeout seconds (None: as long as it takes).  Interrupted
+        (KeyboardInterrupt, a signal handler's exception), the
+        connection is closed: its answer would come to the next
+        request."""
+        self.check_request(frame)
+        keep = self.timeout
+        try:
+            self.send(frame)
+            self.timeout = timeout
+            if self.sock is not None:
+                self.sock.settimeout(timeout)
+            return self._answer(want)
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            self.timeout = keep
+            if self.sock is not None:
+                self.sock.settimeout(keep)
+
+    def _answer(self, want: int) -> bytes:
         ftype, body, _ = self.next_frame()
         try:
             return self.answer(ftype, body, want)
@@ -359,6 +392,46 @@ class Client:
                 conn.close()        # nothing past a bad reply is trusted
                 raise
 
+    def wait(self, queue: str, id: Optional[int] = None, *,
+             unique_id: Optional[Data] = None,
+             timeout: Optional[float] = None) -> WaitResult:
+        """Wait until one event of the queue (or group, "QUEUE/GROUP")
+        ends, found by its id or by the unique_id (str or bytes, 1 to
+        128) it was enqueued with, one of them: the daemon answers the
+        moment it does, without polling.  timeout: seconds at most (None:
+        no limit, the call may block for ever; 0: answer at once).
+        Returns a WaitResult: "done" with its result (what its consumer
+        acked it with: Event.ack(result=), a worker handler's return
+        value), "dead" with its last error, "cancelled in flight",
+        "cancelled", or "unknown" (never enqueued, or done with before
+        the wait and its record not kept: an event done before the wait
+        began is known only on a queue with keep-done); or, timed_out
+        True, where it is when the timeout came.
+
+        The daemon holds the answer until then, and reads nothing more
+        of this connection meanwhile: the Client's other calls (from
+        other threads) wait for it, so give a long wait a Client of its
+        own.  The Client's timeout counts after the wait's (none without
+        one).  A wait interrupted (KeyboardInterrupt) closes the
+        connection.  If the daemon stops or restarts meanwhile the wait
+        raises DaemonGone: call it again (once the daemon is back; a
+        queue with keep-done answers from the event's kept record if it
+        ended meanwhile).  Protocol version 5 (Unsupported before); a
+        daemon in a cluster refuses it (ProtocolError, code 6); a bad
+        argument raises ValueError (TypeError) naming it before anything
+        is sent."""
+        eid, uid, ms = C.wait_args(queue, id, unique_id, timeout)
+        with self._lock:
+            conn = self._connected()
+            body = conn.request_held(
+                C.wait_frame(conn.version, queue, eid, uid, ms),
+                P.WAIT_REPLY, C.wait_read_timeout(self.timeout, ms))
+            try:
+                return C.wait_result(body)
+            except ProtocolError:
+                conn.close()        # nothing past a bad reply is trusted
+                raise
+
     def _dead_op(self, ftype: int, queue: str,
                  ids: Optional[Iterable[int]]) -> int:
         with self._lock:
@@ -427,10 +500,11 @@ class Event(C.EventHeaders):
     one, or a daemon of protocol version 3 or older), headers (a dict of
     str, values decoded as UTF-8) and raw_headers ([(name, bytes)] as
     enqueued, in order; both empty without headers, or from a daemon of
-    protocol version 4 or older).  Call ack() when it is handled, or
-    nack(delay=seconds, error=why) when it failed; touch() while it takes
-    long.  Each returns False, sending nothing, when the connection it
-    came on is gone (the daemon then delivers it again).  cancelled
+    protocol version 4 or older).  Call ack() when it is handled (or
+    ack(result=...) to hand back its result), or nack(delay=seconds,
+    error=why) when it failed; touch() while it takes long.  Each
+    returns False, sending nothing, when the connection it came on is
+    gone (the daemon then delivers it again).  cancelled
     becomes True when the daemon says a client cancelled the event
     (protocol version 5): stop working on it if you can, and still ack
     it."""
@@ -466,8 +540,22 @@ class Event(C.EventHeaders):
             self._cancelled = True
         return self._cancelled
 
-    def ack(self) -> bool:
-        return self._consumer._ack(self)
+    def ack(self, result: Optional[Data] = None) -> bool:
+        """Its handling is done.  result (bytes, or str sent as UTF-8;
+        protocol version 5) is its result: the daemon gives it to the
+        clients waiting for the event (Client.wait) and, on a queue with
+        keep-done, keeps it with the event's record (Client.job).  A
+        result longer than the daemon's frames can hold (max_frame - 12
+        bytes: result_max) is a ValueError here, with nothing done; one
+        longer than the queue's max-result (65536 bytes unless set; 0:
+        none taken) the daemon refuses, closing the connection (Refused
+        BAD_VALUE at the next read; its events go to other consumers).
+        A daemon older than version 5 takes a plain ACK: the result is
+        dropped.  Like a plain ack it goes with the next write (flush(),
+        or the next wait for events)."""
+        if result is None:
+            return self._consumer._ack(self)
+        return self._consumer._ack_result(self, C.result_bytes(result))
 
     def nack(self, delay: Optional[float] = None,
              error: Optional[Data] = None) -> bool:
@@ -528,6 +616,7 @@ class Consumer:
                            partition)
         self._window.acks = self._conn.acks
         self._window.set_errors(self._conn.version, self._conn.max_frame)
+        self._window.set_results(self._conn.version, self._conn.max_frame)
         self._send(self._window.out())
 
     # what WELCOME said
@@ -559,6 +648,12 @@ class Consumer:
         """The longest error a nack sends, in bytes: 4096, less when the
         daemon's max_frame is under 4110 (a longer one keeps its end)."""
         return self._window.error_max
+
+    @property
+    def result_max(self) -> int:
+        """The longest result an ack sends, in bytes: max_frame - 12
+        (the queue's max-result may be less)."""
+        return self._window.result_max
 
     def fileno(self) -> int:
         return self._conn.sock.fileno() if self._conn.sock else -1
@@ -625,6 +720,14 @@ class Consumer:
                 return False
             # A DEMAND goes at once; lone ACKs wait for the next write.
             if self._window.ack(ev.id):
+                self._send(self._window.out())
+            return True
+
+    def _ack_result(self, ev: Event, result: bytes) -> bool:
+        with self._lock:
+            if self._conn.sock is None:
+                return False
+            if self._window.ack_result(ev.id, result):
                 self._send(self._window.out())
             return True
 

@@ -4,20 +4,27 @@
 
 The function gets an Event (id, attempt, data, key, and the headers it
 was enqueued with: headers, a dict of str, and raw_headers, the (name,
-bytes) pairs in order).  Its return acks the event; an exception nacks
-it with a backoff (the dead letters take it after the queue's max
-attempts), with the exception as the NACK's error (failure_text: the
-daemon keeps it with the event and shows it with its dead letter), and
-logs one line with the traceback.  A plain function runs
-in threads, an `async def` as asyncio tasks.  While a
-handler runs past half the queue's ack timeout the worker touches its
-event.  An event a client cancels (Client.cancel, protocol version 5)
-is acked, never nacked: not run when its handler has not started; an
-`async def` handler that runs has its task cancelled; a plain function
-can watch event.cancelled and return (or raise) early.  SIGTERM or
-SIGINT: ask for nothing more, let running handlers finish within
---grace seconds, nack what is left, exit 0; a second signal exits at
-once (the daemon gives unacked events to others).
+bytes) pairs in order).  Its return acks the event, and what it returns
+is the event's result (protocol version 5: Client.wait gets it, and
+Client.job on a queue with keep-done): bytes as they are, a str as
+UTF-8, None no result (a plain ACK), anything else as JSON (json.dumps,
+compact: {"n":1}; NaN and infinities refused), see result_of.  A value
+that cannot be encoded so, or a result longer than the queue's
+max-result (or than the daemon's frames hold), fails the event as an
+exception would.  An exception nacks it with a backoff (the dead
+letters take it after the queue's max attempts), with the exception as
+the NACK's error (failure_text: the daemon keeps it with the event and
+shows it with its dead letter), and logs one line with the traceback.
+A plain function runs in threads, an `async def` as asyncio tasks.
+While a handler runs past half the queue's ack timeout the worker
+touches its event.  An event a client cancels (Client.cancel, protocol
+version 5) is acked (without a result), never nacked: not run when its
+handler has not started; an `async def` handler that runs has its task
+cancelled; a plain function can watch event.cancelled and return (or
+raise) early.  SIGTERM or SIGINT: ask for nothing more, let running
+handlers finish within --grace seconds, nack what is left, exit 0; a
+second signal exits at once (the daemon gives unacked events to
+others).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import asyncio
 import functools
 import importlib
 import inspect
+import json
 import os
 import queue as _queue
 import random
@@ -41,8 +49,8 @@ from typing import (Any, Awaitable, Callable, Dict, List, Optional, Set,
                     Tuple, Union)
 
 from . import _core as C
-from .aio import AsyncConsumer, AsyncEvent
-from .client import Consumer, Event
+from .aio import AsyncClient, AsyncConsumer, AsyncEvent
+from .client import Client, Consumer, Event
 from .errors import DaemonGone, ProtocolError, PushstageError, Refused
 
 EX_USAGE = 64
@@ -141,6 +149,140 @@ def failure_text(e: BaseException, limit: int = 4096) -> str:
         tb = _CUT.encode() + tail if room > 0 else b""
     out = head + b"\n\n" + tb if tb else head
     return out[:limit].decode(errors="replace")
+
+
+def result_of(value: object) -> Optional[bytes]:
+    """A handler's return value as its event's result, the bytes its ACK
+    carries: bytes (bytearray, memoryview) as they are, a str as UTF-8,
+    None none (a plain ACK); anything else as JSON, json.dumps(value,
+    separators=(",", ":"), allow_nan=False) in UTF-8: {"n":1}, [1,2],
+    true, 42.  What cannot be (a str with a lone surrogate, an object
+    JSON does not know, NaN, a circular list) raises TypeError or
+    ValueError, and the worker nacks the event with that error as if
+    the handler had raised it."""
+    if value is None:
+        return None
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode()
+    return json.dumps(value, separators=(",", ":"),
+                      allow_nan=False).encode()
+
+
+class ResultLimit:
+    """The longest result the worker's queue takes (its max-result), as
+    the daemon's STATS of it says: asked on a connection of its own at
+    each connect, again when it was asked more than REFRESH seconds
+    before a result goes, and when a result is over it.  A result over
+    it is never sent (the daemon would refuse it and close the
+    consumer's connection: every event held there would go back), but
+    fails its event.  max None: not known (no answer: results go, the
+    daemon judges); a daemon whose STATS has no max_result takes no
+    results (taken False: its ACKs go without them)."""
+
+    REFRESH = 10.0
+
+    def __init__(self, socket: Optional[str], queue: str) -> None:
+        self.socket = socket
+        self.queue = queue
+        self.max: Optional[int] = None
+        self.taken = True
+        self.at: Optional[float] = None
+        self.lock = threading.Lock()
+        self.alock: Optional[asyncio.Lock] = None
+
+    def told(self, st: Optional[C.Stats]) -> None:
+        self.at = time.monotonic()
+        if st is None:
+            self.max = None
+        elif "max_result" in st.counters:
+            self.max, self.taken = st["max_result"], True
+        else:
+            self.max, self.taken = None, False
+
+    def stale(self) -> bool:
+        return self.at is None or \
+            time.monotonic() - self.at >= self.REFRESH
+
+    def over(self, n: int) -> bool:
+        return self.max is not None and n > self.max
+
+    def error(self, n: int) -> ValueError:
+        return ValueError("a result of %d bytes: queue %s takes at most %s "
+                          "(max-result)" % (n, self.queue, self.max))
+
+    def ask(self) -> None:
+        try:
+            with Client(self.socket, name="pushstage.worker",
+                        timeout=30) as c:
+                st: Optional[C.Stats] = c.stats(self.queue)
+        except (PushstageError, OSError):
+            st = None
+        self.told(st)
+
+    async def ask_async(self) -> None:
+        try:
+            async with AsyncClient(self.socket, name="pushstage.worker",
+                                   timeout=30) as c:
+                st: Optional[C.Stats] = await c.stats(self.queue)
+        except (PushstageError, OSError):
+            st = None
+        self.told(st)
+
+    @staticmethod
+    def frame_check(c: Union[Consumer, AsyncConsumer], n: int) -> bool:
+        """Does a result of n bytes go at all (results taken and acks)?
+        ValueError when it is over what the daemon's frames hold."""
+        w = c._window
+        if not (w.acks and w.results):
+            return False
+        if n > w.result_max:
+            raise ValueError("a result of %d bytes: the daemon's frames "
+                             "hold at most %d" % (n, w.result_max))
+        return n > 0
+
+    def apply(self, c: Union[Consumer, AsyncConsumer]) -> None:
+        """A daemon that takes no results gets ACKs without them."""
+        if not self.taken:
+            c._window.results = False
+
+    def connected(self, c: Consumer) -> None:
+        """A consumer connected (again): the limit asked, if results go."""
+        if c._window.acks and c._window.results:
+            with self.lock:
+                self.ask()
+            self.apply(c)
+
+    async def connected_async(self, c: AsyncConsumer) -> None:
+        if c._window.acks and c._window.results:
+            await self.ask_async()
+            self.apply(c)
+
+    def check(self, c: Consumer, n: int) -> None:
+        """A result of n bytes may go (ValueError if not); from the
+        handler threads."""
+        if not self.frame_check(c, n):
+            return
+        with self.lock:
+            if self.stale() or self.over(n):
+                self.ask()
+                self.apply(c)
+            if self.over(n):
+                raise self.error(n)
+
+    async def check_async(self, c: AsyncConsumer, n: int) -> None:
+        """check, in the asyncio worker: one ask at a time."""
+        if not self.frame_check(c, n):
+            return
+        if self.alock is None:
+            self.alock = asyncio.Lock()
+        async with self.alock:
+            if self.stale() or self.over(n):
+                await self.ask_async()
+                self.apply(c)
+        if self.over(n):
+            raise self.error(n)
 
 
 def load(target: str) -> Callable[..., object]:
@@ -262,6 +404,7 @@ class ThreadWorker:
         self.stopping = False
         self.signals = 0
         self.consumer: Optional[Consumer] = None
+        self.limit = ResultLimit(s.socket, s.queue)
 
     def wake(self) -> None:
         try:
@@ -305,6 +448,9 @@ class ThreadWorker:
                 if inspect.isawaitable(r):
                     raise TypeError("the handler returned an awaitable; "
                                     "make it async def")
+                res = result_of(r)
+                if res is not None and not ev.cancelled:
+                    self.limit.check(c, len(res))
             except Exception as e:
                 if ev.cancelled:
                     # Never delivered again, and its error not kept: the
@@ -319,8 +465,12 @@ class ThreadWorker:
                     ev.nack, delay, failure_text(e, c.error_max)))
             else:
                 if ev.cancelled:
+                    # Acked without its result: the event is not done
+                    # but cancelled.
                     cancelled_log(self.s.queue, ev)
-                self.finish(ev, ev.ack)
+                    self.finish(ev, ev.ack)
+                else:
+                    self.finish(ev, functools.partial(ev.ack, res))
 
     def not_run(self, ev: Event) -> None:
         """An event cancelled before its handler started, taken out of
@@ -458,6 +608,7 @@ class ThreadWorker:
                 self.consumer = Consumer(s.queue, s.id, s.group, s.max_demand,
                                          s.min_demand, s.socket, s.partition)
                 self.consumer._on_cancel = self.on_cancel
+                self.limit.connected(self.consumer)
                 log("info", "consuming", queue=self.consumer.queue,
                     id=s.id, concurrency=s.concurrency,
                     max_demand=s.max_demand,
@@ -556,6 +707,7 @@ class AsyncWorker:
         self.cancelling: Set[int] = set()
         self.cancel_seen = False
         self.signals = 0
+        self.limit = ResultLimit(s.socket, s.queue)
 
     def on_signal(self) -> None:
         self.signals += 1
@@ -599,10 +751,13 @@ class AsyncWorker:
         if c.ack_timeout:
             toucher = asyncio.ensure_future(self.touching(ev, c.ack_timeout / 2))
         err: Optional[Exception] = None
+        res: Optional[bytes] = None
         try:
             try:
                 self.in_handler.add(ev.id)
-                await self.fn(ev)
+                res = result_of(await self.fn(ev))
+                if res is not None and not ev.cancelled:
+                    await self.limit.check_async(c, len(res))
             except asyncio.CancelledError:
                 if ev.id not in self.cancelling:
                     raise           # the grace ran out: run() nacks it
@@ -615,7 +770,7 @@ class AsyncWorker:
                     toucher.cancel()
             if ev.cancelled:
                 # Never delivered again, and a NACK's error not kept:
-                # acked, whatever the handler did.
+                # acked (without a result), whatever the handler did.
                 cancelled_log(self.s.queue, ev, err)
                 ok = await self._safe(ev.ack())
             elif err is not None:
@@ -625,7 +780,7 @@ class AsyncWorker:
                 ok = await self._safe(ev.nack(delay, failure_text(
                     err, c.error_max)))
             else:
-                ok = await self._safe(ev.ack())
+                ok = await self._safe(ev.ack(res))
         finally:
             self.cancelling.discard(ev.id)
         if not ok:
@@ -717,6 +872,7 @@ class AsyncWorker:
                 await asyncio.wait([stop_wait], timeout=d)
                 continue
             back.reset()
+            await self.limit.connected_async(c)
             log("info", "consuming", queue=c.queue, id=s.id,
                 concurrency=s.concurrency, max_demand=s.max_demand,
                 version=c.version)
@@ -799,7 +955,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(
         prog="python3 -m pushstage.worker",
         description="Run module:function for each event of a pushstage "
-        "queue: return acks, an exception nacks with backoff.")
+        "queue: return acks (what it returns is the event's result: bytes, "
+        "str as UTF-8, None none, else JSON), an exception nacks with "
+        "backoff.")
     p.add_argument("target", metavar="module:function",
                    help="the handler; it gets an Event (id, attempt, data, "
                    "key, headers)")
