@@ -198,6 +198,7 @@ make_room(struct dispatch *d, uint32_t len)
 
 	while (!queue_fits(d, 1, len) && (ev = oldest(d)) != NULL) {
 		dispatch_finish(d, ev, PS_ACK, 0);	/* shed by policy: done with */
+		dispatch_key_handover(d, ev);
 		dispatch_changed(d, DISPATCH_GONE, ev);
 		queue_release(&d->queue, ev);
 		shed++;

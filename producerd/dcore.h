@@ -13,6 +13,7 @@ struct qevent	*dispatch_pop_restored(struct dispatch *);
 struct qevent	*dispatch_parts_shed(struct dispatch *);
 struct sched	*dispatch_sched_get(struct dispatch *);
 struct uniq	*dispatch_uniq_get(struct dispatch *);
+void		 dispatch_key_handover(struct dispatch *, const struct qevent *);
 
 /* Into the buffer of every group: by its priority, the log or the heaps. */
 static inline int

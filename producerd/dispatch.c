@@ -148,6 +148,22 @@ dispatch_mark(struct dispatch *d, uint64_t id, uint64_t v)
 }
 
 /*
+ * Key mode: ev, taken off the buffer, goes another way (cancelled, shed,
+ * not this group's).  Given back ahead of the events that wait behind its
+ * key, it held their place: the first of them goes first in the buffer
+ * now, or a later event of the key would pass them.
+ */
+void
+dispatch_key_handover(struct dispatch *d, const struct qevent *ev)
+{
+	struct qevent	*next;
+
+	if (d->mode == DISPATCH_KEY && ev->key != NULL &&
+	    (next = keys_idle_next(&d->keys, ev)) != NULL)
+		queue_push_front(&d->queue, &next, 1);
+}
+
+/*
  * pop after a restart: the events pending in a queue with groups are in
  * its log once, in id order, and each group's map says which are its own
  * and with what attempts; so for a dead letter retried in one group.
@@ -168,6 +184,7 @@ dispatch_pop_restored(struct dispatch *d)
 		/* Not this group's: counted out at restore already. */
 		d->queue.count++;
 		d->queue.bytes += ev->len;
+		dispatch_key_handover(d, ev);
 		queue_release(&d->queue, ev);
 	}
 	if (d->restored != NULL && d->restored->count == 0) {
@@ -1172,7 +1189,7 @@ cancel_gone(struct dispatch *d, struct qevent *ev)
 	if (d->nwaits != 0) {
 		memset(&e, 0, sizeof e);
 		e.id = ev->id;
-		e.state = DJOB_ENDED;
+		e.state = ev->cancelled ? DJOB_CANCELLED : DJOB_ENDED;
 		e.attempts = ev->attempts;
 		e.at = *d->wall;
 		d->end(d->end_arg, d, &e);

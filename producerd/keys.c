@@ -174,6 +174,25 @@ keys_remove(struct keys *k, struct qevent *ev)
 	gc(k, pp);
 }
 
+/*
+ * ev's key has none in flight but events waiting: ev, given back ahead of
+ * them, went another way (cancelled, shed).  The first of them, taken
+ * (it goes first in the buffer in ev's place); else NULL.
+ */
+struct qevent *
+keys_idle_next(struct keys *k, const struct qevent *ev)
+{
+	struct kslot	**pp;
+	struct qevent	 *next;
+
+	if ((pp = find(k, ev)) == NULL || (*pp)->busy ||
+	    (next = TAILQ_FIRST(&(*pp)->waiting)) == NULL)
+		return NULL;
+	unwait(k, *pp, next);
+	gc(k, pp);
+	return next;
+}
+
 /* ev, its key's event in flight, came back to the buffer: it goes first. */
 void
 keys_back(struct keys *k, const struct qevent *ev)

@@ -27,6 +27,7 @@ int		 keys_take(struct keys *, const struct qevent *);
 struct qevent	*keys_done(struct keys *, const struct qevent *);
 struct qevent	*keys_shed(struct keys *);
 void		 keys_remove(struct keys *, struct qevent *);
+struct qevent	*keys_idle_next(struct keys *, const struct qevent *);
 void		 keys_back(struct keys *, const struct qevent *);
 void		 keys_drain(struct keys *, void (*)(void *, struct qevent *),
 		     void *);

@@ -337,8 +337,10 @@ class Loop:
             len(lost), sorted(lost)[:5])
         for key, order in self.key_order.items():
             seqs = [int(p) for p in order]
-            assert seqs == sorted(seqs), "key %r out of order: %r" % (
-                key, seqs[:20])
+            bad = next((i for i in range(1, len(seqs))
+                        if seqs[i] < seqs[i - 1]), None)
+            assert bad is None, "key %r out of order at %d: %r" % (
+                key, bad, seqs[max(0, bad - 5):bad + 5])
         assert self.confirmed, "the client saw no ENQUEUED reply at all"
 
 

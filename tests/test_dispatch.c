@@ -2320,6 +2320,37 @@ START_TEST(cancel_in_each_state)
 END_TEST
 
 /*
+ * Key order when an event given back ahead of its key's waiting events
+ * is cancelled: the first of them goes next, not a later event of the
+ * key (the crash loop found one passing them).
+ */
+START_TEST(cancel_keeps_key_order)
+{
+	struct world		*w = world_new();
+	struct dconsumer	*dc;
+
+	ck_assert_int_eq(dispatch_set_mode(&w->d, DISPATCH_KEY, 0), 0);
+	attach_acks(w, 0, 5);
+	demand(w, 0, 5);
+	push_key(w, "k", "a");		/* 1: in flight */
+	push_key(w, "k", "b");		/* 2: waits behind 1 */
+	ck_assert_int_eq(w->r.n, 1);
+	detach(w, 0);			/* 1 back, ahead of 2 */
+	ck_assert_int_eq(dispatch_cancel(&w->d, 1, &dc), DJOB_QUEUED);
+	push_key(w, "k", "c");		/* 3 */
+	attach_acks(w, 1, 5);
+	demand(w, 1, 5);
+	ck_assert_int_eq(w->r.n, 2);
+	ck_assert_str_eq(w->r.data[1], "b");
+	ck_assert_int_eq(answer(w, 1, 2, PS_ACK), DISPATCH_DONE);
+	dispatch_run(&w->d);
+	ck_assert_int_eq(w->r.n, 3);
+	ck_assert_str_eq(w->r.data[2], "c");
+	world_free(w);
+}
+END_TEST
+
+/*
  * A cancelled event in flight that times out, or whose consumer goes,
  * is not sent again either; its ACK is taken as any.
  */
@@ -2594,6 +2625,7 @@ dispatch_suite(void)
 	tcase_add_test(tc, retries_back_off);
 	tcase_add_test(tc, cancel_in_each_state);
 	tcase_add_test(tc, cancelled_in_flight_ends_every_way);
+	tcase_add_test(tc, cancel_keeps_key_order);
 	tcase_add_test(tc, results_kept_and_ends_told);
 	tcase_add_test(tc, pages_of_buffered_events);
 	tcase_add_test(tc, served_at_once_and_the_clock);
