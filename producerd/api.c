@@ -597,6 +597,32 @@ dead_path(struct api *a, const char *name, size_t len,
 }
 
 /*
+ * Queue NAME's group of ?group=G (none: the shared one); NULL after
+ * replying 400 or 404.
+ */
+static struct qgroup *
+query_group(struct api *a, const char *name, size_t len)
+{
+	const char	*group = evhttp_find_header(&a->query, "group");
+	struct qgroup	*g;
+	struct gpath	 gp;
+	char		 why[256];
+	int		 n, code;
+
+	n = snprintf(gp.s, sizeof gp.s, "%.*s%s%s", (int)len, name,
+	    group != NULL && *group != '\0' ? "/" : "", group != NULL ?
+	    group : "");
+	if (n < 0 || (size_t)n >= sizeof gp.s) {
+		http_fail(a->req, 400, "queue and group names too long");
+		return NULL;
+	}
+	if ((g = groups_resolve(a->srv, gp.s, (size_t)n, 0, &code, why,
+	    sizeof why)) == NULL)
+		http_fail(a->req, status_of(code), "%s", why);
+	return g;
+}
+
+/*
  * GET queues/NAME/jobs/ID[?group=G&preview=N], or (idtext NULL)
  * jobs/by-unique-id?unique_id=U: where the event is and what it carries,
  * the JOB_REPLY's fields (the times as ms since 1970, the preview as the
@@ -605,7 +631,6 @@ dead_path(struct api *a, const char *name, size_t len,
 static void
 job_path(struct api *a, const char *name, size_t len, const char *idtext)
 {
-	const char		*group = evhttp_find_header(&a->query, "group");
 	struct ps_job_ask	 ask;
 	struct ps_buf		 out = { 0 };
 	struct ps_frame		 f;
@@ -620,7 +645,7 @@ job_path(struct api *a, const char *name, size_t len, const char *idtext)
 	uint32_t		 preview;
 	uint16_t		 off = 0;
 	uint8_t			 i;
-	int			 code, n;
+	int			 code;
 
 	const char		*uid = evhttp_find_header(&a->query,
 				    "unique_id");
@@ -643,16 +668,8 @@ job_path(struct api *a, const char *name, size_t len, const char *idtext)
 		return;
 	if (preview > PS_PREVIEW_MAX)
 		preview = PS_PREVIEW_MAX;
-	n = snprintf(gp.s, sizeof gp.s, "%.*s%s%s", (int)len, name,
-	    group != NULL && *group != '\0' ? "/" : "", group != NULL ?
-	    group : "");
-	if (n < 0 || (size_t)n >= sizeof gp.s || (g = groups_resolve(a->srv,
-	    gp.s, (size_t)n, 0, &code, why, sizeof why)) == NULL) {
-		http_fail(a->req, n < 0 || (size_t)n >= sizeof gp.s ? 400 :
-		    status_of(code), "%s", n < 0 || (size_t)n >= sizeof gp.s ?
-		    "queue and group names too long" : why);
+	if ((g = query_group(a, name, len)) == NULL)
 		return;
-	}
 	memset(&ask, 0, sizeof ask);
 	ask.id = id;
 	ask.preview = (uint16_t)preview;
@@ -816,7 +833,6 @@ jobs_path(struct api *a, const char *name, size_t len)
 		{ "queued", 1 }, { "delayed", 2 }, { "in-flight", 5 },
 		{ "retrying", 6 }, { "dead", 7 }, { "done", 9 },
 	};
-	const char		*group = evhttp_find_header(&a->query, "group");
 	const char		*st = evhttp_find_header(&a->query, "state");
 	const char		*after = evhttp_find_header(&a->query, "after");
 	const char		*key = evhttp_find_header(&a->query, "key");
@@ -828,12 +844,11 @@ jobs_path(struct api *a, const char *name, size_t len)
 	struct ps_buf		 out = { 0 };
 	struct ps_frame		 f;
 	struct qgroup		*g;
-	struct gpath		 gp;
 	char			 why[512];
 	uint32_t		 limit, preview;
 	unsigned int		 byte;
 	size_t			 i;
-	int			 code, n, first = 1;
+	int			 code, first = 1;
 
 	memset(&ask, 0, sizeof ask);
 	for (i = 0; st != NULL && i < sizeof states / sizeof states[0]; i++)
@@ -899,16 +914,8 @@ jobs_path(struct api *a, const char *name, size_t len)
 		ask.hval = (const uint8_t *)eq + 1;
 		ask.hvlen = (uint16_t)strlen(eq + 1);
 	}
-	n = snprintf(gp.s, sizeof gp.s, "%.*s%s%s", (int)len, name,
-	    group != NULL && *group != '\0' ? "/" : "", group != NULL ?
-	    group : "");
-	if (n < 0 || (size_t)n >= sizeof gp.s || (g = groups_resolve(a->srv,
-	    gp.s, (size_t)n, 0, &code, why, sizeof why)) == NULL) {
-		http_fail(a->req, n < 0 || (size_t)n >= sizeof gp.s ? 400 :
-		    status_of(code), "%s", n < 0 || (size_t)n >= sizeof gp.s ?
-		    "queue and group names too long" : why);
+	if ((g = query_group(a, name, len)) == NULL)
 		return;
-	}
 	if (a->srv->backend->jobs(a->srv, g, &ask, &out, &code, why,
 	    sizeof why) != 0) {
 		http_fail(a->req, code == PS_E_BAD_STATE ? 501 :

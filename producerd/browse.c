@@ -139,19 +139,7 @@ dispatch_list(const struct dispatch *d, const struct dlist_ask *a,
 			dv = ds->v[i];
 			if (dv->id < d->from)
 				continue;
-			memset(&h, 0, sizeof h);
-			h.id = dv->id;
-			h.len = dv->len;
-			h.prio = dv->prio;
-			h.data = dv->data;
-			if (dv->keyed) {
-				h.key = delayed_key(dv);
-				h.klen = dv->klen;
-			}
-			if (dv->hlen != 0) {
-				h.hdr = delayed_hdr(dv);
-				h.hlen = dv->hlen;
-			}
+			delayed_handle(dv, &h);
 			offer(&pg, &h, DJOB_DELAYED, dv->due);
 		}
 		break;

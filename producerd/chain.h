@@ -21,6 +21,21 @@
 /* What a generator makes: not every user takes every function. */
 #define CHAIN_FN	static inline __attribute__((__unused__))
 
+/*
+ * The hash of a key that is an event's id: the id itself, for ids are
+ * sequential and their low bits spread them evenly (dispatch.c's events
+ * in flight and dead, kept.c's done records).
+ */
+CHAIN_FN uint64_t
+chain_id_hash(const void *k, size_t n)
+{
+	uint64_t	 id;
+
+	(void)n;
+	memcpy(&id, k, sizeof id);
+	return id;
+}
+
 #define CHAIN_GENERATE(name, type, next, hash, key, len)		\
 /* The link to k's entry (n bytes), or the NULL ending its chain. */	\
 CHAIN_FN type **							\

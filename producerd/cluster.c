@@ -116,18 +116,25 @@ cluster_drop_ok(struct server *srv, const struct qgroup *g, char *why,
 	return cl_unserved(&a, why, len);
 }
 
+/* A request by event id, refused with the reason (ERROR 6, HTTP 501). */
+static int
+unserved_op(const char *op, int *code, char *why, size_t len)
+{
+	struct cask	 a = { .op = op };
+
+	*code = PS_E_BAD_STATE;
+	return cl_unserved(&a, why, len);
+}
+
 static int
 cluster_job(struct server *srv, struct qgroup *g, const struct ps_job_ask *ja,
     struct ps_buf *out, int *code, char *why, size_t len)
 {
-	struct cask	 a = { .op = "JOB" };
-
 	(void)srv;
 	(void)g;
 	(void)ja;
 	(void)out;
-	*code = PS_E_BAD_STATE;
-	return cl_unserved(&a, why, len);
+	return unserved_op("JOB", code, why, len);
 }
 
 static int
@@ -135,36 +142,30 @@ cluster_job_cancel(struct server *srv, struct nqueue *q,
     const struct ps_cancel_ask *ca, struct ps_buf *out, int *code, char *why,
     size_t len)
 {
-	struct cask	 a = { .op = "JOB_CANCEL" };
-
 	(void)srv;
 	(void)q;
 	(void)ca;
 	(void)out;
-	*code = PS_E_BAD_STATE;
-	return cl_unserved(&a, why, len);
+	return unserved_op("JOB_CANCEL", code, why, len);
 }
 
 static int
 cluster_jobs(struct server *srv, struct qgroup *g, const struct ps_jobs_ask *ja,
     struct ps_buf *out, int *code, char *why, size_t len)
 {
-	struct cask	 a = { .op = "JOBS" };
-
 	(void)srv;
 	(void)g;
 	(void)ja;
 	(void)out;
-	*code = PS_E_BAD_STATE;
-	return cl_unserved(&a, why, len);
+	return unserved_op("JOBS", code, why, len);
 }
 
 static int
 cluster_waits(char *why, size_t len)
 {
-	struct cask	 a = { .op = "WAIT" };
+	int	 code;
 
-	return cl_unserved(&a, why, len);
+	return unserved_op("WAIT", &code, why, len);
 }
 
 static int

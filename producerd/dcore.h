@@ -7,6 +7,9 @@
 #ifndef PS_DCORE_H
 #define PS_DCORE_H
 
+#include <string.h>
+
+#include "delays.h"
 #include "dispatch.h"
 
 struct qevent	*dispatch_pop_restored(struct dispatch *);
@@ -80,6 +83,25 @@ dispatch_finish(struct dispatch *d, struct qevent *ev, int how, uint32_t wait)
 {
 	if (ev->origin != 0 && d->done != NULL)
 		d->done(d->arg, ev, how, wait);
+}
+
+/* A delayed event as a handle made up for a look at it (or a record). */
+static inline void
+delayed_handle(const struct delayed *dv, struct qevent *h)
+{
+	memset(h, 0, sizeof *h);
+	h->id = dv->id;
+	h->len = dv->len;
+	h->prio = dv->prio;
+	h->data = dv->data;
+	if (dv->keyed) {
+		h->key = delayed_key(dv);
+		h->klen = dv->klen;
+	}
+	if (dv->hlen != 0) {
+		h->hdr = delayed_hdr(dv);
+		h->hlen = dv->hlen;
+	}
 }
 
 /* A time of d's clock (ms) as wall-clock ms, by their difference now. */

@@ -217,19 +217,10 @@ pop(struct dispatch *d)
  * keyed by the id's bytes.  Ids are sequential, so their low bits spread
  * them evenly: the id is its own hash.
  */
-static inline uint64_t
-id_hash(const void *k, size_t n)
-{
-	uint64_t	 id;
-
-	(void)n;
-	memcpy(&id, k, sizeof id);
-	return id;
-}
 
 #define QEVENT_ID(ev)		(&(ev)->id)
 #define QEVENT_IDLEN(ev)	sizeof (ev)->id
-CHAIN_GENERATE(idchain, struct qevent, hnext, id_hash, QEVENT_ID,
+CHAIN_GENERATE(idchain, struct qevent, hnext, chain_id_hash, QEVENT_ID,
     QEVENT_IDLEN)
 
 /* ev in; past one event a bucket it grows, out of memory chains grow. */
@@ -1117,18 +1108,7 @@ dispatch_find(const struct dispatch *d, uint64_t id, struct djob *j)
 		dv = ds->v[i];
 		if (dv->id != id || d->from > id)
 			continue;
-		j->ev.id = dv->id;
-		j->ev.len = dv->len;
-		j->ev.prio = dv->prio;
-		j->ev.data = dv->data;
-		if (dv->keyed) {
-			j->ev.key = delayed_key(dv);
-			j->ev.klen = dv->klen;
-		}
-		if (dv->hlen != 0) {
-			j->ev.hdr = delayed_hdr(dv);
-			j->ev.hlen = dv->hlen;
-		}
+		delayed_handle(dv, &j->ev);
 		j->state = DJOB_DELAYED;
 		j->at = dv->due;
 		return j->state;
@@ -1276,17 +1256,7 @@ dispatch_cancel_delayed(struct dispatch *d, uint64_t id)
 
 	if (ds == NULL || (dv = delays_remove(ds, id)) == NULL)
 		return 0;
-	memset(&ev, 0, sizeof ev);
-	ev.id = dv->id;
-	ev.len = dv->len;
-	ev.prio = dv->prio;
-	ev.data = dv->data;
-	if (dv->keyed) {
-		ev.key = delayed_key(dv);
-		ev.klen = dv->klen;
-	}
-	ev.hdr = dv->hlen != 0 ? delayed_hdr(dv) : NULL;
-	ev.hlen = dv->hlen;
+	delayed_handle(dv, &ev);
 	for (g = d; g != NULL; g = g->next_group) {
 		if (g->from > dv->id)
 			continue;
@@ -1767,19 +1737,7 @@ dispatch_walk(const struct dispatch *d, dispatch_walk_fn fn, void *arg)
 		return;
 	for (i = 0; i < d->sched->delays.n; i++) {
 		dv = d->sched->delays.v[i];
-		memset(&h, 0, sizeof h);
-		h.id = dv->id;
-		h.len = dv->len;
-		h.prio = dv->prio;
-		h.data = dv->data;
-		if (dv->keyed) {
-			h.key = delayed_key(dv);
-			h.klen = dv->klen;
-		}
-		if (dv->hlen != 0) {
-			h.hdr = delayed_hdr(dv);
-			h.hlen = dv->hlen;
-		}
+		delayed_handle(dv, &h);
 		fn(arg, &h, dv->due);
 	}
 }

@@ -10,19 +10,11 @@
 #include "chain.h"
 #include "kept.h"
 
-static inline uint64_t
-id_hash(const void *k, size_t n)
-{
-	uint64_t	 id;
-
-	(void)n;
-	memcpy(&id, k, sizeof id);
-	return id;
-}
 
 #define KDONE_ID(e)	(&(e)->id)
 #define KDONE_IDLEN(e)	sizeof (e)->id
-CHAIN_GENERATE(kchain, struct kdone, hnext, id_hash, KDONE_ID, KDONE_IDLEN)
+CHAIN_GENERATE(kchain, struct kdone, hnext, chain_id_hash, KDONE_ID,
+    KDONE_IDLEN)
 
 void
 kept_init(struct kept *k)

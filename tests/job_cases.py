@@ -519,6 +519,23 @@ def case_failures_after_retry_and_restart(h):
     assert rc == 0 and j["state"] == "queued" and j["attempts"] == 0, j
 
 
+def roll_first_segment(h, data, compacted=True):
+    """Events of another queue, done at once, until the journal's first
+    segment is gone (and compaction has copied something forward)."""
+    segs = lambda: sorted(f for f in os.listdir(data) if f.endswith(".seg"))
+    first = segs()[0]
+    c = consumer5(h, b"fill", 1000, version=3)
+    n = 0
+    while (compacted and h.stats()["journal_compacted_total"] == 0) or \
+            segs()[0] == first:
+        assert n < 40000, "the first segment still there after %d" % n
+        assert h.pushctl("enqueue", "-q", "fill", *["x" * 200] * 50).returncode == 0
+        n += 50
+        got = c.events_full(want=50)
+        c.send(ids(ACK, *[g[0] for g in got]) + demand(50))
+    c.close()
+
+
 def case_failures_carried_by_compaction(h):
     """An event read back at a start with its failures, pending while
     compaction copies it forward and its old segments go: its failures
@@ -540,17 +557,7 @@ def case_failures_carried_by_compaction(h):
     # Roll segments with another queue's events, done at once, until
     # compaction has copied r's event forward and its first segment is
     # gone.
-    segs = lambda: sorted(f for f in os.listdir(data) if f.endswith(".seg"))
-    first = segs()[0]
-    c = consumer5(h, b"fill", 1000, version=3)
-    n = 0
-    while h.stats()["journal_compacted_total"] == 0 or segs()[0] == first:
-        assert n < 40000, "the first segment still there after %d" % n
-        assert h.pushctl("enqueue", "-q", "fill", *["x" * 200] * 50).returncode == 0
-        n += 50
-        got = c.events_full(want=50)
-        c.send(ids(ACK, *[g[0] for g in got]) + demand(50))
-    c.close()
+    roll_first_segment(h, data)
     kill_restart(h, *args)
     assert [f["error"] for f in job(h, "r", i)[1]["failures"]] == \
         ["Traceback: before"]
@@ -800,17 +807,7 @@ def case_cancel_survives_compaction(h):
     h.start_daemon(*args)
     assert h.pushctl("enqueue", "-q", "r", "a", "b", "c").returncode == 0
     assert cancel(h, "r", 2)[0] == 0
-    segs = lambda: sorted(f for f in os.listdir(data) if f.endswith(".seg"))
-    first = segs()[0]
-    c = consumer5(h, b"fill", 1000, version=3)
-    n = 0
-    while h.stats()["journal_compacted_total"] == 0 or segs()[0] == first:
-        assert n < 40000, "the first segment still there after %d" % n
-        assert h.pushctl("enqueue", "-q", "fill", *["x" * 200] * 50).returncode == 0
-        n += 50
-        got = c.events_full(want=50)
-        c.send(ids(ACK, *[g[0] for g in got]) + demand(50))
-    c.close()
+    roll_first_segment(h, data)
     kill_restart(h, *args)
     assert job(h, "r", 2)[0] == 1
     assert [job(h, "r", i)[1]["state"] for i in (1, 3)] == ["queued"] * 2
@@ -1007,16 +1004,7 @@ def case_results_expire_and_are_bounded(h):
     assert w.returncode == 0 and out == b"given", (out, err)
     assert job(h, "n", k)[0] == 1 and h.stats_of("n")["done_kept"] == 0
     # Carried: roll segments until the first goes; the records stay.
-    segs = lambda: sorted(f for f in os.listdir(data) if f.endswith(".seg"))
-    first = segs()[0]
-    f = consumer5(h, b"fill", 1000, version=3)
-    n = 0
-    while segs()[0] == first:
-        assert n < 40000, "the first segment still there after %d" % n
-        assert h.pushctl("enqueue", "-q", "fill", *["x" * 200] * 50).returncode == 0
-        n += 50
-        evs = f.events_full(want=50)
-        f.send(ids(ACK, *[g[0] for g in evs]) + demand(50))
+    roll_first_segment(h, data, compacted=False)
     kill_restart(h, *args)
     for n in got[3:]:
         rc, j = job(h, "b", n)

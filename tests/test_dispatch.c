@@ -2457,7 +2457,7 @@ START_TEST(results_kept_and_ends_told)
 	ck_assert_str_eq(x.data[0], "r2");
 	ck_assert_int_eq(x.state[1], DJOB_DEAD);
 	ck_assert_str_eq(x.data[1], "boom");
-	ck_assert_int_eq(x.state[2], DJOB_ENDED);
+	ck_assert_int_eq(x.state[2], DJOB_CANCELLED);	/* in flight */
 	/* Both kept, results and all; found as done. */
 	ck_assert_uint_eq(w->d.kept.n, 2);
 	ck_assert_uint_eq(w->d.kept.bytes, 2 * KEPT_HEAD + 4);
