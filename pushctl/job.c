@@ -224,6 +224,29 @@ print_text(const char *queue, const struct pushstage_job *j)
 	}
 }
 
+/*
+ * What follows a job verb's options: QUEUE ID, or QUEUE alone with
+ * --unique-id (uid).  0, or -1 said.
+ */
+static int
+queue_and_id(const char *verb, int argc, char **argv, const char *uid,
+    const char **queue, uint64_t *id)
+{
+	if (argc != (uid == NULL ? 2 : 1)) {
+		log_errorx("%s: give the queue and the event's id (or "
+		    "--unique-id)", verb);
+		job_usage(stderr);
+		return -1;
+	}
+	*queue = argv[0];
+	if (uid == NULL && opt_parse_u64(argv[1], 1, UINT64_MAX, id) != 0) {
+		log_errorx("%s: \"%s\" is not an event id (a whole number "
+		    "from 1)", verb, argv[1]);
+		return -1;
+	}
+	return queue_option(*queue);
+}
+
 static int
 job_show(const char *path, int argc, char **argv)
 {
@@ -264,21 +287,8 @@ job_show(const char *path, int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	argc -= optind;
-	argv += optind;
-	if (argc != (uid == NULL ? 2 : 1)) {
-		log_errorx("job show: give the queue and the event's id (or "
-		    "--unique-id)");
-		job_usage(stderr);
-		return EXIT_USAGE;
-	}
-	queue = argv[0];
-	if (uid == NULL && (opt_parse_u64(argv[1], 1, UINT64_MAX, &id) != 0)) {
-		log_errorx("job show: \"%s\" is not an event id (a whole "
-		    "number from 1)", argv[1]);
-		return EXIT_USAGE;
-	}
-	if (queue_option(queue) != 0)
+	if (queue_and_id("job show", argc - optind, argv + optind, uid, &queue,
+	    &id) != 0)
 		return EXIT_USAGE;
 	if ((status = client_connect(path, &p)) != 0)
 		return status;
@@ -442,21 +452,8 @@ job_wait(const char *path, int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	argc -= optind;
-	argv += optind;
-	if (argc != (uid == NULL ? 2 : 1)) {
-		log_errorx("job wait: give the queue and the event's id (or "
-		    "--unique-id)");
-		job_usage(stderr);
-		return EXIT_USAGE;
-	}
-	queue = argv[0];
-	if (uid == NULL && opt_parse_u64(argv[1], 1, UINT64_MAX, &id) != 0) {
-		log_errorx("job wait: \"%s\" is not an event id (a whole "
-		    "number from 1)", argv[1]);
-		return EXIT_USAGE;
-	}
-	if (queue_option(queue) != 0)
+	if (queue_and_id("job wait", argc - optind, argv + optind, uid, &queue,
+	    &id) != 0)
 		return EXIT_USAGE;
 	left = ms;
 	if ((status = client_connect(path, &p)) != 0)
@@ -534,11 +531,13 @@ job_wait(const char *path, int argc, char **argv)
 		    (unsigned long long)w.id, queue, reason_text(w.reason),
 		    w.attempts, w.attempts == 1 ? "" : "s", w.len ? ": " : "",
 		    text);
-	} else if (w.state == PUSHSTAGE_JOB_UNKNOWN)
-		log_errorx("%s has no event %s%s now (never enqueued, or done "
+	} else if (w.state == PUSHSTAGE_JOB_UNKNOWN && uid != NULL)
+		log_errorx("%s has no event of unique id %s now (never enqueued, "
+		    "or done with and no record kept: keep-done)", queue, uid);
+	else if (w.state == PUSHSTAGE_JOB_UNKNOWN)
+		log_errorx("%s has no event %llu now (never enqueued, or done "
 		    "with and no record kept: keep-done)", queue,
-		    uid != NULL ? "of unique id " : "", uid != NULL ? uid :
-		    argv[1]);
+		    (unsigned long long)id);
 	else
 		log_errorx("event %llu of %s was cancelled",
 		    (unsigned long long)w.id, queue);
