@@ -162,7 +162,8 @@ dispatch_list(const struct dispatch *d, const struct dlist_ask *a,
 			offer(&pg, ev, DJOB_DEAD, 0);
 		break;
 	case DJOB_DONE:
-		TAILQ_FOREACH(k, &d->kept.list, entry) {
+		for (k = kept_each(&d->kept, NULL); k != NULL;
+		    k = kept_each(&d->kept, k)) {
 			memset(&h, 0, sizeof h);
 			h.id = k->id;
 			h.attempts = k->attempts;

@@ -234,7 +234,7 @@ const struct counter counters[] = {
 	{ "done_kept", NULL, COUNTER_GAUGE, PART_QUEUE,
 	  "Done events whose records are kept (keep-done).", G(d.kept.n) },
 	{ "done_kept_bytes", NULL, COUNTER_GAUGE, PART_QUEUE,
-	  "Their records' memory: results and 56 bytes each.",
+	  "Their records' memory: results and 40 bytes each, to 8.",
 	  G(d.kept.bytes) },
 	{ "waits", NULL, COUNTER_GAUGE, PART_QUEUE,
 	  "Clients waiting for one of its events to end (WAIT).",

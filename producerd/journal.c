@@ -389,7 +389,7 @@ journal_carry_kept(struct journal *j, const char *queue, const char *group,
 {
 	struct kdone	*k;
 
-	TAILQ_FOREACH(k, &kp->list, entry) {
+	for (k = kept_each(kp, NULL); k != NULL; k = kept_each(kp, k)) {
 		if (k->seg <= seq && rec_kept(j, queue, group, k) != 0)
 			return -1;
 	}

@@ -1,8 +1,9 @@
 /*
  * kept.c: done events kept with their results (kept.h).  A record is
- * added as its event is acked, and goes when it is older than the
- * queue's keep-done, or, oldest first, to make room within its
- * keep-done-bytes.
+ * added as its event is acked, at the end of the last chunk, and goes
+ * when it is older than the queue's keep-done, or, oldest first, to make
+ * room within its keep-done-bytes: always from the front, so a chunk
+ * whose records have all gone is freed.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -10,41 +11,64 @@
 #include "chain.h"
 #include "kept.h"
 
+struct kchunk {
+	TAILQ_ENTRY(kchunk)	 entry;
+	size_t			 size;
+	size_t			 head;	/* its first record still kept */
+	size_t			 tail;	/* where the next goes */
+	unsigned char		 data[];	/* 8-aligned */
+};
 
 #define KDONE_ID(e)	(&(e)->id)
 #define KDONE_IDLEN(e)	sizeof (e)->id
 CHAIN_GENERATE(kchain, struct kdone, hnext, chain_id_hash, KDONE_ID,
     KDONE_IDLEN)
 
+/* A record's bytes in its chunk. */
+static size_t
+rec_size(uint32_t len)
+{
+	return (KEPT_HEAD + (size_t)len + 7) & ~(size_t)7;
+}
+
 void
 kept_init(struct kept *k)
 {
 	memset(k, 0, sizeof *k);
-	TAILQ_INIT(&k->list);
-}
-
-static void
-drop(struct kept *k, struct kdone *e)
-{
-	if (k->gone != NULL)
-		k->gone(k->arg, e);
-	TAILQ_REMOVE(&k->list, e, entry);
-	kchain_remove(k->hash, k->mask, e);
-	k->n--;
-	k->bytes -= KEPT_HEAD + e->len;
-	free(e);
+	TAILQ_INIT(&k->chunks);
 }
 
 void
 kept_free(struct kept *k)
 {
-	struct kdone	*e;
+	struct kchunk	*c;
 
-	k->gone = NULL;		/* let go, not dropped */
-	while ((e = TAILQ_FIRST(&k->list)) != NULL)
-		drop(k, e);
+	while ((c = TAILQ_FIRST(&k->chunks)) != NULL) {
+		TAILQ_REMOVE(&k->chunks, c, entry);
+		free(c);
+	}
 	free(k->hash);
 	k->hash = NULL;
+	k->n = k->bytes = 0;
+}
+
+/* The oldest record goes: told, out of the table, its chunk past it. */
+static void
+drop_oldest(struct kept *k)
+{
+	struct kchunk	*c = TAILQ_FIRST(&k->chunks);
+	struct kdone	*e = (struct kdone *)(void *)(c->data + c->head);
+
+	if (k->gone != NULL)
+		k->gone(k->arg, e);
+	kchain_remove(k->hash, k->mask, e);
+	k->n--;
+	k->bytes -= rec_size(e->len);
+	c->head += rec_size(e->len);
+	if (c->head == c->tail) {
+		TAILQ_REMOVE(&k->chunks, c, entry);
+		free(c);
+	}
 }
 
 /*
@@ -57,19 +81,28 @@ int
 kept_add(struct kept *k, uint64_t id, uint64_t at, uint32_t attempts,
     const void *result, uint32_t len, uint64_t max, struct kdone **out)
 {
+	struct kchunk	*c;
 	struct kdone	*e;
-	uint64_t	 need = KEPT_HEAD + (uint64_t)len;
+	size_t		 need = rec_size(len), size;
 
 	if ((max != 0 && need > max) || kept_find(k, id) != NULL)
 		return 1;
-	while (max != 0 && k->bytes + need > max &&
-	    (e = TAILQ_FIRST(&k->list)) != NULL)
-		drop(k, e);
+	while (max != 0 && k->bytes + need > max && k->n != 0)
+		drop_oldest(k);
 	if ((k->hash == NULL || k->n > k->mask) &&
 	    kchain_grow(&k->hash, &k->mask) != 0 && k->hash == NULL)
 		return -1;
-	if ((e = malloc(need)) == NULL)
-		return -1;
+	c = TAILQ_LAST(&k->chunks, kchunks);
+	if (c == NULL || c->size - c->tail < need) {
+		size = need > KEPT_CHUNK ? need : KEPT_CHUNK;
+		if ((c = malloc(sizeof *c + size)) == NULL)
+			return -1;
+		c->size = size;
+		c->head = c->tail = 0;
+		TAILQ_INSERT_TAIL(&k->chunks, c, entry);
+	}
+	e = (struct kdone *)(void *)(c->data + c->tail);
+	c->tail += need;
 	e->id = id;
 	e->at = at;
 	e->seg = 0;
@@ -78,7 +111,6 @@ kept_add(struct kept *k, uint64_t id, uint64_t at, uint32_t attempts,
 	if (len != 0)
 		memcpy(e->result, result, len);
 	kchain_insert(k->hash, k->mask, e);
-	TAILQ_INSERT_TAIL(&k->list, e, entry);
 	k->n++;
 	k->bytes += need;
 	if (out != NULL)
@@ -95,18 +127,18 @@ kept_find(const struct kept *k, uint64_t id)
 }
 
 /*
- * Records done at or before before (wall ms) go; how many.  Records are in the
- * order they were added, which is the order of their times but for a
- * clock set back: the walk stops at the first not due.
+ * Records done at or before before (wall ms) go; how many.  Records are
+ * in the order they were added, which is the order of their times but
+ * for a clock set back: the walk stops at the first not due.
  */
 uint64_t
 kept_expire(struct kept *k, uint64_t before)
 {
-	struct kdone	*e;
-	uint64_t	 n = 0;
+	const struct kdone	*e;
+	uint64_t		 n = 0;
 
-	while ((e = TAILQ_FIRST(&k->list)) != NULL && e->at <= before) {
-		drop(k, e);
+	while ((e = kept_each(k, NULL)) != NULL && e->at <= before) {
+		drop_oldest(k);
 		n++;
 	}
 	return n;
@@ -116,10 +148,36 @@ kept_expire(struct kept *k, uint64_t before)
 int
 kept_next(const struct kept *k, uint64_t *at)
 {
-	const struct kdone	*e = TAILQ_FIRST(&k->list);
+	const struct kdone	*e = kept_each(k, NULL);
 
 	if (e == NULL)
 		return 0;
 	*at = e->at;
 	return 1;
+}
+
+/* The record after prev, oldest first (prev NULL: the oldest); NULL: none. */
+struct kdone *
+kept_each(const struct kept *k, const struct kdone *prev)
+{
+	struct kchunk	*c;
+	size_t		 off;
+
+	TAILQ_FOREACH(c, &k->chunks, entry) {
+		if (prev == NULL) {
+			if (c->head < c->tail)
+				return (struct kdone *)(void *)(c->data +
+				    c->head);
+			continue;
+		}
+		if ((const unsigned char *)prev < c->data ||
+		    (const unsigned char *)prev >= c->data + c->tail)
+			continue;
+		off = (size_t)((const unsigned char *)prev - c->data) +
+		    rec_size(prev->len);
+		if (off < c->tail)
+			return (struct kdone *)(void *)(c->data + off);
+		prev = NULL;	/* the next chunk's first */
+	}
+	return NULL;
 }

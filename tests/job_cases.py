@@ -932,7 +932,7 @@ def case_results_kept_and_waited(h):
     assert job(h, "r", 1)[1]["state"] == "done"
     st = h.stats_of("r")
     assert (st["done_kept"], st["done_kept_bytes"], st["waits"]) == \
-        (1, 56 + 11, 0), st
+        (1, 40 + 16, 0), st        # 40 bytes and the result, to 8
     # Still going at the timeout: exit 75, where it is.
     r = h.pushctl("job", "wait", "r", "4", "--timeout", "50ms")
     assert r.returncode == 75 and b"still in flight" in r.stderr, r
@@ -982,7 +982,7 @@ def case_results_expire_and_are_bounded(h):
     h.wait_for(lambda: job(h, "s", i)[0] == 0, what="kept")
     h.wait_for(lambda: job(h, "s", i)[0] == 1, what="gone after 1 s")
     assert h.stats_of("s")["done_kept"] == 0
-    # 1024 bytes: 3 records of 56 + 300 at most; the oldest go.
+    # 1024 bytes: 2 records of 40 + 300 (to 8) at most; the oldest go.
     assert h.pushctl("enqueue", "-q", "b", *["e%d" % n for n in range(5)]).returncode == 0
     b = consumer5(h, b"b", 5)
     got = [e[0] for e in events5(b, 5)]

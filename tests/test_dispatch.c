@@ -2431,7 +2431,7 @@ START_TEST(results_kept_and_ends_told)
 
 	memset(&x, 0, sizeof x);
 	w->p.keep_done = 1000;
-	w->p.keep_done_bytes = 2 * KEPT_HEAD + 20;
+	w->p.keep_done_bytes = 2 * KEPT_HEAD + 40;
 	w->p.max_attempts = 1;
 	w->d.now = 5000;
 	w->d.end = record_end;
@@ -2460,13 +2460,13 @@ START_TEST(results_kept_and_ends_told)
 	ck_assert_int_eq(x.state[2], DJOB_CANCELLED);	/* in flight */
 	/* Both kept, results and all; found as done. */
 	ck_assert_uint_eq(w->d.kept.n, 2);
-	ck_assert_uint_eq(w->d.kept.bytes, 2 * KEPT_HEAD + 4);
+	ck_assert_uint_eq(w->d.kept.bytes, 2 * (KEPT_HEAD + 8));	/* to 8 */
 	ck_assert_int_eq(dispatch_find(&w->d, 1, &j), DJOB_DONE);
 	ck_assert_uint_eq(j.done->len, 2);
 	ck_assert_mem_eq(j.done->result, "r1", 2);
 	ck_assert_uint_eq(j.at, 5000);
 	ck_assert_uint_eq(j.ev.attempts, 1);
-	/* A third of 17 bytes: the oldest goes to make room. */
+	/* A third of 17 bytes (64 in all): the oldest goes to make room. */
 	w->d.now = 5500;
 	push_key(w, NULL, "e");
 	ck_assert_int_eq(dispatch_ack_result(&w->d, &w->c[0], 5,
@@ -2489,6 +2489,71 @@ START_TEST(results_kept_and_ends_told)
 	ck_assert_int_eq(dispatch_next_deadline(&w->d, &when), 0);
 	w->d.nwaits = 0;
 	world_free(w);
+}
+END_TEST
+
+static void
+count_gone(void *arg, struct kdone *e)
+{
+	(void)e;
+	(*(int *)arg)++;
+}
+
+/*
+ * Kept records laid end to end: over many chunks and one larger than a
+ * chunk, found by id, walked oldest first, gone from the front (too old,
+ * or to make room), each told.
+ */
+START_TEST(kept_records_over_chunks)
+{
+	static char		 big[KEPT_CHUNK + 100];
+	struct kept		 k;
+	const struct kdone	*e;
+	struct kdone		*out;
+	uint64_t		 i, n, at;
+	int			 gone = 0;
+
+	kept_init(&k);
+	k.gone = count_gone;
+	k.arg = &gone;
+	for (i = 1; i <= 10000; i++)
+		ck_assert_int_eq(kept_add(&k, i, 1000 + i, 1, &i, sizeof i, 0,
+		    &out), 0);
+	ck_assert_int_eq(kept_add(&k, 5, 9, 1, "x", 1, 0, &out), 1);
+	ck_assert_uint_eq(k.n, 10000);
+	ck_assert_uint_eq(k.bytes, 10000 * (KEPT_HEAD + 8));
+	memset(big, 'b', sizeof big);
+	ck_assert_int_eq(kept_add(&k, 10001, 20000, 2, big, sizeof big, 0,
+	    &out), 0);
+	ck_assert_ptr_nonnull(e = kept_find(&k, 7777));
+	ck_assert_uint_eq(e->at, 1000 + 7777);
+	ck_assert_mem_eq(e->result, &(uint64_t){ 7777 }, 8);
+	ck_assert_ptr_nonnull(e = kept_find(&k, 10001));
+	ck_assert_uint_eq(e->len, sizeof big);
+	for (n = 0, e = kept_each(&k, NULL); e != NULL; e = kept_each(&k, e))
+		ck_assert_uint_eq(e->id, ++n);
+	ck_assert_uint_eq(n, 10001);
+	/* Too old: the first 6000, across chunks. */
+	ck_assert_uint_eq(kept_expire(&k, 1000 + 6000), 6000);
+	ck_assert_int_eq(gone, 6000);
+	ck_assert_ptr_null(kept_find(&k, 6000));
+	ck_assert_int_eq(kept_next(&k, &at), 1);
+	ck_assert_uint_eq(at, 1000 + 6001);
+	/*
+	 * Room for a record of 144 bytes (100 of result) within 96 bytes
+	 * less than now: five of 48 go, 6001 to 6005.
+	 */
+	ck_assert_int_eq(kept_add(&k, 10002, 30000, 1, big, 100,
+	    k.bytes - 2 * (KEPT_HEAD + 8), &out), 0);
+	ck_assert_ptr_null(kept_find(&k, 6005));
+	ck_assert_ptr_nonnull(kept_find(&k, 6006));
+	ck_assert_int_eq(gone, 6005);
+	n = k.n;
+	ck_assert_uint_eq(kept_expire(&k, UINT64_MAX), n);
+	ck_assert_uint_eq(k.n, 0);
+	ck_assert_uint_eq(k.bytes, 0);
+	ck_assert_ptr_null(kept_each(&k, NULL));
+	kept_free(&k);
 }
 END_TEST
 
@@ -2628,6 +2693,7 @@ dispatch_suite(void)
 	tcase_add_test(tc, cancel_keeps_key_order);
 	tcase_add_test(tc, results_kept_and_ends_told);
 	tcase_add_test(tc, pages_of_buffered_events);
+	tcase_add_test(tc, kept_records_over_chunks);
 	tcase_add_test(tc, served_at_once_and_the_clock);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("overflow");
