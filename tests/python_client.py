@@ -2081,11 +2081,11 @@ def case_py_job_proto(h):
     expect(ps.ProtocolError, _proto.parse_job_reply,
            struct.pack(">QBBIQHIH", 1, 1, 0, 0, 0, 0, 9, 9) + b"x" * 4)
     # The Reader takes a JOB_REPLY (type 25), nothing past the last
-    # type (31, WAIT_REPLY).
+    # type (33, JOBS_REPLY).
     r = _proto.Reader()
     r.feed(_proto.frame(25, body))
     assert r.frames() == [(25, body, 0)]
-    r.feed(_proto.frame(32, b""))
+    r.feed(_proto.frame(34, b""))
     expect(ps.ProtocolError, r.frames)
     # Exported.
     assert ps.Job is _core.Job and ps.Failure is _core.Failure
