@@ -2081,11 +2081,11 @@ def case_py_job_proto(h):
     expect(ps.ProtocolError, _proto.parse_job_reply,
            struct.pack(">QBBIQHIH", 1, 1, 0, 0, 0, 0, 9, 9) + b"x" * 4)
     # The Reader takes a JOB_REPLY (type 25), nothing past the last
-    # type (31, WAIT_REPLY).
+    # type (33, JOBS_REPLY).
     r = _proto.Reader()
     r.feed(_proto.frame(25, body))
     assert r.frames() == [(25, body, 0)]
-    r.feed(_proto.frame(32, b""))
+    r.feed(_proto.frame(34, b""))
     expect(ps.ProtocolError, r.frames)
     # Exported.
     assert ps.Job is _core.Job and ps.Failure is _core.Failure
@@ -4060,6 +4060,701 @@ def case_py_results(h):
     c.close()
 
 
+# --- listing jobs (JOBS and JOBS_REPLY, protocol version 5) ----------------
+
+def jobs_frame_spec(queue, state, limit, preview, cursor=bytes(16), filt=0,
+                    fbody=b""):
+    """A JOBS as protocol.md lays it out, apart from the package."""
+    body = bytes([len(queue)]) + queue + struct.pack(
+        ">BHH", state, limit, preview) + cursor + \
+        struct.pack(">BH", filt, len(fbody)) + fbody
+    return struct.pack(">IBBH", len(body), 32, 0, 0) + body
+
+
+def jobs_entry_spec(eid, state=1, reason=0, attempts=0, at=0, length=None,
+                    preview=b"", attrs=b""):
+    """One JOBS_REPLY entry as protocol.md lays it out."""
+    return struct.pack(">QBBIQIH", eid, state, reason, attempts, at,
+                       len(preview) if length is None else length,
+                       len(preview)) + preview + \
+        struct.pack(">H", len(attrs)) + attrs
+
+
+def jobs_reply_spec(nxt, entries, count=None):
+    return nxt + struct.pack(">I", len(entries) if count is None else
+                             count) + b"".join(entries)
+
+
+# The bad arguments of Client.jobs: (args, keywords, exception, what its
+# message says).
+JOBS_BAD_ARGS = (
+    (("q", "flying"), {}, ValueError,
+     'state must be "queued", "delayed", "in-flight", "retrying", "dead" '
+     'or "done", not \'flying\''),
+    (("q", "in flight"), {}, ValueError, "state must be"),
+    (("q", 5), {}, TypeError, "state must be a str, not int"),
+    (("q",), {"limit": 0}, ValueError, "limit must be 1 to 1000, not 0"),
+    (("q",), {"limit": 1001}, ValueError, "limit must be 1 to 1000"),
+    (("q",), {"limit": "5"}, TypeError, "limit must be an int, not str"),
+    (("q",), {"limit": True}, TypeError, "limit must be an int, not bool"),
+    (("q",), {"preview": -1}, ValueError,
+     "preview must be 0 to 1024 bytes, not -1"),
+    (("q",), {"preview": 1025}, ValueError, "preview must be 0 to 1024"),
+    (("q",), {"preview": 1.5}, TypeError, "preview must be an int"),
+    (("q",), {"after": "00" * 15}, ValueError,
+     "after must be a cursor: the 32 hex digits"),
+    (("q",), {"after": "0x" + "0" * 30}, ValueError, "after must be"),
+    (("q",), {"after": "00" * 16 + "\n"}, ValueError, "after must be"),
+    (("q",), {"after": " " + "0" * 31}, ValueError, "after must be"),
+    (("q",), {"after": bytes(15)}, ValueError,
+     "after must be a cursor of 16 bytes, not 15"),
+    (("q",), {"after": bytes(32)}, ValueError, "not 32"),
+    (("q",), {"after": 7}, TypeError, "after must be a cursor, str or "
+     "bytes, not int"),
+    (("q",), {"key": "k" * 256}, ValueError,
+     "key must be at most 255 bytes, not 256"),
+    (("q",), {"key": 5}, TypeError, "key must be str or bytes, not int"),
+    (("q",), {"header": ("Task", "x")}, ValueError,
+     'header "Task": a name is 1 to 64 bytes of a-z 0-9 - _ .'),
+    (("q",), {"header": ("", "x")}, ValueError, "a name is 1 to 64 bytes"),
+    (("q",), {"header": ("n" * 65, "x")}, ValueError, "a name is 1 to 64"),
+    (("q",), {"header": ("task", "v" * 1025)}, ValueError,
+     'header "task": its value is 1025 bytes, over 1024'),
+    (("q",), {"header": "task=x"}, TypeError,
+     "header must be a (name, value) pair, not str"),
+    (("q",), {"header": ("a", "b", "c")}, TypeError,
+     "header must be a (name, value) pair"),
+    (("q",), {"header": {"task": "x"}}, TypeError, "header must be a"),
+    (("q",), {"header": (5, "x")}, TypeError,
+     "a header's name is str or bytes, not int"),
+    (("q",), {"header": ("task", 5)}, TypeError,
+     'header "task": its value is str or bytes, not int'),
+    (("q",), {"key": "k", "header": ("task", "x")}, ValueError,
+     "give key or header, not both"),
+    (("bad name!",), {}, ValueError, "bad queue name"),
+    (("q/a/b",), {}, ValueError, "bad queue name"))
+
+
+def case_py_jobs_proto(h):
+    """The bytes of listing jobs, without a daemon and against fakes:
+    JOBS built to the byte (each state, a cursor as hex or bytes, a key,
+    a header, a group, the largest values); JOBS_REPLY read from
+    hand-made bytes (a key, headers and unknown attributes, every state
+    of a page, next as hex or None); a reply cut short, run long, with
+    an entry of another state, out of id order or past the limit, a
+    ProtocolError and the connection closed; bad arguments ValueError or
+    TypeError naming them before any connect; daemons of version 4 and
+    3: Unsupported, no JOBS sent, the connection still good; ERROR 5,
+    16 Refused and a cluster's ERROR 6 a ProtocolError, sync and
+    asyncio."""
+    hx = bytes.fromhex
+    # protocol.md's layout: queue, u8 state, u16 limit, u16 preview, the
+    # cursor, u8 filter, u16 filter_len, the filter.
+    assert _proto.jobs(b"q", 1, 50, 64) == hx(
+        "0000001a" "20" "00" "0000" "0171" "01" "0032" "0040" + "00" * 16 +
+        "00" "0000")
+    cur = bytes(range(1, 17))
+    assert _proto.jobs(b"q/g", 7, 1000, 1024, cur, key=b"") == \
+        jobs_frame_spec(b"q/g", 7, 1000, 1024, cur, 1, b"")
+    assert _proto.jobs(b"q", 9, 1, 0, key=b"k" * 255) == \
+        jobs_frame_spec(b"q", 9, 1, 0, filt=1, fbody=b"k" * 255)
+    assert _proto.jobs(b"q", 5, 3, 2, header=(b"n" * 64, b"v" * 1024)) == \
+        jobs_frame_spec(b"q", 5, 3, 2, filt=2,
+                        fbody=b"\x40" + b"n" * 64 + b"v" * 1024)
+    for args, kw in (((b"q", 3, 1, 0), {}), ((b"q", 1, 0, 0), {}),
+                     ((b"q", 1, 1001, 0), {}), ((b"q", 1, 1, 1025), {}),
+                     ((b"q", 1, 1, 0, bytes(15)), {}),
+                     ((b"q", 1, 1, 0), {"key": b"k" * 256}),
+                     ((b"q", 1, 1, 0), {"key": b"", "header": (b"n", b"")}),
+                     ((b"q", 1, 1, 0), {"header": (b"", b"v")}),
+                     ((b"q", 1, 1, 0), {"header": (b"n", b"v" * 1025)})):
+        expect(ValueError, _proto.jobs, *args, **kw)
+    # The client's arguments as they go: each state's code, a cursor as
+    # hex (either case) or bytes, a key, a header as str or bytes.
+    for word, code in (("queued", 1), ("delayed", 2), ("in-flight", 5),
+                       ("retrying", 6), ("dead", 7), ("done", 9)):
+        a = _core.jobs_args("q", word, None, 50, 64, None, None)
+        assert _core.jobs_frame(5, "q", a, 50, 64) == \
+            jobs_frame_spec(b"q", code, 50, 64), word
+    for after in (cur.hex(), cur.hex().upper(), cur, bytearray(cur),
+                  memoryview(cur)):
+        a = _core.jobs_args("q/g", "dead", after, 7, 0, None,
+                            ("task", "é"))
+        assert _core.jobs_frame(5, "q/g", a, 7, 0) == jobs_frame_spec(
+            b"q/g", 7, 7, 0, cur, 2, b"\x04task" + "é".encode()), after
+    a = _core.jobs_args("q", "queued", None, 1, 0, "ké", None)
+    assert _core.jobs_frame(5, "q", a, 1, 0) == jobs_frame_spec(
+        b"q", 1, 1, 0, filt=1, fbody="ké".encode())
+    a = _core.jobs_args("q", "queued", None, 1, 0, b"", None)
+    assert _core.jobs_frame(5, "q", a, 1, 0) == jobs_frame_spec(
+        b"q", 1, 1, 0, filt=1)
+    a = _core.jobs_args("q", "queued", None, 1, 0, None, [b"n", b"\xff"])
+    assert _core.jobs_frame(5, "q", a, 1, 0) == jobs_frame_spec(
+        b"q", 1, 1, 0, filt=2, fbody=b"\x01n\xff")
+    e = expect(ps.Unsupported, _core.jobs_frame, 4, "q", a, 1, 0)
+    assert "(JOBS) needs protocol version 5" in str(e), e
+
+    # A reply: a queued page with an event behind its key, one waiting
+    # for its partition (with a KEY, two HEADERs, one not UTF-8, and
+    # tags it does not know), one with none.
+    attrs = bytes([1, 2]) + b"k1" + bytes([9, 1, 0]) + \
+        raw_header(b"task", b"resize") + bytes([200]) + \
+        struct.pack(">H", 2) + b"??" + raw_header(b"n", b"\x01\xff")
+    nxt = hx("00000000000000091122334455667788")
+    body = jobs_reply_spec(nxt, [
+        jobs_entry_spec(3, 3, 0, 0, 1700000000123, 5, b"hello", attrs),
+        jobs_entry_spec(9, 4, 0, 2, 0, 2000, b"z" * 3),
+        jobs_entry_spec(10, 1, 0, 0, 1, 0, b"", b"\x01\x00")])
+    ents = _proto.parse_jobs_reply(body)
+    assert ents == (nxt, [
+        (3, 3, 0, 0, 1700000000123, 5, b"hello", b"k1",
+         [("task", b"resize"), ("n", b"\x01\xff")]),
+        (9, 4, 0, 2, 0, 2000, b"zzz", None, None),
+        (10, 1, 0, 0, 1, 0, b"", b"", None)]), ents
+    page = _core.jobs_result(body, 1, 3)
+    assert page == ps.JobsPage([
+        ps.Listed(3, "waiting behind its key", 3, None, 0, 1700000000.123,
+                  5, b"hello", b"k1", {"task": "resize", "n": "\x01\ufffd"},
+                  [("task", b"resize"), ("n", b"\x01\xff")]),
+        ps.Listed(9, "waiting for its partition", 4, None, 2, None, 2000,
+                  b"zzz", None, {}, []),
+        ps.Listed(10, "queued", 1, None, 0, 0.001, 0, b"", b"", {}, [])],
+        "00000000000000091122334455667788"), page
+    e = expect(Exception, setattr, page, "next", None)
+    assert type(e).__name__ == "FrozenInstanceError", e
+    e = expect(Exception, setattr, page.events[0], "state", "dead")
+    assert type(e).__name__ == "FrozenInstanceError", e
+    # No more: next all 0 is None, on a page of entries or an empty one;
+    # a page of one with a next gives it.
+    assert _core.jobs_result(jobs_reply_spec(bytes(16), []), 7, 1) == \
+        ps.JobsPage([], None)
+    assert _core.jobs_result(jobs_reply_spec(bytes(16), [
+        jobs_entry_spec(1), jobs_entry_spec(2)]), 1, 5).next is None
+    assert _core.jobs_result(jobs_reply_spec(nxt, [jobs_entry_spec(1)]), 1,
+                             1).next == "00000000000000091122334455667788"
+    # Each page's states: in flight with cancelled in flight; dead with
+    # its reason (as a Job's), the others without.
+    page = _core.jobs_result(jobs_reply_spec(bytes(16), [
+        jobs_entry_spec(1, 5, 0, 1, 5000), jobs_entry_spec(2, 8, 0, 1, 6000)
+    ]), 5, 2)
+    assert [(x.state, x.state_code, x.at) for x in page.events] == \
+        [("in flight", 5, 5.0), ("cancelled in flight", 8, 6.0)], page
+    for r, word in ((1, "nack"), (2, "timeout"), (3, "disconnect"),
+                    (9, "reason 9")):
+        (x,) = _core.jobs_result(jobs_reply_spec(bytes(16), [
+            jobs_entry_spec(4, 7, r, 3)]), 7, 1).events
+        assert (x.state, x.reason, x.attempts) == ("dead", word, 3), x
+        (x,) = _core.jobs_result(jobs_reply_spec(bytes(16), [
+            jobs_entry_spec(4, 6, r)]), 6, 1).events
+        assert (x.state, x.reason) == ("waiting to retry", None), x
+    (x,) = _core.jobs_result(jobs_reply_spec(bytes(16), [
+        jobs_entry_spec(4, 9, 0, 1, 7, 100, b"res")]), 9, 1).events
+    assert (x.state, x.state_code, x.length, x.preview) == \
+        ("done", 9, 100, b"res"), x
+    (x,) = _core.jobs_result(jobs_reply_spec(bytes(16), [
+        jobs_entry_spec(4, 2, 0, 0, 9)]), 2, 1).events
+    assert x.state == "delayed", x
+    # Cut anywhere, a byte past the end, a count past its entries, a
+    # HEADER past its length, a preview past the end: ProtocolError.
+    for n in range(len(body)):
+        expect(ps.ProtocolError, _proto.parse_jobs_reply, body[:n])
+        expect(ps.ProtocolError, _core.jobs_result, body[:n], 1, 3)
+    e = expect(ps.ProtocolError, _proto.parse_jobs_reply, body + b"\0")
+    assert "JOBS_REPLY" in str(e), e
+    e = expect(ps.ProtocolError, _proto.parse_jobs_reply,
+               jobs_reply_spec(bytes(16), [jobs_entry_spec(1)], 2))
+    assert "JOBS_REPLY" in str(e), e
+    expect(ps.ProtocolError, _proto.parse_jobs_reply,
+           jobs_reply_spec(bytes(16), [], 0xFFFFFFFF))
+    e = expect(ps.ProtocolError, _proto.parse_jobs_reply, jobs_reply_spec(
+        bytes(16), [jobs_entry_spec(1, attrs=bytes([128]) +
+                                    struct.pack(">H", 2) + b"\x05n")]))
+    assert "a JOBS_REPLY entry's HEADER" in str(e), e
+    expect(ps.ProtocolError, _proto.parse_jobs_reply, bytes(20) +
+           struct.pack(">QBBIQIH", 1, 1, 0, 0, 0, 9, 9) + b"x" * 4)
+    # An entry of another state than the page's, ids not rising, more
+    # than the limit: ProtocolError.
+    for st, bad in ((1, 2), (1, 5), (5, 1), (7, 6), (9, 7), (2, 1), (6, 7)):
+        e = expect(ps.ProtocolError, _core.jobs_result, jobs_reply_spec(
+            bytes(16), [jobs_entry_spec(4, bad)]), st, 1)
+        assert "event 4 in state %d on a page of state %d" % (bad, st) \
+            in str(e), e
+    for ids in ((5, 5), (6, 5), (0,)):
+        e = expect(ps.ProtocolError, _core.jobs_result, jobs_reply_spec(
+            bytes(16), [jobs_entry_spec(i) for i in ids]), 1, 5)
+        assert "lowest ids first" in str(e), e
+    e = expect(ps.ProtocolError, _core.jobs_result, jobs_reply_spec(
+        nxt, [jobs_entry_spec(1), jobs_entry_spec(2)]), 1, 1)
+    assert "2 entries for a page of 1" in str(e), e
+    # The Reader takes JOBS_REPLY (type 33); 34 is past the last type.
+    r = _proto.Reader()
+    r.feed(_proto.frame(33, body))
+    assert r.frames() == [(33, body, 0)]
+    r.feed(_proto.frame(34, b""))
+    expect(ps.ProtocolError, r.frames)
+    # Exported.
+    assert ps.JobsPage is _core.JobsPage and ps.Listed is _core.Listed
+    assert "JobsPage" in ps.__all__ and "Listed" in ps.__all__
+
+    # Bad arguments: ValueError (TypeError for a type) naming the
+    # argument, before any connect (no daemon at this path), sync and
+    # asyncio.
+    nowhere = os.path.join(h.dir, "nowhere.sock")
+    c = ps.Client(nowhere)
+    for args, kw, exc, says in JOBS_BAD_ARGS:
+        e = expect(exc, c.jobs, *args, **kw)
+        assert says in str(e), (args, kw, e)
+
+    async def abad():
+        out = []
+        async with ps.AsyncClient(nowhere) as ac:
+            for args, kw, exc, says in JOBS_BAD_ARGS:
+                try:
+                    await ac.jobs(*args, **kw)
+                except exc as x:
+                    out.append(says in str(x))
+                else:
+                    out.append(False)
+        return out
+    assert asyncio.run(abad()) == [True] * len(JOBS_BAD_ARGS)
+    # Good ones reach the socket (DaemonGone: nobody there).
+    expect(ps.DaemonGone, c.jobs, "q/g", "done", after="AB" * 16, limit=1000,
+           preview=1024, header=(b"n" * 64, b"v" * 1024))
+    expect(ps.DaemonGone, c.jobs, "q", key="k" * 255, after=bytes(16))
+
+    # Daemons of version 4 and 3: Unsupported, no JOBS sent, the
+    # connection still good.
+    for speaks in (4, 3):
+        seen = []
+        path = os.path.join(h.dir, "v%d.sock" % speaks)
+        f = Fake(path, old_daemon(speaks, seen))
+        c = ps.Client(path)
+        e = expect(ps.Unsupported, c.jobs, "q")
+        assert "listing jobs (JOBS) needs protocol version 5" in str(e) and \
+            "speaks version %d" % speaks in str(e), e
+        expect(ps.Unsupported, c.jobs, "q/g", "dead", key="k")
+        assert all(s[0] == "HELLO" for s in seen), seen
+        assert c.enqueue("q", "x") == 100       # the same connection
+        c.close()
+
+        async def aold():
+            async with ps.AsyncClient(path) as ac:
+                try:
+                    await ac.jobs("q")
+                except ps.Unsupported as x:
+                    return str(x), await ac.enqueue("q", "y")
+            return None
+        said, eid = asyncio.run(aold())
+        assert "needs protocol version 5" in said and eid == 100, said
+        assert not [s for s in seen if s[0] == 32], seen
+        f.close()
+
+    # Version 5: the JOBS's bytes as sent, sync and asyncio; the reply
+    # read.
+    want = _core.jobs_result(body, 1, 3)
+    seen = []
+    path = os.path.join(h.dir, "v5.sock")
+    f = Fake(path, job_daemon(seen, lambda t, b: _proto.frame(33, body)))
+    c = ps.Client(path)
+    assert c.jobs("q") == want
+    assert c.jobs("q/g", after=nxt.hex(), limit=3, preview=0,
+                  key=b"k1") == want
+    assert c.jobs("q", "queued", after=nxt, limit=1000,
+                  header=("task", "resize")) == want
+
+    async def a5():
+        async with ps.AsyncClient(path) as ac:
+            return await ac.jobs("q", "queued", after=nxt.hex(), limit=7,
+                                 preview=1024, key="é")
+    assert asyncio.run(a5()) == want
+    assert [_proto.frame(t, b) for t, b in seen] == [
+        jobs_frame_spec(b"q", 1, 50, 64),
+        jobs_frame_spec(b"q/g", 1, 3, 0, nxt, 1, b"k1"),
+        jobs_frame_spec(b"q", 1, 1000, 64, nxt, 2, b"\x04taskresize"),
+        jobs_frame_spec(b"q", 1, 7, 1024, nxt, 1, "é".encode())], seen
+    c.close()
+    f.close()
+
+    # ERROR replies: BAD_VALUE (a cursor of another queue) and NO_QUEUE
+    # Refused, a cluster's ERROR 6 a ProtocolError with its reason; each
+    # closes the connection, the next call opens another.
+    errors = [(5, b"JOBS: the cursor is of another queue, group or state "
+               b"than q's queued events"),
+              (16, b"no queue q"),
+              (6, b"JOBS: a cluster does not list a queue's jobs yet")]
+    seen = []
+    path = os.path.join(h.dir, "err.sock")
+    f = Fake(path, job_daemon(seen, lambda t, b: _proto.frame(
+        9, struct.pack(">H", errors[len(seen) - 1][0]) +
+        errors[len(seen) - 1][1]) if len(seen) <= 3 else
+        _proto.frame(33, body)))
+    c = ps.Client(path)
+    e = expect(ps.Refused, c.jobs, "q", after=nxt)
+    assert (e.code, e.name) == (5, "BAD_VALUE") and \
+        "cursor is of another queue" in e.message, e
+    assert c._conn is None or c._conn.sock is None
+    e = expect(ps.Refused, c.jobs, "q")
+    assert (e.code, e.name) == (16, "NO_QUEUE"), e
+    e = expect(ps.ProtocolError, c.jobs, "q")
+    assert e.code == 6 and "BAD_STATE" in str(e) and \
+        "a cluster does not list" in str(e), e
+    assert c.jobs("q") == want
+    c.close()
+    seen.clear()
+
+    async def aerr():
+        out = []
+        async with ps.AsyncClient(path) as ac:
+            for _ in range(3):
+                try:
+                    await ac.jobs("q")
+                except (ps.Refused, ps.ProtocolError) as x:
+                    out.append((type(x).__name__, x.code))
+                    assert ac._conn is None or not ac._conn.open_
+            out.append(await ac.jobs("q"))
+        return out
+    assert asyncio.run(aerr()) == [("Refused", 5), ("Refused", 16),
+                                   ("ProtocolError", 6), want]
+    f.close()
+
+    # Bad replies: ProtocolError, the connection closed, the next call
+    # on a new one.
+    bads = [body[:-1], body + b"\0",
+            jobs_reply_spec(bytes(16), [jobs_entry_spec(4, 7)]),
+            jobs_reply_spec(bytes(16), [jobs_entry_spec(4),
+                                        jobs_entry_spec(4)])]
+    seen = []
+    path = os.path.join(h.dir, "bad.sock")
+    f = Fake(path, job_daemon(seen, lambda t, b: _proto.frame(
+        33, bads[len(seen) - 1]) if len(seen) <= 4 else
+        _proto.frame(17, b"\0\0\0\1") if len(seen) == 5 else
+        _proto.frame(33, body)))
+    c = ps.Client(path)
+    for i in range(5):
+        e = expect(ps.ProtocolError, c.jobs, "q", limit=3)
+        assert c._conn is None or c._conn.sock is None, i
+    assert "type 17, not 33" in str(e), e
+    assert c.jobs("q", limit=3) == want
+    c.close()
+    seen.clear()
+
+    async def abad_reply():
+        async with ps.AsyncClient(path) as ac:
+            for _ in range(5):
+                try:
+                    await ac.jobs("q", limit=3)
+                except ps.ProtocolError:
+                    assert ac._conn is None or not ac._conn.open_
+                else:
+                    raise AssertionError("a bad JOBS_REPLY was read")
+            return await ac.jobs("q", limit=3)
+    assert asyncio.run(abad_reply()) == want
+    f.close()
+
+
+def pushctl_jobs(h, queue, *args):
+    """pushctl jobs -q QUEUE ... --json: its JSON."""
+    r = h.pushctl("jobs", "-q", queue, *[a if isinstance(a, bytes) else str(a)
+                                          for a in args], "--json")
+    assert r.returncode == 0, r
+    return json.loads(r.stdout.decode(errors="replace"))
+
+
+def same_listed(a, b):
+    """Two listings of one event say the same, at give or take AT_SLACK."""
+    import dataclasses
+    assert (a.at is None) == (b.at is None) and \
+        (a.at is None or abs(a.at - b.at) <= AT_SLACK), (a, b)
+    assert dataclasses.replace(a, at=b.at) == b, (a, b)
+
+
+def same_pages(a, b):
+    assert a.next == b.next and len(a.events) == len(b.events), (a, b)
+    for x, y in zip(a.events, b.events):
+        same_listed(x, y)
+
+
+PUSHCTL_STATES = {8: "cancelled (in flight, its consumer told)"}
+
+
+def same_page_as_pushctl(h, queue, page, *args):
+    """A JobsPage says what pushctl jobs --json says with args: each
+    event's fields by their names there (bytes as UTF-8, U+FFFD for a
+    byte that is not; at give or take AT_SLACK), and next."""
+    import datetime
+    js = pushctl_jobs(h, queue, *args)
+    u = lambda b: None if b is None else b.decode(errors="replace")  # noqa
+    assert js["next"] == page.next, (js, page)
+    assert len(js["events"]) == len(page.events), (js, page)
+    for e, x in zip(js["events"], page.events):
+        if e["at"] is not None and x.at is not None:
+            t = datetime.datetime.strptime(e["at"], "%Y-%m-%dT%H:%M:%S.%fZ")
+            t = t.replace(tzinfo=datetime.timezone.utc).timestamp()
+            assert abs(t - x.at) <= AT_SLACK, (e, x)
+            e["at"] = iso_ms(x.at)
+        # pushctl's words for state 8 are its own (README, Jobs).
+        assert e == {"id": x.id, "state": PUSHCTL_STATES.get(x.state_code,
+                                                             x.state),
+                     "attempts": x.attempts,
+                     "at": None if x.at is None else iso_ms(x.at),
+                     "key": u(x.key), "bytes": x.length,
+                     "preview": u(x.preview)}, (e, x)
+
+
+def same_as_job(c, queue, x):
+    """A Listed says what Client.job says of its event."""
+    j = c.job(queue, x.id, preview=len(x.preview))
+    assert j is not None, x
+    assert (j.id, j.state, j.state_code, j.reason, j.attempts, j.length,
+            j.key, j.headers, j.raw_headers) == \
+        (x.id, x.state, x.state_code, x.reason, x.attempts, x.length,
+         x.key, x.headers, x.raw_headers), (j, x)
+    assert (j.at is None) == (x.at is None) and \
+        (j.at is None or abs(j.at - x.at) <= AT_SLACK), (j, x)
+    # Done: the page's preview is of its result (a Job's is empty).
+    assert x.preview == (j.result[:len(x.preview)] if j.state_code == 9
+                         else j.preview), (j, x)
+
+
+def all_pages(h, c, queue, state="queued", limit=50, preview=64, key=None,
+              header=None):
+    """Client.jobs's pages from the first to one whose next is None,
+    each the same as pushctl jobs --json's with the same arguments."""
+    extra = ["--state", state, "--limit", limit, "--preview", preview]
+    if key is not None:
+        extra += ["--key", key]
+    if header is not None:
+        extra += ["--header", b"%s=%s" % tuple(
+            v.encode() if isinstance(v, str) else v for v in header)]
+    out, after = [], None
+    while True:
+        page = c.jobs(queue, state, after=after, limit=limit,
+                      preview=preview, key=key, header=header)
+        same_page_as_pushctl(h, queue, page, *extra +
+                             (["--after", after] if after else []))
+        out.append(page)
+        if page.next is None:
+            return out
+        assert re.fullmatch("[0-9a-f]{32}", page.next), page
+        assert len(out) < 100, "pages without end"
+        after = page.next
+
+
+def case_py_jobs(h):
+    """Client.jobs (and AsyncClient.jobs) against a real producerd:
+    paging through a queue a few events at a time, each page the same
+    as pushctl jobs --json's, its next cursor too, to the last (a full
+    page's next gives an empty one); the cursor as hex or bytes; key
+    and header filters; each state (queued with one waiting behind its
+    key, delayed, in flight with one cancelled in flight, retrying,
+    dead, done on a keep-done queue with results as previews), each
+    event as Client.job says; a cursor of another queue or state
+    refused (BAD_VALUE), a queue that does not exist NO_QUEUE, and the
+    next call good; the asyncio client the same."""
+    h.start_daemon()
+    c = h.client()
+    # 20 events: keys a, b or none; headers task=resize or crop; one
+    # payload not UTF-8.
+    ids, keys, tasks, datas = [], [], [], []
+    for i in range(20):
+        key = ("a", "b", None)[i % 3]
+        task = ("resize", "crop")[i % 2]
+        data = b"event %d \xff" % i if i == 5 else b"event %d" % i
+        ids.append(c.enqueue("p", data, key=key,
+                             headers=[("task", task), ("n", str(i))]))
+        keys.append(key)
+        tasks.append(task)
+        datas.append(data)
+    # Pages of 6: 6, 6, 6, 2; every event once, in id order, as enqueued.
+    pages = all_pages(h, c, "p", limit=6, preview=16)
+    assert [len(p.events) for p in pages] == [6, 6, 6, 2], pages
+    got = [x for p in pages for x in p.events]
+    assert [x.id for x in got] == ids, got
+    for i, x in enumerate(got):
+        assert (x.state, x.state_code, x.reason, x.attempts, x.length,
+                x.preview, x.key, x.raw_headers, x.headers) == \
+            ("queued", 1, None, 0, len(datas[i]), datas[i][:16],
+             None if keys[i] is None else keys[i].encode(),
+             [("task", tasks[i].encode()), ("n", str(i).encode())],
+             {"task": tasks[i], "n": str(i)}), (i, x)
+        assert time.time() - 120 <= x.at <= time.time() + 1, x
+    same_as_job(c, "p", got[5])
+    # Pages of 5: four full ones, the last with a next that gives an
+    # empty page.
+    pages5 = all_pages(h, c, "p", limit=5, preview=0)
+    assert [len(p.events) for p in pages5] == [5, 5, 5, 5, 0], pages5
+    assert pages5[3].next is not None and pages5[4].next is None
+    assert all(x.preview == b"" for p in pages5 for x in p.events)
+    # The cursor as bytes, or hex in capitals: the same page.
+    same_pages(c.jobs("p", limit=6, preview=16,
+                      after=bytes.fromhex(pages[0].next)), pages[1])
+    same_pages(c.jobs("p", limit=6, preview=16,
+                      after=pages[0].next.upper()), pages[1])
+    # One page of all.
+    (whole,) = all_pages(h, c, "p", limit=1000, preview=1024)
+    assert [x.id for x in whole.events] == ids
+
+    # A key's events, a header's value's: their pages, as pushctl's.
+    ka = all_pages(h, c, "p", limit=3, key="a")
+    assert [len(p.events) for p in ka] == [3, 3, 1], ka
+    assert [x.id for p in ka for x in p.events] == ids[0::3]
+    assert {x.key for p in ka for x in p.events} == {b"a"}
+    hr = all_pages(h, c, "p", limit=4, header=("task", "resize"))
+    assert [len(p.events) for p in hr] == [4, 4, 2], hr
+    assert [x.id for p in hr for x in p.events] == ids[0::2]
+    (hc,) = all_pages(h, c, "p", header=(b"task", b"crop"))
+    assert [x.id for x in hc.events] == ids[1::2], hc
+    (one,) = all_pages(h, c, "p", header=("n", "7"))
+    assert [x.id for x in one.events] == [ids[7]], one
+    for kw in ({"key": "nobody"}, {"key": ""}, {"header": ("task", "")},
+               {"header": ("nothing", "resize")}):
+        assert c.jobs("p", **kw) == ps.JobsPage([], None), kw
+
+    # A cursor is its queue's and state's: another's is BAD_VALUE; the
+    # next call is good. A queue that does not exist: NO_QUEUE.
+    c.enqueue("p2", "x")
+    cur = pages[0].next
+    for q, st in (("p2", "queued"), ("p", "dead"), ("p", "delayed")):
+        e = expect(ps.Refused, c.jobs, q, st, after=cur)
+        assert (e.code, e.name) == (5, "BAD_VALUE") and \
+            "cursor is of another queue, group or state" in e.message, e
+        r = h.pushctl("jobs", "-q", q, "--state", st, "--after", cur)
+        assert r.returncode == 1 and b"cursor" in r.stderr, r
+    same_pages(c.jobs("p", limit=6, preview=16, after=cur), pages[1])
+    e = expect(ps.Refused, c.jobs, "nope")
+    assert (e.code, e.name) == (16, "NO_QUEUE"), e
+    # A group's events: the shared group's as the queue's.
+    same_pages(c.jobs("p/", limit=6, preview=16), pages[0])
+
+    # Each state, on a queue of dispatch key that backs off an hour and
+    # takes two attempts.
+    c.create("st", dispatch="key", max_attempts=2, retry_backoff="1h:1h")
+    con = ps.Consumer("st", id="py-st", max_demand=1, socket=h.sock)
+    d = c.enqueue("st", "dies")
+    ev = next(con)
+    assert ev.id == d and ev.nack(delay=0, error="first")
+    ev = next(con)
+    assert (ev.id, ev.attempt) == (d, 2) and ev.nack(error="second")
+    con.flush()
+    h.wait_for(lambda: [x.id for x in c.jobs("st", "dead").events] == [d],
+               what="a dead letter")
+    rt = c.enqueue("st", "retry")
+    ev = next(con)
+    assert ev.id == rt and ev.nack(error="later")
+    con.flush()
+    h.wait_for(lambda: [x.id for x in c.jobs("st", "retrying").events] ==
+               [rt], what="an event held back")
+    f1 = c.enqueue("st", "flight", key="a")
+    held = next(con)
+    assert held.id == f1, held
+    con2 = ps.Consumer("st", id="py-st2", max_demand=1, socket=h.sock)
+    f2 = c.enqueue("st", "flight 2", headers={"task": "t"})
+    held2 = next(con2)
+    assert held2.id == f2, held2
+    assert c.cancel("st", f2)[0].outcome == "cancelled in flight"
+    # An event of key a waits behind f1 once the dispatcher has demand
+    # to look at it (with none, it is queued: the daemon's way); the
+    # demand takes the event after it, and one more is queued.
+    k = c.enqueue("st", "behind", key="a")
+    taken = c.enqueue("st", "taken")
+    con3 = ps.Consumer("st", id="py-st3", max_demand=1, socket=h.sock)
+    held3 = next(con3)
+    assert held3.id == taken, held3
+    qd = c.enqueue("st", b"queued \xff")
+    later = c.enqueue("st", "later", delay=3600)
+    t0 = time.time()
+    h.wait_for(lambda: [(x.id, x.state_code) for x in
+                        c.jobs("st", "queued").events] == [(k, 3), (qd, 1)],
+               what="one behind its key, one queued")
+    expect_states = {
+        "queued": [(k, "waiting behind its key", 3), (qd, "queued", 1)],
+        "delayed": [(later, "delayed", 2)],
+        "in-flight": [(f1, "in flight", 5), (f2, "cancelled in flight", 8),
+                      (taken, "in flight", 5)],
+        "retrying": [(rt, "waiting to retry", 6)],
+        "dead": [(d, "dead", 7)],
+        "done": []}
+    for st, want in expect_states.items():
+        (page,) = all_pages(h, c, "st", st, limit=10)
+        assert [(x.id, x.state, x.state_code) for x in page.events] == \
+            want, (st, page)
+        for x in page.events:
+            same_as_job(c, "st", x)
+    (x,) = c.jobs("st", "dead").events
+    assert (x.reason, x.attempts, x.at, x.preview) == \
+        ("nack", 2, None, b"dies"), x
+    (x,) = c.jobs("st", "retrying").events
+    assert x.attempts == 1 and t0 + 2880 - 5 <= x.at <= t0 + 4320 + 5, x
+    (x,) = c.jobs("st", "delayed").events
+    assert t0 + 3600 - 60 <= x.at <= t0 + 3600 + 5, x
+    x = c.jobs("st", "in-flight").events[1]
+    assert x.headers == {"task": "t"} and x.attempts == 1, x
+    # Filters on a state's page; two a page, in flight.
+    assert [x.id for x in c.jobs("st", "in-flight", key="a").events] == [f1]
+    assert [x.id for x in c.jobs("st", "queued", key="a").events] == [k]
+    assert [x.id for x in c.jobs("st", "in-flight",
+                                 header=("task", "t")).events] == [f2]
+    fl = all_pages(h, c, "st", "in-flight", limit=1)
+    assert [[x.id for x in p.events] for p in fl] == \
+        [[f1], [f2], [taken], []], fl
+
+    # Done: a keep-done queue's records, their results as previews.
+    c.create("kd", keep_done="1h")
+    results = [b"res \xff one", b"", b"r" * 100]
+    dids = c.enqueue("kd", ["one", "two", "three"])
+    with ps.Consumer("kd", id="py-kd", max_demand=3, socket=h.sock) as kc:
+        for r in results:
+            ev = next(kc)
+            assert ev.ack(result=r) if r else ev.ack()
+        kc.flush()
+        h.wait_for(lambda: len(c.jobs("kd", "done").events) == 3,
+                   what="three records kept")
+    dp = all_pages(h, c, "kd", "done", limit=2, preview=50)
+    assert [len(p.events) for p in dp] == [2, 1], dp
+    for x, i, r in zip([x for p in dp for x in p.events], dids, results):
+        assert (x.id, x.state, x.state_code, x.length, x.preview,
+                x.attempts) == (i, "done", 9, len(r), r[:50], 1), x
+        same_as_job(c, "kd", x)
+    assert c.jobs("kd").events == []
+
+    # The asyncio client: the same pages, the same refusal, the same
+    # checks of its arguments.
+    async def aio():
+        async with ps.AsyncClient(h.sock) as ac:
+            got, after = [], None
+            while True:
+                p = await ac.jobs("p", limit=6, preview=16, after=after)
+                got.append(p)
+                if p.next is None:
+                    break
+                after = p.next
+            out = [got, await ac.jobs("st", "in-flight"),
+                   await ac.jobs("kd", "done", limit=2, preview=50)]
+            try:
+                await ac.jobs("p2", after=got[0].next)
+            except ps.Refused as x:
+                out.append(x.code)
+            try:
+                await ac.jobs("p", "flying")
+            except ValueError as x:
+                out.append(str(x)[:16])
+            out.append(await ac.jobs("p", key="b", limit=1000))
+            return out
+    got, infl, done, code, bad, kb = asyncio.run(aio())
+    assert len(got) == len(pages), got
+    for a, b in zip(got, pages):
+        same_pages(a, b)
+    same_pages(infl, c.jobs("st", "in-flight"))
+    same_pages(done, dp[0])
+    assert (code, bad) == (5, "state must be \"q"), (code, bad)
+    assert [x.id for x in kb.events] == ids[1::3] and kb.next is None, kb
+    assert held.ack() and held2.ack() and held3.ack()
+    con.close()
+    con2.close()
+    con3.close()
+    c.close()
+
+
 def _mypy():
     """The command that runs mypy, or None."""
     r = subprocess.run([sys.executable, "-m", "mypy", "--version"],
@@ -4075,7 +4770,8 @@ def case_py_mypy(h):
     in a program using it (enqueue's one event and batch overloads,
     headers on enqueue and on an Event, Client.job's Job, Client.cancel's
     Cancelled and Event.cancelled, ack(result=), Client.wait's and
-    AsyncClient.wait's WaitResult, Job.result, the worker's result_of)."""
+    AsyncClient.wait's WaitResult, Job.result, the worker's result_of,
+    Client.jobs's and AsyncClient.jobs's JobsPage and Listed)."""
     mypy = _mypy()
     if mypy is None:
         raise Skip("mypy is not installed (Debian: apt-get install mypy)")
@@ -4083,7 +4779,8 @@ def case_py_mypy(h):
     with open(use, "w") as f:
         f.write("from typing import Dict, List, Optional, Tuple\n"
                 "from pushstage import AsyncClient, AsyncEvent, Cancelled, "
-                "Client, Event, Failure, Job, Message, WaitResult, errors\n"
+                "Client, Event, Failure, Job, JobsPage, Listed, Message, "
+                "WaitResult, errors\n"
                 "from pushstage.worker import result_of\n"
                 "c = Client('/nowhere')\n"
                 "one: Optional[int] = c.enqueue('q', 'x')\n"
@@ -4132,7 +4829,19 @@ def case_py_mypy(h):
                 ") -> WaitResult:\n"
                 "    ok: bool = await ev.ack(result='r')\n"
                 "    return await ac.wait('q', 1, timeout=2)\n"
-                "rb: Optional[bytes] = result_of({'a': [1]})\n")
+                "rb: Optional[bytes] = result_of({'a': [1]})\n"
+                "pg: JobsPage = c.jobs('q', 'dead', after=None, limit=10, "
+                "preview=0, key='k')\n"
+                "pg = c.jobs('q/g', after=pg.next, header=('task', b'v'))\n"
+                "pg = c.jobs('q', after=bytes(16), key=b'k')\n"
+                "nx: Optional[str] = pg.next\n"
+                "ls: List[Listed] = pg.events\n"
+                "la: Optional[float] = ls[0].at\n"
+                "lk: Optional[bytes] = ls[0].key\n"
+                "lr: Optional[str] = ls[0].reason\n"
+                "async def alist(ac: AsyncClient) -> List[Listed]:\n"
+                "    p: JobsPage = await ac.jobs('q', 'done', after=nx)\n"
+                "    return p.events\n")
     r = subprocess.run(mypy + ["--strict", "--no-incremental",
                                "--cache-dir", os.path.join(h.dir, "cache"),
                                os.path.join(PKG, "pushstage"), use],

@@ -7,13 +7,14 @@
 
 The protocol is docs/protocol.md of pushstage; this package speaks its
 versions 2 to 5 (5: headers on events, failures, job lookup and
-cancelling, results and waiting) with the standard library only.
+cancelling, results and waiting, listing jobs) with the standard library
+only.
 """
 
 from .client import Client, Consumer, Event
 from ._core import (Cancelled, ConsumerInfo, DeadEvent, DeadList, Enqueued,
-                    Failure, Job, Message, QueueInfo, Stats, WaitResult,
-                    default_socket)
+                    Failure, Job, JobsPage, Listed, Message, QueueInfo,
+                    Stats, WaitResult, default_socket)
 from .errors import (DaemonGone, ProtocolError, PushstageError, QueueFull,
                      Refused, Unsupported)
 from .aio import AsyncClient, AsyncConsumer, AsyncEvent
@@ -24,7 +25,7 @@ __all__ = [
     "Client", "Consumer", "Event", "AsyncClient", "AsyncConsumer",
     "AsyncEvent", "Message", "Stats", "QueueInfo", "ConsumerInfo",
     "DeadEvent", "DeadList", "Enqueued", "Job", "Failure", "Cancelled",
-    "WaitResult", "default_socket",
+    "WaitResult", "JobsPage", "Listed", "default_socket",
     "PushstageError",
     "DaemonGone", "ProtocolError", "QueueFull", "Refused", "Unsupported",
 ]

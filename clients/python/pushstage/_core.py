@@ -481,6 +481,46 @@ class Cancelled:
     outcome_code: int
 
 
+# The states Client.jobs lists, in pushctl jobs --state's words.
+LIST_STATES: Dict[str, int] = {
+    "queued": 1, "delayed": 2, "in-flight": 5, "retrying": 6, "dead": 7,
+    "done": JOB_DONE}
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One event on a page of Client.jobs (protocol version 5,
+    JOBS_REPLY): its id; state and state_code as a Job's ("queued",
+    "waiting behind its key" or "waiting for its partition" on a page of
+    queued events; "in flight" or "cancelled in flight" on one of in
+    flight; else the page's); reason why it died, as a Job's, None
+    unless dead; attempts its deliveries; at seconds since 1970 as a
+    Job's, None when not known; length its payload's bytes and preview
+    their first ones (done: its result's); key its KEY or None; headers
+    and raw_headers as an Event's."""
+    id: int
+    state: str
+    state_code: int
+    reason: Optional[str]
+    attempts: int
+    at: Optional[float]
+    length: int
+    preview: bytes
+    key: Optional[bytes]
+    headers: Dict[str, str] = field(hash=False)
+    raw_headers: List[Tuple[str, bytes]] = field(hash=False)
+
+
+@dataclass(frozen=True)
+class JobsPage:
+    """A page of Client.jobs: its events, lowest ids first, and next,
+    the cursor of the page after it (32 hex digits, as pushctl jobs
+    prints it: give it as after=), or None when there is no more.  A
+    full page gives a cursor though the next page may be empty."""
+    events: List[Listed] = field(hash=False)
+    next: Optional[str]
+
+
 # --- requests ------------------------------------------------------------
 
 def _b(v: Data) -> bytes:
@@ -917,6 +957,108 @@ def cancel_result(body: bytes, ids: List[int]) -> List[Cancelled]:
                             "for" % ([i for i, _ in got][:8],
                                      ids[:8] if ids else "unique id"))
     return [Cancelled(i, CANCEL_OUTCOMES[o], o) for i, o in got]
+
+
+_HEX_CURSOR = re.compile(r"[0-9a-fA-F]{%d}\Z" % (2 * P.CURSOR_LEN))
+
+# What Client.jobs sends: (state, cursor, key, header) checked.
+JobsArgs = Tuple[int, bytes, Optional[bytes], Optional[Tuple[bytes, bytes]]]
+
+
+def jobs_args(queue: Data, state: str, after: object, limit: int,
+              preview: int, key: Optional[Data],
+              header: object) -> JobsArgs:
+    """(state code, cursor bytes, key bytes or None, (name, value) bytes
+    or None) of Client.jobs's arguments, each checked before anything
+    is done: ValueError (TypeError for a type that is none of those
+    allowed) naming the argument."""
+    P.queue_name(queue, group_ok=True)
+    if not isinstance(state, str):
+        raise TypeError("state must be a str, not %s" % type(state).__name__)
+    if state not in LIST_STATES:
+        raise ValueError("state must be %s or %s, not %r" % (
+            ", ".join('"%s"' % n for n in list(LIST_STATES)[:-1]),
+            '"%s"' % list(LIST_STATES)[-1], state))
+    for name, v, lo, hi in (("limit", limit, 1, P.JOBS_LIMIT_MAX),
+                            ("preview", preview, 0, P.PREVIEW_MAX)):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError("%s must be an int, not %s"
+                            % (name, type(v).__name__))
+        if not lo <= v <= hi:
+            raise ValueError("%s must be %d to %d%s, not %r" % (
+                name, lo, hi, " bytes" if name == "preview" else "", v))
+    if after is None:
+        cursor = bytes(P.CURSOR_LEN)
+    elif isinstance(after, str):
+        if not _HEX_CURSOR.match(after):
+            raise ValueError("after must be a cursor: the %d hex digits a "
+                             "page gave as next (or its %d bytes), not %r"
+                             % (2 * P.CURSOR_LEN, P.CURSOR_LEN, after[:40]))
+        cursor = bytes.fromhex(after)
+    elif isinstance(after, (bytes, bytearray, memoryview)):
+        cursor = bytes(after)
+        if len(cursor) != P.CURSOR_LEN:
+            raise ValueError("after must be a cursor of %d bytes, not %d"
+                             % (P.CURSOR_LEN, len(cursor)))
+    else:
+        raise TypeError("after must be a cursor, str or bytes, not %s"
+                        % type(after).__name__)
+    kb: Optional[bytes] = None
+    if key is not None:
+        if not isinstance(key, EVENT_TYPES):
+            raise TypeError("key must be str or bytes, not %s"
+                            % type(key).__name__)
+        kb = _b(key)
+        if len(kb) > 255:
+            raise ValueError("key must be at most 255 bytes, not %d"
+                             % len(kb))
+    hdr: Optional[Tuple[bytes, bytes]] = None
+    if header is not None:
+        if not isinstance(header, (tuple, list)) or len(header) != 2:
+            raise TypeError("header must be a (name, value) pair, not %s"
+                            % type(header).__name__)
+        (hdr,) = header_pairs([header])
+        P.headers_block([hdr])          # the name's and value's rules
+        if key is not None:
+            raise ValueError("give key or header, not both")
+    return LIST_STATES[state], cursor, kb, hdr
+
+
+def jobs_frame(version: int, queue: Data, args: JobsArgs, limit: int,
+               preview: int) -> bytes:
+    """JOBS, to a daemon of version 5 (Unsupported before)."""
+    if version < 5:
+        raise Unsupported("listing jobs (JOBS) needs protocol version 5; "
+                          "the daemon speaks version %d" % version)
+    state, cursor, key, header = args
+    return P.jobs(queue_for(version, queue, True), state, limit, preview,
+                  cursor, key, header)
+
+
+def jobs_result(body: bytes, state: int, limit: int) -> JobsPage:
+    """A JOBS_REPLY to a JOBS of state and limit as a JobsPage: at most
+    limit entries, each in that state (JOBS_STATES), lowest ids first;
+    else a ProtocolError."""
+    nxt, entries = P.parse_jobs_reply(body)
+    if len(entries) > limit:
+        raise ProtocolError("JOBS_REPLY of %d entries for a page of %d"
+                            % (len(entries), limit))
+    out: List[Listed] = []
+    last = 0
+    for eid, st, reason, attempts, at, length, preview, key, hdrs in entries:
+        if st not in P.JOBS_STATES[state]:
+            raise ProtocolError("JOBS_REPLY: event %d in state %d on a page "
+                                "of state %d" % (eid, st, state))
+        if eid <= last:
+            raise ProtocolError("JOBS_REPLY: event %d after event %d (lowest "
+                                "ids first)" % (eid, last))
+        last = eid
+        raw = list(hdrs) if hdrs else []
+        out.append(Listed(
+            eid, JOB_STATES[st], st, _reason(st, reason), attempts,
+            at / 1000.0 if at else None, length, preview, key,
+            {n: v.decode(errors="replace") for n, v in raw}, raw))
+    return JobsPage(out, nxt.hex() if any(nxt) else None)
 
 
 def dead_ids_frame(version: int, ftype: int, queue: Data,

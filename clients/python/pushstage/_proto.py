@@ -27,8 +27,9 @@ HELLO, WELCOME_T, ENQUEUE, ENQUEUED_T, DEMAND, EVENT, STATS, STATS_REPLY, \
     ERROR, ACK, NACK, TOUCH, DEAD_LIST, DEAD_LIST_REPLY, DEAD_RETRY, \
     DEAD_DROP, DEAD_DONE, QUEUES, QUEUES_REPLY, QUEUE_ADMIN, QUEUE_DONE, \
     NACK_LATER, NACK_ERROR, JOB, JOB_REPLY, CANCEL, JOB_CANCEL, \
-    JOB_CANCEL_REPLY, ACK_RESULT, WAIT, WAIT_REPLY = range(1, 32)
-TYPE_MAX = WAIT_REPLY           # a frame type past it is a bad header
+    JOB_CANCEL_REPLY, ACK_RESULT, WAIT, WAIT_REPLY, JOBS, JOBS_REPLY = \
+    range(1, 34)
+TYPE_MAX = JOBS_REPLY           # a frame type past it is a bad header
 
 ROLE_CONSUMER = 1
 ROLE_CLIENT = 2
@@ -87,6 +88,23 @@ ACK_RESULT_HEAD = struct.Struct(">QI")
 WAIT_HEAD = struct.Struct(">QIB")
 WAIT_FOREVER = 0xFFFFFFFF
 WAIT_REPLY_HEAD = struct.Struct(">QBBBBQII")
+
+# JOBS (version 5): the states a page may list (queued, delayed, in
+# flight, waiting to retry, dead, done) and the states its entries may
+# be in for each (queued: also behind their key, 3, or for their
+# partition, 4; in flight: also cancelled in flight, 8); its head after
+# the queue (state, limit, preview, cursor, filter, filter_len), its
+# filters, the most events a page takes; a JOBS_REPLY's head (next,
+# count) and each entry's fixed head (id, state, reason, attempts, at,
+# len, preview_len).
+JOBS_STATES: Dict[int, Tuple[int, ...]] = {
+    1: (1, 3, 4), 2: (2,), 5: (5, 8), 6: (6,), 7: (7,), 9: (9,)}
+JOBS_HEAD = struct.Struct(">BHH16sBH")
+FILTER_NONE, FILTER_KEY, FILTER_HEADER = range(3)
+JOBS_LIMIT_MAX = 1000
+CURSOR_LEN = 16
+JOBS_REPLY_HEAD = struct.Struct(">16sI")
+JOBS_ENTRY_HEAD = struct.Struct(">QBBIQIH")
 
 # QUEUE_ADMIN operations.
 OP_SET, OP_PURGE, OP_DELETE, OP_CREATE, OP_DROP_GROUP = range(1, 6)
@@ -362,6 +380,40 @@ def wait(queue: bytes, eid: int, timeout_ms: int, uid: bytes = b"") -> bytes:
         raise ValueError("a WAIT's timeout is 0 to 4294967295 ms")
     return frame(WAIT, _short(queue) + WAIT_HEAD.pack(eid, timeout_ms,
                                                       len(uid)) + uid)
+
+
+def jobs(queue: bytes, state: int, limit: int, preview: int,
+         cursor: bytes = bytes(CURSOR_LEN), key: Optional[bytes] = None,
+         header: Optional[Tuple[bytes, bytes]] = None) -> bytes:
+    """JOBS (version 5): a page of the events of the queue (or
+    QUEUE/GROUP) in one state (JOBS_STATES), at most limit of them,
+    with their payloads' first `preview` bytes, past cursor (all 0: the
+    first page); those of one key, or with one header's value, alone."""
+    if state not in JOBS_STATES:
+        raise ValueError("a JOBS lists state 1, 2, 5, 6, 7 or 9, not %r"
+                         % state)
+    if not 1 <= limit <= JOBS_LIMIT_MAX:
+        raise ValueError("a JOBS's limit is 1 to 1000 events")
+    if not 0 <= preview <= PREVIEW_MAX:
+        raise ValueError("a JOBS's preview is 0 to 1024 bytes")
+    if len(cursor) != CURSOR_LEN:
+        raise ValueError("a cursor is 16 bytes")
+    if key is not None and header is not None:
+        raise ValueError("a JOBS filters by a key or a header, not both")
+    filt, fbody = FILTER_NONE, b""
+    if key is not None:
+        if len(key) > 255:
+            raise ValueError("a key is at most 255 bytes")
+        filt, fbody = FILTER_KEY, key
+    elif header is not None:
+        name, value = header
+        if not 1 <= len(name) <= HEADER_NAME_MAX or \
+                len(value) > HEADER_VALUE_MAX:
+            raise ValueError("a header's name is 1 to 64 bytes, its value "
+                             "at most 1024")
+        filt, fbody = FILTER_HEADER, _short(name) + value
+    return frame(JOBS, _short(queue) + JOBS_HEAD.pack(
+        state, limit, preview, cursor, filt, len(fbody)) + fbody)
 
 
 # --- reading -----------------------------------------------------------
@@ -726,3 +778,39 @@ def parse_wait_reply(body: bytes) -> WaitReply:
                             "(0 or 1, and 0)" % (timed_out, reserved))
     return (eid, state, bool(timed_out), reason, at, attempts,
             bytes(body[WAIT_REPLY_HEAD.size:]))
+
+
+# A JOBS_REPLY's entry: (id, state, reason, attempts, at, length,
+# preview, key, headers); key and headers None when the event has none.
+JobsEntry = Tuple[int, int, int, int, int, int, bytes, Optional[bytes],
+                  Optional[RawHeaders]]
+
+
+def parse_jobs_reply(body: bytes) -> Tuple[bytes, List[JobsEntry]]:
+    """A JOBS_REPLY (version 5): (next, the 16-byte cursor, all 0 for
+    none; [entries]), each entry's fixed head, preview and attribute
+    block (KEY, then HEADERs) checked; count of them, the body ending
+    after the last.  Bytes cut short or past it are a ProtocolError."""
+    _need(body, JOBS_REPLY_HEAD.size, "JOBS_REPLY")
+    nxt, count = JOBS_REPLY_HEAD.unpack_from(body)
+    c = _Cursor(body, "JOBS_REPLY")
+    c.p = JOBS_REPLY_HEAD.size
+    # An entry is at least 30 bytes: a count past what the body can hold
+    # is refused before anything is read.
+    if count > (len(body) - c.p) // (JOBS_ENTRY_HEAD.size + 2):
+        raise ProtocolError("JOBS_REPLY of %d bytes for %d entries"
+                            % (len(body), count))
+    out: List[JobsEntry] = []
+    for _ in range(count):
+        eid, state, reason, attempts, at, length, plen = \
+            JOBS_ENTRY_HEAD.unpack(c.take(JOBS_ENTRY_HEAD.size))
+        preview = bytes(c.take(plen))
+        key, headers, c.p = event_block(body, c.p, len(body), VERSION,
+                                        "a JOBS_REPLY entry")
+        out.append((eid, state, reason, attempts, at, length, preview, key,
+                    headers))
+    if c.p != len(body):
+        raise ProtocolError("JOBS_REPLY of %d bytes: %d past its %d "
+                            "entries" % (len(body), len(body) - c.p,
+                                         len(out)))
+    return bytes(nxt), out

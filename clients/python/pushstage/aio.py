@@ -12,7 +12,7 @@ from typing import (Callable, Deque, Iterable, List, Optional, Sequence,
 from . import _core as C
 from . import _proto as P
 from ._core import (Cancelled, Data, DeadList, Enqueued, Headers, Job,
-                    Message, QueueInfo, Stats, WaitResult)
+                    JobsPage, Message, QueueInfo, Stats, WaitResult)
 from .errors import DaemonGone, ProtocolError, PushstageError, Refused
 
 READ_SIZE = 256 * 1024
@@ -280,6 +280,22 @@ class AsyncClient:
                 conn.version, queue, eid, uid, preview), P.JOB_REPLY)
             try:
                 return C.job_result(body)
+            except ProtocolError:
+                conn.close()        # nothing past a bad reply is trusted
+                raise
+
+    async def jobs(self, queue: str, state: str = "queued", *,
+                   after: Union[bytes, str, None] = None, limit: int = 50,
+                   preview: int = 64, key: Optional[Data] = None,
+                   header: Optional[Tuple[Data, Data]] = None) -> JobsPage:
+        """As Client.jobs: a page of the queue's events in one state."""
+        args = C.jobs_args(queue, state, after, limit, preview, key, header)
+        async with self._lock:
+            conn = await self._connected()
+            body = await conn.request(C.jobs_frame(
+                conn.version, queue, args, limit, preview), P.JOBS_REPLY)
+            try:
+                return C.jobs_result(body, args[0], limit)
             except ProtocolError:
                 conn.close()        # nothing past a bad reply is trusted
                 raise

@@ -14,13 +14,13 @@ from typing import (Callable, Deque, Iterable, Iterator, List, Optional,
 from . import _core as C
 from . import _proto as P
 from ._core import (Cancelled, ConsumerInfo, Data, DeadEvent, DeadList,
-                    Enqueued, Failure, Headers, Job, Message, QueueInfo,
-                    Stats, WaitResult)
+                    Enqueued, Failure, Headers, Job, JobsPage, Listed,
+                    Message, QueueInfo, Stats, WaitResult)
 from .errors import DaemonGone, ProtocolError, PushstageError, Refused
 
 __all__ = ["Client", "Consumer", "Event", "Message", "Stats", "QueueInfo",
            "ConsumerInfo", "DeadEvent", "DeadList", "Enqueued", "Job",
-           "Failure", "Cancelled", "WaitResult"]
+           "Failure", "Cancelled", "WaitResult", "JobsPage", "Listed"]
 
 READ_SIZE = 256 * 1024
 
@@ -356,6 +356,40 @@ class Client:
                                             preview), P.JOB_REPLY)
             try:
                 return C.job_result(body)
+            except ProtocolError:
+                conn.close()        # nothing past a bad reply is trusted
+                raise
+
+    def jobs(self, queue: str, state: str = "queued", *,
+             after: Union[bytes, str, None] = None, limit: int = 50,
+             preview: int = 64, key: Optional[Data] = None,
+             header: Optional[Tuple[Data, Data]] = None) -> JobsPage:
+        """A page of the events of the queue (or group, "QUEUE/GROUP")
+        in one state, lowest ids first, as pushctl jobs lists them:
+        state "queued" (with those behind their key or waiting for their
+        partition), "delayed", "in-flight" (with those cancelled in
+        flight), "retrying", "dead" or "done" (records kept by the
+        queue's keep-done: preview is of their results); at most limit
+        (1 to 1000) of them, each with its payload's first `preview`
+        bytes (0 to 1024); those of one key (str or bytes, to 255
+        bytes), or with one header's value (a (name, value) pair),
+        alone.  after: None for the first page, else a page's next (the
+        32 hex digits, as pushctl jobs prints them, or their 16 bytes).
+        Returns a JobsPage: its events (Listed) and next, None when
+        there is no more.  A cursor is its queue's, group's and state's:
+        another's is Refused (BAD_VALUE), as is one event alone too big
+        for a frame with this preview.  Protocol version 5 (Unsupported
+        before); a daemon in a cluster refuses it (ProtocolError, code
+        6); a queue that does not exist is Refused (NO_QUEUE); a bad
+        argument raises ValueError (TypeError) naming it before anything
+        is sent."""
+        args = C.jobs_args(queue, state, after, limit, preview, key, header)
+        with self._lock:
+            conn = self._connected()
+            body = conn.request(C.jobs_frame(conn.version, queue, args, limit,
+                                             preview), P.JOBS_REPLY)
+            try:
+                return C.jobs_result(body, args[0], limit)
             except ProtocolError:
                 conn.close()        # nothing past a bad reply is trusted
                 raise
