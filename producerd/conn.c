@@ -893,17 +893,18 @@ conn_wait(struct conn *c, const struct ps_frame *f)
 		    conn_label(c));
 }
 
-/* The answer to c's WAIT. */
+/*
+ * The answer to c's WAIT, straight onto its stage: it may come while
+ * another connection's reply is being made in the scratch buffer (an
+ * event that ends in the dispatch run a JOB_CANCEL starts).
+ */
 void
 conn_waited(struct conn *c, const struct ps_wait_reply *r)
 {
-	if (ps_put_wait_reply(&c->srv->scratch, r) != 0) {
+	io_dirty(c);
+	if (ps_put_wait_reply(&c->stage, r) != 0)
 		log_warnx("%s: out of memory answering its WAIT",
 		    conn_label(c));
-		c->srv->scratch.len = 0;
-		return;
-	}
-	conn_send(c);
 }
 
 /* ACK_RESULT: one event in flight here is done, and this is its result. */

@@ -52,9 +52,13 @@ kept_free(struct kept *k)
 	k->n = k->bytes = 0;
 }
 
-/* The oldest record goes: told, out of the table, its chunk past it. */
+/*
+ * The oldest record goes: told, out of the table, its chunk past it.  A
+ * chunk left empty is freed, but the last with keep (a record is about
+ * to go into it): it starts again.
+ */
 static void
-drop_oldest(struct kept *k)
+drop_oldest(struct kept *k, int keep)
 {
 	struct kchunk	*c = TAILQ_FIRST(&k->chunks);
 	struct kdone	*e = (struct kdone *)(void *)(c->data + c->head);
@@ -65,7 +69,9 @@ drop_oldest(struct kept *k)
 	k->n--;
 	k->bytes -= rec_size(e->len);
 	c->head += rec_size(e->len);
-	if (c->head == c->tail) {
+	if (c->head == c->tail && keep && c == TAILQ_LAST(&k->chunks, kchunks))
+		c->head = c->tail = 0;
+	else if (c->head == c->tail) {
 		TAILQ_REMOVE(&k->chunks, c, entry);
 		free(c);
 	}
@@ -81,26 +87,30 @@ int
 kept_add(struct kept *k, uint64_t id, uint64_t at, uint32_t attempts,
     const void *result, uint32_t len, uint64_t max, struct kdone **out)
 {
-	struct kchunk	*c;
+	struct kchunk	*c, *fresh;
 	struct kdone	*e;
 	size_t		 need = rec_size(len), size;
 
 	if ((max != 0 && need > max) || kept_find(k, id) != NULL)
 		return 1;
-	while (max != 0 && k->bytes + need > max && k->n != 0)
-		drop_oldest(k);
+	/* What may fail comes first: out of memory, no record goes. */
 	if ((k->hash == NULL || k->n > k->mask) &&
 	    kchain_grow(&k->hash, &k->mask) != 0 && k->hash == NULL)
 		return -1;
+	fresh = NULL;
 	c = TAILQ_LAST(&k->chunks, kchunks);
 	if (c == NULL || c->size - c->tail < need) {
 		size = need > KEPT_CHUNK ? need : KEPT_CHUNK;
-		if ((c = malloc(sizeof *c + size)) == NULL)
+		if ((fresh = malloc(sizeof *fresh + size)) == NULL)
 			return -1;
-		c->size = size;
-		c->head = c->tail = 0;
-		TAILQ_INSERT_TAIL(&k->chunks, c, entry);
+		fresh->size = size;
+		fresh->head = fresh->tail = 0;
 	}
+	while (max != 0 && k->bytes + need > max && k->n != 0)
+		drop_oldest(k, fresh == NULL);
+	if (fresh != NULL)
+		TAILQ_INSERT_TAIL(&k->chunks, fresh, entry);
+	c = TAILQ_LAST(&k->chunks, kchunks);
 	e = (struct kdone *)(void *)(c->data + c->tail);
 	c->tail += need;
 	e->id = id;
@@ -138,7 +148,7 @@ kept_expire(struct kept *k, uint64_t before)
 	uint64_t		 n = 0;
 
 	while ((e = kept_each(k, NULL)) != NULL && e->at <= before) {
-		drop_oldest(k);
+		drop_oldest(k, 0);
 		n++;
 	}
 	return n;

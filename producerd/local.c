@@ -472,8 +472,13 @@ local_job_cancel(struct server *srv, struct nqueue *q,
 		if (dispatch_cancel_delayed(&lead->d, ids[i]))
 			continue;
 		TAILQ_FOREACH(g, &q->groups, entry) {
-			if ((st = dispatch_cancel(&g->d, ids[i], &dc)) < 0)
+			if ((st = dispatch_cancel(&g->d, ids[i], &dc)) < 0) {
+				snprintf(why, len, "out of memory cancelling "
+				    "event %llu: the %u named before it are "
+				    "cancelled, it and those after not",
+				    (unsigned long long)ids[i], i);
 				goto out;
+			}
 			if (st == DJOB_CANCELLED &&
 			    outcome[i] == PS_CANCEL_REMOVED)
 				outcome[i] = PS_CANCEL_ALREADY;

@@ -2553,6 +2553,17 @@ START_TEST(kept_records_over_chunks)
 	ck_assert_uint_eq(k.n, 0);
 	ck_assert_uint_eq(k.bytes, 0);
 	ck_assert_ptr_null(kept_each(&k, NULL));
+	/* Room made by every record of the one chunk going: it starts again. */
+	for (i = 1; i <= 3; i++)
+		ck_assert_int_eq(kept_add(&k, 20000 + i, 40000, 1, "ab", 2, 0,
+		    &out), 0);
+	ck_assert_int_eq(kept_add(&k, 20004, 40001, 1, "abcdefgh", 8,
+	    KEPT_HEAD + 8, &out), 0);
+	ck_assert_uint_eq(k.n, 1);
+	ck_assert_ptr_nonnull(e = kept_find(&k, 20004));
+	ck_assert_mem_eq(e->result, "abcdefgh", 8);
+	ck_assert_ptr_eq(kept_each(&k, NULL), e);
+	ck_assert_ptr_null(kept_each(&k, e));
 	kept_free(&k);
 }
 END_TEST
