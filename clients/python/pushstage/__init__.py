@@ -8,7 +8,7 @@
 The protocol is docs/protocol.md of pushstage; this package speaks its
 versions 2 to 5 (5: headers on events, failures, job lookup and
 cancelling, results and waiting, listing jobs) with the standard library
-only.
+only; and a task layer (App, @app.task, docs/tasks.md).
 """
 
 from .client import Client, Consumer, Event
@@ -18,6 +18,9 @@ from ._core import (Cancelled, ConsumerInfo, DeadEvent, DeadList, Enqueued,
 from .errors import (DaemonGone, ProtocolError, PushstageError, QueueFull,
                      Refused, Unsupported)
 from .aio import AsyncClient, AsyncConsumer, AsyncEvent
+from .envelope import BadPayload, TaskError
+from .tasks import (App, Signature, Task, TaskCancelled, TaskFailed, TaskGone,
+                    TaskJob)
 
 __version__ = "0.3.0"
 
@@ -26,6 +29,8 @@ __all__ = [
     "AsyncEvent", "Message", "Stats", "QueueInfo", "ConsumerInfo",
     "DeadEvent", "DeadList", "Enqueued", "Job", "Failure", "Cancelled",
     "WaitResult", "JobsPage", "Listed", "default_socket",
+    "App", "Task", "Signature", "TaskJob", "TaskError", "TaskFailed",
+    "TaskCancelled", "TaskGone", "BadPayload",
     "PushstageError",
     "DaemonGone", "ProtocolError", "QueueFull", "Refused", "Unsupported",
 ]

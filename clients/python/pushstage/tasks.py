@@ -1,0 +1,420 @@
+"""pushstage.tasks: named tasks called with arguments (docs/tasks.md).
+
+    import pushstage
+    app = pushstage.App(default_queue="img")
+
+    @app.task(max_attempts=5, backoff=(1, 60), time_limit=30)
+    def resize(photo_id, size=1):
+        ...
+        return {"w": 64}
+
+    job = resize.delay(42, size=3)      # enqueued; a TaskJob
+    job.result(timeout=10)              # {"w": 64}: the daemon's WAIT
+
+A task is an event of its queue whose `task` header names it and whose
+payload is {"args": [...], "kwargs": {...}} in JSON: the envelope of
+docs/tasks.md, which a worker in any language can run.  Run the tasks
+with `python3 -m pushstage.worker --app MODULE`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import hashlib
+import inspect
+import threading
+from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional,
+                    Sequence, Tuple, Union)
+
+from . import envelope as E
+from ._core import Data, Headers, Job, Message, WaitResult, header_pairs
+from .client import Client
+from .errors import PushstageError, Unsupported
+
+Backoff = Optional[Tuple[float, float]]
+KeyRule = Union[None, str, Callable[..., Any]]
+UniqueRule = Union[bool, Callable[..., Any]]
+
+
+class TaskFailed(E.TaskError):
+    """TaskJob.result() of a task that died: its last error's type,
+    message and traceback (docs/tasks.md), and the job."""
+
+    def __init__(self, err: E.TaskError, job: "TaskJob") -> None:
+        super().__init__(err.type, err.message, err.traceback)
+        self.job = job
+
+
+class TaskCancelled(PushstageError):
+    """TaskJob.result() of a task a client cancelled."""
+
+
+class TaskGone(PushstageError):
+    """TaskJob.result() of a task the queue no longer knows (done with
+    no record kept: set the queue's keep-done to read results after the
+    fact; purged; shed by its overflow)."""
+
+
+def _backoff(b: Union[None, str, Sequence[float]]) -> Backoff:
+    """A backoff as (base, max) seconds: a pair, "BASE:MAX", or None."""
+    if b is None:
+        return None
+    if isinstance(b, str):
+        base, sep, most = b.partition(":")
+        try:
+            pair = (float(base), float(most if sep else base))
+        except ValueError:
+            raise ValueError("backoff %r: BASE:MAX in seconds" % b) from None
+    else:
+        try:
+            pair = (float(b[0]), float(b[1]))
+        except (TypeError, ValueError, IndexError):
+            raise ValueError("backoff %r: (BASE, MAX) in seconds"
+                             % (b,)) from None
+    if not 0 <= pair[0] <= pair[1]:
+        raise ValueError("backoff %r: 0 <= BASE <= MAX" % (b,))
+    return pair
+
+
+def _seconds(what: str, v: Optional[float]) -> Optional[float]:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+        raise ValueError("%s must be a number of seconds over 0, not %r"
+                         % (what, v))
+    return float(v)
+
+
+class Task:
+    """A function registered with App.task: call it to run it here;
+    delay() or apply() to enqueue it; s() for a call to send later."""
+
+    def __init__(self, app: "App", fn: Callable[..., Any], name: str,
+                 queue: Optional[str], max_attempts: Optional[int],
+                 backoff: Backoff, time_limit: Optional[float],
+                 soft_time_limit: Optional[float], priority: Optional[int],
+                 key: KeyRule, unique: UniqueRule) -> None:
+        self.app = app
+        self.fn = fn
+        self.name = E.check_name(name)
+        self._queue = queue
+        if max_attempts is not None and (isinstance(max_attempts, bool) or
+                                         not isinstance(max_attempts, int) or
+                                         max_attempts < 1):
+            raise ValueError("max_attempts must be 1 or more, not %r"
+                             % (max_attempts,))
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+        self.time_limit = _seconds("time_limit", time_limit)
+        self.soft_time_limit = _seconds("soft_time_limit", soft_time_limit)
+        if (self.time_limit and self.soft_time_limit and
+                self.soft_time_limit > self.time_limit):
+            raise ValueError("soft_time_limit (%g) is over time_limit (%g)"
+                             % (self.soft_time_limit, self.time_limit))
+        if priority is not None and (isinstance(priority, bool) or
+                                     not isinstance(priority, int) or
+                                     not 0 <= priority <= 65535):
+            raise ValueError("priority must be 0 to 65535, not %r"
+                             % (priority,))
+        self.priority = priority
+        self.key = key
+        self.unique = unique
+        self.is_async = inspect.iscoroutinefunction(fn)
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+
+    @property
+    def queue(self) -> str:
+        """The queue it is sent to: its own, else the app's default."""
+        return self._queue or self.app.default_queue
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return "<Task %s on %s>" % (self.name, self.queue)
+
+    def s(self, *args: Any, **kwargs: Any) -> "Signature":
+        """A call of the task to send later (Signature.delay(),
+        App.enqueue_many); the arguments are checked now."""
+        return Signature(self, args, kwargs)
+
+    def delay(self, *args: Any, **kwargs: Any) -> "TaskJob":
+        """Enqueue a call with these arguments: apply(args, kwargs)."""
+        return self.apply(args, kwargs)
+
+    def apply(self, args: Sequence[Any] = (),
+              kwargs: Optional[Mapping[str, Any]] = None, *,
+              delay: Optional[float] = None,
+              at: Union[None, float, datetime.datetime] = None,
+              priority: Optional[int] = None, key: Optional[Data] = None,
+              unique_id: Optional[Data] = None,
+              headers: Optional[Headers] = None,
+              queue: Optional[str] = None) -> "TaskJob":
+        """Enqueue a call, with options over the task's own: delay in
+        seconds, or at (a datetime or seconds since 1970); priority;
+        key; unique_id; more headers; another queue.  Returns its
+        TaskJob.  An argument JSON cannot encode is a TypeError naming
+        it, and nothing is sent."""
+        sig = Signature(self, args, kwargs or {}, delay=delay, at=at,
+                        priority=priority, key=key, unique_id=unique_id,
+                        headers=headers, queue=queue)
+        return self.app.enqueue_many([sig])[0]
+
+
+class Signature:
+    """One call of a task, with its options, ready to send: what
+    Task.s() makes.  delay() sends it; App.enqueue_many sends many."""
+
+    def __init__(self, task: Task, args: Sequence[Any],
+                 kwargs: Mapping[str, Any], *,
+                 delay: Optional[float] = None,
+                 at: Union[None, float, datetime.datetime] = None,
+                 priority: Optional[int] = None, key: Optional[Data] = None,
+                 unique_id: Optional[Data] = None,
+                 headers: Optional[Headers] = None,
+                 queue: Optional[str] = None) -> None:
+        if delay is not None and at is not None:
+            raise ValueError("delay and at: one or the other")
+        self.task = task
+        self.args = list(args)
+        self.kwargs = dict(kwargs)
+        self.payload = E.encode_call(self.args, self.kwargs)
+        self.queue = queue or task.queue
+        self.delay_s = delay
+        self.at = at
+        self.priority = priority if priority is not None else task.priority
+        self.key = key if key is not None else self._rule(task.key)
+        if unique_id is None and task.unique:
+            if callable(task.unique):
+                unique_id = task.unique(*self.args, **self.kwargs)
+            else:
+                unique_id = hashlib.sha256(
+                    task.name.encode() + b"\0" + self.payload).hexdigest()
+        self.unique_id = unique_id
+        pairs = [(b"task", task.name.encode()),
+                 (b"content-type", E.CONTENT_TYPE.encode())]
+        for n, v in header_pairs(headers or {}):
+            if n == b"task":
+                raise ValueError("headers: \"task\" is the task's name, "
+                                 "set by the task")
+            if n == b"content-type":
+                if v != E.CONTENT_TYPE.encode():
+                    raise ValueError("headers: content-type %r: tasks are "
+                                     "%s" % (v.decode(errors="replace"),
+                                             E.CONTENT_TYPE))
+                continue
+            pairs.append((n, v))
+        self.headers = pairs
+
+    def _rule(self, rule: KeyRule) -> Optional[Data]:
+        if rule is None or isinstance(rule, str):
+            return rule
+        k = rule(*self.args, **self.kwargs)
+        return None if k is None else (k if isinstance(k, (bytes, str))
+                                       else str(k))
+
+    def message(self) -> Message:
+        return Message(self.payload, key=self.key, delay=self.delay_s,
+                       not_before=self.at, priority=self.priority,
+                       unique_id=self.unique_id, headers=self.headers)
+
+    def delay(self) -> "TaskJob":
+        """Send it: its TaskJob."""
+        return self.task.app.enqueue_many([self])[0]
+
+    def __repr__(self) -> str:
+        return "%s.s(%s)" % (self.task.name, self.payload.decode())
+
+
+class TaskJob:
+    """An enqueued task: .id (None when it was a duplicate of one whose
+    id could not be found, or shed by the queue's overflow), .queue,
+    .unique_id, .duplicate (True when its unique id was held: then it
+    stands for the event that held it).  status(), result(), cancel()
+    ask the daemon."""
+
+    def __init__(self, app: "App", queue: str, id: Optional[int],
+                 unique_id: Optional[Data] = None,
+                 duplicate: bool = False) -> None:
+        self.app = app
+        self.queue = queue
+        self.id = id
+        self.unique_id = unique_id
+        self.duplicate = duplicate
+
+    def __repr__(self) -> str:
+        return "<TaskJob %s:%s>" % (self.queue, self.id)
+
+    def _by(self) -> Tuple[Optional[int], Optional[Data]]:
+        if self.id:
+            return self.id, None
+        if self.unique_id is not None:
+            return None, self.unique_id
+        if self.id == 0:
+            raise Unsupported("a cluster gives a task its id where it is "
+                              "delivered: it cannot be found by id")
+        raise TaskGone("this task was not stored (shed by the queue's "
+                       "overflow)")
+
+    def status(self) -> Optional[Job]:
+        """Where it is now (Client.job): a Job whose .state is "queued",
+        "in flight", "done", "dead", ... or None when the queue no
+        longer knows it."""
+        i, u = self._by()
+        return self.app.client().job(self.queue, i, unique_id=u)
+
+    def wait(self, timeout: Optional[float] = None) -> WaitResult:
+        """Client.wait on it: how it ended, or timed_out."""
+        i, u = self._by()
+        return self.app.client().wait(self.queue, i, unique_id=u,
+                                      timeout=timeout)
+
+    def result(self, timeout: Optional[float] = None) -> Any:
+        """Its return value, once it is done, waiting as long as timeout
+        (seconds; None: no limit): the daemon answers the moment it
+        ends, no polling.  Raises TaskFailed (dead: its last error),
+        TaskCancelled, TaskGone, or TimeoutError."""
+        w = self.wait(timeout)
+        if w.timed_out:
+            raise TimeoutError("task %s:%s still %s after %gs"
+                               % (self.queue, self.id, w.state,
+                                  timeout or 0))
+        if w.done:
+            return E.decode_result(w.result)
+        if w.state == "dead":
+            raise TaskFailed(E.decode_error(w.error), self)
+        if w.state.startswith("cancelled"):
+            raise TaskCancelled("task %s:%s was cancelled"
+                                % (self.queue, self.id))
+        raise TaskGone("task %s:%s is not known to the queue now (a done "
+                       "task's result is kept only with the queue's "
+                       "keep-done)" % (self.queue, self.id))
+
+    def cancel(self) -> bool:
+        """Cancel it (Client.cancel): True when it was, or was told to
+        stop; a PushstageError (ERROR 19) when it already ended."""
+        i, u = self._by()
+        out = self.app.client().cancel(self.queue, i, unique_id=u)
+        return bool(out)
+
+
+HookFn = Callable[..., Any]
+
+
+class App:
+    """A set of tasks and how to reach the daemon: socket (None: the
+    rule of the C programs, $PUSHSTAGE_SOCKET and so on) and the queue a
+    task without its own goes to."""
+
+    def __init__(self, socket: Optional[str] = None,
+                 default_queue: str = "default", *, name: str = "",
+                 timeout: Optional[float] = None) -> None:
+        self.socket = socket
+        self.default_queue = default_queue
+        self.name = name
+        self.timeout = timeout
+        self.tasks: Dict[str, Task] = {}
+        self.hooks: Dict[str, List[HookFn]] = {
+            "before_task": [], "after_task": [], "on_failure": []}
+        self._client: Optional[Client] = None
+        self._lock = threading.Lock()
+
+    def client(self) -> Client:
+        """The app's Client, made on first use; threads share it."""
+        with self._lock:
+            if self._client is None:
+                self._client = Client(self.socket, name=self.name,
+                                      timeout=self.timeout)
+            return self._client
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    def task(self, fn: Optional[Callable[..., Any]] = None, *,
+             name: Optional[str] = None, queue: Optional[str] = None,
+             max_attempts: Optional[int] = None,
+             backoff: Union[None, str, Sequence[float]] = None,
+             time_limit: Optional[float] = None,
+             soft_time_limit: Optional[float] = None,
+             priority: Optional[int] = None, key: KeyRule = None,
+             unique: UniqueRule = False) -> Any:
+        """Register a function (sync or async) as a task: @app.task or
+        @app.task(...).  name defaults to "module.function"; queue to
+        the app's default_queue.  max_attempts: runs before its dead
+        letter (None: the queue's max-attempts); backoff: (BASE, MAX)
+        seconds, a failed run waits BASE*2^(attempt-1), at most MAX
+        (None: the worker's); time_limit ends a run (process pool,
+        asyncio), soft_time_limit raises SoftTimeLimitExceeded in it;
+        priority 0-65535; key a str, or a function of the task's
+        arguments giving it (calls of one key run in order on a queue
+        with dispatch=key); unique True: a call with the same arguments
+        is a duplicate while one is pending (or a function of the
+        arguments giving the unique id)."""
+        def register(f: Callable[..., Any]) -> Task:
+            n = name or "%s.%s" % (f.__module__, f.__qualname__)
+            if n in self.tasks and self.tasks[n].fn is not f:
+                raise ValueError("task %r registered twice" % n)
+            t = Task(self, f, n, queue, max_attempts, _backoff(backoff),
+                     time_limit, soft_time_limit, priority, key, unique)
+            self.tasks[n] = t
+            return t
+        if fn is not None:
+            return register(fn)
+        return register
+
+    def _hook(self, kind: str, fn: HookFn) -> HookFn:
+        self.hooks[kind].append(fn)
+        return fn
+
+    def before_task(self, fn: HookFn) -> HookFn:
+        """fn(task, event) before each run."""
+        return self._hook("before_task", fn)
+
+    def after_task(self, fn: HookFn) -> HookFn:
+        """fn(task, event, result, seconds) after each run that
+        returned."""
+        return self._hook("after_task", fn)
+
+    def on_failure(self, fn: HookFn) -> HookFn:
+        """fn(task, event, exception, seconds) after each run that
+        raised (or timed out)."""
+        return self._hook("on_failure", fn)
+
+    def enqueue_many(self, calls: Iterable[Signature]) -> List[TaskJob]:
+        """Send many calls (Task.s(...)), one ENQUEUE a queue: their
+        TaskJobs in order."""
+        sigs = list(calls)
+        for s in sigs:
+            if not isinstance(s, Signature):
+                raise TypeError("enqueue_many takes Task.s(...) calls, not "
+                                "%s" % type(s).__name__)
+        by_queue: Dict[str, List[int]] = {}
+        for i, s in enumerate(sigs):
+            by_queue.setdefault(s.queue, []).append(i)
+        out: List[Optional[TaskJob]] = [None] * len(sigs)
+        c = self.client()
+        for q, idx in by_queue.items():
+            got = c.enqueue(q, [sigs[i].message() for i in idx])
+            dup = set(got.duplicates)
+            taken = [j for j in range(len(idx)) if j not in dup]
+            # drop-newest sheds the batch's last events.
+            ids: List[Optional[int]] = list(got)
+            ids += [None] * (len(taken) - len(ids))
+            for j, eid in zip(taken, ids):
+                s = sigs[idx[j]]
+                out[idx[j]] = TaskJob(self, q, eid, s.unique_id)
+            for j in dup:
+                s = sigs[idx[j]]
+                held = None
+                try:
+                    jb = c.job(q, unique_id=s.unique_id, preview=0)
+                    held = jb.id if jb is not None else None
+                except PushstageError:
+                    pass
+                out[idx[j]] = TaskJob(self, q, held, s.unique_id,
+                                      duplicate=True)
+        return [j for j in out if j is not None]
