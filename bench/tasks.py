@@ -616,14 +616,36 @@ class Cell:
              "ran": ran, "lost": n - ran,
              "duplicates": sum(x - 1 for x in runs if x > 1),
              "seconds_after_kill": recovered}
+        # Where the tasks not run are: still queued (they would run
+        # later), held for a later redelivery, or nowhere.
         if self.system == "celery":
+            r["queued"] = self.rq_count("queued_celery")
             r["held"] = self.rq_count("unacked")
             r["held_what"] = "unacked (visibility_timeout %ss)" % (
                 self.vt or 3600)
         elif self.system == "rq":
+            r["queued"] = self.rq_count("queued_rq")
             r["held"] = self.rq_count("started") + self.rq_count("failed")
             r["held_what"] = "StartedJobRegistry + FailedJobRegistry"
+        else:
+            r["queued"] = self.ps_queued()
         return r
+
+    def ps_queued(self):
+        """Events of the queue not yet done: queued plus in flight (by
+        pushctl, when it was built beside producerd)."""
+        pushctl = os.path.join(os.path.dirname(os.path.dirname(
+            self.h.producerd)), "pushctl", "pushctl")
+        if not os.access(pushctl, os.X_OK):
+            return -1
+        out = subprocess.run([pushctl, "--socket",
+                              self.env["PUSHSTAGE_SOCKET"], "stats", "-q",
+                              "tb", "--json"], capture_output=True, text=True)
+        try:
+            st = json.loads(out.stdout)
+            return int(st["queued"]) + int(st["in_flight"])
+        except (ValueError, KeyError, TypeError):
+            return -1
 
 
 # --- the internal roles: enqueuer, minimal pushstage runner -----------------
@@ -654,8 +676,9 @@ def role_mini_worker(argv):
     from pushstage import envelope as E
     conc = int(argv[argv.index("-c") + 1])
     app = tb_ps.app
+    # As pushstage.worker --app: one event asked for as each starts.
     con = Consumer(app.default_queue, id="mini-%d" % os.getpid(),
-                   max_demand=4 * conc, socket=app.socket)
+                   max_demand=conc + 1, min_demand=conc, socket=app.socket)
     work = Q.SimpleQueue()
 
     def handle():
@@ -712,10 +735,10 @@ def peers_missing():
     return out
 
 
-def landed_worker():
+def landed_worker(pyclient):
     """Whether pushstage's task worker is here: pushstage/taskworker.py,
     or an --app option in pushstage/worker.py."""
-    pkg = os.path.join(PYCLIENT, "pushstage")
+    pkg = os.path.join(pyclient, "pushstage")
     if os.path.exists(os.path.join(pkg, "taskworker.py")):
         return True
     try:
@@ -810,7 +833,8 @@ def summary(results):
         o = {"workload": w, "label": label, "system": rs[0]["system"],
              "n": rs[0]["n"], "rounds": len(rs)}
         for k, v in rs[0].items():
-            if k in o or not isinstance(v, (int, float)) or k == "round":
+            if k in o or not isinstance(v, (int, float)) or \
+                    k in ("round", "concurrency"):
                 continue
             if w == "kill":
                 o[k] = [r[k] for r in rs]
@@ -869,15 +893,15 @@ def report(results, a, h):
         print()
         print("killed with SIGKILL once half had started, a fresh worker "
               "started (each round's numbers)")
-        print("%-44s %6s %-14s %-14s %-12s %-12s %s" % (
+        print("%-44s %6s %-12s %-8s %-10s %-12s %-8s %s" % (
             "system", "n", "ran >= once", "lost", "duplicates",
-            "started @kill", "held by the broker"))
+            "started @kill", "queued", "held by the broker"))
         for k in keys:
             rs = by[k]
             j = lambda f: ",".join(str(r[f]) for r in rs)
-            print("%-44s %6d %-14s %-14s %-12s %-12s %s" % (
+            print("%-44s %6d %-12s %-8s %-10s %-12s %-8s %s" % (
                 k[1], rs[0]["n"], j("ran"), j("lost"), j("duplicates"),
-                j("started_at_kill"),
+                j("started_at_kill"), j("queued"),
                 ("%s: %s" % (rs[0]["held_what"], j("held")))
                 if "held" in rs[0] else ""))
     errs = [r for r in results if "error" in r]
@@ -918,6 +942,10 @@ def main():
                     help="what --app is given (default tb_ps)")
     ap.add_argument("--ps-worker-args", default="",
                     help="more arguments for pushstage.worker")
+    ap.add_argument("--pyclient", default=PYCLIENT,
+                    help="the directory holding the pushstage package the "
+                    "enqueuers and workers import (default: clients/python "
+                    "of this tree)")
     ap.add_argument("--settle", type=float, default=5.0,
                     help="kill test: seconds without a new task before "
                     "counting (default 5)")
@@ -937,7 +965,8 @@ def main():
     h.timeout = a.timeout
     h.ps_app = a.ps_app
     h.ps_worker_args = shlex.split(a.ps_worker_args)
-    landed = landed_worker()
+    a.pyclient = os.path.abspath(a.pyclient)
+    landed = landed_worker(a.pyclient)
     if a.ps_worker == "auto":
         h.ps_worker = "official" if landed else "mini"
     else:
@@ -971,7 +1000,7 @@ def main():
             f.write(src)
     h.base_env = dict(os.environ)
     h.base_env["PYTHONPATH"] = os.pathsep.join(
-        [h.tmp, PYCLIENT] + ([os.environ["PYTHONPATH"]]
+        [h.tmp, a.pyclient] + ([os.environ["PYTHONPATH"]]
                              if os.environ.get("PYTHONPATH") else []))
     h.base_env.pop("PUSHSTAGE_SOCKET", None)
     plan = cells(h, a)
