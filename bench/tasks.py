@@ -12,7 +12,9 @@ there, port 0, no persistence: no RDB, no AOF, as producerd without
 interpreter:
 
   noop   N no-op tasks (default 100,000) enqueued from one process while
-         a worker of 4 runs them.  pushstage: App.enqueue_many in
+         a worker of 4, started and ready (it has run a probe task), runs
+         them (--order backlog: the worker stopped with SIGSTOP while all
+         N go in, then let go).  pushstage: App.enqueue_many in
          batches of 256, and Task.delay() one at a time; Celery 5.2
          (Redis broker, acks_late=True, otherwise its defaults: prefetch
          multiplier 4, no result backend, gossip/mingle/heartbeat on):
@@ -53,7 +55,8 @@ from enqueue to start; CPU (user + system, /proc/PID/stat fields 14 and
 the worker's process group (fields 14 and 15 of each live process, with
 16 and 17, the children it has reaped, of its leaders: RQ's forks) from
 just before the enqueue starts to the last task's end, and the enqueuing
-process's own (getrusage).  Rounds are interleaved (each round runs
+process's own (getrusage); with --order backlog, the broker's over the
+enqueue and the run, the worker's over the run.  Rounds are interleaved (each round runs
 every cell, in an order rotated each round); medians of the rounds are
 reported.  The pushstage worker is the one a user runs; with
 --ps-worker mini (or before the task worker exists) a minimal runner in
@@ -532,8 +535,22 @@ class Cell:
 
     def run_throughput(self):
         self.start_workers()
-        c0 = self.cpu()
-        e = self.enqueue_sub(self.enq, 0, self.n)
+        if self.h.order == "backlog":
+            # The ready worker stopped (SIGSTOP, its process group) while
+            # all N go in, then let go: the enqueue has both cores, and the
+            # run drains a full queue.  CPU: the broker's while enqueueing
+            # apart, then both over the run.
+            for p in self.workers:
+                os.killpg(p.pid, signal.SIGSTOP)
+            b0 = pid_cpu(self.broker.pid)
+            e = self.enqueue_sub(self.enq, 0, self.n)
+            b1 = pid_cpu(self.broker.pid)
+            c0 = self.cpu()
+            for p in self.workers:
+                os.killpg(p.pid, signal.SIGCONT)
+        else:
+            c0 = self.cpu()
+            e = self.enqueue_sub(self.enq, 0, self.n)
         self.wait_done(self.h.timeout)
         c1 = self.cpu()
         m = self.marks
@@ -558,6 +575,11 @@ class Cell:
             "client_cpu_s": e["user"] + e["sys"],
             "duplicates": dup,
         }
+        r["order"] = self.h.order
+        if self.h.order == "backlog":
+            r["broker_enqueue_cpu_s"] = sum(b1) - sum(b0)
+            r["broker_cpu_s"] += r["broker_enqueue_cpu_s"]
+            del r["total_per_s"]
         r["cpu_us_per_task"] = (r["broker_cpu_s"] + r["worker_cpu_s"] +
                                 r["client_cpu_s"]) / self.n * 1e6
         if self.fn == "sleep1":
@@ -851,9 +873,9 @@ def report(results, a, h):
     for r in results:
         by.setdefault((r["workload"], r["label"]), []).append(r)
     print("pushstage tasks against Celery and RQ: python %s, %d round%s, "
-          "pushstage worker: %s" % (sys.version.split()[0], a.rounds,
-                                    "" if a.rounds == 1 else "s",
-                                    h.ps_worker_desc))
+          "order %s, pushstage worker: %s" % (
+              sys.version.split()[0], a.rounds, "" if a.rounds == 1 else "s",
+              a.order, h.ps_worker_desc))
     for w, title in (("noop", "no-op tasks"), ("sleep", "tasks of 1 ms")):
         keys = [k for k in by if k[0] == w]
         if not keys:
@@ -930,6 +952,11 @@ def main():
                     help="at most this many tasks for RQ's forking Worker, "
                     "which runs tens a second here (default 2000)")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--order", choices=("live", "backlog"), default="live",
+                    help="live (default): the worker is running, ready, "
+                    "when the enqueue starts; backlog: it is stopped "
+                    "(SIGSTOP) while all N go in, then let go (then the "
+                    "latency is mostly the wait behind the backlog)")
     ap.add_argument("--batch", type=int, default=256,
                     help="enqueue_many / group / RQ enqueue_many size")
     ap.add_argument("--workloads", default="noop,sleep,kill")
@@ -963,6 +990,7 @@ def main():
     h.keep = a.keep
     h.settle = a.settle
     h.timeout = a.timeout
+    h.order = a.order
     h.ps_app = a.ps_app
     h.ps_worker_args = shlex.split(a.ps_worker_args)
     a.pyclient = os.path.abspath(a.pyclient)
