@@ -241,6 +241,9 @@ result_read(const struct work *w, struct outcome *o, int fd)
 	return n;
 }
 
+/* A plain error's stderr: at most this much, as before tasks. */
+#define PLAIN_TAIL_MAX	(PUSHSTAGE_ERROR_MAX - 64)
+
 /*
  * A failure's error in o: for a task (docs/tasks.md), the error object
  * {"type":TYPE,"message":MESSAGE,"traceback":the end of stderr}; for any
@@ -265,6 +268,8 @@ fail_as(const struct work *w, struct outcome *o, const char *type,
 	memcpy(o->error, plain, hl);
 	o->error[hl++] = '\n';
 	keep = o->tail_len < max - hl ? o->tail_len : max - hl;
+	if (keep > PLAIN_TAIL_MAX)
+		keep = PLAIN_TAIL_MAX;
 	memcpy(o->error + hl, o->tail + o->tail_len - keep, keep);
 	o->error_len = hl + keep;
 }
