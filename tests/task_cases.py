@@ -262,6 +262,29 @@ def case_task_exec_env_and_result(h):
             env["PUSHSTAGE_CONSUMER_ID"]) == ("t", "g", "w2"), env
 
 
+def case_task_exec_result_over_the_frame(h):
+    """Under a daemon whose frame limit is below the queue's max-result, a
+    result that one frame cannot hold fails the event (ResultTooLarge,
+    in the library's words); one that fits goes."""
+    h.start_daemon("--max-attempts", "1", "--max-frame", "4096")
+    assert h.pushctl("queue", "create", "s", "keep-done=1h").returncode == 0
+    cmd = script(h, "env.py", ENV_SCRIPT)
+    w = exec_consumer(h, "w", "s", cmd)
+    assert enqueue_task(h, "s", "--task", "sized", "--args",
+                        "[4000]").returncode == 0
+    rc, out, err = wait_result(h, "s", 1)
+    assert rc == 0 and len(out) == 4000, (rc, len(out), err)
+    assert enqueue_task(h, "s", "--task", "sized", "--args",
+                        "[5000]").returncode == 0
+    rc, out, err = wait_result(h, "s", 2)
+    assert rc == 1 and "is dead" in err, (rc, out, err)
+    e = json.loads(job(h, "s", 2)[1]["failures"][0]["error"])
+    assert e["type"] == "ResultTooLarge" and e["message"].startswith(
+        "a result of 5000 bytes: producerd at ") and \
+        e["message"].endswith("takes frames of at most 4096"), e
+    assert w.poll() is None
+
+
 def case_task_exec_result_refused_at_start(h):
     """--result stdout is refused where no result can go: without
     --exec, on a queue with max-result=0 or delivered at most once; a bad
