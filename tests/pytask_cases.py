@@ -399,6 +399,55 @@ def case_task_mypy(h):
     assert r.returncode != 0 and "TaskJob" in r.stdout, r.stdout
 
 
+EXEC_TASK = r"""
+import json, os, sys
+call = json.load(sys.stdin)
+task = os.environ["PUSHSTAGE_TASK"]
+if task == "calc.add":
+    json.dump(sum(call["args"]) + call["kwargs"].get("plus", 0), sys.stdout)
+elif task == "calc.fail":
+    sys.stderr.write("about to fail: %s\n" % call["args"][0])
+    sys.exit(3)
+else:
+    sys.exit(9)
+"""
+
+
+def case_task_python_to_exec(h):
+    """A task enqueued in Python runs in `consumer --exec` (another
+    language, as far as the envelope goes): the command reads the
+    payload and PUSHSTAGE_TASK, its stdout is the result TaskJob.result()
+    and `pushctl job wait` read, and a command that fails gives the
+    envelope's error (ExitStatus, the end of its stderr) to TaskFailed."""
+    h.start_daemon()
+    r = h.pushctl("queue", "create", "calc", "keep-done=1h", "max-attempts=1")
+    assert r.returncode == 0, r.stderr
+    script = os.path.join(h.dir, "task.py")
+    with open(script, "w") as f:
+        f.write(EXEC_TASK)
+    app = app_of(h, "calc")
+
+    @app.task(name="calc.add")
+    def add(*a, plus=0):
+        return sum(a) + plus
+
+    @app.task(name="calc.fail")
+    def fail(x):
+        raise RuntimeError(x)
+
+    ok = add.delay(2, 3, plus=10)
+    bad = fail.delay("x-42")
+    h.consumer("exec", "--queue", "calc", "--result", "stdout", "--exec",
+               "%s %s" % (sys.executable, script))
+    assert ok.result(timeout=60) == 15
+    r = h.pushctl("job", "wait", "calc", str(ok.id), "--timeout", "30s")
+    assert r.returncode == 0 and r.stdout.strip() == b"15", r
+    e = expect(ps.TaskFailed, "exit status 3", bad.result, timeout=60)
+    assert e.type == "ExitStatus" and e.message == "exit status 3", e
+    assert "about to fail: x-42" in e.traceback, e.traceback
+    app.close()
+
+
 def main():
     if len(sys.argv) != 2 or "case_" + sys.argv[1] not in globals():
         names = sorted(k[5:] for k in globals() if k.startswith("case_"))
