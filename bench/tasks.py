@@ -393,6 +393,7 @@ class Cell:
                                   "--max-queue", "0"],
                                  stdout=subprocess.DEVNULL, stderr=log)
             self.broker = p
+            log.close()
             wait_socket(sock, p, "producerd")
         else:
             sock = os.path.join(d, "redis.sock")
@@ -402,6 +403,7 @@ class Cell:
                                   "--appendonly", "no", "--dir", d],
                                  stdout=log, stderr=subprocess.STDOUT)
             self.broker = p
+            log.close()
             wait_socket(sock, p, "redis-server")
             self.env["PYTHONPATH"] += os.pathsep + DIST
 
@@ -435,6 +437,7 @@ class Cell:
                                  stdin=subprocess.DEVNULL, stdout=log,
                                  stderr=subprocess.STDOUT,
                                  start_new_session=True)
+            log.close()
             p.own_group = True
             self.workers.append(p)
         if probe:
