@@ -208,6 +208,8 @@ write("conn", "version-5-headers-and-failures", steps(
               (bytes([128, 0, 3, 1]) + b"n1" + bytes([128, 0, 3, 1]) + b"m2", b"2"))),
     (0, frame(NACK_ERROR, struct.pack(">QIH", 1, 0xffffffff, 5) + b"boom!") +
      frame(NACK_ERROR, struct.pack(">QIH", 2, 0, 0)) + demand(2)),
+    # 2 again, given up on at once (0xfffffffe): dead, reason 4.
+    (0, frame(NACK_ERROR, struct.pack(">QIH", 2, 0xfffffffe, 11) + b"UnknownTask")),
     (2, hello3(CONSUMER_ROLE, b"h", 2, 0, b"old") + demand(2)),
     (3, b"\0" * 20),
     (1, frame(DEAD_LIST, qbody(b"h", struct.pack(">I", 16))) +

@@ -27,7 +27,8 @@ _Static_assert(PUSHSTAGE_DEMAND_MAX == PS_DEMAND_LIMIT, "demand limit");
 _Static_assert(PUSHSTAGE_PREVIEW_MAX == PS_PREVIEW_MAX, "preview limit");
 _Static_assert((int)PUSHSTAGE_DEAD_NACK == (int)PS_DEAD_NACK &&
     (int)PUSHSTAGE_DEAD_TIMEOUT == (int)PS_DEAD_TIMEOUT &&
-    (int)PUSHSTAGE_DEAD_DISCONNECT == (int)PS_DEAD_DISCONNECT,
+    (int)PUSHSTAGE_DEAD_DISCONNECT == (int)PS_DEAD_DISCONNECT &&
+    (int)PUSHSTAGE_DEAD_REJECTED == (int)PS_DEAD_REJECTED,
     "dead reasons");
 _Static_assert((int)PUSHSTAGE_OK == (int)PSC_OK &&
     (int)PUSHSTAGE_ECONNECT == (int)PSC_ECONNECT &&
@@ -811,8 +812,10 @@ pushstage_nack_later(struct pushstage *p, const uint64_t *v, size_t n,
 /*
  * A NACK with the error the handling met (elen bytes, at most 4096), and
  * the event again after delay_ms, or the queue's retry-backoff with
- * PUSHSTAGE_NACK_BACKOFF.  To a daemon without protocol version 5 the
- * error cannot go: a NACK or NACK_LATER goes alone.
+ * PUSHSTAGE_NACK_BACKOFF, or never with PUSHSTAGE_NACK_DEAD (dead at
+ * once, reason rejected).  To a daemon without protocol version 5 the
+ * error cannot go: a NACK or NACK_LATER goes alone (a NACK for either
+ * of those two: an old daemon cannot give up early).
  */
 int
 pushstage_nack_error(struct pushstage *p, uint64_t id, uint32_t delay_ms,
@@ -836,7 +839,8 @@ pushstage_nack_error(struct pushstage *p, uint64_t id, uint32_t delay_ms,
 		n.error_len = (uint16_t)room;
 	}
 	if (p->c.version < 5)
-		return delay_ms == PUSHSTAGE_NACK_BACKOFF ? ids(p, PS_NACK,
+		return delay_ms == PUSHSTAGE_NACK_BACKOFF ||
+		    delay_ms == PUSHSTAGE_NACK_DEAD ? ids(p, PS_NACK,
 		    &id, 1, 0) : ids(p, PS_NACK_LATER, &id, 1, delay_ms);
 	if (!pushstage_acks(p))
 		return invalid(p, "producerd at %s delivers at most once: "

@@ -279,6 +279,9 @@ int		 pushstage_nack_later(struct pushstage *, const uint64_t *,
 		     size_t, uint32_t delay_ms);
 #define PUSHSTAGE_NACK_BACKOFF	0xffffffffu	/* the queue's backoff: the
 						   wire's PS_NACK_BACKOFF */
+#define PUSHSTAGE_NACK_DEAD	0xfffffffeu	/* give up: dead at once,
+						   reason rejected (the
+						   wire's PS_NACK_DEAD) */
 #define PUSHSTAGE_ERROR_MAX	4096	/* a NACK's error, bytes */
 int		 pushstage_nack_error(struct pushstage *, uint64_t id,
 		     uint32_t delay_ms, const void *err, size_t elen);
@@ -340,6 +343,7 @@ enum pushstage_dead_reason {
 	PUSHSTAGE_DEAD_NACK = 1,
 	PUSHSTAGE_DEAD_TIMEOUT = 2,
 	PUSHSTAGE_DEAD_DISCONNECT = 3,
+	PUSHSTAGE_DEAD_REJECTED = 4,	/* PUSHSTAGE_NACK_DEAD */
 };
 
 struct pushstage_dead {

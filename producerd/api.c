@@ -400,6 +400,8 @@ dead_reason(uint8_t reason)
 		return "timeout";
 	case PS_DEAD_DISCONNECT:
 		return "disconnect";
+	case PS_DEAD_REJECTED:
+		return "rejected";
 	default:
 		return "other";
 	}

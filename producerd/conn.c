@@ -975,6 +975,7 @@ conn_jobs(struct conn *c, const struct ps_frame *f)
 
 /* The wire's "the queue's backoff" is the dispatcher's. */
 _Static_assert(PS_NACK_BACKOFF == DISPATCH_BACKOFF, "NACK_ERROR's backoff");
+_Static_assert(PS_NACK_DEAD == DISPATCH_REJECT, "NACK_ERROR's give-up");
 
 /* NACK_ERROR: one event in flight here failed, and this is why. */
 static void

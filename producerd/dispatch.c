@@ -1357,11 +1357,14 @@ dispatch_ended(struct dispatch *d, enum dispatch_change what,
 }
 
 /*
- * A consumer's ACK, NACK or TOUCH (what: PS_ACK, PS_NACK, PS_TOUCH) of
- * one event.  ACK forgets it; NACK gives it back for another delivery,
- * after wait ms or the queue's backoff (DISPATCH_BACKOFF), or to the dead
- * list, its failure kept with its error (err, elen bytes; may be none);
- * TOUCH restarts its ack deadline.
+ * A consumer's ACK, NACK or TOUCH (what: PS_ACK, PS_NACK, PS_TOUCH; a
+ * NACK_ERROR is PS_NACK_ERROR) of one event.  ACK forgets it; NACK gives
+ * it back for another delivery, after wait ms or the queue's backoff
+ * (DISPATCH_BACKOFF), or to the dead list, its failure kept with its
+ * error (err, elen bytes; may be none); TOUCH restarts its ack deadline.
+ * A NACK_ERROR whose wait is DISPATCH_REJECT gives up at once: the event
+ * is dead (PS_DEAD_REJECTED) whatever its attempts, its failure kept; a
+ * NACK_LATER's wait is only ever a time.
  */
 static int
 answer(struct dispatch *d, struct dconsumer *dc, uint64_t id, int what,
@@ -1394,10 +1397,18 @@ answer(struct dispatch *d, struct dconsumer *dc, uint64_t id, int what,
 		queue_release(&d->queue, ev);
 		break;
 	case PS_NACK:
+	case PS_NACK_ERROR:
 		unfly(d, ev);
 		d->counts.nacked_total++;
 		if (!ev->cancelled)
 			failed(d, dc, ev, err, elen);
+		if (what == PS_NACK_ERROR && wait == DISPATCH_REJECT &&
+		    !ev->cancelled) {
+			/* As give_back buries one past max_attempts. */
+			key_done(d, ev);
+			bury(d, ev, PS_DEAD_REJECTED);
+			break;
+		}
 		give_back(d, &ev, 1, PS_DEAD_NACK, wait);
 		break;
 	default:
@@ -1439,13 +1450,14 @@ dispatch_nack_later(struct dispatch *d, struct dconsumer *dc, uint64_t id,
 
 /*
  * A NACK with the error the consumer saw (elen bytes), again after wait
- * ms, or the queue's backoff with DISPATCH_BACKOFF.
+ * ms, or the queue's backoff with DISPATCH_BACKOFF, or never: dead at
+ * once with DISPATCH_REJECT.
  */
 int
 dispatch_nack_error(struct dispatch *d, struct dconsumer *dc, uint64_t id,
     uint32_t wait, const void *err, size_t elen)
 {
-	return answer(d, dc, id, PS_NACK, wait, err, elen);
+	return answer(d, dc, id, PS_NACK_ERROR, wait, err, elen);
 }
 
 static void

@@ -380,6 +380,8 @@ int	 dispatch_ack_result(struct dispatch *, struct dconsumer *, uint64_t,
 void	 dispatch_ended(struct dispatch *, enum dispatch_change,
 	     const struct qevent *);
 #define DISPATCH_BACKOFF	UINT32_MAX	/* a NACK's wait: the queue's */
+#define DISPATCH_REJECT		(UINT32_MAX - 1)	/* a NACK_ERROR's: none,
+						   dead at once (rejected) */
 int	 dispatch_nack_error(struct dispatch *, struct dconsumer *, uint64_t,
 	     uint32_t, const void *, size_t);
 int	 dispatch_nack_later(struct dispatch *, struct dconsumer *, uint64_t,

@@ -85,6 +85,8 @@
 #define PS_DEAD_ERROR_MAX	1024	/* of it in a DEAD_LIST_REPLY */
 #define PS_NACK_BACKOFF		0xffffffffu	/* NACK_ERROR: the queue's
 						   retry-backoff */
+#define PS_NACK_DEAD		0xfffffffeu	/* NACK_ERROR: to the dead
+						   letters at once */
 #define PS_DEAD_ENTRY		20	/* DEAD_LIST_REPLY entry, fixed part */
 
 /* WELCOME's delivery field. */
@@ -98,6 +100,7 @@ enum ps_dead_reason {
 	PS_DEAD_NACK = 1,
 	PS_DEAD_TIMEOUT = 2,
 	PS_DEAD_DISCONNECT = 3,
+	PS_DEAD_REJECTED = 4,	/* a NACK_ERROR's PS_NACK_DEAD */
 };
 
 enum ps_type {

@@ -1431,6 +1431,88 @@ holds(struct world *w, int i, const char *data)
  * a redelivery first; other keys and keyless events go past a key that
  * waits; a dead letter lets the next of its key go.
  */
+/*
+ * Giving up at once (docs/tasks.md): a NACK_ERROR with DISPATCH_REJECT
+ * buries its event after one attempt of five, reason rejected, its
+ * failure kept, counted as any NACK; in key order the next of its key
+ * goes.  A NACK_LATER of that many ms is only a wait; an event cancelled
+ * in flight is ended, not buried; a cluster's event is handed back dead.
+ */
+START_TEST(nack_error_rejects_at_once)
+{
+	struct world	*w = world_new();
+	struct told	*t = &told;
+	struct dconsumer *told_dc;
+	struct qevent	*ev;
+
+	w->d.mode = DISPATCH_KEY;
+	w->p.max_attempts = 5;
+	attach_acks(w, 0, 4);
+	w->c[0].name = "w0";
+	w->c[0].nlen = 2;
+	push_key(w, "A", "a1");
+	push_key(w, "A", "a2");
+	demand(w, 0, 4);
+	ck_assert_int_eq(w->r.n, 1);			/* a2 waits on A */
+	ck_assert_int_eq(dispatch_nack_error(&w->d, &w->c[0], 1,
+	    DISPATCH_REJECT, "UnknownTask", 11), DISPATCH_DONE);
+	ck_assert_ptr_nonnull(ev = dispatch_dead_find(&w->d, 1));
+	ck_assert_uint_eq(ev->reason, PS_DEAD_REJECTED);
+	ck_assert_uint_eq(ev->attempts, 1);
+	ck_assert_ptr_nonnull(ev->fail);
+	ck_assert_uint_eq(ev->fail->n, 1);
+	ck_assert_mem_eq(ev->fail->f[0].bytes + ev->fail->f[0].wlen,
+	    "UnknownTask", 11);
+	ck_assert_uint_eq(w->d.ndead, 1);
+	ck_assert_uint_eq(w->d.counts.dead_total, 1);
+	ck_assert_uint_eq(w->d.counts.nacked_total, 1);
+	ck_assert_uint_eq(w->d.counts.redelivered_total, 0);
+	ck_assert_uint_eq(w->d.in_flight, 0);
+	/* A's next goes, as after any death. */
+	dispatch_run(&w->d);
+	ck_assert_int_eq(w->r.n, 2);
+	ck_assert_str_eq(w->r.data[1], "a2");
+	ck_assert_uint_eq(w->d.keys.nwaiting, 0);
+
+	/* NACK_LATER's 0xfffffffe ms is a wait like any other. */
+	ck_assert_int_eq(dispatch_nack_later(&w->d, &w->c[0], 2,
+	    DISPATCH_REJECT), DISPATCH_DONE);
+	ck_assert_uint_eq(w->d.ndead, 1);
+	ck_assert_uint_eq(w->d.delayed, 1);
+
+	/* Cancelled in flight: ended by the NACK_ERROR, never dead. */
+	push_key(w, "B", "b1");
+	ck_assert_int_eq(w->r.n, 3);
+	ck_assert_int_eq(dispatch_cancel(&w->d, 3, &told_dc),
+	    DJOB_IN_FLIGHT);
+	ck_assert_int_eq(dispatch_nack_error(&w->d, &w->c[0], 3,
+	    DISPATCH_REJECT, "x", 1), DISPATCH_DONE);
+	ck_assert_uint_eq(w->d.ndead, 1);
+	ck_assert_ptr_null(dispatch_dead_find(&w->d, 3));
+	ck_assert_uint_eq(w->d.in_flight, 0);
+	world_free(w);
+
+	/* A cluster's: handed back as dead (PS_NACK), reason rejected. */
+	w = world_new();
+	memset(t, 0, sizeof *t);
+	w->p.max_attempts = 5;
+	w->d.done = told_done;
+	w->d.hand_back = 1;
+	attach_acks(w, 0, 1);
+	ck_assert_uint_ne(dispatch_push_tried(&w->d, NULL, 0, "job", 3, 7, 0),
+	    0);
+	demand(w, 0, 1);
+	ck_assert_int_eq(dispatch_nack_error(&w->d, &w->c[0], w->r.id[0],
+	    DISPATCH_REJECT, "no", 2), DISPATCH_DONE);
+	ck_assert_int_eq(t->n, 1);
+	ck_assert_int_eq(t->how[0], PS_NACK);
+	ck_assert_uint_eq(t->reason[0], PS_DEAD_REJECTED);
+	ck_assert_uint_eq(t->attempts[0], 1);
+	ck_assert_uint_eq(w->d.counts.dead_total, 1);
+	world_free(w);
+}
+END_TEST
+
 START_TEST(key_order)
 {
 	struct world	*w = world_new();
@@ -2731,6 +2813,7 @@ dispatch_suite(void)
 	tcase_add_test(tc, queue_compact_and_full_records);
 	tcase_add_test(tc, latency_and_histograms_follow_the_clock);
 	tcase_add_test(tc, failures_are_kept_with_the_event);
+	tcase_add_test(tc, nack_error_rejects_at_once);
 	suite_add_tcase(s, tc);
 	return s;
 }
