@@ -89,6 +89,11 @@ struct pushstage {
 	struct pushstage_queue		*queues;
 	struct pushstage_stat		*qfields;
 
+	/* The last counts per task, in public form. */
+	struct ps_task_stats		 ts;
+	struct pushstage_task		*tasks;
+	struct pushstage_stat		*tfields;
+
 	/* The last job found, in public form (pushstage_job). */
 	struct pushstage_job		 job;
 	struct pushstage_header		 jhdr[PS_HEADERS_MAX];
@@ -197,6 +202,16 @@ forget_queues(struct pushstage *p)
 }
 
 static void
+forget_tasks(struct pushstage *p)
+{
+	ps_task_stats_free(&p->ts);
+	free(p->tasks);
+	free(p->tfields);
+	p->tasks = NULL;
+	p->tfields = NULL;
+}
+
+static void
 forget_stats(struct pushstage *p)
 {
 	if (p->have_st)
@@ -221,6 +236,7 @@ pushstage_free(struct pushstage *p)
 		psc_close(&p->c);
 	forget_stats(p);
 	forget_queues(p);
+	forget_tasks(p);
 	psc_window_free(&p->win);
 	ps_buf_free(&p->hdrs);
 	free(p->evh);
@@ -1186,6 +1202,47 @@ pushstage_queues(struct pushstage *p, uint32_t start,
 	*out = p->queues;
 	*n = p->qs.count;
 	*total = p->qs.total;
+	return PUSHSTAGE_OK;
+}
+
+int
+pushstage_task_stats(struct pushstage *p, const char *queue, uint32_t start,
+    const struct pushstage_task **out, size_t *n, uint32_t *total)
+{
+	size_t	 i, j, nfields = 0, at = 0;
+	int	 r;
+
+	if (queue == NULL)
+		return invalid(p, "name the queue");
+	if ((r = ready(p, 0)) != 0 || (r = pushstage_wait(p)) != 0)
+		return r;
+	forget_tasks(p);
+	if ((r = psc_task_stats(&p->c, queue, start, &p->ts)) != 0)
+		return r;
+	for (i = 0; i < p->ts.count; i++)
+		nfields += p->ts.tasks[i].nfields;
+	if ((p->ts.count && (p->tasks = calloc(p->ts.count,
+	    sizeof *p->tasks)) == NULL) ||
+	    (nfields && (p->tfields = calloc(nfields,
+	    sizeof *p->tfields)) == NULL)) {
+		forget_tasks(p);
+		snprintf(p->c.err, sizeof p->c.err, "out of memory");
+		return PUSHSTAGE_ENOMEM;
+	}
+	for (i = 0; i < p->ts.count; i++) {
+		p->tasks[i].name = p->ts.tasks[i].name;
+		p->tasks[i].len = p->ts.tasks[i].nlen;
+		p->tasks[i].nfields = p->ts.tasks[i].nfields;
+		p->tasks[i].fields = p->tfields + at;
+		for (j = 0; j < p->ts.tasks[i].nfields; j++) {
+			p->tfields[at].name = p->ts.tasks[i].fields[j].name;
+			p->tfields[at].value = p->ts.tasks[i].fields[j].value;
+			at++;
+		}
+	}
+	*out = p->tasks;
+	*n = p->ts.count;
+	*total = p->ts.total;
 	return PUSHSTAGE_OK;
 }
 

@@ -584,6 +584,27 @@ int		 pushstage_queue_delete(struct pushstage *, const char *queue,
 int		 pushstage_group_drop(struct pushstage *, const char *queue,
 		     const char *group, int force);
 
+/*
+ * Counts per task name (docs/tasks.md): a queue's (or "QUEUE/GROUP"'s)
+ * rows, one per value of the events' task header, the rest in the row
+ * named "other", from the start-th on (0 first) as many as one reply
+ * holds; *total counts them all: call again from start + *n for the
+ * rest.  A name is bytes (len of them, NUL after); fields by name: done,
+ * failed, retried, dead, handling_p50_ms, handling_p90_ms,
+ * handling_p99_ms (later daemons may add more).  The list belongs to the
+ * handle until the next call.  Protocol version 5.
+ */
+struct pushstage_task {
+	const char			*name;
+	size_t				 len;
+	size_t				 nfields;
+	const struct pushstage_stat	*fields;
+};
+
+int		 pushstage_task_stats(struct pushstage *, const char *queue,
+		     uint32_t start, const struct pushstage_task **,
+		     size_t *n, uint32_t *total);
+
 #ifdef __cplusplus
 }
 #endif

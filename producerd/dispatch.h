@@ -25,6 +25,7 @@
 #include "keys.h"
 #include "queue.h"
 #include "sched.h"
+#include "tasks.h"
 
 struct idmap;
 
@@ -62,6 +63,8 @@ struct dpolicy {
 	uint64_t		 keep_done_bytes; /* those records' memory at
 						   most, each group's */
 	uint32_t		 max_result;	/* an ACK_RESULT's bytes */
+	uint32_t		 max_task_stats; /* task names with counts of
+						   their own; 0: no counts */
 };
 extern const struct dpolicy dpolicy_default;
 
@@ -248,6 +251,7 @@ struct dispatch {
 	struct dcounters	 counts;
 	struct hist		 waited;	/* ready to first delivery */
 	struct hist		 handled;	/* delivery to ACK */
+	struct tasks		 tasks;		/* counts per task name */
 	struct kept		 kept;		/* done, kept (keep-done) */
 	const void		*result;	/* while an ACK's GONE is told */
 	uint32_t		 rlen;

@@ -105,5 +105,174 @@ def case_give_up_at_once(h):
     assert h.daemon.wait(timeout=30) == 0
 
 
+
+def tasks_json(h, queue):
+    r = h.pushctl("tasks", "-q", queue, "--json")
+    assert r.returncode == 0, r
+    doc = json.loads(r.stdout)
+    assert doc["queue"] == queue, doc
+    return {t["task"]: t for t in doc["tasks"]}
+
+
+def metric_lines(port):
+    s, _, body = http_call(port, "GET", "/metrics", raw=True)
+    assert s == 200, s
+    return body.decode().splitlines()
+
+
+def metric(lines, name, labels):
+    """The value of the sample name{labels} (labels as written)."""
+    want = "%s{%s} " % (name, labels)
+    got = [ln[len(want):] for ln in lines if ln.startswith(want)]
+    assert len(got) == 1, (want, [ln for ln in lines if name in ln])
+    return float(got[0])
+
+
+def case_task_counts(h):
+    """Counts per task name (the task header): done, failed, retried and
+    dead, and the handling-time percentiles, the same in pushctl tasks,
+    a version 5 TASK_STATS, the HTTP API and /metrics (names with quotes,
+    < and backslashes escaped); an event without a task counts in no row;
+    past max-task-stats names count in "other"; a bad request is refused
+    naming what is wrong."""
+    port = free_port()
+    h.start_daemon("--http", "127.0.0.1:%d" % port)
+    assert h.pushctl("queue", "create", "t", "max-attempts=2").returncode == 0
+    odd = 'a"b<c\\d'
+    c = client5(h)
+    c.send(enqueue5(b"t", (header("task", "resize"), b"r1"),
+                    (header("task", "resize"), b"r2"),
+                    (header("task", "resize"), b"r3"),
+                    (header("task", odd), b"odd"),
+                    (header("trace", "x"), b"plain"),
+                    (b"", b"bare")))
+    c.expect(ENQUEUED)
+    w = consumer5(h, b"t", 10)
+    got = {p: (i, a) for i, a, _, _, p in events5(w, 6)}
+    # r1 is held while the rest are answered: its handling time is the
+    # longest, and at least what this side measures.
+    held_from = time.monotonic()
+    w.send(ids(ACK, got[b"r2"][0], got[b"plain"][0], got[b"bare"][0]) +
+           ids(NACK, got[b"r3"][0]) +
+           nack_error(got[b"odd"][0], "UnknownTask", delay=0xfffffffe))
+    (i, a, _, _, p), = events5(w, 1)
+    assert (p, a) == (b"r3", 2), (p, a)
+    w.send(ids(ACK, i))
+    h.wait_for(lambda: h.stats_of("t")["acked_total"] == 4, what="4 acks")
+    t = tasks_json(h, "t")
+    assert set(t) == {"resize", odd}, t      # no row for "plain", "bare"
+    assert (t["resize"]["done"], t["resize"]["failed"],
+            t["resize"]["retried"], t["resize"]["dead"]) == (2, 1, 1, 0), t
+    assert (t[odd]["done"], t[odd]["failed"], t[odd]["retried"],
+            t[odd]["dead"]) == (0, 1, 0, 1), t
+    held = (time.monotonic() - held_from) * 1000
+    w.send(ids(ACK, got[b"r1"][0]))
+    h.wait_for(lambda: tasks_json(h, "t")["resize"]["done"] == 3,
+               what="r1's ack")
+    r = tasks_json(h, "t")["resize"]
+    assert r["handling_p50_ms"] <= r["handling_p90_ms"] <= \
+        r["handling_p99_ms"], r
+    # The longest of three is the 99th percentile, exactly (the bucket
+    # that holds it is clamped to the largest time seen).
+    assert r["handling_p99_ms"] >= int(held) - 1, (r, held)
+    assert r["handling_p50_ms"] < r["handling_p99_ms"], r
+
+    # A version 5 TASK_STATS, byte by byte: total, count, then each row's
+    # name and its fields by name.
+    c.send(frame(34, b"\x01t" + struct.pack(">I", 0)))
+    body = c.expect(35)
+    total, count = struct.unpack(">II", body[:8])
+    assert (total, count) == (2, 2), body
+    rows, p = {}, 8
+    for _ in range(count):
+        n = body[p]
+        name, p = body[p + 1:p + 1 + n].decode(), p + 1 + n
+        fields, p = {}, p + 1
+        for _ in range(body[p - 1]):
+            k = body[p]
+            fname = body[p + 1:p + 1 + k].decode()
+            (v,) = struct.unpack(">Q", body[p + 1 + k:p + 9 + k])
+            fields[fname], p = v, p + 9 + k
+        rows[name] = fields
+    assert p == len(body), body
+    assert rows["resize"]["done"] == 3 and rows[odd]["dead"] == 1, rows
+    assert rows["resize"]["handling_p99_ms"] == r["handling_p99_ms"], rows
+    # From the start-th row: the second alone.
+    c.send(frame(34, b"\x01t" + struct.pack(">I", 1)))
+    body = c.expect(35)
+    assert struct.unpack(">II", body[:8]) == (2, 1), body
+    assert body[9:9 + body[8]] == odd.encode(), body
+
+    # The HTTP API: the same rows, the name escaped as JSON.
+    s, _, doc = http_call(port, "GET", "/api/v1/queues/t/tasks")
+    assert s == 200 and doc["queue"] == "t" and doc["group"] == "" and \
+        doc["max_task_stats"] == 32, doc
+    api = {x["task"]: x for x in doc["tasks"]}
+    assert api["resize"]["done"] == 3 and api[odd]["dead"] == 1, doc
+    assert api["resize"]["handling_p99_ms"] == r["handling_p99_ms"], doc
+    s, _, raw = http_call(port, "GET", "/api/v1/queues/t/tasks", raw=True)
+    assert b"<" not in raw and b'a\\"b\\u003cc\\\\d' in raw, raw
+    assert http_call(port, "GET", "/api/v1/queues/nope/tasks")[0] == 404
+    assert http_call(port, "POST", "/api/v1/queues/t/tasks")[0] == 405
+
+    # /metrics: a family per count, a histogram per task; the label escaped.
+    lines = metric_lines(port)
+    lab = 'queue="t",task="resize"'
+    assert metric(lines, "pushstage_task_done_total", lab) == 3
+    assert metric(lines, "pushstage_task_failed_total", lab) == 1
+    assert metric(lines, "pushstage_task_retried_total", lab) == 1
+    assert metric(lines, "pushstage_task_dead_total", lab) == 0
+    assert metric(lines, "pushstage_task_handling_seconds_count", lab) == 3
+    assert metric(lines, "pushstage_task_handling_seconds_sum", lab) >= \
+        held / 1000 - 0.002
+    assert metric(lines, "pushstage_task_handling_seconds_bucket",
+                  lab + ',le="+Inf"') == 3
+    assert metric(lines, "pushstage_task_dead_total",
+                  'queue="t",task="a\\"b<c\\\\d"') == 1
+    assert "# TYPE pushstage_task_done_total counter" in lines
+
+    # pushctl tasks: a table with a row per task.
+    out = h.pushctl("tasks", "-q", "t")
+    assert out.returncode == 0, out
+    text = out.stdout.decode().splitlines()
+    assert text[0].split()[:5] == ["TASK", "DONE", "FAILED", "RETRIED",
+                                   "DEAD"], text
+    assert text[1].split()[:5] == ["resize", "3", "1", "1", "0"], text
+    assert text[2].startswith(odd), text
+    out = h.pushctl("tasks", "-q", "nope")
+    assert out.returncode == 1 and b"no queue nope" in out.stderr, out
+    out = h.pushctl("tasks", "-q", "t/" + "g" * 70)
+    assert out.returncode == 1 and b"not" in out.stderr, out
+
+    # Bounded: max-task-stats 2 keeps two names' rows; the rest, and a
+    # task named "other", count in "other".
+    assert h.pushctl("queue", "create", "b",
+                     "max-task-stats=2").returncode == 0
+    names = ["t1", "t2", "t3", "other", "t1", "t4"]
+    c.send(enqueue5(b"b", *[(header("task", n), n.encode()) for n in names]))
+    c.expect(ENQUEUED)
+    wb = consumer5(h, b"b", 10)
+    wb.send(ids(ACK, *[i for i, _, _, _, _ in events5(wb, len(names))]))
+    h.wait_for(lambda: h.stats_of("b")["acked_total"] == 6, what="b acked")
+    tb = tasks_json(h, "b")
+    assert [(k, v["done"]) for k, v in tb.items()] == \
+        [("t1", 2), ("t2", 1), ("other", 3)], tb
+    r = h.pushctl("queue", "set", "b", "max-task-stats=1025")
+    assert r.returncode == 1 and b"max-task-stats" in r.stderr and \
+        b"1025" in r.stderr, r
+    # A version 4 client has no TASK_STATS; a consumer may not ask.
+    old = Raw(h.sock, version=4)
+    old.send(frame(HELLO, struct.pack(">HBBIIB", 4, CLIENT_ROLE, 0, 0, 0, 0) +
+                   b"\x00"))
+    old.expect(WELCOME)
+    old.send(frame(34, b"\x01t" + struct.pack(">I", 0)))
+    assert "not in protocol version 4" in old.expect_error(E_BAD_STATE)
+    wb.send(frame(34, b"\x01t" + struct.pack(">I", 0)))
+    assert "only clients" in wb.expect_error(E_BAD_STATE)
+    bad = client5(h)
+    bad.send(frame(34, b"\x01t" + struct.pack(">H", 0)))
+    assert "TASK_STATS" in bad.expect_error(E_BAD_LENGTH)
+
+
 if __name__ == "__main__":
     sys.exit(integration.main(globals()))
