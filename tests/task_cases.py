@@ -274,5 +274,40 @@ def case_task_counts(h):
     assert "TASK_STATS" in bad.expect_error(E_BAD_LENGTH)
 
 
+
+def case_cluster_give_up_at_once(h):
+    """In a cluster a NACK_ERROR that gives up makes a JetStream dead
+    letter after one attempt of five, reason rejected, its error kept, as
+    pushctl dead list and the HTTP API show it on another host."""
+    if not integration.built_with_cluster():
+        return
+    nats, url = integration.start_nats(h)
+    port = free_port()
+    h.start_daemon("--cluster", url, "--http", "127.0.0.1:%d" % port)
+    _, b = integration.second_daemon(h, "b", "--cluster", url,
+                                     "--max-attempts", "5")
+    w = Raw(b, version=5)
+    w.send(frame(HELLO, struct.pack(">HBBIIB", 5, CONSUMER_ROLE, 0, 1, 0, 1) +
+                 b"w" + b"\x04jobs") + demand(1))
+    w.expect(WELCOME)
+    assert h.pushctl("enqueue", "--queue", "jobs", "never",
+                     sock=b).returncode == 0
+    got = w.recv(20)
+    assert got is not None and got[0] == EVENT, got
+    i, a = struct.unpack(">QI", got[1][:12])
+    assert a == 1, a
+    w.send(nack_error(i, "UnknownTask: never", delay=NACK_DEAD))
+
+    def dead():
+        r = h.pushctl("dead", "list", "--queue", "jobs", "--json")
+        return r.returncode == 0 and json.loads(r.stdout)["events"]
+    h.wait_for(dead, what="a dead letter in JetStream")
+    (d,) = dead()
+    assert (d["attempts"], d["reason"], d["error"]) == \
+        (1, "rejected", "UnknownTask: never"), d
+    s, _, doc = http_call(port, "GET", "/api/v1/queues/jobs/dead")
+    assert s == 200 and doc["entries"][0]["reason"] == "rejected", doc
+
+
 if __name__ == "__main__":
     sys.exit(integration.main(globals()))
