@@ -12,7 +12,8 @@ import sys
 from integration import *
 import integration
 from job_cases import (client5, consumer5, dead_json, enqueue5, events5,
-                       header, attr, job, nack_error)
+                       header, attr, job, kill_restart, nack_error,
+                       roll_first_segment)
 
 NACK_DEAD = 0xfffffffe
 REJECTED = 4
@@ -105,6 +106,26 @@ def case_give_up_at_once(h):
     assert h.daemon.wait(timeout=30) == 0
 
 
+
+
+def case_rejected_carried_by_compaction(h):
+    """A dead letter given up at once, copied forward by compaction when
+    its segment goes: still reason rejected, with its error, after the
+    next start."""
+    data = os.path.join(h.dir, "data")
+    args = ("--data-dir", data, "--segment-size", "4096")
+    h.start_daemon(*args)
+    assert h.pushctl("enqueue", "-q", "r", "never").returncode == 0
+    w = consumer5(h, b"r", 1)
+    (i, _, _, _, _), = events5(w, 1)
+    w.send(nack_error(i, "BadPayload", delay=NACK_DEAD))
+    h.wait_for(lambda: h.stats_of("r")["dead"] == 1, what="dead")
+    w.close()
+    roll_first_segment(h, data)
+    kill_restart(h, *args)
+    (d,) = dead_json(h, "r")
+    assert (d["id"], d["attempts"], d["reason"], d["error"]) == \
+        (i, 1, "rejected", "BadPayload"), d
 
 def tasks_json(h, queue):
     r = h.pushctl("tasks", "-q", queue, "--json")
