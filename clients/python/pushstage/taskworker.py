@@ -669,11 +669,12 @@ class _ProcessPool:
 
     def __init__(self, n: int, app: App, loop: asyncio.AbstractEventLoop,
                  done: Callable[[_Run, Outcome], None],
-                 max_tasks: int) -> None:
+                 max_tasks: int, wake: Callable[[], None]) -> None:
         self.n = n
         self.app = app
         self.loop = loop
         self.done = done
+        self.wake = wake
         self.max_tasks = max_tasks
         self.children: Dict[int, _Child] = {}
         self.stopping = False
@@ -701,6 +702,7 @@ class _ProcessPool:
         self.children[pid] = ch
         self.loop.add_reader(r2, self.readable, ch)
         logger.debug("child started", extra={"kv": {"child": pid}})
+        self.wake()
         return ch
 
     def idle(self) -> Optional[_Child]:
@@ -786,13 +788,15 @@ class _ProcessPool:
                     self.retire(ch)
 
     def retire(self, ch: _Child) -> None:
-        """Its pipe closed: it exits when idle; a new one takes its
-        place."""
+        """Its pipe closed: it exits, idle; a new one takes its place
+        now."""
         if not ch.retiring:
             ch.retiring = True
             self.close_to(ch)
             logger.debug("child retired after %d tasks" % ch.tasks,
                          extra={"kv": {"child": ch.pid}})
+            if not self.stopping:
+                self.spawn()
 
     def close_to(self, ch: _Child) -> None:
         if ch.to_fd >= 0:
@@ -840,7 +844,7 @@ class _ProcessPool:
                            % (ch.pid, out.message),
                            extra={"kv": {"task": run.task.name,
                                          "event": run.ev.id}})
-        if not self.stopping:
+        if not self.stopping and not ch.retiring:
             self.spawn()
 
     def stop(self) -> None:
@@ -900,7 +904,8 @@ class TaskWorker:
             loop.add_signal_handler(sig, self.on_signal)
         if self.s.pool == "process":
             self.procs = _ProcessPool(self.s.concurrency, self.app, loop,
-                                      self.done, self.s.max_tasks_per_child)
+                                      self.done, self.s.max_tasks_per_child,
+                                      self.wake.set)
         elif self.s.pool == "thread":
             self.threads = _ThreadPool(self.s.concurrency, self.app, loop,
                                        self.done)
@@ -1073,8 +1078,12 @@ class TaskWorker:
             q = ready[0] if len(ready) == 1 else random.choices(
                 ready, weights=[x.weight for x in ready])[0]
             ev = q.waiting.popleft()
+            if not await self.start(q, ev):
+                # No child free yet (one is replaced): the new one wakes
+                # the loop.  (start said so before any await.)
+                q.waiting.appendleft(ev)
+                break
             await self.refill(q)
-            await self.start(q, ev)
 
     def route(self, ev: AsyncEvent) -> Union[Tuple[Task, List[Any],
                                                    Dict[str, Any]],
@@ -1098,7 +1107,9 @@ class TaskWorker:
             return ("BadPayload", str(e))
         return task, args, kwargs
 
-    async def start(self, q: _Queue, ev: AsyncEvent) -> None:
+    async def start(self, q: _Queue, ev: AsyncEvent) -> bool:
+        """Start ev (or give it up at once); False when it needs a child
+        and none is free (a child replaced: the new one comes soon)."""
         r = self.route(ev)
         if isinstance(r[0], str):
             etype, msg = r[0], str(r[1])
@@ -1112,10 +1123,14 @@ class TaskWorker:
                 etype, msg, "", c.error_max), dead=True))
             await self._flush(c)
             self.wake.set()
-            return
+            return True
         task, args, kwargs = r[0], r[1], r[2]
         assert isinstance(task, Task) and isinstance(args, list) and \
             isinstance(kwargs, dict)
+        if not task.is_async and self.s.pool == "process":
+            assert self.procs is not None
+            if self.procs.idle() is None:
+                return False
         run = _Run(q, ev, task, args, kwargs)
         self.running[_key(ev)] = run
         self.touched[_key(ev)] = time.monotonic()
@@ -1127,8 +1142,7 @@ class TaskWorker:
         else:
             if self.s.pool == "process":
                 assert self.procs is not None
-                if not self.procs.submit(run, limit):
-                    raise AssertionError("no idle child for a free slot")
+                self.procs.submit(run, limit)
             else:
                 if self.threads is None:
                     self.threads = _ThreadPool(self.s.concurrency, self.app,
@@ -1145,6 +1159,7 @@ class TaskWorker:
             if task.time_limit and self.s.pool == "process":
                 run.timers.append(self.loop.call_later(
                     task.time_limit, self._hard, run))
+        return True
 
     def _soft(self, run: _Run) -> None:
         if run.done:
