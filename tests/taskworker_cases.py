@@ -775,6 +775,36 @@ def case_tw_sigterm_drain(h):
     _drain(h, "asyncio", "aq", t.ahold)
 
 
+def case_tw_auto_touch(h):
+    """Tasks that run past the ack timeout keep their events, and so do
+    the events waiting for a slot meanwhile: a child's and an asyncio
+    task's."""
+    h.start_daemon()
+    create(h, "tq", "aq", ack_timeout=1)
+    t = h.tapp
+    jobs = [t.hold.delay("p1"), t.hold.delay("p2"), t.ahold.delay("a1"),
+            t.ahold.delay("a2")]
+    p1, _ = h.tworker("-Q", "tq", "--pool", "process", "-c", "1", name="p")
+    p2, _ = h.tworker("-Q", "aq", "-c", "1", name="a")
+    h.wait_line("hold start", n=2)
+    h.wait_for(lambda: h.qstats("tq")["in_flight"] == 2 and
+               h.qstats("aq")["in_flight"] == 2, what="1 running, 1 waiting")
+    start = time.monotonic()
+    # The thing under test is time itself: 3 ack timeouts go by.
+    while time.monotonic() - start < 3:
+        for q in ("tq", "aq"):
+            assert h.qstats(q)["timed_out_total"] == 0, q
+        time.sleep(0.1)
+    h.release()
+    for j, tag in zip(jobs, ("p1", "p2", "a1", "a2")):
+        assert j.result(timeout=30) == tag
+    assert all(x[3] == 1 for x in h.lines("hold start"))
+    for q in ("tq", "aq"):
+        st = h.qstats(q)
+        assert st["timed_out_total"] == 0 and st["late_acks_total"] == 0, st
+    assert h.stop(p1) == 0 and h.stop(p2) == 0
+
+
 # --- the test vectors ------------------------------------------------------
 
 def case_tw_vectors(h):
