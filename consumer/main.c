@@ -26,8 +26,9 @@ usage(FILE *f)
 	fprintf(f,
 "usage: consumer --id ID [--socket PATH] [--queue NAME [--group NAME]]\n"
 "                [--partition K] [--max-demand N] [--min-demand N]\n"
-"                [--work-ms MIN-MAX | --exec CMD] [--log-level LEVEL]\n"
-"                [--log-format text|json] [--log-file PATH]\n"
+"                [--work-ms MIN-MAX | --exec CMD [--result none|stdout]]\n"
+"                [--log-level LEVEL] [--log-format text|json]\n"
+"                [--log-file PATH]\n"
 "\n"
 "A pushstage worker.  Registers demand with producerd, handles each event\n"
 "it is pushed, and asks for more.  Prints, one line each:\n"
@@ -40,6 +41,10 @@ usage(FILE *f)
 "is a dead letter.  Exit status 75 (EX_TEMPFAIL) means \"not now\": the\n"
 "event is nacked to come back after the queue's retry-backoff\n"
 "(pushctl queue set NAME retry-backoff=1s:5m; without one, at once).\n"
+"A failure's error is its exit status (or signal) and the end of its\n"
+"stderr; for a task (an event with a task header) it is the task\n"
+"envelope's {\"type\":\"ExitStatus\",\"message\":\"exit status N\",\n"
+"\"traceback\":\"...\"} (docs/tasks.md).\n"
 "\n"
 "  -i, --id ID            this worker's id (1..255 printable bytes)\n"
 "  -s, --socket PATH      producerd's socket (default: $PUSHSTAGE_SOCKET,\n"
@@ -62,9 +67,16 @@ usage(FILE *f)
 "  -w, --work-ms MIN-MAX  sleep a random MIN..MAX ms per event (default 0)\n"
 "  -e, --exec CMD         run sh -c CMD per event, the payload on its stdin,\n"
 "                         PUSHSTAGE_EVENT_ID, PUSHSTAGE_ATTEMPT (1 on first\n"
-"                         delivery) and PUSHSTAGE_CONSUMER_ID set, and each\n"
-"                         header as PUSHSTAGE_HEADER_NAME (content-type:\n"
-"                         PUSHSTAGE_HEADER_CONTENT_TYPE)\n"
+"                         delivery), PUSHSTAGE_CONSUMER_ID, PUSHSTAGE_QUEUE\n"
+"                         (and PUSHSTAGE_GROUP in a group) set, each header\n"
+"                         as PUSHSTAGE_HEADER_NAME (content-type:\n"
+"                         PUSHSTAGE_HEADER_CONTENT_TYPE), and a task's name\n"
+"                         (its task header) as PUSHSTAGE_TASK\n"
+"  --result MODE          with --exec, what an ACK carries: none (default),\n"
+"                         or stdout: the command's standard output, read to\n"
+"                         its end, as the event's result (pushctl job wait\n"
+"                         prints it); over the queue's max-result the event\n"
+"                         fails instead, and a task's must be JSON\n"
 "  -l, --log-level LEVEL  error, warning, info or debug (default info)\n"
 "  --log-format FORMAT    text (default: time=... level=... msg=\"...\") or\n"
 "                         json (one object per line)\n"
@@ -198,6 +210,8 @@ struct config {
 	int		 partition;	/* -1: none */
 	char		 pathbuf[4096];
 	char		 qpath[2 * PUSHSTAGE_QUEUE_MAX + 2];
+	char		 qname[PUSHSTAGE_QUEUE_MAX + 1];	/* its parts */
+	char		 gname[PUSHSTAGE_QUEUE_MAX + 1];
 };
 
 /*
@@ -208,7 +222,7 @@ struct config {
 static int
 config_parse(struct config *c, int argc, char **argv)
 {
-	enum { OPT_LOG_FORMAT = 256, OPT_LOG_FILE };
+	enum { OPT_LOG_FORMAT = 256, OPT_LOG_FILE, OPT_RESULT };
 	static const struct option longopts[] = {
 		{ "id",		required_argument,	NULL, 'i' },
 		{ "socket",	required_argument,	NULL, 's' },
@@ -222,6 +236,7 @@ config_parse(struct config *c, int argc, char **argv)
 		{ "log-level",	required_argument,	NULL, 'l' },
 		{ "log-format",	required_argument,	NULL, OPT_LOG_FORMAT },
 		{ "log-file",	required_argument,	NULL, OPT_LOG_FILE },
+		{ "result",	required_argument,	NULL, OPT_RESULT },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ "version",	no_argument,		NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -284,6 +299,17 @@ config_parse(struct config *c, int argc, char **argv)
 		case OPT_LOG_FILE:
 			log_file = optarg;
 			break;
+		case OPT_RESULT:
+			if (strcmp(optarg, "stdout") == 0)
+				c->work.result = RESULT_STDOUT;
+			else if (strcmp(optarg, "none") == 0)
+				c->work.result = RESULT_NONE;
+			else {
+				log_errorx("--result: \"%s\" is not none or "
+				    "stdout", optarg);
+				return -1;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 1;
@@ -319,6 +345,11 @@ config_parse(struct config *c, int argc, char **argv)
 		log_errorx("--exec and --work-ms do not go together");
 		return -1;
 	}
+	if (c->work.result == RESULT_STDOUT && c->work.exec == NULL) {
+		log_errorx("--result stdout goes with --exec CMD: the "
+		    "command's standard output is the result");
+		return -1;
+	}
 	if (c->path == NULL)
 		c->path = pushstage_default_socket(c->pathbuf,
 		    sizeof c->pathbuf);
@@ -339,11 +370,84 @@ config_parse(struct config *c, int argc, char **argv)
 }
 
 /*
+ * --result stdout: the queue's max-result, asked before any event comes
+ * (a STATS answer cannot then be taken for an EVENT).  A queue that
+ * cannot carry results is refused now, not found out event by event: at
+ * most once (no ACK), max-result=0, or a daemon without protocol
+ * version 5 (whose ACK has no result).  A later change of max-result is
+ * seen at the next start; a result over a lowered one is refused by the
+ * daemon, which ends the connection.  0, or -1 said.
+ */
+static int
+result_setup(struct pushstage *p, struct config *c, const char *path)
+{
+	const struct pushstage_stats	*st;
+	uint64_t			 v;
+
+	if (!pushstage_acks(p)) {
+		log_errorx("--result stdout: queue %s delivers at most once: "
+		    "no ACK carries a result", c->work.queue);
+		return -1;
+	}
+	if (pushstage_queue_stats(p, pushstage_queue_name(p), &st) != 0) {
+		log_errorx("--result stdout: %s", pushstage_error(p));
+		return -1;
+	}
+	if (pushstage_stat(st->counters, st->ncounters, "max_result",
+	    &v) != 0) {
+		log_errorx("--result stdout: producerd at %s keeps no results "
+		    "(it speaks a protocol older than version 5)", path);
+		return -1;
+	}
+	if (v == 0) {
+		log_errorx("--result stdout: queue %s takes no results "
+		    "(max-result=0)", c->work.queue);
+		return -1;
+	}
+	c->work.result_max = (size_t)v;
+	return 0;
+}
+
+/*
+ * What the work needs of the connection: the queue and group names, the
+ * room for a whole error, and with --result stdout the room for a
+ * result.  0, or -1 said.
+ */
+static int
+work_setup(struct pushstage *p, struct config *c, const char *path)
+{
+	const char	*q = pushstage_queue_name(p), *slash;
+	size_t		 n, room;
+
+	slash = strchr(q, '/');
+	n = slash != NULL ? (size_t)(slash - q) : strlen(q);
+	snprintf(c->qname, sizeof c->qname, "%.*s", (int)n, q);
+	c->work.queue = c->qname;
+	if (slash != NULL && slash[1] != '\0') {
+		snprintf(c->gname, sizeof c->gname, "%s", slash + 1);
+		c->work.group = c->gname;
+	}
+	/*
+	 * The library cuts an error over the daemon's frame limit at its
+	 * start, which would break a task's JSON: keep errors within it.
+	 * The largest event is a little under what a frame holds, so this
+	 * errs on the safe side (a --max-frame under 4200 or so).
+	 */
+	room = pushstage_max_event(p);
+	room = room > 14 ? room - 14 : 0;
+	c->work.error_max = room < PUSHSTAGE_ERROR_MAX ? room :
+	    PUSHSTAGE_ERROR_MAX;
+	if (c->work.result == RESULT_STDOUT)
+		return result_setup(p, c, path);
+	return 0;
+}
+
+/*
  * A connection to producerd as c says, its demand asked; NULL and
  * *status, the exit status, after saying why not.
  */
 static struct pushstage *
-consumer_connect(const struct config *c, int *status)
+consumer_connect(struct config *c, int *status)
 {
 	struct pushstage	*p;
 	int			 r;
@@ -366,6 +470,9 @@ consumer_connect(const struct config *c, int *status)
 			*status = EX_UNAVAILABLE;
 		goto fail;
 	}
+	/* Before any demand: nothing but answers comes yet. */
+	if (work_setup(p, c, c->path) != 0)
+		goto fail;
 	if (pushstage_demand(p, c->max_demand) != 0 ||
 	    pushstage_flush(p) != 0) {
 		log_errorx("id %s: %s", c->work.id, pushstage_error(p));
@@ -384,12 +491,13 @@ fail:
 static int
 consume(struct pushstage *p, const struct work *w)
 {
-	static struct failure	 fail;
+	static struct outcome	 out;
 	struct pushstage_event	 e;
 	struct batch		 b;
 	struct pollfd		 pfd[2];
 	size_t			 i;
-	int			 acks, slow, r, status;
+	uint64_t		 id;
+	int			 acks, slow, r, status, sent;
 
 	memset(&b, 0, sizeof b);
 	acks = pushstage_acks(p);
@@ -429,19 +537,41 @@ consume(struct pushstage *p, const struct work *w)
 				b.ask += pushstage_done(p);
 				continue;
 			}
-			status = work_handle(w, p, &b.ev[i], &fail);
+			status = work_handle(w, p, &b.ev[i], &out);
 			if (status == WORK_STOP)
 				goto stop;
 			say(w->id, "finished", b.ev[i].data, b.ev[i].len);
+			id = b.ev[i].id;
+			/* A result goes in its own ACK (protocol 5). */
+			sent = 0;
+			if (acks && status == WORK_DONE && out.result_len != 0) {
+				r = pushstage_ack_result(p, id, out.result,
+				    out.result_len);
+				if (r == PUSHSTAGE_EINVAL) {
+					/* Over what one frame holds. */
+					log_warnx("event %llu (attempt %u): %s",
+					    (unsigned long long)id,
+					    b.ev[i].attempt, pushstage_error(p));
+					work_fail(w, &out, "ResultTooLarge",
+					    pushstage_error(p));
+					status = WORK_FAILED;
+				} else if (r != 0)
+					goto fail;
+				else
+					sent = 1;
+			}
 			/* A failure says why (protocol 5; a NACK before). */
-			if (acks && status != WORK_DONE && fail.len != 0) {
-				if ((r = pushstage_nack_error(p, b.ev[i].id,
+			if (sent)
+				;
+			else if (acks && status != WORK_DONE &&
+			    out.error_len != 0) {
+				if ((r = pushstage_nack_error(p, id,
 				    status == WORK_TEMPFAIL ?
-				    PUSHSTAGE_NACK_BACKOFF : 0, fail.text,
-				    fail.len)) != 0)
+				    PUSHSTAGE_NACK_BACKOFF : 0, out.error,
+				    out.error_len)) != 0)
 					goto fail;
 			} else if (acks)
-				batch_answer(&b, b.ev[i].id, status);
+				batch_answer(&b, id, status);
 			b.ask += pushstage_done(p);
 			if (slow) {
 				flush_out();
@@ -456,10 +586,12 @@ consume(struct pushstage *p, const struct work *w)
 stop:
 	log_debug("id %s: stopping on a signal", w->id);
 	batch_free(&b);
+	free(out.result);
 	return 0;
 fail:
 	log_errorx("id %s: %s", w->id, pushstage_error(p));
 	batch_free(&b);
+	free(out.result);
 	return 1;
 }
 

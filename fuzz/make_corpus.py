@@ -481,3 +481,16 @@ write("json", "error", b"\x01" + b'{"type":"io.nats.jetstream.api.v1.stream_info
       b'"description":"stream \\u003cPSD_x\\u003e not found"}}')
 write("json", "header", b"\x02NATS/1.0\r\nPushstage-Attempts: 3\r\nStatus: 408\r\n\r\n")
 write("json", "bytes", b"\x03h\xc3\xa9llo <b>\x01\xff")
+
+# fuzz_task: a first byte (where the input splits into an error's message
+# and traceback, and the error's room), then JSON text, a task's name or
+# stderr: docs/tasks.md's vectors, and the near misses a validator meets.
+with open(os.path.join(HERE, "..", "tests", "fixtures", "tasks", "vectors.json"),
+          "rb") as f:
+    write("task", "vectors", b"\xff" + f.read())
+write("task", "payload", b"\x10" + b'{"args":[42],"kwargs":{"size":3}}')
+write("task", "escapes", b"\x07" + b'["line\\nbreak \\"q\\" \\\\ \\t\\u0001 \\ud83d\\ude00"]')
+write("task", "numbers", b"\x03" + b"[0,-0,1.5e+10,-2E-3,123456789012345678901234567890]")
+write("task", "deep", b"\x40" + b"[" * 600 + b"]" * 600)
+write("task", "stderr", b"\x20" + b"Traceback:\n  \"x\" \\ \x01\x7f h\xc3\xa9 \xff\xc0\xaf\xed\xa0\x80")
+write("task", "bad", b"\x02" + b'{"args":[1,],"kwargs":{"a" 1}} tru \\ud800')

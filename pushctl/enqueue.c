@@ -10,10 +10,13 @@
 
 #include "backoff.h"
 #include "clock.h"
+#include "escape.h"
+#include "jsoncheck.h"
 #include "log.h"
 #include "opt.h"
 #include "pushctl.h"
 #include "pushstage.h"
+#include "task.h"
 
 /* The queue stayed full: what enqueue returns then (not a library code). */
 #define FULL		1
@@ -230,9 +233,14 @@ add(struct pushstage *p, struct tally *t, const void *data, size_t len,
 	int	 error;
 
 	if (len > pushstage_max_event(p)) {
-		log_errorx("%s %llu is %zu bytes; producerd takes events of at "
-		    "most %u bytes (its --max-frame)", what, which, len,
-		    pushstage_max_event(p));
+		if (which == 0)
+			log_errorx("%s is %zu bytes; producerd takes events "
+			    "of at most %u bytes (its --max-frame)", what, len,
+			    pushstage_max_event(p));
+		else
+			log_errorx("%s %llu is %zu bytes; producerd takes "
+			    "events of at most %u bytes (its --max-frame)",
+			    what, which, len, pushstage_max_event(p));
 		return PUSHSTAGE_ETOOBIG;
 	}
 	if ((error = add_one(p, t, data, len)) == PUSHSTAGE_ETOOBIG) {
@@ -273,6 +281,122 @@ from_stdin(struct pushstage *p, struct tally *t, int delim)
 	return error;
 }
 
+/* --task NAME, --args JSON, --kwargs JSON: a task (docs/tasks.md). */
+struct task_opts {
+	const char	*name;
+	const char	*args;		/* NULL: [] */
+	const char	*kwargs;	/* NULL: {} */
+	char		 header[sizeof "task=" + TASK_NAME_MAX];
+};
+
+/* --task's NAME: 0, or -1 said. */
+static int
+task_name_option(const char *name)
+{
+	const char	*why;
+	char		 shown[4 * TASK_NAME_MAX + 1];
+	size_t		 len = strlen(name), off;
+
+	if ((why = task_name_check(name, len, &off)) == NULL)
+		return 0;
+	if (len == 0 || len > TASK_NAME_MAX) {
+		log_errorx("--task: %zu bytes: %s", len, len == 0 ?
+		    "a task name is 1 to 255 bytes" : why);
+		return -1;
+	}
+	escape_c(shown, sizeof shown, name, len);
+	log_errorx("--task \"%s\": %s at byte %zu; a task name is 1 to 255 "
+	    "bytes of UTF-8 without control characters", shown, why, off);
+	return -1;
+}
+
+/* --args or --kwargs: JSON of the type wanted, or -1 said. */
+static int
+task_json_option(const char *option, const char *text, int want)
+{
+	struct json_fault	 f;
+	char			 near[64];
+	size_t			 len = strlen(text), n;
+	int			 type;
+
+	if (jsoncheck(text, len, &type, &f) != 0) {
+		n = len - f.off < 16 ? len - f.off : 16;
+		escape_c(near, sizeof near, text + f.off, n);
+		log_errorx("%s: not JSON at byte %zu: %s%s%s%s", option, f.off,
+		    f.why, n != 0 ? " (at \"" : "", near, n != 0 ? "\")" : "");
+		return -1;
+	}
+	if (type != want) {
+		log_errorx("%s must be a JSON %s, not %s", option,
+		    want == JSON_ARRAY ? "array" : "object",
+		    jsoncheck_type_name(type));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A task's two headers before the user's: task: NAME and content-type:
+ * application/json, unless --header gave that content type already.
+ * Another content type, or a task header, contradicts --task: refused.
+ * 0, or -1 said.
+ */
+static int
+task_headers(struct tally *t, struct task_opts *k)
+{
+	static char	 ctype[] = "content-type=application/json";
+	char		*own[2];
+	size_t		 i, n = 0;
+	int		 has_type = 0;
+
+	for (i = 0; i < t->nheaders; i++) {
+		if (strncmp(t->headers[i], "task=", 5) == 0) {
+			log_errorx("--header %s: --task names the task",
+			    t->headers[i]);
+			return -1;
+		}
+		if (strncmp(t->headers[i], "content-type=", 13) != 0)
+			continue;
+		if (strcmp(t->headers[i], ctype) != 0) {
+			log_errorx("--header %s: a task's payload is "
+			    "application/json (pushctl sets it: leave this "
+			    "header out)", t->headers[i]);
+			return -1;
+		}
+		has_type = 1;
+	}
+	snprintf(k->header, sizeof k->header, "task=%s", k->name);
+	own[n++] = k->header;
+	if (!has_type)
+		own[n++] = ctype;
+	if (t->nheaders + n > PUSHSTAGE_HEADERS_MAX) {
+		log_errorx("--task: with its task%s header%s, more than %d "
+		    "headers", has_type ? "" : " and content-type",
+		    n == 1 ? "" : "s", PUSHSTAGE_HEADERS_MAX);
+		return -1;
+	}
+	memmove(t->headers + n, t->headers, t->nheaders * sizeof *t->headers);
+	memcpy(t->headers, own, n * sizeof *own);
+	t->nheaders += n;
+	return 0;
+}
+
+/* The payload {"args":ARGS,"kwargs":KWARGS}: the caller's to free. */
+static char *
+task_make_payload(const struct task_opts *k, size_t *len)
+{
+	const char	*args = k->args != NULL ? k->args : "[]";
+	const char	*kwargs = k->kwargs != NULL ? k->kwargs : "{}";
+	char		*buf;
+
+	*len = task_payload(NULL, 0, args, strlen(args), kwargs,
+	    strlen(kwargs));
+	if ((buf = malloc(*len)) == NULL)
+		fatal("malloc");
+	task_payload(buf, *len, args, strlen(args), kwargs, strlen(kwargs));
+	return buf;
+}
+
 static void
 enqueue_usage(FILE *f)
 {
@@ -283,6 +407,10 @@ enqueue_usage(FILE *f)
 	    "           [--retry SECONDS] EVENT...\n"
 	    "       pushctl enqueue [options as above] [-0] -\n"
 	    "           (lines, or with -0 NUL-separated records, of stdin)\n"
+	    "       pushctl enqueue [options as above] --task NAME [--args "
+	    "JSON]\n"
+	    "           [--kwargs JSON]\n"
+	    "           (one task: docs/tasks.md)\n"
 	    "The events go to QUEUE (default: the queue default), made on "
 	    "first use\nunless producerd says otherwise; with --key, each "
 	    "with that key (a queue\nwith dispatch key hands out a key's "
@@ -300,6 +428,21 @@ enqueue_usage(FILE *f)
 	    "16): NAME\n"
 	    "                    1 to 64 bytes of a-z 0-9 - _ ., VALUE up to "
 	    "1024 bytes\n"
+	    "  --task NAME       enqueue one task: headers task: NAME and "
+	    "content-type:\n"
+	    "                    application/json, the payload "
+	    "{\"args\":ARGS,\"kwargs\":KWARGS}\n"
+	    "                    with the JSON of --args and --kwargs as "
+	    "given; NAME is 1 to\n"
+	    "                    255 bytes of UTF-8 without control "
+	    "characters\n"
+	    "  --args JSON       the positional arguments, a JSON array "
+	    "(default [])\n"
+	    "  --kwargs JSON     the keyword arguments, a JSON object "
+	    "(default {})\n"
+	    "                    (a --header content-type other than "
+	    "application/json is\n"
+	    "                    refused with --task)\n"
 	    "When producerd's queue is full (--overflow reject), the events "
 	    "it refuses\nare sent again with backoff for up to --retry "
 	    "SECONDS; still refused,\nenqueue stops and exits 75.\n");
@@ -308,8 +451,12 @@ enqueue_usage(FILE *f)
 int
 cmd_enqueue(const char *path, int argc, char **argv)
 {
+	enum { OPT_TASK = 256, OPT_ARGS, OPT_KWARGS };
 	static const struct option longopts[] = {
 		{ "null",	no_argument,		NULL, '0' },
+		{ "task",	required_argument,	NULL, OPT_TASK },
+		{ "args",	required_argument,	NULL, OPT_ARGS },
+		{ "kwargs",	required_argument,	NULL, OPT_KWARGS },
 		{ "retry",	required_argument,	NULL, 'r' },
 		{ "queue",	required_argument,	NULL, 'q' },
 		{ "key",	required_argument,	NULL, 'k' },
@@ -322,12 +469,16 @@ cmd_enqueue(const char *path, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct tally		 t;
+	struct task_opts	 task;
 	struct pushstage	*p;
+	char			*payload;
+	size_t			 plen;
 	struct pushstage_attrs	 init = PUSHSTAGE_ATTRS_INIT;
 	uint64_t		 v;
 	int			 ch, i, nul = 0, error = 0, status, wait;
 
 	memset(&t, 0, sizeof t);
+	memset(&task, 0, sizeof task);
 	t.a = init;
 	while ((ch = getopt_long(argc, argv, "+0r:q:k:h", longopts,
 	    NULL)) != -1) {
@@ -400,6 +551,22 @@ cmd_enqueue(const char *path, int argc, char **argv)
 			if (queue_option(optarg) != 0)
 				return EXIT_USAGE;
 			break;
+		case OPT_TASK:
+			if (task_name_option(optarg) != 0)
+				return EXIT_USAGE;
+			task.name = optarg;
+			break;
+		case OPT_ARGS:
+			if (task_json_option("--args", optarg, JSON_ARRAY) != 0)
+				return EXIT_USAGE;
+			task.args = optarg;
+			break;
+		case OPT_KWARGS:
+			if (task_json_option("--kwargs", optarg,
+			    JSON_OBJECT) != 0)
+				return EXIT_USAGE;
+			task.kwargs = optarg;
+			break;
 		case '0':
 			nul = 1;
 			break;
@@ -418,7 +585,19 @@ cmd_enqueue(const char *path, int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc == 0) {
+	if (task.name == NULL && (task.args != NULL || task.kwargs != NULL)) {
+		log_errorx("enqueue: %s goes with --task NAME",
+		    task.args != NULL ? "--args" : "--kwargs");
+		return EXIT_USAGE;
+	}
+	if (task.name != NULL && argc != 0) {
+		log_errorx("enqueue: --task makes the payload from --args and "
+		    "--kwargs: leave out the event \"%s\"", argv[0]);
+		return EXIT_USAGE;
+	}
+	if (task.name != NULL && task_headers(&t, &task) != 0)
+		return EXIT_USAGE;
+	if (argc == 0 && task.name == NULL) {
 		log_errorx("enqueue: give the events, or - to read stdin");
 		enqueue_usage(stderr);
 		return EXIT_USAGE;
@@ -446,7 +625,11 @@ cmd_enqueue(const char *path, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 
-	if (argc == 1 && strcmp(argv[0], "-") == 0)
+	if (task.name != NULL) {
+		payload = task_make_payload(&task, &plen);
+		error = add(p, &t, payload, plen, "the task's payload", 0);
+		free(payload);
+	} else if (argc == 1 && strcmp(argv[0], "-") == 0)
 		error = from_stdin(p, &t, nul ? '\0' : '\n');
 	else {
 		for (i = 0; i < argc && error == 0; i++)

@@ -21,6 +21,8 @@ usage(FILE *f)
 "                                        [--priority N] [--unique-id ID]\n"
 "                                        [--header NAME=VALUE]...\n"
 "                                        [--retry SECONDS] [-0] EVENT... | -\n"
+"       pushctl [global options] enqueue [options as above] --task NAME\n"
+"                                        [--args JSON] [--kwargs JSON]\n"
 "       pushctl [global options] stats [-q QUEUE] [--json]\n"
 "       pushctl [global options] dead list [-q QUEUE] [--json]\n"
 "                                          [--preview BYTES]\n"
@@ -51,6 +53,10 @@ usage(FILE *f)
 "                     --retry SECONDS retries what a full queue refuses\n"
 "  enqueue -          enqueue the lines of stdin, sent in batches; with -0,\n"
 "                     NUL-separated records instead of lines\n"
+"  enqueue --task NAME --args JSON --kwargs JSON  enqueue a task: the\n"
+"                     call NAME(*ARGS, **KWARGS), as docs/tasks.md's\n"
+"                     envelope (--args a JSON array, default [];\n"
+"                     --kwargs a JSON object, default {})\n"
 "  stats              the daemon's counters and consumers; --json for one\n"
 "                     JSON object\n"
 "  dead list          events that failed --max-attempts times: id,\n"
@@ -307,7 +313,8 @@ late_globals(int *argcp, char **argv, int operand_ends, const char **path)
 	/* The verbs' options that take a value (dead, enqueue, watch). */
 	static const char *const valued[] = {
 		"preview", "queue", "retry", "key", "delay", "at", "priority",
-		"unique-id", "interval", "count", NULL
+		"unique-id", "interval", "count", "header", "task", "args",
+		"kwargs", NULL
 	};
 	const char	*a, *eq, *arg;
 	size_t		 n, k;

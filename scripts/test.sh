@@ -98,6 +98,7 @@ if CC=clang meson setup build-fuzz $fuzzre --werror -Dtests=false \
 	fuzz conn
 	fuzz replay
 	fuzz json
+	fuzz task
 else
 	cat build-fuzz.out
 	echo "== fuzz: the build failed"

@@ -25,7 +25,7 @@ import hashlib
 import inspect
 import threading
 from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional,
-                    Sequence, Tuple, Union)
+                    Sequence, Tuple, Union, overload)
 
 from . import envelope as E
 from ._core import Data, Headers, Job, Message, WaitResult, header_pairs
@@ -51,9 +51,10 @@ class TaskCancelled(PushstageError):
 
 
 class TaskGone(PushstageError):
-    """TaskJob.result() of a task the queue no longer knows (done with
-    no record kept: set the queue's keep-done to read results after the
-    fact; purged; shed by its overflow)."""
+    """TaskJob.result() of a task the queue no longer knows: done with
+    no record kept (set the queue's keep-done to read results after the
+    fact), cancelled or purged before the wait began, or shed by its
+    overflow."""
 
 
 def _backoff(b: Union[None, str, Sequence[float]]) -> Backoff:
@@ -121,7 +122,7 @@ class Task:
         self.key = key
         self.unique = unique
         self.is_async = inspect.iscoroutinefunction(fn)
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     @property
     def queue(self) -> str:
@@ -265,10 +266,12 @@ class TaskJob:
         return self.app.client().job(self.queue, i, unique_id=u)
 
     def wait(self, timeout: Optional[float] = None) -> WaitResult:
-        """Client.wait on it: how it ended, or timed_out."""
+        """Client.wait on it: how it ended, or timed_out.  On a
+        connection of its own, so that the app's other calls (from other
+        threads) go on while it waits."""
         i, u = self._by()
-        return self.app.client().wait(self.queue, i, unique_id=u,
-                                      timeout=timeout)
+        with Client(self.app.socket, name=self.app.name) as c:
+            return c.wait(self.queue, i, unique_id=u, timeout=timeout)
 
     def result(self, timeout: Optional[float] = None) -> Any:
         """Its return value, once it is done, waiting as long as timeout
@@ -287,9 +290,10 @@ class TaskJob:
         if w.state.startswith("cancelled"):
             raise TaskCancelled("task %s:%s was cancelled"
                                 % (self.queue, self.id))
-        raise TaskGone("task %s:%s is not known to the queue now (a done "
-                       "task's result is kept only with the queue's "
-                       "keep-done)" % (self.queue, self.id))
+        raise TaskGone("task %s:%s is not known to the queue now: done "
+                       "(a result is kept only with the queue's keep-done), "
+                       "cancelled or purged before this wait began"
+                       % (self.queue, self.id))
 
     def cancel(self) -> bool:
         """Cancel it (Client.cancel): True when it was, or was told to
@@ -334,6 +338,20 @@ class App:
                 self._client.close()
                 self._client = None
 
+    @overload
+    def task(self, fn: Callable[..., Any]) -> Task: ...
+
+    @overload
+    def task(self, fn: None = None, *, name: Optional[str] = None,
+             queue: Optional[str] = None,
+             max_attempts: Optional[int] = None,
+             backoff: Union[None, str, Sequence[float]] = None,
+             time_limit: Optional[float] = None,
+             soft_time_limit: Optional[float] = None,
+             priority: Optional[int] = None, key: KeyRule = None,
+             unique: UniqueRule = False
+             ) -> Callable[[Callable[..., Any]], Task]: ...
+
     def task(self, fn: Optional[Callable[..., Any]] = None, *,
              name: Optional[str] = None, queue: Optional[str] = None,
              max_attempts: Optional[int] = None,
@@ -341,7 +359,8 @@ class App:
              time_limit: Optional[float] = None,
              soft_time_limit: Optional[float] = None,
              priority: Optional[int] = None, key: KeyRule = None,
-             unique: UniqueRule = False) -> Any:
+             unique: UniqueRule = False
+             ) -> Union[Task, Callable[[Callable[..., Any]], Task]]:
         """Register a function (sync or async) as a task: @app.task or
         @app.task(...).  name defaults to "module.function"; queue to
         the app's default_queue.  max_attempts: runs before its dead
@@ -355,7 +374,8 @@ class App:
         is a duplicate while one is pending (or a function of the
         arguments giving the unique id)."""
         def register(f: Callable[..., Any]) -> Task:
-            n = name or "%s.%s" % (f.__module__, f.__qualname__)
+            n = name if name is not None else "%s.%s" % (f.__module__,
+                                                      f.__qualname__)
             if n in self.tasks and self.tasks[n].fn is not f:
                 raise ValueError("task %r registered twice" % n)
             t = Task(self, f, n, queue, max_attempts, _backoff(backoff),
