@@ -4860,15 +4860,7 @@ def case_py_mypy(h):
                 "    return ev.nack(error=b'{}', dead=True)\n"
                 "async def agive_up(ev: AsyncEvent) -> bool:\n"
                 "    return await ev.nack(dead=True)\n")
-    # mypy 1.0 (Debian 12's) finds tasks.py's "type: ignore" on
-    # functools.update_wrapper unused once taskworker.py is checked
-    # with it (and not without it): that file is not this test's to
-    # change; its owner is told to drop the comment, and then this goes.
-    cfg = os.path.join(h.dir, "mypy.ini")
-    with open(cfg, "w") as f:
-        f.write("[mypy]\n[mypy-pushstage.tasks]\nwarn_unused_ignores = False\n")
-    r = subprocess.run(mypy + ["--config-file", cfg, "--strict",
-                               "--no-incremental",
+    r = subprocess.run(mypy + ["--strict", "--no-incremental",
                                "--cache-dir", os.path.join(h.dir, "cache"),
                                os.path.join(PKG, "pushstage"), use],
                        capture_output=True, text=True, cwd=h.dir,
