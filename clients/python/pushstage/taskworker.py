@@ -516,7 +516,10 @@ class _ThreadPool:
                     out = _failed(e, time.monotonic() - job[0].started,
                                   job[1])
             if job is not None and out is not None:
-                self.loop.call_soon_threadsafe(self.done, job[0], out)
+                try:
+                    self.loop.call_soon_threadsafe(self.done, job[0], out)
+                except RuntimeError:
+                    return      # the worker has ended (past its grace)
 
     def soft(self, run: _Run) -> bool:
         """Raise SoftTimeLimitExceeded in the thread running run's
@@ -1361,10 +1364,12 @@ class TaskWorker:
             woke = asyncio.ensure_future(self.wake.wait())
             await asyncio.wait([woke], timeout=end - self.loop.time())
             woke.cancel()
-        if not self.running:
+        # Those whose outcome is in (done) are being answered: theirs.
+        left = [r for r in self.running.values() if not r.done]
+        if not left:
             return
-        left = list(self.running.values())
-        self.running.clear()
+        for run in left:
+            self.running.pop(_key(run.ev), None)
         for run in left:
             run.done = True
             for h in run.timers:

@@ -1,6 +1,11 @@
 """pushstage.worker: run a Python function for each event of a queue.
 
     python3 -m pushstage.worker module:function --queue jobs --concurrency 4
+    python3 -m pushstage.worker --app myapp.tasks -Q emails,images:3 -c 8
+
+The second form runs the tasks of a pushstage.App (docs/tasks.md):
+pushstage.taskworker, whose docstring says how.  What follows is the
+first.
 
 The function gets an Event (id, attempt, data, key, and the headers it
 was enqueued with: headers, a dict of str, and raw_headers, the (name,
