@@ -341,6 +341,50 @@ def alive(pid):
         return False
 
 
+# --- giving up at once, the bytes ----------------------------------------
+
+def case_tw_nack_dead_bytes(h):
+    """nack(dead=True) is a NACK_ERROR whose delay is 0xfffffffe (with
+    the error, or none); a NACK_ERROR's own delay never reaches it (nor
+    0xffffffff, the queue's backoff); a peer without NACK_ERROR gets a
+    plain NACK."""
+    from pushstage import _core, _proto
+    w = _core.Window(4, 3, True)
+    w.set_errors(5, 1 << 20)
+    w.out()
+    w.delivery([1, 2, 3, 4])
+    w.done(1, "nack", None, b"why", dead=True)
+    w.done(2, "nack", None, None, dead=True)
+    w.done(3, "nack", _core.nack_delay_ms(4294967.295), b"late")
+    out = w.out()
+    assert out == (_proto.nack_error(1, 0xFFFFFFFE, b"why") +
+                   _proto.nack_error(2, 0xFFFFFFFE, b"") +
+                   _proto.nack_error(3, 0xFFFFFFFD, b"late") +
+                   _proto.demand(3)), out.hex()
+    assert _proto.nack_error(1, 0xFFFFFFFE, b"")[8:20].hex() == \
+        "0000000000000001fffffffe"
+    w = _core.Window(1, 0, True)
+    w.set_errors(4, 1 << 20)
+    w.out()
+    w.delivery([9])
+    w.done(9, "nack", None, b"why", dead=True)
+    assert w.out() == _proto.ids(_proto.NACK, [9]) + _proto.demand(1)
+    # Manual demand: nothing at the start or as events are answered;
+    # ask(n) asks, and nothing once stopped.
+    w = _core.Window(3, 2, True)
+    w.set_manual()
+    assert w.out() == b""
+    w.ask(1)
+    assert w.out() == _proto.demand(1)
+    w.delivery([5])
+    w.ack(5)
+    assert w.out() == _proto.ids(_proto.ACK, [5])
+    w.stop()
+    w.ask(1)
+    assert w.out() == b""
+    assert _core.DEAD_REASONS[4] == "rejected" == _core.JOB_REASONS[4]
+
+
 # --- routing and weights ---------------------------------------------------
 
 def case_tw_weights(h):
@@ -453,7 +497,7 @@ def case_tw_result_and_failure(h):
     fails the run; hooks run (one that raises changes nothing); one
     info line a task."""
     h.start_daemon()
-    create(h, "tq", max_attempts=2)
+    create(h, "tq", max_attempts=2, max_result=64)
     t = h.tapp
     p, log = h.tworker("-Q", "tq", "-c", "2")
     j = t.add.delay(2, 3)
@@ -469,6 +513,14 @@ def case_tw_result_and_failure(h):
     assert f2.at - f1.at >= 0.15, (f1.at, f2.at)       # backoff 0.2 s +-20 %
     e = failed(t.unencodable.delay())
     assert e.type == "TypeError" and "cannot be sent as JSON" in e.message, e
+    # Over the queue's max-result (64): failed, never sent (the daemon
+    # would close the worker's connection).
+    echo = t.app.tasks["echo"]
+    assert echo.delay("x" * 30).result(timeout=30) == {
+        "args": ["x" * 30], "kwargs": {}}
+    e = failed(echo.delay("x" * 60))
+    assert e.type == "ValueError" and "(max-result)" in e.message and \
+        "queue tq takes at most 64" in e.message, e
     # Hooks: before (in a thread of the worker), after, on_failure.
     bf = h.lines("before")
     assert {x[1] for x in bf} >= {"add", "boom", "unencodable"}
