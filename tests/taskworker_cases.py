@@ -230,6 +230,20 @@ class Tw(Py):
         self.procs.append(p)
         return p, log
 
+    def cleanup(self):
+        """Py's, and no worker may have printed a Python traceback or
+        asyncio's complaints (a crash the worker did not catch)."""
+        bad = []
+        for n in sorted(os.listdir(self.dir)):
+            if n.endswith(".log") and n != "producerd.log":
+                text = self.log_of(os.path.join(self.dir, n))
+                for what in ("Traceback (most recent call last)",
+                             "never retrieved", "was never awaited",
+                             "Exception in thread", "Exception ignored"):
+                    if what in text:
+                        bad.append("%s has %r:\n%s" % (n, what, text))
+        return super().cleanup() + bad
+
     def lines(self, kind=None):
         try:
             with open(os.path.join(self.dir, "lines")) as f:
