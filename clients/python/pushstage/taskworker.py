@@ -231,6 +231,16 @@ def _hooks(app: App, kind: str, *args: Any) -> List[Awaitable[Any]]:
     return out
 
 
+async def _await_hooks(aws: List[Awaitable[Any]]) -> None:
+    """Await what async hooks returned; one that raises is logged."""
+    for a in aws:
+        try:
+            await a
+        except Exception as e:
+            logger.error("hook failed: %s: %s" % (type(e).__name__, e),
+                         exc_info=e)
+
+
 def _close_awaitables(aws: List[Awaitable[Any]]) -> None:
     for a in aws:
         close = getattr(a, "close", None)
@@ -422,8 +432,15 @@ class _Throwing:
     def __init__(self, coro: Any) -> None:
         self.coro = coro
         self.pending = False
+        self.running = True     # False once the coroutine ended
 
     def __await__(self) -> Generator[Any, Any, Any]:
+        try:
+            return (yield from self._drive())
+        finally:
+            self.running = False
+
+    def _drive(self) -> Generator[Any, Any, Any]:
         send: Any = None
         exc: Optional[BaseException] = None
         while True:
@@ -1005,7 +1022,9 @@ class TaskWorker:
                            "lost the daemon: %s" % e,
                            extra={"kv": {"queue": q.name}})
                 q.c = None
-                q.waiting.clear()   # the daemon's again
+                for ev in q.waiting:    # the daemon's again
+                    self.touched.pop(_key(ev), None)
+                q.waiting.clear()
                 await c.close()
                 if _fatal(e):
                     self.fatal = e
@@ -1186,12 +1205,12 @@ class TaskWorker:
         t0 = time.monotonic()
         loop = self.loop
         try:
-            for a in _hooks(self.app, "before_task", task, ev):
-                await a
+            await _await_hooks(_hooks(self.app, "before_task", task, ev))
             thrower = _Throwing(task.fn(*run.args, **run.kwargs))
             if task.soft_time_limit:
                 def soft(th: _Throwing = thrower) -> None:
-                    if not run.done and run.atask is not None:
+                    if not run.done and run.atask is not None and \
+                            th.running:
                         run.soft = th.pending = True
                         run.atask.cancel()
                 run.timers.append(loop.call_later(task.soft_time_limit,
@@ -1206,28 +1225,33 @@ class TaskWorker:
             if run.hard:
                 exc: BaseException = TimeLimitExceeded(
                     "time limit exceeded (%g s)" % (task.time_limit or 0))
-                for a in _hooks(self.app, "on_failure", task, ev, exc, secs):
-                    await a
+                await _await_hooks(_hooks(self.app, "on_failure", task, ev,
+                                          exc, secs))
                 return _said("TimeLimitExceeded", str(exc), secs, limit)
             if run.cancel_req:
                 return _failed(e, secs, limit)
             raise
         except Exception as e:
             secs = time.monotonic() - t0
-            for a in _hooks(self.app, "on_failure", task, ev, e, secs):
-                await a
+            await _await_hooks(_hooks(self.app, "on_failure", task, ev, e,
+                                      secs))
             return _failed(e, secs, limit)
         secs = time.monotonic() - t0
         if run.hard:        # it swallowed the cancel: ended all the same
             return _said("TimeLimitExceeded", "time limit exceeded (%g s)"
                          % (task.time_limit or 0), secs, limit)
-        for a in _hooks(self.app, "after_task", task, ev, value, secs):
-            await a
+        await _await_hooks(_hooks(self.app, "after_task", task, ev, value,
+                                  secs))
         return Outcome(True, res, b"", "", "", "", secs)
 
     def _async_done(self, run: _Run, t: "asyncio.Task[Outcome]") -> None:
         if t.cancelled():
-            return          # the drain's: it answers the event
+            # The drain's (run.done: it answers the event), or a cancel
+            # no one asked for (a task that cancelled itself): failed.
+            self.done(run, _said("CancelledError", "the task was "
+                                 "cancelled", time.monotonic() - run.started,
+                                 run.ev._consumer.error_max))
+            return
         e = t.exception()
         if e is not None:
             out = _failed(e, time.monotonic() - run.started,
