@@ -628,7 +628,9 @@ def case_tw_hard_limit(h):
     h.wait_for(lambda: not alive(killed), what="the child killed")
     nxt = t.hpid.delay().result(timeout=30)
     assert nxt != killed and nxt != p.pid and alive(nxt), (nxt, killed)
-    # on_failure ran in the worker: the child was gone.
+    # before_task ran in the child; on_failure in the worker, the child
+    # being gone.
+    assert ["before", "hard", e.job.id, killed] in h.lines("before")
     assert ["failure", "hard", e.job.id, "TimeLimitExceeded", p.pid] in \
         h.lines("failure")
     assert h.stop(p) == 0
@@ -868,6 +870,29 @@ def case_tw_auto_touch(h):
         st = h.qstats(q)
         assert st["timed_out_total"] == 0 and st["late_acks_total"] == 0, st
     assert h.stop(p1) == 0 and h.stop(p2) == 0
+
+
+def case_tw_reconnects(h):
+    """The daemon restarts under a worker of two queues: each connects
+    again with backoff and goes on; a task enqueued meanwhile runs."""
+    data = os.path.join(h.dir, "data")
+    d = h.start_daemon("--data-dir", data)
+    create(h, "tq", "aq")
+    t = h.tapp
+    p, log = h.tworker("-Q", "tq,aq", "-c", "2")
+    assert t.add.delay(1, 2).result(timeout=30) == 3
+    assert t.aadd.delay(3, 4).result(timeout=30) == 7
+    d.send_signal(signal.SIGTERM)
+    assert d.wait(timeout=30) == 0
+    h.procs.remove(d)
+    h.wait_for(lambda: h.log_of(log).count("lost the daemon") == 2,
+               what="both queues to see it")
+    h.start_daemon("--data-dir", data)
+    t.app.close()       # the app's client: a new connection
+    j1, j2 = t.add.delay(5, 6), t.aadd.delay(7, 8)
+    assert j1.result(timeout=30) == 11 and j2.result(timeout=30) == 15
+    assert h.stop(p) == 0
+    assert h.log_of(log).count("msg=consuming") == 4
 
 
 # --- the test vectors ------------------------------------------------------
