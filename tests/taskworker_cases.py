@@ -219,11 +219,11 @@ class Tw(Py):
             self._app = tapp
         return self._app
 
-    def tworker(self, *args, env=None, name="w"):
+    def tworker(self, *args, env=None, name="w", app="tapp"):
         log = os.path.join(self.dir, "%s.log" % name)
         f = open(log, "ab")
         p = subprocess.Popen([sys.executable, "-m", "pushstage.worker",
-                              "--app", "tapp", "--socket", self.sock,
+                              "--app", app, "--socket", self.sock,
                               "--grace", "5"] + list(args),
                              stdout=f, stderr=f,
                              env=dict(self.env, **(env or {})), cwd=self.dir)
@@ -666,6 +666,17 @@ def case_tw_refusals(h):
     assert "goes with --pool process" in h.log_of(log)
     p, log = h.tworker("handlers:record", name="both")
     assert p.wait(timeout=60) == 2
+    # An app that cannot be loaded: 64.
+    with open(os.path.join(h.dir, "noapp.py"), "w") as f:
+        f.write("x = 1\n")
+    for app, says in (("noapp", "module noapp holds no pushstage.App"),
+                      ("noapp:x", "noapp:x is a int, not a pushstage.App"),
+                      ("nosuchmodule", "No module named 'nosuchmodule'")):
+        p, log = h.tworker(name="load", app=app)
+        assert p.wait(timeout=60) == 64, (app, p.returncode)
+        out = h.log_of(log)
+        assert "cannot load the app %s" % app in out and says in out, out
+        os.unlink(log)
     with h.client() as c:       # nothing served, nothing made
         assert [q.name for q in c.queues()] == []
 
@@ -905,7 +916,7 @@ def case_tw_vectors(h):
     create(h, "tq")
     with open(os.path.join(HERE, "fixtures", "tasks", "vectors.json")) as f:
         vec = json.load(f)
-    p, log = h.tworker("-Q", "tq", "--pool", "process")
+    p, log = h.tworker("-Q", "tq", "--pool", "process", app="tapp:app")
     todo = []
     for v in vec["calls"]:
         hd = [(n, val) for n, val in v["headers"]]
