@@ -98,6 +98,11 @@ def segv():
     line("segv", os.getpid())
     ctypes.string_at(0)
 
+@app.task(name="chain")
+def chain(a, b):
+    """Enqueues add(a, b) (from a thread or a child): its id."""
+    return add.delay(a, b).id
+
 @app.task(name="pid")
 def pid():
     return os.getpid()
@@ -690,11 +695,16 @@ def case_tw_segfault(h):
     create(h, "tq", max_attempts=1)
     t = h.tapp
     p, log = h.tworker("-Q", "tq", "--pool", "process", "-c", "1")
+    # A task enqueueing another, from a child (before and after).
+    sub = t.chain.delay(2, 3).result(timeout=30)
+    assert ps.TaskJob(t.app, "tq", sub).result(timeout=30) == 5
     e = failed(t.segv.delay())
     assert e.type == "Signal" and e.message == "killed by signal 11", e
     dead = h.lines("segv")[0][1]
     nxt = t.pid.delay().result(timeout=30)
     assert nxt not in (dead, p.pid), (nxt, dead)
+    sub = t.chain.delay(4, 5).result(timeout=30)
+    assert ps.TaskJob(t.app, "tq", sub).result(timeout=30) == 9
     assert h.stop(p) == 0
     assert "killed by signal 11" in h.log_of(log)
 

@@ -623,6 +623,10 @@ def _child_main(r_fd: int, w_fd: int, app: App) -> None:
         pass
     if os.getppid() == 1:
         os._exit(1)
+    # The app's client, if the worker made one, is the worker's
+    # connection (now /dev/null here): a task's own calls (a task
+    # enqueueing another) connect anew.
+    app._client = None
     try:
         signal.set_wakeup_fd(-1)
     except (ValueError, OSError):
