@@ -883,6 +883,31 @@ psc_queues(struct psc *c, uint32_t start, struct ps_queues *qs)
 	return PSC_OK;
 }
 
+/* A queue's (a group's) counts per task name, from the start-th row. */
+int
+psc_task_stats(struct psc *c, const char *queue, uint32_t start,
+    struct ps_task_stats *ts)
+{
+	struct ps_frame	 f;
+	int		 error;
+
+	if (c->version < 5)
+		return fail(c, PSC_EINVAL, "producerd at %s speaks protocol "
+		    "version %d: counts per task need 5", c->path, c->version);
+	if (ps_put_task_stats(&c->req, queue, strlen(queue), start) != 0)
+		return fail(c, PSC_EINVAL, "\"%s\" is not a queue or group "
+		    "name of 1 to %d bytes", queue, PS_PATH_MAX);
+	if ((error = request(c)) != 0 || (error = psc_wait(c, &f)) != 0)
+		return error;
+	if (f.type != PS_TASK_STATS_REPLY)
+		return fail(c, PSC_EPROTO, "producerd at %s answered "
+		    "TASK_STATS with %s", c->path, ps_type_name(f.type));
+	if ((error = ps_get_task_stats_reply(&f, ts)) != 0)
+		return fail(c, PSC_EPROTO, "bad TASK_STATS_REPLY from "
+		    "producerd at %s: %s", c->path, ps_strerror(error));
+	return PSC_OK;
+}
+
 /* A QUEUE_ADMIN; *n: what QUEUE_DONE counts (events purged). */
 int
 psc_queue_admin(struct psc *c, uint8_t op, uint8_t flags, const char *queue,

@@ -124,6 +124,8 @@ int	 psc_dead_act(struct psc *, uint8_t, const uint64_t *, uint32_t,
 	     uint32_t *);
 int	 psc_stats(struct psc *, const char *, struct ps_stats *);
 int	 psc_queues(struct psc *, uint32_t, struct ps_queues *);
+int	 psc_task_stats(struct psc *, const char *, uint32_t,
+	     struct ps_task_stats *);
 int	 psc_queue_admin(struct psc *, uint8_t, uint8_t, const char *,
 	     const char * const *, uint16_t, uint64_t *);
 

@@ -25,6 +25,7 @@ decode(const struct ps_frame *f)
 	struct ps_error		 err;
 	struct ps_queue		 pq;
 	struct ps_queues	 qs;
+	struct ps_task_stats	 ts;
 	struct ps_queue_admin	 qa;
 	struct ps_nack_error	 ne;
 	struct ps_job_ask	 ja;
@@ -178,6 +179,18 @@ decode(const struct ps_frame *f)
 	case PS_QUEUES_REPLY:
 		if (ps_get_queues_reply(f, &qs) == 0)
 			ps_queues_free(&qs);
+		break;
+	case PS_TASK_STATS:
+		if (ps_get_task_stats(f, &pq, &n) == 0)
+			sink += (uint8_t)pq.name[pq.len - 1] + n;
+		break;
+	case PS_TASK_STATS_REPLY:
+		if (ps_get_task_stats_reply(f, &ts) != 0)
+			break;
+		for (i = 0; i < ts.count; i++)
+			sink += (uint8_t)ts.tasks[i].name[ts.tasks[i].nlen - 1] +
+			    ts.tasks[i].nfields;
+		ps_task_stats_free(&ts);
 		break;
 	case PS_QUEUE_ADMIN:
 		if (ps_get_queue_admin(f, &qa) == 0) {

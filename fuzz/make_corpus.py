@@ -77,6 +77,12 @@ v5 += (frame(32, b"\x01q" + struct.pack(">BHH", 1, 50, 8) + bytes(16) +
        frame(33, bytes(16) + struct.pack(">I", 1) +
              struct.pack(">QBBIQIH", 7, 1, 0, 0, 1800000000000, 2, 2) + b"hi" +
              struct.pack(">H", 3 + len(hdr5)) + bytes([1, 1]) + b"k" + hdr5))
+# TASK_STATS and its reply: two rows, one with two named fields.
+v5 += (frame(34, b"\x01q" + struct.pack(">I", 0)) +
+       frame(35, struct.pack(">II", 3, 2) + b"\x06resize\x02" +
+             b"\x04done" + struct.pack(">Q", 5) +
+             b"\x0fhandling_p99_ms" + struct.pack(">Q", 70) +
+             b"\x05other\x00"))
 write("decoder", "version-5-frames", bytes([255]) + v5)
 write("decoder", "all-frames-whole", bytes([255]) + stream)
 write("decoder", "all-frames-bytewise", bytes([0]) + stream)
@@ -208,6 +214,8 @@ write("conn", "version-5-headers-and-failures", steps(
               (bytes([128, 0, 3, 1]) + b"n1" + bytes([128, 0, 3, 1]) + b"m2", b"2"))),
     (0, frame(NACK_ERROR, struct.pack(">QIH", 1, 0xffffffff, 5) + b"boom!") +
      frame(NACK_ERROR, struct.pack(">QIH", 2, 0, 0)) + demand(2)),
+    # 2 again, given up on at once (0xfffffffe): dead, reason 4.
+    (0, frame(NACK_ERROR, struct.pack(">QIH", 2, 0xfffffffe, 11) + b"UnknownTask")),
     (2, hello3(CONSUMER_ROLE, b"h", 2, 0, b"old") + demand(2)),
     (3, b"\0" * 20),
     (1, frame(DEAD_LIST, qbody(b"h", struct.pack(">I", 16))) +
@@ -236,6 +244,22 @@ write("conn", "version-5-results-and-waits", steps(
      frame(30, b"\x01r" + struct.pack(">QIB", 3, 5, 0))),
     (3, b"\0" * 20),
     (0, ids(NACK, 3) + frame(29, struct.pack(">QI", 9, 1) + b"x"))))
+TASK_STATS = 34
+task = lambda name: bytes([128, 0, 5 + len(name), 4]) + b"task" + name
+write("conn", "version-5-task-stats", steps(
+    (1, hello5(CLIENT_ROLE) + admin(4, b"t", b"max-task-stats=2")),
+    (0, hello5(CONSUMER_ROLE, b"t", 6, b"w") + demand(6)),
+    (1, attrs(b"t", (task(b"resize"), b"1"), (task(b"a\"<\\"), b"2"),
+              (task(b"third"), b"3"), (task(b"other"), b"4"),
+              (bytes([128, 0, 5, 4]) + b"task", b"5"), (b"", b"6"))),
+    (0, ids(ACK, 1, 5, 6) + ids(NACK, 2) +
+     frame(NACK_ERROR, struct.pack(">QIH", 3, 0xfffffffe, 2) + b"no") +
+     frame(NACK_ERROR, struct.pack(">QIH", 4, 0, 0)) + demand(3)),
+    (3, b"\0" * 20),
+    (1, frame(TASK_STATS, qbody(b"t", struct.pack(">I", 0))) +
+     frame(TASK_STATS, qbody(b"t", struct.pack(">I", 2))) +
+     frame(TASK_STATS, qbody(b"t/g", struct.pack(">I", 0)))),
+    (2, hello5(CLIENT_ROLE) + frame(TASK_STATS, qbody(b"t", b"\0")))))
 write("conn", "version-5-jobs", steps(
     (1, hello5(CLIENT_ROLE) + enqueue3(b"j", b"a", b"b", b"c", b"d")),
     (0, hello5(CONSUMER_ROLE, b"j", 1, b"w") + demand(1)),

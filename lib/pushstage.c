@@ -27,7 +27,8 @@ _Static_assert(PUSHSTAGE_DEMAND_MAX == PS_DEMAND_LIMIT, "demand limit");
 _Static_assert(PUSHSTAGE_PREVIEW_MAX == PS_PREVIEW_MAX, "preview limit");
 _Static_assert((int)PUSHSTAGE_DEAD_NACK == (int)PS_DEAD_NACK &&
     (int)PUSHSTAGE_DEAD_TIMEOUT == (int)PS_DEAD_TIMEOUT &&
-    (int)PUSHSTAGE_DEAD_DISCONNECT == (int)PS_DEAD_DISCONNECT,
+    (int)PUSHSTAGE_DEAD_DISCONNECT == (int)PS_DEAD_DISCONNECT &&
+    (int)PUSHSTAGE_DEAD_REJECTED == (int)PS_DEAD_REJECTED,
     "dead reasons");
 _Static_assert((int)PUSHSTAGE_OK == (int)PSC_OK &&
     (int)PUSHSTAGE_ECONNECT == (int)PSC_ECONNECT &&
@@ -87,6 +88,11 @@ struct pushstage {
 	struct ps_queues		 qs;
 	struct pushstage_queue		*queues;
 	struct pushstage_stat		*qfields;
+
+	/* The last counts per task, in public form. */
+	struct ps_task_stats		 ts;
+	struct pushstage_task		*tasks;
+	struct pushstage_stat		*tfields;
 
 	/* The last job found, in public form (pushstage_job). */
 	struct pushstage_job		 job;
@@ -196,6 +202,16 @@ forget_queues(struct pushstage *p)
 }
 
 static void
+forget_tasks(struct pushstage *p)
+{
+	ps_task_stats_free(&p->ts);
+	free(p->tasks);
+	free(p->tfields);
+	p->tasks = NULL;
+	p->tfields = NULL;
+}
+
+static void
 forget_stats(struct pushstage *p)
 {
 	if (p->have_st)
@@ -220,6 +236,7 @@ pushstage_free(struct pushstage *p)
 		psc_close(&p->c);
 	forget_stats(p);
 	forget_queues(p);
+	forget_tasks(p);
 	psc_window_free(&p->win);
 	ps_buf_free(&p->hdrs);
 	free(p->evh);
@@ -811,8 +828,10 @@ pushstage_nack_later(struct pushstage *p, const uint64_t *v, size_t n,
 /*
  * A NACK with the error the handling met (elen bytes, at most 4096), and
  * the event again after delay_ms, or the queue's retry-backoff with
- * PUSHSTAGE_NACK_BACKOFF.  To a daemon without protocol version 5 the
- * error cannot go: a NACK or NACK_LATER goes alone.
+ * PUSHSTAGE_NACK_BACKOFF, or never with PUSHSTAGE_NACK_DEAD (dead at
+ * once, reason rejected).  To a daemon without protocol version 5 the
+ * error cannot go: a NACK or NACK_LATER goes alone (a NACK for either
+ * of those two: an old daemon cannot give up early).
  */
 int
 pushstage_nack_error(struct pushstage *p, uint64_t id, uint32_t delay_ms,
@@ -836,7 +855,8 @@ pushstage_nack_error(struct pushstage *p, uint64_t id, uint32_t delay_ms,
 		n.error_len = (uint16_t)room;
 	}
 	if (p->c.version < 5)
-		return delay_ms == PUSHSTAGE_NACK_BACKOFF ? ids(p, PS_NACK,
+		return delay_ms == PUSHSTAGE_NACK_BACKOFF ||
+		    delay_ms == PUSHSTAGE_NACK_DEAD ? ids(p, PS_NACK,
 		    &id, 1, 0) : ids(p, PS_NACK_LATER, &id, 1, delay_ms);
 	if (!pushstage_acks(p))
 		return invalid(p, "producerd at %s delivers at most once: "
@@ -1182,6 +1202,47 @@ pushstage_queues(struct pushstage *p, uint32_t start,
 	*out = p->queues;
 	*n = p->qs.count;
 	*total = p->qs.total;
+	return PUSHSTAGE_OK;
+}
+
+int
+pushstage_task_stats(struct pushstage *p, const char *queue, uint32_t start,
+    const struct pushstage_task **out, size_t *n, uint32_t *total)
+{
+	size_t	 i, j, nfields = 0, at = 0;
+	int	 r;
+
+	if (queue == NULL)
+		return invalid(p, "name the queue");
+	if ((r = ready(p, 0)) != 0 || (r = pushstage_wait(p)) != 0)
+		return r;
+	forget_tasks(p);
+	if ((r = psc_task_stats(&p->c, queue, start, &p->ts)) != 0)
+		return r;
+	for (i = 0; i < p->ts.count; i++)
+		nfields += p->ts.tasks[i].nfields;
+	if ((p->ts.count && (p->tasks = calloc(p->ts.count,
+	    sizeof *p->tasks)) == NULL) ||
+	    (nfields && (p->tfields = calloc(nfields,
+	    sizeof *p->tfields)) == NULL)) {
+		forget_tasks(p);
+		snprintf(p->c.err, sizeof p->c.err, "out of memory");
+		return PUSHSTAGE_ENOMEM;
+	}
+	for (i = 0; i < p->ts.count; i++) {
+		p->tasks[i].name = p->ts.tasks[i].name;
+		p->tasks[i].len = p->ts.tasks[i].nlen;
+		p->tasks[i].nfields = p->ts.tasks[i].nfields;
+		p->tasks[i].fields = p->tfields + at;
+		for (j = 0; j < p->ts.tasks[i].nfields; j++) {
+			p->tfields[at].name = p->ts.tasks[i].fields[j].name;
+			p->tfields[at].value = p->ts.tasks[i].fields[j].value;
+			at++;
+		}
+	}
+	*out = p->tasks;
+	*n = p->ts.count;
+	*total = p->ts.total;
 	return PUSHSTAGE_OK;
 }
 

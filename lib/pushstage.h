@@ -279,6 +279,9 @@ int		 pushstage_nack_later(struct pushstage *, const uint64_t *,
 		     size_t, uint32_t delay_ms);
 #define PUSHSTAGE_NACK_BACKOFF	0xffffffffu	/* the queue's backoff: the
 						   wire's PS_NACK_BACKOFF */
+#define PUSHSTAGE_NACK_DEAD	0xfffffffeu	/* give up: dead at once,
+						   reason rejected (the
+						   wire's PS_NACK_DEAD) */
 #define PUSHSTAGE_ERROR_MAX	4096	/* a NACK's error, bytes */
 int		 pushstage_nack_error(struct pushstage *, uint64_t id,
 		     uint32_t delay_ms, const void *err, size_t elen);
@@ -340,6 +343,7 @@ enum pushstage_dead_reason {
 	PUSHSTAGE_DEAD_NACK = 1,
 	PUSHSTAGE_DEAD_TIMEOUT = 2,
 	PUSHSTAGE_DEAD_DISCONNECT = 3,
+	PUSHSTAGE_DEAD_REJECTED = 4,	/* PUSHSTAGE_NACK_DEAD */
 };
 
 struct pushstage_dead {
@@ -579,6 +583,27 @@ int		 pushstage_queue_delete(struct pushstage *, const char *queue,
 		     int force);
 int		 pushstage_group_drop(struct pushstage *, const char *queue,
 		     const char *group, int force);
+
+/*
+ * Counts per task name (docs/tasks.md): a queue's (or "QUEUE/GROUP"'s)
+ * rows, one per value of the events' task header, the rest in the row
+ * named "other", from the start-th on (0 first) as many as one reply
+ * holds; *total counts them all: call again from start + *n for the
+ * rest.  A name is bytes (len of them, NUL after); fields by name: done,
+ * failed, retried, dead, handling_p50_ms, handling_p90_ms,
+ * handling_p99_ms (later daemons may add more).  The list belongs to the
+ * handle until the next call.  Protocol version 5.
+ */
+struct pushstage_task {
+	const char			*name;
+	size_t				 len;
+	size_t				 nfields;
+	const struct pushstage_stat	*fields;
+};
+
+int		 pushstage_task_stats(struct pushstage *, const char *queue,
+		     uint32_t start, const struct pushstage_task **,
+		     size_t *n, uint32_t *total);
 
 #ifdef __cplusplus
 }

@@ -400,6 +400,8 @@ dead_reason(uint8_t reason)
 		return "timeout";
 	case PS_DEAD_DISCONNECT:
 		return "disconnect";
+	case PS_DEAD_REJECTED:
+		return "rejected";
 	default:
 		return "other";
 	}
@@ -809,6 +811,38 @@ api_stop(struct server *srv)
 	srv->backend->cancel(srv, dead_done);
 }
 
+/*
+ * GET queues/NAME/tasks[?group=G]: the group's counts per task name
+ * (tasks.h), every row, the columns of the task counter table by name.
+ */
+static void
+tasks_path(struct api *a, const char *name, size_t len)
+{
+	const struct task_row	*r;
+	struct qgroup		*g;
+	uint32_t		 j;
+	size_t			 i;
+
+	if ((g = query_group(a, name, len)) == NULL)
+		return;
+	evbuffer_add_printf(a->b, "{\"queue\":\"%s\",\"group\":\"%s\","
+	    "\"max_task_stats\":%u,\"tasks\":[", g->q->name, g->name,
+	    g->d.policy->max_task_stats);
+	for (j = 0; (r = tasks_at(&g->d.tasks, j)) != NULL; j++) {
+		evbuffer_add(a->b, j == 0 ? "{" : ",{", j == 0 ? 1 : 2);
+		json_key(a->b, 1, "task");
+		json_str(a->b, r->name, r->nlen);
+		for (i = 0; i < ntask_counters; i++) {
+			json_key(a->b, 0, task_counters[i].name);
+			evbuffer_add_printf(a->b, "%llu", (unsigned long long)
+			    task_value(r, &task_counters[i]));
+		}
+		evbuffer_add(a->b, "}", 1);
+	}
+	evbuffer_add_printf(a->b, "]}\n");
+	http_json(a->req, 200, a->b);
+}
+
 /* What a path under queues/NAME/ may be, and how it is asked. */
 static const struct {
 	const char	*tail;
@@ -1022,11 +1056,13 @@ queue_path(struct api *a, const char *path, int cmd)
 		job_route(a, path, len, tail + 5, cmd);
 		return;
 	}
-	if (strcmp(tail, "jobs") == 0) {
+	if (strcmp(tail, "jobs") == 0 || strcmp(tail, "tasks") == 0) {
 		if (!get)
 			http_method(a->req, "GET, HEAD");
-		else
+		else if (tail[0] == 'j')
 			jobs_path(a, path, len);
+		else
+			tasks_path(a, path, len);
 		return;
 	}
 	for (i = 0; i < sizeof routes / sizeof routes[0]; i++)

@@ -109,7 +109,8 @@ dead_attrs(natsMsg *m, const struct qevent *ev)
 void
 dead_publish(struct cluster *cl, uint64_t origin, const struct qevent *ev)
 {
-	static const char *const why[] = { "", "nack", "timeout", "disconnect" };
+	static const char *const why[] = { "", "nack", "timeout", "disconnect",
+	    "rejected" };
 	struct cterm	*t;
 	const char	*s, *g;
 	size_t		 len, glen;
@@ -139,7 +140,7 @@ dead_publish(struct cluster *cl, uint64_t origin, const struct qevent *ev)
 	if (natsMsg_Create(&m, subj, reply, (const char *)ev->data,
 	    (int)ev->len) != NATS_OK ||
 	    natsMsgHeader_Set(m, "Pushstage-Attempts", n) != NATS_OK ||
-	    natsMsgHeader_Set(m, "Pushstage-Reason", ev->reason < 4 ?
+	    natsMsgHeader_Set(m, "Pushstage-Reason", ev->reason < 5 ?
 	    why[ev->reason] : "") != NATS_OK || dead_attrs(m, ev) != 0 ||
 	    natsConnection_PublishMsg(cl->nc, m) != NATS_OK) {
 		log_warnx("cluster: a dead letter of %.*s was not sent; "
@@ -272,7 +273,8 @@ dead_end(struct cluster *cl, struct cdead *d, int code, const char *why)
 static void
 dead_found(struct cluster *cl, struct cdead *d, const char *data)
 {
-	static const char *const why[] = { "nack", "timeout", "disconnect" };
+	static const char *const why[] = { "nack", "timeout", "disconnect",
+	    "rejected" };
 	struct server	*srv = cl->srv;
 	struct ps_dead	 e;
 	uint8_t		 preview[PS_PREVIEW_MAX], err[PS_DEAD_ERROR_MAX];
@@ -293,7 +295,7 @@ dead_found(struct cluster *cl, struct cdead *d, const char *data)
 			e.attempts = (uint32_t)strtoul(v, NULL, 10);
 		if (nats_header(h, strlen(h), "Pushstage-Reason", v,
 		    sizeof v) == 0)
-			for (i = 0; i < 3; i++)
+			for (i = 0; i < 4; i++)
 				if (strcmp(v, why[i]) == 0)
 					e.reason = (uint8_t)(i + 1);
 		if (nats_header(h, strlen(h), "Pushstage-Error", v,

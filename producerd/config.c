@@ -290,6 +290,7 @@ config_init(struct config *cfg)
 	cfg->queue.dedup_window = CONFIG_DEDUP_WINDOW;
 	cfg->queue.keep_done_bytes = CONFIG_KEEP_DONE_BYTES;
 	cfg->queue.max_result = CONFIG_MAX_RESULT;
+	cfg->queue.max_task_stats = CONFIG_MAX_TASK_STATS;
 	cfg->drain_ms = CONFIG_DRAIN_MS;
 	cfg->handshake_ms = CONFIG_HANDSHAKE_MS;
 	cfg->max_connections = CONFIG_MAX_CONNS;

@@ -975,6 +975,7 @@ conn_jobs(struct conn *c, const struct ps_frame *f)
 
 /* The wire's "the queue's backoff" is the dispatcher's. */
 _Static_assert(PS_NACK_BACKOFF == DISPATCH_BACKOFF, "NACK_ERROR's backoff");
+_Static_assert(PS_NACK_DEAD == DISPATCH_REJECT, "NACK_ERROR's give-up");
 
 /* NACK_ERROR: one event in flight here failed, and this is why. */
 static void
@@ -1099,6 +1100,29 @@ conn_queues(struct conn *c, const struct ps_frame *f)
 	if (stats_queues(c->srv, &c->srv->scratch, start) != 0) {
 		c->srv->scratch.len = 0;
 		conn_fail(c, PS_E_NOMEM, "no memory for the queue list");
+		return;
+	}
+	conn_send(c);
+}
+
+/* TASK_STATS: a queue's (a group's) counts per task name, a page. */
+static void
+conn_task_stats(struct conn *c, const struct ps_frame *f)
+{
+	struct ps_queue	 pq;
+	struct qgroup	*g;
+	uint32_t	 start;
+	int		 error;
+
+	if ((error = ps_get_task_stats(f, &pq, &start)) != 0) {
+		conn_fail(c, -error, "bad TASK_STATS: %s", ps_strerror(error));
+		return;
+	}
+	if ((g = conn_group(c, &pq, "TASK_STATS")) == NULL)
+		return;
+	if (stats_tasks(c->srv, g, &c->srv->scratch, start) != 0) {
+		c->srv->scratch.len = 0;
+		conn_fail(c, PS_E_NOMEM, "no memory for the task counts");
 		return;
 	}
 	conn_send(c);
@@ -1323,6 +1347,14 @@ conn_frame(struct conn *c, const struct ps_frame *f)
 			    "clients list events", role_name(c->role));
 		else
 			conn_jobs(c, f);
+		break;
+	case PS_TASK_STATS:
+		if (c->role != ROLE_CLIENT)
+			conn_fail(c, PS_E_BAD_STATE, "TASK_STATS from a %s; "
+			    "only clients ask for task counts",
+			    role_name(c->role));
+		else
+			conn_task_stats(c, f);
 		break;
 	case PS_WAIT:
 		if (c->role != ROLE_CLIENT)

@@ -239,6 +239,9 @@ const struct counter counters[] = {
 	{ "waits", NULL, COUNTER_GAUGE, PART_QUEUE,
 	  "Clients waiting for one of its events to end (WAIT).",
 	  G(d.nwaits) },
+	{ "max_task_stats", NULL, COUNTER_SETTING, PART_QUEUE,
+	  "Task names counted each in a row of its own (max-task-stats).",
+	  Q(policy.max_task_stats) },
 };
 const size_t ncounters = sizeof counters / sizeof counters[0];
 
@@ -266,6 +269,38 @@ const struct hist_counter hist_counters[] = {
 	  offsetof(struct qgroup, d.handled) },
 };
 const size_t nhist_counters = sizeof hist_counters / sizeof hist_counters[0];
+
+#define T(field)	offsetof(struct task_row, field), 0
+const struct task_counter task_counters[] = {
+	{ "done", "task_done_total", COUNTER_TOTAL,
+	  "Events of the task acked.", T(done) },
+	{ "failed", "task_failed_total", COUNTER_TOTAL,
+	  "Events of the task nacked or timed out.", T(failed) },
+	{ "retried", "task_retried_total", COUNTER_TOTAL,
+	  "Events of the task delivered again.", T(retried) },
+	{ "dead", "task_dead_total", COUNTER_TOTAL,
+	  "Events of the task moved to the dead-letter list.", T(dead) },
+	{ "handling_p50_ms", NULL, COUNTER_GAUGE,
+	  "Median time from a delivery to its ACK, ms.", 0, 50 },
+	{ "handling_p90_ms", NULL, COUNTER_GAUGE,
+	  "90th percentile of that time, ms.", 0, 90 },
+	{ "handling_p99_ms", NULL, COUNTER_GAUGE,
+	  "99th percentile of that time, ms.", 0, 99 },
+};
+const size_t ntask_counters = sizeof task_counters / sizeof task_counters[0];
+const char task_hist_help[] = "Time from a delivery of an event of the "
+    "task to its ACK.";
+
+uint64_t
+task_value(const struct task_row *r, const struct task_counter *k)
+{
+	uint64_t	 v;
+
+	if (k->pct != 0)
+		return tasks_quantile(r, k->pct);
+	memcpy(&v, (const char *)r + k->off, sizeof v);
+	return v;
+}
 
 /* Does a group's view (and so a queue's) show k? */
 int

@@ -94,12 +94,34 @@ struct hist_counter {
 	size_t			 off;		/* in struct qgroup */
 };
 
+/*
+ * One column of a group's counts per task name (tasks.h): its name in
+ * TASK_STATS_REPLY and the HTTP API, and its /metrics family,
+ * pushstage_task_METRIC{queue=,task=} (NULL: not a family of its own:
+ * the handling-time percentiles, which the histogram
+ * pushstage_task_handling_seconds gives).  A count is the field at off
+ * of struct task_row; a percentile (pct 1 to 100) is worked out.
+ */
+struct task_counter {
+	const char		*name;
+	const char		*metric;
+	enum counter_kind	 kind;
+	const char		*help;
+	size_t			 off;
+	unsigned int		 pct;
+};
+
+struct task_row;
+
 extern const struct counter		 counters[];
 extern const size_t			 ncounters;
 extern const struct consumer_counter	 consumer_counters[];
 extern const size_t			 nconsumer_counters;
 extern const struct hist_counter	 hist_counters[];
 extern const size_t			 nhist_counters;
+extern const struct task_counter	 task_counters[];
+extern const size_t			 ntask_counters;
+extern const char			 task_hist_help[];
 
 int		 counter_of_group(const struct counter *);
 int		 counter_shown(const struct server *, const struct qgroup *,
@@ -108,5 +130,7 @@ uint64_t	 counter_value(const struct server *, const struct qgroup *,
 		     const struct counter *);
 uint64_t	 consumer_value(const struct conn *,
 		     const struct consumer_counter *);
+uint64_t	 task_value(const struct task_row *,
+		     const struct task_counter *);
 
 #endif

@@ -42,6 +42,7 @@ const struct dpolicy dpolicy_default = {
 	.dedup_window = DPOLICY_DEDUP_WINDOW,
 	.keep_done_bytes = DPOLICY_KEEP_DONE_BYTES,
 	.max_result = PS_RESULT_DEFAULT,
+	.max_task_stats = TASKS_DEFAULT,
 };
 
 /* A done event's record goes: the journal lets go of it. */
@@ -122,6 +123,7 @@ dispatch_free(struct dispatch *d)
 	parts_drain(d, release);
 	free(d->parts);
 	kept_free(&d->kept);
+	tasks_free(&d->tasks);
 	refail_free(d);		/* into the store queue_free may free */
 	queue_free(&d->queue);
 	if (d->restored != NULL) {
@@ -311,6 +313,19 @@ dispatch_attach(struct dispatch *d, struct dconsumer *dc, uint32_t max,
 	d->nconsumers++;
 }
 
+/*
+ * ev's task's counts (tasks.h), or NULL: it names no task.  An event
+ * without headers costs this one test.
+ */
+static inline struct task_row *
+task_of(struct dispatch *d, const struct qevent *ev)
+{
+	if (ev->hlen == 0)
+		return NULL;
+	return tasks_row(&d->tasks, ev->hdr, ev->hlen,
+	    d->policy->max_task_stats);
+}
+
 /* Take ev off its consumer: it is no longer in flight. */
 static void
 unfly(struct dispatch *d, struct qevent *ev)
@@ -344,6 +359,8 @@ key_done(struct dispatch *d, const struct qevent *ev)
 static void
 bury(struct dispatch *d, struct qevent *ev, uint8_t reason)
 {
+	struct task_row	*tr;
+
 	/* A stage's dead letters are its origin's: it gets them back. */
 	if (ev->origin != 0 && d->done != NULL && !d->hand_back) {
 		dispatch_finish(d, ev, PS_NACK, 0);
@@ -355,6 +372,8 @@ bury(struct dispatch *d, struct qevent *ev, uint8_t reason)
 	if (ev->origin != 0 && d->hand_back) {
 		ev->reason = reason;
 		dispatch_finish(d, ev, PS_NACK, 0);
+		if ((tr = task_of(d, ev)) != NULL)
+			tr->dead++;
 		dispatch_changed(d, DISPATCH_GONE, ev);
 		queue_release(&d->queue, ev);
 		d->counts.dead_total++;
@@ -369,6 +388,8 @@ bury(struct dispatch *d, struct qevent *ev, uint8_t reason)
 	TAILQ_INSERT_TAIL(&d->dead, ev, entry);
 	d->ndead++;
 	d->counts.dead_total++;
+	if ((tr = task_of(d, ev)) != NULL)
+		tr->dead++;
 }
 
 /*
@@ -886,12 +907,15 @@ next(struct dispatch *d)
 static inline void
 send_one(struct dispatch *d, struct dconsumer *dc, struct qevent *ev)
 {
-	int	 keyed = d->mode == DISPATCH_KEY && ev->key != NULL;
+	struct task_row	*tr;
+	int		 keyed = d->mode == DISPATCH_KEY && ev->key != NULL;
 
 	ev->attempts++;
 	ev->sent = *d->clock;
 	if (ev->attempts == 1 && ev->born != 0 && ev->born <= ev->sent)
 		hist_add(&d->waited, ev->sent - ev->born);
+	else if (ev->attempts > 1 && (tr = task_of(d, ev)) != NULL)
+		tr->retried++;
 	d->emit(d->arg, dc, ev);
 	/*
 	 * Without acks (or memory to follow it) it is done with now; in key
@@ -1357,17 +1381,21 @@ dispatch_ended(struct dispatch *d, enum dispatch_change what,
 }
 
 /*
- * A consumer's ACK, NACK or TOUCH (what: PS_ACK, PS_NACK, PS_TOUCH) of
- * one event.  ACK forgets it; NACK gives it back for another delivery,
- * after wait ms or the queue's backoff (DISPATCH_BACKOFF), or to the dead
- * list, its failure kept with its error (err, elen bytes; may be none);
- * TOUCH restarts its ack deadline.
+ * A consumer's ACK, NACK or TOUCH (what: PS_ACK, PS_NACK, PS_TOUCH; a
+ * NACK_ERROR is PS_NACK_ERROR) of one event.  ACK forgets it; NACK gives
+ * it back for another delivery, after wait ms or the queue's backoff
+ * (DISPATCH_BACKOFF), or to the dead list, its failure kept with its
+ * error (err, elen bytes; may be none); TOUCH restarts its ack deadline.
+ * A NACK_ERROR whose wait is DISPATCH_REJECT gives up at once: the event
+ * is dead (PS_DEAD_REJECTED) whatever its attempts, its failure kept; a
+ * NACK_LATER's wait is only ever a time.
  */
 static int
 answer(struct dispatch *d, struct dconsumer *dc, uint64_t id, int what,
     uint32_t wait, const void *err, size_t elen)
 {
 	struct qevent	*ev;
+	struct task_row	*tr;
 	int		 late;
 
 	if ((ev = lookup(d, dc, id, &late)) == NULL)
@@ -1376,6 +1404,11 @@ answer(struct dispatch *d, struct dconsumer *dc, uint64_t id, int what,
 	case PS_ACK:
 		if (ev->sent <= *d->clock)
 			hist_add(&d->handled, *d->clock - ev->sent);
+		if ((tr = task_of(d, ev)) != NULL) {
+			tr->done++;
+			if (ev->sent <= *d->clock)
+				tasks_handled(tr, *d->clock - ev->sent);
+		}
 		unfly(d, ev);
 		d->counts.acked_total++;
 		if (ev->cancelled) {
@@ -1394,10 +1427,20 @@ answer(struct dispatch *d, struct dconsumer *dc, uint64_t id, int what,
 		queue_release(&d->queue, ev);
 		break;
 	case PS_NACK:
+	case PS_NACK_ERROR:
 		unfly(d, ev);
 		d->counts.nacked_total++;
+		if ((tr = task_of(d, ev)) != NULL)
+			tr->failed++;
 		if (!ev->cancelled)
 			failed(d, dc, ev, err, elen);
+		if (what == PS_NACK_ERROR && wait == DISPATCH_REJECT &&
+		    !ev->cancelled) {
+			/* As give_back buries one past max_attempts. */
+			key_done(d, ev);
+			bury(d, ev, PS_DEAD_REJECTED);
+			break;
+		}
 		give_back(d, &ev, 1, PS_DEAD_NACK, wait);
 		break;
 	default:
@@ -1439,13 +1482,14 @@ dispatch_nack_later(struct dispatch *d, struct dconsumer *dc, uint64_t id,
 
 /*
  * A NACK with the error the consumer saw (elen bytes), again after wait
- * ms, or the queue's backoff with DISPATCH_BACKOFF.
+ * ms, or the queue's backoff with DISPATCH_BACKOFF, or never: dead at
+ * once with DISPATCH_REJECT.
  */
 int
 dispatch_nack_error(struct dispatch *d, struct dconsumer *dc, uint64_t id,
     uint32_t wait, const void *err, size_t elen)
 {
-	return answer(d, dc, id, PS_NACK, wait, err, elen);
+	return answer(d, dc, id, PS_NACK_ERROR, wait, err, elen);
 }
 
 static void
@@ -1466,6 +1510,7 @@ dispatch_expire(struct dispatch *d)
 {
 	struct qevent		*ev, **evs;
 	struct dconsumer	*dc;
+	struct task_row		*tr;
 	size_t			 n = 0, due = 0, n_timeout;
 	char			 timeout[64];
 
@@ -1482,6 +1527,8 @@ dispatch_expire(struct dispatch *d)
 		remember_expired(dc, ev->id);
 		requeue_consumer(d, dc);
 		d->counts.timed_out_total++;
+		if ((tr = task_of(d, ev)) != NULL)
+			tr->failed++;
 		n_timeout = (size_t)snprintf(timeout, sizeof timeout, "no ACK "
 		    "within the ack timeout (%u ms)", d->policy->ack_timeout);
 		if (!ev->cancelled)

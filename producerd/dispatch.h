@@ -25,6 +25,7 @@
 #include "keys.h"
 #include "queue.h"
 #include "sched.h"
+#include "tasks.h"
 
 struct idmap;
 
@@ -62,6 +63,8 @@ struct dpolicy {
 	uint64_t		 keep_done_bytes; /* those records' memory at
 						   most, each group's */
 	uint32_t		 max_result;	/* an ACK_RESULT's bytes */
+	uint32_t		 max_task_stats; /* task names with counts of
+						   their own; 0: no counts */
 };
 extern const struct dpolicy dpolicy_default;
 
@@ -248,6 +251,7 @@ struct dispatch {
 	struct dcounters	 counts;
 	struct hist		 waited;	/* ready to first delivery */
 	struct hist		 handled;	/* delivery to ACK */
+	struct tasks		 tasks;		/* counts per task name */
 	struct kept		 kept;		/* done, kept (keep-done) */
 	const void		*result;	/* while an ACK's GONE is told */
 	uint32_t		 rlen;
@@ -380,6 +384,8 @@ int	 dispatch_ack_result(struct dispatch *, struct dconsumer *, uint64_t,
 void	 dispatch_ended(struct dispatch *, enum dispatch_change,
 	     const struct qevent *);
 #define DISPATCH_BACKOFF	UINT32_MAX	/* a NACK's wait: the queue's */
+#define DISPATCH_REJECT		(UINT32_MAX - 1)	/* a NACK_ERROR's: none,
+						   dead at once (rejected) */
 int	 dispatch_nack_error(struct dispatch *, struct dconsumer *, uint64_t,
 	     uint32_t, const void *, size_t);
 int	 dispatch_nack_later(struct dispatch *, struct dconsumer *, uint64_t,

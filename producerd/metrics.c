@@ -9,6 +9,7 @@
 
 #include "counters.h"
 #include "producerd.h"
+#include "utf8.h"
 
 static const char *
 kind_name(enum counter_kind kind)
@@ -27,6 +28,34 @@ label(struct evbuffer *b, const char *s)
 			evbuffer_add(b, "\\n", 2);
 		else
 			evbuffer_add(b, s, 1);
+	}
+}
+
+/*
+ * A label value of n bytes that a peer chose (a task name): escaped as
+ * label() does, and a byte that is not UTF-8 as U+FFFD, for the format
+ * is UTF-8 and one bad byte would spoil the scrape.
+ */
+static void
+label_bytes(struct evbuffer *b, const void *v, size_t n)
+{
+	const unsigned char	*p = v;
+	size_t			 i = 0, k;
+
+	while (i < n) {
+		if ((k = utf8_len(p + i, n - i)) == 0) {
+			evbuffer_add(b, "\xef\xbf\xbd", 3);
+			i++;
+		} else if (p[i] == '\\' || p[i] == '"') {
+			evbuffer_add_printf(b, "\\%c", p[i]);
+			i++;
+		} else if (p[i] == '\n') {
+			evbuffer_add(b, "\\n", 2);
+			i++;
+		} else {
+			evbuffer_add(b, p + i, k);
+			i += k;
+		}
 	}
 }
 
@@ -114,6 +143,88 @@ per_group_hist(struct evbuffer *b, struct server *srv,
 	}
 }
 
+/* A task row's labels: its group's, and task. */
+static void
+task_labels(struct evbuffer *b, const struct qgroup *g,
+    const struct task_row *r)
+{
+	labels(b, g);
+	evbuffer_add(b, ",task=\"", 7);
+	label_bytes(b, r->name, r->nlen);
+	evbuffer_add(b, "\"", 1);
+}
+
+/*
+ * The counts per task name (tasks.h): a family per column of the task
+ * counter table that has one, a line per row of each group; then the
+ * handling times, a histogram per row.
+ */
+static void
+per_task(struct evbuffer *b, struct server *srv)
+{
+	const struct task_counter	*k;
+	const struct task_row		*r;
+	const struct nqueue		*q;
+	const struct qgroup		*g;
+	uint64_t			 cum;
+	uint32_t			 j;
+	size_t				 i;
+
+	for (i = 0; i < ntask_counters; i++) {
+		if ((k = &task_counters[i])->metric == NULL)
+			continue;
+		evbuffer_add_printf(b, "# HELP pushstage_%s %s\n# TYPE "
+		    "pushstage_%s %s\n", k->metric, k->help, k->metric,
+		    kind_name(k->kind));
+		TAILQ_FOREACH(q, &srv->queues, entry) {
+			TAILQ_FOREACH(g, &q->groups, entry) {
+				for (j = 0; (r = tasks_at(&g->d.tasks, j)) !=
+				    NULL; j++) {
+					evbuffer_add_printf(b, "pushstage_%s{",
+					    k->metric);
+					task_labels(b, g, r);
+					evbuffer_add_printf(b, "} %llu\n",
+					    (unsigned long long)task_value(r,
+					    k));
+				}
+			}
+		}
+	}
+	evbuffer_add_printf(b, "# HELP pushstage_task_handling_seconds %s\n"
+	    "# TYPE pushstage_task_handling_seconds histogram\n",
+	    task_hist_help);
+	TAILQ_FOREACH(q, &srv->queues, entry) {
+		TAILQ_FOREACH(g, &q->groups, entry) {
+			for (j = 0; (r = tasks_at(&g->d.tasks, j)) != NULL;
+			    j++) {
+				for (cum = 0, i = 0; i <= HIST_BUCKETS; i++) {
+					cum += r->handled.n[i];
+					evbuffer_add(b, "pushstage_task_handling"
+					    "_seconds_bucket{", 39);
+					task_labels(b, g, r);
+					evbuffer_add(b, ",le=\"", 5);
+					if (i == HIST_BUCKETS)
+						evbuffer_add(b, "+Inf", 4);
+					else
+						seconds(b, hist_bounds[i]);
+					evbuffer_add_printf(b, "\"} %llu\n",
+					    (unsigned long long)cum);
+				}
+				evbuffer_add(b, "pushstage_task_handling_seconds"
+				    "_sum{", 36);
+				task_labels(b, g, r);
+				evbuffer_add(b, "} ", 2);
+				seconds(b, r->handled.sum);
+				evbuffer_add(b, "\npushstage_task_handling"
+				    "_seconds_count{", 39);
+				task_labels(b, g, r);
+				evbuffer_add_printf(b, "} %llu\n",
+				    (unsigned long long)r->handled.count);
+			}
+		}
+	}
+}
+
 /*
  * The counter table, less the settings: the daemon's once, a queue's a
  * line per queue (label queue), a group's a line per group (labels queue
@@ -164,6 +275,7 @@ metrics_render(struct server *srv, struct evbuffer *b)
 	}
 	for (i = 0; i < nhist_counters; i++)
 		per_group_hist(b, srv, &hist_counters[i]);
+	per_task(b, srv);
 	for (i = 0; i < nconsumer_counters; i++) {
 		if (consumer_counters[i].metric != NULL)
 			per_consumer(b, srv, &consumer_counters[i]);

@@ -45,6 +45,7 @@ struct qsettings {
 						   stays; 0: none kept */
 	uint64_t		 keep_done_bytes; /* those records' memory */
 	uint64_t		 max_result;	/* an ACK_RESULT's bytes */
+	uint64_t		 max_task_stats; /* task names counted apart */
 };
 /* Which settings a queue was given of its own (and DIR/queues keeps). */
 #define QS_MAX_QUEUE		0x01
@@ -61,6 +62,7 @@ struct qsettings {
 #define QS_KEEP_DONE		0x800
 #define QS_KEEP_DONE_BYTES	0x1000
 #define QS_MAX_RESULT		0x2000
+#define QS_MAX_TASK_STATS	0x4000
 
 /*
  * A group of a queue's consumers (groups.c): it gets every event enqueued
@@ -314,6 +316,7 @@ struct server {
 #define CONFIG_DEDUP_WINDOW	DPOLICY_DEDUP_WINDOW
 #define CONFIG_KEEP_DONE_BYTES	DPOLICY_KEEP_DONE_BYTES
 #define CONFIG_MAX_RESULT	PS_RESULT_DEFAULT
+#define CONFIG_MAX_TASK_STATS	TASKS_DEFAULT
 #define CONFIG_SOCKET_MODE	0660u
 #define CONFIG_MAX_QUEUE	1000000u
 #define CONFIG_UPSTREAM_DEMAND	1000u
@@ -611,6 +614,8 @@ void	 listener_stop(struct server *);
 /* stats.c */
 int	 stats_encode(struct server *, struct qgroup *, struct ps_buf *, int);
 int	 stats_queues(struct server *, struct ps_buf *, uint32_t);
+int	 stats_tasks(struct server *, const struct qgroup *, struct ps_buf *,
+	     uint32_t);
 
 /* upstream.c */
 int	 upstream_init(struct server *);

@@ -345,6 +345,7 @@ policy_of(const struct qsettings *s, struct dpolicy *p)
 	p->keep_done = s->keep_done;
 	p->keep_done_bytes = s->keep_done_bytes;
 	p->max_result = (uint32_t)s->max_result;
+	p->max_task_stats = (uint32_t)s->max_task_stats;
 }
 
 /*

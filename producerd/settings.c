@@ -286,6 +286,18 @@ set_max_result(struct qsettings *s, const char *value, char *err,
 	return QS_MAX_RESULT;
 }
 
+static int
+set_max_task_stats(struct qsettings *s, const char *value, char *err,
+    size_t len)
+{
+	if (opt_parse_u64(value, 0, TASKS_LIMIT, &s->max_task_stats) != 0) {
+		snprintf(err, len, "max-task-stats: \"%s\" is not a whole "
+		    "number from 0 to %u (task names)", value, TASKS_LIMIT);
+		return -1;
+	}
+	return QS_MAX_TASK_STATS;
+}
+
 /*
  * Every setting, in the order `queue set` lists them.  One with a section
  * is also a producerd flag, --NAME ARG, listed in that section of
@@ -352,6 +364,10 @@ static const struct setting {
 	{ "max-result", set_max_result, SETTINGS_DELIVERY, "BYTES",
 	  "an ACK's result at most (default %u; 0: no\n"
 	  "results)", CONFIG_MAX_RESULT },
+	{ "max-task-stats", set_max_task_stats, SETTINGS_DELIVERY, "N",
+	  "task names (the task header) counted each in a\n"
+	  "row of its own, the rest as other (default %u,\n"
+	  "0 to 1024; 0: none; docs/tasks.md)", CONFIG_MAX_TASK_STATS },
 };
 #define NSETTINGS	(sizeof settings / sizeof settings[0])
 
@@ -484,6 +500,8 @@ settings_format(const struct qsettings *s, unsigned int set, char *buf,
 		ADD(" keep-done-bytes=%" PRIu64, s->keep_done_bytes);
 	if (set & QS_MAX_RESULT)
 		ADD(" max-result=%" PRIu64, s->max_result);
+	if (set & QS_MAX_TASK_STATS)
+		ADD(" max-task-stats=%" PRIu64, s->max_task_stats);
 	if ((set & QS_DISPATCH) && s->mode == DISPATCH_PARTITION)
 		ADD(" dispatch=partition:%u", s->partitions);
 	else if (set & QS_DISPATCH)

@@ -199,3 +199,41 @@ end:
 	ps_put_queues_end(b, start, ngroups(srv), n);
 	return 0;
 }
+
+/*
+ * TASK_STATS_REPLY: group g's counts per task name (tasks.h), from the
+ * from-th row as many as fit in one frame, each with the columns of the
+ * task counter table by name.  Rows are never let go while the group
+ * lives, so a client pages on with from + count.
+ */
+int
+stats_tasks(struct server *srv, const struct qgroup *g, struct ps_buf *b,
+    uint32_t from)
+{
+	const struct tasks	*t = &g->d.tasks;
+	const struct task_row	*r;
+	size_t			 start, i, entry;
+	uint32_t		 at, n = 0, total = tasks_count(t);
+
+	if (ps_put_task_stats_begin(b, &start) != 0)
+		return -1;
+	for (at = from; at < total; at++) {
+		r = tasks_at(t, at);
+		entry = 2 + r->nlen;
+		for (i = 0; i < ntask_counters; i++)
+			entry += STAT_SIZE(task_counters[i].name);
+		if (b->len - start - PS_HDR_LEN + entry > srv->max_frame)
+			break;
+		if (ps_put_task_entry(b, r->name, r->nlen,
+		    (uint8_t)ntask_counters) != 0)
+			return -1;
+		for (i = 0; i < ntask_counters; i++) {
+			if (ps_put_stat(b, task_counters[i].name,
+			    task_value(r, &task_counters[i])) != 0)
+				return -1;
+		}
+		n++;
+	}
+	ps_put_task_stats_end(b, start, total, n);
+	return 0;
+}

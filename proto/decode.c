@@ -76,6 +76,8 @@ static const char *types[] = {
 	[PS_WAIT_REPLY] = "WAIT_REPLY",
 	[PS_JOBS] = "JOBS",
 	[PS_JOBS_REPLY] = "JOBS_REPLY",
+	[PS_TASK_STATS] = "TASK_STATS",
+	[PS_TASK_STATS_REPLY] = "TASK_STATS_REPLY",
 };
 
 const char *
@@ -784,6 +786,20 @@ ps_get_queues(const struct ps_frame *f, uint32_t *start)
 	return 0;
 }
 
+/* TASK_STATS: a queue or group (1 to 129 bytes), the first row. */
+int
+ps_get_task_stats(const struct ps_frame *f, struct ps_queue *q,
+    uint32_t *start)
+{
+	const uint8_t	*p;
+
+	if (f->type != PS_TASK_STATS || (p = get_queue(f, 3, q)) == NULL ||
+	    f->len != 1u + q->len + 4)
+		return -PS_E_BAD_LENGTH;
+	*start = get32(p);
+	return 0;
+}
+
 /* Checks every setting's length, so ps_queue_admin_next cannot overrun. */
 int
 ps_get_queue_admin(const struct ps_frame *f, struct ps_queue_admin *a)
@@ -1038,6 +1054,69 @@ ps_get_queues_reply(const struct ps_frame *f, struct ps_queues *qs)
 bad:
 	ps_queues_free(qs);
 	return -PS_E_BAD_LENGTH;
+}
+
+int
+ps_get_task_stats_reply(const struct ps_frame *f, struct ps_task_stats *ts)
+{
+	struct cursor		 c = { f->body, f->len, 0 };
+	struct ps_task_entry	*e;
+	const uint8_t		*p;
+	uint32_t		 i, j;
+
+	memset(ts, 0, sizeof *ts);
+	if (f->type != PS_TASK_STATS_REPLY || (p = take(&c, 8)) == NULL)
+		return -PS_E_BAD_LENGTH;
+	ts->total = get32(p);
+	ts->count = get32(p + 4);
+	/* Each entry takes at least a 1-byte name, its length and nfields. */
+	if (ts->count > ts->total || ts->count > c.left / 3)
+		return -PS_E_BAD_LENGTH;
+	if (ts->count != 0 && (ts->tasks = calloc(ts->count,
+	    sizeof *ts->tasks)) == NULL)
+		return -PS_E_NOMEM;
+	for (i = 0; i < ts->count; i++) {
+		e = &ts->tasks[i];
+		if ((p = take(&c, 1)) == NULL || *p == 0 ||
+		    (p = take(&c, *p)) == NULL)
+			goto bad;
+		e->nlen = p[-1];
+		memcpy(e->name, p, e->nlen);
+		e->name[e->nlen] = '\0';
+		if ((p = take(&c, 1)) == NULL)
+			goto bad;
+		e->nfields = *p;
+		if (e->nfields > c.left / STAT_MIN)
+			goto bad;
+		if (e->nfields != 0 && (e->fields = calloc(e->nfields,
+		    sizeof *e->fields)) == NULL) {
+			ps_task_stats_free(ts);
+			return -PS_E_NOMEM;
+		}
+		for (j = 0; j < e->nfields; j++) {
+			if (take_stat(&c, &e->fields[j]) != 0)
+				goto bad;
+		}
+	}
+	if (c.left != 0)
+		goto bad;
+	return 0;
+bad:
+	ps_task_stats_free(ts);
+	return -PS_E_BAD_LENGTH;
+}
+
+void
+ps_task_stats_free(struct ps_task_stats *ts)
+{
+	uint32_t	 i;
+
+	if (ts->tasks != NULL) {
+		for (i = 0; i < ts->count; i++)
+			free(ts->tasks[i].fields);
+	}
+	free(ts->tasks);
+	memset(ts, 0, sizeof *ts);
 }
 
 void

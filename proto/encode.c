@@ -580,6 +580,61 @@ ps_put_queues_end(struct ps_buf *b, size_t start, uint32_t total,
 	put32(b->data + start + PS_HDR_LEN + 4, count);
 }
 
+/* TASK_STATS: a queue or group, and the first row to list. */
+int
+ps_put_task_stats(struct ps_buf *b, const char *queue, size_t len,
+    uint32_t start)
+{
+	size_t	 at = b->len;
+	uint8_t	 v[4];
+	int	 error;
+
+	if (header(b, PS_TASK_STATS, 0) == NULL)
+		return -PS_E_NOMEM;
+	if ((error = put_queue(b, 3, queue, len)) != 0) {
+		b->len = at;
+		return error;
+	}
+	put32(v, start);
+	if (ps_buf_add(b, v, 4) != 0) {
+		b->len = at;
+		return -PS_E_NOMEM;
+	}
+	patch_len(b, at);
+	return 0;
+}
+
+/* TASK_STATS_REPLY: begin, per task an entry and its ps_put_stat, end. */
+int
+ps_put_task_stats_begin(struct ps_buf *b, size_t *start)
+{
+	*start = b->len;
+	if (header(b, PS_TASK_STATS_REPLY, 8) == NULL)
+		return -PS_E_NOMEM;
+	return 0;
+}
+
+int
+ps_put_task_entry(struct ps_buf *b, const void *name, size_t len,
+    uint8_t nfields)
+{
+	uint8_t	 n = (uint8_t)len;
+
+	if (len == 0 || len > PS_TASK_NAME_MAX)
+		return -PS_E_BAD_VALUE;
+	if (ps_buf_add(b, &n, 1) != 0 || ps_buf_add(b, name, len) != 0 ||
+	    ps_buf_add(b, &nfields, 1) != 0)
+		return -PS_E_NOMEM;
+	return 0;
+}
+
+void
+ps_put_task_stats_end(struct ps_buf *b, size_t start, uint32_t total,
+    uint32_t count)
+{
+	ps_put_queues_end(b, start, total, count);
+}
+
 /* settings: n "KEY=VALUE" strings, for PS_QUEUE_SET and _CREATE. */
 int
 ps_put_queue_admin(struct ps_buf *b, uint8_t op, uint8_t flags,

@@ -85,6 +85,8 @@
 #define PS_DEAD_ERROR_MAX	1024	/* of it in a DEAD_LIST_REPLY */
 #define PS_NACK_BACKOFF		0xffffffffu	/* NACK_ERROR: the queue's
 						   retry-backoff */
+#define PS_NACK_DEAD		0xfffffffeu	/* NACK_ERROR: to the dead
+						   letters at once */
 #define PS_DEAD_ENTRY		20	/* DEAD_LIST_REPLY entry, fixed part */
 
 /* WELCOME's delivery field. */
@@ -98,6 +100,7 @@ enum ps_dead_reason {
 	PS_DEAD_NACK = 1,
 	PS_DEAD_TIMEOUT = 2,
 	PS_DEAD_DISCONNECT = 3,
+	PS_DEAD_REJECTED = 4,	/* a NACK_ERROR's PS_NACK_DEAD */
 };
 
 enum ps_type {
@@ -137,8 +140,10 @@ enum ps_type {
 	PS_WAIT_REPLY = 31,	/* daemon -> client */
 	PS_JOBS = 32,		/* client -> daemon */
 	PS_JOBS_REPLY = 33,	/* daemon -> client */
+	PS_TASK_STATS = 34,	/* client -> daemon */
+	PS_TASK_STATS_REPLY = 35,	/* daemon -> client */
 };
-#define PS_TYPE_MAX	PS_JOBS_REPLY
+#define PS_TYPE_MAX	PS_TASK_STATS_REPLY
 #define PS_TYPE_MAX_V4	PS_NACK_LATER
 #define PS_TYPE_MAX_V2	PS_DEAD_DONE
 #define PS_TYPE_MAX_V1	PS_ERROR
@@ -574,6 +579,21 @@ struct ps_queues {
 	struct ps_queue_entry	*queues;
 };
 
+/* One TASK_STATS_REPLY entry: a task name (bytes) and its named values. */
+#define PS_TASK_NAME_MAX	255
+struct ps_task_entry {
+	char		 name[PS_TASK_NAME_MAX + 1];	/* NUL after nlen */
+	uint8_t		 nlen;
+	uint8_t		 nfields;
+	struct ps_stat	*fields;
+};
+
+struct ps_task_stats {
+	uint32_t		 total;		/* the group's rows */
+	uint32_t		 count;		/* entries here */
+	struct ps_task_entry	*tasks;
+};
+
 /* buf.c */
 int	 ps_buf_reserve(struct ps_buf *, size_t);
 int	 ps_buf_add(struct ps_buf *, const void *, size_t);
@@ -632,6 +652,10 @@ int	 ps_put_queues(struct ps_buf *, uint32_t);
 int	 ps_put_queues_begin(struct ps_buf *, size_t *);
 int	 ps_put_queue_entry(struct ps_buf *, const char *, size_t, uint8_t);
 void	 ps_put_queues_end(struct ps_buf *, size_t, uint32_t, uint32_t);
+int	 ps_put_task_stats(struct ps_buf *, const char *, size_t, uint32_t);
+int	 ps_put_task_stats_begin(struct ps_buf *, size_t *);
+int	 ps_put_task_entry(struct ps_buf *, const void *, size_t, uint8_t);
+void	 ps_put_task_stats_end(struct ps_buf *, size_t, uint32_t, uint32_t);
 int	 ps_put_queue_admin(struct ps_buf *, uint8_t, uint8_t, const char *,
 	     const char * const *, uint16_t);
 int	 ps_put_queue_done(struct ps_buf *, uint64_t);
@@ -719,6 +743,11 @@ int	 ps_get_stats(const struct ps_frame *, int, struct ps_queue *);
 int	 ps_get_queues(const struct ps_frame *, uint32_t *);
 int	 ps_get_queues_reply(const struct ps_frame *, struct ps_queues *);
 void	 ps_queues_free(struct ps_queues *);
+int	 ps_get_task_stats(const struct ps_frame *, struct ps_queue *,
+	     uint32_t *);
+int	 ps_get_task_stats_reply(const struct ps_frame *,
+	     struct ps_task_stats *);
+void	 ps_task_stats_free(struct ps_task_stats *);
 int	 ps_get_queue_admin(const struct ps_frame *, struct ps_queue_admin *);
 int	 ps_queue_admin_next(struct ps_queue_admin *, const char **,
 	     size_t *);

@@ -23,6 +23,8 @@ reason_name(int reason)
 		return "timeout";
 	case PUSHSTAGE_DEAD_DISCONNECT:
 		return "disconnect";
+	case PUSHSTAGE_DEAD_REJECTED:
+		return "rejected";
 	default:
 		return "unknown";
 	}

@@ -76,6 +76,8 @@ reason_text(int reason)
 		return "timeout";
 	case PUSHSTAGE_DEAD_DISCONNECT:
 		return "disconnect";
+	case PUSHSTAGE_DEAD_REJECTED:
+		return "rejected";
 	default:
 		return "";
 	}

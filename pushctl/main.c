@@ -33,6 +33,7 @@ usage(FILE *f)
 "                                     [--limit N] [--after CURSOR]\n"
 "       pushctl [global options] job wait QUEUE[/GROUP] ID|--unique-id ID\n"
 "                                         [--timeout DURATION]\n"
+"       pushctl [global options] tasks [-q QUEUE[/GROUP]] [--json]\n"
 "       pushctl [global options] consumers [-q QUEUE] [--json]\n"
 "       pushctl [global options] watch [-q QUEUE] [--interval SECONDS]\n"
 "                                      [--count N]\n"
@@ -74,6 +75,9 @@ usage(FILE *f)
 "  jobs -q Q          a page of queue Q's events in one state (queued,\n"
 "                     delayed, in-flight, retrying, dead, done), lowest ids\n"
 "                     first; --key, --header NAME=VALUE; --json\n"
+"  tasks -q Q         counts per task name (the task header) of queue Q:\n"
+"                     done, failed, retried, dead, handling time p50, p90\n"
+"                     and p99 in ms; --json\n"
 "  consumers          connected consumers: id, pid, uid, demand, in flight,\n"
 "                     delivered, connected since; --json for JSON\n"
 "  watch              a live view, redrawn every second (--interval):\n"
@@ -449,6 +453,8 @@ main(int argc, char **argv)
 		return cmd_job(path, argc, argv);
 	if (strcmp(verb, "jobs") == 0)
 		return cmd_jobs(path, argc, argv);
+	if (strcmp(verb, "tasks") == 0)
+		return cmd_tasks(path, argc, argv);
 	if (strcmp(verb, "consumers") == 0)
 		return cmd_consumers(path, argc, argv);
 	if (strcmp(verb, "watch") == 0)

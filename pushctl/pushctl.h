@@ -51,6 +51,9 @@ int	 cmd_queue(const char *, int, char **);
 int	 cmd_job(const char *, int, char **);
 int	 cmd_jobs(const char *, int, char **);
 
+/* tasks.c */
+int	 cmd_tasks(const char *, int, char **);
+
 /* watch.c */
 int	 cmd_watch(const char *, int, char **);
 

@@ -18,10 +18,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from integration import (CONSUMER, NACK, Harness, Raw, built_with_cluster,  # noqa: E402
+from integration import (ACK, CONSUMER, NACK, Harness, Raw, built_with_cluster,  # noqa: E402
                          consumer_hello, demand, free_port, ids, start_nats,
                          token_file)
-from job_cases import consumer5, events5, ack_result  # noqa: E402
+from job_cases import consumer5, events5, ack_result, nack_error  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "chromium"
 TOKEN = "dashboard-token-0123456789"
@@ -439,6 +439,48 @@ def case_dashboard_cluster(h):
                "'Cannot list the dead letters')", "the reason shown")
         assert "unreachable" in b.eval("document.getElementById('dead').textContent")
         assert b.eval("document.querySelector('h1').textContent") == "jobs"
+    finally:
+        b.close()
+
+
+def case_dashboard_tasks(h):
+    """A queue page's table of counts per task name: a row per task with
+    done, failed, retried, dead and the handling-time percentiles, as the
+    API gives them; a name of markup, quotes and backslashes shown as
+    text; a group's page shows the group's."""
+    port = free_port()
+    h.start_daemon("--http", "127.0.0.1:%d" % port, "--max-attempts", "2")
+    evil = '<img src=x onerror="window.__xss=1">\\"'
+    for name, payload in (("resize", "r1"), ("resize", "r2"), (evil, "e1")):
+        r = h.pushctl("enqueue", "-q", "tq", "--header", "task=" + name, payload)
+        assert r.returncode == 0, r
+    w = consumer5(h, b"tq", 3)
+    got = {p: i for i, _, _, _, p in events5(w, 3)}
+    w.send(ids(NACK, got[b"r2"]) + nack_error(got[b"e1"], "UnknownTask",
+                                               delay=0xfffffffe) + demand(1))
+    (i, a, _, _, p), = events5(w, 1)
+    assert (p, a) == (b"r2", 2), (p, a)
+    w.send(ids(ACK, got[b"r1"], i))
+    h.wait_for(lambda: h.stats_of("tq")["acked_total"] == 2, what="2 acks")
+    b = Chromium(h.dir)
+    try:
+        b.goto("http://127.0.0.1:%d/#/queue/tq" % port)
+        rows = "document.querySelectorAll('#tasks tbody tr[data-task]')"
+        b.wait(rows + ".length === 2", "2 task rows")
+        cells = b.eval("[...%s].map(r => [...r.children].map(td => td.textContent))" % rows)
+        assert cells[0][:5] == ["resize", "2", "1", "1", "0"], cells
+        assert cells[1][:5] == [evil, "0", "1", "0", "1"], cells
+        assert all(c.endswith(" ms") or c.endswith(" s") for c in cells[0][5:]), cells
+        assert b.eval("[...document.querySelectorAll('#tasks thead th')].map(e => e.textContent)"
+                      ) == ["task", "done", "failed", "retried", "dead", "p50", "p90", "p99"]
+        assert b.eval("document.querySelectorAll('main img, main script').length") == 0
+        assert b.eval("window.__xss === undefined")
+        # A group with no task answered yet: the table says so.
+        g = consumer5(h, b"tq/audit", 1, name=b"g")
+        b.goto("http://127.0.0.1:%d/#/queue/tq/audit" % port)
+        b.wait("document.querySelector('#tasks tbody td.muted') !== null", "the group's empty table")
+        assert "No event with a task header" in b.eval(text(b, "#tasks tbody"))
+        g.close()
     finally:
         b.close()
 

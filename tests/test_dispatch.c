@@ -1431,6 +1431,249 @@ holds(struct world *w, int i, const char *data)
  * a redelivery first; other keys and keyless events go past a key that
  * waits; a dead letter lets the next of its key go.
  */
+/*
+ * Giving up at once (docs/tasks.md): a NACK_ERROR with DISPATCH_REJECT
+ * buries its event after one attempt of five, reason rejected, its
+ * failure kept, counted as any NACK; in key order the next of its key
+ * goes.  A NACK_LATER of that many ms is only a wait; an event cancelled
+ * in flight is ended, not buried; a cluster's event is handed back dead.
+ */
+START_TEST(nack_error_rejects_at_once)
+{
+	struct world	*w = world_new();
+	struct told	*t = &told;
+	struct dconsumer *told_dc;
+	struct qevent	*ev;
+
+	w->d.mode = DISPATCH_KEY;
+	w->p.max_attempts = 5;
+	attach_acks(w, 0, 4);
+	w->c[0].name = "w0";
+	w->c[0].nlen = 2;
+	push_key(w, "A", "a1");
+	push_key(w, "A", "a2");
+	demand(w, 0, 4);
+	ck_assert_int_eq(w->r.n, 1);			/* a2 waits on A */
+	ck_assert_int_eq(dispatch_nack_error(&w->d, &w->c[0], 1,
+	    DISPATCH_REJECT, "UnknownTask", 11), DISPATCH_DONE);
+	ck_assert_ptr_nonnull(ev = dispatch_dead_find(&w->d, 1));
+	ck_assert_uint_eq(ev->reason, PS_DEAD_REJECTED);
+	ck_assert_uint_eq(ev->attempts, 1);
+	ck_assert_ptr_nonnull(ev->fail);
+	ck_assert_uint_eq(ev->fail->n, 1);
+	ck_assert_mem_eq(ev->fail->f[0].bytes + ev->fail->f[0].wlen,
+	    "UnknownTask", 11);
+	ck_assert_uint_eq(w->d.ndead, 1);
+	ck_assert_uint_eq(w->d.counts.dead_total, 1);
+	ck_assert_uint_eq(w->d.counts.nacked_total, 1);
+	ck_assert_uint_eq(w->d.counts.redelivered_total, 0);
+	ck_assert_uint_eq(w->d.in_flight, 0);
+	/* A's next goes, as after any death. */
+	dispatch_run(&w->d);
+	ck_assert_int_eq(w->r.n, 2);
+	ck_assert_str_eq(w->r.data[1], "a2");
+	ck_assert_uint_eq(w->d.keys.nwaiting, 0);
+
+	/* NACK_LATER's 0xfffffffe ms is a wait like any other. */
+	ck_assert_int_eq(dispatch_nack_later(&w->d, &w->c[0], 2,
+	    DISPATCH_REJECT), DISPATCH_DONE);
+	ck_assert_uint_eq(w->d.ndead, 1);
+	ck_assert_uint_eq(w->d.delayed, 1);
+
+	/* Cancelled in flight: ended by the NACK_ERROR, never dead. */
+	push_key(w, "B", "b1");
+	ck_assert_int_eq(w->r.n, 3);
+	ck_assert_int_eq(dispatch_cancel(&w->d, 3, &told_dc),
+	    DJOB_IN_FLIGHT);
+	ck_assert_int_eq(dispatch_nack_error(&w->d, &w->c[0], 3,
+	    DISPATCH_REJECT, "x", 1), DISPATCH_DONE);
+	ck_assert_uint_eq(w->d.ndead, 1);
+	ck_assert_ptr_null(dispatch_dead_find(&w->d, 3));
+	ck_assert_uint_eq(w->d.in_flight, 0);
+	world_free(w);
+
+	/* A cluster's: handed back as dead (PS_NACK), reason rejected. */
+	w = world_new();
+	memset(t, 0, sizeof *t);
+	w->p.max_attempts = 5;
+	w->d.done = told_done;
+	w->d.hand_back = 1;
+	attach_acks(w, 0, 1);
+	ck_assert_uint_ne(dispatch_push_tried(&w->d, NULL, 0, "job", 3, 7, 0),
+	    0);
+	demand(w, 0, 1);
+	ck_assert_int_eq(dispatch_nack_error(&w->d, &w->c[0], w->r.id[0],
+	    DISPATCH_REJECT, "no", 2), DISPATCH_DONE);
+	ck_assert_int_eq(t->n, 1);
+	ck_assert_int_eq(t->how[0], PS_NACK);
+	ck_assert_uint_eq(t->reason[0], PS_DEAD_REJECTED);
+	ck_assert_uint_eq(t->attempts[0], 1);
+	ck_assert_uint_eq(w->d.counts.dead_total, 1);
+	world_free(w);
+}
+END_TEST
+
+/* One HEADER attribute (protocol.md): tag 128, u16 length, name, value. */
+static size_t
+task_hdr(uint8_t *out, const char *name, const char *value, size_t vlen)
+{
+	size_t	 nlen = strlen(name), len = 1 + nlen + vlen;
+
+	out[0] = 128;
+	out[1] = (uint8_t)(len >> 8);
+	out[2] = (uint8_t)len;
+	out[3] = (uint8_t)nlen;
+	memcpy(out + 4, name, nlen);
+	memcpy(out + 4 + nlen, value, vlen);
+	return 3 + len;
+}
+
+static struct task_row *
+task_named(struct tasks *t, const char *value, uint32_t max)
+{
+	uint8_t	 h[600];
+	size_t	 n;
+
+	n = task_hdr(h, "trace", "00-ab", 5);
+	n += task_hdr(h + n, "task", value, strlen(value));
+	return tasks_row(t, h, (uint16_t)n, max);
+}
+
+/*
+ * The table of counts per task name alone: a row per name up to max, the
+ * 33rd name and later (and "other" itself, a name too long or with a
+ * control character) in other; no row without a task header, an empty
+ * one, or max 0; a name's row found again by name; the percentiles.
+ */
+START_TEST(task_table_is_bounded)
+{
+	struct tasks		 t;
+	struct task_row		*r, *first;
+	const struct task_row	*at;
+	char			 name[300];
+	uint8_t			 h[16];
+	int			 i;
+
+	memset(&t, 0, sizeof t);
+	for (i = 0; i < TASKS_DEFAULT; i++) {
+		snprintf(name, sizeof name, "task.%d", i);
+		ck_assert_ptr_nonnull(r = task_named(&t, name, TASKS_DEFAULT));
+		ck_assert_uint_eq(r->nlen, strlen(name));
+		r->done++;
+	}
+	ck_assert_uint_eq(tasks_count(&t), TASKS_DEFAULT);
+	ck_assert_ptr_null(t.other);
+	/* The 33rd name: other, made now, listed last. */
+	ck_assert_ptr_nonnull(r = task_named(&t, "task.32", TASKS_DEFAULT));
+	ck_assert_ptr_eq(r, t.other);
+	ck_assert_str_eq(r->name, "other");
+	r->done++;
+	ck_assert_uint_eq(tasks_count(&t), TASKS_DEFAULT + 1);
+	ck_assert_ptr_eq(tasks_at(&t, TASKS_DEFAULT), t.other);
+	ck_assert_ptr_null(tasks_at(&t, TASKS_DEFAULT + 1));
+	/* Names with rows keep them, in the order they came. */
+	ck_assert_ptr_nonnull(first = task_named(&t, "task.0", TASKS_DEFAULT));
+	ck_assert_ptr_eq(first, tasks_at(&t, 0));
+	ck_assert_uint_eq(first->done, 1);
+	ck_assert_ptr_eq(task_named(&t, "task.31", TASKS_DEFAULT),
+	    tasks_at(&t, 31));
+	ck_assert_ptr_eq(task_named(&t, "task.0", TASKS_DEFAULT), first);
+	/* other's own name, too long a name, a control byte: other. */
+	ck_assert_ptr_eq(task_named(&t, "other", 64), t.other);
+	memset(name, 'x', 256);
+	name[256] = '\0';
+	ck_assert_ptr_eq(task_named(&t, name, 64), t.other);
+	ck_assert_ptr_eq(task_named(&t, "a\tb", 64), t.other);
+	/* Room again (a larger max): a new name has a row. */
+	ck_assert_ptr_nonnull(r = task_named(&t, "late", 64));
+	ck_assert_ptr_ne(r, t.other);
+	ck_assert_ptr_eq(tasks_at(&t, TASKS_DEFAULT), r);
+	ck_assert_ptr_eq(tasks_at(&t, TASKS_DEFAULT + 1), t.other);
+	/* No task: no header, an empty value, max 0, headers cut short. */
+	ck_assert_ptr_null(tasks_row(&t, h, (uint16_t)task_hdr(h, "trace",
+	    "x", 1), 64));
+	ck_assert_ptr_null(task_named(&t, "", 64));
+	ck_assert_ptr_null(task_named(&t, "task.0", 0));
+	ck_assert_ptr_null(tasks_row(&t, h, 3, 64));
+	/* Percentiles: three equal times are exact; the slowest is p100. */
+	at = first;
+	tasks_handled(first, 30);
+	tasks_handled(first, 30);
+	tasks_handled(first, 30);
+	ck_assert_uint_eq(tasks_quantile(at, 50), 30);
+	ck_assert_uint_eq(tasks_quantile(at, 99), 30);
+	for (i = 0; i < 96; i++)
+		tasks_handled(first, 2);
+	tasks_handled(first, 7000);
+	ck_assert_uint_le(tasks_quantile(at, 50), 5);
+	ck_assert_uint_ge(tasks_quantile(at, 50), 2);
+	ck_assert_uint_ge(tasks_quantile(at, 90), 2);
+	ck_assert_uint_le(tasks_quantile(at, 90), 5);
+	/* The 99th is a 30: estimated within its bucket, (25, 50]. */
+	ck_assert_uint_gt(tasks_quantile(at, 99), 25);
+	ck_assert_uint_le(tasks_quantile(at, 99), 50);
+	ck_assert_uint_eq(tasks_quantile(at, 100), 7000);
+	ck_assert_uint_eq(tasks_quantile(tasks_at(&t, 1), 50), 0);
+	tasks_free(&t);
+	ck_assert_uint_eq(tasks_count(&t), 0);
+}
+END_TEST
+
+/*
+ * The dispatcher counts per task as it goes: done with the handling
+ * time, failed (a NACK, a timeout), retried (delivered again) and dead;
+ * events without a task header in no row; a group counts its own.
+ */
+START_TEST(task_counts_follow_the_events)
+{
+	struct world		*w = world_new();
+	const struct task_row	*r;
+	uint8_t			 h[64];
+	size_t			 n;
+
+	w->p.max_attempts = 2;
+	w->p.ack_timeout = 1000;
+	attach_acks(w, 0, 10);
+	n = task_hdr(h, "task", "resize", 6);
+	ck_assert_uint_ne(dispatch_push_key(&w->d, NULL, -1, h, (uint16_t)n,
+	    "a", 1, 0), 0);
+	ck_assert_uint_ne(dispatch_push_key(&w->d, NULL, -1, h, (uint16_t)n,
+	    "b", 1, 0), 0);
+	ck_assert_uint_ne(dispatch_push_key(&w->d, NULL, -1, h, (uint16_t)n,
+	    "c", 1, 0), 0);
+	ck_assert_uint_ne(dispatch_push(&w->d, "plain", 5, 0), 0);
+	w->d.now = 100;
+	demand(w, 0, 10);
+	ck_assert_int_eq(w->r.n, 4);
+	ck_assert_uint_eq(tasks_count(&w->d.tasks), 0);	/* none answered */
+	w->d.now = 140;
+	ck_assert_int_eq(answer(w, 0, 1, PS_ACK), DISPATCH_DONE);
+	ck_assert_int_eq(answer(w, 0, 4, PS_ACK), DISPATCH_DONE);
+	ck_assert_int_eq(answer(w, 0, 2, PS_NACK), DISPATCH_DONE);
+	ck_assert_uint_eq(tasks_count(&w->d.tasks), 1);
+	ck_assert_ptr_nonnull(r = tasks_at(&w->d.tasks, 0));
+	ck_assert_str_eq(r->name, "resize");
+	ck_assert_uint_eq(r->done, 1);
+	ck_assert_uint_eq(r->failed, 1);
+	ck_assert_uint_eq(tasks_quantile(r, 50), 40);
+	dispatch_run(&w->d);				/* b again */
+	ck_assert_uint_eq(r->retried, 1);
+	w->d.now = 1200;				/* c times out */
+	ck_assert_int_eq(dispatch_expire(&w->d), 2);	/* and b */
+	ck_assert_uint_eq(r->failed, 3);
+	ck_assert_uint_eq(r->dead, 1);			/* b: its second */
+	dispatch_run(&w->d);
+	ck_assert_uint_eq(r->retried, 2);
+	ck_assert_int_eq(dispatch_nack_error(&w->d, &w->c[0], 3,
+	    DISPATCH_REJECT, "no", 2), DISPATCH_DONE);
+	ck_assert_uint_eq(r->dead, 2);
+	ck_assert_uint_eq(r->failed, 4);
+	ck_assert_uint_eq(r->done, 1);
+	ck_assert_uint_eq(tasks_count(&w->d.tasks), 1);
+	world_free(w);
+}
+END_TEST
+
 START_TEST(key_order)
 {
 	struct world	*w = world_new();
@@ -2731,6 +2974,9 @@ dispatch_suite(void)
 	tcase_add_test(tc, queue_compact_and_full_records);
 	tcase_add_test(tc, latency_and_histograms_follow_the_clock);
 	tcase_add_test(tc, failures_are_kept_with_the_event);
+	tcase_add_test(tc, nack_error_rejects_at_once);
+	tcase_add_test(tc, task_table_is_bounded);
+	tcase_add_test(tc, task_counts_follow_the_events);
 	suite_add_tcase(s, tc);
 	return s;
 }

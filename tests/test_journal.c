@@ -523,6 +523,39 @@ START_TEST(dead_letters_come_back_and_last_attempts_are_buried)
 }
 END_TEST
 
+/* A NACK_ERROR that gives up: dead, reason 4, after a crash and replay. */
+START_TEST(rejected_dead_letters_come_back_rejected)
+{
+	struct node	*n = node_new(5, JOURNAL_SEGMENT_SIZE);
+	struct qevent	*ev;
+
+	push(n, 1);
+	push(n, 2);
+	take(n, 2);
+	ck_assert_int_eq(dispatch_nack_error(&n->d, &n->c, 1, DISPATCH_REJECT,
+	    "UnknownTask", 11), DISPATCH_DONE);
+	answer(n, 2, PS_NACK);
+	node_crash(n);
+
+	n = node_new(5, JOURNAL_SEGMENT_SIZE);
+	ck_assert_uint_eq(n->d.ndead, 1);
+	ev = TAILQ_FIRST(&n->d.dead);
+	ck_assert_uint_eq(ev->id, 1);
+	ck_assert_uint_eq(ev->reason, PS_DEAD_REJECTED);
+	ck_assert_uint_eq(ev->attempts, 1);
+	ck_assert_ptr_nonnull(ev->fail);
+	ck_assert_uint_eq(ev->fail->n, 1);
+	ck_assert_mem_eq(ev->fail->f[0].bytes + ev->fail->f[0].wlen,
+	    "UnknownTask", 11);
+	ck_assert_uint_eq(n->d.queue.count, 1);		/* 2, to try again */
+	node_crash(n);
+	n = node_new(5, JOURNAL_SEGMENT_SIZE);
+	ck_assert_ptr_nonnull(ev = dispatch_dead_find(&n->d, 1));
+	ck_assert_uint_eq(ev->reason, PS_DEAD_REJECTED);
+	node_crash(n);
+}
+END_TEST
+
 START_TEST(segments_go_once_their_events_are_done)
 {
 	struct node	*n = node_new(1, 4096);
@@ -982,6 +1015,7 @@ journal_suite(void)
 	tcase_add_test(tc, ids_go_on_after_everything_was_acked);
 	tcase_add_test(tc, events_come_back_to_their_queue);
 	tcase_add_test(tc, dead_letters_come_back_and_last_attempts_are_buried);
+	tcase_add_test(tc, rejected_dead_letters_come_back_rejected);
 	tcase_add_test(tc, segments_go_once_their_events_are_done);
 	tcase_add_test(tc, an_old_pending_event_keeps_newer_segments);
 	tcase_add_test(tc, a_torn_last_record_is_cut);

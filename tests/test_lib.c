@@ -1203,6 +1203,115 @@ START_TEST(nack_dead_letter_and_retry)
 }
 END_TEST
 
+/*
+ * PUSHSTAGE_NACK_DEAD gives up at once: on a queue of 5 attempts the
+ * event is dead after its first, reason rejected, its error kept.
+ */
+START_TEST(nack_dead_gives_up_at_once)
+{
+	const struct pushstage_dead	*d;
+	const struct pushstage_job	*j;
+	const void			*err;
+	size_t				 elen, n;
+	struct pushstage_enqueued	 r;
+	struct pushstage_event		 ev;
+	struct pushstage		*c, *w;
+	uint32_t			 total;
+
+	start("--max-attempts", "5", NULL);
+	c = client();
+	ck_assert_int_eq(pushstage_add(c, "never", 5), 0);
+	ck_assert_int_eq(pushstage_send(c, &r), 0);
+	w = consumer("w", 1, 0);
+	ck_assert_int_eq(pushstage_demand(w, 1), 0);
+	ck_assert_int_eq(pushstage_flush(w), 0);
+	ck_assert_int_eq(pushstage_next_event(w, &ev), 0);
+	ck_assert_uint_eq(ev.attempt, 1);
+	ck_assert_int_eq(pushstage_nack_error(w, ev.id, PUSHSTAGE_NACK_DEAD,
+	    "UnknownTask", 11), 0);
+	ck_assert_int_eq(pushstage_flush(w), 0);
+	do
+		ck_assert_int_eq(pushstage_dead_list(c, 0, &d, &n, &total), 0);
+	while (total == 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(d[0].id, ev.id);
+	ck_assert_int_eq(d[0].reason, PUSHSTAGE_DEAD_REJECTED);
+	ck_assert_uint_eq(d[0].attempts, 1);
+	ck_assert_int_eq(pushstage_dead_error(c, 0, &err, &elen), 1);
+	ck_assert_uint_eq(elen, 11);
+	ck_assert_mem_eq(err, "UnknownTask", 11);
+	ck_assert_msg(pushstage_job(c, ev.id, NULL, 0, 0, &j) == 0, "%s",
+	    pushstage_error(c));
+	ck_assert_int_eq(j->state, PUSHSTAGE_JOB_DEAD);
+	ck_assert_int_eq(j->reason, PUSHSTAGE_DEAD_REJECTED);
+	ck_assert_uint_eq(j->nfailures, 1);
+	ck_assert_uint_eq(counter(c, "nacked_total"), 1);
+	ck_assert_uint_eq(counter(c, "redelivered_total"), 0);
+	pushstage_free(w);
+	pushstage_free(c);
+	stop();
+}
+END_TEST
+
+/*
+ * pushstage_task_stats: a row per task header's value with its fields by
+ * name, paged by start; no queue, or none named, refused.
+ */
+START_TEST(task_stats_from_the_library)
+{
+	const struct pushstage_task	*ts;
+	struct pushstage_enqueued	 r;
+	struct pushstage_event		 ev;
+	struct pushstage		*c, *w;
+	uint64_t			 v;
+	uint32_t			 total;
+	size_t				 n;
+	int				 i;
+
+	start(NULL);
+	c = client();
+	ck_assert_int_eq(pushstage_header(c, "task", "resize", 6), 0);
+	ck_assert_int_eq(pushstage_add(c, "a", 1), 0);
+	ck_assert_int_eq(pushstage_header(c, "task", "mail.send", 9), 0);
+	ck_assert_int_eq(pushstage_add(c, "b", 1), 0);
+	ck_assert_int_eq(pushstage_add(c, "c", 1), 0);	/* no task */
+	ck_assert_int_eq(pushstage_send(c, &r), 0);
+	w = consumer("w", 3, 0);
+	ck_assert_int_eq(pushstage_demand(w, 3), 0);
+	ck_assert_int_eq(pushstage_flush(w), 0);
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(pushstage_next_event(w, &ev), 0);
+		ck_assert_int_eq(pushstage_ack(w, &ev.id, 1), 0);
+	}
+	ck_assert_int_eq(pushstage_flush(w), 0);
+	ck_assert_uint_eq(counter_reaches(c, "acked_total", 3), 3);
+	ck_assert_msg(pushstage_task_stats(c, "default", 0, &ts, &n,
+	    &total) == 0, "%s", pushstage_error(c));
+	ck_assert_uint_eq(total, 2);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(ts[0].name, "resize");
+	ck_assert_uint_eq(ts[0].len, 6);
+	ck_assert_int_eq(pushstage_stat(ts[0].fields, ts[0].nfields, "done",
+	    &v), 0);
+	ck_assert_uint_eq(v, 1);
+	ck_assert_int_eq(pushstage_stat(ts[1].fields, ts[1].nfields,
+	    "handling_p99_ms", &v), 0);
+	ck_assert_str_eq(ts[1].name, "mail.send");
+	ck_assert_int_eq(pushstage_task_stats(c, "default", 1, &ts, &n,
+	    &total), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(ts[0].name, "mail.send");
+	ck_assert_int_eq(pushstage_task_stats(c, NULL, 0, &ts, &n, &total),
+	    PUSHSTAGE_EINVAL);
+	ck_assert_int_eq(pushstage_task_stats(c, "nope", 0, &ts, &n, &total),
+	    PUSHSTAGE_EPROTO);
+	ck_assert_ptr_nonnull(strstr(pushstage_error(c), "no queue nope"));
+	pushstage_free(w);
+	pushstage_free(c);
+	stop();
+}
+END_TEST
+
 START_TEST(daemon_going_away_is_eio)
 {
 	struct pushstage_event	 ev;
@@ -1244,6 +1353,8 @@ lib_suite(void)
 	tcase_add_test(tc, an_older_daemon_is_asked_in_version_3);
 	tcase_add_test(tc, nack_dead_letter_and_retry);
 	tcase_add_test(tc, a_long_error_goes_as_its_end);
+	tcase_add_test(tc, nack_dead_gives_up_at_once);
+	tcase_add_test(tc, task_stats_from_the_library);
 	tcase_add_test(tc, cancel_from_the_library);
 	tcase_add_test(tc, daemon_going_away_is_eio);
 	suite_add_tcase(s, tc);

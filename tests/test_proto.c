@@ -1403,6 +1403,76 @@ START_TEST(version_3_names_queues)
 }
 END_TEST
 
+/*
+ * TASK_STATS and its reply (protocol.md): the request's exact length and
+ * queue, entries of task names (bytes, up to 255) with named fields;
+ * lengths that do not add up are refused.
+ */
+START_TEST(task_stats_frames_round_trip)
+{
+	static const uint8_t	 ask[] = { 0, 0, 0, 10, PS_TASK_STATS, 0, 0,
+				    0, 5, 'j', 'o', 'b', 's', '/', 0, 0, 0,
+				    2 };
+	struct ps_buf		 b = { 0 };
+	struct ps_frame		 f;
+	struct ps_queue		 q;
+	struct ps_task_stats	 ts;
+	char			 big[PS_TASK_NAME_MAX + 1];
+	size_t			 start;
+	uint32_t		 from;
+
+	ck_assert_int_eq(ps_put_task_stats(&b, "jobs/", 5, 2), 0);
+	ck_assert_uint_eq(b.len, sizeof ask);
+	ck_assert_mem_eq(b.data, ask, sizeof ask);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_task_stats(&f, &q, &from), 0);
+	ck_assert_uint_eq(q.len, 5);
+	ck_assert_mem_eq(q.name, "jobs/", 5);
+	ck_assert_uint_eq(from, 2);
+	f.len--;
+	ck_assert_int_eq(ps_get_task_stats(&f, &q, &from), -PS_E_BAD_LENGTH);
+	b.len = 0;
+	ck_assert_int_eq(ps_put_task_stats(&b, "", 0, 0), -PS_E_BAD_VALUE);
+	ck_assert_uint_eq(b.len, 0);
+	ck_assert_str_eq(ps_type_name(PS_TASK_STATS_REPLY),
+	    "TASK_STATS_REPLY");
+
+	memset(big, 'n', sizeof big);
+	ck_assert_int_eq(ps_put_task_stats_begin(&b, &start), 0);
+	ck_assert_int_eq(ps_put_task_entry(&b, "resize", 6, 2), 0);
+	ck_assert_int_eq(ps_put_stat(&b, "done", 5), 0);
+	ck_assert_int_eq(ps_put_stat(&b, "handling_p99_ms", 70), 0);
+	ck_assert_int_eq(ps_put_task_entry(&b, "a\"<\\", 4, 0), 0);
+	ck_assert_int_eq(ps_put_task_entry(&b, big, PS_TASK_NAME_MAX, 0), 0);
+	ck_assert_int_eq(ps_put_task_entry(&b, big, PS_TASK_NAME_MAX + 1, 0),
+	    -PS_E_BAD_VALUE);
+	ps_put_task_stats_end(&b, start, 4, 3);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_task_stats_reply(&f, &ts), 0);
+	ck_assert_uint_eq(ts.total, 4);
+	ck_assert_uint_eq(ts.count, 3);
+	ck_assert_str_eq(ts.tasks[0].name, "resize");
+	ck_assert_uint_eq(ts.tasks[0].nfields, 2);
+	ck_assert_str_eq(ts.tasks[0].fields[1].name, "handling_p99_ms");
+	ck_assert_uint_eq(ts.tasks[0].fields[1].value, 70);
+	ck_assert_uint_eq(ts.tasks[1].nlen, 4);
+	ck_assert_str_eq(ts.tasks[1].name, "a\"<\\");
+	ck_assert_uint_eq(ts.tasks[2].nlen, PS_TASK_NAME_MAX);
+	ps_task_stats_free(&ts);
+	/* Cut short, a count past total, an empty name: refused. */
+	f.len--;
+	ck_assert_int_eq(ps_get_task_stats_reply(&f, &ts), -PS_E_BAD_LENGTH);
+	f.len++;
+	b.data[start + PS_HDR_LEN + 7] = 5;
+	ck_assert_int_eq(ps_get_task_stats_reply(&f, &ts), -PS_E_BAD_LENGTH);
+	b.data[start + PS_HDR_LEN + 7] = 3;
+	b.data[start + PS_HDR_LEN + 8] = 0;
+	ck_assert_int_eq(ps_get_task_stats_reply(&f, &ts), -PS_E_BAD_LENGTH);
+	ck_assert_ptr_null(ts.tasks);
+	ps_buf_free(&b);
+}
+END_TEST
+
 START_TEST(queue_frames_round_trip)
 {
 	static const char * const kv[] = { "max-queue=5", "overflow=block" };
@@ -1522,6 +1592,7 @@ proto_suite(void)
 	tcase_add_test(tc, job_cancel_frames);
 	tcase_add_test(tc, result_and_wait_frames);
 	tcase_add_test(tc, queue_frames_round_trip);
+	tcase_add_test(tc, task_stats_frames_round_trip);
 	tcase_add_test(tc, queue_names);
 	suite_add_tcase(s, tc);
 	return s;

@@ -351,7 +351,29 @@ function jobsSection(name, group, listed) {
 	];
 }
 
-function queuePage(name, q, dead, group, listed) {
+// Counts per task name (the task header; docs/tasks.md): a row per
+// task, as the daemon gives them; a name is text, never markup.
+function tasksSection(tasks) {
+	const rows = tasks.error !== undefined ? [h("tr", {}, h("td", { colspan: 8, class: "muted" },
+		"Cannot read the task counts: " + tasks.error))] :
+		tasks.tasks.map((t) => h("tr", { dataset: { task: t.task } },
+			h("td", { class: "text" }, t.task), h("td", {}, fmt(t.done)), h("td", {}, fmt(t.failed)),
+			h("td", {}, fmt(t.retried)), h("td", { class: "dead" }, fmt(t.dead)),
+			h("td", {}, dur(t.handling_p50_ms)), h("td", {}, dur(t.handling_p90_ms)),
+			h("td", {}, dur(t.handling_p99_ms))));
+	if (tasks.error === undefined && tasks.tasks.length === 0)
+		rows.push(h("tr", {}, h("td", { colspan: 8, class: "muted" },
+			"No event with a task header answered since the daemon started.")));
+	return [
+		h("h2", {}, "Tasks"),
+		h("div", { class: "scroll" }, labelled(h("table", { id: "tasks" },
+			h("thead", {}, h("tr", {}, ["task", "done", "failed", "retried", "dead",
+				"p50", "p90", "p99"].map((t) => h("th", {}, t)))),
+			h("tbody", {}, rows)))),
+	];
+}
+
+function queuePage(name, q, dead, group, listed, tasks) {
 	const path = "queues/" + encodeURIComponent(name);
 	const gq = group ? "?group=" + encodeURIComponent(group) : "";
 	const lead = q.groups[0] || {};
@@ -450,6 +472,7 @@ function queuePage(name, q, dead, group, listed) {
 			h("input", { type: "text", placeholder: "job id, unique id or key", "aria-label": "what to find", size: 20 }),
 			h("button", { type: "submit" }, "Find")),
 		...jobsSection(name, group, listed),
+		...tasksSection(tasks),
 		h("h2", {}, "Settings"), settings,
 		h("h2", {}, "Groups"), groups,
 		h("h2", {}, "Consumers"), consumers,
@@ -606,8 +629,14 @@ async function poll() {
 			} catch (e) {
 				listed = { error: e.message };	/* a cluster lists none */
 			}
-			key = JSON.stringify([q, dead, data.writable, deadPages, listed, jobsTab]);
-			view = () => queuePage(r.queue, q, dead, r.group, listed);
+			let tasks;
+			try {
+				tasks = await api(path + "/tasks" + (r.group ? "?group=" + encodeURIComponent(r.group) : ""));
+			} catch (e) {
+				tasks = { error: e.message };
+			}
+			key = JSON.stringify([q, dead, data.writable, deadPages, listed, jobsTab, tasks]);
+			view = () => queuePage(r.queue, q, dead, r.group, listed, tasks);
 		}
 		document.body.dataset.updated = String(Date.now());
 		if (key === lastShown)

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""task_cases.py: the task envelope (docs/tasks.md, issue 34) from the
+"""task_cli_cases.py: the task envelope (docs/tasks.md, issue 34) from the
 command line: pushctl enqueue --task against the test vectors, read back
 byte for byte; consumer --exec running tasks, its environment, --result
 stdout and the envelope's errors, against a real producerd.
 
-usage: task_cases.py CASE   (as integration.py, whose harness it shares)
+usage: task_cli_cases.py CASE   (as integration.py, whose harness it shares)
 """
 
 import sys
