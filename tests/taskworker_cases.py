@@ -103,6 +103,10 @@ def chain(a, b):
     """Enqueues add(a, b) (from a thread or a child): its id."""
     return add.delay(a, b).id
 
+@app.task(name="exit3")
+def exit3():
+    os._exit(3)
+
 @app.task(name="pid")
 def pid():
     return os.getpid()
@@ -690,7 +694,9 @@ def case_tw_refusals(h):
 
 def case_tw_segfault(h):
     """A child that segfaults is replaced; its event nacked Signal
-    "killed by signal 11"; the next task runs in the new child."""
+    "killed by signal 11"; the next task runs in the new child; one
+    that exits mid-task is ExitStatus "exit status 3"; a task in a child
+    may enqueue another."""
     h.start_daemon()
     create(h, "tq", max_attempts=1)
     t = h.tapp
@@ -705,6 +711,10 @@ def case_tw_segfault(h):
     assert nxt not in (dead, p.pid), (nxt, dead)
     sub = t.chain.delay(4, 5).result(timeout=30)
     assert ps.TaskJob(t.app, "tq", sub).result(timeout=30) == 9
+    # A child that exits mid-task: ExitStatus.
+    e = failed(t.exit3.delay())
+    assert e.type == "ExitStatus" and e.message == "exit status 3", e
+    assert t.add.delay(1, 1).result(timeout=30) == 2
     assert h.stop(p) == 0
     assert "killed by signal 11" in h.log_of(log)
 

@@ -839,8 +839,15 @@ class _ProcessPool:
         self.close_to(ch)
         del self.children[ch.pid]
         try:
-            _, status = os.waitpid(ch.pid, 0)
-        except ChildProcessError:
+            wpid, status = os.waitpid(ch.pid, os.WNOHANG)
+            if wpid == 0:
+                # Its pipe closed and it runs on (a task closed the
+                # descriptor; or it is between closing its files and
+                # its end): it goes now, its status kept if it was
+                # ending already.
+                os.kill(ch.pid, signal.SIGKILL)
+                _, status = os.waitpid(ch.pid, 0)
+        except (ChildProcessError, ProcessLookupError):
             status = 0
         run = ch.run
         ch.run = None
