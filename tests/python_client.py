@@ -1511,12 +1511,14 @@ def case_py_failures_proto(h):
     w.done(3, "nack", 2500, "three".encode())
     w.done(4, "nack")
     w.done(5, "nack", 2500)
-    w.done(6, "nack", 0xFFFFFFFF, b"")      # as late as it goes: 1 ms less
+    # As late as it goes: 2 ms less (0xffffffff is the queue's backoff,
+    # 0xfffffffe gives up at once: nack(dead=True)).
+    w.done(6, "nack", 0xFFFFFFFF, b"")
     assert w.out() == b"".join([
         _proto.ids(_proto.NACK, [4]), _proto.nack_later(2500, [5]),
         nack_error_frame(1, 0xFFFFFFFF, b"one"),
         nack_error_frame(2, 0, b"two"), nack_error_frame(3, 2500, b"three"),
-        nack_error_frame(6, 0xFFFFFFFE, b"")])
+        nack_error_frame(6, 0xFFFFFFFD, b"")])
     # Before version 5 the error cannot go: NACK, or NACK_LATER with a
     # delay, as without one.
     for v in (4, 3, 2):
