@@ -13,6 +13,7 @@ import concurrent.futures
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -24,7 +25,9 @@ sys.path.insert(0, os.path.join(HERE, "..", "clients", "python"))
 
 import pushstage as ps                                  # noqa: E402
 from pushstage import envelope as E                     # noqa: E402
-from python_client import PKG, Py, Skip, expect        # noqa: E402
+from pushstage import _proto                            # noqa: E402
+from python_client import (Fake, Py, Skip, expect,      # noqa: E402
+                           read_frame)
 
 # The app the workers serve (tapp.py in each case's directory).  Each
 # task writes a JSON line to OUT_DIR/lines: what it saw, and its pid.
@@ -475,6 +478,39 @@ def case_tw_demand_rule(h):
     h.release()
     h.wait_line("hold done", n=15)
     assert h.stop(p) == 0
+
+
+def case_tw_old_daemon(h):
+    """A daemon of protocol version 4 has no headers, so no task names:
+    the worker says so and exits 78, having asked for nothing."""
+    path = os.path.join(h.dir, "v4.sock")
+    seen = []
+
+    def script(conn):
+        t, body = read_frame(conn)
+        assert t == 1, t                    # HELLO
+        if struct.unpack(">H", body[:2])[0] > 4:
+            conn.sendall(_proto.frame(9, struct.pack(">H", 7) + (
+                b"protocol version 5 is not supported; this daemon speaks "
+                b"versions 1 to 4")))
+            return
+        conn.sendall(_proto.frame(2, struct.pack(">HHIIHBB", 4, 0, 1 << 20,
+                                                 0, 5, 1, 0)))
+        while True:
+            t, body = read_frame(conn)
+            if t is None:
+                return
+            seen.append(t)
+    f = Fake(path, script)
+    p = subprocess.Popen([sys.executable, "-m", "pushstage.worker", "--app",
+                          "tapp", "--socket", path, "-Q", "tq"],
+                         stderr=subprocess.PIPE, env=h.env, cwd=h.dir)
+    h.procs.append(p)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 78, (p.returncode, err)
+    assert b"tasks need version 5 (headers)" in err, err
+    assert seen == [], seen             # no DEMAND
+    f.close()
 
 
 # --- unknown tasks, bad payloads, results, failures ------------------------

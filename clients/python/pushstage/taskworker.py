@@ -81,6 +81,9 @@ run; an async task's asyncio task is cancelled; a plain task sees
 current_event().cancelled become True and may return early; the event
 is acked (without a result) either way.
 
+Tasks need protocol version 5 (headers): an older daemon stops the
+worker (EX_CONFIG).
+
 Stopping.  SIGTERM or SIGINT: ask for nothing more, give back the
 events waiting for a slot, let the running tasks finish within --grace
 seconds, then nack what is left (cancelling asyncio tasks, killing the
@@ -115,7 +118,7 @@ import collections
 from . import envelope as E
 from .aio import AsyncConsumer, AsyncEvent
 from ._core import EventHeaders, queue_for
-from .errors import PushstageError
+from .errors import PushstageError, Unsupported
 from .tasks import App, Task
 from . import worker as W
 from .worker import (EX_CONFIG, EX_USAGE, GRACE_ERROR, ResultLimit,
@@ -1017,6 +1020,14 @@ class TaskWorker:
                 await asyncio.sleep(d)
                 continue
             back.reset()
+            if c.version < 5:
+                # No headers before version 5: no task names.
+                await c.close()
+                self.fatal = Unsupported(
+                    "the daemon speaks protocol version %d; tasks need "
+                    "version 5 (headers)" % c.version)
+                self.stop()
+                return
             await q.limit.connected_async(c)
             q.c = c
             q.credit = 0
