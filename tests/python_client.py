@@ -1511,12 +1511,14 @@ def case_py_failures_proto(h):
     w.done(3, "nack", 2500, "three".encode())
     w.done(4, "nack")
     w.done(5, "nack", 2500)
-    w.done(6, "nack", 0xFFFFFFFF, b"")      # as late as it goes: 1 ms less
+    # As late as it goes: 2 ms less (0xffffffff is the queue's backoff,
+    # 0xfffffffe gives up at once: nack(dead=True)).
+    w.done(6, "nack", 0xFFFFFFFF, b"")
     assert w.out() == b"".join([
         _proto.ids(_proto.NACK, [4]), _proto.nack_later(2500, [5]),
         nack_error_frame(1, 0xFFFFFFFF, b"one"),
         nack_error_frame(2, 0, b"two"), nack_error_frame(3, 2500, b"three"),
-        nack_error_frame(6, 0xFFFFFFFE, b"")])
+        nack_error_frame(6, 0xFFFFFFFD, b"")])
     # Before version 5 the error cannot go: NACK, or NACK_LATER with a
     # delay, as without one.
     for v in (4, 3, 2):
@@ -4771,7 +4773,8 @@ def case_py_mypy(h):
     headers on enqueue and on an Event, Client.job's Job, Client.cancel's
     Cancelled and Event.cancelled, ack(result=), Client.wait's and
     AsyncClient.wait's WaitResult, Job.result, the worker's result_of,
-    Client.jobs's and AsyncClient.jobs's JobsPage and Listed)."""
+    Client.jobs's and AsyncClient.jobs's JobsPage and Listed, the task
+    worker's current_event and its exceptions, nack(dead=True))."""
     mypy = _mypy()
     if mypy is None:
         raise Skip("mypy is not installed (Debian: apt-get install mypy)")
@@ -4841,7 +4844,24 @@ def case_py_mypy(h):
                 "lr: Optional[str] = ls[0].reason\n"
                 "async def alist(ac: AsyncClient) -> List[Listed]:\n"
                 "    p: JobsPage = await ac.jobs('q', 'done', after=nx)\n"
-                "    return p.events\n")
+                "    return p.events\n"
+                "from pushstage.taskworker import (ChildEvent, "
+                "SoftTimeLimitExceeded, TaskEvent, TimeLimitExceeded, "
+                "current_event, parse_queues)\n"
+                "def in_task() -> bool:\n"
+                "    ev: TaskEvent = current_event()\n"
+                "    i: int = ev.id + ev.attempt\n"
+                "    hd: Dict[str, str] = ev.headers\n"
+                "    try:\n"
+                "        pass\n"
+                "    except (SoftTimeLimitExceeded, TimeLimitExceeded):\n"
+                "        pass\n"
+                "    return ev.cancelled or isinstance(ev, ChildEvent)\n"
+                "qs: List[Tuple[str, int]] = parse_queues('a,b:3')\n"
+                "def give_up(ev: Event) -> bool:\n"
+                "    return ev.nack(error=b'{}', dead=True)\n"
+                "async def agive_up(ev: AsyncEvent) -> bool:\n"
+                "    return await ev.nack(dead=True)\n")
     r = subprocess.run(mypy + ["--strict", "--no-incremental",
                                "--cache-dir", os.path.join(h.dir, "cache"),
                                os.path.join(PKG, "pushstage"), use],

@@ -334,7 +334,8 @@ class QueueInfo:
         return self.counters[name]
 
 
-DEAD_REASONS: Dict[int, str] = {1: "nack", 2: "ack timeout", 3: "consumer gone"}
+DEAD_REASONS: Dict[int, str] = {1: "nack", 2: "ack timeout", 3: "consumer gone",
+                                4: "rejected"}
 
 
 @dataclass
@@ -368,7 +369,8 @@ JOB_STATES = ("unknown", "queued", "delayed", "waiting behind its key",
 WAIT_STATES = JOB_STATES + ("cancelled",)
 JOB_DEAD = P.JOB_DEAD
 JOB_DONE = P.JOB_DONE
-JOB_REASONS: Dict[int, str] = {1: "nack", 2: "timeout", 3: "disconnect"}
+JOB_REASONS: Dict[int, str] = {1: "nack", 2: "timeout", 3: "disconnect",
+                               4: "rejected"}
 
 
 @dataclass(frozen=True)
@@ -1150,6 +1152,23 @@ class Window:
         # the last answered (CANCELLED_KEEP).
         self.cancelled: Dict[int, None] = {}
         self._cancel_limit = CANCELLED_KEEP
+        # manual: the caller asks for events itself (ask()); answering
+        # them asks for nothing (the task worker's own rule).
+        self.manual = False
+
+    def set_manual(self) -> None:
+        """From now on demand is asked by ask() alone: nothing at the
+        start, nothing as events are answered.  (Before the first
+        write: pushstage.taskworker's consumers.)"""
+        self.manual = True
+        self._demand = 0
+
+    def ask(self, n: int) -> None:
+        """Ask for n more events (manual demand; nothing once stopped).
+        The caller keeps the credit and the events held within
+        max_demand."""
+        if not self.stopped:
+            self._demand += n
 
     def set_errors(self, version: int, max_frame: int) -> None:
         """What WELCOME said of NACK_ERROR: version 5 takes it, and its
@@ -1254,19 +1273,25 @@ class Window:
 
     def done(self, eid: int, how: str = "ack",
              delay_ms: Optional[int] = None,
-             error: Optional[bytes] = None) -> bool:
+             error: Optional[bytes] = None, dead: bool = False) -> bool:
         """The event is acked (how "ack") or nacked (with a delay: in
         delay_ms; with an error, at most 4096 bytes: a NACK_ERROR when
-        errors, else the error is dropped); True when a DEMAND is due."""
+        errors, else the error is dropped); True when a DEMAND is due.
+        dead: give up at once, a NACK_ERROR whose delay is NACK_DEAD
+        (the dead letters, whatever the attempts; a peer without
+        NACK_ERROR gets a plain NACK)."""
         if how == "ack":
             return self.ack(eid)
         f = None
-        if error is not None and self.errors and self.acks:
+        if dead and self.errors and self.acks:
+            f = P.nack_error(eid, P.NACK_DEAD, error or b"")
+        elif error is not None and self.errors and self.acks:
             # (Built first: a bad error or delay raises with nothing
-            # done.)  NACK_BACKOFF is the queue's backoff there: a delay
-            # of just that many ms goes 1 ms sooner.
+            # done.)  NACK_BACKOFF is the queue's backoff there and
+            # NACK_DEAD gives up: a delay of just that many ms goes
+            # sooner.
             f = P.nack_error(eid, None if delay_ms is None else
-                             min(delay_ms, P.NACK_BACKOFF - 1), error)
+                             min(delay_ms, P.NACK_DEAD - 1), error)
         chunk = self.held.pop(eid, None)
         if chunk is None:
             raise self._not_held(eid)
@@ -1281,6 +1306,8 @@ class Window:
         return chunk[0] == 0 and self._chunk_done(chunk)
 
     def _chunk_done(self, chunk: List[int]) -> bool:
+        if self.manual:
+            return False
         self.pending -= chunk[1]
         if self.pending <= self.min and not self.stopped:
             self._demand += self.max - self.pending

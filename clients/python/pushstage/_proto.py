@@ -54,6 +54,9 @@ NACK_ERROR_HEAD = struct.Struct(">QIH")
 ERROR_MAX = 4096
 DEAD_ERROR_MAX = 1024
 NACK_BACKOFF = 0xFFFFFFFF
+# A NACK_ERROR's delay that gives up at once: the event goes to the dead
+# letters whatever its attempts, reason 4 "rejected" (docs/tasks.md).
+NACK_DEAD = 0xFFFFFFFE
 
 # JOB (version 5): the longest preview and unique id it takes; a
 # JOB_REPLY's fixed head (id, state, reason, attempts, at, priority, len,

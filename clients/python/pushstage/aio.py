@@ -431,14 +431,18 @@ class AsyncEvent(C.EventHeaders):
                                                 C.result_bytes(result))
 
     async def nack(self, delay: Optional[float] = None,
-                   error: Optional[Data] = None) -> bool:
+                   error: Optional[Data] = None, *,
+                   dead: bool = False) -> bool:
         """As Event.nack: again after delay seconds (None: the queue's
         retry-backoff), error saying why (its end when over 4096 bytes;
-        dropped by a daemon older than protocol version 5)."""
+        dropped by a daemon older than protocol version 5); dead=True
+        gives up at once, to the dead letters (reason "rejected")."""
         c = self._consumer
+        if dead and delay is not None:
+            raise ValueError("nack(dead=True) takes no delay")
         return await c._done(
             self, "nack", C.nack_delay_ms(delay), None if error is None else
-            C.nack_error_bytes(error, c._window.error_max))
+            C.nack_error_bytes(error, c._window.error_max), dead)
 
     async def touch(self) -> bool:
         return await self._consumer._touch(self)
@@ -576,11 +580,12 @@ class AsyncConsumer:
 
     async def _done(self, ev: AsyncEvent, how: str,
                     delay_ms: Optional[int],
-                    error: Optional[bytes] = None) -> bool:
+                    error: Optional[bytes] = None,
+                    dead: bool = False) -> bool:
         c = self._conn
         if c is None or not c.open_:
             return False
-        if self._window.done(ev.id, how, delay_ms, error):
+        if self._window.done(ev.id, how, delay_ms, error, dead):
             await c.send(self._window.out())
         return True
 

@@ -592,17 +592,23 @@ class Event(C.EventHeaders):
         return self._consumer._ack_result(self, C.result_bytes(result))
 
     def nack(self, delay: Optional[float] = None,
-             error: Optional[Data] = None) -> bool:
+             error: Optional[Data] = None, *, dead: bool = False) -> bool:
         """Its handling failed: deliver it again after delay seconds (0:
         at once; None: after the queue's retry-backoff), or to the dead
         letters after its last attempt.  error (str, sent as UTF-8, or
         bytes) says why, kept by the daemon with the event and shown with
         its dead letter: over 4096 bytes its end is kept.  A daemon older
-        than protocol version 5 cannot take it: the NACK goes without."""
+        than protocol version 5 cannot take it: the NACK goes without.
+        dead=True gives up at once (docs/tasks.md): the event goes to the
+        dead letters whatever its attempts, reason "rejected" (a
+        NACK_ERROR whose delay is 0xfffffffe; delay is not taken with
+        it; a daemon older than version 5 gets a plain NACK)."""
         c = self._consumer
+        if dead and delay is not None:
+            raise ValueError("nack(dead=True) takes no delay")
         return c._done(self, "nack", C.nack_delay_ms(delay),
                        None if error is None else
-                       C.nack_error_bytes(error, c._window.error_max))
+                       C.nack_error_bytes(error, c._window.error_max), dead)
 
     def touch(self) -> bool:
         return self._consumer._touch(self)
@@ -766,12 +772,12 @@ class Consumer:
             return True
 
     def _done(self, ev: Event, how: str, delay_ms: Optional[int],
-              error: Optional[bytes] = None) -> bool:
+              error: Optional[bytes] = None, dead: bool = False) -> bool:
         w = self._window
         with self._lock:
             if self._conn.sock is None:
                 return False
-            if w.done(ev.id, how, delay_ms, error):
+            if w.done(ev.id, how, delay_ms, error, dead):
                 self._send(w.out())
             return True
 

@@ -1,6 +1,11 @@
 """pushstage.worker: run a Python function for each event of a queue.
 
     python3 -m pushstage.worker module:function --queue jobs --concurrency 4
+    python3 -m pushstage.worker --app myapp.tasks -Q emails,images:3 -c 8
+
+The second form runs the tasks of a pushstage.App (docs/tasks.md):
+pushstage.taskworker, whose docstring says how.  What follows is the
+first.
 
 The function gets an Event (id, attempt, data, key, and the headers it
 was enqueued with: headers, a dict of str, and raw_headers, the (name,
@@ -35,6 +40,7 @@ import functools
 import importlib
 import inspect
 import json
+import logging
 import os
 import queue as _queue
 import random
@@ -59,17 +65,66 @@ EX_CONFIG = 78
 _PROG = "pushstage.worker"
 
 
+# The worker logs through the standard logging module: logger
+# "pushstage" and its children ("pushstage.worker", the task worker's
+# "pushstage.taskworker").  main() gives "pushstage" the default
+# handler, a logfmt line on stderr as producerd writes them
+# (LogfmtFormatter), unless the program loaded has given it one.
+logger = logging.getLogger("pushstage.worker")
+
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO,
+          "warn": logging.WARNING, "warning": logging.WARNING,
+          "error": logging.ERROR}
+
+
+def _level_name(n: int) -> str:
+    if n >= logging.ERROR:
+        return "error"
+    if n >= logging.WARNING:
+        return "warn"
+    return "info" if n >= logging.INFO else "debug"
+
+
+class LogfmtFormatter(logging.Formatter):
+    """time=... level=... prog=pushstage.worker pid=... msg=... k=v ...:
+    a record's extra "kv" (a dict) gives the fields after msg; an
+    exception logged with it (exc_info) a traceback= field, on one
+    line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        t = record.created
+        parts = ["time=%s.%03dZ" % (time.strftime("%Y-%m-%dT%H:%M:%S",
+                                                  time.gmtime(t)),
+                                    int(t * 1000) % 1000),
+                 "level=" + _level_name(record.levelno), "prog=" + _PROG,
+                 "pid=%d" % (record.process or os.getpid()),
+                 "msg=" + _quote(record.getMessage())]
+        kv = getattr(record, "kv", None)
+        if isinstance(kv, dict):
+            parts += ["%s=%s" % (k, _quote(str(v))) for k, v in kv.items()]
+        if record.exc_info and record.exc_info[1] is not None:
+            parts.append("traceback=" + _quote(_traceback_line(
+                record.exc_info[1])))
+        return " ".join(parts)
+
+
+def setup_logging(level: str = "info") -> None:
+    """The default handler (LogfmtFormatter on stderr) on the logger
+    "pushstage", unless it has one already, and its level."""
+    top = logging.getLogger("pushstage")
+    if not top.handlers:
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(LogfmtFormatter())
+        top.addHandler(h)
+        top.propagate = False
+    top.setLevel(LEVELS[level])
+
+
 def log(level: str, msg: str, **kv: object) -> None:
-    """One logfmt line on stderr, as producerd writes them."""
-    t = time.time()
-    parts = ["time=%s.%03dZ" % (time.strftime("%Y-%m-%dT%H:%M:%S",
-                                              time.gmtime(t)),
-                                int(t * 1000) % 1000),
-             "level=" + level, "prog=" + _PROG, "pid=%d" % os.getpid(),
-             "msg=" + _quote(msg)]
-    parts += ["%s=%s" % (k, _quote(str(v))) for k, v in kv.items()]
-    sys.stderr.write(" ".join(parts) + "\n")
-    sys.stderr.flush()
+    """One line at level (debug, info, warn, error) with fields kv, by
+    the logger "pushstage.worker": with the default handler a logfmt
+    line on stderr, as producerd writes them."""
+    logger.log(LEVELS[level], msg, extra={"kv": kv})
 
 
 def _quote(s: str) -> str:
@@ -954,19 +1009,25 @@ class AsyncWorker:
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(
         prog="python3 -m pushstage.worker",
+        usage="python3 -m pushstage.worker module:function [--queue Q] "
+        "[options]\n       python3 -m pushstage.worker --app MODULE "
+        "[-Q QUEUE[:WEIGHT],...] [--pool thread|process|asyncio] [options]",
         description="Run module:function for each event of a pushstage "
         "queue: return acks (what it returns is the event's result: bytes, "
         "str as UTF-8, None none, else JSON), an exception nacks with "
-        "backoff.")
-    p.add_argument("target", metavar="module:function",
+        "backoff.  Or, with --app, run the tasks of a pushstage.App "
+        "(docs/tasks.md): each event's task header names its task, its "
+        "payload gives the arguments, the return value is its JSON result.")
+    p.add_argument("target", metavar="module:function", nargs="?",
                    help="the handler; it gets an Event (id, attempt, data, "
                    "key, headers)")
-    p.add_argument("--queue", "-q", default="default",
+    p.add_argument("--queue", "-q", default=None,
                    help="the queue to consume (default: default)")
     p.add_argument("--group", "-g", help="a group of the queue to join")
     p.add_argument("--id", help="the consumer ID (default: HOST-PID)")
-    p.add_argument("--concurrency", "-c", type=int, default=1,
-                   help="handlers running at once (default 1)")
+    p.add_argument("--concurrency", "-c", type=int, default=None,
+                   help="handlers (tasks) running at once (default 1; "
+                   "--app: the number of CPUs for --pool process, else 8)")
     p.add_argument("--max-demand", type=int,
                    help="events held at most (default: --concurrency)")
     p.add_argument("--min-demand", type=int,
@@ -974,7 +1035,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                    "each finished event asks for the next)")
     p.add_argument("--socket", "-s", help="the daemon's socket (default: "
                    "$PUSHSTAGE_SOCKET, $XDG_RUNTIME_DIR/pushstage.sock, "
-                   "${TMPDIR:-/tmp}/pushstage-UID/pushstage.sock)")
+                   "${TMPDIR:-/tmp}/pushstage-UID/pushstage.sock; --app: "
+                   "else the App's socket)")
     p.add_argument("--partition", type=int,
                    help="the partition to read, for a queue with partitions")
     p.add_argument("--grace", type=float, default=30.0,
@@ -984,8 +1046,50 @@ def main(argv: Optional[List[str]] = None) -> int:
                    metavar="BASE:MAX",
                    help="a failed event waits BASE*2^(attempt-1) seconds, at "
                    "most MAX (default 1:60); none: a plain NACK, the queue's "
-                   "retry-backoff")
+                   "retry-backoff (--app: for tasks without their own "
+                   "backoff)")
+    p.add_argument("--log-level", choices=["debug", "info", "warning",
+                                           "error"], default="info",
+                   help="the least level logged (default info) by the "
+                   "logger \"pushstage\"")
+    t = p.add_argument_group(
+        "tasks (--app)",
+        "Each queue asks for one event at a time, and asks for the next "
+        "when that one starts: the worker holds at most --concurrency + "
+        "the number of queues events.  A free slot goes to a queue with "
+        "an event waiting with probability WEIGHT / (the sum of the "
+        "weights of those with one).")
+    t.add_argument("--app", metavar="MODULE[:ATTR]",
+                   help="the module holding a pushstage.App (its attribute "
+                   "app, or its one App), or module:attribute")
+    t.add_argument("-Q", "--queues", metavar="QUEUE[:WEIGHT],...",
+                   help="the queues to serve, each with a weight (1 unless "
+                   "given) (default: the queues of the app's tasks, or its "
+                   "default_queue)")
+    t.add_argument("--pool", choices=["thread", "process", "asyncio"],
+                   help="where plain tasks run: threads (default) or child "
+                   "processes; async def tasks run on the event loop "
+                   "(asyncio: the default when every task served is async)")
+    t.add_argument("--max-tasks-per-child", type=int, default=0,
+                   metavar="N", help="--pool process: a child is replaced "
+                   "after N tasks (default 0: never)")
     a = p.parse_args(argv)
+    if a.app is not None:
+        # (Imported by name: pushstage.taskworker imports this module.)
+        tw = importlib.import_module(__package__ + ".taskworker")
+        code: int = tw.main(p, a)
+        return code
+    for opt, v in (("-Q", a.queues), ("--pool", a.pool)):
+        if v is not None:
+            p.error("%s goes with --app" % opt)
+    if a.max_tasks_per_child:
+        p.error("--max-tasks-per-child goes with --app")
+    if a.target is None:
+        p.error("give the handler, module:function, or --app MODULE")
+    if a.queue is None:
+        a.queue = "default"
+    if a.concurrency is None:
+        a.concurrency = 1
     if a.concurrency < 1 or a.concurrency > 10000:
         p.error("--concurrency must be 1 to 10000")
     md = a.max_demand or a.concurrency
@@ -1003,9 +1107,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         fn = load(a.target)
     except Exception as e:
+        setup_logging(a.log_level)
         log("error", "cannot load the handler %s: %s: %s"
             % (a.target, type(e).__name__, e))
         return EX_USAGE
+    setup_logging(a.log_level)
     s = Settings(a)
     if inspect.iscoroutinefunction(fn):
         return asyncio.run(AsyncWorker(fn, s).run())
