@@ -86,6 +86,12 @@ def case_task_vectors(h):
         assert (got.type, got.message, got.traceback) == \
             (e["error"]["type"], e["error"]["message"],
              e["error"]["traceback"]), e
+    # The content types that say the envelope's encoding.
+    for ct, ok in [(None, True), ("application/json", True),
+                   ("Application/JSON; charset=utf-8", True),
+                   (" application/json ;x", True), ("application/jsonx", False),
+                   ("text/plain", False), ("", False)]:
+        assert E.is_json_type(ct) is ok, ct
     # A plain ACK reads as null; a worker's plain-text error as a message.
     assert E.decode_result(None) is None and E.decode_result(b"") is None
     t = E.decode_error("exit status 3")
