@@ -14,6 +14,38 @@
 #include "utf8.h"
 
 /*
+ * Does a content-type header's value say the envelope's encoding,
+ * application/json?  In any letter case, with parameters after a ";"
+ * ("application/json; charset=utf-8") or without, spaces around it
+ * allowed.  1 or 0.
+ */
+int
+task_json_type(const void *value, size_t len)
+{
+	static const char	 json[] = "application/json";
+	const char		*v = value;
+	size_t			 i, j, end;
+	unsigned char		 c;
+
+	for (end = 0; end < len && v[end] != ';'; end++)
+		;
+	while (end > 0 && (v[end - 1] == ' ' || v[end - 1] == '\t'))
+		end--;
+	for (i = 0; i < end && (v[i] == ' ' || v[i] == '\t'); i++)
+		;
+	if (end - i != sizeof json - 1)
+		return (0);
+	for (j = 0; i < end; i++, j++) {
+		c = (unsigned char)v[i];
+		if (c >= 'A' && c <= 'Z')
+			c += 'a' - 'A';
+		if (c != (unsigned char)json[j])
+			return (0);
+	}
+	return (1);
+}
+
+/*
  * NULL if the len bytes at name are a task's name: 1 to 255 bytes of
  * UTF-8 without control characters (C0, DEL, C1); else why not, and in
  * *off the offset of the byte at fault.

@@ -14,6 +14,7 @@
 			    "\"traceback\":\"\"}" - 1)
 
 const char	*task_name_check(const char *, size_t, size_t *);
+int		 task_json_type(const void *, size_t);
 size_t		 task_payload(char *, size_t, const char *, size_t,
 		     const char *, size_t);
 size_t		 task_error(char *, size_t, const char *, const void *,

@@ -313,7 +313,7 @@ result_check(const struct work *w, const struct pushstage *p,
 	if (!o->task)
 		return 0;
 	if (pushstage_event_header(p, e, "content-type", &ct, &ctlen) &&
-	    (ctlen != 16 || memcmp(ct, "application/json", 16) != 0))
+	    !task_json_type(ct, ctlen))
 		return 0;
 	for (i = 0; i < o->result_len; i++) {
 		if (strchr(" \t\r\n", o->result[i]) == NULL ||

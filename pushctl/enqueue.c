@@ -337,7 +337,8 @@ task_json_option(const char *option, const char *text, int want)
 
 /*
  * A task's two headers before the user's: task: NAME and content-type:
- * application/json, unless --header gave that content type already.
+ * application/json, unless --header gave that content type already (as
+ * task_json_type reads it: "application/json; charset=utf-8" too).
  * Another content type, or a task header, contradicts --task: refused.
  * 0, or -1 said.
  */
@@ -357,7 +358,8 @@ task_headers(struct tally *t, struct task_opts *k)
 		}
 		if (strncmp(t->headers[i], "content-type=", 13) != 0)
 			continue;
-		if (strcmp(t->headers[i], ctype) != 0) {
+		if (!task_json_type(t->headers[i] + 13,
+		    strlen(t->headers[i] + 13))) {
 			log_errorx("--header %s: a task's payload is "
 			    "application/json (pushctl sets it: leave this "
 			    "header out)", t->headers[i]);

@@ -86,6 +86,12 @@ def case_task_vectors(h):
         assert (got.type, got.message, got.traceback) == \
             (e["error"]["type"], e["error"]["message"],
              e["error"]["traceback"]), e
+    # The content types that say the envelope's encoding.
+    for ct, ok in [(None, True), ("application/json", True),
+                   ("Application/JSON; charset=utf-8", True),
+                   (" application/json ;x", True), ("application/jsonx", False),
+                   ("text/plain", False), ("", False)]:
+        assert E.is_json_type(ct) is ok, ct
     # A plain ACK reads as null; a worker's plain-text error as a message.
     assert E.decode_result(None) is None and E.decode_result(b"") is None
     t = E.decode_error("exit status 3")
@@ -446,6 +452,60 @@ def case_task_python_to_exec(h):
     assert e.type == "ExitStatus" and e.message == "exit status 3", e
     assert "about to fail: x-42" in e.traceback, e.traceback
     app.close()
+
+
+CALC_APP = """
+import pushstage
+app = pushstage.App(default_queue="calc")
+
+@app.task(name="calc.add")
+def add(*a, plus=0):
+    return sum(a) + plus
+
+@app.task(name="calc.fail", max_attempts=1)
+def fail(x):
+    raise ValueError("cannot do %s" % x)
+"""
+
+
+def case_task_pushctl_to_python(h):
+    """A task enqueued by pushctl (another language, as far as the
+    envelope goes) runs in the Python worker (--app), and its result is
+    what `pushctl job wait` prints; a task that raises leaves the
+    envelope's error, which `pushctl job show` shows whole."""
+    import subprocess
+    h.start_daemon()
+    r = h.pushctl("queue", "create", "calc", "keep-done=1h")
+    assert r.returncode == 0, r.stderr
+    with open(os.path.join(h.dir, "calcapp.py"), "w") as f:
+        f.write(CALC_APP)
+
+    def enqueue(*args):
+        r = h.pushctl("enqueue", "-q", "calc", *args)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.decode().split()[-1]      # "... id N"
+    ok = enqueue("--task", "calc.add", "--args", "[2,3]", "--kwargs",
+                 '{"plus":10}')
+    bad = enqueue("--task", "calc.fail", "--args", '["x-42"]')
+    log = open(os.path.join(h.dir, "worker.log"), "ab")
+    p = subprocess.Popen([sys.executable, "-m", "pushstage.worker", "--app",
+                          "calcapp", "-Q", "calc", "--socket", h.sock],
+                         stdout=log, stderr=log, cwd=h.dir,
+                         env=dict(os.environ, PYTHONPATH=os.path.join(
+                             HERE, "..", "clients", "python") + os.pathsep +
+                             h.dir))
+    h.procs.append(p)
+    r = h.pushctl("job", "wait", "calc", ok, "--timeout", "60s")
+    assert r.returncode == 0 and r.stdout.strip() == b"15", r
+    r = h.pushctl("job", "wait", "calc", bad, "--timeout", "60s")
+    assert r.returncode == 1, r
+    r = h.pushctl("job", "show", "calc", bad, "--json")
+    assert r.returncode == 0, r.stderr
+    job = json.loads(r.stdout)
+    err = E.decode_error(job["failures"][-1]["error"])
+    assert err.type == "ValueError" and err.message == "cannot do x-42", err
+    assert "raise ValueError" in err.traceback, err.traceback
+    assert job["state"] == "dead" and job["reason"] == "rejected", job
 
 
 def main():

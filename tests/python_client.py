@@ -28,7 +28,7 @@ sys.path.insert(0, PKG)
 
 import pushstage as ps                       # noqa: E402
 from pushstage import _core, _proto          # noqa: E402
-from integration import Harness              # noqa: E402
+from integration import CLIENT_ROLE, Harness  # noqa: E402
 
 HANDLERS = '''
 import asyncio, json, os, time
@@ -1818,10 +1818,14 @@ def nack_daemon(speaks, seen, events=1, max_frame=1 << 20):
     """A fake daemon for consumers, of protocol version `speaks`: a HELLO
     of a newer version is ERROR 7 (naming its versions), then WELCOME, a
     DEMAND, `events` EVENTs (ids 1, 2, ...); seen gets every frame after
-    it as (type, body)."""
+    it as (type, body).  A client's connection (the worker asks STATS
+    for its queue's max-result on one) is closed unanswered: the worker
+    then takes the largest result the frame holds."""
     def script(conn):
         t, body = read_frame(conn)
         v = struct.unpack(">H", body[:2])[0]
+        if body[2] == CLIENT_ROLE:
+            return
         if v > speaks:
             conn.sendall(_proto.frame(9, struct.pack(">H", 7) + (
                 "protocol version %d is not supported; this daemon speaks "

@@ -629,6 +629,22 @@ START_TEST(task_names)
 }
 END_TEST
 
+START_TEST(json_content_types)
+{
+	ck_assert_int_eq(task_json_type("application/json", 16), 1);
+	ck_assert_int_eq(task_json_type("Application/JSON", 16), 1);
+	ck_assert_int_eq(task_json_type("application/json; charset=utf-8",
+	    31), 1);
+	ck_assert_int_eq(task_json_type(" application/json ;x", 20), 1);
+	ck_assert_int_eq(task_json_type("application/jso", 15), 0);
+	ck_assert_int_eq(task_json_type("application/json5", 17), 0);
+	ck_assert_int_eq(task_json_type("application/jsonx;a", 19), 0);
+	ck_assert_int_eq(task_json_type("text/plain", 10), 0);
+	ck_assert_int_eq(task_json_type("", 0), 0);
+	ck_assert_int_eq(task_json_type(";application/json", 17), 0);
+}
+END_TEST
+
 static Suite *
 task_suite(void)
 {
@@ -643,6 +659,7 @@ task_suite(void)
 	tcase_add_test(tc, error_escaping);
 	tcase_add_test(tc, error_cut_to_fit);
 	tcase_add_test(tc, task_names);
+	tcase_add_test(tc, json_content_types);
 	suite_add_tcase(s, tc);
 	tcase_add_unchecked_fixture(tv, vectors_read, vectors_free);
 	tcase_add_test(tv, vectors_calls);

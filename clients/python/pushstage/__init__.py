@@ -21,6 +21,8 @@ from .aio import AsyncClient, AsyncConsumer, AsyncEvent
 from .envelope import BadPayload, TaskError
 from .tasks import (App, Signature, Task, TaskCancelled, TaskFailed, TaskGone,
                     TaskJob)
+from .taskworker import (SoftTimeLimitExceeded, TimeLimitExceeded,
+                         current_event)
 
 __version__ = "0.3.0"
 
@@ -30,7 +32,8 @@ __all__ = [
     "DeadEvent", "DeadList", "Enqueued", "Job", "Failure", "Cancelled",
     "WaitResult", "JobsPage", "Listed", "default_socket",
     "App", "Task", "Signature", "TaskJob", "TaskError", "TaskFailed",
-    "TaskCancelled", "TaskGone", "BadPayload",
+    "TaskCancelled", "TaskGone", "BadPayload", "SoftTimeLimitExceeded",
+    "TimeLimitExceeded", "current_event",
     "PushstageError",
     "DaemonGone", "ProtocolError", "QueueFull", "Refused", "Unsupported",
 ]

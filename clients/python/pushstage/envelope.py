@@ -21,6 +21,14 @@ NAME_MAX = 255
 ERROR_MAX = 4096       # a NACK_ERROR's error, docs/protocol.md
 MESSAGE_MAX = 1024     # an error's message, before its traceback is cut
 
+# The error types the pushstage programs send (docs/tasks.md).
+UNKNOWN_TASK = "UnknownTask"
+BAD_PAYLOAD = "BadPayload"
+UNSUPPORTED_CONTENT_TYPE = "UnsupportedContentType"
+TIME_LIMIT_EXCEEDED = "TimeLimitExceeded"
+SIGNAL = "Signal"
+EXIT_STATUS = "ExitStatus"
+
 
 class BadPayload(ValueError):
     """A payload that is not the envelope: not UTF-8, not JSON, not an
@@ -36,6 +44,15 @@ class TaskError(Exception):
         self.type = type
         self.message = message
         self.traceback = traceback
+
+
+def is_json_type(content_type: Optional[str]) -> bool:
+    """Does a content-type header say the envelope's encoding?  None
+    (no header) does; so does application/json in any letter case, with
+    parameters or without ("application/json; charset=utf-8")."""
+    if content_type is None:
+        return True
+    return content_type.split(";")[0].strip().lower() == CONTENT_TYPE
 
 
 def check_name(name: str) -> str:

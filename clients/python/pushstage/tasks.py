@@ -23,7 +23,9 @@ import datetime
 import functools
 import hashlib
 import inspect
+import sys
 import threading
+import warnings
 from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional,
                     Sequence, Tuple, Union, overload)
 
@@ -332,6 +334,13 @@ class App:
                                       timeout=self.timeout)
             return self._client
 
+    def reset_client(self) -> None:
+        """Forget the app's Client without closing it: for a process
+        forked from one that had it (the connection is the parent's), so
+        that the next call connects anew."""
+        with self._lock:
+            self._client = None
+
     def close(self) -> None:
         with self._lock:
             if self._client is not None:
@@ -367,13 +376,22 @@ class App:
         letter (None: the queue's max-attempts); backoff: (BASE, MAX)
         seconds, a failed run waits BASE*2^(attempt-1), at most MAX
         (None: the worker's); time_limit ends a run (process pool,
-        asyncio), soft_time_limit raises SoftTimeLimitExceeded in it;
+        asyncio; a thread cannot be killed, so a worker with --pool
+        thread refuses a task with one), soft_time_limit raises
+        SoftTimeLimitExceeded in it;
         priority 0-65535; key a str, or a function of the task's
         arguments giving it (calls of one key run in order on a queue
         with dispatch=key); unique True: a call with the same arguments
         is a duplicate while one is pending (or a function of the
         arguments giving the unique id)."""
         def register(f: Callable[..., Any]) -> Task:
+            if name is None and f.__module__ == "__main__":
+                warnings.warn(
+                    "task %s is named after __main__ (%s is run as a "
+                    "script): a worker that imports the module knows it by "
+                    "another name; give name=" % (f.__qualname__,
+                                                  sys.argv[0] or "python"),
+                    RuntimeWarning, stacklevel=3)
             n = name if name is not None else "%s.%s" % (f.__module__,
                                                       f.__qualname__)
             if n in self.tasks and self.tasks[n].fn is not f:
@@ -391,7 +409,9 @@ class App:
         return fn
 
     def before_task(self, fn: HookFn) -> HookFn:
-        """fn(task, event) before each run."""
+        """fn(task, event) before each run.  Hooks run where the task
+        runs: in the worker's thread or loop, or in the child of a
+        process pool; one that raises is logged and changes nothing."""
         return self._hook("before_task", fn)
 
     def after_task(self, fn: HookFn) -> HookFn:
@@ -401,7 +421,9 @@ class App:
 
     def on_failure(self, fn: HookFn) -> HookFn:
         """fn(task, event, exception, seconds) after each run that
-        raised (or timed out)."""
+        raised or timed out.  For a child of the process pool that was
+        killed (a hard time limit) or died, it runs in the worker, with
+        a TimeLimitExceeded or a TaskError (Signal, ExitStatus)."""
         return self._hook("on_failure", fn)
 
     def enqueue_many(self, calls: Iterable[Signature]) -> List[TaskJob]:

@@ -629,7 +629,7 @@ def _child_main(r_fd: int, w_fd: int, app: App) -> None:
     # The app's client, if the worker made one, is the worker's
     # connection (now /dev/null here): a task's own calls (a task
     # enqueueing another) connect anew.
-    app._client = None
+    app.reset_client()
     try:
         signal.set_wakeup_fd(-1)
     except (ValueError, OSError):
@@ -859,15 +859,15 @@ class _ProcessPool:
             limit = run.ev._consumer.error_max
             if ch.killed == "time limit":
                 run.hard = True
-                out = _said("TimeLimitExceeded", "time limit exceeded (%g s)"
+                out = _said(E.TIME_LIMIT_EXCEEDED, "time limit exceeded (%g s)"
                             % (run.task.time_limit or 0), secs, limit)
                 exc: BaseException = TimeLimitExceeded(out.message)
             elif os.WIFSIGNALED(status):
-                out = _said("Signal", "killed by signal %d"
+                out = _said(E.SIGNAL, "killed by signal %d"
                             % os.WTERMSIG(status), secs, limit)
                 exc = RuntimeError(out.message)
             else:
-                out = _said("ExitStatus", "exit status %d"
+                out = _said(E.EXIT_STATUS, "exit status %d"
                             % os.WEXITSTATUS(status), secs, limit)
                 exc = RuntimeError(out.message)
             if ch.killed != "stopping":
@@ -1135,20 +1135,19 @@ class TaskWorker:
         """(task, args, kwargs), or (error type, message) to give up."""
         h = ev.headers
         ctype = h.get(E.TYPE_HEADER)
-        if ctype is not None and \
-                ctype.split(";")[0].strip().lower() != E.CONTENT_TYPE:
-            return ("UnsupportedContentType", "content-type %r: this worker "
+        if not E.is_json_type(ctype):
+            return (E.UNSUPPORTED_CONTENT_TYPE, "content-type %r: this worker "
                     "reads %s" % (ctype, E.CONTENT_TYPE))
         name = h.get(E.TASK_HEADER)
         if name is None:
-            return ("UnknownTask", "the event has no task header")
+            return (E.UNKNOWN_TASK, "the event has no task header")
         task = self.app.tasks.get(name)
         if task is None:
-            return ("UnknownTask", "no task %r in this worker" % name)
+            return (E.UNKNOWN_TASK, "no task %r in this worker" % name)
         try:
             args, kwargs = E.decode_call(ev.data)
         except E.BadPayload as e:
-            return ("BadPayload", str(e))
+            return (E.BAD_PAYLOAD, str(e))
         return task, args, kwargs
 
     async def start(self, q: _Queue, ev: AsyncEvent) -> bool:
@@ -1249,7 +1248,7 @@ class TaskWorker:
                     "time limit exceeded (%g s)" % (task.time_limit or 0))
                 await _await_hooks(_hooks(self.app, "on_failure", task, ev,
                                           exc, secs))
-                return _said("TimeLimitExceeded", str(exc), secs, limit)
+                return _said(E.TIME_LIMIT_EXCEEDED, str(exc), secs, limit)
             if run.cancel_req:
                 return _failed(e, secs, limit)
             raise
@@ -1260,7 +1259,7 @@ class TaskWorker:
             return _failed(e, secs, limit)
         secs = time.monotonic() - t0
         if run.hard:        # it swallowed the cancel: ended all the same
-            return _said("TimeLimitExceeded", "time limit exceeded (%g s)"
+            return _said(E.TIME_LIMIT_EXCEEDED, "time limit exceeded (%g s)"
                          % (task.time_limit or 0), secs, limit)
         await _await_hooks(_hooks(self.app, "after_task", task, ev, value,
                                   secs))
