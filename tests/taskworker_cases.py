@@ -453,31 +453,43 @@ def case_tw_weights(h):
 
 
 def case_tw_demand_rule(h):
-    """-c 2 over three queues with backlogs: in flight on the worker's
-    connections never passes 2 + 3, each queue holding at most one
-    event that waits; a queue's consumer declared -c + 1."""
+    """-c 2 over three queues with backlogs: each queue holds at most
+    --prefetch events waiting for a slot (default 1), so in flight on
+    the worker's connections never passes 2 + 3, and with --prefetch 2
+    never 2 + 3 x 2 (asked again as soon as one of the two starts:
+    held exactly so while the backlogs last); a queue's consumer
+    declares -c + prefetch."""
     h.start_daemon()
     create(h, "tq", "qa", "qb")
     t = h.tapp
-    # Nothing runs until released: the worker fills its slots and holds
-    # one waiting a queue.
-    for q in ("tq", "qa", "qb"):
-        for i in range(5):
-            t.hold.apply(("%s%d" % (q, i),), queue=q)
-    p, log = h.tworker("-Q", "tq,qa,qb", "-c", "2")
-    h.wait_line("hold start", n=2)
-    with h.client() as c:
-        def held():
-            return sum(c.stats(q)["in_flight"] for q in ("tq", "qa", "qb"))
-        h.wait_for(lambda: held() == 5, what="2 running and 3 waiting")
+    for prefetch, held_most in ((None, 5), (2, 8)):
+        # Nothing runs until released: the worker fills its slots and
+        # holds prefetch waiting a queue.
         for q in ("tq", "qa", "qb"):
-            st = c.stats(q)
-            assert st["in_flight"] <= 3, (q, st.counters)
-            assert [k["max_demand"] for k in st.consumers] == [3], \
-                st.consumers
-    h.release()
-    h.wait_line("hold done", n=15)
-    assert h.stop(p) == 0
+            for i in range(5):
+                t.hold.apply(("%s%d" % (q, i),), queue=q)
+        args = ["-Q", "tq,qa,qb", "-c", "2"]
+        if prefetch is not None:
+            args += ["--prefetch", str(prefetch)]
+        n = len(h.lines("hold start"))
+        p, log = h.tworker(*args)
+        h.wait_line("hold start", n=n + 2)
+        pf = prefetch or 1
+        with h.client() as c:
+            def held():
+                return sum(c.stats(q)["in_flight"]
+                           for q in ("tq", "qa", "qb"))
+            h.wait_for(lambda: held() == held_most,
+                       what="2 running and %d waiting" % (held_most - 2))
+            for q in ("tq", "qa", "qb"):
+                st = c.stats(q)
+                assert st["in_flight"] <= 2 + pf, (q, st.counters)
+                assert [k["max_demand"] for k in st.consumers] == \
+                    [2 + pf], st.consumers
+        h.release()
+        h.wait_line("hold done", n=n + 15)
+        assert h.stop(p) == 0
+        os.remove(os.path.join(h.dir, "release"))
 
 
 def case_tw_old_daemon(h):

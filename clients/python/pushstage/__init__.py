@@ -21,8 +21,7 @@ from .aio import AsyncClient, AsyncConsumer, AsyncEvent
 from .envelope import BadPayload, TaskError
 from .tasks import (App, Signature, Task, TaskCancelled, TaskFailed, TaskGone,
                     TaskJob)
-from .taskworker import (SoftTimeLimitExceeded, TimeLimitExceeded,
-                         current_event)
+from .taskctx import SoftTimeLimitExceeded, TimeLimitExceeded, current_event
 
 __version__ = "0.3.0"
 

@@ -10,17 +10,23 @@ each with a weight (QUEUE:WEIGHT, 1 unless given); without it, the
 queues of the app's tasks (or its default_queue).
 
 Queues and weights.  Each queue has its own consumer connection, and
-each asks for one event at a time: a queue holds at most one event
-that waits for a slot (asked for, or delivered and not started), and
-asks for the next when that one starts.  So the events the worker holds
-never exceed the concurrency (those running) plus the number of queues
-(one waiting each).  When a slot is free and several queues have an
-event waiting, it goes to one of them at random with probability
-weight / (the sum of their weights), as Sidekiq's weighted queues; a
-queue with nothing waiting takes no share.  (A queue's next event comes
-a round trip to the daemon after the last one started: with tasks that
-take less than that, queues that just gave one get fewer than their
-share.)
+asks for events ahead, --prefetch of them (default 1):
+a queue holds at most that many events that wait for a slot (asked
+for, or delivered and not started), and asks for more when half of
+them have started, in one DEMAND.  So the events the worker holds
+never exceed the concurrency (those running) plus prefetch times the
+number of queues (the daemon holds them for it: no other consumer
+gets them meanwhile; --prefetch 1 holds the fewest).  A demand cannot
+be taken back, so at a stop an event given back may be sent again to
+this worker while its prefetch is still asked for, and given back once
+more (each time an attempt): with --prefetch N at most N times.
+When a slot is
+free and several queues have an event waiting, it goes to one of them
+at random with probability weight / (the sum of their weights), as
+Sidekiq's weighted queues; a queue with nothing waiting takes no share.
+(With --prefetch 1, a queue's next event comes a round trip to the
+daemon after the last one started: with tasks that take less than
+that, queues that just gave one get fewer than their share.)
 
 Routing.  An event's `task` header names its task (of the app, whatever
 its queue).  An unknown task, a payload that is not the envelope, or a
@@ -94,7 +100,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextvars
 import ctypes
 import functools
 import importlib
@@ -120,6 +125,8 @@ from .aio import AsyncConsumer, AsyncEvent
 from ._core import EventHeaders, queue_for
 from .errors import PushstageError, Unsupported
 from .tasks import App, Task
+from .taskctx import (ChildEvent, SoftTimeLimitExceeded, TaskEvent,
+                      TimeLimitExceeded, _current, current_event)
 from . import worker as W
 from .worker import (EX_CONFIG, EX_USAGE, GRACE_ERROR, ResultLimit,
                      _Backoff, _fatal, _traceback_line, retry_delay)
@@ -127,65 +134,6 @@ from .worker import (EX_CONFIG, EX_USAGE, GRACE_ERROR, ResultLimit,
 logger = logging.getLogger("pushstage.taskworker")
 
 POOLS = ("thread", "process", "asyncio")
-
-
-class SoftTimeLimitExceeded(Exception):
-    """Raised inside a task that ran past its soft_time_limit: catch it
-    to clean up and return (or raise) before time_limit ends the run."""
-
-
-class TimeLimitExceeded(Exception):
-    """A run ended by its task's time_limit ("time limit exceeded (N
-    s)"): the error its event is nacked with."""
-
-
-# --- the event a task runs for -------------------------------------------
-
-class ChildEvent(EventHeaders):
-    """The event a task runs for in a child of --pool process: id,
-    attempt, data, key, headers, raw_headers as an Event's, the queue
-    it came from, and cancelled (True once the worker was told a client
-    cancelled it).  It has no ack() or touch(): the worker does that."""
-
-    __slots__ = ("id", "attempt", "data", "key", "_headers", "queue",
-                 "_cancelled")
-
-    def __init__(self, eid: int, attempt: int, data: bytes,
-                 key: Optional[bytes],
-                 headers: Optional[List[Tuple[str, bytes]]],
-                 queue: str, cancelled: Set[int]) -> None:
-        self.id = eid
-        self.attempt = attempt
-        self.data = data
-        self.key = key
-        self._headers = headers
-        self.queue = queue
-        self._cancelled = cancelled
-
-    @property
-    def cancelled(self) -> bool:
-        return self.id in self._cancelled
-
-    def __repr__(self) -> str:
-        return "ChildEvent(id=%d, attempt=%d, queue=%s)" % (
-            self.id, self.attempt, self.queue)
-
-
-TaskEvent = Union[AsyncEvent, ChildEvent]
-
-_current: "contextvars.ContextVar[Optional[TaskEvent]]" = \
-    contextvars.ContextVar("pushstage_current_event", default=None)
-
-
-def current_event() -> TaskEvent:
-    """The event of the task that runs in this thread, asyncio task or
-    child: its id, attempt, data, key, headers and cancelled.
-    RuntimeError outside a task run by the worker."""
-    ev = _current.get()
-    if ev is None:
-        raise RuntimeError("current_event(): no task of pushstage's worker "
-                           "runs here")
-    return ev
 
 
 # --- a run's outcome -------------------------------------------------------
@@ -340,7 +288,8 @@ class Settings:
                  concurrency: int, pool: str, socket: Optional[str],
                  id: str, grace: float,
                  backoff: Optional[Tuple[float, float]],
-                 max_tasks_per_child: int = 0) -> None:
+                 max_tasks_per_child: int = 0,
+                 prefetch: Optional[int] = None) -> None:
         self.app = app
         self.queues = queues
         self.concurrency = concurrency
@@ -350,6 +299,7 @@ class Settings:
         self.grace = grace
         self.backoff = backoff
         self.max_tasks_per_child = max_tasks_per_child
+        self.prefetch = prefetch if prefetch is not None else 1
 
 
 def default_queues(app: App) -> List[Tuple[str, int]]:
@@ -1003,8 +953,9 @@ class TaskWorker:
         s = self.s
         back = _Backoff()
         while not self.stopping:
-            c = AsyncConsumer(q.name, s.id, None, s.concurrency + 1,
-                              s.concurrency, s.socket)
+            c = AsyncConsumer(q.name, s.id, None,
+                              s.concurrency + s.prefetch, s.concurrency,
+                              s.socket)
             c._window.set_manual()
             c._on_cancel = functools.partial(self.on_cancel, q)
             try:
@@ -1068,13 +1019,19 @@ class TaskWorker:
         self.wake.set()
 
     async def refill(self, q: _Queue) -> None:
-        """Ask for q's next event when it holds none waiting and asked
-        for none (the rule: one waiting a queue)."""
+        """Ask for q's next events, so that those waiting for a slot and
+        those asked for come to --prefetch (the rule: at most prefetch
+        waiting a queue).  Asked when at most half of it is left, so
+        that one DEMAND asks for many."""
         c = q.c
-        if c is None or self.stopping or q.waiting or q.credit:
+        if c is None or self.stopping:
             return
-        q.credit = 1
-        c._window.ask(1)
+        have = len(q.waiting) + q.credit
+        want = self.s.prefetch
+        if have > want // 2:
+            return
+        q.credit += want - have
+        c._window.ask(want - have)
         await self._flush(c)
 
     @staticmethod
@@ -1311,7 +1268,10 @@ class TaskWorker:
                     out = _failed(e, out.seconds, c.error_max)
             if out.ok:
                 logger.info("task done", extra={"kv": kv})
-                await self._answer(ev, ev.ack(out.result))
+                # None's result, null, is a plain ACK's: one of many in a
+                # frame, where each result is a frame of its own.
+                await self._answer(ev, ev.ack(
+                    None if out.result == b"null" else out.result))
                 return
             kv["error"] = "%s: %s" % (out.etype, out.message)
             if out.where:
@@ -1492,9 +1452,11 @@ def main(p: argparse.ArgumentParser, a: argparse.Namespace) -> int:
         return EX_CONFIG
     conc = a.concurrency or (os.cpu_count() or 1 if pool == "process"
                              else 8)
+    if a.prefetch is not None and not 1 <= a.prefetch <= 10000:
+        p.error("--prefetch must be 1 to 10000")
     s = Settings(app, queues, conc, pool, a.socket,
-                   a.id or default_id(), a.grace, a.backoff,
-                   a.max_tasks_per_child)
+                 a.id or default_id(), a.grace, a.backoff,
+                 a.max_tasks_per_child, a.prefetch)
     return run(s)
 
 

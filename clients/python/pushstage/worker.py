@@ -1054,9 +1054,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                    "logger \"pushstage\"")
     t = p.add_argument_group(
         "tasks (--app)",
-        "Each queue asks for one event at a time, and asks for the next "
-        "when that one starts: the worker holds at most --concurrency + "
-        "the number of queues events.  A free slot goes to a queue with "
+        "Each queue asks for --prefetch events ahead of a free slot, and "
+        "for more when half have started: the worker holds at most "
+        "--concurrency + prefetch x the number of queues events.  A free "
+        "slot goes to a queue with "
         "an event waiting with probability WEIGHT / (the sum of the "
         "weights of those with one).")
     t.add_argument("--app", metavar="MODULE[:ATTR]",
@@ -1073,6 +1074,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     t.add_argument("--max-tasks-per-child", type=int, default=0,
                    metavar="N", help="--pool process: a child is replaced "
                    "after N tasks (default 0: never)")
+    t.add_argument("--prefetch", type=int, default=None, metavar="N",
+                   help="events each queue holds waiting for a free slot, "
+                   "asked for ahead (default 1; 1 to 10000)")
     a = p.parse_args(argv)
     if a.app is not None:
         # (Imported by name: pushstage.taskworker imports this module.)
@@ -1084,6 +1088,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             p.error("%s goes with --app" % opt)
     if a.max_tasks_per_child:
         p.error("--max-tasks-per-child goes with --app")
+    if a.prefetch is not None:
+        p.error("--prefetch goes with --app")
     if a.target is None:
         p.error("give the handler, module:function, or --app MODULE")
     if a.queue is None:
