@@ -1007,13 +1007,49 @@ bad:
 	return -PS_E_BAD_LENGTH;
 }
 
+/*
+ * One entry of a QUEUES_REPLY or TASK_STATS_REPLY: a u8 length and a
+ * name of 1 to namemax bytes (into name, NUL after it, its length in
+ * *nlen), a u8 count of fields and the fields (into *fields, allocated).
+ * 0, -PS_E_BAD_LENGTH or -PS_E_NOMEM.
+ */
+static int
+take_named_fields(struct cursor *c, char *name, size_t namemax,
+    uint8_t *nlen, uint8_t *nfields, struct ps_stat **fields)
+{
+	const uint8_t	*p;
+	uint32_t	 j;
+
+	if ((p = take(c, 1)) == NULL || *p == 0 || *p > namemax ||
+	    (p = take(c, *p)) == NULL)
+		return -PS_E_BAD_LENGTH;
+	*nlen = p[-1];
+	memcpy(name, p, *nlen);
+	name[*nlen] = '\0';
+	if ((p = take(c, 1)) == NULL)
+		return -PS_E_BAD_LENGTH;
+	*nfields = *p;
+	if (*nfields > c->left / STAT_MIN)
+		return -PS_E_BAD_LENGTH;
+	if (*nfields != 0 && (*fields = calloc(*nfields,
+	    sizeof **fields)) == NULL)
+		return -PS_E_NOMEM;
+	for (j = 0; j < *nfields; j++) {
+		if (take_stat(c, &(*fields)[j]) != 0)
+			return -PS_E_BAD_LENGTH;
+	}
+	return 0;
+}
+
 int
 ps_get_queues_reply(const struct ps_frame *f, struct ps_queues *qs)
 {
 	struct cursor		 c = { f->body, f->len, 0 };
 	struct ps_queue_entry	*e;
 	const uint8_t		*p;
-	uint32_t		 i, j;
+	uint32_t		 i;
+	uint8_t			 nlen;
+	int			 r;
 
 	memset(qs, 0, sizeof *qs);
 	if (f->type != PS_QUEUES_REPLY || (p = take(&c, 8)) == NULL)
@@ -1028,24 +1064,10 @@ ps_get_queues_reply(const struct ps_frame *f, struct ps_queues *qs)
 		return -PS_E_NOMEM;
 	for (i = 0; i < qs->count; i++) {
 		e = &qs->queues[i];
-		if ((p = take(&c, 1)) == NULL || *p == 0 ||
-		    *p > PS_PATH_MAX || (p = take(&c, *p)) == NULL)
-			goto bad;
-		memcpy(e->name, p, p[-1]);
-		e->name[p[-1]] = '\0';
-		if ((p = take(&c, 1)) == NULL)
-			goto bad;
-		e->nfields = *p;
-		if (e->nfields > c.left / STAT_MIN)
-			goto bad;
-		if (e->nfields != 0 && (e->fields = calloc(e->nfields,
-		    sizeof *e->fields)) == NULL) {
+		if ((r = take_named_fields(&c, e->name, PS_PATH_MAX, &nlen,
+		    &e->nfields, &e->fields)) != 0) {
 			ps_queues_free(qs);
-			return -PS_E_NOMEM;
-		}
-		for (j = 0; j < e->nfields; j++) {
-			if (take_stat(&c, &e->fields[j]) != 0)
-				goto bad;
+			return r;
 		}
 	}
 	if (c.left != 0)
@@ -1062,7 +1084,8 @@ ps_get_task_stats_reply(const struct ps_frame *f, struct ps_task_stats *ts)
 	struct cursor		 c = { f->body, f->len, 0 };
 	struct ps_task_entry	*e;
 	const uint8_t		*p;
-	uint32_t		 i, j;
+	uint32_t		 i;
+	int			 r;
 
 	memset(ts, 0, sizeof *ts);
 	if (f->type != PS_TASK_STATS_REPLY || (p = take(&c, 8)) == NULL)
@@ -1077,25 +1100,10 @@ ps_get_task_stats_reply(const struct ps_frame *f, struct ps_task_stats *ts)
 		return -PS_E_NOMEM;
 	for (i = 0; i < ts->count; i++) {
 		e = &ts->tasks[i];
-		if ((p = take(&c, 1)) == NULL || *p == 0 ||
-		    (p = take(&c, *p)) == NULL)
-			goto bad;
-		e->nlen = p[-1];
-		memcpy(e->name, p, e->nlen);
-		e->name[e->nlen] = '\0';
-		if ((p = take(&c, 1)) == NULL)
-			goto bad;
-		e->nfields = *p;
-		if (e->nfields > c.left / STAT_MIN)
-			goto bad;
-		if (e->nfields != 0 && (e->fields = calloc(e->nfields,
-		    sizeof *e->fields)) == NULL) {
+		if ((r = take_named_fields(&c, e->name, PS_TASK_NAME_MAX,
+		    &e->nlen, &e->nfields, &e->fields)) != 0) {
 			ps_task_stats_free(ts);
-			return -PS_E_NOMEM;
-		}
-		for (j = 0; j < e->nfields; j++) {
-			if (take_stat(&c, &e->fields[j]) != 0)
-				goto bad;
+			return r;
 		}
 	}
 	if (c.left != 0)
