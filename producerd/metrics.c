@@ -99,6 +99,50 @@ seconds(struct evbuffer *b, uint64_t ms)
 	    (unsigned long long)(ms % 1000));
 }
 
+/* A group's labels, and its task row's (task) when r is not NULL. */
+static void
+row_labels(struct evbuffer *b, const struct qgroup *g,
+    const struct task_row *r)
+{
+	labels(b, g);
+	if (r != NULL) {
+		evbuffer_add(b, ",task=\"", 7);
+		label_bytes(b, r->name, r->nlen);
+		evbuffer_add(b, "\"", 1);
+	}
+}
+
+/*
+ * The lines of one histogram of family pushstage_METRIC_seconds: its
+ * cumulative buckets, sum and count, labelled as row_labels says.
+ */
+static void
+hist_lines(struct evbuffer *b, const char *metric, const struct hist *h,
+    const struct qgroup *g, const struct task_row *r)
+{
+	uint64_t	 cum;
+	size_t		 i;
+
+	for (cum = 0, i = 0; i <= HIST_BUCKETS; i++) {
+		cum += h->n[i];
+		evbuffer_add_printf(b, "pushstage_%s_seconds_bucket{", metric);
+		row_labels(b, g, r);
+		evbuffer_add(b, ",le=\"", 5);
+		if (i == HIST_BUCKETS)
+			evbuffer_add(b, "+Inf", 4);
+		else
+			seconds(b, hist_bounds[i]);
+		evbuffer_add_printf(b, "\"} %llu\n", (unsigned long long)cum);
+	}
+	evbuffer_add_printf(b, "pushstage_%s_seconds_sum{", metric);
+	row_labels(b, g, r);
+	evbuffer_add(b, "} ", 2);
+	seconds(b, h->sum);
+	evbuffer_add_printf(b, "\npushstage_%s_seconds_count{", metric);
+	row_labels(b, g, r);
+	evbuffer_add_printf(b, "} %llu\n", (unsigned long long)h->count);
+}
+
 /* One histogram family: a set of lines per group. */
 static void
 per_group_hist(struct evbuffer *b, struct server *srv,
@@ -107,8 +151,6 @@ per_group_hist(struct evbuffer *b, struct server *srv,
 	const struct nqueue	*q;
 	const struct qgroup	*g;
 	const struct hist	*h;
-	uint64_t		 cum;
-	size_t			 i;
 
 	evbuffer_add_printf(b, "# HELP pushstage_%s_seconds %s\n# TYPE "
 	    "pushstage_%s_seconds histogram\n", k->metric, k->help,
@@ -116,42 +158,9 @@ per_group_hist(struct evbuffer *b, struct server *srv,
 	TAILQ_FOREACH(q, &srv->queues, entry) {
 		TAILQ_FOREACH(g, &q->groups, entry) {
 			h = (const struct hist *)((const char *)g + k->off);
-			for (cum = 0, i = 0; i <= HIST_BUCKETS; i++) {
-				cum += h->n[i];
-				evbuffer_add_printf(b,
-				    "pushstage_%s_seconds_bucket{", k->metric);
-				labels(b, g);
-				evbuffer_add(b, ",le=\"", 5);
-				if (i == HIST_BUCKETS)
-					evbuffer_add(b, "+Inf", 4);
-				else
-					seconds(b, hist_bounds[i]);
-				evbuffer_add_printf(b, "\"} %llu\n",
-				    (unsigned long long)cum);
-			}
-			evbuffer_add_printf(b, "pushstage_%s_seconds_sum{",
-			    k->metric);
-			labels(b, g);
-			evbuffer_add(b, "} ", 2);
-			seconds(b, h->sum);
-			evbuffer_add_printf(b, "\npushstage_%s_seconds_count{",
-			    k->metric);
-			labels(b, g);
-			evbuffer_add_printf(b, "} %llu\n",
-			    (unsigned long long)h->count);
+			hist_lines(b, k->metric, h, g, NULL);
 		}
 	}
-}
-
-/* A task row's labels: its group's, and task. */
-static void
-task_labels(struct evbuffer *b, const struct qgroup *g,
-    const struct task_row *r)
-{
-	labels(b, g);
-	evbuffer_add(b, ",task=\"", 7);
-	label_bytes(b, r->name, r->nlen);
-	evbuffer_add(b, "\"", 1);
 }
 
 /*
@@ -166,7 +175,6 @@ per_task(struct evbuffer *b, struct server *srv)
 	const struct task_row		*r;
 	const struct nqueue		*q;
 	const struct qgroup		*g;
-	uint64_t			 cum;
 	uint32_t			 j;
 	size_t				 i;
 
@@ -182,7 +190,7 @@ per_task(struct evbuffer *b, struct server *srv)
 				    NULL; j++) {
 					evbuffer_add_printf(b, "pushstage_%s{",
 					    k->metric);
-					task_labels(b, g, r);
+					row_labels(b, g, r);
 					evbuffer_add_printf(b, "} %llu\n",
 					    (unsigned long long)task_value(r,
 					    k));
@@ -196,31 +204,9 @@ per_task(struct evbuffer *b, struct server *srv)
 	TAILQ_FOREACH(q, &srv->queues, entry) {
 		TAILQ_FOREACH(g, &q->groups, entry) {
 			for (j = 0; (r = tasks_at(&g->d.tasks, j)) != NULL;
-			    j++) {
-				for (cum = 0, i = 0; i <= HIST_BUCKETS; i++) {
-					cum += r->handled.n[i];
-					evbuffer_add(b, "pushstage_task_handling"
-					    "_seconds_bucket{", 39);
-					task_labels(b, g, r);
-					evbuffer_add(b, ",le=\"", 5);
-					if (i == HIST_BUCKETS)
-						evbuffer_add(b, "+Inf", 4);
-					else
-						seconds(b, hist_bounds[i]);
-					evbuffer_add_printf(b, "\"} %llu\n",
-					    (unsigned long long)cum);
-				}
-				evbuffer_add(b, "pushstage_task_handling_seconds"
-				    "_sum{", 36);
-				task_labels(b, g, r);
-				evbuffer_add(b, "} ", 2);
-				seconds(b, r->handled.sum);
-				evbuffer_add(b, "\npushstage_task_handling"
-				    "_seconds_count{", 39);
-				task_labels(b, g, r);
-				evbuffer_add_printf(b, "} %llu\n",
-				    (unsigned long long)r->handled.count);
-			}
+			    j++)
+				hist_lines(b, "task_handling", &r->handled,
+				    g, r);
 		}
 	}
 }
