@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "clients", "python"))
 
 import pushstage as ps                       # noqa: E402
 from pushstage import envelope as E          # noqa: E402
-from integration import Harness              # noqa: E402
+import integration                           # noqa: E402
 
 VECTORS = os.path.join(HERE, "fixtures", "tasks", "vectors.json")
 
@@ -508,28 +508,5 @@ def case_task_pushctl_to_python(h):
     assert job["state"] == "dead" and job["reason"] == "rejected", job
 
 
-def main():
-    if len(sys.argv) != 2 or "case_" + sys.argv[1] not in globals():
-        names = sorted(k[5:] for k in globals() if k.startswith("case_"))
-        print("usage: pytask_cases.py CASE\ncases: " + " ".join(names))
-        return 2
-    h = Harness()
-    try:
-        globals()["case_" + sys.argv[1]](h)
-    except Exception:
-        log = os.path.join(h.dir, "producerd.log")
-        if os.path.exists(log):
-            sys.stderr.write("--- producerd.log:\n" +
-                             open(log, errors="replace").read())
-        raise
-    finally:
-        bad = h.cleanup()
-    if bad:
-        sys.stderr.write("\n".join(bad) + "\n")
-        return 1
-    print("ok " + sys.argv[1])
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(integration.main(globals()))
