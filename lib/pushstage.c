@@ -1083,13 +1083,28 @@ pushstage_next_event(struct pushstage *p, struct pushstage_event *ev)
 	return r == 1 ? PUSHSTAGE_OK : r;
 }
 
+/*
+ * The n fields of a reply's entry as the library shows them, into dst
+ * (names point into src).
+ */
+static void
+take_fields(struct pushstage_stat *dst, const struct ps_stat *src, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		dst[i].name = src[i].name;
+		dst[i].value = src[i].value;
+	}
+}
+
 /* Point the public structures at the decoded reply. */
 static int
 publish_stats(struct pushstage *p)
 {
 	struct ps_stats			*st = &p->st;
 	struct pushstage_consumer	*pc;
-	size_t				 i, j, nfields = 0, at = 0;
+	size_t				 i, nfields = 0, at = 0;
 
 	for (i = 0; i < st->nconsumers; i++)
 		nfields += st->consumers[i].nfields;
@@ -1111,11 +1126,8 @@ publish_stats(struct pushstage *p)
 		pc->id = st->consumers[i].id;
 		pc->nfields = st->consumers[i].nfields;
 		pc->fields = p->fields + at;
-		for (j = 0; j < pc->nfields; j++) {
-			p->fields[at].name = st->consumers[i].fields[j].name;
-			p->fields[at].value = st->consumers[i].fields[j].value;
-			at++;
-		}
+		take_fields(p->fields + at, st->consumers[i].fields, pc->nfields);
+		at += pc->nfields;
 	}
 	for (i = 0; i < st->ntexts; i++) {
 		p->texts[i].name = st->texts[i].name;
@@ -1171,7 +1183,7 @@ int
 pushstage_queues(struct pushstage *p, uint32_t start,
     const struct pushstage_queue **out, size_t *n, uint32_t *total)
 {
-	size_t	 i, j, nfields = 0, at = 0;
+	size_t	 i, nfields = 0, at = 0;
 	int	 r;
 
 	if ((r = ready(p, 0)) != 0 || (r = pushstage_wait(p)) != 0)
@@ -1193,11 +1205,9 @@ pushstage_queues(struct pushstage *p, uint32_t start,
 		p->queues[i].name = p->qs.queues[i].name;
 		p->queues[i].nfields = p->qs.queues[i].nfields;
 		p->queues[i].fields = p->qfields + at;
-		for (j = 0; j < p->qs.queues[i].nfields; j++) {
-			p->qfields[at].name = p->qs.queues[i].fields[j].name;
-			p->qfields[at].value = p->qs.queues[i].fields[j].value;
-			at++;
-		}
+		take_fields(p->qfields + at, p->qs.queues[i].fields,
+		    p->queues[i].nfields);
+		at += p->queues[i].nfields;
 	}
 	*out = p->queues;
 	*n = p->qs.count;
@@ -1209,7 +1219,7 @@ int
 pushstage_task_stats(struct pushstage *p, const char *queue, uint32_t start,
     const struct pushstage_task **out, size_t *n, uint32_t *total)
 {
-	size_t	 i, j, nfields = 0, at = 0;
+	size_t	 i, nfields = 0, at = 0;
 	int	 r;
 
 	if (queue == NULL)
@@ -1234,11 +1244,9 @@ pushstage_task_stats(struct pushstage *p, const char *queue, uint32_t start,
 		p->tasks[i].len = p->ts.tasks[i].nlen;
 		p->tasks[i].nfields = p->ts.tasks[i].nfields;
 		p->tasks[i].fields = p->tfields + at;
-		for (j = 0; j < p->ts.tasks[i].nfields; j++) {
-			p->tfields[at].name = p->ts.tasks[i].fields[j].name;
-			p->tfields[at].value = p->ts.tasks[i].fields[j].value;
-			at++;
-		}
+		take_fields(p->tfields + at, p->ts.tasks[i].fields,
+		    p->tasks[i].nfields);
+		at += p->tasks[i].nfields;
 	}
 	*out = p->tasks;
 	*n = p->ts.count;
