@@ -425,10 +425,7 @@ class AsyncEvent(C.EventHeaders):
     async def ack(self, result: Optional[Data] = None) -> bool:
         """As Event.ack: done, with its result (bytes, or str as UTF-8;
         protocol version 5, dropped before) when given."""
-        if result is None:
-            return await self._consumer._done(self, "ack", None)
-        return await self._consumer._ack_result(self,
-                                                C.result_bytes(result))
+        return await self._consumer._send_if(self.ack_nowait(result))
 
     async def nack(self, delay: Optional[float] = None,
                    error: Optional[Data] = None, *,
@@ -437,10 +434,27 @@ class AsyncEvent(C.EventHeaders):
         retry-backoff), error saying why (its end when over 4096 bytes;
         dropped by a daemon older than protocol version 5); dead=True
         gives up at once, to the dead letters (reason "rejected")."""
+        return await self._consumer._send_if(
+            self.nack_nowait(delay, error, dead=dead))
+
+    def ack_nowait(self, result: Optional[Data] = None) -> Optional[bool]:
+        """ack() without writing: the answer waits in the consumer until
+        its next write (flush(), or any answer that writes), so that a
+        worker answering many events writes them all at once.  None when
+        the connection is gone; else whether a DEMAND is due."""
+        c = self._consumer
+        if result is None:
+            return c._mark(self, "ack", None)
+        return c._mark(self, "ack", None, result=C.result_bytes(result))
+
+    def nack_nowait(self, delay: Optional[float] = None,
+                    error: Optional[Data] = None, *,
+                    dead: bool = False) -> Optional[bool]:
+        """nack() without writing, as ack_nowait."""
         c = self._consumer
         if dead and delay is not None:
             raise ValueError("nack(dead=True) takes no delay")
-        return await c._done(
+        return c._mark(
             self, "nack", C.nack_delay_ms(delay), None if error is None else
             C.nack_error_bytes(error, c._window.error_max), dead)
 
@@ -578,23 +592,25 @@ class AsyncConsumer:
             out.append(self._ready.popleft())
         return out
 
-    async def _done(self, ev: AsyncEvent, how: str,
-                    delay_ms: Optional[int],
-                    error: Optional[bytes] = None,
-                    dead: bool = False) -> bool:
+    def _mark(self, ev: AsyncEvent, how: str, delay_ms: Optional[int],
+              error: Optional[bytes] = None, dead: bool = False,
+              result: Optional[bytes] = None) -> Optional[bool]:
+        """ev answered in the window (nothing written): None when the
+        connection is gone, else whether a DEMAND is due."""
         c = self._conn
         if c is None or not c.open_:
-            return False
-        if self._window.done(ev.id, how, delay_ms, error, dead):
-            await c.send(self._window.out())
-        return True
+            return None
+        if result is not None:
+            return self._window.ack_result(ev.id, result)
+        return self._window.done(ev.id, how, delay_ms, error, dead)
 
-    async def _ack_result(self, ev: AsyncEvent, result: bytes) -> bool:
-        c = self._conn
-        if c is None or not c.open_:
+    async def _send_if(self, due: Optional[bool]) -> bool:
+        """After _mark: write when a DEMAND is due; False when the
+        connection was gone."""
+        if due is None:
             return False
-        if self._window.ack_result(ev.id, result):
-            await c.send(self._window.out())
+        if due and self._conn is not None:
+            await self._conn.send(self._window.out())
         return True
 
     async def _touch(self, ev: AsyncEvent) -> bool:

@@ -374,6 +374,15 @@ def _key(ev: AsyncEvent) -> Tuple[int, int]:
     return id(ev._consumer), ev.id
 
 
+def _give_back(ev: AsyncEvent, error: Optional[bytes] = None
+               ) -> Callable[[], Optional[bool]]:
+    """A stop's answer to an event not run to its end: acked when it
+    was cancelled meanwhile, else nacked (with the error)."""
+    if ev.cancelled:
+        return ev.ack_nowait
+    return functools.partial(ev.nack_nowait, error=error)
+
+
 # --- asyncio: an awaitable a soft limit is thrown into ---------------------
 
 class _Throwing:
@@ -417,6 +426,45 @@ class _Throwing:
                 exc = e
 
 
+# --- the loop's wake-up ---------------------------------------------------
+
+class _Wake:
+    """asyncio.Event's set, clear, is_set and wait for the worker's one
+    waiter, without a Task each wait: set() often, from every callback,
+    costs a flag."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.flag = False
+        self.fut: Optional["asyncio.Future[None]"] = None
+
+    def set(self) -> None:
+        self.flag = True
+        f = self.fut
+        if f is not None and not f.done():
+            f.set_result(None)
+
+    def clear(self) -> None:
+        self.flag = False
+
+    def is_set(self) -> bool:
+        return self.flag
+
+    async def wait(self, timeout: Optional[float] = None) -> None:
+        """Until set (or timeout seconds)."""
+        if self.flag:
+            return
+        f = self.fut = self.loop.create_future()
+        h = None if timeout is None else \
+            self.loop.call_later(timeout, self.set)
+        try:
+            await f
+        finally:
+            self.fut = None
+            if h is not None:
+                h.cancel()
+
+
 # --- the thread pool -------------------------------------------------------
 
 class _Slot:
@@ -425,12 +473,31 @@ class _Slot:
         self.tid = 0
         self.run: Optional[_Run] = None
         self.in_fn = False
+        self.sent = False       # a soft limit was raised in it
 
 
-def _async_exc(tid: int, exc: Optional[type]) -> int:
+def _async_exc(tid: int, exc: type) -> int:
     return int(ctypes.pythonapi.PyThreadState_SetAsyncExc(
-        ctypes.c_ulong(tid), ctypes.py_object(exc) if exc is not None
-        else ctypes.c_void_p(0)))
+        ctypes.c_ulong(tid), ctypes.py_object(exc)))
+
+
+class _Dropped(BaseException):
+    pass
+
+
+def _drop_async_exc(tid: int) -> None:
+    """Drop an exception raised in this thread (tid) by _async_exc that
+    has not landed yet.  Not by clearing it (SetAsyncExc with NULL):
+    CPython then leaves the interpreter's "async exception pending" flag
+    up, and every thread's eval loop takes its slow path for good (the
+    worker ran at half speed).  A harmless one replaces it instead, and
+    lands here at once: its landing lowers the flag."""
+    try:
+        _async_exc(tid, _Dropped)
+        for _ in range(1000000):
+            pass
+    except _Dropped:
+        pass
 
 
 class _ThreadPool:
@@ -442,8 +509,12 @@ class _ThreadPool:
         self.app = app
         self.loop = loop
         self.done = done
-        self.jobs: "_queue.Queue[Optional[Tuple[_Run, int]]]" = \
-            _queue.Queue()
+        self.jobs: "_queue.SimpleQueue[Optional[Tuple[_Run, int]]]" = \
+            _queue.SimpleQueue()
+        # Outcomes on their way to the loop: the first of a batch wakes
+        # it (one wake-up for all those that end meanwhile).
+        self.olock = threading.Lock()
+        self.outbox: List[Tuple[_Run, Outcome]] = []
         self.threads = [threading.Thread(target=self.work, args=(_Slot(),),
                                          daemon=True, name="task-%d" % i)
                         for i in range(n)]
@@ -468,10 +539,11 @@ class _ThreadPool:
                     with slot.lock:
                         slot.run = run if on else None
                         slot.in_fn = on
-                    if not on:
+                        sent, slot.sent = slot.sent, False
+                    if sent:
                         # A soft limit sent as the function returned
                         # may still be pending: drop it.
-                        _async_exc(slot.tid, None)
+                        _drop_async_exc(slot.tid)
                 run.slot = slot
                 out = call_sync(self.app, run.task, run.ev, run.args,
                                 run.kwargs, limit, arm)
@@ -486,10 +558,21 @@ class _ThreadPool:
                     out = _failed(e, time.monotonic() - job[0].started,
                                   job[1])
             if job is not None and out is not None:
-                try:
-                    self.loop.call_soon_threadsafe(self.done, job[0], out)
-                except RuntimeError:
-                    return      # the worker has ended (past its grace)
+                with self.olock:
+                    self.outbox.append((job[0], out))
+                    first = len(self.outbox) == 1
+                if first:
+                    try:
+                        self.loop.call_soon_threadsafe(self.deliver)
+                    except RuntimeError:
+                        return      # the worker has ended (past its grace)
+
+    def deliver(self) -> None:
+        """On the loop: the outcomes in."""
+        with self.olock:
+            box, self.outbox = self.outbox, []
+        for run, out in box:
+            self.done(run, out)
 
     def soft(self, run: _Run) -> bool:
         """Raise SoftTimeLimitExceeded in the thread running run's
@@ -500,7 +583,8 @@ class _ThreadPool:
         with slot.lock:
             if slot.run is not run or not slot.in_fn:
                 return False
-            return _async_exc(slot.tid, SoftTimeLimitExceeded) == 1
+            slot.sent = _async_exc(slot.tid, SoftTimeLimitExceeded) == 1
+            return slot.sent
 
     def stop(self) -> None:
         for _ in self.threads:
@@ -876,14 +960,21 @@ class TaskWorker:
         self.procs: Optional[_ProcessPool] = None
         self.touched: Dict[Tuple[int, int], float] = {}
         self.warned: Set[str] = set()
+        # Connections with answers or demand not yet written: written
+        # once a turn of the loop (flush_dirty), all of a turn's frames
+        # in one write each, in the order they came to have something
+        # (a turn's answers come before its demand: a connection with
+        # answers is written before one with demand alone, so the
+        # daemon never counts an event answered here as still held).
+        self.dirty: Dict[AsyncConsumer, None] = {}
+        self.cancels = False        # a CANCEL came: look at the waiting
 
     # -- the loop
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         self.loop = loop
-        self.wake = asyncio.Event()
-        self.stop_ev = asyncio.Event()
+        self.wake = _Wake(loop)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.on_signal)
         if self.s.pool == "process":
@@ -901,19 +992,13 @@ class TaskWorker:
         for q in self.queues:
             q.serving = asyncio.ensure_future(self.serve(q))
         toucher = asyncio.ensure_future(self.touching())
-        stop_wait = asyncio.ensure_future(self.stop_ev.wait())
         while not self.stopping:
             self.wake.clear()
-            await self.schedule()
-            if self.wake.is_set() or self.stopping:
-                continue
-            woke = asyncio.ensure_future(self.wake.wait())
-            await asyncio.wait([woke, stop_wait],
-                               return_when=asyncio.FIRST_COMPLETED)
-            woke.cancel()
+            self.schedule()
+            await self.flush_dirty()
+            await self.wake.wait()
         await self.drain()
         toucher.cancel()
-        stop_wait.cancel()
         for q in self.queues:
             if q.serving is not None:
                 q.serving.cancel()
@@ -942,7 +1027,6 @@ class TaskWorker:
 
     def stop(self) -> None:
         self.stopping = True
-        self.stop_ev.set()
         self.wake.set()
 
     # -- a queue's connection
@@ -985,7 +1069,8 @@ class TaskWorker:
             logger.info("consuming", extra={"kv": {
                 "queue": q.name, "weight": q.weight, "id": s.id,
                 "version": c.version}})
-            await self.refill(q)
+            self.refill(q)
+            await self.flush_dirty()
             try:
                 while True:
                     await c._read()
@@ -1018,28 +1103,36 @@ class TaskWorker:
             q.waiting.append(ev)
         self.wake.set()
 
-    async def refill(self, q: _Queue) -> None:
+    def refill(self, q: _Queue) -> None:
         """Ask for q's next events, so that those waiting for a slot and
         those asked for come to --prefetch (the rule: at most prefetch
-        waiting a queue).  Asked when at most half of it is left, so
-        that one DEMAND asks for many."""
+        waiting a queue), and, when q is the only queue, to the free
+        slots besides (no other queue's events could take them: at most
+        c + prefetch held).  Asked when at most half of it is left, so
+        that one DEMAND asks for many.  (Written by flush_dirty.)"""
         c = q.c
         if c is None or self.stopping:
             return
         have = len(q.waiting) + q.credit
         want = self.s.prefetch
+        if len(self.queues) == 1:
+            want += max(0, self.s.concurrency - len(self.running))
         if have > want // 2:
             return
         q.credit += want - have
         c._window.ask(want - have)
-        await self._flush(c)
+        self.dirty[c] = None
 
-    @staticmethod
-    async def _flush(c: AsyncConsumer) -> None:
-        try:
-            await c.flush()
-        except PushstageError:
-            pass            # its reader says so
+    async def flush_dirty(self) -> None:
+        """Write each connection's answers and demand: once a turn of
+        the loop, one write a connection."""
+        while self.dirty:
+            c = next(iter(self.dirty))
+            del self.dirty[c]
+            try:
+                await c.flush()
+            except PushstageError:
+                pass            # its reader says so
 
     def on_cancel(self, q: _Queue, ids: List[int]) -> None:
         """A CANCEL read on q's connection: waiting events are acked at
@@ -1056,22 +1149,25 @@ class TaskWorker:
                 run.atask.cancel()
             elif run.child is not None and self.procs is not None:
                 self.procs.cancel(run)
+        self.cancels = True
         self.wake.set()
 
     # -- starting
 
-    async def schedule(self) -> None:
+    def schedule(self) -> None:
         """Waiting events cancelled meanwhile are acked; then free slots
         go to queues with an event waiting, by weight."""
         for q in self.queues:
+            if not self.cancels:
+                break
             for ev in [e for e in q.waiting if e.cancelled]:
                 q.waiting.remove(ev)
                 logger.info("event cancelled before its task started: "
                             "acked, not run",
                             extra={"kv": {"queue": q.name, "event": ev.id}})
                 self.touched.pop(_key(ev), None)
-                await self._answer(ev, ev.ack())
-                await self.refill(q)
+                self._answer(ev, ev.ack_nowait)
+        self.cancels = False
         while len(self.running) < self.s.concurrency and not self.stopping:
             ready = [q for q in self.queues if q.waiting]
             if not ready:
@@ -1079,12 +1175,13 @@ class TaskWorker:
             q = ready[0] if len(ready) == 1 else random.choices(
                 ready, weights=[x.weight for x in ready])[0]
             ev = q.waiting.popleft()
-            if not await self.start(q, ev):
+            if not self.start(q, ev):
                 # No child free yet (one is replaced): the new one wakes
-                # the loop.  (start said so before any await.)
+                # the loop.
                 q.waiting.appendleft(ev)
                 break
-            await self.refill(q)
+        for q in self.queues:
+            self.refill(q)
 
     def route(self, ev: AsyncEvent) -> Union[Tuple[Task, List[Any],
                                                    Dict[str, Any]],
@@ -1107,7 +1204,7 @@ class TaskWorker:
             return (E.BAD_PAYLOAD, str(e))
         return task, args, kwargs
 
-    async def start(self, q: _Queue, ev: AsyncEvent) -> bool:
+    def start(self, q: _Queue, ev: AsyncEvent) -> bool:
         """Start ev (or give it up at once); False when it needs a child
         and none is free (a child replaced: the new one comes soon)."""
         r = self.route(ev)
@@ -1119,9 +1216,10 @@ class TaskWorker:
                            extra={"kv": {"queue": q.name, "event": ev.id,
                                          "task": ev.headers.get("task", "")}})
             c = ev._consumer
-            await self._answer(ev, ev.nack(error=E.encode_error(
-                etype, msg, "", c.error_max), dead=True))
-            await self._flush(c)
+            self._answer(ev, functools.partial(
+                ev.nack_nowait, error=E.encode_error(etype, msg, "",
+                                                     c.error_max),
+                dead=True))
             self.wake.set()
             return True
         task, args, kwargs = r[0], r[1], r[2]
@@ -1241,37 +1339,57 @@ class TaskWorker:
     # -- ending
 
     def done(self, run: _Run, out: Outcome) -> None:
-        """A run's outcome (on the loop): its event is answered."""
+        """A run's outcome (on the loop): its event is answered (written
+        at the end of the loop's turn)."""
         if run.done:
             return
         run.done = True
         for h in run.timers:
             h.cancel()
-        asyncio.ensure_future(self.finish(run, out))
+        ev, q = run.ev, run.q
+        if out.ok and not ev.cancelled:
+            c = ev._consumer
+            lim = q.limit
+            n = len(out.result)
+            try:
+                asks = lim.frame_check(c, n) and (lim.stale() or
+                                                  lim.over(n))
+            except ValueError as e:
+                asks, out = False, _failed(e, out.seconds, c.error_max)
+            if asks:
+                # The queue's max-result to ask first (rarely: every
+                # ResultLimit.REFRESH seconds).
+                asyncio.ensure_future(self.checked(run, out))
+                return
+        self.finish(run, out)
 
-    async def finish(self, run: _Run, out: Outcome) -> None:
+    async def checked(self, run: _Run, out: Outcome) -> None:
+        c = run.ev._consumer
+        try:
+            await run.q.limit.check_async(c, len(out.result))
+        except ValueError as e:
+            out = _failed(e, out.seconds, c.error_max)
+        self.finish(run, out)
+
+    def finish(self, run: _Run, out: Outcome) -> None:
         ev, q, task = run.ev, run.q, run.task
         k = _key(ev)
-        c = ev._consumer
         kv: Dict[str, object] = {
             "task": task.name, "queue": q.name, "event": ev.id,
             "attempt": ev.attempt, "seconds": "%.3f" % out.seconds}
+        c = ev._consumer
         try:
             if ev.cancelled:
                 logger.info("task cancelled: acked", extra={"kv": kv})
-                await self._answer(ev, ev.ack())
+                self._answer(ev, ev.ack_nowait)
                 return
-            if out.ok:
-                try:
-                    await q.limit.check_async(c, len(out.result))
-                except ValueError as e:
-                    out = _failed(e, out.seconds, c.error_max)
             if out.ok:
                 logger.info("task done", extra={"kv": kv})
                 # None's result, null, is a plain ACK's: one of many in a
                 # frame, where each result is a frame of its own.
-                await self._answer(ev, ev.ack(
-                    None if out.result == b"null" else out.result))
+                self._answer(ev, functools.partial(
+                    ev.ack_nowait, None if out.result == b"null"
+                    else out.result))
                 return
             kv["error"] = "%s: %s" % (out.etype, out.message)
             if out.where:
@@ -1281,7 +1399,8 @@ class TaskWorker:
                 logger.error("task failed: its last attempt (the task's "
                              "max_attempts), to the dead letters",
                              extra={"kv": kv})
-                await self._answer(ev, ev.nack(error=out.error, dead=True))
+                self._answer(ev, functools.partial(
+                    ev.nack_nowait, error=out.error, dead=True))
                 return
             backoff = task.backoff if task.backoff is not None \
                 else self.s.backoff
@@ -1292,19 +1411,24 @@ class TaskWorker:
                 "its last attempt, to the dead letters" if last else
                 "again in %.3gs" % delay if delay is not None else "nacked"),
                 extra={"kv": kv})
-            await self._answer(ev, ev.nack(delay, out.error))
+            self._answer(ev, functools.partial(ev.nack_nowait, delay,
+                                               out.error))
         finally:
             self.running.pop(k, None)
             self.touched.pop(k, None)
-            await self._flush(c)
             self.wake.set()
 
-    async def _answer(self, ev: AsyncEvent, aw: Awaitable[bool]) -> bool:
+    def _answer(self, ev: AsyncEvent,
+                mark: Callable[[], Optional[bool]]) -> bool:
+        """mark: ev's ack_nowait or nack_nowait (with its arguments); the
+        answer is written by flush_dirty."""
         try:
-            ok = await aw
-        except (PushstageError, ValueError):
+            ok = mark() is not None
+        except ValueError:
             ok = False
-        if not ok:
+        if ok:
+            self.dirty[ev._consumer] = None
+        else:
             logger.warning("event answered after its connection was lost; "
                            "the daemon delivers it again",
                            extra={"kv": {"event": ev.id}})
@@ -1359,16 +1483,12 @@ class TaskWorker:
                 while q.waiting:
                     ev = q.waiting.popleft()
                     self.touched.pop(_key(ev), None)
-                    await self._answer(ev, ev.ack() if ev.cancelled
-                                       else ev.nack())
-                if q.c is not None:
-                    await self._flush(q.c)
+                    self._answer(ev, _give_back(ev))
+            await self.flush_dirty()
             if not self.running or self.loop.time() >= end:
                 break
             self.wake.clear()
-            woke = asyncio.ensure_future(self.wake.wait())
-            await asyncio.wait([woke], timeout=end - self.loop.time())
-            woke.cancel()
+            await self.wake.wait(end - self.loop.time())
         # Those whose outcome is in (done) are being answered: theirs.
         left = [r for r in self.running.values() if not r.done]
         if not left:
@@ -1388,13 +1508,10 @@ class TaskWorker:
             await asyncio.wait(pending)
         for run in left:
             ev = run.ev
-            await self._answer(ev, ev.ack() if ev.cancelled else
-                               ev.nack(error=E.encode_error(
-                                   "WorkerStopped", GRACE_ERROR % s.grace,
-                                   "", ev._consumer.error_max)))
-        for q in self.queues:
-            if q.c is not None:
-                await self._flush(q.c)
+            self._answer(ev, _give_back(ev, E.encode_error(
+                "WorkerStopped", GRACE_ERROR % s.grace, "",
+                ev._consumer.error_max)))
+        await self.flush_dirty()
         logger.warning("nacked %d event%s still running: its grace period "
                        "ran out" % (len(left), "" if len(left) == 1 else "s"),
                        extra={"kv": {"ids": ",".join(

@@ -44,6 +44,7 @@ import logging
 import os
 import queue as _queue
 import random
+import re
 import select
 import signal
 import socket
@@ -91,11 +92,19 @@ class LogfmtFormatter(logging.Formatter):
     exception logged with it (exc_info) a traceback= field, on one
     line."""
 
+    # The second's text, made once a second (a worker logs a line a
+    # task: strftime was a fifth of it).
+    _sec = -1
+    _sec_text = ""
+
     def format(self, record: logging.LogRecord) -> str:
         t = record.created
-        parts = ["time=%s.%03dZ" % (time.strftime("%Y-%m-%dT%H:%M:%S",
-                                                  time.gmtime(t)),
-                                    int(t * 1000) % 1000),
+        sec = int(t)
+        if sec != self._sec:
+            self._sec_text = time.strftime("%Y-%m-%dT%H:%M:%S",
+                                           time.gmtime(sec))
+            self._sec = sec
+        parts = ["time=%s.%03dZ" % (self._sec_text, int(t * 1000) % 1000),
                  "level=" + _level_name(record.levelno), "prog=" + _PROG,
                  "pid=%d" % (record.process or os.getpid()),
                  "msg=" + _quote(record.getMessage())]
@@ -127,8 +136,11 @@ def log(level: str, msg: str, **kv: object) -> None:
     logger.log(LEVELS[level], msg, extra={"kv": kv})
 
 
+_BARE = re.compile(r"[\w./:@-]+")     # what goes without quotes
+
+
 def _quote(s: str) -> str:
-    if s and all(c.isalnum() or c in "-_./:@" for c in s):
+    if _BARE.fullmatch(s):
         return s
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') \
         .replace("\n", "\\n") + '"'
