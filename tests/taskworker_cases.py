@@ -458,17 +458,20 @@ def case_tw_demand_rule(h):
     the worker's connections never passes 2 + 3, and with --prefetch 2
     never 2 + 3 x 2 (asked again as soon as one of the two starts:
     held exactly so while the backlogs last); a queue's consumer
-    declares -c + prefetch."""
+    declares -c + prefetch.  One queue alone asks for its free slots
+    too, and holds at most -c + prefetch: 2 + 1."""
     h.start_daemon()
     create(h, "tq", "qa", "qb")
     t = h.tapp
-    for prefetch, held_most in ((None, 5), (2, 8)):
+    for queues, prefetch, held_most in ((("tq", "qa", "qb"), None, 5),
+                                        (("tq", "qa", "qb"), 2, 8),
+                                        (("tq",), None, 3)):
         # Nothing runs until released: the worker fills its slots and
         # holds prefetch waiting a queue.
-        for q in ("tq", "qa", "qb"):
+        for q in queues:
             for i in range(5):
                 t.hold.apply(("%s%d" % (q, i),), queue=q)
-        args = ["-Q", "tq,qa,qb", "-c", "2"]
+        args = ["-Q", ",".join(queues), "-c", "2"]
         if prefetch is not None:
             args += ["--prefetch", str(prefetch)]
         n = len(h.lines("hold start"))
@@ -477,17 +480,17 @@ def case_tw_demand_rule(h):
         pf = prefetch or 1
         with h.client() as c:
             def held():
-                return sum(c.stats(q)["in_flight"]
-                           for q in ("tq", "qa", "qb"))
+                return sum(c.stats(q)["in_flight"] for q in queues)
             h.wait_for(lambda: held() == held_most,
                        what="2 running and %d waiting" % (held_most - 2))
-            for q in ("tq", "qa", "qb"):
+            for q in queues:
                 st = c.stats(q)
                 assert st["in_flight"] <= 2 + pf, (q, st.counters)
                 assert [k["max_demand"] for k in st.consumers] == \
                     [2 + pf], st.consumers
+            assert held() == held_most
         h.release()
-        h.wait_line("hold done", n=n + 15)
+        h.wait_line("hold done", n=n + 5 * len(queues))
         assert h.stop(p) == 0
         os.remove(os.path.join(h.dir, "release"))
 
@@ -909,13 +912,45 @@ def _drain(h, pool, queue, task):
     assert "its grace period ran out" in h.log_of(log)
 
 
+def _drain_late(h):
+    """An event delivered while the worker stops (to demand asked
+    before: one task of -c 3 runs, 3 more asked) is kept, not run and
+    not nacked (a nack would give it back to that same demand, an
+    attempt a time), and goes back once, when the worker closes."""
+    t = h.tapp
+    j = t.hold.delay("late-0")
+    p, log = h.tworker("-Q", "tq", "-c", "3", name="late")
+    h.wait_line("hold start", lambda x: x[2] == j.id)
+    def asked():
+        with h.client() as c:
+            return [k["demand"] for k in c.stats("tq").consumers] == [3]
+    h.wait_for(asked, what="3 more asked for")
+    p.send_signal(signal.SIGTERM)
+    h.wait_for(lambda: "stopping:" in h.log_of(log), what="the stop")
+    late = t.hold.delay("late-1")
+    h.wait_for(lambda: h.job("tq", late.id).state == "in flight",
+               what="the late one delivered")
+    h.release()
+    assert p.wait(timeout=30) == 0
+    assert j.result(timeout=30) == "late-0"
+    jb = h.wait_state("tq", late.id, "queued")
+    assert jb.attempts == 1 and jb.failures == [], jb
+    assert not [x for x in h.lines("hold start") if x[2] == late.id]
+    assert "giving back 1 event delivered while stopping" in h.log_of(log)
+    with h.client() as c:
+        c.purge("tq")
+    os.unlink(os.path.join(h.dir, "release"))
+
+
 def case_tw_sigterm_drain(h):
     """SIGTERM with each pool: nothing more asked, the waiting event
     given back, the running tasks finish, exit 0; past --grace the
-    running ones are nacked (the children killed)."""
+    running ones are nacked (the children killed); an event delivered
+    meanwhile is kept and goes back once, at the close."""
     h.start_daemon()
     create(h, "tq", "aq")
     t = h.tapp
+    _drain_late(h)
     _drain(h, "thread", "tq", t.hold)
     _drain(h, "process", "tq", t.hold)
     _drain(h, "asyncio", "aq", t.ahold)

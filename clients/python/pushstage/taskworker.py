@@ -13,13 +13,15 @@ Queues and weights.  Each queue has its own consumer connection, and
 asks for events ahead, --prefetch of them (default 1):
 a queue holds at most that many events that wait for a slot (asked
 for, or delivered and not started), and asks for more when half of
-them have started, in one DEMAND.  So the events the worker holds
-never exceed the concurrency (those running) plus prefetch times the
-number of queues (the daemon holds them for it: no other consumer
-gets them meanwhile; --prefetch 1 holds the fewest).  A demand cannot
-be taken back, so at a stop an event given back may be sent again to
-this worker while its prefetch is still asked for, and given back once
-more (each time an attempt): with --prefetch N at most N times.
+them have started, in one DEMAND.  A worker of one queue also asks for
+its free slots: it holds at most the concurrency plus prefetch.  With
+several, the events the worker holds never exceed the concurrency
+(those running) plus prefetch times the number of queues (the daemon
+holds them for it: no other consumer gets them meanwhile; --prefetch 1
+holds the fewest).  At a stop the events waiting are given back; a
+demand cannot be taken back, so events delivered while stopping are
+kept, not run, and go back when the connections close (a nack would
+give them to the same demand again, an attempt a time).
 When a slot is
 free and several queues have an event waiting, it goes to one of them
 at random with probability weight / (the sum of their weights), as
@@ -1469,7 +1471,11 @@ class TaskWorker:
 
     async def drain(self) -> None:
         """Ask for nothing more, give back what waits, let what runs end
-        within --grace, then nack what is left."""
+        within --grace, then nack what is left.  Events delivered
+        meanwhile (demand asked before the stop cannot be taken back)
+        are kept, not run, and go back when the connection closes: a
+        nack would give them back to this same demand, an attempt a
+        time."""
         s = self.s
         for q in self.queues:
             if q.c is not None:
@@ -1478,17 +1484,21 @@ class TaskWorker:
                     "runs", extra={"kv": {"running": len(self.running),
                                           "grace": "%gs" % s.grace}})
         end = self.loop.time() + s.grace
-        while True:
-            for q in self.queues:
-                while q.waiting:
-                    ev = q.waiting.popleft()
-                    self.touched.pop(_key(ev), None)
-                    self._answer(ev, _give_back(ev))
-            await self.flush_dirty()
-            if not self.running or self.loop.time() >= end:
-                break
+        for q in self.queues:
+            while q.waiting:
+                ev = q.waiting.popleft()
+                self.touched.pop(_key(ev), None)
+                self._answer(ev, _give_back(ev))
+        await self.flush_dirty()
+        while self.running and self.loop.time() < end:
             self.wake.clear()
             await self.wake.wait(end - self.loop.time())
+            await self.flush_dirty()
+        kept = sum(len(q.waiting) for q in self.queues)
+        if kept:
+            logger.info("giving back %d event%s delivered while stopping: "
+                        "the connection closes" % (kept, "" if kept == 1
+                                                   else "s"))
         # Those whose outcome is in (done) are being answered: theirs.
         left = [r for r in self.running.values() if not r.done]
         if not left:
