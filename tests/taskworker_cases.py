@@ -936,7 +936,8 @@ def _drain_late(h):
     jb = h.wait_state("tq", late.id, "queued")
     assert jb.attempts == 1 and jb.failures == [], jb
     assert not [x for x in h.lines("hold start") if x[2] == late.id]
-    assert "giving back 1 event delivered while stopping" in h.log_of(log)
+    assert "closing: 1 event delivered while stopping goes back" in \
+        h.log_of(log)
     with h.client() as c:
         c.purge("tq")
     os.unlink(os.path.join(h.dir, "release"))

@@ -18,10 +18,11 @@ its free slots: it holds at most the concurrency plus prefetch.  With
 several, the events the worker holds never exceed the concurrency
 (those running) plus prefetch times the number of queues (the daemon
 holds them for it: no other consumer gets them meanwhile; --prefetch 1
-holds the fewest).  At a stop the events waiting are given back; a
-demand cannot be taken back, so events delivered while stopping are
-kept, not run, and go back when the connections close (a nack would
-give them to the same demand again, an attempt a time).
+holds the fewest).  At a stop the events waiting are given back, but
+a demand cannot be taken back: while a queue still has events asked
+for and not received, those waiting are kept, not run (a nack would
+give them to the same demand again, an attempt a time), and given back
+once the last has come, or when the connection closes.
 When a slot is
 free and several queues have an event waiting, it goes to one of them
 at random with probability weight / (the sum of their weights), as
@@ -493,7 +494,10 @@ def _drop_async_exc(tid: int) -> None:
     CPython then leaves the interpreter's "async exception pending" flag
     up, and every thread's eval loop takes its slow path for good (the
     worker ran at half speed).  A harmless one replaces it instead, and
-    lands here at once: its landing lowers the flag."""
+    lands here at once: its landing lowers the flag.  (In 3.11 the flag
+    is the interpreter's: lowered here, another thread's soft limit
+    sent meanwhile lands at its next check for a GIL hand-off, within
+    the switch interval while threads wait, not at once.)"""
     try:
         _async_exc(tid, _Dropped)
         for _ in range(1000000):
@@ -538,14 +542,19 @@ class _ThreadPool:
                 out: Optional[Outcome] = None
 
                 def arm(on: bool, run: _Run = run) -> None:
+                    # A soft limit sent as the function returned may
+                    # still be pending: dropped on the way out, or (when
+                    # it landed in arm(False) itself) on the way in,
+                    # before the new run can be sent one.
                     with slot.lock:
-                        slot.run = run if on else None
-                        slot.in_fn = on
                         sent, slot.sent = slot.sent, False
+                        if not on:
+                            slot.run, slot.in_fn = None, False
                     if sent:
-                        # A soft limit sent as the function returned
-                        # may still be pending: drop it.
                         _drop_async_exc(slot.tid)
+                    if on:
+                        with slot.lock:
+                            slot.run, slot.in_fn = run, True
                 run.slot = slot
                 out = call_sync(self.app, run.task, run.ev, run.args,
                                 run.kwargs, limit, arm)
@@ -574,7 +583,12 @@ class _ThreadPool:
         with self.olock:
             box, self.outbox = self.outbox, []
         for run, out in box:
-            self.done(run, out)
+            try:
+                self.done(run, out)
+            except Exception as e:      # never lose the others
+                logger.error("answering an event failed: %s: %s"
+                             % (type(e).__name__, e), exc_info=e,
+                             extra={"kv": {"event": run.ev.id}})
 
     def soft(self, run: _Run) -> bool:
         """Raise SoftTimeLimitExceeded in the thread running run's
@@ -963,12 +977,13 @@ class TaskWorker:
         self.touched: Dict[Tuple[int, int], float] = {}
         self.warned: Set[str] = set()
         # Connections with answers or demand not yet written: written
-        # once a turn of the loop (flush_dirty), all of a turn's frames
-        # in one write each, in the order they came to have something
-        # (a turn's answers come before its demand: a connection with
-        # answers is written before one with demand alone, so the
-        # daemon never counts an event answered here as still held).
+        # at the end of a turn of the loop (flush_dirty), all of a
+        # turn's frames in one write each; those that ask for events
+        # (asking) after those that only answer, so that the daemon
+        # mostly reads an answer before the demand it made room for
+        # (within one connection, always: answers precede DEMAND).
         self.dirty: Dict[AsyncConsumer, None] = {}
+        self.asking: Set[AsyncConsumer] = set()
         self.cancels = False        # a CANCEL came: look at the waiting
 
     # -- the loop
@@ -1006,6 +1021,13 @@ class TaskWorker:
                 q.serving.cancel()
         for q in self.queues:
             if q.c is not None:
+                if q.waiting:
+                    n = len(q.waiting)
+                    logger.info("closing: %d event%s delivered while "
+                                "stopping go%s back with the connection"
+                                % (n, "" if n == 1 else "s",
+                                   "es" if n == 1 else ""),
+                                extra={"kv": {"queue": q.name}})
                 await q.c.close()
         if self.procs is not None:
             self.procs.stop()
@@ -1123,11 +1145,15 @@ class TaskWorker:
             return
         q.credit += want - have
         c._window.ask(want - have)
-        self.dirty[c] = None
+        self.asking.add(c)
 
     async def flush_dirty(self) -> None:
         """Write each connection's answers and demand: once a turn of
         the loop, one write a connection."""
+        for c in list(self.asking):
+            self.dirty.pop(c, None)
+            self.dirty[c] = None        # last
+        self.asking.clear()
         while self.dirty:
             c = next(iter(self.dirty))
             del self.dirty[c]
@@ -1471,11 +1497,12 @@ class TaskWorker:
 
     async def drain(self) -> None:
         """Ask for nothing more, give back what waits, let what runs end
-        within --grace, then nack what is left.  Events delivered
-        meanwhile (demand asked before the stop cannot be taken back)
-        are kept, not run, and go back when the connection closes: a
-        nack would give them back to this same demand, an attempt a
-        time."""
+        within --grace, then nack what is left.  A demand asked before
+        the stop cannot be taken back: while a queue still has events
+        asked for and not received, what it has waiting is kept (not
+        run; a nack would give it back to that same demand, an attempt
+        a time), and given back once the last asked for has come, or
+        when the connection closes."""
         s = self.s
         for q in self.queues:
             if q.c is not None:
@@ -1484,21 +1511,19 @@ class TaskWorker:
                     "runs", extra={"kv": {"running": len(self.running),
                                           "grace": "%gs" % s.grace}})
         end = self.loop.time() + s.grace
-        for q in self.queues:
-            while q.waiting:
-                ev = q.waiting.popleft()
-                self.touched.pop(_key(ev), None)
-                self._answer(ev, _give_back(ev))
-        await self.flush_dirty()
-        while self.running and self.loop.time() < end:
+        while True:
+            for q in self.queues:
+                if q.credit:
+                    continue
+                while q.waiting:
+                    ev = q.waiting.popleft()
+                    self.touched.pop(_key(ev), None)
+                    self._answer(ev, _give_back(ev))
+            await self.flush_dirty()
+            if not self.running or self.loop.time() >= end:
+                break
             self.wake.clear()
             await self.wake.wait(end - self.loop.time())
-            await self.flush_dirty()
-        kept = sum(len(q.waiting) for q in self.queues)
-        if kept:
-            logger.info("giving back %d event%s delivered while stopping: "
-                        "the connection closes" % (kept, "" if kept == 1
-                                                   else "s"))
         # Those whose outcome is in (done) are being answered: theirs.
         left = [r for r in self.running.values() if not r.done]
         if not left:
