@@ -3102,17 +3102,24 @@ def case_handshake_timeout(h):
 
 def case_consumer_that_stops_reading_gets_only_its_demand(h):
     """A consumer that never reads holds what it asked for and no more;
-    the others get the rest."""
+    the others get the rest.  Its ten are sent while it is alone: with
+    another consumer beside it, who gets what is up to the dispatcher
+    (largest demand first), and a quick one could take all 200."""
     h.start_daemon()
     stuck = Raw(h.sock)
     consumer_hello(stuck, b"stuck", 10)
     stuck.send(demand(10))
-    _, out = h.consumer("busy", "--max-demand", "50", "--min-demand", "25")
-    h.wait_consumers(2, total_demand=60)
+    h.wait_consumers(1, total_demand=10)
     payload = b"z" * 16384
     c = Raw(h.sock)
     client_hello(c)
-    for i in range(20):                      # 200 events, 3.3 MB in all
+    c.send(enqueue(*[payload] * 10))
+    c.expect(ENQUEUED)
+    h.wait_for(lambda: stats_of(h, "stuck")["in_flight"] == 10,
+               what="stuck to be sent its ten")
+    _, out = h.consumer("busy", "--max-demand", "50", "--min-demand", "25")
+    h.wait_consumers(2, total_demand=50)
+    for i in range(19):                      # 200 events, 3.3 MB in all
         c.send(enqueue(*[payload] * 10))
         c.expect(ENQUEUED)
     # Acked, the daemon's count, is cheap to poll; the 3 MB of output
