@@ -304,24 +304,32 @@ struct ptrans {
 /*
  * The rule's changes in the years around t's, sorted; at one instant an
  * end sorts before a start, so "0/0,J365/25" is summer time all year.
+ * A change falls within 8 days of its year (times up to 167h), so years
+ * y-3 to y+2 hold the last change at or before t whatever the rule: the
+ * state at t is the same whichever t's list it is read from (a rule
+ * whose summer time ends after the next one starts stays consistent).
  */
+#define PT_YEARS	6
+#define PT_N		(2 * PT_YEARS)
+
 static void
-posix_list(const struct tz_posix *r, int64_t t, struct ptrans l[8])
+posix_list(const struct tz_posix *r, int64_t t, struct ptrans l[PT_N])
 {
 	struct ptrans	 x;
-	int64_t		 y;
+	int64_t		 y, yy;
 	int		 m, d, i, j;
 
 	tz_civil(fdiv(clamp(t) + r->std_off, 86400), &y, &m, &d);
-	for (i = 0; i < 4; i++) {
-		l[2 * i].at = when_day(&r->start, y - 1 + i) * 86400 +
+	for (i = 0; i < PT_YEARS; i++) {
+		yy = y - 3 + i;
+		l[2 * i].at = when_day(&r->start, yy) * 86400 +
 		    r->start.time - r->std_off;
 		l[2 * i].dst = 1;
-		l[2 * i + 1].at = when_day(&r->end, y - 1 + i) * 86400 +
+		l[2 * i + 1].at = when_day(&r->end, yy) * 86400 +
 		    r->end.time - r->dst_off;
 		l[2 * i + 1].dst = 0;
 	}
-	for (i = 1; i < 8; i++) {
+	for (i = 1; i < PT_N; i++) {
 		x = l[i];
 		for (j = i; j > 0 && (l[j - 1].at > x.at ||
 		    (l[j - 1].at == x.at && l[j - 1].dst > x.dst)); j--)
@@ -331,11 +339,11 @@ posix_list(const struct tz_posix *r, int64_t t, struct ptrans l[8])
 }
 
 static int
-posix_state(const struct ptrans l[8], int64_t t)
+posix_state(const struct ptrans l[PT_N], int64_t t)
 {
 	int	 i, dst = !l[0].dst;
 
-	for (i = 0; i < 8 && l[i].at <= t; i++)
+	for (i = 0; i < PT_N && l[i].at <= t; i++)
 		dst = l[i].dst;
 	return dst;
 }
@@ -343,7 +351,7 @@ posix_state(const struct ptrans l[8], int64_t t)
 int32_t
 tz_posix_offset(const struct tz_posix *r, int64_t t, int *isdst)
 {
-	struct ptrans	 l[8];
+	struct ptrans	 l[PT_N];
 	int		 dst = 0;
 
 	if (r->has_dst) {
@@ -359,18 +367,18 @@ tz_posix_offset(const struct tz_posix *r, int64_t t, int *isdst)
 static int64_t
 posix_next(const struct tz_posix *r, int64_t t)
 {
-	struct ptrans	 l[8];
+	struct ptrans	 l[PT_N];
 	int		 i, cur, now;
 
 	if (!r->has_dst || r->std_off == r->dst_off)
 		return INT64_MAX;
 	posix_list(r, t, l);
 	cur = posix_state(l, t);
-	for (i = 0; i < 8; i++) {
+	for (i = 0; i < PT_N; i++) {
 		if (l[i].at <= t)
 			continue;
 		now = l[i].dst;
-		while (i + 1 < 8 && l[i + 1].at == l[i].at)
+		while (i + 1 < PT_N && l[i + 1].at == l[i].at)
 			now = l[++i].dst;
 		if (now != cur)
 			return l[i].at;

@@ -612,6 +612,49 @@ START_TEST(local_times)
 }
 END_TEST
 
+/*
+ * Every 45 minutes of 2026 and 2027 shown by the zone maps back to
+ * its instant; with a rule whose summer time ends an hour after the
+ * next year's starts (fuzz_cron's first find), too.
+ */
+START_TEST(local_round_trip)
+{
+	static const char *const rules[] = {
+		"CET-1CEST,M3.5.0,M10.5.0/3", "EST5EDT,M3.2.0,M11.1.0",
+		"AEST-10AEDT,M10.1.0,M4.1.0/3", "EST0EDT,0,J365/28",
+		"<-03>3<-02>,M3.5.0/-2,M10.5.0/-1", "EST5EDT,0/0,J365/25",
+		"XST3XDT,J1/-167,J365/167",
+	};
+	struct tzfile	*z;
+	char		 err[256];
+	int64_t		 t, l, u[2];
+	size_t		 i;
+	int		 n, k;
+
+	for (i = 0; i < sizeof rules / sizeof rules[0] + 1; i++) {
+		if (i < sizeof rules / sizeof rules[0])
+			z = tzfile_from_posix(rules[i], strlen(rules[i]), err,
+			    sizeof err);
+		else if (!have_zoneinfo())
+			break;
+		else
+			z = zone("Australia/Sydney");
+		ck_assert_msg(z != NULL, "%s", err);
+		for (t = iso("2025-12-25T00:00Z"); t < iso("2028-01-08T00:00Z");
+		    t += 2700) {
+			l = t + tzfile_offset(z, t);
+			n = tzfile_local(z, l, u, NULL);
+			for (k = 0; k < n && u[k] != t; k++)
+				;
+			ck_assert_msg(k < n, "%s: %lld is not among the %d "
+			    "instants of its wall time", z->name,
+			    (long long)t, n);
+		}
+		tzfile_free(z);
+	}
+}
+END_TEST
+
 /* Offsets from the files, against zoneinfo's, both sides of changes. */
 START_TEST(zone_files)
 {
@@ -955,11 +998,13 @@ cron_suite(void)
 	tcase_add_unchecked_fixture(tz, berlin_read, berlin_free);
 	tcase_add_test(tz, posix_rules);
 	tcase_add_test(tz, local_times);
+	tcase_add_test(tz, local_round_trip);
 	tcase_add_test(tz, zone_files);
 	tcase_add_test(tz, zone_names);
 	tcase_add_test(tz, tzif_truncated);
 	tcase_add_test(tz, tzif_corrupt);
 	tcase_add_test(tz, tzif_minimal);
+	tcase_set_timeout(tz, 60);
 	suite_add_tcase(s, tz);
 	return s;
 }
