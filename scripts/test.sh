@@ -99,6 +99,7 @@ if CC=clang meson setup build-fuzz $fuzzre --werror -Dtests=false \
 	fuzz replay
 	fuzz json
 	fuzz task
+	fuzz cron
 else
 	cat build-fuzz.out
 	echo "== fuzz: the build failed"
