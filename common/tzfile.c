@@ -497,8 +497,13 @@ struct hdr {
 
 #define HDR_LEN	44
 
+/*
+ * A header at off and the length of the block after it.  The counts are
+ * checked in full (strict) only for the block that will be read: a v2+
+ * reader skips the v1 block, whatever it holds (RFC 8536 4).
+ */
 static int
-tz_header(const uint8_t *b, size_t len, size_t off, int tsize,
+tz_header(const uint8_t *b, size_t len, size_t off, int tsize, int strict,
     struct hdr *h, char *err, size_t errlen)
 {
 	const char	*which = tsize == 4 ? "v1" : "v2+";
@@ -529,17 +534,17 @@ tz_header(const uint8_t *b, size_t len, size_t off, int tsize,
 	h->timecnt = be32(b + 32);
 	h->typecnt = be32(b + 36);
 	h->charcnt = be32(b + 40);
-	if (h->typecnt == 0 || h->typecnt > 256) {
+	if (strict && (h->typecnt == 0 || h->typecnt > 256)) {
 		snprintf(err, errlen, "TZif %s header: typecnt %u, not 1 to "
 		    "256", which, h->typecnt);
 		return -1;
 	}
-	if (h->charcnt == 0) {
+	if (strict && h->charcnt == 0) {
 		snprintf(err, errlen, "TZif %s header: charcnt 0", which);
 		return -1;
 	}
-	if ((h->isutcnt != 0 && h->isutcnt != h->typecnt) ||
-	    (h->isstdcnt != 0 && h->isstdcnt != h->typecnt)) {
+	if (strict && ((h->isutcnt != 0 && h->isutcnt != h->typecnt) ||
+	    (h->isstdcnt != 0 && h->isstdcnt != h->typecnt))) {
 		snprintf(err, errlen, "TZif %s header: isutcnt %u and "
 		    "isstdcnt %u must be 0 or typecnt %u", which, h->isutcnt,
 		    h->isstdcnt, h->typecnt);
@@ -638,7 +643,8 @@ tzfile_parse(const void *buf, size_t len, char *err, size_t errlen)
 		    len, TZFILE_SIZE_MAX);
 		return NULL;
 	}
-	if (tz_header(b, len, 0, 4, &h, err, errlen) == -1)
+	if (tz_header(b, len, 0, 4, len >= 5 && b[4] == 0, &h, err,
+	    errlen) == -1)
 		return NULL;
 	if (h.version == 1) {
 		if ((z = tz_block(b + HDR_LEN, &h, 4, err, errlen)) == NULL)
@@ -647,7 +653,7 @@ tzfile_parse(const void *buf, size_t len, char *err, size_t errlen)
 		return z;
 	}
 	off = HDR_LEN + (size_t)h.datalen;
-	if (tz_header(b, len, off, 8, &h, err, errlen) == -1)
+	if (tz_header(b, len, off, 8, 1, &h, err, errlen) == -1)
 		return NULL;
 	if ((z = tz_block(b + off + HDR_LEN, &h, 8, err, errlen)) == NULL)
 		return NULL;
@@ -729,7 +735,8 @@ tzfile_load(const char *dir, const char *name, char *err, size_t errlen)
 		snprintf(err, errlen, "zone \"%s\": path too long", name);
 		return NULL;
 	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+	/* O_NONBLOCK: a FIFO put in the way must not hold the caller. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1) {
 		if (errno == ENOENT && strcmp(name, "UTC") == 0)
 			return tzfile_utc();
 		snprintf(err, errlen, "zone \"%s\": %s: %s", name, path,

@@ -11,7 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifndef TZFILE_DIR
 #define TZFILE_DIR	"/usr/share/zoneinfo"
+#endif
 #define TZFILE_SIZE_MAX	(256 * 1024)	/* bytes of a TZif file */
 #define TZFILE_NAME_MAX	255		/* bytes of a zone's name */
 #define TZ_POSIX_MAX	255		/* bytes of a footer's TZ string */
