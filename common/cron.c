@@ -266,8 +266,8 @@ cron_parse(struct cron *c, const char *s, size_t len, char *err,
 }
 
 /* Does the rule's day part (month, day of month, day of week) match? */
-int
-cron_day_match(const struct cron *c, int64_t y, int m, int d)
+static int
+day_match(const struct cron *c, int64_t y, int m, int d)
 {
 	int	 dom, dow;
 
@@ -305,7 +305,7 @@ cron_next(const struct cron *c, const struct tzfile *z, int64_t t,
 	from = (int)((local - day0 * 86400) / 60);
 	for (day = day0; day <= day0 + CRON_SEARCH_DAYS; day++) {
 		tz_civil(day, &y, &m, &d);
-		if (!cron_day_match(c, y, m, d))
+		if (!day_match(c, y, m, d))
 			continue;
 		for (h = 0; h < 24; h++) {
 			if (!(c->hour >> h & 1) ||

@@ -38,12 +38,13 @@ struct cron {
 /*
  * cron_parse: "minute hour day-of-month month day-of-week", fields
  * apart by spaces or tabs, each a list of "*", N or A-B, any of them
- * followed by "/S", a step (N/S: N to the field's last value, as
- * cronie); month names JAN-DEC, day names
- * SUN-SAT in any case; day-of-week 7 is Sunday.  Or a macro: @yearly
- * (@annually), @monthly, @weekly, @daily (@midnight), @hourly.  A step
- * is 1 to the field's largest value.  0, or -1 and a message naming the
- * field in err ("cron field 2 (hour): 24 is out of range 0-23").
+ * followed by "/S", a step of 1 to the field's largest value (N/S: N
+ * to the field's last value, as cronie); month names JAN-DEC and day
+ * names SUN-SAT in any case; day-of-week 7 is Sunday.  Or a macro, in
+ * any case: @yearly (@annually), @monthly, @weekly, @daily (@midnight),
+ * @hourly.  At most CRON_LINE_MAX bytes, not NUL-terminated.  0, or -1
+ * and a message naming the field in err ("cron field 2 (hour): 24 is
+ * out of range 0-23").
  *
  * The day: when day-of-month and day-of-week both are restricted
  * (neither starts with "*"), a day matches if either matches, as Vixie
@@ -61,16 +62,14 @@ struct cron {
  *   its minute nor its hour field starts with "*", Vixie cron's test:
  *   "30 2 * * *" fires at 03:00 on the day Berlin skips 02:00-02:59;
  *   all the gap's matching minutes make that one firing); a rule whose
- *   minute or hour field starts with "*" (every 15 minutes, "30 * * *
- *   *", "* 2 * * *", @hourly) does not fire for minutes that do not
- *   exist.
+ *   minute or hour field starts with "*" (every 15 minutes, @hourly,
+ *   "* 2 * * *") does not fire for minutes that do not exist.
  * (Vixie and ISC cron also run wildcard rules again in the repeated
- * hour of a fold; this does not: the brief for issue 35 asks for once.)
+ * hour of a fold; issue 35 asks for one firing, so this does not.)
  */
 int	 cron_parse(struct cron *, const char *, size_t, char *, size_t);
 int	 cron_next(const struct cron *, const struct tzfile *, int64_t,
 	     int64_t *);
-int	 cron_day_match(const struct cron *, int64_t, int, int);
 
 /*
  * cron_every: a duration such as "30s", "5m", "2h", "1d" or "1h30m"
