@@ -4,6 +4,7 @@
  * of a matching day, asking tzfile.c which instants show each: at most
  * CRON_SEARCH_DAYS days, so a rule that never matches ends.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -42,30 +43,6 @@ static const struct {
 	{ "@hourly", "0 * * * *" },
 };
 
-static int
-lower(int ch)
-{
-	return ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch;
-}
-
-static int
-isalpha_(int ch)
-{
-	return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z');
-}
-
-static int
-isdigit_(int ch)
-{
-	return ch >= '0' && ch <= '9';
-}
-
-static int
-isblank_(int ch)
-{
-	return ch == ' ' || ch == '\t';
-}
-
 /* A number or (where the field has them) a name at s[*i]: 0 or -1. */
 static int
 value(int fn, const char *s, size_t len, size_t *i, int *v, char *err,
@@ -75,8 +52,8 @@ value(int fn, const char *s, size_t len, size_t *i, int *v, char *err,
 	size_t			 start = *i, k;
 	int			 n;
 
-	if (*i < len && isdigit_((unsigned char)s[*i])) {
-		for (n = 0; *i < len && isdigit_((unsigned char)s[*i]); (*i)++)
+	if (*i < len && isdigit((unsigned char)s[*i])) {
+		for (n = 0; *i < len && isdigit((unsigned char)s[*i]); (*i)++)
 			if (n <= 9999)
 				n = n * 10 + (s[*i] - '0');
 		if (n < f->min || n > f->max) {
@@ -89,7 +66,7 @@ value(int fn, const char *s, size_t len, size_t *i, int *v, char *err,
 		*v = n;
 		return 0;
 	}
-	while (*i < len && isalpha_((unsigned char)s[*i]))
+	while (*i < len && isalpha((unsigned char)s[*i]))
 		(*i)++;
 	if (*i == start) {
 		if (*i < len)
@@ -101,9 +78,10 @@ value(int fn, const char *s, size_t len, size_t *i, int *v, char *err,
 		return -1;
 	}
 	for (k = 0; f->names != NULL && f->names[k] != NULL; k++) {
-		if (*i - start == 3 && lower(s[start]) == f->names[k][0] &&
-		    lower(s[start + 1]) == f->names[k][1] &&
-		    lower(s[start + 2]) == f->names[k][2]) {
+		if (*i - start == 3 &&
+		    tolower((unsigned char)s[start]) == f->names[k][0] &&
+		    tolower((unsigned char)s[start + 1]) == f->names[k][1] &&
+		    tolower((unsigned char)s[start + 2]) == f->names[k][2]) {
 			*v = f->min + (int)k;
 			return 0;
 		}
@@ -156,12 +134,12 @@ field(int fn, const char *s, size_t len, uint64_t *bits, int *star,
 		step = 1;
 		if (i < len && s[i] == '/') {
 			i++;
-			if (i == len || !isdigit_((unsigned char)s[i])) {
+			if (i == len || !isdigit((unsigned char)s[i])) {
 				snprintf(err, errlen, "cron field %d (%s): a "
 				    "step is a number", fn + 1, f->name);
 				return -1;
 			}
-			for (step = 0; i < len && isdigit_((unsigned char)s[i]);
+			for (step = 0; i < len && isdigit((unsigned char)s[i]);
 			    i++)
 				if (step <= 9999)
 					step = step * 10 + (s[i] - '0');
@@ -205,11 +183,11 @@ cron_parse(struct cron *c, const char *s, size_t len, char *err,
 		    len, CRON_LINE_MAX);
 		return -1;
 	}
-	while (len > 0 && isblank_((unsigned char)*s)) {
+	while (len > 0 && isblank((unsigned char)*s)) {
 		s++;
 		len--;
 	}
-	while (len > 0 && isblank_((unsigned char)s[len - 1]))
+	while (len > 0 && isblank((unsigned char)s[len - 1]))
 		len--;
 	if (len == 0) {
 		snprintf(err, errlen, "cron: empty expression");
@@ -220,7 +198,7 @@ cron_parse(struct cron *c, const char *s, size_t len, char *err,
 			if (strlen(macros[k].name) != len)
 				continue;
 			for (i = 0; i < len &&
-			    lower((unsigned char)s[i]) == macros[k].name[i]; i++)
+			    tolower((unsigned char)s[i]) == macros[k].name[i]; i++)
 				;
 			if (i == len)
 				return cron_parse(c, macros[k].rule,
@@ -238,11 +216,11 @@ cron_parse(struct cron *c, const char *s, size_t len, char *err,
 			return -1;
 		}
 		f[n] = s + i;
-		while (i < len && !isblank_((unsigned char)s[i]))
+		while (i < len && !isblank((unsigned char)s[i]))
 			i++;
 		flen[n] = (size_t)(s + i - f[n]);
 		n++;
-		while (i < len && isblank_((unsigned char)s[i]))
+		while (i < len && isblank((unsigned char)s[i]))
 			i++;
 	}
 	if (n != 5) {
@@ -349,7 +327,7 @@ cron_every(const char *s, size_t len, int64_t *secs, char *err,
 	}
 	while (i < len) {
 		start = i;
-		for (v = 0; i < len && isdigit_((unsigned char)s[i]); i++) {
+		for (v = 0; i < len && isdigit((unsigned char)s[i]); i++) {
 			v = v * 10 + (s[i] - '0');
 			if (v > CRON_EVERY_MAX)
 				goto long_;

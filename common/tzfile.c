@@ -5,6 +5,7 @@
  * time to UTC walk looks only at the offsets in effect within the
  * zone's widest offsets of the wall time, so it is bounded by the file.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -99,18 +100,6 @@ peek(struct cur *c)
 	return c->p < c->end ? (unsigned char)*c->p : -1;
 }
 
-static int
-isalpha_(int ch)
-{
-	return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z');
-}
-
-static int
-isdigit_(int ch)
-{
-	return ch >= '0' && ch <= '9';
-}
-
 /* A zone abbreviation: 3 or more letters, or <...> of [A-Za-z0-9+-]. */
 static int
 posix_name(struct cur *c)
@@ -121,7 +110,7 @@ posix_name(struct cur *c)
 	if (peek(c) == '<') {
 		c->p++;
 		while ((ch = peek(c)) != '>') {
-			if (!isalpha_(ch) && !isdigit_(ch) && ch != '+' &&
+			if (!isalpha(ch) && !isdigit(ch) && ch != '+' &&
 			    ch != '-')
 				return -1;
 			c->p++;
@@ -129,7 +118,7 @@ posix_name(struct cur *c)
 		}
 		c->p++;
 	} else {
-		while (isalpha_(peek(c))) {
+		while (isalpha(peek(c))) {
 			c->p++;
 			n++;
 		}
@@ -144,7 +133,7 @@ posix_num(struct cur *c, int max, int *v)
 	int	 n = 0;
 
 	*v = 0;
-	while (isdigit_(peek(c)) && n < 4) {
+	while (isdigit(peek(c)) && n < 4) {
 		*v = *v * 10 + (*c->p++ - '0');
 		n++;
 	}
@@ -705,7 +694,7 @@ tzfile_name_check(const char *name, char *err, size_t errlen)
 	}
 	for (i = 0; i < len; i++) {
 		ch = name[i];
-		if (!isalpha_(ch) && !isdigit_(ch) && ch != '_' && ch != '+' &&
+		if (!isalpha(ch) && !isdigit(ch) && ch != '_' && ch != '+' &&
 		    ch != '-' && ch != '/') {
 			snprintf(err, errlen, "zone name \"%s\": character %zu "
 			    "is not one of A-Z a-z 0-9 _ + - /", name, i + 1);
