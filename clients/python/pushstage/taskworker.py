@@ -992,6 +992,7 @@ class TaskWorker:
         loop = asyncio.get_running_loop()
         self.loop = loop
         self.wake = _Wake(loop)
+        self.touch_wake = _Wake(loop)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.on_signal)
         if self.s.pool == "process":
@@ -1090,6 +1091,9 @@ class TaskWorker:
             await q.limit.connected_async(c)
             q.c = c
             q.credit = 0
+            # Its ack timeout is known now: the toucher's next sleep is
+            # at most half of it (events may come with the first read).
+            self.touch_wake.set()
             logger.info("consuming", extra={"kv": {
                 "queue": q.name, "weight": q.weight, "id": s.id,
                 "version": c.version}})
@@ -1491,7 +1495,8 @@ class TaskWorker:
                             pass
                     else:
                         nxt = min(nxt, last + half - now)
-            await asyncio.sleep(max(0.01, nxt))
+            self.touch_wake.clear()
+            await self.touch_wake.wait(max(0.01, nxt))
 
     # -- stopping
 
