@@ -1759,7 +1759,9 @@ walk_one(void *arg, const struct qevent *ev)
  * Every event d holds, each once, for the journal's compaction: its
  * buffer, those waiting behind a key or for a partition, those held back,
  * in flight and dead (the id hash), and, d leading, the queue's delayed
- * events.  Nothing changes.
+ * events.  Not one cancelled in flight: the journal has its end already
+ * (dispatch_cancel), and a copy written after it would bring it back on
+ * replay.  Nothing changes.
  */
 void
 dispatch_walk(const struct dispatch *d, dispatch_walk_fn fn, void *arg)
@@ -1777,8 +1779,10 @@ dispatch_walk(const struct dispatch *d, dispatch_walk_fn fn, void *arg)
 	for (i = 0; d->sched != NULL && i < d->sched->nlater; i++)
 		fn(arg, d->sched->later[i].ev, 0);
 	for (i = 0; d->hash != NULL && i <= d->hmask; i++) {
-		for (ev = d->hash[i]; ev != NULL; ev = ev->hnext)
-			fn(arg, ev, 0);
+		for (ev = d->hash[i]; ev != NULL; ev = ev->hnext) {
+			if (!ev->cancelled)
+				fn(arg, ev, 0);
+		}
 	}
 	if (d != d->lead || d->sched == NULL)
 		return;

@@ -409,8 +409,9 @@ void	 dispatch_refuse(struct dispatch *, struct ps_enqueue_iter *,
 
 /*
  * Sees one event a group holds: buffered, waiting, held back, in flight
- * (ev->owner set) or dead (ev->reason set); due (wall ms) for one
- * delayed, else 0.  ev is the group's or made up for the call.
+ * (ev->owner set; not one cancelled, whose end is journaled) or dead
+ * (ev->reason set); due (wall ms) for one delayed, else 0.  ev is the
+ * group's or made up for the call.
  */
 typedef void (*dispatch_walk_fn)(void *, const struct qevent *, uint64_t);
 void	 dispatch_walk(const struct dispatch *, dispatch_walk_fn, void *);

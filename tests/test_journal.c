@@ -952,6 +952,46 @@ START_TEST(a_journal_past_its_bound_is_compacted_whatever_the_share)
 END_TEST
 
 /*
+ * An event cancelled in flight is done with in the journal at once.
+ * Compaction, before its consumer answers, must not copy it forward:
+ * its copy, written after the cancel's record, would bring it back on
+ * replay (the mixed crash loop saw a cancelled event delivered again
+ * after a crash).
+ */
+START_TEST(a_cancel_in_flight_survives_compaction)
+{
+	struct node		*n = node_new(5, 4096);
+	struct dconsumer	*dc;
+	int			 i, rounds = 0;
+
+	for (i = 1; i <= 600; i++) {
+		push_pad(n, i, 60);
+		if (i % 10 == 0)
+			ck_assert_int_eq(journal_commit(&n->j), 0);
+	}
+	take(n, 600);
+	ck_assert_int_eq(dispatch_cancel(&n->d, 1, &dc), DJOB_IN_FLIGHT);
+	for (i = 61; i <= 600; i++)		/* 1 to 60 stay in flight */
+		answer(n, (uint64_t)i, PS_ACK);
+	ck_assert_int_eq(journal_commit(&n->j), 0);
+	ck_assert_int_eq(journal_compact_wanted(&n->j), 1);
+	while (journal_compact_wanted(&n->j)) {
+		ck_assert_int_lt(rounds++, 20);
+		dispatch_walk(&n->d, keep_oldest, n);
+		ck_assert_int_eq(journal_commit(&n->j), 0);
+	}
+	node_crash(n);
+	n = node_new(5, 4096);
+	ck_assert_uint_eq(n->d.queue.count, 59);
+	take(n, 100);
+	ck_assert_int_eq(n->got.n, 59);
+	for (i = 0; i < 59; i++)
+		ck_assert_uint_eq(n->got.id[i], (uint64_t)i + 2);
+	node_crash(n);
+}
+END_TEST
+
+/*
  * Issue 30: a unique id held (acked, its window running; a dead letter)
  * survives a restart after the segment of its event's records went, as
  * it does while that segment stays.
@@ -1027,6 +1067,7 @@ journal_suite(void)
 	tcase_add_test(tc, a_corrupt_last_record_is_not_cut_as_torn);
 	tcase_add_test(tc, batch_syncs_once_per_commit_never_not_at_all);
 	tcase_add_test(tc, a_journal_past_its_bound_is_compacted_whatever_the_share);
+	tcase_add_test(tc, a_cancel_in_flight_survives_compaction);
 	tcase_add_test(tc, unique_ids_outlive_their_segment);
 	suite_add_tcase(s, tc);
 	return s;
