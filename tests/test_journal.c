@@ -904,6 +904,33 @@ keep_oldest(void *arg, const struct qevent *ev, uint64_t due)
 		    0), 0);
 }
 
+/* Events 1 to 600, committed ten at a time, all taken (in flight). */
+static void
+six_hundred_taken(struct node *n)
+{
+	int	 i;
+
+	for (i = 1; i <= 600; i++) {
+		push_pad(n, i, 60);
+		if (i % 10 == 0)
+			ck_assert_int_eq(journal_commit(&n->j), 0);
+	}
+	take(n, 600);
+}
+
+/* Compaction's walks, as compact.c does them, until none is wanted. */
+static void
+compact_all(struct node *n)
+{
+	int	 rounds = 0;
+
+	while (journal_compact_wanted(&n->j)) {
+		ck_assert_int_lt(rounds++, 20);
+		dispatch_walk(&n->d, keep_oldest, n);
+		ck_assert_int_eq(journal_commit(&n->j), 0);
+	}
+}
+
 /*
  * Issue 30: the oldest segments all live (a backlog in flight), every
  * newer one acked.  The oldest is not "mostly dead weight", yet the
@@ -915,14 +942,9 @@ START_TEST(a_journal_past_its_bound_is_compacted_whatever_the_share)
 {
 	struct node	*n = node_new(5, 4096);
 	uint64_t	 bound;
-	int		 i, rounds = 0;
+	int		 i;
 
-	for (i = 1; i <= 600; i++) {
-		push_pad(n, i, 60);
-		if (i % 10 == 0)
-			ck_assert_int_eq(journal_commit(&n->j), 0);
-	}
-	take(n, 600);
+	six_hundred_taken(n);
 	for (i = 61; i <= 600; i++)		/* 1 to 60 stay in flight */
 		answer(n, (uint64_t)i, PS_ACK);
 	ck_assert_int_eq(journal_commit(&n->j), 0);
@@ -931,11 +953,7 @@ START_TEST(a_journal_past_its_bound_is_compacted_whatever_the_share)
 	bound = 2 * n->j.live_bytes + 2 * 4096;
 	ck_assert_uint_gt(seg_bytes(), bound);
 	ck_assert_int_eq(journal_compact_wanted(&n->j), 1);
-	while (journal_compact_wanted(&n->j)) {
-		ck_assert_int_lt(rounds++, 20);
-		dispatch_walk(&n->d, keep_oldest, n);
-		ck_assert_int_eq(journal_commit(&n->j), 0);
-	}
+	compact_all(n);
 	ck_assert_uint_le(seg_bytes(), 2 * n->j.live_bytes + 2 * 4096);
 	ck_assert_int_le(nsegments(), 3);
 	node_crash(n);
@@ -962,24 +980,15 @@ START_TEST(a_cancel_in_flight_survives_compaction)
 {
 	struct node		*n = node_new(5, 4096);
 	struct dconsumer	*dc;
-	int			 i, rounds = 0;
+	int			 i;
 
-	for (i = 1; i <= 600; i++) {
-		push_pad(n, i, 60);
-		if (i % 10 == 0)
-			ck_assert_int_eq(journal_commit(&n->j), 0);
-	}
-	take(n, 600);
+	six_hundred_taken(n);
 	ck_assert_int_eq(dispatch_cancel(&n->d, 1, &dc), DJOB_IN_FLIGHT);
 	for (i = 61; i <= 600; i++)		/* 1 to 60 stay in flight */
 		answer(n, (uint64_t)i, PS_ACK);
 	ck_assert_int_eq(journal_commit(&n->j), 0);
 	ck_assert_int_eq(journal_compact_wanted(&n->j), 1);
-	while (journal_compact_wanted(&n->j)) {
-		ck_assert_int_lt(rounds++, 20);
-		dispatch_walk(&n->d, keep_oldest, n);
-		ck_assert_int_eq(journal_commit(&n->j), 0);
-	}
+	compact_all(n);
 	node_crash(n);
 	n = node_new(5, 4096);
 	ck_assert_uint_eq(n->d.queue.count, 59);
