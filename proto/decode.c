@@ -30,6 +30,8 @@ static const char *errors[] = {
 	[PS_E_QUEUE_LIMIT] = "too many queues",
 	[PS_E_QUEUE_BUSY] = "the queue has consumers",
 	[PS_E_NO_EVENT] = "no such event waiting or in flight",
+	[PS_E_NO_SCHEDULE] = "no such schedule",
+	[PS_E_EXISTS] = "a schedule of that name is defined otherwise",
 };
 
 const char *
@@ -78,6 +80,8 @@ static const char *types[] = {
 	[PS_JOBS_REPLY] = "JOBS_REPLY",
 	[PS_TASK_STATS] = "TASK_STATS",
 	[PS_TASK_STATS_REPLY] = "TASK_STATS_REPLY",
+	[PS_SCHEDULE] = "SCHEDULE",
+	[PS_SCHEDULE_REPLY] = "SCHEDULE_REPLY",
 };
 
 const char *

@@ -142,8 +142,10 @@ enum ps_type {
 	PS_JOBS_REPLY = 33,	/* daemon -> client */
 	PS_TASK_STATS = 34,	/* client -> daemon */
 	PS_TASK_STATS_REPLY = 35,	/* daemon -> client */
+	PS_SCHEDULE = 36,	/* client -> daemon */
+	PS_SCHEDULE_REPLY = 37,	/* daemon -> client */
 };
-#define PS_TYPE_MAX	PS_TASK_STATS_REPLY
+#define PS_TYPE_MAX	PS_SCHEDULE_REPLY
 #define PS_TYPE_MAX_V4	PS_NACK_LATER
 #define PS_TYPE_MAX_V2	PS_DEAD_DONE
 #define PS_TYPE_MAX_V1	PS_ERROR
@@ -179,8 +181,10 @@ enum ps_err {
 	PS_E_QUEUE_LIMIT = 17,	/* --max-queues queues exist already */
 	PS_E_QUEUE_BUSY = 18,	/* consumers are subscribed to it */
 	PS_E_NO_EVENT = 19,	/* no such event to cancel (version 5) */
+	PS_E_NO_SCHEDULE = 20,	/* no schedule of that name (version 5) */
+	PS_E_EXISTS = 21,	/* a schedule of that name, defined otherwise */
 };
-#define PS_E_MAX	PS_E_NO_EVENT
+#define PS_E_MAX	PS_E_EXISTS
 
 /* QUEUE_ADMIN's op. */
 enum ps_queue_op {
@@ -191,6 +195,19 @@ enum ps_queue_op {
 	PS_QUEUE_DROP_GROUP = 5, /* forget one group of it */
 };
 #define PS_QUEUE_FORCE	0x01	/* QUEUE_ADMIN flag: delete despite consumers */
+
+/* SCHEDULE's op (docs/protocol.md, SCHEDULE). */
+enum ps_schedule_op {
+	PS_SCHED_ADD = 1,	/* define one, or the same again */
+	PS_SCHED_REMOVE = 2,
+	PS_SCHED_PAUSE = 3,
+	PS_SCHED_RESUME = 4,
+	PS_SCHED_RUN_NOW = 5,	/* enqueue its event now, once */
+	PS_SCHED_LIST = 6,	/* all (no name) or the one named */
+};
+#define PS_SCHED_REPLACE	0x01	/* ADD: replace one defined otherwise */
+#define PS_SCHED_NAME_MAX	64	/* a schedule's name: as a queue's */
+#define PS_SCHED_FIELD_MAX	1024	/* one "KEY=VALUE" of an entry */
 
 const char	*ps_strerror(int);
 const char	*ps_type_name(int);
@@ -594,10 +611,80 @@ struct ps_task_stats {
 	struct ps_task_entry	*tasks;
 };
 
+/*
+ * A SCHEDULE, in place: op, flags, the schedule's name (name_len 0: a
+ * LIST of all), start (LIST's first entry); an ADD's queue, its
+ * "KEY=VALUE" settings (ps_kv_next) and its event: attributes (as an
+ * ENQUEUE's, version 5) and payload.
+ */
+struct ps_schedule {
+	uint8_t		 op;		/* enum ps_schedule_op */
+	uint8_t		 flags;		/* PS_SCHED_REPLACE */
+	uint8_t		 name_len;
+	const char	*name;
+	uint32_t	 start;
+	struct ps_queue	 queue;		/* ADD */
+	uint16_t	 nsettings;
+	const uint8_t	*settings;
+	uint16_t	 alen;
+	const uint8_t	*attrs;
+	uint32_t	 len;
+	const uint8_t	*data;
+};
+
+/*
+ * One entry of a SCHEDULE_REPLY (and of producerd's DIR/schedules): a
+ * schedule's name, its queue, its fields ("KEY=VALUE", ps_kv_next) and
+ * its event, all in place.
+ */
+struct ps_schedule_entry {
+	uint8_t		 name_len;
+	const char	*name;
+	struct ps_queue	 queue;
+	uint16_t	 nfields;
+	const uint8_t	*fields;
+	uint16_t	 alen;
+	const uint8_t	*attrs;
+	uint32_t	 len;
+	const uint8_t	*data;
+};
+
+/* A SCHEDULE_REPLY's entries, read one by one (ps_schedule_reply_next). */
+struct ps_schedule_reply {
+	uint32_t	 total;
+	uint32_t	 count;
+	const uint8_t	*p;
+	uint32_t	 left;		/* bytes */
+	uint32_t	 next;		/* entries read */
+};
+
 /* buf.c */
 int	 ps_buf_reserve(struct ps_buf *, size_t);
 int	 ps_buf_add(struct ps_buf *, const void *, size_t);
 void	 ps_buf_free(struct ps_buf *);
+
+/* schedule.c: SCHEDULE and SCHEDULE_REPLY, both ways. */
+int	 ps_put_schedule(struct ps_buf *, uint8_t, uint8_t, const char *,
+	     uint32_t);
+int	 ps_put_schedule_add(struct ps_buf *, uint8_t, const char *,
+	     const char *, const char * const *, uint16_t, const void *,
+	     uint16_t, const void *, uint32_t);
+int	 ps_get_schedule(const struct ps_frame *, struct ps_schedule *);
+int	 ps_kv_next(const uint8_t **, uint16_t *, const char **, size_t *);
+int	 ps_put_schedule_reply_begin(struct ps_buf *, size_t *);
+int	 ps_put_schedule_entry(struct ps_buf *, const char *, size_t,
+	     const char *, size_t, const char * const *, uint16_t,
+	     const void *, uint16_t, const void *, uint32_t);
+void	 ps_put_schedule_reply_end(struct ps_buf *, size_t, uint32_t,
+	     uint32_t);
+int	 ps_get_schedule_reply(const struct ps_frame *,
+	     struct ps_schedule_reply *);
+int	 ps_schedule_reply_next(struct ps_schedule_reply *,
+	     struct ps_schedule_entry *);
+int	 ps_get_schedule_entry(const uint8_t *, size_t,
+	     struct ps_schedule_entry *, size_t *);
+const char *ps_kv_find(const struct ps_schedule_entry *, const char *,
+	     size_t *);
 
 /* encode.c: each returns 0, or -PS_E_NOMEM / -PS_E_BAD_VALUE. */
 int	 ps_put_hello(struct ps_buf *, const struct ps_hello *);

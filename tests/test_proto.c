@@ -1473,6 +1473,113 @@ START_TEST(task_stats_frames_round_trip)
 }
 END_TEST
 
+START_TEST(schedule_frames_round_trip)
+{
+	static const uint8_t	 list[] = { 0, 0, 0, 14, PS_SCHEDULE, 0, 0,
+				    0, 6, 0, 7, 'n', 'i', 'g', 'h', 't', 'l',
+				    'y', 0, 0, 0, 0 };
+	static const uint8_t	 attrs[] = { PS_ATTR_PRIORITY, 2, 0, 9 };
+	const char		*set[] = { "cron=0 6 * * *", "tz=UTC" };
+	const char		*fields[] = { "every=30s", "fired=3" };
+	struct ps_buf		 b = { 0 };
+	struct ps_frame		 f;
+	struct ps_schedule	 s;
+	struct ps_schedule_reply r;
+	struct ps_schedule_entry e;
+	const uint8_t		*kp;
+	const char		*kv;
+	size_t			 start, kl;
+	uint16_t		 kn;
+
+	/* The example of docs/protocol.md, byte for byte. */
+	ck_assert_int_eq(ps_put_schedule(&b, PS_SCHED_LIST, 0, "nightly", 0),
+	    0);
+	ck_assert_uint_eq(b.len, sizeof list);
+	ck_assert_mem_eq(b.data, list, sizeof list);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_schedule(&f, &s), 0);
+	ck_assert_uint_eq(s.op, PS_SCHED_LIST);
+	ck_assert_uint_eq(s.name_len, 7);
+	/* A flag off ADD, a start off a LIST of all, no name: refused. */
+	b.data[PS_HDR_LEN + 1] = PS_SCHED_REPLACE;
+	ck_assert_int_eq(ps_get_schedule(&f, &s), -PS_E_BAD_VALUE);
+	b.data[PS_HDR_LEN + 1] = 0;
+	b.data[b.len - 1] = 1;
+	ck_assert_int_eq(ps_get_schedule(&f, &s), -PS_E_BAD_VALUE);
+	f.len--;
+	ck_assert_int_eq(ps_get_schedule(&f, &s), -PS_E_BAD_LENGTH);
+	b.len = 0;
+	ck_assert_int_eq(ps_put_schedule(&b, PS_SCHED_REMOVE, 0, "", 0), 0);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_schedule(&f, &s), -PS_E_BAD_VALUE);
+	ck_assert_int_eq(ps_put_schedule(&b, PS_SCHED_ADD, 0, "x", 0),
+	    -PS_E_BAD_VALUE);
+
+	/* An ADD, every field back. */
+	b.len = 0;
+	ck_assert_int_eq(ps_put_schedule_add(&b, PS_SCHED_REPLACE, "nightly",
+	    "reports", set, 2, attrs, sizeof attrs, "hi", 2), 0);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_schedule(&f, &s), 0);
+	ck_assert_uint_eq(s.op, PS_SCHED_ADD);
+	ck_assert_uint_eq(s.flags, PS_SCHED_REPLACE);
+	ck_assert_uint_eq(s.queue.len, 7);
+	ck_assert_mem_eq(s.queue.name, "reports", 7);
+	ck_assert_uint_eq(s.nsettings, 2);
+	kp = s.settings;
+	kn = s.nsettings;
+	ck_assert_int_eq(ps_kv_next(&kp, &kn, &kv, &kl), 1);
+	ck_assert_uint_eq(kl, 14);
+	ck_assert_mem_eq(kv, "cron=0 6 * * *", 14);
+	ck_assert_int_eq(ps_kv_next(&kp, &kn, &kv, &kl), 1);
+	ck_assert_int_eq(ps_kv_next(&kp, &kn, &kv, &kl), 0);
+	ck_assert_uint_eq(s.alen, sizeof attrs);
+	ck_assert_mem_eq(s.attrs, attrs, sizeof attrs);
+	ck_assert_uint_eq(s.len, 2);
+	ck_assert_mem_eq(s.data, "hi", 2);
+	/* A payload longer than the body, a byte left over: refused. */
+	b.data[b.len - 9] = 3;
+	ck_assert_int_eq(ps_get_schedule(&f, &s), -PS_E_BAD_LENGTH);
+	b.data[b.len - 9] = 1;
+	ck_assert_int_eq(ps_get_schedule(&f, &s), -PS_E_BAD_LENGTH);
+
+	/* A reply of two entries. */
+	b.len = 0;
+	ck_assert_int_eq(ps_put_schedule_reply_begin(&b, &start), 0);
+	ck_assert_int_eq(ps_put_schedule_entry(&b, "a", 1, "q", 1, fields, 2,
+	    attrs, sizeof attrs, "xyz", 3), 0);
+	ck_assert_int_eq(ps_put_schedule_entry(&b, "b", 1, "q", 1, NULL, 0,
+	    NULL, 0, NULL, 0), 0);
+	ck_assert_int_eq(ps_put_schedule_entry(&b, "", 0, "q", 1, NULL, 0,
+	    NULL, 0, NULL, 0), -PS_E_BAD_VALUE);
+	ps_put_schedule_reply_end(&b, start, 5, 2);
+	f = one(&b);
+	ck_assert_int_eq(ps_get_schedule_reply(&f, &r), 0);
+	ck_assert_uint_eq(r.total, 5);
+	ck_assert_int_eq(ps_schedule_reply_next(&r, &e), 1);
+	ck_assert_mem_eq(e.name, "a", 1);
+	ck_assert_ptr_nonnull(kv = ps_kv_find(&e, "fired", &kl));
+	ck_assert_uint_eq(kl, 1);
+	ck_assert_int_eq(kv[0], '3');
+	ck_assert_ptr_null(ps_kv_find(&e, "fire", &kl));
+	ck_assert_uint_eq(e.len, 3);
+	ck_assert_mem_eq(e.data, "xyz", 3);
+	ck_assert_int_eq(ps_schedule_reply_next(&r, &e), 1);
+	ck_assert_uint_eq(e.nfields, 0);
+	ck_assert_int_eq(ps_schedule_reply_next(&r, &e), 0);
+	/* A count past total, or cut short: refused. */
+	f.len--;
+	ck_assert_int_eq(ps_get_schedule_reply(&f, &r), 0);
+	ck_assert_int_eq(ps_schedule_reply_next(&r, &e), 1);
+	ck_assert_int_eq(ps_schedule_reply_next(&r, &e), -PS_E_BAD_LENGTH);
+	b.data[start + PS_HDR_LEN + 3] = 1;
+	ck_assert_int_eq(ps_get_schedule_reply(&f, &r), -PS_E_BAD_LENGTH);
+	ck_assert_str_eq(ps_type_name(PS_SCHEDULE_REPLY), "SCHEDULE_REPLY");
+	ck_assert_str_eq(ps_strerror(PS_E_NO_SCHEDULE), "no such schedule");
+	ps_buf_free(&b);
+}
+END_TEST
+
 START_TEST(queue_frames_round_trip)
 {
 	static const char * const kv[] = { "max-queue=5", "overflow=block" };
@@ -1593,6 +1700,7 @@ proto_suite(void)
 	tcase_add_test(tc, result_and_wait_frames);
 	tcase_add_test(tc, queue_frames_round_trip);
 	tcase_add_test(tc, task_stats_frames_round_trip);
+	tcase_add_test(tc, schedule_frames_round_trip);
 	tcase_add_test(tc, queue_names);
 	suite_add_tcase(s, tc);
 	return s;
