@@ -37,7 +37,7 @@ usage(FILE *f)
 "                 [--allow-gid GROUPS] [--max-queue N]\n"
 "                 [--max-queue-bytes BYTES] [--overflow POLICY]\n"
 "                 [--queue NAME]... [--no-auto-create] [--max-queues N]\n"
-"                 [--max-groups N] [--max-memory BYTES]\n"
+"                 [--max-groups N] [--max-memory BYTES] [--max-schedules N]\n"
 "                 [--upstream PATH [--upstream-max-demand N]\n"
 "                  [--upstream-queue NAME] [--local-queue NAME]\n"
 "                  [--map CMD | --map0 CMD]]\n"
@@ -92,6 +92,8 @@ usage(FILE *f)
 "                         (default %u, at most 255); a consumer naming\n"
 "                         QUEUE/GROUP joins a group, and every group gets\n"
 "                         every event of its queue\n"
+"  --max-schedules N      schedules at most (default %u; 0 to 10000000);\n"
+"                         with --data-dir they are kept in DIR/schedules\n"
 "\n"
 "Each queue's buffer, delivery and dead letters follow the options below;\n"
 "they are every queue's defaults, and pushctl queue set NAME KEY=VALUE\n"
@@ -99,7 +101,8 @@ usage(FILE *f)
 "\n"
 "The buffer (docs/overflow.md):\n",
 	    PS_MAX_FRAME_DEFAULT, PS_MAX_FRAME_MIN, PS_MAX_FRAME_LIMIT,
-	    CONFIG_HTTP_CONNS, CONFIG_MAX_QUEUES, CONFIG_MAX_GROUPS);
+	    CONFIG_HTTP_CONNS, CONFIG_MAX_QUEUES, CONFIG_MAX_GROUPS,
+	    CONFIG_MAX_SCHEDULES);
 	settings_usage(f, SETTINGS_BUFFER);
 	fprintf(f,
 "  --max-memory BYTES     payload bytes held by every queue together at\n"
@@ -304,6 +307,7 @@ config_init(struct config *cfg)
 	cfg->max_queues = CONFIG_MAX_QUEUES;
 	cfg->max_memory = config_memory() / 2;
 	cfg->max_groups = CONFIG_MAX_GROUPS;
+	cfg->max_schedules = CONFIG_MAX_SCHEDULES;
 	cfg->auto_create = 1;
 	cfg->upstream_max_demand = CONFIG_UPSTREAM_DEMAND;
 	cfg->backend = &local_backend;
@@ -329,7 +333,7 @@ enum {
 	OPT_LOG_FORMAT, OPT_LOG_FILE, OPT_METRICS, OPT_METRICS_CONNS,
 	OPT_MAX_QUEUES, OPT_MAX_MEMORY, OPT_NO_AUTO_CREATE, OPT_UPSTREAM_QUEUE,
 	OPT_LOCAL_QUEUE, OPT_MAX_GROUPS, OPT_HTTP, OPT_HTTP_CONNS,
-	OPT_HTTP_TOKEN, OPT_HTTP_TIMEOUT,
+	OPT_HTTP_TOKEN, OPT_HTTP_TIMEOUT, OPT_MAX_SCHEDULES,
 	OPT_SETTING	/* + the setting's index: settings_flag() */
 };
 
@@ -356,6 +360,7 @@ static const struct option daemon_opts[] = {
 	{ "allow-gid",	required_argument,	NULL, OPT_ALLOW_GID },
 	{ "queue",	required_argument,	NULL, 'q' },
 	{ "max-queues",	required_argument,	NULL, OPT_MAX_QUEUES },
+	{ "max-schedules", required_argument,	NULL, OPT_MAX_SCHEDULES },
 	{ "max-memory",	required_argument,	NULL, OPT_MAX_MEMORY },
 	{ "max-groups",	required_argument,	NULL, OPT_MAX_GROUPS },
 	{ "no-auto-create", no_argument,	NULL, OPT_NO_AUTO_CREATE },
@@ -510,6 +515,11 @@ config_parse(struct config *cfg, int argc, char **argv)
 		case OPT_MAX_QUEUES:
 			if (opt_u32("--max-queues", optarg, 1, 10000000,
 			    &cfg->max_queues) != 0)
+				return -1;
+			break;
+		case OPT_MAX_SCHEDULES:
+			if (opt_u32("--max-schedules", optarg, 0, 10000000,
+			    &cfg->max_schedules) != 0)
 				return -1;
 			break;
 		case OPT_MAX_GROUPS:

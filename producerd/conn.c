@@ -1128,6 +1128,27 @@ conn_task_stats(struct conn *c, const struct ps_frame *f)
 	conn_send(c);
 }
 
+/* SCHEDULE: the daemon's schedules (schedules.c decides). */
+static void
+conn_schedule(struct conn *c, const struct ps_frame *f)
+{
+	struct ps_schedule	 r;
+	char			 why[512];
+	int			 error, code;
+
+	if ((error = ps_get_schedule(f, &r)) != 0) {
+		conn_fail(c, -error, "bad SCHEDULE: %s", ps_strerror(error));
+		return;
+	}
+	if (schedules_request(c->srv, &r, c->srv->max_frame, &c->srv->scratch,
+	    &code, why, sizeof why) != 0) {
+		c->srv->scratch.len = 0;
+		conn_fail(c, code, "%s", why);
+		return;
+	}
+	conn_send(c);
+}
+
 /*
  * QUEUE_ADMIN's SET and CREATE: the settings, read over *s into *set
  * (those given); 0, or -1 failed.  Every setting is checked before any
@@ -1355,6 +1376,14 @@ conn_frame(struct conn *c, const struct ps_frame *f)
 			    role_name(c->role));
 		else
 			conn_task_stats(c, f);
+		break;
+	case PS_SCHEDULE:
+		if (c->role != ROLE_CLIENT)
+			conn_fail(c, PS_E_BAD_STATE, "SCHEDULE from a %s; "
+			    "only clients define schedules",
+			    role_name(c->role));
+		else
+			conn_schedule(c, f);
 		break;
 	case PS_WAIT:
 		if (c->role != ROLE_CLIENT)

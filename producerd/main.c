@@ -139,7 +139,8 @@ main(int argc, char **argv)
 		fatalx("cannot set up timers");
 	r = server_queues(&srv, cfg.queue_names, cfg.nqueue_names);
 	config_free(&cfg);		/* what the server keeps, it took */
-	if (r != 0 || (srv.data_dir != NULL && server_journal_open(&srv) != 0)) {
+	if (r != 0 || (srv.data_dir != NULL && server_journal_open(&srv) !=
+	    0) || schedules_open(&srv) != 0) {
 		/* Said why; free all, so a leak check has nothing to say. */
 		server_free(&srv);
 		event_base_free(base);

@@ -17,8 +17,10 @@
 #include "frame.h"
 #include "journal.h"
 #include "log.h"
+#include "periodic.h"
 
 struct conn;
+struct zone;
 struct evbuffer;
 struct mapreq;
 TAILQ_HEAD(conns, conn);
@@ -260,6 +262,21 @@ struct server {
 	uint64_t		 queues_created_total;
 	uint64_t		 queues_deleted_total;
 	struct ps_buf		 scratch;	/* one reply being encoded */
+	/* The schedules (schedules.c, periodic.c). */
+	struct periodic		 sched;
+	uint32_t		 max_schedules;	/* --max-schedules */
+	struct zone		*zones;		/* loaded, kept till exit */
+	struct event		*sched_timer;	/* at the next tick */
+	uint64_t		 sched_aim;	/* its time, wall ms */
+	int			 sched_fd;	/* DIR/schedules, or -1 */
+	uint64_t		 sched_size;	/* its bytes */
+	uint64_t		 sched_written;	/* times written whole */
+	int			 sched_dirty;	/* written, not synced */
+	int			 sched_broken;	/* a record was lost */
+	struct ps_buf		 sched_out;	/* its records, this turn */
+	struct ps_buf		 sched_frame;	/* a tick's ENQUEUE */
+	struct ps_buf		 sched_hdr;	/* its headers; a record */
+	struct ps_buf		 sched_dups;
 	const char		*socket_path;
 	struct allow		 allow;
 	struct upstream		 up;
@@ -306,6 +323,7 @@ struct server {
 /* Defaults (config.c, and producerd --help). */
 #define CONFIG_MAX_QUEUES	10000u
 #define CONFIG_MAX_GROUPS	100u
+#define CONFIG_MAX_SCHEDULES	100000u
 #define CONFIG_DRAIN_MS		30000u
 #define CONFIG_HANDSHAKE_MS	5000u
 #define CONFIG_MAX_CONNS	1024u
@@ -342,6 +360,7 @@ struct config {
 	uint64_t		 max_memory;
 	int			 max_memory_set;
 	uint32_t		 max_queues;
+	uint32_t		 max_schedules;
 	uint32_t		 max_groups;
 	int			 auto_create;
 	const char		**queue_names;	/* --queue */
@@ -510,6 +529,15 @@ void	 server_wake(struct server *);
 void	 server_drain(struct server *);
 void	 server_report(struct server *);
 int	 server_journal_open(struct server *);
+
+/* schedules.c */
+int	 schedules_open(struct server *);
+void	 schedules_close(struct server *);
+void	 schedules_settle(struct server *);
+void	 schedules_commit(struct server *);
+void	 schedules_sync(struct server *);
+int	 schedules_request(struct server *, const struct ps_schedule *,
+	     uint32_t, struct ps_buf *, int *, char *, size_t);
 void	 server_journal_group(struct server *, struct qgroup *, int);
 void	 server_journal_drop(struct server *, struct qgroup *);
 int	 server_queues(struct server *, const char * const *, size_t);

@@ -103,6 +103,7 @@ server_configure(struct server *srv, struct config *cfg)
 	srv->max_frame = cfg->max_frame;
 	srv->qdefault = cfg->queue;
 	srv->max_queues = cfg->max_queues;
+	srv->max_schedules = cfg->max_schedules;
 	srv->max_groups = cfg->max_groups;
 	srv->max_memory = cfg->max_memory;
 	srv->auto_create = cfg->auto_create;
@@ -186,6 +187,8 @@ int
 server_init(struct server *srv, struct event_base *base)
 {
 	srv->base = base;
+	periodic_init(&srv->sched);
+	srv->sched_fd = -1;
 	TAILQ_INIT(&srv->conns);
 	TAILQ_INIT(&srv->unblocking);
 	TAILQ_INIT(&srv->dirty);
@@ -237,6 +240,7 @@ server_free(struct server *srv)
 		last_words(c);
 		conn_close(c);
 	}
+	schedules_close(srv);
 	queues_free(srv);
 	ps_buf_free(&srv->scratch);
 	if (srv->expiry != NULL)
@@ -304,6 +308,7 @@ settle(struct server *srv)
 	if (!TAILQ_EMPTY(&srv->unblocking))
 		event_active(srv->unblock, EV_TIMEOUT, 0);
 	upstream_settle(srv);
+	schedules_settle(srv);
 	srv->backend->settle(srv);
 	if (srv->draining && queues_in_flight(srv) == 0)
 		event_base_loopbreak(srv->base);
@@ -343,6 +348,7 @@ loop_end_cb(evutil_socket_t fd, short what, void *arg)
 		    srv->data_dir);
 	(void)server_compact(srv);
 	server_commit(srv);
+	schedules_commit(srv);
 	/* More to copy: another step after the next poll, I/O first. */
 	if (server_compact_wanted(srv) &&
 	    !evtimer_pending(srv->compact_timer, NULL))
@@ -480,6 +486,8 @@ fsync_cb(evutil_socket_t fd, short what, void *arg)
 	if (journal_sync(&srv->journal) != 0)
 		fatalx("%s: the journal cannot be synced; stopping",
 		    srv->data_dir);
+	schedules_commit(srv);
+	schedules_sync(srv);
 }
 
 /* The journal's hook in a group: record, and make sure a flush comes. */
