@@ -2087,11 +2087,11 @@ def case_py_job_proto(h):
     expect(ps.ProtocolError, _proto.parse_job_reply,
            struct.pack(">QBBIQHIH", 1, 1, 0, 0, 0, 0, 9, 9) + b"x" * 4)
     # The Reader takes a JOB_REPLY (type 25), nothing past the last
-    # type (33, JOBS_REPLY).
+    # type (37, SCHEDULE_REPLY).
     r = _proto.Reader()
     r.feed(_proto.frame(25, body))
     assert r.frames() == [(25, body, 0)]
-    r.feed(_proto.frame(34, b""))
+    r.feed(_proto.frame(38, b""))
     expect(ps.ProtocolError, r.frames)
     # Exported.
     assert ps.Job is _core.Job and ps.Failure is _core.Failure
@@ -4292,11 +4292,11 @@ def case_py_jobs_proto(h):
     e = expect(ps.ProtocolError, _core.jobs_result, jobs_reply_spec(
         nxt, [jobs_entry_spec(1), jobs_entry_spec(2)]), 1, 1)
     assert "2 entries for a page of 1" in str(e), e
-    # The Reader takes JOBS_REPLY (type 33); 34 is past the last type.
+    # The Reader takes JOBS_REPLY (type 33); 38 is past the last type.
     r = _proto.Reader()
     r.feed(_proto.frame(33, body))
     assert r.frames() == [(33, body, 0)]
-    r.feed(_proto.frame(34, b""))
+    r.feed(_proto.frame(38, b""))
     expect(ps.ProtocolError, r.frames)
     # Exported.
     assert ps.JobsPage is _core.JobsPage and ps.Listed is _core.Listed

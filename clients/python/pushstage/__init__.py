@@ -7,14 +7,15 @@
 
 The protocol is docs/protocol.md of pushstage; this package speaks its
 versions 2 to 5 (5: headers on events, failures, job lookup and
-cancelling, results and waiting, listing jobs) with the standard library
-only; and a task layer (App, @app.task, docs/tasks.md).
+cancelling, results and waiting, listing jobs, schedules) with the
+standard library only; and a task layer (App, @app.task, @app.periodic,
+docs/tasks.md).
 """
 
 from .client import Client, Consumer, Event
 from ._core import (Cancelled, ConsumerInfo, DeadEvent, DeadList, Enqueued,
                     Failure, Job, JobsPage, Listed, Message, QueueInfo,
-                    Stats, WaitResult, default_socket)
+                    Schedule, Stats, WaitResult, default_socket)
 from .errors import (DaemonGone, ProtocolError, PushstageError, QueueFull,
                      Refused, Unsupported)
 from .aio import AsyncClient, AsyncConsumer, AsyncEvent
@@ -29,7 +30,7 @@ __all__ = [
     "Client", "Consumer", "Event", "AsyncClient", "AsyncConsumer",
     "AsyncEvent", "Message", "Stats", "QueueInfo", "ConsumerInfo",
     "DeadEvent", "DeadList", "Enqueued", "Job", "Failure", "Cancelled",
-    "WaitResult", "JobsPage", "Listed", "default_socket",
+    "WaitResult", "JobsPage", "Listed", "Schedule", "default_socket",
     "App", "Task", "Signature", "TaskJob", "TaskError", "TaskFailed",
     "TaskCancelled", "TaskGone", "BadPayload", "SoftTimeLimitExceeded",
     "TimeLimitExceeded", "current_event",

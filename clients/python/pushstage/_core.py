@@ -523,6 +523,54 @@ class JobsPage:
     next: Optional[str]
 
 
+# The time of a schedule's fields (ms since 1970) as an aware datetime
+# in UTC, exactly (no float on the way).
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A schedule of the daemon, as a SCHEDULE_REPLY gave it (protocol
+    version 5): an event enqueued to `queue` at each tick of its rule.
+    name and queue; cron (a 5-field rule or @daily, ...) or every (a
+    duration, "1h30m"), the one it has, as given; tz the time zone of a
+    cron rule ("UTC" unless given; None with every); catch_up "none",
+    "last" or "all"; unique and paused as bools.  created, last and next
+    are aware datetimes in UTC: created when it was first added; last
+    the time of the latest tick it handled (fired or skipped), None for
+    none; next its next fire times, up to 5, soonest first ([] when it
+    never fires again).  last_id the id of the event of its latest tick
+    fired (None for none); fired and skipped count its ticks.  enqueued:
+    the answer to a RUN_NOW alone, the id of the event it enqueued (0
+    when the queue did not take it); None otherwise.  payload, key,
+    priority (None when not given: 32768), headers and raw_headers (as
+    an Event's) are its event's, as its ADD gave them (the daemon adds
+    the headers pushstage-schedule and pushstage-tick to each event it
+    enqueues).  fields holds every KEY=VALUE of the reply as sent, those
+    this package does not know too (the times in ms since 1970 there)."""
+    name: str
+    queue: str
+    cron: Optional[str]
+    every: Optional[str]
+    tz: Optional[str]
+    catch_up: str
+    unique: bool
+    paused: bool
+    created: Optional[datetime.datetime]
+    last: Optional[datetime.datetime]
+    last_id: Optional[int]
+    fired: int
+    skipped: int
+    next: List[datetime.datetime] = field(hash=False)
+    enqueued: Optional[int]
+    payload: bytes
+    key: Optional[bytes]
+    priority: Optional[int]
+    headers: Dict[str, str] = field(hash=False)
+    raw_headers: List[Tuple[str, bytes]] = field(hash=False)
+    fields: Dict[str, str] = field(hash=False, repr=False)
+
+
 # --- requests ------------------------------------------------------------
 
 def _b(v: Data) -> bytes:
@@ -1061,6 +1109,220 @@ def jobs_result(body: bytes, state: int, limit: int) -> JobsPage:
             at / 1000.0 if at else None, length, preview, key,
             {n: v.decode(errors="replace") for n, v in raw}, raw))
     return JobsPage(out, nxt.hex() if any(nxt) else None)
+
+
+# --- schedules (SCHEDULE, SCHEDULE_REPLY: protocol version 5) ---------------
+
+CATCH_UPS = ("none", "last", "all")
+# An interval's bounds, in seconds (protocol.md: 1 s to 3650 d).
+EVERY_MAX = 3650 * 86400
+
+
+def every_text(every: object) -> str:
+    """An interval as the daemon takes it: a str as it is ("30s",
+    "1h30m"); a number of seconds (whole, 1 to 3650 days) or a timedelta
+    as its terms, largest first: 5400 is "1h30m", 86400 "1d"."""
+    if isinstance(every, str):
+        if not every:
+            raise ValueError("every is empty: give a duration, 30s, 5m, "
+                             "1h30m, 1d")
+        return every
+    if isinstance(every, datetime.timedelta):
+        secs = every.total_seconds()
+    elif isinstance(every, bool) or not isinstance(every, (int, float)):
+        raise TypeError("every is a duration (str), a number of seconds or "
+                        "a timedelta, not %s" % type(every).__name__)
+    else:
+        secs = float(every)
+    if secs != int(secs) or not 1 <= secs <= EVERY_MAX:
+        raise ValueError("every must be whole seconds, 1 s to 3650 days, "
+                         "not %r" % (every,))
+    n = int(secs)
+    out = ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if n >= size:
+            out += "%d%s" % (n // size, unit)
+            n %= size
+    return out
+
+
+def _yes(what: str, v: object) -> bytes:
+    if not isinstance(v, bool):
+        raise TypeError("%s is True or False, not %r" % (what, v))
+    return b"yes" if v else b"no"
+
+
+# What schedule_add_args makes: (name, queue, settings, attribute block,
+# payload).
+ScheduleAdd = Tuple[bytes, bytes, List[bytes], bytes, bytes]
+
+
+def schedule_add_args(name: Data, queue: Data, cron: Optional[str] = None,
+                      every: object = None, tz: Optional[str] = None,
+                      catch_up: Optional[str] = None,
+                      unique: Optional[bool] = None,
+                      paused: Optional[bool] = None, payload: Data = b"",
+                      headers: Optional[Headers] = None,
+                      priority: Optional[int] = None,
+                      key: Optional[Data] = None) -> ScheduleAdd:
+    """Client.schedule_add's arguments as they go, each checked before
+    anything is sent (ValueError, or TypeError for a type that is none
+    of those allowed, naming it): a name and a queue (not a group) of 1
+    to 64 bytes of A-Z a-z 0-9 . _ : -; exactly one of cron and every;
+    tz with cron alone; catch_up "none", "last" or "all"; the event's
+    headers as an ENQUEUE's but at most 14, of at most 3980 bytes of
+    names and values, none named pushstage...; priority 0 to 65535; key
+    to 255 bytes.  The settings go in one order, so that the same
+    arguments make the same ADD (the daemon takes it again as a no-op)."""
+    nm = P.schedule_name(name)
+    q = P.queue_name(queue)
+    if (cron is None) == (every is None):
+        raise ValueError("give cron or every, %s" % (
+            "not both" if cron is not None else "one of them"))
+    settings: List[bytes] = []
+    if cron is not None:
+        if not isinstance(cron, str):
+            raise TypeError("cron is a str (\"0 6 * * *\", \"@daily\"), "
+                            "not %s" % type(cron).__name__)
+        settings.append(b"cron=" + cron.encode("ascii", "replace"))
+    else:
+        settings.append(b"every=" + every_text(every).encode("ascii",
+                                                             "replace"))
+    if tz is not None:
+        if not isinstance(tz, str):
+            raise TypeError("tz is a str (\"Europe/Berlin\"), not %s"
+                            % type(tz).__name__)
+        if cron is None:
+            raise ValueError("tz goes with cron: every counts from 1970 in "
+                             "UTC")
+        settings.append(b"tz=" + tz.encode("ascii", "replace"))
+    if catch_up is not None:
+        if catch_up not in CATCH_UPS:
+            raise ValueError("catch_up must be \"none\", \"last\" or "
+                             "\"all\", not %r" % (catch_up,))
+        settings.append(b"catch-up=" + catch_up.encode())
+    if unique is not None:
+        settings.append(b"unique=" + _yes("unique", unique))
+    if paused is not None:
+        settings.append(b"paused=" + _yes("paused", paused))
+    for st in settings:
+        if len(st) > P.SCHED_SETTING_MAX or \
+                any(c < 0x20 or c > 0x7e for c in st):
+            k = st.split(b"=", 1)[0].decode()
+            raise ValueError("%s must be printable ASCII, its setting at "
+                             "most %d bytes" % (k, P.SCHED_SETTING_MAX))
+    if not isinstance(payload, EVENT_TYPES):
+        raise TypeError("payload is bytes or str, not %s"
+                        % type(payload).__name__)
+    pairs = header_pairs(headers)
+    hblock = P.headers_block(pairs)
+    for n, _ in pairs:
+        if n.startswith(b"pushstage"):
+            raise ValueError('header "%s": names that begin with pushstage '
+                             'are the daemon\'s' % P.header_shown(n))
+    if len(pairs) > P.SCHED_HEADERS_MAX:
+        raise ValueError("a schedule's event has at most %d headers (the "
+                         "daemon adds two), not %d"
+                         % (P.SCHED_HEADERS_MAX, len(pairs)))
+    hbytes = sum(len(n) + len(v) for n, v in pairs)
+    if hbytes > P.SCHED_HEADERS_BYTES_MAX:
+        raise ValueError("a schedule's event has at most %d bytes of header "
+                         "names and values (the daemon adds two), not %d"
+                         % (P.SCHED_HEADERS_BYTES_MAX, hbytes))
+    if priority is not None and (isinstance(priority, bool) or
+                                 not isinstance(priority, int)):
+        raise TypeError("priority must be an int, not %s"
+                        % type(priority).__name__)
+    if key is not None and not isinstance(key, EVENT_TYPES):
+        raise TypeError("key must be str or bytes, not %s"
+                        % type(key).__name__)
+    block = P.attrs(None if key is None else _b(key), priority=priority,
+                    headers=hblock)
+    return nm, q, settings, block, _b(payload)
+
+
+def need_v5_schedules(version: int) -> None:
+    if version < 5:
+        raise Unsupported("schedules (SCHEDULE) need protocol version 5; "
+                          "the daemon speaks version %d" % version)
+
+
+def schedule_add_frame(version: int, args: ScheduleAdd,
+                       replace: bool) -> bytes:
+    """SCHEDULE ADD, to a daemon of version 5 (Unsupported before)."""
+    need_v5_schedules(version)
+    name, q, settings, block, data = args
+    return P.schedule_add(name, q, settings, block, data, replace)
+
+
+def schedule_frame(version: int, op: int, name: bytes,
+                   start: int = 0) -> bytes:
+    """SCHEDULE of another op (LIST with name b"": every schedule from
+    the start-th), to a daemon of version 5 (Unsupported before)."""
+    need_v5_schedules(version)
+    return P.schedule(op, name, start)
+
+
+def _when(ms: str, what: str) -> datetime.datetime:
+    try:
+        return EPOCH + datetime.timedelta(milliseconds=int(ms))
+    except (ValueError, OverflowError):
+        raise ProtocolError("SCHEDULE_REPLY: %s is %r, not ms since 1970"
+                            % (what, ms[:40])) from None
+
+
+def _count(fields: Dict[str, str], k: str) -> int:
+    v = fields.get(k, "0")
+    if not v.isdigit():
+        raise ProtocolError("SCHEDULE_REPLY: %s is %r, not a count"
+                            % (k, v[:40]))
+    return int(v)
+
+
+def schedule_of(entry: P.ScheduleEntry) -> Schedule:
+    """One SCHEDULE_REPLY entry as a Schedule; a field it cannot read (a
+    time or a count that is not digits, a yes/no that is neither) is a
+    ProtocolError.  Fields it does not know are kept in .fields."""
+    name, queue, pairs, block, data = entry
+    f = dict(pairs)
+    key, prio, raw = P.attr_block(block, "a SCHEDULE_REPLY entry")
+
+    def yes(k: str) -> bool:
+        v = f.get(k, "no")
+        if v not in ("yes", "no"):
+            raise ProtocolError("SCHEDULE_REPLY: %s is %r, not yes or no"
+                                % (k, v[:40]))
+        return v == "yes"
+    created = _when(f["created"], "created") if "created" in f else None
+    last = _count(f, "last")
+    nxt = f.get("next", "")
+    return Schedule(
+        name, queue, f.get("cron"), f.get("every"), f.get("tz"),
+        f.get("catch-up", "last"), yes("unique"), yes("paused"), created,
+        _when(str(last), "last") if last else None,
+        _count(f, "last-id") or None, _count(f, "fired"),
+        _count(f, "skipped"),
+        [_when(t, "next") for t in nxt.split(",")] if nxt else [],
+        _count(f, "enqueued") if "enqueued" in f else None, data, key, prio,
+        {n: v.decode(errors="replace") for n, v in raw}, raw, f)
+
+
+def schedules_result(body: bytes) -> Tuple[int, List[Schedule]]:
+    """A SCHEDULE_REPLY: (total, its Schedules)."""
+    total, entries = P.parse_schedule_reply(body)
+    return total, [schedule_of(e) for e in entries]
+
+
+def schedule_result(body: bytes, name: bytes) -> Schedule:
+    """A SCHEDULE_REPLY to an op on one schedule: its one entry, of that
+    name; anything else a ProtocolError."""
+    total, got = schedules_result(body)
+    if len(got) != 1 or got[0].name.encode() != name:
+        raise ProtocolError("SCHEDULE_REPLY of %d entr%s (%s) for schedule "
+                            "%s" % (len(got), "y" if len(got) == 1 else "ies",
+                                    ",".join(s.name for s in got) or "none",
+                                    name.decode()))
+    return got[0]
 
 
 def dead_ids_frame(version: int, ftype: int, queue: Data,

@@ -27,9 +27,9 @@ HELLO, WELCOME_T, ENQUEUE, ENQUEUED_T, DEMAND, EVENT, STATS, STATS_REPLY, \
     ERROR, ACK, NACK, TOUCH, DEAD_LIST, DEAD_LIST_REPLY, DEAD_RETRY, \
     DEAD_DROP, DEAD_DONE, QUEUES, QUEUES_REPLY, QUEUE_ADMIN, QUEUE_DONE, \
     NACK_LATER, NACK_ERROR, JOB, JOB_REPLY, CANCEL, JOB_CANCEL, \
-    JOB_CANCEL_REPLY, ACK_RESULT, WAIT, WAIT_REPLY, JOBS, JOBS_REPLY = \
-    range(1, 34)
-TYPE_MAX = JOBS_REPLY           # a frame type past it is a bad header
+    JOB_CANCEL_REPLY, ACK_RESULT, WAIT, WAIT_REPLY, JOBS, JOBS_REPLY, \
+    TASK_STATS, TASK_STATS_REPLY, SCHEDULE, SCHEDULE_REPLY = range(1, 38)
+TYPE_MAX = SCHEDULE_REPLY       # a frame type past it is a bad header
 
 ROLE_CONSUMER = 1
 ROLE_CLIENT = 2
@@ -108,6 +108,17 @@ JOBS_LIMIT_MAX = 1000
 CURSOR_LEN = 16
 JOBS_REPLY_HEAD = struct.Struct(">16sI")
 JOBS_ENTRY_HEAD = struct.Struct(">QBBIQIH")
+
+# SCHEDULE (version 5): its ops, ADD's flag, a name's and a setting's
+# longest, and what an ADD's event may carry (the daemon adds two
+# headers of its own, pushstage-schedule and pushstage-tick).
+SCHED_ADD, SCHED_REMOVE, SCHED_PAUSE, SCHED_RESUME, SCHED_RUN_NOW, \
+    SCHED_LIST = range(1, 7)
+SCHED_REPLACE = 1
+SCHED_NAME_MAX = 64
+SCHED_SETTING_MAX = 1024
+SCHED_HEADERS_MAX = 14
+SCHED_HEADERS_BYTES_MAX = 3980
 
 # QUEUE_ADMIN operations.
 OP_SET, OP_PURGE, OP_DELETE, OP_CREATE, OP_DROP_GROUP = range(1, 6)
@@ -417,6 +428,65 @@ def jobs(queue: bytes, state: int, limit: int, preview: int,
         filt, fbody = FILTER_HEADER, _short(name) + value
     return frame(JOBS, _short(queue) + JOBS_HEAD.pack(
         state, limit, preview, cursor, filt, len(fbody)) + fbody)
+
+
+def schedule_name(name: "str | bytes") -> bytes:
+    """A schedule's name checked as the daemon checks it (ValueError if
+    bad): 1 to 64 bytes of A-Z a-z 0-9 . _ : -, as a queue's."""
+    b = _bytes(name, "a schedule's name")
+    if not 1 <= len(b) <= SCHED_NAME_MAX or not set(b) <= _NAME_BYTES:
+        raise ValueError("bad schedule name %r: 1 to 64 bytes of A-Z a-z "
+                         "0-9 . _ : -" % b.decode(errors="replace"))
+    return b
+
+
+def schedule(op: int, name: bytes, start: int = 0) -> bytes:
+    """SCHEDULE (version 5) of every op but ADD: REMOVE, PAUSE, RESUME,
+    RUN_NOW or LIST of the schedule `name`; a LIST with name b"" lists
+    every schedule from the start-th (0: the first)."""
+    if not SCHED_REMOVE <= op <= SCHED_LIST:
+        raise ValueError("a SCHEDULE's op is 2 to 6 here (ADD: "
+                         "schedule_add), not %r" % op)
+    if name:
+        schedule_name(name)
+    elif op != SCHED_LIST:
+        raise ValueError("only a LIST goes without a schedule's name")
+    if not 0 <= start <= 0xFFFFFFFF:
+        raise ValueError("a LIST's start is 0 to 4294967295, not %r" % start)
+    if start and (op != SCHED_LIST or name):
+        raise ValueError("a start goes with a LIST of every schedule alone")
+    return frame(SCHEDULE, bytes((op, 0, len(name))) + name +
+                 U32.pack(start))
+
+
+def schedule_add(name: bytes, queue: bytes, settings: Sequence[bytes],
+                 attrblock: bytes, data: bytes,
+                 replace: bool = False) -> bytes:
+    """SCHEDULE ADD (version 5): the schedule `name` enqueues to `queue`
+    (not a group) the event `data` with the attribute block attrblock
+    (attrs(): KEY, PRIORITY, HEADERs) at each tick of its settings, each
+    b"KEY=VALUE" (ASCII, at most 1024 bytes); replace: REPLACE, a
+    definition of that name otherwise is replaced (its progress kept)."""
+    schedule_name(name)
+    queue_name(queue)
+    if len(settings) > 0xFFFF:
+        raise ValueError("a SCHEDULE ADD has at most 65535 settings")
+    parts = [bytes((SCHED_ADD, SCHED_REPLACE if replace else 0, len(name))),
+             name, U32.pack(0), _short(queue), U16.pack(len(settings))]
+    for st in settings:
+        if not 3 <= len(st) <= SCHED_SETTING_MAX or b"=" not in st[1:] or \
+                any(c < 0x20 or c > 0x7e for c in st):
+            raise ValueError("a schedule's setting is KEY=VALUE, printable "
+                             "ASCII, at most %d bytes: not %r"
+                             % (SCHED_SETTING_MAX, st[:80]))
+        parts.append(U16.pack(len(st)))
+        parts.append(st)
+    if len(attrblock) > 0xFFFF:
+        raise ValueError("an event's attributes are at most 65535 bytes")
+    parts.append(U32.pack(len(data)) + U16.pack(len(attrblock)))
+    parts.append(attrblock)
+    parts.append(data)
+    return frame(SCHEDULE, b"".join(parts))
 
 
 # --- reading -----------------------------------------------------------
@@ -817,3 +887,98 @@ def parse_jobs_reply(body: bytes) -> Tuple[bytes, List[JobsEntry]]:
                             "entries" % (len(body), len(body) - c.p,
                                          len(out)))
     return bytes(nxt), out
+
+
+# One entry of a SCHEDULE_REPLY: (name, queue, its fields as (KEY,
+# VALUE) in order, its event's attribute block, its payload).
+ScheduleEntry = Tuple[str, str, List[Tuple[str, str]], bytes, bytes]
+
+# An entry is at least 12 bytes: a name and a queue of a byte each, their
+# lengths, nfields, len and attrs_len.
+_SCHED_ENTRY_MIN = 12
+
+
+def parse_schedule_reply(body: bytes) -> Tuple[int, List[ScheduleEntry]]:
+    """A SCHEDULE_REPLY (version 5): (total, [entries]), each entry's
+    name and queue (1 to 64 bytes), its fields (each KEY=VALUE, read as
+    ASCII, a byte that is not U+FFFD), the attribute block and payload
+    of its event; count of them, the body ending after the last.  Bytes
+    cut short or past it, an empty name or a field without = are a
+    ProtocolError."""
+    c = _Cursor(body, "SCHEDULE_REPLY")
+    total = c.u32()
+    count = c.u32()
+    if count > (len(body) - 8) // _SCHED_ENTRY_MIN:
+        raise ProtocolError("SCHEDULE_REPLY of %d bytes for %d entries"
+                            % (len(body), count))
+    out: List[ScheduleEntry] = []
+    for _ in range(count):
+        name = bytes(c.take(c.u8()))
+        queue = bytes(c.take(c.u8()))
+        if not name or not queue:
+            raise ProtocolError("SCHEDULE_REPLY: an entry with an empty %s"
+                                % ("name" if not name else "queue"))
+        fields: List[Tuple[str, str]] = []
+        for _ in range(c.u16()):
+            raw = bytes(c.take(c.u16()))
+            k, sep, v = raw.partition(b"=")
+            if not sep or not k:
+                raise ProtocolError("SCHEDULE_REPLY: schedule %s has a field "
+                                    "%r, not KEY=VALUE"
+                                    % (name.decode(errors="replace"),
+                                       raw[:40]))
+            fields.append((k.decode("ascii", errors="replace"),
+                           v.decode("ascii", errors="replace")))
+        dlen = c.u32()
+        attrblock = bytes(c.take(c.u16()))
+        data = bytes(c.take(dlen))
+        out.append((name.decode("ascii", errors="replace"),
+                    queue.decode("ascii", errors="replace"), fields,
+                    attrblock, data))
+    if c.p != len(body):
+        raise ProtocolError("SCHEDULE_REPLY of %d bytes: %d past its %d "
+                            "entries" % (len(body), len(body) - c.p,
+                                         len(out)))
+    return total, out
+
+
+def attr_block(block: bytes, what: str
+               ) -> Tuple[Optional[bytes], Optional[int], RawHeaders]:
+    """An event's attributes as an ADD gave them (version 5, without
+    their u16 length): (its KEY or None, its PRIORITY or None, its
+    HEADERs in order).  Other tags are skipped; a PRIORITY not of 2
+    bytes, an attribute or a HEADER's name past its end a
+    ProtocolError naming what holds it."""
+    key: Optional[bytes] = None
+    prio: Optional[int] = None
+    headers: RawHeaders = []
+    p, stop = 0, len(block)
+    while p < stop:
+        tag = block[p]
+        if tag >= ATTR_LONG:
+            if stop - p < 3:
+                raise ProtocolError("%s's attribute cut short" % what)
+            v = p + 3
+            p = v + (block[p + 1] << 8 | block[p + 2])
+            if p > stop:
+                raise ProtocolError("%s's attribute cut short" % what)
+            if tag == ATTR_HEADER:
+                if p == v or block[v] > p - v - 1:
+                    raise ProtocolError("%s's HEADER runs past its length"
+                                        % what)
+                n = v + 1 + block[v]
+                headers.append((bytes(block[v + 1:n]).decode(
+                    errors="replace"), bytes(block[n:p])))
+            continue
+        if stop - p < 2 or stop - p - 2 < block[p + 1]:
+            raise ProtocolError("%s's attribute cut short" % what)
+        ln = block[p + 1]
+        if tag == ATTR_KEY:
+            key = bytes(block[p + 2:p + 2 + ln])
+        elif tag == ATTR_PRIORITY:
+            if ln != 2:
+                raise ProtocolError("%s's PRIORITY of %d bytes, not 2"
+                                    % (what, ln))
+            prio = int(U16.unpack_from(block, p + 2)[0])
+        p += 2 + ln
+    return key, prio, headers

@@ -12,7 +12,8 @@ from typing import (Callable, Deque, Iterable, List, Optional, Sequence,
 from . import _core as C
 from . import _proto as P
 from ._core import (Cancelled, Data, DeadList, Enqueued, Headers, Job,
-                    JobsPage, Message, QueueInfo, Stats, WaitResult)
+                    JobsPage, Message, QueueInfo, Schedule, Stats,
+                    WaitResult)
 from .errors import DaemonGone, ProtocolError, PushstageError, Refused
 
 READ_SIZE = 256 * 1024
@@ -336,6 +337,83 @@ class AsyncClient:
             except ProtocolError:
                 conn.close()        # nothing past a bad reply is trusted
                 raise
+
+    # -- schedules (protocol version 5), as Client's
+
+    async def _schedule_op(self, op: int, name: str) -> Schedule:
+        nm = P.schedule_name(name)
+        async with self._lock:
+            conn = await self._connected()
+            body = await conn.request(C.schedule_frame(conn.version, op, nm),
+                                      P.SCHEDULE_REPLY)
+            try:
+                return C.schedule_result(body, nm)
+            except ProtocolError:
+                conn.close()        # nothing past a bad reply is trusted
+                raise
+
+    async def schedule_add(self, name: str, queue: str, *,
+                           cron: Optional[str] = None,
+                           every: Union[str, float, datetime.timedelta,
+                                        None] = None,
+                           tz: Optional[str] = None,
+                           catch_up: Optional[str] = None,
+                           unique: Optional[bool] = None,
+                           paused: Optional[bool] = None,
+                           replace: bool = False, payload: Data = b"",
+                           headers: Optional[Headers] = None,
+                           priority: Optional[int] = None,
+                           key: Optional[Data] = None) -> Schedule:
+        """As Client.schedule_add: define the schedule (replace: over
+        one defined otherwise, its progress kept); the Schedule."""
+        args = C.schedule_add_args(name, queue, cron, every, tz, catch_up,
+                                   unique, paused, payload, headers,
+                                   priority, key)
+        async with self._lock:
+            conn = await self._connected()
+            body = await conn.request(C.schedule_add_frame(
+                conn.version, args, replace), P.SCHEDULE_REPLY)
+            try:
+                return C.schedule_result(body, args[0])
+            except ProtocolError:
+                conn.close()
+                raise
+
+    async def schedules(self) -> List[Schedule]:
+        """As Client.schedules: every schedule, every page of them."""
+        out: List[Schedule] = []
+        while True:
+            def build(version: int, start: int = len(out)) -> bytes:
+                return C.schedule_frame(version, P.SCHED_LIST, b"", start)
+            async with self._lock:
+                conn = await self._connected()
+                body = await conn.request(build(conn.version),
+                                          P.SCHEDULE_REPLY)
+                try:
+                    total, got = C.schedules_result(body)
+                except ProtocolError:
+                    conn.close()
+                    raise
+            out.extend(got)
+            if not got or len(out) >= total:
+                return out
+
+    async def schedule(self, name: str) -> Schedule:
+        """As Client.schedule: the one named (Refused NO_SCHEDULE)."""
+        return await self._schedule_op(P.SCHED_LIST, name)
+
+    async def schedule_pause(self, name: str) -> Schedule:
+        return await self._schedule_op(P.SCHED_PAUSE, name)
+
+    async def schedule_resume(self, name: str) -> Schedule:
+        return await self._schedule_op(P.SCHED_RESUME, name)
+
+    async def schedule_remove(self, name: str) -> Schedule:
+        return await self._schedule_op(P.SCHED_REMOVE, name)
+
+    async def schedule_run_now(self, name: str) -> Schedule:
+        """As Client.schedule_run_now: its enqueued is the event's id."""
+        return await self._schedule_op(P.SCHED_RUN_NOW, name)
 
     async def _dead_op(self, ftype: int, queue: str,
                        ids: Optional[Iterable[int]]) -> int:

@@ -15,12 +15,13 @@ from . import _core as C
 from . import _proto as P
 from ._core import (Cancelled, ConsumerInfo, Data, DeadEvent, DeadList,
                     Enqueued, Failure, Headers, Job, JobsPage, Listed,
-                    Message, QueueInfo, Stats, WaitResult)
+                    Message, QueueInfo, Schedule, Stats, WaitResult)
 from .errors import DaemonGone, ProtocolError, PushstageError, Refused
 
 __all__ = ["Client", "Consumer", "Event", "Message", "Stats", "QueueInfo",
            "ConsumerInfo", "DeadEvent", "DeadList", "Enqueued", "Job",
-           "Failure", "Cancelled", "WaitResult", "JobsPage", "Listed"]
+           "Failure", "Cancelled", "WaitResult", "JobsPage", "Listed",
+           "Schedule"]
 
 READ_SIZE = 256 * 1024
 
@@ -465,6 +466,118 @@ class Client:
             except ProtocolError:
                 conn.close()        # nothing past a bad reply is trusted
                 raise
+
+    # -- schedules (protocol version 5: SCHEDULE, SCHEDULE_REPLY)
+
+    def _schedule(self, build: Callable[[int], bytes]
+                  ) -> Tuple[int, List[Schedule]]:
+        with self._lock:
+            conn = self._connected()
+            body = conn.request(build(conn.version), P.SCHEDULE_REPLY)
+            try:
+                return C.schedules_result(body)
+            except ProtocolError:
+                conn.close()        # nothing past a bad reply is trusted
+                raise
+
+    def _schedule_op(self, op: int, name: str) -> Schedule:
+        nm = P.schedule_name(name)
+        with self._lock:
+            conn = self._connected()
+            body = conn.request(C.schedule_frame(conn.version, op, nm),
+                                P.SCHEDULE_REPLY)
+            try:
+                return C.schedule_result(body, nm)
+            except ProtocolError:
+                conn.close()
+                raise
+
+    def schedule_add(self, name: str, queue: str, *,
+                     cron: Optional[str] = None,
+                     every: Union[str, float, datetime.timedelta,
+                                  None] = None,
+                     tz: Optional[str] = None,
+                     catch_up: Optional[str] = None,
+                     unique: Optional[bool] = None,
+                     paused: Optional[bool] = None, replace: bool = False,
+                     payload: Data = b"", headers: Optional[Headers] = None,
+                     priority: Optional[int] = None,
+                     key: Optional[Data] = None) -> Schedule:
+        """Define the schedule `name`: the event payload (with its
+        headers, priority and key) enqueued to queue at each tick of
+        cron (a 5-field rule, or @daily, @hourly, ...; in the time zone
+        tz, UTC unless given) or every (a duration "30s", "5m", "1h30m",
+        "1d"; or whole seconds, or a timedelta): one of the two.
+        catch_up: what becomes of ticks missed while the daemon was down
+        or busy, "none", "last" (the daemon's default) or "all"; unique:
+        skip a tick while the previous tick's event still waits or runs;
+        paused: fire nothing until resumed.  A setting left None is not
+        sent (the daemon's default; a replaced schedule keeps its
+        paused).  Its first tick is the first after now.
+
+        The same definition again changes nothing (a worker may define
+        its schedules each time it starts); another one of that name is
+        Refused EXISTS (errors.E_EXISTS) unless replace, which replaces
+        it and keeps its progress (no tick it fired fires again).
+        Returns the Schedule as it is now.  A bad argument is a
+        ValueError (TypeError) naming it, before anything is sent; a bad
+        rule or time zone Refused BAD_VALUE (the daemon's words, naming
+        the field); too many schedules Refused QUEUE_LIMIT.  Protocol
+        version 5 (Unsupported before)."""
+        args = C.schedule_add_args(name, queue, cron, every, tz, catch_up,
+                                   unique, paused, payload, headers,
+                                   priority, key)
+        with self._lock:
+            conn = self._connected()
+            body = conn.request(C.schedule_add_frame(conn.version, args,
+                                                     replace),
+                                P.SCHEDULE_REPLY)
+            try:
+                return C.schedule_result(body, args[0])
+            except ProtocolError:
+                conn.close()
+                raise
+
+    def schedules(self) -> List[Schedule]:
+        """Every schedule of the daemon, in the order they were added
+        (as many LISTs as their pages take)."""
+        out: List[Schedule] = []
+        while True:
+            def build(version: int, start: int = len(out)) -> bytes:
+                return C.schedule_frame(version, P.SCHED_LIST, b"", start)
+            total, got = self._schedule(build)
+            out.extend(got)
+            if not got or len(out) >= total:
+                return out
+
+    def schedule(self, name: str) -> Schedule:
+        """The schedule `name`; Refused NO_SCHEDULE (errors.E_NO_SCHEDULE)
+        when the daemon has none of that name."""
+        return self._schedule_op(P.SCHED_LIST, name)
+
+    def schedule_pause(self, name: str) -> Schedule:
+        """Fire nothing more until schedule_resume: the Schedule, paused.
+        Refused NO_SCHEDULE when there is none of that name."""
+        return self._schedule_op(P.SCHED_PAUSE, name)
+
+    def schedule_resume(self, name: str) -> Schedule:
+        """Fire again from its next tick (those missed while paused are
+        skipped, counted in skipped): the Schedule.  Refused NO_SCHEDULE
+        when there is none of that name."""
+        return self._schedule_op(P.SCHED_RESUME, name)
+
+    def schedule_remove(self, name: str) -> Schedule:
+        """Forget the schedule (its events already enqueued stay): the
+        Schedule as it was.  Refused NO_SCHEDULE when there is none of
+        that name."""
+        return self._schedule_op(P.SCHED_REMOVE, name)
+
+    def schedule_run_now(self, name: str) -> Schedule:
+        """Enqueue its event once now, beside its ticks, paused or not:
+        the Schedule, whose enqueued is the new event's id (0 when the
+        queue did not take it: full, say).  Refused NO_SCHEDULE when
+        there is none of that name."""
+        return self._schedule_op(P.SCHED_RUN_NOW, name)
 
     def _dead_op(self, ftype: int, queue: str,
                  ids: Optional[Iterable[int]]) -> int:

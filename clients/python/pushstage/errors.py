@@ -24,6 +24,8 @@ E_NO_QUEUE = 16
 E_QUEUE_LIMIT = 17
 E_QUEUE_BUSY = 18
 E_NO_EVENT = 19
+E_NO_SCHEDULE = 20     # a SCHEDULE of a schedule the daemon does not have
+E_EXISTS = 21          # a SCHEDULE ADD of a name defined otherwise
 
 
 class PushstageError(Exception):
