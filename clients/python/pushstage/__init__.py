@@ -20,8 +20,8 @@ from .errors import (DaemonGone, ProtocolError, PushstageError, QueueFull,
                      Refused, Unsupported)
 from .aio import AsyncClient, AsyncConsumer, AsyncEvent
 from .envelope import BadPayload, TaskError
-from .tasks import (App, Signature, Task, TaskCancelled, TaskFailed, TaskGone,
-                    TaskJob)
+from .tasks import (App, Periodic, Signature, Task, TaskCancelled, TaskFailed,
+                    TaskGone, TaskJob)
 from .taskctx import SoftTimeLimitExceeded, TimeLimitExceeded, current_event
 
 __version__ = "0.3.0"
@@ -31,8 +31,8 @@ __all__ = [
     "AsyncEvent", "Message", "Stats", "QueueInfo", "ConsumerInfo",
     "DeadEvent", "DeadList", "Enqueued", "Job", "Failure", "Cancelled",
     "WaitResult", "JobsPage", "Listed", "Schedule", "default_socket",
-    "App", "Task", "Signature", "TaskJob", "TaskError", "TaskFailed",
-    "TaskCancelled", "TaskGone", "BadPayload", "SoftTimeLimitExceeded",
+    "App", "Task", "Periodic", "Signature", "TaskJob", "TaskError",
+    "TaskFailed", "TaskCancelled", "TaskGone", "BadPayload", "SoftTimeLimitExceeded",
     "TimeLimitExceeded", "current_event",
     "PushstageError",
     "DaemonGone", "ProtocolError", "QueueFull", "Refused", "Unsupported",

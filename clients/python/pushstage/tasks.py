@@ -11,6 +11,11 @@
     job = resize.delay(42, size=3)      # enqueued; a TaskJob
     job.result(timeout=10)              # {"w": 64}: the daemon's WAIT
 
+    @app.periodic("0 6 * * *", tz="Europe/Berlin", args=(1,))
+    @app.task
+    def report(day_offset): ...         # a schedule of the daemon, defined
+                                        # by the worker when it starts
+
 A task is an event of its queue whose `task` header names it and whose
 payload is {"args": [...], "kwargs": {...}} in JSON: the envelope of
 docs/tasks.md, which a worker in any language can run.  Run the tasks
@@ -23,14 +28,18 @@ import datetime
 import functools
 import hashlib
 import inspect
+import re
 import sys
 import threading
 import warnings
 from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional,
                     Sequence, Tuple, Union, overload)
 
+from . import _core as C
+from . import _proto as P
 from . import envelope as E
-from ._core import Data, Headers, Job, Message, WaitResult, header_pairs
+from ._core import (Data, Headers, Job, Message, Schedule, WaitResult,
+                    header_pairs)
 from .client import Client
 from .errors import PushstageError, Unsupported
 
@@ -305,6 +314,98 @@ class TaskJob:
         return bool(out)
 
 
+Every = Union[str, float, datetime.timedelta, None]
+
+
+def _periodic_name(task_name: str, n: int) -> str:
+    """The default name of a task's n-th periodic registration (1: its
+    first): the task's name, with ":N" from the second on.  A task name
+    that is no schedule name (1 to 64 bytes of A-Z a-z 0-9 . _ : -) has
+    its other characters as "_", cut to fit, and "-" and 8 hex digits of
+    its SHA-256 so that two such stay apart."""
+    suffix = "" if n == 1 else ":%d" % n
+    b = task_name.encode()
+    try:
+        return P.schedule_name(b + suffix.encode()).decode()
+    except ValueError:
+        pass
+    clean = re.sub(r"[^A-Za-z0-9._:-]", "_", task_name)
+    digest = hashlib.sha256(b).hexdigest()[:8]
+    return "%s-%s%s" % (clean[:P.SCHED_NAME_MAX - 9 - len(suffix)], digest,
+                        suffix)
+
+
+class Periodic:
+    """A task's call defined as a schedule of the daemon (App.periodic):
+    the schedule `name` enqueues task(*args, **kwargs) to `queue`, as
+    task.delay(*args, **kwargs) would (the same envelope, headers task
+    and content-type, key and priority), at each tick of cron (in tz)
+    or every.  The worker defines it when it starts (register(), an ADD
+    with REPLACE); run_now() and schedule() ask the daemon."""
+
+    def __init__(self, app: "App", task: Task, name: str, queue: str,
+                 cron: Optional[str], every: Every, tz: Optional[str],
+                 catch_up: Optional[str], unique: Optional[bool],
+                 args: Sequence[Any],
+                 kwargs: Optional[Mapping[str, Any]]) -> None:
+        self.app = app
+        self.task = task
+        self.name = name
+        self.queue = queue
+        self.cron = cron
+        self.every = every
+        self.tz = tz
+        self.catch_up = catch_up
+        self.unique = unique
+        self._default_name = False      # named by App.periodic's rule
+        C.schedule_add_args(name, queue, cron, every, tz, catch_up, unique)
+        # The call as delay() sends it (its arguments checked now); a
+        # unique id of the task's is not: each tick has the daemon's.
+        sig = Signature(task, args, kwargs or {}, queue=queue)
+        self.args = sig.args
+        self.kwargs = sig.kwargs
+        self.payload = sig.payload
+        self.headers = sig.headers
+        self.key = sig.key
+        self.priority = sig.priority
+        # Every argument checked now, as the daemon would (but the
+        # rule's own syntax and the time zone, which it checks).
+        C.schedule_add_args(**self.add_kwargs())
+
+    def add_kwargs(self) -> Dict[str, Any]:
+        """Client.schedule_add's arguments for it (but replace)."""
+        return dict(name=self.name, queue=self.queue, cron=self.cron,
+                    every=self.every, tz=self.tz, catch_up=self.catch_up,
+                    unique=self.unique, payload=self.payload,
+                    headers=self.headers, priority=self.priority,
+                    key=self.key)
+
+    def register(self, client: Optional[Client] = None) -> Schedule:
+        """Define it in the daemon: an ADD with REPLACE, so that the
+        same definition again changes nothing and a changed one replaces
+        it, its progress (last, fired) kept; a schedule paused stays
+        paused.  Returns the Schedule."""
+        c = client or self.app.client()
+        return c.schedule_add(replace=True, **self.add_kwargs())
+
+    def schedule(self) -> Schedule:
+        """The daemon's Schedule of it (Refused NO_SCHEDULE when it has
+        none: not registered yet, or removed)."""
+        return self.app.client().schedule(self.name)
+
+    def run_now(self) -> Schedule:
+        """Enqueue its call once now (Client.schedule_run_now): the
+        Schedule, whose enqueued is the event's id."""
+        return self.app.client().schedule_run_now(self.name)
+
+    def __repr__(self) -> str:
+        return "<Periodic %s: %s(%s) on %s, %s>" % (
+            self.name, self.task.name, self.payload.decode(), self.queue,
+            "cron %r%s" % (self.cron, " in %s" % self.tz if self.tz else "")
+            if self.cron is not None else "every %s" % C.every_text(
+                self.every))
+
+
 HookFn = Callable[..., Any]
 
 
@@ -321,6 +422,7 @@ class App:
         self.name = name
         self.timeout = timeout
         self.tasks: Dict[str, Task] = {}
+        self.periodics: Dict[str, Periodic] = {}
         self.hooks: Dict[str, List[HookFn]] = {
             "before_task": [], "after_task": [], "on_failure": []}
         self._client: Optional[Client] = None
@@ -385,6 +487,10 @@ class App:
         is a duplicate while one is pending (or a function of the
         arguments giving the unique id)."""
         def register(f: Callable[..., Any]) -> Task:
+            if isinstance(f, Task):
+                raise TypeError("@app.task over the task %s: decorators "
+                                "apply from the bottom up; put "
+                                "@app.periodic above @app.task" % f.name)
             if name is None and f.__module__ == "__main__":
                 warnings.warn(
                     "task %s is named after __main__ (%s is run as a "
@@ -403,6 +509,69 @@ class App:
         if fn is not None:
             return register(fn)
         return register
+
+    def periodic(self, cron: Optional[str] = None, *, every: Every = None,
+                 tz: Optional[str] = None, args: Sequence[Any] = (),
+                 kwargs: Optional[Mapping[str, Any]] = None,
+                 name: Optional[str] = None, queue: Optional[str] = None,
+                 catch_up: Optional[str] = None,
+                 unique: Optional[bool] = None
+                 ) -> Callable[[Union[Task, Callable[..., Any]]], Task]:
+        """Run a task on a schedule of the daemon: at each tick of cron
+        (a 5-field rule or @daily, ..., in the time zone tz, UTC unless
+        given) or every (a duration "30s", "1h30m", or seconds, or a
+        timedelta), one of them, the daemon enqueues task(*args,
+        **kwargs), the same event as task.delay(*args, **kwargs).  Put
+        it above @app.task (on a plain function it registers the
+        function as a task of default options too); several may stack
+        on one task.  name: the schedule's (1 to 64 bytes of A-Z a-z 0-9
+        . _ : -); by default the task's name, ":2", ":3", ... after the
+        task's second, third default-named registration (in the order
+        they run: the bottom one first), and a task name that cannot be
+        a schedule's made into one.  queue: the task's unless given.
+        catch_up ("none", "last", "all") and unique (skip a tick while
+        the last one's event waits or runs) as Client.schedule_add;
+        None leaves the daemon's default.  The schedule is defined when
+        a worker serving its queue starts (or by register_schedules()),
+        not here.  A bad argument is a ValueError (TypeError) at once."""
+        def register(t: Union[Task, Callable[..., Any]]) -> Task:
+            task = t if isinstance(t, Task) else self.task(t)
+            if task.app is not self:
+                raise ValueError("task %s is another App's" % task.name)
+            if name is None:
+                n = 1 + sum(1 for p in self.periodics.values()
+                            if p.task is task and p._default_name)
+                nm = _periodic_name(task.name, n)
+                while nm in self.periodics:
+                    n += 1
+                    nm = _periodic_name(task.name, n)
+            else:
+                nm = P.schedule_name(name).decode()
+                if nm in self.periodics:
+                    raise ValueError("schedule %r defined twice" % nm)
+            per = Periodic(self, task, nm, queue or task.queue, cron, every,
+                           tz, catch_up, unique, args, kwargs)
+            per._default_name = name is None
+            self.periodics[nm] = per
+            return task
+        return register
+
+    def register_schedules(self, queues: Optional[Iterable[str]] = None
+                           ) -> List[Schedule]:
+        """Define the app's periodic tasks (of these queues, or all) in
+        the daemon, each an ADD with REPLACE (Periodic.register): what
+        the worker does when it starts.  Their Schedules, in order."""
+        qs = None if queues is None else set(queues)
+        c = self.client()
+        return [p.register(c) for p in self.periodics.values()
+                if qs is None or p.queue in qs]
+
+    def schedules(self) -> List[Schedule]:
+        """The daemon's schedules of this app: those whose names its
+        periodic tasks define, in the daemon's order (a periodic not
+        registered yet is not there).  Client.schedules() has them all."""
+        return [s for s in self.client().schedules()
+                if s.name in self.periodics]
 
     def _hook(self, kind: str, fn: HookFn) -> HookFn:
         self.hooks[kind].append(fn)
