@@ -124,9 +124,9 @@ from typing import (Any, Awaitable, Callable, Deque, Dict, Generator, List,
 import collections
 
 from . import envelope as E
-from .aio import AsyncConsumer, AsyncEvent
+from .aio import AsyncClient, AsyncConsumer, AsyncEvent
 from ._core import EventHeaders, queue_for
-from .errors import PushstageError, Unsupported
+from .errors import ProtocolError, PushstageError, Refused, Unsupported
 from .tasks import App, Task
 from .taskctx import (ChildEvent, SoftTimeLimitExceeded, TaskEvent,
                       TimeLimitExceeded, _current, current_event)
@@ -985,6 +985,13 @@ class TaskWorker:
         self.dirty: Dict[AsyncConsumer, None] = {}
         self.asking: Set[AsyncConsumer] = set()
         self.cancels = False        # a CANCEL came: look at the waiting
+        # The app's periodic tasks of the queues served, defined in the
+        # daemon at the start and again after it was lost (keep_schedules).
+        qs = {n for n, _ in s.queues}
+        self.periodics = [p for p in self.app.periodics.values()
+                          if p.queue in qs]
+        self.schedules_due: Optional[asyncio.Event] = None
+        self.connected_once: Set[str] = set()
 
     # -- the loop
 
@@ -1007,6 +1014,11 @@ class TaskWorker:
                 "%s:%d" % (q.name, q.weight) for q in self.queues),
             "tasks": len(self.app.tasks), "pool": self.s.pool,
             "concurrency": self.s.concurrency, "id": self.s.id}})
+        scheduler: "Optional[asyncio.Future[None]]" = None
+        if self.periodics:
+            self.schedules_due = asyncio.Event()
+            self.schedules_due.set()
+            scheduler = asyncio.ensure_future(self.keep_schedules())
         for q in self.queues:
             q.serving = asyncio.ensure_future(self.serve(q))
         toucher = asyncio.ensure_future(self.touching())
@@ -1017,6 +1029,8 @@ class TaskWorker:
             await self.wake.wait()
         await self.drain()
         toucher.cancel()
+        if scheduler is not None:
+            scheduler.cancel()
         for q in self.queues:
             if q.serving is not None:
                 q.serving.cancel()
@@ -1091,6 +1105,12 @@ class TaskWorker:
             await q.limit.connected_async(c)
             q.c = c
             q.credit = 0
+            if q.name in self.connected_once and \
+                    self.schedules_due is not None:
+                # Back after a loss: the daemon may have restarted
+                # without its schedules (no --data-dir).
+                self.schedules_due.set()
+            self.connected_once.add(q.name)
             # Its ack timeout is known now: the toucher's next sleep is
             # at most half of it (events may come with the first read).
             self.touch_wake.set()
@@ -1118,6 +1138,55 @@ class TaskWorker:
                     return
                 self.wake.set()
                 await asyncio.sleep(back.next())
+
+    async def keep_schedules(self) -> None:
+        """Define the app's periodic tasks of the queues served
+        (App.periodic) in the daemon: an ADD with REPLACE each, so that
+        an unchanged one changes nothing and a changed one is replaced,
+        its progress kept.  At the start, and again when a queue's
+        connection comes back after a loss; until it is done, again with
+        a backoff while the daemon is away.  A refusal (a bad rule or
+        time zone, too many schedules, an old daemon) stops the worker
+        (EX_CONFIG), as a fatal refusal of a queue does."""
+        assert self.schedules_due is not None
+        back = _Backoff()
+        while not self.stopping:
+            await self.schedules_due.wait()
+            self.schedules_due.clear()
+            while not self.stopping:
+                at = ""
+                try:
+                    async with AsyncClient(self.s.socket,
+                                           name=self.app.name) as c:
+                        for p in self.periodics:
+                            at = p.name
+                            await c.schedule_add(replace=True,
+                                                 **p.add_kwargs())
+                except PushstageError as e:
+                    # Refused (but DRAINING, TOO_MANY, STORAGE), an old
+                    # daemon, or a frame it does not know (ERROR 3: a
+                    # producerd without schedules): no retry mends it.
+                    if isinstance(e, Unsupported) or _fatal(e) or (
+                            isinstance(e, ProtocolError) and e.code):
+                        self.fatal = e
+                        if isinstance(e, Refused):
+                            self.fatal = Refused(e.code, e.name,
+                                                 "schedule %s: %s"
+                                                 % (at, e.message))
+                        elif isinstance(e, ProtocolError):
+                            self.fatal = ProtocolError(
+                                "schedule %s: %s" % (at, e), e.code)
+                        self.stop()
+                        return
+                    d = back.next()
+                    logger.warning("defining the schedules: %s; again in "
+                                   "%.1fs" % (e, d))
+                    await asyncio.sleep(d)
+                    continue
+                back.reset()
+                logger.info("schedules defined", extra={"kv": {
+                    "schedules": ",".join(p.name for p in self.periodics)}})
+                break
 
     def take(self, q: _Queue) -> None:
         c = q.c
