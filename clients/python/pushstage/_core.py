@@ -1265,6 +1265,8 @@ def schedule_frame(version: int, op: int, name: bytes,
 
 def _when(ms: str, what: str) -> datetime.datetime:
     try:
+        if not (ms.isascii() and ms.isdigit()):
+            raise ValueError(ms)
         return EPOCH + datetime.timedelta(milliseconds=int(ms))
     except (ValueError, OverflowError):
         raise ProtocolError("SCHEDULE_REPLY: %s is %r, not ms since 1970"
@@ -1273,7 +1275,7 @@ def _when(ms: str, what: str) -> datetime.datetime:
 
 def _count(fields: Dict[str, str], k: str) -> int:
     v = fields.get(k, "0")
-    if not v.isdigit():
+    if not (v.isascii() and v.isdigit()):
         raise ProtocolError("SCHEDULE_REPLY: %s is %r, not a count"
                             % (k, v[:40]))
     return int(v)
