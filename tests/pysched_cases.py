@@ -16,6 +16,7 @@ import asyncio
 import datetime
 import json
 import os
+import signal
 import struct
 import sys
 
@@ -726,6 +727,108 @@ def case_sched_worker_refused(h):
     assert "schedule beat" in text and "cron" in text, text
     e = expect(ps.Refused, ps.Client(h.sock).schedule, "beat")
     assert e.code == errors.E_NO_SCHEDULE, e
+
+
+def case_sched_worker_redefines(h):
+    """The worker defines the periodic tasks of the queues it serves
+    alone, and defines them again when the daemon comes back after a
+    restart that lost them (no --data-dir)."""
+    h.start_daemon()
+    need_schedules(h)
+    with open(os.path.join(h.dir, "papp.py"), "w") as f:
+        f.write(PAPP)
+    p, log = h.tworker("-Q", "pq", app="papp", name="w",
+                       env={"RULE": "cron=@yearly"})
+    h.wait_for(lambda: "schedules defined" in h.log_of(log),
+               what="the worker defining its schedules")
+    c = ps.Client(h.sock, timeout=30)
+    assert [s.name for s in c.schedules()] == ["beat"], c.schedules()
+    c.close()
+    d = h.daemon
+    d.send_signal(signal.SIGTERM)
+    assert d.wait(timeout=30) == 0
+    h.procs.remove(d)
+    h.wait_for(lambda: "lost the daemon" in h.log_of(log),
+               what="the worker to see it go")
+    h.start_daemon()
+    h.wait_for(lambda: h.log_of(log).count("schedules defined") == 2,
+               what="the worker defining its schedules again")
+    c = ps.Client(h.sock, timeout=30)
+    s = c.schedule("beat")
+    assert (s.cron, s.queue, s.fired) == ("@yearly", "pq", 0), s
+    c.close()
+    assert h.stop(p) == 0
+
+
+def case_sched_mypy(h):
+    """A program using the schedule calls and @app.periodic passes mypy
+    --strict against the package (py.typed), and a mistake is found."""
+    import shutil
+    import subprocess
+    mypy = shutil.which("mypy")
+    if mypy is None:
+        raise Skip("mypy is not installed (Debian: apt-get install mypy)")
+    use = os.path.join(h.dir, "use.py")
+    with open(use, "w") as f:
+        f.write("import datetime\n"
+                "from typing import Dict, List, Optional\n"
+                "from pushstage import (App, AsyncClient, Client, Periodic, "
+                "Schedule, Task, errors)\n"
+                "c = Client('/nowhere')\n"
+                "s: Schedule = c.schedule_add('n', 'q', cron='@daily', "
+                "tz='UTC', catch_up='all', unique=True, paused=False, "
+                "replace=True, payload=b'x', headers={'a': 'b'}, "
+                "priority=1, key='k')\n"
+                "s = c.schedule_add('n', 'q', every=30)\n"
+                "s = c.schedule_add('n', 'q', every='1h30m')\n"
+                "s = c.schedule_add('n', 'q', "
+                "every=datetime.timedelta(minutes=5))\n"
+                "all_: List[Schedule] = c.schedules()\n"
+                "s = c.schedule('n')\n"
+                "s = c.schedule_pause('n')\n"
+                "s = c.schedule_resume('n')\n"
+                "s = c.schedule_remove('n')\n"
+                "e: Optional[int] = c.schedule_run_now('n').enqueued\n"
+                "nx: List[datetime.datetime] = s.next\n"
+                "last: Optional[datetime.datetime] = s.last\n"
+                "n: int = s.fired + s.skipped + errors.E_NO_SCHEDULE + "
+                "errors.E_EXISTS\n"
+                "rule: Optional[str] = s.cron or s.every\n"
+                "hd: Dict[str, str] = s.headers\n"
+                "f: Dict[str, str] = s.fields\n"
+                "async def a() -> None:\n"
+                "    ac = AsyncClient('/nowhere')\n"
+                "    x: Schedule = await ac.schedule_add('n', 'q', "
+                "cron='@daily')\n"
+                "    xs: List[Schedule] = await ac.schedules()\n"
+                "    x = await ac.schedule_run_now('n')\n"
+                "app = App(socket='/nowhere')\n"
+                "@app.periodic('0 6 * * *', tz='Europe/Berlin', args=(1,), "
+                "kwargs={'b': 2}, name='rep', queue='q', catch_up='none', "
+                "unique=True)\n"
+                "@app.periodic(every=60)\n"
+                "@app.task\n"
+                "def rep(a: int, b: int = 0) -> int:\n"
+                "    return a + b\n"
+                "t: Task = rep\n"
+                "p: Periodic = app.periodics['rep']\n"
+                "s = p.run_now()\n"
+                "mine: List[Schedule] = app.schedules() + "
+                "app.register_schedules(['q'])\n")
+    pkg = os.path.join(HERE, "..", "clients", "python")
+
+    def run():
+        return subprocess.run([mypy, "--strict", "--no-incremental",
+                               "--cache-dir", os.path.join(h.dir, "cache"),
+                               use], capture_output=True, text=True,
+                              cwd=h.dir, env=dict(os.environ, MYPYPATH=pkg),
+                              timeout=110)
+    r = run()
+    assert r.returncode == 0, r.stdout + r.stderr
+    with open(use, "a") as f:
+        f.write("bad: int = c.schedule('n').next\n")
+    r = run()
+    assert r.returncode != 0 and "List[datetime]" in r.stdout, r.stdout
 
 
 def main():
