@@ -534,8 +534,8 @@ class Schedule:
     version 5): an event enqueued to `queue` at each tick of its rule.
     name and queue; cron (a 5-field rule or @daily, ...) or every (a
     duration, "1h30m"), the one it has, as given; tz the time zone of a
-    cron rule ("UTC" unless given; None with every); catch_up "none",
-    "last" or "all"; unique and paused as bools.  created, last and next
+    cron rule as given (None when none was: UTC; None with every);
+    catch_up "none", "last" or "all"; unique and paused as bools.  created, last and next
     are aware datetimes in UTC: created when it was first added; last
     the time of the latest tick it handled (fired or skipped), None for
     none; next its next fire times, up to 5, soonest first ([] when it
