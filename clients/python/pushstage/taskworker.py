@@ -90,6 +90,18 @@ run; an async task's asyncio task is cancelled; a plain task sees
 current_event().cancelled become True and may return early; the event
 is acked (without a result) either way.
 
+Periodic tasks.  The app's periodic tasks (App.periodic) of the queues
+served are defined in the daemon when the worker starts, each a
+SCHEDULE ADD with REPLACE on a connection of its own: the same
+definition again changes nothing, a changed one replaces it and keeps
+its progress.  Again when a queue's connection comes back after a loss
+(a daemon restarted without --data-dir has lost them); while the daemon
+is away, again with a backoff.  One the daemon refuses (a bad rule or
+time zone, --max-schedules, a daemon without schedules) stops the
+worker (EX_CONFIG), naming the schedule.  A schedule's events are
+tasks as any other: their headers add pushstage-schedule and
+pushstage-tick.
+
 Tasks need protocol version 5 (headers): an older daemon stops the
 worker (EX_CONFIG).
 
