@@ -32,8 +32,8 @@ __all__ = [
     "DeadEvent", "DeadList", "Enqueued", "Job", "Failure", "Cancelled",
     "WaitResult", "JobsPage", "Listed", "Schedule", "default_socket",
     "App", "Task", "Periodic", "Signature", "TaskJob", "TaskError",
-    "TaskFailed", "TaskCancelled", "TaskGone", "BadPayload", "SoftTimeLimitExceeded",
-    "TimeLimitExceeded", "current_event",
+    "TaskFailed", "TaskCancelled", "TaskGone", "BadPayload",
+    "SoftTimeLimitExceeded", "TimeLimitExceeded", "current_event",
     "PushstageError",
     "DaemonGone", "ProtocolError", "QueueFull", "Refused", "Unsupported",
 ]

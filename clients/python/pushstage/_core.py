@@ -535,19 +535,20 @@ class Schedule:
     name and queue; cron (a 5-field rule or @daily, ...) or every (a
     duration, "1h30m"), the one it has, as given; tz the time zone of a
     cron rule as given (None when none was: UTC; None with every);
-    catch_up "none", "last" or "all"; unique and paused as bools.  created, last and next
-    are aware datetimes in UTC: created when it was first added; last
-    the time of the latest tick it handled (fired or skipped), None for
-    none; next its next fire times, up to 5, soonest first ([] when it
-    never fires again).  last_id the id of the event of its latest tick
-    fired (None for none); fired and skipped count its ticks.  enqueued:
-    the answer to a RUN_NOW alone, the id of the event it enqueued (0
-    when the queue did not take it); None otherwise.  payload, key,
-    priority (None when not given: 32768), headers and raw_headers (as
-    an Event's) are its event's, as its ADD gave them (the daemon adds
-    the headers pushstage-schedule and pushstage-tick to each event it
-    enqueues).  fields holds every KEY=VALUE of the reply as sent, those
-    this package does not know too (the times in ms since 1970 there)."""
+    catch_up "none", "last" or "all"; unique and paused as bools.
+    created, last and next are aware datetimes in UTC: created when it
+    was first added; last the time of the latest tick it handled (fired
+    or skipped), None for none; next its next fire times, up to 5,
+    soonest first ([] when it never fires again).  last_id the id of
+    the event of its latest tick fired (None for none); fired and
+    skipped count its ticks.  enqueued: the answer to a RUN_NOW alone,
+    the id of the event it enqueued (0 when the queue did not take it);
+    None otherwise.  payload, key, priority (None when not given:
+    32768), headers and raw_headers (as an Event's) are its event's, as
+    its ADD gave them (the daemon adds the headers pushstage-schedule
+    and pushstage-tick to each event it enqueues).  fields holds every
+    KEY=VALUE of the reply as sent, those this package does not know
+    too (the times in ms since 1970 there)."""
     name: str
     queue: str
     cron: Optional[str]

@@ -923,8 +923,8 @@ def parse_schedule_reply(body: bytes) -> Tuple[int, List[ScheduleEntry]]:
             raw = bytes(c.take(c.u16()))
             k, sep, v = raw.partition(b"=")
             if not sep or not k:
-                raise ProtocolError("SCHEDULE_REPLY: schedule %s has a field "
-                                    "%r, not KEY=VALUE"
+                raise ProtocolError("SCHEDULE_REPLY: schedule %s has a "
+                                    "field %r, not KEY=VALUE"
                                     % (name.decode(errors="replace"),
                                        raw[:40]))
             fields.append((k.decode("ascii", errors="replace"),
