@@ -473,29 +473,6 @@ def case_sched_fakes(h):
 
 # --- a real producerd -----------------------------------------------------
 
-def daemon_has_schedules(h):
-    """Does this producerd know SCHEDULE?  (Until the daemon's side
-    lands, the cases that need it are skipped: exit 77.)"""
-    c = ps.Client(h.sock, timeout=10)
-    try:
-        c.schedules()
-        return True
-    except ps.ProtocolError as e:
-        # A daemon before SCHEDULE: an unknown type, or (its proto/
-        # knows the frame) "SCHEDULE is sent by the daemon, never to it".
-        if e.code == errors.E_UNKNOWN_TYPE or (
-                e.code == errors.E_BAD_STATE and "SCHEDULE" in str(e)):
-            return False
-        raise
-    finally:
-        c.close()
-
-
-def need_schedules(h):
-    if not daemon_has_schedules(h):
-        raise Skip("this producerd does not know SCHEDULE (36) yet")
-
-
 def case_sched_client(h):
     """Client against a real producerd: add (its fields as the reply
     gives them), the same ADD again a no-op, another one EXISTS unless
@@ -504,7 +481,6 @@ def case_sched_client(h):
     enqueued with the daemon's headers), remove; NO_SCHEDULE, a bad
     rule and time zone Refused with the daemon's words."""
     h.start_daemon("--max-frame", "4096")
-    need_schedules(h)
     c = ps.Client(h.sock, timeout=30)
     c.create("rep", keep_done="1h")
     s = c.schedule_add("nightly", "rep", cron="0 6 * * *",
@@ -637,7 +613,6 @@ def case_sched_worker(h):
     it in the worker, its result waited for; app.schedules() lists the
     app's."""
     h.start_daemon()
-    need_schedules(h)
     with open(os.path.join(h.dir, "papp.py"), "w") as f:
         f.write(PAPP)
     c = ps.Client(h.sock, timeout=30)
@@ -721,7 +696,6 @@ def case_sched_worker_refused(h):
     log naming the schedule and the daemon's words; nothing is
     stored."""
     h.start_daemon()
-    need_schedules(h)
     with open(os.path.join(h.dir, "papp.py"), "w") as f:
         f.write(PAPP)
     p, log = h.tworker("-Q", "pq,rq", app="papp", name="w",
@@ -738,7 +712,6 @@ def case_sched_worker_redefines(h):
     alone, and defines them again when the daemon comes back after a
     restart that lost them (no --data-dir)."""
     h.start_daemon()
-    need_schedules(h)
     with open(os.path.join(h.dir, "papp.py"), "w") as f:
         f.write(PAPP)
     p, log = h.tworker("-Q", "pq", app="papp", name="w",
