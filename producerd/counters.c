@@ -242,6 +242,18 @@ const struct counter counters[] = {
 	{ "max_task_stats", NULL, COUNTER_SETTING, PART_QUEUE,
 	  "Task names counted each in a row of its own (max-task-stats).",
 	  Q(policy.max_task_stats) },
+	{ "schedules", NULL, COUNTER_GAUGE, PART_ALWAYS,
+	  "Schedules defined (SCHEDULE).", F(sched.count) },
+	{ "schedules_bytes", NULL, COUNTER_GAUGE, PART_ALWAYS,
+	  "Their memory: definitions, events and progress.",
+	  F(sched.bytes) },
+	{ "schedule_fired_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
+	  "Ticks whose event was enqueued.", F(sched.fired) },
+	{ "schedule_skipped_total", NULL, COUNTER_TOTAL, PART_ALWAYS,
+	  "Ticks not enqueued: missed, paused, unique, or not taken.",
+	  F(sched.skipped) },
+	{ "max_schedules", NULL, COUNTER_SETTING, PART_ALWAYS,
+	  "Schedules at most (--max-schedules).", F(max_schedules) },
 };
 const size_t ncounters = sizeof counters / sizeof counters[0];
 

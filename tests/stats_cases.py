@@ -287,7 +287,7 @@ def case_protocol_doc_answers(h):
     code, msg = answer(h, hello3(CONSUMER_ROLE, b"a" * 65, 1, 0, b"w"))
     assert code == E_BAD_VALUE and "1 to 64 bytes" in msg, (code, msg)
 
-    # ACK, NACK, TOUCH and NACK_LATER need an id; type 35 is known, 36 not.
+    # ACK, NACK, TOUCH and NACK_LATER need an id; type 37 is known, 38 not.
     cons = hello3(CONSUMER_ROLE, b"jobs", 1, 0, b"w")
     for t in (ACK, NACK, TOUCH):
         assert answer(h, cons, frame(t, struct.pack(">I", 0)))[0] == E_BAD_VALUE
@@ -295,7 +295,7 @@ def case_protocol_doc_answers(h):
     assert answer(h, cons, nl)[0] == E_BAD_VALUE
     nl = frame(NACK_LATER, struct.pack(">IIQ", 10, 1, 12345))
     assert answer(h, cons, nl)[0] == E_NOT_IN_FLIGHT
-    assert answer(h, client, frame(36))[0] == E_UNKNOWN_TYPE
+    assert answer(h, client, frame(38))[0] == E_UNKNOWN_TYPE
 
     # --no-auto-create needs a --queue.
     r = subprocess.run([PRODUCERD, "--socket", os.path.join(h.dir, "x.sock"),
