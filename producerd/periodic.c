@@ -486,17 +486,20 @@ handle(struct periodic *p, struct schedule *s, uint64_t now, int starting,
 }
 
 /*
- * Every tick due at now (ms since 1970), fired or skipped as handle says;
- * starting: the first run after the daemon started.
+ * The ticks due at now (ms since 1970), fired or skipped as handle says,
+ * of max slots at most (0: all): how many slots it took.  starting: the
+ * first run after the daemon started.
  */
-void
+size_t
 periodic_run(struct periodic *p, uint64_t now, int starting,
-    const struct periodic_hooks *h)
+    const struct periodic_hooks *h, size_t max)
 {
 	struct periodic_slot	 x;
 	struct schedule		*s;
+	size_t			 n = 0;
 
-	while (p->nheap > 0 && p->heap[0].at <= now) {
+	while (p->nheap > 0 && p->heap[0].at <= now && (max == 0 || n < max)) {
+		n++;
 		x = sheap_pop(p->heap, &p->nheap);
 		s = x.s;
 		s->refs--;
@@ -511,6 +514,7 @@ periodic_run(struct periodic *p, uint64_t now, int starting,
 		s->next = periodic_tick_after(s, s->after);
 		slot(p, s);
 	}
+	return n;
 }
 
 /* s's next n ticks from now on, into out: how many it has. */

@@ -129,8 +129,8 @@ struct schedule *periodic_add(struct periodic *, const struct sched_def *,
 void	 periodic_remove(struct periodic *, struct schedule *);
 int	 periodic_reslot(struct periodic *, struct schedule *);
 int	 periodic_pause(struct periodic *, struct schedule *, int);
-void	 periodic_run(struct periodic *, uint64_t, int,
-	     const struct periodic_hooks *);
+size_t	 periodic_run(struct periodic *, uint64_t, int,
+	     const struct periodic_hooks *, size_t);
 uint64_t periodic_tick_after(const struct schedule *, uint64_t);
 size_t	 periodic_upcoming(const struct schedule *, uint64_t *, size_t);
 int	 periodic_wake(const struct periodic *, uint64_t *);

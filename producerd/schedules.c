@@ -38,6 +38,7 @@
 #define TZDIR_DEFAULT	"/usr/share/zoneinfo"
 #define UID_PREFIX	"schedule:"
 #define ENQ_LATER_ID	UINT64_MAX	/* taken; its id comes later */
+#define SCHED_BATCH	4096		/* schedules a timer's turn handles */
 
 enum { SREC_DEF = 1, SREC_GONE = 2, SREC_TICK = 3 };
 
@@ -408,15 +409,19 @@ handled(void *arg, struct schedule *s)
 static const struct periodic_hooks hooks = { fire, handled, NULL };
 
 static void
-run(struct server *srv, int starting)
+run(struct server *srv, int starting, size_t max)
 {
 	struct periodic_hooks	 h = hooks;
 
 	h.arg = srv;
-	periodic_run(&srv->sched, clock_wall_ms(), starting, &h);
+	(void)periodic_run(&srv->sched, clock_wall_ms(), starting, &h, max);
 }
 
-/* The timer: the ticks due now. */
+/*
+ * The timer: the ticks due now, SCHED_BATCH at most an iteration so that
+ * 100,000 schedules of one minute do not hold up the connections; the
+ * timer comes back at once for the rest (schedules_settle).
+ */
 static void
 sched_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -425,7 +430,7 @@ sched_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (!srv->draining)
-		run(srv, 0);
+		run(srv, 0, SCHED_BATCH);
 	server_wake(srv);
 }
 
@@ -695,7 +700,7 @@ schedules_open(struct server *srv)
 			log_info("%zu schedule%s from %s", srv->sched.count,
 			    srv->sched.count == 1 ? "" : "s", path);
 	}
-	run(srv, 1);
+	run(srv, 1, 0);
 	server_wake(srv);
 	return 0;
 }

@@ -129,10 +129,10 @@ START_TEST(every_fires_each_tick_on_its_multiples)
 	ck_assert_uint_eq(at, 11000);
 	ck_assert_uint_eq(periodic_upcoming(s, up, PERIODIC_NEXT), 5);
 	ck_assert_uint_eq(up[4], 15000);
-	periodic_run(&p, 10999, 0, &hooks);
+	periodic_run(&p, 10999, 0, &hooks, 0);
 	ck_assert_uint_eq(nfired, 0);
-	periodic_run(&p, 11000, 0, &hooks);
-	periodic_run(&p, 12003, 0, &hooks);
+	periodic_run(&p, 11000, 0, &hooks, 0);
+	periodic_run(&p, 12003, 0, &hooks, 0);
 	ck_assert_uint_eq(nfired, 2);
 	ck_assert_uint_eq(fired[0], 11000);
 	ck_assert_uint_eq(fired[1], 12000);
@@ -140,7 +140,7 @@ START_TEST(every_fires_each_tick_on_its_multiples)
 	ck_assert_uint_eq(s->fired, 2);
 	ck_assert_uint_eq(s->skipped, 0);
 	/* The loop late by 3 s, catch-up last: the latest fires alone. */
-	periodic_run(&p, 15500, 0, &hooks);
+	periodic_run(&p, 15500, 0, &hooks, 0);
 	ck_assert_uint_eq(nfired, 3);
 	ck_assert_uint_eq(fired[2], 15000);
 	ck_assert_uint_eq(s->skipped, 2);
@@ -148,7 +148,7 @@ START_TEST(every_fires_each_tick_on_its_multiples)
 	ck_assert_uint_eq(p.skipped, 2);
 	/* A queue that does not take it: skipped, and the tick is done. */
 	refuse = 1;
-	periodic_run(&p, 16000, 0, &hooks);
+	periodic_run(&p, 16000, 0, &hooks, 0);
 	ck_assert_uint_eq(s->skipped, 3);
 	ck_assert_uint_eq(s->last, 16000);
 	ck_assert_uint_eq(nhandled, 4);
@@ -177,7 +177,7 @@ START_TEST(catch_up_policies_at_a_start)
 	def(&d, "many", many, NULL);
 	sm = periodic_add(&p, &d, NULL, 0);
 	/* Down from 0 to 5 min 30 s: five ticks of a minute missed. */
-	periodic_run(&p, 5 * MIN + 30 * SEC, 1, &hooks);
+	periodic_run(&p, 5 * MIN + 30 * SEC, 1, &hooks, 0);
 	ck_assert_uint_eq(sn->fired, 0);
 	ck_assert_uint_eq(sn->skipped, 5);
 	ck_assert_uint_eq(sn->last, 5 * MIN);
@@ -192,7 +192,7 @@ START_TEST(catch_up_policies_at_a_start)
 	ck_assert_uint_eq(nth('m', 0), 1 * SEC);
 	ck_assert_uint_eq(nth('m', 329), 330 * SEC);
 	/* Running on, none fires its ticks as they come. */
-	periodic_run(&p, 6 * MIN, 0, &hooks);
+	periodic_run(&p, 6 * MIN, 0, &hooks, 0);
 	ck_assert_uint_eq(sn->fired, 1);
 	periodic_free(&p);
 
@@ -201,7 +201,7 @@ START_TEST(catch_up_policies_at_a_start)
 	periodic_init(&p);
 	def(&d, "many", many, NULL);
 	sm = periodic_add(&p, &d, NULL, 0);
-	periodic_run(&p, 2 * HOUR, 1, &hooks);
+	periodic_run(&p, 2 * HOUR, 1, &hooks, 0);
 	ck_assert_uint_eq(sm->fired, PERIODIC_CATCHUP_MAX);
 	ck_assert_uint_eq(sm->skipped, 7200 - PERIODIC_CATCHUP_MAX);
 	ck_assert_uint_eq(fired[0], 2 * HOUR - 999 * SEC);
@@ -228,7 +228,7 @@ START_TEST(cron_ticks_after_a_long_stop)
 	def(&d, "minute", minute, NULL);
 	sm = periodic_add(&p, &d, NULL, t0);
 	/* Back 30 days later at 07:00: 31 mornings, each once. */
-	periodic_run(&p, iso("2026-12-31T07:00Z"), 1, &hooks);
+	periodic_run(&p, iso("2026-12-31T07:00Z"), 1, &hooks, 0);
 	ck_assert_uint_eq(sd->fired, 31);
 	ck_assert_uint_eq(nth('d', 0), iso("2026-12-01T06:00Z"));
 	ck_assert_uint_eq(nth('d', 30), iso("2026-12-31T06:00Z"));
@@ -272,7 +272,7 @@ dst_case(const char *zone, const char *day_before, const char *const *want,
 	/* Woken each minute for three days: a tick fires once, on time. */
 	for (uint64_t t = iso(day_before); t < iso(day_before) + 3 * DAY;
 	    t += MIN)
-		periodic_run(&p, t, 0, &hooks);
+		periodic_run(&p, t, 0, &hooks, 0);
 	ck_assert_uint_eq(nfired, nwant);
 	for (i = 0; i < nwant; i++)
 		ck_assert_uint_eq(fired[i], iso(want[i]));
@@ -315,13 +315,13 @@ START_TEST(pause_replace_remove)
 	s = periodic_add(&p, &d, NULL, 0);
 	ck_assert_ptr_eq(periodic_find(&p, "a", 1), s);
 	ck_assert_int_eq(periodic_same(s, &d), 1);
-	periodic_run(&p, 20 * SEC, 0, &hooks);
+	periodic_run(&p, 20 * SEC, 0, &hooks, 0);
 	ck_assert_uint_eq(s->fired, 1);
 	/* Paused, its ticks are skipped, not fired. */
 	ck_assert_int_eq(periodic_pause(&p, s, 1), 1);
 	ck_assert_int_eq(periodic_pause(&p, s, 1), 0);
-	periodic_run(&p, 30 * SEC, 0, &hooks);
-	periodic_run(&p, 40 * SEC, 0, &hooks);
+	periodic_run(&p, 30 * SEC, 0, &hooks, 0);
+	periodic_run(&p, 40 * SEC, 0, &hooks, 0);
 	ck_assert_uint_eq(s->fired, 1);
 	ck_assert_uint_eq(s->skipped, 3);
 	periodic_pause(&p, s, 0);
@@ -334,17 +334,47 @@ START_TEST(pause_replace_remove)
 	ck_assert_uint_eq(s2->fired, 1);
 	ck_assert_uint_eq(s2->skipped, 3);
 	ck_assert_uint_eq(s2->next, 60 * SEC);
-	periodic_run(&p, 60 * SEC, 0, &hooks);
+	periodic_run(&p, 60 * SEC, 0, &hooks, 0);
 	ck_assert_uint_eq(s2->fired, 2);
 	ck_assert_uint_eq(nfired, 2);
 	/* Removed with its slot in the heap: freed when the slot comes up. */
 	periodic_remove(&p, s2);
 	ck_assert_ptr_null(periodic_find(&p, "a", 1));
 	ck_assert_uint_eq(p.count, 0);
-	periodic_run(&p, 200 * SEC, 0, &hooks);
+	periodic_run(&p, 200 * SEC, 0, &hooks, 0);
 	ck_assert_uint_eq(nfired, 2);
 	ck_assert_uint_eq(p.nheap, 0);
 	ck_assert_uint_eq(p.bytes, 0);
+	periodic_free(&p);
+}
+END_TEST
+
+START_TEST(a_run_takes_max_slots)
+{
+	static const char	*kv[] = { "every=1m", NULL };
+	struct periodic		 p;
+	struct sched_def	 d;
+	uint64_t		 at;
+	char			 name[8];
+	int			 i;
+
+	reset();
+	periodic_init(&p);
+	for (i = 0; i < 5; i++) {
+		snprintf(name, sizeof name, "s%d", i);
+		def(&d, name, kv, NULL);
+		ck_assert_ptr_nonnull(periodic_add(&p, &d, NULL, 0));
+	}
+	/* Two a turn: the rest wait for the next, already due. */
+	ck_assert_uint_eq(periodic_run(&p, MIN, 0, &hooks, 2), 2);
+	ck_assert_uint_eq(nfired, 2);
+	ck_assert_int_eq(periodic_wake(&p, &at), 1);
+	ck_assert_uint_eq(at, MIN);
+	ck_assert_uint_eq(periodic_run(&p, MIN, 0, &hooks, 2), 2);
+	ck_assert_uint_eq(periodic_run(&p, MIN, 0, &hooks, 2), 1);
+	ck_assert_uint_eq(nfired, 5);
+	ck_assert_int_eq(periodic_wake(&p, &at), 1);
+	ck_assert_uint_eq(at, 2 * MIN);
 	periodic_free(&p);
 }
 END_TEST
@@ -433,6 +463,7 @@ main(void)
 	tcase_add_test(tc, cron_ticks_after_a_long_stop);
 	tcase_add_test(tc, dst_in_two_zones);
 	tcase_add_test(tc, pause_replace_remove);
+	tcase_add_test(tc, a_run_takes_max_slots);
 	tcase_add_test(tc, bad_definitions_name_the_field);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""schedules.py: 100,000 schedules firing every minute, measured.
+
+usage: bench/schedules.py [BUILD_DIR] [N] [--data-dir]
+       (default: build-rel 100000, schedules in memory only)
+
+A private producerd (--max-queue 0); N schedules every=1m into one queue,
+each with a 16-byte payload, added over one connection in pipelined
+batches of 1000 SCHEDULE ADDs.  It reports:
+  - the time to add them, and the daemon's memory per schedule: its RSS
+    before and after, and its own count (schedules_bytes);
+  - for the next minute's tick: how long after the minute every one of
+    the N events was enqueued (enqueued_total reaching N), and the
+    daemon's user and system CPU for the whole minute around it (from 5 s
+    after one minute to 5 s after the next).
+A benchmark to run and record (docs/performance.md), not a test.
+"""
+
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "tests"))
+import integration as it  # noqa: E402
+
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
+BUILD = args[0] if args else "build-rel"
+N = int(args[1]) if len(args) > 1 else 100000
+DATA = "--data-dir" in sys.argv
+TICK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def cpu(pid):
+    """The process's user and system CPU so far, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
+
+
+def rss(pid):
+    with open("/proc/%d/statm" % pid) as f:
+        return int(f.read().split()[1]) * PAGE
+
+
+def sched_add(name, queue, settings, payload):
+    body = bytes([1, 0, len(name)]) + name + struct.pack(">I", 0) + \
+        bytes([len(queue)]) + queue + struct.pack(">H", len(settings))
+    for s in settings:
+        body += struct.pack(">H", len(s)) + s
+    body += struct.pack(">IH", len(payload), 0) + payload
+    return it.frame(36, body)
+
+
+def stats(sock, queue=None):
+    import json
+    a = [os.path.join(BUILD, "pushctl", "pushctl"), "--socket", sock,
+         "stats", "--json"] + (["--queue", queue] if queue else [])
+    r = subprocess.run(a, capture_output=True)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def main():
+    d = tempfile.mkdtemp(prefix="pushstage-sched.")
+    sock = os.path.join(d, "sock")
+    argv = [os.path.join(BUILD, "producerd", "producerd"), "--socket", sock,
+            "--max-queue", "0", "--max-schedules", str(max(N, 1)),
+            "--log-level", "error"]
+    if DATA:
+        argv += ["--data-dir", os.path.join(d, "data")]
+    daemon = subprocess.Popen(argv)
+    try:
+        while not it.Harness.answering_at(sock):
+            time.sleep(0.02)
+        c = it.Raw(sock, version=5)
+        c.send(it.frame(it.HELLO, struct.pack(">HBBIIB", 5, it.CLIENT_ROLE,
+                                              0, 0, 0, 0) + b"\0"))
+        c.expect(it.WELCOME)
+        base = rss(daemon.pid)
+        t0 = time.monotonic()
+        for start in range(0, N, 1000):
+            n = min(1000, N - start)
+            c.send(b"".join(sched_add(b"s%06d" % i, b"q", [b"every=1m"],
+                                      b"p" * 16)
+                            for i in range(start, start + n)))
+            for _ in range(n):
+                c.expect(37)
+        added = time.monotonic() - t0
+        st = stats(sock)
+        mem = rss(daemon.pid) - base
+        print("%d schedules added in %.2f s (%.0f/s)" % (N, added,
+                                                          N / added))
+        print("memory: RSS +%.1f MiB, %.0f bytes a schedule; "
+              "schedules_bytes %d, %.0f a schedule (16-byte payload "
+              "included)" % (mem / 2**20, mem / N, st["schedules_bytes"],
+                             st["schedules_bytes"] / N))
+        # The next minute but one, so that the measured minute is whole.
+        now = time.time()
+        m0 = (int(now) // 60 + 1) * 60
+        while time.time() < m0 + 5:
+            time.sleep(0.2)
+        u0, s0 = cpu(daemon.pid)
+        e0 = stats(sock, "q")["enqueued_total"]
+        m1 = m0 + 60
+        while time.time() < m1:
+            time.sleep(0.05)
+        fired_at = None
+        while fired_at is None:
+            q = stats(sock, "q")
+            if q["enqueued_total"] >= e0 + N:
+                fired_at = time.time()
+            else:
+                time.sleep(0.01)
+        while time.time() < m1 + 5:
+            time.sleep(0.2)
+        u1, s1 = cpu(daemon.pid)
+        print("tick at %s: every event enqueued %.3f s after the minute "
+              "(polled every 10 ms)" % (time.strftime(
+                  "%H:%M:%S", time.gmtime(m1)), fired_at - m1))
+        print("CPU for the minute around it: user %.2f s, system %.2f s "
+              "(%.2f µs a tick)" % (u1 - u0, s1 - s0,
+                                    (u1 - u0 + s1 - s0) / N * 1e6))
+        st = stats(sock)
+        print("schedule_fired_total %d, schedule_skipped_total %d" %
+              (st["schedule_fired_total"], st["schedule_skipped_total"]))
+    finally:
+        daemon.terminate()
+        daemon.wait()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
