@@ -639,6 +639,7 @@ request(struct psc *c)
 {
 	int	 r;
 
+	c->err_code = 0;	/* this request's ERROR, if it has one */
 	if ((r = send_all(c)) == PSC_OK)
 		r = send_bytes(c, c->req.data, c->req.len);
 	c->req.len = 0;
@@ -935,6 +936,98 @@ psc_queue_admin(struct psc *c, uint8_t op, uint8_t flags, const char *queue,
 		return fail(c, PSC_EPROTO, "producerd at %s answered "
 		    "QUEUE_ADMIN with %s", c->path, ps_type_name(f.type));
 	return PSC_OK;
+}
+
+/* Send the SCHEDULE built in req and take its SCHEDULE_REPLY into *r. */
+static int
+schedule_reply(struct psc *c, struct ps_schedule_reply *r)
+{
+	struct ps_frame	 f;
+	size_t		 body = c->req.len - PS_HDR_LEN;
+	int		 error;
+
+	if (body > c->max_frame) {
+		c->req.len = 0;
+		return fail(c, PSC_ETOOBIG, "a SCHEDULE of %zu bytes is over "
+		    "the %u that producerd at %s takes (its --max-frame)",
+		    body, c->max_frame, c->path);
+	}
+	if ((error = request(c)) != 0 || (error = psc_wait(c, &f)) != 0)
+		return error;
+	if (f.type != PS_SCHEDULE_REPLY)
+		return fail(c, PSC_EPROTO, "producerd at %s answered SCHEDULE "
+		    "with %s", c->path, ps_type_name(f.type));
+	if ((error = ps_get_schedule_reply(&f, r)) != 0)
+		return fail(c, PSC_EPROTO, "bad SCHEDULE_REPLY from producerd "
+		    "at %s: %s", c->path, ps_strerror(error));
+	return PSC_OK;
+}
+
+static int
+schedule_version(struct psc *c)
+{
+	if (c->version < 5)
+		return fail(c, PSC_EINVAL, "producerd at %s speaks protocol "
+		    "version %d: schedules need 5", c->path, c->version);
+	return PSC_OK;
+}
+
+/*
+ * A SCHEDULE but ADD: REMOVE, PAUSE, RESUME, RUN_NOW of the schedule
+ * name, or LIST of it (name NULL: of every one, from the start-th).  The
+ * entries in *r point into c's read buffer until the next read.
+ */
+int
+psc_schedule(struct psc *c, uint8_t op, const char *name, uint32_t start,
+    struct ps_schedule_reply *r)
+{
+	int	 error;
+
+	if ((error = schedule_version(c)) != 0)
+		return error;
+	if ((error = ps_put_schedule(&c->req, op, 0, name, start)) != 0)
+		return fail(c, error == -PS_E_NOMEM ? PSC_ENOMEM : PSC_EINVAL,
+		    "SCHEDULE: %s", ps_strerror(error));
+	return schedule_reply(c, r);
+}
+
+/*
+ * An ADD: the event's attributes a (NULL: none) go as an ENQUEUE's block
+ * would carry them, which the encoder of a batch's event writes; its
+ * length and payload fields (6 bytes, payload 0) are left out.
+ */
+int
+psc_schedule_add(struct psc *c, uint8_t flags, const char *name,
+    const char *queue, const char * const *settings, uint16_t n,
+    const struct ps_attrs *a, const void *data, uint32_t len,
+    struct ps_schedule_reply *r)
+{
+	struct ps_buf	 attrs = { NULL, 0, 0 };
+	const uint8_t	*block = NULL;
+	uint16_t	 alen = 0;
+	int		 error;
+
+	if ((error = schedule_version(c)) != 0)
+		return error;
+	if (a != NULL) {
+		if ((error = ps_put_enqueue_add_attrs(&attrs, a, NULL,
+		    0)) != 0) {
+			ps_buf_free(&attrs);
+			return fail(c, error == -PS_E_NOMEM ? PSC_ENOMEM :
+			    PSC_EINVAL, "the schedule's event: %s",
+			    ps_strerror(error));
+		}
+		alen = (uint16_t)(attrs.data[4] << 8 | attrs.data[5]);
+		block = attrs.data + 6;
+	}
+	error = ps_put_schedule_add(&c->req, flags, name, queue, settings, n,
+	    block, alen, data, len);
+	ps_buf_free(&attrs);
+	if (error != 0)
+		return fail(c, error == -PS_E_NOMEM ? PSC_ENOMEM : PSC_EINVAL,
+		    "SCHEDULE: %s (a setting is at most %d bytes)",
+		    ps_strerror(error), PS_SCHED_FIELD_MAX);
+	return schedule_reply(c, r);
 }
 
 /* The window starts full: ask max at first. */

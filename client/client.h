@@ -128,5 +128,10 @@ int	 psc_task_stats(struct psc *, const char *, uint32_t,
 	     struct ps_task_stats *);
 int	 psc_queue_admin(struct psc *, uint8_t, uint8_t, const char *,
 	     const char * const *, uint16_t, uint64_t *);
+int	 psc_schedule(struct psc *, uint8_t, const char *, uint32_t,
+	     struct ps_schedule_reply *);
+int	 psc_schedule_add(struct psc *, uint8_t, const char *, const char *,
+	     const char * const *, uint16_t, const struct ps_attrs *,
+	     const void *, uint32_t, struct ps_schedule_reply *);
 
 #endif

@@ -25,6 +25,17 @@ _Static_assert(PUSHSTAGE_KEY_MAX == PS_KEY_MAX, "key length");
 _Static_assert(PUSHSTAGE_QUEUE_MAX == PS_QUEUE_MAX, "queue name length");
 _Static_assert(PUSHSTAGE_DEMAND_MAX == PS_DEMAND_LIMIT, "demand limit");
 _Static_assert(PUSHSTAGE_PREVIEW_MAX == PS_PREVIEW_MAX, "preview limit");
+_Static_assert(PUSHSTAGE_SCHEDULE_REPLACE == PS_SCHED_REPLACE &&
+    PUSHSTAGE_SCHEDULE_NAME_MAX == PS_SCHED_NAME_MAX &&
+    PUSHSTAGE_SCHEDULE_SETTING_MAX == PS_SCHED_FIELD_MAX, "schedules");
+_Static_assert(PUSHSTAGE_ERR_BAD_VALUE == PS_E_BAD_VALUE &&
+    PUSHSTAGE_ERR_DRAINING == PS_E_DRAINING &&
+    PUSHSTAGE_ERR_STORAGE == PS_E_STORAGE &&
+    PUSHSTAGE_ERR_NO_QUEUE == PS_E_NO_QUEUE &&
+    PUSHSTAGE_ERR_LIMIT == PS_E_QUEUE_LIMIT &&
+    PUSHSTAGE_ERR_NO_EVENT == PS_E_NO_EVENT &&
+    PUSHSTAGE_ERR_NO_SCHEDULE == PS_E_NO_SCHEDULE &&
+    PUSHSTAGE_ERR_EXISTS == PS_E_EXISTS, "the wire's error codes");
 _Static_assert((int)PUSHSTAGE_DEAD_NACK == (int)PS_DEAD_NACK &&
     (int)PUSHSTAGE_DEAD_TIMEOUT == (int)PS_DEAD_TIMEOUT &&
     (int)PUSHSTAGE_DEAD_DISCONNECT == (int)PS_DEAD_DISCONNECT &&
@@ -107,6 +118,17 @@ struct pushstage {
 	struct pushstage_listed		*listed;
 	size_t				 caplisted;
 
+	/*
+	 * The last schedules answered, copied out of the read buffer: their
+	 * names, queues, fields (KEY and VALUE, each with a NUL),
+	 * attributes and payloads in sbytes.
+	 */
+	struct pushstage_schedule	*sched;
+	size_t				 nsched;
+	struct pushstage_text		*sfields;
+	struct pushstage_header		*shdrs;
+	char				*sbytes;
+
 	/* Headers for the next event added, as HEADER attributes. */
 	struct ps_buf			 hdrs;
 	size_t				 nhdrs;
@@ -128,6 +150,9 @@ struct pushstage {
 static int
 invalid(struct pushstage *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+static int
+fail_proto(struct pushstage *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static int
 invalid(struct pushstage *p, const char *fmt, ...)
@@ -137,7 +162,20 @@ invalid(struct pushstage *p, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(p->c.err, sizeof p->c.err, fmt, ap);
 	va_end(ap);
+	p->c.err_code = 0;	/* not the daemon's */
 	return PUSHSTAGE_EINVAL;
+}
+
+/* The daemon answered with nonsense. */
+static int
+fail_proto(struct pushstage *p, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->c.err, sizeof p->c.err, fmt, ap);
+	va_end(ap);
+	return PUSHSTAGE_EPROTO;
 }
 
 const char *
@@ -212,6 +250,20 @@ forget_tasks(struct pushstage *p)
 }
 
 static void
+forget_schedules(struct pushstage *p)
+{
+	free(p->sched);
+	free(p->sfields);
+	free(p->shdrs);
+	free(p->sbytes);
+	p->sched = NULL;
+	p->sfields = NULL;
+	p->shdrs = NULL;
+	p->sbytes = NULL;
+	p->nsched = 0;
+}
+
+static void
 forget_stats(struct pushstage *p)
 {
 	if (p->have_st)
@@ -237,6 +289,7 @@ pushstage_free(struct pushstage *p)
 	forget_stats(p);
 	forget_queues(p);
 	forget_tasks(p);
+	forget_schedules(p);
 	psc_window_free(&p->win);
 	ps_buf_free(&p->hdrs);
 	free(p->evh);
@@ -251,6 +304,12 @@ const char *
 pushstage_error(const struct pushstage *p)
 {
 	return p->c.err;
+}
+
+int
+pushstage_error_code(const struct pushstage *p)
+{
+	return p->c.err_code;
 }
 
 int
@@ -1650,4 +1709,305 @@ pushstage_job(struct pushstage *p, uint64_t id, const void *uid, size_t ulen,
 	}
 	*out = j;
 	return PUSHSTAGE_OK;
+}
+
+/*
+ * A SCHEDULE_REPLY's entries, copied into the handle: the frame they
+ * point into is gone at the next read, and a caller pages through a list
+ * with more calls.  Counted first, then copied, so that one allocation
+ * holds the bytes and no pointer into it moves.
+ */
+static int
+keep_schedules(struct pushstage *p, const struct ps_schedule_reply *reply)
+{
+	struct ps_schedule_reply	 r;
+	struct ps_schedule_entry	 e;
+	struct ps_attrs			 a;
+	struct ps_header		 h;
+	struct pushstage_schedule	*s;
+	struct pushstage_text		*t;
+	const uint8_t			*fp;
+	const char			*kv, *why;
+	char				 whybuf[PS_WHY_MAX], *b, *eq;
+	size_t				 bytes = 0, nfields = 0, nhdrs = 0, l;
+	size_t				 i, fi = 0, hi = 0;
+	uint16_t			 nf, off;
+	int				 error;
+
+	forget_schedules(p);
+	r = *reply;
+	while ((error = ps_schedule_reply_next(&r, &e)) == 1) {
+		if (ps_get_attrs(e.attrs, e.alen, 5, &a, &why, whybuf) != 0)
+			return fail_proto(p, "bad SCHEDULE_REPLY from producerd "
+			    "at %s: schedule %.*s: %s", p->c.path,
+			    (int)e.name_len, e.name, why);
+		bytes += (size_t)e.name_len + 1 + e.queue.len + 1 + e.alen +
+		    e.len;
+		for (fp = e.fields, nf = e.nfields; ps_kv_next(&fp, &nf, &kv,
+		    &l); )
+			bytes += l + 1;
+		nfields += e.nfields;
+		for (off = 0; ps_header_next(a.hdr, a.hlen, &off, &h); )
+			nhdrs++;
+	}
+	if (error < 0)
+		return fail_proto(p, "bad SCHEDULE_REPLY from producerd at %s: "
+		    "%s", p->c.path, ps_strerror(error));
+	if ((reply->count != 0 && (p->sched = calloc(reply->count,
+	    sizeof *p->sched)) == NULL) ||
+	    (nfields != 0 && (p->sfields = calloc(nfields,
+	    sizeof *p->sfields)) == NULL) ||
+	    (nhdrs != 0 && (p->shdrs = calloc(nhdrs,
+	    sizeof *p->shdrs)) == NULL) ||
+	    (p->sbytes = malloc(bytes != 0 ? bytes : 1)) == NULL) {
+		forget_schedules(p);
+		snprintf(p->c.err, sizeof p->c.err, "out of memory");
+		return PUSHSTAGE_ENOMEM;
+	}
+	r = *reply;
+	b = p->sbytes;
+	for (i = 0; ps_schedule_reply_next(&r, &e) == 1; i++) {
+		s = &p->sched[i];
+		memcpy(b, e.name, e.name_len);
+		b[e.name_len] = '\0';
+		s->name = b;
+		b += e.name_len + 1;
+		memcpy(b, e.queue.name, e.queue.len);
+		b[e.queue.len] = '\0';
+		s->queue = b;
+		b += e.queue.len + 1;
+		s->fields = p->sfields + fi;
+		for (fp = e.fields, nf = e.nfields; ps_kv_next(&fp, &nf, &kv,
+		    &l); ) {
+			/* KEY=VALUE becomes KEY NUL VALUE NUL. */
+			memcpy(b, kv, l);
+			b[l] = '\0';
+			t = &p->sfields[fi++];
+			t->name = b;
+			t->value = b + l;
+			if ((eq = memchr(b, '=', l)) != NULL) {
+				*eq = '\0';
+				t->value = eq + 1;
+			}
+			b += l + 1;
+			s->nfields++;
+		}
+		if (e.alen != 0)
+			memcpy(b, e.attrs, e.alen);
+		(void)ps_get_attrs((const uint8_t *)b, e.alen, 5, &a, &why,
+		    whybuf);
+		b += e.alen;
+		if (a.key != NULL) {
+			s->key = a.key;
+			s->key_len = a.klen;
+		}
+		s->priority = a.priority;
+		s->headers = p->shdrs + hi;
+		for (off = 0; ps_header_next(a.hdr, a.hlen, &off, &h); ) {
+			p->shdrs[hi++] = (struct pushstage_header){ h.name,
+			    h.nlen, h.value, h.vlen };
+			s->nheaders++;
+		}
+		if (e.len != 0)
+			memcpy(b, e.data, e.len);
+		s->data = b;
+		s->len = e.len;
+		b += e.len;
+	}
+	p->nsched = reply->count;
+	return PUSHSTAGE_OK;
+}
+
+/* A schedule call's checks: connected as a client, the name a name. */
+static int
+schedule_ready(struct pushstage *p, const char *name)
+{
+	int	 r;
+
+	if ((r = ready(p, 0)) != 0 || (r = pushstage_wait(p)) != 0)
+		return r;
+	if (name == NULL || !ps_queue_name_ok(name, strlen(name)))
+		return invalid(p, "schedule name \"%.64s\" is not 1 to %d bytes "
+		    "of A-Z a-z 0-9 . _ : -", name != NULL ? name : "",
+		    PS_SCHED_NAME_MAX);
+	return PUSHSTAGE_OK;
+}
+
+/* The one schedule an op but LIST of all answers with. */
+static int
+schedule_one(struct pushstage *p, const struct ps_schedule_reply *r,
+    const struct pushstage_schedule **out)
+{
+	int	 error;
+
+	if ((error = keep_schedules(p, r)) != 0)
+		return error;
+	if (p->nsched != 1)
+		return fail_proto(p, "producerd at %s answered SCHEDULE with "
+		    "%zu schedules, not 1", p->c.path, p->nsched);
+	if (out != NULL)
+		*out = p->sched;
+	return PUSHSTAGE_OK;
+}
+
+static int
+schedule_op(struct pushstage *p, uint8_t op, const char *name,
+    const struct pushstage_schedule **out)
+{
+	struct ps_schedule_reply	 r;
+	int				 error;
+
+	if ((error = schedule_ready(p, name)) != 0 ||
+	    (error = psc_schedule(&p->c, op, name, 0, &r)) != 0)
+		return error;
+	return schedule_one(p, &r, out);
+}
+
+int
+pushstage_schedule_add(struct pushstage *p, const char *name,
+    const char *queue, int flags, const char * const *settings, size_t n,
+    const struct pushstage_attrs *pa, const void *data, size_t len,
+    const struct pushstage_schedule **out)
+{
+	struct ps_schedule_reply	 r;
+	struct ps_attrs			 a;
+	size_t				 i;
+	int				 error;
+
+	if ((error = schedule_ready(p, name)) != 0)
+		return error;
+	if (queue == NULL || !ps_queue_name_ok(queue, strlen(queue)))
+		return invalid(p, "schedule %s: queue name \"%.64s\" is not 1 "
+		    "to %d bytes of A-Z a-z 0-9 . _ : - (a queue, not a "
+		    "group)", name, queue != NULL ? queue : "", PS_QUEUE_MAX);
+	if ((flags & ~PUSHSTAGE_SCHEDULE_REPLACE) != 0)
+		return invalid(p, "schedule %s: flags 0x%x: only "
+		    "PUSHSTAGE_SCHEDULE_REPLACE", name, (unsigned)flags);
+	if (n > UINT16_MAX || (n != 0 && settings == NULL))
+		return invalid(p, "schedule %s: %zu settings", name, n);
+	for (i = 0; i < n; i++) {
+		if (settings[i] == NULL || strlen(settings[i]) >
+		    PS_SCHED_FIELD_MAX)
+			return invalid(p, "schedule %s: setting %zu is over %d "
+			    "bytes", name, i + 1, PS_SCHED_FIELD_MAX);
+	}
+	if (len > UINT32_MAX || (data == NULL && len != 0))
+		return invalid(p, "schedule %s: a payload of %zu bytes, at %s",
+		    name, len, data == NULL ? "NULL" : "its address");
+	memset(&a, 0, sizeof a);
+	a.priority = PS_PRIORITY_DEFAULT;
+	if (pa != NULL) {
+		if (pa->delay_ms != 0 || pa->not_before_ms != 0 ||
+		    pa->unique_id != NULL)
+			return invalid(p, "schedule %s: its event takes a key "
+			    "and a priority; the daemon gives the time and "
+			    "unique id of each tick's", name);
+		if (pa->key != NULL) {
+			if (pa->klen > PUSHSTAGE_KEY_MAX)
+				return invalid(p, "schedule %s: a key of %zu "
+				    "bytes: at most %d", name, pa->klen,
+				    PUSHSTAGE_KEY_MAX);
+			a.key = pa->key;
+			a.klen = (uint8_t)pa->klen;
+		}
+		if (pa->priority < -1 || pa->priority > 65535)
+			return invalid(p, "schedule %s: priority %ld: 0 to "
+			    "65535, or -1 for the default", name,
+			    (long)pa->priority);
+		if (pa->priority >= 0)
+			a.priority = (uint16_t)pa->priority;
+	}
+	a.hdr = p->hdrs.data;
+	a.hlen = (uint16_t)p->hdrs.len;
+	if ((error = psc_schedule_add(&p->c, (uint8_t)flags, name, queue,
+	    settings, (uint16_t)n, &a, data, (uint32_t)len, &r)) != 0)
+		return error;
+	/* Taken, as an event added takes them. */
+	pushstage_headers_clear(p);
+	return schedule_one(p, &r, out);
+}
+
+int
+pushstage_schedule_remove(struct pushstage *p, const char *name,
+    const struct pushstage_schedule **out)
+{
+	return schedule_op(p, PS_SCHED_REMOVE, name, out);
+}
+
+int
+pushstage_schedule_pause(struct pushstage *p, const char *name,
+    const struct pushstage_schedule **out)
+{
+	return schedule_op(p, PS_SCHED_PAUSE, name, out);
+}
+
+int
+pushstage_schedule_resume(struct pushstage *p, const char *name,
+    const struct pushstage_schedule **out)
+{
+	return schedule_op(p, PS_SCHED_RESUME, name, out);
+}
+
+int
+pushstage_schedule_get(struct pushstage *p, const char *name,
+    const struct pushstage_schedule **out)
+{
+	return schedule_op(p, PS_SCHED_LIST, name, out);
+}
+
+int
+pushstage_schedule_run_now(struct pushstage *p, const char *name,
+    uint64_t *id, const struct pushstage_schedule **out)
+{
+	const struct pushstage_schedule	*s = NULL;
+	const char			*v;
+	char				*end;
+	unsigned long long		 n;
+	int				 error;
+
+	if ((error = schedule_op(p, PS_SCHED_RUN_NOW, name, &s)) != 0)
+		return error;
+	if ((v = pushstage_schedule_field(s, "enqueued")) == NULL ||
+	    *v < '0' || *v > '9' || (n = strtoull(v, &end, 10),
+	    *end != '\0'))
+		return fail_proto(p, "producerd at %s answered RUN_NOW of %s "
+		    "without the id it enqueued", p->c.path, name);
+	if (id != NULL)
+		*id = n;
+	if (out != NULL)
+		*out = s;
+	return PUSHSTAGE_OK;
+}
+
+int
+pushstage_schedules(struct pushstage *p, uint32_t start,
+    const struct pushstage_schedule **out, size_t *n, uint32_t *total)
+{
+	struct ps_schedule_reply	 r;
+	int				 error;
+
+	if ((error = ready(p, 0)) != 0 || (error = pushstage_wait(p)) != 0 ||
+	    (error = psc_schedule(&p->c, PS_SCHED_LIST, NULL, start,
+	    &r)) != 0 || (error = keep_schedules(p, &r)) != 0)
+		return error;
+	/* Past the end the daemon sends none; short of it, at least one. */
+	if (p->nsched == 0 && start < r.total)
+		return fail_proto(p, "producerd at %s listed no schedule from "
+		    "%u of %u", p->c.path, start, r.total);
+	*out = p->sched;
+	*n = p->nsched;
+	*total = r.total;
+	return PUSHSTAGE_OK;
+}
+
+const char *
+pushstage_schedule_field(const struct pushstage_schedule *s, const char *key)
+{
+	size_t	 i;
+
+	for (i = 0; i < s->nfields; i++) {
+		if (strcmp(s->fields[i].name, key) == 0)
+			return s->fields[i].value;
+	}
+	return NULL;
 }

@@ -88,6 +88,24 @@ const char	*pushstage_strerror(int status);
 int		 pushstage_fd(const struct pushstage *);
 
 /*
+ * The code of the ERROR frame producerd answered the last request with
+ * (docs/protocol.md, "Error codes"), when that call returned
+ * PUSHSTAGE_EPROTO or PUSHSTAGE_EAGAIN because of it; else 0.  So a
+ * program can tell "no such schedule" from other refusals without
+ * reading pushstage_error's words.  The codes a program is likely to
+ * act on:
+ */
+#define PUSHSTAGE_ERR_BAD_VALUE		5	/* a field the daemon refused */
+#define PUSHSTAGE_ERR_DRAINING		10
+#define PUSHSTAGE_ERR_STORAGE		15	/* its journal's disk is full */
+#define PUSHSTAGE_ERR_NO_QUEUE		16
+#define PUSHSTAGE_ERR_LIMIT		17	/* --max-queues, --max-schedules */
+#define PUSHSTAGE_ERR_NO_EVENT		19
+#define PUSHSTAGE_ERR_NO_SCHEDULE	20
+#define PUSHSTAGE_ERR_EXISTS		21	/* a schedule defined otherwise */
+int		 pushstage_error_code(const struct pushstage *);
+
+/*
  * Queues (docs/protocol.md).  A daemon holds many named queues: 1 to 64
  * bytes of A-Z a-z 0-9 . _ : -.  pushstage_queue names the queue of a
  * handle (default "default"): for a consumer, the queue it subscribes to,
@@ -604,6 +622,77 @@ struct pushstage_task {
 int		 pushstage_task_stats(struct pushstage *, const char *queue,
 		     uint32_t start, const struct pushstage_task **,
 		     size_t *n, uint32_t *total);
+
+/*
+ * Schedules (protocol version 5; docs/scheduling.md): the daemon enqueues
+ * an event at each tick of a cron rule or an interval.  A schedule has a
+ * name (1 to 64 bytes of A-Z a-z 0-9 . _ : -), a queue and settings,
+ * "KEY=VALUE" strings: cron=RULE (with tz=ZONE) or every=DURATION, and
+ * catch-up=none|last|all, unique=yes|no, paused=yes|no.
+ *
+ * pushstage_schedule_add defines one, with its event: payload data, len,
+ * and a's key and priority (NULL: none; a delay, a time or a unique id
+ * are the daemon's to give and refused), and as headers those given by
+ * pushstage_header since the last event added, which it takes (the
+ * daemon adds pushstage-schedule and pushstage-tick).  The same
+ * definition again changes nothing; another is refused
+ * (PUSHSTAGE_ERR_EXISTS) unless flags has PUSHSTAGE_SCHEDULE_REPLACE.
+ * remove, pause, resume and run_now (which enqueues the event once now,
+ * *id its id, 0 if the queue did not take it) act on the one named;
+ * pushstage_schedule_get reads one, pushstage_schedules every one from
+ * the start-th (0 first, in the order they were added), as many as one
+ * reply holds: *total counts them all, call again from start + *n for
+ * the rest.  An unknown name is PUSHSTAGE_EPROTO with
+ * pushstage_error_code PUSHSTAGE_ERR_NO_SCHEDULE.
+ *
+ * Each call's out (NULL: not wanted) is the schedule as it is after the
+ * call (removed: as it was), the handle's until its next schedule call.
+ * Its fields are text by key (pushstage_schedule_field finds one): the
+ * rule (cron or every, with tz), catch-up, unique, paused, created and
+ * last (ms since 1970; 0: none), last-id, fired, skipped, next (up to 5
+ * fire times in ms, apart by ","; empty: never again) and run_now's
+ * enqueued; later daemons may add more.
+ */
+#define PUSHSTAGE_SCHEDULE_REPLACE	0x01
+#define PUSHSTAGE_SCHEDULE_NAME_MAX	64
+#define PUSHSTAGE_SCHEDULE_SETTING_MAX	1024	/* bytes of a KEY=VALUE */
+
+struct pushstage_schedule {
+	const char			*name;
+	const char			*queue;
+	size_t				 nfields;
+	const struct pushstage_text	*fields;	/* name: the KEY */
+	/* Its event. */
+	const void			*key;		/* NULL: none */
+	size_t				 key_len;
+	uint32_t			 priority;	/* 32768 unless given */
+	const struct pushstage_header	*headers;	/* as given */
+	size_t				 nheaders;
+	const void			*data;
+	size_t				 len;
+};
+
+int		 pushstage_schedule_add(struct pushstage *, const char *name,
+		     const char *queue, int flags,
+		     const char * const *settings, size_t n,
+		     const struct pushstage_attrs *a, const void *data,
+		     size_t len, const struct pushstage_schedule **out);
+int		 pushstage_schedule_remove(struct pushstage *,
+		     const char *name, const struct pushstage_schedule **out);
+int		 pushstage_schedule_pause(struct pushstage *, const char *name,
+		     const struct pushstage_schedule **out);
+int		 pushstage_schedule_resume(struct pushstage *,
+		     const char *name, const struct pushstage_schedule **out);
+int		 pushstage_schedule_run_now(struct pushstage *,
+		     const char *name, uint64_t *id,
+		     const struct pushstage_schedule **out);
+int		 pushstage_schedule_get(struct pushstage *, const char *name,
+		     const struct pushstage_schedule **out);
+int		 pushstage_schedules(struct pushstage *, uint32_t start,
+		     const struct pushstage_schedule **, size_t *n,
+		     uint32_t *total);
+const char	*pushstage_schedule_field(const struct pushstage_schedule *,
+		     const char *key);
 
 #ifdef __cplusplus
 }
