@@ -10,13 +10,10 @@
 
 #include "backoff.h"
 #include "clock.h"
-#include "escape.h"
-#include "jsoncheck.h"
 #include "log.h"
 #include "opt.h"
 #include "pushctl.h"
 #include "pushstage.h"
-#include "task.h"
 
 /* The queue stayed full: what enqueue returns then (not a library code). */
 #define FULL		1
@@ -44,12 +41,8 @@ struct tally {
 	uint32_t	 retry_ms;	/* --retry; 0: none */
 	int		 full;		/* a batch was refused: stop */
 	uint64_t	 duplicates;
-	struct pushstage_attrs a;	/* --key, --delay, --at, --priority,
-					   --unique-id */
-	int		 attrs;		/* any of them given */
-	/* --header NAME=VALUE, as given: name=value strings. */
-	char		*headers[PUSHSTAGE_HEADERS_MAX + 1];
-	size_t		 nheaders;
+	struct event_opts ev;		/* the event's options, and --delay,
+					   --at, --unique-id */
 };
 
 static void
@@ -136,60 +129,17 @@ send_batch(struct pushstage *p, struct tally *t)
 	}
 }
 
-/* A --header (NAME=VALUE, checked) to the library for the next event. */
-static int
-give_header(struct pushstage *p, char *arg)
-{
-	char	*eq = strchr(arg, '=');
-	int	 error;
-
-	*eq = '\0';
-	error = pushstage_header(p, arg, eq + 1, strlen(eq + 1));
-	*eq = '=';
-	return error;
-}
-
-/*
- * The --headers as the library checks them (names, lengths, each once),
- * before anything is sent: -1 and a message naming the one at fault.
- */
-static int
-check_headers(struct tally *t)
-{
-	struct pushstage	*p;
-	size_t			 i;
-	int			 error = 0;
-
-	if (t->nheaders == 0)
-		return 0;
-	if ((p = pushstage_new()) == NULL) {
-		log_errorx("out of memory");
-		return -1;
-	}
-	for (i = 0; i < t->nheaders && error == 0; i++) {
-		if ((error = give_header(p, t->headers[i])) != 0)
-			log_errorx("--header %s: %s", t->headers[i],
-			    pushstage_error(p));
-	}
-	pushstage_free(p);
-	return error != 0 ? -1 : 0;
-}
-
 static int
 add_one(struct pushstage *p, const struct tally *t, const void *data,
     size_t len)
 {
-	size_t	 i;
 	int	 error;
 
 	/* An add that failed (a full batch) left them: give them again. */
-	pushstage_headers_clear(p);
-	for (i = 0; i < t->nheaders; i++) {
-		if ((error = give_header(p, t->headers[i])) != 0)
-			return error;
-	}
-	if (t->attrs)
-		return pushstage_add_with(p, &t->a, data, len);
+	if ((error = event_headers(p, &t->ev)) != 0)
+		return error;
+	if (t->ev.attrs)
+		return pushstage_add_with(p, &t->ev.a, data, len);
 	return pushstage_add(p, data, len);
 }
 
@@ -281,124 +231,6 @@ from_stdin(struct pushstage *p, struct tally *t, int delim)
 	return error;
 }
 
-/* --task NAME, --args JSON, --kwargs JSON: a task (docs/tasks.md). */
-struct task_opts {
-	const char	*name;
-	const char	*args;		/* NULL: [] */
-	const char	*kwargs;	/* NULL: {} */
-	char		 header[sizeof "task=" + TASK_NAME_MAX];
-};
-
-/* --task's NAME: 0, or -1 said. */
-static int
-task_name_option(const char *name)
-{
-	const char	*why;
-	char		 shown[4 * TASK_NAME_MAX + 1];
-	size_t		 len = strlen(name), off;
-
-	if ((why = task_name_check(name, len, &off)) == NULL)
-		return 0;
-	if (len == 0 || len > TASK_NAME_MAX) {
-		log_errorx("--task: %zu bytes: %s", len, len == 0 ?
-		    "a task name is 1 to 255 bytes" : why);
-		return -1;
-	}
-	escape_c(shown, sizeof shown, name, len);
-	log_errorx("--task \"%s\": %s at byte %zu; a task name is 1 to 255 "
-	    "bytes of UTF-8 without control characters", shown, why, off);
-	return -1;
-}
-
-/* --args or --kwargs: JSON of the type wanted, or -1 said. */
-static int
-task_json_option(const char *option, const char *text, int want)
-{
-	struct json_fault	 f;
-	char			 near[64];
-	size_t			 len = strlen(text), n;
-	int			 type;
-
-	if (jsoncheck(text, len, &type, &f) != 0) {
-		n = len - f.off < 16 ? len - f.off : 16;
-		escape_c(near, sizeof near, text + f.off, n);
-		log_errorx("%s: not JSON at byte %zu: %s%s%s%s", option, f.off,
-		    f.why, n != 0 ? " (at \"" : "", near, n != 0 ? "\")" : "");
-		return -1;
-	}
-	if (type != want) {
-		log_errorx("%s must be a JSON %s, not %s", option,
-		    want == JSON_ARRAY ? "array" : "object",
-		    jsoncheck_type_name(type));
-		return -1;
-	}
-	return 0;
-}
-
-/*
- * A task's two headers before the user's: task: NAME and content-type:
- * application/json, unless --header gave that content type already (as
- * task_json_type reads it: "application/json; charset=utf-8" too).
- * Another content type, or a task header, contradicts --task: refused.
- * 0, or -1 said.
- */
-static int
-task_headers(struct tally *t, struct task_opts *k)
-{
-	static char	 ctype[] = "content-type=application/json";
-	char		*own[2];
-	size_t		 i, n = 0;
-	int		 has_type = 0;
-
-	for (i = 0; i < t->nheaders; i++) {
-		if (strncmp(t->headers[i], "task=", 5) == 0) {
-			log_errorx("--header %s: --task names the task",
-			    t->headers[i]);
-			return -1;
-		}
-		if (strncmp(t->headers[i], "content-type=", 13) != 0)
-			continue;
-		if (!task_json_type(t->headers[i] + 13,
-		    strlen(t->headers[i] + 13))) {
-			log_errorx("--header %s: a task's payload is "
-			    "application/json (pushctl sets it: leave this "
-			    "header out)", t->headers[i]);
-			return -1;
-		}
-		has_type = 1;
-	}
-	snprintf(k->header, sizeof k->header, "task=%s", k->name);
-	own[n++] = k->header;
-	if (!has_type)
-		own[n++] = ctype;
-	if (t->nheaders + n > PUSHSTAGE_HEADERS_MAX) {
-		log_errorx("--task: with its task%s header%s, more than %d "
-		    "headers", has_type ? "" : " and content-type",
-		    n == 1 ? "" : "s", PUSHSTAGE_HEADERS_MAX);
-		return -1;
-	}
-	memmove(t->headers + n, t->headers, t->nheaders * sizeof *t->headers);
-	memcpy(t->headers, own, n * sizeof *own);
-	t->nheaders += n;
-	return 0;
-}
-
-/* The payload {"args":ARGS,"kwargs":KWARGS}: the caller's to free. */
-static char *
-task_make_payload(const struct task_opts *k, size_t *len)
-{
-	const char	*args = k->args != NULL ? k->args : "[]";
-	const char	*kwargs = k->kwargs != NULL ? k->kwargs : "{}";
-	char		*buf;
-
-	*len = task_payload(NULL, 0, args, strlen(args), kwargs,
-	    strlen(kwargs));
-	if ((buf = malloc(*len)) == NULL)
-		fatal("malloc");
-	task_payload(buf, *len, args, strlen(args), kwargs, strlen(kwargs));
-	return buf;
-}
-
 static void
 enqueue_usage(FILE *f)
 {
@@ -453,121 +285,68 @@ enqueue_usage(FILE *f)
 int
 cmd_enqueue(const char *path, int argc, char **argv)
 {
-	enum { OPT_TASK = 256, OPT_ARGS, OPT_KWARGS };
 	static const struct option longopts[] = {
+		EVENT_LONGOPTS,
 		{ "null",	no_argument,		NULL, '0' },
-		{ "task",	required_argument,	NULL, OPT_TASK },
-		{ "args",	required_argument,	NULL, OPT_ARGS },
-		{ "kwargs",	required_argument,	NULL, OPT_KWARGS },
 		{ "retry",	required_argument,	NULL, 'r' },
 		{ "queue",	required_argument,	NULL, 'q' },
-		{ "key",	required_argument,	NULL, 'k' },
 		{ "delay",	required_argument,	NULL, 'D' },
 		{ "at",		required_argument,	NULL, 'A' },
-		{ "priority",	required_argument,	NULL, 'P' },
 		{ "unique-id",	required_argument,	NULL, 'U' },
-		{ "header",	required_argument,	NULL, 'H' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct tally		 t;
-	struct task_opts	 task;
 	struct pushstage	*p;
 	char			*payload;
 	size_t			 plen;
-	struct pushstage_attrs	 init = PUSHSTAGE_ATTRS_INIT;
-	uint64_t		 v;
-	int			 ch, i, nul = 0, error = 0, status, wait;
+	int			 ch, i, nul = 0, error = 0, status, wait, r;
 
 	memset(&t, 0, sizeof t);
-	memset(&task, 0, sizeof task);
-	t.a = init;
+	event_init(&t.ev);
 	while ((ch = getopt_long(argc, argv, "+0r:q:k:h", longopts,
 	    NULL)) != -1) {
-		switch (ch) {
-		case 'k':
-			if (strlen(optarg) > PUSHSTAGE_KEY_MAX) {
-				log_errorx("--key: %zu bytes; a key is at most "
-				    "%d", strlen(optarg), PUSHSTAGE_KEY_MAX);
+		if ((r = event_option(&t.ev, ch, optarg)) != 0) {
+			if (r < 0)
 				return EXIT_USAGE;
-			}
-			t.a.key = optarg;
-			t.a.klen = strlen(optarg);
-			t.attrs = 1;
-			break;
+			continue;
+		}
+		switch (ch) {
 		case 'D':
 			if (opt_parse_duration(optarg, 10ull * 366 * 86400000,
-			    &t.a.delay_ms) != 0) {
+			    &t.ev.a.delay_ms) != 0) {
 				log_errorx("--delay: \"%s\" is not a duration "
 				    "from 0 to 10 years (as 30s, 5m, 2h, 7d)",
 				    optarg);
 				return EXIT_USAGE;
 			}
-			t.attrs = 1;
+			t.ev.attrs = 1;
 			break;
 		case 'A':
-			if (parse_at(optarg, &t.a.not_before_ms) != 0) {
+			if (parse_at(optarg, &t.ev.a.not_before_ms) != 0) {
 				log_errorx("--at: \"%s\" is not a UTC time "
 				    "as 2026-12-24T18:00:00Z, or @MS (ms since "
 				    "1970)", optarg);
 				return EXIT_USAGE;
 			}
-			if (t.a.not_before_ms > clock_wall_ms() +
+			if (t.ev.a.not_before_ms > clock_wall_ms() +
 			    10ull * 366 * 86400000) {
 				log_errorx("--at: %s is more than 10 years "
 				    "from now", optarg);
 				return EXIT_USAGE;
 			}
-			t.attrs = 1;
-			break;
-		case 'P':
-			if (opt_parse_u64(optarg, 0, 65535, &v) != 0) {
-				log_errorx("--priority: \"%s\" is not a "
-				    "whole number from 0 to 65535", optarg);
-				return EXIT_USAGE;
-			}
-			t.a.priority = (int32_t)v;
-			t.attrs = 1;
+			t.ev.attrs = 1;
 			break;
 		case 'U':
 			if (uid_option(optarg) != 0)
 				return EXIT_USAGE;
-			t.a.unique_id = optarg;
-			t.a.unique_id_len = strlen(optarg);
-			t.attrs = 1;
-			break;
-		case 'H':
-			if (strchr(optarg, '=') == NULL) {
-				log_errorx("--header: \"%s\" is not NAME=VALUE",
-				    optarg);
-				return EXIT_USAGE;
-			}
-			if (t.nheaders == PUSHSTAGE_HEADERS_MAX) {
-				log_errorx("--header %s: more than %d headers",
-				    optarg, PUSHSTAGE_HEADERS_MAX);
-				return EXIT_USAGE;
-			}
-			t.headers[t.nheaders++] = optarg;
+			t.ev.a.unique_id = optarg;
+			t.ev.a.unique_id_len = strlen(optarg);
+			t.ev.attrs = 1;
 			break;
 		case 'q':
 			if (queue_option(optarg) != 0)
 				return EXIT_USAGE;
-			break;
-		case OPT_TASK:
-			if (task_name_option(optarg) != 0)
-				return EXIT_USAGE;
-			task.name = optarg;
-			break;
-		case OPT_ARGS:
-			if (task_json_option("--args", optarg, JSON_ARRAY) != 0)
-				return EXIT_USAGE;
-			task.args = optarg;
-			break;
-		case OPT_KWARGS:
-			if (task_json_option("--kwargs", optarg,
-			    JSON_OBJECT) != 0)
-				return EXIT_USAGE;
-			task.kwargs = optarg;
 			break;
 		case '0':
 			nul = 1;
@@ -587,24 +366,15 @@ cmd_enqueue(const char *path, int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if (task.name == NULL && (task.args != NULL || task.kwargs != NULL)) {
-		log_errorx("enqueue: %s goes with --task NAME",
-		    task.args != NULL ? "--args" : "--kwargs");
+	if (event_finish(&t.ev, "enqueue", argc != 0 ? argv[0] : NULL,
+	    "the event") != 0)
 		return EXIT_USAGE;
-	}
-	if (task.name != NULL && argc != 0) {
-		log_errorx("enqueue: --task makes the payload from --args and "
-		    "--kwargs: leave out the event \"%s\"", argv[0]);
-		return EXIT_USAGE;
-	}
-	if (task.name != NULL && task_headers(&t, &task) != 0)
-		return EXIT_USAGE;
-	if (argc == 0 && task.name == NULL) {
+	if (argc == 0 && t.ev.task == NULL) {
 		log_errorx("enqueue: give the events, or - to read stdin");
 		enqueue_usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (t.a.delay_ms != 0 && t.a.not_before_ms != 0) {
+	if (t.ev.a.delay_ms != 0 && t.ev.a.not_before_ms != 0) {
 		log_errorx("enqueue: --delay and --at: give one");
 		return EXIT_USAGE;
 	}
@@ -612,8 +382,6 @@ cmd_enqueue(const char *path, int argc, char **argv)
 		log_errorx("enqueue: -0 goes with -, to read stdin");
 		return EXIT_USAGE;
 	}
-	if (check_headers(&t) != 0)
-		return EXIT_USAGE;
 	if (ctl_queue != NULL && strchr(ctl_queue, '/') != NULL) {
 		log_errorx("enqueue: -q %s: events go to a queue, and every "
 		    "group of it gets them; name the queue alone", ctl_queue);
@@ -627,8 +395,8 @@ cmd_enqueue(const char *path, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 
-	if (task.name != NULL) {
-		payload = task_make_payload(&task, &plen);
+	if (t.ev.task != NULL) {
+		payload = event_task_payload(&t.ev, &plen);
 		error = add(p, &t, payload, plen, "the task's payload", 0);
 		free(payload);
 	} else if (argc == 1 && strcmp(argv[0], "-") == 0)
@@ -669,8 +437,8 @@ cmd_enqueue(const char *path, int argc, char **argv)
 	if (t.duplicates != 0)
 		printf("%llu duplicate%s not enqueued: unique id %.*s is held "
 		    "in the queue\n", (unsigned long long)t.duplicates,
-		    t.duplicates == 1 ? "" : "s", (int)t.a.unique_id_len,
-		    (const char *)t.a.unique_id);
+		    t.duplicates == 1 ? "" : "s", (int)t.ev.a.unique_id_len,
+		    (const char *)t.ev.a.unique_id);
 	if (t.shed_new != 0)
 		log_warnx("producerd at %s shed %llu of the events sent: its "
 		    "queue was full (--overflow drop-newest)", path,

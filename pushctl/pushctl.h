@@ -5,6 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pushstage.h"
+#include "task.h"
+
 #define EXIT_USAGE		1	/* bad arguments or a protocol error */
 #define EXIT_UNAVAILABLE	69	/* no daemon answers (EX_UNAVAILABLE) */
 #define EXIT_TEMPFAIL		75	/* queue full: try later (EX_TEMPFAIL) */
@@ -28,6 +31,39 @@ int	 stats_fetch(const char *, struct pushstage **,
 
 /* enqueue.c */
 int	 cmd_enqueue(const char *, int, char **);
+
+/*
+ * event.c: an event's options, for enqueue and schedule add.  A verb
+ * puts EVENT_LONGOPTS in its getopt_long table and hands each option to
+ * event_option.
+ */
+enum { OPT_TASK = 256, OPT_ARGS, OPT_KWARGS, OPT_VERB };	/* OPT_VERB on:
+								   a verb's */
+#define EVENT_LONGOPTS							\
+	{ "key",	required_argument,	NULL, 'k' },		\
+	{ "priority",	required_argument,	NULL, 'P' },		\
+	{ "header",	required_argument,	NULL, 'H' },		\
+	{ "task",	required_argument,	NULL, OPT_TASK },	\
+	{ "args",	required_argument,	NULL, OPT_ARGS },	\
+	{ "kwargs",	required_argument,	NULL, OPT_KWARGS }
+struct event_opts {
+	struct pushstage_attrs	 a;	/* --key, --priority; enqueue's
+					   --delay, --at, --unique-id */
+	int			 attrs;	/* any of them given */
+	/* --header NAME=VALUE, as given (a task's two first). */
+	char			*headers[PUSHSTAGE_HEADERS_MAX + 1];
+	size_t			 nheaders;
+	const char		*task;	/* --task NAME, or NULL */
+	const char		*args;	/* NULL: [] */
+	const char		*kwargs; /* NULL: {} */
+	char			 task_header[sizeof "task=" + TASK_NAME_MAX];
+};
+void	 event_init(struct event_opts *);
+int	 event_option(struct event_opts *, int, const char *);
+int	 event_finish(struct event_opts *, const char *, const char *,
+	     const char *);
+int	 event_headers(struct pushstage *, const struct event_opts *);
+char	*event_task_payload(const struct event_opts *, size_t *);
 
 /* stats.c */
 int	 cmd_stats(const char *, int, char **);
