@@ -43,6 +43,13 @@ usage(FILE *f)
 "       pushctl [global options] queue purge NAME\n"
 "       pushctl [global options] queue delete [--force] NAME\n"
 "       pushctl [global options] queue drop-group [--force] NAME GROUP|--shared\n"
+"       pushctl [global options] schedule add NAME -q QUEUE\n"
+"                                        (--cron RULE [--tz ZONE] |\n"
+"                                        --every DURATION) [options]\n"
+"                                        [PAYLOAD | --task NAME ...]\n"
+"       pushctl [global options] schedule list [--json]\n"
+"       pushctl [global options] schedule show NAME [--json]\n"
+"       pushctl [global options] schedule pause|resume|remove|run-now NAME\n"
 "\n"
 "Talk to producerd, the pushstage daemon.  A daemon holds many queues,\n"
 "each named by 1 to 64 bytes of A-Z a-z 0-9 . _ : -; -q QUEUE picks one\n"
@@ -98,6 +105,15 @@ usage(FILE *f)
 "  queue drop-group [--force] NAME GROUP  forget one group of a queue's\n"
 "                     consumers and what it holds (--shared: the shared\n"
 "                     group); with --force, even with consumers in it\n"
+"  schedule add NAME  enqueue an event into QUEUE at each tick of a cron\n"
+"                     rule (--cron \"0 6 * * *\" --tz Europe/Berlin) or an\n"
+"                     interval (--every 30s); the event's options as\n"
+"                     enqueue's (--key, --priority, --header, --task)\n"
+"  schedule list      every schedule: queue, rule, next and last tick,\n"
+"                     fired, skipped, paused; --json\n"
+"  schedule show NAME one schedule, with its next fire times and event\n"
+"  schedule pause|resume|remove NAME  stop, restart or forget one\n"
+"  schedule run-now NAME  enqueue its event once now; prints its id\n"
 "\n"
 "Groups: a consumer with --queue NAME/GROUP (or --group GROUP) joins a\n"
 "group; every group gets every event enqueued in the queue from when it\n"
@@ -314,11 +330,14 @@ late_globals(int *argcp, char **argv, int operand_ends, const char **path)
 		{ "log-level", OPT_LOG_LEVEL },
 		{ "log-format", OPT_LOG_FORMAT },
 	};
-	/* The verbs' options that take a value (dead, enqueue, watch). */
+	/*
+	 * The verbs' options that take a value (dead, enqueue, watch,
+	 * schedule add).
+	 */
 	static const char *const valued[] = {
 		"preview", "queue", "retry", "key", "delay", "at", "priority",
 		"unique-id", "interval", "count", "header", "task", "args",
-		"kwargs", NULL
+		"kwargs", "cron", "tz", "every", "catch-up", NULL
 	};
 	const char	*a, *eq, *arg;
 	size_t		 n, k;
@@ -463,6 +482,8 @@ main(int argc, char **argv)
 		return cmd_queues(path, argc, argv);
 	if (strcmp(verb, "queue") == 0)
 		return cmd_queue(path, argc, argv);
+	if (strcmp(verb, "schedule") == 0)
+		return cmd_schedule(path, argc, argv);
 	if (strcmp(verb, "help") == 0) {
 		usage(stdout);
 		return 0;

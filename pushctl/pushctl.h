@@ -65,6 +65,9 @@ int	 event_finish(struct event_opts *, const char *, const char *,
 int	 event_headers(struct pushstage *, const struct event_opts *);
 char	*event_task_payload(const struct event_opts *, size_t *);
 
+/* schedule.c */
+int	 cmd_schedule(const char *, int, char **);
+
 /* stats.c */
 int	 cmd_stats(const char *, int, char **);
 
