@@ -1312,6 +1312,166 @@ START_TEST(task_stats_from_the_library)
 }
 END_TEST
 
+/*
+ * Schedules from the library: an ADD with settings, a key, a priority and
+ * the headers given, read back by name and in the list (paged from start
+ * until total); the same ADD again is no change, another EXISTS until
+ * REPLACE; pause, resume, run_now's id (its event consumed with the
+ * daemon's headers after the schedule's), remove; an unknown name is
+ * PUSHSTAGE_ERR_NO_SCHEDULE; what a schedule's event cannot carry, and
+ * bad names, are refused before anything is sent.
+ */
+START_TEST(schedules_from_the_library)
+{
+	const char *const		 set[] = { "cron=0 0 1 1 *",
+					     "tz=Europe/Berlin" };
+	const char *const		 other[] = { "every=1h" };
+	const struct pushstage_schedule	*s, *list;
+	struct pushstage_attrs		 a = PUSHSTAGE_ATTRS_INIT;
+	struct pushstage_event		 ev;
+	struct pushstage		*c, *w;
+	const void			*v;
+	const char			*name;
+	char				 sname[32];
+	size_t				 n, vlen, nlen, seen = 0;
+	uint32_t			 total, from = 0;
+	uint64_t			 id;
+	int				 i;
+
+	/* A small frame limit: the list takes pages. */
+	start("--max-frame", "4096", NULL);
+	c = client();
+	a.key = "k";
+	a.klen = 1;
+	a.priority = 9;
+	ck_assert_int_eq(pushstage_header(c, "x-a", "1", 1), 0);
+	ck_assert_msg(pushstage_schedule_add(c, "ny", "q", 0, set, 2, &a,
+	    "data", 4, &s) == 0, "%s", pushstage_error(c));
+	ck_assert_str_eq(s->name, "ny");
+	ck_assert_str_eq(s->queue, "q");
+	ck_assert_str_eq(pushstage_schedule_field(s, "cron"), "0 0 1 1 *");
+	ck_assert_str_eq(pushstage_schedule_field(s, "tz"), "Europe/Berlin");
+	ck_assert_str_eq(pushstage_schedule_field(s, "paused"), "no");
+	ck_assert_str_eq(pushstage_schedule_field(s, "fired"), "0");
+	ck_assert_ptr_null(pushstage_schedule_field(s, "every"));
+	ck_assert_ptr_nonnull(strchr(pushstage_schedule_field(s, "next"),
+	    ','));
+	ck_assert_uint_eq(s->key_len, 1);
+	ck_assert_int_eq(memcmp(s->key, "k", 1), 0);
+	ck_assert_uint_eq(s->priority, 9);
+	ck_assert_uint_eq(s->nheaders, 1);
+	ck_assert_int_eq(memcmp(s->headers[0].name, "x-a", 3), 0);
+	ck_assert_uint_eq(s->len, 4);
+	ck_assert_int_eq(memcmp(s->data, "data", 4), 0);
+
+	/* The same again: no change (the headers were taken: give them). */
+	ck_assert_int_eq(pushstage_header(c, "x-a", "1", 1), 0);
+	ck_assert_msg(pushstage_schedule_add(c, "ny", "q", 0, set, 2, &a,
+	    "data", 4, NULL) == 0, "%s", pushstage_error(c));
+	ck_assert_int_eq(pushstage_schedule_add(c, "ny", "q", 0, other, 1,
+	    NULL, NULL, 0, NULL), PUSHSTAGE_EPROTO);
+	ck_assert_int_eq(pushstage_error_code(c), PUSHSTAGE_ERR_EXISTS);
+	ck_assert_msg(pushstage_schedule_add(c, "ny", "q",
+	    PUSHSTAGE_SCHEDULE_REPLACE, other, 1, NULL, NULL, 0, &s) == 0,
+	    "%s", pushstage_error(c));
+	ck_assert_int_eq(pushstage_error_code(c), 0);
+	ck_assert_str_eq(pushstage_schedule_field(s, "every"), "1h");
+	ck_assert_ptr_null(s->key);
+	ck_assert_uint_eq(s->nheaders, 0);
+
+	/* pause, resume, get. */
+	ck_assert_int_eq(pushstage_schedule_pause(c, "ny", &s), 0);
+	ck_assert_str_eq(pushstage_schedule_field(s, "paused"), "yes");
+	ck_assert_int_eq(pushstage_schedule_get(c, "ny", &s), 0);
+	ck_assert_str_eq(pushstage_schedule_field(s, "paused"), "yes");
+	ck_assert_int_eq(pushstage_schedule_resume(c, "ny", &s), 0);
+	ck_assert_str_eq(pushstage_schedule_field(s, "paused"), "no");
+
+	/* run_now: an event, with the daemon's headers. */
+	ck_assert_int_eq(pushstage_header(c, "x-b", "2", 1), 0);
+	ck_assert_int_eq(pushstage_schedule_add(c, "now", "q", 0, other, 1,
+	    NULL, "go", 2, NULL), 0);
+	ck_assert_msg(pushstage_schedule_run_now(c, "now", &id, &s) == 0,
+	    "%s", pushstage_error(c));
+	ck_assert_uint_gt(id, 0);
+	ck_assert_str_eq(s->name, "now");
+	ck_assert_ptr_nonnull(w = pushstage_new());
+	ck_assert_int_eq(pushstage_queue(w, "q"), 0);
+	ck_assert_int_eq(pushstage_connect_consumer(w, sock, "w", 1, 0), 0);
+	ck_assert_int_eq(pushstage_demand(w, 1), 0);
+	ck_assert_int_eq(pushstage_flush(w), 0);
+	ck_assert_int_eq(pushstage_next_event(w, &ev), 0);
+	ck_assert_uint_eq(ev.id, id);
+	ck_assert_uint_eq(ev.len, 2);
+	ck_assert_int_eq(pushstage_event_header_at(w, &ev, 0, &name, &nlen,
+	    &v, &vlen), 1);
+	ck_assert_int_eq(memcmp(name, "x-b", 3), 0);
+	ck_assert_int_eq(pushstage_event_header(w, &ev, "pushstage-schedule",
+	    &v, &vlen), 1);
+	ck_assert_uint_eq(vlen, 3);
+	ck_assert_int_eq(memcmp(v, "now", 3), 0);
+	ck_assert_int_eq(pushstage_event_header(w, &ev, "pushstage-tick", &v,
+	    &vlen), 1);
+	pushstage_free(w);
+
+	/* Many: the list pages until total, in the order added. */
+	for (i = 0; i < 200; i++) {
+		snprintf(sname, sizeof sname, "many-%03d", i);
+		ck_assert_int_eq(pushstage_schedule_add(c, sname, "q", 0, other,
+		    1, NULL, "0123456789012345678901234567890123456789", 40,
+		    NULL), 0);
+	}
+	do {
+		ck_assert_msg(pushstage_schedules(c, from, &list, &n,
+		    &total) == 0, "%s", pushstage_error(c));
+		ck_assert_uint_eq(total, 202);
+		for (i = 0; i < (int)n; i++, seen++) {
+			if (seen < 2)
+				ck_assert_str_eq(list[i].name, seen == 0 ?
+				    "ny" : "now");
+			else {
+				snprintf(sname, sizeof sname, "many-%03zu",
+				    seen - 2);
+				ck_assert_str_eq(list[i].name, sname);
+			}
+		}
+		from += (uint32_t)n;
+	} while (n != 0 && from < total);
+	ck_assert_uint_eq(seen, 202);
+
+	/* remove, and a name it does not have. */
+	ck_assert_int_eq(pushstage_schedule_remove(c, "ny", &s), 0);
+	ck_assert_str_eq(s->name, "ny");
+	ck_assert_int_eq(pushstage_schedule_get(c, "ny", &s),
+	    PUSHSTAGE_EPROTO);
+	ck_assert_int_eq(pushstage_error_code(c), PUSHSTAGE_ERR_NO_SCHEDULE);
+	ck_assert_int_eq(pushstage_schedule_run_now(c, "ny", &id, NULL),
+	    PUSHSTAGE_EPROTO);
+	ck_assert_int_eq(pushstage_error_code(c), PUSHSTAGE_ERR_NO_SCHEDULE);
+
+	/* Refused here: nothing sent, the connection still good. */
+	a = (struct pushstage_attrs)PUSHSTAGE_ATTRS_INIT;
+	a.delay_ms = 1000;
+	ck_assert_int_eq(pushstage_schedule_add(c, "d", "q", 0, other, 1, &a,
+	    NULL, 0, NULL), PUSHSTAGE_EINVAL);
+	ck_assert_int_eq(pushstage_error_code(c), 0);
+	a = (struct pushstage_attrs)PUSHSTAGE_ATTRS_INIT;
+	a.unique_id = "u";
+	a.unique_id_len = 1;
+	ck_assert_int_eq(pushstage_schedule_add(c, "d", "q", 0, other, 1, &a,
+	    NULL, 0, NULL), PUSHSTAGE_EINVAL);
+	ck_assert_int_eq(pushstage_schedule_add(c, "d", "q/g", 0, other, 1,
+	    NULL, NULL, 0, NULL), PUSHSTAGE_EINVAL);
+	ck_assert_int_eq(pushstage_schedule_add(c, "a b", "q", 0, other, 1,
+	    NULL, NULL, 0, NULL), PUSHSTAGE_EINVAL);
+	ck_assert_int_eq(pushstage_schedule_pause(c, NULL, NULL),
+	    PUSHSTAGE_EINVAL);
+	ck_assert_int_eq(pushstage_schedule_get(c, "now", &s), 0);
+	pushstage_free(c);
+	stop();
+}
+END_TEST
+
 START_TEST(daemon_going_away_is_eio)
 {
 	struct pushstage_event	 ev;
@@ -1356,6 +1516,7 @@ lib_suite(void)
 	tcase_add_test(tc, nack_dead_gives_up_at_once);
 	tcase_add_test(tc, task_stats_from_the_library);
 	tcase_add_test(tc, cancel_from_the_library);
+	tcase_add_test(tc, schedules_from_the_library);
 	tcase_add_test(tc, daemon_going_away_is_eio);
 	suite_add_tcase(s, tc);
 	return s;
