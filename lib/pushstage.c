@@ -1888,8 +1888,9 @@ pushstage_schedule_add(struct pushstage *p, const char *name,
 	for (i = 0; i < n; i++) {
 		if (settings[i] == NULL || strlen(settings[i]) >
 		    PS_SCHED_FIELD_MAX)
-			return invalid(p, "schedule %s: setting %zu is over %d "
-			    "bytes", name, i + 1, PS_SCHED_FIELD_MAX);
+			return invalid(p, "schedule %s: setting %zu (%.24s...) "
+			    "is over %d bytes", name, i + 1, settings[i] != NULL ?
+			    settings[i] : "NULL", PS_SCHED_FIELD_MAX);
 	}
 	if (len > UINT32_MAX || (data == NULL && len != 0))
 		return invalid(p, "schedule %s: a payload of %zu bytes, at %s",

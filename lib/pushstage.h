@@ -643,7 +643,8 @@ int		 pushstage_task_stats(struct pushstage *, const char *queue,
  * the start-th (0 first, in the order they were added), as many as one
  * reply holds: *total counts them all, call again from start + *n for
  * the rest.  An unknown name is PUSHSTAGE_EPROTO with
- * pushstage_error_code PUSHSTAGE_ERR_NO_SCHEDULE.
+ * pushstage_error_code PUSHSTAGE_ERR_NO_SCHEDULE; as after every ERROR,
+ * the daemon has closed the connection: free the handle, connect anew.
  *
  * Each call's out (NULL: not wanted) is the schedule as it is after the
  * call (removed: as it was), the handle's until its next schedule call.

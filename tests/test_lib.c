@@ -1318,8 +1318,9 @@ END_TEST
  * until total); the same ADD again is no change, another EXISTS until
  * REPLACE; pause, resume, run_now's id (its event consumed with the
  * daemon's headers after the schedule's), remove; an unknown name is
- * PUSHSTAGE_ERR_NO_SCHEDULE; what a schedule's event cannot carry, and
- * bad names, are refused before anything is sent.
+ * PUSHSTAGE_ERR_NO_SCHEDULE (each refusal ends its connection, as every
+ * ERROR does); what a schedule's event cannot carry, and bad names, are
+ * refused before anything is sent, the connection still good.
  */
 START_TEST(schedules_from_the_library)
 {
@@ -1371,6 +1372,9 @@ START_TEST(schedules_from_the_library)
 	ck_assert_int_eq(pushstage_schedule_add(c, "ny", "q", 0, other, 1,
 	    NULL, NULL, 0, NULL), PUSHSTAGE_EPROTO);
 	ck_assert_int_eq(pushstage_error_code(c), PUSHSTAGE_ERR_EXISTS);
+	/* An ERROR ends the connection: a new one goes on. */
+	pushstage_free(c);
+	c = client();
 	ck_assert_msg(pushstage_schedule_add(c, "ny", "q",
 	    PUSHSTAGE_SCHEDULE_REPLACE, other, 1, NULL, NULL, 0, &s) == 0,
 	    "%s", pushstage_error(c));
@@ -1445,9 +1449,13 @@ START_TEST(schedules_from_the_library)
 	ck_assert_int_eq(pushstage_schedule_get(c, "ny", &s),
 	    PUSHSTAGE_EPROTO);
 	ck_assert_int_eq(pushstage_error_code(c), PUSHSTAGE_ERR_NO_SCHEDULE);
+	pushstage_free(c);
+	c = client();
 	ck_assert_int_eq(pushstage_schedule_run_now(c, "ny", &id, NULL),
 	    PUSHSTAGE_EPROTO);
 	ck_assert_int_eq(pushstage_error_code(c), PUSHSTAGE_ERR_NO_SCHEDULE);
+	pushstage_free(c);
+	c = client();
 
 	/* Refused here: nothing sent, the connection still good. */
 	a = (struct pushstage_attrs)PUSHSTAGE_ATTRS_INIT;
