@@ -131,8 +131,9 @@ periodic_setting(struct sched_def *d, const char *s, size_t n, char *why,
 			return -1;
 		}
 		if (i == 1) {
+			/* Its words name the setting: every "0s": ... */
 			if (cron_every(v, vn, &secs, err, sizeof err) != 0) {
-				snprintf(why, len, "every: %s", err);
+				snprintf(why, len, "%s", err);
 				return -1;
 			}
 			d->every = (uint64_t)secs * 1000;

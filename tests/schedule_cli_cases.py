@@ -376,10 +376,10 @@ def case_schedule_cli_daemon_errors(h):
              "0-23"),
             (["--cron", "0 6 * * *", "--tz", "Mars/Olympus"],
              'bad SCHEDULE: tz: unknown time zone "Mars/Olympus"'),
-            # protocol.md's example says "0s is not 1s to 3650d"; the
-            # daemon words it its own way: the field is what is sure.
-            (["--every", "0s"], "bad SCHEDULE: every: "),
-            (["--every", "3651d"], "bad SCHEDULE: every: "),
+            (["--every", "0s"],
+             "bad SCHEDULE: every \"0s\": a duration of 0"),
+            (["--every", "3651d"],
+             "bad SCHEDULE: every \"3651d\": longer than"),
             (["--every", "1m", "--catch-up", "some"],
              'bad SCHEDULE: catch-up: "some" is not none, last or all'),
             (["--every", "1m", "--header", "pushstage-x=1"],

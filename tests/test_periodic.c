@@ -423,7 +423,7 @@ START_TEST(bad_definitions_name_the_field)
 	int		 i;
 
 	refused(c1, NULL, 0, "cron: cron field 1 (minute)");
-	refused(c2, NULL, 0, "every: ");
+	refused(c2, NULL, 0, "every \"0s\": a duration of 0");
 	refused(c3, NULL, 0, "tz: a zone is for a cron rule");
 	refused(c4, NULL, 0, "cron and every");
 	refused(c5, NULL, 0, "cron given twice");
