@@ -73,7 +73,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.queue.overflow = size != 0 ? data[size - 1] & 3 : OVERFLOW_REJECT;
 	cfg.max_queues = 3;
 	server_configure(&srv, &cfg);
-	if (server_init(&srv, base) != 0 || server_queues(&srv, NULL, 0) != 0)
+	if (server_init(&srv, base) != 0 || server_queues(&srv, NULL, 0) != 0 ||
+	    schedules_open(&srv) != 0)
 		abort();
 	for (i = 0; i < NCONN; i++) {
 		if ((conn[i] = conn_new(&srv, -1, -1, 0, 0)) == NULL)

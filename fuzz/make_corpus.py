@@ -506,6 +506,34 @@ write("json", "error", b"\x01" + b'{"type":"io.nats.jetstream.api.v1.stream_info
 write("json", "header", b"\x02NATS/1.0\r\nPushstage-Attempts: 3\r\nStatus: 408\r\n\r\n")
 write("json", "bytes", b"\x03h\xc3\xa9llo <b>\x01\xff")
 
+# SCHEDULE (36) from a version 5 client: ADDs good and bad, LIST, PAUSE,
+# RESUME, RUN_NOW with a consumer of its queue, REMOVE, a name it lacks.
+def sched(op, name=b"", start=0, flags=0):
+    return frame(36, bytes([op, flags, len(name)]) + name + struct.pack(">I", start))
+
+
+def sched_add(name, queue, settings, payload=b"", attrs=b"", flags=0):
+    body = bytes([1, flags, len(name)]) + name + struct.pack(">I", 0) + \
+        bytes([len(queue)]) + queue + struct.pack(">H", len(settings))
+    for s in settings:
+        body += struct.pack(">H", len(s)) + s
+    return frame(36, body + struct.pack(">IH", len(payload), len(attrs)) + attrs + payload)
+
+
+client5 = frame(1, struct.pack(">HBBIIB", 5, CLIENT_ROLE, 0, 0, 0, 0) + b"\0")
+write("conn", "schedules", steps(
+    (1, client5 + sched_add(b"beat", b"t", [b"every=1s", b"catch-up=all"], b"x",
+                            bytes([4, 2, 0, 9]) + hdr5) +
+     sched_add(b"n", b"t", [b"cron=0 6 * * mon-fri", b"tz=UTC", b"unique=yes"]) +
+     sched(6) + sched(6, b"beat") + sched(3, b"beat") + sched(4, b"beat")),
+    (0, frame(1, struct.pack(">HBBIIB", 5, CONSUMER_ROLE, 0, 4, 0, 1) + b"w\x01t") +
+     demand(4)),
+    (1, sched(5, b"beat") + sched(2, b"n") + sched(6, b"", 1) +
+     sched_add(b"beat", b"t", [b"every=2s"], flags=1)),
+    (3, b"\0" * 20),
+    (2, client5 + sched_add(b"x", b"t", [b"cron=61 * * * *"])),
+    (1, sched(3, b"gone"))))
+
 # fuzz_task: a first byte (where the input splits into an error's message
 # and traceback, and the error's room), then JSON text, a task's name or
 # stderr: docs/tasks.md's vectors, and the near misses a validator meets.
@@ -518,3 +546,32 @@ write("task", "numbers", b"\x03" + b"[0,-0,1.5e+10,-2E-3,12345678901234567890123
 write("task", "deep", b"\x40" + b"[" * 600 + b"]" * 600)
 write("task", "stderr", b"\x20" + b"Traceback:\n  \"x\" \\ \x01\x7f h\xc3\xa9 \xff\xc0\xaf\xed\xa0\x80")
 write("task", "bad", b"\x02" + b'{"args":[1,],"kwargs":{"a" 1}} tru \\ud800')
+
+# fuzz_schedules: DIR/schedules as producerd writes it (docs/journal.md,
+# Schedules): its head, then records of u32 length, u32 CRC32C, u8 type
+# and a body: DEFs (a SCHEDULE_REPLY entry), a TICK, a GONE; then one cut.
+def srec(rtype, body):
+    data = bytes([rtype]) + body
+    return struct.pack(">II", len(data), crc32c(data)) + data
+
+
+def sentry(name, queue, fields, payload=b"", attrs=b""):
+    out = bytes([len(name)]) + name + bytes([len(queue)]) + queue + \
+        struct.pack(">H", len(fields))
+    for f in fields:
+        out += struct.pack(">H", len(f)) + f
+    return out + struct.pack(">IH", len(payload), len(attrs)) + attrs + payload
+
+
+shead = b"pushschd" + struct.pack(">II", 1, 0)
+prog = [b"created=1796677881000", b"last=1796677941000", b"last-id=7",
+        b"fired=3", b"skipped=1", b"after=1796677941000"]
+sdefs = (srec(1, sentry(b"beat", b"t", [b"every=1s", b"catch-up=all"] + prog, b"x")) +
+         srec(1, sentry(b"n", b"t", [b"cron=30 2 * * *", b"tz=Europe/Berlin",
+                                     b"paused=yes", b"unique=yes"] + prog, b"{}",
+                        bytes([4, 2, 0, 9]) + hdr5)) +
+         srec(3, b"\x04beat" + struct.pack(">QQQQQB", 1796678000000, 1796678000000,
+                                           9, 4, 1, 0)))
+write("schedules", "three-records", shead + sdefs)
+write("schedules", "gone-and-cut", shead + sdefs + srec(2, b"\x01n") + srec(2, b"\x04beat")[:7])
+write("schedules", "empty", shead)

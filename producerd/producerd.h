@@ -532,6 +532,8 @@ int	 server_journal_open(struct server *);
 
 /* schedules.c */
 int	 schedules_open(struct server *);
+int	 schedules_load(struct server *, const uint8_t *, size_t,
+	     const char *);
 void	 schedules_close(struct server *);
 void	 schedules_settle(struct server *);
 void	 schedules_commit(struct server *);

@@ -547,16 +547,52 @@ apply(struct server *srv, uint8_t type, const uint8_t *p, size_t len)
 	return "an unknown record";
 }
 
-/* Read DIR/schedules back: its records up to the first that is damaged. */
+/*
+ * The bytes of a DIR/schedules (named path in what is logged) applied:
+ * its records up to the first that is damaged.  0, or -1 if they are not
+ * a schedules file at all.
+ */
+int
+schedules_load(struct server *srv, const uint8_t *buf, size_t len,
+    const char *path)
+{
+	const uint8_t	*p;
+	const char	*bad = NULL;
+	size_t		 off;
+	uint32_t	 rl;
+
+	if (len < SCHED_HEAD || memcmp(buf, SCHED_MAGIC, 8) != 0 ||
+	    get32(buf + 8) != SCHED_VERSION) {
+		log_warnx("%s: not a schedules file of version %d", path,
+		    SCHED_VERSION);
+		return -1;
+	}
+	for (off = SCHED_HEAD; off < len; off += 8 + rl) {
+		p = buf + off;
+		if (len - off < SREC_HEAD || (rl = get32(p)) == 0 ||
+		    rl > SREC_MAX || len - off - 8 < rl ||
+		    crc32c(0, p + 8, rl) != get32(p + 4)) {
+			bad = "a record cut short or damaged";
+			break;
+		}
+		if ((bad = apply(srv, p[8], p + SREC_HEAD, rl - 1)) != NULL)
+			break;
+	}
+	if (bad != NULL)
+		log_warnx("%s: %s at byte %zu: what follows it is dropped "
+		    "(the file is written again)", path, bad, off);
+	return 0;
+}
+
+/* Read DIR/schedules back, if there is one. */
 static int
 load(struct server *srv, const char *path)
 {
 	struct stat	 st;
-	uint8_t		*buf = NULL, *p;
-	size_t		 off, len;
-	const char	*bad = NULL;
-	int		 fd;
-	ssize_t		 r;
+	uint8_t		*buf = NULL;
+	size_t		 off;
+	int		 fd, r;
+	ssize_t		 n;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
 		if (errno == ENOENT)
@@ -570,12 +606,14 @@ load(struct server *srv, const char *path)
 		close(fd);
 		return -1;
 	}
-	for (off = 0; off < (size_t)st.st_size; off += (size_t)r) {
-		if ((r = read(fd, buf + off, (size_t)st.st_size - off)) <= 0) {
-			if (r < 0 && errno == EINTR) {
-				r = 0;
+	for (off = 0; off < (size_t)st.st_size; off += (size_t)n) {
+		if ((n = read(fd, buf + off, (size_t)st.st_size - off)) <= 0) {
+			if (n < 0 && errno == EINTR) {
+				n = 0;
 				continue;
 			}
+			if (n == 0)
+				break;
 			log_warn("%s: read", path);
 			close(fd);
 			free(buf);
@@ -583,32 +621,9 @@ load(struct server *srv, const char *path)
 		}
 	}
 	close(fd);
-	len = off;
-	if (len < SCHED_HEAD || memcmp(buf, SCHED_MAGIC, 8) != 0 ||
-	    get32(buf + 8) != SCHED_VERSION) {
-		log_warnx("%s: not a schedules file of version %d", path,
-		    SCHED_VERSION);
-		free(buf);
-		return -1;
-	}
-	for (off = SCHED_HEAD; off < len && bad == NULL; ) {
-		uint32_t	 rl;
-
-		p = buf + off;
-		if (len - off < SREC_HEAD || (rl = get32(p)) == 0 ||
-		    rl > SREC_MAX || len - off - 8 < rl ||
-		    crc32c(0, p + 8, rl) != get32(p + 4)) {
-			bad = "a record cut short or damaged";
-			break;
-		}
-		bad = apply(srv, p[8], p + SREC_HEAD, rl - 1);
-		off += 8 + rl;
-	}
-	if (bad != NULL)
-		log_warnx("%s: %s at byte %zu: what follows it is dropped "
-		    "(the file is written again)", path, bad, off);
+	r = schedules_load(srv, buf, off, path);
 	free(buf);
-	return 0;
+	return r;
 }
 
 /* The whole log written again: a DEF of each schedule, then renamed. */

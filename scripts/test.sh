@@ -100,6 +100,7 @@ if CC=clang meson setup build-fuzz $fuzzre --werror -Dtests=false \
 	fuzz json
 	fuzz task
 	fuzz cron
+	fuzz schedules
 else
 	cat build-fuzz.out
 	echo "== fuzz: the build failed"
