@@ -273,6 +273,7 @@ struct server {
 	uint64_t		 sched_written;	/* times written whole */
 	int			 sched_dirty;	/* written, not synced */
 	int			 sched_broken;	/* a record was lost */
+	struct log_throttle	 sched_log;	/* ticks not taken */
 	struct ps_buf		 sched_out;	/* its records, this turn */
 	struct ps_buf		 sched_frame;	/* a tick's ENQUEUE */
 	struct ps_buf		 sched_hdr;	/* its headers; a record */

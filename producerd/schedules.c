@@ -14,9 +14,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -92,6 +94,30 @@ static const struct enq_door sched_door = {
 	door_sent, door_answer, door_refuse, door_resume, door_who
 };
 
+/*
+ * A tick not taken, said at most once a second with how many were not
+ * said since: 100,000 schedules into a full queue are one line, not
+ * 100,000.
+ */
+static void __attribute__((format(printf, 2, 3)))
+tick_warn(struct server *srv, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	 line[512];
+
+	if (!log_throttle(&srv->sched_log, time(NULL)))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (srv->sched_log.held != 0)
+		log_warnx("%s (and %llu more ticks not taken)", line,
+		    (unsigned long long)srv->sched_log.held);
+	else
+		log_warnx("%s", line);
+	srv->sched_log.held = 0;
+}
+
 /* The zone of that name, loaded once; NULL and why if it cannot be. */
 static const struct tzfile *
 zone_get(struct server *srv, const char *name, size_t len, char *why,
@@ -148,7 +174,7 @@ live(struct nqueue *q, uint64_t id)
 	TAILQ_FOREACH(g, &q->groups, entry) {
 		st = dispatch_find(&g->d, id, &dj);
 		if (st != DJOB_UNKNOWN && st != DJOB_DEAD && st != DJOB_DONE &&
-		    st != DJOB_ENDED)
+		    st != DJOB_ENDED && st != DJOB_CANCELLED)
 			return 1;
 	}
 	return 0;
@@ -182,7 +208,7 @@ enqueue(struct server *srv, struct schedule *s, uint64_t tick, int now)
 
 	if ((q = queues_get(srv, SCHED_QUEUE(s), s->qlen, &code, why,
 	    sizeof why)) == NULL) {
-		log_warnx("schedule %s: %s", SCHED_NAME(s), why);
+		tick_warn(srv, "schedule %s: %s", SCHED_NAME(s), why);
 		return 0;
 	}
 	if (ps_get_attrs(ev + 6, alen, 5, &a, &w, wbuf) != 0)
@@ -213,7 +239,7 @@ enqueue(struct server *srv, struct schedule *s, uint64_t tick, int now)
 	f.len = (uint32_t)(b->len - start - PS_HDR_LEN);
 	f.body = b->data + start + PS_HDR_LEN;
 	if (ps_get_enqueue_why(&f, 5, &pq, &it, &it.left, why) != 0) {
-		log_warnx("schedule %s: its event is refused: %s",
+		tick_warn(srv, "schedule %s: its event is refused: %s",
 		    SCHED_NAME(s), it.why != NULL ? it.why : why);
 		return 0;
 	}
@@ -232,22 +258,27 @@ enqueue(struct server *srv, struct schedule *s, uint64_t tick, int now)
 		if (r.accepted == 1)
 			return r.first_id;
 		if (r.duplicates == 0)
-			log_warnx("schedule %s: tick %s not taken: queue %s "
-			    "is full", SCHED_NAME(s), t, q->name);
+			tick_warn(srv, "schedule %s: tick %s not taken: queue "
+			    "%s is full", SCHED_NAME(s), t, q->name);
 		return 0;
 	case ENQ_LATER:
 		return ENQ_LATER_ID;
 	case ENQ_FAILED:
-		log_warnx("schedule %s: tick %s not taken: %s", SCHED_NAME(s),
-		    t, e.why);
+		tick_warn(srv, "schedule %s: tick %s not taken: %s",
+		    SCHED_NAME(s), t, e.why);
+		return 0;
+	case ENQ_HELD:
+		tick_warn(srv, "schedule %s: tick %s not taken: queue %s's "
+		    "stream is not there yet", SCHED_NAME(s), t, q->name);
 		return 0;
 	default:
-		log_warnx("schedule %s: tick %s not taken: queue %s is full "
-		    "(overflow block)", SCHED_NAME(s), t, q->name);
+		tick_warn(srv, "schedule %s: tick %s not taken: queue %s is "
+		    "full (overflow block)", SCHED_NAME(s), t, q->name);
 		return 0;
 	}
 nomem:
-	log_warnx("schedule %s: out of memory for tick %s", SCHED_NAME(s), t);
+	tick_warn(srv, "schedule %s: out of memory for tick %s",
+	    SCHED_NAME(s), t);
 	return 0;
 }
 
@@ -876,10 +907,9 @@ add(struct server *srv, const struct ps_schedule *r, struct ps_buf *out,
 		FAIL(PS_E_BAD_VALUE, "bad SCHEDULE: %s", err);
 	if (periodic_check(&d, err, sizeof err) != 0)
 		FAIL(PS_E_BAD_VALUE, "bad SCHEDULE: %s", err);
-	if (!srv->auto_create && queues_find(srv, d.queue, d.qlen) == NULL)
-		FAIL(PS_E_NO_QUEUE, "schedule %.*s: no queue %.*s (producerd "
-		    "--no-auto-create: queues are made with --queue or pushctl "
-		    "queue create)", (int)d.nlen, d.name, (int)d.qlen, d.queue);
+	/* Its queue made now, as a consumer's HELLO makes one. */
+	if (queues_get(srv, d.queue, d.qlen, code, err, sizeof err) == NULL)
+		FAIL(*code, "schedule %.*s: %s", (int)d.nlen, d.name, err);
 	if ((old = periodic_find(&srv->sched, d.name, d.nlen)) != NULL &&
 	    periodic_same(old, &d)) {
 		if (d.paused >= 0 && periodic_pause(&srv->sched, old,
