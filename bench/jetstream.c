@@ -302,7 +302,7 @@ js_consumer(void *arg)
 	jsCtx			*js;
 	struct tally		 t = { 0 };
 	natsStatus		 st;
-	int			 i;
+	int			 i, n, pending;
 
 	signal(SIGTERM, SIG_DFL);
 	if ((st = natsConnection_JetStream(&js, nc, NULL)) != NATS_OK)
@@ -312,8 +312,19 @@ js_consumer(void *arg)
 	    NULL)) != NATS_OK)
 		usleep(20000);
 	for (;;) {
-		st = natsSubscription_Fetch(&list, sub, a->batch, FETCH_MS,
-		    NULL);
+		/*
+		 * libnats until nats.c #749 (2024; Debian has 3.4.1) writes
+		 * past its list when a Fetch finds k messages already pending
+		 * (late answers to the last pull) and k is more than half of
+		 * what it asks for: it then waits for batch - k more while it
+		 * holds k.  Asking for twice what is pending keeps k at most
+		 * half, whatever part of it are status messages.
+		 */
+		n = a->batch;
+		if (natsSubscription_GetPending(sub, &pending, NULL) ==
+		    NATS_OK && pending > n / 2)
+			n = 2 * pending;
+		st = natsSubscription_Fetch(&list, sub, n, FETCH_MS, NULL);
 		if (st == NATS_TIMEOUT)
 			continue;
 		if (st != NATS_OK)
