@@ -133,6 +133,106 @@ START_TEST(bodies_of_ids)
 }
 END_TEST
 
+/* A body copied into memory of its own, read in place as the API does. */
+static char *
+body(const char *s, struct json_in *j)
+{
+	char	*b = strdup(s);
+
+	ck_assert_ptr_nonnull(b);
+	json_in_init(j, b, strlen(b));
+	return b;
+}
+
+START_TEST(objects_read_in_place)
+{
+	struct json_in	 j;
+	char		*b, *k, *v;
+	size_t		 kl, vl;
+	uint64_t	 u;
+	int		 n = 0, f, hn = 0;
+
+	b = body(" {\"a\" : \"x\\\"\\\\\\/\\n\\u00e9\\ud83d\\ude00\", \"b\":true,"
+	    "\"c\":null,\"d\":65535,\"h\":{\"x\":\"y\"}} \n", &j);
+	ck_assert_int_eq(json_in_object(&j), 0);
+	ck_assert_int_eq(json_in_member(&j, &n, &k, &kl), 1);
+	ck_assert_str_eq(k, "a");
+	ck_assert_int_eq(json_in_string(&j, &v, &vl), 0);
+	ck_assert_uint_eq(vl, 11);
+	ck_assert_str_eq(v, "x\"\\/\n\xc3\xa9\xf0\x9f\x98\x80");
+	ck_assert_int_eq(json_in_member(&j, &n, &k, &kl), 1);
+	ck_assert_int_eq(json_in_null(&j), 0);
+	ck_assert_int_eq(json_in_bool(&j, &f), 0);
+	ck_assert_int_eq(f, 1);
+	ck_assert_int_eq(json_in_member(&j, &n, &k, &kl), 1);
+	ck_assert_int_eq(json_in_null(&j), 1);
+	ck_assert_int_eq(json_in_member(&j, &n, &k, &kl), 1);
+	ck_assert_int_eq(json_in_uint(&j, 65535, &u), 0);
+	ck_assert_uint_eq(u, 65535);
+	ck_assert_int_eq(json_in_member(&j, &n, &k, &kl), 1);
+	ck_assert_int_eq(json_in_object(&j), 0);
+	ck_assert_int_eq(json_in_member(&j, &hn, &k, &kl), 1);
+	ck_assert_int_eq(json_in_string(&j, &v, &vl), 0);
+	ck_assert_str_eq(v, "y");
+	ck_assert_int_eq(json_in_member(&j, &hn, &k, &kl), 0);
+	ck_assert_int_eq(json_in_member(&j, &n, &k, &kl), 0);
+	ck_assert_int_eq(json_in_end(&j), 0);
+	ck_assert_int_eq(n, 5);
+	free(b);
+
+	/* Refused, each saying why. */
+	b = body("{\"d\":65536}", &j);
+	n = 0;
+	ck_assert_int_eq(json_in_object(&j), 0);
+	ck_assert_int_eq(json_in_member(&j, &n, &k, &kl), 1);
+	ck_assert_int_eq(json_in_uint(&j, 65535, &u), -1);
+	ck_assert_ptr_nonnull(strstr(j.why, "0 to 65535"));
+	free(b);
+	b = body("{\"d\":1.5}", &j);
+	n = 0;
+	ck_assert_int_eq(json_in_object(&j), 0);
+	ck_assert_int_eq(json_in_member(&j, &n, &k, &kl), 1);
+	ck_assert_int_eq(json_in_uint(&j, 65535, &u), -1);
+	free(b);
+	b = body("{\"s\":\"\\ud800x\"}", &j);
+	n = 0;
+	ck_assert_int_eq(json_in_object(&j), 0);
+	ck_assert_int_eq(json_in_member(&j, &n, &k, &kl), 1);
+	ck_assert_int_eq(json_in_string(&j, &v, &vl), -1);
+	ck_assert_ptr_nonnull(strstr(j.why, "surrogate"));
+	free(b);
+	b = body("{\"s\":\"\xff\"}", &j);
+	n = 0;
+	ck_assert_int_eq(json_in_object(&j), 0);
+	ck_assert_int_eq(json_in_member(&j, &n, &k, &kl), 1);
+	ck_assert_int_eq(json_in_string(&j, &v, &vl), -1);
+	ck_assert_ptr_nonnull(strstr(j.why, "UTF-8"));
+	free(b);
+	b = body("{\"a\":1,}", &j);
+	n = 0;
+	ck_assert_int_eq(json_in_object(&j), 0);
+	ck_assert_int_eq(json_in_member(&j, &n, &k, &kl), 1);
+	ck_assert_int_eq(json_in_uint(&j, 9, &u), 0);
+	ck_assert_int_eq(json_in_member(&j, &n, &k, &kl), -1);
+	ck_assert_str_eq(j.why, "not a member's name in quotes at byte 7");
+	free(b);
+	b = body("{} x", &j);
+	n = 0;
+	ck_assert_int_eq(json_in_object(&j), 0);
+	ck_assert_int_eq(json_in_member(&j, &n, &k, &kl), 0);
+	ck_assert_int_eq(json_in_end(&j), -1);
+	free(b);
+	b = body("[1]", &j);
+	ck_assert_int_eq(json_in_object(&j), -1);
+	free(b);
+	b = body("{\"a\"", &j);
+	n = 0;
+	ck_assert_int_eq(json_in_object(&j), 0);
+	ck_assert_int_eq(json_in_member(&j, &n, &k, &kl), -1);
+	free(b);
+}
+END_TEST
+
 static Suite *
 json_suite(void)
 {
@@ -142,6 +242,7 @@ json_suite(void)
 	tcase_add_test(tc, strings_are_safe_in_any_page);
 	tcase_add_test(tc, previews_are_text_or_hex);
 	tcase_add_test(tc, bodies_of_ids);
+	tcase_add_test(tc, objects_read_in_place);
 	suite_add_tcase(s, tc);
 	return s;
 }
