@@ -2,7 +2,8 @@
  * api.c: the JSON API under /api/v1/ (docs/http.md), what the dashboard
  * reads and an operator's scripts call.  Its numbers are the counter
  * table's (counters.c), named as in STATS_REPLY; its changes are
- * admin.c's, the same as pushctl's.  http.c has checked the site; a POST
+ * admin.c's, the same as pushctl's; its schedules schedules_request's,
+ * the same as a SCHEDULE frame's.  http.c has checked the site; a change
  * is checked for the token here, once its path and method are known.
  */
 #include <sys/queue.h>
@@ -43,8 +44,10 @@ status_of(int code)
 	switch (code) {
 	case PS_E_NO_QUEUE:
 	case PS_E_NO_EVENT:
+	case PS_E_NO_SCHEDULE:
 		return 404;
 	case PS_E_QUEUE_BUSY:
+	case PS_E_EXISTS:
 		return 409;
 	case PS_E_NOMEM:
 	case PS_E_STORAGE:
@@ -1093,6 +1096,664 @@ queue_path(struct api *a, const char *path, int cmd)
 		post_queue(a, q, tail);
 }
 
+/*
+ * Schedules (docs/scheduling.md): every route builds a SCHEDULE and asks
+ * schedules_request, the daemon's one door for the wire and HTTP alike,
+ * so both say the same; its SCHEDULE_REPLY is read back into JSON here.
+ */
+
+/* A SCHEDULE refused: as status_of, the --max-schedules limit a 409. */
+static int
+sched_status(int code)
+{
+	return code == PS_E_QUEUE_LIMIT ? 409 : status_of(code);
+}
+
+/* ms since 1970 as "2026-12-07T21:00:00.000Z", null for 0 (none). */
+static void
+iso_json(struct evbuffer *b, uint64_t ms)
+{
+	struct tm	 tm;
+	time_t		 t = (time_t)(ms / 1000);
+	char		 s[32];
+
+	if (ms == 0 || gmtime_r(&t, &tm) == NULL ||
+	    strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+		evbuffer_add(b, "null", 4);
+		return;
+	}
+	evbuffer_add_printf(b, "\"%s.%03uZ\"", s, (unsigned int)(ms % 1000));
+}
+
+/* The number at s (len bytes, not NUL-ended), as the daemon wrote it. */
+static uint64_t
+kv_u64(const char *s, size_t len)
+{
+	uint64_t	 v = 0;
+	size_t		 i;
+
+	for (i = 0; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	return v;
+}
+
+/* ,"name":"value" of the entry's field key, or null if it has none. */
+static void
+kv_json(struct evbuffer *b, const struct ps_schedule_entry *e,
+    const char *key, const char *name)
+{
+	const char	*v;
+	size_t		 len;
+
+	json_key(b, 0, name);
+	if ((v = ps_kv_find(e, key, &len)) != NULL)
+		json_str(b, v, len);
+	else
+		evbuffer_add(b, "null", 4);
+}
+
+/* ,"name":true or false: the field key is "yes". */
+static void
+kv_bool(struct evbuffer *b, const struct ps_schedule_entry *e,
+    const char *key, const char *name)
+{
+	const char	*v;
+	size_t		 len;
+
+	v = ps_kv_find(e, key, &len);
+	json_key(b, 0, name);
+	evbuffer_add_printf(b, "%s", v != NULL && len == 3 &&
+	    memcmp(v, "yes", 3) == 0 ? "true" : "false");
+}
+
+/* ,"name_ms":N,"name":"ISO" (null for 0) of a time field. */
+static void
+kv_time(struct evbuffer *b, const struct ps_schedule_entry *e,
+    const char *key, const char *name)
+{
+	const char	*v;
+	size_t		 len;
+	uint64_t	 ms = 0;
+
+	if ((v = ps_kv_find(e, key, &len)) != NULL)
+		ms = kv_u64(v, len);
+	evbuffer_add_printf(b, ",\"%s_ms\":%llu,\"%s\":", name,
+	    (unsigned long long)ms, name);
+	iso_json(b, ms);
+}
+
+/*
+ * One entry of a SCHEDULE_REPLY as a JSON object: its fields by name
+ * (docs/http.md), each time both in ms and in ISO 8601, its event's
+ * priority, key, headers and payload (text, or hex as a preview is).
+ */
+static void
+schedule_json(struct evbuffer *b, const struct ps_schedule_entry *e)
+{
+	struct ps_attrs	 at;
+	struct ps_header h;
+	const char	*v, *w = NULL, *c;
+	char		 wbuf[PS_WHY_MAX];
+	size_t		 len, i, n;
+	uint64_t	 ms;
+	uint16_t	 off = 0;
+
+	evbuffer_add(b, "{\"name\":", 8);
+	json_str(b, e->name, e->name_len);
+	evbuffer_add(b, ",\"queue\":", 9);
+	json_str(b, e->queue.name, e->queue.len);
+	kv_json(b, e, "cron", "cron");
+	kv_json(b, e, "every", "every");
+	kv_json(b, e, "tz", "tz");
+	kv_json(b, e, "catch-up", "catch_up");
+	kv_bool(b, e, "unique", "unique");
+	kv_bool(b, e, "paused", "paused");
+	kv_time(b, e, "created", "created");
+	kv_time(b, e, "last", "last");
+	v = ps_kv_find(e, "last-id", &len);
+	if (v != NULL && (ms = kv_u64(v, len)) != 0)
+		evbuffer_add_printf(b, ",\"last_id\":%llu",
+		    (unsigned long long)ms);
+	else
+		evbuffer_add_printf(b, ",\"last_id\":null");
+	v = ps_kv_find(e, "fired", &len);
+	evbuffer_add_printf(b, ",\"fired\":%llu", (unsigned long long)
+	    (v != NULL ? kv_u64(v, len) : 0));
+	v = ps_kv_find(e, "skipped", &len);
+	evbuffer_add_printf(b, ",\"skipped\":%llu", (unsigned long long)
+	    (v != NULL ? kv_u64(v, len) : 0));
+	/* next: up to 5 times apart by ",", once in ms, once in ISO. */
+	if ((v = ps_kv_find(e, "next", &len)) == NULL)
+		len = 0;
+	evbuffer_add(b, ",\"next_ms\":[", 12);
+	for (i = 0; i < len; i += n + 1) {
+		c = memchr(v + i, ',', len - i);
+		n = c != NULL ? (size_t)(c - (v + i)) : len - i;
+		evbuffer_add_printf(b, "%s%llu", i == 0 ? "" : ",",
+		    (unsigned long long)kv_u64(v + i, n));
+	}
+	evbuffer_add(b, "],\"next\":[", 10);
+	for (i = 0; i < len; i += n + 1) {
+		c = memchr(v + i, ',', len - i);
+		n = c != NULL ? (size_t)(c - (v + i)) : len - i;
+		if (i != 0)
+			evbuffer_add(b, ",", 1);
+		iso_json(b, kv_u64(v + i, n));
+	}
+	evbuffer_add(b, "]", 1);
+	if ((v = ps_kv_find(e, "enqueued", &len)) != NULL) {
+		if ((ms = kv_u64(v, len)) != 0)
+			evbuffer_add_printf(b, ",\"enqueued\":%llu",
+			    (unsigned long long)ms);
+		else
+			evbuffer_add_printf(b, ",\"enqueued\":null");
+	}
+	/* Checked when it was added: a failure here shows no attribute. */
+	memset(&at, 0, sizeof at);
+	at.priority = PS_PRIORITY_DEFAULT;
+	if (ps_get_attrs(e->attrs, e->alen, 5, &at, &w, wbuf) != 0) {
+		memset(&at, 0, sizeof at);
+		at.priority = PS_PRIORITY_DEFAULT;
+	}
+	evbuffer_add_printf(b, ",\"priority\":%u,\"key\":", at.priority);
+	if (at.key != NULL)
+		json_str(b, at.key, at.klen);
+	else
+		evbuffer_add(b, "null", 4);
+	evbuffer_add(b, ",\"headers\":{", 12);
+	for (i = 0; ps_header_next(at.hdr, at.hlen, &off, &h); i++) {
+		if (i != 0)
+			evbuffer_add(b, ",", 1);
+		json_str(b, h.name, h.nlen);
+		evbuffer_add(b, ":", 1);
+		json_str(b, h.value, h.vlen);
+	}
+	evbuffer_add_printf(b, "},\"bytes\":%u", e->len);
+	json_bytes_as(b, 0, "payload", e->data, e->len, 0);
+	evbuffer_add(b, "}", 1);
+}
+
+/*
+ * r asked of the daemon: its SCHEDULE_REPLY read into *rp (pointing into
+ * out); 0, or -1 with *code and why, nothing replied.
+ */
+static int
+sched_call(struct api *a, const struct ps_schedule *r, struct ps_buf *out,
+    struct ps_schedule_reply *rp, int *code, char *why, size_t len)
+{
+	struct ps_frame	 f;
+
+	out->len = 0;
+	if (schedules_request(a->srv, r, a->srv->max_frame, out, code, why,
+	    len) != 0)
+		return -1;
+	f.type = PS_SCHEDULE_REPLY;
+	f.flags = 0;
+	f.len = (uint32_t)(out->len - PS_HDR_LEN);
+	f.body = out->data + PS_HDR_LEN;
+	if (ps_get_schedule_reply(&f, rp) != 0) {
+		*code = PS_E_NOMEM;
+		snprintf(why, len, "a SCHEDULE_REPLY it could not read");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A SCHEDULE of op for the schedule NAME (len bytes of the path), but
+ * ADD, as the frame would carry it: a name too long for one is refused
+ * in the daemon's words.  0, or -1 with *code and why.
+ */
+static int
+sched_named(struct api *a, uint8_t op, const char *name, size_t len,
+    struct ps_buf *out, struct ps_schedule_reply *rp, int *code, char *why,
+    size_t wlen)
+{
+	struct ps_schedule	 r;
+	char			 err[256];
+
+	if (len > PS_SCHED_NAME_MAX) {
+		(void)queues_name_ok("schedule", name, len, err, sizeof err);
+		*code = PS_E_BAD_VALUE;
+		snprintf(why, wlen, "bad SCHEDULE: %s", err);
+		return -1;
+	}
+	memset(&r, 0, sizeof r);
+	r.op = op;
+	r.name = name;
+	r.name_len = (uint8_t)len;
+	return sched_call(a, &r, out, rp, code, why, wlen);
+}
+
+/* The reply's one entry, as the reply, with status. */
+static void
+sched_reply_one(struct api *a, struct ps_schedule_reply *rp, int status)
+{
+	struct ps_schedule_entry e;
+
+	if (ps_schedule_reply_next(rp, &e) != 1) {
+		http_fail(a->req, 503, "a SCHEDULE_REPLY without its entry");
+		return;
+	}
+	schedule_json(a->b, &e);
+	evbuffer_add(a->b, "\n", 1);
+	http_json(a->req, status, a->b);
+}
+
+/*
+ * GET schedules: every one, in the order they were added: LIST asked
+ * from each page's end till the total, a page being what fits a frame.
+ */
+static void
+get_schedules(struct api *a)
+{
+	struct ps_schedule		 r;
+	struct ps_schedule_reply	 rp;
+	struct ps_schedule_entry	 e;
+	struct ps_buf			 out = { 0 };
+	char				 why[512];
+	uint32_t			 n = 0, total = 0;
+	int				 code, more;
+
+	evbuffer_add_printf(a->b, "{\"schedules\":[");
+	memset(&r, 0, sizeof r);
+	r.op = PS_SCHED_LIST;
+	do {
+		r.start = n;
+		if (sched_call(a, &r, &out, &rp, &code, why,
+		    sizeof why) != 0) {
+			http_fail(a->req, sched_status(code), "%s", why);
+			ps_buf_free(&out);
+			return;
+		}
+		total = rp.total;
+		while ((more = ps_schedule_reply_next(&rp, &e)) == 1) {
+			if (n++ != 0)
+				evbuffer_add(a->b, ",", 1);
+			schedule_json(a->b, &e);
+		}
+	} while (more == 0 && rp.count != 0 && n < total);
+	ps_buf_free(&out);
+	if (more < 0) {
+		http_fail(a->req, 503, "a SCHEDULE_REPLY it could not read");
+		return;
+	}
+	evbuffer_add_printf(a->b, "],\"total\":%u}\n", n);
+	http_json(a->req, 200, a->b);
+}
+
+/* A POST schedules body's members (docs/http.md); NULL: not given. */
+struct sched_body {
+	char		*name;
+	char		*queue;
+	char		*text[4];	/* cron, every, tz, catch-up */
+	int		 flag[3];	/* unique, paused, replace; -1 unset */
+	char		*payload;
+	size_t		 plen;
+	int		 hex;
+	char		*key;
+	size_t		 klen;
+	uint64_t	 priority;
+	int		 has_priority;
+	struct ps_buf	 hdr;		/* the HEADERs, as on the wire */
+};
+
+static const char *sched_texts[] = { "cron", "every", "tz", "catch_up" };
+static const char *sched_settings[] = { "cron", "every", "tz", "catch-up" };
+static const char *sched_flags[] = { "unique", "paused", "replace" };
+
+/*
+ * A member's string, or null (left NULL); a NUL in it is refused, for a
+ * name or a rule is C text from here on.  0, or -1 after replying 400.
+ */
+static int
+body_text(struct api *a, struct json_in *j, const char *name, char **s)
+{
+	size_t	 len;
+
+	if (json_in_null(j))
+		return 0;
+	if (json_in_string(j, s, &len) != 0) {
+		http_fail(a->req, 400, "%s: %s", name, j->why);
+		return -1;
+	}
+	if (strlen(*s) != len) {
+		http_fail(a->req, 400, "%s: a NUL byte (\\u0000) in it", name);
+		return -1;
+	}
+	return 0;
+}
+
+/* "headers": {"NAME": "VALUE", ...}; 0, or -1 after replying 400. */
+static int
+body_headers(struct api *a, struct json_in *j, struct ps_buf *hdr)
+{
+	char	*name, *value;
+	size_t	 nlen, vlen;
+	int	 n = 0, more, error;
+
+	if (json_in_null(j))
+		return 0;
+	if (json_in_object(j) != 0) {
+		http_fail(a->req, 400, "headers: %s", j->why);
+		return -1;
+	}
+	while ((more = json_in_member(j, &n, &name, &nlen)) == 1) {
+		if (json_in_string(j, &value, &vlen) != 0) {
+			http_fail(a->req, 400, "headers: %.64s: %s", name,
+			    j->why);
+			return -1;
+		}
+		if ((error = ps_put_header(hdr, name, nlen, value,
+		    vlen)) != 0) {
+			if (error == -PS_E_NOMEM)
+				http_fail(a->req, 503, "out of memory");
+			else
+				http_fail(a->req, 400, "headers: \"%.64s\": a "
+				    "name is 1 to %d bytes of a-z 0-9 - _ ., a "
+				    "value at most %d bytes", name,
+				    PS_HEADER_NAME_MAX, PS_HEADER_VALUE_MAX);
+			return -1;
+		}
+	}
+	if (more < 0) {
+		http_fail(a->req, 400, "headers: %s", j->why);
+		return -1;
+	}
+	if (hdr->len > UINT16_MAX) {
+		http_fail(a->req, 400, "headers: more than %d bytes",
+		    UINT16_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+/* Hex digits into bytes, in place; -1 if they are not. */
+static int
+unhex(char *s, size_t *len)
+{
+	unsigned int	 byte;
+	size_t		 i;
+
+	if (*len % 2 != 0 || strspn(s, "0123456789abcdefABCDEF") != *len)
+		return -1;
+	for (i = 0; i < *len / 2; i++) {
+		(void)sscanf(s + 2 * i, "%2x", &byte);
+		s[i] = (char)byte;
+	}
+	*len /= 2;
+	return 0;
+}
+
+/*
+ * The body of POST schedules, read in place into *sb; 0, or -1 after
+ * replying 400.  A member unknown or given twice is refused, not passed
+ * over: a typo must not define a schedule other than meant.
+ */
+static int
+body_schedule(struct api *a, struct sched_body *sb)
+{
+	struct evbuffer	*in = evhttp_request_get_input_buffer(a->req);
+	struct json_in	 j;
+	const char	*enc = NULL;
+	char		*key, *s;
+	size_t		 klen, i;
+	unsigned int	 seen = 0, bit;
+	int		 n = 0, more, v;
+
+	json_in_init(&j, (char *)evbuffer_pullup(in, -1),
+	    evbuffer_get_length(in));
+	if (json_in_object(&j) != 0) {
+		http_fail(a->req, 400, "the body is not a JSON object: %s",
+		    j.why);
+		return -1;
+	}
+	while ((more = json_in_member(&j, &n, &key, &klen)) == 1) {
+		static const char *names[] = { "name", "queue", "cron",
+		    "every", "tz", "catch_up", "unique", "paused", "replace",
+		    "payload", "payload_encoding", "headers", "priority",
+		    "key" };
+
+		for (i = 0; i < sizeof names / sizeof names[0]; i++)
+			if (strcmp(key, names[i]) == 0)
+				break;
+		if (i == sizeof names / sizeof names[0]) {
+			http_fail(a->req, 400, "no member \"%.64s\" in a "
+			    "schedule (docs/http.md)", key);
+			return -1;
+		}
+		bit = 1u << i;
+		if (seen & bit) {
+			http_fail(a->req, 400, "%s given twice", key);
+			return -1;
+		}
+		seen |= bit;
+		if (i == 0 || i == 1) {
+			if (body_text(a, &j, key, i == 0 ? &sb->name :
+			    &sb->queue) != 0)
+				return -1;
+		} else if (i >= 2 && i <= 5) {
+			if (body_text(a, &j, key, &sb->text[i - 2]) != 0)
+				return -1;
+		} else if (i >= 6 && i <= 8) {
+			if (!json_in_null(&j)) {
+				if (json_in_bool(&j, &v) != 0) {
+					http_fail(a->req, 400, "%s: %s", key,
+					    j.why);
+					return -1;
+				}
+				sb->flag[i - 6] = v;
+			}
+		} else if (i == 9 || i == 13) {
+			if (json_in_null(&j))
+				continue;
+			if (json_in_string(&j, i == 9 ? &sb->payload :
+			    &sb->key, i == 9 ? &sb->plen : &sb->klen) != 0) {
+				http_fail(a->req, 400, "%s: %s", key, j.why);
+				return -1;
+			}
+		} else if (i == 10) {
+			if (body_text(a, &j, key, &s) != 0)
+				return -1;
+			enc = s;
+		} else if (i == 11) {
+			if (body_headers(a, &j, &sb->hdr) != 0)
+				return -1;
+		} else if (!json_in_null(&j)) {
+			if (json_in_uint(&j, UINT16_MAX, &sb->priority) != 0) {
+				http_fail(a->req, 400, "priority: %s", j.why);
+				return -1;
+			}
+			sb->has_priority = 1;
+		}
+	}
+	if (more < 0 || json_in_end(&j) != 0) {
+		http_fail(a->req, 400, "the body is not a JSON object: %s",
+		    j.why);
+		return -1;
+	}
+	if (enc != NULL && strcmp(enc, "text") != 0 && strcmp(enc,
+	    "hex") != 0) {
+		http_fail(a->req, 400, "payload_encoding: \"%.32s\" is not "
+		    "text or hex", enc);
+		return -1;
+	}
+	if (enc != NULL && strcmp(enc, "hex") == 0 && sb->payload != NULL &&
+	    unhex(sb->payload, &sb->plen) != 0) {
+		http_fail(a->req, 400, "payload: not hex digits, two a byte "
+		    "(payload_encoding hex)");
+		return -1;
+	}
+	if (sb->name == NULL || sb->queue == NULL) {
+		http_fail(a->req, 400, "a schedule needs a name and a queue");
+		return -1;
+	}
+	if (sb->key != NULL && sb->klen > PS_KEY_MAX) {
+		http_fail(a->req, 400, "key: at most %d bytes", PS_KEY_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * POST schedules: the body as an ADD frame, decoded as the daemon
+ * decodes a peer's, then asked.  201 for a schedule new, 200 for one
+ * defined the same again or replaced.
+ */
+static void
+post_schedules(struct api *a)
+{
+	struct sched_body		 sb;
+	struct ps_attrs			 at;
+	struct ps_schedule		 r;
+	struct ps_schedule_reply	 rp;
+	struct ps_buf			 ab = { 0 }, fb = { 0 }, out = { 0 };
+	struct ps_frame			 f;
+	const char			*set[7];
+	char				 text[7][PS_SCHED_FIELD_MAX + 1];
+	char				 why[512], err[256];
+	size_t				 i, len;
+	uint16_t			 n = 0;
+	int				 code, error, existed;
+
+	memset(&sb, 0, sizeof sb);
+	sb.flag[0] = sb.flag[1] = sb.flag[2] = -1;
+	if (body_schedule(a, &sb) != 0)
+		goto done;
+	for (i = 0; i < 2; i++) {
+		len = strlen(i == 0 ? sb.name : sb.queue);
+		if (len == 0 || len > (i == 0 ? PS_SCHED_NAME_MAX :
+		    PS_QUEUE_MAX)) {
+			(void)queues_name_ok(i == 0 ? "schedule" : "queue",
+			    i == 0 ? sb.name : sb.queue, len, err, sizeof err);
+			http_fail(a->req, 400, "bad SCHEDULE: %s", err);
+			goto done;
+		}
+	}
+	for (i = 0; i < 4; i++) {
+		if (sb.text[i] == NULL)
+			continue;
+		if (snprintf(text[n], sizeof text[n], "%s=%s",
+		    sched_settings[i], sb.text[i]) >= (int)sizeof text[n]) {
+			http_fail(a->req, 400, "%s: at most %zu bytes",
+			    sched_texts[i], PS_SCHED_FIELD_MAX - 1 -
+			    strlen(sched_settings[i]));
+			goto done;
+		}
+		set[n] = text[n];
+		n++;
+	}
+	for (i = 0; i < 2; i++) {
+		if (sb.flag[i] < 0)
+			continue;
+		snprintf(text[n], sizeof text[n], "%s=%s", sched_flags[i],
+		    sb.flag[i] ? "yes" : "no");
+		set[n] = text[n];
+		n++;
+	}
+	memset(&at, 0, sizeof at);
+	at.priority = sb.has_priority ? (uint16_t)sb.priority :
+	    PS_PRIORITY_DEFAULT;
+	at.key = (const uint8_t *)sb.key;
+	at.klen = (uint8_t)sb.klen;
+	at.hdr = sb.hdr.len != 0 ? sb.hdr.data : NULL;
+	at.hlen = (uint16_t)sb.hdr.len;
+	if ((error = ps_put_enqueue_add_attrs(&ab, &at, NULL, 0)) != 0 ||
+	    (error = ps_put_schedule_add(&fb, sb.flag[2] > 0 ?
+	    PS_SCHED_REPLACE : 0, sb.name, sb.queue, set, n, ab.data + 6,
+	    (uint16_t)(ab.len - 6), sb.payload, (uint32_t)sb.plen)) != 0) {
+		http_fail(a->req, error == -PS_E_NOMEM ? 503 : 400,
+		    "bad SCHEDULE: %s", ps_strerror(-error));
+		goto done;
+	}
+	f.type = PS_SCHEDULE;
+	f.flags = 0;
+	f.len = (uint32_t)(fb.len - PS_HDR_LEN);
+	f.body = fb.data + PS_HDR_LEN;
+	if ((error = ps_get_schedule(&f, &r)) != 0) {
+		http_fail(a->req, 400, "bad SCHEDULE: %s", ps_strerror(-error));
+		goto done;
+	}
+	/* Whether it is new, for the status: a LIST of it first. */
+	existed = sched_named(a, PS_SCHED_LIST, r.name, r.name_len, &out, &rp,
+	    &code, why, sizeof why) == 0;
+	if (sched_call(a, &r, &out, &rp, &code, why, sizeof why) != 0) {
+		http_fail(a->req, sched_status(code), "%s", why);
+		goto done;
+	}
+	sched_reply_one(a, &rp, existed ? 200 : 201);
+done:
+	ps_buf_free(&sb.hdr);
+	ps_buf_free(&ab);
+	ps_buf_free(&fb);
+	ps_buf_free(&out);
+}
+
+/*
+ * schedules, schedules/NAME and schedules/NAME/pause, resume or run-now:
+ * GET reads; a change (POST, DELETE) needs the token.
+ */
+static void
+schedules_path(struct api *a, const char *path, int cmd)
+{
+	static const struct {
+		const char	*tail;
+		uint8_t		 op;
+	} ops[] = {
+		{ "pause", PS_SCHED_PAUSE }, { "resume", PS_SCHED_RESUME },
+		{ "run-now", PS_SCHED_RUN_NOW },
+	};
+	struct ps_schedule_reply	 rp;
+	struct ps_buf			 out = { 0 };
+	const char			*tail;
+	char				 why[512];
+	size_t				 i, len;
+	uint8_t				 op;
+	int				 code, get = cmd == EVHTTP_REQ_GET ||
+					    cmd == EVHTTP_REQ_HEAD;
+
+	if (*path == '\0') {
+		if (get)
+			get_schedules(a);
+		else if (cmd != EVHTTP_REQ_POST)
+			http_method(a->req, "GET, HEAD, POST");
+		else if (http_may_change(a->srv, a->req))
+			post_schedules(a);
+		return;
+	}
+	len = strcspn(path, "/");
+	tail = path[len] == '/' ? path + len + 1 : NULL;
+	if (tail == NULL) {
+		if (!get && cmd != EVHTTP_REQ_DELETE) {
+			http_method(a->req, "GET, HEAD, DELETE");
+			return;
+		}
+		op = get ? PS_SCHED_LIST : PS_SCHED_REMOVE;
+	} else {
+		for (i = 0; i < sizeof ops / sizeof ops[0]; i++)
+			if (strcmp(ops[i].tail, tail) == 0)
+				break;
+		if (i == sizeof ops / sizeof ops[0]) {
+			http_fail(a->req, 404, "no API path schedules/%.*s/"
+			    "%.64s", (int)(len > 64 ? 64 : len), path, tail);
+			return;
+		}
+		if (cmd != EVHTTP_REQ_POST) {
+			http_method(a->req, "POST");
+			return;
+		}
+		op = ops[i].op;
+	}
+	if (op != PS_SCHED_LIST && !http_may_change(a->srv, a->req))
+		return;
+	if (sched_named(a, op, path, len, &out, &rp, &code, why,
+	    sizeof why) != 0)
+		http_fail(a->req, sched_status(code), "%s", why);
+	else
+		sched_reply_one(a, &rp, 200);
+	ps_buf_free(&out);
+}
+
 void
 api_request(struct server *srv, struct evhttp_request *req,
     const char *path, int cmd)
@@ -1114,6 +1775,10 @@ api_request(struct server *srv, struct evhttp_request *req,
 	}
 	if (strncmp(path, "queues/", 7) == 0 && path[7] != '\0')
 		queue_path(&a, path + 7, cmd);
+	else if (strcmp(path, "schedules") == 0)
+		schedules_path(&a, "", cmd);
+	else if (strncmp(path, "schedules/", 10) == 0 && path[10] != '\0')
+		schedules_path(&a, path + 10, cmd);
 	else if (strcmp(path, "queues") != 0 && strcmp(path,
 	    "consumers") != 0 && strcmp(path, "history") != 0 &&
 	    strcmp(path, "counters") != 0)

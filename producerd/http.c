@@ -105,6 +105,8 @@ reason(int code)
 	switch (code) {
 	case 200:
 		return "OK";
+	case 201:
+		return "Created";
 	case 400:
 		return "Bad Request";
 	case 401:
