@@ -308,5 +308,183 @@ def case_http_cluster_dead_pages(h):
     assert st == 400 and "after=" in err["error"], err
 
 
+def sched_http(port, method, path, body=None, tok=None):
+    """(status, JSON) of a request under /api/v1/schedules."""
+    headers = {"Authorization": "Bearer " + tok} if tok else {}
+    if isinstance(body, dict):
+        body = json.dumps(body).encode()
+    st, _, res = http_call(port, method, "/api/v1/schedules" + path, body, headers)
+    return st, res
+
+
+def case_http_schedules(h):
+    """Every schedules route (docs/http.md): a schedule added (201, the
+    same again 200, otherwise 409 unless replace), listed, read, paused,
+    resumed, run now (its event in the queue, with the schedule's
+    headers), removed; as the wire's SCHEDULE_REPLY says it; each change
+    refused without the token; every error its status, the daemon's
+    words naming the field."""
+    from schedule_cases import LIST, client5, one, sched
+    port = free_port()
+    tok = "t0ken-0123456789abcdef"
+    h.start_daemon("--http", "127.0.0.1:%d" % port, "--http-token-file",
+                   token_file(h, tok), "--max-schedules", "3")
+    nightly = {"name": "nightly", "queue": "reports", "cron": "0 6 * * 1-5",
+               "tz": "Europe/Berlin", "catch_up": "none", "unique": True,
+               "payload": "r\u00e9port <b>", "headers": {"x-kind": "daily"},
+               "priority": 7, "key": "k1"}
+    st, res = sched_http(port, "POST", "", nightly)
+    assert st == 401 and "Bearer" in res["error"], (st, res)
+    st, res = sched_http(port, "GET", "")
+    assert st == 200 and res == {"schedules": [], "total": 0}, (st, res)
+    st, s = sched_http(port, "POST", "", nightly, tok)
+    assert st == 201, (st, s)
+    assert (s["name"], s["queue"], s["cron"], s["every"], s["tz"], s["catch_up"],
+            s["unique"], s["paused"], s["fired"], s["skipped"], s["last_id"],
+            s["last_ms"], s["last"], s["priority"], s["key"], s["headers"],
+            s["payload"], s["payload_encoding"], s["bytes"]) == \
+        ("nightly", "reports", "0 6 * * 1-5", None, "Europe/Berlin", "none", True,
+         False, 0, 0, None, 0, None, 7, "k1", {"x-kind": "daily"}, "r\u00e9port <b>",
+         "text", 11), s
+    assert len(s["next_ms"]) == 5 and s["next_ms"] == sorted(s["next_ms"]), s
+    for ms, iso in zip(s["next_ms"] + [s["created_ms"]], s["next"] + [s["created"]]):
+        assert iso == time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + \
+            ".%03dZ" % (ms % 1000), (ms, iso)
+    # The same again changes nothing (200); otherwise 409, or replaced.
+    st, again = sched_http(port, "POST", "", nightly, tok)
+    assert st == 200 and again == s, (st, again)
+    st, res = sched_http(port, "POST", "", dict(nightly, cron="0 7 * * *"), tok)
+    assert st == 409 and "defined otherwise" in res["error"], (st, res)
+    st, rep = sched_http(port, "POST", "", dict(nightly, cron="0 7 * * *", replace=True), tok)
+    assert st == 200 and rep["cron"] == "0 7 * * *" and rep["created_ms"] == s["created_ms"], rep
+    # The wire's LIST says what HTTP does.
+    c = client5(h)
+    e = one(c, sched(LIST, b"nightly"))
+    assert (e["cron"], e["tz"], e["catch-up"], e["unique"], int(e["created"]),
+            [int(t) for t in e["next"].split(",")], e["payload"].decode()) == \
+        (rep["cron"], rep["tz"], rep["catch_up"], "yes", rep["created_ms"], rep["next_ms"],
+         rep["payload"]), (e, rep)
+    c.close()
+    # A binary payload, in hex both ways; paused from the start.
+    st, b = sched_http(port, "POST", "", {"name": "bin", "queue": "raw", "every": "1h",
+                                          "payload": "00ff7f", "payload_encoding": "hex",
+                                          "paused": True}, tok)
+    assert st == 201 and b["payload"] == "00ff7f" and b["payload_encoding"] == "hex" and \
+        b["bytes"] == 3 and b["paused"] and b["every"] == "1h" and b["cron"] is None, b
+    assert b["next_ms"][0] % 3600000 == 0, b
+    st, res = sched_http(port, "GET", "")
+    assert st == 200 and res["total"] == 2 and [x["name"] for x in res["schedules"]] == \
+        ["nightly", "bin"], res
+    st, one_ = sched_http(port, "GET", "/bin")
+    assert st == 200 and one_ == b, one_
+    # Pause, resume, run now: each needs the token.
+    for tail in ("/nightly/pause", "/nightly/resume", "/nightly/run-now"):
+        st, res = sched_http(port, "POST", tail)
+        assert st == 401, (tail, st, res)
+    st, res = sched_http(port, "DELETE", "/bin")
+    assert st == 401, (st, res)
+    st, res = sched_http(port, "POST", "/nightly/pause", None, tok)
+    assert st == 200 and res["paused"] is True, res
+    st, res = sched_http(port, "POST", "/nightly/resume", None, tok)
+    assert st == 200 and res["paused"] is False, res
+    st, res = sched_http(port, "POST", "/bin/run-now", None, tok)
+    assert st == 200 and res["enqueued"] >= 1 and res["paused"], res
+    h.wait_for(lambda: h.stats_of("raw")["queued"] == 1, what="the run-now's event")
+    st, _, job = http_call(port, "GET", "/api/v1/queues/raw/jobs/%d" % res["enqueued"])
+    assert st == 200 and job["headers"]["pushstage-schedule"] == "bin" and \
+        job["preview_encoding"] == "hex" and job["preview"] == "00ff7f", job
+    st, res = sched_http(port, "DELETE", "/bin", None, tok)
+    assert st == 200 and res["name"] == "bin", res
+    st, res = sched_http(port, "GET", "/bin")
+    assert st == 404 and res["error"] == "no schedule bin", (st, res)
+    # Each error its status, with the daemon's words.
+    for body, code, words in (
+            (dict(nightly, name="x", cron="0 24 * * *"), 400, "cron field 2 (hour)"),
+            (dict(nightly, name="x", tz="Mars/Olympus"), 400, "tz: unknown time zone"),
+            (dict(nightly, name="x", catch_up="most"), 400, "catch-up"),
+            ({"name": "x", "queue": "q"}, 400, "needs a rule"),
+            ({"name": "x", "queue": "q", "every": "0s"}, 400, "every: "),
+            ({"name": "x", "queue": "q", "every": "1h", "cron": "* * * * *"}, 400, "cron and every"),
+            ({"name": "a b", "queue": "q", "every": "1h"}, 400, "schedule name"),
+            ({"name": "x" * 65, "queue": "q", "every": "1h"}, 400, "schedule name"),
+            ({"name": "x", "queue": "q/g", "every": "1h"}, 400, "a queue, every group"),
+            ({"name": "x", "queue": "q", "every": "1h", "headers": {"pushstage-x": "1"}},
+             400, "header"),
+            ({"name": "x", "queue": "q", "every": "1h", "headers": {"Bad Name": "1"}},
+             400, "headers"),
+            ({"name": "x", "queue": "q", "every": "1h", "priority": 65536}, 400, "priority"),
+            ({"name": "x", "queue": "q", "every": "1h", "priority": "1"}, 400, "priority"),
+            ({"name": "x", "queue": "q", "every": "1h", "unique": "yes"}, 400, "unique"),
+            ({"name": "x", "queue": "q", "every": "1h", "payload": "0g",
+              "payload_encoding": "hex"}, 400, "hex"),
+            ({"name": "x", "queue": "q", "every": "1h", "colour": "red"}, 400, "colour"),
+            ({"name": "x", "every": "1h"}, 400, "a name and a queue"),
+            (b'{"name": "x", "name": "y"}', 400, "twice"),
+            (b'{"name": "x",', 400, "not a JSON object"),
+            (b'[1]', 400, "not a JSON object"),
+            (b'', 400, "not a JSON object"),
+            (b'{"name": "\xff"}', 400, "UTF-8")):
+        st, res = sched_http(port, "POST", "", body, tok)
+        assert st == code and words in res["error"], (body, st, res)
+    # The limit: 3 schedules at most.
+    for name in ("a", "b"):
+        st, res = sched_http(port, "POST", "", {"name": name, "queue": "q", "every": "1d"}, tok)
+        assert st == 201, (st, res)
+    st, res = sched_http(port, "POST", "", {"name": "c", "queue": "q", "every": "1d"}, tok)
+    assert st == 409 and "--max-schedules" in res["error"], (st, res)
+    st, res = sched_http(port, "GET", "")
+    assert res["total"] == 3, res
+    # No schedule 404, a bad name 400, a bad path 404, a method 405.
+    for method, path, code in (("POST", "/nope/pause", 404), ("POST", "/nope/run-now", 404),
+                               ("DELETE", "/nope", 404), ("POST", "/a%20b/pause", 400),
+                               ("POST", "/a/bogus", 404), ("PUT", "/a", 405),
+                               ("GET", "/a/pause", 405), ("DELETE", "", 405),
+                               ("POST", "/a", 405)):
+        st, res = sched_http(port, method, path, None, tok)
+        assert st == code and res.get("error"), (method, path, st, res)
+    # A body over 64 KiB: 413 before it is read.
+    st, _ = sched_http(port, "POST", "", b"x" * 70000, tok)
+    assert st == 413, st
+
+
+def case_http_schedules_pages(h):
+    """GET schedules lists every schedule, past what fits in one
+    SCHEDULE_REPLY (a small --max-frame); under --no-auto-create a queue
+    not made is a 404 in the daemon's words."""
+    from schedule_cases import client5, one, sched_add
+    port = free_port()
+    tok = "t0ken-0123456789abcdef"
+    h.start_daemon("--http", "127.0.0.1:%d" % port, "--http-token-file",
+                   token_file(h, tok), "--max-frame", "8192", "--no-auto-create",
+                   "--queue", "q")
+    c = client5(h)
+    n = 20
+    for i in range(n):
+        e = one(c, sched_add(b"s%02d" % i, b"q", ["every=%dm" % (i + 1)], b"p" * 1000))
+        assert e["name"] == "s%02d" % i, e
+    c.close()
+    st, res = sched_http(port, "GET", "")
+    assert st == 200 and res["total"] == n, (st, res.get("total"))
+    assert [s["name"] for s in res["schedules"]] == ["s%02d" % i for i in range(n)]
+    assert all(s["every"] == "%dm" % (i + 1) and s["bytes"] == 1000
+               for i, s in enumerate(res["schedules"])), res
+    st, res = sched_http(port, "POST", "", {"name": "x", "queue": "nowhere",
+                                            "every": "1h"}, tok)
+    assert st == 404 and "no queue nowhere" in res["error"], (st, res)
+
+
+def case_http_schedules_read_only(h):
+    """Without --http-token-file schedules are read, and every change is
+    403 (read-only), before its body is looked at."""
+    port = free_port()
+    h.start_daemon("--http", "127.0.0.1:%d" % port)
+    st, res = sched_http(port, "GET", "")
+    assert st == 200 and res["total"] == 0, (st, res)
+    for method, path in (("POST", ""), ("DELETE", "/a"), ("POST", "/a/pause"),
+                         ("POST", "/a/resume"), ("POST", "/a/run-now")):
+        st, res = sched_http(port, method, path, b"{not json")
+        assert st == 403 and "read-only" in res["error"], (method, path, st, res)
+
+
 if __name__ == "__main__":
     sys.exit(integration.main(globals()))
