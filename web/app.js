@@ -564,6 +564,59 @@ function jobPage(name, group, id, j) {
 	];
 }
 
+// A schedule's rule as given: "0 6 * * 1-5 (Europe/Berlin)", "every 5m".
+function ruleOf(s) {
+	return s.cron !== null ? s.cron + " (" + (s.tz || "UTC") + ")" : "every " + s.every;
+}
+
+// The schedules (GET schedules): a row each, its next fire times in this
+// browser's time (UTC on hover); Pause or Resume, and Run now.
+function schedulesPage(list) {
+	if (list.error !== undefined)
+		return [h("h1", {}, "Schedules"), h("p", { class: "muted", id: "schedules-error" },
+			"Cannot list the schedules: " + list.error)];
+	const rows = list.schedules.map((s) => {
+		const path = "schedules/" + encodeURIComponent(s.name);
+		const run = button("Run now", () => act("Enqueue the event of schedule " + s.name +
+			" into " + s.queue + " now, beside its ticks?", path + "/run-now", {}, (r) =>
+			r.enqueued !== null ? "Enqueued event " + r.enqueued + " into " + r.queue :
+				"Queue " + r.queue + " did not take it now (the daemon's log says why)"));
+		const flip = s.paused ?
+			button("Resume", () => act("Resume schedule " + s.name + "? Ticks missed while paused are skipped.",
+				path + "/resume", {}, () => "Resumed " + s.name)) :
+			button("Pause", () => act("Pause schedule " + s.name + "? It fires nothing until resumed.",
+				path + "/pause", {}, () => "Paused " + s.name));
+		run.dataset.act = "run-now";
+		flip.dataset.act = s.paused ? "resume" : "pause";
+		return h("tr", { dataset: { schedule: s.name } },
+			h("td", { class: "text name" }, s.name),
+			h("td", { class: "text queue" }, h("a", { href: "#/queue/" + encodeURIComponent(s.queue) }, s.queue)),
+			h("td", { class: "text rule" }, h("span", {}, h("code", {}, ruleOf(s)),
+				s.unique ? h("span", { class: "tag", title: "a tick is skipped while the last one's event waits" },
+					"unique") : null)),
+			h("td", { class: "text next" }, s.next_ms.length ? h("ol", { class: "times" },
+				s.next_ms.slice(0, 3).map((ms, i) => h("li", { title: s.next[i] }, when(ms)))) :
+				h("span", { class: "muted" }, "never again")),
+			h("td", { class: "text last", title: s.last || "" }, when(s.last_ms)),
+			h("td", { class: "fired" }, fmt(s.fired)),
+			h("td", { class: "skipped" }, fmt(s.skipped)),
+			h("td", { class: "text paused" }, s.paused ? h("span", { class: "tag paused" }, "paused") : "no"),
+			h("td", {}, h("div", { class: "actions" }, flip, run)));
+	});
+	return [
+		h("h1", {}, "Schedules"),
+		h("p", { class: "muted" }, fmt(list.total) + (list.total === 1 ? " schedule" : " schedules") +
+			", in the order they were added; times are this browser's, UTC on hover."),
+		h("div", { class: "scroll" }, labelled(h("table", { id: "schedules" },
+			h("thead", {}, h("tr", {}, ["schedule", "queue", "rule", "next", "last tick"].map((t) =>
+				h("th", { class: "text", title: t === "last tick" ? "the latest tick handled, fired or skipped" :
+					false }, t)),
+				["fired", "skipped", "paused", ""].map((t) => h("th", {}, t)))),
+			h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 9, class: "muted" },
+				"No schedules yet (pushctl, a client's SCHEDULE, or POST /api/v1/schedules).")))))),
+	];
+}
+
 async function poll() {
 	clearTimeout(timer);
 	timer = setTimeout(poll, POLL_MS);
@@ -580,7 +633,20 @@ async function poll() {
 		}
 		const data = await api("queues?fields=" + overviewFields());
 		let view, key;
-		if (r === null) {
+		for (const a of document.querySelectorAll("#nav a"))
+			a.setAttribute("aria-current", String(a.getAttribute("href") ===
+				(location.hash === "#/schedules" ? "#/schedules" : "#/")));
+		if (location.hash === "#/schedules") {
+			banner(data);
+			let list;
+			try {
+				list = await api("schedules");
+			} catch (e) {
+				list = { error: e.message };
+			}
+			key = JSON.stringify([list, data.writable]);
+			view = () => schedulesPage(list);
+		} else if (r === null) {
 			key = JSON.stringify(data.queues) + JSON.stringify(history) + data.writable;
 			view = () => overview(data);
 		} else if (r.job !== null) {
