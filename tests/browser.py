@@ -562,6 +562,90 @@ def case_dashboard_pages(h):
         b.close()
 
 
+def case_dashboard_schedules(h):
+    """The Schedules page lists the daemon's schedules: queue, rule (cron
+    and zone, or every), the next fire times in the browser's time with
+    UTC on hover, fired and skipped, paused; Run now without the token is
+    refused, with it enqueues the event (in the queue, with the
+    schedule's header); Pause pauses it."""
+    from integration import http_call
+    port = free_port()
+    h.start_daemon("--http", "127.0.0.1:%d" % port, "--http-token-file",
+                   token_file(h, TOKEN))
+    auth = {"Authorization": "Bearer " + TOKEN}
+    for body in ({"name": "daily", "queue": "reports", "every": "1d", "payload": "go"},
+                 {"name": "berlin", "queue": "mail", "cron": "0 6 * * 1-5",
+                  "tz": "Europe/Berlin", "paused": True}):
+        st, _, res = http_call(port, "POST", "/api/v1/schedules", json.dumps(body).encode(), auth)
+        assert st == 201, (st, res)
+    st, _, daily = http_call(port, "GET", "/api/v1/schedules/daily")
+    b = Chromium(h.dir)
+    try:
+        b.goto("http://127.0.0.1:%d/" % port)
+        # The overview first, then the link in the header to the schedules.
+        b.wait("document.querySelector('#queues') !== null", "the overview")
+        b.click('#nav a[href="#/schedules"]')
+        b.wait("location.hash === '#/schedules'", "the schedules' page asked for")
+        row = 'tr[data-schedule="%s"] td.%s'
+        b.wait("document.querySelectorAll('#schedules tbody tr[data-schedule]').length === 2",
+               "2 schedule rows")
+        assert b.eval("document.querySelector('#nav a[aria-current=\"true\"]').textContent"
+                      ) == "Schedules"
+        assert b.eval(text(b, row % ("daily", "queue"))) == "reports"
+        assert b.eval(text(b, row % ("daily", "rule"))) == "every 1d"
+        assert b.eval(text(b, row % ("berlin", "rule"))) == "0 6 * * 1-5 (Europe/Berlin)"
+        assert b.eval(text(b, row % ("berlin", "paused"))) == "paused"
+        assert b.eval(text(b, row % ("daily", "paused"))) == "no"
+        assert b.eval(text(b, row % ("daily", "fired"))) == "0"
+        assert b.eval(text(b, row % ("daily", "last"))) == "–"
+        # The next three, local; each one's UTC in its tooltip.
+        nexts = b.eval("[...document.querySelectorAll('%s li')].map(e => [e.textContent, "
+                       "e.title])" % (row % ("daily", "next")))
+        assert [t for _, t in nexts] == daily["next"][:3], (nexts, daily["next"])
+        assert [t for t, _ in nexts] == b.eval("%s.map(ms => new Date(ms).toLocaleString())"
+                                               % json.dumps(daily["next_ms"][:3])), nexts
+        # Run now without the token: confirmed, sent, refused; nothing enqueued.
+        run = 'tr[data-schedule="daily"] button[data-act="run-now"]'
+        b.click(run)
+        b.wait("document.getElementById('status').textContent.startsWith('Refused')",
+               "the refusal shown")
+        assert b.dialogs[-1].startswith("Enqueue the event of schedule daily"), b.dialogs
+        assert "Authorization" in b.eval("document.getElementById('status').textContent")
+        assert "reports" not in [q["name"] for q in
+                                 http_call(port, "GET", "/api/v1/queues")[2]["queues"]]
+        # With it: the event is in the queue, with the schedule's header.
+        b.type("#token", TOKEN)
+        b.click("#tokenform button")
+        b.click(run)
+        b.wait("document.getElementById('status').textContent.startsWith('Enqueued event ')",
+               "the run-now done")
+        eid = b.eval("document.getElementById('status').textContent").split()[2]
+        h.wait_for(lambda: h.stats_of("reports")["queued"] == 1, what="the event enqueued")
+        st, _, job = http_call(port, "GET", "/api/v1/queues/reports/jobs/" + eid)
+        assert st == 200 and job["headers"]["pushstage-schedule"] == "daily" and \
+            job["preview"] == "go", job
+        # Pause: the row says so, and so does the API.
+        b.click('tr[data-schedule="daily"] button[data-act="pause"]')
+        b.wait(text(b, row % ("daily", "paused")) + " === 'paused'", "daily paused")
+        assert http_call(port, "GET", "/api/v1/schedules/daily")[2]["paused"] is True
+        b.wait("document.querySelector('tr[data-schedule=\"daily\"] button[data-act=\"resume\"]')"
+               " !== null", "its Resume button")
+        assert b.eval("document.querySelectorAll('main img, main script').length") == 0
+        # A phone: every cell and button within the screen's 390 px.
+        b.call("Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844,
+                                                      "deviceScaleFactor": 2, "mobile": True})
+        b.goto("http://127.0.0.1:%d/#/schedules" % port)
+        b.wait("document.querySelectorAll('#schedules tbody tr[data-schedule]').length === 2",
+               "the schedules at 390 px")
+        assert b.eval("document.documentElement.scrollWidth") <= 390
+        off = b.eval("[...document.querySelectorAll('main button, main td, main th, header a')]"
+                     ".filter(e => e.getClientRects().length).map(e => e.getBoundingClientRect())"
+                     ".filter(r => r.left < 0 || r.right > 390).length")
+        assert off == 0, off
+    finally:
+        b.close()
+
+
 def main():
     args = sys.argv[1:]
     shots = None
