@@ -21,6 +21,7 @@
 
 #include "counters.h"
 #include "json.h"
+#include "log.h"
 #include "producerd.h"
 
 #define DEAD_LIMIT	100	/* dead letters listed, by default */
@@ -1681,6 +1682,8 @@ post_schedules(struct api *a)
 		http_fail(a->req, sched_status(code), "%s", why);
 		goto done;
 	}
+	log_info("%s: schedule %s: %s", http_peer(a->req), sb.name,
+	    existed ? "defined again" : "added");
 	sched_reply_one(a, &rp, existed ? 200 : 201);
 done:
 	ps_buf_free(&sb.hdr);
@@ -1747,10 +1750,16 @@ schedules_path(struct api *a, const char *path, int cmd)
 	if (op != PS_SCHED_LIST && !http_may_change(a->srv, a->req))
 		return;
 	if (sched_named(a, op, path, len, &out, &rp, &code, why,
-	    sizeof why) != 0)
+	    sizeof why) != 0) {
 		http_fail(a->req, sched_status(code), "%s", why);
-	else
-		sched_reply_one(a, &rp, 200);
+		ps_buf_free(&out);
+		return;
+	}
+	/* Who changed it, as admin.c says for a queue's changes. */
+	if (op != PS_SCHED_LIST)
+		log_info("%s: schedule %.*s: %s", http_peer(a->req), (int)len,
+		    path, tail != NULL ? tail : "removed");
+	sched_reply_one(a, &rp, 200);
 	ps_buf_free(&out);
 }
 

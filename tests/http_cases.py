@@ -4,6 +4,7 @@ integration.py's cases and with its harness: slow and many peers, the
 token file's type, the JSON's keys, the list of counters, and paging
 dead letters."""
 import os
+import re
 import resource
 import select
 import socket
@@ -385,6 +386,9 @@ def case_http_schedules(h):
     assert st == 401, (st, res)
     st, res = sched_http(port, "POST", "/nightly/pause", None, tok)
     assert st == 200 and res["paused"] is True, res
+    # Who did it is logged, as for a queue's changes.
+    wait_log(h, ": schedule nightly: pause")
+    assert re.search(r'msg="http 127\.0\.0\.1:\d+: schedule nightly: pause"', log_text(h))
     st, res = sched_http(port, "POST", "/nightly/resume", None, tok)
     assert st == 200 and res["paused"] is False, res
     st, res = sched_http(port, "POST", "/bin/run-now", None, tok)
