@@ -1399,6 +1399,15 @@ struct sched_body {
 	struct ps_buf	 hdr;		/* the HEADERs, as on the wire */
 };
 
+/* The members of a POST schedules body, in the order of their bits. */
+enum {
+	M_NAME, M_QUEUE, M_CRON, M_EVERY, M_TZ, M_CATCH_UP, M_UNIQUE, M_PAUSED,
+	M_REPLACE, M_PAYLOAD, M_ENCODING, M_HEADERS, M_PRIORITY, M_KEY
+};
+static const char *members[] = {
+	"name", "queue", "cron", "every", "tz", "catch_up", "unique", "paused",
+	"replace", "payload", "payload_encoding", "headers", "priority", "key"
+};
 static const char *sched_texts[] = { "cron", "every", "tz", "catch_up" };
 static const char *sched_settings[] = { "cron", "every", "tz", "catch-up" };
 static const char *sched_flags[] = { "unique", "paused", "replace" };
@@ -1510,15 +1519,10 @@ body_schedule(struct api *a, struct sched_body *sb)
 		return -1;
 	}
 	while ((more = json_in_member(&j, &n, &key, &klen)) == 1) {
-		static const char *names[] = { "name", "queue", "cron",
-		    "every", "tz", "catch_up", "unique", "paused", "replace",
-		    "payload", "payload_encoding", "headers", "priority",
-		    "key" };
-
-		for (i = 0; i < sizeof names / sizeof names[0]; i++)
-			if (strcmp(key, names[i]) == 0)
+		for (i = 0; i < sizeof members / sizeof members[0]; i++)
+			if (strcmp(key, members[i]) == 0)
 				break;
-		if (i == sizeof names / sizeof names[0]) {
+		if (i == sizeof members / sizeof members[0]) {
 			http_fail(a->req, 400, "no member \"%.64s\" in a "
 			    "schedule (docs/http.md)", key);
 			return -1;
@@ -1529,43 +1533,60 @@ body_schedule(struct api *a, struct sched_body *sb)
 			return -1;
 		}
 		seen |= bit;
-		if (i == 0 || i == 1) {
-			if (body_text(a, &j, key, i == 0 ? &sb->name :
+		switch (i) {
+		case M_NAME:
+		case M_QUEUE:
+			if (body_text(a, &j, key, i == M_NAME ? &sb->name :
 			    &sb->queue) != 0)
 				return -1;
-		} else if (i >= 2 && i <= 5) {
-			if (body_text(a, &j, key, &sb->text[i - 2]) != 0)
+			break;
+		case M_CRON:
+		case M_EVERY:
+		case M_TZ:
+		case M_CATCH_UP:
+			if (body_text(a, &j, key, &sb->text[i - M_CRON]) != 0)
 				return -1;
-		} else if (i >= 6 && i <= 8) {
-			if (!json_in_null(&j)) {
-				if (json_in_bool(&j, &v) != 0) {
-					http_fail(a->req, 400, "%s: %s", key,
-					    j.why);
-					return -1;
-				}
-				sb->flag[i - 6] = v;
-			}
-		} else if (i == 9 || i == 13) {
+			break;
+		case M_UNIQUE:
+		case M_PAUSED:
+		case M_REPLACE:
 			if (json_in_null(&j))
-				continue;
-			if (json_in_string(&j, i == 9 ? &sb->payload :
-			    &sb->key, i == 9 ? &sb->plen : &sb->klen) != 0) {
+				break;
+			if (json_in_bool(&j, &v) != 0) {
 				http_fail(a->req, 400, "%s: %s", key, j.why);
 				return -1;
 			}
-		} else if (i == 10) {
+			sb->flag[i - M_UNIQUE] = v;
+			break;
+		case M_PAYLOAD:
+		case M_KEY:
+			if (json_in_null(&j))
+				break;
+			if (json_in_string(&j, i == M_PAYLOAD ? &sb->payload :
+			    &sb->key, i == M_PAYLOAD ? &sb->plen :
+			    &sb->klen) != 0) {
+				http_fail(a->req, 400, "%s: %s", key, j.why);
+				return -1;
+			}
+			break;
+		case M_ENCODING:
 			if (body_text(a, &j, key, &s) != 0)
 				return -1;
 			enc = s;
-		} else if (i == 11) {
+			break;
+		case M_HEADERS:
 			if (body_headers(a, &j, &sb->hdr) != 0)
 				return -1;
-		} else if (!json_in_null(&j)) {
+			break;
+		case M_PRIORITY:
+			if (json_in_null(&j))
+				break;
 			if (json_in_uint(&j, UINT16_MAX, &sb->priority) != 0) {
 				http_fail(a->req, 400, "priority: %s", j.why);
 				return -1;
 			}
 			sb->has_priority = 1;
+			break;
 		}
 	}
 	if (more < 0 || json_in_end(&j) != 0) {
