@@ -1520,7 +1520,8 @@ body_schedule(struct api *a, struct sched_body *sb)
 	}
 	while ((more = json_in_member(&j, &n, &key, &klen)) == 1) {
 		for (i = 0; i < sizeof members / sizeof members[0]; i++)
-			if (strcmp(key, members[i]) == 0)
+			if (strlen(members[i]) == klen &&
+			    memcmp(key, members[i], klen) == 0)
 				break;
 		if (i == sizeof members / sizeof members[0]) {
 			http_fail(a->req, 400, "no member \"%.64s\" in a "
