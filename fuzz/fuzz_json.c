@@ -1,6 +1,7 @@
 /*
  * fuzz_json.c: libFuzzer over producerd's readers and writers of outside
- * text: an HTTP API body ({"ids": [...]}, json.c), the JSON strings and
+ * text: an HTTP API body ({"ids": [...]}, and an object read member by
+ * member as a schedule's is, json.c), the JSON strings and
  * previews it writes of any bytes, and what JetStream answers (jsreply.c:
  * errors, numbers, strings, base64, NATS header blocks).  The first byte
  * chooses the ids' limit and the preview's length; the rest is the text.
@@ -15,6 +16,50 @@
 #include "jsreply.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+/*
+ * text read as the API reads a schedule's body, every member tried as
+ * each kind in turn; a string's bytes and its NUL stay within the text.
+ */
+static void
+walk(char *text, size_t size)
+{
+	struct json_in	 j;
+	char		*k, *v;
+	size_t		 kl, vl;
+	uint64_t	 u;
+	int		 n = 0, hn, f, more;
+
+	json_in_init(&j, text, size);
+	if (json_in_object(&j) != 0)
+		return;
+	while ((more = json_in_member(&j, &n, &k, &kl)) == 1) {
+		if (k + kl >= text + size)
+			abort();
+		if (json_in_null(&j) || json_in_bool(&j, &f) == 0)
+			continue;
+		if (json_in_uint(&j, UINT16_MAX, &u) == 0) {
+			if (u > UINT16_MAX)
+				abort();
+			continue;
+		}
+		if (json_in_string(&j, &v, &vl) == 0) {
+			if (v + vl >= text + size)
+				abort();
+			continue;
+		}
+		if (json_in_object(&j) != 0)
+			return;
+		hn = 0;
+		while ((more = json_in_member(&j, &hn, &k, &kl)) == 1)
+			if (json_in_string(&j, &v, &vl) != 0)
+				return;
+		if (more < 0)
+			return;
+	}
+	if (more == 0)
+		(void)json_in_end(&j);
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -41,6 +86,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (json_ids(text, size, ids, max, &n, why, sizeof why) == 0 &&
 	    n > max)
 		abort();
+	walk(text, size);
+	memcpy(text, data, size);
 	json_str(b, data, size);
 	json_preview(b, data, size % 300, 1);
 	json_key(b, 0, "k");

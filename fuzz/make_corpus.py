@@ -505,6 +505,9 @@ write("json", "error", b"\x01" + b'{"type":"io.nats.jetstream.api.v1.stream_info
       b'"description":"stream \\u003cPSD_x\\u003e not found"}}')
 write("json", "header", b"\x02NATS/1.0\r\nPushstage-Attempts: 3\r\nStatus: 408\r\n\r\n")
 write("json", "bytes", b"\x03h\xc3\xa9llo <b>\x01\xff")
+write("json", "schedule", b"\x07" + b'{"name":"nightly","queue":"reports","cron":"0 6 * * *",'
+      b'"unique":true,"paused":null,"priority":7,"headers":{"x-a":"\\u00e9\\ud83d\\ude00"},'
+      b'"payload":"a\\"b\\n"}')
 
 # SCHEDULE (36) from a version 5 client: ADDs good and bad, LIST, PAUSE,
 # RESUME, RUN_NOW with a consumer of its queue, REMOVE, a name it lacks.
