@@ -1,8 +1,14 @@
 #!/usr/bin/env python3
 """schedules.py: 100,000 schedules firing every minute, measured.
 
-usage: bench/schedules.py [BUILD_DIR] [N] [--data-dir]
+usage: bench/schedules.py [BUILD_DIR] [N] [--data-dir] [--celery]
        (default: build-rel 100000, schedules in memory only)
+
+With --celery the peer instead: Celery beat (Debian's python3-celery:
+sh scripts/deps.sh python3-celery) with N entries of crontab() (every
+minute) sending a task of a 16-byte argument to a redis-server on a Unix
+socket; the same figures for the beat process (memory per entry, the
+time until the N messages are in Redis, its CPU for the minute).
 
 A private producerd (--max-queue 0); N schedules every=1m into one queue,
 each with a 16-byte payload, added over one connection in pipelined
@@ -64,6 +70,85 @@ def stats(sock, queue=None):
     r = subprocess.run(a, capture_output=True)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
+
+
+BEAT = r'''
+import os
+from celery import Celery
+from celery.schedules import crontab
+
+app = Celery("tb_beat", broker="redis+socket://" + os.environ["BEAT_REDIS"])
+app.conf.beat_schedule = dict(
+    ("s%06d" % i, {"task": "tb.noop", "schedule": crontab(),
+                   "args": ("p" * 16,)})
+    for i in range(int(os.environ["BEAT_N"])))
+'''
+
+
+def redis_llen(cli, sock):
+    r = subprocess.run([cli, "-s", sock, "llen", "celery"],
+                       capture_output=True, text=True)
+    return int(r.stdout.strip() or 0)
+
+
+def celery_main():
+    d = tempfile.mkdtemp(prefix="pushstage-beat.")
+    rsock = os.path.join(d, "redis.sock")
+    with open(os.path.join(d, "tb_beat.py"), "w") as f:
+        f.write(BEAT)
+    redis = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket",
+                              rsock, "--save", "", "--appendonly", "no"],
+                             stdout=subprocess.DEVNULL)
+    env = dict(os.environ, BEAT_REDIS=rsock, BEAT_N=str(N),
+               PYTHONPATH=d + ":/usr/lib/python3/dist-packages")
+    beat = None
+    try:
+        while not os.path.exists(rsock):
+            time.sleep(0.02)
+        t0 = time.monotonic()
+        beat = subprocess.Popen(["python3", "-m", "celery", "-A", "tb_beat",
+                                 "beat", "-s", os.path.join(d, "beat-db"),
+                                 "--loglevel", "WARNING"], cwd=d, env=env)
+        # Up once its schedule file has every entry: its first tick sent.
+        now = time.time()
+        m0 = (int(now) // 60 + 1) * 60
+        while redis_llen("redis-cli", rsock) < N:
+            assert beat.poll() is None, "celery beat exited"
+            time.sleep(0.1)
+        print("beat up with %d entries, its first tick sent, %.1f s after "
+              "its start" % (N, time.monotonic() - t0))
+        mem = rss(beat.pid)
+        print("memory: beat's RSS %.1f MiB, %.0f bytes an entry (the "
+              "interpreter's ~25 MiB included)" % (mem / 2**20, mem / N))
+        while time.time() < m0 + 5:
+            time.sleep(0.2)
+        subprocess.run(["redis-cli", "-s", rsock, "del", "celery"],
+                       capture_output=True)
+        m0 = (int(time.time()) // 60) * 60
+        u0, s0 = cpu(beat.pid)
+        m1 = m0 + 60
+        while time.time() < m1:
+            time.sleep(0.05)
+        while redis_llen("redis-cli", rsock) < N:
+            assert time.time() < m1 + 55, "beat did not send %d in time" % N
+            time.sleep(0.01)
+        fired_at = time.time()
+        while time.time() < m1 + 5:
+            time.sleep(0.2)
+        u1, s1 = cpu(beat.pid)
+        print("tick at %s: every message in Redis %.3f s after the minute "
+              "(polled every 10 ms)" % (time.strftime(
+                  "%H:%M:%S", time.gmtime(m1)), fired_at - m1))
+        print("CPU of beat for the minute around it: user %.2f s, system "
+              "%.2f s (%.2f µs a tick)" % (u1 - u0, s1 - s0,
+                                          (u1 - u0 + s1 - s0) / N * 1e6))
+    finally:
+        if beat is not None:
+            beat.terminate()
+            beat.wait()
+        redis.terminate()
+        redis.wait()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def main():
@@ -136,4 +221,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    celery_main() if "--celery" in sys.argv else main()
