@@ -51,21 +51,6 @@ job_usage(FILE *f)
 	    "1).\n");
 }
 
-/* ms since 1970 as an ISO 8601 UTC time with ms, or "-". */
-static const char *
-iso_ms(uint64_t ms, char *buf, size_t len)
-{
-	struct tm	 tm;
-	time_t		 t = (time_t)(ms / 1000);
-	char		 s[32];
-
-	if (ms == 0 || gmtime_r(&t, &tm) == NULL ||
-	    strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
-		return "-";
-	snprintf(buf, len, "%s.%03uZ", s, (unsigned)(ms % 1000));
-	return buf;
-}
-
 static const char *
 reason_text(int reason)
 {
@@ -111,7 +96,7 @@ print_json(const struct pushstage_job *j)
 	json_string(j->state_name);
 	printf(",\"attempts\":%u,\"at\":", j->attempts);
 	if (j->at_ms != 0)
-		json_string(iso_ms(j->at_ms, t, sizeof t));
+		json_string(iso_time(1, j->at_ms, t, sizeof t));
 	else
 		printf("null");
 	printf(",\"reason\":");
@@ -141,7 +126,7 @@ print_json(const struct pushstage_job *j)
 	printf(",\"failures\":[");
 	for (i = 0; i < j->nfailures; i++) {
 		printf("%s{\"at\":", i ? "," : "");
-		json_string(iso_ms(j->failures[i].at_ms, t, sizeof t));
+		json_string(iso_time(1, j->failures[i].at_ms, t, sizeof t));
 		printf(",\"attempt\":%u,\"consumer\":", j->failures[i].attempt);
 		json_bytes(j->failures[i].consumer,
 		    j->failures[i].consumer_len);
@@ -186,8 +171,8 @@ print_text(const char *queue, const struct pushstage_job *j)
 	printf("\n");
 	printf("  %-12s %u\n", "attempts", j->attempts);
 	if (j->at_ms != 0)
-		printf("  %-12s %s\n", at_label(j->state), iso_ms(j->at_ms, t,
-		    sizeof t));
+		printf("  %-12s %s\n", at_label(j->state),
+		    iso_time(1, j->at_ms, t, sizeof t));
 	if (j->consumer != NULL) {
 		escape_c(text, sizeof text, j->consumer, j->consumer_len);
 		printf("  %-12s %s\n", "consumer", text);
@@ -218,7 +203,8 @@ print_text(const char *queue, const struct pushstage_job *j)
 		escape_c(text, sizeof text, j->failures[i].consumer,
 		    j->failures[i].consumer_len);
 		printf("  %-12s %s, attempt %u, by %s%s\n", i == 0 ?
-		    "failures" : "", iso_ms(j->failures[i].at_ms, t, sizeof t),
+		    "failures" : "",
+		    iso_time(1, j->failures[i].at_ms, t, sizeof t),
 		    j->failures[i].attempt, text, j->failures[i].error_len ?
 		    ":" : " (no error said)");
 		print_lines("                 ", j->failures[i].error,
@@ -502,7 +488,7 @@ job_wait(const char *path, int argc, char **argv)
 		printf(",\"timed_out\":%s,\"attempts\":%u,\"at\":",
 		    w.timed_out ? "true" : "false", w.attempts);
 		if (w.at_ms != 0 && !w.timed_out)
-			json_string(iso_ms(w.at_ms, t, sizeof t));
+			json_string(iso_time(1, w.at_ms, t, sizeof t));
 		else
 			printf("null");
 		printf(",\"reason\":");
@@ -730,7 +716,8 @@ cmd_jobs(const char *path, int argc, char **argv)
 			json_string(v[i].state_name);
 			printf(",\"attempts\":%u,\"at\":", v[i].attempts);
 			if (v[i].at_ms != 0)
-				json_string(iso_ms(v[i].at_ms, t, sizeof t));
+				json_string(iso_time(1, v[i].at_ms, t,
+				    sizeof t));
 			else
 				printf("null");
 			printf(",\"key\":");
@@ -746,7 +733,8 @@ cmd_jobs(const char *path, int argc, char **argv)
 		escape_c(text, sizeof text, v[i].preview, v[i].preview_len);
 		printf("%-10llu %-24s %8u %-24s %8zu %s%s\n",
 		    (unsigned long long)v[i].id, v[i].state_name,
-		    v[i].attempts, iso_ms(v[i].at_ms, t, sizeof t), v[i].len,
+		    v[i].attempts, iso_time(1, v[i].at_ms, t, sizeof t),
+		    v[i].len,
 		    text, v[i].preview_len < v[i].len ? "..." : "");
 	}
 	if (json) {

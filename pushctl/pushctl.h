@@ -96,6 +96,9 @@ int	 cmd_tasks(const char *, int, char **);
 /* watch.c */
 int	 cmd_watch(const char *, int, char **);
 
+/* when.c */
+const char *iso_time(int, uint64_t, char *, size_t);
+
 /* json.c */
 void	 json_string(const char *);
 void	 json_bytes(const void *, size_t);

@@ -106,24 +106,6 @@ schedule_fail(struct pushstage *p, const char *name, int r)
 	}
 }
 
-/* ms since 1970 as ISO 8601 UTC, with ms only when it has some; 0: "-". */
-static const char *
-iso(uint64_t ms, char *buf, size_t len)
-{
-	struct tm	 tm;
-	time_t		 t = (time_t)(ms / 1000);
-	char		 s[32];
-
-	if (ms == 0 || gmtime_r(&t, &tm) == NULL ||
-	    strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
-		return "-";
-	if (ms % 1000 == 0)
-		snprintf(buf, len, "%sZ", s);
-	else
-		snprintf(buf, len, "%s.%03uZ", s, (unsigned)(ms % 1000));
-	return buf;
-}
-
 /* A field's decimal value; 0 when it has none. */
 static uint64_t
 number(const struct pushstage_schedule *s, const char *key)
@@ -202,13 +184,13 @@ print_json(const struct pushstage_schedule *s)
 			putchar('[');
 			for (j = 0; (v = next_at(s, j)) != 0; j++) {
 				printf("%s", j != 0 ? "," : "");
-				json_string(iso(v, t, sizeof t));
+				json_string(iso_time(0, v, t, sizeof t));
 			}
 			putchar(']');
 		} else if (strcmp(f->name, "created") == 0 ||
 		    strcmp(f->name, "last") == 0) {
 			if ((v = strtoull(f->value, NULL, 10)) != 0)
-				json_string(iso(v, t, sizeof t));
+				json_string(iso_time(0, v, t, sizeof t));
 			else
 				printf("null");
 		} else if (strcmp(f->name, "fired") == 0 ||
@@ -260,11 +242,11 @@ print_text(const struct pushstage_schedule *s)
 				printf("  %-12s %s\n", "next", "- (never)");
 			for (j = 0; (v = next_at(s, j)) != 0; j++)
 				printf("  %-12s %s\n", j == 0 ? "next" : "",
-				    iso(v, t, sizeof t));
+				    iso_time(0, v, t, sizeof t));
 		} else if (strcmp(f->name, "created") == 0 ||
 		    strcmp(f->name, "last") == 0)
-			printf("  %-12s %s\n", f->name, iso(strtoull(f->value,
-			    NULL, 10), t, sizeof t));
+			printf("  %-12s %s\n", f->name, iso_time(0,
+			    strtoull(f->value, NULL, 10), t, sizeof t));
 		else if (strcmp(f->name, "last-id") == 0)
 			printf("  %-12s %s\n", f->name, strcmp(f->value,
 			    "0") == 0 ? "-" : f->value);
@@ -308,8 +290,8 @@ keep_row(struct row *r, const struct pushstage_schedule *s)
 	r->col[n++] = strdup(s->name);
 	r->col[n++] = strdup(s->queue);
 	r->col[n++] = escaped(rule, strlen(rule));
-	r->col[n++] = strdup(iso(next_at(s, 0), t, sizeof t));
-	r->col[n++] = strdup(iso(number(s, "last"), t, sizeof t));
+	r->col[n++] = strdup(iso_time(0, next_at(s, 0), t, sizeof t));
+	r->col[n++] = strdup(iso_time(0, number(s, "last"), t, sizeof t));
 	snprintf(t, sizeof t, "%llu", (unsigned long long)number(s, "fired"));
 	r->col[n++] = strdup(t);
 	snprintf(t, sizeof t, "%llu", (unsigned long long)number(s,
@@ -505,7 +487,7 @@ schedule_one(const char *path, const char *verb, int argc, char **argv)
 		printf("schedule %s paused\n", name);
 	else if (strcmp(verb, "resume") == 0)
 		printf("schedule %s resumed; next %s\n", name,
-		    iso(next_at(s, 0), t, sizeof t));
+		    iso_time(0, next_at(s, 0), t, sizeof t));
 	else if (strcmp(verb, "remove") == 0)
 		printf("schedule %s removed\n", name);
 	else if (id != 0)
@@ -669,7 +651,7 @@ schedule_add(const char *path, int argc, char **argv)
 		printf("schedule %s: %s, to queue %s; %s %s\n", s->name, rule,
 		    s->queue, pushstage_schedule_field(s, "paused") != NULL &&
 		    strcmp(pushstage_schedule_field(s, "paused"), "yes") == 0 ?
-		    "paused, next tick" : "next", iso(next_at(s, 0), t,
+		    "paused, next tick" : "next", iso_time(0, next_at(s, 0), t,
 		    sizeof t));
 	}
 	pushstage_free(p);
