@@ -582,6 +582,49 @@ def parse_enqueued(body: bytes) -> Tuple[int, int, int, int, int,
     return first, acc, ref, shn, sho, dups
 
 
+def _attrs(buf: bytes, p: int, stop: int, long_tags: bool, what: str,
+           prio_tag: bool = False
+           ) -> Tuple[Optional[bytes], Optional[int], RawHeaders]:
+    """The attributes at buf[p:stop]: (KEY or None, PRIORITY or None,
+    HEADERs in order).  With long_tags (version 5) a tag of 128 or more
+    has a u16 length; PRIORITY is read only with prio_tag (an EVENT has
+    none); tags not known are skipped.  An attribute or a HEADER's name
+    past its end, or a PRIORITY not of 2 bytes, is a ProtocolError
+    naming what holds it."""
+    key: Optional[bytes] = None
+    prio: Optional[int] = None
+    headers: RawHeaders = []
+    while p < stop:
+        tag = buf[p]
+        if long_tags and tag >= ATTR_LONG:
+            if stop - p < 3:
+                raise ProtocolError("%s's attribute cut short" % what)
+            v = p + 3
+            p = v + (buf[p + 1] << 8 | buf[p + 2])
+            if p > stop:
+                raise ProtocolError("%s's attribute cut short" % what)
+            if tag == ATTR_HEADER:
+                if p == v or buf[v] > p - v - 1:
+                    raise ProtocolError("%s's HEADER runs past its length"
+                                        % what)
+                n = v + 1 + buf[v]
+                headers.append((bytes(buf[v + 1:n]).decode(
+                    errors="replace"), bytes(buf[n:p])))
+            continue
+        if stop - p < 2 or stop - p - 2 < buf[p + 1]:
+            raise ProtocolError("%s's attribute cut short" % what)
+        ln = buf[p + 1]
+        if tag == ATTR_KEY:
+            key = bytes(buf[p + 2:p + 2 + ln])
+        elif tag == ATTR_PRIORITY and prio_tag:
+            if ln != 2:
+                raise ProtocolError("%s's PRIORITY of %d bytes, not 2"
+                                    % (what, ln))
+            prio = int(U16.unpack_from(buf, p + 2)[0])
+        p += 2 + ln
+    return key, prio, headers
+
+
 def event_block(body: bytes, start: int, end: int, version: int,
                 what: str = "an EVENT"
                 ) -> Tuple[Optional[bytes], Optional[RawHeaders], int]:
@@ -598,34 +641,8 @@ def event_block(body: bytes, start: int, end: int, version: int,
     if stop > end:
         raise ProtocolError("%s's attributes (%d bytes) pass its end"
                             % (what, alen))
-    key: Optional[bytes] = None
-    headers: Optional[RawHeaders] = None
-    long_tags = version >= 5
-    while p < stop:
-        tag = body[p]
-        if long_tags and tag >= ATTR_LONG:
-            if stop - p < 3:
-                raise ProtocolError("%s's attribute cut short" % what)
-            v = p + 3
-            p = v + (body[p + 1] << 8 | body[p + 2])
-            if p > stop:
-                raise ProtocolError("%s's attribute cut short" % what)
-            if tag == ATTR_HEADER:
-                if p == v or body[v] > p - v - 1:
-                    raise ProtocolError("%s's HEADER runs past its length"
-                                        % what)
-                n = v + 1 + body[v]
-                if headers is None:
-                    headers = []
-                headers.append((bytes(body[v + 1:n]).decode(
-                    errors="replace"), bytes(body[n:p])))
-            continue
-        if stop - p < 2 or stop - p - 2 < body[p + 1]:
-            raise ProtocolError("%s's attribute cut short" % what)
-        if tag == ATTR_KEY:
-            key = bytes(body[p + 2:p + 2 + body[p + 1]])
-        p += 2 + body[p + 1]
-    return key, headers, stop
+    key, _, headers = _attrs(body, p, stop, version >= 5, what)
+    return key, headers or None, stop
 
 
 def event_attrs(body: bytes, start: int, end: int) -> Tuple[Optional[bytes],
@@ -949,36 +966,4 @@ def attr_block(block: bytes, what: str
     HEADERs in order).  Other tags are skipped; a PRIORITY not of 2
     bytes, an attribute or a HEADER's name past its end a
     ProtocolError naming what holds it."""
-    key: Optional[bytes] = None
-    prio: Optional[int] = None
-    headers: RawHeaders = []
-    p, stop = 0, len(block)
-    while p < stop:
-        tag = block[p]
-        if tag >= ATTR_LONG:
-            if stop - p < 3:
-                raise ProtocolError("%s's attribute cut short" % what)
-            v = p + 3
-            p = v + (block[p + 1] << 8 | block[p + 2])
-            if p > stop:
-                raise ProtocolError("%s's attribute cut short" % what)
-            if tag == ATTR_HEADER:
-                if p == v or block[v] > p - v - 1:
-                    raise ProtocolError("%s's HEADER runs past its length"
-                                        % what)
-                n = v + 1 + block[v]
-                headers.append((bytes(block[v + 1:n]).decode(
-                    errors="replace"), bytes(block[n:p])))
-            continue
-        if stop - p < 2 or stop - p - 2 < block[p + 1]:
-            raise ProtocolError("%s's attribute cut short" % what)
-        ln = block[p + 1]
-        if tag == ATTR_KEY:
-            key = bytes(block[p + 2:p + 2 + ln])
-        elif tag == ATTR_PRIORITY:
-            if ln != 2:
-                raise ProtocolError("%s's PRIORITY of %d bytes, not 2"
-                                    % (what, ln))
-            prio = int(U16.unpack_from(block, p + 2)[0])
-        p += 2 + ln
-    return key, prio, headers
+    return _attrs(block, 0, len(block), True, what, prio_tag=True)
