@@ -1133,11 +1133,13 @@ static void
 conn_schedule(struct conn *c, const struct ps_frame *f)
 {
 	struct ps_schedule	 r;
+	const char		*w = NULL;
 	char			 why[512];
 	int			 error, code;
 
-	if ((error = ps_get_schedule(f, &r)) != 0) {
-		conn_fail(c, -error, "bad SCHEDULE: %s", ps_strerror(error));
+	if ((error = ps_get_schedule_why(f, &r, &w)) != 0) {
+		conn_fail(c, -error, "bad SCHEDULE: %s", w != NULL ? w :
+		    ps_strerror(error));
 		return;
 	}
 	if (schedules_request(c->srv, &r, c->srv->max_frame, &c->srv->scratch,

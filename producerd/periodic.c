@@ -26,7 +26,10 @@ CHAIN_GENERATE(schain, struct schedule, hnext, fnv1a64, SCHED_KEY, SCHED_LEN)
 
 #define DAY_MS		86400000ull
 #define HEADERS_LEFT	2		/* headers the daemon adds to a tick */
-#define HEADERS_ROOM	3980		/* of PS_HEADERS_BYTES_MAX, theirs */
+/* Names and values of a schedule's headers: the rest are a tick's own,
+ * pushstage-schedule (a name) and pushstage-tick (20 digits at most). */
+#define HEADERS_ROOM	(PS_HEADERS_BYTES_MAX - (18 + PS_SCHED_NAME_MAX) - \
+			 (14 + 20))
 
 static const char *keys[] = { "cron", "every", "tz", "catch-up", "unique",
     "paused" };
@@ -95,6 +98,14 @@ periodic_setting(struct sched_def *d, const char *s, size_t n, char *why,
 	int		 b;
 	char		 err[160];
 
+	for (i = 0; i < n; i++) {
+		if (s[i] < 0x20 || s[i] > 0x7e) {
+			snprintf(why, len, "a setting is printable ASCII: "
+			    "byte %zu of \"%.*s\" is not", i,
+			    (int)(i > 32 ? 32 : i), s);
+			return -1;
+		}
+	}
 	if ((eq = memchr(s, '=', n)) == NULL) {
 		snprintf(why, len, "a setting is KEY=VALUE, not \"%.*s\"",
 		    (int)(n > 64 ? 64 : n), s);
@@ -177,6 +188,23 @@ periodic_setting(struct sched_def *d, const char *s, size_t n, char *why,
 	return 0;
 }
 
+/* Is the text's KEY one of a definition's settings? */
+int
+periodic_known(const char *s, size_t n)
+{
+	const char	*eq;
+	size_t		 i, k;
+
+	if ((eq = memchr(s, '=', n)) == NULL)
+		return 0;
+	k = (size_t)(eq - s);
+	for (i = 0; i < NKEYS; i++) {
+		if (strlen(keys[i]) == k && memcmp(keys[i], s, k) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /*
  * A whole definition: one rule, a zone only with cron, and an event whose
  * attributes leave the daemon's to it (no DELAY, NOT_BEFORE or UNIQUE_ID;
@@ -231,7 +259,7 @@ periodic_check(const struct sched_def *d, char *why, size_t len)
 		snprintf(why, len, "event: %zu headers of %zu bytes; a "
 		    "schedule's event has at most %d, of %d bytes (a tick "
 		    "adds two)", n, bytes, PS_HEADERS_MAX - HEADERS_LEFT,
-		    HEADERS_ROOM);
+		    (int)HEADERS_ROOM);
 		return -1;
 	}
 	return 0;
@@ -274,19 +302,51 @@ periodic_tick_after(const struct schedule *s, uint64_t t)
 	return (uint64_t)n * 1000;
 }
 
-/* s's slot at its next tick (room reserved). */
+/*
+ * Drop the stale slots (of schedules removed or slotted again) once they
+ * outnumber the live ones, freeing what they kept: a schedule removed or
+ * replaced goes at once, not at its old slot's time (a year away, for
+ * @yearly).  The slots left are heaped again.
+ */
+static void
+compact(struct periodic *p)
+{
+	struct periodic_slot	 x;
+	struct schedule		*s;
+	size_t			 i, n = p->nheap;
+
+	if (p->stale < 1024 || p->stale < p->nheap / 2)
+		return;
+	p->nheap = 0;
+	for (i = 0; i < n; i++) {
+		x = p->heap[i];
+		s = x.s;
+		if (!s->gone && x.gen == s->gen) {
+			sheap_push(p->heap, &p->nheap, x);
+			continue;
+		}
+		if (--s->refs == 0 && s->gone)
+			sched_free(p, s);
+	}
+	p->stale = 0;
+}
+
+/* s's slot at its next tick (room reserved); an older one is stale. */
 static void
 slot(struct periodic *p, struct schedule *s)
 {
 	struct periodic_slot	 x;
 
+	if (s->refs != 0)
+		p->stale++;
+	x.gen = ++s->gen;
 	if (s->next == UINT64_MAX)
 		return;
 	x.at = s->next;
 	x.s = s;
-	x.gen = ++s->gen;
 	s->refs++;
 	sheap_push(p->heap, &p->nheap, x);
+	compact(p);
 }
 
 /*
@@ -380,6 +440,10 @@ periodic_remove(struct periodic *p, struct schedule *s)
 	s->gone = 1;
 	if (s->refs == 0)
 		sched_free(p, s);
+	else {
+		p->stale += s->refs;
+		compact(p);
+	}
 }
 
 /* Paused, it fires nothing: its ticks are counted skipped. */
@@ -394,19 +458,47 @@ periodic_pause(struct periodic *p, struct schedule *s, int on)
 }
 
 /*
+ * The latest tick of s at or before now, found without walking: the
+ * first window back from now (an hour, doubling, to 10 years) that holds
+ * a tick, then halving to the second.  UINT64_MAX if none.
+ */
+static uint64_t
+latest_tick(const struct schedule *s, uint64_t now)
+{
+	uint64_t	 k, lo, hi, mid;
+
+	for (k = 3600000; k <= 3660 * DAY_MS && k < now; k *= 2) {
+		if (periodic_tick_after(s, now - k) <= now)
+			break;
+	}
+	if (k > 3660 * DAY_MS || k >= now)
+		return UINT64_MAX;
+	/* A tick after lo is at or before now; none after hi is. */
+	lo = now - k;
+	hi = k == 3600000 ? now : now - k / 2;
+	while (hi - lo > 1000) {
+		mid = lo + (hi - lo) / 2;
+		if (periodic_tick_after(s, mid) <= now)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return periodic_tick_after(s, lo);
+}
+
+/*
  * The ticks of s in (from, now]: how many (*n), the latest (*latest) and
  * the last PERIODIC_CATCHUP_MAX of them in ring (oldest first, *nring).
  * A cron rule is walked tick by tick, PERIODIC_WALK_MAX at most; past
- * that it goes on from a day before now (or, with no tick in that day,
- * 400 days), and *older says that ticks between were not counted.
+ * that, its latest tick is found apart and is the ring's one tick, and
+ * *older says that ticks before it were not counted.
  */
 static void
 walk(const struct schedule *s, uint64_t from, uint64_t now, uint64_t *ring,
     size_t *nring, uint64_t *n, uint64_t *latest, int *older)
 {
-	uint64_t	 t, first, i, P = s->every, k = 0, jump;
+	uint64_t	 t, first, i, P = s->every, L;
 	size_t		 r = 0;
-	int		 jumped = 0;
 
 	*n = *nring = 0;
 	*older = 0;
@@ -422,27 +514,22 @@ walk(const struct schedule *s, uint64_t from, uint64_t now, uint64_t *ring,
 			ring[i] = *latest - (*nring - 1 - i) * P;
 		return;
 	}
-	for (t = from; ; ) {
+	for (t = from; *n < PERIODIC_WALK_MAX; ) {
 		if ((t = periodic_tick_after(s, t)) > now)
 			break;
 		ring[r] = t;
 		r = (r + 1) % PERIODIC_CATCHUP_MAX;
 		(*n)++;
 		*latest = t;
-		if (++k < PERIODIC_WALK_MAX)
-			continue;
-		/* Too many to walk: on from a day (or 400) before now. */
-		if (jumped || periodic_tick_after(s, t) > now)
-			break;
-		jumped = 1;
-		k = 0;
-		jump = now - DAY_MS;
-		if (periodic_tick_after(s, jump) > now && now > 400 * DAY_MS)
-			jump = now - 400 * DAY_MS;
-		if (jump > t) {
-			*older = periodic_tick_after(s, t) <= jump;
-			t = jump;
-		}
+	}
+	if (*n == PERIODIC_WALK_MAX && periodic_tick_after(s, t) <= now &&
+	    (L = latest_tick(s, now)) != UINT64_MAX && L > t) {
+		/* Too many to walk: the latest alone, the rest uncounted. */
+		ring[0] = *latest = L;
+		*nring = 1;
+		(*n)++;
+		*older = 1;
+		return;
 	}
 	*nring = *n < PERIODIC_CATCHUP_MAX ? (size_t)*n : PERIODIC_CATCHUP_MAX;
 	/* Oldest first: rotate the ring when it wrapped. */
@@ -504,13 +591,13 @@ periodic_run(struct periodic *p, uint64_t now, int starting,
 		x = sheap_pop(p->heap, &p->nheap);
 		s = x.s;
 		s->refs--;
-		if (s->gone) {
-			if (s->refs == 0)
+		if (s->gone || x.gen != s->gen) {
+			if (p->stale > 0)
+				p->stale--;
+			if (s->gone && s->refs == 0)
 				sched_free(p, s);
 			continue;
 		}
-		if (x.gen != s->gen)
-			continue;
 		handle(p, s, now, starting, h);
 		s->next = periodic_tick_after(s, s->after);
 		slot(p, s);

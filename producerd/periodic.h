@@ -111,6 +111,7 @@ struct periodic {
 	struct periodic_slot	*heap;
 	size_t			 nheap;
 	size_t			 cap;
+	size_t			 stale;		/* slots of no schedule now */
 	uint64_t		 fired;		/* every schedule's, for STATS */
 	uint64_t		 skipped;
 	size_t			 bytes;		/* their memory, as allocated */
@@ -120,6 +121,7 @@ void	 periodic_init(struct periodic *);
 void	 periodic_free(struct periodic *);
 int	 periodic_setting(struct sched_def *, const char *, size_t, char *,
 	     size_t);
+int	 periodic_known(const char *, size_t);
 int	 periodic_check(const struct sched_def *, char *, size_t);
 struct schedule *periodic_find(const struct periodic *, const char *,
 	     size_t);

@@ -41,6 +41,12 @@
 #define UID_PREFIX	"schedule:"
 #define ENQ_LATER_ID	UINT64_MAX	/* taken; its id comes later */
 #define SCHED_BATCH	4096		/* schedules a timer's turn handles */
+/*
+ * What a schedule's event may not use of a frame: a tick's ENQUEUE adds
+ * the queue, a unique id and two headers (under 300 bytes), an entry of
+ * SCHEDULE_REPLY the name, queue and fields (under 700).
+ */
+#define SCHED_FRAME_ROOM 1024
 
 enum { SREC_DEF = 1, SREC_GONE = 2, SREC_TICK = 3 };
 
@@ -52,47 +58,6 @@ struct zone {
 };
 
 static void	sched_cb(evutil_socket_t, short, void *);
-
-/* A tick's ENQUEUE answered later (a cluster): only its refusal logged. */
-static void
-door_sent(void *arg)
-{
-	(void)arg;
-}
-
-static void
-door_answer(void *arg, struct ps_enqueued *r)
-{
-	(void)arg;
-	if (r->accepted == 0 && r->duplicates == 0)
-		log_warnx("schedule: a tick's event was not taken (queue "
-		    "full)");
-}
-
-static void
-door_refuse(void *arg, int code, const char *why)
-{
-	(void)arg;
-	log_warnx("schedule: a tick's event was refused: %s (%s)", why,
-	    ps_strerror(code));
-}
-
-static void
-door_resume(void *arg)
-{
-	(void)arg;
-}
-
-static const char *
-door_who(void *arg)
-{
-	(void)arg;
-	return "a schedule";
-}
-
-static const struct enq_door sched_door = {
-	door_sent, door_answer, door_refuse, door_resume, door_who
-};
 
 /*
  * A tick not taken, said at most once a second with how many were not
@@ -118,6 +83,45 @@ tick_warn(struct server *srv, const char *fmt, ...)
 	srv->sched_log.held = 0;
 }
 
+/* A tick's ENQUEUE answered later (a cluster): only its refusal logged. */
+static void
+door_sent(void *arg)
+{
+	(void)arg;
+}
+
+static void
+door_answer(void *arg, struct ps_enqueued *r)
+{
+	if (r->accepted == 0 && r->duplicates == 0)
+		tick_warn(arg, "schedule: a tick's event was not taken "
+		    "(queue full)");
+}
+
+static void
+door_refuse(void *arg, int code, const char *why)
+{
+	tick_warn(arg, "schedule: a tick's event was refused: %s (%s)", why,
+	    ps_strerror(code));
+}
+
+static void
+door_resume(void *arg)
+{
+	(void)arg;
+}
+
+static const char *
+door_who(void *arg)
+{
+	(void)arg;
+	return "a schedule";
+}
+
+static const struct enq_door sched_door = {
+	door_sent, door_answer, door_refuse, door_resume, door_who
+};
+
 /* The zone of that name, loaded once; NULL and why if it cannot be. */
 static const struct tzfile *
 zone_get(struct server *srv, const char *name, size_t len, char *why,
@@ -125,7 +129,7 @@ zone_get(struct server *srv, const char *name, size_t len, char *why,
 {
 	struct zone	*z;
 	const char	*dir;
-	char		 n[256], err[200];
+	char		 n[256], err[200] = "";
 
 	if (len == 0 || len >= sizeof n) {
 		snprintf(why, wlen, "tz: a zone's name is 1 to 255 bytes");
@@ -326,7 +330,7 @@ srec(struct server *srv, uint8_t type, const void *body, size_t len)
  */
 #define FIELDS_MAX	16
 static uint16_t
-fields(const struct schedule *s, char text[FIELDS_MAX][200],
+fields(const struct schedule *s, char text[FIELDS_MAX][300],
     const char *f[FIELDS_MAX], int file, const uint64_t *enqueued)
 {
 	static const char *catchups[] = { "none", "last", "all" };
@@ -373,7 +377,7 @@ static int
 put_entry(struct ps_buf *b, const struct schedule *s, int file,
     const uint64_t *enqueued)
 {
-	char		 text[FIELDS_MAX][200], *rule;
+	char		 text[FIELDS_MAX][300], *rule;
 	const char	*f[FIELDS_MAX];
 	uint16_t	 n;
 	size_t		 rl = (size_t)s->rlen + 6;
@@ -486,9 +490,43 @@ schedules_settle(struct server *srv)
 	evtimer_add(srv->sched_timer, &tv);
 }
 
-/* Apply one record of DIR/schedules. */
+/* A decimal of n bytes, all digits, into *v: 0, or -1. */
+static int
+decimal(const char *s, size_t n, uint64_t *v)
+{
+	size_t	 i;
+
+	*v = 0;
+	if (n == 0 || n > 20)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9' ||
+		    *v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
+			return -1;
+		*v = *v * 10 + (uint64_t)(s[i] - '0');
+	}
+	return 0;
+}
+
+/*
+ * A schedule's progress as read back: no time past a day from now (the
+ * file was damaged, or the clock went back), else it would fire nothing
+ * for as long, or wrap.  0, or -1.
+ */
+static int
+sane(uint64_t after, uint64_t last, uint64_t now)
+{
+	return after > now + 86400000 || last > now + 86400000 ? -1 : 0;
+}
+
+/*
+ * Apply one record of DIR/schedules: NULL, or what is wrong with it (the
+ * record is left out); *nomem when memory ran out (the start fails
+ * rather than lose the schedules after it).
+ */
 static const char *
-apply(struct server *srv, uint8_t type, const uint8_t *p, size_t len)
+apply(struct server *srv, uint8_t type, const uint8_t *p, size_t len,
+    int *nomem)
 {
 	struct ps_schedule_entry e;
 	struct sched_def	 d;
@@ -496,9 +534,9 @@ apply(struct server *srv, uint8_t type, const uint8_t *p, size_t len)
 	const uint8_t		*kp;
 	const char		*kv;
 	char			 why[256];
-	size_t			 used, kl;
+	size_t			 used, kl, k;
 	uint16_t		 kn;
-	uint64_t		 v[6] = { 0 };
+	uint64_t		 v[6] = { 0 }, now = clock_wall_ms();
 	static const char	*prog[] = { "created", "last", "last-id",
 				    "fired", "skipped", "after" };
 	int			 i;
@@ -520,31 +558,42 @@ apply(struct server *srv, uint8_t type, const uint8_t *p, size_t len)
 		kn = e.nfields;
 		while (ps_kv_next(&kp, &kn, &kv, &kl)) {
 			for (i = 0; i < 6; i++) {
-				size_t	 k = strlen(prog[i]);
-
+				k = strlen(prog[i]);
 				if (kl > k && kv[k] == '=' &&
 				    memcmp(kv, prog[i], k) == 0)
 					break;
 			}
-			if (i < 6)
-				v[i] = strtoull(kv + strlen(prog[i]) + 1, NULL,
-				    10);
+			if (i < 6) {
+				if (decimal(kv + k + 1, kl - k - 1, &v[i]) != 0)
+					return "a definition's progress is "
+					    "not a number";
+			} else if (!periodic_known(kv, kl))
+				continue;	/* a later version's */
 			else if (periodic_setting(&d, kv, kl, why,
 			    sizeof why) != 0)
 				return "a definition's setting is refused";
 		}
+		if (periodic_check(&d, why, sizeof why) != 0)
+			return "a definition is refused";
+		if (sane(v[5], v[1], now) != 0)
+			return "a definition's progress is in the future";
 		if (d.tzname != NULL && (d.tz = zone_get(srv, d.tzname,
 		    d.tzlen, why, sizeof why)) == NULL) {
 			log_warnx("%s/%s: schedule %.*s: %s; its rule is read "
-			    "in UTC until the zone is back", srv->data_dir,
-			    SCHED_FILE, (int)d.nlen, d.name, why);
-			d.tz = tzfile_utc();
+			    "in UTC until a start finds the zone",
+			    srv->data_dir, SCHED_FILE, (int)d.nlen, d.name,
+			    why);
+			if ((d.tz = zone_get(srv, "UTC", 3, why,
+			    sizeof why)) == NULL) {
+				*nomem = 1;
+				return "out of memory";
+			}
 		}
-		if (periodic_check(&d, why, sizeof why) != 0)
-			return "a definition is refused";
 		old = periodic_find(&srv->sched, d.name, d.nlen);
-		if ((s = periodic_add(&srv->sched, &d, old, 0)) == NULL)
+		if ((s = periodic_add(&srv->sched, &d, old, 0)) == NULL) {
+			*nomem = 1;
 			return "out of memory";
+		}
 		s->created = v[0];
 		s->last = v[1];
 		s->last_id = v[2];
@@ -567,6 +616,8 @@ apply(struct server *srv, uint8_t type, const uint8_t *p, size_t len)
 		    p[0])) == NULL)
 			return NULL;
 		p += 1 + p[0];
+		if (sane(get64(p), get64(p + 8), now) != 0)
+			return "a tick's progress is in the future";
 		s->after = get64(p);
 		s->last = get64(p + 8);
 		s->last_id = get64(p + 16);
@@ -575,22 +626,25 @@ apply(struct server *srv, uint8_t type, const uint8_t *p, size_t len)
 		s->paused = p[40] != 0;
 		return NULL;
 	}
-	return "an unknown record";
+	return "a record of an unknown type";
 }
 
 /*
  * The bytes of a DIR/schedules (named path in what is logged) applied:
- * its records up to the first that is damaged.  0, or -1 if they are not
- * a schedules file at all.
+ * its records up to the first cut short or damaged (a crash's torn
+ * tail); a whole record that cannot be applied is logged and left out,
+ * the others kept.  0; -1 if they are not a schedules file at all or
+ * memory ran out.
  */
 int
 schedules_load(struct server *srv, const uint8_t *buf, size_t len,
     const char *path)
 {
 	const uint8_t	*p;
-	const char	*bad = NULL;
+	const char	*bad;
 	size_t		 off;
 	uint32_t	 rl;
+	int		 nomem = 0;
 
 	if (len < SCHED_HEAD || memcmp(buf, SCHED_MAGIC, 8) != 0 ||
 	    get32(buf + 8) != SCHED_VERSION) {
@@ -603,15 +657,19 @@ schedules_load(struct server *srv, const uint8_t *buf, size_t len,
 		if (len - off < SREC_HEAD || (rl = get32(p)) == 0 ||
 		    rl > SREC_MAX || len - off - 8 < rl ||
 		    crc32c(0, p + 8, rl) != get32(p + 4)) {
-			bad = "a record cut short or damaged";
+			log_warnx("%s: a record cut short or damaged at byte "
+			    "%zu: what follows it is dropped (the file is "
+			    "written again)", path, off);
 			break;
 		}
-		if ((bad = apply(srv, p[8], p + SREC_HEAD, rl - 1)) != NULL)
-			break;
+		if ((bad = apply(srv, p[8], p + SREC_HEAD, rl - 1,
+		    &nomem)) != NULL) {
+			log_warnx("%s: %s at byte %zu: that record is left "
+			    "out", path, bad, off);
+			if (nomem)
+				return -1;
+		}
 	}
-	if (bad != NULL)
-		log_warnx("%s: %s at byte %zu: what follows it is dropped "
-		    "(the file is written again)", path, bad, off);
 	return 0;
 }
 
@@ -691,13 +749,16 @@ rewrite(struct server *srv)
 		goto fail;
 	if (rename(tmp, path) != 0)
 		goto fail;
-	if (fsync(srv->journal.dirfd) != 0)
+	/* The rename on disk too, before the old file's records go. */
+	if (fsync(srv->journal.dirfd) != 0) {
 		log_warn("%s: fsync", srv->data_dir);
-	if (srv->sched_fd >= 0)
-		close(srv->sched_fd);
+		close(fd);
+		ps_buf_free(&b);
+		return -1;
+	}
+	if (srv->sched_fd >= 0 && close(srv->sched_fd) != 0)
+		log_warn("%s: close", path);
 	srv->sched_fd = fd;
-	if (lseek(fd, 0, SEEK_END) == -1)
-		log_warn("%s: lseek", path);
 	srv->sched_size = b.len;
 	srv->sched_written++;
 	ps_buf_free(&b);
@@ -796,10 +857,13 @@ schedules_commit(struct server *srv)
 		    srv->data_dir, SCHED_FILE);
 	srv->sched_size += b->len;
 	b->len = 0;
-	if (srv->journal.fsync == JOURNAL_ALWAYS &&
-	    fdatasync(srv->sched_fd) != 0)
-		fatal("%s/%s: fsync", srv->data_dir, SCHED_FILE);
-	srv->sched_dirty = 1;
+	/* Synced as the journal is: at once but on a timer or never. */
+	if (srv->journal.fsync == JOURNAL_ALWAYS ||
+	    srv->journal.fsync == JOURNAL_BATCH) {
+		if (fdatasync(srv->sched_fd) != 0)
+			fatal("%s/%s: fsync", srv->data_dir, SCHED_FILE);
+	} else
+		srv->sched_dirty = 1;
 	if (srv->sched_size > 2 * srv->sched.bytes + SCHED_SLACK &&
 	    rewrite(srv) != 0)
 		fatalx("%s/%s: the schedules cannot be written again; "
@@ -902,14 +966,18 @@ add(struct server *srv, const struct ps_schedule *r, struct ps_buf *out,
 		if (periodic_setting(&d, kv, kl, err, sizeof err) != 0)
 			FAIL(PS_E_BAD_VALUE, "bad SCHEDULE: %s", err);
 	}
+	if (periodic_check(&d, err, sizeof err) != 0)
+		FAIL(PS_E_BAD_VALUE, "bad SCHEDULE: %s", err);
 	if (d.tzname != NULL && (d.tz = zone_get(srv, d.tzname, d.tzlen, err,
 	    sizeof err)) == NULL)
 		FAIL(PS_E_BAD_VALUE, "bad SCHEDULE: %s", err);
-	if (periodic_check(&d, err, sizeof err) != 0)
-		FAIL(PS_E_BAD_VALUE, "bad SCHEDULE: %s", err);
-	/* Its queue made now, as a consumer's HELLO makes one. */
-	if (queues_get(srv, d.queue, d.qlen, code, err, sizeof err) == NULL)
-		FAIL(*code, "schedule %.*s: %s", (int)d.nlen, d.name, err);
+	/* Its ticks, and the entries that show it, must fit a frame. */
+	if (d.elen > srv->max_frame - SCHED_FRAME_ROOM)
+		FAIL(PS_E_BAD_VALUE, "bad SCHEDULE: its event is %u bytes of "
+		    "attributes and payload; with a tick's unique id and "
+		    "headers, or as a SCHEDULE_REPLY's entry, it must fit "
+		    "--max-frame %u: at most %u", d.elen - 6, srv->max_frame,
+		    srv->max_frame - SCHED_FRAME_ROOM - 6);
 	if ((old = periodic_find(&srv->sched, d.name, d.nlen)) != NULL &&
 	    periodic_same(old, &d)) {
 		if (d.paused >= 0 && periodic_pause(&srv->sched, old,
@@ -926,6 +994,9 @@ add(struct server *srv, const struct ps_schedule *r, struct ps_buf *out,
 		FAIL(PS_E_QUEUE_LIMIT, "schedule %.*s: %zu schedules exist "
 		    "already (producerd --max-schedules)", (int)d.nlen, d.name,
 		    srv->sched.count);
+	/* Its queue made now, as a consumer's HELLO makes one: last. */
+	if (queues_get(srv, d.queue, d.qlen, code, err, sizeof err) == NULL)
+		FAIL(*code, "schedule %.*s: %s", (int)d.nlen, d.name, err);
 	if ((s = periodic_add(&srv->sched, &d, old, clock_wall_ms())) == NULL)
 		FAIL(PS_E_NOMEM, "out of memory for schedule %.*s",
 		    (int)d.nlen, d.name);

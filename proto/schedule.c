@@ -206,43 +206,73 @@ take_event(const uint8_t **p, const uint8_t *end, const uint8_t **attrs,
 
 /*
  * A SCHEDULE's fields: -PS_E_BAD_LENGTH when they do not add up to the
- * body, -PS_E_BAD_VALUE for an op, a flag or a name's length out of
- * range.  The name's and queue's bytes, the settings and the event's
- * attributes are the daemon's to check.
+ * body, -PS_E_BAD_VALUE for an op, a flag, a start or a name's length
+ * out of range, with *why (if why is not NULL) naming the field.  The
+ * name's and queue's bytes, the settings and the event's attributes are
+ * the daemon's to check.
  */
 int
-ps_get_schedule(const struct ps_frame *f, struct ps_schedule *s)
+ps_get_schedule_why(const struct ps_frame *f, struct ps_schedule *s,
+    const char **why)
 {
 	const uint8_t	*p = f->body, *end = f->body + f->len, *q;
+	const char	*w = NULL;
 
 	memset(s, 0, sizeof *s);
 	if (f->type != PS_SCHEDULE || (q = take(&p, end, 2)) == NULL)
-		return -PS_E_BAD_LENGTH;
-	s->op = q[0];
-	s->flags = q[1];
-	if ((s->name = take_name(&p, end, &s->name_len)) == NULL ||
-	    (q = take(&p, end, 4)) == NULL)
-		return -PS_E_BAD_LENGTH;
-	s->start = get32(q);
-	if (s->op == PS_SCHED_ADD) {
-		if ((s->queue.name = take_name(&p, end, &s->queue.len)) ==
-		    NULL || (s->settings = take_kvs(&p, end,
-		    &s->nsettings)) == NULL || take_event(&p, end, &s->attrs,
-		    &s->alen, &s->data, &s->len) != 0)
-			return -PS_E_BAD_LENGTH;
+		w = "shorter than op and flags";
+	else {
+		s->op = q[0];
+		s->flags = q[1];
+		if ((s->name = take_name(&p, end, &s->name_len)) == NULL ||
+		    (q = take(&p, end, 4)) == NULL)
+			w = "its name or start runs past its end";
+		else {
+			s->start = get32(q);
+			if (s->op == PS_SCHED_ADD && ((s->queue.name = take_name(
+			    &p, end, &s->queue.len)) == NULL ||
+			    (s->settings = take_kvs(&p, end,
+			    &s->nsettings)) == NULL || take_event(&p, end,
+			    &s->attrs, &s->alen, &s->data, &s->len) != 0))
+				w = "an ADD's queue, settings or event run "
+				    "past its end (or a setting over 1024 "
+				    "bytes)";
+			else if (p != end)
+				w = "bytes left over after its fields";
+		}
 	}
-	if (p != end)
+	if (w != NULL) {
+		if (why != NULL)
+			*why = w;
 		return -PS_E_BAD_LENGTH;
-	if (s->op < PS_SCHED_ADD || s->op > PS_SCHED_LIST ||
-	    (s->flags & ~PS_SCHED_REPLACE) != 0 ||
-	    (s->flags != 0 && s->op != PS_SCHED_ADD) ||
-	    (s->start != 0 && (s->op != PS_SCHED_LIST || s->name_len != 0)) ||
-	    s->name_len > PS_SCHED_NAME_MAX ||
-	    (s->name_len == 0 && s->op != PS_SCHED_LIST) ||
-	    (s->op == PS_SCHED_ADD && (s->queue.len == 0 ||
-	    s->queue.len > PS_PATH_MAX)))
+	}
+	if (s->op < PS_SCHED_ADD || s->op > PS_SCHED_LIST)
+		w = "op is 1 (ADD) to 6 (LIST)";
+	else if ((s->flags & ~PS_SCHED_REPLACE) != 0 ||
+	    (s->flags != 0 && s->op != PS_SCHED_ADD))
+		w = "flags: REPLACE (1), on an ADD, is the only one";
+	else if (s->start != 0 && (s->op != PS_SCHED_LIST ||
+	    s->name_len != 0))
+		w = "start is for a LIST of every schedule; else 0";
+	else if (s->name_len > PS_SCHED_NAME_MAX ||
+	    (s->name_len == 0 && s->op != PS_SCHED_LIST))
+		w = "a schedule's name is 1 to 64 bytes (none: a LIST of "
+		    "every one)";
+	else if (s->op == PS_SCHED_ADD && (s->queue.len == 0 ||
+	    s->queue.len > PS_PATH_MAX))
+		w = "an ADD's queue is 1 to 64 bytes";
+	if (w != NULL) {
+		if (why != NULL)
+			*why = w;
 		return -PS_E_BAD_VALUE;
+	}
 	return 0;
+}
+
+int
+ps_get_schedule(const struct ps_frame *f, struct ps_schedule *s)
+{
+	return ps_get_schedule_why(f, s, NULL);
 }
 
 /*

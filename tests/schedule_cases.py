@@ -187,7 +187,7 @@ def case_schedule_frames(h):
 def case_schedule_bad_input(h):
     """A bad field is ERROR 5 (4 for lengths) naming it, and nothing is
     stored."""
-    h.start_daemon("--max-schedules", "2")
+    h.start_daemon("--max-schedules", "2", "--max-frame", "4096")
     bad = [
         (["cron=0 24 * * *"], b"", "cron field 2 (hour)"),
         (["cron=0 6 * *"], b"", "cron"),
@@ -200,12 +200,13 @@ def case_schedule_bad_input(h):
         ([], b"", "needs a rule"),
         (["every=1m", "colour=red"], b"", "unknown setting \"colour\""),
         (["every=1m", "catch-up=some"], b"", "catch-up"),
+        (["every=1m", "unique=y\x01s"], b"", "printable ASCII"),
         (["every=1m"], bytes([UNIQUE_ID, 1, 0x75]), "UNIQUE_ID"),
         (["every=1m"], header("pushstage-tick", "1"), "pushstage-tick"),
     ]
     for settings, attrs, want in bad:
         c = client5(h)
-        c.send(sched_add(b"x", b"q", settings, b"", attrs))
+        c.send(sched_add(b"x", b"never", settings, b"", attrs))
         msg = c.expect_error(E_BAD_VALUE)
         assert msg.startswith("bad SCHEDULE: ") and want in msg, \
             (settings, msg)
@@ -220,9 +221,24 @@ def case_schedule_bad_input(h):
     c.expect_error(E_BAD_LENGTH)
     c = client5(h)
     c.send(sched(9, b"x"))
-    c.expect_error(E_BAD_VALUE)
+    msg = c.expect_error(E_BAD_VALUE)
+    assert "op is 1 (ADD) to 6 (LIST)" in msg, msg
+    c = client5(h)
+    c.send(sched(LIST, b"x", start=3))
+    msg = c.expect_error(E_BAD_VALUE)
+    assert "start is for a LIST of every schedule" in msg, msg
+    # An event that would not fit a frame as a tick or an entry.
+    c = client5(h)
+    c.send(sched_add(b"big", b"q", ["every=1m"], b"x" * 3100))
+    msg = c.expect_error(E_BAD_VALUE)
+    assert "must fit --max-frame 4096: at most 3066" in msg, msg
+    c = client5(h)
+    one(c, sched_add(b"big", b"q", ["every=1m"], b"x" * 3066))
+    one(c, sched(REMOVE, b"big"))
     c = client5(h)
     assert ask(c, sched(LIST)) == (0, [])
+    # A refused ADD makes no queue.
+    assert b"never" not in h.pushctl("queues").stdout
     # --max-schedules 2: the third is refused.
     one(c, sched_add(b"a", b"q", ["every=1m"]))
     one(c, sched_add(b"b", b"q", ["every=1m"]))

@@ -233,14 +233,32 @@ START_TEST(cron_ticks_after_a_long_stop)
 	ck_assert_uint_eq(nth('d', 0), iso("2026-12-01T06:00Z"));
 	ck_assert_uint_eq(nth('d', 30), iso("2026-12-31T06:00Z"));
 	/*
-	 * Every minute: 10,000 walked one by one, then the last day; the
-	 * latest 1000 fired, the ticks between uncounted but for one.
+	 * Every minute for 30 days: 10,000 walked one by one, then the
+	 * latest found apart and fired alone; the rest counted skipped.
 	 */
-	ck_assert_uint_eq(sm->fired, PERIODIC_CATCHUP_MAX);
+	ck_assert_uint_eq(sm->fired, 1);
 	ck_assert_uint_eq(sm->last, iso("2026-12-31T07:00Z"));
-	ck_assert_uint_eq(nth('m', 0), iso("2026-12-31T07:00Z") - 999 * MIN);
-	ck_assert_uint_eq(sm->skipped, PERIODIC_WALK_MAX + 1440 -
-	    PERIODIC_CATCHUP_MAX + 1);
+	ck_assert_uint_eq(nth('m', 0), iso("2026-12-31T07:00Z"));
+	ck_assert_uint_eq(sm->skipped, PERIODIC_WALK_MAX + 1);
+	periodic_free(&p);
+
+	/*
+	 * Every minute of January, down from 1 December to 15 February,
+	 * catch-up last: one tick, the last of January, in one run.
+	 */
+	reset();
+	periodic_init(&p);
+	{
+		static const char *jan[] = { "cron=* * * 1 *", NULL };
+
+		def(&d, "jan", jan, NULL);
+	}
+	sm = periodic_add(&p, &d, NULL, iso("2026-12-01T00:00Z"));
+	periodic_run(&p, iso("2027-02-15T00:00Z"), 1, &hooks, 0);
+	ck_assert_uint_eq(nfired, 1);
+	ck_assert_uint_eq(nth('j', 0), iso("2027-01-31T23:59Z"));
+	ck_assert_uint_eq(sm->last, iso("2027-01-31T23:59Z"));
+	ck_assert_uint_eq(sm->next, iso("2028-01-01T00:00Z"));
 	periodic_free(&p);
 }
 END_TEST
@@ -379,6 +397,42 @@ START_TEST(a_run_takes_max_slots)
 }
 END_TEST
 
+START_TEST(removed_schedules_go_at_once)
+{
+	static const char	*kv[] = { "cron=@yearly", NULL };
+	struct periodic		 p;
+	struct sched_def	 d;
+	struct schedule		*s;
+	char			 name[16];
+	int			 i;
+
+	reset();
+	periodic_init(&p);
+	def(&d, "keep", kv, NULL);
+	ck_assert_ptr_nonnull(periodic_add(&p, &d, NULL, 0));
+	/* 5,000 added and removed, each with a slot a year away. */
+	for (i = 0; i < 5000; i++) {
+		snprintf(name, sizeof name, "s%d", i);
+		def(&d, name, kv, NULL);
+		ck_assert_ptr_nonnull(s = periodic_add(&p, &d, NULL, 0));
+		periodic_remove(&p, s);
+	}
+	ck_assert_uint_eq(p.count, 1);
+	ck_assert_uint_le(p.nheap, 1 + 1024);
+	ck_assert_uint_le(p.bytes, 1025 * 400);
+	/* Replaced 5,000 times: the same. */
+	for (i = 0; i < 5000; i++) {
+		def(&d, "keep", kv, NULL);
+		d.paused = i & 1;
+		ck_assert_ptr_nonnull(periodic_add(&p, &d,
+		    periodic_find(&p, "keep", 4), 0));
+	}
+	ck_assert_uint_le(p.nheap, 1 + 1024);
+	ck_assert_uint_eq(p.count, 1);
+	periodic_free(&p);
+}
+END_TEST
+
 static void
 refused(const char * const *kv, const uint8_t *event, size_t elen,
     const char *want)
@@ -464,6 +518,7 @@ main(void)
 	tcase_add_test(tc, dst_in_two_zones);
 	tcase_add_test(tc, pause_replace_remove);
 	tcase_add_test(tc, a_run_takes_max_slots);
+	tcase_add_test(tc, removed_schedules_go_at_once);
 	tcase_add_test(tc, bad_definitions_name_the_field);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
