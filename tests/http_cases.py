@@ -407,7 +407,7 @@ def case_http_schedules(h):
             (dict(nightly, name="x", tz="Mars/Olympus"), 400, "tz: unknown time zone"),
             (dict(nightly, name="x", catch_up="most"), 400, "catch-up"),
             ({"name": "x", "queue": "q"}, 400, "needs a rule"),
-            ({"name": "x", "queue": "q", "every": "0s"}, 400, "every: "),
+            ({"name": "x", "queue": "q", "every": "0s"}, 400, "every \"0s\": a duration of 0"),
             ({"name": "x", "queue": "q", "every": "1h", "cron": "* * * * *"}, 400, "cron and every"),
             ({"name": "a b", "queue": "q", "every": "1h"}, 400, "schedule name"),
             ({"name": "x" * 65, "queue": "q", "every": "1h"}, 400, "schedule name"),
