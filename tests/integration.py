@@ -4267,7 +4267,7 @@ def case_metrics(h):
     for name, value in h.stats().items():
         if isinstance(value, int) and name not in ("max_frame", "max_queue", "max_queues",
                                                    "max_queue_bytes", "max_memory",
-                                                   "uptime_seconds"):
+                                                   "max_schedules", "uptime_seconds"):
             m = "pushstage_" + renamed.get(name, name)
             assert m in values or m + q in values, name
     (k,) = [k for k in values if k.startswith("pushstage_consumer_in_flight{")]
