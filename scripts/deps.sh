@@ -7,7 +7,7 @@ set -eu
 # Arguments name more packages to have (test.sh: clang for the fuzzers).
 pkgs="gcc libc6-dev libevent-dev check meson ninja-build pkg-config python3
 libhiredis-dev redis-server libnats-dev python3-pip python3-setuptools
-python3-wheel python3-redis $*"
+python3-wheel python3-redis tzdata $*"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
