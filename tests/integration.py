@@ -340,6 +340,25 @@ class Harness:
         return path
 
 
+def read_frame(conn):
+    """The next (type, body) from a socket a fake daemon accepted, or
+    (None, None) at its end."""
+    head = b""
+    while len(head) < 8:
+        b = conn.recv(8 - len(head))
+        if not b:
+            return None, None
+        head += b
+    n, t, _, _ = HDR.unpack(head)
+    body = b""
+    while len(body) < n:
+        b = conn.recv(n - len(body))
+        if not b:
+            return None, None
+        body += b
+    return t, body
+
+
 def lines(path):
     """The complete lines so far: a line still being written is left out."""
     with open(path, "rb") as f:

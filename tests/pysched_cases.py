@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "clients", "python"))
 import pushstage as ps                                  # noqa: E402
 from pushstage import _core, _proto, errors             # noqa: E402
 from pushstage import envelope as E                     # noqa: E402
-from python_client import (Fake, Skip, expect,         # noqa: E402
+from python_client import (Fake, run_case, Skip, expect,         # noqa: E402
                            read_frame, welcome)
 from taskworker_cases import Tw                         # noqa: E402
 
@@ -809,33 +809,8 @@ def case_sched_mypy(h):
 
 
 def main():
-    if len(sys.argv) != 2 or "case_" + sys.argv[1] not in globals():
-        names = sorted(k[5:] for k in globals() if k.startswith("case_"))
-        print("usage: pysched_cases.py CASE\ncases: " + " ".join(names))
-        return 2
-    h = Tw()        # taskworker_cases.py's: task workers and their lines
-    skip = None
-    try:
-        globals()["case_" + sys.argv[1]](h)
-    except Skip as e:
-        skip = e
-    except Exception:
-        for n in sorted(os.listdir(h.dir)):
-            if n.endswith(".log"):
-                sys.stderr.write("--- %s:\n%s" % (n, open(os.path.join(
-                    h.dir, n), errors="replace").read()))
-        raise
-    finally:
-        bad = h.cleanup()
-    if bad:
-        sys.stderr.write("\n".join(bad) + "\n")
-        return 1
-    if skip is not None:
-        print("skip %s: %s" % (sys.argv[1], skip))
-        return 77
-    print("ok " + sys.argv[1])
-    return 0
-
+    # taskworker_cases.py's harness: task workers and their lines.
+    return run_case(globals(), Tw, "pysched_cases.py")
 
 if __name__ == "__main__":
     sys.exit(main())

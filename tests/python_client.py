@@ -28,7 +28,7 @@ sys.path.insert(0, PKG)
 
 import pushstage as ps                       # noqa: E402
 from pushstage import _core, _proto          # noqa: E402
-from integration import CLIENT_ROLE, Harness  # noqa: E402
+from integration import CLIENT_ROLE, Harness, read_frame  # noqa: E402
 
 HANDLERS = '''
 import asyncio, json, os, time
@@ -743,20 +743,6 @@ class Fake:
 
     def close(self):
         self.srv.close()
-
-
-def read_frame(conn):
-    head = b""
-    while len(head) < 8:
-        b = conn.recv(8 - len(head))
-        if not b:
-            return None, None
-        head += b
-    n, t, _, _ = struct.unpack(">IBBH", head)
-    body = b""
-    while len(body) < n:
-        body += conn.recv(n - len(body))
-    return t, body
 
 
 def welcome(version):
@@ -4956,15 +4942,18 @@ class Skip(Exception):
     """A case that cannot run here (exit 77: meson's skip)."""
 
 
-def main():
-    if len(sys.argv) != 2 or "case_" + sys.argv[1] not in globals():
-        names = sorted(k[5:] for k in globals() if k.startswith("case_"))
-        print("usage: python_client.py CASE\ncases: " + " ".join(names))
+def run_case(globs, make, prog):
+    """The case named by sys.argv[1] of the module whose globals are globs,
+    on a harness make() gives: its logs shown if it fails, every process
+    it started stopped; 0 passed, 1 failed, 2 usage, 77 skipped."""
+    if len(sys.argv) != 2 or "case_" + sys.argv[1] not in globs:
+        names = sorted(k[5:] for k in globs if k.startswith("case_"))
+        print("usage: %s CASE\ncases: %s" % (prog, " ".join(names)))
         return 2
-    h = Py()
+    h = make()
     skip = None
     try:
-        globals()["case_" + sys.argv[1]](h)
+        globs["case_" + sys.argv[1]](h)
     except Skip as e:
         skip = e
     except Exception:
@@ -4983,6 +4972,10 @@ def main():
         return 77
     print("ok " + sys.argv[1])
     return 0
+
+
+def main():
+    return run_case(globals(), Py, "python_client.py")
 
 
 if __name__ == "__main__":

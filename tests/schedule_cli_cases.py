@@ -448,23 +448,6 @@ def case_schedule_cli_list_pages(h):
 # A fake daemon, for the frames pushctl sends and what it makes of
 # answers no real daemon gives on demand.
 
-def read_frame(conn):
-    head = b""
-    while len(head) < 8:
-        b = conn.recv(8 - len(head))
-        if not b:
-            return None, None
-        head += b
-    n, t, _, _ = HDR.unpack(head)
-    body = b""
-    while len(body) < n:
-        b = conn.recv(n - len(body))
-        if not b:
-            return None, None
-        body += b
-    return t, body
-
-
 class Fake:
     """A version 5 daemon on a Unix socket: WELCOME to each HELLO, then
     answer(type, body) for each frame, whose bytes are sent back."""
