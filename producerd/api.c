@@ -1130,11 +1130,9 @@ iso_json(struct evbuffer *b, uint64_t ms)
 static uint64_t
 kv_u64(const char *s, size_t len)
 {
-	uint64_t	 v = 0;
-	size_t		 i;
+	uint64_t	 v;
 
-	for (i = 0; i < len && s[i] >= '0' && s[i] <= '9'; i++)
-		v = v * 10 + (uint64_t)(s[i] - '0');
+	(void)ps_kv_u64(s, len, &v);
 	return v;
 }
 

@@ -330,8 +330,9 @@ srec(struct server *srv, uint8_t type, const void *body, size_t len)
  */
 #define FIELDS_MAX	16
 static uint16_t
-fields(const struct schedule *s, char text[FIELDS_MAX][300],
-    const char *f[FIELDS_MAX], int file, const uint64_t *enqueued)
+fields(const struct schedule *s, char rule[PS_SCHED_FIELD_MAX + 1],
+    char text[FIELDS_MAX][300], const char *f[FIELDS_MAX], int file,
+    const uint64_t *enqueued)
 {
 	static const char *catchups[] = { "none", "last", "all" };
 	uint64_t	 up[PERIODIC_NEXT];
@@ -343,8 +344,10 @@ fields(const struct schedule *s, char text[FIELDS_MAX][300],
 	f[n] = text[n];							\
 	n++;								\
 } while (0)
-	/* The rule may be longer than a line of text: its own buffer. */
-	f[n++] = NULL;
+	/* The rule, a setting as it came (up to its 1024 bytes). */
+	snprintf(rule, PS_SCHED_FIELD_MAX + 1, "%s=%s", s->kind == RULE_CRON ?
+	    "cron" : "every", SCHED_RULE(s));
+	f[n++] = rule;
 	if (s->tzlen != 0)
 		FIELD("tz=%s", SCHED_TZ(s));
 	FIELD("catch-up=%s", catchups[s->catchup]);
@@ -377,24 +380,16 @@ static int
 put_entry(struct ps_buf *b, const struct schedule *s, int file,
     const uint64_t *enqueued)
 {
-	char		 text[FIELDS_MAX][300], *rule;
+	char		 rule[PS_SCHED_FIELD_MAX + 1];
+	char		 text[FIELDS_MAX][300];
 	const char	*f[FIELDS_MAX];
 	uint16_t	 n;
-	size_t		 rl = (size_t)s->rlen + 6;
-	int		 error;
 
-	n = fields(s, text, f, file, enqueued);
-	if ((rule = malloc(rl + 1)) == NULL)
-		return -PS_E_NOMEM;
-	snprintf(rule, rl + 1, "%s=%s", s->kind == RULE_CRON ? "cron" :
-	    "every", SCHED_RULE(s));
-	f[0] = rule;
-	error = ps_put_schedule_entry(b, SCHED_NAME(s), s->nlen,
+	n = fields(s, rule, text, f, file, enqueued);
+	return ps_put_schedule_entry(b, SCHED_NAME(s), s->nlen,
 	    SCHED_QUEUE(s), s->qlen, f, n, SCHED_EVENT(s) + 6,
 	    get16(SCHED_EVENT(s) + 4), SCHED_EVENT(s) + 6 +
 	    get16(SCHED_EVENT(s) + 4), get32(SCHED_EVENT(s)));
-	free(rule);
-	return error;
 }
 
 static void
@@ -490,24 +485,6 @@ schedules_settle(struct server *srv)
 	evtimer_add(srv->sched_timer, &tv);
 }
 
-/* A decimal of n bytes, all digits, into *v: 0, or -1. */
-static int
-decimal(const char *s, size_t n, uint64_t *v)
-{
-	size_t	 i;
-
-	*v = 0;
-	if (n == 0 || n > 20)
-		return -1;
-	for (i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9' ||
-		    *v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
-			return -1;
-		*v = *v * 10 + (uint64_t)(s[i] - '0');
-	}
-	return 0;
-}
-
 /*
  * A schedule's progress as read back: no time past a day from now (the
  * file was damaged, or the clock went back), else it would fire nothing
@@ -564,7 +541,7 @@ apply(struct server *srv, uint8_t type, const uint8_t *p, size_t len,
 					break;
 			}
 			if (i < 6) {
-				if (decimal(kv + k + 1, kl - k - 1, &v[i]) != 0)
+				if (ps_kv_u64(kv + k + 1, kl - k - 1, &v[i]) != 0)
 					return "a definition's progress is "
 					    "not a number";
 			} else if (!periodic_known(kv, kl))

@@ -673,6 +673,7 @@ int	 ps_get_schedule(const struct ps_frame *, struct ps_schedule *);
 int	 ps_get_schedule_why(const struct ps_frame *, struct ps_schedule *,
 	     const char **);
 int	 ps_kv_next(const uint8_t **, uint16_t *, const char **, size_t *);
+int	 ps_kv_u64(const char *, size_t, uint64_t *);
 int	 ps_put_schedule_reply_begin(struct ps_buf *, size_t *);
 int	 ps_put_schedule_entry(struct ps_buf *, const char *, size_t,
 	     const char *, size_t, const char * const *, uint16_t,

@@ -291,6 +291,29 @@ ps_kv_next(const uint8_t **p, uint16_t *n, const char **s, size_t *len)
 	return 1;
 }
 
+/*
+ * A field's value that is a number (`fired=3`): 1 to 20 digits, within a
+ * u64, into *v; 0, or -1 (then *v is 0).
+ */
+int
+ps_kv_u64(const char *s, size_t n, uint64_t *v)
+{
+	size_t	 i;
+
+	*v = 0;
+	if (n == 0 || n > 20)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9' ||
+		    *v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10) {
+			*v = 0;
+			return -1;
+		}
+		*v = *v * 10 + (uint64_t)(s[i] - '0');
+	}
+	return 0;
+}
+
 /* An entry's field KEY: its value and length, or NULL if it has none. */
 const char *
 ps_kv_find(const struct ps_schedule_entry *e, const char *key, size_t *len)

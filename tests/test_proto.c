@@ -1576,6 +1576,22 @@ START_TEST(schedule_frames_round_trip)
 	ck_assert_int_eq(ps_get_schedule_reply(&f, &r), -PS_E_BAD_LENGTH);
 	ck_assert_str_eq(ps_type_name(PS_SCHEDULE_REPLY), "SCHEDULE_REPLY");
 	ck_assert_str_eq(ps_strerror(PS_E_NO_SCHEDULE), "no such schedule");
+	/* A field's number: digits alone, within a u64. */
+	{
+		uint64_t	 v;
+
+		ck_assert_int_eq(ps_kv_u64("42", 2, &v), 0);
+		ck_assert_uint_eq(v, 42);
+		ck_assert_int_eq(ps_kv_u64("18446744073709551615", 20, &v),
+		    0);
+		ck_assert_uint_eq(v, UINT64_MAX);
+		ck_assert_int_eq(ps_kv_u64("18446744073709551616", 20, &v),
+		    -1);
+		ck_assert_uint_eq(v, 0);
+		ck_assert_int_eq(ps_kv_u64("4x", 2, &v), -1);
+		ck_assert_int_eq(ps_kv_u64("", 0, &v), -1);
+		ck_assert_int_eq(ps_kv_u64("-1", 2, &v), -1);
+	}
 	ps_buf_free(&b);
 }
 END_TEST
