@@ -72,6 +72,31 @@ def stats(sock, queue=None):
     return json.loads(r.stdout)
 
 
+def measure_minute(pid, what, count, target, m0):
+    """The minute m0 + 60 of process pid: from 5 s after m0, its user and
+    system CPU until 5 s after m0 + 60, and when count() reached target
+    after that minute (polled every 10 ms); both printed."""
+    while time.time() < m0 + 5:
+        time.sleep(0.2)
+    u0, s0 = cpu(pid)
+    m1 = m0 + 60
+    while time.time() < m1:
+        time.sleep(0.05)
+    while count() < target:
+        assert time.time() < m1 + 55, "%s: not all in time" % what
+        time.sleep(0.01)
+    fired_at = time.time()
+    while time.time() < m1 + 5:
+        time.sleep(0.2)
+    u1, s1 = cpu(pid)
+    print("tick at %s: every %s %.3f s after the minute (polled every "
+          "10 ms)" % (time.strftime("%H:%M:%S", time.gmtime(m1)), what,
+                      fired_at - m1))
+    print("CPU for the minute around it: user %.2f s, system %.2f s "
+          "(%.2f µs a tick)" % (u1 - u0, s1 - s0,
+                                (u1 - u0 + s1 - s0) / N * 1e6))
+
+
 BEAT = r'''
 import os
 from celery import Celery
@@ -124,24 +149,9 @@ def celery_main():
             time.sleep(0.2)
         subprocess.run(["redis-cli", "-s", rsock, "del", "celery"],
                        capture_output=True)
-        m0 = (int(time.time()) // 60) * 60
-        u0, s0 = cpu(beat.pid)
-        m1 = m0 + 60
-        while time.time() < m1:
-            time.sleep(0.05)
-        while redis_llen("redis-cli", rsock) < N:
-            assert time.time() < m1 + 55, "beat did not send %d in time" % N
-            time.sleep(0.01)
-        fired_at = time.time()
-        while time.time() < m1 + 5:
-            time.sleep(0.2)
-        u1, s1 = cpu(beat.pid)
-        print("tick at %s: every message in Redis %.3f s after the minute "
-              "(polled every 10 ms)" % (time.strftime(
-                  "%H:%M:%S", time.gmtime(m1)), fired_at - m1))
-        print("CPU of beat for the minute around it: user %.2f s, system "
-              "%.2f s (%.2f µs a tick)" % (u1 - u0, s1 - s0,
-                                          (u1 - u0 + s1 - s0) / N * 1e6))
+        measure_minute(beat.pid, "message in Redis",
+                       lambda: redis_llen("redis-cli", rsock), N,
+                       (int(time.time()) // 60) * 60)
     finally:
         if beat is not None:
             beat.terminate()
@@ -186,31 +196,13 @@ def main():
               "included)" % (mem / 2**20, mem / N, st["schedules_bytes"],
                              st["schedules_bytes"] / N))
         # The next minute but one, so that the measured minute is whole.
-        now = time.time()
-        m0 = (int(now) // 60 + 1) * 60
-        while time.time() < m0 + 5:
+        m0 = (int(time.time()) // 60 + 1) * 60
+        while time.time() < m0 + 4:
             time.sleep(0.2)
-        u0, s0 = cpu(daemon.pid)
         e0 = stats(sock, "q")["enqueued_total"]
-        m1 = m0 + 60
-        while time.time() < m1:
-            time.sleep(0.05)
-        fired_at = None
-        while fired_at is None:
-            q = stats(sock, "q")
-            if q["enqueued_total"] >= e0 + N:
-                fired_at = time.time()
-            else:
-                time.sleep(0.01)
-        while time.time() < m1 + 5:
-            time.sleep(0.2)
-        u1, s1 = cpu(daemon.pid)
-        print("tick at %s: every event enqueued %.3f s after the minute "
-              "(polled every 10 ms)" % (time.strftime(
-                  "%H:%M:%S", time.gmtime(m1)), fired_at - m1))
-        print("CPU for the minute around it: user %.2f s, system %.2f s "
-              "(%.2f µs a tick)" % (u1 - u0, s1 - s0,
-                                    (u1 - u0 + s1 - s0) / N * 1e6))
+        measure_minute(daemon.pid, "event enqueued",
+                       lambda: stats(sock, "q")["enqueued_total"], e0 + N,
+                       m0)
         st = stats(sock)
         print("schedule_fired_total %d, schedule_skipped_total %d" %
               (st["schedule_fired_total"], st["schedule_skipped_total"]))
