@@ -11,6 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 from integration import (ACK, CLIENT_ROLE, CONSUMER_ROLE, DEAD_DROP,  # noqa: E402
+                         SCHED_HEAD, crc32c, sentry, srec,
                          DEAD_LIST, DEAD_RETRY, EVENT, NACK, NACK_LATER, QUEUE_ADMIN, QUEUES,
                          STATS, TOUCH, WELCOME, demand, enqueue, enqueue3, frame,
                          hello, hello3, ids)
@@ -274,15 +275,6 @@ write("conn", "version-1-and-errors", steps(
 
 
 # ------------------------------------------------ journal segments (replay)
-
-def crc32c(data, crc=0):
-    crc ^= 0xffffffff
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82f63b78 if crc & 1 else 0)
-    return crc ^ 0xffffffff
-
 
 assert crc32c(b"123456789") == 0xe3069283
 
@@ -553,20 +545,7 @@ write("task", "bad", b"\x02" + b'{"args":[1,],"kwargs":{"a" 1}} tru \\ud800')
 # fuzz_schedules: DIR/schedules as producerd writes it (docs/journal.md,
 # Schedules): its head, then records of u32 length, u32 CRC32C, u8 type
 # and a body: DEFs (a SCHEDULE_REPLY entry), a TICK, a GONE; then one cut.
-def srec(rtype, body):
-    data = bytes([rtype]) + body
-    return struct.pack(">II", len(data), crc32c(data)) + data
-
-
-def sentry(name, queue, fields, payload=b"", attrs=b""):
-    out = bytes([len(name)]) + name + bytes([len(queue)]) + queue + \
-        struct.pack(">H", len(fields))
-    for f in fields:
-        out += struct.pack(">H", len(f)) + f
-    return out + struct.pack(">IH", len(payload), len(attrs)) + attrs + payload
-
-
-shead = b"pushschd" + struct.pack(">II", 1, 0)
+shead = SCHED_HEAD
 prog = [b"created=1796677881000", b"last=1796677941000", b"last-id=7",
         b"fired=3", b"skipped=1", b"after=1796677941000"]
 sdefs = (srec(1, sentry(b"beat", b"t", [b"every=1s", b"catch-up=all"] + prog, b"x")) +

@@ -340,6 +340,36 @@ class Harness:
         return path
 
 
+def crc32c(data, crc=0):
+    """CRC-32C (Castagnoli), the checksum of the journal's records and of
+    DIR/schedules' (docs/journal.md)."""
+    crc ^= 0xffffffff
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82f63b78 if crc & 1 else 0)
+    return crc ^ 0xffffffff
+
+
+# DIR/schedules as docs/journal.md ("Schedules") lays it out: its head,
+# then records of u32 length, u32 CRC32C, u8 type and a body.
+SCHED_HEAD = b"pushschd" + struct.pack(">II", 1, 0)
+
+
+def srec(rtype, body):
+    data = bytes([rtype]) + body
+    return struct.pack(">II", len(data), crc32c(data)) + data
+
+
+def sentry(name, queue, fields, payload=b"", attrs=b""):
+    """A schedule whole, as an entry of SCHEDULE_REPLY (a DEF's body)."""
+    out = bytes([len(name)]) + name + bytes([len(queue)]) + queue + \
+        struct.pack(">H", len(fields))
+    for f in fields:
+        out += struct.pack(">H", len(f)) + f
+    return out + struct.pack(">IH", len(payload), len(attrs)) + attrs + payload
+
+
 def read_frame(conn):
     """The next (type, body) from a socket a fake daemon accepted, or
     (None, None) at its end."""

@@ -394,6 +394,54 @@ def case_schedule_exactly_once_under_kill9(h):
     assert len(ts) >= 10, ts
 
 
+def case_schedule_file_damage(h):
+    """DIR/schedules read back at start: a whole record that cannot be
+    applied (a refused setting, progress a year ahead, a removal cut
+    short) is logged and left out, the records after it kept; a field a
+    later version added is skipped; a torn tail ends the reading.  Each
+    said in the log with its byte."""
+    data = os.path.join(h.dir, "data")
+    os.mkdir(data)
+    now = int(time.time() * 1000)
+    prog = [b"created=%d" % now, b"last=0", b"last-id=0", b"fired=0",
+            b"skipped=0", b"after=%d" % now]
+    ahead = [b"after=%d" % (now + 366 * 86400000) if f.startswith(b"after")
+             else f for f in prog]
+    recs = [
+        srec(1, sentry(b"a", b"q", [b"every=1h"] + prog)),
+        srec(1, sentry(b"bad", b"q", [b"cron=61 * * * *"] + prog)),
+        srec(1, sentry(b"ahead", b"q", [b"every=1h"] + ahead)),
+        srec(2, b"\x05ab"),
+        srec(1, sentry(b"later", b"q", [b"every=1d", b"colour=red"] +
+                       prog)),
+        srec(1, sentry(b"c", b"q", [b"cron=0 6 * * *",
+                                    b"tz=Europe/Berlin"] + prog)),
+    ]
+    torn = srec(1, sentry(b"torn", b"q", [b"every=1h"] + prog))[:-3]
+    with open(os.path.join(data, "schedules"), "wb") as f:
+        f.write(SCHED_HEAD + b"".join(recs) + torn)
+    h.start_daemon("--data-dir", data)
+    c = client5(h)
+    total, es = ask(c, sched(LIST))
+    assert [e["name"] for e in es] == ["a", "later", "c"], es
+    assert es[2]["tz"] == "Europe/Berlin", es
+    log = open(os.path.join(h.dir, "producerd.log")).read()
+    for want in ("a definition's setting is refused at byte",
+                 "a definition's progress is in the future at byte",
+                 "a removal does not parse at byte",
+                 "a record cut short or damaged at byte"):
+        assert want in log, (want, log)
+    # Written again whole: a restart reads it back clean, the same.
+    h.daemon.terminate()
+    h.daemon.wait()
+    h.start_daemon("--data-dir", data)
+    c = client5(h)
+    total, es = ask(c, sched(LIST))
+    assert [e["name"] for e in es] == ["a", "later", "c"], es
+    log = open(os.path.join(h.dir, "producerd.log")).read()
+    assert log.count("at byte") == 4, log
+
+
 def case_schedule_cluster_fires_once(h):
     """Two producerd --cluster hosts on one NATS, each with the same
     schedule: both enqueue every tick, with the same unique id as the
